@@ -1,0 +1,82 @@
+// Package artifacts owns what a step run leaves behind: run keys, receipts,
+// output logs, artifact files, their hashes and the per-loop receipt chain.
+package artifacts
+
+// Receipt status values, as written in receipt.json.
+const (
+	StatusPass        = "pass"
+	StatusFail        = "fail"
+	StatusBlocked     = "blocked"
+	StatusInterrupted = "interrupted"
+	StatusSkipped     = "skipped"
+)
+
+// Approval records how a gated step was approved.
+type Approval struct {
+	// Source is "env" or "git".
+	Source string `json:"source"`
+	// Commit is the hash of the approving commit (git approvals only).
+	Commit string `json:"commit,omitempty"`
+	// Author is the approving commit's author (git), or the environment
+	// variable that approved the run (env).
+	Author string `json:"author,omitempty"`
+}
+
+// ArtifactRef names one artifact file a step wrote, with its content hash.
+type ArtifactRef struct {
+	// Path is repository-relative, with forward slashes.
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// CheckResult is one verify-pack check as recorded in a verify step's receipt.
+type CheckResult struct {
+	ID         string `json:"id"`
+	Title      string `json:"title,omitempty"`
+	Status     string `json:"status"`
+	ExitCode   int    `json:"exit_code"`
+	DurationMS int64  `json:"duration_ms"`
+	Blocking   bool   `json:"blocking"`
+}
+
+// Receipt is the immutable record of one step run, stored as
+// receipts/YYYY/MM/DD/<RUN_KEY>/receipt.json. Field names are part of the
+// DESIGN.md contract: scripts and other tools read them.
+type Receipt struct {
+	RunKey        string        `json:"run_key"`
+	LoopID        string        `json:"loop_id"`
+	Stage         string        `json:"stage"`
+	Step          string        `json:"step"`
+	Capability    string        `json:"capability"`
+	Command       string        `json:"command"`
+	CommandSHA256 string        `json:"command_sha256"`
+	Host          string        `json:"host"`
+	User          string        `json:"user"`
+	Workdir       string        `json:"workdir"`
+	StartedAt     string        `json:"started_at"`
+	FinishedAt    string        `json:"finished_at"`
+	DurationMS    int64         `json:"duration_ms"`
+	ExitCode      int           `json:"exit_code"`
+	Status        string        `json:"status"`
+	AllowFailure  bool          `json:"allow_failure"`
+	Gate          string        `json:"gate"`
+	Approval      *Approval     `json:"approval"`
+	SourceCommit  string        `json:"source_commit"`
+	Artifacts     []ArtifactRef `json:"artifacts"`
+	OutputSHA256  string        `json:"output_sha256"`
+	SpineVersion  string        `json:"spine_version"`
+	Prev          string        `json:"prev"`
+
+	// Note is a one-line human explanation (why blocked, what was resolved).
+	Note string `json:"note,omitempty"`
+	// OutputTruncated is set when output beyond the capture limit was cut.
+	OutputTruncated bool `json:"output_truncated,omitempty"`
+	// OutputBytes is the size of the captured output before truncation.
+	OutputBytes int64 `json:"output_bytes,omitempty"`
+	// Redactions counts the secret values replaced by [REDACTED].
+	Redactions int `json:"redactions,omitempty"`
+	// Checks and Summary are set for verify-pack runs.
+	Checks  []CheckResult `json:"checks,omitempty"`
+	Summary string        `json:"summary,omitempty"`
+}

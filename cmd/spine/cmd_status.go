@@ -1,0 +1,159 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/spinehq/spine/loops"
+)
+
+// statusStep is one step in `spine status --json`.
+type statusStep struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+}
+
+// statusStage is one stage in `spine status --json`.
+type statusStage struct {
+	Title string       `json:"title"`
+	Steps []statusStep `json:"steps"`
+}
+
+// statusLoop is one element of `spine status --json` (DESIGN.md "Command
+// line").
+type statusLoop struct {
+	LoopID         string        `json:"loop_id"`
+	Path           string        `json:"path"`
+	Status         string        `json:"status"`
+	Title          string        `json:"title"`
+	Owner          string        `json:"owner"`
+	Priority       string        `json:"priority"`
+	HeartbeatStale bool          `json:"heartbeat_stale"`
+	RunKeys        []string      `json:"run_keys"`
+	Gaps           []string      `json:"gaps"`
+	Stages         []statusStage `json:"stages"`
+	Problems       []string      `json:"problems"`
+}
+
+func newStatusCmd(a *app) *cobra.Command {
+	var asJSON, staleOnly bool
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "List every loop document with its status, progress and findings",
+		Long: `List every loop document: its loop id, status, owner, priority, heartbeat
+freshness, and the state of each step. With --json, print the array DESIGN.md
+"Command line" describes (loop_id, path, status, title, owner, priority,
+heartbeat_stale, run_keys, gaps, stages, problems).
+
+With --stale, exit 1 when any active loop's heartbeat is older than its
+heartbeat_ttl_minutes (for monitoring).`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			rc, err := a.openRepo()
+			if err != nil {
+				return err
+			}
+			now := time.Now().UTC()
+			states, err := a.stepStates(rc)
+			if err != nil {
+				return err
+			}
+			out := make([]statusLoop, 0, len(rc.set.Docs))
+			anyStale := false
+			for _, d := range rc.set.Docs {
+				l := statusLoop{
+					LoopID: d.LoopID, Path: d.Path, Status: d.Status, Title: d.Title,
+					Owner: d.Meta.String("owner"), Priority: d.Meta.String("priority"),
+					HeartbeatStale: d.Stale(now), RunKeys: d.RunKeys, Gaps: d.GapIDs,
+					Stages: []statusStage{}, Problems: []string{},
+				}
+				anyStale = anyStale || l.HeartbeatStale
+				for _, st := range d.Stages {
+					s := statusStage{Title: st.Title, Steps: []statusStep{}}
+					for _, step := range st.Steps {
+						s.Steps = append(s.Steps, statusStep{Name: step.Name, State: states(d, &step)})
+					}
+					l.Stages = append(l.Stages, s)
+				}
+				for _, p := range d.Problems {
+					l.Problems = append(l.Problems, p.String())
+				}
+				out = append(out, l)
+			}
+			if asJSON {
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(out); err != nil {
+					return err
+				}
+			} else {
+				printStatusTable(a, out)
+			}
+			if staleOnly && anyStale {
+				a.exit = exitFailed
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array, one object per loop document")
+	c.Flags().BoolVar(&staleOnly, "stale", false, "exit 1 when any active loop's heartbeat is stale")
+	return c
+}
+
+func printStatusTable(a *app, out []statusLoop) {
+	tty := false
+	if f, ok := a.stdout.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "LOOP\tSTATUS\tOWNER\tPRIORITY\tSTEPS\tHEARTBEAT\tFINDINGS")
+	for _, l := range out {
+		done, total := 0, 0
+		for _, st := range l.Stages {
+			for _, s := range st.Steps {
+				total++
+				if s.State == "done" {
+					done++
+				}
+			}
+		}
+		hb := "ok"
+		if l.HeartbeatStale {
+			hb = "STALE"
+		}
+		id := l.LoopID
+		if tty && len(id) > 60 {
+			id = id[:57] + "..."
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%d\n", id, dash(l.Status), dash(l.Owner), dash(l.Priority), done, total, hb, len(l.Problems))
+	}
+	tw.Flush()
+}
+
+func dash(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "-"
+	}
+	return s
+}
+
+// stepStates returns a function giving each step's state. It is replaced by
+// the pipeline's planner once receipts are read.
+func (a *app) stepStates(rc *repoContext) (func(*loops.Document, *loops.Step) string, error) {
+	return func(_ *loops.Document, s *loops.Step) string {
+		if s.Kind == loops.KindManual {
+			if s.Checked {
+				return "done"
+			}
+			return "waiting"
+		}
+		return "pending"
+	}, nil
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"github.com/spinehq/spine/config"
+)
+
+// Exit codes, as DESIGN.md "Command line" defines them.
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitUsage   = 2
+	exitWaiting = 3
+	exitLocked  = 75
+)
+
+// exitStatusHelp is appended to every command's help.
+const exitStatusHelp = `
+EXIT STATUS
+  0   ok
+  1   a step failed in this run, or verification failed
+  2   bad usage or an invalid document
+  3   nothing failed, but something waits for an operator
+  75  another run holds the lock`
+
+// exitError carries an exit code out of a command.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// exitf returns an error that makes spine exit with code after printing msg.
+func exitf(code int, format string, args ...any) error {
+	return &exitError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// app holds what every command shares: output streams, the repository flag,
+// and the exit code a command sets without failing.
+type app struct {
+	stdout, stderr io.Writer
+	repo           string
+	verbose        bool
+	exit           int
+}
+
+func newApp(stdout, stderr io.Writer) *app {
+	return &app{stdout: stdout, stderr: stderr}
+}
+
+// logger returns the structured logger for diagnostics on stderr.
+func (a *app) logger() *slog.Logger {
+	level := slog.LevelWarn
+	if a.verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// repoRoot resolves --repo, or the git repository enclosing the working
+// directory.
+func (a *app) repoRoot() (string, error) {
+	if a.repo != "" {
+		abs, err := filepath.Abs(a.repo)
+		if err != nil {
+			return "", err
+		}
+		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+			return "", exitf(exitUsage, "--repo %s: not a directory", a.repo)
+		}
+		return abs, nil
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for dir := wd; ; {
+		if _, err := os.Stat(filepath.Join(dir, ".git")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", exitf(exitUsage, "not inside a git repository (use --repo DIR)")
+		}
+		dir = parent
+	}
+}
+
+// config loads spine.yaml from the repository root.
+func (a *app) config(root string) (*config.Config, error) {
+	cfg, err := config.Load(root)
+	if err != nil {
+		return nil, exitf(exitUsage, "%v", err)
+	}
+	return cfg, nil
+}
+
+// withExitStatus makes every command's help end with the EXIT STATUS
+// section (the usage template is inherited by sub-commands).
+func withExitStatus(c *cobra.Command) *cobra.Command {
+	c.SetUsageTemplate(c.UsageTemplate() + exitStatusHelp + "\n")
+	return c
+}
+
+func newRootCmd(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "spine",
+		Short: "Run loop documents from git, receipt every step, render the evidence",
+		Long: `spine reads loop documents (Markdown with YAML frontmatter) from a git
+repository, runs the stages still pending on this host under approval gates,
+commits receipts, artifacts and the updated documents back to git, and
+renders a static evidence site.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&a.repo, "repo", "", "repository `DIR` (default: the enclosing git repository)")
+	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "log diagnostics to stderr")
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return exitf(exitUsage, "%v", err)
+	})
+	root.AddCommand(
+		newVersionCmd(a),
+		newStatusCmd(a),
+		newLintCmd(a),
+	)
+	return withExitStatus(root)
+}

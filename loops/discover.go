@@ -1,0 +1,207 @@
+package loops
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// MaxDocumentSize is the largest document spine parses; larger files get a
+// finding instead of being read into memory.
+const MaxDocumentSize = 64 << 20
+
+// skipDirs are never searched for loop documents.
+var skipDirs = map[string]bool{".git": true, "node_modules": true, "vendor": true}
+
+// MatchGlob reports whether the slash-separated path name matches pattern,
+// where `**` matches any number of path segments (including none) and each
+// other segment follows path.Match.
+func MatchGlob(pattern, name string) bool {
+	return matchSegs(strings.Split(pattern, "/"), strings.Split(name, "/"))
+}
+
+func matchSegs(pat, name []string) bool {
+	for len(pat) > 0 {
+		if pat[0] == "**" {
+			for i := 0; i <= len(name); i++ {
+				if matchSegs(pat[1:], name[i:]) {
+					return true
+				}
+			}
+			return false
+		}
+		if len(name) == 0 {
+			return false
+		}
+		if ok, err := path.Match(pat[0], name[0]); err != nil || !ok {
+			return false
+		}
+		pat, name = pat[1:], name[1:]
+	}
+	return len(name) == 0
+}
+
+// Discover returns the repository-relative paths (slash-separated, sorted)
+// of the files under root matching any include glob and no exclude glob.
+// Hidden directories, .git and the folders in skip (receipts, artifacts,
+// the site output) are not searched. Symlinks are not followed.
+func Discover(root string, include, exclude, skip []string) ([]string, error) {
+	skipSet := map[string]bool{}
+	for _, s := range skip {
+		skipSet[strings.Trim(filepath.ToSlash(s), "/")] = true
+	}
+	var out []string
+	err := filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			if p == root {
+				return err
+			}
+			return nil // unreadable folders are skipped, not fatal
+		}
+		rel, _ := filepath.Rel(root, p)
+		rel = filepath.ToSlash(rel)
+		if de.IsDir() {
+			if p != root && (skipDirs[de.Name()] || strings.HasPrefix(de.Name(), ".") || skipSet[rel]) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !de.Type().IsRegular() {
+			return nil
+		}
+		for _, ex := range exclude {
+			if MatchGlob(ex, rel) {
+				return nil
+			}
+		}
+		for _, in := range include {
+			if MatchGlob(in, rel) {
+				out = append(out, rel)
+				break
+			}
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return out, err
+}
+
+// Set is every loop document of a repository, parsed, with the findings
+// that involve more than one document.
+type Set struct {
+	Docs []*Document
+	// Problems are findings about files that could not be read. Findings
+	// across documents (duplicate loop ids) are added to each document.
+	Problems []Problem
+	byID     map[string]*Document
+}
+
+// ByID returns the document with loop id id, or nil. With duplicate ids the
+// first in path order wins (and lint reports the duplicate).
+func (s *Set) ByID(id string) *Document { return s.byID[id] }
+
+// AllProblems returns every finding, per document and across documents,
+// sorted by path and line.
+func (s *Set) AllProblems() []Problem {
+	var all []Problem
+	for _, d := range s.Docs {
+		all = append(all, d.Problems...)
+	}
+	all = append(all, s.Problems...)
+	sort.SliceStable(all, func(i, j int) bool {
+		if all[i].Path != all[j].Path {
+			return all[i].Path < all[j].Path
+		}
+		return all[i].Line < all[j].Line
+	})
+	return all
+}
+
+// Load parses the documents at the given repository-relative paths in
+// parallel. A file that cannot be read gets a finding; the others are
+// still read.
+func Load(root string, paths []string) *Set {
+	docs := make([]*Document, len(paths))
+	probs := make([]*Problem, len(paths))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(paths)))
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				docs[i], probs[i] = loadOne(root, paths[i])
+			}
+		}()
+	}
+	for i := range paths {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	s := &Set{byID: map[string]*Document{}}
+	for i, d := range docs {
+		if probs[i] != nil {
+			s.Problems = append(s.Problems, *probs[i])
+		}
+		if d != nil {
+			s.Docs = append(s.Docs, d)
+		}
+	}
+	s.index()
+	return s
+}
+
+func loadOne(root, rel string) (*Document, *Problem) {
+	full := filepath.Join(root, filepath.FromSlash(rel))
+	fi, err := os.Stat(full)
+	if err != nil {
+		return nil, &Problem{Path: rel, Line: 1, Level: LevelError, Message: fmt.Sprintf("cannot read: %v", err)}
+	}
+	if fi.Size() > MaxDocumentSize {
+		return nil, &Problem{Path: rel, Line: 1, Level: LevelError, Message: fmt.Sprintf("document is %d bytes, over the %d-byte limit; not read", fi.Size(), MaxDocumentSize)}
+	}
+	src, err := os.ReadFile(full)
+	if err != nil {
+		return nil, &Problem{Path: rel, Line: 1, Level: LevelError, Message: fmt.Sprintf("cannot read: %v", err)}
+	}
+	return Parse(rel, src), nil
+}
+
+// NewSet builds a set from already parsed documents (tests, generators).
+func NewSet(docs []*Document) *Set {
+	s := &Set{Docs: docs, byID: map[string]*Document{}}
+	s.index()
+	return s
+}
+
+// index builds the id map and reports duplicate loop ids, naming both files.
+func (s *Set) index() {
+	sort.SliceStable(s.Docs, func(i, j int) bool { return s.Docs[i].Path < s.Docs[j].Path })
+	for _, d := range s.Docs {
+		if d.LoopID == "" {
+			continue
+		}
+		if first, dup := s.byID[d.LoopID]; dup {
+			// Both documents are in error: receipts are keyed by loop id,
+			// so neither may run until one is renamed.
+			d.Problems = append(d.Problems, Problem{
+				Path: d.Path, Line: max(1, d.Meta.Line("loop_id")), Level: LevelError,
+				Message: fmt.Sprintf("duplicate loop id %q (also in %s:%d)", d.LoopID, first.Path, max(1, first.Meta.Line("loop_id"))),
+			})
+			first.Problems = append(first.Problems, Problem{
+				Path: first.Path, Line: max(1, first.Meta.Line("loop_id")), Level: LevelError,
+				Message: fmt.Sprintf("duplicate loop id %q (also in %s:%d)", d.LoopID, d.Path, max(1, d.Meta.Line("loop_id"))),
+			})
+			continue
+		}
+		s.byID[d.LoopID] = d
+	}
+}

@@ -1,0 +1,41 @@
+package loops
+
+import (
+	"strconv"
+	"time"
+)
+
+// Heartbeat is a loop's liveness as its frontmatter records it.
+type Heartbeat struct {
+	// Last is the last_heartbeat_utc time (zero when absent or unreadable).
+	Last time.Time
+	// TTL is heartbeat_ttl_minutes (zero when absent).
+	TTL time.Duration
+}
+
+// Heartbeat reads last_heartbeat_utc and heartbeat_ttl_minutes.
+func (d *Document) Heartbeat() Heartbeat {
+	var h Heartbeat
+	if s := d.Meta.String("last_heartbeat_utc"); s != "" {
+		if t, err := time.Parse(time.RFC3339, s); err == nil {
+			h.Last = t.UTC()
+		}
+	}
+	if s := d.Meta.String("heartbeat_ttl_minutes"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n > 0 {
+			h.TTL = time.Duration(n) * time.Minute
+		}
+	}
+	return h
+}
+
+// Stale reports whether an active loop's heartbeat is older than its TTL at
+// now. Loops without a TTL, without a heartbeat, or not active are never
+// stale.
+func (d *Document) Stale(now time.Time) bool {
+	if d.Status != "active" {
+		return false
+	}
+	h := d.Heartbeat()
+	return h.TTL > 0 && !h.Last.IsZero() && now.Sub(h.Last) > h.TTL
+}
