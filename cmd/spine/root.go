@@ -131,6 +131,8 @@ renders a static evidence site.`,
 		newVersionCmd(a),
 		newStatusCmd(a),
 		newLintCmd(a),
+		newPlanCmd(a),
+		newRunCmd(a),
 	)
 	return withExitStatus(root)
 }

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/internal/gitx"
+	"github.com/spinehq/spine/pipeline"
+)
+
+func newRunCmd(a *app) *cobra.Command {
+	var (
+		asJSON, dryRun, quiet bool
+		loop                  string
+		retry                 []string
+		wait                  time.Duration
+		rf                    runFlags
+	)
+	c := &cobra.Command{
+		Use:   "run",
+		Short: "Run the pending steps of every loop, receipt them and commit",
+		Long: `Run the pending steps of every active loop (or --loop ID) in document order,
+on this host. Each step runs in its own process group with stdin closed, in
+the repository root, with SPINE_LOOP_ID, SPINE_RUN_KEY, SPINE_STEP and
+SPINE_ARTIFACT_DIR set; sh and shell blocks run with sh -e, bash blocks with
+bash -e -o pipefail. A gated step runs only when approved (NAME=yes in the
+environment, or approvals: [NAME] committed by an approver). Its output goes
+to receipts/YYYY/MM/DD/<RUN_KEY>/output.log (redacted), its receipt beside it;
+after each stage the loop document's evidence block and last_heartbeat_utc
+are regenerated and everything is committed.
+
+A failed step is not re-run until its text changes or --retry NAME. A step a
+crash interrupted is held unless idempotent (--retry NAME or spine resolve).
+Only one run at a time: a second run waits --wait, then exits 75.
+
+With --json, print only a JSON array of the receipts written.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rc, err := a.openRepo()
+			if err != nil {
+				return err
+			}
+			opts, err := a.pipelineOptions(rc, &rf)
+			if err != nil {
+				return err
+			}
+			if loop != "" && rc.set.ByID(loop) == nil {
+				return exitf(exitUsage, "no loop %q in this repository", loop)
+			}
+			opts.Loop, opts.DryRun, opts.Wait = loop, dryRun, wait
+			opts.Retry = map[string]bool{}
+			for _, n := range retry {
+				opts.Retry[n] = true
+			}
+			rep := newTermReporter(a.stdout, quiet || asJSON)
+			opts.Reporter = rep
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			if !asJSON && !quiet {
+				if head, _ := selfTriggered(opts.Git); head != "" {
+					fmt.Fprintf(a.stderr, "HEAD is spine's own commit (Spine-Run: %s)\n", head)
+				}
+			}
+			out, err := pipeline.NewRunner(opts).Run(ctx)
+			var locked *pipeline.LockedError
+			if errors.As(err, &locked) {
+				return exitf(exitLocked, "%v", locked)
+			}
+			if err != nil && !errors.Is(err, context.Canceled) {
+				return exitf(exitFailed, "%v", err)
+			}
+			if asJSON {
+				rcs := out.Receipts
+				if rcs == nil {
+					rcs = []*artifacts.Receipt{}
+				}
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(rcs); err != nil {
+					return err
+				}
+			} else {
+				rep.summary(out)
+			}
+			switch {
+			case out.Failed:
+				a.exit = exitFailed
+			case len(out.Held) > 0:
+				a.exit = exitWaiting
+			}
+			if errors.Is(err, context.Canceled) {
+				return exitf(exitFailed, "stopped by signal")
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.BoolVar(&asJSON, "json", false, "print only a JSON array of the receipts written")
+	f.BoolVar(&dryRun, "dry-run", false, "show what would run; run and write nothing")
+	f.BoolVarP(&quiet, "quiet", "q", false, "print nothing but errors")
+	f.StringVar(&loop, "loop", "", "run only loop `ID`")
+	f.StringSliceVar(&retry, "retry", nil, "re-run failed or interrupted step `NAME` (repeatable)")
+	f.DurationVar(&wait, "wait", 0, "wait this long for another run's lock before exiting 75")
+	f.StringVar(&rf.host, "host", "", "run as host `NAME` (default: this machine's host name)")
+	return c
+}
+
+// selfTriggered returns the Spine-Run trailer of HEAD when HEAD is a commit
+// spine made.
+func selfTriggered(g *gitx.Repo) (string, error) {
+	c, err := g.HeadCommit()
+	if err != nil || c == nil {
+		return "", err
+	}
+	return gitx.Trailer(c.Message, "Spine-Run"), nil
+}

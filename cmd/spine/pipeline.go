@@ -1,0 +1,59 @@
+package main
+
+import (
+	"os"
+	"os/user"
+	"path/filepath"
+	"time"
+
+	"github.com/spinehq/spine/internal/gitx"
+	"github.com/spinehq/spine/pipeline"
+)
+
+// runFlags are the flags shared by commands that plan or run.
+type runFlags struct {
+	host string
+}
+
+// hostName returns --host, or the machine's host name.
+func (f *runFlags) hostName() string {
+	if f.host != "" {
+		return f.host
+	}
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
+	}
+	return h
+}
+
+// stateDir is where the journal, lock and caches live: $SPINE_STATE_DIR or
+// .git/spine.
+func stateDir(root string) string {
+	if d := os.Getenv("SPINE_STATE_DIR"); d != "" {
+		return d
+	}
+	return filepath.Join(root, ".git", "spine")
+}
+
+func currentUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return os.Getenv("USER")
+}
+
+// pipelineOptions builds the pipeline's options for the repository.
+func (a *app) pipelineOptions(rc *repoContext, f *runFlags) (pipeline.Options, error) {
+	g, err := gitx.Open(rc.root)
+	if err != nil {
+		return pipeline.Options{}, exitf(exitUsage, "%v", err)
+	}
+	ver, _ := buildVersion()
+	return pipeline.Options{
+		Root: rc.root, Config: rc.cfg, Set: rc.set, Git: g,
+		StateDir: stateDir(rc.root), Host: f.hostName(), User: currentUser(),
+		Env: os.Environ(), LookupEnv: os.LookupEnv, Clock: time.Now,
+		Log: a.logger(), Version: ver,
+	}, nil
+}

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/loops"
+	"github.com/spinehq/spine/pipeline"
+)
+
+// termReporter prints a run's progress for people: a header per loop and
+// stage, each step's output indented with its elapsed time, a one-line
+// result per step, and a summary at the end.
+type termReporter struct {
+	w      io.Writer
+	color  bool
+	tty    bool
+	quiet  bool
+	mu     sync.Mutex
+	start  time.Time // of the current step
+	spin   *spinner
+	rows   []summaryRow
+	curDoc string
+}
+
+type summaryRow struct {
+	loop, step, result, next string
+}
+
+// isTTY reports whether w is a terminal.
+func isTTY(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func newTermReporter(w io.Writer, quiet bool) *termReporter {
+	tty := isTTY(w)
+	_, noColor := os.LookupEnv("NO_COLOR")
+	return &termReporter{w: w, tty: tty, color: tty && !noColor, quiet: quiet}
+}
+
+func (t *termReporter) paint(code, s string) string {
+	if !t.color {
+		return s
+	}
+	return "\x1b[" + code + "m" + s + "\x1b[0m"
+}
+
+func (t *termReporter) printf(format string, args ...any) {
+	if t.quiet {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.spin.clear()
+	fmt.Fprintf(t.w, format, args...)
+}
+
+func (t *termReporter) Loop(doc *loops.Document) {
+	t.curDoc = doc.LoopID
+	t.printf("%s %s\n", t.paint("1", "▸"), t.paint("1", doc.LoopID))
+}
+
+func (t *termReporter) Stage(doc *loops.Document, st *loops.Stage) {
+	t.printf("  %s\n", t.paint("36", st.Title))
+}
+
+func (t *termReporter) StepStart(it *pipeline.Item, runKey string) io.Writer {
+	t.mu.Lock()
+	t.start = time.Now()
+	t.mu.Unlock()
+	t.printf("    %s %s %s\n", t.paint("2", "▶"), it.Name, t.paint("2", runKey))
+	if t.quiet {
+		return nil
+	}
+	if t.tty {
+		t.mu.Lock()
+		t.spin = startSpinner(t.w, &t.mu, it.Name, t.start)
+		t.mu.Unlock()
+	}
+	return &lineWriter{t: t}
+}
+
+// lineWriter reformats output.log lines ("TIMESTAMP [out] text") for the
+// terminal: indented, with the step's elapsed time.
+type lineWriter struct {
+	t    *termReporter
+	part []byte
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.part = append(l.part, p...)
+	for {
+		i := bytes.IndexByte(l.part, '\n')
+		if i < 0 {
+			break
+		}
+		line := string(l.part[:i])
+		l.part = l.part[i+1:]
+		text := line
+		if _, rest, ok := strings.Cut(line, "] "); ok && strings.HasPrefix(line, "2") {
+			text = rest
+			if strings.Contains(line[:min(len(line), 40)], "[err]") {
+				text = l.t.paint("33", text)
+			}
+		}
+		el := time.Since(l.t.start)
+		l.t.printf("      %s %s\n", l.t.paint("2", fmt.Sprintf("%6.1fs", el.Seconds())), text)
+	}
+	return len(p), nil
+}
+
+func (t *termReporter) StepEnd(it *pipeline.Item, rc *artifacts.Receipt) {
+	t.mu.Lock()
+	t.spin.stop()
+	t.spin = nil
+	t.mu.Unlock()
+	dur := time.Duration(rc.DurationMS) * time.Millisecond
+	var line string
+	switch rc.Status {
+	case artifacts.StatusPass:
+		line = t.paint("32", "✔") + " " + it.Name + " " + fmtDur(dur)
+		if rc.Summary != "" {
+			line += " " + rc.Summary
+		}
+	case artifacts.StatusFail:
+		line = t.paint("31", "✖") + fmt.Sprintf(" %s exit %d", it.Name, rc.ExitCode)
+		if rc.AllowFailure {
+			line += " (allowed to fail)"
+		}
+		if rc.Note != "" {
+			line += ": " + rc.Note
+		}
+	case artifacts.StatusInterrupted:
+		line = t.paint("33", "⚠") + " " + it.Name + " interrupted: " + rc.Note
+	default:
+		line = rc.Status + " " + it.Name
+	}
+	t.printf("    %s\n", line)
+	next := ""
+	if rc.Status == artifacts.StatusFail && !rc.AllowFailure {
+		next = fmt.Sprintf("fix, then spine run --retry %s (see %s)", it.Name, rc.RunKey)
+	}
+	t.rows = append(t.rows, summaryRow{loop: it.LoopID, step: it.Name, result: resultWord(rc), next: next})
+}
+
+func resultWord(rc *artifacts.Receipt) string {
+	if rc.Status == artifacts.StatusFail {
+		return fmt.Sprintf("fail (exit %d)", rc.ExitCode)
+	}
+	return rc.Status
+}
+
+func (t *termReporter) Held(it *pipeline.Item) {
+	var icon, next string
+	switch it.State {
+	case pipeline.StateBlocked:
+		icon = t.paint("33", "⏸")
+		next = fmt.Sprintf("approve: %s=yes spine run, or add %s to approvals: (commit by an approver)", it.Gate, it.Gate)
+	case pipeline.StateFailed:
+		icon = t.paint("31", "✖")
+		next = "edit the step or spine run --retry " + it.Name
+	case pipeline.StateInterrupted:
+		icon = t.paint("33", "⚠")
+		next = fmt.Sprintf("spine run --retry %s, or spine resolve %s --as pass|fail", it.Name, it.Name)
+	default:
+		icon = t.paint("2", "…")
+	}
+	if t.curDoc != it.LoopID {
+		t.Loop(it.Doc)
+	}
+	t.printf("    %s %s %s: %s\n", icon, it.Name, it.State, it.Reason)
+	t.rows = append(t.rows, summaryRow{loop: it.LoopID, step: it.Name, result: string(it.State), next: next})
+}
+
+func (t *termReporter) Notice(msg string) { t.printf("%s\n", msg) }
+
+// summary prints the table of what ran and what waits.
+func (t *termReporter) summary(out *pipeline.Outcome) {
+	if t.quiet {
+		return
+	}
+	if len(t.rows) == 0 {
+		fmt.Fprintln(t.w, "nothing to do: no step is pending")
+		return
+	}
+	fmt.Fprintln(t.w)
+	tw := tabwriter.NewWriter(t.w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "LOOP\tSTEP\tRESULT\tNEXT")
+	for _, r := range t.rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.loop, r.step, r.result, r.next)
+	}
+	tw.Flush()
+	if len(out.Commits) > 0 {
+		fmt.Fprintf(t.w, "%d commit(s); receipts under receipts/, check them with spine verify\n", len(out.Commits))
+	}
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	}
+	return d.Round(time.Second).String()
+}
+
+// spinner redraws "⠋ name 3.2s" on a terminal while a step runs.
+type spinner struct {
+	w    io.Writer
+	mu   *sync.Mutex
+	done chan struct{}
+	drew bool
+}
+
+func startSpinner(w io.Writer, mu *sync.Mutex, name string, start time.Time) *spinner {
+	s := &spinner{w: w, mu: mu, done: make(chan struct{})}
+	frames := []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
+	go func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-s.done:
+				return
+			case <-tick.C:
+			}
+			s.mu.Lock()
+			select {
+			case <-s.done:
+				s.mu.Unlock()
+				return
+			default:
+			}
+			fmt.Fprintf(s.w, "\r\x1b[2K    %s %s %.1fs", frames[i%len(frames)], name, time.Since(start).Seconds())
+			s.drew = true
+			s.mu.Unlock()
+		}
+	}()
+	return s
+}
+
+// clear erases the spinner line (caller holds the mutex).
+func (s *spinner) clear() {
+	if s != nil && s.drew {
+		fmt.Fprint(s.w, "\r\x1b[2K")
+		s.drew = false
+	}
+}
+
+// stop ends the spinner (caller holds the mutex).
+func (s *spinner) stop() {
+	if s == nil {
+		return
+	}
+	s.clear()
+	close(s.done)
+}

@@ -1,0 +1,413 @@
+// Package gitx is spine's git plumbing on top of go-git: committing exactly
+// the files spine wrote at a cost proportional to them (never a
+// whole-worktree status), comparing working files with HEAD, and walking a
+// file's history for approvals.
+package gitx
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/index"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// Repo is an open repository with a working tree.
+type Repo struct {
+	Root string
+	R    *git.Repository
+}
+
+// Open opens the repository whose working tree is root.
+func Open(root string) (*Repo, error) {
+	r, err := git.PlainOpenWithOptions(root, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
+	if err != nil {
+		return nil, fmt.Errorf("open git repository %s: %w", root, err)
+	}
+	return &Repo{Root: root, R: r}, nil
+}
+
+// GitDir returns the repository's .git directory.
+func (g *Repo) GitDir() string { return filepath.Join(g.Root, ".git") }
+
+// Head returns the commit HEAD points at, or the zero hash in a repository
+// without commits.
+func (g *Repo) Head() (plumbing.Hash, error) {
+	ref, err := g.R.Head()
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return plumbing.ZeroHash, nil
+	}
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("read HEAD: %w", err)
+	}
+	return ref.Hash(), nil
+}
+
+// HeadCommit returns HEAD's commit object (nil without commits).
+func (g *Repo) HeadCommit() (*object.Commit, error) {
+	h, err := g.Head()
+	if err != nil || h.IsZero() {
+		return nil, err
+	}
+	return g.R.CommitObject(h)
+}
+
+// BlobHash returns the git blob hash of data.
+func BlobHash(data []byte) plumbing.Hash {
+	return plumbing.ComputeHash(plumbing.BlobObject, data)
+}
+
+// HeadEntry returns the blob hash of the repository-relative path in HEAD's
+// tree, and whether it exists there.
+func (g *Repo) HeadEntry(rel string) (plumbing.Hash, bool, error) {
+	c, err := g.HeadCommit()
+	if err != nil || c == nil {
+		return plumbing.ZeroHash, false, err
+	}
+	tree, err := c.Tree()
+	if err != nil {
+		return plumbing.ZeroHash, false, err
+	}
+	e, err := tree.FindEntry(rel)
+	if errors.Is(err, object.ErrEntryNotFound) || errors.Is(err, object.ErrDirectoryNotFound) {
+		return plumbing.ZeroHash, false, nil
+	}
+	if err != nil {
+		return plumbing.ZeroHash, false, err
+	}
+	return e.Hash, true, nil
+}
+
+// Dirty reports whether the working file rel differs from HEAD (modified,
+// or not committed at all).
+func (g *Repo) Dirty(rel string, content []byte) (bool, error) {
+	h, ok, err := g.HeadEntry(rel)
+	if err != nil {
+		return false, err
+	}
+	return !ok || h != BlobHash(content), nil
+}
+
+// Signature returns the author spine commits as: the repository's (or the
+// user's global) user.name and user.email, else "spine <spine@HOST>".
+func (g *Repo) Signature(host string, now time.Time) object.Signature {
+	sig := object.Signature{Name: "spine", Email: "spine@" + host, When: now}
+	if cfg, err := g.R.ConfigScoped(config.GlobalScope); err == nil {
+		if cfg.User.Name != "" {
+			sig.Name = cfg.User.Name
+		}
+		if cfg.User.Email != "" {
+			sig.Email = cfg.User.Email
+		}
+	}
+	if v := os.Getenv("GIT_AUTHOR_NAME"); v != "" {
+		sig.Name = v
+	}
+	if v := os.Getenv("GIT_AUTHOR_EMAIL"); v != "" {
+		sig.Email = v
+	}
+	return sig
+}
+
+// ErrHeadMoved is returned by CommitFiles when HEAD changed between the
+// caller reading it and the commit (another writer).
+var ErrHeadMoved = errors.New("HEAD moved during commit")
+
+// CommitFiles commits the given repository-relative files, as they are in
+// the working tree, on top of HEAD, and stages them in the index. Files
+// that no longer exist are removed from the tree. The cost is proportional
+// to the files and the depth of their folders, not to the size of the
+// repository (apart from reading and writing the index once). It returns
+// the new commit hash; when nothing changed it returns HEAD and false.
+func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) (plumbing.Hash, bool, error) {
+	head, err := g.Head()
+	if err != nil {
+		return plumbing.ZeroHash, false, err
+	}
+	var rootTree *object.Tree
+	var parents []plumbing.Hash
+	if !head.IsZero() {
+		c, err := g.R.CommitObject(head)
+		if err != nil {
+			return plumbing.ZeroHash, false, fmt.Errorf("read HEAD commit: %w", err)
+		}
+		if rootTree, err = c.Tree(); err != nil {
+			return plumbing.ZeroHash, false, fmt.Errorf("read HEAD tree: %w", err)
+		}
+		parents = []plumbing.Hash{head}
+	}
+	idx, err := g.R.Storer.Index()
+	if err != nil {
+		return plumbing.ZeroHash, false, fmt.Errorf("read index: %w", err)
+	}
+	changes := map[string]*change{}
+	for _, rel := range dedupe(paths) {
+		ch, err := g.stage(idx, rel)
+		if err != nil {
+			return plumbing.ZeroHash, false, err
+		}
+		changes[rel] = ch
+	}
+	newRoot, err := g.updateTree(rootTree, "", changes)
+	if err != nil {
+		return plumbing.ZeroHash, false, err
+	}
+	oldRoot := plumbing.ZeroHash
+	if rootTree != nil {
+		oldRoot = rootTree.Hash
+	}
+	if err := g.R.Storer.SetIndex(idx); err != nil {
+		return plumbing.ZeroHash, false, fmt.Errorf("write index: %w", err)
+	}
+	if newRoot == oldRoot {
+		return head, false, nil
+	}
+	commit := &object.Commit{
+		Author: author, Committer: author, Message: msg,
+		TreeHash: newRoot, ParentHashes: parents,
+	}
+	obj := g.R.Storer.NewEncodedObject()
+	if err := commit.Encode(obj); err != nil {
+		return plumbing.ZeroHash, false, err
+	}
+	ch, err := g.R.Storer.SetEncodedObject(obj)
+	if err != nil {
+		return plumbing.ZeroHash, false, fmt.Errorf("write commit: %w", err)
+	}
+	if err := g.setHead(head, ch); err != nil {
+		return plumbing.ZeroHash, false, err
+	}
+	return ch, true, nil
+}
+
+// setHead moves the branch HEAD points at (or a detached HEAD) from old to
+// new, refusing when it is no longer at old.
+func (g *Repo) setHead(old, new plumbing.Hash) error {
+	headRef, err := g.R.Storer.Reference(plumbing.HEAD)
+	if err != nil {
+		return fmt.Errorf("read HEAD: %w", err)
+	}
+	name := plumbing.HEAD
+	if headRef.Type() == plumbing.SymbolicReference {
+		name = headRef.Target()
+	}
+	newRef := plumbing.NewHashReference(name, new)
+	if old.IsZero() {
+		return g.R.Storer.SetReference(newRef)
+	}
+	if err := g.R.Storer.CheckAndSetReference(newRef, plumbing.NewHashReference(name, old)); err != nil {
+		return fmt.Errorf("%w: %v", ErrHeadMoved, err)
+	}
+	return nil
+}
+
+type change struct {
+	hash    plumbing.Hash
+	mode    filemode.FileMode
+	deleted bool
+}
+
+func dedupe(paths []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range paths {
+		p = path.Clean(filepath.ToSlash(p))
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// stage writes the working file's blob and updates its index entry.
+func (g *Repo) stage(idx *index.Index, rel string) (*change, error) {
+	if rel == "." || strings.HasPrefix(rel, "../") || path.IsAbs(rel) {
+		return nil, fmt.Errorf("commit: path %q is outside the repository", rel)
+	}
+	full := filepath.Join(g.Root, filepath.FromSlash(rel))
+	fi, err := os.Lstat(full)
+	if errors.Is(err, os.ErrNotExist) {
+		_, _ = idx.Remove(rel)
+		return &change{deleted: true}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("commit %s: %w", rel, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("commit %s: not a regular file", rel)
+	}
+	f, err := os.Open(full)
+	if err != nil {
+		return nil, fmt.Errorf("commit %s: %w", rel, err)
+	}
+	defer f.Close()
+	obj := g.R.Storer.NewEncodedObject()
+	obj.SetType(plumbing.BlobObject)
+	obj.SetSize(fi.Size())
+	w, err := obj.Writer()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(w, f); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("commit %s: %w", rel, err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	h, err := g.R.Storer.SetEncodedObject(obj)
+	if err != nil {
+		return nil, fmt.Errorf("commit %s: write blob: %w", rel, err)
+	}
+	mode := filemode.Regular
+	if fi.Mode()&0o111 != 0 {
+		mode = filemode.Executable
+	}
+	e, err := idx.Entry(rel)
+	if err != nil {
+		e = &index.Entry{Name: rel}
+		idx.Entries = append(idx.Entries, e)
+		sort.Slice(idx.Entries, func(i, j int) bool { return idx.Entries[i].Name < idx.Entries[j].Name })
+	}
+	e.Hash, e.Mode, e.Size = h, mode, uint32(fi.Size())
+	e.ModifiedAt = fi.ModTime()
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		e.CreatedAt = time.Unix(st.Ctim.Sec, st.Ctim.Nsec)
+		e.Dev, e.Inode = uint32(st.Dev), uint32(st.Ino)
+		e.UID, e.GID = st.Uid, st.Gid
+	}
+	return &change{hash: h, mode: mode}, nil
+}
+
+// updateTree returns the hash of tree (at prefix) with changes applied,
+// writing only the trees on the changed paths.
+func (g *Repo) updateTree(tree *object.Tree, prefix string, changes map[string]*change) (plumbing.Hash, error) {
+	entries := map[string]object.TreeEntry{}
+	if tree != nil {
+		for _, e := range tree.Entries {
+			entries[e.Name] = e
+		}
+	}
+	// Group changes by the first path component below prefix.
+	direct := map[string]*change{}
+	sub := map[string]map[string]*change{}
+	for p, ch := range changes {
+		rest := p
+		if prefix != "" {
+			rest = strings.TrimPrefix(p, prefix+"/")
+		}
+		first, _, nested := strings.Cut(rest, "/")
+		if !nested {
+			direct[first] = ch
+			continue
+		}
+		if sub[first] == nil {
+			sub[first] = map[string]*change{}
+		}
+		sub[first][p] = ch
+	}
+	for name, ch := range direct {
+		if ch.deleted {
+			delete(entries, name)
+			continue
+		}
+		entries[name] = object.TreeEntry{Name: name, Mode: ch.mode, Hash: ch.hash}
+	}
+	for name, chs := range sub {
+		var child *object.Tree
+		if e, ok := entries[name]; ok && e.Mode == filemode.Dir {
+			t, err := g.R.TreeObject(e.Hash)
+			if err != nil {
+				return plumbing.ZeroHash, fmt.Errorf("read tree %s: %w", path.Join(prefix, name), err)
+			}
+			child = t
+		}
+		h, err := g.updateTree(child, path.Join(prefix, name), chs)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		if h.IsZero() {
+			delete(entries, name)
+			continue
+		}
+		entries[name] = object.TreeEntry{Name: name, Mode: filemode.Dir, Hash: h}
+	}
+	if len(entries) == 0 {
+		return plumbing.ZeroHash, nil
+	}
+	t := &object.Tree{}
+	for _, e := range entries {
+		t.Entries = append(t.Entries, e)
+	}
+	// Git sorts tree entries by name, comparing folders as if they ended
+	// with a slash.
+	sortKey := func(e object.TreeEntry) string {
+		if e.Mode == filemode.Dir {
+			return e.Name + "/"
+		}
+		return e.Name
+	}
+	sort.Slice(t.Entries, func(i, j int) bool { return sortKey(t.Entries[i]) < sortKey(t.Entries[j]) })
+	obj := g.R.Storer.NewEncodedObject()
+	if err := t.Encode(obj); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return g.R.Storer.SetEncodedObject(obj)
+}
+
+// FileHistory calls fn for each first-parent commit from HEAD backwards
+// with the blob of rel in it (nil when absent), until fn returns false or
+// limit commits were visited.
+func (g *Repo) FileHistory(rel string, limit int, fn func(c *object.Commit, content []byte) bool) error {
+	head, err := g.Head()
+	if err != nil || head.IsZero() {
+		return err
+	}
+	h := head
+	for i := 0; i < limit && !h.IsZero(); i++ {
+		c, err := g.R.CommitObject(h)
+		if err != nil {
+			return fmt.Errorf("read commit %s: %w", h, err)
+		}
+		var content []byte
+		if tree, err := c.Tree(); err == nil {
+			if f, err := tree.File(rel); err == nil {
+				if s, err := f.Contents(); err == nil {
+					content = []byte(s)
+				}
+			}
+		}
+		if !fn(c, content) {
+			return nil
+		}
+		if len(c.ParentHashes) == 0 {
+			break
+		}
+		h = c.ParentHashes[0]
+	}
+	return nil
+}
+
+// Trailer returns the value of a `Key: value` trailer in a commit message.
+func Trailer(msg, key string) string {
+	for _, line := range strings.Split(msg, "\n") {
+		if v, ok := strings.CutPrefix(line, key+": "); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}

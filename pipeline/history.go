@@ -1,0 +1,262 @@
+// Package pipeline owns execution: what is pending and why (the plan),
+// approval gates, running steps on the host, the crash journal, the
+// repository lock, writing receipts and committing them back to git.
+package pipeline
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/spinehq/spine/artifacts"
+)
+
+// Run is what planning needs to know of one receipt.
+type Run struct {
+	RunKey       string    `json:"k"`
+	LoopID       string    `json:"l"`
+	Stage        string    `json:"g,omitempty"`
+	Step         string    `json:"s"`
+	Status       string    `json:"t"`
+	Started      time.Time `json:"a"`
+	Finished     time.Time `json:"f"`
+	CommandSHA   string    `json:"c,omitempty"`
+	ExitCode     int       `json:"x,omitempty"`
+	AllowFailure bool      `json:"af,omitempty"`
+	Gate         string    `json:"gt,omitempty"`
+	Note         string    `json:"n,omitempty"`
+	Summary      string    `json:"sm,omitempty"`
+	// Hash is the sha256 of the receipt.json bytes (the chain link).
+	Hash string `json:"h"`
+	// Dir is the receipt's folder, repository-relative.
+	Dir string `json:"d"`
+	// Err is set when the receipt could not be read.
+	Err string `json:"e,omitempty"`
+}
+
+// Done reports whether the run completes its step: a pass, or a failure of
+// a step allowed to fail.
+func (r *Run) Done() bool {
+	return r.Status == artifacts.StatusPass || (r.Status == artifacts.StatusFail && r.AllowFailure)
+}
+
+func runFromReceipt(rc *artifacts.Receipt, hash, dir string) Run {
+	r := Run{
+		RunKey: rc.RunKey, LoopID: rc.LoopID, Stage: rc.Stage, Step: rc.Step, Status: rc.Status,
+		CommandSHA: rc.CommandSHA256, ExitCode: rc.ExitCode, AllowFailure: rc.AllowFailure,
+		Gate: rc.Gate, Note: rc.Note, Summary: rc.Summary, Hash: hash, Dir: dir,
+	}
+	r.Started, _ = time.Parse(time.RFC3339Nano, rc.StartedAt)
+	r.Finished, _ = time.Parse(time.RFC3339Nano, rc.FinishedAt)
+	return r
+}
+
+// History is every receipt of a repository, indexed for planning.
+type History struct {
+	runs   []Run
+	byStep map[[2]string][]int
+	byLoop map[string][]int
+}
+
+// NewHistory indexes runs, ordering them by start time then run key.
+func NewHistory(runs []Run) *History {
+	sort.Slice(runs, func(i, j int) bool {
+		if !runs[i].Started.Equal(runs[j].Started) {
+			return runs[i].Started.Before(runs[j].Started)
+		}
+		return runs[i].RunKey < runs[j].RunKey
+	})
+	h := &History{runs: runs, byStep: map[[2]string][]int{}, byLoop: map[string][]int{}}
+	for i := range runs {
+		r := &runs[i]
+		if r.Err != "" {
+			continue
+		}
+		h.byStep[[2]string{r.LoopID, r.Step}] = append(h.byStep[[2]string{r.LoopID, r.Step}], i)
+		h.byLoop[r.LoopID] = append(h.byLoop[r.LoopID], i)
+	}
+	return h
+}
+
+// Add appends a run made during this process (already ordered last).
+func (h *History) Add(r Run) {
+	h.runs = append(h.runs, r)
+	i := len(h.runs) - 1
+	h.byStep[[2]string{r.LoopID, r.Step}] = append(h.byStep[[2]string{r.LoopID, r.Step}], i)
+	h.byLoop[r.LoopID] = append(h.byLoop[r.LoopID], i)
+}
+
+// Latest returns the most recent run of a loop's step, or nil.
+func (h *History) Latest(loopID, step string) *Run {
+	idx := h.byStep[[2]string{loopID, step}]
+	if len(idx) == 0 {
+		return nil
+	}
+	return &h.runs[idx[len(idx)-1]]
+}
+
+// Step returns every run of a loop's step, oldest first.
+func (h *History) Step(loopID, step string) []Run {
+	idx := h.byStep[[2]string{loopID, step}]
+	out := make([]Run, len(idx))
+	for i, j := range idx {
+		out[i] = h.runs[j]
+	}
+	return out
+}
+
+// Loop returns every run of a loop, oldest first.
+func (h *History) Loop(loopID string) []Run {
+	idx := h.byLoop[loopID]
+	out := make([]Run, len(idx))
+	for i, j := range idx {
+		out[i] = h.runs[j]
+	}
+	return out
+}
+
+// All returns every run, oldest first.
+func (h *History) All() []Run { return h.runs }
+
+// ChainTip returns the hash of the loop's last receipt ("" for none).
+func (h *History) ChainTip(loopID string) string {
+	idx := h.byLoop[loopID]
+	if len(idx) == 0 {
+		return ""
+	}
+	return h.runs[idx[len(idx)-1]].Hash
+}
+
+// indexVersion changes when the cache format does.
+const indexVersion = 1
+
+type indexFile struct {
+	Version int            `json:"version"`
+	Runs    map[string]Run `json:"runs"` // by receipt folder
+}
+
+// LoadHistory reads every receipt under receiptsDir (repository-relative)
+// of root. Receipts are immutable, so a cache in stateDir keyed by folder
+// saves decoding them again: only folders the cache has not seen are read
+// (receipts that arrived by a pull included) and folders that disappeared
+// are dropped. The folder listing itself is always fresh.
+func LoadHistory(root, receiptsDir, stateDir string) (*History, error) {
+	dirs, err := listReceiptDirs(root, receiptsDir)
+	if err != nil {
+		return nil, err
+	}
+	cachePath := ""
+	cache := indexFile{Runs: map[string]Run{}}
+	if stateDir != "" {
+		cachePath = filepath.Join(stateDir, "receipts.idx.json")
+		if data, err := os.ReadFile(cachePath); err == nil {
+			var f indexFile
+			if json.Unmarshal(data, &f) == nil && f.Version == indexVersion && f.Runs != nil {
+				cache = f
+			}
+		}
+	}
+	runs := make([]Run, len(dirs))
+	var missing []int
+	for i, d := range dirs {
+		if r, ok := cache.Runs[d]; ok && r.Err == "" {
+			runs[i] = r
+		} else {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) > 0 {
+		var wg sync.WaitGroup
+		next := make(chan int)
+		for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					runs[i] = readRun(root, dirs[i])
+				}
+			}()
+		}
+		for _, i := range missing {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+	}
+	changed := len(missing) > 0 || len(cache.Runs) != len(dirs)
+	if cachePath != "" && changed {
+		f := indexFile{Version: indexVersion, Runs: make(map[string]Run, len(runs))}
+		for _, r := range runs {
+			if r.Err == "" {
+				f.Runs[r.Dir] = r
+			}
+		}
+		if data, err := json.Marshal(f); err == nil {
+			if os.MkdirAll(stateDir, 0o755) == nil {
+				_ = artifacts.WriteFileAtomic(cachePath, data, 0o644)
+			}
+		}
+	}
+	return NewHistory(runs), nil
+}
+
+// readRun reads one receipt folder.
+func readRun(root, dir string) Run {
+	p := filepath.Join(root, filepath.FromSlash(dir), "receipt.json")
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return Run{Dir: dir, RunKey: path.Base(dir), Err: err.Error()}
+	}
+	var rc artifacts.Receipt
+	if err := json.Unmarshal(data, &rc); err != nil {
+		return Run{Dir: dir, RunKey: path.Base(dir), Err: fmt.Sprintf("%s: %v", p, err)}
+	}
+	return runFromReceipt(&rc, artifacts.ChainHash(data), dir)
+}
+
+// listReceiptDirs lists receipts/YYYY/MM/DD/<RUN_KEY> folders that hold a
+// receipt.json, repository-relative. Symlinks are not followed.
+func listReceiptDirs(root, receiptsDir string) ([]string, error) {
+	base := filepath.Join(root, filepath.FromSlash(receiptsDir))
+	var out []string
+	years, err := os.ReadDir(base)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list receipts: %w", err)
+	}
+	for _, y := range years {
+		if !y.IsDir() {
+			continue
+		}
+		months, _ := os.ReadDir(filepath.Join(base, y.Name()))
+		for _, m := range months {
+			if !m.IsDir() {
+				continue
+			}
+			days, _ := os.ReadDir(filepath.Join(base, y.Name(), m.Name()))
+			for _, d := range days {
+				if !d.IsDir() {
+					continue
+				}
+				keys, _ := os.ReadDir(filepath.Join(base, y.Name(), m.Name(), d.Name()))
+				for _, k := range keys {
+					if !k.IsDir() || !artifacts.ValidRunKey(k.Name()) {
+						continue
+					}
+					out = append(out, path.Join(receiptsDir, y.Name(), m.Name(), d.Name(), k.Name()))
+				}
+			}
+		}
+	}
+	return out, nil
+}

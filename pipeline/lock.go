@@ -1,0 +1,96 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofrs/flock"
+)
+
+// ErrLocked is returned when another run holds the repository lock.
+var ErrLocked = errors.New("another spine run holds the lock")
+
+// LockedError names the process holding the lock.
+type LockedError struct {
+	Path string
+	PID  int
+}
+
+func (e *LockedError) Error() string {
+	if e.PID > 0 {
+		return fmt.Sprintf("another spine run (pid %d) holds the lock %s", e.PID, e.Path)
+	}
+	return fmt.Sprintf("another spine run holds the lock %s", e.Path)
+}
+
+// Unwrap makes errors.Is(err, ErrLocked) work.
+func (e *LockedError) Unwrap() error { return ErrLocked }
+
+// Lock is the per-repository run lock: an flock(2) on a file in the state
+// folder, so the kernel releases it when the holder dies and a crash never
+// leaves a lock behind. The holder's pid is written into the file for the
+// error message of the next run.
+type Lock struct {
+	fl   *flock.Flock
+	path string
+}
+
+// AcquireLock takes the lock in stateDir, waiting up to wait (0: not at
+// all). A pid recorded by a holder that is gone is logged as taken over.
+func AcquireLock(ctx context.Context, stateDir string, wait time.Duration, log *slog.Logger) (*Lock, error) {
+	if err := os.MkdirAll(stateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	path := filepath.Join(stateDir, "lock")
+	fl := flock.New(path)
+	deadline := time.Now().Add(wait)
+	for {
+		ok, err := fl.TryLock()
+		if err != nil {
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if ok {
+			break
+		}
+		if !time.Now().Before(deadline) {
+			return nil, &LockedError{Path: path, PID: readPID(path)}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if old := readPID(path); old > 0 && old != os.Getpid() {
+		if log != nil {
+			log.Info("took over the lock of a run that is gone", "pid", old, "lock", path)
+		}
+	}
+	if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		_ = fl.Unlock()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return &Lock{fl: fl, path: path}, nil
+}
+
+// Release clears the recorded pid and releases the lock.
+func (l *Lock) Release() error {
+	_ = os.WriteFile(l.path, nil, 0o644)
+	return l.fl.Unlock()
+}
+
+func readPID(path string) int {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	return n
+}

@@ -1,0 +1,221 @@
+package pipeline
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/loops"
+)
+
+// State is where a step stands.
+type State string
+
+// Step states. Every state but done is reported by `spine plan`.
+const (
+	StateDone        State = "done"
+	StatePending     State = "pending"
+	StateRunning     State = "running"
+	StateBlocked     State = "blocked"
+	StateFailed      State = "failed"
+	StateInterrupted State = "interrupted"
+	StateEdited      State = "edited"
+	StateWaiting     State = "waiting"
+)
+
+// Item is the plan for one step.
+type Item struct {
+	LoopID string `json:"loop_id"`
+	Stage  string `json:"stage"`
+	Name   string `json:"name"`
+	State  State  `json:"state"`
+	Reason string `json:"reason"`
+
+	Doc       *loops.Document `json:"-"`
+	StageIdx  int             `json:"-"`
+	Step      *loops.Step     `json:"-"`
+	Decision  *Decision       `json:"-"`
+	Latest    *Run            `json:"-"`
+	Gate      string          `json:"-"`
+	NeedsMark bool            `json:"-"` // a blocked step without a blocked receipt yet
+}
+
+// Runnable reports whether the run would execute the step now.
+func (it *Item) Runnable() bool { return it.State == StatePending }
+
+// Planner decides the state of every step.
+type Planner struct {
+	History *History
+	Gates   *Gates
+	// Host is this runner's host name; steps for other hosts wait.
+	Host string
+	// Retry names steps released from failed or interrupted.
+	Retry map[string]bool
+	// Journal entries not yet turned into receipts (by loop and step).
+	Unfinished map[[2]string]*Entry
+	// Background is consulted for steps running detached.
+	Background func(loopID, step string) (running bool, reason string)
+	// CapGate returns the gate a registered capability requires ("" for
+	// none), for steps whose cap names one.
+	CapGate func(capName string) string
+	Now     func() time.Time
+}
+
+// runnableStatus reports whether a loop of this status runs.
+func runnableStatus(status string) bool { return status == "active" }
+
+// PlanLoop returns the plan for every step of doc, in document order,
+// done steps included.
+func (p *Planner) PlanLoop(doc *loops.Document) []Item {
+	var items []Item
+	hold := "" // why later steps wait: an earlier step is not done
+	if doc.HasErrors() {
+		for _, pr := range doc.Problems {
+			if pr.Level == loops.LevelError {
+				hold = fmt.Sprintf("document has errors (%s); fix them (spine lint)", pr.String())
+				break
+			}
+		}
+	} else if !runnableStatus(doc.Status) {
+		hold = fmt.Sprintf("loop status is %q; only active loops run", doc.Status)
+		if doc.Status == "" {
+			hold = "loop has no status; set status: active to run it"
+		}
+	}
+	loopHost := doc.Meta.String("host")
+	for si := range doc.Stages {
+		st := &doc.Stages[si]
+		for k := range st.Steps {
+			step := &st.Steps[k]
+			it := Item{LoopID: doc.LoopID, Stage: st.Title, Name: step.Name, Doc: doc, StageIdx: si, Step: step}
+			if step.Kind == loops.KindManual {
+				if step.Checked {
+					it.State, it.Reason = StateDone, "checked"
+				} else {
+					it.State, it.Reason = StateWaiting, fmt.Sprintf("waiting for manual step '%s' to be checked in git", step.Name)
+					if hold == "" {
+						hold = it.Reason
+					}
+				}
+				items = append(items, it)
+				continue
+			}
+			p.stepState(&it, loopHost)
+			if hold != "" && it.State != StateDone && it.State != StateEdited {
+				if it.State == StatePending || it.State == StateBlocked {
+					it.State, it.Reason, it.NeedsMark = StateWaiting, hold, false
+				}
+			}
+			if hold == "" && it.State != StateDone && it.State != StateEdited && it.State != StatePending {
+				hold = fmt.Sprintf("waiting for step %s (%s)", step.Name, it.State)
+			}
+			items = append(items, it)
+		}
+	}
+	return items
+}
+
+// stepState sets the state of a command or verify step from its history.
+func (p *Planner) stepState(it *Item, loopHost string) {
+	step := it.Step
+	key := [2]string{it.LoopID, step.Name}
+	if e := p.Unfinished[key]; e != nil && e.Result == nil {
+		it.State = StateInterrupted
+		it.Reason = fmt.Sprintf("spine stopped while this step ran (started %s); the next run records it as interrupted", e.Intent.At.UTC().Format(time.RFC3339))
+		if p.Background != nil {
+			if running, why := p.Background(it.LoopID, step.Name); running {
+				it.State, it.Reason = StateRunning, why
+			}
+		}
+		return
+	}
+	host := loopHost
+	if step.Host != "" {
+		host = step.Host
+	}
+	latest := p.History.Latest(it.LoopID, step.Name)
+	it.Latest = latest
+	cmdSHA := artifacts.CommandSHA256(step.Command)
+	if latest != nil && latest.Done() {
+		if latest.CommandSHA != "" && latest.CommandSHA != cmdSHA {
+			it.State, it.Reason = StateEdited, fmt.Sprintf("edited after it ran (%s at %s); not re-run", latest.Status, stamp(latest.Started))
+			return
+		}
+		it.State, it.Reason = StateDone, latest.Status+" "+latest.RunKey
+		return
+	}
+	if host != "" && !strings.EqualFold(host, p.Host) {
+		it.State, it.Reason = StateWaiting, fmt.Sprintf("runs on host %s (this is %s)", host, p.Host)
+		return
+	}
+	if latest != nil {
+		changed := latest.CommandSHA != "" && latest.CommandSHA != cmdSHA
+		switch latest.Status {
+		case artifacts.StatusFail:
+			if !changed && !p.Retry[step.Name] {
+				it.State = StateFailed
+				it.Reason = fmt.Sprintf("failed at %s, exit %d; edit the step or --retry %s", stamp(latest.Started), latest.ExitCode, step.Name)
+				return
+			}
+		case artifacts.StatusInterrupted:
+			if !changed && !step.Idempotent && !p.Retry[step.Name] {
+				it.State = StateInterrupted
+				it.Reason = fmt.Sprintf("interrupted at %s and not idempotent; --retry %s or spine resolve %s", stamp(latest.Started), step.Name, step.Name)
+				return
+			}
+		}
+	}
+	if step.After != "" {
+		if ok, why := p.afterDone(it.Doc, step.After); !ok {
+			it.State, it.Reason = StateWaiting, why
+			return
+		}
+	}
+	gate := step.Gate
+	if gate == "" && p.CapGate != nil && step.Cap != "" {
+		gate = p.CapGate(step.Cap)
+	}
+	it.Gate = gate
+	if gate != "" {
+		d := p.Gates.Check(it.Doc, step, gate)
+		it.Decision = &d
+		if !d.Approved {
+			it.State, it.Reason = StateBlocked, d.Reason
+			it.NeedsMark = latest == nil || latest.Status != artifacts.StatusBlocked
+			return
+		}
+	}
+	it.State, it.Reason = StatePending, "ready to run"
+	if latest != nil {
+		switch latest.Status {
+		case artifacts.StatusFail:
+			it.Reason = "re-run: " + map[bool]string{true: "--retry", false: "edited since it failed"}[p.Retry[step.Name]]
+		case artifacts.StatusInterrupted:
+			it.Reason = "re-run after interruption"
+		case artifacts.StatusBlocked:
+			it.Reason = "gate " + gate + " now approved"
+		}
+	}
+}
+
+// afterDone checks an `after` dependency: "step" in the same loop, or
+// "LOOP-ID/step" (also "LOOP-ID:step") in another.
+func (p *Planner) afterDone(doc *loops.Document, after string) (bool, string) {
+	loopID, step := doc.LoopID, after
+	if i := strings.LastIndexAny(after, "/:"); i > 0 {
+		loopID, step = after[:i], after[i+1:]
+	}
+	r := p.History.Latest(loopID, step)
+	if r != nil && r.Done() {
+		return true, ""
+	}
+	return false, fmt.Sprintf("waiting for %s/%s to pass (after=%s)", loopID, step, after)
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "an unknown time"
+	}
+	return t.UTC().Format("2006-01-02T15:04Z")
+}

@@ -1,0 +1,189 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/loops"
+)
+
+// recover finishes what a run that crashed left in the journal, before
+// anything new runs:
+//   - an intent without a result: the step's process is gone (or its group
+//     is killed now, unless it is a live background step); an interrupted
+//     receipt is written with whatever output was captured;
+//   - a result without a receipt: the receipt is written from the journal;
+//   - a receipt not yet committed: it is committed.
+//
+// Recovered receipts are committed per loop, with the loop's evidence block
+// regenerated.
+func (r *Runner) recover(ctx context.Context) error {
+	order, entries, err := r.journal.Read()
+	if err != nil {
+		return err
+	}
+	byLoop := map[string]*loopRun{}
+	var loopsOrder []string
+	for _, key := range order {
+		e := entries[key]
+		if e.Done {
+			continue
+		}
+		var rc *artifacts.Receipt
+		switch {
+		case e.Result != nil && e.Result.Receipt != nil:
+			rc = e.Result.Receipt
+		case e.Intent != nil && e.Intent.Intent != nil:
+			if e.Intent.Background && processAlive(e.Intent.PGID) {
+				continue // still running: collected when it ends
+			}
+			if e.Intent.Background {
+				if bg, ok := r.collectBackground(e); ok {
+					rc = bg
+					break
+				}
+			}
+			note := "spine stopped while this step ran (crash, kill or reboot); its process was gone"
+			if processAlive(e.Intent.PGID) {
+				killGroup(e.Intent.PGID)
+				note = fmt.Sprintf("spine stopped while this step ran; its process group %d was still running and has been killed", e.Intent.PGID)
+			}
+			c := *e.Intent.Intent
+			c.Status = artifacts.StatusInterrupted
+			c.ExitCode = -1
+			c.FinishedAt = r.opts.Clock().UTC().Format(time.RFC3339Nano)
+			if t, err := time.Parse(time.RFC3339Nano, c.StartedAt); err == nil {
+				c.DurationMS = r.opts.Clock().Sub(t).Milliseconds()
+			}
+			c.Note = note
+			rc = &c
+			if err := r.journal.Append(JournalRecord{Kind: recResult, RunKey: key, LoopID: c.LoopID, Step: c.Step, At: r.opts.Clock(), Receipt: rc}); err != nil {
+				return err
+			}
+		default:
+			continue
+		}
+		lr := byLoop[rc.LoopID]
+		if lr == nil {
+			lr = &loopRun{counts: map[string]int{}}
+			byLoop[rc.LoopID] = lr
+			loopsOrder = append(loopsOrder, rc.LoopID)
+		}
+		if err := r.recoverReceipt(lr, rc); err != nil {
+			return err
+		}
+	}
+	sort.Strings(loopsOrder)
+	for _, id := range loopsOrder {
+		lr := byLoop[id]
+		if len(lr.pending) == 0 {
+			continue
+		}
+		if err := r.commitRecovered(id, lr); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// recoverReceipt makes sure the receipt exists in the working tree and is
+// queued for commit.
+func (r *Runner) recoverReceipt(lr *loopRun, rc *artifacts.Receipt) error {
+	p, err := r.store.ReceiptPath(rc.RunKey)
+	if err != nil {
+		return err
+	}
+	relDir, err := r.store.RelDir(rc.RunKey)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+		var out *os.File
+		if f, err := os.Open(r.logPath(rc.RunKey)); err == nil {
+			out = f
+			defer f.Close()
+		}
+		rc.Prev = r.history.ChainTip(rc.LoopID)
+		if out != nil {
+			if _, err := r.store.Write(rc, out); err != nil {
+				return fmt.Errorf("recover receipt %s: %w", rc.RunKey, err)
+			}
+		} else {
+			rc.OutputSHA256 = ""
+			if _, err := r.store.WriteReceipt(rc); err != nil {
+				return fmt.Errorf("recover receipt %s: %w", rc.RunKey, err)
+			}
+		}
+		run := readRun(r.opts.Root, relDir)
+		r.history.Add(run)
+		r.out.Receipts = append(r.out.Receipts, rc)
+		r.report().Notice(fmt.Sprintf("recovered %s/%s as %s (%s)", rc.LoopID, rc.Step, rc.Status, rc.RunKey))
+	} else if r.history.Latest(rc.LoopID, rc.Step) == nil || r.history.Latest(rc.LoopID, rc.Step).RunKey != rc.RunKey {
+		// Present on disk but not in the history read before (written
+		// after the listing): add it.
+		run := readRun(r.opts.Root, relDir)
+		if run.Err == "" {
+			r.history.Add(run)
+		}
+	}
+	_ = os.Remove(r.logPath(rc.RunKey))
+	lr.pending = append(lr.pending, relDir+"/receipt.json", relDir+"/output.log")
+	for _, a := range rc.Artifacts {
+		lr.pending = append(lr.pending, a.Path)
+	}
+	lr.counts[rc.Status]++
+	return nil
+}
+
+// commitRecovered commits a loop's recovered receipts with its evidence
+// regenerated (when the document is committed and clean).
+func (r *Runner) commitRecovered(loopID string, lr *loopRun) error {
+	doc := r.opts.Set.ByID(loopID)
+	now := r.opts.Clock().UTC()
+	if doc != nil && r.opts.Git != nil {
+		if dirty, err := r.opts.Git.Dirty(doc.Path, doc.Source); err == nil && !dirty {
+			if src, err := r.regenerate(doc, doc.Source, now); err == nil {
+				full, err := artifacts.SafeJoin(r.opts.Root, doc.Path)
+				if err == nil && artifacts.WriteFileAtomic(full, src, 0o644) == nil {
+					lr.pending = append(lr.pending, doc.Path)
+					// Later stages of this run start from the new bytes.
+					r.reparsed(doc, src)
+				}
+			}
+		}
+	}
+	if r.opts.Git == nil {
+		return nil
+	}
+	msg := fmt.Sprintf("spine(%s): recover %d receipt(s) of an interrupted run\n\nSpine-Run: %s\nSpine-Host: %s\n", loopID, len(runKeysOf(lr.pending)), r.runID, r.opts.Host)
+	h, made, err := r.opts.Git.CommitFiles(lr.pending, msg, r.opts.Git.Signature(r.opts.Host, now))
+	if err != nil {
+		return fmt.Errorf("commit recovered receipts of %s: %w", loopID, err)
+	}
+	if made {
+		r.out.Commits = append(r.out.Commits, h.String())
+	}
+	for _, k := range runKeysOf(lr.pending) {
+		if err := r.journal.Append(JournalRecord{Kind: recDone, RunKey: k, At: now}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reparsed replaces a document of the set with its rewritten bytes.
+func (r *Runner) reparsed(doc *loops.Document, src []byte) {
+	*doc = *loops.Parse(doc.Path, src)
+}
+
+// collectBackground turns a finished background step into its receipt
+// (implemented with background steps; no background support yet means the
+// step is treated as interrupted).
+func (r *Runner) collectBackground(e *Entry) (*artifacts.Receipt, bool) {
+	return nil, false
+}

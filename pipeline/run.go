@@ -1,0 +1,613 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/internal/gitx"
+	"github.com/spinehq/spine/loops"
+)
+
+// Reporter receives progress for display. Implementations must be cheap:
+// they are called on the run's path.
+type Reporter interface {
+	// Loop is called before a loop's first stage is looked at.
+	Loop(doc *loops.Document)
+	// Stage is called before a stage's steps run.
+	Stage(doc *loops.Document, stage *loops.Stage)
+	// StepStart is called before a step's process starts. The returned
+	// writer (may be nil) receives the step's redacted output.log lines as
+	// they are written.
+	StepStart(it *Item, runKey string) io.Writer
+	// StepEnd is called once the step's receipt is written.
+	StepEnd(it *Item, rc *artifacts.Receipt)
+	// Held is called for a step that stops its loop without running.
+	Held(it *Item)
+	// Notice reports one line of information.
+	Notice(msg string)
+}
+
+// Options configure a Runner.
+type Options struct {
+	Root   string
+	Config *config.Config
+	Set    *loops.Set
+	Git    *gitx.Repo
+	// StateDir holds the journal, lock and caches (.git/spine by default).
+	StateDir string
+	Host     string
+	User     string
+	// Env is the environment steps inherit (os.Environ()).
+	Env []string
+	// LookupEnv answers gate and secret lookups (os.LookupEnv).
+	LookupEnv func(string) (string, bool)
+	// Clock returns the current time (time.Now).
+	Clock func() time.Time
+	// Rand is the source of run key ids (crypto/rand.Reader).
+	Rand io.Reader
+	// Loop limits the run to one loop id ("" for all).
+	Loop string
+	// Retry releases these steps from failed or interrupted.
+	Retry map[string]bool
+	// DryRun plans and reports without running or writing anything.
+	DryRun bool
+	// Wait is how long to wait for the repository lock.
+	Wait     time.Duration
+	Reporter Reporter
+	Log      *slog.Logger
+	Version  string
+	// OutputLimit bounds output.log (0: artifacts.DefaultOutputLimit).
+	OutputLimit int64
+	// StepRunner runs verify-pack steps (nil: verify steps fail with an
+	// explanation).
+	Verify VerifyRunner
+	// CapGate maps a registered capability to the gate it needs.
+	CapGate func(capName string) string
+}
+
+// VerifyRunner runs a verify step's pack and reports the checks.
+type VerifyRunner interface {
+	RunPack(ctx context.Context, pack string, out io.Writer, env []string) (checks []artifacts.CheckResult, summary string, failed bool, err error)
+}
+
+// Outcome is what one run did.
+type Outcome struct {
+	// Receipts are the receipts written by this run, in order.
+	Receipts []*artifacts.Receipt
+	// Held are the steps that wait for an operator (blocked, failed,
+	// interrupted, a manual step).
+	Held []Item
+	// Failed is set when a blocking step failed in this run.
+	Failed bool
+	// Commits are the commits made.
+	Commits []string
+	// Skipped names loops not run and why.
+	Skipped []string
+}
+
+// Runner executes the pending steps of a repository's loops.
+type Runner struct {
+	opts    Options
+	store   *artifacts.Store
+	journal *Journal
+	history *History
+	planner *Planner
+	runID   string
+	log     *slog.Logger
+	out     *Outcome
+}
+
+// NewRunner prepares a run; nothing is read or written until Run.
+func NewRunner(opts Options) *Runner {
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Reader
+	}
+	if opts.LookupEnv == nil {
+		opts.LookupEnv = func(string) (string, bool) { return "", false }
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Runner{opts: opts, log: log, store: &artifacts.Store{Root: opts.Root, Dir: opts.Config.Receipts}}
+}
+
+// Planner returns a planner over the repository's history (for `spine
+// plan` and `spine status`, which take no lock and write nothing).
+func Plan(opts Options) (*Planner, error) {
+	r := NewRunner(opts)
+	if err := r.load(); err != nil {
+		return nil, err
+	}
+	return r.planner, nil
+}
+
+// load reads the journal and history and sets up the planner.
+func (r *Runner) load() error {
+	j, err := OpenJournal(r.opts.StateDir)
+	if err != nil {
+		return err
+	}
+	r.journal = j
+	h, err := LoadHistory(r.opts.Root, r.opts.Config.Receipts, r.opts.StateDir)
+	if err != nil {
+		return err
+	}
+	r.history = h
+	_, entries, err := j.Read()
+	if err != nil {
+		return err
+	}
+	unfinished := map[[2]string]*Entry{}
+	for _, e := range entries {
+		if e.Intent != nil && e.Result == nil && !e.Done {
+			unfinished[[2]string{e.Intent.LoopID, e.Intent.Step}] = e
+		}
+	}
+	r.planner = &Planner{
+		History: h,
+		Gates: &Gates{
+			Env: r.opts.LookupEnv, Policy: r.opts.Config.Policy, Git: r.opts.Git,
+			ArmoredKeys: readKeys(r.opts.Root, r.opts.Config.Policy.SigningKeys),
+		},
+		Host: r.opts.Host, Retry: r.opts.Retry, Unfinished: unfinished,
+		CapGate: r.opts.CapGate, Now: r.opts.Clock,
+		Background: func(loopID, step string) (bool, string) {
+			e := unfinished[[2]string{loopID, step}]
+			if e == nil || !e.Intent.Background || !processAlive(e.Intent.PGID) {
+				return false, ""
+			}
+			return true, fmt.Sprintf("running in the background for %s (pid %d)", r.opts.Clock().Sub(e.Intent.At).Round(time.Second), e.Intent.PID)
+		},
+	}
+	return nil
+}
+
+// readKeys concatenates the armored public keys named by the policy.
+func readKeys(root string, paths []string) string {
+	var b strings.Builder
+	for _, p := range paths {
+		full, err := artifacts.SafeJoin(root, p)
+		if err != nil {
+			continue
+		}
+		if data, err := os.ReadFile(full); err == nil {
+			b.Write(data)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
+// Run takes the lock, finishes what a crashed run left, then executes the
+// pending steps of every (or the selected) loop in document order and
+// commits after each stage.
+func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
+	r.out = &Outcome{}
+	if !r.opts.DryRun {
+		lock, err := AcquireLock(ctx, r.opts.StateDir, r.opts.Wait, r.log)
+		if err != nil {
+			return nil, err
+		}
+		defer lock.Release()
+	}
+	if err := r.load(); err != nil {
+		return nil, err
+	}
+	id, err := randomID(r.opts.Rand)
+	if err != nil {
+		return nil, err
+	}
+	r.runID = id
+	if !r.opts.DryRun {
+		if err := r.recover(ctx); err != nil {
+			return r.out, fmt.Errorf("recovering the previous run: %w", err)
+		}
+	}
+	for _, doc := range r.opts.Set.Docs {
+		if r.opts.Loop != "" && doc.LoopID != r.opts.Loop {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return r.out, err
+		}
+		if err := r.runLoop(ctx, doc); err != nil {
+			return r.out, fmt.Errorf("loop %s: %w", doc.LoopID, err)
+		}
+	}
+	if !r.opts.DryRun {
+		if err := r.journal.Compact(); err != nil {
+			r.log.Warn("journal compaction failed", "err", err)
+		}
+	}
+	return r.out, nil
+}
+
+func randomID(rnd io.Reader) (string, error) {
+	key, err := artifacts.NewRunKey(time.Unix(0, 0), "x", rnd)
+	if err != nil {
+		return "", err
+	}
+	k, _ := artifacts.ParseRunKey(key)
+	return k.ID, nil
+}
+
+// loopRun is the state of one loop during a run.
+type loopRun struct {
+	doc     *loops.Document
+	src     []byte // the document as last written
+	pending []string
+	counts  map[string]int
+}
+
+// runLoop plans and executes one loop.
+func (r *Runner) runLoop(ctx context.Context, doc *loops.Document) error {
+	items := r.planner.PlanLoop(doc)
+	hasWork := false
+	for _, it := range items {
+		if it.State == StatePending || (it.State == StateBlocked && it.NeedsMark) {
+			hasWork = true
+			break
+		}
+	}
+	for _, it := range items {
+		if OperatorHold(it) && !hasWork {
+			r.out.Held = append(r.out.Held, it)
+		}
+	}
+	if !hasWork {
+		return nil
+	}
+	if r.opts.Git != nil && !r.opts.DryRun {
+		dirty, err := r.opts.Git.Dirty(doc.Path, doc.Source)
+		if err != nil {
+			return err
+		}
+		if dirty {
+			msg := fmt.Sprintf("%s has uncommitted changes (or is not committed); commit them first: spine does not commit someone's half-edit", doc.Path)
+			r.out.Skipped = append(r.out.Skipped, doc.LoopID+": "+msg)
+			r.report().Notice("skip " + doc.LoopID + ": " + msg)
+			return nil
+		}
+	}
+	if hook := r.opts.Reporter; hook != nil {
+		hook.Loop(doc)
+	}
+	lr := &loopRun{doc: doc, src: doc.Source}
+	stageIdx := -1
+	for i := range items {
+		it := &items[i]
+		if it.StageIdx != stageIdx {
+			if err := r.finishStage(lr, stageIdx); err != nil {
+				return err
+			}
+			stageIdx = it.StageIdx
+			lr.counts = map[string]int{}
+			if it.State == StatePending || it.NeedsMark {
+				r.report().Stage(doc, &doc.Stages[stageIdx])
+			}
+		}
+		switch {
+		case it.State == StateDone || it.State == StateEdited:
+			continue
+		case it.State == StatePending:
+			if r.opts.DryRun {
+				r.report().Notice(fmt.Sprintf("would run %s/%s", it.LoopID, it.Name))
+				continue
+			}
+			rc, err := r.execute(ctx, lr, it)
+			if err != nil {
+				return err
+			}
+			if rc.Status == artifacts.StatusFail && !rc.AllowFailure {
+				r.out.Failed = true
+				return r.finishStage(lr, stageIdx)
+			}
+			if rc.Status == artifacts.StatusInterrupted {
+				return r.finishStage(lr, stageIdx)
+			}
+		case it.State == StateBlocked && it.NeedsMark:
+			if !r.opts.DryRun {
+				if _, err := r.markBlocked(lr, it); err != nil {
+					return err
+				}
+			}
+			r.out.Held = append(r.out.Held, *it)
+			r.report().Held(it)
+			return r.finishStage(lr, stageIdx)
+		default:
+			if OperatorHold(*it) {
+				r.out.Held = append(r.out.Held, *it)
+			}
+			r.report().Held(it)
+			return r.finishStage(lr, stageIdx)
+		}
+	}
+	return r.finishStage(lr, stageIdx)
+}
+
+// OperatorHold reports whether an item waits for a person (exit 3).
+func OperatorHold(it Item) bool {
+	switch it.State {
+	case StateBlocked, StateFailed, StateInterrupted:
+		return true
+	case StateWaiting:
+		return it.Step != nil && it.Step.Kind == loops.KindManual
+	}
+	return false
+}
+
+type nopReporter struct{}
+
+func (nopReporter) Loop(*loops.Document)                     {}
+func (nopReporter) Stage(*loops.Document, *loops.Stage)      {}
+func (nopReporter) StepStart(*Item, string) io.Writer        { return nil }
+func (nopReporter) StepEnd(*Item, *artifacts.Receipt)        {}
+func (nopReporter) Held(*Item)                               {}
+func (nopReporter) Notice(string)                            {}
+func (r *Runner) report() Reporter {
+	if r.opts.Reporter == nil {
+		return nopReporter{}
+	}
+	return r.opts.Reporter
+}
+
+// newReceipt fills the fields every receipt of a step shares.
+func (r *Runner) newReceipt(lr *loopRun, it *Item, runKey string, started time.Time) *artifacts.Receipt {
+	step := it.Step
+	rc := &artifacts.Receipt{
+		RunKey: runKey, LoopID: lr.doc.LoopID, Stage: it.Stage, Step: step.Name,
+		Capability: step.Capability(), Command: step.Command,
+		CommandSHA256: artifacts.CommandSHA256(step.Command),
+		Host:          r.opts.Host, User: r.opts.User, Workdir: r.opts.Root,
+		StartedAt:    started.UTC().Format(time.RFC3339Nano),
+		AllowFailure: step.AllowFailure, Gate: it.Gate,
+		SpineVersion: r.opts.Version, Artifacts: []artifacts.ArtifactRef{},
+	}
+	if it.Decision != nil && it.Decision.Approved {
+		rc.Approval = it.Decision.Approval
+	}
+	if r.opts.Git != nil {
+		if h, err := r.opts.Git.Head(); err == nil && !h.IsZero() {
+			rc.SourceCommit = h.String()
+		}
+	}
+	return rc
+}
+
+// newRunKey returns a run key whose folder does not exist yet.
+func (r *Runner) newRunKey(capName string, t time.Time) (string, error) {
+	capName = artifacts.SanitizeCapability(capName)
+	for i := 0; i < 10; i++ {
+		key, err := artifacts.NewRunKey(t, capName, r.opts.Rand)
+		if err != nil {
+			return "", err
+		}
+		p, err := r.store.ReceiptPath(key)
+		if err != nil {
+			return "", err
+		}
+		if _, err := os.Stat(filepath.Dir(p)); errors.Is(err, os.ErrNotExist) {
+			return key, nil
+		}
+	}
+	return "", fmt.Errorf("could not find an unused run key")
+}
+
+// markBlocked writes the one blocked receipt of an unapproved gated step.
+func (r *Runner) markBlocked(lr *loopRun, it *Item) (*artifacts.Receipt, error) {
+	now := r.opts.Clock()
+	key, err := r.newRunKey(it.Step.Capability(), now)
+	if err != nil {
+		return nil, err
+	}
+	rc := r.newReceipt(lr, it, key, now)
+	rc.FinishedAt = rc.StartedAt
+	rc.Status = artifacts.StatusBlocked
+	rc.ExitCode = -1
+	rc.Note = it.Reason
+	if err := r.writeReceipt(lr, rc, nil); err != nil {
+		return nil, err
+	}
+	return rc, nil
+}
+
+// writeReceipt chains, writes and records a receipt, and remembers its
+// files for the stage commit.
+func (r *Runner) writeReceipt(lr *loopRun, rc *artifacts.Receipt, output io.Reader) error {
+	rc.Prev = r.history.ChainTip(rc.LoopID)
+	if output == nil {
+		output = strings.NewReader("")
+	}
+	res, err := r.store.Write(rc, output)
+	if err != nil {
+		return fmt.Errorf("write receipt %s: %w", rc.RunKey, err)
+	}
+	run := runFromReceipt(rc, res.Hash, res.Dir)
+	r.history.Add(run)
+	lr.pending = append(lr.pending, res.Paths...)
+	for _, a := range rc.Artifacts {
+		lr.pending = append(lr.pending, a.Path)
+	}
+	if lr.counts == nil {
+		lr.counts = map[string]int{}
+	}
+	lr.counts[rc.Status]++
+	r.out.Receipts = append(r.out.Receipts, rc)
+	return nil
+}
+
+// finishStage regenerates the document's evidence and heartbeat and commits
+// the stage's files, if the stage wrote any.
+func (r *Runner) finishStage(lr *loopRun, stageIdx int) error {
+	if stageIdx < 0 || len(lr.pending) == 0 {
+		return nil
+	}
+	doc := lr.doc
+	now := r.opts.Clock().UTC()
+	src, err := r.regenerate(doc, lr.src, now)
+	if err != nil {
+		r.report().Notice(fmt.Sprintf("%s: evidence not updated: %v", doc.Path, err))
+	} else if string(src) != string(lr.src) {
+		full, err := artifacts.SafeJoin(r.opts.Root, doc.Path)
+		if err != nil {
+			return err
+		}
+		if err := artifacts.WriteFileAtomic(full, src, 0o644); err != nil {
+			return fmt.Errorf("update %s: %w", doc.Path, err)
+		}
+		lr.src = src
+		lr.pending = append(lr.pending, doc.Path)
+	}
+	st := &doc.Stages[stageIdx]
+	msg := commitMessage(doc.LoopID, st, lr.counts, r.runID, r.opts.Host)
+	keys := runKeysOf(lr.pending)
+	if r.opts.Git != nil {
+		sig := r.opts.Git.Signature(r.opts.Host, now)
+		h, made, err := r.opts.Git.CommitFiles(lr.pending, msg, sig)
+		if err != nil {
+			return fmt.Errorf("commit stage %s: %w", st.Number, err)
+		}
+		if made {
+			r.out.Commits = append(r.out.Commits, h.String())
+		}
+	}
+	for _, k := range keys {
+		if err := r.journal.Append(JournalRecord{Kind: recDone, RunKey: k, At: now}); err != nil {
+			return err
+		}
+	}
+	lr.pending = nil
+	return nil
+}
+
+// runKeysOf extracts the run keys of receipt files among paths.
+func runKeysOf(paths []string) []string {
+	var keys []string
+	for _, p := range paths {
+		if path.Base(p) == "receipt.json" {
+			keys = append(keys, path.Base(path.Dir(p)))
+		}
+	}
+	return keys
+}
+
+// commitMessage renders `spine(LOOP-ID): stage N <title> — 3 pass, 1
+// blocked` with the Spine-Run and Spine-Host trailers.
+func commitMessage(loopID string, st *loops.Stage, counts map[string]int, runID, host string) string {
+	title := st.Title
+	if rest, ok := cutStagePrefix(title); ok {
+		title = rest
+	}
+	var parts []string
+	for _, s := range []string{artifacts.StatusPass, artifacts.StatusFail, artifacts.StatusBlocked, artifacts.StatusInterrupted, artifacts.StatusSkipped} {
+		if counts[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	subject := fmt.Sprintf("spine(%s): stage %s %s — %s", loopID, st.Number, title, strings.Join(parts, ", "))
+	return subject + "\n\nSpine-Run: " + runID + "\nSpine-Host: " + host + "\n"
+}
+
+// cutStagePrefix drops "Stage 4:" from a stage title.
+func cutStagePrefix(title string) (string, bool) {
+	m := stageTitleRe.FindStringIndex(title)
+	if m == nil {
+		return title, false
+	}
+	return strings.TrimSpace(title[m[1]:]), true
+}
+
+// regenerate rewrites the evidence block from the loop's receipts and sets
+// last_heartbeat_utc.
+func (r *Runner) regenerate(doc *loops.Document, src []byte, now time.Time) ([]byte, error) {
+	block := EvidenceBlock(doc, r.history.Loop(doc.LoopID))
+	out, err := loops.SetEvidence(src, block)
+	if err != nil {
+		return nil, err
+	}
+	hb, err := loops.SetFrontmatter(out, "last_heartbeat_utc", loops.QuoteYAML(now.Format(time.RFC3339)))
+	if errors.Is(err, loops.ErrNoFrontmatter) {
+		return out, nil
+	}
+	if err != nil {
+		r.report().Notice(fmt.Sprintf("%s: heartbeat not recorded: %v", doc.Path, err))
+		return out, nil
+	}
+	return hb, nil
+}
+
+// EvidenceBlock renders the evidence block of a loop from its runs: one
+// sub-heading per stage (in document order, then any stage no longer in
+// the document), one bullet per run.
+func EvidenceBlock(doc *loops.Document, runs []Run) string {
+	byStage := map[string][]Run{}
+	for _, run := range runs {
+		byStage[run.Stage] = append(byStage[run.Stage], run)
+	}
+	var b strings.Builder
+	seen := map[string]bool{}
+	write := func(title string) {
+		rs := byStage[title]
+		if len(rs) == 0 || seen[title] {
+			return
+		}
+		seen[title] = true
+		fmt.Fprintf(&b, "\n#### %s\n\n", title)
+		for _, run := range rs {
+			note := "step " + run.Step
+			switch {
+			case run.Summary != "":
+				note += ": " + run.Summary
+			case run.Note != "":
+				note += ": " + run.Note
+			case run.Status == artifacts.StatusFail:
+				note += fmt.Sprintf(": exit %d", run.ExitCode)
+			}
+			if run.Status == artifacts.StatusFail && run.AllowFailure {
+				note += " (allowed to fail)"
+			}
+			fmt.Fprintf(&b, "- `%s` (%s, %s)\n", run.RunKey, run.Status, oneLine(note))
+		}
+	}
+	for _, st := range doc.Stages {
+		write(st.Title)
+	}
+	var rest []string
+	for title := range byStage {
+		if !seen[title] {
+			rest = append(rest, title)
+		}
+	}
+	sort.Strings(rest)
+	for _, t := range rest {
+		write(t)
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	return strings.TrimPrefix(b.String(), "\n")
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 200 {
+		s = s[:197] + "..."
+	}
+	return s
+}

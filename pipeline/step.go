@@ -1,0 +1,216 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/loops"
+)
+
+var stageTitleRe = regexp.MustCompile(`(?i)^(stage|phase|wave|step)[ -]?\d+\s*[:.\-—–]?\s*`)
+
+// logPath is where a step's output streams while it runs: in the state
+// folder, so the working tree only ever holds complete receipts. A crashed
+// run's partial log becomes the interrupted receipt's output.log.
+func (r *Runner) logPath(runKey string) string {
+	return filepath.Join(r.opts.StateDir, "runs", runKey+".log")
+}
+
+// redactor builds the redactor of this run: the values of policy.secret_env
+// variables plus the well-known token shapes.
+func (r *Runner) redactor() *artifacts.Redactor {
+	var secrets []string
+	for _, name := range r.opts.Config.Policy.SecretEnv {
+		if v, ok := r.opts.LookupEnv(name); ok && v != "" {
+			secrets = append(secrets, v)
+		}
+	}
+	return artifacts.NewRedactor(secrets)
+}
+
+// execute runs one pending step and writes its receipt.
+func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts.Receipt, error) {
+	step := it.Step
+	started := r.opts.Clock()
+	key, err := r.newRunKey(step.Capability(), started)
+	if err != nil {
+		return nil, err
+	}
+	rc := r.newReceipt(lr, it, key, started)
+	relDir, err := r.store.RelDir(key)
+	if err != nil {
+		return nil, err
+	}
+	// The artifact's path is checked before anything runs.
+	var artifactRel, artifactAbs string
+	if step.Artifact != "" {
+		artifactRel, err = artifacts.ArtifactRelPath(r.opts.Config.Artifacts, lr.doc.Slug(), step.Artifact)
+		if err == nil {
+			artifactAbs, err = artifacts.ArtifactPath(r.opts.Root, r.opts.Config.Artifacts, lr.doc.Slug(), step.Artifact)
+		}
+		if err != nil {
+			return r.refuse(lr, it, rc, fmt.Sprintf("artifact %q refused: %v", step.Artifact, err))
+		}
+	}
+	argv, ok := Interpreter(step.Lang)
+	if step.Kind == loops.KindCommand && !ok {
+		return r.refuse(lr, it, rc, fmt.Sprintf("language %q is not runnable", step.Lang))
+	}
+	if err := os.MkdirAll(filepath.Dir(r.logPath(key)), 0o755); err != nil {
+		return nil, err
+	}
+	logFile, err := os.OpenFile(r.logPath(key), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("step %s: %w", step.Name, err)
+	}
+	defer os.Remove(r.logPath(key))
+	defer logFile.Close()
+	intent := JournalRecord{Kind: recIntent, RunKey: key, LoopID: lr.doc.LoopID, Step: step.Name, Stage: it.Stage, Dir: relDir, At: started, Intent: rc}
+	var sink io.Writer = logFile
+	if w := r.report().StepStart(it, key); w != nil {
+		sink = io.MultiWriter(logFile, w)
+	}
+	out := artifacts.NewOutput(sink, r.opts.Clock, r.opts.OutputLimit, r.redactor())
+	var artifactFile *artifacts.AtomicFile
+	if artifactAbs != "" {
+		if err := os.MkdirAll(filepath.Dir(artifactAbs), 0o755); err != nil {
+			return nil, fmt.Errorf("step %s: artifact folder: %w", step.Name, err)
+		}
+		if artifactFile, err = artifacts.CreateAtomic(artifactAbs, 0o644); err != nil {
+			return nil, fmt.Errorf("step %s: artifact: %w", step.Name, err)
+		}
+		defer artifactFile.Abort()
+		out.TeeStdout(artifactFile)
+	}
+	env := append(append([]string{}, r.opts.Env...),
+		"SPINE_LOOP_ID="+lr.doc.LoopID, "SPINE_RUN_KEY="+key, "SPINE_STEP="+step.Name,
+		"SPINE_ARTIFACT_DIR="+filepath.Join(r.opts.Root, filepath.FromSlash(r.opts.Config.Artifacts), lr.doc.Slug()))
+	// The intent is durable before anything starts: after a crash the next
+	// run knows this step may have run.
+	if err := r.journal.Append(intent); err != nil {
+		return nil, err
+	}
+	var res procResult
+	switch step.Kind {
+	case loops.KindVerify:
+		res = r.runVerify(ctx, step, out, env, rc)
+	default:
+		res = runProcess(ctx, procSpec{
+			Argv: append(append([]string{}, argv...), step.Command), Dir: r.opts.Root, Env: env,
+			Stdout: out.Stream(artifacts.StreamStdout), Stderr: out.Stream(artifacts.StreamStderr),
+			Timeout: step.Timeout,
+			OnStart: func(pid int) error {
+				intent.PID, intent.PGID = pid, pid
+				return r.journal.AppendNoSync(intent)
+			},
+		})
+	}
+	if err := out.Close(); err != nil {
+		return nil, fmt.Errorf("step %s: output: %w", step.Name, err)
+	}
+	if err := logFile.Sync(); err != nil {
+		return nil, fmt.Errorf("step %s: output: %w", step.Name, err)
+	}
+	rc.FinishedAt = res.End.UTC().Format(time.RFC3339Nano)
+	rc.StartedAt = res.Start.UTC().Format(time.RFC3339Nano)
+	rc.DurationMS = res.End.Sub(res.Start).Milliseconds()
+	rc.ExitCode = res.ExitCode
+	rc.OutputTruncated = out.Truncated()
+	rc.OutputBytes = out.Bytes()
+	rc.Redactions = out.Redactions()
+	switch {
+	case res.Stopped:
+		rc.Status = artifacts.StatusInterrupted
+	case res.ExitCode == 0 && res.Err == nil && rc.Status == "":
+		rc.Status = artifacts.StatusPass
+	case rc.Status == "":
+		rc.Status = artifacts.StatusFail
+	}
+	if note := describeEnd(res, step.Timeout); note != "" && rc.Note == "" {
+		rc.Note = note
+	}
+	if rc.OutputTruncated {
+		rc.Note = joinNote(rc.Note, fmt.Sprintf("output cut at %d bytes of %d", r.outputLimit(), rc.OutputBytes))
+	}
+	if artifactFile != nil {
+		if err := artifactFile.Commit(); err != nil {
+			return nil, fmt.Errorf("step %s: artifact: %w", step.Name, err)
+		}
+		sum, size, err := artifacts.HashFile(artifactAbs)
+		if err != nil {
+			return nil, err
+		}
+		rc.Artifacts = append(rc.Artifacts, artifacts.ArtifactRef{Path: artifactRel, SHA256: sum, Size: size})
+	}
+	if err := r.journal.Append(JournalRecord{Kind: recResult, RunKey: key, LoopID: rc.LoopID, Step: rc.Step, At: r.opts.Clock(), Receipt: rc}); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(r.logPath(key))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if err := r.writeReceipt(lr, rc, f); err != nil {
+		return nil, err
+	}
+	r.report().StepEnd(it, rc)
+	return rc, nil
+}
+
+func (r *Runner) outputLimit() int64 {
+	if r.opts.OutputLimit > 0 {
+		return r.opts.OutputLimit
+	}
+	return artifacts.DefaultOutputLimit
+}
+
+func joinNote(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+// refuse records a step that spine will not run (a bad artifact name, an
+// unknown language) as a failed receipt, without starting anything.
+func (r *Runner) refuse(lr *loopRun, it *Item, rc *artifacts.Receipt, why string) (*artifacts.Receipt, error) {
+	rc.FinishedAt = rc.StartedAt
+	rc.Status = artifacts.StatusFail
+	rc.ExitCode = -1
+	rc.Note = "not run: " + why
+	if err := r.writeReceipt(lr, rc, nil); err != nil {
+		return nil, err
+	}
+	r.report().StepEnd(it, rc)
+	return rc, nil
+}
+
+// runVerify runs a verify step's pack through the configured runner.
+func (r *Runner) runVerify(ctx context.Context, step *loops.Step, out *artifacts.Output, env []string, rc *artifacts.Receipt) procResult {
+	res := procResult{Start: time.Now()}
+	if r.opts.Verify == nil {
+		fmt.Fprintf(out.Stream(artifacts.StreamStderr), "verify packs are not available in this build\n")
+		res.End, res.ExitCode = time.Now(), 1
+		return res
+	}
+	checks, summary, failed, err := r.opts.Verify.RunPack(ctx, step.Pack, out.Stream(artifacts.StreamStdout), env)
+	res.End = time.Now()
+	rc.Checks, rc.Summary = checks, summary
+	switch {
+	case err != nil:
+		fmt.Fprintf(out.Stream(artifacts.StreamStderr), "verify pack %s: %v\n", step.Pack, err)
+		res.ExitCode = 1
+	case failed:
+		res.ExitCode = 1
+	}
+	if ctx.Err() != nil {
+		res.Stopped = true
+	}
+	return res
+}
