@@ -2,19 +2,19 @@ package loops
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"path"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/adrg/frontmatter"
-	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/ast"
-	"github.com/yuin/goldmark/extension"
-	extast "github.com/yuin/goldmark/extension/ast"
+	"github.com/yuin/goldmark/parser"
 	"github.com/yuin/goldmark/text"
 	"gopkg.in/yaml.v3"
 )
@@ -33,36 +33,75 @@ var knownStatuses = map[string]string{
 	"in_progress": "active",
 	"in-progress": "active",
 	"running":     "active",
+	"wip":         "active",
 	"draft":       "draft",
 	"planned":     "planned",
+	"proposed":    "planned",
 	"blocked":     "blocked",
 	"deferred":    "deferred",
+	"paused":      "deferred",
 	"closed":      "closed",
 	"complete":    "closed",
 	"completed":   "closed",
 	"done":        "closed",
+	"superseded":  "closed",
+	"cancelled":   "closed",
+	"canceled":    "closed",
+	"abandoned":   "closed",
 }
 
 // NormalizeStatus maps a raw status value to its normalised form and
-// reports whether it was recognised. "closed (superseded by X)" is closed.
+// reports whether it was recognised. Case, surrounding emphasis or code
+// marks and leading decoration (an emoji, a bullet) do not matter, and only
+// the first word counts when it is a known one: "closed (superseded by X)"
+// and "✅ COMPLETE" are closed, "In Progress" is active. An unknown value is
+// returned lower-cased and trimmed, with ok false. An empty value is "" and
+// ok.
 func NormalizeStatus(raw string) (string, bool) {
 	s := strings.ToLower(strings.TrimSpace(raw))
-	s = strings.Trim(s, "*_` ")
-	end := strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r == '_' || r == '-')
-	})
-	if end >= 0 {
-		s = s[:end]
+	if s == "" {
+		return "", true
 	}
-	if n, ok := knownStatuses[s]; ok {
+	letters := strings.TrimLeftFunc(s, func(r rune) bool { return !unicode.IsLetter(r) })
+	letters = strings.TrimRight(letters, "*_` \t")
+	if letters == "" {
+		return s, false
+	}
+	word := letters
+	if end := strings.IndexFunc(word, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r == '_' || r == '-')
+	}); end >= 0 {
+		word = word[:end]
+	}
+	if n, ok := knownStatuses[word]; ok {
 		return n, true
 	}
-	return s, s == ""
+	// A phrase of several words: "in progress", "on hold".
+	phrase := letters
+	if end := strings.IndexFunc(phrase, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r == '_' || r == '-' || r == ' ')
+	}); end >= 0 {
+		phrase = phrase[:end]
+	}
+	phrase = strings.Join(strings.Fields(phrase), "_")
+	if n, ok := knownStatuses[phrase]; ok {
+		return n, true
+	}
+	return letters, false
 }
 
-// markdown is the goldmark instance used to find stages and steps. It is
-// immutable after construction and safe for concurrent use.
-var markdown = goldmark.New(goldmark.WithExtensions(extension.Table, extension.TaskList))
+// blockParser is the goldmark parser used to find headings, fenced blocks
+// and list items. Only CommonMark's block structure matters here (the title
+// and stage headings are read from their raw text, run keys and gap ids are
+// scanned on the raw document, tables are not needed), so no inline parser
+// or paragraph transformer is registered: a document parses three to four
+// times faster. Task-list check boxes are recognised on the list items, as
+// the task-list extension does. It is safe for concurrent use.
+var blockParser = parser.NewParser(parser.WithBlockParsers(parser.DefaultBlockParsers()...))
+
+// taskListRe is the task-list extension's check box at the start of a list
+// item's first paragraph.
+var taskListRe = regexp.MustCompile(`^\[([\sxX])\]\s*`)
 
 // stageRe matches a stage heading's leading words.
 var stageRe = regexp.MustCompile(`(?i)^(stage|phase|wave|step)[ -]?(\d+)\b`)
@@ -142,45 +181,83 @@ func (p *docParser) frontmatter(start int) {
 		return
 	}
 	var block []byte
-	var yamlErr error
-	var root yaml.Node
+	found := false
 	format := frontmatter.NewFormat("---", "---", func(data []byte, _ any) error {
-		block = data
-		yamlErr = yaml.Unmarshal(data, &root)
+		block, found = data, true
 		return nil
 	})
 	rest, err := frontmatter.Parse(bytes.NewReader(p.src[start:]), nil, format)
-	if err != nil || block == nil {
+	blockStart := start + len(first) + 1
+	if err != nil || !found {
 		p.problem(1, LevelError, "frontmatter: block opened on line 1 never closes with ---")
+		// Still read what looks like its keys (up to the first blank
+		// line) so the loop id and status are known.
+		end := len(p.src)
+		if blockStart > end {
+			blockStart = end
+		}
+		if i := bytes.Index(p.src[blockStart:], []byte("\n\n")); i >= 0 {
+			end = blockStart + i + 1
+		} else if i := bytes.Index(p.src[blockStart:], []byte("\n\r\n")); i >= 0 {
+			end = blockStart + i + 1
+		}
+		if m := linewiseMeta(p.src[blockStart:end], 2); len(m) > 0 {
+			p.d.Meta = m
+			p.d.MetaSource = SourceFrontmatterLines
+		}
 		return
 	}
 	p.d.BodyOffset = len(p.src) - len(rest)
-	blockStart := start + bytes.IndexByte(p.src[start:], '\n') + 1
-	blockLine := p.lineAt(blockStart)
+	meta, source, yamlErr := decodeFrontmatter(block, p.lineAt(blockStart))
+	p.d.Meta, p.d.MetaSource = meta, source
+	if yamlErr != nil {
+		line, msg := yamlErrorLine(yamlErr, p.lineAt(blockStart))
+		p.problem(line, LevelError, "frontmatter: %s (read line by line instead)", msg)
+		return
+	}
+	p.checkMetaTypes()
+}
+
+// maxYAMLNodes bounds the work of converting one frontmatter block (alias
+// expansion can otherwise grow exponentially: the "billion laughs").
+const maxYAMLNodes = 100000
+
+// errTooManyNodes is reported when a frontmatter block expands beyond
+// maxYAMLNodes values.
+var errTooManyNodes = errors.New("yaml: block expands to too many values (aliases?)")
+
+// decodeFrontmatter reads a frontmatter block whose first line is file line
+// blockLine. YAML that is rejected (or is not a mapping) is read line by
+// line and returned with the error.
+func decodeFrontmatter(block []byte, blockLine int) (Meta, MetaSource, error) {
+	var root yaml.Node
+	yamlErr := yaml.Unmarshal(block, &root)
 	if yamlErr == nil {
-		if root.Kind == 0 || (root.Kind == yaml.DocumentNode && len(root.Content) == 0) {
-			p.d.MetaSource = SourceFrontmatter
-			return
-		}
 		doc := &root
-		if doc.Kind == yaml.DocumentNode {
+		if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
 			doc = doc.Content[0]
 		}
-		if doc.Kind == yaml.MappingNode {
-			p.d.MetaSource = SourceFrontmatter
+		switch {
+		case root.Kind == 0 || (root.Kind == yaml.DocumentNode && len(root.Content) == 0):
+			return Meta{}, SourceFrontmatter, nil
+		case doc.Kind == yaml.ScalarNode && doc.ShortTag() == "!!null":
+			return Meta{}, SourceFrontmatter, nil // only comments
+		case doc.Kind == yaml.MappingNode:
+			c := &nodeConv{budget: maxYAMLNodes}
+			meta := Meta{}
 			for i := 0; i+1 < len(doc.Content); i += 2 {
 				k, v := doc.Content[i], doc.Content[i+1]
-				p.d.Meta = append(p.d.Meta, Field{Key: k.Value, Value: nodeValue(v, 0), Line: blockLine + k.Line - 1})
+				meta = append(meta, Field{Key: k.Value, Value: c.value(v, 0), Line: blockLine + k.Line - 1})
 			}
-			p.checkMetaTypes()
-			return
+			if c.budget >= 0 {
+				return meta, SourceFrontmatter, nil
+			}
+			yamlErr = errTooManyNodes
+		default:
+			yamlErr = fmt.Errorf("not a mapping of keys to values")
 		}
-		yamlErr = fmt.Errorf("not a mapping of keys to values")
 	}
-	line, msg := yamlErrorLine(yamlErr, blockLine)
-	p.problem(line, LevelError, "frontmatter: %s (read line by line instead)", msg)
-	p.d.MetaSource = SourceFrontmatterLines
-	p.d.Meta = linewiseMeta(block, blockLine)
+	return linewiseMeta(block, blockLine), SourceFrontmatterLines, yamlErr
 }
 
 var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): `)
@@ -193,15 +270,19 @@ func yamlErrorLine(err error, blockLine int) (int, string) {
 	}
 	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
 		n, _ := strconv.Atoi(m[1])
-		return blockLine + n - 1, msg[len(m[0]):]
+		return max(1, blockLine+n-1), msg[len(m[0]):]
 	}
-	return blockLine - 1, strings.TrimPrefix(msg, "yaml: ")
+	return max(1, blockLine-1), strings.TrimPrefix(msg, "yaml: ")
 }
 
-// nodeValue converts a YAML node to a plain Go value. Scalars keep their
+// nodeConv converts YAML nodes to plain Go values within a budget of nodes.
+type nodeConv struct{ budget int }
+
+// value converts a YAML node to a plain Go value. Scalars keep their
 // written text except booleans and numbers; dates stay strings.
-func nodeValue(n *yaml.Node, depth int) any {
-	if depth > 64 {
+func (c *nodeConv) value(n *yaml.Node, depth int) any {
+	c.budget--
+	if depth > 64 || c.budget < 0 {
 		return nil
 	}
 	switch n.Kind {
@@ -209,22 +290,22 @@ func nodeValue(n *yaml.Node, depth int) any {
 		if len(n.Content) == 0 {
 			return nil
 		}
-		return nodeValue(n.Content[0], depth+1)
+		return c.value(n.Content[0], depth+1)
 	case yaml.AliasNode:
 		if n.Alias == nil {
 			return nil
 		}
-		return nodeValue(n.Alias, depth+1)
+		return c.value(n.Alias, depth+1)
 	case yaml.SequenceNode:
 		out := make([]any, 0, len(n.Content))
-		for _, c := range n.Content {
-			out = append(out, nodeValue(c, depth+1))
+		for _, e := range n.Content {
+			out = append(out, c.value(e, depth+1))
 		}
 		return out
 	case yaml.MappingNode:
 		out := make(map[string]any, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			out[n.Content[i].Value] = nodeValue(n.Content[i+1], depth+1)
+			out[n.Content[i].Value] = c.value(n.Content[i+1], depth+1)
 		}
 		return out
 	case yaml.ScalarNode:
@@ -362,13 +443,24 @@ func typeName(v any) string {
 // body walks the Markdown AST for the title, stages and steps.
 func (p *docParser) body() {
 	body := p.src[p.d.BodyOffset:]
-	root := markdown.Parser().Parse(text.NewReader(body))
+	root := blockParser.Parse(text.NewReader(body))
 	base := p.d.BodyOffset
 	var cur *Stage
 	names := map[string]int{}
+	// spine's own evidence block repeats stage titles as headings; they are
+	// a record of runs, not stages.
+	evBegin, evEnd := bytes.Index(body, []byte(EvidenceBegin)), bytes.Index(body, []byte(EvidenceEnd))
+	inEvidence := func(n ast.Node) bool {
+		off := segStart(n, body)
+		return evBegin >= 0 && evEnd > evBegin && off > evBegin && off < evEnd
+	}
 	_ = ast.Walk(root, func(n ast.Node, entering bool) (ast.WalkStatus, error) {
 		if !entering {
 			return ast.WalkContinue, nil
+		}
+		if n.Type() == ast.TypeBlock && inEvidence(n) {
+			cur = nil
+			return ast.WalkSkipChildren, nil
 		}
 		switch n := n.(type) {
 		case *ast.Heading:
@@ -381,7 +473,7 @@ func (p *docParser) body() {
 				if p.d.Title == "" {
 					p.d.Title = txt
 				}
-			} else if m := stageRe.FindStringSubmatch(txt); m != nil {
+			} else if m := stageRe.FindStringSubmatch(strings.TrimLeft(txt, "*_`")); m != nil {
 				p.d.Stages = append(p.d.Stages, Stage{Number: m[2], Title: txt, Level: n.Level, Line: line})
 				cur = &p.d.Stages[len(p.d.Stages)-1]
 			}
@@ -410,15 +502,29 @@ func (p *docParser) body() {
 			}
 			cur.Steps = append(cur.Steps, step)
 			return ast.WalkSkipChildren, nil
-		case *extast.TaskCheckBox:
+		case *ast.ListItem:
 			if cur == nil {
 				return ast.WalkContinue, nil
 			}
-			para := n.Parent()
-			txt := strings.TrimSpace(string(segmentsText(para.Lines(), body)))
-			txt = strings.TrimSpace(stripCheckbox(txt))
+			para := n.FirstChild()
+			if para == nil || para.Lines().Len() == 0 {
+				return ast.WalkContinue, nil
+			}
+			if _, ok := para.(*ast.TextBlock); !ok {
+				if _, ok := para.(*ast.Paragraph); !ok {
+					return ast.WalkContinue, nil
+				}
+			}
+			seg := para.Lines().At(0)
+			first := seg.Value(body)
+			m := taskListRe.FindSubmatchIndex(first)
+			if m == nil {
+				return ast.WalkContinue, nil
+			}
+			txt := string(segmentsText(para.Lines(), body))[m[1]:]
+			checked := first[m[2]] == 'x' || first[m[2]] == 'X'
 			line := p.lineAt(base + segStart(para, body))
-			cur.Steps = append(cur.Steps, Step{Kind: KindManual, Name: txt, Checked: n.IsChecked, Line: line})
+			cur.Steps = append(cur.Steps, Step{Kind: KindManual, Name: strings.Join(strings.Fields(txt), " "), Checked: checked, Line: line})
 		}
 		return ast.WalkContinue, nil
 	})
@@ -454,15 +560,6 @@ func segStart(n ast.Node, src []byte) int {
 	return 0
 }
 
-func stripCheckbox(s string) string {
-	for _, p := range []string{"[ ]", "[x]", "[X]"} {
-		if strings.HasPrefix(s, p) {
-			return s[len(p):]
-		}
-	}
-	return s
-}
-
 func firstInvalidUTF8(b []byte) int {
 	for i := 0; i < len(b); {
 		r, size := utf8.DecodeRune(b[i:])
@@ -477,8 +574,13 @@ func firstInvalidUTF8(b []byte) int {
 // finish derives the loop id, title id, status and references.
 func (p *docParser) finish() {
 	d := p.d
-	if id := d.Meta.String("loop_id"); id != "" && isIDToken(id) {
-		d.LoopID, d.IDFrom = id, "frontmatter"
+	metaID := strings.TrimSpace(d.Meta.String("loop_id"))
+	if metaID != "" && !isIDToken(metaID) {
+		p.problem(max(1, d.Meta.Line("loop_id")), LevelError, "loop_id %q is not a loop id (no spaces allowed); ignoring it", metaID)
+		metaID = ""
+	}
+	if metaID != "" {
+		d.LoopID, d.IDFrom = metaID, "frontmatter"
 		if d.MetaSource == SourceInline {
 			d.IDFrom = "metadata"
 		}
@@ -515,6 +617,7 @@ func (p *docParser) finish() {
 	if d.Stages == nil {
 		d.Stages = []Stage{}
 	}
+	sort.SliceStable(d.Problems, func(i, j int) bool { return d.Problems[i].Line < d.Problems[j].Line })
 }
 
 // titleID takes the loop id from a `# Loop Scope: ID` or `# ID` title.

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/spinehq/spine/loops"
+	"github.com/spinehq/spine/pipeline"
 )
 
 // statusStep is one step in `spine status --json`.
@@ -75,10 +76,11 @@ heartbeat_ttl_minutes (for monitoring).`,
 					Stages: []statusStage{}, Problems: []string{},
 				}
 				anyStale = anyStale || l.HeartbeatStale
-				for _, st := range d.Stages {
+				for si := range d.Stages {
+					st := &d.Stages[si]
 					s := statusStage{Title: st.Title, Steps: []statusStep{}}
-					for _, step := range st.Steps {
-						s.Steps = append(s.Steps, statusStep{Name: step.Name, State: states(d, &step)})
+					for k := range st.Steps {
+						s.Steps = append(s.Steps, statusStep{Name: st.Steps[k].Name, State: states(d, &st.Steps[k])})
 					}
 					l.Stages = append(l.Stages, s)
 				}
@@ -144,16 +146,22 @@ func dash(s string) string {
 	return s
 }
 
-// stepStates returns a function giving each step's state. It is replaced by
-// the pipeline's planner once receipts are read.
+// stepStates returns a function giving each step's state, from the
+// pipeline's planner over the repository's receipts.
 func (a *app) stepStates(rc *repoContext) (func(*loops.Document, *loops.Step) string, error) {
-	return func(_ *loops.Document, s *loops.Step) string {
-		if s.Kind == loops.KindManual {
-			if s.Checked {
-				return "done"
-			}
-			return "waiting"
+	opts, err := a.pipelineOptions(rc, &runFlags{})
+	if err != nil {
+		return nil, err
+	}
+	planner, err := pipeline.Plan(opts)
+	if err != nil {
+		return nil, err
+	}
+	states := map[*loops.Step]string{}
+	for _, d := range rc.set.Docs {
+		for _, it := range planner.PlanLoop(d) {
+			states[it.Step] = string(it.State)
 		}
-		return "pending"
-	}, nil
+	}
+	return func(_ *loops.Document, s *loops.Step) string { return states[s] }, nil
 }

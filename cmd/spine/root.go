@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -93,6 +94,9 @@ func (a *app) repoRoot() (string, error) {
 	}
 }
 
+// ctx returns the context commands run under.
+func (a *app) ctx() context.Context { return context.Background() }
+
 // config loads spine.yaml from the repository root.
 func (a *app) config(root string) (*config.Config, error) {
 	cfg, err := config.Load(root)
@@ -133,6 +137,8 @@ renders a static evidence site.`,
 		newLintCmd(a),
 		newPlanCmd(a),
 		newRunCmd(a),
+		newVerifyCmd(a),
+		newResolveCmd(a),
 	)
 	return withExitStatus(root)
 }

@@ -1,0 +1,99 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/loops"
+)
+
+// Resolve records an operator's verdict on a held step (interrupted,
+// failed or blocked) without running it: a receipt with status pass or
+// fail and the operator's note, committed like a stage. A pass lets the
+// loop continue; a fail keeps it held until --retry or an edit.
+func (r *Runner) Resolve(ctx context.Context, loopID, stepName, status, note string) (*artifacts.Receipt, error) {
+	if status != artifacts.StatusPass && status != artifacts.StatusFail {
+		return nil, fmt.Errorf("resolve: --as must be pass or fail, not %q", status)
+	}
+	r.out = &Outcome{}
+	lock, err := AcquireLock(ctx, r.opts.StateDir, r.opts.Wait, r.log)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	if err := r.load(); err != nil {
+		return nil, err
+	}
+	if r.runID, err = randomID(r.opts.Rand); err != nil {
+		return nil, err
+	}
+	if err := r.recover(ctx); err != nil {
+		return nil, fmt.Errorf("recovering the previous run: %w", err)
+	}
+	doc, stageIdx, step, err := r.findStep(loopID, stepName)
+	if err != nil {
+		return nil, err
+	}
+	if dirty, err := r.opts.Git.Dirty(doc.Path, doc.Source); err != nil {
+		return nil, err
+	} else if dirty {
+		return nil, fmt.Errorf("%s has uncommitted changes; commit them first", doc.Path)
+	}
+	it := &Item{LoopID: doc.LoopID, Stage: doc.Stages[stageIdx].Title, Name: step.Name, Doc: doc, StageIdx: stageIdx, Step: step, Gate: step.Gate}
+	now := r.opts.Clock()
+	key, err := r.newRunKey(step.Capability(), now)
+	if err != nil {
+		return nil, err
+	}
+	lr := &loopRun{doc: doc, src: doc.Source, counts: map[string]int{}}
+	rc := r.newReceipt(lr, it, key, now)
+	rc.FinishedAt = rc.StartedAt
+	rc.Status = status
+	rc.ExitCode = map[string]int{artifacts.StatusPass: 0, artifacts.StatusFail: 1}[status]
+	if latest := r.history.Latest(doc.LoopID, step.Name); latest != nil {
+		note = fmt.Sprintf("%s (was %s: %s)", note, latest.Status, latest.RunKey)
+	}
+	rc.Note = fmt.Sprintf("resolved by %s as %s: %s", r.opts.User, status, note)
+	if err := r.writeReceipt(lr, rc, nil); err != nil {
+		return nil, err
+	}
+	if err := r.finishStage(lr, stageIdx); err != nil {
+		return nil, err
+	}
+	return rc, nil
+}
+
+// findStep locates a command step by name, in loopID or (when empty) in
+// the one loop that has it.
+func (r *Runner) findStep(loopID, name string) (*loops.Document, int, *loops.Step, error) {
+	var found []*loops.Document
+	for _, d := range r.opts.Set.Docs {
+		if loopID != "" && d.LoopID != loopID {
+			continue
+		}
+		if _, s := d.Step(name); s != nil {
+			found = append(found, d)
+		}
+	}
+	switch len(found) {
+	case 0:
+		if loopID != "" {
+			return nil, 0, nil, fmt.Errorf("loop %s has no step %q", loopID, name)
+		}
+		return nil, 0, nil, fmt.Errorf("no loop has a step %q", name)
+	case 1:
+	default:
+		return nil, 0, nil, fmt.Errorf("step %q is in %d loops (%s, %s, ...): name one with --loop", name, len(found), found[0].LoopID, found[1].LoopID)
+	}
+	d := found[0]
+	for si := range d.Stages {
+		for k := range d.Stages[si].Steps {
+			s := &d.Stages[si].Steps[k]
+			if s.Kind != loops.KindManual && s.Name == name {
+				return d, si, s, nil
+			}
+		}
+	}
+	return nil, 0, nil, fmt.Errorf("step %q not found", name)
+}

@@ -1,0 +1,505 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/spinehq/spine/artifacts"
+)
+
+func TestGateBlockedThenApprovedByEnv(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf(`## Stage 1: Provision
+
+`+"```sh {name=provision gate=ALLOW_PROVISION destructive=true}\necho run >> %s\n```\n", count))})
+
+	out := r.run(nil)
+	if len(out.Held) != 1 || out.Held[0].State != StateBlocked {
+		t.Fatalf("held = %+v, want provision blocked", out.Held)
+	}
+	if got := r.stepReceipts("provision"); !cmp.Equal(got, []string{"blocked"}) {
+		t.Fatalf("receipts = %v, want one blocked", got)
+	}
+	// Blocked once, not on every trigger.
+	r.run(nil)
+	if got := r.stepReceipts("provision"); !cmp.Equal(got, []string{"blocked"}) {
+		t.Fatalf("second run: receipts = %v, want still one blocked", got)
+	}
+	if n := countLines(t, count); n != 0 {
+		t.Fatalf("gated step ran %d times unapproved", n)
+	}
+	// "no" is not approval.
+	r.run(map[string]string{"ALLOW_PROVISION": "no"})
+	if n := countLines(t, count); n != 0 {
+		t.Fatal("ALLOW_PROVISION=no approved the gate")
+	}
+	out = r.run(map[string]string{"ALLOW_PROVISION": "yes"})
+	if n := countLines(t, count); n != 1 {
+		t.Fatalf("approved step ran %d times, want 1", n)
+	}
+	rc := out.Receipts[0]
+	if rc.Status != "pass" || rc.Gate != "ALLOW_PROVISION" || rc.Approval == nil || rc.Approval.Source != "env" {
+		t.Fatalf("receipt = status %s gate %q approval %+v", rc.Status, rc.Gate, rc.Approval)
+	}
+	r.clean()
+}
+
+func TestGateApprovedByGitCommitOfApprover(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	step := fmt.Sprintf("## Stage 1: Provision\n\n```sh {name=provision gate=ALLOW_X}\necho run >> %s\n```\n", count)
+	r.commit("setup", map[string]string{
+		"spine.yaml":  "policy:\n  approvers: [\"Lead <lead@example.com>\"]\n",
+		"loops/a.md":  loopDoc("LOOP-A", step),
+		"loops/b.md":  loopDoc("LOOP-B", strings.ReplaceAll(step, "provision", "provision-b")),
+		"loops/.keep": "",
+	})
+	// An operator who is not an approver adds the approval to LOOP-A.
+	withApproval := func(id, body string) string {
+		return strings.Replace(loopDoc(id, body), "status: active\n", "status: active\napprovals: [ALLOW_X]\n", 1)
+	}
+	r.commit("approve A", map[string]string{"loops/a.md": withApproval("LOOP-A", step)})
+	it := r.plan(nil, "LOOP-A", "provision")
+	if it.State != StateBlocked || !strings.Contains(it.Reason, "not in policy.approvers") {
+		t.Fatalf("non-approver approval: state %s reason %q", it.State, it.Reason)
+	}
+	r.run(nil)
+	if n := countLines(t, count); n != 0 {
+		t.Fatal("a non-approver's approval opened the gate")
+	}
+	// The lead approves LOOP-B.
+	r.commitAs("Lead", "lead@example.com", "approve B", map[string]string{"loops/b.md": withApproval("LOOP-B", strings.ReplaceAll(step, "provision", "provision-b"))})
+	out := r.run(nil)
+	if n := countLines(t, count); n != 1 {
+		t.Fatalf("approved step ran %d times, want 1", n)
+	}
+	var rc *artifacts.Receipt
+	for _, x := range out.Receipts {
+		if x.Step == "provision-b" {
+			rc = x
+		}
+	}
+	if rc == nil || rc.Approval == nil || rc.Approval.Source != "git" || rc.Approval.Author != "Lead <lead@example.com>" || len(rc.Approval.Commit) != 40 {
+		t.Fatalf("receipt approval = %+v", rc)
+	}
+	r.clean()
+}
+
+func TestPlainCodeBlockNeverRuns(t *testing.T) {
+	r := newRepo(t)
+	marker := filepath.Join(t.TempDir(), "ran")
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Docs\n\n```sh\ntouch %s\n```\n\n```bash\ntouch %s\n```\n\n```sh {name=real}\ntrue\n```\n", marker, marker))})
+	out := r.run(nil)
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("a code block without attributes ran")
+	}
+	if len(out.Receipts) != 1 || out.Receipts[0].Step != "real" {
+		t.Fatalf("receipts = %d, want only the attributed step", len(out.Receipts))
+	}
+}
+
+func TestExactlyOnceOverThreeRuns(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Do\n\n```sh {name=once destructive=true}\necho x >> %s\n```\n\n## Stage 2: Then\n\n```sh {name=twice}\necho y >> %s\n```\n", count, count))})
+	for i := 0; i < 3; i++ {
+		r.run(nil)
+		r.clean()
+	}
+	if n := countLines(t, count); n != 2 {
+		t.Fatalf("steps executed %d times over three runs, want 2 (each once)", n)
+	}
+	if got := len(r.receipts()); got != 2 {
+		t.Fatalf("%d receipts, want 2", got)
+	}
+	// One commit per stage, with the contract's message and trailers.
+	log := r.git("log", "--format=%s%n%b---")
+	for _, want := range []string{"spine(LOOP-A): stage 1 Do — 1 pass", "spine(LOOP-A): stage 2 Then — 1 pass", "Spine-Run: ", "Spine-Host: testhost"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("git log lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+func TestFailedStepNotRerunUntilEditedOrRetried(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	doc := func(extra string) string {
+		return loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Do\n\n```sh {name=flaky}\necho x >> %s\n%sexit 4\n```\n\n```sh {name=after}\ntrue\n```\n", count, extra))
+	}
+	r.commit("loop", map[string]string{"loops/a.md": doc("")})
+	out := r.run(nil)
+	if !out.Failed || countLines(t, count) != 1 {
+		t.Fatalf("first run: failed=%v count=%d", out.Failed, countLines(t, count))
+	}
+	if got := r.stepReceipts("after"); len(got) != 0 {
+		t.Fatal("a step after a blocking failure ran")
+	}
+	it := r.plan(nil, "LOOP-A", "flaky")
+	if it.State != StateFailed || !strings.Contains(it.Reason, "exit 4") || !strings.Contains(it.Reason, "--retry flaky") {
+		t.Fatalf("plan: %s %q", it.State, it.Reason)
+	}
+	out = r.run(nil)
+	if countLines(t, count) != 1 || len(out.Held) != 1 {
+		t.Fatalf("failed step re-ran without edit or retry (count %d, held %v)", countLines(t, count), out.Held)
+	}
+	r.run(nil, func(o *Options) { o.Retry = map[string]bool{"flaky": true} })
+	if countLines(t, count) != 2 {
+		t.Fatal("--retry did not re-run the failed step")
+	}
+	r.commit("edit", map[string]string{"loops/a.md": doc("echo edited\n")})
+	r.run(nil)
+	if countLines(t, count) != 3 {
+		t.Fatal("an edited failed step was not re-run")
+	}
+	r.clean()
+}
+
+func TestAllowFailureContinues(t *testing.T) {
+	r := newRepo(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", "## Stage 1: Do\n\n```sh {name=soft allow_failure=true}\nexit 3\n```\n\n```sh {name=next}\ntrue\n```\n")})
+	out := r.run(nil)
+	if out.Failed {
+		t.Fatal("an allowed failure failed the run")
+	}
+	if got := r.stepReceipts("next"); !cmp.Equal(got, []string{"pass"}) {
+		t.Fatalf("next = %v", got)
+	}
+	if it := r.plan(nil, "LOOP-A", "soft"); it.State != StateDone {
+		t.Fatalf("allowed failure state = %s", it.State)
+	}
+}
+
+func TestEditedAfterPassIsReportedNotRerun(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Do\n\n```sh {name=wipe destructive=true}\necho x >> %s\n```\n", count))})
+	r.run(nil)
+	src := r.read("loops/a.md")
+	r.commit("edit", map[string]string{"loops/a.md": strings.Replace(src, "echo x", "echo changed", 1)})
+	it := r.plan(nil, "LOOP-A", "wipe")
+	if it.State != StateEdited {
+		t.Fatalf("state = %s, want edited", it.State)
+	}
+	r.run(nil)
+	if n := countLines(t, count); n != 1 {
+		t.Fatalf("passed step re-ran after an edit (%d runs)", n)
+	}
+}
+
+func TestLintErrorsSkipLoopOthersRun(t *testing.T) {
+	r := newRepo(t)
+	r.commit("loops", map[string]string{
+		"loops/bad.md":  loopDoc("LOOP-BAD", "## Stage 1: X\n\n```sh {name=x colour=red}\ntrue\n```\n"),
+		"loops/good.md": loopDoc("LOOP-GOOD", "## Stage 1: X\n\n```sh {name=y}\ntrue\n```\n"),
+	})
+	r.run(nil)
+	if got := r.stepReceipts("x"); len(got) != 0 {
+		t.Fatal("a loop with lint errors ran")
+	}
+	if got := r.stepReceipts("y"); !cmp.Equal(got, []string{"pass"}) {
+		t.Fatalf("the good loop did not run: %v", got)
+	}
+	if it := r.plan(nil, "LOOP-BAD", "x"); it.State != StateWaiting || !strings.Contains(it.Reason, "unknown step attribute") {
+		t.Fatalf("plan of bad loop: %s %q", it.State, it.Reason)
+	}
+}
+
+func TestUncommittedDocumentRefused(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	doc := loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: X\n\n```sh {name=x}\necho x >> %s\n```\n", count))
+	r.commit("loop", map[string]string{"loops/a.md": doc})
+	r.write("loops/a.md", doc+"\nhalf an edit\n")
+	out := r.run(nil)
+	if countLines(t, count) != 0 || len(out.Skipped) != 1 {
+		t.Fatalf("ran a loop with uncommitted changes (count %d, skipped %v)", countLines(t, count), out.Skipped)
+	}
+	if r.read("loops/a.md") != doc+"\nhalf an edit\n" {
+		t.Fatal("the operator's half-edit was touched")
+	}
+}
+
+func TestEvidenceBlockAndHeartbeat(t *testing.T) {
+	r := newRepo(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", "## Stage 1: Baseline\n\n```sh {name=base artifact=01-base.txt}\necho baseline\n```\n\n## Notes\n\nkeep me\n")})
+	out := r.run(nil)
+	doc := r.read("loops/a.md")
+	key := out.Receipts[0].RunKey
+	for _, want := range []string{"last_heartbeat_utc: \"", "## Execution Evidence", "<!-- spine:evidence:begin -->", "#### Stage 1: Baseline", "- `" + key + "` (pass, step base)", "keep me"} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("document lacks %q:\n%s", want, doc)
+		}
+	}
+	if got := r.read("artifacts/loop-a/01-base.txt"); got != "baseline\n" {
+		t.Errorf("artifact = %q", got)
+	}
+	rc := out.Receipts[0]
+	if len(rc.Artifacts) != 1 || rc.Artifacts[0].Path != "artifacts/loop-a/01-base.txt" || rc.Artifacts[0].Size != 9 {
+		t.Errorf("receipt artifacts = %+v", rc.Artifacts)
+	}
+	// The parsed document still has exactly its one stage.
+	opts := r.runOpts(nil)
+	if n := len(opts.Set.ByID("LOOP-A").Stages); n != 1 {
+		t.Errorf("document has %d stages after the evidence block was written, want 1", n)
+	}
+	r.clean()
+}
+
+func TestRedactsSecretsEverywhere(t *testing.T) {
+	r := newRepo(t)
+	secret := "s3cr3t-Value-9876"
+	// The token is assembled at run time so the document itself holds no
+	// token-shaped string.
+	r.commit("loop", map[string]string{
+		"spine.yaml": "policy:\n  secret_env: [DB_PASSWORD]\n",
+		"loops/a.md": loopDoc("LOOP-A", "## Stage 1: Leak\n\n```sh {name=leak artifact=leak.txt}\necho \"password is $DB_PASSWORD\"\necho \"err $DB_PASSWORD\" >&2\nT=ghp_; T=${T}abcdefghijklmnopqrstuvwxyz0123456789; echo \"token $T\"\n```\n"),
+	})
+	out := r.run(map[string]string{"DB_PASSWORD": secret})
+	rc := out.Receipts[0]
+	if rc.Redactions < 3 {
+		t.Errorf("redactions = %d, want >= 3", rc.Redactions)
+	}
+	token := "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+	err := filepath.Walk(r.root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		b, _ := os.ReadFile(p)
+		if strings.Contains(string(b), secret) || strings.Contains(string(b), token) {
+			t.Errorf("%s holds a secret", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := r.git("cat-file", "--batch-all-objects", "--batch")
+	if strings.Contains(objs, secret) || strings.Contains(objs, token) {
+		t.Error("a git object holds a secret")
+	}
+	if !strings.Contains(r.read("artifacts/loop-a/leak.txt"), "[REDACTED]") {
+		t.Error("artifact not redacted")
+	}
+}
+
+func TestVerifyCatchesTampering(t *testing.T) {
+	r := newRepo(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", "## Stage 1: X\n\n```sh {name=one}\necho 1\n```\n\n```sh {name=two}\necho 2\n```\n\n```sh {name=three}\necho 3\n```\n")})
+	out := r.run(nil)
+	if len(out.Receipts) != 3 {
+		t.Fatalf("%d receipts", len(out.Receipts))
+	}
+	verify := func() []string {
+		rep, err := artifacts.Verify(r.root, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, p := range rep.Problems {
+			keys = append(keys, p.RunKey+": "+p.Problem)
+		}
+		return keys
+	}
+	if p := verify(); len(p) != 0 {
+		t.Fatalf("fresh run does not verify: %v", p)
+	}
+	store := &artifacts.Store{Root: r.root}
+	dir := func(i int) string {
+		d, _ := store.RelDir(out.Receipts[i].RunKey)
+		return filepath.Join(r.root, d)
+	}
+	// A changed output.log.
+	logPath := filepath.Join(dir(0), "output.log")
+	orig, _ := os.ReadFile(logPath)
+	os.WriteFile(logPath, append(orig, "forged\n"...), 0o644)
+	if p := verify(); len(p) == 0 || !strings.Contains(strings.Join(p, "\n"), out.Receipts[0].RunKey) {
+		t.Errorf("changed output.log not caught: %v", p)
+	}
+	os.WriteFile(logPath, orig, 0o644)
+	// A changed receipt breaks the chain at the next one.
+	rcPath := filepath.Join(dir(1), "receipt.json")
+	origRC, _ := os.ReadFile(rcPath)
+	os.WriteFile(rcPath, []byte(strings.Replace(string(origRC), `"exit_code": 0`, `"exit_code": 0 `, 1)), 0o644)
+	if p := verify(); len(p) == 0 || !strings.Contains(strings.Join(p, "\n"), out.Receipts[2].RunKey) {
+		t.Errorf("changed receipt not caught: %v", p)
+	}
+	os.WriteFile(rcPath, origRC, 0o644)
+	if p := verify(); len(p) != 0 {
+		t.Fatalf("restored receipts do not verify: %v", p)
+	}
+	// A receipt removed from the middle of the chain.
+	os.RemoveAll(dir(1))
+	if p := verify(); len(p) == 0 || !strings.Contains(strings.Join(p, "\n"), out.Receipts[2].RunKey) {
+		t.Errorf("removed receipt not caught: %v", p)
+	}
+}
+
+func TestTimeoutKillsProcessGroup(t *testing.T) {
+	r := newRepo(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", "## Stage 1: X\n\n```sh {name=stubborn timeout=1s}\ntrap '' TERM\nsleep 60 &\nsleep 60\n```\n")})
+	start := time.Now()
+	out := r.run(nil)
+	if el := time.Since(start); el > killGrace+pipeGrace+5*time.Second {
+		t.Fatalf("run took %s", el)
+	}
+	rc := out.Receipts[0]
+	if rc.Status != "fail" || !strings.Contains(rc.Note, "timed out after 1s") {
+		t.Fatalf("receipt: %s %q", rc.Status, rc.Note)
+	}
+}
+
+func TestHugeBinaryOutputAndDaemons(t *testing.T) {
+	r := newRepo(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", "## Stage 1: X\n\n```sh {name=flood artifact=flood.bin}\nhead -c 50000000 /dev/urandom\nprintf 'a\\000b\\n'\n```\n\n```sh {name=daemon}\nsleep 300 &\necho started\n```\n")})
+	start := time.Now()
+	out := r.run(nil, func(o *Options) { o.OutputLimit = 1 << 20 })
+	if el := time.Since(start); el > 60*time.Second {
+		t.Fatalf("run took %s", el)
+	}
+	flood := out.Receipts[0]
+	if !flood.OutputTruncated || flood.OutputBytes < 50000000 || !strings.Contains(flood.Note, "output cut") {
+		t.Fatalf("flood receipt: truncated=%v bytes=%d note=%q", flood.OutputTruncated, flood.OutputBytes, flood.Note)
+	}
+	fi, err := os.Stat(filepath.Join(r.root, "artifacts/loop-a/flood.bin"))
+	if err != nil || fi.Size() > 2<<20 {
+		t.Fatalf("artifact size %v, err %v", fi, err)
+	}
+	if out.Receipts[1].Status != "pass" {
+		t.Fatalf("daemon step: %s", out.Receipts[1].Status)
+	}
+	if rep, _ := artifacts.Verify(r.root, nil); !rep.OK() {
+		t.Fatalf("verify: %v", rep.Problems)
+	}
+}
+
+func TestArtifactEscapeRefusedBeforeRunning(t *testing.T) {
+	for _, name := range []string{"../../etc/x", "/etc/passwd", "a/b"} {
+		if err := artifacts.ValidateFileName(name); err == nil {
+			t.Errorf("artifact name %q accepted", name)
+		}
+	}
+}
+
+func TestKilledMidStepIsHeldAsInterrupted(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Wipe\n\n```sh {name=wipe destructive=true}\necho started >> %s\necho wiping\nsleep 30\n```\n\n```sh {name=check idempotent=true}\ntrue\n```\n", count))})
+	cmd := exec.Command(spineBin, "--repo", r.root, "run")
+	cmd.Env = gitEnv("Operator", "op@example.com")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, func() bool { return countLines(t, count) == 1 })
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+
+	out, code := r.spine(context.Background(), nil, "run")
+	if code != 3 {
+		t.Fatalf("run after crash: exit %d, want 3 (held)\n%s", code, out)
+	}
+	if n := countLines(t, count); n != 1 {
+		t.Fatalf("the interrupted destructive step ran %d times", n)
+	}
+	if got := r.stepReceipts("wipe"); !cmp.Equal(got, []string{"interrupted"}) {
+		t.Fatalf("wipe receipts = %v", got)
+	}
+	plan, _ := r.spine(context.Background(), nil, "plan", "--json")
+	if !strings.Contains(plan, `"state": "interrupted"`) {
+		t.Fatalf("plan does not hold the step:\n%s", plan)
+	}
+	// A third run does not run it either; resolving it lets the loop go on.
+	r.spine(context.Background(), nil, "run")
+	if n := countLines(t, count); n != 1 {
+		t.Fatalf("the interrupted step ran again (%d)", n)
+	}
+	if out, code := r.spine(context.Background(), nil, "resolve", "wipe", "--as", "pass", "--note", "checked by hand: disks wiped"); code != 0 {
+		t.Fatalf("resolve: %d %s", code, out)
+	}
+	if out, code := r.spine(context.Background(), nil, "run"); code != 0 {
+		t.Fatalf("run after resolve: %d %s", code, out)
+	}
+	if got := r.stepReceipts("check"); !cmp.Equal(got, []string{"pass"}) {
+		t.Fatalf("check = %v", got)
+	}
+	if out, code := r.spine(context.Background(), nil, "verify"); code != 0 {
+		t.Fatalf("verify after crash: %d %s", code, out)
+	}
+	r.clean()
+}
+
+func TestConcurrentRunsExecuteOnce(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: X\n\n```sh {name=once}\necho x >> %s\nsleep 0.3\n```\n", count))})
+	var wg sync.WaitGroup
+	codes := make([]int, 4)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, codes[i] = r.spine(context.Background(), nil, "run", "--wait", "30s")
+		}()
+	}
+	wg.Wait()
+	if n := countLines(t, count); n != 1 {
+		t.Fatalf("step executed %d times by 4 concurrent runs", n)
+	}
+	for _, c := range codes {
+		if c != 0 {
+			t.Fatalf("exit codes %v", codes)
+		}
+	}
+	r.clean()
+}
+
+func TestLockedRunExits75(t *testing.T) {
+	r := newRepo(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", "## Stage 1: X\n\n```sh {name=slow}\nsleep 3\n```\n")})
+	cmd := exec.Command(spineBin, "--repo", r.root, "run")
+	cmd.Env = gitEnv("Operator", "op@example.com")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	lockFile := filepath.Join(r.root, ".git", "spine", "lock")
+	waitFor(t, 10*time.Second, func() bool {
+		b, _ := os.ReadFile(lockFile)
+		return strings.TrimSpace(string(b)) != ""
+	})
+	out, code := r.spine(context.Background(), nil, "run")
+	if code != 75 || !strings.Contains(out, fmt.Sprintf("pid %d", cmd.Process.Pid)) {
+		t.Fatalf("second run: exit %d, output %q", code, out)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	r := newRepo(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", "## Stage 1: X\n\n```sh {name=bad}\nexit 2\n```\n")})
+	if _, code := r.spine(context.Background(), nil, "plan"); code != 0 {
+		t.Errorf("plan with pending work: exit %d, want 0", code)
+	}
+	if _, code := r.spine(context.Background(), nil, "run"); code != 1 {
+		t.Errorf("run with a failing step: exit %d, want 1", code)
+	}
+	if _, code := r.spine(context.Background(), nil, "run"); code != 3 {
+		t.Errorf("run with a held failure: exit %d, want 3", code)
+	}
+	if _, code := r.spine(context.Background(), nil, "plan"); code != 3 {
+		t.Errorf("plan with a held failure: exit %d, want 3", code)
+	}
+	if _, code := r.spine(context.Background(), nil, "run", "--no-such-flag"); code != 2 {
+		t.Errorf("bad usage: exit %d, want 2", code)
+	}
+}
