@@ -155,5 +155,6 @@ func (g *Gates) isApprover(sig object.Signature) bool {
 	return false
 }
 
-func sameEmail(a, b string) bool { return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b)) }
-
+func sameEmail(a, b string) bool {
+	return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b))
+}

@@ -159,4 +159,3 @@ func describeEnd(r procResult, timeout time.Duration) string {
 	}
 	return ""
 }
-

@@ -354,12 +354,12 @@ func OperatorHold(it Item) bool {
 
 type nopReporter struct{}
 
-func (nopReporter) Loop(*loops.Document)                     {}
-func (nopReporter) Stage(*loops.Document, *loops.Stage)      {}
-func (nopReporter) StepStart(*Item, string) io.Writer        { return nil }
-func (nopReporter) StepEnd(*Item, *artifacts.Receipt)        {}
-func (nopReporter) Held(*Item)                               {}
-func (nopReporter) Notice(string)                            {}
+func (nopReporter) Loop(*loops.Document)                {}
+func (nopReporter) Stage(*loops.Document, *loops.Stage) {}
+func (nopReporter) StepStart(*Item, string) io.Writer   { return nil }
+func (nopReporter) StepEnd(*Item, *artifacts.Receipt)   {}
+func (nopReporter) Held(*Item)                          {}
+func (nopReporter) Notice(string)                       {}
 func (r *Runner) report() Reporter {
 	if r.opts.Reporter == nil {
 		return nopReporter{}
