@@ -43,6 +43,9 @@ type JournalRecord struct {
 	// pid and the log it writes.
 	Background bool   `json:"background,omitempty"`
 	ExitFile   string `json:"exit_file,omitempty"`
+	// StartTicks is the supervisor's start time from /proc, so that a pid
+	// reused after a reboot is not mistaken for it.
+	StartTicks uint64 `json:"start_ticks,omitempty"`
 }
 
 // Journal is the local, append-only, fsynced record of step runs that

@@ -39,7 +39,7 @@ func (r *Runner) recover(ctx context.Context) error {
 		case e.Result != nil && e.Result.Receipt != nil:
 			rc = e.Result.Receipt
 		case e.Intent != nil && e.Intent.Intent != nil:
-			if e.Intent.Background && processAlive(e.Intent.PGID) {
+			if backgroundAlive(e.Intent) {
 				continue // still running: collected when it ends
 			}
 			if e.Intent.Background {
@@ -160,7 +160,7 @@ func (r *Runner) commitRecovered(loopID string, lr *loopRun) error {
 	if r.opts.Git == nil {
 		return nil
 	}
-	msg := fmt.Sprintf("spine(%s): recover %d receipt(s) of an interrupted run\n\nSpine-Run: %s\nSpine-Host: %s\n", loopID, len(runKeysOf(lr.pending)), r.runID, r.opts.Host)
+	msg := fmt.Sprintf("spine(%s): record %d receipt(s) left by an earlier run\n\nSpine-Run: %s\nSpine-Host: %s\n", loopID, len(runKeysOf(lr.pending)), r.runID, r.opts.Host)
 	h, made, err := r.opts.Git.CommitFiles(lr.pending, msg, r.opts.Git.Signature(r.opts.Host, now))
 	if err != nil {
 		return fmt.Errorf("commit recovered receipts of %s: %w", loopID, err)
@@ -179,11 +179,4 @@ func (r *Runner) commitRecovered(loopID string, lr *loopRun) error {
 // reparsed replaces a document of the set with its rewritten bytes.
 func (r *Runner) reparsed(doc *loops.Document, src []byte) {
 	*doc = *loops.Parse(doc.Path, src)
-}
-
-// collectBackground turns a finished background step into its receipt
-// (implemented with background steps; no background support yet means the
-// step is treated as interrupted).
-func (r *Runner) collectBackground(e *Entry) (*artifacts.Receipt, bool) {
-	return nil, false
 }

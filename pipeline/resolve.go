@@ -31,6 +31,9 @@ func (r *Runner) Resolve(ctx context.Context, loopID, stepName, status, note str
 	if err := r.recover(ctx); err != nil {
 		return nil, fmt.Errorf("recovering the previous run: %w", err)
 	}
+	if err := r.load(); err != nil {
+		return nil, err
+	}
 	doc, stageIdx, step, err := r.findStep(loopID, stepName)
 	if err != nil {
 		return nil, err

@@ -70,9 +70,12 @@ type Options struct {
 	Version  string
 	// OutputLimit bounds output.log (0: artifacts.DefaultOutputLimit).
 	OutputLimit int64
-	// StepRunner runs verify-pack steps (nil: verify steps fail with an
-	// explanation).
+	// Verify runs verify-pack steps (nil: packs from the verify folder).
 	Verify VerifyRunner
+	// Supervisor is the argv prefix that starts spine's background-step
+	// supervisor (spine re-executing itself: [exe, "__supervise"]). Without
+	// it background steps cannot start.
+	Supervisor []string
 	// CapGate maps a registered capability to the gate it needs.
 	CapGate func(capName string) string
 }
@@ -119,6 +122,9 @@ func NewRunner(opts Options) *Runner {
 	}
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = func(string) (string, bool) { return "", false }
+	}
+	if opts.Verify == nil && opts.Config != nil {
+		opts.Verify = &PackRunner{Dir: filepath.Join(opts.Root, filepath.FromSlash(opts.Config.VerifyDir)), Root: opts.Root}
 	}
 	log := opts.Log
 	if log == nil {
@@ -169,10 +175,14 @@ func (r *Runner) load() error {
 		CapGate: r.opts.CapGate, Now: r.opts.Clock,
 		Background: func(loopID, step string) (bool, string) {
 			e := unfinished[[2]string{loopID, step}]
-			if e == nil || !e.Intent.Background || !processAlive(e.Intent.PGID) {
+			if e == nil || !backgroundAlive(e.Intent) {
 				return false, ""
 			}
-			return true, fmt.Sprintf("running in the background for %s (pid %d)", r.opts.Clock().Sub(e.Intent.At).Round(time.Second), e.Intent.PID)
+			why := fmt.Sprintf("running in the background for %s (pid %d)", r.opts.Clock().Sub(e.Intent.At).Round(time.Second), e.Intent.PID)
+			if l := lastLine(r.logPath(e.Intent.RunKey)); l != "" {
+				why += "; last output: " + l
+			}
+			return true, why
 		},
 	}
 	return nil
@@ -218,6 +228,12 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 		if err := r.recover(ctx); err != nil {
 			return r.out, fmt.Errorf("recovering the previous run: %w", err)
 		}
+		if len(r.out.Receipts) > 0 {
+			// Recovered receipts change what is pending: plan afresh.
+			if err := r.load(); err != nil {
+				return r.out, err
+			}
+		}
 	}
 	for _, doc := range r.opts.Set.Docs {
 		if r.opts.Loop != "" && doc.LoopID != r.opts.Loop {
@@ -253,6 +269,8 @@ type loopRun struct {
 	src     []byte // the document as last written
 	pending []string
 	counts  map[string]int
+	// announced is set once the current stage's header was reported.
+	announced bool
 }
 
 // runLoop plans and executes one loop.
@@ -298,9 +316,11 @@ func (r *Runner) runLoop(ctx context.Context, doc *loops.Document) error {
 			}
 			stageIdx = it.StageIdx
 			lr.counts = map[string]int{}
-			if it.State == StatePending || it.NeedsMark {
-				r.report().Stage(doc, &doc.Stages[stageIdx])
-			}
+			lr.announced = false
+		}
+		if !lr.announced && (it.State == StatePending || it.NeedsMark) {
+			r.report().Stage(doc, &doc.Stages[stageIdx])
+			lr.announced = true
 		}
 		switch {
 		case it.State == StateDone || it.State == StateEdited:
@@ -309,6 +329,13 @@ func (r *Runner) runLoop(ctx context.Context, doc *loops.Document) error {
 			if r.opts.DryRun {
 				r.report().Notice(fmt.Sprintf("would run %s/%s", it.LoopID, it.Name))
 				continue
+			}
+			if it.Step.Background {
+				if err := r.startBackground(lr, it); err != nil {
+					return err
+				}
+				// Later steps wait for it: a later run collects it.
+				return r.finishStage(lr, stageIdx)
 			}
 			rc, err := r.execute(ctx, lr, it)
 			if err != nil {

@@ -50,8 +50,13 @@ func (a *app) pipelineOptions(rc *repoContext, f *runFlags) (pipeline.Options, e
 		return pipeline.Options{}, exitf(exitUsage, "%v", err)
 	}
 	ver, _ := buildVersion()
+	var supervisor []string
+	if exe, err := os.Executable(); err == nil {
+		supervisor = []string{exe, supervisorCmd}
+	}
 	return pipeline.Options{
-		Root: rc.root, Config: rc.cfg, Set: rc.set, Git: g,
+		Supervisor: supervisor,
+		Root:       rc.root, Config: rc.cfg, Set: rc.set, Git: g,
 		StateDir: stateDir(rc.root), Host: f.hostName(), User: currentUser(),
 		Env: os.Environ(), LookupEnv: os.LookupEnv, Clock: time.Now,
 		Log: a.logger(), Version: ver,

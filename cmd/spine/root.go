@@ -139,6 +139,8 @@ renders a static evidence site.`,
 		newRunCmd(a),
 		newVerifyCmd(a),
 		newResolveCmd(a),
+		newSuperviseCmd(a),
+		newSiteCmd(a),
 	)
 	return withExitStatus(root)
 }

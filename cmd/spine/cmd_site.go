@@ -1,0 +1,117 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/spinehq/spine/site"
+)
+
+func newSiteCmd(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "site",
+		Short: "Build or serve the evidence site",
+		Long: `Build or serve the static evidence site: loops, stages, receipts, gaps,
+verify packs, a timeline, an Atom feed and a search index.`,
+	}
+	c.AddCommand(newSiteBuildCmd(a), newSiteServeCmd(a))
+	return c
+}
+
+// siteOptions reads the repository and returns the options of a build.
+func (a *app) siteOptions(out, baseURL string) (site.Options, error) {
+	rc, err := a.openRepo()
+	if err != nil {
+		return site.Options{}, err
+	}
+	opts := site.Options{Root: rc.root, Out: out, Config: rc.cfg, Set: rc.set, BaseURL: baseURL, Logger: a.logger()}
+	// Step states come from the pipeline's planner. Where it cannot run
+	// (no git repository), the site derives them from the receipts.
+	states, err := a.stepStates(rc)
+	if err != nil {
+		a.logger().Warn("site: step states from receipts only", "err", err)
+		return opts, nil
+	}
+	opts.StepState = func(loopID, name string) string {
+		d := rc.set.ByID(loopID)
+		if d == nil {
+			return "unknown"
+		}
+		for i := range d.Stages {
+			for j := range d.Stages[i].Steps {
+				if s := &d.Stages[i].Steps[j]; s.Name == name {
+					if st := states(d, s); st != "" {
+						return st
+					}
+					return "unknown"
+				}
+			}
+		}
+		return "unknown"
+	}
+	return opts, nil
+}
+
+func newSiteBuildCmd(a *app) *cobra.Command {
+	var out, baseURL string
+	c := &cobra.Command{
+		Use:   "build",
+		Short: "Write the evidence site (default: public/)",
+		Long: `Write the static evidence site to --out (default: site.out in spine.yaml,
+else public/). The output is byte-identical for the same input and the
+build is incremental: only files whose content changed are rewritten, and
+pages of deleted loops or receipts are removed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts, err := a.siteOptions(out, baseURL)
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			stats, err := site.Build(cmd.Context(), opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "site: %d files in %s (%d written, %d unchanged, %d removed, %d warnings) in %s\n",
+				stats.Files, site.OutDir(opts), stats.Written, stats.Unchanged, stats.Removed, len(stats.Warnings), time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	c.Flags().StringVar(&out, "out", "", "output `DIR` (default: site.out from spine.yaml, else public)")
+	c.Flags().StringVar(&baseURL, "base-url", "", "public `URL` of the site, for absolute links in the Atom feed")
+	return c
+}
+
+func newSiteServeCmd(a *app) *cobra.Command {
+	var out, baseURL, addr string
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Build the site, serve it on 127.0.0.1 and rebuild on change",
+		Long: `Build the evidence site, serve it over HTTP (default 127.0.0.1:8080) and
+rebuild it when loop documents, receipts, the gap ledger, verify packs or
+spine.yaml change. Open pages reload by themselves after a rebuild that
+changed anything. Stop with Ctrl-C (SIGINT) or SIGTERM.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return site.Serve(ctx, site.ServeOptions{
+				Addr:   addr,
+				Load:   func() (site.Options, error) { return a.siteOptions(out, baseURL) },
+				Logger: a.logger(),
+				Ready: func(addr string) {
+					fmt.Fprintf(a.stdout, "serving the evidence site on http://%s/ (Ctrl-C to stop)\n", addr)
+				},
+			})
+		},
+	}
+	c.Flags().StringVar(&out, "out", "", "output `DIR` (default: site.out from spine.yaml, else public)")
+	c.Flags().StringVar(&baseURL, "base-url", "", "public `URL` of the site, for absolute links in the Atom feed")
+	c.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "`HOST:PORT` to listen on")
+	return c
+}

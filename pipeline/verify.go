@@ -1,0 +1,38 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/packs"
+)
+
+// PackRunner runs verify packs from the repository's verify folder: the
+// built-in capability verify.pack.run.
+type PackRunner struct {
+	// Dir is the verify folder (absolute).
+	Dir string
+	// Root is the working directory of the checks.
+	Root string
+}
+
+// RunPack loads verify/<pack>.yaml and runs its checks in order.
+func (p *PackRunner) RunPack(ctx context.Context, pack string, out io.Writer, env []string) ([]artifacts.CheckResult, string, bool, error) {
+	all, problems := packs.LoadDir(p.Dir)
+	if packs.HasErrors(problems) {
+		for _, pr := range problems {
+			if pr.Level == packs.LevelError && filepath.Base(pr.Path) == pack+".yaml" {
+				return nil, "", true, fmt.Errorf("%s", pr.String())
+			}
+		}
+	}
+	pk, ok := packs.Lookup(all, pack)
+	if !ok {
+		return nil, "", true, fmt.Errorf("no verify pack %q in %s", pack, p.Dir)
+	}
+	res := packs.Run(ctx, pk, packs.RunOptions{Dir: p.Root, Env: env, Output: out})
+	return res.Checks, res.Summary, res.Failed, nil
+}
