@@ -122,7 +122,7 @@ func (r *Runner) recoverReceipt(lr *loopRun, rc *artifacts.Receipt) error {
 		run := readRun(r.opts.Root, relDir)
 		r.history.Add(run)
 		r.out.Receipts = append(r.out.Receipts, rc)
-		r.report().Notice(fmt.Sprintf("recovered %s/%s as %s (%s)", rc.LoopID, rc.Step, rc.Status, rc.RunKey))
+		r.report().Notice(fmt.Sprintf("recorded %s/%s from an earlier run: %s (%s)", rc.LoopID, rc.Step, rc.Status, rc.RunKey))
 	} else if r.history.Latest(rc.LoopID, rc.Step) == nil || r.history.Latest(rc.LoopID, rc.Step).RunKey != rc.RunKey {
 		// Present on disk but not in the history read before (written
 		// after the listing): add it.

@@ -140,6 +140,7 @@ renders a static evidence site.`,
 		newVerifyCmd(a),
 		newResolveCmd(a),
 		newSuperviseCmd(a),
+		newDemoCmd(a),
 		newSiteCmd(a),
 	)
 	return withExitStatus(root)
