@@ -6,16 +6,17 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // run executes the command line and returns the process exit code.
-func run(args []string) int {
-	a := newApp(os.Stdout, os.Stderr)
+func run(args []string, stdout, stderr io.Writer) int {
+	a := newApp(stdout, stderr)
 	root := newRootCmd(a)
 	root.SetArgs(args)
 	err := root.Execute()
@@ -25,10 +26,10 @@ func run(args []string) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.msg != "" {
-			fmt.Fprintln(os.Stderr, "spine:", ee.msg)
+			fmt.Fprintln(stderr, "spine:", ee.msg)
 		}
 		return ee.code
 	}
-	fmt.Fprintln(os.Stderr, "spine:", err)
+	fmt.Fprintln(stderr, "spine:", err)
 	return exitUsage
 }

@@ -208,7 +208,7 @@ func (t *termReporter) summary(out *pipeline.Outcome) {
 func fmtDur(d time.Duration) string {
 	switch {
 	case d < time.Second:
-		return fmt.Sprintf("%.1fs", d.Seconds())
+		return fmt.Sprintf("%dms", d.Milliseconds())
 	case d < time.Minute:
 		return fmt.Sprintf("%.1fs", d.Seconds())
 	}

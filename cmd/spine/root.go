@@ -141,6 +141,7 @@ renders a static evidence site.`,
 		newResolveCmd(a),
 		newSuperviseCmd(a),
 		newDemoCmd(a),
+		newInitCmd(a),
 		newSiteCmd(a),
 	)
 	return withExitStatus(root)

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/spinehq/spine/internal/scaffold"
+)
+
+func newInitCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "init",
+		Short: "Write spine's starting files into an existing git repository",
+		Long: `Write spine's starting files into the git repository (--repo, or the
+current one): a commented spine.yaml, an example loop (loops/LOOP-EXAMPLE.md,
+status draft), a verify pack (verify/example.yaml), an empty gap ledger
+(gaps.yaml) and the GitHub Actions workflow that calls spine's reusable
+workflow (.github/workflows/spine.yml). It refuses to overwrite anything and
+commits nothing: review, then commit.`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			root, err := a.repoRoot()
+			if err != nil {
+				return err
+			}
+			written, err := scaffold.Init(root, time.Now())
+			if errors.Is(err, scaffold.ErrExists) {
+				return exitf(exitUsage, "%v", err)
+			}
+			if err != nil {
+				return exitf(exitUsage, "%v", err)
+			}
+			for _, p := range written {
+				fmt.Fprintf(a.stdout, "wrote %s\n", p)
+			}
+			self := "spine"
+			if a.repo != "" {
+				self = "spine --repo " + a.repo
+			}
+			fmt.Fprintf(a.stdout, "\nNext:\n  %s lint                                  # check the documents\n  git add -A && git commit -m \"spine init\"      # spine runs only committed loops\n  %s plan                                  # what would run, and why (set status: active to run the example)\n", self, self)
+			return nil
+		},
+	}
+}

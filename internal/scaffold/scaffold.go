@@ -1,0 +1,95 @@
+// Package scaffold writes the starting files of a governed repository for
+// `spine init`: a commented spine.yaml, an example loop, a verify pack, an
+// empty gap ledger and the GitHub Actions workflow that calls spine's
+// reusable workflow.
+package scaffold
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+//go:embed all:init
+var files embed.FS
+
+// targets maps each embedded file to where it goes in the repository.
+func targets() map[string]string {
+	return map[string]string{
+		"init/spine.yaml":            "spine.yaml",
+		"init/gaps.yaml":             "gaps.yaml",
+		"init/verify/example.yaml":   "verify/example.yaml",
+		"init/loops/LOOP-EXAMPLE.md": "loops/LOOP-EXAMPLE.md",
+		"init/workflows/spine.yml":   ".github/workflows/spine.yml",
+	}
+}
+
+// ErrExists is returned when a file init would write is already there.
+var ErrExists = errors.New("already initialised")
+
+// Init writes the starting files into root, a git working tree. It refuses
+// (and writes nothing) when any of them exists. It returns the paths
+// written, repository-relative.
+func Init(root string, now time.Time) ([]string, error) {
+	if fi, err := os.Stat(filepath.Join(root, ".git")); err != nil || (!fi.IsDir() && !fi.Mode().IsRegular()) {
+		return nil, fmt.Errorf("%s is not a git repository (run git init first)", root)
+	}
+	t := targets()
+	var rels []string
+	for _, rel := range t {
+		rels = append(rels, rel)
+	}
+	sort.Strings(rels)
+	var existing []string
+	for _, rel := range rels {
+		if _, err := os.Lstat(filepath.Join(root, filepath.FromSlash(rel))); err == nil {
+			existing = append(existing, rel)
+		}
+	}
+	if len(existing) > 0 {
+		return nil, fmt.Errorf("%w: %s exist(s); nothing was written", ErrExists, strings.Join(existing, ", "))
+	}
+	var written []string
+	for src, rel := range t {
+		data, err := fs.ReadFile(files, src)
+		if err != nil {
+			return written, err
+		}
+		data = []byte(strings.ReplaceAll(string(data), "{{DATE}}", now.UTC().Format("2006-01-02")))
+		full := filepath.Join(root, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return written, err
+		}
+		f, err := os.OpenFile(full, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err != nil {
+			return written, fmt.Errorf("write %s: %w", rel, err)
+		}
+		_, werr := f.Write(data)
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return written, fmt.Errorf("write %s: %w", rel, werr)
+		}
+		written = append(written, rel)
+	}
+	sort.Strings(written)
+	return written, nil
+}
+
+// Files lists the repository-relative paths Init writes.
+func Files() []string {
+	var out []string
+	for _, rel := range targets() {
+		out = append(out, path.Clean(rel))
+	}
+	sort.Strings(out)
+	return out
+}
