@@ -72,6 +72,7 @@ func Supervise(ctx context.Context, specPath string) error {
 		}
 	}
 	out := artifacts.NewOutput(logFile, time.Now, spec.OutputLimit, artifacts.NewRedactor(secrets))
+	out.SetLive(true) // `spine plan` shows the last line while it runs
 	var art *os.File
 	if spec.Artifact != "" {
 		if art, err = os.Create(spec.Artifact); err != nil {

@@ -182,6 +182,9 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 		it.Decision = &d
 		if !d.Approved {
 			it.State, it.Reason = StateBlocked, d.Reason
+			if step.Gate == "" {
+				it.Reason += fmt.Sprintf("; capability %s requires it", step.Cap)
+			}
 			it.NeedsMark = latest == nil || latest.Status != artifacts.StatusBlocked
 			return
 		}

@@ -78,6 +78,9 @@ type Options struct {
 	Supervisor []string
 	// CapGate maps a registered capability to the gate it needs.
 	CapGate func(capName string) string
+	// CapTimeout maps a registered capability to its timeout: the default
+	// timeout of steps using it that set none (0: no default).
+	CapTimeout func(capName string) time.Duration
 }
 
 // VerifyRunner runs a verify step's pack and reports the checks.

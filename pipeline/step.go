@@ -73,10 +73,12 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	defer logFile.Close()
 	intent := JournalRecord{Kind: recIntent, RunKey: key, LoopID: lr.doc.LoopID, Step: step.Name, Stage: it.Stage, Dir: relDir, At: started, Intent: rc}
 	var sink io.Writer = logFile
+	live := false
 	if w := r.report().StepStart(it, key); w != nil {
-		sink = io.MultiWriter(logFile, w)
+		sink, live = io.MultiWriter(logFile, w), true
 	}
 	out := artifacts.NewOutput(sink, r.opts.Clock, r.opts.OutputLimit, r.redactor())
+	out.SetLive(live)
 	var artifactFile *artifacts.AtomicFile
 	if artifactAbs != "" {
 		if err := os.MkdirAll(filepath.Dir(artifactAbs), 0o755); err != nil {
@@ -104,7 +106,7 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 		res = runProcess(ctx, procSpec{
 			Argv: append(append([]string{}, argv...), step.Command), Dir: r.opts.Root, Env: env,
 			Stdout: out.Stream(artifacts.StreamStdout), Stderr: out.Stream(artifacts.StreamStderr),
-			Timeout: step.Timeout,
+			Timeout: r.stepTimeout(step),
 			OnStart: func(pid int) error {
 				intent.PID, intent.PGID = pid, pid
 				return r.journal.AppendNoSync(intent)
@@ -132,7 +134,7 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	case rc.Status == "":
 		rc.Status = artifacts.StatusFail
 	}
-	if note := describeEnd(res, step.Timeout); note != "" && rc.Note == "" {
+	if note := describeEnd(res, r.stepTimeout(step)); note != "" && rc.Note == "" {
 		rc.Note = note
 	}
 	if rc.OutputTruncated {

@@ -50,6 +50,13 @@ func (a *app) pipelineOptions(rc *repoContext, f *runFlags) (pipeline.Options, e
 		return pipeline.Options{}, exitf(exitUsage, "%v", err)
 	}
 	ver, _ := buildVersion()
+	// The capability registry is read once per command; its policy
+	// (gates, default timeouts) is looked up by name while planning.
+	reg, _, err := pipeline.LoadCapabilities(rc.root, rc.cfg)
+	if err != nil {
+		return pipeline.Options{}, exitf(exitUsage, "%v", err)
+	}
+	capGate, capTimeout := pipeline.CapabilityPolicy(reg)
 	var supervisor []string
 	if exe, err := os.Executable(); err == nil {
 		supervisor = []string{exe, supervisorCmd}
@@ -60,5 +67,6 @@ func (a *app) pipelineOptions(rc *repoContext, f *runFlags) (pipeline.Options, e
 		StateDir: stateDir(rc.root), Host: f.hostName(), User: currentUser(),
 		Env: os.Environ(), LookupEnv: os.LookupEnv, Clock: time.Now,
 		Log: a.logger(), Version: ver,
+		CapGate: capGate, CapTimeout: capTimeout,
 	}, nil
 }

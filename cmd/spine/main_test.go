@@ -1,0 +1,331 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"github.com/google/go-cmp/cmp"
+)
+
+// ansiRe matches terminal escape sequences.
+var ansiRe = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`)
+
+// spineBin is spine built once for tests that need a real process (a
+// terminal, a detached supervisor).
+var spineBin string
+
+func TestMain(m *testing.M) {
+	// The demo's background step re-executes this binary as the
+	// supervisor; the test binary plays spine's part.
+	if len(os.Args) > 1 && os.Args[1] == supervisorCmd {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	dir, err := os.MkdirTemp("", "spine-cmd-")
+	if err != nil {
+		panic(err)
+	}
+	spineBin = filepath.Join(dir, "spine")
+	if out, err := exec.Command("go", "build", "-o", spineBin, ".").CombinedOutput(); err != nil {
+		os.Stderr.Write(out)
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// spine runs the command line in-process and returns stdout, stderr and
+// the exit code.
+func spine(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+// gitRepo makes an empty git repository with one commit.
+func gitRepo(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"commit", "-q", "--allow-empty", "-m", "start"}} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+	}
+	return dir
+}
+
+func gitCmd(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v %s", args, err, out)
+	}
+	return string(out)
+}
+
+type receiptJSON struct {
+	RunKey   string `json:"run_key"`
+	LoopID   string `json:"loop_id"`
+	Step     string `json:"step"`
+	Status   string `json:"status"`
+	Gate     string `json:"gate"`
+	Summary  string `json:"summary"`
+	Approval *struct {
+		Source string `json:"source"`
+	} `json:"approval"`
+}
+
+func TestDemoEndToEnd(t *testing.T) {
+	sandbox := t.TempDir()
+	dir := filepath.Join(sandbox, "demo")
+	// Anything written outside DIR would land in the sandbox's TMPDIR or
+	// HOME, which must stay empty.
+	tmp, home := filepath.Join(sandbox, "tmp"), filepath.Join(sandbox, "home")
+	os.MkdirAll(tmp, 0o755)
+	os.MkdirAll(home, 0o755)
+	t.Setenv("TMPDIR", tmp)
+	t.Setenv("HOME", home)
+	start := time.Now()
+	out, errs, code := spine(t, "demo", "--dir", dir)
+	if code != 0 {
+		t.Fatalf("demo exit %d\n%s\n%s", code, out, errs)
+	}
+	if el := time.Since(start); el > 30*time.Second {
+		t.Errorf("demo took %s, want under 30s", el)
+	}
+	for _, want := range []string{"wipe-targets is blocked", "ALLOW_MD1400_PROVISION=yes", "started in the background", "receipts written and committed", "index.html"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	// The receipts tell the story: a blocked gate, then approved runs, the
+	// background copy, the closeout packs.
+	var rcs []receiptJSON
+	files, _ := filepath.Glob(filepath.Join(dir, "receipts", "*", "*", "*", "*", "receipt.json"))
+	for _, f := range files {
+		var rc receiptJSON
+		b, _ := os.ReadFile(f)
+		if err := json.Unmarshal(b, &rc); err != nil {
+			t.Fatal(err)
+		}
+		rcs = append(rcs, rc)
+	}
+	byStep := map[string][]string{}
+	for _, rc := range rcs {
+		byStep[rc.Step] = append(byStep[rc.Step], rc.Status)
+		if rc.Step == "create-pool" && (rc.Approval == nil || rc.Approval.Source != "env") {
+			t.Errorf("create-pool approval = %+v, want env", rc.Approval)
+		}
+		if rc.Step == "verify-infra-baseline" && rc.Summary != "2/3 PASS; non-blocking fail: D188" {
+			t.Errorf("baseline verify summary = %q", rc.Summary)
+		}
+	}
+	for step, want := range map[string][]string{
+		"wipe-targets":       {"blocked", "pass"},
+		"rsync-media":        {"pass"},
+		"post-copy-zfs-list": {"pass"},
+		"verify-media":       {"pass"},
+		"verify-infra-final": {"pass"},
+	} {
+		got := byStep[step]
+		if len(want) == 2 && len(got) == 2 && got[0] != got[1] {
+			// order of the two receipts of the same second may differ
+			got = []string{"blocked", "pass"}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s receipts (-want +got):\n%s", step, diff)
+		}
+	}
+	if s := gitCmd(t, dir, "status", "--porcelain"); strings.TrimSpace(s) != "" {
+		t.Errorf("demo left the working tree dirty:\n%s", s)
+	}
+	if _, _, code := spine(t, "--repo", dir, "verify"); code != 0 {
+		t.Errorf("verify of the demo: exit %d", code)
+	}
+	for _, d := range []string{tmp, home} {
+		if entries, _ := os.ReadDir(d); len(entries) > 0 {
+			t.Errorf("demo wrote outside its folder: %s holds %v", d, entries)
+		}
+	}
+}
+
+func TestInitFreshAndRefusedTwice(t *testing.T) {
+	dir := gitRepo(t)
+	out, _, code := spine(t, "--repo", dir, "init")
+	if code != 0 {
+		t.Fatalf("init: exit %d", code)
+	}
+	for _, f := range []string{"spine.yaml", "gaps.yaml", "verify/example.yaml", "loops/LOOP-EXAMPLE.md", ".github/workflows/spine.yml"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("init did not write %s", f)
+		}
+		if !strings.Contains(out, f) {
+			t.Errorf("init output does not name %s", f)
+		}
+	}
+	if !strings.Contains(out, "Next:") {
+		t.Error("init does not print the next commands")
+	}
+	if _, _, code := spine(t, "--repo", dir, "lint"); code != 0 {
+		t.Errorf("lint of a fresh init: exit %d", code)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "spine.yaml"))
+	os.WriteFile(filepath.Join(dir, "spine.yaml"), append(before, "# mine\n"...), 0o644)
+	_, errs, code := spine(t, "--repo", dir, "init")
+	if code != 2 || !strings.Contains(errs, "already initialised") {
+		t.Fatalf("second init: exit %d, %q", code, errs)
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, "spine.yaml"))
+	if !bytes.HasSuffix(after, []byte("# mine\n")) {
+		t.Error("second init overwrote spine.yaml")
+	}
+	if _, _, code := spine(t, "--repo", t.TempDir(), "init"); code != 2 {
+		t.Errorf("init outside a git repository: exit %d, want 2", code)
+	}
+}
+
+// demoRepo writes the demo repository without running it.
+func loopRepo(t *testing.T, doc string) string {
+	t.Helper()
+	dir := gitRepo(t)
+	os.MkdirAll(filepath.Join(dir, "loops"), 0o755)
+	os.WriteFile(filepath.Join(dir, "loops", "a.md"), []byte(doc), 0o644)
+	gitCmd(t, dir, "add", "-A")
+	gitCmd(t, dir, "commit", "-q", "-m", "loop")
+	return dir
+}
+
+const outputLoop = "---\nloop_id: LOOP-OUT\nstatus: active\n---\n\n# Loop Scope: LOOP-OUT\n\n## Stage 1: Go\n\n```sh {name=talk}\necho hello from the step\nsleep 0.6\necho done\n```\n\n```sh {name=break}\necho oops >&2\nexit 4\n```\n"
+
+func TestRunOutputUnderTerminalAndPipe(t *testing.T) {
+	// Under a terminal: colour, a spinner, and the result lines.
+	dir := loopRepo(t, outputLoop)
+	cmd := exec.Command(spineBin, "--repo", dir, "run")
+	cmd.Env = append(os.Environ(), "TERM=xterm", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com")
+	f, err := pty.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var screen bytes.Buffer
+	io.Copy(&screen, f) // returns when the process closes the terminal
+	cmd.Wait()
+	got := screen.String()
+	plain := ansiRe.ReplaceAllString(got, "")
+	for _, want := range []string{"hello from the step", "✔ talk", "✖ break exit 4", "⠋", "LOOP", "NEXT", "--retry break"} {
+		if !strings.Contains(plain, want) {
+			t.Errorf("terminal output lacks %q:\n%s", want, got)
+		}
+	}
+	if !strings.Contains(got, "\x1b[32m") {
+		t.Errorf("terminal output has no colour:\n%q", got)
+	}
+	if cmd.ProcessState.ExitCode() != 1 {
+		t.Errorf("exit %d, want 1", cmd.ProcessState.ExitCode())
+	}
+
+	// Piped: the same information without escape sequences.
+	dir = loopRepo(t, outputLoop)
+	c := exec.Command(spineBin, "--repo", dir, "run")
+	out, _ := c.CombinedOutput()
+	if bytes.Contains(out, []byte("\x1b[")) {
+		t.Errorf("piped output has escape sequences:\n%q", out)
+	}
+	for _, want := range []string{"hello from the step", "✔ talk", "✖ break exit 4"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("piped output lacks %q:\n%s", want, out)
+		}
+	}
+
+	// NO_COLOR on a terminal: no colour.
+	dir = loopRepo(t, outputLoop)
+	cmd = exec.Command(spineBin, "--repo", dir, "run")
+	cmd.Env = append(os.Environ(), "TERM=xterm", "NO_COLOR=1")
+	f, err = pty.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	screen.Reset()
+	io.Copy(&screen, f)
+	cmd.Wait()
+	if strings.Contains(screen.String(), "\x1b[3") || strings.Contains(screen.String(), "\x1b[1m") {
+		t.Errorf("NO_COLOR output has colour:\n%q", screen.String())
+	}
+
+	// --quiet prints nothing on success; --json prints only JSON.
+	dir = loopRepo(t, strings.Replace(outputLoop, "exit 4", "true", 1))
+	qout, errs, code := spine(t, "--repo", dir, "run", "--quiet")
+	if qout != "" || code != 0 {
+		t.Errorf("--quiet: exit %d, printed %q %q", code, qout, errs)
+	}
+	dir = loopRepo(t, strings.Replace(outputLoop, "exit 4", "true", 1))
+	jout, _, _ := spine(t, "--repo", dir, "run", "--json")
+	var rcs []receiptJSON
+	if err := json.Unmarshal([]byte(jout), &rcs); err != nil || len(rcs) != 2 {
+		t.Errorf("--json output is not the 2 receipts: %v\n%s", err, jout)
+	}
+}
+
+func TestJSONContracts(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-J\nstatus: active\nowner: \"@o\"\npriority: high\n---\n\n# Loop Scope: LOOP-J\n\nSee GAP-OP-7 and CAP-20260101-000000__x.y__Rabc.\n\n## Stage 1: A\n\n```sh {name=a}\ntrue\n```\n\n```sh {name=b gate=ALLOW_B}\ntrue\n```\n")
+	out, _, code := spine(t, "--repo", dir, "status", "--json")
+	if code != 0 {
+		t.Fatalf("status exit %d", code)
+	}
+	var st []map[string]any
+	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st) != 1 {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	for _, k := range []string{"loop_id", "path", "status", "title", "owner", "priority", "heartbeat_stale", "run_keys", "gaps", "stages", "problems"} {
+		if _, ok := st[0][k]; !ok {
+			t.Errorf("status --json lacks %q", k)
+		}
+	}
+	if diff := cmp.Diff([]any{"CAP-20260101-000000__x.y__Rabc"}, st[0]["run_keys"]); diff != "" {
+		t.Errorf("run_keys: %s", diff)
+	}
+	out, _, code = spine(t, "--repo", dir, "plan", "--json")
+	var plan []map[string]string
+	if err := json.Unmarshal([]byte(out), &plan); err != nil {
+		t.Fatalf("plan --json: %v\n%s", err, out)
+	}
+	want := []map[string]string{
+		{"loop_id": "LOOP-J", "stage": "Stage 1: A", "name": "a", "state": "pending", "reason": "ready to run"},
+		{"loop_id": "LOOP-J", "stage": "Stage 1: A", "name": "b", "state": "blocked"},
+	}
+	plan[1]["reason"] = strings.Fields(plan[1]["reason"])[0]
+	want[1]["reason"] = "gate"
+	if diff := cmp.Diff(want, plan); diff != "" {
+		t.Errorf("plan --json (-want +got):\n%s", diff)
+	}
+	if code != 3 {
+		t.Errorf("plan with a blocked gate: exit %d, want 3", code)
+	}
+}
+
+func TestHelpEndsWithExitStatus(t *testing.T) {
+	for _, c := range newRootCmd(newApp(io.Discard, io.Discard)).Commands() {
+		if c.Hidden || c.Name() == "help" || c.Name() == "completion" {
+			continue
+		}
+		out, _, _ := spine(t, c.Name(), "--help")
+		if !strings.HasSuffix(strings.TrimSpace(out), "75  another run holds the lock") {
+			t.Errorf("spine %s --help does not end with EXIT STATUS:\n%s", c.Name(), out)
+		}
+	}
+}

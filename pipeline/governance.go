@@ -1,0 +1,789 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/caps"
+	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/gaps"
+	"github.com/spinehq/spine/loops"
+	"github.com/spinehq/spine/packs"
+)
+
+// Governance actions are changes to a governed repository that run no step
+// of a loop but are receipted and committed like one: a verify pack run by
+// hand, a gap filed or closed, a loop closed. Each runs under the
+// repository lock, writes its receipts into the loop's hash chain, and makes
+// exactly one commit of exactly the files it wrote.
+
+// Pseudo-loops, stages and capabilities of governance receipts.
+const (
+	// PacksLoopID is the loop id of verify packs run by hand (`spine pack
+	// run`): their receipts form a chain of their own.
+	PacksLoopID = "packs"
+	// GapsLoopID is the loop id of gap receipts whose gap names no valid
+	// parent loop.
+	GapsLoopID = "gaps"
+
+	// StageManual is the stage of a pack run by hand.
+	StageManual = "manual"
+	// StageGaps is the stage of gap ledger edits.
+	StageGaps = "gaps"
+	// StageCloseout is the stage of a loop's closeout receipt.
+	StageCloseout = "closeout"
+	// StepClose is the step name of a loop's closeout receipt.
+	StepClose = "close"
+
+	// CapPackRun is the built-in capability of verify packs.
+	CapPackRun = "verify.pack.run"
+	// CapGapFile is the capability recorded when a gap is filed.
+	CapGapFile = "gaps.file"
+	// CapGapClose is the capability recorded when a gap is closed.
+	CapGapClose = "gaps.close"
+	// CapLoopClose is the capability recorded when a loop is closed.
+	CapLoopClose = "loops.close"
+)
+
+// govTx is one governance action in progress: the receipts it wrote and
+// the files to commit with them.
+type govTx struct {
+	r  *Runner
+	lr *loopRun
+	// subject is the commit's subject line, set by the action.
+	subject string
+}
+
+// govern runs act under the repository lock, after finishing what a
+// crashed run left, and commits every file act wrote in one commit with the
+// Spine-Run and Spine-Host trailers. Nothing is committed when act fails.
+func (r *Runner) govern(ctx context.Context, act func(ctx context.Context, tx *govTx) error) (*Outcome, error) {
+	r.out = &Outcome{}
+	lock, err := AcquireLock(ctx, r.opts.StateDir, r.opts.Wait, r.log)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	if err := r.load(); err != nil {
+		return nil, err
+	}
+	if r.runID, err = randomID(r.opts.Rand); err != nil {
+		return nil, err
+	}
+	if err := r.recover(ctx); err != nil {
+		return r.out, fmt.Errorf("recovering the previous run: %w", err)
+	}
+	if len(r.out.Receipts) > 0 {
+		if err := r.load(); err != nil {
+			return r.out, err
+		}
+	}
+	tx := &govTx{r: r, lr: &loopRun{counts: map[string]int{}}}
+	if err := act(ctx, tx); err != nil {
+		return r.out, err
+	}
+	if len(tx.lr.pending) == 0 {
+		return r.out, nil
+	}
+	now := r.opts.Clock().UTC()
+	if r.opts.Git != nil {
+		msg := tx.subject + "\n\nSpine-Run: " + r.runID + "\nSpine-Host: " + r.opts.Host + "\n"
+		h, made, err := r.opts.Git.CommitFiles(tx.lr.pending, msg, r.opts.Git.Signature(r.opts.Host, now))
+		if err != nil {
+			return r.out, fmt.Errorf("commit: %w", err)
+		}
+		if made {
+			r.out.Commits = append(r.out.Commits, h.String())
+		}
+	}
+	for _, k := range runKeysOf(tx.lr.pending) {
+		if err := r.journal.Append(JournalRecord{Kind: recDone, RunKey: k, At: now}); err != nil {
+			return r.out, err
+		}
+	}
+	return r.out, nil
+}
+
+// record is a receipt of an action that runs no process.
+type record struct {
+	loopID, stage, step, capability, command string
+	status                                   string
+	note                                     string
+	// output becomes output.log (redacted like step output).
+	output string
+}
+
+// write writes the receipt of rec, chained after the loop's last receipt,
+// and queues its files for the commit.
+func (tx *govTx) write(rec record) (*artifacts.Receipt, error) {
+	r := tx.r
+	now := r.opts.Clock()
+	key, err := r.newRunKey(rec.capability, now)
+	if err != nil {
+		return nil, err
+	}
+	out, n := r.redactor().RedactString(rec.output)
+	rc := &artifacts.Receipt{
+		RunKey: key, LoopID: rec.loopID, Stage: rec.stage, Step: rec.step,
+		Capability: rec.capability, Command: rec.command,
+		CommandSHA256: artifacts.CommandSHA256(rec.command),
+		Host:          r.opts.Host, User: r.opts.User, Workdir: r.opts.Root,
+		StartedAt: now.UTC().Format(time.RFC3339Nano), FinishedAt: now.UTC().Format(time.RFC3339Nano),
+		Status: rec.status, SpineVersion: r.opts.Version, Artifacts: []artifacts.ArtifactRef{},
+		Note: oneLine(rec.note), Redactions: n,
+	}
+	if rec.status != artifacts.StatusPass {
+		rc.ExitCode = 1
+	}
+	if r.opts.Git != nil {
+		if h, err := r.opts.Git.Head(); err == nil && !h.IsZero() {
+			rc.SourceCommit = h.String()
+		}
+	}
+	if err := r.writeReceipt(tx.lr, rc, strings.NewReader(out)); err != nil {
+		return nil, err
+	}
+	return rc, nil
+}
+
+// writeFile replaces a repository file atomically and queues it for the
+// commit.
+func (tx *govTx) writeFile(rel string, data []byte) error {
+	full, err := artifacts.SafeJoin(tx.r.opts.Root, rel)
+	if err != nil {
+		return err
+	}
+	if err := artifacts.WriteFileAtomic(full, data, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", rel, err)
+	}
+	tx.lr.pending = append(tx.lr.pending, filepath.ToSlash(rel))
+	return nil
+}
+
+// readClean reads a repository file that spine is about to edit and
+// refuses when it has changes git does not have: spine never commits
+// someone's half-edit. A file that exists neither on disk nor in HEAD
+// reads as empty (missing reports it).
+func (r *Runner) readClean(rel string) (data []byte, missing bool, err error) {
+	full, err := artifacts.SafeJoin(r.opts.Root, rel)
+	if err != nil {
+		return nil, false, err
+	}
+	data, err = os.ReadFile(full)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		missing = true
+		data = nil
+	case err != nil:
+		return nil, false, err
+	}
+	if r.opts.Git == nil {
+		return data, missing, nil
+	}
+	_, inHead, err := r.opts.Git.HeadEntry(filepath.ToSlash(rel))
+	if err != nil {
+		return nil, false, err
+	}
+	if missing && !inHead {
+		return nil, true, nil
+	}
+	dirty, err := r.opts.Git.Dirty(filepath.ToSlash(rel), data)
+	if err != nil {
+		return nil, false, err
+	}
+	if dirty {
+		return nil, false, fmt.Errorf("%s has uncommitted changes (or is not committed); commit or revert them first: spine does not commit someone's half-edit", rel)
+	}
+	return data, missing, nil
+}
+
+// VerifyPack runs a verify pack by hand (`spine pack run`): the built-in
+// capability verify.pack.run under the pseudo-loop PacksLoopID, stage
+// StageManual, step = the pack's name. The receipt records every check and
+// the `N/M PASS` summary, output.log holds the checks' output, and both are
+// committed. The receipt's status is fail when a blocking check failed.
+func (r *Runner) VerifyPack(ctx context.Context, pack string) (*artifacts.Receipt, error) {
+	var rc *artifacts.Receipt
+	_, err := r.govern(ctx, func(ctx context.Context, tx *govTx) error {
+		doc := &loops.Document{LoopID: PacksLoopID}
+		step := &loops.Step{Kind: loops.KindVerify, Lang: "verify", Name: pack, Pack: pack, Command: "spine pack run " + pack}
+		tx.lr.doc, tx.lr.src = doc, nil
+		it := &Item{LoopID: PacksLoopID, Stage: StageManual, Name: pack, State: StatePending, Doc: doc, Step: step}
+		var err error
+		if rc, err = r.execute(ctx, tx.lr, it); err != nil {
+			return err
+		}
+		summary := rc.Summary
+		if summary == "" {
+			summary = rc.Status
+		}
+		tx.subject = fmt.Sprintf("spine(%s): verify %s — %s", PacksLoopID, pack, summary)
+		return nil
+	})
+	return rc, err
+}
+
+// GapFiling is what `spine gap file` records.
+type GapFiling struct {
+	// Loop is the loop that discovered the gap and owns its fix
+	// (discovered_by and parent_loop).
+	Loop        string
+	Title       string
+	Description string
+	Type        string
+	Severity    string
+	// Command is the command line recorded in the receipt.
+	Command string
+}
+
+// GapEdit is the outcome of a gap ledger edit.
+type GapEdit struct {
+	Gap     gaps.Gap
+	Receipt *artifacts.Receipt
+	// Commit is the commit made ("" when git is not in use).
+	Commit string
+	// Problems are the ledger's findings after the edit.
+	Problems []gaps.Problem
+}
+
+// ErrGapNotFound is wrapped by CloseGap for an id the ledger lacks.
+var ErrGapNotFound = gaps.ErrNotFound
+
+// openLedger reads the ledger for an edit, refusing uncommitted changes.
+func (r *Runner) openLedger() (*gaps.Ledger, string, error) {
+	rel := filepath.ToSlash(r.opts.Config.Gaps)
+	data, _, err := r.readClean(rel)
+	if err != nil {
+		return nil, rel, err
+	}
+	l, err := gaps.Parse(rel, data)
+	if err != nil {
+		return nil, rel, err
+	}
+	return l, rel, nil
+}
+
+// FileGap appends a gap to the ledger with the next free id, discovered by
+// and parented to f.Loop on today's UTC date, writes a gaps.file receipt in
+// that loop's chain (stage "gaps", step = the gap id), and commits exactly
+// the ledger and the receipt: `spine(gaps): file GAP-OP-N <title>`. Every
+// byte of the ledger outside the new entry is kept.
+func (r *Runner) FileGap(ctx context.Context, f GapFiling) (*GapEdit, error) {
+	res := &GapEdit{}
+	out, err := r.govern(ctx, func(_ context.Context, tx *govTx) error {
+		if r.opts.Set.ByID(f.Loop) == nil {
+			return fmt.Errorf("no loop %q in this repository: a gap belongs to a loop (--loop)", f.Loop)
+		}
+		l, rel, err := r.openLedger()
+		if err != nil {
+			return err
+		}
+		before, _ := l.Bytes()
+		now := r.opts.Clock().UTC()
+		g, err := l.File(gaps.NewGap{
+			Title: f.Title, Description: f.Description, Type: f.Type, Severity: f.Severity,
+			DiscoveredBy: f.Loop, DiscoveredAt: now.Format("2006-01-02"), ParentLoop: f.Loop,
+		})
+		if err != nil {
+			return err
+		}
+		after, _ := l.Bytes()
+		if err := tx.writeFile(rel, after); err != nil {
+			return err
+		}
+		res.Gap, res.Problems = g, l.Problems
+		res.Receipt, err = tx.write(record{
+			loopID: f.Loop, stage: StageGaps, step: g.ID, capability: CapGapFile, command: f.Command,
+			status: artifacts.StatusPass, note: "filed " + g.ID + ": " + gapTitle(g),
+			output: fmt.Sprintf("%s:%d: filed %s\n%s", rel, g.Line, g.ID, LineDiff(before, after)),
+		})
+		if err != nil {
+			return err
+		}
+		tx.subject = oneLine(fmt.Sprintf("spine(gaps): file %s %s", g.ID, gapTitle(g)))
+		return nil
+	})
+	if out != nil && len(out.Commits) > 0 {
+		res.Commit = out.Commits[len(out.Commits)-1]
+	}
+	return res, err
+}
+
+// CloseGap marks a gap fixed in fixedIn (status fixed, fixed_in, fixed_at,
+// the note appended to notes), writes a gaps.close receipt in the chain of
+// the gap's parent loop (GapsLoopID when it names none), and commits exactly
+// the ledger and the receipt: `spine(gaps): close GAP-OP-N fixed in LOOP`.
+// An id the ledger lacks fails with ErrGapNotFound; an id written twice is
+// refused (fix the ledger first).
+func (r *Runner) CloseGap(ctx context.Context, id, fixedIn, note, command string) (*GapEdit, error) {
+	res := &GapEdit{}
+	out, err := r.govern(ctx, func(_ context.Context, tx *govTx) error {
+		l, rel, err := r.openLedger()
+		if err != nil {
+			return err
+		}
+		var lines []string
+		for _, g := range l.Gaps {
+			if g.ID == strings.TrimSpace(id) {
+				lines = append(lines, fmt.Sprintf("%s:%d", rel, g.Line))
+			}
+		}
+		switch {
+		case len(lines) == 0:
+			return fmt.Errorf("%s: %w %s", rel, ErrGapNotFound, id)
+		case len(lines) > 1:
+			return fmt.Errorf("gap %s is written %d times (%s); fix the ledger first", id, len(lines), strings.Join(lines, ", "))
+		}
+		before, _ := l.Bytes()
+		if err := l.Close(id, fixedIn, note, r.opts.Clock()); err != nil {
+			return err
+		}
+		after, _ := l.Bytes()
+		g, _ := l.Lookup(id)
+		if err := tx.writeFile(rel, after); err != nil {
+			return err
+		}
+		res.Gap, res.Problems = g, l.Problems
+		loopID := strings.TrimSpace(g.ParentLoop)
+		if !loops.ValidLoopID(loopID) {
+			loopID = GapsLoopID
+		}
+		msg := "closed " + g.ID + ": fixed in " + fixedIn
+		if note != "" {
+			msg += "; " + note
+		}
+		res.Receipt, err = tx.write(record{
+			loopID: loopID, stage: StageGaps, step: g.ID, capability: CapGapClose, command: command,
+			status: artifacts.StatusPass, note: msg,
+			output: fmt.Sprintf("%s:%d: closed %s, fixed in %s\n%s", rel, g.Line, g.ID, fixedIn, LineDiff(before, after)),
+		})
+		if err != nil {
+			return err
+		}
+		tx.subject = oneLine(fmt.Sprintf("spine(gaps): close %s fixed in %s", g.ID, fixedIn))
+		return nil
+	})
+	if out != nil && len(out.Commits) > 0 {
+		res.Commit = out.Commits[len(out.Commits)-1]
+	}
+	return res, err
+}
+
+func gapTitle(g gaps.Gap) string {
+	if t := strings.TrimSpace(g.Title); t != "" {
+		return t
+	}
+	first, _, _ := strings.Cut(strings.TrimSpace(g.Description), "\n")
+	return first
+}
+
+// OutstandingError is returned by CloseLoop when the loop still has work:
+// steps not done, gates not approved, open gaps. Items lists each, one line
+// apiece.
+type OutstandingError struct {
+	LoopID string
+	Items  []string
+}
+
+func (e *OutstandingError) Error() string {
+	return fmt.Sprintf("loop %s is not finished (%d outstanding):\n  %s\nfinish or resolve them, or close anyway with --force (recorded in the closeout receipt)",
+		e.LoopID, len(e.Items), strings.Join(e.Items, "\n  "))
+}
+
+// ErrNotClosable is wrapped by CloseLoop errors about the document itself
+// (unknown loop, already closed, no frontmatter, uncommitted changes).
+var ErrNotClosable = errors.New("cannot close loop")
+
+// LoopClose is the outcome of closing a loop.
+type LoopClose struct {
+	Path    string
+	Receipt *artifacts.Receipt
+	// Outstanding is what was not finished (closed with force).
+	Outstanding []string
+	Commit      string
+}
+
+// Outstanding lists what keeps a loop from closing: every step that is not
+// done (or edited after it passed), with its state and reason, and every
+// open gap whose parent_loop is the loop, with its ledger line.
+func (r *Runner) Outstanding(doc *loops.Document) ([]string, error) {
+	var out []string
+	for _, it := range r.planner.PlanLoop(doc) {
+		if it.State == StateDone || it.State == StateEdited {
+			continue
+		}
+		out = append(out, fmt.Sprintf("step %s (%s): %s: %s", it.Name, it.Stage, it.State, it.Reason))
+	}
+	rel := filepath.ToSlash(r.opts.Config.Gaps)
+	full, err := artifacts.SafeJoin(r.opts.Root, rel)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(full)
+	if errors.Is(err, fs.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	l, err := gaps.Parse(rel, data)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range l.Gaps {
+		if g.IsOpen() && strings.TrimSpace(g.ParentLoop) == doc.LoopID {
+			out = append(out, fmt.Sprintf("gap %s (%s:%d) is %s: %s", g.ID, rel, g.Line, statusWord(g.Status), gapTitle(g)))
+		}
+	}
+	return out, nil
+}
+
+func statusWord(s string) string {
+	if s == "" {
+		return "open"
+	}
+	return s
+}
+
+// CloseLoop closes a loop: it refuses (OutstandingError) while steps are
+// not done, gates wait or gaps parented to the loop are open, unless force
+// is set, in which case what was outstanding goes into the receipt's note
+// and output. It sets `status: closed` and `closed_at` in the document's
+// frontmatter (every other byte kept; documents without frontmatter are
+// refused), writes a loops.close receipt (stage "closeout", step "close"),
+// regenerates the evidence block and heartbeat, and commits the document and
+// the receipt.
+func (r *Runner) CloseLoop(ctx context.Context, loopID string, force bool, command string) (*LoopClose, error) {
+	res := &LoopClose{}
+	out, err := r.govern(ctx, func(_ context.Context, tx *govTx) error {
+		doc := r.opts.Set.ByID(loopID)
+		if doc == nil {
+			return fmt.Errorf("%w: no loop %q in this repository", ErrNotClosable, loopID)
+		}
+		res.Path = doc.Path
+		if doc.Status == "closed" {
+			at := doc.Meta.String("closed_at")
+			if at != "" {
+				at = " at " + at
+			}
+			return fmt.Errorf("%w: %s:%d: loop %s is already closed%s", ErrNotClosable, doc.Path, max(doc.Meta.Line("status"), 1), loopID, at)
+		}
+		if doc.MetaSource != loops.SourceFrontmatter && doc.MetaSource != loops.SourceFrontmatterLines {
+			return fmt.Errorf("%w: %s:1: the document has no YAML frontmatter, so spine cannot record status: closed; add a frontmatter block (--- loop_id/status ---) or close it by hand", ErrNotClosable, doc.Path)
+		}
+		if r.opts.Git != nil {
+			if dirty, err := r.opts.Git.Dirty(doc.Path, doc.Source); err != nil {
+				return err
+			} else if dirty {
+				return fmt.Errorf("%w: %s has uncommitted changes; commit them first", ErrNotClosable, doc.Path)
+			}
+		}
+		outstanding, err := r.Outstanding(doc)
+		if err != nil {
+			return err
+		}
+		res.Outstanding = outstanding
+		if len(outstanding) > 0 && !force {
+			return &OutstandingError{LoopID: loopID, Items: outstanding}
+		}
+		now := r.opts.Clock().UTC()
+		src, err := loops.SetFrontmatter(doc.Source, "status", "closed")
+		if err == nil {
+			src, err = loops.SetFrontmatter(src, "closed_at", loops.QuoteYAML(now.Format(time.RFC3339)))
+		}
+		if errors.Is(err, loops.ErrNoFrontmatter) {
+			return fmt.Errorf("%w: %s:1: the document has no frontmatter block; add status: closed by hand", ErrNotClosable, doc.Path)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrNotClosable, doc.Path, err)
+		}
+		note := "closed by " + r.opts.User
+		output := fmt.Sprintf("%s: status: closed, closed_at: %s\n", doc.Path, now.Format(time.RFC3339))
+		if len(outstanding) > 0 {
+			note = fmt.Sprintf("closed by %s with --force; %d outstanding: %s", r.opts.User, len(outstanding), strings.Join(outstanding, "; "))
+			output += "closed with --force; outstanding:\n  " + strings.Join(outstanding, "\n  ") + "\n"
+		}
+		tx.lr.doc = doc
+		res.Receipt, err = tx.write(record{
+			loopID: doc.LoopID, stage: StageCloseout, step: StepClose, capability: CapLoopClose,
+			command: command, status: artifacts.StatusPass, note: note, output: output,
+		})
+		if err != nil {
+			return err
+		}
+		if regen, err := r.regenerate(doc, src, now); err == nil {
+			src = regen
+		} else {
+			r.report().Notice(fmt.Sprintf("%s: evidence not updated: %v", doc.Path, err))
+		}
+		if err := tx.writeFile(doc.Path, src); err != nil {
+			return err
+		}
+		tx.subject = fmt.Sprintf("spine(%s): close loop", doc.LoopID)
+		if len(outstanding) > 0 {
+			tx.subject += fmt.Sprintf(" — forced, %d outstanding", len(outstanding))
+		}
+		return nil
+	})
+	if out != nil && len(out.Commits) > 0 {
+		res.Commit = out.Commits[len(out.Commits)-1]
+	}
+	return res, err
+}
+
+// LineDiff renders the lines that differ between before and after (one
+// changed region: the lines between their common first and last lines) as
+// `- old` and `+ new` lines, for the output.log of a ledger edit.
+func LineDiff(before, after []byte) string {
+	a := splitLines(before)
+	b := splitLines(after)
+	p := 0
+	for p < len(a) && p < len(b) && a[p] == b[p] {
+		p++
+	}
+	s := 0
+	for s < len(a)-p && s < len(b)-p && a[len(a)-1-s] == b[len(b)-1-s] {
+		s++
+	}
+	var sb strings.Builder
+	if p < len(a)-s || p < len(b)-s {
+		fmt.Fprintf(&sb, "@@ line %d @@\n", p+1)
+	}
+	for _, l := range a[p : len(a)-s] {
+		sb.WriteString("- " + l + "\n")
+	}
+	for _, l := range b[p : len(b)-s] {
+		sb.WriteString("+ " + l + "\n")
+	}
+	return sb.String()
+}
+
+func splitLines(b []byte) []string {
+	if len(b) == 0 {
+		return nil
+	}
+	s := strings.TrimSuffix(string(b), "\n")
+	return strings.Split(s, "\n")
+}
+
+// DerivedGate is the gate a capability that needs approval but names no
+// gate runs behind: ALLOW_ and its name upper-cased, every character that
+// cannot be in an environment variable name turned into '_'
+// (gaps.close → ALLOW_GAPS_CLOSE).
+func DerivedGate(capName string) string {
+	var b strings.Builder
+	b.WriteString("ALLOW_")
+	for _, c := range []byte(strings.ToUpper(capName)) {
+		if c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' {
+			b.WriteByte(c)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+// CapabilityGate returns the gate a capability requires: "" when it needs
+// no approval, its gate, or DerivedGate when it names none, so that a
+// destructive or manual capability is never run unapproved.
+func CapabilityGate(c caps.Capability) string {
+	if !c.NeedsApproval() {
+		return ""
+	}
+	if g := strings.TrimSpace(c.Gate); g != "" {
+		return g
+	}
+	return DerivedGate(c.Name)
+}
+
+// LoadCapabilities reads the capability registry named by the configuration.
+// A missing file is no registry (nil, nil, nil). Invalid YAML is an error
+// naming file:line; every other fault is a finding.
+func LoadCapabilities(root string, cfg *config.Config) (*caps.Registry, []caps.Problem, error) {
+	rel := filepath.ToSlash(cfg.Capabilities)
+	full, err := artifacts.SafeJoin(root, rel)
+	if err != nil {
+		return nil, nil, fmt.Errorf("capabilities %s: %w", rel, err)
+	}
+	data, err := os.ReadFile(full)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", rel, err)
+	}
+	return caps.Parse(rel, data)
+}
+
+// CapabilityPolicy returns the CapGate and CapTimeout functions of Options
+// for a registry (nil functions for a nil registry).
+func CapabilityPolicy(reg *caps.Registry) (gate func(string) string, timeout func(string) time.Duration) {
+	if reg == nil {
+		return nil, nil
+	}
+	gate = func(name string) string {
+		c, ok := reg.Lookup(name)
+		if !ok {
+			return ""
+		}
+		return CapabilityGate(c)
+	}
+	timeout = func(name string) time.Duration {
+		c, ok := reg.Lookup(name)
+		if !ok {
+			return 0
+		}
+		return c.Timeout
+	}
+	return gate, timeout
+}
+
+// stepTimeout is a step's timeout: its own, else its capability's.
+func (r *Runner) stepTimeout(step *loops.Step) time.Duration {
+	if step.Timeout > 0 || r.opts.CapTimeout == nil {
+		return step.Timeout
+	}
+	return r.opts.CapTimeout(step.Capability())
+}
+
+// GovernanceFindings are the lint findings about what surrounds the loop
+// documents, each naming file:line:
+//   - the gap ledger's findings (duplicate ids, values outside the
+//     documented sets) and its orphaned gaps (open, parent loop closed or
+//     missing), as warnings;
+//   - the capability registry's findings, and steps whose capability needs
+//     approval but that name no gate (a warning saying which gate they run
+//     behind), or whose cap is not in the registry;
+//   - the verify packs' findings, and verify steps naming a pack that does
+//     not exist.
+//
+// reg is the parsed registry (nil when there is none).
+func GovernanceFindings(root string, cfg *config.Config, set *loops.Set, reg *caps.Registry) []loops.Problem {
+	var out []loops.Problem
+	add := func(path string, line int, level string, msg string) {
+		out = append(out, loops.Problem{Path: path, Line: line, Level: loops.Level(level), Message: msg})
+	}
+
+	// The gap ledger.
+	rel := filepath.ToSlash(cfg.Gaps)
+	if full, err := artifacts.SafeJoin(root, rel); err == nil {
+		data, err := os.ReadFile(full)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			add(rel, 0, string(loops.LevelError), fmt.Sprintf("read gap ledger: %v", err))
+		default:
+			l, err := gaps.Parse(rel, data)
+			if err != nil {
+				out = append(out, errProblem(rel, err))
+				break
+			}
+			for _, p := range l.Problems {
+				add(p.Path, p.Line, string(p.Level), p.Message)
+			}
+			status := map[string]string{}
+			for _, d := range set.Docs {
+				if _, dup := status[d.LoopID]; !dup {
+					status[d.LoopID] = d.Status
+				}
+			}
+			for _, g := range gaps.Orphans(l, status) {
+				parent := strings.TrimSpace(g.ParentLoop)
+				why := "does not exist"
+				if _, ok := status[parent]; ok {
+					why = "is closed"
+				}
+				add(rel, g.Line, string(loops.LevelWarning), fmt.Sprintf("orphaned gap %s: it is %s but its parent loop %s %s; close it (spine gap close %s --fixed-in LOOP) or re-parent it", g.ID, statusWord(g.Status), parent, why, g.ID))
+			}
+		}
+	}
+
+	// The capability registry.
+	if reg != nil {
+		for _, d := range set.Docs {
+			for si := range d.Stages {
+				for k := range d.Stages[si].Steps {
+					s := &d.Stages[si].Steps[k]
+					if s.Kind == loops.KindManual || s.Cap == "" {
+						continue
+					}
+					c, ok := reg.Lookup(s.Cap)
+					if !ok {
+						add(d.Path, s.Line, string(loops.LevelWarning), fmt.Sprintf("step %s: capability %s is not in %s", s.Name, s.Cap, reg.Path))
+						continue
+					}
+					gate := CapabilityGate(c)
+					if gate == "" || s.Gate != "" {
+						continue
+					}
+					what := "needs manual approval"
+					if c.Destructive() {
+						what = "is destructive"
+					}
+					add(d.Path, s.Line, string(loops.LevelWarning), fmt.Sprintf("step %s: capability %s %s; it runs only behind gate %s; add gate=%s", s.Name, s.Cap, what, gate, gate))
+				}
+			}
+		}
+	}
+
+	// Verify packs.
+	all, probs := packs.LoadDir(filepath.Join(root, filepath.FromSlash(cfg.VerifyDir)))
+	for _, p := range probs {
+		path := p.Path
+		if r, err := filepath.Rel(root, p.Path); err == nil && !strings.HasPrefix(r, "..") {
+			path = filepath.ToSlash(r)
+		}
+		add(path, p.Line, string(p.Level), p.Message)
+	}
+	for _, d := range set.Docs {
+		for si := range d.Stages {
+			for k := range d.Stages[si].Steps {
+				s := &d.Stages[si].Steps[k]
+				if s.Kind != loops.KindVerify || s.Pack == "" {
+					continue
+				}
+				if _, ok := packs.Lookup(all, s.Pack); !ok {
+					add(d.Path, s.Line, string(loops.LevelWarning), fmt.Sprintf("verify step %s: no verify pack %q in %s/ (spine pack list)", s.Name, s.Pack, cfg.VerifyDir))
+				}
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Path != out[j].Path {
+			return out[i].Path < out[j].Path
+		}
+		return out[i].Line < out[j].Line
+	})
+	return out
+}
+
+// errProblem turns a "path:line: message" error into a finding.
+func errProblem(path string, err error) loops.Problem {
+	msg := err.Error()
+	line := 0
+	if rest, ok := strings.CutPrefix(msg, path+":"); ok {
+		var n int
+		if _, scanErr := fmt.Sscanf(rest, "%d:", &n); scanErr == nil {
+			line = n
+			_, msg, _ = strings.Cut(rest, ": ")
+		}
+	}
+	return loops.Problem{Path: path, Line: line, Level: loops.LevelError, Message: msg}
+}
+
+// CapabilityFindings turns the registry's findings into lint findings.
+func CapabilityFindings(probs []caps.Problem) []loops.Problem {
+	out := make([]loops.Problem, 0, len(probs))
+	for _, p := range probs {
+		out = append(out, loops.Problem{Path: p.Path, Line: p.Line, Level: loops.Level(p.Level), Message: p.Message})
+	}
+	return out
+}

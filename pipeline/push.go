@@ -1,0 +1,576 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/internal/gitx"
+	"github.com/spinehq/spine/loops"
+)
+
+// Defaults of PushOptions.
+const (
+	DefaultRemote       = "origin"
+	DefaultPushAttempts = 5
+	DefaultPushBackoff  = 250 * time.Millisecond
+	// maxReplay bounds how many local commits a replay walks.
+	maxReplay = 1000
+	// backupRef keeps spine's original commits reachable while they are
+	// being replayed.
+	backupRef = "refs/spine/replay-backup"
+)
+
+// ErrReplayRefused is returned (wrapped) when spine's local commits cannot
+// be replayed on the remote's new head without touching someone else's
+// work: a local commit that is not spine's, a merge, uncommitted changes in
+// the way, or a file both sides changed. Nothing is lost: the local commits
+// stay where they are and the next push tries again.
+var ErrReplayRefused = errors.New("replay refused")
+
+// PushOptions configure Push and Sync.
+type PushOptions struct {
+	Root     string
+	Config   *config.Config
+	Git      *gitx.Repo
+	StateDir string
+	// Remote is the remote's name (DefaultRemote when empty).
+	Remote string
+	// Branch is the remote branch (default: the current branch).
+	Branch string
+	Host   string
+	// Attempts bounds the pushes tried (DefaultPushAttempts when 0).
+	Attempts int
+	// Backoff is the pause before the second attempt, doubled after each
+	// (DefaultPushBackoff when 0).
+	Backoff time.Duration
+	Clock   func() time.Time
+	Log     *slog.Logger
+	// Notice receives one-line messages for the operator.
+	Notice func(string)
+	// DiscardLocalChanges lets a replay or sync overwrite working files
+	// changed since the last commit. Only for a clone spine maintains itself
+	// (the hook's worktree), never an operator's.
+	DiscardLocalChanges bool
+}
+
+// NewPushOptions derives push options from a run's options.
+func NewPushOptions(o Options, remote, branch string) PushOptions {
+	return PushOptions{
+		Root: o.Root, Config: o.Config, Git: o.Git, StateDir: o.StateDir,
+		Remote: remote, Branch: branch, Host: o.Host, Clock: o.Clock, Log: o.Log,
+	}
+}
+
+// PushResult is what Push did.
+type PushResult struct {
+	Remote, Branch string
+	// Pushed is set when the remote branch was moved to spine's commits.
+	Pushed bool
+	// Head is the commit the remote branch is at afterwards (when known).
+	Head string
+	// Attempts is how many pushes were tried.
+	Attempts int
+	// Replayed are the new hashes of commits replayed on a remote head
+	// that moved on.
+	Replayed []string
+	// Notes are messages for the operator (e.g. a loop someone else
+	// changed while spine ran).
+	Notes []string
+}
+
+func (o *PushOptions) defaults() error {
+	if o.Git == nil {
+		return errors.New("push: not a git repository")
+	}
+	if o.Config == nil {
+		o.Config = config.Default()
+	}
+	if o.Remote == "" {
+		o.Remote = DefaultRemote
+	}
+	if o.Branch == "" {
+		b, err := o.Git.CurrentBranch()
+		if err != nil {
+			return err
+		}
+		if b == "" {
+			return errors.New("push: HEAD is detached; name the remote branch (--branch)")
+		}
+		o.Branch = b
+	}
+	if !o.Git.HasRemote(o.Remote) {
+		return fmt.Errorf("push: the repository has no remote %q", o.Remote)
+	}
+	if o.Attempts <= 0 {
+		o.Attempts = DefaultPushAttempts
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = DefaultPushBackoff
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return nil
+}
+
+func (o *PushOptions) notice(res *PushResult, msg string) {
+	if res != nil {
+		res.Notes = append(res.Notes, msg)
+	}
+	if o.Notice != nil {
+		o.Notice(msg)
+	}
+	o.Log.Info(msg)
+}
+
+// Push pushes the local branch to the remote, never forcing. When the
+// remote moved on it fetches, replays spine's own local commits on the
+// remote's new head (receipts and artifacts are new files; loop documents
+// get their evidence block and heartbeat regenerated on the remote's
+// version) and pushes again, up to Attempts times with a doubling pause. A
+// local branch that is behind the remote, with nothing of its own, is left
+// alone and reported as nothing to push. Whatever fails, spine's commits
+// stay committed locally, so the next Push pushes them.
+func Push(ctx context.Context, o PushOptions) (*PushResult, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	res := &PushResult{Remote: o.Remote, Branch: o.Branch}
+	var lastErr error
+	var wait time.Duration
+	for attempt := 1; attempt <= o.Attempts; attempt++ {
+		if wait > 0 {
+			select {
+			case <-ctx.Done():
+				return res, fmt.Errorf("push to %s/%s: %w", o.Remote, o.Branch, ctx.Err())
+			case <-time.After(wait):
+			}
+		}
+		// Unless a fresh replay is pushed at once, the next attempt waits
+		// Backoff, 2×Backoff, 4×Backoff...
+		wait = o.Backoff << (attempt - 1)
+		res.Attempts = attempt
+		head, err := o.Git.Head()
+		if err != nil {
+			return res, err
+		}
+		moved, err := o.Git.Push(ctx, o.Remote, o.Branch)
+		if err == nil {
+			res.Head = head.String()
+			res.Pushed = res.Pushed || moved
+			return res, nil
+		}
+		lastErr = err
+		o.Log.Info("push rejected; fetching", "remote", o.Remote, "branch", o.Branch, "attempt", attempt, "err", err)
+		tip, ferr := o.Git.Fetch(ctx, o.Remote, o.Branch)
+		if ferr != nil {
+			lastErr = ferr
+			continue
+		}
+		if tip.IsZero() {
+			continue // the branch is missing there: the push failed for another reason
+		}
+		if ok, aerr := o.Git.IsAncestor(tip, head); aerr != nil {
+			return res, aerr
+		} else if ok {
+			continue // the remote did not move on: retry after a pause
+		}
+		n, err := replay(ctx, &o, res, head, tip)
+		if err != nil {
+			return res, err
+		}
+		if n == 0 {
+			res.Head = tip.String()
+			o.notice(res, fmt.Sprintf("nothing to push: %s/%s is ahead of this clone and it has no commits of its own", o.Remote, o.Branch))
+			return res, nil
+		}
+		if attempt == 1 {
+			wait = 0
+		}
+	}
+	return res, fmt.Errorf("push to %s/%s failed after %d attempt(s); spine's commits stay committed locally and the next push sends them: %w", o.Remote, o.Branch, res.Attempts, lastErr)
+}
+
+// replayFile is a non-document file a replayed commit writes (nil data:
+// removes).
+type replayFile struct {
+	path   string
+	data   []byte
+	remove bool
+}
+
+// replayDoc is a loop document a replayed commit regenerates.
+type replayDoc struct {
+	path string
+	// ours is spine's version in the original commit.
+	ours []byte
+	// useOurs is set when nobody else changed the document since the
+	// original commit's parent: spine's version is the starting point.
+	useOurs bool
+}
+
+// replayCommit is one local commit to redo on the remote's head.
+type replayCommit struct {
+	orig  *object.Commit
+	files []replayFile
+	docs  []replayDoc
+}
+
+// absent stands for "the path does not exist" in the replay simulation.
+var absent = plumbing.ZeroHash
+
+// regenerated marks a document whose bytes are only known once it is
+// regenerated.
+var regenerated = plumbing.NewHash("ffffffffffffffffffffffffffffffffffffffff")
+
+// replay redoes spine's commits between the merge base and head on tip and
+// returns how many commits it made.
+func replay(ctx context.Context, o *PushOptions, res *PushResult, head, tip plumbing.Hash) (int, error) {
+	g := o.Git
+	base, err := g.MergeBase(head, tip)
+	if err != nil {
+		return 0, err
+	}
+	if base == head {
+		return 0, nil
+	}
+	chain, err := g.Chain(base, head, maxReplay)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v; pull and push by hand", ErrReplayRefused, err)
+	}
+	for _, c := range chain {
+		if gitx.Trailer(c.Message, "Spine-Run") == "" {
+			return 0, fmt.Errorf("%w: local commit %s (%q) is not spine's and is not on %s/%s; spine only replays its own commits: pull --rebase and push by hand", ErrReplayRefused, c.Hash.String()[:12], firstLine(c.Message), o.Remote, o.Branch)
+		}
+	}
+	o.notice(nil, fmt.Sprintf("%s/%s moved on (now %s); replaying %d spine commit(s) on it", o.Remote, o.Branch, tip.String()[:12], len(chain)))
+	plan, upstream, err := planReplay(o, chain, base, tip)
+	if err != nil {
+		return 0, err
+	}
+	// Keep the originals reachable until their replay is committed.
+	if err := g.SetRef(backupRef, head); err != nil {
+		return 0, err
+	}
+	if _, err := g.SwitchTo(tip, o.DiscardLocalChanges); err != nil {
+		var ow *gitx.OverwriteError
+		if errors.As(err, &ow) {
+			return 0, fmt.Errorf("%w: %v (the remote changed them too); commit or stash them, and the next push replays spine's commits", ErrReplayRefused, err)
+		}
+		return 0, fmt.Errorf("move to %s/%s: %w", o.Remote, o.Branch, err)
+	}
+	for _, note := range upstream {
+		o.notice(res, note)
+	}
+	made := 0
+	for _, rc := range plan {
+		if err := ctx.Err(); err != nil {
+			return made, err
+		}
+		h, ok, err := replayOne(o, rc)
+		if err != nil {
+			return made, fmt.Errorf("replay %s: %w (the original commits are kept at %s)", rc.orig.Hash.String()[:12], err, backupRef)
+		}
+		if ok {
+			made++
+			res.Replayed = append(res.Replayed, h.String())
+		}
+	}
+	_ = g.RemoveRef(backupRef)
+	if made == 0 {
+		// Everything spine did is already there: the branch is at tip.
+		return 0, nil
+	}
+	return made, nil
+}
+
+// isLoopDoc reports whether rel is (by configuration or content) a loop
+// document whose evidence spine writes.
+func isLoopDoc(cfg *config.Config, rel string, content []byte) bool {
+	if !strings.HasSuffix(strings.ToLower(rel), ".md") {
+		return false
+	}
+	for _, ex := range cfg.Exclude {
+		if loops.MatchGlob(ex, rel) {
+			return false
+		}
+	}
+	for _, in := range cfg.Loops {
+		if loops.MatchGlob(in, rel) {
+			return true
+		}
+	}
+	return bytes.Contains(content, []byte(loops.EvidenceBegin))
+}
+
+func under(dir, rel string) bool {
+	dir = strings.Trim(path.Clean(dir), "/")
+	return dir != "" && dir != "." && strings.HasPrefix(rel, dir+"/")
+}
+
+// planReplay decides, before anything in the working tree changes, what
+// each commit writes, and refuses when both sides changed a file spine
+// cannot regenerate. It also returns notes on loop documents someone else
+// changed meanwhile.
+func planReplay(o *PushOptions, chain []*object.Commit, base, tip plumbing.Hash) ([]replayCommit, []string, error) {
+	g := o.Git
+	sim := map[string]plumbing.Hash{} // path -> content on the new line of history
+	cur := func(p string) (plumbing.Hash, error) {
+		if h, ok := sim[p]; ok {
+			return h, nil
+		}
+		e, ok, err := g.EntryAt(tip, p)
+		if err != nil {
+			return absent, err
+		}
+		if !ok {
+			return absent, nil
+		}
+		return e.Hash, nil
+	}
+	var plan []replayCommit
+	var notes []string
+	noted := map[string]bool{}
+	for _, c := range chain {
+		parent := plumbing.ZeroHash
+		if len(c.ParentHashes) > 0 {
+			parent = c.ParentHashes[0]
+		}
+		changes, err := g.Diff(parent, c.Hash)
+		if err != nil {
+			return nil, nil, err
+		}
+		rc := replayCommit{orig: c}
+		for _, ch := range changes {
+			now, err := cur(ch.Path)
+			if err != nil {
+				return nil, nil, err
+			}
+			var ours []byte
+			if !ch.To.Hash.IsZero() {
+				if ours, err = g.Blob(ch.To.Hash); err != nil {
+					return nil, nil, err
+				}
+			}
+			switch {
+			case !ch.To.Hash.IsZero() && isLoopDoc(o.Config, ch.Path, ours):
+				rc.docs = append(rc.docs, replayDoc{path: ch.Path, ours: ours, useOurs: now == ch.From.Hash})
+				sim[ch.Path] = regenerated
+				if !noted[ch.Path] {
+					noted[ch.Path] = true
+					if note := upstreamNote(o, ch.Path, base, tip, ours); note != "" {
+						notes = append(notes, note)
+					}
+				}
+				continue
+			case now == ch.To.Hash:
+				// Already there (or removed there).
+			case under(o.Config.Receipts, ch.Path):
+				if now != absent && now != ch.From.Hash {
+					return nil, nil, fmt.Errorf("%w: receipt file %s exists on %s/%s with different content", ErrReplayRefused, ch.Path, o.Remote, o.Branch)
+				}
+				rc.files = append(rc.files, replayFile{path: ch.Path, data: ours, remove: ch.To.Hash.IsZero()})
+			case under(o.Config.Artifacts, ch.Path):
+				if now != ch.From.Hash {
+					notes = append(notes, fmt.Sprintf("artifact %s was changed on %s/%s too; spine's version (the one its receipt hashes) is kept", ch.Path, o.Remote, o.Branch))
+				}
+				rc.files = append(rc.files, replayFile{path: ch.Path, data: ours, remove: ch.To.Hash.IsZero()})
+			case now == ch.From.Hash:
+				rc.files = append(rc.files, replayFile{path: ch.Path, data: ours, remove: ch.To.Hash.IsZero()})
+			default:
+				return nil, nil, fmt.Errorf("%w: %s was changed both by spine (commit %s) and on %s/%s; merge by hand", ErrReplayRefused, ch.Path, c.Hash.String()[:12], o.Remote, o.Branch)
+			}
+			sim[ch.Path] = ch.To.Hash
+		}
+		plan = append(plan, rc)
+	}
+	return plan, notes, nil
+}
+
+// upstreamNote describes how a loop document changed on the remote since
+// the merge base ("" when it did not).
+func upstreamNote(o *PushOptions, rel string, base, tip plumbing.Hash, ours []byte) string {
+	g := o.Git
+	be, bok, err1 := g.EntryAt(base, rel)
+	te, tok, err2 := g.EntryAt(tip, rel)
+	if err1 != nil || err2 != nil || (bok == tok && be.Hash == te.Hash) {
+		return ""
+	}
+	id := loops.Parse(rel, ours).LoopID
+	if !tok {
+		return fmt.Sprintf("%s: %s was removed on %s/%s while spine ran; its receipts are kept, its evidence is not written", id, rel, o.Remote, o.Branch)
+	}
+	var baseDoc *loops.Document
+	if bok {
+		if data, err := g.Blob(be.Hash); err == nil {
+			baseDoc = loops.Parse(rel, data)
+		}
+	}
+	var tipDoc *loops.Document
+	if data, err := g.Blob(te.Hash); err == nil {
+		tipDoc = loops.Parse(rel, data)
+	}
+	steps := changedSteps(baseDoc, tipDoc)
+	what := "changed"
+	if len(steps) > 0 {
+		what = "changed (steps " + strings.Join(steps, ", ") + ")"
+	}
+	return fmt.Sprintf("%s: %s was %s on %s/%s while spine ran; spine's receipts are kept and the evidence block is regenerated on the new version (spine plan shows what this means for each step)", id, rel, what, o.Remote, o.Branch)
+}
+
+// changedSteps names the steps added, removed or whose text changed
+// between two versions of a document.
+func changedSteps(a, b *loops.Document) []string {
+	cmds := func(d *loops.Document) map[string]string {
+		m := map[string]string{}
+		if d == nil {
+			return m
+		}
+		for _, st := range d.Stages {
+			for _, s := range st.Steps {
+				m[s.Name] = s.Command + "\x00" + fmt.Sprint(s.Attrs)
+			}
+		}
+		return m
+	}
+	ma, mb := cmds(a), cmds(b)
+	var out []string
+	for n, c := range ma {
+		if cb, ok := mb[n]; !ok || cb != c {
+			out = append(out, n)
+		}
+	}
+	for n := range mb {
+		if _, ok := ma[n]; !ok {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// replayOne writes one commit's files on the current head, regenerates its
+// documents and commits them with the original message.
+func replayOne(o *PushOptions, rc replayCommit) (plumbing.Hash, bool, error) {
+	var paths []string
+	for _, f := range rc.files {
+		full, err := artifacts.SafeJoin(o.Root, f.path)
+		if err != nil {
+			return plumbing.ZeroHash, false, err
+		}
+		if f.remove {
+			if err := removeFile(full); err != nil {
+				return plumbing.ZeroHash, false, err
+			}
+		} else if err := artifacts.WriteFileAtomic(full, f.data, 0o644); err != nil {
+			return plumbing.ZeroHash, false, fmt.Errorf("write %s: %w", f.path, err)
+		}
+		paths = append(paths, f.path)
+	}
+	if len(rc.docs) > 0 {
+		hist, err := LoadHistory(o.Root, o.Config.Receipts, o.StateDir)
+		if err != nil {
+			return plumbing.ZeroHash, false, err
+		}
+		for _, d := range rc.docs {
+			ok, err := regenerateDoc(o, hist, d, rc.orig)
+			if err != nil {
+				return plumbing.ZeroHash, false, err
+			}
+			if ok {
+				paths = append(paths, d.path)
+			}
+		}
+	}
+	msg := strings.TrimRight(rc.orig.Message, "\n") + "\nSpine-Replayed-From: " + rc.orig.Hash.String() + "\n"
+	sig := o.Git.Signature(o.Host, o.Clock().UTC())
+	return o.Git.CommitFiles(paths, msg, sig)
+}
+
+// regenerateDoc rewrites a loop document's evidence block and heartbeat on
+// the version now in the working tree (or spine's own when nobody else
+// changed it). It reports false when the document no longer exists.
+func regenerateDoc(o *PushOptions, hist *History, d replayDoc, orig *object.Commit) (bool, error) {
+	full, err := artifacts.SafeJoin(o.Root, d.path)
+	if err != nil {
+		return false, err
+	}
+	src := d.ours
+	if !d.useOurs {
+		data, err := readFileIfExists(full)
+		if err != nil {
+			return false, err
+		}
+		if data == nil {
+			return false, nil
+		}
+		src = data
+	}
+	ourDoc := loops.Parse(d.path, d.ours)
+	doc := loops.Parse(d.path, src)
+	id := ourDoc.LoopID
+	if id == "" {
+		id = doc.LoopID
+	}
+	out, err := loops.SetEvidence(src, EvidenceBlock(doc, hist.Loop(id)))
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", d.path, err)
+	}
+	beat := orig.Author.When.UTC()
+	if v := ourDoc.Meta.String("last_heartbeat_utc"); v != "" {
+		if t, err := time.Parse(time.RFC3339, v); err == nil {
+			beat = t.UTC()
+		}
+	}
+	if hb, err := loops.SetFrontmatter(out, "last_heartbeat_utc", loops.QuoteYAML(beat.Format(time.RFC3339))); err == nil {
+		out = hb
+	} else if !errors.Is(err, loops.ErrNoFrontmatter) {
+		o.Log.Warn("heartbeat not recorded", "path", d.path, "err", err)
+	}
+	if err := artifacts.WriteFileAtomic(full, out, 0o644); err != nil {
+		return false, fmt.Errorf("write %s: %w", d.path, err)
+	}
+	return true, nil
+}
+
+// removeFile removes a file (absent is fine).
+func removeFile(full string) error {
+	if err := os.Remove(full); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", full, err)
+	}
+	return nil
+}
+
+// readFileIfExists returns a file's content, or nil when it does not exist.
+func readFileIfExists(full string) ([]byte, error) {
+	data, err := os.ReadFile(full)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", full, err)
+	}
+	return data, nil
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}

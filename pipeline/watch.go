@@ -1,0 +1,379 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gofrs/flock"
+
+	"github.com/spinehq/spine/internal/gitx"
+)
+
+// Pending reports whether a run with these options would do anything: a
+// step ready to run, a gate refusal not yet recorded, or a step the journal
+// says ended (or died) without its receipt committed. It takes no lock and
+// writes nothing; reason names the first piece of work found. Loops whose
+// document has uncommitted changes are not counted (a run skips them).
+func Pending(opts Options) (bool, string, error) {
+	j, err := OpenJournal(opts.StateDir)
+	if err != nil {
+		return false, "", err
+	}
+	order, entries, err := j.Read()
+	if err != nil {
+		return false, "", err
+	}
+	for _, key := range order {
+		e := entries[key]
+		if e.Done {
+			continue
+		}
+		if e.Result != nil {
+			return true, fmt.Sprintf("step run %s finished; its receipt is not committed yet", key), nil
+		}
+		if e.Intent != nil && !processAlive(e.Intent.PGID) {
+			return true, fmt.Sprintf("step run %s ended without a receipt", key), nil
+		}
+	}
+	p, err := Plan(opts)
+	if err != nil {
+		return false, "", err
+	}
+	for _, doc := range opts.Set.Docs {
+		if opts.Loop != "" && doc.LoopID != opts.Loop {
+			continue
+		}
+		for _, it := range p.PlanLoop(doc) {
+			if it.State != StatePending && !(it.State == StateBlocked && it.NeedsMark) {
+				continue
+			}
+			if opts.Git != nil {
+				if dirty, err := opts.Git.Dirty(doc.Path, doc.Source); err == nil && dirty {
+					break
+				}
+			}
+			return true, fmt.Sprintf("%s/%s is %s", it.LoopID, it.Name, it.State), nil
+		}
+	}
+	return false, "", nil
+}
+
+// OwnCommit returns the Spine-Run trailer of HEAD when HEAD is a commit
+// spine made ("" otherwise).
+func OwnCommit(g *gitx.Repo) string {
+	if g == nil {
+		return ""
+	}
+	c, err := g.HeadCommit()
+	if err != nil || c == nil {
+		return ""
+	}
+	return gitx.Trailer(c.Message, "Spine-Run")
+}
+
+// SyncResult is what Sync did.
+type SyncResult struct {
+	// Remote is false when the remote has no such branch (yet).
+	Remote bool
+	// From and To are the local head before and after.
+	From, To string
+	// Push is set when local commits had to be pushed first.
+	Push *PushResult
+}
+
+// Moved reports whether the local head changed.
+func (s *SyncResult) Moved() bool { return s != nil && s.From != s.To }
+
+// Sync brings the clone up to date with the remote branch: it fetches;
+// commits only the clone has are pushed first (replayed when the remote
+// moved on); then the branch is fast-forwarded to the remote's head, which
+// rewrites only the files that differ, and refuses (unless
+// DiscardLocalChanges) when one of them holds uncommitted changes.
+func Sync(ctx context.Context, o PushOptions) (*SyncResult, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	g := o.Git
+	head, err := g.Head()
+	if err != nil {
+		return nil, err
+	}
+	res := &SyncResult{From: head.String(), To: head.String()}
+	tip, err := g.Fetch(ctx, o.Remote, o.Branch)
+	if err != nil {
+		return res, err
+	}
+	if tip.IsZero() {
+		return res, nil
+	}
+	res.Remote = true
+	if tip == head {
+		return res, nil
+	}
+	behind := head.IsZero()
+	if !behind {
+		if behind, err = g.IsAncestor(head, tip); err != nil {
+			return res, err
+		}
+	}
+	if !behind {
+		pr, err := Push(ctx, o)
+		res.Push = pr
+		if err != nil {
+			if !o.DiscardLocalChanges || !errors.Is(err, ErrReplayRefused) {
+				return res, err
+			}
+			// spine's own clone holds commits it cannot replay: keep them
+			// under a ref and follow the remote.
+			keep := fmt.Sprintf("refs/spine/abandoned/%d", o.Clock().Unix())
+			if serr := g.SetRef(keep, head); serr != nil {
+				return res, serr
+			}
+			o.notice(nil, fmt.Sprintf("local commits that cannot be pushed are kept at %s: %v", keep, err))
+		} else {
+			h, _ := g.Head()
+			res.To = h.String()
+			return res, nil
+		}
+	}
+	if _, err := g.SwitchTo(tip, o.DiscardLocalChanges); err != nil {
+		return res, fmt.Errorf("update to %s/%s: %w", o.Remote, o.Branch, err)
+	}
+	res.To = tip.String()
+	return res, nil
+}
+
+// Watcher runs cycles of fetch, run and push: the loop behind `spine
+// watch`, and one cycle of it behind the post-receive hook's worker.
+type Watcher struct {
+	// Root is the clone's working tree.
+	Root string
+	// Load returns fresh options for a run (documents are re-read every
+	// cycle, and again after the clone moved).
+	Load func() (Options, error)
+	// Remote and Branch name what is followed ("" remote: none; local
+	// runs only). An empty branch is the current branch.
+	Remote, Branch string
+	// Push sends spine's commits to the remote after each run.
+	Push bool
+	// Interval is the pause between cycles of Run.
+	Interval time.Duration
+	// DiscardLocalChanges: see PushOptions (the hook's own clone only).
+	DiscardLocalChanges bool
+	// Attempts and Backoff configure pushes (see PushOptions).
+	Attempts int
+	Backoff  time.Duration
+	Log      *slog.Logger
+	// Notice receives one-line messages for the operator.
+	Notice func(string)
+	// Ran is called after each run with its outcome.
+	Ran func(*Outcome)
+}
+
+// CycleResult is what one cycle did.
+type CycleResult struct {
+	Sync *SyncResult
+	// Ran is set when a run was started; Outcome is its result.
+	Ran     bool
+	Outcome *Outcome
+	Push    *PushResult
+	// Idle says why nothing ran.
+	Idle string
+}
+
+func (w *Watcher) log() *slog.Logger {
+	if w.Log == nil {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return w.Log
+}
+
+func (w *Watcher) notice(msg string) {
+	if w.Notice != nil {
+		w.Notice(msg)
+	}
+}
+
+func (w *Watcher) pushOptions(o Options) PushOptions {
+	p := NewPushOptions(o, w.Remote, w.Branch)
+	p.Attempts, p.Backoff = w.Attempts, w.Backoff
+	p.DiscardLocalChanges = w.DiscardLocalChanges
+	p.Notice = w.Notice
+	p.Log = w.log()
+	return p
+}
+
+// Cycle fetches and follows the remote, runs when something is pending
+// (a step ready, a gate newly approved, a background step that ended) and
+// pushes what the run committed. When ctx is cancelled during the run, the
+// step that was running is recorded as interrupted by the runner and the
+// result is still pushed (with a bounded, uncancelled context).
+func (w *Watcher) Cycle(ctx context.Context) (*CycleResult, error) {
+	res := &CycleResult{}
+	opts, err := w.Load()
+	if err != nil {
+		return res, err
+	}
+	follow := w.Remote != "" && opts.Git != nil && opts.Git.HasRemote(w.Remote)
+	if follow {
+		res.Sync, err = Sync(ctx, w.pushOptions(opts))
+		if err != nil {
+			return res, fmt.Errorf("sync with %s: %w", w.Remote, err)
+		}
+		if res.Sync.Moved() {
+			w.log().Info("followed the remote", "remote", w.Remote, "from", short(res.Sync.From), "to", short(res.Sync.To))
+			if opts, err = w.Load(); err != nil {
+				return res, err
+			}
+		}
+	}
+	work, why, err := Pending(opts)
+	if err != nil {
+		return res, err
+	}
+	if !work {
+		res.Idle = "nothing pending"
+		if id := OwnCommit(opts.Git); id != "" {
+			res.Idle = fmt.Sprintf("nothing to do: HEAD is spine's own commit (Spine-Run: %s)", id)
+		}
+	} else {
+		w.log().Info("running", "why", why)
+		res.Ran = true
+		res.Outcome, err = NewRunner(opts).Run(ctx)
+		if w.Ran != nil && res.Outcome != nil {
+			w.Ran(res.Outcome)
+		}
+		var locked *LockedError
+		switch {
+		case errors.As(err, &locked):
+			res.Ran, res.Idle = false, locked.Error()
+		case err != nil && !errors.Is(err, context.Canceled):
+			return res, err
+		}
+	}
+	if follow && w.Push {
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		res.Push, err = Push(pctx, w.pushOptions(opts))
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// Run repeats Cycle every Interval until ctx is cancelled (SIGTERM), which
+// ends it cleanly: between cycles at once, during a run once the running
+// step is recorded as interrupted and the result pushed. A failing cycle is
+// logged and retried at the next interval.
+func (w *Watcher) Run(ctx context.Context) error {
+	interval := w.Interval
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	for {
+		res, err := w.Cycle(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			w.log().Error("watch cycle failed; retrying at the next interval", "err", err)
+			w.notice("cycle failed: " + err.Error())
+		case err == nil && res.Idle != "" && !res.Ran:
+			w.log().Debug("idle", "why", res.Idle)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(interval):
+		}
+	}
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// Triggered runs, as the post-receive hook starts them: every push leaves
+// a request in a folder; one worker at a time (an flock) takes requests
+// and runs a cycle per request, so a push that lands while a run is going
+// is picked up by a follow-up cycle and never lost.
+const (
+	requestFile = "rerun"
+	workerLock  = "worker.lock"
+)
+
+// RequestRun records that a run is wanted (a push arrived).
+func RequestRun(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("request a run: %w", err)
+	}
+	p := filepath.Join(dir, requestFile)
+	if err := os.WriteFile(p, []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("request a run: %w", err)
+	}
+	return nil
+}
+
+// Drain runs cycle while runs are requested in dir, at most maxCycles times
+// in a row, under the worker lock. When another worker holds the lock it
+// returns at once: that worker sees the request before it exits. After
+// releasing the lock it looks once more, so a request that arrived just as
+// the worker was finishing is not left behind.
+func Drain(ctx context.Context, dir string, maxCycles int, cycle func(context.Context) error, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	req := filepath.Join(dir, requestFile)
+	requested := func() bool {
+		_, err := os.Stat(req)
+		return err == nil
+	}
+	var errs []error
+	cycles := 0
+	for requested() && cycles < maxCycles && ctx.Err() == nil {
+		fl := flock.New(filepath.Join(dir, workerLock))
+		ok, err := fl.TryLock()
+		if err != nil {
+			return fmt.Errorf("worker lock: %w", err)
+		}
+		if !ok {
+			log.Info("another worker is running; it picks this request up")
+			return nil
+		}
+		for requested() && cycles < maxCycles && ctx.Err() == nil {
+			if err := os.Remove(req); err != nil && !errors.Is(err, os.ErrNotExist) {
+				_ = fl.Unlock()
+				return fmt.Errorf("take request: %w", err)
+			}
+			cycles++
+			if err := cycle(ctx); err != nil {
+				log.Error("cycle failed", "cycle", cycles, "err", err)
+				errs = append(errs, err)
+			}
+		}
+		_ = fl.Unlock()
+	}
+	if requested() && cycles >= maxCycles {
+		log.Warn("stopping after the maximum number of cycles in a row; the next push continues", "cycles", cycles)
+	}
+	if len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.Error()
+		}
+		return fmt.Errorf("%d of %d cycle(s) failed: %s", len(errs), cycles, strings.Join(msgs, "; "))
+	}
+	return nil
+}
