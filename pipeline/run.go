@@ -78,6 +78,9 @@ type Options struct {
 	Supervisor []string
 	// CapGate maps a registered capability to the gate it needs.
 	CapGate func(capName string) string
+	// Fault, when set, is called at each fault point (see FaultPoints);
+	// tests use it to kill the process there.
+	Fault func(point string)
 	// CapTimeout maps a registered capability to its timeout: the default
 	// timeout of steps using it that set none (0: no default).
 	CapTimeout func(capName string) time.Duration
@@ -516,6 +519,7 @@ func (r *Runner) finishStage(lr *loopRun, stageIdx int) error {
 		if made {
 			r.out.Commits = append(r.out.Commits, h.String())
 		}
+		r.fault(FaultAfterCommit)
 	}
 	for _, k := range keys {
 		if err := r.journal.Append(JournalRecord{Kind: recDone, RunKey: k, At: now}); err != nil {

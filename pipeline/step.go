@@ -98,6 +98,7 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	if err := r.journal.Append(intent); err != nil {
 		return nil, err
 	}
+	r.fault(FaultAfterIntent)
 	var res procResult
 	switch step.Kind {
 	case loops.KindVerify:
@@ -113,6 +114,7 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 			},
 		})
 	}
+	r.fault(FaultAfterExit)
 	if err := out.Close(); err != nil {
 		return nil, fmt.Errorf("step %s: output: %w", step.Name, err)
 	}
@@ -153,6 +155,7 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	if err := r.journal.Append(JournalRecord{Kind: recResult, RunKey: key, LoopID: rc.LoopID, Step: rc.Step, At: r.opts.Clock(), Receipt: rc}); err != nil {
 		return nil, err
 	}
+	r.fault(FaultAfterResult)
 	f, err := os.Open(r.logPath(key))
 	if err != nil {
 		return nil, err
@@ -161,6 +164,7 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	if err := r.writeReceipt(lr, rc, f); err != nil {
 		return nil, err
 	}
+	r.fault(FaultAfterReceipt)
 	r.report().StepEnd(it, rc)
 	return rc, nil
 }
@@ -194,7 +198,7 @@ func (r *Runner) refuse(lr *loopRun, it *Item, rc *artifacts.Receipt, why string
 }
 
 // runVerify runs a verify step's pack through the configured runner.
-func (r *Runner) runVerify(ctx context.Context, step *loops.Step, out *artifacts.Output, env []string, rc *artifacts.Receipt) procResult {
+func (r *Runner) runVerify(ctx context.Context, step *loops.Step, out *artifacts.OutputWriter, env []string, rc *artifacts.Receipt) procResult {
 	res := procResult{Start: time.Now()}
 	if r.opts.Verify == nil {
 		fmt.Fprintf(out.Stream(artifacts.StreamStderr), "verify packs are not available in this build\n")

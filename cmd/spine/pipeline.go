@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/spinehq/spine/internal/gitx"
@@ -61,7 +62,18 @@ func (a *app) pipelineOptions(rc *repoContext, f *runFlags) (pipeline.Options, e
 	if exe, err := os.Executable(); err == nil {
 		supervisor = []string{exe, supervisorCmd}
 	}
+	var fault func(string)
+	if point := os.Getenv("SPINE_FAULT"); point != "" {
+		// Rehearse a crash: die at the named point (see pipeline.FaultPoints).
+		fault = func(p string) {
+			if p == point {
+				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				select {}
+			}
+		}
+	}
 	return pipeline.Options{
+		Fault:      fault,
 		Supervisor: supervisor,
 		Root:       rc.root, Config: rc.cfg, Set: rc.set, Git: g,
 		StateDir: stateDir(rc.root), Host: f.hostName(), User: currentUser(),

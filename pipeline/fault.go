@@ -1,0 +1,27 @@
+package pipeline
+
+// Fault points: the places where a run's durable state changes. A test
+// (or an operator rehearsing recovery) sets SPINE_FAULT=<point> and spine
+// kills itself there; the next run must lose nothing and run nothing twice.
+const (
+	// FaultAfterIntent: the intent is journaled, the process not started.
+	FaultAfterIntent = "after-intent"
+	// FaultAfterExit: the step's process ended, nothing recorded yet.
+	FaultAfterExit = "after-exit"
+	// FaultAfterResult: the result is journaled, no receipt written.
+	FaultAfterResult = "after-result"
+	// FaultAfterReceipt: the receipt is written, not committed.
+	FaultAfterReceipt = "after-receipt"
+	// FaultAfterCommit: the stage is committed, the journal not yet told.
+	FaultAfterCommit = "after-commit"
+)
+
+// FaultPoints lists every fault point, in the order a step passes them.
+var FaultPoints = []string{FaultAfterIntent, FaultAfterExit, FaultAfterResult, FaultAfterReceipt, FaultAfterCommit}
+
+// fault calls the configured fault hook at a point.
+func (r *Runner) fault(point string) {
+	if r.opts.Fault != nil {
+		r.opts.Fault(point)
+	}
+}
