@@ -8,6 +8,7 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -17,7 +18,7 @@ import (
 // artifact) kept when NewOutput is given no limit: 16 MiB.
 const DefaultOutputLimit = 16 << 20
 
-// MaxLineChunk is the longest line an Output buffers: a line that grows
+// MaxLineChunk is the longest line an OutputWriter buffers: a line that grows
 // beyond it is written in chunks of this size, each on a log line of its own.
 const MaxLineChunk = 64 << 10
 
@@ -25,16 +26,16 @@ const MaxLineChunk = 64 << 10
 // output.log (always UTC, millisecond precision).
 const OutputTimeLayout = "2006-01-02T15:04:05.000Z"
 
-// Stream names accepted by (*Output).Stream with their log tags.
+// Stream names accepted by (*OutputWriter).Stream with their log tags.
 const (
 	StreamStdout = "stdout" // tagged [out]
 	StreamStderr = "stderr" // tagged [err]
 )
 
-// flushSize is how much an Output buffers before writing to its sinks.
+// flushSize is how much an OutputWriter buffers before writing to its sinks.
 const flushSize = 64 << 10
 
-// Output captures a step's output for output.log: every line of every
+// OutputWriter captures a step's output for output.log: every line of every
 // stream is redacted, then written as
 //
 //	2006-01-02T15:04:05.000Z [out] text
@@ -51,14 +52,14 @@ const flushSize = 64 << 10
 //	... output truncated at LIMIT bytes (N bytes dropped) ...
 //
 // (no timestamp, so a step cannot forge it), where N counts the step's
-// output bytes not stored. Output keeps counting what it is sent, computes
+// output bytes not stored. OutputWriter keeps counting what it is sent, computes
 // the SHA-256 of what it writes as it goes, and holds at most about
 // 64 KiB per stream plus 64 KiB of write buffer, however much is printed.
 //
 // Write errors of the sinks do not reach the step (its writes never fail,
 // so it is never blocked or killed by a full disk); Close reports the first.
 // Stream writers are safe for concurrent use.
-type Output struct {
+type OutputWriter struct {
 	mu      sync.Mutex
 	clock   func() time.Time
 	limit   int64
@@ -78,7 +79,7 @@ type Output struct {
 // in 64 KiB blocks, so that a terminal or a reader of a running background
 // step's log sees lines as they come. It costs one write per write of the
 // step. Call it before the first write.
-func (o *Output) SetLive(live bool) {
+func (o *OutputWriter) SetLive(live bool) {
 	o.mu.Lock()
 	o.live = live
 	o.mu.Unlock()
@@ -96,18 +97,18 @@ type sink struct {
 	err       error
 }
 
-// NewOutput returns an Output writing output.log to w. clock stamps lines
+// NewOutput returns an OutputWriter writing output.log to w. clock stamps lines
 // (nil means time.Now); limit bounds the bytes written to w (0 or less means
-// DefaultOutputLimit); redactor may be nil (well-known shapes only). Output
+// DefaultOutputLimit); redactor may be nil (well-known shapes only). It
 // does not close w.
-func NewOutput(w io.Writer, clock func() time.Time, limit int64, redactor *Redactor) *Output {
+func NewOutput(w io.Writer, clock func() time.Time, limit int64, redactor *Redactor) *OutputWriter {
 	if clock == nil {
 		clock = time.Now
 	}
 	if limit <= 0 {
 		limit = DefaultOutputLimit
 	}
-	return &Output{
+	return &OutputWriter{
 		clock: clock,
 		limit: limit,
 		red:   redactor,
@@ -118,7 +119,7 @@ func NewOutput(w io.Writer, clock func() time.Time, limit int64, redactor *Redac
 // TeeStdout also writes the stdout stream to w, raw (no timestamps or
 // tags, partial last line kept as it is), redacted and under the same
 // limit, for a step's artifact file. Call it before the first write.
-func (o *Output) TeeStdout(w io.Writer) {
+func (o *OutputWriter) TeeStdout(w io.Writer) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.tee = &sink{w: w, hash: sha256.New()}
@@ -127,7 +128,7 @@ func (o *Output) TeeStdout(w io.Writer) {
 // Stream returns the writer for the named stream: StreamStdout ("stdout",
 // tagged [out]), StreamStderr ("stderr", tagged [err]), or any other name,
 // tagged [name]. Repeated calls with the same name return the same writer.
-func (o *Output) Stream(name string) io.Writer {
+func (o *OutputWriter) Stream(name string) io.Writer {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, s := range o.streams {
@@ -147,9 +148,9 @@ func (o *Output) Stream(name string) io.Writer {
 	return s
 }
 
-// stream is one named input of an Output.
+// stream is one named input of an OutputWriter.
 type stream struct {
-	o         *Output
+	o         *OutputWriter
 	name      string
 	tag       []byte
 	stdout    bool
@@ -275,11 +276,7 @@ func (s *stream) emit(block []byte, ts time.Time) {
 
 // sortSpans orders spans by start.
 func sortSpans(spans []span) {
-	for i := 1; i < len(spans); i++ {
-		for j := i; j > 0 && spans[j].start < spans[j-1].start; j-- {
-			spans[j], spans[j-1] = spans[j-1], spans[j]
-		}
-	}
+	slices.SortFunc(spans, func(x, y span) int { return x.start - y.start })
 }
 
 // store writes one redacted line to the log (with prefix) and, for stdout,
@@ -363,7 +360,7 @@ func (k *sink) finish(limit int64) {
 // Close writes partial last lines and the truncation marker, flushes, and
 // returns the first error of the sinks. It does not close them. Closing
 // twice returns the same result.
-func (o *Output) Close() error {
+func (o *OutputWriter) Close() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if !o.closed {
@@ -389,7 +386,7 @@ func (o *Output) Close() error {
 }
 
 // Truncated reports whether output.log was cut at the limit.
-func (o *Output) Truncated() bool {
+func (o *OutputWriter) Truncated() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.log.truncated
@@ -397,21 +394,21 @@ func (o *Output) Truncated() bool {
 
 // Bytes returns the number of bytes the step printed on all streams,
 // whether stored or not (the receipt's output_bytes).
-func (o *Output) Bytes() int64 {
+func (o *OutputWriter) Bytes() int64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.total
 }
 
 // Size returns the number of bytes written (or buffered) to output.log.
-func (o *Output) Size() int64 {
+func (o *OutputWriter) Size() int64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.log.written
 }
 
 // Redactions returns the number of secrets replaced so far.
-func (o *Output) Redactions() int {
+func (o *OutputWriter) Redactions() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.redacts
@@ -419,14 +416,14 @@ func (o *Output) Redactions() int {
 
 // SHA256 returns the hex SHA-256 of the bytes written to output.log (the
 // receipt's output_sha256). It is final once Close has returned.
-func (o *Output) SHA256() string {
+func (o *OutputWriter) SHA256() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return hex.EncodeToString(o.log.hash.Sum(nil))
 }
 
 // StdoutTruncated reports whether the stdout tee was cut at the limit.
-func (o *Output) StdoutTruncated() bool {
+func (o *OutputWriter) StdoutTruncated() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.tee != nil && o.tee.truncated
@@ -434,7 +431,7 @@ func (o *Output) StdoutTruncated() bool {
 
 // StdoutSize returns the number of bytes written to the stdout tee (the
 // artifact's size), 0 without a tee.
-func (o *Output) StdoutSize() int64 {
+func (o *OutputWriter) StdoutSize() int64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.tee == nil {
@@ -445,7 +442,7 @@ func (o *Output) StdoutSize() int64 {
 
 // StdoutSHA256 returns the hex SHA-256 of the bytes written to the stdout
 // tee (the artifact's sha256), "" without a tee. It is final after Close.
-func (o *Output) StdoutSHA256() string {
+func (o *OutputWriter) StdoutSHA256() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.tee == nil {

@@ -10,13 +10,19 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
 
 // FileName is the configuration file's name at the repository root.
 const FileName = "spine.yaml"
+
+// MaxSize bounds the spine.yaml Parse accepts: a configuration file is a
+// few hundred bytes; anything near this is a mistake or an attack.
+const MaxSize = 1 << 20
 
 // Policy decides who may approve gates and what is secret.
 type Policy struct {
@@ -34,6 +40,14 @@ type Policy struct {
 	// SecretEnv names environment variables whose values are redacted from
 	// output, artifacts and receipts.
 	SecretEnv []string `yaml:"secret_env"`
+}
+
+// Signing configures the signing of receipts (receipt.dsse.json).
+type Signing struct {
+	// Key is the path of the host's ed25519 private key (made by `spine
+	// keygen`), outside the repository; "~/" is the user's home. Empty:
+	// receipts are not signed unless SPINE_SIGNING_KEY names a key.
+	Key string `yaml:"key"`
 }
 
 // Site configures the evidence site.
@@ -62,6 +76,8 @@ type Config struct {
 	Artifacts string `yaml:"artifacts"`
 	Site      Site   `yaml:"site"`
 	Policy    Policy `yaml:"policy"`
+	// Signing configures signed receipts.
+	Signing Signing `yaml:"signing"`
 }
 
 // Default returns the configuration used when spine.yaml is absent.
@@ -99,18 +115,85 @@ func (c *Config) applyDefaults() {
 }
 
 // Parse decodes spine.yaml content. Unknown keys are an error naming the
-// file and line, so a typo in a policy never silently disables it.
-func Parse(path string, data []byte) (*Config, error) {
-	c := &Config{}
+// file and line, so a typo in a policy never silently disables it; so are a
+// second YAML document (which a decoder would silently skip), a file larger
+// than MaxSize, and folder settings that could leave the repository
+// (absolute paths, "..", backslashes, NUL or line breaks). Parse never
+// panics, whatever the input.
+func Parse(name string, data []byte) (c *Config, err error) {
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("%s: %d bytes is larger than the %d a configuration file may be", name, len(data), MaxSize)
+	}
+	defer func() {
+		// yaml.v3 has panicked on malformed input before; a broken
+		// configuration must be an error, never a crash.
+		if p := recover(); p != nil {
+			c, err = nil, fmt.Errorf("%s: invalid YAML: %v", name, p)
+		}
+	}()
+	c = &Config{}
 	if len(bytes.TrimSpace(data)) > 0 {
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
 		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		var extra yaml.Node
+		if err := dec.Decode(&extra); err == nil {
+			return nil, fmt.Errorf("%s: line %d: a second YAML document; spine.yaml holds one", name, extra.Line)
+		} else if !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	c.applyDefaults()
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	return c, nil
+}
+
+// validate checks the settings that name places in the repository.
+func (c *Config) validate() error {
+	for _, f := range []struct{ key, val string }{
+		{"receipts", c.Receipts}, {"artifacts", c.Artifacts}, {"verify_dir", c.VerifyDir},
+		{"gaps", c.Gaps}, {"capabilities", c.Capabilities},
+	} {
+		if err := checkRel(f.val); err != nil {
+			return fmt.Errorf("%s: %w", f.key, err)
+		}
+	}
+	for i, k := range c.Policy.SigningKeys {
+		if err := checkRel(k); err != nil {
+			return fmt.Errorf("policy.signing_keys[%d]: %w", i, err)
+		}
+	}
+	for i, g := range append(append([]string{}, c.Loops...), c.Exclude...) {
+		if strings.ContainsAny(g, "\x00\n\r") {
+			return fmt.Errorf("loops/exclude pattern %d (%q): NUL or line break", i, g)
+		}
+	}
+	if strings.ContainsAny(c.Signing.Key, "\x00\n\r") {
+		return fmt.Errorf("signing.key %q: NUL or line break", c.Signing.Key)
+	}
+	return nil
+}
+
+// checkRel reports why p is not a repository-relative path that stays in
+// the repository.
+func checkRel(p string) error {
+	switch {
+	case strings.ContainsAny(p, "\x00\n\r"):
+		return fmt.Errorf("%q holds a NUL or a line break", p)
+	case strings.Contains(p, "\\"):
+		return fmt.Errorf("%q holds a backslash; use /", p)
+	case strings.HasPrefix(p, "/") || filepath.IsAbs(p):
+		return fmt.Errorf("%q is absolute; give a path relative to the repository root", p)
+	}
+	// Clean resolves every ".." it can: what is left leads out.
+	if clean := path.Clean(p); clean == "." || clean == ".." || strings.HasPrefix(clean, "../") {
+		return fmt.Errorf("%q does not name a path inside the repository", p)
+	}
+	return nil
 }
 
 // Load reads spine.yaml from the repository root; a missing file yields the

@@ -3,7 +3,7 @@ package loops
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -27,11 +27,36 @@ var attrKinds = map[string]string{
 // stepLangs are the fence languages a step may use.
 var stepLangs = map[string]StepKind{"sh": KindCommand, "bash": KindCommand, "shell": KindCommand, "verify": KindVerify}
 
-var (
-	stepNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-	gateRe     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	capRe      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-)
+// Character classes of names (hand-written matchers: these run for every
+// attribute of every step, and a regexp costs more than the rest of the
+// attribute's checks).
+func isLetterOrUnderscore(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_'
+}
+func isWordByte(c byte) bool { return isAlnum(c) || c == '_' }
+
+// matchName reports whether s is non-empty, starts with a byte first
+// accepts and continues with bytes rest accepts.
+func matchName(s string, first, rest func(byte) bool) bool {
+	if s == "" || !first(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if !rest(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isStepName matches [A-Za-z0-9][A-Za-z0-9._-]* (step, cap and pack names).
+func isStepName(s string) bool { return matchName(s, isAlnum, isCapByte) }
+
+// isGateName matches [A-Za-z_][A-Za-z0-9_]* (an environment variable name).
+func isGateName(s string) bool { return matchName(s, isLetterOrUnderscore, isWordByte) }
+
+// isAttrKey matches [A-Za-z_][A-Za-z0-9_.-]*.
+func isAttrKey(s string) bool { return matchName(s, isLetterOrUnderscore, isCapByte) }
 
 // ParseInfo splits a fenced block's info string into its language and
 // attribute list. ok is false when the block carries no attribute list and
@@ -71,25 +96,26 @@ func parseJSONAttrs(body string) ([]Attr, error) {
 			return nil, fmt.Errorf("attribute list: invalid JSON: %v", err)
 		}
 		key, _ := kt.(string)
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
+		vt, err := dec.Token()
+		if err != nil {
 			return nil, fmt.Errorf("attribute list: invalid JSON value for %q: %v", key, err)
 		}
-		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return nil, fmt.Errorf("attribute list: invalid JSON value for %q", key)
-		}
-		switch x := v.(type) {
+		switch x := vt.(type) {
 		case string:
 			attrs = append(attrs, Attr{Key: key, Value: x})
-		case bool, float64:
-			attrs = append(attrs, Attr{Key: key, Value: fmt.Sprint(x)})
+		case json.Number:
+			attrs = append(attrs, Attr{Key: key, Value: x.String()})
+		case bool:
+			attrs = append(attrs, Attr{Key: key, Value: strconv.FormatBool(x)})
 		default:
 			return nil, fmt.Errorf("attribute %q: value must be a string, number or boolean", key)
 		}
 	}
 	if _, err := dec.Token(); err != nil {
 		return nil, fmt.Errorf("attribute list: invalid JSON: %v", err)
+	}
+	if tail := strings.TrimSpace(body[dec.InputOffset():]); tail != "" {
+		return nil, fmt.Errorf("attribute list: unexpected %q after the JSON object", tail)
 	}
 	return attrs, nil
 }
@@ -113,6 +139,9 @@ func parseKVAttrs(s string) ([]Attr, error) {
 		if key == "" {
 			return nil, fmt.Errorf("attribute list: empty key at %q", s[i:])
 		}
+		if !isAttrKey(key) {
+			return nil, fmt.Errorf("attribute list: %q is not an attribute name", key)
+		}
 		if j >= len(s) || s[j] != '=' {
 			attrs = append(attrs, Attr{Key: key, Value: "true"})
 			i = j
@@ -131,6 +160,9 @@ func parseKVAttrs(s string) ([]Attr, error) {
 			}
 			if k >= len(s) {
 				return nil, fmt.Errorf("attribute %q: unterminated quote", key)
+			}
+			if k+1 < len(s) && s[k+1] != ' ' && s[k+1] != '\t' && s[k+1] != ',' {
+				return nil, fmt.Errorf("attribute %q: unexpected %q after the closing quote", key, s[k+1:])
 			}
 			attrs = append(attrs, Attr{Key: key, Value: b.String()})
 			i = k + 1
@@ -216,12 +248,12 @@ func (s *Step) setAttr(a Attr) error {
 		}
 		s.Timeout = d
 	case "name":
-		if !stepNameRe.MatchString(v) || len(v) > 128 {
+		if !isStepName(v) || len(v) > 128 {
 			return fmt.Errorf("step name %q: use letters, digits, '.', '_' and '-' (it becomes part of run keys and paths)", v)
 		}
 		s.Name = v
 	case "gate":
-		if !gateRe.MatchString(v) {
+		if !isGateName(v) {
 			return fmt.Errorf("gate %q: must be an environment variable name such as ALLOW_MD1400_PROVISION", v)
 		}
 		s.Gate = v
@@ -233,7 +265,7 @@ func (s *Step) setAttr(a Attr) error {
 	default:
 		switch a.Key {
 		case "cap":
-			if !capRe.MatchString(v) {
+			if !isStepName(v) {
 				return fmt.Errorf("cap %q: use letters, digits, '.', '_' and '-'", v)
 			}
 			s.Cap = v
@@ -242,7 +274,7 @@ func (s *Step) setAttr(a Attr) error {
 		case "after":
 			s.After = v
 		case "pack":
-			if !stepNameRe.MatchString(v) {
+			if !isStepName(v) {
 				return fmt.Errorf("pack %q: use letters, digits, '.', '_' and '-'", v)
 			}
 			s.Pack = v

@@ -2,6 +2,7 @@ package loops
 
 import (
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -54,7 +55,9 @@ func matchSegs(pat, name []string) bool {
 func Discover(root string, include, exclude, skip []string) ([]string, error) {
 	skipSet := map[string]bool{}
 	for _, s := range skip {
-		skipSet[strings.Trim(filepath.ToSlash(s), "/")] = true
+		if s = strings.Trim(path.Clean(filepath.ToSlash(s)), "/"); s != "" && s != "." {
+			skipSet[s] = true
+		}
 	}
 	var out []string
 	err := filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
@@ -160,17 +163,39 @@ func Load(root string, paths []string) *Set {
 }
 
 func loadOne(root, rel string) (*Document, *Problem) {
-	full := filepath.Join(root, filepath.FromSlash(rel))
-	fi, err := os.Stat(full)
-	if err != nil {
+	cannot := func(err error) (*Document, *Problem) {
 		return nil, &Problem{Path: rel, Line: 1, Level: LevelError, Message: fmt.Sprintf("cannot read: %v", err)}
+	}
+	f, err := os.Open(filepath.Join(root, filepath.FromSlash(rel)))
+	if err != nil {
+		return cannot(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return cannot(err)
 	}
 	if fi.Size() > MaxDocumentSize {
 		return nil, &Problem{Path: rel, Line: 1, Level: LevelError, Message: fmt.Sprintf("document is %d bytes, over the %d-byte limit; not read", fi.Size(), MaxDocumentSize)}
 	}
-	src, err := os.ReadFile(full)
-	if err != nil {
-		return nil, &Problem{Path: rel, Line: 1, Level: LevelError, Message: fmt.Sprintf("cannot read: %v", err)}
+	// Read the size Stat gave (plus one byte to see the end); a file that
+	// grew meanwhile is read to its end, up to the limit.
+	src := make([]byte, 0, fi.Size()+1)
+	for {
+		n, err := f.Read(src[len(src):cap(src)])
+		src = src[:len(src)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return cannot(err)
+		}
+		if len(src) == cap(src) {
+			if len(src) > MaxDocumentSize {
+				return nil, &Problem{Path: rel, Line: 1, Level: LevelError, Message: fmt.Sprintf("document is over the %d-byte limit; not read", MaxDocumentSize)}
+			}
+			src = append(src, 0)[:len(src)]
+		}
 	}
 	return Parse(rel, src), nil
 }

@@ -190,7 +190,7 @@ type Document struct {
 	// BodyLine is the 1-based line where the Markdown body starts.
 	BodyLine int `json:"body_line"`
 	// BodyOffset is the byte offset where the Markdown body starts.
-	BodyOffset int `json:"-"`
+	BodyOffset int     `json:"-"`
 	Stages     []Stage `json:"stages"`
 	// RunKeys are the distinct run keys the document mentions, sorted.
 	RunKeys []string `json:"run_keys"`

@@ -1,6 +1,7 @@
 package loops
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/yuin/goldmark/ast"
 	"github.com/yuin/goldmark/parser"
 	"github.com/yuin/goldmark/text"
+	"github.com/yuin/goldmark/util"
 	"gopkg.in/yaml.v3"
 )
 
@@ -91,13 +94,32 @@ func NormalizeStatus(raw string) (string, bool) {
 }
 
 // blockParser is the goldmark parser used to find headings, fenced blocks
-// and list items. Only CommonMark's block structure matters here (the title
-// and stage headings are read from their raw text, run keys and gap ids are
-// scanned on the raw document, tables are not needed), so no inline parser
-// or paragraph transformer is registered: a document parses three to four
-// times faster. Task-list check boxes are recognised on the list items, as
-// the task-list extension does. It is safe for concurrent use.
-var blockParser = parser.NewParser(parser.WithBlockParsers(parser.DefaultBlockParsers()...))
+// and task-list items. Only CommonMark's block structure matters here: the
+// title and stage headings are read from their raw text, run keys and gap
+// ids are scanned on the raw document, tables are not needed. So no inline
+// parser is registered, and a paragraph transformer drops the lines of
+// every paragraph but a task-list item's, which leaves goldmark's inline
+// pass almost nothing to do. Check boxes are recognised on the list items,
+// as the task-list extension does. It is safe for concurrent use.
+var blockParser = parser.NewParser(
+	parser.WithBlockParsers(parser.DefaultBlockParsers()...),
+	parser.WithParagraphTransformers(util.Prioritized(dropParagraphs{}, 100)),
+)
+
+// dropParagraphs empties every paragraph that is not the first paragraph of
+// a list item starting with a check box; goldmark then removes it.
+type dropParagraphs struct{}
+
+func (dropParagraphs) Transform(node *ast.Paragraph, reader text.Reader, _ parser.Context) {
+	lines := node.Lines()
+	if li, ok := node.Parent().(*ast.ListItem); ok && li.FirstChild() == node && lines.Len() > 0 {
+		first := lines.At(0)
+		if taskListRe.Match(util.TrimLeftSpace(first.Value(reader.Source()))) {
+			return
+		}
+	}
+	node.SetLines(text.NewSegments())
+}
 
 // taskListRe is the task-list extension's check box at the start of a list
 // item's first paragraph.
@@ -105,6 +127,21 @@ var taskListRe = regexp.MustCompile(`^\[([\sxX])\]\s*`)
 
 // stageRe matches a stage heading's leading words.
 var stageRe = regexp.MustCompile(`(?i)^(stage|phase|wave|step)[ -]?(\d+)\b`)
+
+// stageMatch matches a heading's text (leading emphasis or code marks
+// aside) against stageRe, skipping the regexp for headings that cannot
+// match.
+func stageMatch(txt string) []string {
+	txt = strings.TrimLeft(txt, "*_`")
+	if txt == "" {
+		return nil
+	}
+	switch txt[0] | 0x20 {
+	case 's', 'p', 'w':
+		return stageRe.FindStringSubmatch(txt)
+	}
+	return nil
+}
 
 // Parse reads one loop document. It never fails: whatever is wrong with the
 // document becomes a finding in Problems, and as much as can be read is.
@@ -125,10 +162,13 @@ type docParser struct {
 func (p *docParser) lineAt(off int) int {
 	if p.lines == nil {
 		p.lines = append(make([]int, 0, bytes.Count(p.src, []byte{'\n'})+1), 0)
-		for i, c := range p.src {
-			if c == '\n' {
-				p.lines = append(p.lines, i+1)
+		for i := 0; ; {
+			j := bytes.IndexByte(p.src[i:], '\n')
+			if j < 0 {
+				break
 			}
+			i += j + 1
+			p.lines = append(p.lines, i)
 		}
 	}
 	return sort.Search(len(p.lines), func(i int) bool { return p.lines[i] > off })
@@ -142,13 +182,14 @@ func (p *docParser) parse() {
 	d := p.d
 	d.FileID = FileID(d.Path)
 	d.MetaSource = SourceNone
+	d.BodyLine = 1
 	d.Meta = Meta{}
 	if len(bytes.TrimSpace(p.src)) == 0 {
 		p.problem(1, LevelError, "empty document")
 		p.finish()
 		return
 	}
-	if i := bytes.IndexByte(p.src[:min(len(p.src), 8000)], 0); i >= 0 {
+	if i := binaryAt(p.src); i >= 0 {
 		p.problem(p.lineAt(i), LevelError, "binary file (NUL byte); not a loop document")
 		p.finish()
 		return
@@ -180,15 +221,32 @@ func (p *docParser) frontmatter(start int) {
 	if string(bytes.TrimRight(first, " \t\r")) != "---" {
 		return
 	}
+	// Find the closing line first (the rule adrg/frontmatter applies: the
+	// next line that is --- once trimmed) and give the library only the
+	// block: it copies everything it reads, and the body is most of a
+	// document.
+	blockStart := start + len(first) + 1
 	var block []byte
 	found := false
-	format := frontmatter.NewFormat("---", "---", func(data []byte, _ any) error {
-		block, found = data, true
-		return nil
-	})
-	rest, err := frontmatter.Parse(bytes.NewReader(p.src[start:]), nil, format)
-	blockStart := start + len(first) + 1
-	if err != nil || !found {
+	closeEnd := 0
+	if loc, err := locateFrontmatter(p.src); err == nil {
+		if i := bytes.IndexByte(p.src[loc.close:], '\n'); i >= 0 {
+			closeEnd = loc.close + i + 1
+		} else {
+			closeEnd = len(p.src)
+		}
+		format := frontmatter.NewFormat("---", "---", func(data []byte, _ any) error {
+			block, found = data, true
+			return nil
+		})
+		r := readerPool.Get().(*bufio.Reader)
+		r.Reset(bytes.NewReader(p.src[start:closeEnd]))
+		rest, err := frontmatter.Parse(r, nil, format)
+		r.Reset(nil)
+		readerPool.Put(r)
+		found = found && err == nil && len(rest) == 0
+	}
+	if !found {
 		p.problem(1, LevelError, "frontmatter: block opened on line 1 never closes with ---")
 		// Still read what looks like its keys (up to the first blank
 		// line) so the loop id and status are known.
@@ -207,7 +265,7 @@ func (p *docParser) frontmatter(start int) {
 		}
 		return
 	}
-	p.d.BodyOffset = len(p.src) - len(rest)
+	p.d.BodyOffset = closeEnd
 	meta, source, yamlErr := decodeFrontmatter(block, p.lineAt(blockStart))
 	p.d.Meta, p.d.MetaSource = meta, source
 	if yamlErr != nil {
@@ -217,6 +275,11 @@ func (p *docParser) frontmatter(start int) {
 	}
 	p.checkMetaTypes()
 }
+
+// readerPool holds the buffered readers handed to adrg/frontmatter, which
+// would otherwise allocate a 4 KiB one per document (bufio.NewReader
+// returns a *bufio.Reader it is given as is).
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
 // maxYAMLNodes bounds the work of converting one frontmatter block (alias
 // expansion can otherwise grow exponentially: the "billion laughs").
@@ -230,6 +293,14 @@ var errTooManyNodes = errors.New("yaml: block expands to too many values (aliase
 // blockLine. YAML that is rejected (or is not a mapping) is read line by
 // line and returned with the error.
 func decodeFrontmatter(block []byte, blockLine int) (Meta, MetaSource, error) {
+	if meta, ok := fastFrontmatter(block, blockLine); ok {
+		return meta, SourceFrontmatter, nil
+	}
+	return yamlFrontmatter(block, blockLine)
+}
+
+// yamlFrontmatter is decodeFrontmatter with yaml.v3 for every block.
+func yamlFrontmatter(block []byte, blockLine int) (Meta, MetaSource, error) {
 	var root yaml.Node
 	yamlErr := yaml.Unmarshal(block, &root)
 	if yamlErr == nil {
@@ -473,7 +544,7 @@ func (p *docParser) body() {
 				if p.d.Title == "" {
 					p.d.Title = txt
 				}
-			} else if m := stageRe.FindStringSubmatch(strings.TrimLeft(txt, "*_`")); m != nil {
+			} else if m := stageMatch(txt); m != nil {
 				p.d.Stages = append(p.d.Stages, Stage{Number: m[2], Title: txt, Level: n.Level, Line: line})
 				cur = &p.d.Stages[len(p.d.Stages)-1]
 			}
@@ -535,9 +606,10 @@ func segmentsText(lines *text.Segments, src []byte) []byte {
 	if lines == nil || lines.Len() == 0 {
 		return nil
 	}
-	if lines.Len() == 1 {
-		seg := lines.At(0)
-		return seg.Value(src)
+	if first, last := lines.At(0), lines.At(lines.Len()-1); lines.Len() == 1 || contiguous(lines) {
+		if first.Padding == 0 {
+			return src[first.Start:last.Stop]
+		}
 	}
 	var b bytes.Buffer
 	for i := 0; i < lines.Len(); i++ {
@@ -545,6 +617,17 @@ func segmentsText(lines *text.Segments, src []byte) []byte {
 		b.Write(seg.Value(src))
 	}
 	return b.Bytes()
+}
+
+// contiguous reports whether each segment starts where the previous one
+// stops, without padding (a fenced block at the top level).
+func contiguous(lines *text.Segments) bool {
+	for i := 1; i < lines.Len(); i++ {
+		if prev, seg := lines.At(i-1), lines.At(i); seg.Start != prev.Stop || seg.Padding != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // segStart returns the byte offset of a block node's first line.
@@ -558,6 +641,12 @@ func segStart(n ast.Node, src []byte) int {
 		}
 	}
 	return 0
+}
+
+// binaryAt returns the offset of a NUL byte in the first 8000 bytes (the
+// mark of a binary file, as git sees it), or -1.
+func binaryAt(src []byte) int {
+	return bytes.IndexByte(src[:min(len(src), 8000)], 0)
 }
 
 func firstInvalidUTF8(b []byte) int {
@@ -637,12 +726,10 @@ func isIDToken(s string) bool {
 	return s != "" && !strings.ContainsAny(s, " \t\r\n")
 }
 
-var loopIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-
 // ValidLoopID reports whether id is safe to use as a path component and in
 // commit messages: [A-Za-z0-9._-], not starting with a dot or dash.
 func ValidLoopID(id string) bool {
-	return len(id) <= 200 && loopIDRe.MatchString(id)
+	return len(id) <= 200 && isStepName(id)
 }
 
 // FileID derives a loop id from a file name: the base name without `.md`

@@ -252,7 +252,8 @@ func (r *Runner) collectBackground(e *Entry) (*artifacts.Receipt, bool) {
 	c.FinishedAt = ex.End.Format(time.RFC3339Nano)
 	c.DurationMS = ex.End.Sub(ex.Start).Milliseconds()
 	c.ExitCode = ex.ExitCode
-	c.OutputTruncated, c.OutputBytes, c.Redactions = ex.Truncated, ex.Bytes, ex.Redactions
+	c.OutputTruncated, c.OutputBytes = ex.Truncated, ex.Bytes
+	c.Redactions += ex.Redactions // plus those of the command
 	c.Note = ex.Note
 	c.Status = artifacts.StatusFail
 	if ex.ExitCode == 0 {

@@ -14,10 +14,15 @@ const (
 	FaultAfterReceipt = "after-receipt"
 	// FaultAfterCommit: the stage is committed, the journal not yet told.
 	FaultAfterCommit = "after-commit"
+	// FaultMidPush: a push found the remote moved on and moved the local
+	// branch to the remote's head; spine's own commits are not replayed on
+	// it yet (they are kept at refs/spine/replay-backup).
+	FaultMidPush = "mid-push"
 )
 
-// FaultPoints lists every fault point, in the order a step passes them.
-var FaultPoints = []string{FaultAfterIntent, FaultAfterExit, FaultAfterResult, FaultAfterReceipt, FaultAfterCommit}
+// FaultPoints lists every fault point, in the order a step passes them
+// (FaultMidPush last: it is passed by `spine run --push` after the run).
+var FaultPoints = []string{FaultAfterIntent, FaultAfterExit, FaultAfterResult, FaultAfterReceipt, FaultAfterCommit, FaultMidPush}
 
 // fault calls the configured fault hook at a point.
 func (r *Runner) fault(point string) {

@@ -60,11 +60,26 @@ type govTx struct {
 	lr *loopRun
 	// subject is the commit's subject line, set by the action.
 	subject string
+	// undo restores what the action wrote, newest first, when it fails
+	// or its commit does: a refused edit leaves no half-written state.
+	undo []func() error
+}
+
+// rollback undoes what the action wrote, newest first.
+func (tx *govTx) rollback() {
+	for i := len(tx.undo) - 1; i >= 0; i-- {
+		if err := tx.undo[i](); err != nil {
+			tx.r.log.Warn("undo a governance edit", "err", err)
+		}
+	}
+	tx.undo = nil
 }
 
 // govern runs act under the repository lock, after finishing what a
 // crashed run left, and commits every file act wrote in one commit with the
-// Spine-Run and Spine-Host trailers. Nothing is committed when act fails.
+// Spine-Run and Spine-Host trailers. When act or the commit fails, the
+// files act wrote through writeFile and write are restored (a pack's
+// receipt, journaled like a step's, is left for recovery to commit).
 func (r *Runner) govern(ctx context.Context, act func(ctx context.Context, tx *govTx) error) (*Outcome, error) {
 	r.out = &Outcome{}
 	lock, err := AcquireLock(ctx, r.opts.StateDir, r.opts.Wait, r.log)
@@ -88,6 +103,7 @@ func (r *Runner) govern(ctx context.Context, act func(ctx context.Context, tx *g
 	}
 	tx := &govTx{r: r, lr: &loopRun{counts: map[string]int{}}}
 	if err := act(ctx, tx); err != nil {
+		tx.rollback()
 		return r.out, err
 	}
 	if len(tx.lr.pending) == 0 {
@@ -98,7 +114,8 @@ func (r *Runner) govern(ctx context.Context, act func(ctx context.Context, tx *g
 		msg := tx.subject + "\n\nSpine-Run: " + r.runID + "\nSpine-Host: " + r.opts.Host + "\n"
 		h, made, err := r.opts.Git.CommitFiles(tx.lr.pending, msg, r.opts.Git.Signature(r.opts.Host, now))
 		if err != nil {
-			return r.out, fmt.Errorf("commit: %w", err)
+			tx.rollback()
+			return r.out, fmt.Errorf("commit (nothing changed; try again): %w", err)
 		}
 		if made {
 			r.out.Commits = append(r.out.Commits, h.String())
@@ -119,6 +136,9 @@ type record struct {
 	note                                     string
 	// output becomes output.log (redacted like step output).
 	output string
+	// gate and approval record how a gated action was decided.
+	gate     string
+	approval *artifacts.Approval
 }
 
 // write writes the receipt of rec, chained after the loop's last receipt,
@@ -130,17 +150,24 @@ func (tx *govTx) write(rec record) (*artifacts.Receipt, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, n := r.redactor().RedactString(rec.output)
+	red := r.redactor()
+	out, n := red.RedactString(rec.output)
+	command, nc := StoredCommand(rec.command, red)
+	note, nn := red.RedactString(oneLine(rec.note))
 	rc := &artifacts.Receipt{
 		RunKey: key, LoopID: rec.loopID, Stage: rec.stage, Step: rec.step,
-		Capability: rec.capability, Command: rec.command,
-		CommandSHA256: artifacts.CommandSHA256(rec.command),
+		Capability: rec.capability, Command: command,
+		CommandSHA256: artifacts.CommandSHA256(command),
 		Host:          r.opts.Host, User: r.opts.User, Workdir: r.opts.Root,
 		StartedAt: now.UTC().Format(time.RFC3339Nano), FinishedAt: now.UTC().Format(time.RFC3339Nano),
 		Status: rec.status, SpineVersion: r.opts.Version, Artifacts: []artifacts.ArtifactRef{},
-		Note: oneLine(rec.note), Redactions: n,
+		Note: note, Redactions: n + nc + nn, Gate: rec.gate, Approval: rec.approval,
 	}
-	if rec.status != artifacts.StatusPass {
+	switch rec.status {
+	case artifacts.StatusPass:
+	case artifacts.StatusBlocked:
+		rc.ExitCode = -1
+	default:
 		rc.ExitCode = 1
 	}
 	if r.opts.Git != nil {
@@ -148,10 +175,65 @@ func (tx *govTx) write(rec record) (*artifacts.Receipt, error) {
 			rc.SourceCommit = h.String()
 		}
 	}
+	dir, err := r.store.RelDir(key)
+	if err != nil {
+		return nil, err
+	}
+	full, err := artifacts.SafeJoin(r.opts.Root, dir)
+	if err != nil {
+		return nil, err
+	}
+	tx.undo = append(tx.undo, func() error { return os.RemoveAll(full) })
 	if err := r.writeReceipt(tx.lr, rc, strings.NewReader(out)); err != nil {
 		return nil, err
 	}
 	return rc, nil
+}
+
+// BlockedError is returned by a governance action whose capability needs
+// an approval that was not given: nothing changed but the blocked receipt,
+// which is committed (the refusal is evidence too).
+type BlockedError struct {
+	Capability, Gate, Reason string
+	Receipt                  *artifacts.Receipt
+}
+
+func (e *BlockedError) Error() string {
+	return fmt.Sprintf("capability %s runs only behind gate %s: %s; nothing changed (blocked receipt %s)", e.Capability, e.Gate, e.Reason, e.Receipt.RunKey)
+}
+
+// decide applies the capability registry to a governance action: an
+// action whose capability needs approval runs only behind its gate, like a
+// step with that cap. doc (may be nil) is the loop whose approvals count.
+// ok is false when the gate is not approved.
+func (tx *govTx) decide(capName string, doc *loops.Document, step string) (gate string, approval *artifacts.Approval, reason string, ok bool) {
+	r := tx.r
+	if r.opts.CapGate == nil {
+		return "", nil, "", true
+	}
+	if gate = r.opts.CapGate(capName); gate == "" {
+		return "", nil, "", true
+	}
+	if doc == nil {
+		doc = &loops.Document{}
+	}
+	d := r.planner.Gates.Check(doc, &loops.Step{Name: step, Cap: capName}, gate)
+	if !d.Approved {
+		return gate, nil, d.Reason + "; capability " + capName + " requires it", false
+	}
+	return gate, d.Approval, "", true
+}
+
+// block writes the blocked receipt of a refused action and returns the
+// error the action ends with.
+func (tx *govTx) block(rec record, reason string) (*BlockedError, error) {
+	rec.status, rec.note = artifacts.StatusBlocked, reason
+	rc, err := tx.write(rec)
+	if err != nil {
+		return nil, err
+	}
+	tx.subject = oneLine(fmt.Sprintf("spine(%s): %s %s blocked — gate %s not approved", rec.loopID, rec.capability, rec.step, rec.gate))
+	return &BlockedError{Capability: rec.capability, Gate: rec.gate, Reason: reason, Receipt: rc}, nil
 }
 
 // writeFile replaces a repository file atomically and queues it for the
@@ -160,6 +242,15 @@ func (tx *govTx) writeFile(rel string, data []byte) error {
 	full, err := artifacts.SafeJoin(tx.r.opts.Root, rel)
 	if err != nil {
 		return err
+	}
+	old, err := os.ReadFile(full)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		tx.undo = append(tx.undo, func() error { return os.Remove(full) })
+	case err != nil:
+		return fmt.Errorf("write %s: %w", rel, err)
+	default:
+		tx.undo = append(tx.undo, func() error { return artifacts.WriteFileAtomic(full, old, 0o644) })
 	}
 	if err := artifacts.WriteFileAtomic(full, data, 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", rel, err)
@@ -212,11 +303,26 @@ func (r *Runner) readClean(rel string) (data []byte, missing bool, err error) {
 // committed. The receipt's status is fail when a blocking check failed.
 func (r *Runner) VerifyPack(ctx context.Context, pack string) (*artifacts.Receipt, error) {
 	var rc *artifacts.Receipt
+	var blocked *BlockedError
 	_, err := r.govern(ctx, func(ctx context.Context, tx *govTx) error {
 		doc := &loops.Document{LoopID: PacksLoopID}
 		step := &loops.Step{Kind: loops.KindVerify, Lang: "verify", Name: pack, Pack: pack, Command: "spine pack run " + pack}
 		tx.lr.doc, tx.lr.src = doc, nil
 		it := &Item{LoopID: PacksLoopID, Stage: StageManual, Name: pack, State: StatePending, Doc: doc, Step: step}
+		gate, approval, reason, ok := tx.decide(CapPackRun, nil, pack)
+		if !ok {
+			var err error
+			blocked, err = tx.block(record{loopID: PacksLoopID, stage: StageManual, step: pack, capability: CapPackRun,
+				command: step.Command, gate: gate}, reason)
+			if blocked != nil {
+				rc = blocked.Receipt
+			}
+			return err
+		}
+		it.Gate = gate
+		if approval != nil {
+			it.Decision = &Decision{Approved: true, Approval: approval}
+		}
 		var err error
 		if rc, err = r.execute(ctx, tx.lr, it); err != nil {
 			return err
@@ -228,6 +334,9 @@ func (r *Runner) VerifyPack(ctx context.Context, pack string) (*artifacts.Receip
 		tx.subject = fmt.Sprintf("spine(%s): verify %s — %s", PacksLoopID, pack, summary)
 		return nil
 	})
+	if err == nil && blocked != nil {
+		err = blocked
+	}
 	return rc, err
 }
 
@@ -278,12 +387,20 @@ func (r *Runner) openLedger() (*gaps.Ledger, string, error) {
 // byte of the ledger outside the new entry is kept.
 func (r *Runner) FileGap(ctx context.Context, f GapFiling) (*GapEdit, error) {
 	res := &GapEdit{}
+	var blocked *BlockedError
 	out, err := r.govern(ctx, func(_ context.Context, tx *govTx) error {
-		if r.opts.Set.ByID(f.Loop) == nil {
+		doc := r.opts.Set.ByID(f.Loop)
+		if doc == nil {
 			return fmt.Errorf("no loop %q in this repository: a gap belongs to a loop (--loop)", f.Loop)
 		}
 		l, rel, err := r.openLedger()
 		if err != nil {
+			return err
+		}
+		gate, approval, reason, ok := tx.decide(CapGapFile, doc, l.NextID())
+		if !ok {
+			blocked, err = tx.block(record{loopID: f.Loop, stage: StageGaps, step: l.NextID(), capability: CapGapFile,
+				command: f.Command, gate: gate, output: "not filed: " + f.Title + "\n"}, reason)
 			return err
 		}
 		before, _ := l.Bytes()
@@ -302,7 +419,7 @@ func (r *Runner) FileGap(ctx context.Context, f GapFiling) (*GapEdit, error) {
 		res.Gap, res.Problems = g, l.Problems
 		res.Receipt, err = tx.write(record{
 			loopID: f.Loop, stage: StageGaps, step: g.ID, capability: CapGapFile, command: f.Command,
-			status: artifacts.StatusPass, note: "filed " + g.ID + ": " + gapTitle(g),
+			status: artifacts.StatusPass, note: "filed " + g.ID + ": " + gapTitle(g), gate: gate, approval: approval,
 			output: fmt.Sprintf("%s:%d: filed %s\n%s", rel, g.Line, g.ID, LineDiff(before, after)),
 		})
 		if err != nil {
@@ -311,10 +428,20 @@ func (r *Runner) FileGap(ctx context.Context, f GapFiling) (*GapEdit, error) {
 		tx.subject = oneLine(fmt.Sprintf("spine(gaps): file %s %s", g.ID, gapTitle(g)))
 		return nil
 	})
+	return res, finish(res, out, err, blocked)
+}
+
+// finish fills in the commit of an edit and turns a refusal into its
+// error.
+func finish(res *GapEdit, out *Outcome, err error, blocked *BlockedError) error {
 	if out != nil && len(out.Commits) > 0 {
 		res.Commit = out.Commits[len(out.Commits)-1]
 	}
-	return res, err
+	if err == nil && blocked != nil {
+		res.Receipt = blocked.Receipt
+		return blocked
+	}
+	return err
 }
 
 // CloseGap marks a gap fixed in fixedIn (status fixed, fixed_in, fixed_at,
@@ -325,6 +452,7 @@ func (r *Runner) FileGap(ctx context.Context, f GapFiling) (*GapEdit, error) {
 // refused (fix the ledger first).
 func (r *Runner) CloseGap(ctx context.Context, id, fixedIn, note, command string) (*GapEdit, error) {
 	res := &GapEdit{}
+	var blocked *BlockedError
 	out, err := r.govern(ctx, func(_ context.Context, tx *govTx) error {
 		l, rel, err := r.openLedger()
 		if err != nil {
@@ -342,27 +470,34 @@ func (r *Runner) CloseGap(ctx context.Context, id, fixedIn, note, command string
 		case len(lines) > 1:
 			return fmt.Errorf("gap %s is written %d times (%s); fix the ledger first", id, len(lines), strings.Join(lines, ", "))
 		}
+		g, _ := l.Lookup(id)
+		loopID := strings.TrimSpace(g.ParentLoop)
+		if !loops.ValidLoopID(loopID) {
+			loopID = GapsLoopID
+		}
+		gate, approval, reason, ok := tx.decide(CapGapClose, r.opts.Set.ByID(loopID), g.ID)
+		if !ok {
+			blocked, err = tx.block(record{loopID: loopID, stage: StageGaps, step: g.ID, capability: CapGapClose,
+				command: command, gate: gate, output: "not closed: " + g.ID + "\n"}, reason)
+			return err
+		}
 		before, _ := l.Bytes()
 		if err := l.Close(id, fixedIn, note, r.opts.Clock()); err != nil {
 			return err
 		}
 		after, _ := l.Bytes()
-		g, _ := l.Lookup(id)
+		g, _ = l.Lookup(id)
 		if err := tx.writeFile(rel, after); err != nil {
 			return err
 		}
 		res.Gap, res.Problems = g, l.Problems
-		loopID := strings.TrimSpace(g.ParentLoop)
-		if !loops.ValidLoopID(loopID) {
-			loopID = GapsLoopID
-		}
 		msg := "closed " + g.ID + ": fixed in " + fixedIn
 		if note != "" {
 			msg += "; " + note
 		}
 		res.Receipt, err = tx.write(record{
 			loopID: loopID, stage: StageGaps, step: g.ID, capability: CapGapClose, command: command,
-			status: artifacts.StatusPass, note: msg,
+			status: artifacts.StatusPass, note: msg, gate: gate, approval: approval,
 			output: fmt.Sprintf("%s:%d: closed %s, fixed in %s\n%s", rel, g.Line, g.ID, fixedIn, LineDiff(before, after)),
 		})
 		if err != nil {
@@ -371,10 +506,7 @@ func (r *Runner) CloseGap(ctx context.Context, id, fixedIn, note, command string
 		tx.subject = oneLine(fmt.Sprintf("spine(gaps): close %s fixed in %s", g.ID, fixedIn))
 		return nil
 	})
-	if out != nil && len(out.Commits) > 0 {
-		res.Commit = out.Commits[len(out.Commits)-1]
-	}
-	return res, err
+	return res, finish(res, out, err, blocked)
 }
 
 func gapTitle(g gaps.Gap) string {
@@ -408,7 +540,9 @@ type LoopClose struct {
 	Receipt *artifacts.Receipt
 	// Outstanding is what was not finished (closed with force).
 	Outstanding []string
-	Commit      string
+	// ClosedAt is the closed_at value written (RFC 3339, UTC).
+	ClosedAt string
+	Commit   string
 }
 
 // Outstanding lists what keeps a loop from closing: every step that is not
@@ -463,6 +597,7 @@ func statusWord(s string) string {
 // the receipt.
 func (r *Runner) CloseLoop(ctx context.Context, loopID string, force bool, command string) (*LoopClose, error) {
 	res := &LoopClose{}
+	var blocked *BlockedError
 	out, err := r.govern(ctx, func(_ context.Context, tx *govTx) error {
 		doc := r.opts.Set.ByID(loopID)
 		if doc == nil {
@@ -494,10 +629,17 @@ func (r *Runner) CloseLoop(ctx context.Context, loopID string, force bool, comma
 		if len(outstanding) > 0 && !force {
 			return &OutstandingError{LoopID: loopID, Items: outstanding}
 		}
+		gate, approval, reason, ok := tx.decide(CapLoopClose, doc, StepClose)
+		if !ok {
+			blocked, err = tx.block(record{loopID: doc.LoopID, stage: StageCloseout, step: StepClose, capability: CapLoopClose,
+				command: command, gate: gate, output: "not closed\n"}, reason)
+			return err
+		}
 		now := r.opts.Clock().UTC()
+		res.ClosedAt = now.Format(time.RFC3339)
 		src, err := loops.SetFrontmatter(doc.Source, "status", "closed")
 		if err == nil {
-			src, err = loops.SetFrontmatter(src, "closed_at", loops.QuoteYAML(now.Format(time.RFC3339)))
+			src, err = loops.SetFrontmatter(src, "closed_at", loops.QuoteYAML(res.ClosedAt))
 		}
 		if errors.Is(err, loops.ErrNoFrontmatter) {
 			return fmt.Errorf("%w: %s:1: the document has no frontmatter block; add status: closed by hand", ErrNotClosable, doc.Path)
@@ -514,7 +656,7 @@ func (r *Runner) CloseLoop(ctx context.Context, loopID string, force bool, comma
 		tx.lr.doc = doc
 		res.Receipt, err = tx.write(record{
 			loopID: doc.LoopID, stage: StageCloseout, step: StepClose, capability: CapLoopClose,
-			command: command, status: artifacts.StatusPass, note: note, output: output,
+			command: command, status: artifacts.StatusPass, note: note, output: output, gate: gate, approval: approval,
 		})
 		if err != nil {
 			return err
@@ -535,6 +677,10 @@ func (r *Runner) CloseLoop(ctx context.Context, loopID string, force bool, comma
 	})
 	if out != nil && len(out.Commits) > 0 {
 		res.Commit = out.Commits[len(out.Commits)-1]
+	}
+	if err == nil && blocked != nil {
+		res.Receipt = blocked.Receipt
+		return res, blocked
 	}
 	return res, err
 }
@@ -629,20 +775,20 @@ func CapabilityPolicy(reg *caps.Registry) (gate func(string) string, timeout fun
 	if reg == nil {
 		return nil, nil
 	}
-	gate = func(name string) string {
-		c, ok := reg.Lookup(name)
-		if !ok {
-			return ""
+	// Decided once per registry: planning asks for every step.
+	gates := map[string]string{}
+	timeouts := map[string]time.Duration{}
+	for _, c := range reg.Caps {
+		if _, seen := gates[c.Name]; seen {
+			continue // Lookup's rule: the first entry of a name counts
 		}
-		return CapabilityGate(c)
-	}
-	timeout = func(name string) time.Duration {
-		c, ok := reg.Lookup(name)
-		if !ok {
-			return 0
+		gates[c.Name] = CapabilityGate(c)
+		if c.Timeout > 0 {
+			timeouts[c.Name] = c.Timeout
 		}
-		return c.Timeout
 	}
+	gate = func(name string) string { return gates[name] }
+	timeout = func(name string) time.Duration { return timeouts[name] }
 	return gate, timeout
 }
 
@@ -683,7 +829,7 @@ func GovernanceFindings(root string, cfg *config.Config, set *loops.Set, reg *ca
 		default:
 			l, err := gaps.Parse(rel, data)
 			if err != nil {
-				out = append(out, errProblem(rel, err))
+				out = append(out, ErrorFinding(rel, err))
 				break
 			}
 			for _, p := range l.Problems {
@@ -741,7 +887,7 @@ func GovernanceFindings(root string, cfg *config.Config, set *loops.Set, reg *ca
 		if r, err := filepath.Rel(root, p.Path); err == nil && !strings.HasPrefix(r, "..") {
 			path = filepath.ToSlash(r)
 		}
-		add(path, p.Line, string(p.Level), p.Message)
+		add(path, p.Line, string(p.Level), strings.ReplaceAll(p.Message, root+string(filepath.Separator), ""))
 	}
 	for _, d := range set.Docs {
 		for si := range d.Stages {
@@ -765,8 +911,9 @@ func GovernanceFindings(root string, cfg *config.Config, set *loops.Set, reg *ca
 	return out
 }
 
-// errProblem turns a "path:line: message" error into a finding.
-func errProblem(path string, err error) loops.Problem {
+// ErrorFinding turns an error reading path ("path:line: message", as the
+// ledger, registry and pack parsers word them) into an error-level finding.
+func ErrorFinding(path string, err error) loops.Problem {
 	msg := err.Error()
 	line := 0
 	if rest, ok := strings.CutPrefix(msg, path+":"); ok {

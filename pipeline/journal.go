@@ -79,9 +79,18 @@ func (j *Journal) append(r JournalRecord, sync bool) error {
 		return err
 	}
 	data = append(data, '\n')
-	f, err := os.OpenFile(j.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(j.path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
+	}
+	// An append torn by a crash or a full disk leaves a last line without
+	// its newline: end it first, or this record would be glued to it and
+	// lost with it when the journal is read.
+	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
+		var last [1]byte
+		if _, err := f.ReadAt(last[:], fi.Size()-1); err == nil && last[0] != '\n' {
+			data = append([]byte{'\n'}, data...)
+		}
 	}
 	if _, err := f.Write(data); err != nil {
 		f.Close()

@@ -60,6 +60,11 @@ type Planner struct {
 	// none), for steps whose cap names one.
 	CapGate func(capName string) string
 	Now     func() time.Time
+	// Redactor redacts commands as receipts store them (StoredCommand), so
+	// that a step whose receipt holds a redacted command is not taken for
+	// edited. Root is the repository root, to read a recorded command.
+	Redactor *artifacts.Redactor
+	Root     string
 }
 
 // runnableStatus reports whether a loop of this status runs.
@@ -136,9 +141,8 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 	}
 	latest := p.History.Latest(it.LoopID, step.Name)
 	it.Latest = latest
-	cmdSHA := artifacts.CommandSHA256(step.Command)
 	if latest != nil && latest.Done() {
-		if latest.CommandSHA != "" && latest.CommandSHA != cmdSHA {
+		if !p.sameCommand(latest, step.Command) {
 			it.State, it.Reason = StateEdited, fmt.Sprintf("edited after it ran (%s at %s); not re-run", latest.Status, stamp(latest.Started))
 			return
 		}
@@ -150,7 +154,7 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 		return
 	}
 	if latest != nil {
-		changed := latest.CommandSHA != "" && latest.CommandSHA != cmdSHA
+		changed := !p.sameCommand(latest, step.Command)
 		switch latest.Status {
 		case artifacts.StatusFail:
 			if !changed && !p.Retry[step.Name] {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -65,6 +66,9 @@ type PushOptions struct {
 	// changed since the last commit. Only for a clone spine maintains itself
 	// (the hook's worktree), never an operator's.
 	DiscardLocalChanges bool
+	// Fault, when set, is called at FaultMidPush (tests kill the process
+	// there; see FaultPoints).
+	Fault func(point string)
 }
 
 // NewPushOptions derives push options from a run's options.
@@ -72,6 +76,7 @@ func NewPushOptions(o Options, remote, branch string) PushOptions {
 	return PushOptions{
 		Root: o.Root, Config: o.Config, Git: o.Git, StateDir: o.StateDir,
 		Remote: remote, Branch: branch, Host: o.Host, Clock: o.Clock, Log: o.Log,
+		Fault: o.Fault,
 	}
 }
 
@@ -128,6 +133,19 @@ func (o *PushOptions) defaults() error {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return nil
+}
+
+// lock takes the repository's run lock (without waiting) for a change of
+// the working tree, so it never interleaves with a run's commits.
+func (o *PushOptions) lock(ctx context.Context) (func(), error) {
+	if o.StateDir == "" {
+		return func() {}, nil
+	}
+	l, err := AcquireLock(ctx, o.StateDir, 0, o.Log)
+	if err != nil {
+		return nil, fmt.Errorf("update the working tree: %w; the next push or sync does it", err)
+	}
+	return func() { _ = l.Release() }, nil
 }
 
 func (o *PushOptions) notice(res *PushResult, msg string) {
@@ -260,10 +278,19 @@ func replay(ctx context.Context, o *PushOptions, res *PushResult, head, tip plum
 			return 0, fmt.Errorf("%w: local commit %s (%q) is not spine's and is not on %s/%s; spine only replays its own commits: pull --rebase and push by hand", ErrReplayRefused, c.Hash.String()[:12], firstLine(c.Message), o.Remote, o.Branch)
 		}
 	}
-	o.notice(nil, fmt.Sprintf("%s/%s moved on (now %s); replaying %d spine commit(s) on it", o.Remote, o.Branch, tip.String()[:12], len(chain)))
+	o.notice(res, fmt.Sprintf("%s/%s moved on (now %s); replaying %d spine commit(s) on it", o.Remote, o.Branch, tip.String()[:12], len(chain)))
 	plan, upstream, err := planReplay(o, chain, base, tip)
 	if err != nil {
 		return 0, err
+	}
+	// No run may commit while the working tree moves under it.
+	unlock, err := o.lock(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	if now, err := g.Head(); err != nil || now != head {
+		return 0, fmt.Errorf("HEAD moved while preparing the replay (a run committed); the next push replays: %v", err)
 	}
 	// Keep the originals reachable until their replay is committed.
 	if err := g.SetRef(backupRef, head); err != nil {
@@ -279,6 +306,9 @@ func replay(ctx context.Context, o *PushOptions, res *PushResult, head, tip plum
 	for _, note := range upstream {
 		o.notice(res, note)
 	}
+	if o.Fault != nil {
+		o.Fault(FaultMidPush)
+	}
 	made := 0
 	for _, rc := range plan {
 		if err := ctx.Err(); err != nil {
@@ -286,7 +316,13 @@ func replay(ctx context.Context, o *PushOptions, res *PushResult, head, tip plum
 		}
 		h, ok, err := replayOne(o, rc)
 		if err != nil {
-			return made, fmt.Errorf("replay %s: %w (the original commits are kept at %s)", rc.orig.Hash.String()[:12], err, backupRef)
+			// Go back to spine's original commits, so the next push tries
+			// again from where this one started.
+			if _, rerr := g.SwitchTo(head, true); rerr != nil {
+				return made, fmt.Errorf("replay %s: %w; going back failed too (%v): the original commits are kept at %s", rc.orig.Hash.String()[:12], err, rerr, backupRef)
+			}
+			_ = g.RemoveRef(backupRef)
+			return 0, fmt.Errorf("replay %s: %w (back at spine's original commits)", rc.orig.Hash.String()[:12], err)
 		}
 		if ok {
 			made++
@@ -479,7 +515,7 @@ func replayOne(o *PushOptions, rc replayCommit) (plumbing.Hash, bool, error) {
 			if err := removeFile(full); err != nil {
 				return plumbing.ZeroHash, false, err
 			}
-		} else if err := artifacts.WriteFileAtomic(full, f.data, 0o644); err != nil {
+		} else if err := writeFile(full, f.data); err != nil {
 			return plumbing.ZeroHash, false, fmt.Errorf("write %s: %w", f.path, err)
 		}
 		paths = append(paths, f.path)
@@ -556,6 +592,14 @@ func removeFile(full string) error {
 		return fmt.Errorf("remove %s: %w", full, err)
 	}
 	return nil
+}
+
+// writeFile writes a file atomically, creating its folder.
+func writeFile(full string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		return err
+	}
+	return artifacts.WriteFileAtomic(full, data, 0o644)
 }
 
 // readFileIfExists returns a file's content, or nil when it does not exist.

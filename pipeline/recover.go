@@ -61,12 +61,19 @@ func (r *Runner) recover(ctx context.Context) error {
 				c.DurationMS = r.opts.Clock().Sub(t).Milliseconds()
 			}
 			c.Note = note
+			if a := r.strayArtifact(c.LoopID, c.Step); a != nil {
+				c.Artifacts = append(append([]artifacts.ArtifactRef{}, c.Artifacts...), *a)
+				c.Note += "; the artifact it wrote is kept: " + a.Path
+			}
 			rc = &c
 			if err := r.journal.Append(JournalRecord{Kind: recResult, RunKey: key, LoopID: c.LoopID, Step: c.Step, At: r.opts.Clock(), Receipt: rc}); err != nil {
 				return err
 			}
 		default:
 			continue
+		}
+		if relDir, err := r.store.RelDir(key); err == nil {
+			r.removeTemps(rc.LoopID, rc.Step, relDir)
 		}
 		lr := byLoop[rc.LoopID]
 		if lr == nil {
@@ -102,6 +109,14 @@ func (r *Runner) recoverReceipt(lr *loopRun, rc *artifacts.Receipt) error {
 	if err != nil {
 		return err
 	}
+	if existing, err := artifacts.ReadReceipt(p); err == nil && existing.RunKey != rc.RunKey || err != nil && !errors.Is(err, os.ErrNotExist) {
+		// A receipt torn by a power failure (its write was not yet
+		// flushed): the journal holds the truth, write it again.
+		r.report().Notice(fmt.Sprintf("rewriting unreadable receipt %s from the journal", rc.RunKey))
+		if err := os.Remove(p); err != nil {
+			return fmt.Errorf("recover receipt %s: %w", rc.RunKey, err)
+		}
+	}
 	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
 		var out *os.File
 		if f, err := os.Open(r.logPath(rc.RunKey)); err == nil {
@@ -133,6 +148,11 @@ func (r *Runner) recoverReceipt(lr *loopRun, rc *artifacts.Receipt) error {
 	}
 	_ = os.Remove(r.logPath(rc.RunKey))
 	lr.pending = append(lr.pending, relDir+"/receipt.json", relDir+"/output.log")
+	if sig, err := r.signReceipt(relDir); err != nil {
+		return err
+	} else if sig != "" {
+		lr.pending = append(lr.pending, sig)
+	}
 	for _, a := range rc.Artifacts {
 		lr.pending = append(lr.pending, a.Path)
 	}

@@ -84,6 +84,9 @@ type Options struct {
 	// CapTimeout maps a registered capability to its timeout: the default
 	// timeout of steps using it that set none (0: no default).
 	CapTimeout func(capName string) time.Duration
+	// Signer, when set, signs every receipt written: receipt.dsse.json
+	// beside receipt.json, committed with it.
+	Signer *artifacts.Signer
 }
 
 // VerifyRunner runs a verify step's pack and reports the checks.
@@ -136,7 +139,7 @@ func NewRunner(opts Options) *Runner {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Runner{opts: opts, log: log, store: &artifacts.Store{Root: opts.Root, Dir: opts.Config.Receipts}}
+	return &Runner{opts: opts, log: log, store: &artifacts.Store{Root: opts.Root, Dir: opts.Config.Receipts, DeferSync: true}}
 }
 
 // Planner returns a planner over the repository's history (for `spine
@@ -179,6 +182,7 @@ func (r *Runner) load() error {
 		},
 		Host: r.opts.Host, Retry: r.opts.Retry, Unfinished: unfinished,
 		CapGate: r.opts.CapGate, Now: r.opts.Clock,
+		Redactor: r.redactor(), Root: r.opts.Root,
 		Background: func(loopID, step string) (bool, string) {
 			e := unfinished[[2]string{loopID, step}]
 			if e == nil || !backgroundAlive(e.Intent) {
@@ -403,10 +407,13 @@ func (r *Runner) report() Reporter {
 // newReceipt fills the fields every receipt of a step shares.
 func (r *Runner) newReceipt(lr *loopRun, it *Item, runKey string, started time.Time) *artifacts.Receipt {
 	step := it.Step
+	// No secret value reaches receipt.json: the command is stored redacted
+	// and command_sha256 is the hash of what is stored (see StoredCommand).
+	command, redactions := StoredCommand(step.Command, r.redactor())
 	rc := &artifacts.Receipt{
 		RunKey: runKey, LoopID: lr.doc.LoopID, Stage: it.Stage, Step: step.Name,
-		Capability: step.Capability(), Command: step.Command,
-		CommandSHA256: artifacts.CommandSHA256(step.Command),
+		Capability: step.Capability(), Command: command, Redactions: redactions,
+		CommandSHA256: artifacts.CommandSHA256(command),
 		Host:          r.opts.Host, User: r.opts.User, Workdir: r.opts.Root,
 		StartedAt:    started.UTC().Format(time.RFC3339Nano),
 		AllowFailure: step.AllowFailure, Gate: it.Gate,
@@ -474,6 +481,11 @@ func (r *Runner) writeReceipt(lr *loopRun, rc *artifacts.Receipt, output io.Read
 	run := runFromReceipt(rc, res.Hash, res.Dir)
 	r.history.Add(run)
 	lr.pending = append(lr.pending, res.Paths...)
+	if sig, err := r.signReceipt(res.Dir); err != nil {
+		return err
+	} else if sig != "" {
+		lr.pending = append(lr.pending, sig)
+	}
 	for _, a := range rc.Artifacts {
 		lr.pending = append(lr.pending, a.Path)
 	}
@@ -510,6 +522,13 @@ func (r *Runner) finishStage(lr *loopRun, stageIdx int) error {
 	st := &doc.Stages[stageIdx]
 	msg := commitMessage(doc.LoopID, st, lr.counts, r.runID, r.opts.Host)
 	keys := runKeysOf(lr.pending)
+	// Receipts, logs and artifacts were written without fsyncs of their
+	// own: one flush of the file system makes the whole stage durable
+	// before a commit refers to it, and another makes the commit durable
+	// before the journal forgets the runs.
+	if err := r.syncFS(); err != nil {
+		return err
+	}
 	if r.opts.Git != nil {
 		sig := r.opts.Git.Signature(r.opts.Host, now)
 		h, made, err := r.opts.Git.CommitFiles(lr.pending, msg, sig)
@@ -519,6 +538,9 @@ func (r *Runner) finishStage(lr *loopRun, stageIdx int) error {
 		if made {
 			r.out.Commits = append(r.out.Commits, h.String())
 		}
+		if err := r.syncFS(); err != nil {
+			return err
+		}
 		r.fault(FaultAfterCommit)
 	}
 	for _, k := range keys {
@@ -527,6 +549,17 @@ func (r *Runner) finishStage(lr *loopRun, stageIdx int) error {
 		}
 	}
 	lr.pending = nil
+	return nil
+}
+
+// syncFS flushes the file systems of the repository and the state folder.
+func (r *Runner) syncFS() error {
+	if err := artifacts.SyncFS(r.opts.Root); err != nil {
+		return err
+	}
+	if rel, err := filepath.Rel(r.opts.Root, r.opts.StateDir); err != nil || strings.HasPrefix(rel, "..") {
+		return artifacts.SyncFS(r.opts.StateDir)
+	}
 	return nil
 }
 

@@ -118,16 +118,13 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	if err := out.Close(); err != nil {
 		return nil, fmt.Errorf("step %s: output: %w", step.Name, err)
 	}
-	if err := logFile.Sync(); err != nil {
-		return nil, fmt.Errorf("step %s: output: %w", step.Name, err)
-	}
 	rc.FinishedAt = res.End.UTC().Format(time.RFC3339Nano)
 	rc.StartedAt = res.Start.UTC().Format(time.RFC3339Nano)
 	rc.DurationMS = res.End.Sub(res.Start).Milliseconds()
 	rc.ExitCode = res.ExitCode
 	rc.OutputTruncated = out.Truncated()
 	rc.OutputBytes = out.Bytes()
-	rc.Redactions = out.Redactions()
+	rc.Redactions += out.Redactions() // plus those of the command
 	switch {
 	case res.Stopped:
 		rc.Status = artifacts.StatusInterrupted
@@ -152,7 +149,10 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 		}
 		rc.Artifacts = append(rc.Artifacts, artifacts.ArtifactRef{Path: artifactRel, SHA256: sum, Size: size})
 	}
-	if err := r.journal.Append(JournalRecord{Kind: recResult, RunKey: key, LoopID: rc.LoopID, Step: rc.Step, At: r.opts.Clock(), Receipt: rc}); err != nil {
+	// Not fsynced: if a power failure loses it, the durable intent makes
+	// the step interrupted (held), never run twice; the next intent's or
+	// the stage's sync flushes it.
+	if err := r.journal.AppendNoSync(JournalRecord{Kind: recResult, RunKey: key, LoopID: rc.LoopID, Step: rc.Step, At: r.opts.Clock(), Receipt: rc}); err != nil {
 		return nil, err
 	}
 	r.fault(FaultAfterResult)

@@ -19,8 +19,9 @@ import (
 // Pending reports whether a run with these options would do anything: a
 // step ready to run, a gate refusal not yet recorded, or a step the journal
 // says ended (or died) without its receipt committed. It takes no lock and
-// writes nothing; reason names the first piece of work found. Loops whose
-// document has uncommitted changes are not counted (a run skips them).
+// changes nothing but the receipt index cache; reason names the first piece
+// of work found. Loops whose document has uncommitted changes are not
+// counted (a run skips them).
 func Pending(opts Options) (bool, string, error) {
 	j, err := OpenJournal(opts.StateDir)
 	if err != nil {
@@ -38,7 +39,9 @@ func Pending(opts Options) (bool, string, error) {
 		if e.Result != nil {
 			return true, fmt.Sprintf("step run %s finished; its receipt is not committed yet", key), nil
 		}
-		if e.Intent != nil && !processAlive(e.Intent.PGID) {
+		// A live process is a step still running (in the background, or
+		// under another run that holds the lock): not work for now.
+		if e.Intent != nil && !backgroundAlive(e.Intent) && !processAlive(e.Intent.PGID) {
 			return true, fmt.Sprintf("step run %s ended without a receipt", key), nil
 		}
 	}
@@ -92,11 +95,13 @@ type SyncResult struct {
 func (s *SyncResult) Moved() bool { return s != nil && s.From != s.To }
 
 // Sync brings the clone up to date with the remote branch: it fetches;
-// commits only the clone has are pushed first (replayed when the remote
-// moved on); then the branch is fast-forwarded to the remote's head, which
-// rewrites only the files that differ, and refuses (unless
-// DiscardLocalChanges) when one of them holds uncommitted changes.
-func Sync(ctx context.Context, o PushOptions) (*SyncResult, error) {
+// with push, commits only the clone has are pushed first (replayed when the
+// remote moved on; without push such a clone is left as it is); then the
+// branch is fast-forwarded to the remote's head, which rewrites only the
+// files that differ, and refuses (unless DiscardLocalChanges) when one of
+// them holds uncommitted changes. It never changes the working tree while
+// a run holds the lock.
+func Sync(ctx context.Context, o PushOptions, push bool) (*SyncResult, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
@@ -123,6 +128,10 @@ func Sync(ctx context.Context, o PushOptions) (*SyncResult, error) {
 			return res, err
 		}
 	}
+	if !behind && !push {
+		o.notice(nil, fmt.Sprintf("this clone has commits %s/%s does not; not following it without pushing", o.Remote, o.Branch))
+		return res, nil
+	}
 	if !behind {
 		pr, err := Push(ctx, o)
 		res.Push = pr
@@ -142,6 +151,14 @@ func Sync(ctx context.Context, o PushOptions) (*SyncResult, error) {
 			res.To = h.String()
 			return res, nil
 		}
+	}
+	unlock, err := o.lock(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
+	if now, err := g.Head(); err != nil || now != head {
+		return res, fmt.Errorf("HEAD moved during the sync (a run committed); the next sync follows: %v", err)
 	}
 	if _, err := g.SwitchTo(tip, o.DiscardLocalChanges); err != nil {
 		return res, fmt.Errorf("update to %s/%s: %w", o.Remote, o.Branch, err)
@@ -223,7 +240,7 @@ func (w *Watcher) Cycle(ctx context.Context) (*CycleResult, error) {
 	}
 	follow := w.Remote != "" && opts.Git != nil && opts.Git.HasRemote(w.Remote)
 	if follow {
-		res.Sync, err = Sync(ctx, w.pushOptions(opts))
+		res.Sync, err = Sync(ctx, w.pushOptions(opts), w.Push)
 		if err != nil {
 			return res, fmt.Errorf("sync with %s: %w", w.Remote, err)
 		}
@@ -310,7 +327,9 @@ func short(h string) string {
 // and runs a cycle per request, so a push that lands while a run is going
 // is picked up by a follow-up cycle and never lost.
 const (
-	requestFile = "rerun"
+	// RequestFile is the file whose presence in the folder requests a run
+	// (the hook script writes it too).
+	RequestFile = "rerun"
 	workerLock  = "worker.lock"
 )
 
@@ -319,7 +338,7 @@ func RequestRun(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("request a run: %w", err)
 	}
-	p := filepath.Join(dir, requestFile)
+	p := filepath.Join(dir, RequestFile)
 	if err := os.WriteFile(p, []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("request a run: %w", err)
 	}
@@ -335,7 +354,7 @@ func Drain(ctx context.Context, dir string, maxCycles int, cycle func(context.Co
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	req := filepath.Join(dir, requestFile)
+	req := filepath.Join(dir, RequestFile)
 	requested := func() bool {
 		_, err := os.Stat(req)
 		return err == nil

@@ -118,7 +118,7 @@ func (a *app) governanceFindings(rc *repoContext) []loops.Problem {
 	reg, probs, err := pipeline.LoadCapabilities(rc.root, rc.cfg)
 	var out []loops.Problem
 	if err != nil {
-		out = append(out, loops.Problem{Path: rc.cfg.Capabilities, Level: loops.LevelError, Message: err.Error()})
+		out = append(out, pipeline.ErrorFinding(rc.cfg.Capabilities, err))
 	}
 	out = append(out, pipeline.CapabilityFindings(probs)...)
 	return append(out, pipeline.GovernanceFindings(rc.root, rc.cfg, rc.set, reg)...)

@@ -161,7 +161,10 @@ receipt chain, and the ledger and the receipt are committed together:
 --severity is one of low, medium, high, critical. --type is normally one of
 stale-ssot, missing-entry, agent-behavior, unclear-doc, duplicate-truth,
 runtime-bug, missing-process (another value is kept, with a warning).
-spine refuses when the ledger has uncommitted changes.`,
+spine refuses when the ledger has uncommitted changes. When the capability
+registry marks gaps.file as destructive or manual, the gap is filed only
+behind its gate (NAME=yes, or approvals: in the loop's frontmatter);
+otherwise a blocked receipt is committed and spine exits 3.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			for _, req := range []struct{ name, v string }{{"loop", nf.Loop}, {"title", nf.Title}, {"severity", nf.Severity}, {"type", nf.Type}} {
@@ -179,8 +182,12 @@ spine refuses when the ledger has uncommitted changes.`,
 			if err != nil {
 				return err
 			}
-			if rc.set.ByID(nf.Loop) == nil {
+			doc := rc.set.ByID(nf.Loop)
+			if doc == nil {
 				return exitf(exitUsage, "no loop %q in this repository: a gap belongs to a loop (--loop)", nf.Loop)
+			}
+			if doc.Status == "closed" {
+				fmt.Fprintf(a.stderr, "warning: loop %s is closed; the gap is orphaned until it is re-parented or closed\n", nf.Loop)
 			}
 			opts, err := a.pipelineOptions(rc, &rf)
 			if err != nil {
@@ -230,7 +237,11 @@ together:
   spine(gaps): close GAP-OP-N fixed in LOOP
 
 A gap the ledger lacks, one already fixed or closed, or an id written twice
-is refused (exit 2). spine refuses when the ledger has uncommitted changes.`,
+is refused (exit 2). spine refuses when the ledger has uncommitted changes.
+When the capability registry marks gaps.close as destructive or manual, the
+gap is closed only behind its gate (NAME=yes, or approvals: in the parent
+loop's frontmatter); otherwise a blocked receipt is committed, the ledger is
+not touched, and spine exits 3.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if strings.TrimSpace(fixedIn) == "" {
@@ -264,16 +275,20 @@ is refused (exit 2). spine refuses when the ledger has uncommitted changes.`,
 }
 
 // governanceExit maps the errors of governance actions to exit codes: 75
-// for the lock, 3 for a loop that is not finished, 2 for everything else
-// (bad input, an unknown id, uncommitted changes).
+// for the lock, 3 for a loop that is not finished or an action whose
+// capability waits for approval, 2 for everything else (bad input, an
+// unknown id, uncommitted changes).
 func governanceExit(err error) error {
 	var locked *pipeline.LockedError
 	var outstanding *pipeline.OutstandingError
+	var blocked *pipeline.BlockedError
 	switch {
 	case errors.As(err, &locked):
 		return exitf(exitLocked, "%v", locked)
 	case errors.As(err, &outstanding):
 		return exitf(exitWaiting, "%v", outstanding)
+	case errors.As(err, &blocked):
+		return exitf(exitWaiting, "%v", blocked)
 	}
 	return exitf(exitUsage, "%v", err)
 }

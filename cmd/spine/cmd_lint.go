@@ -17,7 +17,11 @@ func newLintCmd(a *app) *cobra.Command {
 file:line: level: message. Findings cover rejected YAML, missing or
 duplicate loop ids, duplicate step names, unknown or mistyped step
 attributes, steps outside any stage, artifact names that escape their
-folder, and unknown status values.
+folder, and unknown status values; beyond the documents: the gap ledger
+(duplicate ids, values outside the documented sets, orphaned gaps whose
+parent loop is closed or missing), the capability registry (and steps whose
+capability needs approval but that name no gate), and the verify packs
+(unknown fields, duplicate check ids, checks without run, missing packs).
 
 Exit status 2 when any finding is an error.`,
 		Args: cobra.NoArgs,
@@ -26,7 +30,7 @@ Exit status 2 when any finding is an error.`,
 			if err != nil {
 				return err
 			}
-			probs := rc.set.AllProblems()
+			probs := append(rc.set.AllProblems(), a.governanceFindings(rc)...)
 			if asJSON {
 				if probs == nil {
 					probs = []loops.Problem{}

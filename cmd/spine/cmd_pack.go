@@ -41,8 +41,10 @@ func loadPacks(rc *repoContext) ([]*packs.Pack, []packs.Problem) {
 	for _, p := range all {
 		p.Path = rel(p.Path)
 	}
+	prefix := rc.root + string(filepath.Separator)
 	for i := range probs {
 		probs[i].Path = rel(probs[i].Path)
+		probs[i].Message = strings.ReplaceAll(probs[i].Message, prefix, "")
 	}
 	return all, probs
 }
@@ -195,7 +197,9 @@ output in output.log. The receipt is committed.
 
 A non-blocking check that fails is recorded and does not fail the run.
 Exit status 1 when a blocking check failed; 2 when the pack does not exist
-or is invalid (its findings are listed as file:line, and nothing runs).
+or is invalid (its findings are listed as file:line, and nothing runs); 3
+when the capability registry puts verify.pack.run behind a gate that is not
+approved (a blocked receipt is committed).
 
 With --json, print only the receipt.`,
 		Args: cobra.ExactArgs(1),

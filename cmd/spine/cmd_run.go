@@ -23,6 +23,8 @@ func newRunCmd(a *app) *cobra.Command {
 		retry                 []string
 		wait                  time.Duration
 		rf                    runFlags
+		push                  bool
+		gf                    gitopsFlags
 	)
 	c := &cobra.Command{
 		Use:   "run",
@@ -64,9 +66,20 @@ With --json, print only a JSON array of the receipts written.`,
 			opts.Reporter = rep
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			if !asJSON && !quiet {
-				if head, _ := selfTriggered(opts.Git); head != "" {
-					fmt.Fprintf(a.stderr, "HEAD is spine's own commit (Spine-Run: %s)\n", head)
+			// A run triggered by spine's own commit finds nothing to do: say
+			// so in one line (and still push what is not pushed yet).
+			if head, _ := selfTriggered(opts.Git); head != "" && !dryRun {
+				if work, _, err := pipeline.Pending(opts); err == nil && !work {
+					switch {
+					case asJSON:
+						fmt.Fprintln(a.stdout, "[]")
+					case !quiet:
+						fmt.Fprintf(a.stdout, "nothing to do: HEAD is spine's own commit (Spine-Run: %s)\n", head)
+					}
+					if push {
+						return a.pushAfterRun(ctx, opts, gf, quiet || asJSON)
+					}
+					return nil
 				}
 			}
 			out, err := pipeline.NewRunner(opts).Run(ctx)
@@ -96,6 +109,11 @@ With --json, print only a JSON array of the receipts written.`,
 			case len(out.Held) > 0:
 				a.exit = exitWaiting
 			}
+			if push && !dryRun {
+				if perr := a.pushAfterRun(ctx, opts, gf, quiet || asJSON); perr != nil {
+					return perr
+				}
+			}
 			if errors.Is(err, context.Canceled) {
 				return exitf(exitFailed, "stopped by signal")
 			}
@@ -110,6 +128,8 @@ With --json, print only a JSON array of the receipts written.`,
 	f.StringSliceVar(&retry, "retry", nil, "re-run failed or interrupted step `NAME` (repeatable)")
 	f.DurationVar(&wait, "wait", 0, "wait this long for another run's lock before exiting 75")
 	f.StringVar(&rf.host, "host", "", "run as host `NAME` (default: this machine's host name)")
+	f.BoolVar(&push, "push", false, "push spine's commits (also those an earlier run could not push); replays them when the remote moved on, never forces")
+	gf.register(f)
 	return c
 }
 

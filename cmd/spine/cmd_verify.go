@@ -1,8 +1,11 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -11,6 +14,7 @@ import (
 
 func newVerifyCmd(a *app) *cobra.Command {
 	var asJSON bool
+	var keyFiles []string
 	c := &cobra.Command{
 		Use:   "verify",
 		Short: "Recompute every receipt's hashes and each loop's receipt chain",
@@ -20,6 +24,12 @@ receipt sits in the folder its run key names; and check each loop's hash
 chain (every receipt's prev is the sha256 of the loop's previous
 receipt.json). Each mismatch is named: a changed output.log, an edited
 receipt, a receipt removed from the middle of a chain.
+
+With --keys FILE (repeatable; each FILE holds one or more PEM public keys,
+such as receipt-keys.pem written by spine keygen --publish), every receipt
+must also carry a receipt.dsse.json signed by one of those keys, over exactly
+this receipt.json, output.log and artifacts: unsigned receipts, signatures by
+other keys and receipts edited after signing are named.
 
 Exit status 1 when anything does not match.`,
 		Args: cobra.NoArgs,
@@ -39,15 +49,32 @@ Exit status 1 when anything does not match.`,
 			if rep.Problems == nil {
 				rep.Problems = []artifacts.Problem{}
 			}
+			sigs, err := verifySignatures(root, cfg.Receipts, keyFiles)
+			if err != nil {
+				return exitf(exitUsage, "%v", err)
+			}
+			if sigs != nil {
+				rep.Problems = append(rep.Problems, sigs.Problems...)
+			}
 			if asJSON {
+				out := struct {
+					*artifacts.VerifyReport
+					Signed *int `json:"signed,omitempty"`
+				}{VerifyReport: rep}
+				if sigs != nil {
+					out.Signed = &sigs.Signed
+				}
 				enc := json.NewEncoder(a.stdout)
 				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
+				if err := enc.Encode(out); err != nil {
 					return err
 				}
 			} else {
 				for _, p := range rep.Problems {
 					fmt.Fprintln(a.stdout, p.String())
+				}
+				if sigs != nil {
+					fmt.Fprintf(a.stdout, "%d of %d receipt(s) signed by a trusted key\n", sigs.Signed, sigs.Receipts)
 				}
 				if rep.OK() {
 					fmt.Fprintf(a.stdout, "%d receipt(s) verified: hashes and chains match\n", rep.Receipts)
@@ -62,5 +89,31 @@ Exit status 1 when anything does not match.`,
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	c.Flags().StringArrayVar(&keyFiles, "keys", nil, "also check every receipt's signature against the public keys in `FILE` (repeatable)")
 	return c
+}
+
+// verifySignatures checks the receipts' signatures against the public keys
+// of keyFiles (nil report when none are given).
+func verifySignatures(root, receiptsDir string, keyFiles []string) (*artifacts.SignatureReport, error) {
+	if len(keyFiles) == 0 {
+		return nil, nil
+	}
+	keys := map[string]ed25519.PublicKey{}
+	for _, f := range keyFiles {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("--keys: %w", err)
+		}
+		ks, err := artifacts.ParsePublicKeys(data)
+		if err != nil {
+			return nil, fmt.Errorf("--keys %s: %w", f, err)
+		}
+		maps.Copy(keys, ks)
+	}
+	rep, err := artifacts.VerifySignatures(&artifacts.Store{Root: root, Dir: receiptsDir}, keys)
+	if err != nil {
+		return nil, fmt.Errorf("verify signatures: %w", err)
+	}
+	return rep, nil
 }

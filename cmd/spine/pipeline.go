@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/spinehq/spine/internal/gitx"
@@ -62,17 +61,14 @@ func (a *app) pipelineOptions(rc *repoContext, f *runFlags) (pipeline.Options, e
 	if exe, err := os.Executable(); err == nil {
 		supervisor = []string{exe, supervisorCmd}
 	}
-	var fault func(string)
-	if point := os.Getenv("SPINE_FAULT"); point != "" {
-		// Rehearse a crash: die at the named point (see pipeline.FaultPoints).
-		fault = func(p string) {
-			if p == point {
-				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-				select {}
-			}
-		}
+	// Rehearse a crash: $SPINE_FAULT=<point>[@N] dies at the named point.
+	fault := faultHook()
+	signer, err := loadSigner(rc.root, rc.cfg)
+	if err != nil {
+		return pipeline.Options{}, exitf(exitUsage, "%v", err)
 	}
 	return pipeline.Options{
+		Signer:     signer,
 		Fault:      fault,
 		Supervisor: supervisor,
 		Root:       rc.root, Config: rc.cfg, Set: rc.set, Git: g,

@@ -143,6 +143,13 @@ renders a static evidence site.`,
 		newDemoCmd(a),
 		newInitCmd(a),
 		newSiteCmd(a),
+		newGapCmd(a),
+		newPackCmd(a),
+		newCapCmd(a),
+		newLoopCmd(a),
+		newHookCmd(a),
+		newWatchCmd(a),
+		newKeygenCmd(a),
 	)
 	return withExitStatus(root)
 }

@@ -354,6 +354,7 @@ type OverwriteError struct {
 	Paths []string
 }
 
+// Error names the paths.
 func (e *OverwriteError) Error() string {
 	return fmt.Sprintf("uncommitted changes to %s would be overwritten", strings.Join(e.Paths, ", "))
 }

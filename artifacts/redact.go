@@ -1,0 +1,485 @@
+package artifacts
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+)
+
+// Redacted is the text that replaces a secret.
+const Redacted = "[REDACTED]"
+
+// minSecretLen is the shortest secret value redacted; shorter values would
+// blank out ordinary output.
+const minSecretLen = 4
+
+// minBearerLen is the shortest token after "Bearer " that is redacted, so
+// prose such as "a Bearer token" stays readable.
+const minBearerLen = 8
+
+// Redactor replaces secrets in step output with Redacted: the literal
+// values it was built with, and well-known credential shapes:
+//
+//   - GitHub tokens: ghp_, gho_, ghs_, ghu_, ghr_ followed by 36 or more
+//     letters and digits, and github_pat_ followed by 22 or more [A-Za-z0-9_];
+//   - AWS access key ids: AKIA or ASIA followed by 16 [0-9A-Z];
+//   - "Bearer <token>" (any case; the word Bearer is kept);
+//   - values of password=, passwd= and pwd= (any case, also as the end of a
+//     longer name such as DB_PASSWORD=), up to '&', ';', whitespace or a
+//     quote, or the whole quoted value when it starts with a quote;
+//   - the password in URL userinfo, scheme://user:password@host;
+//   - the body of PEM private keys, between "-----BEGIN ... PRIVATE KEY-----"
+//     and "-----END ... PRIVATE KEY-----" (also PGP "PRIVATE KEY BLOCK"),
+//     spanning lines: the markers are kept and the body becomes one
+//     Redacted line.
+//
+// Patterns never span lines except private keys, so output can be redacted
+// line by line. A Redactor is immutable and safe for concurrent use. A nil
+// *Redactor redacts the well-known shapes only.
+type Redactor struct {
+	secrets [][]byte
+}
+
+// NewRedactor returns a Redactor for the given secret values (typically the
+// values of the environment variables named in policy.secret_env). Values
+// shorter than 4 bytes are ignored. A value spanning several lines is
+// redacted line by line: each of its lines of 4 bytes or more (ignoring
+// surrounding spaces, tabs and carriage returns) becomes a secret of its own.
+func NewRedactor(secrets []string) *Redactor {
+	seen := make(map[string]bool)
+	var out [][]byte
+	add := func(s string) {
+		if len(s) < minSecretLen || seen[s] {
+			return
+		}
+		seen[s] = true
+		out = append(out, []byte(s))
+	}
+	for _, s := range secrets {
+		if !strings.ContainsAny(s, "\n") {
+			add(s)
+			continue
+		}
+		for _, line := range strings.Split(s, "\n") {
+			add(strings.Trim(line, " \t\r"))
+		}
+	}
+	// Longest first: the order does not change the result (spans are
+	// merged), but long values are the likelier and cheaper misses.
+	slices.SortFunc(out, func(a, b []byte) int { return len(b) - len(a) })
+	return &Redactor{secrets: out}
+}
+
+// Redact returns b with every secret replaced by Redacted, and the number
+// of replacements. When nothing is redacted it returns b itself; otherwise a
+// new slice. b may hold many lines, binary data or invalid UTF-8: bytes are
+// matched as they are and nothing else is changed.
+func (r *Redactor) Redact(b []byte) ([]byte, int) {
+	var sc redactScratch
+	var st pemState
+	sc.spans = r.findSpans(b, sc.spans[:0])
+	if !bytes.Contains(b, pemBegin) {
+		if len(sc.spans) == 0 {
+			return b, 0
+		}
+		return applySpans(make([]byte, 0, len(b)), b, sc.spans)
+	}
+	out := make([]byte, 0, len(b))
+	total := 0
+	for len(b) > 0 {
+		line, rest, nl := bytes.Cut(b, newline)
+		b = rest
+		red, n, keep := r.redactLine(line, &st, &sc)
+		total += n
+		if !keep {
+			continue
+		}
+		out = append(out, red...)
+		if nl {
+			out = append(out, '\n')
+		}
+	}
+	return out, total
+}
+
+// RedactString is Redact for strings.
+func (r *Redactor) RedactString(s string) (string, int) {
+	out, n := r.Redact([]byte(s))
+	if n == 0 {
+		return s, 0
+	}
+	return string(out), n
+}
+
+// span is a byte range [start, end) to replace with Redacted.
+type span struct{ start, end int }
+
+// redactScratch holds reusable buffers; each concurrent user has its own.
+type redactScratch struct {
+	spans []span
+	pem   []byte
+	out   []byte
+}
+
+// pemState carries a private-key block across lines.
+type pemState struct {
+	inKey  bool // inside a key body
+	marked bool // a Redacted placeholder was already emitted for this body
+}
+
+var (
+	newline  = []byte{'\n'}
+	pemBegin = []byte("-----BEGIN ")
+	pemEnd   = []byte("-----END ")
+)
+
+// redactLine redacts one line (without its '\n'), advancing the private-key
+// state. keep is false when the line lies inside a key body whose
+// placeholder was already emitted: it must be dropped. out aliases line
+// when nothing changed, else scratch memory valid until the next call.
+func (r *Redactor) redactLine(line []byte, st *pemState, sc *redactScratch) (out []byte, n int, keep bool) {
+	if st.inKey || bytes.Contains(line, pemBegin) {
+		var drop bool
+		line, n, drop = redactPEMLine(line, st, sc)
+		if drop {
+			return nil, 0, false
+		}
+	}
+	sc.spans = r.findSpans(line, sc.spans[:0])
+	if len(sc.spans) == 0 {
+		return line, n, true
+	}
+	var m int
+	sc.out, m = applySpans(sc.out[:0], line, sc.spans)
+	return sc.out, n + m, true
+}
+
+// redactPEMLine handles private-key markers in one line. It returns the
+// line with key bodies replaced, the number of replacements, and drop=true
+// when the whole line is key body after an already emitted placeholder.
+func redactPEMLine(line []byte, st *pemState, sc *redactScratch) ([]byte, int, bool) {
+	out := sc.pem[:0]
+	n, pos := 0, 0
+	if st.inKey {
+		es, ee := findPEMMarker(line, 0, pemEnd)
+		if es < 0 {
+			if st.marked {
+				return nil, 0, true
+			}
+			st.marked = true
+			out = append(out, Redacted...)
+			sc.pem = out
+			return out, 1, false
+		}
+		if es > 0 && !st.marked {
+			out = append(out, Redacted...)
+			n++
+		}
+		out = append(out, line[es:ee]...)
+		pos = ee
+		st.inKey, st.marked = false, false
+	}
+	for {
+		bs, be := findPEMMarker(line, pos, pemBegin)
+		if bs < 0 {
+			out = append(out, line[pos:]...)
+			break
+		}
+		out = append(out, line[pos:be]...)
+		es, ee := findPEMMarker(line, be, pemEnd)
+		if es >= 0 {
+			if es > be {
+				out = append(out, Redacted...)
+				n++
+			}
+			out = append(out, line[es:ee]...)
+			pos = ee
+			continue
+		}
+		st.inKey = true
+		st.marked = be < len(line)
+		if st.marked {
+			out = append(out, Redacted...)
+			n++
+		}
+		break
+	}
+	sc.pem = out
+	return out, n, false
+}
+
+// findPEMMarker finds, at or after from, a marker that starts with prefix
+// ("-----BEGIN " or "-----END "), continues with a label of [A-Z0-9 ]
+// ending in "PRIVATE KEY" or "PRIVATE KEY BLOCK", and ends with "-----". It
+// returns the marker's [start, end), or -1, -1.
+func findPEMMarker(line []byte, from int, prefix []byte) (int, int) {
+	const maxLabel = 64
+	for from < len(line) {
+		i := bytes.Index(line[from:], prefix)
+		if i < 0 {
+			return -1, -1
+		}
+		start := from + i
+		j := start + len(prefix)
+		k := j
+		for k < len(line) && k-j <= maxLabel && (line[k] >= 'A' && line[k] <= 'Z' || line[k] >= '0' && line[k] <= '9' || line[k] == ' ') {
+			k++
+		}
+		label := line[j:k]
+		if bytes.HasPrefix(line[k:], []byte("-----")) &&
+			(bytes.HasSuffix(label, []byte("PRIVATE KEY")) || bytes.HasSuffix(label, []byte("PRIVATE KEY BLOCK"))) {
+			return start, k + 5
+		}
+		from = start + 1
+	}
+	return -1, -1
+}
+
+// applySpans appends b to dst with the spans replaced by Redacted
+// (overlapping spans merged), returning the number of replacements.
+func applySpans(dst, b []byte, spans []span) ([]byte, int) {
+	slices.SortFunc(spans, func(x, y span) int { return x.start - y.start })
+	n, pos := 0, 0
+	for i := 0; i < len(spans); {
+		s, e := spans[i].start, spans[i].end
+		for i++; i < len(spans) && spans[i].start < e; i++ {
+			e = max(e, spans[i].end)
+		}
+		dst = append(dst, b[pos:s]...)
+		dst = append(dst, Redacted...)
+		pos = e
+		n++
+	}
+	return append(dst, b[pos:]...), n
+}
+
+// findSpans appends the ranges of b to redact (single-line shapes and
+// secret values; private keys are handled by redactPEMLine).
+func (r *Redactor) findSpans(b []byte, spans []span) []span {
+	if r != nil {
+		for _, s := range r.secrets {
+			for off := 0; ; {
+				i := bytes.Index(b[off:], s)
+				if i < 0 {
+					break
+				}
+				spans = append(spans, span{off + i, off + i + len(s)})
+				off += i + 1
+			}
+		}
+	}
+	spans = findGitHub(b, spans)
+	spans = findAWS(b, spans, []byte("AKIA"))
+	spans = findAWS(b, spans, []byte("ASIA"))
+	spans = findBearer(b, spans, []byte("earer"))
+	spans = findBearer(b, spans, []byte("EARER"))
+	spans = findPassword(b, spans)
+	spans = findUserinfo(b, spans)
+	return spans
+}
+
+// runLen counts the bytes of b from i on that satisfy ok.
+func runLen(b []byte, i int, ok func(byte) bool) int {
+	j := i
+	for j < len(b) && ok(b[j]) {
+		j++
+	}
+	return j - i
+}
+
+// isUpperAlnum reports whether c is in [0-9A-Z].
+func isUpperAlnum(c byte) bool { return 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' }
+
+// isWordByte reports whether c is in [A-Za-z0-9_].
+func isWordByte(c byte) bool { return isAlnum(c) || c == '_' }
+
+// isB64Token reports whether c may appear in an RFC 6750 b64token.
+func isB64Token(c byte) bool {
+	return isAlnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
+}
+
+// findGitHub finds gh[pousr]_ + 36 or more alphanumerics and github_pat_ +
+// 22 or more [A-Za-z0-9_].
+func findGitHub(b []byte, spans []span) []span {
+	for off := 0; off < len(b); {
+		i := bytes.Index(b[off:], []byte("gh"))
+		if i < 0 {
+			break
+		}
+		i += off
+		off = i + 2
+		if i+4 <= len(b) && b[i+3] == '_' && strings.IndexByte("pousr", b[i+2]) >= 0 {
+			if n := runLen(b, i+4, isAlnum); n >= 36 {
+				spans = append(spans, span{i, i + 4 + n})
+				off = i + 4 + n
+			}
+		}
+	}
+	const pat = "github_pat_"
+	for off := 0; off < len(b); {
+		i := bytes.Index(b[off:], []byte(pat))
+		if i < 0 {
+			break
+		}
+		i += off
+		off = i + len(pat)
+		if n := runLen(b, off, isWordByte); n >= 22 {
+			spans = append(spans, span{i, off + n})
+			off += n
+		}
+	}
+	return spans
+}
+
+// findAWS finds prefix (AKIA or ASIA) followed by 16 [0-9A-Z].
+func findAWS(b []byte, spans []span, prefix []byte) []span {
+	for off := 0; off < len(b); {
+		i := bytes.Index(b[off:], prefix)
+		if i < 0 {
+			break
+		}
+		i += off
+		off = i + 1
+		if runLen(b, i+4, isUpperAlnum) >= 16 {
+			spans = append(spans, span{i, i + 20})
+			off = i + 20
+		}
+	}
+	return spans
+}
+
+// findBearer finds "Bearer" (any case; located by its tail "earer" or
+// "EARER") as a word, followed by spaces or tabs and a token of at least
+// minBearerLen b64token bytes (plus '=' padding). Only the token is redacted.
+func findBearer(b []byte, spans []span, tail []byte) []span {
+	for off := 0; off < len(b); {
+		i := bytes.Index(b[off:], tail)
+		if i < 0 {
+			break
+		}
+		i += off
+		off = i + len(tail)
+		if i == 0 || b[i-1]|0x20 != 'b' {
+			continue
+		}
+		if i >= 2 && isAlnum(b[i-2]) {
+			continue
+		}
+		j := i + 5
+		ws := runLen(b, j, func(c byte) bool { return c == ' ' || c == '\t' })
+		if ws == 0 {
+			continue
+		}
+		j += ws
+		n := runLen(b, j, isB64Token)
+		if n < minBearerLen {
+			continue
+		}
+		n += runLen(b, j+n, func(c byte) bool { return c == '=' })
+		spans = append(spans, span{j, j + n})
+		off = j + n
+	}
+	return spans
+}
+
+// passwordKeys are the names whose "=" values are redacted (lower case).
+var passwordKeys = [][]byte{[]byte("password"), []byte("passwd"), []byte("pwd")}
+
+// isValueEnd reports whether c ends an unquoted password value.
+func isValueEnd(c byte) bool {
+	switch c {
+	case '&', ';', ' ', '\t', '\n', '\r', '\v', '\f', '"', '\'', '`', '<', '>':
+		return true
+	}
+	return false
+}
+
+// findPassword finds the values of password=, passwd= and pwd=.
+func findPassword(b []byte, spans []span) []span {
+	for off := 0; off < len(b); {
+		i := bytes.IndexByte(b[off:], '=')
+		if i < 0 {
+			break
+		}
+		i += off
+		off = i + 1
+		// Every key ends in 'd': a cheap filter before the real check.
+		if i == 0 || b[i-1]|0x20 != 'd' {
+			continue
+		}
+		matched := false
+		for _, k := range passwordKeys {
+			if i >= len(k) && bytes.EqualFold(b[i-len(k):i], k) {
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			continue
+		}
+		j := i + 1
+		if j < len(b) && (b[j] == '"' || b[j] == '\'') {
+			q := b[j]
+			end := j + 1
+			for end < len(b) && b[end] != q && b[end] != '\n' {
+				end++
+			}
+			if end > j+1 {
+				spans = append(spans, span{j + 1, end})
+			}
+			off = end
+			continue
+		}
+		end := j
+		for end < len(b) && !isValueEnd(b[end]) {
+			end++
+		}
+		if end > j {
+			spans = append(spans, span{j, end})
+		}
+		off = end
+	}
+	return spans
+}
+
+// isAuthorityEnd reports whether c ends a URL's authority.
+func isAuthorityEnd(c byte) bool {
+	switch c {
+	case '/', '?', '#', ' ', '\t', '\n', '\r', '\v', '\f', '"', '\'', '`', '<', '>':
+		return true
+	}
+	return false
+}
+
+// findUserinfo finds the password in scheme://user:password@host.
+func findUserinfo(b []byte, spans []span) []span {
+	for off := 0; off < len(b); {
+		i := bytes.Index(b[off:], []byte("://"))
+		if i < 0 {
+			break
+		}
+		i += off
+		off = i + 3
+		if i == 0 || !(isAlnum(b[i-1]) || b[i-1] == '+' || b[i-1] == '-' || b[i-1] == '.') {
+			continue
+		}
+		j := i + 3
+		end := j
+		at := -1
+		for end < len(b) && !isAuthorityEnd(b[end]) {
+			if b[end] == '@' {
+				at = end
+			}
+			end++
+		}
+		if at < 0 {
+			continue
+		}
+		colon := bytes.IndexByte(b[j:at], ':')
+		if colon >= 0 && j+colon+1 < at {
+			spans = append(spans, span{j + colon + 1, at})
+		}
+		off = end
+	}
+	return spans
+}

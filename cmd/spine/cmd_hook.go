@@ -1,0 +1,491 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/spf13/cobra"
+
+	"github.com/spinehq/spine/internal/gitx"
+	"github.com/spinehq/spine/pipeline"
+)
+
+const (
+	// hookMarker identifies a post-receive hook spine installed.
+	hookMarker = "# spine-hook: post-receive v1"
+	// chainedHook is the name an operator's own post-receive hook is kept
+	// under while spine's is installed; spine's calls it first.
+	chainedHook = "post-receive.spine-chained"
+	// hookMaxCycles bounds the runs one worker does in a row.
+	hookMaxCycles = 20
+	// hookLockWait is how long the worker waits for a run holding its
+	// clone's lock.
+	hookLockWait = 30 * time.Minute
+	// hookLogLimit is the size at which hook.log is rotated to hook.log.1.
+	hookLogLimit = 8 << 20
+)
+
+// workerEnvKeys are the variables a hook's worker keeps from the push's
+// environment. Everything else is dropped: for a push from the same
+// machine the hook inherits the pusher's environment, which must not
+// approve gates (NAME=yes) or move spine's state. Variables steps need go
+// in BARE/spine/env (KEY=VALUE lines).
+var workerEnvKeys = []string{
+	"PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR", "SHELL",
+	"SSH_AUTH_SOCK", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM",
+	gitx.TokenEnv,
+}
+
+// hookSetup is where a hook lives and what it runs.
+type hookSetup struct {
+	bare, branch, worktree, host string
+}
+
+func (h *hookSetup) spineDir() string { return filepath.Join(h.bare, "spine") }
+func (h *hookSetup) logPath() string  { return filepath.Join(h.spineDir(), "hook.log") }
+
+// resolve fills the bare repository (from --repo) and the default
+// worktree, checking the repository is bare.
+func (h *hookSetup) resolve(a *app) error {
+	if a.repo == "" {
+		return exitf(exitUsage, "--repo BARE.git is required: the bare repository pushes arrive in")
+	}
+	abs, err := filepath.Abs(a.repo)
+	if err != nil {
+		return err
+	}
+	r, err := git.PlainOpen(abs)
+	if err != nil {
+		return exitf(exitUsage, "--repo %s: %v", a.repo, err)
+	}
+	cfg, err := r.Config()
+	if err != nil {
+		return exitf(exitUsage, "--repo %s: %v", a.repo, err)
+	}
+	if !cfg.Core.IsBare {
+		return exitf(exitUsage, "--repo %s is not a bare repository (the hook runs where pushes arrive)", a.repo)
+	}
+	h.bare = abs
+	if h.worktree == "" {
+		h.worktree = filepath.Join(h.spineDir(), "worktree")
+	} else if h.worktree, err = filepath.Abs(h.worktree); err != nil {
+		return err
+	}
+	if h.branch == "" {
+		h.branch = "main"
+	}
+	return nil
+}
+
+// hooksDir returns the bare repository's hooks folder (core.hooksPath when
+// set).
+func (h *hookSetup) hooksDir() string {
+	r, err := git.PlainOpen(h.bare)
+	if err == nil {
+		if cfg, err := r.Config(); err == nil {
+			if p := cfg.Raw.Section("core").Options.Get("hooksPath"); p != "" {
+				if !filepath.IsAbs(p) {
+					p = filepath.Join(h.bare, p)
+				}
+				return p
+			}
+		}
+	}
+	return filepath.Join(h.bare, "hooks")
+}
+
+func (h *hookSetup) flags(c *cobra.Command, withWorktree bool) {
+	f := c.Flags()
+	f.StringVar(&h.branch, "branch", "main", "the `BRANCH` whose pushes start a run")
+	if withWorktree {
+		f.StringVar(&h.worktree, "worktree", "", "the working clone spine maintains (default: BARE/spine/worktree)")
+		f.StringVar(&h.host, "host", "", "run as host `NAME` (default: this machine's host name)")
+	}
+}
+
+// args are the arguments the hook and its worker are given.
+func (h *hookSetup) args() []string {
+	args := []string{"--repo", h.bare, "--branch", h.branch, "--worktree", h.worktree}
+	if h.host != "" {
+		args = append(args, "--host", h.host)
+	}
+	return args
+}
+
+// shQuote quotes s for a POSIX shell.
+func shQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// hookScript renders the post-receive hook: a POSIX shell script, so a
+// push pays for no more than a shell. It embeds the absolute path of the
+// spine binary that installed it. It calls the operator's chained hook with
+// the same input, and for an update of the branch records a run request and
+// starts `spine hook run` in a new session with its input from /dev/null
+// and its output to the hook log, so git push does not wait for it.
+func hookScript(spine string, h *hookSetup) string {
+	var run strings.Builder
+	run.WriteString(`"$SPINE" hook run --requested`)
+	for _, a := range h.args() {
+		run.WriteString(" " + shQuote(a))
+	}
+	run.WriteString(` </dev/null >>"$LOG" 2>&1 &`)
+	return `#!/bin/sh
+` + hookMarker + `
+# Installed by ` + "`spine hook install`" + `. For pushes to refs/heads/` + h.branch + ` it starts a
+# detached ` + "`spine hook run`" + ` (log: ` + h.logPath() + `) and returns at once.
+# ` + "`spine hook uninstall`" + ` removes it and restores the hook that was here before
+# (kept as ` + chainedHook + `, which this hook calls first with the same input).
+SPINE=` + shQuote(spine) + `
+BRANCH=` + shQuote(h.branch) + `
+STATE=` + shQuote(h.spineDir()) + `
+LOG="$STATE/hook.log"
+input=$(cat)
+status=0
+chained="$(dirname "$0")/` + chainedHook + `"
+if [ -x "$chained" ]; then
+	printf '%s\n' "$input" | "$chained" "$@" || status=$?
+fi
+trigger=
+while read -r _ new ref; do
+	if [ "$ref" = "refs/heads/$BRANCH" ]; then
+		case "$new" in *[!0]*) trigger=1 ;; esac
+	fi
+done <<EOF
+$input
+EOF
+if [ -n "$trigger" ]; then
+	mkdir -p "$STATE" &&
+		date -u +%Y-%m-%dT%H:%M:%SZ >"$STATE/` + pipeline.RequestFile + `" &&
+		if command -v setsid >/dev/null 2>&1; then
+			setsid ` + run.String() + `
+		else
+			nohup ` + run.String() + `
+		fi &&
+		echo "spine: run started in the background (log: $LOG)" >&2
+fi
+exit $status
+`
+}
+
+func isSpineHook(content []byte) bool {
+	return bytes.Contains(content, []byte(hookMarker))
+}
+
+func newHookCmd(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "hook",
+		Short: "Run spine on every push: install or remove a post-receive hook in a bare repository",
+	}
+	c.AddCommand(newHookInstallCmd(a), newHookUninstallCmd(a), newHookRunCmd(a))
+	return c
+}
+
+func newHookInstallCmd(a *app) *cobra.Command {
+	var h hookSetup
+	c := &cobra.Command{
+		Use:   "install --repo BARE.git",
+		Short: "Install the post-receive hook that runs spine after each push to the branch",
+		Long: `Install a post-receive hook in the bare repository BARE.git. For each push to
+--branch it starts a detached spine run, so git push returns at once; the
+run works in a clone spine maintains (--worktree, default BARE/spine/worktree:
+cloned on first use, then fetched and reset to the branch), runs the pending
+steps under the lock and pushes its commits back into BARE.git. It logs to
+BARE/spine/hook.log. Pushes that arrive during a run are picked up by a
+follow-up run. The hook embeds the absolute path of this spine binary.
+
+The run does not inherit the pusher's environment (so a push cannot approve
+a gate with NAME=yes): it keeps PATH, HOME, USER, LANG and git's SSH and
+config variables, plus KEY=VALUE lines from BARE/spine/env.
+
+An existing post-receive hook is kept as post-receive.spine-chained and
+called first with the same input; spine hook uninstall puts it back.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := h.resolve(a); err != nil {
+				return err
+			}
+			self, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("find the spine executable: %w", err)
+			}
+			if s, err := filepath.EvalSymlinks(self); err == nil {
+				self = s
+			}
+			dir := h.hooksDir()
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("hooks folder: %w", err)
+			}
+			hookPath := filepath.Join(dir, "post-receive")
+			chained := filepath.Join(dir, chainedHook)
+			existing, err := os.ReadFile(hookPath)
+			switch {
+			case errors.Is(err, os.ErrNotExist):
+			case err != nil:
+				return fmt.Errorf("read %s: %w", hookPath, err)
+			case !isSpineHook(existing):
+				if _, err := os.Lstat(chained); err == nil {
+					return exitf(exitUsage, "%s exists and so does %s; move one of them away first", hookPath, chained)
+				}
+				if err := os.Rename(hookPath, chained); err != nil {
+					return fmt.Errorf("keep the existing hook: %w", err)
+				}
+				fmt.Fprintf(a.stdout, "kept the existing post-receive hook as %s; spine's hook calls it first\n", chained)
+			}
+			if err := writeExecutable(hookPath, hookScript(self, &h)); err != nil {
+				return err
+			}
+			if err := os.MkdirAll(h.spineDir(), 0o755); err != nil {
+				return fmt.Errorf("hook state folder: %w", err)
+			}
+			fmt.Fprintf(a.stdout, "installed %s\n  spine:    %s\n  branch:   %s\n  worktree: %s\n  log:      %s\n", hookPath, self, h.branch, h.worktree, h.logPath())
+			return nil
+		},
+	}
+	h.flags(c, true)
+	return c
+}
+
+// writeExecutable writes an executable file atomically.
+func writeExecutable(path, content string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".spine-hook-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(content); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Chmod(0o755); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func newHookUninstallCmd(a *app) *cobra.Command {
+	var (
+		h     hookSetup
+		purge bool
+	)
+	c := &cobra.Command{
+		Use:   "uninstall --repo BARE.git",
+		Short: "Remove spine's post-receive hook and restore the one it chained",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := h.resolve(a); err != nil {
+				return err
+			}
+			dir := h.hooksDir()
+			hookPath := filepath.Join(dir, "post-receive")
+			chained := filepath.Join(dir, chainedHook)
+			content, err := os.ReadFile(hookPath)
+			switch {
+			case errors.Is(err, os.ErrNotExist):
+				fmt.Fprintf(a.stdout, "no post-receive hook in %s\n", dir)
+			case err != nil:
+				return fmt.Errorf("read %s: %w", hookPath, err)
+			case !isSpineHook(content):
+				return exitf(exitUsage, "%s is not spine's hook; left as it is", hookPath)
+			default:
+				if err := os.Remove(hookPath); err != nil {
+					return fmt.Errorf("remove %s: %w", hookPath, err)
+				}
+				fmt.Fprintf(a.stdout, "removed spine's hook %s\n", hookPath)
+			}
+			if _, err := os.Lstat(chained); err == nil {
+				if _, err := os.Lstat(hookPath); err == nil {
+					return exitf(exitUsage, "cannot restore %s: %s exists", chained, hookPath)
+				}
+				if err := os.Rename(chained, hookPath); err != nil {
+					return fmt.Errorf("restore %s: %w", chained, err)
+				}
+				fmt.Fprintf(a.stdout, "restored the previous hook %s\n", hookPath)
+			}
+			if purge {
+				if err := os.RemoveAll(h.spineDir()); err != nil {
+					return fmt.Errorf("remove %s: %w", h.spineDir(), err)
+				}
+				fmt.Fprintf(a.stdout, "removed %s (log and worktree)\n", h.spineDir())
+			} else {
+				fmt.Fprintf(a.stdout, "kept %s (log and worktree; --purge removes them)\n", h.spineDir())
+			}
+			return nil
+		},
+	}
+	h.flags(c, false)
+	c.Flags().BoolVar(&purge, "purge", false, "also remove BARE/spine (the log and the worktree)")
+	return c
+}
+
+// execCleanEnv replaces the process with itself, given only the allowed
+// environment (and --clean-env). It also rotates a hook log grown past
+// hookLogLimit (this process still writes to the rotated file).
+func execCleanEnv(h *hookSetup) error {
+	if fi, err := os.Stat(h.logPath()); err == nil && fi.Size() > hookLogLimit {
+		_ = os.Rename(h.logPath(), h.logPath()+".1")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the spine executable: %w", err)
+	}
+	env, err := workerEnv(os.Environ(), filepath.Join(h.spineDir(), "env"))
+	if err != nil {
+		return err
+	}
+	args := append(append([]string{}, os.Args...), "--clean-env")
+	if err := syscall.Exec(self, args, env); err != nil {
+		return fmt.Errorf("restart with a clean environment: %w", err)
+	}
+	return nil
+}
+
+// workerEnv keeps the allowed variables of env and adds those of the env
+// file (absent is fine).
+func workerEnv(env []string, envFile string) ([]string, error) {
+	keep := map[string]bool{}
+	for _, k := range workerEnvKeys {
+		keep[k] = true
+	}
+	var out []string
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if keep[k] || strings.HasPrefix(k, "LC_") {
+			out = append(out, kv)
+		}
+	}
+	data, err := os.ReadFile(envFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", envFile, err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") || !strings.Contains(line, "=") {
+			continue
+		}
+		out = append(out, strings.TrimPrefix(line, "export "))
+	}
+	return out, nil
+}
+
+// newHookRunCmd is the detached worker: it takes the run requests pushes
+// left and, for each, syncs its clone with the bare repository, runs what
+// is pending and pushes the results back.
+func newHookRunCmd(a *app) *cobra.Command {
+	var (
+		h                   hookSetup
+		requested, cleanEnv bool
+	)
+	c := &cobra.Command{
+		Use:    "run",
+		Short:  "The hook's detached worker (started by the post-receive hook)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := h.resolve(a); err != nil {
+				return err
+			}
+			if !cleanEnv {
+				// Start again with only the allowed environment.
+				return execCleanEnv(&h)
+			}
+			log := a.cycleLogger(a.stderr).With("pid", os.Getpid())
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			// A worker started by hand runs at least one cycle; one the hook
+			// started takes the request the hook left (or finds that a
+			// running worker took it).
+			if !requested {
+				if err := pipeline.RequestRun(h.spineDir()); err != nil {
+					return err
+				}
+			}
+			rf := runFlags{host: h.host}
+			cycle := func(ctx context.Context) error {
+				return hookCycle(ctx, a, &h, &rf, log)
+			}
+			if err := pipeline.Drain(ctx, h.spineDir(), hookMaxCycles, cycle, log); err != nil {
+				return exitf(exitFailed, "%v", err)
+			}
+			return nil
+		},
+	}
+	h.flags(c, true)
+	c.Flags().BoolVar(&requested, "requested", false, "the hook already recorded the request")
+	c.Flags().BoolVar(&cleanEnv, "clean-env", false, "the environment is already reduced to the allowed variables")
+	return c
+}
+
+// hookCycle is one cycle of the hook's worker in its clone.
+func hookCycle(ctx context.Context, a *app, h *hookSetup, rf *runFlags, log interface {
+	Info(string, ...any)
+}) error {
+	log.Info("cycle", "worktree", h.worktree, "branch", h.branch)
+	if _, err := os.Stat(filepath.Join(h.worktree, ".git")); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(h.worktree), 0o755); err != nil {
+			return fmt.Errorf("worktree: %w", err)
+		}
+		if _, err := gitx.Clone(ctx, h.bare, h.worktree, h.branch); err != nil {
+			return err
+		}
+		log.Info("cloned", "worktree", h.worktree)
+	}
+	wa := &app{stdout: a.stdout, stderr: a.stderr, repo: h.worktree, verbose: a.verbose}
+	var rep *termReporter
+	w := &pipeline.Watcher{
+		Root: h.worktree, Remote: pipeline.DefaultRemote, Branch: h.branch, Push: true,
+		DiscardLocalChanges: true, Log: wa.cycleLogger(a.stderr),
+		Notice: func(msg string) { fmt.Fprintln(a.stdout, msg) },
+		Load: func() (pipeline.Options, error) {
+			rc, err := wa.openRepo()
+			if err != nil {
+				return pipeline.Options{}, err
+			}
+			opts, err := wa.pipelineOptions(rc, rf)
+			if err != nil {
+				return pipeline.Options{}, err
+			}
+			rep = newTermReporter(a.stdout, false)
+			opts.Reporter = rep
+			// A run started by hand in this clone is waited for: the
+			// request this cycle took must not be dropped.
+			opts.Wait = hookLockWait
+			return opts, nil
+		},
+		Ran: func(out *pipeline.Outcome) {
+			if rep != nil {
+				rep.summary(out)
+			}
+		},
+	}
+	res, err := w.Cycle(ctx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case res.Idle != "":
+		log.Info(res.Idle)
+	case res.Push != nil && res.Push.Pushed:
+		log.Info("pushed", "branch", h.branch, "head", res.Push.Head, "replayed", len(res.Push.Replayed))
+	}
+	return nil
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/spinehq/spine/pipeline"
+)
+
+// gitopsFlags name the remote branch spine follows and pushes to.
+type gitopsFlags struct {
+	remote, branch string
+}
+
+func (g *gitopsFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&g.remote, "remote", pipeline.DefaultRemote, "the git remote `NAME` to push to and follow")
+	f.StringVar(&g.branch, "branch", "", "the remote `BRANCH` (default: the current branch)")
+}
+
+// pushAfterRun pushes spine's commits and reports what happened. Messages
+// go to stderr when stdout carries data (--json) or must stay quiet.
+func (a *app) pushAfterRun(ctx context.Context, opts pipeline.Options, gf gitopsFlags, quiet bool) error {
+	out := a.stdout
+	if quiet {
+		out = a.stderr
+	}
+	po := pipeline.NewPushOptions(opts, gf.remote, gf.branch)
+	po.Notice = func(msg string) { fmt.Fprintln(out, msg) }
+	// A stop signal during the run must not prevent pushing its receipts.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	res, err := pipeline.Push(pctx, po)
+	if err != nil {
+		return exitf(exitFailed, "%v", err)
+	}
+	switch {
+	case res.Pushed && len(res.Replayed) > 0:
+		fmt.Fprintf(out, "pushed to %s/%s after replaying %d commit(s) on its new head (%d attempt(s))\n", res.Remote, res.Branch, len(res.Replayed), res.Attempts)
+	case res.Pushed:
+		fmt.Fprintf(out, "pushed to %s/%s\n", res.Remote, res.Branch)
+	case !quiet:
+		fmt.Fprintf(out, "%s/%s is up to date\n", res.Remote, res.Branch)
+	}
+	return nil
+}
+
+// cycleLogger is the logger of long-running commands: informational
+// messages on by default.
+func (a *app) cycleLogger(w io.Writer) *slog.Logger {
+	level := slog.LevelInfo
+	if a.verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+func newWatchCmd(a *app) *cobra.Command {
+	var (
+		interval     time.Duration
+		once, noPush bool
+		quiet        bool
+		loop         string
+		rf           runFlags
+		gf           gitopsFlags
+	)
+	c := &cobra.Command{
+		Use:   "watch",
+		Short: "Follow the remote and run pending steps, for timers and hosts without hooks",
+		Long: `Follow the remote branch and run what is pending, every --interval, until
+stopped. Each cycle fetches; commits only this clone has are pushed (replayed
+when the remote moved on); the branch is fast-forwarded to the remote's head
+(refusing to overwrite uncommitted changes); when something is pending (a
+step ready, a gate approved by a pushed approval, a background step that
+ended) the steps run as in spine run, under the lock; and spine's commits are
+pushed. Without the remote, only local work is picked up.
+
+SIGTERM or SIGINT stops it cleanly: between cycles at once; during a run the
+running step is stopped and recorded as interrupted, and the receipts are
+committed and pushed before exiting 0.
+
+With --once, one cycle runs and spine exits: 1 when a step failed or the
+cycle failed, else 0 (for a systemd timer).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			root, err := a.repoRoot()
+			if err != nil {
+				return err
+			}
+			log := a.cycleLogger(a.stderr)
+			var rep *termReporter
+			w := &pipeline.Watcher{
+				Root: root, Remote: gf.remote, Branch: gf.branch, Push: !noPush,
+				Interval: interval, Log: log,
+				Notice: func(msg string) { fmt.Fprintln(a.stdout, msg) },
+				Load: func() (pipeline.Options, error) {
+					rc, err := a.openRepo()
+					if err != nil {
+						return pipeline.Options{}, err
+					}
+					opts, err := a.pipelineOptions(rc, &rf)
+					if err != nil {
+						return pipeline.Options{}, err
+					}
+					if loop != "" && rc.set.ByID(loop) == nil {
+						return pipeline.Options{}, exitf(exitUsage, "no loop %q in this repository", loop)
+					}
+					opts.Loop = loop
+					rep = newTermReporter(a.stdout, quiet)
+					opts.Reporter = rep
+					return opts, nil
+				},
+				Ran: func(out *pipeline.Outcome) {
+					if rep != nil {
+						rep.summary(out)
+					}
+				},
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			if once {
+				res, err := w.Cycle(ctx)
+				if err != nil {
+					var ee *exitError
+					if errors.As(err, &ee) {
+						return err
+					}
+					return exitf(exitFailed, "%v", err)
+				}
+				if res.Idle != "" && !quiet {
+					fmt.Fprintln(a.stdout, res.Idle)
+				}
+				if res.Outcome != nil && res.Outcome.Failed {
+					a.exit = exitFailed
+				}
+				return nil
+			}
+			log.Info("watching", "repo", root, "remote", gf.remote, "interval", interval, "push", !noPush)
+			if err := w.Run(ctx); err != nil {
+				return exitf(exitFailed, "%v", err)
+			}
+			log.Info("stopped by signal")
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.DurationVar(&interval, "interval", time.Minute, "pause between cycles")
+	f.BoolVar(&once, "once", false, "run one cycle and exit")
+	f.BoolVar(&noPush, "no-push", false, "do not push spine's commits")
+	f.BoolVarP(&quiet, "quiet", "q", false, "print only errors and log lines")
+	f.StringVar(&loop, "loop", "", "run only loop `ID`")
+	f.StringVar(&rf.host, "host", "", "run as host `NAME` (default: this machine's host name)")
+	gf.register(f)
+	return c
+}

@@ -1,0 +1,60 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{"unknown key", "polcy: {}\n", "field polcy not found"},
+		{"typo in policy", "policy: {require_sigend: true}\n", "require_sigend"},
+		{"second document", "loops: [a]\n---\npolicy: {require_signed: true}\n", "second YAML document"},
+		{"receipts absolute", "receipts: /var/receipts\n", "receipts: \"/var/receipts\" is absolute"},
+		{"receipts escapes", "receipts: ../x\n", "does not name a path inside"},
+		{"artifacts escapes late", "artifacts: a/../../x\n", "does not name a path inside"},
+		{"artifacts root", "artifacts: .\n", "does not name a path inside"},
+		{"verify dir backslash", "verify_dir: 'a\\b'\n", "backslash"},
+		{"gaps NUL", "gaps: \"a\\0b\"\n", "NUL"},
+		{"signing key newline", "signing: {key: \"a\\nb\"}\n", "line break"},
+		{"signing_keys escape", "policy: {signing_keys: [../../home/x.asc]}\n", "policy.signing_keys[0]"},
+		{"not a mapping", "- a\n- b\n", "cannot unmarshal"},
+		{"too large", strings.Repeat("#", MaxSize+1), "larger than"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse(FileName, []byte(tc.yaml))
+			if err == nil {
+				t.Fatalf("accepted: %+v", c)
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), FileName+": ") {
+				t.Fatalf("error %q, want it to name %s and contain %q", err, FileName, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseAccepts(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		check      func(*Config) bool
+	}{
+		{"empty", "", func(c *Config) bool { return c.Receipts == "receipts" && c.Artifacts == "artifacts" }},
+		{"nested folders", "receipts: evidence/receipts\nartifacts: ./evidence/artifacts/\n", func(c *Config) bool { return c.Receipts == "evidence/receipts" }},
+		{"inner dotdot that stays", "receipts: a/../b\n", func(c *Config) bool { return c.Receipts == "a/../b" }},
+		{"signing key", "signing:\n  key: ~/.config/spine/host.key\n", func(c *Config) bool { return c.Signing.Key == "~/.config/spine/host.key" }},
+		{"explicit document start", "---\nsite: {title: T}\n", func(c *Config) bool { return c.Site.Title == "T" }},
+		{"comments only", "# nothing\n", func(c *Config) bool { return len(c.Loops) == 2 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse(FileName, []byte(tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(c) {
+				t.Fatalf("unexpected config %+v", c)
+			}
+		})
+	}
+}

@@ -1,0 +1,139 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const twoStages = "## Stage 1: Check\n\n```sh {name=check}\necho checked\n```\n\n## Stage 2: Act\n\n```sh {name=act}\necho acted\n```\n"
+
+// TestRunPushReplaysWhenTheRemoteMovedOn: another commit lands on the
+// remote while spine runs; spine's push is rejected, it replays its
+// commits on the new head and pushes again: receipts in the bare repository,
+// evidence regenerated, history linear, nothing forced.
+func TestRunPushReplaysWhenTheRemoteMovedOn(t *testing.T) {
+	t.Parallel()
+	bare := newBare(t, map[string]string{"loops/a.md": loopDoc("LOOP-A", twoStages), "README.md": "ops\n"})
+	host, op := cloneOf(t, bare), cloneOf(t, bare)
+	commit(t, op, "docs: meanwhile", map[string]string{"README.md": "ops, edited meanwhile\n"})
+	git(t, op, "push", "-q")
+	opHead := git(t, op, "rev-parse", "HEAD")
+
+	out := mustSpine(t, host, 0, "run", "--push", "--host", "h1")
+	if !strings.Contains(out, "moved on") || !strings.Contains(out, "pushed to origin/main after replaying 2 commit(s)") {
+		t.Fatalf("output does not tell about the replay:\n%s", out)
+	}
+	assertLinear(t, bare)
+	bareGit(t, bare, "merge-base", "--is-ancestor", opHead, "main")
+	if got := bareGit(t, bare, "rev-parse", "main"); got != git(t, host, "rev-parse", "HEAD") {
+		t.Fatalf("bare main %s is not the host's head", got)
+	}
+	rcs := receiptFiles(t, bare)
+	if len(rcs) != 2 {
+		t.Fatalf("receipts on main: %v", rcs)
+	}
+	doc := bareGit(t, bare, "show", "main:loops/a.md")
+	for _, p := range rcs {
+		key := filepath.Base(filepath.Dir(p))
+		if !strings.Contains(doc, key) {
+			t.Fatalf("evidence block lacks %s:\n%s", key, doc)
+		}
+	}
+	if !strings.Contains(doc, "last_heartbeat_utc:") {
+		t.Fatalf("no heartbeat:\n%s", doc)
+	}
+	if st := git(t, host, "status", "--porcelain"); st != "" {
+		t.Fatalf("host clone not clean:\n%s", st)
+	}
+	subjects := bareGit(t, bare, "log", "--format=%s", "main")
+	if !strings.Contains(subjects, "docs: meanwhile") || strings.Count(subjects, "spine(LOOP-A)") != 2 {
+		t.Fatalf("history:\n%s", subjects)
+	}
+}
+
+// TestRunPushKeepsReceiptsWhenTheOperatorEditedTheSameLoop: the operator
+// changed the loop (its text and a step spine just ran) while spine ran.
+// spine keeps its receipts, regenerates the evidence on the operator's
+// version, says so, and the plan then shows the edited step.
+func TestRunPushKeepsReceiptsWhenTheOperatorEditedTheSameLoop(t *testing.T) {
+	t.Parallel()
+	bare := newBare(t, map[string]string{"loops/a.md": loopDoc("LOOP-A", twoStages)})
+	host, op := cloneOf(t, bare), cloneOf(t, bare)
+	edited := strings.Replace(loopDoc("LOOP-A", twoStages), "echo checked", "echo checked twice", 1)
+	edited = strings.Replace(edited, "## Stage 1: Check", "Operator note: checked by hand too.\n\n## Stage 1: Check", 1)
+	commit(t, op, "operator edits LOOP-A", map[string]string{"loops/a.md": edited})
+	git(t, op, "push", "-q")
+
+	out := mustSpine(t, host, 0, "run", "--push", "--host", "h1")
+	if !strings.Contains(out, "LOOP-A: loops/a.md was changed (steps check)") || !strings.Contains(out, "receipts are kept") {
+		t.Fatalf("output does not say the operator changed the loop:\n%s", out)
+	}
+	assertLinear(t, bare)
+	doc := bareGit(t, bare, "show", "main:loops/a.md")
+	if !strings.Contains(doc, "Operator note: checked by hand too.") || !strings.Contains(doc, "echo checked twice") {
+		t.Fatalf("the operator's edit is lost:\n%s", doc)
+	}
+	rcs := receiptFiles(t, bare)
+	if len(rcs) != 2 {
+		t.Fatalf("receipts: %v", rcs)
+	}
+	for _, p := range rcs {
+		if key := filepath.Base(filepath.Dir(p)); !strings.Contains(doc, key) {
+			t.Fatalf("evidence lacks %s:\n%s", key, doc)
+		}
+	}
+	// Regenerating again changes nothing; the plan tells about the step.
+	fresh := cloneOf(t, bare)
+	plan := mustSpine(t, fresh, 0, "plan", "--host", "h1")
+	if !strings.Contains(plan, "edited") {
+		t.Fatalf("plan does not show the edited step:\n%s", plan)
+	}
+}
+
+// TestPushFailureIsSentByTheNextRun: the remote refuses the push; the
+// commits stay local; the next run, with nothing to run, pushes them. A run
+// on spine's own commit says so in one line and exits 0 quickly.
+func TestPushFailureIsSentByTheNextRun(t *testing.T) {
+	t.Parallel()
+	bare := newBare(t, map[string]string{"loops/a.md": loopDoc("LOOP-A", twoStages)})
+	host := cloneOf(t, bare)
+	hook := filepath.Join(bare, "hooks", "pre-receive")
+	writeFile(t, hook, "#!/bin/sh\necho 'closed for maintenance' >&2\nexit 1\n")
+	if err := os.Chmod(hook, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, code := spine(t, host, nil, "run", "--push", "--host", "h1")
+	if code != 1 || !strings.Contains(out, "committed locally") {
+		t.Fatalf("exit %d, want 1 with the commits kept:\n%s", code, out)
+	}
+	if n := strings.Count(git(t, host, "log", "--format=%s", "origin/main..HEAD"), "spine("); n != 2 {
+		t.Fatalf("%d unpushed spine commits, want 2", n)
+	}
+	if len(receiptFiles(t, bare)) != 0 {
+		t.Fatal("the refused push landed")
+	}
+	if err := os.Remove(hook); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	out = mustSpine(t, host, 0, "run", "--push", "--host", "h1")
+	took := time.Since(start)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if !strings.HasPrefix(lines[0], "nothing to do: HEAD is spine's own commit (Spine-Run: ") || !strings.Contains(out, "pushed to origin/main") {
+		t.Fatalf("second run:\n%s", out)
+	}
+	t.Logf("self-triggered run with a push took %s", took)
+	if len(receiptFiles(t, bare)) != 2 || bareGit(t, bare, "rev-parse", "main") != git(t, host, "rev-parse", "HEAD") {
+		t.Fatal("the next run did not push the kept commits")
+	}
+	// Triggered by its own commit with nothing to push: one line, exit 0.
+	start = time.Now()
+	out = mustSpine(t, host, 0, "run", "--host", "h1")
+	if n := len(strings.Split(strings.TrimSpace(out), "\n")); n != 1 {
+		t.Fatalf("self-triggered run printed %d lines:\n%s", n, out)
+	}
+	t.Logf("self-triggered run took %s", time.Since(start))
+}

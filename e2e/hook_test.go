@@ -1,0 +1,193 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// installHook installs spine's post-receive hook in bare.
+func installHook(t *testing.T, bare string, extra ...string) string {
+	t.Helper()
+	out := mustSpine(t, filepath.Dir(bare), 0, append([]string{"hook", "install", "--repo", bare}, extra...)...)
+	t.Cleanup(func() { waitHookIdle(t, bare) })
+	return out
+}
+
+// pushTimed pushes from the clone and returns how long git push took.
+func pushTimed(t *testing.T, clone string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	git(t, clone, "push", "-q")
+	return time.Since(start)
+}
+
+// waitSpineCommit waits until main's head is a spine commit whose tree
+// holds at least n receipts, and returns when that was seen.
+func waitSpineCommit(t *testing.T, bare string, n int) time.Time {
+	t.Helper()
+	waitFor(t, 60*time.Second, fmt.Sprintf("spine's commit with %d receipt(s) in the bare repository", n), func() bool {
+		return headIsSpines(t, bare) && len(receiptFiles(t, bare)) >= n
+	})
+	return time.Now()
+}
+
+// TestHookRunsSpineOnPushAndReturnsAtOnce: a git push from a client clone
+// returns before the (slow) step finishes, and spine's commit with the
+// receipts arrives in the bare repository within seconds. It measures both
+// times over a few pushes (not in parallel with other tests, so the numbers
+// mean something).
+func TestHookRunsSpineOnPushAndReturnsAtOnce(t *testing.T) {
+	bare := newBare(t, map[string]string{"README.md": "ops\n"})
+	out := installHook(t, bare)
+	if !strings.Contains(out, "installed") || !strings.Contains(out, spineBin) {
+		t.Fatalf("install output:\n%s", out)
+	}
+	hook := readFile(t, filepath.Join(bare, "hooks", "post-receive"))
+	if !strings.Contains(hook, "SPINE='"+spineBin+"'\n") {
+		t.Fatalf("the hook does not embed the binary's absolute path:\n%s", hook)
+	}
+	client := cloneOf(t, bare)
+
+	// A step that takes 3 s: the push must not wait for it.
+	commit(t, client, "slow loop", map[string]string{"loops/slow.md": loopDoc("LOOP-SLOW", "## Stage 1: Slow\n\n"+step("name=slow", "sleep 3\necho done"))})
+	start := time.Now()
+	took := pushTimed(t, client)
+	if took >= 3*time.Second {
+		t.Fatalf("git push took %s: it waited for the run", took)
+	}
+	arrived := waitSpineCommit(t, bare, 1).Sub(start)
+	t.Logf("slow step: push returned in %s, spine's commit arrived after %s", took, arrived)
+
+	// Measure a few quick pushes.
+	var pushes, arrivals []time.Duration
+	for i := 1; i <= 3; i++ {
+		git(t, client, "pull", "-q", "--ff-only")
+		id := fmt.Sprintf("LOOP-Q%d", i)
+		commit(t, client, "loop "+id, map[string]string{"loops/" + id + ".md": loopDoc(id, "## Stage 1: Quick\n\n"+step("name=quick", "echo quick"))})
+		start := time.Now()
+		pushes = append(pushes, pushTimed(t, client))
+		arrivals = append(arrivals, waitSpineCommit(t, bare, 1+i).Sub(start))
+		waitHookIdle(t, bare)
+	}
+	t.Logf("git push with the hook: %v (median %s); push to spine's commit in the bare repository: %v (median %s)", pushes, median(pushes), arrivals, median(arrivals))
+	// A baseline: the same push without spine's hook.
+	plain := newBare(t, map[string]string{"README.md": "ops\n"})
+	pc := cloneOf(t, plain)
+	var base []time.Duration
+	for i := 0; i < 3; i++ {
+		commit(t, pc, "x", map[string]string{"x": fmt.Sprint(i)})
+		base = append(base, pushTimed(t, pc))
+	}
+	t.Logf("git push without a hook: %v (median %s)", base, median(base))
+
+	assertLinear(t, bare)
+	log := readFile(t, filepath.Join(bare, "spine", "hook.log"))
+	if !strings.Contains(log, "pushed") {
+		t.Fatalf("hook.log does not record the push:\n%s", log)
+	}
+	// spine's own pushes trigger the hook too; those runs do nothing.
+	if !strings.Contains(log, "nothing to do: HEAD is spine's own commit") && !strings.Contains(log, "another worker is running") {
+		t.Fatalf("hook.log shows no self-triggered no-op:\n%s", log)
+	}
+}
+
+// TestHookTwoQuickPushesLoseNothing: a second push lands while the first
+// push's run is going; a follow-up run picks it up. One or two runs, every
+// step exactly once, history linear.
+func TestHookTwoQuickPushesLoseNothing(t *testing.T) {
+	t.Parallel()
+	bare := newBare(t, map[string]string{"README.md": "ops\n"})
+	installHook(t, bare)
+	client := cloneOf(t, bare)
+	counts := t.TempDir()
+	c1, c2 := filepath.Join(counts, "one"), filepath.Join(counts, "two")
+	commit(t, client, "first", map[string]string{"loops/one.md": loopDoc("LOOP-ONE", "## Stage 1: One\n\n"+step("name=one", "sleep 1\necho x >> "+c1))})
+	git(t, client, "push", "-q")
+	commit(t, client, "second", map[string]string{"loops/two.md": loopDoc("LOOP-TWO", "## Stage 1: Two\n\n"+step("name=two", "echo x >> "+c2))})
+	git(t, client, "push", "-q")
+	waitSpineCommit(t, bare, 2)
+	waitHookIdle(t, bare)
+	if countLines(t, c1) != 1 || countLines(t, c2) != 1 {
+		t.Fatalf("steps ran %d and %d times, want once each", countLines(t, c1), countLines(t, c2))
+	}
+	runs := map[string]bool{}
+	for _, c := range spineCommits(t, bare) {
+		runs[c[0]] = true
+	}
+	if len(runs) < 1 || len(runs) > 2 {
+		t.Fatalf("%d runs committed, want 1 or 2", len(runs))
+	}
+	t.Logf("two quick pushes: %d run(s)", len(runs))
+	assertLinear(t, bare)
+	subjects := bareGit(t, bare, "log", "--format=%s", "main")
+	for _, want := range []string{"first", "second", "spine(LOOP-ONE)", "spine(LOOP-TWO)"} {
+		if !strings.Contains(subjects, want) {
+			t.Fatalf("history lacks %q:\n%s", want, subjects)
+		}
+	}
+}
+
+// TestHookChainsAndUninstallRestoresTheOperatorsHook: an operator's own
+// post-receive hook is kept, called with the same input while spine's is
+// installed, and restored byte for byte by uninstall.
+func TestHookChainsAndUninstallRestoresTheOperatorsHook(t *testing.T) {
+	t.Parallel()
+	bare := newBare(t, map[string]string{"README.md": "ops\n"})
+	received := filepath.Join(t.TempDir(), "received")
+	own := "#!/bin/sh\n# the operator's notifier\ncat >> " + received + "\n"
+	hookPath := filepath.Join(bare, "hooks", "post-receive")
+	writeFile(t, hookPath, own)
+	if err := os.Chmod(hookPath, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	out := installHook(t, bare)
+	if !strings.Contains(out, "post-receive.spine-chained") {
+		t.Fatalf("install does not mention the chained hook:\n%s", out)
+	}
+	if readFile(t, filepath.Join(bare, "hooks", "post-receive.spine-chained")) != own {
+		t.Fatal("the operator's hook was not kept as it was")
+	}
+	client := cloneOf(t, bare)
+	commit(t, client, "loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", "## Stage 1: One\n\n"+step("name=one", "echo one"))})
+	pushed := git(t, client, "rev-parse", "HEAD")
+	git(t, client, "push", "-q")
+	waitSpineCommit(t, bare, 1)
+	waitHookIdle(t, bare)
+	if got := readFile(t, received); !strings.Contains(got, " "+pushed+" refs/heads/main") {
+		t.Fatalf("the chained hook did not get the push's input:\n%s", got)
+	}
+
+	out = mustSpine(t, filepath.Dir(bare), 0, "hook", "uninstall", "--repo", bare)
+	if !strings.Contains(out, "restored") {
+		t.Fatalf("uninstall output:\n%s", out)
+	}
+	if readFile(t, hookPath) != own {
+		t.Fatal("uninstall did not restore the operator's hook")
+	}
+	if fi, err := os.Stat(hookPath); err != nil || fi.Mode().Perm() != 0o750 {
+		t.Fatalf("restored hook mode: %v %v", fi.Mode(), err)
+	}
+	if _, err := os.Stat(filepath.Join(bare, "hooks", "post-receive.spine-chained")); !os.IsNotExist(err) {
+		t.Fatal("the chained copy is left behind")
+	}
+	// The operator's hook still works; spine no longer runs.
+	git(t, client, "pull", "-q", "--ff-only")
+	commit(t, client, "loop b", map[string]string{"loops/b.md": loopDoc("LOOP-B", "## Stage 1: One\n\n"+step("name=one", "echo one"))})
+	pushed = git(t, client, "rev-parse", "HEAD")
+	git(t, client, "push", "-q")
+	if got := readFile(t, received); !strings.Contains(got, " "+pushed+" refs/heads/main") {
+		t.Fatalf("the restored hook did not run:\n%s", got)
+	}
+	time.Sleep(time.Second)
+	if bareGit(t, bare, "rev-parse", "main") != pushed {
+		t.Fatal("spine ran after uninstall")
+	}
+	// Uninstalling a hook that is not spine's refuses.
+	if out, code := spine(t, filepath.Dir(bare), nil, "hook", "uninstall", "--repo", bare); code != 2 || !strings.Contains(out, "not spine's") {
+		t.Fatalf("uninstall of a foreign hook: exit %d\n%s", code, out)
+	}
+}

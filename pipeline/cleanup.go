@@ -1,0 +1,81 @@
+package pipeline
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spinehq/spine/artifacts"
+)
+
+// removeTemps removes the temporary files (".<name>.tmp-*", see
+// artifacts.CreateAtomic) that a run killed while writing left in the
+// repository: the step's artifact being written, and half-written files in
+// its run folder. They are never committed, and left behind they would make
+// the working tree dirty for good. Only regular files are removed; errors
+// are ignored (the next recovery tries again).
+func (r *Runner) removeTemps(loopID, step, relDir string) {
+	var globs []string
+	if relDir != "" {
+		if dir, err := artifacts.SafeJoin(r.opts.Root, relDir); err == nil {
+			globs = append(globs, filepath.Join(dir, ".*.tmp-*"))
+		}
+	}
+	if doc := r.opts.Set.ByID(loopID); doc != nil {
+		if _, s := doc.Step(step); s != nil && s.Artifact != "" {
+			if p, err := artifacts.ArtifactPath(r.opts.Root, r.opts.Config.Artifacts, doc.Slug(), s.Artifact); err == nil {
+				globs = append(globs, filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".tmp-*"))
+			}
+		}
+	}
+	for _, g := range globs {
+		matches, _ := filepath.Glob(g)
+		for _, m := range matches {
+			if fi, err := os.Lstat(m); err == nil && fi.Mode().IsRegular() && strings.Contains(fi.Name(), ".tmp-") {
+				_ = os.Remove(m)
+			}
+		}
+	}
+}
+
+// strayArtifact returns the artifact of a step that was killed after its
+// artifact file was moved into place but before its result was journaled
+// (a crash, or a full disk failing the journal): the file is the step's
+// output and must be committed with the interrupted receipt, not left
+// untracked. It returns nil when the step has no artifact, the file does
+// not exist, or it is exactly as committed in HEAD.
+func (r *Runner) strayArtifact(loopID, step string) *artifacts.ArtifactRef {
+	doc := r.opts.Set.ByID(loopID)
+	if doc == nil {
+		return nil
+	}
+	_, s := doc.Step(step)
+	if s == nil || s.Artifact == "" {
+		return nil
+	}
+	rel, err := artifacts.ArtifactRelPath(r.opts.Config.Artifacts, doc.Slug(), s.Artifact)
+	if err != nil {
+		return nil
+	}
+	full, err := artifacts.SafeJoin(r.opts.Root, rel)
+	if err != nil {
+		return nil
+	}
+	if fi, err := os.Lstat(full); err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
+	if r.opts.Git != nil {
+		data, err := os.ReadFile(full)
+		if err != nil {
+			return nil
+		}
+		if dirty, err := r.opts.Git.Dirty(rel, data); err != nil || !dirty {
+			return nil
+		}
+	}
+	sum, size, err := artifacts.HashFile(full)
+	if err != nil {
+		return nil
+	}
+	return &artifacts.ArtifactRef{Path: rel, SHA256: sum, Size: size}
+}

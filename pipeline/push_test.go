@@ -1,0 +1,295 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/spinehq/spine/artifacts"
+)
+
+// bareGit runs git against a bare repository.
+func bareGit(t *testing.T, bare string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{"--git-dir", bare}, args...)...)
+	cmd.Env = gitEnv("Operator", "op@example.com")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// newRemote makes a bare repository whose main holds files, and returns it.
+func newRemote(t *testing.T, files map[string]string) string {
+	t.Helper()
+	seed := newRepo(t)
+	seed.commit("seed", files)
+	bare := filepath.Join(t.TempDir(), "ops.git")
+	seed.git("init", "-q", "--bare", "-b", "main", bare)
+	seed.git("push", "-q", bare, "main")
+	return bare
+}
+
+// cloneOf clones the bare repository into a new test repository.
+func cloneOf(t *testing.T, bare string) *testRepo {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "clone")
+	r := &testRepo{t: t, root: dir}
+	cmd := exec.Command("git", "clone", "-q", bare, dir)
+	cmd.Env = gitEnv("Operator", "op@example.com")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("clone: %v\n%s", err, out)
+	}
+	return r
+}
+
+// pushOpts returns push options for the clone.
+func (r *testRepo) pushOpts() PushOptions {
+	o := NewPushOptions(r.runOpts(nil), "origin", "main")
+	o.Backoff = 10 * time.Millisecond
+	return o
+}
+
+func (r *testRepo) head() string { return strings.TrimSpace(r.git("rev-parse", "HEAD")) }
+
+const twoStages = "## Stage 1: Check\n\n```sh {name=one}\necho one\n```\n\n## Stage 2: Act\n\n```sh {name=two}\necho two\n```\n"
+
+func TestPushReplaysSpineCommitsOnARemoteThatMovedOn(t *testing.T) {
+	t.Parallel()
+	bare := newRemote(t, map[string]string{"loops/a.md": loopDoc("LOOP-A", twoStages), "README.md": "ops\n"})
+	spine, op := cloneOf(t, bare), cloneOf(t, bare)
+	op.commit("docs", map[string]string{"README.md": "ops, edited\n"})
+	op.git("push", "-q")
+	opHead := op.head()
+
+	out := spine.run(nil)
+	if len(out.Commits) != 2 {
+		t.Fatalf("commits = %d, want one per stage", len(out.Commits))
+	}
+	res, err := Push(context.Background(), spine.pushOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Pushed || len(res.Replayed) != 2 || res.Attempts != 2 {
+		t.Fatalf("result = %+v, want pushed after replaying 2 commits on the 2nd attempt", res)
+	}
+	if got := bareGit(t, bare, "rev-parse", "main"); got != spine.head() || got != res.Head {
+		t.Fatalf("bare main %s, clone %s, result %s", got, spine.head(), res.Head)
+	}
+	if merges := bareGit(t, bare, "rev-list", "--merges", "main"); merges != "" {
+		t.Fatalf("merges in the history: %s", merges)
+	}
+	// The operator's commit is still there: nothing was forced.
+	bareGit(t, bare, "merge-base", "--is-ancestor", opHead, "main")
+	doc := bareGit(t, bare, "show", "main:loops/a.md")
+	for _, rc := range out.Receipts {
+		if !strings.Contains(doc, rc.RunKey) {
+			t.Fatalf("evidence lacks %s:\n%s", rc.RunKey, doc)
+		}
+		dir, _ := (&artifacts.Store{Root: spine.root}).RelDir(rc.RunKey)
+		bareGit(t, bare, "cat-file", "-e", "main:"+dir+"/receipt.json")
+	}
+	if got := bareGit(t, bare, "show", "main:README.md"); got != "ops, edited" {
+		t.Fatalf("README = %q", got)
+	}
+	msg := bareGit(t, bare, "log", "-1", "--format=%B", "main")
+	if !strings.Contains(msg, "Spine-Run: ") || !strings.Contains(msg, "Spine-Replayed-From: ") {
+		t.Fatalf("replayed commit message:\n%s", msg)
+	}
+	spine.clean()
+	// Evidence regenerated on the new head: a second regeneration is a no-op.
+	if again := spine.run(nil); len(again.Commits) != 0 {
+		t.Fatalf("a second run committed %d times", len(again.Commits))
+	}
+}
+
+func TestPushRefusesToOverwriteUncommittedChanges(t *testing.T) {
+	t.Parallel()
+	bare := newRemote(t, map[string]string{"loops/a.md": loopDoc("LOOP-A", twoStages), "README.md": "ops\n"})
+	spine, op := cloneOf(t, bare), cloneOf(t, bare)
+	op.commit("docs", map[string]string{"README.md": "ops, edited upstream\n"})
+	op.git("push", "-q")
+	spine.run(nil)
+	spineHead := spine.head()
+	spine.write("README.md", "half-written local edit\n")
+
+	_, err := Push(context.Background(), spine.pushOpts())
+	if !errors.Is(err, ErrReplayRefused) || !strings.Contains(err.Error(), "README.md") {
+		t.Fatalf("err = %v, want a refusal naming README.md", err)
+	}
+	if spine.head() != spineHead || spine.read("README.md") != "half-written local edit\n" {
+		t.Fatal("a refused replay changed the clone")
+	}
+	if bareGit(t, bare, "rev-parse", "main") != op.head() {
+		t.Fatal("the remote changed")
+	}
+	// Once the edit is gone, the next push sends spine's commits.
+	spine.write("README.md", "ops\n")
+	if res, err := Push(context.Background(), spine.pushOpts()); err != nil || !res.Pushed {
+		t.Fatalf("push after cleaning up: %+v %v", res, err)
+	}
+}
+
+func TestPushRefusesToReplayOperatorCommits(t *testing.T) {
+	t.Parallel()
+	bare := newRemote(t, map[string]string{"loops/a.md": loopDoc("LOOP-A", twoStages)})
+	spine, op := cloneOf(t, bare), cloneOf(t, bare)
+	op.commit("upstream", map[string]string{"x": "1\n"})
+	op.git("push", "-q")
+	spine.commit("local operator work", map[string]string{"y": "1\n"})
+	spine.run(nil)
+	_, err := Push(context.Background(), spine.pushOpts())
+	if !errors.Is(err, ErrReplayRefused) || !strings.Contains(err.Error(), "not spine's") {
+		t.Fatalf("err = %v, want a refusal for a commit that is not spine's", err)
+	}
+}
+
+func TestPushWithNothingOfItsOwnLeavesTheCloneAlone(t *testing.T) {
+	t.Parallel()
+	bare := newRemote(t, map[string]string{"loops/a.md": loopDoc("LOOP-A", twoStages)})
+	spine, op := cloneOf(t, bare), cloneOf(t, bare)
+	before := spine.head()
+	op.commit("upstream", map[string]string{"x": "1\n"})
+	op.git("push", "-q")
+	res, err := Push(context.Background(), spine.pushOpts())
+	if err != nil || res.Pushed || len(res.Notes) == 0 || !strings.Contains(res.Notes[0], "nothing to push") {
+		t.Fatalf("push = %+v, %v", res, err)
+	}
+	if spine.head() != before {
+		t.Fatal("Push moved a clone that had nothing to push")
+	}
+	// Sync follows.
+	s, err := Sync(context.Background(), spine.pushOpts(), true)
+	if err != nil || !s.Moved() || spine.head() != op.head() || spine.read("x") != "1\n" {
+		t.Fatalf("sync = %+v, %v", s, err)
+	}
+}
+
+func TestSyncRefusesToOverwriteAnEdit(t *testing.T) {
+	t.Parallel()
+	bare := newRemote(t, map[string]string{"loops/a.md": loopDoc("LOOP-A", twoStages), "x": "0\n"})
+	spine, op := cloneOf(t, bare), cloneOf(t, bare)
+	op.commit("upstream", map[string]string{"x": "1\n"})
+	op.git("push", "-q")
+	spine.write("x", "mine\n")
+	if _, err := Sync(context.Background(), spine.pushOpts(), true); err == nil || !strings.Contains(err.Error(), "x") {
+		t.Fatalf("sync over an edit: %v", err)
+	}
+	if spine.read("x") != "mine\n" {
+		t.Fatal("the edit was overwritten")
+	}
+	o := spine.pushOpts()
+	o.DiscardLocalChanges = true // spine's own clone
+	if _, err := Sync(context.Background(), o, true); err != nil || spine.read("x") != "1\n" {
+		t.Fatalf("forced sync: %v", err)
+	}
+}
+
+func TestDrainPicksUpRequestsThatArriveDuringACycle(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := RequestRun(dir); err != nil {
+		t.Fatal(err)
+	}
+	var cycles atomic.Int32
+	inCycle := make(chan struct{})
+	release := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- Drain(context.Background(), dir, 10, func(context.Context) error {
+			if cycles.Add(1) == 1 {
+				close(inCycle)
+				<-release
+			}
+			return nil
+		}, nil)
+	}()
+	<-inCycle
+	// A push during the cycle: a second worker finds the lock taken and
+	// returns at once, leaving the request to the first.
+	if err := RequestRun(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := Drain(context.Background(), dir, 10, func(context.Context) error {
+		t.Error("a second worker ran a cycle while the first held the lock")
+		return nil
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := cycles.Load(); n != 2 {
+		t.Fatalf("cycles = %d, want 2 (the request made during the first)", n)
+	}
+	if _, err := os.Stat(filepath.Join(dir, RequestFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("a request is left over")
+	}
+}
+
+func TestWatcherCycleRecordsAStoppedStepAsInterruptedAndPushesIt(t *testing.T) {
+	t.Parallel()
+	started := filepath.Join(t.TempDir(), "started")
+	body := "## Stage 1: Slow\n\n```sh {name=slow}\ntouch " + started + "\nsleep 30\n```\n"
+	bare := newRemote(t, map[string]string{"loops/a.md": loopDoc("LOOP-A", body)})
+	spine := cloneOf(t, bare)
+	w := &Watcher{
+		Root: spine.root, Remote: "origin", Branch: "main", Push: true,
+		Load: func() (Options, error) { return spine.runOpts(nil), nil },
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	type result struct {
+		res *CycleResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := w.Cycle(ctx)
+		done <- result{res, err}
+	}()
+	waitFor(t, 20*time.Second, func() bool { _, err := os.Stat(started); return err == nil })
+	stopAt := time.Now()
+	cancel()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the cycle did not end after cancellation")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if d := time.Since(stopAt); d > 10*time.Second {
+		t.Fatalf("stopping took %s", d)
+	}
+	if got := spine.stepReceipts("slow"); len(got) != 1 || got[0] != artifacts.StatusInterrupted {
+		t.Fatalf("receipts = %v, want one interrupted", got)
+	}
+	if r.res.Push == nil || !r.res.Push.Pushed || bareGit(t, bare, "rev-parse", "main") != spine.head() {
+		t.Fatalf("the interrupted receipt was not pushed: %+v", r.res.Push)
+	}
+}
+
+func TestPendingSeesReadyStepsAndOnlyThem(t *testing.T) {
+	t.Parallel()
+	r := newRepo(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", twoStages)})
+	if work, why, err := Pending(r.runOpts(nil)); err != nil || !work || !strings.Contains(why, "LOOP-A/one") {
+		t.Fatalf("pending = %v %q %v", work, why, err)
+	}
+	r.run(nil)
+	if work, why, err := Pending(r.runOpts(nil)); err != nil || work {
+		t.Fatalf("after the run: pending = %v %q %v", work, why, err)
+	}
+	if OwnCommit(r.runOpts(nil).Git) == "" {
+		t.Fatal("HEAD is spine's commit but OwnCommit says it is not")
+	}
+}

@@ -1,0 +1,145 @@
+// Package render turns loop documents (Markdown) into HTML for the evidence
+// site: GitHub-flavoured Markdown through goldmark, raw HTML escaped, link
+// destinations restricted to safe schemes, run keys, gap ids and loop ids
+// linked to their pages, code blocks highlighted with CSS classes, and step
+// blocks shown with their attributes and current state.
+package render
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/yuin/goldmark"
+	"github.com/yuin/goldmark/extension"
+	"github.com/yuin/goldmark/parser"
+	"github.com/yuin/goldmark/renderer"
+	"github.com/yuin/goldmark/text"
+	"github.com/yuin/goldmark/util"
+)
+
+// Linker resolves the cross-references found in a document to URLs relative
+// to the page being rendered. Each method reports false when the target has
+// no page in the site; the reference is then shown as missing, not linked.
+type Linker interface {
+	// RunKey returns the URL of the receipt page of a run key.
+	RunKey(runKey string) (href string, ok bool)
+	// Gap returns the URL of a gap's page.
+	Gap(id string) (href string, ok bool)
+	// Loop returns the URL of a loop's page.
+	Loop(id string) (href string, ok bool)
+	// Path returns the URL of the page for a repository file, given as a
+	// clean slash-separated path relative to the repository root (a
+	// relative link in a document, resolved against the document's folder).
+	Path(repoPath string) (href string, ok bool)
+}
+
+// NoLinks is a Linker that resolves nothing: every reference is shown as
+// missing.
+type NoLinks struct{}
+
+// RunKey implements Linker.
+func (NoLinks) RunKey(string) (string, bool) { return "", false }
+
+// Gap implements Linker.
+func (NoLinks) Gap(string) (string, bool) { return "", false }
+
+// Loop implements Linker.
+func (NoLinks) Loop(string) (string, bool) { return "", false }
+
+// Path implements Linker.
+func (NoLinks) Path(string) (string, bool) { return "", false }
+
+// Doc describes the document one Render call converts.
+type Doc struct {
+	// LoopID is the document's loop id: it is passed to the step-state
+	// callback and references to it are not linked (the page is itself).
+	LoopID string
+	// Path is the document's repository-relative path, used to resolve
+	// relative links.
+	Path string
+	// Linker resolves references; nil means NoLinks.
+	Linker Linker
+}
+
+// StepStateFunc returns the current state of a step ("done", "pending",
+// "blocked", …) for the badge shown on its block.
+type StepStateFunc func(loopID, stepName string) string
+
+// Options configure a Renderer.
+type Options struct {
+	// StepState gives each step block's state badge. Nil means every step
+	// is shown as "unknown".
+	StepState StepStateFunc
+	// HighlightCacheSize bounds the number of highlighted code blocks kept
+	// for reuse (0 means 4096; negative disables the cache).
+	HighlightCacheSize int
+}
+
+// Renderer converts Markdown to HTML. It is configured once by New and is
+// safe for concurrent use.
+type Renderer struct {
+	md        goldmark.Markdown
+	docKey    parser.ContextKey
+	stepState StepStateFunc
+	hl        *highlighter
+	bufs      sync.Pool
+}
+
+// New returns a Renderer: GFM tables, task lists, strikethrough and
+// autolinks, automatic heading ids, raw HTML escaped, cross-references
+// linked and code highlighted with CSS classes.
+func New(opts Options) *Renderer {
+	r := &Renderer{docKey: parser.NewContextKey(), stepState: opts.StepState}
+	if r.stepState == nil {
+		r.stepState = func(string, string) string { return "unknown" }
+	}
+	size := opts.HighlightCacheSize
+	if size == 0 {
+		size = 4096
+	}
+	r.hl = newHighlighter(size)
+	r.bufs.New = func() any { return new(bytes.Buffer) }
+	r.md = goldmark.New(
+		goldmark.WithExtensions(
+			extension.NewTable(extension.WithTableCellAlignMethod(extension.TableCellAlignAttribute)),
+			extension.TaskList,
+			extension.Strikethrough,
+			extension.Linkify,
+		),
+		goldmark.WithParserOptions(
+			parser.WithAutoHeadingID(),
+			parser.WithASTTransformers(util.Prioritized(&transformer{r: r}, 900)),
+		),
+		goldmark.WithRendererOptions(
+			renderer.WithNodeRenderers(util.Prioritized(&nodeRenderer{r: r}, 10)),
+		),
+	)
+	return r
+}
+
+// Render writes the HTML of the Markdown src to w.
+func (r *Renderer) Render(w io.Writer, src []byte, doc Doc) error {
+	if doc.Linker == nil {
+		doc.Linker = NoLinks{}
+	}
+	pc := parser.NewContext()
+	pc.Set(r.docKey, &doc)
+	root := r.md.Parser().Parse(text.NewReader(src), parser.WithContext(pc))
+	if err := r.md.Renderer().Render(w, src, root); err != nil {
+		return fmt.Errorf("render %s: %w", doc.Path, err)
+	}
+	return nil
+}
+
+// HTML returns the HTML of the Markdown src.
+func (r *Renderer) HTML(src []byte, doc Doc) ([]byte, error) {
+	buf := r.bufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer r.bufs.Put(buf)
+	if err := r.Render(buf, src, doc); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(buf.Bytes()), nil
+}

@@ -1,0 +1,18 @@
+// spine site serve: reload the page when the site is rebuilt. The stream
+// closes when the page is left, so that open tabs never hold the browser's
+// connections to the server.
+(function () {
+  "use strict";
+  if (!window.EventSource) return;
+  var es = null, version = null;
+  function connect() {
+    es = new EventSource("/__spine/events");
+    es.addEventListener("build", function (e) {
+      if (version !== null && e.data !== version) location.reload();
+      version = e.data;
+    });
+  }
+  window.addEventListener("pagehide", function () { if (es) { es.close(); es = null; } });
+  window.addEventListener("pageshow", function (e) { if (e.persisted || !es) connect(); });
+  connect();
+})();

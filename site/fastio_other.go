@@ -1,0 +1,61 @@
+//go:build !unix
+
+package site
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// readFileNoFollow reads the regular file at path, refusing symbolic links
+// and files larger than limit bytes.
+func readFileNoFollow(path string, limit int64) ([]byte, error) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	if fi.Size() > limit {
+		return nil, fmt.Errorf("%s: %d bytes, over the %d-byte limit", path, fi.Size(), limit)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, limit+1))
+}
+
+// writeFileAtomic writes data to path through a temporary file renamed into
+// place.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".spine-tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// openNoFollow opens path for reading, refusing a symbolic link.
+func openNoFollow(path string) (*os.File, error) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode()&os.ModeSymlink != 0 {
+		return nil, fmt.Errorf("%s: symbolic link not followed", path)
+	}
+	return os.Open(path)
+}
+
+// writeFileDirect creates or truncates path and writes data to it.
+func writeFileDirect(path string, data []byte) error {
+	return os.WriteFile(path, data, 0o644)
+}

@@ -1,0 +1,132 @@
+//go:build unix
+
+package site
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"syscall"
+)
+
+// readFileNoFollow reads the regular file at path, refusing a symbolic link
+// in its last component and files larger than limit bytes. It uses plain
+// system calls: open, one read into a buffer that fits the small files a
+// site build reads by the thousand, and close. That is half the cost of
+// os.ReadFile here. O_NONBLOCK keeps a FIFO from blocking the build; reading
+// a directory or a device fails.
+func readFileNoFollow(path string, limit int64) ([]byte, error) {
+	fd, err := openRetry(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, fmt.Errorf("%s: symbolic link not followed", path)
+		}
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer syscall.Close(fd)
+	buf := make([]byte, 0, min(limit+1, 16<<10))
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) > limit {
+				return nil, fmt.Errorf("%s: over the %d-byte limit", path, limit)
+			}
+			buf = append(buf, 0)[:len(buf)]
+		}
+		want := cap(buf) - len(buf)
+		n, err := syscall.Read(fd, buf[len(buf):cap(buf)])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err == syscall.EAGAIN {
+			return nil, fmt.Errorf("%s: not a regular file", path)
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n <= 0 {
+			break
+		}
+		buf = buf[:len(buf)+n]
+		if n < want {
+			// A short read from a regular file is its end.
+			break
+		}
+	}
+	if int64(len(buf)) > limit {
+		return nil, fmt.Errorf("%s: over the %d-byte limit", path, limit)
+	}
+	return buf, nil
+}
+
+// writeFileAtomic writes data to path through a temporary file renamed into
+// place, so that a reader (the site server) never sees a partial page.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".spine-tmp"
+	fd, err := openRetry(tmp, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_TRUNC|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return &fs.PathError{Op: "create", Path: tmp, Err: err}
+	}
+	for len(data) > 0 {
+		n, err := syscall.Write(fd, data)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			syscall.Close(fd)
+			os.Remove(tmp)
+			return &fs.PathError{Op: "write", Path: tmp, Err: err}
+		}
+		data = data[n:]
+	}
+	if err := syscall.Close(fd); err != nil {
+		os.Remove(tmp)
+		return &fs.PathError{Op: "close", Path: tmp, Err: err}
+	}
+	if err := syscall.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return &os.LinkError{Op: "rename", Old: tmp, New: path, Err: err}
+	}
+	return nil
+}
+
+// openNoFollow opens path for reading without following a final symlink.
+func openNoFollow(path string) (*os.File, error) {
+	fd, err := openRetry(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+func openRetry(path string, flags int, perm uint32) (int, error) {
+	for {
+		fd, err := syscall.Open(path, flags, perm)
+		if err != syscall.EINTR {
+			return fd, err
+		}
+	}
+}
+
+// writeFileDirect creates or truncates path and writes data to it.
+func writeFileDirect(path string, data []byte) error {
+	fd, err := openRetry(path, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_TRUNC|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return &fs.PathError{Op: "create", Path: path, Err: err}
+	}
+	for len(data) > 0 {
+		n, err := syscall.Write(fd, data)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			syscall.Close(fd)
+			return &fs.PathError{Op: "write", Path: path, Err: err}
+		}
+		data = data[n:]
+	}
+	if err := syscall.Close(fd); err != nil {
+		return &fs.PathError{Op: "close", Path: path, Err: err}
+	}
+	return nil
+}

@@ -1,0 +1,330 @@
+package site
+
+import (
+	"bytes"
+	"html/template"
+	"strconv"
+	"strings"
+)
+
+// hw writes HTML by hand, for the pages the site has by the thousand
+// (receipts), where html/template's reflection would dominate the build.
+// Every dynamic value goes through e (element text) or a (attribute
+// value), which escape it.
+type hw struct{ bytes.Buffer }
+
+// s writes trusted markup.
+func (w *hw) s(parts ...string) {
+	for _, p := range parts {
+		w.WriteString(p)
+	}
+}
+
+// h writes already-escaped HTML.
+func (w *hw) h(x template.HTML) { w.WriteString(string(x)) }
+
+// e writes text escaped for element content or a quoted attribute value.
+func (w *hw) e(s string) {
+	last := 0
+	for i := 0; i < len(s); i++ {
+		var rep string
+		switch s[i] {
+		case '<':
+			rep = "&lt;"
+		case '>':
+			rep = "&gt;"
+		case '&':
+			rep = "&amp;"
+		case '"':
+			rep = "&#34;"
+		case '\'':
+			rep = "&#39;"
+		case 0:
+			rep = "\uFFFD"
+		default:
+			continue
+		}
+		w.WriteString(s[last:i])
+		w.WriteString(rep)
+		last = i + 1
+	}
+	w.WriteString(s[last:])
+}
+
+// badge writes a status badge.
+func (w *hw) badge(status string) {
+	w.s(`<span class="badge st-`, stateClass(status), `">`)
+	if status == "" {
+		w.s("none")
+	} else {
+		w.e(status)
+	}
+	w.s(`</span>`)
+}
+
+// layout is the page frame for one kind of page (one depth and active
+// navigation item), split around the page title: head + title + mid +
+// content + foot.
+type layout struct {
+	head, mid, foot string
+}
+
+// titleMark stands for the page title while the layout is rendered.
+const titleMark = "SPINE-PAGE-TITLE-MARK-7f3a9c"
+
+// makeLayout renders the layout templates once for pages at depth root
+// with navigation item nav.
+func (st *buildState) makeLayout(root, nav string) (*layout, error) {
+	data := pageBase{Title: titleMark, SiteTitle: st.title, Root: root, Nav: nav}
+	var head, foot bytes.Buffer
+	if err := st.b.tmpl.ExecuteTemplate(&head, "head", data); err != nil {
+		return nil, err
+	}
+	if err := st.b.tmpl.ExecuteTemplate(&foot, "foot", data); err != nil {
+		return nil, err
+	}
+	before, after, ok := strings.Cut(head.String(), titleMark)
+	if !ok {
+		return nil, errNoTitle
+	}
+	return &layout{head: before, mid: after, foot: foot.String()}, nil
+}
+
+type layoutError string
+
+func (e layoutError) Error() string { return string(e) }
+
+const errNoTitle = layoutError("site: layout template has no title")
+
+// html returns the written markup.
+func (w *hw) html() template.HTML { return template.HTML(w.String()) } //nolint:gosec // built from escaped parts
+
+// runref writes a link to a run with its status and time, or a dash.
+func (w *hw) runref(r *runRef) {
+	if r == nil {
+		w.s(`<span class="muted">—</span>`)
+		return
+	}
+	w.s(`<a class="run" href="`)
+	w.e(r.URL)
+	w.s(`" title="`)
+	w.e(r.Key)
+	w.s(`">`)
+	w.badge(r.Status)
+	w.s(` <time datetime="`, r.ISO, `">`, r.When, `</time></a>`)
+}
+
+// indexRows writes the rows of the loops table.
+func indexRows(rows []loopRow) template.HTML {
+	var w hw
+	w.Grow(len(rows) * 900)
+	for i := range rows {
+		r := &rows[i]
+		w.s(`<tr><td class="loop-cell"><a class="id" href="`)
+		w.e(r.URL)
+		w.s(`">`)
+		w.e(r.ID)
+		w.s(`</a>`)
+		if r.Title != "" {
+			w.s(`<div class="sub">`)
+			w.e(r.Title)
+			w.s(`</div>`)
+		}
+		if r.Problems > 0 {
+			w.s(`<div class="sub warn">`, strconv.Itoa(r.Problems), ` finding`)
+			if r.Problems != 1 {
+				w.s("s")
+			}
+			w.s(`</div>`)
+		}
+		w.s("</td>\n<td>")
+		w.badge(r.Status)
+		w.s("</td>\n<td>")
+		w.e(r.Owner)
+		w.s("</td>\n<td>")
+		if r.Priority != "" {
+			w.s(`<span class="prio prio-`, stateClass(r.Priority), `">`)
+			w.e(r.Priority)
+			w.s(`</span>`)
+		}
+		w.s("</td>\n<td class=\"hide-sm\">")
+		w.e(r.Scope)
+		w.s("</td>\n<td class=\"progress\">")
+		if r.Total > 0 {
+			w.s(`<span class="frac">`, strconv.Itoa(r.Done), "/", strconv.Itoa(r.Total), `</span>`)
+			w.h(r.Bar)
+		} else {
+			w.s(`<span class="muted">no steps</span>`)
+		}
+		w.s("</td>\n<td><span class=\"hb hb-", r.HeartClass, `" title="`)
+		w.e(r.HeartTitle)
+		w.s(`">`)
+		w.e(r.HeartAge)
+		w.s("</span></td>\n<td class=\"num\">")
+		if r.OpenGaps > 0 {
+			w.s(`<a href="`)
+			w.e(r.URL)
+			w.s(`#gaps">`, strconv.Itoa(r.OpenGaps), `</a>`)
+		} else {
+			w.s(`<span class="muted">0</span>`)
+		}
+		w.s("</td>\n<td>")
+		w.runref(r.LastRun)
+		w.s("</td></tr>\n")
+	}
+	return w.html()
+}
+
+// stageRows writes the rows of a loop's stages table.
+func stageRows(stages []stageView) template.HTML {
+	var w hw
+	for _, sg := range stages {
+		if len(sg.Steps) == 0 {
+			w.s(`<tr><td class="stage-cell">`)
+			w.e(sg.Title)
+			w.s(`</td><td colspan="4" class="muted">no steps</td></tr>`, "\n")
+			continue
+		}
+		for i, s := range sg.Steps {
+			w.s("<tr>")
+			if i == 0 {
+				w.s(`<td rowspan="`, strconv.Itoa(len(sg.Steps)), `" class="stage-cell">`)
+				w.e(sg.Title)
+				w.s("</td>")
+			}
+			w.s("\n<td>")
+			if s.Kind == "manual" {
+				w.s(`<span class="manual">`)
+				w.e(s.Name)
+				w.s(`</span>`)
+			} else {
+				w.s(`<a href="#step-`)
+				w.e(s.Name)
+				w.s(`"><code>`)
+				w.e(s.Name)
+				w.s(`</code></a>`)
+			}
+			w.s("</td>\n<td>")
+			w.badge(s.State)
+			w.s("</td>\n<td class=\"hide-sm attrs\">")
+			for _, a := range s.Attrs {
+				if a.Gate {
+					w.s(`<span class="attr attr-gate">`)
+				} else {
+					w.s(`<span class="attr">`)
+				}
+				w.e(a.K)
+				if a.V != "" {
+					w.s("=<b>")
+					w.e(a.V)
+					w.s("</b>")
+				}
+				w.s("</span> ")
+			}
+			w.s("</td>\n<td>")
+			w.runref(s.Last)
+			w.s("</td></tr>\n")
+		}
+	}
+	return w.html()
+}
+
+// runRows writes the rows of a loop's runs table.
+func runRows(runs []runRow) template.HTML {
+	var w hw
+	w.Grow(len(runs) * 600)
+	for _, r := range runs {
+		w.s(`<tr><td><time datetime="`, r.ISO, `">`, r.When, `</time></td><td><code>`)
+		w.e(r.Step)
+		w.s(`</code><div class="sub">`)
+		w.e(r.Stage)
+		w.s(`</div></td><td>`)
+		w.badge(r.Status)
+		w.s(`</td><td class="num">`, r.Exit, `</td><td class="num">`, r.Duration, `</td><td><a class="key" href="`)
+		w.e(r.URL)
+		w.s(`">`)
+		w.e(r.Key)
+		w.s(`</a></td><td>`)
+		if r.ChainOK {
+			w.s(`<span class="ok">ok</span>`)
+		} else {
+			w.s(`<span class="bad" title="`)
+			w.e(r.Chain)
+			w.s(`">broken</span>`)
+		}
+		w.s("</td></tr>\n")
+	}
+	return w.html()
+}
+
+// timelineRows writes the rows of a timeline table.
+func timelineRows(runs []timelineRun) template.HTML {
+	var w hw
+	w.Grow(len(runs) * 600)
+	for _, r := range runs {
+		w.s(`<tr><td class="nowrap"><time datetime="`, r.ISO, `">`, r.When, `</time></td><td>`)
+		w.h(r.Loop)
+		w.s(`</td><td>`)
+		if r.Step != "" {
+			w.s(`<code>`)
+			w.e(r.Step)
+			w.s(`</code>`)
+		}
+		w.s(`</td><td>`)
+		w.badge(r.Status)
+		w.s(`</td><td class="num">`, r.Duration, `</td><td class="hide-sm">`)
+		w.e(r.Host)
+		w.s(`</td><td><a class="key" href="`)
+		w.e(r.URL)
+		w.s(`">`)
+		w.e(r.Key)
+		w.s("</a></td></tr>\n")
+	}
+	return w.html()
+}
+
+// gapRows writes the rows of the gap ledger table.
+func gapRows(rows []gapRow) template.HTML {
+	var w hw
+	w.Grow(len(rows) * 700)
+	for _, r := range rows {
+		if r.Orphan {
+			w.s(`<tr class="orphan-row">`)
+		} else {
+			w.s(`<tr>`)
+		}
+		w.s("\n<td>")
+		if r.URL != "" {
+			w.s(`<a class="id" href="`)
+			w.e(r.URL)
+			w.s(`">`)
+			w.e(r.ID)
+			w.s(`</a>`)
+		} else {
+			w.s(`<span class="id">`)
+			w.e(r.ID)
+			w.s(`</span>`)
+		}
+		if r.Orphan {
+			w.s(` <span class="badge st-orphan" title="open, and its parent loop is closed or not in this repository">orphan</span>`)
+		}
+		w.s("</td>\n<td>")
+		w.badge(r.Status)
+		w.s("</td>\n<td>")
+		if r.Severity != "" {
+			w.s(`<span class="prio prio-`, stateClass(r.Severity), `">`)
+			w.e(r.Severity)
+			w.s(`</span>`)
+		}
+		w.s("</td>\n<td class=\"hide-sm\">")
+		w.e(r.Type)
+		w.s("</td>\n<td>")
+		w.h(r.Parent)
+		w.s("</td>\n<td class=\"hide-sm nowrap\">")
+		w.e(r.Discovered)
+		w.s("</td>\n<td class=\"desc\">")
+		w.e(r.Summary)
+		w.s("</td>\n</tr>\n")
+	}
+	return w.html()
+}

@@ -1,0 +1,135 @@
+package site
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/spinehq/spine/artifacts"
+)
+
+func TestANSI(t *testing.T) {
+	tests := []struct {
+		name  string
+		lines []string
+		want  string
+	}{
+		{"plain escaped", []string{"a <b> & c"}, "a &lt;b&gt; &amp; c"},
+		{"colour", []string{"\x1b[31mred\x1b[0m ok"}, `<span class="af1">red</span> ok`},
+		{"bold bright", []string{"\x1b[1;92mgo\x1b[m"}, `<span class="ab af10">go</span>`},
+		{"carries over lines", []string{"\x1b[33mwarn", "still\x1b[0m done"}, "<span class=\"af3\">warn</span>\n<span class=\"af3\">still</span> done"},
+		{"256 colours dropped", []string{"\x1b[38;5;208morange\x1b[0m"}, "orange"},
+		{"other sequences stripped", []string{"\x1b[2K\x1b[1Gline\x1b]8;;http://x\x07link\x1b]8;;\x07"}, "linelink"},
+		{"carriage return keeps the last frame", []string{"10%\r50%\r100%"}, "100%"},
+		{"control characters dropped", []string{"a\x00b\x07c\td"}, "abc\td"},
+		{"escape at the end", []string{"x\x1b"}, "x"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, ansiHTML(tc.lines)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestValidID(t *testing.T) {
+	tests := []struct {
+		id   string
+		want bool
+	}{
+		{"LOOP-MD1400-CAPACITY-20260227", true},
+		{"GAP-OP-1033", true},
+		{"media.v2_x", true},
+		{"", false},
+		{"../x", false},
+		{"a/b", false},
+		{".hidden", false},
+		{"-flag", false},
+		{"a b", false},
+		{"index.html", false},
+		{"status", false},
+		{"assets", false},
+		{strings.Repeat("a", 201), false},
+		{"LOOP-É", false},
+	}
+	for _, tc := range tests {
+		if got := validID(tc.id); got != tc.want {
+			t.Errorf("validID(%q) = %v, want %v", tc.id, got, tc.want)
+		}
+	}
+}
+
+func TestValidOutPath(t *testing.T) {
+	tests := []struct {
+		p    string
+		want bool
+	}{
+		{"index.html", true},
+		{"loops/LOOP-X/index.html", true},
+		{"receipts/K/artifacts/10-x.txt", true},
+		{"../x", false},
+		{"/etc/passwd", false},
+		{"a/../b", false},
+		{"a//b", false},
+		{".spine-manifest.json", false},
+		{"a/.git/x", false},
+		{"a\\b", false},
+		{"", false},
+	}
+	for _, tc := range tests {
+		if got := validOutPath(tc.p); got != tc.want {
+			t.Errorf("validOutPath(%q) = %v, want %v", tc.p, got, tc.want)
+		}
+	}
+}
+
+func TestArtifactSiteName(t *testing.T) {
+	used := map[string]bool{}
+	got := []string{
+		artifactSiteName("artifacts/loop/10-zpool-list.txt", 0, used),
+		artifactSiteName("artifacts/loop/report.html", 1, used),
+		artifactSiteName("artifacts/loop/x y<z>.sh", 2, used),
+		artifactSiteName("artifacts/other/10-zpool-list.txt", 3, used),
+		artifactSiteName("artifacts/loop/..", 4, used),
+	}
+	want := []string{"10-zpool-list.txt", "report.html.txt", "x_y_z_.sh.txt", "4-10-zpool-list.txt", "artifact.txt"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// TestChainMatchesVerify checks that the site's chain verdicts are the
+// ones `spine verify` (artifacts.VerifyEntries) reaches, on the fixture and
+// on the fixture with a receipt removed from the middle of a chain.
+func TestChainMatchesVerify(t *testing.T) {
+	check := func(t *testing.T, root string) {
+		entries, err := (&artifacts.Store{Root: root}).List()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{}
+		for _, p := range artifacts.VerifyEntries(root, root, entries).Problems {
+			if strings.HasPrefix(p.Problem, "prev ") {
+				want[p.RunKey] = p.Problem
+			}
+		}
+		scan, err := newReceiptCache().scan(root, "receipts")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, chainStates(scan.recs)); diff != "" {
+			t.Errorf("chain problems (-verify +site):\n%s", diff)
+		}
+	}
+	t.Run("fixture", func(t *testing.T) { check(t, "testdata/repo") })
+	t.Run("gap in the chain", func(t *testing.T) {
+		root := t.TempDir()
+		copyDir(t, "testdata/repo", root)
+		if err := removeAll(root + "/receipts/2026/03/01/CAP-20260301-101530__step.smart-check__Rm1n2b3v4c5"); err != nil {
+			t.Fatal(err)
+		}
+		check(t, root)
+	})
+}

@@ -1,0 +1,427 @@
+package site
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/gaps"
+	"github.com/spinehq/spine/loops"
+	"github.com/spinehq/spine/packs"
+)
+
+// validID reports whether s may be used as one path component of the site:
+// a loop id, gap id, pack name or status word matching
+// ^[A-Za-z0-9][A-Za-z0-9._-]*$, at most 200 bytes, and not a name the site
+// uses itself.
+func validID(s string) bool {
+	if s == "" || len(s) > 200 || !isAlnumByte(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if !(isAlnumByte(c) || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	switch strings.ToLower(s) {
+	case "index.html", "status", "assets":
+		return false
+	}
+	return true
+}
+
+func isAlnumByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// packInfo is a verify pack: its definition and the runs that ran it.
+type packInfo struct {
+	Name string
+	Def  *packs.Pack
+	Runs []*receiptRec
+}
+
+// buildState is everything one build derives from its input.
+type buildState struct {
+	b        *Builder
+	opts     Options
+	root     string
+	out      string
+	cfg      *config.Config
+	title    string
+	baseURL  string
+	now      time.Time
+	global   string
+	pathsKey string
+
+	docs      []*loops.Document
+	docByID   map[string]*loops.Document
+	docByPath map[string]*loops.Document
+
+	recs     []*receiptRec
+	recByKey map[string]*receiptRec
+	byLoop   map[string][]*receiptRec
+	loopPos  map[string]int
+	chain    map[string]string
+
+	ledgerErr  string
+	gapList    []gaps.Gap
+	gapByID    map[string]*gaps.Gap
+	orphan     map[string]bool
+	gapsOfLoop map[string][]*gaps.Gap
+
+	packs      []*packInfo
+	packByName map[string]*packInfo
+	packOfRun  map[string]string
+
+	states map[string]map[string]string
+
+	// receiptLayout frames receipt pages.
+	receiptLayout *layout
+
+	warnMu   sync.Mutex
+	warnings []string
+	watch    []string
+}
+
+func (st *buildState) warn(format string, args ...any) {
+	st.warnMu.Lock()
+	st.warnings = append(st.warnings, fmt.Sprintf(format, args...))
+	st.warnMu.Unlock()
+}
+
+// prepare reads the receipts, gaps and packs and indexes everything.
+func (b *Builder) prepare(ctx context.Context, opts Options, out string) (*buildState, error) {
+	st := &buildState{b: b, opts: opts, root: opts.Root, out: out, cfg: opts.Config}
+	st.title = st.cfg.Site.Title
+	st.baseURL = opts.BaseURL
+	if st.baseURL == "" {
+		st.baseURL = st.cfg.Site.BaseURL
+	}
+	if st.baseURL != "" && !strings.HasSuffix(st.baseURL, "/") {
+		st.baseURL += "/"
+	}
+	st.global = newKeyer(b.baseKey, st.title).sum()
+
+	// Loops.
+	st.docByID = map[string]*loops.Document{}
+	st.docByPath = map[string]*loops.Document{}
+	pk := newKeyer()
+	for _, d := range opts.Set.Docs {
+		switch {
+		case !validID(d.LoopID):
+			st.warn("%s: loop id %q cannot be a page name (want ^[A-Za-z0-9][A-Za-z0-9._-]*$); no page", d.Path, d.LoopID)
+			continue
+		case opts.Set.ByID(d.LoopID) != d:
+			st.warn("%s: loop id %s is also used by %s; no page", d.Path, d.LoopID, opts.Set.ByID(d.LoopID).Path)
+			continue
+		}
+		st.docs = append(st.docs, d)
+		st.docByID[d.LoopID] = d
+		st.docByPath[d.Path] = d
+	}
+	sort.Slice(st.docs, func(i, j int) bool { return st.docs[i].LoopID < st.docs[j].LoopID })
+	for _, d := range st.docs {
+		pk.str(d.Path).str(d.LoopID).str(d.Status)
+	}
+	st.pathsKey = pk.sum()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	// Receipts.
+	scan, err := b.receipts.scan(st.root, st.cfg.Receipts)
+	if err != nil {
+		return nil, fmt.Errorf("site build: %w", err)
+	}
+	st.warnings = append(st.warnings, scan.warnings...)
+	st.watch = scan.watch
+	st.recs = scan.recs
+	st.recByKey = map[string]*receiptRec{}
+	st.byLoop = map[string][]*receiptRec{}
+	st.loopPos = map[string]int{}
+	var pageRecs []*receiptRec
+	for _, r := range st.recs {
+		if !artifacts.ValidRunKey(r.RunKey) {
+			st.warn("%s: folder name is not a valid run key; no page", r.Dir)
+			continue
+		}
+		if other, dup := st.recByKey[r.RunKey]; dup {
+			st.warn("%s: run key also in %s; no page", r.Dir, other.Dir)
+			continue
+		}
+		st.recByKey[r.RunKey] = r
+		pageRecs = append(pageRecs, r)
+		if r.Receipt != nil && r.Receipt.LoopID != "" {
+			id := r.Receipt.LoopID
+			st.loopPos[r.RunKey] = len(st.byLoop[id])
+			st.byLoop[id] = append(st.byLoop[id], r)
+		}
+	}
+	st.recs = pageRecs
+	st.chain = chainStates(st.recs)
+
+	// Step states.
+	st.computeStates()
+
+	// Gaps.
+	st.loadGaps()
+
+	// Packs.
+	st.loadPacks()
+
+	lay, err := st.makeLayout("../../", "")
+	if err != nil {
+		return nil, fmt.Errorf("site build: %w", err)
+	}
+	st.receiptLayout = lay
+
+	// The clock.
+	st.now = opts.Now.UTC()
+	if opts.Now.IsZero() {
+		for _, r := range st.recs {
+			if r.Finish.After(st.now) {
+				st.now = r.Finish
+			}
+		}
+		for _, d := range st.docs {
+			if hb := d.Heartbeat().Last; hb.After(st.now) {
+				st.now = hb
+			}
+		}
+	}
+	return st, nil
+}
+
+// computeStates records every step's state, from opts.StepState or the
+// receipts.
+func (st *buildState) computeStates() {
+	st.states = map[string]map[string]string{}
+	fn := st.opts.StepState
+	if fn == nil {
+		fn = st.receiptState
+	}
+	for _, d := range st.docs {
+		m := map[string]string{}
+		for _, sg := range d.Stages {
+			for _, s := range sg.Steps {
+				if s.Kind == loops.KindManual {
+					if st.opts.StepState != nil {
+						m[s.Name] = fn(d.LoopID, s.Name)
+					} else if s.Checked {
+						m[s.Name] = "done"
+					} else {
+						m[s.Name] = "waiting"
+					}
+					continue
+				}
+				if s.Name == "" {
+					continue
+				}
+				m[s.Name] = fn(d.LoopID, s.Name)
+			}
+		}
+		st.states[d.LoopID] = m
+	}
+	st.b.stepState = func(loopID, step string) string {
+		if s, ok := st.states[loopID][step]; ok && s != "" {
+			return s
+		}
+		return "unknown"
+	}
+}
+
+// receiptState is the default step state: from the step's last receipt.
+func (st *buildState) receiptState(loopID, step string) string {
+	runs := st.byLoop[loopID]
+	for i := len(runs) - 1; i >= 0; i-- {
+		r := runs[i].Receipt
+		if r.Step != step {
+			continue
+		}
+		switch r.Status {
+		case artifacts.StatusPass, artifacts.StatusSkipped:
+			return "done"
+		case artifacts.StatusFail:
+			if r.AllowFailure {
+				return "done"
+			}
+			return "failed"
+		case artifacts.StatusBlocked:
+			return "blocked"
+		case artifacts.StatusInterrupted:
+			return "interrupted"
+		}
+		return "unknown"
+	}
+	return "pending"
+}
+
+// loadGaps reads the gap ledger.
+func (st *buildState) loadGaps() {
+	st.gapByID = map[string]*gaps.Gap{}
+	st.orphan = map[string]bool{}
+	st.gapsOfLoop = map[string][]*gaps.Gap{}
+	p, err := artifacts.SafeJoin(st.root, st.cfg.Gaps)
+	if err != nil {
+		st.ledgerErr = err.Error()
+		st.warn("gap ledger: %v", err)
+		return
+	}
+	st.watch = append(st.watch, p)
+	data, err := readFileNoFollow(p, 256<<20)
+	if os.IsNotExist(err) {
+		return
+	}
+	if err != nil {
+		st.ledgerErr = err.Error()
+		st.warn("gap ledger: %v", err)
+		return
+	}
+	l, err := gaps.Parse(st.cfg.Gaps, data)
+	if err != nil {
+		st.ledgerErr = err.Error()
+		st.warn("gap ledger: %v", err)
+		return
+	}
+	st.gapList = l.Gaps
+	statuses := map[string]string{}
+	for _, d := range st.docs {
+		statuses[d.LoopID] = d.Status
+	}
+	for _, g := range gaps.Orphans(l, statuses) {
+		st.orphan[g.ID] = true
+	}
+	for i := range st.gapList {
+		g := &st.gapList[i]
+		switch {
+		case !validID(g.ID):
+			st.warn("%s:%d: gap id %q cannot be a page name; no page", st.cfg.Gaps, g.Line, g.ID)
+			continue
+		case st.gapByID[g.ID] != nil:
+			st.warn("%s:%d: gap id %s is used twice; no page for the second", st.cfg.Gaps, g.Line, g.ID)
+			continue
+		}
+		st.gapByID[g.ID] = g
+	}
+	// Open gaps per loop: those it owns and those it mentions.
+	for _, d := range st.docs {
+		seen := map[string]bool{}
+		for _, g := range st.gapList {
+			if g.IsOpen() && strings.TrimSpace(g.ParentLoop) == d.LoopID && st.gapByID[g.ID] != nil && !seen[g.ID] {
+				seen[g.ID] = true
+				st.gapsOfLoop[d.LoopID] = append(st.gapsOfLoop[d.LoopID], st.gapByID[g.ID])
+			}
+		}
+		for _, id := range d.GapIDs {
+			if g := st.gapByID[id]; g != nil && g.IsOpen() && !seen[id] {
+				seen[id] = true
+				st.gapsOfLoop[d.LoopID] = append(st.gapsOfLoop[d.LoopID], g)
+			}
+		}
+		sort.Slice(st.gapsOfLoop[d.LoopID], func(i, j int) bool {
+			return st.gapsOfLoop[d.LoopID][i].ID < st.gapsOfLoop[d.LoopID][j].ID
+		})
+	}
+}
+
+// loadPacks reads verify/*.yaml and assigns verify runs to their packs.
+func (st *buildState) loadPacks() {
+	st.packByName = map[string]*packInfo{}
+	st.packOfRun = map[string]string{}
+	dir, err := artifacts.SafeJoin(st.root, st.cfg.VerifyDir)
+	if err != nil {
+		st.warn("verify packs: %v", err)
+	} else {
+		st.watch = append(st.watch, dir)
+		defs, probs := packs.LoadDir(dir)
+		for _, p := range probs {
+			if p.Level == packs.LevelError {
+				rel, _ := filepath.Rel(st.root, p.Path)
+				st.warn("%s:%d: %s", filepath.ToSlash(rel), p.Line, p.Message)
+			}
+		}
+		for _, d := range defs {
+			st.watch = append(st.watch, d.Path)
+			if !validID(d.Name) {
+				st.warn("verify pack %q cannot be a page name; no page", d.Name)
+				continue
+			}
+			if st.packByName[d.Name] != nil {
+				continue
+			}
+			pi := &packInfo{Name: d.Name, Def: d}
+			st.packByName[d.Name] = pi
+		}
+	}
+	for _, r := range st.recs {
+		rc := r.Receipt
+		if rc == nil || (rc.Capability != "verify.pack.run" && len(rc.Checks) == 0) {
+			continue
+		}
+		name := st.packNameOf(r)
+		if !validID(name) {
+			continue
+		}
+		pi := st.packByName[name]
+		if pi == nil {
+			pi = &packInfo{Name: name}
+			st.packByName[name] = pi
+		}
+		pi.Runs = append(pi.Runs, r)
+		st.packOfRun[r.RunKey] = name
+	}
+	for _, pi := range st.packByName {
+		st.packs = append(st.packs, pi)
+	}
+	sort.Slice(st.packs, func(i, j int) bool { return st.packs[i].Name < st.packs[j].Name })
+}
+
+// packNameOf names the pack a verify run ran: the step's pack attribute in
+// its loop document, else the defined pack holding all of its checks, else
+// "unassigned".
+func (st *buildState) packNameOf(r *receiptRec) string {
+	rc := r.Receipt
+	if d := st.docByID[rc.LoopID]; d != nil {
+		if _, s := d.Step(rc.Step); s != nil && s.Pack != "" {
+			return s.Pack
+		}
+	}
+	if len(rc.Checks) > 0 {
+		names := make([]string, 0, len(st.packByName))
+		for n := range st.packByName {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+	next:
+		for _, n := range names {
+			def := st.packByName[n].Def
+			if def == nil {
+				continue
+			}
+			for _, c := range rc.Checks {
+				if _, ok := def.Check(c.ID); !ok {
+					continue next
+				}
+			}
+			return n
+		}
+	}
+	return "unassigned"
+}
+
+// sha returns the hex sha256 of b.
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}

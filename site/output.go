@@ -1,0 +1,426 @@
+package site
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// manifestEntry records one file of the site.
+type manifestEntry struct {
+	// Key hashes the inputs the file was made from ("" for pages that are
+	// always rendered).
+	Key string
+	// SHA is the hash of the file's content.
+	SHA string
+}
+
+// manifest maps each file of the site (slash-separated, relative to the
+// output folder) to its entry.
+type manifest struct {
+	files map[string]manifestEntry
+}
+
+// manifestFile is the JSON form of the manifest.
+type manifestFile struct {
+	Generator string      `json:"generator"`
+	Files     [][3]string `json:"files"`
+}
+
+// readManifest reads the output folder's manifest; a missing or unreadable
+// one gives an empty manifest (everything is then written).
+func readManifest(out string) *manifest {
+	m := &manifest{files: map[string]manifestEntry{}}
+	data, err := os.ReadFile(filepath.Join(out, ManifestName))
+	if err != nil {
+		return m
+	}
+	// A manifest whose site is gone (the folder emptied but for it)
+	// describes nothing.
+	if _, err := os.Lstat(filepath.Join(out, "index.html")); err != nil {
+		return m
+	}
+	var mf manifestFile
+	if err := json.Unmarshal(data, &mf); err != nil || mf.Generator != generator {
+		return m
+	}
+	for _, f := range mf.Files {
+		if validOutPath(f[0]) {
+			m.files[f[0]] = manifestEntry{Key: f[1], SHA: f[2]}
+		}
+	}
+	return m
+}
+
+// encode returns the manifest's JSON: sorted, one file a line.
+func (m *manifest) encode() []byte {
+	paths := make([]string, 0, len(m.files))
+	for p := range m.files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	var b bytes.Buffer
+	b.Grow(len(paths) * 120)
+	b.WriteString(`{"generator":` + strconv.Quote(generator) + `,"files":[`)
+	for i, p := range paths {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		e := m.files[p]
+		b.WriteString("\n[")
+		writeJSONString(&b, p)
+		b.WriteByte(',')
+		writeJSONString(&b, e.Key)
+		b.WriteByte(',')
+		writeJSONString(&b, e.SHA)
+		b.WriteByte(']')
+	}
+	b.WriteString("\n]}\n")
+	return b.Bytes()
+}
+
+// validOutPath reports whether p is a path the site may write or remove:
+// relative, clean, slash-separated, made of safe components.
+func validOutPath(p string) bool {
+	if p == "" || p == ManifestName || !filepath.IsLocal(filepath.FromSlash(p)) || path.Clean(p) != p {
+		return false
+	}
+	for _, c := range strings.Split(p, "/") {
+		if c == "" || c[0] == '.' {
+			return false
+		}
+		for i := 0; i < len(c); i++ {
+			ch := c[i]
+			if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '.' || ch == '_' || ch == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// contentHash returns the hash recorded for file content.
+func contentHash(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:16])
+}
+
+// keyer hashes the inputs of a page into its key.
+type keyer struct{ h hash.Hash }
+
+func newKeyer(parts ...string) *keyer {
+	k := &keyer{h: sha256.New()}
+	for _, p := range parts {
+		k.str(p)
+	}
+	return k
+}
+
+// str adds a length-prefixed string.
+func (k *keyer) str(s string) *keyer {
+	var n [10]byte
+	k.h.Write(strconv.AppendInt(n[:0], int64(len(s)), 10))
+	k.h.Write([]byte{':'})
+	io.WriteString(k.h, s)
+	return k
+}
+
+// bytes adds length-prefixed bytes.
+func (k *keyer) bytes(b []byte) *keyer {
+	var n [10]byte
+	k.h.Write(strconv.AppendInt(n[:0], int64(len(b)), 10))
+	k.h.Write([]byte{':'})
+	k.h.Write(b)
+	return k
+}
+
+// bool adds a flag.
+func (k *keyer) bool(v bool) *keyer {
+	if v {
+		k.h.Write([]byte{'1'})
+	} else {
+		k.h.Write([]byte{'0'})
+	}
+	return k
+}
+
+// int adds a number.
+func (k *keyer) int(v int64) *keyer { return k.str(strconv.FormatInt(v, 10)) }
+
+func (k *keyer) sum() string { return hex.EncodeToString(k.h.Sum(nil)[:16]) }
+
+// writer carries out the file operations of one build.
+type writer struct {
+	out  string
+	old  *manifest
+	mu   sync.Mutex
+	next map[string]manifestEntry
+	dirs sync.Map
+
+	written, unchanged atomic.Int64
+	wpaths             []string
+}
+
+// reuse reports whether every path was made from inputs with this key by
+// the previous build; if so it records them in the new manifest.
+func (w *writer) reuse(key string, paths ...string) bool {
+	if key == "" {
+		return false
+	}
+	for _, p := range paths {
+		if e, ok := w.old.files[p]; !ok || e.Key != key {
+			return false
+		}
+	}
+	w.mu.Lock()
+	for _, p := range paths {
+		w.next[p] = w.old.files[p]
+	}
+	w.mu.Unlock()
+	w.unchanged.Add(int64(len(paths)))
+	return true
+}
+
+// emit writes a file made from data unless the previous build wrote the
+// same bytes.
+func (w *writer) emit(p, key string, data []byte) error {
+	if !validOutPath(p) {
+		return fmt.Errorf("site: refusing to write %q", p)
+	}
+	sha := contentHash(data)
+	e, had := w.old.files[p]
+	if had && e.SHA == sha {
+		w.record(p, manifestEntry{Key: key, SHA: sha}, false)
+		return nil
+	}
+	full := filepath.Join(w.out, filepath.FromSlash(p))
+	if err := w.mkdir(filepath.Dir(full)); err != nil {
+		return err
+	}
+	write := writeFileAtomic
+	if !had {
+		// A new file: nobody reads it yet, so no need for a rename.
+		write = writeFileDirect
+	}
+	if err := write(full, data); err != nil {
+		return fmt.Errorf("site: write %s: %w", p, err)
+	}
+	w.record(p, manifestEntry{Key: key, SHA: sha}, true)
+	return nil
+}
+
+// emitCopy copies the file src (whose content hash sha is known) unless the
+// previous build wrote the same content.
+func (w *writer) emitCopy(p, key, src, sha string) error {
+	if !validOutPath(p) {
+		return fmt.Errorf("site: refusing to write %q", p)
+	}
+	sha = shortSHA(sha)
+	if e, ok := w.old.files[p]; ok && e.SHA == sha {
+		w.record(p, manifestEntry{Key: key, SHA: sha}, false)
+		return nil
+	}
+	full := filepath.Join(w.out, filepath.FromSlash(p))
+	if err := w.mkdir(filepath.Dir(full)); err != nil {
+		return err
+	}
+	if err := copyFile(src, full); err != nil {
+		return fmt.Errorf("site: copy %s: %w", p, err)
+	}
+	w.record(p, manifestEntry{Key: key, SHA: sha}, true)
+	return nil
+}
+
+// shortSHA cuts a full hex sha256 to the manifest's length.
+func shortSHA(sha string) string {
+	if len(sha) > 32 {
+		return sha[:32]
+	}
+	return sha
+}
+
+func (w *writer) record(p string, e manifestEntry, written bool) {
+	w.mu.Lock()
+	w.next[p] = e
+	if written {
+		w.wpaths = append(w.wpaths, p)
+	}
+	w.mu.Unlock()
+	if written {
+		w.written.Add(1)
+	} else {
+		w.unchanged.Add(1)
+	}
+}
+
+// mkdir creates dir and its missing parents, with one system call when
+// the parent exists (the common case: os.MkdirAll would stat first).
+func (w *writer) mkdir(dir string) error {
+	if _, ok := w.dirs.Load(dir); ok {
+		return nil
+	}
+	err := os.Mkdir(dir, 0o755)
+	if errors.Is(err, fs.ErrNotExist) {
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return fmt.Errorf("site: %w", err)
+		}
+		if err := w.mkdir(parent); err != nil {
+			return err
+		}
+		err = os.Mkdir(dir, 0o755)
+	}
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("site: %w", err)
+	}
+	w.dirs.Store(dir, true)
+	return nil
+}
+
+// copyFile copies src to dst through a temporary file, without following
+// a symlink at src.
+func copyFile(src, dst string) error {
+	in, err := openNoFollow(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := dst + ".spine-tmp"
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := out.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// finish removes the files of the previous build that this one did not
+// make, then writes the manifest.
+func (w *writer) finish() (removed []string, err error) {
+	for p := range w.old.files {
+		if _, ok := w.next[p]; ok || !validOutPath(p) {
+			continue
+		}
+		full := filepath.Join(w.out, filepath.FromSlash(p))
+		if err := os.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("site: remove %s: %w", p, err)
+		}
+		removed = append(removed, p)
+		// Remove the folders it leaves empty, up to the output folder.
+		for dir := path.Dir(p); dir != "." && dir != "/"; dir = path.Dir(dir) {
+			if os.Remove(filepath.Join(w.out, filepath.FromSlash(dir))) != nil {
+				break
+			}
+		}
+	}
+	sort.Strings(removed)
+	m := &manifest{files: w.next}
+	data := m.encode()
+	mp := filepath.Join(w.out, ManifestName)
+	if old, err := os.ReadFile(mp); err != nil || !bytes.Equal(old, data) {
+		if err := w.mkdir(w.out); err != nil {
+			return nil, err
+		}
+		if err := writeFileAtomic(mp, data); err != nil {
+			return nil, fmt.Errorf("site: write manifest: %w", err)
+		}
+	}
+	return removed, nil
+}
+
+// job makes one or more files of the site.
+type job func(w *writer) error
+
+// runJobs runs jobs on GOMAXPROCS workers and returns the first error.
+func runJobs(ctx context.Context, w *writer, jobs []job) error {
+	var next atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	var wg sync.WaitGroup
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(jobs)))
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(jobs) || ctx.Err() != nil {
+					return
+				}
+				if err := jobs[i](w); err != nil {
+					errOnce.Do(func() { firstErr = err })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+// writeJSONString appends s as a JSON string, escaping <, > and & too so
+// that the text is inert wherever it ends up.
+func writeJSONString(b interface {
+	io.ByteWriter
+	io.StringWriter
+}, s string) {
+	const hexDigits = "0123456789abcdef"
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	_ = b.WriteByte('"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' && c != 0x7f {
+			continue
+		}
+		_, _ = b.WriteString(s[start:i])
+		switch c {
+		case '"':
+			_, _ = b.WriteString(`\"`)
+		case '\\':
+			_, _ = b.WriteString(`\\`)
+		case '\n':
+			_, _ = b.WriteString(`\n`)
+		case '\t':
+			_, _ = b.WriteString(`\t`)
+		case '\r':
+			_, _ = b.WriteString(`\r`)
+		default:
+			_, _ = b.WriteString(`\u00`)
+			_ = b.WriteByte(hexDigits[c>>4])
+			_ = b.WriteByte(hexDigits[c&0xf])
+		}
+		start = i + 1
+	}
+	_, _ = b.WriteString(s[start:])
+	_ = b.WriteByte('"')
+}

@@ -1,0 +1,906 @@
+package site
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"html"
+	"html/template"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/loops"
+	"github.com/spinehq/spine/render"
+)
+
+// execute renders template name with data into a fresh byte slice.
+func (st *buildState) execute(name string, data any) ([]byte, error) {
+	buf, _ := st.b.bufs.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	buf.Reset()
+	defer st.b.bufs.Put(buf)
+	if err := st.b.tmpl.ExecuteTemplate(buf, name, data); err != nil {
+		return nil, fmt.Errorf("site: render %s: %w", name, err)
+	}
+	return bytes.Clone(buf.Bytes()), nil
+}
+
+// write assembles every job of the site and runs them.
+func (b *Builder) write(ctx context.Context, st *buildState) (Stats, error) {
+	w := &writer{out: st.out, old: b.manifest, next: map[string]manifestEntry{}}
+	var jobs []job
+	names := make([]string, 0, len(b.assets))
+	for n := range b.assets {
+		if n != "assets/reload.js" {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		data := b.assets[n]
+		jobs = append(jobs, func(w *writer) error { return w.emit(n, "", data) })
+	}
+	// The few large pages first, so that they run beside the many small
+	// ones instead of after them, on an otherwise idle core.
+	jobs = append(jobs, st.searchJob(), st.feedJob())
+	jobs = append(jobs, st.timelineJobs()...)
+	jobs = append(jobs, st.indexJobs()...)
+	jobs = append(jobs, st.gapIndexJobs()...)
+	jobs = append(jobs, st.packJobs()...)
+	for _, d := range st.docs {
+		jobs = append(jobs, st.loopJob(d))
+	}
+	gapIDs := make([]string, 0, len(st.gapByID))
+	for id := range st.gapByID {
+		gapIDs = append(gapIDs, id)
+	}
+	sort.Strings(gapIDs)
+	for _, id := range gapIDs {
+		jobs = append(jobs, st.gapJob(st.gapByID[id]))
+	}
+	for _, r := range st.recs {
+		jobs = append(jobs, st.receiptJob(r))
+	}
+	if err := runJobs(ctx, w, jobs); err != nil {
+		return Stats{}, err
+	}
+	removed, err := w.finish()
+	if err != nil {
+		return Stats{}, err
+	}
+	b.manifest = &manifest{files: w.next}
+	sort.Strings(w.wpaths)
+	return Stats{
+		Files:        len(w.next),
+		Written:      int(w.written.Load()),
+		Unchanged:    int(w.unchanged.Load()),
+		Removed:      len(removed),
+		WrittenPaths: w.wpaths,
+		RemovedPaths: removed,
+		Warnings:     st.warnings,
+	}, nil
+}
+
+// ---- receipts ----
+
+// kvh is a labelled HTML value.
+type kvh struct {
+	Key   string
+	Value template.HTML
+}
+
+type checkRow struct {
+	artifacts.CheckResult
+	Duration string
+}
+
+type artifactRow struct {
+	Path, Size, SHA256, Short, State, URL string
+	OK                                    bool
+}
+
+type receiptPage struct {
+	pageBase
+	Key              string
+	LoopID, LoopURL  string
+	R                *artifacts.Receipt
+	Err              string
+	Missing          bool
+	Duration         string
+	When, ISO        string
+	Pack, PackURL    string
+	ChainOK          bool
+	Chain            string
+	HashesOK         bool
+	V                *verification
+	ApprovalText     string
+	Command          template.HTML
+	Checks           []checkRow
+	Artifacts        []artifactRow
+	Log              logView
+	LogSize          string
+	LogHead, LogTail template.HTML
+	LogURL           string
+	Fields           []kvh
+	Raw              []byte
+	RawCut           bool
+	Prev, Next       *runRef
+}
+
+// neighbours returns the previous and next run of the same loop.
+func (st *buildState) neighbours(r *receiptRec) (prev, next *receiptRec) {
+	if r.Receipt == nil {
+		return nil, nil
+	}
+	runs := st.byLoop[r.Receipt.LoopID]
+	i, ok := st.loopPos[r.RunKey]
+	if !ok {
+		return nil, nil
+	}
+	if i > 0 {
+		prev = runs[i-1]
+	}
+	if i+1 < len(runs) {
+		next = runs[i+1]
+	}
+	return prev, next
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// receiptKey hashes everything a receipt page shows.
+func (st *buildState) receiptKey(r *receiptRec) string {
+	k := newKeyer(st.global, "receipt", r.RunKey, r.Dir, r.Hash, errText(r.Err)).bool(r.Missing)
+	k.str(st.chain[r.RunKey])
+	if r.Receipt != nil {
+		k.bool(st.docByID[r.Receipt.LoopID] != nil)
+		k.str(st.packOfRun[r.RunKey])
+	}
+	prev, next := st.neighbours(r)
+	if prev != nil {
+		k.str(prev.RunKey)
+	}
+	k.str("|")
+	if next != nil {
+		k.str(next.RunKey)
+	}
+	v := r.ver
+	k.bool(v.LogPresent).int(v.LogSize).int(int64(v.LogLines)).str(v.LogSHA256).str(v.LogErr).str(v.LogState).bool(v.CommandOK).bool(v.LogFolded)
+	for _, a := range v.Artifacts {
+		k.str(a.SiteName).str(a.State).str(a.SHA256).bool(a.Src != "")
+	}
+	return k.sum()
+}
+
+func (st *buildState) receiptJob(r *receiptRec) job {
+	return func(w *writer) error {
+		var lv *logView
+		if r.ver == nil {
+			v, l := verify(st.root, st.cfg.Artifacts, r)
+			r.ver, lv = v, &l
+		}
+		dir := "receipts/" + r.RunKey + "/"
+		paths := []string{dir + "index.html"}
+		if r.ver.LogFolded {
+			paths = append(paths, dir+"output.txt")
+		}
+		for _, a := range r.ver.Artifacts {
+			if a.Src != "" {
+				paths = append(paths, dir+"artifacts/"+a.SiteName)
+			}
+		}
+		key := st.receiptKey(r)
+		if w.reuse(key, paths...) {
+			return nil
+		}
+		if lv == nil {
+			l := readLog(filepath.Join(st.root, filepath.FromSlash(r.Dir), artifacts.OutputFile))
+			lv = &l
+		}
+		hb := st.b.hws.Get().(*hw)
+		hb.Reset()
+		st.writeReceipt(hb, st.receiptPage(r, lv))
+		err := w.emit(paths[0], key, hb.Bytes())
+		st.b.hws.Put(hb)
+		if err != nil {
+			return err
+		}
+		if r.ver.LogFolded {
+			src := filepath.Join(st.root, filepath.FromSlash(r.Dir), artifacts.OutputFile)
+			if err := w.emitCopy(dir+"output.txt", key, src, r.ver.LogSHA256); err != nil {
+				return err
+			}
+		}
+		for _, a := range r.ver.Artifacts {
+			if a.Src != "" {
+				if err := w.emitCopy(dir+"artifacts/"+a.SiteName, key, a.Src, a.SHA256); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+}
+
+func (st *buildState) receiptPage(r *receiptRec, lv *logView) *receiptPage {
+	p := receiptPath(r.RunKey)
+	root := rootOf(p)
+	pg := &receiptPage{pageBase: st.base(p, r.RunKey, ""), Key: r.RunKey, R: r.Receipt, Missing: r.Missing, Log: *lv, V: r.ver}
+	if r.Err != nil {
+		pg.Err = r.Err.Error()
+	}
+	pg.When, pg.ISO = fmtWhen(r.Start), fmtISO(r.Start)
+	pg.LogSize = fmtSize(lv.Size)
+	pg.LogHead = template.HTML(lv.Head) //nolint:gosec // escaped by ansiHTML
+	pg.LogTail = template.HTML(lv.Tail) //nolint:gosec // escaped by ansiHTML
+	if r.ver.LogFolded {
+		pg.LogURL = "output.txt"
+	}
+	if len(r.Raw) > 0 {
+		raw := r.Raw
+		if len(raw) > 64<<10 {
+			raw, pg.RawCut = raw[:64<<10], true
+		}
+		pg.Raw = raw
+	}
+	prev, next := st.neighbours(r)
+	pg.Prev, pg.Next = st.runRef(root, prev), st.runRef(root, next)
+	rc := r.Receipt
+	if rc == nil {
+		return pg
+	}
+	pg.LoopID = rc.LoopID
+	if st.docByID[rc.LoopID] != nil {
+		pg.LoopURL = root + loopPath(rc.LoopID)
+	}
+	pg.Duration = fmtDuration(rc.DurationMS)
+	if name := st.packOfRun[r.RunKey]; name != "" {
+		pg.Pack, pg.PackURL = name, root+packPath(name)
+	}
+	pg.Chain = st.chain[r.RunKey]
+	pg.ChainOK = pg.Chain == ""
+	pg.HashesOK = r.ver.allOK()
+	if rc.RunKey != r.RunKey {
+		pg.Chain = strings.TrimSpace(pg.Chain + " run_key " + strconv.Quote(rc.RunKey) + " does not match its folder name")
+		pg.ChainOK = false
+	}
+	pg.ApprovalText = approvalText(rc)
+	pg.Command = template.HTML(st.b.md.Highlight("sh", rc.Command)) //nolint:gosec // escaped by the highlighter
+	for _, c := range rc.Checks {
+		pg.Checks = append(pg.Checks, checkRow{CheckResult: c, Duration: fmtDuration(c.DurationMS)})
+	}
+	for _, a := range r.ver.Artifacts {
+		row := artifactRow{Path: a.Ref.Path, Size: fmtSize(a.Ref.Size), SHA256: a.Ref.SHA256, Short: short(a.Ref.SHA256), State: a.State, OK: a.OK}
+		if a.Src != "" {
+			row.URL = "artifacts/" + a.SiteName
+		}
+		pg.Artifacts = append(pg.Artifacts, row)
+	}
+	pg.Fields = st.receiptFields(root, r)
+	return pg
+}
+
+// approvalText says whether and how a gated run was approved.
+func approvalText(rc *artifacts.Receipt) string {
+	if rc.Gate == "" {
+		if rc.Approval != nil {
+			return "approved by " + rc.Approval.Source + approvalWho(rc.Approval)
+		}
+		return "not gated"
+	}
+	if rc.Approval == nil {
+		return "gate " + rc.Gate + ": not approved"
+	}
+	switch rc.Approval.Source {
+	case "env":
+		return "gate " + rc.Gate + ": approved by the environment" + approvalWho(rc.Approval)
+	case "git":
+		return "gate " + rc.Gate + ": approved in git" + approvalWho(rc.Approval)
+	}
+	return "gate " + rc.Gate + ": approved by " + rc.Approval.Source + approvalWho(rc.Approval)
+}
+
+func approvalWho(a *artifacts.Approval) string {
+	var parts []string
+	if a.Commit != "" {
+		parts = append(parts, "commit "+short(a.Commit))
+	}
+	if a.Author != "" {
+		parts = append(parts, a.Author)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+func esc(s string) template.HTML { return template.HTML(html.EscapeString(s)) } //nolint:gosec // escaped
+
+func code(s string) template.HTML {
+	if s == "" {
+		return template.HTML(`<span class="muted">—</span>`)
+	}
+	return template.HTML(`<code>` + html.EscapeString(s) + `</code>`) //nolint:gosec // escaped
+}
+
+// receiptFields lists every receipt field in the contract's order.
+func (st *buildState) receiptFields(root string, r *receiptRec) []kvh {
+	rc := r.Receipt
+	b := strconv.FormatBool
+	prev := code(rc.Prev)
+	if rc.Prev == "" {
+		prev = esc("(first receipt of the loop)")
+	} else {
+		for _, o := range st.byLoop[rc.LoopID] {
+			if o.Hash == rc.Prev {
+				prev = template.HTML(`<code>` + html.EscapeString(rc.Prev) + `</code> = <a href="` + html.EscapeString(root+receiptPath(o.RunKey)) + `">` + html.EscapeString(o.RunKey) + `</a>`) //nolint:gosec // escaped
+				break
+			}
+		}
+	}
+	approval := esc("null")
+	if rc.Approval != nil {
+		approval = esc("source " + rc.Approval.Source + approvalWho(rc.Approval))
+	}
+	var arts []string
+	for _, a := range rc.Artifacts {
+		arts = append(arts, a.Path+" ("+strconv.FormatInt(a.Size, 10)+" bytes, sha256 "+a.SHA256+")")
+	}
+	artsHTML := esc("[]")
+	if len(arts) > 0 {
+		artsHTML = code(strings.Join(arts, "\n"))
+	}
+	fields := []kvh{
+		{"run_key", code(rc.RunKey)},
+		{"loop_id", st.loopLink(root, rc.LoopID)},
+		{"stage", esc(rc.Stage)},
+		{"step", code(rc.Step)},
+		{"capability", code(rc.Capability)},
+		{"command", code(rc.Command)},
+		{"command_sha256", code(rc.CommandSHA256)},
+		{"host", esc(rc.Host)},
+		{"user", esc(rc.User)},
+		{"workdir", code(rc.Workdir)},
+		{"started_at", esc(rc.StartedAt)},
+		{"finished_at", esc(rc.FinishedAt)},
+		{"duration_ms", esc(strconv.FormatInt(rc.DurationMS, 10))},
+		{"exit_code", esc(strconv.Itoa(rc.ExitCode))},
+		{"status", esc(rc.Status)},
+		{"allow_failure", esc(b(rc.AllowFailure))},
+		{"gate", code(rc.Gate)},
+		{"approval", approval},
+		{"source_commit", code(rc.SourceCommit)},
+		{"artifacts", artsHTML},
+		{"output_sha256", code(rc.OutputSHA256)},
+		{"spine_version", esc(rc.SpineVersion)},
+		{"prev", prev},
+	}
+	if rc.Note != "" {
+		fields = append(fields, kvh{"note", st.linkText(root, rc.Note, "")})
+	}
+	if rc.OutputTruncated {
+		fields = append(fields, kvh{"output_truncated", esc("true")})
+	}
+	if rc.OutputBytes != 0 {
+		fields = append(fields, kvh{"output_bytes", esc(strconv.FormatInt(rc.OutputBytes, 10))})
+	}
+	if rc.Redactions != 0 {
+		fields = append(fields, kvh{"redactions", esc(strconv.Itoa(rc.Redactions))})
+	}
+	if rc.Summary != "" {
+		fields = append(fields, kvh{"summary", esc(rc.Summary)})
+	}
+	if len(rc.Checks) > 0 {
+		fields = append(fields, kvh{"checks", esc(strconv.Itoa(len(rc.Checks)) + " (see Checks)")})
+	}
+	return fields
+}
+
+// ---- loops ----
+
+type kvs struct{ K, V string }
+
+type blockedGate struct {
+	Step, Stage, Gate, URL, When, ISO string
+}
+
+type attrView struct {
+	K, V string
+	Gate bool
+}
+
+type stepView struct {
+	Name, Kind, State string
+	Attrs             []attrView
+	Last              *runRef
+}
+
+type stageView struct {
+	Title string
+	Steps []stepView
+}
+
+type runRow struct {
+	Key, URL, Step, Stage, Status, Exit, Duration, When, ISO, Chain string
+	ChainOK                                                         bool
+}
+
+type gapRef struct {
+	ID, URL, Title, Severity string
+	Orphan                   bool
+}
+
+type loopPage struct {
+	pageBase
+	ID, DocTitle, Status, Path, MetaSource string
+	Facts                                  []kvs
+	Blocked                                []blockedGate
+	Problems                               []string
+	Stages                                 []stageView
+	Timeline                               template.HTML
+	TimelineCaption                        string
+	Runs                                   []runRow
+	Gaps                                   []gapRef
+	Meta                                   []kvh
+	Body                                   template.HTML
+	StagesHTML, RunsHTML                   template.HTML
+}
+
+// loopKey hashes everything a loop page shows.
+func (st *buildState) loopKey(d *loops.Document) string {
+	k := newKeyer(st.global, "loop", st.pathsKey, d.Path, d.LoopID, d.Status, sha(d.Source))
+	for _, p := range d.Problems {
+		k.str(p.String())
+	}
+	states := st.states[d.LoopID]
+	for _, sg := range d.Stages {
+		for _, s := range sg.Steps {
+			k.str(s.Name).str(states[s.Name])
+		}
+	}
+	k.str("refs")
+	for _, id := range d.RunKeys {
+		k.bool(st.recByKey[id] != nil)
+	}
+	for _, id := range d.GapIDs {
+		k.bool(st.gapByID[id] != nil)
+	}
+	for _, id := range d.LoopRefs {
+		k.bool(st.docByID[id] != nil)
+	}
+	k.str("runs")
+	for _, r := range st.byLoop[d.LoopID] {
+		k.str(r.RunKey).str(r.Hash).str(st.chain[r.RunKey])
+	}
+	k.str("gaps")
+	for _, g := range st.gapsOfLoop[d.LoopID] {
+		k.str(g.ID).str(g.Status).str(g.Severity).str(g.Title).str(g.Description).bool(st.orphan[g.ID])
+	}
+	return k.sum()
+}
+
+func (st *buildState) loopJob(d *loops.Document) job {
+	return func(w *writer) error {
+		p := loopPath(d.LoopID)
+		key := st.loopKey(d)
+		if w.reuse(key, p) {
+			return nil
+		}
+		pg, err := st.loopPage(d)
+		if err != nil {
+			return err
+		}
+		data, err := st.execute("loop.html", pg)
+		if err != nil {
+			return err
+		}
+		return w.emit(p, key, data)
+	}
+}
+
+func (st *buildState) loopPage(d *loops.Document) (*loopPage, error) {
+	p := loopPath(d.LoopID)
+	root := rootOf(p)
+	pg := &loopPage{pageBase: st.base(p, d.LoopID, "loops"), ID: d.LoopID, DocTitle: d.Title, Status: d.Status, Path: d.Path, MetaSource: string(d.MetaSource)}
+	if strings.Contains(pg.DocTitle, d.LoopID) && len(pg.DocTitle) < len(d.LoopID)+16 {
+		pg.DocTitle = "" // "Loop Scope: <id>" says nothing the heading does not
+	}
+	for _, key := range []string{"owner", "priority", "severity", "scope", "execution_mode", "host", "created", "last_heartbeat_utc", "heartbeat_ttl_minutes"} {
+		if v := d.Meta.String(key); v != "" {
+			pg.Facts = append(pg.Facts, kvs{strings.ReplaceAll(key, "_", " "), v})
+		}
+	}
+	for _, pr := range d.Problems {
+		pg.Problems = append(pg.Problems, pr.String())
+	}
+	runs := st.byLoop[d.LoopID]
+	states := st.states[d.LoopID]
+	lastOf := map[string]*receiptRec{}
+	for _, r := range runs {
+		lastOf[r.Receipt.Step] = r
+	}
+	// Stages and steps.
+	var rows []timelineRow
+	inDoc := map[string]bool{}
+	for _, sg := range d.Stages {
+		sv := stageView{Title: sg.Title}
+		for _, s := range sg.Steps {
+			v := stepView{Name: s.Name, Kind: string(s.Kind), State: states[s.Name]}
+			if v.State == "" {
+				v.State = "unknown"
+			}
+			for _, a := range s.Attrs {
+				if a.Key == "name" {
+					continue
+				}
+				val := a.Value
+				if val == "true" {
+					val = ""
+				}
+				v.Attrs = append(v.Attrs, attrView{K: a.Key, V: val, Gate: a.Key == "gate"})
+			}
+			if s.Kind != loops.KindManual {
+				v.Last = st.runRef(root, lastOf[s.Name])
+				inDoc[s.Name] = true
+				var sr []*receiptRec
+				for _, r := range runs {
+					if r.Receipt.Step == s.Name {
+						sr = append(sr, r)
+					}
+				}
+				if len(sr) > 0 {
+					rows = append(rows, timelineRow{Label: s.Name, Runs: sr})
+				}
+			}
+			sv.Steps = append(sv.Steps, v)
+		}
+		pg.Stages = append(pg.Stages, sv)
+	}
+	// Runs of steps the document no longer has.
+	var extra []string
+	extraRuns := map[string][]*receiptRec{}
+	for _, r := range runs {
+		if !inDoc[r.Receipt.Step] {
+			if extraRuns[r.Receipt.Step] == nil {
+				extra = append(extra, r.Receipt.Step)
+			}
+			extraRuns[r.Receipt.Step] = append(extraRuns[r.Receipt.Step], r)
+		}
+	}
+	for _, s := range extra {
+		rows = append(rows, timelineRow{Label: s, Runs: extraRuns[s]})
+	}
+	if len(rows) > 60 {
+		rows = rows[len(rows)-60:]
+	}
+	pg.Timeline, pg.TimelineCaption = stageTimeline(rows, root)
+	// Blocked gates: a blocked receipt with a gate, and no later pass.
+	for step := range lastOf {
+		var blocked *receiptRec
+		for _, r := range runs {
+			if r.Receipt.Step != step {
+				continue
+			}
+			switch {
+			case r.Receipt.Status == artifacts.StatusBlocked && r.Receipt.Gate != "":
+				blocked = r
+			case r.Receipt.Status == artifacts.StatusPass:
+				blocked = nil
+			}
+		}
+		if blocked != nil {
+			pg.Blocked = append(pg.Blocked, blockedGate{Step: step, Stage: blocked.Receipt.Stage, Gate: blocked.Receipt.Gate,
+				URL: root + receiptPath(blocked.RunKey), When: fmtWhen(blocked.Start), ISO: fmtISO(blocked.Start)})
+		}
+	}
+	sort.Slice(pg.Blocked, func(i, j int) bool {
+		return pg.Blocked[i].ISO+pg.Blocked[i].Step < pg.Blocked[j].ISO+pg.Blocked[j].Step
+	})
+	for i := len(runs) - 1; i >= 0; i-- {
+		r := runs[i]
+		pg.Runs = append(pg.Runs, runRow{Key: r.RunKey, URL: root + receiptPath(r.RunKey), Step: r.Receipt.Step, Stage: r.Receipt.Stage,
+			Status: recStatus(r), Exit: strconv.Itoa(r.Receipt.ExitCode), Duration: fmtDuration(r.Receipt.DurationMS),
+			When: fmtWhen(r.Start), ISO: fmtISO(r.Start), Chain: st.chain[r.RunKey], ChainOK: st.chain[r.RunKey] == ""})
+	}
+	for _, g := range st.gapsOfLoop[d.LoopID] {
+		title := g.Title
+		if title == "" {
+			title = truncate(firstLine(g.Description), 140)
+		}
+		pg.Gaps = append(pg.Gaps, gapRef{ID: g.ID, URL: root + gapPath(g.ID), Title: title, Severity: g.Severity, Orphan: st.orphan[g.ID]})
+	}
+	for _, f := range d.Meta {
+		pg.Meta = append(pg.Meta, kvh{Key: f.Key, Value: st.metaValue(root, f.Value, d.LoopID, 0)})
+	}
+	pg.StagesHTML, pg.RunsHTML = stageRows(pg.Stages), runRows(pg.Runs)
+	body, err := st.b.md.HTML(d.Body(), render.Doc{LoopID: d.LoopID, Path: d.Path, Linker: linker{st, root}})
+	if err != nil {
+		return nil, err
+	}
+	pg.Body = template.HTML(body) //nolint:gosec // produced by the escaping renderer
+	return pg, nil
+}
+
+// metaValue renders a frontmatter value: scalars as linked text, lists as
+// lists, maps as nested definition lists (keys sorted).
+func (st *buildState) metaValue(root string, v any, self string, depth int) template.HTML {
+	if depth > 8 {
+		return esc("…")
+	}
+	switch x := v.(type) {
+	case nil:
+		return template.HTML(`<span class="muted">null</span>`)
+	case []any:
+		if len(x) == 0 {
+			return template.HTML(`<span class="muted">[]</span>`)
+		}
+		var b strings.Builder
+		b.WriteString(`<ul class="vlist">`)
+		for _, e := range x {
+			b.WriteString("<li>")
+			b.WriteString(string(st.metaValue(root, e, self, depth+1)))
+			b.WriteString("</li>")
+		}
+		b.WriteString("</ul>")
+		return template.HTML(b.String()) //nolint:gosec // parts escaped
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var b strings.Builder
+		b.WriteString(`<dl class="nested">`)
+		for _, k := range keys {
+			b.WriteString("<dt>" + html.EscapeString(k) + "</dt><dd>")
+			b.WriteString(string(st.metaValue(root, x[k], self, depth+1)))
+			b.WriteString("</dd>")
+		}
+		b.WriteString("</dl>")
+		return template.HTML(b.String()) //nolint:gosec // parts escaped
+	case map[any]any:
+		m := map[string]any{}
+		for k, e := range x {
+			m[fmt.Sprint(k)] = e
+		}
+		return st.metaValue(root, m, self, depth)
+	case string:
+		return st.linkText(root, x, self)
+	}
+	return esc(fmt.Sprint(v))
+}
+
+// ---- index ----
+
+type statusLink struct {
+	Name, URL string
+	Count     int
+	On        bool
+}
+
+type loopRow struct {
+	ID, URL, Title, Status, Owner, Priority, Scope string
+	Done, Total                                    int
+	Bar                                            template.HTML
+	HeartAge, HeartClass, HeartTitle               string
+	OpenGaps                                       int
+	Problems                                       int
+	LastRun                                        *runRef
+}
+
+type indexPage struct {
+	pageBase
+	Status             string
+	Statuses           []statusLink
+	Rows               []loopRow
+	RowsHTML           template.HTML
+	Total, Shown, Runs int
+	OpenGaps           int
+	Now, NowISO        string
+}
+
+// loopRows computes the index rows, with links relative to root.
+func (st *buildState) loopRows(root string) []loopRow {
+	rows := make([]loopRow, 0, len(st.docs))
+	for _, d := range st.docs {
+		r := loopRow{ID: d.LoopID, URL: root + loopPath(d.LoopID), Status: d.Status,
+			Owner: d.Meta.String("owner"), Priority: d.Meta.String("priority"), Scope: d.Meta.String("scope"),
+			OpenGaps: len(st.gapsOfLoop[d.LoopID]), Problems: len(d.Problems)}
+		if !strings.Contains(d.Title, d.LoopID) {
+			r.Title = truncate(d.Title, 120)
+		}
+		states := st.states[d.LoopID]
+		for _, sg := range d.Stages {
+			for _, s := range sg.Steps {
+				r.Total++
+				if states[s.Name] == "done" {
+					r.Done++
+				}
+			}
+		}
+		r.Bar = progressBar(r.Done, r.Total)
+		r.HeartAge, r.HeartClass, r.HeartTitle = st.heartbeat(d)
+		if runs := st.byLoop[d.LoopID]; len(runs) > 0 {
+			r.LastRun = st.runRef(root, runs[len(runs)-1])
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// heartbeat returns a loop's heartbeat age and its colour class: ok within
+// heartbeat_ttl_minutes, late within twice that, stale beyond; off for
+// loops that are not active, none without a heartbeat or TTL.
+func (st *buildState) heartbeat(d *loops.Document) (age, class, title string) {
+	h := d.Heartbeat()
+	if h.Last.IsZero() {
+		return "—", "none", "no last_heartbeat_utc"
+	}
+	a := st.now.Sub(h.Last)
+	age = fmtAge(a)
+	title = "last heartbeat " + fmtWhen(h.Last)
+	if h.TTL > 0 {
+		title += " · ttl " + strconv.Itoa(int(h.TTL.Minutes())) + "m"
+	}
+	switch {
+	case d.Status != "active":
+		class = "off"
+	case h.TTL == 0:
+		class = "none"
+	case a <= h.TTL:
+		class = "ok"
+	case a <= 2*h.TTL:
+		class = "late"
+	default:
+		class = "stale"
+	}
+	return age, class, title
+}
+
+func (st *buildState) indexJobs() []job {
+	counts := map[string]int{}
+	for _, d := range st.docs {
+		counts[statusKey(d.Status)]++
+	}
+	var statuses []string
+	for s := range counts {
+		if validID(s) {
+			statuses = append(statuses, s)
+		} else {
+			st.warn("loop status %q cannot be a page name; no status page", s)
+		}
+	}
+	statusOrder(statuses)
+	open := 0
+	for _, g := range st.gapList {
+		if g.IsOpen() {
+			open++
+		}
+	}
+	// Rows are computed once per depth: the index and the status pages.
+	var rowsMu sync.Mutex
+	rowsByRoot := map[string][]loopRow{}
+	rowsFor := func(root string) []loopRow {
+		rowsMu.Lock()
+		defer rowsMu.Unlock()
+		if r, ok := rowsByRoot[root]; ok {
+			return r
+		}
+		r := st.loopRows(root)
+		rowsByRoot[root] = r
+		return r
+	}
+	make1 := func(status string) job {
+		return func(w *writer) error {
+			p := "index.html"
+			if status != "" {
+				p = statusPath(status)
+			}
+			root := rootOf(p)
+			pg := &indexPage{pageBase: st.base(p, "Loops", "loops"), Status: status, Total: len(st.docs), Runs: len(st.recs), OpenGaps: open,
+				Now: fmtWhen(st.now), NowISO: fmtISO(st.now)}
+			for _, s := range statuses {
+				pg.Statuses = append(pg.Statuses, statusLink{Name: s, URL: root + statusPath(s), Count: counts[s], On: s == status})
+			}
+			for _, r := range rowsFor(root) {
+				if status == "" || statusKey(r.Status) == status {
+					pg.Rows = append(pg.Rows, r)
+				}
+			}
+			pg.Shown = len(pg.Rows)
+			pg.RowsHTML = indexRows(pg.Rows)
+			data, err := st.execute("index.html", pg)
+			if err != nil {
+				return err
+			}
+			return w.emit(p, "", data)
+		}
+	}
+	jobs := []job{make1("")}
+	for _, s := range statuses {
+		jobs = append(jobs, make1(s))
+	}
+	return jobs
+}
+
+// statusKey is the status filter a status belongs to.
+func statusKey(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// ---- search ----
+
+func (st *buildState) searchJob() job {
+	return func(w *writer) error {
+		var b bytes.Buffer
+		b.Grow(256 * (len(st.docs) + len(st.recs) + len(st.gapByID)))
+		b.WriteString("[")
+		first := true
+		item := func(fields ...string) {
+			if !first {
+				b.WriteByte(',')
+			}
+			first = false
+			b.WriteString("\n{")
+			for i := 0; i+1 < len(fields); i += 2 {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				writeJSONString(&b, fields[i])
+				b.WriteByte(':')
+				writeJSONString(&b, fields[i+1])
+			}
+			b.WriteByte('}')
+		}
+		for _, d := range st.docs {
+			item("kind", "loop", "id", d.LoopID, "title", truncate(d.Title, 200), "url", loopPath(d.LoopID),
+				"status", d.Status, "owner", d.Meta.String("owner"), "priority", d.Meta.String("priority"))
+		}
+		for _, r := range st.recs {
+			loop, step := "", ""
+			if r.Receipt != nil {
+				loop, step = r.Receipt.LoopID, r.Receipt.Step
+			}
+			item("kind", "run", "id", r.RunKey, "title", loop+" · "+step, "url", receiptPath(r.RunKey),
+				"status", recStatus(r), "loop", loop, "when", fmtISO(r.Start))
+		}
+		ids := make([]string, 0, len(st.gapByID))
+		for id := range st.gapByID {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			g := st.gapByID[id]
+			title := g.Title
+			if title == "" {
+				title = firstLine(g.Description)
+			}
+			item("kind", "gap", "id", g.ID, "title", truncate(title, 200), "url", gapPath(g.ID),
+				"status", g.Status, "severity", g.Severity, "loop", g.ParentLoop)
+		}
+		b.WriteString("\n]\n")
+		return w.emit("search.json", "", b.Bytes())
+	}
+}
+
+// jsonMarshal is json.Marshal without HTML escaping differences mattering:
+// used only for keys.
+func jsonMarshal(v any) []byte {
+	data, _ := json.Marshal(v)
+	return data
+}

@@ -1,0 +1,372 @@
+package site
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spinehq/spine/artifacts"
+)
+
+// maxReceiptSize bounds the receipt.json files read.
+const maxReceiptSize = 16 << 20
+
+// racyWindow is how recent a folder's modification time may be for its
+// cached listing to be trusted: file-system timestamps are coarse, so a
+// folder changed twice within one tick keeps its mtime.
+const racyWindow = 2 * time.Second
+
+// receiptRec is one run folder with what the site derives from it.
+type receiptRec struct {
+	artifacts.Entry
+	// Raw is the receipt.json content (kept to show it on the page).
+	Raw []byte
+	// Start and Finish are the parsed started_at and finished_at (the run
+	// key's time when unreadable).
+	Start, Finish time.Time
+	// Missing is set when the folder has no receipt.json yet.
+	Missing bool
+	// ver caches the verification of output.log and artifacts, computed
+	// by the receipt page's job.
+	ver *verification
+}
+
+// dayListing is the cached listing of one YYYY/MM/DD folder.
+type dayListing struct {
+	mtime  time.Time
+	listed time.Time
+	recs   []*receiptRec
+}
+
+// receiptCache keeps the receipts read by earlier builds. Receipts are
+// written once and never edited, so a day folder whose modification time is
+// unchanged holds the same receipts; folders still without receipt.json are
+// looked at again on every build.
+type receiptCache struct {
+	days map[string]*dayListing
+}
+
+func newReceiptCache() *receiptCache { return &receiptCache{days: map[string]*dayListing{}} }
+
+// receiptScan is the result of scanning the receipts folder.
+type receiptScan struct {
+	recs     []*receiptRec
+	watch    []string
+	warnings []string
+}
+
+// scan lists every run folder under root/rel (YYYY/MM/DD/<RUN_KEY>),
+// reusing the cache, and returns them in run order.
+func (c *receiptCache) scan(root, rel string) (*receiptScan, error) {
+	res := &receiptScan{}
+	base, err := artifacts.SafeJoin(root, rel)
+	if err != nil {
+		return nil, fmt.Errorf("receipts folder: %w", err)
+	}
+	fi, err := os.Lstat(base)
+	if errors.Is(err, fs.ErrNotExist) {
+		c.days = map[string]*dayListing{}
+		return res, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("receipts folder: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("receipts folder %s is not a directory", base)
+	}
+	res.watch = append(res.watch, base)
+	type dayRef struct{ abs, rel string }
+	var days []dayRef
+	years, err := digitDirs(base, 4)
+	if err != nil {
+		return nil, err
+	}
+	for _, y := range years {
+		res.watch = append(res.watch, filepath.Join(base, y))
+		months, err := digitDirs(filepath.Join(base, y), 2)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range months {
+			res.watch = append(res.watch, filepath.Join(base, y, m))
+			ds, err := digitDirs(filepath.Join(base, y, m), 2)
+			if err != nil {
+				return nil, err
+			}
+			for _, d := range ds {
+				days = append(days, dayRef{filepath.Join(base, y, m, d), path.Join(rel, y, m, d)})
+			}
+		}
+	}
+	now := time.Now()
+	fresh := map[string]*dayListing{}
+	var toRead []*receiptRec
+	var warnMu sync.Mutex
+	for _, d := range days {
+		res.watch = append(res.watch, d.abs)
+		st, err := os.Lstat(d.abs)
+		if err != nil {
+			return nil, fmt.Errorf("receipts: %w", err)
+		}
+		old := c.days[d.abs]
+		if old != nil && old.mtime.Equal(st.ModTime()) && old.listed.Sub(st.ModTime()) > racyWindow && !hasMissing(old.recs) {
+			fresh[d.abs] = old
+			continue
+		}
+		prev := map[string]*receiptRec{}
+		if old != nil {
+			for _, r := range old.recs {
+				if !r.Missing && r.Err == nil {
+					prev[r.RunKey] = r
+				}
+			}
+		}
+		des, err := os.ReadDir(d.abs)
+		if err != nil {
+			return nil, fmt.Errorf("receipts: %w", err)
+		}
+		dl := &dayListing{mtime: st.ModTime(), listed: now}
+		for _, de := range des {
+			name := de.Name()
+			if strings.HasPrefix(name, ".") {
+				continue
+			}
+			if !de.IsDir() {
+				if de.Type()&fs.ModeSymlink != 0 && artifacts.ValidRunKey(name) {
+					res.warnings = append(res.warnings, fmt.Sprintf("receipts: %s/%s is a symbolic link; not followed", d.rel, name))
+				}
+				continue
+			}
+			if r, ok := prev[name]; ok {
+				dl.recs = append(dl.recs, r)
+				continue
+			}
+			r := &receiptRec{Entry: artifacts.Entry{RunKey: name, Dir: d.rel + "/" + name}}
+			dl.recs = append(dl.recs, r)
+			toRead = append(toRead, r)
+		}
+		fresh[d.abs] = dl
+	}
+	c.days = fresh
+
+	parallelDo(len(toRead), func(i int) {
+		r := toRead[i]
+		readReceipt(root, r)
+		if r.Missing {
+			warnMu.Lock()
+			res.watch = append(res.watch, filepath.Join(root, filepath.FromSlash(r.Dir)))
+			warnMu.Unlock()
+		}
+	})
+	for _, d := range days {
+		for _, r := range fresh[d.abs].recs {
+			res.recs = append(res.recs, r)
+			if r.Missing && !contains(res.watch, filepath.Join(root, filepath.FromSlash(r.Dir))) {
+				res.watch = append(res.watch, filepath.Join(root, filepath.FromSlash(r.Dir)))
+			}
+		}
+	}
+	sortRuns(res.recs)
+	sort.Strings(res.watch)
+	return res, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func hasMissing(recs []*receiptRec) bool {
+	for _, r := range recs {
+		if r.Missing {
+			return true
+		}
+	}
+	return false
+}
+
+// readReceipt reads and decodes one run folder's receipt.json.
+func readReceipt(root string, r *receiptRec) {
+	p := filepath.Join(root, filepath.FromSlash(r.Dir), artifacts.ReceiptFile)
+	data, err := readFileNoFollow(p, maxReceiptSize)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		r.Missing = true
+		r.Err = fmt.Errorf("no %s in the run folder (the run is still going, or was interrupted before its receipt was written): %w", artifacts.ReceiptFile, fs.ErrNotExist)
+	case err != nil:
+		r.Err = fmt.Errorf("read receipt: %w", err)
+	default:
+		r.Raw = data
+		r.Hash = artifacts.ChainHash(data)
+		rc, err := artifacts.DecodeReceipt(data)
+		if err != nil {
+			r.Err = fmt.Errorf("receipt.json is not a valid receipt: %w", err)
+		} else {
+			r.Receipt = rc
+		}
+	}
+	r.Start, r.Finish = runTimes(r)
+}
+
+// runTimes returns a run's start and finish: the receipt's times, else the
+// run key's time.
+func runTimes(r *receiptRec) (time.Time, time.Time) {
+	var keyTime time.Time
+	if k, err := artifacts.ParseRunKey(r.RunKey); err == nil {
+		keyTime = k.Time
+	}
+	if r.Receipt == nil {
+		return keyTime, keyTime
+	}
+	start, err := time.Parse(time.RFC3339Nano, r.Receipt.StartedAt)
+	if err != nil {
+		start = keyTime
+	}
+	finish, err := time.Parse(time.RFC3339Nano, r.Receipt.FinishedAt)
+	if err != nil || finish.Before(start) {
+		finish = start
+		if r.Receipt.DurationMS > 0 {
+			finish = start.Add(time.Duration(r.Receipt.DurationMS) * time.Millisecond)
+		}
+	}
+	return start.UTC(), finish.UTC()
+}
+
+// sortRuns sorts in run order, as artifacts.SortEntries does: by start
+// time, then run key.
+func sortRuns(recs []*receiptRec) {
+	sort.SliceStable(recs, func(i, j int) bool {
+		if c := recs[i].Start.Compare(recs[j].Start); c != 0 {
+			return c < 0
+		}
+		return recs[i].RunKey < recs[j].RunKey
+	})
+}
+
+// digitDirs returns the sorted names of the real subdirectories of dir
+// whose names are n ASCII digits.
+func digitDirs(dir string, n int) ([]string, error) {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("receipts: %w", err)
+	}
+	var out []string
+	for _, de := range des {
+		name := de.Name()
+		if de.IsDir() && len(name) == n && strings.Trim(name, "0123456789") == "" {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// parallelDo calls fn(0..n-1) on up to GOMAXPROCS goroutines.
+func parallelDo(n int, fn func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := 0; i < n; i++ {
+			fn(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// chainStates checks the hash chain of each loop's receipts (recs in run
+// order), with the rules of artifacts.VerifyEntries: the first receipt of a
+// loop has an empty prev; every other one's prev is the hash of an existing
+// receipt of the same loop; no two receipts name the same prev. It returns
+// the problem of each receipt whose link is broken, by run key.
+func chainStates(recs []*receiptRec) map[string]string {
+	byHash := map[string]*receiptRec{}
+	for _, r := range recs {
+		if r.Hash != "" {
+			byHash[r.Hash] = r
+		}
+	}
+	out := map[string]string{}
+	byLoop := map[string][]*receiptRec{}
+	var order []string
+	for _, r := range recs {
+		if r.Receipt == nil || r.Receipt.LoopID == "" {
+			continue
+		}
+		id := r.Receipt.LoopID
+		if _, ok := byLoop[id]; !ok {
+			order = append(order, id)
+		}
+		byLoop[id] = append(byLoop[id], r)
+	}
+	for _, loop := range order {
+		es := byLoop[loop]
+		followers := map[string]*receiptRec{}
+		var first *receiptRec
+		for i, e := range es {
+			prev := e.Receipt.Prev
+			if prev == "" {
+				if first != nil {
+					out[e.RunKey] = fmt.Sprintf("prev is empty, but the chain of loop %s already starts at %s: a second chain start", loop, first.RunKey)
+				} else {
+					first = e
+				}
+				continue
+			}
+			target, ok := byHash[prev]
+			switch {
+			case !ok && i == 0:
+				out[e.RunKey] = fmt.Sprintf("prev %s matches no receipt: the receipt before it in loop %s was removed or edited", short(prev), loop)
+				continue
+			case !ok:
+				before := es[i-1]
+				out[e.RunKey] = fmt.Sprintf("prev %s matches no receipt (the receipt before it, %s, hashes to %s): %s was edited, or a receipt of loop %s between them was removed",
+					short(prev), before.RunKey, short(before.Hash), before.RunKey, loop)
+				continue
+			case target.Receipt == nil:
+			case target.Receipt.LoopID != loop:
+				out[e.RunKey] = fmt.Sprintf("prev %s is the receipt %s of another loop, %s", short(prev), target.RunKey, target.Receipt.LoopID)
+				continue
+			}
+			if other, dup := followers[prev]; dup {
+				out[e.RunKey] = fmt.Sprintf("prev %s (%s) is also the prev of %s: the chain of loop %s forks", short(prev), target.RunKey, other.RunKey, loop)
+				continue
+			}
+			followers[prev] = e
+		}
+	}
+	return out
+}
+
+// short abbreviates a hash.
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}

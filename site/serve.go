@@ -1,0 +1,339 @@
+package site
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/loops"
+)
+
+// ServeOptions configure Serve.
+type ServeOptions struct {
+	// Addr is the address to listen on; empty means 127.0.0.1:8080.
+	Addr string
+	// Load returns the options of a build: it is called for the first
+	// build and again for every rebuild, so it should re-read the
+	// configuration and the loop documents.
+	Load func() (Options, error)
+	// Poll is how often inputs are checked for changes; zero means 500ms.
+	Poll time.Duration
+	// Logger receives build results and errors; nil discards them.
+	Logger *slog.Logger
+	// Ready, when set, is called with the listening address once the
+	// first build is done and the server accepts connections.
+	Ready func(addr string)
+}
+
+// reloadPath and eventsPath are served by Serve, not from the site.
+const (
+	reloadPath = "/__spine/reload.js"
+	eventsPath = "/__spine/events"
+)
+
+// Serve builds the site, serves it over HTTP, rebuilds it when loop
+// documents, receipts, the gap ledger, verify packs or spine.yaml change
+// (checking modification times every Poll), and tells open pages to reload
+// through server-sent events when a rebuild changed any file. It returns
+// when ctx is cancelled, after shutting the server down gracefully.
+func Serve(ctx context.Context, so ServeOptions) error {
+	if so.Load == nil {
+		return errors.New("site serve: no Load function")
+	}
+	if so.Addr == "" {
+		so.Addr = "127.0.0.1:8080"
+	}
+	if so.Poll <= 0 {
+		so.Poll = 500 * time.Millisecond
+	}
+	log := so.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b, err := NewBuilder()
+	if err != nil {
+		return err
+	}
+	opts, err := so.Load()
+	if err != nil {
+		return fmt.Errorf("site serve: %w", err)
+	}
+	opts.Logger = log
+	stats, err := b.Build(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("site serve: %w", err)
+	}
+	log.Info("site built", "files", stats.Files, "written", stats.Written, "out", OutDir(opts))
+
+	s := &server{out: OutDir(opts), reload: b.assets["assets/reload.js"], done: make(chan struct{})}
+	s.setVersion(1)
+	ln, err := net.Listen("tcp", so.Addr)
+	if err != nil {
+		return fmt.Errorf("site serve: %w", err)
+	}
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	if so.Ready != nil {
+		so.Ready(ln.Addr().String())
+	}
+
+	fp := fingerprint(opts, b.watchList())
+	tick := time.NewTicker(so.Poll)
+	defer tick.Stop()
+	version := 1
+	for {
+		select {
+		case <-ctx.Done():
+			close(s.done)
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				return fmt.Errorf("site serve: shutdown: %w", err)
+			}
+			return nil
+		case err := <-serveErr:
+			return fmt.Errorf("site serve: %w", err)
+		case <-tick.C:
+		}
+		nfp := fingerprint(opts, b.watchList())
+		if nfp == fp {
+			continue
+		}
+		fp = nfp
+		nopts, err := so.Load()
+		if err != nil {
+			log.Error("site rebuild: reading the repository", "err", err)
+			continue
+		}
+		nopts.Logger = log
+		start := time.Now()
+		stats, err := b.Build(ctx, nopts)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Error("site rebuild failed", "err", err)
+			}
+			continue
+		}
+		opts = nopts
+		fp = fingerprint(opts, b.watchList())
+		log.Info("site rebuilt", "written", stats.Written, "removed", stats.Removed, "took", time.Since(start).Round(time.Millisecond))
+		if stats.Written+stats.Removed > 0 {
+			version++
+			s.setVersion(version)
+		}
+	}
+}
+
+// watchList returns the paths the last build read (receipt folders, the
+// gap ledger, verify packs).
+func (b *Builder) watchList() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.lastWatch...)
+}
+
+// fingerprint hashes the modification time and size of every input: the
+// loop documents (found again, so new ones count), spine.yaml and the
+// paths of the last build.
+func fingerprint(opts Options, watch []string) string {
+	cfg := opts.Config
+	if cfg == nil {
+		cfg = config.Default()
+	}
+	paths := append([]string(nil), watch...)
+	paths = append(paths, filepath.Join(opts.Root, config.FileName))
+	if docs, err := loops.Discover(opts.Root, cfg.Loops, cfg.Exclude, []string{cfg.Receipts, cfg.Artifacts, cfg.Site.Out}); err == nil {
+		for _, d := range docs {
+			paths = append(paths, filepath.Join(opts.Root, filepath.FromSlash(d)))
+		}
+	}
+	if dir := filepath.Join(opts.Root, cfg.VerifyDir); dir != "" {
+		if des, err := os.ReadDir(dir); err == nil {
+			for _, de := range des {
+				paths = append(paths, filepath.Join(dir, de.Name()))
+			}
+		}
+	}
+	sort.Strings(paths)
+	h := sha256.New()
+	for i, p := range paths {
+		if i > 0 && p == paths[i-1] {
+			continue
+		}
+		h.Write([]byte(p))
+		if fi, err := os.Stat(p); err == nil {
+			h.Write([]byte(strconv.FormatInt(fi.ModTime().UnixNano(), 10) + "/" + strconv.FormatInt(fi.Size(), 10)))
+		} else {
+			h.Write([]byte("-"))
+		}
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// server serves the built site, the reload script and the event stream.
+type server struct {
+	out    string
+	reload []byte
+	done   chan struct{}
+
+	mu      sync.Mutex
+	version string
+	subs    map[chan string]bool
+}
+
+func (s *server) setVersion(v int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.version = strconv.Itoa(v)
+	for ch := range s.subs {
+		select {
+		case ch <- s.version:
+		default:
+		}
+	}
+}
+
+// ServeHTTP implements http.Handler.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-cache")
+	switch r.URL.Path {
+	case reloadPath:
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		_, _ = w.Write(s.reload)
+		return
+	case eventsPath:
+		s.events(w, r)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	p := path.Clean("/" + r.URL.Path)
+	if strings.HasSuffix(r.URL.Path, "/") {
+		p += "/index.html"
+		p = path.Clean(p)
+	}
+	rel := strings.TrimPrefix(p, "/")
+	if rel == "" {
+		rel = "index.html"
+	}
+	if !validOutPath(rel) {
+		http.NotFound(w, r)
+		return
+	}
+	full := filepath.Join(s.out, filepath.FromSlash(rel))
+	fi, err := os.Stat(full)
+	if err == nil && fi.IsDir() {
+		http.Redirect(w, r, p+"/", http.StatusMovedPermanently)
+		return
+	}
+	data, err := os.ReadFile(full)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	ctype := mime.TypeByExtension(path.Ext(rel))
+	switch path.Ext(rel) {
+	case ".html":
+		ctype = "text/html; charset=utf-8"
+		data = injectReload(data)
+	case ".json":
+		ctype = "application/json"
+	case ".xml":
+		ctype = "application/atom+xml; charset=utf-8"
+	case ".txt":
+		ctype = "text/plain; charset=utf-8"
+	}
+	if ctype == "" {
+		ctype = "application/octet-stream"
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = w.Write(data)
+}
+
+// injectReload adds the reload script to a page, before </head>.
+func injectReload(page []byte) []byte {
+	i := bytes.Index(page, []byte("</head>"))
+	if i < 0 {
+		return page
+	}
+	tag := []byte(`<script src="` + reloadPath + `" defer></script>` + "\n")
+	out := make([]byte, 0, len(page)+len(tag))
+	out = append(out, page[:i]...)
+	out = append(out, tag...)
+	return append(out, page[i:]...)
+}
+
+// events streams the site's version; a page reloads when it changes.
+func (s *server) events(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	ch := make(chan string, 1)
+	s.mu.Lock()
+	if s.subs == nil {
+		s.subs = map[chan string]bool{}
+	}
+	s.subs[ch] = true
+	v := s.version
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.subs, ch)
+		s.mu.Unlock()
+	}()
+	send := func(v string) bool {
+		_, err := fmt.Fprintf(w, "event: build\ndata: %s\n\n", v)
+		fl.Flush()
+		return err == nil
+	}
+	if !send(v) {
+		return
+	}
+	keep := time.NewTicker(25 * time.Second)
+	defer keep.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.done:
+			return
+		case v := <-ch:
+			if !send(v) {
+				return
+			}
+		case <-keep.C:
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+			fl.Flush()
+		}
+	}
+}

@@ -1,0 +1,180 @@
+package site_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/loops"
+	"github.com/spinehq/spine/site"
+)
+
+// server is a running site.Serve.
+type server struct {
+	url    string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startServe builds and serves the repository at repo on 127.0.0.1.
+func startServe(t *testing.T, repo string) *server {
+	t.Helper()
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &server{cancel: cancel, done: make(chan error, 1)}
+	ready := make(chan string, 1)
+	go func() {
+		s.done <- site.Serve(ctx, site.ServeOptions{
+			Addr: "127.0.0.1:0",
+			Poll: 50 * time.Millisecond,
+			Load: func() (site.Options, error) {
+				cfg, err := config.Load(repo)
+				if err != nil {
+					return site.Options{}, err
+				}
+				paths, err := loops.Discover(repo, cfg.Loops, cfg.Exclude, []string{cfg.Receipts, cfg.Artifacts, cfg.Site.Out})
+				if err != nil {
+					return site.Options{}, err
+				}
+				return site.Options{Root: repo, Out: out, Config: cfg, Set: loops.Load(repo, paths), Now: fixtureNow}, nil
+			},
+			Ready: func(addr string) { ready <- addr },
+		})
+	}()
+	select {
+	case addr := <-ready:
+		s.url = "http://" + addr
+	case err := <-s.done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	t.Cleanup(func() { s.stop(t) })
+	return s
+}
+
+// stop shuts the server down and checks that it returns cleanly.
+func (s *server) stop(t *testing.T) {
+	if s.cancel == nil {
+		return
+	}
+	s.cancel()
+	s.cancel = nil
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Errorf("serve returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("serve did not shut down")
+	}
+}
+
+func get(t *testing.T, url string) (int, string, http.Header) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), resp.Header
+}
+
+func TestServe(t *testing.T) {
+	repo := fixtureCopy(t)
+	s := startServe(t, repo)
+	tests := []struct {
+		path, ctype string
+		code        int
+		want        string
+	}{
+		{"/", "text/html", 200, `<script src="/__spine/reload.js" defer></script>`},
+		{"/index.html", "text/html", 200, "LOOP-DEMO-STORAGE-20260301"},
+		{"/loops/LOOP-DEMO-STORAGE-20260301/", "text/html", 200, "Blocked at a gate"},
+		{"/search.json", "application/json", 200, `"kind":"loop"`},
+		{"/feed.xml", "application/atom+xml", 200, "<feed"},
+		{"/__spine/reload.js", "text/javascript", 200, "EventSource"},
+		{"/receipts/CAP-20260301-102000__step.scrub-status__Rlonglog001/output.txt", "text/plain", 200, "scrub"},
+		{"/.spine-manifest.json", "", 404, ""},
+		{"/../../etc/passwd", "", 404, ""},
+		{"/nope.html", "", 404, ""},
+	}
+	for _, tc := range tests {
+		code, body, h := get(t, s.url+tc.path)
+		if code != tc.code || !strings.HasPrefix(h.Get("Content-Type"), tc.ctype) || !strings.Contains(body, tc.want) {
+			t.Errorf("GET %s: %d %s, want %d %s containing %q", tc.path, code, h.Get("Content-Type"), tc.code, tc.ctype, tc.want)
+		}
+	}
+
+	// The event stream announces the first build, nothing when an input is
+	// touched without change, and a new version after a real change.
+	resp, err := http.Get(s.url + "/__spine/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	events := make(chan string, 10)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				events <- v
+			}
+		}
+		close(events)
+	}()
+	if v := <-events; v != "1" {
+		t.Fatalf("first event %q, want 1", v)
+	}
+	doc := filepath.Join(repo, "loops", "LOOP-DEMO-CLOSED-20260215.md")
+	now := time.Now()
+	if err := os.Chtimes(doc, now, now); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case v := <-events:
+		t.Errorf("event %q after a touch that changed nothing", v)
+	case <-time.After(600 * time.Millisecond):
+	}
+	src, _ := os.ReadFile(doc)
+	writeFile(t, doc, string(src)+"\nEdited while serving.\n")
+	select {
+	case v := <-events:
+		if v != "2" {
+			t.Errorf("event %q, want 2", v)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no event after a change")
+	}
+	if _, body, _ := get(t, s.url+"/loops/LOOP-DEMO-CLOSED-20260215/index.html"); !strings.Contains(body, "Edited while serving.") {
+		t.Error("the served page does not show the change")
+	}
+	// A new receipt is picked up too.
+	addReceipt(t, repo, receiptSpec{key: "CAP-20260302-130000__step.audit-vms__Rnewrun0001", loop: "LOOP-DEMO-CLOSED-20260215", step: "audit-vms", status: "pass", command: "qm list", output: "ok\n"})
+	select {
+	case v := <-events:
+		if v != "3" {
+			t.Errorf("event %q, want 3", v)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no event after a new receipt")
+	}
+	if code, _, _ := get(t, s.url+"/receipts/CAP-20260302-130000__step.audit-vms__Rnewrun0001/index.html"); code != 200 {
+		t.Errorf("new receipt page: %d", code)
+	}
+	resp.Body.Close()
+	s.stop(t)
+	if _, err := http.Get(s.url + "/"); err == nil {
+		t.Error("server still answers after shutdown")
+	}
+	_ = fmt.Sprint
+}

@@ -1,0 +1,262 @@
+// Package site builds and serves the evidence site: a static HTML site of
+// loops, stages, receipts, gaps and verify packs, with a timeline, an Atom
+// feed and a search index (DESIGN.md "The evidence site").
+//
+// Output is byte-identical for the same input: nothing in a page depends on
+// the wall clock (heartbeat ages are measured against Options.Now, which
+// defaults to the newest time found in the input), and everything is sorted.
+// Builds are incremental: a manifest of input keys and content hashes in the
+// output folder (.spine-manifest.json) lets a build skip the pages whose
+// inputs did not change, write only the files whose bytes changed, and
+// remove the files of pages that no longer exist.
+package site
+
+import (
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/loops"
+	"github.com/spinehq/spine/render"
+)
+
+// generator names the page format version; bump it when pages change in a
+// way the embedded templates and assets do not capture.
+const generator = "spine-site/1"
+
+// ManifestName is the manifest file written in the output folder.
+const ManifestName = ".spine-manifest.json"
+
+//go:embed templates/*.html assets/*
+var embedded embed.FS
+
+// Options configure one build of the site.
+type Options struct {
+	// Root is the repository root.
+	Root string
+	// Out is the output folder; relative paths are taken relative to
+	// Root. Empty means Config.Site.Out.
+	Out string
+	// Config is the repository's configuration; nil means the defaults.
+	Config *config.Config
+	// Set holds the parsed loop documents.
+	Set *loops.Set
+	// StepState returns a step's current state for badges and progress.
+	// Nil means a state derived from the receipts: done, failed, blocked,
+	// interrupted, pending, or waiting / done for manual steps.
+	StepState func(loopID, stepName string) string
+	// Now is the time heartbeat ages are measured against. Zero means the
+	// newest receipt or heartbeat time in the input, so that the same
+	// input always gives the same pages.
+	Now time.Time
+	// BaseURL is the site's public URL, used for absolute links in the
+	// Atom feed; empty leaves them relative. Empty means
+	// Config.Site.BaseURL.
+	BaseURL string
+	// Logger receives warnings (skipped pages, unreadable inputs); nil
+	// discards them. They are also returned in Stats.Warnings.
+	Logger *slog.Logger
+}
+
+// Stats reports what a build did.
+type Stats struct {
+	// Files is the number of files the site holds (the manifest aside).
+	Files int
+	// Written counts files created or rewritten, Unchanged files left as
+	// they were, Removed files of pages that no longer exist.
+	Written, Unchanged, Removed int
+	// WrittenPaths lists the written files (slash-separated, relative to
+	// the output folder), sorted.
+	WrittenPaths []string
+	// RemovedPaths lists the removed files, sorted.
+	RemovedPaths []string
+	// Warnings are the problems met while building, sorted.
+	Warnings []string
+}
+
+// Builder builds the site. It parses the templates once and keeps what a
+// later build of the same repository and output folder can reuse (the
+// manifest, receipts already read and verified, highlighted code), so that
+// a rebuild after a small change costs little. A Builder is safe for
+// concurrent use; builds are serialised.
+type Builder struct {
+	mu      sync.Mutex
+	tmpl    *template.Template
+	md      *render.Renderer
+	assets  map[string][]byte
+	baseKey string
+	// bufs and hws recycle page buffers.
+	bufs sync.Pool
+	hws  sync.Pool
+
+	// stepState is the current build's step-state function; it is set
+	// before the build's workers start and read by the renderer.
+	stepState func(loopID, stepName string) string
+
+	// Caches kept between builds of the same root and output folder.
+	cacheRoot, cacheOut string
+	manifest            *manifest
+	receipts            *receiptCache
+	// lastWatch lists the input paths of the last build, for Serve.
+	lastWatch []string
+}
+
+// NewBuilder parses the embedded templates and prepares the assets.
+func NewBuilder() (*Builder, error) {
+	b := &Builder{}
+	b.hws.New = func() any { return new(hw) }
+	b.md = render.New(render.Options{StepState: func(loopID, step string) string {
+		return b.stepState(loopID, step)
+	}})
+	t, err := template.New("site").Funcs(funcMap()).ParseFS(embedded, "templates/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("site templates: %w", err)
+	}
+	b.tmpl = t
+	b.assets = map[string][]byte{}
+	h := sha256.New()
+	h.Write([]byte(generator))
+	err = fs.WalkDir(embedded, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := embedded.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		h.Write([]byte(p))
+		h.Write(data)
+		if strings.HasPrefix(p, "assets/") {
+			b.assets[p] = data
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("site assets: %w", err)
+	}
+	css, err := render.CSS()
+	if err != nil {
+		return nil, err
+	}
+	b.assets["assets/chroma.css"] = []byte(css)
+	h.Write([]byte(css))
+	b.baseKey = hex.EncodeToString(h.Sum(nil))
+	return b, nil
+}
+
+// Build builds the site once with a fresh Builder.
+func Build(ctx context.Context, opts Options) (Stats, error) {
+	b, err := NewBuilder()
+	if err != nil {
+		return Stats{}, err
+	}
+	return b.Build(ctx, opts)
+}
+
+// OutDir returns the output folder a build with opts writes to.
+func OutDir(opts Options) string {
+	out := opts.Out
+	if out == "" {
+		cfg := opts.Config
+		if cfg == nil {
+			cfg = config.Default()
+		}
+		out = cfg.Site.Out
+	}
+	if !filepath.IsAbs(out) {
+		out = filepath.Join(opts.Root, out)
+	}
+	return filepath.Clean(out)
+}
+
+// Build writes the site for opts, rewriting only what changed since the
+// manifest in the output folder was written.
+func (b *Builder) Build(ctx context.Context, opts Options) (Stats, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if opts.Root == "" {
+		return Stats{}, errors.New("site build: no repository root")
+	}
+	if opts.Set == nil {
+		opts.Set = loops.NewSet(nil)
+	}
+	if opts.Config == nil {
+		opts.Config = config.Default()
+	}
+	root, err := filepath.Abs(opts.Root)
+	if err != nil {
+		return Stats{}, fmt.Errorf("site build: %w", err)
+	}
+	opts.Root = root
+	out := OutDir(opts)
+	if err := checkOut(root, out); err != nil {
+		return Stats{}, err
+	}
+	if b.cacheRoot != root || b.cacheOut != out {
+		b.cacheRoot, b.cacheOut = root, out
+		b.manifest = nil
+		b.receipts = newReceiptCache()
+	}
+	if b.manifest == nil {
+		b.manifest = readManifest(out)
+	}
+	tPrep := time.Now()
+	st, err := b.prepare(ctx, opts, out)
+	if os.Getenv("SPINE_SITE_TIMING") != "" {
+		fmt.Fprintln(os.Stderr, "prepare", time.Since(tPrep))
+	}
+	if err != nil {
+		return Stats{}, err
+	}
+	b.lastWatch = st.watch
+	tWrite := time.Now()
+	stats, err := b.write(ctx, st)
+	if os.Getenv("SPINE_SITE_TIMING") != "" {
+		fmt.Fprintln(os.Stderr, "write", time.Since(tWrite))
+	}
+	if err != nil {
+		// The manifest on disk may not describe what is there any more.
+		b.manifest = nil
+		return Stats{}, err
+	}
+	sort.Strings(stats.Warnings)
+	if opts.Logger != nil {
+		for _, w := range stats.Warnings {
+			opts.Logger.Warn(w)
+		}
+	}
+	return stats, nil
+}
+
+// checkOut refuses output folders that would overwrite the repository.
+func checkOut(root, out string) error {
+	rel, err := filepath.Rel(root, out)
+	if err != nil {
+		return nil // another volume: not inside the repository
+	}
+	switch {
+	case rel == ".":
+		return fmt.Errorf("site build: output folder %s is the repository root", out)
+	case !strings.HasPrefix(rel, ".."):
+		if top := strings.Split(filepath.ToSlash(rel), "/")[0]; top == ".git" {
+			return fmt.Errorf("site build: output folder %s is inside .git", out)
+		}
+	}
+	if r2, err := filepath.Rel(out, root); err == nil && !strings.HasPrefix(r2, "..") {
+		return fmt.Errorf("site build: output folder %s contains the repository", out)
+	}
+	return nil
+}
