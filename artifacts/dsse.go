@@ -457,3 +457,34 @@ func VerifySignatures(st *Store, keys map[string]ed25519.PublicKey) (*SignatureR
 	}
 	return rep, nil
 }
+
+// SignatureState describes, in a few words for a page or a report, the
+// signature of the run folder dir (repository-relative, under root)
+// checked against keys: "unsigned", "signed, verified (key …)", "signed by
+// key … (not a trusted key)", or what is wrong. With no keys it only says
+// whether an envelope is present.
+func SignatureState(root, dir string, keys map[string]ed25519.PublicKey) string {
+	base, err := SafeJoin(root, dir)
+	if err != nil {
+		return fmt.Sprintf("cannot check: %v", err)
+	}
+	env, err := readNoFollow(filepath.Join(base, DSSEFile), maxEnvelopeSize)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "unsigned"
+	}
+	if err != nil {
+		return fmt.Sprintf("cannot check: %v", err)
+	}
+	if len(keys) == 0 {
+		return "signed (no trusted keys to check it with)"
+	}
+	receipt, err := readNoFollow(filepath.Join(base, ReceiptFile), maxReceiptSize)
+	if err != nil {
+		return fmt.Sprintf("cannot check: %v", err)
+	}
+	id, err := VerifyEnvelope(path.Clean(dir), env, receipt, keys)
+	if err != nil {
+		return err.Error()
+	}
+	return "signed, verified (key " + short(id) + ")"
+}

@@ -314,3 +314,28 @@ func FuzzVerifyEnvelope(f *testing.F) {
 		}
 	})
 }
+
+func TestSignatureState(t *testing.T) {
+	root, dir, _ := signedRun(t)
+	s := NewSigner(dsseTestKey("host-a"))
+	keys := map[string]ed25519.PublicKey{s.KeyID(): s.PublicKey()}
+	if got := SignatureState(root, dir, keys); got != "unsigned" {
+		t.Fatalf("before signing: %q", got)
+	}
+	if _, err := s.WriteSignature(root, dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		keys map[string]ed25519.PublicKey
+		want string
+	}{
+		{"trusted", keys, "signed, verified (key " + s.KeyID()[:12] + ")"},
+		{"no keys", nil, "signed (no trusted keys"},
+		{"other key", map[string]ed25519.PublicKey{"x": NewSigner(dsseTestKey("b")).PublicKey()}, "not among the trusted keys"},
+	} {
+		if got := SignatureState(root, dir, tc.keys); !strings.Contains(got, tc.want) {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -152,13 +153,32 @@ func TestHookChainsAndUninstallRestoresTheOperatorsHook(t *testing.T) {
 		t.Fatal("the operator's hook was not kept as it was")
 	}
 	client := cloneOf(t, bare)
-	commit(t, client, "loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", "## Stage 1: One\n\n"+step("name=one", "echo one"))})
+	gated := "## Stage 1: One\n\n" + step("name=one", "echo one") + "\n## Stage 2: Gated\n\n" + step("name=gated gate=ALLOW_G", "echo opened")
+	commit(t, client, "loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", gated)})
 	pushed := git(t, client, "rev-parse", "HEAD")
-	git(t, client, "push", "-q")
-	waitSpineCommit(t, bare, 1)
+	// The pusher's environment does not reach the run: ALLOW_G=yes there
+	// opens no gate.
+	push := exec.Command("git", "push", "-q")
+	push.Dir = client
+	push.Env = append(gitEnv("Operator", "op@example.com"), "ALLOW_G=yes")
+	if out, err := push.CombinedOutput(); err != nil {
+		t.Fatalf("push: %v\n%s", err, out)
+	}
+	waitSpineCommit(t, bare, 2)
 	waitHookIdle(t, bare)
+	if subjects := bareGit(t, bare, "log", "--format=%s", "main"); !strings.Contains(subjects, "stage 2 Gated — 1 blocked") {
+		t.Fatalf("the gate was opened by the pusher's environment:\n%s", subjects)
+	}
 	if got := readFile(t, received); !strings.Contains(got, " "+pushed+" refs/heads/main") {
 		t.Fatalf("the chained hook did not get the push's input:\n%s", got)
+	}
+	// A push to another branch reaches the chained hook and starts no run.
+	git(t, client, "push", "-q", "origin", "HEAD:refs/heads/feature")
+	if got := readFile(t, received); !strings.Contains(got, " refs/heads/feature") {
+		t.Fatalf("the chained hook did not get the feature push:\n%s", got)
+	}
+	if _, err := os.Stat(filepath.Join(bare, "spine", "rerun")); !os.IsNotExist(err) {
+		t.Fatal("a push to another branch requested a run")
 	}
 
 	out = mustSpine(t, filepath.Dir(bare), 0, "hook", "uninstall", "--repo", bare)

@@ -84,17 +84,23 @@ func BenchmarkDiscoverLoad(b *testing.B) {
 	}
 }
 
-// TestDiscoverLoad5000 measures Discover+Load of 5,000 generated
-// documents (best of 3) against the 1 s budget of `spine status --json`.
-// Timings on a shared machine are noisy, so it only logs the figure unless
-// SPINE_PERF_BUDGET is set (a Go duration, e.g. 1s), when it fails past it.
+// TestDiscoverLoad5000 measures Discover+Load of 5,000 generated documents
+// (the 1 s budget of `spine status --json` covers this and more). Timings
+// on a shared machine are noisy, so it only logs the figure unless
+// SPINE_PERF_BUDGET is set (a Go duration, e.g. 1s): then it takes the best
+// of 3 runs and fails past the budget.
 func TestDiscoverLoad5000(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("timing test: skipped with -short and under the race detector")
 	}
 	root := generatedRepo(t)
 	best := time.Duration(1<<63 - 1)
-	for range 3 {
+	runs := 1
+	budget := os.Getenv("SPINE_PERF_BUDGET")
+	if budget != "" {
+		runs = 3
+	}
+	for range runs {
 		start := time.Now()
 		paths, err := Discover(root, defaultGlobs, nil, nil)
 		if err != nil {
@@ -107,14 +113,14 @@ func TestDiscoverLoad5000(t *testing.T) {
 			t.Fatalf("%d documents read, problems %v", len(set.Docs), set.Problems)
 		}
 	}
-	t.Logf("Discover+Load of %d documents: best of 3 %v", benchN, best)
-	if v := os.Getenv("SPINE_PERF_BUDGET"); v != "" {
-		budget, err := time.ParseDuration(v)
+	t.Logf("Discover+Load of %d documents: best of %d: %v", benchN, runs, best)
+	if budget != "" {
+		limit, err := time.ParseDuration(budget)
 		if err != nil {
-			t.Fatalf("SPINE_PERF_BUDGET=%q: %v", v, err)
+			t.Fatalf("SPINE_PERF_BUDGET=%q: %v", budget, err)
 		}
-		if best > budget {
-			t.Errorf("Discover+Load of %d documents took %v, over the budget of %v", benchN, best, budget)
+		if best > limit {
+			t.Errorf("Discover+Load of %d documents took %v, over the budget of %v", benchN, best, limit)
 		}
 	}
 }

@@ -194,6 +194,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src []byte) {
 		d := Parse("loops/LOOP-FUZZ-1.scope.md", src)
 		checkDocument(t, src, d)
+		checkReference(t, src)
 		if !bytes.Equal(d.Source, src) {
 			t.Fatal("Source is not the input")
 		}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/adrg/frontmatter"
 	"github.com/yuin/goldmark/ast"
+	"github.com/yuin/goldmark/extension"
+	extast "github.com/yuin/goldmark/extension/ast"
 	"github.com/yuin/goldmark/parser"
 	"github.com/yuin/goldmark/text"
 	"github.com/yuin/goldmark/util"
@@ -97,28 +99,87 @@ func NormalizeStatus(raw string) (string, bool) {
 // and task-list items. Only CommonMark's block structure matters here: the
 // title and stage headings are read from their raw text, run keys and gap
 // ids are scanned on the raw document, tables are not needed. So no inline
-// parser is registered, and a paragraph transformer drops the lines of
-// every paragraph but a task-list item's, which leaves goldmark's inline
-// pass almost nothing to do. Check boxes are recognised on the list items,
+// parser is registered, tables are dropped, and a paragraph transformer
+// drops the lines of every paragraph but a task-list item's (and one a
+// setext heading takes), which leaves goldmark's inline pass almost
+// nothing to do. Check boxes are recognised on the list items,
 // as the task-list extension does. It is safe for concurrent use.
 var blockParser = parser.NewParser(
 	parser.WithBlockParsers(parser.DefaultBlockParsers()...),
 	parser.WithParagraphTransformers(util.Prioritized(dropParagraphs{}, 100)),
 )
 
-// dropParagraphs empties every paragraph that is not the first paragraph of
-// a list item starting with a check box; goldmark then removes it.
+var tableTransformer = extension.NewTableParagraphTransformer()
+
+// dropParagraphs empties every paragraph except the two kinds whose text
+// Parse reads: one a setext underline is about to make a heading, and the
+// first paragraph of a list item that may start with a check box. Those
+// first go through the paragraph transformers of goldmark with the table
+// extension, in their order (tables, then link reference definitions), as
+// these decide whether the heading or check box exists; the tables made
+// are dropped. Goldmark removes the emptied paragraphs.
 type dropParagraphs struct{}
 
-func (dropParagraphs) Transform(node *ast.Paragraph, reader text.Reader, _ parser.Context) {
+func (dropParagraphs) Transform(node *ast.Paragraph, reader text.Reader, pc parser.Context) {
 	lines := node.Lines()
-	if li, ok := node.Parent().(*ast.ListItem); ok && li.FirstChild() == node && lines.Len() > 0 {
+	if lines.Len() == 0 {
+		return
+	}
+	line, _ := reader.PeekLine()
+	setext := isSetextBar(line)
+	task := false
+	if li, ok := node.Parent().(*ast.ListItem); ok && li.FirstChild() == node {
 		first := lines.At(0)
-		if taskListRe.Match(util.TrimLeftSpace(first.Value(reader.Source()))) {
+		task = bytes.HasPrefix(util.TrimLeftSpace(first.Value(reader.Source())), []byte("["))
+	}
+	if !setext && !task {
+		node.SetLines(text.NewSegments())
+		return
+	}
+	parent, prev, next := node.Parent(), node.PreviousSibling(), node.NextSibling()
+	tableTransformer.Transform(node, reader, pc)
+	c := parent.FirstChild()
+	if prev != nil {
+		c = prev.NextSibling()
+	}
+	for c != nil && c != next {
+		n := c.NextSibling()
+		if _, ok := c.(*extast.Table); ok {
+			parent.RemoveChild(parent, c)
+		}
+		c = n
+	}
+	if node.Parent() == nil {
+		return
+	}
+	parser.LinkReferenceParagraphTransformer.Transform(node, reader, pc)
+	if node.Parent() == nil || setext {
+		return
+	}
+	if lines := node.Lines(); lines.Len() > 0 {
+		first := lines.At(0)
+		if node.Parent().FirstChild() == node && taskListRe.Match(util.TrimLeftSpace(first.Value(reader.Source()))) {
 			return
 		}
 	}
 	node.SetLines(text.NewSegments())
+}
+
+// isSetextBar reports whether line underlines a setext heading: up to
+// three spaces, then only '=' or only '-', then white space.
+func isSetextBar(line []byte) bool {
+	i := 0
+	for i < len(line) && i < 3 && line[i] == ' ' {
+		i++
+	}
+	if i >= len(line) || line[i] != '=' && line[i] != '-' {
+		return false
+	}
+	c := line[i]
+	for i < len(line) && line[i] == c {
+		i++
+	}
+	return len(bytes.TrimSpace(line[i:])) == 0
 }
 
 // taskListRe is the task-list extension's check box at the start of a list
@@ -254,10 +315,10 @@ func (p *docParser) frontmatter(start int) {
 		if blockStart > end {
 			blockStart = end
 		}
-		if i := bytes.Index(p.src[blockStart:], []byte("\n\n")); i >= 0 {
-			end = blockStart + i + 1
-		} else if i := bytes.Index(p.src[blockStart:], []byte("\n\r\n")); i >= 0 {
-			end = blockStart + i + 1
+		for _, blank := range []string{"\n\n", "\n\r\n"} {
+			if i := bytes.Index(p.src[blockStart:end], []byte(blank)); i >= 0 {
+				end = blockStart + i + 1
+			}
 		}
 		if m := linewiseMeta(p.src[blockStart:end], 2); len(m) > 0 {
 			p.d.Meta = m

@@ -1,6 +1,7 @@
 package loops
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -360,6 +361,37 @@ func TestStageHeadings(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("stages (-want +got):\n%s", diff)
+	}
+}
+
+func TestSetextStageHeading(t *testing.T) {
+	src := "# LOOP-S-2\n\nStage 1: Underlined\n-------------------\n\n```sh {name=a}\nx\n```\n\n- [ ] check\n"
+	d := Parse("loops/x.md", []byte(src))
+	if len(d.Stages) != 1 || d.Stages[0].Title != "Stage 1: Underlined" || d.Stages[0].Line != 3 || len(d.Stages[0].Steps) != 2 {
+		t.Errorf("stages: %+v", d.Stages)
+	}
+}
+
+func TestTaskItems(t *testing.T) {
+	src := "# LOOP-T-1\n\n## Stage 1: S\n\n" +
+		"- [ ] tight one\n- [x] tight two\n\n" +
+		"* [X] upper case\n\n" +
+		"1. [ ] ordered\n\n" +
+		"- [ ] loose one\n\n- [x] loose two\n\n" +
+		"- not a task [ ] here\n- [y] not a box\n-  [ ]  extra  spaces  \n" +
+		"- parent\n  - [ ] nested\n" +
+		"- [ ]\n"
+	d := Parse("loops/x.md", []byte(src))
+	var got []string
+	for _, s := range d.Stages[0].Steps {
+		got = append(got, fmt.Sprintf("%d %v %q", s.Line, s.Checked, s.Name))
+	}
+	want := []string{
+		`5 false "tight one"`, `6 true "tight two"`, `8 true "upper case"`, `10 false "ordered"`,
+		`12 false "loose one"`, `14 true "loose two"`, `18 false "extra spaces"`, `20 false "nested"`, `21 false ""`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("manual steps (-want +got):\n%s", diff)
 	}
 }
 

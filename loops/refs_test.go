@@ -115,7 +115,7 @@ func randomRefText(r *rand.Rand) []byte {
 func TestRefScannersMatchRegexp(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	n := 200000
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		n = 20000
 	}
 	for i := 0; i < n; i++ {

@@ -21,7 +21,10 @@ var ErrNoFrontmatter = errors.New("document has no frontmatter block")
 // lineEnding returns the document's line ending: "\r\n" when its first line
 // ends that way, else "\n".
 func lineEnding(src []byte) string {
-	if i := bytes.IndexByte(src, '\n'); i > 0 && src[i-1] == '\r' {
+	i := bytes.IndexByte(src, '\n')
+	if i > 0 && src[i-1] == '\r' || i < 0 && bytes.HasSuffix(src, []byte("\r")) {
+		// (A document of one line ending in CR becomes CRLF once its
+		// line ending is completed.)
 		return "\r\n"
 	}
 	return "\n"
@@ -307,6 +310,9 @@ func SetEvidence(src []byte, block string) ([]byte, error) {
 	if binaryAt(src) >= 0 {
 		return nil, errBinary
 	}
+	if strings.IndexByte(block, 0) >= 0 {
+		return nil, fmt.Errorf("evidence block holds a NUL byte")
+	}
 	if strings.Contains(block, EvidenceBegin) || strings.Contains(block, EvidenceEnd) {
 		return nil, fmt.Errorf("evidence block must not contain the evidence markers")
 	}
@@ -352,7 +358,11 @@ func SetEvidence(src []byte, block string) ([]byte, error) {
 	var out bytes.Buffer
 	out.Grow(len(src) + len(block) + 100)
 	out.Write(src)
-	if len(src) > 0 && !bytes.HasSuffix(src, []byte("\n")) {
+	switch {
+	case len(src) == 0 || bytes.HasSuffix(src, []byte("\n")):
+	case bytes.HasSuffix(src, []byte("\r")):
+		out.WriteString("\n") // completes a CRLF
+	default:
 		out.WriteString(nl)
 	}
 	out.WriteString(nl + "## Execution Evidence" + nl)

@@ -311,6 +311,8 @@ func TestSetEvidence(t *testing.T) {
 			want: "# T\r\n\r\n" + EvidenceBegin + "\r\na\r\nb\r\n" + EvidenceEnd + "\r\n"},
 		{name: "CRLF appended", src: "# T\r\n", block: "a\n",
 			want: "# T\r\n\r\n## Execution Evidence\r\n\r\n" + EvidenceBegin + "\r\na\r\n" + EvidenceEnd + "\r\n"},
+		{name: "a lone CR completed as CRLF", src: "# T\r", block: "a\n",
+			want: "# T\r\n\r\n## Execution Evidence\r\n\r\n" + EvidenceBegin + "\r\na\r\n" + EvidenceEnd + "\r\n"},
 		{name: "LF document, CRLF block", src: "# T\n", block: "a\r\n",
 			want: "# T\n\n## Execution Evidence\n\n" + EvidenceBegin + "\na\n" + EvidenceEnd + "\n"},
 
@@ -322,6 +324,7 @@ func TestSetEvidence(t *testing.T) {
 		{name: "markers on one line", src: EvidenceBegin + " " + EvidenceEnd + "\n", block: "x",
 			err: "evidence end marker must be on its own line after the begin marker"},
 		{name: "binary document", src: "\x00\x01", block: "x", err: "document is a binary file (NUL byte); refusing to edit it"},
+		{name: "NUL in the block", src: "# T\n", block: "a\x00", err: "evidence block holds a NUL byte"},
 		{name: "marker in the block", src: "# T\n", block: "x " + EvidenceEnd + "\n", err: "evidence block must not contain the evidence markers"},
 	}
 	for _, tt := range tests {

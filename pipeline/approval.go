@@ -67,8 +67,12 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 		if strings.TrimSpace(g.ArmoredKeys) == "" {
 			return Decision{Reason: fmt.Sprintf("gate %s: policy.require_signed but no policy.signing_keys to verify with", gate)}
 		}
-		if _, err := c.Verify(g.ArmoredKeys); err != nil {
+		signer, err := verifyApproval(c, g.ArmoredKeys)
+		if err != nil {
 			return Decision{Reason: fmt.Sprintf("gate %s: approval commit %s has a bad signature: %v", gate, c.Hash.String()[:12], err)}
+		}
+		if !keyOf(signer, c.Author.Email) {
+			return Decision{Reason: fmt.Sprintf("gate %s: approval commit %s is signed with %s, not the author %s's", gate, c.Hash.String()[:12], keyEmails(signer), author)}
 		}
 	}
 	if g.Policy.ForbidSelfApproval {

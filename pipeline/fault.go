@@ -15,8 +15,9 @@ const (
 	// FaultAfterCommit: the stage is committed, the journal not yet told.
 	FaultAfterCommit = "after-commit"
 	// FaultMidPush: a push found the remote moved on and moved the local
-	// branch to the remote's head; spine's own commits are not replayed on
-	// it yet (they are kept at refs/spine/replay-backup).
+	// branch to the remote's head; spine's own commits are not (@1), or
+	// only partly (@2...: after each replayed commit), replayed on it yet
+	// (the originals are kept at refs/spine/replay-backup).
 	FaultMidPush = "mid-push"
 )
 

@@ -216,7 +216,7 @@ func Push(ctx context.Context, o PushOptions) (*PushResult, error) {
 		}
 		if n == 0 {
 			res.Head = tip.String()
-			o.notice(res, fmt.Sprintf("nothing to push: %s/%s is ahead of this clone and it has no commits of its own", o.Remote, o.Branch))
+			o.notice(res, fmt.Sprintf("nothing to push: %s/%s already has everything of this clone's", o.Remote, o.Branch))
 			return res, nil
 		}
 		if attempt == 1 {
@@ -250,13 +250,6 @@ type replayCommit struct {
 	files []replayFile
 	docs  []replayDoc
 }
-
-// absent stands for "the path does not exist" in the replay simulation.
-var absent = plumbing.ZeroHash
-
-// regenerated marks a document whose bytes are only known once it is
-// regenerated.
-var regenerated = plumbing.NewHash("ffffffffffffffffffffffffffffffffffffffff")
 
 // replay redoes spine's commits between the merge base and head on tip and
 // returns how many commits it made.
@@ -328,6 +321,9 @@ func replay(ctx context.Context, o *PushOptions, res *PushResult, head, tip plum
 			made++
 			res.Replayed = append(res.Replayed, h.String())
 		}
+		if o.Fault != nil {
+			o.Fault(FaultMidPush)
+		}
 	}
 	_ = g.RemoveRef(backupRef)
 	if made == 0 {
@@ -367,17 +363,18 @@ func under(dir, rel string) bool {
 // changed meanwhile.
 func planReplay(o *PushOptions, chain []*object.Commit, base, tip plumbing.Hash) ([]replayCommit, []string, error) {
 	g := o.Git
-	sim := map[string]plumbing.Hash{} // path -> content on the new line of history
+	// The content of each path on the new line of history (the zero hash:
+	// absent), and the documents whose bytes are only known once they are
+	// regenerated.
+	sim := map[string]plumbing.Hash{}
+	regen := map[string]bool{}
 	cur := func(p string) (plumbing.Hash, error) {
 		if h, ok := sim[p]; ok {
 			return h, nil
 		}
 		e, ok, err := g.EntryAt(tip, p)
-		if err != nil {
-			return absent, err
-		}
-		if !ok {
-			return absent, nil
+		if err != nil || !ok {
+			return plumbing.ZeroHash, err
 		}
 		return e.Hash, nil
 	}
@@ -407,8 +404,8 @@ func planReplay(o *PushOptions, chain []*object.Commit, base, tip plumbing.Hash)
 			}
 			switch {
 			case !ch.To.Hash.IsZero() && isLoopDoc(o.Config, ch.Path, ours):
-				rc.docs = append(rc.docs, replayDoc{path: ch.Path, ours: ours, useOurs: now == ch.From.Hash})
-				sim[ch.Path] = regenerated
+				rc.docs = append(rc.docs, replayDoc{path: ch.Path, ours: ours, useOurs: !regen[ch.Path] && now == ch.From.Hash})
+				regen[ch.Path] = true
 				if !noted[ch.Path] {
 					noted[ch.Path] = true
 					if note := upstreamNote(o, ch.Path, base, tip, ours); note != "" {
@@ -419,7 +416,7 @@ func planReplay(o *PushOptions, chain []*object.Commit, base, tip plumbing.Hash)
 			case now == ch.To.Hash:
 				// Already there (or removed there).
 			case under(o.Config.Receipts, ch.Path):
-				if now != absent && now != ch.From.Hash {
+				if !now.IsZero() && now != ch.From.Hash {
 					return nil, nil, fmt.Errorf("%w: receipt file %s exists on %s/%s with different content", ErrReplayRefused, ch.Path, o.Remote, o.Branch)
 				}
 				rc.files = append(rc.files, replayFile{path: ch.Path, data: ours, remove: ch.To.Hash.IsZero()})

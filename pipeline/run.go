@@ -225,6 +225,11 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 			return nil, err
 		}
 		defer lock.Release()
+		// A push that died mid-replay left spine's commits off the branch:
+		// put them back before planning, or their steps would run again.
+		if err := r.recoverInterruptedPush(); err != nil {
+			return nil, err
+		}
 	}
 	if err := r.load(); err != nil {
 		return nil, err
@@ -281,6 +286,9 @@ type loopRun struct {
 	counts  map[string]int
 	// announced is set once the current stage's header was reported.
 	announced bool
+	// stale is set once the document changed under the run (see
+	// currentSource): the plan made from the old text is not followed.
+	stale bool
 }
 
 // runLoop plans and executes one loop.
@@ -339,6 +347,10 @@ func (r *Runner) runLoop(ctx context.Context, doc *loops.Document) error {
 			if r.opts.DryRun {
 				r.report().Notice(fmt.Sprintf("would run %s/%s", it.LoopID, it.Name))
 				continue
+			}
+			// Never run a step from text that is no longer the document's.
+			if r.docChanged(lr) {
+				return r.finishStage(lr, stageIdx)
 			}
 			if it.Step.Background {
 				if err := r.startBackground(lr, it); err != nil {
@@ -505,10 +517,18 @@ func (r *Runner) finishStage(lr *loopRun, stageIdx int) error {
 	}
 	doc := lr.doc
 	now := r.opts.Clock().UTC()
-	src, err := r.regenerate(doc, lr.src, now)
+	// The evidence goes on the document as it is now: another author's
+	// commit pulled during the run is kept, an uncommitted edit is left
+	// alone (see currentSource).
+	base, cur, changed, err := r.currentSource(lr)
+	lr.stale = lr.stale || changed
+	var src []byte
+	if err == nil {
+		src, err = r.regenerate(cur, base, now)
+	}
 	if err != nil {
 		r.report().Notice(fmt.Sprintf("%s: evidence not updated: %v", doc.Path, err))
-	} else if string(src) != string(lr.src) {
+	} else if string(src) != string(base) {
 		full, err := artifacts.SafeJoin(r.opts.Root, doc.Path)
 		if err != nil {
 			return err

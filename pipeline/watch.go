@@ -16,56 +16,77 @@ import (
 	"github.com/spinehq/spine/internal/gitx"
 )
 
-// Pending reports whether a run with these options would do anything: a
-// step ready to run, a gate refusal not yet recorded, or a step the journal
-// says ended (or died) without its receipt committed. It takes no lock and
-// changes nothing but the receipt index cache; reason names the first piece
-// of work found. Loops whose document has uncommitted changes are not
-// counted (a run skips them).
-func Pending(opts Options) (bool, string, error) {
+// Outlook is what a run with given options would find.
+type Outlook struct {
+	// Work is set when the run would do something: a step ready to run, a
+	// gate refusal not yet recorded, or a step the journal says ended (or
+	// died) without its receipt committed. Reason names the first found.
+	Work   bool
+	Reason string
+	// Held counts the steps waiting for an operator (a gate, a failure, an
+	// interruption, a manual step): a run would exit 3.
+	Held int
+}
+
+// Look plans without running: it takes no lock and changes nothing but
+// the receipt index cache. Loops whose document has uncommitted changes
+// count as no work (a run skips them).
+func Look(opts Options) (Outlook, error) {
+	var out Outlook
 	j, err := OpenJournal(opts.StateDir)
 	if err != nil {
-		return false, "", err
+		return out, err
 	}
 	order, entries, err := j.Read()
 	if err != nil {
-		return false, "", err
+		return out, err
 	}
 	for _, key := range order {
 		e := entries[key]
-		if e.Done {
+		if e.Done || out.Work {
 			continue
 		}
 		if e.Result != nil {
-			return true, fmt.Sprintf("step run %s finished; its receipt is not committed yet", key), nil
+			out.Work, out.Reason = true, fmt.Sprintf("step run %s finished; its receipt is not committed yet", key)
 		}
 		// A live process is a step still running (in the background, or
 		// under another run that holds the lock): not work for now.
 		if e.Intent != nil && !backgroundAlive(e.Intent) && !processAlive(e.Intent.PGID) {
-			return true, fmt.Sprintf("step run %s ended without a receipt", key), nil
+			out.Work, out.Reason = true, fmt.Sprintf("step run %s ended without a receipt", key)
 		}
 	}
 	p, err := Plan(opts)
 	if err != nil {
-		return false, "", err
+		return out, err
 	}
 	for _, doc := range opts.Set.Docs {
 		if opts.Loop != "" && doc.LoopID != opts.Loop {
 			continue
 		}
+		dirty := false
+		if opts.Git != nil {
+			if d, err := opts.Git.Dirty(doc.Path, doc.Source); err == nil {
+				dirty = d
+			}
+		}
 		for _, it := range p.PlanLoop(doc) {
-			if it.State != StatePending && !(it.State == StateBlocked && it.NeedsMark) {
+			if OperatorHold(it) {
+				out.Held++
+			}
+			if dirty || out.Work || (it.State != StatePending && !(it.State == StateBlocked && it.NeedsMark)) {
 				continue
 			}
-			if opts.Git != nil {
-				if dirty, err := opts.Git.Dirty(doc.Path, doc.Source); err == nil && dirty {
-					break
-				}
-			}
-			return true, fmt.Sprintf("%s/%s is %s", it.LoopID, it.Name, it.State), nil
+			out.Work, out.Reason = true, fmt.Sprintf("%s/%s is %s", it.LoopID, it.Name, it.State)
 		}
 	}
-	return false, "", nil
+	return out, nil
+}
+
+// Pending reports whether a run with these options would do anything, and
+// why (see Outlook).
+func Pending(opts Options) (bool, string, error) {
+	o, err := Look(opts)
+	return o.Work, o.Reason, err
 }
 
 // OwnCommit returns the Spine-Run trailer of HEAD when HEAD is a commit
@@ -239,12 +260,15 @@ func (w *Watcher) Cycle(ctx context.Context) (*CycleResult, error) {
 		return res, err
 	}
 	follow := w.Remote != "" && opts.Git != nil && opts.Git.HasRemote(w.Remote)
+	var syncErr error
 	if follow {
 		res.Sync, err = Sync(ctx, w.pushOptions(opts), w.Push)
 		if err != nil {
-			return res, fmt.Errorf("sync with %s: %w", w.Remote, err)
-		}
-		if res.Sync.Moved() {
+			// Local work (a background step that ended) still runs; the
+			// error is reported at the end of the cycle.
+			syncErr = fmt.Errorf("sync with %s: %w", w.Remote, err)
+			w.log().Warn("could not follow the remote; running what is pending locally", "err", err)
+		} else if res.Sync.Moved() {
 			w.log().Info("followed the remote", "remote", w.Remote, "from", short(res.Sync.From), "to", short(res.Sync.To))
 			if opts, err = w.Load(); err != nil {
 				return res, err
@@ -280,10 +304,10 @@ func (w *Watcher) Cycle(ctx context.Context) (*CycleResult, error) {
 		defer cancel()
 		res.Push, err = Push(pctx, w.pushOptions(opts))
 		if err != nil {
-			return res, err
+			return res, errors.Join(syncErr, err)
 		}
 	}
-	return res, nil
+	return res, syncErr
 }
 
 // Run repeats Cycle every Interval until ctx is cancelled (SIGTERM), which

@@ -18,10 +18,16 @@ type fakeLinker struct {
 	runs, gaps, loops, paths map[string]bool
 }
 
-func (f fakeLinker) RunKey(k string) (string, bool) { return "../../receipts/" + k + "/index.html", f.runs[k] }
-func (f fakeLinker) Gap(id string) (string, bool)   { return "../../gaps/" + id + "/index.html", f.gaps[id] }
-func (f fakeLinker) Loop(id string) (string, bool)  { return "../../loops/" + id + "/index.html", f.loops[id] }
-func (f fakeLinker) Path(p string) (string, bool)   { return "../../loops/for/" + p, f.paths[p] }
+func (f fakeLinker) RunKey(k string) (string, bool) {
+	return "../../receipts/" + k + "/index.html", f.runs[k]
+}
+func (f fakeLinker) Gap(id string) (string, bool) {
+	return "../../gaps/" + id + "/index.html", f.gaps[id]
+}
+func (f fakeLinker) Loop(id string) (string, bool) {
+	return "../../loops/" + id + "/index.html", f.loops[id]
+}
+func (f fakeLinker) Path(p string) (string, bool) { return "../../loops/for/" + p, f.paths[p] }
 
 const (
 	keyA = "CAP-20260226-225229__session.start__Rqmns59757"

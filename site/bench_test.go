@@ -70,14 +70,15 @@ func BenchmarkSiteBuild(b *testing.B) {
 	full := func(disk bool) func(b *testing.B) {
 		return func(b *testing.B) {
 			var pages int
-			var total time.Duration
+			var total, cpu time.Duration
 			for b.Loop() {
 				b.StopTimer()
 				out := filepath.Join(benchOutDir(b, disk), "public")
 				b.StartTimer()
-				start := time.Now()
+				start, c0 := time.Now(), cpuTime()
 				st, err := site.Build(ctx, site.Options{Root: repo, Out: out, Config: cfg, Set: set})
 				total += time.Since(start)
+				cpu += cpuTime() - c0
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -92,6 +93,7 @@ func BenchmarkSiteBuild(b *testing.B) {
 			}
 			b.ReportMetric(float64(benchLoops)/per, "loop-pages/s")
 			b.ReportMetric(float64(pages)/per, "files/s")
+			b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/build")
 			b.ReportMetric(peakRSS(), "peak-RSS-MiB")
 		}
 	}
@@ -109,7 +111,7 @@ func BenchmarkSiteBuild(b *testing.B) {
 		}
 		docs := append([]*loops.Document(nil), set.Docs...)
 		target := 0
-		var total time.Duration
+		var total, cpu time.Duration
 		n := 0
 		for b.Loop() {
 			b.StopTimer()
@@ -119,9 +121,10 @@ func BenchmarkSiteBuild(b *testing.B) {
 			docs[target] = loops.Parse(d.Path, src)
 			nset := loops.NewSet(docs)
 			b.StartTimer()
-			start := time.Now()
+			start, c0 := time.Now(), cpuTime()
 			st, err := bl.Build(ctx, site.Options{Root: repo, Out: out, Config: cfg, Set: nset})
 			total += time.Since(start)
+			cpu += cpuTime() - c0
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -132,6 +135,7 @@ func BenchmarkSiteBuild(b *testing.B) {
 		}
 		per := total.Seconds() / float64(b.N)
 		b.ReportMetric(per*1e3, "ms/rebuild")
+		b.ReportMetric(cpu.Seconds()/float64(b.N)*1e3, "cpu-ms/rebuild")
 		if fullNS > 0 {
 			b.ReportMetric(100*per*1e9/fullNS, "%-of-full")
 		}

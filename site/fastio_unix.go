@@ -56,6 +56,11 @@ func readFileNoFollow(path string, limit int64) ([]byte, error) {
 	if int64(len(buf)) > limit {
 		return nil, fmt.Errorf("%s: over the %d-byte limit", path, limit)
 	}
+	if cap(buf)-len(buf) > 512 {
+		// Callers keep what they read (receipts stay in memory between
+		// builds): do not keep the slack too.
+		buf = append([]byte(nil), buf...)
+	}
 	return buf, nil
 }
 

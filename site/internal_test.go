@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/config"
 )
 
 func TestANSI(t *testing.T) {
@@ -132,4 +133,27 @@ func TestChainMatchesVerify(t *testing.T) {
 		}
 		check(t, root)
 	})
+}
+
+func TestCheckOut(t *testing.T) {
+	cfg := config.Default()
+	tests := []struct {
+		out  string
+		want bool
+	}{
+		{"/repo/public", true},
+		{"/elsewhere/site", true},
+		{"/repo", false},
+		{"/", false},
+		{"/repo/.git/site", false},
+		{"/repo/receipts", false},
+		{"/repo/receipts/site", false},
+		{"/repo/artifacts/x", false},
+		{"/repo/verify", false},
+	}
+	for _, tc := range tests {
+		if err := checkOut("/repo", tc.out, cfg); (err == nil) != tc.want {
+			t.Errorf("checkOut(/repo, %s) = %v, want ok=%v", tc.out, err, tc.want)
+		}
+	}
 }

@@ -2,8 +2,6 @@ package site
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -418,10 +416,4 @@ func (st *buildState) packNameOf(r *receiptRec) string {
 		}
 	}
 	return "unassigned"
-}
-
-// sha returns the hex sha256 of b.
-func sha(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
 }

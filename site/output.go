@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -35,6 +34,8 @@ type manifestEntry struct {
 // output folder) to its entry.
 type manifest struct {
 	files map[string]manifestEntry
+	// onDisk is set when the output folder holds exactly this manifest.
+	onDisk bool
 }
 
 // manifestFile is the JSON form of the manifest.
@@ -65,6 +66,7 @@ func readManifest(out string) *manifest {
 			m.files[f[0]] = manifestEntry{Key: f[1], SHA: f[2]}
 		}
 	}
+	m.onDisk = true
 	return m
 }
 
@@ -121,11 +123,12 @@ func contentHash(data []byte) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// keyer hashes the inputs of a page into its key.
-type keyer struct{ h hash.Hash }
+// keyer hashes the inputs of a page into its key. Inputs are appended,
+// length-prefixed, to a buffer that is hashed once.
+type keyer struct{ buf []byte }
 
 func newKeyer(parts ...string) *keyer {
-	k := &keyer{h: sha256.New()}
+	k := &keyer{buf: make([]byte, 0, 512)}
 	for _, p := range parts {
 		k.str(p)
 	}
@@ -134,36 +137,41 @@ func newKeyer(parts ...string) *keyer {
 
 // str adds a length-prefixed string.
 func (k *keyer) str(s string) *keyer {
-	var n [10]byte
-	k.h.Write(strconv.AppendInt(n[:0], int64(len(s)), 10))
-	k.h.Write([]byte{':'})
-	io.WriteString(k.h, s)
+	k.buf = strconv.AppendInt(k.buf, int64(len(s)), 10)
+	k.buf = append(k.buf, ':')
+	k.buf = append(k.buf, s...)
 	return k
 }
 
 // bytes adds length-prefixed bytes.
 func (k *keyer) bytes(b []byte) *keyer {
-	var n [10]byte
-	k.h.Write(strconv.AppendInt(n[:0], int64(len(b)), 10))
-	k.h.Write([]byte{':'})
-	k.h.Write(b)
+	k.buf = strconv.AppendInt(k.buf, int64(len(b)), 10)
+	k.buf = append(k.buf, ':')
+	k.buf = append(k.buf, b...)
 	return k
 }
 
 // bool adds a flag.
 func (k *keyer) bool(v bool) *keyer {
 	if v {
-		k.h.Write([]byte{'1'})
+		k.buf = append(k.buf, '1')
 	} else {
-		k.h.Write([]byte{'0'})
+		k.buf = append(k.buf, '0')
 	}
 	return k
 }
 
 // int adds a number.
-func (k *keyer) int(v int64) *keyer { return k.str(strconv.FormatInt(v, 10)) }
+func (k *keyer) int(v int64) *keyer {
+	k.buf = strconv.AppendInt(k.buf, v, 10)
+	k.buf = append(k.buf, ';')
+	return k
+}
 
-func (k *keyer) sum() string { return hex.EncodeToString(k.h.Sum(nil)[:16]) }
+func (k *keyer) sum() string {
+	s := sha256.Sum256(k.buf)
+	return hex.EncodeToString(s[:16])
+}
 
 // writer carries out the file operations of one build.
 type writer struct {
@@ -175,6 +183,8 @@ type writer struct {
 
 	written, unchanged atomic.Int64
 	wpaths             []string
+	// dirty is set when an entry differs from the previous manifest.
+	dirty atomic.Bool
 }
 
 // reuse reports whether every path was made from inputs with this key by
@@ -256,6 +266,9 @@ func shortSHA(sha string) string {
 }
 
 func (w *writer) record(p string, e manifestEntry, written bool) {
+	if old, ok := w.old.files[p]; !ok || old != e {
+		w.dirty.Store(true)
+	}
 	w.mu.Lock()
 	w.next[p] = e
 	if written {
@@ -342,6 +355,9 @@ func (w *writer) finish() (removed []string, err error) {
 		}
 	}
 	sort.Strings(removed)
+	if !w.dirty.Load() && len(removed) == 0 && len(w.next) == len(w.old.files) && w.old.onDisk {
+		return removed, nil // the manifest on disk is already this one
+	}
 	m := &manifest{files: w.next}
 	data := m.encode()
 	mp := filepath.Join(w.out, ManifestName)

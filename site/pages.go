@@ -75,7 +75,7 @@ func (b *Builder) write(ctx context.Context, st *buildState) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	b.manifest = &manifest{files: w.next}
+	b.manifest = &manifest{files: w.next, onDisk: true}
 	sort.Strings(w.wpaths)
 	return Stats{
 		Files:        len(w.next),
@@ -162,7 +162,17 @@ func errText(err error) string {
 
 // receiptKey hashes everything a receipt page shows.
 func (st *buildState) receiptKey(r *receiptRec) string {
-	k := newKeyer(st.global, "receipt", r.RunKey, r.Dir, r.Hash, errText(r.Err)).bool(r.Missing)
+	if r.staticKey == "" {
+		// What never changes for a receipt: its files, read once.
+		sk := newKeyer("receipt", r.RunKey, r.Dir, r.Hash, errText(r.Err)).bool(r.Missing)
+		v := r.ver
+		sk.bool(v.LogPresent).int(v.LogSize).int(int64(v.LogLines)).str(v.LogSHA256).str(v.LogErr).str(v.LogState).bool(v.CommandOK).bool(v.LogFolded)
+		for _, a := range v.Artifacts {
+			sk.str(a.SiteName).str(a.State).str(a.SHA256).bool(a.Src != "")
+		}
+		r.staticKey = sk.sum()
+	}
+	k := newKeyer(st.global, r.staticKey)
 	k.str(st.chain[r.RunKey])
 	if r.Receipt != nil {
 		k.bool(st.docByID[r.Receipt.LoopID] != nil)
@@ -175,11 +185,6 @@ func (st *buildState) receiptKey(r *receiptRec) string {
 	k.str("|")
 	if next != nil {
 		k.str(next.RunKey)
-	}
-	v := r.ver
-	k.bool(v.LogPresent).int(v.LogSize).int(int64(v.LogLines)).str(v.LogSHA256).str(v.LogErr).str(v.LogState).bool(v.CommandOK).bool(v.LogFolded)
-	for _, a := range v.Artifacts {
-		k.str(a.SiteName).str(a.State).str(a.SHA256).bool(a.Src != "")
 	}
 	return k.sum()
 }
@@ -460,7 +465,7 @@ type loopPage struct {
 
 // loopKey hashes everything a loop page shows.
 func (st *buildState) loopKey(d *loops.Document) string {
-	k := newKeyer(st.global, "loop", st.pathsKey, d.Path, d.LoopID, d.Status, sha(d.Source))
+	k := newKeyer(st.global, "loop", st.pathsKey, d.Path, d.LoopID, d.Status).bytes(d.Source)
 	for _, p := range d.Problems {
 		k.str(p.String())
 	}
@@ -789,6 +794,29 @@ func (st *buildState) indexJobs() []job {
 			open++
 		}
 	}
+	// One key for the index and the status pages: everything their rows
+	// and filters show.
+	k := newKeyer(st.global, "index", fmtISO(st.now)).int(int64(open)).int(int64(len(st.recs)))
+	for _, s := range statuses {
+		k.str(s).int(int64(counts[s]))
+	}
+	for _, d := range st.docs {
+		k.str(d.LoopID).str(d.Title).str(d.Status).str(d.Meta.String("owner")).str(d.Meta.String("priority")).str(d.Meta.String("scope"))
+		k.int(int64(len(d.Problems))).int(int64(len(st.gapsOfLoop[d.LoopID])))
+		h := d.Heartbeat()
+		k.str(fmtISO(h.Last)).int(int64(h.TTL))
+		states := st.states[d.LoopID]
+		for _, sg := range d.Stages {
+			for _, s := range sg.Steps {
+				k.bool(states[s.Name] == "done")
+			}
+		}
+		if runs := st.byLoop[d.LoopID]; len(runs) > 0 {
+			last := runs[len(runs)-1]
+			k.str(last.RunKey).str(recStatus(last)).str(fmtISO(last.Start))
+		}
+	}
+	key := k.sum()
 	// Rows are computed once per depth: the index and the status pages.
 	var rowsMu sync.Mutex
 	rowsByRoot := map[string][]loopRow{}
@@ -808,6 +836,9 @@ func (st *buildState) indexJobs() []job {
 			if status != "" {
 				p = statusPath(status)
 			}
+			if w.reuse(key, p) {
+				return nil
+			}
 			root := rootOf(p)
 			pg := &indexPage{pageBase: st.base(p, "Loops", "loops"), Status: status, Total: len(st.docs), Runs: len(st.recs), OpenGaps: open,
 				Now: fmtWhen(st.now), NowISO: fmtISO(st.now)}
@@ -825,7 +856,7 @@ func (st *buildState) indexJobs() []job {
 			if err != nil {
 				return err
 			}
-			return w.emit(p, "", data)
+			return w.emit(p, key, data)
 		}
 	}
 	jobs := []job{make1("")}
@@ -851,33 +882,35 @@ func (st *buildState) searchJob() job {
 		b.Grow(256 * (len(st.docs) + len(st.recs) + len(st.gapByID)))
 		b.WriteString("[")
 		first := true
-		item := func(fields ...string) {
+		sep := func() {
 			if !first {
 				b.WriteByte(',')
 			}
 			first = false
-			b.WriteString("\n{")
-			for i := 0; i+1 < len(fields); i += 2 {
-				if i > 0 {
-					b.WriteByte(',')
-				}
-				writeJSONString(&b, fields[i])
-				b.WriteByte(':')
-				writeJSONString(&b, fields[i+1])
-			}
-			b.WriteByte('}')
+			b.WriteString("\n")
+		}
+		item := func(fields ...string) {
+			sep()
+			writeItem(&b, fields...)
 		}
 		for _, d := range st.docs {
 			item("kind", "loop", "id", d.LoopID, "title", truncate(d.Title, 200), "url", loopPath(d.LoopID),
 				"status", d.Status, "owner", d.Meta.String("owner"), "priority", d.Meta.String("priority"))
 		}
 		for _, r := range st.recs {
-			loop, step := "", ""
-			if r.Receipt != nil {
-				loop, step = r.Receipt.LoopID, r.Receipt.Step
+			if r.searchItem == nil {
+				// Receipts never change: their entry is made once.
+				var ib bytes.Buffer
+				loop, step := "", ""
+				if r.Receipt != nil {
+					loop, step = r.Receipt.LoopID, r.Receipt.Step
+				}
+				writeItem(&ib, "kind", "run", "id", r.RunKey, "title", loop+" · "+step, "url", receiptPath(r.RunKey),
+					"status", recStatus(r), "loop", loop, "when", fmtISO(r.Start))
+				r.searchItem = ib.Bytes()
 			}
-			item("kind", "run", "id", r.RunKey, "title", loop+" · "+step, "url", receiptPath(r.RunKey),
-				"status", recStatus(r), "loop", loop, "when", fmtISO(r.Start))
+			sep()
+			b.Write(r.searchItem)
 		}
 		ids := make([]string, 0, len(st.gapByID))
 		for id := range st.gapByID {
@@ -896,6 +929,20 @@ func (st *buildState) searchJob() job {
 		b.WriteString("\n]\n")
 		return w.emit("search.json", "", b.Bytes())
 	}
+}
+
+// writeItem writes one search.json object from key, value pairs.
+func writeItem(b *bytes.Buffer, fields ...string) {
+	b.WriteByte('{')
+	for i := 0; i+1 < len(fields); i += 2 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		writeJSONString(b, fields[i])
+		b.WriteByte(':')
+		writeJSONString(b, fields[i+1])
+	}
+	b.WriteByte('}')
 }
 
 // jsonMarshal is json.Marshal without HTML escaping differences mattering:

@@ -38,6 +38,10 @@ type receiptRec struct {
 	// ver caches the verification of output.log and artifacts, computed
 	// by the receipt page's job.
 	ver *verification
+	// staticKey hashes the parts of the page's key that never change;
+	// searchItem is the receipt's entry in search.json.
+	staticKey  string
+	searchItem []byte
 }
 
 // dayListing is the cached listing of one YYYY/MM/DD folder.

@@ -21,7 +21,6 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -202,7 +201,7 @@ func (b *Builder) Build(ctx context.Context, opts Options) (Stats, error) {
 	}
 	opts.Root = root
 	out := OutDir(opts)
-	if err := checkOut(root, out); err != nil {
+	if err := checkOut(root, out, opts.Config); err != nil {
 		return Stats{}, err
 	}
 	if b.cacheRoot != root || b.cacheOut != out {
@@ -213,20 +212,12 @@ func (b *Builder) Build(ctx context.Context, opts Options) (Stats, error) {
 	if b.manifest == nil {
 		b.manifest = readManifest(out)
 	}
-	tPrep := time.Now()
 	st, err := b.prepare(ctx, opts, out)
-	if os.Getenv("SPINE_SITE_TIMING") != "" {
-		fmt.Fprintln(os.Stderr, "prepare", time.Since(tPrep))
-	}
 	if err != nil {
 		return Stats{}, err
 	}
 	b.lastWatch = st.watch
-	tWrite := time.Now()
 	stats, err := b.write(ctx, st)
-	if os.Getenv("SPINE_SITE_TIMING") != "" {
-		fmt.Fprintln(os.Stderr, "write", time.Since(tWrite))
-	}
 	if err != nil {
 		// The manifest on disk may not describe what is there any more.
 		b.manifest = nil
@@ -241,8 +232,21 @@ func (b *Builder) Build(ctx context.Context, opts Options) (Stats, error) {
 	return stats, nil
 }
 
-// checkOut refuses output folders that would overwrite the repository.
-func checkOut(root, out string) error {
+// checkOut refuses output folders that would overwrite the repository: its
+// root, .git, or the folders of receipts, artifacts and verify packs.
+func checkOut(root, out string, cfg *config.Config) error {
+	for _, dir := range []string{cfg.Receipts, cfg.Artifacts, cfg.VerifyDir} {
+		if dir == "" {
+			continue
+		}
+		d := filepath.Join(root, filepath.FromSlash(dir))
+		if rel, err := filepath.Rel(d, out); err == nil && !strings.HasPrefix(rel, "..") {
+			return fmt.Errorf("site build: output folder %s is inside %s", out, dir)
+		}
+		if rel, err := filepath.Rel(out, d); err == nil && !strings.HasPrefix(rel, "..") {
+			return fmt.Errorf("site build: output folder %s holds %s", out, dir)
+		}
+	}
 	rel, err := filepath.Rel(root, out)
 	if err != nil {
 		return nil // another volume: not inside the repository

@@ -512,9 +512,9 @@ func TestCorruptAndIncompleteReceipts(t *testing.T) {
 	out := t.TempDir()
 	buildSite(t, nil, repo, out)
 	for key, want := range map[string]string{
-		"CAP-20260301-120000__step.x__Rbadjson001": "This receipt cannot be read.",
-		"CAP-20260301-120100__step.x__Rnotjson001": "This receipt cannot be read.",
-		"CAP-20260301-120200__step.x__Rrunning001": "No receipt yet.",
+		"CAP-20260301-120000__step.x__Rbadjson001":      "This receipt cannot be read.",
+		"CAP-20260301-120100__step.x__Rnotjson001":      "This receipt cannot be read.",
+		"CAP-20260301-120200__step.x__Rrunning001":      "No receipt yet.",
 		"CAP-20260301-110000__step.broken__Rcorrupt001": "line 1 column",
 	} {
 		data, err := os.ReadFile(filepath.Join(out, "receipts", key, "index.html"))

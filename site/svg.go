@@ -99,12 +99,6 @@ func stageTimeline(rows []timelineRow, root string) (template.HTML, string) {
 	return template.HTML(b.String()), caption //nolint:gosec // built from escaped parts
 }
 
-// historyCell is one check result in one run.
-type historyCell struct {
-	Status string
-	Run    *receiptRec
-}
-
 // packHistory draws a grid: one row per check, one column per run (oldest
 // left), each cell coloured by the check's result in that run.
 func packHistory(checks []string, runs []*receiptRec, cell func(check string, run *receiptRec) string, root string) template.HTML {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -35,14 +36,17 @@ const (
 )
 
 // workerEnvKeys are the variables a hook's worker keeps from the push's
-// environment. Everything else is dropped: for a push from the same
-// machine the hook inherits the pusher's environment, which must not
-// approve gates (NAME=yes) or move spine's state. Variables steps need go
-// in BARE/spine/env (KEY=VALUE lines).
-var workerEnvKeys = []string{
-	"PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR", "SHELL",
-	"SSH_AUTH_SOCK", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM",
-	gitx.TokenEnv,
+// environment (with LC_*). Everything else is dropped: for a push from the
+// same machine the hook inherits the pusher's environment, which must not
+// approve gates (NAME=yes), point git at the bare repository (GIT_DIR) or
+// move spine's state. Variables steps need go in BARE/spine/env (KEY=VALUE
+// lines).
+func workerEnvKeys() []string {
+	return []string{
+		"PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR", "SHELL",
+		"SSH_AUTH_SOCK", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM",
+		gitx.TokenEnv,
+	}
 }
 
 // hookSetup is where a hook lives and what it runs.
@@ -145,27 +149,29 @@ func hookScript(spine string, h *hookSetup) string {
 # detached ` + "`spine hook run`" + ` (log: ` + h.logPath() + `) and returns at once.
 # ` + "`spine hook uninstall`" + ` removes it and restores the hook that was here before
 # (kept as ` + chainedHook + `, which this hook calls first with the same input).
+# Only shell built-ins run before the worker starts: a push waits for little.
 SPINE=` + shQuote(spine) + `
 BRANCH=` + shQuote(h.branch) + `
 STATE=` + shQuote(h.spineDir()) + `
 LOG="$STATE/hook.log"
-input=$(cat)
-status=0
-chained="$(dirname "$0")/` + chainedHook + `"
-if [ -x "$chained" ]; then
-	printf '%s\n' "$input" | "$chained" "$@" || status=$?
-fi
+input=
 trigger=
-while read -r _ new ref; do
+while read -r old new ref; do
+	input="$input$old $new $ref
+"
 	if [ "$ref" = "refs/heads/$BRANCH" ]; then
 		case "$new" in *[!0]*) trigger=1 ;; esac
 	fi
-done <<EOF
-$input
-EOF
+done
+status=0
+case "$0" in */*) hooks="${0%/*}" ;; *) hooks=. ;; esac
+chained="$hooks/` + chainedHook + `"
+if [ -x "$chained" ]; then
+	printf '%s' "$input" | "$chained" "$@" || status=$?
+fi
 if [ -n "$trigger" ]; then
-	mkdir -p "$STATE" &&
-		date -u +%Y-%m-%dT%H:%M:%SZ >"$STATE/` + pipeline.RequestFile + `" &&
+	{ [ -d "$STATE" ] || mkdir -p "$STATE"; } &&
+		: >"$STATE/` + pipeline.RequestFile + `" &&
 		if command -v setsid >/dev/null 2>&1; then
 			setsid ` + run.String() + `
 		else
@@ -334,24 +340,24 @@ func newHookUninstallCmd(a *app) *cobra.Command {
 	return c
 }
 
-// execCleanEnv replaces the process with itself, given only the allowed
-// environment (and --clean-env). It also rotates a hook log grown past
-// hookLogLimit (this process still writes to the rotated file).
-func execCleanEnv(h *hookSetup) error {
+// cleanEnv reduces the worker's own environment (which its steps and the
+// git programs go-git starts inherit) to the allowed variables, and
+// rotates a hook log grown past hookLogLimit (this process still writes
+// to the rotated file; the next worker starts a new one).
+func cleanEnv(h *hookSetup) error {
 	if fi, err := os.Stat(h.logPath()); err == nil && fi.Size() > hookLogLimit {
 		_ = os.Rename(h.logPath(), h.logPath()+".1")
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find the spine executable: %w", err)
 	}
 	env, err := workerEnv(os.Environ(), filepath.Join(h.spineDir(), "env"))
 	if err != nil {
 		return err
 	}
-	args := append(append([]string{}, os.Args...), "--clean-env")
-	if err := syscall.Exec(self, args, env); err != nil {
-		return fmt.Errorf("restart with a clean environment: %w", err)
+	os.Clearenv()
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		if err := os.Setenv(k, v); err != nil {
+			return fmt.Errorf("set %s: %w", k, err)
+		}
 	}
 	return nil
 }
@@ -360,7 +366,7 @@ func execCleanEnv(h *hookSetup) error {
 // file (absent is fine).
 func workerEnv(env []string, envFile string) ([]string, error) {
 	keep := map[string]bool{}
-	for _, k := range workerEnvKeys {
+	for _, k := range workerEnvKeys() {
 		keep[k] = true
 	}
 	var out []string
@@ -392,8 +398,8 @@ func workerEnv(env []string, envFile string) ([]string, error) {
 // is pending and pushes the results back.
 func newHookRunCmd(a *app) *cobra.Command {
 	var (
-		h                   hookSetup
-		requested, cleanEnv bool
+		h         hookSetup
+		requested bool
 	)
 	c := &cobra.Command{
 		Use:    "run",
@@ -404,9 +410,10 @@ func newHookRunCmd(a *app) *cobra.Command {
 			if err := h.resolve(a); err != nil {
 				return err
 			}
-			if !cleanEnv {
-				// Start again with only the allowed environment.
-				return execCleanEnv(&h)
+			// This process is the worker: nothing of the push's environment
+			// but the allowed variables reaches steps, gates or git.
+			if err := cleanEnv(&h); err != nil {
+				return err
 			}
 			log := a.cycleLogger(a.stderr).With("pid", os.Getpid())
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -431,14 +438,11 @@ func newHookRunCmd(a *app) *cobra.Command {
 	}
 	h.flags(c, true)
 	c.Flags().BoolVar(&requested, "requested", false, "the hook already recorded the request")
-	c.Flags().BoolVar(&cleanEnv, "clean-env", false, "the environment is already reduced to the allowed variables")
 	return c
 }
 
 // hookCycle is one cycle of the hook's worker in its clone.
-func hookCycle(ctx context.Context, a *app, h *hookSetup, rf *runFlags, log interface {
-	Info(string, ...any)
-}) error {
+func hookCycle(ctx context.Context, a *app, h *hookSetup, rf *runFlags, log *slog.Logger) error {
 	log.Info("cycle", "worktree", h.worktree, "branch", h.branch)
 	if _, err := os.Stat(filepath.Join(h.worktree, ".git")); errors.Is(err, os.ErrNotExist) {
 		if err := os.MkdirAll(filepath.Dir(h.worktree), 0o755); err != nil {
@@ -449,7 +453,9 @@ func hookCycle(ctx context.Context, a *app, h *hookSetup, rf *runFlags, log inte
 		}
 		log.Info("cloned", "worktree", h.worktree)
 	}
-	wa := &app{stdout: a.stdout, stderr: a.stderr, repo: h.worktree, verbose: a.verbose}
+	// The commands' plumbing, pointed at the clone.
+	wa := *a
+	wa.repo = h.worktree
 	var rep *termReporter
 	w := &pipeline.Watcher{
 		Root: h.worktree, Remote: pipeline.DefaultRemote, Branch: h.branch, Push: true,

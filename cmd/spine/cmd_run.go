@@ -43,6 +43,18 @@ A failed step is not re-run until its text changes or --retry NAME. A step a
 crash interrupted is held unless idempotent (--retry NAME or spine resolve).
 Only one run at a time: a second run waits --wait, then exits 75.
 
+With --push, spine's commits (also those an earlier run could not push) are
+pushed to --remote --branch with go-git. When the branch moved on meanwhile,
+spine fetches, replays its own commits on the new head (receipts and
+artifacts as they are; each loop document's evidence block and heartbeat
+regenerated on the new version, saying so when someone changed the loop) and
+pushes again, a few times with a pause. It never forces. A failed push exits
+1 and leaves the commits committed locally for the next run --push.
+
+A run on spine's own commit (HEAD has a Spine-Run trailer) that finds
+nothing pending and nothing waiting for an operator prints one line and
+exits 0.
+
 With --json, print only a JSON array of the receipts written.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -69,7 +81,7 @@ With --json, print only a JSON array of the receipts written.`,
 			// A run triggered by spine's own commit finds nothing to do: say
 			// so in one line (and still push what is not pushed yet).
 			if head, _ := selfTriggered(opts.Git); head != "" && !dryRun {
-				if work, _, err := pipeline.Pending(opts); err == nil && !work {
+				if look, err := pipeline.Look(opts); err == nil && !look.Work && look.Held == 0 {
 					switch {
 					case asJSON:
 						fmt.Fprintln(a.stdout, "[]")

@@ -2,17 +2,35 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+
+	"github.com/spinehq/spine/site"
 )
 
 // demoSite builds the evidence site of the demo repository and returns its
-// index page. It is replaced by the site package's builder.
+// index page.
 func (a *app) demoSite(ctx context.Context, root string) (string, error) {
-	return filepath.Join(root, "public", "index.html"), nil
+	a.repo = root
+	opts, err := a.siteOptions("", "")
+	if err != nil {
+		return "", err
+	}
+	if _, err := site.Build(ctx, opts); err != nil {
+		return "", err
+	}
+	return filepath.Join(site.OutDir(opts), "index.html"), nil
 }
 
 // serveSite serves the site of root until ctx ends.
 func (a *app) serveSite(ctx context.Context, root, addr string) error {
-	<-ctx.Done()
-	return nil
+	a.repo = root
+	return site.Serve(ctx, site.ServeOptions{
+		Addr:   addr,
+		Load:   func() (site.Options, error) { return a.siteOptions("", "") },
+		Logger: a.logger(),
+		Ready: func(addr string) {
+			fmt.Fprintf(a.stdout, "serving the evidence site on http://%s/ (Ctrl-C to stop)\n", addr)
+		},
+	})
 }

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# bench/run.sh — spine's performance figures (issue #8), written to
+# bench/RESULTS.md: medians of RUNS runs, and ratios measured in the same
+# run. Usage, from the module root:
+#
+#   bench/run.sh                       # everything
+#   RUNS=5 ONLY="site steps" bench/run.sh
+#
+# Knobs (environment): RUNS (3), SITE_LOOPS (2000), STEPS (200),
+# PLAN_SIZES ("500 5000 20000"), MEM_LOOPS (10000), WORK (scratch on tmpfs:
+# /dev/shm/spine-bench), DISK (scratch on disk: bench/.cache/work),
+# ONLY (subset of: site steps commit plan mem), OUT (bench/RESULTS.md).
+#
+# Hugo is installed once through the Go module proxy at a pinned version
+# into bench/.cache/bin and reused (the build takes ~5 minutes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export GOTOOLCHAIN=local
+HUGO_VERSION=v0.165.0
+RUNS=${RUNS:-3}
+SITE_LOOPS=${SITE_LOOPS:-2000}
+STEPS=${STEPS:-200}
+PLAN_SIZES=${PLAN_SIZES:-"500 5000 20000"}
+MEM_LOOPS=${MEM_LOOPS:-10000}
+WORK=${WORK:-/dev/shm/spine-bench}
+DISK=${DISK:-$ROOT/bench/.cache/work}
+ONLY=${ONLY:-"site steps commit plan mem"}
+OUT=${OUT:-$ROOT/bench/RESULTS.md}
+BIN=$ROOT/bench/.cache/bin
+mkdir -p "$BIN" "$WORK" "$DISK"
+[ -d /dev/shm ] || { echo "run.sh: no /dev/shm; set WORK to a tmpfs" >&2; WORK=$DISK; }
+
+want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
+log() { echo "run.sh: $*" >&2; }
+now_ns() { date +%s%N; }
+# ms_since START_NS
+ms_since() { echo $(( ($(now_ns) - $1) / 1000000 )); }
+# median of the numbers given as arguments
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2f", a / b }'; }
+met() { awk -v v="$1" -v op="$2" -v g="$3" 'BEGIN { ok = (op == "<=") ? (v <= g) : (v >= g); print ok ? "met" : "**not met**" }'; }
+
+# --- preflight -------------------------------------------------------------
+if [ ! -x /usr/bin/time ]; then
+	log "installing GNU time (peak RSS)"
+	(apt-get install -y time >/dev/null 2>&1 || sudo apt-get install -y time >/dev/null 2>&1) || true
+fi
+[ -x /usr/bin/time ] || { echo "run.sh: /usr/bin/time (GNU time) is required: apt-get install time" >&2; exit 1; }
+command -v git >/dev/null || { echo "run.sh: git is required" >&2; exit 1; }
+
+log "building spine and the bench tools"
+go build -o "$BIN/spine" ./cmd/spine
+go build -o "$BIN/gen" ./bench/gen
+go build -o "$BIN/bare" ./bench/bare
+go build -o "$BIN/fsyncprobe" ./bench/fsyncprobe
+if ! "$BIN/hugo" version 2>/dev/null | grep -q "${HUGO_VERSION#v}"; then
+	log "installing Hugo $HUGO_VERSION into $BIN (about 5 minutes)"
+	GOBIN=$BIN go install "github.com/gohugoio/hugo@$HUGO_VERSION"
+fi
+SPINE=$BIN/spine
+
+# gen_repo DIR LOOPS RECEIPTS: generate once (kept between runs of run.sh).
+gen_repo() {
+	if [ ! -f "$1/.gen-done" ]; then
+		rm -rf "$1"
+		log "generating $2 loops / $3 receipts in $1"
+		"$BIN/gen" -loops "$2" -receipts "$3" -out "$1"
+		touch "$1/.gen-done"
+		echo .gen-done >>"$1/.git/info/exclude"
+	fi
+}
+
+ROWS=()   # markdown table rows: figure | goal | measured | ratio | status
+NOTES=()
+row() { ROWS+=("| $1 | $2 | $3 | $4 | $5 |"); }
+
+# --- site build vs Hugo vs the bare renderer ---------------------------------
+if want site; then
+	R=$WORK/site-$SITE_LOOPS
+	gen_repo "$R" "$SITE_LOOPS" 0
+	rm -rf "$ROOT/bench/hugo/content"
+	"$BIN/bare" -repo "$R" -hugo-content "$ROOT/bench/hugo/content"
+	sp=() ; hu=() ; ba=() ; spd=()
+	for i in $(seq "$RUNS"); do
+		rm -rf "$WORK/out-spine"; t=$(now_ns)
+		(cd "$R" && "$SPINE" site build --out "$WORK/out-spine" >/dev/null); sp+=("$(ms_since "$t")")
+		rm -rf "$WORK/out-hugo"; t=$(now_ns)
+		"$BIN/hugo" --quiet --source "$ROOT/bench/hugo" --destination "$WORK/out-hugo" >/dev/null; hu+=("$(ms_since "$t")")
+		rm -rf "$WORK/out-bare"; t=$(now_ns)
+		"$BIN/bare" -repo "$R" -out "$WORK/out-bare" >/dev/null; ba+=("$(ms_since "$t")")
+		rm -rf "$DISK/out-spine"; t=$(now_ns)
+		(cd "$R" && "$SPINE" site build --out "$DISK/out-spine" >/dev/null); spd+=("$(ms_since "$t")")
+	done
+	msp=$(median "${sp[@]}"); mhu=$(median "${hu[@]}"); mba=$(median "${ba[@]}"); mspd=$(median "${spd[@]}")
+	files=$(find "$WORK/out-spine" -type f | wc -l)
+	ps_sp=$(ratio "$SITE_LOOPS" "$(ratio "$msp" 1000)"); ps_hu=$(ratio "$SITE_LOOPS" "$(ratio "$mhu" 1000)"); ps_ba=$(ratio "$SITE_LOOPS" "$(ratio "$mba" 1000)")
+	r_hu=$(ratio "$mhu" "$msp"); r_ba=$(ratio "$mba" "$msp")
+	row "site build, $SITE_LOOPS loops, tmpfs (spine ${msp} ms, $files files; disk ${mspd} ms)" "≥ 2× Hugo pages/s" "spine $ps_sp loop pages/s, Hugo $ps_hu" "$r_hu×" "$(met "$r_hu" ">=" 2)"
+	row "site build vs bare goldmark+html/template" "≥ 0.67× bare pages/s" "bare $ps_ba pages/s (${mba} ms)" "$r_ba×" "$(met "$r_ba" ">=" 0.67)"
+	# incremental: one loop changed
+	inc=()
+	f=$(ls "$R"/loops/*.md | head -1)
+	for i in $(seq "$RUNS"); do
+		echo "Edited in run $i." >>"$f"
+		t=$(now_ns); (cd "$R" && "$SPINE" site build --out "$WORK/out-spine" >/dev/null); inc+=("$(ms_since "$t")")
+	done
+	(cd "$R" && git checkout -q -- loops)
+	minc=$(median "${inc[@]}"); r_inc=$(ratio "$minc" "$msp")
+	row "incremental rebuild, one loop changed" "< 5% of full" "${minc} ms (full ${msp} ms)" "$(awk -v r="$r_inc" 'BEGIN{printf "%.1f%%", r*100}')" "$(met "$r_inc" "<=" 0.05)"
+fi
+
+# --- per-step overhead ---------------------------------------------------------
+if want steps; then
+	steps_once() { # BASE -> prints "spine_ms sh_ms"
+		local d; d=$(mktemp -d "$1/steps-XXXXXX")
+		git init -q -b main "$d"
+		mkdir -p "$d/loops"
+		{
+			printf -- '---\nloop_id: LOOP-BENCH-STEPS\nstatus: active\n---\n# LOOP-BENCH-STEPS\n\n### Stage 1: Steps\n\n'
+			for i in $(seq "$STEPS"); do printf '```sh {name=t%03d}\ntrue\n```\n\n' "$i"; done
+		} >"$d/loops/LOOP-BENCH-STEPS.md"
+		for i in $(seq "$STEPS"); do echo true; done >"$d/steps.sh"
+		(cd "$d" && git add -A && git -c user.name=b -c user.email=b@x commit -qm init)
+		local t s1 s2
+		t=$(now_ns); (cd "$d" && SPINE_STATE_DIR="$d/.git/spine" "$SPINE" run >/dev/null 2>&1 || true); s1=$(ms_since "$t")
+		t=$(now_ns); sh "$d/steps.sh"; s2=$(ms_since "$t")
+		rm -rf "$d"
+		echo "$s1 $s2"
+	}
+	for where in disk shm; do
+		base=$DISK; [ $where = shm ] && base=$WORK
+		per=()
+		for i in $(seq "$RUNS"); do
+			read -r a b < <(steps_once "$base")
+			per+=("$(awk -v a="$a" -v b="$b" -v n="$STEPS" 'BEGIN{printf "%.2f", (a-b)/n}')")
+		done
+		m=$(median "${per[@]}")
+		fs=$("$BIN/fsyncprobe" -dir "$base" -n 50 | awk '/fsync_ms/{print $2}')
+		sp=$("$BIN/fsyncprobe" -dir "$base" -n 50 -spawn | awk '/spawn_ms/{print $2}')
+		row "per-step overhead, $STEPS \`true\` steps ($where; fsync ${fs} ms, spawn of sh -c true ${sp} ms)" "≤ 5 ms/step" "${m} ms/step" "$(ratio "$m" 5)× goal" "$(met "$m" "<=" 5)"
+	done
+fi
+
+# --- commit cost vs repository size ----------------------------------------------
+if want commit; then
+	go test ./internal/gitx -run '^$' -bench CommitFiles -benchtime 20x -count "$RUNS" >"$WORK/commit-bench.txt"
+	med_bench() { awk -v n="$1" '$1 ~ n {print $3}' "$WORK/commit-bench.txt" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+	g20=$(med_bench "files=20/gitx"); g20k=$(med_bench "files=20000/gitx")
+	c20=$(med_bench "files=20/git-cli"); c20k=$(med_bench "files=20000/git-cli")
+	r=$(ratio "$g20k" "$g20"); rc=$(ratio "$c20k" "$c20")
+	row "commit one stage (9 files), 20,000 vs 20-file repo, gitx.CommitFiles" "ratio ≤ 1.5" "$((g20 / 1000000)) ms vs $((g20k / 1000000)) ms" "$r" "$(met "$r" "<=" 1.5)"
+	row "same with git add && git commit" "(reference)" "$((c20 / 1000000)) ms vs $((c20k / 1000000)) ms" "$rc" "-"
+fi
+
+# --- planning at scale -----------------------------------------------------------
+if want plan; then
+	prev_ms=""; prev_n=""
+	for n in $PLAN_SIZES; do
+		R=$WORK/plan-$n
+		gen_repo "$R" "$n" $((n * 10))
+		cold=(); warm=()
+		for i in $(seq "$RUNS"); do
+			rm -f "$R/.git/spine/receipts.idx.json"
+			t=$(now_ns); (cd "$R" && "$SPINE" plan >/dev/null || true); cold+=("$(ms_since "$t")")
+			t=$(now_ns); (cd "$R" && "$SPINE" plan >/dev/null || true); warm+=("$(ms_since "$t")")
+		done
+		mc=$(median "${cold[@]}"); mw=$(median "${warm[@]}")
+		pending=$(cd "$R" && "$SPINE" plan --json | grep -c '"state": "pending"' || true)
+		growth="-"
+		[ -n "$prev_ms" ] && growth="$(ratio "$mw" "$prev_ms")× for $(ratio "$n" "$prev_n")× loops"
+		goal="(growth: linear or better)"; status="-"
+		if [ "$n" = 5000 ]; then goal="≤ 1 s"; status=$(met "$mw" "<=" 1000); fi
+		row "spine plan, $n loops, $((n * 10)) receipts, $pending pending (cold index ${mc} ms)" "$goal" "${mw} ms cached" "$growth" "$status"
+		prev_ms=$mw; prev_n=$n
+	done
+fi
+
+# --- memory ------------------------------------------------------------------------
+if want mem; then
+	R=$WORK/mem-$MEM_LOOPS
+	gen_repo "$R" "$MEM_LOOPS" 0
+	rm -rf "$WORK/out-mem"
+	(cd "$R" && /usr/bin/time -v "$SPINE" site build --out "$WORK/out-mem") 2>"$WORK/mem.txt" >/dev/null
+	kb=$(awk -F: '/Maximum resident set size/{gsub(/ /,"",$2); print $2}' "$WORK/mem.txt")
+	mb=$((kb / 1024))
+	row "peak RSS, site build of $MEM_LOOPS loops" "≤ 500 MB" "$mb MB" "$(ratio "$mb" 500)× goal" "$(met "$mb" "<=" 500)"
+fi
+
+# --- RESULTS.md -----------------------------------------------------------------------
+{
+	echo "# spine benchmark results (bench/run.sh)"
+	echo
+	echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "- machine: $(nproc) CPU, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | sed 's/^ *//'), $(awk '/MemTotal/{printf "%.0f GB", $2/1048576}' /proc/meminfo) RAM"
+	echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "- $(go version), $("$BIN/hugo" version | cut -d' ' -f1-2), git $(git --version | cut -d' ' -f3), spine $(git rev-parse --short HEAD)"
+	echo "- medians of $RUNS runs; ratios from the same run; site output on tmpfs ($WORK) unless noted"
+	echo
+	echo "| figure | goal | measured | ratio | status |"
+	echo "|---|---|---|---|---|"
+	printf '%s\n' "${ROWS[@]}"
+	for n in "${NOTES[@]}"; do echo "- $n"; done
+} >"$OUT.new"
+if [ -f "$OUT" ] && grep -q '^## Analysis' "$OUT"; then
+	# keep the hand-written analysis below the table
+	sed -n '/^## Analysis/,$p' "$OUT" | { echo; cat; } >>"$OUT.new"
+fi
+mv "$OUT.new" "$OUT"
+log "wrote $OUT"
+cat "$OUT"

@@ -1,0 +1,246 @@
+package pipeline
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// person is someone who commits to the test repository, with an OpenPGP
+// key made for the test (no private key is ever stored in a fixture).
+type person struct {
+	name, email string
+	key         *openpgp.Entity
+}
+
+func newPerson(t *testing.T, name, email string) person {
+	t.Helper()
+	e, err := openpgp.NewEntity(name, "", email, &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return person{name: name, email: email, key: e}
+}
+
+// armoredPublic returns the person's public key, armored.
+func (p person) armoredPublic(t *testing.T) string {
+	t.Helper()
+	var b bytes.Buffer
+	w, err := armor.Encode(&b, openpgp.PublicKeyType, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.key.Serialize(w); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String() + "\n"
+}
+
+// gitCommit writes files and commits them with go-git as author, signed
+// with signer's key when signer is not nil.
+func (r *testRepo) gitCommit(author person, signer *person, msg string, files map[string]string) {
+	r.t.Helper()
+	for rel, c := range files {
+		r.write(rel, c)
+	}
+	repo, err := git.PlainOpen(r.root)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	wt, err := repo.Worktree()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for rel := range files {
+		if _, err := wt.Add(rel); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	sig := &object.Signature{Name: author.name, Email: author.email, When: time.Now()}
+	opts := &git.CommitOptions{Author: sig, Committer: sig}
+	if signer != nil {
+		opts.SignKey = signer.key
+	}
+	if _, err := wt.Commit(msg, opts); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// TestApprovalPolicies checks who may open a gate by a committed approval:
+// only approvers, with policy.require_signed only with a good signature by
+// the author's own key, and with policy.forbid_self_approval never the
+// author of the step's last change.
+func TestApprovalPolicies(t *testing.T) {
+	lead := newPerson(t, "Lead", "lead@example.com")
+	second := newPerson(t, "Second", "second@example.com")
+	intruder := newPerson(t, "Intruder", "intruder@example.com")
+	operator := person{name: "Operator", email: "op@example.com"}
+	signer := func(p person) *person { return &p }
+	type approval struct {
+		author person
+		signer *person
+	}
+	for _, tc := range []struct {
+		name string
+		// policy is spine.yaml's policy block (keys: keys/*.asc).
+		policy string
+		// keys are the key files committed: path -> people.
+		keys map[string][]person
+		// stepAuthor commits the gated step (after the setup).
+		stepAuthor person
+		approval   approval
+		wantRun    bool
+		wantReason string
+	}{
+		{
+			name:       "approver, unsigned, signatures not required",
+			policy:     "approvers: [lead@example.com]",
+			stepAuthor: operator, approval: approval{author: lead}, wantRun: true,
+		},
+		{
+			name:       "not an approver",
+			policy:     "approvers: [lead@example.com]",
+			stepAuthor: operator, approval: approval{author: intruder}, wantReason: "not in policy.approvers",
+		},
+		{
+			name:       "not an approver, with a good signature",
+			policy:     "approvers: [lead@example.com]\n  require_signed: true\n  signing_keys: [keys/all.asc]",
+			keys:       map[string][]person{"keys/all.asc": {lead, intruder}},
+			stepAuthor: operator, approval: approval{author: intruder, signer: signer(intruder)}, wantReason: "not in policy.approvers",
+		},
+		{
+			name:       "require_signed, unsigned",
+			policy:     "approvers: [lead@example.com]\n  require_signed: true\n  signing_keys: [keys/lead.asc]",
+			keys:       map[string][]person{"keys/lead.asc": {lead}},
+			stepAuthor: operator, approval: approval{author: lead}, wantReason: "is not signed",
+		},
+		{
+			name:       "require_signed, signed with a key not in signing_keys",
+			policy:     "approvers: [lead@example.com]\n  require_signed: true\n  signing_keys: [keys/lead.asc]",
+			keys:       map[string][]person{"keys/lead.asc": {lead}},
+			stepAuthor: operator, approval: approval{author: lead, signer: signer(intruder)}, wantReason: "bad signature",
+		},
+		{
+			name:       "require_signed, correctly signed",
+			policy:     "approvers: [lead@example.com]\n  require_signed: true\n  signing_keys: [keys/lead.asc]",
+			keys:       map[string][]person{"keys/lead.asc": {lead}},
+			stepAuthor: operator, approval: approval{author: lead, signer: signer(lead)}, wantRun: true,
+		},
+		{
+			name:       "require_signed, the second of two key files",
+			policy:     "approvers: [lead@example.com, second@example.com]\n  require_signed: true\n  signing_keys: [keys/lead.asc, keys/second.asc]",
+			keys:       map[string][]person{"keys/lead.asc": {lead}, "keys/second.asc": {second}},
+			stepAuthor: operator, approval: approval{author: second, signer: signer(second)}, wantRun: true,
+		},
+		{
+			name:       "require_signed, signed by another approver's key than the author's",
+			policy:     "approvers: [lead@example.com, second@example.com]\n  require_signed: true\n  signing_keys: [keys/all.asc]",
+			keys:       map[string][]person{"keys/all.asc": {lead, second}},
+			stepAuthor: operator, approval: approval{author: second, signer: signer(lead)}, wantReason: "not the author",
+		},
+		{
+			name:       "require_signed, no signing_keys",
+			policy:     "approvers: [lead@example.com]\n  require_signed: true",
+			stepAuthor: operator, approval: approval{author: lead, signer: signer(lead)}, wantReason: "no policy.signing_keys",
+		},
+		{
+			name:       "forbid_self_approval, the step's author approves",
+			policy:     "approvers: [lead@example.com, second@example.com]\n  forbid_self_approval: true",
+			stepAuthor: lead, approval: approval{author: lead}, wantReason: "cannot approve it",
+		},
+		{
+			name:       "forbid_self_approval, another approver approves",
+			policy:     "approvers: [lead@example.com, second@example.com]\n  forbid_self_approval: true",
+			stepAuthor: lead, approval: approval{author: second}, wantRun: true,
+		},
+		{
+			name:       "forbid_self_approval with signatures, the step's author signs as another approver",
+			policy:     "approvers: [lead@example.com, second@example.com]\n  require_signed: true\n  signing_keys: [keys/all.asc]\n  forbid_self_approval: true",
+			keys:       map[string][]person{"keys/all.asc": {lead, second}},
+			stepAuthor: lead, approval: approval{author: second, signer: signer(lead)}, wantReason: "not the author",
+		},
+		{
+			name:       "forbid_self_approval with signatures, another approver signs",
+			policy:     "approvers: [lead@example.com, second@example.com]\n  require_signed: true\n  signing_keys: [keys/all.asc]\n  forbid_self_approval: true",
+			keys:       map[string][]person{"keys/all.asc": {lead, second}},
+			stepAuthor: lead, approval: approval{author: second, signer: signer(second)}, wantRun: true,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRepo(t)
+			count := counter(t)
+			files := map[string]string{"spine.yaml": "policy:\n  " + tc.policy + "\n"}
+			for path, people := range tc.keys {
+				var b strings.Builder
+				for _, p := range people {
+					b.WriteString(p.armoredPublic(t))
+				}
+				files[path] = b.String()
+			}
+			r.commit("setup", files)
+			step := func(cmd string) string {
+				return fmt.Sprintf("## Stage 1: Provision\n\n```sh {name=provision gate=ALLOW_X destructive=true}\n%s >> %s\n```\n", cmd, count)
+			}
+			r.gitCommit(tc.stepAuthor, nil, "the gated step", map[string]string{"loops/a.md": loopDoc("LOOP-A", step("echo run"))})
+			approved := strings.Replace(loopDoc("LOOP-A", step("echo run")), "status: active\n", "status: active\napprovals: [ALLOW_X]\n", 1)
+			r.gitCommit(tc.approval.author, tc.approval.signer, "approve ALLOW_X", map[string]string{"loops/a.md": approved})
+
+			it := r.plan(nil, "LOOP-A", "provision")
+			if tc.wantRun != (it.State == StatePending) || (tc.wantReason != "" && !strings.Contains(it.Reason, tc.wantReason)) {
+				t.Fatalf("plan: %s %q; want run=%v reason %q", it.State, it.Reason, tc.wantRun, tc.wantReason)
+			}
+			out := r.run(nil)
+			if n := countLines(t, count); (n == 1) != tc.wantRun || n > 1 {
+				t.Fatalf("the gated step ran %d times, want run=%v", n, tc.wantRun)
+			}
+			if !tc.wantRun {
+				if got := r.stepReceipts("provision"); len(got) != 1 || got[0] != "blocked" {
+					t.Fatalf("receipts %v, want one blocked", got)
+				}
+				return
+			}
+			rc := out.Receipts[len(out.Receipts)-1]
+			wantAuthor := tc.approval.author.name + " <" + tc.approval.author.email + ">"
+			if rc.Approval == nil || rc.Approval.Source != "git" || rc.Approval.Author != wantAuthor || len(rc.Approval.Commit) != 40 {
+				t.Fatalf("receipt approval %+v, want git by %s", rc.Approval, wantAuthor)
+			}
+		})
+	}
+}
+
+// TestSigningKeysStayInRepo checks that policy.signing_keys outside the
+// repository are not read: the approval is refused, not verified against
+// an attacker's file.
+func TestSigningKeysStayInRepo(t *testing.T) {
+	lead := newPerson(t, "Lead", "lead@example.com")
+	outside := filepath.Join(t.TempDir(), "keys.asc")
+	if err := os.WriteFile(outside, []byte(lead.armoredPublic(t)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := newRepo(t)
+	if err := os.Symlink(outside, filepath.Join(r.root, "keys.asc")); err != nil {
+		t.Fatal(err)
+	}
+	r.commit("setup", map[string]string{"spine.yaml": "policy:\n  approvers: [lead@example.com]\n  require_signed: true\n  signing_keys: [keys.asc]\n"})
+	count := counter(t)
+	doc := loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: P\n\n```sh {name=p gate=ALLOW_X}\necho run >> %s\n```\n", count))
+	r.commit("step", map[string]string{"loops/a.md": doc})
+	r.gitCommit(lead, &lead, "approve", map[string]string{"loops/a.md": strings.Replace(doc, "status: active\n", "status: active\napprovals: [ALLOW_X]\n", 1)})
+	if it := r.plan(nil, "LOOP-A", "p"); it.State != StateBlocked {
+		t.Fatalf("a key file symlinked out of the repository was used: %s %q", it.State, it.Reason)
+	}
+}
