@@ -153,13 +153,24 @@ func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) 
 		return plumbing.ZeroHash, false, fmt.Errorf("read index: %w", err)
 	}
 	changes := map[string]*change{}
+	// Entries staged below are appended; the first `sorted` entries stay
+	// in name order for lookups, and the whole index is sorted once after.
+	sorted := len(idx.Entries)
 	for _, rel := range dedupe(paths) {
-		ch, err := g.stage(idx, rel)
+		ch, err := g.stage(idx, sorted, rel)
 		if err != nil {
 			return plumbing.ZeroHash, false, err
 		}
 		changes[rel] = ch
 	}
+	kept := idx.Entries[:0]
+	for _, e := range idx.Entries {
+		if ch := changes[e.Name]; ch == nil || !ch.deleted {
+			kept = append(kept, e)
+		}
+	}
+	idx.Entries = kept
+	sort.Slice(idx.Entries, func(i, j int) bool { return idx.Entries[i].Name < idx.Entries[j].Name })
 	newRoot, err := g.updateTree(rootTree, "", changes)
 	if err != nil {
 		return plumbing.ZeroHash, false, err
@@ -234,15 +245,14 @@ func dedupe(paths []string) []string {
 }
 
 // stage writes the working file's blob and updates its index entry.
-func (g *Repo) stage(idx *index.Index, rel string) (*change, error) {
+func (g *Repo) stage(idx *index.Index, sorted int, rel string) (*change, error) {
 	if rel == "." || strings.HasPrefix(rel, "../") || path.IsAbs(rel) {
 		return nil, fmt.Errorf("commit: path %q is outside the repository", rel)
 	}
 	full := filepath.Join(g.Root, filepath.FromSlash(rel))
 	fi, err := os.Lstat(full)
 	if errors.Is(err, os.ErrNotExist) {
-		_, _ = idx.Remove(rel)
-		return &change{deleted: true}, nil
+		return &change{deleted: true}, nil // removed from the index by the caller
 	}
 	if err != nil {
 		return nil, fmt.Errorf("commit %s: %w", rel, err)
@@ -277,11 +287,18 @@ func (g *Repo) stage(idx *index.Index, rel string) (*change, error) {
 	if fi.Mode()&0o111 != 0 {
 		mode = filemode.Executable
 	}
-	e, err := idx.Entry(rel)
-	if err != nil {
+	// The index is sorted by name: find the entry by binary search rather
+	// than go-git's linear Index.Entry.
+	i := sort.Search(sorted, func(i int) bool { return idx.Entries[i].Name >= rel })
+	var e *index.Entry
+	if i < sorted && idx.Entries[i].Name == rel {
+		e = idx.Entries[i]
+	} else {
 		e = &index.Entry{Name: rel}
+		// Appended unsorted: CommitFiles sorts the index once after
+		// staging every path (one sort per path cost O(n log n) each in
+		// a large repository).
 		idx.Entries = append(idx.Entries, e)
-		sort.Slice(idx.Entries, func(i, j int) bool { return idx.Entries[i].Name < idx.Entries[j].Name })
 	}
 	e.Hash, e.Mode, e.Size = h, mode, uint32(fi.Size())
 	e.ModifiedAt = fi.ModTime()
