@@ -178,25 +178,15 @@ func loadOne(root, rel string) (*Document, *Problem) {
 	if fi.Size() > MaxDocumentSize {
 		return nil, &Problem{Path: rel, Line: 1, Level: LevelError, Message: fmt.Sprintf("document is %d bytes, over the %d-byte limit; not read", fi.Size(), MaxDocumentSize)}
 	}
-	// Read the size Stat gave (plus one byte to see the end); a file that
-	// grew meanwhile is read to its end, up to the limit.
-	src := make([]byte, 0, fi.Size()+1)
-	for {
-		n, err := f.Read(src[len(src):cap(src)])
-		src = src[:len(src)+n]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return cannot(err)
-		}
-		if len(src) == cap(src) {
-			if len(src) > MaxDocumentSize {
-				return nil, &Problem{Path: rel, Line: 1, Level: LevelError, Message: fmt.Sprintf("document is over the %d-byte limit; not read", MaxDocumentSize)}
-			}
-			src = append(src, 0)[:len(src)]
-		}
+	// Read the size Stat gave. Stopping there saves a read call per file
+	// (5,000 documents: 5,000 system calls); a file written meanwhile is
+	// read as far as it was, as any reader racing a writer would.
+	src := make([]byte, fi.Size())
+	n, err := io.ReadFull(f, src)
+	if err != nil && err != io.ErrUnexpectedEOF {
+		return cannot(err)
 	}
+	src = src[:n]
 	return Parse(rel, src), nil
 }
 

@@ -282,8 +282,10 @@ func replay(ctx context.Context, o *PushOptions, res *PushResult, head, tip plum
 		return 0, err
 	}
 	defer unlock()
-	if now, err := g.Head(); err != nil || now != head {
-		return 0, fmt.Errorf("HEAD moved while preparing the replay (a run committed); the next push replays: %v", err)
+	if now, err := g.Head(); err != nil {
+		return 0, err
+	} else if now != head {
+		return 0, errors.New("HEAD moved while preparing the replay (a run committed); the next push replays")
 	}
 	// Keep the originals reachable until their replay is committed.
 	if err := g.SetRef(backupRef, head); err != nil {

@@ -178,8 +178,10 @@ func Sync(ctx context.Context, o PushOptions, push bool) (*SyncResult, error) {
 		return res, err
 	}
 	defer unlock()
-	if now, err := g.Head(); err != nil || now != head {
-		return res, fmt.Errorf("HEAD moved during the sync (a run committed); the next sync follows: %v", err)
+	if now, err := g.Head(); err != nil {
+		return res, err
+	} else if now != head {
+		return res, errors.New("HEAD moved during the sync (a run committed); the next sync follows")
 	}
 	if _, err := g.SwitchTo(tip, o.DiscardLocalChanges); err != nil {
 		return res, fmt.Errorf("update to %s/%s: %w", o.Remote, o.Branch, err)
