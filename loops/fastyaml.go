@@ -90,6 +90,9 @@ func fastScalar(v string) (any, bool) {
 	if v == "" {
 		return nil, true
 	}
+	if v[0] == '[' {
+		return fastFlowList(v)
+	}
 	if strings.Contains(v, ": ") || strings.HasSuffix(v, ":") || strings.Contains(v, " #") {
 		return nil, false
 	}
@@ -114,6 +117,33 @@ func fastScalar(v string) (any, bool) {
 		}
 	}
 	return nil, false
+}
+
+// fastFlowList reads a one-line flow sequence of simple words, as
+// `approvals: [ALLOW_X, ALLOW_Y]` is written: each item a name of letters,
+// digits, '_', '.' and '-' starting with a letter or digit, resolved as a
+// plain scalar is.
+func fastFlowList(v string) (any, bool) {
+	if !strings.HasSuffix(v, "]") {
+		return nil, false
+	}
+	inner := strings.TrimSpace(v[1 : len(v)-1])
+	out := []any{}
+	if inner == "" {
+		return out, true
+	}
+	for _, item := range strings.Split(inner, ",") {
+		item = strings.Trim(item, " ")
+		if !isStepName(item) {
+			return nil, false
+		}
+		x, ok := fastScalar(item)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, x)
+	}
+	return out, true
 }
 
 // fastInt reads a decimal whole number without a sign, leading zero or

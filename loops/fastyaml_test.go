@@ -71,7 +71,16 @@ func TestFastFrontmatterCases(t *testing.T) {
 		{"loop_id: LOOP-A-1\nstatus: open\n", true},
 		{"a: \"@x\" # c\nb: 'q'\nc:\nd: 12\ne: 2026-02-27\nf: 2026-02-27T03:55:03Z\ng: true\nh: Null\n# note\n\ni: x#y\nj: x # y\n", true},
 		{"a: yes\nb: No\nc: ON\nd: y\ne: NaN\nf: Inf\n", true},
-		{"a: [x]\n", false},
+		{"a: [x]\n", true},
+		{"a: [ALLOW_X, ALLOW_Y]\nb: []\nc: [ 1 , true, 2026-01-01, x.y-z ] # c\n", true},
+		{"a: [x, ]\n", false},
+		{"a: [x, [y]]\n", false},
+		{"a: [\"x\"]\n", false},
+		{"a: [x\n", false},
+		{"a: [x] y\n", false},
+		{"a: [x]y\n", false},
+		{"a: [x,,y]\n", false},
+		{"a: [007]\n", false},
 		{"a: b: c\n", false},
 		{"a: 'it''s'\n", false},
 		{"a: \"x\\ty\"\n", false},
@@ -112,7 +121,7 @@ var frontmatterPieces = []string{
 
 // safePieces build values close to what the fast path accepts.
 var safePieces = []string{
-	"x", "Open", "true", "null", "1", "20", "0", "2026-02-27", "T10:00:00", "Z", ".25", " ", " #", "#", "\"", "'",
+	"x", "Open", "true", "null", "1", "20", "0", "2026-02-27", "T10:00:00", "Z", ".25", " ", " #", "#", "\"", "'", "[", "]", ", ", "[x, y]",
 	"é", "—", "-", "_", ".", "/", "(", ")", ",", ":", "[", "]", "{", "}", "a b", "@", "`", "!", "%", "*", "&", "|", ">", "?",
 }
 

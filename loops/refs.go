@@ -2,7 +2,7 @@ package loops
 
 import (
 	"bytes"
-	"sort"
+	"slices"
 )
 
 // FindRunKeys returns the distinct run keys in src, sorted. A run key is
@@ -12,7 +12,7 @@ import (
 // `(CAP-|S)[0-9]{8}-[0-9]{6}__[A-Za-z0-9._-]+__R[A-Za-z0-9]+`, without the
 // cost of one.
 func FindRunKeys(src []byte) []string {
-	set := map[string]struct{}{}
+	var set []string
 	i := 0
 	for {
 		j := bytes.Index(src[i:], []byte("__"))
@@ -30,7 +30,7 @@ func FindRunKeys(src []byte) []string {
 			i = j + 1
 			continue
 		}
-		set[string(src[start:end])] = struct{}{}
+		set = append(set, string(src[start:end]))
 		i = end
 	}
 	return sortedKeys(set)
@@ -95,7 +95,7 @@ func runKeyEnd(src []byte, i int) (int, bool) {
 
 // FindGapIDs returns the distinct gap ids (GAP-XX-N) in src, sorted.
 func FindGapIDs(src []byte) []string {
-	set := map[string]struct{}{}
+	var set []string
 	for i := 0; ; {
 		j := bytes.Index(src[i:], []byte("GAP-"))
 		if j < 0 {
@@ -112,7 +112,7 @@ func FindGapIDs(src []byte) []string {
 				e++
 			}
 			if e > k+1 {
-				set[string(src[j:e])] = struct{}{}
+				set = append(set, string(src[j:e]))
 				i = e
 				continue
 			}
@@ -125,7 +125,7 @@ func FindGapIDs(src []byte) []string {
 // FindLoopIDs returns the distinct loop ids (LOOP-…, upper-case words joined
 // by dashes) in src, sorted.
 func FindLoopIDs(src []byte) []string {
-	set := map[string]struct{}{}
+	var set []string
 	isWord := func(c byte) bool { return c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
 	for i := 0; ; {
 		j := bytes.Index(src[i:], []byte("LOOP-"))
@@ -146,18 +146,18 @@ func FindLoopIDs(src []byte) []string {
 			break
 		}
 		if e > j+5 && (j == 0 || !isAlnum(src[j-1])) {
-			set[string(src[j:e])] = struct{}{}
+			set = append(set, string(src[j:e]))
 		}
 		i = e
 	}
 	return sortedKeys(set)
 }
 
-func sortedKeys(set map[string]struct{}) []string {
-	out := make([]string, 0, len(set))
-	for k := range set {
-		out = append(out, k)
+// sortedKeys sorts found and drops repeats; it never returns nil.
+func sortedKeys(found []string) []string {
+	if len(found) == 0 {
+		return []string{}
 	}
-	sort.Strings(out)
-	return out
+	slices.Sort(found)
+	return slices.Compact(found)
 }

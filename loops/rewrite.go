@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -19,7 +18,7 @@ var errBinary = errors.New("document is a binary file (NUL byte); refusing to ed
 var ErrNoFrontmatter = errors.New("document has no frontmatter block")
 
 // lineEnding returns the document's line ending: "\r\n" when its first line
-// ends that way, else "\n".
+// ends that way (or it is one line ending in a CR), else "\n".
 func lineEnding(src []byte) string {
 	i := bytes.IndexByte(src, '\n')
 	if i > 0 && src[i-1] == '\r' || i < 0 && bytes.HasSuffix(src, []byte("\r")) {
@@ -35,9 +34,6 @@ func lineEnding(src []byte) string {
 func QuoteYAML(s string) string {
 	return strconv.Quote(strings.ToValidUTF8(s, "\uFFFD"))
 }
-
-// frontmatterKeyRe is what SetFrontmatter accepts as a key.
-var frontmatterKeyRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
 
 // fmBlock is the location of a frontmatter block in a document.
 type fmBlock struct {
@@ -103,7 +99,7 @@ func isKeyLine(line []byte, key string) bool {
 // block whose YAML is rejected (read line by line), only the key's own
 // line is edited or added, never the others.
 func SetFrontmatter(src []byte, key, value string) ([]byte, error) {
-	if !frontmatterKeyRe.MatchString(key) {
+	if !isAttrKey(key) { // [A-Za-z_][A-Za-z0-9_.-]*
 		return nil, fmt.Errorf("frontmatter key %q: use letters, digits, '_', '.' and '-'", key)
 	}
 	if strings.ContainsAny(value, "\r\n") {

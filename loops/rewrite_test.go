@@ -143,13 +143,7 @@ func roundTrip(t *testing.T, name string, src []byte) []byte {
 	return golden.Bytes()
 }
 
-func sortedSet(in []string) []string {
-	set := map[string]struct{}{}
-	for _, s := range in {
-		set[s] = struct{}{}
-	}
-	return sortedKeys(set)
-}
+func sortedSet(in []string) []string { return sortedKeys(append([]string(nil), in...)) }
 
 // TestRoundTripCorpus runs the writer over every real document; the
 // results are golden files under testdata/golden/corpus (-update
