@@ -330,7 +330,7 @@ func (p *docParser) frontmatter(start int) {
 	meta, source, yamlErr := decodeFrontmatter(block, p.lineAt(blockStart))
 	p.d.Meta, p.d.MetaSource = meta, source
 	if yamlErr != nil {
-		line, msg := yamlErrorLine(yamlErr, p.lineAt(blockStart))
+		line, msg := yamlErrorLine(yamlErr, block, p.lineAt(blockStart))
 		p.problem(line, LevelError, "frontmatter: %s (read line by line instead)", msg)
 		return
 	}
@@ -379,7 +379,7 @@ func yamlFrontmatter(block []byte, blockLine int) (Meta, MetaSource, error) {
 			meta := Meta{}
 			for i := 0; i+1 < len(doc.Content); i += 2 {
 				k, v := doc.Content[i], doc.Content[i+1]
-				meta = append(meta, Field{Key: k.Value, Value: c.value(v, 0), Line: blockLine + k.Line - 1})
+				meta = append(meta, Field{Key: k.Value, Value: c.value(v, 0), Line: yamlFileLine(block, k.Line, blockLine)})
 			}
 			if c.budget >= 0 {
 				return meta, SourceFrontmatter, nil
@@ -395,16 +395,55 @@ func yamlFrontmatter(block []byte, blockLine int) (Meta, MetaSource, error) {
 var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): `)
 
 // yamlErrorLine converts a YAML error's block-relative line to a file line.
-func yamlErrorLine(err error, blockLine int) (int, string) {
+func yamlErrorLine(err error, block []byte, blockLine int) (int, string) {
 	msg := err.Error()
 	if te, ok := err.(*yaml.TypeError); ok && len(te.Errors) > 0 {
 		msg = te.Errors[0]
 	}
 	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
 		n, _ := strconv.Atoi(m[1])
-		return max(1, blockLine+n-1), msg[len(m[0]):]
+		return yamlFileLine(block, n, blockLine), msg[len(m[0]):]
 	}
 	return max(1, blockLine-1), strings.TrimPrefix(msg, "yaml: ")
+}
+
+// yamlFileLine converts YAML's line n of block to a file line. YAML counts
+// CR, CRLF, LF, NEL, LS and PS as line breaks; files are counted in LFs.
+// A line past the block's end is the closing --- line's.
+func yamlFileLine(block []byte, n, blockLine int) int {
+	if n < 1 {
+		return max(1, blockLine)
+	}
+	line := blockLine
+	for i, y := 0, 1; i < len(block) && y < n; y++ {
+		// Skip to the end of YAML's line y.
+		for i < len(block) {
+			c := block[i]
+			if c == '\n' {
+				i++
+				line++
+				break
+			}
+			if c == '\r' {
+				i++
+				if i < len(block) && block[i] == '\n' {
+					i++
+					line++
+				}
+				break
+			}
+			if c == 0xC2 && i+1 < len(block) && block[i+1] == 0x85 {
+				i += 2
+				break
+			}
+			if c == 0xE2 && i+2 < len(block) && block[i+1] == 0x80 && (block[i+2] == 0xA8 || block[i+2] == 0xA9) {
+				i += 3
+				break
+			}
+			i++
+		}
+	}
+	return line
 }
 
 // nodeConv converts YAML nodes to plain Go values within a budget of nodes.

@@ -187,6 +187,12 @@ func TestFrontmatterVariants(t *testing.T) {
 			},
 		},
 		{
+			name: "YAML line breaks that are not LF keep file lines",
+			src:  "---\nloop_id: LOOP-J-1\na: \"x\r\n\"\rb: [\n---\n",
+			id:   "LOOP-J-1", source: SourceFrontmatterLines, bodyLine: 6,
+			problems: []string{"4: error: frontmatter: did not find expected node content (read line by line instead)"},
+		},
+		{
 			name: "loop id with bad characters",
 			src:  "---\nloop_id: LOOP/../X\n---\n",
 			id:   "LOOP/../X", source: SourceFrontmatter, bodyLine: 4,
