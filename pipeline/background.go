@@ -136,7 +136,7 @@ func (r *Runner) startBackground(lr *loopRun, it *Item) error {
 	spec := SupervisorSpec{
 		Argv: append(append([]string{}, argv...), step.Command), Dir: r.opts.Root,
 		Log: r.logPath(key), ExitFile: filepath.Join(runs, key+".exit"), PIDFile: filepath.Join(runs, key+".pid"),
-		SecretEnv: r.opts.Config.Policy.SecretEnv, OutputLimit: r.opts.OutputLimit, Timeout: step.Timeout,
+		SecretEnv: r.opts.Config.Policy.SecretEnv, OutputLimit: r.opts.OutputLimit, Timeout: r.stepTimeout(step),
 	}
 	if step.Artifact != "" {
 		rel, err := artifacts.ArtifactRelPath(r.opts.Config.Artifacts, lr.doc.Slug(), step.Artifact)
