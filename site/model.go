@@ -2,6 +2,7 @@ package site
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -71,6 +72,10 @@ type buildState struct {
 	byLoop   map[string][]*receiptRec
 	loopPos  map[string]int
 	chain    map[string]string
+	// sigKeys are the receipt signing keys published in the repository
+	// (receipt-keys.pem); keysPEM is that file, copied into the site.
+	sigKeys map[string]ed25519.PublicKey
+	keysPEM []byte
 
 	ledgerErr  string
 	gapList    []gaps.Gap
@@ -168,6 +173,7 @@ func (b *Builder) prepare(ctx context.Context, opts Options, out string) (*build
 	}
 	st.recs = pageRecs
 	st.chain = chainStates(st.recs)
+	st.loadKeys()
 
 	// Step states.
 	st.computeStates()
@@ -266,6 +272,25 @@ func (st *buildState) receiptState(loopID, step string) string {
 }
 
 // loadGaps reads the gap ledger.
+// loadKeys reads the published receipt signing keys, if any: receipt
+// pages show each signature's state against them.
+func (st *buildState) loadKeys() {
+	p, err := artifacts.SafeJoin(st.root, artifacts.PublishedKeysFile)
+	if err != nil {
+		return
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return
+	}
+	keys, err := artifacts.ParsePublicKeys(data)
+	if err != nil {
+		st.warn("%s: %v", artifacts.PublishedKeysFile, err)
+		return
+	}
+	st.sigKeys, st.keysPEM = keys, data
+}
+
 func (st *buildState) loadGaps() {
 	st.gapByID = map[string]*gaps.Gap{}
 	st.orphan = map[string]bool{}

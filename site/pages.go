@@ -49,6 +49,10 @@ func (b *Builder) write(ctx context.Context, st *buildState) (Stats, error) {
 	}
 	// The few large pages first, so that they run beside the many small
 	// ones instead of after them, on an otherwise idle core.
+	if len(st.keysPEM) > 0 {
+		// The receipt signing keys, for `spine verify --keys` by readers.
+		jobs = append(jobs, func(w *writer) error { return w.emit(artifacts.PublishedKeysFile, "", st.keysPEM) })
+	}
 	jobs = append(jobs, st.searchJob(), st.feedJob())
 	jobs = append(jobs, st.timelineJobs()...)
 	jobs = append(jobs, st.indexJobs()...)
@@ -132,6 +136,19 @@ type receiptPage struct {
 	Raw              []byte
 	RawCut           bool
 	Prev, Next       *runRef
+	// Signature is the state of receipt.dsse.json against the published
+	// keys: unsigned, signed and verified, or why not.
+	Signature string
+}
+
+// signature returns the state of a receipt's DSSE signature (memoised: a
+// receipt's files never change).
+func (st *buildState) signature(r *receiptRec) string {
+	keys := string(st.keysPEM)
+	if r.sigState == "" || r.sigKeys != keys {
+		r.sigState, r.sigKeys = artifacts.SignatureState(st.root, r.Dir, st.sigKeys), keys
+	}
+	return r.sigState
 }
 
 // neighbours returns the previous and next run of the same loop.
@@ -174,6 +191,7 @@ func (st *buildState) receiptKey(r *receiptRec) string {
 	}
 	k := newKeyer(st.global, r.staticKey)
 	k.str(st.chain[r.RunKey])
+	k.str(st.signature(r))
 	if r.Receipt != nil {
 		k.bool(st.docByID[r.Receipt.LoopID] != nil)
 		k.str(st.packOfRun[r.RunKey])
@@ -277,6 +295,7 @@ func (st *buildState) receiptPage(r *receiptRec, lv *logView) *receiptPage {
 	pg.Chain = st.chain[r.RunKey]
 	pg.ChainOK = pg.Chain == ""
 	pg.HashesOK = r.ver.allOK()
+	pg.Signature = st.signature(r)
 	if rc.RunKey != r.RunKey {
 		pg.Chain = strings.TrimSpace(pg.Chain + " run_key " + strconv.Quote(rc.RunKey) + " does not match its folder name")
 		pg.ChainOK = false

@@ -106,7 +106,17 @@ func (st *buildState) writeReceipt(w *hw, pg *receiptPage) {
 				w.s("s")
 			}
 		}
-		w.s("</div></div>\n", `<div class="chip"><b>approval</b> `)
+		w.s("</div></div>\n")
+		sigClass := "chip"
+		switch {
+		case strings.HasPrefix(pg.Signature, "signed, verified"):
+			sigClass = "chip ok"
+		case pg.Signature != "unsigned" && !strings.HasPrefix(pg.Signature, "signed (no trusted keys"):
+			sigClass = "chip bad"
+		}
+		w.s(`<div class="`, sigClass, `"><b>signature</b> `)
+		w.e(pg.Signature)
+		w.s("</div>\n", `<div class="chip"><b>approval</b> `)
 		w.e(pg.ApprovalText)
 		w.s("</div>\n</div>\n")
 		if r.Note != "" {

@@ -28,6 +28,9 @@ const racyWindow = 2 * time.Second
 // receiptRec is one run folder with what the site derives from it.
 type receiptRec struct {
 	artifacts.Entry
+	// sigState is the signature state, computed against the keys whose
+	// file content is sigKeys (a long-lived builder sees keys change).
+	sigState, sigKeys string
 	// Raw is the receipt.json content (kept to show it on the page).
 	Raw []byte
 	// Start and Finish are the parsed started_at and finished_at (the run

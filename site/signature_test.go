@@ -1,0 +1,69 @@
+package site_test
+
+import (
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/site"
+)
+
+// TestSignatureStateAndPublishedKey shows each receipt's signature state
+// against the keys published in the repository, and copies those keys into
+// the site for readers to verify with.
+func TestSignatureStateAndPublishedKey(t *testing.T) {
+	repo := t.TempDir()
+	writeFile(t, filepath.Join(repo, "loops", "a.md"), "---\nloop_id: LOOP-SIG\nstatus: active\n---\n\n# Loop Scope: LOOP-SIG\n\n## Stage 1: X\n\n```sh {name=one}\ntrue\n```\n")
+	addReceipt(t, repo, receiptSpec{key: "CAP-20260301-101500__step.one__Rsigned0001", loop: "LOOP-SIG", step: "one", stage: "Stage 1: X", status: "pass", command: "true", host: "h", output: "ok\n"})
+	addReceipt(t, repo, receiptSpec{key: "CAP-20260301-101600__step.one__Runsigned01", loop: "LOOP-SIG", step: "one", stage: "Stage 1: X", status: "pass", command: "true", host: "h", output: "ok\n"})
+	addReceipt(t, repo, receiptSpec{key: "CAP-20260301-101700__step.one__Rforged0001", loop: "LOOP-SIG", step: "one", stage: "Stage 1: X", status: "pass", command: "true", host: "h", output: "ok\n"})
+	key, err := artifacts.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer := artifacts.NewSigner(key)
+	for _, k := range []string{"CAP-20260301-101500__step.one__Rsigned0001", "CAP-20260301-101700__step.one__Rforged0001"} {
+		if _, err := signer.WriteSignature(repo, "receipts/2026/03/01/"+k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The third receipt is edited after it was signed.
+	forged := filepath.Join(repo, "receipts/2026/03/01/CAP-20260301-101700__step.one__Rforged0001/receipt.json")
+	b, _ := os.ReadFile(forged)
+	os.WriteFile(forged, []byte(strings.Replace(string(b), `"host": "h"`, `"host": "x"`, 1)), 0o644)
+	pub, err := artifacts.MarshalPublicKey(signer.PublicKey(), "test host")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(repo, artifacts.PublishedKeysFile), string(pub))
+
+	out := filepath.Join(t.TempDir(), "public")
+	b2, err := site.NewBuilder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	buildSite(t, b2, repo, out)
+	page := func(k string) string {
+		data, err := os.ReadFile(filepath.Join(out, "receipts", k, "index.html"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	for k, want := range map[string]string{
+		"CAP-20260301-101500__step.one__Rsigned0001": `<div class="chip ok"><b>signature</b> signed, verified`,
+		"CAP-20260301-101600__step.one__Runsigned01": `<div class="chip"><b>signature</b> unsigned</div>`,
+		"CAP-20260301-101700__step.one__Rforged0001": `<div class="chip bad"><b>signature</b> `,
+	} {
+		if !strings.Contains(page(k), want) {
+			t.Errorf("%s: page lacks %q", k, want)
+		}
+	}
+	got, err := os.ReadFile(filepath.Join(out, artifacts.PublishedKeysFile))
+	if err != nil || string(got) != string(pub) {
+		t.Errorf("published key not copied into the site: %v", err)
+	}
+}
