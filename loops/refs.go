@@ -13,6 +13,14 @@ import (
 // cost of one.
 func FindRunKeys(src []byte) []string {
 	var set []string
+	RunKeySpans(src, func(start, end int) { set = append(set, string(src[start:end])) })
+	return sortedKeys(set)
+}
+
+// RunKeySpans calls fn with the byte range of every run key in src, in
+// order and without overlaps (the matches FindRunKeys collects). The
+// renderer links them in place.
+func RunKeySpans(src []byte, fn func(start, end int)) {
 	i := 0
 	for {
 		j := bytes.Index(src[i:], []byte("__"))
@@ -30,10 +38,9 @@ func FindRunKeys(src []byte) []string {
 			i = j + 1
 			continue
 		}
-		set = append(set, string(src[start:end]))
+		fn(start, end)
 		i = end
 	}
-	return sortedKeys(set)
 }
 
 // runKeyStart checks that src[:j] ends with (CAP-|S)NNNNNNNN-NNNNNN and
@@ -96,6 +103,12 @@ func runKeyEnd(src []byte, i int) (int, bool) {
 // FindGapIDs returns the distinct gap ids (GAP-XX-N) in src, sorted.
 func FindGapIDs(src []byte) []string {
 	var set []string
+	GapIDSpans(src, func(start, end int) { set = append(set, string(src[start:end])) })
+	return sortedKeys(set)
+}
+
+// GapIDSpans calls fn with the byte range of every gap id in src, in order.
+func GapIDSpans(src []byte, fn func(start, end int)) {
 	for i := 0; ; {
 		j := bytes.Index(src[i:], []byte("GAP-"))
 		if j < 0 {
@@ -112,20 +125,26 @@ func FindGapIDs(src []byte) []string {
 				e++
 			}
 			if e > k+1 {
-				set = append(set, string(src[j:e]))
+				fn(j, e)
 				i = e
 				continue
 			}
 		}
 		i = j + 4
 	}
-	return sortedKeys(set)
 }
 
 // FindLoopIDs returns the distinct loop ids (LOOP-…, upper-case words joined
 // by dashes) in src, sorted.
 func FindLoopIDs(src []byte) []string {
 	var set []string
+	LoopIDSpans(src, func(start, end int) { set = append(set, string(src[start:end])) })
+	return sortedKeys(set)
+}
+
+// LoopIDSpans calls fn with the byte range of every loop id in src, in
+// order.
+func LoopIDSpans(src []byte, fn func(start, end int)) {
 	isWord := func(c byte) bool { return c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
 	for i := 0; ; {
 		j := bytes.Index(src[i:], []byte("LOOP-"))
@@ -146,11 +165,10 @@ func FindLoopIDs(src []byte) []string {
 			break
 		}
 		if e > j+5 && (j == 0 || !isAlnum(src[j-1])) {
-			set = append(set, string(src[j:e]))
+			fn(j, e)
 		}
 		i = e
 	}
-	return sortedKeys(set)
 }
 
 // sortedKeys sorts found and drops repeats; it never returns nil.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"html"
 	"strings"
+
+	"github.com/spinehq/spine/loops"
 )
 
 // RefKind is the kind of a cross-reference found in text.
@@ -75,132 +77,18 @@ func sortRefs(refs []Ref) {
 }
 
 func appendRunKeys(refs []Ref, src []byte) []Ref {
-	for i := 0; ; {
-		j := bytes.Index(src[i:], []byte("__"))
-		if j < 0 {
-			return refs
-		}
-		j += i
-		start, ok := runKeyStart(src, j)
-		if !ok {
-			i = j + 1
-			continue
-		}
-		end, ok := runKeyEnd(src, j+2)
-		if !ok {
-			i = j + 1
-			continue
-		}
-		refs = append(refs, Ref{Kind: RefRunKey, Start: start, End: end})
-		i = end
-	}
-}
-
-// runKeyStart checks that src[:j] ends with (CAP-|S)NNNNNNNN-NNNNNN and
-// returns where the key starts.
-func runKeyStart(src []byte, j int) (int, bool) {
-	const tsLen = 15
-	if j < tsLen+1 {
-		return 0, false
-	}
-	for k, c := range src[j-tsLen : j] {
-		if k == 8 {
-			if c != '-' {
-				return 0, false
-			}
-		} else if c < '0' || c > '9' {
-			return 0, false
-		}
-	}
-	p := j - tsLen
-	if src[p-1] == 'S' {
-		return p - 1, true
-	}
-	if p >= 4 && string(src[p-4:p]) == "CAP-" {
-		return p - 4, true
-	}
-	return 0, false
-}
-
-func isCapByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
-}
-
-func isAlnum(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
-// runKeyEnd finds the end of `capability__Rid` starting at i: the
-// capability extends to the last `__R<alnum>` in the run of capability
-// characters, as a greedy regular expression would.
-func runKeyEnd(src []byte, i int) (int, bool) {
-	runEnd := i
-	for runEnd < len(src) && isCapByte(src[runEnd]) {
-		runEnd++
-	}
-	for k := runEnd - 4; k >= i+1; k-- {
-		if src[k] == '_' && src[k+1] == '_' && src[k+2] == 'R' && isAlnum(src[k+3]) {
-			e := k + 3
-			for e < len(src) && isAlnum(src[e]) {
-				e++
-			}
-			return e, true
-		}
-	}
-	return 0, false
+	loops.RunKeySpans(src, func(start, end int) { refs = append(refs, Ref{Kind: RefRunKey, Start: start, End: end}) })
+	return refs
 }
 
 func appendGapIDs(refs []Ref, src []byte) []Ref {
-	for i := 0; ; {
-		j := bytes.Index(src[i:], []byte("GAP-"))
-		if j < 0 {
-			return refs
-		}
-		j += i
-		k := j + 4
-		for k < len(src) && src[k] >= 'A' && src[k] <= 'Z' {
-			k++
-		}
-		if k > j+4 && k < len(src) && src[k] == '-' {
-			e := k + 1
-			for e < len(src) && src[e] >= '0' && src[e] <= '9' {
-				e++
-			}
-			if e > k+1 {
-				refs = append(refs, Ref{Kind: RefGap, Start: j, End: e})
-				i = e
-				continue
-			}
-		}
-		i = j + 4
-	}
+	loops.GapIDSpans(src, func(start, end int) { refs = append(refs, Ref{Kind: RefGap, Start: start, End: end}) })
+	return refs
 }
 
 func appendLoopIDs(refs []Ref, src []byte) []Ref {
-	isWord := func(c byte) bool { return c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
-	for i := 0; ; {
-		j := bytes.Index(src[i:], []byte("LOOP-"))
-		if j < 0 {
-			return refs
-		}
-		j += i
-		e := j + 5
-		for e < len(src) {
-			if isWord(src[e]) {
-				e++
-				continue
-			}
-			if src[e] == '-' && e+1 < len(src) && isWord(src[e+1]) {
-				e++
-				continue
-			}
-			break
-		}
-		if e > j+5 && (j == 0 || !isAlnum(src[j-1])) {
-			refs = append(refs, Ref{Kind: RefLoop, Start: j, End: e})
-		}
-		i = e
-	}
+	loops.LoopIDSpans(src, func(start, end int) { refs = append(refs, Ref{Kind: RefLoop, Start: start, End: end}) })
+	return refs
 }
 
 // resolve returns the URL of a reference and whether it has a page.
@@ -276,4 +164,9 @@ func LinkText(text string, l Linker, self string) string {
 	}
 	b.WriteString(html.EscapeString(text[last:]))
 	return b.String()
+}
+
+// isAlnum reports whether c is an ASCII letter or digit.
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
