@@ -6,7 +6,7 @@
 #   bench/run.sh                       # everything
 #   RUNS=5 ONLY="site steps" bench/run.sh
 #
-# Knobs (environment): RUNS (3), SITE_LOOPS (2000), STEPS (200),
+# Knobs (environment): RUNS (3), SITE_LOOPS (2000), SITE_RECEIPTS (20000), STEPS (200),
 # PLAN_SIZES ("500 5000 20000"), MEM_LOOPS (10000), WORK (scratch on tmpfs:
 # /dev/shm/spine-bench), DISK (scratch on disk: bench/.cache/work),
 # ONLY (subset of: site steps commit plan mem), OUT (bench/RESULTS.md).
@@ -20,6 +20,7 @@ export GOTOOLCHAIN=local
 HUGO_VERSION=v0.165.0
 RUNS=${RUNS:-3}
 SITE_LOOPS=${SITE_LOOPS:-2000}
+SITE_RECEIPTS=${SITE_RECEIPTS:-20000}
 STEPS=${STEPS:-200}
 PLAN_SIZES=${PLAN_SIZES:-"500 5000 20000"}
 MEM_LOOPS=${MEM_LOOPS:-10000}
@@ -39,7 +40,7 @@ ms_since() { echo $(( ($(now_ns) - $1) / 1000000 )); }
 # median of the numbers given as arguments
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2f", a / b }'; }
-met() { awk -v v="$1" -v op="$2" -v g="$3" 'BEGIN { ok = (op == "<=") ? (v <= g) : (v >= g); print ok ? "met" : "**not met**" }'; }
+met() { awk -v v="$1" -v op="$2" -v g="$3" 'BEGIN { ok = (op == "<=") ? (v <= g) : (op == "<") ? (v < g) : (v >= g); print ok ? "met" : "**not met**" }'; }
 
 # --- preflight -------------------------------------------------------------
 if [ ! -x /usr/bin/time ]; then
@@ -75,10 +76,11 @@ ROWS=()   # markdown table rows: figure | goal | measured | ratio | status
 NOTES=()
 row() { ROWS+=("| $1 | $2 | $3 | $4 | $5 |"); }
 
-# --- site build vs Hugo vs the bare renderer ---------------------------------
+# --- site build vs Hugo and the bare renderer ---------------------------------
 if want site; then
-	R=$WORK/site-$SITE_LOOPS
-	gen_repo "$R" "$SITE_LOOPS" 0
+	# The same loop documents, no receipts: what Hugo and bare can render too.
+	R=$WORK/site-$SITE_LOOPS-noreceipts
+	gen_repo "$R" "$SITE_LOOPS" -1
 	rm -rf "$ROOT/bench/hugo/content"
 	"$BIN/bare" -repo "$R" -hugo-content "$ROOT/bench/hugo/content"
 	sp=() ; hu=() ; ba=() ; spd=()
@@ -96,18 +98,35 @@ if want site; then
 	files=$(find "$WORK/out-spine" -type f | wc -l)
 	ps_sp=$(ratio "$SITE_LOOPS" "$(ratio "$msp" 1000)"); ps_hu=$(ratio "$SITE_LOOPS" "$(ratio "$mhu" 1000)"); ps_ba=$(ratio "$SITE_LOOPS" "$(ratio "$mba" 1000)")
 	r_hu=$(ratio "$mhu" "$msp"); r_ba=$(ratio "$mba" "$msp")
-	row "site build, $SITE_LOOPS loops, tmpfs (spine ${msp} ms, $files files; disk ${mspd} ms)" "≥ 2× Hugo pages/s" "spine $ps_sp loop pages/s, Hugo $ps_hu" "$r_hu×" "$(met "$r_hu" ">=" 2)"
-	row "site build vs bare goldmark+html/template" "≥ 0.67× bare pages/s" "bare $ps_ba pages/s (${mba} ms)" "$r_ba×" "$(met "$r_ba" ">=" 0.67)"
-	# incremental: one loop changed
+	row "site build, $SITE_LOOPS loops without receipts, tmpfs (spine ${msp} ms, $files files; disk ${mspd} ms; Hugo ${mhu} ms)" "≥ 2× Hugo pages/s" "spine $ps_sp loop pages/s, Hugo $ps_hu" "$r_hu×" "$(met "$r_hu" ">=" 2)"
+	row "same, spine vs bare goldmark+html/template" "≥ 0.67× bare pages/s" "bare $ps_ba pages/s (${mba} ms)" "$r_ba×" "$(met "$r_ba" ">=" 0.67)"
+
+	# Issue #4: the full site of loops with their receipts, and an
+	# incremental rebuild after one loop changed.
+	R=$WORK/site-$SITE_LOOPS-r$SITE_RECEIPTS
+	gen_repo "$R" "$SITE_LOOPS" "$SITE_RECEIPTS"
+	full=(); fulld=(); rss=()
+	for i in $(seq "$RUNS"); do
+		rm -rf "$WORK/out-full"; t=$(now_ns)
+		(cd "$R" && /usr/bin/time -f '%M' -o "$WORK/full-rss.txt" "$SPINE" site build --out "$WORK/out-full" >/dev/null); full+=("$(ms_since "$t")")
+		rss+=("$(( $(tail -1 "$WORK/full-rss.txt") / 1024 ))")
+		rm -rf "$DISK/out-full"; t=$(now_ns)
+		(cd "$R" && "$SPINE" site build --out "$DISK/out-full" >/dev/null); fulld+=("$(ms_since "$t")")
+	done
+	mfull=$(median "${full[@]}"); mfulld=$(median "${fulld[@]}"); mrss=$(median "${rss[@]}")
+	files=$(find "$WORK/out-full" -type f | wc -l)
+	ps_full=$(ratio "$SITE_LOOPS" "$(ratio "$mfull" 1000)")
+	row "full site build, $SITE_LOOPS loops + $SITE_RECEIPTS receipts, tmpfs (${mfull} ms, $files files; disk ${mfulld} ms)" "≥ 1,000 loop pages/s" "$ps_full loop pages/s" "$(ratio "$ps_full" 1000)× goal" "$(met "$ps_full" ">=" 1000)"
+	row "peak RSS of that build" "≤ 300 MB" "$mrss MB" "$(ratio "$mrss" 300)× goal" "$(met "$mrss" "<=" 300)"
 	inc=()
-	f=$(ls "$R"/loops/*.md | head -1)
+	f=$(find "$R/loops" -name '*.md' -print -quit)
 	for i in $(seq "$RUNS"); do
 		echo "Edited in run $i." >>"$f"
-		t=$(now_ns); (cd "$R" && "$SPINE" site build --out "$WORK/out-spine" >/dev/null); inc+=("$(ms_since "$t")")
+		t=$(now_ns); (cd "$R" && "$SPINE" site build --out "$WORK/out-full" >/dev/null); inc+=("$(ms_since "$t")")
 	done
 	(cd "$R" && git checkout -q -- loops)
-	minc=$(median "${inc[@]}"); r_inc=$(ratio "$minc" "$msp")
-	row "incremental rebuild, one loop changed" "< 5% of full" "${minc} ms (full ${msp} ms)" "$(awk -v r="$r_inc" 'BEGIN{printf "%.1f%%", r*100}')" "$(met "$r_inc" "<=" 0.05)"
+	minc=$(median "${inc[@]}"); r_inc=$(awk -v a="$minc" -v b="$mfull" 'BEGIN{printf "%.4f", a/b}')
+	row "incremental rebuild, one loop changed (whole \`spine site build\` process)" "< 5% of full" "${minc} ms (full ${mfull} ms)" "$(awk -v r="$r_inc" 'BEGIN{printf "%.1f%%", r*100}')" "$(met "$r_inc" "<" 0.05)"
 fi
 
 # --- per-step overhead ---------------------------------------------------------

@@ -23,7 +23,7 @@ import (
 
 func main() {
 	nLoops := flag.Int("loops", 2000, "number of loop documents")
-	nReceipts := flag.Int("receipts", 0, "number of receipts (0: one per command step)")
+	nReceipts := flag.Int("receipts", 0, "number of receipts (0: one per command step, -1: none)")
 	out := flag.String("out", "", "output `DIR` (created; must be empty or absent)")
 	seed := flag.Int64("seed", 1, "random seed")
 	noGit := flag.Bool("no-git", false, "do not git init/commit")

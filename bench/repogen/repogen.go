@@ -44,7 +44,7 @@ type plannedRun struct {
 }
 
 // Generate writes the repository into out (absent or empty). nReceipts 0
-// means one receipt per command step. Progress goes to log (nil: none).
+// means one receipt per command step, a negative nReceipts none at all. Progress goes to log (nil: none).
 func Generate(out string, nLoops, nReceipts int, seed int64, commit bool, log *os.File) (Stats, error) {
 	st, err := generate(out, nLoops, nReceipts, seed, commit, log)
 	return st, err
@@ -98,7 +98,10 @@ func generate(out string, nLoops, nReceipts int, seed int64, commit bool, log *o
 			}
 		}
 	}
-	if nReceipts <= 0 {
+	switch {
+	case nReceipts < 0:
+		nReceipts = 0
+	case nReceipts == 0:
 		nReceipts = len(steps)
 	}
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x5eed))
