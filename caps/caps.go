@@ -17,40 +17,25 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spinehq/spine/internal/finding"
 	"gopkg.in/yaml.v3"
 )
 
-// Level is the severity of a registry finding.
-type Level string
+// Level is the severity of a registry finding (the shared finding.Level).
+type Level = finding.Level
 
 // Finding levels.
 const (
-	LevelError   Level = "error"
-	LevelWarning Level = "warning"
+	LevelError   = finding.LevelError
+	LevelWarning = finding.LevelWarning
 )
 
-// Problem is one finding about the registry, located at a file and line.
-type Problem struct {
-	Path    string `json:"path"`
-	Line    int    `json:"line"`
-	Level   Level  `json:"level"`
-	Message string `json:"message"`
-}
-
-// String formats the finding as `file:line: level: message`.
-func (p Problem) String() string {
-	return fmt.Sprintf("%s:%d: %s: %s", p.Path, p.Line, p.Level, p.Message)
-}
+// Problem is one registry finding, located at a file and line (the shared
+// finding.Problem, formatted as `file:line: level: message`).
+type Problem = finding.Problem
 
 // HasErrors reports whether any of the findings is error-level.
-func HasErrors(problems []Problem) bool {
-	for _, p := range problems {
-		if p.Level == LevelError {
-			return true
-		}
-	}
-	return false
-}
+func HasErrors(problems []Problem) bool { return finding.HasErrors(problems) }
 
 // Safety classes.
 const (

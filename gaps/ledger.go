@@ -16,32 +16,24 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/spinehq/spine/internal/finding"
 	"gopkg.in/yaml.v3"
 )
 
-// Level is the severity of a ledger finding.
-type Level string
+// Level is the severity of a ledger finding (the shared finding.Level).
+type Level = finding.Level
 
 // Finding levels. Error-level findings mean the ledger is wrong (a missing
 // or duplicated id); warnings flag values outside the documented sets, which
 // are kept as written.
 const (
-	LevelError   Level = "error"
-	LevelWarning Level = "warning"
+	LevelError   = finding.LevelError
+	LevelWarning = finding.LevelWarning
 )
 
-// Problem is one finding about the ledger, located at a file and line.
-type Problem struct {
-	Path    string `json:"path"`
-	Line    int    `json:"line"`
-	Level   Level  `json:"level"`
-	Message string `json:"message"`
-}
-
-// String formats the finding as `file:line: level: message`.
-func (p Problem) String() string {
-	return fmt.Sprintf("%s:%d: %s: %s", p.Path, p.Line, p.Level, p.Message)
-}
+// Problem is one ledger finding, located at a file and line (the shared
+// finding.Problem, formatted as `file:line: level: message`).
+type Problem = finding.Problem
 
 // Field is one ledger key that spine has no typed field for, kept with its
 // value so that nothing a ledger carries is dropped.

@@ -5,32 +5,24 @@
 package loops
 
 import (
-	"fmt"
 	"time"
+
+	"github.com/spinehq/spine/internal/finding"
 )
 
-// Level is the severity of a lint finding.
-type Level string
+// Level is the severity of a lint finding (the shared finding.Level).
+type Level = finding.Level
 
 // Finding levels. An error-level finding makes `spine lint` exit 2 and keeps
 // the pipeline from running the loop.
 const (
-	LevelError   Level = "error"
-	LevelWarning Level = "warning"
+	LevelError   = finding.LevelError
+	LevelWarning = finding.LevelWarning
 )
 
-// Problem is one lint finding, located at a file and line.
-type Problem struct {
-	Path    string `json:"path"`
-	Line    int    `json:"line"`
-	Level   Level  `json:"level"`
-	Message string `json:"message"`
-}
-
-// String formats the finding as `file:line: level: message`.
-func (p Problem) String() string {
-	return fmt.Sprintf("%s:%d: %s: %s", p.Path, p.Line, p.Level, p.Message)
-}
+// Problem is one lint finding, located at a file and line (the shared
+// finding.Problem, formatted as `file:line: level: message`).
+type Problem = finding.Problem
 
 // Field is one metadata key with its value, in document order.
 type Field struct {
