@@ -55,7 +55,7 @@ go build -o "$BIN/spine" ./cmd/spine
 go build -o "$BIN/gen" ./bench/gen
 go build -o "$BIN/bare" ./bench/bare
 go build -o "$BIN/fsyncprobe" ./bench/fsyncprobe
-if ! "$BIN/hugo" version 2>/dev/null | grep -q "${HUGO_VERSION#v}"; then
+if want site && ! "$BIN/hugo" version 2>/dev/null | grep -q "${HUGO_VERSION#v}"; then
 	log "installing Hugo $HUGO_VERSION into $BIN (about 5 minutes)"
 	GOBIN=$BIN go install "github.com/gohugoio/hugo@$HUGO_VERSION"
 fi
@@ -213,7 +213,7 @@ fi
 	echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	echo "- machine: $(nproc) CPU, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | sed 's/^ *//'), $(awk '/MemTotal/{printf "%.0f GB", $2/1048576}' /proc/meminfo) RAM"
 	echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "- $(go version), $("$BIN/hugo" version | cut -d' ' -f1-2), git $(git --version | cut -d' ' -f3), spine $(git rev-parse --short HEAD)"
+	echo "- $(go version), $("$BIN/hugo" version 2>/dev/null | cut -d' ' -f1-2 || echo "no hugo"), git $(git --version | cut -d' ' -f3), spine $(git rev-parse --short HEAD)"
 	echo "- medians of $RUNS runs; ratios from the same run; site output on tmpfs ($WORK) unless noted"
 	echo
 	echo "| figure | goal | measured | ratio | status |"

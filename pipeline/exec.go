@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -35,7 +38,14 @@ func Interpreter(lang string) ([]string, bool) {
 
 // procSpec describes one process to run.
 type procSpec struct {
-	Argv    []string
+	Argv []string
+	// Path, when set, is Argv[0] already resolved to an executable (see
+	// commandPaths); Argv[0] stays the process's argv[0]. Empty: Argv[0]
+	// is looked up in $PATH as exec.Command does.
+	Path string
+	// Stdin, when set, is the open /dev/null the process reads (see
+	// Runner.devNull); nil: os/exec opens /dev/null for this process.
+	Stdin   *os.File
 	Dir     string
 	Env     []string
 	Stdout  io.Writer
@@ -71,9 +81,18 @@ func runProcess(ctx context.Context, spec procSpec) procResult {
 		runCtx, cancel = context.WithCancel(ctx)
 	}
 	defer cancel()
-	cmd := exec.Command(spec.Argv[0], spec.Argv[1:]...)
+	var cmd *exec.Cmd
+	if spec.Path != "" {
+		cmd = exec.Command(spec.Path, spec.Argv[1:]...)
+		cmd.Args[0] = spec.Argv[0]
+	} else {
+		cmd = exec.Command(spec.Argv[0], spec.Argv[1:]...)
+	}
 	cmd.Dir, cmd.Env = spec.Dir, spec.Env
 	cmd.Stdin = nil
+	if spec.Stdin != nil {
+		cmd.Stdin = spec.Stdin
+	}
 	cmd.Stdout, cmd.Stderr = spec.Stdout, spec.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = pipeGrace
@@ -127,6 +146,34 @@ func runProcess(ctx context.Context, spec procSpec) procResult {
 		res.Err = err
 	}
 	return res
+}
+
+// commandPaths remembers where the interpreters of a run's steps are: a
+// step's process starts without searching $PATH again (a dozen stats per
+// step). Only successful look-ups are kept, so a missing interpreter fails
+// each step exactly as exec.Command reports it. Not safe for concurrent
+// use: the Runner runs one step at a time.
+type commandPaths map[string]string
+
+// resolve returns the executable exec.Command would run for name, or ""
+// when name is a path or cannot be found (the caller then leaves the
+// look-up, and its error, to exec.Command).
+func (c commandPaths) resolve(name string) string {
+	if c == nil {
+		return ""
+	}
+	if p, ok := c[name]; ok {
+		return p
+	}
+	if strings.ContainsRune(name, filepath.Separator) {
+		return ""
+	}
+	p, err := exec.LookPath(name)
+	if err != nil || !filepath.IsAbs(p) {
+		return ""
+	}
+	c[name] = p
+	return p
 }
 
 // processAlive reports whether any process of group pgid still exists.

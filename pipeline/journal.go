@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/spinehq/spine/artifacts"
@@ -52,8 +53,23 @@ type JournalRecord struct {
 // lets a run after a crash know exactly what happened: an intent without a
 // result is an interrupted step; a result without a commit is finished
 // first.
+//
+// A Journal keeps the file open between appends (one write, and for an
+// intent one fsync, per record instead of an open, a stat, a read and a
+// close as well); Close releases it. It is safe for concurrent use.
 type Journal struct {
 	path string
+
+	mu sync.Mutex
+	// f is the journal file as last opened for appending, nil until the
+	// first append or after Close, Compact or a failed write.
+	f *os.File
+	// fi identifies f: an append first checks that the journal's path
+	// still names that file (see appendFile).
+	fi os.FileInfo
+	// torn is set when f's last line lacks its newline: the next record
+	// is written after one.
+	torn bool
 }
 
 // OpenJournal opens (creating the state folder as needed) the journal in
@@ -79,31 +95,83 @@ func (j *Journal) append(r JournalRecord, sync bool) error {
 		return err
 	}
 	data = append(data, '\n')
-	f, err := os.OpenFile(j.path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	f, err := j.appendFile()
 	if err != nil {
-		return fmt.Errorf("journal: %w", err)
+		return err
 	}
-	// An append torn by a crash or a full disk leaves a last line without
-	// its newline: end it first, or this record would be glued to it and
-	// lost with it when the journal is read.
-	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
-		var last [1]byte
-		if _, err := f.ReadAt(last[:], fi.Size()-1); err == nil && last[0] != '\n' {
-			data = append([]byte{'\n'}, data...)
-		}
+	if j.torn {
+		data = append([]byte{'\n'}, data...)
 	}
 	if _, err := f.Write(data); err != nil {
-		f.Close()
+		// The write may be torn: drop the handle, so that the next append
+		// reopens the file and ends the torn line first.
+		j.closeLocked()
 		return fmt.Errorf("journal: %w", err)
 	}
+	j.torn = false
 	if !sync {
-		return f.Close()
+		return nil
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
+		j.closeLocked()
 		return fmt.Errorf("journal: fsync: %w", err)
 	}
-	return f.Close()
+	return nil
+}
+
+// appendFile returns the journal opened for appending. The handle of the
+// previous append is reused while the journal's path still names the same
+// file (one stat): were the file removed or replaced behind the run's back,
+// records written to the old handle would be lost with it, so the path is
+// opened again instead. On opening, a last line without its newline (an
+// append torn by a crash or a full disk) is noted: the next record starts
+// by ending it, or it would be glued to it and lost with it when the
+// journal is read. Records this Journal writes always end with a newline;
+// a failed write drops the handle (see append).
+func (j *Journal) appendFile() (*os.File, error) {
+	if j.f != nil {
+		if fi, err := os.Stat(j.path); err == nil && os.SameFile(fi, j.fi) {
+			return j.f, nil
+		}
+		j.closeLocked()
+	}
+	f, err := os.OpenFile(j.path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	torn := false
+	if fi.Size() > 0 {
+		var last [1]byte
+		if _, err := f.ReadAt(last[:], fi.Size()-1); err == nil && last[0] != '\n' {
+			torn = true
+		}
+	}
+	j.f, j.fi, j.torn = f, fi, torn
+	return f, nil
+}
+
+// Close releases the file kept open for appending. The Journal stays
+// usable: the next append opens the file again.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.closeLocked()
+}
+
+func (j *Journal) closeLocked() error {
+	if j.f == nil {
+		return nil
+	}
+	err := j.f.Close()
+	j.f, j.fi, j.torn = nil, nil, false
+	return err
 }
 
 // Entry is the journal's knowledge of one run key.
@@ -162,6 +230,10 @@ func (j *Journal) Compact() error {
 		if !e.Done {
 			return nil
 		}
+	}
+	// Nothing may be appended to the removed file through a kept handle.
+	if err := j.Close(); err != nil {
+		return fmt.Errorf("journal: %w", err)
 	}
 	if err := os.Remove(j.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err

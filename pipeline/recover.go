@@ -181,12 +181,23 @@ func (r *Runner) commitRecovered(loopID string, lr *loopRun) error {
 		return nil
 	}
 	msg := fmt.Sprintf("spine(%s): record %d receipt(s) left by an earlier run\n\nSpine-Run: %s\nSpine-Host: %s\n", loopID, len(runKeysOf(lr.pending)), r.runID, r.opts.Host)
+	// The receipts recovered above were written with Store.DeferSync: as in
+	// finishStage, they are durable before the commit refers to them, and
+	// the commit is durable before a done record lets the journal forget
+	// them (else a power failure could leave a done run without its
+	// receipt, and the step would run again).
+	if err := r.syncFS(); err != nil {
+		return err
+	}
 	h, made, err := r.opts.Git.CommitFiles(lr.pending, msg, r.opts.Git.Signature(r.opts.Host, now))
 	if err != nil {
 		return fmt.Errorf("commit recovered receipts of %s: %w", loopID, err)
 	}
 	if made {
 		r.out.Commits = append(r.out.Commits, h.String())
+	}
+	if err := r.syncFS(); err != nil {
+		return err
 	}
 	for _, k := range runKeysOf(lr.pending) {
 		if err := r.journal.Append(JournalRecord{Kind: recDone, RunKey: k, At: now}); err != nil {

@@ -106,6 +106,7 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	default:
 		res = runProcess(ctx, procSpec{
 			Argv: append(append([]string{}, argv...), step.Command), Dir: r.opts.Root, Env: env,
+			Path: r.paths.resolve(argv[0]), Stdin: r.stdin(),
 			Stdout: out.Stream(artifacts.StreamStdout), Stderr: out.Stream(artifacts.StreamStderr),
 			Timeout: r.stepTimeout(step),
 			OnStart: func(pid int) error {

@@ -1,0 +1,161 @@
+package pipeline
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestJournalKeptHandle checks the journal's kept file handle: whatever
+// happens to journal.jsonl between two appends (removed, replaced, torn by
+// another writer, compacted), every record appended afterwards is in the
+// file the path names, and no record is glued to a torn line.
+func TestJournalKeptHandle(t *testing.T) {
+	const first, second = "CAP-20260301-101500__x__Rfirst000000", "CAP-20260301-101501__x__Rsecond00000"
+	for _, tc := range []struct {
+		name string
+		// between runs after the first append; it gets the journal's path.
+		between func(t *testing.T, j *Journal, path string)
+		want    []string // run keys read back, in order
+	}{
+		{"nothing", func(*testing.T, *Journal, string) {}, []string{first, second}},
+		{"removed", func(t *testing.T, _ *Journal, path string) {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{second}},
+		{"replaced", func(t *testing.T, _ *Journal, path string) {
+			tmp := path + ".new"
+			if err := os.WriteFile(tmp, []byte(`{"kind":"done","run_key":"CAP-20260301-101459__x__Rother000000","at":"2026-03-01T10:14:59Z"}`+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, path); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"CAP-20260301-101459__x__Rother000000", second}},
+		{"torn by another writer, reopened after Close", func(t *testing.T, j *Journal, path string) {
+			if err := j.Close(); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteString(`{"kind":"intent","run_key":"CAP-2026`); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+		}, []string{first, second}},
+		{"compacted", func(t *testing.T, j *Journal, path string) {
+			if err := j.AppendNoSync(JournalRecord{Kind: recDone, RunKey: first}); err != nil {
+				t.Fatal(err)
+			}
+			if err := j.Compact(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(path); !os.IsNotExist(err) {
+				t.Fatalf("journal not removed by Compact: %v", err)
+			}
+		}, []string{second}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			j, err := OpenJournal(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.Close()
+			if err := j.Append(JournalRecord{Kind: recIntent, RunKey: first, LoopID: "L", Step: "a"}); err != nil {
+				t.Fatal(err)
+			}
+			tc.between(t, j, filepath.Join(dir, "journal.jsonl"))
+			if err := j.Append(JournalRecord{Kind: recIntent, RunKey: second, LoopID: "L", Step: "b"}); err != nil {
+				t.Fatal(err)
+			}
+			// Read through a second Journal: what a later run would see.
+			other, err := OpenJournal(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			order, entries, err := other.Read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, order); diff != "" {
+				t.Errorf("run keys in the journal (-want +got):\n%s", diff)
+			}
+			if e := entries[second]; e == nil || e.Intent == nil {
+				t.Errorf("the intent appended last was lost")
+			}
+		})
+	}
+}
+
+// TestCommandPathsResolve checks the per-run cache of interpreter paths:
+// a name found in $PATH resolves to the same file exec.LookPath finds, and
+// names it must leave to exec.Command (paths, missing commands) resolve to
+// "" and are not remembered.
+func TestCommandPathsResolve(t *testing.T) {
+	bin := t.TempDir()
+	exe := filepath.Join(bin, "spine-test-interp")
+	if err := os.WriteFile(exe, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin)
+	for _, tc := range []struct {
+		name, want string
+		cached     bool
+	}{
+		{"spine-test-interp", exe, true},
+		{"spine-test-missing", "", false},
+		{exe, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := commandPaths{}
+			if got := c.resolve(tc.name); got != tc.want {
+				t.Errorf("resolve(%q) = %q, want %q", tc.name, got, tc.want)
+			}
+			if _, ok := c[tc.name]; ok != tc.cached {
+				t.Errorf("resolve(%q) cached = %v, want %v", tc.name, ok, tc.cached)
+			}
+		})
+	}
+	var nilPaths commandPaths
+	if got := nilPaths.resolve("spine-test-interp"); got != "" {
+		t.Errorf("nil commandPaths resolved %q, want \"\"", got)
+	}
+}
+
+// TestRunProcessResolvedPath checks that a process started from a resolved
+// path keeps its argv[0] (what $0 says in a script) and reads the shared
+// /dev/null as its standard input.
+func TestRunProcessResolvedPath(t *testing.T) {
+	c := commandPaths{}
+	path := c.resolve("sh")
+	if path == "" {
+		t.Skip("no sh in $PATH")
+	}
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	var out stringsWriter
+	res := runProcess(context.Background(), procSpec{
+		Argv: []string{"sh", "-e", "-c", `echo "$0"; cat; echo end`}, Path: path, Stdin: null,
+		Dir: t.TempDir(), Stdout: &out, Stderr: &out,
+	})
+	if res.ExitCode != 0 || res.Err != nil {
+		t.Fatalf("exit %d, err %v, output %q", res.ExitCode, res.Err, out)
+	}
+	if diff := cmp.Diff("sh\nend\n", string(out)); diff != "" {
+		t.Errorf("output (-want +got):\n%s", diff)
+	}
+}
+
+type stringsWriter []byte
+
+func (w *stringsWriter) Write(p []byte) (int, error) { *w = append(*w, p...); return len(p), nil }
