@@ -94,6 +94,7 @@ type Stats struct {
 type Builder struct {
 	mu      sync.Mutex
 	tmpl    *template.Template
+	urlTmpl *template.Template
 	md      *render.Renderer
 	assets  map[string][]byte
 	baseKey string
@@ -111,6 +112,10 @@ type Builder struct {
 	receipts            *receiptCache
 	// lastWatch lists the input paths of the last build, for Serve.
 	lastWatch []string
+	// oneShot is set for a Builder that builds once (Build): it drops
+	// what only a later build would reuse (a receipt's raw JSON once its
+	// page is written), so that memory does not grow with the receipts.
+	oneShot bool
 }
 
 // NewBuilder parses the embedded templates and prepares the assets.
@@ -125,6 +130,9 @@ func NewBuilder() (*Builder, error) {
 		return nil, fmt.Errorf("site templates: %w", err)
 	}
 	b.tmpl = t
+	if b.urlTmpl, err = parseURLTemplate(); err != nil {
+		return nil, fmt.Errorf("site templates: %w", err)
+	}
 	b.assets = map[string][]byte{}
 	h := sha256.New()
 	h.Write([]byte(generator))
@@ -162,6 +170,7 @@ func Build(ctx context.Context, opts Options) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
+	b.oneShot = true
 	return b.Build(ctx, opts)
 }
 
