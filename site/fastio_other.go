@@ -5,8 +5,8 @@ package site
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"io"
+	"io/fs"
 	"os"
 )
 
