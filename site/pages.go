@@ -935,19 +935,23 @@ func (st *buildState) searchJob() job {
 				"status", d.Status, "owner", d.Meta.String("owner"), "priority", d.Meta.String("priority"))
 		}
 		for _, r := range st.recs {
-			if r.searchItem == nil {
-				// Receipts never change: their entry is made once.
-				var ib bytes.Buffer
-				loop, step := "", ""
-				if r.Receipt != nil {
-					loop, step = r.Receipt.LoopID, r.Receipt.Step
-				}
-				writeItem(&ib, "kind", "run", "id", r.RunKey, "title", loop+" · "+step, "url", receiptPath(r.RunKey),
-					"status", recStatus(r), "loop", loop, "when", fmtISO(r.Start))
-				r.searchItem = ib.Bytes()
+			if r.searchItem != nil {
+				sep()
+				b.Write(r.searchItem)
+				continue
+			}
+			loop, step := "", ""
+			if r.Receipt != nil {
+				loop, step = r.Receipt.LoopID, r.Receipt.Step
 			}
 			sep()
-			b.Write(r.searchItem)
+			n := b.Len()
+			writeItem(&b, "kind", "run", "id", r.RunKey, "title", loop+" · "+step, "url", receiptPath(r.RunKey),
+				"status", recStatus(r), "loop", loop, "when", fmtISO(r.Start))
+			if !st.b.oneShot {
+				// Receipts never change: a later build reuses the entry.
+				r.searchItem = bytes.Clone(b.Bytes()[n:])
+			}
 		}
 		ids := make([]string, 0, len(st.gapByID))
 		for id := range st.gapByID {
