@@ -221,8 +221,9 @@ func (st *buildState) receiptJob(r *receiptRec) job {
 	return func(w *writer) error {
 		var lv *logView
 		if r.ver == nil {
-			v, l := verify(st.root, st.cfg.Artifacts, r)
-			r.ver, lv = v, &l
+			r.ver, lv = verify(st.root, st.cfg.Artifacts, r, st.b.sums)
+		} else {
+			st.b.sums.keep(r.Dir)
 		}
 		dir := "receipts/" + r.RunKey + "/"
 		paths := []string{dir + "index.html"}
