@@ -141,3 +141,39 @@ func BenchmarkSiteBuild(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkSiteBuildLoopsOnly measures a full one-shot build (site.Build)
+// of 2,000 generated loops without receipts: the pages Hugo and the bare
+// goldmark + html/template renderer of bench/bare make too (issue #8).
+// Metrics: loop-pages/s, CPU seconds per build (both cores) and the
+// process's peak RSS.
+func BenchmarkSiteBuildLoopsOnly(b *testing.B) {
+	repo := b.TempDir()
+	genRepo(b, repo, benchLoops, 0)
+	set := loadSet(b, repo)
+	cfg := config.Default()
+	ctx := context.Background()
+	var total, cpu time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		out := filepath.Join(benchOutDir(b, false), "public")
+		b.StartTimer()
+		start, c0 := time.Now(), cpuTime()
+		st, err := site.Build(ctx, site.Options{Root: repo, Out: out, Config: cfg, Set: set})
+		total += time.Since(start)
+		cpu += cpuTime() - c0
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.Written < benchLoops {
+			b.Fatalf("wrote %d files for %d loops", st.Written, benchLoops)
+		}
+		b.StopTimer()
+		os.RemoveAll(out)
+		b.StartTimer()
+	}
+	per := total.Seconds() / float64(b.N)
+	b.ReportMetric(float64(benchLoops)/per, "loop-pages/s")
+	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/build")
+	b.ReportMetric(peakRSS(), "peak-RSS-MiB")
+}

@@ -3,8 +3,10 @@
 package site
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 )
 
@@ -58,4 +60,12 @@ func openNoFollow(path string) (*os.File, error) {
 // writeFileDirect creates or truncates path and writes data to it.
 func writeFileDirect(path string, data []byte) error {
 	return os.WriteFile(path, data, 0o644)
+}
+
+// lexists reports whether path names a file (without following a final
+// symbolic link); errors other than "not found" count as existing, so that
+// callers go on to the full check and report them.
+func lexists(path string) bool {
+	_, err := os.Lstat(path)
+	return !errors.Is(err, fs.ErrNotExist)
 }

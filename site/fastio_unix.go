@@ -12,10 +12,12 @@ import (
 
 // readFileNoFollow reads the regular file at path, refusing a symbolic link
 // in its last component and files larger than limit bytes. It uses plain
-// system calls: open, one read into a buffer that fits the small files a
-// site build reads by the thousand, and close. That is half the cost of
-// os.ReadFile here. O_NONBLOCK keeps a FIFO from blocking the build; reading
-// a directory or a device fails.
+// system calls: open, fstat, one read into a buffer of the file's size (a
+// buffer one byte larger, so that a file that grew is noticed and read to
+// its end), and close. That is half the cost of os.ReadFile here, and no
+// byte is allocated (and zeroed) that the caller does not keep. O_NONBLOCK
+// keeps a FIFO from blocking the build; reading a directory or a device
+// fails.
 func readFileNoFollow(path string, limit int64) ([]byte, error) {
 	fd, err := openRetry(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -25,7 +27,17 @@ func readFileNoFollow(path string, limit int64) ([]byte, error) {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer syscall.Close(fd)
-	buf := make([]byte, 0, min(limit+1, 16<<10))
+	var st syscall.Stat_t
+	if err := fstatRetry(fd, &st); err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	if st.Size > limit {
+		return nil, fmt.Errorf("%s: over the %d-byte limit", path, limit)
+	}
+	buf := make([]byte, 0, min(limit, st.Size)+1)
 	for {
 		if len(buf) == cap(buf) {
 			if int64(len(buf)) > limit {
@@ -58,10 +70,33 @@ func readFileNoFollow(path string, limit int64) ([]byte, error) {
 	}
 	if cap(buf)-len(buf) > 512 {
 		// Callers keep what they read (receipts stay in memory between
-		// builds): do not keep the slack too.
+		// builds): do not keep the slack of a file that shrank.
 		buf = append([]byte(nil), buf...)
 	}
 	return buf, nil
+}
+
+func fstatRetry(fd int, st *syscall.Stat_t) error {
+	for {
+		err := syscall.Fstat(fd, st)
+		if err != syscall.EINTR {
+			return err
+		}
+	}
+}
+
+// lexists reports whether path names a file (without following a final
+// symbolic link); errors other than "not found" count as existing, so that
+// callers go on to the full check and report them.
+func lexists(path string) bool {
+	var st syscall.Stat_t
+	for {
+		err := syscall.Lstat(path, &st)
+		if err == syscall.EINTR {
+			continue
+		}
+		return err != syscall.ENOENT && err != syscall.ENOTDIR
+	}
 }
 
 // writeFileAtomic writes data to path through a temporary file renamed into

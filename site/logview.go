@@ -410,27 +410,38 @@ func (v *verification) allOK() bool {
 }
 
 // verify checks a receipt's output log and artifacts. It returns the log
-// prepared for display too, since both come from one read.
-func verify(root, artifactsDir string, r *receiptRec) (*verification, logView) {
+// prepared for display too when it read it (nil when sums, the summaries
+// of earlier builds, hold the unchanged log's size, lines and hash).
+func verify(root, artifactsDir string, r *receiptRec, sums *sumCache) (*verification, *logView) {
 	v := &verification{}
-	lv := readLog(filepath.Join(root, filepath.FromSlash(r.Dir), artifacts.OutputFile))
-	v.LogPresent, v.LogSize, v.LogLines, v.LogSHA256, v.LogFolded, v.LogErr = lv.Present, lv.Size, lv.Lines, lv.SHA256, lv.Folded, lv.Err
+	logPath := filepath.Join(root, filepath.FromSlash(r.Dir), artifacts.OutputFile)
+	var lv *logView
+	if s, before, ok := sums.lookup(r.Dir, logPath); ok {
+		v.LogPresent, v.LogSize, v.LogLines, v.LogSHA256, v.LogFolded = true, s.Size, s.Lines, s.SHA256, s.Folded
+	} else {
+		l := readLog(logPath)
+		lv = &l
+		v.LogPresent, v.LogSize, v.LogLines, v.LogSHA256, v.LogFolded, v.LogErr = l.Present, l.Size, l.Lines, l.SHA256, l.Folded, l.Err
+		if l.Present && l.Err == "" {
+			sums.store(r.Dir, logPath, before, logSum{Size: l.Size, Lines: l.Lines, SHA256: l.SHA256, Folded: l.Folded})
+		}
+	}
 	rc := r.Receipt
 	if rc == nil {
 		return v, lv
 	}
 	v.CommandOK = artifacts.CommandSHA256(rc.Command) == rc.CommandSHA256
 	switch {
-	case lv.Err != "":
-		v.LogState = "output.log unreadable: " + lv.Err
-	case !lv.Present && rc.OutputSHA256 == "":
+	case v.LogErr != "":
+		v.LogState = "output.log unreadable: " + v.LogErr
+	case !v.LogPresent && rc.OutputSHA256 == "":
 		v.LogState, v.LogOK = "no output", true
-	case !lv.Present:
+	case !v.LogPresent:
 		v.LogState = "output.log is missing (output_sha256 " + short(rc.OutputSHA256) + ")"
 	case rc.OutputSHA256 == "":
 		v.LogState = "output.log exists but output_sha256 is empty"
-	case lv.SHA256 != rc.OutputSHA256:
-		v.LogState = fmt.Sprintf("output.log hashes to %s, output_sha256 is %s", short(lv.SHA256), short(rc.OutputSHA256))
+	case v.LogSHA256 != rc.OutputSHA256:
+		v.LogState = fmt.Sprintf("output.log hashes to %s, output_sha256 is %s", short(v.LogSHA256), short(rc.OutputSHA256))
 	default:
 		v.LogState, v.LogOK = "ok", true
 	}

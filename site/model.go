@@ -89,8 +89,8 @@ type buildState struct {
 
 	states map[string]map[string]string
 
-	// receiptLayout frames receipt pages.
-	receiptLayout *layout
+	// receiptLayout frames receipt pages, loopLayout loop pages.
+	receiptLayout, loopLayout *layout
 
 	warnMu   sync.Mutex
 	warnings []string
@@ -189,6 +189,9 @@ func (b *Builder) prepare(ctx context.Context, opts Options, out string) (*build
 		return nil, fmt.Errorf("site build: %w", err)
 	}
 	st.receiptLayout = lay
+	if st.loopLayout, err = st.makeLayout("../../", "loops"); err != nil {
+		return nil, fmt.Errorf("site build: %w", err)
+	}
 
 	// The clock.
 	st.now = opts.Now.UTC()

@@ -18,8 +18,9 @@ import (
 	"github.com/spinehq/spine/render"
 )
 
-// execute renders template name with data into a fresh byte slice.
-func (st *buildState) execute(name string, data any) ([]byte, error) {
+// execute renders template name with data and writes it to p (with the
+// manifest key key), from a recycled buffer.
+func (st *buildState) execute(w *writer, p, key, name string, data any) error {
 	buf, _ := st.b.bufs.Get().(*bytes.Buffer)
 	if buf == nil {
 		buf = new(bytes.Buffer)
@@ -27,9 +28,9 @@ func (st *buildState) execute(name string, data any) ([]byte, error) {
 	buf.Reset()
 	defer st.b.bufs.Put(buf)
 	if err := st.b.tmpl.ExecuteTemplate(buf, name, data); err != nil {
-		return nil, fmt.Errorf("site: render %s: %w", name, err)
+		return fmt.Errorf("site: render %s: %w", name, err)
 	}
-	return bytes.Clone(buf.Bytes()), nil
+	return w.emit(p, key, buf.Bytes())
 }
 
 // write assembles every job of the site and runs them.
@@ -146,7 +147,16 @@ type receiptPage struct {
 func (st *buildState) signature(r *receiptRec) string {
 	keys := string(st.keysPEM)
 	if r.sigState == "" || r.sigKeys != keys {
-		r.sigState, r.sigKeys = artifacts.SignatureState(st.root, r.Dir, st.sigKeys), keys
+		// Most receipts are unsigned: one lstat says so, where
+		// artifacts.SignatureState checks every folder of the path
+		// first. The scan found the run folder through real
+		// directories only, and a receipt with an envelope still gets
+		// the full check.
+		if !lexists(filepath.Join(st.root, filepath.FromSlash(r.Dir), artifacts.DSSEFile)) {
+			r.sigState, r.sigKeys = "unsigned", keys
+		} else {
+			r.sigState, r.sigKeys = artifacts.SignatureState(st.root, r.Dir, st.sigKeys), keys
+		}
 	}
 	return r.sigState
 }
@@ -211,8 +221,9 @@ func (st *buildState) receiptJob(r *receiptRec) job {
 	return func(w *writer) error {
 		var lv *logView
 		if r.ver == nil {
-			v, l := verify(st.root, st.cfg.Artifacts, r)
-			r.ver, lv = v, &l
+			r.ver, lv = verify(st.root, st.cfg.Artifacts, r, st.b.sums)
+		} else {
+			st.b.sums.keep(r.Dir)
 		}
 		dir := "receipts/" + r.RunKey + "/"
 		paths := []string{dir + "index.html"}
@@ -226,6 +237,9 @@ func (st *buildState) receiptJob(r *receiptRec) job {
 		}
 		key := st.receiptKey(r)
 		if w.reuse(key, paths...) {
+			if st.b.oneShot {
+				r.Raw = nil
+			}
 			return nil
 		}
 		if lv == nil {
@@ -239,6 +253,10 @@ func (st *buildState) receiptJob(r *receiptRec) job {
 		st.b.hws.Put(hb)
 		if err != nil {
 			return err
+		}
+		if st.b.oneShot {
+			// No later build of this Builder will show it again.
+			r.Raw = nil
 		}
 		if r.ver.LogFolded {
 			src := filepath.Join(st.root, filepath.FromSlash(r.Dir), artifacts.OutputFile)
@@ -522,19 +540,19 @@ func (st *buildState) loopJob(d *loops.Document) job {
 		if w.reuse(key, p) {
 			return nil
 		}
-		pg, err := st.loopPage(d)
-		if err != nil {
+		pg := st.loopPage(d)
+		hb := st.b.hws.Get().(*hw)
+		hb.Reset()
+		defer st.b.hws.Put(hb)
+		if err := st.writeLoop(hb, d, pg); err != nil {
 			return err
 		}
-		data, err := st.execute("loop.html", pg)
-		if err != nil {
-			return err
-		}
-		return w.emit(p, key, data)
+		return w.emit(p, key, hb.Bytes())
 	}
 }
 
-func (st *buildState) loopPage(d *loops.Document) (*loopPage, error) {
+// loopPage gathers what d's page shows, but for the rendered document.
+func (st *buildState) loopPage(d *loops.Document) *loopPage {
 	p := loopPath(d.LoopID)
 	root := rootOf(p)
 	pg := &loopPage{pageBase: st.base(p, d.LoopID, "loops"), ID: d.LoopID, DocTitle: d.Title, Status: d.Status, Path: d.Path, MetaSource: string(d.MetaSource)}
@@ -649,12 +667,17 @@ func (st *buildState) loopPage(d *loops.Document) (*loopPage, error) {
 		pg.Meta = append(pg.Meta, kvh{Key: f.Key, Value: st.metaValue(root, f.Value, d.LoopID, 0)})
 	}
 	pg.StagesHTML, pg.RunsHTML = stageRows(pg.Stages), runRows(pg.Runs)
-	body, err := st.b.md.HTML(d.Body(), render.Doc{LoopID: d.LoopID, Path: d.Path, Linker: linker{st, root}})
+	return pg
+}
+
+// loopBody renders d's document for its page (writeLoop renders it in
+// place; this is for templates/loop.html).
+func (st *buildState) loopBody(d *loops.Document, pg *loopPage) (template.HTML, error) {
+	body, err := st.b.md.HTML(d.Body(), render.Doc{LoopID: d.LoopID, Path: d.Path, Linker: linker{st, pg.Root}})
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	pg.Body = template.HTML(body) //nolint:gosec // produced by the escaping renderer
-	return pg, nil
+	return template.HTML(body), nil //nolint:gosec // produced by the escaping renderer
 }
 
 // metaValue renders a frontmatter value: scalars as linked text, lists as
@@ -871,11 +894,7 @@ func (st *buildState) indexJobs() []job {
 			}
 			pg.Shown = len(pg.Rows)
 			pg.RowsHTML = indexRows(pg.Rows)
-			data, err := st.execute("index.html", pg)
-			if err != nil {
-				return err
-			}
-			return w.emit(p, key, data)
+			return st.execute(w, p, key, "index.html", pg)
 		}
 	}
 	jobs := []job{make1("")}
@@ -917,19 +936,23 @@ func (st *buildState) searchJob() job {
 				"status", d.Status, "owner", d.Meta.String("owner"), "priority", d.Meta.String("priority"))
 		}
 		for _, r := range st.recs {
-			if r.searchItem == nil {
-				// Receipts never change: their entry is made once.
-				var ib bytes.Buffer
-				loop, step := "", ""
-				if r.Receipt != nil {
-					loop, step = r.Receipt.LoopID, r.Receipt.Step
-				}
-				writeItem(&ib, "kind", "run", "id", r.RunKey, "title", loop+" · "+step, "url", receiptPath(r.RunKey),
-					"status", recStatus(r), "loop", loop, "when", fmtISO(r.Start))
-				r.searchItem = ib.Bytes()
+			if r.searchItem != nil {
+				sep()
+				b.Write(r.searchItem)
+				continue
+			}
+			loop, step := "", ""
+			if r.Receipt != nil {
+				loop, step = r.Receipt.LoopID, r.Receipt.Step
 			}
 			sep()
-			b.Write(r.searchItem)
+			n := b.Len()
+			writeItem(&b, "kind", "run", "id", r.RunKey, "title", loop+" · "+step, "url", receiptPath(r.RunKey),
+				"status", recStatus(r), "loop", loop, "when", fmtISO(r.Start))
+			if !st.b.oneShot {
+				// Receipts never change: a later build reuses the entry.
+				r.searchItem = bytes.Clone(b.Bytes()[n:])
+			}
 		}
 		ids := make([]string, 0, len(st.gapByID))
 		for id := range st.gapByID {

@@ -109,11 +109,7 @@ func (st *buildState) gapIndexJobs() []job {
 			}
 			pg.Shown = len(pg.Rows)
 			pg.RowsHTML = gapRows(pg.Rows)
-			data, err := st.execute("gaps.html", pg)
-			if err != nil {
-				return err
-			}
-			return w.emit(p, key, data)
+			return st.execute(w, p, key, "gaps.html", pg)
 		}
 	}
 	jobs := []job{make1("")}
@@ -187,11 +183,7 @@ func (st *buildState) gapJob(g *gaps.Gap) job {
 		for _, f := range g.Extra {
 			pg.Fields = append(pg.Fields, kvh{f.Key, st.metaValue(root, f.Value, "", 0)})
 		}
-		data, err := st.execute("gap.html", pg)
-		if err != nil {
-			return err
-		}
-		return w.emit(p, key, data)
+		return st.execute(w, p, key, "gap.html", pg)
 	}
 }
 
@@ -248,11 +240,7 @@ func (st *buildState) packJobs() []job {
 			}
 			pg.Packs = append(pg.Packs, row)
 		}
-		data, err := st.execute("packs.html", pg)
-		if err != nil {
-			return err
-		}
-		return w.emit(p, "", data)
+		return st.execute(w, p, "", "packs.html", pg)
 	}}
 	for _, pi := range st.packs {
 		jobs = append(jobs, st.packJob(pi))
@@ -320,11 +308,7 @@ func (st *buildState) packJob(pi *packInfo) job {
 			pg.Runs = append(pg.Runs, packRunRow{Key: r.RunKey, URL: root + receiptPath(r.RunKey), Status: recStatus(r), Summary: r.Receipt.Summary,
 				When: fmtWhen(r.Start), ISO: fmtISO(r.Start), Loop: st.loopLink(root, r.Receipt.LoopID)})
 		}
-		data, err := st.execute("pack.html", pg)
-		if err != nil {
-			return err
-		}
-		return w.emit(p, "", data)
+		return st.execute(w, p, "", "pack.html", pg)
 	}
 }
 
@@ -446,11 +430,7 @@ func (st *buildState) timelineJobs() []job {
 		}
 		pg.Runs = st.timelineRuns(root, recent)
 		pg.RunsHTML = timelineRows(pg.Runs)
-		data, err := st.execute("timeline.html", pg)
-		if err != nil {
-			return err
-		}
-		return w.emit(p, "", data)
+		return st.execute(w, p, "", "timeline.html", pg)
 	}}
 	for _, m := range months {
 		recs := byMonth[m]
@@ -476,11 +456,7 @@ func (st *buildState) timelineJobs() []job {
 			}
 			pg.Runs = st.timelineRuns(root, recs)
 			pg.RunsHTML = timelineRows(pg.Runs)
-			data, err := st.execute("timeline.html", pg)
-			if err != nil {
-				return err
-			}
-			return w.emit(p, key, data)
+			return st.execute(w, p, key, "timeline.html", pg)
 		})
 	}
 	return jobs

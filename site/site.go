@@ -8,7 +8,9 @@
 // Builds are incremental: a manifest of input keys and content hashes in the
 // output folder (.spine-manifest.json) lets a build skip the pages whose
 // inputs did not change, write only the files whose bytes changed, and
-// remove the files of pages that no longer exist.
+// remove the files of pages that no longer exist. The output logs' sizes,
+// line counts and hashes are recorded beside it (.spine-sums.json) with
+// each log's stat, so that a build verifies an unchanged log from its stat.
 package site
 
 import (
@@ -94,6 +96,7 @@ type Stats struct {
 type Builder struct {
 	mu      sync.Mutex
 	tmpl    *template.Template
+	urlTmpl *template.Template
 	md      *render.Renderer
 	assets  map[string][]byte
 	baseKey string
@@ -109,8 +112,13 @@ type Builder struct {
 	cacheRoot, cacheOut string
 	manifest            *manifest
 	receipts            *receiptCache
+	sums                *sumCache
 	// lastWatch lists the input paths of the last build, for Serve.
 	lastWatch []string
+	// oneShot is set for a Builder that builds once (Build): it drops
+	// what only a later build would reuse (a receipt's raw JSON once its
+	// page is written), so that memory does not grow with the receipts.
+	oneShot bool
 }
 
 // NewBuilder parses the embedded templates and prepares the assets.
@@ -125,6 +133,9 @@ func NewBuilder() (*Builder, error) {
 		return nil, fmt.Errorf("site templates: %w", err)
 	}
 	b.tmpl = t
+	if b.urlTmpl, err = parseURLTemplate(); err != nil {
+		return nil, fmt.Errorf("site templates: %w", err)
+	}
 	b.assets = map[string][]byte{}
 	h := sha256.New()
 	h.Write([]byte(generator))
@@ -162,6 +173,7 @@ func Build(ctx context.Context, opts Options) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
+	b.oneShot = true
 	return b.Build(ctx, opts)
 }
 
@@ -208,10 +220,15 @@ func (b *Builder) Build(ctx context.Context, opts Options) (Stats, error) {
 		b.cacheRoot, b.cacheOut = root, out
 		b.manifest = nil
 		b.receipts = newReceiptCache()
+		b.sums = nil
 	}
 	if b.manifest == nil {
 		b.manifest = readManifest(out)
 	}
+	if b.sums == nil {
+		b.sums = readSums(out)
+	}
+	b.sums.begin(time.Now())
 	st, err := b.prepare(ctx, opts, out)
 	if err != nil {
 		return Stats{}, err
@@ -221,7 +238,12 @@ func (b *Builder) Build(ctx context.Context, opts Options) (Stats, error) {
 	if err != nil {
 		// The manifest on disk may not describe what is there any more.
 		b.manifest = nil
+		b.sums = nil
 		return Stats{}, err
+	}
+	if err := b.sums.save(out); err != nil {
+		b.sums = nil
+		return Stats{}, fmt.Errorf("site build: write %s: %w", SumsName, err)
 	}
 	sort.Strings(stats.Warnings)
 	if opts.Logger != nil {

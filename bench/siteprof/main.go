@@ -4,6 +4,8 @@
 //
 //	go run ./bench/siteprof -repo DIR -out /dev/shm/x -cpuprofile site.prof
 //	go tool pprof -top -cum site.prof
+//	go run ./bench/siteprof -repo DIR -out /dev/shm/x -memprofile heap.prof
+//	go tool pprof -sample_index=inuse_space -top heap.prof
 package main
 
 import (
@@ -23,6 +25,7 @@ func main() {
 	repo := flag.String("repo", ".", "repository `DIR`")
 	out := flag.String("out", "", "output `DIR`")
 	prof := flag.String("cpuprofile", "", "write a CPU profile to `FILE`")
+	memprof := flag.String("memprofile", "", "write a heap profile taken at the end of the build to `FILE`")
 	flag.Parse()
 	cfg, err := config.Load(*repo)
 	check(err)
@@ -39,6 +42,12 @@ func main() {
 	t1 := time.Now()
 	st, err := site.Build(context.Background(), site.Options{Root: *repo, Out: *out, Config: cfg, Set: set})
 	check(err)
+	if *memprof != "" {
+		f, err := os.Create(*memprof)
+		check(err)
+		check(pprof.Lookup("heap").WriteTo(f, 0))
+		check(f.Close())
+	}
 	fmt.Printf("load %s, build %s, %d files\n", t1.Sub(t0).Round(time.Millisecond), time.Since(t1).Round(time.Millisecond), st.Files)
 }
 

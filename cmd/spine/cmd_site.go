@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -57,6 +58,21 @@ func (a *app) siteOptions(out, baseURL string) (site.Options, error) {
 	return opts, nil
 }
 
+// siteMemoryLimit is the soft memory limit of a site build or server
+// (runtime/debug.SetMemoryLimit) unless $GOMEMLIMIT sets one. The garbage
+// collector's usual pacing lets the heap grow to twice what is live, which
+// for a site of 10,000 loops and 58,000 receipts took the build to 830 MB;
+// below the limit nothing changes (a site of 2,000 loops and 20,000
+// receipts stays well under it), above it the collector runs more often.
+const siteMemoryLimit = 400 << 20
+
+// limitSiteMemory applies siteMemoryLimit.
+func limitSiteMemory() {
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(siteMemoryLimit)
+	}
+}
+
 func newSiteBuildCmd(a *app) *cobra.Command {
 	var out, baseURL string
 	c := &cobra.Command{
@@ -68,6 +84,7 @@ build is incremental: only files whose content changed are rewritten, and
 pages of deleted loops or receipts are removed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			limitSiteMemory()
 			opts, err := a.siteOptions(out, baseURL)
 			if err != nil {
 				return err
@@ -98,6 +115,7 @@ spine.yaml change. Open pages reload by themselves after a rebuild that
 changed anything. Stop with Ctrl-C (SIGINT) or SIGTERM.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			limitSiteMemory()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return site.Serve(ctx, site.ServeOptions{

@@ -1,0 +1,112 @@
+package site
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/loops"
+)
+
+// trickyLoop exercises every escaping path of a loop page: a title, facts,
+// findings and metadata with & < > " ' + and a NUL, and gaps.
+const trickyLoop = "---\nloop_id: LOOP-TRICKY-1\nstatus: active\nowner: \"a+b <c> & 'd' \\\"e\\\"\"\nscope: C++ & co\nlist: [x+y, \"<z>\"]\nmap: {k: v+w}\n---\n" +
+	"# LOOP-TRICKY-1: C++ <templates> & \"quotes\" + 'apostrophes' \x00\n\n" +
+	"Mentions GAP-OP-1 and LOOP-OTHER-2.\n\n### Stage 1: One + two <b>\n\n```sh {name=a+b gate=ops+1}\necho '<x>' + \"y\"\n```\n\n- [ ] check <that> & this+that\n\n" +
+	"```sh\nno name\n```\n"
+
+// TestLoopPageMatchesTemplate checks that the hand-written loop page is
+// byte for byte what templates/loop.html gives, on the test repository,
+// the corpus and a document with every character html/template escapes.
+func TestLoopPageMatchesTemplate(t *testing.T) {
+	repos := map[string]string{"fixture": filepath.Join("testdata", "repo")}
+	if docs, _ := filepath.Glob(filepath.Join("..", "..", "shared", "corpus", "loop-scopes", "*.md")); len(docs) > 0 {
+		repos["corpus"] = filepath.Join("..", "..", "shared", "corpus")
+	}
+	tricky := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(tricky, "loops"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tricky, "loops", "tricky.md"), []byte(trickyLoop), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gapsYAML := "gaps:\n  - id: GAP-OP-1\n    title: \"gap + <one> & 'q'\"\n    severity: \"high+\"\n    status: open\n    parent_loop: LOOP-TRICKY-1\n    description: d\n"
+	if err := os.WriteFile(filepath.Join(tricky, "gaps.yaml"), []byte(gapsYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	repos["tricky"] = tricky
+	for name, root := range repos {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := config.Load(root)
+			if err != nil {
+				cfg = config.Default()
+			}
+			paths, err := loops.Discover(root, cfg.Loops, cfg.Exclude, []string{cfg.Receipts, cfg.Artifacts, cfg.Site.Out})
+			if err != nil {
+				t.Fatal(err)
+			}
+			set := loops.Load(root, paths)
+			b, err := NewBuilder()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.receipts = newReceiptCache()
+			abs, err := filepath.Abs(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := b.prepare(context.Background(), Options{Root: abs, Config: cfg, Set: set}, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(st.docs) == 0 {
+				t.Fatal("no loops")
+			}
+			for _, d := range st.docs {
+				pg := st.loopPage(d)
+				body, err := st.loopBody(d, pg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pg.Body = body
+				var want bytes.Buffer
+				if err := b.tmpl.ExecuteTemplate(&want, "loop.html", pg); err != nil {
+					t.Fatal(err)
+				}
+				var got hw
+				if err := st.writeLoop(&got, d, pg); err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(want.String(), got.String()); diff != "" {
+					t.Errorf("%s: loop page differs from loop.html (-template +written):\n%s", d.Path, diff)
+				}
+			}
+		})
+	}
+}
+
+func TestURLEscaping(t *testing.T) {
+	b, err := NewBuilder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &buildState{b: b}
+	for _, u := range []string{"../../index.html", "../x y/ü?a=b&c=d+e", "javascript:alert(1)", "https://x.example/a'b\"c", "#frag"} {
+		var want bytes.Buffer
+		if err := b.urlTmpl.ExecuteTemplate(&want, "spine-url", u); err != nil {
+			t.Fatal(err)
+		}
+		var got hw
+		got.s(`<a href="`)
+		st.u(&got, u)
+		got.s(`">`)
+		if got.String() != want.String() {
+			t.Errorf("u(%q) = %s, want %s", u, got.String(), want.String())
+		}
+	}
+}

@@ -1,0 +1,174 @@
+package site
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// SumsName is the file in the output folder that records what the site
+// derived from each output log it read (size, lines, hash), with the log's
+// file-system identity, so that a later build in another process verifies
+// an unchanged log from one lstat instead of reading and hashing it.
+const SumsName = ".spine-sums.json"
+
+// sumsVersion names the format of SumsName and the display limits a
+// summary depends on; a file of another version is ignored.
+var sumsVersion = "spine-sums/1 " + strconv.Itoa(inlineLogBytes) + " " + strconv.Itoa(inlineLogLines)
+
+// fileStat is a regular file's identity as lstat reports it. A file whose
+// stat is unchanged has not been written since (the same test git makes
+// of its index), provided the stat was taken long enough after the last
+// change: see sumCache.cutoff.
+type fileStat struct {
+	Size  int64  `json:"size"`
+	Mtime int64  `json:"mtime"`
+	Ctime int64  `json:"ctime"`
+	Ino   uint64 `json:"ino"`
+	Dev   uint64 `json:"dev"`
+}
+
+// logSum is what verify takes from an output log.
+type logSum struct {
+	Size   int64  `json:"bytes"`
+	Lines  int    `json:"lines"`
+	SHA256 string `json:"sha256"`
+	Folded bool   `json:"folded"`
+}
+
+type sumEntry struct {
+	Stat fileStat `json:"stat"`
+	Sum  logSum   `json:"sum"`
+}
+
+// sumCache holds the summaries of output logs by repository-relative run
+// folder: those read from SumsName (old) and those this build used
+// (next), which the build writes back.
+type sumCache struct {
+	old map[string]sumEntry
+	// cutoff: a file changed at or after it (Unix ns) is not recorded, as
+	// a change within the file system's timestamp granularity could leave
+	// its stat as it was.
+	cutoff int64
+
+	mu    sync.Mutex
+	next  map[string]sumEntry
+	dirty bool
+}
+
+// readSums reads the summaries recorded in the output folder out; a
+// missing, unreadable or outdated file gives an empty cache.
+func readSums(out string) *sumCache {
+	c := &sumCache{old: map[string]sumEntry{}}
+	data, err := os.ReadFile(filepath.Join(out, SumsName))
+	if err != nil {
+		return c
+	}
+	var f struct {
+		Version string              `json:"version"`
+		Logs    map[string]sumEntry `json:"logs"`
+	}
+	if json.Unmarshal(data, &f) != nil || f.Version != sumsVersion || f.Logs == nil {
+		return c
+	}
+	c.old = f.Logs
+	return c
+}
+
+// begin starts a build: entries not used by it are dropped when it saves.
+func (c *sumCache) begin(now time.Time) {
+	c.next = map[string]sumEntry{}
+	c.dirty = false
+	c.cutoff = now.Add(-racyWindow).UnixNano()
+}
+
+// lookup returns the recorded summary of the output log of run folder dir
+// at path, if the file's stat is the one recorded. It also returns the
+// stat taken, for store.
+func (c *sumCache) lookup(dir, path string) (logSum, fileStat, bool) {
+	if c == nil {
+		return logSum{}, fileStat{}, false
+	}
+	st, ok := lstatFile(path)
+	if !ok {
+		return logSum{}, st, false
+	}
+	e, had := c.old[dir]
+	if !had || e.Stat != st {
+		return logSum{}, st, false
+	}
+	c.mu.Lock()
+	c.next[dir] = e
+	c.mu.Unlock()
+	return e.Sum, st, true
+}
+
+// store records the summary of a log read whole; before is its stat taken
+// before reading. Nothing is recorded unless the file kept that stat
+// while it was read and was last changed before the cutoff.
+func (c *sumCache) store(dir, path string, before fileStat, s logSum) {
+	if c == nil || before == (fileStat{}) || before.Mtime >= c.cutoff || before.Ctime >= c.cutoff {
+		return
+	}
+	if after, ok := lstatFile(path); !ok || after != before {
+		return
+	}
+	c.mu.Lock()
+	c.next[dir] = sumEntry{Stat: before, Sum: s}
+	c.dirty = true
+	c.mu.Unlock()
+}
+
+// keep carries the entry of run folder dir over to this build, for a
+// receipt whose verification the Builder kept in memory.
+func (c *sumCache) keep(dir string) {
+	if c == nil {
+		return
+	}
+	if e, ok := c.old[dir]; ok {
+		c.mu.Lock()
+		c.next[dir] = e
+		c.mu.Unlock()
+	}
+}
+
+// save writes this build's entries to the output folder out when they
+// differ from the ones read, and makes them the old ones.
+func (c *sumCache) save(out string) error {
+	if !c.dirty && len(c.next) == len(c.old) {
+		c.old = c.next
+		return nil
+	}
+	dirs := make([]string, 0, len(c.next))
+	for d := range c.next {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs)
+	var b bytes.Buffer
+	b.Grow(len(dirs) * 200)
+	b.WriteString(`{"version":` + strconv.Quote(sumsVersion) + `,"logs":{`)
+	for i, d := range dirs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("\n")
+		writeJSONString(&b, d)
+		b.WriteByte(':')
+		data, err := json.Marshal(c.next[d])
+		if err != nil {
+			return err
+		}
+		b.Write(data)
+	}
+	b.WriteString("\n}}\n")
+	if err := writeFileAtomic(filepath.Join(out, SumsName), b.Bytes()); err != nil {
+		return err
+	}
+	c.old = c.next
+	return nil
+}

@@ -1,0 +1,185 @@
+package site
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/loops"
+)
+
+func TestSumCache(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "output.log")
+	if err := os.WriteFile(log, []byte("one\ntwo\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := logSum{Size: 8, Lines: 2, SHA256: "abc"}
+	tests := []struct {
+		name   string
+		cutoff time.Time
+		change func(t *testing.T)
+		hit    bool
+	}{
+		{"unchanged", time.Now().Add(time.Hour), nil, true},
+		{"changed within the racy window: not recorded", time.Now(), nil, false},
+		{"rewritten in place, same size", time.Now().Add(time.Hour), func(t *testing.T) {
+			if err := os.WriteFile(log, []byte("ONE\nTWO\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// A distinct modification time, whatever the file system's
+			// timestamp granularity.
+			old := time.Now().Add(-time.Hour)
+			if err := os.Chtimes(log, old, old); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		{"replaced by another file", time.Now().Add(time.Hour), func(t *testing.T) {
+			tmp := log + ".new"
+			if err := os.WriteFile(tmp, []byte("one\ntwo\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, log); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		{"replaced by a symbolic link", time.Now().Add(time.Hour), func(t *testing.T) {
+			other := filepath.Join(dir, "other.log")
+			if err := os.WriteFile(other, []byte("one\ntwo\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Remove(log); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(other, log); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			os.Remove(log)
+			if err := os.WriteFile(log, []byte("one\ntwo\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out := t.TempDir()
+			c := readSums(out)
+			c.begin(tc.cutoff.Add(racyWindow))
+			_, before, hit := c.lookup("r/1", log)
+			if hit {
+				t.Fatal("hit in an empty cache")
+			}
+			c.store("r/1", log, before, sum)
+			if err := c.save(out); err != nil {
+				t.Fatal(err)
+			}
+			if tc.change != nil {
+				tc.change(t)
+			}
+			c2 := readSums(out)
+			c2.begin(time.Now())
+			got, _, hit := c2.lookup("r/1", log)
+			if _, ok := lstatFile(log); !ok && hit {
+				t.Fatal("hit for a file that is not a regular file")
+			}
+			if hit != tc.hit {
+				t.Fatalf("hit = %v, want %v", hit, tc.hit)
+			}
+			if hit {
+				if diff := cmp.Diff(sum, got); diff != "" {
+					t.Errorf("summary (-want +got):\n%s", diff)
+				}
+			}
+		})
+	}
+}
+
+// TestSumsDetectTamperedLog builds the site with fresh Builders, as
+// separate `spine site build` processes do: once the output logs'
+// summaries are recorded, a log edited in place (same size) must still show
+// as not matching its receipt, and the pages must be those of a build
+// without recorded summaries.
+func TestSumsDetectTamperedLog(t *testing.T) {
+	repo := filepath.Join(t.TempDir(), "repo")
+	copyDir(t, filepath.Join("testdata", "repo"), repo)
+	build := func(out string) Stats {
+		t.Helper()
+		cfg, err := config.Load(repo)
+		if err != nil {
+			cfg = config.Default()
+		}
+		paths, err := loops.Discover(repo, cfg.Loops, cfg.Exclude, []string{cfg.Receipts, cfg.Artifacts, cfg.Site.Out})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := Build(context.Background(), Options{Root: repo, Out: out, Config: cfg, Set: loops.Load(repo, paths), Now: time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	out := filepath.Join(t.TempDir(), "public")
+	build(out)
+	// The logs were just copied: too recent to be recorded. Once they are
+	// older than the racy window, a build records them.
+	time.Sleep(racyWindow + 100*time.Millisecond)
+	build(out)
+	data, err := os.ReadFile(filepath.Join(out, SumsName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const key = "CAP-20260301-101500__step.zpool-list__Rk3j9x0abcd"
+	if !strings.Contains(string(data), key) {
+		t.Fatalf("%s does not record %s:\n%s", SumsName, key, data)
+	}
+	page := filepath.Join(out, "receipts", key, "index.html")
+	before, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(before, []byte("ok")) {
+		t.Fatalf("page before tampering:\n%s", before)
+	}
+	log := filepath.Join(repo, "receipts", "2026", "03", "01", key, "output.log")
+	orig, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered := bytes.Clone(orig)
+	tampered[0] ^= 0x20
+	f, err := os.OpenFile(log, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(tampered, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	build(out)
+	after, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(after, []byte("output.log hashes to")) {
+		t.Errorf("tampered log not reported:\n%s", after)
+	}
+	// The same pages as a build that never recorded a summary.
+	fresh := filepath.Join(t.TempDir(), "public")
+	build(fresh)
+	want, err := os.ReadFile(filepath.Join(fresh, "receipts", key, "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), string(after)); diff != "" {
+		t.Errorf("page with recorded summaries differs from a fresh build (-fresh +incremental):\n%s", diff)
+	}
+}
