@@ -7,7 +7,8 @@
 // Receipts are the real artifacts.Receipt shape written by artifacts.Store
 // (DeferSync: the repository is made durable once, by git). For each loop,
 // in document order, every command step gets one passing receipt, chained
-// with prev, so `spine plan` finds the generated loops done. Receipts
+// with prev, and the manual steps of completed loops are ticked, so
+// `spine plan` finds the generated loops done (exit 0, nothing pending). Receipts
 // beyond that are earlier failed attempts of random steps (each followed
 // by the pass), so the latest run of every step is still its pass; with
 // fewer receipts than steps, active loops are covered first.

@@ -4,7 +4,9 @@
 // bench/gen command and the *_bench_test.go files use it.
 //
 // For each loop, in document order, every command step gets one passing
-// receipt, so planning finds the loops done. Receipts beyond that are
+// receipt, and the manual steps of a loop whose command steps all passed
+// are ticked, so planning finds the loops done (nothing pending, nothing
+// waiting for an operator). Receipts beyond that are
 // earlier failed attempts of random steps (each followed by its pass); with
 // fewer receipts than steps, active loops are covered first. Receipts are
 // written by artifacts.Store with DeferSync (the repository is made durable
@@ -79,11 +81,6 @@ func generate(out string, nLoops, nReceipts int, seed int64, commit bool, log *o
 	sort.SliceStable(order, func(a, b int) bool {
 		return docs[order[a]].Status == "active" && docs[order[b]].Status != "active"
 	})
-	type stepRef struct {
-		doc   *loops.Document
-		stage string
-		step  *loops.Step
-	}
 	var steps []stepRef
 	for _, i := range order {
 		d := docs[i]
@@ -98,6 +95,7 @@ func generate(out string, nLoops, nReceipts int, seed int64, commit bool, log *o
 			}
 		}
 	}
+	withReceipts := nReceipts >= 0
 	switch {
 	case nReceipts < 0:
 		nReceipts = 0
@@ -133,6 +131,11 @@ func generate(out string, nLoops, nReceipts int, seed int64, commit bool, log *o
 	if err := writeReceipts(out, runs, seed); err != nil {
 		return Stats{}, err
 	}
+	if withReceipts {
+		if err := tickManual(out, docs, steps[:passes], steps); err != nil {
+			return Stats{}, err
+		}
+	}
 	if err := writeGaps(out, docs, rng); err != nil {
 		return Stats{}, err
 	}
@@ -162,6 +165,71 @@ func generate(out string, nLoops, nReceipts int, seed int64, commit bool, log *o
 	}
 	fmt.Fprintf(log, "gen: committed in %s\n", time.Since(t1).Round(time.Millisecond))
 	return st, nil
+}
+
+// stepRef is one command step of a generated document.
+type stepRef struct {
+	doc   *loops.Document
+	stage string
+	step  *loops.Step
+}
+
+// tickManual ticks the manual steps (`- [ ]` to `- [x]`) of every document
+// whose command steps all got a passing receipt (passed, out of all): the
+// operator confirmed them, so `spine plan` finds those loops done rather
+// than waiting for an operator. Documents left incomplete keep their
+// unchecked items.
+func tickManual(root string, docs []*loops.Document, passed, all []stepRef) error {
+	left := map[*loops.Document]int{}
+	for _, s := range all {
+		left[s.doc]++
+	}
+	for _, s := range passed {
+		left[s.doc]--
+	}
+	for i, d := range docs {
+		if left[d] > 0 {
+			continue
+		}
+		src := bytes.Clone(d.Source)
+		lines := bytes.SplitAfter(src, []byte("\n"))
+		n := 0
+		for si := range d.Stages {
+			for k := range d.Stages[si].Steps {
+				s := &d.Stages[si].Steps[k]
+				if s.Kind != loops.KindManual || s.Checked {
+					continue
+				}
+				if s.Line < 1 || s.Line > len(lines) {
+					return fmt.Errorf("%s: manual step %q at line %d out of range", d.Path, s.Name, s.Line)
+				}
+				l := lines[s.Line-1]
+				j := bytes.Index(l, []byte("[ ]"))
+				if j < 0 {
+					return fmt.Errorf("%s:%d: no [ ] in manual step line %q", d.Path, s.Line, l)
+				}
+				l[j+1] = 'x'
+				n++
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		out := bytes.Join(lines, nil)
+		nd := loops.Parse(d.Path, out)
+		for si := range nd.Stages {
+			for _, s := range nd.Stages[si].Steps {
+				if s.Kind == loops.KindManual && !s.Checked {
+					return fmt.Errorf("%s: manual step %q still unchecked after ticking", d.Path, s.Name)
+				}
+			}
+		}
+		if err := os.WriteFile(filepath.Join(root, filepath.FromSlash(d.Path)), out, 0o644); err != nil {
+			return err
+		}
+		docs[i] = nd
+	}
+	return nil
 }
 
 // writeReceipts writes runs (grouped per loop, in run order): receipts of a
