@@ -163,5 +163,7 @@ func (a *app) stepStates(rc *repoContext) (func(*loops.Document, *loops.Step) st
 			states[it.Step] = string(it.State)
 		}
 	}
+	// Keep what the approval lookups learnt for the next command.
+	_ = planner.Gates.SaveCache()
 	return func(_ *loops.Document, s *loops.Step) string { return states[s] }, nil
 }
