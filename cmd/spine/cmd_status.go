@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -90,9 +89,7 @@ heartbeat_ttl_minutes (for monitoring).`,
 				out = append(out, l)
 			}
 			if asJSON {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(out); err != nil {
+				if err := writeStatusJSON(a.stdout, out); err != nil {
 					return err
 				}
 			} else {
