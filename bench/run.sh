@@ -180,7 +180,7 @@ if want plan; then
 		gen_repo "$R" "$n" $((n * 10))
 		cold=(); warm=()
 		for i in $(seq "$RUNS"); do
-			rm -f "$R/.git/spine/receipts.idx.json"
+			rm -f "$R/.git/spine/receipts.idx" "$R/.git/spine/receipts.idx.json"
 			t=$(now_ns); (cd "$R" && "$SPINE" plan >/dev/null || true); cold+=("$(ms_since "$t")")
 			t=$(now_ns); (cd "$R" && "$SPINE" plan >/dev/null || true); warm+=("$(ms_since "$t")")
 		done

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing/object"
 
@@ -28,6 +29,27 @@ type Gates struct {
 	// approval commit signatures must verify against when the policy
 	// requires signatures.
 	ArmoredKeys string
+	// StateDir, when set, keeps the results of approval history walks
+	// between processes (approvals.idx.json; see approvalcache.go).
+	StateDir string
+
+	histOnce sync.Once
+	hist     *historyCache
+}
+
+// history returns the gates' history walk cache.
+func (g *Gates) history() *historyCache {
+	g.histOnce.Do(func() { g.hist = newHistoryCache(g.Git, g.StateDir) })
+	return g.hist
+}
+
+// SaveCache writes what approval lookups learnt to the state folder, for
+// the next process (nothing without StateDir or when nothing is new).
+func (g *Gates) SaveCache() error {
+	if g.Git == nil {
+		return nil
+	}
+	return g.history().save()
 }
 
 // Decision is the outcome of a gate check.
@@ -49,7 +71,7 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 	if g.Git == nil {
 		return Decision{Reason: fmt.Sprintf("gate %s: approvals need a git repository", gate)}
 	}
-	c, err := g.approvalCommit(doc.Path, gate)
+	c, err := g.approvalCommit(doc, gate)
 	if err != nil {
 		return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, err)}
 	}
@@ -76,7 +98,7 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 		}
 	}
 	if g.Policy.ForbidSelfApproval {
-		if last := g.lastStepAuthor(doc.Path, step); last != "" && sameEmail(last, c.Author.Email) {
+		if last := g.lastStepAuthor(doc, step); last != "" && sameEmail(last, c.Author.Email) {
 			return Decision{Reason: fmt.Sprintf("gate %s: %s last changed step %q and cannot approve it (policy.forbid_self_approval)", gate, author, step.Name)}
 		}
 	}
@@ -109,38 +131,24 @@ func hasApproval(m loops.Meta, gate string) bool {
 // approvalCommit finds the commit that added gate to the document's
 // approvals: walking back from HEAD while the approval is present, the
 // oldest such commit.
-func (g *Gates) approvalCommit(rel, gate string) (*object.Commit, error) {
-	var found *object.Commit
-	err := g.Git.FileHistory(rel, maxApprovalHistory, func(c *object.Commit, content []byte) bool {
-		if content == nil {
-			return false
-		}
-		if !hasApproval(loops.Parse(rel, content).Meta, gate) {
-			return false
-		}
-		found = c
-		return true
+func (g *Gates) approvalCommit(doc *loops.Document, gate string) (*object.Commit, error) {
+	return g.history().walk(doc.Path, approvalKey(gate), doc, maxApprovalHistory, func(d *loops.Document) bool {
+		return hasApproval(d.Meta, gate)
 	})
-	return found, err
 }
 
 // lastStepAuthor returns the email of the author of the commit that last
 // changed the step's command.
-func (g *Gates) lastStepAuthor(rel string, step *loops.Step) string {
+func (g *Gates) lastStepAuthor(doc *loops.Document, step *loops.Step) string {
 	want := step.Command
-	var author string
-	_ = g.Git.FileHistory(rel, maxApprovalHistory, func(c *object.Commit, content []byte) bool {
-		if content == nil {
-			return false
-		}
-		_, s := loops.Parse(rel, content).Step(step.Name)
-		if s == nil || s.Command != want {
-			return false
-		}
-		author = c.Author.Email
-		return true
+	c, _ := g.history().walk(doc.Path, stepKey(step.Name, want), doc, maxApprovalHistory, func(d *loops.Document) bool {
+		_, s := d.Step(step.Name)
+		return s != nil && s.Command == want
 	})
-	return author
+	if c == nil {
+		return ""
+	}
+	return c.Author.Email
 }
 
 func (g *Gates) isApprover(sig object.Signature) bool {

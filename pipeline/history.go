@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,15 +68,30 @@ type History struct {
 	byLoop map[string][]int
 }
 
-// NewHistory indexes runs, ordering them by start time then run key.
+// NewHistory indexes runs, ordering them by start time, then run key, then
+// folder.
 func NewHistory(runs []Run) *History {
-	sort.Slice(runs, func(i, j int) bool {
-		if !runs[i].Started.Equal(runs[j].Started) {
-			return runs[i].Started.Before(runs[j].Started)
-		}
-		return runs[i].RunKey < runs[j].RunKey
-	})
-	h := &History{runs: runs, byStep: map[[2]string][]int{}, byLoop: map[string][]int{}}
+	less := func(i, j int) bool { return runBefore(&runs[i], &runs[j]) }
+	if !sort.SliceIsSorted(runs, less) {
+		sort.Slice(runs, less)
+	}
+	return newHistorySorted(runs)
+}
+
+// runBefore is history order: start time, then run key, then folder.
+func runBefore(a, b *Run) bool {
+	if !a.Started.Equal(b.Started) {
+		return a.Started.Before(b.Started)
+	}
+	if a.RunKey != b.RunKey {
+		return a.RunKey < b.RunKey
+	}
+	return a.Dir < b.Dir
+}
+
+// newHistorySorted indexes runs already in history order.
+func newHistorySorted(runs []Run) *History {
+	h := &History{runs: runs, byStep: make(map[[2]string][]int, len(runs)/2), byLoop: make(map[string][]int, len(runs)/8)}
 	for i := range runs {
 		r := &runs[i]
 		if r.Err != "" {
@@ -135,40 +152,60 @@ func (h *History) ChainTip(loopID string) string {
 	return h.runs[idx[len(idx)-1]].Hash
 }
 
-// indexVersion changes when the cache format does.
-const indexVersion = 1
-
-type indexFile struct {
-	Version int            `json:"version"`
-	Runs    map[string]Run `json:"runs"` // by receipt folder
-}
+// indexName is the receipt index cache in the state folder. The JSON index
+// of earlier versions (receipts.idx.json) is ignored and removed.
+const (
+	indexName    = "receipts.idx"
+	oldIndexName = "receipts.idx.json"
+)
 
 // LoadHistory reads every receipt under receiptsDir (repository-relative)
 // of root. Receipts are immutable, so a cache in stateDir keyed by folder
 // saves decoding them again: only folders the cache has not seen are read
 // (receipts that arrived by a pull included) and folders that disappeared
-// are dropped. The folder listing itself is always fresh.
+// are dropped. The folder listing itself is always fresh: the cache is
+// used whole only when the digest of the listing it was written for is
+// the digest of the listing now (index.go).
 func LoadHistory(root, receiptsDir, stateDir string) (*History, error) {
-	dirs, err := listReceiptDirs(root, receiptsDir)
-	if err != nil {
-		return nil, err
-	}
+	// List the folders while the index is read and decoded.
+	var (
+		dirs    []string
+		listErr error
+		listed  = make(chan struct{})
+	)
+	go func() {
+		defer close(listed)
+		dirs, listErr = listReceiptDirs(root, receiptsDir)
+	}()
 	cachePath := ""
-	cache := indexFile{Runs: map[string]Run{}}
+	var cache *receiptIndex
 	if stateDir != "" {
-		cachePath = filepath.Join(stateDir, "receipts.idx.json")
-		if data, err := os.ReadFile(cachePath); err == nil {
-			var f indexFile
-			if json.Unmarshal(data, &f) == nil && f.Version == indexVersion && f.Runs != nil {
-				cache = f
-			}
+		cachePath = filepath.Join(stateDir, indexName)
+		if data, err := readString(cachePath); err == nil {
+			cache, _ = decodeIndex(data)
+		}
+	}
+	<-listed
+	if listErr != nil {
+		return nil, listErr
+	}
+	digest := listingDigest(dirs)
+	if cache != nil && cache.complete && cache.digest == digest && len(cache.runs) == len(dirs) {
+		// The index holds exactly these folders, in history order.
+		return NewHistory(cache.runs), nil
+	}
+	var cached map[string]int
+	if cache != nil {
+		cached = make(map[string]int, len(cache.runs))
+		for i := range cache.runs {
+			cached[cache.runs[i].Dir] = i
 		}
 	}
 	runs := make([]Run, len(dirs))
 	var missing []int
 	for i, d := range dirs {
-		if r, ok := cache.Runs[d]; ok && r.Err == "" {
-			runs[i] = r
+		if j, ok := cached[d]; ok {
+			runs[i] = cache.runs[j]
 		} else {
 			missing = append(missing, i)
 		}
@@ -191,21 +228,31 @@ func LoadHistory(root, receiptsDir, stateDir string) (*History, error) {
 		close(next)
 		wg.Wait()
 	}
-	changed := len(missing) > 0 || len(cache.Runs) != len(dirs)
-	if cachePath != "" && changed {
-		f := indexFile{Version: indexVersion, Runs: make(map[string]Run, len(runs))}
-		for _, r := range runs {
-			if r.Err == "" {
-				f.Runs[r.Dir] = r
-			}
-		}
-		if data, err := json.Marshal(f); err == nil {
-			if os.MkdirAll(stateDir, 0o755) == nil {
-				_ = artifacts.WriteFileAtomic(cachePath, data, 0o644)
-			}
+	h := NewHistory(runs)
+	if cachePath != "" {
+		if os.MkdirAll(stateDir, 0o755) == nil {
+			_ = artifacts.WriteFileAtomic(cachePath, encodeIndex(h.runs, digest), 0o644)
+			_ = os.Remove(filepath.Join(stateDir, oldIndexName))
 		}
 	}
-	return NewHistory(runs), nil
+	return h, nil
+}
+
+// readString reads a file into a string without a second copy.
+func readString(name string) (string, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	var b strings.Builder
+	if fi, err := f.Stat(); err == nil {
+		b.Grow(int(fi.Size()) + 1)
+	}
+	if _, err := io.Copy(&b, f); err != nil {
+		return "", err
+	}
+	return b.String(), nil
 }
 
 // readRun reads one receipt folder.
@@ -226,6 +273,11 @@ func readRun(root, dir string) Run {
 // receipt.json, repository-relative. Symlinks are not followed.
 func listReceiptDirs(root, receiptsDir string) ([]string, error) {
 	base := filepath.Join(root, filepath.FromSlash(receiptsDir))
+	// path.Join of the folder names, which are single clean elements.
+	prefix := path.Clean(receiptsDir) + "/"
+	if prefix == "./" {
+		prefix = ""
+	}
 	var out []string
 	years, err := os.ReadDir(base)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -253,7 +305,7 @@ func listReceiptDirs(root, receiptsDir string) ([]string, error) {
 					if !k.IsDir() || !artifacts.ValidRunKey(k.Name()) {
 						continue
 					}
-					out = append(out, path.Join(receiptsDir, y.Name(), m.Name(), d.Name(), k.Name()))
+					out = append(out, prefix+y.Name()+"/"+m.Name()+"/"+d.Name()+"/"+k.Name())
 				}
 			}
 		}

@@ -73,7 +73,11 @@ func runnableStatus(status string) bool { return status == "active" }
 // PlanLoop returns the plan for every step of doc, in document order,
 // done steps included.
 func (p *Planner) PlanLoop(doc *loops.Document) []Item {
-	var items []Item
+	n := 0
+	for si := range doc.Stages {
+		n += len(doc.Stages[si].Steps)
+	}
+	items := make([]Item, 0, n)
 	hold := "" // why later steps wait: an earlier step is not done
 	if doc.HasErrors() {
 		for _, pr := range doc.Problems {

@@ -88,7 +88,7 @@ func BenchmarkPlan(b *testing.B) {
 				}
 				for b.Loop() {
 					if mode == "cold" {
-						os.RemoveAll(filepath.Join(state, "receipts.idx.json"))
+						os.RemoveAll(filepath.Join(state, indexName))
 					}
 					opts := benchOpts(b, root, state)
 					p, err := Plan(opts)
@@ -168,4 +168,41 @@ func BenchmarkRunSteps(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N)/steps/1e6, "ms/step")
+}
+
+// BenchmarkLoadHistory loads the receipt history of a generated repository
+// of 5,000 loops and 50,000 receipts with the index cached (what `spine
+// plan` and `spine status` pay on every call) and cold (every receipt.json
+// read). SPINE_BENCH_REPO names an existing repository to read instead of
+// generating one.
+//
+//	go test ./pipeline -run '^$' -bench LoadHistory -benchtime 5x
+func BenchmarkLoadHistory(b *testing.B) {
+	root := os.Getenv("SPINE_BENCH_REPO")
+	if root == "" {
+		root = filepath.Join(b.TempDir(), "repo")
+		if _, err := repogen.Generate(root, 5000, 50000, 1, false, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, mode := range []string{"cached", "cold"} {
+		b.Run(mode, func(b *testing.B) {
+			state := b.TempDir()
+			if _, err := LoadHistory(root, "receipts", state); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if mode == "cold" {
+					os.Remove(filepath.Join(state, indexName))
+				}
+				h, err := LoadHistory(root, "receipts", state)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(h.All()) == 0 {
+					b.Fatal("no runs")
+				}
+			}
+		})
+	}
 }

@@ -186,6 +186,7 @@ func (r *Runner) load() error {
 		Gates: &Gates{
 			Env: r.opts.LookupEnv, Policy: r.opts.Config.Policy, Git: r.opts.Git,
 			ArmoredKeys: readKeys(r.opts.Root, r.opts.Config.Policy.SigningKeys),
+			StateDir:    r.opts.StateDir,
 		},
 		Host: r.opts.Host, Retry: r.opts.Retry, Unfinished: unfinished,
 		CapGate: r.opts.CapGate, Now: r.opts.Clock,

@@ -56,6 +56,8 @@ Exit status 3 when something waits for an operator.`,
 					held = held || pipeline.OperatorHold(it)
 				}
 			}
+			// Keep what the approval lookups learnt for the next command.
+			_ = planner.Gates.SaveCache()
 			if asJSON {
 				enc := json.NewEncoder(a.stdout)
 				enc.SetIndent("", "  ")

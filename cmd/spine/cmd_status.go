@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -90,9 +89,7 @@ heartbeat_ttl_minutes (for monitoring).`,
 				out = append(out, l)
 			}
 			if asJSON {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(out); err != nil {
+				if err := writeStatusJSON(a.stdout, out); err != nil {
 					return err
 				}
 			} else {
@@ -163,5 +160,7 @@ func (a *app) stepStates(rc *repoContext) (func(*loops.Document, *loops.Step) st
 			states[it.Step] = string(it.State)
 		}
 	}
+	// Keep what the approval lookups learnt for the next command.
+	_ = planner.Gates.SaveCache()
 	return func(_ *loops.Document, s *loops.Step) string { return states[s] }, nil
 }

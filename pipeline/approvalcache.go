@@ -1,0 +1,306 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/internal/gitx"
+	"github.com/spinehq/spine/loops"
+)
+
+// approvalsIndexName is the cache of approval history walks in the state
+// folder.
+const approvalsIndexName = "approvals.idx.json"
+
+// approvalsIndexVersion changes when the file format, or what a walk
+// computes, does.
+const approvalsIndexVersion = 1
+
+// A history walk answers, for a document path and a predicate over the
+// document's content, which commit is the oldest of the unbroken run of
+// first-parent commits from HEAD whose version of the document satisfies
+// the predicate (Gates.approvalCommit: the commit that added an approval;
+// Gates.lastStepAuthor: the commit that last changed a step's command).
+//
+// A walk from HEAD H depends only on H (commits are content addressed: the
+// history behind H cannot change without H changing), so its result is
+// kept, per path and predicate, with the HEAD it was computed at. A later
+// walk from a new HEAD stops as soon as it reaches that commit and carries
+// the kept result on: after a commit that does not touch the document, one
+// commit is visited. A walk whose HEAD does not lead back to the kept one
+// (a rewritten history, a reset, another branch) simply walks on, as if
+// nothing was kept. Within a process, every commit, tree and document
+// version is read and parsed once: a lookup costs per distinct document
+// blob, not per gated step.
+//
+// The results are kept in the state folder (approvals.idx.json) between
+// processes. Like the receipt index, the state folder is trusted: anyone
+// who can write it can also rewrite the repository's refs. The approval
+// commit a kept result names is still read from git and checked (author,
+// signature, policy) on every use.
+
+// walkResult is a kept walk.
+type walkResult struct {
+	// Head is the commit the walk started from.
+	Head string `json:"h"`
+	// Found is the oldest commit of the run ("" when HEAD's version does
+	// not satisfy the predicate).
+	Found string `json:"f,omitempty"`
+	// N is the number of commits in the run (0 with no Found).
+	N int `json:"n,omitempty"`
+}
+
+// approvalsFile is the state folder's approvals.idx.json.
+type approvalsFile struct {
+	Version int                    `json:"version"`
+	Walks   map[string]*walkResult `json:"walks"` // by walkKey
+}
+
+// historyCache serves the history walks of one Gates.
+type historyCache struct {
+	git      *gitx.Repo
+	stateDir string
+
+	mu      sync.Mutex
+	loaded  bool
+	walks   map[string]*walkResult
+	dirty   bool
+	commits map[plumbing.Hash]*object.Commit
+	trees   map[plumbing.Hash]map[string]object.TreeEntry
+	docs    map[plumbing.Hash]*loops.Document
+	// visited counts the commits walks have read (for tests).
+	visited int
+}
+
+func newHistoryCache(g *gitx.Repo, stateDir string) *historyCache {
+	return &historyCache{
+		git: g, stateDir: stateDir,
+		commits: map[plumbing.Hash]*object.Commit{},
+		trees:   map[plumbing.Hash]map[string]object.TreeEntry{},
+		docs:    map[plumbing.Hash]*loops.Document{},
+	}
+}
+
+// walkKey names a walk: the path and the predicate's key.
+func walkKey(rel, pred string) string { return rel + "\x00" + pred }
+
+// load reads the kept walks once; a missing or unreadable file is an empty
+// cache.
+func (hc *historyCache) load() {
+	if hc.loaded {
+		return
+	}
+	hc.loaded = true
+	hc.walks = map[string]*walkResult{}
+	if hc.stateDir == "" {
+		return
+	}
+	data, err := os.ReadFile(filepath.Join(hc.stateDir, approvalsIndexName))
+	if err != nil {
+		return
+	}
+	var f approvalsFile
+	if json.Unmarshal(data, &f) != nil || f.Version != approvalsIndexVersion {
+		return
+	}
+	for k, w := range f.Walks {
+		if w != nil && plumbing.IsHash(w.Head) && (w.Found == "" || plumbing.IsHash(w.Found)) && w.N >= 0 {
+			hc.walks[k] = w
+		}
+	}
+}
+
+// save writes the kept walks when a walk computed something new.
+func (hc *historyCache) save() error {
+	hc.mu.Lock()
+	defer hc.mu.Unlock()
+	if !hc.dirty || hc.stateDir == "" {
+		return nil
+	}
+	data, err := json.Marshal(approvalsFile{Version: approvalsIndexVersion, Walks: hc.walks})
+	if err != nil {
+		return fmt.Errorf("approvals cache: %w", err)
+	}
+	if err := os.MkdirAll(hc.stateDir, 0o755); err != nil {
+		return fmt.Errorf("approvals cache: %w", err)
+	}
+	if err := artifacts.WriteFileAtomic(filepath.Join(hc.stateDir, approvalsIndexName), data, 0o644); err != nil {
+		return fmt.Errorf("approvals cache: %w", err)
+	}
+	hc.dirty = false
+	return nil
+}
+
+// commit reads a commit once.
+func (hc *historyCache) commit(h plumbing.Hash) (*object.Commit, error) {
+	if c, ok := hc.commits[h]; ok {
+		return c, nil
+	}
+	c, err := hc.git.R.CommitObject(h)
+	if err != nil {
+		return nil, fmt.Errorf("read commit %s: %w", h, err)
+	}
+	hc.commits[h] = c
+	return c, nil
+}
+
+// tree reads a tree's entries once, by name.
+func (hc *historyCache) tree(h plumbing.Hash) (map[string]object.TreeEntry, error) {
+	if t, ok := hc.trees[h]; ok {
+		return t, nil
+	}
+	t, err := object.GetTree(hc.git.R.Storer, h)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]object.TreeEntry, len(t.Entries))
+	for _, e := range t.Entries {
+		m[e.Name] = e
+	}
+	hc.trees[h] = m
+	return m, nil
+}
+
+// blobAt returns the blob hash of rel in commit c, and whether it is a
+// file there.
+func (hc *historyCache) blobAt(c *object.Commit, rel string) (plumbing.Hash, bool) {
+	t, err := hc.tree(c.TreeHash)
+	if err != nil {
+		return plumbing.ZeroHash, false
+	}
+	parts := strings.Split(rel, "/")
+	for i, name := range parts {
+		e, ok := t[name]
+		if !ok {
+			return plumbing.ZeroHash, false
+		}
+		if i == len(parts)-1 {
+			if !e.Mode.IsFile() {
+				return plumbing.ZeroHash, false
+			}
+			return e.Hash, true
+		}
+		if e.Mode != filemode.Dir {
+			return plumbing.ZeroHash, false
+		}
+		if t, err = hc.tree(e.Hash); err != nil {
+			return plumbing.ZeroHash, false
+		}
+	}
+	return plumbing.ZeroHash, false
+}
+
+// doc parses a version of rel once. work is the working tree's document:
+// when the blob is its content, it is used as it is.
+func (hc *historyCache) doc(rel string, blob plumbing.Hash, work *loops.Document) (*loops.Document, bool) {
+	if d, ok := hc.docs[blob]; ok {
+		return d, true
+	}
+	if work != nil && gitx.BlobHash(work.Source) == blob {
+		hc.docs[blob] = work
+		return work, true
+	}
+	data, err := hc.git.Blob(blob)
+	if err != nil {
+		return nil, false
+	}
+	d := loops.Parse(rel, data)
+	hc.docs[blob] = d
+	return d, true
+}
+
+// walk finds the oldest commit of the run from HEAD whose version of rel
+// satisfies pred (nil: HEAD's does not, or no commits), visiting at most
+// limit commits, as gitx.Repo.FileHistory would. key names pred for the
+// kept results; work is the working tree's document.
+func (hc *historyCache) walk(rel, key string, work *loops.Document, limit int, pred func(*loops.Document) bool) (*object.Commit, error) {
+	head, err := hc.git.Head()
+	if err != nil || head.IsZero() {
+		return nil, err
+	}
+	hc.mu.Lock()
+	defer hc.mu.Unlock()
+	hc.load()
+	wk := walkKey(rel, key)
+	kept := hc.walks[wk]
+	if kept != nil && kept.Head == head.String() {
+		return hc.result(kept)
+	}
+	var last plumbing.Hash
+	n := 0
+	h := head
+	for n < limit && !h.IsZero() {
+		if kept != nil && h.String() == kept.Head {
+			// The kept walk started here: carry it on.
+			switch {
+			case kept.N == 0:
+				return hc.keep(wk, head, last, n)
+			case n+kept.N <= limit && kept.N < limit:
+				return hc.keep(wk, head, plumbing.NewHash(kept.Found), n+kept.N)
+			}
+			// It may have been cut by the limit: walk on.
+			kept = nil
+		}
+		c, err := hc.commit(h)
+		if err != nil {
+			// As FileHistory: what was found so far, and the error; the
+			// walk is not kept.
+			var found *object.Commit
+			if n > 0 {
+				found, _ = hc.commit(last)
+			}
+			return found, err
+		}
+		hc.visited++
+		blob, ok := hc.blobAt(c, rel)
+		if !ok {
+			break
+		}
+		d, ok := hc.doc(rel, blob, work)
+		if !ok || !pred(d) {
+			break
+		}
+		last, n = h, n+1
+		if len(c.ParentHashes) == 0 {
+			break
+		}
+		h = c.ParentHashes[0]
+	}
+	return hc.keep(wk, head, last, n)
+}
+
+// keep records a walk from head and returns its commit.
+func (hc *historyCache) keep(wk string, head, found plumbing.Hash, n int) (*object.Commit, error) {
+	w := &walkResult{Head: head.String(), N: n}
+	if n > 0 {
+		w.Found = found.String()
+	}
+	hc.walks[wk] = w
+	hc.dirty = true
+	return hc.result(w)
+}
+
+// result returns the commit a walk found.
+func (hc *historyCache) result(w *walkResult) (*object.Commit, error) {
+	if w.N == 0 {
+		return nil, nil
+	}
+	return hc.commit(plumbing.NewHash(w.Found))
+}
+
+// approvalKey names the approval walk of a gate.
+func approvalKey(gate string) string { return "approval:" + gate }
+
+// stepKey names the walk for the last change of a step's command.
+func stepKey(name, command string) string {
+	return "step:" + name + "\x00" + artifacts.CommandSHA256(command)
+}

@@ -1,0 +1,240 @@
+package pipeline
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/spinehq/spine/artifacts"
+)
+
+// writeTestReceipts writes n receipts of loop LOOP-H into root's receipts
+// folder, starting at start, one minute apart, and returns their folders.
+func writeTestReceipts(t *testing.T, root string, start time.Time, n int, seed uint64) []string {
+	t.Helper()
+	store := &artifacts.Store{Root: root, DeferSync: true}
+	rnd := rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)})
+	var dirs []string
+	for i := 0; i < n; i++ {
+		at := start.Add(time.Duration(i) * time.Minute)
+		rk, err := artifacts.NewRunKey(at, "step.s1", rnd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		status := []string{artifacts.StatusPass, artifacts.StatusFail, artifacts.StatusBlocked}[i%3]
+		rc := &artifacts.Receipt{
+			RunKey: rk, LoopID: "LOOP-H", Stage: "Stage 1", Step: fmt.Sprintf("s%d", i%4),
+			Command: "true\n", CommandSHA256: artifacts.CommandSHA256("true\n"),
+			StartedAt: at.Format(time.RFC3339Nano), FinishedAt: at.Add(1500 * time.Millisecond).Format(time.RFC3339Nano),
+			Status: status, ExitCode: i % 3, AllowFailure: i%5 == 0, Gate: map[bool]string{true: "PROD_OK"}[i%2 == 0],
+			Note: map[bool]string{true: "a note with\nnewline and ünïcode"}[i%7 == 0],
+		}
+		res, err := store.WriteReceipt(rc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, res.Dir)
+	}
+	return dirs
+}
+
+// fresh loads the history without an index: what every cached load must
+// equal.
+func fresh(t *testing.T, root string) []Run {
+	t.Helper()
+	h, err := LoadHistory(root, "receipts", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.All()
+}
+
+func loadCached(t *testing.T, root, state string) []Run {
+	t.Helper()
+	h, err := LoadHistory(root, "receipts", state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.All()
+}
+
+// TestLoadHistoryIndex checks that the receipt index never changes what
+// LoadHistory returns: built cold, used warm, after receipts arrive (a
+// pull), after receipts disappear, and when the index file is damaged.
+func TestLoadHistoryIndex(t *testing.T) {
+	root, state := t.TempDir(), t.TempDir()
+	start := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	dirs := writeTestReceipts(t, root, start, 30, 1)
+	// A receipt with a non-UTC time and one that cannot be read.
+	other := writeTestReceipts(t, root, start.Add(-time.Hour).In(time.FixedZone("X", 3600)), 1, 2)
+	badKey, err := artifacts.NewRunKey(start, "step.bad", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(root, "receipts", "2026", "03", "01", badKey)
+	if err := os.MkdirAll(bad, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bad, "receipt.json"), []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := fresh(t, root)
+	if len(want) != 32 {
+		t.Fatalf("%d runs, want 32", len(want))
+	}
+	steps := []struct {
+		name   string
+		change func(t *testing.T)
+	}{
+		{"cold", func(*testing.T) {}},
+		{"cached", func(*testing.T) {}},
+		{"pulled receipts", func(t *testing.T) {
+			writeTestReceipts(t, root, start.Add(24*time.Hour), 5, 3)
+		}},
+		{"cached after pull", func(*testing.T) {}},
+		{"receipts removed", func(t *testing.T) {
+			for _, d := range append(dirs[3:6], other...) {
+				if err := os.RemoveAll(filepath.Join(root, filepath.FromSlash(d))); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+		{"unreadable receipt fixed", func(t *testing.T) {
+			if err := os.RemoveAll(bad); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"cached, complete", func(*testing.T) {}},
+		{"index truncated", func(t *testing.T) {
+			p := filepath.Join(state, indexName)
+			data, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, data[:len(data)/2], 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"index byte flipped", func(t *testing.T) {
+			p := filepath.Join(state, indexName)
+			data, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data[len(data)/3] ^= 0x20
+			if err := os.WriteFile(p, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"index is the old JSON", func(t *testing.T) {
+			if err := os.WriteFile(filepath.Join(state, indexName), []byte(`{"version":1,"runs":{}}`), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"same count, other folders", func(t *testing.T) {
+			// Swap one receipt for another: the count stays the same.
+			if err := os.RemoveAll(filepath.Join(root, filepath.FromSlash(dirs[10]))); err != nil {
+				t.Fatal(err)
+			}
+			writeTestReceipts(t, root, start.Add(48*time.Hour), 1, 4)
+		}},
+	}
+	for _, s := range steps {
+		s.change(t)
+		want := fresh(t, root)
+		got := loadCached(t, root, state)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("%s: cached history differs from a fresh read (-fresh +cached):\n%s", s.name, diff)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(state, indexName)); err != nil {
+		t.Fatalf("no index written: %v", err)
+	}
+}
+
+// TestLoadHistoryIndexComplete checks that a complete index is used whole
+// (no receipt.json read) and an incomplete one is not: a receipt that
+// could not be read is read again on the next load.
+func TestLoadHistoryIndexComplete(t *testing.T) {
+	root, state := t.TempDir(), t.TempDir()
+	dirs := writeTestReceipts(t, root, time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), 4, 1)
+	loadCached(t, root, state)
+	// Receipts are immutable: a cached load does not read them again, so
+	// damaging one after the index was written does not show.
+	p := filepath.Join(root, filepath.FromSlash(dirs[0]), "receipt.json")
+	if err := os.WriteFile(p, []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range loadCached(t, root, state) {
+		if r.Err != "" {
+			t.Fatalf("cached load read %s again: %s", r.Dir, r.Err)
+		}
+	}
+	// Without the index it is read, and fails; the index written then is
+	// incomplete, so the next load reads it again.
+	if err := os.Remove(filepath.Join(state, indexName)); err != nil {
+		t.Fatal(err)
+	}
+	errs := func() int {
+		n := 0
+		for _, r := range loadCached(t, root, state) {
+			if r.Err != "" {
+				n++
+			}
+		}
+		return n
+	}
+	if n := errs(); n != 1 {
+		t.Fatalf("%d unreadable runs, want 1", n)
+	}
+	if n := errs(); n != 1 {
+		t.Fatalf("second load: %d unreadable runs, want 1", n)
+	}
+}
+
+// TestIndexRoundTrip checks encodeIndex and decodeIndex on every kind of
+// field value.
+func TestIndexRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		runs []Run
+	}{
+		{"empty", []Run{}},
+		{"fields", []Run{
+			{RunKey: "k1", LoopID: "L", Stage: "S", Step: "s", Status: "pass", Started: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC),
+				Finished: time.Date(2026, 1, 2, 3, 4, 6, 0, time.UTC), CommandSHA: "abc", ExitCode: -3, AllowFailure: true,
+				Gate: "G", Note: "n\x00ote", Summary: "3/4", Hash: "h", Dir: "receipts/2026/01/02/k1"},
+			{RunKey: "k2", Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("", -7*3600)), ExitCode: 1 << 40},
+			{RunKey: "k3", Started: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), Finished: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			digest := listingDigest([]string{"a", "b"})
+			ix, err := decodeIndex(string(encodeIndex(tt.runs, digest)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.runs, ix.runs); diff != "" {
+				t.Errorf("round trip (-want +got):\n%s", diff)
+			}
+			if ix.digest != digest || !ix.complete {
+				t.Errorf("digest or completeness lost")
+			}
+		})
+	}
+}
+
+// FuzzDecodeIndex checks that no input makes decodeIndex panic.
+func FuzzDecodeIndex(f *testing.F) {
+	f.Add(encodeIndex([]Run{{RunKey: "k", Started: time.Unix(5, 0).UTC()}}, listingDigest(nil)))
+	f.Add([]byte(indexMagic))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, _ = decodeIndex(string(data))
+	})
+}
