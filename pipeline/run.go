@@ -87,6 +87,11 @@ type Options struct {
 	// Signer, when set, signs every receipt written: receipt.dsse.json
 	// beside receipt.json, committed with it.
 	Signer *artifacts.Signer
+	// History, when set, is the receipt history the caller read with
+	// LoadHistory while it parsed the documents (the two are independent,
+	// so read-only commands overlap them). Plan uses it instead of reading
+	// the history again; Run and the other commands always read their own.
+	History *History
 }
 
 // VerifyRunner runs a verify step's pack and reports the checks.
@@ -150,14 +155,19 @@ func NewRunner(opts Options) *Runner {
 // plan` and `spine status`, which take no lock and write nothing).
 func Plan(opts Options) (*Planner, error) {
 	r := NewRunner(opts)
-	if err := r.load(); err != nil {
+	if err := r.loadWith(opts.History); err != nil {
 		return nil, err
 	}
+	r.journal.Close()
 	return r.planner, nil
 }
 
 // load reads the journal and history and sets up the planner.
-func (r *Runner) load() error {
+func (r *Runner) load() error { return r.loadWith(nil) }
+
+// loadWith is load with the receipt history h when it is not nil (read by
+// the caller in this process), else read afresh.
+func (r *Runner) loadWith(h *History) error {
 	j, err := OpenJournal(r.opts.StateDir)
 	if err != nil {
 		return err
@@ -166,9 +176,10 @@ func (r *Runner) load() error {
 		r.journal.Close()
 	}
 	r.journal = j
-	h, err := LoadHistory(r.opts.Root, r.opts.Config.Receipts, r.opts.StateDir)
-	if err != nil {
-		return err
+	if h == nil {
+		if h, err = LoadHistory(r.opts.Root, r.opts.Config.Receipts, r.opts.StateDir); err != nil {
+			return err
+		}
 	}
 	r.history = h
 	_, entries, err := j.Read()

@@ -33,7 +33,7 @@ per step: loop_id, stage, name, state, reason.
 Exit status 3 when something waits for an operator.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			rc, err := a.openRepo()
+			rc, err := a.openRepoForPlanning()
 			if err != nil {
 				return err
 			}
@@ -41,6 +41,7 @@ Exit status 3 when something waits for an operator.`,
 			if err != nil {
 				return err
 			}
+			opts.History = rc.history
 			planner, err := pipeline.Plan(opts)
 			if err != nil {
 				return err

@@ -56,7 +56,7 @@ With --stale, exit 1 when any active loop's heartbeat is older than its
 heartbeat_ttl_minutes (for monitoring).`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			rc, err := a.openRepo()
+			rc, err := a.openRepoForPlanning()
 			if err != nil {
 				return err
 			}
@@ -150,6 +150,7 @@ func (a *app) stepStates(rc *repoContext) (func(*loops.Document, *loops.Step) st
 	if err != nil {
 		return nil, err
 	}
+	opts.History = rc.history
 	planner, err := pipeline.Plan(opts)
 	if err != nil {
 		return nil, err
