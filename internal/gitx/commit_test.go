@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/google/go-cmp/cmp"
 )
@@ -401,5 +402,66 @@ func TestCommitFilesSmudgesRacilyCleanEntries(t *testing.T) {
 	}
 	if st := gitRun(t, dir, "status", "--porcelain"); st != "" {
 		t.Fatalf("status:\n%s", st)
+	}
+}
+
+func TestTreeLessIsGitsOrder(t *testing.T) {
+	dir, file := filemode.Dir, filemode.Regular
+	tests := []struct {
+		a, b object.TreeEntry
+		want bool
+	}{
+		{object.TreeEntry{Name: "a.b", Mode: file}, object.TreeEntry{Name: "a", Mode: dir}, true}, // "a.b" < "a/"
+		{object.TreeEntry{Name: "a", Mode: dir}, object.TreeEntry{Name: "a0", Mode: file}, true},  // "a/" < "a0"
+		{object.TreeEntry{Name: "a", Mode: file}, object.TreeEntry{Name: "a-b", Mode: file}, true},
+		{object.TreeEntry{Name: "a-b", Mode: file}, object.TreeEntry{Name: "a", Mode: dir}, true},
+		{object.TreeEntry{Name: "a", Mode: dir}, object.TreeEntry{Name: "a-b", Mode: file}, false},
+		{object.TreeEntry{Name: "a", Mode: dir}, object.TreeEntry{Name: "a", Mode: dir}, false},
+		{object.TreeEntry{Name: "b", Mode: file}, object.TreeEntry{Name: "a", Mode: dir}, false},
+		{object.TreeEntry{Name: "ab", Mode: dir}, object.TreeEntry{Name: "a", Mode: dir}, false},
+	}
+	for _, tc := range tests {
+		if got := treeLess(tc.a, tc.b); got != tc.want {
+			t.Errorf("treeLess(%s %v, %s %v) = %v", tc.a.Name, tc.a.Mode, tc.b.Name, tc.b.Mode, got)
+		}
+	}
+}
+
+// TestCommitFilesVerifiesAnIndexItDidNotWrite: the checksum of an index
+// written by someone else is verified; a corrupt one stops the commit.
+func TestCommitFilesVerifiesAnIndexItDidNotWrite(t *testing.T) {
+	needGit(t)
+	t.Parallel()
+	dir := t.TempDir()
+	cliBase(t, dir)
+	g, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := object.Signature{Name: "x", Email: "x@y", When: time.Unix(1767225600, 0)}
+	write(t, dir, "one", "1\n")
+	if _, _, err := g.CommitFiles([]string{"one"}, "m", sig); err != nil {
+		t.Fatal(err)
+	}
+	// Flip a bit of a stored blob hash, replacing the file as git would.
+	p := filepath.Join(dir, ".git", "index")
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[indexHeaderLen+entryHashOffset] ^= 1
+	if err := os.WriteFile(p+".new", data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(p+".new", p); err != nil {
+		t.Fatal(err)
+	}
+	head := gitRun(t, dir, "rev-parse", "HEAD")
+	write(t, dir, "two", "2\n")
+	if _, _, err := g.CommitFiles([]string{"two"}, "m", sig); err == nil || !strings.Contains(err.Error(), "checksum") {
+		t.Fatalf("err = %v, want a checksum mismatch", err)
+	}
+	if gitRun(t, dir, "rev-parse", "HEAD") != head {
+		t.Fatal("HEAD moved")
 	}
 }

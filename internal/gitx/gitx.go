@@ -27,6 +27,8 @@ import (
 type Repo struct {
 	Root string
 	R    *git.Repository
+
+	index indexCache // what CommitFiles last wrote
 }
 
 // Open opens the repository whose working tree is root.
@@ -164,6 +166,8 @@ func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) 
 		return plumbing.ZeroHash, false, err
 	}
 	defer lock.rollback()
+	g.index.mu.Lock()
+	defer g.index.mu.Unlock()
 	changes := map[string]*change{}
 	var files []*stagedFile
 	for _, rel := range dedupe(paths) {
@@ -182,11 +186,16 @@ func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) 
 	if rootTree != nil {
 		oldRoot = rootTree.Hash
 	}
-	if err := updateIndex(lock, gitDir, files); err != nil {
+	sum, err := g.index.update(lock, gitDir, files)
+	if err != nil {
 		return plumbing.ZeroHash, false, err
 	}
 	if newRoot == oldRoot {
-		return head, false, lock.commit()
+		if err := lock.commit(); err != nil {
+			return plumbing.ZeroHash, false, err
+		}
+		g.index.wrote(lock.path, sum)
+		return head, false, nil
 	}
 	commit := &object.Commit{
 		Author: author, Committer: author, Message: msg,
@@ -206,6 +215,7 @@ func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) 
 	if err := lock.commit(); err != nil {
 		return plumbing.ZeroHash, false, fmt.Errorf("commit %s made but the index was not updated: %w", short(ch), err)
 	}
+	g.index.wrote(lock.path, sum)
 	return ch, true, nil
 }
 
@@ -377,15 +387,7 @@ func (g *Repo) updateTree(tree *object.Tree, prefix string, changes map[string]*
 	for _, e := range entries {
 		t.Entries = append(t.Entries, e)
 	}
-	// Git sorts tree entries by name, comparing folders as if they ended
-	// with a slash.
-	sortKey := func(e object.TreeEntry) string {
-		if e.Mode == filemode.Dir {
-			return e.Name + "/"
-		}
-		return e.Name
-	}
-	sort.Slice(t.Entries, func(i, j int) bool { return sortKey(t.Entries[i]) < sortKey(t.Entries[j]) })
+	sort.Slice(t.Entries, func(i, j int) bool { return treeLess(t.Entries[i], t.Entries[j]) })
 	obj := g.R.Storer.NewEncodedObject()
 	if err := t.Encode(obj); err != nil {
 		return plumbing.ZeroHash, err
@@ -394,6 +396,27 @@ func (g *Repo) updateTree(tree *object.Tree, prefix string, changes map[string]*
 		return tree.Hash, nil // unchanged: nothing to write
 	}
 	return g.R.Storer.SetEncodedObject(obj)
+}
+
+// treeLess is git's tree entry order: by name, comparing folders as if
+// they ended with a slash.
+func treeLess(a, b object.TreeEntry) bool {
+	n := min(len(a.Name), len(b.Name))
+	if c := strings.Compare(a.Name[:n], b.Name[:n]); c != 0 {
+		return c < 0
+	}
+	// One name is a prefix of the other: compare the next byte, a slash
+	// past the end of a folder's name.
+	next := func(e object.TreeEntry) int {
+		switch {
+		case len(e.Name) > n:
+			return int(e.Name[n])
+		case e.Mode == filemode.Dir:
+			return '/'
+		}
+		return -1
+	}
+	return next(a) < next(b)
 }
 
 // FileHistory calls fn for each first-parent commit from HEAD backwards

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -56,12 +57,13 @@ type rawIndex struct {
 	link []byte
 }
 
-// scanIndex checks and scans an index file. Entries must be at stage 0
-// and in strictly increasing name order unless split is set (the entries
-// of a split index's own file: replacements first, names may be empty).
-// It returns an error wrapping errIndexUnsupported for layouts it leaves
-// to go-git, and another error for a malformed file.
-func scanIndex(data []byte, split bool) (*rawIndex, error) {
+// scanIndex checks and scans an index file, and its checksum if verify is
+// set. Entries must be at stage 0 and in strictly increasing name order
+// unless the index is split (the entries of a split index's own file:
+// replacements first, names may be empty). It returns an error wrapping
+// errIndexUnsupported for layouts it leaves to go-git, and another error
+// for a malformed file.
+func scanIndex(data []byte, verify bool) (*rawIndex, error) {
 	if len(data) < indexHeaderLen+indexHashLen {
 		return nil, fmt.Errorf("index is %d bytes, too short", len(data))
 	}
@@ -69,7 +71,7 @@ func scanIndex(data []byte, split bool) (*rawIndex, error) {
 		return nil, errors.New("index has no DIRC signature")
 	}
 	trailer := len(data) - indexHashLen
-	if sum := data[trailer:]; !allZero(sum) { // index.skipHash writes zeros
+	if sum := data[trailer:]; verify && !allZero(sum) { // index.skipHash writes zeros
 		if h := sha1.Sum(data[:trailer]); !bytes.Equal(h[:], sum) {
 			return nil, errors.New("index checksum mismatch")
 		}
@@ -128,7 +130,7 @@ func scanIndex(data []byte, split bool) (*rawIndex, error) {
 		}
 		body := data[off+8 : off+8+int(n)]
 		switch {
-		case string(sig) == "link" && !split:
+		case string(sig) == "link":
 			ix.link = body
 		case sig[0] >= 'A' && sig[0] <= 'Z':
 			// Optional: dropped when the index is written (see
@@ -138,7 +140,7 @@ func scanIndex(data []byte, split bool) (*rawIndex, error) {
 		}
 		off += 8 + int(n)
 	}
-	if orderErr != nil && !split && ix.link == nil {
+	if orderErr != nil && ix.link == nil {
 		return nil, orderErr
 	}
 	return ix, nil
@@ -225,7 +227,7 @@ func appendEntry(dst []byte, f *stagedFile) []byte {
 	return append(dst, make([]byte, pad)...)
 }
 
-// spliceIndex writes a new index file to w: ix's entries with the staged
+// spliceIndex writes a new index file to w, and returns its checksum: ix's entries with the staged
 // files put in (replacing an entry of the same name, and any entry a file
 // and a folder of the same name would conflict with, as git add does) and
 // deleted files and the folders they were taken out, in name order. The
@@ -236,7 +238,7 @@ func appendEntry(dst []byte, f *stagedFile) []byte {
 // size zeroed so git re-hashes them rather than trusting their stat data,
 // as git does when it rewrites an index (in ix.data, which it changes).
 // The runs of entries that stay are written straight from ix.data.
-func spliceIndex(w io.Writer, ix *rawIndex, files []*stagedFile, modTime time.Time) error {
+func spliceIndex(w io.Writer, ix *rawIndex, files []*stagedFile, modTime time.Time) ([indexHashLen]byte, error) {
 	n := len(ix.offs)
 	drop := map[int]bool{}
 	type insert struct {
@@ -311,11 +313,13 @@ func spliceIndex(w io.Writer, ix *rawIndex, files []*stagedFile, modTime time.Ti
 		bw.Write(ix.data[ix.offs[i]:ix.entryEnd(j-1)])
 		i = j
 	}
+	var sum [indexHashLen]byte
 	if err := bw.Flush(); err != nil {
-		return err
+		return sum, err
 	}
-	_, err := w.Write(h.Sum(nil))
-	return err
+	h.Sum(sum[:0])
+	_, err := w.Write(sum[:])
+	return sum, err
 }
 
 // smudgeRacy zeroes the size of each entry at offs in data whose mtime is
@@ -347,7 +351,7 @@ func unsplit(ix *rawIndex, gitDir string) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("split index: %w", err)
 		}
-		if shared, err = scanIndex(data, false); err != nil {
+		if shared, err = scanIndex(data, true); err != nil {
 			return nil, fmt.Errorf("split index: %s: %w", p, err)
 		}
 		if shared.link != nil {
@@ -574,22 +578,60 @@ func (g *Repo) indexDir() (string, error) {
 	return dir, nil
 }
 
-// updateIndex reads gitDir's index and writes the new index file, with
-// files staged, to w.
-func updateIndex(w io.Writer, gitDir string, files []*stagedFile) error {
+// indexCache remembers the index file CommitFiles last wrote, so the next
+// commit neither re-verifies the checksum of its own file nor allocates
+// (and zeroes) a new buffer to read it into. An index written by anyone
+// else (git replaces the file, so its inode changes; any write changes its
+// mtime, ctime or size) or whose checksum is not the one written is
+// verified in full. (Git itself verifies the index checksum only in fsck.)
+type indexCache struct {
+	mu  sync.Mutex
+	id  fileID
+	sum [indexHashLen]byte
+	buf []byte
+}
+
+// fileID is the stat data that identifies a version of a file.
+type fileID struct {
+	dev, ino     uint64
+	size         int64
+	mtime, ctime syscall.Timespec
+}
+
+func statID(st *syscall.Stat_t) fileID {
+	return fileID{dev: st.Dev, ino: st.Ino, size: st.Size, mtime: st.Mtim, ctime: st.Ctim}
+}
+
+// wrote records the index file at p, just renamed into place with the
+// checksum sum.
+func (c *indexCache) wrote(p string, sum [indexHashLen]byte) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(p, &st); err != nil {
+		c.id = fileID{}
+		return
+	}
+	c.id, c.sum = statID(&st), sum
+}
+
+// update reads gitDir's index and writes the new index file, with files
+// staged, to w. It returns the new file's checksum.
+func (c *indexCache) update(w io.Writer, gitDir string, files []*stagedFile) ([indexHashLen]byte, error) {
+	var sum [indexHashLen]byte
 	p := filepath.Join(gitDir, "index")
-	data, modTime, err := readIndexFile(p)
+	data, st, err := c.read(p)
 	if err != nil {
-		return err
+		return sum, err
 	}
 	if data == nil {
 		return spliceIndex(w, &rawIndex{data: emptyIndex(), version: indexVersionNew, end: indexHeaderLen}, files, time.Time{})
 	}
-	ix, err := scanIndex(data, false)
+	known := statID(st) == c.id && bytes.Equal(data[len(data)-min(len(data), indexHashLen):], c.sum[:])
+	c.id = fileID{} // data will be changed in place
+	ix, err := scanIndex(data, !known)
 	if err == nil && ix.link != nil {
 		var merged []byte
 		if merged, err = unsplit(ix, gitDir); err != nil {
-			return fmt.Errorf("read index %s: %w", p, err)
+			return sum, fmt.Errorf("read index %s: %w", p, err)
 		}
 		data = merged
 		ix, err = scanIndex(data, false)
@@ -598,14 +640,15 @@ func updateIndex(w io.Writer, gitDir string, files []*stagedFile) error {
 	case errors.Is(err, errIndexUnsupported):
 		out, err := updateIndexGoGit(data, files)
 		if err != nil {
-			return fmt.Errorf("update index %s: %w", p, err)
+			return sum, fmt.Errorf("update index %s: %w", p, err)
 		}
+		copy(sum[:], out[len(out)-indexHashLen:])
 		_, err = w.Write(out)
-		return err
+		return sum, err
 	case err != nil:
-		return fmt.Errorf("read index %s: %w", p, err)
+		return sum, fmt.Errorf("read index %s: %w", p, err)
 	}
-	return spliceIndex(w, ix, files, modTime)
+	return spliceIndex(w, ix, files, time.Unix(st.Mtim.Sec, st.Mtim.Nsec))
 }
 
 // emptyIndex returns the header of an index without entries.
@@ -615,26 +658,29 @@ func emptyIndex() []byte {
 	return b
 }
 
-// readIndexFile returns the index file's bytes and mtime, nil when there
-// is none.
-func readIndexFile(p string) ([]byte, time.Time, error) {
+// read returns the index file's bytes (in c.buf) and stat data, nil when
+// there is none.
+func (c *indexCache) read(p string) ([]byte, *syscall.Stat_t, error) {
 	f, err := os.Open(p)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, time.Time{}, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("read index: %w", err)
+		return nil, nil, fmt.Errorf("read index: %w", err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("read index: %w", err)
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return nil, nil, fmt.Errorf("read index %s: %w", p, err)
 	}
-	data := make([]byte, fi.Size())
+	if int64(cap(c.buf)) < st.Size {
+		c.buf = make([]byte, st.Size, st.Size+st.Size/8)
+	}
+	data := c.buf[:st.Size]
 	if _, err := io.ReadFull(f, data); err != nil {
-		return nil, time.Time{}, fmt.Errorf("read index %s: %w", p, err)
+		return nil, nil, fmt.Errorf("read index %s: %w", p, err)
 	}
-	return data, fi.ModTime(), nil
+	return data, &st, nil
 }
 
 // indexLock is a held index.lock (git's lockfile protocol).
