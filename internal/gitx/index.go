@@ -227,10 +227,11 @@ func appendEntry(dst []byte, f *stagedFile) []byte {
 	return append(dst, make([]byte, pad)...)
 }
 
-// spliceIndex writes a new index file to w, and returns its checksum: ix's entries with the staged
-// files put in (replacing an entry of the same name, and any entry a file
-// and a folder of the same name would conflict with, as git add does) and
-// deleted files and the folders they were taken out, in name order. The
+// spliceIndex writes a new index file to w, and returns its checksum:
+// ix's entries with the staged files put in (replacing an entry of the
+// same name, and any entry a file and a folder of the same name would
+// conflict with, as git add does) and deleted files and the folders they
+// were taken out, in name order. The
 // optional extensions are dropped: each would be stale (TREE, UNTR, FSMN,
 // EOIE, IEOT: paths or entry positions changed) or is cleared by git's own
 // commit (REUC); git rebuilds what it needs. Entries whose mtime is not
@@ -322,12 +323,16 @@ func spliceIndex(w io.Writer, ix *rawIndex, files []*stagedFile, modTime time.Ti
 	return sum, err
 }
 
-// smudgeRacy zeroes the size of each entry at offs in data whose mtime is
-// not before the index's (sec, nsec).
+// smudgeRacy zeroes the size of each file or symlink entry at offs in
+// data whose mtime is not before the index's (sec, nsec). (Submodule
+// entries carry no stat data git checks.)
 func smudgeRacy(data []byte, offs []int, sec, nsec uint32) {
 	be := binary.BigEndian
 	for _, o := range offs {
 		e := data[o:]
+		if t := be.Uint32(e[entryModeOffset:]) & 0o170000; t != 0o100000 && t != 0o120000 {
+			continue
+		}
 		ms, mn := be.Uint32(e[8:]), be.Uint32(e[12:])
 		if ms > sec || (ms == sec && mn >= nsec) {
 			be.PutUint32(e[entrySizeOffset:], 0)
