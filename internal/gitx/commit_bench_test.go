@@ -24,7 +24,7 @@ func benchRepo(b *testing.B, n int) (*Repo, string) {
 	if out, err := exec.Command("git", "-c", "init.defaultBranch=main", "init", "-q", root).CombinedOutput(); err != nil {
 		b.Skipf("git init: %v %s", err, out)
 	}
-	for _, kv := range [][2]string{{"user.name", "bench"}, {"user.email", "bench@spine.invalid"}, {"core.fsync", "none"}} {
+	for _, kv := range [][2]string{{"user.name", "bench"}, {"user.email", "bench@spine.invalid"}, {"core.fsync", "none"}, {"gc.auto", "0"}, {"maintenance.auto", "false"}} {
 		exec.Command("git", "-C", root, "config", kv[0], kv[1]).Run()
 	}
 	paths := []string{"loops/LOOP-BENCH.scope.md"}

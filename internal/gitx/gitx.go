@@ -20,7 +20,6 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
-	"github.com/go-git/go-git/v5/plumbing/format/index"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
@@ -28,6 +27,8 @@ import (
 type Repo struct {
 	Root string
 	R    *git.Repository
+
+	index indexCache // what CommitFiles last wrote
 }
 
 // Open opens the repository whose working tree is root.
@@ -129,8 +130,16 @@ var ErrHeadMoved = errors.New("HEAD moved during commit")
 // the working tree, on top of HEAD, and stages them in the index. Files
 // that no longer exist are removed from the tree. The cost is proportional
 // to the files and the depth of their folders, not to the size of the
-// repository (apart from reading and writing the index once). It returns
-// the new commit hash; when nothing changed it returns HEAD and false.
+// repository (apart from one scan and checksum of the index file). It
+// returns the new commit hash; when nothing changed it returns HEAD and
+// false.
+//
+// It follows git's locking protocol: the new index is written to
+// index.lock, which is created exclusively before anything else is
+// written and renamed over the index once HEAD has moved. When index.lock
+// already exists (another git process, or one that crashed) it fails,
+// naming the file, without writing anything; when HEAD cannot be moved the
+// index is left as it was.
 func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) (plumbing.Hash, bool, error) {
 	head, err := g.Head()
 	if err != nil {
@@ -148,29 +157,27 @@ func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) 
 		}
 		parents = []plumbing.Hash{head}
 	}
-	idx, err := g.R.Storer.Index()
+	gitDir, err := g.indexDir()
 	if err != nil {
-		return plumbing.ZeroHash, false, fmt.Errorf("read index: %w", err)
+		return plumbing.ZeroHash, false, err
 	}
+	lock, err := lockIndex(gitDir)
+	if err != nil {
+		return plumbing.ZeroHash, false, err
+	}
+	defer lock.rollback()
+	g.index.mu.Lock()
+	defer g.index.mu.Unlock()
 	changes := map[string]*change{}
-	// Entries staged below are appended; the first `sorted` entries stay
-	// in name order for lookups, and the whole index is sorted once after.
-	sorted := len(idx.Entries)
+	var files []*stagedFile
 	for _, rel := range dedupe(paths) {
-		ch, err := g.stage(idx, sorted, rel)
+		f, err := g.stage(rel)
 		if err != nil {
 			return plumbing.ZeroHash, false, err
 		}
-		changes[rel] = ch
+		files = append(files, f)
+		changes[rel] = &change{hash: f.hash, mode: f.mode, deleted: f.deleted}
 	}
-	kept := idx.Entries[:0]
-	for _, e := range idx.Entries {
-		if ch := changes[e.Name]; ch == nil || !ch.deleted {
-			kept = append(kept, e)
-		}
-	}
-	idx.Entries = kept
-	sort.Slice(idx.Entries, func(i, j int) bool { return idx.Entries[i].Name < idx.Entries[j].Name })
 	newRoot, err := g.updateTree(rootTree, "", changes)
 	if err != nil {
 		return plumbing.ZeroHash, false, err
@@ -179,10 +186,15 @@ func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) 
 	if rootTree != nil {
 		oldRoot = rootTree.Hash
 	}
-	if err := g.R.Storer.SetIndex(idx); err != nil {
-		return plumbing.ZeroHash, false, fmt.Errorf("write index: %w", err)
+	sum, err := g.index.update(lock, gitDir, files)
+	if err != nil {
+		return plumbing.ZeroHash, false, err
 	}
 	if newRoot == oldRoot {
+		if err := lock.commit(); err != nil {
+			return plumbing.ZeroHash, false, err
+		}
+		g.index.wrote(lock.path, sum)
 		return head, false, nil
 	}
 	commit := &object.Commit{
@@ -200,6 +212,10 @@ func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) 
 	if err := g.setHead(head, ch); err != nil {
 		return plumbing.ZeroHash, false, err
 	}
+	if err := lock.commit(); err != nil {
+		return plumbing.ZeroHash, false, fmt.Errorf("commit %s made but the index was not updated: %w", short(ch), err)
+	}
+	g.index.wrote(lock.path, sum)
 	return ch, true, nil
 }
 
@@ -244,15 +260,17 @@ func dedupe(paths []string) []string {
 	return out
 }
 
-// stage writes the working file's blob and updates its index entry.
-func (g *Repo) stage(idx *index.Index, sorted int, rel string) (*change, error) {
-	if rel == "." || strings.HasPrefix(rel, "../") || path.IsAbs(rel) {
+// stage writes the working file's blob (unless the object exists) and
+// returns it with the file's stat data for its index entry.
+func (g *Repo) stage(rel string) (*stagedFile, error) {
+	if rel == "." || rel == ".." || strings.HasPrefix(rel, "../") || path.IsAbs(rel) {
 		return nil, fmt.Errorf("commit: path %q is outside the repository", rel)
 	}
 	full := filepath.Join(g.Root, filepath.FromSlash(rel))
 	fi, err := os.Lstat(full)
-	if errors.Is(err, os.ErrNotExist) {
-		return &change{deleted: true}, nil // removed from the index by the caller
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		// Gone, or a folder on its path is now a file.
+		return &stagedFile{rel: rel, deleted: true}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("commit %s: %w", rel, err)
@@ -265,49 +283,44 @@ func (g *Repo) stage(idx *index.Index, sorted int, rel string) (*change, error) 
 		return nil, fmt.Errorf("commit %s: %w", rel, err)
 	}
 	defer f.Close()
+	// The stat data recorded is the opened file's, taken before reading
+	// it: a later change moves its mtime, so git re-hashes it.
+	sf := &stagedFile{rel: rel, mode: filemode.Regular}
+	if err := syscall.Fstat(int(f.Fd()), &sf.stat); err != nil {
+		return nil, fmt.Errorf("commit %s: %w", rel, err)
+	}
+	if sf.stat.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		return nil, fmt.Errorf("commit %s: not a regular file", rel)
+	}
+	if sf.stat.Mode&0o111 != 0 {
+		sf.mode = filemode.Executable
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("commit %s: %w", rel, err)
+	}
+	sf.hash = BlobHash(data)
+	if g.R.Storer.HasEncodedObject(sf.hash) == nil {
+		return sf, nil
+	}
 	obj := g.R.Storer.NewEncodedObject()
 	obj.SetType(plumbing.BlobObject)
-	obj.SetSize(fi.Size())
+	obj.SetSize(int64(len(data)))
 	w, err := obj.Writer()
 	if err != nil {
 		return nil, err
 	}
-	if _, err := io.Copy(w, f); err != nil {
+	if _, err := w.Write(data); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("commit %s: %w", rel, err)
 	}
 	if err := w.Close(); err != nil {
 		return nil, err
 	}
-	h, err := g.R.Storer.SetEncodedObject(obj)
-	if err != nil {
+	if _, err := g.R.Storer.SetEncodedObject(obj); err != nil {
 		return nil, fmt.Errorf("commit %s: write blob: %w", rel, err)
 	}
-	mode := filemode.Regular
-	if fi.Mode()&0o111 != 0 {
-		mode = filemode.Executable
-	}
-	// The index is sorted by name: find the entry by binary search rather
-	// than go-git's linear Index.Entry.
-	i := sort.Search(sorted, func(i int) bool { return idx.Entries[i].Name >= rel })
-	var e *index.Entry
-	if i < sorted && idx.Entries[i].Name == rel {
-		e = idx.Entries[i]
-	} else {
-		e = &index.Entry{Name: rel}
-		// Appended unsorted: CommitFiles sorts the index once after
-		// staging every path (one sort per path cost O(n log n) each in
-		// a large repository).
-		idx.Entries = append(idx.Entries, e)
-	}
-	e.Hash, e.Mode, e.Size = h, mode, uint32(fi.Size())
-	e.ModifiedAt = fi.ModTime()
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		e.CreatedAt = time.Unix(st.Ctim.Sec, st.Ctim.Nsec)
-		e.Dev, e.Inode = uint32(st.Dev), uint32(st.Ino)
-		e.UID, e.GID = st.Uid, st.Gid
-	}
-	return &change{hash: h, mode: mode}, nil
+	return sf, nil
 }
 
 // updateTree returns the hash of tree (at prefix) with changes applied,
@@ -358,7 +371,11 @@ func (g *Repo) updateTree(tree *object.Tree, prefix string, changes map[string]*
 			return plumbing.ZeroHash, err
 		}
 		if h.IsZero() {
-			delete(entries, name)
+			// The folder is empty now (or never was: a file that
+			// replaces it, staged above, stays).
+			if e, ok := entries[name]; ok && e.Mode == filemode.Dir {
+				delete(entries, name)
+			}
 			continue
 		}
 		entries[name] = object.TreeEntry{Name: name, Mode: filemode.Dir, Hash: h}
@@ -370,20 +387,36 @@ func (g *Repo) updateTree(tree *object.Tree, prefix string, changes map[string]*
 	for _, e := range entries {
 		t.Entries = append(t.Entries, e)
 	}
-	// Git sorts tree entries by name, comparing folders as if they ended
-	// with a slash.
-	sortKey := func(e object.TreeEntry) string {
-		if e.Mode == filemode.Dir {
-			return e.Name + "/"
-		}
-		return e.Name
-	}
-	sort.Slice(t.Entries, func(i, j int) bool { return sortKey(t.Entries[i]) < sortKey(t.Entries[j]) })
+	sort.Slice(t.Entries, func(i, j int) bool { return treeLess(t.Entries[i], t.Entries[j]) })
 	obj := g.R.Storer.NewEncodedObject()
 	if err := t.Encode(obj); err != nil {
 		return plumbing.ZeroHash, err
 	}
+	if tree != nil && obj.Hash() == tree.Hash {
+		return tree.Hash, nil // unchanged: nothing to write
+	}
 	return g.R.Storer.SetEncodedObject(obj)
+}
+
+// treeLess is git's tree entry order: by name, comparing folders as if
+// they ended with a slash.
+func treeLess(a, b object.TreeEntry) bool {
+	n := min(len(a.Name), len(b.Name))
+	if c := strings.Compare(a.Name[:n], b.Name[:n]); c != 0 {
+		return c < 0
+	}
+	// One name is a prefix of the other: compare the next byte, a slash
+	// past the end of a folder's name.
+	next := func(e object.TreeEntry) int {
+		switch {
+		case len(e.Name) > n:
+			return int(e.Name[n])
+		case e.Mode == filemode.Dir:
+			return '/'
+		}
+		return -1
+	}
+	return next(a) < next(b)
 }
 
 // FileHistory calls fn for each first-parent commit from HEAD backwards

@@ -1,6 +1,7 @@
 package gitx
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -426,6 +427,17 @@ func (g *Repo) SwitchTo(target plumbing.Hash, force bool) ([]string, error) {
 			return nil, &OverwriteError{Paths: unsafe}
 		}
 	}
+	// git's lock protocol, as in CommitFiles: nothing is touched while
+	// another git holds the index.
+	gitDir, err := g.indexDir()
+	if err != nil {
+		return nil, err
+	}
+	lock, err := lockIndex(gitDir)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.rollback()
 	idx, err := g.R.Storer.Index()
 	if err != nil {
 		return nil, fmt.Errorf("read index: %w", err)
@@ -467,8 +479,15 @@ func (g *Repo) SwitchTo(target plumbing.Hash, force bool) ([]string, error) {
 		setIndexEntry(idx, ch.Path, ch.To, full)
 		done = append(done, ch.Path)
 	}
-	if err := g.R.Storer.SetIndex(idx); err != nil {
+	var buf bytes.Buffer
+	if err := index.NewEncoder(&buf).Encode(idx); err != nil {
 		return done, fmt.Errorf("write index: %w", err)
+	}
+	if _, err := lock.Write(buf.Bytes()); err != nil {
+		return done, err
+	}
+	if err := lock.commit(); err != nil {
+		return done, err
 	}
 	if err := g.setHead(head, target); err != nil {
 		return done, err

@@ -224,3 +224,46 @@ func TestChainRefusesMerges(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNotLinear", err)
 	}
 }
+
+// TestSwitchToRefusesAStaleIndexLock: SwitchTo takes index.lock like git
+// and changes nothing while another git holds it.
+func TestSwitchToRefusesAStaleIndexLock(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cli(t, dir, "init", "-q", "-b", "main")
+	write(t, dir, "a.txt", "a1\n")
+	cli(t, dir, "add", "-A")
+	cli(t, dir, "commit", "-q", "-m", "one")
+	one := cli(t, dir, "rev-parse", "HEAD")
+	write(t, dir, "a.txt", "a2\n")
+	cli(t, dir, "commit", "-q", "-am", "two")
+	two := plumbing.NewHash(cli(t, dir, "rev-parse", "HEAD"))
+	cli(t, dir, "reset", "-q", "--hard", one)
+	lock := filepath.Join(dir, ".git", "index.lock")
+	if err := os.WriteFile(lock, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.SwitchTo(two, false); err == nil || !strings.Contains(err.Error(), lock) {
+		t.Fatalf("err = %v, want one naming %s", err, lock)
+	}
+	if read(t, dir, "a.txt") != "a1\n" || cli(t, dir, "rev-parse", "HEAD") != one {
+		t.Fatal("SwitchTo changed something while the index was locked")
+	}
+	if _, err := os.Stat(lock); err != nil {
+		t.Fatalf("someone else's lock was removed: %v", err)
+	}
+	os.Remove(lock)
+	if _, err := g.SwitchTo(two, false); err != nil {
+		t.Fatal(err)
+	}
+	if st := cli(t, dir, "status", "--porcelain"); st != "" || read(t, dir, "a.txt") != "a2\n" {
+		t.Fatalf("after the switch: %q", st)
+	}
+	if _, err := os.Stat(lock); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("index.lock left behind: %v", err)
+	}
+}

@@ -1,0 +1,743 @@
+package gitx
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha1"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/index"
+)
+
+// The index is updated on its bytes (index-format.txt, versions 2 and 3):
+// the entries spine does not touch are copied as they are, so a commit
+// costs one scan and one SHA-1 of the file instead of decoding and
+// re-encoding every entry. Anything the scanner does not handle (version
+// 4, conflict stages, sparse-index folders, unknown required extensions)
+// goes through go-git's decoder and encoder instead (updateIndexGoGit).
+
+const (
+	indexHeaderLen  = 12
+	indexHashLen    = sha1.Size
+	entryFixedLen   = 62 // stat data, mode, ids, size, hash, flags
+	entryFlagExt    = 0x4000
+	entryStageMask  = 0x3000
+	entryNameMask   = 0x0fff
+	entryModeOffset = 24
+	entrySizeOffset = 36
+	entryHashOffset = 40
+	entryFlagOffset = 60
+	indexVersionNew = 2
+)
+
+// errIndexUnsupported marks an index the byte-level updater leaves to
+// go-git.
+var errIndexUnsupported = errors.New("index layout not handled by the fast path")
+
+// rawIndex is a scanned version 2 or 3 index: the file's bytes and the
+// offset of each entry.
+type rawIndex struct {
+	data    []byte
+	version uint32
+	offs    []int // start of each entry
+	end     int   // end of the last entry (start of the extensions)
+	// link is the split-index extension's payload, nil without one.
+	link []byte
+}
+
+// scanIndex checks and scans an index file, and its checksum if verify is
+// set. Entries must be at stage 0 and in strictly increasing name order
+// unless the index is split (the entries of a split index's own file:
+// replacements first, names may be empty). It returns an error wrapping
+// errIndexUnsupported for layouts it leaves to go-git, and another error
+// for a malformed file.
+func scanIndex(data []byte, verify bool) (*rawIndex, error) {
+	if len(data) < indexHeaderLen+indexHashLen {
+		return nil, fmt.Errorf("index is %d bytes, too short", len(data))
+	}
+	if string(data[:4]) != "DIRC" {
+		return nil, errors.New("index has no DIRC signature")
+	}
+	trailer := len(data) - indexHashLen
+	if sum := data[trailer:]; verify && !allZero(sum) { // index.skipHash writes zeros
+		if h := sha1.Sum(data[:trailer]); !bytes.Equal(h[:], sum) {
+			return nil, errors.New("index checksum mismatch")
+		}
+	}
+	ix := &rawIndex{data: data, version: binary.BigEndian.Uint32(data[4:])}
+	switch ix.version {
+	case 2, 3:
+	case 4:
+		return nil, fmt.Errorf("%w: version 4", errIndexUnsupported)
+	default:
+		return nil, fmt.Errorf("index version %d is not supported", ix.version)
+	}
+	count := binary.BigEndian.Uint32(data[8:])
+	// Every entry takes at least 64 bytes: refuse counts the file cannot
+	// hold before allocating for them.
+	if uint64(count) > uint64(trailer-indexHeaderLen)/64 {
+		return nil, fmt.Errorf("index claims %d entries in %d bytes", count, len(data))
+	}
+	ix.offs = make([]int, 0, count)
+	off := indexHeaderLen
+	var prev []byte
+	var orderErr error
+	for i := uint32(0); i < count; i++ {
+		size, name, flags, err := entryAt(data[:trailer], off)
+		if err != nil {
+			return nil, fmt.Errorf("index entry %d: %w", i, err)
+		}
+		if flags&entryStageMask != 0 {
+			return nil, fmt.Errorf("%w: conflict stages", errIndexUnsupported)
+		}
+		mode := binary.BigEndian.Uint32(data[off+entryModeOffset:])
+		if mode&0o170000 == 0o040000 {
+			return nil, fmt.Errorf("%w: sparse index folder entry", errIndexUnsupported)
+		}
+		// A split index's own entries may have empty names and are
+		// not in one order; it is only known to be split at its end.
+		if orderErr == nil && len(name) == 0 {
+			orderErr = fmt.Errorf("index entry %d has an empty name", i)
+		}
+		if orderErr == nil && i > 0 && bytes.Compare(prev, name) >= 0 {
+			orderErr = fmt.Errorf("index entries out of order at %q", name)
+		}
+		prev = name
+		ix.offs = append(ix.offs, off)
+		off += size
+	}
+	ix.end = off
+	for off < trailer {
+		if trailer-off < 8 {
+			return nil, errors.New("truncated index extension header")
+		}
+		sig := data[off : off+4]
+		n := binary.BigEndian.Uint32(data[off+4:])
+		if uint64(n) > uint64(trailer-off-8) {
+			return nil, fmt.Errorf("index extension %q overruns the file", sig)
+		}
+		body := data[off+8 : off+8+int(n)]
+		switch {
+		case string(sig) == "link":
+			ix.link = body
+		case sig[0] >= 'A' && sig[0] <= 'Z':
+			// Optional: dropped when the index is written (see
+			// spliceIndex).
+		default:
+			return nil, fmt.Errorf("%w: required extension %q", errIndexUnsupported, sig)
+		}
+		off += 8 + int(n)
+	}
+	if orderErr != nil && ix.link == nil {
+		return nil, orderErr
+	}
+	return ix, nil
+}
+
+// entryAt returns the on-disk size, name and flags of the entry at off.
+func entryAt(data []byte, off int) (int, []byte, uint16, error) {
+	if off < 0 || len(data)-off < entryFixedLen+2 {
+		return 0, nil, 0, errors.New("truncated")
+	}
+	flags := binary.BigEndian.Uint16(data[off+entryFlagOffset:])
+	hdr := entryFixedLen
+	if flags&entryFlagExt != 0 {
+		hdr += 2
+	}
+	rest := data[off+hdr:]
+	nameLen := int(flags & entryNameMask)
+	if nameLen == entryNameMask {
+		nameLen = bytes.IndexByte(rest, 0)
+		if nameLen < 0 {
+			return 0, nil, 0, errors.New("unterminated long name")
+		}
+	}
+	size := (hdr + nameLen + 8) &^ 7
+	if size > len(data)-off {
+		return 0, nil, 0, errors.New("truncated")
+	}
+	name := data[off+hdr : off+hdr+nameLen]
+	if bytes.IndexByte(name, 0) >= 0 {
+		return 0, nil, 0, errors.New("NUL in name")
+	}
+	return size, name, flags, nil
+}
+
+// name returns the name of entry i.
+func (ix *rawIndex) name(i int) []byte {
+	_, n, _, _ := entryAt(ix.data, ix.offs[i])
+	return n
+}
+
+// entryEnd returns the end offset of entry i.
+func (ix *rawIndex) entryEnd(i int) int {
+	if i+1 < len(ix.offs) {
+		return ix.offs[i+1]
+	}
+	return ix.end
+}
+
+// search returns the first entry whose name is not below name.
+func (ix *rawIndex) search(name string) int {
+	return sort.Search(len(ix.offs), func(i int) bool { return string(ix.name(i)) >= name })
+}
+
+// stagedFile is a path CommitFiles commits: its blob and the stat data of
+// the working file, or deleted.
+type stagedFile struct {
+	rel     string
+	deleted bool
+	hash    plumbing.Hash
+	mode    filemode.FileMode
+	stat    syscall.Stat_t
+}
+
+// appendEntry appends f's stage-0 index entry, as git add writes it.
+func appendEntry(dst []byte, f *stagedFile) []byte {
+	var hdr [entryFixedLen]byte
+	be := binary.BigEndian
+	st := &f.stat
+	be.PutUint32(hdr[0:], uint32(st.Ctim.Sec))
+	be.PutUint32(hdr[4:], uint32(st.Ctim.Nsec))
+	be.PutUint32(hdr[8:], uint32(st.Mtim.Sec))
+	be.PutUint32(hdr[12:], uint32(st.Mtim.Nsec))
+	be.PutUint32(hdr[16:], uint32(st.Dev))
+	be.PutUint32(hdr[20:], uint32(st.Ino))
+	be.PutUint32(hdr[entryModeOffset:], uint32(f.mode))
+	be.PutUint32(hdr[28:], st.Uid)
+	be.PutUint32(hdr[32:], st.Gid)
+	be.PutUint32(hdr[entrySizeOffset:], uint32(st.Size))
+	copy(hdr[entryHashOffset:], f.hash[:])
+	be.PutUint16(hdr[entryFlagOffset:], uint16(min(len(f.rel), entryNameMask)))
+	dst = append(dst, hdr[:]...)
+	dst = append(dst, f.rel...)
+	pad := (entryFixedLen+len(f.rel)+8)&^7 - entryFixedLen - len(f.rel)
+	return append(dst, make([]byte, pad)...)
+}
+
+// spliceIndex writes a new index file to w, and returns its checksum:
+// ix's entries with the staged files put in (replacing an entry of the
+// same name, and any entry a file and a folder of the same name would
+// conflict with, as git add does) and deleted files and the folders they
+// were taken out, in name order. The
+// optional extensions are dropped: each would be stale (TREE, UNTR, FSMN,
+// EOIE, IEOT: paths or entry positions changed) or is cleared by git's own
+// commit (REUC); git rebuilds what it needs. Entries whose mtime is not
+// before modTime, the old index's mtime, are "racily clean" and have their
+// size zeroed so git re-hashes them rather than trusting their stat data,
+// as git does when it rewrites an index (in ix.data, which it changes).
+// The runs of entries that stay are written straight from ix.data.
+func spliceIndex(w io.Writer, ix *rawIndex, files []*stagedFile, modTime time.Time) ([indexHashLen]byte, error) {
+	n := len(ix.offs)
+	drop := map[int]bool{}
+	type insert struct {
+		at int
+		f  *stagedFile
+	}
+	var ins []insert
+	for _, f := range files {
+		i := ix.search(f.rel)
+		if i < n && string(ix.name(i)) == f.rel {
+			drop[i] = true
+		}
+		// Entries below the path, as a folder.
+		for j := ix.search(f.rel + "/"); j < n && strings.HasPrefix(string(ix.name(j)), f.rel+"/"); j++ {
+			drop[j] = true
+		}
+		if f.deleted {
+			continue
+		}
+		// Entries for the path's folders, as files.
+		for d := f.rel; ; {
+			k := strings.LastIndexByte(d, '/')
+			if k < 0 {
+				break
+			}
+			d = d[:k]
+			if j := ix.search(d); j < n && string(ix.name(j)) == d {
+				drop[j] = true
+			}
+		}
+		ins = append(ins, insert{at: i, f: f})
+	}
+	dropped := make([]int, 0, len(drop))
+	for i := range drop {
+		dropped = append(dropped, i)
+	}
+	sort.Ints(dropped)
+	// files are in name order, so ins is in position order.
+	h := sha1.New()
+	bw := bufio.NewWriterSize(io.MultiWriter(w, h), 64<<10)
+	var hdr [indexHeaderLen]byte
+	copy(hdr[:], ix.data[:8])
+	binary.BigEndian.PutUint32(hdr[8:], uint32(n-len(dropped)+len(ins)))
+	bw.Write(hdr[:])
+	sec, nsec := uint32(modTime.Unix()), uint32(modTime.Nanosecond())
+	var ent []byte
+	for i, d, k := 0, 0, 0; ; {
+		for k < len(ins) && ins[k].at == i {
+			ent = appendEntry(ent[:0], ins[k].f)
+			bw.Write(ent)
+			k++
+		}
+		if i == n {
+			break
+		}
+		if d < len(dropped) && dropped[d] == i {
+			d++
+			i++
+			continue
+		}
+		// Write the run of kept entries up to the next drop or insert.
+		j := n
+		if d < len(dropped) {
+			j = dropped[d]
+		}
+		if k < len(ins) && ins[k].at < j {
+			j = ins[k].at
+		}
+		if !modTime.IsZero() {
+			smudgeRacy(ix.data, ix.offs[i:j], sec, nsec)
+		}
+		bw.Write(ix.data[ix.offs[i]:ix.entryEnd(j-1)])
+		i = j
+	}
+	var sum [indexHashLen]byte
+	if err := bw.Flush(); err != nil {
+		return sum, err
+	}
+	h.Sum(sum[:0])
+	_, err := w.Write(sum[:])
+	return sum, err
+}
+
+// smudgeRacy zeroes the size of each file or symlink entry at offs in
+// data whose mtime is not before the index's (sec, nsec). (Submodule
+// entries carry no stat data git checks.)
+func smudgeRacy(data []byte, offs []int, sec, nsec uint32) {
+	be := binary.BigEndian
+	for _, o := range offs {
+		e := data[o:]
+		if t := be.Uint32(e[entryModeOffset:]) & 0o170000; t != 0o100000 && t != 0o120000 {
+			continue
+		}
+		ms, mn := be.Uint32(e[8:]), be.Uint32(e[12:])
+		if ms > sec || (ms == sec && mn >= nsec) {
+			be.PutUint32(e[entrySizeOffset:], 0)
+		}
+	}
+}
+
+// unsplit merges a split index (its own file ix with a link extension)
+// and its shared index into one ordinary index file.
+func unsplit(ix *rawIndex, gitDir string) ([]byte, error) {
+	link := ix.link
+	if len(link) < indexHashLen {
+		return nil, errors.New("split index: truncated link extension")
+	}
+	sharedHash := link[:indexHashLen]
+	var del, repl []bool
+	var shared *rawIndex
+	if !allZero(sharedHash) {
+		p := filepath.Join(gitDir, fmt.Sprintf("sharedindex.%x", sharedHash))
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("split index: %w", err)
+		}
+		if shared, err = scanIndex(data, true); err != nil {
+			return nil, fmt.Errorf("split index: %s: %w", p, err)
+		}
+		if shared.link != nil {
+			return nil, fmt.Errorf("split index: %s is itself split", p)
+		}
+		rest := link[indexHashLen:]
+		if del, rest, err = readEWAH(rest, len(shared.offs)); err != nil {
+			return nil, fmt.Errorf("split index: delete bitmap: %w", err)
+		}
+		if repl, _, err = readEWAH(rest, len(shared.offs)); err != nil {
+			return nil, fmt.Errorf("split index: replace bitmap: %w", err)
+		}
+	} else {
+		shared = &rawIndex{}
+	}
+	// Entries of the final index, as on-disk bytes.
+	var ents [][]byte
+	own := 0
+	for i := range shared.offs {
+		e := shared.data[shared.offs[i]:shared.entryEnd(i)]
+		if repl[i] {
+			if own >= len(ix.offs) {
+				return nil, errors.New("split index: more replacements than entries")
+			}
+			r := ix.data[ix.offs[own]:ix.entryEnd(own)]
+			if len(ix.name(own)) == 0 {
+				r = withName(r, shared.name(i))
+			}
+			e = r
+			own++
+		}
+		if !del[i] {
+			ents = append(ents, e)
+		}
+	}
+	for ; own < len(ix.offs); own++ {
+		ents = append(ents, ix.data[ix.offs[own]:ix.entryEnd(own)])
+	}
+	nameOf := func(e []byte) []byte { _, n, _, _ := entryAt(e, 0); return n }
+	sort.SliceStable(ents, func(a, b int) bool { return bytes.Compare(nameOf(ents[a]), nameOf(ents[b])) < 0 })
+	// An added entry replaces a shared one of the same name (it sorts
+	// after it).
+	uniq := ents[:0]
+	for _, e := range ents {
+		if l := len(uniq); l > 0 && bytes.Equal(nameOf(uniq[l-1]), nameOf(e)) {
+			uniq[l-1] = e
+			continue
+		}
+		uniq = append(uniq, e)
+	}
+	ents = uniq
+	out := make([]byte, indexHeaderLen, len(ix.data)+len(shared.data))
+	copy(out, ix.data[:8])
+	binary.BigEndian.PutUint32(out[8:], uint32(len(ents)))
+	for _, e := range ents {
+		out = append(out, e...)
+	}
+	h := sha1.Sum(out)
+	return append(out, h[:]...), nil
+}
+
+// withName returns entry e (stored with an empty name) carrying name.
+func withName(e, name []byte) []byte {
+	flags := binary.BigEndian.Uint16(e[entryFlagOffset:])
+	hdr := entryFixedLen
+	if flags&entryFlagExt != 0 {
+		hdr += 2
+	}
+	out := append([]byte{}, e[:hdr]...)
+	flags = flags&^entryNameMask | uint16(min(len(name), entryNameMask))
+	binary.BigEndian.PutUint16(out[entryFlagOffset:], flags)
+	out = append(out, name...)
+	return append(out, make([]byte, (hdr+len(name)+8)&^7-hdr-len(name))...)
+}
+
+// readEWAH decodes an EWAH bitmap (git's ewah/ewah_io.c) of at most n
+// bits into a slice of n bools and returns the bytes after it.
+func readEWAH(b []byte, n int) ([]bool, []byte, error) {
+	if len(b) < 8 {
+		return nil, nil, errors.New("truncated")
+	}
+	bitSize := binary.BigEndian.Uint32(b)
+	words := binary.BigEndian.Uint32(b[4:])
+	if uint64(words) > uint64(len(b)-8)/8 || len(b)-8-int(words)*8 < 4 {
+		return nil, nil, errors.New("truncated")
+	}
+	if uint64(bitSize) > uint64(n) {
+		return nil, nil, fmt.Errorf("%d bits for %d entries", bitSize, n)
+	}
+	buf := b[8 : 8+int(words)*8]
+	rest := b[8+int(words)*8+4:]
+	bits := make([]bool, n)
+	pos := uint64(0)
+	set := func(p uint64) error {
+		if p >= uint64(bitSize) {
+			return fmt.Errorf("bit %d beyond %d", p, bitSize)
+		}
+		bits[p] = true
+		return nil
+	}
+	for w := 0; w < len(buf)/8; {
+		rlw := binary.BigEndian.Uint64(buf[w*8:])
+		w++
+		runLen := (rlw >> 1) & 0xffffffff
+		lits := int(rlw >> 33)
+		if rlw&1 != 0 {
+			for p := uint64(0); p < runLen*64; p++ {
+				if err := set(pos + p); err != nil {
+					return nil, nil, err
+				}
+			}
+		}
+		pos += runLen * 64
+		for l := 0; l < lits; l++ {
+			if w >= len(buf)/8 {
+				return nil, nil, errors.New("literal words overrun the bitmap")
+			}
+			lit := binary.BigEndian.Uint64(buf[w*8:])
+			w++
+			for bit := uint64(0); bit < 64; bit++ {
+				if lit&(1<<bit) != 0 {
+					if err := set(pos + bit); err != nil {
+						return nil, nil, err
+					}
+				}
+			}
+			pos += 64
+		}
+	}
+	return bits, rest, nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// updateIndexGoGit is the fallback for indexes the byte-level updater
+// does not handle: go-git decodes the whole index, the staged files are
+// put in and it encodes the result (without extensions).
+func updateIndexGoGit(data []byte, files []*stagedFile) ([]byte, error) {
+	idx := &index.Index{Version: indexVersionNew}
+	if data != nil {
+		if err := index.NewDecoder(bytes.NewReader(data)).Decode(idx); err != nil {
+			return nil, err
+		}
+	}
+	gone := map[string]bool{}
+	var prefixes []string
+	added := map[string]*stagedFile{}
+	for _, f := range files {
+		gone[f.rel] = true
+		prefixes = append(prefixes, f.rel+"/")
+		if f.deleted {
+			continue
+		}
+		added[f.rel] = f
+		for d := f.rel; strings.Contains(d, "/"); {
+			d = d[:strings.LastIndexByte(d, '/')]
+			gone[d] = true
+		}
+	}
+	kept := idx.Entries[:0]
+	for _, e := range idx.Entries {
+		drop := gone[e.Name]
+		for _, p := range prefixes {
+			drop = drop || strings.HasPrefix(e.Name, p)
+		}
+		if !drop {
+			kept = append(kept, e)
+		}
+	}
+	idx.Entries = kept
+	for _, f := range files {
+		if f.deleted {
+			continue
+		}
+		st := &f.stat
+		idx.Entries = append(idx.Entries, &index.Entry{
+			Name: f.rel, Hash: f.hash, Mode: f.mode, Size: uint32(st.Size),
+			CreatedAt:  time.Unix(st.Ctim.Sec, st.Ctim.Nsec),
+			ModifiedAt: time.Unix(st.Mtim.Sec, st.Mtim.Nsec),
+			Dev:        uint32(st.Dev), Inode: uint32(st.Ino), UID: st.Uid, GID: st.Gid,
+		})
+	}
+	sort.Slice(idx.Entries, func(i, j int) bool {
+		a, b := idx.Entries[i], idx.Entries[j]
+		return a.Name < b.Name || a.Name == b.Name && a.Stage < b.Stage
+	})
+	idx.Cache, idx.ResolveUndo, idx.EndOfIndexEntry = nil, nil, nil
+	var buf bytes.Buffer
+	if err := index.NewEncoder(&buf).Encode(idx); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// indexDir returns the git directory holding the working tree's index:
+// .git, or the directory a .git file points at (a linked worktree).
+func (g *Repo) indexDir() (string, error) {
+	dotGit := filepath.Join(g.Root, ".git")
+	fi, err := os.Stat(dotGit)
+	if err != nil {
+		return "", fmt.Errorf("find git directory: %w", err)
+	}
+	if fi.IsDir() {
+		return dotGit, nil
+	}
+	b, err := os.ReadFile(dotGit)
+	if err != nil {
+		return "", fmt.Errorf("find git directory: %w", err)
+	}
+	dir, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "gitdir: ")
+	if !ok {
+		return "", fmt.Errorf("find git directory: %s is not a gitdir file", dotGit)
+	}
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(g.Root, dir)
+	}
+	return dir, nil
+}
+
+// indexCache remembers the index file CommitFiles last wrote, so the next
+// commit neither re-verifies the checksum of its own file nor allocates
+// (and zeroes) a new buffer to read it into. An index written by anyone
+// else (git replaces the file, so its inode changes; any write changes its
+// mtime, ctime or size) or whose checksum is not the one written is
+// verified in full. (Git itself verifies the index checksum only in fsck.)
+type indexCache struct {
+	mu  sync.Mutex
+	id  fileID
+	sum [indexHashLen]byte
+	buf []byte
+}
+
+// fileID is the stat data that identifies a version of a file.
+type fileID struct {
+	dev, ino     uint64
+	size         int64
+	mtime, ctime syscall.Timespec
+}
+
+func statID(st *syscall.Stat_t) fileID {
+	return fileID{dev: st.Dev, ino: st.Ino, size: st.Size, mtime: st.Mtim, ctime: st.Ctim}
+}
+
+// wrote records the index file at p, just renamed into place with the
+// checksum sum.
+func (c *indexCache) wrote(p string, sum [indexHashLen]byte) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(p, &st); err != nil {
+		c.id = fileID{}
+		return
+	}
+	c.id, c.sum = statID(&st), sum
+}
+
+// update reads gitDir's index and writes the new index file, with files
+// staged, to w. It returns the new file's checksum.
+func (c *indexCache) update(w io.Writer, gitDir string, files []*stagedFile) ([indexHashLen]byte, error) {
+	var sum [indexHashLen]byte
+	p := filepath.Join(gitDir, "index")
+	data, st, err := c.read(p)
+	if err != nil {
+		return sum, err
+	}
+	if data == nil {
+		return spliceIndex(w, &rawIndex{data: emptyIndex(), version: indexVersionNew, end: indexHeaderLen}, files, time.Time{})
+	}
+	known := statID(st) == c.id && bytes.Equal(data[len(data)-min(len(data), indexHashLen):], c.sum[:])
+	c.id = fileID{} // data will be changed in place
+	ix, err := scanIndex(data, !known)
+	if err == nil && ix.link != nil {
+		var merged []byte
+		if merged, err = unsplit(ix, gitDir); err != nil {
+			return sum, fmt.Errorf("read index %s: %w", p, err)
+		}
+		data = merged
+		ix, err = scanIndex(data, false)
+	}
+	switch {
+	case errors.Is(err, errIndexUnsupported):
+		out, err := updateIndexGoGit(data, files)
+		if err != nil {
+			return sum, fmt.Errorf("update index %s: %w", p, err)
+		}
+		copy(sum[:], out[len(out)-indexHashLen:])
+		_, err = w.Write(out)
+		return sum, err
+	case err != nil:
+		return sum, fmt.Errorf("read index %s: %w", p, err)
+	}
+	return spliceIndex(w, ix, files, time.Unix(st.Mtim.Sec, st.Mtim.Nsec))
+}
+
+// emptyIndex returns the header of an index without entries.
+func emptyIndex() []byte {
+	b := []byte("DIRC\x00\x00\x00\x00\x00\x00\x00\x00")
+	binary.BigEndian.PutUint32(b[4:], indexVersionNew)
+	return b
+}
+
+// read returns the index file's bytes (in c.buf) and stat data, nil when
+// there is none.
+func (c *indexCache) read(p string) ([]byte, *syscall.Stat_t, error) {
+	f, err := os.Open(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read index: %w", err)
+	}
+	defer f.Close()
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return nil, nil, fmt.Errorf("read index %s: %w", p, err)
+	}
+	if int64(cap(c.buf)) < st.Size {
+		c.buf = make([]byte, st.Size, st.Size+st.Size/8)
+	}
+	data := c.buf[:st.Size]
+	if _, err := io.ReadFull(f, data); err != nil {
+		return nil, nil, fmt.Errorf("read index %s: %w", p, err)
+	}
+	return data, &st, nil
+}
+
+// indexLock is a held index.lock (git's lockfile protocol).
+type indexLock struct {
+	path string // the index
+	f    *os.File
+}
+
+// lockIndex creates gitDir/index.lock exclusively.
+func lockIndex(gitDir string) (*indexLock, error) {
+	p := filepath.Join(gitDir, "index")
+	f, err := os.OpenFile(p+".lock", os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+	if errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("lock index: %s exists: another git process is running, or one crashed (remove the file if none is running): %w", p+".lock", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lock index: %w", err)
+	}
+	return &indexLock{path: p, f: f}, nil
+}
+
+// Write writes to the lock file. Like go-git and git's default
+// core.fsync, the index is not fsynced: it is a cache of HEAD and the
+// working tree, and callers that need durability sync the file system.
+func (l *indexLock) Write(p []byte) (int, error) {
+	n, err := l.f.Write(p)
+	if err != nil {
+		err = fmt.Errorf("write %s.lock: %w", l.path, err)
+	}
+	return n, err
+}
+
+// commit renames the lock file over the index.
+func (l *indexLock) commit() error {
+	f := l.f
+	l.f = nil
+	if err := f.Close(); err != nil {
+		os.Remove(l.path + ".lock")
+		return fmt.Errorf("write %s.lock: %w", l.path, err)
+	}
+	if err := os.Rename(l.path+".lock", l.path); err != nil {
+		os.Remove(l.path + ".lock")
+		return fmt.Errorf("replace %s: %w", l.path, err)
+	}
+	return nil
+}
+
+// rollback removes the lock file unless it was committed.
+func (l *indexLock) rollback() {
+	if l.f != nil {
+		l.f.Close()
+		os.Remove(l.path + ".lock")
+		l.f = nil
+	}
+}
