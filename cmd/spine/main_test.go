@@ -329,3 +329,44 @@ func TestHelpEndsWithExitStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestRepositoryBehindSymlink: a repository reached through a symbolic
+// link (/srv/ops -> /data/ops), as --repo or as the working directory,
+// is read like the real folder, not as an empty one.
+func TestRepositoryBehindSymlink(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-L\nstatus: active\n---\n\n# Loop Scope: LOOP-L\n\n## Stage 1: A\n\n```sh {name=a}\ntrue\n```\n")
+	link := filepath.Join(t.TempDir(), "ops")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	loopIDs := func(out string) []string {
+		t.Helper()
+		var st []struct {
+			LoopID string `json:"loop_id"`
+		}
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			t.Fatalf("status --json: %v\n%s", err, out)
+		}
+		var ids []string
+		for _, s := range st {
+			ids = append(ids, s.LoopID)
+		}
+		return ids
+	}
+	out, errOut, code := spine(t, "--repo", link, "status", "--json")
+	if code != 0 {
+		t.Fatalf("--repo LINK status: exit %d: %s", code, errOut)
+	}
+	if diff := cmp.Diff([]string{"LOOP-L"}, loopIDs(out)); diff != "" {
+		t.Errorf("--repo LINK status --json loops (-want +got):\n%s", diff)
+	}
+	t.Chdir(link)
+	t.Setenv("PWD", link)
+	out, errOut, code = spine(t, "status", "--json")
+	if code != 0 {
+		t.Fatalf("status from inside LINK: exit %d: %s", code, errOut)
+	}
+	if diff := cmp.Diff([]string{"LOOP-L"}, loopIDs(out)); diff != "" {
+		t.Errorf("status --json from inside LINK, loops (-want +got):\n%s", diff)
+	}
+}

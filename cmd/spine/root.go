@@ -76,7 +76,7 @@ func (a *app) repoRoot() (string, error) {
 		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
 			return "", exitf(exitUsage, "--repo %s: not a directory", a.repo)
 		}
-		return abs, nil
+		return realDir(abs)
 	}
 	wd, err := os.Getwd()
 	if err != nil {
@@ -84,7 +84,7 @@ func (a *app) repoRoot() (string, error) {
 	}
 	for dir := wd; ; {
 		if _, err := os.Stat(filepath.Join(dir, ".git")); err == nil {
-			return dir, nil
+			return realDir(dir)
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
@@ -152,4 +152,15 @@ renders a static evidence site.`,
 		newKeygenCmd(a),
 	)
 	return withExitStatus(root)
+}
+
+// realDir resolves the symbolic links in a repository root. Walking a root
+// that is itself a link (/srv/ops -> /data/ops) would not descend into it,
+// and spine would find no loop documents at all.
+func realDir(dir string) (string, error) {
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", fmt.Errorf("repository %s: %w", dir, err)
+	}
+	return real, nil
 }
