@@ -24,7 +24,12 @@ func (w *hw) s(parts ...string) {
 func (w *hw) h(x template.HTML) { w.WriteString(string(x)) }
 
 // e writes text escaped for element content or a quoted attribute value.
-func (w *hw) e(s string) {
+func (w *hw) e(s string) { w.escape(s, false) }
+
+// escape writes s with & < > " ' and NUL escaped as html/template escapes
+// them, and + as well when plus is set (html/template does in its text
+// and attribute contexts; the receipt pages never needed it).
+func (w *hw) escape(s string, plus bool) {
 	last := 0
 	for i := 0; i < len(s); i++ {
 		var rep string
@@ -39,6 +44,11 @@ func (w *hw) e(s string) {
 			rep = "&#34;"
 		case '\'':
 			rep = "&#39;"
+		case '+':
+			if !plus {
+				continue
+			}
+			rep = "&#43;"
 		case 0:
 			rep = "\uFFFD"
 		default:

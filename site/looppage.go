@@ -17,34 +17,7 @@ import (
 
 // t writes s escaped exactly as html/template escapes a string in element
 // text or a quoted attribute value: & < > " ' + and NUL (hw.e leaves +).
-func (w *hw) t(s string) {
-	last := 0
-	for i := 0; i < len(s); i++ {
-		var rep string
-		switch s[i] {
-		case '<':
-			rep = "&lt;"
-		case '>':
-			rep = "&gt;"
-		case '&':
-			rep = "&amp;"
-		case '"':
-			rep = "&#34;"
-		case '\'':
-			rep = "&#39;"
-		case '+':
-			rep = "&#43;"
-		case 0:
-			rep = "\uFFFD"
-		default:
-			continue
-		}
-		w.WriteString(s[last:i])
-		w.WriteString(rep)
-		last = i + 1
-	}
-	w.WriteString(s[last:])
-}
+func (w *hw) t(s string) { w.escape(s, true) }
 
 // plainURL reports whether html/template writes the URL s in an href
 // unchanged but for t's escaping: a relative path of characters that its
