@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/spinehq/spine/internal/jsonw"
 )
 
 // manifestEntry records one file of the site.
@@ -403,40 +405,9 @@ func runJobs(ctx context.Context, w *writer, jobs []job) error {
 	return ctx.Err()
 }
 
-// writeJSONString appends s as a JSON string, escaping <, > and & too so
-// that the text is inert wherever it ends up.
-func writeJSONString(b interface {
-	io.ByteWriter
-	io.StringWriter
-}, s string) {
-	const hexDigits = "0123456789abcdef"
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	_ = b.WriteByte('"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' && c != 0x7f {
-			continue
-		}
-		_, _ = b.WriteString(s[start:i])
-		switch c {
-		case '"':
-			_, _ = b.WriteString(`\"`)
-		case '\\':
-			_, _ = b.WriteString(`\\`)
-		case '\n':
-			_, _ = b.WriteString(`\n`)
-		case '\t':
-			_, _ = b.WriteString(`\t`)
-		case '\r':
-			_, _ = b.WriteString(`\r`)
-		default:
-			_, _ = b.WriteString(`\u00`)
-			_ = b.WriteByte(hexDigits[c>>4])
-			_ = b.WriteByte(hexDigits[c&0xf])
-		}
-		start = i + 1
-	}
-	_, _ = b.WriteString(s[start:])
-	_ = b.WriteByte('"')
+// writeJSONString appends s to b as a JSON string, as encoding/json
+// writes it: <, > and & escaped too, so that the text is inert wherever it
+// ends up.
+func writeJSONString(b *bytes.Buffer, s string) {
+	b.Write(jsonw.AppendString(b.AvailableBuffer(), s))
 }

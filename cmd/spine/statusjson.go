@@ -3,7 +3,8 @@ package main
 import (
 	"io"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/spinehq/spine/internal/jsonw"
 )
 
 // writeStatusJSON writes `spine status --json` output to w in pieces of
@@ -88,7 +89,7 @@ func appendStatusLoop(b []byte, l *statusLoop, last bool) []byte {
 					b = append(b, "          {\n"...)
 					b = appendField(b, "            ", "name", st.Steps[k].Name)
 					b = append(b, "            \"state\": "...)
-					b = appendJSONString(b, st.Steps[k].State)
+					b = jsonw.AppendString(b, st.Steps[k].State)
 					b = append(b, "\n          }"...)
 					if k < len(st.Steps)-1 {
 						b = append(b, ',')
@@ -121,7 +122,7 @@ func appendField(b []byte, indent, key, value string) []byte {
 	b = append(b, '"')
 	b = append(b, key...)
 	b = append(b, "\": "...)
-	b = appendJSONString(b, value)
+	b = jsonw.AppendString(b, value)
 	return append(b, ",\n"...)
 }
 
@@ -137,7 +138,7 @@ func appendStrings(b []byte, indent string, ss []string) []byte {
 	for i, s := range ss {
 		b = append(b, indent...)
 		b = append(b, "  "...)
-		b = appendJSONString(b, s)
+		b = jsonw.AppendString(b, s)
 		if i < len(ss)-1 {
 			b = append(b, ',')
 		}
@@ -145,61 +146,4 @@ func appendStrings(b []byte, indent string, ss []string) []byte {
 	}
 	b = append(b, indent...)
 	return append(b, ']')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as encoding/json writes a string with HTML
-// escaping on (its default): <, > and & as \u003c, \u003e and \u0026,
-// control characters escaped, each invalid UTF-8 byte as \ufffd, and
-// U+2028 and U+2029 escaped.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
