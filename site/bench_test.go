@@ -69,32 +69,10 @@ func BenchmarkSiteBuild(b *testing.B) {
 	var fullNS float64
 	full := func(disk bool) func(b *testing.B) {
 		return func(b *testing.B) {
-			var pages int
-			var total, cpu time.Duration
-			for b.Loop() {
-				b.StopTimer()
-				out := filepath.Join(benchOutDir(b, disk), "public")
-				b.StartTimer()
-				start, c0 := time.Now(), cpuTime()
-				st, err := site.Build(ctx, site.Options{Root: repo, Out: out, Config: cfg, Set: set})
-				total += time.Since(start)
-				cpu += cpuTime() - c0
-				if err != nil {
-					b.Fatal(err)
-				}
-				pages = st.Files
-				b.StopTimer()
-				os.RemoveAll(out)
-				b.StartTimer()
-			}
-			per := total.Seconds() / float64(b.N)
+			per := benchFullBuild(b, repo, set, disk)
 			if !disk {
 				fullNS = per * 1e9
 			}
-			b.ReportMetric(float64(benchLoops)/per, "loop-pages/s")
-			b.ReportMetric(float64(pages)/per, "files/s")
-			b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/build")
-			b.ReportMetric(peakRSS(), "peak-RSS-MiB")
 		}
 	}
 	b.Run("full-shm", full(false))
@@ -150,13 +128,21 @@ func BenchmarkSiteBuild(b *testing.B) {
 func BenchmarkSiteBuildLoopsOnly(b *testing.B) {
 	repo := b.TempDir()
 	genRepo(b, repo, benchLoops, 0)
-	set := loadSet(b, repo)
+	benchFullBuild(b, repo, loadSet(b, repo), false)
+}
+
+// benchFullBuild runs full one-shot builds (site.Build) of set into a fresh
+// folder on /dev/shm or disk, reports loop-pages/s, files/s, CPU seconds
+// per build (both cores) and the process's peak RSS, and returns the
+// seconds one build took.
+func benchFullBuild(b *testing.B, repo string, set *loops.Set, disk bool) float64 {
 	cfg := config.Default()
 	ctx := context.Background()
+	var pages int
 	var total, cpu time.Duration
 	for b.Loop() {
 		b.StopTimer()
-		out := filepath.Join(benchOutDir(b, false), "public")
+		out := filepath.Join(benchOutDir(b, disk), "public")
 		b.StartTimer()
 		start, c0 := time.Now(), cpuTime()
 		st, err := site.Build(ctx, site.Options{Root: repo, Out: out, Config: cfg, Set: set})
@@ -168,12 +154,15 @@ func BenchmarkSiteBuildLoopsOnly(b *testing.B) {
 		if st.Written < benchLoops {
 			b.Fatalf("wrote %d files for %d loops", st.Written, benchLoops)
 		}
+		pages = st.Files
 		b.StopTimer()
 		os.RemoveAll(out)
 		b.StartTimer()
 	}
 	per := total.Seconds() / float64(b.N)
 	b.ReportMetric(float64(benchLoops)/per, "loop-pages/s")
+	b.ReportMetric(float64(pages)/per, "files/s")
 	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/build")
 	b.ReportMetric(peakRSS(), "peak-RSS-MiB")
+	return per
 }
