@@ -129,7 +129,21 @@ func (s *Set) AllProblems() []Problem {
 // Load parses the documents at the given repository-relative paths in
 // parallel. A file that cannot be read gets a finding; the others are
 // still read.
-func Load(root string, paths []string) *Set {
+func Load(root string, paths []string) *Set { return LoadWith(root, paths, LoadOptions{}) }
+
+// LoadOptions tune LoadWith.
+type LoadOptions struct {
+	// Cache, when set, supplies the documents it holds unchanged instead
+	// of parsing them again, and records the others. The caller saves it.
+	Cache *Cache
+	// NoSource leaves every document's Source nil, for commands that only
+	// read the model (status, plan): each worker then reads the files into
+	// one reused buffer instead of keeping every file's bytes in memory.
+	NoSource bool
+}
+
+// LoadWith is Load with options.
+func LoadWith(root string, paths []string, o LoadOptions) *Set {
 	docs := make([]*Document, len(paths))
 	probs := make([]*Problem, len(paths))
 	var wg sync.WaitGroup
@@ -139,8 +153,9 @@ func Load(root string, paths []string) *Set {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			l := &loader{root: root, o: o}
 			for i := range next {
-				docs[i], probs[i] = loadOne(root, paths[i])
+				docs[i], probs[i] = l.load(paths[i])
 			}
 		}()
 	}
@@ -162,11 +177,20 @@ func Load(root string, paths []string) *Set {
 	return s
 }
 
-func loadOne(root, rel string) (*Document, *Problem) {
+// loader is one worker of LoadWith, with the buffers it reuses.
+type loader struct {
+	root string
+	o    LoadOptions
+	// buf holds the file being read when its bytes are not kept
+	// (NoSource); enc is the cache's encoding scratch.
+	buf, enc []byte
+}
+
+func (l *loader) load(rel string) (*Document, *Problem) {
 	cannot := func(err error) (*Document, *Problem) {
 		return nil, &Problem{Path: rel, Line: 1, Level: LevelError, Message: fmt.Sprintf("cannot read: %v", err)}
 	}
-	f, err := os.Open(filepath.Join(root, filepath.FromSlash(rel)))
+	f, err := os.Open(filepath.Join(l.root, filepath.FromSlash(rel)))
 	if err != nil {
 		return cannot(err)
 	}
@@ -181,13 +205,25 @@ func loadOne(root, rel string) (*Document, *Problem) {
 	// Read the size Stat gave. Stopping there saves a read call per file
 	// (5,000 documents: 5,000 system calls); a file written meanwhile is
 	// read as far as it was, as any reader racing a writer would.
-	src := make([]byte, fi.Size())
+	var src []byte
+	if l.o.NoSource && fi.Size() <= 1<<20 {
+		if int64(cap(l.buf)) < fi.Size() {
+			l.buf = make([]byte, fi.Size())
+		}
+		src = l.buf[:fi.Size()]
+	} else {
+		src = make([]byte, fi.Size())
+	}
 	n, err := io.ReadFull(f, src)
 	if err != nil && err != io.ErrUnexpectedEOF {
 		return cannot(err)
 	}
 	src = src[:n]
-	return Parse(rel, src), nil
+	d := l.o.Cache.parse(rel, src, &l.enc)
+	if l.o.NoSource {
+		d.Source = nil
+	}
+	return d, nil
 }
 
 // NewSet builds a set from already parsed documents (tests, generators).

@@ -191,12 +191,19 @@ type Document struct {
 	// LoopRefs are the distinct other loop ids mentioned, sorted.
 	LoopRefs []string  `json:"loop_refs"`
 	Problems []Problem `json:"problems"`
-	// Source is the file's content, unmodified.
+	// Source is the file's content, unmodified; nil when the document was
+	// loaded with LoadOptions.NoSource.
 	Source []byte `json:"-"`
 }
 
-// Body returns the Markdown body (everything after the frontmatter).
-func (d *Document) Body() []byte { return d.Source[d.BodyOffset:] }
+// Body returns the Markdown body (everything after the frontmatter), nil
+// when Source is.
+func (d *Document) Body() []byte {
+	if d.Source == nil {
+		return nil
+	}
+	return d.Source[d.BodyOffset:]
+}
 
 // HasErrors reports whether any finding is error-level.
 func (d *Document) HasErrors() bool {

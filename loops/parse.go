@@ -617,6 +617,16 @@ func (p *docParser) body() {
 	root := blockParser.Parse(text.NewReader(body))
 	base := p.d.BodyOffset
 	var cur *Stage
+	// steps collects the current stage's steps; they are copied into it
+	// when it ends, in one allocation of the right size rather than the
+	// doubling appends leave behind.
+	var steps []Step
+	endStage := func() {
+		if cur != nil && len(steps) > 0 {
+			cur.Steps = append([]Step(nil), steps...)
+		}
+		cur, steps = nil, steps[:0]
+	}
 	names := map[string]int{}
 	// spine's own evidence block repeats stage titles as headings; they are
 	// a record of runs, not stages.
@@ -630,7 +640,7 @@ func (p *docParser) body() {
 			return ast.WalkContinue, nil
 		}
 		if n.Type() == ast.TypeBlock && inEvidence(n) {
-			cur = nil
+			endStage()
 			return ast.WalkSkipChildren, nil
 		}
 		switch n := n.(type) {
@@ -638,13 +648,14 @@ func (p *docParser) body() {
 			txt := strings.TrimSpace(string(segmentsText(n.Lines(), body)))
 			line := p.lineAt(base + segStart(n, body))
 			if cur != nil && n.Level <= cur.Level {
-				cur = nil
+				endStage()
 			}
 			if n.Level == 1 {
 				if p.d.Title == "" {
 					p.d.Title = txt
 				}
 			} else if m := stageMatch(txt); m != nil {
+				endStage()
 				p.d.Stages = append(p.d.Stages, Stage{Number: m[2], Title: txt, Level: n.Level, Line: line})
 				cur = &p.d.Stages[len(p.d.Stages)-1]
 			}
@@ -671,7 +682,7 @@ func (p *docParser) body() {
 					names[step.Name] = line
 				}
 			}
-			cur.Steps = append(cur.Steps, step)
+			steps = append(steps, step)
 			return ast.WalkSkipChildren, nil
 		case *ast.ListItem:
 			if cur == nil {
@@ -695,10 +706,11 @@ func (p *docParser) body() {
 			txt := string(segmentsText(para.Lines(), body))[m[1]:]
 			checked := first[m[2]] == 'x' || first[m[2]] == 'X'
 			line := p.lineAt(base + segStart(para, body))
-			cur.Steps = append(cur.Steps, Step{Kind: KindManual, Name: strings.Join(strings.Fields(txt), " "), Checked: checked, Line: line})
+			steps = append(steps, Step{Kind: KindManual, Name: strings.Join(strings.Fields(txt), " "), Checked: checked, Line: line})
 		}
 		return ast.WalkContinue, nil
 	})
+	endStage()
 }
 
 // segmentsText concatenates the raw source of a node's line segments.

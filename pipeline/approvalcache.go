@@ -200,12 +200,14 @@ func (hc *historyCache) blobAt(c *object.Commit, rel string) (plumbing.Hash, boo
 }
 
 // doc parses a version of rel once. work is the working tree's document:
-// when the blob is its content, it is used as it is.
+// when the blob is its content, it is used as it is (a document loaded
+// without its bytes, loops.LoadOptions.NoSource, cannot be compared and is
+// not).
 func (hc *historyCache) doc(rel string, blob plumbing.Hash, work *loops.Document) (*loops.Document, bool) {
 	if d, ok := hc.docs[blob]; ok {
 		return d, true
 	}
-	if work != nil && gitx.BlobHash(work.Source) == blob {
+	if work != nil && work.Source != nil && gitx.BlobHash(work.Source) == blob {
 		hc.docs[blob] = work
 		return work, true
 	}

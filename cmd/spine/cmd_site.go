@@ -26,7 +26,7 @@ verify packs, a timeline, an Atom feed and a search index.`,
 
 // siteOptions reads the repository and returns the options of a build.
 func (a *app) siteOptions(out, baseURL string) (site.Options, error) {
-	rc, err := a.openRepoForPlanning()
+	rc, err := a.openRepoForPlanning(false)
 	if err != nil {
 		return site.Options{}, err
 	}

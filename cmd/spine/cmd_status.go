@@ -56,7 +56,7 @@ With --stale, exit 1 when any active loop's heartbeat is older than its
 heartbeat_ttl_minutes (for monitoring).`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			rc, err := a.openRepoForPlanning()
+			rc, err := a.openRepoForPlanning(true)
 			if err != nil {
 				return err
 			}
@@ -155,7 +155,13 @@ func (a *app) stepStates(rc *repoContext) (func(*loops.Document, *loops.Step) st
 	if err != nil {
 		return nil, err
 	}
-	states := map[*loops.Step]string{}
+	n := 0
+	for _, d := range rc.set.Docs {
+		for i := range d.Stages {
+			n += len(d.Stages[i].Steps)
+		}
+	}
+	states := make(map[*loops.Step]string, n)
 	for _, d := range rc.set.Docs {
 		for _, it := range planner.PlanLoop(d) {
 			states[it.Step] = string(it.State)

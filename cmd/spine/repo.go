@@ -1,6 +1,8 @@
 package main
 
 import (
+	"path/filepath"
+
 	"github.com/spinehq/spine/config"
 	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/pipeline"
@@ -21,14 +23,28 @@ type repoContext struct {
 
 // openRepo resolves the repository, loads spine.yaml and parses every loop
 // document.
-func (a *app) openRepo() (*repoContext, error) { return a.openRepoWith(false) }
+func (a *app) openRepo() (*repoContext, error) { return a.openRepoWith(false, false, false) }
 
-// openRepoForPlanning is openRepo for the read-only commands that plan
+// openRepoReadOnly is openRepo for commands that only report (lint): the
+// documents unchanged since the last such command are taken from the
+// document cache instead of being parsed again.
+func (a *app) openRepoReadOnly() (*repoContext, error) { return a.openRepoWith(false, true, false) }
+
+// openRepoForPlanning is openRepoReadOnly for the commands that plan
 // (plan, status, site): the receipt history does not depend on the
-// documents, so it is read on another core while they are parsed.
-func (a *app) openRepoForPlanning() (*repoContext, error) { return a.openRepoWith(true) }
+// documents, so it is read on another core while they are parsed. With
+// noSource the documents' bytes are not kept (plan and status only read
+// the model; the site renders the bytes).
+func (a *app) openRepoForPlanning(noSource bool) (*repoContext, error) {
+	return a.openRepoWith(true, true, noSource)
+}
 
-func (a *app) openRepoWith(history bool) (*repoContext, error) {
+// docCacheName is the document cache's file in the state folder
+// (loops.Cache). Only read-only commands use it: what `spine run` executes
+// is always parsed from the bytes it executes.
+const docCacheName = "docs.cache"
+
+func (a *app) openRepoWith(history, cached, noSource bool) (*repoContext, error) {
 	root, err := a.repoRoot()
 	if err != nil {
 		return nil, err
@@ -48,7 +64,16 @@ func (a *app) openRepoWith(history bool) (*repoContext, error) {
 	}
 	paths, err := loops.Discover(root, cfg.Loops, cfg.Exclude, []string{cfg.Receipts, cfg.Artifacts, cfg.Site.Out})
 	if err == nil {
-		rc.set = loops.Load(root, paths)
+		var cache *loops.Cache
+		if cached {
+			cache = loops.OpenCache(filepath.Join(stateDir(root), docCacheName), loops.ExecutableIdentity())
+		}
+		rc.set = loops.LoadWith(root, paths, loops.LoadOptions{Cache: cache, NoSource: noSource})
+		if err := cache.Save(); err != nil {
+			// The cache only saves time: a read-only repository or a full
+			// disk must not stop the command.
+			a.logger().Debug("document cache not saved", "err", err)
+		}
 	}
 	if done != nil {
 		<-done

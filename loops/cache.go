@@ -1,0 +1,659 @@
+package loops
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// A Cache remembers parsed documents by their path and content, so that a
+// command run again over unchanged documents reads each file but does not
+// parse it again: on 5,000 documents parsing is most of the time `spine
+// status` and `spine plan` take.
+//
+// An entry is found by the SHA-256 of the document's path and bytes, never
+// by file times, so a cached model is the one Parse returns for exactly
+// those bytes. The cache file also records the identity of the executable
+// that wrote it (path, size, modification time): another build of spine
+// starts from an empty cache, so a change to the parser can never be
+// answered from a model an older parser made. The file ends with a CRC-32C
+// of its contents; a cache that is corrupt, truncated or of another format
+// is ignored, not trusted.
+//
+// A Cache is safe for concurrent use by the workers of LoadCached.
+type Cache struct {
+	path     string
+	identity string
+	// data holds the file read at open; old maps an entry's key to its
+	// encoded document, a substring of data.
+	data string
+	old  map[cacheKey]string
+
+	mu    sync.Mutex
+	next  map[cacheKey]string
+	dirty bool
+	// hits and misses count the documents taken from the cache and parsed.
+	hits, misses int
+}
+
+// cacheKey is the SHA-256 of a document's path and content.
+type cacheKey [sha256.Size]byte
+
+// cacheMagic starts a cache file; the digit is the encoding's version,
+// raised when the encoding of a document changes.
+const cacheMagic = "spine-docs-cache 1\n"
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// crc32Checksum is the CRC-32C that ends a cache file.
+func crc32Checksum(b []byte) uint32 { return crc32.Checksum(b, crcTable) }
+
+// OpenCache opens the document cache at path, which need not exist. A
+// cache file that cannot be read, was written by another spine build or is
+// corrupt gives an empty cache (the documents are then parsed, and Save
+// replaces the file). identity names the program reading the cache;
+// ExecutableIdentity gives the running binary's.
+func OpenCache(path, identity string) *Cache {
+	c := &Cache{path: path, identity: identity, next: map[cacheKey]string{}}
+	if identity == "" {
+		return c
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return c
+	}
+	if old, s, ok := decodeCacheFile(data, identity); ok {
+		c.data, c.old = s, old
+	} else {
+		// Whatever the file holds is not usable: the next Save rewrites it.
+		c.dirty = true
+	}
+	return c
+}
+
+// ExecutableIdentity describes the running executable by its path, size
+// and modification time, for OpenCache: a rebuilt or upgraded spine has
+// another identity. It is "" when the executable cannot be found, and a
+// Cache with an empty identity never reads or writes its file.
+func ExecutableIdentity() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	fi, err := os.Stat(exe)
+	if err != nil {
+		return ""
+	}
+	return exe + "\x00" + strconv.FormatInt(fi.Size(), 10) + "\x00" + strconv.FormatInt(fi.ModTime().UnixNano(), 10)
+}
+
+// decodeCacheFile checks a cache file and indexes its entries. The
+// encoded documents are substrings of the file's bytes, which the caller
+// must never modify: the decoded documents' strings share that memory
+// instead of copying it (fresh memory is what costs most when loading).
+func decodeCacheFile(data []byte, identity string) (map[cacheKey]string, string, bool) {
+	if len(data) < len(cacheMagic)+4 || string(data[:len(cacheMagic)]) != cacheMagic {
+		return nil, "", false
+	}
+	n := len(data) - 4
+	if crc32Checksum(data[:n]) != binary.LittleEndian.Uint32(data[n:]) {
+		return nil, "", false
+	}
+	body := unsafe.String(&data[0], n)
+	r := &cacheReader{s: body, off: len(cacheMagic)}
+	if r.str() != identity {
+		return nil, "", false
+	}
+	count := r.count()
+	if r.err != nil {
+		return nil, "", false
+	}
+	old := make(map[cacheKey]string, count)
+	for i := 0; i < count; i++ {
+		var k cacheKey
+		copy(k[:], r.bytes(len(k)))
+		enc := r.str()
+		if r.err != nil {
+			return nil, "", false
+		}
+		old[k] = enc
+	}
+	if r.off != len(body) {
+		return nil, "", false
+	}
+	return old, body, true
+}
+
+// key is the cache key of the document at path with content src.
+func key(path string, src []byte) cacheKey {
+	h := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	h.Write(n[:binary.PutUvarint(n[:], uint64(len(path)))])
+	h.Write([]byte(path))
+	h.Write(src)
+	var k cacheKey
+	h.Sum(k[:0])
+	return k
+}
+
+// parse returns the document at path with content src from the cache, or
+// parses it and records it; scratch is the caller's encoding buffer.
+func (c *Cache) parse(path string, src []byte, scratch *[]byte) *Document {
+	if c == nil || c.identity == "" {
+		return Parse(path, src)
+	}
+	k := key(path, src)
+	if enc, ok := c.old[k]; ok {
+		if d, err := decodeDocument(enc); err == nil && d.Path == path {
+			d.Source = src
+			c.mu.Lock()
+			c.next[k] = enc
+			c.hits++
+			c.mu.Unlock()
+			return d
+		}
+	}
+	d := Parse(path, src)
+	w := &cacheWriter{b: (*scratch)[:0]}
+	err := w.document(d)
+	*scratch = w.b
+	c.mu.Lock()
+	if err == nil {
+		c.next[k] = string(w.b)
+	}
+	c.dirty = true
+	c.misses++
+	c.mu.Unlock()
+	return d
+}
+
+// Save writes the cache back when this run parsed a document it did not
+// hold or left one of its entries unused, so the file holds exactly the
+// documents last loaded. It writes a temporary file and renames it into
+// place: a reader sees the old cache or the new one.
+func (c *Cache) Save() error {
+	if c == nil || c.identity == "" {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.dirty && len(c.next) == len(c.old) {
+		return nil
+	}
+	keys := make([]cacheKey, 0, len(c.next))
+	for k := range c.next {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return bytes.Compare(keys[i][:], keys[j][:]) < 0 })
+	if err := os.MkdirAll(filepath.Dir(c.path), 0o755); err != nil {
+		return fmt.Errorf("document cache: %w", err)
+	}
+	tmp := fmt.Sprintf("%s.tmp-%d", c.path, os.Getpid())
+	err := writeCacheFile(tmp, c.identity, keys, c.next)
+	if err == nil {
+		err = os.Rename(tmp, c.path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("document cache: %w", err)
+	}
+	c.dirty = false
+	return nil
+}
+
+// writeCacheFile writes the entries of keys to a new file at path,
+// streaming them rather than building the file in memory first.
+func writeCacheFile(path, identity string, keys []cacheKey, entries map[cacheKey]string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	sum := crc32.New(crcTable)
+	bw := bufio.NewWriterSize(io.MultiWriter(f, sum), 64<<10)
+	w := &cacheWriter{b: append([]byte(cacheMagic), make([]byte, 0, 256)...)}
+	w.str(identity)
+	w.uint(uint64(len(keys)))
+	for _, k := range keys {
+		w.b = append(w.b, k[:]...)
+		enc := entries[k]
+		w.uint(uint64(len(enc)))
+		bw.Write(w.b)
+		bw.WriteString(enc)
+		w.b = w.b[:0]
+	}
+	err = bw.Flush()
+	if err == nil {
+		_, err = f.Write(binary.LittleEndian.AppendUint32(nil, sum.Sum32()))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// errUnencodable is returned for a metadata value of a type the cache does
+// not encode; such a document is parsed every time.
+var errUnencodable = errors.New("metadata value of an unencodable type")
+
+// encodeDocument encodes every field of a parsed document but Source.
+func encodeDocument(d *Document) ([]byte, error) {
+	w := &cacheWriter{}
+	err := w.document(d)
+	return w.b, err
+}
+
+// document appends the encoding of every field of d but Source. Slices
+// keep the difference between nil and empty: `spine status --json` prints
+// one as null and the other as [].
+func (w *cacheWriter) document(d *Document) error {
+	for _, s := range []string{d.Path, d.LoopID, d.IDFrom, d.FileID, d.Title, d.Status, d.RawStatus, string(d.MetaSource)} {
+		w.str(s)
+	}
+	w.int(int64(d.BodyLine))
+	w.int(int64(d.BodyOffset))
+	w.len(d.Meta == nil, len(d.Meta))
+	for _, f := range d.Meta {
+		w.str(f.Key)
+		w.int(int64(f.Line))
+		if err := w.value(f.Value, 0); err != nil {
+			return err
+		}
+	}
+	w.len(d.Stages == nil, len(d.Stages))
+	for i := range d.Stages {
+		st := &d.Stages[i]
+		w.str(st.Number)
+		w.str(st.Title)
+		w.int(int64(st.Level))
+		w.int(int64(st.Line))
+		w.len(st.Steps == nil, len(st.Steps))
+		for j := range st.Steps {
+			w.step(&st.Steps[j])
+		}
+	}
+	for _, l := range [][]string{d.RunKeys, d.GapIDs, d.LoopRefs} {
+		w.strs(l)
+	}
+	w.len(d.Problems == nil, len(d.Problems))
+	for _, p := range d.Problems {
+		w.str(p.Path)
+		w.int(int64(p.Line))
+		w.str(string(p.Level))
+		w.str(p.Message)
+	}
+	return nil
+}
+
+func (w *cacheWriter) step(s *Step) {
+	for _, v := range []string{string(s.Kind), s.Name, s.Lang, s.Command, s.Cap, s.Gate, s.Host, s.Artifact, s.After, s.Pack} {
+		w.str(v)
+	}
+	w.len(s.Attrs == nil, len(s.Attrs))
+	for _, a := range s.Attrs {
+		w.str(a.Key)
+		w.str(a.Value)
+	}
+	w.int(int64(s.Line))
+	w.int(int64(s.Timeout))
+	var flags uint64
+	for i, b := range []bool{s.Checked, s.Destructive, s.AllowFailure, s.Idempotent, s.Background} {
+		if b {
+			flags |= 1 << i
+		}
+	}
+	w.uint(flags)
+}
+
+// Value tags of metadata values.
+const (
+	tagNil = iota
+	tagString
+	tagTrue
+	tagFalse
+	tagInt
+	tagFloat
+	tagList
+	tagNilList
+	tagMap
+	tagNilMap
+)
+
+func (w *cacheWriter) value(v any, depth int) error {
+	if depth > 100 {
+		return errUnencodable
+	}
+	switch x := v.(type) {
+	case nil:
+		w.uint(tagNil)
+	case string:
+		w.uint(tagString)
+		w.str(x)
+	case bool:
+		if x {
+			w.uint(tagTrue)
+		} else {
+			w.uint(tagFalse)
+		}
+	case int64:
+		w.uint(tagInt)
+		w.int(x)
+	case float64:
+		w.uint(tagFloat)
+		w.b = binary.LittleEndian.AppendUint64(w.b, math.Float64bits(x))
+	case []any:
+		if x == nil {
+			w.uint(tagNilList)
+			break
+		}
+		w.uint(tagList)
+		w.uint(uint64(len(x)))
+		for _, e := range x {
+			if err := w.value(e, depth+1); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		if x == nil {
+			w.uint(tagNilMap)
+			break
+		}
+		w.uint(tagMap)
+		w.uint(uint64(len(x)))
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			w.str(k)
+			if err := w.value(x[k], depth+1); err != nil {
+				return err
+			}
+		}
+	default:
+		return fmt.Errorf("%w: %T", errUnencodable, v)
+	}
+	return nil
+}
+
+// decodeDocument is the inverse of encodeDocument; it fails on any
+// malformed input instead of returning a partial document.
+func decodeDocument(enc string) (*Document, error) {
+	r := &cacheReader{s: enc}
+	d := &Document{}
+	for _, p := range []*string{&d.Path, &d.LoopID, &d.IDFrom, &d.FileID, &d.Title, &d.Status, &d.RawStatus} {
+		*p = r.str()
+	}
+	d.MetaSource = MetaSource(r.str())
+	d.BodyLine = r.intN()
+	d.BodyOffset = r.intN()
+	if n, ok := r.len(); ok {
+		d.Meta = make(Meta, n)
+		for i := range d.Meta {
+			f := &d.Meta[i]
+			f.Key = r.str()
+			f.Line = r.intN()
+			f.Value = r.value(0)
+		}
+	}
+	if n, ok := r.len(); ok {
+		d.Stages = make([]Stage, n)
+		for i := range d.Stages {
+			st := &d.Stages[i]
+			st.Number = r.str()
+			st.Title = r.str()
+			st.Level = r.intN()
+			st.Line = r.intN()
+			if n, ok := r.len(); ok {
+				st.Steps = make([]Step, n)
+				for j := range st.Steps {
+					r.step(&st.Steps[j])
+				}
+			}
+		}
+	}
+	d.RunKeys = r.strs()
+	d.GapIDs = r.strs()
+	d.LoopRefs = r.strs()
+	if n, ok := r.len(); ok {
+		d.Problems = make([]Problem, n)
+		for i := range d.Problems {
+			p := &d.Problems[i]
+			p.Path = r.str()
+			p.Line = r.intN()
+			p.Level = Level(r.str())
+			p.Message = r.str()
+		}
+	}
+	if r.err == nil && r.off != len(enc) {
+		r.err = errors.New("trailing bytes")
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("cached document: %w", r.err)
+	}
+	return d, nil
+}
+
+func (r *cacheReader) step(s *Step) {
+	s.Kind = StepKind(r.str())
+	for _, p := range []*string{&s.Name, &s.Lang, &s.Command, &s.Cap, &s.Gate, &s.Host, &s.Artifact, &s.After, &s.Pack} {
+		*p = r.str()
+	}
+	if n, ok := r.len(); ok {
+		s.Attrs = make([]Attr, n)
+		for i := range s.Attrs {
+			s.Attrs[i] = Attr{Key: r.str(), Value: r.str()}
+		}
+	}
+	s.Line = r.intN()
+	s.Timeout = time.Duration(r.int())
+	flags := r.uint()
+	for i, p := range []*bool{&s.Checked, &s.Destructive, &s.AllowFailure, &s.Idempotent, &s.Background} {
+		*p = flags&(1<<i) != 0
+	}
+	if flags>>5 != 0 && r.err == nil {
+		r.err = errors.New("unknown step flags")
+	}
+}
+
+func (r *cacheReader) value(depth int) any {
+	if depth > 100 {
+		r.fail("metadata nested too deep")
+		return nil
+	}
+	switch tag := r.uint(); tag {
+	case tagNil:
+		return nil
+	case tagString:
+		return r.str()
+	case tagTrue:
+		return true
+	case tagFalse:
+		return false
+	case tagInt:
+		return r.int()
+	case tagFloat:
+		b := r.bytes(8)
+		if r.err != nil {
+			return nil
+		}
+		return math.Float64frombits(binary.LittleEndian.Uint64([]byte(b)))
+	case tagList, tagNilList:
+		if tag == tagNilList {
+			return []any(nil)
+		}
+		n := r.count()
+		l := make([]any, n)
+		for i := range l {
+			l[i] = r.value(depth + 1)
+		}
+		return l
+	case tagMap, tagNilMap:
+		if tag == tagNilMap {
+			return map[string]any(nil)
+		}
+		n := r.count()
+		m := make(map[string]any, n)
+		for i := 0; i < n; i++ {
+			k := r.str()
+			m[k] = r.value(depth + 1)
+		}
+		return m
+	default:
+		r.fail("unknown value tag")
+		return nil
+	}
+}
+
+// cacheWriter appends the cache's encoding: unsigned and zig-zag varints,
+// length-prefixed strings.
+type cacheWriter struct{ b []byte }
+
+func (w *cacheWriter) uint(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
+func (w *cacheWriter) int(v int64)   { w.b = binary.AppendVarint(w.b, v) }
+func (w *cacheWriter) str(s string) {
+	w.uint(uint64(len(s)))
+	w.b = append(w.b, s...)
+}
+
+// len writes a slice's length, 0 for nil and n+1 otherwise.
+func (w *cacheWriter) len(isNil bool, n int) {
+	if isNil {
+		w.uint(0)
+		return
+	}
+	w.uint(uint64(n) + 1)
+}
+
+func (w *cacheWriter) strs(l []string) {
+	w.len(l == nil, len(l))
+	for _, s := range l {
+		w.str(s)
+	}
+}
+
+// cacheReader decodes what cacheWriter wrote. The first error sticks: every
+// later read returns a zero value, and the caller checks err once.
+type cacheReader struct {
+	s   string
+	off int
+	err error
+}
+
+func (r *cacheReader) fail(msg string) {
+	if r.err == nil {
+		r.err = errors.New(msg)
+	}
+	r.off = len(r.s)
+}
+
+func (r *cacheReader) uint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	var v uint64
+	for shift := uint(0); shift < 64; shift += 7 {
+		if r.off >= len(r.s) {
+			r.fail("truncated")
+			return 0
+		}
+		c := r.s[r.off]
+		r.off++
+		v |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			return v
+		}
+	}
+	r.fail("varint overflow")
+	return 0
+}
+
+func (r *cacheReader) int() int64 {
+	u := r.uint()
+	v := int64(u >> 1)
+	if u&1 != 0 {
+		v = ^v
+	}
+	return v
+}
+
+// intN reads an int that must fit an int.
+func (r *cacheReader) intN() int {
+	v := r.int()
+	if v != int64(int(v)) {
+		r.fail("integer out of range")
+		return 0
+	}
+	return int(v)
+}
+
+// count reads a number of elements that cannot exceed the bytes left (every
+// element takes at least one byte).
+func (r *cacheReader) count() int {
+	n := r.uint()
+	if n > uint64(len(r.s)-r.off) {
+		r.fail("count past the end")
+		return 0
+	}
+	return int(n)
+}
+
+// len reads what cacheWriter.len wrote: ok is false for a nil slice.
+func (r *cacheReader) len() (int, bool) {
+	n := r.uint()
+	if n == 0 || r.err != nil {
+		return 0, false
+	}
+	if n-1 > uint64(len(r.s)-r.off) {
+		r.fail("count past the end")
+		return 0, false
+	}
+	return int(n - 1), true
+}
+
+func (r *cacheReader) bytes(n int) string {
+	if r.err != nil {
+		return ""
+	}
+	if n > len(r.s)-r.off {
+		r.fail("truncated")
+		return ""
+	}
+	s := r.s[r.off : r.off+n]
+	r.off += n
+	return s
+}
+
+func (r *cacheReader) str() string {
+	n := r.uint()
+	if n > uint64(len(r.s)-r.off) {
+		r.fail("string past the end")
+		return ""
+	}
+	return r.bytes(int(n))
+}
+
+func (r *cacheReader) strs() []string {
+	n, ok := r.len()
+	if !ok {
+		return nil
+	}
+	l := make([]string, n)
+	for i := range l {
+		l[i] = r.str()
+	}
+	return l
+}
