@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 	"unsafe"
+
+	"github.com/spinehq/spine/internal/mapfile"
 )
 
 // A Cache remembers parsed documents by their path and content, so that a
@@ -66,17 +68,26 @@ func crc32Checksum(b []byte) uint32 { return crc32.Checksum(b, crcTable) }
 // corrupt gives an empty cache (the documents are then parsed, and Save
 // replaces the file). identity names the program reading the cache;
 // ExecutableIdentity gives the running binary's.
-func OpenCache(path, identity string) *Cache {
+func OpenCache(path, identity string) *Cache { return openCache(path, identity, false) }
+
+// OpenCacheMapped is OpenCache reading the file through a memory mapping
+// that lasts until the process exits (mapfile.ReadString), which costs far
+// less than reading it into fresh memory: for commands that load the
+// documents once and exit, never for a long-running process that loads
+// them again and again.
+func OpenCacheMapped(path, identity string) *Cache { return openCache(path, identity, true) }
+
+func openCache(path, identity string, mapped bool) *Cache {
 	c := &Cache{path: path, identity: identity, next: map[cacheKey]string{}}
 	if identity == "" {
 		return c
 	}
-	data, err := os.ReadFile(path)
+	data, err := mapfile.ReadString(path, mapped)
 	if err != nil {
 		return c
 	}
-	if old, s, ok := decodeCacheFile(data, identity); ok {
-		c.data, c.old = s, old
+	if old, ok := decodeCacheFile(data, identity); ok {
+		c.data, c.old = data, old
 	} else {
 		// Whatever the file holds is not usable: the next Save rewrites it.
 		c.dirty = true
@@ -100,26 +111,25 @@ func ExecutableIdentity() string {
 	return exe + "\x00" + strconv.FormatInt(fi.Size(), 10) + "\x00" + strconv.FormatInt(fi.ModTime().UnixNano(), 10)
 }
 
-// decodeCacheFile checks a cache file and indexes its entries. The
-// encoded documents are substrings of the file's bytes, which the caller
-// must never modify: the decoded documents' strings share that memory
+// decodeCacheFile checks a cache file and indexes its entries, which are
+// substrings of data: the decoded documents' strings share its memory
 // instead of copying it (fresh memory is what costs most when loading).
-func decodeCacheFile(data []byte, identity string) (map[cacheKey]string, string, bool) {
-	if len(data) < len(cacheMagic)+4 || string(data[:len(cacheMagic)]) != cacheMagic {
-		return nil, "", false
+func decodeCacheFile(data, identity string) (map[cacheKey]string, bool) {
+	if len(data) < len(cacheMagic)+4 || data[:len(cacheMagic)] != cacheMagic {
+		return nil, false
 	}
-	n := len(data) - 4
-	if crc32Checksum(data[:n]) != binary.LittleEndian.Uint32(data[n:]) {
-		return nil, "", false
+	body := data[:len(data)-4]
+	// The checksum reads the string's bytes in place; nothing writes them.
+	if crc32Checksum(unsafe.Slice(unsafe.StringData(body), len(body))) != binary.LittleEndian.Uint32([]byte(data[len(body):])) {
+		return nil, false
 	}
-	body := unsafe.String(&data[0], n)
 	r := &cacheReader{s: body, off: len(cacheMagic)}
 	if r.str() != identity {
-		return nil, "", false
+		return nil, false
 	}
 	count := r.count()
 	if r.err != nil {
-		return nil, "", false
+		return nil, false
 	}
 	old := make(map[cacheKey]string, count)
 	for i := 0; i < count; i++ {
@@ -127,14 +137,14 @@ func decodeCacheFile(data []byte, identity string) (map[cacheKey]string, string,
 		copy(k[:], r.bytes(len(k)))
 		enc := r.str()
 		if r.err != nil {
-			return nil, "", false
+			return nil, false
 		}
 		old[k] = enc
 	}
 	if r.off != len(body) {
-		return nil, "", false
+		return nil, false
 	}
-	return old, body, true
+	return old, true
 }
 
 // key is the cache key of the document at path with content src.

@@ -149,9 +149,15 @@ func TestCacheLoad(t *testing.T) {
 	root, paths := writeDocs(t, docs)
 	cachePath := filepath.Join(t.TempDir(), "state", "docs.cache")
 	want := Load(root, paths)
+	loads := 0
 	load := func(identity string, o LoadOptions) (*Set, *Cache) {
 		t.Helper()
+		// Alternate reading the file and mapping it.
+		loads++
 		c := OpenCache(cachePath, identity)
+		if loads%2 == 0 {
+			c = OpenCacheMapped(cachePath, identity)
+		}
 		o.Cache = c
 		set := LoadWith(root, paths, o)
 		if err := c.Save(); err != nil {
@@ -231,7 +237,11 @@ func TestCacheIgnoresDamagedFile(t *testing.T) {
 			if err := os.WriteFile(cachePath, data, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			c := OpenCache(cachePath, "v1")
+			c := OpenCacheMapped(cachePath, "v1")
+			if len(c.old) != 0 {
+				t.Errorf("%d entries read from a damaged file", len(c.old))
+			}
+			c = OpenCache(cachePath, "v1")
 			set := LoadWith(root, paths, LoadOptions{Cache: c})
 			if diff := cmp.Diff(want.Docs, set.Docs); diff != "" {
 				t.Errorf("documents differ (-want +got):\n%s", diff)

@@ -7,18 +7,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/internal/mapfile"
 )
 
 // Run is what planning needs to know of one receipt.
@@ -167,6 +166,18 @@ const (
 // used whole only when the digest of the listing it was written for is
 // the digest of the listing now (index.go).
 func LoadHistory(root, receiptsDir, stateDir string) (*History, error) {
+	return loadHistory(root, receiptsDir, stateDir, false)
+}
+
+// LoadHistoryMapped is LoadHistory reading the receipt index through a
+// memory mapping that lasts until the process exits (mapfile.ReadString):
+// for commands that load the history once and exit, never for a
+// long-running process that loads it again and again.
+func LoadHistoryMapped(root, receiptsDir, stateDir string) (*History, error) {
+	return loadHistory(root, receiptsDir, stateDir, true)
+}
+
+func loadHistory(root, receiptsDir, stateDir string, mapped bool) (*History, error) {
 	// List the folders while the index is read and decoded.
 	var (
 		dirs    []string
@@ -181,7 +192,7 @@ func LoadHistory(root, receiptsDir, stateDir string) (*History, error) {
 	var cache *receiptIndex
 	if stateDir != "" {
 		cachePath = filepath.Join(stateDir, indexName)
-		if data, err := readString(cachePath); err == nil {
+		if data, err := mapfile.ReadString(cachePath, mapped); err == nil {
 			cache, _ = decodeIndex(data)
 		}
 	}
@@ -236,23 +247,6 @@ func LoadHistory(root, receiptsDir, stateDir string) (*History, error) {
 		}
 	}
 	return h, nil
-}
-
-// readString reads a file into a string without a second copy.
-func readString(name string) (string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	var b strings.Builder
-	if fi, err := f.Stat(); err == nil {
-		b.Grow(int(fi.Size()) + 1)
-	}
-	if _, err := io.Copy(&b, f); err != nil {
-		return "", err
-	}
-	return b.String(), nil
 }
 
 // readRun reads one receipt folder.

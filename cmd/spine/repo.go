@@ -21,22 +21,36 @@ type repoContext struct {
 	historyErr error
 }
 
+// openOptions say what a command needs from openRepoWith.
+type openOptions struct {
+	// history reads the receipt history on another core while the
+	// documents are parsed (it does not depend on them).
+	history bool
+	// cached takes documents unchanged since the last read-only command
+	// from the document cache instead of parsing them again.
+	cached bool
+	// oneShot is for commands that read the repository once, report and
+	// exit (plan, status, lint): the documents' bytes are not kept when
+	// noSource is set, and the caches are read through memory mappings
+	// that last until the process exits (cheaper than fresh memory).
+	oneShot, noSource bool
+}
+
 // openRepo resolves the repository, loads spine.yaml and parses every loop
 // document.
-func (a *app) openRepo() (*repoContext, error) { return a.openRepoWith(false, false, false) }
+func (a *app) openRepo() (*repoContext, error) { return a.openRepoWith(openOptions{}) }
 
-// openRepoReadOnly is openRepo for commands that only report (lint): the
-// documents unchanged since the last such command are taken from the
-// document cache instead of being parsed again.
-func (a *app) openRepoReadOnly() (*repoContext, error) { return a.openRepoWith(false, true, false) }
+// openRepoReadOnly is openRepo for lint, which only reports.
+func (a *app) openRepoReadOnly() (*repoContext, error) {
+	return a.openRepoWith(openOptions{cached: true, oneShot: true})
+}
 
-// openRepoForPlanning is openRepoReadOnly for the commands that plan
-// (plan, status, site): the receipt history does not depend on the
-// documents, so it is read on another core while they are parsed. With
-// noSource the documents' bytes are not kept (plan and status only read
-// the model; the site renders the bytes).
-func (a *app) openRepoForPlanning(noSource bool) (*repoContext, error) {
-	return a.openRepoWith(true, true, noSource)
+// openRepoForPlanning is openRepo for the commands that plan: plan and
+// status (oneShot, which only read the documents' model) and the site
+// (which renders the documents' bytes, and whose serve command reads the
+// repository again on every change).
+func (a *app) openRepoForPlanning(oneShot bool) (*repoContext, error) {
+	return a.openRepoWith(openOptions{history: true, cached: true, oneShot: oneShot, noSource: oneShot})
 }
 
 // docCacheName is the document cache's file in the state folder
@@ -44,7 +58,7 @@ func (a *app) openRepoForPlanning(noSource bool) (*repoContext, error) {
 // is always parsed from the bytes it executes.
 const docCacheName = "docs.cache"
 
-func (a *app) openRepoWith(history, cached, noSource bool) (*repoContext, error) {
+func (a *app) openRepoWith(o openOptions) (*repoContext, error) {
 	root, err := a.repoRoot()
 	if err != nil {
 		return nil, err
@@ -55,20 +69,27 @@ func (a *app) openRepoWith(history, cached, noSource bool) (*repoContext, error)
 	}
 	rc := &repoContext{root: root, cfg: cfg}
 	var done chan struct{}
-	if history {
+	if o.history {
 		done = make(chan struct{})
 		go func() {
 			defer close(done)
-			rc.history, rc.historyErr = pipeline.LoadHistory(root, cfg.Receipts, stateDir(root))
+			if o.oneShot {
+				rc.history, rc.historyErr = pipeline.LoadHistoryMapped(root, cfg.Receipts, stateDir(root))
+			} else {
+				rc.history, rc.historyErr = pipeline.LoadHistory(root, cfg.Receipts, stateDir(root))
+			}
 		}()
 	}
 	paths, err := loops.Discover(root, cfg.Loops, cfg.Exclude, []string{cfg.Receipts, cfg.Artifacts, cfg.Site.Out})
 	if err == nil {
 		var cache *loops.Cache
-		if cached {
-			cache = loops.OpenCache(filepath.Join(stateDir(root), docCacheName), loops.ExecutableIdentity())
+		switch cachePath := filepath.Join(stateDir(root), docCacheName); {
+		case o.cached && o.oneShot:
+			cache = loops.OpenCacheMapped(cachePath, loops.ExecutableIdentity())
+		case o.cached:
+			cache = loops.OpenCache(cachePath, loops.ExecutableIdentity())
 		}
-		rc.set = loops.LoadWith(root, paths, loops.LoadOptions{Cache: cache, NoSource: noSource})
+		rc.set = loops.LoadWith(root, paths, loops.LoadOptions{Cache: cache, NoSource: o.noSource})
 		if err := cache.Save(); err != nil {
 			// The cache only saves time: a read-only repository or a full
 			// disk must not stop the command.

@@ -1,0 +1,32 @@
+//go:build unix
+
+package mapfile
+
+import (
+	"os"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// mapString maps the file at path; ok is false when it cannot be mapped
+// (an empty or special file, or mmap refused) and should be read instead.
+func mapString(path string) (s string, ok bool, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", false, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", false, err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() == 0 || fi.Size() != int64(int(fi.Size())) {
+		return "", false, nil
+	}
+	b, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_PRIVATE)
+	if err != nil {
+		return "", false, nil
+	}
+	return unsafe.String(&b[0], len(b)), true, nil
+}
