@@ -2,11 +2,11 @@ package loops
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"io"
 	"math"
@@ -35,7 +35,10 @@ import (
 // of its contents; a cache that is corrupt, truncated or of another format
 // is ignored, not trusted.
 //
-// A Cache is safe for concurrent use by the workers of LoadCached.
+// Documents parsed because the cache did not hold them are written to the
+// next cache file as they are parsed, not kept in memory until Save.
+//
+// A Cache is safe for concurrent use by the workers of LoadWith.
 type Cache struct {
 	path     string
 	identity string
@@ -44,11 +47,28 @@ type Cache struct {
 	data string
 	old  map[cacheKey]string
 
-	mu    sync.Mutex
-	next  map[cacheKey]string
-	dirty bool
+	mu sync.Mutex
+	// used holds the entries of old this load used.
+	used map[cacheKey]string
+	// next is the cache file being written, opened at the first document
+	// parsed; nil until then.
+	next *cacheFile
+	// stale is set when the file at path must be replaced even if no
+	// document was parsed (it is damaged, or of another build).
+	stale bool
 	// hits and misses count the documents taken from the cache and parsed.
 	hits, misses int
+}
+
+// cacheFile is a cache file being written: a temporary file renamed into
+// place by Save.
+type cacheFile struct {
+	f   *os.File
+	bw  *bufio.Writer
+	sum hash.Hash32
+	err error
+	// scratch holds an entry's header while it is written.
+	scratch []byte
 }
 
 // cacheKey is the SHA-256 of a document's path and content.
@@ -56,7 +76,7 @@ type cacheKey [sha256.Size]byte
 
 // cacheMagic starts a cache file; the digit is the encoding's version,
 // raised when the encoding of a document changes.
-const cacheMagic = "spine-docs-cache 1\n"
+const cacheMagic = "spine-docs-cache 2\n"
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
@@ -78,7 +98,7 @@ func OpenCache(path, identity string) *Cache { return openCache(path, identity, 
 func OpenCacheMapped(path, identity string) *Cache { return openCache(path, identity, true) }
 
 func openCache(path, identity string, mapped bool) *Cache {
-	c := &Cache{path: path, identity: identity, next: map[cacheKey]string{}}
+	c := &Cache{path: path, identity: identity, used: map[cacheKey]string{}}
 	if identity == "" {
 		return c
 	}
@@ -90,7 +110,7 @@ func openCache(path, identity string, mapped bool) *Cache {
 		c.data, c.old = data, old
 	} else {
 		// Whatever the file holds is not usable: the next Save rewrites it.
-		c.dirty = true
+		c.stale = true
 	}
 	return c
 }
@@ -124,15 +144,13 @@ func decodeCacheFile(data, identity string) (map[cacheKey]string, bool) {
 		return nil, false
 	}
 	r := &cacheReader{s: body, off: len(cacheMagic)}
-	if r.str() != identity {
+	if r.str() != identity || r.err != nil {
 		return nil, false
 	}
-	count := r.count()
-	if r.err != nil {
-		return nil, false
-	}
-	old := make(map[cacheKey]string, count)
-	for i := 0; i < count; i++ {
+	// Entries (key, length, encoded document) follow to the end; an
+	// average document encodes to about 2 KB.
+	old := make(map[cacheKey]string, (len(body)-r.off)/2048)
+	for r.off < len(body) {
 		var k cacheKey
 		copy(k[:], r.bytes(len(k)))
 		enc := r.str()
@@ -140,9 +158,6 @@ func decodeCacheFile(data, identity string) (map[cacheKey]string, bool) {
 			return nil, false
 		}
 		old[k] = enc
-	}
-	if r.off != len(body) {
-		return nil, false
 	}
 	return old, true
 }
@@ -170,7 +185,7 @@ func (c *Cache) parse(path string, src []byte, scratch *[]byte) *Document {
 		if d, err := decodeDocument(enc); err == nil && d.Path == path {
 			d.Source = src
 			c.mu.Lock()
-			c.next[k] = enc
+			c.used[k] = enc
 			c.hits++
 			c.mu.Unlock()
 			return d
@@ -181,77 +196,106 @@ func (c *Cache) parse(path string, src []byte, scratch *[]byte) *Document {
 	err := w.document(d)
 	*scratch = w.b
 	c.mu.Lock()
-	if err == nil {
-		c.next[k] = string(w.b)
-	}
-	c.dirty = true
 	c.misses++
+	if err == nil {
+		c.spill(k, w.b)
+	} else {
+		// Not cached: the file must still be rewritten without it.
+		c.stale = true
+	}
 	c.mu.Unlock()
 	return d
 }
 
-// Save writes the cache back when this run parsed a document it did not
+// spill writes one entry to the next cache file, creating it first. An
+// error is kept for Save, which then leaves the old file in place. c.mu
+// is held.
+func (c *Cache) spill(k cacheKey, enc []byte) {
+	c.openNext()
+	c.next.entry(k, enc)
+}
+
+// openNext creates the next cache file and writes its header, unless it
+// exists. c.mu is held.
+func (c *Cache) openNext() {
+	if c.next != nil {
+		return
+	}
+	c.next = &cacheFile{}
+	if err := os.MkdirAll(filepath.Dir(c.path), 0o755); err != nil {
+		c.next.err = err
+		return
+	}
+	f, err := os.OpenFile(c.tmpPath(), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		c.next.err = err
+		return
+	}
+	c.next.f, c.next.sum = f, crc32.New(crcTable)
+	c.next.bw = bufio.NewWriterSize(io.MultiWriter(f, c.next.sum), 64<<10)
+	w := &cacheWriter{b: []byte(cacheMagic)}
+	w.str(c.identity)
+	c.next.bw.Write(w.b)
+}
+
+// entry writes one entry: key, length, encoded document.
+func (nf *cacheFile) entry(k cacheKey, enc []byte) {
+	if nf.err != nil {
+		return
+	}
+	w := &cacheWriter{b: append(nf.scratch[:0], k[:]...)}
+	w.uint(uint64(len(enc)))
+	nf.scratch = w.b
+	nf.bw.Write(w.b)
+	if _, err := nf.bw.Write(enc); err != nil {
+		nf.err = err
+	}
+}
+
+func (c *Cache) tmpPath() string { return fmt.Sprintf("%s.tmp-%d", c.path, os.Getpid()) }
+
+// Save writes the cache back when this load parsed a document it did not
 // hold or left one of its entries unused, so the file holds exactly the
-// documents last loaded. It writes a temporary file and renames it into
-// place: a reader sees the old cache or the new one.
+// documents last loaded. The new file is written beside the old one and
+// renamed into place: a reader sees the old cache or the new one.
 func (c *Cache) Save() error {
 	if c == nil || c.identity == "" {
 		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.dirty && len(c.next) == len(c.old) {
+	if c.next == nil && !c.stale && len(c.used) == len(c.old) {
 		return nil
 	}
-	keys := make([]cacheKey, 0, len(c.next))
-	for k := range c.next {
-		keys = append(keys, k)
+	// Nothing parsed but entries to drop, or a damaged file: the file is
+	// rewritten with the entries used.
+	c.openNext()
+	nf := c.next
+	c.next = nil
+	for k, enc := range c.used {
+		nf.entry(k, unsafe.Slice(unsafe.StringData(enc), len(enc)))
 	}
-	sort.Slice(keys, func(i, j int) bool { return bytes.Compare(keys[i][:], keys[j][:]) < 0 })
-	if err := os.MkdirAll(filepath.Dir(c.path), 0o755); err != nil {
-		return fmt.Errorf("document cache: %w", err)
-	}
-	tmp := fmt.Sprintf("%s.tmp-%d", c.path, os.Getpid())
-	err := writeCacheFile(tmp, c.identity, keys, c.next)
+	err := nf.err
 	if err == nil {
-		err = os.Rename(tmp, c.path)
+		err = nf.bw.Flush()
+	}
+	if err == nil {
+		_, err = nf.f.Write(binary.LittleEndian.AppendUint32(nil, nf.sum.Sum32()))
+	}
+	if nf.f != nil {
+		if cerr := nf.f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err == nil {
+		err = os.Rename(c.tmpPath(), c.path)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		os.Remove(c.tmpPath())
 		return fmt.Errorf("document cache: %w", err)
 	}
-	c.dirty = false
+	c.stale = false
 	return nil
-}
-
-// writeCacheFile writes the entries of keys to a new file at path,
-// streaming them rather than building the file in memory first.
-func writeCacheFile(path, identity string, keys []cacheKey, entries map[cacheKey]string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	sum := crc32.New(crcTable)
-	bw := bufio.NewWriterSize(io.MultiWriter(f, sum), 64<<10)
-	w := &cacheWriter{b: append([]byte(cacheMagic), make([]byte, 0, 256)...)}
-	w.str(identity)
-	w.uint(uint64(len(keys)))
-	for _, k := range keys {
-		w.b = append(w.b, k[:]...)
-		enc := entries[k]
-		w.uint(uint64(len(enc)))
-		bw.Write(w.b)
-		bw.WriteString(enc)
-		w.b = w.b[:0]
-	}
-	err = bw.Flush()
-	if err == nil {
-		_, err = f.Write(binary.LittleEndian.AppendUint32(nil, sum.Sum32()))
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // errUnencodable is returned for a metadata value of a type the cache does

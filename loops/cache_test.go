@@ -198,6 +198,19 @@ func TestCacheLoad(t *testing.T) {
 		t.Error("the edited document's new step is missing")
 	}
 
+	// Fewer documents (some deleted): the file keeps only those loaded,
+	// although none was parsed.
+	paths = paths[:n/2]
+	want = Load(root, paths)
+	set, c = load("v2", LoadOptions{})
+	check("half the documents", set, n/2, 0, c)
+	if c := OpenCache(cachePath, "v2"); len(c.old) != n/2 {
+		t.Errorf("after loading %d documents the cache holds %d", n/2, len(c.old))
+	}
+	if left, _ := filepath.Glob(cachePath + ".tmp-*"); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+
 	// The same bytes under another path are another document (ids and
 	// findings name the file).
 	if k1, k2 := key("loops/a.md", []byte("x")), key("loops/b.md", []byte("x")); k1 == k2 {
