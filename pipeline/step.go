@@ -157,12 +157,14 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 		return nil, err
 	}
 	r.fault(FaultAfterResult)
-	f, err := os.Open(r.logPath(key))
-	if err != nil {
-		return nil, err
+	// The log is complete and closed: it becomes output.log as it is (see
+	// Store.WriteLinked), its hash the one computed while it was written.
+	if err := logFile.Close(); err != nil {
+		return nil, fmt.Errorf("step %s: %w", step.Name, err)
 	}
-	defer f.Close()
-	if err := r.writeReceipt(lr, rc, f); err != nil {
+	if err := r.storeReceipt(lr, rc, func() (*artifacts.WriteResult, error) {
+		return r.store.WriteLinked(rc, r.logPath(key), out.Size(), out.SHA256())
+	}); err != nil {
 		return nil, err
 	}
 	r.fault(FaultAfterReceipt)
