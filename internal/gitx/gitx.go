@@ -28,8 +28,9 @@ type Repo struct {
 	Root string
 	R    *git.Repository
 
-	index indexCache // what CommitFiles last wrote
-	loose looseWriter
+	index   indexCache // what CommitFiles last wrote
+	loose   looseWriter
+	gitDirs gitDirs
 }
 
 // Open opens the repository whose working tree is root.
@@ -47,6 +48,9 @@ func (g *Repo) GitDir() string { return filepath.Join(g.Root, ".git") }
 // Head returns the commit HEAD points at, or the zero hash in a repository
 // without commits.
 func (g *Repo) Head() (plumbing.Hash, error) {
+	if h, ok := g.looseHead(); ok {
+		return h, nil
+	}
 	ref, err := g.R.Head()
 	if errors.Is(err, plumbing.ErrReferenceNotFound) {
 		return plumbing.ZeroHash, nil

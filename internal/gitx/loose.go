@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -32,9 +31,13 @@ type looseWriter struct {
 	dir string
 	// fanout holds the objects/xx folders known to exist.
 	fanout map[string]bool
-	zw     *zlib.Writer
-	buf    bytes.Buffer
-	seq    uint64
+	// known holds the objects this writer wrote or found (and freshened):
+	// writing one again only checks that it is still there.
+	known map[plumbing.Hash]bool
+	zw    *zlib.Writer
+	buf   bytes.Buffer
+	pid   string
+	seq   uint64
 }
 
 // looseCheckSize is the content size above which writeObject looks for
@@ -44,19 +47,9 @@ const looseCheckSize = 64 << 10
 // objectsDir returns the repository's objects folder: <gitdir>/objects,
 // or that of the common folder of a linked worktree (gitdir/commondir).
 func (g *Repo) objectsDir() (string, error) {
-	gitDir, err := g.indexDir()
+	_, common, err := g.dirs()
 	if err != nil {
 		return "", err
-	}
-	common := gitDir
-	if b, err := os.ReadFile(filepath.Join(gitDir, "commondir")); err == nil {
-		c := strings.TrimSpace(string(b))
-		if !filepath.IsAbs(c) {
-			c = filepath.Join(gitDir, c)
-		}
-		common = c
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("find object folder: %w", err)
 	}
 	return filepath.Join(common, "objects"), nil
 }
@@ -73,17 +66,22 @@ func (g *Repo) writeObject(typ plumbing.ObjectType, data []byte) (plumbing.Hash,
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}
-		w.dir, w.fanout = dir, map[string]bool{}
+		w.dir, w.fanout, w.known = dir, map[string]bool{}, map[plumbing.Hash]bool{}
+		w.pid = strconv.Itoa(os.Getpid())
 	}
 	hex := h.String()
 	fan := filepath.Join(w.dir, hex[:2])
 	final := filepath.Join(fan, hex[2:])
-	if len(data) > looseCheckSize {
+	if w.known[h] || len(data) > looseCheckSize {
 		// Present already (loose): keep it, and freshen it as git does so
-		// that a prune does not take it as old and unreachable. Small
-		// objects skip the check: the link below refuses to replace one.
+		// that a prune does not take it as old and unreachable (once: this
+		// writer's own objects are fresh). Small new objects skip the
+		// check: the link below refuses to replace one.
 		if fi, err := os.Lstat(final); err == nil && fi.Mode().IsRegular() {
-			freshen(final)
+			if !w.known[h] {
+				freshen(final)
+				w.known[h] = true
+			}
 			return h, nil
 		}
 	}
@@ -117,6 +115,7 @@ func (g *Repo) writeObject(typ plumbing.ObjectType, data []byte) (plumbing.Hash,
 			return plumbing.ZeroHash, fmt.Errorf("write object %s: %w", hex, err)
 		}
 	}
+	w.known[h] = true
 	return h, nil
 }
 
@@ -125,7 +124,7 @@ func (g *Repo) writeObject(typ plumbing.ObjectType, data []byte) (plumbing.Hash,
 func (w *looseWriter) writeTemp(fan string, data []byte) (string, error) {
 	for attempt := 0; ; attempt++ {
 		w.seq++
-		tmp := filepath.Join(fan, "tmp_obj_"+strconv.Itoa(os.Getpid())+"_"+strconv.FormatUint(w.seq, 36))
+		tmp := filepath.Join(fan, "tmp_obj_"+w.pid+"_"+strconv.FormatUint(w.seq, 36))
 		err := createWrite(tmp, data, 0o444)
 		switch {
 		case err == nil:

@@ -3,6 +3,7 @@
 package gitx
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 )
@@ -24,4 +25,13 @@ func createWrite(path string, data []byte, perm fs.FileMode) error {
 		return err
 	}
 	return nil
+}
+
+// readSmall reads a file of at most 4 KiB (a ref).
+func readSmall(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) > 4096 {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: errors.New("larger than 4 KiB")}
+	}
+	return b, err
 }

@@ -239,3 +239,30 @@ func tempObjects(t *testing.T, objects string) []string {
 	}
 	return left
 }
+
+// TestWriteObjectRewritesARemovedObject checks that an object the writer
+// wrote before, then removed behind its back (a prune), is written again.
+func TestWriteObjectRewritesARemovedObject(t *testing.T) {
+	needGit(t)
+	dir := t.TempDir()
+	gitRun(t, dir, "init", "-q", "-b", "main")
+	g, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("receipt\n")
+	h, err := g.writeObject(plumbing.BlobObject, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, ".git", "objects", h.String()[:2], h.String()[2:])
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.writeObject(plumbing.BlobObject, data); err != nil {
+		t.Fatal(err)
+	}
+	if got := catFile(t, dir, h.String()); !bytes.Equal(got, data) {
+		t.Errorf("git cat-file: %q, want %q", got, data)
+	}
+}
