@@ -13,13 +13,15 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/spinehq/spine/internal/fsx"
 )
 
 // looseWriter writes loose objects straight into the repository's object
 // folder, the way git does (hash-object, commit): the zlib stream goes to
 // a new temporary file in the object's fan-out folder, which is then
-// hard-linked to its name and removed. An object that already exists is
-// never replaced (the link fails; git would find the same bytes there).
+// renamed to its name unless that exists (renameat2 RENAME_NOREPLACE;
+// where unsupported, hard-linked and removed, as git does). An object that
+// already exists is never replaced (git would find the same bytes there).
 // Objects are not fsynced one by one: like go-git's writer before it, the
 // caller flushes the file system (see pipeline's syncFS) before relying on
 // a commit. Its cost is two file-system entries and a few system calls per
@@ -100,8 +102,15 @@ func (g *Repo) writeObject(typ plumbing.ObjectType, data []byte) (plumbing.Hash,
 	if err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("write object %s: %w", hex, err)
 	}
-	defer os.Remove(tmp)
-	switch err := os.Link(tmp, final); {
+	err = fsx.RenameNoReplace(tmp, final)
+	if err != nil {
+		// Not renamed: the temporary name goes, linked or not.
+		defer os.Remove(tmp)
+	}
+	if errors.Is(err, fsx.ErrUnsupported) {
+		err = os.Link(tmp, final)
+	}
+	switch {
 	case err == nil:
 	case errors.Is(err, fs.ErrExist):
 		freshen(final)
