@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+
+	"github.com/spinehq/spine/internal/fsx"
 )
 
 // ErrUnsafePath is wrapped by the errors SafeJoin and ArtifactPath return
@@ -260,17 +262,24 @@ func (a *AtomicFile) Commit() error {
 
 // CommitNoReplace is Commit that refuses to replace an existing file: it
 // returns an error wrapping fs.ErrExist and leaves the existing file alone.
-// It hard-links the temporary file into place, which fails atomically when
-// the target exists; on file systems without hard links it falls back to an
-// existence check followed by a rename.
+// It renames the temporary file into place with RENAME_NOREPLACE, or
+// where that is unsupported hard-links it, either of which fails
+// atomically when the target exists; on file systems without hard links
+// it falls back to an existence check followed by a rename.
 func (a *AtomicFile) CommitNoReplace() error {
 	if err := syncConcurrently(a.syncData, a.syncDirs); err != nil {
 		return err
 	}
 	a.done = true
 	tmp := a.f.Name()
-	defer os.Remove(tmp)
-	err := os.Link(tmp, a.path)
+	err := fsx.RenameNoReplace(tmp, a.path)
+	if err != nil {
+		// Not renamed: the temporary name goes, linked or not.
+		defer os.Remove(tmp)
+	}
+	if errors.Is(err, fsx.ErrUnsupported) {
+		err = os.Link(tmp, a.path)
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, fs.ErrExist):

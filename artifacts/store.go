@@ -228,6 +228,55 @@ func (s *Store) WriteRun(r *Receipt, output *AtomicFile) (*WriteResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.writeRunIn(r, output, rel, abs, dirty)
+}
+
+// WriteLinked stores one run like Write, its output being the complete,
+// closed file at logPath, of size bytes whose SHA-256 is sum (hex): the
+// file is hard-linked into the run folder as output.log instead of copied
+// (no new file is written, no byte read again), then receipt.json is
+// written as WriteRun does. The caller must not write to logPath again,
+// and may remove that name once WriteLinked returns. The link is made
+// only for a Store with DeferSync (the caller syncs the file system
+// before relying on the run) and a regular file of the expected size;
+// otherwise, or when the link cannot be made (another file system, a
+// leftover output.log of a crashed run), the file is copied as Write does.
+func (s *Store) WriteLinked(r *Receipt, logPath string, size int64, sum string) (*WriteResult, error) {
+	if err := checkReceipt(r); err != nil {
+		return nil, err
+	}
+	copyLog := func() (*WriteResult, error) {
+		f, err := os.Open(logPath)
+		if err != nil {
+			return nil, fmt.Errorf("write receipt %s: %w", r.RunKey, err)
+		}
+		defer f.Close()
+		return s.Write(r, f)
+	}
+	fi, err := os.Lstat(logPath)
+	if !s.DeferSync || err != nil || !fi.Mode().IsRegular() || fi.Size() != size {
+		return copyLog()
+	}
+	rel, abs, dirty, err := s.runDir(r)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm() != 0o644 {
+		// The mode every output.log has, whatever the umask.
+		if err := os.Chmod(logPath, 0o644); err != nil {
+			return nil, fmt.Errorf("write receipt %s: %w", r.RunKey, err)
+		}
+	}
+	if err := os.Link(logPath, filepath.Join(abs, OutputFile)); err != nil {
+		return copyLog()
+	}
+	r.OutputSHA256 = sum
+	return s.writeRunIn(r, nil, rel, abs, dirty)
+}
+
+// writeRunIn is WriteRun once the run folder rel (abs on disk) is made,
+// dirty being the folders that gained an entry.
+func (s *Store) writeRunIn(r *Receipt, output *AtomicFile, rel, abs string, dirty []string) (*WriteResult, error) {
 	outPath := filepath.Join(abs, OutputFile)
 	if output != nil {
 		if output.Name() != outPath {

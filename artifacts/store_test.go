@@ -259,6 +259,13 @@ func TestStoreWriteRefuses(t *testing.T) {
 			wantErr: ErrUnsafePath,
 		},
 		{
+			name: "run folder is a symlink",
+			setup: func(t *testing.T, root string) {
+				mkTree(t, root, "receipts/2026/03/01/"+key+" -> "+t.TempDir())
+			},
+			wantErr: ErrUnsafePath,
+		},
+		{
 			name: "receipt.json is a symlink",
 			setup: func(t *testing.T, root string) {
 				mkTree(t, root, "receipts/2026/03/01/"+key+"/receipt.json -> /dev/null")
@@ -282,6 +289,111 @@ func TestStoreWriteRefuses(t *testing.T) {
 			}
 			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
 				t.Errorf("Write error = %v, want %v", err, tt.wantErr)
+			}
+			// WriteLinked refuses the same, and leaves the log alone.
+			log := filepath.Join(t.TempDir(), "x.log")
+			if err := os.WriteFile(log, []byte("out"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r = sampleReceipt(key, "LOOP-1", start)
+			if tt.mod != nil {
+				r = tt.mod(r)
+			}
+			_, err = (&Store{Root: root, DeferSync: true}).WriteLinked(r, log, 3, HashBytes([]byte("out")))
+			if err == nil {
+				t.Fatal("WriteLinked: want error")
+			}
+			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Errorf("WriteLinked error = %v, want %v", err, tt.wantErr)
+			}
+			if got, err := os.ReadFile(log); err != nil || string(got) != "out" {
+				t.Errorf("log after WriteLinked: %q, %v", got, err)
+			}
+		})
+	}
+}
+
+func TestStoreWriteLinked(t *testing.T) {
+	start := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	const content = "2026-03-01T10:00:00.000Z [out] hello\n"
+	tests := []struct {
+		name string
+		// deferSync is the Store's DeferSync.
+		deferSync bool
+		// size is the size the caller claims the log has.
+		size int64
+		perm fs.FileMode
+		// leftover is an output.log a crashed run left in the run folder.
+		leftover bool
+		// linked: output.log is the log file itself, not a copy.
+		linked bool
+	}{
+		{name: "linked", deferSync: true, size: int64(len(content)), perm: 0o644, linked: true},
+		{name: "restrictive umask", deferSync: true, size: int64(len(content)), perm: 0o600, linked: true},
+		{name: "size differs: copied", deferSync: true, size: 3, perm: 0o644},
+		{name: "leftover output.log: replaced by a copy", deferSync: true, size: int64(len(content)), perm: 0o644, leftover: true},
+		{name: "synced store: copied", size: int64(len(content)), perm: 0o644},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			st := &Store{Root: root, DeferSync: tt.deferSync}
+			key := testKey(start, "x", 100+i)
+			dir := "receipts/2026/03/01/" + key
+			if tt.leftover {
+				mkTree(t, root, dir+"/output.log")
+				if err := os.WriteFile(filepath.Join(root, filepath.FromSlash(dir), OutputFile), []byte("stale"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			log := filepath.Join(t.TempDir(), key+".log")
+			if err := os.WriteFile(log, []byte(content), tt.perm); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(log, tt.perm); err != nil {
+				t.Fatal(err)
+			}
+			r := sampleReceipt(key, "LOOP-1", start)
+			res, err := st.WriteLinked(r, log, tt.size, HashBytes([]byte(content)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]string{dir + "/output.log", dir + "/receipt.json"}, res.Paths); diff != "" {
+				t.Errorf("paths (-want +got):\n%s", diff)
+			}
+			out := filepath.Join(root, filepath.FromSlash(dir), OutputFile)
+			if got, _ := os.ReadFile(out); string(got) != content {
+				t.Errorf("output.log = %q, want %q", got, content)
+			}
+			if r.OutputSHA256 != HashBytes([]byte(content)) {
+				t.Errorf("OutputSHA256 = %q, want the content's", r.OutputSHA256)
+			}
+			data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(dir), ReceiptFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want, _ := MarshalReceipt(r); string(want) != string(data) {
+				t.Errorf("receipt.json = %s, want %s", data, want)
+			}
+			fiLog, err := os.Stat(log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fiOut, err := os.Stat(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := os.SameFile(fiLog, fiOut); got != tt.linked {
+				t.Errorf("output.log is the log file: %v, want %v", got, tt.linked)
+			}
+			if fiOut.Mode().Perm() != 0o644 {
+				t.Errorf("output.log mode %v, want 0644", fiOut.Mode().Perm())
+			}
+			if diff := cmp.Diff([]string{"output.log", "receipt.json"}, dirNames(t, filepath.Join(root, filepath.FromSlash(dir)))); diff != "" {
+				t.Errorf("run folder (-want +got):\n%s", diff)
+			}
+			if _, err := st.WriteLinked(sampleReceipt(key, "LOOP-1", start), log, tt.size, r.OutputSHA256); !errors.Is(err, ErrReceiptExists) {
+				t.Errorf("second WriteLinked = %v, want ErrReceiptExists", err)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -90,11 +91,47 @@ func (j *Journal) Append(r JournalRecord) error { return j.append(r, true) }
 func (j *Journal) AppendNoSync(r JournalRecord) error { return j.append(r, false) }
 
 func (j *Journal) append(r JournalRecord, sync bool) error {
-	data, err := json.Marshal(r)
+	data, err := encodeRecord(r)
 	if err != nil {
 		return err
 	}
-	data = append(data, '\n')
+	return j.appendLine(data, sync)
+}
+
+// encodeRecord returns r as one journal line, newline included.
+func encodeRecord(r JournalRecord) ([]byte, error) {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	return append(data, '\n'), nil
+}
+
+// withPID returns the line of an intent record encoded without pid and
+// pgid (both zero) with them set to pid: the bytes encodeRecord gives once
+// they are set, without encoding the record (and its receipt) again. The
+// two come just before "at" in the record, the first field after string
+// fields, whose quotes inside values are escaped, so the first `,"at":`
+// of the line is that field's. ok is false if the line is not such a
+// record.
+func withPID(line []byte, pid int) (out []byte, ok bool) {
+	const at = `,"at":`
+	i := bytes.Index(line, []byte(at))
+	if i < 0 || pid <= 0 || bytes.Contains(line[:i], []byte(`"pid":`)) {
+		return nil, false
+	}
+	n := strconv.Itoa(pid)
+	out = make([]byte, 0, len(line)+len(`,"pid":,"pgid":`)+2*len(n))
+	out = append(out, line[:i]...)
+	out = append(out, `,"pid":`...)
+	out = append(out, n...)
+	out = append(out, `,"pgid":`...)
+	out = append(out, n...)
+	return append(out, line[i:]...), true
+}
+
+// appendLine writes one encoded record, and fsyncs it if sync is set.
+func (j *Journal) appendLine(data []byte, sync bool) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	f, err := j.appendFile()

@@ -5,8 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/spinehq/spine/artifacts"
 )
 
 // TestJournalKeptHandle checks the journal's kept file handle: whatever
@@ -159,3 +161,49 @@ func TestRunProcessResolvedPath(t *testing.T) {
 type stringsWriter []byte
 
 func (w *stringsWriter) Write(p []byte) (int, error) { *w = append(*w, p...); return len(p), nil }
+
+// TestWithPID checks that adding the pid to an encoded intent gives the
+// bytes of encoding the intent with its pid set, whatever its strings
+// hold.
+func TestWithPID(t *testing.T) {
+	at := time.Date(2026, 3, 1, 10, 0, 0, 123, time.UTC)
+	rc := &artifacts.Receipt{RunKey: "CAP-20260301-100000__step.x__Rabcdefghij", LoopID: "LOOP-1", Command: `echo ',"at":"x"' "pid":1 <&>`, Step: `s,"at":`}
+	tests := []struct {
+		name string
+		rec  JournalRecord
+	}{
+		{"full", JournalRecord{Kind: recIntent, RunKey: rc.RunKey, LoopID: "LOOP-1", Step: "s", Stage: "Stage 1", Dir: "receipts/2026/03/01/" + rc.RunKey, At: at, Intent: rc}},
+		{"no dir", JournalRecord{Kind: recIntent, RunKey: rc.RunKey, LoopID: "LOOP-1", At: at, Intent: rc}},
+		{"quotes in strings", JournalRecord{Kind: recIntent, RunKey: rc.RunKey, LoopID: `L,"at":1`, Step: `"pid":2,"at":`, Stage: "\",\"at\":", At: at, Intent: rc}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			line, err := encodeRecord(tt.rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, pid := range []int{1, 4242, 2147483647} {
+				got, ok := withPID(line, pid)
+				if !ok {
+					t.Fatalf("withPID(%d): not ok", pid)
+				}
+				r := tt.rec
+				r.PID, r.PGID = pid, pid
+				want, err := encodeRecord(r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(string(want), string(got)); diff != "" {
+					t.Errorf("pid %d (-encoded +spliced):\n%s", pid, diff)
+				}
+			}
+		})
+	}
+	// A line that already has a pid, or no "at", is not spliced.
+	withPIDLine, _ := encodeRecord(JournalRecord{Kind: recIntent, RunKey: rc.RunKey, PID: 7, PGID: 7, At: at})
+	for _, line := range [][]byte{withPIDLine, []byte(`{"kind":"intent"}` + "\n")} {
+		if _, ok := withPID(line, 9); ok {
+			t.Errorf("withPID(%s): ok, want not", line)
+		}
+	}
+}

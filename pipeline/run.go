@@ -508,11 +508,17 @@ func (r *Runner) markBlocked(lr *loopRun, it *Item) (*artifacts.Receipt, error) 
 // writeReceipt chains, writes and records a receipt, and remembers its
 // files for the stage commit.
 func (r *Runner) writeReceipt(lr *loopRun, rc *artifacts.Receipt, output io.Reader) error {
-	rc.Prev = r.history.ChainTip(rc.LoopID)
 	if output == nil {
 		output = strings.NewReader("")
 	}
-	res, err := r.store.Write(rc, output)
+	return r.storeReceipt(lr, rc, func() (*artifacts.WriteResult, error) { return r.store.Write(rc, output) })
+}
+
+// storeReceipt is writeReceipt with the store's write given: write runs
+// once the receipt is chained.
+func (r *Runner) storeReceipt(lr *loopRun, rc *artifacts.Receipt, write func() (*artifacts.WriteResult, error)) error {
+	rc.Prev = r.history.ChainTip(rc.LoopID)
+	res, err := write()
 	if err != nil {
 		return fmt.Errorf("write receipt %s: %w", rc.RunKey, err)
 	}

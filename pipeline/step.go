@@ -95,7 +95,11 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 		"SPINE_ARTIFACT_DIR="+filepath.Join(r.opts.Root, filepath.FromSlash(r.opts.Config.Artifacts), lr.doc.Slug()))
 	// The intent is durable before anything starts: after a crash the next
 	// run knows this step may have run.
-	if err := r.journal.Append(intent); err != nil {
+	line, err := encodeRecord(intent)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.journal.appendLine(line, true); err != nil {
 		return nil, err
 	}
 	r.fault(FaultAfterIntent)
@@ -111,6 +115,9 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 			Timeout: r.stepTimeout(step),
 			OnStart: func(pid int) error {
 				intent.PID, intent.PGID = pid, pid
+				if l, ok := withPID(line, pid); ok {
+					return r.journal.appendLine(l, false)
+				}
 				return r.journal.AppendNoSync(intent)
 			},
 		})
@@ -157,12 +164,14 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 		return nil, err
 	}
 	r.fault(FaultAfterResult)
-	f, err := os.Open(r.logPath(key))
-	if err != nil {
-		return nil, err
+	// The log is complete and closed: it becomes output.log as it is (see
+	// Store.WriteLinked), its hash the one computed while it was written.
+	if err := logFile.Close(); err != nil {
+		return nil, fmt.Errorf("step %s: %w", step.Name, err)
 	}
-	defer f.Close()
-	if err := r.writeReceipt(lr, rc, f); err != nil {
+	if err := r.storeReceipt(lr, rc, func() (*artifacts.WriteResult, error) {
+		return r.store.WriteLinked(rc, r.logPath(key), out.Size(), out.SHA256())
+	}); err != nil {
 		return nil, err
 	}
 	r.fault(FaultAfterReceipt)

@@ -28,7 +28,9 @@ type Repo struct {
 	Root string
 	R    *git.Repository
 
-	index indexCache // what CommitFiles last wrote
+	index   indexCache // what CommitFiles last wrote
+	loose   looseWriter
+	gitDirs gitDirs
 }
 
 // Open opens the repository whose working tree is root.
@@ -46,6 +48,9 @@ func (g *Repo) GitDir() string { return filepath.Join(g.Root, ".git") }
 // Head returns the commit HEAD points at, or the zero hash in a repository
 // without commits.
 func (g *Repo) Head() (plumbing.Hash, error) {
+	if h, ok := g.looseHead(); ok {
+		return h, nil
+	}
 	ref, err := g.R.Head()
 	if errors.Is(err, plumbing.ErrReferenceNotFound) {
 		return plumbing.ZeroHash, nil
@@ -205,7 +210,7 @@ func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) 
 	if err := commit.Encode(obj); err != nil {
 		return plumbing.ZeroHash, false, err
 	}
-	ch, err := g.R.Storer.SetEncodedObject(obj)
+	ch, err := g.writeEncoded(obj)
 	if err != nil {
 		return plumbing.ZeroHash, false, fmt.Errorf("write commit: %w", err)
 	}
@@ -299,25 +304,7 @@ func (g *Repo) stage(rel string) (*stagedFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("commit %s: %w", rel, err)
 	}
-	sf.hash = BlobHash(data)
-	if g.R.Storer.HasEncodedObject(sf.hash) == nil {
-		return sf, nil
-	}
-	obj := g.R.Storer.NewEncodedObject()
-	obj.SetType(plumbing.BlobObject)
-	obj.SetSize(int64(len(data)))
-	w, err := obj.Writer()
-	if err != nil {
-		return nil, err
-	}
-	if _, err := w.Write(data); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("commit %s: %w", rel, err)
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	if _, err := g.R.Storer.SetEncodedObject(obj); err != nil {
+	if sf.hash, err = g.writeObject(plumbing.BlobObject, data); err != nil {
 		return nil, fmt.Errorf("commit %s: write blob: %w", rel, err)
 	}
 	return sf, nil
@@ -395,7 +382,22 @@ func (g *Repo) updateTree(tree *object.Tree, prefix string, changes map[string]*
 	if tree != nil && obj.Hash() == tree.Hash {
 		return tree.Hash, nil // unchanged: nothing to write
 	}
-	return g.R.Storer.SetEncodedObject(obj)
+	return g.writeEncoded(obj)
+}
+
+// writeEncoded stores an object encoded by go-git (tree, commit) with
+// writeObject.
+func (g *Repo) writeEncoded(obj plumbing.EncodedObject) (plumbing.Hash, error) {
+	r, err := obj.Reader()
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("write %s object: %w", obj.Type(), err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("write %s object: %w", obj.Type(), err)
+	}
+	return g.writeObject(obj.Type(), data)
 }
 
 // treeLess is git's tree entry order: by name, comparing folders as if
