@@ -13,6 +13,13 @@ import (
 // value), which escape it.
 type hw struct{ bytes.Buffer }
 
+// Buffered implements goldmark's util.BufWriter, so that a document is
+// rendered straight into the page: nothing is held back.
+func (w *hw) Buffered() int { return 0 }
+
+// Flush implements util.BufWriter.
+func (w *hw) Flush() error { return nil }
+
 // s writes trusted markup.
 func (w *hw) s(parts ...string) {
 	for _, p := range parts {
@@ -185,9 +192,15 @@ func indexRows(rows []loopRow) template.HTML {
 	return w.html()
 }
 
-// stageRows writes the rows of a loop's stages table.
+// stageRows returns the rows of a loop's stages table.
 func stageRows(stages []stageView) template.HTML {
 	var w hw
+	w.stageRows(stages)
+	return w.html()
+}
+
+// stageRows writes the rows of a loop's stages table.
+func (w *hw) stageRows(stages []stageView) {
 	for _, sg := range stages {
 		if len(sg.Steps) == 0 {
 			w.s(`<tr><td class="stage-cell">`)
@@ -236,12 +249,17 @@ func stageRows(stages []stageView) template.HTML {
 			w.s("</td></tr>\n")
 		}
 	}
+}
+
+// runRows returns the rows of a loop's runs table.
+func runRows(runs []runRow) template.HTML {
+	var w hw
+	w.runRows(runs)
 	return w.html()
 }
 
 // runRows writes the rows of a loop's runs table.
-func runRows(runs []runRow) template.HTML {
-	var w hw
+func (w *hw) runRows(runs []runRow) {
 	w.Grow(len(runs) * 600)
 	for _, r := range runs {
 		w.s(`<tr><td><time datetime="`, r.ISO, `">`, r.When, `</time></td><td><code>`)
@@ -264,7 +282,6 @@ func runRows(runs []runRow) template.HTML {
 		}
 		w.s("</td></tr>\n")
 	}
-	return w.html()
 }
 
 // timelineRows writes the rows of a timeline table.

@@ -498,6 +498,9 @@ type loopPage struct {
 	Meta                                   []kvh
 	Body                                   template.HTML
 	StagesHTML, RunsHTML                   template.HTML
+	// timeline holds the rows of the chart of runs over time, which
+	// writeLoop draws in place.
+	timeline []timelineRow
 }
 
 // loopKey hashes everything a loop page shows.
@@ -540,7 +543,7 @@ func (st *buildState) loopJob(d *loops.Document) job {
 		if w.reuse(key, p) {
 			return nil
 		}
-		pg := st.loopPage(d)
+		pg := st.loopData(d)
 		hb := st.b.hws.Get().(*hw)
 		hb.Reset()
 		defer st.b.hws.Put(hb)
@@ -551,8 +554,18 @@ func (st *buildState) loopJob(d *loops.Document) job {
 	}
 }
 
-// loopPage gathers what d's page shows, but for the rendered document.
+// loopPage gathers what d's page shows, but for the rendered document,
+// with the HTML of its tables and chart for templates/loop.html.
 func (st *buildState) loopPage(d *loops.Document) *loopPage {
+	pg := st.loopData(d)
+	pg.Timeline, pg.TimelineCaption = stageTimeline(pg.timeline, pg.Root)
+	pg.StagesHTML, pg.RunsHTML = stageRows(pg.Stages), runRows(pg.Runs)
+	return pg
+}
+
+// loopData gathers what d's page shows, but for the rendered document and
+// the HTML that writeLoop makes from the rows.
+func (st *buildState) loopData(d *loops.Document) *loopPage {
 	p := loopPath(d.LoopID)
 	root := rootOf(p)
 	pg := &loopPage{pageBase: st.base(p, d.LoopID, "loops"), ID: d.LoopID, DocTitle: d.Title, Status: d.Status, Path: d.Path, MetaSource: string(d.MetaSource)}
@@ -627,7 +640,7 @@ func (st *buildState) loopPage(d *loops.Document) *loopPage {
 	if len(rows) > 60 {
 		rows = rows[len(rows)-60:]
 	}
-	pg.Timeline, pg.TimelineCaption = stageTimeline(rows, root)
+	pg.timeline = rows
 	// Blocked gates: a blocked receipt with a gate, and no later pass.
 	for step := range lastOf {
 		var blocked *receiptRec
@@ -666,7 +679,6 @@ func (st *buildState) loopPage(d *loops.Document) *loopPage {
 	for _, f := range d.Meta {
 		pg.Meta = append(pg.Meta, kvh{Key: f.Key, Value: st.metaValue(root, f.Value, d.LoopID, 0)})
 	}
-	pg.StagesHTML, pg.RunsHTML = stageRows(pg.Stages), runRows(pg.Runs)
 	return pg
 }
 
