@@ -132,8 +132,7 @@ func (w *hw) runref(r *runRef) {
 }
 
 // indexRows writes the rows of the loops table.
-func indexRows(rows []loopRow) template.HTML {
-	var w hw
+func (w *hw) indexRows(rows []loopRow) {
 	w.Grow(len(rows) * 900)
 	for i := range rows {
 		r := &rows[i]
@@ -189,7 +188,6 @@ func indexRows(rows []loopRow) template.HTML {
 		w.runref(r.LastRun)
 		w.s("</td></tr>\n")
 	}
-	return w.html()
 }
 
 // stageRows returns the rows of a loop's stages table.
@@ -285,8 +283,7 @@ func (w *hw) runRows(runs []runRow) {
 }
 
 // timelineRows writes the rows of a timeline table.
-func timelineRows(runs []timelineRun) template.HTML {
-	var w hw
+func (w *hw) timelineRows(runs []timelineRun) {
 	w.Grow(len(runs) * 600)
 	for _, r := range runs {
 		w.s(`<tr><td class="nowrap"><time datetime="`, r.ISO, `">`, r.When, `</time></td><td>`)
@@ -307,12 +304,10 @@ func timelineRows(runs []timelineRun) template.HTML {
 		w.e(r.Key)
 		w.s("</a></td></tr>\n")
 	}
-	return w.html()
 }
 
 // gapRows writes the rows of the gap ledger table.
-func gapRows(rows []gapRow) template.HTML {
-	var w hw
+func (w *hw) gapRows(rows []gapRow) {
 	w.Grow(len(rows) * 700)
 	for _, r := range rows {
 		if r.Orphan {
@@ -353,5 +348,4 @@ func gapRows(rows []gapRow) template.HTML {
 		w.e(r.Summary)
 		w.s("</td>\n</tr>\n")
 	}
-	return w.html()
 }

@@ -33,6 +33,46 @@ func (st *buildState) execute(w *writer, p, key, name string, data any) error {
 	return w.emit(p, key, buf.Bytes())
 }
 
+// rowsMark stands for the rows of a table while a page's template is
+// executed by executeRows.
+const rowsMark = "SPINE-PAGE-ROWS-MARK-5d20b7"
+
+// executeRows renders template name with data, whose field *rows holds
+// the HTML of the rows of a table, and writes it to p (with the manifest
+// key key). The template must show *rows exactly once when there are rows
+// (n > 0). The rows are written by write straight into the page where the
+// template shows *rows, instead of going through the template as a string
+// (for pages of thousands of rows, that string and the template's copies
+// of it were most of the memory the page took).
+func (st *buildState) executeRows(w *writer, p, key, name string, data any, n int, rows *template.HTML, write func(*hw)) error {
+	hb := st.b.hws.Get().(*hw)
+	hb.Reset()
+	defer st.b.hws.Put(hb)
+	if n > 0 {
+		*rows = rowsMark
+		if err := st.b.tmpl.ExecuteTemplate(hb, name, data); err != nil {
+			return fmt.Errorf("site: render %s: %w", name, err)
+		}
+		page := hb.Bytes()
+		if i := bytes.Index(page, []byte(rowsMark)); i >= 0 && !bytes.Contains(page[i+len(rowsMark):], []byte(rowsMark)) {
+			tail := st.b.hws.Get().(*hw)
+			tail.Reset()
+			defer st.b.hws.Put(tail)
+			tail.Write(page[i+len(rowsMark):])
+			hb.Truncate(i)
+			write(hb)
+			hb.Write(tail.Bytes())
+			return w.emit(p, key, hb.Bytes())
+		}
+		// The mark is in the page's text as well (or not at all):
+		// render the rows as a string.
+		hb.Reset()
+	}
+	write(hb)
+	*rows = hb.html()
+	return st.execute(w, p, key, name, data)
+}
+
 // write assembles every job of the site and runs them.
 func (b *Builder) write(ctx context.Context, st *buildState) (Stats, error) {
 	w := &writer{out: st.out, old: b.manifest, next: map[string]manifestEntry{}}
@@ -905,8 +945,7 @@ func (st *buildState) indexJobs() []job {
 				}
 			}
 			pg.Shown = len(pg.Rows)
-			pg.RowsHTML = indexRows(pg.Rows)
-			return st.execute(w, p, key, "index.html", pg)
+			return st.executeRows(w, p, key, "index.html", pg, len(pg.Rows), &pg.RowsHTML, func(w *hw) { w.indexRows(pg.Rows) })
 		}
 	}
 	jobs := []job{make1("")}

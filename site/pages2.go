@@ -108,8 +108,7 @@ func (st *buildState) gapIndexJobs() []job {
 				pg.Rows = append(pg.Rows, row)
 			}
 			pg.Shown = len(pg.Rows)
-			pg.RowsHTML = gapRows(pg.Rows)
-			return st.execute(w, p, key, "gaps.html", pg)
+			return st.executeRows(w, p, key, "gaps.html", pg, len(pg.Rows), &pg.RowsHTML, func(w *hw) { w.gapRows(pg.Rows) })
 		}
 	}
 	jobs := []job{make1("")}
@@ -429,8 +428,7 @@ func (st *buildState) timelineJobs() []job {
 			pg.ListTitle = "Latest " + strconv.Itoa(len(recent)) + " runs (every run is listed on its month's page)"
 		}
 		pg.Runs = st.timelineRuns(root, recent)
-		pg.RunsHTML = timelineRows(pg.Runs)
-		return st.execute(w, p, "", "timeline.html", pg)
+		return st.executeRows(w, p, "", "timeline.html", pg, len(pg.Runs), &pg.RunsHTML, func(w *hw) { w.timelineRows(pg.Runs) })
 	}}
 	for _, m := range months {
 		recs := byMonth[m]
@@ -455,8 +453,7 @@ func (st *buildState) timelineJobs() []job {
 				pg.ChartCaption = "runs per day in " + m
 			}
 			pg.Runs = st.timelineRuns(root, recs)
-			pg.RunsHTML = timelineRows(pg.Runs)
-			return st.execute(w, p, key, "timeline.html", pg)
+			return st.executeRows(w, p, key, "timeline.html", pg, len(pg.Runs), &pg.RunsHTML, func(w *hw) { w.timelineRows(pg.Runs) })
 		})
 	}
 	return jobs
