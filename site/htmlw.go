@@ -68,6 +68,18 @@ func (w *hw) escape(s string, plus bool) {
 	w.WriteString(s[last:])
 }
 
+// code writes s as code, escaped as html.EscapeString escapes it, or a
+// dash for "".
+func (w *hw) code(s string) {
+	if s == "" {
+		w.s(`<span class="muted">—</span>`)
+		return
+	}
+	w.s("<code>")
+	w.hesc(s)
+	w.s("</code>")
+}
+
 // badge writes a status badge.
 func (w *hw) badge(status string) {
 	w.s(`<span class="badge st-`, stateClass(status), `">`)

@@ -82,7 +82,7 @@ func (m *manifest) encode() []byte {
 	}
 	sort.Strings(paths)
 	var b bytes.Buffer
-	b.Grow(len(paths) * 120)
+	b.Grow(len(paths) * 128)
 	b.WriteString(`{"generator":` + strconv.Quote(generator) + `,"files":[`)
 	for i, p := range paths {
 		if i > 0 {
@@ -438,5 +438,6 @@ func runJobs(ctx context.Context, w *writer, jobs []job) error {
 // writes it: <, > and & escaped too, so that the text is inert wherever it
 // ends up.
 func writeJSONString(b *bytes.Buffer, s string) {
+	b.Grow(len(s) + 8)
 	b.Write(jsonw.AppendString(b.AvailableBuffer(), s))
 }

@@ -340,14 +340,24 @@ const latestRuns = 200
 
 func (st *buildState) timelineRuns(root string, recs []*receiptRec) []timelineRun {
 	out := make([]timelineRun, 0, len(recs))
+	// Many runs share a loop: its link is made once.
+	links := map[string]template.HTML{}
+	loopLink := func(id string) template.HTML {
+		l, ok := links[id]
+		if !ok {
+			l = st.loopLink(root, id)
+			links[id] = l
+		}
+		return l
+	}
 	for i := len(recs) - 1; i >= 0; i-- {
 		r := recs[i]
 		tr := timelineRun{Key: r.RunKey, URL: root + receiptPath(r.RunKey), Status: recStatus(r), When: fmtWhen(r.Start), ISO: fmtISO(r.Start), Duration: "—"}
 		if rc := r.Receipt; rc != nil {
 			tr.Step, tr.Host, tr.Duration = rc.Step, rc.Host, fmtDuration(rc.DurationMS)
-			tr.Loop = st.loopLink(root, rc.LoopID)
+			tr.Loop = loopLink(rc.LoopID)
 		} else {
-			tr.Loop = st.loopLink(root, "")
+			tr.Loop = loopLink("")
 		}
 		out = append(out, tr)
 	}
