@@ -119,7 +119,8 @@ func New(opts Options) *Renderer {
 	return r
 }
 
-// Render writes the HTML of the Markdown src to w.
+// Render writes the HTML of the Markdown src to w. A w that is a
+// *bytes.Buffer or a util.BufWriter is written to directly.
 func (r *Renderer) Render(w io.Writer, src []byte, doc Doc) error {
 	if doc.Linker == nil {
 		doc.Linker = NoLinks{}
@@ -127,11 +128,26 @@ func (r *Renderer) Render(w io.Writer, src []byte, doc Doc) error {
 	pc := parser.NewContext()
 	pc.Set(r.docKey, &doc)
 	root := r.md.Parser().Parse(text.NewReader(src), parser.WithContext(pc))
+	if b, ok := w.(*bytes.Buffer); ok {
+		// Written in place: goldmark would put a bufio.Writer of its own
+		// in front of any writer that is not a util.BufWriter.
+		w = bufferWriter{b}
+	}
 	if err := r.md.Renderer().Render(w, src, root); err != nil {
 		return fmt.Errorf("render %s: %w", doc.Path, err)
 	}
 	return nil
 }
+
+// bufferWriter is a bytes.Buffer as a util.BufWriter: nothing is held
+// back, so there is nothing to flush.
+type bufferWriter struct{ *bytes.Buffer }
+
+// Buffered implements util.BufWriter.
+func (bufferWriter) Buffered() int { return 0 }
+
+// Flush implements util.BufWriter.
+func (bufferWriter) Flush() error { return nil }
 
 // HTML returns the HTML of the Markdown src.
 func (r *Renderer) HTML(src []byte, doc Doc) ([]byte, error) {

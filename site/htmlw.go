@@ -13,6 +13,13 @@ import (
 // value), which escape it.
 type hw struct{ bytes.Buffer }
 
+// Buffered implements goldmark's util.BufWriter, so that a document is
+// rendered straight into the page: nothing is held back.
+func (w *hw) Buffered() int { return 0 }
+
+// Flush implements util.BufWriter.
+func (w *hw) Flush() error { return nil }
+
 // s writes trusted markup.
 func (w *hw) s(parts ...string) {
 	for _, p := range parts {
@@ -59,6 +66,18 @@ func (w *hw) escape(s string, plus bool) {
 		last = i + 1
 	}
 	w.WriteString(s[last:])
+}
+
+// code writes s as code, escaped as html.EscapeString escapes it, or a
+// dash for "".
+func (w *hw) code(s string) {
+	if s == "" {
+		w.s(`<span class="muted">—</span>`)
+		return
+	}
+	w.s("<code>")
+	w.hesc(s)
+	w.s("</code>")
 }
 
 // badge writes a status badge.
@@ -125,8 +144,7 @@ func (w *hw) runref(r *runRef) {
 }
 
 // indexRows writes the rows of the loops table.
-func indexRows(rows []loopRow) template.HTML {
-	var w hw
+func (w *hw) indexRows(rows []loopRow) {
 	w.Grow(len(rows) * 900)
 	for i := range rows {
 		r := &rows[i]
@@ -182,12 +200,17 @@ func indexRows(rows []loopRow) template.HTML {
 		w.runref(r.LastRun)
 		w.s("</td></tr>\n")
 	}
+}
+
+// stageRows returns the rows of a loop's stages table.
+func stageRows(stages []stageView) template.HTML {
+	var w hw
+	w.stageRows(stages)
 	return w.html()
 }
 
 // stageRows writes the rows of a loop's stages table.
-func stageRows(stages []stageView) template.HTML {
-	var w hw
+func (w *hw) stageRows(stages []stageView) {
 	for _, sg := range stages {
 		if len(sg.Steps) == 0 {
 			w.s(`<tr><td class="stage-cell">`)
@@ -236,12 +259,17 @@ func stageRows(stages []stageView) template.HTML {
 			w.s("</td></tr>\n")
 		}
 	}
+}
+
+// runRows returns the rows of a loop's runs table.
+func runRows(runs []runRow) template.HTML {
+	var w hw
+	w.runRows(runs)
 	return w.html()
 }
 
 // runRows writes the rows of a loop's runs table.
-func runRows(runs []runRow) template.HTML {
-	var w hw
+func (w *hw) runRows(runs []runRow) {
 	w.Grow(len(runs) * 600)
 	for _, r := range runs {
 		w.s(`<tr><td><time datetime="`, r.ISO, `">`, r.When, `</time></td><td><code>`)
@@ -264,12 +292,10 @@ func runRows(runs []runRow) template.HTML {
 		}
 		w.s("</td></tr>\n")
 	}
-	return w.html()
 }
 
 // timelineRows writes the rows of a timeline table.
-func timelineRows(runs []timelineRun) template.HTML {
-	var w hw
+func (w *hw) timelineRows(runs []timelineRun) {
 	w.Grow(len(runs) * 600)
 	for _, r := range runs {
 		w.s(`<tr><td class="nowrap"><time datetime="`, r.ISO, `">`, r.When, `</time></td><td>`)
@@ -290,12 +316,10 @@ func timelineRows(runs []timelineRun) template.HTML {
 		w.e(r.Key)
 		w.s("</a></td></tr>\n")
 	}
-	return w.html()
 }
 
 // gapRows writes the rows of the gap ledger table.
-func gapRows(rows []gapRow) template.HTML {
-	var w hw
+func (w *hw) gapRows(rows []gapRow) {
 	w.Grow(len(rows) * 700)
 	for _, r := range rows {
 		if r.Orphan {
@@ -336,5 +360,4 @@ func gapRows(rows []gapRow) template.HTML {
 		w.e(r.Summary)
 		w.s("</td>\n</tr>\n")
 	}
-	return w.html()
 }

@@ -1,6 +1,7 @@
 package site
 
 import (
+	"html"
 	"strings"
 	"testing"
 
@@ -32,6 +33,17 @@ func TestANSI(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestHTMLEscape checks htmlEscape against html.EscapeString.
+func TestHTMLEscape(t *testing.T) {
+	for _, s := range []string{"", "plain", `<a href="x">'q' & r</a>`, "&&", "<", "tail>", "\x00\xff é \u2028"} {
+		var b strings.Builder
+		htmlEscape(&b, s)
+		if diff := cmp.Diff(html.EscapeString(s), b.String()); diff != "" {
+			t.Errorf("htmlEscape(%q) (-html.EscapeString +htmlEscape):\n%s", s, diff)
+		}
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"html"
 	"io"
 	"io/fs"
 	"path/filepath"
@@ -120,7 +119,7 @@ func readLog(path string) logView {
 		v.Present = true
 		v.Size = int64(len(data))
 		v.SHA256 = artifacts.HashBytes(data)
-		text := string(data)
+		text := unsafeString(data) // data is not changed, nor kept
 		lines := strings.Count(text, "\n")
 		if len(text) > 0 && !strings.HasSuffix(text, "\n") {
 			lines++
@@ -279,6 +278,11 @@ func (s *sgr) apply(params string) {
 // terminal overwriting a progress line would).
 func ansiHTML(lines []string) string {
 	var b strings.Builder
+	n := len(lines)
+	for _, l := range lines {
+		n += len(l)
+	}
+	b.Grow(n + n/8)
 	st := sgr{fg: -1, bg: -1}
 	for li, line := range lines {
 		if li > 0 {
@@ -296,7 +300,7 @@ func ansiHTML(lines []string) string {
 		plainFrom := 0
 		flush := func(to int) {
 			if to > plainFrom {
-				b.WriteString(html.EscapeString(line[plainFrom:to]))
+				htmlEscape(&b, line[plainFrom:to])
 			}
 		}
 		for i := 0; i < len(line); {
@@ -508,4 +512,30 @@ func artifactSiteName(p string, i int, used map[string]bool) string {
 	}
 	used[name] = true
 	return name
+}
+
+// htmlEscape writes s to b escaped as html.EscapeString escapes it.
+func htmlEscape(b *strings.Builder, s string) {
+	last := 0
+	for i := 0; i < len(s); i++ {
+		var rep string
+		switch s[i] {
+		case '<':
+			rep = "&lt;"
+		case '>':
+			rep = "&gt;"
+		case '&':
+			rep = "&amp;"
+		case '"':
+			rep = "&#34;"
+		case '\'':
+			rep = "&#39;"
+		default:
+			continue
+		}
+		b.WriteString(s[last:i])
+		b.WriteString(rep)
+		last = i + 1
+	}
+	b.WriteString(s[last:])
 }

@@ -65,7 +65,8 @@ func (w *hw) badgeT(status string) {
 }
 
 // writeLoop writes the loop page of d, whose parts other than the
-// rendered document are in pg.
+// rendered document are in pg (from loopData: the tables and the chart
+// are written from pg's rows, not from its HTML fields).
 func (st *buildState) writeLoop(w *hw, d *loops.Document, pg *loopPage) error {
 	lay := st.loopLayout
 	w.s(lay.head)
@@ -132,21 +133,27 @@ func (st *buildState) writeLoop(w *hw, d *loops.Document, pg *loopPage) error {
 	if len(pg.Stages) > 0 {
 		w.s(`<div class="table-wrap"><table class="grid steps">`+"\n",
 			`<thead><tr><th>Stage</th><th>Step</th><th>State</th><th class="hide-sm">Attributes</th><th>Last run</th></tr></thead>`+"\n",
-			`<tbody>`, string(pg.StagesHTML), `</tbody></table></div>`)
+			`<tbody>`)
+		w.stageRows(pg.Stages)
+		w.s(`</tbody></table></div>`)
 	} else {
 		w.s(`<p class="empty">This document has no stages (headings starting Stage N, Phase N, Step-N or Wave N).</p>`)
 	}
 	w.s("\n</section>\n")
-	if pg.Timeline != "" {
-		w.s("<section>\n<h2>Runs over time</h2>\n", `<figure class="chart">`, string(pg.Timeline), "\n<figcaption>")
-		w.t(pg.TimelineCaption)
+	if len(pg.timeline) > 0 {
+		w.s("<section>\n<h2>Runs over time</h2>\n", `<figure class="chart">`)
+		caption := w.stageTimeline(pg.timeline, pg.Root)
+		w.s("\n<figcaption>")
+		w.t(caption)
 		w.s("</figcaption></figure>\n</section>")
 	}
 	w.s("\n<section>\n", `<h2>Runs <span class="count">`, strconv.Itoa(len(pg.Runs)), "</span></h2>\n")
 	if len(pg.Runs) > 0 {
 		w.s(`<div class="table-wrap"><table class="grid runs">`+"\n",
 			`<thead><tr><th>Started</th><th>Step</th><th>Status</th><th class="num">Exit</th><th class="num">Duration</th><th>Run key</th><th>Chain</th></tr></thead>`+"\n",
-			`<tbody>`, string(pg.RunsHTML), `</tbody></table></div>`)
+			`<tbody>`)
+		w.runRows(pg.Runs)
+		w.s(`</tbody></table></div>`)
 	} else {
 		w.s(`<p class="empty">No receipts for this loop yet.</p>`)
 	}

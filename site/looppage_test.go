@@ -110,3 +110,57 @@ func TestURLEscaping(t *testing.T) {
 		}
 	}
 }
+
+// TestExecuteRows checks that a page whose rows are written in place is
+// byte for byte the page its template gives with the rows as a string,
+// also when the page's own text holds the mark that stands for the rows.
+func TestExecuteRows(t *testing.T) {
+	b, err := NewBuilder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &buildState{b: b, title: "Site"}
+	row := func(id, title string) loopRow {
+		return loopRow{ID: id, URL: loopPath(id), Title: title, Status: "active", Total: 1, Bar: progressBar(0, 1), HeartAge: "—", HeartClass: "none"}
+	}
+	tests := []struct {
+		name   string
+		status string
+		rows   []loopRow
+	}{
+		{"rows", "", []loopRow{row("LOOP-A-1", "a <b>"), row("LOOP-B-2", "")}},
+		{"mark in a row", "", []loopRow{row("LOOP-A-1", rowsMark)}},
+		{"mark in the page", rowsMark, []loopRow{row("LOOP-A-1", "x")}},
+		{"mark in the page and a row", rowsMark, []loopRow{row("LOOP-A-1", rowsMark)}},
+		{"no rows", "", nil},
+		{"no rows, mark in the page", rowsMark, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			page := func() *indexPage {
+				return &indexPage{pageBase: st.base("index.html", "Loops", "loops"), Status: tc.status, Rows: tc.rows, Shown: len(tc.rows), Total: 2}
+			}
+			want := page()
+			var rows hw
+			rows.indexRows(want.Rows)
+			want.RowsHTML = rows.html()
+			var wantHTML bytes.Buffer
+			if err := b.tmpl.ExecuteTemplate(&wantHTML, "index.html", want); err != nil {
+				t.Fatal(err)
+			}
+			out := t.TempDir()
+			w := &writer{out: out, old: &manifest{files: map[string]manifestEntry{}}, next: map[string]manifestEntry{}}
+			pg := page()
+			if err := st.executeRows(w, "index.html", "", "index.html", pg, len(pg.Rows), &pg.RowsHTML, func(w *hw) { w.indexRows(pg.Rows) }); err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(filepath.Join(out, "index.html"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(wantHTML.String(), string(got)); diff != "" {
+				t.Errorf("(-template +written):\n%s", diff)
+			}
+		})
+	}
+}

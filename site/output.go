@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/spinehq/spine/internal/jsonw"
 )
@@ -80,7 +82,7 @@ func (m *manifest) encode() []byte {
 	}
 	sort.Strings(paths)
 	var b bytes.Buffer
-	b.Grow(len(paths) * 120)
+	b.Grow(len(paths) * 128)
 	b.WriteString(`{"generator":` + strconv.Quote(generator) + `,"files":[`)
 	for i, p := range paths {
 		if i > 0 {
@@ -125,54 +127,81 @@ func contentHash(data []byte) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// keyer hashes the inputs of a page into its key. Inputs are appended,
-// length-prefixed, to a buffer that is hashed once.
-type keyer struct{ buf []byte }
+// keyer hashes the inputs of a page into its key. Inputs are written,
+// length-prefixed, to a hash through a small buffer, so that large inputs
+// (a document's source) are hashed in place instead of copied.
+type keyer struct {
+	h   hash.Hash
+	n   int
+	buf [256]byte
+}
 
 func newKeyer(parts ...string) *keyer {
-	k := &keyer{buf: make([]byte, 0, 512)}
+	k := &keyer{h: sha256.New()}
 	for _, p := range parts {
 		k.str(p)
 	}
 	return k
 }
 
+// flush hashes the buffered bytes.
+func (k *keyer) flush() {
+	k.h.Write(k.buf[:k.n])
+	k.n = 0
+}
+
+// put adds raw bytes.
+func (k *keyer) put(s string) {
+	if k.n+len(s) > len(k.buf) {
+		k.flush()
+		if len(s) > len(k.buf)/2 {
+			k.h.Write(unsafe.Slice(unsafe.StringData(s), len(s)))
+			return
+		}
+	}
+	k.n += copy(k.buf[k.n:], s)
+}
+
+// num adds a decimal number followed by sep.
+func (k *keyer) num(v int64, sep byte) {
+	if k.n+21 > len(k.buf) {
+		k.flush()
+	}
+	k.n = len(strconv.AppendInt(k.buf[:k.n], v, 10))
+	k.buf[k.n] = sep
+	k.n++
+}
+
 // str adds a length-prefixed string.
 func (k *keyer) str(s string) *keyer {
-	k.buf = strconv.AppendInt(k.buf, int64(len(s)), 10)
-	k.buf = append(k.buf, ':')
-	k.buf = append(k.buf, s...)
+	k.num(int64(len(s)), ':')
+	k.put(s)
 	return k
 }
 
 // bytes adds length-prefixed bytes.
-func (k *keyer) bytes(b []byte) *keyer {
-	k.buf = strconv.AppendInt(k.buf, int64(len(b)), 10)
-	k.buf = append(k.buf, ':')
-	k.buf = append(k.buf, b...)
-	return k
-}
+func (k *keyer) bytes(b []byte) *keyer { return k.str(unsafeString(b)) }
 
 // bool adds a flag.
 func (k *keyer) bool(v bool) *keyer {
 	if v {
-		k.buf = append(k.buf, '1')
+		k.put("1")
 	} else {
-		k.buf = append(k.buf, '0')
+		k.put("0")
 	}
 	return k
 }
 
 // int adds a number.
 func (k *keyer) int(v int64) *keyer {
-	k.buf = strconv.AppendInt(k.buf, v, 10)
-	k.buf = append(k.buf, ';')
+	k.num(v, ';')
 	return k
 }
 
 func (k *keyer) sum() string {
-	s := sha256.Sum256(k.buf)
-	return hex.EncodeToString(s[:16])
+	k.flush()
+	var s [sha256.Size]byte
+	return hex.EncodeToString(k.h.Sum(s[:0])[:16])
 }
 
 // writer carries out the file operations of one build.
@@ -409,5 +438,6 @@ func runJobs(ctx context.Context, w *writer, jobs []job) error {
 // writes it: <, > and & escaped too, so that the text is inert wherever it
 // ends up.
 func writeJSONString(b *bytes.Buffer, s string) {
+	b.Grow(len(s) + 8)
 	b.Write(jsonw.AppendString(b.AvailableBuffer(), s))
 }

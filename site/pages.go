@@ -33,6 +33,46 @@ func (st *buildState) execute(w *writer, p, key, name string, data any) error {
 	return w.emit(p, key, buf.Bytes())
 }
 
+// rowsMark stands for the rows of a table while a page's template is
+// executed by executeRows.
+const rowsMark = "SPINE-PAGE-ROWS-MARK-5d20b7"
+
+// executeRows renders template name with data, whose field *rows holds
+// the HTML of the rows of a table, and writes it to p (with the manifest
+// key key). The template must show *rows exactly once when there are rows
+// (n > 0). The rows are written by write straight into the page where the
+// template shows *rows, instead of going through the template as a string
+// (for pages of thousands of rows, that string and the template's copies
+// of it were most of the memory the page took).
+func (st *buildState) executeRows(w *writer, p, key, name string, data any, n int, rows *template.HTML, write func(*hw)) error {
+	hb := st.b.hws.Get().(*hw)
+	hb.Reset()
+	defer st.b.hws.Put(hb)
+	if n > 0 {
+		*rows = rowsMark
+		if err := st.b.tmpl.ExecuteTemplate(hb, name, data); err != nil {
+			return fmt.Errorf("site: render %s: %w", name, err)
+		}
+		page := hb.Bytes()
+		if i := bytes.Index(page, []byte(rowsMark)); i >= 0 && !bytes.Contains(page[i+len(rowsMark):], []byte(rowsMark)) {
+			tail := st.b.hws.Get().(*hw)
+			tail.Reset()
+			defer st.b.hws.Put(tail)
+			tail.Write(page[i+len(rowsMark):])
+			hb.Truncate(i)
+			write(hb)
+			hb.Write(tail.Bytes())
+			return w.emit(p, key, hb.Bytes())
+		}
+		// The mark is in the page's text as well (or not at all):
+		// render the rows as a string.
+		hb.Reset()
+	}
+	write(hb)
+	*rows = hb.html()
+	return st.execute(w, p, key, name, data)
+}
+
 // write assembles every job of the site and runs them.
 func (b *Builder) write(ctx context.Context, st *buildState) (Stats, error) {
 	w := &writer{out: st.out, old: b.manifest, next: map[string]manifestEntry{}}
@@ -133,10 +173,11 @@ type receiptPage struct {
 	LogSize          string
 	LogHead, LogTail template.HTML
 	LogURL           string
-	Fields           []kvh
 	Raw              []byte
-	RawCut           bool
-	Prev, Next       *runRef
+	// rec is the run the page shows, for its receipt fields.
+	rec        *receiptRec
+	RawCut     bool
+	Prev, Next *runRef
 	// Signature is the state of receipt.dsse.json against the published
 	// keys: unsigned, signed and verified, or why not.
 	Signature string
@@ -278,7 +319,7 @@ func (st *buildState) receiptJob(r *receiptRec) job {
 func (st *buildState) receiptPage(r *receiptRec, lv *logView) *receiptPage {
 	p := receiptPath(r.RunKey)
 	root := rootOf(p)
-	pg := &receiptPage{pageBase: st.base(p, r.RunKey, ""), Key: r.RunKey, R: r.Receipt, Missing: r.Missing, Log: *lv, V: r.ver}
+	pg := &receiptPage{pageBase: st.base(p, r.RunKey, ""), Key: r.RunKey, R: r.Receipt, Missing: r.Missing, Log: *lv, V: r.ver, rec: r}
 	if r.Err != nil {
 		pg.Err = r.Err.Error()
 	}
@@ -330,7 +371,6 @@ func (st *buildState) receiptPage(r *receiptRec, lv *logView) *receiptPage {
 		}
 		pg.Artifacts = append(pg.Artifacts, row)
 	}
-	pg.Fields = st.receiptFields(root, r)
 	return pg
 }
 
@@ -370,84 +410,117 @@ func approvalWho(a *artifacts.Approval) string {
 
 func esc(s string) template.HTML { return template.HTML(html.EscapeString(s)) } //nolint:gosec // escaped
 
-func code(s string) template.HTML {
-	if s == "" {
-		return template.HTML(`<span class="muted">—</span>`)
-	}
-	return template.HTML(`<code>` + html.EscapeString(s) + `</code>`) //nolint:gosec // escaped
-}
-
-// receiptFields lists every receipt field in the contract's order.
-func (st *buildState) receiptFields(root string, r *receiptRec) []kvh {
+// writeFields writes every receipt field in the contract's order, as the
+// <dt>/<dd> pairs of the receipt page's field list.
+func (st *buildState) writeFields(w *hw, root string, r *receiptRec) {
 	rc := r.Receipt
-	b := strconv.FormatBool
-	prev := code(rc.Prev)
-	if rc.Prev == "" {
-		prev = esc("(first receipt of the loop)")
-	} else {
-		for _, o := range st.byLoop[rc.LoopID] {
-			if o.Hash == rc.Prev {
-				prev = template.HTML(`<code>` + html.EscapeString(rc.Prev) + `</code> = <a href="` + html.EscapeString(root+receiptPath(o.RunKey)) + `">` + html.EscapeString(o.RunKey) + `</a>`) //nolint:gosec // escaped
-				break
-			}
-		}
+	field := func(key string) { w.s("<dt>", key, "</dt><dd>") }
+	end := func() { w.s("</dd>\n") }
+	text := func(key, v string) {
+		field(key)
+		w.hesc(v)
+		end()
 	}
-	approval := esc("null")
+	code := func(key, v string) {
+		field(key)
+		w.code(v)
+		end()
+	}
+	code("run_key", rc.RunKey)
+	field("loop_id")
+	w.h(st.loopLink(root, rc.LoopID))
+	end()
+	text("stage", rc.Stage)
+	code("step", rc.Step)
+	code("capability", rc.Capability)
+	code("command", rc.Command)
+	code("command_sha256", rc.CommandSHA256)
+	text("host", rc.Host)
+	text("user", rc.User)
+	code("workdir", rc.Workdir)
+	text("started_at", rc.StartedAt)
+	text("finished_at", rc.FinishedAt)
+	text("duration_ms", strconv.FormatInt(rc.DurationMS, 10))
+	text("exit_code", strconv.Itoa(rc.ExitCode))
+	text("status", rc.Status)
+	text("allow_failure", strconv.FormatBool(rc.AllowFailure))
+	code("gate", rc.Gate)
 	if rc.Approval != nil {
-		approval = esc("source " + rc.Approval.Source + approvalWho(rc.Approval))
+		text("approval", "source "+rc.Approval.Source+approvalWho(rc.Approval))
+	} else {
+		text("approval", "null")
 	}
-	var arts []string
-	for _, a := range rc.Artifacts {
-		arts = append(arts, a.Path+" ("+strconv.FormatInt(a.Size, 10)+" bytes, sha256 "+a.SHA256+")")
+	code("source_commit", rc.SourceCommit)
+	field("artifacts")
+	if len(rc.Artifacts) == 0 {
+		w.s("[]")
+	} else {
+		w.s("<code>")
+		for i, a := range rc.Artifacts {
+			if i > 0 {
+				w.s("\n")
+			}
+			w.hesc(a.Path)
+			w.s(" (", strconv.FormatInt(a.Size, 10), " bytes, sha256 ")
+			w.hesc(a.SHA256)
+			w.s(")")
+		}
+		w.s("</code>")
 	}
-	artsHTML := esc("[]")
-	if len(arts) > 0 {
-		artsHTML = code(strings.Join(arts, "\n"))
+	end()
+	code("output_sha256", rc.OutputSHA256)
+	text("spine_version", rc.SpineVersion)
+	field("prev")
+	switch prev := st.prevRun(rc); {
+	case rc.Prev == "":
+		w.s("(first receipt of the loop)")
+	case prev != nil:
+		w.s("<code>")
+		w.hesc(rc.Prev)
+		w.s(`</code> = <a href="`)
+		w.hesc(root)
+		w.s("receipts/")
+		w.hesc(prev.RunKey)
+		w.s(`/index.html">`)
+		w.hesc(prev.RunKey)
+		w.s("</a>")
+	default:
+		w.code(rc.Prev)
 	}
-	fields := []kvh{
-		{"run_key", code(rc.RunKey)},
-		{"loop_id", st.loopLink(root, rc.LoopID)},
-		{"stage", esc(rc.Stage)},
-		{"step", code(rc.Step)},
-		{"capability", code(rc.Capability)},
-		{"command", code(rc.Command)},
-		{"command_sha256", code(rc.CommandSHA256)},
-		{"host", esc(rc.Host)},
-		{"user", esc(rc.User)},
-		{"workdir", code(rc.Workdir)},
-		{"started_at", esc(rc.StartedAt)},
-		{"finished_at", esc(rc.FinishedAt)},
-		{"duration_ms", esc(strconv.FormatInt(rc.DurationMS, 10))},
-		{"exit_code", esc(strconv.Itoa(rc.ExitCode))},
-		{"status", esc(rc.Status)},
-		{"allow_failure", esc(b(rc.AllowFailure))},
-		{"gate", code(rc.Gate)},
-		{"approval", approval},
-		{"source_commit", code(rc.SourceCommit)},
-		{"artifacts", artsHTML},
-		{"output_sha256", code(rc.OutputSHA256)},
-		{"spine_version", esc(rc.SpineVersion)},
-		{"prev", prev},
-	}
+	end()
 	if rc.Note != "" {
-		fields = append(fields, kvh{"note", st.linkText(root, rc.Note, "")})
+		field("note")
+		w.h(st.linkText(root, rc.Note, ""))
+		end()
 	}
 	if rc.OutputTruncated {
-		fields = append(fields, kvh{"output_truncated", esc("true")})
+		text("output_truncated", "true")
 	}
 	if rc.OutputBytes != 0 {
-		fields = append(fields, kvh{"output_bytes", esc(strconv.FormatInt(rc.OutputBytes, 10))})
+		text("output_bytes", strconv.FormatInt(rc.OutputBytes, 10))
 	}
 	if rc.Redactions != 0 {
-		fields = append(fields, kvh{"redactions", esc(strconv.Itoa(rc.Redactions))})
+		text("redactions", strconv.Itoa(rc.Redactions))
 	}
 	if rc.Summary != "" {
-		fields = append(fields, kvh{"summary", esc(rc.Summary)})
+		text("summary", rc.Summary)
 	}
 	if len(rc.Checks) > 0 {
-		fields = append(fields, kvh{"checks", esc(strconv.Itoa(len(rc.Checks)) + " (see Checks)")})
+		text("checks", strconv.Itoa(len(rc.Checks))+" (see Checks)")
 	}
-	return fields
+}
+
+// prevRun returns the run of rc's loop whose hash is rc.Prev, or nil.
+func (st *buildState) prevRun(rc *artifacts.Receipt) *receiptRec {
+	if rc.Prev == "" {
+		return nil
+	}
+	for _, o := range st.byLoop[rc.LoopID] {
+		if o.Hash == rc.Prev {
+			return o
+		}
+	}
+	return nil
 }
 
 // ---- loops ----
@@ -498,6 +571,9 @@ type loopPage struct {
 	Meta                                   []kvh
 	Body                                   template.HTML
 	StagesHTML, RunsHTML                   template.HTML
+	// timeline holds the rows of the chart of runs over time, which
+	// writeLoop draws in place.
+	timeline []timelineRow
 }
 
 // loopKey hashes everything a loop page shows.
@@ -540,7 +616,7 @@ func (st *buildState) loopJob(d *loops.Document) job {
 		if w.reuse(key, p) {
 			return nil
 		}
-		pg := st.loopPage(d)
+		pg := st.loopData(d)
 		hb := st.b.hws.Get().(*hw)
 		hb.Reset()
 		defer st.b.hws.Put(hb)
@@ -551,8 +627,18 @@ func (st *buildState) loopJob(d *loops.Document) job {
 	}
 }
 
-// loopPage gathers what d's page shows, but for the rendered document.
+// loopPage gathers what d's page shows, but for the rendered document,
+// with the HTML of its tables and chart for templates/loop.html.
 func (st *buildState) loopPage(d *loops.Document) *loopPage {
+	pg := st.loopData(d)
+	pg.Timeline, pg.TimelineCaption = stageTimeline(pg.timeline, pg.Root)
+	pg.StagesHTML, pg.RunsHTML = stageRows(pg.Stages), runRows(pg.Runs)
+	return pg
+}
+
+// loopData gathers what d's page shows, but for the rendered document and
+// the HTML that writeLoop makes from the rows.
+func (st *buildState) loopData(d *loops.Document) *loopPage {
 	p := loopPath(d.LoopID)
 	root := rootOf(p)
 	pg := &loopPage{pageBase: st.base(p, d.LoopID, "loops"), ID: d.LoopID, DocTitle: d.Title, Status: d.Status, Path: d.Path, MetaSource: string(d.MetaSource)}
@@ -627,7 +713,7 @@ func (st *buildState) loopPage(d *loops.Document) *loopPage {
 	if len(rows) > 60 {
 		rows = rows[len(rows)-60:]
 	}
-	pg.Timeline, pg.TimelineCaption = stageTimeline(rows, root)
+	pg.timeline = rows
 	// Blocked gates: a blocked receipt with a gate, and no later pass.
 	for step := range lastOf {
 		var blocked *receiptRec
@@ -650,6 +736,7 @@ func (st *buildState) loopPage(d *loops.Document) *loopPage {
 	sort.Slice(pg.Blocked, func(i, j int) bool {
 		return pg.Blocked[i].ISO+pg.Blocked[i].Step < pg.Blocked[j].ISO+pg.Blocked[j].Step
 	})
+	pg.Runs = make([]runRow, 0, len(runs))
 	for i := len(runs) - 1; i >= 0; i-- {
 		r := runs[i]
 		pg.Runs = append(pg.Runs, runRow{Key: r.RunKey, URL: root + receiptPath(r.RunKey), Step: r.Receipt.Step, Stage: r.Receipt.Stage,
@@ -666,7 +753,6 @@ func (st *buildState) loopPage(d *loops.Document) *loopPage {
 	for _, f := range d.Meta {
 		pg.Meta = append(pg.Meta, kvh{Key: f.Key, Value: st.metaValue(root, f.Value, d.LoopID, 0)})
 	}
-	pg.StagesHTML, pg.RunsHTML = stageRows(pg.Stages), runRows(pg.Runs)
 	return pg
 }
 
@@ -893,8 +979,7 @@ func (st *buildState) indexJobs() []job {
 				}
 			}
 			pg.Shown = len(pg.Rows)
-			pg.RowsHTML = indexRows(pg.Rows)
-			return st.execute(w, p, key, "index.html", pg)
+			return st.executeRows(w, p, key, "index.html", pg, len(pg.Rows), &pg.RowsHTML, func(w *hw) { w.indexRows(pg.Rows) })
 		}
 	}
 	jobs := []job{make1("")}
@@ -917,7 +1002,7 @@ func statusKey(s string) string {
 func (st *buildState) searchJob() job {
 	return func(w *writer) error {
 		var b bytes.Buffer
-		b.Grow(256 * (len(st.docs) + len(st.recs) + len(st.gapByID)))
+		b.Grow(384 * (len(st.docs) + len(st.recs) + len(st.gapByID)))
 		b.WriteString("[")
 		first := true
 		sep := func() {

@@ -108,8 +108,7 @@ func (st *buildState) gapIndexJobs() []job {
 				pg.Rows = append(pg.Rows, row)
 			}
 			pg.Shown = len(pg.Rows)
-			pg.RowsHTML = gapRows(pg.Rows)
-			return st.execute(w, p, key, "gaps.html", pg)
+			return st.executeRows(w, p, key, "gaps.html", pg, len(pg.Rows), &pg.RowsHTML, func(w *hw) { w.gapRows(pg.Rows) })
 		}
 	}
 	jobs := []job{make1("")}
@@ -341,14 +340,24 @@ const latestRuns = 200
 
 func (st *buildState) timelineRuns(root string, recs []*receiptRec) []timelineRun {
 	out := make([]timelineRun, 0, len(recs))
+	// Many runs share a loop: its link is made once.
+	links := map[string]template.HTML{}
+	loopLink := func(id string) template.HTML {
+		l, ok := links[id]
+		if !ok {
+			l = st.loopLink(root, id)
+			links[id] = l
+		}
+		return l
+	}
 	for i := len(recs) - 1; i >= 0; i-- {
 		r := recs[i]
 		tr := timelineRun{Key: r.RunKey, URL: root + receiptPath(r.RunKey), Status: recStatus(r), When: fmtWhen(r.Start), ISO: fmtISO(r.Start), Duration: "—"}
 		if rc := r.Receipt; rc != nil {
 			tr.Step, tr.Host, tr.Duration = rc.Step, rc.Host, fmtDuration(rc.DurationMS)
-			tr.Loop = st.loopLink(root, rc.LoopID)
+			tr.Loop = loopLink(rc.LoopID)
 		} else {
-			tr.Loop = st.loopLink(root, "")
+			tr.Loop = loopLink("")
 		}
 		out = append(out, tr)
 	}
@@ -429,8 +438,7 @@ func (st *buildState) timelineJobs() []job {
 			pg.ListTitle = "Latest " + strconv.Itoa(len(recent)) + " runs (every run is listed on its month's page)"
 		}
 		pg.Runs = st.timelineRuns(root, recent)
-		pg.RunsHTML = timelineRows(pg.Runs)
-		return st.execute(w, p, "", "timeline.html", pg)
+		return st.executeRows(w, p, "", "timeline.html", pg, len(pg.Runs), &pg.RunsHTML, func(w *hw) { w.timelineRows(pg.Runs) })
 	}}
 	for _, m := range months {
 		recs := byMonth[m]
@@ -455,8 +463,7 @@ func (st *buildState) timelineJobs() []job {
 				pg.ChartCaption = "runs per day in " + m
 			}
 			pg.Runs = st.timelineRuns(root, recs)
-			pg.RunsHTML = timelineRows(pg.Runs)
-			return st.execute(w, p, key, "timeline.html", pg)
+			return st.executeRows(w, p, key, "timeline.html", pg, len(pg.Runs), &pg.RunsHTML, func(w *hw) { w.timelineRows(pg.Runs) })
 		})
 	}
 	return jobs

@@ -238,11 +238,7 @@ func (st *buildState) writeReceipt(w *hw, pg *receiptPage) {
 	w.s("</section>\n")
 	if pg.R != nil {
 		w.s("<section>\n<h2>Receipt fields</h2>\n<dl class=\"meta fields\">")
-		for _, f := range pg.Fields {
-			w.s("<dt>", f.Key, "</dt><dd>")
-			w.h(f.Value)
-			w.s("</dd>\n")
-		}
+		st.writeFields(w, pg.Root, pg.rec)
 		w.s("</dl>\n</section>\n")
 	}
 	if len(pg.Raw) > 0 {

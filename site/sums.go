@@ -46,6 +46,21 @@ type sumEntry struct {
 	Sum  logSum   `json:"sum"`
 }
 
+// writeJSON writes e as json.Marshal does, without its reflection.
+func (e sumEntry) writeJSON(b *bytes.Buffer) {
+	b.Write(strconv.AppendInt(append(b.AvailableBuffer(), `{"stat":{"size":`...), e.Stat.Size, 10))
+	b.Write(strconv.AppendInt(append(b.AvailableBuffer(), `,"mtime":`...), e.Stat.Mtime, 10))
+	b.Write(strconv.AppendInt(append(b.AvailableBuffer(), `,"ctime":`...), e.Stat.Ctime, 10))
+	b.Write(strconv.AppendUint(append(b.AvailableBuffer(), `,"ino":`...), e.Stat.Ino, 10))
+	b.Write(strconv.AppendUint(append(b.AvailableBuffer(), `,"dev":`...), e.Stat.Dev, 10))
+	b.Write(strconv.AppendInt(append(b.AvailableBuffer(), `},"sum":{"bytes":`...), e.Sum.Size, 10))
+	b.Write(strconv.AppendInt(append(b.AvailableBuffer(), `,"lines":`...), int64(e.Sum.Lines), 10))
+	b.WriteString(`,"sha256":`)
+	writeJSONString(b, e.Sum.SHA256)
+	b.Write(strconv.AppendBool(append(b.AvailableBuffer(), `,"folded":`...), e.Sum.Folded))
+	b.WriteString("}}")
+}
+
 // sumCache holds the summaries of output logs by repository-relative run
 // folder: those read from SumsName (old) and those this build used
 // (next), which the build writes back.
@@ -150,7 +165,7 @@ func (c *sumCache) save(out string) error {
 	}
 	sort.Strings(dirs)
 	var b bytes.Buffer
-	b.Grow(len(dirs) * 200)
+	b.Grow(len(dirs) * 320)
 	b.WriteString(`{"version":` + strconv.Quote(sumsVersion) + `,"logs":{`)
 	for i, d := range dirs {
 		if i > 0 {
@@ -159,11 +174,7 @@ func (c *sumCache) save(out string) error {
 		b.WriteString("\n")
 		writeJSONString(&b, d)
 		b.WriteByte(':')
-		data, err := json.Marshal(c.next[d])
-		if err != nil {
-			return err
-		}
-		b.Write(data)
+		c.next[d].writeJSON(&b)
 	}
 	b.WriteString("\n}}\n")
 	if err := writeFileAtomic(filepath.Join(out, SumsName), b.Bytes()); err != nil {

@@ -3,6 +3,8 @@ package site
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,5 +186,28 @@ func TestSumsDetectTamperedLog(t *testing.T) {
 	}
 	if diff := cmp.Diff(string(want), string(after)); diff != "" {
 		t.Errorf("page with recorded summaries differs from a fresh build (-fresh +incremental):\n%s", diff)
+	}
+}
+
+// TestSumEntryJSON checks that a summary is written as json.Marshal writes
+// it, so that the file reads back as it did.
+func TestSumEntryJSON(t *testing.T) {
+	tests := []sumEntry{
+		{},
+		{Stat: fileStat{Size: 300, Mtime: 1795646985875760258, Ctime: 1795646985875991760, Ino: 5544232, Dev: 26},
+			Sum: logSum{Size: 300, Lines: 6, SHA256: "a5ce9567a669b279dc3dd2458b8337cc773779bb8d8a66b3c32ecf1225887eac", Folded: true}},
+		{Stat: fileStat{Size: -1, Mtime: math.MinInt64, Ctime: math.MaxInt64, Ino: math.MaxUint64, Dev: math.MaxUint64},
+			Sum: logSum{Size: math.MaxInt64, Lines: -7, SHA256: "<&>\"\\\x00\u2028\xff é"}},
+	}
+	for _, e := range tests {
+		want, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got bytes.Buffer
+		e.writeJSON(&got)
+		if diff := cmp.Diff(string(want), got.String()); diff != "" {
+			t.Errorf("%+v (-json.Marshal +writeJSON):\n%s", e, diff)
+		}
 	}
 }

@@ -38,6 +38,27 @@ type timelineRow struct {
 // stageTimeline draws one bar per run, one row per step, positioned by
 // time and coloured by status; each bar links to its receipt page.
 func stageTimeline(rows []timelineRow, root string) (template.HTML, string) {
+	var w hw
+	caption := w.stageTimeline(rows, root)
+	return w.html(), caption
+}
+
+// f1 writes v with one decimal, as f1 formats it.
+func (w *hw) f1(v float64) {
+	w.Write(strconv.AppendFloat(w.AvailableBuffer(), v, 'f', 1, 64))
+}
+
+// hesc writes s escaped as html.EscapeString escapes it.
+func (w *hw) hesc(s string) {
+	if strings.ContainsAny(s, `<>&'"`) {
+		s = html.EscapeString(s)
+	}
+	w.WriteString(s)
+}
+
+// stageTimeline writes the chart of stageTimeline and returns its
+// caption; it writes nothing and returns "" when no row has a run.
+func (w *hw) stageTimeline(rows []timelineRow, root string) string {
 	var t0, t1 time.Time
 	n := 0
 	for _, r := range rows {
@@ -52,7 +73,7 @@ func stageTimeline(rows []timelineRow, root string) (template.HTML, string) {
 		}
 	}
 	if n == 0 {
-		return "", ""
+		return ""
 	}
 	// A short span is shown as ten minutes at least, so that one quick
 	// run is a short bar, not the whole width.
@@ -64,39 +85,89 @@ func stageTimeline(rows []timelineRow, root string) (template.HTML, string) {
 	height := top + rowH*float64(len(rows)) + 22
 	span := t1.Sub(t0).Seconds()
 	x := func(t time.Time) float64 { return labelW + plotW*t.Sub(t0).Seconds()/span }
-	var b strings.Builder
-	b.WriteString(`<svg class="tl" viewBox="0 0 ` + f1(width) + ` ` + f1(height) + `" width="` + f1(width) + `" height="` + f1(height) + `" role="img" aria-label="runs of this loop over time">`)
+	w.Grow(300 + 100*len(rows) + 330*n)
+	w.s(`<svg class="tl" viewBox="0 0 `)
+	w.f1(width)
+	w.s(` `)
+	w.f1(height)
+	w.s(`" width="`)
+	w.f1(width)
+	w.s(`" height="`)
+	w.f1(height)
+	w.s(`" role="img" aria-label="runs of this loop over time">`)
 	for i, r := range rows {
 		y := top + rowH*float64(i)
 		if i%2 == 1 {
-			b.WriteString(`<rect class="tl-band" x="0" y="` + f1(y-2) + `" width="` + f1(width) + `" height="` + f1(rowH) + `"/>`)
+			w.s(`<rect class="tl-band" x="0" y="`)
+			w.f1(y - 2)
+			w.s(`" width="`)
+			w.f1(width)
+			w.s(`" height="`)
+			w.f1(rowH)
+			w.s(`"/>`)
 		}
-		b.WriteString(`<text class="tl-label" x="` + f1(labelW-6) + `" y="` + f1(y+barH-2) + `" text-anchor="end">` + html.EscapeString(truncate(r.Label, 26)) + `</text>`)
+		w.s(`<text class="tl-label" x="`)
+		w.f1(labelW - 6)
+		w.s(`" y="`)
+		w.f1(y + barH - 2)
+		w.s(`" text-anchor="end">`)
+		w.hesc(truncate(r.Label, 26))
+		w.s(`</text>`)
 		for _, run := range r.Runs {
 			x0 := x(run.Start)
-			w := max(2.5, x(run.Finish)-x0)
-			if x0+w > labelW+plotW {
-				x0 = labelW + plotW - w
+			bw := max(2.5, x(run.Finish)-x0)
+			if x0+bw > labelW+plotW {
+				x0 = labelW + plotW - bw
 			}
 			dur := "—"
 			if run.Receipt != nil {
 				dur = fmtDuration(run.Receipt.DurationMS)
 			}
-			b.WriteString(`<a href="` + html.EscapeString(root+receiptPath(run.RunKey)) + `"><rect class="st-` + stateClass(recStatus(run)) + `" x="` + f1(x0) + `" y="` + f1(y) + `" width="` + f1(w) + `" height="` + f1(barH) + `" rx="2"><title>` +
-				html.EscapeString(run.RunKey+" · "+recStatus(run)+" · "+dur+" · "+fmtWhen(run.Start)) + `</title></rect></a>`)
+			status := recStatus(run)
+			w.s(`<a href="`)
+			w.hesc(root)
+			w.s(`receipts/`)
+			w.hesc(run.RunKey)
+			w.s(`/index.html"><rect class="st-`, stateClass(status), `" x="`)
+			w.f1(x0)
+			w.s(`" y="`)
+			w.f1(y)
+			w.s(`" width="`)
+			w.f1(bw)
+			w.s(`" height="`)
+			w.f1(barH)
+			w.s(`" rx="2"><title>`)
+			w.hesc(run.RunKey)
+			w.s(" · ")
+			w.hesc(status)
+			w.s(" · ")
+			w.hesc(dur)
+			w.s(" · ", fmtWhen(run.Start), `</title></rect></a>`)
 		}
 	}
 	axisY := top + rowH*float64(len(rows)) + 4
-	b.WriteString(`<line class="tl-axis" x1="` + f1(labelW) + `" y1="` + f1(axisY) + `" x2="` + f1(labelW+plotW) + `" y2="` + f1(axisY) + `"/>`)
-	b.WriteString(`<text class="tl-tick" x="` + f1(labelW) + `" y="` + f1(axisY+14) + `">` + fmtWhen(t0) + `</text>`)
-	b.WriteString(`<text class="tl-tick" x="` + f1(labelW+plotW) + `" y="` + f1(axisY+14) + `" text-anchor="end">` + fmtWhen(t1) + `</text>`)
-	b.WriteString(`</svg>`)
+	w.s(`<line class="tl-axis" x1="`)
+	w.f1(labelW)
+	w.s(`" y1="`)
+	w.f1(axisY)
+	w.s(`" x2="`)
+	w.f1(labelW + plotW)
+	w.s(`" y2="`)
+	w.f1(axisY)
+	w.s(`"/>`, `<text class="tl-tick" x="`)
+	w.f1(labelW)
+	w.s(`" y="`)
+	w.f1(axisY + 14)
+	w.s(`">`, fmtWhen(t0), `</text>`, `<text class="tl-tick" x="`)
+	w.f1(labelW + plotW)
+	w.s(`" y="`)
+	w.f1(axisY + 14)
+	w.s(`" text-anchor="end">`, fmtWhen(t1), `</text>`, `</svg>`)
 	caption := strconv.Itoa(n) + " run"
 	if n != 1 {
 		caption += "s"
 	}
-	caption += " from " + fmtWhen(t0) + " to " + fmtWhen(t1) + ", one row per step, coloured by status"
-	return template.HTML(b.String()), caption //nolint:gosec // built from escaped parts
+	return caption + " from " + fmtWhen(t0) + " to " + fmtWhen(t1) + ", one row per step, coloured by status"
 }
 
 // packHistory draws a grid: one row per check, one column per run (oldest
