@@ -24,9 +24,10 @@ verify packs, a timeline, an Atom feed and a search index.`,
 	return c
 }
 
-// siteOptions reads the repository and returns the options of a build.
-func (a *app) siteOptions(out, baseURL string) (site.Options, error) {
-	rc, err := a.openRepoForPlanning(false)
+// siteOptions reads the repository and returns the options of a build;
+// once is set when the process builds the site once and exits.
+func (a *app) siteOptions(out, baseURL string, once bool) (site.Options, error) {
+	rc, err := a.openRepoForSite(once)
 	if err != nil {
 		return site.Options{}, err
 	}
@@ -98,7 +99,7 @@ pages of deleted loops or receipts are removed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			limitSiteMemory()
-			opts, err := a.siteOptions(out, baseURL)
+			opts, err := a.siteOptions(out, baseURL, true)
 			if err != nil {
 				return err
 			}
@@ -133,7 +134,7 @@ changed anything. Stop with Ctrl-C (SIGINT) or SIGTERM.`,
 			defer stop()
 			return site.Serve(ctx, site.ServeOptions{
 				Addr:   addr,
-				Load:   func() (site.Options, error) { return a.siteOptions(out, baseURL) },
+				Load:   func() (site.Options, error) { return a.siteOptions(out, baseURL, false) },
 				Logger: a.logger(),
 				Ready: func(addr string) {
 					fmt.Fprintf(a.stdout, "serving the evidence site on http://%s/ (Ctrl-C to stop)\n", addr)

@@ -56,7 +56,7 @@ With --stale, exit 1 when any active loop's heartbeat is older than its
 heartbeat_ttl_minutes (for monitoring).`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			rc, err := a.openRepoForPlanning(true)
+			rc, err := a.openRepoForPlanning()
 			if err != nil {
 				return err
 			}

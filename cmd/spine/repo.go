@@ -15,7 +15,7 @@ type repoContext struct {
 	cfg  *config.Config
 	set  *loops.Set
 	// history is the receipt history read while the documents were
-	// parsed (openRepoForPlanning), nil otherwise; historyErr is why it
+	// parsed (openRepoForPlanning, openRepoForSite), nil otherwise; historyErr is why it
 	// could not be read.
 	history    *pipeline.History
 	historyErr error
@@ -45,12 +45,17 @@ func (a *app) openRepoReadOnly() (*repoContext, error) {
 	return a.openRepoWith(openOptions{cached: true, oneShot: true})
 }
 
-// openRepoForPlanning is openRepo for the commands that plan: plan and
-// status (oneShot, which only read the documents' model) and the site
-// (which renders the documents' bytes, and whose serve command reads the
-// repository again on every change).
-func (a *app) openRepoForPlanning(oneShot bool) (*repoContext, error) {
-	return a.openRepoWith(openOptions{history: true, cached: true, oneShot: oneShot, noSource: oneShot})
+// openRepoForPlanning is openRepo for plan and status, which read the
+// repository once and only read the documents' model.
+func (a *app) openRepoForPlanning() (*repoContext, error) {
+	return a.openRepoWith(openOptions{history: true, cached: true, oneShot: true, noSource: true})
+}
+
+// openRepoForSite is openRepo for the site, which renders the documents'
+// bytes; once is false for `site serve`, which reads the repository again
+// on every change.
+func (a *app) openRepoForSite(once bool) (*repoContext, error) {
+	return a.openRepoWith(openOptions{history: true, cached: true, oneShot: once})
 }
 
 // docCacheName is the document cache's file in the state folder

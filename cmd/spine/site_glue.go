@@ -12,7 +12,7 @@ import (
 // index page.
 func (a *app) demoSite(ctx context.Context, root string) (string, error) {
 	a.repo = root
-	opts, err := a.siteOptions("", "")
+	opts, err := a.siteOptions("", "", false)
 	if err != nil {
 		return "", err
 	}
@@ -27,7 +27,7 @@ func (a *app) serveSite(ctx context.Context, root, addr string) error {
 	a.repo = root
 	return site.Serve(ctx, site.ServeOptions{
 		Addr:   addr,
-		Load:   func() (site.Options, error) { return a.siteOptions("", "") },
+		Load:   func() (site.Options, error) { return a.siteOptions("", "", false) },
 		Logger: a.logger(),
 		Ready: func(addr string) {
 			fmt.Fprintf(a.stdout, "serving the evidence site on http://%s/ (Ctrl-C to stop)\n", addr)
