@@ -501,8 +501,9 @@ func (c *indexCache) update(w io.Writer, gitDir string, files []*stagedFile, pol
 	}
 	ix := &rawIndex{data: emptyIndex(), version: indexVersionNew, end: indexHeaderLen}
 	var modTime time.Time
+	known := false
 	if data != nil {
-		known := statID(st) == c.id && bytes.Equal(data[len(data)-min(len(data), indexHashLen):], c.sum[:])
+		known = statID(st) == c.id && bytes.Equal(data[len(data)-min(len(data), indexHashLen):], c.sum[:])
 		c.id = fileID{} // data will be changed in place
 		modTime = time.Unix(st.Mtim.Sec, st.Mtim.Nsec)
 		ix, err = scanIndex(data, !known)
@@ -520,7 +521,7 @@ func (c *indexCache) update(w io.Writer, gitDir string, files []*stagedFile, pol
 		}
 	}
 	if ix.link != nil {
-		v, err := c.splitView(ix, gitDir)
+		v, err := c.splitView(ix, gitDir, known)
 		if err != nil {
 			return sum, fmt.Errorf("read index %s: %w", p, err)
 		}

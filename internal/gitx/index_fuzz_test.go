@@ -158,7 +158,7 @@ func fuzzSplit(t *testing.T, data []byte, ix *rawIndex) {
 		t.Fatalf("the same index with another shared index does not scan: %v", err)
 	}
 	var c indexCache
-	v, err := c.splitView(own, dir)
+	v, err := c.splitView(own, dir, false)
 	if err != nil {
 		return
 	}

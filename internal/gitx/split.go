@@ -331,8 +331,11 @@ type splitView struct {
 }
 
 // newSplitView reads the split index own (with its link extension) whose
-// shared index is shared.
-func newSplitView(own *rawIndex, shared *sharedIndex) (*splitView, error) {
+// shared index is shared. Unless trusted (written by writeSplit: its added
+// entries are in order, distinct and none a shared entry's name), the
+// added entries are put in order and those that stand for a shared entry
+// found (a cost in the added entries, and in the shared ones' logarithm).
+func newSplitView(own *rawIndex, shared *sharedIndex, trusted bool) (*splitView, error) {
 	v := &splitView{version: max(own.version, shared.ix.version), shared: shared, del: map[int]bool{}, repl: map[int]*ownEntry{}}
 	n := len(shared.ix.offs)
 	rest := own.link[indexHashLen:]
@@ -371,6 +374,9 @@ func newSplitView(own *rawIndex, shared *sharedIndex) (*splitView, error) {
 			return nil, fmt.Errorf("split index: added entry %d has no name", k)
 		}
 		v.added = append(v.added, &ownEntry{name: name, e: own.data[own.offs[k]:own.entryEnd(k)]})
+	}
+	if trusted {
+		return v, nil
 	}
 	// git adds them in turn: a later one replaces an earlier one, and
 	// one replaces a shared entry of the same name.
@@ -591,7 +597,7 @@ func (v *splitView) writeSplit(w io.Writer) ([indexHashLen]byte, error) {
 // unsplit merges a split index (its own file ix with a link extension)
 // and its shared index into one ordinary index file.
 func (c *indexCache) unsplit(ix *rawIndex, gitDir string) ([]byte, error) {
-	v, err := c.splitView(ix, gitDir)
+	v, err := c.splitView(ix, gitDir, false)
 	if err != nil {
 		return nil, err
 	}
@@ -603,8 +609,9 @@ func (c *indexCache) unsplit(ix *rawIndex, gitDir string) ([]byte, error) {
 }
 
 // splitView returns the view of the split index ix (with a link
-// extension). A null shared index SHA-1 means every entry is in ix.
-func (c *indexCache) splitView(ix *rawIndex, gitDir string) (*splitView, error) {
+// extension; trusted: see newSplitView). A null shared index SHA-1 means
+// every entry is in ix.
+func (c *indexCache) splitView(ix *rawIndex, gitDir string, trusted bool) (*splitView, error) {
 	if len(ix.link) < indexHashLen {
 		return nil, errors.New("split index: truncated link extension")
 	}
@@ -617,7 +624,7 @@ func (c *indexCache) splitView(ix *rawIndex, gitDir string) (*splitView, error) 
 	} else {
 		shared = &sharedIndex{ix: &rawIndex{data: emptyIndex(), version: indexVersionNew, end: indexHeaderLen}}
 	}
-	return newSplitView(ix, shared)
+	return newSplitView(ix, shared, trusted)
 }
 
 // writeShared writes data, a whole index file without extensions whose
