@@ -31,6 +31,9 @@ type Repo struct {
 	index   indexCache // what CommitFiles last wrote
 	loose   looseWriter
 	gitDirs gitDirs
+	// splitMinEntries: CommitFiles splits an index of this many entries
+	// with core.splitIndex unset (see split.go; never, outside tests).
+	splitMinEntries int
 }
 
 // Open opens the repository whose working tree is root.
@@ -39,7 +42,7 @@ func Open(root string) (*Repo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open git repository %s: %w", root, err)
 	}
-	return &Repo{Root: root, R: r}, nil
+	return &Repo{Root: root, R: r, splitMinEntries: defaultSplitMinEntries}, nil
 }
 
 // GitDir returns the repository's .git directory.
@@ -135,9 +138,10 @@ var ErrHeadMoved = errors.New("HEAD moved during commit")
 // the working tree, on top of HEAD, and stages them in the index. Files
 // that no longer exist are removed from the tree. The cost is proportional
 // to the files and the depth of their folders, not to the size of the
-// repository (apart from one scan and checksum of the index file). It
-// returns the new commit hash; when nothing changed it returns HEAD and
-// false.
+// repository: a large index is written as a split index (split.go), whose
+// .git/index holds only the entries changed since its shared index was
+// written. It returns the new commit hash; when nothing changed it
+// returns HEAD and false.
 //
 // It follows git's locking protocol: the new index is written to
 // index.lock, which is created exclusively before anything else is
@@ -173,6 +177,10 @@ func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) 
 	defer lock.rollback()
 	g.index.mu.Lock()
 	defer g.index.mu.Unlock()
+	pol, err := g.splitPolicy(gitDir)
+	if err != nil {
+		return plumbing.ZeroHash, false, err
+	}
 	changes := map[string]*change{}
 	var files []*stagedFile
 	for _, rel := range dedupe(paths) {
@@ -191,7 +199,7 @@ func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) 
 	if rootTree != nil {
 		oldRoot = rootTree.Hash
 	}
-	sum, err := g.index.update(lock, gitDir, files)
+	sum, err := g.index.update(lock, gitDir, files, pol)
 	if err != nil {
 		return plumbing.ZeroHash, false, err
 	}

@@ -27,6 +27,8 @@ import (
 // re-encoding every entry. Anything the scanner does not handle (version
 // 4, conflict stages, sparse-index folders, unknown required extensions)
 // goes through go-git's decoder and encoder instead (updateIndexGoGit).
+// A large index is written split (split.go), so that only the entries
+// changed since the shared index was written are rewritten.
 
 const (
 	indexHeaderLen  = 12
@@ -340,155 +342,6 @@ func smudgeRacy(data []byte, offs []int, sec, nsec uint32) {
 	}
 }
 
-// unsplit merges a split index (its own file ix with a link extension)
-// and its shared index into one ordinary index file.
-func unsplit(ix *rawIndex, gitDir string) ([]byte, error) {
-	link := ix.link
-	if len(link) < indexHashLen {
-		return nil, errors.New("split index: truncated link extension")
-	}
-	sharedHash := link[:indexHashLen]
-	var del, repl []bool
-	var shared *rawIndex
-	if !allZero(sharedHash) {
-		p := filepath.Join(gitDir, fmt.Sprintf("sharedindex.%x", sharedHash))
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("split index: %w", err)
-		}
-		if shared, err = scanIndex(data, true); err != nil {
-			return nil, fmt.Errorf("split index: %s: %w", p, err)
-		}
-		if shared.link != nil {
-			return nil, fmt.Errorf("split index: %s is itself split", p)
-		}
-		rest := link[indexHashLen:]
-		if del, rest, err = readEWAH(rest, len(shared.offs)); err != nil {
-			return nil, fmt.Errorf("split index: delete bitmap: %w", err)
-		}
-		if repl, _, err = readEWAH(rest, len(shared.offs)); err != nil {
-			return nil, fmt.Errorf("split index: replace bitmap: %w", err)
-		}
-	} else {
-		shared = &rawIndex{}
-	}
-	// Entries of the final index, as on-disk bytes.
-	var ents [][]byte
-	own := 0
-	for i := range shared.offs {
-		e := shared.data[shared.offs[i]:shared.entryEnd(i)]
-		if repl[i] {
-			if own >= len(ix.offs) {
-				return nil, errors.New("split index: more replacements than entries")
-			}
-			r := ix.data[ix.offs[own]:ix.entryEnd(own)]
-			if len(ix.name(own)) == 0 {
-				r = withName(r, shared.name(i))
-			}
-			e = r
-			own++
-		}
-		if !del[i] {
-			ents = append(ents, e)
-		}
-	}
-	for ; own < len(ix.offs); own++ {
-		ents = append(ents, ix.data[ix.offs[own]:ix.entryEnd(own)])
-	}
-	nameOf := func(e []byte) []byte { _, n, _, _ := entryAt(e, 0); return n }
-	sort.SliceStable(ents, func(a, b int) bool { return bytes.Compare(nameOf(ents[a]), nameOf(ents[b])) < 0 })
-	// An added entry replaces a shared one of the same name (it sorts
-	// after it).
-	uniq := ents[:0]
-	for _, e := range ents {
-		if l := len(uniq); l > 0 && bytes.Equal(nameOf(uniq[l-1]), nameOf(e)) {
-			uniq[l-1] = e
-			continue
-		}
-		uniq = append(uniq, e)
-	}
-	ents = uniq
-	out := make([]byte, indexHeaderLen, len(ix.data)+len(shared.data))
-	copy(out, ix.data[:8])
-	binary.BigEndian.PutUint32(out[8:], uint32(len(ents)))
-	for _, e := range ents {
-		out = append(out, e...)
-	}
-	h := sha1.Sum(out)
-	return append(out, h[:]...), nil
-}
-
-// withName returns entry e (stored with an empty name) carrying name.
-func withName(e, name []byte) []byte {
-	flags := binary.BigEndian.Uint16(e[entryFlagOffset:])
-	hdr := entryFixedLen
-	if flags&entryFlagExt != 0 {
-		hdr += 2
-	}
-	out := append([]byte{}, e[:hdr]...)
-	flags = flags&^entryNameMask | uint16(min(len(name), entryNameMask))
-	binary.BigEndian.PutUint16(out[entryFlagOffset:], flags)
-	out = append(out, name...)
-	return append(out, make([]byte, (hdr+len(name)+8)&^7-hdr-len(name))...)
-}
-
-// readEWAH decodes an EWAH bitmap (git's ewah/ewah_io.c) of at most n
-// bits into a slice of n bools and returns the bytes after it.
-func readEWAH(b []byte, n int) ([]bool, []byte, error) {
-	if len(b) < 8 {
-		return nil, nil, errors.New("truncated")
-	}
-	bitSize := binary.BigEndian.Uint32(b)
-	words := binary.BigEndian.Uint32(b[4:])
-	if uint64(words) > uint64(len(b)-8)/8 || len(b)-8-int(words)*8 < 4 {
-		return nil, nil, errors.New("truncated")
-	}
-	if uint64(bitSize) > uint64(n) {
-		return nil, nil, fmt.Errorf("%d bits for %d entries", bitSize, n)
-	}
-	buf := b[8 : 8+int(words)*8]
-	rest := b[8+int(words)*8+4:]
-	bits := make([]bool, n)
-	pos := uint64(0)
-	set := func(p uint64) error {
-		if p >= uint64(bitSize) {
-			return fmt.Errorf("bit %d beyond %d", p, bitSize)
-		}
-		bits[p] = true
-		return nil
-	}
-	for w := 0; w < len(buf)/8; {
-		rlw := binary.BigEndian.Uint64(buf[w*8:])
-		w++
-		runLen := (rlw >> 1) & 0xffffffff
-		lits := int(rlw >> 33)
-		if rlw&1 != 0 {
-			for p := uint64(0); p < runLen*64; p++ {
-				if err := set(pos + p); err != nil {
-					return nil, nil, err
-				}
-			}
-		}
-		pos += runLen * 64
-		for l := 0; l < lits; l++ {
-			if w >= len(buf)/8 {
-				return nil, nil, errors.New("literal words overrun the bitmap")
-			}
-			lit := binary.BigEndian.Uint64(buf[w*8:])
-			w++
-			for bit := uint64(0); bit < 64; bit++ {
-				if lit&(1<<bit) != 0 {
-					if err := set(pos + bit); err != nil {
-						return nil, nil, err
-					}
-				}
-			}
-			pos += 64
-		}
-	}
-	return bits, rest, nil
-}
-
 func allZero(b []byte) bool {
 	for _, c := range b {
 		if c != 0 {
@@ -594,6 +447,19 @@ type indexCache struct {
 	id  fileID
 	sum [indexHashLen]byte
 	buf []byte
+	// shared is the shared index of the split index last read or
+	// written.
+	shared *sharedIndex
+	// expireAfter is the shared index update just wrote, and expire
+	// splitIndex.sharedIndexExpire: once the index naming it is in
+	// place, the unused ones are removed.
+	expireAfter string
+	expire      time.Duration
+	// policy is the split index configuration read when the
+	// configuration files had the stat data policyIDs.
+	policy    splitPolicy
+	policyIDs []fileID
+	policyOK  bool
 }
 
 // fileID is the stat data that identifies a version of a file.
@@ -616,44 +482,95 @@ func (c *indexCache) wrote(p string, sum [indexHashLen]byte) {
 		return
 	}
 	c.id, c.sum = statID(&st), sum
+	if c.expireAfter != "" {
+		expireShared(filepath.Dir(c.expireAfter), c.expireAfter, c.expire)
+		c.expireAfter = ""
+	}
 }
 
 // update reads gitDir's index and writes the new index file, with files
-// staged, to w. It returns the new file's checksum.
-func (c *indexCache) update(w io.Writer, gitDir string, files []*stagedFile) ([indexHashLen]byte, error) {
+// staged, to w, split or not as pol says (see split.go). It returns the
+// new file's checksum.
+func (c *indexCache) update(w io.Writer, gitDir string, files []*stagedFile, pol splitPolicy) ([indexHashLen]byte, error) {
 	var sum [indexHashLen]byte
+	c.expireAfter = ""
 	p := filepath.Join(gitDir, "index")
 	data, st, err := c.read(p)
 	if err != nil {
 		return sum, err
 	}
-	if data == nil {
-		return spliceIndex(w, &rawIndex{data: emptyIndex(), version: indexVersionNew, end: indexHeaderLen}, files, time.Time{})
-	}
-	known := statID(st) == c.id && bytes.Equal(data[len(data)-min(len(data), indexHashLen):], c.sum[:])
-	c.id = fileID{} // data will be changed in place
-	ix, err := scanIndex(data, !known)
-	if err == nil && ix.link != nil {
-		var merged []byte
-		if merged, err = unsplit(ix, gitDir); err != nil {
+	ix := &rawIndex{data: emptyIndex(), version: indexVersionNew, end: indexHeaderLen}
+	var modTime time.Time
+	known := false
+	if data != nil {
+		known = statID(st) == c.id && bytes.Equal(data[len(data)-min(len(data), indexHashLen):], c.sum[:])
+		c.id = fileID{} // data will be changed in place
+		modTime = time.Unix(st.Mtim.Sec, st.Mtim.Nsec)
+		ix, err = scanIndex(data, !known)
+		switch {
+		case errors.Is(err, errIndexUnsupported):
+			out, err := updateIndexGoGit(data, files)
+			if err != nil {
+				return sum, fmt.Errorf("update index %s: %w", p, err)
+			}
+			copy(sum[:], out[len(out)-indexHashLen:])
+			_, err = w.Write(out)
+			return sum, err
+		case err != nil:
 			return sum, fmt.Errorf("read index %s: %w", p, err)
 		}
-		data = merged
-		ix, err = scanIndex(data, false)
 	}
-	switch {
-	case errors.Is(err, errIndexUnsupported):
-		out, err := updateIndexGoGit(data, files)
+	if ix.link != nil {
+		v, err := c.splitView(ix, gitDir, known)
 		if err != nil {
-			return sum, fmt.Errorf("update index %s: %w", p, err)
+			return sum, fmt.Errorf("read index %s: %w", p, err)
 		}
-		copy(sum[:], out[len(out)-indexHashLen:])
-		_, err = w.Write(out)
-		return sum, err
-	case err != nil:
-		return sum, fmt.Errorf("read index %s: %w", p, err)
+		if pol.mode != splitNever && v.shared.path != "" {
+			v.stage(files)
+			v.smudgeRacy(modTime)
+			if !v.tooManyOwn(pol.maxPercent) {
+				return v.writeSplit(w)
+			}
+			var buf bytes.Buffer
+			shared, err := v.writePlain(&buf)
+			if err != nil {
+				return sum, err
+			}
+			return c.resplit(w, gitDir, buf.Bytes(), shared, pol)
+		}
+		// Unsplit it (core.splitIndex is false, or it names no shared
+		// index: all its entries are its own).
+		var buf bytes.Buffer
+		if _, err := v.writePlain(&buf); err != nil {
+			return sum, err
+		}
+		if ix, err = scanIndex(buf.Bytes(), false); err != nil {
+			return sum, fmt.Errorf("read index %s: %w", p, err)
+		}
 	}
-	return spliceIndex(w, ix, files, time.Unix(st.Mtim.Sec, st.Mtim.Nsec))
+	if pol.mode == splitNever || pol.mode == splitAuto && len(ix.offs)+len(files) < pol.minEntries {
+		return spliceIndex(w, ix, files, modTime)
+	}
+	var buf bytes.Buffer
+	shared, err := spliceIndex(&buf, ix, files, modTime)
+	if err != nil {
+		return sum, err
+	}
+	return c.resplit(w, gitDir, buf.Bytes(), shared, pol)
+}
+
+// resplit writes data, a whole index file without extensions whose
+// checksum is sum, as the shared index, and to w the .git/index that
+// links to it with no entries of its own. The shared index files unused
+// for longer than pol.expire go once the new index is in place (wrote).
+func (c *indexCache) resplit(w io.Writer, gitDir string, data []byte, sum [indexHashLen]byte, pol splitPolicy) ([indexHashLen]byte, error) {
+	s, err := c.writeShared(gitDir, data, sum)
+	if err != nil {
+		return [indexHashLen]byte{}, err
+	}
+	c.expireAfter, c.expire = s.path, pol.expire
+	v := &splitView{version: s.ix.version, shared: s, del: map[int]bool{}, repl: map[int]*ownEntry{}}
+	return v.writeSplit(w)
 }
 
 // emptyIndex returns the header of an index without entries.
@@ -740,4 +657,31 @@ func (l *indexLock) rollback() {
 		os.Remove(l.path + ".lock")
 		l.f = nil
 	}
+}
+
+// readIndex decodes gitDir's index with go-git, merging a split index
+// first (go-git does not read the link extension). Without an index it
+// returns an empty one.
+func (g *Repo) readIndex(gitDir string) (*index.Index, error) {
+	p := filepath.Join(gitDir, "index")
+	data, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return &index.Index{Version: indexVersionNew}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read index: %w", err)
+	}
+	if ix, err := scanIndex(data, true); err == nil && ix.link != nil {
+		g.index.mu.Lock()
+		data, err = g.index.unsplit(ix, gitDir)
+		g.index.mu.Unlock()
+		if err != nil {
+			return nil, fmt.Errorf("read index %s: %w", p, err)
+		}
+	}
+	idx := &index.Index{}
+	if err := index.NewDecoder(bytes.NewReader(data)).Decode(idx); err != nil {
+		return nil, fmt.Errorf("read index %s: %w", p, err)
+	}
+	return idx, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"errors"
+	"fmt"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
 )
 
 // realIndexes returns index files the git CLI wrote: version 2 with a
@@ -99,9 +102,11 @@ func fuzzIndex(t *testing.T, data []byte) {
 		ix.name(i)
 	}
 	if ix.link != nil {
-		if merged, err := unsplit(ix, filepath.Join(t.TempDir(), "none")); err == nil {
+		var c indexCache
+		if merged, err := c.unsplit(ix, filepath.Join(t.TempDir(), "none")); err == nil {
 			_, _ = scanIndex(merged, true)
 		}
+		fuzzSplit(t, data, ix)
 		return
 	}
 	files := []*stagedFile{
@@ -124,6 +129,61 @@ func fuzzIndex(t *testing.T, data []byte) {
 	}
 	if i := out.search("zz"); i < len(out.offs) && string(out.name(i)) == "zz" {
 		t.Fatalf("zz not deleted: %q", names)
+	}
+}
+
+// fuzzSplit points the split index data (scanned as ix) at a shared index
+// of 200 entries and, when it reads, checks that staging files into it and
+// writing it split reads back as the same entries as writing it whole.
+func fuzzSplit(t *testing.T, data []byte, ix *rawIndex) {
+	var files []*stagedFile
+	for i := range 200 {
+		files = append(files, &stagedFile{rel: fmt.Sprintf("s/%03d", i), hash: plumbing.NewHash("0123456789abcdef0123456789abcdef01234567"), mode: 0o100644})
+	}
+	var shared bytes.Buffer
+	sum, err := spliceIndex(&shared, &rawIndex{data: emptyIndex(), version: indexVersionNew, end: indexHeaderLen}, files, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(sharedIndexPath(dir, sum[:]), shared.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := append([]byte{}, data...)
+	copy(d[cap(data)-cap(ix.link):], sum[:])
+	h := sha1.Sum(d[:len(d)-indexHashLen])
+	copy(d[len(d)-indexHashLen:], h[:])
+	own, err := scanIndex(d, true)
+	if err != nil {
+		t.Fatalf("the same index with another shared index does not scan: %v", err)
+	}
+	var c indexCache
+	v, err := c.splitView(own, dir, false)
+	if err != nil {
+		return
+	}
+	v.stage([]*stagedFile{{rel: "s/005", mode: 0o100644}, {rel: "s/150", deleted: true}, {rel: "s/007/x", mode: 0o100644}, {rel: "t/new", mode: 0o100644}})
+	v.smudgeRacy(time.Unix(1767225600, 0))
+	var whole, split bytes.Buffer
+	if _, err := v.writePlain(&whole); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := scanIndex(whole.Bytes(), true); err != nil {
+		t.Fatalf("a split index written whole does not scan: %v", err)
+	}
+	if _, err := v.writeSplit(&split); err != nil {
+		t.Fatal(err)
+	}
+	back, err := scanIndex(split.Bytes(), true)
+	if err != nil || back.link == nil {
+		t.Fatalf("a split index written does not scan: %v", err)
+	}
+	merged, err := c.unsplit(back, dir)
+	if err != nil {
+		t.Fatalf("a split index written does not read back: %v", err)
+	}
+	if !bytes.Equal(merged, whole.Bytes()) {
+		t.Fatal("a split index written reads back as other entries")
 	}
 }
 

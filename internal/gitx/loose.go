@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/spinehq/spine/internal/fsx"
@@ -81,7 +80,9 @@ func (g *Repo) writeObject(typ plumbing.ObjectType, data []byte) (plumbing.Hash,
 		// check: the link below refuses to replace one.
 		if fi, err := os.Lstat(final); err == nil && fi.Mode().IsRegular() {
 			if !w.known[h] {
-				freshen(final)
+				// An existing object is freshened as git does; a failure does not
+				// matter (the object is there).
+				_ = freshen(final)
 				w.known[h] = true
 			}
 			return h, nil
@@ -113,11 +114,15 @@ func (g *Repo) writeObject(typ plumbing.ObjectType, data []byte) (plumbing.Hash,
 	switch {
 	case err == nil:
 	case errors.Is(err, fs.ErrExist):
-		freshen(final)
+		// An existing object is freshened as git does; a failure does not
+		// matter (the object is there).
+		_ = freshen(final)
 	default:
 		// No hard links here: rename, unless the object appeared.
 		if _, lerr := os.Lstat(final); lerr == nil {
-			freshen(final)
+			// An existing object is freshened as git does; a failure does not
+			// matter (the object is there).
+			_ = freshen(final)
 			break
 		}
 		if err := os.Rename(tmp, final); err != nil {
@@ -149,12 +154,4 @@ func (w *looseWriter) writeTemp(fan string, data []byte) (string, error) {
 			return "", err
 		}
 	}
-}
-
-// freshen sets an existing object's modification time to now, as git does
-// when asked to write an object it already has; failures are ignored (the
-// object is there, which is what matters).
-func freshen(path string) {
-	now := time.Now()
-	_ = os.Chtimes(path, now, now)
 }

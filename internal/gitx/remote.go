@@ -438,9 +438,9 @@ func (g *Repo) SwitchTo(target plumbing.Hash, force bool) ([]string, error) {
 		return nil, err
 	}
 	defer lock.rollback()
-	idx, err := g.R.Storer.Index()
+	idx, err := g.readIndex(gitDir)
 	if err != nil {
-		return nil, fmt.Errorf("read index: %w", err)
+		return nil, err
 	}
 	// Removals first (a file may give way to a folder of the same name),
 	// deepest first.

@@ -1,0 +1,824 @@
+package gitx
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"math/bits"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-git/go-git/v5/config"
+	"golang.org/x/sys/unix"
+)
+
+// A split index (git's Documentation/technical/split-index.txt and the
+// "link" extension of index-format.txt) keeps most entries in a shared
+// index file, .git/sharedindex.<its SHA-1>, written once, and only the
+// entries changed since in .git/index, with the link extension: the
+// shared file's SHA-1 and two EWAH bitmaps over its entries, the ones
+// deleted and the ones replaced (by the first entries of .git/index, in
+// order, stored without their names). The other entries of .git/index are
+// added ones. CommitFiles writes a large index this way so a commit costs
+// the entries it changes, not the repository's size: it rewrites the
+// small .git/index and, once the changed entries are more than
+// splitIndex.maxPercentChange (20% by default) of the index, writes a new
+// shared index of all entries, as git does.
+
+const (
+	sharedIndexPrefix = "sharedindex."
+	// defaultSplitMinEntries is the size from which CommitFiles splits an
+	// index that is not split yet, when core.splitIndex is unset: never.
+	// A split index is opt-in (core.splitIndex true), as in git: tools
+	// built on go-git or libgit2 cannot read one, and an operator's
+	// repository must not change format under them by surprise. An index
+	// that is already split stays split, as git keeps it.
+	defaultSplitMinEntries = math.MaxInt
+	// defaultMaxPercentChange is git's splitIndex.maxPercentChange default.
+	defaultMaxPercentChange = 20
+	// defaultSharedIndexExpire is git's splitIndex.sharedIndexExpire
+	// default, 2.weeks.ago.
+	defaultSharedIndexExpire = 14 * 24 * time.Hour
+)
+
+// splitMode is core.splitIndex.
+type splitMode int
+
+const (
+	splitAuto   splitMode = iota // unset: keep a split index split, a plain one plain
+	splitAlways                  // true
+	splitNever                   // false: write one index file
+)
+
+// splitPolicy is how CommitFiles writes the index, from git's
+// configuration.
+type splitPolicy struct {
+	mode splitMode
+	// minEntries: with splitAuto, an index that is not split is split
+	// from this many entries.
+	minEntries int
+	// maxPercent is splitIndex.maxPercentChange: a new shared index is
+	// written when .git/index would hold more than this percentage of the
+	// entries (0: always, 100: never).
+	maxPercent int
+	// expire is splitIndex.sharedIndexExpire: shared index files not used
+	// (their mtime) for longer are deleted when a new one is written;
+	// negative: never.
+	expire time.Duration
+}
+
+// splitPolicy reads core.splitIndex, splitIndex.maxPercentChange and
+// splitIndex.sharedIndexExpire from the repository's configuration, else
+// the user's global one. Values git would reject fall back to git's
+// defaults, except an expiry spine cannot parse, which keeps every shared
+// index (never deleting one still in use matters more than tidiness).
+// The policy is kept while the configuration files' stat data stay the
+// same (reading them costs more than a small commit's index).
+func (g *Repo) splitPolicy(gitDir string) (splitPolicy, error) {
+	paths := []string{filepath.Join(commonDir(gitDir), "config")}
+	if global, err := config.Paths(config.GlobalScope); err == nil {
+		paths = append(paths, global...)
+	}
+	ids := make([]fileID, len(paths))
+	for i, p := range paths {
+		var st syscall.Stat_t
+		if syscall.Stat(p, &st) == nil {
+			ids[i] = statID(&st)
+		}
+	}
+	c := &g.index
+	if c.policyOK && slices.Equal(ids, c.policyIDs) {
+		return c.policy, nil
+	}
+	pol, err := g.readSplitPolicy()
+	if err != nil {
+		return pol, err
+	}
+	c.policy, c.policyIDs, c.policyOK = pol, ids, true
+	return pol, nil
+}
+
+// commonDir returns the repository's common git directory: gitDir, or
+// the one a linked worktree's commondir file names.
+func commonDir(gitDir string) string {
+	b, err := os.ReadFile(filepath.Join(gitDir, "commondir"))
+	if err != nil {
+		return gitDir
+	}
+	dir := strings.TrimSpace(string(b))
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(gitDir, dir)
+	}
+	return dir
+}
+
+// readSplitPolicy reads the configuration for splitPolicy.
+func (g *Repo) readSplitPolicy() (splitPolicy, error) {
+	pol := splitPolicy{mode: splitAuto, minEntries: g.splitMinEntries, maxPercent: defaultMaxPercentChange, expire: defaultSharedIndexExpire}
+	local, err := g.R.Storer.Config()
+	if err != nil {
+		return pol, fmt.Errorf("read git config: %w", err)
+	}
+	var global *config.Config
+	get := func(section, key string) (string, bool) {
+		if s := local.Raw.Section(section); s.Options.Has(key) {
+			return s.Options.Get(key), true
+		}
+		if global == nil {
+			if global, err = config.LoadConfig(config.GlobalScope); err != nil {
+				global = config.NewConfig()
+			}
+		}
+		if s := global.Raw.Section(section); s.Options.Has(key) {
+			return s.Options.Get(key), true
+		}
+		return "", false
+	}
+	if v, ok := get("core", "splitIndex"); ok {
+		if b, ok := parseGitBool(v); ok && b {
+			pol.mode = splitAlways
+		} else if ok {
+			pol.mode = splitNever
+		}
+	}
+	if v, ok := get("splitIndex", "maxPercentChange"); ok {
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 && n <= 100 {
+			pol.maxPercent = n
+		}
+	}
+	if v, ok := get("splitIndex", "sharedIndexExpire"); ok {
+		pol.expire = parseExpiry(v)
+	}
+	return pol, nil
+}
+
+// parseGitBool parses a git boolean (a key without a value is true).
+func parseGitBool(v string) (bool, bool) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "true", "yes", "on":
+		return true, true
+	case "false", "no", "off":
+		return false, true
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+		return n != 0, true
+	}
+	return false, false
+}
+
+// parseExpiry parses the forms of splitIndex.sharedIndexExpire spine
+// understands: "now", "never", and "N.unit.ago" (or with spaces) for
+// seconds to years. Anything else is -1, never.
+func parseExpiry(v string) time.Duration {
+	v = strings.ToLower(strings.TrimSpace(v))
+	switch v {
+	case "now":
+		return 0
+	case "never", "false":
+		return -1
+	}
+	f := strings.FieldsFunc(v, func(r rune) bool { return r == '.' || r == ' ' })
+	if len(f) == 3 && f[2] == "ago" {
+		f = f[:2]
+	}
+	if len(f) != 2 {
+		return -1
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil || n < 0 {
+		return -1
+	}
+	units := map[string]time.Duration{
+		"second": time.Second, "minute": time.Minute, "hour": time.Hour, "day": 24 * time.Hour,
+		"week": 7 * 24 * time.Hour, "month": 30 * 24 * time.Hour, "year": 365 * 24 * time.Hour,
+	}
+	u, ok := units[strings.TrimSuffix(f[1], "s")]
+	if !ok {
+		return -1
+	}
+	return time.Duration(n) * u
+}
+
+// sharedIndex is a shared index file, scanned (its entries in name order,
+// no extensions). Its bytes are never changed: they must keep matching
+// its name.
+type sharedIndex struct {
+	path string
+	sum  [indexHashLen]byte
+	ix   *rawIndex
+	// maxMtime is the latest mtime of a file or symlink entry (seconds
+	// and nanoseconds), once scanned.
+	maxMtime uint64
+	scanned  bool
+}
+
+// sharedIndexPath returns the path of the shared index with checksum sum.
+func sharedIndexPath(gitDir string, sum []byte) string {
+	return filepath.Join(gitDir, sharedIndexPrefix+hex.EncodeToString(sum))
+}
+
+// loadShared returns the shared index with checksum sum, from c when it
+// is the one c holds, and freshens its mtime as git does on every use, so
+// splitIndex.sharedIndexExpire never removes a shared index in use. A
+// missing or corrupt file is an error naming it.
+func (c *indexCache) loadShared(gitDir string, sum []byte) (*sharedIndex, error) {
+	p := sharedIndexPath(gitDir, sum)
+	err := freshen(p)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// Like git, a file that cannot be freshened (not spine's, on a
+		// read-only file system) is still used: it must exist.
+		_, err = os.Stat(p)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("split index: its shared index %s is missing (restore it, or remove .git/index and run `git reset` to rebuild the index): %w", p, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("split index: shared index: %w", err)
+	}
+	if s := c.shared; s != nil && s.path == p && bytes.Equal(s.sum[:], sum) {
+		return s, nil
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("split index: read shared index: %w", err)
+	}
+	ix, err := scanIndex(data, true)
+	if err != nil {
+		return nil, fmt.Errorf("split index: shared index %s: %w", p, err)
+	}
+	if !bytes.Equal(data[len(data)-indexHashLen:], sum) {
+		return nil, fmt.Errorf("split index: shared index %s has checksum %x", p, data[len(data)-indexHashLen:])
+	}
+	if ix.link != nil {
+		return nil, fmt.Errorf("split index: shared index %s is itself split", p)
+	}
+	s := &sharedIndex{path: p, ix: ix}
+	copy(s.sum[:], sum)
+	c.shared = s
+	return s, nil
+}
+
+// freshen sets p's mtime to now, as git's utime(p, NULL) does (write
+// permission is enough for it, unlike setting a given time).
+func freshen(p string) error {
+	now := []unix.Timespec{{Nsec: unix.UTIME_NOW}, {Nsec: unix.UTIME_NOW}}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, now, 0); err != nil {
+		return &fs.PathError{Op: "utime", Path: p, Err: err}
+	}
+	return nil
+}
+
+// racy returns the file and symlink entries whose mtime is not before
+// (sec, nsec): the racily clean ones. They are the latest entries of a
+// shared index written moments ago; later, when the index is newer than
+// every entry, finding none costs nothing.
+func (s *sharedIndex) racy(sec, nsec uint32) []int {
+	be := binary.BigEndian
+	mtime := func(o int) uint64 {
+		return uint64(be.Uint32(s.ix.data[o+8:]))<<32 | uint64(be.Uint32(s.ix.data[o+12:]))
+	}
+	isFile := func(o int) bool {
+		t := be.Uint32(s.ix.data[o+entryModeOffset:]) & 0o170000
+		return t == 0o100000 || t == 0o120000
+	}
+	if !s.scanned {
+		for _, o := range s.ix.offs {
+			if isFile(o) {
+				s.maxMtime = max(s.maxMtime, mtime(o))
+			}
+		}
+		s.scanned = true
+	}
+	t := uint64(sec)<<32 | uint64(nsec)
+	if t > s.maxMtime {
+		return nil
+	}
+	var out []int
+	for i, o := range s.ix.offs {
+		if isFile(o) && mtime(o) >= t {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// ownEntry is an entry of .git/index in a split index.
+type ownEntry struct {
+	name []byte
+	e    []byte // on-disk bytes; a replacement's carry no name
+	// staged: written by this commit (not checked for raciness).
+	staged bool
+}
+
+// splitView is a split index as the entries it stands for: the shared
+// index's, less the deleted ones, with the replacements, and the added
+// ones. CommitFiles changes it at the cost of the entries it touches.
+type splitView struct {
+	version uint32
+	shared  *sharedIndex
+	del     map[int]bool
+	repl    map[int]*ownEntry
+	added   []*ownEntry // in name order, no name twice, none a live shared one
+}
+
+// newSplitView reads the split index own (with its link extension) whose
+// shared index is shared. Unless trusted (written by writeSplit: its added
+// entries are in order, distinct and none a shared entry's name), the
+// added entries are put in order and those that stand for a shared entry
+// found (a cost in the added entries, and in the shared ones' logarithm).
+func newSplitView(own *rawIndex, shared *sharedIndex, trusted bool) (*splitView, error) {
+	v := &splitView{version: max(own.version, shared.ix.version), shared: shared, del: map[int]bool{}, repl: map[int]*ownEntry{}}
+	n := len(shared.ix.offs)
+	rest := own.link[indexHashLen:]
+	var del, repl []int
+	if len(rest) > 0 {
+		var err error
+		if del, rest, err = readEWAH(rest, n); err != nil {
+			return nil, fmt.Errorf("split index: delete bitmap: %w", err)
+		}
+		if repl, rest, err = readEWAH(rest, n); err != nil {
+			return nil, fmt.Errorf("split index: replace bitmap: %w", err)
+		}
+		if len(rest) != 0 {
+			return nil, errors.New("split index: garbage at the end of the link extension")
+		}
+	}
+	for _, p := range del {
+		v.del[p] = true
+	}
+	if len(repl) > len(own.offs) {
+		return nil, fmt.Errorf("split index: %d replacements but %d entries", len(repl), len(own.offs))
+	}
+	for k, p := range repl {
+		if v.del[p] {
+			return nil, fmt.Errorf("split index: entry %d is both replaced and deleted", p)
+		}
+		e := own.data[own.offs[k]:own.entryEnd(k)]
+		if name := own.name(k); len(name) != 0 {
+			return nil, fmt.Errorf("split index: replacement entry %d has a name, %q", k, name)
+		}
+		v.repl[p] = &ownEntry{name: shared.ix.name(p), e: e}
+	}
+	for k := len(repl); k < len(own.offs); k++ {
+		name := own.name(k)
+		if len(name) == 0 {
+			return nil, fmt.Errorf("split index: added entry %d has no name", k)
+		}
+		v.added = append(v.added, &ownEntry{name: name, e: own.data[own.offs[k]:own.entryEnd(k)]})
+	}
+	if trusted {
+		return v, nil
+	}
+	// git adds them in turn: a later one replaces an earlier one, and
+	// one replaces a shared entry of the same name.
+	sort.SliceStable(v.added, func(a, b int) bool { return bytes.Compare(v.added[a].name, v.added[b].name) < 0 })
+	uniq := v.added[:0]
+	for _, a := range v.added {
+		if l := len(uniq); l > 0 && bytes.Equal(uniq[l-1].name, a.name) {
+			uniq[l-1] = a
+			continue
+		}
+		uniq = append(uniq, a)
+	}
+	v.added = uniq
+	for _, a := range v.added {
+		if i := shared.ix.search(string(a.name)); i < n && bytes.Equal(shared.ix.name(i), a.name) {
+			v.del[i] = true
+			delete(v.repl, i)
+		}
+	}
+	return v, nil
+}
+
+// sharedAt returns the position of the shared entry named name, if any
+// (deleted or not).
+func (v *splitView) sharedAt(name string) (int, bool) {
+	i := v.shared.ix.search(name)
+	return i, i < len(v.shared.ix.offs) && string(v.shared.ix.name(i)) == name
+}
+
+// addedAt returns where name is, or would go, in v.added.
+func (v *splitView) addedAt(name string) (int, bool) {
+	i := sort.Search(len(v.added), func(k int) bool { return string(v.added[k].name) >= name })
+	return i, i < len(v.added) && string(v.added[i].name) == name
+}
+
+// remove takes the entry named name out.
+func (v *splitView) remove(name string) {
+	if i, ok := v.sharedAt(name); ok {
+		v.del[i] = true
+		delete(v.repl, i)
+	}
+	if i, ok := v.addedAt(name); ok {
+		v.added = append(v.added[:i], v.added[i+1:]...)
+	}
+}
+
+// removeUnder takes out the entries below the folder prefix (ending in /).
+func (v *splitView) removeUnder(prefix string) {
+	ix := v.shared.ix
+	for i := ix.search(prefix); i < len(ix.offs) && bytes.HasPrefix(ix.name(i), []byte(prefix)); i++ {
+		v.del[i] = true
+		delete(v.repl, i)
+	}
+	i, _ := v.addedAt(prefix)
+	j := i
+	for j < len(v.added) && bytes.HasPrefix(v.added[j].name, []byte(prefix)) {
+		j++
+	}
+	v.added = append(v.added[:i], v.added[j:]...)
+}
+
+// stage puts the staged files in as spliceIndex does: each replaces an
+// entry of its name, the entries below it as a folder and those of its
+// folders as files; a deleted one only takes entries out.
+func (v *splitView) stage(files []*stagedFile) {
+	for _, f := range files {
+		v.remove(f.rel)
+		v.removeUnder(f.rel + "/")
+		if f.deleted {
+			continue
+		}
+		for d := f.rel; strings.Contains(d, "/"); {
+			d = d[:strings.LastIndexByte(d, '/')]
+			v.remove(d)
+		}
+		e := &ownEntry{name: []byte(f.rel), staged: true}
+		if i, ok := v.sharedAt(f.rel); ok {
+			delete(v.del, i)
+			e.e = appendEntry(nil, &stagedFile{rel: "", hash: f.hash, mode: f.mode, stat: f.stat})
+			v.repl[i] = e
+			continue
+		}
+		e.e = appendEntry(nil, f)
+		i, _ := v.addedAt(f.rel)
+		v.added = append(v.added, nil)
+		copy(v.added[i+1:], v.added[i:])
+		v.added[i] = e
+	}
+}
+
+// smudgeRacy zeroes the size of the racily clean entries (see
+// spliceIndex) the commit did not stage: a shared one gets a replacement
+// carrying the zero size, so the shared file is never changed.
+func (v *splitView) smudgeRacy(modTime time.Time) {
+	sec, nsec := uint32(modTime.Unix()), uint32(modTime.Nanosecond())
+	for _, e := range v.repl {
+		if !e.staged {
+			smudgeRacy(e.e, []int{0}, sec, nsec)
+		}
+	}
+	for _, e := range v.added {
+		if !e.staged {
+			smudgeRacy(e.e, []int{0}, sec, nsec)
+		}
+	}
+	ix := v.shared.ix
+	for _, i := range v.shared.racy(sec, nsec) {
+		if v.del[i] || v.repl[i] != nil {
+			continue
+		}
+		src := ix.data[ix.offs[i]:ix.entryEnd(i)]
+		if binary.BigEndian.Uint32(src[entrySizeOffset:]) == 0 {
+			continue // smudged already
+		}
+		e := withName(src, nil)
+		binary.BigEndian.PutUint32(e[entrySizeOffset:], 0)
+		v.repl[i] = &ownEntry{name: ix.name(i), e: e}
+	}
+}
+
+// count returns the number of entries v stands for.
+func (v *splitView) count() int { return len(v.shared.ix.offs) - len(v.del) + len(v.added) }
+
+// tooManyOwn reports whether .git/index would hold more than maxPercent
+// of the entries (git's too_many_not_shared_entries, counting the
+// replacements too: they are in .git/index as well).
+func (v *splitView) tooManyOwn(maxPercent int) bool {
+	switch maxPercent {
+	case 0:
+		return true
+	case 100:
+		return false
+	}
+	return int64(v.count())*int64(maxPercent) < int64(len(v.repl)+len(v.added))*100
+}
+
+// writePlain writes the entries v stands for as one index file without
+// extensions and returns its checksum.
+func (v *splitView) writePlain(w io.Writer) ([indexHashLen]byte, error) {
+	h := sha1.New()
+	bw := bufio.NewWriterSize(io.MultiWriter(w, h), 64<<10)
+	var hdr [indexHeaderLen]byte
+	copy(hdr[:], "DIRC")
+	binary.BigEndian.PutUint32(hdr[4:], v.version)
+	binary.BigEndian.PutUint32(hdr[8:], uint32(v.count()))
+	bw.Write(hdr[:])
+	ix := v.shared.ix
+	a := 0
+	for i := range ix.offs {
+		if v.del[i] {
+			continue
+		}
+		name := ix.name(i)
+		for ; a < len(v.added) && bytes.Compare(v.added[a].name, name) < 0; a++ {
+			bw.Write(v.added[a].e)
+		}
+		if r := v.repl[i]; r != nil {
+			bw.Write(withName(r.e, name))
+			continue
+		}
+		bw.Write(ix.data[ix.offs[i]:ix.entryEnd(i)])
+	}
+	for ; a < len(v.added); a++ {
+		bw.Write(v.added[a].e)
+	}
+	var sum [indexHashLen]byte
+	if err := bw.Flush(); err != nil {
+		return sum, err
+	}
+	h.Sum(sum[:0])
+	_, err := w.Write(sum[:])
+	return sum, err
+}
+
+// writeSplit writes v's .git/index: the replacements in the shared
+// index's order, the added entries, and the link extension.
+func (v *splitView) writeSplit(w io.Writer) ([indexHashLen]byte, error) {
+	h := sha1.New()
+	bw := bufio.NewWriterSize(io.MultiWriter(w, h), 64<<10)
+	var hdr [indexHeaderLen]byte
+	copy(hdr[:], "DIRC")
+	binary.BigEndian.PutUint32(hdr[4:], v.version)
+	binary.BigEndian.PutUint32(hdr[8:], uint32(len(v.repl)+len(v.added)))
+	bw.Write(hdr[:])
+	repl := make([]int, 0, len(v.repl))
+	for i := range v.repl {
+		repl = append(repl, i)
+	}
+	sort.Ints(repl)
+	for _, i := range repl {
+		bw.Write(v.repl[i].e)
+	}
+	for _, a := range v.added {
+		bw.Write(a.e)
+	}
+	del := make([]int, 0, len(v.del))
+	for i := range v.del {
+		del = append(del, i)
+	}
+	sort.Ints(del)
+	link := append([]byte{}, v.shared.sum[:]...)
+	link = appendEWAH(link, del)
+	link = appendEWAH(link, repl)
+	var ext [8]byte
+	copy(ext[:], "link")
+	binary.BigEndian.PutUint32(ext[4:], uint32(len(link)))
+	bw.Write(ext[:])
+	bw.Write(link)
+	var sum [indexHashLen]byte
+	if err := bw.Flush(); err != nil {
+		return sum, err
+	}
+	h.Sum(sum[:0])
+	_, err := w.Write(sum[:])
+	return sum, err
+}
+
+// unsplit merges a split index (its own file ix with a link extension)
+// and its shared index into one ordinary index file.
+func (c *indexCache) unsplit(ix *rawIndex, gitDir string) ([]byte, error) {
+	v, err := c.splitView(ix, gitDir, false)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := v.writePlain(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// splitView returns the view of the split index ix (with a link
+// extension; trusted: see newSplitView). A null shared index SHA-1 means
+// every entry is in ix.
+func (c *indexCache) splitView(ix *rawIndex, gitDir string, trusted bool) (*splitView, error) {
+	if len(ix.link) < indexHashLen {
+		return nil, errors.New("split index: truncated link extension")
+	}
+	var shared *sharedIndex
+	if sum := ix.link[:indexHashLen]; !allZero(sum) {
+		var err error
+		if shared, err = c.loadShared(gitDir, sum); err != nil {
+			return nil, err
+		}
+	} else {
+		shared = &sharedIndex{ix: &rawIndex{data: emptyIndex(), version: indexVersionNew, end: indexHeaderLen}}
+	}
+	return newSplitView(ix, shared, trusted)
+}
+
+// writeShared writes data, a whole index file without extensions whose
+// checksum is sum, as gitDir's shared index sum, durably (written to a
+// temporary file, synced, renamed, and the folder synced) before any
+// .git/index names it, and makes it c's shared index.
+func (c *indexCache) writeShared(gitDir string, data []byte, sum [indexHashLen]byte) (*sharedIndex, error) {
+	p := sharedIndexPath(gitDir, sum[:])
+	var f *os.File
+	var err error
+	for range 10 {
+		var rnd [6]byte
+		if _, err = rand.Read(rnd[:]); err != nil {
+			return nil, fmt.Errorf("write shared index: %w", err)
+		}
+		// git's own temporary name for it (sharedindex_XXXXXX).
+		f, err = os.OpenFile(filepath.Join(gitDir, "sharedindex_"+hex.EncodeToString(rnd[:])), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("write shared index: %w", err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return nil, fmt.Errorf("write shared index %s: %w", p, err)
+	}
+	if err := syncDir(gitDir); err != nil {
+		return nil, fmt.Errorf("write shared index %s: %w", p, err)
+	}
+	ix, err := scanIndex(data, false)
+	if err != nil {
+		return nil, fmt.Errorf("write shared index %s: %w", p, err)
+	}
+	s := &sharedIndex{path: p, sum: sum, ix: ix}
+	c.shared = s
+	return s, nil
+}
+
+// syncDir fsyncs a folder, making the renames in it durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// expireShared removes gitDir's shared index files other than keep whose
+// mtime is more than expire ago, as git does after writing a new shared
+// index (clean_shared_index_files). Git freshens the mtime of the shared
+// index it uses on every read and write, as CommitFiles does, so only
+// files no index has used for that long go. Failures are ignored: a
+// file left behind is only untidy.
+func expireShared(gitDir, keep string, expire time.Duration) {
+	if expire < 0 {
+		return
+	}
+	ents, err := os.ReadDir(gitDir)
+	if err != nil {
+		return
+	}
+	cutoff := time.Now().Add(-expire)
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasPrefix(name, sharedIndexPrefix) || name == filepath.Base(keep) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && fi.ModTime().Before(cutoff) {
+			os.Remove(filepath.Join(gitDir, name))
+		}
+	}
+}
+
+// readEWAH decodes an EWAH bitmap (git's ewah/ewah_io.c) whose set bits
+// must be below n, and returns the positions of the set bits, in order,
+// and the bytes after it.
+func readEWAH(b []byte, n int) ([]int, []byte, error) {
+	if len(b) < 8 {
+		return nil, nil, errors.New("truncated")
+	}
+	bitSize := binary.BigEndian.Uint32(b)
+	words := binary.BigEndian.Uint32(b[4:])
+	if uint64(words) > uint64(len(b)-8)/8 || len(b)-8-int(words)*8 < 4 {
+		return nil, nil, errors.New("truncated")
+	}
+	if uint64(bitSize) > uint64(n) {
+		return nil, nil, fmt.Errorf("%d bits for %d entries", bitSize, n)
+	}
+	buf := b[8 : 8+int(words)*8]
+	rest := b[8+int(words)*8+4:]
+	var set []int
+	limit := uint64(bitSize)
+	pos := uint64(0)
+	for w := 0; w < len(buf)/8; {
+		rlw := binary.BigEndian.Uint64(buf[w*8:])
+		w++
+		run := ((rlw >> 1) & 0xffffffff) * 64
+		lits := int(rlw >> 33)
+		if rlw&1 != 0 && run > 0 {
+			if pos+run > limit {
+				return nil, nil, fmt.Errorf("bit %d beyond %d", pos+run-1, limit)
+			}
+			for p := pos; p < pos+run; p++ {
+				set = append(set, int(p))
+			}
+		}
+		pos += run
+		for range lits {
+			if w >= len(buf)/8 {
+				return nil, nil, errors.New("literal words overrun the bitmap")
+			}
+			lit := binary.BigEndian.Uint64(buf[w*8:])
+			w++
+			for lit != 0 {
+				bit := uint64(bits.TrailingZeros64(lit))
+				if pos+bit >= limit {
+					return nil, nil, fmt.Errorf("bit %d beyond %d", pos+bit, limit)
+				}
+				set = append(set, int(pos+bit))
+				lit &= lit - 1
+			}
+			pos += 64
+		}
+	}
+	return set, rest, nil
+}
+
+// appendEWAH appends the EWAH encoding (git's ewah_serialize) of the
+// bitmap whose set bits are at pos (ascending, distinct): running-length
+// words each counting the empty 64-bit words before the literal words
+// that follow them. Its bit size is one past the last set bit, as git's
+// ewah_set leaves it.
+func appendEWAH(dst []byte, pos []int) []byte {
+	words := []uint64{0}
+	rlw, next := 0, 0 // the current running-length word; the next word's number
+	for k := 0; k < len(pos); {
+		wi := pos[k] / 64
+		var lit uint64
+		for ; k < len(pos) && pos[k]/64 == wi; k++ {
+			lit |= 1 << (pos[k] % 64)
+		}
+		if gap := wi - next; gap > 0 {
+			if words[rlw]>>33 != 0 { // it has literal words: the run goes in a new one
+				words = append(words, 0)
+				rlw = len(words) - 1
+			}
+			words[rlw] += uint64(gap) << 1
+		}
+		words[rlw] += 1 << 33
+		words = append(words, lit)
+		next = wi + 1
+	}
+	bitSize := 0
+	if len(pos) > 0 {
+		bitSize = pos[len(pos)-1] + 1
+	}
+	dst = binary.BigEndian.AppendUint32(dst, uint32(bitSize))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(words)))
+	for _, w := range words {
+		dst = binary.BigEndian.AppendUint64(dst, w)
+	}
+	return binary.BigEndian.AppendUint32(dst, uint32(rlw))
+}
+
+// withName returns a copy of entry e carrying name (none: a split index's
+// replacement entry).
+func withName(e, name []byte) []byte {
+	flags := binary.BigEndian.Uint16(e[entryFlagOffset:])
+	hdr := entryFixedLen
+	if flags&entryFlagExt != 0 {
+		hdr += 2
+	}
+	out := make([]byte, (hdr+len(name)+8)&^7)
+	copy(out, e[:hdr])
+	binary.BigEndian.PutUint16(out[entryFlagOffset:], flags&^entryNameMask|uint16(min(len(name), entryNameMask)))
+	copy(out[hdr:], name)
+	return out
+}
