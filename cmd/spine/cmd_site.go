@@ -65,7 +65,7 @@ func (a *app) siteOptions(out, baseURL string, once bool) (site.Options, error) 
 // for a site of 10,000 loops and 58,000 receipts took the build to 830 MB;
 // below the limit nothing changes (a site of 2,000 loops and 20,000
 // receipts stays well under it), above it the collector runs more often.
-const siteMemoryLimit = 400 << 20
+const siteMemoryLimit = 384 << 20
 
 // limitSiteMemory applies siteMemoryLimit. (A lower GC percentage was
 // tried: on a quiet 2-core machine it cut the peak memory of a build of
