@@ -132,7 +132,11 @@ func Serve(ctx context.Context, so ServeOptions) error {
 			continue
 		}
 		opts = nopts
-		fp = fingerprint(opts, b.watchList())
+		// fp stays the fingerprint taken before the repository was read:
+		// a file changed while the build ran (or half-written when it was
+		// read) differs at the next tick and is built then. The build's
+		// new watch list can make that fingerprint differ too, which costs
+		// one rebuild that writes nothing.
 		log.Info("site rebuilt", "written", stats.Written, "removed", stats.Removed, "took", time.Since(start).Round(time.Millisecond))
 		if stats.Written+stats.Removed > 0 {
 			version++
