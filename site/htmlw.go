@@ -3,6 +3,7 @@ package site
 import (
 	"bytes"
 	"html/template"
+	"io"
 	"strconv"
 	"strings"
 )
@@ -37,6 +38,29 @@ func (w *hw) e(s string) { w.escape(s, false) }
 // them, and + as well when plus is set (html/template does in its text
 // and attribute contexts; the receipt pages never needed it).
 func (w *hw) escape(s string, plus bool) {
+	mode := escTemplate
+	if plus {
+		mode = escTemplatePlus
+	}
+	escapeHTML(w, s, mode)
+}
+
+// escapeMode says which escaping escapeHTML applies.
+type escapeMode uint8
+
+const (
+	// escText escapes & < > " ' as html.EscapeString does.
+	escText escapeMode = iota
+	// escTemplate also replaces NUL with U+FFFD, as html/template does.
+	escTemplate
+	// escTemplatePlus also escapes +, as html/template does in text and
+	// attribute values.
+	escTemplatePlus
+)
+
+// escapeHTML writes s to w escaped as mode says, copying the runs between
+// the characters it replaces as they are: the site's one HTML escaper.
+func escapeHTML(w io.StringWriter, s string, mode escapeMode) {
 	last := 0
 	for i := 0; i < len(s); i++ {
 		var rep string
@@ -52,11 +76,14 @@ func (w *hw) escape(s string, plus bool) {
 		case '\'':
 			rep = "&#39;"
 		case '+':
-			if !plus {
+			if mode != escTemplatePlus {
 				continue
 			}
 			rep = "&#43;"
 		case 0:
+			if mode == escText {
+				continue
+			}
 			rep = "\uFFFD"
 		default:
 			continue

@@ -36,13 +36,14 @@ func TestANSI(t *testing.T) {
 	}
 }
 
-// TestHTMLEscape checks htmlEscape against html.EscapeString.
+// TestHTMLEscape checks escapeHTML's escText mode against
+// html.EscapeString.
 func TestHTMLEscape(t *testing.T) {
 	for _, s := range []string{"", "plain", `<a href="x">'q' & r</a>`, "&&", "<", "tail>", "\x00\xff é \u2028"} {
 		var b strings.Builder
-		htmlEscape(&b, s)
+		escapeHTML(&b, s, escText)
 		if diff := cmp.Diff(html.EscapeString(s), b.String()); diff != "" {
-			t.Errorf("htmlEscape(%q) (-html.EscapeString +htmlEscape):\n%s", s, diff)
+			t.Errorf("escapeHTML(%q, escText) (-html.EscapeString +escapeHTML):\n%s", s, diff)
 		}
 	}
 }

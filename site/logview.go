@@ -300,7 +300,7 @@ func ansiHTML(lines []string) string {
 		plainFrom := 0
 		flush := func(to int) {
 			if to > plainFrom {
-				htmlEscape(&b, line[plainFrom:to])
+				escapeHTML(&b, line[plainFrom:to], escText)
 			}
 		}
 		for i := 0; i < len(line); {
@@ -512,30 +512,4 @@ func artifactSiteName(p string, i int, used map[string]bool) string {
 	}
 	used[name] = true
 	return name
-}
-
-// htmlEscape writes s to b escaped as html.EscapeString escapes it.
-func htmlEscape(b *strings.Builder, s string) {
-	last := 0
-	for i := 0; i < len(s); i++ {
-		var rep string
-		switch s[i] {
-		case '<':
-			rep = "&lt;"
-		case '>':
-			rep = "&gt;"
-		case '&':
-			rep = "&amp;"
-		case '"':
-			rep = "&#34;"
-		case '\'':
-			rep = "&#39;"
-		default:
-			continue
-		}
-		b.WriteString(s[last:i])
-		b.WriteString(rep)
-		last = i + 1
-	}
-	b.WriteString(s[last:])
 }

@@ -49,12 +49,7 @@ func (w *hw) f1(v float64) {
 }
 
 // hesc writes s escaped as html.EscapeString escapes it.
-func (w *hw) hesc(s string) {
-	if strings.ContainsAny(s, `<>&'"`) {
-		s = html.EscapeString(s)
-	}
-	w.WriteString(s)
-}
+func (w *hw) hesc(s string) { escapeHTML(w, s, escText) }
 
 // stageTimeline writes the chart of stageTimeline and returns its
 // caption; it writes nothing and returns "" when no row has a run.
