@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"github.com/spinehq/spine/internal/fsx"
 )
 
 // readFileNoFollow reads the regular file at path, refusing a symbolic link
@@ -103,25 +105,8 @@ func lexists(path string) bool {
 // place, so that a reader (the site server) never sees a partial page.
 func writeFileAtomic(path string, data []byte) error {
 	tmp := path + ".spine-tmp"
-	fd, err := openRetry(tmp, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_TRUNC|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0o644)
-	if err != nil {
-		return &fs.PathError{Op: "create", Path: tmp, Err: err}
-	}
-	for len(data) > 0 {
-		n, err := syscall.Write(fd, data)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			syscall.Close(fd)
-			os.Remove(tmp)
-			return &fs.PathError{Op: "write", Path: tmp, Err: err}
-		}
-		data = data[n:]
-	}
-	if err := syscall.Close(fd); err != nil {
-		os.Remove(tmp)
-		return &fs.PathError{Op: "close", Path: tmp, Err: err}
+	if err := fsx.WriteFile(tmp, data, os.O_TRUNC, 0o644); err != nil {
+		return err
 	}
 	if err := syscall.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
@@ -150,23 +135,5 @@ func openRetry(path string, flags int, perm uint32) (int, error) {
 
 // writeFileDirect creates or truncates path and writes data to it.
 func writeFileDirect(path string, data []byte) error {
-	fd, err := openRetry(path, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_TRUNC|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0o644)
-	if err != nil {
-		return &fs.PathError{Op: "create", Path: path, Err: err}
-	}
-	for len(data) > 0 {
-		n, err := syscall.Write(fd, data)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			syscall.Close(fd)
-			return &fs.PathError{Op: "write", Path: path, Err: err}
-		}
-		data = data[n:]
-	}
-	if err := syscall.Close(fd); err != nil {
-		return &fs.PathError{Op: "close", Path: path, Err: err}
-	}
-	return nil
+	return fsx.WriteFile(path, data, os.O_TRUNC, 0o644)
 }

@@ -139,7 +139,7 @@ func (w *looseWriter) writeTemp(fan string, data []byte) (string, error) {
 	for attempt := 0; ; attempt++ {
 		w.seq++
 		tmp := filepath.Join(fan, "tmp_obj_"+w.pid+"_"+strconv.FormatUint(w.seq, 36))
-		err := createWrite(tmp, data, 0o444)
+		err := fsx.WriteFile(tmp, data, os.O_EXCL, 0o444)
 		switch {
 		case err == nil:
 			w.fanout[fan] = true
