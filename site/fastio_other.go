@@ -31,6 +31,12 @@ func readFileNoFollow(path string, limit int64) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f, limit+1))
 }
 
+// readFileStat is readFileNoFollow; no stat is recorded outside Linux.
+func readFileStat(path string, limit int64) ([]byte, fileStat, error) {
+	data, err := readFileNoFollow(path, limit)
+	return data, fileStat{}, err
+}
+
 // writeFileAtomic writes data to path through a temporary file renamed into
 // place.
 func writeFileAtomic(path string, data []byte) error {

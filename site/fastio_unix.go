@@ -21,29 +21,41 @@ import (
 // keeps a FIFO from blocking the build; reading a directory or a device
 // fails.
 func readFileNoFollow(path string, limit int64) ([]byte, error) {
+	data, _, err := readFileFD(path, limit, false)
+	return data, err
+}
+
+// readFileStat is readFileNoFollow that also returns the file's stat, as
+// fstat reported it before the read, when fstat reports the same after
+// it (else, or where stats are not recorded, the zero fileStat).
+func readFileStat(path string, limit int64) ([]byte, fileStat, error) {
+	return readFileFD(path, limit, true)
+}
+
+func readFileFD(path string, limit int64, wantStat bool) ([]byte, fileStat, error) {
 	fd, err := openRetry(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) {
-			return nil, fmt.Errorf("%s: symbolic link not followed", path)
+			return nil, fileStat{}, fmt.Errorf("%s: symbolic link not followed", path)
 		}
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+		return nil, fileStat{}, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer syscall.Close(fd)
 	var st syscall.Stat_t
 	if err := fstatRetry(fd, &st); err != nil {
-		return nil, &fs.PathError{Op: "stat", Path: path, Err: err}
+		return nil, fileStat{}, &fs.PathError{Op: "stat", Path: path, Err: err}
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
-		return nil, fmt.Errorf("%s: not a regular file", path)
+		return nil, fileStat{}, fmt.Errorf("%s: not a regular file", path)
 	}
 	if st.Size > limit {
-		return nil, fmt.Errorf("%s: over the %d-byte limit", path, limit)
+		return nil, fileStat{}, fmt.Errorf("%s: over the %d-byte limit", path, limit)
 	}
 	buf := make([]byte, 0, min(limit, st.Size)+1)
 	for {
 		if len(buf) == cap(buf) {
 			if int64(len(buf)) > limit {
-				return nil, fmt.Errorf("%s: over the %d-byte limit", path, limit)
+				return nil, fileStat{}, fmt.Errorf("%s: over the %d-byte limit", path, limit)
 			}
 			buf = append(buf, 0)[:len(buf)]
 		}
@@ -53,10 +65,10 @@ func readFileNoFollow(path string, limit int64) ([]byte, error) {
 			continue
 		}
 		if err == syscall.EAGAIN {
-			return nil, fmt.Errorf("%s: not a regular file", path)
+			return nil, fileStat{}, fmt.Errorf("%s: not a regular file", path)
 		}
 		if err != nil {
-			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+			return nil, fileStat{}, &fs.PathError{Op: "read", Path: path, Err: err}
 		}
 		if n <= 0 {
 			break
@@ -68,14 +80,24 @@ func readFileNoFollow(path string, limit int64) ([]byte, error) {
 		}
 	}
 	if int64(len(buf)) > limit {
-		return nil, fmt.Errorf("%s: over the %d-byte limit", path, limit)
+		return nil, fileStat{}, fmt.Errorf("%s: over the %d-byte limit", path, limit)
+	}
+	var before fileStat
+	if wantStat {
+		before = sysFileStat(&st)
+	}
+	if before != (fileStat{}) {
+		var after syscall.Stat_t
+		if fstatRetry(fd, &after) != nil || sysFileStat(&after) != before {
+			before = fileStat{}
+		}
 	}
 	if cap(buf)-len(buf) > 512 {
 		// Callers keep what they read (receipts stay in memory between
 		// builds): do not keep the slack of a file that shrank.
 		buf = append([]byte(nil), buf...)
 	}
-	return buf, nil
+	return buf, before, nil
 }
 
 func fstatRetry(fd int, st *syscall.Stat_t) error {

@@ -108,13 +108,15 @@ func (c *lineCollector) tailLines() []string {
 
 // readLog reads an output log once: its hash, size, line count and the
 // lines to display. Small logs are read whole; large ones are streamed, so
-// a log of any size costs constant memory.
-func readLog(path string) logView {
+// a log of any size costs constant memory. It also returns the stat of the
+// file read, when fstat reported the same before and after reading it
+// (else the zero fileStat), for the log summaries (sumCache.record).
+func readLog(path string) (logView, fileStat) {
 	v := logView{}
-	data, err := readFileNoFollow(path, inlineLogBytes)
+	data, st, err := readFileStat(path, inlineLogBytes)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return v
+		return v, fileStat{}
 	case err == nil:
 		v.Present = true
 		v.Size = int64(len(data))
@@ -129,33 +131,34 @@ func readLog(path string) logView {
 			if len(text) > 0 {
 				v.Head = ansiHTML(strings.Split(strings.TrimSuffix(text, "\n"), "\n"))
 			}
-			return v
+			return v, st
 		}
 	}
 	// Large, or with too many lines to show: stream it.
 	f, err := openNoFollow(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return logView{}
+		return logView{}, fileStat{}
 	}
 	if err != nil {
 		v.Err = err.Error()
-		return v
+		return v, fileStat{}
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
 		v.Err = err.Error()
-		return v
+		return v, fileStat{}
 	}
 	if !fi.Mode().IsRegular() {
 		v.Err = "output.log is not a regular file"
-		return v
+		return v, fileStat{}
 	}
+	before, _ := infoFileStat(fi)
 	v.Present = true
 	// Stream: hash everything, keep the first and last lines.
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		v.Err = err.Error()
-		return v
+		return v, fileStat{}
 	}
 	h := sha256.New()
 	var c lineCollector
@@ -173,8 +176,13 @@ func readLog(path string) logView {
 		}
 		if err != nil {
 			v.Err = err.Error()
-			return v
+			return v, fileStat{}
 		}
+	}
+	if fi, err := f.Stat(); err != nil {
+		before = fileStat{}
+	} else if after, _ := infoFileStat(fi); after != before {
+		before = fileStat{}
 	}
 	c.finish()
 	v.Size = size
@@ -184,7 +192,7 @@ func readLog(path string) logView {
 	v.Omitted = c.lines - len(c.head) - len(c.tail)
 	v.Head = ansiHTML(c.head)
 	v.Tail = ansiHTML(c.tailLines())
-	return v
+	return v, before
 }
 
 // sgr is the display state set by ANSI SGR sequences.
@@ -420,14 +428,19 @@ func verify(root, artifactsDir string, r *receiptRec, sums *sumCache) (*verifica
 	v := &verification{}
 	logPath := filepath.Join(root, filepath.FromSlash(r.Dir), artifacts.OutputFile)
 	var lv *logView
-	if s, before, ok := sums.lookup(r.Dir, logPath); ok {
-		v.LogPresent, v.LogSize, v.LogLines, v.LogSHA256, v.LogFolded = true, s.Size, s.Lines, s.SHA256, s.Folded
-	} else {
-		l := readLog(logPath)
+	hit := false
+	if sums.has(r.Dir) {
+		var s logSum
+		if s, _, hit = sums.lookup(r.Dir, logPath); hit {
+			v.LogPresent, v.LogSize, v.LogLines, v.LogSHA256, v.LogFolded = true, s.Size, s.Lines, s.SHA256, s.Folded
+		}
+	}
+	if !hit {
+		l, st := readLog(logPath)
 		lv = &l
 		v.LogPresent, v.LogSize, v.LogLines, v.LogSHA256, v.LogFolded, v.LogErr = l.Present, l.Size, l.Lines, l.SHA256, l.Folded, l.Err
 		if l.Present && l.Err == "" {
-			sums.store(r.Dir, logPath, before, logSum{Size: l.Size, Lines: l.Lines, SHA256: l.SHA256, Folded: l.Folded})
+			sums.record(r.Dir, st, logSum{Size: l.Size, Lines: l.Lines, SHA256: l.SHA256, Folded: l.Folded})
 		}
 	}
 	rc := r.Receipt

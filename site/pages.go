@@ -283,8 +283,9 @@ func (st *buildState) receiptJob(r *receiptRec) job {
 			}
 			return nil
 		}
+		r.readRaw(st.root)
 		if lv == nil {
-			l := readLog(filepath.Join(st.root, filepath.FromSlash(r.Dir), artifacts.OutputFile))
+			l, _ := readLog(filepath.Join(st.root, filepath.FromSlash(r.Dir), artifacts.OutputFile))
 			lv = &l
 		}
 		hb := st.b.hws.Get().(*hw)

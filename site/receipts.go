@@ -45,6 +45,13 @@ type receiptRec struct {
 	// searchItem is the receipt's entry in search.json.
 	staticKey  string
 	searchItem []byte
+	// rstat is the stat of receipt.json when it may be recorded in
+	// ReceiptStateName (read whole, unchanged while read, and changed
+	// before the racy window of the build that read it), else zero.
+	rstat fileStat
+	// fromState is set when the receipt was taken from ReceiptStateName
+	// (Raw is then read only when its page is written: rawUnread).
+	fromState, rawUnread bool
 }
 
 // dayListing is the cached listing of one YYYY/MM/DD folder.
@@ -60,6 +67,10 @@ type dayListing struct {
 // looked at again on every build.
 type receiptCache struct {
 	days map[string]*dayListing
+	// state holds the receipts recorded by an earlier build (another
+	// process); cutoff is the current build's sumCache.cutoff.
+	state  *receiptState
+	cutoff int64
 }
 
 func newReceiptCache() *receiptCache { return &receiptCache{days: map[string]*dayListing{}} }
@@ -167,7 +178,7 @@ func (c *receiptCache) scan(root, rel string) (*receiptScan, error) {
 
 	parallelDo(len(toRead), func(i int) {
 		r := toRead[i]
-		readReceipt(root, r)
+		c.readReceipt(root, r)
 		if r.Missing {
 			warnMu.Lock()
 			res.watch = append(res.watch, filepath.Join(root, filepath.FromSlash(r.Dir)))
@@ -205,10 +216,17 @@ func hasMissing(recs []*receiptRec) bool {
 	return false
 }
 
-// readReceipt reads and decodes one run folder's receipt.json.
-func readReceipt(root string, r *receiptRec) {
+// readReceipt reads and decodes one run folder's receipt.json, or takes
+// it from the recorded state when the file's stat is the recorded one.
+func (c *receiptCache) readReceipt(root string, r *receiptRec) {
 	p := filepath.Join(root, filepath.FromSlash(r.Dir), artifacts.ReceiptFile)
-	data, err := readFileNoFollow(p, maxReceiptSize)
+	if rc, hash, st, ok := c.state.lookup(r.Dir, p); ok {
+		r.Receipt, r.Hash, r.rstat = rc, hash, st
+		r.fromState, r.rawUnread = true, true
+		r.Start, r.Finish = runTimes(r)
+		return
+	}
+	data, st, err := readFileStat(p, maxReceiptSize)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		r.Missing = true
@@ -223,9 +241,26 @@ func readReceipt(root string, r *receiptRec) {
 			r.Err = fmt.Errorf("receipt.json is not a valid receipt: %w", err)
 		} else {
 			r.Receipt = rc
+			if st.Mtime < c.cutoff && st.Ctime < c.cutoff {
+				r.rstat = st
+			}
 		}
 	}
 	r.Start, r.Finish = runTimes(r)
+}
+
+// readRaw reads receipt.json again for the page of a receipt taken from
+// the recorded state. The file had the recorded stat when the build
+// began; should it have changed since, its new content is shown, and the
+// next build, seeing another stat, reads it whole.
+func (r *receiptRec) readRaw(root string) {
+	if !r.rawUnread {
+		return
+	}
+	r.rawUnread = false
+	if data, err := readFileNoFollow(filepath.Join(root, filepath.FromSlash(r.Dir), artifacts.ReceiptFile), maxReceiptSize); err == nil {
+		r.Raw = data
+	}
 }
 
 // runTimes returns a run's start and finish: the receipt's times, else the

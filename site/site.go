@@ -10,7 +10,9 @@
 // inputs did not change, write only the files whose bytes changed, and
 // remove the files of pages that no longer exist. The output logs' sizes,
 // line counts and hashes are recorded beside it (.spine-sums.json) with
-// each log's stat, so that a build verifies an unchanged log from its stat.
+// each log's stat, so that a build verifies an unchanged log from its stat,
+// and so are the decoded receipts (.spine-receipts) with the stat of each
+// receipt.json, so that a build takes an unchanged receipt from its stat.
 package site
 
 import (
@@ -113,6 +115,7 @@ type Builder struct {
 	manifest            *manifest
 	receipts            *receiptCache
 	sums                *sumCache
+	rstate              *receiptState
 	// lastWatch lists the input paths of the last build, for Serve.
 	lastWatch []string
 	// oneShot is set for a Builder that builds once (Build): it drops
@@ -221,6 +224,7 @@ func (b *Builder) Build(ctx context.Context, opts Options) (Stats, error) {
 		b.manifest = nil
 		b.receipts = newReceiptCache()
 		b.sums = nil
+		b.rstate = nil
 	}
 	if b.manifest == nil {
 		b.manifest = readManifest(out)
@@ -228,7 +232,11 @@ func (b *Builder) Build(ctx context.Context, opts Options) (Stats, error) {
 	if b.sums == nil {
 		b.sums = readSums(out)
 	}
+	if b.rstate == nil {
+		b.rstate = readReceiptState(out, b.oneShot)
+	}
 	b.sums.begin(time.Now())
+	b.receipts.state, b.receipts.cutoff = b.rstate, b.sums.cutoff
 	st, err := b.prepare(ctx, opts, out)
 	if err != nil {
 		return Stats{}, err
@@ -239,11 +247,16 @@ func (b *Builder) Build(ctx context.Context, opts Options) (Stats, error) {
 		// The manifest on disk may not describe what is there any more.
 		b.manifest = nil
 		b.sums = nil
+		b.rstate = nil
 		return Stats{}, err
 	}
 	if err := b.sums.save(out); err != nil {
 		b.sums = nil
 		return Stats{}, fmt.Errorf("site build: write %s: %w", SumsName, err)
+	}
+	if err := b.rstate.save(out, st.recs); err != nil {
+		b.rstate = nil
+		return Stats{}, fmt.Errorf("site build: %w", err)
 	}
 	sort.Strings(stats.Warnings)
 	if opts.Logger != nil {

@@ -102,6 +102,16 @@ func (c *sumCache) begin(now time.Time) {
 	c.cutoff = now.Add(-racyWindow).UnixNano()
 }
 
+// has reports whether a summary is recorded for run folder dir (so that
+// lookup's lstat is only paid where it can hit).
+func (c *sumCache) has(dir string) bool {
+	if c == nil {
+		return false
+	}
+	_, ok := c.old[dir]
+	return ok
+}
+
 // lookup returns the recorded summary of the output log of run folder dir
 // at path, if the file's stat is the one recorded. It also returns the
 // stat taken, for store.
@@ -135,6 +145,20 @@ func (c *sumCache) store(dir, path string, before fileStat, s logSum) {
 	}
 	c.mu.Lock()
 	c.next[dir] = sumEntry{Stat: before, Sum: s}
+	c.dirty = true
+	c.mu.Unlock()
+}
+
+// record records the summary of a log read whole, whose stat st was
+// taken from the open file before and after reading it (readLog): zero
+// when the two differed. Nothing is recorded for a file last changed at
+// or after the cutoff.
+func (c *sumCache) record(dir string, st fileStat, s logSum) {
+	if c == nil || st == (fileStat{}) || st.Mtime >= c.cutoff || st.Ctime >= c.cutoff {
+		return
+	}
+	c.mu.Lock()
+	c.next[dir] = sumEntry{Stat: st, Sum: s}
 	c.dirty = true
 	c.mu.Unlock()
 }
