@@ -236,7 +236,10 @@ func (c *receiptCache) readReceipt(root string, r *receiptRec) {
 	default:
 		r.Raw = data
 		r.Hash = artifacts.ChainHash(data)
-		rc, err := artifacts.DecodeReceipt(data)
+		rc, ok := decodeReceiptFast(data)
+		if !ok {
+			rc, err = artifacts.DecodeReceipt(data)
+		}
 		if err != nil {
 			r.Err = fmt.Errorf("receipt.json is not a valid receipt: %w", err)
 		} else {
