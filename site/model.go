@@ -150,9 +150,9 @@ func (b *Builder) prepare(ctx context.Context, opts Options, out string) (*build
 	st.warnings = append(st.warnings, scan.warnings...)
 	st.watch = scan.watch
 	st.recs = scan.recs
-	st.recByKey = map[string]*receiptRec{}
-	st.byLoop = map[string][]*receiptRec{}
-	st.loopPos = map[string]int{}
+	st.recByKey = make(map[string]*receiptRec, len(st.recs))
+	st.byLoop = make(map[string][]*receiptRec, len(st.docs))
+	st.loopPos = make(map[string]int, len(st.recs))
 	var pageRecs []*receiptRec
 	for _, r := range st.recs {
 		if !artifacts.ValidRunKey(r.RunKey) {

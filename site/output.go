@@ -23,6 +23,7 @@ import (
 	"unsafe"
 
 	"github.com/spinehq/spine/internal/jsonw"
+	"github.com/spinehq/spine/internal/mapfile"
 )
 
 // manifestEntry records one file of the site.
@@ -49,10 +50,11 @@ type manifestFile struct {
 }
 
 // readManifest reads the output folder's manifest; a missing or unreadable
-// one gives an empty manifest (everything is then written).
-func readManifest(out string) *manifest {
+// one gives an empty manifest (everything is then written). With mapped
+// set the file is mapped rather than read (readOutFile).
+func readManifest(out string, mapped bool) *manifest {
 	m := &manifest{files: map[string]manifestEntry{}}
-	data, err := os.ReadFile(filepath.Join(out, ManifestName))
+	data, err := readOutFile(filepath.Join(out, ManifestName), mapped)
 	if err != nil {
 		return m
 	}
@@ -61,17 +63,75 @@ func readManifest(out string) *manifest {
 	if _, err := os.Lstat(filepath.Join(out, "index.html")); err != nil {
 		return m
 	}
-	var mf manifestFile
-	if err := json.Unmarshal(data, &mf); err != nil || mf.Generator != generator {
-		return m
+	files, ok := parseManifestFast(data)
+	if !ok {
+		var mf manifestFile
+		if err := json.Unmarshal(data, &mf); err != nil || mf.Generator != generator {
+			return m
+		}
+		files = mf.Files
 	}
-	for _, f := range mf.Files {
+	m.files = make(map[string]manifestEntry, len(files))
+	for _, f := range files {
 		if validOutPath(f[0]) {
 			m.files[f[0]] = manifestEntry{Key: f[1], SHA: f[2]}
 		}
 	}
 	m.onDisk = true
 	return m
+}
+
+// readOutFile returns the content of a file the site keeps in its output
+// folder. With mapped set (a one-shot build) it is a read-only mapping of
+// the file (mapfile.ReadString), which must not be written to, instead of
+// fresh memory. The site replaces these files by renaming new ones into
+// place, which leaves a mapping of the old one intact.
+func readOutFile(path string, mapped bool) ([]byte, error) {
+	s, err := mapfile.ReadString(path, mapped)
+	if err != nil || s == "" {
+		return nil, err
+	}
+	return unsafe.Slice(unsafe.StringData(s), len(s)), nil
+}
+
+// parseManifestFast decodes a manifest as encode writes it (this
+// generator's, one file a line, no escapes needed), as json.Unmarshal
+// would; ok is false for anything else, left to json.Unmarshal. The
+// strings share data.
+func parseManifestFast(data []byte) (files [][3]string, ok bool) {
+	header := `{"generator":` + strconv.Quote(generator) + `,"files":[`
+	if !bytes.HasPrefix(data, []byte(header)) {
+		return nil, false
+	}
+	d := jsonScanner{b: data, i: len(header)}
+	files = make([][3]string, 0, bytes.Count(data, []byte("\n[")))
+	if d.peek() == ']' {
+		d.i++
+	} else {
+		for !d.bad {
+			var f [3]string
+			d.expect('[')
+			f[0] = d.str()
+			d.expect(',')
+			f[1] = d.str()
+			d.expect(',')
+			f[2] = d.str()
+			d.expect(']')
+			files = append(files, f)
+			if d.peek() == ',' {
+				d.i++
+				continue
+			}
+			d.expect(']')
+			break
+		}
+	}
+	d.expect('}')
+	d.ws()
+	if d.bad || d.i != len(d.b) {
+		return nil, false
+	}
+	return files, true
 }
 
 // encode returns the manifest's JSON: sorted, one file a line.

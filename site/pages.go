@@ -75,7 +75,7 @@ func (st *buildState) executeRows(w *writer, p, key, name string, data any, n in
 
 // write assembles every job of the site and runs them.
 func (b *Builder) write(ctx context.Context, st *buildState) (Stats, error) {
-	w := &writer{out: st.out, old: b.manifest, next: map[string]manifestEntry{}}
+	w := &writer{out: st.out, old: b.manifest, next: make(map[string]manifestEntry, max(len(b.manifest.files), len(st.recs)+len(st.docs)))}
 	var jobs []job
 	names := make([]string, 0, len(b.assets))
 	for n := range b.assets {

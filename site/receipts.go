@@ -350,7 +350,7 @@ func parallelDo(n int, fn func(i int)) {
 // receipt of the same loop; no two receipts name the same prev. It returns
 // the problem of each receipt whose link is broken, by run key.
 func chainStates(recs []*receiptRec) map[string]string {
-	byHash := map[string]*receiptRec{}
+	byHash := make(map[string]*receiptRec, len(recs))
 	for _, r := range recs {
 		if r.Hash != "" {
 			byHash[r.Hash] = r

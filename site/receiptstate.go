@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"unsafe"
@@ -122,39 +123,29 @@ func (s *receiptState) save(out string, recs []*receiptRec) error {
 	if s.unchanged(recs) {
 		return nil
 	}
-	path := filepath.Join(out, ReceiptStateName)
-	tmp := path + ".spine-tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	cw := &crcWriter{f: f, tab: crc32.MakeTable(crc32.Castagnoli)}
-	bw := bufio.NewWriterSize(cw, 64<<10)
-	bw.WriteString(receiptStateMagic)
-	var rec, hdr []byte
 	at := map[string]int{}
-	for _, r := range recs {
-		if r.rstat == (fileStat{}) || r.Receipt == nil {
-			continue
+	err := writeStream(filepath.Join(out, ReceiptStateName), func(w io.Writer) error {
+		cw := &crcWriter{w: w, tab: crc32.MakeTable(crc32.Castagnoli)}
+		var rec, hdr []byte
+		if _, err := io.WriteString(cw, receiptStateMagic); err != nil {
+			return err
 		}
-		rec = encodeReceipt(rec[:0], r.rstat, r.Hash, r.Receipt)
-		hdr = binary.AppendUvarint(appendStateString(hdr[:0], r.Dir), uint64(len(rec)))
-		bw.Write(hdr)
-		bw.Write(rec)
-		at[r.Dir] = -1 // in the file, but not in data: a miss
-	}
-	err = bw.Flush()
-	if err == nil {
-		_, err = f.Write(binary.LittleEndian.AppendUint32(nil, cw.crc))
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
+		for _, r := range recs {
+			if r.rstat == (fileStat{}) || r.Receipt == nil {
+				continue
+			}
+			rec = encodeReceipt(rec[:0], r.rstat, r.Hash, r.Receipt)
+			hdr = binary.AppendUvarint(appendStateString(hdr[:0], r.Dir), uint64(len(rec)))
+			cw.Write(hdr)
+			if _, err := cw.Write(rec); err != nil {
+				return err
+			}
+			at[r.Dir] = -1 // in the file, but not in data: a miss
+		}
+		_, err := w.Write(binary.LittleEndian.AppendUint32(nil, cw.crc))
+		return err
+	})
 	if err != nil {
-		os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", ReceiptStateName, err)
 	}
 	// The records now on disk are the ones this build took; a later
@@ -169,16 +160,44 @@ func (s *receiptState) save(out string, recs []*receiptRec) error {
 	return nil
 }
 
-// crcWriter writes to f and keeps the CRC-32C of what it wrote.
+// crcWriter writes to w and keeps the CRC-32C of what it wrote.
 type crcWriter struct {
-	f   *os.File
+	w   io.Writer
 	tab *crc32.Table
 	crc uint32
 }
 
 func (w *crcWriter) Write(p []byte) (int, error) {
 	w.crc = crc32.Update(w.crc, w.tab, p)
-	return w.f.Write(p)
+	return w.w.Write(p)
+}
+
+// writeStream writes the file at path through a temporary file renamed
+// into place, as writeFileAtomic does, from what fill writes to a
+// buffered writer: a file of many megabytes costs a 64 KiB buffer
+// instead of a buffer of its size.
+func writeStream(path string, fill func(w io.Writer) error) error {
+	tmp := path + ".spine-tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(f, 64<<10)
+	err = fill(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
 }
 
 func appendStateString(b []byte, s string) []byte {

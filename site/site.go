@@ -227,10 +227,10 @@ func (b *Builder) Build(ctx context.Context, opts Options) (Stats, error) {
 		b.rstate = nil
 	}
 	if b.manifest == nil {
-		b.manifest = readManifest(out)
+		b.manifest = readManifest(out, b.oneShot)
 	}
 	if b.sums == nil {
-		b.sums = readSums(out)
+		b.sums = readSums(out, b.oneShot)
 	}
 	if b.rstate == nil {
 		b.rstate = readReceiptState(out, b.oneShot)

@@ -3,7 +3,7 @@ package site
 import (
 	"bytes"
 	"encoding/json"
-	"os"
+	"io"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -77,16 +77,21 @@ type sumCache struct {
 }
 
 // readSums reads the summaries recorded in the output folder out; a
-// missing, unreadable or outdated file gives an empty cache.
-func readSums(out string) *sumCache {
+// missing, unreadable or outdated file gives an empty cache. With mapped
+// set the file is mapped rather than read (readOutFile).
+func readSums(out string, mapped bool) *sumCache {
 	c := &sumCache{old: map[string]sumEntry{}}
-	data, err := os.ReadFile(filepath.Join(out, SumsName))
+	data, err := readOutFile(filepath.Join(out, SumsName), mapped)
 	if err != nil {
 		return c
 	}
 	var f struct {
 		Version string              `json:"version"`
 		Logs    map[string]sumEntry `json:"logs"`
+	}
+	if logs, ok := parseSumsFast(data); ok {
+		c.old = logs
+		return c
 	}
 	if json.Unmarshal(data, &f) != nil || f.Version != sumsVersion || f.Logs == nil {
 		return c
@@ -95,9 +100,80 @@ func readSums(out string) *sumCache {
 	return c
 }
 
+// parseSumsFast decodes SumsName as save writes it (this version's, no
+// white space but a newline before each entry, integers in range), as
+// json.Unmarshal would; ok is false for anything else, left to
+// json.Unmarshal. The strings share data.
+func parseSumsFast(data []byte) (map[string]sumEntry, bool) {
+	header := `{"version":` + strconv.Quote(sumsVersion) + `,"logs":{`
+	if !bytes.HasPrefix(data, []byte(header)) {
+		return nil, false
+	}
+	d := jsonScanner{b: data, i: len(header)}
+	lit := func(s string) {
+		d.ws()
+		if !bytes.HasPrefix(d.b[d.i:], []byte(s)) {
+			d.bad = true
+			return
+		}
+		d.i += len(s)
+	}
+	unsigned := func() uint64 {
+		v := d.int()
+		if v < 0 {
+			d.bad = true
+		}
+		return uint64(v)
+	}
+	logs := make(map[string]sumEntry, bytes.Count(data, []byte("\n")))
+	if d.peek() == '}' {
+		d.i++
+	} else {
+		for !d.bad {
+			dir, _ := d.key()
+			var e sumEntry
+			lit(`{"stat":{"size":`)
+			e.Stat.Size = d.int()
+			lit(`,"mtime":`)
+			e.Stat.Mtime = d.int()
+			lit(`,"ctime":`)
+			e.Stat.Ctime = d.int()
+			lit(`,"ino":`)
+			e.Stat.Ino = unsigned()
+			lit(`,"dev":`)
+			e.Stat.Dev = unsigned()
+			lit(`},"sum":{"bytes":`)
+			e.Sum.Size = d.int()
+			lit(`,"lines":`)
+			e.Sum.Lines = d.intN()
+			lit(`,"sha256":`)
+			e.Sum.SHA256 = d.str()
+			lit(`,"folded":`)
+			e.Sum.Folded = d.bool()
+			lit(`}}`)
+			if d.bad {
+				break
+			}
+			logs[dir] = e
+			if d.peek() == ',' {
+				d.i++
+				continue
+			}
+			d.expect('}')
+			break
+		}
+	}
+	d.expect('}')
+	d.ws()
+	if d.bad || d.i != len(d.b) {
+		return nil, false
+	}
+	return logs, true
+}
+
 // begin starts a build: entries not used by it are dropped when it saves.
 func (c *sumCache) begin(now time.Time) {
-	c.next = map[string]sumEntry{}
+	c.next = make(map[string]sumEntry, len(c.old))
 	c.dirty = false
 	c.cutoff = now.Add(-racyWindow).UnixNano()
 }
@@ -188,20 +264,29 @@ func (c *sumCache) save(out string) error {
 		dirs = append(dirs, d)
 	}
 	sort.Strings(dirs)
-	var b bytes.Buffer
-	b.Grow(len(dirs) * 320)
-	b.WriteString(`{"version":` + strconv.Quote(sumsVersion) + `,"logs":{`)
-	for i, d := range dirs {
-		if i > 0 {
-			b.WriteByte(',')
+	err := writeStream(filepath.Join(out, SumsName), func(w io.Writer) error {
+		var b bytes.Buffer
+		b.WriteString(`{"version":` + strconv.Quote(sumsVersion) + `,"logs":{`)
+		for i, d := range dirs {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("\n")
+			writeJSONString(&b, d)
+			b.WriteByte(':')
+			c.next[d].writeJSON(&b)
+			if b.Len() >= 32<<10 {
+				if _, err := w.Write(b.Bytes()); err != nil {
+					return err
+				}
+				b.Reset()
+			}
 		}
-		b.WriteString("\n")
-		writeJSONString(&b, d)
-		b.WriteByte(':')
-		c.next[d].writeJSON(&b)
-	}
-	b.WriteString("\n}}\n")
-	if err := writeFileAtomic(filepath.Join(out, SumsName), b.Bytes()); err != nil {
+		b.WriteString("\n}}\n")
+		_, err := w.Write(b.Bytes())
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	c.old = c.next

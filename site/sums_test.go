@@ -75,7 +75,7 @@ func TestSumCache(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := t.TempDir()
-			c := readSums(out)
+			c := readSums(out, false)
 			c.begin(tc.cutoff.Add(racyWindow))
 			_, before, hit := c.lookup("r/1", log)
 			if hit {
@@ -88,7 +88,7 @@ func TestSumCache(t *testing.T) {
 			if tc.change != nil {
 				tc.change(t)
 			}
-			c2 := readSums(out)
+			c2 := readSums(out, tc.name == "unchanged")
 			c2.begin(time.Now())
 			got, _, hit := c2.lookup("r/1", log)
 			if _, ok := lstatFile(log); !ok && hit {
