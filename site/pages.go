@@ -1000,62 +1000,75 @@ func statusKey(s string) string {
 
 // ---- search ----
 
+// searchItems calls item for every entry of search.json, in order, with
+// its key, value pairs; r is the receipt of a run's entry.
+func (st *buildState) searchItems(item func(r *receiptRec, fields ...string)) {
+	for _, d := range st.docs {
+		item(nil, "kind", "loop", "id", d.LoopID, "title", truncate(d.Title, 200), "url", loopPath(d.LoopID),
+			"status", d.Status, "owner", d.Meta.String("owner"), "priority", d.Meta.String("priority"))
+	}
+	for _, r := range st.recs {
+		loop, step := "", ""
+		if r.Receipt != nil {
+			loop, step = r.Receipt.LoopID, r.Receipt.Step
+		}
+		item(r, "kind", "run", "id", r.RunKey, "title", loop+" · "+step, "url", receiptPath(r.RunKey),
+			"status", recStatus(r), "loop", loop, "when", fmtISO(r.Start))
+	}
+	ids := make([]string, 0, len(st.gapByID))
+	for id := range st.gapByID {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		g := st.gapByID[id]
+		title := g.Title
+		if title == "" {
+			title = firstLine(g.Description)
+		}
+		item(nil, "kind", "gap", "id", g.ID, "title", truncate(title, 200), "url", gapPath(g.ID),
+			"status", g.Status, "severity", g.Severity, "loop", g.ParentLoop)
+	}
+}
+
 func (st *buildState) searchJob() job {
 	return func(w *writer) error {
+		// The key hashes every entry's fields: far less work than
+		// writing the index (megabytes) only to find it unchanged.
+		k := newKeyer(st.global, "search.json")
+		st.searchItems(func(_ *receiptRec, fields ...string) {
+			k.int(int64(len(fields)))
+			for _, f := range fields {
+				k.str(f)
+			}
+		})
+		key := k.sum()
+		if w.reuse(key, "search.json") {
+			return nil
+		}
 		var b bytes.Buffer
 		b.Grow(384 * (len(st.docs) + len(st.recs) + len(st.gapByID)))
 		b.WriteString("[")
 		first := true
-		sep := func() {
+		st.searchItems(func(r *receiptRec, fields ...string) {
 			if !first {
 				b.WriteByte(',')
 			}
 			first = false
 			b.WriteString("\n")
-		}
-		item := func(fields ...string) {
-			sep()
-			writeItem(&b, fields...)
-		}
-		for _, d := range st.docs {
-			item("kind", "loop", "id", d.LoopID, "title", truncate(d.Title, 200), "url", loopPath(d.LoopID),
-				"status", d.Status, "owner", d.Meta.String("owner"), "priority", d.Meta.String("priority"))
-		}
-		for _, r := range st.recs {
-			if r.searchItem != nil {
-				sep()
+			if r != nil && r.searchItem != nil {
 				b.Write(r.searchItem)
-				continue
+				return
 			}
-			loop, step := "", ""
-			if r.Receipt != nil {
-				loop, step = r.Receipt.LoopID, r.Receipt.Step
-			}
-			sep()
 			n := b.Len()
-			writeItem(&b, "kind", "run", "id", r.RunKey, "title", loop+" · "+step, "url", receiptPath(r.RunKey),
-				"status", recStatus(r), "loop", loop, "when", fmtISO(r.Start))
-			if !st.b.oneShot {
+			writeItem(&b, fields...)
+			if r != nil && !st.b.oneShot {
 				// Receipts never change: a later build reuses the entry.
 				r.searchItem = bytes.Clone(b.Bytes()[n:])
 			}
-		}
-		ids := make([]string, 0, len(st.gapByID))
-		for id := range st.gapByID {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
-		for _, id := range ids {
-			g := st.gapByID[id]
-			title := g.Title
-			if title == "" {
-				title = firstLine(g.Description)
-			}
-			item("kind", "gap", "id", g.ID, "title", truncate(title, 200), "url", gapPath(g.ID),
-				"status", g.Status, "severity", g.Severity, "loop", g.ParentLoop)
-		}
+		})
 		b.WriteString("\n]\n")
-		return w.emit("search.json", "", b.Bytes())
+		return w.emit("search.json", key, b.Bytes())
 	}
 }
 
