@@ -136,15 +136,28 @@ func parseManifestFast(data []byte) (files [][3]string, ok bool) {
 
 // encode returns the manifest's JSON: sorted, one file a line.
 func (m *manifest) encode() []byte {
+	var b bytes.Buffer
+	b.Grow(len(m.files) * 128)
+	m.encodeTo(&b) //nolint:errcheck // a bytes.Buffer does not fail
+	return b.Bytes()
+}
+
+// encodeTo writes the manifest's JSON to out, in pieces of about 32 KiB.
+func (m *manifest) encodeTo(out io.Writer) error {
 	paths := make([]string, 0, len(m.files))
 	for p := range m.files {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
 	var b bytes.Buffer
-	b.Grow(len(paths) * 128)
 	b.WriteString(`{"generator":` + strconv.Quote(generator) + `,"files":[`)
 	for i, p := range paths {
+		if b.Len() >= 32<<10 {
+			if _, err := out.Write(b.Bytes()); err != nil {
+				return err
+			}
+			b.Reset()
+		}
 		if i > 0 {
 			b.WriteByte(',')
 		}
@@ -158,7 +171,8 @@ func (m *manifest) encode() []byte {
 		b.WriteByte(']')
 	}
 	b.WriteString("\n]}\n")
-	return b.Bytes()
+	_, err := out.Write(b.Bytes())
+	return err
 }
 
 // validOutPath reports whether p is a path the site may write or remove:
@@ -202,6 +216,12 @@ func newKeyer(parts ...string) *keyer {
 		k.str(p)
 	}
 	return k
+}
+
+// reset empties the keyer for another key.
+func (k *keyer) reset() {
+	k.h.Reset()
+	k.n = 0
 }
 
 // flush hashes the buffered bytes.
@@ -450,8 +470,16 @@ func (w *writer) finish() (removed []string, err error) {
 		return removed, nil // the manifest on disk is already this one
 	}
 	m := &manifest{files: w.next}
-	data := m.encode()
 	mp := filepath.Join(w.out, ManifestName)
+	if w.old.onDisk && (w.dirty.Load() || len(removed) > 0 || len(w.next) != len(w.old.files)) {
+		// The manifest on disk is the previous one, which differs from
+		// this one: write it without encoding it whole in memory first.
+		if err := writeStream(mp, m.encodeTo); err != nil {
+			return nil, fmt.Errorf("site: write manifest: %w", err)
+		}
+		return removed, nil
+	}
+	data := m.encode()
 	if old, err := os.ReadFile(mp); err != nil || !bytes.Equal(old, data) {
 		if err := w.mkdir(w.out); err != nil {
 			return nil, err

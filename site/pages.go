@@ -230,9 +230,15 @@ func errText(err error) string {
 
 // receiptKey hashes everything a receipt page shows.
 func (st *buildState) receiptKey(r *receiptRec) string {
+	k, _ := st.b.keyers.Get().(*keyer)
+	if k == nil {
+		k = newKeyer()
+	}
+	defer st.b.keyers.Put(k)
 	if r.staticKey == "" {
 		// What never changes for a receipt: its files, read once.
-		sk := newKeyer("receipt", r.RunKey, r.Dir, r.Hash, errText(r.Err)).bool(r.Missing)
+		k.reset()
+		sk := k.str("receipt").str(r.RunKey).str(r.Dir).str(r.Hash).str(errText(r.Err)).bool(r.Missing)
 		v := r.ver
 		sk.bool(v.LogPresent).int(v.LogSize).int(int64(v.LogLines)).str(v.LogSHA256).str(v.LogErr).str(v.LogState).bool(v.CommandOK).bool(v.LogFolded)
 		for _, a := range v.Artifacts {
@@ -240,7 +246,8 @@ func (st *buildState) receiptKey(r *receiptRec) string {
 		}
 		r.staticKey = sk.sum()
 	}
-	k := newKeyer(st.global, r.staticKey)
+	k.reset()
+	k.str(st.global).str(r.staticKey)
 	k.str(st.chain[r.RunKey])
 	k.str(st.signature(r))
 	if r.Receipt != nil {

@@ -102,9 +102,10 @@ type Builder struct {
 	md      *render.Renderer
 	assets  map[string][]byte
 	baseKey string
-	// bufs and hws recycle page buffers.
-	bufs sync.Pool
-	hws  sync.Pool
+	// bufs and hws recycle page buffers, keyers the hashers of keys.
+	bufs   sync.Pool
+	hws    sync.Pool
+	keyers sync.Pool
 
 	// stepState is the current build's step-state function; it is set
 	// before the build's workers start and read by the renderer.
