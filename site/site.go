@@ -25,6 +25,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -243,7 +244,18 @@ func (b *Builder) Build(ctx context.Context, opts Options) (Stats, error) {
 		return Stats{}, err
 	}
 	b.lastWatch = st.watch
+	// The receipts are all read: record them while the pages are
+	// written (the pages do not change what is recorded).
+	saved := make(chan error, 1)
+	go func() {
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			saved <- err
+			return
+		}
+		saved <- b.rstate.save(out, st.recs)
+	}()
 	stats, err := b.write(ctx, st)
+	serr := <-saved
 	if err != nil {
 		// The manifest on disk may not describe what is there any more.
 		b.manifest = nil
@@ -251,13 +263,13 @@ func (b *Builder) Build(ctx context.Context, opts Options) (Stats, error) {
 		b.rstate = nil
 		return Stats{}, err
 	}
+	if serr != nil {
+		b.rstate = nil
+		return Stats{}, fmt.Errorf("site build: %w", serr)
+	}
 	if err := b.sums.save(out); err != nil {
 		b.sums = nil
 		return Stats{}, fmt.Errorf("site build: write %s: %w", SumsName, err)
-	}
-	if err := b.rstate.save(out, st.recs); err != nil {
-		b.rstate = nil
-		return Stats{}, fmt.Errorf("site build: %w", err)
 	}
 	sort.Strings(stats.Warnings)
 	if opts.Logger != nil {
