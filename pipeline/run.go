@@ -315,6 +315,8 @@ type loopRun struct {
 	// stale is set once the document changed under the run (see
 	// currentSource): the plan made from the old text is not followed.
 	stale bool
+	// stamp vouches for the file still holding src (see docChanged).
+	stamp srcStamp
 }
 
 // runLoop plans and executes one loop.
@@ -468,7 +470,9 @@ func (r *Runner) newReceipt(lr *loopRun, it *Item, runKey string, started time.T
 	return rc
 }
 
-// newRunKey returns a run key whose folder does not exist yet.
+// newRunKey returns a run key whose folder does not exist yet. Its path is
+// checked with SafeJoin (ReceiptPath): a symlinked receipts folder stops
+// the step before anything runs.
 func (r *Runner) newRunKey(capName string, t time.Time) (string, error) {
 	capName = artifacts.SanitizeCapability(capName)
 	for i := 0; i < 10; i++ {
