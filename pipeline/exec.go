@@ -53,6 +53,10 @@ type procSpec struct {
 	Timeout time.Duration
 	// OnStart is called with the pid (= process group id) once started.
 	OnStart func(pid int) error
+	// Bufs, when set, are the read buffers of stdout and stderr, reused
+	// from step to step (nil: each copy allocates its own); runProcess is
+	// done with them when it returns.
+	Bufs *[2][]byte
 }
 
 // procResult is how a process ended.
@@ -126,9 +130,18 @@ func runProcess(ctx context.Context, spec procSpec) procResult {
 		errR.Close()
 		return fail(err)
 	}
+	var bufs [2][]byte
+	if spec.Bufs != nil {
+		for i, b := range spec.Bufs {
+			if b == nil {
+				spec.Bufs[i] = make([]byte, copyBufSize)
+			}
+		}
+		bufs = *spec.Bufs
+	}
 	copies := make(chan error, 2)
-	go copyOutput(spec.Stdout, outR, copies)
-	go copyOutput(spec.Stderr, errR, copies)
+	go copyOutput(spec.Stdout, outR, bufs[0], copies)
+	go copyOutput(spec.Stderr, errR, bufs[1], copies)
 	pgid := cmd.Process.Pid
 	// done is closed once the process is reaped: the group id may then
 	// be reused, and the escalation below must not signal it.
@@ -205,11 +218,16 @@ func outputPipe() (r, w *os.File, err error) {
 	return os.NewFile(uintptr(p[0]), "|0"), os.NewFile(uintptr(p[1]), "|1"), nil
 }
 
+// copyBufSize is the size of an output pipe's read buffer (io.Copy's).
+const copyBufSize = 32 << 10
+
 // copyOutput copies the read end of an output pipe to w until the end of
-// the output (or a failed write), then closes it (a writer that failed
-// leaves the child a broken pipe rather than a full one) and reports.
-func copyOutput(w io.Writer, r *os.File, done chan<- error) {
-	_, err := io.Copy(w, r)
+// the output (or a failed write), through buf (nil: one of its own), then
+// closes it (a writer that failed leaves the child a broken pipe rather
+// than a full one) and reports.
+func copyOutput(w io.Writer, r *os.File, buf []byte, done chan<- error) {
+	// The struct hides the file's WriteTo, which would take a new buffer.
+	_, err := io.CopyBuffer(w, struct{ io.Reader }{r}, buf)
 	r.Close()
 	done <- err
 }

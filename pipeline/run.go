@@ -128,6 +128,8 @@ type Runner struct {
 	// and an open of /dev/null; devNull is closed when Run returns.
 	paths   commandPaths
 	devNull *os.File
+	// copyBufs are the steps' output read buffers, reused (see procSpec).
+	copyBufs [2][]byte
 }
 
 // NewRunner prepares a run; nothing is read or written until Run.

@@ -136,7 +136,7 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 			Argv: append(append([]string{}, argv...), step.Command), Dir: r.opts.Root, Env: env,
 			Path: r.paths.resolve(argv[0]), Stdin: r.stdin(),
 			Stdout: out.Stream(artifacts.StreamStdout), Stderr: out.Stream(artifacts.StreamStderr),
-			Timeout: r.stepTimeout(step),
+			Timeout: r.stepTimeout(step), Bufs: &r.copyBufs,
 			OnStart: func(pid int) error {
 				intent.PID, intent.PGID = pid, pid
 				if l, ok := withPID(line, pid); ok {
