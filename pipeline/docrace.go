@@ -67,7 +67,10 @@ func (r *Runner) docChanged(lr *loopRun) bool {
 func (r *Runner) docMoved(lr *loopRun) bool {
 	full, err := artifacts.SafeJoin(r.opts.Root, lr.doc.Path)
 	if err != nil {
-		return true
+		// currentSource decides, as it always did.
+		lr.stamp = srcStamp{}
+		_, _, changed, _ := r.currentSource(lr)
+		return changed
 	}
 	// The real clock, not Options.Clock: the stamp is compared with the
 	// file system's timestamps.
