@@ -143,8 +143,8 @@ func runProcess(ctx context.Context, spec procSpec) procResult {
 	go copyOutput(spec.Stdout, outR, bufs[0], copies)
 	go copyOutput(spec.Stderr, errR, bufs[1], copies)
 	pgid := cmd.Process.Pid
-	// done is closed once the process is reaped: the group id may then
-	// be reused, and the escalation below must not signal it.
+	// done is closed once the step is over (its process reaped, its
+	// output taken): the escalation below must not signal the group then.
 	done := make(chan struct{})
 	stop := context.AfterFunc(runCtx, func() {
 		select {
@@ -172,10 +172,12 @@ func runProcess(ctx context.Context, spec procSpec) procResult {
 		}
 	}
 	err = cmd.Wait()
-	close(done)
-	// Leftovers of the group (daemons, background jobs) go with the step.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	// As os/exec's WaitDelay did: what the group still writes is read for
+	// pipeGrace at most, then the leftovers (daemons, background jobs) go
+	// with the step.
 	copyErr := finishCopies(copies, outR, errR)
+	close(done)
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	res.End = time.Now()
 	if ctxErr := runCtx.Err(); ctxErr != nil {
 		if errors.Is(ctxErr, context.DeadlineExceeded) && ctx.Err() == nil {
