@@ -179,7 +179,7 @@ func CreateAtomic(path string, perm fs.FileMode) (*AtomicFile, error) {
 	if dir == "" {
 		dir = "."
 	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	f, err := fsx.CreateTemp(dir, "."+base+".tmp-")
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}

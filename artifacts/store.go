@@ -119,8 +119,13 @@ func (s *Store) runDir(r *Receipt) (rel, abs string, dirty []string, err error) 
 	if err != nil {
 		return "", "", nil, err
 	}
-	if err := noReceipt(abs); err != nil {
-		return "", "", nil, err
+	// A folder makeDir just created holds nothing: only an existing one
+	// is checked for a receipt (the final rename refuses to replace one
+	// in any case).
+	if created := len(dirty) > 0 && dirty[len(dirty)-1] == filepath.Dir(abs); !created {
+		if err := noReceipt(abs); err != nil {
+			return "", "", nil, err
+		}
 	}
 	return rel, abs, dirty, nil
 }
@@ -228,7 +233,7 @@ func (s *Store) WriteRun(r *Receipt, output *AtomicFile) (*WriteResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.writeRunIn(r, output, rel, abs, dirty)
+	return s.writeRunIn(r, output, rel, abs, dirty, false)
 }
 
 // WriteLinked stores one run like Write, its output being the complete,
@@ -271,12 +276,13 @@ func (s *Store) WriteLinked(r *Receipt, logPath string, size int64, sum string) 
 		return copyLog()
 	}
 	r.OutputSHA256 = sum
-	return s.writeRunIn(r, nil, rel, abs, dirty)
+	return s.writeRunIn(r, nil, rel, abs, dirty, true)
 }
 
 // writeRunIn is WriteRun once the run folder rel (abs on disk) is made,
-// dirty being the folders that gained an entry.
-func (s *Store) writeRunIn(r *Receipt, output *AtomicFile, rel, abs string, dirty []string) (*WriteResult, error) {
+// dirty being the folders that gained an entry; linked is set when the
+// caller has just linked output.log into it.
+func (s *Store) writeRunIn(r *Receipt, output *AtomicFile, rel, abs string, dirty []string, linked bool) (*WriteResult, error) {
 	outPath := filepath.Join(abs, OutputFile)
 	if output != nil {
 		if output.Name() != outPath {
@@ -318,7 +324,9 @@ func (s *Store) writeRunIn(r *Receipt, output *AtomicFile, rel, abs string, dirt
 		}
 	}
 	res := &WriteResult{Dir: rel, Hash: ChainHash(data)}
-	if fi, err := os.Lstat(outPath); err == nil && fi.Mode().IsRegular() {
+	if linked {
+		res.Paths = append(res.Paths, rel+"/"+OutputFile)
+	} else if fi, err := os.Lstat(outPath); err == nil && fi.Mode().IsRegular() {
 		res.Paths = append(res.Paths, rel+"/"+OutputFile)
 	}
 	if err := rec.CommitNoReplace(); err != nil {

@@ -53,6 +53,10 @@ type procSpec struct {
 	Timeout time.Duration
 	// OnStart is called with the pid (= process group id) once started.
 	OnStart func(pid int) error
+	// Bufs, when set, are the read buffers of stdout and stderr, reused
+	// from step to step (nil: each copy allocates its own); runProcess is
+	// done with them when it returns.
+	Bufs *[2][]byte
 }
 
 // procResult is how a process ended.
@@ -72,15 +76,21 @@ type procResult struct {
 // timeout expires or ctx is cancelled, the whole group gets SIGTERM, then
 // SIGKILL after killGrace. When the main process exits, whatever is left of
 // its group is killed, so no step leaves processes behind.
+//
+// The output pipes are made here rather than by os/exec (see outputPipe),
+// and the watch for a timeout or a stop is a context.AfterFunc rather than
+// a goroutine per step: a step that ends on its own costs no goroutine, no
+// wake-up and none of the descriptor-flag calls os/exec makes per pipe.
+// What os/exec's WaitDelay did is done here: once the main process has
+// exited, its output is read for at most pipeGrace more (a daemon it left
+// behind may hold the pipes open), then abandoned.
 func runProcess(ctx context.Context, spec procSpec) procResult {
 	runCtx := ctx
-	var cancel context.CancelFunc
 	if spec.Timeout > 0 {
+		var cancel context.CancelFunc
 		runCtx, cancel = context.WithTimeout(ctx, spec.Timeout)
-	} else {
-		runCtx, cancel = context.WithCancel(ctx)
+		defer cancel()
 	}
-	defer cancel()
 	var cmd *exec.Cmd
 	if spec.Path != "" {
 		cmd = exec.Command(spec.Path, spec.Argv[1:]...)
@@ -93,40 +103,80 @@ func runProcess(ctx context.Context, spec procSpec) procResult {
 	if spec.Stdin != nil {
 		cmd.Stdin = spec.Stdin
 	}
-	cmd.Stdout, cmd.Stderr = spec.Stdout, spec.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.WaitDelay = pipeGrace
 	res := procResult{Start: time.Now()}
-	if err := cmd.Start(); err != nil {
+	fail := func(err error) procResult {
 		res.End, res.ExitCode, res.Err = time.Now(), -1, err
 		return res
 	}
+	outR, outW, err := outputPipe()
+	if err != nil {
+		return fail(err)
+	}
+	errR, errW, err := outputPipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return fail(err)
+	}
+	cmd.Stdout, cmd.Stderr = outW, errW
+	err = cmd.Start()
+	// The child has its own copies: the parent's must go, or the readers
+	// would never see the end of the output.
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		return fail(err)
+	}
+	var bufs [2][]byte
+	if spec.Bufs != nil {
+		for i, b := range spec.Bufs {
+			if b == nil {
+				spec.Bufs[i] = make([]byte, copyBufSize)
+			}
+		}
+		bufs = *spec.Bufs
+	}
+	copies := make(chan error, 2)
+	go copyOutput(spec.Stdout, outR, bufs[0], copies)
+	go copyOutput(spec.Stderr, errR, bufs[1], copies)
 	pgid := cmd.Process.Pid
+	// done is closed once the step is over (its process reaped, its
+	// output taken): the escalation below must not signal the group then.
+	done := make(chan struct{})
+	stop := context.AfterFunc(runCtx, func() {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		t := time.NewTimer(killGrace)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		}
+	})
+	defer stop()
 	if spec.OnStart != nil {
 		if err := spec.OnStart(pgid); err != nil {
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 			_ = cmd.Wait()
-			res.End, res.ExitCode, res.Err = time.Now(), -1, err
-			return res
+			close(done)
+			finishCopies(copies, outR, errR)
+			return fail(err)
 		}
 	}
-	done := make(chan struct{})
-	go func() {
-		select {
-		case <-done:
-			return
-		case <-runCtx.Done():
-		}
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(killGrace):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		}
-	}()
-	err := cmd.Wait()
+	err = cmd.Wait()
+	// As os/exec's WaitDelay did: what the group still writes is read for
+	// pipeGrace at most, then the leftovers (daemons, background jobs) go
+	// with the step.
+	copyErr := finishCopies(copies, outR, errR)
 	close(done)
-	// Leftovers of the group (daemons, background jobs) go with the step.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	res.End = time.Now()
 	if ctxErr := runCtx.Err(); ctxErr != nil {
@@ -142,10 +192,78 @@ func runProcess(ctx context.Context, spec procSpec) procResult {
 		res.ExitCode = 128 + int(ws.Signal())
 	}
 	var exitErr *exec.ExitError
-	if err != nil && !errors.As(err, &exitErr) && !errors.Is(err, exec.ErrWaitDelay) {
+	if err != nil && !errors.As(err, &exitErr) {
 		res.Err = err
+	} else if err == nil && copyErr != nil {
+		// As os/exec reports it: the output could not be taken.
+		res.Err = copyErr
 	}
 	return res
+}
+
+// outputPipe returns a pipe for one of a step's output streams: the read
+// end registered with the runtime's poller (so that reading it can be
+// abandoned, see finishCopies), the write end a plain blocking descriptor
+// for the child. os.Pipe would make both ends non-blocking and register
+// both, and os/exec then turn the child's end back to blocking: eight
+// system calls per pipe instead of five.
+func outputPipe() (r, w *os.File, err error) {
+	var p [2]int
+	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil {
+		return nil, nil, os.NewSyscallError("pipe2", err)
+	}
+	if err := syscall.SetNonblock(p[0], true); err != nil {
+		syscall.Close(p[0])
+		syscall.Close(p[1])
+		return nil, nil, os.NewSyscallError("setnonblock", err)
+	}
+	return os.NewFile(uintptr(p[0]), "|0"), os.NewFile(uintptr(p[1]), "|1"), nil
+}
+
+// copyBufSize is the size of an output pipe's read buffer (io.Copy's).
+const copyBufSize = 32 << 10
+
+// copyOutput copies the read end of an output pipe to w until the end of
+// the output (or a failed write), through buf (nil: one of its own), then
+// closes it (a writer that failed leaves the child a broken pipe rather
+// than a full one) and reports.
+func copyOutput(w io.Writer, r *os.File, buf []byte, done chan<- error) {
+	// The struct hides the file's WriteTo, which would take a new buffer.
+	_, err := io.CopyBuffer(w, struct{ io.Reader }{r}, buf)
+	r.Close()
+	done <- err
+}
+
+// finishCopies waits for the two copyOutput calls of a process that has
+// exited: for pipeGrace at most, after which their reads are abandoned (a
+// process left behind still holds the pipes). It returns the first
+// error of a copy, not counting an abandoned read.
+func finishCopies(copies <-chan error, outR, errR *os.File) error {
+	var first error
+	note := func(err error) {
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, os.ErrClosed) && first == nil {
+			first = err
+		}
+	}
+	t := time.NewTimer(pipeGrace)
+	defer t.Stop()
+	for n := 0; n < 2; n++ {
+		select {
+		case err := <-copies:
+			note(err)
+		case <-t.C:
+			// Abandon both reads (one may be over already: its file is
+			// closed and the deadline fails, harmlessly).
+			now := time.Now()
+			_ = outR.SetReadDeadline(now)
+			_ = errR.SetReadDeadline(now)
+			for ; n < 2; n++ {
+				note(<-copies)
+			}
+			return first
+		}
+	}
+	return first
 }
 
 // commandPaths remembers where the interpreters of a run's steps are: a

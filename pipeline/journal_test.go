@@ -207,3 +207,63 @@ func TestWithPID(t *testing.T) {
 		}
 	}
 }
+
+// TestJournalCompactOnlyWhenAllDone checks that Compact removes the journal
+// exactly when every entry Read returns is done.
+func TestJournalCompactOnlyWhenAllDone(t *testing.T) {
+	const a, b = "CAP-20260301-101500__x__Raaaaaaaaaa", "CAP-20260301-101501__x__Rbbbbbbbbbb"
+	rc := &artifacts.Receipt{RunKey: a, LoopID: "L", Step: "s", Status: artifacts.StatusPass, Note: `"kind":"done","run_key":"` + b + `"`}
+	for _, tc := range []struct {
+		name    string
+		records []JournalRecord
+		torn    string // appended without a newline
+	}{
+		{"empty", nil, ""},
+		{"intent only", []JournalRecord{{Kind: recIntent, RunKey: a, Intent: rc}}, ""},
+		{"intent, result", []JournalRecord{{Kind: recIntent, RunKey: a, Intent: rc}, {Kind: recResult, RunKey: a, Receipt: rc}}, ""},
+		{"intent, result, done", []JournalRecord{{Kind: recIntent, RunKey: a, Intent: rc}, {Kind: recResult, RunKey: a, Receipt: rc}, {Kind: recDone, RunKey: a}}, ""},
+		{"done first, then an intent", []JournalRecord{{Kind: recDone, RunKey: a}, {Kind: recIntent, RunKey: a}}, ""},
+		{"one of two done", []JournalRecord{{Kind: recIntent, RunKey: a}, {Kind: recDone, RunKey: a}, {Kind: recIntent, RunKey: b, Intent: rc}}, ""},
+		{"both done", []JournalRecord{{Kind: recIntent, RunKey: a}, {Kind: recIntent, RunKey: b}, {Kind: recDone, RunKey: b}, {Kind: recDone, RunKey: a}}, ""},
+		{"done only", []JournalRecord{{Kind: recDone, RunKey: b}}, ""},
+		{"all done, torn intent", []JournalRecord{{Kind: recIntent, RunKey: a}, {Kind: recDone, RunKey: a}}, `{"kind":"intent","run_key":"` + b},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			j, err := OpenJournal(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.Close()
+			for _, r := range tc.records {
+				if err := j.AppendNoSync(r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			path := filepath.Join(dir, "journal.jsonl")
+			if tc.torn != "" {
+				f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.WriteString(tc.torn)
+				f.Close()
+			}
+			_, entries, err := j.Read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantRemoved := true
+			for _, e := range entries {
+				wantRemoved = wantRemoved && e.Done
+			}
+			if err := j.Compact(); err != nil {
+				t.Fatal(err)
+			}
+			_, statErr := os.Stat(path)
+			if removed := os.IsNotExist(statErr); removed != wantRemoved {
+				t.Errorf("journal removed = %v, want %v (every entry done)", removed, wantRemoved)
+			}
+		})
+	}
+}

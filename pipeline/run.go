@@ -128,6 +128,8 @@ type Runner struct {
 	// and an open of /dev/null; devNull is closed when Run returns.
 	paths   commandPaths
 	devNull *os.File
+	// copyBufs are the steps' output read buffers, reused (see procSpec).
+	copyBufs [2][]byte
 }
 
 // NewRunner prepares a run; nothing is read or written until Run.
@@ -315,6 +317,8 @@ type loopRun struct {
 	// stale is set once the document changed under the run (see
 	// currentSource): the plan made from the old text is not followed.
 	stale bool
+	// stamp vouches for the file still holding src (see docChanged).
+	stamp srcStamp
 }
 
 // runLoop plans and executes one loop.
@@ -468,7 +472,9 @@ func (r *Runner) newReceipt(lr *loopRun, it *Item, runKey string, started time.T
 	return rc
 }
 
-// newRunKey returns a run key whose folder does not exist yet.
+// newRunKey returns a run key whose folder does not exist yet. Its path is
+// checked with SafeJoin (ReceiptPath): a symlinked receipts folder stops
+// the step before anything runs.
 func (r *Runner) newRunKey(capName string, t time.Time) (string, error) {
 	capName = artifacts.SanitizeCapability(capName)
 	for i := 0; i < 10; i++ {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"syscall"
 	"time"
 
 	"github.com/spinehq/spine/artifacts"
@@ -20,6 +21,31 @@ var stageTitleRe = regexp.MustCompile(`(?i)^(stage|phase|wave|step)[ -]?\d+\s*[:
 // run's partial log becomes the interrupted receipt's output.log.
 func (r *Runner) logPath(runKey string) string {
 	return filepath.Join(r.opts.StateDir, "runs", runKey+".log")
+}
+
+// createLog creates (truncating) the running log at path, making its
+// folder when it is missing (the run's first step) rather than checking
+// for it every step. The file is opened with plain system calls:
+// os.OpenFile would also try to register a regular file with the poller
+// (four more calls per step).
+func createLog(path string) (*os.File, error) {
+	made := false
+	for {
+		fd, err := syscall.Open(path, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_TRUNC|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0o644)
+		switch {
+		case err == nil:
+			return os.NewFile(uintptr(fd), path), nil
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.ENOENT && !made:
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				return nil, err
+			}
+			made = true
+			continue
+		}
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
 }
 
 // redactor builds the redactor of this run: the values of policy.secret_env
@@ -62,14 +88,12 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	if step.Kind == loops.KindCommand && !ok {
 		return r.refuse(lr, it, rc, fmt.Sprintf("language %q is not runnable", step.Lang))
 	}
-	if err := os.MkdirAll(filepath.Dir(r.logPath(key)), 0o755); err != nil {
-		return nil, err
-	}
-	logFile, err := os.OpenFile(r.logPath(key), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	logPath := r.logPath(key)
+	logFile, err := createLog(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("step %s: %w", step.Name, err)
 	}
-	defer os.Remove(r.logPath(key))
+	defer os.Remove(logPath)
 	defer logFile.Close()
 	intent := JournalRecord{Kind: recIntent, RunKey: key, LoopID: lr.doc.LoopID, Step: step.Name, Stage: it.Stage, Dir: relDir, At: started, Intent: rc}
 	var sink io.Writer = logFile
@@ -112,7 +136,7 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 			Argv: append(append([]string{}, argv...), step.Command), Dir: r.opts.Root, Env: env,
 			Path: r.paths.resolve(argv[0]), Stdin: r.stdin(),
 			Stdout: out.Stream(artifacts.StreamStdout), Stderr: out.Stream(artifacts.StreamStderr),
-			Timeout: r.stepTimeout(step),
+			Timeout: r.stepTimeout(step), Bufs: &r.copyBufs,
 			OnStart: func(pid int) error {
 				intent.PID, intent.PGID = pid, pid
 				if l, ok := withPID(line, pid); ok {
@@ -170,7 +194,7 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 		return nil, fmt.Errorf("step %s: %w", step.Name, err)
 	}
 	if err := r.storeReceipt(lr, rc, func() (*artifacts.WriteResult, error) {
-		return r.store.WriteLinked(rc, r.logPath(key), out.Size(), out.SHA256())
+		return r.store.WriteLinked(rc, logPath, out.Size(), out.SHA256())
 	}); err != nil {
 		return nil, err
 	}

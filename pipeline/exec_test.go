@@ -1,0 +1,53 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRunProcessOutputAfterExit checks what is read of the output a step's
+// process group writes after its main process exited: everything written
+// within pipeGrace, and nothing that would keep the step waiting longer
+// (the group is killed then).
+func TestRunProcessOutputAfterExit(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		script  string
+		wantOut string
+		maxTime time.Duration
+	}{
+		{"background job done within the grace", "(sleep 0.3; echo late) & echo early", "early\nlate\n", pipeGrace},
+		{"daemon holding the pipes", "(sleep 30; echo never) & echo early", "early\n", pipeGrace + 2*time.Second},
+		{"stderr too", "(sleep 0.2; echo late >&2) & echo early >&2", "", pipeGrace},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			var bufs [2][]byte
+			pgid := 0
+			start := time.Now()
+			res := runProcess(context.Background(), procSpec{
+				Argv: []string{"sh", "-c", tc.script}, Stdout: &stdout, Stderr: &stderr, Bufs: &bufs,
+				OnStart: func(pid int) error { pgid = pid; return nil },
+			})
+			took := time.Since(start)
+			if res.Err != nil || res.ExitCode != 0 {
+				t.Fatalf("exit %d, err %v", res.ExitCode, res.Err)
+			}
+			if stdout.String() != tc.wantOut {
+				t.Errorf("stdout %q, want %q", stdout.String(), tc.wantOut)
+			}
+			if strings.Contains(tc.name, "stderr") && stderr.String() != "early\nlate\n" {
+				t.Errorf("stderr %q, want early and late", stderr.String())
+			}
+			if took > tc.maxTime {
+				t.Errorf("took %s, want at most %s", took, tc.maxTime)
+			}
+			// The group is killed when the step ends (reaping by init may
+			// take a moment).
+			waitFor(t, 5*time.Second, func() bool { return !processAlive(pgid) })
+		})
+	}
+}
