@@ -1,31 +1,36 @@
 package render
 
+//go:generate go run ./internal/chromacss/gencss -light github -dark github-dark -o chroma.css
+
 import (
-	"fmt"
+	_ "embed"
 	"html"
 	"io"
 	"strings"
 	"sync"
-
-	"github.com/alecthomas/chroma/v2"
-	chromahtml "github.com/alecthomas/chroma/v2/formatters/html"
-	"github.com/alecthomas/chroma/v2/lexers"
-	"github.com/alecthomas/chroma/v2/styles"
 )
 
-// Chroma styles used for the light and the dark colour scheme.
+// Chroma styles used for the light and the dark colour scheme: chroma.css
+// is generated from them (go generate; TestCSSMatchesChroma checks it).
 const (
 	LightStyle = "github"
 	DarkStyle  = "github-dark"
 )
 
+// chromaCSS is the style sheet of highlighted code, generated from chroma's
+// styles.
+//
+//go:embed chroma.css
+var chromaCSS string
+
 // maxCachedBlock is the largest code block whose highlighted HTML is kept.
 const maxCachedBlock = 16 << 10
 
-// highlighter turns code into HTML with chroma's CSS classes. Shell code,
-// the bulk of loop documents, goes through a small dedicated lexer that is
-// two orders of magnitude faster than chroma's regular-expression lexer;
-// every other language uses chroma's lexers. Results are cached by content.
+// highlighter turns code into HTML with chroma's CSS classes, through small
+// lexers of its own (lexers.go) for the languages of operator documents:
+// shell, YAML, JSON, SQL, Python, Go, diff, INI/TOML and Dockerfile. Code
+// in any other language is shown as escaped plain text. Results are cached
+// by content.
 type highlighter struct {
 	mu    sync.Mutex
 	cache map[string]string
@@ -58,11 +63,10 @@ func (h *highlighter) write(w io.StringWriter, lang string, code []byte) {
 		b.WriteString(` class="language-` + lang + `"`)
 	}
 	b.WriteString(`>`)
-	emit := func(tt chroma.TokenType, s string) {
+	emit := func(cls, s string) {
 		if s == "" {
 			return
 		}
-		cls := tokenClass(tt)
 		if cls == "" {
 			b.WriteString(html.EscapeString(s))
 			return
@@ -97,78 +101,22 @@ func isLangName(s string) bool {
 	return len(s) <= 32
 }
 
-// tokenClass returns chroma's CSS class for a token type, falling back to
-// its sub-category and category.
-func tokenClass(tt chroma.TokenType) string {
-	for _, t := range []chroma.TokenType{tt, tt.SubCategory(), tt.Category()} {
-		if c, ok := chroma.StandardTypes[t]; ok && c != "" {
-			return c
-		}
-	}
-	return ""
-}
-
-// isShellLang reports whether a fence language is highlighted by the shell
-// lexer.
-func isShellLang(lang string) bool {
-	switch lang {
-	case "sh", "bash", "shell", "zsh", "ksh":
-		return true
-	}
-	return false
-}
-
-// isPlainLang reports whether a fence language is shown without
-// highlighting.
-func isPlainLang(lang string) bool {
-	switch lang {
-	case "", "text", "txt", "plain", "plaintext", "verify", "log", "output", "console-output":
-		return true
-	}
-	return false
-}
-
-// highlightTokens tokenises code and emits each token.
-func highlightTokens(lang, code string, emit func(chroma.TokenType, string)) {
-	switch {
-	case isShellLang(lang):
-		shellTokens(code, emit)
-		return
-	case isPlainLang(lang):
-		emit(chroma.Text, code)
+// highlightTokens tokenises code in the fence language lang and emits each
+// token with its CSS class (clsText for plain text); code in a language
+// without a lexer is one plain token.
+func highlightTokens(lang, code string, emit emitFunc) {
+	if lex := lexerFor(lang); lex != nil {
+		lex(code, emit)
 		return
 	}
-	lexer := lexers.Get(lang)
-	if lexer == nil {
-		emit(chroma.Text, code)
-		return
-	}
-	it, err := lexer.Tokenise(nil, code)
-	if err != nil {
-		emit(chroma.Text, code)
-		return
-	}
-	for tok := it(); tok != chroma.EOF; tok = it() {
-		emit(tok.Type, tok.Value)
+	if code != "" {
+		emit(clsText, code)
 	}
 }
 
 // CSS returns the style sheet for highlighted code: the light style, and the
 // dark style inside a prefers-color-scheme: dark media query.
-func CSS() (string, error) {
-	f := chromahtml.New(chromahtml.WithClasses(true))
-	var b strings.Builder
-	light, dark := styles.Get(LightStyle), styles.Get(DarkStyle)
-	if err := f.WriteCSS(&b, light); err != nil {
-		return "", fmt.Errorf("chroma css: %w", err)
-	}
-	b.WriteString("@media (prefers-color-scheme: dark) {\n")
-	if err := f.WriteCSS(&b, dark); err != nil {
-		return "", fmt.Errorf("chroma css: %w", err)
-	}
-	b.WriteString("}\n")
-	return b.String(), nil
-}
+func CSS() (string, error) { return chromaCSS, nil }
 
 // shellKeyword reports whether word is a shell reserved word.
 func shellKeyword(word string) bool {
@@ -191,10 +139,10 @@ func shellBuiltin(word string) bool {
 	return false
 }
 
-// shellTokens is a small shell lexer emitting chroma token types: comments,
+// shellTokens is a small shell lexer emitting chroma's classes: comments,
 // quoted strings, variables and substitutions, keywords, builtins, numbers,
 // operators and here-documents.
-func shellTokens(code string, emit func(chroma.TokenType, string)) {
+func shellTokens(code string, emit emitFunc) {
 	i := 0
 	n := len(code)
 	wordStart := true // at the start of a word (for # comments and keywords)
@@ -203,7 +151,7 @@ func shellTokens(code string, emit func(chroma.TokenType, string)) {
 	plainFrom := -1
 	flush := func(to int) {
 		if plainFrom >= 0 && to > plainFrom {
-			emit(chroma.Text, code[plainFrom:to])
+			emit(clsText, code[plainFrom:to])
 		}
 		plainFrom = -1
 	}
@@ -230,7 +178,7 @@ func shellTokens(code string, emit func(chroma.TokenType, string)) {
 			if j < 0 {
 				j = n - i
 			}
-			emit(chroma.CommentSingle, code[i:i+j])
+			emit(clsCommentSingle, code[i:i+j])
 			i += j
 		case c == '\'':
 			flush(i)
@@ -240,7 +188,7 @@ func shellTokens(code string, emit func(chroma.TokenType, string)) {
 			} else {
 				j++
 			}
-			emit(chroma.LiteralStringSingle, code[i:i+j+1])
+			emit(clsStringSingle, code[i:i+j+1])
 			i += j + 1
 			wordStart, cmdPos = false, false
 		case c == '"':
@@ -255,7 +203,7 @@ func shellTokens(code string, emit func(chroma.TokenType, string)) {
 			} else {
 				j++
 			}
-			emit(chroma.LiteralStringBacktick, code[i:i+j+1])
+			emit(clsStringBacktick, code[i:i+j+1])
 			i += j + 1
 			wordStart, cmdPos = false, false
 		case c == '$':
@@ -264,7 +212,7 @@ func shellTokens(code string, emit func(chroma.TokenType, string)) {
 			wordStart, cmdPos = false, false
 		case c == '\\' && i+1 < n:
 			flush(i)
-			emit(chroma.LiteralStringEscape, code[i:i+2])
+			emit(clsStringEscape, code[i:i+2])
 			i += 2
 			wordStart = false
 		case c == '<' && strings.HasPrefix(code[i:], "<<") && !strings.HasPrefix(code[i:], "<<<"):
@@ -281,10 +229,12 @@ func shellTokens(code string, emit func(chroma.TokenType, string)) {
 				k++
 			}
 			tag := strings.Trim(code[j:k], `'"`)
-			emit(chroma.Operator, code[i:j])
+			emit(clsOperator, code[i:j])
 			if tag != "" {
-				emit(chroma.LiteralStringHeredoc, code[j:k])
+				emit(clsStringHeredoc, code[j:k])
 				heredocs = append(heredocs, tag)
+			} else {
+				k = j // no tag: what follows is lexed as usual
 			}
 			i = k
 			wordStart, cmdPos = false, false
@@ -294,7 +244,7 @@ func shellTokens(code string, emit func(chroma.TokenType, string)) {
 			for j < n && strings.IndexByte("|&;<>", code[j]) >= 0 && j-i < 3 {
 				j++
 			}
-			emit(chroma.Operator, code[i:j])
+			emit(clsOperator, code[i:j])
 			i = j
 			wordStart, cmdPos = true, true
 		case c == ' ' || c == '\t':
@@ -310,22 +260,22 @@ func shellTokens(code string, emit func(chroma.TokenType, string)) {
 			switch {
 			case wordStart && (cmdPos || word == "in" || word == "do" || word == "then") && shellKeyword(word) && (j >= n || !isWordByte(code[j])):
 				flush(i)
-				emit(chroma.Keyword, word)
+				emit(clsKeyword, word)
 				cmdPos = word != "in"
 			case wordStart && cmdPos && shellBuiltin(word) && (j >= n || !isWordByte(code[j])):
 				flush(i)
-				emit(chroma.NameBuiltin, word)
+				emit(clsNameBuiltin, word)
 				cmdPos = false
 			case wordStart && isNumber(word) && (j >= n || !isWordByte(code[j])):
 				flush(i)
-				emit(chroma.LiteralNumber, word)
+				emit(clsNumber, word)
 				cmdPos = false
 			default:
 				plain()
 				if j < n && code[j] == '=' && cmdPos {
 					// VAR=value assignments keep the command position.
 					flush(i)
-					emit(chroma.NameVariable, word)
+					emit(clsNameVariable, word)
 					i = j
 					wordStart = false
 					continue
@@ -358,7 +308,7 @@ func isNumber(s string) bool {
 
 // shellDouble emits a double-quoted string starting at i, with variables
 // inside it, and returns the index after it.
-func shellDouble(code string, i int, emit func(chroma.TokenType, string)) int {
+func shellDouble(code string, i int, emit emitFunc) int {
 	n := len(code)
 	from := i
 	j := i + 1
@@ -368,11 +318,13 @@ func shellDouble(code string, i int, emit func(chroma.TokenType, string)) int {
 			j += 2
 			continue
 		case '"':
-			emit(chroma.LiteralStringDouble, code[from:j+1])
+			emit(clsStringDouble, code[from:j+1])
 			return j + 1
 		case '$':
 			if j+1 < n && (code[j+1] == '{' || code[j+1] == '(' || isAlnum(code[j+1]) || code[j+1] == '_') {
-				emit(chroma.LiteralStringDouble, code[from:j])
+				if from < j {
+					emit(clsStringDouble, code[from:j])
+				}
 				j = shellDollar(code, j, emit)
 				from = j
 				continue
@@ -383,15 +335,17 @@ func shellDouble(code string, i int, emit func(chroma.TokenType, string)) int {
 	if j > n {
 		j = n
 	}
-	emit(chroma.LiteralStringDouble, code[from:j])
+	if from < j {
+		emit(clsStringDouble, code[from:j])
+	}
 	return j
 }
 
 // shellDollar emits $NAME, ${…}, $(…) or $((…)) starting at i.
-func shellDollar(code string, i int, emit func(chroma.TokenType, string)) int {
+func shellDollar(code string, i int, emit emitFunc) int {
 	n := len(code)
 	if i+1 >= n {
-		emit(chroma.Text, "$")
+		emit(clsText, "$")
 		return i + 1
 	}
 	switch c := code[i+1]; {
@@ -416,9 +370,9 @@ func shellDollar(code string, i int, emit func(chroma.TokenType, string)) int {
 		if j < n && code[j] == closeCh {
 			j++
 		}
-		tt := chroma.NameVariable
+		tt := clsNameVariable
 		if c == '(' {
-			tt = chroma.LiteralStringInterpol
+			tt = clsStringInterpol
 		}
 		emit(tt, code[i:j])
 		return j
@@ -427,19 +381,19 @@ func shellDollar(code string, i int, emit func(chroma.TokenType, string)) int {
 		for j < n && (isAlnum(code[j]) || code[j] == '_') {
 			j++
 		}
-		emit(chroma.NameVariable, code[i:j])
+		emit(clsNameVariable, code[i:j])
 		return j
 	case strings.IndexByte("?!#@*$-", c) >= 0:
-		emit(chroma.NameVariable, code[i:i+2])
+		emit(clsNameVariable, code[i:i+2])
 		return i + 2
 	}
-	emit(chroma.Text, "$")
+	emit(clsText, "$")
 	return i + 1
 }
 
 // shellHeredoc emits the body of a here-document starting at i, up to and
 // including the line holding only tag, and returns the index after it.
-func shellHeredoc(code string, i int, tag string, emit func(chroma.TokenType, string)) int {
+func shellHeredoc(code string, i int, tag string, emit emitFunc) int {
 	start := i
 	for i < len(code) {
 		j := strings.IndexByte(code[i:], '\n')
@@ -448,12 +402,14 @@ func shellHeredoc(code string, i int, tag string, emit func(chroma.TokenType, st
 			end = i + j + 1
 		}
 		if strings.TrimSpace(code[i:end]) == tag {
-			emit(chroma.LiteralStringHeredoc, code[start:end])
+			emit(clsStringHeredoc, code[start:end])
 			return end
 		}
 		i = end
 	}
-	emit(chroma.LiteralStringHeredoc, code[start:])
+	if start < len(code) {
+		emit(clsStringHeredoc, code[start:])
+	}
 	return len(code)
 }
 

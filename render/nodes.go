@@ -566,7 +566,9 @@ func (nr *nodeRenderer) renderFenced(w util.BufWriter, source []byte, node ast.N
 	}
 	n := node.(*ast.FencedCodeBlock)
 	lang := ""
-	if n.Info != nil {
+	if sb, ok := n.Parent().(*StepBlockNode); ok {
+		lang = sb.Lang // its info string was parsed when it was wrapped
+	} else if n.Info != nil {
 		lang, _, _, _ = loops.ParseInfo(string(n.Info.Segment.Value(source)))
 	}
 	nr.r.hl.write(w, lang, blockText(n, source))

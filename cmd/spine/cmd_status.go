@@ -146,14 +146,27 @@ func dash(s string) string {
 // stepStates returns a function giving each step's state, from the
 // pipeline's planner over the repository's receipts.
 func (a *app) stepStates(rc *repoContext) (func(*loops.Document, *loops.Step) string, error) {
-	opts, err := a.pipelineOptions(rc, &runFlags{})
+	states, wait, err := a.stepStatesAsync(rc)
 	if err != nil {
 		return nil, err
+	}
+	wait()
+	return states, nil
+}
+
+// stepStatesAsync is stepStates planning the loops on another goroutine,
+// so that the caller can go on with work that does not need the states:
+// the function it returns waits for the plan. wait waits for the plan and
+// for the approval cache to be saved; call it before the process exits.
+func (a *app) stepStatesAsync(rc *repoContext) (states func(*loops.Document, *loops.Step) string, wait func(), err error) {
+	opts, err := a.pipelineOptions(rc, &runFlags{})
+	if err != nil {
+		return nil, nil, err
 	}
 	opts.History = rc.history
 	planner, err := pipeline.Plan(opts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	n := 0
 	for _, d := range rc.set.Docs {
@@ -161,13 +174,18 @@ func (a *app) stepStates(rc *repoContext) (func(*loops.Document, *loops.Step) st
 			n += len(d.Stages[i].Steps)
 		}
 	}
-	states := make(map[*loops.Step]string, n)
-	for _, d := range rc.set.Docs {
-		for _, it := range planner.PlanLoop(d) {
-			states[it.Step] = string(it.State)
+	m := make(map[*loops.Step]string, n)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, d := range rc.set.Docs {
+			for _, it := range planner.PlanLoop(d) {
+				m[it.Step] = string(it.State)
+			}
 		}
-	}
-	// Keep what the approval lookups learnt for the next command.
-	_ = planner.Gates.SaveCache()
-	return func(_ *loops.Document, s *loops.Step) string { return states[s] }, nil
+		// Keep what the approval lookups learnt for the next command.
+		_ = planner.Gates.SaveCache()
+	}()
+	wait = func() { <-done }
+	return func(_ *loops.Document, s *loops.Step) string { <-done; return m[s] }, wait, nil
 }

@@ -163,6 +163,42 @@ func TestDemoEndToEnd(t *testing.T) {
 			t.Errorf("demo wrote outside its folder: %s holds %v", d, entries)
 		}
 	}
+	// `site build` plans the step states on another goroutine while the
+	// build starts; its pages are those the demo built with the states
+	// planned first.
+	again := filepath.Join(sandbox, "site-again")
+	if out, errs, code := spine(t, "--repo", dir, "site", "build", "--out", again); code != 0 {
+		t.Fatalf("site build: exit %d\n%s\n%s", code, out, errs)
+	}
+	demoPages, againPages := sitePages(t, filepath.Join(dir, "public")), sitePages(t, again)
+	if len(demoPages) == 0 {
+		t.Fatal("the demo built no site pages")
+	}
+	if diff := cmp.Diff(demoPages, againPages); diff != "" {
+		t.Errorf("site build differs from the demo's site (-demo +site build):\n%s", diff)
+	}
+}
+
+// sitePages returns the HTML pages of a built site by their path in it.
+func sitePages(t *testing.T, out string) map[string]string {
+	t.Helper()
+	pages := map[string]string{}
+	err := filepath.WalkDir(out, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".html") {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(out, p)
+		pages[filepath.ToSlash(rel)] = string(b)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pages
 }
 
 func TestInitFreshAndRefusedTwice(t *testing.T) {
