@@ -465,3 +465,74 @@ func TestCommitFilesVerifiesAnIndexItDidNotWrite(t *testing.T) {
 		t.Fatal("HEAD moved")
 	}
 }
+
+// TestCommitFilesReusesOnlyItsOwnIndex: a plain index CommitFiles wrote is
+// not read again by its next commit, but its racily clean entries are
+// still smudged then, and an index git wrote in between is read.
+func TestCommitFilesReusesOnlyItsOwnIndex(t *testing.T) {
+	needGit(t)
+	t.Parallel()
+	dir := t.TempDir()
+	cliBase(t, dir)
+	g, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := object.Signature{Name: "x", Email: "x@y", When: time.Unix(1767225600, 0)}
+	// one's mtime is after the index's that commits it: racily clean
+	// once that index is rewritten.
+	write(t, dir, "one", "1\n")
+	future := time.Now().Add(time.Hour)
+	if err := os.Chtimes(filepath.Join(dir, "one"), future, future); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		file string
+		// git commits file itself (rewriting the index) when set.
+		byGit bool
+		// size is `git ls-files --debug one`'s size line afterwards.
+		size string
+		// git looks at the repository afterwards (and may write the
+		// index: git status does when an entry is racily clean).
+		check bool
+	}{
+		// Nothing reads one's entry in between, so two's commit reuses
+		// the index one's wrote.
+		{file: "one"},
+		{file: "two", size: "size: 0\t", check: true},
+		{file: "three", byGit: true, check: true},
+		{file: "four", check: true},
+		{file: "five", check: true},
+	}
+	for _, st := range steps {
+		if st.file != "one" {
+			write(t, dir, st.file, st.file+"\n")
+		}
+		if st.byGit {
+			gitRun(t, dir, "add", st.file)
+			gitRun(t, dir, "commit", "-q", "-m", st.file)
+		} else if _, made, err := g.CommitFiles([]string{st.file}, st.file, sig); err != nil || !made {
+			t.Fatalf("commit %s: made %v, %v", st.file, made, err)
+		}
+		if !st.check {
+			continue
+		}
+		if st.size != "" {
+			if dbg := gitRun(t, dir, "ls-files", "--debug", "--", "one"); !strings.Contains(dbg, st.size) {
+				t.Errorf("after %s, want %q for one:\n%s", st.file, st.size, dbg)
+			}
+		}
+		if s := gitRun(t, dir, "status", "--porcelain"); s != "" {
+			t.Fatalf("status after %s:\n%s", st.file, s)
+		}
+		gitRun(t, dir, "diff", "--cached", "--quiet")
+		for _, f := range []string{"one", "two", "three", "four", "five"} {
+			if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+				if gitRun(t, dir, "ls-files", "--", f) != f {
+					t.Fatalf("after %s, %s is not in the index", st.file, f)
+				}
+			}
+		}
+	}
+	gitRun(t, dir, "fsck", "--strict", "--no-progress")
+}

@@ -1,7 +1,6 @@
 package gitx
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha1"
 	"encoding/binary"
@@ -57,6 +56,10 @@ type rawIndex struct {
 	end     int   // end of the last entry (start of the extensions)
 	// link is the split-index extension's payload, nil without one.
 	link []byte
+	// maxMtime is the latest mtime (seconds<<32 | nanoseconds) of its
+	// file and symlink entries, or later, when mtimeKnown.
+	maxMtime   uint64
+	mtimeKnown bool
 }
 
 // scanIndex checks and scans an index file, and its checksum if verify is
@@ -229,19 +232,23 @@ func appendEntry(dst []byte, f *stagedFile) []byte {
 	return append(dst, make([]byte, pad)...)
 }
 
-// spliceIndex writes a new index file to w, and returns its checksum:
-// ix's entries with the staged files put in (replacing an entry of the
-// same name, and any entry a file and a folder of the same name would
-// conflict with, as git add does) and deleted files and the folders they
-// were taken out, in name order. The
-// optional extensions are dropped: each would be stale (TREE, UNTR, FSMN,
-// EOIE, IEOT: paths or entry positions changed) or is cleared by git's own
-// commit (REUC); git rebuilds what it needs. Entries whose mtime is not
-// before modTime, the old index's mtime, are "racily clean" and have their
-// size zeroed so git re-hashes them rather than trusting their stat data,
-// as git does when it rewrites an index (in ix.data, which it changes).
-// The runs of entries that stay are written straight from ix.data.
-func spliceIndex(w io.Writer, ix *rawIndex, files []*stagedFile, modTime time.Time) ([indexHashLen]byte, error) {
+// spliceIndex returns the new index file (its entries scanned): ix's
+// entries with the staged files put in (replacing an entry of the same
+// name, and any entry a file and a folder of the same name would conflict
+// with, as git add does) and deleted files and the folders they were
+// taken out, in name order, and its checksum. The optional extensions are
+// dropped: each would be stale (TREE, UNTR, FSMN, EOIE, IEOT: paths or
+// entry positions changed) or is cleared by git's own commit (REUC); git
+// rebuilds what it needs. Entries whose mtime is not before modTime, the
+// old index's mtime, are "racily clean" and have their size zeroed so git
+// re-hashes them rather than trusting their stat data, as git does when
+// it rewrites an index.
+//
+// The file is built in ix.data's array when its capacity holds it, moving
+// the runs of entries that stay in place (only those after the first
+// change move; ix is not usable afterwards), else in a new array with
+// room to grow. The entries are not decoded.
+func spliceIndex(ix *rawIndex, files []*stagedFile, modTime time.Time) (*rawIndex, [indexHashLen]byte) {
 	n := len(ix.offs)
 	drop := map[int]bool{}
 	type insert struct {
@@ -280,18 +287,41 @@ func spliceIndex(w io.Writer, ix *rawIndex, files []*stagedFile, modTime time.Ti
 	}
 	sort.Ints(dropped)
 	// files are in name order, so ins is in position order.
-	h := sha1.New()
-	bw := bufio.NewWriterSize(io.MultiWriter(w, h), 64<<10)
-	var hdr [indexHeaderLen]byte
-	copy(hdr[:], ix.data[:8])
-	binary.BigEndian.PutUint32(hdr[8:], uint32(n-len(dropped)+len(ins)))
-	bw.Write(hdr[:])
-	sec, nsec := uint32(modTime.Unix()), uint32(modTime.Nanosecond())
-	var ent []byte
+
+	// Racily clean entries, and the latest mtime of the new file's
+	// entries (known without a pass when ix's is and it is before
+	// modTime: none can be racy).
+	t := mtimeStamp(modTime)
+	maxMtime := ix.maxMtime
+	if !ix.mtimeKnown || (!modTime.IsZero() && ix.maxMtime >= t) {
+		maxMtime = 0
+		for _, o := range ix.offs {
+			if e := ix.data[o:]; isFileEntry(e) {
+				maxMtime = max(maxMtime, entryMtime(e))
+				if !modTime.IsZero() {
+					smudgeRacy(e, t)
+				}
+			}
+		}
+	}
+
+	// The new file: the header, then runs of ix's entries [from, to)
+	// and inserted entries, in order.
+	type piece struct {
+		from, to int // ix entries; from == to: ins[k]
+		k        int
+		src, dst int // byte offsets of a run
+	}
+	var pieces []piece
+	var ents [][]byte
+	size := indexHeaderLen
 	for i, d, k := 0, 0, 0; ; {
 		for k < len(ins) && ins[k].at == i {
-			ent = appendEntry(ent[:0], ins[k].f)
-			bw.Write(ent)
+			e := appendEntry(nil, ins[k].f)
+			ents = append(ents, e)
+			pieces = append(pieces, piece{from: i, to: i, k: k, dst: size})
+			size += len(e)
+			maxMtime = max(maxMtime, entryMtime(e))
 			k++
 		}
 		if i == n {
@@ -302,7 +332,6 @@ func spliceIndex(w io.Writer, ix *rawIndex, files []*stagedFile, modTime time.Ti
 			i++
 			continue
 		}
-		// Write the run of kept entries up to the next drop or insert.
 		j := n
 		if d < len(dropped) {
 			j = dropped[d]
@@ -310,35 +339,83 @@ func spliceIndex(w io.Writer, ix *rawIndex, files []*stagedFile, modTime time.Ti
 		if k < len(ins) && ins[k].at < j {
 			j = ins[k].at
 		}
-		if !modTime.IsZero() {
-			smudgeRacy(ix.data, ix.offs[i:j], sec, nsec)
-		}
-		bw.Write(ix.data[ix.offs[i]:ix.entryEnd(j-1)])
+		src := ix.offs[i]
+		pieces = append(pieces, piece{from: i, to: j, src: src, dst: size})
+		size += ix.entryEnd(j-1) - src
 		i = j
 	}
-	var sum [indexHashLen]byte
-	if err := bw.Flush(); err != nil {
-		return sum, err
-	}
-	h.Sum(sum[:0])
-	_, err := w.Write(sum[:])
-	return sum, err
-}
-
-// smudgeRacy zeroes the size of each file or symlink entry at offs in
-// data whose mtime is not before the index's (sec, nsec). (Submodule
-// entries carry no stat data git checks.)
-func smudgeRacy(data []byte, offs []int, sec, nsec uint32) {
-	be := binary.BigEndian
-	for _, o := range offs {
-		e := data[o:]
-		if t := be.Uint32(e[entryModeOffset:]) & 0o170000; t != 0o100000 && t != 0o120000 {
+	count := n - len(dropped) + len(ins)
+	total := size + indexHashLen
+	out := &rawIndex{version: ix.version, end: size, maxMtime: maxMtime, mtimeKnown: true, offs: make([]int, 0, count)}
+	for _, p := range pieces {
+		if p.from == p.to {
+			out.offs = append(out.offs, p.dst)
 			continue
 		}
-		ms, mn := be.Uint32(e[8:]), be.Uint32(e[12:])
-		if ms > sec || (ms == sec && mn >= nsec) {
-			be.PutUint32(e[entrySizeOffset:], 0)
+		for _, o := range ix.offs[p.from:p.to] {
+			out.offs = append(out.offs, o-p.src+p.dst)
 		}
+	}
+	if cap(ix.data) >= total {
+		// In place: the runs that move towards the start, first to
+		// last, then those that move towards the end, last to first,
+		// so no run is overwritten before it moved; then the new
+		// entries, where nothing is left to move.
+		out.data = ix.data[:total]
+		for _, p := range pieces {
+			if p.from < p.to && p.dst < p.src {
+				copy(out.data[p.dst:], ix.data[p.src:ix.entryEnd(p.to-1)])
+			}
+		}
+		for k := len(pieces) - 1; k >= 0; k-- {
+			if p := pieces[k]; p.from < p.to && p.dst > p.src {
+				copy(out.data[p.dst:], ix.data[p.src:ix.entryEnd(p.to-1)])
+			}
+		}
+	} else {
+		out.data = make([]byte, total, total+total/8)
+		for _, p := range pieces {
+			if p.from < p.to {
+				copy(out.data[p.dst:], ix.data[p.src:ix.entryEnd(p.to-1)])
+			}
+		}
+		copy(out.data, ix.data[:indexHeaderLen])
+	}
+	for _, p := range pieces {
+		if p.from == p.to {
+			copy(out.data[p.dst:], ents[p.k])
+		}
+	}
+	binary.BigEndian.PutUint32(out.data[8:], uint32(count))
+	sum := sha1.Sum(out.data[:size])
+	copy(out.data[size:], sum[:])
+	return out, sum
+}
+
+// isFileEntry reports whether the index entry e is a file or a symlink,
+// whose stat data git checks (submodule entries carry none).
+func isFileEntry(e []byte) bool {
+	t := binary.BigEndian.Uint32(e[entryModeOffset:]) & 0o170000
+	return t == 0o100000 || t == 0o120000
+}
+
+// mtimeStamp returns t as entryMtime gives an entry's mtime.
+func mtimeStamp(t time.Time) uint64 {
+	return uint64(uint32(t.Unix()))<<32 | uint64(uint32(t.Nanosecond()))
+}
+
+// entryMtime returns the mtime of the index entry e: its seconds and
+// nanoseconds as one number that orders them.
+func entryMtime(e []byte) uint64 {
+	return uint64(binary.BigEndian.Uint32(e[8:]))<<32 | uint64(binary.BigEndian.Uint32(e[12:]))
+}
+
+// smudgeRacy zeroes the size of the index entry e when it is a file or
+// symlink whose mtime is not before the index's, t (mtimeStamp).
+// (Submodule entries carry no stat data git checks.)
+func smudgeRacy(e []byte, t uint64) {
+	if isFileEntry(e) && entryMtime(e) >= t {
+		binary.BigEndian.PutUint32(e[entrySizeOffset:], 0)
 	}
 }
 
@@ -438,15 +515,23 @@ func (g *Repo) indexDir() (string, error) {
 
 // indexCache remembers the index file CommitFiles last wrote, so the next
 // commit neither re-verifies the checksum of its own file nor allocates
-// (and zeroes) a new buffer to read it into. An index written by anyone
-// else (git replaces the file, so its inode changes; any write changes its
-// mtime, ctime or size) or whose checksum is not the one written is
-// verified in full. (Git itself verifies the index checksum only in fsck.)
+// (and zeroes) a new buffer to read it into; a plain index it does not
+// even read or scan again: its bytes and entry offsets are kept. An index
+// written by anyone else (git replaces the file, so its inode changes; any
+// write changes its mtime, ctime or size) or whose checksum is not the one
+// written is read and verified in full. (Git itself verifies the index
+// checksum only in fsck.)
 type indexCache struct {
 	mu  sync.Mutex
 	id  fileID
 	sum [indexHashLen]byte
+	// buf is the array index files are read into and plain ones built
+	// in (see spliceIndex).
 	buf []byte
+	// plain is the plain index file c.id names, scanned (its bytes in
+	// buf), when CommitFiles wrote it; next is the one being written,
+	// which becomes plain once it is in place (wrote).
+	plain, next *rawIndex
 	// shared is the shared index of the split index last read or
 	// written.
 	shared *sharedIndex
@@ -476,12 +561,14 @@ func statID(st *syscall.Stat_t) fileID {
 // wrote records the index file at p, just renamed into place with the
 // checksum sum.
 func (c *indexCache) wrote(p string, sum [indexHashLen]byte) {
+	next := c.next
+	c.next = nil
 	var st syscall.Stat_t
 	if err := syscall.Stat(p, &st); err != nil {
-		c.id = fileID{}
+		c.id, c.plain = fileID{}, nil
 		return
 	}
-	c.id, c.sum = statID(&st), sum
+	c.id, c.sum, c.plain = statID(&st), sum, next
 	if c.expireAfter != "" {
 		expireShared(filepath.Dir(c.expireAfter), c.expireAfter, c.expire)
 		c.expireAfter = ""
@@ -493,20 +580,24 @@ func (c *indexCache) wrote(p string, sum [indexHashLen]byte) {
 // new file's checksum.
 func (c *indexCache) update(w io.Writer, gitDir string, files []*stagedFile, pol splitPolicy) ([indexHashLen]byte, error) {
 	var sum [indexHashLen]byte
-	c.expireAfter = ""
+	c.expireAfter, c.next = "", nil
 	p := filepath.Join(gitDir, "index")
-	data, st, err := c.read(p)
+	data, st, cached, err := c.read(p)
 	if err != nil {
 		return sum, err
 	}
-	ix := &rawIndex{data: emptyIndex(), version: indexVersionNew, end: indexHeaderLen}
+	ix := &rawIndex{data: emptyIndex(), version: indexVersionNew, end: indexHeaderLen, mtimeKnown: true}
 	var modTime time.Time
 	known := false
 	if data != nil {
-		known = statID(st) == c.id && bytes.Equal(data[len(data)-min(len(data), indexHashLen):], c.sum[:])
-		c.id = fileID{} // data will be changed in place
 		modTime = time.Unix(st.Mtim.Sec, st.Mtim.Nsec)
-		ix, err = scanIndex(data, !known)
+		if cached {
+			ix, known = c.plain, true
+		} else {
+			known = statID(st) == c.id && bytes.Equal(data[len(data)-min(len(data), indexHashLen):], c.sum[:])
+			ix, err = scanIndex(data, !known)
+		}
+		c.id, c.plain = fileID{}, nil // data will be changed in place
 		switch {
 		case errors.Is(err, errIndexUnsupported):
 			out, err := updateIndexGoGit(data, files)
@@ -536,7 +627,11 @@ func (c *indexCache) update(w io.Writer, gitDir string, files []*stagedFile, pol
 			if err != nil {
 				return sum, err
 			}
-			return c.resplit(w, gitDir, buf.Bytes(), shared, pol)
+			whole, err := scanIndex(buf.Bytes(), false)
+			if err != nil {
+				return sum, fmt.Errorf("split index: %w", err)
+			}
+			return c.resplit(w, gitDir, whole, shared, pol)
 		}
 		// Unsplit it (core.splitIndex is false, or it names no shared
 		// index: all its entries are its own).
@@ -548,23 +643,24 @@ func (c *indexCache) update(w io.Writer, gitDir string, files []*stagedFile, pol
 			return sum, fmt.Errorf("read index %s: %w", p, err)
 		}
 	}
-	if pol.mode == splitNever || pol.mode == splitAuto && len(ix.offs)+len(files) < pol.minEntries {
-		return spliceIndex(w, ix, files, modTime)
-	}
-	var buf bytes.Buffer
-	shared, err := spliceIndex(&buf, ix, files, modTime)
-	if err != nil {
+	plain := pol.mode == splitNever || pol.mode == splitAuto && len(ix.offs)+len(files) < pol.minEntries
+	out, sum := spliceIndex(ix, files, modTime)
+	if plain {
+		c.buf, c.next = out.data, out
+		_, err := w.Write(out.data)
 		return sum, err
 	}
-	return c.resplit(w, gitDir, buf.Bytes(), shared, pol)
+	// The shared index keeps the bytes: they must not change.
+	c.buf = nil
+	return c.resplit(w, gitDir, out, sum, pol)
 }
 
-// resplit writes data, a whole index file without extensions whose
+// resplit writes whole, a scanned index file without extensions whose
 // checksum is sum, as the shared index, and to w the .git/index that
 // links to it with no entries of its own. The shared index files unused
 // for longer than pol.expire go once the new index is in place (wrote).
-func (c *indexCache) resplit(w io.Writer, gitDir string, data []byte, sum [indexHashLen]byte, pol splitPolicy) ([indexHashLen]byte, error) {
-	s, err := c.writeShared(gitDir, data, sum)
+func (c *indexCache) resplit(w io.Writer, gitDir string, whole *rawIndex, sum [indexHashLen]byte, pol splitPolicy) ([indexHashLen]byte, error) {
+	s, err := c.writeShared(gitDir, whole, sum)
 	if err != nil {
 		return [indexHashLen]byte{}, err
 	}
@@ -580,29 +676,38 @@ func emptyIndex() []byte {
 	return b
 }
 
-// read returns the index file's bytes (in c.buf) and stat data, nil when
-// there is none.
-func (c *indexCache) read(p string) ([]byte, *syscall.Stat_t, error) {
+// read returns the index file's bytes and stat data, nil when there is
+// none. When the file is c.plain's (its stat data and the checksum at its
+// end are the ones wrote recorded), they are c.plain's bytes, not read
+// again, and cached is true; otherwise they are read into c.buf.
+func (c *indexCache) read(p string) (data []byte, st *syscall.Stat_t, cached bool, err error) {
 	f, err := os.Open(p)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil, nil
+		return nil, nil, false, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("read index: %w", err)
+		return nil, nil, false, fmt.Errorf("read index: %w", err)
 	}
 	defer f.Close()
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
-		return nil, nil, fmt.Errorf("read index %s: %w", p, err)
+	st = new(syscall.Stat_t)
+	if err := syscall.Fstat(int(f.Fd()), st); err != nil {
+		return nil, nil, false, fmt.Errorf("read index %s: %w", p, err)
 	}
+	if pl := c.plain; pl != nil && statID(st) == c.id && int64(len(pl.data)) == st.Size && st.Size >= indexHashLen {
+		var tail [indexHashLen]byte
+		if _, err := f.ReadAt(tail[:], st.Size-indexHashLen); err == nil && tail == c.sum {
+			return pl.data, st, true, nil
+		}
+	}
+	c.plain = nil // its bytes are about to be overwritten
 	if int64(cap(c.buf)) < st.Size {
 		c.buf = make([]byte, st.Size, st.Size+st.Size/8)
 	}
-	data := c.buf[:st.Size]
+	data = c.buf[:st.Size]
 	if _, err := io.ReadFull(f, data); err != nil {
-		return nil, nil, fmt.Errorf("read index %s: %w", p, err)
+		return nil, nil, false, fmt.Errorf("read index %s: %w", p, err)
 	}
-	return data, &st, nil
+	return data, st, false, nil
 }
 
 // indexLock is a held index.lock (git's lockfile protocol).

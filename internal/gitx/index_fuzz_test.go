@@ -9,12 +9,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/index"
+	"github.com/google/go-cmp/cmp"
 )
 
 // realIndexes returns index files the git CLI wrote: version 2 with a
@@ -81,19 +87,21 @@ func realIndexes(tb testing.TB) [][]byte {
 func FuzzScanIndex(f *testing.F) {
 	f.Add(emptyIndex())
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fuzzIndex(t, data)
+		fuzzIndex(t, data, true)
 		if len(data) >= indexHashLen {
 			// With a valid checksum, to get past it.
 			fixed := append([]byte{}, data...)
 			sum := sha1.Sum(fixed[:len(fixed)-indexHashLen])
 			copy(fixed[len(fixed)-indexHashLen:], sum[:])
-			fuzzIndex(t, fixed)
+			fuzzIndex(t, fixed, true)
 		}
 		_, _, _ = readEWAH(data, 1024)
 	})
 }
 
-func fuzzIndex(t *testing.T, data []byte) {
+// fuzzIndex runs FuzzScanIndex's checks on data; checkSplice's only when
+// deep is set.
+func fuzzIndex(t *testing.T, data []byte, deep bool) {
 	ix, err := scanIndex(data, true)
 	if err != nil {
 		return
@@ -112,12 +120,8 @@ func fuzzIndex(t *testing.T, data []byte) {
 	files := []*stagedFile{
 		{rel: "a"}, {rel: "a/b", deleted: true}, {rel: "fuzz/new"}, {rel: "zz", deleted: true},
 	}
-	var buf bytes.Buffer
-	if _, err := spliceIndex(&buf, ix, files, time.Unix(1767225600, 0)); err != nil {
-		t.Fatal(err)
-	}
-	out, err := scanIndex(buf.Bytes(), true)
-	if err != nil {
+	out, _ := spliceIndex(scanCopy(t, data, 0), files, time.Unix(1767225600, 0))
+	if _, err := scanIndex(out.data, true); err != nil {
 		t.Fatalf("a spliced index does not scan: %v", err)
 	}
 	var names []string
@@ -130,6 +134,180 @@ func fuzzIndex(t *testing.T, data []byte) {
 	if i := out.search("zz"); i < len(out.offs) && string(out.name(i)) == "zz" {
 		t.Fatalf("zz not deleted: %q", names)
 	}
+	if deep {
+		checkSplice(t, data, ix)
+	}
+}
+
+// scanCopy scans a copy of data (an index scanIndex accepts) with spare
+// bytes of capacity, for spliceIndex to work in.
+func scanCopy(t *testing.T, data []byte, spare int) *rawIndex {
+	t.Helper()
+	ix, err := scanIndex(append(make([]byte, 0, len(data)+spare), data...), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ix
+}
+
+// stagedFrom returns files to stage made from ix's names, sorted: with
+// kind 0 a mix that replaces entries, deletes some, turns files into
+// folders and folders into files; with 1 mostly new entries next to the
+// old ones (the file grows: runs move towards the end); with 2 mostly
+// deletions (runs move towards the start). Their mtimes are spread over
+// the entries'.
+func stagedFrom(ix *rawIndex, kind int) []*stagedFile {
+	byName := map[string]*stagedFile{}
+	for i := range ix.offs {
+		name := string(ix.name(i))
+		h := plumbing.NewHash(fmt.Sprintf("%040x", i+1))
+		st := syscall.Stat_t{Size: int64(i), Ino: uint64(i)}
+		m := entryMtime(ix.data[ix.offs[i]:])
+		// Around the entry's (as go-git encodes them: nanoseconds
+		// within the second).
+		st.Mtim.Sec, st.Mtim.Nsec = max(int64(m>>32)+int64(i%3)-1, 0), int64(m&0xffffffff)%1e9
+		f := &stagedFile{rel: name, hash: h, mode: filemode.Regular, stat: st}
+		switch {
+		case kind == 1 && i%7 != 0:
+			f.rel += "~" + strings.Repeat("n", i%50)
+		case kind == 2 && i%7 != 0:
+			f.deleted = true
+		case kind == 1, kind == 2:
+		case i%5 == 1:
+			f.deleted = true
+		case i%5 == 2:
+			f.rel += "/now-a-folder"
+			f.mode = filemode.Executable
+		case i%5 == 3:
+			k := strings.LastIndexByte(name, '/')
+			if k <= 0 {
+				continue
+			}
+			f.rel = name[:k]
+		case i%5 == 4:
+			continue
+		}
+		byName[f.rel] = f
+	}
+	byName["fuzz/new"] = &stagedFile{rel: "fuzz/new", hash: plumbing.NewHash("0123456789abcdef0123456789abcdef01234567"), mode: filemode.Regular}
+	files := make([]*stagedFile, 0, len(byName))
+	for _, f := range byName {
+		files = append(files, f)
+	}
+	sort.Slice(files, func(a, b int) bool { return files[a].rel < files[b].rel })
+	return files
+}
+
+// checkSplice stages files (stagedFrom, each kind) into the index data
+// (scanned as ix) with spliceIndex, working in place and in a new array,
+// and checks both give the same file, with the entries go-git's decoder
+// and encoder give (updateIndexGoGit) and the racily clean ones smudged,
+// and its offsets, checksum and latest mtime right. Then it splices the
+// result again, as CommitFiles does with the index it wrote last, with
+// the index's mtime after every entry and in their midst.
+func checkSplice(t *testing.T, data []byte, ix *rawIndex) {
+	t.Helper()
+	var mtimes []uint64
+	for _, o := range ix.offs {
+		mtimes = append(mtimes, entryMtime(ix.data[o:]))
+	}
+	slices.Sort(mtimes)
+	for kind := range 3 {
+		files := stagedFrom(ix, kind)
+		// The index's mtime: a middle entry's, so that some are racy.
+		var modTime time.Time
+		if len(mtimes) > 0 {
+			modTime = stampTime(mtimes[len(mtimes)/2])
+		}
+		var first *rawIndex
+		for _, spare := range []int{0, 64 << 10} {
+			out := checkSpliceOnce(t, data, scanCopy(t, data, spare), files, modTime)
+			if out == nil {
+				return // go-git cannot read it: nothing to compare with
+			}
+			if first == nil {
+				first = out
+			} else if !bytes.Equal(first.data, out.data) {
+				t.Fatal("spliced in place, the index differs from the one built in a new array")
+			}
+		}
+		if len(first.offs) == 0 {
+			continue
+		}
+		var after []uint64
+		for _, o := range first.offs {
+			after = append(after, entryMtime(first.data[o:]))
+		}
+		slices.Sort(after)
+		again := stagedFrom(first, (kind+1)%3)
+		for _, m := range []uint64{after[len(after)-1] + 1, after[len(after)/2]} {
+			prev := append(make([]byte, 0, len(first.data)+64<<10), first.data...)
+			ix2 := *first
+			ix2.data = prev
+			ix2.offs = slices.Clone(first.offs)
+			checkSpliceOnce(t, slices.Clone(prev), &ix2, again, stampTime(m))
+		}
+	}
+}
+
+// stampTime is the time whose mtimeStamp is m.
+func stampTime(m uint64) time.Time {
+	return time.Unix(int64(m>>32), int64(m&0xffffffff))
+}
+
+// checkSpliceOnce splices files into ix (the index data scanned, in an
+// array of its own) and checks the result against go-git's; nil when
+// go-git cannot read data.
+func checkSpliceOnce(t *testing.T, data []byte, ix *rawIndex, files []*stagedFile, modTime time.Time) *rawIndex {
+	t.Helper()
+	ref, err := updateIndexGoGit(data, files)
+	if err != nil {
+		return nil
+	}
+	want := &index.Index{}
+	if err := index.NewDecoder(bytes.NewReader(ref)).Decode(want); err != nil {
+		t.Fatalf("go-git's own index does not decode: %v", err)
+	}
+	staged := map[string]bool{}
+	for _, f := range files {
+		staged[f.rel] = !f.deleted
+	}
+	// The entries' mtimes as stored (go-git normalises nanoseconds past
+	// a second).
+	mtime := map[string]uint64{}
+	for i, o := range ix.offs {
+		mtime[string(ix.name(i))] = entryMtime(ix.data[o:])
+	}
+	for _, e := range want.Entries {
+		racy := !modTime.IsZero() && mtime[e.Name] >= mtimeStamp(modTime)
+		if t := uint32(e.Mode) & 0o170000; !staged[e.Name] && racy && (t == 0o100000 || t == 0o120000) {
+			e.Size = 0
+		}
+	}
+	out, sum := spliceIndex(ix, files, modTime)
+	back, err := scanIndex(out.data, true)
+	if err != nil {
+		t.Fatalf("a spliced index does not scan: %v", err)
+	}
+	if !slices.Equal(back.offs, out.offs) || back.end != out.end {
+		t.Fatalf("spliced offsets %v (end %d), scanned %v (end %d)", out.offs, out.end, back.offs, back.end)
+	}
+	if !bytes.Equal(sum[:], out.data[len(out.data)-indexHashLen:]) {
+		t.Fatal("the checksum returned is not the file's")
+	}
+	for _, o := range out.offs {
+		if e := out.data[o:]; isFileEntry(e) && (!out.mtimeKnown || entryMtime(e) > out.maxMtime) {
+			t.Fatalf("an entry's mtime %x is past the latest known, %x (%v)", entryMtime(e), out.maxMtime, out.mtimeKnown)
+		}
+	}
+	got := &index.Index{}
+	if err := index.NewDecoder(bytes.NewReader(out.data)).Decode(got); err != nil {
+		t.Fatalf("go-git cannot read a spliced index: %v", err)
+	}
+	if d := cmp.Diff(want.Entries, got.Entries); d != "" {
+		t.Fatalf("spliced entries differ from go-git's (-go-git +spliceIndex):\n%s", d)
+	}
+	return out
 }
 
 // fuzzSplit points the split index data (scanned as ix) at a shared index
@@ -140,13 +318,9 @@ func fuzzSplit(t *testing.T, data []byte, ix *rawIndex) {
 	for i := range 200 {
 		files = append(files, &stagedFile{rel: fmt.Sprintf("s/%03d", i), hash: plumbing.NewHash("0123456789abcdef0123456789abcdef01234567"), mode: 0o100644})
 	}
-	var shared bytes.Buffer
-	sum, err := spliceIndex(&shared, &rawIndex{data: emptyIndex(), version: indexVersionNew, end: indexHeaderLen}, files, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	shared, sum := spliceIndex(&rawIndex{data: emptyIndex(), version: indexVersionNew, end: indexHeaderLen, mtimeKnown: true}, files, time.Time{})
 	dir := t.TempDir()
-	if err := os.WriteFile(sharedIndexPath(dir, sum[:]), shared.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(sharedIndexPath(dir, sum[:]), shared.data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	d := append([]byte{}, data...)
@@ -273,7 +447,7 @@ func TestScanIndexSurvivesMutations(t *testing.T) {
 		seeds = append(seeds, []byte(s))
 	}
 	r := rand.New(rand.NewSource(1))
-	for range 5000 {
+	for i := range 5000 {
 		d := append([]byte{}, seeds[r.Intn(len(seeds))]...)
 		for range 1 + r.Intn(4) {
 			d[r.Intn(len(d))] = byte(r.Intn(256))
@@ -285,7 +459,48 @@ func TestScanIndexSurvivesMutations(t *testing.T) {
 			s := sha1.Sum(d[:len(d)-indexHashLen])
 			copy(d[len(d)-indexHashLen:], s[:])
 		}
-		fuzzIndex(t, d)
+		// The slower differential checks on one in ten.
+		fuzzIndex(t, d, i%10 == 0)
 		_, _, _ = readEWAH(d, 1024)
+	}
+}
+
+// TestSpliceIndexMovesEntriesInPlace runs checkSplice on indexes of
+// random names (written by go-git's encoder), large enough that the runs
+// of entries spliceIndex moves in place go both ways, and overlap.
+func TestSpliceIndexMovesEntriesInPlace(t *testing.T) {
+	r := rand.New(rand.NewSource(2))
+	for _, n := range []int{1, 7, 64, 500, 1500} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			seen := map[string]bool{}
+			var files []*stagedFile
+			for len(files) < n {
+				var name []byte
+				for range 1 + r.Intn(4) {
+					if len(name) > 0 {
+						name = append(name, '/')
+					}
+					name = append(name, "abcd-._"[r.Intn(7)], byte('0'+r.Intn(3)))
+					name = append(name, strings.Repeat("x", r.Intn(20))...)
+				}
+				if seen[string(name)] {
+					continue
+				}
+				seen[string(name)] = true
+				st := syscall.Stat_t{Size: int64(r.Intn(1000)), Ino: uint64(len(files))}
+				st.Mtim.Sec = int64(1767225600 + r.Intn(100))
+				files = append(files, &stagedFile{rel: string(name), hash: plumbing.NewHash(fmt.Sprintf("%040x", len(files)+1)), mode: filemode.Regular, stat: st})
+			}
+			sort.Slice(files, func(a, b int) bool { return files[a].rel < files[b].rel })
+			data, err := updateIndexGoGit(nil, files)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ix, err := scanIndex(data, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSplice(t, data, ix)
+		})
 	}
 }

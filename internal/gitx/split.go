@@ -220,10 +220,6 @@ type sharedIndex struct {
 	path string
 	sum  [indexHashLen]byte
 	ix   *rawIndex
-	// maxMtime is the latest mtime of a file or symlink entry (seconds
-	// and nanoseconds), once scanned.
-	maxMtime uint64
-	scanned  bool
 }
 
 // sharedIndexPath returns the path of the shared index with checksum sum.
@@ -282,34 +278,27 @@ func freshen(p string) error {
 	return nil
 }
 
-// racy returns the file and symlink entries whose mtime is not before
-// (sec, nsec): the racily clean ones. They are the latest entries of a
+// racy returns the file and symlink entries whose mtime is not before t
+// (mtimeStamp of the index's mtime): the racily clean ones. They are the latest entries of a
 // shared index written moments ago; later, when the index is newer than
 // every entry, finding none costs nothing.
-func (s *sharedIndex) racy(sec, nsec uint32) []int {
-	be := binary.BigEndian
-	mtime := func(o int) uint64 {
-		return uint64(be.Uint32(s.ix.data[o+8:]))<<32 | uint64(be.Uint32(s.ix.data[o+12:]))
-	}
-	isFile := func(o int) bool {
-		t := be.Uint32(s.ix.data[o+entryModeOffset:]) & 0o170000
-		return t == 0o100000 || t == 0o120000
-	}
-	if !s.scanned {
-		for _, o := range s.ix.offs {
-			if isFile(o) {
-				s.maxMtime = max(s.maxMtime, mtime(o))
+func (s *sharedIndex) racy(t uint64) []int {
+	ix := s.ix
+	if !ix.mtimeKnown {
+		ix.maxMtime = 0
+		for _, o := range ix.offs {
+			if e := ix.data[o:]; isFileEntry(e) {
+				ix.maxMtime = max(ix.maxMtime, entryMtime(e))
 			}
 		}
-		s.scanned = true
+		ix.mtimeKnown = true
 	}
-	t := uint64(sec)<<32 | uint64(nsec)
-	if t > s.maxMtime {
+	if t > ix.maxMtime {
 		return nil
 	}
 	var out []int
-	for i, o := range s.ix.offs {
-		if isFile(o) && mtime(o) >= t {
+	for i, o := range ix.offs {
+		if e := s.ix.data[o:]; isFileEntry(e) && entryMtime(e) >= t {
 			out = append(out, i)
 		}
 	}
@@ -476,19 +465,19 @@ func (v *splitView) stage(files []*stagedFile) {
 // spliceIndex) the commit did not stage: a shared one gets a replacement
 // carrying the zero size, so the shared file is never changed.
 func (v *splitView) smudgeRacy(modTime time.Time) {
-	sec, nsec := uint32(modTime.Unix()), uint32(modTime.Nanosecond())
+	t := mtimeStamp(modTime)
 	for _, e := range v.repl {
 		if !e.staged {
-			smudgeRacy(e.e, []int{0}, sec, nsec)
+			smudgeRacy(e.e, t)
 		}
 	}
 	for _, e := range v.added {
 		if !e.staged {
-			smudgeRacy(e.e, []int{0}, sec, nsec)
+			smudgeRacy(e.e, t)
 		}
 	}
 	ix := v.shared.ix
-	for _, i := range v.shared.racy(sec, nsec) {
+	for _, i := range v.shared.racy(t) {
 		if v.del[i] || v.repl[i] != nil {
 			continue
 		}
@@ -632,11 +621,11 @@ func (c *indexCache) splitView(ix *rawIndex, gitDir string, trusted bool) (*spli
 	return newSplitView(ix, shared, trusted)
 }
 
-// writeShared writes data, a whole index file without extensions whose
+// writeShared writes whole, a scanned index file without extensions whose
 // checksum is sum, as gitDir's shared index sum, durably (written to a
 // temporary file, synced, renamed, and the folder synced) before any
 // .git/index names it, and makes it c's shared index.
-func (c *indexCache) writeShared(gitDir string, data []byte, sum [indexHashLen]byte) (*sharedIndex, error) {
+func (c *indexCache) writeShared(gitDir string, whole *rawIndex, sum [indexHashLen]byte) (*sharedIndex, error) {
 	p := sharedIndexPath(gitDir, sum[:])
 	var f *os.File
 	var err error
@@ -655,7 +644,7 @@ func (c *indexCache) writeShared(gitDir string, data []byte, sum [indexHashLen]b
 		return nil, fmt.Errorf("write shared index: %w", err)
 	}
 	tmp := f.Name()
-	_, err = f.Write(data)
+	_, err = f.Write(whole.data)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -672,11 +661,7 @@ func (c *indexCache) writeShared(gitDir string, data []byte, sum [indexHashLen]b
 	if err := syncDir(gitDir); err != nil {
 		return nil, fmt.Errorf("write shared index %s: %w", p, err)
 	}
-	ix, err := scanIndex(data, false)
-	if err != nil {
-		return nil, fmt.Errorf("write shared index %s: %w", p, err)
-	}
-	s := &sharedIndex{path: p, sum: sum, ix: ix}
+	s := &sharedIndex{path: p, sum: sum, ix: whole}
 	c.shared = s
 	return s, nil
 }
