@@ -200,7 +200,8 @@ func TestBrowser(t *testing.T) {
 	// A change reloads the open page through the event stream.
 	open("/loops/LOOP-DEMO-CLOSED-20260215/index.html")
 	eval(`window.spineMarker = 1`)
-	time.Sleep(300 * time.Millisecond) // let the event stream connect
+	// No wait for the event stream: the page carries the version it was
+	// served from, so a rebuild before the stream connects still reloads it.
 	doc := filepath.Join(repo, "loops", "LOOP-DEMO-CLOSED-20260215.md")
 	src, _ := os.ReadFile(doc)
 	writeFile(t, doc, string(src)+"\nReloaded by the browser.\n")

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"html"
 	"log/slog"
 	"mime"
 	"net"
@@ -260,7 +261,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch path.Ext(rel) {
 	case ".html":
 		ctype = "text/html; charset=utf-8"
-		data = injectReload(data)
+		s.mu.Lock()
+		v := s.version
+		s.mu.Unlock()
+		data = injectReload(data, v)
 	case ".json":
 		ctype = "application/json"
 	case ".xml":
@@ -279,13 +283,15 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(data)
 }
 
-// injectReload adds the reload script to a page, before </head>.
-func injectReload(page []byte) []byte {
+// injectReload adds the reload script to a page, before </head>, with the
+// version of the site the page was served from: a page served before a
+// rebuild reloads even when its event stream connects after the rebuild.
+func injectReload(page []byte, version string) []byte {
 	i := bytes.Index(page, []byte("</head>"))
 	if i < 0 {
 		return page
 	}
-	tag := []byte(`<script src="` + reloadPath + `" defer></script>` + "\n")
+	tag := []byte(`<script src="` + reloadPath + `" data-version="` + html.EscapeString(version) + `" defer></script>` + "\n")
 	out := make([]byte, 0, len(page)+len(tag))
 	out = append(out, page[:i]...)
 	out = append(out, tag...)

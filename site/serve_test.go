@@ -97,7 +97,7 @@ func TestServe(t *testing.T) {
 		code        int
 		want        string
 	}{
-		{"/", "text/html", 200, `<script src="/__spine/reload.js" defer></script>`},
+		{"/", "text/html", 200, `<script src="/__spine/reload.js" data-version="1" defer></script>`},
 		{"/index.html", "text/html", 200, "LOOP-DEMO-STORAGE-20260301"},
 		{"/loops/LOOP-DEMO-STORAGE-20260301/", "text/html", 200, "Blocked at a gate"},
 		{"/search.json", "application/json", 200, `"kind":"loop"`},

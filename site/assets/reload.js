@@ -4,7 +4,9 @@
 (function () {
   "use strict";
   if (!window.EventSource) return;
-  var es = null, version = null;
+  // The version of the site this page was served from; null when unknown.
+  var script = document.currentScript;
+  var es = null, version = (script && script.getAttribute("data-version")) || null;
   function connect() {
     es = new EventSource("/__spine/events");
     es.addEventListener("build", function (e) {
