@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/cdproto/emulation"
 	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
@@ -197,15 +198,45 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("the receipt page scrolls sideways on a phone")
 	}
 
-	// A change reloads the open page through the event stream.
-	open("/loops/LOOP-DEMO-CLOSED-20260215/index.html")
+	// A change reloads the open page through the event stream, even when
+	// the stream connects only after the rebuild: the page knows the
+	// version it was served from. The stream is held off (its requests
+	// blocked) until the server has rebuilt the page, then connected.
+	const eventsPattern = "http://127.0.0.1:*/__spine/events"
+	if _, err := chromedp.Call(bctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(bctx, network.SetBlockedURLs, network.SetBlockedURLsParams{
+		URLPatterns: []*network.BlockPattern{{URLPattern: eventsPattern, Block: true}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	page := "/loops/LOOP-DEMO-CLOSED-20260215/index.html"
+	open(page)
 	eval(`window.spineMarker = 1`)
-	// No wait for the event stream: the page carries the version it was
-	// served from, so a rebuild before the stream connects still reloads it.
 	doc := filepath.Join(repo, "loops", "LOOP-DEMO-CLOSED-20260215.md")
 	src, _ := os.ReadFile(doc)
 	writeFile(t, doc, string(src)+"\nReloaded by the browser.\n")
 	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, body, _ := get(t, s.url+page); strings.Contains(body, "Reloaded by the browser.") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not rebuild the page after a change")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := chromedp.Call(bctx, network.SetBlockedURLs, network.SetBlockedURLsParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if v := eval(`window.spineMarker === 1`); v != true {
+		t.Fatal("the page reloaded before its event stream connected")
+	}
+	// What the browser does when it shows a page again (back/forward
+	// cache): connect the stream.
+	eval(`window.dispatchEvent(new PageTransitionEvent("pageshow", {persisted: true})), 0`)
+	deadline = time.Now().Add(20 * time.Second)
 	for {
 		if v := eval(`window.spineMarker === undefined && !!document.body && document.body.textContent.includes("Reloaded by the browser.")`); v == true {
 			break
