@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"github.com/spinehq/spine/internal/fsx"
 )
 
 // readNoFollow reads the regular file p, refusing a symlink (O_NOFOLLOW)
@@ -15,14 +17,7 @@ import (
 // of thousands of small files, and os.Open's poller registration would
 // double the number of calls per file.
 func readNoFollow(p string, limit int64) ([]byte, error) {
-	var fd int
-	var err error
-	for {
-		fd, err = syscall.Open(p, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
-		if err != syscall.EINTR {
-			break
-		}
-	}
+	fd, err := fsx.Open(p, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
 	if errors.Is(err, syscall.ELOOP) {
 		return nil, fmt.Errorf("%s: %w: symbolic link not followed", p, ErrUnsafePath)
 	}
@@ -31,7 +26,7 @@ func readNoFollow(p string, limit int64) ([]byte, error) {
 	}
 	defer syscall.Close(fd)
 	var st syscall.Stat_t
-	if err := syscall.Fstat(fd, &st); err != nil {
+	if err := fsx.Fstat(fd, &st); err != nil {
 		return nil, &fs.PathError{Op: "stat", Path: p, Err: err}
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
@@ -42,22 +37,12 @@ func readNoFollow(p string, limit int64) ([]byte, error) {
 	}
 	// Read the size fstat reported and stop: receipts are written once,
 	// atomically, so one more read just to see EOF is not needed.
-	size := int(st.Size)
-	buf := make([]byte, size)
-	for off := 0; off < size; {
-		n, err := syscall.Read(fd, buf[off:])
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, &fs.PathError{Op: "read", Path: p, Err: err}
-		}
-		if n == 0 {
-			return buf[:off], nil // shrank since fstat
-		}
-		off += n
+	buf := make([]byte, st.Size)
+	n, err := fsx.ReadFull(fd, buf)
+	if err != nil {
+		return nil, &fs.PathError{Op: "read", Path: p, Err: err}
 	}
-	return buf, nil
+	return buf[:n], nil // shorter if it shrank since fstat
 }
 
 // openNoFollow opens p for reading, refusing a symlink.

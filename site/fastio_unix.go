@@ -33,7 +33,7 @@ func readFileStat(path string, limit int64) ([]byte, fileStat, error) {
 }
 
 func readFileFD(path string, limit int64, wantStat bool) ([]byte, fileStat, error) {
-	fd, err := openRetry(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	fd, err := fsx.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) {
 			return nil, fileStat{}, fmt.Errorf("%s: symbolic link not followed", path)
@@ -42,7 +42,7 @@ func readFileFD(path string, limit int64, wantStat bool) ([]byte, fileStat, erro
 	}
 	defer syscall.Close(fd)
 	var st syscall.Stat_t
-	if err := fstatRetry(fd, &st); err != nil {
+	if err := fsx.Fstat(fd, &st); err != nil {
 		return nil, fileStat{}, &fs.PathError{Op: "stat", Path: path, Err: err}
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
@@ -88,7 +88,7 @@ func readFileFD(path string, limit int64, wantStat bool) ([]byte, fileStat, erro
 	}
 	if before != (fileStat{}) {
 		var after syscall.Stat_t
-		if fstatRetry(fd, &after) != nil || sysFileStat(&after) != before {
+		if fsx.Fstat(fd, &after) != nil || sysFileStat(&after) != before {
 			before = fileStat{}
 		}
 	}
@@ -98,15 +98,6 @@ func readFileFD(path string, limit int64, wantStat bool) ([]byte, fileStat, erro
 		buf = append([]byte(nil), buf...)
 	}
 	return buf, before, nil
-}
-
-func fstatRetry(fd int, st *syscall.Stat_t) error {
-	for {
-		err := syscall.Fstat(fd, st)
-		if err != syscall.EINTR {
-			return err
-		}
-	}
 }
 
 // lexists reports whether path names a file (without following a final
@@ -139,20 +130,11 @@ func writeFileAtomic(path string, data []byte) error {
 
 // openNoFollow opens path for reading without following a final symlink.
 func openNoFollow(path string) (*os.File, error) {
-	fd, err := openRetry(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
+	fd, err := fsx.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	return os.NewFile(uintptr(fd), path), nil
-}
-
-func openRetry(path string, flags int, perm uint32) (int, error) {
-	for {
-		fd, err := syscall.Open(path, flags, perm)
-		if err != syscall.EINTR {
-			return fd, err
-		}
-	}
 }
 
 // writeFileDirect creates or truncates path and writes data to it.

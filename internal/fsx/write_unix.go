@@ -16,14 +16,7 @@ import (
 // thousand). When a write or the close fails, the file is removed: no
 // partial file stays behind.
 func WriteFile(path string, data []byte, flag int, perm fs.FileMode) error {
-	var fd int
-	var err error
-	for {
-		fd, err = syscall.Open(path, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_CLOEXEC|syscall.O_NOFOLLOW|flag, uint32(perm.Perm()))
-		if err != syscall.EINTR {
-			break
-		}
-	}
+	fd, err := Open(path, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_CLOEXEC|syscall.O_NOFOLLOW|flag, uint32(perm.Perm()))
 	if err != nil {
 		return &fs.PathError{Op: "create", Path: path, Err: err}
 	}
