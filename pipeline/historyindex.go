@@ -6,6 +6,8 @@ import (
 	"errors"
 	"hash/crc32"
 	"time"
+
+	"github.com/spinehq/spine/internal/varbin"
 )
 
 // The receipt index (state folder, receipts.idx) caches what planning
@@ -116,30 +118,30 @@ func decodeIndex(data string) (*receiptIndex, error) {
 	if crcString(body) != binary.LittleEndian.Uint32([]byte(data[len(data)-4:])) {
 		return nil, errIndex
 	}
-	d := indexDecoder{s: body, off: len(indexMagic)}
+	d := indexDecoder{varbin.Decoder{S: body, Off: len(indexMagic), Corrupt: errIndex}}
 	ix := &receiptIndex{}
-	copy(ix.digest[:], d.s[d.off:])
-	d.off += sha256.Size
-	ix.complete = d.byte() == 1
-	n := d.uvarint()
-	if d.err != nil || n > uint64(len(body)) {
+	copy(ix.digest[:], d.S[d.Off:])
+	d.Off += sha256.Size
+	ix.complete = d.Byte() == 1
+	n := d.Uvarint()
+	if d.Err != nil || n > uint64(len(body)) {
 		return nil, errIndex
 	}
 	ix.runs = make([]Run, n)
 	for i := range ix.runs {
 		r := &ix.runs[i]
 		for _, p := range [...]*string{&r.Dir, &r.RunKey, &r.LoopID, &r.Stage, &r.Step, &r.Status, &r.CommandSHA, &r.Gate, &r.Note, &r.Summary, &r.Hash} {
-			*p = d.string()
+			*p = d.Str()
 		}
 		r.Started = d.time()
 		r.Finished = d.time()
-		r.ExitCode = int(d.varint())
-		r.AllowFailure = d.byte() == 1
-		if d.err != nil {
+		r.ExitCode = int(d.Varint())
+		r.AllowFailure = d.Byte() == 1
+		if d.Err != nil {
 			return nil, errIndex
 		}
 	}
-	if d.off != len(d.s) {
+	if d.Off != len(d.S) {
 		return nil, errIndex
 	}
 	return ix, nil
@@ -159,68 +161,21 @@ func crcString(s string) uint32 {
 }
 
 // indexDecoder reads the fields of an index; the first error sticks.
-type indexDecoder struct {
-	s   string
-	off int
-	err error
-}
-
-func (d *indexDecoder) byte() byte {
-	if d.err != nil || d.off >= len(d.s) {
-		d.err = errIndex
-		return 0
-	}
-	c := d.s[d.off]
-	d.off++
-	return c
-}
-
-func (d *indexDecoder) uvarint() uint64 {
-	var v uint64
-	for shift := uint(0); d.err == nil && shift < 64; shift += 7 {
-		c := d.byte()
-		v |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			return v
-		}
-	}
-	d.err = errIndex
-	return 0
-}
-
-func (d *indexDecoder) varint() int64 {
-	u := d.uvarint()
-	v := int64(u >> 1)
-	if u&1 != 0 {
-		v = ^v
-	}
-	return v
-}
-
-func (d *indexDecoder) string() string {
-	n := d.uvarint()
-	if d.err != nil || n > uint64(len(d.s)-d.off) {
-		d.err = errIndex
-		return ""
-	}
-	s := d.s[d.off : d.off+int(n)]
-	d.off += int(n)
-	return s
-}
+type indexDecoder struct{ varbin.Decoder }
 
 func (d *indexDecoder) time() time.Time {
-	switch d.byte() {
+	switch d.Byte() {
 	case timeZero:
 		return time.Time{}
 	case timeUTC:
-		return time.Unix(0, d.varint()).UTC()
+		return time.Unix(0, d.Varint()).UTC()
 	case timeText:
-		t, err := time.Parse(time.RFC3339Nano, d.string())
-		if err != nil && d.err == nil {
-			d.err = errIndex
+		t, err := time.Parse(time.RFC3339Nano, d.Str())
+		if err != nil && d.Err == nil {
+			d.Fail()
 		}
 		return t
 	}
-	d.err = errIndex
+	d.Fail()
 	return time.Time{}
 }

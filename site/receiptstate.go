@@ -13,6 +13,7 @@ import (
 
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/internal/mapfile"
+	"github.com/spinehq/spine/internal/varbin"
 )
 
 // ReceiptStateName is the file in the output folder that records every
@@ -61,13 +62,13 @@ func readReceiptState(out string, mapped bool) *receiptState {
 		return s
 	}
 	at := map[string]int{}
-	d := stateDecoder{s: body, off: len(receiptStateMagic)}
-	for d.off < len(d.s) && d.err == nil {
-		dir := d.string()
-		body := d.string()
-		at[dir] = d.off - len(body)
+	d := stateDecoder{varbin.Decoder{S: body, Off: len(receiptStateMagic), Corrupt: errState}}
+	for d.Off < len(d.S) && d.Err == nil {
+		dir := d.Str()
+		body := d.Str()
+		at[dir] = d.Off - len(body)
 	}
-	if d.err != nil {
+	if d.Err != nil {
 		return s
 	}
 	s.data, s.at = data, at
@@ -89,13 +90,13 @@ func (s *receiptState) lookup(dir, path string) (rc *artifacts.Receipt, hash str
 	if !isFile {
 		return nil, "", fileStat{}, false
 	}
-	d := stateDecoder{s: s.data[:len(s.data)-4], off: off}
+	d := stateDecoder{varbin.Decoder{S: s.data[:len(s.data)-4], Off: off, Corrupt: errState}}
 	if d.stat() != cur {
 		return nil, "", fileStat{}, false
 	}
-	hash = d.string()
+	hash = d.Str()
 	rc = d.receipt()
-	if d.err != nil {
+	if d.Err != nil {
 		return nil, "", fileStat{}, false
 	}
 	return rc, hash, cur, true
@@ -270,75 +271,23 @@ func encodeReceipt(b []byte, st fileStat, hash string, rc *artifacts.Receipt) []
 var errState = errors.New("receipt state is corrupt")
 
 // stateDecoder reads the fields of ReceiptStateName; the first error
-// sticks. Strings share s.
-type stateDecoder struct {
-	s   string
-	off int
-	err error
-}
+// sticks. Strings share the data.
+type stateDecoder struct{ varbin.Decoder }
 
-func (d *stateDecoder) byte() byte {
-	if d.err != nil || d.off >= len(d.s) {
-		d.err = errState
-		return 0
-	}
-	c := d.s[d.off]
-	d.off++
-	return c
-}
-
-func (d *stateDecoder) bool() bool { return d.byte() == 1 }
-
-func (d *stateDecoder) uvarint() uint64 {
-	var x uint64
-	var s uint
-	for i := 0; i < binary.MaxVarintLen64; i++ {
-		c := d.byte()
-		if d.err != nil {
-			return 0
-		}
-		if c < 0x80 {
-			return x | uint64(c)<<s
-		}
-		x |= uint64(c&0x7f) << s
-		s += 7
-	}
-	d.err = errState
-	return 0
-}
-
-func (d *stateDecoder) varint() int64 {
-	ux := d.uvarint()
-	x := int64(ux >> 1)
-	if ux&1 != 0 {
-		x = ^x
-	}
-	return x
-}
-
-func (d *stateDecoder) string() string {
-	n := d.uvarint()
-	if d.err != nil || n > uint64(len(d.s)-d.off) {
-		d.err = errState
-		return ""
-	}
-	s := d.s[d.off : d.off+int(n)]
-	d.off += int(n)
-	return s
-}
+func (d *stateDecoder) bool() bool { return d.Byte() == 1 }
 
 // count reads a slice length written as length plus one; nil is -1.
 func (d *stateDecoder) count() int {
-	n := d.uvarint()
-	if d.err != nil || n > uint64(len(d.s)-d.off)+1 {
-		d.err = errState
+	n := d.Uvarint()
+	if d.Err != nil || n > uint64(len(d.S)-d.Off)+1 {
+		d.Fail()
 		return -1
 	}
 	return int(n) - 1
 }
 
 func (d *stateDecoder) stat() fileStat {
-	return fileStat{Size: d.varint(), Mtime: d.varint(), Ctime: d.varint(), Ino: d.uvarint(), Dev: d.uvarint()}
+	return fileStat{Size: d.Varint(), Mtime: d.Varint(), Ctime: d.Varint(), Ino: d.Uvarint(), Dev: d.Uvarint()}
 }
 
 // receipt decodes the fields of a receipt written by encodeReceipt.
@@ -346,39 +295,39 @@ func (d *stateDecoder) receipt() *artifacts.Receipt {
 	rc := &artifacts.Receipt{}
 	for _, p := range [...]*string{&rc.RunKey, &rc.LoopID, &rc.Stage, &rc.Step, &rc.Capability, &rc.Command, &rc.CommandSHA256,
 		&rc.Host, &rc.User, &rc.Workdir, &rc.StartedAt, &rc.FinishedAt} {
-		*p = d.string()
+		*p = d.Str()
 	}
-	rc.DurationMS = d.varint()
-	rc.ExitCode = int(d.varint())
-	rc.Status = d.string()
+	rc.DurationMS = d.Varint()
+	rc.ExitCode = int(d.Varint())
+	rc.Status = d.Str()
 	rc.AllowFailure = d.bool()
-	rc.Gate = d.string()
-	if d.byte() == 1 {
-		rc.Approval = &artifacts.Approval{Source: d.string(), Commit: d.string(), Author: d.string()}
+	rc.Gate = d.Str()
+	if d.Byte() == 1 {
+		rc.Approval = &artifacts.Approval{Source: d.Str(), Commit: d.Str(), Author: d.Str()}
 	}
-	rc.SourceCommit = d.string()
+	rc.SourceCommit = d.Str()
 	if n := d.count(); n >= 0 {
 		rc.Artifacts = make([]artifacts.ArtifactRef, n)
 		for i := range rc.Artifacts {
 			a := &rc.Artifacts[i]
-			a.Path, a.SHA256, a.Size = d.string(), d.string(), d.varint()
+			a.Path, a.SHA256, a.Size = d.Str(), d.Str(), d.Varint()
 		}
 	}
-	rc.OutputSHA256 = d.string()
-	rc.SpineVersion = d.string()
-	rc.Prev = d.string()
-	rc.Note = d.string()
+	rc.OutputSHA256 = d.Str()
+	rc.SpineVersion = d.Str()
+	rc.Prev = d.Str()
+	rc.Note = d.Str()
 	rc.OutputTruncated = d.bool()
-	rc.OutputBytes = d.varint()
-	rc.Redactions = int(d.varint())
+	rc.OutputBytes = d.Varint()
+	rc.Redactions = int(d.Varint())
 	if n := d.count(); n >= 0 {
 		rc.Checks = make([]artifacts.CheckResult, n)
 		for i := range rc.Checks {
 			c := &rc.Checks[i]
-			c.ID, c.Title, c.Status = d.string(), d.string(), d.string()
-			c.ExitCode, c.DurationMS, c.Blocking = int(d.varint()), d.varint(), d.bool()
+			c.ID, c.Title, c.Status = d.Str(), d.Str(), d.Str()
+			c.ExitCode, c.DurationMS, c.Blocking = int(d.Varint()), d.Varint(), d.bool()
 		}
 	}
-	rc.Summary = d.string()
+	rc.Summary = d.Str()
 	return rc
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/internal/varbin"
 	"github.com/spinehq/spine/loops"
 )
 
@@ -66,12 +67,12 @@ func TestReceiptStateRoundTrip(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			st := fileStat{Size: 919, Mtime: -5, Ctime: 1 << 62, Ino: 1<<64 - 1, Dev: 26}
 			rec := encodeReceipt(nil, st, "chainhash", tc.rc)
-			d := stateDecoder{s: string(rec)}
+			d := stateDecoder{varbin.Decoder{S: string(rec), Corrupt: errState}}
 			gotSt := d.stat()
-			gotHash := d.string()
+			gotHash := d.Str()
 			got := d.receipt()
-			if d.err != nil || d.off != len(d.s) {
-				t.Fatalf("decode: err %v, %d of %d bytes read", d.err, d.off, len(d.s))
+			if d.Err != nil || d.Off != len(d.S) {
+				t.Fatalf("decode: err %v, %d of %d bytes read", d.Err, d.Off, len(d.S))
 			}
 			if gotSt != st || gotHash != "chainhash" {
 				t.Errorf("stat %+v hash %q, want %+v chainhash", gotSt, gotHash, st)
