@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"math"
@@ -507,16 +508,42 @@ func (v *splitView) tooManyOwn(maxPercent int) bool {
 	return int64(v.count())*int64(maxPercent) < int64(len(v.repl)+len(v.added))*100
 }
 
+// indexWriter writes an index file through a buffer, hashing what it
+// writes, and ends it with the checksum.
+type indexWriter struct {
+	*bufio.Writer
+	w io.Writer
+	h hash.Hash
+}
+
+// newIndexWriter starts an index file of count entries in version.
+func newIndexWriter(w io.Writer, version uint32, count int) *indexWriter {
+	h := sha1.New()
+	iw := &indexWriter{Writer: bufio.NewWriterSize(io.MultiWriter(w, h), 64<<10), w: w, h: h}
+	var hdr [indexHeaderLen]byte
+	copy(hdr[:], "DIRC")
+	binary.BigEndian.PutUint32(hdr[4:], version)
+	binary.BigEndian.PutUint32(hdr[8:], uint32(count))
+	iw.Write(hdr[:])
+	return iw
+}
+
+// finish writes what is buffered and the checksum, and returns the
+// checksum.
+func (iw *indexWriter) finish() ([indexHashLen]byte, error) {
+	var sum [indexHashLen]byte
+	if err := iw.Flush(); err != nil {
+		return sum, err
+	}
+	iw.h.Sum(sum[:0])
+	_, err := iw.w.Write(sum[:])
+	return sum, err
+}
+
 // writePlain writes the entries v stands for as one index file without
 // extensions and returns its checksum.
 func (v *splitView) writePlain(w io.Writer) ([indexHashLen]byte, error) {
-	h := sha1.New()
-	bw := bufio.NewWriterSize(io.MultiWriter(w, h), 64<<10)
-	var hdr [indexHeaderLen]byte
-	copy(hdr[:], "DIRC")
-	binary.BigEndian.PutUint32(hdr[4:], v.version)
-	binary.BigEndian.PutUint32(hdr[8:], uint32(v.count()))
-	bw.Write(hdr[:])
+	bw := newIndexWriter(w, v.version, v.count())
 	ix := v.shared.ix
 	a := 0
 	for i := range ix.offs {
@@ -536,25 +563,13 @@ func (v *splitView) writePlain(w io.Writer) ([indexHashLen]byte, error) {
 	for ; a < len(v.added); a++ {
 		bw.Write(v.added[a].e)
 	}
-	var sum [indexHashLen]byte
-	if err := bw.Flush(); err != nil {
-		return sum, err
-	}
-	h.Sum(sum[:0])
-	_, err := w.Write(sum[:])
-	return sum, err
+	return bw.finish()
 }
 
 // writeSplit writes v's .git/index: the replacements in the shared
 // index's order, the added entries, and the link extension.
 func (v *splitView) writeSplit(w io.Writer) ([indexHashLen]byte, error) {
-	h := sha1.New()
-	bw := bufio.NewWriterSize(io.MultiWriter(w, h), 64<<10)
-	var hdr [indexHeaderLen]byte
-	copy(hdr[:], "DIRC")
-	binary.BigEndian.PutUint32(hdr[4:], v.version)
-	binary.BigEndian.PutUint32(hdr[8:], uint32(len(v.repl)+len(v.added)))
-	bw.Write(hdr[:])
+	bw := newIndexWriter(w, v.version, len(v.repl)+len(v.added))
 	repl := make([]int, 0, len(v.repl))
 	for i := range v.repl {
 		repl = append(repl, i)
@@ -579,13 +594,7 @@ func (v *splitView) writeSplit(w io.Writer) ([indexHashLen]byte, error) {
 	binary.BigEndian.PutUint32(ext[4:], uint32(len(link)))
 	bw.Write(ext[:])
 	bw.Write(link)
-	var sum [indexHashLen]byte
-	if err := bw.Flush(); err != nil {
-		return sum, err
-	}
-	h.Sum(sum[:0])
-	_, err := w.Write(sum[:])
-	return sum, err
+	return bw.finish()
 }
 
 // unsplit merges a split index (its own file ix with a link extension)
