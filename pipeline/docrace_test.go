@@ -72,13 +72,15 @@ func TestDocEditedBetweenStepsStopsTheLoop(t *testing.T) {
 				t.Fatalf("the document's stamp is not settled (%v): the test would not exercise the stamp", ok)
 			}
 			edited := strings.Replace(doc, "echo c", "echo C", 1)
-			receipts := 0
+			// Between b and c: once b's result is recorded (its receipt
+			// is written while the next step runs).
+			results := 0
 			out := r.run(nil, func(o *Options) {
 				o.Fault = func(point string) {
-					if point != FaultAfterReceipt {
+					if point != FaultAfterResult {
 						return
 					}
-					if receipts++; receipts == 2 {
+					if results++; results == 2 {
 						tc.edit(t, path, []byte(edited))
 					}
 				}

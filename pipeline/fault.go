@@ -10,8 +10,15 @@ const (
 	FaultAfterExit = "after-exit"
 	// FaultAfterResult: the result is journaled, no receipt written.
 	FaultAfterResult = "after-result"
-	// FaultAfterReceipt: the receipt is written, not committed.
+	// FaultAfterReceipt: the receipt is written, not committed. A step
+	// followed by another in its stage passes it once the next step's
+	// process has ended (its receipt is written meanwhile, see
+	// pendingReceipt), before that step's result is recorded.
 	FaultAfterReceipt = "after-receipt"
+	// FaultReceiptPending: a step's result is journaled and its receipt
+	// is being written, in the background, while the next step's process
+	// (just started, its intent journaled) runs.
+	FaultReceiptPending = "receipt-pending"
 	// FaultAfterCommit: the stage is committed, the journal not yet told.
 	FaultAfterCommit = "after-commit"
 	// FaultMidPush: a push found the remote moved on and moved the local
@@ -23,7 +30,7 @@ const (
 
 // FaultPoints lists every fault point, in the order a step passes them
 // (FaultMidPush last: it is passed by `spine run --push` after the run).
-var FaultPoints = []string{FaultAfterIntent, FaultAfterExit, FaultAfterResult, FaultAfterReceipt, FaultAfterCommit, FaultMidPush}
+var FaultPoints = []string{FaultAfterIntent, FaultAfterExit, FaultAfterResult, FaultReceiptPending, FaultAfterReceipt, FaultAfterCommit, FaultMidPush}
 
 // fault calls the configured fault hook at a point.
 func (r *Runner) fault(point string) {

@@ -150,11 +150,13 @@ type faultLoop struct {
 	doc      string
 }
 
-// faultSteps lists the loop's steps in run order with their idempotence.
+// faultSteps lists the loop's steps in run order with their idempotence
+// and stage.
 var faultSteps = []struct {
 	name       string
 	idempotent bool
-}{{"destroy", false}, {"check", true}, {"later", false}}
+	stage      int
+}{{"destroy", false, 1}, {"check", true, 1}, {"later", false, 2}}
 
 func newFaultLoop(t *testing.T) faultLoop {
 	dir := t.TempDir()
@@ -187,10 +189,23 @@ func (tr faultTrial) killedStep() int {
 
 // expect returns, for each step, the executions and the receipt statuses
 // the trial must end with, and whether the loop is held for an operator.
+// effective returns the step the trial's kill interrupts (as killedStep)
+// and the point it is killed at, as that step sees it: the receipt of a
+// step followed by another in its stage is written while that next step
+// runs, and after-receipt is passed once its process has ended, so the
+// kill is that next step's after-exit.
+func (tr faultTrial) effective() (int, string) {
+	k := tr.killedStep()
+	if tr.point == FaultAfterReceipt && k >= 0 && k+1 < len(faultSteps) && faultSteps[k+1].stage == faultSteps[k].stage {
+		return k + 1, FaultAfterExit
+	}
+	return k, tr.point
+}
+
 func (tr faultTrial) expect() (execs map[string]int, statuses map[string][]string, held bool) {
 	execs, statuses = map[string]int{}, map[string][]string{}
-	k := tr.killedStep()
-	midStep := tr.point == FaultAfterIntent || tr.point == FaultAfterExit
+	k, point := tr.effective()
+	midStep := point == FaultAfterIntent || point == FaultAfterExit
 	for i, s := range faultSteps {
 		switch {
 		case held:
@@ -201,7 +216,7 @@ func (tr faultTrial) expect() (execs map[string]int, statuses map[string][]strin
 			// Killed before its result was recorded: one interrupted
 			// receipt; an idempotent step then runs again, another one is
 			// held for the operator.
-			if tr.point == FaultAfterExit {
+			if point == FaultAfterExit {
 				execs[s.name] = 1
 			}
 			statuses[s.name] = []string{"interrupted"}
@@ -218,13 +233,13 @@ func (tr faultTrial) expect() (execs map[string]int, statuses map[string][]strin
 
 // faultTrials returns a trial for every time a run passes each fault point
 // (every step passes the step points, every stage the commit point);
-// mid-push has its own test.
+// mid-push and receipt-pending have their own tests.
 func faultTrials() []faultTrial {
 	var trials []faultTrial
 	for _, p := range FaultPoints {
 		n := len(faultSteps)
 		switch p {
-		case FaultMidPush:
+		case FaultMidPush, FaultReceiptPending:
 			continue
 		case FaultAfterCommit:
 			n = 2
@@ -243,7 +258,7 @@ func faultTrials() []faultTrial {
 // is signed, recovered ones included.
 func TestFaultPointsLoseNothingRunNothingTwice(t *testing.T) {
 	trials := faultTrials()
-	covered := map[string]bool{FaultMidPush: true} // TestFaultMidPush
+	covered := map[string]bool{FaultMidPush: true, FaultReceiptPending: true} // TestFaultMidPush, TestFaultReceiptPending
 	for _, tr := range trials {
 		covered[tr.point] = true
 	}
@@ -304,7 +319,8 @@ func runFaultTrial(t *testing.T, tr faultTrial) {
 	}
 	// The operator checks by hand and resolves the held step; the rest of
 	// the loop then runs once.
-	k := faultSteps[tr.killedStep()].name
+	killed, _ := tr.effective()
+	k := faultSteps[killed].name
 	if out, code := r.spine(ctx, env, "resolve", k, "--as", "pass", "--note", "checked by hand after the crash"); code != 0 {
 		t.Fatalf("resolve %s: exit %d\n%s", k, code, out)
 	}
@@ -313,7 +329,7 @@ func runFaultTrial(t *testing.T, tr faultTrial) {
 	}
 	for i, s := range faultSteps {
 		want := execs[s.name]
-		if i > tr.killedStep() {
+		if i > killed {
 			want = 1
 		}
 		if n := countLines(t, fl.counters[s.name]); n != want {
@@ -321,6 +337,95 @@ func runFaultTrial(t *testing.T, tr faultTrial) {
 		}
 	}
 	r.assertConsistent(keys)
+}
+
+// TestFaultReceiptPending kills spine (SIGKILL) while a step's receipt is
+// being written in the background and the next step's process has just
+// started (receipt-pending): the receipt may be anywhere between not begun
+// and complete, the next step's command may or may not have run (its
+// process dies with spine). The runs that follow must write the pending
+// receipt from the journal (pass, exactly one), hold the next step as
+// interrupted (it ran at most once; re-run only when idempotent), chain
+// and commit everything, and run nothing twice. Each kill is repeated to
+// meet the write at different stages.
+func TestFaultReceiptPending(t *testing.T) {
+	steps := []struct {
+		name       string
+		idempotent bool
+	}{{"destroy", false}, {"wipe", false}, {"check", true}, {"after", false}}
+	for _, tc := range []struct {
+		nth  int // the pending receipt is steps[nth-1]'s; steps[nth] is started
+		reps int
+	}{{1, 3}, {2, 3}} {
+		for rep := 0; rep < tc.reps; rep++ {
+			t.Run(fmt.Sprintf("%s@%d#%d", FaultReceiptPending, tc.nth, rep), func(t *testing.T) {
+				t.Parallel()
+				r := newRepo(t)
+				dir := t.TempDir()
+				var body strings.Builder
+				body.WriteString("## Stage 1: Work\n\n")
+				counters := map[string]string{}
+				for _, s := range steps {
+					counters[s.name] = filepath.Join(dir, s.name)
+					attrs := ""
+					if s.idempotent {
+						attrs = " idempotent=true"
+					}
+					fmt.Fprintf(&body, "```sh {name=%s%s}\necho run >> %s\necho %s done\n```\n\n", s.name, attrs, counters[s.name], s.name)
+				}
+				r.commit("loop", map[string]string{"loops/p.md": loopDoc("LOOP-P", body.String())})
+				key, keys := signingKey(t)
+				env := []string{"SPINE_SIGNING_KEY=" + key}
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				defer cancel()
+				out, code := r.spine(ctx, append(env, "SPINE_FAULT="+FaultReceiptPending+"@"+strconv.Itoa(tc.nth)), "run")
+				if code != -1 {
+					t.Fatalf("spine was not killed at %s@%d (exit %d)\n%s", FaultReceiptPending, tc.nth, code, out)
+				}
+				killed := steps[tc.nth]
+				ranBefore := countLines(t, counters[killed.name])
+				if ranBefore > 1 {
+					t.Fatalf("step %s ran %d times before the kill", killed.name, ranBefore)
+				}
+				wantCode := 0
+				if !killed.idempotent {
+					wantCode = 3
+				}
+				for i := 1; i <= 2; i++ {
+					out, code := r.spine(ctx, env, "run")
+					if wantCode == 3 && selfTriggeredQuiet(out, code) {
+						continue
+					}
+					if code != wantCode {
+						t.Fatalf("run %d after the crash: exit %d, want %d\n%s", i, code, wantCode, out)
+					}
+				}
+				for i, s := range steps {
+					var wantExecs int
+					var wantReceipts []string
+					switch {
+					case i < tc.nth:
+						wantExecs, wantReceipts = 1, []string{"pass"}
+					case i == tc.nth && s.idempotent:
+						wantExecs, wantReceipts = ranBefore+1, []string{"interrupted", "pass"}
+					case i == tc.nth:
+						wantExecs, wantReceipts = ranBefore, []string{"interrupted"}
+					case killed.idempotent:
+						wantExecs, wantReceipts = 1, []string{"pass"}
+					default:
+						wantExecs, wantReceipts = 0, nil
+					}
+					if n := countLines(t, counters[s.name]); n != wantExecs {
+						t.Errorf("step %s executed %d times, want %d", s.name, n, wantExecs)
+					}
+					if got := r.stepReceipts(s.name); !cmp.Equal(got, wantReceipts) {
+						t.Errorf("step %s receipts %v, want %v", s.name, got, wantReceipts)
+					}
+				}
+				r.assertConsistent(keys)
+			})
+		}
+	}
 }
 
 // TestSIGTERMDuringStep stops spine with SIGTERM while a step runs (one

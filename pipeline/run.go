@@ -31,7 +31,11 @@ type Reporter interface {
 	// writer (may be nil) receives the step's redacted output.log lines as
 	// they are written.
 	StepStart(it *Item, runKey string) io.Writer
-	// StepEnd is called once the step's receipt is written.
+	// StepEnd is called once the step's result is recorded: its receipt
+	// is written by then, or, in a loop run, while the next step runs
+	// (see pendingReceipt) and in any case before the stage's commit. It
+	// is called from the run's goroutine, never while the next step's
+	// StepStart writer is in use.
 	StepEnd(it *Item, rc *artifacts.Receipt)
 	// Held is called for a step that stops its loop without running.
 	Held(it *Item)
@@ -130,6 +134,13 @@ type Runner struct {
 	devNull *os.File
 	// copyBufs are the steps' output read buffers, reused (see procSpec).
 	copyBufs [2][]byte
+	// pending is the receipt of the last step run, when its write waits
+	// for the next step's process (see pendingReceipt).
+	pending *pendingReceipt
+	// spareFD, when spareLog is set, is the open spare running log (see
+	// makeSpareLog); it is removed when Run returns.
+	spareFD  int
+	spareLog bool
 }
 
 // NewRunner prepares a run; nothing is read or written until Run.
@@ -261,6 +272,7 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 			r.devNull.Close()
 			r.devNull = nil
 		}
+		r.closeSpareLog()
 	}()
 	id, err := randomID(r.opts.Rand)
 	if err != nil {
@@ -319,10 +331,13 @@ type loopRun struct {
 	stale bool
 	// stamp vouches for the file still holding src (see docChanged).
 	stamp srcStamp
+	// overlap lets a step's receipt be written while the next step runs
+	// (see pendingReceipt): set by runLoop, whose every way out writes it.
+	overlap bool
 }
 
 // runLoop plans and executes one loop.
-func (r *Runner) runLoop(ctx context.Context, doc *loops.Document) error {
+func (r *Runner) runLoop(ctx context.Context, doc *loops.Document) (err error) {
 	items := r.planner.PlanLoop(doc)
 	hasWork := false
 	for _, it := range items {
@@ -354,7 +369,15 @@ func (r *Runner) runLoop(ctx context.Context, doc *loops.Document) error {
 	if hook := r.opts.Reporter; hook != nil {
 		hook.Loop(doc)
 	}
-	lr := &loopRun{doc: doc, src: doc.Source}
+	lr := &loopRun{doc: doc, src: doc.Source, overlap: true}
+	// Whichever way the loop ends, the last step's receipt is written (a
+	// stage's end writes it before its commit; an error leaves it
+	// uncommitted, for the next run's recovery to commit).
+	defer func() {
+		if ferr := r.flushReceipt(); ferr != nil {
+			err = errors.Join(err, ferr)
+		}
+	}()
 	stageIdx := -1
 	for i := range items {
 		it := &items[i]
@@ -383,6 +406,9 @@ func (r *Runner) runLoop(ctx context.Context, doc *loops.Document) error {
 				return r.finishStage(lr, stageIdx)
 			}
 			if it.Step.Background {
+				if err := r.flushReceipt(); err != nil {
+					return err
+				}
 				if err := r.startBackground(lr, it); err != nil {
 					return err
 				}
@@ -514,6 +540,10 @@ func (r *Runner) markBlocked(lr *loopRun, it *Item) (*artifacts.Receipt, error) 
 // writeReceipt chains, writes and records a receipt, and remembers its
 // files for the stage commit.
 func (r *Runner) writeReceipt(lr *loopRun, rc *artifacts.Receipt, output io.Reader) error {
+	// The chain follows the run's order: a pending receipt goes first.
+	if err := r.flushReceipt(); err != nil {
+		return err
+	}
 	if output == nil {
 		output = strings.NewReader("")
 	}
@@ -550,6 +580,10 @@ func (r *Runner) storeReceipt(lr *loopRun, rc *artifacts.Receipt, write func() (
 // finishStage regenerates the document's evidence and heartbeat and commits
 // the stage's files, if the stage wrote any.
 func (r *Runner) finishStage(lr *loopRun, stageIdx int) error {
+	// The commit waits for every receipt of the stage.
+	if err := r.flushReceipt(); err != nil {
+		return err
+	}
 	if stageIdx < 0 || len(lr.pending) == 0 {
 		return nil
 	}
