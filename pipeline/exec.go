@@ -53,6 +53,12 @@ type procSpec struct {
 	Timeout time.Duration
 	// OnStart is called with the pid (= process group id) once started.
 	OnStart func(pid int) error
+	// During, when set, is called on the caller's goroutine once OnStart
+	// succeeded, while the process runs: another goroutine waits for the
+	// process and its output meanwhile, so the end is timed when they
+	// end, however long During takes. runProcess returns once both are
+	// done.
+	During func()
 	// Bufs, when set, are the read buffers of stdout and stderr, reused
 	// from step to step (nil: each copy allocates its own); runProcess is
 	// done with them when it returns.
@@ -171,14 +177,28 @@ func runProcess(ctx context.Context, spec procSpec) procResult {
 			return fail(err)
 		}
 	}
-	err = cmd.Wait()
-	// As os/exec's WaitDelay did: what the group still writes is read for
-	// pipeGrace at most, then the leftovers (daemons, background jobs) go
-	// with the step.
-	copyErr := finishCopies(copies, outR, errR)
-	close(done)
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	res.End = time.Now()
+	var copyErr error
+	wait := func() {
+		err = cmd.Wait()
+		// As os/exec's WaitDelay did: what the group still writes is read
+		// for pipeGrace at most, then the leftovers (daemons, background
+		// jobs) go with the step.
+		copyErr = finishCopies(copies, outR, errR)
+		close(done)
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		res.End = time.Now()
+	}
+	if spec.During != nil {
+		waited := make(chan struct{})
+		go func() {
+			wait()
+			close(waited)
+		}()
+		spec.During()
+		<-waited
+	} else {
+		wait()
+	}
 	if ctxErr := runCtx.Err(); ctxErr != nil {
 		if errors.Is(ctxErr, context.DeadlineExceeded) && ctx.Err() == nil {
 			res.TimedOut = true

@@ -15,9 +15,9 @@ const (
 	// process has ended (its receipt is written meanwhile, see
 	// pendingReceipt), before that step's result is recorded.
 	FaultAfterReceipt = "after-receipt"
-	// FaultReceiptPending: a step's result is journaled and its receipt
-	// is being written, in the background, while the next step's process
-	// (just started, its intent journaled) runs.
+	// FaultReceiptPending: a step's result is journaled, its receipt not
+	// written yet, and the next step's process (its intent journaled) has
+	// just started: the receipt is written while it runs.
 	FaultReceiptPending = "receipt-pending"
 	// FaultAfterCommit: the stage is committed, the journal not yet told.
 	FaultAfterCommit = "after-commit"

@@ -340,14 +340,13 @@ func runFaultTrial(t *testing.T, tr faultTrial) {
 }
 
 // TestFaultReceiptPending kills spine (SIGKILL) while a step's receipt is
-// being written in the background and the next step's process has just
-// started (receipt-pending): the receipt may be anywhere between not begun
-// and complete, the next step's command may or may not have run (its
-// process dies with spine). The runs that follow must write the pending
-// receipt from the journal (pass, exactly one), hold the next step as
-// interrupted (it ran at most once; re-run only when idempotent), chain
-// and commit everything, and run nothing twice. Each kill is repeated to
-// meet the write at different stages.
+// pending: its result is journaled, its receipt not written, and the next
+// step's process has just started (receipt-pending); that process dies
+// with spine, its command run or not. The runs that follow must write the
+// pending receipt from the journal (pass, exactly one), record the next
+// step as interrupted (it ran at most once; re-run only when idempotent,
+// else held), chain and commit everything, and run nothing twice. Each
+// kill is repeated: the next step's process is met at different points.
 func TestFaultReceiptPending(t *testing.T) {
 	steps := []struct {
 		name       string

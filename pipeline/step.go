@@ -208,9 +208,24 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 		return nil, err
 	}
 	r.fault(FaultAfterIntent)
-	// prevDone reports the write of the previous step's pending receipt,
-	// when it was started beside this step's process (see OnStart).
-	var prevDone chan error
+	// prevWritten is set when the previous step's pending receipt was
+	// written while this step's process ran (see During), prevErr is how.
+	prevWritten := false
+	var prevErr error
+	var during func()
+	if p := r.pending; p != nil {
+		during = func() {
+			// The process runs (its intent and pid are journaled): the
+			// previous step's receipt is written meanwhile, here, while
+			// another goroutine waits for the process and its output.
+			r.pending = nil
+			r.fault(FaultReceiptPending)
+			prevWritten, prevErr = true, r.writePending(p)
+			if prevErr == nil {
+				r.makeSpareLog()
+			}
+		}
+	}
 	var res procResult
 	switch step.Kind {
 	case loops.KindVerify:
@@ -223,42 +238,16 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 			Timeout: r.stepTimeout(step), Bufs: &r.copyBufs,
 			OnStart: func(pid int) error {
 				intent.PID, intent.PGID = pid, pid
-				var err error
 				if l, ok := withPID(line, pid); ok {
-					err = r.journal.appendLine(l, false)
-				} else {
-					err = r.journal.AppendNoSync(intent)
+					return r.journal.appendLine(l, false)
 				}
-				if err != nil {
-					return err
-				}
-				// The process runs: the previous step's receipt is
-				// written meanwhile, on the other core. Until it is
-				// joined below, this goroutine only waits for the
-				// process and the copies only write this step's log, so
-				// nothing the write touches (the history, lr, r.out, the
-				// store) is shared.
-				if p := r.pending; p != nil {
-					r.pending = nil
-					prevDone = make(chan error, 1)
-					go func() {
-						err := r.writePending(p)
-						if err == nil {
-							r.makeSpareLog()
-						}
-						prevDone <- err
-					}()
-					r.fault(FaultReceiptPending)
-				}
-				return nil
+				return r.journal.AppendNoSync(intent)
 			},
+			During: during,
 		})
 	}
-	var prevErr error
-	if prevDone != nil {
-		if prevErr = <-prevDone; prevErr == nil {
-			r.fault(FaultAfterReceipt)
-		}
+	if prevWritten && prevErr == nil {
+		r.fault(FaultAfterReceipt)
 	}
 	r.fault(FaultAfterExit)
 	if err := out.Close(); err != nil {
@@ -346,17 +335,19 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 // pendingReceipt is a step's receipt not written yet: its result is in
 // the journal (the receipt whole, the intent fsynced), its output complete
 // in the running log. While a loop runs, the receipt of step N is written
-// on another goroutine while the process of step N+1 runs (the spawn and
-// the process's life, milliseconds, dwarf spine's own work, so the
-// receipt's file system calls cost no wall time on a machine with a free
-// core); a step that runs no process, a blocked receipt, the stage's
-// commit and the end of the loop write it first (flushReceipt).
+// once the process of step N+1 has started, while it runs (runProcess's
+// During: the run's goroutine writes, another waits for the process), so
+// the receipt's file system calls overlap the process's start and life
+// (milliseconds, more than spine's own work) instead of preceding it; a
+// step that runs no process, a blocked receipt, the stage's commit and
+// the end of the loop write it first (flushReceipt). Only the run's
+// goroutine touches the run's state, as before.
 //
 // Safety: the receipts of a loop are still written one at a time and in
-// run order, so each one's prev is the receipt before it (the write of N
-// is joined before N+1's receipt is made, and N+1's is not written if N's
-// failed: the error stops the loop after the current step, and the next
-// run writes both from the journal, in order). A crash (SIGKILL) while a
+// run order, so each one's prev is the receipt before it (N+1's is made
+// after N's, and not at all if N's failed: the error stops the loop after
+// the current step, and the next run writes both from the journal, in
+// order). A crash (SIGKILL) while a
 // receipt is pending or half-written leaves what a crash just after the
 // result record always left: a result without a receipt, which the next
 // run's recovery writes (rewriting a torn receipt.json, replacing a linked
