@@ -24,6 +24,10 @@ package hugeheap
 // block (runtime/debug.FreeOSMemory, which also runs a collection: the
 // block never counts towards the heap the collector paces).
 //
+// n is cut to the soft memory limit (runtime/debug.SetMemoryLimit), and
+// nothing is reserved under a limit on address space or data size
+// (RLIMIT_AS, RLIMIT_DATA).
+//
 // Call it once, early, in a process that builds a large heap and exits
 // (a one-shot site build): a huge page is faulted in whole, so a sparse
 // heap can use more resident memory than with 4 KB pages.

@@ -21,7 +21,10 @@ const arenaBytes = 64 << 20
 const madvHugepage = 14
 
 func reserve(n int) error {
-	if n <= 0 || unsafe.Sizeof(uintptr(0)) < 8 {
+	if lim := debug.SetMemoryLimit(-1); int64(n) > lim {
+		n = int(lim)
+	}
+	if n <= 0 || unsafe.Sizeof(uintptr(0)) < 8 || !unlimited(syscall.RLIMIT_AS) || !unlimited(syscall.RLIMIT_DATA) {
 		return nil
 	}
 	small := new([64]byte)
@@ -35,6 +38,17 @@ func reserve(n int) error {
 	debug.FreeOSMemory()
 	return err
 }
+
+// unlimited reports whether the resource limit has no soft limit: under a
+// limit on address space or data, the untouched block could be what makes
+// an allocation fail (fatally, in Go), so nothing is reserved.
+func unlimited(resource int) bool {
+	var rl syscall.Rlimit
+	return syscall.Getrlimit(resource, &rl) == nil && rl.Cur == rlimInfinity
+}
+
+// rlimInfinity is RLIM_INFINITY.
+const rlimInfinity = ^uint64(0)
 
 // adviseRange asks for huge pages on every private anonymous read-write
 // mapping of the process that overlaps [lo, hi): the heap's arenas.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"unsafe"
 
@@ -50,6 +51,9 @@ func TestReserveAdvisesTheHeap(t *testing.T) {
 	mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
 	if err != nil || bytes.Contains(mode, []byte("[never]")) {
 		t.Skipf("no transparent huge pages here (%q, %v)", mode, err)
+	}
+	if !unlimited(syscall.RLIMIT_AS) || !unlimited(syscall.RLIMIT_DATA) {
+		t.Skip("under a limit on address space or data, Reserve does nothing")
 	}
 	const n = 256 << 20
 	if err := Reserve(n); err != nil {
