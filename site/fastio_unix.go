@@ -26,8 +26,12 @@ func readFileNoFollow(path string, limit int64) ([]byte, error) {
 }
 
 // readFileStat is readFileNoFollow that also returns the file's stat, as
-// fstat reported it before the read, when fstat reports the same after
-// it (else, or where stats are not recorded, the zero fileStat).
+// fstat reported it before the read. Callers record that stat only when
+// the file's mtime and ctime are before their cutoff (sumCache.cutoff, at
+// least racyWindow before the build began, so before this read): a file
+// changed during or after the read has a ctime past the cutoff, so its
+// stat can never again equal the recorded one, and the next build reads
+// it again. A second fstat after the read would tell nothing more.
 func readFileStat(path string, limit int64) ([]byte, fileStat, error) {
 	return readFileFD(path, limit, true)
 }
@@ -85,12 +89,6 @@ func readFileFD(path string, limit int64, wantStat bool) ([]byte, fileStat, erro
 	var before fileStat
 	if wantStat {
 		before = sysFileStat(&st)
-	}
-	if before != (fileStat{}) {
-		var after syscall.Stat_t
-		if fsx.Fstat(fd, &after) != nil || sysFileStat(&after) != before {
-			before = fileStat{}
-		}
 	}
 	if cap(buf)-len(buf) > 512 {
 		// Callers keep what they read (receipts stay in memory between

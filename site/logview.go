@@ -109,8 +109,10 @@ func (c *lineCollector) tailLines() []string {
 // readLog reads an output log once: its hash, size, line count and the
 // lines to display. Small logs are read whole; large ones are streamed, so
 // a log of any size costs constant memory. It also returns the stat of the
-// file read, when fstat reported the same before and after reading it
-// (else the zero fileStat), for the log summaries (sumCache.record).
+// file read, as fstat reported it before the read (a streamed log: when
+// fstat reported the same after it), else the zero fileStat, for the log
+// summaries (sumCache.record, whose cutoff keeps out a log changed while
+// it was read).
 func readLog(path string) (logView, fileStat) {
 	v := logView{}
 	data, st, err := readFileStat(path, inlineLogBytes)

@@ -45,9 +45,10 @@ type receiptRec struct {
 	// searchItem is the receipt's entry in search.json.
 	staticKey  string
 	searchItem []byte
-	// rstat is the stat of receipt.json when it may be recorded in
-	// ReceiptStateName (read whole, unchanged while read, and changed
-	// before the racy window of the build that read it), else zero.
+	// rstat is the stat of receipt.json, as it was before the read, when
+	// it may be recorded in ReceiptStateName (read whole, and last changed
+	// before the racy window of the build that read it: see readFileStat),
+	// else zero.
 	rstat fileStat
 	// fromState is set when the receipt was taken from ReceiptStateName
 	// (Raw is then read only when its page is written: rawUnread).

@@ -226,9 +226,10 @@ func (c *sumCache) store(dir, path string, before fileStat, s logSum) {
 }
 
 // record records the summary of a log read whole, whose stat st was
-// taken from the open file before and after reading it (readLog): zero
-// when the two differed. Nothing is recorded for a file last changed at
-// or after the cutoff.
+// taken from the open file before reading it (readLog, readFileStat).
+// Nothing is recorded for a file last changed at or after the cutoff,
+// which also keeps out a file changed while it was read: its stat then
+// differs from st, as its ctime is past the cutoff.
 func (c *sumCache) record(dir string, st fileStat, s logSum) {
 	if c == nil || st == (fileStat{}) || st.Mtime >= c.cutoff || st.Ctime >= c.cutoff {
 		return

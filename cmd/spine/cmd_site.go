@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/spinehq/spine/internal/hugeheap"
 	"github.com/spinehq/spine/site"
 )
 
@@ -102,6 +103,9 @@ pages of deleted loops or receipts are removed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			limitSiteMemory()
+			// A one-shot build: its heap on huge pages (see hugeheap;
+			// best effort, a refusal changes nothing but speed).
+			_ = hugeheap.Reserve(siteMemoryLimit)
 			opts, wait, err := a.siteOptionsAsync(out, baseURL, true)
 			defer wait()
 			if err != nil {
