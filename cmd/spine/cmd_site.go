@@ -44,6 +44,11 @@ func (a *app) siteOptionsAsync(out, baseURL string, once bool) (opts site.Option
 	if err != nil {
 		return site.Options{}, wait, err
 	}
+	return a.siteOptionsFrom(rc, out, baseURL)
+}
+
+// siteOptionsFrom is siteOptionsAsync for a repository already read.
+func (a *app) siteOptionsFrom(rc *repoContext, out, baseURL string) (opts site.Options, wait func(), err error) {
 	opts = site.Options{Root: rc.root, Out: out, Config: rc.cfg, Set: rc.set, BaseURL: baseURL, Logger: a.logger()}
 	// Step states come from the pipeline's planner. Where it cannot run
 	// (no git repository), the site derives them from the receipts.
@@ -136,9 +141,11 @@ changed anything. Stop with Ctrl-C (SIGINT) or SIGTERM.`,
 			limitSiteMemory()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			l := &siteLoader{a: a, out: out, baseURL: baseURL}
 			return site.Serve(ctx, site.ServeOptions{
 				Addr:   addr,
-				Load:   func() (site.Options, error) { return a.siteOptions(out, baseURL, false) },
+				Load:   l.load,
+				Reload: l.reload,
 				Logger: a.logger(),
 				Ready: func(addr string) {
 					fmt.Fprintf(a.stdout, "serving the evidence site on http://%s/ (Ctrl-C to stop)\n", addr)
