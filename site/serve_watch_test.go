@@ -21,8 +21,8 @@ import (
 type serveLog struct{ ch chan slog.Record }
 
 func (h serveLog) Enabled(context.Context, slog.Level) bool { return true }
-func (h serveLog) WithAttrs([]slog.Attr) slog.Handler      { return h }
-func (h serveLog) WithGroup(string) slog.Handler           { return h }
+func (h serveLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h serveLog) WithGroup(string) slog.Handler            { return h }
 func (h serveLog) Handle(_ context.Context, r slog.Record) error {
 	select {
 	case h.ch <- r.Clone():
