@@ -181,26 +181,31 @@ func (b *Builder) carry(st *buildState, w *writer) *carried {
 	// The manifest entries of the carried pages: everything under
 	// receipts/<run key>/ (the page, its log and artifacts, as the last
 	// build made them from the same record), and loops/<id>/index.html.
+	// The last manifest is copied whole (a copy of the map's memory, far
+	// cheaper than inserting its entries one by one), then the entries of
+	// the pages made again are taken out.
 	var keep []string
-	for path, e := range w.old.files {
+	next := maps.Clone(w.old.files)
+	for path := range next {
+		carry := false
 		switch {
 		case strings.HasPrefix(path, "receipts/"):
 			key, _, _ := strings.Cut(path[len("receipts/"):], "/")
-			if c.allReceipts || c.recKeys[key] {
-				w.next[path] = e
-				c.files++
-				if !c.allReceipts && strings.HasSuffix(path, "/index.html") {
-					keep = append(keep, p.recByKey[key].Dir)
-				}
+			carry = c.allReceipts || c.recKeys[key]
+			if carry && !c.allReceipts && strings.HasSuffix(path, "/index.html") {
+				keep = append(keep, p.recByKey[key].Dir)
 			}
 		case strings.HasPrefix(path, "loops/"):
 			id, rest, _ := strings.Cut(path[len("loops/"):], "/")
-			if rest == "index.html" && c.loops[id] {
-				w.next[path] = e
-				c.files++
-			}
+			carry = rest == "index.html" && c.loops[id]
+		}
+		if carry {
+			c.files++
+		} else {
+			delete(next, path)
 		}
 	}
+	w.next = next
 	if c.allReceipts {
 		b.sums.keepEverything()
 	} else {
@@ -299,15 +304,18 @@ func sameSearchDocs(p, st *buildState) bool {
 	return true
 }
 
-// keepEverything carries every entry of the last build over (its
-// receipts are all this build's, unchanged).
+// keepEverything carries every entry of the last build over, for a build
+// that makes no receipt page (its receipts are all the last build's,
+// unchanged).
 func (c *sumCache) keepEverything() {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.next = maps.Clone(c.old)
+	// No receipt page is made, so nothing is added: the build's entries
+	// are the last build's map itself, which save then keeps as it is.
+	c.next = c.old
 }
 
 // keepAll carries the entries of the run folders dirs over to this build.

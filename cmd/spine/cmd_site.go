@@ -134,8 +134,11 @@ func newSiteServeCmd(a *app) *cobra.Command {
 		Short: "Build the site, serve it on 127.0.0.1 and rebuild on change",
 		Long: `Build the evidence site, serve it over HTTP (default 127.0.0.1:8080) and
 rebuild it when loop documents, receipts, the gap ledger, verify packs or
-spine.yaml change. Open pages reload by themselves after a rebuild that
-changed anything. Stop with Ctrl-C (SIGINT) or SIGTERM.`,
+spine.yaml change. On Linux it watches these with inotify and a rebuild
+reads again only what changed; elsewhere, or when watching fails (the
+reason is logged), it checks modification times every 500 ms and rebuilds
+in full. Open pages reload by themselves after a rebuild that changed
+anything. Stop with Ctrl-C (SIGINT) or SIGTERM.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			limitSiteMemory()
