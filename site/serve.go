@@ -145,6 +145,9 @@ func Serve(ctx context.Context, so ServeOptions) error {
 	}
 	var ready <-chan struct{}
 	version := 1
+	// full is set when a rebuild failed: the changes it was given are
+	// taken, so the next one reads and checks everything.
+	full := false
 	for {
 		ready = nil
 		if w != nil {
@@ -189,6 +192,8 @@ func Serve(ctx context.Context, so ServeOptions) error {
 				if w, _, err = startWatcher(so, nopts, log); err != nil || w == nil {
 					poll()
 				}
+			case full:
+				// Read and check everything (hint stays nil).
 			default:
 				hint = &buildHint{c: c}
 				if so.Reload != nil {
@@ -207,6 +212,7 @@ func Serve(ctx context.Context, so ServeOptions) error {
 		nopts, err := reload()
 		if err != nil {
 			log.Error("site rebuild: reading the repository", "err", err)
+			full = true
 			continue
 		}
 		nopts.Logger = log
@@ -216,8 +222,10 @@ func Serve(ctx context.Context, so ServeOptions) error {
 			if ctx.Err() == nil {
 				log.Error("site rebuild failed", "err", err)
 			}
+			full = true
 			continue
 		}
+		full = false
 		opts = nopts
 		// In polling, fp stays the fingerprint taken before the
 		// repository was read: a file changed while the build ran (or
