@@ -114,8 +114,13 @@ type carried struct {
 	// allReceipts: every receipt page is carried; else recKeys.
 	allReceipts bool
 	recKeys     map[string]bool
-	files       int
+	// runs: the timeline and the feed are carried.
+	runs  bool
+	files int
 }
+
+// runPages reports whether the timeline and the feed are carried.
+func (c *carried) runPages() bool { return c != nil && c.runs }
 
 // receipt reports whether the page of r is carried.
 func (c *carried) receipt(r *receiptRec) bool {
@@ -125,8 +130,8 @@ func (c *carried) receipt(r *receiptRec) bool {
 // loop reports whether the page of the loop id is carried.
 func (c *carried) loop(id string) bool { return c != nil && c.loops[id] }
 
-// carry decides which loop and receipt pages cannot have changed since the
-// last build (the same inputs, compared in memory), records their manifest
+// carry decides which loop and receipt pages, and whether the timeline and
+// the feed, cannot have changed since the last build (the same inputs, compared in memory), records their manifest
 // entries in w and returns them. It returns nil when the build is not
 // incremental.
 func (b *Builder) carry(st *buildState, w *writer) *carried {
@@ -178,6 +183,10 @@ func (b *Builder) carry(st *buildState, w *writer) *carried {
 		}
 	}
 
+	// The timeline and the feed show the runs (with links to their loops
+	// when these exist), the site's title and its URL.
+	c.runs = sameRecs && p.pathsKey == st.pathsKey && p.baseURL == st.baseURL
+
 	// The manifest entries of the carried pages: everything under
 	// receipts/<run key>/ (the page, its log and artifacts, as the last
 	// build made them from the same record), and loops/<id>/index.html.
@@ -198,6 +207,8 @@ func (b *Builder) carry(st *buildState, w *writer) *carried {
 		case strings.HasPrefix(path, "loops/"):
 			id, rest, _ := strings.Cut(path[len("loops/"):], "/")
 			carry = rest == "index.html" && c.loops[id]
+		case strings.HasPrefix(path, "timeline/"), path == "feed.xml":
+			carry = c.runs
 		}
 		if carry {
 			c.files++

@@ -76,6 +76,9 @@ func (st *buildState) executeRows(w *writer, p, key, name string, data any, n in
 // write assembles every job of the site and runs them.
 func (b *Builder) write(ctx context.Context, st *buildState) (Stats, error) {
 	w := &writer{out: st.out, old: b.manifest, next: make(map[string]manifestEntry, max(len(b.manifest.files), len(st.recs)+len(st.docs)))}
+	// A rebuild of Serve's does not make again the pages it knows to be
+	// unchanged (carry).
+	carried := b.carry(st, w)
 	var jobs []job
 	names := make([]string, 0, len(b.assets))
 	for n := range b.assets {
@@ -94,14 +97,14 @@ func (b *Builder) write(ctx context.Context, st *buildState) (Stats, error) {
 		// The receipt signing keys, for `spine verify --keys` by readers.
 		jobs = append(jobs, func(w *writer) error { return w.emit(artifacts.PublishedKeysFile, "", st.keysPEM) })
 	}
-	jobs = append(jobs, st.searchJob(), st.feedJob())
-	jobs = append(jobs, st.timelineJobs()...)
+	jobs = append(jobs, st.searchJob())
+	if !carried.runPages() {
+		jobs = append(jobs, st.feedJob())
+		jobs = append(jobs, st.timelineJobs()...)
+	}
 	jobs = append(jobs, st.indexJobs()...)
 	jobs = append(jobs, st.gapIndexJobs()...)
 	jobs = append(jobs, st.packJobs()...)
-	// A rebuild of Serve's does not make again the pages it knows to be
-	// unchanged (carry).
-	carried := b.carry(st, w)
 	for _, d := range st.docs {
 		if carried.loop(d.LoopID) {
 			continue
