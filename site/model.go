@@ -95,6 +95,14 @@ type buildState struct {
 	warnMu   sync.Mutex
 	warnings []string
 	watch    []string
+	// recWarnings and gapWarnings are the warnings about receipts and the
+	// gap ledger, which a later build that reuses them repeats;
+	// searchKey is the key of search.json (searchMemo, when set, is the
+	// previous build's key, still valid).
+	recWarnings, gapWarnings []string
+	searchKey, searchMemo    string
+	// recsReused is set when the receipts are the last build's.
+	recsReused bool
 }
 
 func (st *buildState) warn(format string, args ...any) {
@@ -142,51 +150,35 @@ func (b *Builder) prepare(ctx context.Context, opts Options, out string) (*build
 		return nil, err
 	}
 
-	// Receipts.
-	scan, err := b.receipts.scan(st.root, st.cfg.Receipts)
-	if err != nil {
-		return nil, fmt.Errorf("site build: %w", err)
+	// Receipts: those of the last build when none changed (Serve's
+	// watcher says so), else scanned.
+	if !b.reuseReceipts(st) {
+		n := len(st.warnings)
+		if err := st.readReceipts(); err != nil {
+			return nil, err
+		}
+		st.recWarnings = append([]string(nil), st.warnings[n:]...)
 	}
-	st.warnings = append(st.warnings, scan.warnings...)
-	st.watch = scan.watch
-	st.recs = scan.recs
-	st.recByKey = make(map[string]*receiptRec, len(st.recs))
-	st.byLoop = make(map[string][]*receiptRec, len(st.docs))
-	st.loopPos = make(map[string]int, len(st.recs))
-	var pageRecs []*receiptRec
-	for _, r := range st.recs {
-		if !artifacts.ValidRunKey(r.RunKey) {
-			st.warn("%s: folder name is not a valid run key; no page", r.Dir)
-			continue
-		}
-		if other, dup := st.recByKey[r.RunKey]; dup {
-			st.warn("%s: run key also in %s; no page", r.Dir, other.Dir)
-			continue
-		}
-		st.recByKey[r.RunKey] = r
-		pageRecs = append(pageRecs, r)
-		if r.Receipt != nil && r.Receipt.LoopID != "" {
-			id := r.Receipt.LoopID
-			st.loopPos[r.RunKey] = len(st.byLoop[id])
-			st.byLoop[id] = append(st.byLoop[id], r)
-		}
-	}
-	st.recs = pageRecs
-	st.chain = chainStates(st.recs)
 	st.loadKeys()
 
 	// Gaps, read and parsed on another core while the step states are
 	// computed (each is a few tens of milliseconds for 2,000 loops; they
 	// share nothing but st.docs, which both only read).
 	gapsDone := make(chan struct{})
+	nw := len(st.warnings)
 	go func() {
 		defer close(gapsDone)
-		st.loadGaps()
+		if !b.reuseGaps(st) {
+			st.loadGaps()
+		}
 	}()
 
 	// Step states.
 	st.computeStates()
 	<-gapsDone
+	if st.gapWarnings == nil {
+		st.gapWarnings = append([]string{}, st.warnings[nw:]...)
+	}
 
 	// Packs.
 	st.loadPacks()
@@ -215,6 +207,42 @@ func (b *Builder) prepare(ctx context.Context, opts Options, out string) (*build
 		}
 	}
 	return st, nil
+}
+
+// readReceipts scans the receipts folder and indexes the run folders.
+func (st *buildState) readReceipts() error {
+	b := st.b
+	scan, err := b.receipts.scan(st.root, st.cfg.Receipts)
+	if err != nil {
+		return fmt.Errorf("site build: %w", err)
+	}
+	st.warnings = append(st.warnings, scan.warnings...)
+	st.watch = scan.watch
+	st.recs = scan.recs
+	st.recByKey = make(map[string]*receiptRec, len(st.recs))
+	st.byLoop = make(map[string][]*receiptRec, len(st.docs))
+	st.loopPos = make(map[string]int, len(st.recs))
+	var pageRecs []*receiptRec
+	for _, r := range st.recs {
+		if !artifacts.ValidRunKey(r.RunKey) {
+			st.warn("%s: folder name is not a valid run key; no page", r.Dir)
+			continue
+		}
+		if other, dup := st.recByKey[r.RunKey]; dup {
+			st.warn("%s: run key also in %s; no page", r.Dir, other.Dir)
+			continue
+		}
+		st.recByKey[r.RunKey] = r
+		pageRecs = append(pageRecs, r)
+		if r.Receipt != nil && r.Receipt.LoopID != "" {
+			id := r.Receipt.LoopID
+			st.loopPos[r.RunKey] = len(st.byLoop[id])
+			st.byLoop[id] = append(st.byLoop[id], r)
+		}
+	}
+	st.recs = pageRecs
+	st.chain = chainStates(st.recs)
+	return nil
 }
 
 // computeStates records every step's state, from opts.StepState or the

@@ -76,6 +76,9 @@ func (st *buildState) executeRows(w *writer, p, key, name string, data any, n in
 // write assembles every job of the site and runs them.
 func (b *Builder) write(ctx context.Context, st *buildState) (Stats, error) {
 	w := &writer{out: st.out, old: b.manifest, next: make(map[string]manifestEntry, max(len(b.manifest.files), len(st.recs)+len(st.docs)))}
+	// A rebuild of Serve's does not make again the pages it knows to be
+	// unchanged (carry).
+	carried := b.carry(st, w)
 	var jobs []job
 	names := make([]string, 0, len(b.assets))
 	for n := range b.assets {
@@ -94,12 +97,18 @@ func (b *Builder) write(ctx context.Context, st *buildState) (Stats, error) {
 		// The receipt signing keys, for `spine verify --keys` by readers.
 		jobs = append(jobs, func(w *writer) error { return w.emit(artifacts.PublishedKeysFile, "", st.keysPEM) })
 	}
-	jobs = append(jobs, st.searchJob(), st.feedJob())
-	jobs = append(jobs, st.timelineJobs()...)
+	jobs = append(jobs, st.searchJob())
+	if !carried.runPages() {
+		jobs = append(jobs, st.feedJob())
+		jobs = append(jobs, st.timelineJobs()...)
+	}
 	jobs = append(jobs, st.indexJobs()...)
 	jobs = append(jobs, st.gapIndexJobs()...)
 	jobs = append(jobs, st.packJobs()...)
 	for _, d := range st.docs {
+		if carried.loop(d.LoopID) {
+			continue
+		}
 		jobs = append(jobs, st.loopJob(d))
 	}
 	gapIDs := make([]string, 0, len(st.gapByID))
@@ -111,6 +120,9 @@ func (b *Builder) write(ctx context.Context, st *buildState) (Stats, error) {
 		jobs = append(jobs, st.gapJob(st.gapByID[id]))
 	}
 	for _, r := range st.recs {
+		if carried.receipt(r) {
+			continue
+		}
 		jobs = append(jobs, st.receiptJob(r))
 	}
 	if err := runJobs(ctx, w, jobs); err != nil {
@@ -125,7 +137,7 @@ func (b *Builder) write(ctx context.Context, st *buildState) (Stats, error) {
 	return Stats{
 		Files:        len(w.next),
 		Written:      int(w.written.Load()),
-		Unchanged:    int(w.unchanged.Load()),
+		Unchanged:    int(w.unchanged.Load()) + carried.count(),
 		Removed:      len(removed),
 		WrittenPaths: w.wpaths,
 		RemovedPaths: removed,
@@ -253,6 +265,10 @@ func (st *buildState) receiptKey(r *receiptRec) string {
 	if r.Receipt != nil {
 		k.bool(st.docByID[r.Receipt.LoopID] != nil)
 		k.str(st.packOfRun[r.RunKey])
+		if r.Receipt.Note != "" {
+			// The note links the runs, gaps and loops it names.
+			st.refsKey(k, []byte(r.Receipt.Note))
+		}
 	}
 	prev, next := st.neighbours(r)
 	if prev != nil {
@@ -1042,14 +1058,18 @@ func (st *buildState) searchJob() job {
 	return func(w *writer) error {
 		// The key hashes every entry's fields: far less work than
 		// writing the index (megabytes) only to find it unchanged.
-		k := newKeyer(st.global, "search.json")
-		st.searchItems(func(_ *receiptRec, fields ...string) {
-			k.int(int64(len(fields)))
-			for _, f := range fields {
-				k.str(f)
-			}
-		})
-		key := k.sum()
+		key := st.searchMemo
+		if key == "" {
+			k := newKeyer(st.global, "search.json")
+			st.searchItems(func(_ *receiptRec, fields ...string) {
+				k.int(int64(len(fields)))
+				for _, f := range fields {
+					k.str(f)
+				}
+			})
+			key = k.sum()
+		}
+		st.searchKey = key
 		if w.reuse(key, "search.json") {
 			return nil
 		}

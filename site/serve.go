@@ -33,8 +33,16 @@ type ServeOptions struct {
 	// build and again for every rebuild, so it should re-read the
 	// configuration and the loop documents.
 	Load func() (Options, error)
-	// Poll is how often inputs are checked for changes; zero means 500ms.
+	// Reload, when set, is called instead of Load for a rebuild while the
+	// file watcher works, with the options of the last build and what
+	// changed since: it may read again only what changed.
+	Reload func(prev Options, ch Changes) (Options, error)
+	// Poll is how often inputs are checked for changes when files cannot
+	// be watched; zero means 500ms.
 	Poll time.Duration
+	// NoWatch polls instead of watching files (as on systems without
+	// inotify).
+	NoWatch bool
 	// Logger receives build results and errors; nil discards them.
 	Logger *slog.Logger
 	// Ready, when set, is called with the listening address once the
@@ -49,10 +57,17 @@ const (
 )
 
 // Serve builds the site, serves it over HTTP, rebuilds it when loop
-// documents, receipts, the gap ledger, verify packs or spine.yaml change
-// (checking modification times every Poll), and tells open pages to reload
-// through server-sent events when a rebuild changed any file. It returns
-// when ctx is cancelled, after shutting the server down gracefully.
+// documents, receipts, the gap ledger, verify packs or spine.yaml change,
+// and tells open pages to reload through server-sent events when a rebuild
+// changed any file. It returns when ctx is cancelled, after shutting the
+// server down gracefully.
+//
+// On Linux it watches the inputs with inotify, and a rebuild reads again
+// only what the events name, trusting the Builder's memory for the rest.
+// Where that is not possible (another system, the watch limit reached, the
+// event queue overflowed, a watched root moved) it logs why and falls back
+// to checking the modification times of every input each Poll, with full
+// builds.
 func Serve(ctx context.Context, so ServeOptions) error {
 	if so.Load == nil {
 		return errors.New("site serve: no Load function")
@@ -75,6 +90,21 @@ func Serve(ctx context.Context, so ServeOptions) error {
 	if err != nil {
 		return fmt.Errorf("site serve: %w", err)
 	}
+	var w *watcher
+	if !so.NoWatch {
+		// Watch first, then read the repository again: a change made
+		// after the first read and before the watches were added is in
+		// the second read.
+		w, opts, err = startWatcher(so, opts, log)
+		if err != nil {
+			return fmt.Errorf("site serve: %w", err)
+		}
+	}
+	defer func() {
+		if w != nil {
+			w.close()
+		}
+	}()
 	opts.Logger = log
 	stats, err := b.Build(ctx, opts)
 	if err != nil {
@@ -95,11 +125,34 @@ func Serve(ctx context.Context, so ServeOptions) error {
 		so.Ready(ln.Addr().String())
 	}
 
-	fp := fingerprint(opts, b.watchList())
-	tick := time.NewTicker(so.Poll)
-	defer tick.Stop()
+	var fp string
+	var tick *time.Ticker
+	var tickC <-chan time.Time
+	poll := func() {
+		if tick == nil {
+			fp = fingerprint(opts, b.watchList())
+			tick = time.NewTicker(so.Poll)
+			tickC = tick.C
+		}
+	}
+	defer func() {
+		if tick != nil {
+			tick.Stop()
+		}
+	}()
+	if w == nil {
+		poll()
+	}
+	var ready <-chan struct{}
 	version := 1
+	// full is set when a rebuild failed: the changes it was given are
+	// taken, so the next one reads and checks everything.
+	full := false
 	for {
+		ready = nil
+		if w != nil {
+			ready = w.ready
+		}
 		select {
 		case <-ctx.Done():
 			close(s.done)
@@ -111,39 +164,129 @@ func Serve(ctx context.Context, so ServeOptions) error {
 			return nil
 		case err := <-serveErr:
 			return fmt.Errorf("site serve: %w", err)
-		case <-tick.C:
+		case <-ready:
+		case <-tickC:
 		}
-		nfp := fingerprint(opts, b.watchList())
-		if nfp == fp {
-			continue
+		var hint *buildHint
+		reload := so.Load
+		if w != nil {
+			c := settle(ctx, w)
+			switch {
+			case c.failed != "":
+				log.Warn("site serve: file watcher failed, falling back to polling and full builds", "why", c.failed, "poll", so.Poll)
+				w.close()
+				w = nil
+				poll()
+			case c.empty():
+				continue
+			case c.config:
+				// Folders may have moved: watch again, read everything.
+				w.close()
+				w = nil
+				var nopts Options
+				if nopts, err = so.Load(); err != nil {
+					log.Error("site rebuild: reading the repository", "err", err)
+					poll()
+					continue
+				}
+				if w, _, err = startWatcher(so, nopts, log); err != nil || w == nil {
+					poll()
+				}
+			case full:
+				// Read and check everything (hint stays nil).
+			default:
+				hint = &buildHint{c: c}
+				if so.Reload != nil {
+					prev, pub := opts, c.public()
+					reload = func() (Options, error) { return so.Reload(prev, pub) }
+				}
+			}
+		} else {
+			nfp := fingerprint(opts, b.watchList())
+			if nfp == fp {
+				continue
+			}
+			fp = nfp
 		}
-		fp = nfp
-		nopts, err := so.Load()
+		start := time.Now()
+		nopts, err := reload()
 		if err != nil {
 			log.Error("site rebuild: reading the repository", "err", err)
+			full = true
 			continue
 		}
 		nopts.Logger = log
-		start := time.Now()
-		stats, err := b.Build(ctx, nopts)
+		loaded := time.Now()
+		stats, err := b.build(ctx, nopts, hint)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Error("site rebuild failed", "err", err)
 			}
+			full = true
 			continue
 		}
+		full = false
 		opts = nopts
-		// fp stays the fingerprint taken before the repository was read:
-		// a file changed while the build ran (or half-written when it was
-		// read) differs at the next tick and is built then. The build's
-		// new watch list can make that fingerprint differ too, which costs
-		// one rebuild that writes nothing.
-		log.Info("site rebuilt", "written", stats.Written, "removed", stats.Removed, "took", time.Since(start).Round(time.Millisecond))
+		// In polling, fp stays the fingerprint taken before the
+		// repository was read: a file changed while the build ran (or
+		// half-written when it was read) differs at the next tick and is
+		// built then. The build's new watch list can make that
+		// fingerprint differ too, which costs one rebuild that writes
+		// nothing. With the watcher, such a file's events are pending.
+		log.Info("site rebuilt", "written", stats.Written, "removed", stats.Removed, "incremental", hint != nil,
+			"took", time.Since(start).Round(time.Millisecond), "read", loaded.Sub(start).Round(time.Millisecond))
 		if stats.Written+stats.Removed > 0 {
 			version++
 			s.setVersion(version)
 		}
 	}
+}
+
+// settleTime is how long the watcher must be quiet before a rebuild, so
+// that the events of one change (an editor's save, a run's files) make
+// one rebuild; maxSettle bounds the wait under a steady stream of events.
+const (
+	settleTime = 20 * time.Millisecond
+	maxSettle  = 300 * time.Millisecond
+)
+
+// settle waits until w has been quiet for settleTime (at most maxSettle)
+// and returns what it saw.
+func settle(ctx context.Context, w *watcher) changeSet {
+	quiet := time.NewTimer(settleTime)
+	defer quiet.Stop()
+	limit := time.NewTimer(maxSettle)
+	defer limit.Stop()
+	for {
+		select {
+		case <-w.ready:
+			quiet.Reset(settleTime)
+			continue
+		case <-quiet.C:
+		case <-limit.C:
+		case <-ctx.Done():
+		}
+		return w.take()
+	}
+}
+
+// startWatcher watches the inputs of opts and reads the repository again
+// (so.Load): what changed before the watches were added is in that read.
+// A watcher that cannot start is logged, and nil is returned with opts:
+// Serve then polls.
+func startWatcher(so ServeOptions, opts Options, log *slog.Logger) (*watcher, Options, error) {
+	w, err := newWatcher(opts)
+	if err != nil {
+		log.Warn("site serve: not watching files, polling for changes with full builds instead", "why", err, "poll", so.Poll)
+		return nil, opts, nil
+	}
+	nopts, err := so.Load()
+	if err != nil {
+		w.close()
+		return nil, opts, err
+	}
+	log.Info("site serve: watching files for changes", "folders", w.count())
+	return w, nopts, nil
 }
 
 // watchList returns the paths the last build read (receipt folders, the

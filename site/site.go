@@ -124,6 +124,13 @@ type Builder struct {
 	// what only a later build would reuse (a receipt's raw JSON once its
 	// page is written), so that memory does not grow with the receipts.
 	oneShot bool
+	// hint, set by Serve for one build, says what changed since the last
+	// build; prev is the last build's state, kept for such a build
+	// (incremental.go); reverify lists the runs the hint says to verify
+	// again.
+	hint     *buildHint
+	prev     *buildState
+	reverify map[*receiptRec]bool
 }
 
 // NewBuilder parses the embedded templates and prepares the assets.
@@ -201,8 +208,16 @@ func OutDir(opts Options) string {
 // Build writes the site for opts, rewriting only what changed since the
 // manifest in the output folder was written.
 func (b *Builder) Build(ctx context.Context, opts Options) (Stats, error) {
+	return b.build(ctx, opts, nil)
+}
+
+// build is Build with a hint of what changed since the last build (nil:
+// unknown, check everything).
+func (b *Builder) build(ctx context.Context, opts Options, h *buildHint) (Stats, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.hint = h
+	defer func() { b.hint = nil }()
 	if opts.Root == "" {
 		return Stats{}, errors.New("site build: no repository root")
 	}
@@ -227,7 +242,10 @@ func (b *Builder) Build(ctx context.Context, opts Options) (Stats, error) {
 		b.receipts = newReceiptCache()
 		b.sums = nil
 		b.rstate = nil
+		b.prev = nil
 	}
+	b.reverify = map[*receiptRec]bool{}
+	b.applyHint(root)
 	if b.manifest == nil {
 		b.manifest = readManifest(out, b.oneShot)
 	}
@@ -241,6 +259,7 @@ func (b *Builder) Build(ctx context.Context, opts Options) (Stats, error) {
 	b.receipts.state, b.receipts.cutoff = b.rstate, b.sums.cutoff
 	st, err := b.prepare(ctx, opts, out)
 	if err != nil {
+		b.prev = nil
 		return Stats{}, err
 	}
 	b.lastWatch = st.watch
@@ -261,15 +280,21 @@ func (b *Builder) Build(ctx context.Context, opts Options) (Stats, error) {
 		b.manifest = nil
 		b.sums = nil
 		b.rstate = nil
+		b.prev = nil
 		return Stats{}, err
 	}
 	if serr != nil {
 		b.rstate = nil
+		b.prev = nil
 		return Stats{}, fmt.Errorf("site build: %w", serr)
 	}
 	if err := b.sums.save(out); err != nil {
 		b.sums = nil
+		b.prev = nil
 		return Stats{}, fmt.Errorf("site build: write %s: %w", SumsName, err)
+	}
+	if !b.oneShot {
+		b.prev = st
 	}
 	sort.Strings(stats.Warnings)
 	if opts.Logger != nil {

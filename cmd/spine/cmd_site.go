@@ -45,6 +45,11 @@ func (a *app) siteOptionsAsync(out, baseURL string, once bool) (opts site.Option
 	if err != nil {
 		return site.Options{}, wait, err
 	}
+	return a.siteOptionsFrom(rc, out, baseURL)
+}
+
+// siteOptionsFrom is siteOptionsAsync for a repository already read.
+func (a *app) siteOptionsFrom(rc *repoContext, out, baseURL string) (opts site.Options, wait func(), err error) {
 	opts = site.Options{Root: rc.root, Out: out, Config: rc.cfg, Set: rc.set, BaseURL: baseURL, Logger: a.logger()}
 	// Step states come from the pipeline's planner. Where it cannot run
 	// (no git repository), the site derives them from the receipts.
@@ -133,16 +138,21 @@ func newSiteServeCmd(a *app) *cobra.Command {
 		Short: "Build the site, serve it on 127.0.0.1 and rebuild on change",
 		Long: `Build the evidence site, serve it over HTTP (default 127.0.0.1:8080) and
 rebuild it when loop documents, receipts, the gap ledger, verify packs or
-spine.yaml change. Open pages reload by themselves after a rebuild that
-changed anything. Stop with Ctrl-C (SIGINT) or SIGTERM.`,
+spine.yaml change. On Linux it watches these with inotify and a rebuild
+reads again only what changed; elsewhere, or when watching fails (the
+reason is logged), it checks modification times every 500 ms and rebuilds
+in full. Open pages reload by themselves after a rebuild that changed
+anything. Stop with Ctrl-C (SIGINT) or SIGTERM.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			limitSiteMemory()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			l := &siteLoader{a: a, out: out, baseURL: baseURL}
 			return site.Serve(ctx, site.ServeOptions{
 				Addr:   addr,
-				Load:   func() (site.Options, error) { return a.siteOptions(out, baseURL, false) },
+				Load:   l.load,
+				Reload: l.reload,
 				Logger: a.logger(),
 				Ready: func(addr string) {
 					fmt.Fprintf(a.stdout, "serving the evidence site on http://%s/ (Ctrl-C to stop)\n", addr)

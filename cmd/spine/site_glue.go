@@ -25,9 +25,11 @@ func (a *app) demoSite(ctx context.Context, root string) (string, error) {
 // serveSite serves the site of root until ctx ends.
 func (a *app) serveSite(ctx context.Context, root, addr string) error {
 	a.repo = root
+	l := &siteLoader{a: a}
 	return site.Serve(ctx, site.ServeOptions{
 		Addr:   addr,
-		Load:   func() (site.Options, error) { return a.siteOptions("", "", false) },
+		Load:   l.load,
+		Reload: l.reload,
 		Logger: a.logger(),
 		Ready: func(addr string) {
 			fmt.Fprintf(a.stdout, "serving the evidence site on http://%s/ (Ctrl-C to stop)\n", addr)

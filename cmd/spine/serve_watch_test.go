@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/spinehq/spine/site"
+)
+
+// siteFiles returns the content of every file of a built site but the
+// records that only save time (with file stats).
+func siteFiles(t *testing.T, out string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	err := filepath.WalkDir(out, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(out, p)
+		if rel == site.SumsName || rel == site.ReceiptStateName {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		files[filepath.ToSlash(rel)] = string(data)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// TestServeReloadMatchesSiteBuild serves a repository with `spine site
+// serve`'s loader (which reads again only the documents the watcher
+// names), changes loop documents and receipts while it runs, and compares
+// the served site after each rebuild, byte for byte, with what `spine site
+// build` writes for the same repository.
+func TestServeReloadMatchesSiteBuild(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-A\nstatus: active\n---\n\n# LOOP-A\n\n## Stage 1: Go\n\n```sh {name=one}\necho one\n```\n\n```sh {name=two}\necho two\n```\n")
+	writeLoop := func(name, content string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeLoop("loops/b.md", "---\nloop_id: LOOP-B\nstatus: active\n---\n\n# LOOP-B\n\nSee LOOP-A.\n\n## Stage 1: Go\n\n```sh {name=only}\necho b\n```\n")
+	gitCmd(t, dir, "add", "-A")
+	gitCmd(t, dir, "commit", "-q", "-m", "b")
+	if _, errOut, code := spine(t, "--repo", dir, "run"); code != 0 {
+		t.Fatalf("spine run: %d %s", code, errOut)
+	}
+
+	out := filepath.Join(t.TempDir(), "public")
+	logs := make(chan slog.Record, 256)
+	a := newApp(io.Discard, io.Discard)
+	a.repo = dir
+	l := &siteLoader{a: a, out: out}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan struct{})
+	go func() {
+		done <- site.Serve(ctx, site.ServeOptions{Addr: "127.0.0.1:0", Load: l.load, Reload: l.reload,
+			Logger: slog.New(recordSink{logs}), Ready: func(string) { close(ready) }})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	tests := []struct {
+		name   string
+		change func()
+	}{
+		{"edit a loop document", func() {
+			writeLoop("loops/a.md", "---\nloop_id: LOOP-A\nstatus: active\n---\n\n# LOOP-A\n\nEdited.\n\n## Stage 1: Go\n\n```sh {name=one}\necho one\n```\n\n```sh {name=two}\necho two\n```\n\n```sh {name=three}\necho three\n```\n")
+		}},
+		{"run the new step", func() {
+			gitCmd(t, dir, "add", "-A")
+			gitCmd(t, dir, "commit", "-q", "-m", "three")
+			if _, errOut, code := spine(t, "--repo", dir, "run"); code != 0 {
+				t.Fatalf("spine run: %d %s", code, errOut)
+			}
+		}},
+		{"add a loop", func() {
+			writeLoop("ops/loop-scopes/c.md", "---\nloop_id: LOOP-C\nstatus: draft\n---\n\n# LOOP-C\n")
+		}},
+		{"a duplicate loop id", func() {
+			writeLoop("loops/d.md", "---\nloop_id: LOOP-B\nstatus: active\n---\n\n# LOOP-B again\n")
+		}},
+		{"the duplicate removed", func() {
+			if err := os.Remove(filepath.Join(dir, "loops", "d.md")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"change a loop's status", func() {
+			data, err := os.ReadFile(filepath.Join(dir, "loops", "b.md"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeLoop("loops/b.md", strings.Replace(string(data), "status: active", "status: closed", 1))
+		}},
+		{"remove a loop", func() {
+			if err := os.Remove(filepath.Join(dir, "loops", "a.md")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for len(logs) > 0 {
+				<-logs
+			}
+			tc.change()
+			last := waitRebuilt(t, logs)
+			if runtime.GOOS == "linux" && !last.incremental {
+				t.Errorf("rebuild was not incremental")
+			}
+			fresh := filepath.Join(t.TempDir(), "public")
+			if _, errOut, code := spine(t, "--repo", dir, "site", "build", "--out", fresh); code != 0 {
+				t.Fatalf("site build: %d %s", code, errOut)
+			}
+			if diff := cmp.Diff(siteFiles(t, fresh), siteFiles(t, out)); diff != "" {
+				t.Errorf("served site differs from spine site build (-build +served):\n%s", diff)
+			}
+		})
+	}
+}
+
+// recordSink passes log records on to a channel.
+type recordSink struct{ ch chan slog.Record }
+
+func (h recordSink) Enabled(context.Context, slog.Level) bool { return true }
+func (h recordSink) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h recordSink) WithGroup(string) slog.Handler            { return h }
+func (h recordSink) Handle(_ context.Context, r slog.Record) error {
+	select {
+	case h.ch <- r.Clone():
+	default:
+	}
+	return nil
+}
+
+type rebuilt struct{ incremental bool }
+
+// waitRebuilt waits for Serve's rebuild, then until no other rebuild
+// follows for 400 ms.
+func waitRebuilt(t *testing.T, logs chan slog.Record) rebuilt {
+	t.Helper()
+	var last rebuilt
+	got := false
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case r := <-logs:
+			switch r.Message {
+			case "site rebuilt":
+				got = true
+				last.incremental = attr(r, "incremental").Bool()
+			case "site rebuild failed", "site rebuild: reading the repository":
+				t.Fatalf("%s: %v", r.Message, attr(r, "err"))
+			case "site serve: file watcher failed, falling back to polling and full builds":
+				t.Errorf("watcher failed: %v", attr(r, "why"))
+			}
+		case <-time.After(400 * time.Millisecond):
+			if got {
+				return last
+			}
+		case <-deadline:
+			t.Fatal("no rebuild")
+		}
+	}
+}

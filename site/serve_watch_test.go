@@ -1,0 +1,254 @@
+package site_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/loops"
+	"github.com/spinehq/spine/site"
+)
+
+// serveLog passes Serve's records on to a channel.
+type serveLog struct{ ch chan slog.Record }
+
+func (h serveLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h serveLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h serveLog) WithGroup(string) slog.Handler            { return h }
+func (h serveLog) Handle(_ context.Context, r slog.Record) error {
+	select {
+	case h.ch <- r.Clone():
+	default:
+	}
+	return nil
+}
+
+// recordAttr returns the value of a record's attribute.
+func recordAttr(r slog.Record, key string) slog.Value {
+	var v slog.Value
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == key {
+			v = a.Value
+			return false
+		}
+		return true
+	})
+	return v
+}
+
+// loadRepo reads the repository at repo as Serve's Load does.
+func loadRepo(repo, out string) (site.Options, error) {
+	cfg, err := config.Load(repo)
+	if err != nil {
+		return site.Options{}, err
+	}
+	paths, err := loops.Discover(repo, cfg.Loops, cfg.Exclude, []string{cfg.Receipts, cfg.Artifacts, cfg.Site.Out})
+	if err != nil {
+		return site.Options{}, err
+	}
+	return site.Options{Root: repo, Out: out, Config: cfg, Set: loops.Load(repo, paths), Now: fixtureNow}, nil
+}
+
+// siteFiles returns the content of every file of a built site but the
+// records that only save time (sums and receipt state, with file stats).
+func siteFiles(t *testing.T, out string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	for p := range tree(t, out) {
+		if p == site.SumsName || p == site.ReceiptStateName {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(out, filepath.FromSlash(p)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[p] = string(data)
+	}
+	return files
+}
+
+// TestServeWatchMatchesFreshBuild serves a copy of the fixture, changes
+// its inputs one after the other while it runs, waits for each rebuild
+// and compares the served site, byte for byte, with what a fresh build of
+// the same inputs writes. On Linux the rebuilds must be the watcher's
+// incremental ones (but for spine.yaml, which reads everything again).
+func TestServeWatchMatchesFreshBuild(t *testing.T) {
+	for _, mode := range []struct {
+		name    string
+		noWatch bool
+	}{{"watch", false}, {"poll", true}} {
+		t.Run(mode.name, func(t *testing.T) { testServeMatchesFreshBuild(t, mode.noWatch) })
+	}
+}
+
+// testServeMatchesFreshBuild is TestServeWatchMatchesFreshBuild, watching
+// files or (noWatch) polling.
+func testServeMatchesFreshBuild(t *testing.T, noWatch bool) {
+	repo := fixtureCopy(t)
+	out := filepath.Join(t.TempDir(), "public")
+	logs := make(chan slog.Record, 256)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan struct{})
+	go func() {
+		done <- site.Serve(ctx, site.ServeOptions{
+			Addr:    "127.0.0.1:0",
+			Poll:    50 * time.Millisecond,
+			NoWatch: noWatch,
+			Load:    func() (site.Options, error) { return loadRepo(repo, out) },
+			Logger:  slog.New(serveLog{logs}),
+			Ready:   func(string) { close(ready) },
+		})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	watching := runtime.GOOS == "linux" && !noWatch
+	storage := filepath.Join(repo, "loops", "LOOP-DEMO-STORAGE-20260301.md")
+	zpool := filepath.Join(repo, "receipts", "2026", "03", "01", "CAP-20260301-101500__step.zpool-list__Rk3j9x0abcd")
+	read := func(p string) string {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	// watchOnly changes are not seen by polling, which checks the
+	// modification times of folders, not of the files in run folders
+	// (receipts are written once).
+	tests := []struct {
+		name        string
+		change      func()
+		incremental bool
+		watchOnly   bool
+	}{
+		{"edit a loop document", func() {
+			writeFile(t, storage, read(storage)+"\nEdited while serving.\n")
+		}, true, false},
+		{"change a loop's status", func() {
+			writeFile(t, storage, strings.Replace(read(storage), "status: active", "status: paused", 1))
+		}, true, false},
+		{"add a receipt", func() {
+			addReceipt(t, repo, receiptSpec{key: "CAP-20260302-130000__step.audit-vms__Rnewrun0001", loop: "LOOP-DEMO-CLOSED-20260215", step: "audit-vms", status: "pass", command: "qm list", output: "ok\n"})
+		}, true, false},
+		{"add a receipt in a new day folder", func() {
+			addReceipt(t, repo, receiptSpec{key: "CAP-20260405-090000__step.audit-vms__Rnewday0001", loop: "LOOP-DEMO-CLOSED-20260215", step: "audit-vms", status: "fail", command: "qm list", output: "no\n"})
+		}, true, false},
+		{"edit a receipt.json in place", func() {
+			p := filepath.Join(zpool, "receipt.json")
+			writeFile(t, p, strings.Replace(read(p), `"host":`, `"note": "edited in place", "host":`, 1))
+		}, true, true},
+		{"append to an output.log", func() {
+			p := filepath.Join(zpool, "output.log")
+			writeFile(t, p, read(p)+"one more line\n")
+		}, true, true},
+		{"change an artifact", func() {
+			p := filepath.Join(repo, "artifacts", "loop-demo-storage-20260301", "10-zpool-list.txt")
+			writeFile(t, p, read(p)+"changed\n")
+		}, true, true},
+		{"remove a receipt", func() {
+			if err := os.RemoveAll(filepath.Join(repo, "receipts", "2026", "03", "01", "CAP-20260301-101600__step.provision__Rq9w8e7r6t5")); err != nil {
+				t.Fatal(err)
+			}
+		}, true, false},
+		{"edit the gap ledger", func() {
+			p := filepath.Join(repo, "gaps.yaml")
+			writeFile(t, p, strings.Replace(read(p), "GAP-OP-1033", "GAP-OP-1034", 1))
+		}, true, false},
+		{"change a verify pack", func() {
+			p := filepath.Join(repo, "verify", "media.yaml")
+			writeFile(t, p, read(p)+"\n")
+			writeFile(t, filepath.Join(repo, "verify", "extra.yaml"), "pack: extra\ndescription: an extra pack\nchecks:\n  - id: extra-one\n    title: One\n    run: \"true\"\n")
+		}, true, false},
+		{"add a loop in a new folder", func() {
+			dir := filepath.Join(repo, "teams", "ops", "loop-scopes")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, filepath.Join(dir, "LOOP-NEW-20260310.md"), "---\nloop_id: LOOP-NEW-20260310\nstatus: active\n---\n# LOOP-NEW-20260310\n\nSee LOOP-DEMO-CLOSED-20260215.\n")
+		}, true, false},
+		{"remove a loop", func() {
+			if err := os.Remove(filepath.Join(repo, "loops", "LOOP-DEMO-XSS-20260302.md")); err != nil {
+				t.Fatal(err)
+			}
+		}, true, false},
+		{"change spine.yaml", func() {
+			writeFile(t, filepath.Join(repo, "spine.yaml"), "site:\n  title: renamed evidence\n")
+		}, false, false},
+		{"edit a loop after spine.yaml changed", func() {
+			writeFile(t, storage, read(storage)+"\nEdited again.\n")
+		}, true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.watchOnly && !watching {
+				t.Skip("polling does not see this change")
+			}
+			// Drain what came before.
+			for len(logs) > 0 {
+				<-logs
+			}
+			tc.change()
+			var last slog.Record
+			rebuilt := false
+			deadline := time.After(20 * time.Second)
+			for !rebuilt {
+				select {
+				case r := <-logs:
+					switch r.Message {
+					case "site rebuilt":
+						last, rebuilt = r, true
+					case "site rebuild failed":
+						t.Fatalf("rebuild failed: %v", recordAttr(r, "err"))
+					case "site serve: file watcher failed, falling back to polling and full builds":
+						t.Errorf("watcher failed: %v", recordAttr(r, "why"))
+					}
+				case <-deadline:
+					t.Fatal("no rebuild")
+				}
+			}
+			// Let any rebuild the change still causes finish.
+		quiet:
+			for {
+				select {
+				case r := <-logs:
+					if r.Message == "site rebuilt" {
+						last = r
+					}
+				case <-time.After(400 * time.Millisecond):
+					break quiet
+				}
+			}
+			if watching && tc.incremental && !recordAttr(last, "incremental").Bool() {
+				t.Errorf("rebuild was not incremental: %v", last)
+			}
+			fresh := filepath.Join(t.TempDir(), "public")
+			opts, err := loadRepo(repo, fresh)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := site.Build(context.Background(), opts); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(siteFiles(t, fresh), siteFiles(t, out)); diff != "" {
+				t.Errorf("served site differs from a fresh build (-fresh +served):\n%s", diff)
+			}
+		})
+	}
+}
