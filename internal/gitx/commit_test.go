@@ -536,3 +536,78 @@ func TestCommitFilesReusesOnlyItsOwnIndex(t *testing.T) {
 	}
 	gitRun(t, dir, "fsck", "--strict", "--no-progress")
 }
+
+// TestCommitFilesRecordsALargeIndexItWrote: a plain index of
+// indexRecordMin or more that CommitFiles wrote is not verified again by
+// the next process's first commit (its stat data and checksum are
+// recorded); once anyone else replaces it, it is, and a corrupt one stops
+// the commit.
+func TestCommitFilesRecordsALargeIndexItWrote(t *testing.T) {
+	needGit(t)
+	t.Parallel()
+	dir := t.TempDir()
+	writeBase(t, dir)
+	gitRun(t, dir, "config", "gc.auto", "0")
+	gitRun(t, dir, "config", "maintenance.auto", "false")
+	// Enough entries for an index over indexRecordMin.
+	for i := range indexRecordMin/80 + 100 {
+		write(t, dir, fmt.Sprintf("many/%04d/receipt.json", i), fmt.Sprintf("%d\n", i))
+	}
+	gitRun(t, dir, "add", "-A")
+	gitRun(t, dir, "commit", "-q", "-m", "base")
+	sig := object.Signature{Name: "x", Email: "x@y", When: time.Unix(1767225600, 0)}
+	// commit commits file in a fresh Repo, as a process does, and
+	// returns the index files it verified.
+	commit := func(file string) (int, error) {
+		g, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, dir, file, file+"\n")
+		_, _, err = g.CommitFiles([]string{file}, file, sig)
+		return g.index.indexVerified, err
+	}
+	for _, step := range []struct {
+		file         string
+		wantVerified int
+	}{
+		{"one", 1}, // git's
+		{"two", 0}, // spine's, recorded
+		{"three", 0},
+	} {
+		if n, err := commit(step.file); err != nil || n != step.wantVerified {
+			t.Fatalf("commit %s: verified %d index files (want %d), err %v", step.file, n, step.wantVerified, err)
+		}
+	}
+	p := filepath.Join(dir, ".git", "index")
+	if fi, err := os.Stat(p); err != nil || fi.Size() < indexRecordMin {
+		t.Fatalf("index: %v %v, want one of %d bytes or more", fi.Size(), err, indexRecordMin)
+	}
+	checkGitAgrees(t, dir)
+	// git commits a file: it replaces the index.
+	write(t, dir, "four", "4\n")
+	gitRun(t, dir, "add", "four")
+	gitRun(t, dir, "commit", "-q", "-m", "four")
+	if n, err := commit("five"); err != nil || n != 1 {
+		t.Fatalf("commit after git's: verified %d index files (want 1), err %v", n, err)
+	}
+	// Flip a bit of a stored blob hash, replacing the file as git would.
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[indexHeaderLen+entryHashOffset] ^= 1
+	if err := os.WriteFile(p+".new", data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(p+".new", p); err != nil {
+		t.Fatal(err)
+	}
+	head := gitRun(t, dir, "rev-parse", "HEAD")
+	if n, err := commit("six"); err == nil || !strings.Contains(err.Error(), "checksum") || n != 1 {
+		t.Fatalf("verified %d index files, err = %v; want 1 and a checksum mismatch", n, err)
+	}
+	if gitRun(t, dir, "rev-parse", "HEAD") != head {
+		t.Fatal("HEAD moved")
+	}
+}

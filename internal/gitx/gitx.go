@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"syscall"
@@ -21,6 +22,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/spinehq/spine/internal/mapfile"
 )
 
 // Repo is an open repository with a working tree.
@@ -42,8 +44,17 @@ func Open(root string) (*Repo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open git repository %s: %w", root, err)
 	}
-	return &Repo{Root: root, R: r, splitMinEntries: defaultSplitMinEntries}, nil
+	g := &Repo{Root: root, R: r, splitMinEntries: defaultSplitMinEntries}
+	g.index.mapped = &mappedShared{}
+	// The mapping of the shared index a commit read stays for the next
+	// commits; it is released once the Repo is gone (nothing read from
+	// it outlives a CommitFiles or readIndex call, which keep g alive).
+	runtime.AddCleanup(g, func(m *mappedShared) { m.m.Close() }, g.index.mapped)
+	return g, nil
 }
+
+// mappedShared holds the mapping of a Repo's shared index.
+type mappedShared struct{ m *mapfile.Mapping }
 
 // GitDir returns the repository's .git directory.
 func (g *Repo) GitDir() string { return filepath.Join(g.Root, ".git") }

@@ -520,7 +520,10 @@ func (g *Repo) indexDir() (string, error) {
 // written by anyone else (git replaces the file, so its inode changes; any
 // write changes its mtime, ctime or size) or whose checksum is not the one
 // written is read and verified in full. (Git itself verifies the index
-// checksum only in fsck.)
+// checksum only in fsck.) The stat data and checksum of a large plain
+// index it wrote are also recorded on disk (indexRecordMin), so that the
+// first commit of the next process does not verify that file again, and
+// so are those of the shared index last verified or written (loadShared).
 type indexCache struct {
 	mu  sync.Mutex
 	id  fileID
@@ -533,8 +536,16 @@ type indexCache struct {
 	// which becomes plain once it is in place (wrote).
 	plain, next *rawIndex
 	// shared is the shared index of the split index last read or
-	// written.
+	// written, and mapped holds its mapping (if any) for the cleanup
+	// that releases it once the Repo is gone (see Open).
 	shared *sharedIndex
+	mapped *mappedShared
+	// freshenAfter is how old the mtime of the shared index used may be
+	// before it is set to now (see loadShared), from the split policy.
+	freshenAfter time.Duration
+	// sharedVerified and indexVerified count the shared index files and
+	// .git/index files whose checksum was verified (read by the tests).
+	sharedVerified, indexVerified int
 	// expireAfter is the shared index update just wrote, and expire
 	// splitIndex.sharedIndexExpire: once the index naming it is in
 	// place, the unused ones are removed.
@@ -545,6 +556,18 @@ type indexCache struct {
 	policy    splitPolicy
 	policyIDs []fileID
 	policyOK  bool
+}
+
+// indexRecordMin is the size from which a plain index file CommitFiles
+// writes is recorded as verified (see verifiedRecord), so that the first
+// commit of the next process does not verify its checksum again: from
+// there, hashing it costs more than writing the record.
+const indexRecordMin = 256 << 10
+
+// indexVerifiedPath returns the file holding the verifiedRecord of the
+// plain .git/index in gitDir CommitFiles last wrote.
+func indexVerifiedPath(gitDir string) string {
+	return filepath.Join(gitDir, "spine", "index.verified")
 }
 
 // fileID is the stat data that identifies a version of a file.
@@ -569,6 +592,10 @@ func (c *indexCache) wrote(p string, sum [indexHashLen]byte) {
 		return
 	}
 	c.id, c.sum, c.plain = statID(&st), sum, next
+	if next != nil && st.Size >= indexRecordMin {
+		// For the next process's first commit (see update).
+		writeVerified(indexVerifiedPath(filepath.Dir(p)), sum, c.id)
+	}
 	if c.expireAfter != "" {
 		expireShared(filepath.Dir(c.expireAfter), c.expireAfter, c.expire)
 		c.expireAfter = ""
@@ -594,7 +621,15 @@ func (c *indexCache) update(w io.Writer, gitDir string, files []*stagedFile, pol
 		if cached {
 			ix, known = c.plain, true
 		} else {
-			known = statID(st) == c.id && bytes.Equal(data[len(data)-min(len(data), indexHashLen):], c.sum[:])
+			tail := data[len(data)-min(len(data), indexHashLen):]
+			known = statID(st) == c.id && bytes.Equal(tail, c.sum[:])
+			if !known && st.Size >= indexRecordMin {
+				rec, ok := readVerified(indexVerifiedPath(gitDir))
+				known = ok && rec.id == statID(st) && bytes.Equal(tail, rec.sum[:])
+			}
+			if !known {
+				c.indexVerified++
+			}
 			ix, err = scanIndex(data, !known)
 		}
 		c.id, c.plain = fileID{}, nil // data will be changed in place
@@ -612,6 +647,7 @@ func (c *indexCache) update(w io.Writer, gitDir string, files []*stagedFile, pol
 		}
 	}
 	if ix.link != nil {
+		c.freshenAfter = pol.expire / 2
 		v, err := c.splitView(ix, gitDir, known)
 		if err != nil {
 			return sum, fmt.Errorf("read index %s: %w", p, err)
@@ -778,7 +814,11 @@ func (g *Repo) readIndex(gitDir string) (*index.Index, error) {
 	}
 	if ix, err := scanIndex(data, true); err == nil && ix.link != nil {
 		g.index.mu.Lock()
-		data, err = g.index.unsplit(ix, gitDir)
+		pol, err := g.splitPolicy(gitDir)
+		if err == nil {
+			g.index.freshenAfter = pol.expire / 2
+			data, err = g.index.unsplit(ix, gitDir)
+		}
 		g.index.mu.Unlock()
 		if err != nil {
 			return nil, fmt.Errorf("read index %s: %w", p, err)

@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/config"
+	"github.com/spinehq/spine/internal/fsx"
+	"github.com/spinehq/spine/internal/mapfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -216,11 +218,13 @@ func parseExpiry(v string) time.Duration {
 
 // sharedIndex is a shared index file, scanned (its entries in name order,
 // no extensions). Its bytes are never changed: they must keep matching
-// its name.
+// its name. Those of a file read are a read-only mapping of it (m), which
+// setShared releases once another shared index replaces it.
 type sharedIndex struct {
 	path string
 	sum  [indexHashLen]byte
 	ix   *rawIndex
+	m    *mapfile.Mapping
 }
 
 // sharedIndexPath returns the path of the shared index with checksum sum.
@@ -228,32 +232,89 @@ func sharedIndexPath(gitDir string, sum []byte) string {
 	return filepath.Join(gitDir, sharedIndexPrefix+hex.EncodeToString(sum))
 }
 
+// sharedFreshenAfter is how old a shared index's mtime may be before a
+// commit that uses it sets it to now (see loadShared).
+const sharedFreshenAfter = time.Hour
+
 // loadShared returns the shared index with checksum sum, from c when it
-// is the one c holds, and freshens its mtime as git does on every use, so
-// splitIndex.sharedIndexExpire never removes a shared index in use. A
-// missing or corrupt file is an error naming it.
-func (c *indexCache) loadShared(gitDir string, sum []byte) (*sharedIndex, error) {
+// is the one c holds. A missing or corrupt file is an error naming it.
+//
+// Its checksum (SHA-1 of its 3 MB at 20,000 entries: most of the cost of
+// a process's first commit) is verified unless this is the very file
+// spine verified or wrote: a shared index is named by its checksum and
+// never rewritten in place, so spine records the stat data (device,
+// inode, size, mtime and ctime in nanoseconds) of the one it last
+// verified or wrote (see verifiedRecord); any replacement or write
+// changes them, and such a file is verified again.
+//
+// The mtime of the file is set to now, as git does on every use, when it
+// is older than freshenAfter (or sharedFreshenAfter): git's
+// splitIndex.sharedIndexExpire removes shared indexes not used for that
+// long (other than the one .git/index names). Setting it on every commit
+// would change the file's ctime, and so the stat data recorded, each
+// time.
+func (c *indexCache) loadShared(gitDir string, sum []byte, freshenAfter time.Duration) (*sharedIndex, error) {
 	p := sharedIndexPath(gitDir, sum)
-	err := freshen(p)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		// Like git, a file that cannot be freshened (not spine's, on a
-		// read-only file system) is still used: it must exist.
-		_, err = os.Stat(p)
-	}
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("split index: its shared index %s is missing (restore it, or remove .git/index and run `git reset` to rebuild the index): %w", p, err)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("split index: shared index: %w", err)
-	}
 	if s := c.shared; s != nil && s.path == p && bytes.Equal(s.sum[:], sum) {
+		var st syscall.Stat_t
+		if err := syscall.Stat(p, &st); err != nil {
+			return nil, sharedIndexErr(p, &fs.PathError{Op: "stat", Path: p, Err: err})
+		}
+		freshenIfOld(p, &st, freshenAfter)
 		return s, nil
 	}
-	data, err := os.ReadFile(p)
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, sharedIndexErr(p, err)
+	}
+	defer f.Close()
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return nil, fmt.Errorf("split index: shared index %s: %w", p, err)
+	}
+	m, err := mapfile.Map(f)
 	if err != nil {
 		return nil, fmt.Errorf("split index: read shared index: %w", err)
 	}
-	ix, err := scanIndex(data, true)
+	s, err := c.scanShared(gitDir, p, sum, m.Bytes(), statID(&st))
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	s.m = m
+	if freshenIfOld(p, &st, freshenAfter) {
+		// Record the stat data the file has now (that of the file
+		// opened: the path may name another one by now).
+		var now syscall.Stat_t
+		if syscall.Fstat(int(f.Fd()), &now) == nil && now.Size == st.Size {
+			writeVerified(sharedVerifiedPath(gitDir), s.sum, statID(&now))
+		}
+	}
+	c.setShared(s)
+	return s, nil
+}
+
+// sharedIndexErr is the error for the shared index p that cannot be
+// opened or is missing.
+func sharedIndexErr(p string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("split index: its shared index %s is missing (restore it, or remove .git/index and run `git reset` to rebuild the index): %w", p, err)
+	}
+	return fmt.Errorf("split index: shared index: %w", err)
+}
+
+// scanShared scans data, the content of the shared index p whose stat
+// data are id and name checksum sum, verifying its checksum unless spine
+// recorded id as verified, and recording it when it verified it.
+func (c *indexCache) scanShared(gitDir, p string, sum, data []byte, id fileID) (*sharedIndex, error) {
+	s := &sharedIndex{path: p}
+	copy(s.sum[:], sum)
+	rec, ok := readVerified(sharedVerifiedPath(gitDir))
+	trusted := ok && rec.sum == s.sum && rec.id == id
+	if !trusted {
+		c.sharedVerified++
+	}
+	ix, err := scanIndex(data, !trusted)
 	if err != nil {
 		return nil, fmt.Errorf("split index: shared index %s: %w", p, err)
 	}
@@ -263,10 +324,38 @@ func (c *indexCache) loadShared(gitDir string, sum []byte) (*sharedIndex, error)
 	if ix.link != nil {
 		return nil, fmt.Errorf("split index: shared index %s is itself split", p)
 	}
-	s := &sharedIndex{path: p, ix: ix}
-	copy(s.sum[:], sum)
-	c.shared = s
+	if !trusted {
+		writeVerified(sharedVerifiedPath(gitDir), s.sum, id)
+	}
+	s.ix = ix
 	return s, nil
+}
+
+// setShared makes s c's shared index, releasing the mapping of the one
+// it replaces (no view of it is in use: views live within one update).
+func (c *indexCache) setShared(s *sharedIndex) {
+	if old := c.shared; old != nil && old != s && old.m != nil {
+		old.m.Close()
+	}
+	c.shared = s
+	if c.mapped != nil {
+		c.mapped.m = s.m
+	}
+}
+
+// freshenIfOld sets the mtime of the file p, whose stat data are st, to
+// now when it is older than after (sharedFreshenAfter when that is
+// shorter or after is not positive), and reports whether it did. Like
+// git, a file that cannot be freshened (not spine's, on a read-only file
+// system) is still used.
+func freshenIfOld(p string, st *syscall.Stat_t, after time.Duration) bool {
+	if after <= 0 || after > sharedFreshenAfter {
+		after = sharedFreshenAfter
+	}
+	if time.Since(time.Unix(st.Mtim.Sec, st.Mtim.Nsec)) < after {
+		return false
+	}
+	return freshen(p) == nil
 }
 
 // freshen sets p's mtime to now, as git's utime(p, NULL) does (write
@@ -621,7 +710,7 @@ func (c *indexCache) splitView(ix *rawIndex, gitDir string, trusted bool) (*spli
 	var shared *sharedIndex
 	if sum := ix.link[:indexHashLen]; !allZero(sum) {
 		var err error
-		if shared, err = c.loadShared(gitDir, sum); err != nil {
+		if shared, err = c.loadShared(gitDir, sum, c.freshenAfter); err != nil {
 			return nil, err
 		}
 	} else {
@@ -657,6 +746,10 @@ func (c *indexCache) writeShared(gitDir string, whole *rawIndex, sum [indexHashL
 	if err == nil {
 		err = f.Sync()
 	}
+	var written syscall.Stat_t
+	if err == nil {
+		err = syscall.Fstat(int(f.Fd()), &written)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -671,7 +764,14 @@ func (c *indexCache) writeShared(gitDir string, whole *rawIndex, sum [indexHashL
 		return nil, fmt.Errorf("write shared index %s: %w", p, err)
 	}
 	s := &sharedIndex{path: p, sum: sum, ix: whole}
-	c.shared = s
+	// Record it as verified (its checksum is the one just computed over
+	// these bytes) with the stat data it has after the rename, if p is
+	// still the file written.
+	var st syscall.Stat_t
+	if syscall.Stat(p, &st) == nil && st.Dev == written.Dev && st.Ino == written.Ino && st.Size == int64(len(whole.data)) {
+		writeVerified(sharedVerifiedPath(gitDir), sum, statID(&st))
+	}
+	c.setShared(s)
 	return s, nil
 }
 
@@ -815,4 +915,100 @@ func withName(e, name []byte) []byte {
 	binary.BigEndian.PutUint16(out[entryFlagOffset:], flags&^entryNameMask|uint16(min(len(name), entryNameMask)))
 	copy(out[hdr:], name)
 	return out
+}
+
+// verifiedRecord is what spine records of the shared index it last
+// verified or wrote (and of a large plain .git/index it wrote): its
+// checksum and stat data. The record is a cache: a missing, unreadable or
+// corrupt one only means the next commit verifies the file again.
+type verifiedRecord struct {
+	sum [indexHashLen]byte
+	id  fileID
+}
+
+// sharedVerifiedPath returns the file holding the verifiedRecord of
+// gitDir's shared index.
+func sharedVerifiedPath(gitDir string) string {
+	return filepath.Join(gitDir, "spine", "sharedindex.verified")
+}
+
+// verifiedMagic starts a verifiedRecord's line.
+const verifiedMagic = "spine-index-verified-v1"
+
+// appendVerifiedLine appends the record's line without its check.
+func appendVerifiedLine(dst []byte, sum [indexHashLen]byte, id fileID) []byte {
+	dst = fmt.Appendf(dst, "%s %x %d %d %d %d.%09d %d.%09d", verifiedMagic, sum, id.dev, id.ino, id.size,
+		id.mtime.Sec, id.mtime.Nsec, id.ctime.Sec, id.ctime.Nsec)
+	return dst
+}
+
+// readVerified returns the verifiedRecord in the file p, ok false when
+// there is none or it is not intact.
+func readVerified(p string) (verifiedRecord, bool) {
+	var r verifiedRecord
+	b, err := readSmall(p)
+	if err != nil {
+		return r, false
+	}
+	line, ok := bytes.CutSuffix(b, []byte("\n"))
+	if !ok {
+		return r, false
+	}
+	i := bytes.LastIndexByte(line, ' ')
+	if i < 0 {
+		return r, false
+	}
+	body, check := line[:i], string(line[i+1:])
+	if h := sha1.Sum(body); check != hex.EncodeToString(h[:8]) {
+		return r, false
+	}
+	var sum string
+	var msec, mnsec, csec, cnsec int64
+	var magic string
+	n, err := fmt.Sscanf(string(body), "%s %s %d %d %d %d.%d %d.%d", &magic, &sum, &r.id.dev, &r.id.ino, &r.id.size, &msec, &mnsec, &csec, &cnsec)
+	if err != nil || n != 9 || magic != verifiedMagic {
+		return r, false
+	}
+	h, err := hex.DecodeString(sum)
+	if err != nil || len(h) != indexHashLen {
+		return r, false
+	}
+	copy(r.sum[:], h)
+	r.id.mtime = syscall.Timespec{Sec: msec, Nsec: mnsec}
+	r.id.ctime = syscall.Timespec{Sec: csec, Nsec: cnsec}
+	// Written the way it would be: nothing else is accepted.
+	if !bytes.Equal(appendVerifiedLine(nil, r.sum, r.id), body) {
+		return r, false
+	}
+	return r, true
+}
+
+// writeVerified records in the file p that the index file with checksum
+// sum and stat data id is intact: written to a temporary file and renamed
+// into place, so a reader sees a whole record, an older one or none.
+// Failures are ignored (the index file is verified again next time).
+func writeVerified(p string, sum [indexHashLen]byte, id fileID) {
+	body := appendVerifiedLine(nil, sum, id)
+	h := sha1.Sum(body)
+	line := fmt.Appendf(body, " %x\n", h[:8])
+	f, err := fsx.CreateTemp(filepath.Dir(p), filepath.Base(p)+".tmp")
+	if errors.Is(err, fs.ErrNotExist) {
+		if os.MkdirAll(filepath.Dir(p), 0o755) != nil {
+			return
+		}
+		f, err = fsx.CreateTemp(filepath.Dir(p), filepath.Base(p)+".tmp")
+	}
+	if err != nil {
+		return
+	}
+	_, err = f.Write(line)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), p)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
 }

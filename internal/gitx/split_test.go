@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -547,4 +548,219 @@ func FuzzEWAH(f *testing.F) {
 			t.Fatalf("round trip (-decoded +again):\n%s", d)
 		}
 	})
+}
+
+// TestCommitFilesVerifiesASharedIndexOnce: the checksum of a shared index
+// is verified by the first commit that reads it and recorded with the
+// file's stat data, so later processes (a fresh Repo) do not hash it
+// again; a shared index changed in any way since (replaced, or written in
+// place, even with its mtime put back) is verified again and refused when
+// corrupt, and a missing or damaged record only costs a verification.
+func TestCommitFilesVerifiesASharedIndexOnce(t *testing.T) {
+	needGit(t)
+	t.Parallel()
+	// corrupt returns the shared index p's bytes with a bit of its first
+	// entry's blob hash flipped.
+	corrupt := func(t *testing.T, p string) []byte {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[indexHeaderLen+entryHashOffset] ^= 1
+		return data
+	}
+	tests := []struct {
+		name string
+		// maxPercent is splitIndex.maxPercentChange: 100 keeps the
+		// shared index git wrote, 0 has every commit write one.
+		maxPercent string
+		// change is done to the shared index p (or the record) after
+		// the first two commits.
+		change func(t *testing.T, dir, p string)
+		// wantVerified: shared indexes the third commit verifies.
+		wantVerified int
+		wantErr      string
+	}{
+		{name: "untouched", maxPercent: "100", change: func(*testing.T, string, string) {}},
+		{name: "written by spine", maxPercent: "0", change: func(*testing.T, string, string) {}},
+		{name: "corrupt, replaced by rename", maxPercent: "100", wantVerified: 1, wantErr: "checksum",
+			change: func(t *testing.T, dir, p string) {
+				if err := os.WriteFile(p+".new", corrupt(t, p), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Rename(p+".new", p); err != nil {
+					t.Fatal(err)
+				}
+			}},
+		{name: "corrupt in place, mtime put back", maxPercent: "100", wantVerified: 1, wantErr: "checksum",
+			change: func(t *testing.T, dir, p string) {
+				fi, err := os.Stat(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				data := corrupt(t, p)
+				// Let the clock move past the recorded ctime
+				// (file times are coarse-grained).
+				time.Sleep(20 * time.Millisecond)
+				f, err := os.OpenFile(p, os.O_WRONLY, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := f.WriteAt(data, 0); err != nil {
+					t.Fatal(err)
+				}
+				if err := f.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
+					t.Fatal(err)
+				}
+			}},
+		{name: "record missing", maxPercent: "100", wantVerified: 1,
+			change: func(t *testing.T, dir, p string) {
+				if err := os.Remove(sharedVerifiedPath(filepath.Join(dir, ".git"))); err != nil {
+					t.Fatal(err)
+				}
+			}},
+		{name: "record damaged", maxPercent: "100", wantVerified: 1,
+			change: func(t *testing.T, dir, p string) {
+				rec := sharedVerifiedPath(filepath.Join(dir, ".git"))
+				data, err := os.ReadFile(rec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The inode number, one digit changed.
+				f := bytes.Fields(data)
+				f[3][0] = '0' + (f[3][0]-'0'+1)%10
+				if err := os.WriteFile(rec, append(bytes.Join(f, []byte(" ")), '\n'), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			cliBase(t, dir)
+			gitRun(t, dir, "config", "core.splitIndex", "true")
+			gitRun(t, dir, "config", "splitIndex.maxPercentChange", tc.maxPercent)
+			gitRun(t, dir, "update-index", "--split-index")
+			shared := sharedIndexes(t, dir)
+			if len(shared) != 1 {
+				t.Fatalf("shared indexes git wrote: %v", shared)
+			}
+			// Not freshened by the commits (which would change its
+			// stat data), and its mtime is nothing like now.
+			p := filepath.Join(dir, ".git", shared[0])
+			recent := time.Now().Add(-30 * time.Minute)
+			if err := os.Chtimes(p, recent, recent); err != nil {
+				t.Fatal(err)
+			}
+			sig := object.Signature{Name: "x", Email: "x@y", When: time.Unix(1767225600, 0)}
+			// commit commits file in a fresh Repo, as a process does,
+			// and returns the shared indexes it verified.
+			commit := func(file string) (int, error) {
+				g, err := Open(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				write(t, dir, file, file+"\n")
+				_, _, err = g.CommitFiles([]string{file}, file, sig)
+				return g.index.sharedVerified, err
+			}
+			if n, err := commit("one"); err != nil || n != 1 {
+				t.Fatalf("first commit: verified %d shared indexes (want 1 of git's), err %v", n, err)
+			}
+			if n, err := commit("two"); err != nil || n != 0 {
+				t.Fatalf("second commit: verified %d shared indexes (want 0), err %v", n, err)
+			}
+			// (No git command in between: git sets the shared index's
+			// mtime whenever it reads it, so the next commit verifies
+			// it again.)
+			if tc.maxPercent == "100" {
+				if got := sharedIndexes(t, dir); !slices.Equal(got, shared) {
+					t.Fatalf("shared indexes %v, want git's %v", got, shared)
+				}
+			} else {
+				// The one spine wrote, which .git/index names.
+				p = filepath.Join(dir, ".git", currentShared(t, dir))
+			}
+			tc.change(t, dir, p)
+			head := gitRun(t, dir, "rev-parse", "HEAD")
+			index, _, _ := indexFile(t, dir)
+			n, err := commit("three")
+			if n != tc.wantVerified {
+				t.Errorf("third commit verified %d shared indexes, want %d", n, tc.wantVerified)
+			}
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkGitAgrees(t, dir)
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tc.wantErr)
+			}
+			if gitRun(t, dir, "rev-parse", "HEAD") != head {
+				t.Error("HEAD moved")
+			}
+			if after, _, _ := indexFile(t, dir); !bytes.Equal(after, index) {
+				t.Error("the index changed")
+			}
+		})
+	}
+}
+
+// currentShared returns the name of the shared index dir's .git/index
+// links to.
+func currentShared(t *testing.T, dir string) string {
+	t.Helper()
+	data, _, split := indexFile(t, dir)
+	if !split {
+		t.Fatal("the index is not split")
+	}
+	ix, err := scanIndex(data, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sharedIndexPrefix + fmt.Sprintf("%x", ix.link[:indexHashLen])
+}
+
+// TestCommitFilesReleasesTheSharedIndexMapping: the shared index a commit
+// reads is mapped, and the mapping is released once the Repo moves to
+// another shared index (here one it writes itself).
+func TestCommitFilesReleasesTheSharedIndexMapping(t *testing.T) {
+	needGit(t)
+	t.Parallel()
+	dir := t.TempDir()
+	cliBase(t, dir)
+	gitRun(t, dir, "config", "core.splitIndex", "true")
+	gitRun(t, dir, "config", "splitIndex.maxPercentChange", "100")
+	gitRun(t, dir, "update-index", "--split-index")
+	g, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := object.Signature{Name: "x", Email: "x@y", When: time.Unix(1767225600, 0)}
+	write(t, dir, "one", "1\n")
+	if _, _, err := g.CommitFiles([]string{"one"}, "one", sig); err != nil {
+		t.Fatal(err)
+	}
+	m := g.index.shared.m
+	if m == nil || m.Bytes() == nil || g.index.mapped.m != m {
+		t.Fatalf("git's shared index is not held mapped: %+v", g.index.shared)
+	}
+	gitRun(t, dir, "config", "splitIndex.maxPercentChange", "0")
+	write(t, dir, "two", "2\n")
+	if _, _, err := g.CommitFiles([]string{"two"}, "two", sig); err != nil {
+		t.Fatal(err)
+	}
+	if m.Bytes() != nil {
+		t.Error("the mapping of the shared index replaced is still there")
+	}
+	if g.index.shared.m != nil || g.index.mapped.m != nil {
+		t.Error("the shared index spine wrote is mapped")
+	}
+	checkGitAgrees(t, dir)
 }

@@ -60,3 +60,55 @@ func TestReadString(t *testing.T) {
 		}
 	}
 }
+
+func TestMap(t *testing.T) {
+	dir := t.TempDir()
+	big := strings.Repeat("0123456789abcdef", 1<<16) + "end"
+	for _, tc := range []struct{ name, content string }{
+		{"small", "hello\n"},
+		{"empty", ""},
+		{"over a megabyte", big},
+	} {
+		p := filepath.Join(dir, tc.name)
+		if err := os.WriteFile(p, []byte(tc.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Map(f)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		// Replaced by rename while mapped: the mapping keeps the old
+		// content.
+		if err := os.WriteFile(p+".new", []byte("replaced"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(p+".new", p); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(m.Bytes()); got != tc.content {
+			t.Errorf("%s: got %d bytes, want %d", tc.name, len(got), len(tc.content))
+		}
+		if err := m.Close(); err != nil {
+			t.Errorf("%s: close: %v", tc.name, err)
+		}
+		if m.Bytes() != nil {
+			t.Errorf("%s: bytes still there after Close", tc.name)
+		}
+		if err := m.Close(); err != nil {
+			t.Errorf("%s: second close: %v", tc.name, err)
+		}
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := Map(f); err == nil {
+		t.Error("a folder mapped without error")
+	}
+}

@@ -30,3 +30,13 @@ func mapString(path string) (s string, ok bool, err error) {
 	}
 	return unsafe.String(&b[0], len(b)), true, nil
 }
+
+// mapFile maps the first size bytes of f read-only; ok is false when it
+// cannot (f should be read instead).
+func mapFile(f *os.File, size int) (b []byte, unmap func([]byte) error, ok bool) {
+	b, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ, unix.MAP_PRIVATE)
+	if err != nil {
+		return nil, nil, false
+	}
+	return b, unix.Munmap, true
+}
