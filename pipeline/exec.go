@@ -109,7 +109,7 @@ func runProcess(ctx context.Context, spec procSpec) procResult {
 	if spec.Stdin != nil {
 		cmd.Stdin = spec.Stdin
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = stepProcAttr()
 	res := procResult{Start: time.Now()}
 	fail := func(err error) procResult {
 		res.End, res.ExitCode, res.Err = time.Now(), -1, err
@@ -219,25 +219,6 @@ func runProcess(ctx context.Context, spec procSpec) procResult {
 		res.Err = copyErr
 	}
 	return res
-}
-
-// outputPipe returns a pipe for one of a step's output streams: the read
-// end registered with the runtime's poller (so that reading it can be
-// abandoned, see finishCopies), the write end a plain blocking descriptor
-// for the child. os.Pipe would make both ends non-blocking and register
-// both, and os/exec then turn the child's end back to blocking: eight
-// system calls per pipe instead of five.
-func outputPipe() (r, w *os.File, err error) {
-	var p [2]int
-	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil {
-		return nil, nil, os.NewSyscallError("pipe2", err)
-	}
-	if err := syscall.SetNonblock(p[0], true); err != nil {
-		syscall.Close(p[0])
-		syscall.Close(p[1])
-		return nil, nil, os.NewSyscallError("setnonblock", err)
-	}
-	return os.NewFile(uintptr(p[0]), "|0"), os.NewFile(uintptr(p[1]), "|1"), nil
 }
 
 // copyBufSize is the size of an output pipe's read buffer (io.Copy's).

@@ -301,8 +301,9 @@ func checkStatData(t *testing.T, dir string, rels ...string) {
 		if err := syscall.Lstat(filepath.Join(dir, rel), &st); err != nil {
 			t.Fatal(err)
 		}
+		ctime, mtime := statCtime(&st), statMtime(&st)
 		want := fmt.Sprintf("%s\n  ctime: %d:%d\n  mtime: %d:%d\n  dev: %d\tino: %d\n  uid: %d\tgid: %d\n  size: %d\tflags: 0",
-			rel, uint32(st.Ctim.Sec), uint32(st.Ctim.Nsec), uint32(st.Mtim.Sec), uint32(st.Mtim.Nsec),
+			rel, uint32(ctime.Sec), uint32(ctime.Nsec), uint32(mtime.Sec), uint32(mtime.Nsec),
 			uint32(st.Dev), uint32(st.Ino), st.Uid, st.Gid, uint32(st.Size))
 		if d := cmp.Diff(want, gitRun(t, dir, "ls-files", "--debug", "--", rel)); d != "" {
 			t.Errorf("index stat data of %s (-file +index):\n%s", rel, d)

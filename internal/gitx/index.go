@@ -214,10 +214,11 @@ func appendEntry(dst []byte, f *stagedFile) []byte {
 	var hdr [entryFixedLen]byte
 	be := binary.BigEndian
 	st := &f.stat
-	be.PutUint32(hdr[0:], uint32(st.Ctim.Sec))
-	be.PutUint32(hdr[4:], uint32(st.Ctim.Nsec))
-	be.PutUint32(hdr[8:], uint32(st.Mtim.Sec))
-	be.PutUint32(hdr[12:], uint32(st.Mtim.Nsec))
+	ctime, mtime := statCtime(st), statMtime(st)
+	be.PutUint32(hdr[0:], uint32(ctime.Sec))
+	be.PutUint32(hdr[4:], uint32(ctime.Nsec))
+	be.PutUint32(hdr[8:], uint32(mtime.Sec))
+	be.PutUint32(hdr[12:], uint32(mtime.Nsec))
 	be.PutUint32(hdr[16:], uint32(st.Dev))
 	be.PutUint32(hdr[20:], uint32(st.Ino))
 	be.PutUint32(hdr[entryModeOffset:], uint32(f.mode))
@@ -471,8 +472,8 @@ func updateIndexGoGit(data []byte, files []*stagedFile) ([]byte, error) {
 		st := &f.stat
 		idx.Entries = append(idx.Entries, &index.Entry{
 			Name: f.rel, Hash: f.hash, Mode: f.mode, Size: uint32(st.Size),
-			CreatedAt:  time.Unix(st.Ctim.Sec, st.Ctim.Nsec),
-			ModifiedAt: time.Unix(st.Mtim.Sec, st.Mtim.Nsec),
+			CreatedAt:  timespecTime(statCtime(st)),
+			ModifiedAt: timespecTime(statMtime(st)),
 			Dev:        uint32(st.Dev), Inode: uint32(st.Ino), UID: st.Uid, GID: st.Gid,
 		})
 	}
@@ -577,8 +578,12 @@ type fileID struct {
 	mtime, ctime syscall.Timespec
 }
 
+// timespecTime converts ts to a time.Time.
+func timespecTime(ts syscall.Timespec) time.Time { return time.Unix(ts.Sec, ts.Nsec) }
+
+// statID returns the fileID of the file whose stat data are st.
 func statID(st *syscall.Stat_t) fileID {
-	return fileID{dev: st.Dev, ino: st.Ino, size: st.Size, mtime: st.Mtim, ctime: st.Ctim}
+	return fileID{dev: uint64(st.Dev), ino: st.Ino, size: st.Size, mtime: statMtime(st), ctime: statCtime(st)}
 }
 
 // wrote records the index file at p, just renamed into place with the
@@ -617,7 +622,7 @@ func (c *indexCache) update(w io.Writer, gitDir string, files []*stagedFile, pol
 	var modTime time.Time
 	known := false
 	if data != nil {
-		modTime = time.Unix(st.Mtim.Sec, st.Mtim.Nsec)
+		modTime = timespecTime(statMtime(st))
 		if cached {
 			ix, known = c.plain, true
 		} else {

@@ -165,7 +165,7 @@ func stagedFrom(ix *rawIndex, kind int) []*stagedFile {
 		m := entryMtime(ix.data[ix.offs[i]:])
 		// Around the entry's (as go-git encodes them: nanoseconds
 		// within the second).
-		st.Mtim.Sec, st.Mtim.Nsec = max(int64(m>>32)+int64(i%3)-1, 0), int64(m&0xffffffff)%1e9
+		setStatMtime(&st, max(int64(m>>32)+int64(i%3)-1, 0), int64(m&0xffffffff)%1e9)
 		f := &stagedFile{rel: name, hash: h, mode: filemode.Regular, stat: st}
 		switch {
 		case kind == 1 && i%7 != 0:
@@ -488,7 +488,7 @@ func TestSpliceIndexMovesEntriesInPlace(t *testing.T) {
 				}
 				seen[string(name)] = true
 				st := syscall.Stat_t{Size: int64(r.Intn(1000)), Ino: uint64(len(files))}
-				st.Mtim.Sec = int64(1767225600 + r.Intn(100))
+				setStatMtime(&st, int64(1767225600+r.Intn(100)), 0)
 				files = append(files, &stagedFile{rel: string(name), hash: plumbing.NewHash(fmt.Sprintf("%040x", len(files)+1)), mode: filemode.Regular, stat: st})
 			}
 			sort.Slice(files, func(a, b int) bool { return files[a].rel < files[b].rel })

@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -556,7 +555,7 @@ func setIndexEntry(idx *index.Index, rel string, e Entry, full string) {
 		ent.Size = uint32(fi.Size())
 		ent.ModifiedAt = fi.ModTime()
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			ent.CreatedAt = time.Unix(st.Ctim.Sec, st.Ctim.Nsec)
+			ent.CreatedAt = timespecTime(statCtime(st))
 			ent.Dev, ent.Inode = uint32(st.Dev), uint32(st.Ino)
 			ent.UID, ent.GID = st.Uid, st.Gid
 		}

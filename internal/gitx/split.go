@@ -26,7 +26,6 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/mapfile"
-	"golang.org/x/sys/unix"
 )
 
 // A split index (git's Documentation/technical/split-index.txt and the
@@ -352,20 +351,10 @@ func freshenIfOld(p string, st *syscall.Stat_t, after time.Duration) bool {
 	if after <= 0 || after > sharedFreshenAfter {
 		after = sharedFreshenAfter
 	}
-	if time.Since(time.Unix(st.Mtim.Sec, st.Mtim.Nsec)) < after {
+	if time.Since(timespecTime(statMtime(st))) < after {
 		return false
 	}
 	return freshen(p) == nil
-}
-
-// freshen sets p's mtime to now, as git's utime(p, NULL) does (write
-// permission is enough for it, unlike setting a given time).
-func freshen(p string) error {
-	now := []unix.Timespec{{Nsec: unix.UTIME_NOW}, {Nsec: unix.UTIME_NOW}}
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, now, 0); err != nil {
-		return &fs.PathError{Op: "utime", Path: p, Err: err}
-	}
-	return nil
 }
 
 // racy returns the file and symlink entries whose mtime is not before t
