@@ -295,7 +295,30 @@ func (c *Cache) Save() error {
 		return fmt.Errorf("document cache: %w", err)
 	}
 	c.stale = false
+	c.removeStaleTemps()
 	return nil
+}
+
+// removeStaleTemps removes the temporary files that processes killed while
+// saving (see tmpPath) left beside the cache. A file whose process may
+// still be running, or whose name is not one of ours, is left alone.
+func (c *Cache) removeStaleTemps() {
+	prefix := filepath.Base(c.path) + ".tmp-"
+	des, err := os.ReadDir(filepath.Dir(c.path))
+	if err != nil {
+		return
+	}
+	for _, de := range des {
+		name := de.Name()
+		if len(name) <= len(prefix) || name[:len(prefix)] != prefix || !de.Type().IsRegular() {
+			continue
+		}
+		pid, err := strconv.Atoi(name[len(prefix):])
+		if err != nil || pid <= 0 || pid == os.Getpid() || processAlive(pid) {
+			continue
+		}
+		os.Remove(filepath.Join(filepath.Dir(c.path), name))
+	}
 }
 
 // errUnencodable is returned for a metadata value of a type the cache does
