@@ -269,10 +269,14 @@ func checkFrontmatterEdit(out []byte, key, value string, oldMeta Meta, oldSource
 
 // commentStart finds a YAML comment (`#` after white space, outside
 // quotes) in the text following a key's colon. A quote opens a quoted
-// section only where a scalar can start (after white space or [{,:), so the
-// apostrophe in `it's` does not.
+// section only where a scalar starts: at the start of the value, or inside
+// a flow collection after `[`, `{`, `,` or `: `. Within a plain scalar a
+// quote is an ordinary character, so neither the apostrophe in `it's` nor
+// the quote in `0 " # note` opens one.
 func commentStart(v string) int {
 	inS, inD := false, false
+	start := true // a scalar may start here (white space keeps this)
+	flow := 0     // depth of [ and { collections
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		switch {
@@ -286,10 +290,22 @@ func commentStart(v string) int {
 			if c == '\'' {
 				inS = false
 			}
-		case (c == '"' || c == '\'') && (i == 0 || strings.IndexByte(" \t[{,:", v[i-1]) >= 0):
-			inD, inS = c == '"', c == '\''
 		case c == '#' && i > 0 && (v[i-1] == ' ' || v[i-1] == '\t'):
 			return i
+		case c == ' ' || c == '\t':
+		case (c == '"' || c == '\'') && start:
+			inD, inS = c == '"', c == '\''
+			start = false
+		case (c == '[' || c == '{') && (start || flow > 0):
+			flow++
+			start = true
+		case (c == ']' || c == '}') && flow > 0:
+			flow--
+			start = false
+		case flow > 0 && (c == ',' || c == ':' && (i+1 == len(v) || v[i+1] == ' ' || v[i+1] == '\t')):
+			start = true
+		default:
+			start = false
 		}
 	}
 	return -1

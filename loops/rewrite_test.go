@@ -357,3 +357,29 @@ func TestEvidenceHeadingsAreNotStages(t *testing.T) {
 		t.Errorf("stages %+v, run keys %v", d.Stages, d.RunKeys)
 	}
 }
+
+func TestCommentStart(t *testing.T) {
+	for _, tc := range []struct {
+		v    string
+		want int
+	}{
+		{" value", -1},
+		{" value # note", 7},
+		{" #", 1},
+		{"#no", -1},
+		{" it's # note", 6},
+		{` 0 " # note`, 5}, // a quote inside a plain scalar opens nothing
+		{` 0 " #`, 5},
+		{` "a # b" # note`, 9},
+		{` 'a # b' # note`, 9},
+		{` "a \" # b" # note`, 12},
+		{` [a, "b # c"] # note`, 14},
+		{` {k: "v # w"} # note`, 14},
+		{` x, "y # z"`, 7}, // a comma outside a flow collection is text
+		{` ["unclosed # x`, -1},
+	} {
+		if got := commentStart(tc.v); got != tc.want {
+			t.Errorf("commentStart(%q) = %d, want %d", tc.v, got, tc.want)
+		}
+	}
+}
