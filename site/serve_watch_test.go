@@ -13,36 +13,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/internal/logtest"
 	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/site"
 )
-
-// serveLog passes Serve's records on to a channel.
-type serveLog struct{ ch chan slog.Record }
-
-func (h serveLog) Enabled(context.Context, slog.Level) bool { return true }
-func (h serveLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h serveLog) WithGroup(string) slog.Handler            { return h }
-func (h serveLog) Handle(_ context.Context, r slog.Record) error {
-	select {
-	case h.ch <- r.Clone():
-	default:
-	}
-	return nil
-}
-
-// recordAttr returns the value of a record's attribute.
-func recordAttr(r slog.Record, key string) slog.Value {
-	var v slog.Value
-	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == key {
-			v = a.Value
-			return false
-		}
-		return true
-	})
-	return v
-}
 
 // loadRepo reads the repository at repo as Serve's Load does.
 func loadRepo(repo, out string) (site.Options, error) {
@@ -104,7 +78,7 @@ func testServeMatchesFreshBuild(t *testing.T, noWatch bool) {
 			Poll:    50 * time.Millisecond,
 			NoWatch: noWatch,
 			Load:    func() (site.Options, error) { return loadRepo(repo, out) },
-			Logger:  slog.New(serveLog{logs}),
+			Logger:  slog.New(logtest.Sink{Ch: logs}),
 			Ready:   func(string) { close(ready) },
 		})
 	}()
@@ -215,9 +189,9 @@ func testServeMatchesFreshBuild(t *testing.T, noWatch bool) {
 					case "site rebuilt":
 						last, rebuilt = r, true
 					case "site rebuild failed":
-						t.Fatalf("rebuild failed: %v", recordAttr(r, "err"))
+						t.Fatalf("rebuild failed: %v", logtest.Attr(r, "err"))
 					case "site serve: file watcher failed, falling back to polling and full builds":
-						t.Errorf("watcher failed: %v", recordAttr(r, "why"))
+						t.Errorf("watcher failed: %v", logtest.Attr(r, "why"))
 					}
 				case <-deadline:
 					t.Fatal("no rebuild")
@@ -235,7 +209,7 @@ func testServeMatchesFreshBuild(t *testing.T, noWatch bool) {
 					break quiet
 				}
 			}
-			if watching && tc.incremental && !recordAttr(last, "incremental").Bool() {
+			if watching && tc.incremental && !logtest.Attr(last, "incremental").Bool() {
 				t.Errorf("rebuild was not incremental: %v", last)
 			}
 			fresh := filepath.Join(t.TempDir(), "public")

@@ -15,21 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spinehq/spine/internal/logtest"
 	"github.com/spinehq/spine/site"
 )
-
-// attr returns the value of a record's attribute.
-func attr(r slog.Record, key string) slog.Value {
-	var v slog.Value
-	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == key {
-			v = a.Value
-			return false
-		}
-		return true
-	})
-	return v
-}
 
 // BenchmarkServeRebuild measures `spine site serve`'s rebuild after one
 // loop document changed, on the generated repository of bench/run.sh
@@ -85,7 +73,7 @@ func BenchmarkServeRebuild(b *testing.B) {
 	}
 	full := median(fulls)
 
-	h := recordSink{ch: make(chan slog.Record, 64)}
+	h := logtest.NewSink(64)
 	l := &siteLoader{a: a, out: filepath.Join(work, "public")}
 	sctx, cancel := context.WithCancel(ctx)
 	served := make(chan error, 1)
@@ -140,22 +128,22 @@ func BenchmarkServeRebuild(b *testing.B) {
 	wait:
 		for {
 			select {
-			case r = <-h.ch:
+			case r = <-h.Ch:
 				switch r.Message {
 				case "site rebuilt":
 					break wait
 				case "site rebuild failed", "site rebuild: reading the repository":
-					b.Fatalf("rebuild failed: %v", attr(r, "err"))
+					b.Fatalf("rebuild failed: %v", logtest.Attr(r, "err"))
 				}
 			case <-time.After(time.Minute):
 				b.Fatal("no rebuild within a minute")
 			}
 		}
 		{
-			if !attr(r, "incremental").Bool() || attr(r, "written").Int64() < 1 {
+			if !logtest.Attr(r, "incremental").Bool() || logtest.Attr(r, "written").Int64() < 1 {
 				b.Fatalf("rebuild not incremental or wrote nothing: %v", r)
 			}
-			took = append(took, attr(r, "took").Duration())
+			took = append(took, logtest.Attr(r, "took").Duration())
 			cpu = append(cpu, processCPU()-c0)
 		}
 	}

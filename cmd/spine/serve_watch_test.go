@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/spinehq/spine/internal/logtest"
 	"github.com/spinehq/spine/site"
 )
 
@@ -75,7 +76,7 @@ func TestServeReloadMatchesSiteBuild(t *testing.T) {
 	ready := make(chan struct{})
 	go func() {
 		done <- site.Serve(ctx, site.ServeOptions{Addr: "127.0.0.1:0", Load: l.load, Reload: l.reload,
-			Logger: slog.New(recordSink{logs}), Ready: func(string) { close(ready) }})
+			Logger: slog.New(logtest.Sink{Ch: logs}), Ready: func(string) { close(ready) }})
 	}()
 	defer func() {
 		cancel()
@@ -147,20 +148,6 @@ func TestServeReloadMatchesSiteBuild(t *testing.T) {
 	}
 }
 
-// recordSink passes log records on to a channel.
-type recordSink struct{ ch chan slog.Record }
-
-func (h recordSink) Enabled(context.Context, slog.Level) bool { return true }
-func (h recordSink) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h recordSink) WithGroup(string) slog.Handler            { return h }
-func (h recordSink) Handle(_ context.Context, r slog.Record) error {
-	select {
-	case h.ch <- r.Clone():
-	default:
-	}
-	return nil
-}
-
 type rebuilt struct{ incremental bool }
 
 // waitRebuilt waits for Serve's rebuild, then until no other rebuild
@@ -176,11 +163,11 @@ func waitRebuilt(t *testing.T, logs chan slog.Record) rebuilt {
 			switch r.Message {
 			case "site rebuilt":
 				got = true
-				last.incremental = attr(r, "incremental").Bool()
+				last.incremental = logtest.Attr(r, "incremental").Bool()
 			case "site rebuild failed", "site rebuild: reading the repository":
-				t.Fatalf("%s: %v", r.Message, attr(r, "err"))
+				t.Fatalf("%s: %v", r.Message, logtest.Attr(r, "err"))
 			case "site serve: file watcher failed, falling back to polling and full builds":
-				t.Errorf("watcher failed: %v", attr(r, "why"))
+				t.Errorf("watcher failed: %v", logtest.Attr(r, "why"))
 			}
 		case <-time.After(400 * time.Millisecond):
 			if got {
