@@ -428,6 +428,24 @@ func TestTreeLessIsGitsOrder(t *testing.T) {
 	}
 }
 
+// testSig is the signature of the tests' commits.
+func testSig() object.Signature {
+	return object.Signature{Name: "x", Email: "x@y", When: time.Unix(1767225600, 0)}
+}
+
+// commitFresh writes file (its name as its content) and commits it from a
+// Repo opened afresh, as a process's first commit does.
+func commitFresh(t *testing.T, dir, file string) (*Repo, error) {
+	t.Helper()
+	g, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, file, file+"\n")
+	_, _, err = g.CommitFiles([]string{file}, file, testSig())
+	return g, err
+}
+
 // TestCommitFilesVerifiesAnIndexItDidNotWrite: the checksum of an index
 // written by someone else is verified; a corrupt one stops the commit.
 func TestCommitFilesVerifiesAnIndexItDidNotWrite(t *testing.T) {
@@ -439,7 +457,7 @@ func TestCommitFilesVerifiesAnIndexItDidNotWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig := object.Signature{Name: "x", Email: "x@y", When: time.Unix(1767225600, 0)}
+	sig := testSig()
 	write(t, dir, "one", "1\n")
 	if _, _, err := g.CommitFiles([]string{"one"}, "m", sig); err != nil {
 		t.Fatal(err)
@@ -479,7 +497,7 @@ func TestCommitFilesReusesOnlyItsOwnIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig := object.Signature{Name: "x", Email: "x@y", When: time.Unix(1767225600, 0)}
+	sig := testSig()
 	// one's mtime is after the index's that commits it: racily clean
 	// once that index is rewritten.
 	write(t, dir, "one", "1\n")
@@ -556,16 +574,10 @@ func TestCommitFilesRecordsALargeIndexItWrote(t *testing.T) {
 	}
 	gitRun(t, dir, "add", "-A")
 	gitRun(t, dir, "commit", "-q", "-m", "base")
-	sig := object.Signature{Name: "x", Email: "x@y", When: time.Unix(1767225600, 0)}
 	// commit commits file in a fresh Repo, as a process does, and
 	// returns the index files it verified.
 	commit := func(file string) (int, error) {
-		g, err := Open(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		write(t, dir, file, file+"\n")
-		_, _, err = g.CommitFiles([]string{file}, file, sig)
+		g, err := commitFresh(t, dir, file)
 		return g.index.indexVerified, err
 	}
 	for _, step := range []struct {

@@ -211,7 +211,7 @@ func TestCommitFilesSplitIndexStaysSmall(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.splitMinEntries = 200
-	sig := object.Signature{Name: "x", Email: "x@y", When: time.Unix(1767225600, 0)}
+	sig := testSig()
 	stale := filepath.Join(dir, ".git", sharedIndexPrefix+strings.Repeat("0", 39)+"1")
 	recent := filepath.Join(dir, ".git", sharedIndexPrefix+strings.Repeat("0", 39)+"2")
 	for _, p := range []string{stale, recent} {
@@ -287,7 +287,7 @@ func TestCommitFilesSharedIndexMissing(t *testing.T) {
 				t.Fatal(err)
 			}
 			g.splitMinEntries = 0
-			sig := object.Signature{Name: "x", Email: "x@y", When: time.Unix(1767225600, 0)}
+			sig := testSig()
 			write(t, dir, "one", "1\n")
 			if _, _, err := g.CommitFiles([]string{"one"}, "m", sig); err != nil {
 				t.Fatal(err)
@@ -338,7 +338,7 @@ func TestCommitFilesFreshensTheSharedIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.splitMinEntries = 0
-	sig := object.Signature{Name: "x", Email: "x@y", When: time.Unix(1767225600, 0)}
+	sig := testSig()
 	write(t, dir, "one", "1\n")
 	if _, _, err := g.CommitFiles([]string{"one"}, "m", sig); err != nil {
 		t.Fatal(err)
@@ -390,7 +390,7 @@ func TestCommitFilesSmudgesRacyEntriesOfTheSharedIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.splitMinEntries = 0
-	sig := object.Signature{Name: "x", Email: "x@y", When: time.Unix(1767225600, 0)}
+	sig := testSig()
 	write(t, dir, "zero", "0\n")
 	if _, _, err := g.CommitFiles([]string{"zero"}, "m", sig); err != nil {
 		t.Fatal(err)
@@ -452,7 +452,7 @@ func TestSwitchToReadsASplitIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.splitMinEntries = 0
-	sig := object.Signature{Name: "x", Email: "x@y", When: time.Unix(1767225600, 0)}
+	sig := testSig()
 	paths := splitChange(t, dir, 2)
 	two, _, err := g.CommitFiles(paths, "m", sig)
 	if err != nil {
@@ -656,16 +656,10 @@ func TestCommitFilesVerifiesASharedIndexOnce(t *testing.T) {
 			if err := os.Chtimes(p, recent, recent); err != nil {
 				t.Fatal(err)
 			}
-			sig := object.Signature{Name: "x", Email: "x@y", When: time.Unix(1767225600, 0)}
 			// commit commits file in a fresh Repo, as a process does,
 			// and returns the shared indexes it verified.
 			commit := func(file string) (int, error) {
-				g, err := Open(dir)
-				if err != nil {
-					t.Fatal(err)
-				}
-				write(t, dir, file, file+"\n")
-				_, _, err = g.CommitFiles([]string{file}, file, sig)
+				g, err := commitFresh(t, dir, file)
 				return g.index.sharedVerified, err
 			}
 			if n, err := commit("one"); err != nil || n != 1 {
@@ -742,7 +736,7 @@ func TestCommitFilesReleasesTheSharedIndexMapping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig := object.Signature{Name: "x", Email: "x@y", When: time.Unix(1767225600, 0)}
+	sig := testSig()
 	write(t, dir, "one", "1\n")
 	if _, _, err := g.CommitFiles([]string{"one"}, "one", sig); err != nil {
 		t.Fatal(err)
