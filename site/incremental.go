@@ -160,7 +160,7 @@ func (b *Builder) carry(st *buildState, w *writer) *carried {
 	// A note links the runs, gaps and loops it names: notes are
 	// stable when none of those was added or removed.
 	notes := sameRecs && p.pathsKey == st.pathsKey && mapsSameGaps(p, st)
-	if notes && sameMap(p.packOfRun, st.packOfRun) && len(b.reverify) == 0 {
+	if notes && maps.Equal(p.packOfRun, st.packOfRun) && len(b.reverify) == 0 {
 		c.allReceipts = true
 	} else {
 		for _, r := range st.recs {
@@ -236,14 +236,8 @@ func (b *Builder) carry(st *buildState, w *writer) *carried {
 // states, referenced runs and gaps, the loop's runs and gaps.
 func (b *Builder) sameLoopInputs(p, st *buildState, doc *loops.Document, sameRecs bool) bool {
 	id := doc.LoopID
-	ps, ss := p.states[id], st.states[id]
-	if len(ps) != len(ss) {
+	if !maps.Equal(p.states[id], st.states[id]) {
 		return false
-	}
-	for k, v := range ss {
-		if pv, ok := ps[k]; !ok || pv != v {
-			return false
-		}
 	}
 	if !sameRecs {
 		for _, k := range doc.RunKeys {
@@ -281,19 +275,7 @@ func (b *Builder) sameLoopInputs(p, st *buildState, doc *loops.Document, sameRec
 
 // mapsSameGaps reports whether the build reuses the last build's gaps.
 func mapsSameGaps(p, st *buildState) bool {
-	return p.gapByID != nil && len(p.gapByID) == len(st.gapByID) && sameMap(p.gapByID, st.gapByID)
-}
-
-func sameMap[K comparable, V comparable](a, b map[K]V) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
+	return p.gapByID != nil && maps.Equal(p.gapByID, st.gapByID)
 }
 
 // sameSearchDocs reports whether every loop's search.json entry is the
