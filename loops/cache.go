@@ -19,6 +19,7 @@ import (
 	"unsafe"
 
 	"github.com/spinehq/spine/internal/mapfile"
+	"github.com/spinehq/spine/internal/varbin"
 )
 
 // A Cache remembers parsed documents by their path and content, so that a
@@ -143,18 +144,18 @@ func decodeCacheFile(data, identity string) (map[cacheKey]string, bool) {
 	if crc32Checksum(unsafe.Slice(unsafe.StringData(body), len(body))) != binary.LittleEndian.Uint32([]byte(data[len(body):])) {
 		return nil, false
 	}
-	r := &cacheReader{s: body, off: len(cacheMagic)}
-	if r.str() != identity || r.err != nil {
+	r := newCacheReader(body, len(cacheMagic))
+	if r.Str() != identity || r.Err != nil {
 		return nil, false
 	}
 	// Entries (key, length, encoded document) follow to the end; an
 	// average document encodes to about 2 KB.
-	old := make(map[cacheKey]string, (len(body)-r.off)/2048)
-	for r.off < len(body) {
+	old := make(map[cacheKey]string, (len(body)-r.Off)/2048)
+	for r.Off < len(body) {
 		var k cacheKey
-		copy(k[:], r.bytes(len(k)))
-		enc := r.str()
-		if r.err != nil {
+		copy(k[:], r.Bytes(len(k)))
+		enc := r.Str()
+		if r.Err != nil {
 			return nil, false
 		}
 		old[k] = enc
@@ -469,19 +470,19 @@ func (w *cacheWriter) value(v any, depth int) error {
 // decodeDocument is the inverse of encodeDocument; it fails on any
 // malformed input instead of returning a partial document.
 func decodeDocument(enc string) (*Document, error) {
-	r := &cacheReader{s: enc}
+	r := newCacheReader(enc, 0)
 	d := &Document{}
 	for _, p := range []*string{&d.Path, &d.LoopID, &d.IDFrom, &d.FileID, &d.Title, &d.Status, &d.RawStatus} {
-		*p = r.str()
+		*p = r.Str()
 	}
-	d.MetaSource = MetaSource(r.str())
+	d.MetaSource = MetaSource(r.Str())
 	d.BodyLine = r.intN()
 	d.BodyOffset = r.intN()
 	if n, ok := r.len(); ok {
 		d.Meta = make(Meta, n)
 		for i := range d.Meta {
 			f := &d.Meta[i]
-			f.Key = r.str()
+			f.Key = r.Str()
 			f.Line = r.intN()
 			f.Value = r.value(0)
 		}
@@ -490,8 +491,8 @@ func decodeDocument(enc string) (*Document, error) {
 		d.Stages = make([]Stage, n)
 		for i := range d.Stages {
 			st := &d.Stages[i]
-			st.Number = r.str()
-			st.Title = r.str()
+			st.Number = r.Str()
+			st.Title = r.Str()
 			st.Level = r.intN()
 			st.Line = r.intN()
 			if n, ok := r.len(); ok {
@@ -509,62 +510,62 @@ func decodeDocument(enc string) (*Document, error) {
 		d.Problems = make([]Problem, n)
 		for i := range d.Problems {
 			p := &d.Problems[i]
-			p.Path = r.str()
+			p.Path = r.Str()
 			p.Line = r.intN()
-			p.Level = Level(r.str())
-			p.Message = r.str()
+			p.Level = Level(r.Str())
+			p.Message = r.Str()
 		}
 	}
-	if r.err == nil && r.off != len(enc) {
-		r.err = errors.New("trailing bytes")
+	if r.Off != len(enc) {
+		r.Fail()
 	}
-	if r.err != nil {
-		return nil, fmt.Errorf("cached document: %w", r.err)
+	if r.Err != nil {
+		return nil, fmt.Errorf("cached document: %w", r.Err)
 	}
 	return d, nil
 }
 
 func (r *cacheReader) step(s *Step) {
-	s.Kind = StepKind(r.str())
+	s.Kind = StepKind(r.Str())
 	for _, p := range []*string{&s.Name, &s.Lang, &s.Command, &s.Cap, &s.Gate, &s.Host, &s.Artifact, &s.After, &s.Pack} {
-		*p = r.str()
+		*p = r.Str()
 	}
 	if n, ok := r.len(); ok {
 		s.Attrs = make([]Attr, n)
 		for i := range s.Attrs {
-			s.Attrs[i] = Attr{Key: r.str(), Value: r.str()}
+			s.Attrs[i] = Attr{Key: r.Str(), Value: r.Str()}
 		}
 	}
 	s.Line = r.intN()
-	s.Timeout = time.Duration(r.int())
-	flags := r.uint()
+	s.Timeout = time.Duration(r.Varint())
+	flags := r.Uvarint()
 	for i, p := range []*bool{&s.Checked, &s.Destructive, &s.AllowFailure, &s.Idempotent, &s.Background} {
 		*p = flags&(1<<i) != 0
 	}
-	if flags>>5 != 0 && r.err == nil {
-		r.err = errors.New("unknown step flags")
+	if flags>>5 != 0 {
+		r.Fail()
 	}
 }
 
 func (r *cacheReader) value(depth int) any {
 	if depth > 100 {
-		r.fail("metadata nested too deep")
+		r.Fail()
 		return nil
 	}
-	switch tag := r.uint(); tag {
+	switch tag := r.Uvarint(); tag {
 	case tagNil:
 		return nil
 	case tagString:
-		return r.str()
+		return r.Str()
 	case tagTrue:
 		return true
 	case tagFalse:
 		return false
 	case tagInt:
-		return r.int()
+		return r.Varint()
 	case tagFloat:
-		b := r.bytes(8)
-		if r.err != nil {
+		b := r.Bytes(8)
+		if r.Err != nil {
 			return nil
 		}
 		return math.Float64frombits(binary.LittleEndian.Uint64([]byte(b)))
@@ -585,12 +586,12 @@ func (r *cacheReader) value(depth int) any {
 		n := r.count()
 		m := make(map[string]any, n)
 		for i := 0; i < n; i++ {
-			k := r.str()
+			k := r.Str()
 			m[k] = r.value(depth + 1)
 		}
 		return m
 	default:
-		r.fail("unknown value tag")
+		r.Fail()
 		return nil
 	}
 }
@@ -622,56 +623,24 @@ func (w *cacheWriter) strs(l []string) {
 	}
 }
 
-// cacheReader decodes what cacheWriter wrote. The first error sticks: every
-// later read returns a zero value, and the caller checks err once.
-type cacheReader struct {
-	s   string
-	off int
-	err error
-}
+// cacheReader decodes what cacheWriter wrote, on varbin's decoder: the
+// first error sticks, every later read returns a zero value, and the
+// caller checks Err once.
+type cacheReader struct{ varbin.Decoder }
 
-func (r *cacheReader) fail(msg string) {
-	if r.err == nil {
-		r.err = errors.New(msg)
-	}
-	r.off = len(r.s)
-}
+// errCacheEntry is the error of a malformed cache entry.
+var errCacheEntry = errors.New("malformed cache entry")
 
-func (r *cacheReader) uint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	var v uint64
-	for shift := uint(0); shift < 64; shift += 7 {
-		if r.off >= len(r.s) {
-			r.fail("truncated")
-			return 0
-		}
-		c := r.s[r.off]
-		r.off++
-		v |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			return v
-		}
-	}
-	r.fail("varint overflow")
-	return 0
-}
-
-func (r *cacheReader) int() int64 {
-	u := r.uint()
-	v := int64(u >> 1)
-	if u&1 != 0 {
-		v = ^v
-	}
-	return v
+// newCacheReader returns a reader of s from offset off.
+func newCacheReader(s string, off int) *cacheReader {
+	return &cacheReader{varbin.Decoder{S: s, Off: off, Corrupt: errCacheEntry}}
 }
 
 // intN reads an int that must fit an int.
 func (r *cacheReader) intN() int {
-	v := r.int()
+	v := r.Varint()
 	if v != int64(int(v)) {
-		r.fail("integer out of range")
+		r.Fail()
 		return 0
 	}
 	return int(v)
@@ -680,9 +649,9 @@ func (r *cacheReader) intN() int {
 // count reads a number of elements that cannot exceed the bytes left (every
 // element takes at least one byte).
 func (r *cacheReader) count() int {
-	n := r.uint()
-	if n > uint64(len(r.s)-r.off) {
-		r.fail("count past the end")
+	n := r.Uvarint()
+	if n > uint64(len(r.S)-r.Off) {
+		r.Fail()
 		return 0
 	}
 	return int(n)
@@ -690,37 +659,15 @@ func (r *cacheReader) count() int {
 
 // len reads what cacheWriter.len wrote: ok is false for a nil slice.
 func (r *cacheReader) len() (int, bool) {
-	n := r.uint()
-	if n == 0 || r.err != nil {
+	n := r.Uvarint()
+	if n == 0 || r.Err != nil {
 		return 0, false
 	}
-	if n-1 > uint64(len(r.s)-r.off) {
-		r.fail("count past the end")
+	if n-1 > uint64(len(r.S)-r.Off) {
+		r.Fail()
 		return 0, false
 	}
 	return int(n - 1), true
-}
-
-func (r *cacheReader) bytes(n int) string {
-	if r.err != nil {
-		return ""
-	}
-	if n > len(r.s)-r.off {
-		r.fail("truncated")
-		return ""
-	}
-	s := r.s[r.off : r.off+n]
-	r.off += n
-	return s
-}
-
-func (r *cacheReader) str() string {
-	n := r.uint()
-	if n > uint64(len(r.s)-r.off) {
-		r.fail("string past the end")
-		return ""
-	}
-	return r.bytes(int(n))
 }
 
 func (r *cacheReader) strs() []string {
@@ -730,7 +677,7 @@ func (r *cacheReader) strs() []string {
 	}
 	l := make([]string, n)
 	for i := range l {
-		l[i] = r.str()
+		l[i] = r.Str()
 	}
 	return l
 }

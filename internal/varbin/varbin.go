@@ -1,7 +1,8 @@
 // Package varbin reads the records of spine's own binary state files (the
-// receipt index of planning, the site's receipt state): bytes, varints
-// and length-prefixed strings, as encoding/binary's Append(U)varint write
-// them, from a string (often a mapping of the file) without copying.
+// receipt index of planning, the site's receipt state, the document
+// cache): bytes, varints and length-prefixed strings, as encoding/binary's
+// Append(U)varint write them, from a string (often a mapping of the file)
+// without copying.
 package varbin
 
 // Decoder reads from S at Off. The first error sticks: after it every read
@@ -56,6 +57,17 @@ func (d *Decoder) Varint() int64 {
 		v = ^v
 	}
 	return v
+}
+
+// Bytes reads the next n bytes, shared with S.
+func (d *Decoder) Bytes(n int) string {
+	if d.Err != nil || n < 0 || n > len(d.S)-d.Off {
+		d.Fail()
+		return ""
+	}
+	s := d.S[d.Off : d.Off+n]
+	d.Off += n
+	return s
 }
 
 // Str reads a string written as its length (a uvarint) and its bytes.
