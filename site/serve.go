@@ -298,8 +298,8 @@ func (b *Builder) watchList() []string {
 }
 
 // fingerprint hashes the modification time and size of every input: the
-// loop documents (found again, so new ones count), spine.yaml and the
-// paths of the last build.
+// loop documents (found again, so new ones count), spine.yaml, the git
+// refs that say a commit was made, and the paths of the last build.
 func fingerprint(opts Options, watch []string) string {
 	cfg := opts.Config
 	if cfg == nil {
@@ -307,6 +307,8 @@ func fingerprint(opts Options, watch []string) string {
 	}
 	paths := append([]string(nil), watch...)
 	paths = append(paths, filepath.Join(opts.Root, config.FileName))
+	// A commit moves HEAD's branch: approvals may count now.
+	paths = append(paths, gitRefFiles(opts.Root)...)
 	if docs, err := loops.Discover(opts.Root, cfg.Loops, cfg.Exclude, []string{cfg.Receipts, cfg.Artifacts, cfg.Site.Out}); err == nil {
 		for _, d := range docs {
 			paths = append(paths, filepath.Join(opts.Root, filepath.FromSlash(d)))

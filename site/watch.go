@@ -1,6 +1,7 @@
 package site
 
 import (
+	"os"
 	"path"
 	"path/filepath"
 	"sort"
@@ -23,6 +24,10 @@ type Changes struct {
 	Rescan bool
 	// Receipts is set when anything in the receipts folder changed.
 	Receipts bool
+	// Git is set when the repository's HEAD or a branch moved (a commit,
+	// a checkout, a pull). Approvals count only once committed by an
+	// approver, so step states may change with no input file changing.
+	Git bool
 }
 
 // changeSet is what the watcher saw since it was last asked.
@@ -46,11 +51,13 @@ type changeSet struct {
 	// gaps, packs, keys, artifacts: the gap ledger, the verify folder,
 	// the published signing keys, anything under the artifacts folder.
 	gaps, packs, keys, artifacts bool
+	// git: HEAD, packed-refs or a branch under refs/heads changed.
+	git bool
 }
 
 func (c *changeSet) empty() bool {
 	return c.failed == "" && !c.config && len(c.docs) == 0 && !c.rescan && len(c.runs) == 0 &&
-		len(c.days) == 0 && !c.receiptsAll && !c.gaps && !c.packs && !c.keys && !c.artifacts
+		len(c.days) == 0 && !c.receiptsAll && !c.gaps && !c.packs && !c.keys && !c.artifacts && !c.git
 }
 
 // receipts reports whether anything under the receipts folder changed.
@@ -58,7 +65,7 @@ func (c *changeSet) receipts() bool { return c.receiptsAll || len(c.runs) > 0 ||
 
 // public returns the Changes handed to ServeOptions.Reload.
 func (c *changeSet) public() Changes {
-	ch := Changes{Rescan: c.rescan, Receipts: c.receipts()}
+	ch := Changes{Rescan: c.rescan, Receipts: c.receipts(), Git: c.git}
 	for p := range c.docs {
 		ch.Docs = append(ch.Docs, p)
 	}
@@ -75,8 +82,31 @@ type watchLayout struct {
 	// gaps, keys and config the files.
 	receipts, artifacts, verify string
 	gaps, keys, config          string
+	// git and refs are the repository's .git folder and its refs/heads,
+	// empty when .git is not a folder (a linked worktree: its refs are
+	// not watched).
+	git, refs string
 	// skip are the folders loop discovery skips (relative, slash).
 	skip map[string]bool
+}
+
+// gitRefFiles returns the files whose change means the repository's HEAD
+// or branch moved: .git/HEAD, .git/packed-refs and the branch HEAD names
+// (for a linked worktree, whose .git is a file, none).
+func gitRefFiles(root string) []string {
+	dir := filepath.Join(root, ".git")
+	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+		return nil
+	}
+	files := []string{filepath.Join(dir, "HEAD"), filepath.Join(dir, "packed-refs")}
+	if head, err := os.ReadFile(filepath.Join(dir, "HEAD")); err == nil {
+		if ref, ok := strings.CutPrefix(strings.TrimSpace(string(head)), "ref: "); ok && strings.HasPrefix(ref, "refs/heads/") {
+			if p, err := artifacts.SafeJoin(dir, ref); err == nil {
+				files = append(files, p)
+			}
+		}
+	}
+	return files
 }
 
 func newWatchLayout(opts Options) (*watchLayout, error) {
@@ -112,6 +142,9 @@ func newWatchLayout(opts Options) (*watchLayout, error) {
 		return nil, err
 	}
 	l.config = filepath.Join(root, config.FileName)
+	if g := filepath.Join(root, ".git"); isDir(g) {
+		l.git, l.refs = g, filepath.Join(g, "refs", "heads")
+	}
 	for _, s := range []string{cfg.Receipts, cfg.Artifacts, cfg.Site.Out} {
 		if s = strings.Trim(path.Clean(filepath.ToSlash(s)), "/"); s != "" && s != "." {
 			l.skip[s] = true
@@ -189,6 +222,10 @@ func (l *watchLayout) wantDir(p string) bool {
 	switch {
 	case within(p, l.out):
 		return false
+	case l.git != "" && within(p, l.git):
+		// .git itself (HEAD, packed-refs), refs/heads and the folders
+		// of branch names under it, and the folder leading there.
+		return p == l.git || within(p, l.refs) || within(l.refs, p)
 	case within(p, l.receipts):
 		rel, err := filepath.Rel(l.receipts, p)
 		return err == nil && (rel == "." || strings.Count(filepath.ToSlash(rel), "/") < 4)
@@ -206,6 +243,14 @@ func (l *watchLayout) wantDir(p string) bool {
 // classify records in c what an event on the path p (absolute) means; dir
 // is set when p is a folder.
 func (l *watchLayout) classify(c *changeSet, p string, dir bool) {
+	if l.git != "" && within(p, l.git) {
+		// git writes a ref as <ref>.lock and renames it: either event
+		// says the branch moves.
+		if p == filepath.Join(l.git, "HEAD") || p == filepath.Join(l.git, "packed-refs") || within(p, l.refs) {
+			c.git = true
+		}
+		return
+	}
 	switch {
 	case p == l.config:
 		c.config = true
@@ -275,6 +320,7 @@ func (c *changeSet) merge(o *changeSet) {
 	c.rescan = c.rescan || o.rescan
 	c.receiptsAll = c.receiptsAll || o.receiptsAll
 	c.gaps, c.packs, c.keys, c.artifacts = c.gaps || o.gaps, c.packs || o.packs, c.keys || o.keys, c.artifacts || o.artifacts
+	c.git = c.git || o.git
 	c.docs = mergeSet(c.docs, o.docs)
 	c.runs = mergeSet(c.runs, o.runs)
 	c.days = mergeSet(c.days, o.days)
@@ -291,4 +337,10 @@ func mergeSet(a, b map[string]bool) map[string]bool {
 		a[k] = true
 	}
 	return a
+}
+
+// isDir reports whether p is a folder (not a symbolic link to one).
+func isDir(p string) bool {
+	fi, err := os.Lstat(p)
+	return err == nil && fi.IsDir()
 }

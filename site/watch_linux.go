@@ -59,8 +59,11 @@ func newWatcher(opts Options) (*watcher, error) {
 		return nil, err
 	}
 	// The folders outside the tree (a receipts folder under a dot
-	// folder, say) and the folders leading to them.
-	for _, s := range []string{l.receipts, l.artifacts, l.verify, filepath.Dir(l.gaps), filepath.Dir(l.keys)} {
+	// folder, say, and .git's refs/heads) and the folders leading to them.
+	for _, s := range []string{l.receipts, l.artifacts, l.verify, filepath.Dir(l.gaps), filepath.Dir(l.keys), l.refs} {
+		if s == "" {
+			continue
+		}
 		for p := s; within(p, l.root); p = filepath.Dir(p) {
 			if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
 				if err := w.addTree(p, &c); err != nil {

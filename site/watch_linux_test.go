@@ -37,7 +37,8 @@ func waitChanges(t *testing.T, w *watcher) changeSet {
 // queue overflow makes it fail (Serve then polls).
 func TestWatcherClassifies(t *testing.T) {
 	root := t.TempDir()
-	for _, d := range []string{"loops", "receipts/2026/03/01/CAP-20260301-101500__step.a__Rk3j9x0abcd", "verify", ".hidden", "public"} {
+	for _, d := range []string{"loops", "receipts/2026/03/01/CAP-20260301-101500__step.a__Rk3j9x0abcd", "verify", ".hidden", "public",
+		".git/refs/heads", ".git/refs/tags", ".git/objects/ab", ".git/spine"} {
 		if err := os.MkdirAll(filepath.Join(root, filepath.FromSlash(d)), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -80,6 +81,10 @@ func TestWatcherClassifies(t *testing.T) {
 		{"spine.yaml", func() { write("spine.yaml", "site:\n  title: x\n") }, func(c changeSet) bool { return c.config }},
 		{"new folder of loop scopes", func() { write("teams/loop-scopes/b.md", "x") }, func(c changeSet) bool { return c.rescan && c.docs["teams/loop-scopes/b.md"] }},
 		{"artifact", func() { write("artifacts/x/y.txt", "x") }, func(c changeSet) bool { return c.artifacts }},
+		{"a commit moves the branch", func() { write(".git/refs/heads/main", "x") }, func(c changeSet) bool { return c.git && !c.rescan }},
+		{"a branch in a new folder", func() { write(".git/refs/heads/team/x", "x") }, func(c changeSet) bool { return c.git && !c.rescan }},
+		{"a checkout moves HEAD", func() { write(".git/HEAD", "ref: refs/heads/team/x\n") }, func(c changeSet) bool { return c.git }},
+		{"refs packed", func() { write(".git/packed-refs", "x") }, func(c changeSet) bool { return c.git }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -94,17 +99,22 @@ func TestWatcherClassifies(t *testing.T) {
 	w.take()
 	write("public/index.html", "x")
 	write(".hidden/loops/c.md", "x")
+	// Nor is the rest of .git: the index, objects, tags, spine's state.
+	write(".git/index", "x")
+	write(".git/objects/ab/cdef", "x")
+	write(".git/refs/tags/v1", "x")
+	write(".git/spine/docs.cache", "x")
 	time.Sleep(300 * time.Millisecond)
 	if c := w.take(); !c.empty() {
 		t.Errorf("changes seen in unwatched folders: %+v", c)
 	}
 	w.mu.Lock()
-	for _, d := range []string{"public", ".hidden", ".hidden/loops"} {
+	for _, d := range []string{"public", ".hidden", ".hidden/loops", ".git/objects", ".git/objects/ab", ".git/refs/tags", ".git/spine"} {
 		if _, ok := w.byPath[filepath.Join(root, filepath.FromSlash(d))]; ok {
 			t.Errorf("%s is watched", d)
 		}
 	}
-	for _, d := range []string{"loops", "teams/loop-scopes", "receipts/2026/03/02/CAP-20260302-111500__step.c__Rk3j9x0abcd", "artifacts/x", "verify"} {
+	for _, d := range []string{"loops", "teams/loop-scopes", "receipts/2026/03/02/CAP-20260302-111500__step.c__Rk3j9x0abcd", "artifacts/x", "verify", ".git", ".git/refs", ".git/refs/heads", ".git/refs/heads/team"} {
 		if _, ok := w.byPath[filepath.Join(root, filepath.FromSlash(d))]; !ok {
 			t.Errorf("%s is not watched", d)
 		}
@@ -117,5 +127,28 @@ func TestWatcherClassifies(t *testing.T) {
 	w.handle(ev)
 	if c := w.take(); c.failed == "" {
 		t.Errorf("overflow not reported: %+v", c)
+	}
+}
+
+// TestFingerprintSeesCommits checks that polling (the watcher's fallback)
+// sees a commit, which moves the branch named by HEAD and nothing else.
+func TestFingerprintSeesCommits(t *testing.T) {
+	root := t.TempDir()
+	for rel, data := range map[string]string{".git/HEAD": "ref: refs/heads/team/main\n", ".git/refs/heads/team/main": "a\n", "loops/a.md": "x"} {
+		p := filepath.Join(root, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := Options{Root: root, Config: config.Default()}
+	before := fingerprint(opts, nil)
+	if err := os.WriteFile(filepath.Join(root, ".git/refs/heads/team/main"), []byte("bb\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if fingerprint(opts, nil) == before {
+		t.Error("a moved branch does not change the fingerprint")
 	}
 }

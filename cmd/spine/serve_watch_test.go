@@ -178,3 +178,77 @@ func waitRebuilt(t *testing.T, logs chan slog.Record) rebuilt {
 		}
 	}
 }
+
+// TestServeSeesApprovalCommit shows `spine site serve` rebuilding when an
+// approval is committed: the frontmatter edit was seen before (an
+// uncommitted approval does not count), and the commit itself changes no
+// file of the site's inputs, only git's refs.
+func TestServeSeesApprovalCommit(t *testing.T) {
+	const doc = "---\nloop_id: LOOP-G\nstatus: active\n---\n\n# LOOP-G\n\n## Stage 1: Go\n\n```sh {name=a}\ntrue\n```\n\n```sh {name=b gate=ALLOW_B}\ntrue\n```\n"
+	dir := loopRepo(t, doc)
+	if err := os.WriteFile(filepath.Join(dir, "spine.yaml"), []byte("policy:\n  approvers: [t@example.com]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitCmd(t, dir, "add", "-A")
+	gitCmd(t, dir, "commit", "-q", "-m", "policy")
+
+	out := filepath.Join(t.TempDir(), "public")
+	logs := make(chan slog.Record, 256)
+	a := newApp(io.Discard, io.Discard)
+	a.repo = dir
+	l := &siteLoader{a: a, out: out}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan struct{})
+	go func() {
+		done <- site.Serve(ctx, site.ServeOptions{Addr: "127.0.0.1:0", Load: l.load, Reload: l.reload,
+			Logger: slog.New(logtest.Sink{Ch: logs}), Ready: func(string) { close(ready) }})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	matchesBuild := func(t *testing.T) map[string]string {
+		t.Helper()
+		fresh := filepath.Join(t.TempDir(), "public")
+		if _, errOut, code := spine(t, "--repo", dir, "site", "build", "--out", fresh); code != 0 {
+			t.Fatalf("site build: %d %s", code, errOut)
+		}
+		served := siteFiles(t, out)
+		if diff := cmp.Diff(siteFiles(t, fresh), served); diff != "" {
+			t.Errorf("served site differs from spine site build (-build +served):\n%s", diff)
+		}
+		return served
+	}
+	const page = "loops/LOOP-G/index.html"
+
+	for len(logs) > 0 {
+		<-logs
+	}
+	approved := strings.Replace(doc, "status: active\n", "status: active\napprovals: [ALLOW_B]\n", 1)
+	if err := os.WriteFile(filepath.Join(dir, "loops", "a.md"), []byte(approved), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitRebuilt(t, logs)
+	before := matchesBuild(t)[page]
+
+	for len(logs) > 0 {
+		<-logs
+	}
+	gitCmd(t, dir, "commit", "-q", "-am", "approve ALLOW_B")
+	last := waitRebuilt(t, logs)
+	if runtime.GOOS == "linux" && !last.incremental {
+		t.Errorf("rebuild was not incremental")
+	}
+	after := matchesBuild(t)[page]
+	if before == after {
+		t.Errorf("the loop page did not change when the approval was committed")
+	}
+}

@@ -38,8 +38,9 @@ func (l *siteLoader) options(rc *repoContext) (site.Options, error) {
 
 // reload reads again what ch names: the loop documents changed (or all
 // of them, discovered again, when folders changed), the receipt history
-// when receipts changed. The step states are planned again for every loop
-// (approvals come from git, which is not watched).
+// when receipts changed. The step states are planned again for every loop:
+// approvals come from git history, so a commit that changes no file
+// (Changes.Git alone) can change them.
 func (l *siteLoader) reload(_ site.Options, ch site.Changes) (site.Options, error) {
 	if l.rc == nil {
 		return l.load()
