@@ -43,6 +43,11 @@ type ServeOptions struct {
 	// NoWatch polls instead of watching files (as on systems without
 	// inotify).
 	NoWatch bool
+	// Rewatch is how long after the file watcher failed (or could not
+	// start) Serve, polling meanwhile, tries to watch again; zero means
+	// 30s. A queue overflow under a burst of changes need not leave a
+	// server polling for the rest of its life.
+	Rewatch time.Duration
 	// Logger receives build results and errors; nil discards them.
 	Logger *slog.Logger
 	// Ready, when set, is called with the listening address once the
@@ -67,7 +72,7 @@ const (
 // Where that is not possible (another system, the watch limit reached, the
 // event queue overflowed, a watched root moved) it logs why and falls back
 // to checking the modification times of every input each Poll, with full
-// builds.
+// builds, and tries to watch again each Rewatch.
 func Serve(ctx context.Context, so ServeOptions) error {
 	if so.Load == nil {
 		return errors.New("site serve: no Load function")
@@ -77,6 +82,9 @@ func Serve(ctx context.Context, so ServeOptions) error {
 	}
 	if so.Poll <= 0 {
 		so.Poll = 500 * time.Millisecond
+	}
+	if so.Rewatch <= 0 {
+		so.Rewatch = 30 * time.Second
 	}
 	log := so.Logger
 	if log == nil {
@@ -140,8 +148,14 @@ func Serve(ctx context.Context, so ServeOptions) error {
 			tick.Stop()
 		}
 	}()
+	// retry, when set, is when to try watching again after the watcher
+	// failed or could not start.
+	var retry time.Time
 	if w == nil {
 		poll()
+		if !so.NoWatch {
+			retry = time.Now().Add(so.Rewatch)
+		}
 	}
 	var ready <-chan struct{}
 	version := 1
@@ -169,14 +183,31 @@ func Serve(ctx context.Context, so ServeOptions) error {
 		}
 		var hint *buildHint
 		reload := so.Load
-		if w != nil {
+		rewatched := false
+		if w == nil && !retry.IsZero() && !time.Now().Before(retry) {
+			retry = time.Now().Add(so.Rewatch)
+			if nw, err := newWatcher(opts); err != nil {
+				log.Debug("site serve: still not watching files", "why", err)
+			} else {
+				w, retry, rewatched = nw, time.Time{}, true
+				tick.Stop()
+				tick, tickC = nil, nil
+				log.Info("site serve: watching files again", "folders", w.count())
+			}
+		}
+		switch {
+		case rewatched:
+			// Changes made while polling, before the watches were
+			// added, have no events: read and check everything once.
+		case w != nil:
 			c := settle(ctx, w)
 			switch {
 			case c.failed != "":
-				log.Warn("site serve: file watcher failed, falling back to polling and full builds", "why", c.failed, "poll", so.Poll)
+				log.Warn("site serve: file watcher failed, falling back to polling and full builds", "why", c.failed, "poll", so.Poll, "rewatch", so.Rewatch)
 				w.close()
 				w = nil
 				poll()
+				retry = time.Now().Add(so.Rewatch)
 			case c.empty():
 				continue
 			case c.config:
@@ -187,10 +218,12 @@ func Serve(ctx context.Context, so ServeOptions) error {
 				if nopts, err = so.Load(); err != nil {
 					log.Error("site rebuild: reading the repository", "err", err)
 					poll()
+					retry = time.Now().Add(so.Rewatch)
 					continue
 				}
 				if w, _, err = startWatcher(so, nopts, log); err != nil || w == nil {
 					poll()
+					retry = time.Now().Add(so.Rewatch)
 				}
 			case full:
 				// Read and check everything (hint stays nil).
@@ -201,7 +234,7 @@ func Serve(ctx context.Context, so ServeOptions) error {
 					reload = func() (Options, error) { return so.Reload(prev, pub) }
 				}
 			}
-		} else {
+		default:
 			nfp := fingerprint(opts, b.watchList())
 			if nfp == fp {
 				continue

@@ -226,3 +226,80 @@ func testServeMatchesFreshBuild(t *testing.T, noWatch bool) {
 		})
 	}
 }
+
+// TestServeWatchesAgainAfterFailure makes the file watcher fail (the
+// repository moved away and back) and checks that Serve, polling
+// meanwhile, watches again after ServeOptions.Rewatch: a later change is
+// rebuilt incrementally, as only the watcher's rebuilds are.
+func TestServeWatchesAgainAfterFailure(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the file watcher is Linux's")
+	}
+	repo := fixtureCopy(t)
+	out := filepath.Join(t.TempDir(), "public")
+	logs := make(chan slog.Record, 256)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan struct{})
+	go func() {
+		done <- site.Serve(ctx, site.ServeOptions{
+			Addr:    "127.0.0.1:0",
+			Poll:    50 * time.Millisecond,
+			Rewatch: 300 * time.Millisecond,
+			Load:    func() (site.Options, error) { return loadRepo(repo, out) },
+			Logger:  slog.New(logtest.Sink{Ch: logs}),
+			Ready:   func(string) { close(ready) },
+		})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	// waitFor waits for a log record with the message msg.
+	waitFor := func(msg string) slog.Record {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		for {
+			select {
+			case r := <-logs:
+				if r.Message == msg {
+					return r
+				}
+			case <-deadline:
+				t.Fatalf("no %q", msg)
+			}
+		}
+	}
+	if err := os.Rename(repo, repo+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(repo+".moved", repo); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("site serve: file watcher failed, falling back to polling and full builds")
+	waitFor("site serve: watching files again")
+	if r := waitFor("site rebuilt"); logtest.Attr(r, "incremental").Bool() {
+		t.Errorf("the first rebuild after watching again trusted the watcher: %v", r)
+	}
+	// Let that rebuild settle, then change a loop document.
+	time.Sleep(200 * time.Millisecond)
+	for len(logs) > 0 {
+		<-logs
+	}
+	storage := filepath.Join(repo, "loops", "LOOP-DEMO-STORAGE-20260301.md")
+	data, err := os.ReadFile(storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, storage, string(data)+"\nEdited after the watcher came back.\n")
+	if r := waitFor("site rebuilt"); !logtest.Attr(r, "incremental").Bool() {
+		t.Errorf("rebuild after watching again was not incremental: %v", r)
+	}
+}
