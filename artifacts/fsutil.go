@@ -61,24 +61,34 @@ func splitRel(rel string) ([]string, error) {
 // repository, not against a concurrent process swapping a directory for a
 // link between the check and the write.
 func SafeJoin(root, rel string) (string, error) {
+	p, _, err := SafeLstat(root, rel)
+	return p, err
+}
+
+// SafeLstat is SafeJoin that also returns the Lstat of rel's last
+// component, which the check made anyway: nil when rel (or a folder on its
+// way) does not exist. A caller that needs both saves a system call.
+func SafeLstat(root, rel string) (string, fs.FileInfo, error) {
 	parts, err := splitRel(rel)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	p, _, err := safeWalk(root, parts)
+	p, _, fi, err := safeWalk(root, parts)
 	if err != nil {
-		return "", fmt.Errorf("safe join %q: %w", rel, err)
+		return "", nil, fmt.Errorf("safe join %q: %w", rel, err)
 	}
-	return p, nil
+	return p, fi, nil
 }
 
 // safeWalk joins root and parts, checking each existing component with
 // Lstat: none may be a symlink, and all but the last must be directories.
-// It returns the joined path and the index of the first component that
-// does not exist (len(parts) when all do).
-func safeWalk(root string, parts []string) (string, int, error) {
+// It returns the joined path, the index of the first component that does
+// not exist (len(parts) when all do) and, when all do, the last one's
+// FileInfo.
+func safeWalk(root string, parts []string) (string, int, fs.FileInfo, error) {
 	cur := root
 	missing := len(parts)
+	var last fs.FileInfo
 	for i, p := range parts {
 		cur = filepath.Join(cur, p)
 		if missing < len(parts) {
@@ -89,14 +99,16 @@ func safeWalk(root string, parts []string) (string, int, error) {
 		case errors.Is(err, fs.ErrNotExist):
 			missing = i
 		case err != nil:
-			return "", 0, err
+			return "", 0, nil, err
 		case fi.Mode()&fs.ModeSymlink != 0:
-			return "", 0, fmt.Errorf("%w: %s is a symbolic link", ErrUnsafePath, path.Join(parts[:i+1]...))
+			return "", 0, nil, fmt.Errorf("%w: %s is a symbolic link", ErrUnsafePath, path.Join(parts[:i+1]...))
 		case i < len(parts)-1 && !fi.IsDir():
-			return "", 0, fmt.Errorf("%w: %s is not a directory", ErrUnsafePath, path.Join(parts[:i+1]...))
+			return "", 0, nil, fmt.Errorf("%w: %s is not a directory", ErrUnsafePath, path.Join(parts[:i+1]...))
+		case i == len(parts)-1:
+			last = fi
 		}
 	}
-	return cur, missing, nil
+	return cur, missing, last, nil
 }
 
 // ValidateFileName checks one path component used as an artifact name or
@@ -387,7 +399,7 @@ func mkdirSafe(root, rel string, perm fs.FileMode) (string, []string, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	abs, missing, err := safeWalk(root, parts)
+	abs, missing, _, err := safeWalk(root, parts)
 	if err != nil {
 		return "", nil, fmt.Errorf("mkdir %q: %w", rel, err)
 	}

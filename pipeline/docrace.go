@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/loops"
 )
 
@@ -65,68 +66,40 @@ func (r *Runner) docChanged(lr *loopRun) bool {
 // docMoved is docChanged without the notice: the stamp fast path, else
 // currentSource.
 func (r *Runner) docMoved(lr *loopRun) bool {
-	full, err := artifacts.SafeJoin(r.opts.Root, lr.doc.Path)
+	// The real clock, not Options.Clock: the stamp is compared with the
+	// file system's timestamps. The path check's Lstat of the document is
+	// the stamp's.
+	before := time.Now()
+	_, fi, err := artifacts.SafeLstat(r.opts.Root, lr.doc.Path)
 	if err != nil {
 		// currentSource decides, as it always did.
 		lr.stamp = srcStamp{}
 		_, _, changed, _ := r.currentSource(lr)
 		return changed
 	}
-	// The real clock, not Options.Clock: the stamp is compared with the
-	// file system's timestamps.
-	before := time.Now()
-	fi, statErr := os.Lstat(full)
 	var st docStamp
-	stOK := statErr == nil && fi.Mode().IsRegular()
+	stOK := fi != nil && fi.Mode().IsRegular()
 	if stOK {
-		st, stOK = stampOf(fi)
+		st, stOK = fsx.StampOf(fi)
 	}
 	if stOK && lr.stamp.valid(lr.src) && lr.stamp.st == st {
 		return false
 	}
 	lr.stamp = srcStamp{}
 	_, _, changed, _ := r.currentSource(lr)
-	if !changed && stOK && st.settled(before, docSettle) {
+	if !changed && stOK && st.Settled(before, docSettle) {
 		lr.stamp = srcStamp{st: st, src: lr.src, ok: true}
 	}
 	return changed
 }
 
-// docSettle is how old a document's last change (its ctime) must be, when
-// it is found equal to what the run knows, for its stamp to be trusted
-// (see docStamp.settled): well beyond the tick of the kernel's coarse
-// clock that stamps inodes (1–10 ms) and timestamp granularities of 10 ms.
-const docSettle = 100 * time.Millisecond
+// docSettle is how old a document's last change must be for its stamp to
+// be trusted (see fsx.Stamp).
+const docSettle = fsx.SettleMargin
 
-// docStamp is what lstat says of a file that identifies its content
-// without reading it: device, inode, size, modification and change times.
-//
-// Why an equal stamp proves an equal content, once the stamp was taken
-// (before the read that found the content equal) at least docSettle after
-// the file's ctime: every write to the file, truncation, chmod or rename
-// onto its name sets the ctime of the inode it touches to the kernel's
-// (coarse) current time, which is then later than the ctime seen by more
-// than the settle margin, so a changed file cannot show the same ctime;
-// a file replaced under the same name (a rename, git checkout, an editor's
-// save) is another inode, or a reused inode number whose ctime is its
-// creation time, again later. utimes(2) can forge the mtime, never the
-// ctime. The margin covers the coarse clock's lag; a ctime of a whole
-// second (a file system with timestamps of a second or two, where two
-// writes in the same second look alike) is never trusted. A document
-// changed within the margin is simply read, as it always was. This is
-// git's "racily clean" rule for its index.
-type docStamp struct {
-	dev, ino     uint64
-	size         int64
-	mtime, ctime int64 // nanoseconds since the epoch
-}
-
-// settled reports whether the stamp, taken after before, may be trusted:
-// the file's last change is older than before by more than margin, and
-// its ctime has a fraction of a second.
-func (s docStamp) settled(before time.Time, margin time.Duration) bool {
-	return s.ctime%int64(time.Second) != 0 && s.ctime < before.Add(-margin).UnixNano()
-}
+// docStamp identifies a document's content without reading it (see
+// fsx.Stamp for why an equal, settled stamp proves an equal content).
+type docStamp = fsx.Stamp
 
 // srcStamp is a docStamp that vouches for one content: src, the slice the
 // file was found equal to (lr.src at the time). It is void as soon as

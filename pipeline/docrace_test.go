@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/spinehq/spine/internal/fsx"
 )
 
 // TestDocEditedBetweenStepsStopsTheLoop edits the loop document between
@@ -68,7 +69,7 @@ func TestDocEditedBetweenStepsStopsTheLoop(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st, ok := stampOf(fi); !ok || !st.settled(time.Now(), docSettle) {
+			if st, ok := fsx.StampOf(fi); !ok || !st.Settled(time.Now(), docSettle) {
 				t.Fatalf("the document's stamp is not settled (%v): the test would not exercise the stamp", ok)
 			}
 			edited := strings.Replace(doc, "echo c", "echo C", 1)

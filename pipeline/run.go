@@ -499,8 +499,9 @@ func (r *Runner) newReceipt(lr *loopRun, it *Item, runKey string, started time.T
 }
 
 // newRunKey returns a run key whose folder does not exist yet. Its path is
-// checked with SafeJoin (ReceiptPath): a symlinked receipts folder stops
-// the step before anything runs.
+// checked with SafeLstat: a symlinked receipts folder stops the step before
+// anything runs. The check's own Lstat of the folder tells whether it
+// exists.
 func (r *Runner) newRunKey(capName string, t time.Time) (string, error) {
 	capName = artifacts.SanitizeCapability(capName)
 	for i := 0; i < 10; i++ {
@@ -508,11 +509,15 @@ func (r *Runner) newRunKey(capName string, t time.Time) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		p, err := r.store.ReceiptPath(key)
+		rel, err := r.store.RelDir(key)
 		if err != nil {
 			return "", err
 		}
-		if _, err := os.Stat(filepath.Dir(p)); errors.Is(err, os.ErrNotExist) {
+		_, fi, err := artifacts.SafeLstat(r.opts.Root, rel)
+		if err != nil {
+			return "", fmt.Errorf("receipt path: %w", err)
+		}
+		if fi == nil {
 			return key, nil
 		}
 	}

@@ -102,3 +102,87 @@ func TestStepOutputBecomesOutputLog(t *testing.T) {
 		})
 	}
 }
+
+// TestSpareLogIsAlwaysANewFile checks makeSpareLog against what a crashed
+// run may have left under the spare's name: the spare it makes is always
+// a new, empty file of its own (a leftover file is replaced, a leftover
+// symlink removed without its target being touched), and the step's log
+// opened from it is that file.
+func TestSpareLogIsAlwaysANewFile(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// leave puts something at the spare's path p; outside is a file
+		// outside the runs folder that must keep its content.
+		leave func(t *testing.T, p, outside string)
+	}{
+		{"nothing", func(t *testing.T, p, outside string) {}},
+		{"a leftover spare with data", func(t *testing.T, p, outside string) {
+			if err := os.WriteFile(p, []byte("old output\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a symlink to another file", func(t *testing.T, p, outside string) {
+			if err := os.Symlink(outside, p); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a dangling symlink", func(t *testing.T, p, outside string) {
+			if err := os.Symlink(outside+".missing", p); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			state := t.TempDir()
+			if err := os.MkdirAll(filepath.Join(state, "runs"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			outside := filepath.Join(t.TempDir(), "precious")
+			if err := os.WriteFile(outside, []byte("keep me\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r := &Runner{opts: Options{StateDir: state}}
+			p := r.spareLogPath()
+			tc.leave(t, p, outside)
+			r.makeSpareLog()
+			if !r.spareLog {
+				t.Fatal("no spare log made")
+			}
+			fi, err := os.Lstat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !fi.Mode().IsRegular() || fi.Size() != 0 {
+				t.Errorf("spare is %v of %d bytes, want an empty regular file", fi.Mode(), fi.Size())
+			}
+			logPath := r.logPath("CAP-20260101-000000__x__Rabcdefghij")
+			f, err := r.openLog(logPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteString("new\n"); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Lstat(p); !os.IsNotExist(err) {
+				t.Errorf("spare still there after openLog: %v", err)
+			}
+			got, err := os.ReadFile(logPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff("new\n", string(got)); diff != "" {
+				t.Errorf("log (-want +got):\n%s", diff)
+			}
+			kept, err := os.ReadFile(outside)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff("keep me\n", string(kept)); diff != "" {
+				t.Errorf("file outside the runs folder (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

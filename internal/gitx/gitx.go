@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/mapfile"
 )
 
@@ -302,15 +304,17 @@ func (g *Repo) stage(rel string) (*stagedFile, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("commit %s: not a regular file", rel)
 	}
-	f, err := os.Open(full)
+	// Plain system calls (package fsx): os.Open would also try, and fail,
+	// to register the file with the poller, five more calls per file.
+	fd, err := fsx.Open(full, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("commit %s: %w", rel, err)
+		return nil, fmt.Errorf("commit %s: %w", rel, &fs.PathError{Op: "open", Path: full, Err: err})
 	}
-	defer f.Close()
+	defer syscall.Close(fd)
 	// The stat data recorded is the opened file's, taken before reading
 	// it: a later change moves its mtime, so git re-hashes it.
 	sf := &stagedFile{rel: rel, mode: filemode.Regular}
-	if err := syscall.Fstat(int(f.Fd()), &sf.stat); err != nil {
+	if err := fsx.Fstat(fd, &sf.stat); err != nil {
 		return nil, fmt.Errorf("commit %s: %w", rel, err)
 	}
 	if sf.stat.Mode&syscall.S_IFMT != syscall.S_IFREG {
@@ -319,9 +323,9 @@ func (g *Repo) stage(rel string) (*stagedFile, error) {
 	if sf.stat.Mode&0o111 != 0 {
 		sf.mode = filemode.Executable
 	}
-	data, err := io.ReadAll(f)
+	data, err := readToEnd(fd, sf.stat.Size)
 	if err != nil {
-		return nil, fmt.Errorf("commit %s: %w", rel, err)
+		return nil, fmt.Errorf("commit %s: %w", rel, &fs.PathError{Op: "read", Path: full, Err: err})
 	}
 	if sf.hash, err = g.writeObject(plumbing.BlobObject, data); err != nil {
 		return nil, fmt.Errorf("commit %s: write blob: %w", rel, err)

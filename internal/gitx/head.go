@@ -8,8 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/spinehq/spine/internal/fsx"
 )
 
 // gitDirs caches where a Repo's git folders are: they do not move while
@@ -20,6 +23,63 @@ type gitDirs struct {
 	// the folder with the objects and shared refs (the same, except in a
 	// linked worktree); both empty until found.
 	git, common string
+	// head is looseHead's last answer (see headMemo).
+	head headMemo
+}
+
+// headMemo is looseHead's last answer with the stamps of the files it came
+// from (HEAD and the branch's loose ref, or HEAD alone when detached),
+// each taken before the file was read and kept only once settled (see
+// fsx.Stamp): while both files show the same stamps, HEAD still resolves
+// to that hash, found with two stats instead of two opens, four reads and
+// two closes (spine asks for HEAD before each step). Any change to either
+// file — a commit (a step's or spine's own), a checkout, a reset, a ref
+// packed away — changes or removes a stamp, and the files are read again.
+type headMemo struct {
+	head, ref fsx.Stamp
+	// refPath is the loose ref file; "" for a detached HEAD.
+	refPath string
+	hash    plumbing.Hash
+	ok      bool
+}
+
+// statStamp returns the stamp of the file at path (following symlinks, as
+// reading it does); ok is false when there is none.
+func statStamp(path string) (fsx.Stamp, bool) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fsx.Stamp{}, false
+	}
+	return fsx.StampOf(fi)
+}
+
+// memoHead returns the remembered answer if both its files still show
+// their stamps.
+func (g *Repo) memoHead(headPath string) (plumbing.Hash, bool) {
+	d := &g.gitDirs
+	d.mu.Lock()
+	m := d.head
+	d.mu.Unlock()
+	if !m.ok {
+		return plumbing.ZeroHash, false
+	}
+	if st, ok := statStamp(headPath); !ok || st != m.head {
+		return plumbing.ZeroHash, false
+	}
+	if m.refPath != "" {
+		if st, ok := statStamp(m.refPath); !ok || st != m.ref {
+			return plumbing.ZeroHash, false
+		}
+	}
+	return m.hash, true
+}
+
+// setHeadMemo remembers m (or forgets the last answer when m is not ok).
+func (g *Repo) setHeadMemo(m headMemo) {
+	d := &g.gitDirs
+	d.mu.Lock()
+	d.head = m
+	d.mu.Unlock()
 }
 
 // dirs returns the git folder and the common folder of the repository.
@@ -58,23 +118,41 @@ func (g *Repo) looseHead() (h plumbing.Hash, ok bool) {
 	if err != nil {
 		return plumbing.ZeroHash, false
 	}
-	head, err := readSmall(filepath.Join(gitDir, "HEAD"))
+	headPath := filepath.Join(gitDir, "HEAD")
+	if h, ok := g.memoHead(headPath); ok {
+		return h, true
+	}
+	g.setHeadMemo(headMemo{})
+	// Each stamp is taken before its file is read; both are trusted only
+	// when settled by then (see fsx.Stamp).
+	before := time.Now()
+	headSt, headOK := statStamp(headPath)
+	head, err := readSmall(headPath)
 	if err != nil {
 		return plumbing.ZeroHash, false
 	}
 	line := strings.TrimSuffix(string(head), "\n")
 	if h, ok := parseHash(line); ok {
+		if headOK && headSt.Settled(before, fsx.SettleMargin) {
+			g.setHeadMemo(headMemo{head: headSt, hash: h, ok: true})
+		}
 		return h, true
 	}
 	name, isRef := strings.CutPrefix(line, "ref: ")
 	if !isRef || !plainBranchRef(name) {
 		return plumbing.ZeroHash, false
 	}
-	ref, err := readSmall(filepath.Join(commonDir, filepath.FromSlash(name)))
+	refPath := filepath.Join(commonDir, filepath.FromSlash(name))
+	refSt, refOK := statStamp(refPath)
+	ref, err := readSmall(refPath)
 	if err != nil {
 		return plumbing.ZeroHash, false
 	}
-	return parseHash(strings.TrimSuffix(string(ref), "\n"))
+	h, ok = parseHash(strings.TrimSuffix(string(ref), "\n"))
+	if ok && headOK && refOK && headSt.Settled(before, fsx.SettleMargin) && refSt.Settled(before, fsx.SettleMargin) {
+		g.setHeadMemo(headMemo{head: headSt, ref: refSt, refPath: refPath, hash: h, ok: true})
+	}
+	return h, ok
 }
 
 // plainBranchRef reports whether name is refs/heads/<something> made of

@@ -4,8 +4,11 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/spinehq/spine/internal/fsx"
 )
 
 // TestHeadMatchesGit checks Head (read from the files when it can, else
@@ -86,5 +89,75 @@ func TestPlainBranchRef(t *testing.T) {
 		if got := plainBranchRef(name); got != want {
 			t.Errorf("plainBranchRef(%q) = %v, want %v", name, got, want)
 		}
+	}
+}
+
+// TestHeadMemoSeesEveryMove checks that Head, once it remembers a settled
+// answer (see headMemo), still sees HEAD move at once, however it moves:
+// a commit by git, a ref rewritten in place with a line of the same size,
+// a checkout of another branch, a detached HEAD, a ref packed away.
+func TestHeadMemoSeesEveryMove(t *testing.T) {
+	needGit(t)
+	tests := []struct {
+		name string
+		// move changes HEAD in dir (a second commit exists: HEAD~1).
+		move func(t *testing.T, dir string)
+	}{
+		{name: "commit", move: func(t *testing.T, dir string) {
+			write(t, dir, "n.txt", "n\n")
+			gitRun(t, dir, "add", "n.txt")
+			gitRun(t, dir, "commit", "-q", "-m", "n")
+		}},
+		{name: "ref rewritten in place", move: func(t *testing.T, dir string) {
+			prev := gitRun(t, dir, "rev-parse", "HEAD~1")
+			f, err := os.OpenFile(filepath.Join(dir, ".git", "refs", "heads", "main"), os.O_WRONLY|os.O_TRUNC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteString(prev[:40] + "\n"); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "update-ref", move: func(t *testing.T, dir string) { gitRun(t, dir, "update-ref", "refs/heads/main", "HEAD~1") }},
+		{name: "checkout", move: func(t *testing.T, dir string) { gitRun(t, dir, "checkout", "-q", "-b", "other", "HEAD~1") }},
+		{name: "detach", move: func(t *testing.T, dir string) { gitRun(t, dir, "checkout", "-q", "--detach", "HEAD~1") }},
+		{name: "pack refs, then move", move: func(t *testing.T, dir string) {
+			gitRun(t, dir, "pack-refs", "--all")
+			gitRun(t, dir, "update-ref", "refs/heads/main", "HEAD~1")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cliBase(t, dir)
+			write(t, dir, "second.txt", "2\n")
+			gitRun(t, dir, "add", "second.txt")
+			gitRun(t, dir, "commit", "-q", "-m", "second")
+			g, err := Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Let HEAD's files settle, so that Head remembers its answer:
+			// the case under test.
+			time.Sleep(fsx.SettleMargin + 50*time.Millisecond)
+			if _, err := g.Head(); err != nil {
+				t.Fatal(err)
+			}
+			if !g.gitDirs.head.ok {
+				t.Fatal("Head remembered nothing: the test would not exercise the memo")
+			}
+			tt.move(t, dir)
+			want := plumbing.NewHash(gitRun(t, dir, "rev-parse", "HEAD")[:40])
+			got, err := g.Head()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Errorf("Head after the move = %s, git rev-parse HEAD = %s", got, want)
+			}
+		})
 	}
 }

@@ -28,3 +28,23 @@ func readSmall(path string) ([]byte, error) {
 	}
 	return buf[:n], nil
 }
+
+// readToEnd reads fd to its end, as io.ReadAll would, into a buffer made
+// for size bytes (what fstat said) plus one, so that a file of that size
+// takes one read and the read that sees its end.
+func readToEnd(fd int, size int64) ([]byte, error) {
+	buf := make([]byte, max(size, 0)+1)
+	n := 0
+	for {
+		m, err := fsx.ReadFull(fd, buf[n:])
+		n += m
+		if err != nil {
+			return nil, err
+		}
+		if n < len(buf) {
+			return buf[:n], nil
+		}
+		// Grown since fstat: read on.
+		buf = append(buf, make([]byte, len(buf))...)
+	}
+}
