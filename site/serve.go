@@ -153,6 +153,11 @@ func Serve(ctx context.Context, so ServeOptions) error {
 	var retry time.Time
 	if w == nil {
 		poll()
+		// The first build read the repository before this fingerprint:
+		// a change made in between would look built. The first tick
+		// makes a build that takes its fingerprint before reading (it
+		// writes nothing when nothing changed).
+		fp = ""
 		if !so.NoWatch {
 			retry = time.Now().Add(so.Rewatch)
 		}
