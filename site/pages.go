@@ -306,7 +306,6 @@ func (st *buildState) receiptJob(r *receiptRec) job {
 			}
 			return nil
 		}
-		r.readRaw(st.root)
 		if lv == nil {
 			l, _ := readLog(filepath.Join(st.root, filepath.FromSlash(r.Dir), artifacts.OutputFile))
 			lv = &l
