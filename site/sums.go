@@ -241,9 +241,14 @@ func (c *sumCache) record(dir string, st fileStat, s logSum) {
 	if c == nil || st == (fileStat{}) || st.Mtime >= c.cutoff || st.Ctime >= c.cutoff {
 		return
 	}
+	e := sumEntry{Stat: st, Sum: s}
 	c.mu.Lock()
-	c.next[dir] = sumEntry{Stat: st, Sum: s}
-	c.dirty = true
+	c.next[dir] = e
+	if old, ok := c.old[dir]; !ok || old != e {
+		// An entry recorded again as it was (a log read for its page
+		// rather than looked up) leaves the file as it is.
+		c.dirty = true
+	}
 	c.mu.Unlock()
 }
 
