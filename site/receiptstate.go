@@ -136,9 +136,11 @@ func (s *receiptState) unchanged(recs []*receiptRec) bool {
 }
 
 // save writes the records of recs whose receipt.json stat was recorded
-// (rstat) to the folder dir, unless the file already holds them. An empty
-// dir (no state folder) records nothing.
-func (s *receiptState) save(dir string, recs []*receiptRec) error {
+// (rstat) to the folder dir, unless the file already holds them; raws[i]
+// is the receipt.json content of recs[i] (Raw, taken before the page jobs
+// started: they drop it once the page is written, while this runs). An
+// empty dir (no state folder) records nothing.
+func (s *receiptState) save(dir string, recs []*receiptRec, raws [][]byte) error {
 	if dir == "" || s.unchanged(recs) {
 		return nil
 	}
@@ -149,11 +151,11 @@ func (s *receiptState) save(dir string, recs []*receiptRec) error {
 		if _, err := io.WriteString(cw, receiptStateMagic); err != nil {
 			return err
 		}
-		for _, r := range recs {
+		for i, r := range recs {
 			if r.rstat == (fileStat{}) || r.Receipt == nil {
 				continue
 			}
-			rec = encodeRecord(rec[:0], r.rstat, r.Hash, r.Raw)
+			rec = encodeRecord(rec[:0], r.rstat, r.Hash, raws[i])
 			hdr = binary.AppendUvarint(appendStateString(hdr[:0], r.Dir), uint64(len(rec)))
 			cw.Write(hdr)
 			if _, err := cw.Write(rec); err != nil {

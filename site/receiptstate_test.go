@@ -59,7 +59,7 @@ func TestReceiptStateRoundTrip(t *testing.T) {
 			}
 			st := fileStat{Size: int64(len(raw)), Mtime: -5, Ctime: 1 << 62, Ino: 1<<64 - 1, Dev: 26}
 			r := &receiptRec{Entry: artifacts.Entry{RunKey: "k", Dir: "receipts/2026/03/01/k", Hash: artifacts.ChainHash(raw), Receipt: want}, Raw: raw, rstat: st}
-			if err := (&receiptState{at: map[string]int{}}).save(dir, []*receiptRec{r}); err != nil {
+			if err := (&receiptState{at: map[string]int{}}).save(dir, []*receiptRec{r}, [][]byte{raw}); err != nil {
 				t.Fatal(err)
 			}
 			for _, mapped := range []bool{false, true} {
@@ -98,7 +98,7 @@ func TestReceiptStateCorrupt(t *testing.T) {
 	out := t.TempDir()
 	r := &receiptRec{Entry: artifacts.Entry{RunKey: "k", Dir: "receipts/2026/03/01/k", Hash: "h", Receipt: &artifacts.Receipt{RunKey: "k"}},
 		rstat: fileStat{Size: 1, Mtime: 2, Ctime: 3, Ino: 4, Dev: 5}}
-	if err := (&receiptState{at: map[string]int{}}).save(out, []*receiptRec{r}); err != nil {
+	if err := (&receiptState{at: map[string]int{}}).save(out, []*receiptRec{r}, [][]byte{[]byte("{}")}); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(out, ReceiptStateName)

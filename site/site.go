@@ -295,6 +295,10 @@ func (b *Builder) build(ctx context.Context, opts Options, h *buildHint) (Stats,
 	// The receipts are all read: record them while the pages are
 	// written (the pages do not change what is recorded).
 	saved := make(chan error, 1)
+	raws := make([][]byte, len(st.recs))
+	for i, r := range st.recs {
+		raws[i] = r.Raw
+	}
 	go func() {
 		if sdir != "" {
 			if err := os.MkdirAll(sdir, 0o755); err != nil {
@@ -302,7 +306,7 @@ func (b *Builder) build(ctx context.Context, opts Options, h *buildHint) (Stats,
 				return
 			}
 		}
-		saved <- b.rstate.save(sdir, st.recs)
+		saved <- b.rstate.save(sdir, st.recs, raws)
 	}()
 	stats, err := b.write(ctx, st)
 	serr := <-saved
