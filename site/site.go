@@ -86,7 +86,8 @@ type Options struct {
 	// discards them. They are also returned in Stats.Warnings.
 	Logger *slog.Logger
 	// StateDir is the repository's state folder (the pipeline's: the
-	// spine command passes $SPINE_STATE_DIR, else .git/spine). A build
+	// spine command passes $SPINE_STATE_DIR, else .git/spine); a relative
+	// path is taken relative to the current directory. A build
 	// records what it read from the inputs in its StateSubdir folder, for
 	// later builds in other processes, into this or any other output
 	// folder. Empty means no such records: a build then reads every
@@ -259,9 +260,10 @@ func (b *Builder) build(ctx context.Context, opts Options, h *buildHint) (Stats,
 	}
 	sdir := ""
 	if opts.StateDir != "" {
-		sdir = filepath.Join(opts.StateDir, StateSubdir)
-		if !filepath.IsAbs(sdir) {
-			sdir = filepath.Join(root, sdir)
+		// Relative to the current directory, as the pipeline takes
+		// $SPINE_STATE_DIR.
+		if sdir, err = filepath.Abs(filepath.Join(opts.StateDir, StateSubdir)); err != nil {
+			return Stats{}, fmt.Errorf("site build: %w", err)
 		}
 	}
 	if b.cacheRoot != root || b.cacheOut != out || b.cacheState != sdir {
