@@ -425,13 +425,15 @@ func (v *verification) allOK() bool {
 
 // verify checks a receipt's output log and artifacts. It returns the log
 // prepared for display too when it read it (nil when sums, the summaries
-// of earlier builds, hold the unchanged log's size, lines and hash).
-func verify(root, artifactsDir string, r *receiptRec, sums *sumCache) (*verification, *logView) {
+// of earlier builds, hold the unchanged log's size, lines and hash). With
+// read set the log is read whatever sums hold (the caller shows it: a stat
+// to look it up would be wasted), and its summary recorded in sums.
+func verify(root, artifactsDir string, r *receiptRec, sums *sumCache, read bool) (*verification, *logView) {
 	v := &verification{}
 	logPath := filepath.Join(root, filepath.FromSlash(r.Dir), artifacts.OutputFile)
 	var lv *logView
 	hit := false
-	if sums.has(r.Dir) {
+	if !read && sums.has(r.Dir) {
 		var s logSum
 		if s, _, hit = sums.lookup(r.Dir, logPath); hit {
 			v.LogPresent, v.LogSize, v.LogLines, v.LogSHA256, v.LogFolded = true, s.Size, s.Lines, s.SHA256, s.Folded

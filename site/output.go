@@ -82,7 +82,7 @@ func readManifest(out string, mapped bool) *manifest {
 }
 
 // readOutFile returns the content of a file the site keeps in its output
-// folder. With mapped set (a one-shot build) it is a read-only mapping of
+// folder or its state folder. With mapped set (a one-shot build) it is a read-only mapping of
 // the file (mapfile.ReadString), which must not be written to, instead of
 // fresh memory. The site replaces these files by renaming new ones into
 // place, which leaves a mapping of the old one intact.

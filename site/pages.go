@@ -284,13 +284,16 @@ func (st *buildState) receiptKey(r *receiptRec) string {
 func (st *buildState) receiptJob(r *receiptRec) job {
 	return func(w *writer) error {
 		var lv *logView
+		dir := "receipts/" + r.RunKey + "/"
+		paths := []string{dir + "index.html"}
 		if r.ver == nil {
-			r.ver, lv = verify(st.root, st.cfg.Artifacts, r, st.b.sums)
+			// A page the previous build did not write is written now,
+			// with the log: read it rather than look up its summary.
+			_, had := w.old.files[paths[0]]
+			r.ver, lv = verify(st.root, st.cfg.Artifacts, r, st.b.sums, !had)
 		} else {
 			st.b.sums.keep(r.Dir)
 		}
-		dir := "receipts/" + r.RunKey + "/"
-		paths := []string{dir + "index.html"}
 		if r.ver.LogFolded {
 			paths = append(paths, dir+"output.txt")
 		}
@@ -306,7 +309,6 @@ func (st *buildState) receiptJob(r *receiptRec) job {
 			}
 			return nil
 		}
-		r.readRaw(st.root)
 		if lv == nil {
 			l, _ := readLog(filepath.Join(st.root, filepath.FromSlash(r.Dir), artifacts.OutputFile))
 			lv = &l

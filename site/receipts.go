@@ -31,7 +31,9 @@ type receiptRec struct {
 	// sigState is the signature state, computed against the keys whose
 	// file content is sigKeys (a long-lived builder sees keys change).
 	sigState, sigKeys string
-	// Raw is the receipt.json content (kept to show it on the page).
+	// Raw is the receipt.json content (kept to show it on the page). When
+	// the receipt was taken from ReceiptStateName it shares the state's
+	// data (a read-only mapping in a one-shot build): it is never written.
 	Raw []byte
 	// Start and Finish are the parsed started_at and finished_at (the run
 	// key's time when unreadable).
@@ -50,9 +52,8 @@ type receiptRec struct {
 	// before the racy window of the build that read it: see readFileStat),
 	// else zero.
 	rstat fileStat
-	// fromState is set when the receipt was taken from ReceiptStateName
-	// (Raw is then read only when its page is written: rawUnread).
-	fromState, rawUnread bool
+	// fromState is set when the receipt was taken from ReceiptStateName.
+	fromState bool
 }
 
 // dayListing is the cached listing of one YYYY/MM/DD folder.
@@ -221,9 +222,9 @@ func hasMissing(recs []*receiptRec) bool {
 // it from the recorded state when the file's stat is the recorded one.
 func (c *receiptCache) readReceipt(root string, r *receiptRec) {
 	p := filepath.Join(root, filepath.FromSlash(r.Dir), artifacts.ReceiptFile)
-	if rc, hash, st, ok := c.state.lookup(r.Dir, p); ok {
-		r.Receipt, r.Hash, r.rstat = rc, hash, st
-		r.fromState, r.rawUnread = true, true
+	if rc, hash, raw, st, ok := c.state.lookup(r.Dir, func() (fileStat, bool) { return lstatFile(p) }); ok {
+		r.Receipt, r.Hash, r.Raw, r.rstat = rc, hash, raw, st
+		r.fromState = true
 		r.Start, r.Finish = runTimes(r)
 		return
 	}
@@ -251,20 +252,6 @@ func (c *receiptCache) readReceipt(root string, r *receiptRec) {
 		}
 	}
 	r.Start, r.Finish = runTimes(r)
-}
-
-// readRaw reads receipt.json again for the page of a receipt taken from
-// the recorded state. The file had the recorded stat when the build
-// began; should it have changed since, its new content is shown, and the
-// next build, seeing another stat, reads it whole.
-func (r *receiptRec) readRaw(root string) {
-	if !r.rawUnread {
-		return
-	}
-	r.rawUnread = false
-	if data, err := readFileNoFollow(filepath.Join(root, filepath.FromSlash(r.Dir), artifacts.ReceiptFile), maxReceiptSize); err == nil {
-		r.Raw = data
-	}
 }
 
 // runTimes returns a run's start and finish: the receipt's times, else the

@@ -12,48 +12,55 @@ import (
 	"unsafe"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/mapfile"
 	"github.com/spinehq/spine/internal/varbin"
 )
 
-// ReceiptStateName is the file in the output folder that records every
-// receipt a build decoded, with the file-system identity (fileStat) of its
-// receipt.json, so that a later build in another process takes an
-// unchanged receipt from one lstat instead of reading and decoding it. A
-// receipt.json whose stat differs from the recorded one is read again; one
-// changed within the racy window of the build that read it is not
-// recorded (as for SumsName).
-const ReceiptStateName = ".spine-receipts"
+// ReceiptStateName is the file in the state folder (Options.StateDir,
+// under StateSubdir) that records every receipt a build read, with the
+// file-system identity (fileStat) of its receipt.json, so that a later
+// build in another process takes an unchanged receipt from one stat
+// instead of reading it: the record holds the file's bytes (shown on the
+// receipt's page) and its chain hash, and the receipt is decoded from
+// those bytes. A receipt.json whose stat differs from the recorded one is
+// read again; one changed within the racy window of the build that read it
+// is not recorded (as for SumsName). The record describes the inputs, not
+// the site, so it is kept out of the output folder, and any number of
+// output folders share it.
+const ReceiptStateName = "receipts.bin"
 
 // receiptStateMagic names the format of ReceiptStateName: a file with
 // another first line is ignored.
 //
 // Layout: the magic line, then one record per receipt: its run folder
 // (repository-relative, slash-separated), the length of the rest of the
-// record, the stat of its receipt.json,
-// its chain hash and every field of the decoded artifacts.Receipt, in
-// the order of encodeReceipt (strings as a uvarint length and the bytes,
-// integers as varints, booleans as one byte, a slice as its length plus
-// one, zero for nil, a pointer as 0 for nil or 1 and its fields); and
-// last the CRC-32C of everything before it, 4 bytes little-endian. A file
-// that does not check out is ignored whole.
-const receiptStateMagic = "spine-site receipts 1\n"
+// record, the stat of its receipt.json (size, mtime, ctime as varints,
+// inode and device as uvarints), its chain hash and the file's bytes
+// (strings as a uvarint length and the bytes); and last the CRC-32C of
+// everything before it, 4 bytes little-endian. A file that does not check
+// out is ignored whole.
+const receiptStateMagic = "spine-site receipts 2\n"
 
 // receiptState holds the records of ReceiptStateName by run folder.
 type receiptState struct {
 	// data is the file's content (a read-only mapping in a one-shot
-	// build); the decoded receipts' strings share it.
+	// build); the receipts' bytes and their decoded strings share it.
 	data string
 	// at maps a run folder to the offset of its record's stat.
 	at map[string]int
 }
 
-// readReceiptState reads the receipt records of the output folder out; a
-// missing, unreadable or corrupt file gives an empty state. With mapped
-// set the file is mapped rather than read (see mapfile.ReadString).
-func readReceiptState(out string, mapped bool) *receiptState {
+// readReceiptState reads the receipt records in the folder dir; an empty
+// dir (no state folder), a missing, unreadable or corrupt file give an
+// empty state. With mapped set the file is mapped rather than read (see
+// mapfile.ReadString).
+func readReceiptState(dir string, mapped bool) *receiptState {
 	s := &receiptState{at: map[string]int{}}
-	data, err := mapfile.ReadString(filepath.Join(out, ReceiptStateName), mapped)
+	if dir == "" {
+		return s
+	}
+	data, err := mapfile.ReadString(filepath.Join(dir, ReceiptStateName), mapped)
 	if err != nil || len(data) < len(receiptStateMagic)+4 || data[:len(receiptStateMagic)] != receiptStateMagic {
 		return s
 	}
@@ -75,31 +82,41 @@ func readReceiptState(out string, mapped bool) *receiptState {
 	return s
 }
 
-// lookup returns the receipt recorded for run folder dir with its chain
-// hash, if its receipt.json at path has the recorded stat. It also tells
-// whether a record existed.
-func (s *receiptState) lookup(dir, path string) (rc *artifacts.Receipt, hash string, st fileStat, ok bool) {
+// lookup returns the receipt recorded for run folder dir, decoded from
+// the recorded bytes of its receipt.json, with its chain hash and those
+// bytes, if stat (the receipt.json's stat, statReceipt) reports the
+// recorded stat. The bytes share the state's data and must not be
+// written.
+func (s *receiptState) lookup(dir string, stat func() (fileStat, bool)) (rc *artifacts.Receipt, hash string, raw []byte, st fileStat, ok bool) {
 	if s == nil {
-		return nil, "", fileStat{}, false
+		return nil, "", nil, fileStat{}, false
 	}
 	off, had := s.at[dir]
 	if !had || off < 0 {
-		return nil, "", fileStat{}, false
+		return nil, "", nil, fileStat{}, false
 	}
-	cur, isFile := lstatFile(path)
+	cur, isFile := stat()
 	if !isFile {
-		return nil, "", fileStat{}, false
+		return nil, "", nil, fileStat{}, false
 	}
 	d := stateDecoder{varbin.Decoder{S: s.data[:len(s.data)-4], Off: off, Corrupt: errState}}
 	if d.stat() != cur {
-		return nil, "", fileStat{}, false
+		return nil, "", nil, fileStat{}, false
 	}
 	hash = d.Str()
-	rc = d.receipt()
+	text := d.Str()
 	if d.Err != nil {
-		return nil, "", fileStat{}, false
+		return nil, "", nil, fileStat{}, false
 	}
-	return rc, hash, cur, true
+	raw = unsafe.Slice(unsafe.StringData(text), len(text))
+	rc, ok = decodeReceiptFast(raw)
+	if !ok {
+		var err error
+		if rc, err = artifacts.DecodeReceipt(raw); err != nil {
+			return nil, "", nil, fileStat{}, false
+		}
+	}
+	return rc, hash, raw, cur, true
 }
 
 // unchanged reports whether the file holds exactly the records of recs:
@@ -119,23 +136,26 @@ func (s *receiptState) unchanged(recs []*receiptRec) bool {
 }
 
 // save writes the records of recs whose receipt.json stat was recorded
-// (rstat) to the output folder out, unless the file already holds them.
-func (s *receiptState) save(out string, recs []*receiptRec) error {
-	if s.unchanged(recs) {
+// (rstat) to the folder dir, unless the file already holds them; raws[i]
+// is the receipt.json content of recs[i] (Raw, taken before the page jobs
+// started: they drop it once the page is written, while this runs). An
+// empty dir (no state folder) records nothing.
+func (s *receiptState) save(dir string, recs []*receiptRec, raws [][]byte) error {
+	if dir == "" || s.unchanged(recs) {
 		return nil
 	}
 	at := map[string]int{}
-	err := writeStream(filepath.Join(out, ReceiptStateName), func(w io.Writer) error {
+	err := writeStateFile(filepath.Join(dir, ReceiptStateName), func(w io.Writer) error {
 		cw := &crcWriter{w: w, tab: crc32.MakeTable(crc32.Castagnoli)}
 		var rec, hdr []byte
 		if _, err := io.WriteString(cw, receiptStateMagic); err != nil {
 			return err
 		}
-		for _, r := range recs {
+		for i, r := range recs {
 			if r.rstat == (fileStat{}) || r.Receipt == nil {
 				continue
 			}
-			rec = encodeReceipt(rec[:0], r.rstat, r.Hash, r.Receipt)
+			rec = encodeRecord(rec[:0], r.rstat, r.Hash, raws[i])
 			hdr = binary.AppendUvarint(appendStateString(hdr[:0], r.Dir), uint64(len(rec)))
 			cw.Write(hdr)
 			if _, err := cw.Write(rec); err != nil {
@@ -201,71 +221,49 @@ func writeStream(path string, fill func(w io.Writer) error) error {
 	return nil
 }
 
+// writeStateFile writes a file of the state folder at path, as
+// writeStream does, but through a temporary file of its own (a random
+// name): builds in other processes (a server, a build of another output
+// folder) may write the same file at the same time, and each renames a
+// whole file of its own into place.
+func writeStateFile(path string, fill func(w io.Writer) error) error {
+	f, err := fsx.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	bw := bufio.NewWriterSize(f, 64<<10)
+	err = fill(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
 func appendStateString(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 
-func appendStateBool(b []byte, v bool) []byte {
-	if v {
-		return append(b, 1)
-	}
-	return append(b, 0)
-}
-
-// encodeReceipt appends a record's body: the stat of receipt.json, the
-// chain hash and every field of rc. Keep it in step with
-// stateDecoder.receipt and skipRecord.
-func encodeReceipt(b []byte, st fileStat, hash string, rc *artifacts.Receipt) []byte {
+// encodeRecord appends a record's body: the stat of receipt.json, the
+// chain hash and the file's bytes. Keep it in step with lookup.
+func encodeRecord(b []byte, st fileStat, hash string, raw []byte) []byte {
 	b = binary.AppendVarint(b, st.Size)
 	b = binary.AppendVarint(b, st.Mtime)
 	b = binary.AppendVarint(b, st.Ctime)
 	b = binary.AppendUvarint(b, st.Ino)
 	b = binary.AppendUvarint(b, st.Dev)
 	b = appendStateString(b, hash)
-	for _, s := range [...]string{rc.RunKey, rc.LoopID, rc.Stage, rc.Step, rc.Capability, rc.Command, rc.CommandSHA256,
-		rc.Host, rc.User, rc.Workdir, rc.StartedAt, rc.FinishedAt} {
-		b = appendStateString(b, s)
-	}
-	b = binary.AppendVarint(b, rc.DurationMS)
-	b = binary.AppendVarint(b, int64(rc.ExitCode))
-	b = appendStateString(b, rc.Status)
-	b = appendStateBool(b, rc.AllowFailure)
-	b = appendStateString(b, rc.Gate)
-	if a := rc.Approval; a == nil {
-		b = append(b, 0)
-	} else {
-		b = append(b, 1)
-		b = appendStateString(appendStateString(appendStateString(b, a.Source), a.Commit), a.Author)
-	}
-	b = appendStateString(b, rc.SourceCommit)
-	if rc.Artifacts == nil {
-		b = append(b, 0)
-	} else {
-		b = binary.AppendUvarint(b, uint64(len(rc.Artifacts))+1)
-		for _, a := range rc.Artifacts {
-			b = appendStateString(appendStateString(b, a.Path), a.SHA256)
-			b = binary.AppendVarint(b, a.Size)
-		}
-	}
-	b = appendStateString(b, rc.OutputSHA256)
-	b = appendStateString(b, rc.SpineVersion)
-	b = appendStateString(b, rc.Prev)
-	b = appendStateString(b, rc.Note)
-	b = appendStateBool(b, rc.OutputTruncated)
-	b = binary.AppendVarint(b, rc.OutputBytes)
-	b = binary.AppendVarint(b, int64(rc.Redactions))
-	if rc.Checks == nil {
-		b = append(b, 0)
-	} else {
-		b = binary.AppendUvarint(b, uint64(len(rc.Checks))+1)
-		for _, c := range rc.Checks {
-			b = appendStateString(appendStateString(appendStateString(b, c.ID), c.Title), c.Status)
-			b = binary.AppendVarint(b, int64(c.ExitCode))
-			b = binary.AppendVarint(b, c.DurationMS)
-			b = appendStateBool(b, c.Blocking)
-		}
-	}
-	return appendStateString(b, rc.Summary)
+	return append(binary.AppendUvarint(b, uint64(len(raw))), raw...)
 }
 
 var errState = errors.New("receipt state is corrupt")
@@ -274,60 +272,6 @@ var errState = errors.New("receipt state is corrupt")
 // sticks. Strings share the data.
 type stateDecoder struct{ varbin.Decoder }
 
-func (d *stateDecoder) bool() bool { return d.Byte() == 1 }
-
-// count reads a slice length written as length plus one; nil is -1.
-func (d *stateDecoder) count() int {
-	n := d.Uvarint()
-	if d.Err != nil || n > uint64(len(d.S)-d.Off)+1 {
-		d.Fail()
-		return -1
-	}
-	return int(n) - 1
-}
-
 func (d *stateDecoder) stat() fileStat {
 	return fileStat{Size: d.Varint(), Mtime: d.Varint(), Ctime: d.Varint(), Ino: d.Uvarint(), Dev: d.Uvarint()}
-}
-
-// receipt decodes the fields of a receipt written by encodeReceipt.
-func (d *stateDecoder) receipt() *artifacts.Receipt {
-	rc := &artifacts.Receipt{}
-	for _, p := range [...]*string{&rc.RunKey, &rc.LoopID, &rc.Stage, &rc.Step, &rc.Capability, &rc.Command, &rc.CommandSHA256,
-		&rc.Host, &rc.User, &rc.Workdir, &rc.StartedAt, &rc.FinishedAt} {
-		*p = d.Str()
-	}
-	rc.DurationMS = d.Varint()
-	rc.ExitCode = int(d.Varint())
-	rc.Status = d.Str()
-	rc.AllowFailure = d.bool()
-	rc.Gate = d.Str()
-	if d.Byte() == 1 {
-		rc.Approval = &artifacts.Approval{Source: d.Str(), Commit: d.Str(), Author: d.Str()}
-	}
-	rc.SourceCommit = d.Str()
-	if n := d.count(); n >= 0 {
-		rc.Artifacts = make([]artifacts.ArtifactRef, n)
-		for i := range rc.Artifacts {
-			a := &rc.Artifacts[i]
-			a.Path, a.SHA256, a.Size = d.Str(), d.Str(), d.Varint()
-		}
-	}
-	rc.OutputSHA256 = d.Str()
-	rc.SpineVersion = d.Str()
-	rc.Prev = d.Str()
-	rc.Note = d.Str()
-	rc.OutputTruncated = d.bool()
-	rc.OutputBytes = d.Varint()
-	rc.Redactions = int(d.Varint())
-	if n := d.count(); n >= 0 {
-		rc.Checks = make([]artifacts.CheckResult, n)
-		for i := range rc.Checks {
-			c := &rc.Checks[i]
-			c.ID, c.Title, c.Status = d.Str(), d.Str(), d.Str()
-			c.ExitCode, c.DurationMS, c.Blocking = int(d.Varint()), d.Varint(), d.bool()
-		}
-	}
-	rc.Summary = d.Str()
-	return rc
 }

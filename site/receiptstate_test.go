@@ -5,9 +5,8 @@ import (
 	"context"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
-	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,72 +15,79 @@ import (
 
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/config"
-	"github.com/spinehq/spine/internal/varbin"
 	"github.com/spinehq/spine/loops"
 )
 
-// fillValue sets every field reachable from v (structs, pointers, slices
-// of two elements) to a value distinct from its zero value and from the
-// other fields, so that a field the state does not encode shows up.
-func fillValue(v reflect.Value, n *int) {
-	*n++
-	switch v.Kind() {
-	case reflect.String:
-		v.SetString("v" + strconv.Itoa(*n) + " <é>\x00")
-	case reflect.Int, reflect.Int64:
-		v.SetInt(int64(-*n * 1000003))
-	case reflect.Bool:
-		v.SetBool(true)
-	case reflect.Pointer:
-		v.Set(reflect.New(v.Type().Elem()))
-		fillValue(v.Elem(), n)
-	case reflect.Slice:
-		v.Set(reflect.MakeSlice(v.Type(), 2, 2))
-		for i := 0; i < 2; i++ {
-			fillValue(v.Index(i), n)
-		}
-	case reflect.Struct:
-		for i := 0; i < v.NumField(); i++ {
-			fillValue(v.Field(i), n)
-		}
-	default:
-		panic("fillValue: add a case for " + v.Kind().String())
-	}
-}
-
-// TestReceiptStateRoundTrip checks that every field of a receipt comes back
-// from the state as json decoding gave it, nil and empty slices apart.
+// TestReceiptStateRoundTrip checks that a receipt recorded in the state
+// comes back, for an unchanged stat, as reading its receipt.json gives it:
+// the same bytes, chain hash and decoded fields (by the fast decoder, or by
+// artifacts.DecodeReceipt where it gives up), and that a changed stat is a
+// miss.
 func TestReceiptStateRoundTrip(t *testing.T) {
-	full := &artifacts.Receipt{}
-	n := 0
-	fillValue(reflect.ValueOf(full).Elem(), &n)
 	tests := []struct {
 		name string
-		rc   *artifacts.Receipt
+		raw  string
 	}{
-		{"every field set", full},
-		{"zero", &artifacts.Receipt{}},
-		{"empty slices", &artifacts.Receipt{Artifacts: []artifacts.ArtifactRef{}, Checks: []artifacts.CheckResult{}, Approval: &artifacts.Approval{}}},
+		{"as spine writes it", `{
+  "run_key": "K1",
+  "loop_id": "LOOP-A",
+  "command": "printf '%s\\n' a\n",
+  "command_sha256": "12e2",
+  "started_at": "2026-01-01T08:34:25Z",
+  "duration_ms": 3543,
+  "exit_code": 1,
+  "status": "fail",
+  "approval": {"source": "env", "commit": "", "author": "dana"},
+  "artifacts": [{"path": "a.txt", "sha256": "ab", "size": 3}],
+  "checks": null,
+  "prev": ""
+}`},
+		// A surrogate escape makes the fast decoder give up.
+		{"fast decoder gives up", `{"run_key": "K2", "note": "\ud83d\ude00 <é>", "exit_code": 0}`},
+		{"empty object", `{}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			st := fileStat{Size: 919, Mtime: -5, Ctime: 1 << 62, Ino: 1<<64 - 1, Dev: 26}
-			rec := encodeReceipt(nil, st, "chainhash", tc.rc)
-			d := stateDecoder{varbin.Decoder{S: string(rec), Corrupt: errState}}
-			gotSt := d.stat()
-			gotHash := d.Str()
-			got := d.receipt()
-			if d.Err != nil || d.Off != len(d.S) {
-				t.Fatalf("decode: err %v, %d of %d bytes read", d.Err, d.Off, len(d.S))
+			dir := t.TempDir()
+			raw := []byte(tc.raw)
+			want, ok := decodeReceiptFast(raw)
+			if !ok {
+				var err error
+				if want, err = artifacts.DecodeReceipt(raw); err != nil {
+					t.Fatal(err)
+				}
 			}
-			if gotSt != st || gotHash != "chainhash" {
-				t.Errorf("stat %+v hash %q, want %+v chainhash", gotSt, gotHash, st)
+			st := fileStat{Size: int64(len(raw)), Mtime: -5, Ctime: 1 << 62, Ino: 1<<64 - 1, Dev: 26}
+			r := &receiptRec{Entry: artifacts.Entry{RunKey: "k", Dir: "receipts/2026/03/01/k", Hash: artifacts.ChainHash(raw), Receipt: want}, Raw: raw, rstat: st}
+			if err := (&receiptState{at: map[string]int{}}).save(dir, []*receiptRec{r}, [][]byte{raw}); err != nil {
+				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tc.rc, got); diff != "" {
-				t.Errorf("receipt (-want +got):\n%s", diff)
-			}
-			if (tc.rc.Artifacts == nil) != (got.Artifacts == nil) || (tc.rc.Checks == nil) != (got.Checks == nil) {
-				t.Errorf("nil slices not kept: artifacts %v checks %v", got.Artifacts == nil, got.Checks == nil)
+			for _, mapped := range []bool{false, true} {
+				s := readReceiptState(dir, mapped)
+				got, hash, gotRaw, gotSt, ok := s.lookup(r.Dir, func() (fileStat, bool) { return st, true })
+				if !ok {
+					t.Fatalf("mapped %v: recorded receipt not found", mapped)
+				}
+				if gotSt != st || hash != r.Hash || string(gotRaw) != tc.raw {
+					t.Errorf("mapped %v: stat %+v hash %q raw %q, want %+v %q %q", mapped, gotSt, hash, gotRaw, st, r.Hash, tc.raw)
+				}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("mapped %v: receipt (-want +got):\n%s", mapped, diff)
+				}
+				for _, changed := range []fileStat{
+					{Size: st.Size + 1, Mtime: st.Mtime, Ctime: st.Ctime, Ino: st.Ino, Dev: st.Dev},
+					{Size: st.Size, Mtime: st.Mtime + 1, Ctime: st.Ctime, Ino: st.Ino, Dev: st.Dev},
+					{Size: st.Size, Mtime: st.Mtime, Ctime: st.Ctime + 1, Ino: st.Ino, Dev: st.Dev},
+					{Size: st.Size, Mtime: st.Mtime, Ctime: st.Ctime, Ino: st.Ino - 1, Dev: st.Dev},
+					{Size: st.Size, Mtime: st.Mtime, Ctime: st.Ctime, Ino: st.Ino, Dev: st.Dev + 1},
+				} {
+					if _, _, _, _, ok := s.lookup(r.Dir, func() (fileStat, bool) { return changed, true }); ok {
+						t.Errorf("mapped %v: stat %+v taken for the recorded %+v", mapped, changed, st)
+					}
+				}
+				if _, _, _, _, ok := s.lookup(r.Dir, func() (fileStat, bool) { return st, false }); ok {
+					t.Errorf("mapped %v: a receipt.json that is not a regular file taken from the state", mapped)
+				}
 			}
 		})
 	}
@@ -92,7 +98,7 @@ func TestReceiptStateCorrupt(t *testing.T) {
 	out := t.TempDir()
 	r := &receiptRec{Entry: artifacts.Entry{RunKey: "k", Dir: "receipts/2026/03/01/k", Hash: "h", Receipt: &artifacts.Receipt{RunKey: "k"}},
 		rstat: fileStat{Size: 1, Mtime: 2, Ctime: 3, Ino: 4, Dev: 5}}
-	if err := (&receiptState{at: map[string]int{}}).save(out, []*receiptRec{r}); err != nil {
+	if err := (&receiptState{at: map[string]int{}}).save(out, []*receiptRec{r}, [][]byte{[]byte("{}")}); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(out, ReceiptStateName)
@@ -129,28 +135,19 @@ func TestReceiptStateCorrupt(t *testing.T) {
 func TestReceiptStateDetectsEdits(t *testing.T) {
 	repo := filepath.Join(t.TempDir(), "repo")
 	copyDir(t, filepath.Join("testdata", "repo"), repo)
+	// state is the repository's state folder, which the builds share
+	// as `spine site build` processes share .git/spine.
+	state := t.TempDir()
 	build := func(out string) Stats {
 		t.Helper()
-		cfg, err := config.Load(repo)
-		if err != nil {
-			cfg = config.Default()
-		}
-		paths, err := loops.Discover(repo, cfg.Loops, cfg.Exclude, []string{cfg.Receipts, cfg.Artifacts, cfg.Site.Out})
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := Build(context.Background(), Options{Root: repo, Out: out, Config: cfg, Set: loops.Load(repo, paths), Now: time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
+		return buildFixture(t, repo, out, state)
 	}
 	// same checks that the site in out is the one a build without any
 	// recorded state writes.
 	same := func(out string) {
 		t.Helper()
 		fresh := filepath.Join(t.TempDir(), "public")
-		build(fresh)
+		buildFixture(t, repo, fresh, "")
 		want, got := readSite(t, fresh), readSite(t, out)
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("site built with the recorded state differs from a fresh build (-fresh +state):\n%s", diff)
@@ -163,7 +160,7 @@ func TestReceiptStateDetectsEdits(t *testing.T) {
 	time.Sleep(racyWindow + 100*time.Millisecond)
 	build(out)
 	const key = "CAP-20260301-101500__step.zpool-list__Rk3j9x0abcd"
-	data, err := os.ReadFile(filepath.Join(out, ReceiptStateName))
+	data, err := os.ReadFile(filepath.Join(state, StateSubdir, ReceiptStateName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,4 +243,126 @@ func readSite(t *testing.T, out string) map[string]string {
 		t.Fatal(err)
 	}
 	return files
+}
+
+// buildFixture builds the site of the repository repo (a copy of the
+// fixture) into out with a fresh Builder, as a `spine site build` process
+// does, with the state folder state ("" for none).
+func buildFixture(t *testing.T, repo, out, state string) Stats {
+	t.Helper()
+	cfg, err := config.Load(repo)
+	if err != nil {
+		cfg = config.Default()
+	}
+	paths, err := loops.Discover(repo, cfg.Loops, cfg.Exclude, []string{cfg.Receipts, cfg.Artifacts, cfg.Site.Out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Build(context.Background(), Options{Root: repo, Out: out, Config: cfg, Set: loops.Load(repo, paths), Now: time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC), StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// readTree returns every file under dir, dot-files included, by
+// slash-separated path.
+func readTree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		files[filepath.ToSlash(rel)] = string(data)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// TestFreshOutputWarmState builds into a fresh output folder with the
+// records of an earlier build (of another output folder) in the state
+// folder: the build must take every receipt and log from them (the
+// records are not written again) and write, byte for byte, the tree a
+// build without any record writes.
+func TestFreshOutputWarmState(t *testing.T) {
+	repo := filepath.Join(t.TempDir(), "repo")
+	copyDir(t, filepath.Join("testdata", "repo"), repo)
+	state := t.TempDir()
+	// Inputs changed within the racy window are not recorded.
+	time.Sleep(racyWindow + 100*time.Millisecond)
+	buildFixture(t, repo, filepath.Join(t.TempDir(), "first"), state)
+	stat := func(name string) os.FileInfo {
+		t.Helper()
+		fi, err := os.Stat(filepath.Join(state, StateSubdir, name))
+		if err != nil {
+			t.Fatalf("no record after a build: %v", err)
+		}
+		return fi
+	}
+	recorded := map[string]os.FileInfo{ReceiptStateName: stat(ReceiptStateName), SumsName: stat(SumsName)}
+	if s := readReceiptState(filepath.Join(state, StateSubdir), false); len(s.at) == 0 {
+		t.Fatal("no receipt recorded")
+	}
+
+	warm := filepath.Join(t.TempDir(), "public")
+	buildFixture(t, repo, warm, state)
+	for name, before := range recorded {
+		if !os.SameFile(before, stat(name)) {
+			t.Errorf("%s written again by a build from the records: an input was read again", name)
+		}
+	}
+	cold := filepath.Join(t.TempDir(), "public")
+	buildFixture(t, repo, cold, "")
+	if diff := cmp.Diff(readTree(t, cold), readTree(t, warm)); diff != "" {
+		t.Errorf("fresh output folder built from the records differs from a build without them (-cold +warm):\n%s", diff)
+	}
+}
+
+// TestStateNotInOutput checks that a build writes no record of its inputs
+// into the output folder, with or without a state folder, and removes the
+// ones earlier versions left there (unread: they would be published).
+func TestStateNotInOutput(t *testing.T) {
+	repo := filepath.Join(t.TempDir(), "repo")
+	copyDir(t, filepath.Join("testdata", "repo"), repo)
+	tests := []struct {
+		name  string
+		state string
+	}{
+		{"state folder", t.TempDir()},
+		{"no state folder", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "public")
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range legacyStateNames {
+				if err := os.WriteFile(filepath.Join(out, name), []byte("left by an earlier version"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := 0; i < 2; i++ {
+				buildFixture(t, repo, out, tc.state)
+				var dotFiles []string
+				for p := range readTree(t, out) {
+					if strings.HasPrefix(path.Base(p), ".") && p != ManifestName {
+						dotFiles = append(dotFiles, p)
+					}
+				}
+				if len(dotFiles) > 0 {
+					t.Errorf("build %d: files other than the manifest in the output folder: %v", i+1, dotFiles)
+				}
+			}
+		})
+	}
 }

@@ -8,11 +8,14 @@
 // Builds are incremental: a manifest of input keys and content hashes in the
 // output folder (.spine-manifest.json) lets a build skip the pages whose
 // inputs did not change, write only the files whose bytes changed, and
-// remove the files of pages that no longer exist. The output logs' sizes,
-// line counts and hashes are recorded beside it (.spine-sums.json) with
-// each log's stat, so that a build verifies an unchanged log from its stat,
-// and so are the decoded receipts (.spine-receipts) with the stat of each
+// remove the files of pages that no longer exist. What a build reads from
+// the inputs is recorded in the state folder (Options.StateDir, under
+// StateSubdir), not in the output folder, which holds only the site: the
+// output logs' sizes, line counts and hashes (SumsName) with each log's
+// stat, so that a build verifies an unchanged log from its stat, and the
+// receipts' bytes and chain hashes (ReceiptStateName) with the stat of each
 // receipt.json, so that a build takes an unchanged receipt from its stat.
+// A build into a fresh output folder uses them as well.
 package site
 
 import (
@@ -44,6 +47,15 @@ const generator = "spine-site/1"
 // ManifestName is the manifest file written in the output folder.
 const ManifestName = ".spine-manifest.json"
 
+// StateSubdir is the folder of Options.StateDir that holds the site's
+// records of its inputs (SumsName, ReceiptStateName).
+const StateSubdir = "site"
+
+// legacyStateNames are the files in which earlier versions recorded the
+// inputs in the output folder. A build removes them (they must not be
+// published) and never reads them.
+var legacyStateNames = [...]string{".spine-sums.json", ".spine-receipts", ".spine-sums.json.spine-tmp", ".spine-receipts.spine-tmp"}
+
 //go:embed templates/*.html assets/*
 var embedded embed.FS
 
@@ -73,6 +85,15 @@ type Options struct {
 	// Logger receives warnings (skipped pages, unreadable inputs); nil
 	// discards them. They are also returned in Stats.Warnings.
 	Logger *slog.Logger
+	// StateDir is the repository's state folder (the pipeline's: the
+	// spine command passes $SPINE_STATE_DIR, else .git/spine); a relative
+	// path is taken relative to the current directory. A build
+	// records what it read from the inputs in its StateSubdir folder, for
+	// later builds in other processes, into this or any other output
+	// folder. Empty means no such records: a build then reads every
+	// input (a Builder still keeps them in memory between its builds),
+	// and nothing is written outside the output folder.
+	StateDir string
 }
 
 // Stats reports what a build did.
@@ -112,12 +133,13 @@ type Builder struct {
 	// before the build's workers start and read by the renderer.
 	stepState func(loopID, stepName string) string
 
-	// Caches kept between builds of the same root and output folder.
-	cacheRoot, cacheOut string
-	manifest            *manifest
-	receipts            *receiptCache
-	sums                *sumCache
-	rstate              *receiptState
+	// Caches kept between builds of the same root, output folder and
+	// state folder (cacheState: StateDir's StateSubdir, or empty).
+	cacheRoot, cacheOut, cacheState string
+	manifest                        *manifest
+	receipts                        *receiptCache
+	sums                            *sumCache
+	rstate                          *receiptState
 	// lastWatch lists the input paths of the last build, for Serve.
 	lastWatch []string
 	// oneShot is set for a Builder that builds once (Build): it drops
@@ -236,8 +258,17 @@ func (b *Builder) build(ctx context.Context, opts Options, h *buildHint) (Stats,
 	if err := checkOut(root, out, opts.Config); err != nil {
 		return Stats{}, err
 	}
-	if b.cacheRoot != root || b.cacheOut != out {
-		b.cacheRoot, b.cacheOut = root, out
+	sdir := ""
+	if opts.StateDir != "" {
+		// Relative to the current directory, as the pipeline takes
+		// $SPINE_STATE_DIR.
+		if sdir, err = filepath.Abs(filepath.Join(opts.StateDir, StateSubdir)); err != nil {
+			return Stats{}, fmt.Errorf("site build: %w", err)
+		}
+	}
+	if b.cacheRoot != root || b.cacheOut != out || b.cacheState != sdir {
+		b.cacheRoot, b.cacheOut, b.cacheState = root, out, sdir
+		removeLegacyState(out)
 		b.manifest = nil
 		b.receipts = newReceiptCache()
 		b.sums = nil
@@ -250,10 +281,10 @@ func (b *Builder) build(ctx context.Context, opts Options, h *buildHint) (Stats,
 		b.manifest = readManifest(out, b.oneShot)
 	}
 	if b.sums == nil {
-		b.sums = readSums(out, b.oneShot)
+		b.sums = readSums(sdir, b.oneShot)
 	}
 	if b.rstate == nil {
-		b.rstate = readReceiptState(out, b.oneShot)
+		b.rstate = readReceiptState(sdir, b.oneShot)
 	}
 	b.sums.begin(time.Now())
 	b.receipts.state, b.receipts.cutoff = b.rstate, b.sums.cutoff
@@ -266,12 +297,18 @@ func (b *Builder) build(ctx context.Context, opts Options, h *buildHint) (Stats,
 	// The receipts are all read: record them while the pages are
 	// written (the pages do not change what is recorded).
 	saved := make(chan error, 1)
+	raws := make([][]byte, len(st.recs))
+	for i, r := range st.recs {
+		raws[i] = r.Raw
+	}
 	go func() {
-		if err := os.MkdirAll(out, 0o755); err != nil {
-			saved <- err
-			return
+		if sdir != "" {
+			if err := os.MkdirAll(sdir, 0o755); err != nil {
+				saved <- err
+				return
+			}
 		}
-		saved <- b.rstate.save(out, st.recs)
+		saved <- b.rstate.save(sdir, st.recs, raws)
 	}()
 	stats, err := b.write(ctx, st)
 	serr := <-saved
@@ -283,15 +320,15 @@ func (b *Builder) build(ctx context.Context, opts Options, h *buildHint) (Stats,
 		b.prev = nil
 		return Stats{}, err
 	}
+	// The records of the inputs only save time: a build that cannot
+	// write them warns, and the next one reads the inputs again.
 	if serr != nil {
 		b.rstate = nil
-		b.prev = nil
-		return Stats{}, fmt.Errorf("site build: %w", serr)
+		stats.Warnings = append(stats.Warnings, fmt.Sprintf("site: record the receipts in %s: %v", sdir, serr))
 	}
-	if err := b.sums.save(out); err != nil {
+	if err := b.sums.save(sdir); err != nil {
 		b.sums = nil
-		b.prev = nil
-		return Stats{}, fmt.Errorf("site build: write %s: %w", SumsName, err)
+		stats.Warnings = append(stats.Warnings, fmt.Sprintf("site: record the output logs in %s: write %s: %v", sdir, SumsName, err))
 	}
 	if !b.oneShot {
 		b.prev = st
@@ -303,6 +340,14 @@ func (b *Builder) build(ctx context.Context, opts Options, h *buildHint) (Stats,
 		}
 	}
 	return stats, nil
+}
+
+// removeLegacyState removes the records of the inputs that earlier
+// versions kept in the output folder out.
+func removeLegacyState(out string) {
+	for _, name := range legacyStateNames {
+		os.Remove(filepath.Join(out, name))
+	}
 }
 
 // checkOut refuses output folders that would overwrite the repository: its

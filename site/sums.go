@@ -11,11 +11,14 @@ import (
 	"time"
 )
 
-// SumsName is the file in the output folder that records what the site
-// derived from each output log it read (size, lines, hash), with the log's
-// file-system identity, so that a later build in another process verifies
-// an unchanged log from one lstat instead of reading and hashing it.
-const SumsName = ".spine-sums.json"
+// SumsName is the file in the state folder (Options.StateDir, under
+// StateSubdir) that records what the site derived from each output log it
+// read (size, lines, hash), with the log's file-system identity, so that a
+// later build in another process verifies an unchanged log from one lstat
+// instead of reading and hashing it. It describes the inputs, not the
+// site: it is kept out of the output folder, and any number of output
+// folders share it.
+const SumsName = "sums.json"
 
 // sumsVersion names the format of SumsName and the display limits a
 // summary depends on; a file of another version is ignored.
@@ -76,12 +79,16 @@ type sumCache struct {
 	dirty bool
 }
 
-// readSums reads the summaries recorded in the output folder out; a
-// missing, unreadable or outdated file gives an empty cache. With mapped
-// set the file is mapped rather than read (readOutFile).
-func readSums(out string, mapped bool) *sumCache {
+// readSums reads the summaries recorded in the folder dir; an empty dir
+// (no state folder), a missing, unreadable or outdated file give an empty
+// cache. With mapped set the file is mapped rather than read
+// (readOutFile).
+func readSums(dir string, mapped bool) *sumCache {
 	c := &sumCache{old: map[string]sumEntry{}}
-	data, err := readOutFile(filepath.Join(out, SumsName), mapped)
+	if dir == "" {
+		return c
+	}
+	data, err := readOutFile(filepath.Join(dir, SumsName), mapped)
 	if err != nil {
 		return c
 	}
@@ -234,9 +241,14 @@ func (c *sumCache) record(dir string, st fileStat, s logSum) {
 	if c == nil || st == (fileStat{}) || st.Mtime >= c.cutoff || st.Ctime >= c.cutoff {
 		return
 	}
+	e := sumEntry{Stat: st, Sum: s}
 	c.mu.Lock()
-	c.next[dir] = sumEntry{Stat: st, Sum: s}
-	c.dirty = true
+	c.next[dir] = e
+	if old, ok := c.old[dir]; !ok || old != e {
+		// An entry recorded again as it was (a log read for its page
+		// rather than looked up) leaves the file as it is.
+		c.dirty = true
+	}
 	c.mu.Unlock()
 }
 
@@ -253,10 +265,13 @@ func (c *sumCache) keep(dir string) {
 	}
 }
 
-// save writes this build's entries to the output folder out when they
-// differ from the ones read, and makes them the old ones.
-func (c *sumCache) save(out string) error {
-	if !c.dirty && len(c.next) == len(c.old) {
+// save writes this build's entries to the folder dir when they differ
+// from the ones read, and makes them the old ones. An empty dir (no state
+// folder) records nothing.
+func (c *sumCache) save(dir string) error {
+	if dir == "" || !c.dirty && len(c.next) == len(c.old) {
+		// Nothing to write: the entries stay in memory for the next
+		// build of this Builder.
 		c.old = c.next
 		return nil
 	}
@@ -265,7 +280,7 @@ func (c *sumCache) save(out string) error {
 		dirs = append(dirs, d)
 	}
 	sort.Strings(dirs)
-	err := writeStream(filepath.Join(out, SumsName), func(w io.Writer) error {
+	err := writeStateFile(filepath.Join(dir, SumsName), func(w io.Writer) error {
 		var b bytes.Buffer
 		b.WriteString(`{"version":` + strconv.Quote(sumsVersion) + `,"logs":{`)
 		for i, d := range dirs {

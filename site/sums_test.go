@@ -2,7 +2,6 @@ package site
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -12,9 +11,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/spinehq/spine/config"
-	"github.com/spinehq/spine/loops"
 )
 
 func TestSumCache(t *testing.T) {
@@ -114,21 +110,12 @@ func TestSumCache(t *testing.T) {
 func TestSumsDetectTamperedLog(t *testing.T) {
 	repo := filepath.Join(t.TempDir(), "repo")
 	copyDir(t, filepath.Join("testdata", "repo"), repo)
+	// state is the repository's state folder, which the builds share
+	// as `spine site build` processes share .git/spine.
+	state := t.TempDir()
 	build := func(out string) Stats {
 		t.Helper()
-		cfg, err := config.Load(repo)
-		if err != nil {
-			cfg = config.Default()
-		}
-		paths, err := loops.Discover(repo, cfg.Loops, cfg.Exclude, []string{cfg.Receipts, cfg.Artifacts, cfg.Site.Out})
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := Build(context.Background(), Options{Root: repo, Out: out, Config: cfg, Set: loops.Load(repo, paths), Now: time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
+		return buildFixture(t, repo, out, state)
 	}
 	out := filepath.Join(t.TempDir(), "public")
 	build(out)
@@ -136,7 +123,7 @@ func TestSumsDetectTamperedLog(t *testing.T) {
 	// older than the racy window, a build records them.
 	time.Sleep(racyWindow + 100*time.Millisecond)
 	build(out)
-	data, err := os.ReadFile(filepath.Join(out, SumsName))
+	data, err := os.ReadFile(filepath.Join(state, StateSubdir, SumsName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +166,7 @@ func TestSumsDetectTamperedLog(t *testing.T) {
 	}
 	// The same pages as a build that never recorded a summary.
 	fresh := filepath.Join(t.TempDir(), "public")
-	build(fresh)
+	buildFixture(t, repo, fresh, "")
 	want, err := os.ReadFile(filepath.Join(fresh, "receipts", key, "index.html"))
 	if err != nil {
 		t.Fatal(err)

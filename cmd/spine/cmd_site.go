@@ -50,7 +50,7 @@ func (a *app) siteOptionsAsync(out, baseURL string, once bool) (opts site.Option
 
 // siteOptionsFrom is siteOptionsAsync for a repository already read.
 func (a *app) siteOptionsFrom(rc *repoContext, out, baseURL string) (opts site.Options, wait func(), err error) {
-	opts = site.Options{Root: rc.root, Out: out, Config: rc.cfg, Set: rc.set, BaseURL: baseURL, Logger: a.logger()}
+	opts = site.Options{Root: rc.root, Out: out, Config: rc.cfg, Set: rc.set, BaseURL: baseURL, Logger: a.logger(), StateDir: stateDir(rc.root)}
 	// Step states come from the pipeline's planner. Where it cannot run
 	// (no git repository), the site derives them from the receipts.
 	states, wait, err := a.stepStatesAsync(rc)

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/spinehq/spine/site"
+)
+
+// TestSiteBuildRecordsInStateDir checks where `spine site build` records
+// what it read from the inputs: in the state folder's site folder
+// ($SPINE_STATE_DIR, else .git/spine), never in the output folder, and
+// nothing else in the repository's top folder.
+func TestSiteBuildRecordsInStateDir(t *testing.T) {
+	const doc = "---\nloop_id: LOOP-S\nstatus: active\n---\n\n# LOOP-S\n\n## Stage 1: Go\n\n```sh {name=one}\necho one\n```\n\n```sh {name=two}\necho two\n```\n"
+	gitDefault, gitEnv := loopRepo(t, doc), loopRepo(t, doc)
+	envState := filepath.Join(t.TempDir(), "state")
+	for _, dir := range []string{gitDefault, gitEnv} {
+		if _, errOut, code := spine(t, "--repo", dir, "run"); code != 0 {
+			t.Fatalf("spine run: %d %s", code, errOut)
+		}
+	}
+	// Receipts written within the racy window are not recorded.
+	time.Sleep(2100 * time.Millisecond)
+
+	tests := []struct {
+		name, repo, env string
+		// state is the folder the records must be in.
+		state string
+	}{
+		{"default", gitDefault, "", filepath.Join(gitDefault, ".git", "spine", site.StateSubdir)},
+		{"SPINE_STATE_DIR", gitEnv, envState, filepath.Join(envState, site.StateSubdir)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("SPINE_STATE_DIR", tc.env)
+			before, err := os.ReadDir(tc.repo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(t.TempDir(), "public")
+			if _, errOut, code := spine(t, "--repo", tc.repo, "site", "build", "--out", out); code != 0 {
+				t.Fatalf("site build: %d %s", code, errOut)
+			}
+			var dotFiles []string
+			for p := range siteFiles(t, out) {
+				if strings.HasPrefix(path.Base(p), ".") && p != site.ManifestName {
+					dotFiles = append(dotFiles, p)
+				}
+			}
+			if len(dotFiles) > 0 {
+				t.Errorf("files other than the manifest in the output folder: %v", dotFiles)
+			}
+			for _, name := range []string{site.ReceiptStateName, site.SumsName} {
+				if _, err := os.Stat(filepath.Join(tc.state, name)); err != nil {
+					t.Errorf("no %s in the state folder: %v", name, err)
+				}
+			}
+			after, err := os.ReadDir(tc.repo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(names(before), names(after)); diff != "" {
+				t.Errorf("site build changed the repository's top folder (-before +after):\n%s", diff)
+			}
+		})
+	}
+}
+
+// names returns the sorted names of des.
+func names(des []os.DirEntry) []string {
+	out := make([]string, 0, len(des))
+	for _, de := range des {
+		out = append(out, de.Name())
+	}
+	sort.Strings(out)
+	return out
+}
