@@ -91,7 +91,7 @@ if want site; then
 	sp=() ; spc=() ; hu=() ; ba=() ; spd=()
 	for i in $(seq "$RUNS"); do
 		# cold: without the document cache (a fresh clone, or a new spine)
-		rm -rf "$WORK/out-spine" "$R/.git/spine/docs.cache"; t=$(now_ns)
+		rm -rf "$WORK/out-spine" "$R/.git/spine/docs.cache" "$R/.git/spine/site"; t=$(now_ns)
 		(cd "$R" && "$SPINE" site build --out "$WORK/out-spine" >/dev/null); spc+=("$(ms_since "$t")")
 		rm -rf "$WORK/out-spine"; t=$(now_ns)
 		(cd "$R" && "$SPINE" site build --out "$WORK/out-spine" >/dev/null); sp+=("$(ms_since "$t")")
@@ -114,19 +114,27 @@ if want site; then
 	# incremental rebuild after one loop changed.
 	R=$WORK/site-$SITE_LOOPS-r$SITE_RECEIPTS
 	gen_repo "$R" "$SITE_LOOPS" "$SITE_RECEIPTS"
-	full=(); fulld=(); rss=()
+	full=(); fulld=(); fullc=(); rss=(); rssc=()
 	for i in $(seq "$RUNS"); do
+		# A fresh output folder with the state caches of .git/spine cold
+		# (a fresh clone, as in CI): every document and receipt read and
+		# decoded afresh.
+		rm -rf "$WORK/out-full" "$R/.git/spine/docs.cache" "$R/.git/spine/site"; t=$(now_ns)
+		(cd "$R" && /usr/bin/time -f '%M' -o "$WORK/full-rss.txt" "$SPINE" site build --out "$WORK/out-full" >/dev/null); fullc+=("$(ms_since "$t")")
+		rssc+=("$(( $(tail -1 "$WORK/full-rss.txt") / 1024 ))")
+		# The same with the state caches warm (a host that built before).
 		rm -rf "$WORK/out-full"; t=$(now_ns)
 		(cd "$R" && /usr/bin/time -f '%M' -o "$WORK/full-rss.txt" "$SPINE" site build --out "$WORK/out-full" >/dev/null); full+=("$(ms_since "$t")")
 		rss+=("$(( $(tail -1 "$WORK/full-rss.txt") / 1024 ))")
 		rm -rf "$DISK/out-full"; t=$(now_ns)
 		(cd "$R" && "$SPINE" site build --out "$DISK/out-full" >/dev/null); fulld+=("$(ms_since "$t")")
 	done
-	mfull=$(median "${full[@]}"); mfulld=$(median "${fulld[@]}"); mrss=$(median "${rss[@]}")
+	mfull=$(median "${full[@]}"); mfulld=$(median "${fulld[@]}"); mfullc=$(median "${fullc[@]}"); mrss=$(median "${rss[@]}"); mrssc=$(median "${rssc[@]}")
 	files=$(find "$WORK/out-full" -type f | wc -l)
-	ps_full=$(per_s "$SITE_LOOPS" "$mfull")
-	row "full site build, $SITE_LOOPS loops + $SITE_RECEIPTS receipts, tmpfs, document cache warm (${mfull} ms, $files files; disk ${mfulld} ms)" "≥ 1,000 loop pages/s" "$ps_full loop pages/s" "$(awk -v a="$ps_full" 'BEGIN{printf "%.3f", a / 1000}')× goal" "$(met "$ps_full" ">=" 1000)"
-	row "peak RSS of that build" "≤ 300 MB" "$mrss MB" "$(ratio "$mrss" 300)× goal" "$(met "$mrss" "<=" 300)"
+	ps_full=$(per_s "$SITE_LOOPS" "$mfull"); ps_fullc=$(per_s "$SITE_LOOPS" "$mfullc")
+	row "full site build, $SITE_LOOPS loops + $SITE_RECEIPTS receipts, fresh output folder on tmpfs, state caches (.git/spine) warm (${mfull} ms, $files files; disk ${mfulld} ms)" "≥ 1,000 loop pages/s" "$ps_full loop pages/s" "$(awk -v a="$ps_full" 'BEGIN{printf "%.3f", a / 1000}')× goal" "$(met "$ps_full" ">=" 1000)"
+	row "same, state caches cold (a fresh clone: every document and receipt read and decoded; ${mfullc} ms)" "≥ 1,000 loop pages/s" "$ps_fullc loop pages/s" "$(awk -v a="$ps_fullc" 'BEGIN{printf "%.3f", a / 1000}')× goal" "$(met "$ps_fullc" ">=" 1000)"
+	row "peak RSS of those builds (caches warm; cold)" "≤ 300 MB" "$mrss MB; $mrssc MB" "$(ratio "$mrss" 300)×; $(ratio "$mrssc" 300)× goal" "$(met "$mrss" "<=" 300); $(met "$mrssc" "<=" 300)"
 	inc=()
 	f=$(find "$R/loops" -name '*.md' -print -quit)
 	for i in $(seq "$RUNS"); do
