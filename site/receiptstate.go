@@ -198,27 +198,11 @@ func (w *crcWriter) Write(p []byte) (int, error) {
 // buffered writer: a file of many megabytes costs a 64 KiB buffer
 // instead of a buffer of its size.
 func writeStream(path string, fill func(w io.Writer) error) error {
-	tmp := path + ".spine-tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(path+".spine-tmp", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
-	bw := bufio.NewWriterSize(f, 64<<10)
-	err = fill(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+	return fillAndRename(f, path, fill)
 }
 
 // writeStateFile writes a file of the state folder at path, as
@@ -231,9 +215,16 @@ func writeStateFile(path string, fill func(w io.Writer) error) error {
 	if err != nil {
 		return err
 	}
+	return fillAndRename(f, path, fill)
+}
+
+// fillAndRename writes what fill writes to the new temporary file f
+// through a 64 KiB buffer, closes it and renames it to path; on any error
+// it removes f.
+func fillAndRename(f *os.File, path string, fill func(w io.Writer) error) error {
 	tmp := f.Name()
 	bw := bufio.NewWriterSize(f, 64<<10)
-	err = fill(bw)
+	err := fill(bw)
 	if err == nil {
 		err = bw.Flush()
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spinehq/spine/config"
 	"github.com/spinehq/spine/internal/logtest"
+	"github.com/spinehq/spine/internal/servetest"
 	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/site"
 )
@@ -65,31 +66,11 @@ func TestServeWatchMatchesFreshBuild(t *testing.T) {
 func testServeMatchesFreshBuild(t *testing.T, noWatch bool) {
 	repo := fixtureCopy(t)
 	out := filepath.Join(t.TempDir(), "public")
-	logs := make(chan slog.Record, 256)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() {
-		done <- site.Serve(ctx, site.ServeOptions{
-			Addr:    "127.0.0.1:0",
-			Poll:    50 * time.Millisecond,
-			NoWatch: noWatch,
-			Load:    func() (site.Options, error) { return loadRepo(repo, out) },
-			Logger:  slog.New(logtest.Sink{Ch: logs}),
-			Ready:   func(string) { close(ready) },
-		})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	}
+	logs := servetest.Start(t, site.ServeOptions{
+		Poll:    50 * time.Millisecond,
+		NoWatch: noWatch,
+		Load:    func() (site.Options, error) { return loadRepo(repo, out) },
+	})
 	watching := runtime.GOOS == "linux" && !noWatch
 	storage := filepath.Join(repo, "loops", "LOOP-DEMO-STORAGE-20260301.md")
 	zpool := filepath.Join(repo, "receipts", "2026", "03", "01", "CAP-20260301-101500__step.zpool-list__Rk3j9x0abcd")
@@ -234,31 +215,11 @@ func TestServeWatchesAgainAfterFailure(t *testing.T) {
 	}
 	repo := fixtureCopy(t)
 	out := filepath.Join(t.TempDir(), "public")
-	logs := make(chan slog.Record, 256)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() {
-		done <- site.Serve(ctx, site.ServeOptions{
-			Addr:    "127.0.0.1:0",
-			Poll:    50 * time.Millisecond,
-			Rewatch: 300 * time.Millisecond,
-			Load:    func() (site.Options, error) { return loadRepo(repo, out) },
-			Logger:  slog.New(logtest.Sink{Ch: logs}),
-			Ready:   func(string) { close(ready) },
-		})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	}
+	logs := servetest.Start(t, site.ServeOptions{
+		Poll:    50 * time.Millisecond,
+		Rewatch: 300 * time.Millisecond,
+		Load:    func() (site.Options, error) { return loadRepo(repo, out) },
+	})
 	// waitFor waits for a log record with the message msg.
 	waitFor := func(msg string) slog.Record {
 		t.Helper()

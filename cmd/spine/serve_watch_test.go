@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/spinehq/spine/internal/logtest"
+	"github.com/spinehq/spine/internal/servetest"
 	"github.com/spinehq/spine/site"
 )
 
@@ -64,28 +64,10 @@ func TestServeReloadMatchesSiteBuild(t *testing.T) {
 	}
 
 	out := filepath.Join(t.TempDir(), "public")
-	logs := make(chan slog.Record, 256)
 	a := newApp(io.Discard, io.Discard)
 	a.repo = dir
 	l := &siteLoader{a: a, out: out}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() {
-		done <- site.Serve(ctx, site.ServeOptions{Addr: "127.0.0.1:0", Load: l.load, Reload: l.reload,
-			Logger: slog.New(logtest.Sink{Ch: logs}), Ready: func(string) { close(ready) }})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	}
+	logs := servetest.Start(t, site.ServeOptions{Load: l.load, Reload: l.reload})
 	tests := []struct {
 		name   string
 		change func()
@@ -190,28 +172,10 @@ func TestServeSeesApprovalCommit(t *testing.T) {
 	gitCmd(t, dir, "commit", "-q", "-m", "policy")
 
 	out := filepath.Join(t.TempDir(), "public")
-	logs := make(chan slog.Record, 256)
 	a := newApp(io.Discard, io.Discard)
 	a.repo = dir
 	l := &siteLoader{a: a, out: out}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() {
-		done <- site.Serve(ctx, site.ServeOptions{Addr: "127.0.0.1:0", Load: l.load, Reload: l.reload,
-			Logger: slog.New(logtest.Sink{Ch: logs}), Ready: func(string) { close(ready) }})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	}
+	logs := servetest.Start(t, site.ServeOptions{Load: l.load, Reload: l.reload})
 	matchesBuild := func(t *testing.T) map[string]string {
 		t.Helper()
 		fresh := filepath.Join(t.TempDir(), "public")
