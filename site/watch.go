@@ -95,7 +95,7 @@ type watchLayout struct {
 // (for a linked worktree, whose .git is a file, none).
 func gitRefFiles(root string) []string {
 	dir := filepath.Join(root, ".git")
-	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+	if !isDir(dir) {
 		return nil
 	}
 	files := []string{filepath.Join(dir, "HEAD"), filepath.Join(dir, "packed-refs")}

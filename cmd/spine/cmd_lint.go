@@ -26,7 +26,6 @@ capability needs approval but that name no gate), and the verify packs
 Exit status 2 when any finding is an error.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			oneShotHeap()
 			rc, err := a.openRepoReadOnly()
 			if err != nil {
 				return err

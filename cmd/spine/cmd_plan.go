@@ -33,7 +33,6 @@ per step: loop_id, stage, name, state, reason.
 Exit status 3 when something waits for an operator.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			oneShotHeap()
 			rc, err := a.openRepoForPlanning()
 			if err != nil {
 				return err

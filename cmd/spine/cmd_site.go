@@ -96,16 +96,6 @@ func limitSiteMemory() {
 	}
 }
 
-// oneShotHeapBytes is the heap address space oneShotHeap advises.
-const oneShotHeapBytes = 256 << 20
-
-// oneShotHeap puts the heap of a command that reads the whole repository
-// once and exits (status, plan, lint, verify) on transparent huge pages
-// (see hugeheap; best effort). On a VM where each fresh 4 KB page costs
-// ~23 µs, `spine plan` of 5,000 loops took 24,000 minor faults and 2.7-3.2 s
-// of CPU, and 3,300 and 1.8-2.3 s so.
-func oneShotHeap() { _ = hugeheap.Reserve(oneShotHeapBytes) }
-
 func newSiteBuildCmd(a *app) *cobra.Command {
 	var out, baseURL string
 	c := &cobra.Command{

@@ -56,7 +56,6 @@ With --stale, exit 1 when any active loop's heartbeat is older than its
 heartbeat_ttl_minutes (for monitoring).`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			oneShotHeap()
 			rc, err := a.openRepoForPlanning()
 			if err != nil {
 				return err

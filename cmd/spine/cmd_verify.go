@@ -34,7 +34,6 @@ other keys and receipts edited after signing are named.
 Exit status 1 when anything does not match.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			oneShotHeap()
 			root, err := a.repoRoot()
 			if err != nil {
 				return err

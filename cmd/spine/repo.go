@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 
 	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/internal/hugeheap"
 	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/pipeline"
 )
@@ -22,6 +23,18 @@ type repoContext struct {
 }
 
 // openOptions say what a command needs from openRepoWith.
+// hugeHeapDocs and hugeHeapBytes: a read-only command that finds at least
+// hugeHeapDocs loop documents puts its heap on transparent huge pages
+// (hugeheap, hugeHeapBytes of address space). On a VM where each fresh
+// 4 KB page costs ~23 µs, `spine plan` of 5,000 loops took 24,000 minor
+// faults and 2.7-3.2 s of CPU, and 3,300 and 1.8-2.3 s so; the
+// reservation itself costs ~10 ms, more than a small repository's heap
+// saves.
+const (
+	hugeHeapDocs  = 100
+	hugeHeapBytes = 256 << 20
+)
+
 type openOptions struct {
 	// history reads the receipt history on another core while the
 	// documents are parsed (it does not depend on them).
@@ -29,6 +42,9 @@ type openOptions struct {
 	// cached takes documents unchanged since the last read-only command
 	// from the document cache instead of parsing them again.
 	cached bool
+	// hugeHeap reserves a heap on huge pages for a large repository
+	// (hugeHeapDocs).
+	hugeHeap bool
 	// oneShot is for commands that read the repository once, report and
 	// exit (plan, status, lint): the documents' bytes are not kept when
 	// noSource is set, and the caches are read through memory mappings
@@ -42,13 +58,13 @@ func (a *app) openRepo() (*repoContext, error) { return a.openRepoWith(openOptio
 
 // openRepoReadOnly is openRepo for lint, which only reports.
 func (a *app) openRepoReadOnly() (*repoContext, error) {
-	return a.openRepoWith(openOptions{cached: true, oneShot: true})
+	return a.openRepoWith(openOptions{cached: true, oneShot: true, hugeHeap: true})
 }
 
 // openRepoForPlanning is openRepo for plan and status, which read the
 // repository once and only read the documents' model.
 func (a *app) openRepoForPlanning() (*repoContext, error) {
-	return a.openRepoWith(openOptions{history: true, cached: true, oneShot: true, noSource: true})
+	return a.openRepoWith(openOptions{history: true, cached: true, oneShot: true, noSource: true, hugeHeap: true})
 }
 
 // openRepoForSite is openRepo for the site, which renders the documents'
@@ -86,6 +102,9 @@ func (a *app) openRepoWith(o openOptions) (*repoContext, error) {
 		}()
 	}
 	paths, err := loops.Discover(root, cfg.Loops, cfg.Exclude, []string{cfg.Receipts, cfg.Artifacts, cfg.Site.Out})
+	if o.hugeHeap && len(paths) >= hugeHeapDocs {
+		_ = hugeheap.Reserve(hugeHeapBytes)
+	}
 	if err == nil {
 		var cache *loops.Cache
 		switch cachePath := filepath.Join(stateDir(root), docCacheName); {
