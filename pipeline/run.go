@@ -16,6 +16,7 @@ import (
 
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/gitx"
 	"github.com/spinehq/spine/loops"
 )
@@ -671,7 +672,7 @@ func (r *Runner) syncFS() error {
 	if err := artifacts.SyncFS(r.opts.Root); err != nil {
 		return err
 	}
-	if rel, err := filepath.Rel(r.opts.Root, r.opts.StateDir); err != nil || strings.HasPrefix(rel, "..") {
+	if !fsx.Within(r.opts.Root, r.opts.StateDir) {
 		return artifacts.SyncFS(r.opts.StateDir)
 	}
 	return nil

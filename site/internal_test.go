@@ -151,22 +151,31 @@ func TestChainMatchesVerify(t *testing.T) {
 func TestCheckOut(t *testing.T) {
 	cfg := config.Default()
 	tests := []struct {
-		out  string
-		want bool
+		out, state string
+		want       bool
 	}{
-		{"/repo/public", true},
-		{"/elsewhere/site", true},
-		{"/repo", false},
-		{"/", false},
-		{"/repo/.git/site", false},
-		{"/repo/receipts", false},
-		{"/repo/receipts/site", false},
-		{"/repo/artifacts/x", false},
-		{"/repo/verify", false},
+		{"/repo/public", "/repo/.git/spine", true},
+		{"/elsewhere/site", "/repo/.git/spine", true},
+		{"/repo/..public", "", true},
+		{"/repo/receipts-site", "", true},
+		{"/repo", "", false},
+		{"/", "", false},
+		{"/repo/.git/site", "", false},
+		{"/repo/.git", "", false},
+		{"/repo/receipts", "", false},
+		{"/repo/receipts/site", "", false},
+		{"/repo/receipts/..site", "", false},
+		{"/repo/artifacts/x", "", false},
+		{"/repo/verify", "", false},
+		// $SPINE_STATE_DIR in or around the output folder.
+		{"/repo/public", "/repo/public/state", false},
+		{"/srv/www", "/srv/www", false},
+		{"/srv/state/out", "/srv/state", false},
+		{"/srv/www", "/srv/www-state", true},
 	}
 	for _, tc := range tests {
-		if err := checkOut("/repo", tc.out, cfg); (err == nil) != tc.want {
-			t.Errorf("checkOut(/repo, %s) = %v, want ok=%v", tc.out, err, tc.want)
+		if err := checkOut("/repo", tc.out, tc.state, cfg); (err == nil) != tc.want {
+			t.Errorf("checkOut(/repo, %s, %q) = %v, want ok=%v", tc.out, tc.state, err, tc.want)
 		}
 	}
 }

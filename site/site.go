@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/render"
 )
@@ -255,16 +256,17 @@ func (b *Builder) build(ctx context.Context, opts Options, h *buildHint) (Stats,
 	}
 	opts.Root = root
 	out := OutDir(opts)
-	if err := checkOut(root, out, opts.Config); err != nil {
-		return Stats{}, err
-	}
-	sdir := ""
+	state, sdir := "", ""
 	if opts.StateDir != "" {
 		// Relative to the current directory, as the pipeline takes
 		// $SPINE_STATE_DIR.
-		if sdir, err = filepath.Abs(filepath.Join(opts.StateDir, StateSubdir)); err != nil {
+		if state, err = filepath.Abs(opts.StateDir); err != nil {
 			return Stats{}, fmt.Errorf("site build: %w", err)
 		}
+		sdir = filepath.Join(state, StateSubdir)
+	}
+	if err := checkOut(root, out, state, opts.Config); err != nil {
+		return Stats{}, err
 	}
 	if b.cacheRoot != root || b.cacheOut != out || b.cacheState != sdir {
 		b.cacheRoot, b.cacheOut, b.cacheState = root, out, sdir
@@ -351,34 +353,38 @@ func removeLegacyState(out string) {
 }
 
 // checkOut refuses output folders that would overwrite the repository: its
-// root, .git, or the folders of receipts, artifacts and verify packs.
-func checkOut(root, out string, cfg *config.Config) error {
+// root, .git, or the folders of receipts, artifacts and verify packs; and
+// output folders that hold spine's state folder stateDir (which would
+// publish its journal and records) or lie inside it.
+func checkOut(root, out, stateDir string, cfg *config.Config) error {
 	for _, dir := range []string{cfg.Receipts, cfg.Artifacts, cfg.VerifyDir} {
 		if dir == "" {
 			continue
 		}
 		d := filepath.Join(root, filepath.FromSlash(dir))
-		if rel, err := filepath.Rel(d, out); err == nil && !strings.HasPrefix(rel, "..") {
+		if fsx.Within(d, out) {
 			return fmt.Errorf("site build: output folder %s is inside %s", out, dir)
 		}
-		if rel, err := filepath.Rel(out, d); err == nil && !strings.HasPrefix(rel, "..") {
+		if fsx.Within(out, d) {
 			return fmt.Errorf("site build: output folder %s holds %s", out, dir)
 		}
 	}
-	rel, err := filepath.Rel(root, out)
-	if err != nil {
-		return nil // another volume: not inside the repository
-	}
-	switch {
-	case rel == ".":
-		return fmt.Errorf("site build: output folder %s is the repository root", out)
-	case !strings.HasPrefix(rel, ".."):
-		if top := strings.Split(filepath.ToSlash(rel), "/")[0]; top == ".git" {
-			return fmt.Errorf("site build: output folder %s is inside .git", out)
+	if stateDir != "" {
+		if fsx.Within(out, stateDir) {
+			return fmt.Errorf("site build: output folder %s holds spine's state folder %s (set $SPINE_STATE_DIR outside it)", out, stateDir)
+		}
+		if fsx.Within(stateDir, out) {
+			return fmt.Errorf("site build: output folder %s is inside spine's state folder %s", out, stateDir)
 		}
 	}
-	if r2, err := filepath.Rel(out, root); err == nil && !strings.HasPrefix(r2, "..") {
+	if fsx.Within(out, root) {
+		if out == root {
+			return fmt.Errorf("site build: output folder %s is the repository root", out)
+		}
 		return fmt.Errorf("site build: output folder %s contains the repository", out)
+	}
+	if fsx.Within(filepath.Join(root, ".git"), out) {
+		return fmt.Errorf("site build: output folder %s is inside .git", out)
 	}
 	return nil
 }

@@ -83,3 +83,36 @@ func names(des []os.DirEntry) []string {
 	sort.Strings(out)
 	return out
 }
+
+// TestSiteBuildRefusesStateDirInOutput checks that `spine site build`
+// refuses an output folder that holds $SPINE_STATE_DIR (it would publish
+// spine's journal and records) or lies inside it, naming both folders and
+// writing nothing.
+func TestSiteBuildRefusesStateDirInOutput(t *testing.T) {
+	const doc = "---\nloop_id: LOOP-S\nstatus: active\n---\n\n# LOOP-S\n\n## Stage 1: Go\n\n```sh {name=one}\necho one\n```\n"
+	repo := loopRepo(t, doc)
+	base := t.TempDir()
+	tests := []struct{ name, out, state, want string }{
+		{"state inside output", filepath.Join(base, "public"), filepath.Join(base, "public", "state"), "holds spine's state folder"},
+		{"output inside state", filepath.Join(base, "state", "www"), filepath.Join(base, "state"), "is inside spine's state folder"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("SPINE_STATE_DIR", tc.state)
+			_, errOut, code := spine(t, "--repo", repo, "site", "build", "--out", tc.out)
+			if code == 0 {
+				t.Fatalf("site build with $SPINE_STATE_DIR=%s and --out %s succeeded", tc.state, tc.out)
+			}
+			if !strings.Contains(errOut, tc.want) || !strings.Contains(errOut, tc.out) {
+				t.Errorf("error %q does not say %q and name %s", errOut, tc.want, tc.out)
+			}
+			if _, err := os.Stat(filepath.Join(tc.out, "index.html")); !os.IsNotExist(err) {
+				t.Errorf("refused build wrote %s/index.html (stat: %v)", tc.out, err)
+			}
+		})
+	}
+	t.Setenv("SPINE_STATE_DIR", filepath.Join(base, "www-state"))
+	if _, errOut, code := spine(t, "--repo", repo, "site", "build", "--out", filepath.Join(base, "www")); code != 0 {
+		t.Fatalf("site build with a state folder beside the output folder: %d %s", code, errOut)
+	}
+}
