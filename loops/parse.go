@@ -214,25 +214,31 @@ func Parse(path string, src []byte) *Document {
 }
 
 type docParser struct {
-	d     *Document
-	src   []byte
-	lines []int // byte offset of each line start
+	d   *Document
+	src []byte
+	// lineOff and lineNo cache lineAt's last answer: lineNo-1 newlines
+	// come before byte offset lineOff (lineNo 0 means none yet).
+	lineOff, lineNo int
+	// noScan makes body use goldmark for every document (the tests
+	// compare the two ways).
+	noScan bool
 }
 
-// lineAt returns the 1-based line of byte offset off.
+// lineAt returns the 1-based line of byte offset off: one more than the
+// newlines before it. The lines are counted from the previous call's
+// offset when off is past it (Parse asks in document order), so a document
+// is counted about once, and no table of line starts is allocated.
 func (p *docParser) lineAt(off int) int {
-	if p.lines == nil {
-		p.lines = append(make([]int, 0, bytes.Count(p.src, []byte{'\n'})+1), 0)
-		for i := 0; ; {
-			j := bytes.IndexByte(p.src[i:], '\n')
-			if j < 0 {
-				break
-			}
-			i += j + 1
-			p.lines = append(p.lines, i)
-		}
+	off = min(max(off, -1), len(p.src))
+	if off < 0 {
+		return 0
 	}
-	return sort.Search(len(p.lines), func(i int) bool { return p.lines[i] > off })
+	if p.lineNo == 0 || off < p.lineOff {
+		p.lineOff, p.lineNo = 0, 1
+	}
+	p.lineNo += bytes.Count(p.src[p.lineOff:off], []byte{'\n'})
+	p.lineOff = off
+	return p.lineNo
 }
 
 func (p *docParser) problem(line int, level Level, format string, args ...any) {
@@ -611,23 +617,31 @@ func typeName(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// body walks the Markdown AST for the title, stages and steps.
+// body reads the title, stages and steps: from the blocks scanBlocks
+// finds when it can read the body, otherwise from goldmark's block tree.
 func (p *docParser) body() {
 	body := p.src[p.d.BodyOffset:]
-	root := blockParser.Parse(text.NewReader(body))
-	base := p.d.BodyOffset
-	var cur *Stage
-	// steps collects the current stage's steps; they are copied into it
-	// when it ends, in one allocation of the right size rather than the
-	// doubling appends leave behind.
-	var steps []Step
-	endStage := func() {
-		if cur != nil && len(steps) > 0 {
-			cur.Steps = append([]Step(nil), steps...)
+	w := &bodyWalker{p: p, body: body, base: p.d.BodyOffset}
+	if !p.noScan {
+		var buf [64]blockEvent
+		if evs, ok := scanBlocks(body, buf[:0]); ok {
+			for _, ev := range evs {
+				switch ev.kind {
+				case evHeading:
+					w.heading(ev.level, body[ev.start:ev.stop], ev.start)
+				case evFence:
+					if ev.start >= 0 {
+						w.fence(body[ev.start:ev.stop], ev.start, body[ev.cstart:ev.cstop])
+					}
+				case evItem:
+					w.item(body[ev.start:ev.stop], body[ev.start:ev.stop], ev.start)
+				}
+			}
+			w.endStage()
+			return
 		}
-		cur, steps = nil, steps[:0]
 	}
-	names := map[string]int{}
+	root := blockParser.Parse(text.NewReader(body))
 	// spine's own evidence block repeats stage titles as headings; they are
 	// a record of runs, not stages.
 	evBegin, evEnd := bytes.Index(body, []byte(EvidenceBegin)), bytes.Index(body, []byte(EvidenceEnd))
@@ -640,52 +654,20 @@ func (p *docParser) body() {
 			return ast.WalkContinue, nil
 		}
 		if n.Type() == ast.TypeBlock && inEvidence(n) {
-			endStage()
+			w.endStage()
 			return ast.WalkSkipChildren, nil
 		}
 		switch n := n.(type) {
 		case *ast.Heading:
-			txt := strings.TrimSpace(string(segmentsText(n.Lines(), body)))
-			line := p.lineAt(base + segStart(n, body))
-			if cur != nil && n.Level <= cur.Level {
-				endStage()
-			}
-			if n.Level == 1 {
-				if p.d.Title == "" {
-					p.d.Title = txt
-				}
-			} else if m := stageMatch(txt); m != nil {
-				endStage()
-				p.d.Stages = append(p.d.Stages, Stage{Number: m[2], Title: txt, Level: n.Level, Line: line})
-				cur = &p.d.Stages[len(p.d.Stages)-1]
-			}
+			w.heading(n.Level, segmentsText(n.Lines(), body), segStart(n, body))
 			return ast.WalkSkipChildren, nil
 		case *ast.FencedCodeBlock:
-			if n.Info == nil {
-				return ast.WalkSkipChildren, nil
+			if n.Info != nil {
+				w.fence(n.Info.Segment.Value(body), n.Info.Segment.Start, segmentsText(n.Lines(), body))
 			}
-			info := string(n.Info.Segment.Value(body))
-			line := p.lineAt(base + n.Info.Segment.Start)
-			step, ok := p.step(info, line)
-			if !ok {
-				return ast.WalkSkipChildren, nil
-			}
-			step.Command = string(segmentsText(n.Lines(), body))
-			if cur == nil {
-				p.problem(line, LevelError, "step %q is outside any stage (put it under a `### Stage N: ...` heading)", step.Name)
-				return ast.WalkSkipChildren, nil
-			}
-			if step.Name != "" {
-				if prev, dup := names[step.Name]; dup {
-					p.problem(line, LevelError, "duplicate step name %q (also on line %d)", step.Name, prev)
-				} else {
-					names[step.Name] = line
-				}
-			}
-			steps = append(steps, step)
 			return ast.WalkSkipChildren, nil
 		case *ast.ListItem:
-			if cur == nil {
+			if w.cur == nil {
 				return ast.WalkContinue, nil
 			}
 			para := n.FirstChild()
@@ -697,20 +679,98 @@ func (p *docParser) body() {
 					return ast.WalkContinue, nil
 				}
 			}
-			seg := para.Lines().At(0)
-			first := seg.Value(body)
-			m := taskListRe.FindSubmatchIndex(first)
-			if m == nil {
-				return ast.WalkContinue, nil
-			}
-			txt := string(segmentsText(para.Lines(), body))[m[1]:]
-			checked := first[m[2]] == 'x' || first[m[2]] == 'X'
-			line := p.lineAt(base + segStart(para, body))
-			steps = append(steps, Step{Kind: KindManual, Name: strings.Join(strings.Fields(txt), " "), Checked: checked, Line: line})
+			first := para.Lines().At(0)
+			w.item(first.Value(body), segmentsText(para.Lines(), body), segStart(para, body))
 		}
 		return ast.WalkContinue, nil
 	})
-	endStage()
+	w.endStage()
+}
+
+// bodyWalker collects the title, stages and steps from a body's blocks in
+// document order.
+type bodyWalker struct {
+	p    *docParser
+	body []byte
+	base int // the body's offset in the document
+	cur  *Stage
+	// steps collects the current stage's steps; they are copied into it
+	// when it ends, in one allocation of the right size rather than the
+	// doubling appends leave behind.
+	steps []Step
+	names map[string]int
+}
+
+// endStage closes the current stage.
+func (w *bodyWalker) endStage() {
+	if w.cur != nil && len(w.steps) > 0 {
+		w.cur.Steps = append([]Step(nil), w.steps...)
+	}
+	w.cur, w.steps = nil, w.steps[:0]
+}
+
+// heading reads a heading of text lines whose first line starts at body
+// offset off.
+func (w *bodyWalker) heading(level int, lines []byte, off int) {
+	p := w.p
+	txt := strings.TrimSpace(string(lines))
+	line := p.lineAt(w.base + off)
+	if w.cur != nil && level <= w.cur.Level {
+		w.endStage()
+	}
+	if level == 1 {
+		if p.d.Title == "" {
+			p.d.Title = txt
+		}
+	} else if m := stageMatch(txt); m != nil {
+		w.endStage()
+		p.d.Stages = append(p.d.Stages, Stage{Number: m[2], Title: txt, Level: level, Line: line})
+		w.cur = &p.d.Stages[len(p.d.Stages)-1]
+	}
+}
+
+// fence reads a fenced code block whose info string starts at body offset
+// infoOff.
+func (w *bodyWalker) fence(info []byte, infoOff int, content []byte) {
+	p := w.p
+	line := p.lineAt(w.base + infoOff)
+	step, ok := p.step(string(info), line)
+	if !ok {
+		return
+	}
+	step.Command = string(content)
+	if w.cur == nil {
+		p.problem(line, LevelError, "step %q is outside any stage (put it under a `### Stage N: ...` heading)", step.Name)
+		return
+	}
+	if step.Name != "" {
+		if prev, dup := w.names[step.Name]; dup {
+			p.problem(line, LevelError, "duplicate step name %q (also on line %d)", step.Name, prev)
+		} else {
+			if w.names == nil {
+				w.names = map[string]int{}
+			}
+			w.names[step.Name] = line
+		}
+	}
+	w.steps = append(w.steps, step)
+}
+
+// item reads the first paragraph of a list item, whose first line is
+// first and which starts at body offset off: a check box makes it a manual
+// step of the current stage.
+func (w *bodyWalker) item(first, para []byte, off int) {
+	if w.cur == nil {
+		return
+	}
+	m := taskListRe.FindSubmatchIndex(first)
+	if m == nil {
+		return
+	}
+	txt := string(para)[m[1]:]
+	checked := first[m[2]] == 'x' || first[m[2]] == 'X'
+	line := w.p.lineAt(w.base + off)
+	w.steps = append(w.steps, Step{Kind: KindManual, Name: strings.Join(strings.Fields(txt), " "), Checked: checked, Line: line})
 }
 
 // segmentsText concatenates the raw source of a node's line segments.
