@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -183,23 +184,59 @@ func isSetextBar(line []byte) bool {
 // item's first paragraph.
 var taskListRe = regexp.MustCompile(`^\[([\sxX])\]\s*`)
 
-// stageRe matches a stage heading's leading words.
-var stageRe = regexp.MustCompile(`(?i)^(stage|phase|wave|step)[ -]?(\d+)\b`)
-
-// stageMatch matches a heading's text (leading emphasis or code marks
-// aside) against stageRe, skipping the regexp for headings that cannot
-// match.
-func stageMatch(txt string) []string {
+// stageNumber reads a stage heading's text: leading emphasis or code
+// marks aside, it starts with stage, phase, wave or step (any case) and
+// a number, maybe after one space or '-', that ends the word. It returns
+// the number. It is the regexp `(?i)^(stage|phase|wave|step)[ -]?(\d+)\b`
+// (whose case folding also lets 'ſ' stand for an 's' after the first
+// letter) without the regexp's cost; TestStageNumber and FuzzStageNumber
+// check it against that regexp.
+func stageNumber(txt string) (string, bool) {
 	txt = strings.TrimLeft(txt, "*_`")
 	if txt == "" {
-		return nil
+		return "", false
 	}
+	var word string
 	switch txt[0] | 0x20 {
-	case 's', 'p', 'w':
-		return stageRe.FindStringSubmatch(txt)
+	case 's':
+		word = "stage"
+		if len(txt) > 2 && txt[2]|0x20 == 'e' {
+			word = "step"
+		}
+	case 'p':
+		word = "phase"
+	case 'w':
+		word = "wave"
+	default:
+		return "", false
 	}
-	return nil
+	rest := txt[1:]
+	for i := 1; i < len(word); i++ {
+		c := word[i]
+		switch {
+		case rest != "" && rest[0]|0x20 == c:
+			rest = rest[1:]
+		case c == 's' && strings.HasPrefix(rest, "\u017f"):
+			rest = rest[len("\u017f"):]
+		default:
+			return "", false
+		}
+	}
+	if len(rest) > 1 && (rest[0] == ' ' || rest[0] == '-') && isDigit(rest[1]) {
+		rest = rest[1:]
+	}
+	n := 0
+	for n < len(rest) && isDigit(rest[n]) {
+		n++
+	}
+	if n == 0 || n < len(rest) && (isAlnum(rest[n]) || rest[n] == '_') {
+		return "", false
+	}
+	return rest[:n], true
 }
+
+// isDigit reports whether c is an ASCII digit.
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // Parse reads one loop document. It never fails: whatever is wrong with the
 // document becomes a finding in Problems, and as much as can be read is.
@@ -604,6 +641,13 @@ func typeName(v any) string {
 func (p *docParser) body() {
 	body := p.src[p.d.BodyOffset:]
 	w := &bodyWalker{p: p, body: body, base: p.d.BodyOffset}
+	buf := stepBufs.Get().(*[]Step)
+	w.steps = *buf
+	defer func() {
+		clear(w.steps[:cap(w.steps)])
+		*buf = w.steps[:0]
+		stepBufs.Put(buf)
+	}()
 	if !p.noScan {
 		var buf [64]blockEvent
 		if evs, ok := scanBlocks(body, buf[:0]); ok {
@@ -669,6 +713,10 @@ func (p *docParser) body() {
 	w.endStage()
 }
 
+// stepBufs holds the slices bodyWalker collects a stage's steps in before
+// copying them to the stage, emptied (so they keep nothing alive).
+var stepBufs = sync.Pool{New: func() any { return new([]Step) }}
+
 // bodyWalker collects the title, stages and steps from a body's blocks in
 // document order.
 type bodyWalker struct {
@@ -704,9 +752,9 @@ func (w *bodyWalker) heading(level int, lines []byte, off int) {
 		if p.d.Title == "" {
 			p.d.Title = txt
 		}
-	} else if m := stageMatch(txt); m != nil {
+	} else if num, ok := stageNumber(txt); ok {
 		w.endStage()
-		p.d.Stages = append(p.d.Stages, Stage{Number: m[2], Title: txt, Level: level, Line: line})
+		p.d.Stages = append(p.d.Stages, Stage{Number: num, Title: txt, Level: level, Line: line})
 		w.cur = &p.d.Stages[len(p.d.Stages)-1]
 	}
 }
