@@ -790,8 +790,8 @@ func (w *bodyWalker) fence(info []byte, infoOff int, content []byte) {
 // first and which starts at body offset off: a check box makes it a manual
 // step of the current stage.
 func (w *bodyWalker) item(first, para []byte, off int) {
-	if w.cur == nil {
-		return
+	if w.cur == nil || len(first) == 0 || first[0] != '[' {
+		return // not a check box (taskListRe starts with `\[`)
 	}
 	m := taskListRe.FindSubmatchIndex(first)
 	if m == nil {
