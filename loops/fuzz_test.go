@@ -118,6 +118,7 @@ func FuzzFrontmatter(f *testing.F) {
 		if hasProblem(d.Problems, 0, "binary file") {
 			return // not read further
 		}
+		checkAdrgBlock(t, src, d)
 		if block, ok := frontmatterBlock(src); ok {
 			checkFastFrontmatter(t, block)
 			if d.MetaSource != SourceFrontmatter && d.MetaSource != SourceFrontmatterLines {

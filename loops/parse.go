@@ -1,7 +1,6 @@
 package loops
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/adrg/frontmatter"
 	"github.com/yuin/goldmark/ast"
 	"github.com/yuin/goldmark/extension"
 	extast "github.com/yuin/goldmark/extension/ast"
@@ -186,23 +184,59 @@ func isSetextBar(line []byte) bool {
 // item's first paragraph.
 var taskListRe = regexp.MustCompile(`^\[([\sxX])\]\s*`)
 
-// stageRe matches a stage heading's leading words.
-var stageRe = regexp.MustCompile(`(?i)^(stage|phase|wave|step)[ -]?(\d+)\b`)
-
-// stageMatch matches a heading's text (leading emphasis or code marks
-// aside) against stageRe, skipping the regexp for headings that cannot
-// match.
-func stageMatch(txt string) []string {
+// stageNumber reads a stage heading's text: leading emphasis or code
+// marks aside, it starts with stage, phase, wave or step (any case) and
+// a number, maybe after one space or '-', that ends the word. It returns
+// the number. It is the regexp `(?i)^(stage|phase|wave|step)[ -]?(\d+)\b`
+// (whose case folding also lets 'ſ' stand for an 's' after the first
+// letter) without the regexp's cost; TestStageNumber and FuzzStageNumber
+// check it against that regexp.
+func stageNumber(txt string) (string, bool) {
 	txt = strings.TrimLeft(txt, "*_`")
 	if txt == "" {
-		return nil
+		return "", false
 	}
+	var word string
 	switch txt[0] | 0x20 {
-	case 's', 'p', 'w':
-		return stageRe.FindStringSubmatch(txt)
+	case 's':
+		word = "stage"
+		if len(txt) > 2 && txt[2]|0x20 == 'e' {
+			word = "step"
+		}
+	case 'p':
+		word = "phase"
+	case 'w':
+		word = "wave"
+	default:
+		return "", false
 	}
-	return nil
+	rest := txt[1:]
+	for i := 1; i < len(word); i++ {
+		c := word[i]
+		switch {
+		case rest != "" && rest[0]|0x20 == c:
+			rest = rest[1:]
+		case c == 's' && strings.HasPrefix(rest, "\u017f"):
+			rest = rest[len("\u017f"):]
+		default:
+			return "", false
+		}
+	}
+	if len(rest) > 1 && (rest[0] == ' ' || rest[0] == '-') && isDigit(rest[1]) {
+		rest = rest[1:]
+	}
+	n := 0
+	for n < len(rest) && isDigit(rest[n]) {
+		n++
+	}
+	if n == 0 || n < len(rest) && (isAlnum(rest[n]) || rest[n] == '_') {
+		return "", false
+	}
+	return rest[:n], true
 }
+
+// isDigit reports whether c is an ASCII digit.
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // Parse reads one loop document. It never fails: whatever is wrong with the
 // document becomes a finding in Problems, and as much as can be read is.
@@ -214,25 +248,31 @@ func Parse(path string, src []byte) *Document {
 }
 
 type docParser struct {
-	d     *Document
-	src   []byte
-	lines []int // byte offset of each line start
+	d   *Document
+	src []byte
+	// lineOff and lineNo cache lineAt's last answer: lineNo-1 newlines
+	// come before byte offset lineOff (lineNo 0 means none yet).
+	lineOff, lineNo int
+	// noScan makes body use goldmark for every document (the tests
+	// compare the two ways).
+	noScan bool
 }
 
-// lineAt returns the 1-based line of byte offset off.
+// lineAt returns the 1-based line of byte offset off: one more than the
+// newlines before it. The lines are counted from the previous call's
+// offset when off is past it (Parse asks in document order), so a document
+// is counted about once, and no table of line starts is allocated.
 func (p *docParser) lineAt(off int) int {
-	if p.lines == nil {
-		p.lines = append(make([]int, 0, bytes.Count(p.src, []byte{'\n'})+1), 0)
-		for i := 0; ; {
-			j := bytes.IndexByte(p.src[i:], '\n')
-			if j < 0 {
-				break
-			}
-			i += j + 1
-			p.lines = append(p.lines, i)
-		}
+	off = min(max(off, -1), len(p.src))
+	if off < 0 {
+		return 0
 	}
-	return sort.Search(len(p.lines), func(i int) bool { return p.lines[i] > off })
+	if p.lineNo == 0 || off < p.lineOff {
+		p.lineOff, p.lineNo = 0, 1
+	}
+	p.lineNo += bytes.Count(p.src[p.lineOff:off], []byte{'\n'})
+	p.lineOff = off
+	return p.lineNo
 }
 
 func (p *docParser) problem(line int, level Level, format string, args ...any) {
@@ -282,10 +322,9 @@ func (p *docParser) frontmatter(start int) {
 	if string(bytes.TrimRight(first, " \t\r")) != "---" {
 		return
 	}
-	// Find the closing line first (the rule adrg/frontmatter applies: the
-	// next line that is --- once trimmed) and give the library only the
-	// block: it copies everything it reads, and the body is most of a
-	// document.
+	// The block ends at the next line that is --- once trimmed (the rule
+	// of adrg/frontmatter, which Parse used to call on the block and which
+	// TestFrontmatterBlockMatchesAdrg checks gives the same block).
 	blockStart := start + len(first) + 1
 	var block []byte
 	found := false
@@ -296,16 +335,7 @@ func (p *docParser) frontmatter(start int) {
 		} else {
 			closeEnd = len(p.src)
 		}
-		format := frontmatter.NewFormat("---", "---", func(data []byte, _ any) error {
-			block, found = data, true
-			return nil
-		})
-		r := readerPool.Get().(*bufio.Reader)
-		r.Reset(bytes.NewReader(p.src[start:closeEnd]))
-		rest, err := frontmatter.Parse(r, nil, format)
-		r.Reset(nil)
-		readerPool.Put(r)
-		found = found && err == nil && len(rest) == 0
+		block, found = p.src[loc.start:loc.close], true
 	}
 	if !found {
 		p.problem(1, LevelError, "frontmatter: block opened on line 1 never closes with ---")
@@ -336,11 +366,6 @@ func (p *docParser) frontmatter(start int) {
 	}
 	p.checkMetaTypes()
 }
-
-// readerPool holds the buffered readers handed to adrg/frontmatter, which
-// would otherwise allocate a 4 KiB one per document (bufio.NewReader
-// returns a *bufio.Reader it is given as is).
-var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
 // maxYAMLNodes bounds the work of converting one frontmatter block (alias
 // expansion can otherwise grow exponentially: the "billion laughs").
@@ -611,23 +636,38 @@ func typeName(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// body walks the Markdown AST for the title, stages and steps.
+// body reads the title, stages and steps: from the blocks scanBlocks
+// finds when it can read the body, otherwise from goldmark's block tree.
 func (p *docParser) body() {
 	body := p.src[p.d.BodyOffset:]
-	root := blockParser.Parse(text.NewReader(body))
-	base := p.d.BodyOffset
-	var cur *Stage
-	// steps collects the current stage's steps; they are copied into it
-	// when it ends, in one allocation of the right size rather than the
-	// doubling appends leave behind.
-	var steps []Step
-	endStage := func() {
-		if cur != nil && len(steps) > 0 {
-			cur.Steps = append([]Step(nil), steps...)
+	w := &bodyWalker{p: p, body: body, base: p.d.BodyOffset}
+	buf := stepBufs.Get().(*[]Step)
+	w.steps = *buf
+	defer func() {
+		clear(w.steps[:cap(w.steps)])
+		*buf = w.steps[:0]
+		stepBufs.Put(buf)
+	}()
+	if !p.noScan {
+		var buf [64]blockEvent
+		if evs, ok := scanBlocks(body, buf[:0]); ok {
+			for _, ev := range evs {
+				switch ev.kind {
+				case evHeading:
+					w.heading(ev.level, body[ev.start:ev.stop], ev.start)
+				case evFence:
+					if ev.start >= 0 {
+						w.fence(body[ev.start:ev.stop], ev.start, body[ev.cstart:ev.cstop])
+					}
+				case evItem:
+					w.item(body[ev.start:ev.stop], body[ev.start:ev.stop], ev.start)
+				}
+			}
+			w.endStage()
+			return
 		}
-		cur, steps = nil, steps[:0]
 	}
-	names := map[string]int{}
+	root := blockParser.Parse(text.NewReader(body))
 	// spine's own evidence block repeats stage titles as headings; they are
 	// a record of runs, not stages.
 	evBegin, evEnd := bytes.Index(body, []byte(EvidenceBegin)), bytes.Index(body, []byte(EvidenceEnd))
@@ -640,52 +680,20 @@ func (p *docParser) body() {
 			return ast.WalkContinue, nil
 		}
 		if n.Type() == ast.TypeBlock && inEvidence(n) {
-			endStage()
+			w.endStage()
 			return ast.WalkSkipChildren, nil
 		}
 		switch n := n.(type) {
 		case *ast.Heading:
-			txt := strings.TrimSpace(string(segmentsText(n.Lines(), body)))
-			line := p.lineAt(base + segStart(n, body))
-			if cur != nil && n.Level <= cur.Level {
-				endStage()
-			}
-			if n.Level == 1 {
-				if p.d.Title == "" {
-					p.d.Title = txt
-				}
-			} else if m := stageMatch(txt); m != nil {
-				endStage()
-				p.d.Stages = append(p.d.Stages, Stage{Number: m[2], Title: txt, Level: n.Level, Line: line})
-				cur = &p.d.Stages[len(p.d.Stages)-1]
-			}
+			w.heading(n.Level, segmentsText(n.Lines(), body), segStart(n, body))
 			return ast.WalkSkipChildren, nil
 		case *ast.FencedCodeBlock:
-			if n.Info == nil {
-				return ast.WalkSkipChildren, nil
+			if n.Info != nil {
+				w.fence(n.Info.Segment.Value(body), n.Info.Segment.Start, segmentsText(n.Lines(), body))
 			}
-			info := string(n.Info.Segment.Value(body))
-			line := p.lineAt(base + n.Info.Segment.Start)
-			step, ok := p.step(info, line)
-			if !ok {
-				return ast.WalkSkipChildren, nil
-			}
-			step.Command = string(segmentsText(n.Lines(), body))
-			if cur == nil {
-				p.problem(line, LevelError, "step %q is outside any stage (put it under a `### Stage N: ...` heading)", step.Name)
-				return ast.WalkSkipChildren, nil
-			}
-			if step.Name != "" {
-				if prev, dup := names[step.Name]; dup {
-					p.problem(line, LevelError, "duplicate step name %q (also on line %d)", step.Name, prev)
-				} else {
-					names[step.Name] = line
-				}
-			}
-			steps = append(steps, step)
 			return ast.WalkSkipChildren, nil
 		case *ast.ListItem:
-			if cur == nil {
+			if w.cur == nil {
 				return ast.WalkContinue, nil
 			}
 			para := n.FirstChild()
@@ -697,20 +705,102 @@ func (p *docParser) body() {
 					return ast.WalkContinue, nil
 				}
 			}
-			seg := para.Lines().At(0)
-			first := seg.Value(body)
-			m := taskListRe.FindSubmatchIndex(first)
-			if m == nil {
-				return ast.WalkContinue, nil
-			}
-			txt := string(segmentsText(para.Lines(), body))[m[1]:]
-			checked := first[m[2]] == 'x' || first[m[2]] == 'X'
-			line := p.lineAt(base + segStart(para, body))
-			steps = append(steps, Step{Kind: KindManual, Name: strings.Join(strings.Fields(txt), " "), Checked: checked, Line: line})
+			first := para.Lines().At(0)
+			w.item(first.Value(body), segmentsText(para.Lines(), body), segStart(para, body))
 		}
 		return ast.WalkContinue, nil
 	})
-	endStage()
+	w.endStage()
+}
+
+// stepBufs holds the slices bodyWalker collects a stage's steps in before
+// copying them to the stage, emptied (so they keep nothing alive).
+var stepBufs = sync.Pool{New: func() any { return new([]Step) }}
+
+// bodyWalker collects the title, stages and steps from a body's blocks in
+// document order.
+type bodyWalker struct {
+	p    *docParser
+	body []byte
+	base int // the body's offset in the document
+	cur  *Stage
+	// steps collects the current stage's steps; they are copied into it
+	// when it ends, in one allocation of the right size rather than the
+	// doubling appends leave behind.
+	steps []Step
+	names map[string]int
+}
+
+// endStage closes the current stage.
+func (w *bodyWalker) endStage() {
+	if w.cur != nil && len(w.steps) > 0 {
+		w.cur.Steps = append([]Step(nil), w.steps...)
+	}
+	w.cur, w.steps = nil, w.steps[:0]
+}
+
+// heading reads a heading of text lines whose first line starts at body
+// offset off.
+func (w *bodyWalker) heading(level int, lines []byte, off int) {
+	p := w.p
+	txt := strings.TrimSpace(string(lines))
+	line := p.lineAt(w.base + off)
+	if w.cur != nil && level <= w.cur.Level {
+		w.endStage()
+	}
+	if level == 1 {
+		if p.d.Title == "" {
+			p.d.Title = txt
+		}
+	} else if num, ok := stageNumber(txt); ok {
+		w.endStage()
+		p.d.Stages = append(p.d.Stages, Stage{Number: num, Title: txt, Level: level, Line: line})
+		w.cur = &p.d.Stages[len(p.d.Stages)-1]
+	}
+}
+
+// fence reads a fenced code block whose info string starts at body offset
+// infoOff.
+func (w *bodyWalker) fence(info []byte, infoOff int, content []byte) {
+	p := w.p
+	line := p.lineAt(w.base + infoOff)
+	step, ok := p.step(string(info), line)
+	if !ok {
+		return
+	}
+	step.Command = string(content)
+	if w.cur == nil {
+		p.problem(line, LevelError, "step %q is outside any stage (put it under a `### Stage N: ...` heading)", step.Name)
+		return
+	}
+	if step.Name != "" {
+		if prev, dup := w.names[step.Name]; dup {
+			p.problem(line, LevelError, "duplicate step name %q (also on line %d)", step.Name, prev)
+		} else {
+			if w.names == nil {
+				w.names = map[string]int{}
+			}
+			w.names[step.Name] = line
+		}
+	}
+	w.steps = append(w.steps, step)
+}
+
+// item reads the first paragraph of a list item, whose first line is
+// first and which starts at body offset off: a check box makes it a manual
+// step of the current stage.
+func (w *bodyWalker) item(first, para []byte, off int) {
+	if w.cur == nil || len(first) == 0 || first[0] != '[' {
+		return // not a check box (taskListRe starts with `\[`)
+	}
+	m := taskListRe.FindSubmatchIndex(first)
+	if m == nil {
+		return
+	}
+	txt := string(para)[m[1]:]
+	checked := first[m[2]] == 'x' || first[m[2]] == 'X'
+	line := w.p.lineAt(w.base + off)
+	w.steps = append(w.steps, Step{Kind: KindManual, Name: strings.Join(strings.Fields(txt), " "), Checked: checked, Line: line})
 }
 
 // segmentsText concatenates the raw source of a node's line segments.
