@@ -163,6 +163,14 @@ func decodeCacheFile(data, identity string) (map[cacheKey]string, bool) {
 	return old, true
 }
 
+// parseScratch holds the buffers one goroutine reuses from one document
+// to the next while parsing: the cache entry's encoding and a stage's
+// steps.
+type parseScratch struct {
+	enc   []byte
+	steps []Step
+}
+
 // key is the cache key of the document at path with content src.
 func key(path string, src []byte) cacheKey {
 	h := sha256.New()
@@ -176,10 +184,10 @@ func key(path string, src []byte) cacheKey {
 }
 
 // parse returns the document at path with content src from the cache, or
-// parses it and records it; scratch is the caller's encoding buffer.
-func (c *Cache) parse(path string, src []byte, scratch *[]byte) *Document {
+// parses it and records it; scratch holds the caller's buffers.
+func (c *Cache) parse(path string, src []byte, scratch *parseScratch) *Document {
 	if c == nil || c.identity == "" {
-		return Parse(path, src)
+		return parseWith(path, src, &scratch.steps)
 	}
 	k := key(path, src)
 	if enc, ok := c.old[k]; ok {
@@ -192,10 +200,10 @@ func (c *Cache) parse(path string, src []byte, scratch *[]byte) *Document {
 			return d
 		}
 	}
-	d := Parse(path, src)
-	w := &cacheWriter{b: (*scratch)[:0]}
+	d := parseWith(path, src, &scratch.steps)
+	w := &cacheWriter{b: scratch.enc[:0]}
 	err := w.document(d)
-	*scratch = w.b
+	scratch.enc = w.b
 	c.mu.Lock()
 	c.misses++
 	if err == nil {

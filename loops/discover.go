@@ -181,8 +181,10 @@ type loader struct {
 	root string
 	o    LoadOptions
 	// buf holds the file being read when its bytes are not kept
-	// (NoSource); enc is the cache's encoding scratch.
-	buf, enc []byte
+	// (NoSource).
+	buf []byte
+	// scratch holds the parser's and the cache's buffers.
+	scratch parseScratch
 }
 
 func (l *loader) load(rel string) (*Document, *Problem) {
@@ -204,7 +206,7 @@ func (l *loader) load(rel string) (*Document, *Problem) {
 	if src == nil && size > MaxDocumentSize {
 		return nil, &Problem{Path: rel, Line: 1, Level: LevelError, Message: fmt.Sprintf("document is %d bytes, over the %d-byte limit; not read", size, MaxDocumentSize)}
 	}
-	d := l.o.Cache.parse(rel, src, &l.enc)
+	d := l.o.Cache.parse(rel, src, &l.scratch)
 	if l.o.NoSource {
 		d.Source = nil
 	}

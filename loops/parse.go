@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -242,7 +241,14 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 // document becomes a finding in Problems, and as much as can be read is.
 // path is the repository-relative path used in findings.
 func Parse(path string, src []byte) *Document {
-	p := &docParser{d: &Document{Path: path, Source: src}, src: src}
+	return parseWith(path, src, nil)
+}
+
+// parseWith is Parse collecting each stage's steps in *steps, a buffer
+// the caller reuses from one document to the next (nil: a new one per
+// document). The buffer is left empty and cleared, holding nothing alive.
+func parseWith(path string, src []byte, steps *[]Step) *Document {
+	p := &docParser{d: &Document{Path: path, Source: src}, src: src, steps: steps}
 	p.parse()
 	return p.d
 }
@@ -253,6 +259,8 @@ type docParser struct {
 	// lineOff and lineNo cache lineAt's last answer: lineNo-1 newlines
 	// come before byte offset lineOff (lineNo 0 means none yet).
 	lineOff, lineNo int
+	// steps, when set, is the caller's buffer for a stage's steps.
+	steps *[]Step
 	// noScan makes body use goldmark for every document (the tests
 	// compare the two ways).
 	noScan bool
@@ -641,13 +649,13 @@ func typeName(v any) string {
 func (p *docParser) body() {
 	body := p.src[p.d.BodyOffset:]
 	w := &bodyWalker{p: p, body: body, base: p.d.BodyOffset}
-	buf := stepBufs.Get().(*[]Step)
-	w.steps = *buf
-	defer func() {
-		clear(w.steps[:cap(w.steps)])
-		*buf = w.steps[:0]
-		stepBufs.Put(buf)
-	}()
+	if p.steps != nil {
+		w.steps = (*p.steps)[:0]
+		defer func() {
+			clear(w.steps[:cap(w.steps)])
+			*p.steps = w.steps[:0]
+		}()
+	}
 	if !p.noScan {
 		var buf [64]blockEvent
 		if evs, ok := scanBlocks(body, buf[:0]); ok {
@@ -712,10 +720,6 @@ func (p *docParser) body() {
 	})
 	w.endStage()
 }
-
-// stepBufs holds the slices bodyWalker collects a stage's steps in before
-// copying them to the stage, emptied (so they keep nothing alive).
-var stepBufs = sync.Pool{New: func() any { return new([]Step) }}
 
 // bodyWalker collects the title, stages and steps from a body's blocks in
 // document order.
