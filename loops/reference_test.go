@@ -54,7 +54,7 @@ func referenceOutline(src []byte, bodyOffset int) []string {
 				if title == "" {
 					title = txt
 				}
-			} else if m := stageRe.FindStringSubmatch(strings.TrimLeft(txt, "*_`")); m != nil {
+			} else if _, ok := stageNumberRe(txt); ok {
 				out = append(out, fmt.Sprintf("stage %d %q", lineAt(segStart(n, body)), txt))
 				inStage, stageLevel = true, n.Level
 			}
