@@ -61,8 +61,8 @@ type JournalRecord struct {
 // a close as well); Close releases it. It is safe for concurrent use.
 //
 // On disk, the journal is its records, one JSON line each, followed by
-// NUL bytes: the file grows by journalChunk at a time (zeros written, not
-// a hole or fallocate's unwritten extents), and each record is written in
+// NUL bytes: the file grows ahead of its records (zeros written, not a
+// hole or fallocate's unwritten extents; see grow), and each record is written in
 // place just after the last one. The intent's sync is then an fdatasync of
 // a write into blocks already allocated and, from the first sync on,
 // already durable, with the file's size unchanged: the file system writes
@@ -100,11 +100,18 @@ type Journal struct {
 	torn bool
 }
 
-// journalChunk is about how much the journal grows by when a record does
-// not fit before its end: a 200-step run writes some 500 KiB (an intent, a
-// pid record and a result per step), so a few growths per run, each a
-// 256 KiB write of zeros that the next sync writes out with the inode.
-const journalChunk = 256 << 10
+// journalChunk is the most the journal grows by at a time, and
+// journalMinGrowth the least: a growth adds as much as the journal then
+// holds, between the two (a one-step run's journal stays small; a 200-step
+// run writes some 500 KiB, an intent, a pid record and a result per step).
+const (
+	journalChunk     = 256 << 10
+	journalMinGrowth = 16 << 10
+)
+
+// journalRoom is the room a step's process start leaves in the journal
+// for the records to come (see reserve): several steps' worth.
+const journalRoom = 32 << 10
 
 // OpenJournal opens (creating the state folder as needed) the journal in
 // stateDir.
@@ -202,12 +209,13 @@ func (j *Journal) appendLine(data []byte, sync bool) error {
 	return nil
 }
 
-// grow extends the journal with zeros to about journalChunk past need
-// (a page boundary), so that records up to need and the next ones are
-// written into blocks the file already has.
+// grow extends the journal with zeros past need (by as much as need,
+// between journalMinGrowth and journalChunk, to a page boundary), so that
+// records up to need and the next ones are written into blocks the file
+// already has.
 func (j *Journal) grow(need int64) error {
 	const page = 4096
-	size := (need + journalChunk) &^ (page - 1)
+	size := (need + min(max(need, journalMinGrowth), journalChunk) + page - 1) &^ (page - 1)
 	zeros := make([]byte, min(size-j.size, 64<<10))
 	for off := j.size; off < size; {
 		n := min(size-off, int64(len(zeros)))
@@ -218,6 +226,35 @@ func (j *Journal) grow(need int64) error {
 	}
 	j.size = size
 	return nil
+}
+
+// reserve grows the journal, and makes the growth durable, when less than
+// room bytes are left after its records. A run calls it once a step's
+// process has started (its intent durable, its pid record written), while
+// the process runs, so that the growth's zeros and size are not written
+// by the sync of an intent, before a process starts. Failing is harmless:
+// the handle is dropped, and the next append opens the file again and
+// grows it itself if it must.
+func (j *Journal) reserve(room int64) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f == nil {
+		return
+	}
+	// appendFile checks that the file is still the one this Journal
+	// left, of the size it left: zeros are never written over records
+	// another writer appended.
+	f, err := j.appendFile()
+	if err != nil || j.size-j.end >= room {
+		return
+	}
+	if err := j.grow(j.end + room); err != nil {
+		j.closeLocked()
+		return
+	}
+	if err := fsx.Fdatasync(f); err != nil {
+		j.closeLocked()
+	}
 }
 
 // appendFile returns the journal opened for writing. The handle of the
