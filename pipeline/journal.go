@@ -238,12 +238,12 @@ func (j *Journal) grow(need int64) error {
 func (j *Journal) reserve(room int64) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.f == nil {
+	if j.f == nil || j.size-j.end >= room {
 		return
 	}
 	// appendFile checks that the file is still the one this Journal
-	// left, of the size it left: zeros are never written over records
-	// another writer appended.
+	// left, of the size it left (and finds its end again if not): zeros
+	// are never written over records another writer appended.
 	f, err := j.appendFile()
 	if err != nil || j.size-j.end >= room {
 		return
