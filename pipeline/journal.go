@@ -71,8 +71,9 @@ type JournalRecord struct {
 // commits the journal, with every metadata change of the step before it).
 // Measured on this project's bench VM (ext4 without a journal, virtio disk,
 // a busy machine): 0.56-0.76 ms against 0.73-1.0 ms per sync, and the
-// time between a step's end and the next one's start 1.4 ms against
-// 1.75 (medians). fdatasync still makes a size or an allocation durable
+// time between a step's end and the next one's start (receipt times, 11
+// runs of 200 steps, medians) 1.18 ms against 1.48 in /tmp, 1.23 against
+// 1.30 in /var/tmp. fdatasync still makes a size or an allocation durable
 // whenever reading the data back needs it (the first sync after a
 // growth), so what a sync promises does not depend on the
 // growth having been synced. Readers stop at the trailing NULs; a JSON
