@@ -111,8 +111,10 @@ const (
 )
 
 // journalRoom is the room a step's process start leaves in the journal
-// for the records to come (see reserve): several steps' worth.
-const journalRoom = 32 << 10
+// for the records to come (see reserve): a few steps' worth (a step writes
+// some 2.5 KB), less than the first growth leaves, so that a one-step run
+// syncs its journal once.
+const journalRoom = 8 << 10
 
 // OpenJournal opens (creating the state folder as needed) the journal in
 // stateDir.

@@ -459,6 +459,13 @@ func TestJournalReserve(t *testing.T) {
 			if err := j.Append(JournalRecord{Kind: recIntent, RunKey: a}); err != nil {
 				t.Fatal(err)
 			}
+			// Records until less than journalRoom is left: reserve
+			// must grow the journal.
+			for j.size-j.end >= journalRoom {
+				if err := j.AppendNoSync(JournalRecord{Kind: recResult, RunKey: a, Step: strings.Repeat("s", 500)}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			tc.between(t, path)
 			j.reserve(journalRoom)
 			raw, err := os.ReadFile(path)
