@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/internal/fsx"
 )
 
 // Journal record kinds.
@@ -56,22 +57,64 @@ type JournalRecord struct {
 // first.
 //
 // A Journal keeps the file open between appends (one write, and for an
-// intent one fsync, per record instead of an open, a stat, a read and a
-// close as well); Close releases it. It is safe for concurrent use.
+// intent one fdatasync, per record instead of an open, a stat, a read and
+// a close as well); Close releases it. It is safe for concurrent use.
+//
+// On disk, the journal is its records, one JSON line each, followed by
+// NUL bytes: the file grows ahead of its records (zeros written, not a
+// hole or fallocate's unwritten extents; see grow), and each record is written in
+// place just after the last one. The intent's sync is then an fdatasync of
+// a write into blocks already allocated and, from the first sync on,
+// already durable, with the file's size unchanged: the file system writes
+// the record's page and flushes the disk's cache, and no metadata (an
+// fsync of an append also writes the inode, and on ext4 with a journal
+// commits the journal, with every metadata change of the step before it).
+// Measured on this project's bench VM (ext4 without a journal, virtio disk,
+// a busy machine): 0.56-0.76 ms against 0.73-1.0 ms per sync, and the
+// time between a step's end and the next one's start (receipt times, 11
+// runs of 200 steps, medians) 1.18 ms against 1.48 in /tmp, 1.23 against
+// 1.30 in /var/tmp. fdatasync still makes a size or an allocation durable
+// whenever reading the data back needs it (the first sync after a
+// growth), so what a sync promises does not depend on the
+// growth having been synced. Readers stop at the trailing NULs; a JSON
+// record never holds a NUL byte (encoding/json escapes it), so a line with
+// one (a record torn, or a page lost, by a crash) is not a record and is
+// skipped, like any torn line. The next record goes after the last byte
+// that is not NUL (see appendFile); journals written by earlier versions,
+// without the NULs, are read and continued the same way.
 type Journal struct {
 	path string
 
 	mu sync.Mutex
-	// f is the journal file as last opened for appending, nil until the
+	// f is the journal file as last opened for writing, nil until the
 	// first append or after Close, Compact or a failed write.
 	f *os.File
 	// fi identifies f: an append first checks that the journal's path
-	// still names that file (see appendFile).
+	// still names that file, of size size (see appendFile).
 	fi os.FileInfo
+	// end is where f's next record goes: just after its last byte that
+	// is not NUL. size is f's size as this Journal left it; the bytes
+	// from end to size are NUL.
+	end, size int64
 	// torn is set when f's last line lacks its newline: the next record
 	// is written after one.
 	torn bool
 }
+
+// journalChunk is the most the journal grows by at a time, and
+// journalMinGrowth the least: a growth adds as much as the journal then
+// holds, between the two (a one-step run's journal stays small; a 200-step
+// run writes some 500 KiB, an intent, a pid record and a result per step).
+const (
+	journalChunk     = 256 << 10
+	journalMinGrowth = 16 << 10
+)
+
+// journalRoom is the room a step's process start leaves in the journal
+// for the records to come (see reserve): a few steps' worth (a step writes
+// some 2.5 KB), less than the first growth leaves, so that a one-step run
+// syncs its journal once.
+const journalRoom = 8 << 10
 
 // OpenJournal opens (creating the state folder as needed) the journal in
 // stateDir.
@@ -82,7 +125,8 @@ func OpenJournal(stateDir string) (*Journal, error) {
 	return &Journal{path: filepath.Join(stateDir, "journal.jsonl")}, nil
 }
 
-// Append writes a record and fsyncs it before returning.
+// Append writes a record and makes it durable (fdatasync) before
+// returning.
 func (j *Journal) Append(r JournalRecord) error { return j.append(r, true) }
 
 // AppendNoSync writes a record without waiting for the disk: for records
@@ -130,7 +174,8 @@ func withPID(line []byte, pid int) (out []byte, ok bool) {
 	return append(out, line[i:]...), true
 }
 
-// appendLine writes one encoded record, and fsyncs it if sync is set.
+// appendLine writes one encoded record after the last one, and makes it
+// durable if sync is set.
 func (j *Journal) appendLine(data []byte, sync bool) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -141,40 +186,100 @@ func (j *Journal) appendLine(data []byte, sync bool) error {
 	if j.torn {
 		data = append([]byte{'\n'}, data...)
 	}
-	if _, err := f.Write(data); err != nil {
+	if need := j.end + int64(len(data)); need > j.size {
+		if err := j.grow(need); err != nil {
+			// A growth cut short leaves NULs or nothing: the next
+			// append reopens the file and finds its end again.
+			j.closeLocked()
+			return err
+		}
+	}
+	if _, err := f.WriteAt(data, j.end); err != nil {
 		// The write may be torn: drop the handle, so that the next append
 		// reopens the file and ends the torn line first.
 		j.closeLocked()
 		return fmt.Errorf("journal: %w", err)
 	}
+	j.end += int64(len(data))
 	j.torn = false
 	if !sync {
 		return nil
 	}
-	if err := f.Sync(); err != nil {
+	if err := fsx.Fdatasync(f); err != nil {
 		j.closeLocked()
-		return fmt.Errorf("journal: fsync: %w", err)
+		return fmt.Errorf("journal: %w", err)
 	}
 	return nil
 }
 
-// appendFile returns the journal opened for appending. The handle of the
+// grow extends the journal with zeros past need (by as much as need,
+// between journalMinGrowth and journalChunk, to a page boundary), so that
+// records up to need and the next ones are written into blocks the file
+// already has.
+func (j *Journal) grow(need int64) error {
+	const page = 4096
+	size := (need + min(max(need, journalMinGrowth), journalChunk) + page - 1) &^ (page - 1)
+	zeros := make([]byte, min(size-j.size, 64<<10))
+	for off := j.size; off < size; {
+		n := min(size-off, int64(len(zeros)))
+		if _, err := j.f.WriteAt(zeros[:n], off); err != nil {
+			return fmt.Errorf("journal: growing: %w", err)
+		}
+		off += n
+	}
+	j.size = size
+	return nil
+}
+
+// reserve grows the journal, and makes the growth durable, when less than
+// room bytes are left after its records. A run calls it once a step's
+// process has started (its intent durable, its pid record written), while
+// the process runs, so that the growth's zeros and size are not written
+// by the sync of an intent, before a process starts. Failing is harmless:
+// the handle is dropped, and the next append opens the file again and
+// grows it itself if it must.
+func (j *Journal) reserve(room int64) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f == nil || j.size-j.end >= room {
+		return
+	}
+	// appendFile checks that the file is still the one this Journal
+	// left, of the size it left (and finds its end again if not): zeros
+	// are never written over records another writer appended.
+	f, err := j.appendFile()
+	if err != nil || j.size-j.end >= room {
+		return
+	}
+	if err := j.grow(j.end + room); err != nil {
+		j.closeLocked()
+		return
+	}
+	if err := fsx.Fdatasync(f); err != nil {
+		j.closeLocked()
+	}
+}
+
+// appendFile returns the journal opened for writing. The handle of the
 // previous append is reused while the journal's path still names the same
-// file (one stat): were the file removed or replaced behind the run's back,
-// records written to the old handle would be lost with it, so the path is
-// opened again instead. On opening, a last line without its newline (an
-// append torn by a crash or a full disk) is noted: the next record starts
-// by ending it, or it would be glued to it and lost with it when the
-// journal is read. Records this Journal writes always end with a newline;
-// a failed write drops the handle (see append).
+// file, of the size this Journal left it (one stat): were the file removed
+// or replaced behind the run's back, records written to the old handle
+// would be lost with it, and were it written by another writer, its end
+// would have moved; the path is opened again instead. On opening, the
+// end of its records is found (the byte after the last one that is not
+// NUL, see dataEnd), and a last line without its newline (an append torn
+// by a crash or a full disk) is noted: the next record starts by ending
+// it, or it would be glued to it and lost with it when the journal is
+// read. Records this Journal writes always end with a newline; a failed
+// write drops the handle (see appendLine).
 func (j *Journal) appendFile() (*os.File, error) {
 	if j.f != nil {
-		if fi, err := os.Stat(j.path); err == nil && os.SameFile(fi, j.fi) {
+		if fi, err := os.Stat(j.path); err == nil && os.SameFile(fi, j.fi) && fi.Size() == j.size {
 			return j.f, nil
 		}
 		j.closeLocked()
 	}
-	f, err := os.OpenFile(j.path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(j.path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
@@ -183,15 +288,38 @@ func (j *Journal) appendFile() (*os.File, error) {
 		f.Close()
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	torn := false
-	if fi.Size() > 0 {
-		var last [1]byte
-		if _, err := f.ReadAt(last[:], fi.Size()-1); err == nil && last[0] != '\n' {
-			torn = true
-		}
+	end, last, err := dataEnd(f, fi.Size())
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("journal: %w", err)
 	}
-	j.f, j.fi, j.torn = f, fi, torn
+	j.f, j.fi, j.end, j.size, j.torn = f, fi, end, fi.Size(), end > 0 && last != '\n'
 	return f, nil
+}
+
+// dataEnd returns the offset just after the last byte of f (size bytes
+// long) that is not NUL, and that byte: where the journal's records end.
+func dataEnd(f *os.File, size int64) (end int64, last byte, err error) {
+	buf := make([]byte, min(size, 16<<10))
+	for end = size; end > 0; {
+		b := buf[:min(end, int64(len(buf)))]
+		if _, err := f.ReadAt(b, end-int64(len(b))); err != nil {
+			return 0, 0, err
+		}
+		for i := len(b) - 1; i >= 0; i-- {
+			if b[i] != 0 {
+				return end - int64(len(b)) + int64(i) + 1, b[i], nil
+			}
+		}
+		end -= int64(len(b))
+	}
+	return 0, 0, nil
+}
+
+// journalData returns the records of a journal's bytes: without the NULs
+// that follow them.
+func journalData(data []byte) []byte {
+	return bytes.TrimRight(data, "\x00")
 }
 
 // Close releases the file kept open for appending. The Journal stays
@@ -207,7 +335,7 @@ func (j *Journal) closeLocked() error {
 		return nil
 	}
 	err := j.f.Close()
-	j.f, j.fi, j.torn = nil, nil, false
+	j.f, j.fi, j.end, j.size, j.torn = nil, nil, 0, 0, false
 	return err
 }
 
@@ -224,7 +352,7 @@ func (j *Journal) allDone() (bool, error) {
 		return false, fmt.Errorf("journal: %w", err)
 	}
 	done := map[string]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc := bufio.NewScanner(bytes.NewReader(journalData(data)))
 	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
 	for sc.Scan() {
 		var r struct {
@@ -267,7 +395,7 @@ func (j *Journal) Read() ([]string, map[string]*Entry, error) {
 	}
 	var order []string
 	entries := map[string]*Entry{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc := bufio.NewScanner(bytes.NewReader(journalData(data)))
 	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
 	for sc.Scan() {
 		var r JournalRecord

@@ -2,8 +2,10 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,6 +53,20 @@ func TestJournalKeptHandle(t *testing.T) {
 			}
 			f.Close()
 		}, []string{first, second}},
+		{"appended to by an older writer, handle kept", func(t *testing.T, _ *Journal, path string) {
+			// Versions before the NUL padding appended with O_APPEND,
+			// after the padding, ending a last line without its newline
+			// (a NUL) first.
+			f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			line := "\n" + `{"kind":"done","run_key":"CAP-20260301-101459__x__Rother000000","at":"2026-03-01T10:14:59Z"}` + "\n"
+			if _, err := f.WriteString(line); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{first, "CAP-20260301-101459__x__Rother000000", second}},
 		{"compacted", func(t *testing.T, j *Journal, path string) {
 			if err := j.AppendNoSync(JournalRecord{Kind: recDone, RunKey: first}); err != nil {
 				t.Fatal(err)
@@ -263,6 +279,212 @@ func TestJournalCompactOnlyWhenAllDone(t *testing.T) {
 			_, statErr := os.Stat(path)
 			if removed := os.IsNotExist(statErr); removed != wantRemoved {
 				t.Errorf("journal removed = %v, want %v (every entry done)", removed, wantRemoved)
+			}
+		})
+	}
+}
+
+// TestJournalInPlace checks the journal's NUL-padded form: whatever a
+// crash or an older version left in the file (its records then NULs, a
+// record torn in the padding, a page of NULs among records, a growth cut
+// short, no padding at all), a record appended by a new Journal is written
+// just after the last byte that is not NUL, on a line of its own, is read
+// back with every whole record before it, and the file ends with NULs
+// only after it.
+func TestJournalInPlace(t *testing.T) {
+	rec := func(kind, key string) string {
+		line, err := encodeRecord(JournalRecord{Kind: kind, RunKey: key, LoopID: "L", Step: "s", At: time.Date(2026, 3, 1, 10, 15, 0, 0, time.UTC)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(line)
+	}
+	const a, b, c = "CAP-20260301-101500__x__Raaaaaaaaaa", "CAP-20260301-101501__x__Rbbbbbbbbbb", "CAP-20260301-101502__x__Rcccccccccc"
+	nul := func(n int) string { return strings.Repeat("\x00", n) }
+	for _, tc := range []struct {
+		name   string
+		before string // the file's bytes before the append ("" and absent: no file)
+		absent bool
+		want   []string // run keys read back after appending c's intent
+	}{
+		{"no file", "", true, []string{c}},
+		{"empty file", "", false, []string{c}},
+		{"only NULs", nul(journalChunk), false, []string{c}},
+		{"padded", rec(recIntent, a) + rec(recResult, a) + nul(8192), false, []string{a, c}},
+		{"torn record in the padding", rec(recIntent, a) + `{"kind":"intent","run_key":"` + b + `","lo` + nul(5000), false, []string{a, c}},
+		{"torn record then a page of NULs", rec(recIntent, a) + `{"kind":"intent","run_key":"` + b + nul(4096) + `","loop_id":"L"}` + "\n" + nul(100), false, []string{a, c}},
+		{"a page of NULs among records", rec(recIntent, a) + nul(4096) + rec(recResult, b) + rec(recDone, b) + nul(300), false, []string{a, b, c}},
+		{"growth cut short", rec(recIntent, a) + nul(3), false, []string{a, c}},
+		{"old format", rec(recIntent, a) + rec(recIntent, b), false, []string{a, b, c}},
+		{"old format, torn", rec(recIntent, a) + `{"kind":"intent","run_key":"` + b, false, []string{a, c}},
+		{"old writer after the padding", rec(recIntent, a) + nul(4000) + "\n" + rec(recIntent, b), false, []string{a, b, c}},
+		{"NUL line ended by an old writer", rec(recIntent, a) + nul(4000) + "\n", false, []string{a, c}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "journal.jsonl")
+			if !tc.absent {
+				if err := os.WriteFile(path, []byte(tc.before), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			j, err := OpenJournal(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.Close()
+			if err := j.Append(JournalRecord{Kind: recIntent, RunKey: c, LoopID: "L", Step: "s", At: time.Date(2026, 3, 1, 10, 15, 0, 0, time.UTC)}); err != nil {
+				t.Fatal(err)
+			}
+			// Read through a second Journal: what a later run would see.
+			other, err := OpenJournal(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			order, entries, err := other.Read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, order); diff != "" {
+				t.Errorf("run keys in the journal (-want +got):\n%s", diff)
+			}
+			if e := entries[c]; e == nil || e.Intent == nil || e.Intent.Step != "s" {
+				t.Fatalf("the intent appended was lost: %+v", e)
+			}
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The record is where the old bytes' records end, then NULs
+			// to the end of the file.
+			data := strings.TrimRight(tc.before, "\x00")
+			if data != "" && !strings.HasSuffix(data, "\n") {
+				data += "\n"
+			}
+			data += rec(recIntent, c)
+			if !strings.HasPrefix(string(raw), data) {
+				t.Fatalf("journal is\n%q\nwant it to start with\n%q", raw, data)
+			}
+			if tail := raw[len(data):]; strings.Trim(string(tail), "\x00") != "" {
+				t.Errorf("bytes after the record are not all NUL: %q", tail)
+			}
+			if len(raw) < len(tc.before) {
+				t.Errorf("journal shrank from %d to %d bytes", len(tc.before), len(raw))
+			}
+		})
+	}
+}
+
+// TestJournalGrowsInChunks checks that the journal grows by whole chunks
+// of zeros, not by each record: records are written into room the file
+// already has (so the intent's fdatasync changes no size), and every
+// record appended, across growths and reopenings, is read back in order.
+func TestJournalGrowsInChunks(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "journal.jsonl")
+	j, err := OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	rc := &artifacts.Receipt{Command: strings.Repeat("x", 2000)}
+	var want []string
+	sizes := map[int64]bool{}
+	for i := 0; i < 300; i++ {
+		key := fmt.Sprintf("CAP-20260301-101500__x__R%010d", i)
+		want = append(want, key)
+		if err := j.append(JournalRecord{Kind: recIntent, RunKey: key, Intent: rc}, i%10 == 0); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes[fi.Size()] = true
+		if fi.Size()%4096 != 0 {
+			t.Fatalf("journal size %d after record %d: not whole pages", fi.Size(), i)
+		}
+		if i == 150 {
+			// A later run continues the same file.
+			if err := j.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// 300 records of some 2.1 KB: about 630 KB, grown from 16 KiB by
+	// doubling up to chunks of 256 KiB: 7 sizes (a growth per record
+	// would give 300).
+	if n := len(sizes); n < 3 || n > 10 {
+		t.Errorf("journal had %d sizes over 300 records, want 3-10 (growth by chunks)", n)
+	}
+	order, _, err := j.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, order); diff != "" {
+		t.Errorf("run keys (-want +got):\n%s", diff)
+	}
+}
+
+// TestJournalReserve checks that reserve leaves room for the records to
+// come, written as NULs after the last record, and never writes over a
+// record another writer appended behind the Journal's back.
+func TestJournalReserve(t *testing.T) {
+	const a, b, other = "CAP-20260301-101500__x__Raaaaaaaaaa", "CAP-20260301-101501__x__Rbbbbbbbbbb", "CAP-20260301-101459__x__Rother000000"
+	for _, tc := range []struct {
+		name    string
+		between func(t *testing.T, path string)
+		want    []string
+	}{
+		{"alone", func(*testing.T, string) {}, []string{a, b}},
+		{"appended to by an older writer", func(t *testing.T, path string) {
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.WriteString("\n" + `{"kind":"done","run_key":"` + other + `","at":"2026-03-01T10:14:59Z"}` + "\n"); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{a, other, b}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "journal.jsonl")
+			j, err := OpenJournal(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.Close()
+			if err := j.Append(JournalRecord{Kind: recIntent, RunKey: a}); err != nil {
+				t.Fatal(err)
+			}
+			// Records until less than journalRoom is left: reserve
+			// must grow the journal.
+			for j.size-j.end >= journalRoom {
+				if err := j.AppendNoSync(JournalRecord{Kind: recResult, RunKey: a, Step: strings.Repeat("s", 500)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tc.between(t, path)
+			j.reserve(journalRoom)
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := journalData(raw)
+			if room := len(raw) - len(data); room < journalRoom {
+				t.Errorf("%d bytes of room after reserve(%d)", room, journalRoom)
+			}
+			if err := j.Append(JournalRecord{Kind: recIntent, RunKey: b}); err != nil {
+				t.Fatal(err)
+			}
+			order, _, err := j.Read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, order); diff != "" {
+				t.Errorf("run keys (-want +got):\n%s", diff)
 			}
 		})
 	}

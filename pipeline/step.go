@@ -246,10 +246,18 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 			Timeout: r.stepTimeout(step), Bufs: &r.copyBufs,
 			OnStart: func(pid int) error {
 				intent.PID, intent.PGID = pid, pid
+				var err error
 				if l, ok := withPID(line, pid); ok {
-					return r.journal.appendLine(l, false)
+					err = r.journal.appendLine(l, false)
+				} else {
+					err = r.journal.AppendNoSync(intent)
 				}
-				return r.journal.AppendNoSync(intent)
+				if err == nil {
+					// The journal grows, if it must, while the process
+					// runs rather than before the next one starts.
+					r.journal.reserve(journalRoom)
+				}
+				return err
 			},
 			During: during,
 		})
