@@ -83,7 +83,7 @@ type transformer struct{ r *Renderer }
 
 // Transform implements parser.ASTTransformer.
 func (t *transformer) Transform(doc *ast.Document, reader text.Reader, pc parser.Context) {
-	d, _ := pc.Get(t.r.docKey).(*Doc)
+	d, _ := pc.Get(docKey).(*Doc)
 	if d == nil {
 		d = &Doc{Linker: NoLinks{}}
 	}

@@ -81,17 +81,24 @@ type Options struct {
 // safe for concurrent use.
 type Renderer struct {
 	md        goldmark.Markdown
-	docKey    parser.ContextKey
 	stepState StepStateFunc
 	hl        *highlighter
 	bufs      sync.Pool
 }
 
+// docKey is the parser context's slot for the document being rendered.
+// goldmark numbers context keys with a package counter that every new
+// parser context reads to size its store, so the key is taken once, when
+// the package starts, not per Renderer: taking one while another
+// goroutine parses raced on that counter, and each Renderer made every
+// later context one slot bigger.
+var docKey = parser.NewContextKey()
+
 // New returns a Renderer: GFM tables, task lists, strikethrough and
 // autolinks, automatic heading ids, raw HTML escaped, cross-references
 // linked and code highlighted with CSS classes.
 func New(opts Options) *Renderer {
-	r := &Renderer{docKey: parser.NewContextKey(), stepState: opts.StepState}
+	r := &Renderer{stepState: opts.StepState}
 	if r.stepState == nil {
 		r.stepState = func(string, string) string { return "unknown" }
 	}
@@ -126,7 +133,7 @@ func (r *Renderer) Render(w io.Writer, src []byte, doc Doc) error {
 		doc.Linker = NoLinks{}
 	}
 	pc := parser.NewContext()
-	pc.Set(r.docKey, &doc)
+	pc.Set(docKey, &doc)
 	root := r.md.Parser().Parse(text.NewReader(src), parser.WithContext(pc))
 	if b, ok := w.(*bytes.Buffer); ok {
 		// Written in place: goldmark would put a bufio.Writer of its own

@@ -5,9 +5,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/yuin/goldmark"
+	"github.com/yuin/goldmark/text"
 
 	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/render"
@@ -316,6 +319,40 @@ func TestRenderCorpus(t *testing.T) {
 			if strings.Contains(body, k) && !strings.Contains(string(out), `/receipts/`+k+`/index.html">`+k+`</a>`) {
 				t.Errorf("%s: run key %s not linked", d.Path, k)
 			}
+		}
+	}
+}
+
+// TestNewWhileParsing makes Renderers while other goroutines parse
+// Markdown: New must not write goldmark's package state that parsing reads
+// (the race detector fails this test if it does), and every Renderer must
+// still link cross-references (the document reaches its transformer
+// through the parser context).
+func TestNewWhileParsing(t *testing.T) {
+	src := []byte("# T\n\nafter GAP-OP-1033\n\n- [ ] task\n")
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			md := goldmark.New()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				md.Parser().Parse(text.NewReader(src))
+			}
+		})
+	}
+	defer func() {
+		close(done)
+		wg.Wait()
+	}()
+	for range 20 {
+		r := render.New(render.Options{})
+		if got := renderString(t, r, string(src)); !strings.Contains(got, `href="../../gaps/GAP-OP-1033/index.html"`) {
+			t.Fatalf("gap id not linked:\n%s", got)
 		}
 	}
 }
