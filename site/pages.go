@@ -205,7 +205,11 @@ func (st *buildState) signature(r *receiptRec) string {
 		// first. The scan found the run folder through real
 		// directories only, and a receipt with an envelope still gets
 		// the full check.
-		if !lexists(filepath.Join(st.root, filepath.FromSlash(r.Dir), artifacts.DSSEFile)) {
+		exists, known := r.dsseExists(st.b.receipts.gen)
+		if !known {
+			exists = lexists(filepath.Join(st.root, filepath.FromSlash(r.Dir), artifacts.DSSEFile))
+		}
+		if !exists {
 			r.sigState, r.sigKeys = "unsigned", keys
 		} else {
 			r.sigState, r.sigKeys = artifacts.SignatureState(st.root, r.Dir, st.sigKeys), keys
@@ -290,7 +294,7 @@ func (st *buildState) receiptJob(r *receiptRec) job {
 			// A page the previous build did not write is written now,
 			// with the log: read it rather than look up its summary.
 			_, had := w.old.files[paths[0]]
-			r.ver, lv = verify(st.root, st.cfg.Artifacts, r, st.b.sums, !had)
+			r.ver, lv = verify(st.root, st.cfg.Artifacts, r, st.b.sums, !had, st.b.receipts.gen)
 		} else {
 			st.b.sums.keep(r.Dir)
 		}

@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -54,6 +55,38 @@ type receiptRec struct {
 	rstat fileStat
 	// fromState is set when the receipt was taken from ReceiptStateName.
 	fromState bool
+	// pre is what the scan that read the receipt took of its folder's
+	// other files, for the page job of the same build.
+	pre preStat
+}
+
+// preStat is what receiptCache.preStat took of a run folder's files in
+// the scan numbered gen (receiptCache.gen): whether receipt.dsse.json
+// exists and, when logTaken, the stat of output.log (logOK false: not a
+// regular file, or none).
+type preStat struct {
+	gen             uint64
+	dsse            bool
+	log             fileStat
+	logOK, logTaken bool
+}
+
+// dsseExists returns whether the scan of the build numbered gen found a
+// receipt.dsse.json in the run folder.
+func (r *receiptRec) dsseExists(gen uint64) (exists, known bool) {
+	if r.pre.gen != gen || gen == 0 {
+		return false, false
+	}
+	return r.pre.dsse, true
+}
+
+// logStat returns the stat of output.log taken by the scan of the build
+// numbered gen, if it took one.
+func (r *receiptRec) logStat(gen uint64) (st fileStat, ok, known bool) {
+	if r.pre.gen != gen || gen == 0 || !r.pre.logTaken {
+		return fileStat{}, false, false
+	}
+	return r.pre.log, r.pre.logOK, true
 }
 
 // dayListing is the cached listing of one YYYY/MM/DD folder.
@@ -73,6 +106,13 @@ type receiptCache struct {
 	// process); cutoff is the current build's sumCache.cutoff.
 	state  *receiptState
 	cutoff int64
+	// gen numbers the scans (from 1), for receiptRec.pre.
+	gen uint64
+	// wantLog, when set, reports whether the page job of a run folder
+	// will look the summary of its output.log up (its page is in the
+	// manifest and a summary is recorded), so that the scan takes the
+	// log's stat.
+	wantLog func(r *receiptRec) bool
 }
 
 func newReceiptCache() *receiptCache { return &receiptCache{days: map[string]*dayListing{}} }
@@ -129,7 +169,20 @@ func (c *receiptCache) scan(root, rel string) (*receiptScan, error) {
 	}
 	now := time.Now()
 	fresh := map[string]*dayListing{}
-	var toRead []*receiptRec
+	// The run folders to read, each with its open day folder (closed
+	// once they are read).
+	type runRef struct {
+		r   *receiptRec
+		day *dayDir
+	}
+	var toRead []runRef
+	var open []*dayDir
+	defer func() {
+		for _, d := range open {
+			d.close()
+		}
+	}()
+	c.gen++
 	var warnMu sync.Mutex
 	for _, d := range days {
 		res.watch = append(res.watch, d.abs)
@@ -150,10 +203,11 @@ func (c *receiptCache) scan(root, rel string) (*receiptScan, error) {
 				}
 			}
 		}
-		des, err := os.ReadDir(d.abs)
+		dd, des, err := openDayDir(d.abs)
 		if err != nil {
 			return nil, fmt.Errorf("receipts: %w", err)
 		}
+		open = append(open, dd)
 		dl := &dayListing{mtime: st.ModTime(), listed: now}
 		for _, de := range des {
 			name := de.Name()
@@ -172,15 +226,15 @@ func (c *receiptCache) scan(root, rel string) (*receiptScan, error) {
 			}
 			r := &receiptRec{Entry: artifacts.Entry{RunKey: name, Dir: d.rel + "/" + name}}
 			dl.recs = append(dl.recs, r)
-			toRead = append(toRead, r)
+			toRead = append(toRead, runRef{r, dd})
 		}
 		fresh[d.abs] = dl
 	}
 	c.days = fresh
 
 	parallelDo(len(toRead), func(i int) {
-		r := toRead[i]
-		c.readReceipt(root, r)
+		r := toRead[i].r
+		c.readReceipt(toRead[i].day, r)
 		if r.Missing {
 			warnMu.Lock()
 			res.watch = append(res.watch, filepath.Join(root, filepath.FromSlash(r.Dir)))
@@ -198,6 +252,11 @@ func (c *receiptCache) scan(root, rel string) (*receiptScan, error) {
 	sortRuns(res.recs)
 	sort.Strings(res.watch)
 	return res, nil
+}
+
+// sortDirEntries sorts des by name, as os.ReadDir does.
+func sortDirEntries(des []fs.DirEntry) {
+	slices.SortFunc(des, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 }
 
 func contains(list []string, s string) bool {
@@ -218,17 +277,20 @@ func hasMissing(recs []*receiptRec) bool {
 	return false
 }
 
-// readReceipt reads and decodes one run folder's receipt.json, or takes
-// it from the recorded state when the file's stat is the recorded one.
-func (c *receiptCache) readReceipt(root string, r *receiptRec) {
-	p := filepath.Join(root, filepath.FromSlash(r.Dir), artifacts.ReceiptFile)
-	if rc, hash, raw, st, ok := c.state.lookup(r.Dir, func() (fileStat, bool) { return lstatFile(p) }); ok {
+// readReceipt reads and decodes one run folder's receipt.json (in the
+// day folder day), or takes it from the recorded state when the file's
+// stat is the recorded one. It also takes what the page job will ask of
+// the folder's other files (preStat).
+func (c *receiptCache) readReceipt(day *dayDir, r *receiptRec) {
+	c.preStat(day, r)
+	name := r.RunKey + "/" + artifacts.ReceiptFile
+	if rc, hash, raw, st, ok := c.state.lookup(r.Dir, func() (fileStat, bool) { return day.lstat(name) }); ok {
 		r.Receipt, r.Hash, r.Raw, r.rstat = rc, hash, raw, st
 		r.fromState = true
 		r.Start, r.Finish = runTimes(r)
 		return
 	}
-	data, st, err := readFileStat(p, maxReceiptSize)
+	data, st, err := day.readFileStat(name, maxReceiptSize)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		r.Missing = true
@@ -252,6 +314,19 @@ func (c *receiptCache) readReceipt(root string, r *receiptRec) {
 		}
 	}
 	r.Start, r.Finish = runTimes(r)
+}
+
+// preStat takes, beside the read of receipt.json and relative to the
+// same open day folder, what the page job of a new run folder asks of
+// its other files: whether receipt.dsse.json exists (signature), and the
+// stat of output.log when the job will look its summary up rather than
+// read it (c.wantLog). They hold for this scan's build only (gen).
+func (c *receiptCache) preStat(day *dayDir, r *receiptRec) {
+	r.pre = preStat{gen: c.gen, dsse: day.exists(r.RunKey + "/" + artifacts.DSSEFile)}
+	if c.wantLog != nil && c.wantLog(r) {
+		r.pre.log, r.pre.logOK = day.lstat(r.RunKey + "/" + artifacts.OutputFile)
+		r.pre.logTaken = true
+	}
 }
 
 // runTimes returns a run's start and finish: the receipt's times, else the

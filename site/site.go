@@ -288,6 +288,7 @@ func (b *Builder) build(ctx context.Context, opts Options, h *buildHint) (Stats,
 	}
 	b.sums.begin(time.Now())
 	b.receipts.state, b.receipts.cutoff = b.rstate, b.sums.cutoff
+	b.receipts.wantLog = b.wantLog
 	st, err := b.prepare(ctx, opts, out)
 	if err != nil {
 		b.prev = nil
@@ -340,6 +341,19 @@ func (b *Builder) build(ctx context.Context, opts Options, h *buildHint) (Stats,
 		}
 	}
 	return stats, nil
+}
+
+// wantLog reports whether the page job of r will look the summary of its
+// output.log up rather than read the log (verify): its page is in the
+// manifest and a summary of the log is recorded.
+func (b *Builder) wantLog(r *receiptRec) bool {
+	if !b.sums.has(r.Dir) {
+		return false
+	}
+	var buf [128]byte
+	p := append(append(append(buf[:0], "receipts/"...), r.RunKey...), "/index.html"...)
+	_, ok := b.manifest.files[string(p)]
+	return ok
 }
 
 // removeLegacyState removes the records of the inputs that earlier
