@@ -41,48 +41,37 @@ func openDayDir(abs string) (*dayDir, []fs.DirEntry, error) {
 // close closes the folder.
 func (d *dayDir) close() { d.f.Close() }
 
-// lstat returns the stat of the regular file name (relative to the
+// lstat returns the stat of the regular file run/name (relative to the
 // folder), without following a symbolic link; ok is false for anything
 // else or an error. It is lstatFile of the file's absolute path.
-func (d *dayDir) lstat(name string) (fileStat, bool) {
+func (d *dayDir) lstat(run, name string) (fileStat, bool) {
 	var st unix.Stat_t
-	for {
-		err := unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
-			return fileStat{}, false
-		}
-		return fileStat{Size: st.Size, Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano(), Ino: st.Ino, Dev: st.Dev}, true
+	if err := fstatat(d.fd, run, name, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fileStat{}, false
 	}
+	return fileStat{Size: st.Size, Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano(), Ino: st.Ino, Dev: st.Dev}, true
 }
 
-// exists is lexists of the file name (relative to the folder).
-func (d *dayDir) exists(name string) bool {
+// exists is lexists of the file run/name (relative to the folder).
+func (d *dayDir) exists(run, name string) bool {
 	var st unix.Stat_t
-	for {
-		err := unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
-		if err == unix.EINTR {
-			continue
-		}
-		return err != unix.ENOENT && err != unix.ENOTDIR
-	}
+	err := fstatat(d.fd, run, name, &st)
+	return err != unix.ENOENT && err != unix.ENOTDIR
 }
 
-// readFileStat is readFileStat of the file name (relative to the
+// readFileStat is readFileStat of the file run/name (relative to the
 // folder); errors name the file by its absolute path, as readFileStat's
 // do.
-func (d *dayDir) readFileStat(name string, limit int64) ([]byte, fileStat, error) {
+func (d *dayDir) readFileStat(run, name string, limit int64) ([]byte, fileStat, error) {
 	var fd int
 	var err error
 	for {
-		fd, err = unix.Openat(d.fd, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+		fd, err = unix.Openat(d.fd, run+"/"+name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 		if err != unix.EINTR {
 			break
 		}
 	}
-	path := d.abs + string(os.PathSeparator) + name
+	path := d.abs + string(os.PathSeparator) + run + string(os.PathSeparator) + name
 	if err != nil {
 		if err == unix.ELOOP {
 			return nil, fileStat{}, fmt.Errorf("%s: symbolic link not followed", path)
@@ -91,4 +80,15 @@ func (d *dayDir) readFileStat(name string, limit int64) ([]byte, fileStat, error
 	}
 	defer syscall.Close(fd)
 	return readFD(fd, path, limit, true)
+}
+
+// fstatatString is fstatat(2) of path relative to the folder fd, without
+// following a final symbolic link.
+func fstatatString(fd int, path string, st *unix.Stat_t) error {
+	for {
+		err := unix.Fstatat(fd, path, st, unix.AT_SYMLINK_NOFOLLOW)
+		if err != unix.EINTR {
+			return err
+		}
+	}
 }

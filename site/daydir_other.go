@@ -24,15 +24,16 @@ func openDayDir(abs string) (*dayDir, []fs.DirEntry, error) {
 // close does nothing.
 func (d *dayDir) close() {}
 
-// lstat is lstatFile of the file name (relative to the folder).
-func (d *dayDir) lstat(name string) (fileStat, bool) {
-	return lstatFile(filepath.Join(d.abs, name))
+// lstat is lstatFile of the file run/name (relative to the folder).
+func (d *dayDir) lstat(run, name string) (fileStat, bool) {
+	return lstatFile(filepath.Join(d.abs, run, name))
 }
 
-// exists is lexists of the file name (relative to the folder).
-func (d *dayDir) exists(name string) bool { return lexists(filepath.Join(d.abs, name)) }
+// exists is lexists of the file run/name (relative to the folder).
+func (d *dayDir) exists(run, name string) bool { return lexists(filepath.Join(d.abs, run, name)) }
 
-// readFileStat is readFileStat of the file name (relative to the folder).
-func (d *dayDir) readFileStat(name string, limit int64) ([]byte, fileStat, error) {
-	return readFileStat(filepath.Join(d.abs, name), limit)
+// readFileStat is readFileStat of the file run/name (relative to the
+// folder).
+func (d *dayDir) readFileStat(run, name string, limit int64) ([]byte, fileStat, error) {
+	return readFileStat(filepath.Join(d.abs, run, name), limit)
 }

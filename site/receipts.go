@@ -283,14 +283,13 @@ func hasMissing(recs []*receiptRec) bool {
 // the folder's other files (preStat).
 func (c *receiptCache) readReceipt(day *dayDir, r *receiptRec) {
 	c.preStat(day, r)
-	name := r.RunKey + "/" + artifacts.ReceiptFile
-	if rc, hash, raw, st, ok := c.state.lookup(r.Dir, func() (fileStat, bool) { return day.lstat(name) }); ok {
+	if rc, hash, raw, st, ok := c.state.lookup(r.Dir, func() (fileStat, bool) { return day.lstat(r.RunKey, artifacts.ReceiptFile) }); ok {
 		r.Receipt, r.Hash, r.Raw, r.rstat = rc, hash, raw, st
 		r.fromState = true
 		r.Start, r.Finish = runTimes(r)
 		return
 	}
-	data, st, err := day.readFileStat(name, maxReceiptSize)
+	data, st, err := day.readFileStat(r.RunKey, artifacts.ReceiptFile, maxReceiptSize)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		r.Missing = true
@@ -322,9 +321,9 @@ func (c *receiptCache) readReceipt(day *dayDir, r *receiptRec) {
 // stat of output.log when the job will look its summary up rather than
 // read it (c.wantLog). They hold for this scan's build only (gen).
 func (c *receiptCache) preStat(day *dayDir, r *receiptRec) {
-	r.pre = preStat{gen: c.gen, dsse: day.exists(r.RunKey + "/" + artifacts.DSSEFile)}
+	r.pre = preStat{gen: c.gen, dsse: day.exists(r.RunKey, artifacts.DSSEFile)}
 	if c.wantLog != nil && c.wantLog(r) {
-		r.pre.log, r.pre.logOK = day.lstat(r.RunKey + "/" + artifacts.OutputFile)
+		r.pre.log, r.pre.logOK = day.lstat(r.RunKey, artifacts.OutputFile)
 		r.pre.logTaken = true
 	}
 }
