@@ -1,14 +1,18 @@
 package site
 
 import (
+	"context"
 	"html"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/loops"
 )
 
 func TestANSI(t *testing.T) {
@@ -168,5 +172,68 @@ func TestCheckOut(t *testing.T) {
 		if err := checkOut("/repo", tc.out, cfg); (err == nil) != tc.want {
 			t.Errorf("checkOut(/repo, %s) = %v, want ok=%v", tc.out, err, tc.want)
 		}
+	}
+}
+
+// TestSearchKey checks that searchKeyOf, which hashes the runs' entries
+// without making their strings, gives the key of the entries searchItems
+// gives (search.json's key in the manifest of earlier builds), for the
+// fixture's runs (running, corrupt, of unknown loops) and for runs
+// without a time or receipt.
+func TestSearchKey(t *testing.T) {
+	root, err := filepath.Abs(filepath.Join("testdata", "repo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(root)
+	if err != nil {
+		cfg = config.Default()
+	}
+	paths, err := loops.Discover(root, cfg.Loops, cfg.Exclude, []string{cfg.Receipts, cfg.Artifacts, cfg.Site.Out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewBuilder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.receipts = newReceiptCache()
+	st, err := b.prepare(context.Background(), Options{Root: root, Config: cfg, Set: loops.Load(root, paths)}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	generic := func() string {
+		k := newKeyer(st.global, "search.json")
+		st.searchItems(func(_ *receiptRec, fields ...string) {
+			k.int(int64(len(fields)))
+			for _, f := range fields {
+				k.str(f)
+			}
+		})
+		return k.sum()
+	}
+	tests := []struct {
+		name string
+		edit func()
+	}{
+		{"fixture", func() {}},
+		{"no time, no receipt", func() {
+			st.recs = append(st.recs, &receiptRec{Entry: artifacts.Entry{RunKey: "CAP-x"}, Missing: true})
+		}},
+		{"long fields", func() {
+			st.recs = append(st.recs, &receiptRec{Entry: artifacts.Entry{RunKey: strings.Repeat("K", 300), Receipt: &artifacts.Receipt{LoopID: strings.Repeat("L", 200), Step: strings.Repeat("s", 150), Status: "pass"}}, Start: time.Date(2026, 3, 1, 10, 0, 0, 5, time.FixedZone("x", 3600))})
+		}},
+		{"no runs", func() { st.recs = nil }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.edit()
+			if got, want := st.searchKeyOf(), generic(); got != want {
+				t.Errorf("searchKeyOf = %s, searchItems' entries hash to %s", got, want)
+			}
+		})
+	}
+	if len(st.gapByID) == 0 || len(st.docs) == 0 {
+		t.Error("fixture without gaps or loops: the test checks less than it should")
 	}
 }

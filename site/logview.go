@@ -430,7 +430,7 @@ func (v *verification) allOK() bool {
 // to look it up would be wasted), and its summary recorded in sums.
 func verify(root, artifactsDir string, r *receiptRec, sums *sumCache, read bool, gen uint64) (*verification, *logView) {
 	v := &verification{}
-	logPath := filepath.Join(root, filepath.FromSlash(r.Dir), artifacts.OutputFile)
+	logPath := func() string { return filepath.Join(root, filepath.FromSlash(r.Dir), artifacts.OutputFile) }
 	var lv *logView
 	hit := false
 	if !read && sums.has(r.Dir) {
@@ -438,7 +438,7 @@ func verify(root, artifactsDir string, r *receiptRec, sums *sumCache, read bool,
 		// else one taken now.
 		st, ok, known := r.logStat(gen)
 		if !known {
-			st, ok = lstatFile(logPath)
+			st, ok = lstatFile(logPath())
 		}
 		var s logSum
 		if s, hit = sums.lookupStat(r.Dir, st, ok); hit {
@@ -446,7 +446,7 @@ func verify(root, artifactsDir string, r *receiptRec, sums *sumCache, read bool,
 		}
 	}
 	if !hit {
-		l, st := readLog(logPath)
+		l, st := readLog(logPath())
 		lv = &l
 		v.LogPresent, v.LogSize, v.LogLines, v.LogSHA256, v.LogFolded, v.LogErr = l.Present, l.Size, l.Lines, l.SHA256, l.Folded, l.Err
 		if l.Present && l.Err == "" {

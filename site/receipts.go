@@ -184,6 +184,16 @@ func (c *receiptCache) scan(root, rel string) (*receiptScan, error) {
 	}()
 	c.gen++
 	var warnMu sync.Mutex
+	// The day folders to list: those not cached, or changed.
+	type listing struct {
+		d    dayRef
+		old  *dayListing
+		st   fs.FileInfo
+		dd   *dayDir
+		des  []fs.DirEntry
+		lerr error
+	}
+	var lists []*listing
 	for _, d := range days {
 		res.watch = append(res.watch, d.abs)
 		st, err := os.Lstat(d.abs)
@@ -195,6 +205,24 @@ func (c *receiptCache) scan(root, rel string) (*receiptScan, error) {
 			fresh[d.abs] = old
 			continue
 		}
+		lists = append(lists, &listing{d: d, old: old, st: st})
+	}
+	// Listed on every core: a folder's listing is a few system calls
+	// per hundred names, and hundreds of them (one a day) add up.
+	parallelDo(len(lists), func(i int) {
+		l := lists[i]
+		l.dd, l.des, l.lerr = openDayDir(l.d.abs)
+	})
+	for _, l := range lists {
+		if l.dd != nil {
+			open = append(open, l.dd)
+		}
+	}
+	for _, l := range lists {
+		d, old, dd := l.d, l.old, l.dd
+		if l.lerr != nil {
+			return nil, fmt.Errorf("receipts: %w", l.lerr)
+		}
 		prev := map[string]*receiptRec{}
 		if old != nil {
 			for _, r := range old.recs {
@@ -203,13 +231,8 @@ func (c *receiptCache) scan(root, rel string) (*receiptScan, error) {
 				}
 			}
 		}
-		dd, des, err := openDayDir(d.abs)
-		if err != nil {
-			return nil, fmt.Errorf("receipts: %w", err)
-		}
-		open = append(open, dd)
-		dl := &dayListing{mtime: st.ModTime(), listed: now}
-		for _, de := range des {
+		dl := &dayListing{mtime: l.st.ModTime(), listed: now}
+		for _, de := range l.des {
 			name := de.Name()
 			if strings.HasPrefix(name, ".") {
 				continue

@@ -277,15 +277,19 @@ func (b *Builder) build(ctx context.Context, opts Options, h *buildHint) (Stats,
 	}
 	b.reverify = map[*receiptRec]bool{}
 	b.applyHint(root)
+	// The manifest and the records of the inputs, read side by side
+	// (each is megabytes to check and index for a large site).
+	var wg sync.WaitGroup
 	if b.manifest == nil {
-		b.manifest = readManifest(out, b.oneShot)
+		wg.Go(func() { b.manifest = readManifest(out, b.oneShot) })
 	}
 	if b.sums == nil {
-		b.sums = readSums(sdir, b.oneShot)
+		wg.Go(func() { b.sums = readSums(sdir, b.oneShot) })
 	}
 	if b.rstate == nil {
-		b.rstate = readReceiptState(sdir, b.oneShot)
+		wg.Go(func() { b.rstate = readReceiptState(sdir, b.oneShot) })
 	}
+	wg.Wait()
 	b.sums.begin(time.Now())
 	b.receipts.state, b.receipts.cutoff = b.rstate, b.sums.cutoff
 	b.receipts.wantLog = b.wantLog
