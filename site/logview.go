@@ -433,10 +433,11 @@ func verify(root, artifactsDir string, r *receiptRec, sums *sumCache, read bool,
 	logPath := func() string { return filepath.Join(root, filepath.FromSlash(r.Dir), artifacts.OutputFile) }
 	var lv *logView
 	hit := false
-	if !read && sums.has(r.Dir) {
-		// The log's stat: the one the scan took (receiptRec.logStat),
-		// else one taken now.
-		st, ok, known := r.logStat(gen)
+	// The log's stat: the one the scan took (receiptRec.logStat, only
+	// where read is false and sums has the log: Builder.wantLog), else
+	// one taken now.
+	st, ok, known := r.logStat(gen)
+	if known || !read && sums.has(r.Dir) {
 		if !known {
 			st, ok = lstatFile(logPath())
 		}

@@ -294,7 +294,12 @@ func (st *buildState) receiptJob(r *receiptRec) job {
 		if r.ver == nil {
 			// A page the previous build did not write is written now,
 			// with the log: read it rather than look up its summary.
-			_, had := w.old.files[paths[0]]
+			// (The scan took the log's stat only for a page in the
+			// manifest: Builder.wantLog.)
+			_, _, had := r.logStat(st.b.receipts.gen)
+			if !had {
+				_, had = w.old.files[paths[0]]
+			}
 			r.ver, lv = verify(st.root, st.cfg.Artifacts, r, st.b.sums, !had, st.b.receipts.gen)
 		} else {
 			st.b.sums.keep(r.Dir)
