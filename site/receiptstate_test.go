@@ -445,8 +445,10 @@ func TestStateRebuildSeesRunFolderChanges(t *testing.T) {
 		},
 	}
 	for _, tc := range tests {
+		// Not in parallel: render.New (in NewBuilder) registers
+		// goldmark context keys in a package variable that parsing
+		// documents reads.
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
 			repo := filepath.Join(t.TempDir(), "repo")
 			copyDir(t, filepath.Join("testdata", "repo"), repo)
 			state := t.TempDir()
