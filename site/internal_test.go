@@ -2,7 +2,9 @@ package site
 
 import (
 	"context"
+	"fmt"
 	"html"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -235,5 +237,60 @@ func TestSearchKey(t *testing.T) {
 	}
 	if len(st.gapByID) == 0 || len(st.docs) == 0 {
 		t.Error("fixture without gaps or loops: the test checks less than it should")
+	}
+}
+
+// TestScanManyDays scans more day folders than a batch of the scan holds
+// open (dayBatch): every run folder is found and read, relative to its
+// own day folder, and no folder is left open.
+func TestScanManyDays(t *testing.T) {
+	root := t.TempDir()
+	fds := func() int {
+		des, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skip("no /proc/self/fd")
+		}
+		return len(des)
+	}
+	want := map[string]string{}
+	for i := range 2*dayBatch + 3 {
+		day := fmt.Sprintf("receipts/%d/%02d/%02d", 2024+i/336, 1+i%336/28, 1+i%28)
+		key := fmt.Sprintf("CAP-%s__step.s%d__R%010d", strings.ReplaceAll(day[len("receipts/"):], "/", "")+"-000000", i, i)
+		dir := filepath.Join(root, filepath.FromSlash(day), key)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		host := fmt.Sprintf("host-%d", i)
+		if i%50 != 7 { // some runs still going: no receipt.json
+			rc := fmt.Sprintf(`{"run_key": %q, "loop_id": "LOOP-X", "step": "s", "status": "pass", "host": %q}`, key, host)
+			if err := os.WriteFile(filepath.Join(dir, "receipt.json"), []byte(rc), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			host = "missing"
+		}
+		want[day+"/"+key] = host
+	}
+	before := fds()
+	scan, err := newReceiptCache().scan(root, "receipts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := fds(); after != before {
+		t.Errorf("%d descriptors open before the scan, %d after", before, after)
+	}
+	got := map[string]string{}
+	for _, r := range scan.recs {
+		switch {
+		case r.Missing:
+			got[r.Dir] = "missing"
+		case r.Receipt == nil:
+			got[r.Dir] = "unread: " + errText(r.Err)
+		default:
+			got[r.Dir] = r.Receipt.Host
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("run folders (-want +scanned):\n%s", diff)
 	}
 }

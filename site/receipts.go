@@ -21,6 +21,10 @@ import (
 // maxReceiptSize bounds the receipt.json files read.
 const maxReceiptSize = 16 << 20
 
+// dayBatch is how many day folders of the receipts a scan keeps open at
+// once.
+const dayBatch = 128
+
 // racyWindow is how recent a folder's modification time may be for its
 // cached listing to be trusted: file-system timestamps are coarse, so a
 // folder changed twice within one tick keeps its mtime.
@@ -169,19 +173,6 @@ func (c *receiptCache) scan(root, rel string) (*receiptScan, error) {
 	}
 	now := time.Now()
 	fresh := map[string]*dayListing{}
-	// The run folders to read, each with its open day folder (closed
-	// once they are read).
-	type runRef struct {
-		r   *receiptRec
-		day *dayDir
-	}
-	var toRead []runRef
-	var open []*dayDir
-	defer func() {
-		for _, d := range open {
-			d.close()
-		}
-	}()
 	c.gen++
 	var warnMu sync.Mutex
 	// The day folders to list: those not cached, or changed.
@@ -207,63 +198,83 @@ func (c *receiptCache) scan(root, rel string) (*receiptScan, error) {
 		}
 		lists = append(lists, &listing{d: d, old: old, st: st})
 	}
-	// Listed on every core: a folder's listing is a few system calls
-	// per hundred names, and hundreds of them (one a day) add up.
-	parallelDo(len(lists), func(i int) {
-		l := lists[i]
-		l.dd, l.des, l.lerr = openDayDir(l.d.abs)
-	})
-	for _, l := range lists {
-		if l.dd != nil {
-			open = append(open, l.dd)
-		}
+	// The folders are listed, then their new run folders read, in
+	// batches of dayBatch: each batch's folders stay open until its run
+	// folders are read (relative to them), and a batch bounds the
+	// descriptors open at once. Both steps run on every core.
+	type runRef struct {
+		r   *receiptRec
+		day *dayDir
 	}
-	for _, l := range lists {
-		d, old, dd := l.d, l.old, l.dd
-		if l.lerr != nil {
-			return nil, fmt.Errorf("receipts: %w", l.lerr)
-		}
-		prev := map[string]*receiptRec{}
-		if old != nil {
-			for _, r := range old.recs {
-				if !r.Missing && r.Err == nil {
-					prev[r.RunKey] = r
+	var toRead []runRef
+	for len(lists) > 0 {
+		batch := lists[:min(len(lists), dayBatch)]
+		lists = lists[len(batch):]
+		parallelDo(len(batch), func(i int) {
+			l := batch[i]
+			l.dd, l.des, l.lerr = openDayDir(l.d.abs)
+		})
+		toRead = toRead[:0]
+		var lerr error
+		for _, l := range batch {
+			d, old, dd := l.d, l.old, l.dd
+			if l.lerr != nil {
+				lerr = fmt.Errorf("receipts: %w", l.lerr)
+				break
+			}
+			prev := map[string]*receiptRec{}
+			if old != nil {
+				for _, r := range old.recs {
+					if !r.Missing && r.Err == nil {
+						prev[r.RunKey] = r
+					}
 				}
 			}
-		}
-		dl := &dayListing{mtime: l.st.ModTime(), listed: now}
-		for _, de := range l.des {
-			name := de.Name()
-			if strings.HasPrefix(name, ".") {
-				continue
-			}
-			if !de.IsDir() {
-				if de.Type()&fs.ModeSymlink != 0 && artifacts.ValidRunKey(name) {
-					res.warnings = append(res.warnings, fmt.Sprintf("receipts: %s/%s is a symbolic link; not followed", d.rel, name))
+			dl := &dayListing{mtime: l.st.ModTime(), listed: now}
+			for _, de := range l.des {
+				name := de.Name()
+				if strings.HasPrefix(name, ".") {
+					continue
 				}
-				continue
-			}
-			if r, ok := prev[name]; ok {
+				if !de.IsDir() {
+					if de.Type()&fs.ModeSymlink != 0 && artifacts.ValidRunKey(name) {
+						res.warnings = append(res.warnings, fmt.Sprintf("receipts: %s/%s is a symbolic link; not followed", d.rel, name))
+					}
+					continue
+				}
+				if r, ok := prev[name]; ok {
+					dl.recs = append(dl.recs, r)
+					continue
+				}
+				r := &receiptRec{Entry: artifacts.Entry{RunKey: name, Dir: d.rel + "/" + name}}
 				dl.recs = append(dl.recs, r)
-				continue
+				toRead = append(toRead, runRef{r, dd})
 			}
-			r := &receiptRec{Entry: artifacts.Entry{RunKey: name, Dir: d.rel + "/" + name}}
-			dl.recs = append(dl.recs, r)
-			toRead = append(toRead, runRef{r, dd})
+			l.des = nil
+			fresh[d.abs] = dl
 		}
-		fresh[d.abs] = dl
+		if lerr == nil {
+			parallelDo(len(toRead), func(i int) {
+				r := toRead[i].r
+				c.readReceipt(toRead[i].day, r)
+				if r.Missing {
+					warnMu.Lock()
+					res.watch = append(res.watch, filepath.Join(root, filepath.FromSlash(r.Dir)))
+					warnMu.Unlock()
+				}
+			})
+		}
+		for _, l := range batch {
+			if l.dd != nil {
+				l.dd.close()
+			}
+		}
+		if lerr != nil {
+			return nil, lerr
+		}
 	}
 	c.days = fresh
 
-	parallelDo(len(toRead), func(i int) {
-		r := toRead[i].r
-		c.readReceipt(toRead[i].day, r)
-		if r.Missing {
-			warnMu.Lock()
-			res.watch = append(res.watch, filepath.Join(root, filepath.FromSlash(r.Dir)))
-			warnMu.Unlock()
-		}
-	})
 	for _, d := range days {
 		for _, r := range fresh[d.abs].recs {
 			res.recs = append(res.recs, r)
