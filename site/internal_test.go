@@ -271,6 +271,20 @@ func TestScanManyDays(t *testing.T) {
 		}
 		want[day+"/"+key] = host
 	}
+	// Symbolic links named as runs, in the first batch and a later one:
+	// not followed, and warned about in the order of the days.
+	var wantWarnings []string
+	for _, i := range []int{3, dayBatch + 9} {
+		day := fmt.Sprintf("receipts/2024/%02d/%02d", 1+i/28, 1+i%28)
+		link := fmt.Sprintf("CAP-%s-000000__step.link__Rlink%06d", strings.ReplaceAll(day[len("receipts/"):], "/", ""), i)
+		if !artifacts.ValidRunKey(link) {
+			t.Fatalf("%s is not a valid run key", link)
+		}
+		if err := os.Symlink(t.TempDir(), filepath.Join(root, filepath.FromSlash(day), link)); err != nil {
+			t.Fatal(err)
+		}
+		wantWarnings = append(wantWarnings, "receipts: "+day+"/"+link+" is a symbolic link; not followed")
+	}
 	before := fds()
 	scan, err := newReceiptCache().scan(root, "receipts")
 	if err != nil {
@@ -292,5 +306,8 @@ func TestScanManyDays(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("run folders (-want +scanned):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantWarnings, scan.warnings); diff != "" {
+		t.Errorf("warnings (-want +scanned):\n%s", diff)
 	}
 }

@@ -177,12 +177,16 @@ func (c *receiptCache) scan(root, rel string) (*receiptScan, error) {
 	var warnMu sync.Mutex
 	// The day folders to list: those not cached, or changed.
 	type listing struct {
-		d    dayRef
-		old  *dayListing
-		st   fs.FileInfo
-		dd   *dayDir
-		des  []fs.DirEntry
-		lerr error
+		d   dayRef
+		old *dayListing
+		st  fs.FileInfo
+		dd  *dayDir
+		err error
+		// dl is the new listing, fresh its run folders to read, warnings
+		// what listing it found to warn about.
+		dl       *dayListing
+		fresh    []*receiptRec
+		warnings []string
 	}
 	var lists []*listing
 	for _, d := range days {
@@ -198,6 +202,43 @@ func (c *receiptCache) scan(root, rel string) (*receiptScan, error) {
 		}
 		lists = append(lists, &listing{d: d, old: old, st: st})
 	}
+	// list lists the day folder of l and makes its run folders' records
+	// (those of the old listing kept, but for runs without a receipt or
+	// with an unreadable one).
+	list := func(l *listing) {
+		var des []fs.DirEntry
+		if l.dd, des, l.err = openDayDir(l.d.abs); l.err != nil {
+			return
+		}
+		prev := map[string]*receiptRec{}
+		if l.old != nil {
+			for _, r := range l.old.recs {
+				if !r.Missing && r.Err == nil {
+					prev[r.RunKey] = r
+				}
+			}
+		}
+		l.dl = &dayListing{mtime: l.st.ModTime(), listed: now}
+		for _, de := range des {
+			name := de.Name()
+			if strings.HasPrefix(name, ".") {
+				continue
+			}
+			if !de.IsDir() {
+				if de.Type()&fs.ModeSymlink != 0 && artifacts.ValidRunKey(name) {
+					l.warnings = append(l.warnings, fmt.Sprintf("receipts: %s/%s is a symbolic link; not followed", l.d.rel, name))
+				}
+				continue
+			}
+			if r, ok := prev[name]; ok {
+				l.dl.recs = append(l.dl.recs, r)
+				continue
+			}
+			r := &receiptRec{Entry: artifacts.Entry{RunKey: name, Dir: l.d.rel + "/" + name}}
+			l.dl.recs = append(l.dl.recs, r)
+			l.fresh = append(l.fresh, r)
+		}
+	}
 	// The folders are listed, then their new run folders read, in
 	// batches of dayBatch: each batch's folders stay open until its run
 	// folders are read (relative to them), and a batch bounds the
@@ -210,48 +251,19 @@ func (c *receiptCache) scan(root, rel string) (*receiptScan, error) {
 	for len(lists) > 0 {
 		batch := lists[:min(len(lists), dayBatch)]
 		lists = lists[len(batch):]
-		parallelDo(len(batch), func(i int) {
-			l := batch[i]
-			l.dd, l.des, l.lerr = openDayDir(l.d.abs)
-		})
+		parallelDo(len(batch), func(i int) { list(batch[i]) })
 		toRead = toRead[:0]
 		var lerr error
 		for _, l := range batch {
-			d, old, dd := l.d, l.old, l.dd
-			if l.lerr != nil {
-				lerr = fmt.Errorf("receipts: %w", l.lerr)
+			if l.err != nil {
+				lerr = fmt.Errorf("receipts: %w", l.err)
 				break
 			}
-			prev := map[string]*receiptRec{}
-			if old != nil {
-				for _, r := range old.recs {
-					if !r.Missing && r.Err == nil {
-						prev[r.RunKey] = r
-					}
-				}
+			res.warnings = append(res.warnings, l.warnings...)
+			for _, r := range l.fresh {
+				toRead = append(toRead, runRef{r, l.dd})
 			}
-			dl := &dayListing{mtime: l.st.ModTime(), listed: now}
-			for _, de := range l.des {
-				name := de.Name()
-				if strings.HasPrefix(name, ".") {
-					continue
-				}
-				if !de.IsDir() {
-					if de.Type()&fs.ModeSymlink != 0 && artifacts.ValidRunKey(name) {
-						res.warnings = append(res.warnings, fmt.Sprintf("receipts: %s/%s is a symbolic link; not followed", d.rel, name))
-					}
-					continue
-				}
-				if r, ok := prev[name]; ok {
-					dl.recs = append(dl.recs, r)
-					continue
-				}
-				r := &receiptRec{Entry: artifacts.Entry{RunKey: name, Dir: d.rel + "/" + name}}
-				dl.recs = append(dl.recs, r)
-				toRead = append(toRead, runRef{r, dd})
-			}
-			l.des = nil
-			fresh[d.abs] = dl
+			fresh[l.d.abs] = l.dl
 		}
 		if lerr == nil {
 			parallelDo(len(toRead), func(i int) {
