@@ -45,6 +45,12 @@ func readFileFD(path string, limit int64, wantStat bool) ([]byte, fileStat, erro
 		return nil, fileStat{}, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer syscall.Close(fd)
+	return readFD(fd, path, limit, wantStat)
+}
+
+// readFD is readFileFD's read of the open file fd (path names it in
+// errors); the caller closes fd.
+func readFD(fd int, path string, limit int64, wantStat bool) ([]byte, fileStat, error) {
 	var st syscall.Stat_t
 	if err := fsx.Fstat(fd, &st); err != nil {
 		return nil, fileStat{}, &fs.PathError{Op: "stat", Path: path, Err: err}

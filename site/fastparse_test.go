@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -131,4 +132,64 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// TestManifestKeptOrder checks that a manifest encodes sorted whatever the
+// order kept from the file it was read from (readManifest): the file's,
+// when it lists exactly the manifest's paths in order, else a sort's.
+func TestManifestKeptOrder(t *testing.T) {
+	files := map[string]manifestEntry{
+		"index.html":            {SHA: "a"},
+		"loops/L/index.html":    {Key: "k", SHA: "b"},
+		"receipts/K/index.html": {Key: "k2", SHA: "c"},
+	}
+	want := string((&manifest{files: files}).encode())
+	write := func(data string) string {
+		t.Helper()
+		out := t.TempDir()
+		if err := os.WriteFile(filepath.Join(out, ManifestName), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(out, "index.html"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	gen := strconv.Quote(generator)
+	tests := []struct {
+		name string
+		// file is the manifest file read; files the manifest's entries
+		// then (nil: as read).
+		file  string
+		files map[string]manifestEntry
+	}{
+		{"as written", want, nil},
+		{"as written, entries changed", want, map[string]manifestEntry{"index.html": {SHA: "x"}, "loops/L/index.html": {Key: "k3", SHA: "y"}, "receipts/K/index.html": {Key: "k2", SHA: "c"}}},
+		{"a path replaced", want, map[string]manifestEntry{"index.html": {SHA: "a"}, "loops/M/index.html": {Key: "k", SHA: "b"}, "receipts/K/index.html": {Key: "k2", SHA: "c"}}},
+		{"a path added", want, map[string]manifestEntry{"index.html": {SHA: "a"}, "loops/L/index.html": {Key: "k", SHA: "b"}, "loops/M/index.html": {Key: "k", SHA: "b"}, "receipts/K/index.html": {Key: "k2", SHA: "c"}}},
+		{"unsorted file", `{"generator":` + gen + `,"files":[["receipts/K/index.html","k2","c"],["index.html","","a"],["loops/L/index.html","k","b"]]}`, nil},
+		{"path twice", `{"generator":` + gen + `,"files":[["index.html","","a"],["loops/L/index.html","k","b"],["loops/L/index.html","k","b"],["receipts/K/index.html","k2","c"]]}`, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := readManifest(write(tc.file), false)
+			if !m.onDisk {
+				t.Fatal("manifest not read")
+			}
+			if tc.files != nil {
+				m.files = tc.files
+			}
+			exp := want
+			if tc.files != nil {
+				exp = string((&manifest{files: tc.files}).encode())
+			}
+			var b strings.Builder
+			if err := m.encodeTo(&b); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(exp, b.String()); diff != "" {
+				t.Errorf("(-sorted +encoded):\n%s", diff)
+			}
+		})
+	}
 }

@@ -1,14 +1,20 @@
 package site
 
 import (
+	"context"
+	"fmt"
 	"html"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/loops"
 )
 
 func TestANSI(t *testing.T) {
@@ -177,5 +183,140 @@ func TestCheckOut(t *testing.T) {
 		if err := checkOut("/repo", tc.out, tc.state, cfg); (err == nil) != tc.want {
 			t.Errorf("checkOut(/repo, %s, %q) = %v, want ok=%v", tc.out, tc.state, err, tc.want)
 		}
+	}
+}
+
+// TestSearchKey checks that searchKeyOf, which hashes the runs' entries
+// without making their strings, gives the key of the entries searchItems
+// gives (search.json's key in the manifest of earlier builds), for the
+// fixture's runs (running, corrupt, of unknown loops) and for runs
+// without a time or receipt.
+func TestSearchKey(t *testing.T) {
+	root, err := filepath.Abs(filepath.Join("testdata", "repo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(root)
+	if err != nil {
+		cfg = config.Default()
+	}
+	paths, err := loops.Discover(root, cfg.Loops, cfg.Exclude, []string{cfg.Receipts, cfg.Artifacts, cfg.Site.Out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewBuilder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.receipts = newReceiptCache()
+	st, err := b.prepare(context.Background(), Options{Root: root, Config: cfg, Set: loops.Load(root, paths)}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	generic := func() string {
+		k := newKeyer(st.global, "search.json")
+		st.searchItems(func(_ *receiptRec, fields ...string) {
+			k.int(int64(len(fields)))
+			for _, f := range fields {
+				k.str(f)
+			}
+		})
+		return k.sum()
+	}
+	tests := []struct {
+		name string
+		edit func()
+	}{
+		{"fixture", func() {}},
+		{"no time, no receipt", func() {
+			st.recs = append(st.recs, &receiptRec{Entry: artifacts.Entry{RunKey: "CAP-x"}, Missing: true})
+		}},
+		{"long fields", func() {
+			st.recs = append(st.recs, &receiptRec{Entry: artifacts.Entry{RunKey: strings.Repeat("K", 300), Receipt: &artifacts.Receipt{LoopID: strings.Repeat("L", 200), Step: strings.Repeat("s", 150), Status: "pass"}}, Start: time.Date(2026, 3, 1, 10, 0, 0, 5, time.FixedZone("x", 3600))})
+		}},
+		{"no runs", func() { st.recs = nil }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.edit()
+			if got, want := st.searchKeyOf(), generic(); got != want {
+				t.Errorf("searchKeyOf = %s, searchItems' entries hash to %s", got, want)
+			}
+		})
+	}
+	if len(st.gapByID) == 0 || len(st.docs) == 0 {
+		t.Error("fixture without gaps or loops: the test checks less than it should")
+	}
+}
+
+// TestScanManyDays scans more day folders than a batch of the scan holds
+// open (dayBatch): every run folder is found and read, relative to its
+// own day folder, and no folder is left open.
+func TestScanManyDays(t *testing.T) {
+	root := t.TempDir()
+	fds := func() int {
+		des, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skip("no /proc/self/fd")
+		}
+		return len(des)
+	}
+	want := map[string]string{}
+	for i := range 2*dayBatch + 3 {
+		day := fmt.Sprintf("receipts/%d/%02d/%02d", 2024+i/336, 1+i%336/28, 1+i%28)
+		key := fmt.Sprintf("CAP-%s__step.s%d__R%010d", strings.ReplaceAll(day[len("receipts/"):], "/", "")+"-000000", i, i)
+		dir := filepath.Join(root, filepath.FromSlash(day), key)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		host := fmt.Sprintf("host-%d", i)
+		if i%50 != 7 { // some runs still going: no receipt.json
+			rc := fmt.Sprintf(`{"run_key": %q, "loop_id": "LOOP-X", "step": "s", "status": "pass", "host": %q}`, key, host)
+			if err := os.WriteFile(filepath.Join(dir, "receipt.json"), []byte(rc), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			host = "missing"
+		}
+		want[day+"/"+key] = host
+	}
+	// Symbolic links named as runs, in the first batch and a later one:
+	// not followed, and warned about in the order of the days.
+	var wantWarnings []string
+	for _, i := range []int{3, dayBatch + 9} {
+		day := fmt.Sprintf("receipts/2024/%02d/%02d", 1+i/28, 1+i%28)
+		link := fmt.Sprintf("CAP-%s-000000__step.link__Rlink%06d", strings.ReplaceAll(day[len("receipts/"):], "/", ""), i)
+		if !artifacts.ValidRunKey(link) {
+			t.Fatalf("%s is not a valid run key", link)
+		}
+		if err := os.Symlink(t.TempDir(), filepath.Join(root, filepath.FromSlash(day), link)); err != nil {
+			t.Fatal(err)
+		}
+		wantWarnings = append(wantWarnings, "receipts: "+day+"/"+link+" is a symbolic link; not followed")
+	}
+	before := fds()
+	scan, err := newReceiptCache().scan(root, "receipts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := fds(); after != before {
+		t.Errorf("%d descriptors open before the scan, %d after", before, after)
+	}
+	got := map[string]string{}
+	for _, r := range scan.recs {
+		switch {
+		case r.Missing:
+			got[r.Dir] = "missing"
+		case r.Receipt == nil:
+			got[r.Dir] = "unread: " + errText(r.Err)
+		default:
+			got[r.Dir] = r.Receipt.Host
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("run folders (-want +scanned):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantWarnings, scan.warnings); diff != "" {
+		t.Errorf("warnings (-want +scanned):\n%s", diff)
 	}
 }

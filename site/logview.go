@@ -428,19 +428,26 @@ func (v *verification) allOK() bool {
 // of earlier builds, hold the unchanged log's size, lines and hash). With
 // read set the log is read whatever sums hold (the caller shows it: a stat
 // to look it up would be wasted), and its summary recorded in sums.
-func verify(root, artifactsDir string, r *receiptRec, sums *sumCache, read bool) (*verification, *logView) {
+func verify(root, artifactsDir string, r *receiptRec, sums *sumCache, read bool, gen uint64) (*verification, *logView) {
 	v := &verification{}
-	logPath := filepath.Join(root, filepath.FromSlash(r.Dir), artifacts.OutputFile)
+	logPath := func() string { return filepath.Join(root, filepath.FromSlash(r.Dir), artifacts.OutputFile) }
 	var lv *logView
 	hit := false
-	if !read && sums.has(r.Dir) {
+	// The log's stat: the one the scan took (receiptRec.logStat, only
+	// where read is false and sums has the log: Builder.wantLog), else
+	// one taken now.
+	st, ok, known := r.logStat(gen)
+	if known || !read && sums.has(r.Dir) {
+		if !known {
+			st, ok = lstatFile(logPath())
+		}
 		var s logSum
-		if s, _, hit = sums.lookup(r.Dir, logPath); hit {
+		if s, hit = sums.lookupStat(r.Dir, st, ok); hit {
 			v.LogPresent, v.LogSize, v.LogLines, v.LogSHA256, v.LogFolded = true, s.Size, s.Lines, s.SHA256, s.Folded
 		}
 	}
 	if !hit {
-		l, st := readLog(logPath)
+		l, st := readLog(logPath())
 		lv = &l
 		v.LogPresent, v.LogSize, v.LogLines, v.LogSHA256, v.LogFolded, v.LogErr = l.Present, l.Size, l.Lines, l.SHA256, l.Folded, l.Err
 		if l.Present && l.Err == "" {

@@ -152,13 +152,23 @@ func (b *Builder) prepare(ctx context.Context, opts Options, out string) (*build
 
 	// Receipts: those of the last build when none changed (Serve's
 	// watcher says so), else scanned.
+	chainDone := make(chan struct{})
 	if !b.reuseReceipts(st) {
 		n := len(st.warnings)
 		if err := st.readReceipts(); err != nil {
 			return nil, err
 		}
 		st.recWarnings = append([]string(nil), st.warnings[n:]...)
+		// The hash chains, checked on another core while the rest is
+		// prepared (nothing before the pages reads them).
+		go func() {
+			defer close(chainDone)
+			st.chain = chainStates(st.recs)
+		}()
+	} else {
+		close(chainDone)
 	}
+	defer func() { <-chainDone }()
 	st.loadKeys()
 
 	// Gaps, read and parsed on another core while the step states are
@@ -241,7 +251,6 @@ func (st *buildState) readReceipts() error {
 		}
 	}
 	st.recs = pageRecs
-	st.chain = chainStates(st.recs)
 	return nil
 }
 

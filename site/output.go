@@ -41,6 +41,9 @@ type manifest struct {
 	files map[string]manifestEntry
 	// onDisk is set when the output folder holds exactly this manifest.
 	onDisk bool
+	// sorted lists the paths of files in order, when known (the
+	// manifest's file lists them so): encodeTo then need not sort them.
+	sorted []string
 }
 
 // manifestFile is the JSON form of the manifest.
@@ -72,12 +75,22 @@ func readManifest(out string, mapped bool) *manifest {
 		files = mf.Files
 	}
 	m.files = make(map[string]manifestEntry, len(files))
+	sorted := make([]string, 0, len(files))
 	for _, f := range files {
-		if validOutPath(f[0]) {
-			m.files[f[0]] = manifestEntry{Key: f[1], SHA: f[2]}
+		if !validOutPath(f[0]) {
+			continue
+		}
+		m.files[f[0]] = manifestEntry{Key: f[1], SHA: f[2]}
+		switch {
+		case sorted == nil:
+		case len(sorted) > 0 && sorted[len(sorted)-1] >= f[0]:
+			sorted = nil // not in order, or twice: encodeTo sorts
+		default:
+			sorted = append(sorted, f[0])
 		}
 	}
 	m.onDisk = true
+	m.sorted = sorted
 	return m
 }
 
@@ -144,11 +157,14 @@ func (m *manifest) encode() []byte {
 
 // encodeTo writes the manifest's JSON to out, in pieces of about 32 KiB.
 func (m *manifest) encodeTo(out io.Writer) error {
-	paths := make([]string, 0, len(m.files))
-	for p := range m.files {
-		paths = append(paths, p)
+	paths := m.sorted
+	if !sameKeys(paths, m.files) {
+		paths = make([]string, 0, len(m.files))
+		for p := range m.files {
+			paths = append(paths, p)
+		}
+		sort.Strings(paths)
 	}
-	sort.Strings(paths)
 	var b bytes.Buffer
 	b.WriteString(`{"generator":` + strconv.Quote(generator) + `,"files":[`)
 	for i, p := range paths {
@@ -173,6 +189,19 @@ func (m *manifest) encodeTo(out io.Writer) error {
 	b.WriteString("\n]}\n")
 	_, err := out.Write(b.Bytes())
 	return err
+}
+
+// sameKeys reports whether the distinct strings list are the keys of m.
+func sameKeys(list []string, m map[string]manifestEntry) bool {
+	if list == nil || len(list) != len(m) {
+		return false
+	}
+	for _, p := range list {
+		if _, ok := m[p]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // validOutPath reports whether p is a path the site may write or remove:
@@ -469,7 +498,9 @@ func (w *writer) finish() (removed []string, err error) {
 	if !w.dirty.Load() && len(removed) == 0 && len(w.next) == len(w.old.files) && w.old.onDisk {
 		return removed, nil // the manifest on disk is already this one
 	}
-	m := &manifest{files: w.next}
+	// The paths are those of the last manifest but for pages made or
+	// removed: its order serves when they are the same paths.
+	m := &manifest{files: w.next, sorted: w.old.sorted}
 	mp := filepath.Join(w.out, ManifestName)
 	if w.old.onDisk && (w.dirty.Load() || len(removed) > 0 || len(w.next) != len(w.old.files)) {
 		// The manifest on disk is the previous one, which differs from

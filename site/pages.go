@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/loops"
@@ -205,7 +206,11 @@ func (st *buildState) signature(r *receiptRec) string {
 		// first. The scan found the run folder through real
 		// directories only, and a receipt with an envelope still gets
 		// the full check.
-		if !lexists(filepath.Join(st.root, filepath.FromSlash(r.Dir), artifacts.DSSEFile)) {
+		exists, known := r.dsseExists(st.b.receipts.gen)
+		if !known {
+			exists = lexists(filepath.Join(st.root, filepath.FromSlash(r.Dir), artifacts.DSSEFile))
+		}
+		if !exists {
 			r.sigState, r.sigKeys = "unsigned", keys
 		} else {
 			r.sigState, r.sigKeys = artifacts.SignatureState(st.root, r.Dir, st.sigKeys), keys
@@ -289,8 +294,13 @@ func (st *buildState) receiptJob(r *receiptRec) job {
 		if r.ver == nil {
 			// A page the previous build did not write is written now,
 			// with the log: read it rather than look up its summary.
-			_, had := w.old.files[paths[0]]
-			r.ver, lv = verify(st.root, st.cfg.Artifacts, r, st.b.sums, !had)
+			// (The scan took the log's stat only for a page in the
+			// manifest: Builder.wantLog.)
+			_, _, had := r.logStat(st.b.receipts.gen)
+			if !had {
+				_, had = w.old.files[paths[0]]
+			}
+			r.ver, lv = verify(st.root, st.cfg.Artifacts, r, st.b.sums, !had, st.b.receipts.gen)
 		} else {
 			st.b.sums.keep(r.Dir)
 		}
@@ -1028,10 +1038,22 @@ func statusKey(s string) string {
 // searchItems calls item for every entry of search.json, in order, with
 // its key, value pairs; r is the receipt of a run's entry.
 func (st *buildState) searchItems(item func(r *receiptRec, fields ...string)) {
+	st.searchLoops(item)
+	st.searchRuns(item)
+	st.searchGaps(item)
+}
+
+// searchLoops gives the loops' entries of search.json to item.
+func (st *buildState) searchLoops(item func(r *receiptRec, fields ...string)) {
 	for _, d := range st.docs {
 		item(nil, "kind", "loop", "id", d.LoopID, "title", truncate(d.Title, 200), "url", loopPath(d.LoopID),
 			"status", d.Status, "owner", d.Meta.String("owner"), "priority", d.Meta.String("priority"))
 	}
+}
+
+// searchRuns gives the runs' entries of search.json to item (their key:
+// searchKeyOf).
+func (st *buildState) searchRuns(item func(r *receiptRec, fields ...string)) {
 	for _, r := range st.recs {
 		loop, step := "", ""
 		if r.Receipt != nil {
@@ -1040,6 +1062,10 @@ func (st *buildState) searchItems(item func(r *receiptRec, fields ...string)) {
 		item(r, "kind", "run", "id", r.RunKey, "title", loop+" · "+step, "url", receiptPath(r.RunKey),
 			"status", recStatus(r), "loop", loop, "when", fmtISO(r.Start))
 	}
+}
+
+// searchGaps gives the gaps' entries of search.json to item.
+func (st *buildState) searchGaps(item func(r *receiptRec, fields ...string)) {
 	ids := make([]string, 0, len(st.gapByID))
 	for id := range st.gapByID {
 		ids = append(ids, id)
@@ -1056,20 +1082,55 @@ func (st *buildState) searchItems(item func(r *receiptRec, fields ...string)) {
 	}
 }
 
+// searchKeyOf returns the key of search.json: the hash of every entry's
+// fields, as searchItems gives them. A run's fields are hashed as they
+// are put together, without making the strings (for 20,000 runs, making
+// them was most of the key's cost); searchKeyOf and searchItems must give
+// the same key (TestSearchKey).
+func (st *buildState) searchKeyOf() string {
+	k := newKeyer(st.global, "search.json")
+	fields := func(_ *receiptRec, fields ...string) {
+		k.int(int64(len(fields)))
+		for _, f := range fields {
+			k.str(f)
+		}
+	}
+	st.searchLoops(fields)
+	var when [64]byte
+	for _, r := range st.recs {
+		loop, step := "", ""
+		if r.Receipt != nil {
+			loop, step = r.Receipt.LoopID, r.Receipt.Step
+		}
+		// The fields of searchRuns.
+		k.int(14)
+		k.str("kind").str("run").str("id").str(r.RunKey)
+		k.str("title").num(int64(len(loop)+len(" · ")+len(step)), ':')
+		k.put(loop)
+		k.put(" · ")
+		k.put(step)
+		k.str("url").num(int64(len("receipts/")+len(r.RunKey)+len("/index.html")), ':')
+		k.put("receipts/")
+		k.put(r.RunKey)
+		k.put("/index.html")
+		k.str("status").str(recStatus(r)).str("loop").str(loop).str("when")
+		if r.Start.IsZero() {
+			k.str("")
+		} else {
+			k.bytes(r.Start.UTC().AppendFormat(when[:0], time.RFC3339))
+		}
+	}
+	st.searchGaps(fields)
+	return k.sum()
+}
+
 func (st *buildState) searchJob() job {
 	return func(w *writer) error {
 		// The key hashes every entry's fields: far less work than
 		// writing the index (megabytes) only to find it unchanged.
 		key := st.searchMemo
 		if key == "" {
-			k := newKeyer(st.global, "search.json")
-			st.searchItems(func(_ *receiptRec, fields ...string) {
-				k.int(int64(len(fields)))
-				for _, f := range fields {
-					k.str(f)
-				}
-			})
-			key = k.sum()
+			key = st.searchKeyOf()
 		}
 		st.searchKey = key
 		if w.reuse(key, "search.json") {

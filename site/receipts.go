@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -19,6 +20,10 @@ import (
 
 // maxReceiptSize bounds the receipt.json files read.
 const maxReceiptSize = 16 << 20
+
+// dayBatch is how many day folders of the receipts a scan keeps open at
+// once.
+const dayBatch = 128
 
 // racyWindow is how recent a folder's modification time may be for its
 // cached listing to be trusted: file-system timestamps are coarse, so a
@@ -54,6 +59,38 @@ type receiptRec struct {
 	rstat fileStat
 	// fromState is set when the receipt was taken from ReceiptStateName.
 	fromState bool
+	// pre is what the scan that read the receipt took of its folder's
+	// other files, for the page job of the same build.
+	pre preStat
+}
+
+// preStat is what receiptCache.preStat took of a run folder's files in
+// the scan numbered gen (receiptCache.gen): whether receipt.dsse.json
+// exists and, when logTaken, the stat of output.log (logOK false: not a
+// regular file, or none).
+type preStat struct {
+	gen             uint64
+	dsse            bool
+	log             fileStat
+	logOK, logTaken bool
+}
+
+// dsseExists returns whether the scan of the build numbered gen found a
+// receipt.dsse.json in the run folder.
+func (r *receiptRec) dsseExists(gen uint64) (exists, known bool) {
+	if r.pre.gen != gen || gen == 0 {
+		return false, false
+	}
+	return r.pre.dsse, true
+}
+
+// logStat returns the stat of output.log taken by the scan of the build
+// numbered gen, if it took one.
+func (r *receiptRec) logStat(gen uint64) (st fileStat, ok, known bool) {
+	if r.pre.gen != gen || gen == 0 || !r.pre.logTaken {
+		return fileStat{}, false, false
+	}
+	return r.pre.log, r.pre.logOK, true
 }
 
 // dayListing is the cached listing of one YYYY/MM/DD folder.
@@ -73,6 +110,13 @@ type receiptCache struct {
 	// process); cutoff is the current build's sumCache.cutoff.
 	state  *receiptState
 	cutoff int64
+	// gen numbers the scans (from 1), for receiptRec.pre.
+	gen uint64
+	// wantLog, when set, reports whether the page job of a run folder
+	// will look the summary of its output.log up (its page is in the
+	// manifest and a summary is recorded), so that the scan takes the
+	// log's stat.
+	wantLog func(r *receiptRec) bool
 }
 
 func newReceiptCache() *receiptCache { return &receiptCache{days: map[string]*dayListing{}} }
@@ -129,8 +173,22 @@ func (c *receiptCache) scan(root, rel string) (*receiptScan, error) {
 	}
 	now := time.Now()
 	fresh := map[string]*dayListing{}
-	var toRead []*receiptRec
+	c.gen++
 	var warnMu sync.Mutex
+	// The day folders to list: those not cached, or changed.
+	type listing struct {
+		d   dayRef
+		old *dayListing
+		st  fs.FileInfo
+		dd  *dayDir
+		err error
+		// dl is the new listing, fresh its run folders to read, warnings
+		// what listing it found to warn about.
+		dl       *dayListing
+		fresh    []*receiptRec
+		warnings []string
+	}
+	var lists []*listing
 	for _, d := range days {
 		res.watch = append(res.watch, d.abs)
 		st, err := os.Lstat(d.abs)
@@ -142,19 +200,25 @@ func (c *receiptCache) scan(root, rel string) (*receiptScan, error) {
 			fresh[d.abs] = old
 			continue
 		}
+		lists = append(lists, &listing{d: d, old: old, st: st})
+	}
+	// list lists the day folder of l and makes its run folders' records
+	// (those of the old listing kept, but for runs without a receipt or
+	// with an unreadable one).
+	list := func(l *listing) {
+		var des []fs.DirEntry
+		if l.dd, des, l.err = openDayDir(l.d.abs); l.err != nil {
+			return
+		}
 		prev := map[string]*receiptRec{}
-		if old != nil {
-			for _, r := range old.recs {
+		if l.old != nil {
+			for _, r := range l.old.recs {
 				if !r.Missing && r.Err == nil {
 					prev[r.RunKey] = r
 				}
 			}
 		}
-		des, err := os.ReadDir(d.abs)
-		if err != nil {
-			return nil, fmt.Errorf("receipts: %w", err)
-		}
-		dl := &dayListing{mtime: st.ModTime(), listed: now}
+		l.dl = &dayListing{mtime: l.st.ModTime(), listed: now}
 		for _, de := range des {
 			name := de.Name()
 			if strings.HasPrefix(name, ".") {
@@ -162,31 +226,67 @@ func (c *receiptCache) scan(root, rel string) (*receiptScan, error) {
 			}
 			if !de.IsDir() {
 				if de.Type()&fs.ModeSymlink != 0 && artifacts.ValidRunKey(name) {
-					res.warnings = append(res.warnings, fmt.Sprintf("receipts: %s/%s is a symbolic link; not followed", d.rel, name))
+					l.warnings = append(l.warnings, fmt.Sprintf("receipts: %s/%s is a symbolic link; not followed", l.d.rel, name))
 				}
 				continue
 			}
 			if r, ok := prev[name]; ok {
-				dl.recs = append(dl.recs, r)
+				l.dl.recs = append(l.dl.recs, r)
 				continue
 			}
-			r := &receiptRec{Entry: artifacts.Entry{RunKey: name, Dir: d.rel + "/" + name}}
-			dl.recs = append(dl.recs, r)
-			toRead = append(toRead, r)
+			r := &receiptRec{Entry: artifacts.Entry{RunKey: name, Dir: l.d.rel + "/" + name}}
+			l.dl.recs = append(l.dl.recs, r)
+			l.fresh = append(l.fresh, r)
 		}
-		fresh[d.abs] = dl
+	}
+	// The folders are listed, then their new run folders read, in
+	// batches of dayBatch: each batch's folders stay open until its run
+	// folders are read (relative to them), and a batch bounds the
+	// descriptors open at once. Both steps run on every core.
+	type runRef struct {
+		r   *receiptRec
+		day *dayDir
+	}
+	var toRead []runRef
+	for len(lists) > 0 {
+		batch := lists[:min(len(lists), dayBatch)]
+		lists = lists[len(batch):]
+		parallelDo(len(batch), func(i int) { list(batch[i]) })
+		toRead = toRead[:0]
+		var lerr error
+		for _, l := range batch {
+			if l.err != nil {
+				lerr = fmt.Errorf("receipts: %w", l.err)
+				break
+			}
+			res.warnings = append(res.warnings, l.warnings...)
+			for _, r := range l.fresh {
+				toRead = append(toRead, runRef{r, l.dd})
+			}
+			fresh[l.d.abs] = l.dl
+		}
+		if lerr == nil {
+			parallelDo(len(toRead), func(i int) {
+				r := toRead[i].r
+				c.readReceipt(toRead[i].day, r)
+				if r.Missing {
+					warnMu.Lock()
+					res.watch = append(res.watch, filepath.Join(root, filepath.FromSlash(r.Dir)))
+					warnMu.Unlock()
+				}
+			})
+		}
+		for _, l := range batch {
+			if l.dd != nil {
+				l.dd.close()
+			}
+		}
+		if lerr != nil {
+			return nil, lerr
+		}
 	}
 	c.days = fresh
 
-	parallelDo(len(toRead), func(i int) {
-		r := toRead[i]
-		c.readReceipt(root, r)
-		if r.Missing {
-			warnMu.Lock()
-			res.watch = append(res.watch, filepath.Join(root, filepath.FromSlash(r.Dir)))
-			warnMu.Unlock()
-		}
-	})
 	for _, d := range days {
 		for _, r := range fresh[d.abs].recs {
 			res.recs = append(res.recs, r)
@@ -198,6 +298,11 @@ func (c *receiptCache) scan(root, rel string) (*receiptScan, error) {
 	sortRuns(res.recs)
 	sort.Strings(res.watch)
 	return res, nil
+}
+
+// sortDirEntries sorts des by name, as os.ReadDir does.
+func sortDirEntries(des []fs.DirEntry) {
+	slices.SortFunc(des, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 }
 
 func contains(list []string, s string) bool {
@@ -218,17 +323,19 @@ func hasMissing(recs []*receiptRec) bool {
 	return false
 }
 
-// readReceipt reads and decodes one run folder's receipt.json, or takes
-// it from the recorded state when the file's stat is the recorded one.
-func (c *receiptCache) readReceipt(root string, r *receiptRec) {
-	p := filepath.Join(root, filepath.FromSlash(r.Dir), artifacts.ReceiptFile)
-	if rc, hash, raw, st, ok := c.state.lookup(r.Dir, func() (fileStat, bool) { return lstatFile(p) }); ok {
+// readReceipt reads and decodes one run folder's receipt.json (in the
+// day folder day), or takes it from the recorded state when the file's
+// stat is the recorded one. It also takes what the page job will ask of
+// the folder's other files (preStat).
+func (c *receiptCache) readReceipt(day *dayDir, r *receiptRec) {
+	c.preStat(day, r)
+	if rc, hash, raw, st, ok := c.state.lookup(r.Dir, func() (fileStat, bool) { return day.lstat(r.RunKey, artifacts.ReceiptFile) }); ok {
 		r.Receipt, r.Hash, r.Raw, r.rstat = rc, hash, raw, st
 		r.fromState = true
 		r.Start, r.Finish = runTimes(r)
 		return
 	}
-	data, st, err := readFileStat(p, maxReceiptSize)
+	data, st, err := day.readFileStat(r.RunKey, artifacts.ReceiptFile, maxReceiptSize)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		r.Missing = true
@@ -252,6 +359,19 @@ func (c *receiptCache) readReceipt(root string, r *receiptRec) {
 		}
 	}
 	r.Start, r.Finish = runTimes(r)
+}
+
+// preStat takes, beside the read of receipt.json and relative to the
+// same open day folder, what the page job of a new run folder asks of
+// its other files: whether receipt.dsse.json exists (signature), and the
+// stat of output.log when the job will look its summary up rather than
+// read it (c.wantLog). They hold for this scan's build only (gen).
+func (c *receiptCache) preStat(day *dayDir, r *receiptRec) {
+	r.pre = preStat{gen: c.gen, dsse: day.exists(r.RunKey, artifacts.DSSEFile)}
+	if c.wantLog != nil && c.wantLog(r) {
+		r.pre.log, r.pre.logOK = day.lstat(r.RunKey, artifacts.OutputFile)
+		r.pre.logTaken = true
+	}
 }
 
 // runTimes returns a run's start and finish: the receipt's times, else the

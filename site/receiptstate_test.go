@@ -366,3 +366,121 @@ func TestStateNotInOutput(t *testing.T) {
 		})
 	}
 }
+
+// TestStateRebuildSeesRunFolderChanges builds the site with fresh
+// Builders sharing a state folder, as `spine site build` processes do:
+// once every receipt and log is recorded, a change to a run folder's
+// files (each taken from one stat by such a build) must show on the next
+// build, which must write the site a build without any record writes.
+func TestStateRebuildSeesRunFolderChanges(t *testing.T) {
+	const key = "CAP-20260301-101500__step.zpool-list__Rk3j9x0abcd"
+	runDir := filepath.Join("receipts", "2026", "03", "01", key)
+	// editInPlace rewrites the file with edit's same-size change and puts
+	// its timestamps back: only the change time and the content tell.
+	editInPlace := func(edit func([]byte) []byte) func(t *testing.T, file string) {
+		return func(t *testing.T, file string) {
+			t.Helper()
+			fi, err := os.Stat(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			orig, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			edited := edit(bytes.Clone(orig))
+			if bytes.Equal(edited, orig) || len(edited) != len(orig) {
+				t.Fatal("the edit changes nothing, or the size")
+			}
+			f, err := os.OpenFile(file, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteAt(edited, 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(file, fi.ModTime(), fi.ModTime()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tests := []struct {
+		name string
+		file string
+		// change changes file in the run folder; the receipt's page
+		// must then hold want.
+		change func(t *testing.T, file string)
+		want   string
+	}{
+		{
+			name: "receipt.json edited in place",
+			file: artifacts.ReceiptFile,
+			change: editInPlace(func(b []byte) []byte {
+				return bytes.Replace(b, []byte(`"host": "pve"`), []byte(`"host": "PVE"`), 1)
+			}),
+			want: "PVE",
+		},
+		{
+			name: "output.log edited in place",
+			file: artifacts.OutputFile,
+			change: editInPlace(func(b []byte) []byte {
+				b[0] ^= 0x20
+				return b
+			}),
+			want: "output.log hashes to",
+		},
+		{
+			name: "receipt.dsse.json added",
+			file: artifacts.DSSEFile,
+			change: func(t *testing.T, file string) {
+				t.Helper()
+				if err := os.WriteFile(file, []byte(`{"payloadType":"x","payload":"","signatures":[]}`), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: `<b>signature</b> `,
+		},
+	}
+	for _, tc := range tests {
+		// Not in parallel: render.New (in NewBuilder) registers
+		// goldmark context keys in a package variable that parsing
+		// documents reads.
+		t.Run(tc.name, func(t *testing.T) {
+			repo := filepath.Join(t.TempDir(), "repo")
+			copyDir(t, filepath.Join("testdata", "repo"), repo)
+			state := t.TempDir()
+			out := filepath.Join(t.TempDir(), "public")
+			// The inputs were just copied: too recent to be recorded.
+			time.Sleep(racyWindow + 100*time.Millisecond)
+			buildFixture(t, repo, out, state)
+			if st := buildFixture(t, repo, out, state); st.Written != 0 {
+				t.Fatalf("a build from the records wrote %v", st.WrittenPaths)
+			}
+			page := filepath.Join(out, "receipts", key, "index.html")
+			before, err := os.ReadFile(page)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.file == artifacts.DSSEFile && !bytes.Contains(before, []byte(`<b>signature</b> unsigned`)) {
+				t.Fatalf("receipt signed before the change:\n%s", before)
+			}
+			tc.change(t, filepath.Join(repo, runDir, tc.file))
+			st := buildFixture(t, repo, out, state)
+			after, err := os.ReadFile(page)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Equal(after, before) || !bytes.Contains(after, []byte(tc.want)) {
+				t.Errorf("change not shown (written: %v); page:\n%s", st.WrittenPaths, after)
+			}
+			fresh := filepath.Join(t.TempDir(), "public")
+			buildFixture(t, repo, fresh, "")
+			if diff := cmp.Diff(readTree(t, fresh), readTree(t, out)); diff != "" {
+				t.Errorf("site built from the records differs from a build without them (-fresh +records):\n%s", diff)
+			}
+		})
+	}
+}

@@ -279,17 +279,22 @@ func (b *Builder) build(ctx context.Context, opts Options, h *buildHint) (Stats,
 	}
 	b.reverify = map[*receiptRec]bool{}
 	b.applyHint(root)
+	// The manifest and the records of the inputs, read side by side
+	// (each is megabytes to check and index for a large site).
+	var wg sync.WaitGroup
 	if b.manifest == nil {
-		b.manifest = readManifest(out, b.oneShot)
+		wg.Go(func() { b.manifest = readManifest(out, b.oneShot) })
 	}
 	if b.sums == nil {
-		b.sums = readSums(sdir, b.oneShot)
+		wg.Go(func() { b.sums = readSums(sdir, b.oneShot) })
 	}
 	if b.rstate == nil {
-		b.rstate = readReceiptState(sdir, b.oneShot)
+		wg.Go(func() { b.rstate = readReceiptState(sdir, b.oneShot) })
 	}
+	wg.Wait()
 	b.sums.begin(time.Now())
 	b.receipts.state, b.receipts.cutoff = b.rstate, b.sums.cutoff
+	b.receipts.wantLog = b.wantLog
 	st, err := b.prepare(ctx, opts, out)
 	if err != nil {
 		b.prev = nil
@@ -342,6 +347,19 @@ func (b *Builder) build(ctx context.Context, opts Options, h *buildHint) (Stats,
 		}
 	}
 	return stats, nil
+}
+
+// wantLog reports whether the page job of r will look the summary of its
+// output.log up rather than read the log (verify): its page is in the
+// manifest and a summary of the log is recorded.
+func (b *Builder) wantLog(r *receiptRec) bool {
+	if !b.sums.has(r.Dir) {
+		return false
+	}
+	var buf [128]byte
+	p := append(append(append(buf[:0], "receipts/"...), r.RunKey...), "/index.html"...)
+	_, ok := b.manifest.files[string(p)]
+	return ok
 }
 
 // removeLegacyState removes the records of the inputs that earlier

@@ -203,17 +203,24 @@ func (c *sumCache) lookup(dir, path string) (logSum, fileStat, bool) {
 		return logSum{}, fileStat{}, false
 	}
 	st, ok := lstatFile(path)
-	if !ok {
-		return logSum{}, st, false
+	s, hit := c.lookupStat(dir, st, ok)
+	return s, st, hit
+}
+
+// lookupStat is lookup of the log whose stat (lstatFile: ok false for no
+// regular file) was taken already.
+func (c *sumCache) lookupStat(dir string, st fileStat, ok bool) (logSum, bool) {
+	if c == nil || !ok {
+		return logSum{}, false
 	}
 	e, had := c.old[dir]
 	if !had || e.Stat != st {
-		return logSum{}, st, false
+		return logSum{}, false
 	}
 	c.mu.Lock()
 	c.next[dir] = e
 	c.mu.Unlock()
-	return e.Sum, st, true
+	return e.Sum, true
 }
 
 // store records the summary of a log read whole; before is its stat taken
