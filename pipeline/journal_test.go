@@ -13,6 +13,21 @@ import (
 	"github.com/spinehq/spine/artifacts"
 )
 
+// readJournalAgain reads the journal in dir through a new Journal: what a
+// later run would see.
+func readJournalAgain(t *testing.T, dir string) ([]string, map[string]*Entry) {
+	t.Helper()
+	j, err := OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	order, entries, err := j.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return order, entries
+}
+
 // TestJournalKeptHandle checks the journal's kept file handle: whatever
 // happens to journal.jsonl between two appends (removed, replaced, torn by
 // another writer, compacted), every record appended afterwards is in the
@@ -93,15 +108,7 @@ func TestJournalKeptHandle(t *testing.T) {
 			if err := j.Append(JournalRecord{Kind: recIntent, RunKey: second, LoopID: "L", Step: "b"}); err != nil {
 				t.Fatal(err)
 			}
-			// Read through a second Journal: what a later run would see.
-			other, err := OpenJournal(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			order, entries, err := other.Read()
-			if err != nil {
-				t.Fatal(err)
-			}
+			order, entries := readJournalAgain(t, dir)
 			if diff := cmp.Diff(tc.want, order); diff != "" {
 				t.Errorf("run keys in the journal (-want +got):\n%s", diff)
 			}
@@ -336,15 +343,7 @@ func TestJournalInPlace(t *testing.T) {
 			if err := j.Append(JournalRecord{Kind: recIntent, RunKey: c, LoopID: "L", Step: "s", At: time.Date(2026, 3, 1, 10, 15, 0, 0, time.UTC)}); err != nil {
 				t.Fatal(err)
 			}
-			// Read through a second Journal: what a later run would see.
-			other, err := OpenJournal(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			order, entries, err := other.Read()
-			if err != nil {
-				t.Fatal(err)
-			}
+			order, entries := readJournalAgain(t, dir)
 			if diff := cmp.Diff(tc.want, order); diff != "" {
 				t.Errorf("run keys in the journal (-want +got):\n%s", diff)
 			}

@@ -179,27 +179,9 @@ func TestReceiptStateDetectsEdits(t *testing.T) {
 	}
 	// Edited in place, same size, timestamps put back: only the change
 	// time tells.
-	fi, err := os.Stat(receipt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	edited := bytes.Replace(orig, []byte(`"host": "pve"`), []byte(`"host": "PVE"`), 1)
-	if bytes.Equal(edited, orig) {
-		t.Fatal("test receipt has no host pve")
-	}
-	f, err := os.OpenFile(receipt, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt(edited, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(receipt, fi.ModTime(), fi.ModTime()); err != nil {
-		t.Fatal(err)
-	}
+	editInPlace(t, receipt, func(b []byte) []byte {
+		return bytes.Replace(b, []byte(`"host": "pve"`), []byte(`"host": "PVE"`), 1)
+	})
 	build(out)
 	page, err := os.ReadFile(filepath.Join(out, "receipts", key, "index.html"))
 	if err != nil {
@@ -375,38 +357,6 @@ func TestStateNotInOutput(t *testing.T) {
 func TestStateRebuildSeesRunFolderChanges(t *testing.T) {
 	const key = "CAP-20260301-101500__step.zpool-list__Rk3j9x0abcd"
 	runDir := filepath.Join("receipts", "2026", "03", "01", key)
-	// editInPlace rewrites the file with edit's same-size change and puts
-	// its timestamps back: only the change time and the content tell.
-	editInPlace := func(edit func([]byte) []byte) func(t *testing.T, file string) {
-		return func(t *testing.T, file string) {
-			t.Helper()
-			fi, err := os.Stat(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			orig, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			edited := edit(bytes.Clone(orig))
-			if bytes.Equal(edited, orig) || len(edited) != len(orig) {
-				t.Fatal("the edit changes nothing, or the size")
-			}
-			f, err := os.OpenFile(file, os.O_WRONLY, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := f.WriteAt(edited, 0); err != nil {
-				t.Fatal(err)
-			}
-			if err := f.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Chtimes(file, fi.ModTime(), fi.ModTime()); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
 	tests := []struct {
 		name string
 		file string
@@ -418,7 +368,7 @@ func TestStateRebuildSeesRunFolderChanges(t *testing.T) {
 		{
 			name: "receipt.json edited in place",
 			file: artifacts.ReceiptFile,
-			change: editInPlace(func(b []byte) []byte {
+			change: editWith(func(b []byte) []byte {
 				return bytes.Replace(b, []byte(`"host": "pve"`), []byte(`"host": "PVE"`), 1)
 			}),
 			want: "PVE",
@@ -426,7 +376,7 @@ func TestStateRebuildSeesRunFolderChanges(t *testing.T) {
 		{
 			name: "output.log edited in place",
 			file: artifacts.OutputFile,
-			change: editInPlace(func(b []byte) []byte {
+			change: editWith(func(b []byte) []byte {
 				b[0] ^= 0x20
 				return b
 			}),
@@ -482,5 +432,46 @@ func TestStateRebuildSeesRunFolderChanges(t *testing.T) {
 				t.Errorf("site built from the records differs from a build without them (-fresh +records):\n%s", diff)
 			}
 		})
+	}
+}
+
+// editInPlace rewrites file in place with edit's change, which must keep
+// its size, and puts its timestamps back: only the change time and the
+// content tell.
+func editInPlace(t *testing.T, file string, edit func([]byte) []byte) {
+	t.Helper()
+	fi, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := edit(bytes.Clone(orig))
+	if bytes.Equal(edited, orig) || len(edited) != len(orig) {
+		t.Fatalf("the edit of %s changes nothing, or the size", file)
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(edited, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(file, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// editWith returns a change of a test case that edits its file in place
+// (editInPlace).
+func editWith(edit func([]byte) []byte) func(t *testing.T, file string) {
+	return func(t *testing.T, file string) {
+		t.Helper()
+		editInPlace(t, file, edit)
 	}
 }
