@@ -1,7 +1,6 @@
 package site
 
 import (
-	"context"
 	"fmt"
 	"html"
 	"os"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/config"
-	"github.com/spinehq/spine/loops"
 )
 
 func TestANSI(t *testing.T) {
@@ -192,27 +190,7 @@ func TestCheckOut(t *testing.T) {
 // fixture's runs (running, corrupt, of unknown loops) and for runs
 // without a time or receipt.
 func TestSearchKey(t *testing.T) {
-	root, err := filepath.Abs(filepath.Join("testdata", "repo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(root)
-	if err != nil {
-		cfg = config.Default()
-	}
-	paths, err := loops.Discover(root, cfg.Loops, cfg.Exclude, []string{cfg.Receipts, cfg.Artifacts, cfg.Site.Out})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := NewBuilder()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.receipts = newReceiptCache()
-	st, err := b.prepare(context.Background(), Options{Root: root, Config: cfg, Set: loops.Load(root, paths)}, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := prepareRepo(t, filepath.Join("testdata", "repo"))
 	generic := func() string {
 		k := newKeyer(st.global, "search.json")
 		st.searchItems(func(_ *receiptRec, fields ...string) {

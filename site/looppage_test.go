@@ -2,15 +2,11 @@ package site
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/spinehq/spine/config"
-	"github.com/spinehq/spine/loops"
 )
 
 // trickyLoop exercises every escaping path of a loop page: a title, facts,
@@ -42,28 +38,7 @@ func TestLoopPageMatchesTemplate(t *testing.T) {
 	repos["tricky"] = tricky
 	for name, root := range repos {
 		t.Run(name, func(t *testing.T) {
-			cfg, err := config.Load(root)
-			if err != nil {
-				cfg = config.Default()
-			}
-			paths, err := loops.Discover(root, cfg.Loops, cfg.Exclude, []string{cfg.Receipts, cfg.Artifacts, cfg.Site.Out})
-			if err != nil {
-				t.Fatal(err)
-			}
-			set := loops.Load(root, paths)
-			b, err := NewBuilder()
-			if err != nil {
-				t.Fatal(err)
-			}
-			b.receipts = newReceiptCache()
-			abs, err := filepath.Abs(root)
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := b.prepare(context.Background(), Options{Root: abs, Config: cfg, Set: set}, t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
+			st := prepareRepo(t, root)
 			if len(st.docs) == 0 {
 				t.Fatal("no loops")
 			}
@@ -75,7 +50,7 @@ func TestLoopPageMatchesTemplate(t *testing.T) {
 				}
 				pg.Body = body
 				var want bytes.Buffer
-				if err := b.tmpl.ExecuteTemplate(&want, "loop.html", pg); err != nil {
+				if err := st.b.tmpl.ExecuteTemplate(&want, "loop.html", pg); err != nil {
 					t.Fatal(err)
 				}
 				var got hw

@@ -205,24 +205,14 @@ func TestReceiptStateDetectsEdits(t *testing.T) {
 }
 
 // readSite returns every file of the site in out but the build's own
-// records, by slash-separated path.
+// records (readTree without the .spine files), by slash-separated path.
 func readSite(t *testing.T, out string) map[string]string {
 	t.Helper()
-	files := map[string]string{}
-	err := filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".spine") {
-			return err
+	files := readTree(t, out)
+	for p := range files {
+		if strings.HasPrefix(path.Base(p), ".spine") {
+			delete(files, p)
 		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(out, p)
-		files[filepath.ToSlash(rel)] = string(data)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	return files
 }
