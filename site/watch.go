@@ -9,6 +9,7 @@ import (
 
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/loops"
 )
 
@@ -153,10 +154,9 @@ func newWatchLayout(opts Options) (*watchLayout, error) {
 	return l, nil
 }
 
-// within reports whether p is dir or inside it.
-func within(p, dir string) bool {
-	return p == dir || strings.HasPrefix(p, dir+string(filepath.Separator))
-}
+// within reports whether p is dir or inside it (fsx.Within, in the
+// order this file's calls read best).
+func within(p, dir string) bool { return fsx.Within(dir, p) }
 
 // treeDir reports whether loop discovery walks the folder p (absolute):
 // inside the root, not the output folder, not a folder discovery skips.
