@@ -195,20 +195,9 @@ func (c *sumCache) has(dir string) bool {
 	return ok
 }
 
-// lookup returns the recorded summary of the output log of run folder dir
-// at path, if the file's stat is the one recorded. It also returns the
-// stat taken, for store.
-func (c *sumCache) lookup(dir, path string) (logSum, fileStat, bool) {
-	if c == nil {
-		return logSum{}, fileStat{}, false
-	}
-	st, ok := lstatFile(path)
-	s, hit := c.lookupStat(dir, st, ok)
-	return s, st, hit
-}
-
-// lookupStat is lookup of the log whose stat (lstatFile: ok false for no
-// regular file) was taken already.
+// lookupStat returns the recorded summary of the output log of run
+// folder dir, if st, the log's stat (lstatFile: ok false for no regular
+// file), is the one recorded.
 func (c *sumCache) lookupStat(dir string, st fileStat, ok bool) (logSum, bool) {
 	if c == nil || !ok {
 		return logSum{}, false

@@ -73,8 +73,8 @@ func TestSumCache(t *testing.T) {
 			out := t.TempDir()
 			c := readSums(out, false)
 			c.begin(tc.cutoff.Add(racyWindow))
-			_, before, hit := c.lookup("r/1", log)
-			if hit {
+			before, ok := lstatFile(log)
+			if _, hit := c.lookupStat("r/1", before, ok); hit {
 				t.Fatal("hit in an empty cache")
 			}
 			c.store("r/1", log, before, sum)
@@ -86,7 +86,8 @@ func TestSumCache(t *testing.T) {
 			}
 			c2 := readSums(out, tc.name == "unchanged")
 			c2.begin(time.Now())
-			got, _, hit := c2.lookup("r/1", log)
+			st, ok := lstatFile(log)
+			got, hit := c2.lookupStat("r/1", st, ok)
 			if _, ok := lstatFile(log); !ok && hit {
 				t.Fatal("hit for a file that is not a regular file")
 			}
