@@ -2,6 +2,7 @@ package loops
 
 import (
 	"bytes"
+	"strings"
 
 	"github.com/yuin/goldmark/util"
 )
@@ -327,7 +328,7 @@ func isThematic(line []byte) bool {
 // onlyBytes reports whether every byte of line is one of set.
 func onlyBytes(line []byte, set string) bool {
 	for _, c := range line {
-		if bytes.IndexByte([]byte(set), c) < 0 {
+		if strings.IndexByte(set, c) < 0 {
 			return false
 		}
 	}

@@ -22,7 +22,6 @@ type repoContext struct {
 	historyErr error
 }
 
-// openOptions say what a command needs from openRepoWith.
 // hugeHeapDocs and hugeHeapBytes: a read-only command that finds at least
 // hugeHeapDocs loop documents puts its heap on transparent huge pages
 // (hugeheap, hugeHeapBytes of address space). On a VM where each fresh
@@ -35,6 +34,7 @@ const (
 	hugeHeapBytes = 256 << 20
 )
 
+// openOptions say what a command needs from openRepoWith.
 type openOptions struct {
 	// history reads the receipt history on another core while the
 	// documents are parsed (it does not depend on them).
