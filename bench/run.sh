@@ -269,11 +269,17 @@ fi
 if want mem; then
 	R=$WORK/mem-$MEM_LOOPS
 	gen_repo "$R" "$MEM_LOOPS" 0
-	rm -rf "$WORK/out-mem"
-	(cd "$R" && /usr/bin/time -v "$SPINE" site build --out "$WORK/out-mem") 2>"$WORK/mem.txt" >/dev/null
-	kb=$(awk -F: '/Maximum resident set size/{gsub(/ /,"",$2); print $2}' "$WORK/mem.txt")
-	mb=$((kb / 1024))
-	row "peak RSS, site build of $MEM_LOOPS loops" "≤ 500 MB" "$mb MB" "$(ratio "$mb" 500)× goal" "$(met "$mb" "<=" 500)"
+	# First without the state folder (a fresh clone: every receipt read),
+	# then with what that build recorded (receipts.bin, sums.json, the
+	# document cache and the receipt index: mapped, they count too).
+	for state in cold warm; do
+		rm -rf "$WORK/out-mem"
+		[ "$state" = cold ] && rm -rf "$R/.git/spine"
+		(cd "$R" && /usr/bin/time -v "$SPINE" site build --out "$WORK/out-mem") 2>"$WORK/mem-$state.txt" >/dev/null
+		kb=$(awk -F: '/Maximum resident set size/{gsub(/ /,"",$2); print $2}' "$WORK/mem-$state.txt")
+		mb=$((kb / 1024))
+		row "peak RSS, site build of $MEM_LOOPS loops, state $state" "≤ 500 MB" "$mb MB" "$(ratio "$mb" 500)× goal" "$(met "$mb" "<=" 500)"
+	done
 fi
 
 # --- RESULTS.md -----------------------------------------------------------------------

@@ -366,8 +366,11 @@ func (st *buildState) receiptPage(r *receiptRec, lv *logView) *receiptPage {
 	if r.ver.LogFolded {
 		pg.LogURL = "output.txt"
 	}
-	if len(r.Raw) > 0 {
-		raw := r.Raw
+	raw := r.Raw
+	if raw == nil {
+		raw = st.b.rstate.raw(r.rawAt)
+	}
+	if len(raw) > 0 {
 		if len(raw) > 64<<10 {
 			raw, pg.RawCut = raw[:64<<10], true
 		}

@@ -500,3 +500,46 @@ func (d *jsonScanner) field(rc *artifacts.Receipt, key string) (uint64, bool) {
 	}
 	return bit, !d.bad
 }
+
+// detachReceipt returns rc with every string copied out of the buffer
+// decodeReceiptFast decoded it from (into one new block), so the buffer
+// can be reused. TestDetachReceipt checks it copies every string field.
+func detachReceipt(rc *artifacts.Receipt) *artifacts.Receipt {
+	n := 0
+	each := func(f func(s *string)) {
+		for _, s := range []*string{&rc.RunKey, &rc.LoopID, &rc.Stage, &rc.Step, &rc.Capability, &rc.Command,
+			&rc.CommandSHA256, &rc.Host, &rc.User, &rc.Workdir, &rc.StartedAt, &rc.FinishedAt, &rc.Status,
+			&rc.Gate, &rc.SourceCommit, &rc.OutputSHA256, &rc.SpineVersion, &rc.Prev, &rc.Note, &rc.Summary} {
+			f(s)
+		}
+		if a := rc.Approval; a != nil {
+			f(&a.Source)
+			f(&a.Commit)
+			f(&a.Author)
+		}
+		for i := range rc.Artifacts {
+			f(&rc.Artifacts[i].Path)
+			f(&rc.Artifacts[i].SHA256)
+		}
+		for i := range rc.Checks {
+			f(&rc.Checks[i].ID)
+			f(&rc.Checks[i].Title)
+			f(&rc.Checks[i].Status)
+		}
+	}
+	each(func(s *string) { n += len(*s) })
+	if n == 0 {
+		return rc
+	}
+	block := make([]byte, 0, n)
+	each(func(s *string) {
+		if len(*s) == 0 {
+			*s = ""
+			return
+		}
+		at := len(block)
+		block = append(block, *s...)
+		*s = unsafeString(block[at:])
+	})
+	return rc
+}

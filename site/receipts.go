@@ -36,10 +36,13 @@ type receiptRec struct {
 	// sigState is the signature state, computed against the keys whose
 	// file content is sigKeys (a long-lived builder sees keys change).
 	sigState, sigKeys string
-	// Raw is the receipt.json content (kept to show it on the page). When
-	// the receipt was taken from ReceiptStateName it shares the state's
-	// data (a read-only mapping in a one-shot build): it is never written.
+	// Raw is the receipt.json content (kept to show it on the page). A
+	// one-shot build that took the receipt from ReceiptStateName leaves it
+	// nil and reads it again from there (rawAt) for the page.
 	Raw []byte
+	// rawAt, when Raw is nil, is the record in ReceiptStateName that holds
+	// the receipt.json content (receiptState.raw).
+	rawAt stateEntry
 	// Start and Finish are the parsed started_at and finished_at (the run
 	// key's time when unreadable).
 	Start, Finish time.Time
@@ -329,9 +332,7 @@ func hasMissing(recs []*receiptRec) bool {
 // the folder's other files (preStat).
 func (c *receiptCache) readReceipt(day *dayDir, r *receiptRec) {
 	c.preStat(day, r)
-	if rc, hash, raw, st, ok := c.state.lookup(r.Dir, func() (fileStat, bool) { return day.lstat(r.RunKey, artifacts.ReceiptFile) }); ok {
-		r.Receipt, r.Hash, r.Raw, r.rstat = rc, hash, raw, st
-		r.fromState = true
+	if c.state.take(r, func() (fileStat, bool) { return day.lstat(r.RunKey, artifacts.ReceiptFile) }) {
 		r.Start, r.Finish = runTimes(r)
 		return
 	}

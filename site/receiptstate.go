@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/spinehq/spine/artifacts"
@@ -33,90 +35,220 @@ const ReceiptStateName = "receipts.bin"
 // receiptStateMagic names the format of ReceiptStateName: a file with
 // another first line is ignored.
 //
-// Layout: the magic line, then one record per receipt: its run folder
-// (repository-relative, slash-separated), the length of the rest of the
-// record, the stat of its receipt.json (size, mtime, ctime as varints,
-// inode and device as uvarints), its chain hash and the file's bytes
-// (strings as a uvarint length and the bytes); and last the CRC-32C of
-// everything before it, 4 bytes little-endian. A file that does not check
-// out is ignored whole.
-const receiptStateMagic = "spine-site receipts 2\n"
+// Layout: the magic line; the records, one per receipt: the stat of its
+// receipt.json (size, mtime, ctime as varints, inode and device as
+// uvarints), its chain hash and the file's bytes (strings as a uvarint
+// length and the bytes); then the index: per record its run folder
+// (repository-relative, slash-separated), the offset and length of the
+// record (uvarints) and the record's CRC-32C (4 bytes little-endian); and
+// last the index's offset (8 bytes little-endian) and the CRC-32C of the
+// index and that offset (4 bytes).
+//
+// A one-shot build maps the file, reads the index into memory and each
+// record when it takes it, and drops the pages it read from its resident
+// memory now and then (format 2 held no index and a build checked the
+// whole file, 65 MB at 58,000 receipts, which then stayed resident beside
+// the heap): a file whose index does not check out is ignored whole, a
+// record that does not is a miss.
+const receiptStateMagic = "spine-site receipts 3\n"
 
-// receiptState holds the records of ReceiptStateName by run folder.
+// receiptStateTrailer is the size of the file's trailer: the index offset
+// and the index's CRC-32C.
+const receiptStateTrailer = 12
+
+// releaseEvery is how many records a one-shot build reads between two
+// releases of the mapping's pages (mapfile.Mapping.Release).
+const releaseEvery = 2048
+
+// receiptState holds the index of ReceiptStateName and its records.
 type receiptState struct {
-	// data is the file's content (a read-only mapping in a one-shot
-	// build); the receipts' bytes and their decoded strings share it.
-	data string
-	// at maps a run folder to the offset of its record's stat.
-	at map[string]int
+	// data is the file's content: a mapping (m) in a one-shot build, a
+	// copy in memory in a long-lived one (serve), which receipts taken
+	// from it share.
+	data []byte
+	m    *mapfile.Mapping
+	// at maps a run folder to its record; a negative offset is a record
+	// this builder wrote but does not read (a miss).
+	at map[string]stateEntry
+	// reads counts the records read from the mapping, for releaseEvery.
+	reads atomic.Int64
 }
 
-// readReceiptState reads the receipt records in the folder dir; an empty
-// dir (no state folder), a missing, unreadable or corrupt file give an
-// empty state. With mapped set the file is mapped rather than read (see
-// mapfile.ReadString).
-func readReceiptState(dir string, mapped bool) *receiptState {
-	s := &receiptState{at: map[string]int{}}
+// stateEntry places one record of ReceiptStateName.
+type stateEntry struct {
+	off, n int
+	crc    uint32
+}
+
+// readReceiptState reads the index of the receipt records in the folder
+// dir; an empty dir (no state folder), a missing, unreadable or corrupt
+// file give an empty state. With oneShot set the file is mapped, else
+// read into memory.
+func readReceiptState(dir string, oneShot bool) *receiptState {
+	s := &receiptState{at: map[string]stateEntry{}}
 	if dir == "" {
 		return s
 	}
-	data, err := mapfile.ReadString(filepath.Join(dir, ReceiptStateName), mapped)
-	if err != nil || len(data) < len(receiptStateMagic)+4 || data[:len(receiptStateMagic)] != receiptStateMagic {
+	f, err := os.Open(filepath.Join(dir, ReceiptStateName))
+	if err != nil {
 		return s
 	}
-	body := data[:len(data)-4]
-	if crc32.Checksum(unsafe.Slice(unsafe.StringData(body), len(body)), crc32.MakeTable(crc32.Castagnoli)) != binary.LittleEndian.Uint32([]byte(data[len(body):])) {
+	var m *mapfile.Mapping
+	var data []byte
+	if oneShot {
+		if m, err = mapfile.Map(f); err == nil {
+			data = m.Bytes()
+		}
+	} else {
+		data, err = io.ReadAll(f)
+	}
+	f.Close()
+	if err != nil {
 		return s
 	}
-	at := map[string]int{}
-	d := stateDecoder{varbin.Decoder{S: body, Off: len(receiptStateMagic), Corrupt: errState}}
-	for d.Off < len(d.S) && d.Err == nil {
-		dir := d.Str()
-		body := d.Str()
-		at[dir] = d.Off - len(body)
-	}
-	if d.Err != nil {
+	if at, ok := readStateIndex(data); ok {
+		s.data, s.m, s.at = data, m, at
 		return s
 	}
-	s.data, s.at = data, at
+	m.Close()
 	return s
 }
 
-// lookup returns the receipt recorded for run folder dir, decoded from
-// the recorded bytes of its receipt.json, with its chain hash and those
-// bytes, if stat (the receipt.json's stat, statReceipt) reports the
-// recorded stat. The bytes share the state's data and must not be
-// written.
-func (s *receiptState) lookup(dir string, stat func() (fileStat, bool)) (rc *artifacts.Receipt, hash string, raw []byte, st fileStat, ok bool) {
-	if s == nil {
-		return nil, "", nil, fileStat{}, false
+// readStateIndex checks and reads the index of ReceiptStateName's content
+// data. Its run folders are copied: a mapping's pages are released.
+func readStateIndex(data []byte) (map[string]stateEntry, bool) {
+	size := len(data)
+	if size < len(receiptStateMagic)+receiptStateTrailer || string(data[:len(receiptStateMagic)]) != receiptStateMagic {
+		return nil, false
 	}
-	off, had := s.at[dir]
-	if !had || off < 0 {
-		return nil, "", nil, fileStat{}, false
+	ixOff := binary.LittleEndian.Uint64(data[size-receiptStateTrailer:])
+	if ixOff < uint64(len(receiptStateMagic)) || ixOff > uint64(size-receiptStateTrailer) {
+		return nil, false
+	}
+	ix := data[ixOff : size-4]
+	if crc32.Checksum(ix, crcTable) != binary.LittleEndian.Uint32(data[size-4:]) {
+		return nil, false
+	}
+	at := map[string]stateEntry{}
+	d := stateDecoder{varbin.Decoder{S: string(ix[:len(ix)-8]), Corrupt: errState}}
+	for d.Off < len(d.S) && d.Err == nil {
+		dir := d.Str()
+		off, n := d.Uvarint(), d.Uvarint()
+		crc := d.Bytes(4)
+		if d.Err != nil {
+			break
+		}
+		if off < uint64(len(receiptStateMagic)) || n > ixOff || off > ixOff-n {
+			d.Fail()
+			break
+		}
+		at[dir] = stateEntry{off: int(off), n: int(n), crc: binary.LittleEndian.Uint32([]byte(crc))}
+	}
+	return at, d.Err == nil
+}
+
+// close unmaps the file; lookups miss after it, and what was read from a
+// mapping must not be used.
+func (s *receiptState) close() {
+	if s == nil || s.m == nil {
+		return
+	}
+	s.m.Close()
+	s.m, s.data, s.at = nil, nil, map[string]stateEntry{}
+}
+
+// release drops the pages of the mapping read so far from the process's
+// resident memory (see mapfile.Mapping.Release).
+func (s *receiptState) release() {
+	if s != nil && s.m != nil {
+		_ = s.m.Release() // only memory is at stake
+	}
+}
+
+// record returns the record e, checked; it shares data.
+func (s *receiptState) record(e stateEntry) ([]byte, bool) {
+	if e.n == 0 || e.off < 0 || e.off+e.n > len(s.data) {
+		return nil, false
+	}
+	b := s.data[e.off : e.off+e.n]
+	if crc32.Checksum(b, crcTable) != e.crc {
+		return nil, false
+	}
+	if s.m != nil && s.reads.Add(1)%releaseEvery == 0 {
+		s.release()
+	}
+	return b, true
+}
+
+// take fills r (a run folder's record) with the receipt recorded for its
+// folder, its chain hash and its receipt.json's stat, if stat (the
+// receipt.json's stat now) reports the recorded stat, and reports whether
+// it did. In a one-shot build the receipt and hash are copied out of the
+// mapping, and the recorded bytes of receipt.json are read again for the
+// receipt's page (raw): the mapping's pages do not stay resident. A
+// long-lived builder (serve) shares the file's content in memory instead.
+func (s *receiptState) take(r *receiptRec, stat func() (fileStat, bool)) bool {
+	if s == nil {
+		return false
+	}
+	e, had := s.at[r.Dir]
+	if !had || e.off < 0 {
+		return false
 	}
 	cur, isFile := stat()
 	if !isFile {
-		return nil, "", nil, fileStat{}, false
+		return false
 	}
-	d := stateDecoder{varbin.Decoder{S: s.data[:len(s.data)-4], Off: off, Corrupt: errState}}
+	b, ok := s.record(e)
+	if !ok {
+		return false
+	}
+	d := stateDecoder{varbin.Decoder{S: unsafe.String(unsafe.SliceData(b), len(b)), Corrupt: errState}}
 	if d.stat() != cur {
-		return nil, "", nil, fileStat{}, false
+		return false
 	}
-	hash = d.Str()
+	hash := d.Str()
 	text := d.Str()
-	if d.Err != nil {
-		return nil, "", nil, fileStat{}, false
+	if d.Err != nil || d.Off != len(d.S) {
+		return false
 	}
-	raw = unsafe.Slice(unsafe.StringData(text), len(text))
-	rc, ok = decodeReceiptFast(raw)
+	raw := unsafe.Slice(unsafe.StringData(text), len(text))
+	rc, ok := decodeReceiptFast(raw)
 	if !ok {
 		var err error
 		if rc, err = artifacts.DecodeReceipt(raw); err != nil {
-			return nil, "", nil, fileStat{}, false
+			return false
 		}
 	}
-	return rc, hash, raw, cur, true
+	if s.m != nil {
+		if ok {
+			rc = detachReceipt(rc)
+		}
+		hash, raw = strings.Clone(hash), nil
+	}
+	r.Receipt, r.Hash, r.Raw, r.rawAt, r.rstat, r.fromState = rc, hash, raw, e, cur, true
+	return true
+}
+
+// raw returns the recorded bytes of a receipt.json whose record is e
+// (receiptRec.rawAt), shared with the state: nil if they cannot be read
+// again. They are valid until close.
+func (s *receiptState) raw(e stateEntry) []byte {
+	if s == nil {
+		return nil
+	}
+	b, ok := s.record(e)
+	if !ok {
+		return nil
+	}
+	d := stateDecoder{varbin.Decoder{S: unsafe.String(unsafe.SliceData(b), len(b)), Corrupt: errState}}
+	d.stat()
+	d.Str()
+	text := d.Str()
+	if d.Err != nil {
+		return nil
+	}
+	return unsafe.Slice(unsafe.StringData(text), len(text))
 }
 
 // unchanged reports whether the file holds exactly the records of recs:
@@ -138,32 +270,54 @@ func (s *receiptState) unchanged(recs []*receiptRec) bool {
 // save writes the records of recs whose receipt.json stat was recorded
 // (rstat) to the folder dir, unless the file already holds them; raws[i]
 // is the receipt.json content of recs[i] (Raw, taken before the page jobs
-// started: they drop it once the page is written, while this runs). An
-// empty dir (no state folder) records nothing.
+// started: they drop it once the page is written, while this runs), or
+// nil for a receipt taken from this state without its bytes (they are
+// read again). An empty dir (no state folder) records nothing.
 func (s *receiptState) save(dir string, recs []*receiptRec, raws [][]byte) error {
 	if dir == "" || s.unchanged(recs) {
 		return nil
 	}
-	at := map[string]int{}
+	type indexed struct {
+		dir string
+		off int
+		n   int
+		crc uint32
+	}
+	var index []indexed
 	err := writeStateFile(filepath.Join(dir, ReceiptStateName), func(w io.Writer) error {
-		cw := &crcWriter{w: w, tab: crc32.MakeTable(crc32.Castagnoli)}
-		var rec, hdr []byte
-		if _, err := io.WriteString(cw, receiptStateMagic); err != nil {
+		off := len(receiptStateMagic)
+		if _, err := io.WriteString(w, receiptStateMagic); err != nil {
 			return err
 		}
+		var rec []byte
 		for i, r := range recs {
 			if r.rstat == (fileStat{}) || r.Receipt == nil {
 				continue
 			}
-			rec = encodeRecord(rec[:0], r.rstat, r.Hash, raws[i])
-			hdr = binary.AppendUvarint(appendStateString(hdr[:0], r.Dir), uint64(len(rec)))
-			cw.Write(hdr)
-			if _, err := cw.Write(rec); err != nil {
+			raw := raws[i]
+			if raw == nil {
+				if raw = s.raw(r.rawAt); raw == nil {
+					continue // unreadable now: the next build reads the file
+				}
+			}
+			rec = encodeRecord(rec[:0], r.rstat, r.Hash, raw)
+			if _, err := w.Write(rec); err != nil {
 				return err
 			}
-			at[r.Dir] = -1 // in the file, but not in data: a miss
+			index = append(index, indexed{r.Dir, off, len(rec), crc32.Checksum(rec, crcTable)})
+			off += len(rec)
 		}
-		_, err := w.Write(binary.LittleEndian.AppendUint32(nil, cw.crc))
+		ixOff := off
+		var ix []byte
+		for _, e := range index {
+			ix = appendStateString(ix, e.dir)
+			ix = binary.AppendUvarint(ix, uint64(e.off))
+			ix = binary.AppendUvarint(ix, uint64(e.n))
+			ix = binary.LittleEndian.AppendUint32(ix, e.crc)
+		}
+		ix = binary.LittleEndian.AppendUint64(ix, uint64(ixOff))
+		ix = binary.LittleEndian.AppendUint32(ix, crc32.Checksum(ix, crcTable))
+		_, err := w.Write(ix)
 		return err
 	})
 	if err != nil {
@@ -172,8 +326,12 @@ func (s *receiptState) save(dir string, recs []*receiptRec, raws [][]byte) error
 	// The records now on disk are the ones this build took; a later
 	// build of the same Builder sees none of them as taken from the file,
 	// so mark them as such.
+	at := make(map[string]stateEntry, len(index))
+	for _, e := range index {
+		at[e.dir] = stateEntry{off: -1} // in the file, but not read: a miss
+	}
 	for _, r := range recs {
-		if r.rstat != (fileStat{}) && r.Receipt != nil {
+		if _, ok := at[r.Dir]; ok {
 			r.fromState = true
 		}
 	}
@@ -181,17 +339,8 @@ func (s *receiptState) save(dir string, recs []*receiptRec, raws [][]byte) error
 	return nil
 }
 
-// crcWriter writes to w and keeps the CRC-32C of what it wrote.
-type crcWriter struct {
-	w   io.Writer
-	tab *crc32.Table
-	crc uint32
-}
-
-func (w *crcWriter) Write(p []byte) (int, error) {
-	w.crc = crc32.Update(w.crc, w.tab, p)
-	return w.w.Write(p)
-}
+// crcTable is the CRC-32C table of ReceiptStateName.
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // writeStream writes the file at path through a temporary file renamed
 // into place, as writeFileAtomic does, from what fill writes to a

@@ -59,20 +59,29 @@ func TestReceiptStateRoundTrip(t *testing.T) {
 			}
 			st := fileStat{Size: int64(len(raw)), Mtime: -5, Ctime: 1 << 62, Ino: 1<<64 - 1, Dev: 26}
 			r := &receiptRec{Entry: artifacts.Entry{RunKey: "k", Dir: "receipts/2026/03/01/k", Hash: artifacts.ChainHash(raw), Receipt: want}, Raw: raw, rstat: st}
-			if err := (&receiptState{at: map[string]int{}}).save(dir, []*receiptRec{r}, [][]byte{raw}); err != nil {
+			if err := (&receiptState{at: map[string]stateEntry{}}).save(dir, []*receiptRec{r}, [][]byte{raw}); err != nil {
 				t.Fatal(err)
 			}
-			for _, mapped := range []bool{false, true} {
-				s := readReceiptState(dir, mapped)
-				got, hash, gotRaw, gotSt, ok := s.lookup(r.Dir, func() (fileStat, bool) { return st, true })
-				if !ok {
-					t.Fatalf("mapped %v: recorded receipt not found", mapped)
+			for _, oneShot := range []bool{false, true} {
+				s := readReceiptState(dir, oneShot)
+				got := &receiptRec{Entry: artifacts.Entry{RunKey: r.RunKey, Dir: r.Dir}}
+				if !s.take(got, func() (fileStat, bool) { return st, true }) {
+					t.Fatalf("one-shot %v: recorded receipt not found", oneShot)
 				}
-				if gotSt != st || hash != r.Hash || string(gotRaw) != tc.raw {
-					t.Errorf("mapped %v: stat %+v hash %q raw %q, want %+v %q %q", mapped, gotSt, hash, gotRaw, st, r.Hash, tc.raw)
+				// A one-shot build reads the bytes again for the page;
+				// a long-lived builder keeps them.
+				gotRaw := got.Raw
+				if oneShot {
+					if gotRaw != nil {
+						t.Errorf("one-shot build keeps the receipt's bytes in memory")
+					}
+					gotRaw = s.raw(got.rawAt)
 				}
-				if diff := cmp.Diff(want, got); diff != "" {
-					t.Errorf("mapped %v: receipt (-want +got):\n%s", mapped, diff)
+				if got.rstat != st || got.Hash != r.Hash || string(gotRaw) != tc.raw || !got.fromState {
+					t.Errorf("one-shot %v: stat %+v hash %q raw %q fromState %v, want %+v %q %q true", oneShot, got.rstat, got.Hash, gotRaw, got.fromState, st, r.Hash, tc.raw)
+				}
+				if diff := cmp.Diff(want, got.Receipt); diff != "" {
+					t.Errorf("one-shot %v: receipt (-want +got):\n%s", oneShot, diff)
 				}
 				for _, changed := range []fileStat{
 					{Size: st.Size + 1, Mtime: st.Mtime, Ctime: st.Ctime, Ino: st.Ino, Dev: st.Dev},
@@ -81,24 +90,34 @@ func TestReceiptStateRoundTrip(t *testing.T) {
 					{Size: st.Size, Mtime: st.Mtime, Ctime: st.Ctime, Ino: st.Ino - 1, Dev: st.Dev},
 					{Size: st.Size, Mtime: st.Mtime, Ctime: st.Ctime, Ino: st.Ino, Dev: st.Dev + 1},
 				} {
-					if _, _, _, _, ok := s.lookup(r.Dir, func() (fileStat, bool) { return changed, true }); ok {
-						t.Errorf("mapped %v: stat %+v taken for the recorded %+v", mapped, changed, st)
+					if s.take(&receiptRec{Entry: artifacts.Entry{Dir: r.Dir}}, func() (fileStat, bool) { return changed, true }) {
+						t.Errorf("one-shot %v: stat %+v taken for the recorded %+v", oneShot, changed, st)
 					}
 				}
-				if _, _, _, _, ok := s.lookup(r.Dir, func() (fileStat, bool) { return st, false }); ok {
-					t.Errorf("mapped %v: a receipt.json that is not a regular file taken from the state", mapped)
+				if s.take(&receiptRec{Entry: artifacts.Entry{Dir: r.Dir}}, func() (fileStat, bool) { return st, false }) {
+					t.Errorf("one-shot %v: a receipt.json that is not a regular file taken from the state", oneShot)
+				}
+				s.close()
+				if s.take(&receiptRec{Entry: artifacts.Entry{Dir: r.Dir}}, func() (fileStat, bool) { return st, true }) && oneShot {
+					t.Errorf("a closed state still takes receipts")
 				}
 			}
 		})
 	}
 }
 
-// TestReceiptStateCorrupt checks that a damaged state file is ignored whole.
+// TestReceiptStateCorrupt checks that nothing is taken from a damaged
+// state file: a damaged index (or magic, or trailer) makes the file
+// ignored whole, a damaged record is a miss while the other records are
+// still taken, and a truncated file is ignored.
 func TestReceiptStateCorrupt(t *testing.T) {
 	out := t.TempDir()
-	r := &receiptRec{Entry: artifacts.Entry{RunKey: "k", Dir: "receipts/2026/03/01/k", Hash: "h", Receipt: &artifacts.Receipt{RunKey: "k"}},
-		rstat: fileStat{Size: 1, Mtime: 2, Ctime: 3, Ino: 4, Dev: 5}}
-	if err := (&receiptState{at: map[string]int{}}).save(out, []*receiptRec{r}, [][]byte{[]byte("{}")}); err != nil {
+	st := fileStat{Size: 1, Mtime: 2, Ctime: 3, Ino: 4, Dev: 5}
+	var recs []*receiptRec
+	for _, k := range []string{"k1", "k2"} {
+		recs = append(recs, &receiptRec{Entry: artifacts.Entry{RunKey: k, Dir: "receipts/2026/03/01/" + k, Hash: "h", Receipt: &artifacts.Receipt{RunKey: k}}, rstat: st})
+	}
+	if err := (&receiptState{at: map[string]stateEntry{}}).save(out, recs, [][]byte{[]byte(`{"run_key":"k1"}`), []byte(`{"run_key":"k2"}`)}); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(out, ReceiptStateName)
@@ -106,8 +125,27 @@ func TestReceiptStateCorrupt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := readReceiptState(out, false); len(s.at) != 1 {
-		t.Fatalf("state read back holds %d records, want 1", len(s.at))
+	s := readReceiptState(out, false)
+	if len(s.at) != 2 {
+		t.Fatalf("state read back holds %d records, want 2", len(s.at))
+	}
+	// takes reports which of the two receipts the state gives.
+	takes := func(s *receiptState) (got [2]bool) {
+		for i, r := range recs {
+			got[i] = s.take(&receiptRec{Entry: artifacts.Entry{RunKey: r.RunKey, Dir: r.Dir}}, func() (fileStat, bool) { return st, true })
+		}
+		return got
+	}
+	if got := takes(s); got != [2]bool{true, true} {
+		t.Fatalf("intact state: taken %v, want both", got)
+	}
+	inRecord := func(i int) int {
+		for k, r := range recs {
+			if e := s.at[r.Dir]; i >= e.off && i < e.off+e.n {
+				return k
+			}
+		}
+		return -1
 	}
 	for i := range good {
 		bad := bytes.Clone(good)
@@ -115,8 +153,18 @@ func TestReceiptStateCorrupt(t *testing.T) {
 		if err := os.WriteFile(path, bad, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if s := readReceiptState(out, i%2 == 0); len(s.at) != 0 {
-			t.Fatalf("byte %d flipped: %d records read, want none", i, len(s.at))
+		for _, oneShot := range []bool{false, true} {
+			s := readReceiptState(out, oneShot)
+			got := takes(s)
+			s.close()
+			want := [2]bool{}
+			if k := inRecord(i); k >= 0 {
+				want = [2]bool{true, true}
+				want[k] = false
+			}
+			if got != want {
+				t.Fatalf("byte %d flipped (one-shot %v): taken %v, want %v", i, oneShot, got, want)
+			}
 		}
 	}
 	if err := os.WriteFile(path, good[:len(good)-1], 0o644); err != nil {

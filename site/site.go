@@ -319,6 +319,10 @@ func (b *Builder) build(ctx context.Context, opts Options, h *buildHint) (Stats,
 	}()
 	stats, err := b.write(ctx, st)
 	serr := <-saved
+	if b.oneShot {
+		// Its records were read for this build's pages and state.
+		b.rstate.close()
+	}
 	if err != nil {
 		// The manifest on disk may not describe what is there any more.
 		b.manifest = nil

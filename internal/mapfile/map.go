@@ -12,9 +12,10 @@ import (
 // process can map a file once per version of it. Its bytes must not be
 // written (a write to a mapping faults) and must not be used after Close.
 type Mapping struct {
-	b      []byte
-	unmap  func([]byte) error
-	closed bool
+	b       []byte
+	unmap   func([]byte) error
+	release func([]byte) error
+	closed  bool
 }
 
 // Map returns the content of the open regular file f. f may be closed
@@ -32,7 +33,7 @@ func Map(f *os.File) (*Mapping, error) {
 	}
 	if size > 0 {
 		if b, unmap, ok := mapFile(f, int(size)); ok {
-			return &Mapping{b: b, unmap: unmap}, nil
+			return &Mapping{b: b, unmap: unmap, release: releasePages}, nil
 		}
 	}
 	b := make([]byte, size)
@@ -44,6 +45,22 @@ func Map(f *os.File) (*Mapping, error) {
 
 // Bytes returns the content. It must not be written.
 func (m *Mapping) Bytes() []byte { return m.b }
+
+// Release drops the pages of a mapping from the process's resident
+// memory; they stay in the file's page cache and are mapped again, with
+// the same content, when next read. A process that reads a large file
+// piece by piece over a long time calls it now and then, so that what it
+// read does not stay counted in its memory. Reads may go on at the same
+// time. For content read into memory (no mapping) it does nothing.
+func (m *Mapping) Release() error {
+	if m == nil || m.closed || m.release == nil || len(m.b) == 0 {
+		return nil
+	}
+	if err := m.release(m.b); err != nil {
+		return fmt.Errorf("release mapping: %w", err)
+	}
+	return nil
+}
 
 // Close releases the mapping; Bytes must not be used afterwards. Closing
 // twice does nothing.

@@ -40,3 +40,8 @@ func mapFile(f *os.File, size int) (b []byte, unmap func([]byte) error, ok bool)
 	}
 	return b, unix.Munmap, true
 }
+
+// releasePages drops the resident pages of the read-only file mapping b
+// (MADV_DONTNEED: a private mapping that was never written reads the file
+// again).
+func releasePages(b []byte) error { return unix.Madvise(b, unix.MADV_DONTNEED) }
