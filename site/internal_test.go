@@ -1,8 +1,12 @@
 package site
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"html"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -296,5 +300,80 @@ func TestScanManyDays(t *testing.T) {
 	}
 	if diff := cmp.Diff(wantWarnings, scan.warnings); diff != "" {
 		t.Errorf("warnings (-want +scanned):\n%s", diff)
+	}
+}
+
+// TestEmitStream checks emitStream against emit: the same file and
+// manifest entry for the same content, an unchanged file left alone (not
+// even replaced), and a failed fill leaving the old file and no
+// temporary file behind.
+func TestEmitStream(t *testing.T) {
+	out := t.TempDir()
+	content := []byte(strings.Repeat("[\"x\"],\n", 20000)) // over the 64 KiB buffer
+	fill := func(data []byte) func(io.Writer) error {
+		return func(w io.Writer) error {
+			for len(data) > 0 { // in pieces, as searchJob writes
+				n := min(len(data), 1000)
+				if _, err := w.Write(data[:n]); err != nil {
+					return err
+				}
+				data = data[n:]
+			}
+			return nil
+		}
+	}
+	newWriter := func(old map[string]manifestEntry) *writer {
+		return &writer{out: out, old: &manifest{files: old}, next: map[string]manifestEntry{}}
+	}
+	w := newWriter(map[string]manifestEntry{})
+	if err := w.emitStream("search.json", "k1", fill(content)); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(out, "search.json")
+	got, err := os.ReadFile(p)
+	if err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("search.json: %d bytes (err %v), want %d", len(got), err, len(content))
+	}
+	want := manifestEntry{Key: "k1", SHA: contentHash(content)}
+	if e := w.next["search.json"]; e != want || w.written.Load() != 1 {
+		t.Fatalf("manifest entry %+v (written %d), want %+v (1)", e, w.written.Load(), want)
+	}
+	before, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same content under a new key: recorded, not rewritten.
+	w = newWriter(map[string]manifestEntry{"search.json": want})
+	if err := w.emitStream("search.json", "k2", fill(content)); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(before, after) || w.unchanged.Load() != 1 || w.next["search.json"] != (manifestEntry{Key: "k2", SHA: want.SHA}) {
+		t.Errorf("unchanged content: file replaced %v, unchanged %d, entry %+v", !os.SameFile(before, after), w.unchanged.Load(), w.next["search.json"])
+	}
+	// A fill that fails: the old file stays, nothing is recorded.
+	w = newWriter(map[string]manifestEntry{"search.json": want})
+	boom := errors.New("boom")
+	err = w.emitStream("search.json", "k3", func(out io.Writer) error {
+		out.Write([]byte("partial"))
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Errorf("fill error: got %v, want %v", err, boom)
+	}
+	if got, _ := os.ReadFile(p); !bytes.Equal(got, content) {
+		t.Error("a failed fill changed the file")
+	}
+	if _, err := os.Stat(p + ".spine-tmp"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("temporary file left behind: %v", err)
+	}
+	if len(w.next) != 0 {
+		t.Errorf("a failed fill recorded %v", w.next)
+	}
+	if err := w.emitStream("../x", "k", fill(content)); err == nil {
+		t.Error("a path out of the output folder was written")
 	}
 }

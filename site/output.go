@@ -1,6 +1,7 @@
 package site
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -227,8 +228,12 @@ func validOutPath(p string) bool {
 // contentHash returns the hash recorded for file content.
 func contentHash(data []byte) string {
 	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:16])
+	return shortHash(sum[:])
 }
+
+// shortHash is the manifest's form of a SHA-256 sum: its first 16 bytes
+// in hex.
+func shortHash(sum []byte) string { return hex.EncodeToString(sum[:16]) }
 
 // keyer hashes the inputs of a page into its key. Inputs are written,
 // length-prefixed, to a hash through a small buffer, so that large inputs
@@ -369,6 +374,50 @@ func (w *writer) emit(p, key string, data []byte) error {
 		write = writeFileDirect
 	}
 	if err := write(full, data); err != nil {
+		return fmt.Errorf("site: write %s: %w", p, err)
+	}
+	w.record(p, manifestEntry{Key: key, SHA: sha}, true)
+	return nil
+}
+
+// emitStream is emit for content too large to hold in memory (search.json
+// of a large site): fill writes it, through a hash, to a temporary file
+// that replaces p unless the previous build wrote the same content. A
+// writer error sticks: fill's later writes do nothing and it is returned.
+func (w *writer) emitStream(p, key string, fill func(out io.Writer) error) error {
+	if !validOutPath(p) {
+		return fmt.Errorf("site: refusing to write %q", p)
+	}
+	full := filepath.Join(w.out, filepath.FromSlash(p))
+	if err := w.mkdir(filepath.Dir(full)); err != nil {
+		return err
+	}
+	tmp := full + ".spine-tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("site: write %s: %w", p, err)
+	}
+	h := sha256.New()
+	bw := bufio.NewWriterSize(io.MultiWriter(f, h), 64<<10)
+	err = fill(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("site: write %s: %w", p, err)
+	}
+	sha := shortHash(h.Sum(nil))
+	if e, had := w.old.files[p]; had && e.SHA == sha {
+		os.Remove(tmp)
+		w.record(p, manifestEntry{Key: key, SHA: sha}, false)
+		return nil
+	}
+	if err := os.Rename(tmp, full); err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("site: write %s: %w", p, err)
 	}
 	w.record(p, manifestEntry{Key: key, SHA: sha}, true)
