@@ -3,6 +3,7 @@ package site
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -512,4 +513,45 @@ func editWith(edit func([]byte) []byte) func(t *testing.T, file string) {
 		t.Helper()
 		editInPlace(t, file, edit)
 	}
+}
+
+// FuzzReadReceiptState reads any content as ReceiptStateName, mapped (a
+// one-shot build) and in memory (serve): it must not panic, and whatever
+// it takes must be a receipt whose record checked out.
+func FuzzReadReceiptState(f *testing.F) {
+	dir := f.TempDir()
+	st := fileStat{Size: 1, Mtime: 2, Ctime: 3, Ino: 4, Dev: 5}
+	var recs []*receiptRec
+	var raws [][]byte
+	for i, raw := range receiptJSONSeeds {
+		k := fmt.Sprintf("k%d", i)
+		recs = append(recs, &receiptRec{Entry: artifacts.Entry{RunKey: k, Dir: "receipts/2026/03/01/" + k, Hash: "h", Receipt: &artifacts.Receipt{}}, rstat: st})
+		raws = append(raws, []byte(raw))
+	}
+	if err := (&receiptState{at: map[string]stateEntry{}}).save(dir, recs, raws); err != nil {
+		f.Fatal(err)
+	}
+	good, err := os.ReadFile(filepath.Join(dir, ReceiptStateName))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte(receiptStateMagic))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, ReceiptStateName), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, oneShot := range []bool{false, true} {
+			s := readReceiptState(dir, oneShot)
+			for d := range s.at {
+				r := &receiptRec{Entry: artifacts.Entry{Dir: d}}
+				if s.take(r, func() (fileStat, bool) { return st, true }) && r.Receipt == nil {
+					t.Fatalf("%s taken without a receipt", d)
+				}
+				_ = s.raw(r.rawAt)
+			}
+			s.close()
+		}
+	})
 }
