@@ -7,7 +7,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 
@@ -253,7 +252,7 @@ func (a *AtomicFile) syncParent() error {
 	if a.noSync {
 		return nil
 	}
-	return syncDir(filepath.Dir(a.path))
+	return fsx.SyncDir(filepath.Dir(a.path))
 }
 
 // Commit makes the file durable and moves it into place, replacing any file
@@ -347,7 +346,7 @@ func syncConcurrently(fns ...func() error) error {
 func dirSyncs(dirs []string) []func() error {
 	fns := make([]func() error, len(dirs))
 	for i, d := range dirs {
-		fns[i] = func() error { return syncDir(d) }
+		fns[i] = func() error { return fsx.SyncDir(d) }
 	}
 	return fns
 }
@@ -367,26 +366,6 @@ func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
 		return err
 	}
 	return a.Commit()
-}
-
-// syncDir fsyncs a directory so that entries created or renamed in it are
-// durable. Windows cannot sync directories; there it is a no-op.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	return nil
 }
 
 // mkdirSafe creates the directory root/rel and any missing parents,

@@ -84,6 +84,9 @@ type JournalRecord struct {
 // without the NULs, are read and continued the same way.
 type Journal struct {
 	path string
+	// syncDir makes the journal's name durable once it is created (nil:
+	// fsx.SyncDir; tests count the calls).
+	syncDir func(dir string) error
 
 	mu sync.Mutex
 	// f is the journal file as last opened for writing, nil until the
@@ -117,9 +120,12 @@ const (
 const journalRoom = 8 << 10
 
 // OpenJournal opens (creating the state folder as needed) the journal in
-// stateDir.
+// stateDir. The folders it creates, and the journal file once the first
+// record creates it, are made durable (their parent folders synced): a
+// record's fdatasync alone would not keep a new file's name through a
+// crash.
 func OpenJournal(stateDir string) (*Journal, error) {
-	if err := os.MkdirAll(stateDir, 0o755); err != nil {
+	if err := fsx.MkdirAllDurable(stateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
 	return &Journal{path: filepath.Join(stateDir, "journal.jsonl")}, nil
@@ -279,7 +285,25 @@ func (j *Journal) appendFile() (*os.File, error) {
 		}
 		j.closeLocked()
 	}
-	f, err := os.OpenFile(j.path, os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(j.path, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Created here: its name must be durable before any record in
+		// it counts as written.
+		if f, err = os.OpenFile(j.path, os.O_CREATE|os.O_RDWR, 0o644); err == nil {
+			syncDir := j.syncDir
+			if syncDir == nil {
+				syncDir = fsx.SyncDir
+			}
+			if err = syncDir(filepath.Dir(j.path)); err != nil {
+				// Not durable: the next append creates it again (while
+				// it is still empty: nothing else has used it).
+				if fi, serr := f.Stat(); serr == nil && fi.Size() == 0 {
+					os.Remove(j.path)
+				}
+				f.Close()
+			}
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -486,5 +487,49 @@ func TestJournalReserve(t *testing.T) {
 				t.Errorf("run keys (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestJournalSyncsNewFile checks that the journal's folder is synced when
+// an append creates the journal file (its name must survive a crash as
+// its records do), and only then; a failed sync fails the append.
+func TestJournalSyncsNewFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state", "spine")
+	j, err := OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	var synced []string
+	var fail error
+	j.syncDir = func(d string) error {
+		synced = append(synced, d)
+		return fail
+	}
+	rec := func(i int) JournalRecord {
+		return JournalRecord{Kind: recIntent, RunKey: fmt.Sprintf("CAP-20260301-1015%02d__x__Raaaaaaaaaa", i), LoopID: "L", Step: "s", At: time.Date(2026, 3, 1, 10, 15, i, 0, time.UTC)}
+	}
+	for i := range 3 {
+		if err := j.Append(rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if diff := cmp.Diff([]string{dir}, synced); diff != "" {
+		t.Errorf("folders synced over three appends to a new journal (-want +got):\n%s", diff)
+	}
+	// The journal removed (compacted away by hand, say): recreated, synced.
+	if err := os.Remove(filepath.Join(dir, "journal.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	fail = errors.New("disk gone")
+	if err := j.Append(rec(3)); !errors.Is(err, fail) {
+		t.Errorf("append with a failing folder sync: %v, want %v", err, fail)
+	}
+	fail = nil
+	if err := j.Append(rec(4)); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != 3 {
+		t.Errorf("folder synced %d times, want 3 (first creation, a failed retry, a good one)", len(synced))
 	}
 }

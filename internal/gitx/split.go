@@ -749,7 +749,7 @@ func (c *indexCache) writeShared(gitDir string, whole *rawIndex, sum [indexHashL
 		os.Remove(tmp)
 		return nil, fmt.Errorf("write shared index %s: %w", p, err)
 	}
-	if err := syncDir(gitDir); err != nil {
+	if err := fsx.SyncDir(gitDir); err != nil {
 		return nil, fmt.Errorf("write shared index %s: %w", p, err)
 	}
 	s := &sharedIndex{path: p, sum: sum, ix: whole}
@@ -762,16 +762,6 @@ func (c *indexCache) writeShared(gitDir string, whole *rawIndex, sum [indexHashL
 	}
 	c.setShared(s)
 	return s, nil
-}
-
-// syncDir fsyncs a folder, making the renames in it durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // expireShared removes gitDir's shared index files other than keep whose
