@@ -290,11 +290,18 @@ func (c *receiptCache) scan(root, rel string) (*receiptScan, error) {
 	}
 	c.days = fresh
 
+	// A run folder without its receipt is watched (the receipt may come
+	// while a server runs), once: a set, as there may be thousands.
+	watched := make(map[string]bool, len(res.watch))
+	for _, w := range res.watch {
+		watched[w] = true
+	}
 	for _, d := range days {
 		for _, r := range fresh[d.abs].recs {
 			res.recs = append(res.recs, r)
-			if r.Missing && !contains(res.watch, filepath.Join(root, filepath.FromSlash(r.Dir))) {
-				res.watch = append(res.watch, filepath.Join(root, filepath.FromSlash(r.Dir)))
+			if p := filepath.Join(root, filepath.FromSlash(r.Dir)); r.Missing && !watched[p] {
+				watched[p] = true
+				res.watch = append(res.watch, p)
 			}
 		}
 	}
@@ -306,15 +313,6 @@ func (c *receiptCache) scan(root, rel string) (*receiptScan, error) {
 // sortDirEntries sorts des by name, as os.ReadDir does.
 func sortDirEntries(des []fs.DirEntry) {
 	slices.SortFunc(des, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func hasMissing(recs []*receiptRec) bool {

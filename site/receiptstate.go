@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/spinehq/spine/artifacts"
@@ -359,12 +360,39 @@ func writeStream(path string, fill func(w io.Writer) error) error {
 // name): builds in other processes (a server, a build of another output
 // folder) may write the same file at the same time, and each renames a
 // whole file of its own into place.
+//
+// Temporary files of path left by a build that crashed are removed once
+// staleTemp old (a build in progress writes its own in well under that).
 func writeStateFile(path string, fill func(w io.Writer) error) error {
 	f, err := fsx.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-")
 	if err != nil {
 		return err
 	}
-	return fillAndRename(f, path, fill)
+	if err := fillAndRename(f, path, fill); err != nil {
+		return err
+	}
+	removeStaleTemps(path, time.Now().Add(-staleTemp))
+	return nil
+}
+
+// staleTemp is the age after which a state file's temporary file is taken
+// for the leftover of a crashed build.
+const staleTemp = time.Hour
+
+// removeStaleTemps removes the temporary files of the state file path
+// (writeStateFile's) last modified before cutoff. Failures are ignored: a
+// file left behind only takes room.
+func removeStaleTemps(path string, cutoff time.Time) {
+	dir, prefix := filepath.Dir(path), filepath.Base(path)+".tmp-"
+	des, _ := os.ReadDir(dir)
+	for _, de := range des {
+		if !strings.HasPrefix(de.Name(), prefix) || !de.Type().IsRegular() {
+			continue
+		}
+		if fi, err := de.Info(); err == nil && fi.ModTime().Before(cutoff) {
+			os.Remove(filepath.Join(dir, de.Name()))
+		}
+	}
 }
 
 // fillAndRename writes what fill writes to the new temporary file f

@@ -555,3 +555,32 @@ func FuzzReadReceiptState(f *testing.F) {
 		}
 	})
 }
+
+// TestStateTempsRemoved checks that saving a state file removes the
+// temporary files a crashed build left (older than staleTemp), and only
+// those: a fresh one may be another build's, writing now.
+func TestStateTempsRemoved(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, ReceiptStateName)
+	old := time.Now().Add(-2 * staleTemp)
+	stale, fresh, other := path+".tmp-111", path+".tmp-222", filepath.Join(dir, SumsName+".tmp-333")
+	for _, p := range []string{stale, fresh, other} {
+		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{stale, other} {
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &receiptRec{Entry: artifacts.Entry{RunKey: "k", Dir: "receipts/2026/03/01/k", Hash: "h", Receipt: &artifacts.Receipt{}}, rstat: fileStat{Size: 2}}
+	if err := (&receiptState{at: map[string]stateEntry{}}).save(dir, []*receiptRec{r}, [][]byte{[]byte("{}")}); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]bool{stale: false, fresh: true, other: true, path: true} {
+		if _, err := os.Stat(p); (err == nil) != want {
+			t.Errorf("%s: exists %v, want %v", filepath.Base(p), err == nil, want)
+		}
+	}
+}
