@@ -65,6 +65,9 @@ type History struct {
 	runs   []Run
 	byStep map[[2]string][]int
 	byLoop map[string][]int
+	// damaged indexes the runs whose receipt could not be read by the
+	// capability their run key names (see Damaged).
+	damaged map[string][]int
 }
 
 // NewHistory indexes runs, ordering them by start time, then run key, then
@@ -94,6 +97,12 @@ func newHistorySorted(runs []Run) *History {
 	for i := range runs {
 		r := &runs[i]
 		if r.Err != "" {
+			if k, err := artifacts.ParseRunKey(r.RunKey); err == nil {
+				if h.damaged == nil {
+					h.damaged = map[string][]int{}
+				}
+				h.damaged[k.Capability] = append(h.damaged[k.Capability], i)
+			}
 			continue
 		}
 		h.byStep[[2]string{r.LoopID, r.Step}] = append(h.byStep[[2]string{r.LoopID, r.Step}], i)
@@ -108,6 +117,20 @@ func (h *History) Add(r Run) {
 	i := len(h.runs) - 1
 	h.byStep[[2]string{r.LoopID, r.Step}] = append(h.byStep[[2]string{r.LoopID, r.Step}], i)
 	h.byLoop[r.LoopID] = append(h.byLoop[r.LoopID], i)
+}
+
+// Damaged returns the runs whose receipt.json could not be read (Err) and
+// whose run key names capability (artifacts.SanitizeCapability of a
+// step's capability). Their loop and step are unknown: any of them may be
+// the run of a step with that capability, which then must not be planned
+// as if it never ran.
+func (h *History) Damaged(capability string) []Run {
+	idx := h.damaged[capability]
+	out := make([]Run, len(idx))
+	for i, j := range idx {
+		out[i] = h.runs[j]
+	}
+	return out
 }
 
 // Latest returns the most recent run of a loop's step, or nil.

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"path"
 	"strings"
 	"time"
 
@@ -152,6 +153,23 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 		}
 		it.State, it.Reason = StateDone, latest.Status+" "+latest.RunKey
 		return
+	}
+	// A receipt that cannot be read may be this step's pass: running the
+	// step again could repeat a destructive change. The operator restores
+	// the receipt, removes its folder, or says --retry.
+	if len(p.History.damaged) > 0 && !p.Retry[step.Name] {
+		if bad := p.History.Damaged(artifacts.SanitizeCapability(step.Capability())); len(bad) > 0 {
+			why := bad[0].Err
+			if i := strings.LastIndex(why, artifacts.ReceiptFile+": "); i >= 0 {
+				why = why[i+len(artifacts.ReceiptFile)+2:] // the path is named below
+			}
+			it.State = StateFailed
+			it.Reason = fmt.Sprintf("%s cannot be read (%s) and may be this step's run: restore it from git history or remove its folder; --retry %s runs the step anyway", path.Join(bad[0].Dir, artifacts.ReceiptFile), why, step.Name)
+			if len(bad) > 1 {
+				it.Reason += fmt.Sprintf(" (%d such receipts)", len(bad))
+			}
+			return
+		}
 	}
 	if host != "" && !strings.EqualFold(host, p.Host) {
 		it.State, it.Reason = StateWaiting, fmt.Sprintf("runs on host %s (this is %s)", host, p.Host)

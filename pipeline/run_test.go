@@ -503,3 +503,45 @@ func TestExitCodes(t *testing.T) {
 		t.Errorf("bad usage: exit %d, want 2", code)
 	}
 }
+
+// TestDamagedReceiptNotRerun checks that a step whose passing receipt can
+// no longer be read (a broken receipt.json) is not run again as if it had
+// never run: the plan holds it, naming the receipt, unless --retry says
+// run it anyway.
+func TestDamagedReceiptNotRerun(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Do\n\n```sh {name=drop destructive=true}\necho x >> %s\n```\n", count))})
+	r.run(nil)
+	paths, _ := filepath.Glob(filepath.Join(r.root, "receipts", "*", "*", "*", "*", artifacts.ReceiptFile))
+	if len(paths) != 1 || countLines(t, count) != 1 {
+		t.Fatalf("first run: %d receipts, ran %d times", len(paths), countLines(t, count))
+	}
+	dir, err := filepath.Rel(r.root, filepath.Dir(paths[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(paths[0], []byte("{broken"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.commit("receipt damaged", nil)
+	it := r.plan(nil, "LOOP-A", "drop")
+	if it.State != StateFailed || !strings.Contains(it.Reason, filepath.ToSlash(dir)) || !strings.Contains(it.Reason, "--retry drop") {
+		t.Fatalf("plan with the receipt damaged: %s %q", it.State, it.Reason)
+	}
+	opts := r.runOpts(nil)
+	opts.Retry = map[string]bool{"drop": true}
+	p, err := Plan(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range p.PlanLoop(opts.Set.ByID("LOOP-A")) {
+		if it.Name == "drop" && it.State != StatePending {
+			t.Fatalf("plan with --retry drop: %s %q, want pending", it.State, it.Reason)
+		}
+	}
+	r.run(nil)
+	if n := countLines(t, count); n != 1 {
+		t.Fatalf("a step whose receipt is damaged ran again (%d times in all)", n)
+	}
+}
