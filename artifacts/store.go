@@ -437,6 +437,12 @@ func ReadReceipt(path string) (*Receipt, error) {
 	return r, nil
 }
 
+// ReadReceiptFile returns the bytes of the receipt.json at path, as List
+// reads them: a regular file, not a symbolic link, of at most 16 MiB,
+// read with plain system calls where the platform allows (a planner
+// reads thousands).
+func ReadReceiptFile(path string) ([]byte, error) { return readNoFollow(path, maxReceiptSize) }
+
 // Entry is one run folder found by List.
 type Entry struct {
 	// RunKey is the folder's name (Verify checks it against the receipt).

@@ -275,7 +275,7 @@ func loadHistory(root, receiptsDir, stateDir string, mapped bool) (*History, err
 // readRun reads one receipt folder.
 func readRun(root, dir string) Run {
 	p := filepath.Join(root, filepath.FromSlash(dir), "receipt.json")
-	data, err := os.ReadFile(p)
+	data, err := artifacts.ReadReceiptFile(p)
 	if err != nil {
 		return Run{Dir: dir, RunKey: path.Base(dir), Err: err.Error()}
 	}

@@ -1,10 +1,12 @@
 package pipeline
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -237,4 +239,53 @@ func FuzzDecodeIndex(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = decodeIndex(string(data))
 	})
+}
+
+// TestLoadHistoryUnsafeReceipts checks that the history does not follow a
+// receipt.json that is a symbolic link, nor read one over the size bound:
+// both are runs whose receipt cannot be read (Err), which the planner
+// holds (see TestDamagedReceiptNotRerun), never receipts taken at face
+// value.
+func TestLoadHistoryUnsafeReceipts(t *testing.T) {
+	root := t.TempDir()
+	start := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	dirs := writeTestReceipts(t, root, start, 3, 1)
+	target := filepath.Join(t.TempDir(), "elsewhere.json")
+	good := filepath.Join(root, filepath.FromSlash(dirs[0]), artifacts.ReceiptFile)
+	data, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(target, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(good); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, good); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	huge := filepath.Join(root, filepath.FromSlash(dirs[1]), artifacts.ReceiptFile)
+	if err := os.WriteFile(huge, append(bytes.Repeat([]byte(" "), 16<<20), "{}"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	byDir := map[string]Run{}
+	for _, r := range fresh(t, root) {
+		byDir[r.Dir] = r
+	}
+	for _, c := range []struct{ dir, want string }{{dirs[0], "symbolic link"}, {dirs[1], "larger than"}} {
+		if r := byDir[c.dir]; !strings.Contains(r.Err, c.want) {
+			t.Errorf("%s: Err %q, want it to say %q", c.dir, r.Err, c.want)
+		}
+	}
+	if r := byDir[dirs[2]]; r.Err != "" || r.LoopID != "LOOP-H" {
+		t.Errorf("%s: %+v, want the receipt read", dirs[2], r)
+	}
+	h, err := LoadHistory(root, "receipts", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(h.Damaged("step.s1")); got != 2 {
+		t.Errorf("Damaged(step.s1): %d runs, want 2", got)
+	}
 }
