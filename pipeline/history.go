@@ -125,12 +125,7 @@ func (h *History) Add(r Run) {
 // the run of a step with that capability, which then must not be planned
 // as if it never ran.
 func (h *History) Damaged(capability string) []Run {
-	idx := h.damaged[capability]
-	out := make([]Run, len(idx))
-	for i, j := range idx {
-		out[i] = h.runs[j]
-	}
-	return out
+	return h.pick(h.damaged[capability])
 }
 
 // Latest returns the most recent run of a loop's step, or nil.
@@ -144,17 +139,16 @@ func (h *History) Latest(loopID, step string) *Run {
 
 // Step returns every run of a loop's step, oldest first.
 func (h *History) Step(loopID, step string) []Run {
-	idx := h.byStep[[2]string{loopID, step}]
-	out := make([]Run, len(idx))
-	for i, j := range idx {
-		out[i] = h.runs[j]
-	}
-	return out
+	return h.pick(h.byStep[[2]string{loopID, step}])
 }
 
 // Loop returns every run of a loop, oldest first.
 func (h *History) Loop(loopID string) []Run {
-	idx := h.byLoop[loopID]
+	return h.pick(h.byLoop[loopID])
+}
+
+// pick returns the runs at the indexes idx, copied.
+func (h *History) pick(idx []int) []Run {
 	out := make([]Run, len(idx))
 	for i, j := range idx {
 		out[i] = h.runs[j]
