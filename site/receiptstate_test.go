@@ -515,9 +515,11 @@ func editWith(edit func([]byte) []byte) func(t *testing.T, file string) {
 	}
 }
 
-// FuzzReadReceiptState reads any content as ReceiptStateName, mapped (a
-// one-shot build) and in memory (serve): it must not panic, and whatever
-// it takes must be a receipt whose record checked out.
+// FuzzReadReceiptState reads any content as ReceiptStateName's: it must
+// not panic, and whatever it takes must be a receipt whose record checked
+// out. It checks the bytes as readReceiptState does after opening the
+// file (mapped or read, the same bytes), without the file: an input per
+// file written, mapped and removed made it some 30 inputs a second.
 func FuzzReadReceiptState(f *testing.F) {
 	dir := f.TempDir()
 	st := fileStat{Size: 1, Mtime: 2, Ctime: 3, Ino: 4, Dev: 5}
@@ -537,24 +539,18 @@ func FuzzReadReceiptState(f *testing.F) {
 	}
 	f.Add(good)
 	f.Add([]byte(receiptStateMagic))
-	// One folder for every input of this process: a folder made and
-	// removed per input would cost more than the reads.
-	fdir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := fdir
-		if err := os.WriteFile(filepath.Join(dir, ReceiptStateName), data, 0o600); err != nil {
-			t.Fatal(err)
+		at, ok := readStateIndex(data)
+		if !ok {
+			return
 		}
-		for _, oneShot := range []bool{false, true} {
-			s := readReceiptState(dir, oneShot)
-			for d := range s.at {
-				r := &receiptRec{Entry: artifacts.Entry{Dir: d}}
-				if s.take(r, func() (fileStat, bool) { return st, true }) && r.Receipt == nil {
-					t.Fatalf("%s taken without a receipt", d)
-				}
-				_ = s.raw(r.rawAt)
+		s := &receiptState{data: data, at: at}
+		for d := range s.at {
+			r := &receiptRec{Entry: artifacts.Entry{Dir: d}}
+			if s.take(r, func() (fileStat, bool) { return st, true }) && r.Receipt == nil {
+				t.Fatalf("%s taken without a receipt", d)
 			}
-			s.close()
+			_ = s.raw(r.rawAt)
 		}
 	})
 }
