@@ -406,3 +406,23 @@ func TestRepositoryBehindSymlink(t *testing.T) {
 		t.Errorf("status --json from inside LINK, loops (-want +got):\n%s", diff)
 	}
 }
+
+// TestRunSaysWhatWaits checks that a run with nothing to run but a step
+// held from before (here a failure not retried) says which step waits and
+// why, with exit status 3, rather than that nothing is pending.
+func TestRunSaysWhatWaits(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-W\nstatus: active\n---\n\n# Loop Scope: LOOP-W\n\n## Stage 1: Go\n\n```sh {name=boom}\nexit 4\n```\n")
+	if _, _, code := spine(t, "--repo", dir, "run"); code != 1 {
+		t.Fatalf("first run: exit %d, want 1", code)
+	}
+	gitCmd(t, dir, "commit", "-q", "--allow-empty", "-m", "later")
+	out, _, code := spine(t, "--repo", dir, "run")
+	if code != 3 {
+		t.Errorf("second run: exit %d, want 3", code)
+	}
+	for _, want := range []string{"1 step(s) wait for an operator", "LOOP-W boom failed", "--retry boom"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("second run's output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -190,7 +190,16 @@ func (t *termReporter) summary(out *pipeline.Outcome) {
 		return
 	}
 	if len(t.rows) == 0 {
-		fmt.Fprintln(t.w, "nothing to do: no step is pending")
+		if len(out.Held) == 0 {
+			fmt.Fprintln(t.w, "nothing to do: no step is pending")
+			return
+		}
+		// Held before anything ran (a failure not retried, a receipt that
+		// cannot be read): say what waits, as the exit status (3) does.
+		fmt.Fprintf(t.w, "nothing ran: %d step(s) wait for an operator\n", len(out.Held))
+		for _, it := range out.Held {
+			fmt.Fprintf(t.w, "  %s %s %s: %s\n", it.LoopID, it.Name, it.State, it.Reason)
+		}
 		return
 	}
 	fmt.Fprintln(t.w)
