@@ -1,7 +1,6 @@
 package site
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -382,8 +381,9 @@ func (w *writer) emit(p, key string, data []byte) error {
 
 // emitStream is emit for content too large to hold in memory (search.json
 // of a large site): fill writes it, through a hash, to a temporary file
-// that replaces p unless the previous build wrote the same content. A
-// writer error sticks: fill's later writes do nothing and it is returned.
+// that replaces p unless the previous build wrote the same content
+// (writeStream). A writer error sticks: fill's later writes do nothing and
+// it is returned.
 func (w *writer) emitStream(p, key string, fill func(out io.Writer) error) error {
 	if !validOutPath(p) {
 		return fmt.Errorf("site: refusing to write %q", p)
@@ -392,35 +392,19 @@ func (w *writer) emitStream(p, key string, fill func(out io.Writer) error) error
 	if err := w.mkdir(filepath.Dir(full)); err != nil {
 		return err
 	}
-	tmp := full + ".spine-tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("site: write %s: %w", p, err)
-	}
 	h := sha256.New()
-	bw := bufio.NewWriterSize(io.MultiWriter(f, h), 64<<10)
-	err = fill(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	var sha string
+	written, err := writeStream(full, func(out io.Writer) error {
+		return fill(io.MultiWriter(out, h))
+	}, func() bool {
+		sha = shortHash(h.Sum(nil))
+		e, had := w.old.files[p]
+		return !had || e.SHA != sha
+	})
 	if err != nil {
-		os.Remove(tmp)
 		return fmt.Errorf("site: write %s: %w", p, err)
 	}
-	sha := shortHash(h.Sum(nil))
-	if e, had := w.old.files[p]; had && e.SHA == sha {
-		os.Remove(tmp)
-		w.record(p, manifestEntry{Key: key, SHA: sha}, false)
-		return nil
-	}
-	if err := os.Rename(tmp, full); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("site: write %s: %w", p, err)
-	}
-	w.record(p, manifestEntry{Key: key, SHA: sha}, true)
+	w.record(p, manifestEntry{Key: key, SHA: sha}, written)
 	return nil
 }
 
@@ -554,7 +538,7 @@ func (w *writer) finish() (removed []string, err error) {
 	if w.old.onDisk && (w.dirty.Load() || len(removed) > 0 || len(w.next) != len(w.old.files)) {
 		// The manifest on disk is the previous one, which differs from
 		// this one: write it without encoding it whole in memory first.
-		if err := writeStream(mp, m.encodeTo); err != nil {
+		if _, err := writeStream(mp, m.encodeTo, nil); err != nil {
 			return nil, fmt.Errorf("site: write manifest: %w", err)
 		}
 		return removed, nil

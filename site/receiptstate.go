@@ -200,20 +200,10 @@ func (s *receiptState) take(r *receiptRec, stat func() (fileStat, bool)) bool {
 	if !isFile {
 		return false
 	}
-	b, ok := s.record(e)
-	if !ok {
+	st, hash, raw, ok := s.fields(e)
+	if !ok || st != cur {
 		return false
 	}
-	d := stateDecoder{varbin.Decoder{S: unsafe.String(unsafe.SliceData(b), len(b)), Corrupt: errState}}
-	if d.stat() != cur {
-		return false
-	}
-	hash := d.Str()
-	text := d.Str()
-	if d.Err != nil || d.Off != len(d.S) {
-		return false
-	}
-	raw := unsafe.Slice(unsafe.StringData(text), len(text))
 	rc, ok := decodeReceiptFast(raw)
 	if !ok {
 		var err error
@@ -238,18 +228,26 @@ func (s *receiptState) raw(e stateEntry) []byte {
 	if s == nil {
 		return nil
 	}
+	_, _, raw, _ := s.fields(e)
+	return raw
+}
+
+// fields returns the fields of the record e, checked (record): the stat
+// of its receipt.json, its chain hash and the file's bytes, all sharing
+// data. Keep it in step with encodeRecord.
+func (s *receiptState) fields(e stateEntry) (st fileStat, hash string, raw []byte, ok bool) {
 	b, ok := s.record(e)
 	if !ok {
-		return nil
+		return fileStat{}, "", nil, false
 	}
 	d := stateDecoder{varbin.Decoder{S: unsafe.String(unsafe.SliceData(b), len(b)), Corrupt: errState}}
-	d.stat()
-	d.Str()
+	st = d.stat()
+	hash = d.Str()
 	text := d.Str()
-	if d.Err != nil {
-		return nil
+	if d.Err != nil || d.Off != len(d.S) {
+		return fileStat{}, "", nil, false
 	}
-	return unsafe.Slice(unsafe.StringData(text), len(text))
+	return st, hash, unsafe.Slice(unsafe.StringData(text), len(text)), true
 }
 
 // unchanged reports whether the file holds exactly the records of recs:
@@ -346,13 +344,15 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 // writeStream writes the file at path through a temporary file renamed
 // into place, as writeFileAtomic does, from what fill writes to a
 // buffered writer: a file of many megabytes costs a 64 KiB buffer
-// instead of a buffer of its size.
-func writeStream(path string, fill func(w io.Writer) error) error {
+// instead of a buffer of its size. With keep set, the file is renamed into
+// place only if keep, called once fill is done, says so (else removed);
+// writeStream reports whether it was.
+func writeStream(path string, fill func(w io.Writer) error, keep func() bool) (bool, error) {
 	f, err := os.OpenFile(path+".spine-tmp", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return err
+		return false, err
 	}
-	return fillAndRename(f, path, fill)
+	return fillAndRename(f, path, fill, keep)
 }
 
 // writeStateFile writes a file of the state folder at path, as
@@ -368,7 +368,7 @@ func writeStateFile(path string, fill func(w io.Writer) error) error {
 	if err != nil {
 		return err
 	}
-	if err := fillAndRename(f, path, fill); err != nil {
+	if _, err := fillAndRename(f, path, fill, nil); err != nil {
 		return err
 	}
 	removeStaleTemps(path, time.Now().Add(-staleTemp))
@@ -396,9 +396,10 @@ func removeStaleTemps(path string, cutoff time.Time) {
 }
 
 // fillAndRename writes what fill writes to the new temporary file f
-// through a 64 KiB buffer, closes it and renames it to path; on any error
-// it removes f.
-func fillAndRename(f *os.File, path string, fill func(w io.Writer) error) error {
+// through a 64 KiB buffer, closes it and renames it to path, unless keep
+// (when set) says not to; on any error, or when not kept, it removes f.
+// It reports whether f was renamed.
+func fillAndRename(f *os.File, path string, fill func(w io.Writer) error, keep func() bool) (bool, error) {
 	tmp := f.Name()
 	bw := bufio.NewWriterSize(f, 64<<10)
 	err := fill(bw)
@@ -408,14 +409,18 @@ func fillAndRename(f *os.File, path string, fill func(w io.Writer) error) error 
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil && keep != nil && !keep() {
+		os.Remove(tmp)
+		return false, nil
+	}
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return err
+		return false, err
 	}
-	return nil
+	return true, nil
 }
 
 func appendStateString(b []byte, s string) []byte {
@@ -423,7 +428,7 @@ func appendStateString(b []byte, s string) []byte {
 }
 
 // encodeRecord appends a record's body: the stat of receipt.json, the
-// chain hash and the file's bytes. Keep it in step with lookup.
+// chain hash and the file's bytes. Keep it in step with fields.
 func encodeRecord(b []byte, st fileStat, hash string, raw []byte) []byte {
 	b = binary.AppendVarint(b, st.Size)
 	b = binary.AppendVarint(b, st.Mtime)
