@@ -77,7 +77,7 @@ type cacheKey [sha256.Size]byte
 
 // cacheMagic starts a cache file; the digit is the encoding's version,
 // raised when the encoding of a document changes.
-const cacheMagic = "spine-docs-cache 2\n"
+const cacheMagic = "spine-docs-cache 3\n"
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
@@ -373,6 +373,13 @@ func (w *cacheWriter) document(d *Document) error {
 	for _, l := range [][]string{d.RunKeys, d.GapIDs, d.LoopRefs} {
 		w.strs(l)
 	}
+	w.len(d.Evidence == nil, len(d.Evidence))
+	for _, e := range d.Evidence {
+		for _, s := range []string{e.Stage, e.RunKey, e.Status, e.Step, e.Text} {
+			w.str(s)
+		}
+		w.int(int64(e.Line))
+	}
 	w.len(d.Problems == nil, len(d.Problems))
 	for _, p := range d.Problems {
 		w.str(p.Path)
@@ -514,6 +521,14 @@ func decodeDocument(enc string) (*Document, error) {
 	d.RunKeys = r.strs()
 	d.GapIDs = r.strs()
 	d.LoopRefs = r.strs()
+	if n, ok := r.len(); ok {
+		d.Evidence = make([]EvidenceRun, n)
+		for i := range d.Evidence {
+			e := &d.Evidence[i]
+			e.Stage, e.RunKey, e.Status, e.Step, e.Text = r.Str(), r.Str(), r.Str(), r.Str(), r.Str()
+			e.Line = r.intN()
+		}
+	}
 	if n, ok := r.len(); ok {
 		d.Problems = make([]Problem, n)
 		for i := range d.Problems {

@@ -28,6 +28,9 @@ func cacheTestDocs(t *testing.T) []namedDoc {
 	for i, src := range gen.Docs(40, 7) {
 		docs = append(docs, namedDoc{name: filepath.Base(gen.Path(i)), src: src})
 	}
+	docs = append(docs, namedDoc{name: "LOOP-EVIDENCE.md", src: []byte("---\nloop_id: LOOP-EVIDENCE\nstatus: active\n---\n# LOOP-EVIDENCE\n\n## Stage 1: Wipe\n\n" +
+		"```sh {name=wipe}\nwipefs -a /dev/sdz\n```\n\n## Execution Evidence\n\n" + EvidenceBegin + "\n#### Stage 1: Wipe\n\n" +
+		"- `CAP-20261126-101500__step.wipe__Rabcdefghij` (fail, step wipe: exit 4)\n- `CAP-20261126-101600__step.wipe__Rklmnopqrst` (pass, step wipe)\n" + EvidenceEnd + "\n")})
 	return docs
 }
 
@@ -42,6 +45,9 @@ func TestCacheEncodingRoundTrip(t *testing.T) {
 	for _, nd := range cacheTestDocs(t) {
 		t.Run(nd.name, func(t *testing.T) {
 			d := Parse("loops/"+nd.name, nd.src)
+			if nd.name == "LOOP-EVIDENCE.md" && len(d.Evidence) != 2 {
+				t.Fatalf("evidence parsed as %+v, want 2 runs", d.Evidence)
+			}
 			enc, err := encodeDocument(d)
 			if err != nil {
 				t.Fatal(err)
@@ -99,12 +105,13 @@ func TestCacheEncodingValues(t *testing.T) {
 // version raised), or cached documents would come back without it.
 func TestCacheCoversEveryField(t *testing.T) {
 	want := map[reflect.Type][]string{
-		reflect.TypeFor[Document](): {"Path", "LoopID", "IDFrom", "FileID", "Title", "Status", "RawStatus", "Meta", "MetaSource", "BodyLine", "BodyOffset", "Stages", "RunKeys", "GapIDs", "LoopRefs", "Problems", "Source"},
-		reflect.TypeFor[Stage]():    {"Number", "Title", "Level", "Line", "Steps"},
-		reflect.TypeFor[Step]():     {"Kind", "Name", "Lang", "Attrs", "Command", "Checked", "Line", "Cap", "Gate", "Destructive", "AllowFailure", "Idempotent", "Background", "Timeout", "Host", "Artifact", "After", "Pack"},
-		reflect.TypeFor[Attr]():     {"Key", "Value"},
-		reflect.TypeFor[Field]():    {"Key", "Value", "Line"},
-		reflect.TypeFor[Problem]():  {"Path", "Line", "Level", "Message"},
+		reflect.TypeFor[Document]():    {"Path", "LoopID", "IDFrom", "FileID", "Title", "Status", "RawStatus", "Meta", "MetaSource", "BodyLine", "BodyOffset", "Stages", "RunKeys", "Evidence", "GapIDs", "LoopRefs", "Problems", "Source"},
+		reflect.TypeFor[EvidenceRun](): {"Stage", "RunKey", "Status", "Step", "Line", "Text"},
+		reflect.TypeFor[Stage]():       {"Number", "Title", "Level", "Line", "Steps"},
+		reflect.TypeFor[Step]():        {"Kind", "Name", "Lang", "Attrs", "Command", "Checked", "Line", "Cap", "Gate", "Destructive", "AllowFailure", "Idempotent", "Background", "Timeout", "Host", "Artifact", "After", "Pack"},
+		reflect.TypeFor[Attr]():        {"Key", "Value"},
+		reflect.TypeFor[Field]():       {"Key", "Value", "Line"},
+		reflect.TypeFor[Problem]():     {"Path", "Line", "Level", "Message"},
 	}
 	for typ, fields := range want {
 		var got []string

@@ -186,6 +186,8 @@ type Document struct {
 	Stages     []Stage `json:"stages"`
 	// RunKeys are the distinct run keys the document mentions, sorted.
 	RunKeys []string `json:"run_keys"`
+	// Evidence are the runs the evidence block records (ParseEvidence).
+	Evidence []EvidenceRun `json:"-"`
 	// GapIDs are the distinct gap ids mentioned, sorted.
 	GapIDs []string `json:"gaps"`
 	// LoopRefs are the distinct other loop ids mentioned, sorted.

@@ -901,6 +901,7 @@ func (p *docParser) finish() {
 		}
 	}
 	d.RunKeys = FindRunKeys(p.src)
+	d.Evidence = ParseEvidence(p.src)
 	d.GapIDs = FindGapIDs(p.src)
 	refs := FindLoopIDs(p.src)
 	d.LoopRefs = refs[:0]

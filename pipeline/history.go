@@ -68,6 +68,10 @@ type History struct {
 	// damaged indexes the runs whose receipt could not be read by the
 	// capability their run key names (see Damaged).
 	damaged map[string][]int
+	// keys indexes runs by run key and by folder name, made on the first
+	// call of ByKey.
+	keys     map[string]int
+	keysOnce sync.Once
 }
 
 // NewHistory indexes runs, ordering them by start time, then run key, then
@@ -117,6 +121,36 @@ func (h *History) Add(r Run) {
 	i := len(h.runs) - 1
 	h.byStep[[2]string{r.LoopID, r.Step}] = append(h.byStep[[2]string{r.LoopID, r.Step}], i)
 	h.byLoop[r.LoopID] = append(h.byLoop[r.LoopID], i)
+	if h.keys != nil {
+		h.addKeys(i)
+	}
+}
+
+// addKeys indexes run i by its run key and its folder's name (they differ
+// only in a receipt spine verify reports).
+func (h *History) addKeys(i int) {
+	r := &h.runs[i]
+	h.keys[r.RunKey] = i
+	if r.Dir != "" {
+		h.keys[path.Base(r.Dir)] = i
+	}
+}
+
+// ByKey returns the run of run key key, readable or not (Err), or nil when
+// there is no receipt folder of that key. It is not safe to call
+// concurrently with Add.
+func (h *History) ByKey(key string) *Run {
+	h.keysOnce.Do(func() {
+		h.keys = make(map[string]int, len(h.runs))
+		for i := range h.runs {
+			h.addKeys(i)
+		}
+	})
+	i, ok := h.keys[key]
+	if !ok {
+		return nil
+	}
+	return &h.runs[i]
 }
 
 // Damaged returns the runs whose receipt.json could not be read (Err) and

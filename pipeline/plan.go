@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,6 +67,12 @@ type Planner struct {
 	// edited. Root is the repository root, to read a recorded command.
 	Redactor *artifacts.Redactor
 	Root     string
+	// Receipts is the receipt store, to name the folder of a missing
+	// receipt (nil: the default receipts folder).
+	Receipts *artifacts.Store
+
+	// foreign caches evidence by document.
+	foreign map[*loops.Document][]loops.EvidenceRun
 }
 
 // runnableStatus reports whether a loop of this status runs.
@@ -145,13 +152,20 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 		host = step.Host
 	}
 	latest := p.History.Latest(it.LoopID, step.Name)
+	moved := ""
+	if latest == nil || !latest.Done() {
+		if m := p.movedRun(it.Doc, step.Name); m != nil && (latest == nil || runBefore(latest, m)) {
+			latest = m
+			moved = fmt.Sprintf(" (run as loop %s, recorded in this document's evidence block)", m.LoopID)
+		}
+	}
 	it.Latest = latest
 	if latest != nil && latest.Done() {
 		if !p.sameCommand(latest, step.Command) {
-			it.State, it.Reason = StateEdited, fmt.Sprintf("edited after it ran (%s at %s); not re-run", latest.Status, stamp(latest.Started))
+			it.State, it.Reason = StateEdited, fmt.Sprintf("edited after it ran (%s at %s%s); not re-run", latest.Status, stamp(latest.Started), moved)
 			return
 		}
-		it.State, it.Reason = StateDone, latest.Status+" "+latest.RunKey
+		it.State, it.Reason = StateDone, latest.Status+" "+latest.RunKey+moved
 		return
 	}
 	// A receipt that cannot be read may be this step's pass: running the
@@ -168,6 +182,16 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 			if len(bad) > 1 {
 				it.Reason += fmt.Sprintf(" (%d such receipts)", len(bad))
 			}
+			return
+		}
+	}
+	// A run the loop's evidence block records, whose receipt is gone from
+	// the working tree, may be this step's pass: the same as a damaged
+	// receipt.
+	if !p.Retry[step.Name] {
+		if why := p.lostReason(it.Doc, step.Name); why != "" {
+			it.State = StateFailed
+			it.Reason = why
 			return
 		}
 	}
@@ -226,6 +250,103 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 			it.Reason = "gate " + gate + " now approved"
 		}
 	}
+}
+
+// lostReason returns why step waits for a lost run (see LostRuns), or ""
+// when none holds it. A lost pass, failure or interruption holds the step
+// as its receipt would; a lost blocked or skipped run changes nothing, as
+// the gate or the condition is checked again.
+func (p *Planner) lostReason(doc *loops.Document, step string) string {
+	lost := p.LostRuns(doc)
+	var hold []loops.EvidenceRun
+	for _, e := range lost {
+		switch e.Status {
+		case artifacts.StatusPass, artifacts.StatusFail, artifacts.StatusInterrupted:
+			if e.Step == step {
+				hold = append(hold, e)
+			}
+		}
+	}
+	if len(hold) == 0 {
+		return ""
+	}
+	e := hold[len(hold)-1]
+	dir := e.RunKey
+	st := p.Receipts
+	if st == nil {
+		st = &artifacts.Store{}
+	}
+	if d, err := st.RelDir(e.RunKey); err == nil {
+		dir = d
+	}
+	why := fmt.Sprintf("%s:%d records run %s (%s) of this step, but its receipt folder %s is missing: restore it from git (git checkout HEAD -- %s); --retry %s runs the step anyway", doc.Path, e.Line, e.RunKey, e.Status, dir, dir, step)
+	if len(hold) > 1 {
+		why += fmt.Sprintf(" (%d such runs)", len(hold))
+	}
+	return why
+}
+
+// LostRuns returns the runs doc's evidence block records that have no
+// receipt in the history: runs spine made and committed whose receipt
+// folder is gone from the working tree (deleted by hand, by a clean, by a
+// checkout of another branch).
+func (p *Planner) LostRuns(doc *loops.Document) []loops.EvidenceRun {
+	var lost []loops.EvidenceRun
+	for _, e := range p.evidence(doc) {
+		if p.History.ByKey(e.RunKey) == nil {
+			lost = append(lost, e)
+		}
+	}
+	return lost
+}
+
+// evidence returns the runs doc's evidence block records, or nil when all
+// of them are runs of this loop in the history, which then already says
+// all the block could: the usual case, which leaves the index of every
+// run key (ByKey) unbuilt.
+func (p *Planner) evidence(doc *loops.Document) []loops.EvidenceRun {
+	if len(doc.Evidence) == 0 {
+		return nil
+	}
+	if ev, ok := p.foreign[doc]; ok {
+		return ev
+	}
+	own := p.History.Loop(doc.LoopID)
+	ownKeys := make(map[string]bool, len(own))
+	for i := range own {
+		ownKeys[own[i].RunKey] = true
+	}
+	var ev []loops.EvidenceRun
+	if slices.ContainsFunc(doc.Evidence, func(e loops.EvidenceRun) bool { return !ownKeys[e.RunKey] }) {
+		ev = doc.Evidence
+	}
+	if p.foreign == nil {
+		p.foreign = map[*loops.Document][]loops.EvidenceRun{}
+	}
+	p.foreign[doc] = ev
+	return ev
+}
+
+// movedRun returns the latest run of step that doc's evidence block
+// records under another loop id, or nil. A loop whose id changed (a typo
+// fixed in loop_id, a title or file renamed when the id comes from them)
+// keeps its runs: they name the old id, and without this its passed
+// steps would be pending again.
+func (p *Planner) movedRun(doc *loops.Document, step string) *Run {
+	var latest *Run
+	for _, e := range p.evidence(doc) {
+		if e.Step != step {
+			continue
+		}
+		run := p.History.ByKey(e.RunKey)
+		if run == nil || run.Err != "" || run.LoopID == doc.LoopID || run.Step != step {
+			continue
+		}
+		if latest == nil || runBefore(latest, run) {
+			latest = run
+		}
+	}
+	return latest
 }
 
 // afterDone checks an `after` dependency: "step" in the same loop, or

@@ -564,7 +564,7 @@ func regenerateDoc(o *PushOptions, hist *History, d replayDoc, orig *object.Comm
 	if id == "" {
 		id = doc.LoopID
 	}
-	out, err := loops.SetEvidence(src, EvidenceBlock(doc, hist.Loop(id)))
+	out, err := loops.SetEvidence(src, EvidenceBlock(doc, hist.Loop(id), LostEvidence(src, hist, id)))
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", d.path, err)
 	}

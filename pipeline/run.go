@@ -10,7 +10,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -215,7 +214,7 @@ func (r *Runner) loadWith(h *History) error {
 		},
 		Host: r.opts.Host, Retry: r.opts.Retry, Unfinished: unfinished,
 		CapGate: r.opts.CapGate, Now: r.opts.Clock,
-		Redactor: r.redactor(), Root: r.opts.Root,
+		Redactor: r.redactor(), Root: r.opts.Root, Receipts: r.store,
 		Background: func(loopID, step string) (bool, string) {
 			e := unfinished[[2]string{loopID, step}]
 			if e == nil || !backgroundAlive(e.Intent) {
@@ -718,7 +717,7 @@ func cutStagePrefix(title string) (string, bool) {
 // regenerate rewrites the evidence block from the loop's receipts and sets
 // last_heartbeat_utc.
 func (r *Runner) regenerate(doc *loops.Document, src []byte, now time.Time) ([]byte, error) {
-	block := EvidenceBlock(doc, r.history.Loop(doc.LoopID))
+	block := EvidenceBlock(doc, r.history.Loop(doc.LoopID), LostEvidence(src, r.history, doc.LoopID))
 	out, err := loops.SetEvidence(src, block)
 	if err != nil {
 		return nil, err
@@ -732,64 +731,4 @@ func (r *Runner) regenerate(doc *loops.Document, src []byte, now time.Time) ([]b
 		return out, nil
 	}
 	return hb, nil
-}
-
-// EvidenceBlock renders the evidence block of a loop from its runs: one
-// sub-heading per stage (in document order, then any stage no longer in
-// the document), one bullet per run.
-func EvidenceBlock(doc *loops.Document, runs []Run) string {
-	byStage := map[string][]Run{}
-	for _, run := range runs {
-		byStage[run.Stage] = append(byStage[run.Stage], run)
-	}
-	var b strings.Builder
-	seen := map[string]bool{}
-	write := func(title string) {
-		rs := byStage[title]
-		if len(rs) == 0 || seen[title] {
-			return
-		}
-		seen[title] = true
-		fmt.Fprintf(&b, "\n#### %s\n\n", title)
-		for _, run := range rs {
-			note := "step " + run.Step
-			switch {
-			case run.Summary != "":
-				note += ": " + run.Summary
-			case run.Note != "":
-				note += ": " + run.Note
-			case run.Status == artifacts.StatusFail:
-				note += fmt.Sprintf(": exit %d", run.ExitCode)
-			}
-			if run.Status == artifacts.StatusFail && run.AllowFailure {
-				note += " (allowed to fail)"
-			}
-			fmt.Fprintf(&b, "- `%s` (%s, %s)\n", run.RunKey, run.Status, oneLine(note))
-		}
-	}
-	for _, st := range doc.Stages {
-		write(st.Title)
-	}
-	var rest []string
-	for title := range byStage {
-		if !seen[title] {
-			rest = append(rest, title)
-		}
-	}
-	sort.Strings(rest)
-	for _, t := range rest {
-		write(t)
-	}
-	if b.Len() == 0 {
-		return ""
-	}
-	return strings.TrimPrefix(b.String(), "\n")
-}
-
-func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 200 {
-		s = s[:197] + "..."
-	}
-	return s
 }

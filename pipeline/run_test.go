@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/loops"
 )
 
 func TestGateBlockedThenApprovedByEnv(t *testing.T) {
@@ -339,6 +340,34 @@ func TestVerifyCatchesTampering(t *testing.T) {
 	if p := verify(); len(p) != 0 {
 		t.Fatalf("restored receipts do not verify: %v", p)
 	}
+	// The last receipt of the chain removed: the chain cannot show it,
+	// the evidence block (CheckEvidence, which spine verify adds) does.
+	evidence := func() []string {
+		var keys []string
+		for _, p := range CheckEvidence(r.runOpts(nil).Set.Docs, store) {
+			keys = append(keys, p.Path+" "+p.RunKey)
+		}
+		return keys
+	}
+	if p := evidence(); len(p) != 0 {
+		t.Fatalf("evidence of a fresh run: %v", p)
+	}
+	aside := filepath.Join(t.TempDir(), "tip")
+	if err := os.Rename(dir(2), aside); err != nil {
+		t.Fatal(err)
+	}
+	if p := verify(); len(p) != 0 {
+		t.Fatalf("the chain alone should not see the removed tip, got %v", p)
+	}
+	if p := evidence(); len(p) != 1 || !strings.HasPrefix(p[0], "loops/a.md:") || !strings.HasSuffix(p[0], out.Receipts[2].RunKey) {
+		t.Errorf("removed last receipt not caught: %v", p)
+	}
+	if err := os.Rename(aside, dir(2)); err != nil {
+		t.Fatal(err)
+	}
+	if p := verify(); len(p) != 0 {
+		t.Fatalf("restored receipts do not verify: %v", p)
+	}
 	// A receipt removed from the middle of the chain.
 	os.RemoveAll(dir(1))
 	if p := verify(); len(p) == 0 || !strings.Contains(strings.Join(p, "\n"), out.Receipts[2].RunKey) {
@@ -544,4 +573,116 @@ func TestDamagedReceiptNotRerun(t *testing.T) {
 	if n := countLines(t, count); n != 1 {
 		t.Fatalf("a step whose receipt is damaged ran again (%d times in all)", n)
 	}
+}
+
+// TestLostReceiptNotRerun: a passed step whose receipt folder is gone (from
+// the working tree, or deleted in a commit) is not run again, because the
+// loop's evidence block in git still records the run; --retry runs it, and
+// the regenerated block keeps the record of the lost run.
+func TestLostReceiptNotRerun(t *testing.T) {
+	tests := []struct {
+		name string
+		lose func(r *testRepo, dir string)
+	}{
+		{"run folder deleted", func(r *testRepo, dir string) {
+			if err := os.RemoveAll(filepath.Join(r.root, dir)); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"receipts folder deleted", func(r *testRepo, dir string) {
+			if err := os.RemoveAll(filepath.Join(r.root, "receipts")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"deletion committed", func(r *testRepo, dir string) {
+			r.git("rm", "-q", "-r", dir)
+			r.commit("drop a receipt", nil)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRepo(t)
+			count := counter(t)
+			r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Do\n\n```sh {name=drop destructive=true}\necho x >> %s\n```\n", count))})
+			r.run(nil)
+			rcs := r.receipts()
+			if len(rcs) != 1 || countLines(t, count) != 1 {
+				t.Fatalf("first run: %d receipts, ran %d times", len(rcs), countLines(t, count))
+			}
+			lostKey := rcs[0].RunKey
+			dir, err := (&artifacts.Store{Root: r.root}).RelDir(lostKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.lose(r, dir)
+
+			it := r.plan(nil, "LOOP-A", "drop")
+			if it.State != StateFailed || !strings.Contains(it.Reason, "loops/a.md:") || !strings.Contains(it.Reason, dir) || !strings.Contains(it.Reason, "--retry drop") {
+				t.Fatalf("plan with the receipt lost: %s %q", it.State, it.Reason)
+			}
+			out := r.run(nil)
+			if n := countLines(t, count); n != 1 {
+				t.Fatalf("a step whose receipt was lost ran again (%d times in all)", n)
+			}
+			if len(out.Receipts) != 0 || len(out.Held) != 1 || out.Held[0].Name != "drop" {
+				t.Fatalf("run with the receipt lost: %d receipts written, held %+v", len(out.Receipts), out.Held)
+			}
+			opts := r.runOpts(nil)
+			probs := CheckEvidence(opts.Set.Docs, &artifacts.Store{Root: r.root})
+			if len(probs) != 1 || probs[0].RunKey != lostKey || !strings.HasPrefix(probs[0].Path, "loops/a.md:") {
+				t.Fatalf("CheckEvidence: %+v", probs)
+			}
+
+			r.run(nil, func(o *Options) { o.Retry = map[string]bool{"drop": true} })
+			if n := countLines(t, count); n != 2 {
+				t.Fatalf("--retry drop: ran %d times in all, want 2", n)
+			}
+			doc := r.read("loops/a.md")
+			keys := loops.ParseEvidence([]byte(doc))
+			if len(keys) != 2 || keys[0].RunKey != lostKey || keys[1].RunKey == lostKey || keys[1].Status != artifacts.StatusPass {
+				t.Fatalf("evidence after the retry: %+v\n%s", keys, doc)
+			}
+			if it := r.plan(nil, "LOOP-A", "drop"); it.State != StateDone {
+				t.Fatalf("plan after the retry: %s %q", it.State, it.Reason)
+			}
+		})
+	}
+}
+
+// TestLoopIDChangeKeepsRuns: when a loop's id changes after its steps ran
+// (a typo fixed in loop_id), its passed steps stay done through the runs
+// its evidence block records under the old id, and a later stage's run
+// keeps those bullets in the regenerated block.
+func TestLoopIDChangeKeepsRuns(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	body := fmt.Sprintf("## Stage 1: Drop\n\n```sh {name=drop destructive=true}\necho x >> %s\n```\n\n## Stage 2: Later\n\n```sh {name=later gate=ALLOW_LATER}\necho later >> %s\n```\n", count, count)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-OLD", body)})
+	r.run(nil)
+	if n := countLines(t, count); n != 1 {
+		t.Fatalf("first run ran %d steps, want 1 (later is gated)", n)
+	}
+	doc := r.read("loops/a.md")
+	r.commit("fix the loop id", map[string]string{"loops/a.md": strings.Replace(doc, "loop_id: LOOP-OLD", "loop_id: LOOP-NEW", 1)})
+
+	it := r.plan(nil, "LOOP-NEW", "drop")
+	if it.State != StateDone || !strings.Contains(it.Reason, "LOOP-OLD") {
+		t.Fatalf("plan of drop after the id change: %s %q", it.State, it.Reason)
+	}
+	r.run(map[string]string{"ALLOW_LATER": "yes"})
+	if n := countLines(t, count); n != 2 {
+		t.Fatalf("after approving later: %d lines, want 2 (drop must not run again)", n)
+	}
+	var steps []string
+	for _, e := range loops.ParseEvidence([]byte(r.read("loops/a.md"))) {
+		steps = append(steps, e.Step+" "+e.Status)
+	}
+	if diff := cmp.Diff([]string{"drop pass", "later blocked", "later pass"}, steps); diff != "" {
+		t.Fatalf("evidence after the id change (-want +got):\n%s", diff)
+	}
+	r.run(map[string]string{"ALLOW_LATER": "yes"})
+	if n := countLines(t, count); n != 2 {
+		t.Fatalf("third run: %d lines, want 2", n)
+	}
+	r.clean()
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/pipeline"
 )
 
 func newVerifyCmd(a *app) *cobra.Command {
@@ -23,7 +24,9 @@ artifacts (sha256 and size), its command (command_sha256); check that each
 receipt sits in the folder its run key names; and check each loop's hash
 chain (every receipt's prev is the sha256 of the loop's previous
 receipt.json). Each mismatch is named: a changed output.log, an edited
-receipt, a receipt removed from the middle of a chain.
+receipt, a receipt removed from the middle of a chain. Every run that a loop
+document's evidence block records must have its receipt.json: a receipt
+removed from the end of a chain is named that way.
 
 With --keys FILE (repeatable; each FILE holds one or more PEM public keys,
 such as receipt-keys.pem written by spine keygen --publish), every receipt
@@ -42,10 +45,16 @@ Exit status 1 when anything does not match.`,
 			if err != nil {
 				return err
 			}
-			rep, err := artifacts.Verify(root, &artifacts.Store{Root: root, Dir: cfg.Receipts})
+			st := &artifacts.Store{Root: root, Dir: cfg.Receipts}
+			rep, err := artifacts.Verify(root, st)
 			if err != nil {
 				return exitf(exitFailed, "%v", err)
 			}
+			rc, err := a.openRepoReadOnly()
+			if err != nil {
+				return err
+			}
+			rep.Problems = append(rep.Problems, pipeline.CheckEvidence(rc.set.Docs, st)...)
 			if rep.Problems == nil {
 				rep.Problems = []artifacts.Problem{}
 			}
