@@ -306,6 +306,11 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 			r.log.Warn("journal compaction failed", "err", err)
 		}
 	}
+	// Keep what the approval lookups learnt for the next command, as plan
+	// and status do.
+	if err := r.planner.Gates.SaveCache(); err != nil {
+		r.log.Debug("approval cache not saved", "err", err)
+	}
 	return r.out, nil
 }
 

@@ -94,6 +94,10 @@ func TestGateApprovedByGitCommitOfApprover(t *testing.T) {
 	if rc == nil || rc.Approval == nil || rc.Approval.Source != "git" || rc.Approval.Author != "Lead <lead@example.com>" || len(rc.Approval.Commit) != 40 {
 		t.Fatalf("receipt approval = %+v", rc)
 	}
+	// The run keeps what its approval lookups learnt for the next one.
+	if _, err := os.Stat(filepath.Join(r.root, ".git", "spine", approvalsIndexName)); err != nil {
+		t.Errorf("approval cache after a run: %v", err)
+	}
 	r.clean()
 }
 
