@@ -158,6 +158,30 @@ func TestDemoEndToEnd(t *testing.T) {
 	if _, _, code := spine(t, "--repo", dir, "verify"); code != 0 {
 		t.Errorf("verify of the demo: exit %d", code)
 	}
+	// The last receipt of a loop removed: the chain cannot show it, the
+	// loop's evidence block does.
+	tips := 0
+	for i, f := range files {
+		if rcs[i].Step != "verify-infra-final" {
+			continue
+		}
+		tips++
+		run := filepath.Dir(f)
+		aside := filepath.Join(sandbox, "aside")
+		if err := os.Rename(run, aside); err != nil {
+			t.Fatal(err)
+		}
+		out, _, code := spine(t, "--repo", dir, "verify")
+		if code != exitFailed || !strings.Contains(out, filepath.Base(run)+": the evidence block records this run (pass, step verify-infra-final)") {
+			t.Errorf("verify with the last receipt removed: exit %d\n%s", code, out)
+		}
+		if err := os.Rename(aside, run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tips != 1 {
+		t.Errorf("%d receipts of verify-infra-final, want 1", tips)
+	}
 	for _, d := range []string{tmp, home} {
 		if entries, _ := os.ReadDir(d); len(entries) > 0 {
 			t.Errorf("demo wrote outside its folder: %s holds %v", d, entries)
