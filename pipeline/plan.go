@@ -195,6 +195,13 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 			return
 		}
 	}
+	if latest == nil && step.Destructive && !p.Retry[step.Name] {
+		if old := p.renamedFrom(it.Doc, step); old != nil {
+			it.State = StateFailed
+			it.Reason = fmt.Sprintf("destructive, and its command is that of step %s, which passed at %s (%s) and is no longer in the document: renamed after it ran? --retry %s runs it", old.Step, stamp(old.Started), old.RunKey, step.Name)
+			return
+		}
+	}
 	if host != "" && !strings.EqualFold(host, p.Host) {
 		it.State, it.Reason = StateWaiting, fmt.Sprintf("runs on host %s (this is %s)", host, p.Host)
 		return
@@ -325,6 +332,28 @@ func (p *Planner) evidence(doc *loops.Document) []loops.EvidenceRun {
 	}
 	p.foreign[doc] = ev
 	return ev
+}
+
+// renamedFrom returns the latest pass of this loop whose step is no longer
+// in doc and whose command is step's, or nil. A step's name is its
+// identity, so a renamed step is a new step; for a destructive one that is
+// more likely an edit of the name than a wish to run it again, and it is
+// held for the operator.
+func (p *Planner) renamedFrom(doc *loops.Document, step *loops.Step) *Run {
+	runs := p.History.Loop(doc.LoopID)
+	for i := len(runs) - 1; i >= 0; i-- {
+		run := &runs[i]
+		if !run.Done() || run.Step == step.Name {
+			continue
+		}
+		if _, s := doc.Step(run.Step); s != nil {
+			continue
+		}
+		if p.sameCommand(run, step.Command) {
+			return run
+		}
+	}
+	return nil
 }
 
 // movedRun returns the latest run of step that doc's evidence block
