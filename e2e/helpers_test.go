@@ -17,21 +17,28 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/spinehq/spine/internal/testbin"
 )
 
-// spineBin is the spine binary, built once by TestMain.
-var spineBin string
+// spineBinPath is the spine binary, built once by TestMain.
+var spineBinPath string
+
+// spineBin returns the spine binary, and makes the test's cached result
+// depend on spine's sources (testbin.Track).
+func spineBin() string {
+	testbin.Track()
+	return spineBinPath
+}
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "spine-e2e-")
 	if err != nil {
 		panic(err)
 	}
-	spineBin = filepath.Join(dir, "spine")
-	out, err := exec.Command("go", "build", "-o", spineBin, "../cmd/spine").CombinedOutput()
+	spineBinPath, err = testbin.Build(dir, "../cmd/spine")
 	if err != nil {
-		os.Stderr.Write(out)
-		panic("building spine: " + err.Error())
+		panic(err)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -141,7 +148,7 @@ func spine(t *testing.T, dir string, env []string, args ...string) (string, int)
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, spineBin, args...)
+	cmd := exec.CommandContext(ctx, spineBin(), args...)
 	cmd.Dir = dir
 	cmd.Env = append(gitEnv("Operator", "op@example.com"), env...)
 	out, err := cmd.CombinedOutput()

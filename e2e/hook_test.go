@@ -44,11 +44,11 @@ func waitSpineCommit(t *testing.T, bare string, n int) time.Time {
 func TestHookRunsSpineOnPushAndReturnsAtOnce(t *testing.T) {
 	bare := newBare(t, map[string]string{"README.md": "ops\n"})
 	out := installHook(t, bare)
-	if !strings.Contains(out, "installed") || !strings.Contains(out, spineBin) {
+	if !strings.Contains(out, "installed") || !strings.Contains(out, spineBin()) {
 		t.Fatalf("install output:\n%s", out)
 	}
 	hook := readFile(t, filepath.Join(bare, "hooks", "post-receive"))
-	if !strings.Contains(hook, "SPINE='"+spineBin+"'\n") {
+	if !strings.Contains(hook, "SPINE='"+spineBin()+"'\n") {
 		t.Fatalf("the hook does not embed the binary's absolute path:\n%s", hook)
 	}
 	client := cloneOf(t, bare)

@@ -35,7 +35,7 @@ func TestWatchRunsAPushedApprovalAndStopsOnSIGTERM(t *testing.T) {
 	defer logf.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, spineBin, "watch", "--interval", "200ms", "--host", "w1")
+	cmd := exec.CommandContext(ctx, spineBin(), "watch", "--interval", "200ms", "--host", "w1")
 	cmd.Dir = host
 	cmd.Env = gitEnv("Operator", "op@example.com")
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -112,7 +112,7 @@ func TestWatchStopsARunningStepAsInterrupted(t *testing.T) {
 	body := "## Stage 1: Slow\n\n" + step("name=slow", "touch "+started+"\nsleep 60")
 	bare := newBare(t, map[string]string{"loops/s.md": loopDoc("LOOP-S", body)})
 	host := cloneOf(t, bare)
-	cmd := exec.Command(spineBin, "watch", "--interval", "200ms", "--host", "w1")
+	cmd := exec.Command(spineBin(), "watch", "--interval", "200ms", "--host", "w1")
 	cmd.Dir = host
 	cmd.Env = gitEnv("Operator", "op@example.com")
 	var out strings.Builder

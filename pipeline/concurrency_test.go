@@ -66,7 +66,7 @@ func TestRunRacingGitPull(t *testing.T) {
 	r.commit("loop", map[string]string{"loops/p.md": doc})
 	other := remoteRepo(t, r)
 
-	cmd := exec.Command(spineBin, "--repo", r.root, "run")
+	cmd := exec.Command(spineBin(), "--repo", r.root, "run")
 	cmd.Env = gitEnv("Operator", "op@example.com")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -120,7 +120,7 @@ func TestLockTakeoverAfterKill9(t *testing.T) {
 	r := newRepo(t)
 	count := counter(t)
 	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: X\n\n```sh {name=slow idempotent=true}\necho run >> %s\n[ $(wc -l < %s) -gt 1 ] || sleep 30\n```\n", count, count))})
-	cmd := exec.Command(spineBin, "--repo", r.root, "run")
+	cmd := exec.Command(spineBin(), "--repo", r.root, "run")
 	cmd.Env = gitEnv("Operator", "op@example.com")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

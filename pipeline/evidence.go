@@ -16,10 +16,10 @@ import (
 // EvidenceBlock renders the evidence block of a loop from its runs: one
 // sub-heading per stage (in document order, then any stage no longer in
 // the document), one bullet per run. lost are bullets of the block being
-// replaced that are not runs of this loop (see LostEvidence): they are kept as
-// written, by their run key's time among the runs, so that a receipt deleted
-// from the working tree, or a change of the loop's id, does not also erase
-// the record that its step ran.
+// replaced that are not runs of this loop (see LostEvidence): they are
+// kept as written, placed by their run key's time among the runs, so that
+// a receipt deleted from the working tree, or a change of the loop's id,
+// does not also erase the record that its step ran.
 func EvidenceBlock(doc *loops.Document, runs []Run, lost []loops.EvidenceRun) string {
 	type bullet struct {
 		at   time.Time

@@ -445,7 +445,7 @@ func TestSIGTERMDuringStep(t *testing.T) {
 			count := counter(t)
 			r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Wipe\n\n```sh {name=wipe destructive=true}\necho run >> %s\necho wiping\n%s\n```\n\n```sh {name=after}\ntrue\n```\n", count, tc.body))})
 			key, keys := signingKey(t)
-			cmd := exec.Command(spineBin, "--repo", r.root, "run")
+			cmd := exec.Command(spineBin(), "--repo", r.root, "run")
 			cmd.Env = append(gitEnv("Operator", "op@example.com"), "SPINE_SIGNING_KEY="+key)
 			var stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stderr, &stderr
@@ -515,7 +515,7 @@ func TestDiskFullDuringOutputCapture(t *testing.T) {
 			// The limit applies to spine's own files; the counter outside
 			// the repository is written by the step before anything big.
 			cmd := exec.Command(os.Args[0], "--repo", r.root, "run", "--quiet")
-			cmd.Env = append(gitEnv("Operator", "op@example.com"), fsizeEnv+"="+strconv.FormatUint(limit, 10), "SPINE_TEST_BIN="+spineBin)
+			cmd.Env = append(gitEnv("Operator", "op@example.com"), fsizeEnv+"="+strconv.FormatUint(limit, 10), "SPINE_TEST_BIN="+spineBin())
 			out, err := cmd.CombinedOutput()
 			code := 0
 			if ee, ok := err.(*exec.ExitError); ok {

@@ -13,23 +13,30 @@ import (
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/config"
 	"github.com/spinehq/spine/internal/gitx"
+	"github.com/spinehq/spine/internal/testbin"
 	"github.com/spinehq/spine/loops"
 )
 
-// spineBin is the spine binary built once by TestMain, for tests that kill
+// spineBinPath is the spine binary built once by TestMain, for tests that kill
 // or race whole processes.
-var spineBin string
+var spineBinPath string
+
+// spineBin returns the spine binary, and makes the test's cached result
+// depend on spine's sources (testbin.Track): this package's tests do not
+// import all the code the binary runs.
+func spineBin() string {
+	testbin.Track()
+	return spineBinPath
+}
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "spine-bin-")
 	if err != nil {
 		panic(err)
 	}
-	spineBin = filepath.Join(dir, "spine")
-	out, err := exec.Command("go", "build", "-o", spineBin, "../cmd/spine").CombinedOutput()
+	spineBinPath, err = testbin.Build(dir, "../cmd/spine")
 	if err != nil {
-		os.Stderr.Write(out)
-		panic("building spine: " + err.Error())
+		panic(err)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -235,7 +242,7 @@ func loopDoc(id, body string) string {
 // and exit code.
 func (r *testRepo) spine(ctx context.Context, env []string, args ...string) (string, int) {
 	r.t.Helper()
-	cmd := exec.CommandContext(ctx, spineBin, append([]string{"--repo", r.root}, args...)...)
+	cmd := exec.CommandContext(ctx, spineBin(), append([]string{"--repo", r.root}, args...)...)
 	cmd.Env = append(gitEnv("Operator", "op@example.com"), env...)
 	out, err := cmd.CombinedOutput()
 	code := 0

@@ -429,7 +429,7 @@ func TestKilledMidStepIsHeldAsInterrupted(t *testing.T) {
 	r := newRepo(t)
 	count := counter(t)
 	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Wipe\n\n```sh {name=wipe destructive=true}\necho started >> %s\necho wiping\nsleep 30\n```\n\n```sh {name=check idempotent=true}\ntrue\n```\n", count))})
-	cmd := exec.Command(spineBin, "--repo", r.root, "run")
+	cmd := exec.Command(spineBin(), "--repo", r.root, "run")
 	cmd.Env = gitEnv("Operator", "op@example.com")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -500,7 +500,7 @@ func TestConcurrentRunsExecuteOnce(t *testing.T) {
 func TestLockedRunExits75(t *testing.T) {
 	r := newRepo(t)
 	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", "## Stage 1: X\n\n```sh {name=slow}\nsleep 3\n```\n")})
-	cmd := exec.Command(spineBin, "--repo", r.root, "run")
+	cmd := exec.Command(spineBin(), "--repo", r.root, "run")
 	cmd.Env = gitEnv("Operator", "op@example.com")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
