@@ -236,7 +236,7 @@ func (b *Builder) carry(st *buildState, w *writer) *carried {
 // states, referenced runs and gaps, the loop's runs and gaps.
 func (b *Builder) sameLoopInputs(p, st *buildState, doc *loops.Document, sameRecs bool) bool {
 	id := doc.LoopID
-	if !maps.Equal(p.states[id], st.states[id]) {
+	if !maps.Equal(p.states[id], st.states[id]) || !maps.Equal(p.reasons[id], st.reasons[id]) {
 		return false
 	}
 	if !sameRecs {

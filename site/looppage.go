@@ -116,6 +116,17 @@ func (st *buildState) writeLoop(w *hw, d *loops.Document, pg *loopPage) error {
 		w.t(b.When)
 		w.s("</time>.</div>\n")
 	}
+	for _, h := range pg.Held {
+		w.s(`<div class="callout blocked" role="alert"><b>Held for an operator.</b> Step <code>`)
+		w.t(h.Step)
+		w.s(`</code> (`)
+		w.t(h.Stage)
+		w.s(`) is `)
+		w.t(h.State)
+		w.s(`: `)
+		w.t(h.Reason)
+		w.s("</div>\n")
+	}
 	if len(pg.Problems) > 0 {
 		w.s(`<details class="callout warn"><summary>`, strconv.Itoa(len(pg.Problems)), ` lint finding`)
 		if len(pg.Problems) != 1 {

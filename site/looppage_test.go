@@ -2,11 +2,17 @@ package site
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/loops"
 )
 
 // trickyLoop exercises every escaping path of a loop page: a title, facts,
@@ -42,8 +48,19 @@ func TestLoopPageMatchesTemplate(t *testing.T) {
 			if len(st.docs) == 0 {
 				t.Fatal("no loops")
 			}
+			// Every loop holds its first step for an operator, with a
+			// reason html/template must escape.
+			st.reasons = map[string]map[string]string{}
+			for _, d := range st.docs {
+				if _, step := firstStep(d); step != "" {
+					st.reasons[d.LoopID] = map[string]string{step: "held <because> & \"x\" + 'y' \x00"}
+				}
+			}
 			for _, d := range st.docs {
 				pg := st.loopPage(d)
+				if st.reasons[d.LoopID] != nil && len(pg.Held) != 1 {
+					t.Errorf("%s: %d held call-outs, want 1", d.Path, len(pg.Held))
+				}
 				body, err := st.loopBody(d, pg)
 				if err != nil {
 					t.Fatal(err)
@@ -137,5 +154,67 @@ func TestExecuteRows(t *testing.T) {
 				t.Errorf("(-template +written):\n%s", diff)
 			}
 		})
+	}
+}
+
+// firstStep returns the stage title and name of d's first named step.
+func firstStep(d *loops.Document) (string, string) {
+	for _, sg := range d.Stages {
+		for _, s := range sg.Steps {
+			if s.Name != "" {
+				return sg.Title, s.Name
+			}
+		}
+	}
+	return "", ""
+}
+
+// TestHeldReasonWithWatcherHint: in a serve build that trusts the
+// watcher's change set (nothing changed on disk), a changed reason of a
+// held step still rewrites its loop page.
+func TestHeldReasonWithWatcherHint(t *testing.T) {
+	root, err := filepath.Abs(filepath.Join("testdata", "repo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths, err := loops.Discover(root, cfg.Loops, cfg.Exclude, []string{cfg.Receipts, cfg.Artifacts, cfg.Site.Out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := loops.Load(root, paths)
+	const loop, step = "LOOP-DEMO-STORAGE-20260301", "smart-check"
+	out := t.TempDir()
+	opts := func(reason string) Options {
+		return Options{Root: root, Out: out, Config: cfg, Set: set, Now: time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC),
+			StepState: func(l, s string) string {
+				if l == loop && s == step {
+					return "interrupted"
+				}
+				return "done"
+			},
+			StepReason: func(l, s string) string { return reason },
+		}
+	}
+	b, err := NewBuilder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.build(context.Background(), opts("first"), nil); err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.build(context.Background(), opts("second"), &buildHint{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(out, "loops", loop, "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Written == 0 || !strings.Contains(string(data), "is interrupted: second</div>") {
+		t.Fatalf("%d written; loop page:\n%s", st.Written, data)
 	}
 }

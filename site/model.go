@@ -88,6 +88,9 @@ type buildState struct {
 	packOfRun  map[string]string
 
 	states map[string]map[string]string
+	// reasons holds, by loop and step, why a step held for an operator
+	// waits (opts.StepReason; see heldStates).
+	reasons map[string]map[string]string
 
 	// receiptLayout frames receipt pages, loopLayout loop pages.
 	receiptLayout, loopLayout *layout
@@ -254,6 +257,10 @@ func (st *buildState) readReceipts() error {
 	return nil
 }
 
+// heldStates are the step states a loop page calls out with their reason:
+// the step waits for an operator (a blocked gate has its own call-out).
+var heldStates = map[string]bool{"failed": true, "interrupted": true}
+
 // computeStates records every step's state, from opts.StepState or the
 // receipts.
 func (st *buildState) computeStates() {
@@ -288,6 +295,19 @@ func (st *buildState) computeStates() {
 			}
 		}
 		st.states[d.LoopID] = m
+		if st.opts.StepReason != nil {
+			for name, state := range m {
+				if heldStates[state] {
+					if st.reasons == nil {
+						st.reasons = map[string]map[string]string{}
+					}
+					if st.reasons[d.LoopID] == nil {
+						st.reasons[d.LoopID] = map[string]string{}
+					}
+					st.reasons[d.LoopID][name] = st.opts.StepReason(d.LoopID, name)
+				}
+			}
+		}
 	}
 	st.b.stepState = func(loopID, step string) string {
 		if s, ok := st.states[loopID][step]; ok && s != "" {

@@ -571,6 +571,11 @@ type blockedGate struct {
 	Step, Stage, Gate, URL, When, ISO string
 }
 
+// heldStep is a step held for an operator, with the planner's reason.
+type heldStep struct {
+	Step, Stage, State, Reason string
+}
+
 type attrView struct {
 	K, V string
 	Gate bool
@@ -602,6 +607,7 @@ type loopPage struct {
 	ID, DocTitle, Status, Path, MetaSource string
 	Facts                                  []kvs
 	Blocked                                []blockedGate
+	Held                                   []heldStep
 	Problems                               []string
 	Stages                                 []stageView
 	Timeline                               template.HTML
@@ -622,10 +628,10 @@ func (st *buildState) loopKey(d *loops.Document) string {
 	for _, p := range d.Problems {
 		k.str(p.String())
 	}
-	states := st.states[d.LoopID]
+	states, reasons := st.states[d.LoopID], st.reasons[d.LoopID]
 	for _, sg := range d.Stages {
 		for _, s := range sg.Steps {
-			k.str(s.Name).str(states[s.Name])
+			k.str(s.Name).str(states[s.Name]).str(reasons[s.Name])
 		}
 	}
 	k.str("refs")
@@ -708,6 +714,9 @@ func (st *buildState) loopData(d *loops.Document) *loopPage {
 			v := stepView{Name: s.Name, Kind: string(s.Kind), State: states[s.Name]}
 			if v.State == "" {
 				v.State = "unknown"
+			}
+			if why, ok := st.reasons[d.LoopID][s.Name]; ok {
+				pg.Held = append(pg.Held, heldStep{Step: s.Name, Stage: sg.Title, State: v.State, Reason: why})
 			}
 			for _, a := range s.Attrs {
 				if a.Key == "name" {

@@ -75,6 +75,11 @@ type Options struct {
 	// Nil means a state derived from the receipts: done, failed, blocked,
 	// interrupted, pending, or waiting / done for manual steps.
 	StepState func(loopID, stepName string) string
+	// StepReason returns why a step that is not done waits (the
+	// planner's reason). A loop page calls out each step held for an
+	// operator (failed or interrupted) with it. Nil means no call-outs
+	// but those of blocked gates.
+	StepReason func(loopID, stepName string) string
 	// Now is the time heartbeat ages are measured against. Zero means the
 	// newest receipt or heartbeat time in the input, so that the same
 	// input always gives the same pages.

@@ -739,3 +739,70 @@ func TestPagesShowWhatTheyShould(t *testing.T) {
 	}
 	_ = loops.EvidenceBegin
 }
+
+// TestHeldStepCallout: a step the planner holds for an operator is called
+// out on its loop page with the reason, escaped; a changed reason rewrites
+// the page, in the same builder and in a new one that reads the state.
+func TestHeldStepCallout(t *testing.T) {
+	cfg, err := config.Load(fixtureRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, state := t.TempDir(), t.TempDir()
+	const loop, step = "LOOP-DEMO-STORAGE-20260301", "smart-check"
+	build := func(b *site.Builder, reason string) site.Stats {
+		t.Helper()
+		opts := site.Options{Root: fixtureRoot, Out: out, Config: cfg, Set: loadSet(t, fixtureRoot), Now: fixtureNow, StateDir: state,
+			StepState: func(l, s string) string {
+				if l == loop && s == step {
+					return "failed"
+				}
+				return "done"
+			},
+			StepReason: func(l, s string) string {
+				if l == loop && s == step {
+					return reason
+				}
+				return ""
+			},
+		}
+		if b == nil {
+			var err error
+			if b, err = site.NewBuilder(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st, err := b.Build(context.Background(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	page := func() string {
+		t.Helper()
+		data, err := os.ReadFile(filepath.Join(out, "loops", loop, "index.html"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	b, err := site.NewBuilder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	build(b, `receipt missing <script>alert(1)</script>`)
+	p := page()
+	want := `<b>Held for an operator.</b> Step <code>smart-check</code> (`
+	if !strings.Contains(p, want) || !strings.Contains(p, `is failed: receipt missing &lt;script&gt;alert(1)&lt;/script&gt;</div>`) || strings.Contains(p, "<script>alert") {
+		t.Fatalf("loop page lacks the held call-out, or does not escape it:\n%s", p)
+	}
+	if st := build(b, "a second reason"); st.Written == 0 || !strings.Contains(page(), "is failed: a second reason</div>") {
+		t.Fatalf("same builder, reason changed: %d written, page:\n%s", st.Written, page())
+	}
+	if st := build(nil, "a third reason"); st.Written == 0 || !strings.Contains(page(), "is failed: a third reason</div>") {
+		t.Fatalf("new builder, reason changed: %d written, page:\n%s", st.Written, page())
+	}
+	if st := build(nil, "a third reason"); st.Written != 0 {
+		t.Errorf("new builder, nothing changed: %d written", st.Written)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spinehq/spine/internal/hugeheap"
+	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/site"
 )
 
@@ -53,27 +54,36 @@ func (a *app) siteOptionsFrom(rc *repoContext, out, baseURL string) (opts site.O
 	opts = site.Options{Root: rc.root, Out: out, Config: rc.cfg, Set: rc.set, BaseURL: baseURL, Logger: a.logger(), StateDir: stateDir(rc.root)}
 	// Step states come from the pipeline's planner. Where it cannot run
 	// (no git repository), the site derives them from the receipts.
-	states, wait, err := a.stepStatesAsync(rc)
+	states, reasons, wait, err := a.stepStatesAsync(rc)
 	if err != nil {
 		a.logger().Warn("site: step states from receipts only", "err", err)
 		return opts, func() {}, nil
 	}
-	opts.StepState = func(loopID, name string) string {
-		d := rc.set.ByID(loopID)
-		if d == nil {
-			return "unknown"
-		}
-		for i := range d.Stages {
-			for j := range d.Stages[i].Steps {
-				if s := &d.Stages[i].Steps[j]; s.Name == name {
-					if st := states(d, s); st != "" {
-						return st
+	step := func(loopID, name string) (*loops.Document, *loops.Step) {
+		if d := rc.set.ByID(loopID); d != nil {
+			for i := range d.Stages {
+				for j := range d.Stages[i].Steps {
+					if s := &d.Stages[i].Steps[j]; s.Name == name {
+						return d, s
 					}
-					return "unknown"
 				}
 			}
 		}
+		return nil, nil
+	}
+	opts.StepState = func(loopID, name string) string {
+		if d, s := step(loopID, name); s != nil {
+			if st := states(d, s); st != "" {
+				return st
+			}
+		}
 		return "unknown"
+	}
+	opts.StepReason = func(loopID, name string) string {
+		if d, s := step(loopID, name); s != nil {
+			return reasons(d, s)
+		}
+		return ""
 	}
 	return opts, wait, nil
 }

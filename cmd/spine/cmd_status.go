@@ -146,7 +146,7 @@ func dash(s string) string {
 // stepStates returns a function giving each step's state, from the
 // pipeline's planner over the repository's receipts.
 func (a *app) stepStates(rc *repoContext) (func(*loops.Document, *loops.Step) string, error) {
-	states, wait, err := a.stepStatesAsync(rc)
+	states, _, wait, err := a.stepStatesAsync(rc)
 	if err != nil {
 		return nil, err
 	}
@@ -156,17 +156,18 @@ func (a *app) stepStates(rc *repoContext) (func(*loops.Document, *loops.Step) st
 
 // stepStatesAsync is stepStates planning the loops on another goroutine,
 // so that the caller can go on with work that does not need the states:
-// the function it returns waits for the plan. wait waits for the plan and
-// for the approval cache to be saved; call it before the process exits.
-func (a *app) stepStatesAsync(rc *repoContext) (states func(*loops.Document, *loops.Step) string, wait func(), err error) {
+// the functions it returns wait for the plan. reasons gives why a step
+// that is not done waits. wait waits for the plan and for the approval
+// cache to be saved; call it before the process exits.
+func (a *app) stepStatesAsync(rc *repoContext) (states, reasons func(*loops.Document, *loops.Step) string, wait func(), err error) {
 	opts, err := a.pipelineOptions(rc, &runFlags{})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	opts.History = rc.history
 	planner, err := pipeline.Plan(opts)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	n := 0
 	for _, d := range rc.set.Docs {
@@ -175,17 +176,23 @@ func (a *app) stepStatesAsync(rc *repoContext) (states func(*loops.Document, *lo
 		}
 	}
 	m := make(map[*loops.Step]string, n)
+	why := map[*loops.Step]string{}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for _, d := range rc.set.Docs {
 			for _, it := range planner.PlanLoop(d) {
 				m[it.Step] = string(it.State)
+				if it.State != pipeline.StateDone {
+					why[it.Step] = it.Reason
+				}
 			}
 		}
 		// Keep what the approval lookups learnt for the next command.
 		_ = planner.Gates.SaveCache()
 	}()
 	wait = func() { <-done }
-	return func(_ *loops.Document, s *loops.Step) string { <-done; return m[s] }, wait, nil
+	states = func(_ *loops.Document, s *loops.Step) string { <-done; return m[s] }
+	reasons = func(_ *loops.Document, s *loops.Step) string { <-done; return why[s] }
+	return states, reasons, wait, nil
 }
