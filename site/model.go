@@ -89,7 +89,7 @@ type buildState struct {
 
 	states map[string]map[string]string
 	// reasons holds, by loop and step, why a step held for an operator
-	// waits (opts.StepReason; see heldStates).
+	// waits (opts.StepReason; see held).
 	reasons map[string]map[string]string
 
 	// receiptLayout frames receipt pages, loopLayout loop pages.
@@ -257,9 +257,10 @@ func (st *buildState) readReceipts() error {
 	return nil
 }
 
-// heldStates are the step states a loop page calls out with their reason:
-// the step waits for an operator (a blocked gate has its own call-out).
-var heldStates = map[string]bool{"failed": true, "interrupted": true}
+// held reports whether a loop page calls out a step in this state with its
+// reason: the step waits for an operator (a blocked gate has its own
+// call-out).
+func held(state string) bool { return state == "failed" || state == "interrupted" }
 
 // computeStates records every step's state, from opts.StepState or the
 // receipts.
@@ -297,7 +298,7 @@ func (st *buildState) computeStates() {
 		st.states[d.LoopID] = m
 		if st.opts.StepReason != nil {
 			for name, state := range m {
-				if heldStates[state] {
+				if held(state) {
 					if st.reasons == nil {
 						st.reasons = map[string]map[string]string{}
 					}
