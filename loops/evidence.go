@@ -37,13 +37,15 @@ func ParseEvidence(src []byte) []EvidenceRun {
 	line := 1 + bytes.Count(src[:b], []byte("\n"))
 	var out []EvidenceRun
 	stage := ""
-	for rest := src[b:e]; len(rest) > 0; line++ {
-		l := rest
-		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
-			l, rest = rest[:i], rest[i+1:]
-		} else {
-			rest = nil
+	// Whole lines between the markers: what precedes the end marker on
+	// its own line is not a bullet.
+	for rest := src[b:e]; ; line++ {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			break
 		}
+		var l []byte
+		l, rest = rest[:i], rest[i+1:]
 		l = bytes.TrimSuffix(l, []byte("\r"))
 		s := string(l)
 		if t, ok := strings.CutPrefix(s, "#### "); ok {

@@ -36,6 +36,7 @@ func TestParseEvidence(t *testing.T) {
 		},
 		{"bullet before any sub-heading", block("- `" + k1 + "` (pass, step wipe)\n"), nil},
 		{"other shapes", block("#### S\n\n- " + k1 + " (pass, step wipe)\n- `" + k1 + "` pass\n- `" + k1 + "` (pass, wipe)\n- `a b` (pass, step wipe)\n- `" + k1 + "` (pass, step )\n- `" + k1 + "` (pass, step wipe\n"), nil},
+		{"end marker after a bullet on its line", "x\n" + EvidenceBegin + "\n#### S\n\n- `" + k1 + "` (pass, step wipe: a)" + EvidenceEnd + "\n", nil},
 		{"bullet outside the block", "#### S\n\n- `" + k1 + "` (pass, step wipe)\n" + block(""), nil},
 		{"markers twice", block("#### S\n\n- `"+k1+"` (pass, step wipe)\n") + EvidenceBegin + "\n", nil},
 		{"end before begin", EvidenceEnd + "\n#### S\n- `" + k1 + "` (pass, step wipe)\n" + EvidenceBegin + "\n", nil},
