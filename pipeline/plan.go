@@ -70,6 +70,13 @@ type Planner struct {
 	// Receipts is the receipt store, to name the folder of a missing
 	// receipt (nil: the default receipts folder).
 	Receipts *artifacts.Store
+	// Docs are every loop document of the repository, whose evidence
+	// blocks tell which step a damaged receipt's run was (see notOthers);
+	// nil: a damaged receipt holds every step of its capability.
+	Docs []*loops.Document
+	// recordedBy indexes Docs' evidence: run key to the loops and steps
+	// whose blocks record it.
+	recordedBy map[string][][2]string
 
 	// foreign caches evidence by document.
 	foreign map[*loops.Document][]loops.EvidenceRun
@@ -172,7 +179,7 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 	// step again could repeat a destructive change. The operator restores
 	// the receipt, removes its folder, or says --retry.
 	if len(p.History.damaged) > 0 && !p.Retry[step.Name] {
-		if bad := p.History.Damaged(artifacts.SanitizeCapability(step.Capability())); len(bad) > 0 {
+		if bad := p.notOthers(p.History.Damaged(artifacts.SanitizeCapability(step.Capability())), it.LoopID, step.Name); len(bad) > 0 {
 			why := bad[0].Err
 			if i := strings.LastIndex(why, artifacts.ReceiptFile+": "); i >= 0 {
 				why = why[i+len(artifacts.ReceiptFile)+2:] // the path is named below
@@ -257,6 +264,33 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 			it.Reason = "gate " + gate + " now approved"
 		}
 	}
+}
+
+// notOthers returns the runs of bad that may be loopID's step: those no
+// evidence block records, and those one records as that step. A damaged
+// receipt tells its capability only; where an evidence block says whose
+// run it was, the steps of other loops with that capability need not wait
+// for it.
+func (p *Planner) notOthers(bad []Run, loopID, step string) []Run {
+	if len(bad) == 0 || p.Docs == nil {
+		return bad
+	}
+	if p.recordedBy == nil {
+		p.recordedBy = map[string][][2]string{}
+		for _, d := range p.Docs {
+			for _, e := range d.Evidence {
+				p.recordedBy[e.RunKey] = append(p.recordedBy[e.RunKey], [2]string{d.LoopID, e.Step})
+			}
+		}
+	}
+	out := bad[:0:0]
+	for _, r := range bad {
+		owners := p.recordedBy[r.RunKey]
+		if len(owners) == 0 || slices.Contains(owners, [2]string{loopID, step}) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // lostReason returns why step waits for a lost run (see LostRuns), or ""

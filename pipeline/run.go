@@ -214,7 +214,7 @@ func (r *Runner) loadWith(h *History) error {
 		},
 		Host: r.opts.Host, Retry: r.opts.Retry, Unfinished: unfinished,
 		CapGate: r.opts.CapGate, Now: r.opts.Clock,
-		Redactor: r.redactor(), Root: r.opts.Root, Receipts: r.store,
+		Redactor: r.redactor(), Root: r.opts.Root, Receipts: r.store, Docs: r.docs(),
 		Background: func(loopID, step string) (bool, string) {
 			e := unfinished[[2]string{loopID, step}]
 			if e == nil || !backgroundAlive(e.Intent) {
@@ -228,6 +228,14 @@ func (r *Runner) loadWith(h *History) error {
 		},
 	}
 	return nil
+}
+
+// docs returns the run's loop documents (nil without a set).
+func (r *Runner) docs() []*loops.Document {
+	if r.opts.Set == nil {
+		return nil
+	}
+	return r.opts.Set.Docs
 }
 
 // readKeys concatenates the armored public keys named by the policy.

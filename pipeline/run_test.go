@@ -731,3 +731,42 @@ func TestRenamedDestructiveStepHeld(t *testing.T) {
 		t.Fatalf("the renamed plain step: %s %q, want done (run as a new step)", it.State, it.Reason)
 	}
 }
+
+// TestDamagedReceiptHoldsItsStepOnly: a damaged receipt holds the steps
+// of its capability, except where an evidence block says whose run it
+// was: then the same capability in another loop runs.
+func TestDamagedReceiptHoldsItsStepOnly(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("loop a", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Do\n\n```sh {name=zl destructive=true}\necho a >> %s\n```\n", count))})
+	r.run(nil)
+	rcs := r.receipts()
+	if len(rcs) != 1 {
+		t.Fatalf("%d receipts", len(rcs))
+	}
+	p, err := (&artifacts.Store{Root: r.root}).ReceiptPath(rcs[0].RunKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("{broken"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.commit("a receipt damaged, loop b added", map[string]string{"loops/b.md": loopDoc("LOOP-B", fmt.Sprintf("## Stage 1: Do\n\n```sh {name=twin cap=step.zl}\necho b >> %s\n```\n", count))})
+	if it := r.plan(nil, "LOOP-A", "zl"); it.State != StateFailed || !strings.Contains(it.Reason, "cannot be read") {
+		t.Fatalf("LOOP-A zl: %s %q, want held", it.State, it.Reason)
+	}
+	if it := r.plan(nil, "LOOP-B", "twin"); it.State != StatePending {
+		t.Fatalf("LOOP-B twin: %s %q, want pending (the damaged run is LOOP-A's)", it.State, it.Reason)
+	}
+	// Without the record of whose run it was, every step of the
+	// capability waits.
+	doc := r.read("loops/a.md")
+	r.commit("evidence removed", map[string]string{"loops/a.md": doc[:strings.Index(doc, "## Execution Evidence")]})
+	if it := r.plan(nil, "LOOP-B", "twin"); it.State != StateFailed || !strings.Contains(it.Reason, "cannot be read") {
+		t.Fatalf("LOOP-B twin without evidence: %s %q, want held", it.State, it.Reason)
+	}
+	r.run(nil)
+	if n := countLines(t, count); n != 1 {
+		t.Fatalf("%d lines, want 1: nothing may run", n)
+	}
+}
