@@ -61,6 +61,24 @@ func TestReadString(t *testing.T) {
 	}
 }
 
+// writeAndMap writes content to the file p and maps it.
+func writeAndMap(t *testing.T, p string, content []byte) *Mapping {
+	t.Helper()
+	if err := os.WriteFile(p, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Map(f)
+	f.Close()
+	if err != nil {
+		t.Fatalf("%s: %v", p, err)
+	}
+	return m
+}
+
 func TestMap(t *testing.T) {
 	dir := t.TempDir()
 	big := strings.Repeat("0123456789abcdef", 1<<16) + "end"
@@ -70,18 +88,7 @@ func TestMap(t *testing.T) {
 		{"over a megabyte", big},
 	} {
 		p := filepath.Join(dir, tc.name)
-		if err := os.WriteFile(p, []byte(tc.content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := Map(f)
-		f.Close()
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
+		m := writeAndMap(t, p, []byte(tc.content))
 		// Replaced by rename while mapped: the mapping keeps the old
 		// content.
 		if err := os.WriteFile(p+".new", []byte("replaced"), 0o644); err != nil {

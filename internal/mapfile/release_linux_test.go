@@ -17,19 +17,7 @@ import (
 // afterwards.
 func TestRelease(t *testing.T) {
 	content := bytes.Repeat([]byte("0123456789abcdef"), 1<<18) // 4 MiB
-	p := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(p, content, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := Map(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := writeAndMap(t, filepath.Join(t.TempDir(), "f"), content)
 	defer m.Close()
 	if !bytes.Equal(m.Bytes(), content) {
 		t.Fatal("mapping differs from the file")
