@@ -9,6 +9,7 @@ import (
 
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/internal/fsx"
+	"github.com/spinehq/spine/internal/gitx"
 	"github.com/spinehq/spine/loops"
 )
 
@@ -113,4 +114,33 @@ type srcStamp struct {
 // valid reports whether the stamp vouches for src.
 func (s srcStamp) valid(src []byte) bool {
 	return s.ok && len(s.src) == len(src) && len(src) > 0 && &s.src[0] == &src[0]
+}
+
+// halfEdited reports whether the loop document rel, whose working-tree
+// content is src, holds changes HEAD does not have, other than the ones
+// spine makes itself (loops.OnlySpineEdits): spine neither runs a loop from
+// someone's half-edit nor commits one. A document never committed is one.
+// leftover is set when the document differs from HEAD only by spine's own
+// edit, which a run that wrote it and then failed to commit (a crash, a
+// stale index.lock, a full disk) leaves behind: the next run regenerates
+// and commits it rather than refusing the loop for good.
+func halfEdited(g *gitx.Repo, rel string, src []byte) (half, leftover bool, err error) {
+	dirty, err := g.Dirty(rel, src)
+	if err != nil || !dirty {
+		return false, false, err
+	}
+	head, ok, err := g.HeadFile(rel)
+	if err != nil || !ok {
+		return true, false, err
+	}
+	if loops.OnlySpineEdits(head, src) {
+		return false, true, nil
+	}
+	return true, false, nil
+}
+
+// leftoverNotice tells the operator that a loop document's uncommitted
+// change was spine's own (see halfEdited), and what becomes of it.
+func leftoverNotice(rel string) string {
+	return fmt.Sprintf("%s: its evidence block and heartbeat differ from HEAD, left by an earlier run that could not commit them; regenerated and committed with this run", rel)
 }

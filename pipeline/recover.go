@@ -161,12 +161,16 @@ func (r *Runner) recoverReceipt(lr *loopRun, rc *artifacts.Receipt) error {
 }
 
 // commitRecovered commits a loop's recovered receipts with its evidence
-// regenerated (when the document is committed and clean).
+// regenerated (when the document is committed and holds no change but
+// spine's own, see halfEdited).
 func (r *Runner) commitRecovered(loopID string, lr *loopRun) error {
 	doc := r.opts.Set.ByID(loopID)
 	now := r.opts.Clock().UTC()
 	if doc != nil && r.opts.Git != nil {
-		if dirty, err := r.opts.Git.Dirty(doc.Path, doc.Source); err == nil && !dirty {
+		if half, leftover, err := halfEdited(r.opts.Git, doc.Path, doc.Source); err == nil && !half {
+			if leftover {
+				r.report().Notice(leftoverNotice(doc.Path))
+			}
 			if src, err := r.regenerate(doc, doc.Source, now); err == nil {
 				full, err := artifacts.SafeJoin(r.opts.Root, doc.Path)
 				if err == nil && artifacts.WriteFileAtomic(full, src, 0o644) == nil {

@@ -41,10 +41,12 @@ func (r *Runner) Resolve(ctx context.Context, loopID, stepName, status, note str
 	if err != nil {
 		return nil, err
 	}
-	if dirty, err := r.opts.Git.Dirty(doc.Path, doc.Source); err != nil {
+	if half, leftover, err := halfEdited(r.opts.Git, doc.Path, doc.Source); err != nil {
 		return nil, err
-	} else if dirty {
+	} else if half {
 		return nil, fmt.Errorf("%s has uncommitted changes; commit them first", doc.Path)
+	} else if leftover {
+		r.report().Notice(leftoverNotice(doc.Path))
 	}
 	it := &Item{LoopID: doc.LoopID, Stage: doc.Stages[stageIdx].Title, Name: step.Name, Doc: doc, StageIdx: stageIdx, Step: step, Gate: step.Gate}
 	now := r.opts.Clock()

@@ -368,15 +368,18 @@ func (r *Runner) runLoop(ctx context.Context, doc *loops.Document) (err error) {
 		return nil
 	}
 	if r.opts.Git != nil && !r.opts.DryRun {
-		dirty, err := r.opts.Git.Dirty(doc.Path, doc.Source)
+		half, leftover, err := halfEdited(r.opts.Git, doc.Path, doc.Source)
 		if err != nil {
 			return err
 		}
-		if dirty {
+		if half {
 			msg := fmt.Sprintf("%s has uncommitted changes (or is not committed); commit them first: spine does not commit someone's half-edit", doc.Path)
 			r.out.Skipped = append(r.out.Skipped, doc.LoopID+": "+msg)
 			r.report().Notice("skip " + doc.LoopID + ": " + msg)
 			return nil
+		}
+		if leftover {
+			r.report().Notice(leftoverNotice(doc.Path))
 		}
 	}
 	if hook := r.opts.Reporter; hook != nil {

@@ -236,6 +236,94 @@ func TestUncommittedDocumentRefused(t *testing.T) {
 	}
 }
 
+// TestUncommittedLeftoverOfFailedCommit: a run whose commit failed (here
+// a stale index.lock; a crash or a full disk leave the same) has rewritten
+// the loop document's evidence block and heartbeat without committing
+// them. That is spine's own edit, not someone's half-edit: the next run
+// commits it with the recovered receipt and goes on with the loop, rather
+// than skipping the loop until an operator commits spine's bytes by hand.
+// A real half-edit beside it is still refused.
+func TestUncommittedLeftoverOfFailedCommit(t *testing.T) {
+	body := func(count string) string {
+		return fmt.Sprintf("## Stage 1: One\n\n```sh {name=one}\necho one >> %s\n```\n\n## Stage 2: Two\n\n```sh {name=two}\necho two >> %s\n```\n", count, count)
+	}
+	// failedCommit runs stage 1 while index.lock exists: the step runs,
+	// its receipt and the rewritten document stay uncommitted.
+	failedCommit := func(t *testing.T, r *testRepo) {
+		t.Helper()
+		lock := filepath.Join(r.root, ".git", "index.lock")
+		if err := os.WriteFile(lock, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := NewRunner(r.runOpts(nil)).Run(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "index.lock exists") {
+			t.Fatalf("run with index.lock held: %v", err)
+		}
+		if err := os.Remove(lock); err != nil {
+			t.Fatal(err)
+		}
+		if st := r.git("status", "--porcelain", "loops"); !strings.Contains(st, "loops/a.md") {
+			t.Fatalf("the failed commit left the document as committed: %q", st)
+		}
+	}
+
+	t.Run("recovered with its receipt", func(t *testing.T) {
+		r := newRepo(t)
+		count := counter(t)
+		r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", body(count))})
+		failedCommit(t, r)
+		out := r.run(nil)
+		if got := countLines(t, count); got != 2 || len(out.Skipped) != 0 {
+			t.Fatalf("next run: steps ran %d times in all, want 2 (one, two); skipped %v", got, out.Skipped)
+		}
+		r.clean()
+		// The recovery commit holds the receipt and the document.
+		files := r.git("show", "--name-only", "--format=", "HEAD~1")
+		if !strings.Contains(files, "loops/a.md") || !strings.Contains(files, "receipt.json") {
+			t.Fatalf("recovery commit:\n%s", files)
+		}
+		if ev := loops.ParseEvidence([]byte(r.read("loops/a.md"))); len(ev) != 2 {
+			t.Fatalf("evidence after the recovery: %+v", ev)
+		}
+	})
+
+	t.Run("receipt committed before, document left", func(t *testing.T) {
+		// What an earlier spine's recovery left: it committed the receipt
+		// and not the document.
+		r := newRepo(t)
+		count := counter(t)
+		r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", body(count))})
+		failedCommit(t, r)
+		r.git("add", "receipts")
+		r.git("commit", "-q", "-m", "receipts only")
+		out := r.run(nil)
+		if got := countLines(t, count); got != 2 || len(out.Skipped) != 0 {
+			t.Fatalf("next run: steps ran %d times in all, want 2; skipped %v", got, out.Skipped)
+		}
+		r.clean()
+	})
+
+	t.Run("a half-edit beside it is refused", func(t *testing.T) {
+		r := newRepo(t)
+		count := counter(t)
+		r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", body(count))})
+		failedCommit(t, r)
+		edited := strings.Replace(r.read("loops/a.md"), "## Stage 2: Two", "## Stage 2: Two (half an edit)", 1)
+		r.write("loops/a.md", edited)
+		out := r.run(nil)
+		if got := countLines(t, count); got != 1 || len(out.Skipped) != 1 {
+			t.Fatalf("next run: steps ran %d times in all, want 1; skipped %v", got, out.Skipped)
+		}
+		if r.read("loops/a.md") != edited {
+			t.Fatal("the operator's half-edit was touched")
+		}
+		// The receipt is committed all the same (it is not the operator's).
+		if st := r.git("status", "--porcelain"); strings.TrimSpace(st) != "M loops/a.md" {
+			t.Fatalf("status after the run:\n%s", st)
+		}
+	})
+}
+
 func TestEvidenceBlockAndHeartbeat(t *testing.T) {
 	r := newRepo(t)
 	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", "## Stage 1: Baseline\n\n```sh {name=base artifact=01-base.txt}\necho baseline\n```\n\n## Notes\n\nkeep me\n")})

@@ -65,8 +65,8 @@ func Look(opts Options) (Outlook, error) {
 		}
 		dirty := false
 		if opts.Git != nil {
-			if d, err := opts.Git.Dirty(doc.Path, doc.Source); err == nil {
-				dirty = d
+			if half, _, err := halfEdited(opts.Git, doc.Path, doc.Source); err == nil {
+				dirty = half
 			}
 		}
 		for _, it := range p.PlanLoop(doc) {

@@ -118,7 +118,9 @@ With --json, print only a JSON array of the receipts written.`,
 			switch {
 			case out.Failed:
 				a.exit = exitFailed
-			case len(out.Held) > 0:
+			case len(out.Held) > 0 || len(out.Skipped) > 0:
+				// A loop skipped for uncommitted changes waits for an
+				// operator to commit or revert them.
 				a.exit = exitWaiting
 			}
 			if push && !dryRun {

@@ -190,8 +190,16 @@ func (t *termReporter) summary(out *pipeline.Outcome) {
 		return
 	}
 	if len(t.rows) == 0 {
+		if len(out.Skipped) > 0 {
+			fmt.Fprintf(t.w, "nothing ran: %d loop(s) skipped\n", len(out.Skipped))
+			for _, s := range out.Skipped {
+				fmt.Fprintf(t.w, "  %s\n", s)
+			}
+		}
 		if len(out.Held) == 0 {
-			fmt.Fprintln(t.w, "nothing to do: no step is pending")
+			if len(out.Skipped) == 0 {
+				fmt.Fprintln(t.w, "nothing to do: no step is pending")
+			}
 			return
 		}
 		// Held before anything ran (a failure not retried, a receipt that

@@ -112,6 +112,29 @@ func (g *Repo) HeadEntry(rel string) (plumbing.Hash, bool, error) {
 	return e.Hash, true, nil
 }
 
+// HeadFile returns the content of the repository-relative path in HEAD's
+// tree, and whether it exists there.
+func (g *Repo) HeadFile(rel string) ([]byte, bool, error) {
+	h, ok, err := g.HeadEntry(rel)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	b, err := g.R.BlobObject(h)
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s in HEAD: %w", rel, err)
+	}
+	r, err := b.Reader()
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s in HEAD: %w", rel, err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s in HEAD: %w", rel, err)
+	}
+	return data, true, nil
+}
+
 // Dirty reports whether the working file rel differs from HEAD (modified,
 // or not committed at all).
 func (g *Repo) Dirty(rel string, content []byte) (bool, error) {
