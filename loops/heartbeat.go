@@ -5,6 +5,10 @@ import (
 	"time"
 )
 
+// HeartbeatKey is the frontmatter key spine sets to the time of its last
+// run of a loop (see SetFrontmatter).
+const HeartbeatKey = "last_heartbeat_utc"
+
 // Heartbeat is a loop's liveness as its frontmatter records it.
 type Heartbeat struct {
 	// Last is the last_heartbeat_utc time (zero when absent or unreadable).
@@ -16,7 +20,7 @@ type Heartbeat struct {
 // Heartbeat reads last_heartbeat_utc and heartbeat_ttl_minutes.
 func (d *Document) Heartbeat() Heartbeat {
 	var h Heartbeat
-	if s := d.Meta.String("last_heartbeat_utc"); s != "" {
+	if s := d.Meta.String(HeartbeatKey); s != "" {
 		if t, err := time.Parse(time.RFC3339, s); err == nil {
 			h.Last = t.UTC()
 		}

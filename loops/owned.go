@@ -6,10 +6,6 @@ import (
 	"reflect"
 )
 
-// HeartbeatKey is the frontmatter key spine sets to the time of its last
-// run of a loop (see SetFrontmatter).
-const HeartbeatKey = "last_heartbeat_utc"
-
 // OnlySpineEdits reports whether after differs from before only in the
 // parts of a loop document that spine owns and rewrites on every run: the
 // content of the evidence block (see SetEvidence) and the value of

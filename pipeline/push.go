@@ -569,12 +569,12 @@ func regenerateDoc(o *PushOptions, hist *History, d replayDoc, orig *object.Comm
 		return false, fmt.Errorf("%s: %w", d.path, err)
 	}
 	beat := orig.Author.When.UTC()
-	if v := ourDoc.Meta.String("last_heartbeat_utc"); v != "" {
+	if v := ourDoc.Meta.String(loops.HeartbeatKey); v != "" {
 		if t, err := time.Parse(time.RFC3339, v); err == nil {
 			beat = t.UTC()
 		}
 	}
-	if hb, err := loops.SetFrontmatter(out, "last_heartbeat_utc", loops.QuoteYAML(beat.Format(time.RFC3339))); err == nil {
+	if hb, err := loops.SetFrontmatter(out, loops.HeartbeatKey, loops.QuoteYAML(beat.Format(time.RFC3339))); err == nil {
 		out = hb
 	} else if !errors.Is(err, loops.ErrNoFrontmatter) {
 		o.Log.Warn("heartbeat not recorded", "path", d.path, "err", err)

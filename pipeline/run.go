@@ -738,7 +738,7 @@ func (r *Runner) regenerate(doc *loops.Document, src []byte, now time.Time) ([]b
 	if err != nil {
 		return nil, err
 	}
-	hb, err := loops.SetFrontmatter(out, "last_heartbeat_utc", loops.QuoteYAML(now.Format(time.RFC3339)))
+	hb, err := loops.SetFrontmatter(out, loops.HeartbeatKey, loops.QuoteYAML(now.Format(time.RFC3339)))
 	if errors.Is(err, loops.ErrNoFrontmatter) {
 		return out, nil
 	}
