@@ -77,7 +77,7 @@ type cacheKey [sha256.Size]byte
 
 // cacheMagic starts a cache file; the digit is the encoding's version,
 // raised when the encoding of a document changes.
-const cacheMagic = "spine-docs-cache 3\n"
+const cacheMagic = "spine-docs-cache 4\n"
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
@@ -187,7 +187,9 @@ func key(path string, src []byte) cacheKey {
 // parses it and records it; scratch holds the caller's buffers.
 func (c *Cache) parse(path string, src []byte, scratch *parseScratch) *Document {
 	if c == nil || c.identity == "" {
-		return parseWith(path, src, &scratch.steps)
+		d := parseWith(path, src, &scratch.steps)
+		d.BlobID = GitBlobID(src)
+		return d
 	}
 	k := key(path, src)
 	if enc, ok := c.old[k]; ok {
@@ -201,6 +203,7 @@ func (c *Cache) parse(path string, src []byte, scratch *parseScratch) *Document 
 		}
 	}
 	d := parseWith(path, src, &scratch.steps)
+	d.BlobID = GitBlobID(src)
 	w := &cacheWriter{b: scratch.enc[:0]}
 	err := w.document(d)
 	scratch.enc = w.b
@@ -387,6 +390,7 @@ func (w *cacheWriter) document(d *Document) error {
 		w.str(string(p.Level))
 		w.str(p.Message)
 	}
+	w.str(string(d.BlobID[:]))
 	return nil
 }
 
@@ -538,6 +542,11 @@ func decodeDocument(enc string) (*Document, error) {
 			p.Level = Level(r.Str())
 			p.Message = r.Str()
 		}
+	}
+	if id := r.Str(); len(id) == len(d.BlobID) {
+		copy(d.BlobID[:], id)
+	} else {
+		r.Fail()
 	}
 	if r.Off != len(enc) {
 		r.Fail()

@@ -3,6 +3,7 @@ package loops
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"math"
 	"os"
 	"path/filepath"
@@ -105,7 +106,7 @@ func TestCacheEncodingValues(t *testing.T) {
 // version raised), or cached documents would come back without it.
 func TestCacheCoversEveryField(t *testing.T) {
 	want := map[reflect.Type][]string{
-		reflect.TypeFor[Document]():    {"Path", "LoopID", "IDFrom", "FileID", "Title", "Status", "RawStatus", "Meta", "MetaSource", "BodyLine", "BodyOffset", "Stages", "RunKeys", "Evidence", "GapIDs", "LoopRefs", "Problems", "Source"},
+		reflect.TypeFor[Document]():    {"Path", "LoopID", "IDFrom", "FileID", "Title", "Status", "RawStatus", "Meta", "MetaSource", "BodyLine", "BodyOffset", "Stages", "RunKeys", "Evidence", "GapIDs", "LoopRefs", "Problems", "Source", "BlobID"},
 		reflect.TypeFor[EvidenceRun](): {"Stage", "RunKey", "Status", "Step", "Line", "Text"},
 		reflect.TypeFor[Stage]():       {"Number", "Title", "Level", "Line", "Steps"},
 		reflect.TypeFor[Step]():        {"Kind", "Name", "Lang", "Attrs", "Command", "Checked", "Line", "Cap", "Gate", "Destructive", "AllowFailure", "Idempotent", "Background", "Timeout", "Host", "Artifact", "After", "Pack"},
@@ -344,4 +345,41 @@ func FuzzCacheDecode(f *testing.F) {
 			t.Fatalf("(-first +second):\n%s", diff)
 		}
 	})
+}
+
+// TestLoadSetsBlobID: every loaded document carries the id git gives its
+// content (so a planner can tell a committed document without its
+// bytes), from a parse, from the cache and without Source alike.
+func TestLoadSetsBlobID(t *testing.T) {
+	// git hash-object of "hello\n".
+	if got := hex.EncodeToString(func() []byte { id := GitBlobID([]byte("hello\n")); return id[:] }()); got != "ce013625030ba8dba906f756967f9e9ca394464a" {
+		t.Fatalf("GitBlobID(hello) = %s", got)
+	}
+	docs := cacheTestDocs(t)
+	root, paths := writeDocs(t, docs)
+	cachePath := filepath.Join(t.TempDir(), "docs.cache")
+	// Without a cache, then parsed into it, then from it.
+	for i, o := range []LoadOptions{{}, {NoSource: true}, {}, {NoSource: true}} {
+		if i >= 2 {
+			o.Cache = OpenCache(cachePath, "v1")
+		}
+		set := LoadWith(root, paths, o)
+		if i == 3 {
+			if h, _ := cacheCounts(o.Cache); h != len(paths) {
+				t.Fatalf("from the cache: %d hits of %d", h, len(paths))
+			}
+		}
+		if err := o.Cache.Save(); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range set.Docs {
+			src, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(d.Path)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.BlobID != GitBlobID(src) {
+				t.Fatalf("%s loaded with %+v: BlobID %x, want %x", d.Path, o, d.BlobID, GitBlobID(src))
+			}
+		}
+	}
 }

@@ -5,6 +5,8 @@
 package loops
 
 import (
+	"crypto/sha1"
+	"strconv"
 	"time"
 
 	"github.com/spinehq/spine/internal/finding"
@@ -196,6 +198,22 @@ type Document struct {
 	// Source is the file's content, unmodified; nil when the document was
 	// loaded with LoadOptions.NoSource.
 	Source []byte `json:"-"`
+	// BlobID is the id git gives the file's content as a blob (the SHA-1
+	// of a "blob" header and the content), so that a document loaded
+	// without its bytes (LoadOptions.NoSource) can still be compared with
+	// HEAD's version. Set by Load and LoadWith (kept in the cache with the
+	// rest), zero for a document from Parse.
+	BlobID [20]byte `json:"-"`
+}
+
+// GitBlobID returns the id git gives content as a blob.
+func GitBlobID(content []byte) [20]byte {
+	h := sha1.New()
+	h.Write([]byte("blob " + strconv.Itoa(len(content)) + "\x00"))
+	h.Write(content)
+	var id [20]byte
+	h.Sum(id[:0])
+	return id
 }
 
 // Body returns the Markdown body (everything after the frontmatter), nil

@@ -41,6 +41,10 @@ type Item struct {
 	Latest    *Run            `json:"-"`
 	Gate      string          `json:"-"`
 	NeedsMark bool            `json:"-"` // a blocked step without a blocked receipt yet
+	// Uncommitted is set on a step that would run, or be marked blocked,
+	// but whose loop document has changes HEAD does not have (see
+	// Planner.Uncommitted): the run skips the loop.
+	Uncommitted bool `json:"-"`
 }
 
 // Runnable reports whether the run would execute the step now.
@@ -80,6 +84,11 @@ type Planner struct {
 
 	// foreign caches evidence by document.
 	foreign map[*loops.Document][]loops.EvidenceRun
+	// Uncommitted, when set, reports why a loop document has changes
+	// HEAD does not have ("" when it has none; see halfEdited). It is
+	// asked only of documents with a step that would run: such a step
+	// waits, as the run skips its loop rather than run uncommitted text.
+	Uncommitted func(doc *loops.Document) string
 }
 
 // runnableStatus reports whether a loop of this status runs.
@@ -137,7 +146,35 @@ func (p *Planner) PlanLoop(doc *loops.Document) []Item {
 			items = append(items, it)
 		}
 	}
+	p.holdUncommitted(doc, items)
 	return items
+}
+
+// holdUncommitted makes the steps of items that would run wait when doc
+// has uncommitted changes, and marks them (and a blocked step not yet
+// marked, which the run would mark) Uncommitted.
+func (p *Planner) holdUncommitted(doc *loops.Document, items []Item) {
+	if p.Uncommitted == nil {
+		return
+	}
+	work := func(it *Item) bool { return it.State == StatePending || it.State == StateBlocked && it.NeedsMark }
+	if !slices.ContainsFunc(items, func(it Item) bool { return work(&it) }) {
+		return
+	}
+	why := p.Uncommitted(doc)
+	if why == "" {
+		return
+	}
+	for i := range items {
+		it := &items[i]
+		if !work(it) {
+			continue
+		}
+		it.Uncommitted = true
+		if it.State == StatePending {
+			it.State, it.Reason = StateWaiting, why
+		}
+	}
 }
 
 // stepState sets the state of a command or verify step from its history.

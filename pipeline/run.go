@@ -10,9 +10,11 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/config"
 	"github.com/spinehq/spine/internal/fsx"
@@ -116,6 +118,9 @@ type Outcome struct {
 	Commits []string
 	// Skipped names loops not run and why.
 	Skipped []string
+	// Invalid is set when a loop was skipped because its document is
+	// invalid (lint errors, or it could not be read): DESIGN's exit 2.
+	Invalid bool
 }
 
 // Runner executes the pending steps of a repository's loops.
@@ -215,6 +220,7 @@ func (r *Runner) loadWith(h *History) error {
 		Host: r.opts.Host, Retry: r.opts.Retry, Unfinished: unfinished,
 		CapGate: r.opts.CapGate, Now: r.opts.Clock,
 		Redactor: r.redactor(), Root: r.opts.Root, Receipts: r.store, Docs: r.docs(),
+		Uncommitted: r.uncommitted,
 		Background: func(loopID, step string) (bool, string) {
 			e := unfinished[[2]string{loopID, step}]
 			if e == nil || !backgroundAlive(e.Intent) {
@@ -228,6 +234,48 @@ func (r *Runner) loadWith(h *History) error {
 		},
 	}
 	return nil
+}
+
+// skip records that the loop named what is not run, and why; invalid
+// when its document is.
+func (r *Runner) skip(what, why string, invalid bool) {
+	r.out.Skipped = append(r.out.Skipped, what+": "+why)
+	r.out.Invalid = r.out.Invalid || invalid
+	r.report().Notice("skip " + what + ": " + why)
+}
+
+// uncommitted says why doc has changes HEAD does not have, "" when it has
+// none or spine has no repository (see Planner.Uncommitted).
+func (r *Runner) uncommitted(doc *loops.Document) string {
+	if r.opts.Git == nil {
+		return ""
+	}
+	// The blob id of a loaded document tells a committed one, which most
+	// are, without hashing or (loaded without its bytes) reading it again.
+	if doc.BlobID != ([20]byte{}) {
+		if h, ok, err := r.opts.Git.HeadEntry(doc.Path); err == nil && ok && h == plumbing.Hash(doc.BlobID) {
+			return ""
+		}
+	}
+	src := doc.Source
+	if src == nil {
+		// Loaded without its bytes (loops.LoadOptions.NoSource).
+		full, err := artifacts.SafeJoin(r.opts.Root, doc.Path)
+		if err == nil {
+			src, err = os.ReadFile(full)
+		}
+		if err != nil {
+			return fmt.Sprintf("%s cannot be read again to compare it with HEAD (%v)", doc.Path, err)
+		}
+	}
+	half, _, err := halfEdited(r.opts.Git, doc.Path, src)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("%s cannot be compared with HEAD (%v); spine runs only committed loops", doc.Path, err)
+	case half:
+		return fmt.Sprintf("%s has uncommitted changes (or is not committed); commit or revert them: spine does not run or commit someone's half-edit", doc.Path)
+	}
+	return ""
 }
 
 // docs returns the run's loop documents (nil without a set).
@@ -298,6 +346,15 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 			}
 		}
 	}
+	if r.opts.Loop == "" {
+		// A loop document that could not be read at all (too large, no
+		// permission) cannot run, and is not a document to plan.
+		for _, pr := range r.opts.Set.Problems {
+			if pr.Level == loops.LevelError {
+				r.skip(pr.Path, pr.String(), true)
+			}
+		}
+	}
 	for _, doc := range r.opts.Set.Docs {
 		if r.opts.Loop != "" && doc.LoopID != r.opts.Loop {
 			continue
@@ -352,6 +409,22 @@ type loopRun struct {
 // runLoop plans and executes one loop.
 func (r *Runner) runLoop(ctx context.Context, doc *loops.Document) (err error) {
 	items := r.planner.PlanLoop(doc)
+	if doc.HasErrors() && runnableStatus(doc.Status) && slices.ContainsFunc(items, func(it Item) bool { return it.State != StateDone && it.State != StateEdited }) {
+		var errs []string
+		for _, pr := range doc.Problems {
+			if pr.Level == loops.LevelError {
+				errs = append(errs, pr.String())
+			}
+		}
+		r.skip(doc.LoopID, fmt.Sprintf("%s has errors; fix them (spine lint): %s", doc.Path, strings.Join(errs, "; ")), true)
+		return nil
+	}
+	for _, it := range items {
+		if it.Uncommitted {
+			r.skip(doc.LoopID, r.uncommitted(doc), false)
+			return nil
+		}
+	}
 	hasWork := false
 	for _, it := range items {
 		if it.State == StatePending || (it.State == StateBlocked && it.NeedsMark) {
@@ -368,17 +441,9 @@ func (r *Runner) runLoop(ctx context.Context, doc *loops.Document) (err error) {
 		return nil
 	}
 	if r.opts.Git != nil && !r.opts.DryRun {
-		half, leftover, err := halfEdited(r.opts.Git, doc.Path, doc.Source)
-		if err != nil {
+		if _, leftover, err := halfEdited(r.opts.Git, doc.Path, doc.Source); err != nil {
 			return err
-		}
-		if half {
-			msg := fmt.Sprintf("%s has uncommitted changes (or is not committed); commit them first: spine does not commit someone's half-edit", doc.Path)
-			r.out.Skipped = append(r.out.Skipped, doc.LoopID+": "+msg)
-			r.report().Notice("skip " + doc.LoopID + ": " + msg)
-			return nil
-		}
-		if leftover {
+		} else if leftover {
 			r.report().Notice(leftoverNotice(doc.Path))
 		}
 	}
@@ -468,7 +533,7 @@ func OperatorHold(it Item) bool {
 	case StateBlocked, StateFailed, StateInterrupted:
 		return true
 	case StateWaiting:
-		return it.Step != nil && it.Step.Kind == loops.KindManual
+		return it.Uncommitted || it.Step != nil && it.Step.Kind == loops.KindManual
 	}
 	return false
 }

@@ -209,9 +209,14 @@ func TestLintErrorsSkipLoopOthersRun(t *testing.T) {
 		"loops/bad.md":  loopDoc("LOOP-BAD", "## Stage 1: X\n\n```sh {name=x colour=red}\ntrue\n```\n"),
 		"loops/good.md": loopDoc("LOOP-GOOD", "## Stage 1: X\n\n```sh {name=y}\ntrue\n```\n"),
 	})
-	r.run(nil)
+	out := r.run(nil)
 	if got := r.stepReceipts("x"); len(got) != 0 {
 		t.Fatal("a loop with lint errors ran")
+	}
+	// Skipped with its findings named, file:line (the issue's "skipped
+	// with its findings printed"), and the run says a document is invalid.
+	if len(out.Skipped) != 1 || !strings.Contains(out.Skipped[0], `loops/bad.md:11: error: unknown step attribute "colour"`) || !out.Invalid {
+		t.Fatalf("skipped %q, invalid %v", out.Skipped, out.Invalid)
 	}
 	if got := r.stepReceipts("y"); !cmp.Equal(got, []string{"pass"}) {
 		t.Fatalf("the good loop did not run: %v", got)
@@ -322,6 +327,59 @@ func TestUncommittedLeftoverOfFailedCommit(t *testing.T) {
 			t.Fatalf("status after the run:\n%s", st)
 		}
 	})
+}
+
+// TestPlanShowsUncommittedLoopWaiting: spine plan says what spine run
+// would do. A loop whose document has uncommitted changes is skipped by
+// the run, so its steps that would run wait, with the reason, and count
+// as waiting for an operator; a document loaded without its bytes (as
+// plan and status load them) is judged by its blob id the same way.
+// The watcher's look finds no work in it.
+func TestPlanShowsUncommittedLoopWaiting(t *testing.T) {
+	r := newRepo(t)
+	doc := loopDoc("LOOP-A", "## Stage 1: X\n\n```sh {name=x}\ntrue\n```\n\n```sh {name=g gate=ALLOW_G}\ntrue\n```\n")
+	r.commit("loop", map[string]string{"loops/a.md": doc})
+	planOf := func(noSource bool) []Item {
+		t.Helper()
+		opts := r.runOpts(nil)
+		if noSource {
+			opts.Set = loops.LoadWith(r.root, []string{"loops/a.md"}, loops.LoadOptions{NoSource: true})
+		}
+		p, err := Plan(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		look, err := Look(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		items := p.PlanLoop(opts.Set.Docs[0])
+		if wantWork := items[0].State == StatePending; look.Work != wantWork {
+			t.Fatalf("Look: work %v (%s), want %v", look.Work, look.Reason, wantWork)
+		}
+		return items
+	}
+	for _, noSource := range []bool{false, true} {
+		if items := planOf(noSource); items[0].State != StatePending || items[0].Uncommitted || OperatorHold(items[0]) {
+			t.Fatalf("committed (no source %v): %s %q", noSource, items[0].State, items[0].Reason)
+		}
+	}
+	r.write("loops/a.md", doc+"\nhalf an edit\n")
+	for _, noSource := range []bool{false, true} {
+		items := planOf(noSource)
+		x, g := items[0], items[1]
+		if x.State != StateWaiting || !x.Uncommitted || !strings.Contains(x.Reason, "loops/a.md has uncommitted changes") || !OperatorHold(x) {
+			t.Fatalf("uncommitted (no source %v): %s %q", noSource, x.State, x.Reason)
+		}
+		// A gate keeps its own reason; the run would not mark it.
+		if g.State != StateBlocked || !g.Uncommitted || !strings.Contains(g.Reason, "ALLOW_G") {
+			t.Fatalf("uncommitted gate (no source %v): %s %q", noSource, g.State, g.Reason)
+		}
+	}
+	out := r.run(nil)
+	if len(out.Skipped) != 1 || len(out.Receipts) != 0 || len(out.Held) != 0 {
+		t.Fatalf("run: skipped %v, %d receipts, held %v", out.Skipped, len(out.Receipts), out.Held)
+	}
 }
 
 func TestEvidenceBlockAndHeartbeat(t *testing.T) {
@@ -622,6 +680,24 @@ func TestExitCodes(t *testing.T) {
 	}
 	if _, code := r.spine(context.Background(), nil, "run", "--no-such-flag"); code != 2 {
 		t.Errorf("bad usage: exit %d, want 2", code)
+	}
+	// An active loop whose document is invalid: skipped with its finding
+	// named, exit 2 ("an invalid document"), also when another loop
+	// waits; a draft with the same error does not count.
+	r.commit("invalid", map[string]string{
+		"loops/b.md":     loopDoc("LOOP-B", "## Stage 1: X\n\n```sh {name=y colour=red}\ntrue\n```\n"),
+		"loops/draft.md": strings.Replace(loopDoc("LOOP-D", "## Stage 1: X\n\n```sh {name=z colour=red}\ntrue\n```\n"), "status: active", "status: draft", 1),
+	})
+	for _, cmd := range []string{"plan", "run"} {
+		out, code := r.spine(context.Background(), nil, cmd)
+		if code != 2 || !strings.Contains(out, `loops/b.md:11: error: unknown step attribute "colour"`) {
+			t.Errorf("%s with an invalid active loop: exit %d, want 2\n%s", cmd, code, out)
+		}
+	}
+	r.git("rm", "-q", "loops/b.md")
+	r.commit("valid again", nil)
+	if _, code := r.spine(context.Background(), nil, "run"); code != 3 {
+		t.Errorf("run with only an invalid draft: exit %d, want 3 (the held failure)", code)
 	}
 }
 

@@ -63,17 +63,11 @@ func Look(opts Options) (Outlook, error) {
 		if opts.Loop != "" && doc.LoopID != opts.Loop {
 			continue
 		}
-		dirty := false
-		if opts.Git != nil {
-			if half, _, err := halfEdited(opts.Git, doc.Path, doc.Source); err == nil {
-				dirty = half
-			}
-		}
 		for _, it := range p.PlanLoop(doc) {
 			if OperatorHold(it) {
 				out.Held++
 			}
-			if dirty || out.Work || (it.State != StatePending && !(it.State == StateBlocked && it.NeedsMark)) {
+			if out.Work || it.Uncommitted || (it.State != StatePending && !(it.State == StateBlocked && it.NeedsMark)) {
 				continue
 			}
 			out.Work, out.Reason = true, fmt.Sprintf("%s/%s is %s", it.LoopID, it.Name, it.State)

@@ -30,7 +30,8 @@ one-line reason:
 plan reads the repository and writes nothing. With --json, print one object
 per step: loop_id, stage, name, state, reason.
 
-Exit status 3 when something waits for an operator.`,
+Exit status 2 when an active loop's document has errors (spine run skips
+it), 3 when something waits for an operator.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			rc, err := a.openRepoForPlanning()
@@ -47,7 +48,7 @@ Exit status 3 when something waits for an operator.`,
 				return err
 			}
 			items := []pipeline.Item{}
-			held := false
+			held, invalid := false, false
 			for _, d := range rc.set.Docs {
 				for _, it := range planner.PlanLoop(d) {
 					if it.State == pipeline.StateDone {
@@ -55,6 +56,8 @@ Exit status 3 when something waits for an operator.`,
 					}
 					items = append(items, it)
 					held = held || pipeline.OperatorHold(it)
+					// spine run skips an active loop with errors, exit 2.
+					invalid = invalid || d.HasErrors() && d.Status == "active" && it.State != pipeline.StateEdited
 				}
 			}
 			// Keep what the approval lookups learnt for the next command.
@@ -75,7 +78,10 @@ Exit status 3 when something waits for an operator.`,
 				}
 				tw.Flush()
 			}
-			if held {
+			switch {
+			case invalid:
+				a.exit = exitUsage
+			case held:
 				a.exit = exitWaiting
 			}
 			return nil

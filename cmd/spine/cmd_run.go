@@ -118,6 +118,8 @@ With --json, print only a JSON array of the receipts written.`,
 			switch {
 			case out.Failed:
 				a.exit = exitFailed
+			case out.Invalid:
+				a.exit = exitUsage
 			case len(out.Held) > 0 || len(out.Skipped) > 0:
 				// A loop skipped for uncommitted changes waits for an
 				// operator to commit or revert them.

@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -35,6 +36,8 @@ type Repo struct {
 	index   indexCache // what CommitFiles last wrote
 	loose   looseWriter
 	gitDirs gitDirs
+	// headDirs holds HEAD's folders HeadEntry read.
+	headDirs headDirs
 	// splitMinEntries: CommitFiles splits an index of this many entries
 	// with core.splitIndex unset (see split.go; never, outside tests).
 	splitMinEntries int
@@ -94,22 +97,65 @@ func BlobHash(data []byte) plumbing.Hash {
 // HeadEntry returns the blob hash of the repository-relative path in HEAD's
 // tree, and whether it exists there.
 func (g *Repo) HeadEntry(rel string) (plumbing.Hash, bool, error) {
-	c, err := g.HeadCommit()
-	if err != nil || c == nil {
+	head, err := g.Head()
+	if err != nil || head.IsZero() {
 		return plumbing.ZeroHash, false, err
 	}
-	tree, err := c.Tree()
+	dir, base := path.Split(rel)
+	entries, err := g.headDirs.folder(g, head, strings.TrimSuffix(dir, "/"))
 	if err != nil {
 		return plumbing.ZeroHash, false, err
 	}
-	e, err := tree.FindEntry(rel)
-	if errors.Is(err, object.ErrEntryNotFound) || errors.Is(err, object.ErrDirectoryNotFound) {
-		return plumbing.ZeroHash, false, nil
+	h, ok := entries[base]
+	return h, ok, nil
+}
+
+// headDirs caches, for one HEAD commit, the entries of the folders
+// HeadEntry looked in: a planner asks about every loop document with work
+// left, thousands in one folder, and go-git would decode that folder's
+// tree again for each.
+type headDirs struct {
+	mu      sync.Mutex
+	head    plumbing.Hash
+	root    *object.Tree
+	folders map[string]map[string]plumbing.Hash
+}
+
+// folder returns the entries (name to hash) of the folder dir ("" for the
+// root) in commit head's tree; none when it has no such folder.
+func (c *headDirs) folder(g *Repo, head plumbing.Hash, dir string) (map[string]plumbing.Hash, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.head != head {
+		commit, err := g.R.CommitObject(head)
+		if err != nil {
+			return nil, fmt.Errorf("read HEAD commit: %w", err)
+		}
+		root, err := commit.Tree()
+		if err != nil {
+			return nil, fmt.Errorf("read HEAD tree: %w", err)
+		}
+		c.head, c.root, c.folders = head, root, map[string]map[string]plumbing.Hash{}
 	}
-	if err != nil {
-		return plumbing.ZeroHash, false, err
+	if m, ok := c.folders[dir]; ok {
+		return m, nil
 	}
-	return e.Hash, true, nil
+	t := c.root
+	if dir != "" {
+		var err error
+		t, err = c.root.Tree(dir)
+		if errors.Is(err, object.ErrDirectoryNotFound) || errors.Is(err, object.ErrEntryNotFound) {
+			t = &object.Tree{}
+		} else if err != nil {
+			return nil, fmt.Errorf("read %s in HEAD: %w", dir, err)
+		}
+	}
+	m := make(map[string]plumbing.Hash, len(t.Entries))
+	for _, e := range t.Entries {
+		m[e.Name] = e.Hash
+	}
+	c.folders[dir] = m
+	return m, nil
 }
 
 // HeadFile returns the content of the repository-relative path in HEAD's
@@ -119,18 +165,9 @@ func (g *Repo) HeadFile(rel string) ([]byte, bool, error) {
 	if err != nil || !ok {
 		return nil, false, err
 	}
-	b, err := g.R.BlobObject(h)
+	data, err := g.Blob(h)
 	if err != nil {
-		return nil, false, fmt.Errorf("read %s in HEAD: %w", rel, err)
-	}
-	r, err := b.Reader()
-	if err != nil {
-		return nil, false, fmt.Errorf("read %s in HEAD: %w", rel, err)
-	}
-	defer r.Close()
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, false, fmt.Errorf("read %s in HEAD: %w", rel, err)
+		return nil, false, fmt.Errorf("%s in HEAD: %w", rel, err)
 	}
 	return data, true, nil
 }
