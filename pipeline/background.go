@@ -153,6 +153,9 @@ func (r *Runner) startBackground(lr *loopRun, it *Item) error {
 		return err
 	}
 	intent := JournalRecord{Kind: recIntent, RunKey: key, LoopID: lr.doc.LoopID, Step: step.Name, Stage: it.Stage, Dir: relDir, At: started, Intent: rc, Background: true, ExitFile: spec.ExitFile}
+	if err := r.ledger(step, lr.doc.LoopID, key, started); err != nil {
+		return err
+	}
 	if err := r.journal.Append(intent); err != nil {
 		return err
 	}

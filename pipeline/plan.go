@@ -82,6 +82,9 @@ type Planner struct {
 	// whose blocks record it.
 	recordedBy map[string][][2]string
 
+	// Ledger is this host's record of the destructive steps it started
+	// (see ledgerName), by loop and step.
+	Ledger map[[2]string][]LedgerEntry
 	// foreign caches evidence by document.
 	foreign map[*loops.Document][]loops.EvidenceRun
 	// Uncommitted, when set, reports why a loop document has changes
@@ -246,6 +249,17 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 			return
 		}
 	}
+	// A destructive run whose receipt and evidence bullet are both gone
+	// (spine's commit reverted or reset away) is still known to the host
+	// that ran it.
+	if step.Destructive && !p.Retry[step.Name] {
+		if e := p.ranHere(it.LoopID, step.Name, latest); e != nil {
+			it.State = StateFailed
+			dir := p.receiptDir(e.RunKey)
+			it.Reason = fmt.Sprintf("destructive, and this host ran it as %s at %s, but its receipt folder %s is not in the working tree (spine's commit reverted or reset away, or the folder deleted?): restore it from git history (git log --all -- %s); --retry %s runs the step again", e.RunKey, stamp(e.At), dir, dir, step.Name)
+			return
+		}
+	}
 	if host != "" && !strings.EqualFold(host, p.Host) {
 		it.State, it.Reason = StateWaiting, fmt.Sprintf("runs on host %s (this is %s)", host, p.Host)
 		return
@@ -330,6 +344,19 @@ func (p *Planner) notOthers(bad []Run, loopID, step string) []Run {
 	return out
 }
 
+// receiptDir names the receipt folder of run key (the key itself when it
+// names none).
+func (p *Planner) receiptDir(key string) string {
+	st := p.Receipts
+	if st == nil {
+		st = &artifacts.Store{}
+	}
+	if d, err := st.RelDir(key); err == nil {
+		return d
+	}
+	return key
+}
+
 // lostReason returns why step waits for a lost run (see LostRuns), or ""
 // when none holds it. A lost pass, failure or interruption holds the step
 // as its receipt would; a lost blocked or skipped run changes nothing, as
@@ -349,14 +376,7 @@ func (p *Planner) lostReason(doc *loops.Document, step string) string {
 		return ""
 	}
 	e := hold[len(hold)-1]
-	dir := e.RunKey
-	st := p.Receipts
-	if st == nil {
-		st = &artifacts.Store{}
-	}
-	if d, err := st.RelDir(e.RunKey); err == nil {
-		dir = d
-	}
+	dir := p.receiptDir(e.RunKey)
 	why := fmt.Sprintf("%s:%d records run %s (%s) of this step, but its receipt folder %s is missing: restore it from git (git checkout HEAD -- %s); --retry %s runs the step anyway", doc.Path, e.Line, e.RunKey, e.Status, dir, dir, step)
 	if len(hold) > 1 {
 		why += fmt.Sprintf(" (%d such runs)", len(hold))

@@ -204,6 +204,10 @@ func (r *Runner) loadWith(h *History) error {
 	if err != nil {
 		return err
 	}
+	ledger, err := readLedger(r.opts.StateDir)
+	if err != nil {
+		return err
+	}
 	unfinished := map[[2]string]*Entry{}
 	for _, e := range entries {
 		if e.Intent != nil && e.Result == nil && !e.Done {
@@ -220,7 +224,7 @@ func (r *Runner) loadWith(h *History) error {
 		Host: r.opts.Host, Retry: r.opts.Retry, Unfinished: unfinished,
 		CapGate: r.opts.CapGate, Now: r.opts.Clock,
 		Redactor: r.redactor(), Root: r.opts.Root, Receipts: r.store, Docs: r.docs(),
-		Uncommitted: r.uncommitted,
+		Uncommitted: r.uncommitted, Ledger: ledger,
 		Background: func(loopID, step string) (bool, string) {
 			e := unfinished[[2]string{loopID, step}]
 			if e == nil || !backgroundAlive(e.Intent) {

@@ -817,6 +817,79 @@ func TestLostReceiptNotRerun(t *testing.T) {
 	}
 }
 
+// TestUndoneDestructiveRunNotRerun: an operator undoes spine's commit
+// (git reset --hard, git revert). The receipt and the evidence bullet
+// that said a destructive step ran are both gone, but the host that ran
+// it remembers (its ledger in the state folder): the step is held, named,
+// not run again, until --retry or spine resolve. A step that is not
+// destructive runs again, as a new step would.
+func TestUndoneDestructiveRunNotRerun(t *testing.T) {
+	for _, undo := range []struct {
+		name string
+		args []string
+	}{
+		{"git reset --hard", []string{"reset", "-q", "--hard", "HEAD~1"}},
+		{"git revert", []string{"revert", "--no-edit", "HEAD"}},
+	} {
+		t.Run(undo.name, func(t *testing.T) {
+			r := newRepo(t)
+			wipes, looks := counter(t), counter(t)
+			r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 0: Look\n\n```sh {name=look}\necho x >> %s\n```\n\n## Stage 1: Do\n\n```sh {name=wipe destructive=true}\necho x >> %s\n```\n", looks, wipes))})
+			r.run(nil)
+			rcs := r.receipts()
+			if len(rcs) != 2 || countLines(t, wipes) != 1 {
+				t.Fatalf("first run: %d receipts, wiped %d times", len(rcs), countLines(t, wipes))
+			}
+			r.gitAs("Operator", "op@example.com", undo.args...)
+			if undo.name == "git reset --hard" {
+				r.gitAs("Operator", "op@example.com", "reset", "-q", "--hard", "HEAD~1") // both stages' commits
+			} else {
+				r.gitAs("Operator", "op@example.com", "revert", "--no-edit", "HEAD~2")
+			}
+			if len(r.receipts()) != 0 || len(loops.ParseEvidence([]byte(r.read("loops/a.md")))) != 0 {
+				t.Fatal("the undo left a receipt or an evidence bullet")
+			}
+
+			wipeKey := rcs[0].RunKey
+			if rcs[0].Step != "wipe" {
+				wipeKey = rcs[1].RunKey
+			}
+			it := r.plan(nil, "LOOP-A", "wipe")
+			if it.State != StateFailed || !strings.Contains(it.Reason, "this host ran it as "+wipeKey) || !strings.Contains(it.Reason, "--retry wipe") {
+				t.Fatalf("plan of the undone destructive step: %s %q", it.State, it.Reason)
+			}
+			if it := r.plan(nil, "LOOP-A", "look"); it.State != StatePending {
+				t.Fatalf("plan of the undone read-only step: %s %q", it.State, it.Reason)
+			}
+			out := r.run(nil)
+			if n := countLines(t, wipes); n != 1 {
+				t.Fatalf("an undone destructive step ran again (%d times in all)", n)
+			}
+			if countLines(t, looks) != 2 || len(out.Held) != 1 || out.Held[0].Name != "wipe" {
+				t.Fatalf("run after the undo: looked %d times, held %+v", countLines(t, looks), out.Held)
+			}
+
+			if undo.name == "git revert" {
+				// spine resolve records the operator's word: done.
+				if _, err := NewRunner(r.runOpts(nil)).Resolve(context.Background(), "LOOP-A", "wipe", artifacts.StatusPass, "restored by hand"); err != nil {
+					t.Fatal(err)
+				}
+				if it := r.plan(nil, "LOOP-A", "wipe"); it.State != StateDone {
+					t.Fatalf("plan after resolve: %s %q", it.State, it.Reason)
+				}
+				return
+			}
+			r.run(nil, func(o *Options) { o.Retry = map[string]bool{"wipe": true} })
+			if n := countLines(t, wipes); n != 2 {
+				t.Fatalf("--retry wipe: wiped %d times in all, want 2", n)
+			}
+			if it := r.plan(nil, "LOOP-A", "wipe"); it.State != StateDone {
+				t.Fatalf("plan after the retry: %s %q", it.State, it.Reason)
+			}
+		})
+	}
+}
+
 // TestLoopIDChangeKeepsRuns: when a loop's id changes after its steps ran
 // (a typo fixed in loop_id), its passed steps stay done through the runs
 // its evidence block records under the old id, and a later stage's run

@@ -1,0 +1,110 @@
+package pipeline
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spinehq/spine/loops"
+)
+
+// ledgerName is the file in the state folder that records every run of a
+// destructive step this host started. Unlike the journal it is never
+// compacted: it is the host's own memory that a destructive step ran, for
+// when the receipt and the evidence block that say so are both gone from
+// the working tree (a git revert or reset of spine's commit), which would
+// otherwise make the step pending again.
+const ledgerName = "destructive.log"
+
+// LedgerEntry is one line of the ledger: a destructive step started.
+type LedgerEntry struct {
+	LoopID string    `json:"loop_id"`
+	Step   string    `json:"step"`
+	RunKey string    `json:"run_key"`
+	At     time.Time `json:"at"`
+}
+
+// ledger records in the ledger that step, if destructive, starts as run
+// key: just before its intent is journaled, so that a step whose line
+// cannot be written does not start (nothing is journaled yet).
+func (r *Runner) ledger(step *loops.Step, loopID, key string, at time.Time) error {
+	if !step.Destructive {
+		return nil
+	}
+	return appendLedger(r.opts.StateDir, LedgerEntry{LoopID: loopID, Step: step.Name, RunKey: key, At: at})
+}
+
+// appendLedger appends an entry to the ledger. It does not sync: until
+// the ledger reaches the disk, the journal's intent, synced next, is what
+// keeps the run known.
+func appendLedger(stateDir string, e LedgerEntry) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(stateDir, ledgerName), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("destructive-run ledger: %w", err)
+	}
+	_, werr := f.Write(append(b, '\n'))
+	if err := f.Close(); werr == nil {
+		werr = err
+	}
+	if werr != nil {
+		return fmt.Errorf("destructive-run ledger: %w", werr)
+	}
+	return nil
+}
+
+// readLedger returns the ledger's entries by loop and step, oldest first;
+// none when there is no ledger. A line that does not decode (torn by a
+// crash) is skipped.
+func readLedger(stateDir string) (map[[2]string][]LedgerEntry, error) {
+	f, err := os.Open(filepath.Join(stateDir, ledgerName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("destructive-run ledger: %w", err)
+	}
+	defer f.Close()
+	out := map[[2]string][]LedgerEntry{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var e LedgerEntry
+		if json.Unmarshal(sc.Bytes(), &e) != nil || e.LoopID == "" || e.Step == "" || e.RunKey == "" {
+			continue
+		}
+		k := [2]string{e.LoopID, e.Step}
+		out[k] = append(out[k], e)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("destructive-run ledger: %w", err)
+	}
+	return out, nil
+}
+
+// ranHere returns the latest run of a destructive step that this host's
+// ledger records, whose receipt is not in the history, and that is later
+// than the latest run the history has of the step (an older one was
+// followed by a run whose receipt speaks for the step); nil when there is
+// none.
+func (p *Planner) ranHere(loopID, step string, latest *Run) *LedgerEntry {
+	entries := p.Ledger[[2]string{loopID, step}]
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := &entries[i]
+		if latest != nil && !e.At.After(latest.Started) {
+			return nil
+		}
+		if p.History.ByKey(e.RunKey) == nil {
+			return e
+		}
+	}
+	return nil
+}

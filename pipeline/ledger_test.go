@@ -1,0 +1,50 @@
+package pipeline
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestLedgerReadsWhatItWrote: entries come back by loop and step, in
+// order; a torn or foreign line (a crash mid-write, a hand edit) is
+// skipped, not an error; no ledger is no entries.
+func TestLedgerReadsWhatItWrote(t *testing.T) {
+	dir := t.TempDir()
+	if got, err := readLedger(dir); err != nil || got != nil {
+		t.Fatalf("no ledger: %v, %v", got, err)
+	}
+	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	es := []LedgerEntry{
+		{LoopID: "LOOP-A", Step: "wipe", RunKey: "CAP-20261126-100000__step.wipe__Ra", At: at},
+		{LoopID: "LOOP-B", Step: "wipe", RunKey: "CAP-20261126-100001__step.wipe__Rb", At: at.Add(time.Second)},
+		{LoopID: "LOOP-A", Step: "wipe", RunKey: "CAP-20261126-100002__step.wipe__Rc", At: at.Add(2 * time.Second)},
+	}
+	for i, e := range es {
+		if err := appendLedger(dir, e); err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			f, err := os.OpenFile(filepath.Join(dir, ledgerName), os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteString("{\"loop_id\":\"LOOP-A\",\"step\":\"wi\n" + "not json\n" + "{}\n")
+			f.Close()
+		}
+	}
+	got, err := readLedger(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[[2]string][]LedgerEntry{
+		{"LOOP-A", "wipe"}: {es[0], es[2]},
+		{"LOOP-B", "wipe"}: {es[1]},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("readLedger (-want +got):\n%s", diff)
+	}
+}
