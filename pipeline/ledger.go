@@ -8,8 +8,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/loops"
 )
 
@@ -107,4 +110,34 @@ func (p *Planner) ranHere(loopID, step string, latest *Run) *LedgerEntry {
 		}
 	}
 	return nil
+}
+
+// CheckLedger returns a problem for every destructive step whose latest
+// run this host's ledger records (see ledgerName) has no receipt, and no
+// later receipt of the step speaks for it: the run the planner holds the
+// step for (spine's commit undone, or the folder deleted). where names
+// the ledger in the problems. A later --retry or spine resolve of the
+// step answers it.
+func CheckLedger(stateDir, where string, h *History, st *artifacts.Store) ([]artifacts.Problem, error) {
+	ledger, err := readLedger(stateDir)
+	if err != nil || len(ledger) == 0 {
+		return nil, err
+	}
+	keys := make([][2]string, 0, len(ledger))
+	for k := range ledger {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b [2]string) int { return strings.Compare(a[0]+"\x00"+a[1], b[0]+"\x00"+b[1]) })
+	p := &Planner{History: h, Ledger: ledger, Receipts: st}
+	var probs []artifacts.Problem
+	for _, k := range keys {
+		if e := p.ranHere(k[0], k[1], h.Latest(k[0], k[1])); e != nil {
+			probs = append(probs, artifacts.Problem{
+				RunKey:  e.RunKey,
+				Path:    where,
+				Problem: fmt.Sprintf("this host ran destructive step %s of %s as this run at %s, but %s/%s is missing", e.Step, e.LoopID, stamp(e.At), p.receiptDir(e.RunKey), artifacts.ReceiptFile),
+			})
+		}
+	}
+	return probs, nil
 }

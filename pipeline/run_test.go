@@ -854,6 +854,26 @@ func TestUndoneDestructiveRunNotRerun(t *testing.T) {
 			if rcs[0].Step != "wipe" {
 				wipeKey = rcs[1].RunKey
 			}
+			checkLedger := func(want string) {
+				t.Helper()
+				opts := r.runOpts(nil)
+				h, err := LoadHistory(r.root, opts.Config.Receipts, opts.StateDir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				probs, err := CheckLedger(opts.StateDir, "ledger", h, &artifacts.Store{Root: r.root})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, p := range probs {
+					got = append(got, p.RunKey)
+				}
+				if (want == "") != (len(got) == 0) || want != "" && (len(got) != 1 || got[0] != want) {
+					t.Fatalf("CheckLedger: %v, want %q", probs, want)
+				}
+			}
+			checkLedger(wipeKey)
 			it := r.plan(nil, "LOOP-A", "wipe")
 			if it.State != StateFailed || !strings.Contains(it.Reason, "this host ran it as "+wipeKey) || !strings.Contains(it.Reason, "--retry wipe") {
 				t.Fatalf("plan of the undone destructive step: %s %q", it.State, it.Reason)
@@ -877,6 +897,7 @@ func TestUndoneDestructiveRunNotRerun(t *testing.T) {
 				if it := r.plan(nil, "LOOP-A", "wipe"); it.State != StateDone {
 					t.Fatalf("plan after resolve: %s %q", it.State, it.Reason)
 				}
+				checkLedger("")
 				return
 			}
 			r.run(nil, func(o *Options) { o.Retry = map[string]bool{"wipe": true} })
@@ -886,6 +907,7 @@ func TestUndoneDestructiveRunNotRerun(t *testing.T) {
 			if it := r.plan(nil, "LOOP-A", "wipe"); it.State != StateDone {
 				t.Fatalf("plan after the retry: %s %q", it.State, it.Reason)
 			}
+			checkLedger("")
 		})
 	}
 }

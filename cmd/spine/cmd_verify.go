@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -26,7 +27,9 @@ chain (every receipt's prev is the sha256 of the loop's previous
 receipt.json). Each mismatch is named: a changed output.log, an edited
 receipt, a receipt removed from the middle of a chain. Every run that a loop
 document's evidence block records must have its receipt.json: a receipt
-removed from the end of a chain is named that way.
+removed from the end of a chain is named that way. On the host that ran
+them, every destructive run its state folder's ledger records must have its
+receipt unless a later run of the step does (spine's commit undone).
 
 With --keys FILE (repeatable; each FILE holds one or more PEM public keys,
 such as receipt-keys.pem written by spine keygen --publish), every receipt
@@ -55,6 +58,20 @@ Exit status 1 when anything does not match.`,
 				return err
 			}
 			rep.Problems = append(rep.Problems, pipeline.CheckEvidence(rc.set.Docs, st)...)
+			sd := stateDir(root)
+			hist, err := pipeline.LoadHistory(root, cfg.Receipts, sd)
+			if err != nil {
+				return exitf(exitFailed, "%v", err)
+			}
+			where := filepath.Join(sd, "destructive.log")
+			if rel, err := filepath.Rel(root, where); err == nil && filepath.IsLocal(rel) {
+				where = filepath.ToSlash(rel)
+			}
+			ledger, err := pipeline.CheckLedger(sd, where, hist, st)
+			if err != nil {
+				return exitf(exitFailed, "%v", err)
+			}
+			rep.Problems = append(rep.Problems, ledger...)
 			if rep.Problems == nil {
 				rep.Problems = []artifacts.Problem{}
 			}
