@@ -252,10 +252,15 @@ func TestUncommittedLeftoverOfFailedCommit(t *testing.T) {
 	body := func(count string) string {
 		return fmt.Sprintf("## Stage 1: One\n\n```sh {name=one}\necho one >> %s\n```\n\n## Stage 2: Two\n\n```sh {name=two}\necho two >> %s\n```\n", count, count)
 	}
-	// failedCommit runs stage 1 while index.lock exists: the step runs,
-	// its receipt and the rewritten document stay uncommitted.
-	failedCommit := func(t *testing.T, r *testRepo) {
+	// failedCommit makes a repository with the loop and runs stage 1
+	// while index.lock exists: the step runs, its receipt and the
+	// rewritten document stay uncommitted. It returns the repository and
+	// the steps' counter file.
+	failedCommit := func(t *testing.T) (*testRepo, string) {
 		t.Helper()
+		r := newRepo(t)
+		count := counter(t)
+		r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", body(count))})
 		lock := filepath.Join(r.root, ".git", "index.lock")
 		if err := os.WriteFile(lock, nil, 0o644); err != nil {
 			t.Fatal(err)
@@ -270,13 +275,11 @@ func TestUncommittedLeftoverOfFailedCommit(t *testing.T) {
 		if st := r.git("status", "--porcelain", "loops"); !strings.Contains(st, "loops/a.md") {
 			t.Fatalf("the failed commit left the document as committed: %q", st)
 		}
+		return r, count
 	}
 
 	t.Run("recovered with its receipt", func(t *testing.T) {
-		r := newRepo(t)
-		count := counter(t)
-		r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", body(count))})
-		failedCommit(t, r)
+		r, count := failedCommit(t)
 		out := r.run(nil)
 		if got := countLines(t, count); got != 2 || len(out.Skipped) != 0 {
 			t.Fatalf("next run: steps ran %d times in all, want 2 (one, two); skipped %v", got, out.Skipped)
@@ -295,10 +298,7 @@ func TestUncommittedLeftoverOfFailedCommit(t *testing.T) {
 	t.Run("receipt committed before, document left", func(t *testing.T) {
 		// What an earlier spine's recovery left: it committed the receipt
 		// and not the document.
-		r := newRepo(t)
-		count := counter(t)
-		r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", body(count))})
-		failedCommit(t, r)
+		r, count := failedCommit(t)
 		r.git("add", "receipts")
 		r.git("commit", "-q", "-m", "receipts only")
 		out := r.run(nil)
@@ -309,10 +309,7 @@ func TestUncommittedLeftoverOfFailedCommit(t *testing.T) {
 	})
 
 	t.Run("a half-edit beside it is refused", func(t *testing.T) {
-		r := newRepo(t)
-		count := counter(t)
-		r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", body(count))})
-		failedCommit(t, r)
+		r, count := failedCommit(t)
 		edited := strings.Replace(r.read("loops/a.md"), "## Stage 2: Two", "## Stage 2: Two (half an edit)", 1)
 		r.write("loops/a.md", edited)
 		out := r.run(nil)
