@@ -160,7 +160,7 @@ func (b *Builder) carry(st *buildState, w *writer) *carried {
 	// A note links the runs, gaps and loops it names: notes are
 	// stable when none of those was added or removed.
 	notes := sameRecs && p.pathsKey == st.pathsKey && mapsSameGaps(p, st)
-	if notes && maps.Equal(p.packOfRun, st.packOfRun) && len(b.reverify) == 0 {
+	if notes && maps.Equal(p.packOfRun, st.packOfRun) && maps.Equal(p.adoptedBy, st.adoptedBy) && len(b.reverify) == 0 {
 		c.allReceipts = true
 	} else {
 		for _, r := range st.recs {
@@ -177,6 +177,9 @@ func (b *Builder) carry(st *buildState, w *writer) *carried {
 				}
 			}
 			if r.Receipt != nil && (p.docByID[r.Receipt.LoopID] != nil) != (st.docByID[r.Receipt.LoopID] != nil) {
+				continue
+			}
+			if p.adoptedBy[r.RunKey] != st.adoptedBy[r.RunKey] {
 				continue
 			}
 			c.recKeys[r.RunKey] = true
@@ -253,6 +256,16 @@ func (b *Builder) sameLoopInputs(p, st *buildState, doc *loops.Document, sameRec
 			if pr[i] != sr[i] || p.chain[sr[i].RunKey] != st.chain[sr[i].RunKey] {
 				return false
 			}
+		}
+	}
+	// The runs it adopted depend on its evidence block and on which loop
+	// ids have documents, not only on the receipts.
+	if pa, sa := p.adopted[id], st.adopted[id]; !slices.Equal(pa, sa) {
+		return false
+	}
+	for _, r := range st.adopted[id] {
+		if p.chain[r.RunKey] != st.chain[r.RunKey] {
+			return false
 		}
 	}
 	for _, g := range doc.GapIDs {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/config"
 	"github.com/spinehq/spine/loops"
 )
@@ -216,5 +217,95 @@ func TestHeldReasonWithWatcherHint(t *testing.T) {
 	}
 	if st.Written == 0 || !strings.Contains(string(data), "is interrupted: second</div>") {
 		t.Fatalf("%d written; loop page:\n%s", st.Written, data)
+	}
+}
+
+// TestAdoptedRunsAfterIDChange: a loop whose id was changed (a typo fixed
+// in loop_id) keeps, through its evidence block, the runs made under the
+// old id, and the planner counts them. Its page lists them, the index
+// shows the latest as its last run, and their receipt pages lead to it;
+// once the block no longer records a run, the pages say so again, in a
+// rebuild from the file watcher too.
+func TestAdoptedRunsAfterIDChange(t *testing.T) {
+	root := t.TempDir()
+	const key = "CAP-20260301-100000__step.wipe__Rold"
+	write := func(rel, content string) {
+		t.Helper()
+		p := filepath.Join(root, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc := &artifacts.Receipt{RunKey: key, LoopID: "LOOP-OLD", Stage: "Stage 1: Wipe", Step: "wipe", Capability: "step.wipe",
+		Command: "true\n", CommandSHA256: artifacts.CommandSHA256("true\n"), Host: "h", StartedAt: "2026-03-01T10:00:00Z",
+		FinishedAt: "2026-03-01T10:00:01Z", Status: artifacts.StatusPass, OutputSHA256: artifacts.HashBytes([]byte("ok\n"))}
+	data, err := artifacts.MarshalReceipt(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := func(bullet string) string {
+		return "---\nloop_id: LOOP-NEW\nstatus: active\n---\n# LOOP-NEW\n\n## Stage 1: Wipe\n\n```sh {name=wipe destructive=true}\ntrue\n```\n\n## Execution Evidence\n\n" +
+			loops.EvidenceBegin + "\n#### Stage 1: Wipe\n\n" + bullet + loops.EvidenceEnd + "\n"
+	}
+	write("loops/new.md", doc("- `"+key+"` (pass, step wipe)\n"))
+	cfg, err := config.Load(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	b, err := NewBuilder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := func(hint *buildHint) {
+		t.Helper()
+		opts := Options{Root: root, Out: out, Config: cfg, Set: loops.Load(root, []string{"loops/new.md"}), Now: time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC),
+			StepState: func(l, s string) string { return "done" }}
+		if _, err := b.build(context.Background(), opts, hint); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(rel string) string {
+		t.Helper()
+		data, err := os.ReadFile(filepath.Join(out, filepath.FromSlash(rel)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	runLink := `href="../../receipts/` + key + `/index.html"`
+	crumb := `<a href="../../loops/LOOP-NEW/index.html">LOOP-NEW</a> / run`
+
+	// First without the receipt (it arrives by a pull, as the watcher
+	// reports it): the block's bullet names a run not in the repository.
+	build(nil)
+	if loop := read("loops/LOOP-NEW/index.html"); strings.Contains(loop, runLink) {
+		t.Fatalf("loop page links a run without a receipt:\n%s", loop)
+	}
+	write("receipts/2026/03/01/"+key+"/receipt.json", string(data))
+	write("receipts/2026/03/01/"+key+"/output.log", "ok\n")
+	build(&buildHint{c: changeSet{runs: map[string]bool{"receipts/2026/03/01/" + key: true}, days: map[string]bool{"receipts/2026/03/01": true}, receiptsAll: true}})
+	if loop := read("loops/LOOP-NEW/index.html"); strings.Count(loop, runLink) < 2 {
+		// The evidence block's link, and the runs table's.
+		t.Fatalf("loop page lists the run made under the old id %d times:\n%s", strings.Count(loop, runLink), loop)
+	}
+	if idx := read("index.html"); !strings.Contains(idx, `href="receipts/`+key+`/index.html"`) {
+		t.Fatalf("index does not show the adopted run as the loop's last run:\n%s", idx)
+	}
+	if rp := read("receipts/" + key + "/index.html"); !strings.Contains(rp, crumb) {
+		t.Fatalf("receipt page does not lead to the loop:\n%s", rp)
+	}
+
+	// The block no longer records the run (as the watcher reports it).
+	write("loops/new.md", doc(""))
+	build(&buildHint{c: changeSet{docs: map[string]bool{"loops/new.md": true}}})
+	if loop := read("loops/LOOP-NEW/index.html"); strings.Contains(loop, runLink) {
+		t.Fatalf("loop page still lists a run it no longer records:\n%s", loop)
+	}
+	if rp := read("receipts/" + key + "/index.html"); strings.Contains(rp, crumb) || !strings.Contains(rp, `class="missing" title="no loop document with this id in this repository">LOOP-OLD</span>`) {
+		t.Fatalf("receipt page after the bullet went:\n%s", rp)
 	}
 }

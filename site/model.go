@@ -70,8 +70,14 @@ type buildState struct {
 	recs     []*receiptRec
 	recByKey map[string]*receiptRec
 	byLoop   map[string][]*receiptRec
-	loopPos  map[string]int
-	chain    map[string]string
+	// adopted are, by loop id, the runs a loop's evidence block records
+	// under a loop id no document has any more (the loop's id was
+	// changed), which its page shows with its own (see adoptRuns);
+	// adoptedBy names the loop of each.
+	adopted   map[string][]*receiptRec
+	adoptedBy map[string]string
+	loopPos   map[string]int
+	chain     map[string]string
 	// sigKeys are the receipt signing keys published in the repository
 	// (receipt-keys.pem); keysPEM is that file, copied into the site.
 	sigKeys map[string]ed25519.PublicKey
@@ -188,6 +194,7 @@ func (b *Builder) prepare(ctx context.Context, opts Options, out string) (*build
 
 	// Step states.
 	st.computeStates()
+	st.adoptRuns()
 	<-gapsDone
 	if st.gapWarnings == nil {
 		st.gapWarnings = append([]string{}, st.warnings[nw:]...)
@@ -255,6 +262,45 @@ func (st *buildState) readReceipts() error {
 	}
 	st.recs = pageRecs
 	return nil
+}
+
+// adoptRuns finds, for each loop, the runs its evidence block records
+// whose receipts name a loop id that no document has: runs made before
+// the loop's id was changed (a typo fixed in loop_id), which the planner
+// counts as the loop's own. Its page lists them with the rest, and their
+// receipt pages lead to it.
+func (st *buildState) adoptRuns() {
+	st.adopted, st.adoptedBy = nil, nil
+	for _, d := range st.docs {
+		for _, e := range d.Evidence {
+			r := st.recByKey[e.RunKey]
+			if r == nil || r.Receipt == nil || r.Receipt.LoopID == d.LoopID || st.docByID[r.Receipt.LoopID] != nil || st.adoptedBy[e.RunKey] != "" {
+				continue
+			}
+			if st.adopted == nil {
+				st.adopted, st.adoptedBy = map[string][]*receiptRec{}, map[string]string{}
+			}
+			st.adopted[d.LoopID] = append(st.adopted[d.LoopID], r)
+			st.adoptedBy[e.RunKey] = d.LoopID
+		}
+	}
+}
+
+// runsOf returns the runs a loop's page shows: its receipts and those it
+// adopted (see adoptRuns), in time order.
+func (st *buildState) runsOf(loopID string) []*receiptRec {
+	own, adopted := st.byLoop[loopID], st.adopted[loopID]
+	if len(adopted) == 0 {
+		return own
+	}
+	all := append(append(make([]*receiptRec, 0, len(own)+len(adopted)), adopted...), own...)
+	sort.SliceStable(all, func(i, j int) bool {
+		if !all[i].Start.Equal(all[j].Start) {
+			return all[i].Start.Before(all[j].Start)
+		}
+		return all[i].RunKey < all[j].RunKey
+	})
+	return all
 }
 
 // held reports whether a loop page calls out a step in this state with its

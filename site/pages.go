@@ -269,7 +269,7 @@ func (st *buildState) receiptKey(r *receiptRec) string {
 	k.str(st.chain[r.RunKey])
 	k.str(st.signature(r))
 	if r.Receipt != nil {
-		k.bool(st.docByID[r.Receipt.LoopID] != nil)
+		k.bool(st.docByID[r.Receipt.LoopID] != nil).str(st.adoptedBy[r.RunKey])
 		k.str(st.packOfRun[r.RunKey])
 		if r.Receipt.Note != "" {
 			// The note links the runs, gaps and loops it names.
@@ -386,6 +386,10 @@ func (st *buildState) receiptPage(r *receiptRec, lv *logView) *receiptPage {
 	pg.LoopID = rc.LoopID
 	if st.docByID[rc.LoopID] != nil {
 		pg.LoopURL = root + loopPath(rc.LoopID)
+	} else if id := st.adoptedBy[r.RunKey]; id != "" {
+		// Run before the loop's id changed: its loop is the document
+		// whose evidence block records it.
+		pg.LoopID, pg.LoopURL = id, root+loopPath(id)
 	}
 	pg.Duration = fmtDuration(rc.DurationMS)
 	if name := st.packOfRun[r.RunKey]; name != "" {
@@ -645,7 +649,7 @@ func (st *buildState) loopKey(d *loops.Document) string {
 		k.bool(st.docByID[id] != nil)
 	}
 	k.str("runs")
-	for _, r := range st.byLoop[d.LoopID] {
+	for _, r := range st.runsOf(d.LoopID) {
 		k.str(r.RunKey).str(r.Hash).str(st.chain[r.RunKey])
 	}
 	k.str("gaps")
@@ -699,7 +703,7 @@ func (st *buildState) loopData(d *loops.Document) *loopPage {
 	for _, pr := range d.Problems {
 		pg.Problems = append(pg.Problems, pr.String())
 	}
-	runs := st.byLoop[d.LoopID]
+	runs := st.runsOf(d.LoopID)
 	states := st.states[d.LoopID]
 	lastOf := map[string]*receiptRec{}
 	for _, r := range runs {
@@ -914,7 +918,7 @@ func (st *buildState) loopRows(root string) []loopRow {
 		}
 		r.Bar = progressBar(r.Done, r.Total)
 		r.HeartAge, r.HeartClass, r.HeartTitle = st.heartbeat(d)
-		if runs := st.byLoop[d.LoopID]; len(runs) > 0 {
+		if runs := st.runsOf(d.LoopID); len(runs) > 0 {
 			r.LastRun = st.runRef(root, runs[len(runs)-1])
 		}
 		rows = append(rows, r)
@@ -988,7 +992,7 @@ func (st *buildState) indexJobs() []job {
 				k.bool(states[s.Name] == "done")
 			}
 		}
-		if runs := st.byLoop[d.LoopID]; len(runs) > 0 {
+		if runs := st.runsOf(d.LoopID); len(runs) > 0 {
 			last := runs[len(runs)-1]
 			k.str(last.RunKey).str(recStatus(last)).str(fmtISO(last.Start))
 		}
