@@ -15,6 +15,9 @@ const (
 	// process has ended (its receipt is written meanwhile, see
 	// pendingReceipt), before that step's result is recorded.
 	FaultAfterReceipt = "after-receipt"
+	// FaultIndexLocked: a stage's commit holds .git/index.lock (recorded
+	// in the journal) and has written nothing else.
+	FaultIndexLocked = "index-locked"
 	// FaultReceiptPending: a step's result is journaled, its receipt not
 	// written yet, and the next step's process (its intent journaled) has
 	// just started: the receipt is written while it runs.
@@ -30,7 +33,7 @@ const (
 
 // FaultPoints lists every fault point, in the order a step passes them
 // (FaultMidPush last: it is passed by `spine run --push` after the run).
-var FaultPoints = []string{FaultAfterIntent, FaultAfterExit, FaultAfterResult, FaultReceiptPending, FaultAfterReceipt, FaultAfterCommit, FaultMidPush}
+var FaultPoints = []string{FaultAfterIntent, FaultAfterExit, FaultAfterResult, FaultReceiptPending, FaultAfterReceipt, FaultIndexLocked, FaultAfterCommit, FaultMidPush}
 
 // fault calls the configured fault hook at a point.
 func (r *Runner) fault(point string) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/internal/fsx"
+	"github.com/spinehq/spine/internal/gitx"
 )
 
 // Journal record kinds.
@@ -25,6 +26,9 @@ const (
 	recResult = "result"
 	// recDone marks a run key whose receipt is committed to git.
 	recDone = "done"
+	// recIndexLock records an index.lock a commit has just created (see
+	// Runner.recordIndexLock); it carries no run key.
+	recIndexLock = "index-lock"
 )
 
 // JournalRecord is one line of the journal.
@@ -47,8 +51,11 @@ type JournalRecord struct {
 	Background bool   `json:"background,omitempty"`
 	ExitFile   string `json:"exit_file,omitempty"`
 	// StartTicks is the supervisor's start time from /proc, so that a pid
-	// reused after a reboot is not mistaken for it.
+	// reused after a reboot is not mistaken for it (for an index-lock
+	// record: the committing spine's).
 	StartTicks uint64 `json:"start_ticks,omitempty"`
+	// Lock is the index.lock of an index-lock record.
+	Lock *gitx.IndexLock `json:"lock,omitempty"`
 }
 
 // Journal is the local, append-only, fsynced record of step runs that
@@ -443,6 +450,31 @@ func (j *Journal) Read() ([]string, map[string]*Entry, error) {
 		}
 	}
 	return order, entries, nil
+}
+
+// IndexLocks returns the journal's index-lock records, oldest first (Read
+// leaves them out: they belong to no run key).
+func (j *Journal) IndexLocks() ([]JournalRecord, error) {
+	data, err := os.ReadFile(j.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	var out []JournalRecord
+	sc := bufio.NewScanner(bytes.NewReader(journalData(data)))
+	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
+	for sc.Scan() {
+		if !bytes.Contains(sc.Bytes(), []byte(`"kind":"`+recIndexLock+`"`)) {
+			continue
+		}
+		var r JournalRecord
+		if json.Unmarshal(sc.Bytes(), &r) == nil && r.Kind == recIndexLock && r.Lock != nil {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // Compact drops the journal when every entry in it is done, so it does not

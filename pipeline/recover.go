@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/internal/gitx"
 	"github.com/spinehq/spine/loops"
 )
 
@@ -23,6 +25,13 @@ import (
 // Recovered receipts are committed per loop, with the loop's evidence block
 // regenerated.
 func (r *Runner) recover(ctx context.Context) error {
+	if r.opts.Git != nil {
+		if err := r.clearStaleIndexLock(); err != nil {
+			return err
+		}
+		// From here on, every commit of this command records its lock.
+		r.opts.Git.OnIndexLock = r.recordIndexLock
+	}
 	order, entries, err := r.journal.Read()
 	if err != nil {
 		return err
@@ -214,4 +223,60 @@ func (r *Runner) commitRecovered(loopID string, lr *loopRun) error {
 // reparsed replaces a document of the set with its rewritten bytes.
 func (r *Runner) reparsed(doc *loops.Document, src []byte) {
 	*doc = *loops.Parse(doc.Path, src)
+}
+
+// recordIndexLock journals the index.lock a commit has just created, with
+// this process's pid and start time, before the commit writes anything
+// else (see clearStaleIndexLock). It does not sync: a lock that outlives
+// a reboot was left by a process the reboot killed, and without the
+// record the next run names the lock and stops, as git does.
+func (r *Runner) recordIndexLock(lk gitx.IndexLock) error {
+	pid := os.Getpid()
+	if err := r.journal.AppendNoSync(JournalRecord{Kind: recIndexLock, At: r.opts.Clock(), PID: pid, StartTicks: procStartTicks(pid), Lock: &lk}); err != nil {
+		return err
+	}
+	r.fault(FaultIndexLocked)
+	return nil
+}
+
+// clearStaleIndexLock removes .git/index.lock when the journal records it
+// as the lock of a commit by a spine process that is gone: the process
+// died mid-commit, and every run after it would stop on the lock. A lock
+// spine did not record (another git process's, or one whose record a
+// power failure lost) is left for the commit to name. It runs under the
+// repository lock, so no other spine run is committing.
+func (r *Runner) clearStaleIndexLock() error {
+	recs, err := r.journal.IndexLocks()
+	if err != nil || len(recs) == 0 {
+		return err
+	}
+	for i := len(recs) - 1; i >= 0; i-- {
+		rec := recs[i]
+		if rec.PID == os.Getpid() || rec.PID > 0 && pidAlive(rec.PID) && (rec.StartTicks == 0 || procStartTicks(rec.PID) == rec.StartTicks) {
+			continue
+		}
+		removed, err := r.opts.Git.RemoveStaleIndexLock(*rec.Lock)
+		if err != nil {
+			return fmt.Errorf("stale index lock: %w", err)
+		}
+		if removed {
+			r.report().Notice(fmt.Sprintf("removed %s, left by spine (pid %d) when it stopped while committing at %s", rec.Lock.Path, rec.PID, rec.At.UTC().Format(time.RFC3339)))
+			return nil
+		}
+	}
+	return nil
+}
+
+// detachGit stops recording the repository's index locks in this run's
+// journal (see recover): the command is over, its journal closed.
+func (r *Runner) detachGit() {
+	if r.opts.Git != nil {
+		r.opts.Git.OnIndexLock = nil
+	}
+}
+
+// pidAlive reports whether process pid exists.
+func pidAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }

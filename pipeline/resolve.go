@@ -27,7 +27,7 @@ func (r *Runner) Resolve(ctx context.Context, loopID, stepName, status, note str
 	}
 	// load keeps the journal open between appends; close the one in use
 	// when this command ends (a later load replaces and closes it).
-	defer func() { r.journal.Close() }()
+	defer func() { r.detachGit(); r.journal.Close() }()
 	if r.runID, err = randomID(r.opts.Rand); err != nil {
 		return nil, err
 	}

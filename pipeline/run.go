@@ -327,6 +327,7 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 		return nil, err
 	}
 	defer func() {
+		r.detachGit()
 		r.journal.Close()
 		if r.devNull != nil {
 			r.devNull.Close()

@@ -38,6 +38,11 @@ type Repo struct {
 	gitDirs gitDirs
 	// headDirs holds HEAD's folders HeadEntry read.
 	headDirs headDirs
+	// OnIndexLock, when set, is called with the index.lock CommitFiles has
+	// just created, before it writes anything else; an error stops the
+	// commit. A caller that records it can tell, after a crash, its own
+	// stale lock from another git process's (RemoveStaleIndexLock).
+	OnIndexLock func(IndexLock) error
 	// splitMinEntries: CommitFiles splits an index of this many entries
 	// with core.splitIndex unset (see split.go; never, outside tests).
 	splitMinEntries int
@@ -248,6 +253,19 @@ func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) 
 		return plumbing.ZeroHash, false, err
 	}
 	defer lock.rollback()
+	if g.OnIndexLock != nil {
+		fi, err := lock.f.Stat()
+		if err != nil {
+			return plumbing.ZeroHash, false, fmt.Errorf("lock index: %w", err)
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return plumbing.ZeroHash, false, fmt.Errorf("lock index: no stat data for %s.lock", lock.path)
+		}
+		if err := g.OnIndexLock(indexLockID(lock.path+".lock", st)); err != nil {
+			return plumbing.ZeroHash, false, fmt.Errorf("lock index: %w", err)
+		}
+	}
 	g.index.mu.Lock()
 	defer g.index.mu.Unlock()
 	pol, err := g.splitPolicy(gitDir)

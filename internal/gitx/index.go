@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -749,6 +750,50 @@ func (c *indexCache) read(p string) (data []byte, st *syscall.Stat_t, cached boo
 		return nil, nil, false, fmt.Errorf("read index %s: %w", p, err)
 	}
 	return data, st, false, nil
+}
+
+// IndexLock identifies one index.lock file: its path, and the device,
+// inode and change time it was created with. Another file at the same
+// path (a lock a later git process took) has another inode or change time.
+type IndexLock struct {
+	Path  string `json:"path"`
+	Dev   uint64 `json:"dev"`
+	Ino   uint64 `json:"ino"`
+	Ctime int64  `json:"ctime_ns"`
+}
+
+// indexLockID returns the IndexLock of the file at path with stat data st.
+func indexLockID(path string, st *syscall.Stat_t) IndexLock {
+	id := statID(st)
+	return IndexLock{Path: path, Dev: id.dev, Ino: id.ino, Ctime: id.ctime.Nano()}
+}
+
+// RemoveStaleIndexLock removes the repository's index.lock when it is the
+// file lk identifies (see Repo.OnIndexLock): the lock a process that
+// recorded it left when it died. Any other file there, or none, is left
+// alone. It reports whether it removed the lock.
+func (g *Repo) RemoveStaleIndexLock(lk IndexLock) (bool, error) {
+	gitDir, err := g.indexDir()
+	if err != nil {
+		return false, err
+	}
+	if filepath.Clean(lk.Path) != filepath.Join(gitDir, "index.lock") {
+		return false, nil
+	}
+	var st syscall.Stat_t
+	if err := syscall.Lstat(lk.Path, &st); err != nil {
+		if errors.Is(err, syscall.ENOENT) {
+			return false, nil
+		}
+		return false, &fs.PathError{Op: "lstat", Path: lk.Path, Err: err}
+	}
+	if indexLockID(lk.Path, &st) != lk {
+		return false, nil
+	}
+	if err := os.Remove(lk.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	return true, nil
 }
 
 // indexLock is a held index.lock (git's lockfile protocol).
