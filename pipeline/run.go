@@ -251,14 +251,22 @@ func (r *Runner) skip(what, why string, invalid bool) {
 // uncommitted says why doc has changes HEAD does not have, "" when it has
 // none or spine has no repository (see Planner.Uncommitted).
 func (r *Runner) uncommitted(doc *loops.Document) string {
+	why, _ := r.docChange(doc)
+	return why
+}
+
+// docChange compares doc with HEAD: why is set when it holds changes HEAD
+// does not have (see uncommitted), leftover when its only change is
+// spine's own, left by a run that could not commit it (see halfEdited).
+func (r *Runner) docChange(doc *loops.Document) (why string, leftover bool) {
 	if r.opts.Git == nil {
-		return ""
+		return "", false
 	}
 	// The blob id of a loaded document tells a committed one, which most
 	// are, without hashing or (loaded without its bytes) reading it again.
 	if doc.BlobID != ([20]byte{}) {
 		if h, ok, err := r.opts.Git.HeadEntry(doc.Path); err == nil && ok && h == plumbing.Hash(doc.BlobID) {
-			return ""
+			return "", false
 		}
 	}
 	src := doc.Source
@@ -269,17 +277,17 @@ func (r *Runner) uncommitted(doc *loops.Document) string {
 			src, err = os.ReadFile(full)
 		}
 		if err != nil {
-			return fmt.Sprintf("%s cannot be read again to compare it with HEAD (%v)", doc.Path, err)
+			return fmt.Sprintf("%s cannot be read again to compare it with HEAD (%v)", doc.Path, err), false
 		}
 	}
-	half, _, err := halfEdited(r.opts.Git, doc.Path, src)
+	half, leftover, err := halfEdited(r.opts.Git, doc.Path, src)
 	switch {
 	case err != nil:
-		return fmt.Sprintf("%s cannot be compared with HEAD (%v); spine runs only committed loops", doc.Path, err)
+		return fmt.Sprintf("%s cannot be compared with HEAD (%v); spine runs only committed loops", doc.Path, err), false
 	case half:
-		return fmt.Sprintf("%s has uncommitted changes (or is not committed); commit or revert them: spine does not run or commit someone's half-edit", doc.Path)
+		return fmt.Sprintf("%s has uncommitted changes (or is not committed); commit or revert them: spine does not run or commit someone's half-edit", doc.Path), false
 	}
-	return ""
+	return "", leftover
 }
 
 // docs returns the run's loop documents (nil without a set).
@@ -445,10 +453,10 @@ func (r *Runner) runLoop(ctx context.Context, doc *loops.Document) (err error) {
 	if !hasWork {
 		return nil
 	}
-	if r.opts.Git != nil && !r.opts.DryRun {
-		if _, leftover, err := halfEdited(r.opts.Git, doc.Path, doc.Source); err != nil {
-			return err
-		} else if leftover {
+	if !r.opts.DryRun {
+		// The plan found the document committed, or changed only by
+		// spine's own edit, which this run commits with its first stage.
+		if _, leftover := r.docChange(doc); leftover {
 			r.report().Notice(leftoverNotice(doc.Path))
 		}
 	}
