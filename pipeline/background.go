@@ -192,10 +192,14 @@ func backgroundAlive(rec *JournalRecord) bool {
 	if rec == nil || !rec.Background || rec.PID <= 0 || !processAlive(rec.PGID) {
 		return false
 	}
-	if rec.StartTicks == 0 {
-		return true
-	}
-	return procStartTicks(rec.PID) == rec.StartTicks
+	return startedAt(rec.PID, rec.StartTicks)
+}
+
+// startedAt reports whether the process pid is the one that started at
+// ticks (procStartTicks; 0, where unknown, matches any): a pid reused
+// after the recorded process ended is not it.
+func startedAt(pid int, ticks uint64) bool {
+	return ticks == 0 || procStartTicks(pid) == ticks
 }
 
 // procStartTicks reads a process's start time (clock ticks since boot)

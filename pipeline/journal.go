@@ -375,29 +375,23 @@ func (j *Journal) closeLocked() error {
 // journal holds every step's receipt twice (intent and result), which Read
 // would decode for nothing.
 func (j *Journal) allDone() (bool, error) {
-	data, err := os.ReadFile(j.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return true, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("journal: %w", err)
-	}
 	done := map[string]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(journalData(data)))
-	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
-	for sc.Scan() {
+	err := j.lines(func(line []byte) {
 		var r struct {
 			Kind   string `json:"kind"`
 			RunKey string `json:"run_key"`
 		}
-		if json.Unmarshal(sc.Bytes(), &r) != nil || r.RunKey == "" {
-			continue
+		if json.Unmarshal(line, &r) != nil || r.RunKey == "" {
+			return
 		}
 		if r.Kind == recDone {
 			done[r.RunKey] = true
 		} else if _, seen := done[r.RunKey]; !seen {
 			done[r.RunKey] = false
 		}
+	})
+	if err != nil {
+		return false, err
 	}
 	for _, d := range done {
 		if !d {
@@ -417,21 +411,12 @@ type Entry struct {
 // Read returns the journal's entries by run key, in first-seen order. A
 // torn last line (a crash during append) is ignored.
 func (j *Journal) Read() ([]string, map[string]*Entry, error) {
-	data, err := os.ReadFile(j.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, map[string]*Entry{}, nil
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("journal: %w", err)
-	}
 	var order []string
 	entries := map[string]*Entry{}
-	sc := bufio.NewScanner(bytes.NewReader(journalData(data)))
-	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
-	for sc.Scan() {
+	err := j.lines(func(line []byte) {
 		var r JournalRecord
-		if json.Unmarshal(sc.Bytes(), &r) != nil || r.RunKey == "" {
-			continue
+		if json.Unmarshal(line, &r) != nil || r.RunKey == "" {
+			return
 		}
 		e := entries[r.RunKey]
 		if e == nil {
@@ -448,6 +433,9 @@ func (j *Journal) Read() ([]string, map[string]*Entry, error) {
 		case recDone:
 			e.Done = true
 		}
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return order, entries, nil
 }
@@ -455,26 +443,36 @@ func (j *Journal) Read() ([]string, map[string]*Entry, error) {
 // IndexLocks returns the journal's index-lock records, oldest first (Read
 // leaves them out: they belong to no run key).
 func (j *Journal) IndexLocks() ([]JournalRecord, error) {
+	var out []JournalRecord
+	err := j.lines(func(line []byte) {
+		if !bytes.Contains(line, []byte(`"kind":"`+recIndexLock+`"`)) {
+			return
+		}
+		var r JournalRecord
+		if json.Unmarshal(line, &r) == nil && r.Kind == recIndexLock && r.Lock != nil {
+			out = append(out, r)
+		}
+	})
+	return out, err
+}
+
+// lines calls fn with each line of the journal's records (up to the NULs
+// its growth leaves); no journal has none. The line is valid only during
+// the call.
+func (j *Journal) lines(fn func(line []byte)) error {
 	data, err := os.ReadFile(j.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
+		return fmt.Errorf("journal: %w", err)
 	}
-	var out []JournalRecord
 	sc := bufio.NewScanner(bytes.NewReader(journalData(data)))
 	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
 	for sc.Scan() {
-		if !bytes.Contains(sc.Bytes(), []byte(`"kind":"`+recIndexLock+`"`)) {
-			continue
-		}
-		var r JournalRecord
-		if json.Unmarshal(sc.Bytes(), &r) == nil && r.Kind == recIndexLock && r.Lock != nil {
-			out = append(out, r)
-		}
+		fn(sc.Bytes())
 	}
-	return out, nil
+	return nil
 }
 
 // Compact drops the journal when every entry in it is done, so it does not

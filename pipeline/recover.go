@@ -252,7 +252,7 @@ func (r *Runner) clearStaleIndexLock() error {
 	}
 	for i := len(recs) - 1; i >= 0; i-- {
 		rec := recs[i]
-		if rec.PID == os.Getpid() || rec.PID > 0 && pidAlive(rec.PID) && (rec.StartTicks == 0 || procStartTicks(rec.PID) == rec.StartTicks) {
+		if rec.PID == os.Getpid() || rec.PID > 0 && pidAlive(rec.PID) && startedAt(rec.PID, rec.StartTicks) {
 			continue
 		}
 		removed, err := r.opts.Git.RemoveStaleIndexLock(*rec.Lock)
