@@ -240,6 +240,14 @@ func (r *Runner) loadWith(h *History) error {
 	return nil
 }
 
+// InvalidLoop reports whether doc, planned as items, is a loop the run
+// skips as invalid (DESIGN's exit 2): active, with lint errors, and with
+// steps not done.
+func InvalidLoop(doc *loops.Document, items []Item) bool {
+	return doc.HasErrors() && runnableStatus(doc.Status) &&
+		slices.ContainsFunc(items, func(it Item) bool { return it.State != StateDone && it.State != StateEdited })
+}
+
 // skip records that the loop named what is not run, and why; invalid
 // when its document is.
 func (r *Runner) skip(what, why string, invalid bool) {
@@ -422,7 +430,7 @@ type loopRun struct {
 // runLoop plans and executes one loop.
 func (r *Runner) runLoop(ctx context.Context, doc *loops.Document) (err error) {
 	items := r.planner.PlanLoop(doc)
-	if doc.HasErrors() && runnableStatus(doc.Status) && slices.ContainsFunc(items, func(it Item) bool { return it.State != StateDone && it.State != StateEdited }) {
+	if InvalidLoop(doc, items) {
 		var errs []string
 		for _, pr := range doc.Problems {
 			if pr.Level == loops.LevelError {

@@ -50,14 +50,15 @@ it), 3 when something waits for an operator.`,
 			items := []pipeline.Item{}
 			held, invalid := false, false
 			for _, d := range rc.set.Docs {
-				for _, it := range planner.PlanLoop(d) {
+				planned := planner.PlanLoop(d)
+				// spine run skips an invalid loop, exit 2.
+				invalid = invalid || pipeline.InvalidLoop(d, planned)
+				for _, it := range planned {
 					if it.State == pipeline.StateDone {
 						continue
 					}
 					items = append(items, it)
 					held = held || pipeline.OperatorHold(it)
-					// spine run skips an active loop with errors, exit 2.
-					invalid = invalid || d.HasErrors() && d.Status == "active" && it.State != pipeline.StateEdited
 				}
 			}
 			// Keep what the approval lookups learnt for the next command.
