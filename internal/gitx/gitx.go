@@ -46,6 +46,10 @@ type Repo struct {
 	// splitMinEntries: CommitFiles splits an index of this many entries
 	// with core.splitIndex unset (see split.go; never, outside tests).
 	splitMinEntries int
+	// packMinObjects and packMaxBytes: a commit of this many new objects
+	// writes them as a pack, holding at most this many bytes of their
+	// content for it (see pack.go; the defaults, outside tests).
+	packMinObjects, packMaxBytes int
 }
 
 // Open opens the repository whose working tree is root.
@@ -54,7 +58,8 @@ func Open(root string) (*Repo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open git repository %s: %w", root, err)
 	}
-	g := &Repo{Root: root, R: r, splitMinEntries: defaultSplitMinEntries}
+	g := &Repo{Root: root, R: r, splitMinEntries: defaultSplitMinEntries,
+		packMinObjects: defaultPackMinObjects, packMaxBytes: defaultPackMaxBytes}
 	g.index.mapped = &mappedShared{}
 	// The mapping of the shared index a commit read stays for the next
 	// commits; it is released once the Repo is gone (nothing read from
@@ -272,6 +277,10 @@ func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) 
 	if err != nil {
 		return plumbing.ZeroHash, false, err
 	}
+	// The new objects are held and written at once before anything
+	// refers to them: as one pack when there are many (pack.go).
+	g.beginBatch()
+	defer g.dropBatch()
 	changes := map[string]*change{}
 	var files []*stagedFile
 	for _, rel := range dedupe(paths) {
@@ -295,6 +304,9 @@ func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) 
 		return plumbing.ZeroHash, false, err
 	}
 	if newRoot == oldRoot {
+		if err := g.flushBatch(); err != nil {
+			return plumbing.ZeroHash, false, err
+		}
 		if err := lock.commit(); err != nil {
 			return plumbing.ZeroHash, false, err
 		}
@@ -312,6 +324,9 @@ func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) 
 	ch, err := g.writeEncoded(obj)
 	if err != nil {
 		return plumbing.ZeroHash, false, fmt.Errorf("write commit: %w", err)
+	}
+	if err := g.flushBatch(); err != nil {
+		return plumbing.ZeroHash, false, err
 	}
 	if err := g.setHead(head, ch); err != nil {
 		return plumbing.ZeroHash, false, err

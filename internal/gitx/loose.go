@@ -37,6 +37,9 @@ type looseWriter struct {
 	known map[plumbing.Hash]bool
 	zw    *zlib.Writer
 	buf   bytes.Buffer
+	// batch, while CommitFiles has one open, holds its new objects for
+	// one pack (pack.go).
+	batch *objectBatch
 	pid   string
 	seq   uint64
 }
@@ -62,10 +65,21 @@ func (g *Repo) writeObject(typ plumbing.ObjectType, data []byte) (plumbing.Hash,
 	w := &g.loose
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if !w.known[h] && w.hold(typ, h, data) {
+		return h, nil
+	}
+	return h, g.writeLoose(typ, h, data)
+}
+
+// writeLoose stores the object of type typ with content data and hash h
+// as a loose object unless one with its hash exists. The caller holds
+// g.loose.mu.
+func (g *Repo) writeLoose(typ plumbing.ObjectType, h plumbing.Hash, data []byte) error {
+	w := &g.loose
 	if w.dir == "" {
 		dir, err := g.objectsDir()
 		if err != nil {
-			return plumbing.ZeroHash, err
+			return err
 		}
 		w.dir, w.fanout, w.known = dir, map[string]bool{}, map[plumbing.Hash]bool{}
 		w.pid = strconv.Itoa(os.Getpid())
@@ -85,7 +99,7 @@ func (g *Repo) writeObject(typ plumbing.ObjectType, data []byte) (plumbing.Hash,
 				_ = freshen(final)
 				w.known[h] = true
 			}
-			return h, nil
+			return nil
 		}
 	}
 	w.buf.Reset()
@@ -97,11 +111,11 @@ func (g *Repo) writeObject(typ plumbing.ObjectType, data []byte) (plumbing.Hash,
 	w.zw.Write([]byte(typ.String() + " " + strconv.Itoa(len(data)) + "\x00"))
 	w.zw.Write(data)
 	if err := w.zw.Close(); err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("write object %s: %w", hex, err)
+		return fmt.Errorf("write object %s: %w", hex, err)
 	}
 	tmp, err := w.writeTemp(fan, w.buf.Bytes())
 	if err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("write object %s: %w", hex, err)
+		return fmt.Errorf("write object %s: %w", hex, err)
 	}
 	err = fsx.RenameNoReplace(tmp, final)
 	if err != nil {
@@ -126,11 +140,11 @@ func (g *Repo) writeObject(typ plumbing.ObjectType, data []byte) (plumbing.Hash,
 			break
 		}
 		if err := os.Rename(tmp, final); err != nil {
-			return plumbing.ZeroHash, fmt.Errorf("write object %s: %w", hex, err)
+			return fmt.Errorf("write object %s: %w", hex, err)
 		}
 	}
 	w.known[h] = true
-	return h, nil
+	return nil
 }
 
 // writeTemp writes data to a new file tmp_obj_* in the fan-out folder fan,
