@@ -10,7 +10,7 @@ import (
 )
 
 // TestLedgerReadsWhatItWrote: entries come back by loop and step, in
-// order; a torn or foreign line (a crash mid-write, a hand edit) is
+// order, and by document and step when the document is recorded; a torn or foreign line (a crash mid-write, a hand edit) is
 // skipped, not an error; no ledger is no entries.
 func TestLedgerReadsWhatItWrote(t *testing.T) {
 	dir := t.TempDir()
@@ -19,9 +19,9 @@ func TestLedgerReadsWhatItWrote(t *testing.T) {
 	}
 	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	es := []LedgerEntry{
-		{LoopID: "LOOP-A", Step: "wipe", RunKey: "CAP-20261126-100000__step.wipe__Ra", At: at},
-		{LoopID: "LOOP-B", Step: "wipe", RunKey: "CAP-20261126-100001__step.wipe__Rb", At: at.Add(time.Second)},
-		{LoopID: "LOOP-A", Step: "wipe", RunKey: "CAP-20261126-100002__step.wipe__Rc", At: at.Add(2 * time.Second)},
+		{LoopID: "LOOP-A", Step: "wipe", RunKey: "CAP-20261126-100000__step.wipe__Ra", At: at}, // before paths were recorded
+		{LoopID: "LOOP-B", Path: "loops/b.md", Step: "wipe", RunKey: "CAP-20261126-100001__step.wipe__Rb", At: at.Add(time.Second)},
+		{LoopID: "LOOP-A", Path: "loops/a.md", Step: "wipe", RunKey: "CAP-20261126-100002__step.wipe__Rc", At: at.Add(2 * time.Second)},
 	}
 	for i, e := range es {
 		if err := appendLedger(dir, e); err != nil {
@@ -41,8 +41,10 @@ func TestLedgerReadsWhatItWrote(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[[2]string][]LedgerEntry{
-		{"LOOP-A", "wipe"}: {es[0], es[2]},
-		{"LOOP-B", "wipe"}: {es[1]},
+		{"LOOP-A", "wipe"}:                  {es[0], es[2]},
+		{"LOOP-B", "wipe"}:                  {es[1]},
+		ledgerPathKey("loops/a.md", "wipe"): {es[2]},
+		ledgerPathKey("loops/b.md", "wipe"): {es[1]},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("readLedger (-want +got):\n%s", diff)

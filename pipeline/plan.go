@@ -253,10 +253,14 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 	// (spine's commit reverted or reset away) is still known to the host
 	// that ran it.
 	if step.Destructive && !p.Retry[step.Name] {
-		if e := p.ranHere(it.LoopID, step.Name, latest); e != nil {
+		if e := p.ranHere(it.LoopID, it.Doc.Path, step.Name, latest); e != nil {
 			it.State = StateFailed
 			dir := p.receiptDir(e.RunKey)
-			it.Reason = fmt.Sprintf("destructive, and this host ran it as %s at %s, but its receipt folder %s is not in the working tree (spine's commit reverted or reset away, or the folder deleted?): restore it from git history (git log --all -- %s); --retry %s runs the step again", e.RunKey, stamp(e.At), dir, dir, step.Name)
+			as := ""
+			if e.LoopID != it.LoopID {
+				as = " (as loop " + e.LoopID + ")"
+			}
+			it.Reason = fmt.Sprintf("destructive, and this host ran it%s as %s at %s, but its receipt folder %s is not in the working tree (spine's commit reverted or reset away, or the folder deleted?): restore it from git history (git log --all -- %s); --retry %s runs the step again", as, e.RunKey, stamp(e.At), dir, dir, step.Name)
 			return
 		}
 	}

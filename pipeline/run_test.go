@@ -858,7 +858,7 @@ func TestUndoneDestructiveRunNotRerun(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				probs, err := CheckLedger(opts.StateDir, "ledger", h, &artifacts.Store{Root: r.root})
+				probs, err := CheckLedger(opts.StateDir, "ledger", h, &artifacts.Store{Root: r.root}, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -905,6 +905,82 @@ func TestUndoneDestructiveRunNotRerun(t *testing.T) {
 				t.Fatalf("plan after the retry: %s %q", it.State, it.Reason)
 			}
 			checkLedger("")
+		})
+	}
+}
+
+// TestUndoneDestructiveRunNotRerunAfterIDChange: spine's commit is
+// undone and the loop's id changed (in either order): the ledger finds the
+// destructive run by the loop's document, holds the step and names the
+// old id. A destructive step of the same name in another loop document is
+// not held.
+func TestUndoneDestructiveRunNotRerunAfterIDChange(t *testing.T) {
+	for _, idFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("id changed first=%v", idFirst), func(t *testing.T) {
+			r := newRepo(t)
+			wipes, others := counter(t), counter(t)
+			r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Do\n\n```sh {name=wipe destructive=true}\necho x >> %s\n```\n", wipes))})
+			r.run(nil)
+			if countLines(t, wipes) != 1 || len(r.receipts()) != 1 {
+				t.Fatalf("first run: wiped %d times, %d receipts", countLines(t, wipes), len(r.receipts()))
+			}
+			rename := func() {
+				r.commit("rename the loop", map[string]string{
+					"loops/a.md": strings.Replace(r.read("loops/a.md"), "loop_id: LOOP-A", "loop_id: LOOP-B", 1),
+					"loops/c.md": loopDoc("LOOP-C", fmt.Sprintf("## Stage 1: Do\n\n```sh {name=wipe destructive=true}\necho x >> %s\n```\n", others)),
+				})
+			}
+			if idFirst {
+				rename()
+				r.gitAs("Operator", "op@example.com", "revert", "--no-edit", "HEAD~1")
+			} else {
+				r.gitAs("Operator", "op@example.com", "revert", "--no-edit", "HEAD")
+				rename()
+			}
+			if len(r.receipts()) != 0 || len(loops.ParseEvidence([]byte(r.read("loops/a.md")))) != 0 || !strings.Contains(r.read("loops/a.md"), "LOOP-B") {
+				t.Fatal("the undo left a receipt or an evidence bullet, or the id is not changed")
+			}
+			it := r.plan(nil, "LOOP-B", "wipe")
+			if it.State != StateFailed || !strings.Contains(it.Reason, "this host ran it (as loop LOOP-A) as CAP-") {
+				t.Fatalf("plan of the undone destructive step under its new id: %s %q", it.State, it.Reason)
+			}
+			if it := r.plan(nil, "LOOP-C", "wipe"); it.State != StatePending {
+				t.Fatalf("plan of another loop's step of the same name: %s %q", it.State, it.Reason)
+			}
+			out := r.run(nil)
+			if n := countLines(t, wipes); n != 1 {
+				t.Fatalf("an undone destructive step ran again under its new id (%d times in all)", n)
+			}
+			if countLines(t, others) != 1 || len(out.Held) != 1 || out.Held[0].LoopID != "LOOP-B" {
+				t.Fatalf("run: other loop's wipe ran %d times, held %+v", countLines(t, others), out.Held)
+			}
+			// spine verify names the run until spine resolve answers it
+			// under the loop's new id.
+			ledgerProblems := func() int {
+				t.Helper()
+				opts := r.runOpts(nil)
+				h, err := LoadHistory(r.root, opts.Config.Receipts, opts.StateDir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				probs, err := CheckLedger(opts.StateDir, "ledger", h, &artifacts.Store{Root: r.root}, opts.Set.Docs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return len(probs)
+			}
+			if n := ledgerProblems(); n != 1 {
+				t.Fatalf("CheckLedger before the resolve: %d problems, want 1", n)
+			}
+			if _, err := NewRunner(r.runOpts(nil)).Resolve(context.Background(), "LOOP-B", "wipe", artifacts.StatusPass, "checked by hand"); err != nil {
+				t.Fatal(err)
+			}
+			if it := r.plan(nil, "LOOP-B", "wipe"); it.State != StateDone {
+				t.Fatalf("plan after resolve: %s %q", it.State, it.Reason)
+			}
+			if n := ledgerProblems(); n != 0 {
+				t.Fatalf("CheckLedger after the resolve under the new id: %d problems, want 0", n)
+			}
 		})
 	}
 }
