@@ -853,15 +853,7 @@ func TestUndoneDestructiveRunNotRerun(t *testing.T) {
 			}
 			checkLedger := func(want string) {
 				t.Helper()
-				opts := r.runOpts(nil)
-				h, err := LoadHistory(r.root, opts.Config.Receipts, opts.StateDir)
-				if err != nil {
-					t.Fatal(err)
-				}
-				probs, err := CheckLedger(opts.StateDir, "ledger", h, &artifacts.Store{Root: r.root}, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
+				probs := ledgerProblems(t, r)
 				var got []string
 				for _, p := range probs {
 					got = append(got, p.RunKey)
@@ -907,6 +899,22 @@ func TestUndoneDestructiveRunNotRerun(t *testing.T) {
 			checkLedger("")
 		})
 	}
+}
+
+// ledgerProblems returns what spine verify says of the ledger of r's
+// state folder (CheckLedger, with r's loop documents).
+func ledgerProblems(t *testing.T, r *testRepo) []artifacts.Problem {
+	t.Helper()
+	opts := r.runOpts(nil)
+	h, err := LoadHistory(r.root, opts.Config.Receipts, opts.StateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probs, err := CheckLedger(opts.StateDir, "ledger", h, &artifacts.Store{Root: r.root}, opts.Set.Docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return probs
 }
 
 // TestUndoneDestructiveRunNotRerunAfterIDChange: spine's commit is
@@ -956,20 +964,7 @@ func TestUndoneDestructiveRunNotRerunAfterIDChange(t *testing.T) {
 			}
 			// spine verify names the run until spine resolve answers it
 			// under the loop's new id.
-			ledgerProblems := func() int {
-				t.Helper()
-				opts := r.runOpts(nil)
-				h, err := LoadHistory(r.root, opts.Config.Receipts, opts.StateDir)
-				if err != nil {
-					t.Fatal(err)
-				}
-				probs, err := CheckLedger(opts.StateDir, "ledger", h, &artifacts.Store{Root: r.root}, opts.Set.Docs)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return len(probs)
-			}
-			if n := ledgerProblems(); n != 1 {
+			if n := len(ledgerProblems(t, r)); n != 1 {
 				t.Fatalf("CheckLedger before the resolve: %d problems, want 1", n)
 			}
 			if _, err := NewRunner(r.runOpts(nil)).Resolve(context.Background(), "LOOP-B", "wipe", artifacts.StatusPass, "checked by hand"); err != nil {
@@ -978,7 +973,7 @@ func TestUndoneDestructiveRunNotRerunAfterIDChange(t *testing.T) {
 			if it := r.plan(nil, "LOOP-B", "wipe"); it.State != StateDone {
 				t.Fatalf("plan after resolve: %s %q", it.State, it.Reason)
 			}
-			if n := ledgerProblems(); n != 0 {
+			if n := len(ledgerProblems(t, r)); n != 0 {
 				t.Fatalf("CheckLedger after the resolve under the new id: %d problems, want 0", n)
 			}
 		})

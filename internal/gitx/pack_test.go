@@ -60,12 +60,9 @@ func stageOf(t *testing.T, dir string, n int, tag string) []string {
 	return paths
 }
 
-// TestCommitFilesPacksALargeCommit checks that a commit of many new
-// objects (a long stage's receipts) writes them as one pack, not as loose
-// objects, and that git and go-git (this Repo, whose later commits read
-// the trees in it, and a fresh one) read everything back; and that a
-// small commit stays loose.
-func TestCommitFilesPacksALargeCommit(t *testing.T) {
+// openBase opens a repository of commitBase committed by git.
+func openBase(t *testing.T) (*Repo, string) {
+	t.Helper()
 	needGit(t)
 	dir := t.TempDir()
 	cliBase(t, dir)
@@ -73,6 +70,16 @@ func TestCommitFilesPacksALargeCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return g, dir
+}
+
+// TestCommitFilesPacksALargeCommit checks that a commit of many new
+// objects (a long stage's receipts) writes them as one pack, not as loose
+// objects, and that git and go-git (this Repo, whose later commits read
+// the trees in it, and a fresh one) read everything back; and that a
+// small commit stays loose.
+func TestCommitFilesPacksALargeCommit(t *testing.T) {
+	g, dir := openBase(t)
 	// A blob over 1 MiB: its size takes four bytes of the pack header.
 	big := bytes.Repeat([]byte("0123456789abcdef\n"), 70000)
 	write(t, dir, "artifacts/big.bin", string(big))
@@ -151,13 +158,7 @@ func TestCommitFilesPacksALargeCommit(t *testing.T) {
 // holds for its pack is bounded: what does not fit is written loose, and
 // the commit is whole.
 func TestCommitFilesPackHoldsBoundedBytes(t *testing.T) {
-	needGit(t)
-	dir := t.TempDir()
-	cliBase(t, dir)
-	g, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, dir := openBase(t)
 	g.packMinObjects, g.packMaxBytes = 8, 4<<10
 	paths := stageOf(t, dir, 20, "c")
 	looseBefore, _ := objectFiles(t, dir)
