@@ -99,22 +99,28 @@ func (g *Repo) flushBatch() error {
 	if b == nil || len(b.objs) == 0 {
 		return nil
 	}
+	var packErr error
 	if len(b.objs) >= g.packMinObjects {
 		if pw, ok := g.R.Storer.(storer.PackfileWriter); ok {
-			if err := writePack(pw, b.objs); err != nil {
-				return fmt.Errorf("write pack of %d objects: %w", len(b.objs), err)
+			if packErr = writePack(pw, b.objs); packErr == nil {
+				if w.known == nil {
+					w.known = map[plumbing.Hash]bool{}
+				}
+				for _, o := range b.objs {
+					w.known[o.hash] = true
+				}
+				return nil
 			}
-			if w.known == nil {
-				w.known = map[plumbing.Hash]bool{}
-			}
-			for _, o := range b.objs {
-				w.known[o.hash] = true
-			}
-			return nil
 		}
 	}
+	// Loose, as ever: also when the pack could not be written (what
+	// failed there may not fail here; its temporary file, tmp_pack_*, is
+	// git prune's to remove).
 	for _, o := range b.objs {
 		if err := g.writeLoose(o.typ, o.hash, o.data); err != nil {
+			if packErr != nil {
+				return fmt.Errorf("write pack of %d objects: %v; then loose: %w", len(b.objs), packErr, err)
+			}
 			return err
 		}
 	}

@@ -180,6 +180,42 @@ func TestCommitFilesPackHoldsBoundedBytes(t *testing.T) {
 	}
 }
 
+// TestCommitFilesFallsBackToLooseObjects checks that a commit whose pack
+// cannot be written (here the pack folder is a file) writes its objects
+// loose instead, and is whole.
+func TestCommitFilesFallsBackToLooseObjects(t *testing.T) {
+	g, dir := openBase(t)
+	g.packMinObjects = 8
+	packDir := filepath.Join(dir, ".git", "objects", "pack")
+	if err := os.RemoveAll(packDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(packDir, []byte("not a folder\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	paths := stageOf(t, dir, 10, "d")
+	looseBefore, _ := objectFiles(t, dir)
+	if _, made, err := g.CommitFiles(paths, "stage\n", testSig()); err != nil || !made {
+		t.Fatalf("CommitFiles without a pack folder: made=%v err=%v", made, err)
+	}
+	loose, _ := objectFiles(t, dir)
+	if len(loose) < len(looseBefore)+len(paths) {
+		t.Errorf("%d loose objects after the commit of %d files, %d before", len(loose), len(paths), len(looseBefore))
+	}
+	if err := os.Remove(packDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(packDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if ok, out := gitOK(t, dir, "fsck", "--strict", "--no-dangling"); !ok {
+		t.Errorf("git fsck:\n%s", out)
+	}
+	if out := gitRun(t, dir, "status", "--porcelain"); out != "" {
+		t.Errorf("git status:\n%s", out)
+	}
+}
+
 // TestPackObjectHeader checks the type-and-size header of pack entries
 // against go-git's reader, for sizes on each side of the byte
 // boundaries.
