@@ -38,10 +38,11 @@ type looseWriter struct {
 	zw    *zlib.Writer
 	buf   bytes.Buffer
 	// batch, while CommitFiles has one open, holds its new objects for
-	// one pack (pack.go).
-	batch *objectBatch
-	pid   string
-	seq   uint64
+	// one pack (pack.go); packed holds the objects of the packs written.
+	batch  *objectBatch
+	packed map[plumbing.Hash]bool
+	pid    string
+	seq    uint64
 }
 
 // looseCheckSize is the content size above which writeObject looks for
@@ -65,6 +66,9 @@ func (g *Repo) writeObject(typ plumbing.ObjectType, data []byte) (plumbing.Hash,
 	w := &g.loose
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.packed[h] && g.R.Storer.HasEncodedObject(h) == nil {
+		return h, nil // in a pack this writer wrote, and still there
+	}
 	if !w.known[h] && w.hold(typ, h, data) {
 		return h, nil
 	}

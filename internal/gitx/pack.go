@@ -103,11 +103,11 @@ func (g *Repo) flushBatch() error {
 	if len(b.objs) >= g.packMinObjects {
 		if pw, ok := g.R.Storer.(storer.PackfileWriter); ok {
 			if packErr = writePack(pw, b.objs); packErr == nil {
-				if w.known == nil {
-					w.known = map[plumbing.Hash]bool{}
+				if w.packed == nil {
+					w.packed = map[plumbing.Hash]bool{}
 				}
 				for _, o := range b.objs {
-					w.known[o.hash] = true
+					w.packed[o.hash] = true
 				}
 				return nil
 			}

@@ -143,6 +143,11 @@ func TestCommitFilesPacksALargeCommit(t *testing.T) {
 	if len(loose) <= len(looseBefore) {
 		t.Errorf("a commit of %d files wrote no loose objects (%d before, %d after)", len(next), len(looseBefore), len(loose))
 	}
+	// The empty output.log is in the pack already: not written again.
+	empty := plumbing.ComputeHash(plumbing.BlobObject, nil).String()
+	if _, err := os.Stat(filepath.Join(dir, ".git", "objects", empty[:2], empty[2:])); err == nil {
+		t.Errorf("the empty blob, packed by the first commit, was written again loose by the second")
+	}
 	if got := gitRun(t, dir, "ls-tree", "--name-only", "HEAD", "receipts/2026/11/26/"); strings.Count(got, "\n")+1 != 62 {
 		t.Errorf("HEAD's receipts folder lists %d runs, want 62", strings.Count(got, "\n")+1)
 	}
