@@ -73,6 +73,18 @@ func openBase(t *testing.T) (*Repo, string) {
 	return g, dir
 }
 
+// checkWhole checks, when, that git fsck finds the repository at dir
+// whole and git status finds its working tree clean.
+func checkWhole(t *testing.T, dir, when string) {
+	t.Helper()
+	if ok, out := gitOK(t, dir, "fsck", "--strict", "--no-dangling"); !ok {
+		t.Errorf("git fsck %s:\n%s", when, out)
+	}
+	if out := gitRun(t, dir, "status", "--porcelain"); out != "" {
+		t.Errorf("git status %s:\n%s", when, out)
+	}
+}
+
 // TestCommitFilesPacksALargeCommit checks that a commit of many new
 // objects (a long stage's receipts) writes them as one pack, not as loose
 // objects, and that git and go-git (this Repo, whose later commits read
@@ -105,14 +117,9 @@ func TestCommitFilesPacksALargeCommit(t *testing.T) {
 	if ok, out := gitOK(t, dir, "verify-pack", idx); !ok {
 		t.Errorf("git verify-pack:\n%s", out)
 	}
-	if ok, out := gitOK(t, dir, "fsck", "--strict", "--no-dangling"); !ok {
-		t.Errorf("git fsck:\n%s", out)
-	}
+	checkWhole(t, dir, "after the commit")
 	if got := gitRun(t, dir, "rev-parse", "HEAD"); got != h.String() {
 		t.Errorf("HEAD %s, want %s", got, h)
-	}
-	if out := gitRun(t, dir, "status", "--porcelain"); out != "" {
-		t.Errorf("git status after the commit:\n%s", out)
 	}
 	for _, p := range []string{paths[1], paths[3], "artifacts/big.bin"} {
 		want, _ := os.ReadFile(filepath.Join(dir, p))
@@ -151,12 +158,7 @@ func TestCommitFilesPacksALargeCommit(t *testing.T) {
 	if got := gitRun(t, dir, "ls-tree", "--name-only", "HEAD", "receipts/2026/11/26/"); strings.Count(got, "\n")+1 != 62 {
 		t.Errorf("HEAD's receipts folder lists %d runs, want 62", strings.Count(got, "\n")+1)
 	}
-	if ok, out := gitOK(t, dir, "fsck", "--strict", "--no-dangling"); !ok {
-		t.Errorf("git fsck after the second commit:\n%s", out)
-	}
-	if out := gitRun(t, dir, "status", "--porcelain"); out != "" {
-		t.Errorf("git status after the second commit:\n%s", out)
-	}
+	checkWhole(t, dir, "after the second commit")
 }
 
 // TestCommitFilesPackHoldsBoundedBytes checks that the content a commit
@@ -177,12 +179,7 @@ func TestCommitFilesPackHoldsBoundedBytes(t *testing.T) {
 	if len(loose) == len(looseBefore) {
 		t.Errorf("no object written loose past the %d bytes a pack may hold", g.packMaxBytes)
 	}
-	if ok, out := gitOK(t, dir, "fsck", "--strict", "--no-dangling"); !ok {
-		t.Errorf("git fsck:\n%s", out)
-	}
-	if out := gitRun(t, dir, "status", "--porcelain"); out != "" {
-		t.Errorf("git status:\n%s", out)
-	}
+	checkWhole(t, dir, "after the commit")
 }
 
 // TestCommitFilesFallsBackToLooseObjects checks that a commit whose pack
@@ -213,12 +210,7 @@ func TestCommitFilesFallsBackToLooseObjects(t *testing.T) {
 	if err := os.Mkdir(packDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if ok, out := gitOK(t, dir, "fsck", "--strict", "--no-dangling"); !ok {
-		t.Errorf("git fsck:\n%s", out)
-	}
-	if out := gitRun(t, dir, "status", "--porcelain"); out != "" {
-		t.Errorf("git status:\n%s", out)
-	}
+	checkWhole(t, dir, "after the commit")
 }
 
 // TestPackObjectHeader checks the type-and-size header of pack entries
