@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/loops"
 )
 
@@ -51,21 +52,32 @@ func (r *Runner) ledger(step *loops.Step, doc *loops.Document, key string, at ti
 	return appendLedger(r.opts.StateDir, LedgerEntry{LoopID: doc.LoopID, Path: doc.Path, Step: step.Name, RunKey: key, At: at})
 }
 
-// appendLedger appends an entry to the ledger. It does not sync: until
-// the ledger reaches the disk, the journal's intent, synced next, is what
-// keeps the run known.
+// appendLedger appends an entry to the ledger and makes it durable (and
+// the ledger's name, when this append created it). The journal's intent,
+// synced next, also records the run, but only until the run's end
+// compacts the journal; the ledger is what remembers it after that, and a
+// line still in the page cache then is lost with a power cut. One sync
+// per destructive step, and only for those.
 func appendLedger(stateDir string, e LedgerEntry) error {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(filepath.Join(stateDir, ledgerName), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	p := filepath.Join(stateDir, ledgerName)
+	_, statErr := os.Lstat(p)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("destructive-run ledger: %w", err)
 	}
 	_, werr := f.Write(append(b, '\n'))
+	if werr == nil {
+		werr = fsx.Fdatasync(f)
+	}
 	if err := f.Close(); werr == nil {
 		werr = err
+	}
+	if werr == nil && errors.Is(statErr, fs.ErrNotExist) {
+		werr = fsx.SyncDir(stateDir)
 	}
 	if werr != nil {
 		return fmt.Errorf("destructive-run ledger: %w", werr)
