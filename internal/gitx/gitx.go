@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -192,16 +191,18 @@ func (g *Repo) Dirty(rel string, content []byte) (bool, error) {
 	return !ok || h != BlobHash(content), nil
 }
 
-// Signature returns the author spine commits as: the repository's (or the
-// user's global) user.name and user.email, else "spine <spine@HOST>".
+// Signature returns the author spine commits as: user.name and
+// user.email as git finds them (the repository's configuration, then the
+// user's and the system's, with GIT_CONFIG_GLOBAL and friends), overridden
+// by GIT_AUTHOR_NAME and GIT_AUTHOR_EMAIL, else "spine <spine@HOST>".
 func (g *Repo) Signature(host string, now time.Time) object.Signature {
 	sig := object.Signature{Name: "spine", Email: "spine@" + host, When: now}
-	if cfg, err := g.R.ConfigScoped(config.GlobalScope); err == nil {
-		if cfg.User.Name != "" {
-			sig.Name = cfg.User.Name
+	if cfg, err := g.config(); err == nil {
+		if v, _ := cfg.get("user", "name"); v != "" {
+			sig.Name = v
 		}
-		if cfg.User.Email != "" {
-			sig.Email = cfg.User.Email
+		if v, _ := cfg.get("user", "email"); v != "" {
+			sig.Email = v
 		}
 	}
 	if v := os.Getenv("GIT_AUTHOR_NAME"); v != "" {
@@ -221,7 +222,8 @@ var ErrHeadMoved = errors.New("HEAD moved during commit")
 // the working tree, on top of HEAD, and stages them in the index. Files
 // that no longer exist are removed from the tree. The cost is proportional
 // to the files and the depth of their folders, not to the size of the
-// repository: a large index is written as a split index (split.go), whose
+// repository, and with core.splitIndex true (or an index already split)
+// not to the index's size either: a split index (split.go), whose
 // .git/index holds only the entries changed since its shared index was
 // written. It returns the new commit hash; when nothing changed it
 // returns HEAD and false.

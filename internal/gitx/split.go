@@ -23,7 +23,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-git/go-git/v5/config"
 	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/mapfile"
 )
@@ -84,17 +83,15 @@ type splitPolicy struct {
 }
 
 // splitPolicy reads core.splitIndex, splitIndex.maxPercentChange and
-// splitIndex.sharedIndexExpire from the repository's configuration, else
-// the user's global one. Values git would reject fall back to git's
-// defaults, except an expiry spine cannot parse, which keeps every shared
-// index (never deleting one still in use matters more than tidiness).
+// splitIndex.sharedIndexExpire as git finds them (gitConfig: the
+// repository's configuration, the user's, the system's). Values git
+// would reject fall back to git's defaults, except an expiry spine
+// cannot parse, which keeps every shared index (never deleting one still
+// in use matters more than tidiness).
 // The policy is kept while the configuration files' stat data stay the
 // same (reading them costs more than a small commit's index).
 func (g *Repo) splitPolicy(gitDir string) (splitPolicy, error) {
-	paths := []string{filepath.Join(commonDir(gitDir), "config")}
-	if global, err := config.Paths(config.GlobalScope); err == nil {
-		paths = append(paths, global...)
-	}
+	paths := append([]string{filepath.Join(commonDir(gitDir), "config")}, userConfigPaths()...)
 	ids := make([]fileID, len(paths))
 	for i, p := range paths {
 		var st syscall.Stat_t
@@ -131,25 +128,11 @@ func commonDir(gitDir string) string {
 // readSplitPolicy reads the configuration for splitPolicy.
 func (g *Repo) readSplitPolicy() (splitPolicy, error) {
 	pol := splitPolicy{mode: splitAuto, minEntries: g.splitMinEntries, maxPercent: defaultMaxPercentChange, expire: defaultSharedIndexExpire}
-	local, err := g.R.Storer.Config()
+	cfg, err := g.config()
 	if err != nil {
-		return pol, fmt.Errorf("read git config: %w", err)
+		return pol, err
 	}
-	var global *config.Config
-	get := func(section, key string) (string, bool) {
-		if s := local.Raw.Section(section); s.Options.Has(key) {
-			return s.Options.Get(key), true
-		}
-		if global == nil {
-			if global, err = config.LoadConfig(config.GlobalScope); err != nil {
-				global = config.NewConfig()
-			}
-		}
-		if s := global.Raw.Section(section); s.Options.Has(key) {
-			return s.Options.Get(key), true
-		}
-		return "", false
-	}
+	get := cfg.get
 	if v, ok := get("core", "splitIndex"); ok {
 		if b, ok := parseGitBool(v); ok && b {
 			pol.mode = splitAlways
