@@ -153,7 +153,7 @@ func (r *Runner) startBackground(lr *loopRun, it *Item) error {
 		return err
 	}
 	intent := JournalRecord{Kind: recIntent, RunKey: key, LoopID: lr.doc.LoopID, Step: step.Name, Stage: it.Stage, Dir: relDir, At: started, Intent: rc, Background: true, ExitFile: spec.ExitFile}
-	if err := r.ledger(step, lr.doc, key, started); err != nil {
+	if err := r.ledger(step, lr.doc, rc, started); err != nil {
 		return err
 	}
 	if err := r.journal.Append(intent); err != nil {

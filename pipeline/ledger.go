@@ -34,6 +34,11 @@ type LedgerEntry struct {
 	Step   string    `json:"step"`
 	RunKey string    `json:"run_key"`
 	At     time.Time `json:"at"`
+	// CommandSHA is the command_sha256 the run's receipt records (absent
+	// in lines written before it was recorded): with the step's name, it
+	// finds the run when both the loop's id and its document's path
+	// changed (ledgerCommandKey).
+	CommandSHA string `json:"command_sha256,omitempty"`
 }
 
 // ledgerPathKey is the key under which readLedger also files an entry:
@@ -41,15 +46,22 @@ type LedgerEntry struct {
 // that a loop whose id changed after the run is still found.
 func ledgerPathKey(path, step string) [2]string { return [2]string{"\x00" + path, step} }
 
+// ledgerCommandKey is the key under which readLedger also files an entry
+// by its step's command: a \x01 byte first, which no loop id holds.
+func ledgerCommandKey(commandSHA, step string) [2]string {
+	return [2]string{"\x01" + commandSHA, step}
+}
+
 // ledger records in the ledger that step, if destructive, of the loop
 // document doc starts as run key: just before its intent is journaled, so
 // that a step whose line cannot be written does not start (nothing is
 // journaled yet).
-func (r *Runner) ledger(step *loops.Step, doc *loops.Document, key string, at time.Time) error {
+func (r *Runner) ledger(step *loops.Step, doc *loops.Document, rc *artifacts.Receipt, at time.Time) error {
 	if !step.Destructive {
 		return nil
 	}
-	return appendLedger(r.opts.StateDir, LedgerEntry{LoopID: doc.LoopID, Path: doc.Path, Step: step.Name, RunKey: key, At: at})
+	return appendLedger(r.opts.StateDir, LedgerEntry{LoopID: doc.LoopID, Path: doc.Path, Step: step.Name,
+		RunKey: rc.RunKey, At: at, CommandSHA: rc.CommandSHA256})
 }
 
 // appendLedger appends an entry to the ledger and makes it durable (and
@@ -86,8 +98,8 @@ func appendLedger(stateDir string, e LedgerEntry) error {
 }
 
 // readLedger returns the ledger's entries by loop and step, oldest first,
-// each also under ledgerPathKey of its document and step; none when there
-// is no ledger. A line that does not decode (torn by a crash) is skipped.
+// each also under ledgerPathKey of its document and step and under
+// ledgerCommandKey of its command and step; none when there is no ledger. A line that does not decode (torn by a crash) is skipped.
 func readLedger(stateDir string) (map[[2]string][]LedgerEntry, error) {
 	f, err := os.Open(filepath.Join(stateDir, ledgerName))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -111,6 +123,10 @@ func readLedger(stateDir string) (map[[2]string][]LedgerEntry, error) {
 			k := ledgerPathKey(e.Path, e.Step)
 			out[k] = append(out[k], e)
 		}
+		if e.CommandSHA != "" {
+			k := ledgerCommandKey(e.CommandSHA, e.Step)
+			out[k] = append(out[k], e)
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("destructive-run ledger: %w", err)
@@ -119,18 +135,24 @@ func readLedger(stateDir string) (map[[2]string][]LedgerEntry, error) {
 }
 
 // ranHere returns the latest run of a destructive step that this host's
-// ledger records, under the loop's id or, when docPath is set, its
-// document (the id changed since), whose receipt is not in the history,
-// and that is later than the latest run the history has of the step (an
-// older one was followed by a run whose receipt speaks for the step); nil
-// when there is none.
-func (p *Planner) ranHere(loopID, docPath, step string, latest *Run) *LedgerEntry {
+// ledger records whose receipt is not in the history, and that is later
+// than the latest run the history has of the step (an older one was
+// followed by a run whose receipt speaks for the step); nil when there is
+// none. It finds the run under the loop's id; when docPath is set, under
+// its document (the id changed since); and when command is set and the
+// Planner knows every document (Docs), under the step's name and command,
+// for a run whose loop id and document path are both no longer any
+// document's (the id changed and the file was renamed).
+func (p *Planner) ranHere(loopID, docPath, step, command string, latest *Run) *LedgerEntry {
 	var found *LedgerEntry
-	look := func(entries []LedgerEntry) {
+	look := func(entries []LedgerEntry, take func(*LedgerEntry) bool) {
 		for i := len(entries) - 1; i >= 0; i-- {
 			e := &entries[i]
 			if latest != nil && !e.At.After(latest.Started) || found != nil && !e.At.After(found.At) {
 				return
+			}
+			if take != nil && !take(e) {
+				continue
 			}
 			if p.History.ByKey(e.RunKey) == nil {
 				found = e
@@ -138,11 +160,32 @@ func (p *Planner) ranHere(loopID, docPath, step string, latest *Run) *LedgerEntr
 			}
 		}
 	}
-	look(p.Ledger[[2]string{loopID, step}])
+	look(p.Ledger[[2]string{loopID, step}], nil)
 	if docPath != "" {
-		look(p.Ledger[ledgerPathKey(docPath, step)])
+		look(p.Ledger[ledgerPathKey(docPath, step)], nil)
+	}
+	if command != "" && p.Docs != nil {
+		orphan := func(e *LedgerEntry) bool { return !p.isDocument(e.LoopID, e.Path) }
+		raw := artifacts.CommandSHA256(command)
+		look(p.Ledger[ledgerCommandKey(raw, step)], orphan)
+		if stored, n := StoredCommand(command, p.Redactor); n > 0 {
+			look(p.Ledger[ledgerCommandKey(artifacts.CommandSHA256(stored), step)], orphan)
+		}
 	}
 	return found
+}
+
+// isDocument reports whether a loop document of Docs has the id loopID
+// or the path docPath.
+func (p *Planner) isDocument(loopID, docPath string) bool {
+	if p.docKeys == nil {
+		p.docKeys = map[string]bool{}
+		for _, d := range p.Docs {
+			p.docKeys[d.LoopID] = true
+			p.docKeys["\x00"+d.Path] = true
+		}
+	}
+	return p.docKeys[loopID] || docPath != "" && p.docKeys["\x00"+docPath]
 }
 
 // CheckLedger returns a problem for every destructive step whose latest
@@ -159,7 +202,7 @@ func CheckLedger(stateDir, where string, h *History, st *artifacts.Store, docs [
 	}
 	keys := make([][2]string, 0, len(ledger))
 	for k := range ledger {
-		if !strings.HasPrefix(k[0], "\x00") { // each entry once: by loop
+		if !strings.HasPrefix(k[0], "\x00") && !strings.HasPrefix(k[0], "\x01") { // each entry once: by loop
 			keys = append(keys, k)
 		}
 	}
@@ -168,14 +211,17 @@ func CheckLedger(stateDir, where string, h *History, st *artifacts.Store, docs [
 	for _, d := range docs {
 		idOf[d.Path] = d.LoopID
 	}
-	p := &Planner{History: h, Ledger: ledger, Receipts: st}
+	p := &Planner{History: h, Ledger: ledger, Receipts: st, Docs: docs}
 	var probs []artifacts.Problem
 	for _, k := range keys {
-		if e := p.ranHere(k[0], "", k[1], h.Latest(k[0], k[1])); e != nil {
+		if e := p.ranHere(k[0], "", k[1], "", h.Latest(k[0], k[1])); e != nil {
 			if id := idOf[e.Path]; id != "" && id != e.LoopID {
 				if l := h.Latest(id, k[1]); l != nil && l.Started.After(e.At) {
 					continue
 				}
+			}
+			if answeredElsewhere(e, h, docs) {
+				continue
 			}
 			probs = append(probs, artifacts.Problem{
 				RunKey:  e.RunKey,
@@ -185,4 +231,30 @@ func CheckLedger(stateDir, where string, h *History, st *artifacts.Store, docs [
 		}
 	}
 	return probs, nil
+}
+
+// answeredElsewhere reports whether the ledger's run e, whose loop id and
+// document path are both no longer any document's, was answered by a
+// later run (a --retry, a spine resolve) of a step of the same name and
+// command in a loop document of docs: the loop as it is named now.
+func answeredElsewhere(e *LedgerEntry, h *History, docs []*loops.Document) bool {
+	if e.CommandSHA == "" {
+		return false
+	}
+	red := artifacts.NewRedactor(nil)
+	for _, d := range docs {
+		if d.LoopID == e.LoopID || d.Path == e.Path {
+			return false
+		}
+	}
+	for _, d := range docs {
+		_, s := d.Step(e.Step)
+		if s == nil || !CommandMatches(e.CommandSHA, s.Command, red, nil) {
+			continue
+		}
+		if l := h.Latest(d.LoopID, e.Step); l != nil && l.Started.After(e.At) {
+			return true
+		}
+	}
+	return false
 }

@@ -85,6 +85,8 @@ type Planner struct {
 	// Ledger is this host's record of the destructive steps it started
 	// (see ledgerName), by loop and step.
 	Ledger map[[2]string][]LedgerEntry
+	// docKeys holds Docs' ids and paths (see isDocument).
+	docKeys map[string]bool
 	// foreign caches evidence by document.
 	foreign map[*loops.Document][]loops.EvidenceRun
 	// Uncommitted, when set, reports why a loop document has changes
@@ -253,7 +255,7 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 	// (spine's commit reverted or reset away) is still known to the host
 	// that ran it.
 	if step.Destructive && !p.Retry[step.Name] {
-		if e := p.ranHere(it.LoopID, it.Doc.Path, step.Name, latest); e != nil {
+		if e := p.ranHere(it.LoopID, it.Doc.Path, step.Name, step.Command, latest); e != nil {
 			it.State = StateFailed
 			dir := p.receiptDir(e.RunKey)
 			as := ""

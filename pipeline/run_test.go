@@ -918,13 +918,15 @@ func ledgerProblems(t *testing.T, r *testRepo) []artifacts.Problem {
 }
 
 // TestUndoneDestructiveRunNotRerunAfterIDChange: spine's commit is
-// undone and the loop's id changed (in either order): the ledger finds the
-// destructive run by the loop's document, holds the step and names the
-// old id. A destructive step of the same name in another loop document is
-// not held.
+// undone and the loop's id changed (in either order), with the document
+// kept or also renamed: the ledger finds the destructive run by the
+// loop's document, or when that is renamed too, by the step's name and
+// command in no document now; it holds the step and names the old id. A
+// destructive step of the same name but another command in another loop
+// document is not held.
 func TestUndoneDestructiveRunNotRerunAfterIDChange(t *testing.T) {
-	for _, idFirst := range []bool{false, true} {
-		t.Run(fmt.Sprintf("id changed first=%v", idFirst), func(t *testing.T) {
+	for _, tc := range []struct{ idFirst, move bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		t.Run(fmt.Sprintf("id changed first=%v, file renamed=%v", tc.idFirst, tc.move), func(t *testing.T) {
 			r := newRepo(t)
 			wipes, others := counter(t), counter(t)
 			r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Do\n\n```sh {name=wipe destructive=true}\necho x >> %s\n```\n", wipes))})
@@ -932,20 +934,26 @@ func TestUndoneDestructiveRunNotRerunAfterIDChange(t *testing.T) {
 			if countLines(t, wipes) != 1 || len(r.receipts()) != 1 {
 				t.Fatalf("first run: wiped %d times, %d receipts", countLines(t, wipes), len(r.receipts()))
 			}
+			doc := "loops/a.md"
 			rename := func() {
+				text := strings.Replace(r.read(doc), "loop_id: LOOP-A", "loop_id: LOOP-B", 1)
+				if tc.move {
+					r.gitAs("Operator", "op@example.com", "mv", doc, "loops/b.md")
+					doc = "loops/b.md"
+				}
 				r.commit("rename the loop", map[string]string{
-					"loops/a.md": strings.Replace(r.read("loops/a.md"), "loop_id: LOOP-A", "loop_id: LOOP-B", 1),
+					doc:          text,
 					"loops/c.md": loopDoc("LOOP-C", fmt.Sprintf("## Stage 1: Do\n\n```sh {name=wipe destructive=true}\necho x >> %s\n```\n", others)),
 				})
 			}
-			if idFirst {
+			if tc.idFirst {
 				rename()
 				r.gitAs("Operator", "op@example.com", "revert", "--no-edit", "HEAD~1")
 			} else {
 				r.gitAs("Operator", "op@example.com", "revert", "--no-edit", "HEAD")
 				rename()
 			}
-			if len(r.receipts()) != 0 || len(loops.ParseEvidence([]byte(r.read("loops/a.md")))) != 0 || !strings.Contains(r.read("loops/a.md"), "LOOP-B") {
+			if len(r.receipts()) != 0 || len(loops.ParseEvidence([]byte(r.read(doc)))) != 0 || !strings.Contains(r.read(doc), "LOOP-B") {
 				t.Fatal("the undo left a receipt or an evidence bullet, or the id is not changed")
 			}
 			it := r.plan(nil, "LOOP-B", "wipe")
@@ -977,6 +985,33 @@ func TestUndoneDestructiveRunNotRerunAfterIDChange(t *testing.T) {
 				t.Fatalf("CheckLedger after the resolve under the new id: %d problems, want 0", n)
 			}
 		})
+	}
+}
+
+// TestLedgerMatchesACommandOnlyOfAVanishedLoop: the ledger's match by a
+// step's name and command holds a step only for a run whose loop id and
+// document are both gone from the repository. While the loop that ran
+// is still a document, another loop's step with the same command is not
+// its run; once that document is gone, it may be (the loop renamed), and
+// it is held.
+func TestLedgerMatchesACommandOnlyOfAVanishedLoop(t *testing.T) {
+	r := newRepo(t)
+	wipes := counter(t)
+	body := fmt.Sprintf("## Stage 1: Do\n\n```sh {name=wipe destructive=true}\necho x >> %s\n```\n", wipes)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", body)})
+	r.run(nil)
+	r.gitAs("Operator", "op@example.com", "revert", "--no-edit", "HEAD")
+	r.commit("another loop, same step", map[string]string{"loops/d.md": loopDoc("LOOP-D", body)})
+	if it := r.plan(nil, "LOOP-A", "wipe"); it.State != StateFailed {
+		t.Fatalf("plan of the undone step: %s %q", it.State, it.Reason)
+	}
+	if it := r.plan(nil, "LOOP-D", "wipe"); it.State != StatePending {
+		t.Fatalf("plan of another loop's step with the same command, the first loop still there: %s %q", it.State, it.Reason)
+	}
+	r.gitAs("Operator", "op@example.com", "rm", "-q", "loops/a.md")
+	r.gitAs("Operator", "op@example.com", "commit", "-q", "-m", "drop LOOP-A")
+	if it := r.plan(nil, "LOOP-D", "wipe"); it.State != StateFailed || !strings.Contains(it.Reason, "(as loop LOOP-A)") {
+		t.Fatalf("plan of the same command once LOOP-A is gone: %s %q", it.State, it.Reason)
 	}
 }
 

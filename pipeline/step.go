@@ -212,7 +212,7 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	if err != nil {
 		return nil, err
 	}
-	if err := r.ledger(step, lr.doc, key, started); err != nil {
+	if err := r.ledger(step, lr.doc, rc, started); err != nil {
 		return nil, err
 	}
 	if err := r.journal.appendLine(line, true); err != nil {
