@@ -17,9 +17,10 @@ func newInitCmd(a *app) *cobra.Command {
 		Long: `Write spine's starting files into the git repository (--repo, or the
 current one): a commented spine.yaml, an example loop (loops/LOOP-EXAMPLE.md,
 status draft), a verify pack (verify/example.yaml), an empty gap ledger
-(gaps.yaml) and the GitHub Actions workflow that calls spine's reusable
-workflow (.github/workflows/spine.yml). It refuses to overwrite anything and
-commits nothing: review, then commit.`,
+(gaps.yaml), the GitHub Actions workflow that calls spine's reusable
+workflow (.github/workflows/spine.yml), and a .gitignore of the built site
+(public/) where the repository has no .gitignore. It refuses to overwrite
+anything and commits nothing: review, then commit.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			root, err := a.repoRoot()
@@ -35,6 +36,9 @@ commits nothing: review, then commit.`,
 			}
 			for _, p := range written {
 				fmt.Fprintf(a.stdout, "wrote %s\n", p)
+			}
+			if !scaffold.IgnoresSite(root) {
+				fmt.Fprintf(a.stdout, "\n.gitignore does not ignore public/, where spine site build writes the site: add /public/ to it, or the site is committed with git add -A\n")
 			}
 			self := "spine"
 			if a.repo != "" {

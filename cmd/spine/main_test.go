@@ -242,6 +242,13 @@ func TestInitFreshAndRefusedTwice(t *testing.T) {
 	if !strings.Contains(out, "Next:") {
 		t.Error("init does not print the next commands")
 	}
+	// The built site is never committed: git itself ignores it.
+	if !strings.Contains(out, "wrote .gitignore") || strings.Contains(out, "does not ignore public/") {
+		t.Errorf("init in a repository without .gitignore:\n%s", out)
+	}
+	if err := exec.Command("git", "-C", dir, "check-ignore", "-q", "public/index.html").Run(); err != nil {
+		t.Errorf("git does not ignore public/ after init: %v", err)
+	}
 	if _, _, code := spine(t, "--repo", dir, "lint"); code != 0 {
 		t.Errorf("lint of a fresh init: exit %d", code)
 	}
@@ -257,6 +264,19 @@ func TestInitFreshAndRefusedTwice(t *testing.T) {
 	}
 	if _, _, code := spine(t, "--repo", t.TempDir(), "init"); code != 2 {
 		t.Errorf("init outside a git repository: exit %d, want 2", code)
+	}
+
+	// A .gitignore of the repository's own is left as it is, with a hint
+	// when it does not ignore the site.
+	dir = gitRepo(t)
+	mine := []byte("*.tmp\n")
+	os.WriteFile(filepath.Join(dir, ".gitignore"), mine, 0o644)
+	out, _, code = spine(t, "--repo", dir, "init")
+	if code != 0 || strings.Contains(out, "wrote .gitignore") || !strings.Contains(out, "add /public/ to it") {
+		t.Fatalf("init with a .gitignore of its own: exit %d\n%s", code, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, ".gitignore")); !bytes.Equal(b, mine) {
+		t.Errorf("init changed the repository's .gitignore: %q", b)
 	}
 }
 

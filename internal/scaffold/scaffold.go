@@ -34,8 +34,9 @@ func targets() map[string]string {
 // ErrExists is returned when a file init would write is already there.
 var ErrExists = errors.New("already initialised")
 
-// Init writes the starting files into root, a git working tree. It refuses
-// (and writes nothing) when any of them exists. It returns the paths
+// Init writes the starting files into root, a git working tree, and a
+// .gitignore of the site folder where there is no .gitignore. It refuses
+// (and writes nothing) when any of the starting files exists. It returns the paths
 // written, repository-relative.
 func Init(root string, now time.Time) ([]string, error) {
 	if fi, err := os.Stat(filepath.Join(root, ".git")); err != nil || (!fi.IsDir() && !fi.Mode().IsRegular()) {
@@ -67,21 +68,55 @@ func Init(root string, now time.Time) ([]string, error) {
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
 			return written, err
 		}
-		f, err := os.OpenFile(full, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-		if err != nil {
+		if err := writeNew(full, data); err != nil {
 			return written, fmt.Errorf("write %s: %w", rel, err)
-		}
-		_, werr := f.Write(data)
-		if cerr := f.Close(); werr == nil {
-			werr = cerr
-		}
-		if werr != nil {
-			return written, fmt.Errorf("write %s: %w", rel, werr)
 		}
 		written = append(written, rel)
 	}
+	// The built site is never committed (DESIGN.md): a repository
+	// without a .gitignore gets one that says so, before any site build
+	// makes public/ something `git add -A` would take.
+	if _, err := os.Lstat(filepath.Join(root, ".gitignore")); errors.Is(err, fs.ErrNotExist) {
+		if err := writeNew(filepath.Join(root, ".gitignore"), []byte(gitignore)); err != nil {
+			return written, fmt.Errorf("write .gitignore: %w", err)
+		}
+		written = append(written, ".gitignore")
+	}
 	sort.Strings(written)
 	return written, nil
+}
+
+// gitignore is the .gitignore Init writes where there is none.
+const gitignore = "# spine's built evidence site (spine site build): never committed\n/public/\n"
+
+// IgnoresSite reports whether root's .gitignore has a line that ignores
+// the default site folder, public/, at the top (Init's hint when an
+// existing .gitignore does not).
+func IgnoresSite(root string) bool {
+	b, err := os.ReadFile(filepath.Join(root, ".gitignore"))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		switch strings.TrimSpace(line) {
+		case "public", "public/", "/public", "/public/":
+			return true
+		}
+	}
+	return false
+}
+
+// writeNew writes data to a file that must not exist yet.
+func writeNew(full string, data []byte) error {
+	f, err := os.OpenFile(full, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	return werr
 }
 
 // Files lists the repository-relative paths Init writes.
