@@ -99,7 +99,8 @@ func appendLedger(stateDir string, e LedgerEntry) error {
 
 // readLedger returns the ledger's entries by loop and step, oldest first,
 // each also under ledgerPathKey of its document and step and under
-// ledgerCommandKey of its command and step; none when there is no ledger. A line that does not decode (torn by a crash) is skipped.
+// ledgerCommandKey of its command and step; none when there is no
+// ledger. A line that does not decode (torn by a crash) is skipped.
 func readLedger(stateDir string) (map[[2]string][]LedgerEntry, error) {
 	f, err := os.Open(filepath.Join(stateDir, ledgerName))
 	if errors.Is(err, fs.ErrNotExist) {

@@ -36,8 +36,8 @@ var ErrExists = errors.New("already initialised")
 
 // Init writes the starting files into root, a git working tree, and a
 // .gitignore of the site folder where there is no .gitignore. It refuses
-// (and writes nothing) when any of the starting files exists. It returns the paths
-// written, repository-relative.
+// (and writes nothing) when any of the starting files exists. It returns
+// the paths written, repository-relative.
 func Init(root string, now time.Time) ([]string, error) {
 	if fi, err := os.Stat(filepath.Join(root, ".git")); err != nil || (!fi.IsDir() && !fi.Mode().IsRegular()) {
 		return nil, fmt.Errorf("%s is not a git repository (run git init first)", root)
