@@ -2,6 +2,8 @@ package site
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -189,6 +191,67 @@ func TestManifestKeptOrder(t *testing.T) {
 			}
 			if diff := cmp.Diff(exp, b.String()); diff != "" {
 				t.Errorf("(-sorted +encoded):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestManifestReusesLines checks a long-lived Builder's manifest
+// encoding (keepLines): after any change of entries or paths it encodes
+// exactly as a manifest without kept lines does, and it reuses the line
+// of every path whose entry did not change.
+func TestManifestReusesLines(t *testing.T) {
+	base := map[string]manifestEntry{}
+	for i := range 300 {
+		base[fmt.Sprintf("receipts/K%03d/index.html", i)] = manifestEntry{Key: fmt.Sprintf("key\"%d", i), SHA: fmt.Sprintf("%064x", i)}
+	}
+	base["index.html"] = manifestEntry{SHA: "i"}
+	tests := []struct {
+		name string
+		edit func(m map[string]manifestEntry)
+	}{
+		{"nothing", func(map[string]manifestEntry) {}},
+		{"one hash", func(m map[string]manifestEntry) {
+			m["receipts/K007/index.html"] = manifestEntry{Key: "key\"7", SHA: "new"}
+		}},
+		{"one key", func(m map[string]manifestEntry) { m["index.html"] = manifestEntry{Key: "k", SHA: "i"} }},
+		{"first and last", func(m map[string]manifestEntry) {
+			m["index.html"] = manifestEntry{SHA: "j"}
+			m["receipts/K299/index.html"] = manifestEntry{SHA: "z"}
+		}},
+		{"a path added", func(m map[string]manifestEntry) { m["loops/L/index.html"] = manifestEntry{Key: "l", SHA: "l"} }},
+		{"a path removed", func(m map[string]manifestEntry) { delete(m, "receipts/K100/index.html") }},
+		{"a path replaced", func(m map[string]manifestEntry) {
+			delete(m, "receipts/K100/index.html")
+			m["receipts/K100x/index.html"] = manifestEntry{SHA: "x"}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &manifest{files: maps.Clone(base), keepLines: true}
+			m.encode()
+			next := maps.Clone(base)
+			tc.edit(next)
+			m2 := &manifest{files: next, sorted: m.sorted, keepLines: true, lines: m.lines}
+			for gen, mm := range []*manifest{m2, {files: next, sorted: m2.sorted, keepLines: true, lines: m2.lines}} {
+				got := string(mm.encode())
+				want := string((&manifest{files: next}).encode())
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Fatalf("encoding %d after the change (-fresh +kept lines):\n%s", gen+1, diff)
+				}
+			}
+			same := len(m.sorted) == len(m2.sorted)
+			for i := 0; same && i < len(m.sorted); i++ {
+				same = m.sorted[i] == m2.sorted[i]
+			}
+			if !same {
+				return // other paths: every line encoded again
+			}
+			for i, p := range m2.sorted {
+				reused := &m2.lines[i].line[0] == &m.lines[i].line[0]
+				if changed := base[p] != next[p]; reused == changed {
+					t.Errorf("%s: line reused %v, entry changed %v", p, reused, changed)
+				}
 			}
 		})
 	}

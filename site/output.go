@@ -44,6 +44,20 @@ type manifest struct {
 	// sorted lists the paths of files in order, when known (the
 	// manifest's file lists them so): encodeTo then need not sort them.
 	sorted []string
+	// keepLines is set for a Builder that builds again (serve): encodeTo
+	// then keeps lines, the JSON line of each path of sorted with the
+	// entry it encodes, and the next encoding reuses a line whose entry
+	// did not change. A rebuild after one loop changed re-encodes a few
+	// entries instead of 20,000 (about 18 ms of a 70 ms rebuild).
+	keepLines bool
+	lines     []manifestLine
+}
+
+// manifestLine is one file's line of the manifest's JSON, with the entry
+// it encodes.
+type manifestLine struct {
+	e    manifestEntry
+	line []byte
 }
 
 // manifestFile is the JSON form of the manifest.
@@ -156,14 +170,28 @@ func (m *manifest) encode() []byte {
 }
 
 // encodeTo writes the manifest's JSON to out, in pieces of about 32 KiB.
+// It records the order of the paths in m.sorted, and with m.keepLines
+// each path's line in m.lines, reusing those of the last encoding.
 func (m *manifest) encodeTo(out io.Writer) error {
-	paths := m.sorted
-	if !sameKeys(paths, m.files) {
+	// The entries in the order of paths, each looked up once (a lookup
+	// hashes the path: a few milliseconds for 20,000 of them).
+	paths, prev := m.sorted, m.lines
+	entries, ok := m.entriesOf(paths)
+	if !ok {
 		paths = make([]string, 0, len(m.files))
 		for p := range m.files {
 			paths = append(paths, p)
 		}
 		sort.Strings(paths)
+		entries, _ = m.entriesOf(paths)
+		prev = nil
+	}
+	if len(prev) != len(paths) {
+		prev = nil
+	}
+	var lines []manifestLine
+	if m.keepLines {
+		lines = make([]manifestLine, len(paths))
 	}
 	var b bytes.Buffer
 	b.WriteString(`{"generator":` + strconv.Quote(generator) + `,"files":[`)
@@ -177,7 +205,13 @@ func (m *manifest) encodeTo(out io.Writer) error {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		e := m.files[p]
+		e := entries[i]
+		if prev != nil && prev[i].e == e {
+			b.Write(prev[i].line)
+			lines[i] = prev[i]
+			continue
+		}
+		start := b.Len()
 		b.WriteString("\n[")
 		writeJSONString(&b, p)
 		b.WriteByte(',')
@@ -185,23 +219,31 @@ func (m *manifest) encodeTo(out io.Writer) error {
 		b.WriteByte(',')
 		writeJSONString(&b, e.SHA)
 		b.WriteByte(']')
+		if lines != nil {
+			lines[i] = manifestLine{e: e, line: bytes.Clone(b.Bytes()[start:])}
+		}
 	}
 	b.WriteString("\n]}\n")
+	m.sorted, m.lines = paths, lines
 	_, err := out.Write(b.Bytes())
 	return err
 }
 
-// sameKeys reports whether the distinct strings list are the keys of m.
-func sameKeys(list []string, m map[string]manifestEntry) bool {
-	if list == nil || len(list) != len(m) {
-		return false
+// entriesOf returns the entries of paths, in their order, if the
+// distinct strings paths are the keys of m.files.
+func (m *manifest) entriesOf(paths []string) ([]manifestEntry, bool) {
+	if paths == nil || len(paths) != len(m.files) {
+		return nil, false
 	}
-	for _, p := range list {
-		if _, ok := m[p]; !ok {
-			return false
+	entries := make([]manifestEntry, len(paths))
+	for i, p := range paths {
+		e, ok := m.files[p]
+		if !ok {
+			return nil, false
 		}
+		entries[i] = e
 	}
-	return true
+	return entries, true
 }
 
 // validOutPath reports whether p is a path the site may write or remove:
@@ -329,6 +371,8 @@ type writer struct {
 	wpaths             []string
 	// dirty is set when an entry differs from the previous manifest.
 	dirty atomic.Bool
+	// final is the manifest finish left in the output folder.
+	final *manifest
 }
 
 // reuse reports whether every path was made from inputs with this key by
@@ -509,7 +553,7 @@ func copyFile(src, dst string) error {
 }
 
 // finish removes the files of the previous build that this one did not
-// make, then writes the manifest.
+// make, then writes the manifest, which it leaves in w.final.
 func (w *writer) finish() (removed []string, err error) {
 	for p := range w.old.files {
 		if _, ok := w.next[p]; ok || !validOutPath(p) {
@@ -528,12 +572,13 @@ func (w *writer) finish() (removed []string, err error) {
 		}
 	}
 	sort.Strings(removed)
+	// The paths are those of the last manifest but for pages made or
+	// removed: its order and lines serve when they are the same paths.
+	m := &manifest{files: w.next, sorted: w.old.sorted, keepLines: w.old.keepLines, lines: w.old.lines}
+	w.final = m
 	if !w.dirty.Load() && len(removed) == 0 && len(w.next) == len(w.old.files) && w.old.onDisk {
 		return removed, nil // the manifest on disk is already this one
 	}
-	// The paths are those of the last manifest but for pages made or
-	// removed: its order serves when they are the same paths.
-	m := &manifest{files: w.next, sorted: w.old.sorted}
 	mp := filepath.Join(w.out, ManifestName)
 	if w.old.onDisk && (w.dirty.Load() || len(removed) > 0 || len(w.next) != len(w.old.files)) {
 		// The manifest on disk is the previous one, which differs from

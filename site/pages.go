@@ -134,7 +134,8 @@ func (b *Builder) write(ctx context.Context, st *buildState) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	b.manifest = &manifest{files: w.next, onDisk: true}
+	b.manifest = w.final
+	b.manifest.onDisk = true
 	sort.Strings(w.wpaths)
 	return Stats{
 		Files:        len(w.next),

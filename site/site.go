@@ -288,7 +288,10 @@ func (b *Builder) build(ctx context.Context, opts Options, h *buildHint) (Stats,
 	// (each is megabytes to check and index for a large site).
 	var wg sync.WaitGroup
 	if b.manifest == nil {
-		wg.Go(func() { b.manifest = readManifest(out, b.oneShot) })
+		wg.Go(func() {
+			b.manifest = readManifest(out, b.oneShot)
+			b.manifest.keepLines = !b.oneShot
+		})
 	}
 	if b.sums == nil {
 		wg.Go(func() { b.sums = readSums(sdir, b.oneShot) })
