@@ -208,20 +208,11 @@ func CheckLedger(stateDir, where string, h *History, st *artifacts.Store, docs [
 		}
 	}
 	slices.SortFunc(keys, func(a, b [2]string) int { return strings.Compare(a[0]+"\x00"+a[1], b[0]+"\x00"+b[1]) })
-	idOf := map[string]string{}
-	for _, d := range docs {
-		idOf[d.Path] = d.LoopID
-	}
-	p := &Planner{History: h, Ledger: ledger, Receipts: st, Docs: docs}
+	p := &Planner{History: h, Ledger: ledger, Receipts: st, Docs: docs, Redactor: artifacts.NewRedactor(nil)}
 	var probs []artifacts.Problem
 	for _, k := range keys {
 		if e := p.ranHere(k[0], "", k[1], "", h.Latest(k[0], k[1])); e != nil {
-			if id := idOf[e.Path]; id != "" && id != e.LoopID {
-				if l := h.Latest(id, k[1]); l != nil && l.Started.After(e.At) {
-					continue
-				}
-			}
-			if answeredElsewhere(e, h, docs) {
+			if p.answeredAsNamedNow(e) {
 				continue
 			}
 			probs = append(probs, artifacts.Problem{
@@ -234,26 +225,24 @@ func CheckLedger(stateDir, where string, h *History, st *artifacts.Store, docs [
 	return probs, nil
 }
 
-// answeredElsewhere reports whether the ledger's run e, whose loop id and
-// document path are both no longer any document's, was answered by a
-// later run (a --retry, a spine resolve) of a step of the same name and
-// command in a loop document of docs: the loop as it is named now.
-func answeredElsewhere(e *LedgerEntry, h *History, docs []*loops.Document) bool {
-	if e.CommandSHA == "" {
-		return false
-	}
-	red := artifacts.NewRedactor(nil)
-	for _, d := range docs {
-		if d.LoopID == e.LoopID || d.Path == e.Path {
-			return false
-		}
-	}
-	for _, d := range docs {
-		_, s := d.Step(e.Step)
-		if s == nil || !CommandMatches(e.CommandSHA, s.Command, red, nil) {
+// answeredAsNamedNow reports whether the ledger's run e was answered by
+// a later run (a --retry, a spine resolve) of its step in the loop as it
+// is named now: the document at the run's path under another id, or,
+// when neither the run's id nor its path is any document's, a document
+// with a step of the same name and command (ranHere's matches).
+func (p *Planner) answeredAsNamedNow(e *LedgerEntry) bool {
+	orphan := !p.isDocument(e.LoopID, e.Path)
+	for _, d := range p.Docs {
+		renamed := e.Path != "" && d.Path == e.Path && d.LoopID != e.LoopID
+		if !renamed && !(orphan && e.CommandSHA != "") {
 			continue
 		}
-		if l := h.Latest(d.LoopID, e.Step); l != nil && l.Started.After(e.At) {
+		if !renamed {
+			if _, s := d.Step(e.Step); s == nil || !CommandMatches(e.CommandSHA, s.Command, p.Redactor, nil) {
+				continue
+			}
+		}
+		if l := p.History.Latest(d.LoopID, e.Step); l != nil && l.Started.After(e.At) {
 			return true
 		}
 	}
