@@ -533,3 +533,72 @@ func TestJournalSyncsNewFile(t *testing.T) {
 		t.Errorf("folder synced %d times, want 3 (first creation, a failed retry, a good one)", len(synced))
 	}
 }
+
+// TestJournalAppendNoSyncAll checks the one-write form of a stage's done
+// records: after a torn line, and past the journal's first growth, every
+// record reads back as AppendNoSync's would, and the torn line stays
+// apart from them.
+func TestJournalAppendNoSyncAll(t *testing.T) {
+	dir := t.TempDir()
+	j, err := OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	const n = 400 // some 40 KB of records: more than the first growth
+	var intents, done []JournalRecord
+	for i := range n {
+		k := fmt.Sprintf("CAP-20260301-101500__x%03d__Raaaaaaaaaa", i)
+		intents = append(intents, JournalRecord{Kind: recIntent, RunKey: k, Step: fmt.Sprintf("x%03d", i)})
+		done = append(done, JournalRecord{Kind: recDone, RunKey: k})
+	}
+	for _, r := range intents {
+		if err := j.AppendNoSync(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j.Close()
+	path := filepath.Join(dir, "journal.jsonl")
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _, err := dataEnd(f, mustSize(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte(`{"kind":"intent","run_key":"torn`), end); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := j.AppendNoSyncAll(done); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.AppendNoSyncAll(nil); err != nil {
+		t.Fatal(err)
+	}
+	_, entries, err := j.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != n {
+		t.Fatalf("%d entries, want %d", len(entries), n)
+	}
+	for _, r := range done {
+		if e := entries[r.RunKey]; e == nil || !e.Done || e.Intent == nil {
+			t.Fatalf("%s: entry %+v, want its intent and done", r.RunKey, e)
+		}
+	}
+	if done, err := j.allDone(); err != nil || !done {
+		t.Fatalf("allDone = %v, %v; want true", done, err)
+	}
+}
+
+func mustSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}

@@ -746,12 +746,14 @@ func (r *Runner) finishStage(lr *loopRun, stageIdx int) error {
 		}
 		r.fault(FaultAfterCommit)
 	}
-	for _, k := range keys {
-		// Not fsynced: a lost done record only makes the next run find the
-		// receipt already committed, which it checks.
-		if err := r.journal.AppendNoSync(JournalRecord{Kind: recDone, RunKey: k, At: now}); err != nil {
-			return err
-		}
+	// Not fsynced: a lost (or torn) done record only makes the next run
+	// find the receipt already committed, which it checks.
+	done := make([]JournalRecord, len(keys))
+	for i, k := range keys {
+		done[i] = JournalRecord{Kind: recDone, RunKey: k, At: now}
+	}
+	if err := r.journal.AppendNoSyncAll(done); err != nil {
+		return err
 	}
 	lr.pending = nil
 	return nil

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -95,7 +94,7 @@ effective_gate, needs_approval, destructive, timeout, command, extra, line.`,
 			if asJSON {
 				return writeJSON(a, out)
 			}
-			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+			tw := newTable(a.stdout)
 			fmt.Fprintln(tw, "NAME\tSAFETY\tAPPROVAL\tGATE\tTIMEOUT\tDESCRIPTION")
 			for _, cj := range out {
 				gate := cj.EffectiveGate

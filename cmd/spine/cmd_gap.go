@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -97,7 +96,7 @@ go to stderr as file:line; the gaps are listed as written, none is dropped.`,
 				fmt.Fprintln(a.stdout, "no gaps")
 				return nil
 			}
-			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+			tw := newTable(a.stdout)
 			fmt.Fprintln(tw, "ID\tSTATUS\tSEVERITY\tTYPE\tPARENT LOOP\tLINE\tTITLE")
 			for _, g := range sel {
 				st := g.Status

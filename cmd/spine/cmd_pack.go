@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -137,7 +136,7 @@ status, summary, started_at, or null).`,
 				fmt.Fprintf(a.stdout, "no verify packs in %s/\n", rc.cfg.VerifyDir)
 				return nil
 			}
-			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+			tw := newTable(a.stdout)
 			fmt.Fprintln(tw, "PACK\tCHECKS\tBLOCKING\tPATH\tLAST RUN\tDESCRIPTION")
 			for _, p := range out {
 				last := "-"

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -72,7 +71,7 @@ it), 3 when something waits for an operator.`,
 			} else if len(items) == 0 {
 				fmt.Fprintln(a.stdout, "nothing pending")
 			} else {
-				tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+				tw := newTable(a.stdout)
 				fmt.Fprintln(tw, "LOOP\tSTEP\tSTATE\tREASON")
 				for _, it := range items {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", it.LoopID, it.Name, it.State, it.Reason)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -111,7 +110,7 @@ func printStatusTable(a *app, out []statusLoop) {
 	if f, ok := a.stdout.(*os.File); ok {
 		tty = term.IsTerminal(int(f.Fd()))
 	}
-	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+	tw := newTable(a.stdout)
 	fmt.Fprintln(tw, "LOOP\tSTATUS\tOWNER\tPRIORITY\tSTEPS\tHEARTBEAT\tFINDINGS")
 	for _, l := range out {
 		done, total := 0, 0

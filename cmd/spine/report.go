@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"golang.org/x/term"
@@ -211,7 +210,7 @@ func (t *termReporter) summary(out *pipeline.Outcome) {
 		return
 	}
 	fmt.Fprintln(t.w)
-	tw := tabwriter.NewWriter(t.w, 2, 4, 2, ' ', 0)
+	tw := newTable(t.w)
 	fmt.Fprintln(tw, "LOOP\tSTEP\tRESULT\tNEXT")
 	for _, r := range t.rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.loop, r.step, r.result, r.next)
