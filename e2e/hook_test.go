@@ -211,3 +211,29 @@ func TestHookChainsAndUninstallRestoresTheOperatorsHook(t *testing.T) {
 		t.Fatalf("uninstall of a foreign hook: exit %d\n%s", code, out)
 	}
 }
+
+// TestHookLogsAnInvalidLoop: a push whose only loop has lint errors leaves
+// nothing to run; the hook's log names the loop and its findings (file and
+// line), not just "nothing pending".
+func TestHookLogsAnInvalidLoop(t *testing.T) {
+	bare := newBare(t, map[string]string{"README.md": "ops\n"})
+	installHook(t, bare)
+	client := cloneOf(t, bare)
+	commit(t, client, "bad loop", map[string]string{"loops/bad.md": loopDoc("LOOP-BAD", "## Stage 1: One\n\n```python {name=py}\nprint(1)\n```\n")})
+	pushTimed(t, client)
+	logPath := filepath.Join(bare, "spine", "hook.log")
+	want := []string{"nothing pending", "loop skipped: its document is invalid", "loop=LOOP-BAD", `loops/bad.md:11: error: step language \"python\" is not runnable`}
+	waitFor(t, 60*time.Second, "hook.log names the invalid loop", func() bool {
+		b, err := os.ReadFile(logPath)
+		if err != nil {
+			return false
+		}
+		for _, w := range want {
+			if !strings.Contains(string(b), w) {
+				return false
+			}
+		}
+		return true
+	})
+	waitHookIdle(t, bare)
+}

@@ -282,12 +282,12 @@ func TestPendingSeesReadyStepsAndOnlyThem(t *testing.T) {
 	t.Parallel()
 	r := newRepo(t)
 	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", twoStages)})
-	if work, why, err := Pending(r.runOpts(nil)); err != nil || !work || !strings.Contains(why, "LOOP-A/one") {
-		t.Fatalf("pending = %v %q %v", work, why, err)
+	if o, err := Look(r.runOpts(nil)); err != nil || !o.Work || !strings.Contains(o.Reason, "LOOP-A/one") || len(o.Invalid) != 0 {
+		t.Fatalf("look = %+v %v", o, err)
 	}
 	r.run(nil)
-	if work, why, err := Pending(r.runOpts(nil)); err != nil || work {
-		t.Fatalf("after the run: pending = %v %q %v", work, why, err)
+	if o, err := Look(r.runOpts(nil)); err != nil || o.Work {
+		t.Fatalf("after the run: look = %+v %v", o, err)
 	}
 	if OwnCommit(r.runOpts(nil).Git) == "" {
 		t.Fatal("HEAD is spine's commit but OwnCommit says it is not")

@@ -117,7 +117,7 @@ type Outcome struct {
 	// Commits are the commits made.
 	Commits []string
 	// Skipped names loops not run and why.
-	Skipped []string
+	Skipped []Skip
 	// Invalid is set when a loop was skipped because its document is
 	// invalid (lint errors, or it could not be read): DESIGN's exit 2.
 	Invalid bool
@@ -248,10 +248,43 @@ func InvalidLoop(doc *loops.Document, items []Item) bool {
 		slices.ContainsFunc(items, func(it Item) bool { return it.State != StateDone && it.State != StateEdited })
 }
 
+// Skip is a loop a run did not run: What names it (its loop id, or the
+// path of a document that could not be read), Why says why.
+type Skip struct {
+	What, Why string
+}
+
+// String returns "WHAT: WHY", the line a run prints when it skips.
+func (s Skip) String() string { return s.What + ": " + s.Why }
+
+// invalidSkip says why a run skips doc as invalid (see InvalidLoop): its
+// lint errors, each with its file:line.
+func invalidSkip(doc *loops.Document) Skip {
+	var errs []string
+	for _, pr := range doc.Problems {
+		if pr.Level == loops.LevelError {
+			errs = append(errs, pr.String())
+		}
+	}
+	return Skip{What: doc.LoopID, Why: fmt.Sprintf("%s has errors; fix them (spine lint): %s", doc.Path, strings.Join(errs, "; "))}
+}
+
+// unreadableSkips says why a run skips the documents of set that could
+// not be read at all (too large, no permission): not documents to plan.
+func unreadableSkips(set *loops.Set) []Skip {
+	var out []Skip
+	for _, pr := range set.Problems {
+		if pr.Level == loops.LevelError {
+			out = append(out, Skip{What: pr.Path, Why: pr.String()})
+		}
+	}
+	return out
+}
+
 // skip records that the loop named what is not run, and why; invalid
 // when its document is.
 func (r *Runner) skip(what, why string, invalid bool) {
-	r.out.Skipped = append(r.out.Skipped, what+": "+why)
+	r.out.Skipped = append(r.out.Skipped, Skip{What: what, Why: why})
 	r.out.Invalid = r.out.Invalid || invalid
 	r.report().Notice("skip " + what + ": " + why)
 }
@@ -370,10 +403,8 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 	if r.opts.Loop == "" {
 		// A loop document that could not be read at all (too large, no
 		// permission) cannot run, and is not a document to plan.
-		for _, pr := range r.opts.Set.Problems {
-			if pr.Level == loops.LevelError {
-				r.skip(pr.Path, pr.String(), true)
-			}
+		for _, s := range unreadableSkips(r.opts.Set) {
+			r.skip(s.What, s.Why, true)
 		}
 	}
 	for _, doc := range r.opts.Set.Docs {
@@ -431,13 +462,8 @@ type loopRun struct {
 func (r *Runner) runLoop(ctx context.Context, doc *loops.Document) (err error) {
 	items := r.planner.PlanLoop(doc)
 	if InvalidLoop(doc, items) {
-		var errs []string
-		for _, pr := range doc.Problems {
-			if pr.Level == loops.LevelError {
-				errs = append(errs, pr.String())
-			}
-		}
-		r.skip(doc.LoopID, fmt.Sprintf("%s has errors; fix them (spine lint): %s", doc.Path, strings.Join(errs, "; ")), true)
+		s := invalidSkip(doc)
+		r.skip(s.What, s.Why, true)
 		return nil
 	}
 	for _, it := range items {

@@ -215,7 +215,7 @@ func TestLintErrorsSkipLoopOthersRun(t *testing.T) {
 	}
 	// Skipped with its findings named, file:line (the issue's "skipped
 	// with its findings printed"), and the run says a document is invalid.
-	if len(out.Skipped) != 1 || !strings.Contains(out.Skipped[0], `loops/bad.md:11: error: unknown step attribute "colour"`) || !out.Invalid {
+	if len(out.Skipped) != 1 || !strings.Contains(out.Skipped[0].String(), `loops/bad.md:11: error: unknown step attribute "colour"`) || !out.Invalid {
 		t.Fatalf("skipped %q, invalid %v", out.Skipped, out.Invalid)
 	}
 	if got := r.stepReceipts("y"); !cmp.Equal(got, []string{"pass"}) {

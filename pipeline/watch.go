@@ -26,6 +26,10 @@ type Outlook struct {
 	// Held counts the steps waiting for an operator (a gate, a failure, an
 	// interruption, a manual step): a run would exit 3.
 	Held int
+	// Invalid are the loops a run would skip as invalid (lint errors,
+	// or a document that could not be read), and why, as the run would
+	// say it: a run would exit 2.
+	Invalid []Skip
 }
 
 // Look plans without running: it takes no lock and changes nothing but
@@ -59,11 +63,18 @@ func Look(opts Options) (Outlook, error) {
 	if err != nil {
 		return out, err
 	}
+	if opts.Loop == "" {
+		out.Invalid = unreadableSkips(opts.Set)
+	}
 	for _, doc := range opts.Set.Docs {
 		if opts.Loop != "" && doc.LoopID != opts.Loop {
 			continue
 		}
-		for _, it := range p.PlanLoop(doc) {
+		items := p.PlanLoop(doc)
+		if InvalidLoop(doc, items) {
+			out.Invalid = append(out.Invalid, invalidSkip(doc))
+		}
+		for _, it := range items {
 			if OperatorHold(it) {
 				out.Held++
 			}
@@ -74,13 +85,6 @@ func Look(opts Options) (Outlook, error) {
 		}
 	}
 	return out, nil
-}
-
-// Pending reports whether a run with these options would do anything, and
-// why (see Outlook).
-func Pending(opts Options) (bool, string, error) {
-	o, err := Look(opts)
-	return o.Work, o.Reason, err
 }
 
 // OwnCommit returns the Spine-Run trailer of HEAD when HEAD is a commit
@@ -220,6 +224,10 @@ type CycleResult struct {
 	Push    *PushResult
 	// Idle says why nothing ran.
 	Idle string
+	// Invalid are the loops skipped as invalid when nothing ran (see
+	// Outlook): a push of a document with lint errors is not "nothing
+	// pending" without a word about it.
+	Invalid []Skip
 }
 
 func (w *Watcher) log() *slog.Logger {
@@ -271,17 +279,17 @@ func (w *Watcher) Cycle(ctx context.Context) (*CycleResult, error) {
 			}
 		}
 	}
-	work, why, err := Pending(opts)
+	look, err := Look(opts)
 	if err != nil {
 		return res, err
 	}
-	if !work {
-		res.Idle = "nothing pending"
+	if !look.Work {
+		res.Idle, res.Invalid = "nothing pending", look.Invalid
 		if id := OwnCommit(opts.Git); id != "" {
 			res.Idle = fmt.Sprintf("nothing to do: HEAD is spine's own commit (Spine-Run: %s)", id)
 		}
 	} else {
-		w.log().Info("running", "why", why)
+		w.log().Info("running", "why", look.Reason)
 		res.Ran = true
 		res.Outcome, err = NewRunner(opts).Run(ctx)
 		if w.Ran != nil && res.Outcome != nil {
@@ -315,6 +323,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if interval <= 0 {
 		interval = time.Minute
 	}
+	// said is what the last idle cycle said of invalid loops: a warning
+	// each interval would bury everything else in the log.
+	said := ""
 	for {
 		res, err := w.Cycle(ctx)
 		switch {
@@ -323,6 +334,16 @@ func (w *Watcher) Run(ctx context.Context) error {
 			w.notice("cycle failed: " + err.Error())
 		case err == nil && res.Idle != "" && !res.Ran:
 			w.log().Debug("idle", "why", res.Idle)
+			var b strings.Builder
+			for _, s := range res.Invalid {
+				b.WriteString(s.String() + "\n")
+			}
+			if b.String() != said {
+				for _, s := range res.Invalid {
+					w.log().Warn("loop skipped: its document is invalid", "loop", s.What, "why", s.Why)
+				}
+				said = b.String()
+			}
 		}
 		if ctx.Err() != nil {
 			return nil

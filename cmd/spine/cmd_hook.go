@@ -490,6 +490,9 @@ func hookCycle(ctx context.Context, a *app, h *hookSetup, rf *runFlags, log *slo
 	switch {
 	case res.Idle != "":
 		log.Info(res.Idle)
+		for _, s := range res.Invalid {
+			log.Warn("loop skipped: its document is invalid", "loop", s.What, "why", s.Why)
+		}
 	case res.Push != nil && res.Push.Pushed:
 		log.Info("pushed", "branch", h.branch, "head", res.Push.Head, "replayed", len(res.Push.Replayed))
 	}

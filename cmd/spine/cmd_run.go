@@ -79,9 +79,11 @@ With --json, print only a JSON array of the receipts written.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			// A run triggered by spine's own commit finds nothing to do: say
-			// so in one line (and still push what is not pushed yet).
+			// so in one line (and still push what is not pushed yet). Not
+			// when something waits or a loop is invalid: the run says what,
+			// with its exit status, as it did for the commit before.
 			if head, _ := selfTriggered(opts.Git); head != "" && !dryRun {
-				if look, err := pipeline.Look(opts); err == nil && !look.Work && look.Held == 0 {
+				if look, err := pipeline.Look(opts); err == nil && !look.Work && look.Held == 0 && len(look.Invalid) == 0 {
 					switch {
 					case asJSON:
 						fmt.Fprintln(a.stdout, "[]")

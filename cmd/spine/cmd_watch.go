@@ -137,6 +137,9 @@ cycle failed, else 0 (for a systemd timer).`,
 				}
 				if res.Idle != "" && !quiet {
 					fmt.Fprintln(a.stdout, res.Idle)
+					for _, s := range res.Invalid {
+						fmt.Fprintf(a.stdout, "skip %s\n", s)
+					}
 				}
 				if res.Outcome != nil && res.Outcome.Failed {
 					a.exit = exitFailed

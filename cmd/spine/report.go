@@ -189,24 +189,21 @@ func (t *termReporter) summary(out *pipeline.Outcome) {
 		return
 	}
 	if len(t.rows) == 0 {
-		if len(out.Skipped) > 0 {
-			fmt.Fprintf(t.w, "nothing ran: %d loop(s) skipped\n", len(out.Skipped))
-			for _, s := range out.Skipped {
-				fmt.Fprintf(t.w, "  %s\n", s)
+		switch {
+		case len(out.Held) > 0:
+			// Held before anything ran (a failure not retried, a receipt
+			// that cannot be read): say what waits, as the exit status
+			// (3) does.
+			fmt.Fprintf(t.w, "nothing ran: %d step(s) wait for an operator\n", len(out.Held))
+			for _, it := range out.Held {
+				fmt.Fprintf(t.w, "  %s %s %s: %s\n", it.LoopID, it.Name, it.State, it.Reason)
 			}
+		case len(out.Skipped) > 0:
+			fmt.Fprint(t.w, "nothing ran: ")
+		default:
+			fmt.Fprintln(t.w, "nothing to do: no step is pending")
 		}
-		if len(out.Held) == 0 {
-			if len(out.Skipped) == 0 {
-				fmt.Fprintln(t.w, "nothing to do: no step is pending")
-			}
-			return
-		}
-		// Held before anything ran (a failure not retried, a receipt that
-		// cannot be read): say what waits, as the exit status (3) does.
-		fmt.Fprintf(t.w, "nothing ran: %d step(s) wait for an operator\n", len(out.Held))
-		for _, it := range out.Held {
-			fmt.Fprintf(t.w, "  %s %s %s: %s\n", it.LoopID, it.Name, it.State, it.Reason)
-		}
+		t.skipped(out)
 		return
 	}
 	fmt.Fprintln(t.w)
@@ -216,9 +213,24 @@ func (t *termReporter) summary(out *pipeline.Outcome) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.loop, r.step, r.result, r.next)
 	}
 	tw.Flush()
+	t.skipped(out)
 	if len(out.Commits) > 0 {
 		fmt.Fprintf(t.w, "%d commit(s); receipts under receipts/, check them with spine verify\n", len(out.Commits))
 	}
+}
+
+// skipped ends the summary with the loops the run skipped, by name: the
+// reasons, findings included, were printed as each was skipped, and the
+// exit status (2 or 3) is theirs.
+func (t *termReporter) skipped(out *pipeline.Outcome) {
+	if len(out.Skipped) == 0 {
+		return
+	}
+	names := make([]string, len(out.Skipped))
+	for i, s := range out.Skipped {
+		names[i] = s.What
+	}
+	fmt.Fprintf(t.w, "%d loop(s) skipped, see above: %s\n", len(names), strings.Join(names, ", "))
 }
 
 func fmtDur(d time.Duration) string {

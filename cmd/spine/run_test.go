@@ -30,3 +30,46 @@ func TestRunSkippedLoopWaits(t *testing.T) {
 	r.mustSpine(0, "run")
 	r.clean()
 }
+
+// TestRunInvalidLoopSaidEveryRun checks what a run says of a loop whose
+// document has lint errors beside one that runs: the findings as it skips
+// it, the loop named again under the summary, exit 2; and the same on the
+// next run, whose HEAD is then spine's own commit (not "nothing to do").
+func TestRunInvalidLoopSaidEveryRun(t *testing.T) {
+	bad := "---\nloop_id: LOOP-BAD\nstatus: active\n---\n# LOOP-BAD\n\n## Stage 1: One\n\n```python {name=py}\nprint(1)\n```\n"
+	good := "---\nloop_id: LOOP-GOOD\nstatus: active\n---\n# LOOP-GOOD\n\n## Stage 1: One\n\n```sh {name=one}\ntrue\n```\n"
+	r := newGovRepo(t, map[string]string{"loops/bad.md": bad, "loops/good.md": good})
+	out, _ := r.mustSpine(exitUsage, "run")
+	for _, want := range []string{
+		`skip LOOP-BAD: loops/bad.md has errors; fix them (spine lint): loops/bad.md:9: error: step language "python" is not runnable`,
+		"LOOP-GOOD  one   pass",
+		"1 loop(s) skipped, see above: LOOP-BAD\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("first run: output lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, `"python" is not runnable`); n != 1 {
+		t.Errorf("first run: the finding is printed %d times, want once:\n%s", n, out)
+	}
+	if !strings.Contains(r.git("log", "-1", "--format=%B"), "Spine-Run:") {
+		t.Fatal("the first run made no commit: the second would not test a run after spine's own commit")
+	}
+	out, _ = r.mustSpine(exitUsage, "run")
+	for _, want := range []string{
+		`skip LOOP-BAD: loops/bad.md has errors`,
+		"nothing ran: 1 loop(s) skipped, see above: LOOP-BAD\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("second run: output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "nothing to do") {
+		t.Errorf("second run says nothing to do with an invalid loop:\n%s", out)
+	}
+	// A watcher's cycle with nothing pending still names it.
+	out, _ = r.mustSpine(0, "watch", "--once")
+	if !strings.Contains(out, "skip LOOP-BAD: loops/bad.md has errors; fix them (spine lint): loops/bad.md:9: error:") {
+		t.Errorf("spine watch --once does not name the invalid loop:\n%s", out)
+	}
+}
