@@ -293,6 +293,34 @@ func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) 
 		files = append(files, f)
 		changes[rel] = &change{hash: f.hash, mode: f.mode, deleted: f.deleted}
 	}
+	// The index is made and written to its lock file on another
+	// goroutine while this one makes the trees and the commit and writes
+	// the objects: in a large repository the index is most of a commit's
+	// work (a plain index of 20,000 files is 2.4 MB, hashed and written
+	// whole), and the objects' file creations are most of the rest. The
+	// two touch nothing in common (files and pol are read only, the
+	// index cache is held through g.index.mu); the index still takes
+	// effect (lock.commit) only after the branch moved. Every return
+	// waits for it first (the deferred wait runs before the deferred
+	// unlock and rollback).
+	type indexResult struct {
+		sum [indexHashLen]byte
+		err error
+	}
+	indexed := make(chan indexResult, 1)
+	go func() {
+		sum, err := g.index.update(lock, gitDir, files, pol)
+		indexed <- indexResult{sum, err}
+	}()
+	var ir *indexResult
+	waitIndex := func() indexResult {
+		if ir == nil {
+			r := <-indexed
+			ir = &r
+		}
+		return *ir
+	}
+	defer waitIndex()
 	newRoot, err := g.updateTree(rootTree, "", changes)
 	if err != nil {
 		return plumbing.ZeroHash, false, err
@@ -301,18 +329,18 @@ func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) 
 	if rootTree != nil {
 		oldRoot = rootTree.Hash
 	}
-	sum, err := g.index.update(lock, gitDir, files, pol)
-	if err != nil {
-		return plumbing.ZeroHash, false, err
-	}
 	if newRoot == oldRoot {
+		r := waitIndex()
+		if r.err != nil {
+			return plumbing.ZeroHash, false, r.err
+		}
 		if err := g.flushBatch(); err != nil {
 			return plumbing.ZeroHash, false, err
 		}
 		if err := lock.commit(); err != nil {
 			return plumbing.ZeroHash, false, err
 		}
-		g.index.wrote(lock.path, sum)
+		g.index.wrote(lock.path, r.sum)
 		return head, false, nil
 	}
 	commit := &object.Commit{
@@ -330,13 +358,18 @@ func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) 
 	if err := g.flushBatch(); err != nil {
 		return plumbing.ZeroHash, false, err
 	}
+	// The branch moves only once the index is ready to follow it.
+	r := waitIndex()
+	if r.err != nil {
+		return plumbing.ZeroHash, false, r.err
+	}
 	if err := g.setHead(head, ch); err != nil {
 		return plumbing.ZeroHash, false, err
 	}
 	if err := lock.commit(); err != nil {
 		return plumbing.ZeroHash, false, fmt.Errorf("commit %s made but the index was not updated: %w", short(ch), err)
 	}
-	g.index.wrote(lock.path, sum)
+	g.index.wrote(lock.path, r.sum)
 	return ch, true, nil
 }
 
