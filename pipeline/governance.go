@@ -667,7 +667,7 @@ func (r *Runner) CloseLoop(ctx context.Context, loopID string, force bool, comma
 		if regen, err := r.regenerate(doc, src, now); err == nil {
 			src = regen
 		} else {
-			r.report().Notice(fmt.Sprintf("%s: evidence not updated: %v", doc.Path, err))
+			r.report().Warn(fmt.Sprintf("%s: evidence not updated: %v", doc.Path, err))
 		}
 		if err := tx.writeFile(doc.Path, src); err != nil {
 			return err

@@ -43,6 +43,10 @@ type Reporter interface {
 	Held(it *Item)
 	// Notice reports one line of information.
 	Notice(msg string)
+	// Warn reports one line about a problem an operator must act on (a
+	// loop skipped, a document's evidence not updated): unlike a notice,
+	// it is said even when the run is otherwise quiet.
+	Warn(msg string)
 }
 
 // Options configure a Runner.
@@ -286,7 +290,7 @@ func unreadableSkips(set *loops.Set) []Skip {
 func (r *Runner) skip(what, why string, invalid bool) {
 	r.out.Skipped = append(r.out.Skipped, Skip{What: what, Why: why})
 	r.out.Invalid = r.out.Invalid || invalid
-	r.report().Notice("skip " + what + ": " + why)
+	r.report().Warn("skip " + what + ": " + why)
 }
 
 // uncommitted says why doc has changes HEAD does not have, "" when it has
@@ -593,6 +597,7 @@ func (nopReporter) StepStart(*Item, string) io.Writer   { return nil }
 func (nopReporter) StepEnd(*Item, *artifacts.Receipt)   {}
 func (nopReporter) Held(*Item)                          {}
 func (nopReporter) Notice(string)                       {}
+func (nopReporter) Warn(string)                         {}
 func (r *Runner) report() Reporter {
 	if r.opts.Reporter == nil {
 		return nopReporter{}
@@ -732,7 +737,7 @@ func (r *Runner) finishStage(lr *loopRun, stageIdx int) error {
 		src, err = r.regenerate(cur, base, now)
 	}
 	if err != nil {
-		r.report().Notice(fmt.Sprintf("%s: evidence not updated: %v", doc.Path, err))
+		r.report().Warn(fmt.Sprintf("%s: evidence not updated: %v", doc.Path, err))
 	} else if string(src) != string(base) {
 		full, err := artifacts.SafeJoin(r.opts.Root, doc.Path)
 		if err != nil {
@@ -857,7 +862,7 @@ func (r *Runner) regenerate(doc *loops.Document, src []byte, now time.Time) ([]b
 		return out, nil
 	}
 	if err != nil {
-		r.report().Notice(fmt.Sprintf("%s: heartbeat not recorded: %v", doc.Path, err))
+		r.report().Warn(fmt.Sprintf("%s: heartbeat not recorded: %v", doc.Path, err))
 		return out, nil
 	}
 	return hb, nil

@@ -51,7 +51,7 @@ no network, no root. With --serve, serve the site and print its URL.`,
 				supervisor = []string{exe, supervisorCmd}
 			}
 			res, err := demo.Run(ctx, demo.Options{
-				Dir: abs, Out: a.stdout, Reporter: newTermReporter(a.stdout, false),
+				Dir: abs, Out: a.stdout, Reporter: newTermReporter(a.stdout, a.stderr, false),
 				Supervisor: supervisor, Version: ver, BuildSite: a.demoSite,
 			})
 			if err != nil {

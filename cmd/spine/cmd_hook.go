@@ -470,7 +470,7 @@ func hookCycle(ctx context.Context, a *app, h *hookSetup, rf *runFlags, log *slo
 			if err != nil {
 				return pipeline.Options{}, err
 			}
-			rep = newTermReporter(a.stdout, false)
+			rep = newTermReporter(a.stdout, a.stderr, false)
 			opts.Reporter = rep
 			// A run started by hand in this clone is waited for: the
 			// request this cycle took must not be dropped.

@@ -228,7 +228,7 @@ With --json, print only the receipt.`,
 			if err != nil {
 				return err
 			}
-			rep := newTermReporter(a.stdout, quiet || asJSON)
+			rep := newTermReporter(a.stdout, a.stderr, quiet || asJSON)
 			opts.Reporter, opts.Wait = rep, wait
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()

@@ -55,7 +55,9 @@ A run on spine's own commit (HEAD has a Spine-Run trailer) that finds
 nothing pending and nothing waiting for an operator prints one line and
 exits 0.
 
-With --json, print only a JSON array of the receipts written.`,
+With --json, print only a JSON array of the receipts written. With --json
+or --quiet, warnings (a loop skipped and why, a document's evidence not
+updated) go to standard error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rc, err := a.openRepo()
@@ -74,7 +76,7 @@ With --json, print only a JSON array of the receipts written.`,
 			for _, n := range retry {
 				opts.Retry[n] = true
 			}
-			rep := newTermReporter(a.stdout, quiet || asJSON)
+			rep := newTermReporter(a.stdout, a.stderr, quiet || asJSON)
 			opts.Reporter = rep
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()

@@ -114,7 +114,7 @@ cycle failed, else 0 (for a systemd timer).`,
 						return pipeline.Options{}, exitf(exitUsage, "no loop %q in this repository", loop)
 					}
 					opts.Loop = loop
-					rep = newTermReporter(a.stdout, quiet)
+					rep = newTermReporter(a.stdout, a.stderr, quiet)
 					opts.Reporter = rep
 					return opts, nil
 				},

@@ -20,7 +20,10 @@ import (
 // stage, each step's output indented with its elapsed time, a one-line
 // result per step, and a summary at the end.
 type termReporter struct {
-	w      io.Writer
+	w io.Writer
+	// errw is where a quiet reporter says its warnings (see Warn):
+	// standard error, so that --json keeps standard output to its JSON.
+	errw   io.Writer
 	color  bool
 	tty    bool
 	quiet  bool
@@ -41,10 +44,12 @@ func isTTY(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-func newTermReporter(w io.Writer, quiet bool) *termReporter {
+// newTermReporter returns a reporter printing to w; a quiet one prints
+// only its warnings, to errw.
+func newTermReporter(w, errw io.Writer, quiet bool) *termReporter {
 	tty := isTTY(w)
 	_, noColor := os.LookupEnv("NO_COLOR")
-	return &termReporter{w: w, tty: tty, color: tty && !noColor, quiet: quiet}
+	return &termReporter{w: w, errw: errw, tty: tty, color: tty && !noColor, quiet: quiet}
 }
 
 func (t *termReporter) paint(code, s string) string {
@@ -182,6 +187,21 @@ func (t *termReporter) Held(it *pipeline.Item) {
 }
 
 func (t *termReporter) Notice(msg string) { t.printf("%s\n", msg) }
+
+// Warn prints msg as Notice does or, when the reporter is quiet (--quiet,
+// --json), to errw: a run that exits 2 for a loop it skipped says which
+// and why in every mode.
+func (t *termReporter) Warn(msg string) {
+	if !t.quiet {
+		t.Notice(msg)
+		return
+	}
+	if t.errw != nil {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		fmt.Fprintf(t.errw, "%s\n", msg)
+	}
+}
 
 // summary prints the table of what ran and what waits.
 func (t *termReporter) summary(out *pipeline.Outcome) {

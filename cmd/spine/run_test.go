@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -71,5 +72,34 @@ func TestRunInvalidLoopSaidEveryRun(t *testing.T) {
 	out, _ = r.mustSpine(0, "watch", "--once")
 	if !strings.Contains(out, "skip LOOP-BAD: loops/bad.md has errors; fix them (spine lint): loops/bad.md:9: error:") {
 		t.Errorf("spine watch --once does not name the invalid loop:\n%s", out)
+	}
+}
+
+// TestQuietRunSaysWhyItSkipped: with --json (standard output only the
+// receipts) and with --quiet, a run that skips an invalid loop exits 2 and
+// says which loop and why on standard error.
+func TestQuietRunSaysWhyItSkipped(t *testing.T) {
+	bad := "---\nloop_id: LOOP-BAD\nstatus: active\n---\n# LOOP-BAD\n\n## Stage 1: One\n\n```python {name=py}\nprint(1)\n```\n"
+	good := "---\nloop_id: LOOP-GOOD\nstatus: active\n---\n# LOOP-GOOD\n\n## Stage 1: One\n\n```sh {name=one}\ntrue\n```\n"
+	for _, mode := range []string{"--json", "--quiet"} {
+		t.Run(mode, func(t *testing.T) {
+			r := newGovRepo(t, map[string]string{"loops/bad.md": bad, "loops/good.md": good})
+			out, errs := r.mustSpine(exitUsage, "run", mode)
+			want := `skip LOOP-BAD: loops/bad.md has errors; fix them (spine lint): loops/bad.md:9: error: step language "python" is not runnable`
+			if !strings.Contains(errs, want) {
+				t.Errorf("stderr lacks %q:\n%s", want, errs)
+			}
+			switch mode {
+			case "--json":
+				var rcs []map[string]any
+				if err := json.Unmarshal([]byte(out), &rcs); err != nil || len(rcs) != 1 || rcs[0]["step"] != "one" {
+					t.Errorf("stdout is not the one receipt of LOOP-GOOD (%v):\n%s", err, out)
+				}
+			case "--quiet":
+				if out != "" {
+					t.Errorf("--quiet printed to stdout:\n%s", out)
+				}
+			}
+		})
 	}
 }
