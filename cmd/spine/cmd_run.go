@@ -52,8 +52,8 @@ pushes again, a few times with a pause. It never forces. A failed push exits
 1 and leaves the commits committed locally for the next run --push.
 
 A run on spine's own commit (HEAD has a Spine-Run trailer) that finds
-nothing pending and nothing waiting for an operator prints one line and
-exits 0.
+nothing pending, nothing waiting for an operator and no invalid loop prints
+one line and exits 0.
 
 With --json, print only a JSON array of the receipts written. With --json
 or --quiet, warnings (a loop skipped and why, a document's evidence not
