@@ -563,7 +563,11 @@ func TestJournalAppendNoSyncAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	end, _, err := dataEnd(f, mustSize(t, path))
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _, err := dataEnd(f, fi.Size())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -592,13 +596,4 @@ func TestJournalAppendNoSyncAll(t *testing.T) {
 	if done, err := j.allDone(); err != nil || !done {
 		t.Fatalf("allDone = %v, %v; want true", done, err)
 	}
-}
-
-func mustSize(t *testing.T, path string) int64 {
-	t.Helper()
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi.Size()
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -325,7 +326,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 	// said is what the last idle cycle said of invalid loops: a warning
 	// each interval would bury everything else in the log.
-	said := ""
+	var said []Skip
 	for {
 		res, err := w.Cycle(ctx)
 		switch {
@@ -334,15 +335,11 @@ func (w *Watcher) Run(ctx context.Context) error {
 			w.notice("cycle failed: " + err.Error())
 		case err == nil && res.Idle != "" && !res.Ran:
 			w.log().Debug("idle", "why", res.Idle)
-			var b strings.Builder
-			for _, s := range res.Invalid {
-				b.WriteString(s.String() + "\n")
-			}
-			if b.String() != said {
+			if !slices.Equal(res.Invalid, said) {
 				for _, s := range res.Invalid {
 					w.log().Warn("loop skipped: its document is invalid", "loop", s.What, "why", s.Why)
 				}
-				said = b.String()
+				said = res.Invalid
 			}
 		}
 		if ctx.Err() != nil {

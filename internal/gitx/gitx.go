@@ -312,14 +312,7 @@ func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) 
 		sum, err := g.index.update(lock, gitDir, files, pol)
 		indexed <- indexResult{sum, err}
 	}()
-	var ir *indexResult
-	waitIndex := func() indexResult {
-		if ir == nil {
-			r := <-indexed
-			ir = &r
-		}
-		return *ir
-	}
+	waitIndex := sync.OnceValue(func() indexResult { return <-indexed })
 	defer waitIndex()
 	newRoot, err := g.updateTree(rootTree, "", changes)
 	if err != nil {
