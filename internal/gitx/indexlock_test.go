@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestRemoveStaleIndexLock: the lock CommitFiles reports through
@@ -89,4 +90,30 @@ func indexLockOf(t *testing.T, l *indexLock) IndexLock {
 		t.Fatal(err)
 	}
 	return indexLockID(l.path+".lock", fi.Sys().(*syscall.Stat_t))
+}
+
+// TestRemoveStaleIndexLockWrittenTo: a process killed while it wrote its
+// index leaves a lock whose change time is later than the one recorded
+// when it was taken; it is still that process's lock, and removed.
+func TestRemoveStaleIndexLockWrittenTo(t *testing.T) {
+	needGit(t)
+	dir := t.TempDir()
+	gitRun(t, dir, "init", "-q", "-b", "main")
+	g, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := lockIndex(filepath.Join(dir, ".git"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lk := indexLockOf(t, held)
+	time.Sleep(20 * time.Millisecond) // past the file system's clock tick
+	if _, err := held.Write([]byte("DIRC half an index")); err != nil {
+		t.Fatal(err)
+	}
+	held.f.Close()
+	if removed, err := g.RemoveStaleIndexLock(lk); err != nil || !removed {
+		t.Fatalf("the recorded lock, written to: removed %v, %v", removed, err)
+	}
 }

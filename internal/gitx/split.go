@@ -916,6 +916,7 @@ func readVerified(p string) (verifiedRecord, bool) {
 	if !ok {
 		return r, false
 	}
+	line = bytes.TrimRight(line, " ") // the padding (writeVerified)
 	i := bytes.LastIndexByte(line, ' ')
 	if i < 0 {
 		return r, false
@@ -945,32 +946,47 @@ func readVerified(p string) (verifiedRecord, bool) {
 	return r, true
 }
 
+// verifiedSize is the size of a file writeVerified writes: its line is
+// padded with spaces to this length, so that each record overwrites the
+// last in place.
+const verifiedSize = 256
+
 // writeVerified records in the file p that the index file with checksum
-// sum and stat data id is intact: written to a temporary file and renamed
-// into place, so a reader sees a whole record, an older one or none.
+// sum and stat data id is intact. It overwrites the file in place (one
+// write of verifiedSize bytes: a commit of a large index writes one every
+// time, and a new file and a rename would cost it more than the rest of
+// its bookkeeping): a reader that meets a record half written, or a crash
+// that leaves one, finds its check wrong and takes it for none.
 // Failures are ignored (the index file is verified again next time).
 func writeVerified(p string, sum [indexHashLen]byte, id fileID) {
 	body := appendVerifiedLine(nil, sum, id)
 	h := sha1.Sum(body)
-	line := fmt.Appendf(body, " %x\n", h[:8])
-	f, err := fsx.CreateTemp(filepath.Dir(p), filepath.Base(p)+".tmp")
+	line := fmt.Appendf(body, " %x", h[:8])
+	if len(line) >= verifiedSize {
+		return
+	}
+	rec := make([]byte, verifiedSize)
+	copy(rec, line)
+	for i := len(line); i < verifiedSize-1; i++ {
+		rec[i] = ' '
+	}
+	rec[verifiedSize-1] = '\n'
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o644)
 	if errors.Is(err, fs.ErrNotExist) {
 		if os.MkdirAll(filepath.Dir(p), 0o755) != nil {
 			return
 		}
-		f, err = fsx.CreateTemp(filepath.Dir(p), filepath.Base(p)+".tmp")
+		f, err = os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o644)
 	}
 	if err != nil {
 		return
 	}
-	_, err = f.Write(line)
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	defer f.Close()
+	if _, err := f.WriteAt(rec, 0); err != nil {
+		return
 	}
-	if err == nil {
-		err = os.Rename(f.Name(), p)
-	}
-	if err != nil {
-		os.Remove(f.Name())
+	// A longer file (not one this writes) would keep a tail.
+	if fi, err := f.Stat(); err == nil && fi.Size() > verifiedSize {
+		f.Truncate(verifiedSize)
 	}
 }

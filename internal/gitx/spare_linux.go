@@ -1,0 +1,62 @@
+package gitx
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"syscall"
+
+	"github.com/spinehq/spine/internal/fsx"
+	"golang.org/x/sys/unix"
+)
+
+// takeSpare makes the spare index file (see indexLock) the index lock:
+// it renames spare to lockPath unless lockPath exists, and returns the
+// open file and its size. It takes the spare only when nothing else can
+// see its content change: a regular file of one link (not a name of the
+// index itself, as a commit that stopped between the link and the rename
+// leaves it) that no other process has open or mapped. A git reading the
+// index it was maps it while it verifies and parses it: the kernel
+// refuses a write lease on a file open anywhere else, which tells. A
+// spare that is not usable is removed; ok is false when none was taken,
+// and the caller creates the lock file as git does. When lockPath exists
+// the spare stays, and the caller's create fails as it should.
+func takeSpare(spare, lockPath string) (f *os.File, size int64, ok bool) {
+	f, err := os.OpenFile(spare, os.O_RDWR|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, 0, false
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Nlink != 1 || !unshared(f) {
+		f.Close()
+		os.Remove(spare)
+		return nil, 0, false
+	}
+	switch err := fsx.RenameNoReplace(spare, lockPath); {
+	case err == nil:
+		return f, st.Size, true
+	case errors.Is(err, fs.ErrExist):
+		f.Close()
+		return nil, 0, false
+	default:
+		f.Close()
+		os.Remove(spare)
+		return nil, 0, false
+	}
+}
+
+// unshared reports whether no other open file description refers to f's
+// file (no other process has it open or mapped): whether the kernel
+// grants, and then gives up, a write lease on it. Where leases are not
+// available it reports false.
+func unshared(f *os.File) bool {
+	fd := int(f.Fd())
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETLEASE, unix.F_WRLCK); err != nil {
+		return false
+	}
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_SETLEASE, unix.F_UNLCK)
+	return err == nil
+}
+
+// recycleIndex: the index file a commit replaces is kept as the spare.
+const recycleIndex = true

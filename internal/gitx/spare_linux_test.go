@@ -1,0 +1,188 @@
+package gitx
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"unsafe"
+)
+
+// inode returns the inode number and link count of the file at p.
+func inode(t *testing.T, p string) (ino uint64, nlink uint64) {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino, uint64(st.Nlink)
+}
+
+// TestCommitFilesRecyclesTheIndexItReplaces: the index a commit replaces
+// is kept as the spare, and the next commit writes its index over it in
+// place (the index's inode is the spare's), cutting it when
+// the new index is shorter; git finds every index whole and in step with
+// HEAD, whether the commits come from one Repo or from fresh ones.
+func TestCommitFilesRecyclesTheIndexItReplaces(t *testing.T) {
+	needGit(t)
+	t.Parallel()
+	dir := t.TempDir()
+	writeBase(t, dir)
+	for i := range 200 {
+		write(t, dir, fmt.Sprintf("many/%03d/receipt.json", i), fmt.Sprintf("%d\n", i))
+	}
+	gitRun(t, dir, "add", "-A")
+	gitRun(t, dir, "commit", "-q", "-m", "base")
+	index := filepath.Join(dir, ".git", "index")
+	spare := sparePath(filepath.Join(dir, ".git"))
+	gits, _ := inode(t, index)
+
+	g, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "one", "1\n")
+	if _, ok, err := g.CommitFiles([]string{"one"}, "one", testSig()); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if ino, nlink := inode(t, spare); ino != gits || nlink != 1 {
+		t.Fatalf("spare: inode %d with %d links, want git's index %d with 1", ino, nlink, gits)
+	}
+	// (git status may refresh the index: it replaces the file.)
+	checkGitAgrees(t, dir)
+	current, _ := inode(t, index)
+	spareNow, _ := inode(t, spare)
+
+	// The next commit's index is git's old file, written over; this
+	// one removes 100 entries, so the spare (longer) must be cut.
+	var paths []string
+	for i := range 100 {
+		p := fmt.Sprintf("many/%03d/receipt.json", i)
+		if err := os.Remove(filepath.Join(dir, p)); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	before, err := os.Stat(spare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := g.CommitFiles(paths, "fewer", testSig()); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if ino, _ := inode(t, index); ino != spareNow {
+		t.Errorf("index inode %d after the second commit, want the spare's %d", ino, spareNow)
+	}
+	if fi, err := os.Stat(index); err != nil || fi.Size() >= before.Size() {
+		t.Errorf("index of %v bytes (%v) written over a spare of %d: not cut", fi.Size(), err, before.Size())
+	}
+	if ino, _ := inode(t, spare); ino != current {
+		t.Errorf("spare inode %d, want the index it replaced, %d", ino, current)
+	}
+	checkGitAgrees(t, dir)
+
+	// A process's first commit takes the spare too.
+	spareNow, _ = inode(t, spare)
+	if _, err := commitFresh(t, dir, "two"); err != nil {
+		t.Fatal(err)
+	}
+	if ino, _ := inode(t, index); ino != spareNow {
+		t.Errorf("index inode %d after a fresh Repo's commit, want the spare's %d", ino, spareNow)
+	}
+	checkGitAgrees(t, dir)
+	// And git, between them, is none the wiser: its own commit replaces
+	// the index, and the next commit still goes through.
+	write(t, dir, "three", "3\n")
+	gitRun(t, dir, "add", "three")
+	gitRun(t, dir, "commit", "-q", "-m", "three")
+	if _, err := commitFresh(t, dir, "four"); err != nil {
+		t.Fatal(err)
+	}
+	checkGitAgrees(t, dir)
+}
+
+// TestCommitFilesLeavesASpareInUseAlone: a spare that another process
+// may still read (open here, as a git that mapped the index before it was
+// replaced holds it) is not written over: its bytes stay as they were,
+// the commit writes a new file. So is a spare that is another name of the
+// index itself (a commit stopped between link and rename).
+func TestCommitFilesLeavesASpareInUseAlone(t *testing.T) {
+	needGit(t)
+	t.Parallel()
+	dir := t.TempDir()
+	writeBase(t, dir)
+	gitRun(t, dir, "add", "-A")
+	gitRun(t, dir, "commit", "-q", "-m", "base")
+	index := filepath.Join(dir, ".git", "index")
+	spare := sparePath(filepath.Join(dir, ".git"))
+	if _, err := commitFresh(t, dir, "one"); err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.ReadFile(spare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, err := os.Open(spare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	spareIno, _ := inode(t, spare)
+	if _, err := commitFresh(t, dir, "two"); err != nil {
+		t.Fatal(err)
+	}
+	if ino, _ := inode(t, index); ino == spareIno {
+		t.Fatal("the commit wrote its index over a spare another reader holds")
+	}
+	got := make([]byte, len(old)+1)
+	n, _ := reader.ReadAt(got, 0)
+	if !bytes.Equal(got[:n], old) {
+		t.Fatal("the reader's file changed")
+	}
+	checkGitAgrees(t, dir)
+
+	// The spare as a second name of the index.
+	if err := os.Remove(spare); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(index, spare); err != nil {
+		t.Fatal(err)
+	}
+	live, _ := inode(t, index)
+	liveBytes, err := os.ReadFile(index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := commitFresh(t, dir, "three"); err != nil {
+		t.Fatal(err)
+	}
+	if ino, _ := inode(t, index); ino == live {
+		t.Fatal("the index was written in place")
+	}
+	if ino, nlink := inode(t, spare); ino != live || nlink != 1 {
+		t.Errorf("spare: inode %d with %d links, want the replaced index %d with 1", ino, nlink, live)
+	}
+	if b, err := os.ReadFile(spare); err != nil || !bytes.Equal(b, liveBytes) {
+		t.Errorf("the replaced index changed (%v)", err)
+	}
+	checkGitAgrees(t, dir)
+}
+
+// TestMakeLarge: the buffer has the length and at least the capacity
+// asked for, zeroed; a large one starts on a huge page boundary.
+func TestMakeLarge(t *testing.T) {
+	for _, tc := range []struct{ n, c int }{{0, 0}, {10, 100}, {3 << 20, 3<<20 + 3<<17}, {hugePage, hugePage}, {5, hugePage + 1}} {
+		b := makeLarge(tc.n, tc.c)
+		if len(b) != tc.n || cap(b) < tc.c {
+			t.Errorf("makeLarge(%d, %d): len %d cap %d", tc.n, tc.c, len(b), cap(b))
+		}
+		if tc.c >= hugePage && uintptr(unsafe.Pointer(unsafe.SliceData(b)))%hugePage != 0 {
+			t.Errorf("makeLarge(%d, %d) is not aligned to %d", tc.n, tc.c, hugePage)
+		}
+		if i := bytes.IndexFunc(b[:cap(b)], func(r rune) bool { return r != 0 }); i >= 0 {
+			t.Errorf("makeLarge(%d, %d): byte %d is not zero", tc.n, tc.c, i)
+		}
+	}
+}
