@@ -19,6 +19,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/index"
+	"github.com/spinehq/spine/internal/hugeheap"
 )
 
 // The index is updated on its bytes (index-format.txt, versions 2 and 3):
@@ -375,7 +376,7 @@ func spliceIndex(ix *rawIndex, files []*stagedFile, modTime time.Time) (*rawInde
 			}
 		}
 	} else {
-		out.data = makeLarge(total, total+total/8)
+		out.data = hugeheap.Bytes(total, total+total/8)
 		for _, p := range pieces {
 			if p.from < p.to {
 				copy(out.data[p.dst:], ix.data[p.src:ix.entryEnd(p.to-1)])
@@ -743,7 +744,7 @@ func (c *indexCache) read(p string) (data []byte, st *syscall.Stat_t, cached boo
 	}
 	c.plain = nil // its bytes are about to be overwritten
 	if int64(cap(c.buf)) < st.Size {
-		c.buf = makeLarge(int(st.Size), int(st.Size+st.Size/8))
+		c.buf = hugeheap.Bytes(int(st.Size), int(st.Size+st.Size/8))
 	}
 	data = c.buf[:st.Size]
 	if _, err := io.ReadFull(f, data); err != nil {

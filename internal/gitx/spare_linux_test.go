@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
-	"unsafe"
 )
 
 // inode returns the inode number and link count of the file at p.
@@ -168,21 +167,4 @@ func TestCommitFilesLeavesASpareInUseAlone(t *testing.T) {
 		t.Errorf("the replaced index changed (%v)", err)
 	}
 	checkGitAgrees(t, dir)
-}
-
-// TestMakeLarge: the buffer has the length and at least the capacity
-// asked for, zeroed; a large one starts on a huge page boundary.
-func TestMakeLarge(t *testing.T) {
-	for _, tc := range []struct{ n, c int }{{0, 0}, {10, 100}, {3 << 20, 3<<20 + 3<<17}, {hugePage, hugePage}, {5, hugePage + 1}} {
-		b := makeLarge(tc.n, tc.c)
-		if len(b) != tc.n || cap(b) < tc.c {
-			t.Errorf("makeLarge(%d, %d): len %d cap %d", tc.n, tc.c, len(b), cap(b))
-		}
-		if tc.c >= hugePage && uintptr(unsafe.Pointer(unsafe.SliceData(b)))%hugePage != 0 {
-			t.Errorf("makeLarge(%d, %d) is not aligned to %d", tc.n, tc.c, hugePage)
-		}
-		if i := bytes.IndexFunc(b[:cap(b)], func(r rune) bool { return r != 0 }); i >= 0 {
-			t.Errorf("makeLarge(%d, %d): byte %d is not zero", tc.n, tc.c, i)
-		}
-	}
 }

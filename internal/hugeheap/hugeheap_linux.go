@@ -101,3 +101,23 @@ func anonRW(line []byte) (start, end uintptr, ok bool) {
 	}
 	return uintptr(s), uintptr(e), true
 }
+
+// hugePage is the size of a transparent huge page on x86-64 and on arm64
+// with 4 KB pages.
+const hugePage = 2 << 20
+
+func makeBytes(n, c int) []byte {
+	if c < hugePage {
+		return make([]byte, n, c)
+	}
+	// Whole huge pages from a 2 MB boundary: one more to align within.
+	size := (c + hugePage - 1) &^ (hugePage - 1)
+	b := make([]byte, size+hugePage)
+	off := 0
+	if a := uintptr(unsafe.Pointer(unsafe.SliceData(b))) & (hugePage - 1); a != 0 {
+		off = int(hugePage - a)
+	}
+	b = b[off : off+size]
+	syscall.Syscall(syscall.SYS_MADVISE, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(size), madvHugepage)
+	return b[:n]
+}

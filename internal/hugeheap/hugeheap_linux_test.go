@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -105,5 +106,31 @@ func TestAnonRW(t *testing.T) {
 		if diff := cmp.Diff(tt.want, res{s, e, ok}); diff != "" {
 			t.Errorf("anonRW(%q) (-want +got):\n%s", tt.line, diff)
 		}
+	}
+}
+
+// TestBytes: the buffer has the length and at least the capacity asked
+// for, zeroed; a large one starts on a huge page boundary, in a mapping
+// the kernel was asked to back with huge pages.
+func TestBytes(t *testing.T) {
+	for _, tc := range []struct{ n, c int }{{0, 0}, {10, 100}, {100, 10}, {3 << 20, 3<<20 + 3<<17}, {hugePage, hugePage}, {5, hugePage + 1}} {
+		b := Bytes(tc.n, tc.c)
+		if len(b) != tc.n || cap(b) < max(tc.n, tc.c) {
+			t.Errorf("Bytes(%d, %d): len %d cap %d", tc.n, tc.c, len(b), cap(b))
+		}
+		if slices.ContainsFunc(b[:cap(b)], func(c byte) bool { return c != 0 }) {
+			t.Errorf("Bytes(%d, %d) is not zeroed", tc.n, tc.c)
+		}
+		if max(tc.n, tc.c) < hugePage {
+			continue
+		}
+		p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+		if p%hugePage != 0 {
+			t.Errorf("Bytes(%d, %d) is not aligned to %d", tc.n, tc.c, hugePage)
+		}
+		if f := vmFlags(t, p); !slices.Contains(f, "hg") {
+			t.Errorf("Bytes(%d, %d): VmFlags %v, want hg (MADV_HUGEPAGE)", tc.n, tc.c, f)
+		}
+		runtime.KeepAlive(b)
 	}
 }

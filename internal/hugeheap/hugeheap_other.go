@@ -3,3 +3,5 @@
 package hugeheap
 
 func reserve(int) error { return nil }
+
+func makeBytes(n, c int) []byte { return make([]byte, n, c) }
