@@ -111,9 +111,7 @@ func TestCommitFilesLeavesASpareInUseAlone(t *testing.T) {
 	needGit(t)
 	t.Parallel()
 	dir := t.TempDir()
-	writeBase(t, dir)
-	gitRun(t, dir, "add", "-A")
-	gitRun(t, dir, "commit", "-q", "-m", "base")
+	cliBase(t, dir)
 	index := filepath.Join(dir, ".git", "index")
 	spare := sparePath(filepath.Join(dir, ".git"))
 	if _, err := commitFresh(t, dir, "one"); err != nil {
