@@ -965,12 +965,7 @@ func writeVerified(p string, sum [indexHashLen]byte, id fileID) {
 	if len(line) >= verifiedSize {
 		return
 	}
-	rec := make([]byte, verifiedSize)
-	copy(rec, line)
-	for i := len(line); i < verifiedSize-1; i++ {
-		rec[i] = ' '
-	}
-	rec[verifiedSize-1] = '\n'
+	rec := append(append(line, bytes.Repeat([]byte{' '}, verifiedSize-1-len(line))...), '\n')
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o644)
 	if errors.Is(err, fs.ErrNotExist) {
 		if os.MkdirAll(filepath.Dir(p), 0o755) != nil {
