@@ -42,6 +42,21 @@ func TestBrowser(t *testing.T) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
+	// Chromium keeps its process-singleton socket in a folder of its own
+	// under $TMPDIR and leaves it there: give it a TMPDIR the test
+	// removes, or every run leaves one more folder in /tmp.
+	browserTmp := t.TempDir()
+	singletons := func() []string {
+		m, _ := filepath.Glob(filepath.Join(os.TempDir(), "org.chromium.Chromium.*"))
+		return m
+	}
+	before := singletons()
+	t.Cleanup(func() {
+		// After the browser has exited (the deferred cancels ran).
+		if after := singletons(); len(after) > len(before) {
+			t.Errorf("chromium left folders in %s: %v (before the test: %d)", os.TempDir(), after, len(before))
+		}
+	})
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless,
@@ -53,6 +68,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.Flag("no-first-run", true),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
+		chromedp.Env("TMPDIR="+browserTmp),
 	)
 	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
 	defer acancel()
