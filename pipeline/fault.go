@@ -18,6 +18,10 @@ const (
 	// FaultIndexLocked: a stage's commit holds .git/index.lock (recorded
 	// in the journal) and has written nothing else.
 	FaultIndexLocked = "index-locked"
+	// FaultRefLocked: a stage's commit has written its objects and the new
+	// index (to index.lock), and holds the branch's lock (recorded in the
+	// journal); the branch has not moved.
+	FaultRefLocked = "ref-locked"
 	// FaultReceiptPending: a step's result is journaled, its receipt not
 	// written yet, and the next step's process (its intent journaled) has
 	// just started: the receipt is written while it runs.
@@ -33,7 +37,7 @@ const (
 
 // FaultPoints lists every fault point, in the order a step passes them
 // (FaultMidPush last: it is passed by `spine run --push` after the run).
-var FaultPoints = []string{FaultAfterIntent, FaultAfterExit, FaultAfterResult, FaultReceiptPending, FaultAfterReceipt, FaultIndexLocked, FaultAfterCommit, FaultMidPush}
+var FaultPoints = []string{FaultAfterIntent, FaultAfterExit, FaultAfterResult, FaultReceiptPending, FaultAfterReceipt, FaultIndexLocked, FaultRefLocked, FaultAfterCommit, FaultMidPush}
 
 // fault calls the configured fault hook at a point.
 func (r *Runner) fault(point string) {

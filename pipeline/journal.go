@@ -26,8 +26,9 @@ const (
 	recResult = "result"
 	// recDone marks a run key whose receipt is committed to git.
 	recDone = "done"
-	// recIndexLock records an index.lock a commit has just created (see
-	// Runner.recordIndexLock); it carries no run key.
+	// recIndexLock records a lock file (index.lock, or a branch's
+	// <ref>.lock) a commit has just created (see Runner.recordIndexLock);
+	// it carries no run key.
 	recIndexLock = "index-lock"
 )
 

@@ -225,26 +225,31 @@ func (r *Runner) reparsed(doc *loops.Document, src []byte) {
 	*doc = *loops.Parse(doc.Path, src)
 }
 
-// recordIndexLock journals the index.lock a commit has just created, with
-// this process's pid and start time, before the commit writes anything
-// else (see clearStaleIndexLock). It does not sync: a lock that outlives
-// a reboot was left by a process the reboot killed, and without the
-// record the next run names the lock and stops, as git does.
+// recordIndexLock journals a lock file a commit has just created (its
+// index.lock, then the lock of the branch it moves), with this process's
+// pid and start time, before the commit writes anything to it (see
+// clearStaleIndexLock). It does not sync: a lock that outlives a reboot was
+// left by a process the reboot killed, and without the record the next run
+// names the lock and stops, as git does.
 func (r *Runner) recordIndexLock(lk gitx.IndexLock) error {
 	pid := os.Getpid()
 	if err := r.journal.AppendNoSync(JournalRecord{Kind: recIndexLock, At: r.opts.Clock(), PID: pid, StartTicks: procStartTicks(pid), Lock: &lk}); err != nil {
 		return err
 	}
-	r.fault(FaultIndexLocked)
+	if lk.Ref != "" {
+		r.fault(FaultRefLocked)
+	} else {
+		r.fault(FaultIndexLocked)
+	}
 	return nil
 }
 
-// clearStaleIndexLock removes .git/index.lock when the journal records it
-// as the lock of a commit by a spine process that is gone: the process
-// died mid-commit, and every run after it would stop on the lock. A lock
-// spine did not record (another git process's, or one whose record a
-// power failure lost) is left for the commit to name. It runs under the
-// repository lock, so no other spine run is committing.
+// clearStaleIndexLock removes the lock files (.git/index.lock, a branch's
+// <ref>.lock) the journal records as taken by a commit of a spine process
+// that is gone: the process died mid-commit, and every run after it would
+// stop on them. A lock spine did not record (another git process's, or one
+// whose record a power failure lost) is left for the commit to name. It
+// runs under the repository lock, so no other spine run is committing.
 func (r *Runner) clearStaleIndexLock() error {
 	recs, err := r.journal.IndexLocks()
 	if err != nil || len(recs) == 0 {
@@ -257,11 +262,10 @@ func (r *Runner) clearStaleIndexLock() error {
 		}
 		removed, err := r.opts.Git.RemoveStaleIndexLock(*rec.Lock)
 		if err != nil {
-			return fmt.Errorf("stale index lock: %w", err)
+			return fmt.Errorf("stale lock: %w", err)
 		}
 		if removed {
 			r.report().Notice(fmt.Sprintf("removed %s, left by spine (pid %d) when it stopped while committing at %s", rec.Lock.Path, rec.PID, rec.At.UTC().Format(time.RFC3339)))
-			return nil
 		}
 	}
 	return nil

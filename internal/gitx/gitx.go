@@ -37,10 +37,12 @@ type Repo struct {
 	gitDirs gitDirs
 	// headDirs holds HEAD's folders HeadEntry read.
 	headDirs headDirs
-	// OnIndexLock, when set, is called with the index.lock CommitFiles has
-	// just created, before it writes anything else; an error stops the
-	// commit. A caller that records it can tell, after a crash, its own
-	// stale lock from another git process's (RemoveStaleIndexLock).
+	// OnIndexLock, when set, is called with each lock file a commit has
+	// just created, before it writes anything else to it: the index.lock
+	// CommitFiles takes first, then the lock of the branch a commit (or
+	// SwitchTo) moves (IndexLock.Ref set); an error stops the change. A caller
+	// that records them can tell, after a crash, its own stale locks from
+	// another git process's (RemoveStaleIndexLock).
 	OnIndexLock func(IndexLock) error
 	// splitMinEntries: CommitFiles splits an index of this many entries
 	// with core.splitIndex unset (see split.go; never, outside tests).
@@ -377,14 +379,7 @@ func (g *Repo) setHead(old, new plumbing.Hash) error {
 	if headRef.Type() == plumbing.SymbolicReference {
 		name = headRef.Target()
 	}
-	newRef := plumbing.NewHashReference(name, new)
-	if old.IsZero() {
-		return g.R.Storer.SetReference(newRef)
-	}
-	if err := g.R.Storer.CheckAndSetReference(newRef, plumbing.NewHashReference(name, old)); err != nil {
-		return fmt.Errorf("%w: %v", ErrHeadMoved, err)
-	}
-	return nil
+	return g.updateRef(name, old, new)
 }
 
 type change struct {

@@ -11,18 +11,21 @@ import (
 	"github.com/spinehq/spine/internal/fsx"
 )
 
-// TestHeadMatchesGit checks Head (read from the files when it can, else
-// by go-git) against git rev-parse in every shape HEAD takes.
-func TestHeadMatchesGit(t *testing.T) {
-	needGit(t)
-	tests := []struct {
-		name string
-		// setup prepares the repository in dir and returns the working
-		// tree to open.
-		setup func(t *testing.T, dir string) string
-		// loose: the file-only path must resolve it.
-		loose bool
-	}{
+// headShape is one shape HEAD takes in a repository holding commitBase.
+type headShape struct {
+	name string
+	// setup prepares the repository in dir and returns the working tree
+	// to open.
+	setup func(t *testing.T, dir string) string
+	// loose: looseHead, reading the files alone, must resolve it.
+	loose bool
+}
+
+// headShapes returns every shape of HEAD spine must read and move: a
+// branch (nested or not), detached, a packed branch, an unborn branch, a
+// branch of a linked working tree.
+func headShapes() []headShape {
+	return []headShape{
 		{name: "branch", loose: true, setup: func(t *testing.T, dir string) string { return dir }},
 		{name: "nested branch name", loose: true, setup: func(t *testing.T, dir string) string {
 			gitRun(t, dir, "checkout", "-q", "-b", "ops/run-1")
@@ -52,6 +55,13 @@ func TestHeadMatchesGit(t *testing.T) {
 			return wt
 		}},
 	}
+}
+
+// TestHeadMatchesGit checks Head (read from the files when it can, else
+// by go-git) against git rev-parse in every shape HEAD takes.
+func TestHeadMatchesGit(t *testing.T) {
+	needGit(t)
+	tests := headShapes()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()

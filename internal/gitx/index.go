@@ -753,12 +753,16 @@ func (c *indexCache) read(p string) (data []byte, st *syscall.Stat_t, cached boo
 	return data, st, false, nil
 }
 
-// IndexLock identifies one index.lock file: its path, and the device,
+// IndexLock identifies one lock file a commit took: the index's
+// (index.lock), or, with Ref set, that of the reference the commit moves
+// (<ref>.lock, see updateRef). It holds the lock's path, and the device,
 // inode and birth time it was created with (where the file system records
 // birth times; else its change time then). Another file at the same path
 // (a lock a later git process took) has another inode or birth time.
 type IndexLock struct {
-	Path  string `json:"path"`
+	Path string `json:"path"`
+	// Ref names the reference of a reference's lock; empty for index.lock.
+	Ref   string `json:"ref,omitempty"`
 	Dev   uint64 `json:"dev"`
 	Ino   uint64 `json:"ino"`
 	Ctime int64  `json:"ctime_ns"`
@@ -787,16 +791,28 @@ func (lk IndexLock) same(cur IndexLock) bool {
 	return cur.Ctime == lk.Ctime
 }
 
-// RemoveStaleIndexLock removes the repository's index.lock when it is the
-// file lk identifies (see Repo.OnIndexLock): the lock a process that
+// RemoveStaleIndexLock removes the lock file lk identifies (see
+// Repo.OnIndexLock), the repository's index.lock or the lock of the
+// reference lk.Ref, when it is still that file: the lock a process that
 // recorded it left when it died. Any other file there, or none, is left
-// alone. It reports whether it removed the lock.
+// alone, and so is a path that is not where that lock belongs. It reports
+// whether it removed the lock.
 func (g *Repo) RemoveStaleIndexLock(lk IndexLock) (bool, error) {
-	gitDir, err := g.indexDir()
-	if err != nil {
-		return false, err
+	want := ""
+	if lk.Ref != "" {
+		file, err := g.refFile(plumbing.ReferenceName(lk.Ref))
+		if err != nil {
+			return false, nil
+		}
+		want = file + ".lock"
+	} else {
+		gitDir, err := g.indexDir()
+		if err != nil {
+			return false, err
+		}
+		want = filepath.Join(gitDir, "index.lock")
 	}
-	if filepath.Clean(lk.Path) != filepath.Join(gitDir, "index.lock") {
+	if filepath.Clean(lk.Path) != want {
 		return false, nil
 	}
 	var st syscall.Stat_t

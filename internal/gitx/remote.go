@@ -135,7 +135,7 @@ func (g *Repo) Push(ctx context.Context, remote, branch string) (bool, error) {
 	}
 	// go-git updates the tracking ref only for refspecs it can map; make
 	// sure it records what the remote has now.
-	_ = g.R.Storer.SetReference(plumbing.NewHashReference(TrackingRef(remote, branch), head))
+	_ = g.setRef(TrackingRef(remote, branch), head)
 	return true, nil
 }
 
@@ -332,12 +332,10 @@ func (g *Repo) FileAt(h plumbing.Hash, rel string) ([]byte, bool, error) {
 	return data, err == nil, err
 }
 
-// SetRef points the reference name at h.
+// SetRef points the reference name (under refs/) at h, whatever it held,
+// with git's lockfile protocol (see updateRef).
 func (g *Repo) SetRef(name string, h plumbing.Hash) error {
-	if err := g.R.Storer.SetReference(plumbing.NewHashReference(plumbing.ReferenceName(name), h)); err != nil {
-		return fmt.Errorf("set %s: %w", name, err)
-	}
-	return nil
+	return g.setRef(plumbing.ReferenceName(name), h)
 }
 
 // RemoveRef deletes the reference name (absent is fine).

@@ -1,0 +1,176 @@
+package gitx
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// ErrRefLocked is returned when a reference's lock file (<ref>.lock) exists:
+// another git process is updating the reference, or one died doing so.
+var ErrRefLocked = errors.New("reference is locked")
+
+// refFile returns the file of the reference name: HEAD in the git folder
+// of the working tree, a reference under refs/ (a branch, a remote-tracking
+// branch, spine's own) in the common folder, shared by linked working
+// trees. Other names are refused (see sharedRef).
+func (g *Repo) refFile(name plumbing.ReferenceName) (string, error) {
+	gitDir, commonDir, err := g.dirs()
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case name == plumbing.HEAD:
+		return filepath.Join(gitDir, "HEAD"), nil
+	case sharedRef(string(name)):
+		return filepath.Join(commonDir, filepath.FromSlash(string(name))), nil
+	}
+	return "", fmt.Errorf("update %s: not a reference spine moves", name)
+}
+
+// sharedRef reports whether name is a reference under refs/ made of
+// ordinary path components (what git stores as a file), and one shared by
+// linked working trees: not under refs/bisect/, refs/worktree/ or
+// refs/rewritten/, which git keeps per working tree.
+func sharedRef(name string) bool {
+	for _, p := range []string{"refs/bisect/", "refs/worktree/", "refs/rewritten/"} {
+		if strings.HasPrefix(name, p) {
+			return false
+		}
+	}
+	rest, ok := strings.CutPrefix(name, "refs/")
+	return ok && plainBranchRef("refs/heads/"+rest)
+}
+
+// updateRef moves the reference name (HEAD, detached, or a branch) from old
+// to new with git's lockfile protocol, so that it never holds anything but
+// the old or the new value, and git processes and spine exclude each other:
+// <ref>.lock is created exclusively (a lock that exists is ErrRefLocked),
+// the reference's value is checked against old under it (ErrHeadMoved if it
+// differs; a zero old wants no reference yet), the new value is written to
+// the lock and the lock renamed over the reference. A crash leaves the
+// reference whole, and at most the lock behind: it is reported to
+// OnIndexLock before anything is written to it, so that a later run can
+// tell it is one its dead process left (RemoveStaleIndexLock).
+//
+// go-git's own update wrote the reference file in place (truncated, then
+// written, under flock, which git does not take): a crash between the two
+// left an empty branch, and a git process updating the branch meanwhile
+// was not excluded.
+func (g *Repo) updateRef(name plumbing.ReferenceName, old, new plumbing.Hash) error {
+	return g.writeRef(name, &old, new)
+}
+
+// setRef points the reference name at h whatever it held, with the
+// protocol of updateRef.
+func (g *Repo) setRef(name plumbing.ReferenceName, h plumbing.Hash) error {
+	return g.writeRef(name, nil, h)
+}
+
+// writeRef is updateRef, checking the reference's value against *old
+// unless old is nil.
+func (g *Repo) writeRef(name plumbing.ReferenceName, old *plumbing.Hash, new plumbing.Hash) error {
+	file, err := g.refFile(name)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o777); err != nil {
+		return fmt.Errorf("update %s: %w", name, err)
+	}
+	lockPath := file + ".lock"
+	f, err := os.OpenFile(lockPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("update %s: %w: %s exists (another git process is updating it; if none is, remove the file)", name, ErrRefLocked, lockPath)
+	}
+	if err != nil {
+		return fmt.Errorf("update %s: %w", name, err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			f.Close()
+			os.Remove(lockPath)
+		}
+	}()
+	if g.OnIndexLock != nil {
+		fi, err := f.Stat()
+		if err != nil {
+			return fmt.Errorf("update %s: %w", name, err)
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return fmt.Errorf("update %s: no stat data for %s", name, lockPath)
+		}
+		lk := indexLockID(lockPath, st)
+		lk.Ref = string(name)
+		if err := g.OnIndexLock(lk); err != nil {
+			return fmt.Errorf("update %s: %w", name, err)
+		}
+	}
+	if old != nil {
+		cur, err := g.refValue(name, file)
+		if err != nil {
+			return err
+		}
+		if cur != *old {
+			if old.IsZero() {
+				return fmt.Errorf("%w: %s was created meanwhile, at %s", ErrHeadMoved, name, short(cur))
+			}
+			return fmt.Errorf("%w: %s is at %s, not %s", ErrHeadMoved, name, short(cur), short(*old))
+		}
+	}
+	if _, err := f.WriteString(new.String() + "\n"); err != nil {
+		return fmt.Errorf("update %s: %w", name, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("update %s: %w", name, err)
+	}
+	done = true
+	if err := os.Rename(lockPath, file); err != nil {
+		os.Remove(lockPath)
+		return fmt.Errorf("update %s: %w", name, err)
+	}
+	return nil
+}
+
+// refValue returns the value of the reference name, whose file is file:
+// the loose file's, else the packed one's, else zero (no such reference).
+// A loose file that is not an object name (empty, symbolic, garbage) is an
+// error naming it: git would not resolve it either.
+func (g *Repo) refValue(name plumbing.ReferenceName, file string) (plumbing.Hash, error) {
+	data, err := readSmall(file)
+	switch {
+	case err == nil:
+		line := strings.TrimSuffix(string(data), "\n")
+		if h, ok := parseHash(line); ok {
+			return h, nil
+		}
+		if name == plumbing.HEAD {
+			// HEAD turned symbolic meanwhile (a checkout).
+			return plumbing.ZeroHash, fmt.Errorf("%w: HEAD now holds %q", ErrHeadMoved, line)
+		}
+		return plumbing.ZeroHash, fmt.Errorf("update %s: %s holds %q, not an object name", name, file, line)
+	case errors.Is(err, fs.ErrNotExist):
+	default:
+		return plumbing.ZeroHash, fmt.Errorf("update %s: %w", name, err)
+	}
+	if name == plumbing.HEAD {
+		return plumbing.ZeroHash, nil
+	}
+	ref, err := g.R.Storer.Reference(name)
+	switch {
+	case errors.Is(err, plumbing.ErrReferenceNotFound):
+		return plumbing.ZeroHash, nil
+	case err != nil:
+		return plumbing.ZeroHash, fmt.Errorf("update %s: %w", name, err)
+	case ref.Type() != plumbing.HashReference:
+		return plumbing.ZeroHash, fmt.Errorf("update %s: it is a symbolic reference to %s", name, ref.Target())
+	}
+	return ref.Hash(), nil
+}
