@@ -48,8 +48,9 @@ func sharedRef(name string) bool {
 	return ok && plainBranchRef("refs/heads/"+rest)
 }
 
-// updateRef moves the reference name (HEAD, detached, or a branch) from old
-// to new with git's lockfile protocol, so that it never holds anything but
+// updateRef moves the reference name (a detached HEAD, or a reference
+// under refs/ such as the branch HEAD names; see refFile) from old to new
+// with git's lockfile protocol, so that it never holds anything but
 // the old or the new value, and git processes and spine exclude each other:
 // <ref>.lock is created exclusively (a lock that exists is ErrRefLocked),
 // the reference's value is checked against old under it (ErrHeadMoved if it
