@@ -80,9 +80,7 @@ func TestCommitFilesMovesHeadLikeGit(t *testing.T) {
 // the index and the other process's lock are as they were, and no lock of
 // the commit's is left.
 func TestCommitFilesStopsOnAHeldRefLock(t *testing.T) {
-	needGit(t)
-	dir := t.TempDir()
-	cliBase(t, dir)
+	g, dir := openBase(t)
 	head := gitRun(t, dir, "rev-parse", "HEAD")
 	indexPath := filepath.Join(dir, ".git", "index")
 	index, err := os.ReadFile(indexPath)
@@ -91,10 +89,6 @@ func TestCommitFilesStopsOnAHeldRefLock(t *testing.T) {
 	}
 	held := filepath.Join(dir, ".git", "refs", "heads", "main.lock")
 	if err := os.WriteFile(held, []byte("held by git\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	g, err := Open(dir)
-	if err != nil {
 		t.Fatal(err)
 	}
 	write(t, dir, "new.md", "new\n")
@@ -191,13 +185,7 @@ func TestUpdateRefChecksTheOldValue(t *testing.T) {
 // file; another process's lock at that path, or a record naming a
 // reference whose lock is elsewhere, is not.
 func TestRemoveStaleRefLock(t *testing.T) {
-	needGit(t)
-	dir := t.TempDir()
-	cliBase(t, dir)
-	g, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, dir := openBase(t)
 	// The process dies holding the lock: the hook keeps a second name of
 	// the lock's file and stops the commit, which removes the lock; the
 	// file is then put back, the same inode born at the same time.
@@ -270,14 +258,8 @@ func TestSharedRef(t *testing.T) {
 // TestSetRefWritesWhole: SetRef creates and moves a reference outside
 // refs/heads (spine's replay backup) through a lock, as git reads it.
 func TestSetRefWritesWhole(t *testing.T) {
-	needGit(t)
-	dir := t.TempDir()
-	cliBase(t, dir)
+	g, dir := openBase(t)
 	head := plumbing.NewHash(gitRun(t, dir, "rev-parse", "HEAD"))
-	g, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var locks []string
 	g.OnIndexLock = func(lk IndexLock) error { locks = append(locks, lk.Ref); return nil }
 	for _, h := range []plumbing.Hash{head, plumbing.NewHash(gitRun(t, dir, "rev-parse", "HEAD^{tree}"))} {
