@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 )
@@ -50,15 +51,16 @@ func sharedRef(name string) bool {
 
 // updateRef moves the reference name (a detached HEAD, or a reference
 // under refs/ such as the branch HEAD names; see refFile) from old to new
-// with git's lockfile protocol, so that it never holds anything but
-// the old or the new value, and git processes and spine exclude each other:
-// <ref>.lock is created exclusively (a lock that exists is ErrRefLocked),
-// the reference's value is checked against old under it (ErrHeadMoved if it
-// differs; a zero old wants no reference yet), the new value is written to
-// the lock and the lock renamed over the reference. A crash leaves the
-// reference whole, and at most the lock behind: it is reported to
-// OnIndexLock before anything is written to it, so that a later run can
-// tell it is one its dead process left (RemoveStaleIndexLock).
+// with git's lockfile protocol, so that it never holds anything but the
+// old or the new value, and git processes and spine exclude each other:
+// <ref>.lock is created exclusively (a lock another process holds is
+// waited for refLockTimeout, then ErrRefLocked), the reference's value is
+// checked against old under it (ErrHeadMoved if it differs; a zero old
+// wants no reference yet), the new value is written to the lock and the
+// lock renamed over the reference. A crash leaves the reference whole,
+// and at most the lock behind: it is reported to OnIndexLock before
+// anything is written to it, so that a later run can tell it is one its
+// dead process left (RemoveStaleIndexLock).
 //
 // go-git's own update wrote the reference file in place (truncated, then
 // written, under flock, which git does not take): a crash between the two
@@ -85,7 +87,7 @@ func (g *Repo) writeRef(name plumbing.ReferenceName, old *plumbing.Hash, new plu
 		return fmt.Errorf("update %s: %w", name, err)
 	}
 	lockPath := file + ".lock"
-	f, err := os.OpenFile(lockPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	f, err := createRefLock(lockPath, refLockTimeout)
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("update %s: %w: %s exists (another git process is updating it; if none is, remove the file)", name, ErrRefLocked, lockPath)
 	}
@@ -138,6 +140,32 @@ func (g *Repo) writeRef(name plumbing.ReferenceName, old *plumbing.Hash, new plu
 		return fmt.Errorf("update %s: %w", name, err)
 	}
 	return nil
+}
+
+// refLockTimeout is how long a reference's lock held by another process is
+// waited for: git's default core.filesRefLockTimeout, so that spine and git
+// processes (a background git gc packing refs, say) updating the same
+// reference both go through, as two git processes would.
+const refLockTimeout = 100 * time.Millisecond
+
+// createRefLock creates the lock file path exclusively, trying again
+// while it exists for up to timeout, with growing pauses (git's
+// lock_file_timeout does the same); after that the error is fs.ErrExist.
+func createRefLock(path string, timeout time.Duration) (*os.File, error) {
+	deadline := time.Now().Add(timeout)
+	pause := time.Millisecond
+	for {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+		if !errors.Is(err, fs.ErrExist) {
+			return f, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, err
+		}
+		time.Sleep(min(pause, left))
+		pause = min(2*pause, 16*time.Millisecond)
+	}
 }
 
 // refValue returns the value of the reference name, whose file is file:

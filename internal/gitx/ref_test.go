@@ -2,10 +2,12 @@ package gitx
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 )
@@ -92,9 +94,13 @@ func TestCommitFilesStopsOnAHeldRefLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(t, dir, "new.md", "new\n")
+	start := time.Now()
 	_, _, err = g.CommitFiles([]string{"new.md"}, "m", testSig())
 	if !errors.Is(err, ErrRefLocked) || !strings.Contains(err.Error(), held) {
 		t.Fatalf("CommitFiles with %s held: %v; want ErrRefLocked naming it", held, err)
+	}
+	if waited := time.Since(start); waited < refLockTimeout {
+		t.Errorf("gave up after %v, before git's %v", waited, refLockTimeout)
 	}
 	if got := gitRun(t, dir, "rev-parse", "HEAD"); got != head {
 		t.Errorf("HEAD moved to %s", got)
@@ -275,5 +281,38 @@ func TestSetRefWritesWhole(t *testing.T) {
 	}
 	if err := g.SetRef("refs/bisect/bad", head); err == nil {
 		t.Error("SetRef wrote a per-worktree reference into the common folder")
+	}
+}
+
+// TestCreateRefLockWaits: a reference's lock another process holds is
+// waited for, as git waits (core.filesRefLockTimeout), and taken once
+// released; one still held at the deadline is fs.ErrExist.
+func TestCreateRefLockWaits(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "main.lock")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := createRefLock(path, 30*time.Millisecond); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("createRefLock of a held lock: %v, want fs.ErrExist", err)
+	}
+	if waited := time.Since(start); waited < 30*time.Millisecond {
+		t.Errorf("gave up after %v, before its 30ms", waited)
+	}
+	released := make(chan struct{})
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		os.Remove(path)
+		close(released)
+	}()
+	f, err := createRefLock(path, time.Minute)
+	if err != nil {
+		t.Fatalf("createRefLock after the holder let go: %v", err)
+	}
+	f.Close()
+	select {
+	case <-released:
+	default:
+		t.Error("took the lock before its holder let go")
 	}
 }
