@@ -262,18 +262,8 @@ func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) 
 		return plumbing.ZeroHash, false, err
 	}
 	defer lock.rollback()
-	if g.OnIndexLock != nil {
-		fi, err := lock.f.Stat()
-		if err != nil {
-			return plumbing.ZeroHash, false, fmt.Errorf("lock index: %w", err)
-		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok {
-			return plumbing.ZeroHash, false, fmt.Errorf("lock index: no stat data for %s.lock", lock.path)
-		}
-		if err := g.OnIndexLock(indexLockID(lock.path+".lock", st)); err != nil {
-			return plumbing.ZeroHash, false, fmt.Errorf("lock index: %w", err)
-		}
+	if err := g.reportLock(lock.f, lock.path+".lock", ""); err != nil {
+		return plumbing.ZeroHash, false, fmt.Errorf("lock index: %w", err)
 	}
 	g.index.mu.Lock()
 	defer g.index.mu.Unlock()

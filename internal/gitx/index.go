@@ -778,6 +778,26 @@ func indexLockID(path string, st *syscall.Stat_t) IndexLock {
 	return IndexLock{Path: path, Dev: id.dev, Ino: id.ino, Ctime: id.ctime.Nano(), Btime: birthTime(path)}
 }
 
+// reportLock passes the lock file f, just created at path, to OnIndexLock
+// when it is set, with ref naming the reference it locks ("" for
+// index.lock).
+func (g *Repo) reportLock(f *os.File, path, ref string) error {
+	if g.OnIndexLock == nil {
+		return nil
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("no stat data for %s", path)
+	}
+	lk := indexLockID(path, st)
+	lk.Ref = ref
+	return g.OnIndexLock(lk)
+}
+
 // same reports whether lk and cur, the IndexLock of the file at lk.Path
 // now, are the same file: the same inode, born at the same time (or, for
 // a record without a birth time, changed last at the same time).

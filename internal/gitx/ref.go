@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -101,20 +100,8 @@ func (g *Repo) writeRef(name plumbing.ReferenceName, old *plumbing.Hash, new plu
 			os.Remove(lockPath)
 		}
 	}()
-	if g.OnIndexLock != nil {
-		fi, err := f.Stat()
-		if err != nil {
-			return fmt.Errorf("update %s: %w", name, err)
-		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok {
-			return fmt.Errorf("update %s: no stat data for %s", name, lockPath)
-		}
-		lk := indexLockID(lockPath, st)
-		lk.Ref = string(name)
-		if err := g.OnIndexLock(lk); err != nil {
-			return fmt.Errorf("update %s: %w", name, err)
-		}
+	if err := g.reportLock(f, lockPath, string(name)); err != nil {
+		return fmt.Errorf("update %s: %w", name, err)
 	}
 	if old != nil {
 		cur, err := g.refValue(name, file)
