@@ -52,6 +52,17 @@ func TestRunPushReplaysWhenTheRemoteMovedOn(t *testing.T) {
 	if !strings.Contains(subjects, "docs: meanwhile") || strings.Count(subjects, "spine(LOOP-A)") != 2 {
 		t.Fatalf("history:\n%s", subjects)
 	}
+	// The host's reflog tells it as git would have: the two commits, the
+	// move to the remote's head, the two replays, the push.
+	moves := git(t, host, "reflog", "--format=%gs", "HEAD")
+	want := "commit: spine(LOOP-A): stage 2 Act — 1 pass\ncommit: spine(LOOP-A): stage 1 Check — 1 pass\nspine: moving to " + opHead +
+		"\ncommit: spine(LOOP-A): stage 2 Act — 1 pass\ncommit: spine(LOOP-A): stage 1 Check — 1 pass\nclone: from "
+	if !strings.HasPrefix(moves, want) {
+		t.Errorf("host's reflog:\n%s\nwant it to start:\n%s", moves, want)
+	}
+	if got := git(t, host, "log", "-g", "-1", "--format=%H %gs", "origin/main"); got != git(t, host, "rev-parse", "HEAD")+" update by push" {
+		t.Errorf("origin/main's last move: %s", got)
+	}
 }
 
 // TestRunPushKeepsReceiptsWhenTheOperatorEditedTheSameLoop: the operator

@@ -288,7 +288,7 @@ func replay(ctx context.Context, o *PushOptions, res *PushResult, head, tip plum
 		return 0, errors.New("HEAD moved while preparing the replay (a run committed); the next push replays")
 	}
 	// Keep the originals reachable until their replay is committed.
-	if err := g.SetRef(backupRef, head); err != nil {
+	if err := g.SetRef(backupRef, head, "spine: keep commits while replaying them"); err != nil {
 		return 0, err
 	}
 	if _, err := g.SwitchTo(tip, o.DiscardLocalChanges); err != nil {

@@ -162,7 +162,7 @@ func Sync(ctx context.Context, o PushOptions, push bool) (*SyncResult, error) {
 			// spine's own clone holds commits it cannot replay: keep them
 			// under a ref and follow the remote.
 			keep := fmt.Sprintf("refs/spine/abandoned/%d", o.Clock().Unix())
-			if serr := g.SetRef(keep, head); serr != nil {
+			if serr := g.SetRef(keep, head, "spine: keep commits that cannot be pushed"); serr != nil {
 				return res, serr
 			}
 			o.notice(nil, fmt.Sprintf("local commits that cannot be pushed are kept at %s: %v", keep, err))

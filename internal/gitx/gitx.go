@@ -348,7 +348,9 @@ func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) 
 	if r.err != nil {
 		return plumbing.ZeroHash, false, r.err
 	}
-	if err := g.setHead(head, ch); err != nil {
+	l := commitLog(author, msg, head.IsZero())
+	l.mode = pol.logRefs
+	if err := g.setHead(head, ch, l); err != nil {
 		return plumbing.ZeroHash, false, err
 	}
 	if err := lock.commit(); err != nil {
@@ -359,8 +361,9 @@ func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) 
 }
 
 // setHead moves the branch HEAD points at (or a detached HEAD) from old to
-// new, refusing when it is no longer at old.
-func (g *Repo) setHead(old, new plumbing.Hash) error {
+// new, refusing when it is no longer at old, and logs the move as l says
+// in the branch's log and HEAD's.
+func (g *Repo) setHead(old, new plumbing.Hash, l refLog) error {
 	headRef, err := g.R.Storer.Reference(plumbing.HEAD)
 	if err != nil {
 		return fmt.Errorf("read HEAD: %w", err)
@@ -368,8 +371,9 @@ func (g *Repo) setHead(old, new plumbing.Hash) error {
 	name := plumbing.HEAD
 	if headRef.Type() == plumbing.SymbolicReference {
 		name = headRef.Target()
+		l.head = true
 	}
-	return g.updateRef(name, old, new)
+	return g.updateRef(name, old, new, l)
 }
 
 type change struct {

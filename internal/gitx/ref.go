@@ -59,25 +59,26 @@ func sharedRef(name string) bool {
 // lock renamed over the reference. A crash leaves the reference whole,
 // and at most the lock behind: it is reported to OnIndexLock before
 // anything is written to it, so that a later run can tell it is one its
-// dead process left (RemoveStaleIndexLock).
+// dead process left (RemoveStaleIndexLock). The move is logged as l says
+// (appendRefLogs), under the lock, before the rename.
 //
 // go-git's own update wrote the reference file in place (truncated, then
 // written, under flock, which git does not take): a crash between the two
 // left an empty branch, and a git process updating the branch meanwhile
 // was not excluded.
-func (g *Repo) updateRef(name plumbing.ReferenceName, old, new plumbing.Hash) error {
-	return g.writeRef(name, &old, new)
+func (g *Repo) updateRef(name plumbing.ReferenceName, old, new plumbing.Hash, l refLog) error {
+	return g.writeRef(name, &old, new, l)
 }
 
 // setRef points the reference name at h whatever it held, with the
 // protocol of updateRef.
-func (g *Repo) setRef(name plumbing.ReferenceName, h plumbing.Hash) error {
-	return g.writeRef(name, nil, h)
+func (g *Repo) setRef(name plumbing.ReferenceName, h plumbing.Hash, l refLog) error {
+	return g.writeRef(name, nil, h, l)
 }
 
 // writeRef is updateRef, checking the reference's value against *old
 // unless old is nil.
-func (g *Repo) writeRef(name plumbing.ReferenceName, old *plumbing.Hash, new plumbing.Hash) error {
+func (g *Repo) writeRef(name plumbing.ReferenceName, old *plumbing.Hash, new plumbing.Hash, l refLog) error {
 	file, err := g.refFile(name)
 	if err != nil {
 		return err
@@ -103,11 +104,16 @@ func (g *Repo) writeRef(name plumbing.ReferenceName, old *plumbing.Hash, new plu
 	if err := g.reportLock(f, lockPath, string(name)); err != nil {
 		return fmt.Errorf("update %s: %w", name, err)
 	}
-	if old != nil {
-		cur, err := g.refValue(name, file)
-		if err != nil {
+	// The value held now: checked against old, and the log's "from".
+	cur, err := g.refValue(name, file)
+	if err != nil {
+		if old != nil {
 			return err
 		}
+		// Overwritten whatever it held (git logs such a move from zero).
+		cur = plumbing.ZeroHash
+	}
+	if old != nil {
 		if cur != *old {
 			if old.IsZero() {
 				return fmt.Errorf("%w: %s was created meanwhile, at %s", ErrHeadMoved, name, short(cur))
@@ -120,6 +126,15 @@ func (g *Repo) writeRef(name plumbing.ReferenceName, old *plumbing.Hash, new plu
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("update %s: %w", name, err)
+	}
+	from := cur
+	if l.from != nil {
+		from = *l.from
+	}
+	if from != new {
+		if err := g.appendRefLogs(name, formatRefLog(from, new, l), l); err != nil {
+			return err
+		}
 	}
 	done = true
 	if err := os.Rename(lockPath, file); err != nil {

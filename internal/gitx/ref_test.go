@@ -163,7 +163,7 @@ func TestUpdateRefChecksTheOldValue(t *testing.T) {
 			if err := os.WriteFile(file, []byte(want), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			err := g.updateRef(main, tt.old, first)
+			err := g.updateRef(main, tt.old, first, refLog{})
 			if err == nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.wantText) {
 				t.Fatalf("updateRef: %v; want %v with %q", err, tt.wantErr, tt.wantText)
 			}
@@ -178,10 +178,10 @@ func TestUpdateRefChecksTheOldValue(t *testing.T) {
 	if err := os.WriteFile(file, []byte(second.String()+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.updateRef("refs/bisect/bad", plumbing.ZeroHash, first); err == nil {
+	if err := g.updateRef("refs/bisect/bad", plumbing.ZeroHash, first, refLog{}); err == nil {
 		t.Error("updateRef wrote a per-worktree reference into the common folder")
 	}
-	if err := g.updateRef("refs/heads/../../config", second, first); err == nil {
+	if err := g.updateRef("refs/heads/../../config", second, first, refLog{}); err == nil {
 		t.Error("updateRef wrote outside refs/heads")
 	}
 }
@@ -269,7 +269,7 @@ func TestSetRefWritesWhole(t *testing.T) {
 	var locks []string
 	g.OnIndexLock = func(lk IndexLock) error { locks = append(locks, lk.Ref); return nil }
 	for _, h := range []plumbing.Hash{head, plumbing.NewHash(gitRun(t, dir, "rev-parse", "HEAD^{tree}"))} {
-		if err := g.SetRef("refs/spine/replay-backup", h); err != nil {
+		if err := g.SetRef("refs/spine/replay-backup", h, "test"); err != nil {
 			t.Fatal(err)
 		}
 		if got := gitRun(t, dir, "rev-parse", "refs/spine/replay-backup"); got != h.String() {
@@ -279,7 +279,7 @@ func TestSetRefWritesWhole(t *testing.T) {
 	if len(locks) != 2 || locks[0] != "refs/spine/replay-backup" {
 		t.Errorf("OnIndexLock saw %q", locks)
 	}
-	if err := g.SetRef("refs/bisect/bad", head); err == nil {
+	if err := g.SetRef("refs/bisect/bad", head, "test"); err == nil {
 		t.Error("SetRef wrote a per-worktree reference into the common folder")
 	}
 }

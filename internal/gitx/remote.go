@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -84,6 +85,10 @@ func (g *Repo) Fetch(ctx context.Context, remote, branch string) (plumbing.Hash,
 		return plumbing.ZeroHash, err
 	}
 	track := TrackingRef(remote, branch)
+	tracked := plumbing.ZeroHash
+	if ref, err := g.R.Storer.Reference(track); err == nil {
+		tracked = ref.Hash()
+	}
 	spec := config.RefSpec(fmt.Sprintf("+%s:%s", plumbing.NewBranchReferenceName(branch), track))
 	err = g.R.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: remote, RefSpecs: []config.RefSpec{spec}, Tags: git.NoTags, Auth: authFor(url),
@@ -98,6 +103,21 @@ func (g *Repo) Fetch(ctx context.Context, remote, branch string) (plumbing.Hash,
 	ref, err := g.R.Storer.Reference(track)
 	if err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("read %s: %w", track, err)
+	}
+	if tip := ref.Hash(); tip != tracked {
+		// go-git moved the remote-tracking branch unlogged: log the move
+		// as git fetch words it.
+		how := "storing head"
+		if !tracked.IsZero() {
+			how = "forced-update"
+			if ff, err := g.IsAncestor(tracked, tip); err == nil && ff {
+				how = "fast-forward"
+			}
+		}
+		// The branch moved already: a log that cannot be written (another
+		// git holding the lock) is no reason to fail the fetch.
+		l := refLog{who: g.ident(time.Now()), msg: fmt.Sprintf("fetch %s %s: %s", remote, branch, how), from: &tracked}
+		_ = g.setRef(track, tip, l)
 	}
 	return ref.Hash(), nil
 }
@@ -124,6 +144,11 @@ func (g *Repo) Push(ctx context.Context, remote, branch string) (bool, error) {
 		src = plumbing.NewBranchReferenceName(cur).String()
 	}
 	spec := config.RefSpec(src + ":" + plumbing.NewBranchReferenceName(branch).String())
+	track := TrackingRef(remote, branch)
+	tracked := plumbing.ZeroHash
+	if ref, err := g.R.Storer.Reference(track); err == nil {
+		tracked = ref.Hash()
+	}
 	err = g.R.PushContext(ctx, &git.PushOptions{
 		RemoteName: remote, RefSpecs: []config.RefSpec{spec}, Auth: authFor(url),
 	})
@@ -133,9 +158,10 @@ func (g *Repo) Push(ctx context.Context, remote, branch string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("push to %s %s: %w", remote, branch, err)
 	}
-	// go-git updates the tracking ref only for refspecs it can map; make
-	// sure it records what the remote has now.
-	_ = g.setRef(TrackingRef(remote, branch), head)
+	// go-git updates the tracking ref only for refspecs it can map, and
+	// logs nothing: make sure it records what the remote has now, and log
+	// the move from where it was before the push, as git does.
+	_ = g.setRef(track, head, refLog{who: g.ident(time.Now()), msg: "update by push", from: &tracked})
 	return true, nil
 }
 
@@ -333,9 +359,10 @@ func (g *Repo) FileAt(h plumbing.Hash, rel string) ([]byte, bool, error) {
 }
 
 // SetRef points the reference name (under refs/) at h, whatever it held,
-// with git's lockfile protocol (see updateRef).
-func (g *Repo) SetRef(name string, h plumbing.Hash) error {
-	return g.setRef(plumbing.ReferenceName(name), h)
+// with git's lockfile protocol (see updateRef); why is the message of the
+// reference's log entry, if it has a log (core.logAllRefUpdates).
+func (g *Repo) SetRef(name string, h plumbing.Hash, why string) error {
+	return g.setRef(plumbing.ReferenceName(name), h, refLog{who: g.ident(time.Now()), msg: why})
 }
 
 // RemoveRef deletes the reference name (absent is fine).
@@ -486,7 +513,7 @@ func (g *Repo) SwitchTo(target plumbing.Hash, force bool) ([]string, error) {
 	if err := lock.commit(); err != nil {
 		return done, err
 	}
-	if err := g.setHead(head, target); err != nil {
+	if err := g.setHead(head, target, refLog{who: g.ident(time.Now()), msg: "spine: moving to " + target.String()}); err != nil {
 		return done, err
 	}
 	return done, nil

@@ -107,6 +107,11 @@ func TestPushFetchNonFastForward(t *testing.T) {
 	if tip.String() != cli(t, b, "rev-parse", "HEAD") {
 		t.Fatalf("fetched tip %s, want b's head", tip)
 	}
+	// Logged as git fetch logs it: from a1, which a's push recorded.
+	a1 := cli(t, a, "rev-parse", "HEAD~1")
+	if got, want := cli(t, a, "log", "-g", "-2", "--format=%H %gs", "refs/remotes/origin/main"), tip.String()+" fetch origin main: fast-forward\n"+a1+" update by push"; got != want {
+		t.Errorf("log of origin/main:\n%s\nwant:\n%s", got, want)
+	}
 	head, _ := ra.Head()
 	if ok, _ := ra.IsAncestor(tip, head); ok {
 		t.Fatal("remote tip reported as an ancestor of the diverged head")

@@ -80,6 +80,10 @@ type splitPolicy struct {
 	// (their mtime) for longer are deleted when a new one is written;
 	// negative: never.
 	expire time.Duration
+	// logRefs is core.logAllRefUpdates, resolved (never refLogUnset).
+	// Not about the index: it is read from the same files, when they
+	// change, for the commit that moves the branch (see refLog).
+	logRefs refLogMode
 }
 
 // splitPolicy reads core.splitIndex, splitIndex.maxPercentChange and
@@ -147,6 +151,17 @@ func (g *Repo) readSplitPolicy() (splitPolicy, error) {
 	}
 	if v, ok := get("splitIndex", "sharedIndexExpire"); ok {
 		pol.expire = parseExpiry(v)
+	}
+	if v, ok := get("core", "logAllRefUpdates"); ok {
+		pol.logRefs = parseRefLogMode(v)
+	}
+	if pol.logRefs == refLogUnset {
+		pol.logRefs = refLogNormal
+		if v, ok := get("core", "bare"); ok {
+			if b, ok := parseGitBool(v); ok && b {
+				pol.logRefs = refLogNone
+			}
+		}
 	}
 	return pol, nil
 }
