@@ -3,6 +3,7 @@ package gitx
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +20,20 @@ type headShape struct {
 	setup func(t *testing.T, dir string) string
 	// loose: looseHead, reading the files alone, must resolve it.
 	loose bool
+}
+
+// make builds the shape in a new repository holding commitBase, committed
+// by git, and returns the working tree to open and the branch HEAD names
+// ("" when detached).
+func (s headShape) make(t *testing.T) (root, branch string) {
+	t.Helper()
+	dir := t.TempDir()
+	cliBase(t, dir)
+	root = s.setup(t, dir)
+	if ok, out := gitOK(t, root, "symbolic-ref", "-q", "HEAD"); ok {
+		branch = strings.TrimSpace(out)
+	}
+	return root, branch
 }
 
 // headShapes returns every shape of HEAD spine must read and move: a
@@ -64,9 +79,7 @@ func TestHeadMatchesGit(t *testing.T) {
 	tests := headShapes()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			cliBase(t, dir)
-			root := tt.setup(t, dir)
+			root, _ := tt.make(t)
 			g, err := Open(root)
 			if err != nil {
 				t.Fatal(err)

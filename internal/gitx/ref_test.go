@@ -21,11 +21,8 @@ func TestCommitFilesMovesHeadLikeGit(t *testing.T) {
 	needGit(t)
 	for _, tt := range headShapes() {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			cliBase(t, dir)
-			root := tt.setup(t, dir)
-			symOK, sym := gitOK(t, root, "symbolic-ref", "-q", "HEAD")
-			sym = strings.TrimSpace(sym)
+			root, sym := tt.make(t)
+			symOK := sym != ""
 			common := gitRun(t, root, "rev-parse", "--git-common-dir")
 			gitDir := gitRun(t, root, "rev-parse", "--git-dir")
 			for _, p := range []*string{&common, &gitDir} {

@@ -33,11 +33,8 @@ func TestCommitFilesLogsLikeGit(t *testing.T) {
 	needGit(t)
 	for _, tt := range headShapes() {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			cliBase(t, dir)
-			root := tt.setup(t, dir)
-			symOK, sym := gitOK(t, root, "symbolic-ref", "-q", "HEAD")
-			sym = strings.TrimSpace(sym)
+			root, sym := tt.make(t)
+			symOK := sym != ""
 			logged := []string{"HEAD"}
 			if symOK {
 				logged = append(logged, sym)
