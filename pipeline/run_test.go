@@ -1132,3 +1132,30 @@ func TestDamagedReceiptHoldsItsStepOnly(t *testing.T) {
 		t.Fatalf("%d lines, want 1: nothing may run", n)
 	}
 }
+
+// TestRunCommitsAfterAStepRepacks: a step that runs git gc (or an
+// operator's git, or git maintenance, while the run goes on) deletes the
+// packs the run had read and packs the objects it wrote: the run still
+// commits every stage, and git finds the history whole.
+func TestRunCommitsAfterAStepRepacks(t *testing.T) {
+	r := newRepo(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-GC",
+		"## Stage 1: Before\n\n```sh {name=before}\necho before\n```\n\n"+
+			"## Stage 2: Repack\n\n```sh {name=repack}\ngit gc -q --prune=now\n```\n\n"+
+			"## Stage 3: After\n\n```sh {name=after}\necho after\n```\n")})
+	r.git("gc", "-q")
+	out := r.run(nil)
+	if len(out.Commits) != 3 || out.Failed {
+		t.Fatalf("commits %v, failed %v, receipts %d", out.Commits, out.Failed, len(out.Receipts))
+	}
+	for _, rc := range out.Receipts {
+		if rc.Status != artifacts.StatusPass {
+			t.Errorf("%s: %s (%s)", rc.Step, rc.Status, rc.Note)
+		}
+	}
+	r.git("fsck", "--no-dangling")
+	r.clean()
+	if log := r.git("log", "--format=%s"); strings.Count(log, "spine(LOOP-GC)") != 3 {
+		t.Errorf("history:\n%s", log)
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/mapfile"
 )
@@ -61,6 +62,13 @@ func Open(root string) (*Repo, error) {
 	}
 	g := &Repo{Root: root, R: r, splitMinEntries: defaultSplitMinEntries,
 		packMinObjects: defaultPackMinObjects, packMaxBytes: defaultPackMaxBytes}
+	if st, ok := r.Storer.(*filesystem.Storage); ok {
+		objects, err := g.objectsDir()
+		if err != nil {
+			return nil, err
+		}
+		r.Storer = newObjectStore(st, filepath.Join(objects, "pack"))
+	}
 	g.index.mapped = &mappedShared{}
 	// The mapping of the shared index a commit read stays for the next
 	// commits; it is released once the Repo is gone (nothing read from

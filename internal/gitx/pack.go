@@ -18,9 +18,10 @@ import (
 // file created in its fan-out folder (and often the folder): about 0.3 ms
 // apiece on ext4 here, 0.12 s for the 400 objects of a 200-step stage,
 // against two files for a pack. Git reads a repository's packs and loose
-// objects alike, and its automatic gc (gc.autoPackLimit) merges small
-// packs; a commit of fewer objects stays loose, as git's own commits are,
-// so that ordinary stages add no packs.
+// objects alike, and git gc (git maintenance, or the automatic gc after
+// git's own commands; spine runs none) merges small packs; a commit of
+// fewer objects stays loose, as git's own commits are, so that ordinary
+// stages add no packs.
 //
 // The pack goes through go-git's PackfileWriter, which indexes it as it
 // is written (the .idx) and registers it with the repository's object
