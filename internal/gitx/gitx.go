@@ -62,12 +62,12 @@ func Open(root string) (*Repo, error) {
 	}
 	g := &Repo{Root: root, R: r, splitMinEntries: defaultSplitMinEntries,
 		packMinObjects: defaultPackMinObjects, packMaxBytes: defaultPackMaxBytes}
+	// Reads go on after git repacks (see objectStore). Without a .git of
+	// its own (a bare repository) nothing is wrapped: commits need one.
 	if st, ok := r.Storer.(*filesystem.Storage); ok {
-		objects, err := g.objectsDir()
-		if err != nil {
-			return nil, err
+		if objects, err := g.objectsDir(); err == nil {
+			r.Storer = newObjectStore(st, filepath.Join(objects, "pack"))
 		}
-		r.Storer = newObjectStore(st, filepath.Join(objects, "pack"))
 	}
 	g.index.mapped = &mappedShared{}
 	// The mapping of the shared index a commit read stays for the next

@@ -74,7 +74,8 @@ type refLog struct {
 	// head: the reference is the branch HEAD names, so HEAD's log gets
 	// the line too.
 	head bool
-	// mode is core.logAllRefUpdates (refLogUnset: read it).
+	// mode is core.logAllRefUpdates (refLogUnset: read it, which takes
+	// the index cache's lock: CommitFiles, which holds that lock, sets it).
 	mode refLogMode
 	// from, when set, is where the move started, if not where the
 	// reference is now: go-git's push moved the remote-tracking branch
