@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
@@ -426,6 +427,9 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 		if err := r.journal.Compact(); err != nil {
 			r.log.Warn("journal compaction failed", "err", err)
 		}
+		if len(r.out.Commits) > 0 {
+			r.housekeep(ctx)
+		}
 	}
 	// Keep what the approval lookups learnt for the next command, as plan
 	// and status do.
@@ -433,6 +437,32 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 		r.log.Debug("approval cache not saved", "err", err)
 	}
 	return r.out, nil
+}
+
+// housekeep runs git's automatic housekeeping after a run that committed,
+// as git commit does after each commit, when git would find work (see
+// gitx.Repo.Housekeep: go-git runs none). It never fails the run: the
+// receipts are committed already.
+func (r *Runner) housekeep(ctx context.Context) {
+	if ctx.Err() != nil {
+		return // stopped: the next run does it
+	}
+	need, err := r.opts.Git.NeedsHousekeeping()
+	if err != nil {
+		r.log.Warn("could not tell whether git housekeeping is due", "err", err)
+		return
+	}
+	if !need {
+		return
+	}
+	switch err := r.opts.Git.Housekeep(ctx); {
+	case errors.Is(err, exec.ErrNotFound):
+		r.log.Warn("git housekeeping is due (many packs or loose objects) but no git is installed: run git gc in the repository")
+	case err != nil:
+		r.log.Warn("git housekeeping failed", "err", err)
+	default:
+		r.log.Info("git housekeeping started (git maintenance run --auto)")
+	}
 }
 
 func randomID(rnd io.Reader) (string, error) {

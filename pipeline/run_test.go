@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -1157,5 +1158,68 @@ func TestRunCommitsAfterAStepRepacks(t *testing.T) {
 	r.clean()
 	if log := r.git("log", "--format=%s"); strings.Count(log, "spine(LOOP-GC)") != 3 {
 		t.Errorf("history:\n%s", log)
+	}
+}
+
+// TestRunKeepsHouseAsGitCommitDoes: after a run that committed, git's
+// automatic housekeeping runs when it is due (here: more packs than
+// gc.autoPackLimit), as after git commit; not when the operator turned it
+// off, and not after a run that committed nothing.
+func TestRunKeepsHouseAsGitCommitDoes(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		// offFor: the runs (0: the first, 1: the second) with gc.auto 0.
+		offFor []int
+		runs   int
+		// repacked: the last run leaves one pack.
+		repacked bool
+	}{
+		{name: "due", runs: 1, repacked: true},
+		{name: "turned off", runs: 1, offFor: []int{0}},
+		{name: "nothing committed", runs: 2, offFor: []int{0}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRepo(t)
+			r.git("config", "gc.autoDetach", "false")
+			r.git("config", "gc.autoPackLimit", "2")
+			// Three packs, git's own commits not tidying them meanwhile.
+			r.git("config", "gc.auto", "0")
+			r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-H", "## Stage 1: One\n\n```sh {name=one}\necho one\n```\n")})
+			r.git("repack", "-q")
+			for i := range 2 {
+				r.commit(fmt.Sprint("c", i), map[string]string{fmt.Sprintf("f%d", i): "x\n"})
+				r.git("repack", "-q")
+			}
+			packs := func() int {
+				m, _ := filepath.Glob(filepath.Join(r.root, ".git", "objects", "pack", "pack-*.pack"))
+				return len(m)
+			}
+			if n := packs(); n != 3 {
+				t.Fatalf("%d packs to start with, want 3", n)
+			}
+			var out *Outcome
+			before := 0
+			for run := range tt.runs {
+				if slices.Contains(tt.offFor, run) {
+					r.git("config", "gc.auto", "0")
+				} else {
+					r.git("config", "--unset", "gc.auto")
+				}
+				before = packs()
+				out = r.run(nil)
+			}
+			if committed, want := len(out.Commits) > 0, tt.runs == 1; committed != want {
+				t.Fatalf("the last run's commits: %v", out.Commits)
+			}
+			got := packs()
+			switch {
+			case tt.repacked && got != 1:
+				t.Errorf("%d packs after the run, want 1", got)
+			case !tt.repacked && got != before:
+				t.Errorf("%d packs after the run, %d before: git's housekeeping ran", got, before)
+			}
+			r.git("fsck", "--no-dangling")
+			r.clean()
+		})
 	}
 }

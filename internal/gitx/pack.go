@@ -18,8 +18,9 @@ import (
 // file created in its fan-out folder (and often the folder): about 0.3 ms
 // apiece on ext4 here, 0.12 s for the 400 objects of a 200-step stage,
 // against two files for a pack. Git reads a repository's packs and loose
-// objects alike, and git gc (git maintenance, or the automatic gc after
-// git's own commands; spine runs none) merges small packs; a commit of
+// objects alike, and git gc (the automatic one after git's commands and
+// after spine's runs, see Housekeep, or git maintenance) merges small
+// packs; a commit of
 // fewer objects stays loose, as git's own commits are, so that ordinary
 // stages add no packs.
 //
