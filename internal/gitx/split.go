@@ -87,7 +87,8 @@ type splitPolicy struct {
 }
 
 // splitPolicy reads core.splitIndex, splitIndex.maxPercentChange and
-// splitIndex.sharedIndexExpire as git finds them (gitConfig: the
+// splitIndex.sharedIndexExpire (and core.logAllRefUpdates, with core.bare
+// for its default) as git finds them (gitConfig: the
 // repository's configuration, the user's, the system's). Values git
 // would reject fall back to git's defaults, except an expiry spine
 // cannot parse, which keeps every shared index (never deleting one still
