@@ -29,6 +29,10 @@ func TestOnlySpineEdits(t *testing.T) {
 			fm + body + "\n" + EvidenceBegin + "\n" + run + EvidenceEnd + "\n\n## Notes\n\nkept\n", true},
 		{"CRLF document", strings.ReplaceAll(fm+body, "\n", "\r\n"), strings.ReplaceAll(beat("2026-11-26T19:45:39Z")+body+block(run), "\n", "\r\n"), true},
 		{"no frontmatter", body, body + block(run), true},
+		{"a key written twice", "---\nloop_id: LOOP-A\nd: 0\nd:\nlast_heartbeat_utc: \"2026-11-25T10:00:00Z\"\n---\n" + body,
+			"---\nloop_id: LOOP-A\nd: 0\nd:\nlast_heartbeat_utc: \"2026-11-26T19:45:39Z\"\n---\n" + body + block(run), true},
+		{"a key written twice, the second edited", "---\nloop_id: LOOP-A\nd: 0\nd:\n---\n" + body,
+			"---\nloop_id: LOOP-A\nd: 0\nd: 1\n---\n" + body + block(run), false},
 
 		{"a step's command edited", fm + body, fm + strings.Replace(body, "echo one", "echo two", 1) + block(run), false},
 		{"a word of prose edited", fm + body, fm + strings.Replace(body, "# LOOP-A", "# LOOP-A!", 1) + block(run), false},

@@ -256,15 +256,34 @@ func checkFrontmatterEdit(out []byte, key, value string, oldMeta Meta, oldSource
 	if newSource != oldSource {
 		return nil // the edit repaired the block
 	}
+	// Each other key reads as before, occurrence by occurrence: a key
+	// written twice (which yaml.v3 reads as two fields) is compared with
+	// itself, not its first occurrence with both.
+	seen := map[string]int{}
 	for _, f := range oldMeta {
 		if f.Key == key {
 			continue
 		}
-		if v, ok := newMeta.Get(f.Key); !ok || !reflect.DeepEqual(v, f.Value) {
+		n := seen[f.Key]
+		seen[f.Key] = n + 1
+		if v, ok := nthValue(newMeta, f.Key, n); !ok || !reflect.DeepEqual(v, f.Value) {
 			return fmt.Errorf("frontmatter %s: refusing the edit: it would change how key %s reads", key, f.Key)
 		}
 	}
 	return nil
+}
+
+// nthValue returns the value of the n-th (from 0) field of m named key.
+func nthValue(m Meta, key string, n int) (any, bool) {
+	for _, f := range m {
+		if f.Key == key {
+			if n == 0 {
+				return f.Value, true
+			}
+			n--
+		}
+	}
+	return nil, false
 }
 
 // commentStart finds a YAML comment (`#` after white space, outside
