@@ -21,19 +21,18 @@ func packCount(t *testing.T, dir string) int {
 	return len(m)
 }
 
-// packedCommits makes n commits of three files each, every one written as
-// a pack of its own.
-func packedCommits(t *testing.T, g *Repo, dir string, n int) {
+// commitMany makes n commits of files new files each (named after
+// prefix), written as packs or loose objects as g.packMinObjects says.
+func commitMany(t *testing.T, g *Repo, dir, prefix string, n, files int) {
 	t.Helper()
-	g.packMinObjects = 1
 	for i := range n {
 		var paths []string
-		for j := range 3 {
-			p := fmt.Sprintf("r%d/f%d", i, j)
+		for j := range files {
+			p := fmt.Sprintf("%s%d/%d", prefix, i, j)
 			write(t, dir, p, p+"\n")
 			paths = append(paths, p)
 		}
-		if _, _, err := g.CommitFiles(paths, fmt.Sprint("c", i), testSig()); err != nil {
+		if _, _, err := g.CommitFiles(paths, fmt.Sprint(prefix, i), testSig()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -71,19 +70,10 @@ func TestHousekeeping(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			packedCommits(t, g, dir, tt.packs)
-			g.packMinObjects = 1 << 20
-			for i := range tt.loose {
-				var paths []string
-				for j := range 100 {
-					p := fmt.Sprintf("l%d/%d", i, j)
-					write(t, dir, p, p+"\n")
-					paths = append(paths, p)
-				}
-				if _, _, err := g.CommitFiles(paths, fmt.Sprint("l", i), testSig()); err != nil {
-					t.Fatal(err)
-				}
-			}
+			g.packMinObjects = 1 // each commit a pack
+			commitMany(t, g, dir, "p", tt.packs, 3)
+			g.packMinObjects = 1 << 20 // loose
+			commitMany(t, g, dir, "l", tt.loose, 100)
 			due, err := g.NeedsHousekeeping()
 			if err != nil || due != tt.due {
 				t.Fatalf("NeedsHousekeeping = %v, %v; want %v", due, err, tt.due)
