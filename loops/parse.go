@@ -599,9 +599,17 @@ func unquote(s string) string {
 	return s
 }
 
-// checkMetaTypes reports frontmatter values whose type spine relies on.
+// checkMetaTypes reports frontmatter values whose type spine relies on,
+// and keys written twice (YAML wants each key once; spine reads the first,
+// another tool may read the last).
 func (p *docParser) checkMetaTypes() {
+	first := map[string]int{}
 	for _, f := range p.d.Meta {
+		if l, dup := first[f.Key]; dup {
+			p.problem(f.Line, LevelWarning, "frontmatter: key %s appears twice (first on line %d); spine reads the first", f.Key, l)
+		} else {
+			first[f.Key] = f.Line
+		}
 		switch f.Key {
 		case "loop_id", "status", "owner", "host":
 			switch f.Value.(type) {

@@ -187,6 +187,12 @@ func TestFrontmatterVariants(t *testing.T) {
 			},
 		},
 		{
+			name: "a key written twice",
+			src:  "---\nloop_id: LOOP-K-1\nowner: a\nstatus: active\nowner: b\n---\n# LOOP-K-1\n",
+			id:   "LOOP-K-1", status: "active", source: SourceFrontmatter, bodyLine: 7, title: "LOOP-K-1",
+			problems: []string{"5: warning: frontmatter: key owner appears twice (first on line 3); spine reads the first"},
+		},
+		{
 			name: "YAML line breaks that are not LF keep file lines",
 			src:  "---\nloop_id: LOOP-J-1\na: \"x\r\n\"\rb: [\n---\n",
 			id:   "LOOP-J-1", source: SourceFrontmatterLines, bodyLine: 6,
