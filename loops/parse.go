@@ -603,12 +603,13 @@ func unquote(s string) string {
 // and keys written twice (YAML wants each key once; spine reads the first,
 // another tool may read the last).
 func (p *docParser) checkMetaTypes() {
-	first := map[string]int{}
-	for _, f := range p.d.Meta {
-		if l, dup := first[f.Key]; dup {
-			p.problem(f.Line, LevelWarning, "frontmatter: key %s appears twice (first on line %d); spine reads the first", f.Key, l)
-		} else {
-			first[f.Key] = f.Line
+	for i, f := range p.d.Meta {
+		// A handful of keys: a scan costs less than a map per document.
+		for _, e := range p.d.Meta[:i] {
+			if e.Key == f.Key {
+				p.problem(f.Line, LevelWarning, "frontmatter: key %s appears twice (first on line %d); spine reads the first", f.Key, e.Line)
+				break
+			}
 		}
 		switch f.Key {
 		case "loop_id", "status", "owner", "host":

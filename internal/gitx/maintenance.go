@@ -58,7 +58,7 @@ func (g *Repo) NeedsHousekeeping() (bool, error) {
 	}
 	loose := 0
 	for _, n := range names {
-		if len(n) == 38 && isHex(n) {
+		if _, ok := parseHash("17" + n); ok {
 			loose++
 		}
 	}
@@ -96,16 +96,6 @@ func readNames(dir string) ([]string, error) {
 	}
 	defer f.Close()
 	return f.Readdirnames(-1)
-}
-
-// isHex reports whether s is lower-case hexadecimal.
-func isHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // Housekeep runs git's automatic housekeeping in the repository, as `git

@@ -76,6 +76,16 @@ func TrackingRef(remote, branch string) plumbing.ReferenceName {
 	return plumbing.NewRemoteReferenceName(remote, branch)
 }
 
+// hashOf returns the commit the reference name points at, or the zero
+// hash when it does not exist or cannot be read (where a move is logged
+// from: git logs a new reference's move from zero).
+func (g *Repo) hashOf(name plumbing.ReferenceName) plumbing.Hash {
+	if ref, err := g.R.Storer.Reference(name); err == nil {
+		return ref.Hash()
+	}
+	return plumbing.ZeroHash
+}
+
 // Fetch fetches branch from remote into its remote-tracking reference and
 // returns the remote's head, or the zero hash when the remote has no such
 // branch.
@@ -85,10 +95,7 @@ func (g *Repo) Fetch(ctx context.Context, remote, branch string) (plumbing.Hash,
 		return plumbing.ZeroHash, err
 	}
 	track := TrackingRef(remote, branch)
-	tracked := plumbing.ZeroHash
-	if ref, err := g.R.Storer.Reference(track); err == nil {
-		tracked = ref.Hash()
-	}
+	tracked := g.hashOf(track)
 	spec := config.RefSpec(fmt.Sprintf("+%s:%s", plumbing.NewBranchReferenceName(branch), track))
 	err = g.R.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: remote, RefSpecs: []config.RefSpec{spec}, Tags: git.NoTags, Auth: authFor(url),
@@ -145,10 +152,7 @@ func (g *Repo) Push(ctx context.Context, remote, branch string) (bool, error) {
 	}
 	spec := config.RefSpec(src + ":" + plumbing.NewBranchReferenceName(branch).String())
 	track := TrackingRef(remote, branch)
-	tracked := plumbing.ZeroHash
-	if ref, err := g.R.Storer.Reference(track); err == nil {
-		tracked = ref.Hash()
-	}
+	tracked := g.hashOf(track)
 	err = g.R.PushContext(ctx, &git.PushOptions{
 		RemoteName: remote, RefSpecs: []config.RefSpec{spec}, Auth: authFor(url),
 	})
