@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+
+	"github.com/spinehq/spine/internal/fsx"
 )
 
 // Signed receipts: beside receipt.json, a host that has a signing key
@@ -311,7 +313,7 @@ func (s *Signer) WriteSignature(root, dir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("sign %s: %w", dir, err)
 	}
-	if err := WriteFileAtomic(full, env, 0o644); err != nil {
+	if err := WriteFileAtomic(full, env, fsx.FileMode); err != nil {
 		return "", fmt.Errorf("sign %s: %w", dir, err)
 	}
 	return rel, nil

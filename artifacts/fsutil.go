@@ -167,9 +167,11 @@ func ArtifactPath(repoRoot, artifactsDir, loopSlug, name string) (string, error)
 // Abort (deferred) to remove the temporary file if Commit is never reached.
 // An AtomicFile is not safe for concurrent use.
 type AtomicFile struct {
-	f         *os.File
-	path      string
-	perm      fs.FileMode
+	f    *os.File
+	path string
+	// keepMode is set when the file replaces one, whose mode it takes.
+	keepMode  bool
+	mode      fs.FileMode
 	dirSync   []string // directories to fsync before the file counts as durable
 	synced    bool     // data synced and temporary file closed
 	done      bool     // committed or aborted
@@ -184,17 +186,34 @@ type AtomicFile struct {
 func (a *AtomicFile) DeferSync() { a.noSync = true }
 
 // CreateAtomic starts writing path atomically: it creates a temporary file
-// ".<base>.tmp-*" beside path. The directory must exist.
+// ".<base>.tmp-*" beside path. The directory must exist. A new file gets
+// mode perm less the umask, as a file created in place would (perm is
+// fsx.FileMode but for a file that must stay private); a file that exists
+// keeps its mode: an operator's document made private stays private once
+// spine rewrites it, and one shared with a group stays shared.
 func CreateAtomic(path string, perm fs.FileMode) (*AtomicFile, error) {
+	return createAtomic(path, perm, true)
+}
+
+// createAtomic is CreateAtomic; keep says whether a file replaced keeps
+// its mode.
+func createAtomic(path string, perm fs.FileMode, keep bool) (*AtomicFile, error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
-	f, err := fsx.CreateTemp(dir, "."+base+".tmp-")
+	a := &AtomicFile{path: path}
+	if keep {
+		if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() {
+			a.keepMode, a.mode = true, fi.Mode().Perm()
+		}
+	}
+	f, err := fsx.CreateTemp(dir, "."+base+".tmp-", perm)
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
-	return &AtomicFile{f: f, path: path, perm: perm}, nil
+	a.f = f
+	return a, nil
 }
 
 // Name returns the final path of the file.
@@ -212,8 +231,9 @@ func (a *AtomicFile) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// syncData sets the mode, fsyncs and closes the temporary file (once). On
-// failure the temporary file is removed and a is done.
+// syncData gives the temporary file the mode of the file it replaces (if
+// any), fsyncs and closes it (once). On failure the temporary file is
+// removed and a is done.
 func (a *AtomicFile) syncData() error {
 	if a.done {
 		return fmt.Errorf("commit %s: %w", a.path, fs.ErrClosed)
@@ -222,7 +242,10 @@ func (a *AtomicFile) syncData() error {
 		return nil
 	}
 	a.synced = true
-	err := a.f.Chmod(a.perm)
+	var err error
+	if a.keepMode {
+		err = a.f.Chmod(a.mode)
+	}
 	if err == nil && !a.noSync {
 		err = a.f.Sync()
 	}
@@ -354,10 +377,24 @@ func dirSyncs(dirs []string) []func() error {
 // WriteFileAtomic writes data to path so that a crash leaves either the old
 // content (or no file) or the complete new content: temporary file in the
 // same directory, fsync, rename, fsync of the directory. The directory must
-// exist. A symlink at path is replaced, not followed. Callers that take path
-// from repository content should build it with SafeJoin.
+// exist. A symlink at path is replaced, not followed. The file's mode is
+// as CreateAtomic gives it: perm less the umask for a new file, the old
+// file's for a replaced one. Callers that take path from repository
+// content should build it with SafeJoin.
 func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
-	a, err := CreateAtomic(path, perm)
+	return writeFileAtomic(path, data, perm, true)
+}
+
+// WriteFileAtomicMode is WriteFileAtomic for a file whose mode is perm
+// less the umask even when it replaces one, as git gives a file it checks
+// out the mode the commit records (fsx.FileMode or fsx.ExecMode), not the
+// mode of the file it replaces.
+func WriteFileAtomicMode(path string, data []byte, perm fs.FileMode) error {
+	return writeFileAtomic(path, data, perm, false)
+}
+
+func writeFileAtomic(path string, data []byte, perm fs.FileMode, keep bool) error {
+	a, err := createAtomic(path, perm, keep)
 	if err != nil {
 		return err
 	}

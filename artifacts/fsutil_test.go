@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/spinehq/spine/internal/modetest"
 )
 
 // mkTree creates files (content "x") and directories (names ending in
@@ -171,9 +173,10 @@ func TestWriteFileAtomic(t *testing.T) {
 		t.Fatalf("content = %q, %v; want two", got, err)
 	}
 	if runtime.GOOS != "windows" {
+		// The mode the file was made with stays (see TestAtomicFileModes).
 		fi, _ := os.Stat(p)
-		if fi.Mode().Perm() != 0o644 {
-			t.Errorf("perm = %v, want 0644", fi.Mode().Perm())
+		if want := 0o640 &^ modetest.Umask(t); fi.Mode().Perm() != want {
+			t.Errorf("perm = %v, want %v", fi.Mode().Perm(), want)
 		}
 	}
 	if diff := cmp.Diff([]string{"journal.json"}, dirNames(t, dir)); diff != "" {

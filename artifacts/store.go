@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/spinehq/spine/internal/fsx"
 )
 
 // File and folder names of the receipt store.
@@ -99,7 +101,7 @@ func (s *Store) Read(runKey string) (*Receipt, error) {
 // makeDir creates the run folder rel (and its parents), refusing symlinks
 // anywhere below Root. It returns the folder and the directories to fsync.
 func (s *Store) makeDir(rel string) (string, []string, error) {
-	abs, dirty, err := mkdirSafe(s.Root, rel, 0o755)
+	abs, dirty, err := mkdirSafe(s.Root, rel, fsx.DirMode)
 	if err != nil {
 		return "", nil, fmt.Errorf("receipt folder: %w", err)
 	}
@@ -161,7 +163,7 @@ func (s *Store) CreateOutput(runKey string) (*AtomicFile, error) {
 	if err := noReceipt(abs); err != nil {
 		return nil, err
 	}
-	a, err := CreateAtomic(filepath.Join(abs, OutputFile), 0o644)
+	a, err := CreateAtomic(filepath.Join(abs, OutputFile), fsx.FileMode)
 	if err != nil {
 		return nil, err
 	}
@@ -266,12 +268,6 @@ func (s *Store) WriteLinked(r *Receipt, logPath string, size int64, sum string) 
 	if err != nil {
 		return nil, err
 	}
-	if fi.Mode().Perm() != 0o644 {
-		// The mode every output.log has, whatever the umask.
-		if err := os.Chmod(logPath, 0o644); err != nil {
-			return nil, fmt.Errorf("write receipt %s: %w", r.RunKey, err)
-		}
-	}
 	if err := os.Link(logPath, filepath.Join(abs, OutputFile)); err != nil {
 		return copyLog()
 	}
@@ -299,7 +295,7 @@ func (s *Store) writeRunIn(r *Receipt, output *AtomicFile, rel, abs string, dirt
 	if err != nil {
 		return nil, err
 	}
-	rec, err := CreateAtomic(filepath.Join(abs, ReceiptFile), 0o644)
+	rec, err := CreateAtomic(filepath.Join(abs, ReceiptFile), fsx.FileMode)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/spinehq/spine/internal/fsx"
+	"github.com/spinehq/spine/internal/modetest"
 )
 
 // testKey returns a run key for step started at t, with id n.
@@ -329,7 +332,8 @@ func TestStoreWriteLinked(t *testing.T) {
 		linked bool
 	}{
 		{name: "linked", deferSync: true, size: int64(len(content)), perm: 0o644, linked: true},
-		{name: "restrictive umask", deferSync: true, size: int64(len(content)), perm: 0o600, linked: true},
+		{name: "linked, made under a private umask", deferSync: true, size: int64(len(content)), perm: 0o600, linked: true},
+		{name: "linked, made under a shared umask", deferSync: true, size: int64(len(content)), perm: 0o664, linked: true},
 		{name: "size differs: copied", deferSync: true, size: 3, perm: 0o644},
 		{name: "leftover output.log: replaced by a copy", deferSync: true, size: int64(len(content)), perm: 0o644, leftover: true},
 		{name: "synced store: copied", size: int64(len(content)), perm: 0o644},
@@ -386,8 +390,15 @@ func TestStoreWriteLinked(t *testing.T) {
 			if got := os.SameFile(fiLog, fiOut); got != tt.linked {
 				t.Errorf("output.log is the log file: %v, want %v", got, tt.linked)
 			}
-			if fiOut.Mode().Perm() != 0o644 {
-				t.Errorf("output.log mode %v, want 0644", fiOut.Mode().Perm())
+			// A linked output.log is the log file, with its mode; a copy is
+			// a new file, made as every file spine makes (fsx.FileMode less
+			// the umask).
+			want := fsx.FileMode &^ modetest.Umask(t)
+			if tt.linked {
+				want = tt.perm
+			}
+			if fiOut.Mode().Perm() != want {
+				t.Errorf("output.log mode %v, want %v", fiOut.Mode().Perm(), want)
 			}
 			if diff := cmp.Diff([]string{"output.log", "receipt.json"}, dirNames(t, filepath.Join(root, filepath.FromSlash(dir)))); diff != "" {
 				t.Errorf("run folder (-want +got):\n%s", diff)

@@ -18,6 +18,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/mapfile"
 	"github.com/spinehq/spine/internal/varbin"
 )
@@ -234,11 +235,11 @@ func (c *Cache) openNext() {
 		return
 	}
 	c.next = &cacheFile{}
-	if err := os.MkdirAll(filepath.Dir(c.path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(c.path), fsx.DirMode); err != nil {
 		c.next.err = err
 		return
 	}
-	f, err := os.OpenFile(c.tmpPath(), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(c.tmpPath(), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fsx.FileMode)
 	if err != nil {
 		c.next.err = err
 		return

@@ -13,6 +13,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/gitx"
 	"github.com/spinehq/spine/loops"
 )
@@ -130,10 +131,10 @@ func (hc *historyCache) save() error {
 	if err != nil {
 		return fmt.Errorf("approvals cache: %w", err)
 	}
-	if err := os.MkdirAll(hc.stateDir, 0o755); err != nil {
+	if err := os.MkdirAll(hc.stateDir, fsx.DirMode); err != nil {
 		return fmt.Errorf("approvals cache: %w", err)
 	}
-	if err := artifacts.WriteFileAtomic(filepath.Join(hc.stateDir, approvalsIndexName), data, 0o644); err != nil {
+	if err := artifacts.WriteFileAtomic(filepath.Join(hc.stateDir, approvalsIndexName), data, fsx.FileMode); err != nil {
 		return fmt.Errorf("approvals cache: %w", err)
 	}
 	hc.dirty = false

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/internal/fsx"
 )
 
 // SupervisorSpec tells a background step's supervisor what to run. It is
@@ -60,7 +61,7 @@ func Supervise(ctx context.Context, specPath string) error {
 	if err := json.Unmarshal(data, &spec); err != nil {
 		return fmt.Errorf("supervise %s: %w", specPath, err)
 	}
-	logFile, err := os.OpenFile(spec.Log, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	logFile, err := os.OpenFile(spec.Log, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, fsx.FileMode)
 	if err != nil {
 		return fmt.Errorf("supervise: %w", err)
 	}
@@ -86,7 +87,7 @@ func Supervise(ctx context.Context, specPath string) error {
 		Stdout: out.Stream(artifacts.StreamStdout), Stderr: out.Stream(artifacts.StreamStderr),
 		Timeout: spec.Timeout,
 		OnStart: func(pid int) error {
-			return os.WriteFile(spec.PIDFile, []byte(strconv.Itoa(pid)), 0o644)
+			return os.WriteFile(spec.PIDFile, []byte(strconv.Itoa(pid)), fsx.FileMode)
 		},
 	})
 	closeErr := out.Close()
@@ -105,7 +106,7 @@ func Supervise(ctx context.Context, specPath string) error {
 		ex.ExitCode = -1
 	}
 	b, _ := json.Marshal(ex)
-	return artifacts.WriteFileAtomic(spec.ExitFile, b, 0o644)
+	return artifacts.WriteFileAtomic(spec.ExitFile, b, fsx.FileMode)
 }
 
 // startBackground starts a background step under a detached supervisor
@@ -130,7 +131,7 @@ func (r *Runner) startBackground(lr *loopRun, it *Item) error {
 		return err
 	}
 	runs := filepath.Join(r.opts.StateDir, "runs")
-	if err := os.MkdirAll(runs, 0o755); err != nil {
+	if err := os.MkdirAll(runs, fsx.DirMode); err != nil {
 		return err
 	}
 	spec := SupervisorSpec{
@@ -273,7 +274,7 @@ func (r *Runner) collectBackground(e *Entry) (*artifacts.Receipt, bool) {
 			continue
 		}
 		src := filepath.Join(runs, c.RunKey+".artifact")
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(dst), fsx.DirMode); err != nil {
 			continue
 		}
 		if err := os.Rename(src, dst); err != nil && !errors.Is(err, os.ErrNotExist) {

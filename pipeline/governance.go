@@ -15,6 +15,7 @@ import (
 	"github.com/spinehq/spine/caps"
 	"github.com/spinehq/spine/config"
 	"github.com/spinehq/spine/gaps"
+	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/packs"
 )
@@ -253,9 +254,9 @@ func (tx *govTx) writeFile(rel string, data []byte) error {
 	case err != nil:
 		return fmt.Errorf("write %s: %w", rel, err)
 	default:
-		tx.undo = append(tx.undo, func() error { return artifacts.WriteFileAtomic(full, old, 0o644) })
+		tx.undo = append(tx.undo, func() error { return artifacts.WriteFileAtomic(full, old, fsx.FileMode) })
 	}
-	if err := artifacts.WriteFileAtomic(full, data, 0o644); err != nil {
+	if err := artifacts.WriteFileAtomic(full, data, fsx.FileMode); err != nil {
 		return fmt.Errorf("write %s: %w", rel, err)
 	}
 	tx.lr.pending = append(tx.lr.pending, filepath.ToSlash(rel))

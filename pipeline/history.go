@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/mapfile"
 )
 
@@ -292,8 +293,8 @@ func loadHistory(root, receiptsDir, stateDir string, mapped bool) (*History, err
 	}
 	h := NewHistory(runs)
 	if cachePath != "" {
-		if os.MkdirAll(stateDir, 0o755) == nil {
-			_ = artifacts.WriteFileAtomic(cachePath, encodeIndex(h.runs, digest), 0o644)
+		if os.MkdirAll(stateDir, fsx.DirMode) == nil {
+			_ = artifacts.WriteFileAtomic(cachePath, encodeIndex(h.runs, digest), fsx.FileMode)
 			_ = os.Remove(filepath.Join(stateDir, oldIndexName))
 		}
 	}

@@ -133,7 +133,7 @@ const journalRoom = 8 << 10
 // record's fdatasync alone would not keep a new file's name through a
 // crash.
 func OpenJournal(stateDir string) (*Journal, error) {
-	if err := fsx.MkdirAllDurable(stateDir, 0o755); err != nil {
+	if err := fsx.MkdirAllDurable(stateDir, fsx.DirMode); err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
 	return &Journal{path: filepath.Join(stateDir, "journal.jsonl")}, nil
@@ -315,7 +315,7 @@ func (j *Journal) appendFile() (*os.File, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		// Created here: its name must be durable before any record in
 		// it counts as written.
-		if f, err = os.OpenFile(j.path, os.O_CREATE|os.O_RDWR, 0o644); err == nil {
+		if f, err = os.OpenFile(j.path, os.O_CREATE|os.O_RDWR, fsx.FileMode); err == nil {
 			syncDir := j.syncDir
 			if syncDir == nil {
 				syncDir = fsx.SyncDir

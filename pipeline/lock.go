@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/spinehq/spine/internal/fsx"
 )
 
 // ErrLocked is returned when another run holds the repository lock.
@@ -45,11 +47,11 @@ type Lock struct {
 // AcquireLock takes the lock in stateDir, waiting up to wait (0: not at
 // all). A pid recorded by a holder that is gone is logged as taken over.
 func AcquireLock(ctx context.Context, stateDir string, wait time.Duration, log *slog.Logger) (*Lock, error) {
-	if err := os.MkdirAll(stateDir, 0o755); err != nil {
+	if err := os.MkdirAll(stateDir, fsx.DirMode); err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
 	path := filepath.Join(stateDir, "lock")
-	fl := flock.New(path)
+	fl := flock.New(path, flock.SetPermissions(fsx.FileMode))
 	deadline := time.Now().Add(wait)
 	for {
 		ok, err := fl.TryLock()
@@ -73,7 +75,7 @@ func AcquireLock(ctx context.Context, stateDir string, wait time.Duration, log *
 			log.Info("took over the lock of a run that is gone", "pid", old, "lock", path)
 		}
 	}
-	if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), fsx.FileMode); err != nil {
 		_ = fl.Unlock()
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
@@ -82,7 +84,7 @@ func AcquireLock(ctx context.Context, stateDir string, wait time.Duration, log *
 
 // Release clears the recorded pid and releases the lock.
 func (l *Lock) Release() error {
-	_ = os.WriteFile(l.path, nil, 0o644)
+	_ = os.WriteFile(l.path, nil, fsx.FileMode)
 	return l.fl.Unlock()
 }
 

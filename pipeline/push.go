@@ -19,6 +19,7 @@ import (
 
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/gitx"
 	"github.com/spinehq/spine/loops"
 )
@@ -579,7 +580,7 @@ func regenerateDoc(o *PushOptions, hist *History, d replayDoc, orig *object.Comm
 	} else if !errors.Is(err, loops.ErrNoFrontmatter) {
 		o.Log.Warn("heartbeat not recorded", "path", d.path, "err", err)
 	}
-	if err := artifacts.WriteFileAtomic(full, out, 0o644); err != nil {
+	if err := artifacts.WriteFileAtomic(full, out, fsx.FileMode); err != nil {
 		return false, fmt.Errorf("write %s: %w", d.path, err)
 	}
 	return true, nil
@@ -595,10 +596,10 @@ func removeFile(full string) error {
 
 // writeFile writes a file atomically, creating its folder.
 func writeFile(full string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(full), fsx.DirMode); err != nil {
 		return err
 	}
-	return artifacts.WriteFileAtomic(full, data, 0o644)
+	return artifacts.WriteFileAtomic(full, data, fsx.FileMode)
 }
 
 // readFileIfExists returns a file's content, or nil when it does not exist.

@@ -10,6 +10,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/gitx"
 	"github.com/spinehq/spine/loops"
 )
@@ -156,14 +157,14 @@ func (r *Runner) undoPartialSwitch(head plumbing.Hash) error {
 			if err != nil {
 				return err
 			}
-			perm := os.FileMode(0o644)
+			perm := fsx.FileMode
 			if ch.From.Mode == filemode.Executable {
-				perm = 0o755
+				perm = fsx.ExecMode
 			}
-			if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			if err := os.MkdirAll(filepath.Dir(full), fsx.DirMode); err != nil {
 				return fmt.Errorf("undo switch: %w", err)
 			}
-			if err := artifacts.WriteFileAtomic(full, blob, perm); err != nil {
+			if err := artifacts.WriteFileAtomicMode(full, blob, perm); err != nil {
 				return fmt.Errorf("undo switch: %w", err)
 			}
 		}

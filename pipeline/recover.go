@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/gitx"
 	"github.com/spinehq/spine/loops"
 )
@@ -182,7 +183,7 @@ func (r *Runner) commitRecovered(loopID string, lr *loopRun) error {
 			}
 			if src, err := r.regenerate(doc, doc.Source, now); err == nil {
 				full, err := artifacts.SafeJoin(r.opts.Root, doc.Path)
-				if err == nil && artifacts.WriteFileAtomic(full, src, 0o644) == nil {
+				if err == nil && artifacts.WriteFileAtomic(full, src, fsx.FileMode) == nil {
 					lr.pending = append(lr.pending, doc.Path)
 					// Later stages of this run start from the new bytes.
 					r.reparsed(doc, src)

@@ -773,7 +773,7 @@ func (r *Runner) finishStage(lr *loopRun, stageIdx int) error {
 		if err != nil {
 			return err
 		}
-		if err := artifacts.WriteFileAtomic(full, src, 0o644); err != nil {
+		if err := artifacts.WriteFileAtomic(full, src, fsx.FileMode); err != nil {
 			return fmt.Errorf("update %s: %w", doc.Path, err)
 		}
 		lr.src = src

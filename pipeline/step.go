@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/loops"
 )
 
@@ -32,14 +33,14 @@ func (r *Runner) logPath(runKey string) string {
 func createLog(path string) (*os.File, error) {
 	made := false
 	for {
-		fd, err := syscall.Open(path, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_TRUNC|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0o644)
+		fd, err := syscall.Open(path, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_TRUNC|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, uint32(fsx.FileMode))
 		switch {
 		case err == nil:
 			return os.NewFile(uintptr(fd), path), nil
 		case err == syscall.EINTR:
 			continue
 		case err == syscall.ENOENT && !made:
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			if err := os.MkdirAll(filepath.Dir(path), fsx.DirMode); err != nil {
 				return nil, err
 			}
 			made = true
@@ -70,7 +71,7 @@ func (r *Runner) makeSpareLog() {
 	p := r.spareLogPath()
 	removed := false
 	for {
-		fd, err := syscall.Open(p, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0o644)
+		fd, err := syscall.Open(p, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, uint32(fsx.FileMode))
 		switch {
 		case err == syscall.EINTR:
 			continue
@@ -194,10 +195,10 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	out.SetLive(live)
 	var artifactFile *artifacts.AtomicFile
 	if artifactAbs != "" {
-		if err := os.MkdirAll(filepath.Dir(artifactAbs), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(artifactAbs), fsx.DirMode); err != nil {
 			return nil, fmt.Errorf("step %s: artifact folder: %w", step.Name, err)
 		}
-		if artifactFile, err = artifacts.CreateAtomic(artifactAbs, 0o644); err != nil {
+		if artifactFile, err = artifacts.CreateAtomic(artifactAbs, fsx.FileMode); err != nil {
 			return nil, fmt.Errorf("step %s: artifact: %w", step.Name, err)
 		}
 		defer artifactFile.Abort()

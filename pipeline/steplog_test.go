@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/internal/fsx"
+	"github.com/spinehq/spine/internal/modetest"
 )
 
 // TestStepOutputBecomesOutputLog runs steps with and without output, with
@@ -72,8 +74,8 @@ func TestStepOutputBecomesOutputLog(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if fi.Mode() != 0o644 {
-					t.Errorf("%s: output.log mode %v, want -rw-r--r--", rc.Step, fi.Mode())
+				if want := fsx.FileMode &^ modetest.Umask(t); fi.Mode() != want {
+					t.Errorf("%s: output.log mode %v, want %v", rc.Step, fi.Mode(), want)
 				}
 				if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink != 1 {
 					t.Errorf("%s: output.log has %d links, want 1 (the state folder's log removed)", rc.Step, st.Nlink)

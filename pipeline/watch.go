@@ -14,6 +14,7 @@ import (
 
 	"github.com/gofrs/flock"
 
+	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/gitx"
 )
 
@@ -373,11 +374,11 @@ const (
 
 // RequestRun records that a run is wanted (a push arrived).
 func RequestRun(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, fsx.DirMode); err != nil {
 		return fmt.Errorf("request a run: %w", err)
 	}
 	p := filepath.Join(dir, RequestFile)
-	if err := os.WriteFile(p, []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(p, []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"), fsx.FileMode); err != nil {
 		return fmt.Errorf("request a run: %w", err)
 	}
 	return nil
@@ -400,7 +401,7 @@ func Drain(ctx context.Context, dir string, maxCycles int, cycle func(context.Co
 	var errs []error
 	cycles := 0
 	for requested() && cycles < maxCycles && ctx.Err() == nil {
-		fl := flock.New(filepath.Join(dir, workerLock))
+		fl := flock.New(filepath.Join(dir, workerLock), flock.SetPermissions(fsx.FileMode))
 		ok, err := fl.TryLock()
 		if err != nil {
 			return fmt.Errorf("worker lock: %w", err)

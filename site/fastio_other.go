@@ -41,7 +41,7 @@ func readFileStat(path string, limit int64) ([]byte, fileStat, error) {
 // place.
 func writeFileAtomic(path string, data []byte) error {
 	tmp := path + ".spine-tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	if err := os.WriteFile(tmp, data, fsx.FileMode); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
@@ -65,7 +65,7 @@ func openNoFollow(path string) (*os.File, error) {
 
 // writeFileDirect creates or truncates path and writes data to it.
 func writeFileDirect(path string, data []byte) error {
-	return os.WriteFile(path, data, 0o644)
+	return os.WriteFile(path, data, fsx.FileMode)
 }
 
 // lexists reports whether path names a file (without following a final

@@ -122,7 +122,7 @@ func lexists(path string) bool {
 // place, so that a reader (the site server) never sees a partial page.
 func writeFileAtomic(path string, data []byte) error {
 	tmp := path + ".spine-tmp"
-	if err := fsx.WriteFile(tmp, data, os.O_TRUNC, 0o644); err != nil {
+	if err := fsx.WriteFile(tmp, data, os.O_TRUNC, fsx.FileMode); err != nil {
 		return err
 	}
 	if err := syscall.Rename(tmp, path); err != nil {
@@ -143,5 +143,5 @@ func openNoFollow(path string) (*os.File, error) {
 
 // writeFileDirect creates or truncates path and writes data to it.
 func writeFileDirect(path string, data []byte) error {
-	return fsx.WriteFile(path, data, os.O_TRUNC, 0o644)
+	return fsx.WriteFile(path, data, os.O_TRUNC, fsx.FileMode)
 }

@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/jsonw"
 	"github.com/spinehq/spine/internal/mapfile"
 )
@@ -505,7 +506,7 @@ func (w *writer) mkdir(dir string) error {
 	if _, ok := w.dirs.Load(dir); ok {
 		return nil
 	}
-	err := os.Mkdir(dir, 0o755)
+	err := os.Mkdir(dir, fsx.DirMode)
 	if errors.Is(err, fs.ErrNotExist) {
 		parent := filepath.Dir(dir)
 		if parent == dir {
@@ -514,7 +515,7 @@ func (w *writer) mkdir(dir string) error {
 		if err := w.mkdir(parent); err != nil {
 			return err
 		}
-		err = os.Mkdir(dir, 0o755)
+		err = os.Mkdir(dir, fsx.DirMode)
 	}
 	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("site: %w", err)
@@ -532,7 +533,7 @@ func copyFile(src, dst string) error {
 	}
 	defer in.Close()
 	tmp := dst + ".spine-tmp"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fsx.FileMode)
 	if err != nil {
 		return err
 	}

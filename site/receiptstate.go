@@ -348,7 +348,7 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 // place only if keep, called once fill is done, says so (else removed);
 // writeStream reports whether it was.
 func writeStream(path string, fill func(w io.Writer) error, keep func() bool) (bool, error) {
-	f, err := os.OpenFile(path+".spine-tmp", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(path+".spine-tmp", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fsx.FileMode)
 	if err != nil {
 		return false, err
 	}
@@ -364,7 +364,7 @@ func writeStream(path string, fill func(w io.Writer) error, keep func() bool) (b
 // Temporary files of path left by a build that crashed are removed once
 // staleTemp old (a build in progress writes its own in well under that).
 func writeStateFile(path string, fill func(w io.Writer) error) error {
-	f, err := fsx.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-")
+	f, err := fsx.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-", fsx.FileMode)
 	if err != nil {
 		return err
 	}

@@ -318,7 +318,7 @@ func (b *Builder) build(ctx context.Context, opts Options, h *buildHint) (Stats,
 	}
 	go func() {
 		if sdir != "" {
-			if err := os.MkdirAll(sdir, 0o755); err != nil {
+			if err := os.MkdirAll(sdir, fsx.DirMode); err != nil {
 				saved <- err
 				return
 			}

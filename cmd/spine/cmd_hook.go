@@ -16,6 +16,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/spf13/cobra"
 
+	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/gitx"
 	"github.com/spinehq/spine/pipeline"
 )
@@ -228,7 +229,7 @@ called first with the same input; spine hook uninstall puts it back.`,
 				self = s
 			}
 			dir := h.hooksDir()
-			if err := os.MkdirAll(dir, 0o755); err != nil {
+			if err := os.MkdirAll(dir, fsx.DirMode); err != nil {
 				return fmt.Errorf("hooks folder: %w", err)
 			}
 			hookPath := filepath.Join(dir, "post-receive")
@@ -250,7 +251,7 @@ called first with the same input; spine hook uninstall puts it back.`,
 			if err := writeExecutable(hookPath, hookScript(self, &h)); err != nil {
 				return err
 			}
-			if err := os.MkdirAll(h.spineDir(), 0o755); err != nil {
+			if err := os.MkdirAll(h.spineDir(), fsx.DirMode); err != nil {
 				return fmt.Errorf("hook state folder: %w", err)
 			}
 			fmt.Fprintf(a.stdout, "installed %s\n  spine:    %s\n  branch:   %s\n  worktree: %s\n  log:      %s\n", hookPath, self, h.branch, h.worktree, h.logPath())
@@ -445,7 +446,7 @@ func newHookRunCmd(a *app) *cobra.Command {
 func hookCycle(ctx context.Context, a *app, h *hookSetup, rf *runFlags, log *slog.Logger) error {
 	log.Info("cycle", "worktree", h.worktree, "branch", h.branch)
 	if _, err := os.Stat(filepath.Join(h.worktree, ".git")); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(filepath.Dir(h.worktree), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(h.worktree), fsx.DirMode); err != nil {
 			return fmt.Errorf("worktree: %w", err)
 		}
 		if _, err := gitx.Clone(ctx, h.bare, h.worktree, h.branch); err != nil {

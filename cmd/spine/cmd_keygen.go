@@ -13,6 +13,7 @@ import (
 
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/internal/fsx"
 )
 
 // signingKeyEnv names the environment variable that points at the host's
@@ -272,7 +273,7 @@ func publishKey(root string, pub []byte, keyID string) (bool, error) {
 			old = append(old, '\n')
 		}
 	}
-	if err := artifacts.WriteFileAtomic(full, append(old, pub...), 0o644); err != nil {
+	if err := artifacts.WriteFileAtomic(full, append(old, pub...), fsx.FileMode); err != nil {
 		return false, fmt.Errorf("publish key: %w", err)
 	}
 	return true, nil

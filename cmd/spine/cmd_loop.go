@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/pipeline"
 )
@@ -266,10 +267,10 @@ the first pack of verify/ (or "baseline"; --pack to choose).`,
 			if doc := loops.Parse(rel, []byte(content)); doc.HasErrors() {
 				return exitf(exitUsage, "internal error: the scaffold does not parse: %v", doc.Problems)
 			}
-			if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			if err := os.MkdirAll(filepath.Dir(full), fsx.DirMode); err != nil {
 				return exitf(exitUsage, "%v", err)
 			}
-			f, err := os.OpenFile(full, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			f, err := os.OpenFile(full, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fsx.FileMode)
 			if errors.Is(err, fs.ErrExist) {
 				return exitf(exitUsage, "%s already exists; spine does not overwrite it", rel)
 			}

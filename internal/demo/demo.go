@@ -22,6 +22,7 @@ import (
 
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/gitx"
 	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/pipeline"
@@ -42,7 +43,7 @@ func Write(dir string) error {
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 		return fmt.Errorf("%s is not empty; the demo needs a new folder", dir)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, fsx.DirMode); err != nil {
 		return err
 	}
 	var paths []string
@@ -58,12 +59,12 @@ func Write(dir string) error {
 		if err != nil {
 			return err
 		}
-		mode := fs.FileMode(0o644)
+		mode := fsx.FileMode
 		if path.Dir(rel) == "bin" {
-			mode = 0o755
+			mode = fsx.ExecMode
 		}
 		full := filepath.Join(dir, filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(full), fsx.DirMode); err != nil {
 			return err
 		}
 		paths = append(paths, rel)

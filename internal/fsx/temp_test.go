@@ -22,7 +22,7 @@ func TestCreateTemp(t *testing.T) {
 			dir := tt.dir(t)
 			seen := map[string]bool{}
 			for i := 0; i < 20; i++ {
-				f, err := CreateTemp(dir, ".receipt.json.tmp-")
+				f, err := CreateTemp(dir, ".receipt.json.tmp-", 0o600)
 				if tt.wantErr != nil {
 					if !errors.Is(err, tt.wantErr) {
 						t.Fatalf("err = %v, want %v", err, tt.wantErr)
@@ -44,8 +44,8 @@ func TestCreateTemp(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if fi.Mode().Perm() != 0o600 || fi.Size() != 4 {
-					t.Fatalf("mode %v size %d, want 0600 and 4", fi.Mode().Perm(), fi.Size())
+				if want := 0o600 &^ currentUmask(t); fi.Mode().Perm() != want || fi.Size() != 4 {
+					t.Fatalf("mode %v size %d, want %v and 4", fi.Mode().Perm(), fi.Size(), want)
 				}
 				if err := f.Close(); err != nil {
 					t.Fatal(err)

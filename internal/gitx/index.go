@@ -19,6 +19,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/index"
+	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/hugeheap"
 )
 
@@ -933,9 +934,13 @@ func (l *indexLock) commit() error {
 }
 
 // keepSpare gives the index about to be replaced a second name, the
-// spare's, so that the rename does not free it. It is best effort: without
-// a spare, the next lock is a new file.
+// spare's, so that the rename does not free it, unless its mode is not
+// the one a new lock gets (spareMode). It is best effort: without a
+// spare, the next lock is a new file.
 func (l *indexLock) keepSpare() {
+	if fi, err := os.Lstat(l.path); err != nil || !spareMode(fi.Mode().Perm()) {
+		return
+	}
 	spare := sparePath(filepath.Dir(l.path))
 	for range 2 {
 		err := os.Link(l.path, spare)
@@ -947,7 +952,7 @@ func (l *indexLock) keepSpare() {
 			os.Remove(spare)
 		case errors.Is(err, fs.ErrNotExist):
 			// No index yet, or no folder for the spare yet.
-			if _, err := os.Lstat(l.path); err != nil || os.MkdirAll(filepath.Dir(spare), 0o755) != nil {
+			if _, err := os.Lstat(l.path); err != nil || os.MkdirAll(filepath.Dir(spare), fsx.DirMode) != nil {
 				return
 			}
 		default:

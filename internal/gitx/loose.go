@@ -163,7 +163,7 @@ func (w *looseWriter) writeTemp(fan string, data []byte) (string, error) {
 			w.fanout[fan] = true
 			return tmp, nil
 		case errors.Is(err, fs.ErrNotExist) && attempt == 0:
-			if err := os.Mkdir(fan, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			if err := os.Mkdir(fan, fsx.DirMode); err != nil && !errors.Is(err, fs.ErrExist) {
 				return "", err
 			}
 		case errors.Is(err, fs.ErrExist) && attempt < 10:

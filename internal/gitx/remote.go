@@ -22,6 +22,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+
+	"github.com/spinehq/spine/internal/fsx"
 )
 
 // TokenEnv names the environment variable holding a token for pushing and
@@ -88,7 +90,8 @@ func (g *Repo) hashOf(name plumbing.ReferenceName) plumbing.Hash {
 
 // Fetch fetches branch from remote into its remote-tracking reference and
 // returns the remote's head, or the zero hash when the remote has no such
-// branch.
+// branch. The pack it fetched gets the mode git would give it (see
+// gitModes), where that can be done.
 func (g *Repo) Fetch(ctx context.Context, remote, branch string) (plumbing.Hash, error) {
 	url, err := g.RemoteURL(remote)
 	if err != nil {
@@ -101,7 +104,14 @@ func (g *Repo) Fetch(ctx context.Context, remote, branch string) (plumbing.Hash,
 		RemoteName: remote, RefSpecs: []config.RefSpec{spec}, Tags: git.NoTags, Auth: authFor(url),
 	})
 	switch {
-	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
+	case err == nil:
+		// The pack fetched gets the mode git would give it (gitModes). A
+		// pack whose mode cannot be changed is no reason to fail the
+		// fetch: it is there, with go-git's mode.
+		if _, commonDir, derr := g.dirs(); derr == nil {
+			_ = gitModes(g.Root, commonDir, true)
+		}
+	case errors.Is(err, git.NoErrAlreadyUpToDate):
 	case errors.Is(err, git.NoMatchingRefSpecError{}):
 		return plumbing.ZeroHash, nil
 	default:
@@ -170,6 +180,8 @@ func (g *Repo) Push(ctx context.Context, remote, branch string) (bool, error) {
 }
 
 // Clone clones branch of url into dir (which must not exist or be empty).
+// The clone's folders and packs get the modes git would give them under
+// the umask (see gitModes).
 func Clone(ctx context.Context, url, dir, branch string) (*Repo, error) {
 	_, err := git.PlainCloneContext(ctx, dir, false, &git.CloneOptions{
 		URL: url, ReferenceName: plumbing.NewBranchReferenceName(branch),
@@ -177,6 +189,9 @@ func Clone(ctx context.Context, url, dir, branch string) (*Repo, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("clone %s (%s) into %s: %w", url, branch, dir, err)
+	}
+	if err := gitModes(dir, filepath.Join(dir, ".git"), false); err != nil {
+		return nil, fmt.Errorf("clone %s into %s: %w", url, dir, err)
 	}
 	return Open(dir)
 }
@@ -536,7 +551,7 @@ func (g *Repo) pruneDirs(dir string) {
 // writeWorking replaces a working file atomically with data in the given
 // git mode.
 func writeWorking(full string, data []byte, mode filemode.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(full), fsx.DirMode); err != nil {
 		return err
 	}
 	if fi, err := os.Lstat(full); err == nil && fi.IsDir() {
@@ -546,21 +561,19 @@ func writeWorking(full string, data []byte, mode filemode.FileMode) error {
 		_ = os.Remove(full)
 		return os.Symlink(string(data), full)
 	}
-	perm := os.FileMode(0o644)
+	// As git checks a file out: the mode the commit records, less the
+	// umask, whatever the replaced file's was.
+	perm := fsx.FileMode
 	if mode == filemode.Executable {
-		perm = 0o755
+		perm = fsx.ExecMode
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(full), ".spine-switch-*")
+	tmp, err := fsx.CreateTemp(filepath.Dir(full), ".spine-switch-", perm)
 	if err != nil {
 		return err
 	}
 	name := tmp.Name()
 	defer os.Remove(name)
 	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
 		tmp.Close()
 		return err
 	}

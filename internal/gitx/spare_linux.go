@@ -12,10 +12,12 @@ import (
 
 // takeSpare makes the spare index file (see indexLock) the index lock:
 // it renames spare to lockPath unless lockPath exists, and returns the
-// open file and its size. It takes the spare only when nothing else can
-// see its content change: a regular file of one link (not a name of the
-// index itself, as a commit that stopped between the link and the rename
-// leaves it) that no other process has open or mapped. A git reading the
+// open file and its size. It takes the spare only when it has the mode a
+// new lock file would get (0666 less the umask, as git makes it: an
+// index made under another umask is not carried over) and nothing else
+// can see its content change: a regular file of one link (not a name of
+// the index itself, as a commit that stopped between the link and the
+// rename leaves it) that no other process has open or mapped. A git reading the
 // index it was maps it while it verifies and parses it: the kernel
 // refuses a write lease on a file open anywhere else, which tells. A
 // spare that is not usable is removed; ok is false when none was taken,
@@ -27,7 +29,8 @@ func takeSpare(spare, lockPath string) (f *os.File, size int64, ok bool) {
 		return nil, 0, false
 	}
 	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Nlink != 1 || !unshared(f) {
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Nlink != 1 ||
+		!spareMode(fs.FileMode(st.Mode&0o7777)) || !unshared(f) {
 		f.Close()
 		os.Remove(spare)
 		return nil, 0, false
@@ -43,6 +46,14 @@ func takeSpare(spare, lockPath string) (f *os.File, size int64, ok bool) {
 		os.Remove(spare)
 		return nil, 0, false
 	}
+}
+
+// spareMode reports whether a file of mode perm may be the next index
+// lock: whether it is the mode git gives a new index, 0666 less the
+// umask (an index made under another umask is not carried over).
+func spareMode(perm fs.FileMode) bool {
+	umask, ok := fsx.Umask()
+	return ok && perm == fsx.FileMode&^umask
 }
 
 // unshared reports whether no other open file description refers to f's

@@ -3,10 +3,14 @@ package gitx
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/spinehq/spine/internal/fsx"
+	"github.com/spinehq/spine/internal/modetest"
 )
 
 // inode returns the inode number and link count of the file at p.
@@ -163,6 +167,60 @@ func TestCommitFilesLeavesASpareInUseAlone(t *testing.T) {
 	}
 	if b, err := os.ReadFile(spare); err != nil || !bytes.Equal(b, liveBytes) {
 		t.Errorf("the replaced index changed (%v)", err)
+	}
+	checkGitAgrees(t, dir)
+}
+
+// TestCommitFilesCarriesNoModeOver: the index is made as git makes it,
+// 0666 less the umask, even where the one it replaces had another mode
+// (made under another umask): such an index is not kept as the spare,
+// and a spare of another mode is not taken.
+func TestCommitFilesCarriesNoModeOver(t *testing.T) {
+	needGit(t)
+	t.Parallel()
+	want := fsx.FileMode &^ modetest.Umask(t)
+	dir := t.TempDir()
+	writeBase(t, dir)
+	gitRun(t, dir, "add", "-A")
+	gitRun(t, dir, "commit", "-q", "-m", "base")
+	index := filepath.Join(dir, ".git", "index")
+	spare := sparePath(filepath.Join(dir, ".git"))
+	if err := os.Chmod(index, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "one", "1\n")
+	if _, err := commitFresh(t, dir, "one"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(spare); !os.IsNotExist(err) {
+		t.Errorf("an index of mode 0600 was kept as the spare (%v)", err)
+	}
+	if fi, err := os.Lstat(index); err != nil || fi.Mode() != want {
+		t.Errorf("index mode %v (%v), want %v", fi.Mode(), err, want)
+	}
+
+	// The index of the right mode is kept; made another mode, the
+	// spare is not taken: the next index is a new file of git's mode.
+	write(t, dir, "two", "2\n")
+	if _, err := commitFresh(t, dir, "two"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(spare); err != nil {
+		t.Fatalf("no spare kept: %v", err)
+	}
+	other := fs.FileMode(0o640)
+	if other == want {
+		other = 0o600
+	}
+	if err := os.Chmod(spare, other); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "three", "3\n")
+	if _, err := commitFresh(t, dir, "three"); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(index); err != nil || fi.Mode() != want {
+		t.Errorf("index mode %v (%v), want %v", fi.Mode(), err, want)
 	}
 	checkGitAgrees(t, dir)
 }

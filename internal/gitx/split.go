@@ -982,12 +982,12 @@ func writeVerified(p string, sum [indexHashLen]byte, id fileID) {
 		return
 	}
 	rec := append(append(line, bytes.Repeat([]byte{' '}, verifiedSize-1-len(line))...), '\n')
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, fsx.FileMode)
 	if errors.Is(err, fs.ErrNotExist) {
-		if os.MkdirAll(filepath.Dir(p), 0o755) != nil {
+		if os.MkdirAll(filepath.Dir(p), fsx.DirMode) != nil {
 			return
 		}
-		f, err = os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o644)
+		f, err = os.OpenFile(p, os.O_WRONLY|os.O_CREATE, fsx.FileMode)
 	}
 	if err != nil {
 		return

@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/spinehq/spine/internal/fsx"
 )
 
 //go:embed all:init
@@ -65,7 +67,7 @@ func Init(root string, now time.Time) ([]string, error) {
 		}
 		data = []byte(strings.ReplaceAll(string(data), "{{DATE}}", now.UTC().Format("2006-01-02")))
 		full := filepath.Join(root, filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(full), fsx.DirMode); err != nil {
 			return written, err
 		}
 		if err := writeNew(full, data); err != nil {
@@ -108,7 +110,7 @@ func IgnoresSite(root string) bool {
 
 // writeNew writes data to a file that must not exist yet.
 func writeNew(full string, data []byte) error {
-	f, err := os.OpenFile(full, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(full, os.O_CREATE|os.O_EXCL|os.O_WRONLY, fsx.FileMode)
 	if err != nil {
 		return err
 	}
