@@ -385,6 +385,28 @@ func (o *OutputWriter) Close() error {
 	return nil
 }
 
+// LogErr returns the first error writing output.log (a full disk), once
+// Close has returned: output.log then holds only what was written before.
+func (o *OutputWriter) LogErr() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.log.err != nil {
+		return fmt.Errorf("output: write log: %w", o.log.err)
+	}
+	return nil
+}
+
+// TeeErr returns the first error writing the stdout tee (the artifact),
+// once Close has returned: what it was writing to is incomplete.
+func (o *OutputWriter) TeeErr() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.tee != nil && o.tee.err != nil {
+		return fmt.Errorf("output: write stdout tee: %w", o.tee.err)
+	}
+	return nil
+}
+
 // Truncated reports whether output.log was cut at the limit.
 func (o *OutputWriter) Truncated() bool {
 	o.mu.Lock()

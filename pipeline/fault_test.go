@@ -567,6 +567,29 @@ func TestDiskFullDuringOutputCapture(t *testing.T) {
 				t.Fatalf("flood ran %d times, receipts %v", n, st)
 			}
 			t.Logf("after recovery: flood ran %d time(s), receipt %s", n, st[0])
+			if strings.Contains(string(out), "write log") {
+				// The step ran to its end and only its output could not
+				// all be stored: its receipt says how it ended (not
+				// interrupted, as if spine had crashed), and why the
+				// output is short; its artifact, cut too, is not recorded.
+				var rc *artifacts.Receipt
+				for _, c := range r.receipts() {
+					if c.Step == "flood" {
+						rc = c
+					}
+				}
+				if rc == nil || rc.Status != artifacts.StatusPass || rc.ExitCode != 0 || !strings.Contains(rc.Note, "could not store all of the output") || len(rc.Artifacts) != 0 {
+					t.Fatalf("flood receipt after its output could not be stored: %+v", rc)
+				}
+				dir, err := (&artifacts.Store{Root: r.root}).RelDir(rc.RunKey)
+				if err != nil {
+					t.Fatal(err)
+				}
+				log := r.read(dir + "/output.log")
+				if !strings.Contains(log, "line 0 of the flood") || strings.Contains(log, "line 19999 of the flood") {
+					t.Fatalf("output.log of %d bytes: not the part written before the disk filled", len(log))
+				}
+			}
 			if st[0] == "pass" {
 				if got := r.stepReceipts("after"); !cmp.Equal(got, []string{"pass"}) {
 					t.Fatalf("after = %v", got)

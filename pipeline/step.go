@@ -270,8 +270,15 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 		r.fault(FaultAfterReceipt)
 	}
 	r.fault(FaultAfterExit)
-	if err := out.Close(); err != nil {
-		return nil, fmt.Errorf("step %s: output: %w", step.Name, err)
+	// A write of the step's output or artifact that failed (a full disk)
+	// loses nothing that is known: the step ran, and how it ended. Its
+	// result is journaled, with a note of what could not be stored, and
+	// the run stops on storeErr; the next run writes the receipt from the
+	// journal, with the output.log that was written (recover).
+	_ = out.Close()
+	var storeErr error
+	if err := out.LogErr(); err != nil {
+		storeErr = fmt.Errorf("step %s: %w", step.Name, err)
 	}
 	rc.FinishedAt = res.End.UTC().Format(time.RFC3339Nano)
 	rc.StartedAt = res.Start.UTC().Format(time.RFC3339Nano)
@@ -294,15 +301,28 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	if rc.OutputTruncated {
 		rc.Note = joinNote(rc.Note, fmt.Sprintf("output cut at %d bytes of %d", r.outputLimit(), rc.OutputBytes))
 	}
+	if storeErr != nil {
+		rc.Note = joinNote(rc.Note, fmt.Sprintf("spine could not store all of the output (%v); output.log holds what was written", out.LogErr()))
+	}
 	if artifactFile != nil {
-		if err := artifactFile.Commit(); err != nil {
-			return nil, fmt.Errorf("step %s: artifact: %w", step.Name, err)
+		err := out.TeeErr()
+		if err == nil {
+			err = artifactFile.Commit()
 		}
-		sum, size, err := artifacts.HashFile(artifactAbs)
+		var sum string
+		var size int64
+		if err == nil {
+			sum, size, err = artifacts.HashFile(artifactAbs)
+		}
 		if err != nil {
-			return nil, err
+			// Not stored: no artifact is recorded, and none half-written
+			// is left in place.
+			artifactFile.Abort()
+			rc.Note = joinNote(rc.Note, fmt.Sprintf("artifact %s not stored: %v", step.Artifact, err))
+			storeErr = errors.Join(storeErr, fmt.Errorf("step %s: artifact: %w", step.Name, err))
+		} else {
+			rc.Artifacts = append(rc.Artifacts, artifacts.ArtifactRef{Path: artifactRel, SHA256: sum, Size: size})
 		}
-		rc.Artifacts = append(rc.Artifacts, artifacts.ArtifactRef{Path: artifactRel, SHA256: sum, Size: size})
 	}
 	// Not fsynced: if a power failure loses it, the durable intent makes
 	// the step interrupted (held), never run twice; the next intent's or
@@ -322,8 +342,10 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	// page cache keeps it. The last step of a stage: the stage's syncfs
 	// flushes its result before the commit, and the commit before the
 	// done records.
-	if err := r.journal.AppendNoSync(JournalRecord{Kind: recResult, RunKey: key, LoopID: rc.LoopID, Step: rc.Step, At: r.opts.Clock(), Receipt: rc}); err != nil {
-		return nil, errors.Join(prevErr, err)
+	//
+	// A result that stops the run (storeErr) is made durable now.
+	if err := r.journal.append(JournalRecord{Kind: recResult, RunKey: key, LoopID: rc.LoopID, Step: rc.Step, At: r.opts.Clock(), Receipt: rc}, storeErr != nil); err != nil {
+		return nil, errors.Join(prevErr, storeErr, err)
 	}
 	r.fault(FaultAfterResult)
 	// The log is complete and closed: it becomes output.log as it is (see
@@ -332,11 +354,13 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 		return nil, errors.Join(prevErr, fmt.Errorf("step %s: %w", step.Name, err))
 	}
 	keepLog = true
-	if prevErr != nil {
+	if prevErr != nil || storeErr != nil {
 		// The previous receipt is not written: this one, which chains
 		// on it, must not be either. Both results are in the journal;
-		// the next run writes the receipts in order (recover).
-		return nil, prevErr
+		// the next run writes the receipts in order (recover). Or this
+		// step's output or artifact could not all be stored: the next
+		// run writes its receipt from the journal.
+		return nil, errors.Join(prevErr, storeErr)
 	}
 	p := &pendingReceipt{lr: lr, rc: rc, logPath: logPath, size: out.Size(), sum: out.SHA256()}
 	if lr.overlap {
