@@ -269,7 +269,11 @@ func (s *Store) WriteLinked(r *Receipt, logPath string, size int64, sum string) 
 		return nil, err
 	}
 	if err := os.Link(logPath, filepath.Join(abs, OutputFile)); err != nil {
-		return copyLog()
+		// The output.log there may be this very file, linked by a write
+		// that stopped before its receipt.json (a full disk): it is kept.
+		if prev, lerr := os.Lstat(filepath.Join(abs, OutputFile)); lerr != nil || !os.SameFile(prev, fi) {
+			return copyLog()
+		}
 	}
 	r.OutputSHA256 = sum
 	return s.writeRunIn(r, nil, rel, abs, dirty, true)

@@ -328,6 +328,9 @@ func TestStoreWriteLinked(t *testing.T) {
 		perm fs.FileMode
 		// leftover is an output.log a crashed run left in the run folder.
 		leftover bool
+		// linkedBefore: the log was linked into the run folder by a write
+		// that stopped before receipt.json (a full disk).
+		linkedBefore bool
 		// linked: output.log is the log file itself, not a copy.
 		linked bool
 	}{
@@ -337,6 +340,7 @@ func TestStoreWriteLinked(t *testing.T) {
 		{name: "size differs: copied", deferSync: true, size: 3, perm: 0o644},
 		{name: "leftover output.log: replaced by a copy", deferSync: true, size: int64(len(content)), perm: 0o644, leftover: true},
 		{name: "synced store: copied", size: int64(len(content)), perm: 0o644},
+		{name: "linked by a write that stopped: kept", deferSync: true, size: int64(len(content)), perm: 0o644, linked: true, linkedBefore: true},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -356,6 +360,12 @@ func TestStoreWriteLinked(t *testing.T) {
 			}
 			if err := os.Chmod(log, tt.perm); err != nil {
 				t.Fatal(err)
+			}
+			if tt.linkedBefore {
+				mkTree(t, root, dir+"/")
+				if err := os.Link(log, filepath.Join(root, filepath.FromSlash(dir), OutputFile)); err != nil {
+					t.Fatal(err)
+				}
 			}
 			r := sampleReceipt(key, "LOOP-1", start)
 			res, err := st.WriteLinked(r, log, tt.size, HashBytes([]byte(content)))

@@ -128,14 +128,16 @@ func (r *Runner) recoverReceipt(lr *loopRun, rc *artifacts.Receipt) error {
 		}
 	}
 	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
-		var out *os.File
-		if f, err := os.Open(r.logPath(rc.RunKey)); err == nil {
-			out = f
-			defer f.Close()
+		logPath := r.logPath(rc.RunKey)
+		sum, size, logErr := artifacts.HashFile(logPath)
+		if logErr != nil && !errors.Is(logErr, os.ErrNotExist) {
+			return fmt.Errorf("recover receipt %s: %w", rc.RunKey, logErr)
 		}
 		rc.Prev = r.history.ChainTip(rc.LoopID)
-		if out != nil {
-			if _, err := r.store.Write(rc, out); err != nil {
+		if logErr == nil {
+			// Linked, not copied, where it can be (as a run writes it):
+			// a log that filled the disk needs no room again.
+			if _, err := r.store.WriteLinked(rc, logPath, size, sum); err != nil {
 				return fmt.Errorf("recover receipt %s: %w", rc.RunKey, err)
 			}
 		} else {
