@@ -549,6 +549,20 @@ func TestDiskFullDuringOutputCapture(t *testing.T) {
 			if n := countLines(t, count); n > 1 {
 				t.Fatalf("the step ran %d times", n)
 			}
+			if strings.Contains(string(out), "write log") {
+				// Before the next run writes its receipt, plan says the
+				// step ran and how (not pending, not a damaged receipt).
+				plan, _ := r.spine(context.Background(), nil, "plan")
+				var line string
+				for _, l := range strings.Split(plan, "\n") {
+					if f := strings.Fields(l); len(f) > 1 && f[1] == "flood" {
+						line = l
+					}
+				}
+				if !strings.Contains(line, "waiting") || !strings.Contains(line, "(pass, exit 0,") || !strings.Contains(line, "receipt is not written yet") {
+					t.Fatalf("plan after the output could not be stored, flood: %q\n%s", line, plan)
+				}
+			}
 			// With room again, the next runs recover.
 			for i := 0; i < 2; i++ {
 				if out, code := r.spine(context.Background(), nil, "run"); code != 0 && code != 3 {

@@ -182,10 +182,41 @@ func (p *Planner) holdUncommitted(doc *loops.Document, items []Item) {
 	}
 }
 
+// recorded reports whether the history holds the receipt of the step's
+// run key (a journaled result whose receipt is written, if not committed).
+func (p *Planner) recorded(loopID, step, runKey string) bool {
+	latest := p.History.Latest(loopID, step)
+	return latest != nil && latest.RunKey == runKey
+}
+
 // stepState sets the state of a command or verify step from its history.
 func (p *Planner) stepState(it *Item, loopHost string) {
 	step := it.Step
 	key := [2]string{it.LoopID, step.Name}
+	if e := p.Unfinished[key]; e != nil && e.Result != nil && e.Result.Receipt != nil && !p.recorded(it.LoopID, step.Name, e.Result.Receipt.RunKey) {
+		// It ran, and its result is journaled, but the run stopped before
+		// writing its receipt (a full disk): the next run writes it. Its
+		// run folder may hold output.log without receipt.json, which is
+		// not a damaged receipt to restore or remove.
+		rc := e.Result.Receipt
+		at := e.Result.At
+		if t, err := time.Parse(time.RFC3339Nano, rc.StartedAt); err == nil {
+			at = t
+		}
+		ran := fmt.Sprintf("ran at %s (%s, exit %d, %s); its receipt is not written yet: the next spine run writes it from the journal", stamp(at), rc.Status, rc.ExitCode, rc.RunKey)
+		switch rc.Status {
+		case artifacts.StatusFail:
+			if !rc.AllowFailure {
+				it.State, it.Reason = StateFailed, ran
+				return
+			}
+		case artifacts.StatusInterrupted:
+			it.State, it.Reason = StateInterrupted, ran
+			return
+		}
+		it.State, it.Reason = StateWaiting, ran
+		return
+	}
 	if e := p.Unfinished[key]; e != nil && e.Result == nil {
 		it.State = StateInterrupted
 		it.Reason = fmt.Sprintf("spine stopped while this step ran (started %s); the next run records it as interrupted", e.Intent.At.UTC().Format(time.RFC3339))

@@ -215,7 +215,11 @@ func (r *Runner) loadWith(h *History) error {
 	}
 	unfinished := map[[2]string]*Entry{}
 	for _, e := range entries {
-		if e.Intent != nil && e.Result == nil && !e.Done {
+		switch {
+		case e.Done:
+		case e.Result != nil && e.Result.Receipt != nil:
+			unfinished[[2]string{e.Result.LoopID, e.Result.Step}] = e
+		case e.Intent != nil && e.Result == nil:
 			unfinished[[2]string{e.Intent.LoopID, e.Intent.Step}] = e
 		}
 	}
