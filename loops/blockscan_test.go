@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/spinehq/spine/internal/gen"
 )
 
@@ -29,7 +28,7 @@ func scans(src []byte) bool {
 func checkScan(t *testing.T, name string, src []byte) {
 	t.Helper()
 	got, want := Parse(name, src), parseNoScan(name, src)
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := diffDeep(want, got); diff != "" {
 		t.Fatalf("%s: the scanned body differs from goldmark's (-goldmark +scan):\n%s\nsource:\n%q", name, diff, src)
 	}
 }

@@ -341,7 +341,7 @@ func FuzzCacheDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded document does not decode: %v", err)
 		}
-		if diff := cmp.Diff(d, d2); diff != "" {
+		if diff := diffDeep(d, d2); diff != "" {
 			t.Fatalf("(-first +second):\n%s", diff)
 		}
 	})

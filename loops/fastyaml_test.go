@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/spinehq/spine/internal/gen"
 )
 
@@ -22,7 +21,7 @@ func checkFastFrontmatter(t *testing.T, block []byte) bool {
 	if err != nil || source != SourceFrontmatter {
 		t.Fatalf("fast path accepted a block yaml.v3 rejects (%v):\n%q", err, block)
 	}
-	if diff := cmp.Diff(slow, fast); diff != "" {
+	if diff := diffDeep(slow, fast); diff != "" {
 		t.Fatalf("fast path differs from yaml.v3 on %q (-yaml +fast):\n%s", block, diff)
 	}
 	return true

@@ -5,8 +5,6 @@ import (
 	"os"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/adrg/frontmatter"
 	"github.com/spinehq/spine/internal/gen"
 )
@@ -50,7 +48,7 @@ func checkAdrgBlock(t *testing.T, src []byte, d *Document) {
 		}
 		// The block starts on line 2.
 		meta, source, _ := decodeFrontmatter(want, 2)
-		if diff := cmp.Diff(meta, d.Meta); diff != "" || source != d.MetaSource {
+		if diff := diffDeep(meta, d.Meta); diff != "" || source != d.MetaSource {
 			t.Fatalf("metadata read as %s, adrg/frontmatter's block reads as %s (-adrg +Parse):\n%s", d.MetaSource, source, diff)
 		}
 	}
