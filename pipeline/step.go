@@ -351,7 +351,7 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	// The log is complete and closed: it becomes output.log as it is (see
 	// Store.WriteLinked), its hash the one computed while it was written.
 	if err := logFile.Close(); err != nil {
-		return nil, errors.Join(prevErr, fmt.Errorf("step %s: %w", step.Name, err))
+		return nil, errors.Join(prevErr, storeErr, fmt.Errorf("step %s: %w", step.Name, err))
 	}
 	keepLog = true
 	if prevErr != nil || storeErr != nil {

@@ -872,6 +872,9 @@ type indexLock struct {
 	// had when it was a spare (0 for a new file): a longer one is cut
 	// to n before it takes effect.
 	n, spare int64
+	// mode is the mode git gives a new index (0666 less the umask),
+	// the only one a spare may have (see spareMode); 0 when unknown.
+	mode fs.FileMode
 }
 
 // sparePath returns the file an index replaced is kept in (see
@@ -882,8 +885,9 @@ func sparePath(gitDir string) string { return filepath.Join(gitDir, "spine", "in
 // when there is a usable one, else a new file created exclusively.
 func lockIndex(gitDir string) (*indexLock, error) {
 	p := filepath.Join(gitDir, "index")
-	if f, size, ok := takeSpare(sparePath(gitDir), p+".lock"); ok {
-		return &indexLock{path: p, f: f, spare: size}, nil
+	mode := spareMode()
+	if f, size, ok := takeSpare(sparePath(gitDir), p+".lock", mode); ok {
+		return &indexLock{path: p, f: f, spare: size, mode: mode}, nil
 	}
 	f, err := os.OpenFile(p+".lock", os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
 	if errors.Is(err, os.ErrExist) {
@@ -892,7 +896,7 @@ func lockIndex(gitDir string) (*indexLock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock index: %w", err)
 	}
-	return &indexLock{path: p, f: f}, nil
+	return &indexLock{path: p, f: f, mode: mode}, nil
 }
 
 // Write writes to the lock file. Like go-git and git's default
@@ -938,7 +942,7 @@ func (l *indexLock) commit() error {
 // the one a new lock gets (spareMode). It is best effort: without a
 // spare, the next lock is a new file.
 func (l *indexLock) keepSpare() {
-	if fi, err := os.Lstat(l.path); err != nil || !spareMode(fi.Mode().Perm()) {
+	if fi, err := os.Lstat(l.path); err != nil || l.mode == 0 || fi.Mode().Perm() != l.mode {
 		return
 	}
 	spare := sparePath(filepath.Dir(l.path))

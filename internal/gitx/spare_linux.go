@@ -23,14 +23,17 @@ import (
 // spare that is not usable is removed; ok is false when none was taken,
 // and the caller creates the lock file as git does. When lockPath exists
 // the spare stays, and the caller's create fails as it should.
-func takeSpare(spare, lockPath string) (f *os.File, size int64, ok bool) {
+func takeSpare(spare, lockPath string, mode fs.FileMode) (f *os.File, size int64, ok bool) {
+	if mode == 0 {
+		return nil, 0, false
+	}
 	f, err := os.OpenFile(spare, os.O_RDWR|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, 0, false
 	}
 	var st syscall.Stat_t
 	if err := syscall.Fstat(int(f.Fd()), &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Nlink != 1 ||
-		!spareMode(fs.FileMode(st.Mode&0o7777)) || !unshared(f) {
+		fs.FileMode(st.Mode&0o7777) != mode || !unshared(f) {
 		f.Close()
 		os.Remove(spare)
 		return nil, 0, false
@@ -48,12 +51,16 @@ func takeSpare(spare, lockPath string) (f *os.File, size int64, ok bool) {
 	}
 }
 
-// spareMode reports whether a file of mode perm may be the next index
-// lock: whether it is the mode git gives a new index, 0666 less the
-// umask (an index made under another umask is not carried over).
-func spareMode(perm fs.FileMode) bool {
+// spareMode returns the mode a spare must have to be the next index
+// lock: the mode git gives a new index, 0666 less the umask (an index
+// made under another umask is not carried over); 0 when the umask cannot
+// be read, and then no spare is used.
+func spareMode() fs.FileMode {
 	umask, ok := fsx.Umask()
-	return ok && perm == fsx.FileMode&^umask
+	if !ok {
+		return 0
+	}
+	return fsx.FileMode &^ umask
 }
 
 // unshared reports whether no other open file description refers to f's

@@ -9,10 +9,12 @@ import (
 
 // takeSpare never takes a spare here: without a way to tell that no
 // other process reads it (see the Linux version), the lock is a new file.
-func takeSpare(spare, lockPath string) (*os.File, int64, bool) { return nil, 0, false }
+func takeSpare(spare, lockPath string, mode fs.FileMode) (*os.File, int64, bool) {
+	return nil, 0, false
+}
 
 // spareMode: no file is a spare here.
-func spareMode(perm fs.FileMode) bool { return false }
+func spareMode() fs.FileMode { return 0 }
 
 // recycleIndex: the index file a commit replaces is not kept.
 const recycleIndex = false
