@@ -443,13 +443,14 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 	return r.out, nil
 }
 
-// housekeep runs git's automatic housekeeping after a run that committed,
-// as git commit does after each commit, when git would find work (see
-// gitx.Repo.Housekeep: go-git runs none). It never fails the run: the
-// receipts are committed already.
+// housekeep runs git's automatic housekeeping after a command that
+// committed (a run, resolve, gap file and close, loop close, pack run), as
+// git commit does after each commit, when git would find work (see
+// gitx.Repo.Housekeep: go-git runs none). It never fails the command: what
+// it committed is committed.
 func (r *Runner) housekeep(ctx context.Context) {
-	if ctx.Err() != nil {
-		return // stopped: the next run does it
+	if ctx.Err() != nil || r.opts.Git == nil {
+		return // stopped: the next command does it
 	}
 	need, err := r.opts.Git.NeedsHousekeeping()
 	if err != nil {

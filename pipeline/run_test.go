@@ -1173,10 +1173,28 @@ func TestRunKeepsHouseAsGitCommitDoes(t *testing.T) {
 		runs   int
 		// repacked: the last run leaves one pack.
 		repacked bool
+		// command, when set, is what runs instead of spine run: its
+		// outcome's Commits say whether it committed.
+		command func(r *testRepo) (*Outcome, error)
 	}{
 		{name: "due", runs: 1, repacked: true},
 		{name: "turned off", runs: 1, offFor: []int{0}},
 		{name: "nothing committed", runs: 2, offFor: []int{0}},
+		// The commands that commit once do it too.
+		{name: "due after spine gap file", runs: 1, repacked: true, command: func(r *testRepo) (*Outcome, error) {
+			ed, err := NewRunner(r.runOpts(nil)).FileGap(context.Background(), GapFiling{Loop: "LOOP-H", Title: "t", Severity: "low", Type: "runtime-bug", Command: "spine gap file"})
+			if err != nil {
+				return nil, err
+			}
+			return &Outcome{Commits: []string{ed.Commit}}, nil
+		}},
+		{name: "due after spine resolve", runs: 1, repacked: true, command: func(r *testRepo) (*Outcome, error) {
+			rc, err := NewRunner(r.runOpts(nil)).Resolve(context.Background(), "LOOP-H", "one", artifacts.StatusPass, "done by hand")
+			if err != nil {
+				return nil, err
+			}
+			return &Outcome{Commits: []string{rc.RunKey}}, nil
+		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRepo(t)
@@ -1184,7 +1202,10 @@ func TestRunKeepsHouseAsGitCommitDoes(t *testing.T) {
 			r.git("config", "gc.autoPackLimit", "2")
 			// Three packs, git's own commits not tidying them meanwhile.
 			r.git("config", "gc.auto", "0")
-			r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-H", "## Stage 1: One\n\n```sh {name=one}\necho one\n```\n")})
+			r.commit("loop", map[string]string{
+				"loops/a.md": loopDoc("LOOP-H", "## Stage 1: One\n\n```sh {name=one}\necho one\n```\n"),
+				"gaps.yaml":  "gaps: []\n",
+			})
 			r.git("repack", "-q")
 			for i := range 2 {
 				r.commit(fmt.Sprint("c", i), map[string]string{fmt.Sprintf("f%d", i): "x\n"})
@@ -1206,6 +1227,13 @@ func TestRunKeepsHouseAsGitCommitDoes(t *testing.T) {
 					r.git("config", "--unset", "gc.auto")
 				}
 				before = packs()
+				if tt.command != nil {
+					var err error
+					if out, err = tt.command(r); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
 				out = r.run(nil)
 			}
 			if committed, want := len(out.Commits) > 0, tt.runs == 1; committed != want {
