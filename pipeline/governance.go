@@ -130,9 +130,7 @@ func (r *Runner) govern(ctx context.Context, act func(ctx context.Context, tx *g
 			return r.out, err
 		}
 	}
-	if len(r.out.Commits) > 0 {
-		r.housekeep(ctx)
-	}
+	r.housekeep(ctx)
 	return r.out, nil
 }
 

@@ -69,9 +69,7 @@ func (r *Runner) Resolve(ctx context.Context, loopID, stepName, status, note str
 	if err := r.finishStage(lr, stageIdx); err != nil {
 		return nil, err
 	}
-	if len(r.out.Commits) > 0 {
-		r.housekeep(ctx)
-	}
+	r.housekeep(ctx)
 	return rc, nil
 }
 

@@ -431,9 +431,7 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 		if err := r.journal.Compact(); err != nil {
 			r.log.Warn("journal compaction failed", "err", err)
 		}
-		if len(r.out.Commits) > 0 {
-			r.housekeep(ctx)
-		}
+		r.housekeep(ctx)
 	}
 	// Keep what the approval lookups learnt for the next command, as plan
 	// and status do.
@@ -443,14 +441,15 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 	return r.out, nil
 }
 
-// housekeep runs git's automatic housekeeping after a command that
-// committed (a run, resolve, gap file and close, loop close, pack run), as
-// git commit does after each commit, when git would find work (see
-// gitx.Repo.Housekeep: go-git runs none). It never fails the command: what
+// housekeep runs git's automatic housekeeping at the end of a command
+// (a run, resolve, gap file and close, loop close, pack run) that
+// committed, as git commit does after each commit, when git would find
+// work (see gitx.Repo.Housekeep: go-git runs none). A command that
+// committed nothing does nothing here. It never fails the command: what
 // it committed is committed.
 func (r *Runner) housekeep(ctx context.Context) {
-	if ctx.Err() != nil || r.opts.Git == nil {
-		return // stopped: the next command does it
+	if len(r.out.Commits) == 0 || r.opts.Git == nil || ctx.Err() != nil {
+		return // nothing committed, or stopped: the next command does it
 	}
 	need, err := r.opts.Git.NeedsHousekeeping()
 	if err != nil {

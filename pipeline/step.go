@@ -277,8 +277,9 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	// journal, with the output.log that was written (recover).
 	_ = out.Close()
 	var storeErr error
-	if err := out.LogErr(); err != nil {
-		storeErr = fmt.Errorf("step %s: %w", step.Name, err)
+	logErr := out.LogErr()
+	if logErr != nil {
+		storeErr = fmt.Errorf("step %s: %w", step.Name, logErr)
 	}
 	rc.FinishedAt = res.End.UTC().Format(time.RFC3339Nano)
 	rc.StartedAt = res.Start.UTC().Format(time.RFC3339Nano)
@@ -301,8 +302,8 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	if rc.OutputTruncated {
 		rc.Note = joinNote(rc.Note, fmt.Sprintf("output cut at %d bytes of %d", r.outputLimit(), rc.OutputBytes))
 	}
-	if storeErr != nil {
-		rc.Note = joinNote(rc.Note, fmt.Sprintf("spine could not store all of the output (%v); output.log holds what was written", out.LogErr()))
+	if logErr != nil {
+		rc.Note = joinNote(rc.Note, fmt.Sprintf("spine could not store all of the output (%v); output.log holds what was written", logErr))
 	}
 	if artifactFile != nil {
 		err := out.TeeErr()

@@ -25,7 +25,8 @@ const (
 const exitStatusHelp = `
 EXIT STATUS
   0   ok
-  1   a step failed in this run, a commit failed, or verification failed
+  1   a step failed in this run, a step's output or a commit could not be
+      stored, or verification failed
   2   bad usage or an invalid document
   3   nothing failed, but something waits for an operator
   75  another run holds the lock`

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spinehq/spine/internal/modetest"
 )
 
 func TestCreateTemp(t *testing.T) {
@@ -44,7 +46,7 @@ func TestCreateTemp(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if want := 0o600 &^ currentUmask(t); fi.Mode().Perm() != want || fi.Size() != 4 {
+				if want := 0o600 &^ modetest.Umask(t); fi.Mode().Perm() != want || fi.Size() != 4 {
 					t.Fatalf("mode %v size %d, want %v and 4", fi.Mode().Perm(), fi.Size(), want)
 				}
 				if err := f.Close(); err != nil {

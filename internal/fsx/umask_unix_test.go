@@ -10,15 +10,6 @@ import (
 	"testing"
 )
 
-// currentUmask returns the process's umask. It is set and restored at once: the
-// tests of this package that change it do not run in parallel.
-func currentUmask(t *testing.T) fs.FileMode {
-	t.Helper()
-	u := syscall.Umask(0o22)
-	syscall.Umask(u)
-	return fs.FileMode(u)
-}
-
 // TestCreateTempHonoursTheUmask checks that a temporary file gets the mode
 // asked for less the umask, as a file created in place would: what a
 // hardened host's umask keeps from others stays kept, what a shared
