@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -103,6 +104,17 @@ type Options struct {
 	// so read-only commands overlap them). Plan uses it instead of reading
 	// the history again; Run and the other commands always read their own.
 	History *History
+	// OneProc has Run schedule spine's own goroutines on one processor
+	// (runtime.GOMAXPROCS(1)) while it executes steps, and restore the
+	// setting before its housekeeping. Steps run one at a time, and what
+	// spine does beside a step (copying its output, writing the previous
+	// step's receipt) is light: a second processor only adds wake-ups of
+	// idle threads that compete with the step's own processes for the
+	// host's cores (bench/RESULTS.md). GOMAXPROCS is the whole process's:
+	// only a command that runs one Runner at a time sets it. (Setting it
+	// also ends the runtime's own updates of GOMAXPROCS to a changed CPU
+	// limit, for the rest of the process: what it was is what is restored.)
+	OneProc bool
 }
 
 // VerifyRunner runs a verify step's pack and reports the checks.
@@ -416,16 +428,8 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 			r.skip(s.What, s.Why, true)
 		}
 	}
-	for _, doc := range r.opts.Set.Docs {
-		if r.opts.Loop != "" && doc.LoopID != r.opts.Loop {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return r.out, err
-		}
-		if err := r.runLoop(ctx, doc); err != nil {
-			return r.out, fmt.Errorf("loop %s: %w", doc.LoopID, err)
-		}
+	if err := r.runLoops(ctx); err != nil {
+		return r.out, err
 	}
 	if !r.opts.DryRun {
 		if err := r.journal.Compact(); err != nil {
@@ -439,6 +443,26 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 		r.log.Debug("approval cache not saved", "err", err)
 	}
 	return r.out, nil
+}
+
+// runLoops runs the loops of the set (or the one named by Options.Loop)
+// in document order, on one processor when Options.OneProc says so.
+func (r *Runner) runLoops(ctx context.Context) error {
+	if r.opts.OneProc && !r.opts.DryRun {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	}
+	for _, doc := range r.opts.Set.Docs {
+		if r.opts.Loop != "" && doc.LoopID != r.opts.Loop {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := r.runLoop(ctx, doc); err != nil {
+			return fmt.Errorf("loop %s: %w", doc.LoopID, err)
+		}
+	}
+	return nil
 }
 
 // housekeep runs git's automatic housekeeping at the end of a command

@@ -3,9 +3,11 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -1248,6 +1250,52 @@ func TestRunKeepsHouseAsGitCommitDoes(t *testing.T) {
 			}
 			r.git("fsck", "--no-dangling")
 			r.clean()
+		})
+	}
+}
+
+// procsReporter records runtime.GOMAXPROCS as each step starts.
+type procsReporter struct {
+	nopReporter
+	atStart []int
+}
+
+func (p *procsReporter) StepStart(*Item, string) io.Writer {
+	p.atStart = append(p.atStart, runtime.GOMAXPROCS(0))
+	return nil
+}
+
+// TestOneProcWhileStepsRun shows Options.OneProc: the steps run with
+// spine's goroutines on one processor, and the setting the process had is
+// back once Run returns, whether the loop passed or failed; without it,
+// or in a dry run, nothing changes.
+func TestOneProcWhileStepsRun(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
+	for _, tc := range []struct {
+		name    string
+		oneProc bool
+		dryRun  bool
+		body    string
+		want    []int
+	}{
+		{"one proc", true, false, "```sh {name=a}\ntrue\n```\n\n```sh {name=b}\ntrue\n```\n", []int{1, 1}},
+		{"one proc, failing step", true, false, "```sh {name=a}\nexit 3\n```\n", []int{1}},
+		{"default", false, false, "```sh {name=a}\ntrue\n```\n", []int{3}},
+		{"dry run", true, true, "```sh {name=a}\ntrue\n```\n", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRepo(t)
+			r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", "## Stage 1: Do\n\n"+tc.body)})
+			rep := &procsReporter{}
+			r.run(nil, func(o *Options) {
+				o.OneProc, o.DryRun, o.Reporter = tc.oneProc, tc.dryRun, rep
+			})
+			if diff := cmp.Diff(tc.want, rep.atStart); diff != "" {
+				t.Errorf("GOMAXPROCS as each step started (-want +got):\n%s", diff)
+			}
+			if got := runtime.GOMAXPROCS(0); got != 3 {
+				t.Errorf("GOMAXPROCS after the run = %d, want 3 (restored)", got)
+			}
 		})
 	}
 }

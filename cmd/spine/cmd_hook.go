@@ -476,6 +476,8 @@ func hookCycle(ctx context.Context, a *app, h *hookSetup, rf *runFlags, log *slo
 			// A run started by hand in this clone is waited for: the
 			// request this cycle took must not be dropped.
 			opts.Wait = hookLockWait
+			// One cycle, one Runner, at a time (pipeline.Options.OneProc).
+			opts.OneProc = true
 			return opts, nil
 		},
 		Ran: func(out *pipeline.Outcome) {

@@ -72,6 +72,9 @@ updated) go to standard error.`,
 				return exitf(exitUsage, "no loop %q in this repository", loop)
 			}
 			opts.Loop, opts.DryRun, opts.Wait = loop, dryRun, wait
+			// One Runner in this process: its steps may have it on one
+			// processor (pipeline.Options.OneProc).
+			opts.OneProc = true
 			opts.Retry = map[string]bool{}
 			for _, n := range retry {
 				opts.Retry[n] = true

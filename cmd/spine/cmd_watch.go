@@ -113,7 +113,9 @@ cycle failed, else 0 (for a systemd timer).`,
 					if loop != "" && rc.set.ByID(loop) == nil {
 						return pipeline.Options{}, exitf(exitUsage, "no loop %q in this repository", loop)
 					}
-					opts.Loop = loop
+					// One cycle, one Runner, at a time
+					// (pipeline.Options.OneProc).
+					opts.Loop, opts.OneProc = loop, true
 					rep = newTermReporter(a.stdout, a.stderr, quiet)
 					opts.Reporter = rep
 					return opts, nil
