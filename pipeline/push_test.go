@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -291,5 +292,63 @@ func TestPendingSeesReadyStepsAndOnlyThem(t *testing.T) {
 	}
 	if OwnCommit(r.runOpts(nil).Git) == "" {
 		t.Fatal("HEAD is spine's commit but OwnCommit says it is not")
+	}
+}
+
+// TestWatcherCycleKeepsHouseAfterItFetched: a clone that spine only
+// fetches into (operators push, nothing is pending) gets a pack per fetch;
+// as after git fetch, git's housekeeping tidies them once it is due (here:
+// more packs than gc.autoPackLimit), and not when the operator turned it
+// off.
+func TestWatcherCycleKeepsHouseAfterItFetched(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		off  bool
+	}{
+		{name: "due"},
+		{name: "turned off", off: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			bare := newRemote(t, map[string]string{"loops/a.md": loopDoc("LOOP-A", "Nothing to run.\n")})
+			spine, op := cloneOf(t, bare), cloneOf(t, bare)
+			spine.git("config", "gc.autoDetach", "false")
+			spine.git("config", "gc.autoPackLimit", "2")
+			if tt.off {
+				spine.git("config", "gc.auto", "0")
+			}
+			w := &Watcher{
+				Root: spine.root, Remote: "origin", Branch: "main", Push: true,
+				Load: func() (Options, error) { return spine.runOpts(nil), nil },
+			}
+			packs := func() int {
+				m, _ := filepath.Glob(filepath.Join(spine.root, ".git", "objects", "pack", "pack-*.pack"))
+				return len(m)
+			}
+			start := packs()
+			for i := range 3 {
+				op.commit(fmt.Sprint("docs ", i), map[string]string{"README.md": fmt.Sprintf("edit %d\n", i)})
+				op.git("push", "-q")
+				res, err := w.Cycle(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Ran || !res.Sync.Moved() {
+					t.Fatalf("cycle %d: ran %v, followed %v; want a fetch and no run", i, res.Ran, res.Sync.Moved())
+				}
+			}
+			if spine.head() != op.head() {
+				t.Fatalf("the clone is at %s, the remote at %s", spine.head(), op.head())
+			}
+			got := packs()
+			switch {
+			case !tt.off && got != 1:
+				t.Errorf("%d packs after three fetches (%d to start with), want 1: housekeeping did not run", got, start)
+			case tt.off && got != start+3:
+				t.Errorf("%d packs after three fetches, want %d (one per fetch, %d to start with)", got, start+3, start)
+			}
+			spine.git("fsck", "--no-dangling")
+		})
 	}
 }

@@ -465,31 +465,46 @@ func (r *Runner) runLoops(ctx context.Context) error {
 	return nil
 }
 
-// housekeep runs git's automatic housekeeping at the end of a command
-// (a run, resolve, gap file and close, loop close, pack run) that
-// committed, as git commit does after each commit, when git would find
-// work (see gitx.Repo.Housekeep: go-git runs none). A command that
-// committed nothing does nothing here. It never fails the command: what
-// it committed is committed.
+// housekeep runs git's automatic housekeeping (Housekeep) at the end of a
+// command (a run, resolve, gap file and close, loop close, pack run) that
+// committed, as git commit does after each commit. A command that
+// committed nothing does nothing here.
 func (r *Runner) housekeep(ctx context.Context) {
-	if len(r.out.Commits) == 0 || r.opts.Git == nil || ctx.Err() != nil {
-		return // nothing committed, or stopped: the next command does it
+	if len(r.out.Commits) == 0 || r.opts.Git == nil {
+		return // nothing committed: the next command does it
 	}
-	need, err := r.opts.Git.NeedsHousekeeping()
+	Housekeep(ctx, r.opts.Git, r.log)
+}
+
+// Housekeep runs git's automatic housekeeping in g's repository when git
+// would find work (gitx.Repo.NeedsHousekeeping), as git does after its own
+// commits and fetches: go-git runs none, so a clone that only spine
+// commits to and fetches into would gather packs and loose objects for
+// ever. Commands call it after they committed, fetched or replayed
+// commits. It never fails its caller (what was committed or fetched is
+// there): what it could not do is logged.
+func Housekeep(ctx context.Context, g *gitx.Repo, log *slog.Logger) {
+	if g == nil || ctx.Err() != nil {
+		return // stopped: the next command does it
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	need, err := g.NeedsHousekeeping()
 	if err != nil {
-		r.log.Warn("could not tell whether git housekeeping is due", "err", err)
+		log.Warn("could not tell whether git housekeeping is due", "err", err)
 		return
 	}
 	if !need {
 		return
 	}
-	switch err := r.opts.Git.Housekeep(ctx); {
+	switch err := g.Housekeep(ctx); {
 	case errors.Is(err, exec.ErrNotFound):
-		r.log.Warn("git housekeeping is due (many packs or loose objects) but no git is installed: run git gc in the repository")
+		log.Warn("git housekeeping is due (many packs or loose objects) but no git is installed: run git gc in the repository")
 	case err != nil:
-		r.log.Warn("git housekeeping failed", "err", err)
+		log.Warn("git housekeeping failed", "err", err)
 	default:
-		r.log.Info("git housekeeping started (git maintenance run --auto)")
+		log.Info("git housekeeping started (git maintenance run --auto)")
 	}
 }
 

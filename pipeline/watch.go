@@ -266,6 +266,17 @@ func (w *Watcher) Cycle(ctx context.Context) (*CycleResult, error) {
 		return res, err
 	}
 	follow := w.Remote != "" && opts.Git != nil && opts.Git.HasRemote(w.Remote)
+	if follow {
+		// As git fetch does after it fetched: the fetches, and the
+		// commits a push replayed, leave packs and loose objects that
+		// git's housekeeping tidies (a run that committed did it
+		// already, unless a replay followed).
+		defer func() {
+			if res.Outcome == nil || len(res.Outcome.Commits) == 0 || (res.Push != nil && len(res.Push.Replayed) > 0) {
+				Housekeep(ctx, opts.Git, w.log())
+			}
+		}()
+	}
 	var syncErr error
 	if follow {
 		res.Sync, err = Sync(ctx, w.pushOptions(opts), w.Push)
