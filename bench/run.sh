@@ -117,10 +117,11 @@ if want site; then
 	gen_repo "$R" "$SITE_LOOPS" "$SITE_RECEIPTS"
 	full=(); fulld=(); fullc=(); rss=(); rssc=()
 	for i in $(seq "$RUNS"); do
-		# A fresh output folder with the state caches of .git/spine cold
-		# (a fresh clone, as in CI): every document and receipt read and
-		# decoded afresh.
-		rm -rf "$WORK/out-full" "$R/.git/spine/docs.cache" "$R/.git/spine/site"; t=$(now_ns)
+		# A fresh output folder with no state folder (.git/spine), as in
+		# a fresh clone (CI): every document and receipt read and decoded
+		# afresh, for the pages and for the step states (until session
+		# 18 the receipt index, receipts.idx, was left warm here).
+		rm -rf "$WORK/out-full" "$R/.git/spine"; t=$(now_ns)
 		(cd "$R" && /usr/bin/time -f '%M' -o "$WORK/full-rss.txt" "$SPINE" site build --out "$WORK/out-full" >/dev/null); fullc+=("$(ms_since "$t")")
 		rssc+=("$(( $(tail -1 "$WORK/full-rss.txt") / 1024 ))")
 		# The same with the state caches warm (a host that built before).
@@ -134,7 +135,7 @@ if want site; then
 	files=$(find "$WORK/out-full" -type f | wc -l)
 	ps_full=$(per_s "$SITE_LOOPS" "$mfull"); ps_fullc=$(per_s "$SITE_LOOPS" "$mfullc")
 	row "full site build, $SITE_LOOPS loops + $SITE_RECEIPTS receipts, fresh output folder on tmpfs, state caches (.git/spine) warm (${mfull} ms, $files files; disk ${mfulld} ms)" "≥ 1,000 loop pages/s" "$ps_full loop pages/s" "$(awk -v a="$ps_full" 'BEGIN{printf "%.3f", a / 1000}')× goal" "$(met "$ps_full" ">=" 1000)"
-	row "same, state caches cold (a fresh clone: every document and receipt read and decoded; ${mfullc} ms)" "≥ 1,000 loop pages/s" "$ps_fullc loop pages/s" "$(awk -v a="$ps_fullc" 'BEGIN{printf "%.3f", a / 1000}')× goal" "$(met "$ps_fullc" ">=" 1000)"
+	row "same, no state folder (.git/spine removed, as in a fresh clone: every document and receipt read and decoded; ${mfullc} ms)" "≥ 1,000 loop pages/s" "$ps_fullc loop pages/s" "$(awk -v a="$ps_fullc" 'BEGIN{printf "%.3f", a / 1000}')× goal" "$(met "$ps_fullc" ">=" 1000)"
 	row "peak RSS of those builds (caches warm; cold)" "≤ 300 MB" "$mrss MB; $mrssc MB" "$(ratio "$mrss" 300)×; $(ratio "$mrssc" 300)× goal" "$(met "$mrss" "<=" 300); $(met "$mrssc" "<=" 300)"
 	inc=(); floor=(); start=()
 	f=$(find "$R/loops" -name '*.md' -print -quit)

@@ -4,7 +4,6 @@
 package pipeline
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -308,11 +308,39 @@ func readRun(root, dir string) Run {
 	if err != nil {
 		return Run{Dir: dir, RunKey: path.Base(dir), Err: err.Error()}
 	}
-	var rc artifacts.Receipt
-	if err := json.Unmarshal(data, &rc); err != nil {
+	return runFromData(data, p, dir)
+}
+
+// runFromData is the run of the receipt.json bytes data, read from the
+// file p in the folder dir. The run keeps none of data: the history of a
+// repository holds only what planning needs of each receipt, not the
+// receipts' bytes.
+func runFromData(data []byte, p, dir string) Run {
+	rc, shared, err := artifacts.DecodeReceiptShared(data)
+	if err != nil {
 		return Run{Dir: dir, RunKey: path.Base(dir), Err: fmt.Sprintf("%s: %v", p, err)}
 	}
-	return runFromReceipt(&rc, artifacts.ChainHash(data), dir)
+	r := runFromReceipt(rc, artifacts.ChainHash(data), dir)
+	if shared {
+		r.own()
+	}
+	return r
+}
+
+// own copies the strings the run took from its receipt into one new
+// block: decoded by artifacts.DecodeReceiptShared, they share the bytes
+// of receipt.json, all of which they would keep alive.
+func (r *Run) own() {
+	fields := [...]*string{&r.RunKey, &r.LoopID, &r.Stage, &r.Step, &r.Status, &r.CommandSHA, &r.Gate, &r.Note, &r.Summary}
+	var b strings.Builder
+	for _, f := range fields {
+		b.WriteString(*f)
+	}
+	block, at := b.String(), 0
+	for _, f := range fields {
+		n := len(*f)
+		*f, at = block[at:at+n], at+n
+	}
 }
 
 // listReceiptDirs lists receipts/YYYY/MM/DD/<RUN_KEY> folders that hold a

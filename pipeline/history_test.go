@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -287,5 +288,51 @@ func TestLoadHistoryUnsafeReceipts(t *testing.T) {
 	}
 	if got := len(h.Damaged("step.s1")); got != 2 {
 		t.Errorf("Damaged(step.s1): %d runs, want 2", got)
+	}
+}
+
+// TestRunFromDataOwnsItsStrings: a run decoded from receipt.json bytes
+// keeps none of them (the bytes are overwritten afterwards, and the run is
+// unchanged), for a receipt the fast decoder takes and one it leaves to
+// encoding/json; every string field of Run that comes from the receipt is
+// filled, so that one left sharing the bytes would show.
+func TestRunFromDataOwnsItsStrings(t *testing.T) {
+	rc := &artifacts.Receipt{
+		RunKey: "CAP-20260301-101500__step.x__Rk3j9x0abcd", LoopID: "LOOP-X", Stage: "Stage 1: Look", Step: "x",
+		Status: artifacts.StatusFail, CommandSHA256: "c0ffee", Gate: "ALLOW_X", Note: "a note", Summary: "3 checks",
+		StartedAt: "2026-03-01T10:15:00Z", FinishedAt: "2026-03-01T10:15:02Z", ExitCode: 4, AllowFailure: true,
+	}
+	data, err := artifacts.MarshalReceipt(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{
+		{"fast decoder", data},
+		// An unknown member: left to encoding/json.
+		{"encoding/json", append([]byte(`{"x-unknown": 1, `), bytes.TrimPrefix(bytes.TrimSpace(data), []byte("{"))...)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := runFromData(bytes.Clone(tc.data), "receipt.json", "receipts/2026/03/01/"+rc.RunKey)
+			if want.Err != "" {
+				t.Fatal(want.Err)
+			}
+			v := reflect.ValueOf(want)
+			for i := range v.NumField() {
+				if f := v.Field(i); f.Kind() == reflect.String && f.String() == "" && v.Type().Field(i).Name != "Err" {
+					t.Fatalf("the test's receipt leaves Run.%s empty", v.Type().Field(i).Name)
+				}
+			}
+			buf := bytes.Clone(tc.data)
+			got := runFromData(buf, "receipt.json", "receipts/2026/03/01/"+rc.RunKey)
+			for i := range buf {
+				buf[i] = 'X'
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("run after its bytes were overwritten (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"unsafe"
 
 	"github.com/spinehq/spine/internal/fsx"
+	"github.com/spinehq/spine/internal/jsonscan"
 	"github.com/spinehq/spine/internal/jsonw"
 	"github.com/spinehq/spine/internal/mapfile"
 )
@@ -131,32 +132,32 @@ func parseManifestFast(data []byte) (files [][3]string, ok bool) {
 	if !bytes.HasPrefix(data, []byte(header)) {
 		return nil, false
 	}
-	d := jsonScanner{b: data, i: len(header)}
+	d := jsonscan.Scanner{B: data, I: len(header)}
 	files = make([][3]string, 0, bytes.Count(data, []byte("\n[")))
-	if d.peek() == ']' {
-		d.i++
+	if d.Peek() == ']' {
+		d.I++
 	} else {
-		for !d.bad {
+		for !d.Bad {
 			var f [3]string
-			d.expect('[')
-			f[0] = d.str()
-			d.expect(',')
-			f[1] = d.str()
-			d.expect(',')
-			f[2] = d.str()
-			d.expect(']')
+			d.Expect('[')
+			f[0] = d.Str()
+			d.Expect(',')
+			f[1] = d.Str()
+			d.Expect(',')
+			f[2] = d.Str()
+			d.Expect(']')
 			files = append(files, f)
-			if d.peek() == ',' {
-				d.i++
+			if d.Peek() == ',' {
+				d.I++
 				continue
 			}
-			d.expect(']')
+			d.Expect(']')
 			break
 		}
 	}
-	d.expect('}')
-	d.ws()
-	if d.bad || d.i != len(d.b) {
+	d.Expect('}')
+	d.WS()
+	if d.Bad || d.I != len(d.B) {
 		return nil, false
 	}
 	return files, true

@@ -344,10 +344,7 @@ func (c *receiptCache) readReceipt(day *dayDir, r *receiptRec) {
 	default:
 		r.Raw = data
 		r.Hash = artifacts.ChainHash(data)
-		rc, ok := decodeReceiptFast(data)
-		if !ok {
-			rc, err = artifacts.DecodeReceipt(data)
-		}
+		rc, _, err := artifacts.DecodeReceiptShared(data)
 		if err != nil {
 			r.Err = fmt.Errorf("receipt.json is not a valid receipt: %w", err)
 		} else {

@@ -204,16 +204,13 @@ func (s *receiptState) take(r *receiptRec, stat func() (fileStat, bool)) bool {
 	if !ok || st != cur {
 		return false
 	}
-	rc, ok := decodeReceiptFast(raw)
-	if !ok {
-		var err error
-		if rc, err = artifacts.DecodeReceipt(raw); err != nil {
-			return false
-		}
+	rc, shared, err := artifacts.DecodeReceiptShared(raw)
+	if err != nil {
+		return false
 	}
 	if s.m != nil {
-		if ok {
-			rc = detachReceipt(rc)
+		if shared {
+			rc = artifacts.DetachReceipt(rc)
 		}
 		hash, raw = strings.Clone(hash), nil
 	}

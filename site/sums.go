@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/spinehq/spine/internal/jsonscan"
 )
 
 // SumsName is the file in the state folder (Options.StateDir, under
@@ -116,63 +118,63 @@ func parseSumsFast(data []byte) (map[string]sumEntry, bool) {
 	if !bytes.HasPrefix(data, []byte(header)) {
 		return nil, false
 	}
-	d := jsonScanner{b: data, i: len(header)}
+	d := jsonscan.Scanner{B: data, I: len(header)}
 	lit := func(s string) {
-		d.ws()
-		if !bytes.HasPrefix(d.b[d.i:], []byte(s)) {
-			d.bad = true
+		d.WS()
+		if !bytes.HasPrefix(d.B[d.I:], []byte(s)) {
+			d.Bad = true
 			return
 		}
-		d.i += len(s)
+		d.I += len(s)
 	}
 	unsigned := func() uint64 {
-		v := d.int()
+		v := d.Int()
 		if v < 0 {
-			d.bad = true
+			d.Bad = true
 		}
 		return uint64(v)
 	}
 	logs := make(map[string]sumEntry, bytes.Count(data, []byte("\n")))
-	if d.peek() == '}' {
-		d.i++
+	if d.Peek() == '}' {
+		d.I++
 	} else {
-		for !d.bad {
-			dir, _ := d.key()
+		for !d.Bad {
+			dir, _ := d.Key()
 			var e sumEntry
 			lit(`{"stat":{"size":`)
-			e.Stat.Size = d.int()
+			e.Stat.Size = d.Int()
 			lit(`,"mtime":`)
-			e.Stat.Mtime = d.int()
+			e.Stat.Mtime = d.Int()
 			lit(`,"ctime":`)
-			e.Stat.Ctime = d.int()
+			e.Stat.Ctime = d.Int()
 			lit(`,"ino":`)
 			e.Stat.Ino = unsigned()
 			lit(`,"dev":`)
 			e.Stat.Dev = unsigned()
 			lit(`},"sum":{"bytes":`)
-			e.Sum.Size = d.int()
+			e.Sum.Size = d.Int()
 			lit(`,"lines":`)
-			e.Sum.Lines = d.intN()
+			e.Sum.Lines = d.IntN()
 			lit(`,"sha256":`)
-			e.Sum.SHA256 = d.str()
+			e.Sum.SHA256 = d.Str()
 			lit(`,"folded":`)
-			e.Sum.Folded = d.bool()
+			e.Sum.Folded = d.Bool()
 			lit(`}}`)
-			if d.bad {
+			if d.Bad {
 				break
 			}
 			logs[dir] = e
-			if d.peek() == ',' {
-				d.i++
+			if d.Peek() == ',' {
+				d.I++
 				continue
 			}
-			d.expect('}')
+			d.Expect('}')
 			break
 		}
 	}
-	d.expect('}')
-	d.ws()
-	if d.bad || d.i != len(d.b) {
+	d.Expect('}')
+	d.WS()
+	if d.Bad || d.I != len(d.B) {
 		return nil, false
 	}
 	return logs, true

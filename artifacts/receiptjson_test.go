@@ -1,4 +1,4 @@
-package site
+package artifacts
 
 import (
 	"bytes"
@@ -11,12 +11,14 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/spinehq/spine/artifacts"
 )
 
+// siteTestRepo is the site's test repository: its receipts were written
+// by spine.
+var siteTestRepo = filepath.Join("..", "site", "testdata", "repo")
+
 // receiptJSONSeeds are receipts decodeReceiptFast must decode, or leave to
-// artifacts.DecodeReceipt, with the same result.
+// DecodeReceipt, with the same result.
 var receiptJSONSeeds = []string{
 	`{}`,
 	` {"run_key":"k"} `,
@@ -54,13 +56,24 @@ var receiptJSONSeeds = []string{
 	`{"checks":{}}`,
 }
 
-// checkFastDecode compares decodeReceiptFast with artifacts.DecodeReceipt.
+// checkFastDecode compares decodeReceiptFast with DecodeReceipt, and
+// DecodeReceiptShared with both.
 func checkFastDecode(t *testing.T, data []byte) {
 	t.Helper()
-	want, werr := artifacts.DecodeReceipt(data)
+	want, werr := DecodeReceipt(data)
+	shared, isShared, serr := DecodeReceiptShared(data)
+	if (serr == nil) != (werr == nil) || (serr != nil && serr.Error() != werr.Error()) {
+		t.Fatalf("%q: DecodeReceiptShared error %v, DecodeReceipt's %v", data, serr, werr)
+	}
+	if diff := cmp.Diff(want, shared); diff != "" {
+		t.Fatalf("%q: (-DecodeReceipt +DecodeReceiptShared):\n%s", data, diff)
+	}
 	got, ok := decodeReceiptFast(data)
+	if ok != isShared {
+		t.Fatalf("%q: DecodeReceiptShared says shared %v, the fast decoder took it: %v", data, isShared, ok)
+	}
 	if !ok {
-		return // left to artifacts.DecodeReceipt
+		return // left to DecodeReceipt
 	}
 	if werr != nil {
 		t.Fatalf("%q: fast decode accepted what DecodeReceipt refuses (%v)", data, werr)
@@ -78,7 +91,7 @@ func TestDecodeReceiptFast(t *testing.T) {
 		checkFastDecode(t, []byte(s))
 	}
 	// Every receipt of the test repository, which the fast path must take.
-	files, err := filepath.Glob(filepath.Join("testdata", "repo", "receipts", "*", "*", "*", "*", "receipt.json"))
+	files, err := filepath.Glob(filepath.Join(siteTestRepo, "receipts", "*", "*", "*", "*", "receipt.json"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no test receipts: %v", err)
 	}
@@ -94,10 +107,10 @@ func TestDecodeReceiptFast(t *testing.T) {
 		}
 	}
 	// A receipt as spine writes it takes the fast path.
-	r := &artifacts.Receipt{RunKey: "CAP-20260301-101500__step.x__Rk3j9x0abcd", LoopID: "LOOP-X", Command: "echo <é>\n", Note: "a \"note\"",
-		Approval: &artifacts.Approval{Source: "git", Commit: "c"}, Artifacts: []artifacts.ArtifactRef{{Path: "artifacts/x", SHA256: "s", Size: 3}},
-		Checks: []artifacts.CheckResult{{ID: "c", Status: "pass", Blocking: true}}, DurationMS: 1714, ExitCode: -2, Redactions: 1}
-	data, err := artifacts.MarshalReceipt(r)
+	r := &Receipt{RunKey: "CAP-20260301-101500__step.x__Rk3j9x0abcd", LoopID: "LOOP-X", Command: "echo <é>\n", Note: "a \"note\"",
+		Approval: &Approval{Source: "git", Commit: "c"}, Artifacts: []ArtifactRef{{Path: "artifacts/x", SHA256: "s", Size: 3}},
+		Checks: []CheckResult{{ID: "c", Status: "pass", Blocking: true}}, DurationMS: 1714, ExitCode: -2, Redactions: 1}
+	data, err := MarshalReceipt(r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +127,7 @@ func FuzzDecodeReceiptFast(f *testing.F) {
 	for _, s := range receiptJSONSeeds {
 		f.Add([]byte(s))
 	}
-	if data, err := os.ReadFile(filepath.Join("testdata", "repo", "receipts", "2026", "03", "01", "CAP-20260301-101500__step.zpool-list__Rk3j9x0abcd", "receipt.json")); err == nil {
+	if data, err := os.ReadFile(filepath.Join(siteTestRepo, "receipts", "2026", "03", "01", "CAP-20260301-101500__step.zpool-list__Rk3j9x0abcd", "receipt.json")); err == nil {
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -124,11 +137,11 @@ func FuzzDecodeReceiptFast(f *testing.F) {
 
 // TestDetachReceipt checks that detachReceipt copies every string of a
 // receipt out of the buffer it was decoded from: each field of
-// artifacts.Receipt (found by reflection, so a field added later is
+// Receipt (found by reflection, so a field added later is
 // covered) is given a distinct value, the receipt is encoded and decoded
 // fast, detached, and the buffer overwritten.
 func TestDetachReceipt(t *testing.T) {
-	want := &artifacts.Receipt{}
+	want := &Receipt{}
 	n := 0
 	var fill func(v reflect.Value)
 	fill = func(v reflect.Value) {
