@@ -20,11 +20,6 @@ func DecodeReceiptShared(data []byte) (rc *Receipt, shared bool, err error) {
 	return rc, false, err
 }
 
-// DetachReceipt returns rc, decoded by DecodeReceiptShared, with every
-// string copied out of the buffer it was decoded from (into one new
-// block), so the buffer can be reused or dropped.
-func DetachReceipt(rc *Receipt) *Receipt { return detachReceipt(rc) }
-
 // unsafeString views b as a string without copying; b must not change
 // while the string is in use.
 func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
@@ -210,10 +205,11 @@ func receiptField(d *jsonscan.Scanner, rc *Receipt, key string) (uint64, bool) {
 	return bit, !d.Bad
 }
 
-// detachReceipt returns rc with every string copied out of the buffer
-// decodeReceiptFast decoded it from (into one new block), so the buffer
-// can be reused. TestDetachReceipt checks it copies every string field.
-func detachReceipt(rc *Receipt) *Receipt {
+// DetachReceipt returns rc, decoded by DecodeReceiptShared, with every
+// string copied out of the buffer it was decoded from (into one new
+// block), so the buffer can be reused or dropped. TestDetachReceipt checks
+// it copies every string field.
+func DetachReceipt(rc *Receipt) *Receipt {
 	n := 0
 	each := func(f func(s *string)) {
 		for _, s := range []*string{&rc.RunKey, &rc.LoopID, &rc.Stage, &rc.Step, &rc.Capability, &rc.Command,

@@ -135,7 +135,7 @@ func FuzzDecodeReceiptFast(f *testing.F) {
 	})
 }
 
-// TestDetachReceipt checks that detachReceipt copies every string of a
+// TestDetachReceipt checks that DetachReceipt copies every string of a
 // receipt out of the buffer it was decoded from: each field of
 // Receipt (found by reflection, so a field added later is
 // covered) is given a distinct value, the receipt is encoded and decoded
@@ -167,7 +167,7 @@ func TestDetachReceipt(t *testing.T) {
 				fill(v.Field(i))
 			}
 		default:
-			t.Fatalf("detachReceipt's test does not fill a %s", v.Type())
+			t.Fatalf("DetachReceipt's test does not fill a %s", v.Type())
 		}
 	}
 	fill(reflect.ValueOf(want).Elem())
@@ -179,7 +179,7 @@ func TestDetachReceipt(t *testing.T) {
 	if !ok {
 		t.Fatalf("decodeReceiptFast gives up on %s", buf)
 	}
-	got = detachReceipt(got)
+	got = DetachReceipt(got)
 	copy(buf, bytes.Repeat([]byte{'#'}, len(buf)))
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("a string still shares the decoded buffer (-want +got):\n%s", diff)
