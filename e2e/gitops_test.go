@@ -148,3 +148,31 @@ func TestPushFailureIsSentByTheNextRun(t *testing.T) {
 	}
 	t.Logf("self-triggered run took %s", time.Since(start))
 }
+
+// TestRunPushKeepsHouseAfterAReplay: the fetch and the replay of a push
+// whose remote moved on leave packs and objects the run's own housekeeping
+// (done before the push) did not see; as after git fetch, git's
+// housekeeping tidies them when it is due (here: more packs than
+// gc.autoPackLimit 1 once the fetch added one).
+func TestRunPushKeepsHouseAfterAReplay(t *testing.T) {
+	t.Parallel()
+	bare := newBare(t, map[string]string{"loops/a.md": loopDoc("LOOP-A", twoStages), "README.md": "ops\n"})
+	host, op := cloneOf(t, bare), cloneOf(t, bare)
+	git(t, host, "config", "gc.autoDetach", "false")
+	git(t, host, "config", "gc.autoPackLimit", "1")
+	// One pack: the run's own housekeeping finds nothing due (its
+	// commits are loose objects); the push's fetch makes it two.
+	git(t, host, "repack", "-q")
+	commit(t, op, "docs: meanwhile", map[string]string{"README.md": "ops, edited meanwhile\n"})
+	git(t, op, "push", "-q")
+
+	out := mustSpine(t, host, 0, "run", "--push", "--host", "h1")
+	if !strings.Contains(out, "after replaying 2 commit(s)") {
+		t.Fatalf("no replay:\n%s", out)
+	}
+	packs, err := filepath.Glob(filepath.Join(host, ".git", "objects", "pack", "pack-*.pack"))
+	if err != nil || len(packs) != 1 {
+		t.Errorf("%d packs after the push (%v), want 1: housekeeping did not run after the replay", len(packs), err)
+	}
+	git(t, host, "fsck", "--no-dangling")
+}
