@@ -189,16 +189,29 @@ func BenchmarkList(b *testing.B) {
 	})
 }
 
+// BenchmarkDecodeReceipt decodes a receipt as spine writes it with
+// encoding/json (DecodeReceipt) and with the fast decoder
+// (DecodeReceiptShared), whose strings share the bytes.
 func BenchmarkDecodeReceipt(b *testing.B) {
 	r := sampleReceipt("CAP-20260301-101500__zfs.pool__Rabcdefghij", "LOOP-1", time.Date(2026, 3, 1, 10, 15, 0, 0, time.UTC))
 	r.Artifacts = []ArtifactRef{{Path: "artifacts/loop-1/10-list.txt", SHA256: HashBytes(nil), Size: 12}}
 	data, _ := MarshalReceipt(r)
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
-		if _, err := DecodeReceipt(data); err != nil {
-			b.Fatal(err)
+	b.Run("encoding-json", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			if _, err := DecodeReceipt(data); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
+	})
+	b.Run("shared", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			if _, shared, err := DecodeReceiptShared(data); err != nil || !shared {
+				b.Fatal(shared, err)
+			}
+		}
+	})
 }
 
 func BenchmarkVerify(b *testing.B) {
