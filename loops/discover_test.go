@@ -214,7 +214,7 @@ func TestLoadBadInputs(t *testing.T) {
 		"loops/binary.md":    {id: "binary", finding: "binary file"},
 		"loops/latin1.md":    {id: "LOOP-LATIN-1", status: "active", finding: "invalid UTF-8"},
 		"loops/bom.md":       {id: "LOOP-BOM-1", status: "active", steps: 6},
-		"loops/crlf.md":      {id: "LOOP-CRLF-1", status: "active", steps: 6},
+		"loops/crlf.md":      {id: "LOOP-CRLF-1", status: "active", finding: "carriage return", steps: 6}, // its CRs would reach the shell
 		"loops/unclosed.md":  {id: "LOOP-UNCLOSED-1", status: "blocked", finding: "never closes", steps: 1},
 		"loops/many.md":      {id: "LOOP-MANY-STEPS-1", status: "active", steps: 10000},
 		"loops/huge.md":      {id: "LOOP-HUGE-1", status: "active"},

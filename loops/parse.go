@@ -782,6 +782,14 @@ func (w *bodyWalker) fence(info []byte, infoOff int, content []byte) {
 		return
 	}
 	step.Command = string(content)
+	if step.Kind == KindCommand {
+		if i := strings.IndexByte(step.Command, '\r'); i >= 0 {
+			// The shell would take each CR as part of its line's last
+			// word: `rm -rf /tank/old` then removes nothing, and passes.
+			p.problem(line+1+strings.Count(step.Command[:i], "\n"), LevelError,
+				"step %q: its code has a carriage return (CRLF line endings, from a Windows editor or git's core.autocrlf), which the shell would take as part of the line's last word; save the document with LF line endings (dos2unix, or `*.md text eol=lf` in .gitattributes)", step.Name)
+		}
+	}
 	if w.cur == nil {
 		p.problem(line, LevelError, "step %q is outside any stage (put it under a `### Stage N: ...` heading)", step.Name)
 		return

@@ -494,6 +494,11 @@ func TestStepFindings(t *testing.T) {
 		{"bad cap", "```sh {name=a cap=\"x y\"}\nx\n```\n", []string{`5: error: cap "x y": use letters, digits, '.', '_' and '-'`}},
 		{"negative timeout", "```sh {name=a timeout=-1s}\nx\n```\n", []string{`5: error: attribute timeout="-1s": want a positive Go duration such as 90s or 2h`}},
 		{"bool words", "```sh {name=a background=yes idempotent=off allow_failure}\nx\n```\n", []string{}},
+		{"CRLF code", "```sh {name=a}\r\nzfs list\r\nrm -rf /tank/old\r\n```\r\n", []string{
+			"6: error: step \"a\": its code has a carriage return (CRLF line endings, from a Windows editor or git's core.autocrlf), which the shell would take as part of the line's last word; save the document with LF line endings (dos2unix, or `*.md text eol=lf` in .gitattributes)"}},
+		{"CR on a later line", "```bash {name=a}\nzfs list\necho done\r\n```\n", []string{
+			"7: error: step \"a\": its code has a carriage return (CRLF line endings, from a Windows editor or git's core.autocrlf), which the shell would take as part of the line's last word; save the document with LF line endings (dos2unix, or `*.md text eol=lf` in .gitattributes)"}},
+		{"CRLF around a documentation block", "```sh\r\necho doc\r\n```\r\n", []string{}},
 		{"artifact dot", "```sh {name=a artifact=.hidden}\nx\n```\n", []string{`5: error: artifact name ".hidden" must not start with a dot`}},
 		{"artifact dotdot", "```sh {name=a artifact=..}\nx\n```\n", []string{`5: error: artifact name ".." is empty or a directory`}},
 		{"artifact backslash", "```sh {name=a artifact=..\\\\x}\nx\n```\n", []string{`5: error: artifact name "..\\\\x" escapes the loop's artifact folder (no path separators)`}},
