@@ -46,22 +46,41 @@ func TestParseManifestFast(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := parseManifestFast([]byte(tc.data))
-			if ok != tc.fast {
+			if ok := checkManifestFast(t, []byte(tc.data)); ok != tc.fast {
 				t.Errorf("fast path taken: %v, want %v", ok, tc.fast)
-			}
-			if !ok {
-				return
-			}
-			var mf manifestFile
-			if err := json.Unmarshal([]byte(tc.data), &mf); err != nil {
-				t.Fatalf("fast path took what json.Unmarshal refuses: %v", err)
-			}
-			if diff := cmp.Diff(mf.Files, got); diff != "" && !(len(mf.Files) == 0 && len(got) == 0) {
-				t.Errorf("(-json +fast):\n%s", diff)
 			}
 		})
 	}
+}
+
+// checkManifestFast decodes data with parseManifestFast and, where it
+// takes it, checks json.Unmarshal takes it too, as this generator's, with
+// the same files. It reports whether the fast path took it.
+func checkManifestFast(t *testing.T, data []byte) bool {
+	t.Helper()
+	got, ok := parseManifestFast(data)
+	if !ok {
+		return false
+	}
+	var mf manifestFile
+	if err := json.Unmarshal(data, &mf); err != nil || mf.Generator != generator {
+		t.Fatalf("%q: fast path took what json.Unmarshal refuses (%v) or another generator's (%q)", data, err, mf.Generator)
+	}
+	if diff := cmp.Diff(mf.Files, got); diff != "" && !(len(mf.Files) == 0 && len(got) == 0) {
+		t.Errorf("%q: (-json +fast):\n%s", data, diff)
+	}
+	return true
+}
+
+// FuzzParseManifestFast: whatever the manifest's fast path takes,
+// json.Unmarshal decodes alike (checkManifestFast).
+func FuzzParseManifestFast(f *testing.F) {
+	gen := strconv.Quote(generator)
+	f.Add((&manifest{files: map[string]manifestEntry{"a/index.html": {Key: "k<&>", SHA: "s"}, "b": {SHA: "t"}}}).encode())
+	f.Add([]byte(`{"generator":` + gen + `,"files":[ ["a","b","c"] , ["d","e","f"] ]}`))
+	f.Add([]byte(`{"generator":` + gen + `,"files":[["a","b"]]}`))
+	f.Add([]byte(`{"generator":` + gen + `,"files":[["a\u00e9","\"","c"]]}`))
+	f.Fuzz(func(t *testing.T, data []byte) { checkManifestFast(t, data) })
 }
 
 // TestParseSumsFast checks the summaries' fast decoding against
@@ -97,22 +116,8 @@ func TestParseSumsFast(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := parseSumsFast([]byte(tc.data))
-			if ok != tc.fast {
+			if ok := checkSumsFast(t, []byte(tc.data)); ok != tc.fast {
 				t.Errorf("fast path taken: %v, want %v", ok, tc.fast)
-			}
-			if !ok {
-				return
-			}
-			var f struct {
-				Version string              `json:"version"`
-				Logs    map[string]sumEntry `json:"logs"`
-			}
-			if err := json.Unmarshal([]byte(tc.data), &f); err != nil {
-				t.Fatalf("fast path took what json.Unmarshal refuses: %v", err)
-			}
-			if diff := cmp.Diff(f.Logs, got); diff != "" {
-				t.Errorf("(-json +fast):\n%s", diff)
 			}
 		})
 	}
@@ -125,6 +130,52 @@ func TestParseSumsFast(t *testing.T) {
 	if diff := cmp.Diff(big, readSums(out, true).old); diff != "" {
 		t.Errorf("readSums through json (-want +got):\n%s", diff)
 	}
+}
+
+// checkSumsFast decodes data with parseSumsFast and, where it takes it,
+// checks json.Unmarshal takes it too, as this version's, with the same
+// entries. It reports whether the fast path took it.
+func checkSumsFast(t *testing.T, data []byte) bool {
+	t.Helper()
+	got, ok := parseSumsFast(data)
+	if !ok {
+		return false
+	}
+	var f struct {
+		Version string              `json:"version"`
+		Logs    map[string]sumEntry `json:"logs"`
+	}
+	if err := json.Unmarshal(data, &f); err != nil || f.Version != sumsVersion {
+		t.Fatalf("%q: fast path took what json.Unmarshal refuses (%v) or another version's (%q)", data, err, f.Version)
+	}
+	if diff := cmp.Diff(f.Logs, got); diff != "" {
+		t.Errorf("%q: (-json +fast):\n%s", data, diff)
+	}
+	return true
+}
+
+// FuzzParseSumsFast: whatever the summaries' fast path takes,
+// json.Unmarshal decodes alike (checkSumsFast).
+func FuzzParseSumsFast(f *testing.F) {
+	for _, es := range []map[string]sumEntry{
+		{},
+		{"receipts/2026/03/01/K1": {Stat: fileStat{Size: 300, Mtime: 1795646985875760258, Ctime: 1795646985875991760, Ino: 5544232, Dev: 26},
+			Sum: logSum{Size: 300, Lines: 6, SHA256: "a5ce", Folded: true}}},
+		{"k": {Stat: fileStat{Ino: math.MaxUint64}}},
+		{"k\\é": {Sum: logSum{SHA256: "<&>"}}},
+	} {
+		c := &sumCache{next: es, dirty: true}
+		out := f.TempDir()
+		if err := c.save(out); err != nil {
+			f.Fatal(err)
+		}
+		data, err := os.ReadFile(filepath.Join(out, SumsName))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { checkSumsFast(t, data) })
 }
 
 func mustRead(t *testing.T, path string) []byte {
