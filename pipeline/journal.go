@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -486,10 +485,19 @@ func (j *Journal) lines(fn func(line []byte)) error {
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	sc := bufio.NewScanner(bytes.NewReader(journalData(data)))
-	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
-	for sc.Scan() {
-		fn(sc.Bytes())
+	// Split in place, as bufio.ScanLines does (a CR before the LF
+	// dropped), but with no bound on a line: a line over a scanner's
+	// bound would end the reading there, and the records after it, an
+	// intent among them, would go unread. (An intent holds the step's
+	// command, and a document may be 64 MiB.)
+	for rest := journalData(data); len(rest) > 0; {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		fn(bytes.TrimSuffix(line, []byte("\r")))
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -596,4 +597,77 @@ func TestJournalAppendNoSyncAll(t *testing.T) {
 	if done, err := j.allDone(); err != nil || !done {
 		t.Fatalf("allDone = %v, %v; want true", done, err)
 	}
+}
+
+// TestJournalReadsPastALongLine: a record after a line longer than a
+// line scanner's bound (64 MiB: an intent holding a step of a 64 MiB
+// document, or damage) is read, not dropped with everything after it; a
+// torn last line is still ignored, and a CR before a line's LF dropped.
+func TestJournalReadsPastALongLine(t *testing.T) {
+	dir := t.TempDir()
+	j, err := OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	intent := JournalRecord{Kind: recIntent, RunKey: "CAP-20260301-101500__step.a__Rk3j9x0abcd"}
+	line, err := encodeRecord(intent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := append(bytes.Repeat([]byte("x"), 64<<20+1), '\n')
+	data = append(data, line...)
+	if err := os.WriteFile(filepath.Join(dir, "journal.jsonl"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	order, entries, err := j.Read()
+	if err != nil || len(order) != 1 || entries[intent.RunKey] == nil || entries[intent.RunKey].Intent == nil {
+		t.Fatalf("Read = %v, %v, %v; want the intent after the long line", order, entries, err)
+	}
+	crlf := append(bytes.TrimSuffix(line, []byte("\n")), "\r\n"...)
+	if err := os.WriteFile(filepath.Join(dir, "journal.jsonl"), append(crlf, `{"kind":"res`...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	order, entries, err = j.Read()
+	if err != nil || len(order) != 1 || entries[intent.RunKey].Intent == nil {
+		t.Fatalf("Read = %v, %v, %v; want the intent, and the torn line ignored", order, entries, err)
+	}
+}
+
+// FuzzJournalRead reads any bytes as a journal: no panic, and every entry
+// is filed under its own run key.
+func FuzzJournalRead(f *testing.F) {
+	for _, r := range []JournalRecord{
+		{Kind: recIntent, RunKey: "CAP-20260301-101500__step.a__Rk3j9x0abcd"},
+		{Kind: recResult, RunKey: "CAP-20260301-101500__step.a__Rk3j9x0abcd", Receipt: &artifacts.Receipt{Status: artifacts.StatusPass}},
+		{Kind: recDone, RunKey: "CAP-20260301-101500__step.a__Rk3j9x0abcd"},
+	} {
+		line, err := encodeRecord(r)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(line)
+		f.Add(append(append([]byte(nil), line...), 0, 0, 0))
+	}
+	f.Add([]byte("{\"kind\":\"intent\"\n\x00\x00{}\n"))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := os.WriteFile(filepath.Join(dir, "journal.jsonl"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		j := &Journal{path: filepath.Join(dir, "journal.jsonl")}
+		order, entries, err := j.Read()
+		if err != nil {
+			return
+		}
+		if len(order) != len(entries) {
+			t.Fatalf("%d run keys in order, %d entries", len(order), len(entries))
+		}
+		for k, e := range entries {
+			for _, r := range []*JournalRecord{e.Intent, e.Result} {
+				if r != nil && r.RunKey != k {
+					t.Fatalf("record of %q filed under %q", r.RunKey, k)
+				}
+			}
+		}
+	})
 }

@@ -130,7 +130,10 @@ func readLedger(stateDir string) (map[[2]string][]LedgerEntry, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("destructive-run ledger: %w", err)
+		// Its lines are a few hundred bytes: one over the bound is
+		// damage, and the runs after it cannot be told apart. Planning
+		// without them could run a destructive step again: stop.
+		return nil, fmt.Errorf("destructive-run ledger %s: %w (a line over 1 MiB: the file is damaged; keep a copy, then remove the damaged line)", f.Name(), err)
 	}
 	return out, nil
 }

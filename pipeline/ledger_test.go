@@ -1,8 +1,10 @@
 package pipeline
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,5 +50,23 @@ func TestLedgerReadsWhatItWrote(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("readLedger (-want +got):\n%s", diff)
+	}
+}
+
+// TestLedgerRefusesAnOverlongLine: a line over the ledger's bound (damage:
+// its lines are a few hundred bytes) stops the reading with an error that
+// names the file, rather than planning without the runs after it.
+func TestLedgerRefusesAnOverlongLine(t *testing.T) {
+	dir := t.TempDir()
+	e := LedgerEntry{LoopID: "LOOP-A", Step: "wipe", RunKey: "CAP-20261126-100000__step.wipe__Ra", At: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
+	if err := os.WriteFile(filepath.Join(dir, ledgerName), append(bytes.Repeat([]byte("x"), 1<<20+1), '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := appendLedger(dir, e); err != nil {
+		t.Fatal(err)
+	}
+	_, err := readLedger(dir)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, ledgerName)) || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("readLedger = %v, want an error naming the damaged ledger", err)
 	}
 }
