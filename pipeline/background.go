@@ -134,8 +134,17 @@ func (r *Runner) startBackground(lr *loopRun, it *Item) error {
 	if err := os.MkdirAll(runs, fsx.DirMode); err != nil {
 		return err
 	}
+	cmdArgv, file := scriptArgv(argv, step.Command, r.scriptPath(key))
+	if file {
+		// Too long for a command line: the supervisor's shell reads it
+		// from a file, removed when the step is collected.
+		if err := fsx.WriteFile(r.scriptPath(key), []byte(step.Command), os.O_TRUNC, fsx.FileMode); err != nil {
+			_, err := r.refuse(lr, it, rc, fmt.Sprintf("its code (%d bytes, over the %d a command line carries) could not be written to a script file: %v", len(step.Command), maxInlineScript, err))
+			return err
+		}
+	}
 	spec := SupervisorSpec{
-		Argv: append(append([]string{}, argv...), step.Command), Dir: r.opts.Root,
+		Argv: cmdArgv, Dir: r.opts.Root,
 		Log: r.logPath(key), ExitFile: filepath.Join(runs, key+".exit"), PIDFile: filepath.Join(runs, key+".pid"),
 		SecretEnv: r.opts.Config.Policy.SecretEnv, OutputLimit: r.opts.OutputLimit, Timeout: r.stepTimeout(step),
 	}
@@ -233,7 +242,7 @@ func (r *Runner) collectBackground(e *Entry) (*artifacts.Receipt, bool) {
 	c := *in.Intent
 	runs := filepath.Join(r.opts.StateDir, "runs")
 	defer func() {
-		for _, ext := range []string{".exit", ".pid", ".spec.json", ".artifact"} {
+		for _, ext := range []string{".exit", ".pid", ".spec.json", ".artifact", ".sh"} {
 			_ = os.Remove(filepath.Join(runs, c.RunKey+ext))
 		}
 	}()

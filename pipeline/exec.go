@@ -30,6 +30,25 @@ var interpreters = map[string][]string{
 	"bash":  {"bash", "-e", "-o", "pipefail", "-c"},
 }
 
+// maxInlineScript is the longest step code passed to the shell as its -c
+// argument. Linux refuses a single argument of 128 KiB or more
+// (MAX_ARG_STRLEN: the exec fails, "argument list too long"); longer code
+// goes to a script file that the shell runs instead (scriptArgv).
+const maxInlineScript = 120 << 10
+
+// scriptArgv returns the argv that runs code with interp (an interpreters
+// entry, ending in -c): code as the -c argument when it is at most
+// maxInlineScript bytes, else the path script, from which the shell reads
+// it (file is then set, and the caller writes the file). Run from a file,
+// the code sees the file's path as $0, and the shell names the file in its
+// error messages; nothing else differs.
+func scriptArgv(interp []string, code, script string) (argv []string, file bool) {
+	if len(code) <= maxInlineScript {
+		return append(append([]string{}, interp...), code), false
+	}
+	return append(append([]string{}, interp[:len(interp)-1]...), script), true
+}
+
 // Interpreter returns the argv prefix that runs a step written in lang.
 func Interpreter(lang string) ([]string, bool) {
 	argv, ok := interpreters[lang]

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,5 +50,34 @@ func TestRunProcessOutputAfterExit(t *testing.T) {
 			// take a moment).
 			waitFor(t, 5*time.Second, func() bool { return !processAlive(pgid) })
 		})
+	}
+}
+
+// TestScriptArgv: code up to maxInlineScript is the shell's -c argument;
+// longer code is read from the script file, with the interpreter's other
+// options kept.
+func TestScriptArgv(t *testing.T) {
+	long := strings.Repeat("x", maxInlineScript+1)
+	for _, tt := range []struct {
+		lang, code string
+		want       []string
+		file       bool
+	}{
+		{"sh", "echo hi", []string{"sh", "-e", "-c", "echo hi"}, false},
+		{"sh", long[1:], []string{"sh", "-e", "-c", long[1:]}, false},
+		{"sh", long, []string{"sh", "-e", "/state/runs/K.sh"}, true},
+		{"bash", long, []string{"bash", "-e", "-o", "pipefail", "/state/runs/K.sh"}, true},
+	} {
+		interp, ok := Interpreter(tt.lang)
+		if !ok {
+			t.Fatal(tt.lang)
+		}
+		got, file := scriptArgv(interp, tt.code, "/state/runs/K.sh")
+		if file != tt.file || !slices.Equal(got, tt.want) {
+			t.Errorf("%s, %d bytes: %.60q, file %v; want %.60q, %v", tt.lang, len(tt.code), got, file, tt.want, tt.file)
+		}
+	}
+	if interp, _ := Interpreter("sh"); interp[len(interp)-1] != "-c" {
+		t.Errorf("sh's interpreter %q does not end in -c", interp)
 	}
 }

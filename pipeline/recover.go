@@ -159,6 +159,7 @@ func (r *Runner) recoverReceipt(lr *loopRun, rc *artifacts.Receipt) error {
 		}
 	}
 	_ = os.Remove(r.logPath(rc.RunKey))
+	_ = os.Remove(r.scriptPath(rc.RunKey))
 	lr.pending = append(lr.pending, relDir+"/receipt.json", relDir+"/output.log")
 	if sig, err := r.signReceipt(relDir); err != nil {
 		return err

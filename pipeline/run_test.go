@@ -1299,3 +1299,40 @@ func TestOneProcWhileStepsRun(t *testing.T) {
 		})
 	}
 }
+
+// TestLongStepCodeRunsFromAFile: a step whose code is too long for a
+// command line (Linux refuses an argument of 128 KiB: "argument list too
+// long") runs from a script file beside its running log, which is gone
+// afterwards; its interpreter's options still hold (bash's pipefail
+// fails the second step), and the receipt records the code as written.
+func TestLongStepCodeRunsFromAFile(t *testing.T) {
+	r := newRepo(t)
+	pad := strings.Repeat(": padding the step past what a command line carries\n", maxInlineScript/50+1)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A",
+		"## Stage 1: Long\n\n```sh {name=long-sh}\n"+pad+"echo \"zero=$0\"\necho end\n```\n\n"+
+			"```bash {name=long-bash allow_failure=true}\n"+pad+"false | true\necho not-reached\n```\n")})
+	out := r.run(nil)
+	if len(out.Receipts) != 2 {
+		t.Fatalf("%d receipts, want 2", len(out.Receipts))
+	}
+	sh, bash := out.Receipts[0], out.Receipts[1]
+	if sh.Status != artifacts.StatusPass || bash.Status != artifacts.StatusFail {
+		t.Fatalf("statuses %s, %s; want pass, fail (pipefail)", sh.Status, bash.Status)
+	}
+	if len(sh.Command) <= maxInlineScript || !strings.HasSuffix(sh.Command, "echo end\n") {
+		t.Errorf("receipt command: %d bytes, ends %q", len(sh.Command), sh.Command[max(0, len(sh.Command)-20):])
+	}
+	dir, _ := (&artifacts.Store{Root: r.root}).RelDir(sh.RunKey)
+	log := r.read(dir + "/output.log")
+	if !strings.Contains(log, "zero="+filepath.Join(r.root, ".git", "spine", "runs", sh.RunKey+".sh")) || !strings.Contains(log, "[out] end") {
+		t.Errorf("output:\n%s", log)
+	}
+	dir, _ = (&artifacts.Store{Root: r.root}).RelDir(bash.RunKey)
+	if log := r.read(dir + "/output.log"); strings.Contains(log, "not-reached") {
+		t.Errorf("bash went on after a failed pipeline:\n%s", log)
+	}
+	left, _ := filepath.Glob(filepath.Join(r.root, ".git", "spine", "runs", "*.sh"))
+	if len(left) != 0 {
+		t.Errorf("script files left: %v", left)
+	}
+}

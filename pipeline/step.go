@@ -25,6 +25,12 @@ func (r *Runner) logPath(runKey string) string {
 	return filepath.Join(r.opts.StateDir, "runs", runKey+".log")
 }
 
+// scriptPath is where a step's code goes when it is too long to pass to
+// the shell as an argument (scriptArgv), beside its running log.
+func (r *Runner) scriptPath(runKey string) string {
+	return filepath.Join(r.opts.StateDir, "runs", runKey+".sh")
+}
+
 // createLog creates (truncating) the running log at path, making its
 // folder when it is missing (the run's first step) rather than checking
 // for it every step. The file is opened with plain system calls:
@@ -185,6 +191,20 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 		}
 	}()
 	defer logFile.Close()
+	var cmdArgv []string
+	if step.Kind == loops.KindCommand {
+		var file bool
+		cmdArgv, file = scriptArgv(argv, step.Command, r.scriptPath(key))
+		if file {
+			// Code too long for a command line: the shell reads it from
+			// a file beside the running log, removed once the step is
+			// over (or by the next run's recovery).
+			if err := fsx.WriteFile(r.scriptPath(key), []byte(step.Command), os.O_TRUNC, fsx.FileMode); err != nil {
+				return r.refuse(lr, it, rc, fmt.Sprintf("its code (%d bytes, over the %d a command line carries) could not be written to a script file: %v", len(step.Command), maxInlineScript, err))
+			}
+			defer os.Remove(r.scriptPath(key))
+		}
+	}
 	intent := JournalRecord{Kind: recIntent, RunKey: key, LoopID: lr.doc.LoopID, Step: step.Name, Stage: it.Stage, Dir: relDir, At: started, Intent: rc}
 	var sink io.Writer = logFile
 	live := false
@@ -244,7 +264,7 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 		res = r.runVerify(ctx, step, out, env, rc)
 	default:
 		res = runProcess(ctx, procSpec{
-			Argv: append(append([]string{}, argv...), step.Command), Dir: r.opts.Root, Env: env,
+			Argv: cmdArgv, Dir: r.opts.Root, Env: env,
 			Path: r.paths.resolve(argv[0]), Stdin: r.stdin(),
 			Stdout: out.Stream(artifacts.StreamStdout), Stderr: out.Stream(artifacts.StreamStderr),
 			Timeout: r.stepTimeout(step), Bufs: &r.copyBufs,
