@@ -134,14 +134,12 @@ func (r *Runner) startBackground(lr *loopRun, it *Item) error {
 	if err := os.MkdirAll(runs, fsx.DirMode); err != nil {
 		return err
 	}
-	cmdArgv, file := scriptArgv(argv, step.Command, r.scriptPath(key))
-	if file {
-		// Too long for a command line: the supervisor's shell reads it
-		// from a file, removed when the step is collected.
-		if err := fsx.WriteFile(r.scriptPath(key), []byte(step.Command), os.O_TRUNC, fsx.FileMode); err != nil {
-			_, err := r.refuse(lr, it, rc, fmt.Sprintf("its code (%d bytes, over the %d a command line carries) could not be written to a script file: %v", len(step.Command), maxInlineScript, err))
-			return err
-		}
+	// A script file (code too long for a command line) goes when the
+	// step is collected.
+	cmdArgv, _, err := r.stepArgv(argv, step.Command, key)
+	if err != nil {
+		_, err := r.refuse(lr, it, rc, err.Error())
+		return err
 	}
 	spec := SupervisorSpec{
 		Argv: cmdArgv, Dir: r.opts.Root,

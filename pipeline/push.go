@@ -172,6 +172,14 @@ func Push(ctx context.Context, o PushOptions) (*PushResult, error) {
 		return nil, err
 	}
 	res := &PushResult{Remote: o.Remote, Branch: o.Branch}
+	// Commits replayed (and the fetch before them) leave objects that
+	// any housekeeping before the push did not see: keep house after
+	// them, as git fetch does after it fetched.
+	defer func() {
+		if len(res.Replayed) > 0 {
+			Housekeep(ctx, o.Git, o.Log)
+		}
+	}()
 	var lastErr error
 	var wait time.Duration
 	for attempt := 1; attempt <= o.Attempts; attempt++ {

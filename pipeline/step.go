@@ -31,6 +31,20 @@ func (r *Runner) scriptPath(runKey string) string {
 	return filepath.Join(r.opts.StateDir, "runs", runKey+".sh")
 }
 
+// stepArgv returns the argv that runs code with interp for the run runKey
+// (scriptArgv). Code too long for a command line is first written to
+// scriptPath (script set: its removal is the caller's); an error says why
+// the step cannot start, for its refusal.
+func (r *Runner) stepArgv(interp []string, code, runKey string) (argv []string, script bool, err error) {
+	argv, script = scriptArgv(interp, code, r.scriptPath(runKey))
+	if script {
+		if err := fsx.WriteFile(r.scriptPath(runKey), []byte(code), os.O_TRUNC, fsx.FileMode); err != nil {
+			return nil, false, fmt.Errorf("its code (%d bytes, over the %d a command line carries) could not be written to a script file: %w", len(code), maxInlineScript, err)
+		}
+	}
+	return argv, script, nil
+}
+
 // createLog creates (truncating) the running log at path, making its
 // folder when it is missing (the run's first step) rather than checking
 // for it every step. The file is opened with plain system calls:
@@ -193,15 +207,12 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	defer logFile.Close()
 	var cmdArgv []string
 	if step.Kind == loops.KindCommand {
-		var file bool
-		cmdArgv, file = scriptArgv(argv, step.Command, r.scriptPath(key))
-		if file {
-			// Code too long for a command line: the shell reads it from
-			// a file beside the running log, removed once the step is
-			// over (or by the next run's recovery).
-			if err := fsx.WriteFile(r.scriptPath(key), []byte(step.Command), os.O_TRUNC, fsx.FileMode); err != nil {
-				return r.refuse(lr, it, rc, fmt.Sprintf("its code (%d bytes, over the %d a command line carries) could not be written to a script file: %v", len(step.Command), maxInlineScript, err))
-			}
+		var script bool
+		if cmdArgv, script, err = r.stepArgv(argv, step.Command, key); err != nil {
+			return r.refuse(lr, it, rc, err.Error())
+		}
+		if script {
+			// Gone once the step is over (or by the next run's recovery).
 			defer os.Remove(r.scriptPath(key))
 		}
 	}

@@ -267,12 +267,11 @@ func (w *Watcher) Cycle(ctx context.Context) (*CycleResult, error) {
 	}
 	follow := w.Remote != "" && opts.Git != nil && opts.Git.HasRemote(w.Remote)
 	if follow {
-		// As git fetch does after it fetched: the fetches, and the
-		// commits a push replayed, leave packs and loose objects that
-		// git's housekeeping tidies (a run that committed did it
-		// already, unless a replay followed).
+		// As git fetch does after it fetched: the fetches leave packs
+		// that git's housekeeping tidies (a run that committed did it
+		// already, and a push that replayed does it itself).
 		defer func() {
-			if res.Outcome == nil || len(res.Outcome.Commits) == 0 || (res.Push != nil && len(res.Push.Replayed) > 0) {
+			if res.Outcome == nil || len(res.Outcome.Commits) == 0 {
 				Housekeep(ctx, opts.Git, w.log())
 			}
 		}()

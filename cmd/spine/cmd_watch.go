@@ -39,10 +39,6 @@ func (a *app) pushAfterRun(ctx context.Context, opts pipeline.Options, gf gitops
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	res, err := pipeline.Push(pctx, po)
-	if res != nil && len(res.Replayed) > 0 {
-		// The run kept house before its commits were replayed.
-		pipeline.Housekeep(pctx, opts.Git, opts.Log)
-	}
 	if err != nil {
 		return exitf(exitFailed, "%v", err)
 	}
