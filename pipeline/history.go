@@ -218,7 +218,7 @@ const (
 // used whole only when the digest of the listing it was written for is
 // the digest of the listing now (index.go).
 func LoadHistory(root, receiptsDir, stateDir string) (*History, error) {
-	return loadHistory(root, receiptsDir, stateDir, false)
+	return LoadHistoryWith(root, receiptsDir, stateDir, HistoryOptions{})
 }
 
 // LoadHistoryMapped is LoadHistory reading the receipt index through a
@@ -226,10 +226,32 @@ func LoadHistory(root, receiptsDir, stateDir string) (*History, error) {
 // for commands that load the history once and exit, never for a
 // long-running process that loads it again and again.
 func LoadHistoryMapped(root, receiptsDir, stateDir string) (*History, error) {
-	return loadHistory(root, receiptsDir, stateDir, true)
+	return LoadHistoryWith(root, receiptsDir, stateDir, HistoryOptions{Mapped: true})
 }
 
-func loadHistory(root, receiptsDir, stateDir string, mapped bool) (*History, error) {
+// A ReceiptSource gives the receipt another reader in this process read
+// and decoded from the run folder dir (repository-relative,
+// slash-separated), with the chain hash of its bytes; ok is false when it
+// has none for that folder. It must be safe for concurrent use.
+type ReceiptSource func(dir string) (rc *artifacts.Receipt, hash string, ok bool)
+
+// HistoryOptions say how LoadHistoryWith reads the history.
+type HistoryOptions struct {
+	// Mapped reads the receipt index as LoadHistoryMapped does.
+	Mapped bool
+	// Source, when set, is called once if the receipt index does not hold
+	// every run folder, before any receipt is read; the folders the
+	// receipt source it returns has are taken from it instead of being
+	// read again. A site build reads every receipt for its pages: on a
+	// fresh clone, the history takes them from the build (cmd/spine) and
+	// the build plans after it read them. Source may block until the
+	// receipts are read; a nil source means none.
+	Source func() ReceiptSource
+}
+
+// LoadHistoryWith is LoadHistory with options.
+func LoadHistoryWith(root, receiptsDir, stateDir string, o HistoryOptions) (*History, error) {
+	mapped := o.Mapped
 	// List the folders while the index is read and decoded.
 	var (
 		dirs    []string
@@ -271,6 +293,20 @@ func loadHistory(root, receiptsDir, stateDir string, mapped bool) (*History, err
 			runs[i] = cache.runs[j]
 		} else {
 			missing = append(missing, i)
+		}
+	}
+	if len(missing) > 0 && o.Source != nil {
+		if src := o.Source(); src != nil {
+			left := missing[:0]
+			for _, i := range missing {
+				if rc, hash, ok := src(dirs[i]); ok {
+					runs[i] = runFromReceipt(rc, hash, dirs[i])
+					runs[i].own()
+				} else {
+					left = append(left, i)
+				}
+			}
+			missing = left
 		}
 	}
 	if len(missing) > 0 {

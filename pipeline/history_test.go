@@ -200,6 +200,114 @@ func TestLoadHistoryIndexComplete(t *testing.T) {
 	}
 }
 
+// TestLoadHistorySource checks a history that takes receipts from a
+// ReceiptSource (a site build's): it equals one that reads them all, the
+// source is asked only when the index lacks folders and only for those,
+// folders the source lacks are read from disk, and the index it writes is
+// the one a plain load writes.
+func TestLoadHistorySource(t *testing.T) {
+	root := t.TempDir()
+	start := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	dirs := writeTestReceipts(t, root, start, 12, 3)
+	// One receipt the source cannot give: it is read from disk.
+	const notShared = 5
+	// The source decodes every receipt but notShared from its bytes, as
+	// a site build does; its strings alias buffers it then overwrites, so
+	// a run that kept them would show it.
+	var bufs [][]byte
+	recs := map[string]*artifacts.Receipt{}
+	hashes := map[string]string{}
+	for i, d := range dirs {
+		if i == notShared {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(d), "receipt.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, _, err := artifacts.DecodeReceiptShared(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs[d], hashes[d] = rc, artifacts.ChainHash(data)
+		bufs = append(bufs, data)
+	}
+	want := fresh(t, root)
+	var asked []string
+	calls := 0
+	opts := HistoryOptions{Source: func() ReceiptSource {
+		calls++
+		return func(dir string) (*artifacts.Receipt, string, bool) {
+			asked = append(asked, dir)
+			rc, ok := recs[dir]
+			return rc, hashes[dir], ok
+		}
+	}}
+
+	plainState, state := t.TempDir(), t.TempDir()
+	if _, err := LoadHistory(root, "receipts", plainState); err != nil {
+		t.Fatal(err)
+	}
+	h, err := LoadHistoryWith(root, "receipts", state, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bufs {
+		for i := range b {
+			b[i] = 'x'
+		}
+	}
+	if diff := cmp.Diff(want, h.All()); diff != "" {
+		t.Fatalf("history from the source differs (-read +source):\n%s", diff)
+	}
+	if calls != 1 || len(asked) != len(dirs) {
+		t.Fatalf("source called %d times and asked for %d folders, want once for all %d", calls, len(asked), len(dirs))
+	}
+	plainIdx, err := os.ReadFile(filepath.Join(plainState, indexName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := os.ReadFile(filepath.Join(state, indexName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(idx, plainIdx) {
+		t.Fatal("the receipt index written from the source differs from the one a plain load writes")
+	}
+
+	// A complete index is used whole: the source is not asked.
+	calls, asked = 0, nil
+	if h, err = LoadHistoryWith(root, "receipts", state, opts); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 0 {
+		t.Fatalf("source called %d times with a complete index", calls)
+	}
+	if diff := cmp.Diff(want, h.All()); diff != "" {
+		t.Fatalf("history from the complete index differs (-read +index):\n%s", diff)
+	}
+	// Receipts that arrived since (a pull): the source is asked for
+	// those only.
+	more := writeTestReceipts(t, root, start.Add(time.Hour), 2, 4)
+	if h, err = LoadHistoryWith(root, "receipts", state, opts); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 || !reflect.DeepEqual(asked, more) {
+		t.Fatalf("source called %d times for %q, want once for the new %q", calls, asked, more)
+	}
+	if diff := cmp.Diff(fresh(t, root), h.All()); diff != "" {
+		t.Fatalf("history after a pull differs (-read +source):\n%s", diff)
+	}
+
+	// A nil source: every folder read from disk.
+	if h, err = LoadHistoryWith(root, "receipts", "", HistoryOptions{Source: func() ReceiptSource { return nil }}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(fresh(t, root), h.All()); diff != "" {
+		t.Fatalf("history with a nil source differs (-read +nil):\n%s", diff)
+	}
+}
+
 // TestIndexRoundTrip checks encodeIndex and decodeIndex on every kind of
 // field value.
 func TestIndexRoundTrip(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -178,6 +179,9 @@ func (b *Builder) prepare(ctx context.Context, opts Options, out string) (*build
 		close(chainDone)
 	}
 	defer func() { <-chainDone }()
+	if opts.ReceiptsRead != nil {
+		opts.ReceiptsRead(st.receiptLookup)
+	}
 	st.loadKeys()
 
 	// Gaps, read and parsed on another core while the step states are
@@ -262,6 +266,18 @@ func (st *buildState) readReceipts() error {
 	}
 	st.recs = pageRecs
 	return nil
+}
+
+// receiptLookup is the lookup Options.ReceiptsRead hands out: the
+// receipt read from the run folder dir. It only reads what readReceipts
+// made (recByKey and the records' receipts, hashes and folders), which
+// nothing changes once the receipts are read.
+func (st *buildState) receiptLookup(dir string) (*artifacts.Receipt, string, bool) {
+	r := st.recByKey[path.Base(dir)]
+	if r == nil || r.Dir != dir || r.Receipt == nil || r.Err != nil {
+		return nil, "", false
+	}
+	return r.Receipt, r.Hash, true
 }
 
 // adoptRuns finds, for each loop, the runs its evidence block records

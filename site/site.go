@@ -35,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/config"
 	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/loops"
@@ -80,6 +81,17 @@ type Options struct {
 	// operator (failed or interrupted) with it. Nil means no call-outs
 	// but those of blocked gates.
 	StepReason func(loopID, stepName string) string
+	// ReceiptsRead, when set, is called once by each build, after it read
+	// the receipts and before it first calls StepState, with a lookup of
+	// the receipts it read: the receipt decoded from a run folder
+	// (repository-relative, slash-separated) and the chain hash of its
+	// bytes, ok false for a folder it has no readable receipt of. The
+	// lookup is safe for concurrent use and valid until the build
+	// returns. A caller that plans the step states from the receipts uses
+	// it so as not to read every receipt a second time
+	// (pipeline.HistoryOptions.Source). A build that fails before it read
+	// the receipts does not call it.
+	ReceiptsRead func(lookup func(dir string) (rc *artifacts.Receipt, hash string, ok bool))
 	// Now is the time heartbeat ages are measured against. Zero means the
 	// newest receipt or heartbeat time in the input, so that the same
 	// input always gives the same pages.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/config"
 	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/site"
@@ -804,5 +805,77 @@ func TestHeldStepCallout(t *testing.T) {
 	}
 	if st := build(nil, "a third reason"); st.Written != 0 {
 		t.Errorf("new builder, nothing changed: %d written", st.Written)
+	}
+}
+
+// TestReceiptsReadLookup checks Options.ReceiptsRead: called once per
+// build, before the first StepState, with a lookup that gives each run
+// folder's receipt as read from disk (decoded, with its chain hash) and
+// nothing for a folder it has no readable receipt of (a corrupt one, one
+// that does not exist, a folder under another run key's name); in a new
+// builder that takes the receipts from its recorded state too.
+func TestReceiptsReadLookup(t *testing.T) {
+	cfg, err := config.Load(fixtureRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := (&artifacts.Store{Root: fixtureRoot}).List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	for _, round := range []string{"read", "recorded"} {
+		t.Run(round, func(t *testing.T) {
+			var (
+				lookup func(string) (*artifacts.Receipt, string, bool)
+				calls  int
+				early  bool
+			)
+			opts := site.Options{Root: fixtureRoot, Out: t.TempDir(), Config: cfg, Set: loadSet(t, fixtureRoot), Now: fixtureNow, StateDir: state,
+				ReceiptsRead: func(l func(string) (*artifacts.Receipt, string, bool)) { lookup = l; calls++ },
+				StepState: func(string, string) string {
+					if lookup == nil {
+						early = true
+					}
+					return "done"
+				},
+			}
+			if _, err := site.Build(context.Background(), opts); err != nil {
+				t.Fatal(err)
+			}
+			if calls != 1 || early {
+				t.Fatalf("ReceiptsRead called %d times (want 1); StepState called before it: %v", calls, early)
+			}
+			readable := 0
+			for _, e := range entries {
+				rc, hash, ok := lookup(e.Dir)
+				if e.Err != nil {
+					if ok {
+						t.Errorf("%s: lookup gave a receipt; on disk: %v", e.Dir, e.Err)
+					}
+					continue
+				}
+				readable++
+				if !ok {
+					t.Errorf("%s: lookup gave nothing", e.Dir)
+					continue
+				}
+				if hash != e.Hash {
+					t.Errorf("%s: hash %s, want %s", e.Dir, hash, e.Hash)
+				}
+				if diff := cmp.Diff(e.Receipt, rc); diff != "" {
+					t.Errorf("%s: receipt differs (-disk +lookup):\n%s", e.Dir, diff)
+				}
+			}
+			if readable < 5 {
+				t.Fatalf("only %d readable receipts in the fixture", readable)
+			}
+			other := path.Join(path.Dir(entries[0].Dir), "CAP-20260301-101500__step.other__Rnothere0001")
+			for _, dir := range []string{"receipts/2026/01/01/CAP-20260101-000000__step.none__Rnone0000001", other, path.Join("elsewhere", path.Base(entries[0].Dir))} {
+				if _, _, ok := lookup(dir); ok {
+					t.Errorf("lookup(%q) gave a receipt", dir)
+				}
+			}
+		})
 	}
 }

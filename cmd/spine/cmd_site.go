@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/internal/hugeheap"
 	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/site"
@@ -54,6 +55,17 @@ func (a *app) siteOptionsFrom(rc *repoContext, out, baseURL string) (opts site.O
 	opts = site.Options{Root: rc.root, Out: out, Config: rc.cfg, Set: rc.set, BaseURL: baseURL, Logger: a.logger(), StateDir: stateDir(rc.root)}
 	// Step states come from the pipeline's planner. Where it cannot run
 	// (no git repository), the site derives them from the receipts.
+	if give := rc.giveReceipts; give != nil {
+		// The receipt history takes the receipts the build reads
+		// (openOptions.shareReceipts). A build that fails before it read
+		// them never hands them over: waiting then lets the history read
+		// them itself, so that nothing waits for ever.
+		opts.ReceiptsRead = func(lookup func(string) (*artifacts.Receipt, string, bool)) { give(lookup) }
+		defer func() {
+			planned := wait
+			wait = func() { give(nil); planned() }
+		}()
+	}
 	states, reasons, wait, err := a.stepStatesAsync(rc)
 	if err != nil {
 		a.logger().Warn("site: step states from receipts only", "err", err)

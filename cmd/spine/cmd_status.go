@@ -164,6 +164,13 @@ func (a *app) stepStatesAsync(rc *repoContext) (states, reasons func(*loops.Docu
 		return nil, nil, nil, err
 	}
 	opts.History = rc.history
+	later := rc.historyLater
+	if later != nil {
+		// The history is still being read (a site build hands it its
+		// receipts): plan over it once it is read, below. The empty one
+		// stands in meanwhile, so that Plan does not read it itself.
+		opts.History = pipeline.NewHistory(nil)
+	}
 	planner, err := pipeline.Plan(opts)
 	if err != nil {
 		return nil, nil, nil, err
@@ -179,6 +186,16 @@ func (a *app) stepStatesAsync(rc *repoContext) (states, reasons func(*loops.Docu
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		if later != nil {
+			h, err := later()
+			if err != nil {
+				// Every state is then unknown; the build that handed
+				// over its receipts read the same folders and fails too.
+				a.logger().Warn("step states: receipt history not read", "err", err)
+				return
+			}
+			planner.History = h
+		}
 		for _, d := range rc.set.Docs {
 			for _, it := range planner.PlanLoop(d) {
 				m[it.Step] = string(it.State)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path"
 	"path/filepath"
@@ -114,5 +115,80 @@ func TestSiteBuildRefusesStateDirInOutput(t *testing.T) {
 	t.Setenv("SPINE_STATE_DIR", filepath.Join(base, "www-state"))
 	if _, errOut, code := spine(t, "--repo", repo, "site", "build", "--out", filepath.Join(base, "www")); code != 0 {
 		t.Fatalf("site build with a state folder beside the output folder: %d %s", code, errOut)
+	}
+}
+
+// TestSiteBuildPlansFromItsReceipts checks a site build with no receipt
+// index (a fresh clone): the receipt history that plans the step states
+// takes the receipts the build read, and the pages show the planner's
+// states and reasons; the index it leaves is the one `spine plan` writes.
+// A build that fails before it reads the receipts does not hang waiting
+// for them.
+func TestSiteBuildPlansFromItsReceipts(t *testing.T) {
+	const doc = "---\nloop_id: LOOP-SH\nstatus: active\n---\n\n# LOOP-SH\n\n## Stage 1: Go\n\n```sh {name=talk}\necho hello\n```\n\n```sh {name=break}\necho oops >&2\nexit 4\n```\n\n```sh {name=after}\necho after\n```\n"
+	dir := loopRepo(t, doc)
+	t.Setenv("SPINE_STATE_DIR", "")
+	if _, _, code := spine(t, "--repo", dir, "run"); code != 1 {
+		t.Fatalf("spine run: exit %d, want 1 (a step fails)", code)
+	}
+	state := filepath.Join(dir, ".git", "spine")
+	idx := filepath.Join(state, "receipts.idx")
+	cold := func() {
+		t.Helper()
+		for _, p := range []string{idx, filepath.Join(state, docCacheName), filepath.Join(state, site.StateSubdir)} {
+			if err := os.RemoveAll(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cold()
+	if _, errOut, code := spine(t, "--repo", dir, "plan"); code != exitWaiting {
+		t.Fatalf("spine plan: exit %d, want %d (a failed step waits): %s", code, exitWaiting, errOut)
+	}
+	planned, err := os.ReadFile(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cold()
+	out := filepath.Join(t.TempDir(), "public")
+	if _, errOut, code := spine(t, "--repo", dir, "site", "build", "--out", out); code != 0 {
+		t.Fatalf("site build: %d %s", code, errOut)
+	}
+	page, err := os.ReadFile(filepath.Join(out, "loops", "LOOP-SH", "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`class="step state-done" id="step-talk"`,
+		`class="step state-failed" id="step-break"`,
+		"exit 4; edit the step or --retry break",
+	} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("loop page lacks %q", want)
+		}
+	}
+	built, err := os.ReadFile(idx)
+	if err != nil {
+		t.Fatalf("no receipt index after the build: %v", err)
+	}
+	if !bytes.Equal(built, planned) {
+		t.Error("the receipt index the site build wrote differs from the one spine plan writes")
+	}
+
+	// Refused before any receipt is read: the command ends.
+	cold()
+	done := make(chan int, 1)
+	go func() {
+		_, _, code := spine(t, "--repo", dir, "site", "build", "--out", state)
+		done <- code
+	}()
+	select {
+	case code := <-done:
+		if code == 0 {
+			t.Fatal("site build into the state folder succeeded")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("site build refused before reading the receipts did not end")
 	}
 }
