@@ -244,7 +244,7 @@ func (ps *parser) check(raw *yaml.Node, i int) (Check, bool) {
 	}
 	c := Check{Blocking: true, Line: m.Line}
 	where := fmt.Sprintf("checks[%d]", i)
-	hasRun := false
+	hasRun, runLine := false, 0
 	ps.fields(m, where, []string{"id", "title", "run", "blocking", "timeout"}, func(k, v *yaml.Node) {
 		switch k.Value {
 		case "id":
@@ -254,6 +254,7 @@ func (ps *parser) check(raw *yaml.Node, i int) (Check, bool) {
 			c.Title, _ = ps.text(k, v)
 		case "run":
 			c.Run, hasRun = ps.text(k, v)
+			runLine = k.Line
 		case "blocking":
 			b := resolve(v)
 			if b == nil || b.Kind != yaml.ScalarNode || b.Tag != "!!bool" {
@@ -283,9 +284,18 @@ func (ps *parser) check(raw *yaml.Node, i int) (Check, bool) {
 	}
 	if !hasRun || strings.TrimSpace(c.Run) == "" {
 		ps.add(c.Line, LevelError, "%s: no run command", where)
+	} else if len(c.Run) > MaxRun {
+		ps.add(runLine, LevelError, "%s: run is %d bytes, more than the %d one command-line argument carries; keep the script in a file and run that", where, len(c.Run), MaxRun)
 	}
 	return c, true
 }
+
+// MaxRun is the longest run command a check may have: it is passed to
+// the shell as one argument (sh -c RUN), and Linux refuses an argument of
+// 128 KiB or more (MAX_ARG_STRLEN, with its terminating NUL), so a longer
+// check could never start. Such a pack is refused with an error naming
+// the line.
+const MaxRun = 128<<10 - 1
 
 // LoadDir reads every *.yaml and *.yml file of dir (not its
 // subdirectories) as a pack, sorted by pack name. A missing dir holds no

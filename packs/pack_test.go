@@ -3,6 +3,7 @@ package packs
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,6 +94,16 @@ func TestParse(t *testing.T) {
 				{ID: "B", Run: "true", Blocking: true, Line: 5},
 			}},
 			problems: []Problem{{Path: "p.yaml", Line: 2, Level: LevelError, Message: "pack: pack is set twice (also line 1)"}},
+		},
+		{
+			name: "run too long for a command line",
+			path: "p.yaml",
+			in:   "pack: p\nchecks:\n  - id: A\n    run: " + strings.Repeat("x", MaxRun) + "\n  - id: B\n    title: long\n    run: " + strings.Repeat("y", MaxRun+1) + "\n",
+			want: &Pack{Name: "p", Path: "p.yaml", Checks: []Check{
+				{ID: "A", Run: strings.Repeat("x", MaxRun), Blocking: true, Line: 3},
+				{ID: "B", Title: "long", Run: strings.Repeat("y", MaxRun+1), Blocking: true, Line: 5},
+			}},
+			problems: []Problem{{Path: "p.yaml", Line: 7, Level: LevelError, Message: "B: run is 131072 bytes, more than the 131071 one command-line argument carries; keep the script in a file and run that"}},
 		},
 		{
 			name:     "root is a list",

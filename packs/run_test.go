@@ -253,3 +253,22 @@ func assertDead(t *testing.T, pidFile string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestRunLongestCheck checks MaxRun against the system: a check of
+// exactly MaxRun bytes starts and passes, one a byte longer cannot start
+// (which is why Parse refuses it).
+func TestRunLongestCheck(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		pass bool
+	}{{MaxRun, true}, {MaxRun + 1, false}} {
+		code := "echo ran\nexit 0\n#"
+		code += strings.Repeat("x", tc.n-len(code))
+		p := &Pack{Name: "long", Checks: []Check{{ID: "L1", Run: code, Blocking: true}}}
+		var out strings.Builder
+		res := Run(context.Background(), p, RunOptions{Output: &out})
+		if got := res.Checks[0].Status == artifacts.StatusPass; got != tc.pass {
+			t.Errorf("check of %d bytes: passed %v, want %v; output:\n%s", tc.n, got, tc.pass, out.String())
+		}
+	}
+}
