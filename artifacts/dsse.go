@@ -42,7 +42,7 @@ const (
 )
 
 // maxEnvelopeSize bounds the receipt.dsse.json files read.
-const maxEnvelopeSize = 2 * maxReceiptSize // base64 grows the receipt by a third
+const maxEnvelopeSize = 2 * MaxReceiptSize // base64 grows the receipt by a third
 
 // Subject is one in-toto subject: a file and its digests.
 type Subject struct {
@@ -305,7 +305,7 @@ func (s *Signer) WriteSignature(root, dir string) (string, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("sign %s: %w", dir, err)
 	}
-	data, err := readNoFollow(filepath.Join(filepath.Dir(full), ReceiptFile), maxReceiptSize)
+	data, err := readNoFollow(filepath.Join(filepath.Dir(full), ReceiptFile), MaxReceiptSize)
 	if err != nil {
 		return "", fmt.Errorf("sign %s: %w", dir, err)
 	}
@@ -426,7 +426,7 @@ func VerifySignatures(st *Store, keys map[string]ed25519.PublicKey) (*SignatureR
 		fail := func(format string, args ...any) {
 			problems[i] = &Problem{RunKey: e.RunKey, Path: rel, Problem: fmt.Sprintf(format, args...)}
 		}
-		receipt, err := readNoFollow(filepath.Join(dirAbs, ReceiptFile), maxReceiptSize)
+		receipt, err := readNoFollow(filepath.Join(dirAbs, ReceiptFile), MaxReceiptSize)
 		if err != nil {
 			fail("receipt.json: %v", err)
 			return
@@ -480,7 +480,7 @@ func SignatureState(root, dir string, keys map[string]ed25519.PublicKey) string 
 	if len(keys) == 0 {
 		return "signed (no trusted keys to check it with)"
 	}
-	receipt, err := readNoFollow(filepath.Join(base, ReceiptFile), maxReceiptSize)
+	receipt, err := readNoFollow(filepath.Join(base, ReceiptFile), MaxReceiptSize)
 	if err != nil {
 		return fmt.Sprintf("cannot check: %v", err)
 	}

@@ -33,8 +33,10 @@ const (
 	OutputFile = "output.log"
 )
 
-// maxReceiptSize bounds the receipt.json files List and ReadReceipt accept.
-const maxReceiptSize = 16 << 20
+// MaxReceiptSize bounds the receipt.json files List and ReadReceipt
+// accept; a larger one is unreadable. Every reader of receipts (the site's
+// too, whose reads the receipt history may take) applies the same bound.
+const MaxReceiptSize = 16 << 20
 
 // ErrReceiptExists is wrapped by Write errors when the run's receipt.json
 // already exists: receipts are written once and never replaced.
@@ -441,7 +443,7 @@ func ReadReceipt(path string) (*Receipt, error) {
 // reads them: a regular file, not a symbolic link, of at most 16 MiB,
 // read with plain system calls where the platform allows (a planner
 // reads thousands).
-func ReadReceiptFile(path string) ([]byte, error) { return readNoFollow(path, maxReceiptSize) }
+func ReadReceiptFile(path string) ([]byte, error) { return readNoFollow(path, MaxReceiptSize) }
 
 // Entry is one run folder found by List.
 type Entry struct {
@@ -534,7 +536,7 @@ func (s *Store) List() ([]Entry, error) {
 			return
 		}
 		p := filepath.Join(s.Root, filepath.FromSlash(e.Dir), ReceiptFile)
-		data, err := readNoFollow(p, maxReceiptSize)
+		data, err := readNoFollow(p, MaxReceiptSize)
 		if err != nil {
 			e.Err = fmt.Errorf("read receipt: %w", err)
 			return

@@ -18,9 +18,6 @@ import (
 	"github.com/spinehq/spine/artifacts"
 )
 
-// maxReceiptSize bounds the receipt.json files read.
-const maxReceiptSize = 16 << 20
-
 // dayBatch is how many day folders of the receipts a scan keeps open at
 // once.
 const dayBatch = 128
@@ -334,7 +331,7 @@ func (c *receiptCache) readReceipt(day *dayDir, r *receiptRec) {
 		r.Start, r.Finish = runTimes(r)
 		return
 	}
-	data, st, err := day.readFileStat(r.RunKey, artifacts.ReceiptFile, maxReceiptSize)
+	data, st, err := day.readFileStat(r.RunKey, artifacts.ReceiptFile, artifacts.MaxReceiptSize)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		r.Missing = true
