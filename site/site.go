@@ -86,8 +86,9 @@ type Options struct {
 	// the receipts it read: the receipt decoded from a run folder
 	// (repository-relative, slash-separated) and the chain hash of its
 	// bytes, ok false for a folder it has no readable receipt of. The
-	// lookup is safe for concurrent use and valid until the build
-	// returns. A caller that plans the step states from the receipts uses
+	// lookup is safe for concurrent use, with the build and after it
+	// returns (it reads only what the build read, which nothing changes
+	// afterwards, not even a later build of the same Builder). A caller that plans the step states from the receipts uses
 	// it so as not to read every receipt a second time
 	// (pipeline.HistoryOptions.Source). A build that fails before it read
 	// the receipts does not call it.

@@ -53,8 +53,6 @@ func (a *app) siteOptionsAsync(out, baseURL string, once bool) (opts site.Option
 // siteOptionsFrom is siteOptionsAsync for a repository already read.
 func (a *app) siteOptionsFrom(rc *repoContext, out, baseURL string) (opts site.Options, wait func(), err error) {
 	opts = site.Options{Root: rc.root, Out: out, Config: rc.cfg, Set: rc.set, BaseURL: baseURL, Logger: a.logger(), StateDir: stateDir(rc.root)}
-	// Step states come from the pipeline's planner. Where it cannot run
-	// (no git repository), the site derives them from the receipts.
 	if give := rc.giveReceipts; give != nil {
 		// The receipt history takes the receipts the build reads
 		// (openOptions.shareReceipts). A build that fails before it read
@@ -66,6 +64,8 @@ func (a *app) siteOptionsFrom(rc *repoContext, out, baseURL string) (opts site.O
 			wait = func() { give(nil); planned() }
 		}()
 	}
+	// Step states come from the pipeline's planner. Where it cannot run
+	// (no git repository), the site derives them from the receipts.
 	states, reasons, wait, err := a.stepStatesAsync(rc)
 	if err != nil {
 		a.logger().Warn("site: step states from receipts only", "err", err)
