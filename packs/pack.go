@@ -292,8 +292,9 @@ func (ps *parser) check(raw *yaml.Node, i int) (Check, bool) {
 
 // MaxRun is the longest run command a check may have: it is passed to
 // the shell as one argument (sh -c RUN), and Linux refuses an argument of
-// 128 KiB or more (MAX_ARG_STRLEN, with its terminating NUL), so a longer
-// check could never start. Such a pack is refused with an error naming
+// 128 KiB or more with its terminating NUL (MAX_ARG_STRLEN, 32 pages of
+// 4 KiB; cautious where pages are larger), so a longer check could never
+// start. Such a pack is refused with an error naming
 // the line.
 const MaxRun = 128<<10 - 1
 
