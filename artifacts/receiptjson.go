@@ -128,28 +128,20 @@ func receiptField(d *jsonscan.Scanner, rc *Receipt, key string) (uint64, bool) {
 		bit, rc.SourceCommit = 1<<18, d.Str()
 	case "artifacts":
 		bit = 1 << 19
-		list := []ArtifactRef{}
-		if d.Array(func() {
-			var a ArtifactRef
-			d.Members(func(k string) (uint64, bool) {
-				switch k {
-				case "path":
-					a.Path = d.Str()
-					return 1, true
-				case "sha256":
-					a.SHA256 = d.Str()
-					return 2, true
-				case "size":
-					a.Size = d.Int()
-					return 4, true
-				}
-				return 0, false
-			})
-			list = append(list, a)
-		}) {
-			list = nil
-		}
-		rc.Artifacts = list
+		rc.Artifacts = decodeList(d, func(a *ArtifactRef, k string) (uint64, bool) {
+			switch k {
+			case "path":
+				a.Path = d.Str()
+				return 1, true
+			case "sha256":
+				a.SHA256 = d.Str()
+				return 2, true
+			case "size":
+				a.Size = d.Int()
+				return 4, true
+			}
+			return 0, false
+		})
 	case "output_sha256":
 		bit, rc.OutputSHA256 = 1<<20, d.Str()
 	case "spine_version":
@@ -166,43 +158,50 @@ func receiptField(d *jsonscan.Scanner, rc *Receipt, key string) (uint64, bool) {
 		bit, rc.Redactions = 1<<26, d.IntN()
 	case "checks":
 		bit = 1 << 27
-		list := []CheckResult{}
-		if d.Array(func() {
-			var c CheckResult
-			d.Members(func(k string) (uint64, bool) {
-				switch k {
-				case "id":
-					c.ID = d.Str()
-					return 1, true
-				case "title":
-					c.Title = d.Str()
-					return 2, true
-				case "status":
-					c.Status = d.Str()
-					return 4, true
-				case "exit_code":
-					c.ExitCode = d.IntN()
-					return 8, true
-				case "duration_ms":
-					c.DurationMS = d.Int()
-					return 16, true
-				case "blocking":
-					c.Blocking = d.Bool()
-					return 32, true
-				}
-				return 0, false
-			})
-			list = append(list, c)
-		}) {
-			list = nil
-		}
-		rc.Checks = list
+		rc.Checks = decodeList(d, func(c *CheckResult, k string) (uint64, bool) {
+			switch k {
+			case "id":
+				c.ID = d.Str()
+				return 1, true
+			case "title":
+				c.Title = d.Str()
+				return 2, true
+			case "status":
+				c.Status = d.Str()
+				return 4, true
+			case "exit_code":
+				c.ExitCode = d.IntN()
+				return 8, true
+			case "duration_ms":
+				c.DurationMS = d.Int()
+				return 16, true
+			case "blocking":
+				c.Blocking = d.Bool()
+				return 32, true
+			}
+			return 0, false
+		})
 	case "summary":
 		bit, rc.Summary = 1<<28, d.Str()
 	default:
 		return 0, false
 	}
 	return bit, !d.Bad
+}
+
+// decodeList decodes a list of objects (the receipt's artifacts and
+// checks): member decodes one member of an element, as receiptField does.
+// null gives a nil list, [] an empty one, as encoding/json does.
+func decodeList[T any](d *jsonscan.Scanner, member func(v *T, key string) (uint64, bool)) []T {
+	list := []T{}
+	if d.Array(func() {
+		var v T
+		d.Members(func(k string) (uint64, bool) { return member(&v, k) })
+		list = append(list, v)
+	}) {
+		return nil
+	}
+	return list
 }
 
 // DetachReceipt returns rc, decoded by DecodeReceiptShared, with every
