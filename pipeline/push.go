@@ -98,6 +98,10 @@ type PushResult struct {
 	Notes []string
 }
 
+// keptHouse reports whether Push kept house itself: it does after it
+// replayed commits.
+func (p *PushResult) keptHouse() bool { return p != nil && len(p.Replayed) > 0 }
+
 func (o *PushOptions) defaults() error {
 	if o.Git == nil {
 		return errors.New("push: not a git repository")
@@ -176,7 +180,7 @@ func Push(ctx context.Context, o PushOptions) (*PushResult, error) {
 	// any housekeeping before the push did not see: keep house after
 	// them, as git fetch does after it fetched.
 	defer func() {
-		if len(res.Replayed) > 0 {
+		if res.keptHouse() {
 			Housekeep(ctx, o.Git, o.Log)
 		}
 	}()

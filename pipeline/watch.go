@@ -271,7 +271,9 @@ func (w *Watcher) Cycle(ctx context.Context) (*CycleResult, error) {
 		// that git's housekeeping tidies (a run that committed did it
 		// already, and a push that replayed does it itself).
 		defer func() {
-			if res.Outcome == nil || len(res.Outcome.Commits) == 0 {
+			committed := res.Outcome != nil && len(res.Outcome.Commits) > 0
+			pushed := res.Push.keptHouse() || (res.Sync != nil && res.Sync.Push.keptHouse())
+			if !committed && !pushed {
 				Housekeep(ctx, opts.Git, w.log())
 			}
 		}()
