@@ -176,3 +176,31 @@ func TestRunPushKeepsHouseAfterAReplay(t *testing.T) {
 	}
 	git(t, host, "fsck", "--no-dangling")
 }
+
+// A push that is rejected fetches; when this clone was only behind (no
+// commit of its own to replay), the fetch still leaves a pack, and the
+// push keeps house after it as after a replay.
+func TestRunPushKeepsHouseAfterAFetchWithNothingToReplay(t *testing.T) {
+	t.Parallel()
+	bare := newBare(t, map[string]string{"loops/a.md": loopDoc("LOOP-A", twoStages), "README.md": "ops\n"})
+	host, op := cloneOf(t, bare), cloneOf(t, bare)
+	mustSpine(t, host, 0, "run", "--push", "--host", "h1")
+	git(t, host, "config", "gc.autoDetach", "false")
+	git(t, host, "config", "gc.autoPackLimit", "1")
+	git(t, host, "repack", "-q", "-a", "-d")
+	git(t, op, "pull", "-q")
+	commit(t, op, "docs: meanwhile", map[string]string{"README.md": "ops, edited meanwhile\n"})
+	git(t, op, "push", "-q")
+
+	// Nothing is pending: the run commits nothing, its push is refused
+	// (the remote moved on) and fetches, and nothing is replayed.
+	out := mustSpine(t, host, 0, "run", "--push", "--host", "h1")
+	if !strings.Contains(out, "nothing to push") {
+		t.Fatalf("want nothing to push:\n%s", out)
+	}
+	packs, err := filepath.Glob(filepath.Join(host, ".git", "objects", "pack", "pack-*.pack"))
+	if err != nil || len(packs) != 1 {
+		t.Errorf("%d packs after the fetch (%v), want 1: housekeeping did not run after it", len(packs), err)
+	}
+	git(t, host, "fsck", "--no-dangling")
+}

@@ -96,11 +96,15 @@ type PushResult struct {
 	// Notes are messages for the operator (e.g. a loop someone else
 	// changed while spine ran).
 	Notes []string
+	// fetched is set once a push was rejected and the remote's branch
+	// fetched: whether commits were replayed on it or not, the fetch left
+	// a pack.
+	fetched bool
 }
 
 // keptHouse reports whether Push kept house itself: it does after it
-// replayed commits.
-func (p *PushResult) keptHouse() bool { return p != nil && len(p.Replayed) > 0 }
+// fetched (and replayed, if anything was to be).
+func (p *PushResult) keptHouse() bool { return p != nil && p.fetched }
 
 func (o *PushOptions) defaults() error {
 	if o.Git == nil {
@@ -176,9 +180,10 @@ func Push(ctx context.Context, o PushOptions) (*PushResult, error) {
 		return nil, err
 	}
 	res := &PushResult{Remote: o.Remote, Branch: o.Branch}
-	// Commits replayed (and the fetch before them) leave objects that
+	// A fetch (and the commits replayed after it) leaves objects that
 	// any housekeeping before the push did not see: keep house after
-	// them, as git fetch does after it fetched.
+	// it, as git fetch does after it fetched, also when nothing was
+	// replayed (this clone was only behind) or the push still failed.
 	defer func() {
 		if res.keptHouse() {
 			Housekeep(ctx, o.Git, o.Log)
@@ -215,6 +220,7 @@ func Push(ctx context.Context, o PushOptions) (*PushResult, error) {
 			lastErr = ferr
 			continue
 		}
+		res.fetched = true
 		if tip.IsZero() {
 			continue // the branch is missing there: the push failed for another reason
 		}

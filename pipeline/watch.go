@@ -269,7 +269,7 @@ func (w *Watcher) Cycle(ctx context.Context) (*CycleResult, error) {
 	if follow {
 		// As git fetch does after it fetched: the fetches leave packs
 		// that git's housekeeping tidies (a run that committed did it
-		// already, and a push that replayed does it itself).
+		// already, and a push that fetched does it itself).
 		defer func() {
 			committed := res.Outcome != nil && len(res.Outcome.Commits) > 0
 			pushed := res.Push.keptHouse() || (res.Sync != nil && res.Sync.Push.keptHouse())
