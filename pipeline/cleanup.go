@@ -79,3 +79,60 @@ func (r *Runner) strayArtifact(loopID, step string) *artifacts.ArtifactRef {
 	}
 	return &artifacts.ArtifactRef{Path: rel, SHA256: sum, Size: size}
 }
+
+// runFileExts are the suffixes of the files a run keeps in the runs folder
+// under a run key: the running log, the script file of long code, and a
+// background step's spec, pid, exit and artifact files.
+var runFileExts = []string{".log", ".sh", ".spec.json", ".pid", ".exit", ".artifact"}
+
+// runFileKey returns the run key a file of the runs folder belongs to:
+// "<KEY><ext>" with ext one of runFileExts, or a temporary file of one
+// being written (".<KEY><ext>.tmp-*", see artifacts.CreateAtomic). ok is
+// false for any other name, which sweepRuns leaves alone.
+func runFileKey(name string) (key string, ok bool) {
+	if rest, found := strings.CutPrefix(name, "."); found {
+		i := strings.LastIndex(rest, ".tmp-")
+		if i < 0 {
+			return "", false
+		}
+		name = rest[:i]
+	}
+	for _, ext := range runFileExts {
+		if k, found := strings.CutSuffix(name, ext); found && artifacts.ValidRunKey(k) {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// sweepRuns removes from the runs folder what no run will use: the files
+// of runs the journal does not know or has done with (left by a run
+// killed after it made a step's running log or script file and before it
+// journaled the step's intent: the step never started; or by a cleanup
+// that failed), and the spare running log of a run that stopped (see
+// makeSpareLog). The files of runs the journal holds open stay: recovery
+// takes their output, and a live background step still writes them.
+// Only regular files are removed, and only names spine gives them; errors
+// are ignored (the next run tries again). The caller holds the run lock.
+func (r *Runner) sweepRuns(entries map[string]*Entry) {
+	dir := filepath.Join(r.opts.StateDir, "runs")
+	files, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, f := range files {
+		name := f.Name()
+		if name != spareLogName {
+			key, ok := runFileKey(name)
+			if !ok {
+				continue
+			}
+			if e := entries[key]; e != nil && !e.Done {
+				continue
+			}
+		}
+		if f.Type().IsRegular() {
+			_ = os.Remove(filepath.Join(dir, name))
+		}
+	}
+}

@@ -4,6 +4,9 @@ package pipeline
 // (or an operator rehearsing recovery) sets SPINE_FAULT=<point> and spine
 // kills itself there; the next run must lose nothing and run nothing twice.
 const (
+	// FaultBeforeIntent: the step's running log (and the script file of
+	// long code) is made, nothing is journaled: the step never started.
+	FaultBeforeIntent = "before-intent"
 	// FaultAfterIntent: the intent is journaled, the process not started.
 	FaultAfterIntent = "after-intent"
 	// FaultAfterExit: the step's process ended, nothing recorded yet.
@@ -37,7 +40,7 @@ const (
 
 // FaultPoints lists every fault point, in the order a step passes them
 // (FaultMidPush last: it is passed by `spine run --push` after the run).
-var FaultPoints = []string{FaultAfterIntent, FaultAfterExit, FaultAfterResult, FaultReceiptPending, FaultAfterReceipt, FaultIndexLocked, FaultRefLocked, FaultAfterCommit, FaultMidPush}
+var FaultPoints = []string{FaultBeforeIntent, FaultAfterIntent, FaultAfterExit, FaultAfterResult, FaultReceiptPending, FaultAfterReceipt, FaultIndexLocked, FaultRefLocked, FaultAfterCommit, FaultMidPush}
 
 // fault calls the configured fault hook at a point.
 func (r *Runner) fault(point string) {

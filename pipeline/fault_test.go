@@ -117,6 +117,16 @@ func (r *testRepo) assertConsistent(keysFile string) {
 			r.t.Errorf("journal: run %s is not done (intent %v, result %v)", key, e.Intent != nil, e.Result != nil)
 		}
 	}
+	// Nothing is left in the runs folder: the running logs, script files
+	// and spare log go once their runs are recorded, or are found never
+	// to have started.
+	if left, err := os.ReadDir(filepath.Join(r.root, ".git", "spine", "runs")); err == nil {
+		for _, e := range left {
+			r.t.Errorf("runs folder: %s left behind", e.Name())
+		}
+	} else if !os.IsNotExist(err) {
+		r.t.Fatal(err)
+	}
 	entriesOnDisk, err := (&artifacts.Store{Root: r.root}).List()
 	if err != nil {
 		r.t.Fatal(err)

@@ -41,15 +41,15 @@ func TestReceiptWrittenWhileNextStepRuns(t *testing.T) {
 		return l
 	}
 	var want []string
-	want = append(want, at(0, FaultAfterIntent, FaultAfterExit, FaultAfterResult)...) // a
+	want = append(want, at(0, FaultBeforeIntent, FaultAfterIntent, FaultAfterExit, FaultAfterResult)...) // a
 	// b runs while a's receipt is written, c while b's.
 	for n := 0; n < 2; n++ {
-		want = append(want, at(n, FaultAfterIntent, FaultReceiptPending)...)
+		want = append(want, at(n, FaultBeforeIntent, FaultAfterIntent, FaultReceiptPending)...)
 		want = append(want, at(n+1, FaultAfterReceipt, FaultAfterExit, FaultAfterResult)...)
 	}
 	// c's receipt is written before the stage's commit; d is alone in
 	// its stage.
-	want = append(want, at(3, FaultAfterReceipt, FaultIndexLocked, FaultRefLocked, FaultAfterCommit, FaultAfterIntent, FaultAfterExit, FaultAfterResult)...)
+	want = append(want, at(3, FaultAfterReceipt, FaultIndexLocked, FaultRefLocked, FaultAfterCommit, FaultBeforeIntent, FaultAfterIntent, FaultAfterExit, FaultAfterResult)...)
 	want = append(want, at(4, FaultAfterReceipt, FaultIndexLocked, FaultRefLocked, FaultAfterCommit)...)
 	if diff := cmp.Diff(want, points); diff != "" {
 		t.Errorf("fault points:receipts on disk (-want +got):\n%s", diff)

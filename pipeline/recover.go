@@ -37,6 +37,7 @@ func (r *Runner) recover(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.sweepRuns(entries)
 	byLoop := map[string]*loopRun{}
 	var loopsOrder []string
 	for _, key := range order {

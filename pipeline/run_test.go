@@ -1336,3 +1336,68 @@ func TestLongStepCodeRunsFromAFile(t *testing.T) {
 		t.Errorf("script files left: %v", left)
 	}
 }
+
+// A step whose artifact file cannot be made (its folder is immutable:
+// chattr +i, which binds root too) is not run: once its intent is
+// journaled it fails with a note saying why, stops its loop, and leaves
+// nothing in the working tree or the runs folder; fixed, --retry runs it
+// once.
+func TestArtifactThatCannotBeMadeFailsTheStepUnrun(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("loop", map[string]string{
+		"loops/a.md":              loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Capture\n\n```sh {name=capture artifact=out.txt}\necho ran >> %s\necho data\n```\n\n```sh {name=after}\necho after >> %s\n```\n", count, count)),
+		"artifacts/loop-a/README": "the loop's artifacts\n",
+	})
+	dir := filepath.Join(r.root, "artifacts", "loop-a")
+	if out, err := exec.Command("chattr", "+i", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot make a folder immutable here (chattr +i: %v %s)", err, out)
+	}
+	mutable := func() {
+		if out, err := exec.Command("chattr", "-i", dir).CombinedOutput(); err != nil {
+			t.Fatalf("chattr -i: %v %s", err, out)
+		}
+	}
+	t.Cleanup(func() { exec.Command("chattr", "-i", dir).Run() })
+	if err := os.WriteFile(filepath.Join(dir, "probe"), nil, 0o644); err == nil {
+		mutable()
+		t.Skip("an immutable folder takes new files here")
+	}
+
+	ctx := context.Background()
+	out, code := r.spine(ctx, nil, "run")
+	if code != 1 {
+		t.Fatalf("run: exit %d, want 1\n%s", code, out)
+	}
+	if n := countLines(t, count); n != 0 {
+		t.Fatalf("%d step(s) ran; the step without its artifact file and the one after it must not", n)
+	}
+	var note string
+	for _, rc := range r.receipts() {
+		if rc.Step == "capture" {
+			note = rc.Note
+		}
+	}
+	if got := r.stepReceipts("capture"); !cmp.Equal(got, []string{"fail"}) || !strings.Contains(note, "could not run: artifact out.txt: ") {
+		t.Fatalf("capture receipts %v, note %q", got, note)
+	}
+	if got := r.stepReceipts("after"); got != nil {
+		t.Fatalf("after receipts %v: the failed step must stop its loop", got)
+	}
+	r.clean()
+	if left, _ := os.ReadDir(filepath.Join(r.root, ".git", "spine", "runs")); len(left) > 0 {
+		t.Errorf("runs folder holds %v", left)
+	}
+
+	mutable()
+	if out, code := r.spine(ctx, nil, "run", "--retry", "capture"); code != 0 {
+		t.Fatalf("run --retry: exit %d\n%s", code, out)
+	}
+	if got := r.read("artifacts/loop-a/out.txt"); got != "data\n" {
+		t.Errorf("artifact = %q", got)
+	}
+	if n := countLines(t, count); n != 2 {
+		t.Errorf("%d step(s) ran after the retry, want 2 (capture once, then after)", n)
+	}
+	r.clean()
+}

@@ -45,6 +45,16 @@ func (r *Runner) stepArgv(interp []string, code, runKey string) (argv []string, 
 	return argv, script, nil
 }
 
+// createArtifact makes the folder of the artifact at path and its
+// temporary file (artifacts.CreateAtomic), which becomes path when the step
+// ends.
+func createArtifact(path string) (*artifacts.AtomicFile, error) {
+	if err := os.MkdirAll(filepath.Dir(path), fsx.DirMode); err != nil {
+		return nil, err
+	}
+	return artifacts.CreateAtomic(path, fsx.FileMode)
+}
+
 // createLog creates (truncating) the running log at path, making its
 // folder when it is missing (the run's first step) rather than checking
 // for it every step. The file is opened with plain system calls:
@@ -224,17 +234,6 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	}
 	out := artifacts.NewOutput(sink, r.opts.Clock, r.opts.OutputLimit, r.redactor())
 	out.SetLive(live)
-	var artifactFile *artifacts.AtomicFile
-	if artifactAbs != "" {
-		if err := os.MkdirAll(filepath.Dir(artifactAbs), fsx.DirMode); err != nil {
-			return nil, fmt.Errorf("step %s: artifact folder: %w", step.Name, err)
-		}
-		if artifactFile, err = artifacts.CreateAtomic(artifactAbs, fsx.FileMode); err != nil {
-			return nil, fmt.Errorf("step %s: artifact: %w", step.Name, err)
-		}
-		defer artifactFile.Abort()
-		out.TeeStdout(artifactFile)
-	}
 	env := append(append([]string{}, r.opts.Env...),
 		"SPINE_LOOP_ID="+lr.doc.LoopID, "SPINE_RUN_KEY="+key, "SPINE_STEP="+step.Name,
 		"SPINE_ARTIFACT_DIR="+filepath.Join(r.opts.Root, filepath.FromSlash(r.opts.Config.Artifacts), lr.doc.Slug()))
@@ -244,6 +243,7 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	if err != nil {
 		return nil, err
 	}
+	r.fault(FaultBeforeIntent)
 	if err := r.ledger(step, lr.doc, rc, started); err != nil {
 		return nil, err
 	}
@@ -251,6 +251,21 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 		return nil, err
 	}
 	r.fault(FaultAfterIntent)
+	// The artifact's temporary file is made in the working tree only now
+	// that the intent is durable: after a crash, recovery removes the
+	// temporary files of the runs the journal holds (removeTemps), and
+	// knows nothing of a run stopped before. A file that cannot be made
+	// fails the step without running it.
+	var artifactFile *artifacts.AtomicFile
+	var artifactErr error
+	if artifactAbs != "" {
+		if artifactFile, artifactErr = createArtifact(artifactAbs); artifactErr == nil {
+			defer artifactFile.Abort()
+			out.TeeStdout(artifactFile)
+		} else {
+			artifactErr = fmt.Errorf("artifact %s: %w", step.Artifact, artifactErr)
+		}
+	}
 	// prevWritten is set when the previous step's pending receipt was
 	// written while this step's process ran (see During), prevErr is how.
 	prevWritten := false
@@ -270,8 +285,14 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 		}
 	}
 	var res procResult
-	switch step.Kind {
-	case loops.KindVerify:
+	switch {
+	case artifactErr != nil:
+		if during != nil {
+			during()
+		}
+		now := r.opts.Clock()
+		res = procResult{ExitCode: -1, Start: now, End: now, Err: artifactErr}
+	case step.Kind == loops.KindVerify:
 		res = r.runVerify(ctx, step, out, env, rc)
 	default:
 		res = runProcess(ctx, procSpec{
