@@ -60,13 +60,15 @@ func pathsUnder(t *testing.T, root string) map[string]fs.FileMode {
 // git object), never a mode of spine's own choosing over it. A receipt's
 // output and an artifact stay from other users where the umask says so;
 // a clone several operators' pushes run in stays writable by their group.
-// The loop document spine rewrites keeps the mode it had.
+// The loop document spine rewrites keeps the mode it had. The host's
+// ledger of destructive runs follows the umask too: every operator of the
+// group who runs spine in the clone reads it and appends to it.
 func TestFilesFollowTheUmask(t *testing.T) {
 	for _, u := range []fs.FileMode{0o027, 0o002} {
 		t.Run(fmt.Sprintf("umask-%03o", uint32(u)), func(t *testing.T) {
 			bare := newBare(t, map[string]string{
 				"loops/LOOP-MODES.md": loopDoc("LOOP-MODES", "### Stage 1: Baseline\n\n"+
-					step("name=look", "echo looked")+"\n"+
+					step("name=look destructive=true", "echo looked")+"\n"+
 					step("name=report artifact=report.txt", "echo 'disk report'")+"\n"),
 			})
 			clone := cloneOf(t, bare)

@@ -77,9 +77,13 @@ func appendLedger(stateDir string, e LedgerEntry) error {
 	}
 	p := filepath.Join(stateDir, ledgerName)
 	_, statErr := os.Lstat(p)
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	// Its mode follows the umask, as the journal's: every operator who
+	// runs spine in the clone (a group's, under umask 002) must read it
+	// and append to it. It holds no secret: loop, step, run key, time
+	// and the command's hash.
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, fsx.FileMode)
 	if err != nil {
-		return fmt.Errorf("destructive-run ledger: %w", err)
+		return fmt.Errorf("destructive-run ledger: %w%s", err, ledgerPermHint(err, p))
 	}
 	_, werr := f.Write(append(b, '\n'))
 	if werr == nil {
@@ -97,17 +101,29 @@ func appendLedger(stateDir string, e LedgerEntry) error {
 	return nil
 }
 
+// ledgerPermHint says what to do when the ledger at p cannot be opened for
+// lack of permission: most likely one made private (0600, as spine did
+// before its mode followed the umask) by another operator of a clone
+// several share. "" for other errors.
+func ledgerPermHint(err error, p string) string {
+	if !errors.Is(err, fs.ErrPermission) {
+		return ""
+	}
+	return fmt.Sprintf(" (every operator who runs spine in this clone must read and append to it; its owner can run chmod g+rw %s)", p)
+}
+
 // readLedger returns the ledger's entries by loop and step, oldest first,
 // each also under ledgerPathKey of its document and step and under
 // ledgerCommandKey of its command and step; none when there is no
 // ledger. A line that does not decode (torn by a crash) is skipped.
 func readLedger(stateDir string) (map[[2]string][]LedgerEntry, error) {
-	f, err := os.Open(filepath.Join(stateDir, ledgerName))
+	p := filepath.Join(stateDir, ledgerName)
+	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("destructive-run ledger: %w", err)
+		return nil, fmt.Errorf("destructive-run ledger: %w%s", err, ledgerPermHint(err, p))
 	}
 	defer f.Close()
 	out := map[[2]string][]LedgerEntry{}
