@@ -161,10 +161,14 @@ func (r *Runner) startBackground(lr *loopRun, it *Item) error {
 		return err
 	}
 	intent := JournalRecord{Kind: recIntent, RunKey: key, LoopID: lr.doc.LoopID, Step: step.Name, Stage: it.Stage, Dir: relDir, At: started, Intent: rc, Background: true, ExitFile: spec.ExitFile}
-	if err := r.ledger(step, lr.doc, rc, started); err != nil {
+	if err := r.journal.Append(intent); err != nil {
 		return err
 	}
-	if err := r.journal.Append(intent); err != nil {
+	// The ledger's line once the intent is durable, as for a step in the
+	// foreground (execute); a line that cannot be written stops the run
+	// before the supervisor starts, and the next run records the step
+	// interrupted (held: it did not run, but only the operator can say).
+	if err := r.ledger(step, lr.doc, rc, started); err != nil {
 		return err
 	}
 	env := append(append([]string{}, r.opts.Env...),

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spinehq/spine/artifacts"
@@ -53,9 +54,8 @@ func ledgerCommandKey(commandSHA, step string) [2]string {
 }
 
 // ledger records in the ledger that step, if destructive, of the loop
-// document doc starts as run key: just before its intent is journaled, so
-// that a step whose line cannot be written does not start (nothing is
-// journaled yet).
+// document doc starts as run key: once its intent is journaled, before its
+// process starts (a step whose line cannot be written does not start).
 func (r *Runner) ledger(step *loops.Step, doc *loops.Document, rc *artifacts.Receipt, at time.Time) error {
 	if !step.Destructive {
 		return nil
@@ -66,7 +66,7 @@ func (r *Runner) ledger(step *loops.Step, doc *loops.Document, rc *artifacts.Rec
 
 // appendLedger appends an entry to the ledger and makes it durable (and
 // the ledger's name, when this append created it). The journal's intent,
-// synced next, also records the run, but only until the run's end
+// synced before, also records the run, but only until the run's end
 // compacts the journal; the ledger is what remembers it after that, and a
 // line still in the page cache then is lost with a power cut. One sync
 // per destructive step, and only for those.
@@ -102,11 +102,12 @@ func appendLedger(stateDir string, e LedgerEntry) error {
 }
 
 // ledgerPermHint says what to do when the ledger at p cannot be opened for
-// lack of permission: most likely one made private (0600, as spine did
-// before its mode followed the umask) by another operator of a clone
-// several share. "" for other errors.
+// lack of permission (EACCES): most likely one made private (0600, as
+// spine did before its mode followed the umask) by another operator of a
+// clone several share. "" for other errors (an immutable file's EPERM
+// among them: no chmod mends that).
 func ledgerPermHint(err error, p string) string {
-	if !errors.Is(err, fs.ErrPermission) {
+	if !errors.Is(err, syscall.EACCES) {
 		return ""
 	}
 	return fmt.Sprintf(" (every operator who runs spine in this clone must read and append to it; its owner can run chmod g+rw %s)", p)
@@ -148,8 +149,12 @@ func readLedger(stateDir string) (map[[2]string][]LedgerEntry, error) {
 	if err := sc.Err(); err != nil {
 		// Its lines are a few hundred bytes: one over the bound is
 		// damage, and the runs after it cannot be told apart. Planning
-		// without them could run a destructive step again: stop.
-		return nil, fmt.Errorf("destructive-run ledger %s: %w (a line over 1 MiB: the file is damaged; keep a copy, then remove the damaged line)", f.Name(), err)
+		// without them could run a destructive step again: stop, as for
+		// a ledger that cannot be read at all.
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("destructive-run ledger %s: %w (a line over 1 MiB: the file is damaged; keep a copy, then remove the damaged line)", f.Name(), err)
+		}
+		return nil, fmt.Errorf("destructive-run ledger %s: %w", f.Name(), err)
 	}
 	return out, nil
 }

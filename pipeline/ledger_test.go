@@ -2,9 +2,11 @@ package pipeline
 
 import (
 	"bytes"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -68,5 +70,21 @@ func TestLedgerRefusesAnOverlongLine(t *testing.T) {
 	_, err := readLedger(dir)
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, ledgerName)) || !strings.Contains(err.Error(), "damaged") {
 		t.Fatalf("readLedger = %v, want an error naming the damaged ledger", err)
+	}
+}
+
+func TestLedgerPermHint(t *testing.T) {
+	p := "/srv/ops/.git/spine/destructive.log"
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{&fs.PathError{Op: "open", Path: p, Err: syscall.EACCES}, " (every operator who runs spine in this clone must read and append to it; its owner can run chmod g+rw " + p + ")"},
+		{&fs.PathError{Op: "open", Path: p, Err: syscall.EPERM}, ""}, // immutable: no chmod mends it
+		{&fs.PathError{Op: "open", Path: p, Err: syscall.ENOSPC}, ""},
+	} {
+		if got := ledgerPermHint(tt.err, p); got != tt.want {
+			t.Errorf("ledgerPermHint(%v) = %q, want %q", tt.err, got, tt.want)
+		}
 	}
 }

@@ -1401,3 +1401,76 @@ func TestArtifactThatCannotBeMadeFailsTheStepUnrun(t *testing.T) {
 	}
 	r.clean()
 }
+
+// A destructive step whose line in this host's ledger cannot be written
+// (the ledger is immutable: chattr +i, which binds root too; it can still
+// be read) is not run: its intent is journaled, then its result (failed,
+// saying why), and the run stops with the error; the next run records the
+// receipt. Fixed, --retry runs it once.
+func TestLedgerThatCannotBeWrittenFailsTheStepUnrun(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("loop", map[string]string{
+		"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Wipe\n\n```sh {name=wipe destructive=true}\necho wiped >> %s\n```\n", count)),
+		"loops/b.md": loopDoc("LOOP-B", "## Stage 1: Look\n\n```sh {name=look}\necho looked\n```\n"),
+	})
+	ledger := filepath.Join(r.root, ".git", "spine", ledgerName)
+	if err := os.MkdirAll(filepath.Dir(ledger), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ledger, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("chattr", "+i", ledger).CombinedOutput(); err != nil {
+		t.Skipf("cannot make a file immutable here (chattr +i: %v %s)", err, out)
+	}
+	t.Cleanup(func() { exec.Command("chattr", "-i", ledger).Run() })
+	if f, err := os.OpenFile(ledger, os.O_WRONLY|os.O_APPEND, 0); err == nil {
+		f.Close()
+		exec.Command("chattr", "-i", ledger).Run()
+		t.Skip("an immutable file takes appends here")
+	}
+	ctx := context.Background()
+	out, code := r.spine(ctx, nil, "run")
+	if code != 1 || !strings.Contains(out, "step wipe: not run: destructive-run ledger: ") {
+		t.Fatalf("run: exit %d, want 1 naming the ledger\n%s", code, out)
+	}
+	if n := countLines(t, count); n != 0 {
+		t.Fatalf("the destructive step ran %d time(s) without its ledger line", n)
+	}
+	if got := r.stepReceipts("look"); got != nil {
+		t.Errorf("look receipts %v: the run must stop at the ledger's error", got)
+	}
+
+	// The next run writes the journaled result; the step waits for --retry.
+	out, code = r.spine(ctx, nil, "run")
+	if code == 0 {
+		t.Fatalf("second run: exit 0\n%s", out)
+	}
+	var note string
+	for _, rc := range r.receipts() {
+		if rc.Step == "wipe" {
+			note = rc.Note
+		}
+	}
+	if got := r.stepReceipts("wipe"); !cmp.Equal(got, []string{"fail"}) || !strings.Contains(note, "could not run: destructive-run ledger: ") {
+		t.Fatalf("wipe receipts %v, note %q\n%s", got, note, out)
+	}
+	if n := countLines(t, count); n != 0 {
+		t.Fatalf("the destructive step ran %d time(s)", n)
+	}
+
+	if out, err := exec.Command("chattr", "-i", ledger).CombinedOutput(); err != nil {
+		t.Fatalf("chattr -i: %v %s", err, out)
+	}
+	if out, code := r.spine(ctx, nil, "run", "--retry", "wipe"); code != 0 {
+		t.Fatalf("run --retry: exit %d\n%s", code, out)
+	}
+	if n := countLines(t, count); n != 1 {
+		t.Errorf("the destructive step ran %d time(s) after the retry, want 1", n)
+	}
+	if b, err := os.ReadFile(ledger); err != nil || !strings.Contains(string(b), `"step":"wipe"`) {
+		t.Errorf("ledger after the retry: %q, %v", b, err)
+	}
+	r.clean()
+}

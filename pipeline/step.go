@@ -244,26 +244,32 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 		return nil, err
 	}
 	r.fault(FaultBeforeIntent)
-	if err := r.ledger(step, lr.doc, rc, started); err != nil {
-		return nil, err
-	}
 	if err := r.journal.appendLine(line, true); err != nil {
 		return nil, err
 	}
 	r.fault(FaultAfterIntent)
-	// The artifact's temporary file is made in the working tree only now
-	// that the intent is durable: after a crash, recovery removes the
-	// temporary files of the runs the journal holds (removeTemps), and
-	// knows nothing of a run stopped before. A file that cannot be made
-	// fails the step without running it.
+	// What else must be in place before the process starts is made only
+	// now that the intent is durable, so that a crash before it leaves
+	// nothing the next run would not know of, and one after it an intent,
+	// which recovery turns into an interrupted receipt (removing the
+	// artifact's temporary file, removeTemps):
+	//   - a destructive step's line in this host's ledger (ledger): a
+	//     line written before the intent, with no intent after it, would
+	//     hold the step as run on this host though it never started;
+	//   - the artifact's temporary file in the working tree.
+	// Either failing fails the step without running it; a ledger that
+	// cannot be written also stops the run (every destructive step would
+	// fail the same way), with the result journaled.
 	var artifactFile *artifacts.AtomicFile
-	var artifactErr error
-	if artifactAbs != "" {
-		if artifactFile, artifactErr = createArtifact(artifactAbs); artifactErr == nil {
+	startErr := r.ledger(step, lr.doc, rc, started)
+	ledgerErr := startErr
+	if startErr == nil && artifactAbs != "" {
+		var err error
+		if artifactFile, err = createArtifact(artifactAbs); err == nil {
 			defer artifactFile.Abort()
 			out.TeeStdout(artifactFile)
 		} else {
-			artifactErr = fmt.Errorf("artifact %s: %w", step.Artifact, artifactErr)
+			startErr = fmt.Errorf("artifact %s: %w", step.Artifact, err)
 		}
 	}
 	// prevWritten is set when the previous step's pending receipt was
@@ -286,12 +292,12 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	}
 	var res procResult
 	switch {
-	case artifactErr != nil:
+	case startErr != nil:
 		if during != nil {
 			during()
 		}
 		now := r.opts.Clock()
-		res = procResult{ExitCode: -1, Start: now, End: now, Err: artifactErr}
+		res = procResult{ExitCode: -1, Start: now, End: now, Err: startErr}
 	case step.Kind == loops.KindVerify:
 		res = r.runVerify(ctx, step, out, env, rc)
 	default:
@@ -332,6 +338,9 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	logErr := out.LogErr()
 	if logErr != nil {
 		storeErr = fmt.Errorf("step %s: %w", step.Name, logErr)
+	}
+	if ledgerErr != nil {
+		storeErr = errors.Join(storeErr, fmt.Errorf("step %s: not run: %w", step.Name, ledgerErr))
 	}
 	rc.FinishedAt = res.End.UTC().Format(time.RFC3339Nano)
 	rc.StartedAt = res.Start.UTC().Format(time.RFC3339Nano)
