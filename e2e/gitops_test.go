@@ -158,11 +158,9 @@ func TestRunPushKeepsHouseAfterAReplay(t *testing.T) {
 	t.Parallel()
 	bare := newBare(t, map[string]string{"loops/a.md": loopDoc("LOOP-A", twoStages), "README.md": "ops\n"})
 	host, op := cloneOf(t, bare), cloneOf(t, bare)
-	git(t, host, "config", "gc.autoDetach", "false")
-	git(t, host, "config", "gc.autoPackLimit", "1")
 	// One pack: the run's own housekeeping finds nothing due (its
 	// commits are loose objects); the push's fetch makes it two.
-	git(t, host, "repack", "-q")
+	onePackDueAtTwo(t, host)
 	commit(t, op, "docs: meanwhile", map[string]string{"README.md": "ops, edited meanwhile\n"})
 	git(t, op, "push", "-q")
 
@@ -170,11 +168,28 @@ func TestRunPushKeepsHouseAfterAReplay(t *testing.T) {
 	if !strings.Contains(out, "after replaying 2 commit(s)") {
 		t.Fatalf("no replay:\n%s", out)
 	}
-	packs, err := filepath.Glob(filepath.Join(host, ".git", "objects", "pack", "pack-*.pack"))
+	assertOnePack(t, host, "after the replay")
+}
+
+// onePackDueAtTwo repacks repo into one pack and makes git's housekeeping
+// due (and run in the foreground) as soon as there are two.
+func onePackDueAtTwo(t *testing.T, repo string) {
+	t.Helper()
+	git(t, repo, "config", "gc.autoDetach", "false")
+	git(t, repo, "config", "gc.autoPackLimit", "1")
+	git(t, repo, "repack", "-q", "-a", "-d")
+}
+
+// assertOnePack checks that repo has one pack (housekeeping ran after
+// what added one, as onePackDueAtTwo arranged) and that git finds it
+// sound.
+func assertOnePack(t *testing.T, repo, after string) {
+	t.Helper()
+	packs, err := filepath.Glob(filepath.Join(repo, ".git", "objects", "pack", "pack-*.pack"))
 	if err != nil || len(packs) != 1 {
-		t.Errorf("%d packs after the push (%v), want 1: housekeeping did not run after the replay", len(packs), err)
+		t.Errorf("%d packs %s (%v), want 1: housekeeping did not run", len(packs), after, err)
 	}
-	git(t, host, "fsck", "--no-dangling")
+	git(t, repo, "fsck", "--no-dangling")
 }
 
 // A push that is rejected fetches; when this clone was only behind (no
@@ -185,9 +200,7 @@ func TestRunPushKeepsHouseAfterAFetchWithNothingToReplay(t *testing.T) {
 	bare := newBare(t, map[string]string{"loops/a.md": loopDoc("LOOP-A", twoStages), "README.md": "ops\n"})
 	host, op := cloneOf(t, bare), cloneOf(t, bare)
 	mustSpine(t, host, 0, "run", "--push", "--host", "h1")
-	git(t, host, "config", "gc.autoDetach", "false")
-	git(t, host, "config", "gc.autoPackLimit", "1")
-	git(t, host, "repack", "-q", "-a", "-d")
+	onePackDueAtTwo(t, host)
 	git(t, op, "pull", "-q")
 	commit(t, op, "docs: meanwhile", map[string]string{"README.md": "ops, edited meanwhile\n"})
 	git(t, op, "push", "-q")
@@ -198,9 +211,5 @@ func TestRunPushKeepsHouseAfterAFetchWithNothingToReplay(t *testing.T) {
 	if !strings.Contains(out, "nothing to push") {
 		t.Fatalf("want nothing to push:\n%s", out)
 	}
-	packs, err := filepath.Glob(filepath.Join(host, ".git", "objects", "pack", "pack-*.pack"))
-	if err != nil || len(packs) != 1 {
-		t.Errorf("%d packs after the fetch (%v), want 1: housekeeping did not run after it", len(packs), err)
-	}
-	git(t, host, "fsck", "--no-dangling")
+	assertOnePack(t, host, "after the fetch")
 }
