@@ -73,6 +73,18 @@ type History struct {
 	// call of ByKey.
 	keys     map[string]int
 	keysOnce sync.Once
+	// saved is closed once the receipt index is written, when
+	// LoadHistoryWith writes it later (HistoryOptions.SaveLater).
+	saved chan struct{}
+}
+
+// WaitSaved waits until the receipt index that LoadHistoryWith writes on
+// another goroutine (HistoryOptions.SaveLater) is written; it returns at
+// once otherwise.
+func (h *History) WaitSaved() {
+	if h != nil && h.saved != nil {
+		<-h.saved
+	}
 }
 
 // NewHistory indexes runs, ordering them by start time, then run key, then
@@ -247,6 +259,11 @@ type HistoryOptions struct {
 	// the build plans after it read them. Source may block until the
 	// receipts are read; a nil source means none.
 	Source func() ReceiptSource
+	// SaveLater writes the receipt index, when it must be written, on
+	// another goroutine rather than before LoadHistoryWith returns, so
+	// that planning does not wait for it (7.7 MB for 20,000 receipts);
+	// the caller must call History.WaitSaved before the process exits.
+	SaveLater bool
 }
 
 // LoadHistoryWith is LoadHistory with options.
@@ -329,9 +346,22 @@ func LoadHistoryWith(root, receiptsDir, stateDir string, o HistoryOptions) (*His
 	}
 	h := NewHistory(runs)
 	if cachePath != "" {
-		if os.MkdirAll(stateDir, fsx.DirMode) == nil {
-			_ = artifacts.WriteFileAtomic(cachePath, encodeIndex(h.runs, digest), fsx.FileMode)
-			_ = os.Remove(filepath.Join(stateDir, oldIndexName))
+		// Only the runs are read (planning reads them too, and the
+		// history's other indexes are its own).
+		save := func() {
+			if os.MkdirAll(stateDir, fsx.DirMode) == nil {
+				_ = artifacts.WriteFileAtomic(cachePath, encodeIndex(h.runs, digest), fsx.FileMode)
+				_ = os.Remove(filepath.Join(stateDir, oldIndexName))
+			}
+		}
+		if o.SaveLater {
+			h.saved = make(chan struct{})
+			go func() {
+				defer close(h.saved)
+				save()
+			}()
+		} else {
+			save()
 		}
 	}
 	return h, nil

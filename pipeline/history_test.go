@@ -444,3 +444,62 @@ func TestRunFromDataOwnsItsStrings(t *testing.T) {
 		})
 	}
 }
+
+// With SaveLater the receipt index is written after LoadHistoryWith
+// returns; WaitSaved waits for it, and it is byte for byte the one a plain
+// load writes. A history with nothing to write (the index was complete),
+// one loaded without SaveLater and a nil one do not block.
+func TestLoadHistorySaveLater(t *testing.T) {
+	root := t.TempDir()
+	writeTestReceipts(t, root, time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), 12, 3)
+	plainState, state := t.TempDir(), t.TempDir()
+	if _, err := LoadHistory(root, "receipts", plainState); err != nil {
+		t.Fatal(err)
+	}
+	h, err := LoadHistoryWith(root, "receipts", state, HistoryOptions{SaveLater: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.saved == nil {
+		t.Fatal("SaveLater: no save pending")
+	}
+	h.WaitSaved()
+	want, err := os.ReadFile(filepath.Join(plainState, indexName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(state, indexName))
+	if err != nil {
+		t.Fatalf("index not written once WaitSaved returned: %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("index written later (%d bytes) differs from a plain load's (%d bytes)", len(got), len(want))
+	}
+	if tmp, _ := filepath.Glob(filepath.Join(state, ".*tmp*")); len(tmp) > 0 {
+		t.Errorf("temporary files left: %v", tmp)
+	}
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		again, err := LoadHistoryWith(root, "receipts", state, HistoryOptions{SaveLater: true})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		again.WaitSaved() // the index was complete: nothing written
+		plain, err := LoadHistory(root, "receipts", t.TempDir())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		plain.WaitSaved()
+		var none *History
+		none.WaitSaved()
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("WaitSaved blocked with nothing to write")
+	}
+}

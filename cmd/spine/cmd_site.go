@@ -59,9 +59,13 @@ func (a *app) siteOptionsFrom(rc *repoContext, out, baseURL string) (opts site.O
 		// them never hands them over: waiting then lets the history read
 		// them itself, so that nothing waits for ever.
 		opts.ReceiptsRead = func(lookup func(string) (*artifacts.Receipt, string, bool)) { give(lookup) }
+		// The receipt index is written once the history is handed over,
+		// while the states are planned (HistoryOptions.SaveLater): wait
+		// for it too.
+		settle := rc.historySettle
 		defer func() {
 			planned := wait
-			wait = func() { give(nil); planned() }
+			wait = func() { give(nil); planned(); settle() }
 		}()
 	}
 	// Step states come from the pipeline's planner. Where it cannot run

@@ -27,6 +27,10 @@ type repoContext struct {
 	// counts; nil means none: call it before waiting for the history).
 	historyLater func() (*pipeline.History, error)
 	giveReceipts func(pipeline.ReceiptSource)
+	// historySettle, set with historyLater, waits for the history and
+	// for the receipt index it writes afterwards; call it, after
+	// giveReceipts, before the process exits.
+	historySettle func()
 }
 
 // hugeHeapDocs and hugeHeapBytes: a read-only command that finds at least
@@ -105,7 +109,7 @@ func (a *app) openRepoWith(o openOptions) (*repoContext, error) {
 	rc := &repoContext{root: root, cfg: cfg}
 	var done chan struct{}
 	if o.history && o.shareReceipts {
-		rc.historyLater, rc.giveReceipts = a.historySharing(root, cfg.Receipts, o.oneShot)
+		rc.historyLater, rc.giveReceipts, rc.historySettle = a.historySharing(root, cfg.Receipts, o.oneShot)
 	} else if o.history {
 		done = make(chan struct{})
 		go func() {
@@ -151,8 +155,11 @@ func (a *app) openRepoWith(o openOptions) (*repoContext, error) {
 // historySharing starts reading the receipt history of the repository at
 // root on another goroutine, taking from the receipts handed to give
 // those its receipt index lacks (openOptions.shareReceipts). get waits
-// for the history; give(nil) lets it read them all itself.
-func (a *app) historySharing(root, receiptsDir string, mapped bool) (get func() (*pipeline.History, error), give func(pipeline.ReceiptSource)) {
+// for the history; give(nil) lets it read them all itself. The receipt
+// index is written after the history is handed over
+// (HistoryOptions.SaveLater): settle waits for both, and must be called
+// (after give) before the process exits.
+func (a *app) historySharing(root, receiptsDir string, mapped bool) (get func() (*pipeline.History, error), give func(pipeline.ReceiptSource), settle func()) {
 	src := make(chan pipeline.ReceiptSource, 1)
 	var once sync.Once
 	give = func(s pipeline.ReceiptSource) { once.Do(func() { src <- s }) }
@@ -164,10 +171,12 @@ func (a *app) historySharing(root, receiptsDir string, mapped bool) (get func() 
 	go func() {
 		defer close(done)
 		h, err = pipeline.LoadHistoryWith(root, receiptsDir, stateDir(root), pipeline.HistoryOptions{
-			Mapped: mapped,
-			Source: func() pipeline.ReceiptSource { return <-src },
+			Mapped:    mapped,
+			Source:    func() pipeline.ReceiptSource { return <-src },
+			SaveLater: true,
 		})
 	}()
 	get = func() (*pipeline.History, error) { <-done; return h, err }
-	return get, give
+	settle = func() { <-done; h.WaitSaved() }
+	return get, give, settle
 }
