@@ -590,6 +590,18 @@ func (w *writer) finish() (removed []string, err error) {
 		}
 		return removed, nil
 	}
+	if _, err := os.Lstat(mp); errors.Is(err, fs.ErrNotExist) {
+		// A new output folder: nothing to compare with, so the manifest
+		// is written as it is encoded, not first encoded whole (22,000
+		// pages: 3 MB of fresh memory, more than its encoding costs).
+		if err := w.mkdir(w.out); err != nil {
+			return nil, err
+		}
+		if _, err := writeStream(mp, m.encodeTo, nil); err != nil {
+			return nil, fmt.Errorf("site: write manifest: %w", err)
+		}
+		return removed, nil
+	}
 	data := m.encode()
 	if old, err := os.ReadFile(mp); err != nil || !bytes.Equal(old, data) {
 		if err := w.mkdir(w.out); err != nil {

@@ -75,8 +75,11 @@ func (st *buildState) executeRows(w *writer, p, key, name string, data any, n in
 	return st.execute(w, p, key, name, data)
 }
 
-// write assembles every job of the site and runs them.
-func (b *Builder) write(ctx context.Context, st *buildState) (Stats, error) {
+// write assembles every job of the site and runs them. afterJobs, when
+// set, runs once every job succeeded, beside the writing of the manifest
+// (each is a single core's work at the end of a build); write returns
+// after both.
+func (b *Builder) write(ctx context.Context, st *buildState, afterJobs func()) (Stats, error) {
 	w := &writer{out: st.out, old: b.manifest, next: make(map[string]manifestEntry, max(len(b.manifest.files), len(st.recs)+len(st.docs)))}
 	// A rebuild of Serve's does not make again the pages it knows to be
 	// unchanged (carry).
@@ -129,6 +132,14 @@ func (b *Builder) write(ctx context.Context, st *buildState) (Stats, error) {
 	}
 	if err := runJobs(ctx, w, jobs); err != nil {
 		return Stats{}, err
+	}
+	if afterJobs != nil {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			afterJobs()
+		}()
+		defer func() { <-done }()
 	}
 	removed, err := w.finish()
 	if err != nil {

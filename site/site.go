@@ -338,7 +338,10 @@ func (b *Builder) build(ctx context.Context, opts Options, h *buildHint) (Stats,
 		}
 		saved <- b.rstate.save(sdir, st.recs, raws)
 	}()
-	stats, err := b.write(ctx, st)
+	// The output logs' summaries are complete once the pages are made:
+	// they are saved while the manifest is written.
+	var sumsErr error
+	stats, err := b.write(ctx, st, func() { sumsErr = b.sums.save(sdir) })
 	serr := <-saved
 	if b.oneShot {
 		// Its records were read for this build's pages and state.
@@ -358,9 +361,9 @@ func (b *Builder) build(ctx context.Context, opts Options, h *buildHint) (Stats,
 		b.rstate = nil
 		stats.Warnings = append(stats.Warnings, fmt.Sprintf("site: record the receipts in %s: %v", sdir, serr))
 	}
-	if err := b.sums.save(sdir); err != nil {
+	if sumsErr != nil {
 		b.sums = nil
-		stats.Warnings = append(stats.Warnings, fmt.Sprintf("site: record the output logs in %s: write %s: %v", sdir, SumsName, err))
+		stats.Warnings = append(stats.Warnings, fmt.Sprintf("site: record the output logs in %s: write %s: %v", sdir, SumsName, sumsErr))
 	}
 	if !b.oneShot {
 		b.prev = st
