@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -88,6 +89,49 @@ func (g *Repo) hashOf(name plumbing.ReferenceName) plumbing.Hash {
 	return plumbing.ZeroHash
 }
 
+// repairTrackingRef removes the remote-tracking branch track when its
+// loose file is broken: empty, or not a hash (or a symbolic ref) as a
+// whole line. go-git rewrites a ref file in place, and a crash or a power
+// cut between its truncation and its write leaves it so; go-git then fails
+// every fetch and push on it ("ref file is empty"), and git refuses to
+// update it, until someone removes it by hand. The ref is only a copy of
+// what the remote had, which the fetch or push that follows writes again;
+// its log is kept.
+func (g *Repo) repairTrackingRef(track plumbing.ReferenceName) error {
+	_, commonDir, err := g.dirs()
+	if err != nil {
+		return err
+	}
+	p := filepath.Join(commonDir, filepath.FromSlash(track.String()))
+	b, err := os.ReadFile(p)
+	if err != nil || looseRefOK(b) {
+		return nil // none (or packed, or unreadable): go-git says
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove the broken %s: %w", track, err)
+	}
+	return nil
+}
+
+// looseRefOK reports whether b is what a loose ref file holds: a full
+// object name (SHA-1 or SHA-256) or "ref: " and a name, and a newline
+// or nothing after it.
+func looseRefOK(b []byte) bool {
+	s := strings.TrimSuffix(string(b), "\n")
+	if name, ok := strings.CutPrefix(s, "ref: "); ok {
+		return name != "" && !strings.ContainsAny(name, " \n\x00")
+	}
+	if len(s) != 40 && len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // Fetch fetches branch from remote into its remote-tracking reference and
 // returns the remote's head, or the zero hash when the remote has no such
 // branch. The pack it fetched gets the mode git would give it (see
@@ -98,6 +142,9 @@ func (g *Repo) Fetch(ctx context.Context, remote, branch string) (plumbing.Hash,
 		return plumbing.ZeroHash, err
 	}
 	track := TrackingRef(remote, branch)
+	if err := g.repairTrackingRef(track); err != nil {
+		return plumbing.ZeroHash, err
+	}
 	tracked := g.hashOf(track)
 	spec := config.RefSpec(fmt.Sprintf("+%s:%s", plumbing.NewBranchReferenceName(branch), track))
 	err = g.R.FetchContext(ctx, &git.FetchOptions{
@@ -162,6 +209,9 @@ func (g *Repo) Push(ctx context.Context, remote, branch string) (bool, error) {
 	}
 	spec := config.RefSpec(src + ":" + plumbing.NewBranchReferenceName(branch).String())
 	track := TrackingRef(remote, branch)
+	if err := g.repairTrackingRef(track); err != nil {
+		return false, err
+	}
 	tracked := g.hashOf(track)
 	err = g.R.PushContext(ctx, &git.PushOptions{
 		RemoteName: remote, RefSpecs: []config.RefSpec{spec}, Auth: authFor(url),

@@ -272,3 +272,75 @@ func TestSwitchToRefusesAStaleIndexLock(t *testing.T) {
 		t.Fatalf("index.lock left behind: %v", err)
 	}
 }
+
+// A remote-tracking branch whose loose file is broken (go-git rewrites a
+// ref file in place: a crash or power cut between the truncation and the
+// write leaves it empty, or cut short) is only a copy of what the remote
+// had: Fetch and Push write it again instead of failing on it for ever.
+func TestFetchAndPushRepairABrokenTrackingRef(t *testing.T) {
+	t.Parallel()
+	for _, broken := range []string{"", "4b825dc642cb6eb9a060", "not a hash\n"} {
+		_, a, _ := remoteSetup(t)
+		ctx := context.Background()
+		ra, err := Open(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		track := filepath.Join(a, ".git", "refs", "remotes", "origin", "main")
+		breakRef := func() {
+			t.Helper()
+			if err := os.MkdirAll(filepath.Dir(track), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(track, []byte(broken), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		breakRef()
+		tip, err := ra.Fetch(ctx, "origin", "main")
+		if err != nil {
+			t.Fatalf("fetch with the tracking ref %q: %v", broken, err)
+		}
+		if want := cli(t, a, "rev-parse", "HEAD"); tip.String() != want || cli(t, a, "rev-parse", "refs/remotes/origin/main") != want {
+			t.Fatalf("after the fetch: tip %s, origin/main %s, want %s", tip, cli(t, a, "rev-parse", "refs/remotes/origin/main"), want)
+		}
+
+		write(t, a, "x", "1\n")
+		cli(t, a, "add", "-A")
+		cli(t, a, "commit", "-q", "-m", "a1")
+		breakRef()
+		if moved, err := ra.Push(ctx, "origin", "main"); err != nil || !moved {
+			t.Fatalf("push with the tracking ref %q: moved %v, err %v", broken, moved, err)
+		}
+		if got, want := cli(t, a, "rev-parse", "refs/remotes/origin/main"), cli(t, a, "rev-parse", "HEAD"); got != want {
+			t.Fatalf("after the push: origin/main %s, want %s", got, want)
+		}
+	}
+}
+
+func TestLooseRefOK(t *testing.T) {
+	sha1 := "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+	sha256 := "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321"
+	for _, tt := range []struct {
+		in string
+		ok bool
+	}{
+		{sha1 + "\n", true},
+		{sha1, true},
+		{sha256 + "\n", true},
+		{"ref: refs/heads/main\n", true},
+		{"", false},
+		{"\n", false},
+		{sha1[:20], false},
+		{sha1 + "\n\n", false},
+		{strings.ToUpper(sha1) + "\n", false},
+		{sha1 + " \n", false},
+		{"ref: \n", false},
+		{"ref: refs/heads/a b\n", false},
+		{"\x00\x00\x00", false},
+	} {
+		if got := looseRefOK([]byte(tt.in)); got != tt.ok {
+			t.Errorf("looseRefOK(%q) = %v, want %v", tt.in, got, tt.ok)
+		}
+	}
+}
