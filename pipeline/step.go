@@ -261,8 +261,8 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	// cannot be written also stops the run (every destructive step would
 	// fail the same way), with the result journaled.
 	var artifactFile *artifacts.AtomicFile
-	startErr := r.ledger(step, lr.doc, rc, started)
-	ledgerErr := startErr
+	ledgerErr := r.ledger(step, lr.doc, rc, started)
+	startErr := ledgerErr
 	if startErr == nil && artifactAbs != "" {
 		var err error
 		if artifactFile, err = createArtifact(artifactAbs); err == nil {

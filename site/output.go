@@ -582,20 +582,21 @@ func (w *writer) finish() (removed []string, err error) {
 		return removed, nil // the manifest on disk is already this one
 	}
 	mp := filepath.Join(w.out, ManifestName)
-	if w.old.onDisk && (w.dirty.Load() || len(removed) > 0 || len(w.next) != len(w.old.files)) {
-		// The manifest on disk is the previous one, which differs from
-		// this one: write it without encoding it whole in memory first.
-		if _, err := writeStream(mp, m.encodeTo, nil); err != nil {
-			return nil, fmt.Errorf("site: write manifest: %w", err)
-		}
-		return removed, nil
+	// The manifest is written as it is encoded, not first encoded whole
+	// (22,000 pages: 3 MB of fresh memory, more than its encoding costs),
+	// where there is nothing to compare it with: the one on disk is the
+	// previous one, which differs (see above), or there is none (a new
+	// output folder).
+	fresh := false
+	if !w.old.onDisk {
+		_, err := os.Lstat(mp)
+		fresh = errors.Is(err, fs.ErrNotExist)
 	}
-	if _, err := os.Lstat(mp); errors.Is(err, fs.ErrNotExist) {
-		// A new output folder: nothing to compare with, so the manifest
-		// is written as it is encoded, not first encoded whole (22,000
-		// pages: 3 MB of fresh memory, more than its encoding costs).
-		if err := w.mkdir(w.out); err != nil {
-			return nil, err
+	if w.old.onDisk || fresh {
+		if fresh {
+			if err := w.mkdir(w.out); err != nil {
+				return nil, err
+			}
 		}
 		if _, err := writeStream(mp, m.encodeTo, nil); err != nil {
 			return nil, fmt.Errorf("site: write manifest: %w", err)
