@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"strings"
@@ -36,6 +37,23 @@ type RunOptions struct {
 	// Output receives, per check, a header line, the check's stdout and
 	// stderr interleaved, and a result line. nil discards it.
 	Output io.Writer
+	// Umask, when set, is the umask the checks run under, where it is not
+	// spine's own (see UnderUmask).
+	Umask *fs.FileMode
+}
+
+// UnderUmask returns shell code that runs code under umask mask: code
+// itself when mask is nil, else code after a umask command on its first
+// line, so that the shell numbers code's lines as before ($LINENO, and
+// its error messages). spine's own umask can differ from the one it was
+// started with (a repository with core.sharedRepository: what spine
+// writes there is the group's), and a step or a check must create files
+// on the host as the operator's umask says.
+func UnderUmask(code string, mask *fs.FileMode) string {
+	if mask == nil {
+		return code
+	}
+	return fmt.Sprintf("umask %04o; %s", *mask&0o777, code)
 }
 
 // Result is the outcome of running a pack.
@@ -144,7 +162,7 @@ func runCheck(ctx context.Context, c Check, opts RunOptions, out io.Writer) (art
 		fmt.Fprintf(out, "spine: %v\n", err)
 		return done("(could not start)")
 	}
-	cmd := exec.Command("sh", "-c", c.Run)
+	cmd := exec.Command("sh", "-c", UnderUmask(c.Run, opts.Umask))
 	cmd.Dir = opts.Dir
 	cmd.Env = opts.Env
 	cmd.Stdout, cmd.Stderr = pw, pw

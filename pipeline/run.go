@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -115,6 +116,12 @@ type Options struct {
 	// also ends the runtime's own updates of GOMAXPROCS to a changed CPU
 	// limit, for the rest of the process: what it was is what is restored.)
 	OneProc bool
+	// StepUmask, when set, is the umask steps and verify checks run
+	// under: the one spine was started with, when the repository's
+	// core.sharedRepository gave spine's own process another (so that
+	// what spine writes in the repository is the group's, as git's is),
+	// which must not reach what steps create on the host.
+	StepUmask *fs.FileMode
 }
 
 // VerifyRunner runs a verify step's pack and reports the checks.
@@ -177,7 +184,7 @@ func NewRunner(opts Options) *Runner {
 		opts.LookupEnv = func(string) (string, bool) { return "", false }
 	}
 	if opts.Verify == nil && opts.Config != nil {
-		opts.Verify = &PackRunner{Dir: filepath.Join(opts.Root, filepath.FromSlash(opts.Config.VerifyDir)), Root: opts.Root}
+		opts.Verify = &PackRunner{Dir: filepath.Join(opts.Root, filepath.FromSlash(opts.Config.VerifyDir)), Root: opts.Root, Umask: opts.StepUmask}
 	}
 	log := opts.Log
 	if log == nil {

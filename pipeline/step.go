@@ -14,6 +14,7 @@ import (
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/loops"
+	"github.com/spinehq/spine/packs"
 )
 
 var stageTitleRe = regexp.MustCompile(`(?i)^(stage|phase|wave|step)[ -]?\d+\s*[:.\-—–]?\s*`)
@@ -36,6 +37,7 @@ func (r *Runner) scriptPath(runKey string) string {
 // scriptPath (script set: its removal is the caller's); an error says why
 // the step cannot start, for its refusal.
 func (r *Runner) stepArgv(interp []string, code, runKey string) (argv []string, script bool, err error) {
+	code = packs.UnderUmask(code, r.opts.StepUmask)
 	argv, script = scriptArgv(interp, code, r.scriptPath(runKey))
 	if script {
 		if err := fsx.WriteFile(r.scriptPath(runKey), []byte(code), os.O_TRUNC, fsx.FileMode); err != nil {

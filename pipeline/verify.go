@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"path/filepath"
 
 	"github.com/spinehq/spine/artifacts"
@@ -17,6 +18,9 @@ type PackRunner struct {
 	Dir string
 	// Root is the working directory of the checks.
 	Root string
+	// Umask, when set, is the umask the checks run under (see
+	// Options.StepUmask).
+	Umask *fs.FileMode
 }
 
 // RunPack loads verify/<pack>.yaml and runs its checks in order.
@@ -33,6 +37,6 @@ func (p *PackRunner) RunPack(ctx context.Context, pack string, out io.Writer, en
 	if !ok {
 		return nil, "", true, fmt.Errorf("no verify pack %q in %s", pack, p.Dir)
 	}
-	res := packs.Run(ctx, pk, packs.RunOptions{Dir: p.Root, Env: env, Output: out})
+	res := packs.Run(ctx, pk, packs.RunOptions{Dir: p.Root, Env: env, Output: out, Umask: p.Umask})
 	return res.Checks, res.Summary, res.Failed, nil
 }

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -53,6 +55,8 @@ func workerEnvKeys() []string {
 // hookSetup is where a hook lives and what it runs.
 type hookSetup struct {
 	bare, branch, worktree, host string
+	// shared is the bare repository's core.sharedRepository (resolve).
+	shared gitx.SharedRepository
 }
 
 func (h *hookSetup) spineDir() string { return filepath.Join(h.bare, "spine") }
@@ -80,6 +84,15 @@ func (h *hookSetup) resolve(a *app) error {
 		return exitf(exitUsage, "--repo %s is not a bare repository (the hook runs where pushes arrive)", a.repo)
 	}
 	h.bare = abs
+	// What the hook's commands make in the repository (its state folder,
+	// the clone) is the group's when the repository is (git init
+	// --shared): every operator's push runs spine as that operator.
+	if err := a.applyShared(abs); err != nil {
+		return err
+	}
+	if h.shared, err = gitx.ReadSharedRepository(abs); err != nil {
+		return exitf(exitUsage, "%v", err)
+	}
 	if h.worktree == "" {
 		h.worktree = filepath.Join(h.spineDir(), "worktree")
 	} else if h.worktree, err = filepath.Abs(h.worktree); err != nil {
@@ -143,6 +156,20 @@ func hookScript(spine string, h *hookSetup) string {
 	for _, a := range h.args() {
 		run.WriteString(" " + shQuote(a))
 	}
+	// In a shared repository (core.sharedRepository), what the hook makes
+	// (the state folder, the request, the log) is the group's, as git's
+	// objects are, and the worker is told the pusher's own umask, which
+	// its steps run under.
+	shared := ""
+	if u := h.shared.ShellUmask(); u != "" {
+		shared = `# core.sharedRepository is ` + h.shared.String() + ` here: what the hook and spine make in
+# this repository is the group's, as what git makes is; steps run under the
+# pusher's own umask. (Run spine hook install again after changing it.)
+STEP_UMASK=$(umask)
+umask ` + u + `
+`
+		run.WriteString(` --step-umask "$STEP_UMASK"`)
+	}
 	run.WriteString(` </dev/null >>"$LOG" 2>&1 &`)
 	return `#!/bin/sh
 ` + hookMarker + `
@@ -155,7 +182,7 @@ SPINE=` + shQuote(spine) + `
 BRANCH=` + shQuote(h.branch) + `
 STATE=` + shQuote(h.spineDir()) + `
 LOG="$STATE/hook.log"
-input=
+` + shared + `input=
 trigger=
 while read -r old new ref; do
 	input="$input$old $new $ref
@@ -172,7 +199,7 @@ if [ -x "$chained" ]; then
 fi
 if [ -n "$trigger" ]; then
 	{ [ -d "$STATE" ] || mkdir -p "$STATE"; } &&
-		: >"$STATE/` + pipeline.RequestFile + `" &&
+		{ [ -e "$STATE/` + pipeline.RequestFile + `" ] || : >"$STATE/` + pipeline.RequestFile + `"; } &&
 		if command -v setsid >/dev/null 2>&1; then
 			setsid ` + run.String() + `
 		else
@@ -254,12 +281,36 @@ called first with the same input; spine hook uninstall puts it back.`,
 			if err := os.MkdirAll(h.spineDir(), fsx.DirMode); err != nil {
 				return fmt.Errorf("hook state folder: %w", err)
 			}
+			if h.shared != gitx.SharedUmask {
+				// As git makes the folders of a shared repository: what
+				// is made in it belongs to the repository's group.
+				if err := setGID(h.spineDir()); err != nil {
+					return fmt.Errorf("hook state folder: %w", err)
+				}
+			}
 			fmt.Fprintf(a.stdout, "installed %s\n  spine:    %s\n  branch:   %s\n  worktree: %s\n  log:      %s\n", hookPath, self, h.branch, h.worktree, h.logPath())
 			return nil
 		},
 	}
 	h.flags(c, true)
 	return c
+}
+
+// setGID sets the set-group-ID bit of folder dir, so that what is made in
+// it belongs to its group, as git does for the folders of a shared
+// repository. A folder somebody else owns is left as it is.
+func setGID(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&fs.ModeSetgid != 0 {
+		return nil
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
+		return nil
+	}
+	return os.Chmod(dir, fi.Mode()&fs.ModePerm|fs.ModeSetgid)
 }
 
 // writeExecutable writes an executable file atomically.
@@ -401,6 +452,7 @@ func newHookRunCmd(a *app) *cobra.Command {
 	var (
 		h         hookSetup
 		requested bool
+		stepUmask string
 	)
 	c := &cobra.Command{
 		Use:    "run",
@@ -408,6 +460,14 @@ func newHookRunCmd(a *app) *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if stepUmask != "" {
+				m, err := strconv.ParseUint(stepUmask, 8, 32)
+				if err != nil || m > 0o777 {
+					return exitf(exitUsage, "--step-umask %q: not an octal umask", stepUmask)
+				}
+				mask := fs.FileMode(m)
+				a.stepUmask = &mask
+			}
 			if err := h.resolve(a); err != nil {
 				return err
 			}
@@ -439,6 +499,7 @@ func newHookRunCmd(a *app) *cobra.Command {
 	}
 	h.flags(c, true)
 	c.Flags().BoolVar(&requested, "requested", false, "the hook already recorded the request")
+	c.Flags().StringVar(&stepUmask, "step-umask", "", "the pusher's own `UMASK` (octal), which steps run under, when the hook changed it for a shared repository")
 	return c
 }
 
@@ -453,6 +514,13 @@ func hookCycle(ctx context.Context, a *app, h *hookSetup, rf *runFlags, log *slo
 			return err
 		}
 		log.Info("cloned", "worktree", h.worktree)
+	}
+	// The clone is shared as the bare repository is, so that spine or
+	// git run in it by hand make what the hook's runs can write to.
+	if cur, err := gitx.ReadSharedRepository(h.worktree); err != nil || cur != h.shared {
+		if err := gitx.SetSharedRepository(h.worktree, h.shared); err != nil {
+			return fmt.Errorf("worktree: core.sharedRepository: %w", err)
+		}
 	}
 	// The commands' plumbing, pointed at the clone.
 	wa := *a

@@ -76,5 +76,6 @@ func (a *app) pipelineOptions(rc *repoContext, f *runFlags) (pipeline.Options, e
 		Env: os.Environ(), LookupEnv: os.LookupEnv, Clock: time.Now,
 		Log: a.logger(), Version: ver,
 		CapGate: capGate, CapTimeout: capTimeout,
+		StepUmask: a.stepUmask,
 	}, nil
 }

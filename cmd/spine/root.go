@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/internal/fsx"
+	"github.com/spinehq/spine/internal/gitx"
 )
 
 // Exit codes, as DESIGN.md "Command line" defines them.
@@ -51,6 +54,12 @@ type app struct {
 	repo           string
 	verbose        bool
 	exit           int
+	// shared is set once the repository's core.sharedRepository has been
+	// applied to the process (applyShared); stepUmask is then the umask
+	// spine was started with, when the setting changed it: steps run
+	// under it.
+	shared    bool
+	stepUmask *fs.FileMode
 }
 
 func newApp(stdout, stderr io.Writer) *app {
@@ -77,7 +86,11 @@ func (a *app) repoRoot() (string, error) {
 		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
 			return "", exitf(exitUsage, "--repo %s: not a directory", a.repo)
 		}
-		return realDir(abs)
+		root, err := realDir(abs)
+		if err != nil {
+			return "", err
+		}
+		return root, a.applyShared(root)
 	}
 	wd, err := os.Getwd()
 	if err != nil {
@@ -85,7 +98,11 @@ func (a *app) repoRoot() (string, error) {
 	}
 	for dir := wd; ; {
 		if _, err := os.Stat(filepath.Join(dir, ".git")); err == nil {
-			return realDir(dir)
+			root, err := realDir(dir)
+			if err != nil {
+				return "", err
+			}
+			return root, a.applyShared(root)
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
@@ -93,6 +110,41 @@ func (a *app) repoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// applyShared gives spine's process the umask under which what it creates
+// in the repository at dir (a working tree's root or a bare repository)
+// gets the modes git gives it there: with core.sharedRepository set,
+// git makes the repository's folders and files writable by the group
+// (`git init --shared`) whatever the umask of the operator running it,
+// and so must spine, or the next operator's git and spine fail on a
+// folder or file spine made 0755 or 0644. The umask spine was started
+// with is kept for steps (stepUmask). Only the first call counts: one
+// process works for one repository.
+func (a *app) applyShared(dir string) error {
+	if a.shared {
+		return nil
+	}
+	a.shared = true
+	s, err := gitx.ReadSharedRepository(dir)
+	if err != nil {
+		return exitf(exitUsage, "%v", err)
+	}
+	if s == gitx.SharedUmask {
+		return nil
+	}
+	cur, ok := fsx.Umask()
+	if !ok {
+		cur = fsx.SetUmask(0)
+		fsx.SetUmask(cur)
+	}
+	if want := s.Umask(cur); want != cur {
+		fsx.SetUmask(want)
+		if a.stepUmask == nil {
+			a.stepUmask = &cur
+		}
+	}
+	return nil
 }
 
 // ctx returns the context commands run under.

@@ -53,7 +53,10 @@ func gitModes(root, gitDir string, packsOnly bool) error {
 		if want == 0 || want == mode.Perm() {
 			return nil
 		}
-		return os.Chmod(p, want)
+		// The set-group-ID bit a folder took from its parent (a shared
+		// repository's, see SharedRepository) stays: what is made in it
+		// belongs to the repository's group.
+		return os.Chmod(p, want|mode&(fs.ModeSetgid|fs.ModeSetuid|fs.ModeSticky))
 	}
 	if packsOnly {
 		des, err := os.ReadDir(packDir)
