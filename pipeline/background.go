@@ -165,11 +165,24 @@ func (r *Runner) startBackground(lr *loopRun, it *Item) error {
 		return err
 	}
 	// The ledger's line once the intent is durable, as for a step in the
-	// foreground (execute); a line that cannot be written stops the run
-	// before the supervisor starts, and the next run records the step
-	// interrupted (held: it did not run, but only the operator can say).
+	// foreground (execute). A line that cannot be written fails the step
+	// without starting it, as there: its result is journaled (durable;
+	// the next run writes the receipt, and the step waits for --retry)
+	// and the run stops. Before, the next run held the step as
+	// interrupted, as if it might have run.
 	if err := r.ledger(step, lr.doc, rc, started); err != nil {
-		return err
+		now := r.opts.Clock()
+		rc.Status, rc.ExitCode = artifacts.StatusFail, -1
+		rc.StartedAt = now.UTC().Format(time.RFC3339Nano)
+		rc.FinishedAt, rc.DurationMS = rc.StartedAt, 0
+		rc.Artifacts = nil // nothing was stored
+		rc.Note = joinNote(rc.Note, describeEnd(procResult{Err: err}, 0))
+		_ = os.Remove(specPath)
+		res := JournalRecord{Kind: recResult, RunKey: key, LoopID: rc.LoopID, Step: rc.Step, At: now, Receipt: rc}
+		if jerr := r.journal.append(res, true); jerr != nil {
+			return errors.Join(fmt.Errorf("step %s: not run: %w", step.Name, err), jerr)
+		}
+		return fmt.Errorf("step %s: not run: %w", step.Name, err)
 	}
 	env := append(append([]string{}, r.opts.Env...),
 		"SPINE_LOOP_ID="+lr.doc.LoopID, "SPINE_RUN_KEY="+key, "SPINE_STEP="+step.Name,

@@ -1407,13 +1407,11 @@ func TestArtifactThatCannotBeMadeFailsTheStepUnrun(t *testing.T) {
 // be read) is not run: its intent is journaled, then its result (failed,
 // saying why), and the run stops with the error; the next run records the
 // receipt. Fixed, --retry runs it once.
-func TestLedgerThatCannotBeWrittenFailsTheStepUnrun(t *testing.T) {
-	r := newRepo(t)
-	count := counter(t)
-	r.commit("loop", map[string]string{
-		"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Wipe\n\n```sh {name=wipe destructive=true}\necho wiped >> %s\n```\n", count)),
-		"loops/b.md": loopDoc("LOOP-B", "## Stage 1: Look\n\n```sh {name=look}\necho looked\n```\n"),
-	})
+// immutableLedger makes the repository's ledger of destructive runs an
+// empty file nobody can append to (chattr +i, which binds root too) and
+// returns its path; the test is skipped where that cannot be done.
+func immutableLedger(t *testing.T, r *testRepo) string {
+	t.Helper()
 	ledger := filepath.Join(r.root, ".git", "spine", ledgerName)
 	if err := os.MkdirAll(filepath.Dir(ledger), 0o755); err != nil {
 		t.Fatal(err)
@@ -1430,6 +1428,58 @@ func TestLedgerThatCannotBeWrittenFailsTheStepUnrun(t *testing.T) {
 		exec.Command("chattr", "-i", ledger).Run()
 		t.Skip("an immutable file takes appends here")
 	}
+	return ledger
+}
+
+// TestLedgerThatCannotBeWrittenFailsTheBackgroundStepUnrun: as in the
+// foreground, a background destructive step whose ledger line cannot be
+// written is not started; the run stops; the next run records it failed
+// (not interrupted: it did not run), and it waits for --retry.
+func TestLedgerThatCannotBeWrittenFailsTheBackgroundStepUnrun(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("loop", map[string]string{
+		"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Copy\n\n```sh {name=copy destructive=true background=true}\necho copied >> %s\n```\n", count)),
+	})
+	immutableLedger(t, r)
+	ctx := context.Background()
+	out, code := r.spine(ctx, nil, "run")
+	if code != 1 || !strings.Contains(out, "step copy: not run: destructive-run ledger: ") || strings.Contains(out, "started in the background") {
+		t.Fatalf("run: exit %d, want 1 naming the ledger, nothing started\n%s", code, out)
+	}
+	out, code = r.spine(ctx, nil, "run")
+	if code == 0 {
+		t.Fatalf("second run: exit 0\n%s", out)
+	}
+	var rcs []*artifacts.Receipt
+	for _, rc := range r.receipts() {
+		if rc.Step == "copy" {
+			rcs = append(rcs, rc)
+		}
+	}
+	if len(rcs) != 1 || rcs[0].Status != artifacts.StatusFail || !strings.Contains(rcs[0].Note, "could not run: destructive-run ledger: ") || len(rcs[0].Artifacts) != 0 {
+		t.Fatalf("copy receipts %+v\n%s", rcs, out)
+	}
+	if it := r.plan(nil, "LOOP-A", "copy"); it.State != StateFailed {
+		t.Errorf("plan: copy is %s (%s), want failed, waiting for --retry", it.State, it.Reason)
+	}
+	if n := countLines(t, count); n != 0 {
+		t.Fatalf("the destructive step ran %d time(s) without its ledger line", n)
+	}
+	if left, _ := os.ReadDir(filepath.Join(r.root, ".git", "spine", "runs")); len(left) > 0 {
+		t.Errorf("runs folder holds %v", left)
+	}
+	r.clean()
+}
+
+func TestLedgerThatCannotBeWrittenFailsTheStepUnrun(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("loop", map[string]string{
+		"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Wipe\n\n```sh {name=wipe destructive=true}\necho wiped >> %s\n```\n", count)),
+		"loops/b.md": loopDoc("LOOP-B", "## Stage 1: Look\n\n```sh {name=look}\necho looked\n```\n"),
+	})
+	ledger := immutableLedger(t, r)
 	ctx := context.Background()
 	out, code := r.spine(ctx, nil, "run")
 	if code != 1 || !strings.Contains(out, "step wipe: not run: destructive-run ledger: ") {
