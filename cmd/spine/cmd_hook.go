@@ -83,6 +83,12 @@ func (h *hookSetup) resolve(a *app) error {
 	if !cfg.Core.IsBare {
 		return exitf(exitUsage, "--repo %s is not a bare repository (the hook runs where pushes arrive)", a.repo)
 	}
+	// Pushes arrive in it as whoever pushed: git's receive-pack refuses a
+	// repository of somebody else that safe.directory does not list, and
+	// so does spine, which runs what its documents say.
+	if err := gitx.CheckOwnership(abs); err != nil {
+		return exitf(exitUsage, "--repo %s: %v", a.repo, err)
+	}
 	h.bare = abs
 	// What the hook's commands make in the repository (its state folder,
 	// the clone) is the group's when the repository is (git init
@@ -242,7 +248,12 @@ a gate with NAME=yes): it keeps PATH, HOME, USER, LANG and git's SSH and
 config variables, plus KEY=VALUE lines from BARE/spine/env.
 
 An existing post-receive hook is kept as post-receive.spine-chained and
-called first with the same input; spine hook uninstall puts it back.`,
+called first with the same input; spine hook uninstall puts it back.
+
+In a shared repository (git init --shared, core.sharedRepository) what the
+hook and its runs make is the group's, as what git makes there, so that
+every operator's push runs; steps run under the pusher's own umask. Install
+again after changing core.sharedRepository.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := h.resolve(a); err != nil {
@@ -525,6 +536,12 @@ func hookCycle(ctx context.Context, a *app, h *hookSetup, rf *runFlags, log *slo
 	// The commands' plumbing, pointed at the clone.
 	wa := *a
 	wa.repo = h.worktree
+	// The clone is part of the bare repository, which passed the
+	// ownership check: in a shared one it belongs to the operator whose
+	// push made it.
+	if r, err := realDir(h.worktree); err == nil {
+		wa.trusted = r
+	}
 	var rep *termReporter
 	w := &pipeline.Watcher{
 		Root: h.worktree, Remote: pipeline.DefaultRemote, Branch: h.branch, Push: true,

@@ -60,6 +60,10 @@ type app struct {
 	// under it.
 	shared    bool
 	stepUmask *fs.FileMode
+	// trusted is a repository root taken without the ownership check
+	// (openRoot): the hook worker's clone, part of the bare repository
+	// that passed it.
+	trusted string
 }
 
 func newApp(stdout, stderr io.Writer) *app {
@@ -90,7 +94,7 @@ func (a *app) repoRoot() (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return root, a.applyShared(root)
+		return a.openRoot(root)
 	}
 	wd, err := os.Getwd()
 	if err != nil {
@@ -102,7 +106,7 @@ func (a *app) repoRoot() (string, error) {
 			if err != nil {
 				return "", err
 			}
-			return root, a.applyShared(root)
+			return a.openRoot(root)
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
@@ -110,6 +114,18 @@ func (a *app) repoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// openRoot checks that the repository at root may be worked in (its owner,
+// as git checks it: gitx.CheckOwnership) and applies its
+// core.sharedRepository (applyShared).
+func (a *app) openRoot(root string) (string, error) {
+	if root != a.trusted {
+		if err := gitx.CheckOwnership(root); err != nil {
+			return "", exitf(exitUsage, "%v", err)
+		}
+	}
+	return root, a.applyShared(root)
 }
 
 // applyShared gives spine's process the umask under which what it creates
