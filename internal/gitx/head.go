@@ -94,18 +94,29 @@ func (g *Repo) dirs() (gitDir, commonDir string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	commonDir = gitDir
-	if b, err := os.ReadFile(filepath.Join(gitDir, "commondir")); err == nil {
-		c := strings.TrimSpace(string(b))
-		if !filepath.IsAbs(c) {
-			c = filepath.Join(gitDir, c)
-		}
-		commonDir = c
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", "", fmt.Errorf("find git common folder: %w", err)
+	if commonDir, err = commonDirOf(gitDir); err != nil {
+		return "", "", err
 	}
 	d.git, d.common = gitDir, commonDir
 	return gitDir, commonDir, nil
+}
+
+// commonDirOf returns the folder holding the configuration, objects and
+// refs of the repository whose git folder is gitDir: the folder its
+// commondir file names (a linked worktree's), else gitDir itself.
+func commonDirOf(gitDir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(gitDir, "commondir"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return gitDir, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("find git common folder: %w", err)
+	}
+	c := strings.TrimSpace(string(b))
+	if !filepath.IsAbs(c) {
+		c = filepath.Join(gitDir, c)
+	}
+	return c, nil
 }
 
 // looseHead resolves HEAD from the files alone when it is a detached hash

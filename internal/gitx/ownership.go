@@ -29,20 +29,9 @@ var ErrDubiousOwnership = errors.New("detected dubious ownership in repository")
 // ran sudo ($SUDO_UID), as git allows. The error says what git says, and
 // the command that trusts the repository.
 func CheckOwnership(dir string) error {
-	var paths []string
-	gitDir := dir
-	dotGit := filepath.Join(dir, ".git")
-	if fi, err := os.Lstat(dotGit); err == nil {
-		paths = append(paths, dir, dotGit)
-		if !fi.IsDir() {
-			g := &Repo{Root: dir}
-			if gitDir, err = g.indexDir(); err != nil {
-				return err
-			}
-			paths = append(paths, gitDir)
-		}
-	} else {
-		paths = append(paths, dir)
+	_, paths, err := gitDirOf(dir)
+	if err != nil {
+		return err
 	}
 	mine := true
 	for _, p := range paths {

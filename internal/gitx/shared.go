@@ -129,24 +129,12 @@ func (s SharedRepository) String() string {
 // names, and that folder's commondir) or a bare repository. Like git, it
 // reads the repository's own configuration file only.
 func ReadSharedRepository(dir string) (SharedRepository, error) {
-	gitDir := dir
-	dotGit := filepath.Join(dir, ".git")
-	if fi, err := os.Stat(dotGit); err == nil {
-		g := &Repo{Root: dir}
-		if !fi.IsDir() {
-			if gitDir, err = g.indexDir(); err != nil {
-				return SharedUmask, err
-			}
-		} else {
-			gitDir = dotGit
-		}
+	gitDir, _, err := gitDirOf(dir)
+	if err != nil {
+		return SharedUmask, err
 	}
-	if b, err := os.ReadFile(filepath.Join(gitDir, "commondir")); err == nil {
-		c := strings.TrimSpace(string(b))
-		if !filepath.IsAbs(c) {
-			c = filepath.Join(gitDir, c)
-		}
-		gitDir = c
+	if gitDir, err = commonDirOf(gitDir); err != nil {
+		return SharedUmask, err
 	}
 	p := filepath.Join(gitDir, "config")
 	data, err := os.ReadFile(p)
@@ -173,6 +161,26 @@ func ReadSharedRepository(dir string) (SharedRepository, error) {
 		return SharedUmask, fmt.Errorf("%s: %w", p, err)
 	}
 	return s, nil
+}
+
+// gitDirOf returns the git folder of the repository at dir and the paths
+// that make it up, whose owners CheckOwnership checks: for a working
+// tree's root, dir, its .git and, when .git is a file (a linked worktree,
+// a submodule), the folder it names; for a bare repository, dir alone.
+func gitDirOf(dir string) (gitDir string, paths []string, err error) {
+	dotGit := filepath.Join(dir, ".git")
+	fi, err := os.Lstat(dotGit)
+	if err != nil {
+		return dir, []string{dir}, nil
+	}
+	if fi.IsDir() {
+		return dotGit, []string{dir, dotGit}, nil
+	}
+	g := &Repo{Root: dir}
+	if gitDir, err = g.indexDir(); err != nil {
+		return "", nil, err
+	}
+	return gitDir, []string{dir, dotGit, gitDir}, nil
 }
 
 // SetSharedRepository writes s as core.sharedRepository into the
