@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/internal/gcbudget"
 	"github.com/spinehq/spine/internal/hugeheap"
 	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/site"
@@ -112,14 +113,26 @@ func (a *app) siteOptionsFrom(rc *repoContext, out, baseURL string) (opts site.O
 // receipts stays well under it), above it the collector runs more often.
 const siteMemoryLimit = 384 << 20
 
-// limitSiteMemory applies siteMemoryLimit. (A lower GC percentage was
-// tried: on a quiet 2-core machine it cut the peak memory of a build of
-// 2,000 loops and 20,000 receipts from 240 to 182 MB at the same time,
-// but made a build of 2,000 loops alone 6% slower.)
+// siteHeapBudget is the heap a site build or server lets grow before the
+// garbage collector runs, unless $GOGC is set (gcbudget): a build whose
+// live heap is small (a repository of 2,000 loops without receipts:
+// about 45 MB) collects as if GOGC were 300 or more, one whose live heap
+// is over half of it (2,000 loops and 20,000 receipts: about 110 MB) as
+// by default, so that its peak memory does not grow.
+const siteHeapBudget = 128 << 20
+
+// limitSiteMemory applies siteMemoryLimit and siteHeapBudget. (A lower GC
+// percentage was tried: on a quiet 2-core machine it cut the peak memory
+// of a build of 2,000 loops and 20,000 receipts from 240 to 182 MB at the
+// same time, but made a build of 2,000 loops alone 6% slower. A fixed
+// higher one made small builds faster but took that build over 300 MB:
+// bench/RESULTS.md, session 21.)
 func limitSiteMemory() {
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
 		debug.SetMemoryLimit(siteMemoryLimit)
 	}
+	_, gogc := os.LookupEnv("GOGC")
+	gcbudget.Start(siteHeapBudget, gogc)
 }
 
 func newSiteBuildCmd(a *app) *cobra.Command {
