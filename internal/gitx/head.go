@@ -101,6 +101,25 @@ func (g *Repo) dirs() (gitDir, commonDir string, err error) {
 	return gitDir, commonDir, nil
 }
 
+// gitDirOf returns the git folder of the repository at dir and the paths
+// that make it up, whose owners CheckOwnership checks: for a working
+// tree's root, dir, its .git and, when .git is a file (a linked worktree,
+// a submodule), the folder it names; for a bare repository, dir alone.
+func gitDirOf(dir string) (gitDir string, paths []string, err error) {
+	dotGit := filepath.Join(dir, ".git")
+	fi, err := os.Lstat(dotGit)
+	if err != nil {
+		return dir, []string{dir}, nil
+	}
+	if fi.IsDir() {
+		return dotGit, []string{dir, dotGit}, nil
+	}
+	if gitDir, err = gitDirAt(dir); err != nil {
+		return "", nil, err
+	}
+	return gitDir, []string{dir, dotGit, gitDir}, nil
+}
+
 // commonDirOf returns the folder holding the configuration, objects and
 // refs of the repository whose git folder is gitDir: the folder its
 // commondir file names (a linked worktree's), else gitDir itself.

@@ -494,8 +494,13 @@ func updateIndexGoGit(data []byte, files []*stagedFile) ([]byte, error) {
 
 // indexDir returns the git directory holding the working tree's index:
 // .git, or the directory a .git file points at (a linked worktree).
-func (g *Repo) indexDir() (string, error) {
-	dotGit := filepath.Join(g.Root, ".git")
+func (g *Repo) indexDir() (string, error) { return gitDirAt(g.Root) }
+
+// gitDirAt returns the git directory of the working tree at root: root/.git,
+// or the directory a .git file there points at (a linked worktree, a
+// submodule).
+func gitDirAt(root string) (string, error) {
+	dotGit := filepath.Join(root, ".git")
 	fi, err := os.Stat(dotGit)
 	if err != nil {
 		return "", fmt.Errorf("find git directory: %w", err)
@@ -512,7 +517,7 @@ func (g *Repo) indexDir() (string, error) {
 		return "", fmt.Errorf("find git directory: %s is not a gitdir file", dotGit)
 	}
 	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(g.Root, dir)
+		dir = filepath.Join(root, dir)
 	}
 	return dir, nil
 }

@@ -163,26 +163,6 @@ func ReadSharedRepository(dir string) (SharedRepository, error) {
 	return s, nil
 }
 
-// gitDirOf returns the git folder of the repository at dir and the paths
-// that make it up, whose owners CheckOwnership checks: for a working
-// tree's root, dir, its .git and, when .git is a file (a linked worktree,
-// a submodule), the folder it names; for a bare repository, dir alone.
-func gitDirOf(dir string) (gitDir string, paths []string, err error) {
-	dotGit := filepath.Join(dir, ".git")
-	fi, err := os.Lstat(dotGit)
-	if err != nil {
-		return dir, []string{dir}, nil
-	}
-	if fi.IsDir() {
-		return dotGit, []string{dir, dotGit}, nil
-	}
-	g := &Repo{Root: dir}
-	if gitDir, err = g.indexDir(); err != nil {
-		return "", nil, err
-	}
-	return gitDir, []string{dir, dotGit, gitDir}, nil
-}
-
 // SetSharedRepository writes s as core.sharedRepository into the
 // configuration of the repository at root (a clone spine made, which must
 // follow the repository it was cloned from).
