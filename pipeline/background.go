@@ -178,11 +178,12 @@ func (r *Runner) startBackground(lr *loopRun, it *Item) error {
 		rc.Artifacts = nil // nothing was stored
 		rc.Note = joinNote(rc.Note, describeEnd(procResult{Err: err}, 0))
 		_ = os.Remove(specPath)
+		notRun := fmt.Errorf("step %s: not run: %w", step.Name, err)
 		res := JournalRecord{Kind: recResult, RunKey: key, LoopID: rc.LoopID, Step: rc.Step, At: now, Receipt: rc}
 		if jerr := r.journal.append(res, true); jerr != nil {
-			return errors.Join(fmt.Errorf("step %s: not run: %w", step.Name, err), jerr)
+			return errors.Join(notRun, jerr)
 		}
-		return fmt.Errorf("step %s: not run: %w", step.Name, err)
+		return notRun
 	}
 	env := append(append([]string{}, r.opts.Env...),
 		"SPINE_LOOP_ID="+lr.doc.LoopID, "SPINE_RUN_KEY="+key, "SPINE_STEP="+step.Name,

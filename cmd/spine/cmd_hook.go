@@ -96,9 +96,7 @@ func (h *hookSetup) resolve(a *app) error {
 	if err := a.applyShared(abs); err != nil {
 		return err
 	}
-	if h.shared, err = gitx.ReadSharedRepository(abs); err != nil {
-		return exitf(exitUsage, "%v", err)
-	}
+	h.shared = a.sharedRepo
 	if h.worktree == "" {
 		h.worktree = filepath.Join(h.spineDir(), "worktree")
 	} else if h.worktree, err = filepath.Abs(h.worktree); err != nil {

@@ -55,11 +55,12 @@ type app struct {
 	verbose        bool
 	exit           int
 	// shared is set once the repository's core.sharedRepository has been
-	// applied to the process (applyShared); stepUmask is then the umask
-	// spine was started with, when the setting changed it: steps run
-	// under it.
-	shared    bool
-	stepUmask *fs.FileMode
+	// applied to the process (applyShared), sharedRepo is the setting;
+	// stepUmask is then the umask spine was started with, when the
+	// setting changed it: steps run under it.
+	shared     bool
+	sharedRepo gitx.SharedRepository
+	stepUmask  *fs.FileMode
 	// trusted is a repository root taken without the ownership check
 	// (openRoot): the hook worker's clone, part of the bare repository
 	// that passed it.
@@ -146,6 +147,7 @@ func (a *app) applyShared(dir string) error {
 	if err != nil {
 		return exitf(exitUsage, "%v", err)
 	}
+	a.sharedRepo = s
 	if s == gitx.SharedUmask {
 		return nil
 	}
