@@ -196,7 +196,7 @@ func (b *Builder) carry(st *buildState, w *writer) *carried {
 	// The last manifest is copied whole (a copy of the map's memory, far
 	// cheaper than inserting its entries one by one), then the entries of
 	// the pages made again are taken out.
-	var keep []string
+	var keep, dropped []string
 	next := maps.Clone(w.old.files)
 	for path := range next {
 		carry := false
@@ -217,9 +217,10 @@ func (b *Builder) carry(st *buildState, w *writer) *carried {
 			c.files++
 		} else {
 			delete(next, path)
+			dropped = append(dropped, path)
 		}
 	}
-	w.next = next
+	w.next, w.dropped, w.droppedKnown = next, dropped, true
 	if c.allReceipts {
 		b.sums.keepEverything()
 	} else {

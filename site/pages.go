@@ -80,10 +80,13 @@ func (st *buildState) executeRows(w *writer, p, key, name string, data any, n in
 // (each is a single core's work at the end of a build); write returns
 // after both.
 func (b *Builder) write(ctx context.Context, st *buildState, afterJobs func()) (Stats, error) {
-	w := &writer{out: st.out, old: b.manifest, next: make(map[string]manifestEntry, max(len(b.manifest.files), len(st.recs)+len(st.docs)))}
+	w := &writer{out: st.out, old: b.manifest}
 	// A rebuild of Serve's does not make again the pages it knows to be
-	// unchanged (carry).
+	// unchanged (carry), whose entries start the new manifest.
 	carried := b.carry(st, w)
+	if w.next == nil {
+		w.next = make(map[string]manifestEntry, max(len(b.manifest.files), len(st.recs)+len(st.docs)))
+	}
 	var jobs []job
 	names := make([]string, 0, len(b.assets))
 	for n := range b.assets {

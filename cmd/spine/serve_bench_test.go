@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"syscall"
@@ -29,7 +30,9 @@ import (
 // folder), with the rebuild's share of it, in elapsed and in CPU time (the
 // process's, both cores: the edit is made and the rebuild awaited by an
 // otherwise idle benchmark). SPINE_BENCH_PROFILE names a file for a CPU
-// profile of the rebuilds.
+// profile of the rebuilds; SPINE_BENCH_MEMPROFILE names a file for the
+// allocations profile after them, and that name with ".base" for the one
+// before (go tool pprof -sample_index=alloc_space -diff_base F.base F).
 func BenchmarkServeRebuild(b *testing.B) {
 	src := os.Getenv("SPINE_BENCH_REPO")
 	if src == "" {
@@ -109,6 +112,23 @@ func BenchmarkServeRebuild(b *testing.B) {
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
+	writeAllocs := func(suffix string) {}
+	if p := os.Getenv("SPINE_BENCH_MEMPROFILE"); p != "" {
+		writeAllocs = func(suffix string) {
+			runtime.GC() // the profile counts what the last collection saw
+			f, err := os.Create(p + suffix)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	writeAllocs(".base")
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 	var took, cpu []time.Duration
 	n := 0
 	for b.Loop() {
@@ -147,7 +167,10 @@ func BenchmarkServeRebuild(b *testing.B) {
 			cpu = append(cpu, processCPU()-c0)
 		}
 	}
+	runtime.ReadMemStats(&ms1)
+	writeAllocs("")
 	med := median(took)
+	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(n)/(1<<20), "alloc-MiB/rebuild")
 	b.ReportMetric(float64(med.Microseconds())/1e3, "rebuild-ms")
 	b.ReportMetric(float64(full.Microseconds())/1e3, "full-ms")
 	b.ReportMetric(100*med.Seconds()/full.Seconds(), "%-of-full")
