@@ -191,13 +191,13 @@ func TestHeldReasonWithWatcherHint(t *testing.T) {
 	out := t.TempDir()
 	opts := func(reason string) Options {
 		return Options{Root: root, Out: out, Config: cfg, Set: set, Now: time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC),
-			StepState: func(l, s string) string {
-				if l == loop && s == step {
+			StepState: func(d *loops.Document, s *loops.Step) string {
+				if d.LoopID == loop && s.Name == step {
 					return "interrupted"
 				}
 				return "done"
 			},
-			StepReason: func(l, s string) string { return reason },
+			StepReason: func(*loops.Document, *loops.Step) string { return reason },
 		}
 	}
 	b, err := NewBuilder()
@@ -263,7 +263,7 @@ func TestAdoptedRunsAfterIDChange(t *testing.T) {
 	build := func(hint *buildHint) {
 		t.Helper()
 		opts := Options{Root: root, Out: out, Config: cfg, Set: loops.Load(root, []string{"loops/new.md"}), Now: time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC),
-			StepState: func(l, s string) string { return "done" }}
+			StepState: func(*loops.Document, *loops.Step) string { return "done" }}
 		if _, err := b.build(context.Background(), opts, hint); err != nil {
 			t.Fatal(err)
 		}

@@ -330,7 +330,7 @@ func (st *buildState) computeStates() {
 	st.states = make(map[string]map[string]string, len(st.docs))
 	fn := st.opts.StepState
 	if fn == nil {
-		fn = st.receiptState
+		fn = func(d *loops.Document, s *loops.Step) string { return st.receiptState(d.LoopID, s.Name) }
 	}
 	for _, d := range st.docs {
 		n := 0
@@ -338,37 +338,43 @@ func (st *buildState) computeStates() {
 			n += len(d.Stages[i].Steps)
 		}
 		m := make(map[string]string, n)
+		var held1 []*loops.Step
 		for i := range d.Stages {
 			for j := range d.Stages[i].Steps {
 				s := &d.Stages[i].Steps[j]
+				if _, twice := m[s.Name]; twice {
+					// A name given twice (a lint error) shows its first
+					// step's state.
+					continue
+				}
 				if s.Kind == loops.KindManual {
 					if st.opts.StepState != nil {
-						m[s.Name] = fn(d.LoopID, s.Name)
+						m[s.Name] = fn(d, s)
 					} else if s.Checked {
 						m[s.Name] = "done"
 					} else {
 						m[s.Name] = "waiting"
 					}
+				} else if s.Name != "" {
+					m[s.Name] = fn(d, s)
+				} else {
 					continue
 				}
-				if s.Name == "" {
-					continue
+				if held(m[s.Name]) {
+					held1 = append(held1, s)
 				}
-				m[s.Name] = fn(d.LoopID, s.Name)
 			}
 		}
 		st.states[d.LoopID] = m
 		if st.opts.StepReason != nil {
-			for name, state := range m {
-				if held(state) {
-					if st.reasons == nil {
-						st.reasons = map[string]map[string]string{}
-					}
-					if st.reasons[d.LoopID] == nil {
-						st.reasons[d.LoopID] = map[string]string{}
-					}
-					st.reasons[d.LoopID][name] = st.opts.StepReason(d.LoopID, name)
+			for _, s := range held1 {
+				if st.reasons == nil {
+					st.reasons = map[string]map[string]string{}
 				}
+				if st.reasons[d.LoopID] == nil {
+					st.reasons[d.LoopID] = map[string]string{}
+				}
+				st.reasons[d.LoopID][s.Name] = st.opts.StepReason(d, s)
 			}
 		}
 	}

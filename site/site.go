@@ -75,12 +75,13 @@ type Options struct {
 	// StepState returns a step's current state for badges and progress.
 	// Nil means a state derived from the receipts: done, failed, blocked,
 	// interrupted, pending, or waiting / done for manual steps.
-	StepState func(loopID, stepName string) string
+	// It is given the document of Set and the step of its Stages.
+	StepState func(d *loops.Document, s *loops.Step) string
 	// StepReason returns why a step that is not done waits (the
 	// planner's reason). A loop page calls out each step held for an
 	// operator (failed or interrupted) with it. Nil means no call-outs
 	// but those of blocked gates.
-	StepReason func(loopID, stepName string) string
+	StepReason func(d *loops.Document, s *loops.Step) string
 	// ReceiptsRead, when set, is called once by each build, after it read
 	// the receipts and before it first calls StepState, with a lookup of
 	// the receipts it read: the receipt decoded from a run folder

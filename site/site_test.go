@@ -754,14 +754,14 @@ func TestHeldStepCallout(t *testing.T) {
 	build := func(b *site.Builder, reason string) site.Stats {
 		t.Helper()
 		opts := site.Options{Root: fixtureRoot, Out: out, Config: cfg, Set: loadSet(t, fixtureRoot), Now: fixtureNow, StateDir: state,
-			StepState: func(l, s string) string {
-				if l == loop && s == step {
+			StepState: func(d *loops.Document, s *loops.Step) string {
+				if d.LoopID == loop && s.Name == step {
 					return "failed"
 				}
 				return "done"
 			},
-			StepReason: func(l, s string) string {
-				if l == loop && s == step {
+			StepReason: func(d *loops.Document, s *loops.Step) string {
+				if d.LoopID == loop && s.Name == step {
 					return reason
 				}
 				return ""
@@ -833,7 +833,7 @@ func TestReceiptsReadLookup(t *testing.T) {
 			)
 			opts := site.Options{Root: fixtureRoot, Out: t.TempDir(), Config: cfg, Set: loadSet(t, fixtureRoot), Now: fixtureNow, StateDir: state,
 				ReceiptsRead: func(l func(string) (*artifacts.Receipt, string, bool)) { lookup = l; calls++ },
-				StepState: func(string, string) string {
+				StepState: func(*loops.Document, *loops.Step) string {
 					if lookup == nil {
 						early = true
 					}

@@ -76,32 +76,13 @@ func (a *app) siteOptionsFrom(rc *repoContext, out, baseURL string) (opts site.O
 		a.logger().Warn("site: step states from receipts only", "err", err)
 		return opts, func() {}, nil
 	}
-	step := func(loopID, name string) (*loops.Document, *loops.Step) {
-		if d := rc.set.ByID(loopID); d != nil {
-			for i := range d.Stages {
-				for j := range d.Stages[i].Steps {
-					if s := &d.Stages[i].Steps[j]; s.Name == name {
-						return d, s
-					}
-				}
-			}
-		}
-		return nil, nil
-	}
-	opts.StepState = func(loopID, name string) string {
-		if d, s := step(loopID, name); s != nil {
-			if st := states(d, s); st != "" {
-				return st
-			}
+	opts.StepState = func(d *loops.Document, s *loops.Step) string {
+		if st := states(d, s); st != "" {
+			return st
 		}
 		return "unknown"
 	}
-	opts.StepReason = func(loopID, name string) string {
-		if d, s := step(loopID, name); s != nil {
-			return reasons(d, s)
-		}
-		return ""
-	}
+	opts.StepReason = reasons
 	return opts, wait, nil
 }
 
@@ -187,16 +168,7 @@ anything. Stop with Ctrl-C (SIGINT) or SIGTERM.`,
 			limitSiteMemory()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			l := &siteLoader{a: a, out: out, baseURL: baseURL}
-			return site.Serve(ctx, site.ServeOptions{
-				Addr:   addr,
-				Load:   l.load,
-				Reload: l.reload,
-				Logger: a.logger(),
-				Ready: func(addr string) {
-					fmt.Fprintf(a.stdout, "serving the evidence site on http://%s/ (Ctrl-C to stop)\n", addr)
-				},
-			})
+			return a.serve(ctx, &siteLoader{a: a, out: out, baseURL: baseURL}, addr)
 		},
 	}
 	c.Flags().StringVar(&out, "out", "", "output `DIR` (default: site.out from spine.yaml, else public)")

@@ -175,14 +175,10 @@ func (a *app) stepStatesAsync(rc *repoContext) (states, reasons func(*loops.Docu
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	n := 0
-	for _, d := range rc.set.Docs {
-		for i := range d.Stages {
-			n += len(d.Stages[i].Steps)
-		}
-	}
-	m := make(map[*loops.Step]string, n)
-	why := map[*loops.Step]string{}
+	// Each loop's plan is kept as PlanLoop made it, in document order: a
+	// step's state is found among its loop's few items (no index of every
+	// step to build on each rebuild of site serve).
+	plans := make(map[*loops.Document][]pipeline.Item, len(rc.set.Docs))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -197,18 +193,33 @@ func (a *app) stepStatesAsync(rc *repoContext) (states, reasons func(*loops.Docu
 			planner.History = h
 		}
 		for _, d := range rc.set.Docs {
-			for _, it := range planner.PlanLoop(d) {
-				m[it.Step] = string(it.State)
-				if it.State != pipeline.StateDone {
-					why[it.Step] = it.Reason
-				}
-			}
+			plans[d] = planner.PlanLoop(d)
 		}
 		// Keep what the approval lookups learnt for the next command.
 		_ = planner.Gates.SaveCache()
 	}()
+	item := func(d *loops.Document, s *loops.Step) *pipeline.Item {
+		<-done
+		items := plans[d]
+		for i := range items {
+			if items[i].Step == s {
+				return &items[i]
+			}
+		}
+		return nil
+	}
 	wait = func() { <-done }
-	states = func(_ *loops.Document, s *loops.Step) string { <-done; return m[s] }
-	reasons = func(_ *loops.Document, s *loops.Step) string { <-done; return why[s] }
+	states = func(d *loops.Document, s *loops.Step) string {
+		if it := item(d, s); it != nil {
+			return string(it.State)
+		}
+		return ""
+	}
+	reasons = func(d *loops.Document, s *loops.Step) string {
+		if it := item(d, s); it != nil && it.State != pipeline.StateDone {
+			return it.Reason
+		}
+		return ""
+	}
 	return states, reasons, wait, nil
 }

@@ -25,7 +25,12 @@ func (a *app) demoSite(ctx context.Context, root string) (string, error) {
 // serveSite serves the site of root until ctx ends.
 func (a *app) serveSite(ctx context.Context, root, addr string) error {
 	a.repo = root
-	l := &siteLoader{a: a}
+	return a.serve(ctx, &siteLoader{a: a}, addr)
+}
+
+// serve serves the site l loads until ctx ends.
+func (a *app) serve(ctx context.Context, l *siteLoader, addr string) error {
+	defer l.settle()
 	return site.Serve(ctx, site.ServeOptions{
 		Addr:   addr,
 		Load:   l.load,

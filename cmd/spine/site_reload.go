@@ -16,10 +16,14 @@ type siteLoader struct {
 	a            *app
 	out, baseURL string
 	rc           *repoContext
+	// planned waits for the step states of the last options to be
+	// planned, and their approval lookups saved (see options).
+	planned func()
 }
 
 // load reads the whole repository.
 func (l *siteLoader) load() (site.Options, error) {
+	l.settle()
 	rc, err := l.a.openRepoForSite(false)
 	if err != nil {
 		l.rc = nil
@@ -29,11 +33,23 @@ func (l *siteLoader) load() (site.Options, error) {
 	return l.options(rc)
 }
 
-// options returns the build options of rc, with the step states planned.
+// options returns the build options of rc. The step states are planned
+// on another goroutine meanwhile: the build waits for them only once it
+// needs them (site.Options.StepState), after it has read what else
+// changed. The next load or reload, and settle, wait for that planning to
+// end, so that two never overlap.
 func (l *siteLoader) options(rc *repoContext) (site.Options, error) {
 	opts, wait, err := l.a.siteOptionsFrom(rc, l.out, l.baseURL)
-	wait()
+	l.planned = wait
 	return opts, err
+}
+
+// settle waits for the planning that the last options started, if any.
+func (l *siteLoader) settle() {
+	if l.planned != nil {
+		l.planned()
+		l.planned = nil
+	}
 }
 
 // reload reads again what ch names: the loop documents changed (or all
@@ -42,6 +58,7 @@ func (l *siteLoader) options(rc *repoContext) (site.Options, error) {
 // approvals come from git history, so a commit that changes no file
 // (Changes.Git alone) can change them.
 func (l *siteLoader) reload(_ site.Options, ch site.Changes) (site.Options, error) {
+	l.settle()
 	if l.rc == nil {
 		return l.load()
 	}
