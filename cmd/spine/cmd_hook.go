@@ -90,6 +90,7 @@ func (h *hookSetup) resolve(a *app) error {
 		return exitf(exitUsage, "--repo %s: %v", a.repo, err)
 	}
 	h.bare = abs
+	a.noteSudoOwner(abs)
 	// What the hook's commands make in the repository (its state folder,
 	// the clone) is the group's when the repository is (git init
 	// --shared): every operator's push runs spine as that operator.

@@ -124,6 +124,7 @@ cycle failed, else 0 (for a systemd timer).`,
 					if rep != nil {
 						rep.summary(out)
 					}
+					a.giveBackNow()
 				},
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)

@@ -44,6 +44,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd(a)
 	root.SetArgs(args)
 	err := root.Execute()
+	a.giveBackNow()
 	if err == nil {
 		return a.exit
 	}

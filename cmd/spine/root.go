@@ -65,6 +65,16 @@ type app struct {
 	// (openRoot): the hook worker's clone, part of the bare repository
 	// that passed it.
 	trusted string
+	// giveBack, when set, gives what root made in the repository back
+	// to the user who ran sudo (gitx.SudoOwner; see giveBackNow).
+	giveBack *giveBack
+}
+
+// giveBack is the user who owns a repository spine runs in as root
+// through sudo, and the folders to give back to them.
+type giveBack struct {
+	uid, gid int
+	dirs     []string
 }
 
 func newApp(stdout, stderr io.Writer) *app {
@@ -126,7 +136,37 @@ func (a *app) openRoot(root string) (string, error) {
 			return "", exitf(exitUsage, "%v", err)
 		}
 	}
+	a.noteSudoOwner(root)
 	return root, a.applyShared(root)
+}
+
+// noteSudoOwner records, for spine run as root through sudo in the
+// repository at dir of the user who ran it, that what root makes there is
+// to be given back to them when the command ends (giveBackNow). Only the
+// first repository counts: one process works for one.
+func (a *app) noteSudoOwner(dir string) {
+	if uid, gid, dirs, ok := gitx.SudoOwner(dir); ok && a.giveBack == nil {
+		a.giveBack = &giveBack{uid: uid, gid: gid, dirs: dirs}
+	}
+}
+
+// giveBackNow gives everything under the repository's folders that
+// belongs to root to the user who ran sudo (fsx.GiveBack): spine's
+// objects, refs, index, state folder and lock, receipts and artifacts,
+// the loop documents it rewrote, and what steps made there. It runs when
+// a command ends (a watch: after each cycle too); one killed before that
+// leaves root's files until the next run through sudo. A failure is told
+// on stderr with the command that mends it.
+func (a *app) giveBackNow() {
+	g := a.giveBack
+	if g == nil {
+		return
+	}
+	for _, d := range g.dirs {
+		if _, err := fsx.GiveBack(d, g.uid, g.gid); err != nil {
+			fmt.Fprintf(a.stderr, "spine: warning: could not give %s back to uid %d (it ran as root through sudo): %v; run: sudo chown -R %d:%d %s\n", d, g.uid, err, g.uid, g.gid, d)
+		}
+	}
 }
 
 // applyShared gives spine's process the umask under which what it creates

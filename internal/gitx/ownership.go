@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/go-git/go-git/v5/config"
+
+	"github.com/spinehq/spine/internal/fsx"
 )
 
 // ErrDubiousOwnership is returned by CheckOwnership for a repository that
@@ -116,4 +119,46 @@ func cleanReal(p string) string {
 		return r
 	}
 	return p
+}
+
+// SudoOwner reports whether spine runs as root through sudo in the
+// repository at dir of the user who ran sudo: the effective user is root,
+// $SUDO_UID names another user, and that user owns dir (CheckOwnership
+// let root in for that reason). It returns that user, the group of
+// $SUDO_GID (else dir's), and the folders to give back to them when the
+// command ends (fsx.GiveBack): dir, holding its .git, and the git folder
+// and common folder of a linked worktree when they are elsewhere. What
+// root made there would otherwise stop the user's next git or spine
+// ("insufficient permission for adding an object to repository
+// database", "permission denied" on the state folder's lock).
+func SudoOwner(dir string) (uid, gid int, dirs []string, ok bool) {
+	if os.Geteuid() != 0 {
+		return 0, 0, nil, false
+	}
+	uid, err := strconv.Atoi(os.Getenv("SUDO_UID"))
+	if err != nil || uid <= 0 {
+		return 0, 0, nil, false
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return 0, 0, nil, false
+	}
+	st, isUnix := fi.Sys().(*syscall.Stat_t)
+	if !isUnix || int(st.Uid) != uid {
+		return 0, 0, nil, false
+	}
+	gid = int(st.Gid)
+	if g, err := strconv.Atoi(os.Getenv("SUDO_GID")); err == nil && g > 0 {
+		gid = g
+	}
+	dirs = []string{dir}
+	if gitDir, _, err := gitDirOf(dir); err == nil {
+		common, err := commonDirOf(gitDir)
+		for _, d := range []string{gitDir, common} {
+			if err == nil && !slices.ContainsFunc(dirs, func(in string) bool { return fsx.Within(in, d) }) {
+				dirs = append(dirs, d)
+			}
+		}
+	}
+	return uid, gid, dirs, true
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // TestCheckOwnership: a repository whose working tree or git folder is
@@ -84,6 +86,69 @@ func TestCheckOwnership(t *testing.T) {
 				t.Errorf("error %v, want ErrDubiousOwnership", err)
 			case !tc.ok && !strings.Contains(err.Error(), "git config --global --add safe.directory "+tc.dir):
 				t.Errorf("error %q does not say how to trust it", err)
+			}
+		})
+	}
+}
+
+// TestSudoOwner: spine gives a repository back only to the user who ran
+// sudo and owns it, with SUDO_GID's group (else the repository's), and
+// names a linked worktree's git folders that lie elsewhere.
+func TestSudoOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to give folders to another user")
+	}
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git")
+	}
+	tmp := t.TempDir()
+	mine := filepath.Join(tmp, "mine")
+	theirs := filepath.Join(tmp, "theirs")
+	linked := filepath.Join(tmp, "linked")
+	for _, args := range [][]string{
+		{"init", "-q", "-b", "main", mine},
+		{"init", "-q", "-b", "main", theirs},
+		{"-C", mine, "-c", "user.name=t", "-c", "user.email=t@x", "commit", "-q", "--allow-empty", "-m", "c"},
+		{"-C", mine, "worktree", "add", "-q", linked},
+	} {
+		if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	for _, d := range []string{mine, linked} {
+		if err := os.Chown(d, 4242, 77); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name, dir, uid, gid string
+		ok                  bool
+		wantGid             int
+		wantDirs            []string
+	}{
+		{"no sudo", mine, "", "", false, 0, nil},
+		{"sudo by root", mine, "0", "0", false, 0, nil},
+		{"not a number", mine, "x", "", false, 0, nil},
+		{"somebody else's repository", theirs, "4242", "4243", false, 0, nil},
+		{"the user's", mine, "4242", "4243", true, 4243, []string{mine}},
+		{"no SUDO_GID: the repository's group", mine, "4242", "", true, 77, []string{mine}},
+		{"linked worktree", linked, "4242", "4243", true, 4243, []string{linked, filepath.Join(mine, ".git", "worktrees", "linked"), filepath.Join(mine, ".git")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("SUDO_UID", tc.uid)
+			t.Setenv("SUDO_GID", tc.gid)
+			uid, gid, dirs, ok := SudoOwner(tc.dir)
+			if ok != tc.ok {
+				t.Fatalf("SudoOwner(%s) ok = %v, want %v", tc.dir, ok, tc.ok)
+			}
+			if !ok {
+				return
+			}
+			if uid != 4242 || gid != tc.wantGid {
+				t.Errorf("SudoOwner = %d:%d, want 4242:%d", uid, gid, tc.wantGid)
+			}
+			if d := cmp.Diff(tc.wantDirs, dirs); d != "" {
+				t.Errorf("folders (-want +got):\n%s", d)
 			}
 		})
 	}
