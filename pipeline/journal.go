@@ -518,3 +518,34 @@ func (j *Journal) Compact() error {
 	}
 	return nil
 }
+
+// ExplainUnrecorded adds to each of ps (spine verify's findings) whose run
+// the journal of stateDir holds without its receipt written why the
+// receipt is missing: the run's result is journaled and the next spine run
+// writes the receipt (spine stopped before it could: a full disk, a
+// crash), or the run has not ended (it runs in the background, or spine
+// stopped while it ran, and the next run records it). Without this, such
+// a run reads as a receipt lost or removed. The journal is only read: a
+// state folder that does not exist holds none.
+func ExplainUnrecorded(stateDir string, ps []artifacts.Problem) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	j := &Journal{path: filepath.Join(stateDir, "journal.jsonl")}
+	_, entries, err := j.Read()
+	if err != nil {
+		return err
+	}
+	for i := range ps {
+		e := entries[ps[i].RunKey]
+		switch {
+		case e == nil || e.Done:
+		case e.Result != nil && e.Result.Receipt != nil:
+			rc := e.Result.Receipt
+			ps[i].Problem += fmt.Sprintf("; its run (%s, exit %d) is in the journal: spine stopped before writing its receipt, and the next spine run writes it", rc.Status, rc.ExitCode)
+		case e.Intent != nil && e.Result == nil:
+			ps[i].Problem += "; the journal has its start and no end yet: it runs in the background, or spine stopped while it ran, and the next spine run records it"
+		}
+	}
+	return nil
+}

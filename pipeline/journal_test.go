@@ -671,3 +671,57 @@ func FuzzJournalRead(f *testing.F) {
 		}
 	})
 }
+
+// TestExplainUnrecorded: a finding on a run the journal holds without its
+// receipt says why the receipt is missing; others are left as they are.
+func TestExplainUnrecorded(t *testing.T) {
+	dir := t.TempDir()
+	j, err := OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 28, 1, 0, 0, 0, time.UTC)
+	for _, r := range []JournalRecord{
+		{Kind: recIntent, RunKey: "K-RESULT", At: now},
+		{Kind: recResult, RunKey: "K-RESULT", At: now, Receipt: &artifacts.Receipt{Status: artifacts.StatusFail, ExitCode: 4}},
+		{Kind: recIntent, RunKey: "K-RUNNING", At: now},
+		{Kind: recIntent, RunKey: "K-DONE", At: now},
+		{Kind: recResult, RunKey: "K-DONE", At: now, Receipt: &artifacts.Receipt{Status: artifacts.StatusPass}},
+		{Kind: recDone, RunKey: "K-DONE", At: now},
+	} {
+		if err := j.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const missing = "receipt.json is missing"
+	ps := []artifacts.Problem{
+		{RunKey: "K-RESULT", Problem: missing},
+		{RunKey: "K-RUNNING", Problem: missing},
+		{RunKey: "K-DONE", Problem: missing},
+		{RunKey: "K-UNKNOWN", Problem: missing},
+	}
+	if err := ExplainUnrecorded(dir, ps); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		missing + "; its run (fail, exit 4) is in the journal: spine stopped before writing its receipt, and the next spine run writes it",
+		missing + "; the journal has its start and no end yet: it runs in the background, or spine stopped while it ran, and the next spine run records it",
+		missing,
+		missing,
+	}
+	var got []string
+	for _, p := range ps {
+		got = append(got, p.Problem)
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("problems (-want +got):\n%s", d)
+	}
+	// A state folder that does not exist holds no journal, and is not made.
+	none := filepath.Join(t.TempDir(), "none")
+	if err := ExplainUnrecorded(none, ps); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(none); err == nil {
+		t.Error("ExplainUnrecorded made the state folder")
+	}
+}

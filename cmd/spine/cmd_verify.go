@@ -72,6 +72,9 @@ Exit status 1 when anything does not match.`,
 				return exitf(exitFailed, "%v", err)
 			}
 			rep.Problems = append(rep.Problems, ledger...)
+			if err := pipeline.ExplainUnrecorded(sd, rep.Problems); err != nil {
+				return exitf(exitFailed, "%v", err)
+			}
 			if rep.Problems == nil {
 				rep.Problems = []artifacts.Problem{}
 			}
