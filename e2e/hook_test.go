@@ -86,6 +86,19 @@ func TestHookRunsSpineOnPushAndReturnsAtOnce(t *testing.T) {
 	t.Logf("git push without a hook: %v (median %s)", base, median(base))
 
 	assertLinear(t, bare)
+	// The clone the hook made and alone works in has a split index: a
+	// commit rewrites a small .git/index, not every file's entry. git
+	// reads it: the clone is clean.
+	wt := filepath.Join(bare, "spine", "worktree")
+	if v := strings.TrimSpace(git(t, wt, "config", "core.splitIndex")); v != "true" {
+		t.Errorf("the hook's clone has core.splitIndex %q, want true", v)
+	}
+	if shared, _ := filepath.Glob(filepath.Join(wt, ".git", "sharedindex.*")); len(shared) == 0 {
+		t.Error("the hook's clone has no shared index: its index is not split")
+	}
+	if st := git(t, wt, "status", "--porcelain"); st != "" {
+		t.Errorf("git status in the hook's clone:\n%s", st)
+	}
 	log := readFile(t, filepath.Join(bare, "spine", "hook.log"))
 	if !strings.Contains(log, "pushed") {
 		t.Fatalf("hook.log does not record the push:\n%s", log)

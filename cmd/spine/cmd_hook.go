@@ -523,6 +523,11 @@ func hookCycle(ctx context.Context, a *app, h *hookSetup, rf *runFlags, log *slo
 		if _, err := gitx.Clone(ctx, h.bare, h.worktree, h.branch); err != nil {
 			return err
 		}
+		// Each stage's commit then costs what it changes, not one
+		// index entry per file of the repository.
+		if err := gitx.EnableSplitIndex(h.worktree); err != nil {
+			return fmt.Errorf("worktree: core.splitIndex: %w", err)
+		}
 		log.Info("cloned", "worktree", h.worktree)
 	}
 	// The clone is shared as the bare repository is, so that spine or
