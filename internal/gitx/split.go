@@ -117,17 +117,13 @@ func (g *Repo) splitPolicy(gitDir string) (splitPolicy, error) {
 }
 
 // commonDir returns the repository's common git directory: gitDir, or
-// the one a linked worktree's commondir file names.
+// the one a linked worktree's commondir file names (commonDirOf), gitDir
+// when that file cannot be read.
 func commonDir(gitDir string) string {
-	b, err := os.ReadFile(filepath.Join(gitDir, "commondir"))
-	if err != nil {
-		return gitDir
+	if dir, err := commonDirOf(gitDir); err == nil {
+		return dir
 	}
-	dir := strings.TrimSpace(string(b))
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(gitDir, dir)
-	}
-	return dir
+	return gitDir
 }
 
 // readSplitPolicy reads the configuration for splitPolicy.
