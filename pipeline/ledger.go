@@ -203,6 +203,7 @@ func (p *Planner) ranHere(loopID, docPath, step, command string, latest *Run) *L
 // isDocument reports whether a loop document of Docs has the id loopID
 // or the path docPath.
 func (p *Planner) isDocument(loopID, docPath string) bool {
+	p.mu.Lock()
 	if p.docKeys == nil {
 		p.docKeys = map[string]bool{}
 		for _, d := range p.Docs {
@@ -210,7 +211,9 @@ func (p *Planner) isDocument(loopID, docPath string) bool {
 			p.docKeys["\x00"+d.Path] = true
 		}
 	}
-	return p.docKeys[loopID] || docPath != "" && p.docKeys["\x00"+docPath]
+	keys := p.docKeys
+	p.mu.Unlock()
+	return keys[loopID] || docPath != "" && keys["\x00"+docPath]
 }
 
 // CheckLedger returns a problem for every destructive step whose latest

@@ -3,8 +3,11 @@ package pipeline
 import (
 	"fmt"
 	"path"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spinehq/spine/artifacts"
@@ -89,6 +92,11 @@ type Planner struct {
 	docKeys map[string]bool
 	// foreign caches evidence by document.
 	foreign map[*loops.Document][]loops.EvidenceRun
+	// mu guards the indexes and caches made as they are first needed
+	// (recordedBy, docKeys, foreign), and serializes the calls of Gates
+	// and Uncommitted, which read git: PlanLoops plans documents on
+	// several goroutines.
+	mu sync.Mutex
 	// Uncommitted, when set, reports why a loop document has changes
 	// HEAD does not have ("" when it has none; see halfEdited). It is
 	// asked only of documents with a step that would run: such a step
@@ -155,6 +163,36 @@ func (p *Planner) PlanLoop(doc *loops.Document) []Item {
 	return items
 }
 
+// PlanLoops returns PlanLoop's plan of each of docs, in their order. The
+// documents are planned on up to GOMAXPROCS goroutines: each plan reads
+// only what the Planner was made with, and the few lookups that read git
+// (gates, uncommitted changes) take turns.
+func (p *Planner) PlanLoops(docs []*loops.Document) [][]Item {
+	plans := make([][]Item, len(docs))
+	workers := min(runtime.GOMAXPROCS(0), len(docs)/64+1)
+	if workers <= 1 {
+		for i, d := range docs {
+			plans[i] = p.PlanLoop(d)
+		}
+		return plans
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(docs) {
+					return
+				}
+				plans[i] = p.PlanLoop(docs[i])
+			}
+		})
+	}
+	wg.Wait()
+	return plans
+}
+
 // holdUncommitted makes the steps of items that would run wait when doc
 // has uncommitted changes, and marks them (and a blocked step not yet
 // marked, which the run would mark) Uncommitted.
@@ -166,7 +204,9 @@ func (p *Planner) holdUncommitted(doc *loops.Document, items []Item) {
 	if !slices.ContainsFunc(items, func(it Item) bool { return work(&it) }) {
 		return
 	}
+	p.mu.Lock()
 	why := p.Uncommitted(doc)
+	p.mu.Unlock()
 	if why == "" {
 		return
 	}
@@ -330,7 +370,9 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 	}
 	it.Gate = gate
 	if gate != "" {
+		p.mu.Lock()
 		d := p.Gates.Check(it.Doc, step, gate)
+		p.mu.Unlock()
 		it.Decision = &d
 		if !d.Approved {
 			it.State, it.Reason = StateBlocked, d.Reason
@@ -363,6 +405,7 @@ func (p *Planner) notOthers(bad []Run, loopID, step string) []Run {
 	if len(bad) == 0 || p.Docs == nil {
 		return bad
 	}
+	p.mu.Lock()
 	if p.recordedBy == nil {
 		p.recordedBy = map[string][][2]string{}
 		for _, d := range p.Docs {
@@ -371,6 +414,7 @@ func (p *Planner) notOthers(bad []Run, loopID, step string) []Run {
 			}
 		}
 	}
+	p.mu.Unlock()
 	out := bad[:0:0]
 	for _, r := range bad {
 		owners := p.recordedBy[r.RunKey]
@@ -443,7 +487,10 @@ func (p *Planner) evidence(doc *loops.Document) []loops.EvidenceRun {
 	if len(doc.Evidence) == 0 {
 		return nil
 	}
-	if ev, ok := p.foreign[doc]; ok {
+	p.mu.Lock()
+	ev, ok := p.foreign[doc]
+	p.mu.Unlock()
+	if ok {
 		return ev
 	}
 	own := p.History.Loop(doc.LoopID)
@@ -451,14 +498,15 @@ func (p *Planner) evidence(doc *loops.Document) []loops.EvidenceRun {
 	for i := range own {
 		ownKeys[own[i].RunKey] = true
 	}
-	var ev []loops.EvidenceRun
 	if slices.ContainsFunc(doc.Evidence, func(e loops.EvidenceRun) bool { return !ownKeys[e.RunKey] }) {
 		ev = doc.Evidence
 	}
+	p.mu.Lock()
 	if p.foreign == nil {
 		p.foreign = map[*loops.Document][]loops.EvidenceRun{}
 	}
 	p.foreign[doc] = ev
+	p.mu.Unlock()
 	return ev
 }
 

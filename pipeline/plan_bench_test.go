@@ -18,7 +18,7 @@ import (
 )
 
 // benchOpts reads a repository the way `spine plan` and `spine run` do.
-func benchOpts(b *testing.B, root, stateDir string) Options {
+func benchOpts(b testing.TB, root, stateDir string) Options {
 	b.Helper()
 	cfg, err := config.Load(root)
 	if err != nil {
@@ -97,8 +97,8 @@ func BenchmarkPlan(b *testing.B) {
 						b.Fatal(err)
 					}
 					pending := 0
-					for _, d := range opts.Set.Docs {
-						for _, it := range p.PlanLoop(d) {
+					for _, items := range p.PlanLoops(opts.Set.Docs) {
+						for _, it := range items {
 							if it.State == StatePending {
 								pending++
 							}

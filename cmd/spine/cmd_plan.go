@@ -48,8 +48,8 @@ it), 3 when something waits for an operator.`,
 			}
 			items := []pipeline.Item{}
 			held, invalid := false, false
-			for _, d := range rc.set.Docs {
-				planned := planner.PlanLoop(d)
+			for i, planned := range planner.PlanLoops(rc.set.Docs) {
+				d := rc.set.Docs[i]
 				// spine run skips an invalid loop, exit 2.
 				invalid = invalid || pipeline.InvalidLoop(d, planned)
 				for _, it := range planned {

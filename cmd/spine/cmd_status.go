@@ -192,8 +192,8 @@ func (a *app) stepStatesAsync(rc *repoContext) (states, reasons func(*loops.Docu
 			}
 			planner.History = h
 		}
-		for _, d := range rc.set.Docs {
-			plans[d] = planner.PlanLoop(d)
+		for i, items := range planner.PlanLoops(rc.set.Docs) {
+			plans[rc.set.Docs[i]] = items
 		}
 		// Keep what the approval lookups learnt for the next command.
 		_ = planner.Gates.SaveCache()
