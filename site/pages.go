@@ -110,7 +110,10 @@ func (b *Builder) write(ctx context.Context, st *buildState, afterJobs func()) (
 		jobs = append(jobs, st.feedJob())
 		jobs = append(jobs, st.timelineJobs()...)
 	}
-	jobs = append(jobs, st.indexJobs()...)
+	// The index first; the status pages, which wait for the key the
+	// index's job makes (indexJobs), after the loop and gap pages.
+	index := st.indexJobs()
+	jobs = append(jobs, index[0])
 	jobs = append(jobs, st.gapIndexJobs()...)
 	jobs = append(jobs, st.packJobs()...)
 	for _, d := range st.docs {
@@ -127,6 +130,7 @@ func (b *Builder) write(ctx context.Context, st *buildState, afterJobs func()) (
 	for _, id := range gapIDs {
 		jobs = append(jobs, st.gapJob(st.gapByID[id]))
 	}
+	jobs = append(jobs, index[1:]...)
 	for _, r := range st.recs {
 		if carried.receipt(r) {
 			continue
@@ -991,28 +995,10 @@ func (st *buildState) indexJobs() []job {
 		}
 	}
 	// One key for the index and the status pages: everything their rows
-	// and filters show.
-	k := newKeyer(st.global, "index", fmtISO(st.now)).int(int64(open)).int(int64(len(st.recs)))
-	for _, s := range statuses {
-		k.str(s).int(int64(counts[s]))
-	}
-	for _, d := range st.docs {
-		k.str(d.LoopID).str(d.Title).str(d.Status).str(d.Meta.String("owner")).str(d.Meta.String("priority")).str(d.Meta.String("scope"))
-		k.int(int64(len(d.Problems))).int(int64(len(st.gapsOfLoop[d.LoopID])))
-		h := d.Heartbeat()
-		k.str(fmtISO(h.Last)).int(int64(h.TTL))
-		states := st.states[d.LoopID]
-		for _, sg := range d.Stages {
-			for _, s := range sg.Steps {
-				k.bool(states[s.Name] == "done")
-			}
-		}
-		if runs := st.runsOf(d.LoopID); len(runs) > 0 {
-			last := runs[len(runs)-1]
-			k.str(last.RunKey).str(recStatus(last)).str(fmtISO(last.Start))
-		}
-	}
-	key := k.sum()
+	// and filters show. It reads every loop, so it is made by the first
+	// of these jobs to run, on a worker beside the other pages, not while
+	// the jobs are gathered.
+	indexKey := sync.OnceValue(func() string { return st.indexKey(statuses, counts, open) })
 	// Rows are computed once per depth: the index and the status pages.
 	var rowsMu sync.Mutex
 	rowsByRoot := map[string][]loopRow{}
@@ -1028,6 +1014,7 @@ func (st *buildState) indexJobs() []job {
 	}
 	make1 := func(status string) job {
 		return func(w *writer) error {
+			key := indexKey()
 			p := "index.html"
 			if status != "" {
 				p = statusPath(status)
@@ -1050,11 +1037,38 @@ func (st *buildState) indexJobs() []job {
 			return st.executeRows(w, p, key, "index.html", pg, len(pg.Rows), &pg.RowsHTML, func(w *hw) { w.indexRows(pg.Rows) })
 		}
 	}
+	// The index's job first: the others wait for the key it makes.
 	jobs := []job{make1("")}
 	for _, s := range statuses {
 		jobs = append(jobs, make1(s))
 	}
 	return jobs
+}
+
+// indexKey is the key of the index and status pages (indexJobs): what
+// their rows and filters show of every loop.
+func (st *buildState) indexKey(statuses []string, counts map[string]int, open int) string {
+	k := newKeyer(st.global, "index", fmtISO(st.now)).int(int64(open)).int(int64(len(st.recs)))
+	for _, s := range statuses {
+		k.str(s).int(int64(counts[s]))
+	}
+	for _, d := range st.docs {
+		k.str(d.LoopID).str(d.Title).str(d.Status).str(d.Meta.String("owner")).str(d.Meta.String("priority")).str(d.Meta.String("scope"))
+		k.int(int64(len(d.Problems))).int(int64(len(st.gapsOfLoop[d.LoopID])))
+		h := d.Heartbeat()
+		k.str(fmtISO(h.Last)).int(int64(h.TTL))
+		states := st.states[d.LoopID]
+		for _, sg := range d.Stages {
+			for _, s := range sg.Steps {
+				k.bool(states[s.Name] == "done")
+			}
+		}
+		if runs := st.runsOf(d.LoopID); len(runs) > 0 {
+			last := runs[len(runs)-1]
+			k.str(last.RunKey).str(recStatus(last)).str(fmtISO(last.Start))
+		}
+	}
+	return k.sum()
 }
 
 // statusKey is the status filter a status belongs to.
