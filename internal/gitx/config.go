@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/go-git/go-git/v5/config"
 )
@@ -87,4 +89,112 @@ func (c *gitConfig) get(section, key string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// commandLineConfig returns the configuration git takes from its
+// environment, which it reads after the files and which wins over them:
+// the GIT_CONFIG_COUNT, GIT_CONFIG_KEY_<n> and GIT_CONFIG_VALUE_<n> pairs,
+// then GIT_CONFIG_PARAMETERS (what `git -c` hands its subprocesses, such
+// as hooks). Keys are lower-cased but for a subsection, as git compares
+// them. Pairs git would refuse (a count or key that does not parse, a
+// missing value) end the list there: git refuses to run at all.
+func commandLineConfig() [][2]string {
+	var out [][2]string
+	if s := os.Getenv("GIT_CONFIG_COUNT"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return out
+		}
+		for i := range n {
+			k, okK := os.LookupEnv("GIT_CONFIG_KEY_" + strconv.Itoa(i))
+			v, okV := os.LookupEnv("GIT_CONFIG_VALUE_" + strconv.Itoa(i))
+			if !okK || !okV || k == "" {
+				return out
+			}
+			out = append(out, [2]string{canonicalConfigKey(k), v})
+		}
+	}
+	pairs, _ := parseConfigParameters(os.Getenv("GIT_CONFIG_PARAMETERS"))
+	return append(out, pairs...)
+}
+
+// parseConfigParameters reads GIT_CONFIG_PARAMETERS: words in single
+// quotes, each 'key'='value' (git 2.31 and later; a key alone, without a
+// value, is left out) or 'key=value' (before); a quote inside a word is
+// closed, written backslash-quote, and opened again, as the shell reads
+// it. ok is false where the text does not parse; the pairs before that
+// are returned.
+func parseConfigParameters(s string) (pairs [][2]string, ok bool) {
+	// word reads one quoted word at s[i] (a quote), returning it and the
+	// index after it.
+	word := func(i int) (string, int, bool) {
+		if i >= len(s) || s[i] != '\'' {
+			return "", i, false
+		}
+		var b strings.Builder
+		for i++; ; {
+			j := strings.IndexByte(s[i:], '\'')
+			if j < 0 {
+				return "", i, false
+			}
+			b.WriteString(s[i : i+j])
+			i += j + 1
+			// A backslash and a quote or '!' between quotes continue the
+			// word with that character.
+			if i+2 < len(s) && s[i] == '\\' && (s[i+1] == '\'' || s[i+1] == '!') && s[i+2] == '\'' {
+				b.WriteByte(s[i+1])
+				i += 3
+				continue
+			}
+			return b.String(), i, true
+		}
+	}
+	i := 0
+	for {
+		for i < len(s) && isConfigSpace(s[i]) {
+			i++
+		}
+		if i == len(s) {
+			return pairs, true
+		}
+		key, next, good := word(i)
+		if !good {
+			return pairs, false
+		}
+		i = next
+		switch {
+		case i == len(s) || isConfigSpace(s[i]):
+			// 'key=value', or a key without a value.
+			if k, v, found := strings.Cut(key, "="); found {
+				pairs = append(pairs, [2]string{canonicalConfigKey(k), v})
+			}
+		case s[i] == '=':
+			i++
+			if i == len(s) || isConfigSpace(s[i]) {
+				continue // 'key'= : no value
+			}
+			v, next, good := word(i)
+			if !good {
+				return pairs, false
+			}
+			i = next
+			pairs = append(pairs, [2]string{canonicalConfigKey(key), v})
+		default:
+			return pairs, false
+		}
+	}
+}
+
+// isConfigSpace is the white space between GIT_CONFIG_PARAMETERS' words.
+func isConfigSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' }
+
+// canonicalConfigKey lower-cases a key's section and name, keeping its
+// subsection (between the first and the last dot) as written.
+func canonicalConfigKey(k string) string {
+	k = strings.TrimSpace(k)
+	first, last := strings.IndexByte(k, '.'), strings.LastIndexByte(k, '.')
+	if first < 0 || first == last {
+		return strings.ToLower(k)
+	}
+	return strings.ToLower(k[:first]) + k[first:last] + strings.ToLower(k[last:])
 }

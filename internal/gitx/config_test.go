@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -105,5 +106,57 @@ func TestConfigAsGitFindsIt(t *testing.T) {
 				t.Errorf("split policy mode %v, git says core.splitIndex=%q", pol.mode, strings.TrimSpace(string(out)))
 			}
 		})
+	}
+}
+
+// FuzzParseConfigParameters: GIT_CONFIG_PARAMETERS never panics, and the
+// pairs it reads, quoted again as git quotes them, read back the same.
+func FuzzParseConfigParameters(f *testing.F) {
+	for _, s := range []string{
+		"'safe.directory'='/srv/ops'",
+		"'safe.directory=/srv/ops' 'core.bare'='false'",
+		`'user.name'='O'\''Brien' 'a.b'`,
+		"'x.y'= 'a.b'='c'",
+		"'unterminated",
+		"",
+	} {
+		f.Add(s)
+	}
+	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+	f.Fuzz(func(t *testing.T, s string) {
+		pairs, ok := parseConfigParameters(s)
+		if !ok {
+			return
+		}
+		var b strings.Builder
+		for _, kv := range pairs {
+			b.WriteString(quote(kv[0]) + "=" + quote(kv[1]) + " ")
+		}
+		again, ok := parseConfigParameters(b.String())
+		if !ok || !slices.Equal(again, pairs) {
+			t.Fatalf("%q read %q; quoted again %q read %q (ok %v)", s, pairs, b.String(), again, ok)
+		}
+	})
+}
+
+func TestParseConfigParameters(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want [][2]string
+		ok   bool
+	}{
+		{"", nil, true},
+		{"'safe.directory'='/srv/ops'", [][2]string{{"safe.directory", "/srv/ops"}}, true},
+		{"'Safe.Directory=/srv/ops'", [][2]string{{"safe.directory", "/srv/ops"}}, true},
+		{`'user.name'='O'\''Brien'`, [][2]string{{"user.name", "O'Brien"}}, true},
+		{"'Remote.Origin.URL'='x'", [][2]string{{"remote.Origin.url", "x"}}, true},
+		{"'core.bare' 'a.b'='c'", [][2]string{{"a.b", "c"}}, true},
+		{"'a.b'='c' 'unterminated", [][2]string{{"a.b", "c"}}, false},
+		{"a.b=c", nil, false},
+	} {
+		got, ok := parseConfigParameters(tc.in)
+		if ok != tc.ok || !slices.Equal(got, tc.want) {
+			t.Errorf("parseConfigParameters(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
 	}
 }

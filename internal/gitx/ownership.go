@@ -70,12 +70,36 @@ func ownedByMe(uid int) bool {
 	return false
 }
 
-// safeDirectory reports whether the safe.directory entries of the system's
-// and the user's git configuration (never a repository's own: it could
-// list itself) trust dir.
+// safeDirectory reports whether the safe.directory entries of git's
+// protected configuration trust dir: the system's and the user's files,
+// then the environment's (commandLineConfig: GIT_CONFIG_COUNT pairs and
+// `git -c`), never a repository's own, which could list itself.
 func safeDirectory(dir string) bool {
 	want := cleanReal(dir)
 	safe := false
+	apply := func(v string) {
+		v = strings.TrimSpace(v)
+		switch {
+		case v == "":
+			safe = false
+		case v == "*":
+			safe = true
+		default:
+			if strings.HasPrefix(v, "~/") {
+				if home, err := os.UserHomeDir(); err == nil {
+					v = filepath.Join(home, v[2:])
+				}
+			}
+			if prefix, ok := strings.CutSuffix(v, "/*"); ok {
+				p := cleanReal(prefix)
+				if want == p || strings.HasPrefix(want, p+string(filepath.Separator)) {
+					safe = true
+				}
+			} else if cleanReal(v) == want {
+				safe = true
+			}
+		}
+	}
 	for _, p := range userConfigPaths() {
 		b, err := os.ReadFile(p)
 		if err != nil || !bytes.Contains(bytes.ToLower(b), []byte("directory")) {
@@ -86,27 +110,12 @@ func safeDirectory(dir string) bool {
 			continue
 		}
 		for _, v := range c.Raw.Section("safe").Options.GetAll("directory") {
-			v = strings.TrimSpace(v)
-			switch {
-			case v == "":
-				safe = false
-			case v == "*":
-				safe = true
-			default:
-				if strings.HasPrefix(v, "~/") {
-					if home, err := os.UserHomeDir(); err == nil {
-						v = filepath.Join(home, v[2:])
-					}
-				}
-				if prefix, ok := strings.CutSuffix(v, "/*"); ok {
-					p := cleanReal(prefix)
-					if want == p || strings.HasPrefix(want, p+string(filepath.Separator)) {
-						safe = true
-					}
-				} else if cleanReal(v) == want {
-					safe = true
-				}
-			}
+			apply(v)
+		}
+	}
+	for _, kv := range commandLineConfig() {
+		if kv[0] == "safe.directory" {
+			apply(kv[1])
 		}
 	}
 	return safe

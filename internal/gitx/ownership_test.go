@@ -2,9 +2,11 @@ package gitx
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -49,27 +51,57 @@ func TestCheckOwnership(t *testing.T) {
 	t.Setenv("GIT_CONFIG_GLOBAL", global)
 	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
 	t.Setenv("SUDO_UID", "")
+	// The environment's configuration (git -c, GIT_CONFIG_COUNT) counts
+	// too, after the files.
+	count := func(vs ...string) map[string]string {
+		env := map[string]string{"GIT_CONFIG_COUNT": strconv.Itoa(len(vs))}
+		for i, v := range vs {
+			env["GIT_CONFIG_KEY_"+strconv.Itoa(i)], env["GIT_CONFIG_VALUE_"+strconv.Itoa(i)] = "safe.directory", v
+		}
+		return env
+	}
+	params := func(s string) map[string]string { return map[string]string{"GIT_CONFIG_PARAMETERS": s} }
+	both := func(a, b map[string]string) map[string]string {
+		m := maps.Clone(a)
+		maps.Copy(m, b)
+		return m
+	}
 	for _, tc := range []struct {
 		name, dir, safe, sudo string
+		env                   map[string]string
 		ok                    bool
 	}{
-		{"mine", mine, "", "", true},
-		{"theirs", theirs, "", "", false},
-		{"their git folder", theirGitDir, "", "", false},
-		{"their bare repository", theirBare, "", "", false},
-		{"listed", theirs, "[safe]\n\tdirectory = " + theirs + "\n", "", true},
-		{"another listed", theirs, "[safe]\n\tdirectory = " + mine + "\n", "", false},
-		{"any", theirBare, "[safe]\n\tdirectory = *\n", "", true},
-		{"under a listed folder", theirs, "[safe]\n\tdirectory = " + tmp + "/*\n", "", true},
-		{"forgotten by an empty entry", theirs, "[safe]\n\tdirectory = *\n\tdirectory =\n", "", false},
-		{"root through sudo for its owner", theirs, "", "4242", true},
-		{"root through sudo for another", theirs, "", "4343", false},
+		{"mine", mine, "", "", nil, true},
+		{"theirs", theirs, "", "", nil, false},
+		{"their git folder", theirGitDir, "", "", nil, false},
+		{"their bare repository", theirBare, "", "", nil, false},
+		{"listed", theirs, "[safe]\n\tdirectory = " + theirs + "\n", "", nil, true},
+		{"another listed", theirs, "[safe]\n\tdirectory = " + mine + "\n", "", nil, false},
+		{"any", theirBare, "[safe]\n\tdirectory = *\n", "", nil, true},
+		{"under a listed folder", theirs, "[safe]\n\tdirectory = " + tmp + "/*\n", "", nil, true},
+		{"forgotten by an empty entry", theirs, "[safe]\n\tdirectory = *\n\tdirectory =\n", "", nil, false},
+		{"root through sudo for its owner", theirs, "", "4242", nil, true},
+		{"root through sudo for another", theirs, "", "4343", nil, false},
+		{"listed by git -c", theirs, "", "", params("'safe.directory'='" + theirs + "'"), true},
+		{"listed by git -c, old style", theirs, "", "", params("'safe.directory=" + theirs + "'"), true},
+		{"listed by GIT_CONFIG_COUNT", theirs, "", "", count(theirs), true},
+		{"another listed by git -c", theirs, "", "", params("'safe.directory'='" + mine + "'"), false},
+		{"file lists it, git -c forgets", theirs, "[safe]\n\tdirectory = *\n", "", params("'safe.directory'=''"), false},
+		{"GIT_CONFIG_COUNT lists it, git -c forgets", theirs, "", "", both(count(theirs), params("'safe.directory'=''")), false},
+		{"git -c lists it after GIT_CONFIG_COUNT forgot", theirs, "", "", both(count(""), params("'safe.directory'='"+theirs+"'")), true},
+		{"git -c lists it and another", theirs, "", "", params("'core.bare'='false' 'safe.directory'='" + mine + "' 'safe.directory'='" + theirs + "'"), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := os.WriteFile(global, []byte(tc.safe), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			t.Setenv("SUDO_UID", tc.sudo)
+			for _, k := range []string{"GIT_CONFIG_COUNT", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0", "GIT_CONFIG_KEY_1", "GIT_CONFIG_VALUE_1"} {
+				t.Setenv(k, tc.env[k])
+				if _, set := tc.env[k]; !set {
+					os.Unsetenv(k)
+				}
+			}
 			// git itself agrees (its safe.directory took "/*" only in
 			// 2.46).
 			if tc.name != "under a listed folder" {
