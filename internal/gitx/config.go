@@ -54,14 +54,16 @@ func userConfigPaths() []string {
 	return files
 }
 
-// gitConfig looks configuration values up as git does: the repository's
-// own configuration first, then the files of userConfigPaths, latest
-// first. A user file that is missing or does not parse is skipped.
+// gitConfig looks configuration values up as git does: the environment's
+// (commandLineConfig) first, then the repository's own configuration,
+// then the files of userConfigPaths, latest first. A user file that is
+// missing or does not parse is skipped.
 type gitConfig struct {
 	files []*config.Config // in git's reading order; the last wins
 }
 
-// config reads the repository's configuration and the user's.
+// config reads the repository's configuration, the user's and the
+// environment's.
 func (g *Repo) config() (*gitConfig, error) {
 	c := &gitConfig{}
 	for _, p := range userConfigPaths() {
@@ -78,6 +80,21 @@ func (g *Repo) config() (*gitConfig, error) {
 		return nil, fmt.Errorf("read git config: %w", err)
 	}
 	c.files = append(c.files, local)
+	// The environment's configuration (GIT_CONFIG_COUNT, git -c) last.
+	if pairs := commandLineConfig(); len(pairs) > 0 {
+		env := config.NewConfig()
+		for _, kv := range pairs {
+			first, last := strings.IndexByte(kv[0], '.'), strings.LastIndexByte(kv[0], '.')
+			switch {
+			case first <= 0 || last == len(kv[0])-1:
+			case first == last:
+				env.Raw.Section(kv[0][:first]).AddOption(kv[0][last+1:], kv[1])
+			default:
+				env.Raw.Section(kv[0][:first]).Subsection(kv[0][first+1:last]).AddOption(kv[0][last+1:], kv[1])
+			}
+		}
+		c.files = append(c.files, env)
+	}
 	return c, nil
 }
 

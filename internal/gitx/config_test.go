@@ -42,6 +42,14 @@ func TestConfigAsGitFindsIt(t *testing.T) {
 			map[string]string{"GIT_CONFIG_SYSTEM": "", "GIT_CONFIG_NOSYSTEM": ""}, ""},
 		{"GIT_CONFIG_NOSYSTEM", []file{{"system.gitconfig", "System"}},
 			map[string]string{"GIT_CONFIG_SYSTEM": "{d}/system.gitconfig", "GIT_CONFIG_NOSYSTEM": "true"}, ""},
+		{"git -c wins over the repository", []file{{"repo/.git/config", "Repo"}},
+			map[string]string{"GIT_CONFIG_PARAMETERS": "'user.name'='Dash C' 'user.email'='Dash.C@example.com' 'core.splitIndex'='true'"}, "Dash C"},
+		{"GIT_CONFIG_COUNT wins over the files", []file{{"home/.gitconfig", "Home"}},
+			map[string]string{"GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "user.name", "GIT_CONFIG_VALUE_0": "Env Pair",
+				"GIT_CONFIG_KEY_1": "User.Email", "GIT_CONFIG_VALUE_1": "Env.Pair@example.com"}, "Env Pair"},
+		{"git -c wins over GIT_CONFIG_COUNT", []file{{"home/.gitconfig", "Home"}},
+			map[string]string{"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "user.name", "GIT_CONFIG_VALUE_0": "Env Pair",
+				"GIT_CONFIG_PARAMETERS": "'user.name'='Home'"}, "Home"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -52,7 +60,8 @@ func TestConfigAsGitFindsIt(t *testing.T) {
 			}
 			env := map[string]string{"HOME": d + "/home", "XDG_CONFIG_HOME": unset, "GIT_CONFIG_GLOBAL": unset,
 				"GIT_CONFIG_SYSTEM": d + "/none", "GIT_CONFIG_NOSYSTEM": "1",
-				"GIT_AUTHOR_NAME": unset, "GIT_AUTHOR_EMAIL": unset}
+				"GIT_AUTHOR_NAME": unset, "GIT_AUTHOR_EMAIL": unset,
+				"GIT_CONFIG_PARAMETERS": unset, "GIT_CONFIG_COUNT": unset}
 			for k, v := range tc.env {
 				env[k] = v
 			}
