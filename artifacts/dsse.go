@@ -20,6 +20,7 @@ import (
 	"strconv"
 
 	"github.com/spinehq/spine/internal/fsx"
+	"github.com/spinehq/spine/internal/par"
 )
 
 // Signed receipts: beside receipt.json, a host that has a signing key
@@ -416,7 +417,7 @@ func VerifySignatures(st *Store, keys map[string]ed25519.PublicKey) (*SignatureR
 	}
 	rep := &SignatureReport{Problems: []Problem{}}
 	problems := make([]*Problem, len(entries))
-	parallel(len(entries), func(i int) {
+	par.Do(len(entries), 0, func(i int) {
 		e := &entries[i]
 		if e.Err != nil {
 			return

@@ -12,14 +12,12 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/spinehq/spine/internal/fsx"
+	"github.com/spinehq/spine/internal/par"
 )
 
 // File and folder names of the receipt store.
@@ -518,7 +516,7 @@ func (s *Store) List() ([]Entry, error) {
 	// List the day folders in parallel.
 	perDay := make([][]Entry, len(days))
 	dayErrs := make([]error, len(days))
-	parallel(len(days), func(i int) {
+	par.Do(len(days), 0, func(i int) {
 		perDay[i], dayErrs[i] = listDay(days[i])
 	})
 	if err := errors.Join(dayErrs...); err != nil {
@@ -530,7 +528,7 @@ func (s *Store) List() ([]Entry, error) {
 	}
 
 	// Read and decode the receipts in parallel.
-	parallel(len(entries), func(i int) {
+	par.Do(len(entries), 0, func(i int) {
 		e := &entries[i]
 		if e.Err != nil {
 			return
@@ -618,31 +616,6 @@ func allDigits(s string, n int) bool {
 		}
 	}
 	return true
-}
-
-// parallel calls fn(0..n-1) on up to runtime.GOMAXPROCS goroutines.
-func parallel(n int, fn func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers <= 1 {
-		for i := 0; i < n; i++ {
-			fn(i)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				fn(i)
-			}
-		})
-	}
-	wg.Wait()
 }
 
 // entryTime is the time an entry sorts by: its receipt's started_at, else

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/spinehq/spine/internal/par"
 )
 
 // ChainTips returns, for each loop id, the ChainHash of its last receipt:
@@ -120,7 +122,7 @@ func VerifyEntries(repoRoot, storeRoot string, entries []Entry) *VerifyReport {
 	sorted := slices.Clone(entries)
 	SortEntries(sorted)
 	problems := make([][]Problem, len(sorted))
-	parallel(len(sorted), func(i int) {
+	par.Do(len(sorted), 0, func(i int) {
 		problems[i] = verifyEntry(repoRoot, storeRoot, &sorted[i])
 	})
 	index := make(map[*Entry]int, len(sorted))

@@ -7,10 +7,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/internal/par"
 	"github.com/spinehq/spine/loops"
 )
 
@@ -169,27 +169,9 @@ func (p *Planner) PlanLoop(doc *loops.Document) []Item {
 // (gates, uncommitted changes) take turns.
 func (p *Planner) PlanLoops(docs []*loops.Document) [][]Item {
 	plans := make([][]Item, len(docs))
-	workers := min(runtime.GOMAXPROCS(0), len(docs)/64+1)
-	if workers <= 1 {
-		for i, d := range docs {
-			plans[i] = p.PlanLoop(d)
-		}
-		return plans
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(docs) {
-					return
-				}
-				plans[i] = p.PlanLoop(docs[i])
-			}
-		})
-	}
-	wg.Wait()
+	// A goroutine for every 64 documents at most: a few documents are
+	// planned faster than goroutines start.
+	par.Do(len(docs), min(runtime.GOMAXPROCS(0), len(docs)/64+1), func(i int) { plans[i] = p.PlanLoop(docs[i]) })
 	return plans
 }
 

@@ -7,15 +7,14 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/internal/par"
 )
 
 // dayBatch is how many day folders of the receipts a scan keeps open at
@@ -251,7 +250,7 @@ func (c *receiptCache) scan(root, rel string) (*receiptScan, error) {
 	for len(lists) > 0 {
 		batch := lists[:min(len(lists), dayBatch)]
 		lists = lists[len(batch):]
-		parallelDo(len(batch), func(i int) { list(batch[i]) })
+		par.Do(len(batch), 0, func(i int) { list(batch[i]) })
 		toRead = toRead[:0]
 		var lerr error
 		for _, l := range batch {
@@ -266,7 +265,7 @@ func (c *receiptCache) scan(root, rel string) (*receiptScan, error) {
 			fresh[l.d.abs] = l.dl
 		}
 		if lerr == nil {
-			parallelDo(len(toRead), func(i int) {
+			par.Do(len(toRead), 0, func(i int) {
 				r := toRead[i].r
 				c.readReceipt(toRead[i].day, r)
 				if r.Missing {
@@ -418,31 +417,6 @@ func digitDirs(dir string, n int) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
-}
-
-// parallelDo calls fn(0..n-1) on up to GOMAXPROCS goroutines.
-func parallelDo(n int, fn func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers <= 1 {
-		for i := 0; i < n; i++ {
-			fn(i)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				fn(i)
-			}
-		})
-	}
-	wg.Wait()
 }
 
 // chainStates checks the hash chain of each loop's receipts (recs in run
