@@ -167,6 +167,19 @@ func ReadSharedRepository(dir string) (SharedRepository, error) {
 // configuration of the repository at root (a clone spine made, which must
 // follow the repository it was cloned from).
 func SetSharedRepository(root string, s SharedRepository) error {
+	return editConfig(root, func(c *config.Config) bool {
+		if s == SharedUmask {
+			c.Raw.Section("core").RemoveOption("sharedRepository")
+		} else {
+			c.Raw.Section("core").SetOption("sharedRepository", s.String())
+		}
+		return true
+	})
+}
+
+// editConfig changes the own configuration of the repository at root with
+// edit, and writes it when edit reports a change.
+func editConfig(root string, edit func(c *config.Config) (changed bool)) error {
 	g, err := Open(root)
 	if err != nil {
 		return err
@@ -175,10 +188,8 @@ func SetSharedRepository(root string, s SharedRepository) error {
 	if err != nil {
 		return fmt.Errorf("read git config: %w", err)
 	}
-	if s == SharedUmask {
-		c.Raw.Section("core").RemoveOption("sharedRepository")
-	} else {
-		c.Raw.Section("core").SetOption("sharedRepository", s.String())
+	if !edit(c) {
+		return nil
 	}
 	if err := g.R.SetConfig(c); err != nil {
 		return fmt.Errorf("write git config: %w", err)

@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-git/go-git/v5/config"
+
 	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/mapfile"
 )
@@ -1006,20 +1008,11 @@ func writeVerified(p string, sum [indexHashLen]byte, id fileID) {
 // hashed on every commit), at the cost of a format that tools built on
 // go-git or libgit2 cannot read, which nobody uses there.
 func EnableSplitIndex(root string) error {
-	g, err := Open(root)
-	if err != nil {
-		return err
-	}
-	c, err := g.R.Config()
-	if err != nil {
-		return fmt.Errorf("read git config: %w", err)
-	}
-	if c.Raw.Section("core").HasOption("splitIndex") {
-		return nil
-	}
-	c.Raw.Section("core").SetOption("splitIndex", "true")
-	if err := g.R.SetConfig(c); err != nil {
-		return fmt.Errorf("write git config: %w", err)
-	}
-	return nil
+	return editConfig(root, func(c *config.Config) bool {
+		if c.Raw.Section("core").HasOption("splitIndex") {
+			return false
+		}
+		c.Raw.Section("core").SetOption("splitIndex", "true")
+		return true
+	})
 }
