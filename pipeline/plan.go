@@ -163,16 +163,24 @@ func (p *Planner) PlanLoop(doc *loops.Document) []Item {
 	return items
 }
 
-// PlanLoops returns PlanLoop's plan of each of docs, in their order. The
-// documents are planned on up to GOMAXPROCS goroutines: each plan reads
-// only what the Planner was made with, and the few lookups that read git
-// (gates, uncommitted changes) take turns.
+// PlanLoops returns PlanLoop's plan of each of docs, in their order, made
+// as PlanEach makes them.
 func (p *Planner) PlanLoops(docs []*loops.Document) [][]Item {
 	plans := make([][]Item, len(docs))
+	p.PlanEach(docs, func(i int, items []Item) { plans[i] = items })
+	return plans
+}
+
+// PlanEach calls fn with PlanLoop's plan of each of docs and its index.
+// The documents are planned on up to GOMAXPROCS goroutines, and fn is
+// called on the one that planned the document, so that a caller keeping
+// less than the items (a state per step) never holds every plan at once:
+// each plan reads only what the Planner was made with, and the few
+// lookups that read git (gates, uncommitted changes) take turns.
+func (p *Planner) PlanEach(docs []*loops.Document, fn func(i int, items []Item)) {
 	// A goroutine for every 64 documents at most: a few documents are
 	// planned faster than goroutines start.
-	par.Do(len(docs), min(runtime.GOMAXPROCS(0), len(docs)/64+1), func(i int) { plans[i] = p.PlanLoop(docs[i]) })
-	return plans
+	par.Do(len(docs), min(runtime.GOMAXPROCS(0), len(docs)/64+1), func(i int) { fn(i, p.PlanLoop(docs[i])) })
 }
 
 // holdUncommitted makes the steps of items that would run wait when doc

@@ -175,10 +175,16 @@ func (a *app) stepStatesAsync(rc *repoContext) (states, reasons func(*loops.Docu
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	// Each loop's plan is kept as PlanLoop made it, in document order: a
-	// step's state is found among its loop's few items (no index of every
-	// step to build on each rebuild of site serve).
-	plans := make(map[*loops.Document][]pipeline.Item, len(rc.set.Docs))
+	// Each loop's steps are kept with their state (and, when not done,
+	// the reason), in document order: a step's is found among its loop's
+	// few (no index of every step to build on each rebuild of site serve),
+	// and no more than that is kept of the plan (a 10,000-loop site plans
+	// 100,000 steps).
+	type stepPlan struct {
+		step          *loops.Step
+		state, reason string
+	}
+	plans := make(map[*loops.Document][]stepPlan, len(rc.set.Docs))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -192,32 +198,43 @@ func (a *app) stepStatesAsync(rc *repoContext) (states, reasons func(*loops.Docu
 			}
 			planner.History = h
 		}
-		for i, items := range planner.PlanLoops(rc.set.Docs) {
-			plans[rc.set.Docs[i]] = items
+		byIndex := make([][]stepPlan, len(rc.set.Docs))
+		planner.PlanEach(rc.set.Docs, func(i int, items []pipeline.Item) {
+			ps := make([]stepPlan, len(items))
+			for j, it := range items {
+				ps[j] = stepPlan{step: it.Step, state: string(it.State)}
+				if it.State != pipeline.StateDone {
+					ps[j].reason = it.Reason
+				}
+			}
+			byIndex[i] = ps
+		})
+		for i, d := range rc.set.Docs {
+			plans[d] = byIndex[i]
 		}
 		// Keep what the approval lookups learnt for the next command.
 		_ = planner.Gates.SaveCache()
 	}()
-	item := func(d *loops.Document, s *loops.Step) *pipeline.Item {
+	find := func(d *loops.Document, s *loops.Step) *stepPlan {
 		<-done
-		items := plans[d]
-		for i := range items {
-			if items[i].Step == s {
-				return &items[i]
+		ps := plans[d]
+		for i := range ps {
+			if ps[i].step == s {
+				return &ps[i]
 			}
 		}
 		return nil
 	}
 	wait = func() { <-done }
 	states = func(d *loops.Document, s *loops.Step) string {
-		if it := item(d, s); it != nil {
-			return string(it.State)
+		if p := find(d, s); p != nil {
+			return p.state
 		}
 		return ""
 	}
 	reasons = func(d *loops.Document, s *loops.Step) string {
-		if it := item(d, s); it != nil && it.State != pipeline.StateDone {
-			return it.Reason
+		if p := find(d, s); p != nil {
+			return p.reason
 		}
 		return ""
 	}
