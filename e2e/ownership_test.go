@@ -64,7 +64,9 @@ func TestRefusesARepositoryOfSomebodyElse(t *testing.T) {
 // state folder, lock, receipts, artifacts, the rewritten loop document)
 // is the user's afterwards, so that the user's own git and spine can go
 // on: before, git said "insufficient permission for adding an object to
-// repository database" and spine "permission denied" on its lock.
+// repository database" and spine "permission denied" on its lock. A run
+// through sudo killed before it ends leaves root's files, which the user's
+// next command names, and the next run through sudo gives back.
 func TestSudoRunGivesTheRepositoryBack(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root, to run as root for another user")
@@ -88,7 +90,29 @@ func TestSudoRunGivesTheRepositoryBack(t *testing.T) {
 	chownTree(t, clone, uid, uid)
 	chownTree(t, home, uid, uid)
 
-	out, code := spine(t, clone, []string{"SUDO_UID=" + strconv.Itoa(uid), "SUDO_GID=" + strconv.Itoa(gid), "SUDO_USER=op"}, "run")
+	sudo := []string{"SUDO_UID=" + strconv.Itoa(uid), "SUDO_GID=" + strconv.Itoa(gid), "SUDO_USER=op"}
+	// The user's commands, as the user.
+	asUser := func(name string, args ...string) (string, error) {
+		cmd := exec.Command(name, args...)
+		cmd.Dir = clone
+		cmd.Env = append(gitEnv("Operator", "op@example.com"), "HOME="+home)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+
+	// A run through sudo killed before it ends (after the destructive
+	// step's result is journaled) leaves root's files; the user's next
+	// command says so, and how to mend it.
+	if out, code := spine(t, clone, append(sudo, "SPINE_FAULT=after-result"), "run"); code == 0 {
+		t.Fatalf("the run was not killed at after-result:\n%s", out)
+	}
+	out, _ := asUser(bin, "plan")
+	if !strings.Contains(out, "spine: warning: root owns ") || !strings.Contains(out, "sudo chown -R "+strconv.Itoa(uid)+":"+strconv.Itoa(uid)+" "+clone) {
+		t.Fatalf("the user's plan after a killed run through sudo does not name root's files:\n%s", out)
+	}
+
+	out, code := spine(t, clone, sudo, "run")
 	if code != 0 {
 		t.Fatalf("spine run through sudo: exit %d\n%s", code, out)
 	}
@@ -128,15 +152,14 @@ func TestSudoRunGivesTheRepositoryBack(t *testing.T) {
 	// verifies and runs.
 	as := func(name string, args ...string) string {
 		t.Helper()
-		cmd := exec.Command(name, args...)
-		cmd.Dir = clone
-		cmd.Env = append(gitEnv("Operator", "op@example.com"), "HOME="+home)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
-		out, err := cmd.CombinedOutput()
+		out, err := asUser(name, args...)
 		if err != nil {
 			t.Fatalf("%s %v as uid %d: %v\n%s", name, args, uid, err, out)
 		}
-		return string(out)
+		if strings.Contains(out, "spine: warning: root owns ") {
+			t.Fatalf("%s %v as uid %d after the run through sudo:\n%s", name, args, uid, out)
+		}
+		return out
 	}
 	as("git", "commit", "-q", "--allow-empty", "-m", "the user's own commit")
 	as(bin, "verify")

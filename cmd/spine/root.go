@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spinehq/spine/config"
@@ -137,6 +138,10 @@ func (a *app) openRoot(root string) (string, error) {
 		}
 	}
 	a.noteSudoOwner(root)
+	if left := gitx.RootLeftovers(root); len(left) > 0 {
+		fmt.Fprintf(a.stderr, "spine: warning: root owns %s (a run through sudo stopped before it gave the repository back?): what spine cannot write there fails with \"permission denied\"; the next `sudo spine` command gives it back, or run: sudo chown -R %d:%d %s\n",
+			strings.Join(left, ", "), os.Getuid(), os.Getgid(), root)
+	}
 	return root, a.applyShared(root)
 }
 

@@ -171,3 +171,40 @@ func SudoOwner(dir string) (uid, gid int, dirs []string, ok bool) {
 	}
 	return uid, gid, dirs, true
 }
+
+// RootLeftovers returns those of the paths a run writes to first in the
+// repository at dir (its git folder, state folder and lock, index,
+// objects and refs folders, HEAD's log) that belong to root, when spine
+// does not run as root: what a run through sudo that was killed before it
+// gave the repository back (SudoOwner) leaves, and what makes the user's
+// run fail with "permission denied". A handful of stats, not a walk.
+func RootLeftovers(dir string) []string {
+	if os.Geteuid() == 0 {
+		return nil
+	}
+	gitDir, _, err := gitDirOf(dir)
+	if err != nil {
+		return nil
+	}
+	common, err := commonDirOf(gitDir)
+	if err != nil {
+		common = gitDir
+	}
+	var out []string
+	for _, p := range []string{
+		gitDir,
+		filepath.Join(gitDir, "index"),
+		filepath.Join(gitDir, "spine"),
+		filepath.Join(gitDir, "spine", "lock"),
+		filepath.Join(gitDir, "spine", "journal.jsonl"),
+		filepath.Join(common, "objects"),
+		filepath.Join(common, "refs", "heads"),
+		filepath.Join(gitDir, "logs", "HEAD"),
+	} {
+		var st syscall.Stat_t
+		if syscall.Lstat(p, &st) == nil && st.Uid == 0 {
+			out = append(out, p)
+		}
+	}
+	return out
+}
