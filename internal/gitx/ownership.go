@@ -56,18 +56,21 @@ func CheckOwnership(dir string) error {
 // ownedByMe reports whether uid is the effective user's, or, for root
 // run through sudo, the user's who ran it.
 func ownedByMe(uid int) bool {
-	euid := os.Geteuid()
-	if uid == euid {
+	if uid == os.Geteuid() {
 		return true
 	}
-	if euid == 0 {
-		if s := os.Getenv("SUDO_UID"); s != "" {
-			if n, err := strconv.Atoi(s); err == nil && n == uid {
-				return true
-			}
-		}
+	su, ok := sudoUID()
+	return ok && su == uid
+}
+
+// sudoUID returns the user who ran sudo ($SUDO_UID) when spine runs as
+// root and that variable names another user.
+func sudoUID() (int, bool) {
+	if os.Geteuid() != 0 {
+		return 0, false
 	}
-	return false
+	uid, err := strconv.Atoi(os.Getenv("SUDO_UID"))
+	return uid, err == nil && uid > 0
 }
 
 // safeDirectory reports whether the safe.directory entries of git's
@@ -141,11 +144,8 @@ func cleanReal(p string) string {
 // ("insufficient permission for adding an object to repository
 // database", "permission denied" on the state folder's lock).
 func SudoOwner(dir string) (uid, gid int, dirs []string, ok bool) {
-	if os.Geteuid() != 0 {
-		return 0, 0, nil, false
-	}
-	uid, err := strconv.Atoi(os.Getenv("SUDO_UID"))
-	if err != nil || uid <= 0 {
+	uid, ok = sudoUID()
+	if !ok {
 		return 0, 0, nil, false
 	}
 	fi, err := os.Stat(dir)
