@@ -84,13 +84,13 @@ func (g *Repo) config() (*gitConfig, error) {
 	if pairs := commandLineConfig(); len(pairs) > 0 {
 		env := config.NewConfig()
 		for _, kv := range pairs {
-			first, last := strings.IndexByte(kv[0], '.'), strings.LastIndexByte(kv[0], '.')
+			section, sub, name := splitConfigKey(kv[0])
 			switch {
-			case first <= 0 || last == len(kv[0])-1:
-			case first == last:
-				env.Raw.Section(kv[0][:first]).AddOption(kv[0][last+1:], kv[1])
+			case section == "" || name == "":
+			case sub == "":
+				env.Raw.Section(section).AddOption(name, kv[1])
 			default:
-				env.Raw.Section(kv[0][:first]).Subsection(kv[0][first+1:last]).AddOption(kv[0][last+1:], kv[1])
+				env.Raw.Section(section).Subsection(sub).AddOption(name, kv[1])
 			}
 		}
 		c.files = append(c.files, env)
@@ -206,12 +206,30 @@ func parseConfigParameters(s string) (pairs [][2]string, ok bool) {
 func isConfigSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' }
 
 // canonicalConfigKey lower-cases a key's section and name, keeping its
-// subsection (between the first and the last dot) as written.
+// subsection as written.
 func canonicalConfigKey(k string) string {
+	section, sub, name := splitConfigKey(k)
+	if sub != "" {
+		return section + "." + sub + "." + name
+	}
+	if name == "" && section == "" {
+		return strings.ToLower(strings.TrimSpace(k))
+	}
+	return section + "." + name
+}
+
+// splitConfigKey splits a key into its section and name, lower-cased, and
+// its subsection (between the first and the last dot) as written; section
+// and name are empty for a key without a dot.
+func splitConfigKey(k string) (section, sub, name string) {
 	k = strings.TrimSpace(k)
 	first, last := strings.IndexByte(k, '.'), strings.LastIndexByte(k, '.')
-	if first < 0 || first == last {
-		return strings.ToLower(k)
+	if first < 0 {
+		return "", "", ""
 	}
-	return strings.ToLower(k[:first]) + k[first:last] + strings.ToLower(k[last:])
+	section, name = strings.ToLower(k[:first]), strings.ToLower(k[last+1:])
+	if first < last {
+		sub = k[first+1 : last]
+	}
+	return section, sub, name
 }
