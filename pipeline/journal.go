@@ -135,8 +135,11 @@ func OpenJournal(stateDir string) (*Journal, error) {
 	if err := fsx.MkdirAllDurable(stateDir, fsx.DirMode); err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	return &Journal{path: filepath.Join(stateDir, "journal.jsonl")}, nil
+	return &Journal{path: journalPath(stateDir)}, nil
 }
+
+// journalPath is the journal's file in the state folder stateDir.
+func journalPath(stateDir string) string { return filepath.Join(stateDir, "journal.jsonl") }
 
 // Append writes a record and makes it durable (fdatasync) before
 // returning.
@@ -531,7 +534,7 @@ func ExplainUnrecorded(stateDir string, ps []artifacts.Problem) error {
 	if len(ps) == 0 {
 		return nil
 	}
-	j := &Journal{path: filepath.Join(stateDir, "journal.jsonl")}
+	j := &Journal{path: journalPath(stateDir)}
 	_, entries, err := j.Read()
 	if err != nil {
 		return err
