@@ -22,8 +22,8 @@ const (
 	// in the journal) and has written nothing else.
 	FaultIndexLocked = "index-locked"
 	// FaultRefLocked: a stage's commit has written its objects and the new
-	// index (to index.lock), and holds the branch's lock (recorded in the
-	// journal); the branch has not moved.
+	// index (to index.lock), and holds HEAD's lock and the branch's
+	// (recorded in the journal); the branch has not moved.
 	FaultRefLocked = "ref-locked"
 	// FaultReceiptPending: a step's result is journaled, its receipt not
 	// written yet, and the next step's process (its intent journaled) has

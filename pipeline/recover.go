@@ -231,7 +231,7 @@ func (r *Runner) reparsed(doc *loops.Document, src []byte) {
 }
 
 // recordIndexLock journals a lock file a commit has just created (its
-// index.lock, then the lock of the branch it moves), with this process's
+// index.lock, then HEAD's and the lock of the branch it moves), with this process's
 // pid and start time, before the commit writes anything to it (see
 // clearStaleIndexLock). It does not sync: a lock that outlives a reboot was
 // left by a process the reboot killed, and without the record the next run
@@ -241,16 +241,18 @@ func (r *Runner) recordIndexLock(lk gitx.IndexLock) error {
 	if err := r.journal.AppendNoSync(JournalRecord{Kind: recIndexLock, At: r.opts.Clock(), PID: pid, StartTicks: procStartTicks(pid), Lock: &lk}); err != nil {
 		return err
 	}
-	if lk.Ref != "" {
-		r.fault(FaultRefLocked)
-	} else {
+	switch {
+	case lk.Ref == "":
 		r.fault(FaultIndexLocked)
+	case !lk.LogOnly:
+		// HEAD's lock for its log comes before the branch's.
+		r.fault(FaultRefLocked)
 	}
 	return nil
 }
 
-// clearStaleIndexLock removes the lock files (.git/index.lock, a branch's
-// <ref>.lock) the journal records as taken by a commit of a spine process
+// clearStaleIndexLock removes the lock files (.git/index.lock, HEAD.lock,
+// a branch's <ref>.lock) the journal records as taken by a commit of a spine process
 // that is gone: the process died mid-commit, and every run after it would
 // stop on them. A lock spine did not record (another git process's, or one
 // whose record a power failure lost) is left for the commit to name. It

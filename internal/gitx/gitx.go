@@ -270,7 +270,7 @@ func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) 
 		return plumbing.ZeroHash, false, err
 	}
 	defer lock.rollback()
-	if err := g.reportLock(lock.f, lock.path+".lock", ""); err != nil {
+	if err := g.reportLock(lock.f, lock.path+".lock", "", false); err != nil {
 		return plumbing.ZeroHash, false, fmt.Errorf("lock index: %w", err)
 	}
 	g.index.mu.Lock()
@@ -376,11 +376,16 @@ func (g *Repo) setHead(old, new plumbing.Hash, l refLog) error {
 	if err != nil {
 		return fmt.Errorf("read HEAD: %w", err)
 	}
-	name := plumbing.HEAD
-	if headRef.Type() == plumbing.SymbolicReference {
-		name = headRef.Target()
-		l.head = true
+	if headRef.Type() != plumbing.SymbolicReference {
+		return g.updateRef(plumbing.HEAD, old, new, l)
 	}
+	name := headRef.Target()
+	l.head = true
+	unlock, err := g.lockHead(name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	return g.updateRef(name, old, new, l)
 }
 

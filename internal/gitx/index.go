@@ -768,10 +768,14 @@ func (c *indexCache) read(p string) (data []byte, st *syscall.Stat_t, cached boo
 type IndexLock struct {
 	Path string `json:"path"`
 	// Ref names the reference of a reference's lock; empty for index.lock.
-	Ref   string `json:"ref,omitempty"`
-	Dev   uint64 `json:"dev"`
-	Ino   uint64 `json:"ino"`
-	Ctime int64  `json:"ctime_ns"`
+	Ref string `json:"ref,omitempty"`
+	// LogOnly marks HEAD's lock taken while the branch HEAD names moves
+	// (HEAD's log gets the line; HEAD is not written), as git takes it;
+	// the branch's own lock follows.
+	LogOnly bool   `json:"log_only,omitempty"`
+	Dev     uint64 `json:"dev"`
+	Ino     uint64 `json:"ino"`
+	Ctime   int64  `json:"ctime_ns"`
 	// Btime is the birth time, 0 where there is none. Unlike the
 	// change time, which every write moves, it tells a lock its process
 	// was writing when it died as that lock.
@@ -786,8 +790,8 @@ func indexLockID(path string, st *syscall.Stat_t) IndexLock {
 
 // reportLock passes the lock file f, just created at path, to OnIndexLock
 // when it is set, with ref naming the reference it locks ("" for
-// index.lock).
-func (g *Repo) reportLock(f *os.File, path, ref string) error {
+// index.lock) and logOnly set for HEAD's lock taken for its log alone.
+func (g *Repo) reportLock(f *os.File, path, ref string, logOnly bool) error {
 	if g.OnIndexLock == nil {
 		return nil
 	}
@@ -800,7 +804,7 @@ func (g *Repo) reportLock(f *os.File, path, ref string) error {
 		return fmt.Errorf("no stat data for %s", path)
 	}
 	lk := indexLockID(path, st)
-	lk.Ref = ref
+	lk.Ref, lk.LogOnly = ref, logOnly
 	return g.OnIndexLock(lk)
 }
 

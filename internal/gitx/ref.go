@@ -87,12 +87,9 @@ func (g *Repo) writeRef(name plumbing.ReferenceName, old *plumbing.Hash, new plu
 		return fmt.Errorf("update %s: %w", name, err)
 	}
 	lockPath := file + ".lock"
-	f, err := createRefLock(lockPath, refLockTimeout)
-	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("update %s: %w: %s exists (another git process is updating it; if none is, remove the file)", name, ErrRefLocked, lockPath)
-	}
+	f, err := g.lockRef(name, lockPath, false)
 	if err != nil {
-		return fmt.Errorf("update %s: %w", name, err)
+		return err
 	}
 	done := false
 	defer func() {
@@ -101,9 +98,6 @@ func (g *Repo) writeRef(name plumbing.ReferenceName, old *plumbing.Hash, new plu
 			os.Remove(lockPath)
 		}
 	}()
-	if err := g.reportLock(f, lockPath, string(name)); err != nil {
-		return fmt.Errorf("update %s: %w", name, err)
-	}
 	// The value held now: checked against old, and the log's "from".
 	cur, err := g.refValue(name, file)
 	if err != nil {
@@ -142,6 +136,58 @@ func (g *Repo) writeRef(name plumbing.ReferenceName, old *plumbing.Hash, new plu
 		return fmt.Errorf("update %s: %w", name, err)
 	}
 	return nil
+}
+
+// lockRef creates lockPath, the lock of the reference name, with git's
+// protocol (createRefLock), and reports it to OnIndexLock (logOnly: the
+// lock of HEAD taken for its log, see lockHead). A lock that exists is
+// ErrRefLocked, naming the file. On an error no lock is held.
+func (g *Repo) lockRef(name plumbing.ReferenceName, lockPath string, logOnly bool) (*os.File, error) {
+	f, err := createRefLock(lockPath, refLockTimeout)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("update %s: %w: %s exists (another git process is updating it; if none is, remove the file)", name, ErrRefLocked, lockPath)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("update %s: %w", name, err)
+	}
+	if err := g.reportLock(f, lockPath, string(name), logOnly); err != nil {
+		f.Close()
+		os.Remove(lockPath)
+		return nil, fmt.Errorf("update %s: %w", name, err)
+	}
+	return f, nil
+}
+
+// lockHead takes HEAD's lock for a move of branch, the branch HEAD names,
+// as git does when a commit moves it: HEAD's log gets the move's line, and
+// a checkout (which writes HEAD under that lock) must wait. Under the lock
+// it checks that HEAD still names branch (ErrHeadMoved if a checkout moved
+// it since it was read). HEAD itself is not written: unlock removes the
+// lock.
+func (g *Repo) lockHead(branch plumbing.ReferenceName) (unlock func(), err error) {
+	file, err := g.refFile(plumbing.HEAD)
+	if err != nil {
+		return nil, err
+	}
+	lockPath := file + ".lock"
+	f, err := g.lockRef(plumbing.HEAD, lockPath, true)
+	if err != nil {
+		return nil, err
+	}
+	unlock = func() {
+		f.Close()
+		os.Remove(lockPath)
+	}
+	data, err := readSmall(file)
+	if err != nil {
+		unlock()
+		return nil, fmt.Errorf("update %s: %w", branch, err)
+	}
+	if line := strings.TrimSuffix(string(data), "\n"); line != "ref: "+string(branch) {
+		unlock()
+		return nil, fmt.Errorf("%w: HEAD now holds %q, not %q", ErrHeadMoved, line, "ref: "+string(branch))
+	}
+	return unlock, nil
 }
 
 // refLockTimeout is how long a reference's lock held by another process is

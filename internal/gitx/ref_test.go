@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/google/go-cmp/cmp"
 )
 
 // TestCommitFilesMovesHeadLikeGit: in every shape HEAD takes, a commit
@@ -30,9 +31,19 @@ func TestCommitFilesMovesHeadLikeGit(t *testing.T) {
 					*p = filepath.Join(root, *p)
 				}
 			}
-			wantRef, wantLock := "HEAD", filepath.Join(gitDir, "HEAD.lock")
+			// index.lock, then the moving reference's lock; a branch
+			// HEAD names is moved under HEAD's lock as well (taken
+			// first, for HEAD's log), as git does.
+			type lockSeen struct {
+				Ref, Path string
+				LogOnly   bool
+			}
+			want := []lockSeen{{"", filepath.Join(gitDir, "index.lock"), false}}
 			if symOK {
-				wantRef, wantLock = sym, filepath.Join(common, filepath.FromSlash(sym))+".lock"
+				want = append(want, lockSeen{"HEAD", filepath.Join(gitDir, "HEAD.lock"), true},
+					lockSeen{sym, filepath.Join(common, filepath.FromSlash(sym)) + ".lock", false})
+			} else {
+				want = append(want, lockSeen{"HEAD", filepath.Join(gitDir, "HEAD.lock"), false})
 			}
 
 			g, err := Open(root)
@@ -59,8 +70,15 @@ func TestCommitFilesMovesHeadLikeGit(t *testing.T) {
 			} else if ok, out := gitOK(t, root, "symbolic-ref", "-q", "HEAD"); ok {
 				t.Errorf("a detached HEAD became %s", out)
 			}
-			if len(locks) != 2 || locks[0].Ref != "" || locks[1].Ref != wantRef || locks[1].Path != wantLock || locks[1].Ino == 0 {
-				t.Errorf("OnIndexLock saw %+v; want index.lock, then %s for %s", locks, wantLock, wantRef)
+			var got []lockSeen
+			for _, lk := range locks {
+				got = append(got, lockSeen{lk.Ref, lk.Path, lk.LogOnly})
+				if lk.Ino == 0 {
+					t.Errorf("lock %s recorded without its inode", lk.Path)
+				}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("OnIndexLock saw (-want +got):\n%s", diff)
 			}
 			for _, lk := range locks {
 				if _, err := os.Lstat(lk.Path); !errors.Is(err, os.ErrNotExist) {
@@ -75,10 +93,16 @@ func TestCommitFilesMovesHeadLikeGit(t *testing.T) {
 }
 
 // TestCommitFilesStopsOnAHeldRefLock: while another git process holds the
-// branch's lock, a commit names the lock and changes nothing: the branch,
-// the index and the other process's lock are as they were, and no lock of
-// the commit's is left.
+// branch's lock, or HEAD's (a checkout), a commit names the lock and
+// changes nothing: the branch, the index and the other process's lock are
+// as they were, and no lock of the commit's is left.
 func TestCommitFilesStopsOnAHeldRefLock(t *testing.T) {
+	for _, held := range []string{"refs/heads/main.lock", "HEAD.lock"} {
+		t.Run(held, func(t *testing.T) { testCommitFilesStopsOnAHeldLock(t, held) })
+	}
+}
+
+func testCommitFilesStopsOnAHeldLock(t *testing.T, lock string) {
 	g, dir := openBase(t)
 	head := gitRun(t, dir, "rev-parse", "HEAD")
 	indexPath := filepath.Join(dir, ".git", "index")
@@ -86,7 +110,7 @@ func TestCommitFilesStopsOnAHeldRefLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	held := filepath.Join(dir, ".git", "refs", "heads", "main.lock")
+	held := filepath.Join(dir, ".git", filepath.FromSlash(lock))
 	if err := os.WriteFile(held, []byte("held by git\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -108,8 +132,12 @@ func TestCommitFilesStopsOnAHeldRefLock(t *testing.T) {
 	if b, err := os.ReadFile(held); err != nil || string(b) != "held by git\n" {
 		t.Errorf("the other process's lock: %q, %v", b, err)
 	}
-	if _, err := os.Lstat(filepath.Join(dir, ".git", "index.lock")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("index.lock left behind: %v", err)
+	for _, own := range []string{"index.lock", "HEAD.lock", "refs/heads/main.lock"} {
+		if p := filepath.Join(dir, ".git", filepath.FromSlash(own)); p != held {
+			if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("%s left behind: %v", own, err)
+			}
+		}
 	}
 	// Once the other process is done, the commit goes through.
 	if err := os.Remove(held); err != nil {
@@ -195,7 +223,7 @@ func TestRemoveStaleRefLock(t *testing.T) {
 	kept := filepath.Join(t.TempDir(), "kept")
 	var lk IndexLock
 	g.OnIndexLock = func(got IndexLock) error {
-		if got.Ref == "" {
+		if got.Ref == "" || got.LogOnly {
 			return nil
 		}
 		lk = got
@@ -311,5 +339,94 @@ func TestCreateRefLockWaits(t *testing.T) {
 	case <-released:
 	default:
 		t.Error("took the lock before its holder let go")
+	}
+}
+
+// TestCommitFilesChecksHeadUnderItsLock: HEAD is read before its lock is
+// taken, so a checkout may move it to another branch in between. Under
+// the lock the commit sees it, refuses with ErrHeadMoved, and moves
+// neither branch; the index and HEAD are as the checkout left them, and no
+// lock is left. A HEAD.lock the commit recorded and left when it died is
+// removed as that lock, and only as that lock.
+func TestCommitFilesChecksHeadUnderItsLock(t *testing.T) {
+	g, dir := openBase(t)
+	gitRun(t, dir, "branch", "other")
+	main := gitRun(t, dir, "rev-parse", "main")
+	index, err := os.ReadFile(filepath.Join(dir, ".git", "index"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	headPath := filepath.Join(dir, ".git", "HEAD")
+	g.OnIndexLock = func(lk IndexLock) error {
+		if lk.LogOnly {
+			// What a checkout that ran just before would have written.
+			return os.WriteFile(headPath, []byte("ref: refs/heads/other\n"), 0o644)
+		}
+		return nil
+	}
+	write(t, dir, "new.md", "new\n")
+	if _, _, err := g.CommitFiles([]string{"new.md"}, "m", testSig()); !errors.Is(err, ErrHeadMoved) || !strings.Contains(err.Error(), "refs/heads/other") {
+		t.Fatalf("CommitFiles with HEAD moved to other: %v; want ErrHeadMoved naming it", err)
+	}
+	for _, b := range []string{"main", "other"} {
+		if got := gitRun(t, dir, "rev-parse", b); got != main {
+			t.Errorf("%s moved to %s", b, got)
+		}
+	}
+	if got := gitRun(t, dir, "symbolic-ref", "HEAD"); got != "refs/heads/other" {
+		t.Errorf("HEAD is %s", got)
+	}
+	if now, err := os.ReadFile(filepath.Join(dir, ".git", "index")); err != nil || string(now) != string(index) {
+		t.Errorf("the index changed (%v)", err)
+	}
+	for _, own := range []string{"index.lock", "HEAD.lock", "refs/heads/main.lock", "refs/heads/other.lock"} {
+		if _, err := os.Lstat(filepath.Join(dir, ".git", filepath.FromSlash(own))); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left behind: %v", own, err)
+		}
+	}
+
+	// Killed holding HEAD.lock: the lock's file is kept under a second
+	// name and put back, the same inode born at the same time.
+	kept := filepath.Join(t.TempDir(), "kept")
+	var lk IndexLock
+	g.OnIndexLock = func(got IndexLock) error {
+		if !got.LogOnly {
+			return nil
+		}
+		lk = got
+		if err := os.Link(got.Path, kept); err != nil {
+			t.Fatal(err)
+		}
+		return errors.New("killed here")
+	}
+	if _, _, err := g.CommitFiles([]string{"new.md"}, "m", testSig()); err == nil || !strings.Contains(err.Error(), "killed here") {
+		t.Fatalf("CommitFiles: %v", err)
+	}
+	lockPath := headPath + ".lock"
+	if lk.Path != lockPath || lk.Ref != "HEAD" {
+		t.Fatalf("recorded %+v", lk)
+	}
+	if err := os.Link(kept, lockPath); err != nil {
+		t.Fatal(err)
+	}
+	g.OnIndexLock = nil
+	if _, _, err := g.CommitFiles([]string{"new.md"}, "m", testSig()); !errors.Is(err, ErrRefLocked) || !strings.Contains(err.Error(), lockPath) {
+		t.Fatalf("CommitFiles with the stale HEAD.lock: %v", err)
+	}
+	if removed, err := g.RemoveStaleIndexLock(func() IndexLock { o := lk; o.Ref = "refs/heads/other"; return o }()); err != nil || removed {
+		t.Errorf("the lock recorded as another reference's: removed %v, %v", removed, err)
+	}
+	if removed, err := g.RemoveStaleIndexLock(lk); err != nil || !removed {
+		t.Fatalf("the recorded HEAD.lock: removed %v, %v", removed, err)
+	}
+	h, ok, err := g.CommitFiles([]string{"new.md"}, "m", testSig())
+	if err != nil || !ok {
+		t.Fatalf("CommitFiles after the stale lock went: %v, %v", ok, err)
+	}
+	if got := gitRun(t, dir, "rev-parse", "other"); got != h.String() {
+		t.Errorf("other is at %s, the commit is %s", got, h)
+	}
+	if got := gitRun(t, dir, "reflog", "-1", "--format=%H", "HEAD"); got != h.String() {
+		t.Errorf("HEAD's log ends at %s, want %s", got, h)
 	}
 }
