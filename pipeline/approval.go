@@ -78,6 +78,21 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 	if c == nil {
 		return Decision{Reason: fmt.Sprintf("gate %s: approval is not committed yet", gate)}
 	}
+	// An approval covers the step as the approver saw it: a step added or
+	// changed since runs only when the commit that gave it its present
+	// command (made while the approval stood) is an approver's.
+	if what, err := g.history().stepSince(c, doc, step); err != nil {
+		return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, err)}
+	} else if what != "" {
+		changed := g.stepCommit(doc, step)
+		if changed == nil || !g.isApprover(changed.Author) {
+			if changed != nil {
+				what += fmt.Sprintf(" in commit %s by %s <%s>", changed.Hash.String()[:12], changed.Author.Name, changed.Author.Email)
+			}
+			return Decision{Reason: fmt.Sprintf("gate %s: step %q was %s after the approval in commit %s; an approver approves it again by committing approvals: without %s, then with it", gate, step.Name, what, c.Hash.String()[:12], gate)}
+		}
+		c = changed
+	}
 	author := fmt.Sprintf("%s <%s>", c.Author.Name, c.Author.Email)
 	if !g.isApprover(c.Author) {
 		return Decision{Reason: fmt.Sprintf("gate %s: approval commit %s is by %s, who is not in policy.approvers", gate, c.Hash.String()[:12], author)}
@@ -140,15 +155,21 @@ func (g *Gates) approvalCommit(doc *loops.Document, gate string) (*object.Commit
 // lastStepAuthor returns the email of the author of the commit that last
 // changed the step's command.
 func (g *Gates) lastStepAuthor(doc *loops.Document, step *loops.Step) string {
+	if c := g.stepCommit(doc, step); c != nil {
+		return c.Author.Email
+	}
+	return ""
+}
+
+// stepCommit returns the commit that last changed the step's command (nil
+// when HEAD's document does not hold it).
+func (g *Gates) stepCommit(doc *loops.Document, step *loops.Step) *object.Commit {
 	want := step.Command
 	c, _ := g.history().walk(doc.Path, stepKey(step.Name, want), doc, maxApprovalHistory, func(d *loops.Document) bool {
 		_, s := d.Step(step.Name)
 		return s != nil && s.Command == want
 	})
-	if c == nil {
-		return ""
-	}
-	return c.Author.Email
+	return c
 }
 
 func (g *Gates) isApprover(sig object.Signature) bool {

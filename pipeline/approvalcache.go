@@ -281,6 +281,29 @@ func (hc *historyCache) walk(rel, key string, work *loops.Document, limit int, p
 	return hc.keep(wk, head, last, n)
 }
 
+// stepSince says how step in work's document differs from commit c's
+// version of it: "" (the same command), "added" (no such step then) or
+// "changed".
+func (hc *historyCache) stepSince(c *object.Commit, work *loops.Document, step *loops.Step) (string, error) {
+	hc.mu.Lock()
+	defer hc.mu.Unlock()
+	blob, ok := hc.blobAt(c, work.Path)
+	if !ok {
+		return "added", nil
+	}
+	d, ok := hc.doc(work.Path, blob, work)
+	if !ok {
+		return "", fmt.Errorf("read %s at commit %s", work.Path, c.Hash.String()[:12])
+	}
+	switch _, s := d.Step(step.Name); {
+	case s == nil:
+		return "added", nil
+	case s.Command != step.Command:
+		return "changed", nil
+	}
+	return "", nil
+}
+
 // keep records a walk from head and returns its commit.
 func (hc *historyCache) keep(wk string, head, found plumbing.Hash, n int) (*object.Commit, error) {
 	w := &walkResult{Head: head.String(), N: n}

@@ -79,10 +79,18 @@ func (r *testRepo) gitCommit(author person, signer *person, msg string, files ma
 	}
 }
 
+// stepChange is a commit that sets a gated step's command.
+type stepChange struct {
+	author person
+	cmd    string
+}
+
 // TestApprovalPolicies checks who may open a gate by a committed approval:
 // only approvers, with policy.require_signed only with a good signature by
 // the author's own key, and with policy.forbid_self_approval never the
-// author of the step's last change.
+// author of the step's last change; and that an approval covers the step
+// as it was approved: a later change runs only when an approver's commit
+// made it, under the same rules.
 func TestApprovalPolicies(t *testing.T) {
 	lead := newPerson(t, "Lead", "lead@example.com")
 	second := newPerson(t, "Second", "second@example.com")
@@ -102,8 +110,14 @@ func TestApprovalPolicies(t *testing.T) {
 		// stepAuthor commits the gated step (after the setup).
 		stepAuthor person
 		approval   approval
+		// changes are commits after the approval, each setting the
+		// step's command.
+		changes    []stepChange
 		wantRun    bool
 		wantReason string
+		// wantBy is who the receipt records as approving, when not the
+		// approval's author.
+		wantBy *person
 	}{
 		{
 			name:       "approver, unsigned, signatures not required",
@@ -178,6 +192,42 @@ func TestApprovalPolicies(t *testing.T) {
 			keys:       map[string][]person{"keys/all.asc": {lead, second}},
 			stepAuthor: lead, approval: approval{author: second, signer: signer(second)}, wantRun: true,
 		},
+		{
+			name:       "the step changed after the approval by somebody else",
+			policy:     "approvers: [lead@example.com]",
+			stepAuthor: operator, approval: approval{author: lead},
+			changes:    []stepChange{{author: intruder, cmd: "echo swapped"}},
+			wantReason: "after the approval",
+		},
+		{
+			name:       "the step changed after the approval by an approver",
+			policy:     "approvers: [lead@example.com, second@example.com]",
+			stepAuthor: operator, approval: approval{author: lead},
+			changes: []stepChange{{author: second, cmd: "echo fixed"}},
+			wantRun: true, wantBy: &second,
+		},
+		{
+			name:       "the step changed after the approval and back",
+			policy:     "approvers: [lead@example.com]",
+			stepAuthor: operator, approval: approval{author: lead},
+			changes: []stepChange{{author: intruder, cmd: "echo swapped"}, {author: intruder, cmd: "echo run"}},
+			wantRun: true,
+		},
+		{
+			name:       "require_signed, an approver changes the step after the approval, unsigned",
+			policy:     "approvers: [lead@example.com, second@example.com]\n  require_signed: true\n  signing_keys: [keys/all.asc]",
+			keys:       map[string][]person{"keys/all.asc": {lead, second}},
+			stepAuthor: operator, approval: approval{author: lead, signer: signer(lead)},
+			changes:    []stepChange{{author: second, cmd: "echo fixed"}},
+			wantReason: "is not signed",
+		},
+		{
+			name:       "forbid_self_approval, an approver changes the step after the approval",
+			policy:     "approvers: [lead@example.com, second@example.com]\n  forbid_self_approval: true",
+			stepAuthor: operator, approval: approval{author: lead},
+			changes:    []stepChange{{author: second, cmd: "echo fixed"}},
+			wantReason: "cannot approve it",
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -198,6 +248,10 @@ func TestApprovalPolicies(t *testing.T) {
 			r.gitCommit(tc.stepAuthor, nil, "the gated step", map[string]string{"loops/a.md": loopDoc("LOOP-A", step("echo run"))})
 			approved := strings.Replace(loopDoc("LOOP-A", step("echo run")), "status: active\n", "status: active\napprovals: [ALLOW_X]\n", 1)
 			r.gitCommit(tc.approval.author, tc.approval.signer, "approve ALLOW_X", map[string]string{"loops/a.md": approved})
+			for _, ch := range tc.changes {
+				doc := strings.Replace(loopDoc("LOOP-A", step(ch.cmd)), "status: active\n", "status: active\napprovals: [ALLOW_X]\n", 1)
+				r.gitCommit(ch.author, nil, "change the step", map[string]string{"loops/a.md": doc})
+			}
 
 			it := r.plan(nil, "LOOP-A", "provision")
 			if tc.wantRun != (it.State == StatePending) || (tc.wantReason != "" && !strings.Contains(it.Reason, tc.wantReason)) {
@@ -214,7 +268,11 @@ func TestApprovalPolicies(t *testing.T) {
 				return
 			}
 			rc := out.Receipts[len(out.Receipts)-1]
-			wantAuthor := tc.approval.author.name + " <" + tc.approval.author.email + ">"
+			by := tc.approval.author
+			if tc.wantBy != nil {
+				by = *tc.wantBy
+			}
+			wantAuthor := by.name + " <" + by.email + ">"
 			if rc.Approval == nil || rc.Approval.Source != "git" || rc.Approval.Author != wantAuthor || len(rc.Approval.Commit) != 40 {
 				t.Fatalf("receipt approval %+v, want git by %s", rc.Approval, wantAuthor)
 			}
@@ -242,5 +300,40 @@ func TestSigningKeysStayInRepo(t *testing.T) {
 	r.gitCommit(lead, &lead, "approve", map[string]string{"loops/a.md": strings.Replace(doc, "status: active\n", "status: active\napprovals: [ALLOW_X]\n", 1)})
 	if it := r.plan(nil, "LOOP-A", "p"); it.State != StateBlocked {
 		t.Fatalf("a key file symlinked out of the repository was used: %s %q", it.State, it.Reason)
+	}
+}
+
+// TestApprovalDoesNotCoverALaterStep: a gated step somebody else added
+// after the approval, under the approved gate, is blocked, and the step
+// that was approved still runs.
+func TestApprovalDoesNotCoverALaterStep(t *testing.T) {
+	lead := newPerson(t, "Lead", "lead@example.com")
+	intruder := newPerson(t, "Intruder", "intruder@example.com")
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("setup", map[string]string{"spine.yaml": "policy:\n  approvers: [lead@example.com]\n"})
+	gated := func(name string) string {
+		return fmt.Sprintf("```sh {name=%s gate=ALLOW_X destructive=true}\necho %s >> %s\n```\n\n", name, name, count)
+	}
+	doc := func(body string) string {
+		return strings.Replace(loopDoc("LOOP-A", "## Stage 1: Provision\n\n"+body), "status: active\n", "status: active\napprovals: [ALLOW_X]\n", 1)
+	}
+	r.gitCommit(lead, nil, "the gated step, approved", map[string]string{"loops/a.md": doc(gated("provision"))})
+	r.gitCommit(intruder, nil, "another step", map[string]string{"loops/a.md": doc(gated("provision") + gated("extra"))})
+
+	if it := r.plan(nil, "LOOP-A", "provision"); it.State != StatePending {
+		t.Fatalf("provision: %s %q, want pending", it.State, it.Reason)
+	}
+	r.run(nil)
+	if got := r.stepReceipts("extra"); len(got) != 1 || got[0] != "blocked" {
+		t.Fatalf("extra's receipts %v, want one blocked", got)
+	}
+	it := r.plan(nil, "LOOP-A", "extra")
+	if !strings.Contains(it.Reason, `step "extra" was added in commit`) || !strings.Contains(it.Reason, "intruder@example.com") {
+		t.Errorf("extra: %s %q; want blocked, naming the commit that added it", it.State, it.Reason)
+	}
+	data, err := os.ReadFile(count)
+	if err != nil || string(data) != "provision\n" {
+		t.Fatalf("ran %q (%v), want provision alone", data, err)
 	}
 }
