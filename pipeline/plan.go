@@ -504,22 +504,31 @@ func (p *Planner) evidence(doc *loops.Document) []loops.EvidenceRun {
 // in doc and whose command is step's, or nil. A step's name is its
 // identity, so a renamed step is a new step; for a destructive one that is
 // more likely an edit of the name than a wish to run it again, and it is
-// held for the operator.
+// held for the operator. The loop's runs are those under its id and those
+// its evidence block records under an id it had before (see movedRun).
 func (p *Planner) renamedFrom(doc *loops.Document, step *loops.Step) *Run {
-	runs := p.History.Loop(doc.LoopID)
-	for i := len(runs) - 1; i >= 0; i-- {
-		run := &runs[i]
-		if !run.Done() || run.Step == step.Name {
-			continue
+	var latest *Run
+	consider := func(run *Run) {
+		if !run.Done() || run.Step == step.Name || latest != nil && !runBefore(latest, run) {
+			return
 		}
 		if _, s := doc.Step(run.Step); s != nil {
-			continue
+			return
 		}
 		if p.sameCommand(run, step.Command) {
-			return run
+			latest = run
 		}
 	}
-	return nil
+	runs := p.History.Loop(doc.LoopID)
+	for i := len(runs) - 1; i >= 0 && latest == nil; i-- {
+		consider(&runs[i])
+	}
+	for _, e := range p.evidence(doc) {
+		if run := p.History.ByKey(e.RunKey); run != nil && run.Err == "" && run.LoopID != doc.LoopID {
+			consider(run)
+		}
+	}
+	return latest
 }
 
 // movedRun returns the latest run of step that doc's evidence block

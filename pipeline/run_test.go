@@ -1058,42 +1058,69 @@ func TestLoopIDChangeKeepsRuns(t *testing.T) {
 
 // TestRenamedDestructiveStepHeld: a destructive step renamed after it
 // passed (same command, the old name gone from the document) is held, not
-// run again as the new step its name makes it; --retry runs it. A step
-// that is not destructive follows the contract: a new name is a new step.
+// run again as the new step its name makes it; --retry runs it. So it is
+// when the loop's id changed too, before the rename or in the same commit:
+// the old id's runs its evidence block records count. A step that is not
+// destructive follows the contract: a new name is a new step.
 func TestRenamedDestructiveStepHeld(t *testing.T) {
-	r := newRepo(t)
-	count := counter(t)
-	doc := func(wipe, note string) string {
-		return loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Do\n\n```sh {name=%s destructive=true}\necho wipe >> %s\n```\n\n```sh {name=%s}\necho note >> %s\n```\n", wipe, count, note, count))
-	}
-	r.commit("loop", map[string]string{"loops/a.md": doc("wipe", "note")})
-	r.run(nil)
-	if n := countLines(t, count); n != 2 {
-		t.Fatalf("first run: %d lines, want 2", n)
-	}
-	src := r.read("loops/a.md")
-	src = strings.Replace(src, "{name=wipe ", "{name=wipe-disks ", 1)
-	src = strings.Replace(src, "{name=note}", "{name=note-again}", 1)
-	r.commit("rename steps", map[string]string{"loops/a.md": src})
+	for _, tc := range []struct {
+		name string
+		// newID, when set, replaces LOOP-A: in a commit of its own
+		// before the rename (idFirst), else in the rename's.
+		newID   string
+		idFirst bool
+	}{
+		{name: "renamed"},
+		{name: "id changed, then renamed", newID: "LOOP-B", idFirst: true},
+		{name: "id changed and renamed at once", newID: "LOOP-B"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRepo(t)
+			count := counter(t)
+			doc := func(wipe, note string) string {
+				return loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Do\n\n```sh {name=%s destructive=true}\necho wipe >> %s\n```\n\n```sh {name=%s}\necho note >> %s\n```\n", wipe, count, note, count))
+			}
+			r.commit("loop", map[string]string{"loops/a.md": doc("wipe", "note")})
+			r.run(nil)
+			if n := countLines(t, count); n != 2 {
+				t.Fatalf("first run: %d lines, want 2", n)
+			}
+			id := "LOOP-A"
+			src := r.read("loops/a.md")
+			if tc.newID != "" {
+				id = tc.newID
+				src = strings.Replace(src, "loop_id: LOOP-A", "loop_id: "+id, 1)
+				if tc.idFirst {
+					r.commit("fix the id", map[string]string{"loops/a.md": src})
+					if it := r.plan(nil, id, "wipe"); it.State != StateDone {
+						t.Fatalf("wipe after the id change: %s %q, want done", it.State, it.Reason)
+					}
+				}
+			}
+			src = strings.Replace(src, "{name=wipe ", "{name=wipe-disks ", 1)
+			src = strings.Replace(src, "{name=note}", "{name=note-again}", 1)
+			r.commit("rename steps", map[string]string{"loops/a.md": src})
 
-	it := r.plan(nil, "LOOP-A", "wipe-disks")
-	if it.State != StateFailed || !strings.Contains(it.Reason, "step wipe,") || !strings.Contains(it.Reason, "--retry wipe-disks") {
-		t.Fatalf("plan of the renamed destructive step: %s %q", it.State, it.Reason)
-	}
-	r.run(nil)
-	if n := countLines(t, count); n != 2 {
-		t.Fatalf("the renamed destructive step ran again (%d lines)", n)
-	}
-	r.run(nil, func(o *Options) { o.Retry = map[string]bool{"wipe-disks": true} })
-	b, err := os.ReadFile(count)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.Count(string(b), "wipe"); got != 2 {
-		t.Fatalf("--retry wipe-disks: wipe ran %d times in all, want 2", got)
-	}
-	if it := r.plan(nil, "LOOP-A", "note-again"); it.State != StateDone {
-		t.Fatalf("the renamed plain step: %s %q, want done (run as a new step)", it.State, it.Reason)
+			it := r.plan(nil, id, "wipe-disks")
+			if it.State != StateFailed || !strings.Contains(it.Reason, "step wipe,") || !strings.Contains(it.Reason, "--retry wipe-disks") {
+				t.Fatalf("plan of the renamed destructive step: %s %q", it.State, it.Reason)
+			}
+			r.run(nil)
+			if n := countLines(t, count); n != 2 {
+				t.Fatalf("the renamed destructive step ran again (%d lines)", n)
+			}
+			r.run(nil, func(o *Options) { o.Retry = map[string]bool{"wipe-disks": true} })
+			b, err := os.ReadFile(count)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Count(string(b), "wipe"); got != 2 {
+				t.Fatalf("--retry wipe-disks: wipe ran %d times in all, want 2", got)
+			}
+			if it := r.plan(nil, id, "note-again"); it.State != StateDone {
+				t.Fatalf("the renamed plain step: %s %q, want done (run as a new step)", it.State, it.Reason)
+			}
+		})
 	}
 }
 
