@@ -116,6 +116,9 @@ func (p *Planner) PlanLoop(doc *loops.Document) []Item {
 	}
 	items := make([]Item, 0, n)
 	hold := "" // why later steps wait: an earlier step is not done
+	// loopHeld: the loop itself does not run (errors, its status), so a
+	// manual step waits for that, not for its tick.
+	loopHeld := true
 	if doc.HasErrors() {
 		for _, pr := range doc.Problems {
 			if pr.Level == loops.LevelError {
@@ -128,6 +131,8 @@ func (p *Planner) PlanLoop(doc *loops.Document) []Item {
 		if doc.Status == "" {
 			hold = "loop has no status; set status: active to run it"
 		}
+	} else {
+		loopHeld = false
 	}
 	loopHost := doc.Meta.String("host")
 	for si := range doc.Stages {
@@ -136,9 +141,12 @@ func (p *Planner) PlanLoop(doc *loops.Document) []Item {
 			step := &st.Steps[k]
 			it := Item{LoopID: doc.LoopID, Stage: st.Title, Name: step.Name, Doc: doc, StageIdx: si, Step: step}
 			if step.Kind == loops.KindManual {
-				if step.Checked {
+				switch {
+				case step.Checked:
 					it.State, it.Reason = StateDone, "checked"
-				} else {
+				case loopHeld:
+					it.State, it.Reason = StateWaiting, hold
+				default:
 					it.State, it.Reason = StateWaiting, fmt.Sprintf("waiting for manual step '%s' to be checked in git", step.Name)
 					if hold == "" {
 						hold = it.Reason
@@ -354,10 +362,7 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 			return
 		}
 	}
-	gate := step.Gate
-	if gate == "" && p.CapGate != nil && step.Cap != "" {
-		gate = p.CapGate(step.Cap)
-	}
+	gate := p.gateOf(step)
 	it.Gate = gate
 	if gate != "" {
 		p.mu.Lock()
@@ -498,6 +503,15 @@ func (p *Planner) evidence(doc *loops.Document) []loops.EvidenceRun {
 	p.foreign[doc] = ev
 	p.mu.Unlock()
 	return ev
+}
+
+// gateOf returns the gate step needs: its own, else its capability's
+// (CapGate), else "".
+func (p *Planner) gateOf(step *loops.Step) string {
+	if step.Gate == "" && p.CapGate != nil && step.Cap != "" {
+		return p.CapGate(step.Cap)
+	}
+	return step.Gate
 }
 
 // renamedFrom returns the latest pass of this loop whose step is no longer

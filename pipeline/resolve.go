@@ -11,7 +11,9 @@ import (
 // Resolve records an operator's verdict on a held step (interrupted,
 // failed or blocked) without running it: a receipt with status pass or
 // fail and the operator's note, committed like a stage. A pass lets the
-// loop continue; a fail keeps it held until --retry or an edit.
+// loop continue; a fail keeps it held until --retry or an edit. A step
+// that is not held is refused, and so is a pass of a gated step whose
+// gate is not approved (the receipt records the approval).
 func (r *Runner) Resolve(ctx context.Context, loopID, stepName, status, note string) (*artifacts.Receipt, error) {
 	if status != artifacts.StatusPass && status != artifacts.StatusFail {
 		return nil, fmt.Errorf("resolve: --as must be pass or fail, not %q", status)
@@ -48,7 +50,33 @@ func (r *Runner) Resolve(ctx context.Context, loopID, stepName, status, note str
 	} else if leftover {
 		r.report().Notice(leftoverNotice(doc.Path))
 	}
-	it := &Item{LoopID: doc.LoopID, Stage: doc.Stages[stageIdx].Title, Name: step.Name, Doc: doc, StageIdx: stageIdx, Step: step, Gate: step.Gate}
+	// Only a held step takes a verdict, and a pass of a gated one needs
+	// its gate approved, as a run does: resolve is not a way round a gate.
+	var planned *Item
+	items := r.planner.PlanLoop(doc)
+	for i := range items {
+		if items[i].Step == step {
+			planned = &items[i]
+		}
+	}
+	if planned == nil {
+		return nil, fmt.Errorf("%s/%s: not planned", doc.LoopID, step.Name)
+	}
+	switch planned.State {
+	case StateFailed, StateInterrupted, StateBlocked:
+	default:
+		return nil, fmt.Errorf("%s/%s is %s (%s), not held: spine resolve takes a verdict on a failed, interrupted or blocked step", doc.LoopID, step.Name, planned.State, planned.Reason)
+	}
+	var approval *artifacts.Approval
+	gate := r.planner.gateOf(step)
+	if gate != "" && status == artifacts.StatusPass {
+		d := r.planner.Gates.Check(doc, step, gate)
+		if !d.Approved {
+			return nil, fmt.Errorf("%s/%s: --as pass needs its gate approved, as a run does: %s", doc.LoopID, step.Name, d.Reason)
+		}
+		approval = d.Approval
+	}
+	it := &Item{LoopID: doc.LoopID, Stage: doc.Stages[stageIdx].Title, Name: step.Name, Doc: doc, StageIdx: stageIdx, Step: step, Gate: gate}
 	now := r.opts.Clock()
 	key, err := r.newRunKey(step.Capability(), now)
 	if err != nil {
@@ -57,6 +85,7 @@ func (r *Runner) Resolve(ctx context.Context, loopID, stepName, status, note str
 	lr := &loopRun{doc: doc, src: doc.Source, counts: map[string]int{}}
 	rc := r.newReceipt(lr, it, key, now)
 	rc.FinishedAt = rc.StartedAt
+	rc.Approval = approval
 	rc.Status = status
 	rc.ExitCode = map[string]int{artifacts.StatusPass: 0, artifacts.StatusFail: 1}[status]
 	if latest := r.history.Latest(doc.LoopID, step.Name); latest != nil {

@@ -664,9 +664,17 @@ func OperatorHold(it Item) bool {
 	case StateBlocked, StateFailed, StateInterrupted:
 		return true
 	case StateWaiting:
-		return it.Uncommitted || it.Step != nil && it.Step.Kind == loops.KindManual
+		// A manual step waits for its tick unless its loop does not run
+		// (PlanLoop then gives the loop's reason).
+		return it.Uncommitted || it.Step != nil && it.Step.Kind == loops.KindManual && !heldLoop(it.Doc)
 	}
 	return false
+}
+
+// heldLoop reports whether doc is a loop that does not run: it has lint
+// errors or a status other than active.
+func heldLoop(doc *loops.Document) bool {
+	return doc != nil && (doc.HasErrors() || !runnableStatus(doc.Status))
 }
 
 type nopReporter struct{}

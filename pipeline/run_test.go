@@ -1218,7 +1218,7 @@ func TestRunKeepsHouseAsGitCommitDoes(t *testing.T) {
 			return &Outcome{Commits: []string{ed.Commit}}, nil
 		}},
 		{name: "due after spine resolve", runs: 1, repacked: true, command: func(r *testRepo) (*Outcome, error) {
-			rc, err := NewRunner(r.runOpts(nil)).Resolve(context.Background(), "LOOP-H", "one", artifacts.StatusPass, "done by hand")
+			rc, err := NewRunner(r.runOpts(nil)).Resolve(context.Background(), "LOOP-H", "two", artifacts.StatusFail, "not to be done")
 			if err != nil {
 				return nil, err
 			}
@@ -1232,7 +1232,7 @@ func TestRunKeepsHouseAsGitCommitDoes(t *testing.T) {
 			// Three packs, git's own commits not tidying them meanwhile.
 			r.git("config", "gc.auto", "0")
 			r.commit("loop", map[string]string{
-				"loops/a.md": loopDoc("LOOP-H", "## Stage 1: One\n\n```sh {name=one}\necho one\n```\n"),
+				"loops/a.md": loopDoc("LOOP-H", "## Stage 1: One\n\n```sh {name=one}\necho one\n```\n\n## Stage 2: Two\n\n```sh {name=two gate=ALLOW_H}\necho two\n```\n"),
 				"gaps.yaml":  "gaps: []\n",
 			})
 			r.git("repack", "-q")
@@ -1550,4 +1550,119 @@ func TestLedgerThatCannotBeWrittenFailsTheStepUnrun(t *testing.T) {
 		t.Errorf("ledger after the retry: %q, %v", b, err)
 	}
 	r.clean()
+}
+
+// TestResolveTakesHeldStepsOnly: spine resolve records a verdict on a
+// held step (failed, interrupted, blocked) only. A step that passed, or has
+// not run, is refused with its state; a pass of a blocked gated step is
+// refused (resolve is no way round a gate) while a fail is taken; with the
+// gate approved, the pass records the approval. Nothing refused writes a
+// receipt or runs a step.
+func TestResolveTakesHeldStepsOnly(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf(
+		"## Stage 1: Read\n\n```sh {name=read}\necho read >> %[1]s\n```\n\n"+
+			"## Stage 2: Change\n\n```sh {name=change gate=ALLOW_CHANGE destructive=true}\necho change >> %[1]s\n```\n\n"+
+			"```sh {name=after}\necho after >> %[1]s\n```\n", count))})
+	resolve := func(env map[string]string, step, status string) (*artifacts.Receipt, error) {
+		return NewRunner(r.runOpts(env)).Resolve(context.Background(), "LOOP-A", step, status, "by hand")
+	}
+	// Not run yet: pending, and waiting behind it.
+	for _, tc := range []struct{ step, state string }{{"read", "pending"}, {"after", "waiting"}} {
+		if _, err := resolve(nil, tc.step, artifacts.StatusPass); err == nil || !strings.Contains(err.Error(), "is "+tc.state) || !strings.Contains(err.Error(), "not held") {
+			t.Errorf("resolve %s before any run: %v; want it refused as %s", tc.step, err, tc.state)
+		}
+	}
+	r.run(nil)
+	if got := r.stepReceipts("change"); !cmp.Equal(got, []string{"blocked"}) {
+		t.Fatalf("change's receipts %v, want blocked", got)
+	}
+	if _, err := resolve(nil, "read", artifacts.StatusFail); err == nil || !strings.Contains(err.Error(), "is done") {
+		t.Errorf("resolve of a passed step: %v; want it refused as done", err)
+	}
+	if _, err := resolve(nil, "change", artifacts.StatusPass); err == nil || !strings.Contains(err.Error(), "gate ALLOW_CHANGE not approved") {
+		t.Errorf("resolve --as pass of a blocked gated step: %v; want it refused, naming the gate", err)
+	}
+	if got := r.stepReceipts("change"); !cmp.Equal(got, []string{"blocked"}) {
+		t.Fatalf("refusals wrote receipts: %v", got)
+	}
+	if it := r.plan(nil, "LOOP-A", "after"); it.State != StateWaiting {
+		t.Fatalf("after: %s %q, want waiting", it.State, it.Reason)
+	}
+	// A fail is taken without the approval; a pass with it records it.
+	if rc, err := resolve(nil, "change", artifacts.StatusFail); err != nil || rc.Status != artifacts.StatusFail {
+		t.Fatalf("resolve --as fail of the blocked step: %+v, %v", rc, err)
+	}
+	rc, err := resolve(map[string]string{"ALLOW_CHANGE": "yes"}, "change", artifacts.StatusPass)
+	if err != nil {
+		t.Fatalf("resolve --as pass with the gate approved: %v", err)
+	}
+	if rc.Approval == nil || rc.Approval.Source != "env" || rc.Gate != "ALLOW_CHANGE" {
+		t.Errorf("the pass records approval %+v, gate %q", rc.Approval, rc.Gate)
+	}
+	r.run(nil)
+	data, err := os.ReadFile(count)
+	if err != nil || string(data) != "read\nafter\n" {
+		t.Fatalf("ran %q (%v), want read, then after (change resolved, never run)", data, err)
+	}
+	r.clean()
+}
+
+// TestManualStepWaitsForItsTick: an unchecked manual step holds its stage
+// for an operator (spine plan and run exit 3) until it is checked in git;
+// in a loop that does not run (a draft) it waits for the loop's status,
+// and nobody is asked to tick it.
+func TestManualStepWaitsForItsTick(t *testing.T) {
+	for _, tc := range []struct {
+		name, status string
+		held         bool
+	}{
+		{name: "active", status: "active", held: true},
+		{name: "draft", status: "draft"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRepo(t)
+			count := counter(t)
+			doc := strings.Replace(loopDoc("LOOP-M", fmt.Sprintf(
+				"## Stage 1: Do\n\n```sh {name=before}\necho before >> %[1]s\n```\n\n- [ ] look at the dashboard\n\n```sh {name=after}\necho after >> %[1]s\n```\n", count)),
+				"status: active", "status: "+tc.status, 1)
+			r.commit("loop", map[string]string{"loops/m.md": doc})
+			out := r.run(nil)
+			it := r.plan(nil, "LOOP-M", "look at the dashboard")
+			wantReason := "waiting for manual step 'look at the dashboard' to be checked in git"
+			if !tc.held {
+				wantReason = `loop status is "draft"; only active loops run`
+			}
+			if it.State != StateWaiting || it.Reason != wantReason || OperatorHold(it) != tc.held {
+				t.Fatalf("manual step: %s %q, operator hold %v; want waiting %q, hold %v", it.State, it.Reason, OperatorHold(it), wantReason, tc.held)
+			}
+			var held []string
+			for _, h := range out.Held {
+				held = append(held, h.Name)
+			}
+			var wantHeld []string
+			if tc.held {
+				wantHeld = []string{"look at the dashboard"}
+			}
+			if diff := cmp.Diff(wantHeld, held); diff != "" {
+				t.Errorf("the run's held steps (-want +got):\n%s", diff)
+			}
+			if _, code := r.spine(context.Background(), nil, "plan"); (code == 3) != tc.held || (code != 0 && code != 3) {
+				t.Errorf("spine plan exited %d, want 3 only while an operator is asked", code)
+			}
+			if !tc.held {
+				if _, err := os.Stat(count); err == nil {
+					t.Fatal("a draft loop ran a step")
+				}
+				return
+			}
+			r.commit("tick", map[string]string{"loops/m.md": strings.Replace(r.read("loops/m.md"), "- [ ] look", "- [x] look", 1)})
+			r.run(nil)
+			if data, err := os.ReadFile(count); err != nil || string(data) != "before\nafter\n" {
+				t.Fatalf("ran %q (%v), want before, then after once ticked", data, err)
+			}
+			r.clean()
+		})
+	}
 }

@@ -22,7 +22,10 @@ func newResolveCmd(a *app) *cobra.Command {
 		Long: `Record an operator's verdict on a step spine holds (interrupted by a crash,
 failed, or blocked): a receipt with status pass or fail and your note, committed
 like a stage run. Use it after checking by hand what an interrupted
-destructive step did. A pass lets the loop continue with the next step.`,
+destructive step did. A pass lets the loop continue with the next step.
+A step that is not held (passed, pending, waiting) is refused, and so is a
+pass of a gated step whose gate is not approved (NAME=yes, or a committed
+approval): resolve is not a way round a gate.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			if as != "pass" && as != "fail" {
