@@ -13,6 +13,7 @@ import (
 
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/internal/gitx"
+	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/pipeline"
 )
 
@@ -77,6 +78,9 @@ updated) go to standard error.`,
 			opts.OneProc = true
 			opts.Retry = map[string]bool{}
 			for _, n := range retry {
+				if err := retryable(rc.set, loop, n); err != nil {
+					return exitf(exitUsage, "%v", err)
+				}
 				opts.Retry[n] = true
 			}
 			rep := newTermReporter(a.stdout, a.stderr, quiet || asJSON)
@@ -164,4 +168,22 @@ func selfTriggered(g *gitx.Repo) (string, error) {
 		return "", err
 	}
 	return gitx.Trailer(c.Message, "Spine-Run"), nil
+}
+
+// retryable checks that --retry NAME names a step of the loop loopID (of
+// any loop when empty): a misspelt name would otherwise retry nothing,
+// without a word.
+func retryable(set *loops.Set, loopID, name string) error {
+	for _, d := range set.Docs {
+		if loopID != "" && d.LoopID != loopID {
+			continue
+		}
+		if _, s := d.Step(name); s != nil {
+			return nil
+		}
+	}
+	if loopID != "" {
+		return fmt.Errorf("--retry %s: loop %s has no step %q", name, loopID, name)
+	}
+	return fmt.Errorf("--retry %s: no loop has a step %q", name, name)
 }

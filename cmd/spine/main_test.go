@@ -470,3 +470,35 @@ func TestRunSaysWhatWaits(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryNamesAStep: --retry with a name no loop's step has (or, with
+// --loop, that loop's) is refused with exit 2, naming it, before anything
+// runs; the step's own name retries it.
+func TestRetryNamesAStep(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-W\nstatus: active\n---\n\n# Loop Scope: LOOP-W\n\n## Stage 1: Go\n\n```sh {name=boom}\necho ran >> ran.txt\nexit 4\n```\n")
+	if _, _, code := spine(t, "--repo", dir, "run"); code != 1 {
+		t.Fatalf("first run: exit %d, want 1", code)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--retry", "bom"}, `--retry bom: no loop has a step "bom"`},
+		{[]string{"--retry", "boom", "--retry", "nosuch"}, `no loop has a step "nosuch"`},
+		{[]string{"--loop", "LOOP-W", "--retry", "other"}, `--retry other: loop LOOP-W has no step "other"`},
+	} {
+		_, errOut, code := spine(t, append([]string{"--repo", dir, "run"}, tc.args...)...)
+		if code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("run %v: exit %d, %q; want 2 and %q", tc.args, code, errOut, tc.want)
+		}
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "ran.txt")); string(data) != "ran\n" {
+		t.Fatalf("refused runs ran the step: %q", data)
+	}
+	if _, _, code := spine(t, "--repo", dir, "run", "--retry", "boom"); code != 1 {
+		t.Fatalf("--retry boom: exit %d, want 1 (it fails again)", code)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "ran.txt")); string(data) != "ran\nran\n" {
+		t.Fatalf("--retry boom ran the step %q", data)
+	}
+}
