@@ -38,6 +38,11 @@ type CheckResult struct {
 	ExitCode   int    `json:"exit_code"`
 	DurationMS int64  `json:"duration_ms"`
 	Blocking   bool   `json:"blocking"`
+	// Command is the check's run text as it ran (with the run's secrets
+	// redacted, as a step's command), and CommandSHA256 its hash: what
+	// the pack ran, whatever the pack file says later.
+	Command       string `json:"command,omitempty"`
+	CommandSHA256 string `json:"command_sha256,omitempty"`
 }
 
 // Receipt is the immutable record of one step run, stored as

@@ -178,6 +178,12 @@ func receiptField(d *jsonscan.Scanner, rc *Receipt, key string) (uint64, bool) {
 			case "blocking":
 				c.Blocking = d.Bool()
 				return 32, true
+			case "command":
+				c.Command = d.Str()
+				return 64, true
+			case "command_sha256":
+				c.CommandSHA256 = d.Str()
+				return 128, true
 			}
 			return 0, false
 		})
@@ -229,6 +235,8 @@ func DetachReceipt(rc *Receipt) *Receipt {
 			f(&rc.Checks[i].ID)
 			f(&rc.Checks[i].Title)
 			f(&rc.Checks[i].Status)
+			f(&rc.Checks[i].Command)
+			f(&rc.Checks[i].CommandSHA256)
 		}
 	}
 	each(func(s *string) { n += len(*s) })

@@ -108,6 +108,7 @@ func Run(ctx context.Context, p *Pack, opts RunOptions) Result {
 		} else {
 			cr, note = runCheck(ctx, c, opts, out)
 		}
+		cr.Command = c.Run
 		line := fmt.Sprintf("-- %s %s exit %d", c.ID, strings.ToUpper(cr.Status), cr.ExitCode)
 		if note != "" {
 			line += " " + note

@@ -58,9 +58,9 @@ func TestRun(t *testing.T) {
 			want: Result{
 				Pack: "media", Passed: 2, Total: 3, Summary: "2/3 PASS; non-blocking fail: D188",
 				Checks: []artifacts.CheckResult{
-					{ID: "D187", Title: "jellyfin answers", Status: "pass", ExitCode: 0, Blocking: true},
-					{ID: "D188", Title: "stale feed freshness", Status: "fail", ExitCode: 1, Blocking: false},
-					{ID: "D189", Title: "disks mounted", Status: "pass", ExitCode: 0, Blocking: true},
+					{ID: "D187", Title: "jellyfin answers", Status: "pass", ExitCode: 0, Blocking: true, Command: media.Checks[0].Run},
+					{ID: "D188", Title: "stale feed freshness", Status: "fail", ExitCode: 1, Blocking: false, Command: media.Checks[1].Run},
+					{ID: "D189", Title: "disks mounted", Status: "pass", ExitCode: 0, Blocking: true, Command: media.Checks[2].Run},
 				},
 			},
 			wantOut: "== D187 jellyfin answers ==\njellyfin ok\n-- D187 PASS exit 0 Nms\n" +
@@ -73,9 +73,9 @@ func TestRun(t *testing.T) {
 			want: Result{
 				Pack: "b", Passed: 1, Total: 3, Failed: true, Summary: "1/3 PASS; fail: B1; non-blocking fail: B3",
 				Checks: []artifacts.CheckResult{
-					{ID: "B1", Status: "fail", ExitCode: 3, Blocking: true},
-					{ID: "B2", Title: "after", Status: "pass", ExitCode: 0, Blocking: true},
-					{ID: "B3", Status: "fail", ExitCode: 1, Blocking: false},
+					{ID: "B1", Status: "fail", ExitCode: 3, Blocking: true, Command: "exit 3"},
+					{ID: "B2", Title: "after", Status: "pass", ExitCode: 0, Blocking: true, Command: "echo still ran"},
+					{ID: "B3", Status: "fail", ExitCode: 1, Blocking: false, Command: "exit 1"},
 				},
 			},
 			wantOut: "== B1 ==\n-- B1 FAIL exit 3 Nms\n== B2 after ==\nstill ran\n-- B2 PASS exit 0 Nms\n== B3 ==\n-- B3 FAIL exit 1 (non-blocking) Nms\n",
@@ -94,7 +94,7 @@ func TestRun(t *testing.T) {
 			pack: mustPack(t, "s", "pack: s\nchecks:\n  - {id: S1, run: 'cat; echo eof', timeout: 5s}\n"),
 			want: Result{
 				Pack: "s", Passed: 1, Total: 1, Summary: "1/1 PASS",
-				Checks: []artifacts.CheckResult{{ID: "S1", Status: "pass", ExitCode: 0, Blocking: true}},
+				Checks: []artifacts.CheckResult{{ID: "S1", Status: "pass", ExitCode: 0, Blocking: true, Command: "cat; echo eof"}},
 			},
 			wantOut: "== S1 ==\neof\n-- S1 PASS exit 0 Nms\n",
 		},
@@ -103,7 +103,7 @@ func TestRun(t *testing.T) {
 			pack: mustPack(t, "k", "pack: k\nchecks:\n  - {id: K1, run: 'kill -9 $$'}\n"),
 			want: Result{
 				Pack: "k", Passed: 0, Total: 1, Failed: true, Summary: "0/1 PASS; fail: K1",
-				Checks: []artifacts.CheckResult{{ID: "K1", Status: "fail", ExitCode: -1, Blocking: true}},
+				Checks: []artifacts.CheckResult{{ID: "K1", Status: "fail", ExitCode: -1, Blocking: true, Command: "kill -9 $$"}},
 			},
 			wantOut: "== K1 ==\n-- K1 FAIL exit -1 (killed by killed) Nms\n",
 		},
@@ -152,7 +152,7 @@ func TestRunTimeoutIgnoringTERM(t *testing.T) {
 	if elapsed > 3*time.Second {
 		t.Errorf("run took %s; want about 500ms", elapsed)
 	}
-	want := []artifacts.CheckResult{{ID: "T1", Status: "fail", ExitCode: -1, Blocking: true}}
+	want := []artifacts.CheckResult{{ID: "T1", Status: "fail", ExitCode: -1, Blocking: true, Command: p.Checks[0].Run}}
 	if diff := cmp.Diff(want, res.Checks, ignoreDurations()); diff != "" {
 		t.Errorf("checks (-want +got):\n%s", diff)
 	}
@@ -214,8 +214,8 @@ func TestRunCancel(t *testing.T) {
 	want := Result{
 		Pack: "c", Total: 2, Failed: true, Summary: "0/2 PASS; fail: C1, C2",
 		Checks: []artifacts.CheckResult{
-			{ID: "C1", Status: "fail", ExitCode: -1, Blocking: true},
-			{ID: "C2", Status: "fail", ExitCode: -1, Blocking: true},
+			{ID: "C1", Status: "fail", ExitCode: -1, Blocking: true, Command: "sleep 30"},
+			{ID: "C2", Status: "fail", ExitCode: -1, Blocking: true, Command: "echo never"},
 		},
 	}
 	if diff := cmp.Diff(want, res, ignoreDurations()); diff != "" {

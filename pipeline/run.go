@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -23,6 +24,7 @@ import (
 	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/gitx"
 	"github.com/spinehq/spine/loops"
+	"github.com/spinehq/spine/packs"
 )
 
 // Reporter receives progress for display. Implementations must be cheap:
@@ -170,6 +172,9 @@ type Runner struct {
 	// makeSpareLog); it is removed when Run returns.
 	spareFD  int
 	spareLog bool
+	// packs are the verify folder's packs, read once (see packChange).
+	packsOnce sync.Once
+	packs     []*packs.Pack
 }
 
 // NewRunner prepares a run; nothing is read or written until Run.
@@ -184,7 +189,11 @@ func NewRunner(opts Options) *Runner {
 		opts.LookupEnv = func(string) (string, bool) { return "", false }
 	}
 	if opts.Verify == nil && opts.Config != nil {
-		opts.Verify = &PackRunner{Dir: filepath.Join(opts.Root, filepath.FromSlash(opts.Config.VerifyDir)), Root: opts.Root, Umask: opts.StepUmask}
+		pr := &PackRunner{Dir: filepath.Join(opts.Root, filepath.FromSlash(opts.Config.VerifyDir)), Root: opts.Root, Umask: opts.StepUmask}
+		if opts.Git != nil {
+			pr.Committed = func(rel string, data []byte) error { return packCommitted(opts.Git, rel, data) }
+		}
+		opts.Verify = pr
 	}
 	log := opts.Log
 	if log == nil {
@@ -321,7 +330,58 @@ func (r *Runner) skip(what, why string, invalid bool) {
 // none or spine has no repository (see Planner.Uncommitted).
 func (r *Runner) uncommitted(doc *loops.Document) string {
 	why, _ := r.docChange(doc)
+	if why == "" {
+		why = r.packChange(doc)
+	}
 	return why
+}
+
+// packChange says why a verify step of doc may not run, when its pack's
+// file is not what HEAD holds (see packCommitted): the loop waits, as for
+// its own uncommitted changes. A pack not found is the step's failure.
+func (r *Runner) packChange(doc *loops.Document) string {
+	if r.opts.Git == nil || r.opts.Config == nil {
+		return ""
+	}
+	for si := range doc.Stages {
+		for _, s := range doc.Stages[si].Steps {
+			if s.Kind != loops.KindVerify || s.Pack == "" {
+				continue
+			}
+			r.packsOnce.Do(func() {
+				r.packs, _ = packs.LoadDir(filepath.Join(r.opts.Root, filepath.FromSlash(r.opts.Config.VerifyDir)))
+			})
+			pk, ok := packs.Lookup(r.packs, s.Pack)
+			if !ok {
+				continue
+			}
+			rel, err := filepath.Rel(r.opts.Root, pk.Path)
+			if err != nil {
+				continue
+			}
+			data, err := os.ReadFile(pk.Path)
+			if err == nil {
+				err = packCommitted(r.opts.Git, filepath.ToSlash(rel), data)
+			}
+			if err != nil {
+				return fmt.Sprintf("step %s: %v", s.Name, err)
+			}
+		}
+	}
+	return ""
+}
+
+// packCommitted refuses a verify pack file (rel, with bytes data) that is
+// not what HEAD holds: a pack nobody committed runs nowhere, as a loop.
+func packCommitted(g *gitx.Repo, rel string, data []byte) error {
+	dirty, err := g.Dirty(rel, data)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s cannot be compared with HEAD (%v); spine runs only committed verify packs", rel, err)
+	case dirty:
+		return fmt.Errorf("%s has uncommitted changes (or is not committed); commit or revert them: spine runs only committed verify packs", rel)
+	}
+	return nil
 }
 
 // docChange compares doc with HEAD: why is set when it holds changes HEAD

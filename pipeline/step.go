@@ -535,6 +535,15 @@ func (r *Runner) runVerify(ctx context.Context, step *loops.Step, out *artifacts
 	}
 	checks, summary, failed, err := r.opts.Verify.RunPack(ctx, step.Pack, out.Stream(artifacts.StreamStdout), env)
 	res.End = time.Now()
+	// Each check's command as it ran, stored as a step's is.
+	for i := range checks {
+		var n int
+		checks[i].Command, n = StoredCommand(checks[i].Command, r.redactor())
+		rc.Redactions += n
+		if checks[i].Command != "" {
+			checks[i].CommandSHA256 = artifacts.CommandSHA256(checks[i].Command)
+		}
+	}
 	rc.Checks, rc.Summary = checks, summary
 	switch {
 	case err != nil:

@@ -1,6 +1,7 @@
 package site
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -134,8 +135,15 @@ func (st *buildState) writeReceipt(w *hw, pg *receiptPage) {
 				w.e(r.Summary)
 				w.s(`</span>`)
 			}
+			// Each check's command, as it ran, where the receipt records
+			// it (receipts from before it did have none).
+			commands := slices.ContainsFunc(pg.Checks, func(c checkRow) bool { return c.Command != "" })
 			w.s("</h2>\n", `<div class="table-wrap"><table class="grid">`, "\n",
-				`<thead><tr><th>Check</th><th>Title</th><th>Status</th><th class="num">Exit</th><th class="num">Duration</th><th>Blocking</th></tr></thead>`, "\n<tbody>")
+				`<thead><tr><th>Check</th><th>Title</th><th>Status</th><th class="num">Exit</th><th class="num">Duration</th><th>Blocking</th>`)
+			if commands {
+				w.s(`<th>Command</th>`)
+			}
+			w.s("</tr></thead>\n<tbody>")
 			for _, c := range pg.Checks {
 				w.s(`<tr><td><code>`)
 				w.e(c.ID)
@@ -148,6 +156,11 @@ func (st *buildState) writeReceipt(w *hw, pg *receiptPage) {
 					w.s("yes")
 				} else {
 					w.s("no")
+				}
+				if commands {
+					w.s(`</td><td><code>`)
+					w.e(c.Command)
+					w.s(`</code>`)
 				}
 				w.s("</td></tr>\n")
 			}

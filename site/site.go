@@ -43,8 +43,10 @@ import (
 )
 
 // generator names the page format version; bump it when pages change in a
-// way the embedded templates and assets do not capture.
-const generator = "spine-site/1"
+// way the embedded templates and assets do not capture (the pages written
+// in Go, such as writeReceipt, and the render package's HTML): a build
+// then makes every page again rather than keep those an older spine made.
+const generator = "spine-site/2"
 
 // ManifestName is the manifest file written in the output folder.
 const ManifestName = ".spine-manifest.json"

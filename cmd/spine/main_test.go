@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
+	"html"
 	"io"
 	"os"
 	"os/exec"
@@ -89,6 +92,11 @@ type receiptJSON struct {
 	Approval *struct {
 		Source string `json:"source"`
 	} `json:"approval"`
+	Checks []struct {
+		ID            string `json:"id"`
+		Command       string `json:"command"`
+		CommandSHA256 string `json:"command_sha256"`
+	} `json:"checks"`
 }
 
 func TestDemoEndToEnd(t *testing.T) {
@@ -134,6 +142,21 @@ func TestDemoEndToEnd(t *testing.T) {
 		}
 		if rc.Step == "verify-infra-baseline" && rc.Summary != "2/3 PASS; non-blocking fail: D188" {
 			t.Errorf("baseline verify summary = %q", rc.Summary)
+		}
+		if rc.Step == "verify-infra-baseline" {
+			// Each check's command as it ran, on the receipt and its page.
+			page, err := os.ReadFile(filepath.Join(dir, "public", "receipts", rc.RunKey, "index.html"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range rc.Checks {
+				if c.Command == "" || c.CommandSHA256 != fmt.Sprintf("%x", sha256.Sum256([]byte(c.Command))) {
+					t.Errorf("check %s records command %q, hash %q", c.ID, c.Command, c.CommandSHA256)
+				}
+				if !strings.Contains(string(page), "<code>"+html.EscapeString(c.Command)+"</code>") {
+					t.Errorf("the receipt page does not show check %s's command %q", c.ID, c.Command)
+				}
+			}
 		}
 	}
 	for step, want := range map[string][]string{

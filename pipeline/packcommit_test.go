@@ -1,0 +1,103 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spinehq/spine/artifacts"
+)
+
+// TestVerifyPackRunsOnlyCommitted: a verify step whose pack file has
+// uncommitted changes, or is not committed at all, does not run: its loop
+// waits with the reason naming the file (exit 3, as for a loop's own
+// half-edit), and the other loops run. Once committed, the pack runs, and
+// the receipt records each check's command and its hash.
+func TestVerifyPackRunsOnlyCommitted(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	pack := func(name, word string) string {
+		return fmt.Sprintf("pack: %s\nchecks:\n  - id: C1\n    run: echo %s >> %s\n", name, word, count)
+	}
+	r.commit("loops", map[string]string{
+		"verify/p.yaml": pack("p", "committed"),
+		"loops/a.md":    loopDoc("LOOP-A", "## Stage 1: Check\n\n```verify {name=check-p pack=p}\n```\n"),
+		"loops/b.md":    loopDoc("LOOP-B", "## Stage 1: Check\n\n```verify {name=check-q pack=q}\n```\n"),
+		"loops/c.md":    loopDoc("LOOP-C", fmt.Sprintf("## Stage 1: Do\n\n```sh {name=plain}\necho plain >> %s\n```\n", count)),
+	})
+	r.write("verify/p.yaml", pack("p", "uncommitted"))
+	r.write("verify/q.yaml", pack("q", "untracked"))
+
+	out := r.run(nil)
+	skipped := map[string]string{}
+	for _, s := range out.Skipped {
+		skipped[s.What] = s.Why
+	}
+	for loop, file := range map[string]string{"LOOP-A": "verify/p.yaml", "LOOP-B": "verify/q.yaml"} {
+		if why := skipped[loop]; !strings.Contains(why, file+" has uncommitted changes") {
+			t.Errorf("%s skipped for %q; want it held, naming %s", loop, why, file)
+		}
+	}
+	if it := r.plan(nil, "LOOP-A", "check-p"); it.State != StateWaiting || !strings.Contains(it.Reason, "verify/p.yaml") || !OperatorHold(it) {
+		t.Errorf("plan of check-p: %s %q, want waiting for an operator, naming the pack", it.State, it.Reason)
+	}
+	if data, err := os.ReadFile(count); err != nil || string(data) != "plain\n" {
+		t.Fatalf("ran %q (%v), want the plain step alone", data, err)
+	}
+
+	r.commit("packs", map[string]string{"verify/p.yaml": pack("p", "uncommitted"), "verify/q.yaml": pack("q", "untracked")})
+	r.run(nil)
+	if data, err := os.ReadFile(count); err != nil || string(data) != "plain\nuncommitted\nuntracked\n" {
+		t.Fatalf("ran %q (%v), want both packs once committed", data, err)
+	}
+	for _, rc := range r.receipts() {
+		if rc.Step != "check-p" {
+			continue
+		}
+		want := fmt.Sprintf("echo uncommitted >> %s", count)
+		if len(rc.Checks) != 1 || rc.Checks[0].Command != want || rc.Checks[0].CommandSHA256 != artifacts.CommandSHA256(want) {
+			t.Errorf("check-p's receipt checks %+v; want C1 with its command %q and hash", rc.Checks, want)
+		}
+	}
+	r.clean()
+}
+
+// TestPackRunnerRunsTheBytesItChecked: the pack's bytes Committed passes
+// are the bytes that run, and a pack it refuses runs no check.
+func TestPackRunnerRunsTheBytesItChecked(t *testing.T) {
+	root := t.TempDir()
+	made := filepath.Join(root, "made")
+	if err := os.MkdirAll(filepath.Join(root, "verify"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "verify", "p.yaml"), []byte("pack: p\nchecks:\n  - id: C1\n    run: touch "+made+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	pr := &PackRunner{Dir: filepath.Join(root, "verify"), Root: root, Committed: func(rel string, data []byte) error {
+		seen = append(seen, rel)
+		return fmt.Errorf("%s is not committed", rel)
+	}}
+	_, _, failed, err := pr.RunPack(context.Background(), "p", io.Discard, nil)
+	if err == nil || !failed || !strings.Contains(err.Error(), "verify/p.yaml is not committed") {
+		t.Fatalf("RunPack of a refused pack: failed %v, %v", failed, err)
+	}
+	if _, err := os.Stat(made); err == nil {
+		t.Fatal("a refused pack ran its check")
+	}
+	pr.Committed = func(string, []byte) error { return nil }
+	checks, _, failed, err := pr.RunPack(context.Background(), "p", io.Discard, nil)
+	if err != nil || failed || len(checks) != 1 || checks[0].Command != "touch "+made {
+		t.Fatalf("RunPack: %+v, failed %v, %v", checks, failed, err)
+	}
+	if _, err := os.Stat(made); err != nil {
+		t.Fatalf("the committed pack did not run: %v", err)
+	}
+	if fmt.Sprint(seen) != "[verify/p.yaml]" {
+		t.Errorf("Committed saw %v", seen)
+	}
+}
