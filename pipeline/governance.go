@@ -83,11 +83,11 @@ func (tx *govTx) rollback() {
 // receipt, journaled like a step's, is left for recovery to commit).
 func (r *Runner) govern(ctx context.Context, act func(ctx context.Context, tx *govTx) error) (*Outcome, error) {
 	r.out = &Outcome{}
-	lock, err := AcquireLock(ctx, r.opts.StateDir, r.opts.Wait, r.log)
+	release, err := LockRepo(ctx, r.opts.Git, r.opts.StateDir, r.opts.Wait, r.log)
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Release()
+	defer release()
 	if err := r.load(); err != nil {
 		return nil, err
 	}

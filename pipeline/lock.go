@@ -14,6 +14,7 @@ import (
 	"github.com/gofrs/flock"
 
 	"github.com/spinehq/spine/internal/fsx"
+	"github.com/spinehq/spine/internal/gitx"
 )
 
 // ErrLocked is returned when another run holds the repository lock.
@@ -95,4 +96,57 @@ func readPID(path string) int {
 	}
 	n, _ := strconv.Atoi(strings.TrimSpace(string(data)))
 	return n
+}
+
+// LockRepo takes the run lock of the repository g's working tree, waiting
+// up to wait: the lock of <git dir>/spine (the default state folder) and,
+// when stateDir is another folder (SPINE_STATE_DIR), its lock too, in that
+// order. Two commands on one checkout exclude each other whatever state
+// folder each was given: a run with its own state folder has its own
+// journal and ledger, and would otherwise run a destructive step the
+// other is running or has run. release frees both.
+func LockRepo(ctx context.Context, g *gitx.Repo, stateDir string, wait time.Duration, log *slog.Logger) (release func(), err error) {
+	var dirs []string
+	if g != nil {
+		gitDir, err := g.GitDir()
+		if err != nil {
+			return nil, fmt.Errorf("lock: %w", err)
+		}
+		dirs = append(dirs, filepath.Join(gitDir, "spine"))
+	}
+	if stateDir != "" && (len(dirs) == 0 || !sameDir(dirs[0], stateDir)) {
+		dirs = append(dirs, stateDir)
+	}
+	var held []*Lock
+	release = func() {
+		for i := len(held) - 1; i >= 0; i-- {
+			_ = held[i].Release()
+		}
+	}
+	for _, d := range dirs {
+		l, err := AcquireLock(ctx, d, wait, log)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		held = append(held, l)
+	}
+	return release, nil
+}
+
+// sameDir reports whether the folders a and b (made when missing) are one
+// folder: a lock file taken twice by one process would refuse itself.
+func sameDir(a, b string) bool {
+	if filepath.Clean(a) == filepath.Clean(b) {
+		return true
+	}
+	if os.MkdirAll(a, fsx.DirMode) != nil || os.MkdirAll(b, fsx.DirMode) != nil {
+		return false
+	}
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
 }

@@ -150,11 +150,11 @@ func (o *PushOptions) lock(ctx context.Context) (func(), error) {
 	if o.StateDir == "" {
 		return func() {}, nil
 	}
-	l, err := AcquireLock(ctx, o.StateDir, 0, o.Log)
+	release, err := LockRepo(ctx, o.Git, o.StateDir, 0, o.Log)
 	if err != nil {
 		return nil, fmt.Errorf("update the working tree: %w; the next push or sync does it", err)
 	}
-	return func() { _ = l.Release() }, nil
+	return release, nil
 }
 
 func (o *PushOptions) notice(res *PushResult, msg string) {

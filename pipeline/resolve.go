@@ -19,11 +19,11 @@ func (r *Runner) Resolve(ctx context.Context, loopID, stepName, status, note str
 		return nil, fmt.Errorf("resolve: --as must be pass or fail, not %q", status)
 	}
 	r.out = &Outcome{}
-	lock, err := AcquireLock(ctx, r.opts.StateDir, r.opts.Wait, r.log)
+	release, err := LockRepo(ctx, r.opts.Git, r.opts.StateDir, r.opts.Wait, r.log)
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Release()
+	defer release()
 	if err := r.load(); err != nil {
 		return nil, err
 	}

@@ -449,11 +449,11 @@ func readKeys(root string, paths []string) string {
 func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 	r.out = &Outcome{}
 	if !r.opts.DryRun {
-		lock, err := AcquireLock(ctx, r.opts.StateDir, r.opts.Wait, r.log)
+		release, err := LockRepo(ctx, r.opts.Git, r.opts.StateDir, r.opts.Wait, r.log)
 		if err != nil {
 			return nil, err
 		}
-		defer lock.Release()
+		defer release()
 		// A push that died mid-replay left spine's commits off the branch:
 		// put them back before planning, or their steps would run again.
 		if err := r.recoverInterruptedPush(); err != nil {

@@ -618,29 +618,41 @@ func TestKilledMidStepIsHeldAsInterrupted(t *testing.T) {
 	r.clean()
 }
 
+// TestConcurrentRunsExecuteOnce: runs started together on one checkout
+// take turns, and the step runs once; so they do when some were given a
+// state folder of their own (SPINE_STATE_DIR: another journal and ledger),
+// as the repository's own lock is taken too.
 func TestConcurrentRunsExecuteOnce(t *testing.T) {
-	r := newRepo(t)
-	count := counter(t)
-	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: X\n\n```sh {name=once}\necho x >> %s\nsleep 0.3\n```\n", count))})
-	var wg sync.WaitGroup
-	codes := make([]int, 4)
-	for i := range codes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, codes[i] = r.spine(context.Background(), nil, "run", "--wait", "30s")
-		}()
+	for _, own := range []bool{false, true} {
+		t.Run(fmt.Sprintf("own state folders=%v", own), func(t *testing.T) {
+			r := newRepo(t)
+			count := counter(t)
+			r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: X\n\n```sh {name=once destructive=true}\necho x >> %s\nsleep 0.3\n```\n", count))})
+			var wg sync.WaitGroup
+			codes := make([]int, 4)
+			for i := range codes {
+				var env []string
+				if own && i%2 == 1 {
+					env = []string{"SPINE_STATE_DIR=" + t.TempDir()}
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, codes[i] = r.spine(context.Background(), env, "run", "--wait", "30s")
+				}()
+			}
+			wg.Wait()
+			if n := countLines(t, count); n != 1 {
+				t.Fatalf("step executed %d times by 4 concurrent runs", n)
+			}
+			for _, c := range codes {
+				if c != 0 {
+					t.Fatalf("exit codes %v", codes)
+				}
+			}
+			r.clean()
+		})
 	}
-	wg.Wait()
-	if n := countLines(t, count); n != 1 {
-		t.Fatalf("step executed %d times by 4 concurrent runs", n)
-	}
-	for _, c := range codes {
-		if c != 0 {
-			t.Fatalf("exit codes %v", codes)
-		}
-	}
-	r.clean()
 }
 
 func TestLockedRunExits75(t *testing.T) {

@@ -80,8 +80,12 @@ func Open(root string) (*Repo, error) {
 // mappedShared holds the mapping of a Repo's shared index.
 type mappedShared struct{ m *mapfile.Mapping }
 
-// GitDir returns the repository's .git directory.
-func (g *Repo) GitDir() string { return filepath.Join(g.Root, ".git") }
+// GitDir returns the repository's git folder: .git, or the folder a .git
+// file names (a linked working tree's own).
+func (g *Repo) GitDir() (string, error) {
+	gitDir, _, err := g.dirs()
+	return gitDir, err
+}
 
 // Head returns the commit HEAD points at, or the zero hash in a repository
 // without commits.
