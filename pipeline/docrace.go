@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/spinehq/spine/artifacts"
@@ -60,6 +61,11 @@ func (r *Runner) docChanged(lr *loopRun) bool {
 	}
 	if changed {
 		r.report().Notice(fmt.Sprintf("%s changed while this run was working on it (a pull or an edit); %s stops here, the next run plans from the new text", lr.doc.Path, lr.doc.LoopID))
+		// An edit not committed waits for an operator (exit 3), as a
+		// loop skipped for its uncommitted changes does; a pull does not.
+		if _, _, _, err := r.currentSource(lr); err != nil && !slices.ContainsFunc(r.out.Skipped, func(s Skip) bool { return s.What == lr.doc.LoopID }) {
+			r.out.Skipped = append(r.out.Skipped, Skip{What: lr.doc.LoopID, Why: fmt.Sprintf("%s: %v; commit or revert it", lr.doc.Path, err)})
+		}
 	}
 	return changed
 }

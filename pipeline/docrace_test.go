@@ -99,6 +99,11 @@ func TestDocEditedBetweenStepsStopsTheLoop(t *testing.T) {
 			if got := r.read("loops/d.md"); !strings.Contains(got, "echo C") {
 				t.Errorf("the operator's edit was lost:\n%s", got)
 			}
+			// The edit is not committed: the loop waits for an operator
+			// (spine run exits 3).
+			if len(out.Skipped) != 1 || out.Skipped[0].What != "LOOP-D" || !strings.Contains(out.Skipped[0].Why, "uncommitted changes made while spine ran") {
+				t.Errorf("skipped %+v; want LOOP-D, for the edit made while it ran", out.Skipped)
+			}
 		})
 	}
 }

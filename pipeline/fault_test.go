@@ -470,14 +470,19 @@ func TestSIGTERMDuringStep(t *testing.T) {
 			}
 			done := make(chan error, 1)
 			go func() { done <- cmd.Wait() }()
+			var waitErr error
 			select {
-			case <-done:
+			case waitErr = <-done:
 			case <-time.After(tc.within + 30*time.Second):
 				_ = cmd.Process.Kill()
 				t.Fatalf("spine did not exit within %s of SIGTERM\n%s", tc.within+30*time.Second, stderr.String())
 			}
 			if el := time.Since(start); el > tc.within {
 				t.Errorf("spine took %s to stop after SIGTERM, want at most %s", el, tc.within)
+			}
+			// Stopped is not success: exit 1, saying so.
+			if ee, ok := waitErr.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), "stopped by signal") {
+				t.Errorf("spine stopped by SIGTERM: %v; want exit 1 and \"stopped by signal\"\n%s", waitErr, stderr.String())
 			}
 			if got := r.stepReceipts("wipe"); !cmp.Equal(got, []string{"interrupted"}) {
 				t.Fatalf("wipe receipts %v, want [interrupted]\n%s", got, stderr.String())

@@ -136,13 +136,16 @@ updated) go to standard error.`,
 				// operator to commit or revert them.
 				a.exit = exitWaiting
 			}
+			// A signal stops the run (the step it stopped is recorded as
+			// interrupted, and held unless idempotent): whoever started
+			// it must not take that for success.
+			if errors.Is(err, context.Canceled) || ctx.Err() != nil {
+				return exitf(exitFailed, "stopped by signal; spine plan says what waits")
+			}
 			if push && !dryRun {
 				if perr := a.pushAfterRun(ctx, opts, gf, quiet || asJSON); perr != nil {
 					return perr
 				}
-			}
-			if errors.Is(err, context.Canceled) {
-				return exitf(exitFailed, "stopped by signal")
 			}
 			return nil
 		},

@@ -29,9 +29,10 @@ const (
 const exitStatusHelp = `
 EXIT STATUS
   0   ok
-  1   a step failed in this run, a step's output or a commit could not be
-      stored, or verification failed
-  2   bad usage or an invalid document
+  1   a step failed in this run, the run was stopped by a signal, a step's
+      output or a commit could not be stored, or verification failed
+  2   bad usage, an invalid document, or a repository spine will not work
+      in (another user's; an invalid core.sharedRepository)
   3   nothing failed, but something waits for an operator
   75  another run holds the lock`
 
