@@ -77,8 +77,9 @@ type cacheFile struct {
 type cacheKey [sha256.Size]byte
 
 // cacheMagic starts a cache file; the digit is the encoding's version,
-// raised when the encoding of a document changes.
-const cacheMagic = "spine-docs-cache 4\n"
+// raised when the encoding of a document, or what Parse makes of one,
+// changes.
+const cacheMagic = "spine-docs-cache 5\n"
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 

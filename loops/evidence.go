@@ -2,6 +2,7 @@ package loops
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 )
 
@@ -29,9 +30,8 @@ type EvidenceRun struct {
 // the begin marker first) lists none, as does a bullet of another shape or
 // one above the block's first sub-heading: only what spine wrote counts.
 func ParseEvidence(src []byte) []EvidenceRun {
-	b := bytes.Index(src, []byte(EvidenceBegin))
-	e := bytes.Index(src, []byte(EvidenceEnd))
-	if b < 0 || e < b || bytes.Count(src, []byte(EvidenceBegin)) > 1 || bytes.Count(src, []byte(EvidenceEnd)) > 1 {
+	b, e, err := evidenceSpan(src)
+	if err != nil || b < 0 {
 		return nil
 	}
 	line := 1 + bytes.Count(src[:b], []byte("\n"))
@@ -89,4 +89,88 @@ func parseEvidenceBullet(s string) (EvidenceRun, bool) {
 	}
 	r.RunKey, r.Status, r.Step = key, status, rest[:end]
 	return r, true
+}
+
+// evidenceMarkers returns the offsets of the evidence markers of src that
+// are spine's, in file order: those outside fenced code blocks, where a
+// document may show the block as an example (that is its own text).
+func evidenceMarkers(src []byte) (begins, ends []int) {
+	if !bytes.Contains(src, []byte("<!-- spine:evidence:")) {
+		return nil, nil
+	}
+	var fence []byte // the open fence's run of ` or ~, nil outside one
+	for off := 0; off < len(src); {
+		end := bytes.IndexByte(src[off:], '\n')
+		if end < 0 {
+			end = len(src)
+		} else {
+			end += off
+		}
+		line := bytes.TrimRight(src[off:end], " \t\r")
+		text := bytes.TrimLeft(line, " \t")
+		switch run := fenceRun(text); {
+		case fence != nil:
+			if len(run) >= len(fence) && run[0] == fence[0] && len(bytes.TrimLeft(text, string(run[:1]))) == 0 {
+				fence = nil
+			}
+		case run != nil:
+			fence = run
+		default:
+			begins = appendAll(begins, src[off:end], off, EvidenceBegin)
+			ends = appendAll(ends, src[off:end], off, EvidenceEnd)
+		}
+		off = end + 1
+	}
+	return begins, ends
+}
+
+// appendAll appends to offs the offset (line's own at off) of every
+// occurrence of marker in line.
+func appendAll(offs []int, line []byte, off int, marker string) []int {
+	for i := 0; ; {
+		j := bytes.Index(line[i:], []byte(marker))
+		if j < 0 {
+			return offs
+		}
+		offs = append(offs, off+i+j)
+		i += j + len(marker)
+	}
+}
+
+// fenceRun returns the run of three or more backticks or tildes a line
+// (its indentation removed) opens or closes a fenced code block with, or
+// nil. A backtick fence's info string holds no backtick, as CommonMark
+// has it.
+func fenceRun(text []byte) []byte {
+	if len(text) < 3 || (text[0] != '`' && text[0] != '~') {
+		return nil
+	}
+	n := 0
+	for n < len(text) && text[n] == text[0] {
+		n++
+	}
+	if n < 3 || text[0] == '`' && bytes.IndexByte(text[n:], '`') >= 0 {
+		return nil
+	}
+	return text[:n]
+}
+
+// evidenceSpan returns the offsets of the evidence block's begin and end
+// markers (see evidenceMarkers), -1 and -1 when it has none, and an error
+// for markers spine cannot tell a block from.
+func evidenceSpan(src []byte) (b, e int, err error) {
+	begins, ends := evidenceMarkers(src)
+	switch {
+	case len(begins) == 0 && len(ends) == 0:
+		return -1, -1, nil
+	case len(begins) > 1 || len(ends) > 1:
+		return 0, 0, fmt.Errorf("evidence markers appear more than once; refusing to guess which block is spine's")
+	case len(ends) == 0:
+		return 0, 0, fmt.Errorf("evidence block is missing its end marker")
+	case len(begins) == 0:
+		return 0, 0, fmt.Errorf("evidence block is missing its begin marker")
+	case ends[0] < begins[0]:
+		return 0, 0, fmt.Errorf("evidence end marker comes before the begin marker")
+	}
+	return begins[0], ends[0], nil
 }

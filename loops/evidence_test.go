@@ -38,6 +38,12 @@ func TestParseEvidence(t *testing.T) {
 		{"other shapes", block("#### S\n\n- " + k1 + " (pass, step wipe)\n- `" + k1 + "` pass\n- `" + k1 + "` (pass, wipe)\n- `a b` (pass, step wipe)\n- `" + k1 + "` (pass, step )\n- `" + k1 + "` (pass, step wipe\n"), nil},
 		{"end marker after a bullet on its line", "x\n" + EvidenceBegin + "\n#### S\n\n- `" + k1 + "` (pass, step wipe: a)" + EvidenceEnd + "\n", nil},
 		{"bullet outside the block", "#### S\n\n- `" + k1 + "` (pass, step wipe)\n" + block(""), nil},
+		{"an example in a fence is not the block", "```markdown\n" + EvidenceBegin + "\n#### S\n\n- `" + k1 + "` (pass, step wipe)\n" + EvidenceEnd + "\n```\n", nil},
+		{
+			"the block after an example in a fence",
+			"```\n" + EvidenceBegin + "\n#### S\n\n- `" + k2 + "` (pass, step media)\n" + EvidenceEnd + "\n```\n\n" + EvidenceBegin + "\n#### S\n\n- `" + k1 + "` (pass, step wipe)\n" + EvidenceEnd + "\n",
+			[]EvidenceRun{{Stage: "S", RunKey: k1, Status: "pass", Step: "wipe", Line: 12, Text: "- `" + k1 + "` (pass, step wipe)"}},
+		},
 		{"markers twice", block("#### S\n\n- `"+k1+"` (pass, step wipe)\n") + EvidenceBegin + "\n", nil},
 		{"end before begin", EvidenceEnd + "\n#### S\n- `" + k1 + "` (pass, step wipe)\n" + EvidenceBegin + "\n", nil},
 	}

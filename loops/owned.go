@@ -25,7 +25,7 @@ func OnlySpineEdits(before, after []byte) bool {
 	if bytes.Equal(before, after) {
 		return true
 	}
-	if bytes.Count(after, []byte(EvidenceBegin)) != 1 || bytes.Count(after, []byte(EvidenceEnd)) != 1 {
+	if b, _, err := evidenceSpan(after); err != nil || b < 0 {
 		return false
 	}
 	b, ok := withoutSpineParts(before)

@@ -687,7 +687,10 @@ func (p *docParser) body() {
 	root := blockParser.Parse(text.NewReader(body))
 	// spine's own evidence block repeats stage titles as headings; they are
 	// a record of runs, not stages.
-	evBegin, evEnd := bytes.Index(body, []byte(EvidenceBegin)), bytes.Index(body, []byte(EvidenceEnd))
+	evBegin, evEnd, err := evidenceSpan(body)
+	if err != nil {
+		evBegin, evEnd = -1, -1
+	}
 	inEvidence := func(n ast.Node) bool {
 		off := segStart(n, body)
 		return evBegin >= 0 && evEnd > evBegin && off > evBegin && off < evEnd

@@ -356,13 +356,11 @@ func SetEvidence(src []byte, block string) ([]byte, error) {
 	if nl == "\r\n" {
 		block = strings.ReplaceAll(block, "\n", "\r\n")
 	}
-	b := bytes.Index(src, []byte(EvidenceBegin))
-	e := bytes.Index(src, []byte(EvidenceEnd))
-	switch {
-	case b >= 0 && e >= 0 && e > b:
-		if bytes.Count(src, []byte(EvidenceBegin)) > 1 || bytes.Count(src, []byte(EvidenceEnd)) > 1 {
-			return nil, fmt.Errorf("evidence markers appear more than once; refusing to guess which block is spine's")
-		}
+	b, e, err := evidenceSpan(src)
+	if err != nil {
+		return nil, err
+	}
+	if b >= 0 {
 		// Replace from the end of the begin marker's line to the start of
 		// the end marker's line.
 		after := b + len(EvidenceBegin)
@@ -381,10 +379,6 @@ func SetEvidence(src []byte, block string) ([]byte, error) {
 		out.WriteString(block)
 		out.Write(src[lineStart:])
 		return out.Bytes(), nil
-	case b >= 0 && e >= 0:
-		return nil, fmt.Errorf("evidence end marker comes before the begin marker")
-	case b >= 0 || e >= 0:
-		return nil, fmt.Errorf("evidence block is missing its %s marker", map[bool]string{true: "end", false: "begin"}[b >= 0])
 	}
 	var out bytes.Buffer
 	out.Grow(len(src) + len(block) + 100)

@@ -310,6 +310,17 @@ func TestSetEvidence(t *testing.T) {
 		{name: "LF document, CRLF block", src: "# T\n", block: "a\r\n",
 			want: "# T\n\n## Execution Evidence\n\n" + EvidenceBegin + "\na\n" + EvidenceEnd + "\n"},
 
+		// A document showing the block as an example, in a fenced code
+		// block, keeps it: the markers there are its own text.
+		{name: "example in a fence, no block", src: "# T\n\n```markdown\n" + EvidenceBegin + "\n- example\n" + EvidenceEnd + "\n```\n", block: block,
+			want: "# T\n\n```markdown\n" + EvidenceBegin + "\n- example\n" + EvidenceEnd + "\n```\n\n## Execution Evidence\n\n" + EvidenceBegin + "\n" + block + EvidenceEnd + "\n"},
+		{name: "example in a tilde fence, then the block", src: "~~~~\n" + EvidenceBegin + "\n~~~\n" + EvidenceEnd + "\n~~~~\n\n" + EvidenceBegin + "\nold\n" + EvidenceEnd + "\n", block: block,
+			want: "~~~~\n" + EvidenceBegin + "\n~~~\n" + EvidenceEnd + "\n~~~~\n\n" + EvidenceBegin + "\n" + block + EvidenceEnd + "\n"},
+		{name: "example in an indented fence of a list", src: "- item\n\n  ```\n  " + EvidenceBegin + "\n  " + EvidenceEnd + "\n  ```\n", block: "x\n",
+			want: "- item\n\n  ```\n  " + EvidenceBegin + "\n  " + EvidenceEnd + "\n  ```\n\n## Execution Evidence\n\n" + EvidenceBegin + "\nx\n" + EvidenceEnd + "\n"},
+		{name: "begin in a fence, end outside", src: "```\n" + EvidenceBegin + "\nin a fence\n```\nafter fence\n" + EvidenceEnd + "\n", block: "x",
+			err: "evidence block is missing its begin marker"},
+
 		{name: "markers twice", src: EvidenceBegin + "\n" + EvidenceEnd + "\n" + EvidenceBegin + "\n" + EvidenceEnd + "\n", block: "x",
 			err: "evidence markers appear more than once; refusing to guess which block is spine's"},
 		{name: "begin only", src: EvidenceBegin + "\n", block: "x", err: "evidence block is missing its end marker"},
