@@ -97,6 +97,13 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 	if !g.isApprover(c.Author) {
 		return Decision{Reason: fmt.Sprintf("gate %s: approval commit %s is by %s, who is not in policy.approvers", gate, c.Hash.String()[:12], author)}
 	}
+	// The approver list the approval answers to is the one before it: a
+	// commit that adds its own author to policy.approvers approves nothing.
+	if ok, err := g.approverBefore(c); err != nil {
+		return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, err)}
+	} else if !ok {
+		return Decision{Reason: fmt.Sprintf("gate %s: approval commit %s is by %s, who was not in policy.approvers before it (an approver list changed in the approving commit does not count)", gate, c.Hash.String()[:12], author)}
+	}
 	if g.Policy.RequireSigned {
 		if c.PGPSignature == "" {
 			return Decision{Reason: fmt.Sprintf("gate %s: approval commit %s is not signed (policy.require_signed)", gate, c.Hash.String()[:12])}
@@ -173,7 +180,27 @@ func (g *Gates) stepCommit(doc *loops.Document, step *loops.Step) *object.Commit
 }
 
 func (g *Gates) isApprover(sig object.Signature) bool {
-	for _, a := range g.Policy.Approvers {
+	return listed(g.Policy.Approvers, sig)
+}
+
+// approverBefore reports whether the author of commit c is in the
+// policy.approvers of spine.yaml at c's first parent (none for a root
+// commit, or a parent without the file).
+func (g *Gates) approverBefore(c *object.Commit) (bool, error) {
+	if len(c.ParentHashes) == 0 {
+		return false, nil
+	}
+	approvers, err := g.history().approversAt(c.ParentHashes[0])
+	if err != nil {
+		return false, err
+	}
+	return listed(approvers, c.Author), nil
+}
+
+// listed reports whether sig's email is one of approvers (emails, or
+// "Name <email>").
+func listed(approvers []string, sig object.Signature) bool {
+	for _, a := range approvers {
 		a = strings.TrimSpace(a)
 		if addr, err := mail.ParseAddress(a); err == nil {
 			if sameEmail(addr.Address, sig.Email) {

@@ -13,6 +13,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/config"
 	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/gitx"
 	"github.com/spinehq/spine/loops"
@@ -78,6 +79,8 @@ type historyCache struct {
 	commits map[plumbing.Hash]*object.Commit
 	trees   map[plumbing.Hash]map[string]object.TreeEntry
 	docs    map[plumbing.Hash]*loops.Document
+	// approvers are policy.approvers by spine.yaml blob.
+	approvers map[plumbing.Hash][]string
 	// visited counts the commits walks have read (for tests).
 	visited int
 }
@@ -88,6 +91,8 @@ func newHistoryCache(g *gitx.Repo, stateDir string) *historyCache {
 		commits: map[plumbing.Hash]*object.Commit{},
 		trees:   map[plumbing.Hash]map[string]object.TreeEntry{},
 		docs:    map[plumbing.Hash]*loops.Document{},
+
+		approvers: map[plumbing.Hash][]string{},
 	}
 }
 
@@ -302,6 +307,34 @@ func (hc *historyCache) stepSince(c *object.Commit, work *loops.Document, step *
 		return "changed", nil
 	}
 	return "", nil
+}
+
+// approversAt returns policy.approvers of spine.yaml at commit h (none
+// without the file); a file that does not parse is an error naming it.
+func (hc *historyCache) approversAt(h plumbing.Hash) ([]string, error) {
+	hc.mu.Lock()
+	defer hc.mu.Unlock()
+	c, err := hc.commit(h)
+	if err != nil {
+		return nil, err
+	}
+	blob, ok := hc.blobAt(c, config.FileName)
+	if !ok {
+		return nil, nil
+	}
+	if a, ok := hc.approvers[blob]; ok {
+		return a, nil
+	}
+	data, err := hc.git.Blob(blob)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.Parse(config.FileName, data)
+	if err != nil {
+		return nil, fmt.Errorf("%s at commit %s: %w", config.FileName, h.String()[:12], err)
+	}
+	hc.approvers[blob] = cfg.Policy.Approvers
+	return cfg.Policy.Approvers, nil
 }
 
 // keep records a walk from head and returns its commit.

@@ -337,3 +337,60 @@ func TestApprovalDoesNotCoverALaterStep(t *testing.T) {
 		t.Fatalf("ran %q (%v), want provision alone", data, err)
 	}
 }
+
+// TestApprovalPolicyIsCommitted: gates answer to the policy HEAD holds,
+// and an approval to the approver list from before it. An approver added
+// in the working tree (not committed), or by the approving commit itself,
+// opens nothing; nor does a signing key only the working tree has. A list
+// committed before the approval does.
+func TestApprovalPolicyIsCommitted(t *testing.T) {
+	lead := newPerson(t, "Lead", "lead@example.com")
+	op := newPerson(t, "Op", "op@example.com")
+	const policy = "policy:\n  approvers: [lead@example.com]\n"
+	const withOp = "policy:\n  approvers: [lead@example.com, op@example.com]\n"
+	for _, tc := range []struct {
+		name string
+		// approve commits the approval (the loop's own text is given).
+		approve    func(r *testRepo, approved string)
+		wantReason string
+	}{
+		{"the approver list edited, not committed", func(r *testRepo, approved string) {
+			r.gitCommit(op, nil, "approve", map[string]string{"loops/a.md": approved})
+			r.write("spine.yaml", withOp)
+		}, "who is not in policy.approvers"},
+		{"added to the approvers by the approving commit", func(r *testRepo, approved string) {
+			r.gitCommit(op, nil, "approve", map[string]string{"loops/a.md": approved, "spine.yaml": withOp})
+		}, "was not in policy.approvers before it"},
+		{"a signing key in the working tree only", func(r *testRepo, approved string) {
+			r.gitCommit(lead, nil, "require signatures", map[string]string{"spine.yaml": policy + "  require_signed: true\n  signing_keys: [keys/lead.asc]\n"})
+			r.gitCommit(lead, &lead, "approve", map[string]string{"loops/a.md": approved})
+			r.write("keys/lead.asc", lead.armoredPublic(t))
+		}, "no policy.signing_keys to verify with"},
+		{"added to the approvers before approving", func(r *testRepo, approved string) {
+			r.gitCommit(lead, nil, "add op", map[string]string{"spine.yaml": withOp})
+			r.gitCommit(op, nil, "approve", map[string]string{"loops/a.md": approved})
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRepo(t)
+			count := counter(t)
+			doc := loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Provision\n\n```sh {name=provision gate=ALLOW_X destructive=true}\necho run >> %s\n```\n", count))
+			r.gitCommit(lead, nil, "setup", map[string]string{"spine.yaml": policy, "loops/a.md": doc})
+			tc.approve(r, strings.Replace(doc, "status: active\n", "status: active\napprovals: [ALLOW_X]\n", 1))
+			it := r.plan(nil, "LOOP-A", "provision")
+			if tc.wantReason == "" {
+				if it.State != StatePending {
+					t.Fatalf("plan: %s %q, want pending", it.State, it.Reason)
+				}
+				return
+			}
+			if it.State != StateBlocked || !strings.Contains(it.Reason, tc.wantReason) {
+				t.Fatalf("plan: %s %q; want blocked, %q", it.State, it.Reason, tc.wantReason)
+			}
+			r.run(nil)
+			if _, err := os.Stat(count); err == nil {
+				t.Fatal("the gated step ran")
+			}
+		})
+	}
+}

@@ -251,11 +251,12 @@ func (r *Runner) loadWith(h *History) error {
 			unfinished[[2]string{e.Intent.LoopID, e.Intent.Step}] = e
 		}
 	}
+	pol, keys := r.approvalPolicy()
 	r.planner = &Planner{
 		History: h,
 		Gates: &Gates{
-			Env: r.opts.LookupEnv, Policy: r.opts.Config.Policy, Git: r.opts.Git,
-			ArmoredKeys: readKeys(r.opts.Root, r.opts.Config.Policy.SigningKeys),
+			Env: r.opts.LookupEnv, Policy: pol, Git: r.opts.Git,
+			ArmoredKeys: keys,
 			StateDir:    r.opts.StateDir,
 		},
 		Host: r.opts.Host, Retry: r.opts.Retry, Unfinished: unfinished,
@@ -425,6 +426,37 @@ func (r *Runner) docs() []*loops.Document {
 		return nil
 	}
 	return r.opts.Set.Docs
+}
+
+// approvalPolicy returns the policy gates are decided by, and the armored
+// keys it names: spine.yaml and the key files as HEAD holds them. An
+// approver or a key added in the working tree and not committed is
+// someone's half-edit, and opens no gate. Without git (or a spine.yaml at
+// HEAD that does not parse: nobody approves) it is the loaded one.
+func (r *Runner) approvalPolicy() (config.Policy, string) {
+	g := r.opts.Git
+	if g == nil {
+		return r.opts.Config.Policy, readKeys(r.opts.Root, r.opts.Config.Policy.SigningKeys)
+	}
+	data, ok, err := g.HeadFile(config.FileName)
+	if err != nil || !ok {
+		return config.Policy{SecretEnv: r.opts.Config.Policy.SecretEnv}, ""
+	}
+	c, err := config.Parse(config.FileName, data)
+	if err != nil {
+		return config.Policy{SecretEnv: r.opts.Config.Policy.SecretEnv}, ""
+	}
+	var b strings.Builder
+	for _, p := range c.Policy.SigningKeys {
+		if _, err := artifacts.SafeJoin(r.opts.Root, p); err != nil {
+			continue
+		}
+		if data, ok, err := g.HeadFile(path.Clean(filepath.ToSlash(p))); err == nil && ok {
+			b.Write(data)
+			b.WriteByte('\n')
+		}
+	}
+	return c.Policy, b.String()
 }
 
 // readKeys concatenates the armored public keys named by the policy.
