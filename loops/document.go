@@ -235,6 +235,24 @@ func (d *Document) HasErrors() bool {
 	return false
 }
 
+// The findings of a document Parse could not read as a loop at all.
+const (
+	msgEmpty  = "empty document"
+	msgBinary = "binary file (NUL byte); not a loop document"
+)
+
+// Unreadable reports whether the document could not be read as a loop at
+// all (empty, or binary): nothing in it says whether it is active, so a
+// run names it as invalid rather than pass it over as inactive.
+func (d *Document) Unreadable() bool {
+	for _, p := range d.Problems {
+		if p.Level == LevelError && (p.Message == msgEmpty || p.Message == msgBinary) {
+			return true
+		}
+	}
+	return false
+}
+
 // Step returns the command or verify step named name, and its stage.
 func (d *Document) Step(name string) (*Stage, *Step) {
 	for i := range d.Stages {

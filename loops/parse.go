@@ -294,12 +294,12 @@ func (p *docParser) parse() {
 	d.BodyLine = 1
 	d.Meta = Meta{}
 	if len(bytes.TrimSpace(p.src)) == 0 {
-		p.problem(1, LevelError, "empty document")
+		p.problem(1, LevelError, msgEmpty)
 		p.finish()
 		return
 	}
 	if i := binaryAt(p.src); i >= 0 {
-		p.problem(p.lineAt(i), LevelError, "binary file (NUL byte); not a loop document")
+		p.problem(p.lineAt(i), LevelError, msgBinary)
 		p.finish()
 		return
 	}

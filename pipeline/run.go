@@ -280,9 +280,10 @@ func (r *Runner) loadWith(h *History) error {
 
 // InvalidLoop reports whether doc, planned as items, is a loop the run
 // skips as invalid (DESIGN's exit 2): active, with lint errors, and with
-// steps not done.
+// steps not done; or a document that could not be read as a loop at all
+// (loops.Document.Unreadable), whose status nobody can tell.
 func InvalidLoop(doc *loops.Document, items []Item) bool {
-	return doc.HasErrors() && runnableStatus(doc.Status) &&
+	return doc.Unreadable() || doc.HasErrors() && runnableStatus(doc.Status) &&
 		slices.ContainsFunc(items, func(it Item) bool { return it.State != StateDone && it.State != StateEdited })
 }
 
@@ -295,9 +296,9 @@ type Skip struct {
 // String returns "WHAT: WHY", the line a run prints when it skips.
 func (s Skip) String() string { return s.What + ": " + s.Why }
 
-// invalidSkip says why a run skips doc as invalid (see InvalidLoop): its
+// InvalidSkip says why a run skips doc as invalid (see InvalidLoop): its
 // lint errors, each with its file:line.
-func invalidSkip(doc *loops.Document) Skip {
+func InvalidSkip(doc *loops.Document) Skip {
 	var errs []string
 	for _, pr := range doc.Problems {
 		if pr.Level == loops.LevelError {
@@ -638,7 +639,7 @@ type loopRun struct {
 func (r *Runner) runLoop(ctx context.Context, doc *loops.Document) (err error) {
 	items := r.planner.PlanLoop(doc)
 	if InvalidLoop(doc, items) {
-		s := invalidSkip(doc)
+		s := InvalidSkip(doc)
 		r.skip(s.What, s.Why, true)
 		return nil
 	}

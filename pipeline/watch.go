@@ -74,7 +74,7 @@ func Look(opts Options) (Outlook, error) {
 		}
 		items := p.PlanLoop(doc)
 		if InvalidLoop(doc, items) {
-			out.Invalid = append(out.Invalid, invalidSkip(doc))
+			out.Invalid = append(out.Invalid, InvalidSkip(doc))
 		}
 		for _, it := range items {
 			if OperatorHold(it) {

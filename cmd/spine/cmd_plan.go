@@ -50,8 +50,14 @@ it), 3 when something waits for an operator.`,
 			held, invalid := false, false
 			for i, planned := range planner.PlanLoops(rc.set.Docs) {
 				d := rc.set.Docs[i]
-				// spine run skips an invalid loop, exit 2.
-				invalid = invalid || pipeline.InvalidLoop(d, planned)
+				// spine run skips an invalid loop, exit 2; one without a
+				// step to show (not a loop at all) is named here.
+				if pipeline.InvalidLoop(d, planned) {
+					invalid = true
+					if len(planned) == 0 {
+						fmt.Fprintf(a.stderr, "spine: %s\n", pipeline.InvalidSkip(d))
+					}
+				}
 				for _, it := range planned {
 					if it.State == pipeline.StateDone {
 						continue

@@ -525,3 +525,29 @@ func TestRetryNamesAStep(t *testing.T) {
 		t.Fatalf("--retry boom ran the step %q", data)
 	}
 }
+
+// TestUnreadableLoopIsNamed: a loop document spine cannot read as a loop
+// at all (a NUL byte, or empty) says nothing of its status, so it is not
+// passed over as inactive: spine run and spine plan name it with its
+// file:line and exit 2, and the other loops still run.
+func TestUnreadableLoopIsNamed(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-OK\nstatus: active\n---\n\n# Loop Scope: LOOP-OK\n\n## Stage 1: Go\n\n```sh {name=ok}\necho ok > ok.txt\n```\n")
+	os.WriteFile(filepath.Join(dir, "loops", "nul.md"), []byte("---\nloop_id: LOOP-NUL\nstatus: active\nowner: \"a\x00b\"\n---\n\n# LOOP-NUL\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "loops", "empty.md"), nil, 0o644)
+	gitCmd(t, dir, "add", "-A")
+	gitCmd(t, dir, "commit", "-q", "-m", "bad documents")
+	for _, args := range [][]string{{"plan"}, {"run"}} {
+		out, errOut, code := spine(t, append([]string{"--repo", dir}, args...)...)
+		for _, want := range []string{"loops/nul.md:4: error: binary file (NUL byte)", "loops/empty.md:1: error: empty document"} {
+			if !strings.Contains(out+errOut, want) {
+				t.Errorf("spine %v does not name %q:\n%s%s", args, want, out, errOut)
+			}
+		}
+		if code != 2 {
+			t.Errorf("spine %v: exit %d, want 2", args, code)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ok.txt")); err != nil {
+		t.Errorf("the valid loop did not run: %v", err)
+	}
+}
