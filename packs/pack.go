@@ -9,6 +9,7 @@ package packs
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -300,9 +301,13 @@ const MaxRun = 128<<10 - 1
 
 // LoadDir reads every *.yaml and *.yml file of dir (not its
 // subdirectories) as a pack, sorted by pack name. A missing dir holds no
-// packs. Files that cannot be read or are not YAML become error findings
+// packs; a symbolic link (the folder, or a file in it) is an error finding
+// and is not read. Files that cannot be read or are not YAML become error findings
 // and are left out; two packs with one name are both kept and reported.
 func LoadDir(dir string) ([]*Pack, []Problem) {
+	if fi, err := os.Lstat(dir); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		return nil, []Problem{{Path: dir, Level: LevelError, Message: "the verify folder is a symbolic link; spine reads packs only from the repository"}}
+	}
 	entries, err := os.ReadDir(dir)
 	if os.IsNotExist(err) {
 		return nil, nil
@@ -318,6 +323,11 @@ func LoadDir(dir string) ([]*Pack, []Problem) {
 			continue
 		}
 		path := filepath.Join(dir, name)
+		if e.Type()&fs.ModeSymlink != 0 {
+			// Its target may be anywhere: never read, run or published.
+			problems = append(problems, Problem{Path: path, Line: 1, Level: LevelError, Message: "a symbolic link; spine reads packs only from files in the repository"})
+			continue
+		}
 		data, err := os.ReadFile(path)
 		if err != nil {
 			problems = append(problems, Problem{Path: path, Level: LevelError, Message: fmt.Sprintf("read pack: %v", err)})

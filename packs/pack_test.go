@@ -190,3 +190,34 @@ func TestLoadDirDuplicateNames(t *testing.T) {
 		t.Errorf("last problem = %v, want %q", problems[len(problems)-1], want)
 	}
 }
+
+// TestLoadDirRefusesSymlinks: a pack file that is a symbolic link (its
+// target may be outside the repository), or a verify folder that is one,
+// is an error finding, and nothing behind it is read.
+func TestLoadDirRefusesSymlinks(t *testing.T) {
+	outside := filepath.Join(t.TempDir(), "outside.yaml")
+	if err := os.WriteFile(outside, []byte("pack: ext\nchecks:\n  - {id: E1, title: SECRET, run: \"true\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "own.yaml"), []byte("pack: own\nchecks:\n  - {id: O1, run: \"true\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "ext.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	packs, problems := LoadDir(dir)
+	if len(packs) != 1 || packs[0].Name != "own" {
+		t.Errorf("packs %v, want own alone", packs)
+	}
+	if len(problems) != 1 || problems[0].Path != filepath.Join(dir, "ext.yaml") || problems[0].Level != LevelError || !strings.Contains(problems[0].Message, "symbolic link") {
+		t.Errorf("problems %+v, want ext.yaml refused as a symbolic link", problems)
+	}
+	link := filepath.Join(t.TempDir(), "verify")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	if packs, problems := LoadDir(link); packs != nil || len(problems) != 1 || !strings.Contains(problems[0].Message, "symbolic link") {
+		t.Errorf("LoadDir(a linked folder) = %v, %+v", packs, problems)
+	}
+}
