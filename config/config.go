@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -136,13 +137,13 @@ func Parse(name string, data []byte) (c *Config, err error) {
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
 		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, yamlError(name, err)
 		}
 		var extra yaml.Node
 		if err := dec.Decode(&extra); err == nil {
-			return nil, fmt.Errorf("%s: line %d: a second YAML document; spine.yaml holds one", name, extra.Line)
+			return nil, fmt.Errorf("%s:%d: a second YAML document; spine.yaml holds one", name, extra.Line)
 		} else if !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, yamlError(name, err)
 		}
 	}
 	c.applyDefaults()
@@ -150,6 +151,30 @@ func Parse(name string, data []byte) (c *Config, err error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return c, nil
+}
+
+// yamlLine matches the line yaml.v3 puts in front of its messages.
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
+
+// yamlError words a decoding error of the file name as file:line findings,
+// one a line (yaml.v3 says "yaml: line N: ..."; an unknown key, "field x
+// not found in type config.Site").
+func yamlError(name string, err error) error {
+	msgs := []string{err.Error()}
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	for i, m := range msgs {
+		if loc := yamlLine.FindStringSubmatch(m); loc != nil {
+			m = name + ":" + loc[1] + ": " + m[len(loc[0]):]
+		} else {
+			m = name + ": " + strings.TrimPrefix(m, "yaml: ")
+		}
+		m = strings.Replace(m, "field ", "unknown key ", 1)
+		msgs[i] = strings.Replace(m, " not found in type config.", " in ", 1)
+	}
+	return errors.New(strings.Join(msgs, "\n"))
 }
 
 // validate checks the settings that name places in the repository.
@@ -175,7 +200,26 @@ func (c *Config) validate() error {
 	if strings.ContainsAny(c.Signing.Key, "\x00\n\r") {
 		return fmt.Errorf("signing.key %q: NUL or line break", c.Signing.Key)
 	}
+	// The site folder is left out when loops are looked for: one that
+	// holds their folder would hide every loop (and be built over them).
+	if out := path.Clean(filepath.ToSlash(c.Site.Out)); !path.IsAbs(out) && !filepath.IsAbs(c.Site.Out) {
+		for _, g := range c.Loops {
+			if base := globBase(g); base != "." && (out == base || strings.HasPrefix(base, out+"/")) {
+				return fmt.Errorf("site.out %q holds the loop documents (loops: %q); build the site elsewhere", c.Site.Out, g)
+			}
+		}
+	}
 	return nil
+}
+
+// globBase returns the folder of a loops pattern before its first
+// wildcard ("." for one that starts with one).
+func globBase(g string) string {
+	g = filepath.ToSlash(g)
+	if i := strings.IndexAny(g, "*?[{"); i >= 0 {
+		g = g[:i]
+	}
+	return path.Dir(path.Clean(g + "x"))
 }
 
 // checkRel reports why p is not a repository-relative path that stays in

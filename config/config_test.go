@@ -9,9 +9,13 @@ func TestParseRefuses(t *testing.T) {
 	for _, tc := range []struct {
 		name, yaml, want string
 	}{
-		{"unknown key", "polcy: {}\n", "field polcy not found"},
-		{"typo in policy", "policy: {require_sigend: true}\n", "require_sigend"},
-		{"second document", "loops: [a]\n---\npolicy: {require_signed: true}\n", "second YAML document"},
+		{"unknown key", "polcy: {}\n", "spine.yaml:1: unknown key polcy in Config"},
+		{"typo in policy", "policy: {require_sigend: true}\n", "spine.yaml:1: unknown key require_sigend in Policy"},
+		{"typo on its line", "loops: [\"loops/*.md\"]\nsite:\n  titel: x\n", "spine.yaml:3: unknown key titel in Site"},
+		{"syntax error on its line", "loops: [a]\npolicy:\n  approvers: [a\n", "spine.yaml:2: did not find expected"},
+		{"site folder holds the loops", "site: {out: loops}\n", `site.out "loops" holds the loop documents`},
+		{"site folder holds the loops' parent", "loops: [\"ops/loops/**/*.md\"]\nsite: {out: ops}\n", `site.out "ops" holds`},
+		{"second document", "loops: [a]\n---\npolicy: {require_signed: true}\n", "spine.yaml:2: a second YAML document"},
 		{"receipts absolute", "receipts: /var/receipts\n", "receipts: \"/var/receipts\" is absolute"},
 		{"receipts escapes", "receipts: ../x\n", "does not name a path inside"},
 		{"artifacts escapes late", "artifacts: a/../../x\n", "does not name a path inside"},
@@ -28,7 +32,7 @@ func TestParseRefuses(t *testing.T) {
 			if err == nil {
 				t.Fatalf("accepted: %+v", c)
 			}
-			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), FileName+": ") {
+			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), FileName+":") {
 				t.Fatalf("error %q, want it to name %s and contain %q", err, FileName, tc.want)
 			}
 		})

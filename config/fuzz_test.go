@@ -49,8 +49,10 @@ func FuzzParse(f *testing.F) {
 			if c != nil {
 				t.Fatalf("Parse returned a config with error %v", err)
 			}
-			if !strings.HasPrefix(err.Error(), FileName+": ") {
-				t.Fatalf("error does not name the file: %v", err)
+			for _, line := range strings.Split(err.Error(), "\n") {
+				if !strings.HasPrefix(line, FileName+":") {
+					t.Fatalf("error line %q does not name the file: %v", line, err)
+				}
 			}
 			return
 		}
