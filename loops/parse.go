@@ -912,6 +912,7 @@ func (p *docParser) finish() {
 	} else if !ValidLoopID(d.LoopID) {
 		p.problem(max(1, d.Meta.Line("loop_id")), LevelError, "loop id %q has characters outside [A-Za-z0-9._-]", d.LoopID)
 	}
+	p.checkAfter()
 	d.RawStatus = d.Meta.String("status")
 	if d.RawStatus != "" {
 		st, ok := NormalizeStatus(d.RawStatus)
@@ -934,6 +935,57 @@ func (p *docParser) finish() {
 		d.Stages = []Stage{}
 	}
 	sort.SliceStable(d.Problems, func(i, j int) bool { return d.Problems[i].Line < d.Problems[j].Line })
+}
+
+// checkAfter reports the `after` attributes that name a step of this loop
+// the step could never follow: itself, a step that comes after it, or no
+// step at all. The step would wait for ever. (A step of another loop is
+// looked up by lint, which sees every loop.)
+func (p *docParser) checkAfter() {
+	d := p.d
+	order := map[string]int{}
+	n := 0
+	for si := range d.Stages {
+		for _, s := range d.Stages[si].Steps {
+			if s.Kind != KindManual && s.Name != "" {
+				if _, dup := order[s.Name]; !dup {
+					order[s.Name] = n
+				}
+			}
+			n++
+		}
+	}
+	n = 0
+	for si := range d.Stages {
+		for _, s := range d.Stages[si].Steps {
+			at := n
+			n++
+			if s.After == "" || s.Kind == KindManual {
+				continue
+			}
+			loopID, name := AfterRef(s.After)
+			if loopID != "" && loopID != d.LoopID {
+				continue
+			}
+			switch i, ok := order[name]; {
+			case !ok:
+				p.problem(s.Line, LevelError, "step %q: after=%s names no step of this loop; it would wait for ever", s.Name, s.After)
+			case name == s.Name:
+				p.problem(s.Line, LevelError, "step %q: after=%s names the step itself; it would wait for ever", s.Name, s.After)
+			case i > at:
+				p.problem(s.Line, LevelError, "step %q: after=%s names a step that comes after it (steps run in document order); it would wait for ever", s.Name, s.After)
+			}
+		}
+	}
+}
+
+// AfterRef splits an `after` attribute into the loop it names ("" for the
+// step's own) and the step: "step", "LOOP-ID/step" or "LOOP-ID:step".
+func AfterRef(after string) (loopID, step string) {
+	if i := strings.LastIndexAny(after, "/:"); i > 0 {
+		return after[:i], after[i+1:]
+	}
+	return "", after
 }
 
 // titleID takes the loop id from a `# Loop Scope: ID` or `# ID` title.

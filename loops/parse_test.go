@@ -631,3 +631,30 @@ func TestMetaHelpers(t *testing.T) {
 		t.Errorf("Get(z) not found")
 	}
 }
+
+// TestAfterLint: an `after` naming a step of the loop itself that the
+// step could never follow (none, itself, a later one) is an error on the
+// step's line; an earlier step, a step of another loop (looked up by
+// lint), and a loop-qualified earlier step are not.
+func TestAfterLint(t *testing.T) {
+	src := "---\nloop_id: LOOP-A\nstatus: active\n---\n\n# LOOP-A\n\n## Stage 1: S\n\n" +
+		"```sh {name=first}\ntrue\n```\n\n" + // line 10
+		"```sh {name=typo after=frist}\ntrue\n```\n\n" + // 14
+		"```sh {name=self after=self}\ntrue\n```\n\n" + // 18
+		"```sh {name=early after=late}\ntrue\n```\n\n" + // 22
+		"```sh {name=late after=first}\ntrue\n```\n\n" + // 26
+		"```sh {name=other after=LOOP-B/x}\ntrue\n```\n\n" + // 30
+		"```sh {name=own after=LOOP-A:first}\ntrue\n```\n\n" + // 34
+		"```sh {name=own-late after=LOOP-A/last}\ntrue\n```\n\n" + // 38
+		"```sh {name=last}\ntrue\n```\n" // 42
+	d := Parse("loops/a.md", []byte(src))
+	want := []string{
+		`14: error: step "typo": after=frist names no step of this loop; it would wait for ever`,
+		`18: error: step "self": after=self names the step itself; it would wait for ever`,
+		`22: error: step "early": after=late names a step that comes after it (steps run in document order); it would wait for ever`,
+		`38: error: step "own-late": after=LOOP-A/last names a step that comes after it (steps run in document order); it would wait for ever`,
+	}
+	if diff := cmp.Diff(want, messages(d.Problems)); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 	"sync"
 
@@ -129,25 +130,28 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 
 // hasApproval reports whether approvals: lists gate.
 func hasApproval(m loops.Meta, gate string) bool {
+	return slices.Contains(approvalsOf(m), gate)
+}
+
+// approvalsOf returns the gates approvals: lists: a YAML list, or a
+// string of names separated by commas or spaces.
+func approvalsOf(m loops.Meta) []string {
 	v, ok := m.Get("approvals")
 	if !ok {
-		return false
+		return nil
 	}
+	var out []string
 	switch x := v.(type) {
 	case string:
-		for _, f := range strings.FieldsFunc(x, func(r rune) bool { return r == ',' || r == ' ' || r == '[' || r == ']' }) {
-			if f == gate {
-				return true
-			}
-		}
+		out = strings.FieldsFunc(x, func(r rune) bool { return r == ',' || r == ' ' || r == '[' || r == ']' })
 	case []any:
 		for _, e := range x {
-			if s, ok := e.(string); ok && strings.TrimSpace(s) == gate {
-				return true
+			if s, ok := e.(string); ok && strings.TrimSpace(s) != "" {
+				out = append(out, strings.TrimSpace(s))
 			}
 		}
 	}
-	return false
+	return out
 }
 
 // approvalCommit finds the commit that added gate to the document's

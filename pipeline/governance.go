@@ -885,6 +885,48 @@ func GovernanceFindings(root string, cfg *config.Config, set *loops.Set, reg *ca
 		}
 	}
 
+	// Steps that wait for a step of another loop, and approvals that open
+	// no gate: both would wait, or be ignored, without a word.
+	byID := map[string]*loops.Document{}
+	for _, d := range set.Docs {
+		if _, dup := byID[d.LoopID]; !dup {
+			byID[d.LoopID] = d
+		}
+	}
+	for _, d := range set.Docs {
+		gates := map[string]bool{}
+		for si := range d.Stages {
+			for k := range d.Stages[si].Steps {
+				s := &d.Stages[si].Steps[k]
+				if s.Kind == loops.KindManual {
+					continue
+				}
+				gate := s.Gate
+				if gate == "" && reg != nil && s.Cap != "" {
+					if c, ok := reg.Lookup(s.Cap); ok {
+						gate = CapabilityGate(c)
+					}
+				}
+				gates[gate] = true
+				loopID, name := loops.AfterRef(s.After)
+				if s.After == "" || loopID == "" || loopID == d.LoopID {
+					continue // its own loop's: the document's finding
+				}
+				switch other := byID[loopID]; {
+				case other == nil:
+					add(d.Path, s.Line, string(loops.LevelWarning), fmt.Sprintf("step %s: after=%s names loop %s, which no document here has; the step waits until a receipt of %s passes", s.Name, s.After, loopID, s.After))
+				case func() bool { _, st := other.Step(name); return st == nil }():
+					add(d.Path, s.Line, string(loops.LevelWarning), fmt.Sprintf("step %s: after=%s names no step of loop %s (%s); the step waits until a receipt of it passes", s.Name, s.After, loopID, other.Path))
+				}
+			}
+		}
+		for _, a := range approvalsOf(d.Meta) {
+			if !gates[a] {
+				add(d.Path, max(1, d.Meta.Line("approvals")), string(loops.LevelWarning), fmt.Sprintf("approvals: %s opens no gate of this loop (its gates: %s)", a, gateList(gates)))
+			}
+		}
+	}
+
 	// Verify packs.
 	all, probs := packs.LoadDir(filepath.Join(root, filepath.FromSlash(cfg.VerifyDir)))
 	for _, p := range probs {
@@ -938,4 +980,19 @@ func CapabilityFindings(probs []caps.Problem) []loops.Problem {
 		out = append(out, loops.Problem{Path: p.Path, Line: p.Line, Level: loops.Level(p.Level), Message: p.Message})
 	}
 	return out
+}
+
+// gateList names the gates of a loop (gates holds "" for ungated steps).
+func gateList(gates map[string]bool) string {
+	var names []string
+	for g := range gates {
+		if g != "" {
+			names = append(names, g)
+		}
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
 }

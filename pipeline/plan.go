@@ -570,9 +570,9 @@ func (p *Planner) movedRun(doc *loops.Document, step string) *Run {
 // afterDone checks an `after` dependency: "step" in the same loop, or
 // "LOOP-ID/step" (also "LOOP-ID:step") in another.
 func (p *Planner) afterDone(doc *loops.Document, after string) (bool, string) {
-	loopID, step := doc.LoopID, after
-	if i := strings.LastIndexAny(after, "/:"); i > 0 {
-		loopID, step = after[:i], after[i+1:]
+	loopID, step := loops.AfterRef(after)
+	if loopID == "" {
+		loopID = doc.LoopID
 	}
 	r := p.History.Latest(loopID, step)
 	if r != nil && r.Done() {

@@ -1,0 +1,41 @@
+package pipeline
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/loops"
+)
+
+// TestGovernanceFindingsAcrossLoops: lint warns of a step waiting for a
+// step of another loop that no document has (it waits until a receipt of
+// it passes), and of an approval that opens no gate of its loop (a typo
+// leaves the gate closed without a word); a reference that resolves, and
+// an approval of a gate a step has, are not reported.
+func TestGovernanceFindingsAcrossLoops(t *testing.T) {
+	a := loops.Parse("loops/a.md", []byte("---\nloop_id: LOOP-A\nstatus: active\napprovals: [ALLOW_NEW, ALLOW_NWE]\n---\n\n# LOOP-A\n\n## Stage 1: S\n\n"+
+		"```sh {name=gated gate=ALLOW_NEW}\ntrue\n```\n\n"+ // line 11
+		"```sh {name=no-loop after=LOOP-NOPE/x}\ntrue\n```\n\n"+ // 15
+		"```sh {name=no-step after=LOOP-B/nosuch}\ntrue\n```\n\n"+ // 19
+		"```sh {name=fine after=LOOP-B:y}\ntrue\n```\n"))
+	b := loops.Parse("loops/b.md", []byte("---\nloop_id: LOOP-B\nstatus: active\n---\n\n# LOOP-B\n\n## Stage 1: S\n\n```sh {name=y}\ntrue\n```\n"))
+	got := messagesOf(GovernanceFindings(t.TempDir(), config.Default(), &loops.Set{Docs: []*loops.Document{a, b}}, nil))
+	want := []string{
+		"loops/a.md:4: warning: approvals: ALLOW_NWE opens no gate of this loop (its gates: ALLOW_NEW)",
+		"loops/a.md:15: warning: step no-loop: after=LOOP-NOPE/x names loop LOOP-NOPE, which no document here has; the step waits until a receipt of LOOP-NOPE/x passes",
+		"loops/a.md:19: warning: step no-step: after=LOOP-B/nosuch names no step of loop LOOP-B (loops/b.md); the step waits until a receipt of it passes",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+}
+
+func messagesOf(ps []loops.Problem) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.String())
+	}
+	return out
+}
