@@ -28,6 +28,25 @@ func (r *Runner) removeTemps(loopID, step, relDir string) {
 			}
 		}
 	}
+	removeGlobs(globs)
+}
+
+// removeDocTemps removes the temporary files (".<name>.tmp-*") of the
+// loop document of loopID that a run killed while it rewrote the document
+// (its evidence block, heartbeat) left beside it.
+func (r *Runner) removeDocTemps(loopID string) {
+	doc := r.opts.Set.ByID(loopID)
+	if doc == nil {
+		return
+	}
+	if full, err := artifacts.SafeJoin(r.opts.Root, doc.Path); err == nil {
+		removeGlobs([]string{filepath.Join(filepath.Dir(full), "."+filepath.Base(full)+".tmp-*")})
+	}
+}
+
+// removeGlobs removes the regular files matching globs whose names hold
+// ".tmp-"; errors are ignored.
+func removeGlobs(globs []string) {
 	for _, g := range globs {
 		matches, _ := filepath.Glob(g)
 		for _, m := range matches {

@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"sort"
@@ -98,4 +100,40 @@ func TestSweepRuns(t *testing.T) {
 
 	// No runs folder: nothing to do, no error.
 	(&Runner{opts: Options{StateDir: t.TempDir()}}).sweepRuns(nil)
+}
+
+// TestRecoveryRemovesTheDocumentsTemporaryFile: a run killed while it
+// rewrote a loop document (its evidence block) leaves the temporary file
+// beside it; the next run, recovering the stage, removes it, and the
+// working tree is clean. Another file of that shape beside another
+// document is left alone.
+func TestRecoveryRemovesTheDocumentsTemporaryFile(t *testing.T) {
+	r := newRepo(t)
+	r.commit("loops", map[string]string{
+		"loops/a.md": loopDoc("LOOP-A", "## Stage 1: X\n\n```sh {name=x}\ntrue\n```\n"),
+		"loops/b.md": loopDoc("LOOP-B", "## Stage 1: Y\n\n```sh {name=y}\ntrue\n```\n"),
+	})
+	// Killed with the stage's commit under way: what a kill during the
+	// document's rewrite leaves is put beside it by hand.
+	if _, code := r.spine(context.Background(), []string{"SPINE_FAULT=" + FaultIndexLocked + "@1"}, "run", "--loop", "LOOP-A"); code == 0 {
+		t.Fatal("the fault did not stop the run")
+	}
+	temp := filepath.Join(r.root, "loops", ".a.md.tmp-2940432248")
+	other := filepath.Join(r.root, "loops", ".b.md.tmp-1")
+	for _, p := range []string{temp, other} {
+		if err := os.WriteFile(p, []byte("half"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, code := r.spine(context.Background(), nil, "run", "--loop", "LOOP-A"); code != 0 {
+		t.Fatalf("run after the kill: exit %d\n%s", code, out)
+	}
+	if _, err := os.Lstat(temp); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s is still there: %v", temp, err)
+	}
+	if _, err := os.Lstat(other); err != nil {
+		t.Errorf("LOOP-B's file of that shape was removed: %v", err)
+	}
+	os.Remove(other)
+	r.clean()
 }

@@ -99,6 +99,9 @@ func (r *Runner) recover(ctx context.Context) error {
 	sort.Strings(loopsOrder)
 	for _, id := range loopsOrder {
 		lr := byLoop[id]
+		// The stage's end rewrites the loop document: a kill then left
+		// its temporary file.
+		r.removeDocTemps(id)
 		if len(lr.pending) == 0 {
 			continue
 		}
