@@ -299,8 +299,12 @@ func CheckArtifactName(name string) error {
 	switch {
 	case name == "", name == ".", name == "..":
 		return fmt.Errorf("artifact name %q is empty or a directory", name)
-	case strings.ContainsAny(name, "/\\\x00\n\r"):
+	case strings.ContainsAny(name, "/\\"):
 		return fmt.Errorf("artifact name %q escapes the loop's artifact folder (no path separators)", name)
+	case strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 }):
+		// An escape sequence in a file name reaches every terminal that
+		// lists the folder (ls, git status).
+		return fmt.Errorf("artifact name %q holds a control character", name)
 	case strings.HasPrefix(name, "."):
 		return fmt.Errorf("artifact name %q must not start with a dot", name)
 	case len(name) > 200:

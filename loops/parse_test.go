@@ -502,6 +502,8 @@ func TestStepFindings(t *testing.T) {
 		{"artifact dot", "```sh {name=a artifact=.hidden}\nx\n```\n", []string{`5: error: artifact name ".hidden" must not start with a dot`}},
 		{"artifact dotdot", "```sh {name=a artifact=..}\nx\n```\n", []string{`5: error: artifact name ".." is empty or a directory`}},
 		{"artifact backslash", "```sh {name=a artifact=..\\\\x}\nx\n```\n", []string{`5: error: artifact name "..\\\\x" escapes the loop's artifact folder (no path separators)`}},
+		{"artifact escape sequence", "```sh {\"name\":\"a\",\"artifact\":\"x\\u001b[31my\\u0007.txt\"}\nx\n```\n", []string{`5: error: artifact name "x\x1b[31my\a.txt" holds a control character`}},
+		{"artifact line break", "```sh {\"name\":\"a\",\"artifact\":\"x\\ny.txt\"}\nx\n```\n", []string{`5: error: artifact name "x\ny.txt" holds a control character`}},
 		{"unterminated list", "```sh {name=a\nx\n```\n", []string{
 			`5: error: step: attribute list "{name=a" does not end with }`,
 			`5: error: step has no name attribute (name=... is its identity across edits)`}},
