@@ -23,6 +23,7 @@ import (
 	"github.com/spinehq/spine/config"
 	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/gitx"
+	"github.com/spinehq/spine/internal/termtext"
 	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/packs"
 )
@@ -1017,7 +1018,9 @@ func commitMessage(loopID string, st *loops.Stage, counts map[string]int, runID,
 			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 		}
 	}
-	subject := fmt.Sprintf("spine(%s): stage %s %s — %s", loopID, st.Number, title, strings.Join(parts, ", "))
+	// The title is the document's text: no control character reaches
+	// git log's terminal.
+	subject := fmt.Sprintf("spine(%s): stage %s %s — %s", loopID, st.Number, termtext.Safe(title), strings.Join(parts, ", "))
 	return subject + "\n\nSpine-Run: " + runID + "\nSpine-Host: " + host + "\n"
 }
 

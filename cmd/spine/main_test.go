@@ -551,3 +551,37 @@ func TestUnreadableLoopIsNamed(t *testing.T) {
 		t.Errorf("the valid loop did not run: %v", err)
 	}
 }
+
+// TestEscapeSequencesNotSent: a step's output and a document's text are
+// data: escape sequences in them (a window title, a clear screen, the
+// clipboard) reach the terminal, and git log, in caret notation, never as
+// control characters; the output log keeps the bytes as they were.
+func TestEscapeSequencesNotSent(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-ESC\nstatus: active\nowner: \"\\e]0;PWNED\\a\"\n---\n\n# Loop Scope: LOOP-ESC\n\n## Stage 1: Red \x1b[31mtitle\n\n```sh {name=evil}\nprintf '\\033]0;EVIL\\007 \\033]52;c;aGk=\\007 \\033[2J\\n'\n```\n")
+	out, errOut, code := spine(t, "--repo", dir, "run")
+	if code != 0 {
+		t.Fatalf("run: exit %d\n%s%s", code, out, errOut)
+	}
+	status, _, _ := spine(t, "--repo", dir, "status")
+	log := gitCmd(t, dir, "log", "--format=%s")
+	for what, text := range map[string]string{"run": out + errOut, "status": status, "git log": log} {
+		if strings.ContainsAny(text, "\x1b\x07") {
+			t.Errorf("%s sent a control character:\n%q", what, text)
+		}
+	}
+	for _, want := range []string{"^[]0;EVIL^G", "^[[2J", "Red ^[[31mtitle"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("run's output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(status, "^[]0;PWNED^G") {
+		t.Errorf("status does not show the owner in caret notation:\n%s", status)
+	}
+	logs, _ := filepath.Glob(filepath.Join(dir, "receipts", "*", "*", "*", "*", "output.log"))
+	if len(logs) != 1 {
+		t.Fatalf("%d output logs", len(logs))
+	}
+	if data, _ := os.ReadFile(logs[0]); !bytes.Contains(data, []byte("\x1b]0;EVIL\x07")) {
+		t.Errorf("the output log does not keep the bytes as the step wrote them:\n%q", data)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/internal/termtext"
 	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/pipeline"
 )
@@ -75,7 +76,7 @@ func (t *termReporter) Loop(doc *loops.Document) {
 }
 
 func (t *termReporter) Stage(doc *loops.Document, st *loops.Stage) {
-	t.printf("  %s\n", t.paint("36", st.Title))
+	t.printf("  %s\n", t.paint("36", termtext.Safe(st.Title)))
 }
 
 func (t *termReporter) StepStart(it *pipeline.Item, runKey string) io.Writer {
@@ -108,7 +109,9 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		line := string(l.part[:i])
+		// Step output is data (a log, a file): its escape sequences are
+		// shown, never obeyed by the operator's terminal.
+		line := termtext.Safe(string(l.part[:i]))
 		l.part = l.part[i+1:]
 		text := line
 		if _, rest, ok := strings.Cut(line, "] "); ok && strings.HasPrefix(line, "2") {

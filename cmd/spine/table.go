@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"io"
 	"text/tabwriter"
+
+	"github.com/spinehq/spine/internal/termtext"
 )
 
 // table is the aligned-columns writer of every command's listing: a
@@ -21,6 +23,16 @@ type table struct {
 func newTable(w io.Writer) *table {
 	buf := bufio.NewWriterSize(w, 32<<10)
 	return &table{Writer: tabwriter.NewWriter(buf, 2, 4, 2, ' ', 0), buf: buf}
+}
+
+// Write takes rows of cells (tab-separated, each ending in a line feed),
+// their text made safe for a terminal (termtext.Safe): a document's owner
+// or title may hold an escape sequence.
+func (t *table) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(t.Writer, termtext.Safe(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // Flush writes the rows out: aligned, then through the buffer.

@@ -1,0 +1,42 @@
+package termtext
+
+import "testing"
+
+func TestSafe(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text\twith tab\nand lines": "plain text\twith tab\nand lines",
+		"héllo — ✓":                       "héllo — ✓",
+		"\x1b]0;EVIL\x07title":            "^[]0;EVIL^Gtitle",
+		"\x1b[2J clear":                   "^[[2J clear",
+		"cr\rover":                        "cr^Mover",
+		"del\x7f":                         "del^?",
+		"c1 \u009b31m":                    `c1 \u009b31m`,
+		"bad \xff utf8":                   "bad \ufffd utf8",
+		"nul\x00":                         "nul^@",
+	} {
+		if got := Safe(in); got != want {
+			t.Errorf("Safe(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func FuzzSafe(f *testing.F) {
+	f.Add("\x1b]52;c;aGVsbG8=\x07")
+	f.Add("ok")
+	f.Fuzz(func(t *testing.T, s string) {
+		out := Safe(s)
+		for i := 0; i < len(out); i++ {
+			if c := out[i]; c < 0x20 && c != '\t' && c != '\n' || c == 0x7f {
+				t.Fatalf("Safe(%q) = %q holds control byte %#x", s, out, c)
+			}
+		}
+		for _, r := range out {
+			if r >= 0x80 && r < 0xa0 {
+				t.Fatalf("Safe(%q) = %q holds C1 control %U", s, out, r)
+			}
+		}
+		if Safe(out) != out {
+			t.Fatalf("Safe is not idempotent on %q", s)
+		}
+	})
+}
