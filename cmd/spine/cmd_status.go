@@ -44,29 +44,42 @@ type statusLoop struct {
 func newStatusCmd(a *app) *cobra.Command {
 	var asJSON, staleOnly bool
 	c := &cobra.Command{
-		Use:   "status",
+		Use:   "status [LOOP-ID...]",
 		Short: "List every loop document with its status, progress and findings",
 		Long: `List every loop document: its loop id, status, owner, priority, heartbeat
-freshness, and the state of each step. With --json, print the array DESIGN.md
-"Command line" describes (loop_id, path, status, title, owner, priority,
-heartbeat_stale, run_keys, gaps, stages, problems).
+freshness, how many of its steps are done, and its findings. Given loop ids,
+show those loops step by step: each step's stage, state and why it waits.
+With --json, print the array DESIGN.md "Command line" describes (loop_id,
+path, status, title, owner, priority, heartbeat_stale, run_keys, gaps,
+stages with each step's state, problems), of the loops named if any.
 
 With --stale, exit 1 when any active loop's heartbeat is older than its
 heartbeat_ttl_minutes (for monitoring).`,
-		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(_ *cobra.Command, args []string) error {
 			rc, err := a.openRepoForPlanning()
 			if err != nil {
 				return err
 			}
+			docs := rc.set.Docs
+			if len(args) > 0 {
+				docs = nil
+				for _, id := range args {
+					d := rc.set.ByID(id)
+					if d == nil {
+						return exitf(exitUsage, "no loop %q in this repository (spine status lists them)", id)
+					}
+					docs = append(docs, d)
+				}
+			}
 			now := time.Now().UTC()
-			states, err := a.stepStates(rc)
+			states, reasons, wait, err := a.stepStatesAsync(rc)
 			if err != nil {
 				return err
 			}
-			out := make([]statusLoop, 0, len(rc.set.Docs))
+			defer wait()
+			out := make([]statusLoop, 0, len(docs))
 			anyStale := false
-			for _, d := range rc.set.Docs {
+			for _, d := range docs {
 				l := statusLoop{
 					LoopID: d.LoopID, Path: d.Path, Status: d.Status, Title: d.Title,
 					Owner: d.Meta.String("owner"), Priority: d.Meta.String("priority"),
@@ -87,11 +100,14 @@ heartbeat_ttl_minutes (for monitoring).`,
 				}
 				out = append(out, l)
 			}
-			if asJSON {
+			switch {
+			case asJSON:
 				if err := writeStatusJSON(a.stdout, out); err != nil {
 					return err
 				}
-			} else {
+			case len(args) > 0:
+				printLoopSteps(a, docs, states, reasons)
+			default:
 				printStatusTable(a, out)
 			}
 			if staleOnly && anyStale {
@@ -135,6 +151,34 @@ func printStatusTable(a *app, out []statusLoop) {
 	tw.Flush()
 }
 
+// printLoopSteps prints each of docs step by step: its stage, the step,
+// its state and, for a step not done, why it waits.
+func printLoopSteps(a *app, docs []*loops.Document, states, reasons func(*loops.Document, *loops.Step) string) {
+	tw := newTable(a.stdout)
+	for i, d := range docs {
+		if i > 0 {
+			fmt.Fprintln(tw)
+		}
+		fmt.Fprintf(tw, "%s (%s, owner %s): %s\n", d.LoopID, dash(d.Status), dash(d.Meta.String("owner")), d.Path)
+		fmt.Fprintln(tw, "STAGE\tSTEP\tSTATE\tREASON")
+		for si := range d.Stages {
+			st := &d.Stages[si]
+			for k := range st.Steps {
+				s := &st.Steps[k]
+				state, why := states(d, s), ""
+				if state != string(pipeline.StateDone) {
+					why = reasons(d, s)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", st.Title, s.Name, state, dash(why))
+			}
+		}
+		for _, p := range d.Problems {
+			fmt.Fprintf(tw, "finding\t\t\t%s\n", p.String())
+		}
+	}
+	tw.Flush()
+}
+
 func dash(s string) string {
 	if strings.TrimSpace(s) == "" {
 		return "-"
@@ -142,18 +186,8 @@ func dash(s string) string {
 	return s
 }
 
-// stepStates returns a function giving each step's state, from the
-// pipeline's planner over the repository's receipts.
-func (a *app) stepStates(rc *repoContext) (func(*loops.Document, *loops.Step) string, error) {
-	states, _, wait, err := a.stepStatesAsync(rc)
-	if err != nil {
-		return nil, err
-	}
-	wait()
-	return states, nil
-}
-
-// stepStatesAsync is stepStates planning the loops on another goroutine,
+// stepStatesAsync gives each step's state, from the pipeline's planner
+// over the repository's receipts, planning the loops on another goroutine,
 // so that the caller can go on with work that does not need the states:
 // the functions it returns wait for the plan. reasons gives why a step
 // that is not done waits. wait waits for the plan and for the approval

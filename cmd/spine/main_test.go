@@ -585,3 +585,34 @@ func TestEscapeSequencesNotSent(t *testing.T) {
 		t.Errorf("the output log does not keep the bytes as the step wrote them:\n%q", data)
 	}
 }
+
+// TestStatusOfALoop: spine status LOOP-ID shows the loop step by step,
+// done or not, with why a step waits; --json with a loop id gives that
+// loop alone; an unknown id is refused with exit 2.
+func TestStatusOfALoop(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-S\nstatus: active\nowner: \"@dana\"\n---\n\n# Loop Scope: LOOP-S\n\n## Stage 1: Read\n\n```sh {name=look}\ntrue\n```\n\n## Stage 2: Change\n\n```sh {name=change gate=ALLOW_S}\ntrue\n```\n")
+	if _, _, code := spine(t, "--repo", dir, "run"); code != 3 {
+		t.Fatalf("run: exit %d, want 3 (the gate)", code)
+	}
+	out, _, code := spine(t, "--repo", dir, "status", "LOOP-S")
+	if code != 0 {
+		t.Fatalf("status LOOP-S: exit %d", code)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^LOOP-S \(active, owner @dana\): loops/a\.md$`),
+		regexp.MustCompile(`(?m)^Stage 1: Read\s+look\s+done\s+-$`),
+		regexp.MustCompile(`(?m)^Stage 2: Change\s+change\s+blocked\s+gate ALLOW_S not approved`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("status LOOP-S does not match %s:\n%s", want, out)
+		}
+	}
+	js, _, _ := spine(t, "--repo", dir, "status", "--json", "LOOP-S")
+	var got []statusLoop
+	if err := json.Unmarshal([]byte(js), &got); err != nil || len(got) != 1 || got[0].LoopID != "LOOP-S" || got[0].Stages[1].Steps[0].State != "blocked" {
+		t.Errorf("status --json LOOP-S: %v\n%s", err, js)
+	}
+	if _, errOut, code := spine(t, "--repo", dir, "status", "LOOP-NOPE"); code != 2 || !strings.Contains(errOut, `no loop "LOOP-NOPE"`) {
+		t.Errorf("status LOOP-NOPE: exit %d, %q", code, errOut)
+	}
+}
