@@ -250,6 +250,17 @@ func procStartTicks(pid int) uint64 {
 	return n
 }
 
+// readExit reads a background step's exit file (what its supervisor
+// recorded once the command ended).
+func readExit(file string) (SupervisorExit, bool) {
+	var ex SupervisorExit
+	data, err := os.ReadFile(file)
+	if file == "" || err != nil || json.Unmarshal(data, &ex) != nil {
+		return SupervisorExit{}, false
+	}
+	return ex, true
+}
+
 // collectBackground turns a background step whose supervisor has ended
 // into its receipt: pass or fail from the recorded exit, or interrupted
 // when the supervisor died without recording one (killed, reboot).

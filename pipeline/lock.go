@@ -150,3 +150,15 @@ func sameDir(a, b string) bool {
 	fb, err := os.Stat(b)
 	return err == nil && os.SameFile(fa, fb)
 }
+
+// runHolder returns the pid of another live process that holds the run
+// lock of stateDir (the pid it recorded; 0 when none, when the recorded
+// one is gone, or when it is this process). A pid reused since is taken
+// for the holder: only what plan and status say depends on it.
+func runHolder(stateDir string) int {
+	pid := readPID(filepath.Join(stateDir, "lock"))
+	if pid <= 0 || pid == os.Getpid() || !pidAlive(pid) {
+		return 0
+	}
+	return pid
+}

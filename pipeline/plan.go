@@ -63,8 +63,12 @@ type Planner struct {
 	Retry map[string]bool
 	// Journal entries not yet turned into receipts (by loop and step).
 	Unfinished map[[2]string]*Entry
-	// Background is consulted for steps running detached.
-	Background func(loopID, step string) (running bool, reason string)
+	// Unrecorded says where a step stands whose run the journal holds
+	// without a result: StateRunning (detached and alive, or in another
+	// spine run, which holds the lock), a state for a background step that
+	// finished (its receipt the next run writes), or "" when the run that
+	// started it stopped (the step is interrupted).
+	Unrecorded func(loopID, step string) (State, string)
 	// CapGate returns the gate a registered capability requires ("" for
 	// none), for steps whose cap names one.
 	CapGate func(capName string) string
@@ -258,9 +262,9 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 	if e := p.Unfinished[key]; e != nil && e.Result == nil {
 		it.State = StateInterrupted
 		it.Reason = fmt.Sprintf("spine stopped while this step ran (started %s); the next run records it as interrupted", e.Intent.At.UTC().Format(time.RFC3339))
-		if p.Background != nil {
-			if running, why := p.Background(it.LoopID, step.Name); running {
-				it.State, it.Reason = StateRunning, why
+		if p.Unrecorded != nil {
+			if st, why := p.Unrecorded(it.LoopID, step.Name); st != "" {
+				it.State, it.Reason = st, why
 			}
 		}
 		return

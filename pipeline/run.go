@@ -264,16 +264,33 @@ func (r *Runner) loadWith(h *History) error {
 		CapGate: r.opts.CapGate, Now: r.opts.Clock,
 		Redactor: r.redactor(), Root: r.opts.Root, Receipts: r.store, Docs: r.docs(),
 		Uncommitted: r.uncommitted, Ledger: ledger,
-		Background: func(loopID, step string) (bool, string) {
+		Unrecorded: func(loopID, step string) (State, string) {
 			e := unfinished[[2]string{loopID, step}]
-			if e == nil || !backgroundAlive(e.Intent) {
-				return false, ""
+			if e == nil || e.Intent == nil {
+				return "", ""
 			}
-			why := fmt.Sprintf("running in the background for %s (pid %d)", r.opts.Clock().Sub(e.Intent.At).Round(time.Second), e.Intent.PID)
+			ran := r.opts.Clock().Sub(e.Intent.At).Round(time.Second)
+			last := ""
 			if l := lastLine(r.logPath(e.Intent.RunKey)); l != "" {
-				why += "; last output: " + l
+				last = "; last output: " + l
 			}
-			return true, why
+			switch {
+			case backgroundAlive(e.Intent):
+				return StateRunning, fmt.Sprintf("running in the background for %s (pid %d)%s", ran, e.Intent.PID, last)
+			case e.Intent.Background:
+				if ex, ok := readExit(e.Intent.ExitFile); ok {
+					why := fmt.Sprintf("finished in the background at %s, exit %d; the next spine run records its receipt", stamp(ex.End), ex.ExitCode)
+					if ex.ExitCode != 0 {
+						return StateFailed, why
+					}
+					return StateWaiting, why
+				}
+			default:
+				if pid := runHolder(r.opts.StateDir); pid > 0 {
+					return StateRunning, fmt.Sprintf("running for %s in spine run pid %d%s", ran, pid, last)
+				}
+			}
+			return "", ""
 		},
 	}
 	return nil

@@ -1678,3 +1678,56 @@ func TestManualStepWaitsForItsTick(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanSaysWhatTheJournalHolds: while a run executes a step, plan calls
+// it running, naming that run's pid (not interrupted); a background step
+// that finished before the next run is waiting for that run to record it,
+// not interrupted; once the runs are done, both are recorded.
+func TestPlanSaysWhatTheJournalHolds(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	release := filepath.Join(t.TempDir(), "release")
+	r.commit("loops", map[string]string{
+		"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Slow\n\n```sh {name=slow}\necho x >> %s\nwhile [ ! -e %s ]; do sleep 0.05; done\n```\n", count, release)),
+		"loops/b.md": loopDoc("LOOP-B", "## Stage 1: Copy\n\n```sh {name=copy background=true}\necho copied\n```\n"),
+	})
+	cmd := exec.Command(spineBin(), "--repo", r.root, "run", "--loop", "LOOP-A")
+	cmd.Env = gitEnv("Operator", "op@example.com")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, func() bool { return countLines(t, count) == 1 })
+	it := r.plan(nil, "LOOP-A", "slow")
+	if it.State != StateRunning || !strings.Contains(it.Reason, fmt.Sprintf("in spine run pid %d", cmd.Process.Pid)) {
+		t.Errorf("plan while slow runs: %s %q; want running in pid %d", it.State, it.Reason, cmd.Process.Pid)
+	}
+	if err := os.WriteFile(release, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the run: %v", err)
+	}
+	if it := r.plan(nil, "LOOP-A", "slow"); it.State != StateDone {
+		t.Errorf("plan after the run: %s %q, want done", it.State, it.Reason)
+	}
+
+	if out, code := r.spine(context.Background(), nil, "run", "--loop", "LOOP-B"); code != 0 {
+		t.Fatalf("run LOOP-B: exit %d\n%s", code, out)
+	}
+	// Its supervisor writes the exit file, then ends.
+	waitFor(t, 30*time.Second, func() bool {
+		m, _ := filepath.Glob(filepath.Join(r.root, ".git", "spine", "runs", "*.exit"))
+		return len(m) == 1 && r.plan(nil, "LOOP-B", "copy").State != StateRunning
+	})
+	it = r.plan(nil, "LOOP-B", "copy")
+	if it.State != StateWaiting || !strings.Contains(it.Reason, "finished in the background") || !strings.Contains(it.Reason, "exit 0") || OperatorHold(it) {
+		t.Errorf("plan of the finished background step: %s %q; want waiting for the next run", it.State, it.Reason)
+	}
+	if out, code := r.spine(context.Background(), nil, "run", "--loop", "LOOP-B"); code != 0 {
+		t.Fatalf("second run LOOP-B: exit %d\n%s", code, out)
+	}
+	if got := r.stepReceipts("copy"); !cmp.Equal(got, []string{"pass"}) {
+		t.Errorf("copy receipts %v, want pass", got)
+	}
+	r.clean()
+}
