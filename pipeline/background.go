@@ -201,6 +201,7 @@ func (r *Runner) startBackground(lr *loopRun, it *Item) error {
 	}
 	go func() { _ = cmd.Wait() }() // reap it if this process lives on (watch)
 	r.unfinishedAdd(intent)
+	r.out.Background++
 	r.report().Notice(fmt.Sprintf("    ⟳ %s started in the background (supervisor pid %d, %s); a later run records it", step.Name, cmd.Process.Pid, key))
 	return nil
 }

@@ -143,6 +143,9 @@ type Outcome struct {
 	Failed bool
 	// Commits are the commits made.
 	Commits []string
+	// Background counts the steps this run started in the background (a
+	// later run records them).
+	Background int
 	// Skipped names loops not run and why.
 	Skipped []Skip
 	// Invalid is set when a loop was skipped because its document is

@@ -1711,8 +1711,8 @@ func TestPlanSaysWhatTheJournalHolds(t *testing.T) {
 		t.Errorf("plan after the run: %s %q, want done", it.State, it.Reason)
 	}
 
-	if out, code := r.spine(context.Background(), nil, "run", "--loop", "LOOP-B"); code != 0 {
-		t.Fatalf("run LOOP-B: exit %d\n%s", code, out)
+	if out, code := r.spine(context.Background(), nil, "run", "--loop", "LOOP-B"); code != 0 || !strings.Contains(out, "nothing finished: 1 step(s) started in the background") {
+		t.Fatalf("run LOOP-B: exit %d; want 0, saying the step started in the background\n%s", code, out)
 	}
 	// Its supervisor writes the exit file, then ends.
 	waitFor(t, 30*time.Second, func() bool {

@@ -219,10 +219,12 @@ func (t *termReporter) summary(out *pipeline.Outcome) {
 			// (3) does.
 			fmt.Fprintf(t.w, "nothing ran: %d step(s) wait for an operator\n", len(out.Held))
 			for _, it := range out.Held {
-				fmt.Fprintf(t.w, "  %s %s %s: %s\n", it.LoopID, it.Name, it.State, it.Reason)
+				fmt.Fprintf(t.w, "  %s %s %s: %s\n", it.LoopID, termtext.Safe(it.Name), it.State, termtext.Safe(it.Reason))
 			}
 		case len(out.Skipped) > 0:
 			fmt.Fprint(t.w, "nothing ran: ")
+		case out.Background > 0:
+			fmt.Fprintf(t.w, "nothing finished: %d step(s) started in the background; a later run records them (spine plan shows them running)\n", out.Background)
 		default:
 			fmt.Fprintln(t.w, "nothing to do: no step is pending")
 		}
