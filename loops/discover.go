@@ -13,8 +13,9 @@ import (
 )
 
 // MaxDocumentSize is the largest document spine parses; larger files get a
-// finding instead of being read into memory.
-const MaxDocumentSize = 64 << 20
+// finding instead of being read into memory. Real loop documents are tens
+// of kilobytes; one of 50 MB took a minute and 2 GB to publish.
+const MaxDocumentSize = 8 << 20
 
 // skipDirs are never searched for loop documents.
 var skipDirs = map[string]bool{".git": true, "node_modules": true, "vendor": true}

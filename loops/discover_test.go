@@ -139,7 +139,7 @@ func badInputs() map[string][]byte {
 	}
 	var huge bytes.Buffer
 	huge.WriteString("---\nloop_id: LOOP-HUGE-1\nstatus: open\n---\n\n# Loop Scope: LOOP-HUGE-1\n\n## Stage 1: Big\n\n")
-	for huge.Len() < 20<<20 {
+	for huge.Len() < MaxDocumentSize-1<<20 {
 		fmt.Fprintf(&huge, "- `CAP-20260101-%06d__big.cap__Rk%d` GAP-OP-%d | cell | cell |\n", huge.Len()%1000000, huge.Len()%97, huge.Len()%13)
 	}
 	good := fixtureBytes("LOOP-FIXTURE-BASIC-20260301.scope.md")
