@@ -91,7 +91,7 @@ func (r *Runner) Resolve(ctx context.Context, loopID, stepName, status, note str
 	if latest := r.history.Latest(doc.LoopID, step.Name); latest != nil {
 		note = fmt.Sprintf("%s (was %s: %s)", note, latest.Status, latest.RunKey)
 	}
-	rc.Note = fmt.Sprintf("resolved by %s as %s: %s", r.opts.User, status, note)
+	rc.Note = fmt.Sprintf("%s%s as %s: %s", resolvedBy, r.opts.User, status, note)
 	if err := r.writeReceipt(lr, rc, nil); err != nil {
 		return nil, err
 	}
@@ -101,6 +101,9 @@ func (r *Runner) Resolve(ctx context.Context, loopID, stepName, status, note str
 	r.housekeep(ctx)
 	return rc, nil
 }
+
+// resolvedBy starts the note of a receipt spine resolve wrote.
+const resolvedBy = "resolved by "
 
 // findStep locates a command step by name, in loopID or (when empty) in
 // the one loop that has it.

@@ -1606,6 +1606,9 @@ func TestResolveTakesHeldStepsOnly(t *testing.T) {
 	if rc, err := resolve(nil, "change", artifacts.StatusFail); err != nil || rc.Status != artifacts.StatusFail {
 		t.Fatalf("resolve --as fail of the blocked step: %+v, %v", rc, err)
 	}
+	if it := r.plan(nil, "LOOP-A", "change"); it.State != StateFailed || !strings.HasPrefix(it.Reason, "resolved by tester as fail: by hand") {
+		t.Errorf("plan after resolve --as fail: %s %q; want failed, with the operator's verdict (no process ran)", it.State, it.Reason)
+	}
 	rc, err := resolve(map[string]string{"ALLOW_CHANGE": "yes"}, "change", artifacts.StatusPass)
 	if err != nil {
 		t.Fatalf("resolve --as pass with the gate approved: %v", err)
