@@ -762,7 +762,7 @@ func LoadCapabilities(root string, cfg *config.Config) (*caps.Registry, []caps.P
 	rel := filepath.ToSlash(cfg.Capabilities)
 	full, err := artifacts.SafeJoin(root, rel)
 	if err != nil {
-		return nil, nil, fmt.Errorf("capabilities %s: %w", rel, err)
+		return nil, nil, fmt.Errorf("%s: %w", rel, err)
 	}
 	data, err := os.ReadFile(full)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -968,6 +968,9 @@ func ErrorFinding(path string, err error) loops.Problem {
 		if _, scanErr := fmt.Sscanf(rest, "%d:", &n); scanErr == nil {
 			line = n
 			_, msg, _ = strings.Cut(rest, ": ")
+		} else {
+			// "path: message": the finding names the path once.
+			msg = strings.TrimPrefix(rest, " ")
 		}
 	}
 	return loops.Problem{Path: path, Line: line, Level: loops.LevelError, Message: msg}

@@ -111,7 +111,8 @@ func TestErrorFinding(t *testing.T) {
 		want string
 	}{
 		{errors.New("gaps.yaml:7: invalid YAML: did not find expected key"), "gaps.yaml:7: error: invalid YAML: did not find expected key"},
-		{errors.New("gaps.yaml: invalid YAML: boom"), "gaps.yaml:0: error: gaps.yaml: invalid YAML: boom"},
+		{errors.New("gaps.yaml: invalid YAML: boom"), "gaps.yaml: error: invalid YAML: boom"},
+		{errors.New("other: boom"), "gaps.yaml: error: other: boom"},
 	} {
 		if got := ErrorFinding("gaps.yaml", tc.err).String(); got != tc.want {
 			t.Errorf("ErrorFinding(%v) = %q, want %q", tc.err, got, tc.want)

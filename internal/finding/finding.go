@@ -23,8 +23,12 @@ type Problem struct {
 	Message string `json:"message"`
 }
 
-// String formats the finding as `file:line: level: message`.
+// String formats the finding as `file:line: level: message`, or `file:
+// level: message` for one about the whole file (no line).
 func (p Problem) String() string {
+	if p.Line <= 0 {
+		return fmt.Sprintf("%s: %s: %s", p.Path, p.Level, p.Message)
+	}
 	return fmt.Sprintf("%s:%d: %s: %s", p.Path, p.Line, p.Level, p.Message)
 }
 
