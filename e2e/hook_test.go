@@ -250,3 +250,23 @@ func TestHookLogsAnInvalidLoop(t *testing.T) {
 	})
 	waitHookIdle(t, bare)
 }
+
+// TestHookSaysHowToApproveFromAPush: a gate blocked in a hook's run is
+// opened by a committed approval alone (a push cannot set NAME=yes): the
+// log's hint says so, not NAME=yes.
+func TestHookSaysHowToApproveFromAPush(t *testing.T) {
+	bare := newBare(t, map[string]string{"README.md": "ops\n"})
+	installHook(t, bare)
+	client := cloneOf(t, bare)
+	commit(t, client, "gated loop", map[string]string{"loops/g.md": loopDoc("LOOP-G", "## Stage 1: Change\n\n"+step("name=change gate=ALLOW_G", "echo changed"))})
+	pushTimed(t, client)
+	logPath := filepath.Join(bare, "spine", "hook.log")
+	waitFor(t, 60*time.Second, "hook.log names the blocked gate", func() bool {
+		b, err := os.ReadFile(logPath)
+		return err == nil && strings.Contains(string(b), "approve: add ALLOW_G to approvals: in a commit by an approver, and push")
+	})
+	waitHookIdle(t, bare)
+	if b, _ := os.ReadFile(logPath); strings.Contains(string(b), "ALLOW_G=yes") {
+		t.Errorf("hook.log suggests ALLOW_G=yes, which a push cannot set:\n%s", b)
+	}
+}

@@ -30,6 +30,10 @@ type Gates struct {
 	// approval commit signatures must verify against when the policy
 	// requires signatures.
 	ArmoredKeys string
+	// GitOnly ignores NAME=yes in the environment: only a committed
+	// approval opens a gate (a hook's run, which a push cannot give an
+	// environment), and the refusal says so.
+	GitOnly bool
 	// StateDir, when set, keeps the results of approval history walks
 	// between processes (approvals.idx.json; see approvalcache.go).
 	StateDir string
@@ -63,10 +67,13 @@ type Decision struct {
 
 // Check decides the gate for step in doc.
 func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decision {
-	if v, ok := g.Env(gate); ok && strings.EqualFold(strings.TrimSpace(v), "yes") {
+	if v, ok := g.Env(gate); ok && !g.GitOnly && strings.EqualFold(strings.TrimSpace(v), "yes") {
 		return Decision{Approved: true, Approval: &artifacts.Approval{Source: "env", Author: gate + "=yes"}}
 	}
 	if !hasApproval(doc.Meta, gate) {
+		if g.GitOnly {
+			return Decision{Reason: fmt.Sprintf("gate %s not approved (add it to approvals: in a commit by an approver, and push)", gate)}
+		}
 		return Decision{Reason: fmt.Sprintf("gate %s not approved (set %s=yes, or add it to approvals: in a commit by an approver)", gate, gate)}
 	}
 	if g.Git == nil {

@@ -86,6 +86,9 @@ type Options struct {
 	Version  string
 	// OutputLimit bounds output.log (0: artifacts.DefaultOutputLimit).
 	OutputLimit int64
+	// GitApprovalsOnly opens gates by committed approvals alone, NAME=yes
+	// in the environment ignored (a hook's run: see Gates.GitOnly).
+	GitApprovalsOnly bool
 	// Verify runs verify-pack steps (nil: packs from the verify folder).
 	Verify VerifyRunner
 	// Supervisor is the argv prefix that starts spine's background-step
@@ -259,7 +262,7 @@ func (r *Runner) loadWith(h *History) error {
 	r.planner = &Planner{
 		History: h,
 		Gates: &Gates{
-			Env: r.opts.LookupEnv, Policy: pol, Git: r.opts.Git,
+			Env: r.opts.LookupEnv, GitOnly: r.opts.GitApprovalsOnly, Policy: pol, Git: r.opts.Git,
 			ArmoredKeys: keys,
 			StateDir:    r.opts.StateDir,
 		},

@@ -561,6 +561,10 @@ func hookCycle(ctx context.Context, a *app, h *hookSetup, rf *runFlags, log *slo
 				return pipeline.Options{}, err
 			}
 			rep = newTermReporter(a.stdout, a.stderr, false)
+			// A push cannot set NAME=yes: only a committed approval opens
+			// a gate here.
+			rep.gitApprovalsOnly = true
+			opts.GitApprovalsOnly = true
 			opts.Reporter = rep
 			// A run started by hand in this clone is waited for: the
 			// request this cycle took must not be dropped.

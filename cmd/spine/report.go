@@ -33,6 +33,9 @@ type termReporter struct {
 	spin   *spinner
 	rows   []summaryRow
 	curDoc string
+	// gitApprovalsOnly: gates open only by a committed approval here (a
+	// hook's run: a push cannot set NAME=yes), which the hints say.
+	gitApprovalsOnly bool
 }
 
 type summaryRow struct {
@@ -173,6 +176,9 @@ func (t *termReporter) Held(it *pipeline.Item) {
 	case pipeline.StateBlocked:
 		icon = t.paint("33", "⏸")
 		next = fmt.Sprintf("approve: %s=yes spine run, or add %s to approvals: (commit by an approver)", it.Gate, it.Gate)
+		if t.gitApprovalsOnly {
+			next = fmt.Sprintf("approve: add %s to approvals: in a commit by an approver, and push", it.Gate)
+		}
 	case pipeline.StateFailed:
 		icon = t.paint("31", "✖")
 		next = "edit the step or spine run --retry " + it.Name
