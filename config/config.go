@@ -172,7 +172,9 @@ func yamlError(name string, err error) error {
 			m = name + ": " + strings.TrimPrefix(m, "yaml: ")
 		}
 		m = strings.Replace(m, "field ", "unknown key ", 1)
-		msgs[i] = strings.Replace(m, " not found in type config.", " in ", 1)
+		m = strings.Replace(m, " not found in type config.", " in ", 1)
+		// A value quoted in the message may span lines: a finding is one.
+		msgs[i] = strings.ReplaceAll(m, "\n", `\n`)
 	}
 	return errors.New(strings.Join(msgs, "\n"))
 }
