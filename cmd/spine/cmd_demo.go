@@ -43,6 +43,9 @@ no network, no root. With --serve, serve the site and print its URL.`,
 			if err != nil {
 				return err
 			}
+			if entries, err := os.ReadDir(abs); err == nil && len(entries) > 0 {
+				return exitf(exitUsage, "demo: %s is not empty; give a new folder (or none: a temporary one)", abs)
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			ver, _ := buildVersion()
@@ -59,7 +62,7 @@ no network, no root. With --serve, serve the site and print its URL.`,
 			}
 			fmt.Fprintf(a.stdout, "\nDone in %.1fs. Look around:\n", res.Elapsed.Seconds())
 			fmt.Fprintf(a.stdout, "  cd %s && git log --stat     # one commit per stage, receipts and artifacts\n", abs)
-			fmt.Fprintf(a.stdout, "  spine status --repo %s      # loops, steps and their states\n", abs)
+			fmt.Fprintf(a.stdout, "  spine status --repo %s %s   # the loop step by step\n", abs, demo.LoopID)
 			if res.Site != "" {
 				fmt.Fprintf(a.stdout, "  open %s\n", res.Site)
 			}

@@ -122,6 +122,14 @@ func TestDemoEndToEnd(t *testing.T) {
 			t.Errorf("demo output lacks %q", want)
 		}
 	}
+	// The commands it suggests work.
+	if status, _, code := spine(t, "status", "--repo", dir, "LOOP-MD1400-CAPACITY-DEMO"); code != 0 || !strings.Contains(status, "wipe-targets") || !strings.Contains(out, "spine status --repo "+dir+" LOOP-MD1400-CAPACITY-DEMO") {
+		t.Errorf("spine status of the demo loop: exit %d\n%s", code, status)
+	}
+	// A folder with something in it is refused as bad usage.
+	if _, errOut, code := spine(t, "demo", "--dir", dir); code != 2 || !strings.Contains(errOut, "is not empty") {
+		t.Errorf("demo into the used folder: exit %d, %q; want 2", code, errOut)
+	}
 	// The receipts tell the story: a blocked gate, then approved runs, the
 	// background copy, the closeout packs.
 	var rcs []receiptJSON
