@@ -377,3 +377,18 @@ func TestEmitStream(t *testing.T) {
 		t.Error("a path out of the output folder was written")
 	}
 }
+
+// TestTimelineCaptionGivesTheRunsSpan: two runs ten seconds apart are
+// drawn on an axis of ten minutes, and the caption gives the runs' own
+// span, not the axis's end.
+func TestTimelineCaptionGivesTheRunsSpan(t *testing.T) {
+	t0 := time.Date(2026, 11, 28, 2, 50, 0, 0, time.UTC)
+	rows := []timelineRow{{Label: "a", Runs: []*receiptRec{
+		{Entry: artifacts.Entry{RunKey: "CAP-20261128-025000__x__Ra"}, Start: t0, Finish: t0.Add(2 * time.Second)},
+		{Entry: artifacts.Entry{RunKey: "CAP-20261128-025010__x__Rb"}, Start: t0.Add(10 * time.Second), Finish: t0.Add(12 * time.Second)},
+	}}}
+	_, caption := stageTimeline(rows, "../")
+	if want := "2 runs from " + fmtWhen(t0) + " to " + fmtWhen(t0.Add(12*time.Second)) + ", one row per step, coloured by status"; caption != want {
+		t.Errorf("caption %q, want %q", caption, want)
+	}
+}

@@ -71,7 +71,9 @@ func (w *hw) stageTimeline(rows []timelineRow, root string) string {
 		return ""
 	}
 	// A short span is shown as ten minutes at least, so that one quick
-	// run is a short bar, not the whole width.
+	// run is a short bar, not the whole width; the caption gives the runs'
+	// own span.
+	last := t1
 	if t1.Sub(t0) < 10*time.Minute {
 		t1 = t0.Add(10 * time.Minute)
 	}
@@ -162,7 +164,7 @@ func (w *hw) stageTimeline(rows []timelineRow, root string) string {
 	if n != 1 {
 		caption += "s"
 	}
-	return caption + " from " + fmtWhen(t0) + " to " + fmtWhen(t1) + ", one row per step, coloured by status"
+	return caption + " from " + fmtWhen(t0) + " to " + fmtWhen(last) + ", one row per step, coloured by status"
 }
 
 // packHistory draws a grid: one row per check, one column per run (oldest

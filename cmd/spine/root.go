@@ -123,7 +123,7 @@ func (a *app) repoRoot() (string, error) {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", exitf(exitUsage, "not inside a git repository (use --repo DIR)")
+			return "", exitf(exitUsage, "not inside a git repository (git init makes one here; or --repo DIR)")
 		}
 		dir = parent
 	}
