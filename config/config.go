@@ -198,6 +198,11 @@ func (c *Config) validate() error {
 		if strings.ContainsAny(g, "\x00\n\r") {
 			return fmt.Errorf("loops/exclude pattern %d (%q): NUL or line break", i, g)
 		}
+		// Loops are looked for inside the repository only: a pattern
+		// that leaves it would match nothing, without a word.
+		if p := filepath.ToSlash(g); strings.HasPrefix(p, "/") || filepath.IsAbs(g) || p == ".." || strings.HasPrefix(p, "../") || strings.Contains(p, "/../") || strings.HasSuffix(p, "/..") {
+			return fmt.Errorf("loops/exclude pattern %q: patterns are relative to the repository root and stay inside it", g)
+		}
 	}
 	if strings.ContainsAny(c.Signing.Key, "\x00\n\r") {
 		return fmt.Errorf("signing.key %q: NUL or line break", c.Signing.Key)

@@ -212,7 +212,7 @@ func (p *docParser) step(info string, line int) (Step, bool) {
 	if s.Name == "" {
 		p.problem(line, LevelError, "step has no name attribute (name=... is its identity across edits)")
 	}
-	if s.Kind == KindVerify && s.Pack == "" {
+	if s.Kind == KindVerify && s.Pack == "" && !seen["pack"] {
 		p.problem(line, LevelError, "verify step %q has no pack attribute", s.Name)
 	}
 	return s, true

@@ -922,6 +922,12 @@ func (p *docParser) finish() {
 		}
 	}
 	d.RunKeys = FindRunKeys(p.src)
+	if _, _, err := evidenceSpan(p.src); err != nil {
+		// The run would say so at every stage's end ("evidence not
+		// updated"); lint says it before.
+		begins, ends := evidenceMarkers(p.src)
+		p.problem(p.lineAt(append(begins, ends...)[0]), LevelWarning, "%v; spine leaves the evidence block alone until the markers are fixed", err)
+	}
 	d.Evidence = ParseEvidence(p.src)
 	d.GapIDs = FindGapIDs(p.src)
 	refs := FindLoopIDs(p.src)

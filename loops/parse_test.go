@@ -502,6 +502,10 @@ func TestStepFindings(t *testing.T) {
 		{"artifact dot", "```sh {name=a artifact=.hidden}\nx\n```\n", []string{`5: error: artifact name ".hidden" must not start with a dot`}},
 		{"artifact dotdot", "```sh {name=a artifact=..}\nx\n```\n", []string{`5: error: artifact name ".." is empty or a directory`}},
 		{"artifact backslash", "```sh {name=a artifact=..\\\\x}\nx\n```\n", []string{`5: error: artifact name "..\\\\x" escapes the loop's artifact folder (no path separators)`}},
+		{"evidence end marker missing", "text\n\n<!-- spine:evidence:begin -->\n- old\n", []string{`7: warning: evidence block is missing its end marker; spine leaves the evidence block alone until the markers are fixed`}},
+		{"evidence markers twice", "<!-- spine:evidence:begin -->\n<!-- spine:evidence:end -->\n<!-- spine:evidence:begin -->\n<!-- spine:evidence:end -->\n", []string{`5: warning: evidence markers appear more than once; refusing to guess which block is spine's; spine leaves the evidence block alone until the markers are fixed`}},
+		{"verify pack invalid", "```verify {name=v pack=..}\n```\n", []string{`5: error: pack "..": use letters, digits, '.', '_' and '-'`}},
+		{"verify pack missing", "```verify {name=v}\n```\n", []string{`5: error: verify step "v" has no pack attribute`}},
 		{"artifact escape sequence", "```sh {\"name\":\"a\",\"artifact\":\"x\\u001b[31my\\u0007.txt\"}\nx\n```\n", []string{`5: error: artifact name "x\x1b[31my\a.txt" holds a control character`}},
 		{"artifact line break", "```sh {\"name\":\"a\",\"artifact\":\"x\\ny.txt\"}\nx\n```\n", []string{`5: error: artifact name "x\ny.txt" holds a control character`}},
 		{"unterminated list", "```sh {name=a\nx\n```\n", []string{

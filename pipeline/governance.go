@@ -943,7 +943,7 @@ func GovernanceFindings(root string, cfg *config.Config, set *loops.Set, reg *ca
 				if s.Kind != loops.KindVerify || s.Pack == "" {
 					continue
 				}
-				if _, ok := packs.Lookup(all, s.Pack); !ok {
+				if _, ok := packs.Lookup(all, s.Pack); !ok && !packFileHasErrors(probs, s.Pack) {
 					add(d.Path, s.Line, string(loops.LevelWarning), fmt.Sprintf("verify step %s: no verify pack %q in %s/ (spine pack list)", s.Name, s.Pack, cfg.VerifyDir))
 				}
 			}
@@ -998,4 +998,16 @@ func gateList(gates map[string]bool) string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
+}
+
+// packFileHasErrors reports whether the verify folder's file for pack
+// (<pack>.yaml or .yml) has an error finding: it is named, so "no verify
+// pack" would only contradict it.
+func packFileHasErrors(probs []packs.Problem, pack string) bool {
+	for _, p := range probs {
+		if b := filepath.Base(p.Path); p.Level == packs.LevelError && (b == pack+".yaml" || b == pack+".yml") {
+			return true
+		}
+	}
+	return false
 }

@@ -1,6 +1,9 @@
 package pipeline
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -38,4 +41,27 @@ func messagesOf(ps []loops.Problem) []string {
 		out = append(out, p.String())
 	}
 	return out
+}
+
+// TestNoVerifyPackNotSaidOfABrokenPack: a verify step whose pack's file
+// does not parse gets that file's error, not also "no verify pack".
+func TestNoVerifyPackNotSaidOfABrokenPack(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "verify"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "verify", "p.yaml"), []byte("pack: p\nchecks: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := loops.Parse("loops/a.md", []byte("---\nloop_id: LOOP-A\nstatus: active\n---\n\n# LOOP-A\n\n## Stage 1: S\n\n```verify {name=v pack=p}\n```\n\n```verify {name=w pack=q}\n```\n"))
+	got := messagesOf(GovernanceFindings(root, config.Default(), &loops.Set{Docs: []*loops.Document{d}}, nil))
+	var pFile, noP, noQ bool
+	for _, m := range got {
+		pFile = pFile || strings.HasPrefix(m, "verify/p.yaml:")
+		noP = noP || strings.Contains(m, `no verify pack "p"`)
+		noQ = noQ || strings.Contains(m, `no verify pack "q"`)
+	}
+	if !pFile || noP || !noQ {
+		t.Errorf("findings %q; want verify/p.yaml's error, no 'no verify pack \"p\"', and 'no verify pack \"q\"'", got)
+	}
 }
