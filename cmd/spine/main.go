@@ -43,7 +43,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	a := newApp(stdout, stderr)
 	root := newRootCmd(a)
 	root.SetArgs(args)
-	err := root.Execute()
+	cmd, err := root.ExecuteC()
 	a.giveBackNow()
 	if err == nil {
 		return a.exit
@@ -54,6 +54,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "spine:", ee.msg)
 		}
 		return ee.code
+	}
+	// Cobra's own refusals (arguments, an unknown command): say where the
+	// usage is.
+	if cmd != nil {
+		fmt.Fprintf(stderr, "spine: %v (%s --help says what it takes)\n", err, cmd.CommandPath())
+		return exitUsage
 	}
 	fmt.Fprintln(stderr, "spine:", err)
 	return exitUsage

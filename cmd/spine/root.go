@@ -245,8 +245,8 @@ renders a static evidence site.`,
 	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "log diagnostics to stderr")
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return exitf(exitUsage, "%v", err)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return exitf(exitUsage, "%v (%s --help says what it takes)", err, c.CommandPath())
 	})
 	root.AddCommand(
 		newVersionCmd(a),
