@@ -68,13 +68,13 @@ func (h *highlighter) write(w io.StringWriter, lang string, code []byte) {
 			return
 		}
 		if cls == "" {
-			b.WriteString(html.EscapeString(s))
+			b.WriteString(html.EscapeString(VisibleBidi(s)))
 			return
 		}
 		b.WriteString(`<span class="`)
 		b.WriteString(cls)
 		b.WriteString(`">`)
-		b.WriteString(html.EscapeString(s))
+		b.WriteString(html.EscapeString(VisibleBidi(s)))
 		b.WriteString(`</span>`)
 	}
 	highlightTokens(lang, string(code), emit)

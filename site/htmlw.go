@@ -6,6 +6,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/spinehq/spine/render"
 )
 
 // hw writes HTML by hand, for the pages the site has by the thousand
@@ -85,6 +87,16 @@ func escapeHTML(w io.StringWriter, s string, mode escapeMode) {
 				continue
 			}
 			rep = "\uFFFD"
+		case 0xE2:
+			// A bidirectional override makes text read other than it
+			// runs (Trojan Source): shown, not obeyed.
+			if m := render.BidiMarker(s[i:]); m != "" {
+				w.WriteString(s[last:i])
+				w.WriteString(m)
+				i += 2
+				last = i + 1
+			}
+			continue
 		default:
 			continue
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/render"
 )
 
 func TestANSI(t *testing.T) {
@@ -45,13 +46,19 @@ func TestANSI(t *testing.T) {
 }
 
 // TestHTMLEscape checks escapeHTML's escText mode against
-// html.EscapeString.
+// html.EscapeString, bidirectional controls shown (render.VisibleBidi) in
+// every mode.
 func TestHTMLEscape(t *testing.T) {
-	for _, s := range []string{"", "plain", `<a href="x">'q' & r</a>`, "&&", "<", "tail>", "\x00\xff é \u2028"} {
+	for _, s := range []string{"", "plain", `<a href="x">'q' & r</a>`, "&&", "<", "tail>", "\x00\xff é \u2028", "x-\u202etxt.exe\u202c & \u2066<y>\u2069", "\xe2\x80"} {
 		var b strings.Builder
 		escapeHTML(&b, s, escText)
-		if diff := cmp.Diff(html.EscapeString(s), b.String()); diff != "" {
+		if diff := cmp.Diff(html.EscapeString(render.VisibleBidi(s)), b.String()); diff != "" {
 			t.Errorf("escapeHTML(%q, escText) (-html.EscapeString +escapeHTML):\n%s", s, diff)
+		}
+		b.Reset()
+		escapeHTML(&b, s, escTemplate)
+		if strings.ContainsAny(b.String(), "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069") {
+			t.Errorf("escapeHTML(%q, escTemplate) = %q keeps a bidirectional control", s, b.String())
 		}
 	}
 }
