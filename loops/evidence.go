@@ -98,6 +98,22 @@ func evidenceMarkers(src []byte) (begins, ends []int) {
 	if !bytes.Contains(src, []byte("<!-- spine:evidence:")) {
 		return nil, nil
 	}
+	begins, ends, _ = scanFences(src, true)
+	return begins, ends
+}
+
+// openFence returns the run of backticks or tildes of the fenced code
+// block src ends inside (one never closed), or nil: text appended after
+// src would be that block's content.
+func openFence(src []byte) []byte {
+	_, _, fence := scanFences(src, false)
+	return fence
+}
+
+// scanFences reads src line by line, following its fenced code blocks, and
+// returns the evidence markers outside them (when markers is set) and the
+// fence still open at the end, if any.
+func scanFences(src []byte, markers bool) (begins, ends []int, open []byte) {
 	var fence []byte // the open fence's run of ` or ~, nil outside one
 	for off := 0; off < len(src); {
 		end := bytes.IndexByte(src[off:], '\n')
@@ -115,13 +131,13 @@ func evidenceMarkers(src []byte) (begins, ends []int) {
 			}
 		case run != nil:
 			fence = run
-		default:
+		case markers:
 			begins = appendAll(begins, src[off:end], off, EvidenceBegin)
 			ends = appendAll(ends, src[off:end], off, EvidenceEnd)
 		}
 		off = end + 1
 	}
-	return begins, ends
+	return begins, ends, fence
 }
 
 // appendAll appends to offs the offset (line's own at off) of every

@@ -289,7 +289,7 @@ func FuzzSetEvidence(f *testing.F) {
 		if err != nil || !bytes.Equal(again, out) {
 			t.Fatalf("regenerating: %v\n%s", err, lineDiff(out, again))
 		}
-		b := bytes.Index(src, []byte(EvidenceBegin))
+		b, e, _ := evidenceSpan(src) // spine's markers: outside fences
 		if b < 0 {
 			if !bytes.HasPrefix(out, src) {
 				t.Fatalf("appending changed the document:\n%s", lineDiff(src, out))
@@ -299,7 +299,7 @@ func FuzzSetEvidence(f *testing.F) {
 		// Everything up to the begin marker's line end, and from the end
 		// marker's line start, is kept.
 		head := src[:b+bytes.IndexByte(src[b:], '\n')+1]
-		e := bytes.LastIndexByte(src[:bytes.Index(src, []byte(EvidenceEnd))], '\n') + 1
+		e = bytes.LastIndexByte(src[:e], '\n') + 1
 		if !bytes.HasPrefix(out, head) || !bytes.HasSuffix(out, src[e:]) {
 			t.Fatalf("bytes outside the block changed:\n%s", lineDiff(src, out))
 		}

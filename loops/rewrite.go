@@ -390,6 +390,13 @@ func SetEvidence(src []byte, block string) ([]byte, error) {
 	default:
 		out.WriteString(nl)
 	}
+	if f := openFence(src); f != nil {
+		// The document ends inside a code block it never closed: close
+		// it, or the block would be that code's text (and appended anew
+		// at every run).
+		out.Write(f)
+		out.WriteString(nl)
+	}
 	out.WriteString(nl + "## Execution Evidence" + nl)
 	out.WriteString(nl + EvidenceBegin + nl)
 	out.WriteString(block)

@@ -318,6 +318,8 @@ func TestSetEvidence(t *testing.T) {
 			want: "~~~~\n" + EvidenceBegin + "\n~~~\n" + EvidenceEnd + "\n~~~~\n\n" + EvidenceBegin + "\n" + block + EvidenceEnd + "\n"},
 		{name: "example in an indented fence of a list", src: "- item\n\n  ```\n  " + EvidenceBegin + "\n  " + EvidenceEnd + "\n  ```\n", block: "x\n",
 			want: "- item\n\n  ```\n  " + EvidenceBegin + "\n  " + EvidenceEnd + "\n  ```\n\n## Execution Evidence\n\n" + EvidenceBegin + "\nx\n" + EvidenceEnd + "\n"},
+		{name: "document ends inside a fence", src: "# T\n\n```sh\nls\n", block: "x\n",
+			want: "# T\n\n```sh\nls\n```\n\n## Execution Evidence\n\n" + EvidenceBegin + "\nx\n" + EvidenceEnd + "\n"},
 		{name: "begin in a fence, end outside", src: "```\n" + EvidenceBegin + "\nin a fence\n```\nafter fence\n" + EvidenceEnd + "\n", block: "x",
 			err: "evidence block is missing its begin marker"},
 
