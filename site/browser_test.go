@@ -152,6 +152,16 @@ func TestBrowser(t *testing.T) {
 	if hidden := eval(`document.querySelector("form.search").hidden`); hidden != false {
 		t.Error("search.js did not run: the search form is still hidden")
 	}
+	// heartbeat.js measures the heartbeat again against the browser's
+	// clock: the page says 25h (the newest time in the fixture), the
+	// reader's clock months later.
+	wantAge := fmt.Sprintf("%dd", int(time.Since(time.Date(2026, 3, 1, 10, 20, 0, 0, time.UTC)).Hours()/24))
+	if got := eval(`(function(){var e=document.querySelector("span.hb[data-hb]");return e.className+" "+e.textContent})()`); got != "hb hb-stale "+wantAge {
+		t.Errorf("the live heartbeat reads %q, want %q", got, "hb hb-stale "+wantAge)
+	}
+	if got := eval(`document.querySelector("time.hb-asof").textContent`); got != "now (this browser's clock)" {
+		t.Errorf("the heartbeat caption reads %q", got)
+	}
 	shot("index")
 	if err := chromedp.Do(bctx, chromedp.SendKeys(chromedp.CSS("form.search input"), "zpool"), chromedp.WaitVisible(".results li a")); err != nil {
 		t.Fatalf("search: %v", err)
@@ -261,6 +271,17 @@ func TestBrowser(t *testing.T) {
 			t.Fatal("the page did not reload after a change")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+
+	// From the file system (browsers refuse to fetch there) the search
+	// box stays hidden and a note says where search works.
+	out := filepath.Join(t.TempDir(), "public")
+	buildSite(t, nil, repo, out)
+	if err := chromedp.Do(bctx, chromedp.Navigate("file://"+filepath.Join(out, "index.html")), chromedp.WaitVisible("footer.foot")); err != nil {
+		t.Fatalf("open the built site from the file system: %v", err)
+	}
+	if got := eval(`document.querySelector("form.search").hidden + " " + (document.querySelector(".search-off") || {}).textContent`); got != "true Search needs the site served (spine site serve, or any web server)." {
+		t.Errorf("search from the file system: %q", got)
 	}
 
 	bcancel()

@@ -223,7 +223,13 @@ func (w *hw) indexRows(rows []loopRow) {
 		} else {
 			w.s(`<span class="muted">no steps</span>`)
 		}
-		w.s("</td>\n<td><span class=\"hb hb-", r.HeartClass, `" title="`)
+		w.s("</td>\n<td><span class=\"hb hb-", r.HeartClass, `"`)
+		if r.HeartISO != "" {
+			w.s(` data-hb="`)
+			w.e(r.HeartISO)
+			w.s(`" data-ttl="`, strconv.Itoa(r.HeartTTL), `"`)
+		}
+		w.s(` title="`)
 		w.e(r.HeartTitle)
 		w.s(`">`)
 		w.e(r.HeartAge)

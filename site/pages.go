@@ -900,6 +900,10 @@ type loopRow struct {
 	Done, Total                                    int
 	Bar                                            template.HTML
 	HeartAge, HeartClass, HeartTitle               string
+	// HeartISO and HeartTTL (minutes), for an active loop with both: the
+	// page's script measures the age again against the reader's clock.
+	HeartISO string
+	HeartTTL int
 	OpenGaps                                       int
 	Problems                                       int
 	LastRun                                        *runRef
@@ -937,6 +941,9 @@ func (st *buildState) loopRows(root string) []loopRow {
 		}
 		r.Bar = progressBar(r.Done, r.Total)
 		r.HeartAge, r.HeartClass, r.HeartTitle = st.heartbeat(d)
+		if h := d.Heartbeat(); d.Status == "active" && !h.Last.IsZero() && h.TTL > 0 {
+			r.HeartISO, r.HeartTTL = fmtISO(h.Last), int(h.TTL.Minutes())
+		}
 		if runs := st.runsOf(d.LoopID); len(runs) > 0 {
 			r.LastRun = st.runRef(root, runs[len(runs)-1])
 		}

@@ -253,7 +253,7 @@ func TestLinksCorpus(t *testing.T) {
 // literal '<').
 var (
 	scriptTag     = regexp.MustCompile(`(?i)<script[^>]*>`)
-	allowedScript = regexp.MustCompile(`^<script src="(\.\./)*assets/search\.js" defer>$`)
+	allowedScript = regexp.MustCompile(`^<script src="(\.\./)*assets/(search|heartbeat)\.js" defer>$`)
 	eventAttr     = regexp.MustCompile(`(?i)<[^>]*\son[a-z]+\s*=`)
 	badTags       = regexp.MustCompile(`(?i)<(iframe|object|embed|img|style|base|form[^>]*action)`)
 	styleAttr     = regexp.MustCompile(`(?i)<[^>]*\sstyle\s*=`)
@@ -261,7 +261,7 @@ var (
 )
 
 // checkSafe asserts that no page of the site can run script other than the
-// site's own search.js, and that nothing breaks the content security
+// site's own search.js and heartbeat.js, and that nothing breaks the content security
 // policy (no inline scripts, styles or event handlers).
 func checkSafe(t *testing.T, out string) {
 	t.Helper()

@@ -1,5 +1,6 @@
 // spine evidence site: search over search.json. Progressive enhancement:
-// the form stays hidden unless this script runs and the index loads.
+// the form stays hidden unless this script runs, and from the file system,
+// where browsers refuse to fetch the index.
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -78,7 +79,16 @@
         input.focus(); e.preventDefault();
       }
     });
-    form.hidden = false;
+    if (location.protocol !== "file:") {
+      form.hidden = false;
+      return;
+    }
+    // From the file system browsers refuse to fetch search.json: no box
+    // that finds nothing, but where search works.
+    var note = document.createElement("p");
+    note.className = "muted search-off";
+    note.textContent = "Search needs the site served (spine site serve, or any web server).";
+    form.parentNode.insertBefore(note, form.nextSibling);
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
