@@ -904,9 +904,9 @@ type loopRow struct {
 	// page's script measures the age again against the reader's clock.
 	HeartISO string
 	HeartTTL int
-	OpenGaps                                       int
-	Problems                                       int
-	LastRun                                        *runRef
+	OpenGaps int
+	Problems int
+	LastRun  *runRef
 }
 
 type indexPage struct {
