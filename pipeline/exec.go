@@ -323,12 +323,22 @@ func processAlive(pgid int) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// killGroup ends a process group left by a crashed run.
+// killGroup ends a process group left by a crashed run, and waits (up to
+// killWait) until it is gone: an interrupted idempotent step may be run
+// again next, and never beside what is left of its last run.
 func killGroup(pgid int) {
-	if pgid > 0 {
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	if pgid <= 0 {
+		return
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	for deadline := time.Now().Add(killWait); processAlive(pgid) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// killWait bounds killGroup's wait: a process killed but not reaped (a
+// zombie whose new parent does not reap) counts as alive.
+const killWait = 5 * time.Second
 
 // describeEnd renders how a process ended, for receipt notes.
 func describeEnd(r procResult, timeout time.Duration) string {

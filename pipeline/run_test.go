@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -1733,4 +1734,62 @@ func TestPlanSaysWhatTheJournalHolds(t *testing.T) {
 		t.Errorf("copy receipts %v, want pass", got)
 	}
 	r.clean()
+}
+
+// TestKilledRunsProcessGroupKilledBeforeTheRerun: spine killed while a
+// step ran leaves what the step started in its process group running (the
+// parent-death signal reaches its shell only); the next run kills that
+// group, names it in the interrupted receipt, and only then runs the
+// idempotent step again.
+func TestKilledRunsProcessGroupKilledBeforeTheRerun(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf(
+		"## Stage 1: Copy\n\n```sh {name=copy idempotent=true}\necho start >> %s\nsleep 30 &\necho $! > %s\nwait\n```\n", count, pidFile))})
+	cmd := exec.Command(spineBin(), "--repo", r.root, "run")
+	cmd.Env = gitEnv("Operator", "op@example.com")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var orphan int
+	waitFor(t, 30*time.Second, func() bool {
+		b, _ := os.ReadFile(pidFile)
+		orphan, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return orphan > 0
+	})
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	t.Cleanup(func() { _ = syscall.Kill(orphan, syscall.SIGKILL) })
+	time.Sleep(200 * time.Millisecond)
+	if syscall.Kill(orphan, 0) != nil {
+		t.Fatal("the step's child died with spine: the premise of this test (and of the README's words on it) no longer holds")
+	}
+	_ = os.Remove(pidFile)
+	// The re-run's own sleep is ended by hand: the test waits for the run.
+	go func() {
+		for i := 0; i < 600; i++ {
+			if b, err := os.ReadFile(pidFile); err == nil {
+				if p, _ := strconv.Atoi(strings.TrimSpace(string(b))); p > 0 {
+					_ = syscall.Kill(p, syscall.SIGKILL)
+					return
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	out := r.run(nil)
+	if err := syscall.Kill(orphan, 0); err == nil {
+		t.Errorf("the killed run's sleep (pid %d) is still running", orphan)
+	}
+	var notes []string
+	for _, rc := range out.Receipts {
+		notes = append(notes, rc.Status+": "+rc.Note)
+	}
+	if len(out.Receipts) < 1 || out.Receipts[0].Status != artifacts.StatusInterrupted || !strings.Contains(out.Receipts[0].Note, "was still running and has been killed") {
+		t.Errorf("receipts %q; want the interrupted one naming the killed group first", notes)
+	}
+	if n := countLines(t, count); n != 2 {
+		t.Errorf("the idempotent step started %d times, want 2 (once again after the kill)", n)
+	}
 }
