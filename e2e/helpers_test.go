@@ -232,6 +232,9 @@ func waitHookIdle(t *testing.T, bare string) {
 	t.Helper()
 	dir := filepath.Join(bare, "spine")
 	waitFor(t, 60*time.Second, "hook worker idle", func() bool {
+		if _, err := os.Stat(dir); os.IsNotExist(err) {
+			return true // purged: no worker
+		}
 		if _, err := os.Stat(filepath.Join(dir, "rerun")); err == nil {
 			return false
 		}

@@ -270,3 +270,31 @@ func TestHookSaysHowToApproveFromAPush(t *testing.T) {
 		t.Errorf("hook.log suggests ALLOW_G=yes, which a push cannot set:\n%s", b)
 	}
 }
+
+// TestHookUninstallPurgeWaitsForTheRun: uninstall --purge while a hook
+// run is executing a step removes the hook but not BARE/spine (its journal
+// and ledger keep the step from running twice): it exits 75 and says to
+// purge once the run ends; then the purge goes through.
+func TestHookUninstallPurgeWaitsForTheRun(t *testing.T) {
+	bare := newBare(t, map[string]string{"README.md": "ops\n"})
+	installHook(t, bare)
+	client := cloneOf(t, bare)
+	started := filepath.Join(t.TempDir(), "started")
+	commit(t, client, "slow loop", map[string]string{"loops/u.md": loopDoc("LOOP-U", "## Stage 1: Slow\n\n"+step("name=slow", "touch "+started+"\nsleep 3"))})
+	pushTimed(t, client)
+	waitFor(t, 60*time.Second, "the step to start", func() bool { _, err := os.Stat(started); return err == nil })
+	out, code := spine(t, filepath.Dir(bare), nil, "hook", "uninstall", "--repo", bare, "--purge")
+	if code != 75 || !strings.Contains(out, "a hook run is in progress") {
+		t.Fatalf("uninstall --purge during a run: exit %d\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(bare, "hooks", "post-receive")); !os.IsNotExist(err) {
+		t.Errorf("the hook is still installed: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(bare, "spine", "worktree")); err != nil {
+		t.Fatalf("BARE/spine was removed under the run: %v", err)
+	}
+	waitHookIdle(t, bare)
+	if out, code := spine(t, filepath.Dir(bare), nil, "hook", "uninstall", "--repo", bare, "--purge"); code != 0 || !strings.Contains(out, "removed "+filepath.Join(bare, "spine")) {
+		t.Fatalf("uninstall --purge once the run ended: exit %d\n%s", code, out)
+	}
+}

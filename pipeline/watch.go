@@ -396,6 +396,17 @@ func RequestRun(dir string) error {
 	return nil
 }
 
+// TryWorkerLock takes the worker lock of dir (the one Drain holds while it
+// runs cycles) without waiting; ok is false while a worker holds it.
+// unlock releases it.
+func TryWorkerLock(dir string) (unlock func(), ok bool, err error) {
+	fl := flock.New(filepath.Join(dir, workerLock), flock.SetPermissions(fsx.FileMode))
+	if ok, err = fl.TryLock(); err != nil || !ok {
+		return nil, false, err
+	}
+	return func() { _ = fl.Unlock() }, true, nil
+}
+
 // Drain runs cycle while runs are requested in dir, at most maxCycles times
 // in a row, under the worker lock. When another worker holds the lock it
 // returns at once: that worker sees the request before it exits. After

@@ -387,6 +387,18 @@ func newHookUninstallCmd(a *app) *cobra.Command {
 				fmt.Fprintf(a.stdout, "restored the previous hook %s\n", hookPath)
 			}
 			if purge {
+				// Its journal and ledger are what keeps a step the running
+				// worker runs from running again: never removed under it.
+				if _, err := os.Stat(h.spineDir()); err == nil {
+					unlock, ok, err := pipeline.TryWorkerLock(h.spineDir())
+					if err != nil {
+						return fmt.Errorf("worker lock: %w", err)
+					}
+					if !ok {
+						return exitf(exitLocked, "a hook run is in progress in %s: %s kept; once it ends, run spine hook uninstall --purge again", h.spineDir(), h.spineDir())
+					}
+					defer unlock()
+				}
 				if err := os.RemoveAll(h.spineDir()); err != nil {
 					return fmt.Errorf("remove %s: %w", h.spineDir(), err)
 				}
