@@ -410,7 +410,7 @@ func newHookUninstallCmd(a *app) *cobra.Command {
 		},
 	}
 	h.flags(c, false)
-	c.Flags().BoolVar(&purge, "purge", false, "also remove BARE/spine (the log and the worktree)")
+	c.Flags().BoolVar(&purge, "purge", false, "also remove BARE/spine (the log and the worktree; refused, exit 75, while a hook run is in progress)")
 	return c
 }
 
