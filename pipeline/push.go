@@ -285,11 +285,33 @@ func replay(ctx context.Context, o *PushOptions, res *PushResult, head, tip plum
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v; pull and push by hand", ErrReplayRefused, err)
 	}
+	var remoteSigs map[string]plumbing.Hash
+	kept := chain[:0:0]
 	for _, c := range chain {
-		if gitx.Trailer(c.Message, "Spine-Run") == "" {
-			return 0, fmt.Errorf("%w: local commit %s (%q) is not spine's and is not on %s/%s; spine only replays its own commits: pull --rebase and push by hand", ErrReplayRefused, c.Hash.String()[:12], firstLine(c.Message), o.Remote, o.Branch)
+		if gitx.Trailer(c.Message, "Spine-Run") != "" {
+			kept = append(kept, c)
+			continue
 		}
+		// An operator's commit whose change the remote already has (an
+		// amend, a rebase: the same change under another hash, as git
+		// rebase would skip it) is left out: spine's commits replay on
+		// the remote's.
+		if remoteSigs == nil {
+			if remoteSigs, err = changeSigs(g, base, tip); err != nil {
+				return 0, fmt.Errorf("%w: %v; pull and push by hand", ErrReplayRefused, err)
+			}
+		}
+		sig, err := changeSig(c)
+		if err != nil {
+			return 0, fmt.Errorf("%w: %v; pull and push by hand", ErrReplayRefused, err)
+		}
+		if same, ok := remoteSigs[sig]; ok && sig != "" {
+			o.notice(res, fmt.Sprintf("local commit %s (%q) is on %s/%s as %s (the same change): left out of the replay", c.Hash.String()[:12], firstLine(c.Message), o.Remote, o.Branch, same.String()[:12]))
+			continue
+		}
+		return 0, fmt.Errorf("%w: local commit %s (%q) is not spine's and is not on %s/%s; spine only replays its own commits: pull --rebase and push by hand", ErrReplayRefused, c.Hash.String()[:12], firstLine(c.Message), o.Remote, o.Branch)
 	}
+	chain = kept
 	o.notice(res, fmt.Sprintf("%s/%s moved on (now %s); replaying %d spine commit(s) on it", o.Remote, o.Branch, tip.String()[:12], len(chain)))
 	plan, upstream, err := planReplay(o, chain, base, tip)
 	if err != nil {
@@ -635,4 +657,58 @@ func readFileIfExists(full string) ([]byte, error) {
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
 	return s
+}
+
+// changeSig identifies the change commit c makes to its first parent (an
+// empty string when it makes none): the paths it changes, each with its
+// mode and blob before and after, in order. Two commits with one change
+// have one signature, whatever their hashes, messages or authors (git's
+// patch id, on trees).
+func changeSig(c *object.Commit) (string, error) {
+	if c.NumParents() != 1 {
+		return "", fmt.Errorf("commit %s has %d parents", c.Hash.String()[:12], c.NumParents())
+	}
+	parent, err := c.Parent(0)
+	if err != nil {
+		return "", err
+	}
+	from, err := parent.Tree()
+	if err != nil {
+		return "", err
+	}
+	to, err := c.Tree()
+	if err != nil {
+		return "", err
+	}
+	changes, err := object.DiffTree(from, to)
+	if err != nil {
+		return "", err
+	}
+	lines := make([]string, 0, len(changes))
+	for _, ch := range changes {
+		lines = append(lines, fmt.Sprintf("%s %s %s %s %s %s", ch.From.Name, ch.From.TreeEntry.Mode, ch.From.TreeEntry.Hash, ch.To.Name, ch.To.TreeEntry.Mode, ch.To.TreeEntry.Hash))
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n"), nil
+}
+
+// changeSigs returns the change signature of every commit from base
+// (excluded) to tip, with the commit: what the remote already has.
+func changeSigs(g *gitx.Repo, base, tip plumbing.Hash) (map[string]plumbing.Hash, error) {
+	chain, err := g.Chain(base, tip, maxReplay)
+	if err != nil {
+		return nil, err
+	}
+	sigs := map[string]plumbing.Hash{}
+	for _, c := range chain {
+		if c.NumParents() != 1 {
+			continue
+		}
+		sig, err := changeSig(c)
+		if err != nil {
+			return nil, err
+		}
+		sigs[sig] = c.Hash
+	}
+	return sigs, nil
 }

@@ -352,3 +352,54 @@ func TestWatcherCycleKeepsHouseAfterItFetched(t *testing.T) {
 		})
 	}
 }
+
+// TestPushLeavesOutAnOperatorCommitTheRemoteHasAsAnother: the operator
+// amended a commit and force-pushed it while spine ran on the first one:
+// the remote has the same change under another hash. spine leaves the
+// local commit out, replays its own on the remote's, and nothing is lost
+// or run again; a commit whose change the remote lacks is still refused.
+func TestPushLeavesOutAnOperatorCommitTheRemoteHasAsAnother(t *testing.T) {
+	t.Parallel()
+	bare := newRemote(t, map[string]string{"README.md": "ops\n"})
+	spine, op := cloneOf(t, bare), cloneOf(t, bare)
+	op.commit("loop A, with a typo in the message", map[string]string{"loops/a.md": loopDoc("LOOP-A", twoStages)})
+	op.git("push", "-q")
+	spine.git("pull", "-q")
+	out := spine.run(nil)
+	if len(out.Commits) != 2 {
+		t.Fatalf("commits = %d, want 2", len(out.Commits))
+	}
+	op.git("commit", "-q", "--amend", "-m", "loop A")
+	op.git("push", "-q", "-f")
+	amended := op.head()
+
+	res, err := Push(context.Background(), spine.pushOpts())
+	if err != nil {
+		t.Fatalf("push after the force-push: %v", err)
+	}
+	if !res.Pushed || len(res.Replayed) != 2 || !strings.Contains(strings.Join(res.Notes, "\n"), "(the same change): left out of the replay") {
+		t.Fatalf("result = %+v, want 2 commits replayed on the amended one, saying what was left out", res)
+	}
+	bareGit(t, bare, "merge-base", "--is-ancestor", amended, "main")
+	for _, rc := range out.Receipts {
+		dir, _ := (&artifacts.Store{Root: spine.root}).RelDir(rc.RunKey)
+		bareGit(t, bare, "cat-file", "-e", "main:"+dir+"/receipt.json")
+	}
+	if again := spine.run(nil); len(again.Receipts) != 0 {
+		t.Fatalf("a later run ran %d steps again", len(again.Receipts))
+	}
+
+	// An amend that changed the content is another change: refused.
+	op.git("pull", "-q")
+	op.commit("loop B", map[string]string{"loops/b.md": loopDoc("LOOP-B", twoStages)})
+	op.git("push", "-q")
+	spine.git("pull", "-q")
+	spine.run(nil)
+	op.commit("loop B, changed", map[string]string{"loops/b.md": loopDoc("LOOP-B", twoStages+"\nmore\n")})
+	op.git("reset", "-q", "--soft", "HEAD~2")
+	op.git("commit", "-q", "-m", "loop B, squashed")
+	op.git("push", "-q", "-f")
+	if _, err := Push(context.Background(), spine.pushOpts()); !errors.Is(err, ErrReplayRefused) || !strings.Contains(err.Error(), "not spine's") {
+		t.Fatalf("push over a changed amend: %v, want a refusal", err)
+	}
+}
