@@ -165,9 +165,24 @@ func approvalsOf(m loops.Meta) []string {
 // approvals: walking back from HEAD while the approval is present, the
 // oldest such commit.
 func (g *Gates) approvalCommit(doc *loops.Document, gate string) (*object.Commit, error) {
-	return g.history().walk(doc.Path, approvalKey(gate), doc, maxApprovalHistory, func(d *loops.Document) bool {
-		return hasApproval(d.Meta, gate)
-	})
+	pred := func(d *loops.Document) bool { return hasApproval(d.Meta, gate) }
+	c, err := g.history().walk(doc.Path, approvalKey(gate), doc, maxApprovalHistory, pred)
+	// A merge that brought the approval in from a branch did not write it:
+	// follow the branch to the commit that did (as git blame would), so
+	// that the approval is its author's, not the merger's.
+	for hops := 0; err == nil && c != nil && len(c.ParentHashes) > 1 && hops < maxApprovalHistory; hops++ {
+		var from *object.Commit
+		for _, p := range c.ParentHashes[1:] {
+			if from, err = g.history().walkFrom(p, doc.Path, doc, maxApprovalHistory, pred); err != nil || from != nil {
+				break
+			}
+		}
+		if from == nil {
+			break // the merge itself added it (a conflict resolved so)
+		}
+		c = from
+	}
+	return c, err
 }
 
 // lastStepAuthor returns the email of the author of the commit that last

@@ -337,6 +337,35 @@ func (hc *historyCache) approversAt(h plumbing.Hash) ([]string, error) {
 	return cfg.Policy.Approvers, nil
 }
 
+// walkFrom is walk from commit start, not kept: the oldest commit of the
+// first-parent run from start whose version of rel satisfies pred (nil
+// when start's does not).
+func (hc *historyCache) walkFrom(start plumbing.Hash, rel string, work *loops.Document, limit int, pred func(*loops.Document) bool) (*object.Commit, error) {
+	hc.mu.Lock()
+	defer hc.mu.Unlock()
+	var found *object.Commit
+	for h, n := start, 0; n < limit && !h.IsZero(); n++ {
+		c, err := hc.commit(h)
+		if err != nil {
+			return found, err
+		}
+		blob, ok := hc.blobAt(c, rel)
+		if !ok {
+			break
+		}
+		d, ok := hc.doc(rel, blob, work)
+		if !ok || !pred(d) {
+			break
+		}
+		found = c
+		if len(c.ParentHashes) == 0 {
+			break
+		}
+		h = c.ParentHashes[0]
+	}
+	return found, nil
+}
+
 // keep records a walk from head and returns its commit.
 func (hc *historyCache) keep(wk string, head, found plumbing.Hash, n int) (*object.Commit, error) {
 	w := &walkResult{Head: head.String(), N: n}

@@ -394,3 +394,41 @@ func TestApprovalPolicyIsCommitted(t *testing.T) {
 		})
 	}
 }
+
+// TestApprovalThroughAMerge: an approval committed on a branch and merged
+// is its author's, not the merger's (as git blame has it): an approver's
+// approval merged by somebody else opens the gate, naming the approver;
+// a non-approver's merged by an approver does not.
+func TestApprovalThroughAMerge(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		approver, merger [2]string
+		wantBy           string
+	}{
+		{"an approver's, merged by another", [2]string{"Bob", "bob@example.com"}, [2]string{"Alice", "alice@example.com"}, "Bob <bob@example.com>"},
+		{"a non-approver's, merged by an approver", [2]string{"Alice", "alice@example.com"}, [2]string{"Bob", "bob@example.com"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRepo(t)
+			count := counter(t)
+			doc := loopDoc("LOOP-M", fmt.Sprintf("## Stage 1: Change\n\n```sh {name=g gate=ALLOW_G}\necho g >> %s\n```\n", count))
+			r.commitAs("Alice", "alice@example.com", "setup", map[string]string{"spine.yaml": "policy:\n  approvers: [bob@example.com]\n", "loops/m.md": doc})
+			r.git("checkout", "-q", "-b", "approve")
+			r.write("loops/m.md", strings.Replace(doc, "status: active\n", "status: active\napprovals: [ALLOW_G]\n", 1))
+			r.gitAs(tc.approver[0], tc.approver[1], "commit", "-q", "-am", "approve ALLOW_G")
+			r.git("checkout", "-q", "main")
+			r.commitAs("Alice", "alice@example.com", "unrelated", map[string]string{"README.md": "x\n"})
+			r.gitAs(tc.merger[0], tc.merger[1], "merge", "-q", "--no-ff", "approve", "-m", "Merge branch approve")
+			it := r.plan(nil, "LOOP-M", "g")
+			if tc.wantBy == "" {
+				if it.State != StateBlocked || !strings.Contains(it.Reason, "is by Alice <alice@example.com>, who is not in policy.approvers") {
+					t.Fatalf("plan: %s %q; want blocked, the approval Alice's", it.State, it.Reason)
+				}
+				return
+			}
+			if it.State != StatePending || it.Decision == nil || it.Decision.Approval == nil || it.Decision.Approval.Author != tc.wantBy {
+				t.Fatalf("plan: %s %q %+v; want pending, approved by %s", it.State, it.Reason, it.Decision, tc.wantBy)
+			}
+		})
+	}
+}
