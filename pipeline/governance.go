@@ -307,6 +307,11 @@ func (r *Runner) readClean(rel string) (data []byte, missing bool, err error) {
 // the `N/M PASS` summary, output.log holds the checks' output, and both are
 // committed. The receipt's status is fail when a blocking check failed.
 func (r *Runner) VerifyPack(ctx context.Context, pack string) (*artifacts.Receipt, error) {
+	// A pack nobody committed is refused before anything is written (a
+	// run of it would record a failure that never ran).
+	if why := r.packFileChange(pack); why != "" {
+		return nil, errors.New(why)
+	}
 	var rc *artifacts.Receipt
 	var blocked *BlockedError
 	_, err := r.govern(ctx, func(ctx context.Context, tx *govTx) error {

@@ -374,25 +374,38 @@ func (r *Runner) packChange(doc *loops.Document) string {
 			if s.Kind != loops.KindVerify || s.Pack == "" {
 				continue
 			}
-			r.packsOnce.Do(func() {
-				r.packs, _ = packs.LoadDir(filepath.Join(r.opts.Root, filepath.FromSlash(r.opts.Config.VerifyDir)))
-			})
-			pk, ok := packs.Lookup(r.packs, s.Pack)
-			if !ok {
-				continue
-			}
-			rel, err := filepath.Rel(r.opts.Root, pk.Path)
-			if err != nil {
-				continue
-			}
-			data, err := os.ReadFile(pk.Path)
-			if err == nil {
-				err = packCommitted(r.opts.Git, filepath.ToSlash(rel), data)
-			}
-			if err != nil {
-				return fmt.Sprintf("step %s: %v", s.Name, err)
+			if why := r.packFileChange(s.Pack); why != "" {
+				return fmt.Sprintf("step %s: %s", s.Name, why)
 			}
 		}
+	}
+	return ""
+}
+
+// packFileChange says why the verify pack named pack may not run, when its
+// file is not what HEAD holds (see packCommitted); "" when it may, or when
+// there is no such pack (its run fails, naming it).
+func (r *Runner) packFileChange(pack string) string {
+	if r.opts.Git == nil || r.opts.Config == nil {
+		return ""
+	}
+	r.packsOnce.Do(func() {
+		r.packs, _ = packs.LoadDir(filepath.Join(r.opts.Root, filepath.FromSlash(r.opts.Config.VerifyDir)))
+	})
+	pk, ok := packs.Lookup(r.packs, pack)
+	if !ok {
+		return ""
+	}
+	rel, err := filepath.Rel(r.opts.Root, pk.Path)
+	if err != nil {
+		return ""
+	}
+	data, err := os.ReadFile(pk.Path)
+	if err == nil {
+		err = packCommitted(r.opts.Git, filepath.ToSlash(rel), data)
+	}
+	if err != nil {
+		return err.Error()
 	}
 	return ""
 }

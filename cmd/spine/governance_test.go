@@ -323,6 +323,18 @@ func TestPackBadInput(t *testing.T) {
 	if !strings.Contains(errs, `no verify pack "nope"`) || !strings.Contains(errs, "good") {
 		t.Errorf("unknown pack: %s", errs)
 	}
+	// A pack edited and not committed is refused, nothing run or
+	// committed (its history would hold a failure that never ran).
+	marker := filepath.Join(t.TempDir(), "ran")
+	r.write("verify/good.yaml", "pack: good\nchecks:\n  - id: G\n    run: touch "+marker+"\n")
+	before := r.head()
+	_, errs = r.mustSpine(exitUsage, "pack", "run", "good")
+	if !strings.Contains(errs, "verify/good.yaml has uncommitted changes") {
+		t.Errorf("uncommitted pack: %s", errs)
+	}
+	if _, err := os.Stat(marker); err == nil || r.head() != before || len(r.receipts()) != 0 {
+		t.Error("an uncommitted pack ran or committed")
+	}
 }
 
 // lineSplice checks that after is before with one contiguous block of
