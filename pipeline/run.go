@@ -195,6 +195,9 @@ func NewRunner(opts Options) *Runner {
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = func(string) (string, bool) { return "", false }
 	}
+	// spine's push credential is spine's: no step gets it (and the
+	// redactor hides its value wherever it shows up).
+	opts.Env = slices.DeleteFunc(slices.Clone(opts.Env), func(kv string) bool { return strings.HasPrefix(kv, gitx.TokenEnv+"=") })
 	if opts.Verify == nil && opts.Config != nil {
 		pr := &PackRunner{Dir: filepath.Join(opts.Root, filepath.FromSlash(opts.Config.VerifyDir)), Root: opts.Root, Umask: opts.StepUmask}
 		if opts.Git != nil {

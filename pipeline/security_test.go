@@ -679,3 +679,34 @@ func TestUnsafeArgumentsRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestPushTokenNotGivenToSteps: $SPINE_GIT_TOKEN, spine's own push
+// credential, is not in a step's environment, and its value, wherever a
+// step prints it, is redacted like a policy.secret_env value.
+func TestPushTokenNotGivenToSteps(t *testing.T) {
+	r := newRepo(t)
+	const token = "tok-zq81Xv0supersecret"
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-T", "## Stage 1: Look\n\n```sh {name=look}\necho \"env:${SPINE_GIT_TOKEN:-unset}\"\ncat \"$TOKEN_FILE\"\n```\n")})
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code := r.spine(context.Background(), []string{"SPINE_GIT_TOKEN=" + token, "TOKEN_FILE=" + file}, "run")
+	if code != 0 {
+		t.Fatalf("run: exit %d\n%s", code, out)
+	}
+	if strings.Contains(out, token) {
+		t.Errorf("the run's output holds the token:\n%s", out)
+	}
+	logs, _ := filepath.Glob(filepath.Join(r.root, "receipts", "*", "*", "*", "*", "output.log"))
+	if len(logs) != 1 {
+		t.Fatalf("%d output logs", len(logs))
+	}
+	data, err := os.ReadFile(logs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "env:unset") || strings.Contains(string(data), token) || !strings.Contains(string(data), artifacts.Redacted) {
+		t.Errorf("output.log: want env:unset and the token's value redacted:\n%s", data)
+	}
+}

@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"syscall"
 	"time"
 
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/internal/fsx"
+	"github.com/spinehq/spine/internal/gitx"
 	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/packs"
 )
@@ -155,7 +157,7 @@ func (r *Runner) closeSpareLog() {
 // variables plus the well-known token shapes.
 func (r *Runner) redactor() *artifacts.Redactor {
 	var secrets []string
-	for _, name := range r.opts.Config.Policy.SecretEnv {
+	for _, name := range append(slices.Clone(r.opts.Config.Policy.SecretEnv), gitx.TokenEnv) {
 		if v, ok := r.opts.LookupEnv(name); ok && v != "" {
 			secrets = append(secrets, v)
 		}
