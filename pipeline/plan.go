@@ -349,10 +349,10 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 		case artifacts.StatusFail:
 			if !changed && !p.Retry[step.Name] {
 				it.State = StateFailed
-				it.Reason = fmt.Sprintf("failed at %s, exit %d; edit the step or --retry %s", stamp(latest.Started), latest.ExitCode, step.Name)
+				it.Reason = fmt.Sprintf("failed at %s, exit %d; change its command, or --retry %s (a changed attribute, such as timeout, is no new command)", stamp(latest.Started), latest.ExitCode, step.Name)
 				if strings.HasPrefix(latest.Note, resolvedBy) {
 					// No process ran: an operator's verdict (spine resolve).
-					it.Reason = fmt.Sprintf("%s (at %s); edit the step or --retry %s", latest.Note, stamp(latest.Started), step.Name)
+					it.Reason = fmt.Sprintf("%s (at %s); change its command, or --retry %s", latest.Note, stamp(latest.Started), step.Name)
 				}
 				return
 			}

@@ -181,7 +181,7 @@ func (t *termReporter) Held(it *pipeline.Item) {
 		}
 	case pipeline.StateFailed:
 		icon = t.paint("31", "✖")
-		next = "edit the step or spine run --retry " + it.Name
+		next = "change its command, or spine run --retry " + it.Name
 	case pipeline.StateInterrupted:
 		icon = t.paint("33", "⚠")
 		next = fmt.Sprintf("spine run --retry %s, or spine resolve %s --as pass|fail", it.Name, it.Name)

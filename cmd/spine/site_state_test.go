@@ -162,7 +162,7 @@ func TestSiteBuildPlansFromItsReceipts(t *testing.T) {
 	for _, want := range []string{
 		`class="step state-done" id="step-talk"`,
 		`class="step state-failed" id="step-break"`,
-		"exit 4; edit the step or --retry break",
+		"exit 4; change its command, or --retry break",
 	} {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("loop page lacks %q", want)
