@@ -265,6 +265,12 @@ func TestHookSaysHowToApproveFromAPush(t *testing.T) {
 		b, err := os.ReadFile(logPath)
 		return err == nil && strings.Contains(string(b), "approve: add ALLOW_G to approvals: in a commit by an approver, and push")
 	})
+	// spine's own push starts a cycle with nothing to run: its line says
+	// that a step waits, not all clear.
+	waitFor(t, 60*time.Second, "hook.log says a step waits", func() bool {
+		b, err := os.ReadFile(logPath)
+		return err == nil && strings.Contains(string(b), "1 step(s) wait for an operator (spine plan says why)")
+	})
 	waitHookIdle(t, bare)
 	if b, _ := os.ReadFile(logPath); strings.Contains(string(b), "ALLOW_G=yes") {
 		t.Errorf("hook.log suggests ALLOW_G=yes, which a push cannot set:\n%s", b)

@@ -302,6 +302,10 @@ func (w *Watcher) Cycle(ctx context.Context) (*CycleResult, error) {
 		if id := OwnCommit(opts.Git); id != "" {
 			res.Idle = fmt.Sprintf("nothing to do: HEAD is spine's own commit (Spine-Run: %s)", id)
 		}
+		if look.Held > 0 {
+			// As spine run says it: the log must not read all clear.
+			res.Idle += fmt.Sprintf("; %d step(s) wait for an operator (spine plan says why)", look.Held)
+		}
 	} else {
 		w.log().Info("running", "why", look.Reason)
 		res.Ran = true
