@@ -72,6 +72,10 @@ updated) go to standard error.`,
 			if loop != "" && rc.set.ByID(loop) == nil {
 				return exitf(exitUsage, "no loop %q in this repository", loop)
 			}
+			// Before anything runs: its receipts must have somewhere to go.
+			if err := gf.checkRemote(rc.root, cmd.Flags().Changed("remote"), push && !dryRun); err != nil {
+				return err
+			}
 			opts.Loop, opts.DryRun, opts.Wait = loop, dryRun, wait
 			// One Runner in this process: its steps may have it on one
 			// processor (pipeline.Options.OneProc).

@@ -13,12 +13,30 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/spinehq/spine/internal/gitx"
 	"github.com/spinehq/spine/pipeline"
 )
 
 // gitopsFlags name the remote branch spine follows and pushes to.
 type gitopsFlags struct {
 	remote, branch string
+}
+
+// checkRemote refuses a remote the repository at root does not have, when
+// it must have it: push is set, or the remote was named on the command
+// line (the default one may be missing: then there is nothing to follow).
+func (g *gitopsFlags) checkRemote(root string, named, push bool) error {
+	if !named && !push {
+		return nil
+	}
+	repo, err := gitx.Open(root)
+	if err != nil {
+		return exitf(exitUsage, "%v", err)
+	}
+	if !repo.HasRemote(g.remote) {
+		return exitf(exitUsage, "the repository has no remote %q (git remote -v lists them; --remote NAME)", g.remote)
+	}
+	return nil
 }
 
 func (g *gitopsFlags) register(f *pflag.FlagSet) {
@@ -93,6 +111,9 @@ cycle failed, else 0 (for a systemd timer).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			root, err := a.repoRoot()
 			if err != nil {
+				return err
+			}
+			if err := gf.checkRemote(root, cmd.Flags().Changed("remote"), false); err != nil {
 				return err
 			}
 			log := a.cycleLogger(a.stderr)

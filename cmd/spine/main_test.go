@@ -624,3 +624,19 @@ func TestStatusOfALoop(t *testing.T) {
 		t.Errorf("status LOOP-NOPE: exit %d, %q", code, errOut)
 	}
 }
+
+// TestUnknownRemoteRefusedBeforeAnythingRuns: run --push to a remote the
+// repository does not have, and watch following one, are refused with
+// exit 2 before any step runs.
+func TestUnknownRemoteRefusedBeforeAnythingRuns(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-R\nstatus: active\n---\n\n# Loop Scope: LOOP-R\n\n## Stage 1: Go\n\n```sh {name=go}\necho ran >> ran.txt\n```\n")
+	for _, args := range [][]string{{"run", "--push", "--remote", "nope"}, {"run", "--push"}, {"watch", "--once", "--remote", "nope"}} {
+		_, errOut, code := spine(t, append([]string{"--repo", dir}, args...)...)
+		if code != 2 || !strings.Contains(errOut, "the repository has no remote") {
+			t.Errorf("spine %v: exit %d, %q; want 2, naming the remote", args, code, errOut)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ran.txt")); err == nil {
+		t.Error("a step ran")
+	}
+}
