@@ -304,3 +304,27 @@ func TestHookUninstallPurgeWaitsForTheRun(t *testing.T) {
 		t.Fatalf("uninstall --purge once the run ended: exit %d\n%s", code, out)
 	}
 }
+
+// TestHookFollowsTheBaresDefaultBranch: without --branch, the hook runs on
+// pushes to the bare repository's own default branch (master in one made
+// so), not on a main it does not have.
+func TestHookFollowsTheBaresDefaultBranch(t *testing.T) {
+	tmp := t.TempDir()
+	seed := filepath.Join(tmp, "seed")
+	git(t, tmp, "init", "-q", "-b", "master", seed)
+	commit(t, seed, "seed", map[string]string{"README.md": "ops\n"})
+	bare := filepath.Join(tmp, "ops.git")
+	git(t, tmp, "init", "-q", "--bare", "-b", "master", bare)
+	git(t, seed, "push", "-q", bare, "master")
+	out := installHook(t, bare)
+	if !strings.Contains(out, "branch:   master") {
+		t.Fatalf("install output:\n%s", out)
+	}
+	client := cloneOf(t, bare)
+	commit(t, client, "loop", map[string]string{"loops/m.md": loopDoc("LOOP-M", "## Stage 1: Go\n\n"+step("name=go", "echo go"))})
+	pushTimed(t, client)
+	waitFor(t, 60*time.Second, "spine's commit on master", func() bool {
+		return strings.Contains(bareGit(t, bare, "log", "-1", "--format=%B", "master"), "Spine-Run: ")
+	})
+	waitHookIdle(t, bare)
+}

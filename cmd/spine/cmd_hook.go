@@ -104,7 +104,14 @@ func (h *hookSetup) resolve(a *app) error {
 		return err
 	}
 	if h.branch == "" {
+		// The bare repository's own default branch (its HEAD), as a
+		// clone of it would check out: main, or master in an older one.
 		h.branch = "main"
+		if data, err := os.ReadFile(filepath.Join(h.bare, "HEAD")); err == nil {
+			if b, ok := strings.CutPrefix(strings.TrimSpace(string(data)), "ref: refs/heads/"); ok && b != "" {
+				h.branch = b
+			}
+		}
 	}
 	return nil
 }
@@ -128,7 +135,7 @@ func (h *hookSetup) hooksDir() string {
 
 func (h *hookSetup) flags(c *cobra.Command, withWorktree bool) {
 	f := c.Flags()
-	f.StringVar(&h.branch, "branch", "main", "the `BRANCH` whose pushes start a run")
+	f.StringVar(&h.branch, "branch", "", "the `BRANCH` whose pushes start a run (default: the bare repository's HEAD branch)")
 	if withWorktree {
 		f.StringVar(&h.worktree, "worktree", "", "the working clone spine maintains (default: BARE/spine/worktree)")
 		f.StringVar(&h.host, "host", "", "run as host `NAME` (default: this machine's host name)")
