@@ -239,6 +239,24 @@ func (st *buildState) signature(r *receiptRec) string {
 	return r.sigState
 }
 
+// sigText is the signature state a receipt page shows: signature's, and
+// for an unsigned receipt that follows a signed one in its loop, while
+// keys are published, a warning: a receipt rewritten with its envelope
+// removed looks just like one of a host that does not sign.
+func (st *buildState) sigText(r *receiptRec) string {
+	sig := st.signature(r)
+	if sig != "unsigned" || len(st.keysPEM) == 0 {
+		return sig
+	}
+	if prev, _ := st.neighbours(r); prev != nil && strings.HasPrefix(st.signature(prev), "signed") {
+		return unsignedAfterSigned
+	}
+	return sig
+}
+
+// unsignedAfterSigned is sigText's warning.
+const unsignedAfterSigned = "unsigned, though the receipt before it in this loop is signed: check which host wrote it"
+
 // neighbours returns the previous and next run of the same loop.
 func (st *buildState) neighbours(r *receiptRec) (prev, next *receiptRec) {
 	if r.Receipt == nil {
@@ -297,7 +315,7 @@ func (st *buildState) receiptKey(r *receiptRec) string {
 	}
 	prev, next := st.neighbours(r)
 	if prev != nil {
-		k.str(prev.RunKey)
+		k.str(prev.RunKey).str(st.signature(prev)) // see sigText
 	}
 	k.str("|")
 	if next != nil {
@@ -417,7 +435,7 @@ func (st *buildState) receiptPage(r *receiptRec, lv *logView) *receiptPage {
 	pg.Chain = st.chain[r.RunKey]
 	pg.ChainOK = pg.Chain == ""
 	pg.HashesOK = r.ver.allOK()
-	pg.Signature = st.signature(r)
+	pg.Signature = st.sigText(r)
 	if rc.RunKey != r.RunKey {
 		pg.Chain = strings.TrimSpace(pg.Chain + " run_key " + strconv.Quote(rc.RunKey) + " does not match its folder name")
 		pg.ChainOK = false

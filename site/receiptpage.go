@@ -113,7 +113,7 @@ func (st *buildState) writeReceipt(w *hw, pg *receiptPage) {
 		case strings.HasPrefix(pg.Signature, "signed, verified"):
 			sigClass = "chip ok"
 		case pg.Signature != "unsigned" && !strings.HasPrefix(pg.Signature, "signed (no trusted keys"):
-			sigClass = "chip bad"
+			sigClass = "chip bad" // a bad signature, or unsignedAfterSigned
 		}
 		w.s(`<div class="`, sigClass, `"><b>signature</b> `)
 		w.e(pg.Signature)

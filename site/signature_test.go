@@ -12,14 +12,17 @@ import (
 )
 
 // TestSignatureStateAndPublishedKey shows each receipt's signature state
-// against the keys published in the repository, and copies those keys into
-// the site for readers to verify with.
+// against the keys published in the repository (an unsigned receipt after
+// a signed one of its loop as a warning), and copies those keys into the
+// site for readers to verify with.
 func TestSignatureStateAndPublishedKey(t *testing.T) {
 	repo := t.TempDir()
 	writeFile(t, filepath.Join(repo, "loops", "a.md"), "---\nloop_id: LOOP-SIG\nstatus: active\n---\n\n# Loop Scope: LOOP-SIG\n\n## Stage 1: X\n\n```sh {name=one}\ntrue\n```\n")
 	addReceipt(t, repo, receiptSpec{key: "CAP-20260301-101500__step.one__Rsigned0001", loop: "LOOP-SIG", step: "one", stage: "Stage 1: X", status: "pass", command: "true", host: "h", output: "ok\n"})
 	addReceipt(t, repo, receiptSpec{key: "CAP-20260301-101600__step.one__Runsigned01", loop: "LOOP-SIG", step: "one", stage: "Stage 1: X", status: "pass", command: "true", host: "h", output: "ok\n"})
 	addReceipt(t, repo, receiptSpec{key: "CAP-20260301-101700__step.one__Rforged0001", loop: "LOOP-SIG", step: "one", stage: "Stage 1: X", status: "pass", command: "true", host: "h", output: "ok\n"})
+	writeFile(t, filepath.Join(repo, "loops", "b.md"), "---\nloop_id: LOOP-PLAIN\nstatus: active\n---\n\n# Loop Scope: LOOP-PLAIN\n\n## Stage 1: X\n\n```sh {name=two}\ntrue\n```\n")
+	addReceipt(t, repo, receiptSpec{key: "CAP-20260301-101800__step.two__Rplain00001", loop: "LOOP-PLAIN", step: "two", stage: "Stage 1: X", status: "pass", command: "true", host: "h", output: "ok\n"})
 	key, err := artifacts.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +58,11 @@ func TestSignatureStateAndPublishedKey(t *testing.T) {
 	}
 	for k, want := range map[string]string{
 		"CAP-20260301-101500__step.one__Rsigned0001": `<div class="chip ok"><b>signature</b> signed, verified`,
-		"CAP-20260301-101600__step.one__Runsigned01": `<div class="chip"><b>signature</b> unsigned</div>`,
+		// Unsigned after a signed receipt of its loop, keys published:
+		// what a receipt rewritten with its envelope removed looks like.
+		"CAP-20260301-101600__step.one__Runsigned01": `<div class="chip bad"><b>signature</b> unsigned, though the receipt before it in this loop is signed: check which host wrote it</div>`,
+		// Unsigned in a loop nothing signed: a host that does not sign.
+		"CAP-20260301-101800__step.two__Rplain00001": `<div class="chip"><b>signature</b> unsigned</div>`,
 		"CAP-20260301-101700__step.one__Rforged0001": `<div class="chip bad"><b>signature</b> `,
 	} {
 		if !strings.Contains(page(k), want) {
