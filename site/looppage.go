@@ -153,7 +153,7 @@ func (st *buildState) writeLoop(w *hw, d *loops.Document, pg *loopPage) error {
 	w.s("\n</section>\n")
 	if len(pg.timeline) > 0 {
 		w.s("<section>\n<h2>Runs over time</h2>\n", `<figure class="chart">`)
-		caption := w.stageTimeline(pg.timeline, pg.Root)
+		caption := timelineCaption(w.stageTimeline(pg.timeline, pg.Root), pg.timelineLeft)
 		w.s("\n<figcaption>")
 		w.t(caption)
 		w.s("</figcaption></figure>\n</section>")

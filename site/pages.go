@@ -661,6 +661,9 @@ type loopPage struct {
 	// timeline holds the rows of the chart of runs over time, which
 	// writeLoop draws in place.
 	timeline []timelineRow
+	// timelineLeft counts the steps with runs the chart leaves out (it
+	// shows the last maxTimelineRows).
+	timelineLeft int
 }
 
 // loopKey hashes everything a loop page shows.
@@ -714,11 +717,24 @@ func (st *buildState) loopJob(d *loops.Document) job {
 	}
 }
 
+// maxTimelineRows is how many steps a loop page's chart shows at most:
+// the last ones.
+const maxTimelineRows = 60
+
+// timelineCaption is a chart's caption, saying which steps it leaves out.
+func timelineCaption(caption string, left int) string {
+	if left > 0 && caption != "" {
+		caption += fmt.Sprintf(" (the last %d steps with runs; the runs of %d earlier ones are in the table below)", maxTimelineRows, left)
+	}
+	return caption
+}
+
 // loopPage gathers what d's page shows, but for the rendered document,
 // with the HTML of its tables and chart for templates/loop.html.
 func (st *buildState) loopPage(d *loops.Document) *loopPage {
 	pg := st.loopData(d)
 	pg.Timeline, pg.TimelineCaption = stageTimeline(pg.timeline, pg.Root)
+	pg.TimelineCaption = timelineCaption(pg.TimelineCaption, pg.timelineLeft)
 	pg.StagesHTML, pg.RunsHTML = stageRows(pg.Stages), runRows(pg.Runs)
 	return pg
 }
@@ -800,8 +816,9 @@ func (st *buildState) loopData(d *loops.Document) *loopPage {
 	for _, s := range extra {
 		rows = append(rows, timelineRow{Label: s, Runs: extraRuns[s]})
 	}
-	if len(rows) > 60 {
-		rows = rows[len(rows)-60:]
+	if len(rows) > maxTimelineRows {
+		pg.timelineLeft = len(rows) - maxTimelineRows
+		rows = rows[len(rows)-maxTimelineRows:]
 	}
 	pg.timeline = rows
 	// Blocked gates: a blocked receipt with a gate, and no later pass.

@@ -2,6 +2,7 @@ package site_test
 
 import (
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,5 +73,29 @@ func TestSignatureStateAndPublishedKey(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(out, artifacts.PublishedKeysFile))
 	if err != nil || string(got) != string(pub) {
 		t.Errorf("published key not copied into the site: %v", err)
+	}
+}
+
+// TestLoopChartSaysWhatItLeavesOut: a loop with runs of more steps than
+// its chart shows says in the caption that the earlier ones are left out.
+func TestLoopChartSaysWhatItLeavesOut(t *testing.T) {
+	repo := t.TempDir()
+	var doc strings.Builder
+	doc.WriteString("---\nloop_id: LOOP-BIG\nstatus: active\n---\n\n# Loop Scope: LOOP-BIG\n\n## Stage 1: Many\n\n")
+	for i := range 62 {
+		fmt.Fprintf(&doc, "```sh {name=s%d}\ntrue\n```\n\n", i)
+	}
+	writeFile(t, filepath.Join(repo, "loops", "big.md"), doc.String())
+	for i := range 62 {
+		addReceipt(t, repo, receiptSpec{key: fmt.Sprintf("CAP-20260301-10%02d%02d__step.s%d__Rbig%07d", i/60, i%60, i, i), loop: "LOOP-BIG", step: fmt.Sprintf("s%d", i), stage: "Stage 1: Many", status: "pass", command: "true", host: "h", output: "ok\n"})
+	}
+	out := filepath.Join(t.TempDir(), "public")
+	buildSite(t, nil, repo, out)
+	page, err := os.ReadFile(filepath.Join(out, "loops", "LOOP-BIG", "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(page), "60 runs from") || !strings.Contains(string(page), "(the last 60 steps with runs; the runs of 2 earlier ones are in the table below)") {
+		t.Errorf("the chart's caption does not say what it leaves out:\n%s", page)
 	}
 }
