@@ -35,6 +35,7 @@ func TestANSI(t *testing.T) {
 		{"carriage return keeps the last frame", []string{"10%\r50%\r100%"}, "100%"},
 		{"control characters dropped", []string{"a\x00b\x07c\td"}, "abc\td"},
 		{"escape at the end", []string{"x\x1b"}, "x"},
+		{"invalid UTF-8 (binary output)", []string{"a\xff\xfeb", "ok é"}, "a\ufffdb\nok é"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

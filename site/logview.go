@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spinehq/spine/artifacts"
 )
@@ -301,6 +302,10 @@ func ansiHTML(lines []string) string {
 		line = strings.TrimSuffix(line, "\r")
 		if i := strings.LastIndexByte(line, '\r'); i >= 0 {
 			line = line[i+1:]
+		}
+		if !utf8.ValidString(line) {
+			// Binary output: the page stays valid UTF-8.
+			line = strings.ToValidUTF8(line, "\uFFFD")
 		}
 		open := false
 		if !st.zero() {
