@@ -126,7 +126,15 @@ func (st *buildState) writeReceipt(w *hw, pg *receiptPage) {
 			w.s("</p>\n")
 		}
 		w.s("<section>\n<h2>Command</h2>\n")
-		w.h(pg.Command)
+		switch {
+		case r.Command != "":
+			w.h(pg.Command)
+		case len(pg.Checks) > 0:
+			// A verify pack's step: its checks' commands are below.
+			w.s(`<p class="empty">No command of its own: its checks ran, each with its command (see Checks).</p>`, "\n")
+		default:
+			w.s(`<p class="empty">No command recorded.</p>`, "\n")
+		}
 		w.s("</section>\n")
 		if len(pg.Checks) > 0 {
 			w.s("<section>\n<h2>Checks")

@@ -157,6 +157,9 @@ func TestDemoEndToEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if !strings.Contains(string(page), "No command of its own: its checks ran, each with its command") {
+				t.Error("the verify step's receipt page shows an empty Command section")
+			}
 			for _, c := range rc.Checks {
 				if c.Command == "" || c.CommandSHA256 != fmt.Sprintf("%x", sha256.Sum256([]byte(c.Command))) {
 					t.Errorf("check %s records command %q, hash %q", c.ID, c.Command, c.CommandSHA256)
