@@ -28,3 +28,15 @@ func TestHighlightShowsBidi(t *testing.T) {
 		t.Errorf("Highlight kept or lost a bidi control:\n%s", out)
 	}
 }
+
+// TestHeadingsKeepOffThePagesIDs: a document heading "Gaps" does not take
+// the id of the loop page's own gaps section.
+func TestHeadingsKeepOffThePagesIDs(t *testing.T) {
+	out, err := New(Options{}).HTML([]byte("# Loop\n\n## Gaps\n\n## Notes\n"), Doc{Path: "x.md"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), `id="gaps"`) || !strings.Contains(string(out), `id="gaps-1"`) || !strings.Contains(string(out), `id="notes"`) {
+		t.Errorf("heading ids:\n%s", out)
+	}
+}

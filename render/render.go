@@ -134,6 +134,11 @@ func (r *Renderer) Render(w io.Writer, src []byte, doc Doc) error {
 	}
 	pc := parser.NewContext()
 	pc.Set(docKey, &doc)
+	// The ids the site's loop page gives its own sections are taken (it
+	// links to #gaps): a heading "Gaps" gets id gaps-1, not a second gaps.
+	for _, id := range [...]string{"gaps"} {
+		pc.IDs().Put([]byte(id))
+	}
 	root := r.md.Parser().Parse(text.NewReader(src), parser.WithContext(pc))
 	if b, ok := w.(*bytes.Buffer); ok {
 		// Written in place: goldmark would put a bufio.Writer of its own
