@@ -63,6 +63,10 @@ type buildState struct {
 	now      time.Time
 	global   string
 	pathsKey string
+	// pageless names the loop documents that get no page (an id that
+	// cannot be one, or another document's), with why: the index lists
+	// them, so that no document is silently left out.
+	pageless []string
 
 	docs      []*loops.Document
 	docByID   map[string]*loops.Document
@@ -141,10 +145,12 @@ func (b *Builder) prepare(ctx context.Context, opts Options, out string) (*build
 	for _, d := range opts.Set.Docs {
 		switch {
 		case !validID(d.LoopID):
-			st.warn("%s: loop id %q cannot be a page name (want ^[A-Za-z0-9][A-Za-z0-9._-]*$); no page", d.Path, d.LoopID)
+			st.pageless = append(st.pageless, fmt.Sprintf("%s: loop id %q cannot be a page name (want ^[A-Za-z0-9][A-Za-z0-9._-]*$)", d.Path, d.LoopID))
+			st.warn("%s; no page", st.pageless[len(st.pageless)-1])
 			continue
 		case opts.Set.ByID(d.LoopID) != d:
-			st.warn("%s: loop id %s is also used by %s; no page", d.Path, d.LoopID, opts.Set.ByID(d.LoopID).Path)
+			st.pageless = append(st.pageless, fmt.Sprintf("%s: loop id %s is also used by %s", d.Path, d.LoopID, opts.Set.ByID(d.LoopID).Path))
+			st.warn("%s; no page", st.pageless[len(st.pageless)-1])
 			continue
 		}
 		st.docs = append(st.docs, d)

@@ -953,6 +953,8 @@ type indexPage struct {
 	Total, Shown, Runs int
 	OpenGaps           int
 	Now, NowISO        string
+	// Pageless are the loop documents without a page, and why.
+	Pageless []string
 }
 
 // loopRows computes the index rows, with links relative to root.
@@ -1066,7 +1068,7 @@ func (st *buildState) indexJobs() []job {
 			}
 			root := rootOf(p)
 			pg := &indexPage{pageBase: st.base(p, "Loops", "loops"), Status: status, Total: len(st.docs), Runs: len(st.recs), OpenGaps: open,
-				Now: fmtWhen(st.now), NowISO: fmtISO(st.now)}
+				Now: fmtWhen(st.now), NowISO: fmtISO(st.now), Pageless: st.pageless}
 			for _, s := range statuses {
 				pg.Statuses = append(pg.Statuses, statusLink{Name: s, URL: root + statusPath(s), Count: counts[s], On: s == status})
 			}
@@ -1091,6 +1093,9 @@ func (st *buildState) indexJobs() []job {
 // their rows and filters show of every loop.
 func (st *buildState) indexKey(statuses []string, counts map[string]int, open int) string {
 	k := newKeyer(st.global, "index", fmtISO(st.now)).int(int64(open)).int(int64(len(st.recs)))
+	for _, p := range st.pageless {
+		k.str(p)
+	}
 	for _, s := range statuses {
 		k.str(s).int(int64(counts[s]))
 	}

@@ -99,3 +99,24 @@ func TestLoopChartSaysWhatItLeavesOut(t *testing.T) {
 		t.Errorf("the chart's caption does not say what it leaves out:\n%s", page)
 	}
 }
+
+// TestDocumentsWithoutAPageAreListed: a loop document whose id another
+// document has, or whose id cannot be a page name, gets no page; the index
+// lists it, with why, rather than leave it out without a word.
+func TestDocumentsWithoutAPageAreListed(t *testing.T) {
+	repo := t.TempDir()
+	writeFile(t, filepath.Join(repo, "loops", "a.md"), "---\nloop_id: LOOP-DUP\nstatus: closed\n---\n\n# Loop Scope: LOOP-DUP\n")
+	writeFile(t, filepath.Join(repo, "loops", "b.md"), "---\nloop_id: LOOP-DUP\nstatus: active\n---\n\n# Loop Scope: LOOP-DUP\n")
+	writeFile(t, filepath.Join(repo, "loops", "c.md"), "---\nloop_id: \"../../x\"\nstatus: active\n---\n\n# c\n")
+	out := filepath.Join(t.TempDir(), "public")
+	buildSite(t, nil, repo, out)
+	index, err := os.ReadFile(filepath.Join(out, "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"2 loop documents without a page.", "<li><code>loops/b.md: loop id LOOP-DUP is also used by loops/a.md</code></li>"} {
+		if !strings.Contains(string(index), want) {
+			t.Errorf("the index lacks %q:\n%s", want, index)
+		}
+	}
+}
