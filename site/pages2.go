@@ -192,6 +192,9 @@ type packRow struct {
 	Name, URL, Description, Summary string
 	Checks, Runs                    int
 	Last                            *runRef
+	// Gone: the pack's file is no longer in the verify folder; its runs
+	// remain.
+	Gone bool
 }
 
 type packsPage struct {
@@ -217,6 +220,8 @@ type packPage struct {
 	Runs                    []packRunRow
 	History                 template.HTML
 	HistoryCaption          string
+	// Gone: as packRow's.
+	Gone bool
 }
 
 func (st *buildState) packJobs() []job {
@@ -225,7 +230,7 @@ func (st *buildState) packJobs() []job {
 		root := rootOf(p)
 		pg := &packsPage{pageBase: st.base(p, "Verify packs", "verify")}
 		for _, pi := range st.packs {
-			row := packRow{Name: pi.Name, URL: root + packPath(pi.Name), Runs: len(pi.Runs)}
+			row := packRow{Name: pi.Name, URL: root + packPath(pi.Name), Runs: len(pi.Runs), Gone: pi.Def == nil}
 			if pi.Def != nil {
 				row.Description, row.Checks = pi.Def.Description, len(pi.Def.Checks)
 			}
@@ -251,7 +256,7 @@ func (st *buildState) packJob(pi *packInfo) job {
 	return func(w *writer) error {
 		p := packPath(pi.Name)
 		root := rootOf(p)
-		pg := &packPage{pageBase: st.base(p, pi.Name, "verify"), Name: pi.Name}
+		pg := &packPage{pageBase: st.base(p, pi.Name, "verify"), Name: pi.Name, Gone: pi.Def == nil}
 		var ids []string
 		seen := map[string]bool{}
 		rows := map[string]*packCheckRow{}
@@ -288,6 +293,10 @@ func (st *buildState) packJob(pi *packInfo) job {
 					row.Fail++
 				}
 				row.Last = c.Status
+				if pi.Def == nil && c.Command != "" {
+					// No file to read it from: the command as it last ran.
+					row.Run = c.Command
+				}
 			}
 			results[r.RunKey] = m
 		}

@@ -643,3 +643,31 @@ func TestUnknownRemoteRefusedBeforeAnythingRuns(t *testing.T) {
 		t.Error("a step ran")
 	}
 }
+
+// TestSiteKeepsTheHistoryOfAPackWhoseFileIsGone: a verify pack whose file
+// was removed keeps its page (its runs are evidence), which says the file
+// is gone and shows each check's command as it last ran.
+func TestSiteKeepsTheHistoryOfAPackWhoseFileIsGone(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo")
+	if out, errs, code := spine(t, "demo", "--dir", dir); code != 0 {
+		t.Fatalf("demo: exit %d\n%s%s", code, out, errs)
+	}
+	gitCmd(t, dir, "rm", "-q", "verify/media.yaml")
+	gitCmd(t, dir, "commit", "-q", "-m", "retire the media pack")
+	if out, errs, code := spine(t, "--repo", dir, "site", "build"); code != 0 {
+		t.Fatalf("site build: exit %d\n%s%s", code, out, errs)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, "public", "verify", "media", "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<b>No file.</b>", "zfs list -H -o name,avail md1400"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("the retired pack's page lacks %q", want)
+		}
+	}
+	index, _ := os.ReadFile(filepath.Join(dir, "public", "verify", "index.html"))
+	if !strings.Contains(string(index), "its file is no longer in verify/; its runs remain") {
+		t.Error("the packs index does not say the media pack's file is gone")
+	}
+}
