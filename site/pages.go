@@ -122,6 +122,7 @@ func (b *Builder) write(ctx context.Context, st *buildState, afterJobs func()) (
 		}
 		jobs = append(jobs, st.loopJob(d))
 	}
+	jobs = append(jobs, st.movedJobs()...)
 	gapIDs := make([]string, 0, len(st.gapByID))
 	for id := range st.gapByID {
 		gapIDs = append(gapIDs, id)
@@ -715,6 +716,51 @@ func (st *buildState) loopJob(d *loops.Document) job {
 		}
 		return w.emit(p, key, hb.Bytes())
 	}
+}
+
+// movedPage is the page left at the permalink of a loop id that changed.
+type movedPage struct {
+	pageBase
+	Old, New, URL string
+}
+
+// movedJobs write, at the permalink of each loop id a document had before
+// (the id its adopted runs name, see adoptRuns) and no document has now, a
+// page that leads to the loop's page: permalinks pasted into tickets keep
+// working.
+func (st *buildState) movedJobs() []job {
+	moved := map[string]string{}
+	for key, now := range st.adoptedBy {
+		r := st.recByKey[key]
+		if r == nil || r.Receipt == nil {
+			continue
+		}
+		old := r.Receipt.LoopID
+		if !validID(old) || st.docByID[old] != nil {
+			continue
+		}
+		if prev, ok := moved[old]; !ok || now < prev {
+			moved[old] = now
+		}
+	}
+	olds := make([]string, 0, len(moved))
+	for old := range moved {
+		olds = append(olds, old)
+	}
+	sort.Strings(olds)
+	jobs := make([]job, 0, len(olds))
+	for _, old := range olds {
+		jobs = append(jobs, func(w *writer) error {
+			p := loopPath(old)
+			key := newKeyer(st.global, "moved", old, moved[old]).sum()
+			if w.reuse(key, p) {
+				return nil
+			}
+			pg := &movedPage{pageBase: st.base(p, old, "loops"), Old: old, New: moved[old], URL: rootOf(p) + loopPath(moved[old])}
+			return st.execute(w, p, key, "moved.html", pg)
+		})
+	}
+	return jobs
 }
 
 // maxTimelineRows is how many steps a loop page's chart shows at most:

@@ -671,3 +671,29 @@ func TestSiteKeepsTheHistoryOfAPackWhoseFileIsGone(t *testing.T) {
 		t.Error("the packs index does not say the media pack's file is gone")
 	}
 }
+
+// TestSiteKeepsTheOldPermalinkOfARenamedLoop: after a loop's id changed,
+// its old permalink leads to the loop's page under the new id.
+func TestSiteKeepsTheOldPermalinkOfARenamedLoop(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-OLD\nstatus: active\n---\n\n# Loop Scope: LOOP-OLD\n\n## Stage 1: Go\n\n```sh {name=go}\necho go\n```\n")
+	if _, _, code := spine(t, "--repo", dir, "run"); code != 0 {
+		t.Fatalf("run: exit %d", code)
+	}
+	doc := filepath.Join(dir, "loops", "a.md")
+	src, _ := os.ReadFile(doc)
+	os.WriteFile(doc, []byte(strings.Replace(strings.Replace(string(src), "loop_id: LOOP-OLD", "loop_id: LOOP-NEW", 1), "# Loop Scope: LOOP-OLD", "# Loop Scope: LOOP-NEW", 1)), 0o644)
+	gitCmd(t, dir, "commit", "-q", "-am", "rename the loop")
+	if out, errs, code := spine(t, "--repo", dir, "site", "build"); code != 0 {
+		t.Fatalf("site build: exit %d\n%s%s", code, out, errs)
+	}
+	old, err := os.ReadFile(filepath.Join(dir, "public", "loops", "LOOP-OLD", "index.html"))
+	if err != nil {
+		t.Fatalf("no page at the old permalink: %v", err)
+	}
+	if !strings.Contains(string(old), `href="../../loops/LOOP-NEW/index.html">LOOP-NEW</a>`) {
+		t.Errorf("the old permalink does not lead to LOOP-NEW:\n%s", old)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "public", "loops", "LOOP-NEW", "index.html")); err != nil {
+		t.Errorf("no page for LOOP-NEW: %v", err)
+	}
+}
