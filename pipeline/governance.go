@@ -237,7 +237,12 @@ func (tx *govTx) block(rec record, reason string) (*BlockedError, error) {
 	if err != nil {
 		return nil, err
 	}
-	tx.subject = oneLine(fmt.Sprintf("spine(%s): %s %s blocked — gate %s not approved", rec.loopID, rec.capability, rec.step, rec.gate))
+	what := rec.step
+	if rec.capability == CapGapFile {
+		// The id it would have had: nothing was filed under it.
+		what = "(not filed)"
+	}
+	tx.subject = oneLine(fmt.Sprintf("spine(%s): %s %s blocked — gate %s not approved", rec.loopID, rec.capability, what, rec.gate))
 	return &BlockedError{Capability: rec.capability, Gate: rec.gate, Reason: reason, Receipt: rc}, nil
 }
 
@@ -584,7 +589,7 @@ func (r *Runner) Outstanding(doc *loops.Document) ([]string, error) {
 	}
 	for _, g := range l.Gaps {
 		if g.IsOpen() && strings.TrimSpace(g.ParentLoop) == doc.LoopID {
-			out = append(out, fmt.Sprintf("gap %s (%s:%d) is %s: %s", g.ID, rel, g.Line, statusWord(g.Status), gapTitle(g)))
+			out = append(out, oneLine(fmt.Sprintf("gap %s (%s:%d) is %s: %s", g.ID, rel, g.Line, statusWord(g.Status), gapTitle(g))))
 		}
 	}
 	return out, nil
