@@ -167,22 +167,41 @@ func approvalsOf(m loops.Meta) []string {
 func (g *Gates) approvalCommit(doc *loops.Document, gate string) (*object.Commit, error) {
 	pred := func(d *loops.Document) bool { return hasApproval(d.Meta, gate) }
 	c, err := g.history().walk(doc.Path, approvalKey(gate), doc, maxApprovalHistory, pred)
-	// A merge that brought the approval in from a branch did not write it:
-	// follow the branch to the commit that did (as git blame would), so
-	// that the approval is its author's, not the merger's.
-	for hops := 0; err == nil && c != nil && len(c.ParentHashes) > 1 && hops < maxApprovalHistory; hops++ {
+	if err != nil || c == nil {
+		return c, err
+	}
+	return g.introducer(c, doc, pred)
+}
+
+// introducer returns the commit that wrote what pred sees, given c, the
+// oldest commit of the first-parent run from HEAD that has it. A merge
+// that brought it in from a branch did not write it: the branch's commit
+// that did is (as git blame has it), so that it is its author's, not the
+// merger's. Unless that commit was already in the merge's first parent's
+// history (an approval revoked since, which a crafted merge would bring
+// back): then the merge wrote it again, and it is the merger's.
+func (g *Gates) introducer(c *object.Commit, doc *loops.Document, pred func(*loops.Document) bool) (*object.Commit, error) {
+	for hops := 0; len(c.ParentHashes) > 1 && hops < maxApprovalHistory; hops++ {
 		var from *object.Commit
 		for _, p := range c.ParentHashes[1:] {
-			if from, err = g.history().walkFrom(p, doc.Path, doc, maxApprovalHistory, pred); err != nil || from != nil {
+			f, err := g.history().walkFrom(p, doc.Path, doc, maxApprovalHistory, pred)
+			if err != nil {
+				return c, err
+			}
+			if f != nil {
+				from = f
 				break
 			}
 		}
 		if from == nil {
-			break // the merge itself added it (a conflict resolved so)
+			break // the merge itself wrote it (a conflict resolved so)
+		}
+		if base, err := g.Git.MergeBase(from.Hash, c.ParentHashes[0]); err == nil && base == from.Hash {
+			break // on the first parent's line before: the merge brings it back
 		}
 		c = from
 	}
-	return c, err
+	return c, nil
 }
 
 // lastStepAuthor returns the email of the author of the commit that last
@@ -198,10 +217,16 @@ func (g *Gates) lastStepAuthor(doc *loops.Document, step *loops.Step) string {
 // when HEAD's document does not hold it).
 func (g *Gates) stepCommit(doc *loops.Document, step *loops.Step) *object.Commit {
 	want := step.Command
-	c, _ := g.history().walk(doc.Path, stepKey(step.Name, want), doc, maxApprovalHistory, func(d *loops.Document) bool {
+	pred := func(d *loops.Document) bool {
 		_, s := d.Step(step.Name)
 		return s != nil && s.Command == want
-	})
+	}
+	c, _ := g.history().walk(doc.Path, stepKey(step.Name, want), doc, maxApprovalHistory, pred)
+	if c == nil {
+		return nil
+	}
+	// A change merged from a branch is its author's, as an approval is.
+	c, _ = g.introducer(c, doc, pred)
 	return c
 }
 

@@ -432,3 +432,42 @@ func TestApprovalThroughAMerge(t *testing.T) {
 		})
 	}
 }
+
+// TestMergesDoNotLaunderApprovals: a merge by somebody else that brings
+// back an approval revoked since (its other parent the old approval) is
+// the merger's approval, not the approver's; and a non-approver's change
+// of the gated step, merged by an approver, is the non-approver's change.
+func TestMergesDoNotLaunderApprovals(t *testing.T) {
+	newLoop := func(t *testing.T) (*testRepo, string) {
+		r := newRepo(t)
+		count := counter(t)
+		doc := loopDoc("LOOP-M", fmt.Sprintf("## Stage 1: Change\n\n```sh {name=g gate=ALLOW_G}\necho g >> %s\n```\n", count))
+		r.commitAs("App", "app@example.com", "setup", map[string]string{"spine.yaml": "policy:\n  approvers: [app@example.com]\n", "loops/m.md": doc})
+		r.commitAs("App", "app@example.com", "approve", map[string]string{"loops/m.md": strings.Replace(doc, "status: active\n", "status: active\napprovals: [ALLOW_G]\n", 1)})
+		return r, doc
+	}
+	t.Run("a revoked approval merged back", func(t *testing.T) {
+		r, doc := newLoop(t)
+		approval := strings.TrimSpace(r.git("rev-parse", "HEAD"))
+		r.commitAs("App", "app@example.com", "revoke", map[string]string{"loops/m.md": doc})
+		r.write("loops/m.md", strings.Replace(doc, "status: active\n", "status: active\napprovals: [ALLOW_G]\n", 1))
+		r.git("add", "loops/m.md")
+		tree := strings.TrimSpace(r.git("write-tree"))
+		merge := strings.TrimSpace(r.gitAs("Mal", "mal@example.com", "commit-tree", tree, "-p", "HEAD", "-p", approval, "-m", "merge"))
+		r.git("reset", "-q", "--hard", merge)
+		if it := r.plan(nil, "LOOP-M", "g"); it.State != StateBlocked || !strings.Contains(it.Reason, "Mal <mal@example.com>") {
+			t.Fatalf("plan: %s %q; want blocked, the approval the merger's", it.State, it.Reason)
+		}
+	})
+	t.Run("a non-approver's change merged by an approver", func(t *testing.T) {
+		r, _ := newLoop(t)
+		r.git("checkout", "-q", "-b", "feat")
+		r.write("loops/m.md", strings.Replace(r.read("loops/m.md"), "echo g >>", "echo EVIL >>", 1))
+		r.gitAs("Mal", "mal@example.com", "commit", "-q", "-am", "mal edits the step")
+		r.git("checkout", "-q", "main")
+		r.gitAs("App", "app@example.com", "merge", "-q", "--no-ff", "feat", "-m", "merge feat")
+		if it := r.plan(nil, "LOOP-M", "g"); it.State != StateBlocked || !strings.Contains(it.Reason, "by Mal <mal@example.com> after the approval") {
+			t.Fatalf("plan: %s %q; want blocked, naming Mal's change", it.State, it.Reason)
+		}
+	})
+}
