@@ -34,6 +34,10 @@ type Gates struct {
 	// approval opens a gate (a hook's run, which a push cannot give an
 	// environment), and the refusal says so.
 	GitOnly bool
+	// PackFile, when set, returns the repository-relative file of the
+	// verify pack named pack ("" when unknown): an approval covers a
+	// verify step's pack as it was approved.
+	PackFile func(pack string) string
 	// StateDir, when set, keeps the results of approval history walks
 	// between processes (approvals.idx.json; see approvalcache.go).
 	StateDir string
@@ -100,6 +104,27 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 			return Decision{Reason: fmt.Sprintf("gate %s: step %q was %s after the approval in commit %s; an approver approves it again by committing approvals: without %s, then with it", gate, step.Name, what, c.Hash.String()[:12], gate)}
 		}
 		c = changed
+	}
+	// A verify step runs its pack's checks: the pack file is part of what
+	// was approved.
+	if step.Kind == loops.KindVerify && g.PackFile != nil {
+		if rel := g.PackFile(step.Pack); rel != "" {
+			same, err := g.history().sameFile(c, rel)
+			if err != nil {
+				return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, err)}
+			}
+			if !same {
+				changed, _ := g.history().fileSince(rel, maxApprovalHistory)
+				if changed == nil || !g.isApprover(changed.Author) {
+					what := rel + " changed"
+					if changed != nil {
+						what = fmt.Sprintf("%s changed in commit %s by %s <%s>", rel, changed.Hash.String()[:12], changed.Author.Name, changed.Author.Email)
+					}
+					return Decision{Reason: fmt.Sprintf("gate %s: verify step %q's pack %s after the approval in commit %s; an approver approves it again by committing approvals: without %s, then with it", gate, step.Name, what, c.Hash.String()[:12], gate)}
+				}
+				c = changed
+			}
+		}
 	}
 	author := fmt.Sprintf("%s <%s>", c.Author.Name, c.Author.Email)
 	if !g.isApprover(c.Author) {
@@ -213,15 +238,15 @@ func (g *Gates) lastStepAuthor(doc *loops.Document, step *loops.Step) string {
 	return ""
 }
 
-// stepCommit returns the commit that last changed the step's command (nil
-// when HEAD's document does not hold it).
+// stepCommit returns the commit that last changed the step's command (or
+// a verify step's pack=; nil when HEAD's document does not hold it).
 func (g *Gates) stepCommit(doc *loops.Document, step *loops.Step) *object.Commit {
-	want := step.Command
+	want, pack := step.Command, step.Pack
 	pred := func(d *loops.Document) bool {
 		_, s := d.Step(step.Name)
-		return s != nil && s.Command == want
+		return s != nil && s.Command == want && s.Pack == pack
 	}
-	c, _ := g.history().walk(doc.Path, stepKey(step.Name, want), doc, maxApprovalHistory, pred)
+	c, _ := g.history().walk(doc.Path, stepKey(step.Name, want+"\x00pack="+pack), doc, maxApprovalHistory, pred)
 	if c == nil {
 		return nil
 	}

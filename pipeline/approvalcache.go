@@ -25,7 +25,7 @@ const approvalsIndexName = "approvals.idx.json"
 
 // approvalsIndexVersion changes when the file format, or what a walk
 // computes, does.
-const approvalsIndexVersion = 1
+const approvalsIndexVersion = 2
 
 // A history walk answers, for a document path and a predicate over the
 // document's content, which commit is the oldest of the unbroken run of
@@ -303,7 +303,7 @@ func (hc *historyCache) stepSince(c *object.Commit, work *loops.Document, step *
 	switch _, s := d.Step(step.Name); {
 	case s == nil:
 		return "added", nil
-	case s.Command != step.Command:
+	case s.Command != step.Command, s.Pack != step.Pack:
 		return "changed", nil
 	}
 	return "", nil
@@ -335,6 +335,53 @@ func (hc *historyCache) approversAt(h plumbing.Hash) ([]string, error) {
 	}
 	hc.approvers[blob] = cfg.Policy.Approvers
 	return cfg.Policy.Approvers, nil
+}
+
+// fileSince returns the oldest commit of the first-parent run from HEAD
+// whose rel is HEAD's (nil when HEAD has no such file): the commit that
+// last changed it.
+func (hc *historyCache) fileSince(rel string, limit int) (*object.Commit, error) {
+	head, err := hc.git.Head()
+	if err != nil || head.IsZero() {
+		return nil, err
+	}
+	hc.mu.Lock()
+	defer hc.mu.Unlock()
+	var want plumbing.Hash
+	var found *object.Commit
+	for h, n := head, 0; n < limit && !h.IsZero(); n++ {
+		c, err := hc.commit(h)
+		if err != nil {
+			return found, err
+		}
+		blob, ok := hc.blobAt(c, rel)
+		if !ok || (found != nil && blob != want) {
+			break
+		}
+		want, found = blob, c
+		if len(c.ParentHashes) == 0 {
+			break
+		}
+		h = c.ParentHashes[0]
+	}
+	return found, nil
+}
+
+// sameFile reports whether commit c's rel is HEAD's.
+func (hc *historyCache) sameFile(c *object.Commit, rel string) (bool, error) {
+	head, err := hc.git.Head()
+	if err != nil {
+		return false, err
+	}
+	hc.mu.Lock()
+	defer hc.mu.Unlock()
+	hc2, err := hc.commit(head)
+	if err != nil {
+		return false, err
+	}
+	now, ok := hc.blobAt(hc2, rel)
+	then, ok2 := hc.blobAt(c, rel)
+	return ok && ok2 && now == then, nil
 }
 
 // walkFrom is walk from commit start, not kept: the oldest commit of the

@@ -471,3 +471,41 @@ func TestMergesDoNotLaunderApprovals(t *testing.T) {
 		}
 	})
 }
+
+// TestApprovalCoversAVerifyStepsPack: a gated verify step runs its pack's
+// checks, so the approval covers the pack as it was approved: a change of
+// the pack file by a non-approver, or of the step's pack= to another
+// pack, blocks it; a change by an approver is the approval.
+func TestApprovalCoversAVerifyStepsPack(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	pack := func(word string) string {
+		return fmt.Sprintf("pack: p\nchecks:\n  - id: C1\n    run: echo %s >> %s\n", word, count)
+	}
+	doc := loopDoc("LOOP-V", "## Stage 1: Check\n\n```verify {name=vp gate=G pack=p}\n```\n")
+	approved := strings.Replace(doc, "status: active\n", "status: active\napprovals: [G]\n", 1)
+	r.commitAs("App", "app@example.com", "setup", map[string]string{
+		"spine.yaml": "policy:\n  approvers: [app@example.com]\n", "verify/p.yaml": pack("safe"),
+		"verify/q.yaml": "pack: q\nchecks:\n  - id: Q1\n    run: echo other >> " + count + "\n", "loops/v.md": doc,
+	})
+	r.commitAs("App", "app@example.com", "approve", map[string]string{"loops/v.md": approved})
+	if it := r.plan(nil, "LOOP-V", "vp"); it.State != StatePending {
+		t.Fatalf("approved: %s %q", it.State, it.Reason)
+	}
+	r.commitAs("Mal", "mal@example.com", "tweak the pack", map[string]string{"verify/p.yaml": pack("MALICIOUS")})
+	if it := r.plan(nil, "LOOP-V", "vp"); it.State != StateBlocked || !strings.Contains(it.Reason, "pack verify/p.yaml changed in commit") || !strings.Contains(it.Reason, "Mal <mal@example.com>") {
+		t.Fatalf("after Mal's pack change: %s %q; want blocked, naming the pack and Mal", it.State, it.Reason)
+	}
+	r.run(nil)
+	if _, err := os.Stat(count); err == nil {
+		t.Fatal("the changed pack ran")
+	}
+	r.commitAs("App", "app@example.com", "fix the pack", map[string]string{"verify/p.yaml": pack("fixed")})
+	if it := r.plan(nil, "LOOP-V", "vp"); it.State != StatePending {
+		t.Fatalf("after App's pack change: %s %q, want pending", it.State, it.Reason)
+	}
+	r.commitAs("Mal", "mal@example.com", "switch the pack", map[string]string{"loops/v.md": strings.Replace(approved, "pack=p", "pack=q", 1)})
+	if it := r.plan(nil, "LOOP-V", "vp"); it.State != StateBlocked || !strings.Contains(it.Reason, `step "vp" was changed`) {
+		t.Fatalf("after Mal switched pack=: %s %q; want blocked", it.State, it.Reason)
+	}
+}

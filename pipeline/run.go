@@ -266,6 +266,7 @@ func (r *Runner) loadWith(h *History) error {
 		History: h,
 		Gates: &Gates{
 			Env: r.opts.LookupEnv, GitOnly: r.opts.GitApprovalsOnly, Policy: pol, Git: r.opts.Git,
+			PackFile: r.packRel,
 			ArmoredKeys: keys,
 			StateDir:    r.opts.StateDir,
 		},
@@ -385,11 +386,10 @@ func (r *Runner) packChange(doc *loops.Document) string {
 	return ""
 }
 
-// packFileChange says why the verify pack named pack may not run, when its
-// file is not what HEAD holds (see packCommitted); "" when it may, or when
-// there is no such pack (its run fails, naming it).
-func (r *Runner) packFileChange(pack string) string {
-	if r.opts.Git == nil || r.opts.Config == nil {
+// packRel returns the repository-relative file of the verify pack named
+// pack, "" when there is none.
+func (r *Runner) packRel(pack string) string {
+	if r.opts.Config == nil {
 		return ""
 	}
 	r.packsOnce.Do(func() {
@@ -403,9 +403,23 @@ func (r *Runner) packFileChange(pack string) string {
 	if err != nil {
 		return ""
 	}
-	data, err := os.ReadFile(pk.Path)
+	return filepath.ToSlash(rel)
+}
+
+// packFileChange says why the verify pack named pack may not run, when its
+// file is not what HEAD holds (see packCommitted); "" when it may, or when
+// there is no such pack (its run fails, naming it).
+func (r *Runner) packFileChange(pack string) string {
+	if r.opts.Git == nil || r.opts.Config == nil {
+		return ""
+	}
+	rel := r.packRel(pack)
+	if rel == "" {
+		return ""
+	}
+	data, err := os.ReadFile(filepath.Join(r.opts.Root, filepath.FromSlash(rel)))
 	if err == nil {
-		err = packCommitted(r.opts.Git, filepath.ToSlash(rel), data)
+		err = packCommitted(r.opts.Git, rel, data)
 	}
 	if err != nil {
 		return err.Error()
