@@ -266,7 +266,7 @@ func (r *Runner) loadWith(h *History) error {
 		History: h,
 		Gates: &Gates{
 			Env: r.opts.LookupEnv, GitOnly: r.opts.GitApprovalsOnly, Policy: pol, Git: r.opts.Git,
-			PackFile: r.packRel,
+			PackFile:    r.packRel,
 			ArmoredKeys: keys,
 			StateDir:    r.opts.StateDir,
 		},
