@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/spinehq/spine/caps"
 	"github.com/spinehq/spine/config"
 	"github.com/spinehq/spine/gaps"
+	"github.com/spinehq/spine/internal/gitx"
 	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/packs"
@@ -763,6 +765,33 @@ func CapabilityGate(c caps.Capability) string {
 		return g
 	}
 	return DerivedGate(c.Name)
+}
+
+// LoadCommittedCapabilities is LoadCapabilities reading the registry as
+// HEAD holds it (at the path HEAD's spine.yaml names): the gates a step's
+// capability requires are the committed ones, never a working tree's
+// half-edit. Without git it reads the working tree.
+func LoadCommittedCapabilities(g *gitx.Repo, root string, cfg *config.Config) (*caps.Registry, []caps.Problem, error) {
+	if g == nil {
+		return LoadCapabilities(root, cfg)
+	}
+	rel := filepath.ToSlash(cfg.Capabilities)
+	if data, ok, err := g.HeadFile(config.FileName); err == nil && ok {
+		if c, err := config.Parse(config.FileName, data); err == nil {
+			rel = filepath.ToSlash(c.Capabilities)
+		}
+	}
+	if _, err := artifacts.SafeJoin(root, rel); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", rel, err)
+	}
+	data, ok, err := g.HeadFile(path.Clean(rel))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s at HEAD: %w", rel, err)
+	}
+	if !ok {
+		return nil, nil, nil
+	}
+	return caps.Parse(rel, data)
 }
 
 // LoadCapabilities reads the capability registry named by the configuration.

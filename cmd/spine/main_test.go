@@ -697,3 +697,22 @@ func TestSiteKeepsTheOldPermalinkOfARenamedLoop(t *testing.T) {
 		t.Errorf("no page for LOOP-NEW: %v", err)
 	}
 }
+
+// TestCapabilityGateIsTheCommittedOne: a capability's gate comes from
+// capabilities.yaml as committed: an edit in the working tree that drops
+// it (not committed) leaves the step blocked.
+func TestCapabilityGateIsTheCommittedOne(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-C\nstatus: active\n---\n\n# Loop Scope: LOOP-C\n\n## Stage 1: Destroy\n\n```sh {name=destroy cap=zfs.destroy}\necho destroyed >> ran.txt\n```\n")
+	caps := filepath.Join(dir, "capabilities.yaml")
+	os.WriteFile(caps, []byte("capabilities:\n  - name: zfs.destroy\n    safety: destructive\n    approval: manual\n    gate: ALLOW_ZFS\n"), 0o644)
+	gitCmd(t, dir, "add", "-A")
+	gitCmd(t, dir, "commit", "-q", "-m", "registry")
+	os.WriteFile(caps, []byte("capabilities:\n  - name: zfs.destroy\n    safety: read-only\n    approval: auto\n"), 0o644)
+	out, _, code := spine(t, "--repo", dir, "run")
+	if code != 3 || !strings.Contains(out, "gate ALLOW_ZFS not approved") {
+		t.Errorf("run with the gate dropped in the working tree: exit %d, want 3 (blocked)\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ran.txt")); err == nil {
+		t.Error("the step ran without its capability's gate")
+	}
+}

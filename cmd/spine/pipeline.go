@@ -52,7 +52,7 @@ func (a *app) pipelineOptions(rc *repoContext, f *runFlags) (pipeline.Options, e
 	ver, _ := buildVersion()
 	// The capability registry is read once per command; its policy
 	// (gates, default timeouts) is looked up by name while planning.
-	reg, _, err := pipeline.LoadCapabilities(rc.root, rc.cfg)
+	reg, _, err := pipeline.LoadCommittedCapabilities(g, rc.root, rc.cfg)
 	if err != nil {
 		return pipeline.Options{}, exitf(exitUsage, "%v", err)
 	}
