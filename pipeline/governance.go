@@ -16,8 +16,8 @@ import (
 	"github.com/spinehq/spine/caps"
 	"github.com/spinehq/spine/config"
 	"github.com/spinehq/spine/gaps"
-	"github.com/spinehq/spine/internal/gitx"
 	"github.com/spinehq/spine/internal/fsx"
+	"github.com/spinehq/spine/internal/gitx"
 	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/packs"
 )
