@@ -12,6 +12,7 @@ import (
 )
 
 func main() {
+	hideEnviron()
 	os.Exit(profiled(os.Getenv("SPINE_CPUPROFILE"), func() int {
 		return run(os.Args[1:], os.Stdout, os.Stderr)
 	}))
