@@ -716,3 +716,24 @@ func TestCapabilityGateIsTheCommittedOne(t *testing.T) {
 		t.Error("the step ran without its capability's gate")
 	}
 }
+
+// TestLinkedWorkingTree: in a linked working tree (git worktree add: .git
+// is a file) spine keeps its state in that tree's own git folder, runs and
+// commits there.
+func TestLinkedWorkingTree(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-W\nstatus: active\n---\n\n# Loop Scope: LOOP-W\n\n## Stage 1: Go\n\n```sh {name=go}\necho go\n```\n")
+	wt := filepath.Join(t.TempDir(), "wt")
+	gitCmd(t, dir, "worktree", "add", "-q", "-b", "side", wt)
+	if out, errs, code := spine(t, "--repo", wt, "run"); code != 0 {
+		t.Fatalf("run in the linked tree: exit %d\n%s%s", code, out, errs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".git", "worktrees", "wt", "spine", "lock")); err != nil {
+		t.Errorf("no state in the linked tree's git folder: %v", err)
+	}
+	if log := gitCmd(t, wt, "log", "-1", "--format=%B"); !strings.Contains(log, "Spine-Run: ") {
+		t.Errorf("the linked tree's branch has no spine commit:\n%s", log)
+	}
+	if st := gitCmd(t, wt, "status", "--porcelain"); strings.TrimSpace(st) != "" {
+		t.Errorf("git status in the linked tree:\n%s", st)
+	}
+}

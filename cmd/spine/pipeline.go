@@ -28,12 +28,19 @@ func (f *runFlags) hostName() string {
 }
 
 // stateDir is where the journal, lock and caches live: $SPINE_STATE_DIR or
-// .git/spine.
+// the git folder's spine/ (.git/spine; a linked working tree's own git
+// folder, whose .git is a file).
 func stateDir(root string) string {
 	if d := os.Getenv("SPINE_STATE_DIR"); d != "" {
 		return d
 	}
-	return filepath.Join(root, ".git", "spine")
+	dotGit := filepath.Join(root, ".git")
+	if fi, err := os.Stat(dotGit); err == nil && !fi.IsDir() {
+		if d, err := gitx.GitDirOf(root); err == nil {
+			return filepath.Join(d, "spine")
+		}
+	}
+	return filepath.Join(dotGit, "spine")
 }
 
 func currentUser() string {

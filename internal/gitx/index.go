@@ -499,6 +499,11 @@ func (g *Repo) indexDir() (string, error) { return gitDirAt(g.Root) }
 // gitDirAt returns the git directory of the working tree at root: root/.git,
 // or the directory a .git file there points at (a linked worktree, a
 // submodule).
+// GitDirOf returns the git folder of the working tree at root: root/.git,
+// or the folder its .git file names (a linked working tree, a separate git
+// folder).
+func GitDirOf(root string) (string, error) { return gitDirAt(root) }
+
 func gitDirAt(root string) (string, error) {
 	dotGit := filepath.Join(root, ".git")
 	fi, err := os.Stat(dotGit)
