@@ -79,7 +79,7 @@ type cacheKey [sha256.Size]byte
 // cacheMagic starts a cache file; the digit is the encoding's version,
 // raised when the encoding of a document, or what Parse makes of one,
 // changes.
-const cacheMagic = "spine-docs-cache 6\n"
+const cacheMagic = "spine-docs-cache 7\n"
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 

@@ -115,6 +115,8 @@ func openFence(src []byte) []byte {
 // fence still open at the end, if any.
 func scanFences(src []byte, markers bool) (begins, ends []int, open []byte) {
 	var fence []byte // the open fence's run of ` or ~, nil outside one
+	indent := 0      // the open fence's indentation
+	quoted := 0      // the block quote depth it opened at
 	for off := 0; off < len(src); {
 		end := bytes.IndexByte(src[off:], '\n')
 		if end < 0 {
@@ -123,32 +125,56 @@ func scanFences(src []byte, markers bool) (begins, ends []int, open []byte) {
 			end += off
 		}
 		line := bytes.TrimRight(src[off:end], " \t\r")
+		// A fence in a block quote is one too: its markers are the
+		// quote's text.
+		depth := 0
+		for {
+			t := bytes.TrimLeft(line, " ")
+			if len(t) == 0 || t[0] != '>' {
+				break
+			}
+			line, depth = bytes.TrimPrefix(t[1:], []byte(" ")), depth+1
+		}
+		if fence != nil && depth < quoted {
+			fence = nil // its block quote ended, and the fence with it
+		}
 		text := bytes.TrimLeft(line, " \t")
+		n := len(line) - len(text)
 		switch run := fenceRun(text); {
 		case fence != nil:
-			if len(run) >= len(fence) && run[0] == fence[0] && len(bytes.TrimLeft(text, string(run[:1]))) == 0 {
+			// A closing fence is indented at most three spaces more than
+			// the opening one (CommonMark), and holds nothing else.
+			if len(run) >= len(fence) && run[0] == fence[0] && n <= indent+3 && len(bytes.TrimLeft(text, string(run[:1]))) == 0 {
 				fence = nil
 			}
 		case run != nil:
-			fence = run
+			fence, indent, quoted = run, n, depth
 		case markers:
 			begins = appendAll(begins, src[off:end], off, EvidenceBegin)
 			ends = appendAll(ends, src[off:end], off, EvidenceEnd)
 		}
 		off = end + 1
 	}
+	if quoted > 0 {
+		// Text after the document is outside its block quote, and so
+		// outside the fence.
+		fence = nil
+	}
 	return begins, ends, fence
 }
 
 // appendAll appends to offs the offset (line's own at off) of every
-// occurrence of marker in line.
+// occurrence of marker in line, but those in a code span (after an odd
+// number of backticks on the line): prose that names the markers.
 func appendAll(offs []int, line []byte, off int, marker string) []int {
 	for i := 0; ; {
 		j := bytes.Index(line[i:], []byte(marker))
 		if j < 0 {
 			return offs
 		}
-		offs = append(offs, off+i+j)
+		if bytes.Count(line[:i+j], []byte("`"))%2 == 0 {
+			offs = append(offs, off+i+j)
+		}
 		i += j + len(marker)
 	}
 }
