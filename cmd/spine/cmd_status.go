@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"os"
 	"strings"
 	"time"
@@ -68,7 +69,9 @@ heartbeat_ttl_minutes (for monitoring).`,
 					if d == nil {
 						return exitf(exitUsage, "no loop %q in this repository (spine status lists them)", id)
 					}
-					docs = append(docs, d)
+					if !slices.Contains(docs, d) {
+						docs = append(docs, d)
+					}
 				}
 			}
 			now := time.Now().UTC()

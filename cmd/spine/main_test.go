@@ -618,7 +618,7 @@ func TestStatusOfALoop(t *testing.T) {
 			t.Errorf("status LOOP-S does not match %s:\n%s", want, out)
 		}
 	}
-	js, _, _ := spine(t, "--repo", dir, "status", "--json", "LOOP-S")
+	js, _, _ := spine(t, "--repo", dir, "status", "--json", "LOOP-S", "LOOP-S")
 	var got []statusLoop
 	if err := json.Unmarshal([]byte(js), &got); err != nil || len(got) != 1 || got[0].LoopID != "LOOP-S" || got[0].Stages[1].Steps[0].State != "blocked" {
 		t.Errorf("status --json LOOP-S: %v\n%s", err, js)
