@@ -241,18 +241,28 @@ func (st *buildState) signature(r *receiptRec) string {
 }
 
 // sigText is the signature state a receipt page shows: signature's, and
-// for an unsigned receipt that follows a signed one in its loop, while
-// keys are published, a warning: a receipt rewritten with its envelope
+// for an unsigned receipt that follows one with an envelope in its loop,
+// while keys are published, a warning: a receipt rewritten with its envelope
 // removed looks just like one of a host that does not sign.
 func (st *buildState) sigText(r *receiptRec) string {
 	sig := st.signature(r)
 	if sig != "unsigned" || len(st.keysPEM) == 0 {
 		return sig
 	}
-	if prev, _ := st.neighbours(r); prev != nil && strings.HasPrefix(st.signature(prev), "signed") {
+	if prev, _ := st.neighbours(r); prev != nil && st.hasEnvelope(prev) {
 		return unsignedAfterSigned
 	}
 	return sig
+}
+
+// hasEnvelope reports whether r's folder holds receipt.dsse.json. Unlike
+// signature it writes nothing to r: another receipt's job asks it, while
+// r's own may be running.
+func (st *buildState) hasEnvelope(r *receiptRec) bool {
+	if exists, known := r.dsseExists(st.b.receipts.gen); known {
+		return exists
+	}
+	return lexists(filepath.Join(st.root, filepath.FromSlash(r.Dir), artifacts.DSSEFile))
 }
 
 // unsignedAfterSigned is sigText's warning.
@@ -316,7 +326,7 @@ func (st *buildState) receiptKey(r *receiptRec) string {
 	}
 	prev, next := st.neighbours(r)
 	if prev != nil {
-		k.str(prev.RunKey).str(st.signature(prev)) // see sigText
+		k.str(prev.RunKey).bool(st.hasEnvelope(prev)) // see sigText
 	}
 	k.str("|")
 	if next != nil {
