@@ -347,24 +347,18 @@ func (hc *historyCache) fileSince(rel string, limit int) (*object.Commit, error)
 	}
 	hc.mu.Lock()
 	defer hc.mu.Unlock()
-	var want plumbing.Hash
-	var found *object.Commit
-	for h, n := head, 0; n < limit && !h.IsZero(); n++ {
-		c, err := hc.commit(h)
-		if err != nil {
-			return found, err
-		}
-		blob, ok := hc.blobAt(c, rel)
-		if !ok || (found != nil && blob != want) {
-			break
-		}
-		want, found = blob, c
-		if len(c.ParentHashes) == 0 {
-			break
-		}
-		h = c.ParentHashes[0]
+	hcommit, err := hc.commit(head)
+	if err != nil {
+		return nil, err
 	}
-	return found, nil
+	want, ok := hc.blobAt(hcommit, rel)
+	if !ok {
+		return nil, nil
+	}
+	return hc.firstParentRun(head, limit, func(c *object.Commit) bool {
+		blob, ok := hc.blobAt(c, rel)
+		return ok && blob == want
+	})
 }
 
 // sameFile reports whether commit c's rel is HEAD's.
@@ -375,11 +369,11 @@ func (hc *historyCache) sameFile(c *object.Commit, rel string) (bool, error) {
 	}
 	hc.mu.Lock()
 	defer hc.mu.Unlock()
-	hc2, err := hc.commit(head)
+	hcommit, err := hc.commit(head)
 	if err != nil {
 		return false, err
 	}
-	now, ok := hc.blobAt(hc2, rel)
+	now, ok := hc.blobAt(hcommit, rel)
 	then, ok2 := hc.blobAt(c, rel)
 	return ok && ok2 && now == then, nil
 }
@@ -390,18 +384,28 @@ func (hc *historyCache) sameFile(c *object.Commit, rel string) (bool, error) {
 func (hc *historyCache) walkFrom(start plumbing.Hash, rel string, work *loops.Document, limit int, pred func(*loops.Document) bool) (*object.Commit, error) {
 	hc.mu.Lock()
 	defer hc.mu.Unlock()
+	return hc.firstParentRun(start, limit, func(c *object.Commit) bool {
+		blob, ok := hc.blobAt(c, rel)
+		if !ok {
+			return false
+		}
+		d, ok := hc.doc(rel, blob, work)
+		return ok && pred(d)
+	})
+}
+
+// firstParentRun returns the oldest commit of the unbroken first-parent
+// run from start whose every commit satisfies keep (nil when start does
+// not), visiting at most limit commits; an unreadable commit ends it with
+// the error. The caller holds hc.mu.
+func (hc *historyCache) firstParentRun(start plumbing.Hash, limit int, keep func(*object.Commit) bool) (*object.Commit, error) {
 	var found *object.Commit
 	for h, n := start, 0; n < limit && !h.IsZero(); n++ {
 		c, err := hc.commit(h)
 		if err != nil {
 			return found, err
 		}
-		blob, ok := hc.blobAt(c, rel)
-		if !ok {
-			break
-		}
-		d, ok := hc.doc(rel, blob, work)
-		if !ok || !pred(d) {
+		if !keep(c) {
 			break
 		}
 		found = c
