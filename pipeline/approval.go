@@ -156,6 +156,14 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 		if last := g.lastStepAuthor(doc, step); last != "" && sameEmail(last, c.Author.Email) {
 			return Decision{Reason: fmt.Sprintf("gate %s: %s last changed step %q and cannot approve it (policy.forbid_self_approval)", gate, author, step.Name)}
 		}
+		// A verify step's pack is part of it, as above.
+		if step.Kind == loops.KindVerify && g.PackFile != nil {
+			if rel := g.PackFile(step.Pack); rel != "" {
+				if last, _ := g.history().fileSince(rel, maxApprovalHistory); last != nil && sameEmail(last.Author.Email, c.Author.Email) {
+					return Decision{Reason: fmt.Sprintf("gate %s: %s last changed %s, the pack of step %q, and cannot approve it (policy.forbid_self_approval)", gate, author, rel, step.Name)}
+				}
+			}
+		}
 	}
 	return Decision{Approved: true, Approval: &artifacts.Approval{Source: "git", Commit: c.Hash.String(), Author: author}}
 }

@@ -509,3 +509,30 @@ func TestApprovalCoversAVerifyStepsPack(t *testing.T) {
 		t.Fatalf("after Mal switched pack=: %s %q; want blocked", it.State, it.Reason)
 	}
 }
+
+// TestForbidSelfApprovalCoversAVerifyStepsPack: with forbid_self_approval,
+// the approver who last changed a gated verify step's pack cannot approve
+// it; another approver can.
+func TestForbidSelfApprovalCoversAVerifyStepsPack(t *testing.T) {
+	for _, tc := range []struct {
+		name, approver string
+		want           State
+	}{
+		{"the pack's author approves", "lead@example.com", StateBlocked},
+		{"another approver approves", "second@example.com", StatePending},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRepo(t)
+			doc := loopDoc("LOOP-V", "## Stage 1: Check\n\n```verify {name=vp gate=G pack=p}\n```\n")
+			r.commitAs("Ops", "ops@example.com", "setup", map[string]string{
+				"spine.yaml": "policy:\n  approvers: [lead@example.com, second@example.com]\n  forbid_self_approval: true\n", "loops/v.md": doc,
+			})
+			r.commitAs("Lead", "lead@example.com", "the pack", map[string]string{"verify/p.yaml": "pack: p\nchecks:\n  - id: C1\n    run: \"true\"\n"})
+			r.commitAs("Approver", tc.approver, "approve", map[string]string{"loops/v.md": strings.Replace(doc, "status: active\n", "status: active\napprovals: [G]\n", 1)})
+			it := r.plan(nil, "LOOP-V", "vp")
+			if it.State != tc.want || (tc.want == StateBlocked && !strings.Contains(it.Reason, "last changed verify/p.yaml, the pack of step \"vp\"")) {
+				t.Fatalf("plan: %s %q, want %s", it.State, it.Reason, tc.want)
+			}
+		})
+	}
+}
