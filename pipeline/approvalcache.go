@@ -345,16 +345,12 @@ func (hc *historyCache) fileSince(rel string, limit int) (*object.Commit, error)
 	if err != nil || head.IsZero() {
 		return nil, err
 	}
-	hc.mu.Lock()
-	defer hc.mu.Unlock()
-	hcommit, err := hc.commit(head)
-	if err != nil {
+	want, ok, err := hc.git.HeadEntry(rel)
+	if err != nil || !ok {
 		return nil, err
 	}
-	want, ok := hc.blobAt(hcommit, rel)
-	if !ok {
-		return nil, nil
-	}
+	hc.mu.Lock()
+	defer hc.mu.Unlock()
 	return hc.firstParentRun(head, limit, func(c *object.Commit) bool {
 		blob, ok := hc.blobAt(c, rel)
 		return ok && blob == want
@@ -363,19 +359,14 @@ func (hc *historyCache) fileSince(rel string, limit int) (*object.Commit, error)
 
 // sameFile reports whether commit c's rel is HEAD's.
 func (hc *historyCache) sameFile(c *object.Commit, rel string) (bool, error) {
-	head, err := hc.git.Head()
-	if err != nil {
+	now, ok, err := hc.git.HeadEntry(rel)
+	if err != nil || !ok {
 		return false, err
 	}
 	hc.mu.Lock()
 	defer hc.mu.Unlock()
-	hcommit, err := hc.commit(head)
-	if err != nil {
-		return false, err
-	}
-	now, ok := hc.blobAt(hcommit, rel)
-	then, ok2 := hc.blobAt(c, rel)
-	return ok && ok2 && now == then, nil
+	then, ok := hc.blobAt(c, rel)
+	return ok && now == then, nil
 }
 
 // walkFrom is walk from commit start, not kept: the oldest commit of the
