@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/mail"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -92,7 +93,7 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 	}
 	// An approval covers the step as the approver saw it: a step added or
 	// changed since runs only when the commit that gave it its present
-	// command (made while the approval stood) is an approver's.
+	// form (approvedForm; made while the approval stood) is an approver's.
 	if what, err := g.history().stepSince(c, doc, step); err != nil {
 		return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, err)}
 	} else if what != "" {
@@ -238,7 +239,7 @@ func (g *Gates) introducer(c *object.Commit, doc *loops.Document, pred func(*loo
 }
 
 // lastStepAuthor returns the email of the author of the commit that last
-// changed the step's command.
+// changed the step (its command or an attribute, see approvedForm).
 func (g *Gates) lastStepAuthor(doc *loops.Document, step *loops.Step) string {
 	if c := g.stepCommit(doc, step); c != nil {
 		return c.Author.Email
@@ -246,15 +247,15 @@ func (g *Gates) lastStepAuthor(doc *loops.Document, step *loops.Step) string {
 	return ""
 }
 
-// stepCommit returns the commit that last changed the step's command (or
-// a verify step's pack=; nil when HEAD's document does not hold it).
+// stepCommit returns the commit that last changed what an approval of the
+// step covers (see approvedForm; nil when HEAD's document does not hold it).
 func (g *Gates) stepCommit(doc *loops.Document, step *loops.Step) *object.Commit {
-	want, pack := step.Command, step.Pack
+	want := approvedForm(step)
 	pred := func(d *loops.Document) bool {
 		_, s := d.Step(step.Name)
-		return s != nil && s.Command == want && s.Pack == pack
+		return s != nil && approvedForm(s) == want
 	}
-	c, _ := g.history().walk(doc.Path, stepKey(step.Name, want+"\x00pack="+pack), doc, maxApprovalHistory, pred)
+	c, _ := g.history().walk(doc.Path, stepKey(step.Name, want), doc, maxApprovalHistory, pred)
 	if c == nil {
 		return nil
 	}
@@ -301,4 +302,55 @@ func listed(approvers []string, sig object.Signature) bool {
 
 func sameEmail(a, b string) bool {
 	return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b))
+}
+
+// approvedForm is what an approval of a gated step covers: what it runs
+// (its language and command), where (host=) and how (every other
+// attribute, as parsed: destructive=, pack=, timeout=, ...). A step whose
+// form changed after the approval is approved again: an approval given
+// for one host does not carry over to another, nor one for a step that
+// runs once to one that may run again.
+func approvedForm(s *loops.Step) string {
+	var b strings.Builder
+	for _, f := range stepFields(s) {
+		b.WriteString(f[0])
+		b.WriteByte('=')
+		b.WriteString(f[1])
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// stepFields lists the parts of approvedForm, each with its name as a
+// reader knows it (the attribute's name, "command", "language").
+func stepFields(s *loops.Step) [][2]string {
+	flag := func(b bool) string { return strconv.FormatBool(b) }
+	return [][2]string{
+		{"language", strings.ToLower(s.Lang)},
+		{"command", s.Command},
+		{"host=", s.Host},
+		{"destructive=", flag(s.Destructive)},
+		{"gate=", s.Gate},
+		{"cap=", s.Cap},
+		{"pack=", s.Pack},
+		{"idempotent=", flag(s.Idempotent)},
+		{"allow_failure=", flag(s.AllowFailure)},
+		{"background=", flag(s.Background)},
+		{"timeout=", s.Timeout.String()},
+		{"artifact=", s.Artifact},
+		{"after=", s.After},
+	}
+}
+
+// stepChanges names what differs between two versions of a step
+// ("command", "host=", ...), in stepFields' order.
+func stepChanges(was, is *loops.Step) []string {
+	a, b := stepFields(was), stepFields(is)
+	var out []string
+	for i := range a {
+		if a[i][1] != b[i][1] {
+			out = append(out, a[i][0])
+		}
+	}
+	return out
 }

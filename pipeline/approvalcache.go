@@ -287,8 +287,8 @@ func (hc *historyCache) walk(rel, key string, work *loops.Document, limit int, p
 }
 
 // stepSince says how step in work's document differs from commit c's
-// version of it: "" (the same command), "added" (no such step then) or
-// "changed".
+// version of it (see approvedForm): "" (the same), "added" (no such step
+// then) or "changed", naming what ("changed (host=)").
 func (hc *historyCache) stepSince(c *object.Commit, work *loops.Document, step *loops.Step) (string, error) {
 	hc.mu.Lock()
 	defer hc.mu.Unlock()
@@ -303,8 +303,8 @@ func (hc *historyCache) stepSince(c *object.Commit, work *loops.Document, step *
 	switch _, s := d.Step(step.Name); {
 	case s == nil:
 		return "added", nil
-	case s.Command != step.Command, s.Pack != step.Pack:
-		return "changed", nil
+	case approvedForm(s) != approvedForm(step):
+		return "changed (" + strings.Join(stepChanges(s, step), ", ") + ")", nil
 	}
 	return "", nil
 }
@@ -430,7 +430,7 @@ func (hc *historyCache) result(w *walkResult) (*object.Commit, error) {
 // approvalKey names the approval walk of a gate.
 func approvalKey(gate string) string { return "approval:" + gate }
 
-// stepKey names the walk for the last change of a step's command.
-func stepKey(name, command string) string {
-	return "step:" + name + "\x00" + artifacts.CommandSHA256(command)
+// stepKey names the walk for the last change of a step's approved form.
+func stepKey(name, form string) string {
+	return "step:" + name + "\x00" + artifacts.CommandSHA256(form)
 }

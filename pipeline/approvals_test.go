@@ -80,9 +80,15 @@ func (r *testRepo) gitCommit(author person, signer *person, msg string, files ma
 }
 
 // stepChange is a commit that sets a gated step's command.
+// thisHost is the host name the tests' runs have (runOpts).
+const thisHost = "testhost"
+
 type stepChange struct {
 	author person
 	cmd    string
+	// attrs replaces the step's attributes after name= (default: the
+	// approved step's, "gate=ALLOW_X destructive=true").
+	attrs string
 }
 
 // TestApprovalPolicies checks who may open a gate by a committed approval:
@@ -207,6 +213,41 @@ func TestApprovalPolicies(t *testing.T) {
 			wantRun: true, wantBy: &second,
 		},
 		{
+			name:       "the step's host changed after the approval by somebody else",
+			policy:     "approvers: [lead@example.com]",
+			stepAuthor: operator, approval: approval{author: lead},
+			changes:    []stepChange{{author: intruder, cmd: "echo run", attrs: "gate=ALLOW_X destructive=true host=" + thisHost}},
+			wantReason: "was changed (host=) in commit",
+		},
+		{
+			name:       "the step made not destructive after the approval by somebody else",
+			policy:     "approvers: [lead@example.com]",
+			stepAuthor: operator, approval: approval{author: lead},
+			changes:    []stepChange{{author: intruder, cmd: "echo run", attrs: "gate=ALLOW_X"}},
+			wantReason: "was changed (destructive=) in commit",
+		},
+		{
+			name:       "the step's command and timeout changed after the approval by somebody else",
+			policy:     "approvers: [lead@example.com]",
+			stepAuthor: operator, approval: approval{author: lead},
+			changes:    []stepChange{{author: intruder, cmd: "echo swapped", attrs: "gate=ALLOW_X destructive=true timeout=1h"}},
+			wantReason: "was changed (command, timeout=) in commit",
+		},
+		{
+			name:       "the step's attributes written differently, the same step",
+			policy:     "approvers: [lead@example.com]",
+			stepAuthor: operator, approval: approval{author: lead},
+			changes:    []stepChange{{author: intruder, cmd: "echo run", attrs: `destructive="true" gate='ALLOW_X'`}},
+			wantRun:    true,
+		},
+		{
+			name:       "the step's host changed after the approval by an approver",
+			policy:     "approvers: [lead@example.com, second@example.com]",
+			stepAuthor: operator, approval: approval{author: lead},
+			changes: []stepChange{{author: second, cmd: "echo run", attrs: "gate=ALLOW_X destructive=true host=" + thisHost}},
+			wantRun: true, wantBy: &second,
+		},
+		{
 			name:       "the step changed after the approval and back",
 			policy:     "approvers: [lead@example.com]",
 			stepAuthor: operator, approval: approval{author: lead},
@@ -242,14 +283,19 @@ func TestApprovalPolicies(t *testing.T) {
 				files[path] = b.String()
 			}
 			r.commit("setup", files)
-			step := func(cmd string) string {
-				return fmt.Sprintf("## Stage 1: Provision\n\n```sh {name=provision gate=ALLOW_X destructive=true}\n%s >> %s\n```\n", cmd, count)
+			const approvedAttrs = "gate=ALLOW_X destructive=true"
+			step := func(cmd, attrs string) string {
+				return fmt.Sprintf("## Stage 1: Provision\n\n```sh {name=provision %s}\n%s >> %s\n```\n", attrs, cmd, count)
 			}
-			r.gitCommit(tc.stepAuthor, nil, "the gated step", map[string]string{"loops/a.md": loopDoc("LOOP-A", step("echo run"))})
-			approved := strings.Replace(loopDoc("LOOP-A", step("echo run")), "status: active\n", "status: active\napprovals: [ALLOW_X]\n", 1)
+			r.gitCommit(tc.stepAuthor, nil, "the gated step", map[string]string{"loops/a.md": loopDoc("LOOP-A", step("echo run", approvedAttrs))})
+			approved := strings.Replace(loopDoc("LOOP-A", step("echo run", approvedAttrs)), "status: active\n", "status: active\napprovals: [ALLOW_X]\n", 1)
 			r.gitCommit(tc.approval.author, tc.approval.signer, "approve ALLOW_X", map[string]string{"loops/a.md": approved})
 			for _, ch := range tc.changes {
-				doc := strings.Replace(loopDoc("LOOP-A", step(ch.cmd)), "status: active\n", "status: active\napprovals: [ALLOW_X]\n", 1)
+				attrs := ch.attrs
+				if attrs == "" {
+					attrs = approvedAttrs
+				}
+				doc := strings.Replace(loopDoc("LOOP-A", step(ch.cmd, attrs)), "status: active\n", "status: active\napprovals: [ALLOW_X]\n", 1)
 				r.gitCommit(ch.author, nil, "change the step", map[string]string{"loops/a.md": doc})
 			}
 
@@ -534,5 +580,34 @@ func TestForbidSelfApprovalCoversAVerifyStepsPack(t *testing.T) {
 				t.Fatalf("plan: %s %q, want %s", it.State, it.Reason, tc.want)
 			}
 		})
+	}
+}
+
+// TestApprovalDoesNotFollowAStepToAnotherHost: a destructive step approved
+// to run on a staging host, then pointed at this host by somebody who is
+// not an approver, is blocked here, naming what changed; the approval is
+// not carried to production.
+func TestApprovalDoesNotFollowAStepToAnotherHost(t *testing.T) {
+	lead := newPerson(t, "Lead", "lead@example.com")
+	intruder := newPerson(t, "Intruder", "intruder@example.com")
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("setup", map[string]string{"spine.yaml": "policy:\n  approvers: [lead@example.com]\n"})
+	doc := func(host string) string {
+		body := fmt.Sprintf("## Stage 1: Wipe\n\n```sh {name=wipe gate=ALLOW_WIPE destructive=true host=%s}\necho wiped >> %s\n```\n", host, count)
+		return strings.Replace(loopDoc("LOOP-A", body), "status: active\n", "status: active\napprovals: [ALLOW_WIPE]\n", 1)
+	}
+	r.gitCommit(lead, nil, "wipe staging, approved", map[string]string{"loops/a.md": doc("staging")})
+	if it := r.plan(nil, "LOOP-A", "wipe"); it.State != StateWaiting {
+		t.Fatalf("approved for staging, on %s: %s %q, want waiting", thisHost, it.State, it.Reason)
+	}
+	r.gitCommit(intruder, nil, "wipe here", map[string]string{"loops/a.md": doc(thisHost)})
+	it := r.plan(nil, "LOOP-A", "wipe")
+	if it.State != StateBlocked || !strings.Contains(it.Reason, "was changed (host=) in commit") || !strings.Contains(it.Reason, "intruder@example.com") {
+		t.Fatalf("pointed at this host by a non-approver: %s %q, want blocked naming host= and the commit's author", it.State, it.Reason)
+	}
+	r.run(nil)
+	if n := countLines(t, count); n != 0 {
+		t.Fatalf("the step ran %d times on a host it was not approved for", n)
 	}
 }
