@@ -250,10 +250,10 @@ func (g *Gates) lastStepAuthor(doc *loops.Document, step *loops.Step) string {
 // stepCommit returns the commit that last changed what an approval of the
 // step covers (see approvedForm; nil when HEAD's document does not hold it).
 func (g *Gates) stepCommit(doc *loops.Document, step *loops.Step) *object.Commit {
-	want := approvedForm(step)
+	want := approvedForm(doc, step)
 	pred := func(d *loops.Document) bool {
 		_, s := d.Step(step.Name)
-		return s != nil && approvedForm(s) == want
+		return s != nil && approvedForm(d, s) == want
 	}
 	c, _ := g.history().walk(doc.Path, stepKey(step.Name, want), doc, maxApprovalHistory, pred)
 	if c == nil {
@@ -304,18 +304,16 @@ func sameEmail(a, b string) bool {
 	return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b))
 }
 
-// approvedForm is what an approval of a gated step covers: what it runs
-// (its language and command), where (host=) and how (every other
-// attribute, as parsed: destructive=, pack=, timeout=, ...). A step whose
-// form changed after the approval is approved again: an approval given
-// for one host does not carry over to another, nor one for a step that
-// runs once to one that may run again.
-func approvedForm(s *loops.Step) string {
+// approvedForm is what an approval of step s of document d covers: what
+// it runs (its language and command), where (its host=, else the loop's
+// host:) and how (every other attribute, as parsed: destructive=, pack=,
+// timeout=, ...). A step whose form changed after the approval is
+// approved again: an approval given for one host does not carry over to
+// another, nor one for a step that runs once to one that may run again.
+func approvedForm(d *loops.Document, s *loops.Step) string {
 	var b strings.Builder
-	for _, f := range stepFields(s) {
-		b.WriteString(f[0])
-		b.WriteByte('=')
-		b.WriteString(f[1])
+	for _, f := range stepFields(d, s) {
+		b.WriteString(f[1]) // the values only: the host is the same wherever it is written
 		b.WriteByte(0)
 	}
 	return b.String()
@@ -323,12 +321,16 @@ func approvedForm(s *loops.Step) string {
 
 // stepFields lists the parts of approvedForm, each with its name as a
 // reader knows it (the attribute's name, "command", "language").
-func stepFields(s *loops.Step) [][2]string {
+func stepFields(d *loops.Document, s *loops.Step) [][2]string {
 	flag := func(b bool) string { return strconv.FormatBool(b) }
+	host, hostName := s.Host, "host="
+	if host == "" {
+		host, hostName = d.Meta.String("host"), "host:"
+	}
 	return [][2]string{
 		{"language", strings.ToLower(s.Lang)},
 		{"command", s.Command},
-		{"host=", s.Host},
+		{hostName, strings.ToLower(host)},
 		{"destructive=", flag(s.Destructive)},
 		{"gate=", s.Gate},
 		{"cap=", s.Cap},
@@ -342,14 +344,15 @@ func stepFields(s *loops.Step) [][2]string {
 	}
 }
 
-// stepChanges names what differs between two versions of a step
-// ("command", "host=", ...), in stepFields' order.
-func stepChanges(was, is *loops.Step) []string {
-	a, b := stepFields(was), stepFields(is)
+// stepChanges names what differs between two versions of a step, each
+// with its document ("command", "host=", ...), in stepFields' order, as
+// the present version writes it (the loop's "host:" or the step's).
+func stepChanges(wasDoc *loops.Document, was *loops.Step, isDoc *loops.Document, is *loops.Step) []string {
+	a, b := stepFields(wasDoc, was), stepFields(isDoc, is)
 	var out []string
 	for i := range a {
 		if a[i][1] != b[i][1] {
-			out = append(out, a[i][0])
+			out = append(out, b[i][0])
 		}
 	}
 	return out

@@ -303,8 +303,8 @@ func (hc *historyCache) stepSince(c *object.Commit, work *loops.Document, step *
 	switch _, s := d.Step(step.Name); {
 	case s == nil:
 		return "added", nil
-	case approvedForm(s) != approvedForm(step):
-		return "changed (" + strings.Join(stepChanges(s, step), ", ") + ")", nil
+	case approvedForm(d, s) != approvedForm(work, step):
+		return "changed (" + strings.Join(stepChanges(d, s, work, step), ", ") + ")", nil
 	}
 	return "", nil
 }

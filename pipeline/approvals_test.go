@@ -237,8 +237,8 @@ func TestApprovalPolicies(t *testing.T) {
 			name:       "the step's attributes written differently, the same step",
 			policy:     "approvers: [lead@example.com]",
 			stepAuthor: operator, approval: approval{author: lead},
-			changes:    []stepChange{{author: intruder, cmd: "echo run", attrs: `destructive="true" gate='ALLOW_X'`}},
-			wantRun:    true,
+			changes: []stepChange{{author: intruder, cmd: "echo run", attrs: `destructive="true" gate='ALLOW_X'`}},
+			wantRun: true,
 		},
 		{
 			name:       "the step's host changed after the approval by an approver",
@@ -609,5 +609,55 @@ func TestApprovalDoesNotFollowAStepToAnotherHost(t *testing.T) {
 	r.run(nil)
 	if n := countLines(t, count); n != 0 {
 		t.Fatalf("the step ran %d times on a host it was not approved for", n)
+	}
+}
+
+// TestApprovalCoversTheLoopsHost: a loop's host: is where its steps run,
+// so moving it after the approval is a change of every gated step that
+// has no host= of its own; writing the same host on the step instead is
+// not.
+func TestApprovalCoversTheLoopsHost(t *testing.T) {
+	lead := newPerson(t, "Lead", "lead@example.com")
+	intruder := newPerson(t, "Intruder", "intruder@example.com")
+	for _, tc := range []struct {
+		name            string
+		loopHost, attrs string
+		wantRun         bool
+		wantReason      string
+	}{
+		{name: "the loop moved to this host", loopHost: thisHost, wantReason: "was changed (host:) in commit"},
+		{name: "the same host, written on the step", attrs: " host=STAGING", wantRun: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRepo(t)
+			count := counter(t)
+			r.commit("setup", map[string]string{"spine.yaml": "policy:\n  approvers: [lead@example.com]\n"})
+			doc := func(loopHost, attrs string) string {
+				body := fmt.Sprintf("## Stage 1: Wipe\n\n```sh {name=wipe gate=ALLOW_WIPE destructive=true%s}\necho wiped >> %s\n```\n", attrs, count)
+				meta := "status: active\napprovals: [ALLOW_WIPE]\n"
+				if loopHost != "" {
+					meta += "host: " + loopHost + "\n"
+				}
+				return strings.Replace(loopDoc("LOOP-A", body), "status: active\n", meta, 1)
+			}
+			r.gitCommit(lead, nil, "wipe staging, approved", map[string]string{"loops/a.md": doc("staging", "")})
+			r.gitCommit(intruder, nil, "move it", map[string]string{"loops/a.md": doc(tc.loopHost, tc.attrs)})
+			it := r.plan(nil, "LOOP-A", "wipe")
+			if tc.wantRun {
+				// The step runs on staging: it waits here, not blocked.
+				if it.State != StateWaiting || !strings.Contains(it.Reason, "runs on host") {
+					t.Fatalf("%s %q, want waiting for its host", it.State, it.Reason)
+				}
+				return
+			}
+			if it.State != StateBlocked || !strings.Contains(it.Reason, tc.wantReason) {
+				t.Fatalf("%s %q, want blocked with %q", it.State, it.Reason, tc.wantReason)
+			}
+			r.run(nil)
+			if n := countLines(t, count); n != 0 {
+				t.Fatalf("the step ran %d times on a host it was not approved for", n)
+			}
+		})
 	}
 }
