@@ -70,6 +70,9 @@ type PushOptions struct {
 	// Fault, when set, is called at FaultMidPush (tests kill the process
 	// there; see FaultPoints).
 	Fault func(point string)
+	// Signer is this host's receipt signing key (nil: none). A replay that
+	// chains signed receipts anew (see rechain) signs them again with it.
+	Signer *artifacts.Signer
 }
 
 // NewPushOptions derives push options from a run's options.
@@ -77,7 +80,7 @@ func NewPushOptions(o Options, remote, branch string) PushOptions {
 	return PushOptions{
 		Root: o.Root, Config: o.Config, Git: o.Git, StateDir: o.StateDir,
 		Remote: remote, Branch: branch, Host: o.Host, Clock: o.Clock, Log: o.Log,
-		Fault: o.Fault,
+		Fault: o.Fault, Signer: o.Signer,
 	}
 }
 
@@ -317,6 +320,11 @@ func replay(ctx context.Context, o *PushOptions, res *PushResult, head, tip plum
 	if err != nil {
 		return 0, err
 	}
+	rechained, notes, err := rechain(o, plan, base, tip)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v; pull and push by hand", ErrReplayRefused, err)
+	}
+	upstream = append(upstream, notes...)
 	// No run may commit while the working tree moves under it.
 	unlock, err := o.lock(ctx)
 	if err != nil {
@@ -341,6 +349,19 @@ func replay(ctx context.Context, o *PushOptions, res *PushResult, head, tip plum
 	}
 	for _, note := range upstream {
 		o.notice(res, note)
+	}
+	// The receipt index caches each run folder's chain hash: receipts
+	// chained anew change it. Dropped before they are written and again
+	// after (a command that read the folders meanwhile may have saved it).
+	if rechained {
+		if err := dropReceiptIndex(o.StateDir); err != nil {
+			return 0, err
+		}
+		defer func() {
+			if err := dropReceiptIndex(o.StateDir); err != nil {
+				o.Log.Warn("receipt index not dropped", "err", err)
+			}
+		}()
 	}
 	if o.Fault != nil {
 		o.Fault(FaultMidPush)

@@ -403,3 +403,150 @@ func TestPushLeavesOutAnOperatorCommitTheRemoteHasAsAnother(t *testing.T) {
 		t.Fatalf("push over a changed amend: %v, want a refusal", err)
 	}
 }
+
+// TestPushChainsAnewReceiptsOfALoopTwoClonesRan: two runners (two hosts,
+// or a hook's clone and a workflow's) run the pending steps of one loop
+// from two clones, each chaining its receipts to the tip it saw. The
+// second push replays its commit on the first's and chains its receipts
+// after the first's, signing them again: the loop's chain stays linear
+// (spine verify passes, every signature verifies), and the next receipt
+// chains to the new tip, not the one the receipt index remembered.
+func TestPushChainsAnewReceiptsOfALoopTwoClonesRan(t *testing.T) {
+	t.Parallel()
+	keyFile, keysFile := signingKey(t)
+	signer, err := artifacts.LoadSigner(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cloneA, cloneB, onB := twoRunnersOneLoop(t, signer)
+	bOpts := cloneB.runOpts(nil)
+	onB(&bOpts)
+	po := NewPushOptions(bOpts, "origin", "main")
+	po.Backoff = 10 * time.Millisecond
+	res, err := Push(context.Background(), po)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Pushed || len(res.Replayed) == 0 || !strings.Contains(strings.Join(res.Notes, "\n"), "LOOP-A: origin/main has receipts of it") {
+		t.Fatalf("push %+v, want a replay that chains LOOP-A's receipts anew", res)
+	}
+	cloneB.clean()
+	verified := func(r *testRepo, want int) {
+		t.Helper()
+		rep, err := artifacts.Verify(r.root, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Problems) != 0 || rep.Receipts != want {
+			t.Fatalf("verify: %d receipts, problems %v; want %d and none", rep.Receipts, rep.Problems, want)
+		}
+		pem, err := os.ReadFile(keysFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, err := artifacts.ParsePublicKeys(pem)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sigs, err := artifacts.VerifySignatures(&artifacts.Store{Root: r.root}, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range sigs.Problems {
+			if !strings.Contains(p.Problem, "unsigned") {
+				t.Fatalf("signature problem: %v", p)
+			}
+		}
+	}
+	verified(cloneB, 5)
+	// The next receipt B writes follows the new tip, not the one B's
+	// receipt index remembered.
+	doc, err := os.ReadFile(filepath.Join(cloneB.root, "loops", "a.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cloneB.commit("one more step", map[string]string{"loops/a.md": string(doc) + "\n## Stage 2: More\n\n```sh {name=d}\necho d\n```\n"})
+	if out := cloneB.run(nil, onB); len(out.Receipts) != 1 {
+		t.Fatalf("clone B ran %d steps, want d", len(out.Receipts))
+	}
+	verified(cloneB, 6)
+	if _, err := Push(context.Background(), po); err != nil {
+		t.Fatal(err)
+	}
+	cloneA.git("pull", "-q")
+	verified(cloneA, 6)
+}
+
+// twoRunnersOneLoop makes a remote whose loop LOOP-A has run its base
+// step, and two clones of it that each ran the loop's next two steps from
+// there, A's pushed, B's (signed by signer) not yet. onB sets B's options.
+func twoRunnersOneLoop(t *testing.T, signer *artifacts.Signer) (cloneA, cloneB *testRepo, onB func(*Options)) {
+	t.Helper()
+	const body = "## Stage 1: Work\n\n```sh {name=s1}\necho s1\n```\n\n```sh {name=s2}\necho s2\n```\n"
+	const base = "## Stage 0: Base\n\n```sh {name=base}\necho base\n```\n\n"
+	bare := newRemote(t, map[string]string{"loops/a.md": loopDoc("LOOP-A", base)})
+	cloneA, cloneB = cloneOf(t, bare), cloneOf(t, bare)
+	// The receipt both clones' chains start from: base's; then the steps
+	// both run.
+	onA := func(o *Options) { o.Host = "hosta" }
+	cloneA.run(nil, onA)
+	if _, err := Push(context.Background(), cloneA.pushOpts()); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(filepath.Join(cloneA.root, "loops", "a.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cloneA.commit("the hosts' steps", map[string]string{"loops/a.md": strings.Replace(string(doc), base, base+body, 1)})
+	cloneA.git("push", "-q")
+	cloneB.git("pull", "-q")
+	onB = func(o *Options) { o.Host, o.Signer = "hostb", signer }
+	// Both run s1 and s2, from the same tip.
+	if out := cloneA.run(nil, onA); len(out.Receipts) != 2 {
+		t.Fatalf("clone A ran %d steps, want s1 and s2", len(out.Receipts))
+	}
+	if _, err := Push(context.Background(), cloneA.pushOpts()); err != nil {
+		t.Fatal(err)
+	}
+	if out := cloneB.run(nil, onB); len(out.Receipts) != 2 {
+		t.Fatalf("clone B ran %d steps, want s1 and s2", len(out.Receipts))
+	}
+	// The receipt index now holds B's receipts as they were written (a
+	// spine plan between the run and the push).
+	if _, err := LoadHistory(cloneB.root, "receipts", filepath.Join(cloneB.root, ".git", "spine")); err != nil {
+		t.Fatal(err)
+	}
+	return cloneA, cloneB, onB
+}
+
+// TestPushLeavesAForkItCannotSign: receipts signed by a key the pushing
+// process does not have are replayed as they are, with a note that the
+// loop's chain forks (spine verify reports it), not re-signed or dropped.
+func TestPushLeavesAForkItCannotSign(t *testing.T) {
+	t.Parallel()
+	keyFile, _ := signingKey(t)
+	signer, err := artifacts.LoadSigner(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cloneB, onB := twoRunnersOneLoop(t, signer)
+	bOpts := cloneB.runOpts(nil)
+	onB(&bOpts)
+	bOpts.Signer = nil
+	po := NewPushOptions(bOpts, "origin", "main")
+	po.Backoff = 10 * time.Millisecond
+	res, err := Push(context.Background(), po)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Pushed || !strings.Contains(strings.Join(res.Notes, "\n"), "this host has no signing key): the loop's chain forks") {
+		t.Fatalf("push %+v, want pushed with a note that LOOP-A's chain forks", res)
+	}
+	rep, err := artifacts.Verify(cloneB.root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0].Problem, "forks") {
+		t.Fatalf("verify: %v, want the fork", rep.Problems)
+	}
+}
