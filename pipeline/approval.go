@@ -84,7 +84,7 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 	if g.Git == nil {
 		return Decision{Reason: fmt.Sprintf("gate %s: approvals need a git repository", gate)}
 	}
-	c, err := g.approvalCommit(doc, gate)
+	c, rel, err := g.approvalCommit(doc, gate)
 	if err != nil {
 		return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, err)}
 	}
@@ -94,7 +94,7 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 	// An approval covers the step as the approver saw it: a step added or
 	// changed since runs only when the commit that gave it its present
 	// form (approvedForm; made while the approval stood) is an approver's.
-	if what, err := g.history().stepSince(c, doc, step); err != nil {
+	if what, err := g.history().stepSince(c, rel, doc, step); err != nil {
 		return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, err)}
 	} else if what != "" {
 		changed := g.stepCommit(doc, step)
@@ -197,33 +197,36 @@ func approvalsOf(m loops.Meta) []string {
 
 // approvalCommit finds the commit that added gate to the document's
 // approvals: walking back from HEAD while the approval is present, the
-// oldest such commit.
-func (g *Gates) approvalCommit(doc *loops.Document, gate string) (*object.Commit, error) {
+// oldest such commit (across moves of the document: see walk), and the
+// document's path there.
+func (g *Gates) approvalCommit(doc *loops.Document, gate string) (*object.Commit, string, error) {
 	pred := func(d *loops.Document) bool { return hasApproval(d.Meta, gate) }
-	c, err := g.history().walk(doc.Path, approvalKey(gate), doc, maxApprovalHistory, pred)
+	c, rel, err := g.history().walk(doc.Path, approvalKey(gate), doc, maxApprovalHistory, pred)
 	if err != nil || c == nil {
-		return c, err
+		return c, rel, err
 	}
-	return g.introducer(c, doc, pred)
+	return g.introducer(c, rel, doc, pred)
 }
 
-// introducer returns the commit that wrote what pred sees, given c, the
-// oldest commit of the first-parent run from HEAD that has it. A merge
+// introducer returns the commit that wrote what pred sees, and the
+// document's path there, given c, the oldest commit of the first-parent
+// run from HEAD that has it, with the document at rel. A merge
 // that brought it in from a branch did not write it: the branch's commit
 // that did is (as git blame has it), so that it is its author's, not the
 // merger's. Unless that commit was already in the merge's first parent's
 // history (an approval revoked since, which a crafted merge would bring
 // back): then the merge wrote it again, and it is the merger's.
-func (g *Gates) introducer(c *object.Commit, doc *loops.Document, pred func(*loops.Document) bool) (*object.Commit, error) {
+func (g *Gates) introducer(c *object.Commit, rel string, doc *loops.Document, pred func(*loops.Document) bool) (*object.Commit, string, error) {
 	for hops := 0; len(c.ParentHashes) > 1 && hops < maxApprovalHistory; hops++ {
 		var from *object.Commit
+		fromRel := rel
 		for _, p := range c.ParentHashes[1:] {
-			f, err := g.history().walkFrom(p, doc.Path, doc, maxApprovalHistory, pred)
+			f, fr, err := g.history().walkFrom(p, rel, doc, maxApprovalHistory, pred)
 			if err != nil {
-				return c, err
+				return c, rel, err
 			}
 			if f != nil {
-				from = f
+				from, fromRel = f, fr
 				break
 			}
 		}
@@ -233,9 +236,9 @@ func (g *Gates) introducer(c *object.Commit, doc *loops.Document, pred func(*loo
 		if base, err := g.Git.MergeBase(from.Hash, c.ParentHashes[0]); err == nil && base == from.Hash {
 			break // on the first parent's line before: the merge brings it back
 		}
-		c = from
+		c, rel = from, fromRel
 	}
-	return c, nil
+	return c, rel, nil
 }
 
 // lastStepAuthor returns the email of the author of the commit that last
@@ -255,12 +258,12 @@ func (g *Gates) stepCommit(doc *loops.Document, step *loops.Step) *object.Commit
 		_, s := d.Step(step.Name)
 		return s != nil && approvedForm(d, s) == want
 	}
-	c, _ := g.history().walk(doc.Path, stepKey(step.Name, want), doc, maxApprovalHistory, pred)
+	c, rel, _ := g.history().walk(doc.Path, stepKey(step.Name, want), doc, maxApprovalHistory, pred)
 	if c == nil {
 		return nil
 	}
 	// A change merged from a branch is its author's, as an approval is.
-	c, _ = g.introducer(c, doc, pred)
+	c, _, _ = g.introducer(c, rel, doc, pred)
 	return c
 }
 

@@ -25,7 +25,7 @@ const approvalsIndexName = "approvals.idx.json"
 
 // approvalsIndexVersion changes when the file format, or what a walk
 // computes, does.
-const approvalsIndexVersion = 2
+const approvalsIndexVersion = 3
 
 // A history walk answers, for a document path and a predicate over the
 // document's content, which commit is the oldest of the unbroken run of
@@ -59,6 +59,9 @@ type walkResult struct {
 	Found string `json:"f,omitempty"`
 	// N is the number of commits in the run (0 with no Found).
 	N int `json:"n,omitempty"`
+	// Path is the document's path at Found when a move (git mv) changed
+	// it since ("": the walk's own path).
+	Path string `json:"p,omitempty"`
 }
 
 // approvalsFile is the state folder's approvals.idx.json.
@@ -228,12 +231,15 @@ func (hc *historyCache) doc(rel string, blob plumbing.Hash, work *loops.Document
 
 // walk finds the oldest commit of the run from HEAD whose version of rel
 // satisfies pred (nil: HEAD's does not, or no commits), visiting at most
-// limit commits, as gitx.Repo.FileHistory would. key names pred for the
-// kept results; work is the working tree's document.
-func (hc *historyCache) walk(rel, key string, work *loops.Document, limit int, pred func(*loops.Document) bool) (*object.Commit, error) {
+// limit commits, as gitx.Repo.FileHistory would, and the document's path
+// there: the run follows the document across a move (see movedFrom), so
+// that the commit that moved it is not taken for the one that wrote what
+// pred sees. key names pred for the kept results; work is the working
+// tree's document.
+func (hc *historyCache) walk(rel, key string, work *loops.Document, limit int, pred func(*loops.Document) bool) (*object.Commit, string, error) {
 	head, err := hc.git.Head()
 	if err != nil || head.IsZero() {
-		return nil, err
+		return nil, rel, err
 	}
 	hc.mu.Lock()
 	defer hc.mu.Unlock()
@@ -241,19 +247,27 @@ func (hc *historyCache) walk(rel, key string, work *loops.Document, limit int, p
 	wk := walkKey(rel, key)
 	kept := hc.walks[wk]
 	if kept != nil && kept.Head == head.String() {
-		return hc.result(kept)
+		return hc.result(kept, rel)
 	}
 	var last plumbing.Hash
+	var lastCommit *object.Commit
+	var lastDoc *loops.Document
 	n := 0
 	h := head
+	cur := rel      // the document's path at last, looked up at h
+	lastPath := rel // the document's path at last
 	for n < limit && !h.IsZero() {
-		if kept != nil && h.String() == kept.Head {
-			// The kept walk started here: carry it on.
+		if kept != nil && h.String() == kept.Head && cur == rel && hc.holds(h, rel) {
+			// The kept walk started here, from the same path: carry it on.
 			switch {
 			case kept.N == 0:
-				return hc.keep(wk, head, last, n)
+				return hc.keep(wk, head, last, n, rel, lastPath)
 			case n+kept.N <= limit && kept.N < limit:
-				return hc.keep(wk, head, plumbing.NewHash(kept.Found), n+kept.N)
+				found := kept.Path
+				if found == "" {
+					found = rel
+				}
+				return hc.keep(wk, head, plumbing.NewHash(kept.Found), n+kept.N, rel, found)
 			}
 			// It may have been cut by the limit: walk on.
 			kept = nil
@@ -266,39 +280,82 @@ func (hc *historyCache) walk(rel, key string, work *loops.Document, limit int, p
 			if n > 0 {
 				found, _ = hc.commit(last)
 			}
-			return found, err
+			return found, cur, err
 		}
 		hc.visited++
-		blob, ok := hc.blobAt(c, rel)
+		blob, ok := hc.blobAt(c, cur)
+		if !ok && lastCommit != nil {
+			if from, moved := hc.movedFrom(c, lastCommit, cur, lastDoc.LoopID); moved {
+				blob, ok = hc.blobAt(c, from)
+				if ok {
+					cur = from
+				}
+			}
+		}
 		if !ok {
 			break
 		}
-		d, ok := hc.doc(rel, blob, work)
+		d, ok := hc.doc(cur, blob, work)
 		if !ok || !pred(d) {
 			break
 		}
-		last, n = h, n+1
+		last, lastCommit, lastDoc, lastPath, n = h, c, d, cur, n+1
 		if len(c.ParentHashes) == 0 {
 			break
 		}
 		h = c.ParentHashes[0]
 	}
-	return hc.keep(wk, head, last, n)
+	return hc.keep(wk, head, last, n, rel, lastPath)
+}
+
+// holds reports whether commit h has a file at rel. The caller holds
+// hc.mu.
+func (hc *historyCache) holds(h plumbing.Hash, rel string) bool {
+	c, err := hc.commit(h)
+	if err != nil {
+		return false
+	}
+	_, ok := hc.blobAt(c, rel)
+	return ok
+}
+
+// movedFrom returns the path from which child moved the document it holds
+// at rel, when parent (child's first parent) has no file at rel: a loop
+// document of the same loop id that child removed (git mv, with or
+// without an edit). ok is false when child did not move it there (it
+// created the document). The caller holds hc.mu.
+func (hc *historyCache) movedFrom(parent, child *object.Commit, rel, loopID string) (string, bool) {
+	if loopID == "" {
+		return "", false
+	}
+	changes, err := hc.git.Diff(parent.Hash, child.Hash)
+	if err != nil {
+		return "", false
+	}
+	for _, ch := range changes {
+		if !ch.To.Hash.IsZero() || ch.From.Hash.IsZero() || !ch.From.Mode.IsFile() || !strings.HasSuffix(strings.ToLower(ch.Path), ".md") || ch.Path == rel {
+			continue
+		}
+		if d, ok := hc.doc(ch.Path, ch.From.Hash, nil); ok && d.LoopID == loopID {
+			return ch.Path, true
+		}
+	}
+	return "", false
 }
 
 // stepSince says how step in work's document differs from commit c's
-// version of it (see approvedForm): "" (the same), "added" (no such step
+// version of it (at rel, its path there) (see approvedForm): "" (the same), "added" (no such step
 // then) or "changed", naming what ("changed (host=)").
-func (hc *historyCache) stepSince(c *object.Commit, work *loops.Document, step *loops.Step) (string, error) {
+func (hc *historyCache) stepSince(c *object.Commit, rel string, work *loops.Document, step *loops.Step) (string, error) {
 	hc.mu.Lock()
 	defer hc.mu.Unlock()
-	blob, ok := hc.blobAt(c, work.Path)
+	blob, ok := hc.blobAt(c, rel)
 	if !ok {
 		return "added", nil
 	}
-	d, ok := hc.doc(work.Path, blob, work)
+	d, ok := hc.doc(rel, blob, work)
 	if !ok {
-		return "", fmt.Errorf("read %s at commit %s", work.Path, c.Hash.String()[:12])
+		return "", fmt.Errorf("read %s at commit %s", rel, c.Hash.String()[:12])
 	}
 	switch _, s := d.Step(step.Name); {
 	case s == nil:
@@ -372,17 +429,32 @@ func (hc *historyCache) sameFile(c *object.Commit, rel string) (bool, error) {
 // walkFrom is walk from commit start, not kept: the oldest commit of the
 // first-parent run from start whose version of rel satisfies pred (nil
 // when start's does not).
-func (hc *historyCache) walkFrom(start plumbing.Hash, rel string, work *loops.Document, limit int, pred func(*loops.Document) bool) (*object.Commit, error) {
+func (hc *historyCache) walkFrom(start plumbing.Hash, rel string, work *loops.Document, limit int, pred func(*loops.Document) bool) (*object.Commit, string, error) {
 	hc.mu.Lock()
 	defer hc.mu.Unlock()
-	return hc.firstParentRun(start, limit, func(c *object.Commit) bool {
-		blob, ok := hc.blobAt(c, rel)
+	var child *object.Commit
+	var childDoc *loops.Document
+	cur, found := rel, rel
+	c, err := hc.firstParentRun(start, limit, func(c *object.Commit) bool {
+		blob, ok := hc.blobAt(c, cur)
+		if !ok && child != nil {
+			if from, moved := hc.movedFrom(c, child, cur, childDoc.LoopID); moved {
+				if blob, ok = hc.blobAt(c, from); ok {
+					cur = from
+				}
+			}
+		}
 		if !ok {
 			return false
 		}
-		d, ok := hc.doc(rel, blob, work)
-		return ok && pred(d)
+		d, ok := hc.doc(cur, blob, work)
+		if !ok || !pred(d) {
+			return false
+		}
+		child, childDoc, found = c, d, cur
+		return true
 	})
+	return c, found, err
 }
 
 // firstParentRun returns the oldest commit of the unbroken first-parent
@@ -408,23 +480,33 @@ func (hc *historyCache) firstParentRun(start plumbing.Hash, limit int, keep func
 	return found, nil
 }
 
-// keep records a walk from head and returns its commit.
-func (hc *historyCache) keep(wk string, head, found plumbing.Hash, n int) (*object.Commit, error) {
+// keep records a walk from head that started at path rel and returns its
+// commit and the document's path there (path).
+func (hc *historyCache) keep(wk string, head, found plumbing.Hash, n int, rel, path string) (*object.Commit, string, error) {
 	w := &walkResult{Head: head.String(), N: n}
 	if n > 0 {
 		w.Found = found.String()
+		if path != rel {
+			w.Path = path
+		}
 	}
 	hc.walks[wk] = w
 	hc.dirty = true
-	return hc.result(w)
+	return hc.result(w, rel)
 }
 
-// result returns the commit a walk found.
-func (hc *historyCache) result(w *walkResult) (*object.Commit, error) {
+// result returns the commit a walk from path rel found, and the
+// document's path there.
+func (hc *historyCache) result(w *walkResult, rel string) (*object.Commit, string, error) {
 	if w.N == 0 {
-		return nil, nil
+		return nil, rel, nil
 	}
-	return hc.commit(plumbing.NewHash(w.Found))
+	path := rel
+	if w.Path != "" {
+		path = w.Path
+	}
+	c, err := hc.commit(plumbing.NewHash(w.Found))
+	return c, path, err
 }
 
 // approvalKey names the approval walk of a gate.

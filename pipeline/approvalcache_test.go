@@ -167,18 +167,18 @@ func TestHistoryWalkLimit(t *testing.T) {
 		// Keep a walk from HEAD~2, then walk from HEAD.
 		r.git("checkout", "-q", "--detach", "HEAD~2")
 		hc := newHistoryCache(g, state)
-		if _, err := hc.walk(rel, "k", d, limit, pred); err != nil {
+		if _, _, err := hc.walk(rel, "k", d, limit, pred); err != nil {
 			t.Fatal(err)
 		}
 		if err := hc.save(); err != nil {
 			t.Fatal(err)
 		}
 		r.git("checkout", "-q", "main")
-		fresh, err := newHistoryCache(g, "").walk(rel, "k", d, limit, pred)
+		fresh, _, err := newHistoryCache(g, "").walk(rel, "k", d, limit, pred)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cached, err := newHistoryCache(g, state).walk(rel, "k", d, limit, pred)
+		cached, _, err := newHistoryCache(g, state).walk(rel, "k", d, limit, pred)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -79,10 +79,10 @@ func (r *testRepo) gitCommit(author person, signer *person, msg string, files ma
 	}
 }
 
-// stepChange is a commit that sets a gated step's command.
 // thisHost is the host name the tests' runs have (runOpts).
 const thisHost = "testhost"
 
+// stepChange is a commit that sets a gated step's command.
 type stepChange struct {
 	author person
 	cmd    string
@@ -657,6 +657,73 @@ func TestApprovalCoversTheLoopsHost(t *testing.T) {
 			r.run(nil)
 			if n := countLines(t, count); n != 0 {
 				t.Fatalf("the step ran %d times on a host it was not approved for", n)
+			}
+		})
+	}
+}
+
+// TestApprovalFollowsADocumentMoved: git mv of a loop document does not
+// make the approvals: it holds the mover's. An approval an intruder wrote
+// stays refused after an approver moved the document; one an approver
+// wrote stays theirs after anybody moved it (also with an edit in the
+// same commit, as git mv and a fix would be).
+func TestApprovalFollowsADocumentMoved(t *testing.T) {
+	lead := newPerson(t, "Lead", "lead@example.com")
+	intruder := newPerson(t, "Intruder", "intruder@example.com")
+	for _, tc := range []struct {
+		name            string
+		approver, mover person
+		edit            bool
+		wantRun         bool
+	}{
+		{name: "an intruder's approval, moved by an approver", approver: intruder, mover: lead},
+		{name: "an intruder's approval, moved and edited by an approver", approver: intruder, mover: lead, edit: true},
+		{name: "an approver's approval, moved by an intruder", approver: lead, mover: intruder, wantRun: true},
+		{name: "an approver's approval, moved and edited by an intruder", approver: lead, mover: intruder, edit: true, wantRun: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRepo(t)
+			count := counter(t)
+			r.commit("setup", map[string]string{"spine.yaml": "policy:\n  approvers: [lead@example.com]\n"})
+			doc := loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: P\n\n```sh {name=p gate=ALLOW_X destructive=true}\necho run >> %s\n```\n", count))
+			r.gitCommit(intruder, nil, "the step", map[string]string{"loops/a.md": doc})
+			approved := strings.Replace(doc, "status: active\n", "status: active\napprovals: [ALLOW_X]\n", 1)
+			r.gitCommit(tc.approver, nil, "approve", map[string]string{"loops/a.md": approved})
+			if err := os.MkdirAll(filepath.Join(r.root, "loops", "2026"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			r.gitAs(tc.mover.name, tc.mover.email, "mv", "loops/a.md", "loops/2026/a.md")
+			if tc.edit {
+				r.write("loops/2026/a.md", approved+"\nMoved to the year's folder.\n")
+				r.gitAs(tc.mover.name, tc.mover.email, "add", "loops/2026/a.md")
+			}
+			r.gitAs(tc.mover.name, tc.mover.email, "commit", "-qm", "file by year")
+			// A dry run keeps the walks it made (approvals.idx.json); a
+			// later commit carries them on, the move included.
+			r.run(nil, func(o *Options) { o.DryRun = true })
+			if kept, err := os.ReadFile(filepath.Join(r.root, ".git", "spine", approvalsIndexName)); err != nil || !strings.Contains(string(kept), `"p":"loops/a.md"`) {
+				t.Fatalf("kept walks %s (%v), want one that followed the move", kept, err)
+			}
+			r.commit("elsewhere", map[string]string{"README.md": "ops\n"})
+			it := r.plan(nil, "LOOP-A", "p")
+			if tc.wantRun {
+				if it.State != StatePending {
+					t.Fatalf("%s %q, want pending", it.State, it.Reason)
+				}
+				out := r.run(nil)
+				rc := out.Receipts[len(out.Receipts)-1]
+				if rc.Approval == nil || !strings.Contains(rc.Approval.Author, lead.email) {
+					t.Fatalf("receipt approval %+v, want the approver's", rc.Approval)
+				}
+				return
+			}
+			if it.State != StateBlocked || !strings.Contains(it.Reason, "intruder@example.com") {
+				t.Fatalf("%s %q, want blocked naming the intruder", it.State, it.Reason)
+			}
+			r.run(nil)
+			if n := countLines(t, count); n != 0 {
+				t.Fatalf("the step ran %d times on an intruder's approval", n)
 			}
 		})
 	}
