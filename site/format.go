@@ -151,6 +151,16 @@ func fmtDuration(ms int64) string {
 	return fmt.Sprintf("%dh%02dm", ms/3_600_000, ms/60_000%60)
 }
 
+// fmtExit formats a receipt's exit code: "—" for -1, spine's "no exit
+// code" (the step did not run: blocked, not started, interrupted; or it
+// did not exit by itself), which a reader would take for a process's.
+func fmtExit(code int) string {
+	if code == -1 {
+		return "—"
+	}
+	return strconv.Itoa(code)
+}
+
 // fmtAge formats a duration as a short age: 45s, 12m, 5h, 3d.
 func fmtAge(d time.Duration) string {
 	switch {

@@ -33,8 +33,11 @@ func addReceipt(t testing.TB, repo string, s receiptSpec) {
 		Command: s.command, CommandSHA256: artifacts.CommandSHA256(s.command), Host: s.host, User: "ops", Workdir: "/srv",
 		StartedAt: k.Time.Format(time.RFC3339), FinishedAt: k.Time.Add(2 * time.Second).Format(time.RFC3339), DurationMS: 2000,
 		Status: s.status, Gate: s.gate, Note: s.note, Summary: s.summary, SpineVersion: "test", Prev: artifacts.ChainTips(entries)[s.loop]}
-	if s.status == artifacts.StatusFail {
+	switch s.status {
+	case artifacts.StatusFail:
 		r.ExitCode = 1
+	case artifacts.StatusBlocked:
+		r.ExitCode, r.DurationMS = -1, 0 // as spine writes it: nothing ran
 	}
 	for _, c := range s.checks {
 		r.Checks = append(r.Checks, artifacts.CheckResult{ID: c, Title: c, Status: "fail", ExitCode: 1})

@@ -903,7 +903,7 @@ func (st *buildState) loopData(d *loops.Document) *loopPage {
 	for i := len(runs) - 1; i >= 0; i-- {
 		r := runs[i]
 		pg.Runs = append(pg.Runs, runRow{Key: r.RunKey, URL: root + receiptPath(r.RunKey), Step: r.Receipt.Step, Stage: r.Receipt.Stage,
-			Status: recStatus(r), Exit: strconv.Itoa(r.Receipt.ExitCode), Duration: fmtDuration(r.Receipt.DurationMS),
+			Status: recStatus(r), Exit: fmtExit(r.Receipt.ExitCode), Duration: fmtDuration(r.Receipt.DurationMS),
 			When: fmtWhen(r.Start), ISO: fmtISO(r.Start), Chain: st.chain[r.RunKey], ChainOK: st.chain[r.RunKey] == ""})
 	}
 	for _, g := range st.gapsOfLoop[d.LoopID] {

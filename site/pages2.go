@@ -528,7 +528,11 @@ func (st *buildState) feedJob() job {
 			loop, step, host, summary := "", "", "", ""
 			if rc := r.Receipt; rc != nil {
 				loop, step, host = rc.LoopID, rc.Step, rc.Host
-				summary = "exit " + strconv.Itoa(rc.ExitCode) + ", " + fmtDuration(rc.DurationMS) + " on " + host
+				exit := "exit " + strconv.Itoa(rc.ExitCode)
+				if rc.ExitCode == -1 {
+					exit = "no exit code"
+				}
+				summary = exit + ", " + fmtDuration(rc.DurationMS) + " on " + host
 				if rc.Summary != "" {
 					summary += ", " + rc.Summary
 				}

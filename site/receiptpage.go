@@ -59,7 +59,7 @@ func (st *buildState) writeReceipt(w *hw, pg *receiptPage) {
 		w.e(r.Stage)
 		w.s(`</span><span><b>host</b> `)
 		w.e(r.Host)
-		w.s(`</span><span><b>exit</b> `, strconv.Itoa(r.ExitCode), `</span><span><b>duration</b> `)
+		w.s(`</span><span><b>exit</b> `, fmtExit(r.ExitCode), `</span><span><b>duration</b> `)
 		w.e(pg.Duration)
 		w.s(`</span><span><b>started</b> <time datetime="`, pg.ISO, `">`, pg.When, `</time></span>`)
 		if pg.PackURL != "" {
@@ -159,7 +159,7 @@ func (st *buildState) writeReceipt(w *hw, pg *receiptPage) {
 				w.e(c.Title)
 				w.s(`</td><td>`)
 				w.badge(c.Status)
-				w.s(`</td><td class="num">`, strconv.Itoa(c.ExitCode), `</td><td class="num">`, c.Duration, `</td><td>`)
+				w.s(`</td><td class="num">`, fmtExit(c.ExitCode), `</td><td class="num">`, c.Duration, `</td><td>`)
 				if c.Blocking {
 					w.s("yes")
 				} else {

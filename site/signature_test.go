@@ -120,3 +120,41 @@ func TestDocumentsWithoutAPageAreListed(t *testing.T) {
 		}
 	}
 }
+
+// TestNoExitCodeShownAsSuch: a receipt of a step that did not run (a
+// blocked gate) records exit code -1, spine's "none"; the site shows it as
+// none, not as a process's exit status, on the loop's runs, the receipt's
+// page and the feed.
+func TestNoExitCodeShownAsSuch(t *testing.T) {
+	repo := t.TempDir()
+	writeFile(t, filepath.Join(repo, "loops", "a.md"), "---\nloop_id: LOOP-GATE\nstatus: active\n---\n\n# Loop Scope: LOOP-GATE\n\n## Stage 1: X\n\n```sh {name=wipe gate=ALLOW_WIPE}\ntrue\n```\n")
+	const key = "CAP-20260301-101500__step.wipe__Rblocked001"
+	addReceipt(t, repo, receiptSpec{key: key, loop: "LOOP-GATE", step: "wipe", stage: "Stage 1: X", status: "blocked", gate: "ALLOW_WIPE", command: "true", host: "h"})
+	out := filepath.Join(t.TempDir(), "public")
+	b, err := site.NewBuilder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	buildSite(t, b, repo, out)
+	read := func(rel string) string {
+		data, err := os.ReadFile(filepath.Join(out, filepath.FromSlash(rel)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	for _, c := range []struct{ rel, want, not string }{
+		{"loops/LOOP-GATE/index.html", `<td class="num">—</td>`, `<td class="num">-1</td>`},
+		{"receipts/" + key + "/index.html", `<b>exit</b> —</span>`, `<b>exit</b> -1`},
+		{"feed.xml", "no exit code", "exit -1"},
+	} {
+		page := read(c.rel)
+		if !strings.Contains(page, c.want) || strings.Contains(page, c.not) {
+			t.Errorf("%s: want %q, not %q", c.rel, c.want, c.not)
+		}
+	}
+	// The receipt's recorded fields stay as recorded.
+	if page := read("receipts/" + key + "/index.html"); !strings.Contains(page, ">-1<") {
+		t.Errorf("the receipt's fields do not show exit_code -1 as recorded")
+	}
+}
