@@ -38,6 +38,8 @@ type Run struct {
 	Summary      string    `json:"sm,omitempty"`
 	// Hash is the sha256 of the receipt.json bytes (the chain link).
 	Hash string `json:"h"`
+	// Prev is the receipt's prev: the Hash of the loop's receipt before it.
+	Prev string `json:"p,omitempty"`
 	// Dir is the receipt's folder, repository-relative.
 	Dir string `json:"d"`
 	// Err is set when the receipt could not be read.
@@ -54,7 +56,7 @@ func runFromReceipt(rc *artifacts.Receipt, hash, dir string) Run {
 	r := Run{
 		RunKey: rc.RunKey, LoopID: rc.LoopID, Stage: rc.Stage, Step: rc.Step, Status: rc.Status,
 		CommandSHA: rc.CommandSHA256, ExitCode: rc.ExitCode, AllowFailure: rc.AllowFailure,
-		Gate: rc.Gate, Note: rc.Note, Summary: rc.Summary, Hash: hash, Dir: dir,
+		Gate: rc.Gate, Note: rc.Note, Summary: rc.Summary, Hash: hash, Prev: rc.Prev, Dir: dir,
 	}
 	r.Started, _ = time.Parse(time.RFC3339Nano, rc.StartedAt)
 	r.Finished, _ = time.Parse(time.RFC3339Nano, rc.FinishedAt)
@@ -206,11 +208,27 @@ func (h *History) pick(idx []int) []Run {
 // All returns every run, oldest first.
 func (h *History) All() []Run { return h.runs }
 
-// ChainTip returns the hash of the loop's last receipt ("" for none).
+// ChainTip returns the hash of the loop's last receipt in its chain ("" for
+// none): the one no other receipt of the loop names as prev. That is not
+// always the one that started last: a push that chained another clone's
+// receipts anew put them after the remote's (see rechain), whenever they
+// ran. Of several (a chain broken before, which spine verify reports), the
+// last in history order.
 func (h *History) ChainTip(loopID string) string {
 	idx := h.byLoop[loopID]
 	if len(idx) == 0 {
 		return ""
+	}
+	referenced := make(map[string]bool, len(idx))
+	for _, i := range idx {
+		if p := h.runs[i].Prev; p != "" {
+			referenced[p] = true
+		}
+	}
+	for k := len(idx) - 1; k >= 0; k-- {
+		if r := &h.runs[idx[k]]; r.Hash != "" && !referenced[r.Hash] {
+			return r.Hash
+		}
 	}
 	return h.runs[idx[len(idx)-1]].Hash
 }

@@ -319,7 +319,7 @@ func TestIndexRoundTrip(t *testing.T) {
 		{"fields", []Run{
 			{RunKey: "k1", LoopID: "L", Stage: "S", Step: "s", Status: "pass", Started: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC),
 				Finished: time.Date(2026, 1, 2, 3, 4, 6, 0, time.UTC), CommandSHA: "abc", ExitCode: -3, AllowFailure: true,
-				Gate: "G", Note: "n\x00ote", Summary: "3/4", Hash: "h", Dir: "receipts/2026/01/02/k1"},
+				Gate: "G", Note: "n\x00ote", Summary: "3/4", Hash: "h", Prev: "p", Dir: "receipts/2026/01/02/k1"},
 			{RunKey: "k2", Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("", -7*3600)), ExitCode: 1 << 40},
 			{RunKey: "k3", Started: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), Finished: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)},
 		}},
@@ -501,5 +501,38 @@ func TestLoadHistorySaveLater(t *testing.T) {
 	case <-done:
 	case <-time.After(30 * time.Second):
 		t.Fatal("WaitSaved blocked with nothing to write")
+	}
+}
+
+// TestChainTipFollowsTheLinks: a loop's chain tip is the receipt no other
+// names as prev, not the one that started last (receipts chained anew by
+// a push follow the remote's, whenever they ran); of a broken chain's
+// several, the last in history order.
+func TestChainTipFollowsTheLinks(t *testing.T) {
+	at := func(m int) time.Time { return time.Date(2026, 3, 1, 10, m, 0, 0, time.UTC) }
+	for _, tc := range []struct {
+		name string
+		runs []Run
+		want string
+	}{
+		{"none", nil, ""},
+		{"in order", []Run{{LoopID: "L", Hash: "a", Started: at(1)}, {LoopID: "L", Hash: "b", Prev: "a", Started: at(2)}}, "b"},
+		{"chained after a later one", []Run{
+			{LoopID: "L", Hash: "base", Started: at(0)},
+			{LoopID: "L", Hash: "ours", Prev: "theirs", Started: at(1)},
+			{LoopID: "L", Hash: "theirs", Prev: "base", Started: at(2)},
+			{LoopID: "M", Hash: "other", Prev: "ours", Started: at(3)},
+		}, "ours"},
+		{"a fork: the last of its tips", []Run{
+			{LoopID: "L", Hash: "base", Started: at(0)},
+			{LoopID: "L", Hash: "x", Prev: "base", Started: at(1)},
+			{LoopID: "L", Hash: "y", Prev: "base", Started: at(2)},
+		}, "y"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := NewHistory(tc.runs).ChainTip("L"); got != tc.want {
+				t.Errorf("ChainTip = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

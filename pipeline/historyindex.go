@@ -20,7 +20,7 @@ import (
 // (each string as a uvarint length and its bytes, each integer a varint),
 // and a CRC-32C of everything before it. A file that does not decode
 // exactly is ignored and rebuilt.
-const indexMagic = "spine receipt index 2\n"
+const indexMagic = "spine receipt index 3\n"
 
 // receiptIndex is a decoded index.
 type receiptIndex struct {
@@ -77,7 +77,7 @@ func encodeIndex(runs []Run, digest [sha256.Size]byte) []byte {
 		if r.Err != "" {
 			continue
 		}
-		for _, s := range [...]string{r.Dir, r.RunKey, r.LoopID, r.Stage, r.Step, r.Status, r.CommandSHA, r.Gate, r.Note, r.Summary, r.Hash} {
+		for _, s := range [...]string{r.Dir, r.RunKey, r.LoopID, r.Stage, r.Step, r.Status, r.CommandSHA, r.Gate, r.Note, r.Summary, r.Hash, r.Prev} {
 			b = binary.AppendUvarint(b, uint64(len(s)))
 			b = append(b, s...)
 		}
@@ -130,7 +130,7 @@ func decodeIndex(data string) (*receiptIndex, error) {
 	ix.runs = make([]Run, n)
 	for i := range ix.runs {
 		r := &ix.runs[i]
-		for _, p := range [...]*string{&r.Dir, &r.RunKey, &r.LoopID, &r.Stage, &r.Step, &r.Status, &r.CommandSHA, &r.Gate, &r.Note, &r.Summary, &r.Hash} {
+		for _, p := range [...]*string{&r.Dir, &r.RunKey, &r.LoopID, &r.Stage, &r.Step, &r.Status, &r.CommandSHA, &r.Gate, &r.Note, &r.Summary, &r.Hash, &r.Prev} {
 			*p = d.Str()
 		}
 		r.Started = d.time()

@@ -501,19 +501,21 @@ func twoRunnersOneLoop(t *testing.T, signer *artifacts.Signer) (cloneA, cloneB *
 	cloneA.git("push", "-q")
 	cloneB.git("pull", "-q")
 	onB = func(o *Options) { o.Host, o.Signer = "hostb", signer }
-	// Both run s1 and s2, from the same tip.
-	if out := cloneA.run(nil, onA); len(out.Receipts) != 2 {
-		t.Fatalf("clone A ran %d steps, want s1 and s2", len(out.Receipts))
-	}
-	if _, err := Push(context.Background(), cloneA.pushOpts()); err != nil {
-		t.Fatal(err)
-	}
+	// Both run s1 and s2, from the same tip; B first. B's receipts are
+	// then chained after A's all the same: they are the chain's tip,
+	// though not the receipts that started last.
 	if out := cloneB.run(nil, onB); len(out.Receipts) != 2 {
 		t.Fatalf("clone B ran %d steps, want s1 and s2", len(out.Receipts))
 	}
 	// The receipt index now holds B's receipts as they were written (a
 	// spine plan between the run and the push).
 	if _, err := LoadHistory(cloneB.root, "receipts", filepath.Join(cloneB.root, ".git", "spine")); err != nil {
+		t.Fatal(err)
+	}
+	if out := cloneA.run(nil, onA); len(out.Receipts) != 2 {
+		t.Fatalf("clone A ran %d steps, want s1 and s2", len(out.Receipts))
+	}
+	if _, err := Push(context.Background(), cloneA.pushOpts()); err != nil {
 		t.Fatal(err)
 	}
 	return cloneA, cloneB, onB

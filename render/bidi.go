@@ -1,6 +1,9 @@
 package render
 
-import "strings"
+import (
+	"bytes"
+	"strings"
+)
 
 // BidiMarker returns the visible stand-in of the bidirectional control
 // character s starts with (the embeddings, overrides and isolates,
@@ -45,4 +48,19 @@ func VisibleBidi(s string) string {
 	}
 	b.WriteString(s[last:])
 	return b.String()
+}
+
+// HasBidi reports whether b holds a bidirectional control character (see
+// BidiMarker).
+func HasBidi(b []byte) bool {
+	for {
+		i := bytes.IndexByte(b, 0xE2)
+		if i < 0 {
+			return false
+		}
+		if BidiMarker(string(b[i:min(i+3, len(b))])) != "" {
+			return true
+		}
+		b = b[i+1:]
+	}
 }

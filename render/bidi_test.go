@@ -40,3 +40,28 @@ func TestHeadingsKeepOffThePagesIDs(t *testing.T) {
 		t.Errorf("heading ids:\n%s", out)
 	}
 }
+
+// TestProseShowsBidi: a bidirectional control character in a document's
+// prose, headings, link text or a table reads the page otherwise than the
+// document says: it is shown, not obeyed, wherever it is.
+func TestProseShowsBidi(t *testing.T) {
+	src := "# Wipe \u202eDROW\u202c\n\nApproved by \u2067lead\u2069 on the [runbook \u202e](https://example.com/x).\n\n| host | note |\n|---|---|\n| db1 | \u202dkeep\u202c |\n"
+	out, err := New(Options{}).HTML([]byte(src), Doc{Path: "x.md"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(out)
+	if HasBidi(out) {
+		t.Errorf("a bidi control is left in:\n%s", page)
+	}
+	for _, want := range []string{"Wipe ⟨U+202E⟩DROW⟨U+202C⟩</h1>", "Approved by ⟨U+2067⟩lead⟨U+2069⟩", "runbook ⟨U+202E⟩</a>", "⟨U+202D⟩keep⟨U+202C⟩"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("no %q in:\n%s", want, page)
+		}
+	}
+	// Without one, nothing changes (and "—" or "→", which also start with
+	// the byte 0xE2, are not taken for one).
+	if HasBidi([]byte("plain — → ’ text")) || !HasBidi([]byte("x\u2066")) || HasBidi([]byte("cut \xe2\x80")) {
+		t.Error("HasBidi is wrong")
+	}
+}

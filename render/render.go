@@ -140,6 +140,20 @@ func (r *Renderer) Render(w io.Writer, src []byte, doc Doc) error {
 		pc.IDs().Put([]byte(id))
 	}
 	root := r.md.Parser().Parse(text.NewReader(src), parser.WithContext(pc))
+	if HasBidi(src) {
+		// A bidirectional control character in prose, a heading or a
+		// link makes the page read otherwise than the document says, as
+		// in code: the page shows each one (VisibleBidi) instead of
+		// obeying it. Rare, so the document is rendered aside for it.
+		var b bytes.Buffer
+		if err := r.md.Renderer().Render(bufferWriter{&b}, src, root); err != nil {
+			return fmt.Errorf("render %s: %w", doc.Path, err)
+		}
+		if _, err := io.WriteString(w, VisibleBidi(b.String())); err != nil {
+			return fmt.Errorf("render %s: %w", doc.Path, err)
+		}
+		return nil
+	}
 	if b, ok := w.(*bytes.Buffer); ok {
 		// Written in place: goldmark would put a bufio.Writer of its own
 		// in front of any writer that is not a util.BufWriter.
