@@ -415,7 +415,7 @@ func runFromData(data []byte, p, dir string) Run {
 // block: decoded by artifacts.DecodeReceiptShared, they share the bytes
 // of receipt.json, all of which they would keep alive.
 func (r *Run) own() {
-	fields := [...]*string{&r.RunKey, &r.LoopID, &r.Stage, &r.Step, &r.Status, &r.CommandSHA, &r.Gate, &r.Note, &r.Summary}
+	fields := [...]*string{&r.RunKey, &r.LoopID, &r.Stage, &r.Step, &r.Status, &r.CommandSHA, &r.Gate, &r.Note, &r.Summary, &r.Prev}
 	var b strings.Builder
 	for _, f := range fields {
 		b.WriteString(*f)

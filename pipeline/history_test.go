@@ -409,6 +409,7 @@ func TestRunFromDataOwnsItsStrings(t *testing.T) {
 		RunKey: "CAP-20260301-101500__step.x__Rk3j9x0abcd", LoopID: "LOOP-X", Stage: "Stage 1: Look", Step: "x",
 		Status: artifacts.StatusFail, CommandSHA256: "c0ffee", Gate: "ALLOW_X", Note: "a note", Summary: "3 checks",
 		StartedAt: "2026-03-01T10:15:00Z", FinishedAt: "2026-03-01T10:15:02Z", ExitCode: 4, AllowFailure: true,
+		Prev: "5e1f0c",
 	}
 	data, err := artifacts.MarshalReceipt(rc)
 	if err != nil {
