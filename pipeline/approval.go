@@ -221,7 +221,7 @@ func (g *Gates) introducer(c *object.Commit, rel string, doc *loops.Document, pr
 		var from *object.Commit
 		fromRel := rel
 		for _, p := range c.ParentHashes[1:] {
-			f, fr, err := g.history().walkFrom(p, rel, doc, maxApprovalHistory, pred)
+			f, fr, err := g.history().walkFrom(p, c, rel, doc, maxApprovalHistory, pred)
 			if err != nil {
 				return c, rel, err
 			}

@@ -25,7 +25,7 @@ const approvalsIndexName = "approvals.idx.json"
 
 // approvalsIndexVersion changes when the file format, or what a walk
 // computes, does.
-const approvalsIndexVersion = 3
+const approvalsIndexVersion = 4
 
 // A history walk answers, for a document path and a predicate over the
 // document's content, which commit is the oldest of the unbroken run of
@@ -232,9 +232,10 @@ func (hc *historyCache) doc(rel string, blob plumbing.Hash, work *loops.Document
 // walk finds the oldest commit of the run from HEAD whose version of rel
 // satisfies pred (nil: HEAD's does not, or no commits), visiting at most
 // limit commits, as gitx.Repo.FileHistory would, and the document's path
-// there: the run follows the document across a move (see movedFrom), so
-// that the commit that moved it is not taken for the one that wrote what
-// pred sees. key names pred for the kept results; work is the working
+// there: the run follows the document (its loop id) across a move or a
+// change of its id (see predecessor), so that the commit that moved it is
+// not taken for the one that wrote what pred sees, nor a document put at
+// its path for it. key names pred for the kept results; work is the working
 // tree's document.
 func (hc *historyCache) walk(rel, key string, work *loops.Document, limit int, pred func(*loops.Document) bool) (*object.Commit, string, error) {
 	head, err := hc.git.Head()
@@ -257,7 +258,7 @@ func (hc *historyCache) walk(rel, key string, work *loops.Document, limit int, p
 	cur := rel      // the document's path at last, looked up at h
 	lastPath := rel // the document's path at last
 	for n < limit && !h.IsZero() {
-		if kept != nil && h.String() == kept.Head && cur == rel && hc.holds(h, rel) {
+		if kept != nil && h.String() == kept.Head && cur == rel && hc.holds(h, rel, lastDoc) {
 			// The kept walk started here, from the same path: carry it on.
 			switch {
 			case kept.N == 0:
@@ -283,20 +284,23 @@ func (hc *historyCache) walk(rel, key string, work *loops.Document, limit int, p
 			return found, cur, err
 		}
 		hc.visited++
-		blob, ok := hc.blobAt(c, cur)
-		if !ok && lastCommit != nil {
-			if from, moved := hc.movedFrom(c, lastCommit, cur, lastDoc.LoopID); moved {
-				blob, ok = hc.blobAt(c, from)
-				if ok {
-					cur = from
-				}
+		var d *loops.Document
+		if lastCommit == nil {
+			blob, ok := hc.blobAt(c, cur)
+			if !ok {
+				break
 			}
+			if d, ok = hc.doc(cur, blob, work); !ok {
+				break
+			}
+		} else {
+			from, pd, ok := hc.predecessor(c, lastCommit, cur, lastDoc, work, pred)
+			if !ok {
+				break
+			}
+			cur, d = from, pd
 		}
-		if !ok {
-			break
-		}
-		d, ok := hc.doc(cur, blob, work)
-		if !ok || !pred(d) {
+		if !pred(d) {
 			break
 		}
 		last, lastCommit, lastDoc, lastPath, n = h, c, d, cur, n+1
@@ -308,39 +312,73 @@ func (hc *historyCache) walk(rel, key string, work *loops.Document, limit int, p
 	return hc.keep(wk, head, last, n, rel, lastPath)
 }
 
-// holds reports whether commit h has a file at rel. The caller holds
-// hc.mu.
-func (hc *historyCache) holds(h plumbing.Hash, rel string) bool {
+// holds reports whether commit h has the document of as at rel (the same
+// loop id; any document when as is nil). The caller holds hc.mu.
+func (hc *historyCache) holds(h plumbing.Hash, rel string, as *loops.Document) bool {
 	c, err := hc.commit(h)
 	if err != nil {
 		return false
 	}
-	_, ok := hc.blobAt(c, rel)
-	return ok
+	blob, ok := hc.blobAt(c, rel)
+	if !ok || as == nil {
+		return ok
+	}
+	d, ok := hc.doc(rel, blob, nil)
+	return ok && d.LoopID == as.LoopID
 }
 
-// movedFrom returns the path from which child moved the document it holds
-// at rel, when parent (child's first parent) has no file at rel: a loop
-// document of the same loop id that child removed (git mv, with or
-// without an edit). ok is false when child did not move it there (it
-// created the document). The caller holds hc.mu.
-func (hc *historyCache) movedFrom(parent, child *object.Commit, rel, loopID string) (string, bool) {
-	if loopID == "" {
-		return "", false
+// predecessor returns the path and version in parent of the document
+// child holds at rel (childDoc), following its identity, the loop id:
+//   - the document at rel, when it has that loop id;
+//   - else a document of that loop id child moved from another path (git
+//     mv, with or without an edit, or onto another document's path);
+//   - else a document that satisfied pred and whose loop id child no
+//     longer has: child gave the loop a new id (as it moved it, or a file
+//     name the id comes from), and what pred sees came with it.
+//
+// ok is false when child created the document: nothing in parent is it,
+// not even a document of another loop id that child left at rel (the
+// document put there does not inherit what the old one held, which lives
+// on wherever child moved it). The caller holds hc.mu.
+func (hc *historyCache) predecessor(parent, child *object.Commit, rel string, childDoc, work *loops.Document, pred func(*loops.Document) bool) (string, *loops.Document, bool) {
+	if blob, ok := hc.blobAt(parent, rel); ok {
+		if d, ok := hc.doc(rel, blob, work); ok && (childDoc.LoopID == "" || d.LoopID == childDoc.LoopID) {
+			return rel, d, true
+		}
+	}
+	if childDoc.LoopID == "" {
+		return "", nil, false
 	}
 	changes, err := hc.git.Diff(parent.Hash, child.Hash)
 	if err != nil {
-		return "", false
+		return "", nil, false
+	}
+	isDoc := func(e gitx.Entry, p string) bool {
+		return !e.Hash.IsZero() && e.Mode.IsFile() && strings.HasSuffix(strings.ToLower(p), ".md")
 	}
 	for _, ch := range changes {
-		if !ch.To.Hash.IsZero() || ch.From.Hash.IsZero() || !ch.From.Mode.IsFile() || !strings.HasSuffix(strings.ToLower(ch.Path), ".md") || ch.Path == rel {
-			continue
-		}
-		if d, ok := hc.doc(ch.Path, ch.From.Hash, nil); ok && d.LoopID == loopID {
-			return ch.Path, true
+		if ch.Path != rel && isDoc(ch.From, ch.Path) {
+			if d, ok := hc.doc(ch.Path, ch.From.Hash, nil); ok && d.LoopID == childDoc.LoopID {
+				return ch.Path, d, true
+			}
 		}
 	}
-	return "", false
+	kept := map[string]bool{}
+	for _, ch := range changes {
+		if isDoc(ch.To, ch.Path) {
+			if d, ok := hc.doc(ch.Path, ch.To.Hash, nil); ok {
+				kept[d.LoopID] = true
+			}
+		}
+	}
+	for _, ch := range changes {
+		if isDoc(ch.From, ch.Path) {
+			if d, ok := hc.doc(ch.Path, ch.From.Hash, nil); ok && d.LoopID != "" && !kept[d.LoopID] && pred(d) {
+				return ch.Path, d, true
+			}
+		}
+	}
+	return "", nil, false
 }
 
 // stepSince says how step in work's document differs from commit c's
@@ -426,29 +464,39 @@ func (hc *historyCache) sameFile(c *object.Commit, rel string) (bool, error) {
 	return ok && now == then, nil
 }
 
-// walkFrom is walk from commit start, not kept: the oldest commit of the
-// first-parent run from start whose version of rel satisfies pred (nil
-// when start's does not).
-func (hc *historyCache) walkFrom(start plumbing.Hash, rel string, work *loops.Document, limit int, pred func(*loops.Document) bool) (*object.Commit, string, error) {
+// walkFrom is walk from commit start, a parent of merge, not kept: the
+// oldest commit of the first-parent run from start whose version of the
+// document merge holds at rel satisfies pred (nil when start's does not),
+// and the document's path there.
+func (hc *historyCache) walkFrom(start plumbing.Hash, merge *object.Commit, rel string, work *loops.Document, limit int, pred func(*loops.Document) bool) (*object.Commit, string, error) {
 	hc.mu.Lock()
 	defer hc.mu.Unlock()
-	var child *object.Commit
+	// The merge holds the document at rel: the branch may hold it at
+	// another path (moved on either side), found as from any child.
+	child := merge
 	var childDoc *loops.Document
+	if blob, ok := hc.blobAt(merge, rel); ok {
+		childDoc, _ = hc.doc(rel, blob, work)
+	}
 	cur, found := rel, rel
 	c, err := hc.firstParentRun(start, limit, func(c *object.Commit) bool {
-		blob, ok := hc.blobAt(c, cur)
-		if !ok && child != nil {
-			if from, moved := hc.movedFrom(c, child, cur, childDoc.LoopID); moved {
-				if blob, ok = hc.blobAt(c, from); ok {
-					cur = from
-				}
+		var d *loops.Document
+		if childDoc == nil {
+			blob, ok := hc.blobAt(c, cur)
+			if !ok {
+				return false
 			}
+			if d, ok = hc.doc(cur, blob, work); !ok {
+				return false
+			}
+		} else {
+			from, pd, ok := hc.predecessor(c, child, cur, childDoc, work, pred)
+			if !ok {
+				return false
+			}
+			cur, d = from, pd
 		}
-		if !ok {
-			return false
-		}
-		d, ok := hc.doc(cur, blob, work)
-		if !ok || !pred(d) {
+		if !pred(d) {
 			return false
 		}
 		child, childDoc, found = c, d, cur

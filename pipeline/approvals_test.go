@@ -728,3 +728,118 @@ func TestApprovalFollowsADocumentMoved(t *testing.T) {
 		})
 	}
 }
+
+// TestApprovalFollowsTheLoopNotThePath: the history of an approval, or of
+// a gated step, is the loop's (its loop id), across moves on either side
+// of a merge, a move that changes the loop id or lands on another
+// document's path; and a new loop put at a moved loop's old path does not
+// inherit its approvals.
+func TestApprovalFollowsTheLoopNotThePath(t *testing.T) {
+	lead := newPerson(t, "Lead", "lead@example.com")
+	intruder := newPerson(t, "Intruder", "intruder@example.com")
+	const gated = "## Stage 1: Wipe\n\n```sh {name=wipe gate=ALLOW_X destructive=true}\necho %s >> %s\n```\n"
+	doc := func(id, cmd, count string, approved bool) string {
+		d := loopDoc(id, fmt.Sprintf(gated, cmd, count))
+		if approved {
+			d = strings.Replace(d, "status: active\n", "status: active\napprovals: [ALLOW_X]\n", 1)
+		}
+		return d
+	}
+	as := func(r *testRepo, p person, args ...string) { r.t.Helper(); r.gitAs(p.name, p.email, args...) }
+	for _, tc := range []struct {
+		name string
+		// steps runs after the intruder committed LOOP-A at loops/a.md.
+		steps func(r *testRepo, count string)
+		// loop is the loop checked.
+		loop    string
+		wantRun bool
+	}{
+		{
+			name: "a command changed on a branch, merged after an approver moved the document",
+			steps: func(r *testRepo, count string) {
+				r.gitCommit(lead, nil, "approve", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, true)})
+				as(r, intruder, "checkout", "-qb", "evil")
+				r.gitCommit(intruder, nil, "swap", map[string]string{"loops/a.md": doc("LOOP-A", "swapped", count, true)})
+				as(r, lead, "checkout", "-q", "main")
+				as(r, lead, "mv", "loops/a.md", "loops/b.md")
+				as(r, lead, "commit", "-qm", "move")
+				as(r, lead, "merge", "-q", "--no-edit", "evil")
+			},
+			loop: "LOOP-A",
+		},
+		{
+			name: "an approval written on a branch, merged after an approver moved the document",
+			steps: func(r *testRepo, count string) {
+				as(r, intruder, "checkout", "-qb", "evil")
+				r.gitCommit(intruder, nil, "approve", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, true)})
+				as(r, lead, "checkout", "-q", "main")
+				as(r, lead, "mv", "loops/a.md", "loops/b.md")
+				as(r, lead, "commit", "-qm", "move")
+				as(r, lead, "merge", "-q", "--no-edit", "evil")
+			},
+			loop: "LOOP-A",
+		},
+		{
+			name: "an intruder's approval, moved by an approver who gave the loop a new id",
+			steps: func(r *testRepo, count string) {
+				r.gitCommit(intruder, nil, "approve", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, true)})
+				as(r, lead, "rm", "-q", "loops/a.md")
+				r.gitCommit(lead, nil, "rename", map[string]string{"loops/b.md": doc("LOOP-B", "wiped", count, true)})
+			},
+			loop: "LOOP-B",
+		},
+		{
+			name: "an intruder's approval, moved by an approver onto another document",
+			steps: func(r *testRepo, count string) {
+				r.gitCommit(lead, nil, "another", map[string]string{"loops/old.md": loopDoc("LOOP-OLD", "## Stage 1: X\n\n```sh {name=x}\ntrue\n```\n")})
+				r.gitCommit(intruder, nil, "approve", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, true)})
+				as(r, lead, "mv", "-f", "loops/a.md", "loops/old.md")
+				as(r, lead, "commit", "-qm", "move over")
+			},
+			loop: "LOOP-A",
+		},
+		{
+			name: "an approver's approval, moved by an intruder who put a new loop at the old path: the moved loop keeps it",
+			steps: func(r *testRepo, count string) {
+				r.gitCommit(lead, nil, "approve", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, true)})
+				as(r, intruder, "mv", "loops/a.md", "loops/b.md")
+				r.gitCommit(intruder, nil, "move, and a new loop", map[string]string{"loops/a.md": doc("LOOP-NEW", "wiped", count, true)})
+			},
+			loop: "LOOP-A", wantRun: true,
+		},
+		{
+			// The same step in a new loop: only the loop's identity tells.
+			name: "an approver's approval, moved by an intruder who put a new loop at the old path: the new loop does not inherit it",
+			steps: func(r *testRepo, count string) {
+				r.gitCommit(lead, nil, "approve", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, true)})
+				as(r, intruder, "mv", "loops/a.md", "loops/b.md")
+				r.gitCommit(intruder, nil, "move, and a new loop", map[string]string{"loops/a.md": doc("LOOP-NEW", "wiped", count, true)})
+			},
+			loop: "LOOP-NEW",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRepo(t)
+			count := counter(t)
+			r.commit("setup", map[string]string{"spine.yaml": "policy:\n  approvers: [lead@example.com]\n"})
+			r.gitCommit(intruder, nil, "the step", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, false)})
+			tc.steps(r, count)
+			it := r.plan(nil, tc.loop, "wipe")
+			if tc.wantRun {
+				if it.State != StatePending {
+					t.Fatalf("%s %q, want pending", it.State, it.Reason)
+				}
+				return
+			}
+			if it.State != StateBlocked || !strings.Contains(it.Reason, intruder.email) {
+				t.Fatalf("%s %q, want blocked naming the intruder", it.State, it.Reason)
+			}
+			for _, rc := range r.run(nil).Receipts {
+				if rc.LoopID == tc.loop && rc.Status != "blocked" {
+					t.Fatalf("%s's step ran on an intruder's change: %s", tc.loop, rc.Status)
+				}
+			}
+		})
+	}
+}
