@@ -308,9 +308,9 @@ func sameEmail(a, b string) bool {
 }
 
 // approvedForm is what an approval of step s of document d covers: what
-// it runs (its language and command), where (its host=, else the loop's
-// host:) and how (every other attribute, as parsed: destructive=, pack=,
-// timeout=, ...). A step whose form changed after the approval is
+// it runs (its language and command), after what (the steps before it),
+// where (its host=, else the loop's host:) and how (every other
+// attribute, as parsed: destructive=, pack=, timeout=, ...). A step whose form changed after the approval is
 // approved again: an approval given for one host does not carry over to
 // another, nor one for a step that runs once to one that may run again.
 func approvedForm(d *loops.Document, s *loops.Step) string {
@@ -331,6 +331,7 @@ func stepFields(d *loops.Document, s *loops.Step) [][2]string {
 		host, hostName = d.Meta.String("host"), "host:"
 	}
 	return [][2]string{
+		{"steps before it", stepsBefore(d, s.Name)},
 		{"language", strings.ToLower(s.Lang)},
 		{"command", s.Command},
 		{hostName, strings.ToLower(host)},
@@ -345,6 +346,23 @@ func stepFields(d *loops.Document, s *loops.Step) [][2]string {
 		{"artifact=", s.Artifact},
 		{"after=", s.After},
 	}
+}
+
+// stepsBefore lists the names of the steps before the step named name in
+// d, in order: what runs first (a manual confirmation, a baseline) is part
+// of what an approval covers, as the plan runs them in this order.
+func stepsBefore(d *loops.Document, name string) string {
+	var b strings.Builder
+	for si := range d.Stages {
+		for _, s := range d.Stages[si].Steps {
+			if s.Name == name {
+				return b.String()
+			}
+			b.WriteString(s.Name)
+			b.WriteByte(0)
+		}
+	}
+	return b.String()
 }
 
 // stepChanges names what differs between two versions of a step, each

@@ -843,3 +843,51 @@ func TestApprovalFollowsTheLoopNotThePath(t *testing.T) {
 		})
 	}
 }
+
+// TestApprovalCoversWhatRunsBefore: the steps before a gated step (a
+// manual confirmation, a baseline) are part of what was approved: moving
+// the step ahead of them, or removing one, after the approval blocks it;
+// so does adding one (the approved order changed).
+func TestApprovalCoversWhatRunsBefore(t *testing.T) {
+	lead := newPerson(t, "Lead", "lead@example.com")
+	intruder := newPerson(t, "Intruder", "intruder@example.com")
+	const (
+		confirm = "- [ ] operator confirms the disk WWNs\n\n"
+		wipe    = "```sh {name=wipe gate=ALLOW_X destructive=true}\necho wiped >> %s\n```\n\n"
+		look    = "```sh {name=look}\ntrue\n```\n\n"
+	)
+	for _, tc := range []struct {
+		name   string
+		stage0 string // the body of stage 0 after the change
+		stage1 string // of stage 1
+	}{
+		{"the step moved ahead of the confirmation", look + wipe, confirm},
+		{"the confirmation removed", look, wipe},
+		// (The confirmation ticked: the step would run now.)
+		{"a step added before it", look + "```sh {name=extra}\ntrue\n```\n\n", strings.Replace(confirm, "[ ]", "[x]", 1) + wipe},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRepo(t)
+			count := counter(t)
+			r.commit("setup", map[string]string{"spine.yaml": "policy:\n  approvers: [lead@example.com]\n"})
+			doc := func(s0, s1 string) string {
+				d := loopDoc("LOOP-A", strings.ReplaceAll("## Stage 0: Look\n\n"+s0+"## Stage 1: Wipe\n\n"+s1, "%s", count))
+				return strings.Replace(d, "status: active\n", "status: active\napprovals: [ALLOW_X]\n", 1)
+			}
+			r.gitCommit(lead, nil, "approved", map[string]string{"loops/a.md": doc(look, confirm+wipe)})
+			if it := r.plan(nil, "LOOP-A", "wipe"); it.State != StateWaiting {
+				t.Fatalf("before the change: %s %q, want waiting for the confirmation", it.State, it.Reason)
+			}
+			r.gitCommit(intruder, nil, "change", map[string]string{"loops/a.md": doc(tc.stage0, tc.stage1)})
+			it := r.plan(nil, "LOOP-A", "wipe")
+			if it.State != StateBlocked || !strings.Contains(it.Reason, "changed (steps before it)") {
+				t.Fatalf("%s %q, want blocked naming the steps before it", it.State, it.Reason)
+			}
+			r.run(nil)
+			if n := countLines(t, count); n != 0 {
+				t.Fatalf("the step ran %d times", n)
+			}
+		})
+	}
+}
