@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -966,6 +967,10 @@ func GovernanceFindings(root string, cfg *config.Config, set *loops.Set, reg *ca
 		}
 	}
 
+	for _, c := range afterCycles(set.Docs, byID) {
+		add(c.doc.Path, c.line, string(loops.LevelWarning), c.msg)
+	}
+
 	// Verify packs.
 	all, probs := packs.LoadDir(filepath.Join(root, filepath.FromSlash(cfg.VerifyDir)))
 	for _, p := range probs {
@@ -1049,4 +1054,106 @@ func packFileHasErrors(probs []packs.Problem, pack string) bool {
 		}
 	}
 	return false
+}
+
+// stepRef names a step of a loop.
+type stepRef struct{ loop, step string }
+
+func (r stepRef) String() string { return r.loop + "/" + r.step }
+
+// afterCycle is a cycle of waits through an after= across loops, reported
+// at that step.
+type afterCycle struct {
+	doc  *loops.Document
+	line int
+	msg  string
+}
+
+// afterCycles finds steps that wait for each other across loops: each step
+// waits for the step before it in its loop, and for its after= step; a
+// cycle of such waits, which only an after= naming another loop can close,
+// means none of its steps runs until one of them has passed already (a
+// receipt from before the documents said so). Each cycle is reported once,
+// at the first step with such an after= on it. byID is the first document
+// of each loop id.
+func afterCycles(docs []*loops.Document, byID map[string]*loops.Document) []afterCycle {
+	waits := map[stepRef][]stepRef{}
+	line := map[stepRef]int{}
+	var order []stepRef
+	for _, d := range docs {
+		if byID[d.LoopID] != d {
+			continue
+		}
+		var prev *stepRef
+		for si := range d.Stages {
+			for k := range d.Stages[si].Steps {
+				s := &d.Stages[si].Steps[k]
+				n := stepRef{d.LoopID, s.Name}
+				if _, dup := line[n]; dup {
+					continue // the document's own finding
+				}
+				line[n] = s.Line
+				order = append(order, n)
+				if prev != nil {
+					waits[n] = append(waits[n], *prev)
+				}
+				if loopID, name := loops.AfterRef(s.After); s.After != "" && loopID != "" && loopID != d.LoopID {
+					waits[n] = append(waits[n], stepRef{loopID, name})
+				}
+				prev = &n
+			}
+		}
+	}
+	const (
+		unseen = iota
+		onPath
+		done
+	)
+	state := map[stepRef]int{}
+	var out []afterCycle
+	var path []stepRef
+	var visit func(n stepRef)
+	visit = func(n stepRef) {
+		state[n] = onPath
+		path = append(path, n)
+		for _, m := range waits[n] {
+			switch state[m] {
+			case unseen:
+				if _, known := line[m]; known {
+					visit(m)
+				}
+			case onPath:
+				i := slices.Index(path, m)
+				out = append(out, cycleAt(path[i:], byID, line))
+			}
+		}
+		path = path[:len(path)-1]
+		state[n] = done
+	}
+	for _, n := range order {
+		if state[n] == unseen {
+			visit(n)
+		}
+	}
+	return out
+}
+
+// cycleAt reports the cycle of waits cyc (each waits for the next, the
+// last for the first) at its first step whose after= names another loop.
+func cycleAt(cyc []stepRef, byID map[string]*loops.Document, line map[stepRef]int) afterCycle {
+	at := 0
+	for i, n := range cyc {
+		next := cyc[(i+1)%len(cyc)]
+		if next.loop != n.loop {
+			at = i
+			break
+		}
+	}
+	names := make([]string, 0, len(cyc)+1)
+	for i := range len(cyc) + 1 {
+		names = append(names, cyc[(at+i)%len(cyc)].String())
+	}
+	n := cyc[at]
+	_, s := byID[n.loop].Step(n.step)
+	return afterCycle{doc: byID[n.loop], line: line[n], msg: fmt.Sprintf("step %s: after=%s closes a cycle of waits (%s, each waiting for the next): none of these steps runs until one of them has passed", n.step, s.After, strings.Join(names, " → "))}
 }

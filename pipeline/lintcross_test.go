@@ -65,3 +65,28 @@ func TestNoVerifyPackNotSaidOfABrokenPack(t *testing.T) {
 		t.Errorf("findings %q; want verify/p.yaml's error, no 'no verify pack \"p\"', and 'no verify pack \"q\"'", got)
 	}
 }
+
+// TestAfterCyclesAcrossLoops: steps of two loops that wait for each other
+// (through after= and the order of each loop's steps) would never run;
+// lint says so once per cycle, at the step whose after= closes it. A
+// chain of waits that ends is not reported.
+func TestAfterCyclesAcrossLoops(t *testing.T) {
+	doc := func(path, id, body string) *loops.Document {
+		return loops.Parse(path, []byte("---\nloop_id: "+id+"\nstatus: active\n---\n\n# "+id+"\n\n## Stage 1: S\n\n"+body))
+	}
+	a := doc("loops/a.md", "LOOP-A", "```sh {name=first}\ntrue\n```\n\n"+ // line 10
+		"```sh {name=second after=LOOP-B/y}\ntrue\n```\n") // 14
+	b := doc("loops/b.md", "LOOP-B", "```sh {name=x after=LOOP-A/second}\ntrue\n```\n\n"+ // 10
+		"```sh {name=y}\ntrue\n```\n") // 14
+	c := doc("loops/c.md", "LOOP-C", "```sh {name=z after=LOOP-A/first}\ntrue\n```\n") // a chain that ends
+	d := doc("loops/d.md", "LOOP-D", "```sh {name=self after=LOOP-E/e}\ntrue\n```\n")
+	e := doc("loops/e.md", "LOOP-E", "```sh {name=e after=LOOP-D/self}\ntrue\n```\n")
+	got := messagesOf(GovernanceFindings(t.TempDir(), config.Default(), &loops.Set{Docs: []*loops.Document{a, b, c, d, e}}, nil))
+	want := []string{
+		"loops/a.md:14: warning: step second: after=LOOP-B/y closes a cycle of waits (LOOP-A/second → LOOP-B/y → LOOP-B/x → LOOP-A/second, each waiting for the next): none of these steps runs until one of them has passed",
+		"loops/d.md:10: warning: step self: after=LOOP-E/e closes a cycle of waits (LOOP-D/self → LOOP-E/e → LOOP-D/self, each waiting for the next): none of these steps runs until one of them has passed",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+}
