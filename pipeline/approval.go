@@ -1,13 +1,17 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"net/mail"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/spinehq/spine/artifacts"
@@ -86,7 +90,7 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 	}
 	c, rel, err := g.approvalCommit(doc, gate)
 	if err != nil {
-		return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, err)}
+		return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, g.historyErr(err))}
 	}
 	if c == nil {
 		return Decision{Reason: fmt.Sprintf("gate %s: approval is not committed yet", gate)}
@@ -95,7 +99,7 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 	// changed since runs only when the commit that gave it its present
 	// form (approvedForm; made while the approval stood) is an approver's.
 	if what, err := g.history().stepSince(c, rel, doc, step); err != nil {
-		return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, err)}
+		return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, g.historyErr(err))}
 	} else if what != "" {
 		changed := g.stepCommit(doc, step)
 		if changed == nil || !g.isApprover(changed.Author) {
@@ -112,7 +116,7 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 		if rel := g.PackFile(step.Pack); rel != "" {
 			same, err := g.history().sameFile(c, rel)
 			if err != nil {
-				return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, err)}
+				return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, g.historyErr(err))}
 			}
 			if !same {
 				changed, _ := g.history().fileSince(rel, maxApprovalHistory)
@@ -134,7 +138,7 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 	// The approver list the approval answers to is the one before it: a
 	// commit that adds its own author to policy.approvers approves nothing.
 	if ok, err := g.approverBefore(c); err != nil {
-		return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, err)}
+		return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, g.historyErr(err))}
 	} else if !ok {
 		return Decision{Reason: fmt.Sprintf("gate %s: approval commit %s is by %s, who was not in policy.approvers before it (an approver list changed in the approving commit does not count)", gate, c.Hash.String()[:12], author)}
 	}
@@ -167,6 +171,24 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 		}
 	}
 	return Decision{Approved: true, Approval: &artifacts.Approval{Source: "git", Commit: c.Hash.String(), Author: author}}
+}
+
+// historyErr adds to err, an error reading the history an approval is
+// checked against, why a commit is missing when the clone is shallow
+// (a CI checkout's default): the approval cannot be checked, and the gate
+// stays closed, until the history is there.
+func (g *Gates) historyErr(err error) error {
+	if !errors.Is(err, plumbing.ErrObjectNotFound) || g.Git == nil {
+		return err
+	}
+	dir, derr := gitx.GitDirOf(g.Git.Root)
+	if derr != nil {
+		return err
+	}
+	if _, serr := os.Stat(filepath.Join(dir, "shallow")); serr != nil {
+		return err
+	}
+	return fmt.Errorf("%w: this clone is shallow, and the approval is checked against the loop's history: fetch it (git fetch --unshallow; actions/checkout with fetch-depth: 0)", err)
 }
 
 // hasApproval reports whether approvals: lists gate.

@@ -891,3 +891,25 @@ func TestApprovalCoversWhatRunsBefore(t *testing.T) {
 		})
 	}
 }
+
+// TestApprovalInAShallowCloneSaysSo: in a shallow clone (a CI checkout's
+// default) the approval's commit may be missing: the gate stays closed,
+// and the reason says the clone is shallow and how to fetch the history.
+func TestApprovalInAShallowCloneSaysSo(t *testing.T) {
+	lead := newPerson(t, "Lead", "lead@example.com")
+	src := newRepo(t)
+	src.commit("setup", map[string]string{"spine.yaml": "policy:\n  approvers: [lead@example.com]\n"})
+	doc := loopDoc("LOOP-A", "## Stage 1: P\n\n```sh {name=p gate=ALLOW_X}\ntrue\n```\n")
+	src.gitCommit(lead, nil, "approved", map[string]string{"loops/a.md": strings.Replace(doc, "status: active\n", "status: active\napprovals: [ALLOW_X]\n", 1)})
+	src.commit("later", map[string]string{"README.md": "ops\n"})
+	r := &testRepo{t: t, root: filepath.Join(t.TempDir(), "shallow")}
+	src.git("clone", "-q", "--depth", "1", "file://"+src.root, r.root)
+	it := r.plan(nil, "LOOP-A", "p")
+	if it.State != StateBlocked || !strings.Contains(it.Reason, "this clone is shallow") || !strings.Contains(it.Reason, "git fetch --unshallow") {
+		t.Fatalf("%s %q, want blocked, saying the clone is shallow", it.State, it.Reason)
+	}
+	r.git("fetch", "-q", "--unshallow")
+	if it := r.plan(nil, "LOOP-A", "p"); it.State != StatePending {
+		t.Fatalf("after --unshallow: %s %q, want pending", it.State, it.Reason)
+	}
+}
