@@ -46,6 +46,10 @@ type Gates struct {
 	// StateDir, when set, keeps the results of approval history walks
 	// between processes (approvals.idx.json; see approvalcache.go).
 	StateDir string
+	// LoopExists, when set, reports whether a loop id has a document in
+	// the working tree: a loop renamed in a commit keeps its history only
+	// when the old id is gone (else the new one is a copy).
+	LoopExists func(loopID string) bool
 
 	histOnce sync.Once
 	hist     *historyCache
@@ -53,7 +57,7 @@ type Gates struct {
 
 // history returns the gates' history walk cache.
 func (g *Gates) history() *historyCache {
-	g.histOnce.Do(func() { g.hist = newHistoryCache(g.Git, g.StateDir) })
+	g.histOnce.Do(func() { g.hist = newHistoryCache(g.Git, g.StateDir, g.LoopExists) })
 	return g.hist
 }
 
@@ -95,68 +99,81 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 	if c == nil {
 		return Decision{Reason: fmt.Sprintf("gate %s: approval is not committed yet", gate)}
 	}
-	// An approval covers the step as the approver saw it: a step added or
-	// changed since runs only when the commit that gave it its present
-	// form (approvedForm; made while the approval stood) is an approver's.
-	if what, err := g.history().stepSince(c, rel, doc, step); err != nil {
+	// An approval covers the step as the approver saw it (approvedForm).
+	// Each part of it changed since (or every part, for a step added since)
+	// must have been given its present value by an approver's commit: that
+	// commit approves the part, under the same rules as the approval. An
+	// approver's edit of one part (the loop's host:, a confirmation before
+	// the step) vouches for that part, not for another's.
+	vouch := []*object.Commit{c}
+	changes, err := g.history().stepSince(c, rel, doc, step)
+	if err != nil {
 		return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, g.historyErr(err))}
-	} else if what != "" {
-		changed := g.stepCommit(doc, step)
-		if changed == nil || !g.isApprover(changed.Author) {
-			if changed != nil {
-				what += fmt.Sprintf(" in commit %s by %s <%s>", changed.Hash.String()[:12], changed.Author.Name, changed.Author.Email)
-			}
-			return Decision{Reason: fmt.Sprintf("gate %s: step %q was %s after the approval in commit %s; an approver approves it again by committing approvals: without %s, then with it", gate, step.Name, what, c.Hash.String()[:12], gate)}
+	}
+	var refused []fieldChange // the parts no approver gave their value
+	var by *object.Commit     // the commit that gave the first of them its value
+	for _, ch := range changes {
+		fc := g.fieldCommit(doc, step, ch.field)
+		switch {
+		case fc != nil && g.isApprover(fc.Author):
+			vouch = append(vouch, fc)
+		case len(refused) == 0:
+			refused, by = append(refused, ch), fc
+		case (fc == nil) == (by == nil) && (fc == nil || fc.Hash == by.Hash):
+			refused = append(refused, ch)
 		}
-		c = changed
+	}
+	if len(refused) > 0 {
+		what := refused[0].what
+		if refused[0].what != "added" {
+			parts := make([]string, len(refused))
+			for i, ch := range refused {
+				parts[i] = strings.TrimSuffix(strings.TrimPrefix(ch.what, "changed ("), ")")
+			}
+			what = "changed (" + strings.Join(parts, ", ") + ")"
+		}
+		if by != nil {
+			what += fmt.Sprintf(" in commit %s by %s <%s>", by.Hash.String()[:12], by.Author.Name, by.Author.Email)
+		}
+		return Decision{Reason: fmt.Sprintf("gate %s: step %q was %s after the approval in commit %s; an approver approves it again by committing approvals: without %s, then with it", gate, step.Name, what, c.Hash.String()[:12], gate)}
 	}
 	// A verify step runs its pack's checks: the pack file is part of what
 	// was approved.
 	if step.Kind == loops.KindVerify && g.PackFile != nil {
-		if rel := g.PackFile(step.Pack); rel != "" {
-			same, err := g.history().sameFile(c, rel)
+		if prel := g.PackFile(step.Pack); prel != "" {
+			same, err := g.history().sameFile(c, prel)
 			if err != nil {
 				return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, g.historyErr(err))}
 			}
 			if !same {
-				changed, _ := g.history().fileSince(rel, maxApprovalHistory)
+				changed, _ := g.history().fileSince(prel, maxApprovalHistory)
 				if changed == nil || !g.isApprover(changed.Author) {
-					what := rel + " changed"
+					what := prel + " changed"
 					if changed != nil {
-						what = fmt.Sprintf("%s changed in commit %s by %s <%s>", rel, changed.Hash.String()[:12], changed.Author.Name, changed.Author.Email)
+						what = fmt.Sprintf("%s changed in commit %s by %s <%s>", prel, changed.Hash.String()[:12], changed.Author.Name, changed.Author.Email)
 					}
 					return Decision{Reason: fmt.Sprintf("gate %s: verify step %q's pack %s after the approval in commit %s; an approver approves it again by committing approvals: without %s, then with it", gate, step.Name, what, c.Hash.String()[:12], gate)}
 				}
-				c = changed
+				vouch = append(vouch, changed)
 			}
 		}
 	}
+	// Every commit that approves a part answers to the same rules; the
+	// receipt names the newest.
+	seen := map[plumbing.Hash]bool{}
+	for _, v := range vouch {
+		if seen[v.Hash] {
+			continue
+		}
+		seen[v.Hash] = true
+		if why := g.approves(v, gate); why != "" {
+			return Decision{Reason: why}
+		}
+		if !v.Committer.When.Before(c.Committer.When) {
+			c = v // the newest; of the same time, the later part's
+		}
+	}
 	author := fmt.Sprintf("%s <%s>", c.Author.Name, c.Author.Email)
-	if !g.isApprover(c.Author) {
-		return Decision{Reason: fmt.Sprintf("gate %s: approval commit %s is by %s, who is not in policy.approvers", gate, c.Hash.String()[:12], author)}
-	}
-	// The approver list the approval answers to is the one before it: a
-	// commit that adds its own author to policy.approvers approves nothing.
-	if ok, err := g.approverBefore(c); err != nil {
-		return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, g.historyErr(err))}
-	} else if !ok {
-		return Decision{Reason: fmt.Sprintf("gate %s: approval commit %s is by %s, who was not in policy.approvers before it (an approver list changed in the approving commit does not count)", gate, c.Hash.String()[:12], author)}
-	}
-	if g.Policy.RequireSigned {
-		if c.PGPSignature == "" {
-			return Decision{Reason: fmt.Sprintf("gate %s: approval commit %s is not signed (policy.require_signed)", gate, c.Hash.String()[:12])}
-		}
-		if strings.TrimSpace(g.ArmoredKeys) == "" {
-			return Decision{Reason: fmt.Sprintf("gate %s: policy.require_signed but no policy.signing_keys to verify with", gate)}
-		}
-		signer, err := verifyApproval(c, g.ArmoredKeys)
-		if err != nil {
-			return Decision{Reason: fmt.Sprintf("gate %s: approval commit %s has a bad signature: %v", gate, c.Hash.String()[:12], err)}
-		}
-		if !keyOf(signer, c.Author.Email) {
-			return Decision{Reason: fmt.Sprintf("gate %s: approval commit %s is signed with %s, not the author %s's", gate, c.Hash.String()[:12], keyEmails(signer), author)}
-		}
-	}
 	if g.Policy.ForbidSelfApproval {
 		if last := g.lastStepAuthor(doc, step); last != "" && sameEmail(last, c.Author.Email) {
 			return Decision{Reason: fmt.Sprintf("gate %s: %s last changed step %q and cannot approve it (policy.forbid_self_approval)", gate, author, step.Name)}
@@ -171,6 +188,39 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 		}
 	}
 	return Decision{Approved: true, Approval: &artifacts.Approval{Source: "git", Commit: c.Hash.String(), Author: author}}
+}
+
+// approves says why commit c cannot approve gate (its author is not an
+// approver, was not one before it, or it is not signed as the policy
+// requires), "" when it can.
+func (g *Gates) approves(c *object.Commit, gate string) string {
+	author := fmt.Sprintf("%s <%s>", c.Author.Name, c.Author.Email)
+	if !g.isApprover(c.Author) {
+		return fmt.Sprintf("gate %s: approval commit %s is by %s, who is not in policy.approvers", gate, c.Hash.String()[:12], author)
+	}
+	// The approver list the approval answers to is the one before it: a
+	// commit that adds its own author to policy.approvers approves nothing.
+	if ok, err := g.approverBefore(c); err != nil {
+		return fmt.Sprintf("gate %s: %v", gate, g.historyErr(err))
+	} else if !ok {
+		return fmt.Sprintf("gate %s: approval commit %s is by %s, who was not in policy.approvers before it (an approver list changed in the approving commit does not count)", gate, c.Hash.String()[:12], author)
+	}
+	if g.Policy.RequireSigned {
+		if c.PGPSignature == "" {
+			return fmt.Sprintf("gate %s: approval commit %s is not signed (policy.require_signed)", gate, c.Hash.String()[:12])
+		}
+		if strings.TrimSpace(g.ArmoredKeys) == "" {
+			return fmt.Sprintf("gate %s: policy.require_signed but no policy.signing_keys to verify with", gate)
+		}
+		signer, err := verifyApproval(c, g.ArmoredKeys)
+		if err != nil {
+			return fmt.Sprintf("gate %s: approval commit %s has a bad signature: %v", gate, c.Hash.String()[:12], err)
+		}
+		if !keyOf(signer, c.Author.Email) {
+			return fmt.Sprintf("gate %s: approval commit %s is signed with %s, not the author %s's", gate, c.Hash.String()[:12], keyEmails(signer), author)
+		}
+	}
+	return ""
 }
 
 // historyErr adds to err, an error reading the history an approval is
@@ -223,7 +273,7 @@ func approvalsOf(m loops.Meta) []string {
 // document's path there.
 func (g *Gates) approvalCommit(doc *loops.Document, gate string) (*object.Commit, string, error) {
 	pred := func(d *loops.Document) bool { return hasApproval(d.Meta, gate) }
-	c, rel, err := g.history().walk(doc.Path, approvalKey(gate), doc, maxApprovalHistory, pred)
+	c, rel, err := g.history().walk(doc.Path, approvalKey(gate), doc, maxApprovalHistory, true, pred)
 	if err != nil || c == nil {
 		return c, rel, err
 	}
@@ -280,7 +330,25 @@ func (g *Gates) stepCommit(doc *loops.Document, step *loops.Step) *object.Commit
 		_, s := d.Step(step.Name)
 		return s != nil && approvedForm(d, s) == want
 	}
-	c, rel, _ := g.history().walk(doc.Path, stepKey(step.Name, want), doc, maxApprovalHistory, pred)
+	c, rel, _ := g.history().walk(doc.Path, stepKey(step.Name, want), doc, maxApprovalHistory, false, pred)
+	if c == nil {
+		return nil
+	}
+	// A change merged from a branch is its author's, as an approval is.
+	c, _, _ = g.introducer(c, rel, doc, pred)
+	return c
+}
+
+// fieldCommit returns the commit that gave part i of the step's approved
+// form (stepFields) its present value (nil when HEAD's document does not
+// hold it so).
+func (g *Gates) fieldCommit(doc *loops.Document, step *loops.Step, i int) *object.Commit {
+	want := stepFields(doc, step)[i][1]
+	pred := func(d *loops.Document) bool {
+		_, s := d.Step(step.Name)
+		return s != nil && stepFields(d, s)[i][1] == want
+	}
+	c, rel, _ := g.history().walk(doc.Path, stepKey(step.Name, strconv.Itoa(i)+"\x00"+want), doc, maxApprovalHistory, false, pred)
 	if c == nil {
 		return nil
 	}
@@ -370,9 +438,10 @@ func stepFields(d *loops.Document, s *loops.Step) [][2]string {
 	}
 }
 
-// stepsBefore lists the names of the steps before the step named name in
-// d, in order: what runs first (a manual confirmation, a baseline) is part
-// of what an approval covers, as the plan runs them in this order.
+// stepsBefore lists the steps before the step named name in d, in order:
+// what runs first (a confirmation, a baseline) is part of what an approval
+// covers, as the plan runs steps in this order. A manual step counts by
+// its place, not its text, which operators annotate as they tick it.
 func stepsBefore(d *loops.Document, name string) string {
 	var b strings.Builder
 	for si := range d.Stages {
@@ -380,23 +449,52 @@ func stepsBefore(d *loops.Document, name string) string {
 			if s.Name == name {
 				return b.String()
 			}
-			b.WriteString(s.Name)
+			if s.Kind == loops.KindManual {
+				b.WriteString(manualStep)
+			} else {
+				b.WriteString(s.Name)
+			}
 			b.WriteByte(0)
 		}
 	}
 	return b.String()
 }
 
-// stepChanges names what differs between two versions of a step, each
-// with its document ("command", "host=", ...), in stepFields' order, as
-// the present version writes it (the loop's "host:" or the step's).
-func stepChanges(wasDoc *loops.Document, was *loops.Step, isDoc *loops.Document, is *loops.Step) []string {
-	a, b := stepFields(wasDoc, was), stepFields(isDoc, is)
-	var out []string
-	for i := range a {
-		if a[i][1] != b[i][1] {
-			out = append(out, b[i][0])
+// manualStep stands for a manual step in stepsBefore.
+const manualStep = "(a manual step)"
+
+// stepsBeforeField is the index of stepsBefore in stepFields.
+const stepsBeforeField = 0
+
+// listChange describes how the list of steps before a step changed, from
+// was to is (stepsBefore): the steps added and removed, or "reordered".
+func listChange(was, is string) string {
+	split := func(s string) []string { return strings.FieldsFunc(s, func(r rune) bool { return r == 0 }) }
+	a, b := split(was), split(is)
+	count := func(l []string) map[string]int {
+		m := map[string]int{}
+		for _, x := range l {
+			m[x]++
+		}
+		return m
+	}
+	ca, cb := count(a), count(b)
+	var parts []string
+	for _, x := range b {
+		if cb[x] > ca[x] {
+			parts = append(parts, "+"+x)
+			cb[x]--
 		}
 	}
-	return out
+	ca, cb = count(a), count(b)
+	for _, x := range a {
+		if ca[x] > cb[x] {
+			parts = append(parts, "-"+x)
+			ca[x]--
+		}
+	}
+	if len(parts) == 0 {
+		return "reordered"
+	}
+	return strings.Join(parts, ", ")
 }

@@ -25,7 +25,7 @@ const approvalsIndexName = "approvals.idx.json"
 
 // approvalsIndexVersion changes when the file format, or what a walk
 // computes, does.
-const approvalsIndexVersion = 4
+const approvalsIndexVersion = 5
 
 // A history walk answers, for a document path and a predicate over the
 // document's content, which commit is the oldest of the unbroken run of
@@ -74,6 +74,9 @@ type approvalsFile struct {
 type historyCache struct {
 	git      *gitx.Repo
 	stateDir string
+	// exists reports whether a loop id has a document in the working tree
+	// (nil: none is known to).
+	exists func(loopID string) bool
 
 	mu      sync.Mutex
 	loaded  bool
@@ -88,9 +91,9 @@ type historyCache struct {
 	visited int
 }
 
-func newHistoryCache(g *gitx.Repo, stateDir string) *historyCache {
+func newHistoryCache(g *gitx.Repo, stateDir string, exists func(string) bool) *historyCache {
 	return &historyCache{
-		git: g, stateDir: stateDir,
+		git: g, stateDir: stateDir, exists: exists,
 		commits: map[plumbing.Hash]*object.Commit{},
 		trees:   map[plumbing.Hash]map[string]object.TreeEntry{},
 		docs:    map[plumbing.Hash]*loops.Document{},
@@ -237,7 +240,12 @@ func (hc *historyCache) doc(rel string, blob plumbing.Hash, work *loops.Document
 // not taken for the one that wrote what pred sees, nor a document put at
 // its path for it. key names pred for the kept results; work is the working
 // tree's document.
-func (hc *historyCache) walk(rel, key string, work *loops.Document, limit int, pred func(*loops.Document) bool) (*object.Commit, string, error) {
+//
+// With revocable (an approval's walk), a merge of the run whose other
+// parent had lost what pred sees after the run's oldest commit (an
+// approval revoked on that side, which the merge kept: git would have
+// dropped it) wrote it again: the newest such merge is the commit found.
+func (hc *historyCache) walk(rel, key string, work *loops.Document, limit int, revocable bool, pred func(*loops.Document) bool) (*object.Commit, string, error) {
 	head, err := hc.git.Head()
 	if err != nil || head.IsZero() {
 		return nil, rel, err
@@ -257,18 +265,38 @@ func (hc *historyCache) walk(rel, key string, work *loops.Document, limit int, p
 	h := head
 	cur := rel      // the document's path at last, looked up at h
 	lastPath := rel // the document's path at last
+	// revivals are the run's merges whose other parent lost what pred
+	// sees (newest first), each with that parent and its path.
+	type revival struct {
+		merge  plumbing.Hash
+		parent plumbing.Hash
+		path   string
+	}
+	var revivals []revival
+	finish := func(found plumbing.Hash, n int, path string) (*object.Commit, string, error) {
+		for _, r := range revivals {
+			if n == 0 {
+				break
+			}
+			if ok, err := hc.git.IsAncestor(found, r.parent); err == nil && ok {
+				found, path = r.merge, r.path
+				break
+			}
+		}
+		return hc.keep(wk, head, found, n, rel, path)
+	}
 	for n < limit && !h.IsZero() {
 		if kept != nil && h.String() == kept.Head && cur == rel && hc.holds(h, rel, lastDoc) {
 			// The kept walk started here, from the same path: carry it on.
 			switch {
 			case kept.N == 0:
-				return hc.keep(wk, head, last, n, rel, lastPath)
+				return finish(last, n, lastPath)
 			case n+kept.N <= limit && kept.N < limit:
 				found := kept.Path
 				if found == "" {
 					found = rel
 				}
-				return hc.keep(wk, head, plumbing.NewHash(kept.Found), n+kept.N, rel, found)
+				return finish(plumbing.NewHash(kept.Found), n+kept.N, found)
 			}
 			// It may have been cut by the limit: walk on.
 			kept = nil
@@ -304,12 +332,23 @@ func (hc *historyCache) walk(rel, key string, work *loops.Document, limit int, p
 			break
 		}
 		last, lastCommit, lastDoc, lastPath, n = h, c, d, cur, n+1
+		if revocable {
+			for _, p := range c.ParentHashes[min(1, len(c.ParentHashes)):] {
+				pc, err := hc.commit(p)
+				if err != nil {
+					continue
+				}
+				if _, pd, ok := hc.predecessor(pc, c, cur, d, work, pred); ok && !pred(pd) {
+					revivals = append(revivals, revival{merge: h, parent: p, path: cur})
+				}
+			}
+		}
 		if len(c.ParentHashes) == 0 {
 			break
 		}
 		h = c.ParentHashes[0]
 	}
-	return hc.keep(wk, head, last, n, rel, lastPath)
+	return finish(last, n, lastPath)
 }
 
 // holds reports whether commit h has the document of as at rel (the same
@@ -332,9 +371,11 @@ func (hc *historyCache) holds(h plumbing.Hash, rel string, as *loops.Document) b
 //   - the document at rel, when it has that loop id;
 //   - else a document of that loop id child moved from another path (git
 //     mv, with or without an edit, or onto another document's path);
-//   - else a document that satisfied pred and whose loop id child no
-//     longer has: child gave the loop a new id (as it moved it, or a file
-//     name the id comes from), and what pred sees came with it.
+//   - else, when child renamed the loop (one loop id of its changed
+//     documents gone, this one new, the old one in no document of the
+//     working tree), the old loop's document, when it satisfied pred:
+//     what pred sees came with the new id (given as it moved it, or by a
+//     file name the id comes from).
 //
 // ok is false when child created the document: nothing in parent is it,
 // not even a document of another loop id that child left at rel (the
@@ -363,45 +404,91 @@ func (hc *historyCache) predecessor(parent, child *object.Commit, rel string, ch
 			}
 		}
 	}
-	kept := map[string]bool{}
+	// A new id: followed only for a rename, one loop id of the changed
+	// documents gone and this one come in its place, the old id nowhere
+	// in the working tree since. A copy, a loop split in two, or two
+	// joined into one, are new loops: what the old ones held is not theirs.
+	was, is := map[string]bool{}, map[string]bool{}
+	var from []gitx.Change
 	for _, ch := range changes {
 		if isDoc(ch.To, ch.Path) {
-			if d, ok := hc.doc(ch.Path, ch.To.Hash, nil); ok {
-				kept[d.LoopID] = true
+			if d, ok := hc.doc(ch.Path, ch.To.Hash, nil); ok && d.LoopID != "" {
+				is[d.LoopID] = true
+			}
+		}
+		if isDoc(ch.From, ch.Path) {
+			if d, ok := hc.doc(ch.Path, ch.From.Hash, nil); ok && d.LoopID != "" {
+				was[d.LoopID] = true
+				from = append(from, ch)
 			}
 		}
 	}
-	for _, ch := range changes {
-		if isDoc(ch.From, ch.Path) {
-			if d, ok := hc.doc(ch.Path, ch.From.Hash, nil); ok && d.LoopID != "" && !kept[d.LoopID] && pred(d) {
-				return ch.Path, d, true
-			}
+	var gone, came []string
+	for id := range was {
+		if !is[id] {
+			gone = append(gone, id)
+		}
+	}
+	for id := range is {
+		if !was[id] {
+			came = append(came, id)
+		}
+	}
+	if len(gone) != 1 || len(came) != 1 || came[0] != childDoc.LoopID || (hc.exists != nil && hc.exists(gone[0])) {
+		return "", nil, false
+	}
+	for _, ch := range from {
+		if d, ok := hc.doc(ch.Path, ch.From.Hash, nil); ok && d.LoopID == gone[0] && pred(d) {
+			return ch.Path, d, true
 		}
 	}
 	return "", nil, false
 }
 
+// fieldChange is a part of a step's approved form (an index into
+// stepFields) that differs from what an approval covered, and what
+// happened to it ("changed (host=)", "added").
+type fieldChange struct {
+	field int
+	what  string
+}
+
 // stepSince says how step in work's document differs from commit c's
-// version of it (at rel, its path there) (see approvedForm): "" (the same), "added" (no such step
-// then) or "changed", naming what ("changed (host=)").
-func (hc *historyCache) stepSince(c *object.Commit, rel string, work *loops.Document, step *loops.Step) (string, error) {
+// version of it (at rel, its path there; see approvedForm): nothing (the
+// same), every part "added" (no such step then), or the parts changed.
+func (hc *historyCache) stepSince(c *object.Commit, rel string, work *loops.Document, step *loops.Step) ([]fieldChange, error) {
 	hc.mu.Lock()
 	defer hc.mu.Unlock()
-	blob, ok := hc.blobAt(c, rel)
-	if !ok {
-		return "added", nil
+	var d *loops.Document
+	if blob, ok := hc.blobAt(c, rel); ok {
+		if d, ok = hc.doc(rel, blob, work); !ok {
+			return nil, fmt.Errorf("read %s at commit %s", rel, c.Hash.String()[:12])
+		}
 	}
-	d, ok := hc.doc(rel, blob, work)
-	if !ok {
-		return "", fmt.Errorf("read %s at commit %s", rel, c.Hash.String()[:12])
+	var was *loops.Step
+	if d != nil {
+		_, was = d.Step(step.Name)
 	}
-	switch _, s := d.Step(step.Name); {
-	case s == nil:
-		return "added", nil
-	case approvedForm(d, s) != approvedForm(work, step):
-		return "changed (" + strings.Join(stepChanges(d, s, work, step), ", ") + ")", nil
+	now := stepFields(work, step)
+	var out []fieldChange
+	if was == nil {
+		for i := range now {
+			out = append(out, fieldChange{i, "added"})
+		}
+		return out, nil
 	}
-	return "", nil
+	before := stepFields(d, was)
+	for i := range now {
+		if before[i][1] == now[i][1] {
+			continue
+		}
+		what := now[i][0]
+		if i == stepsBeforeField {
+			what += ": " + listChange(before[i][1], now[i][1])
+		}
+		out = append(out, fieldChange{i, "changed (" + what + ")"})
+	}
+	return out, nil
 }
 
 // approversAt returns policy.approvers of spine.yaml at commit h (none

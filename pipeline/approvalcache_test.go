@@ -166,19 +166,19 @@ func TestHistoryWalkLimit(t *testing.T) {
 	for _, limit := range []int{1, 2, 3, 5, 6, 10} {
 		// Keep a walk from HEAD~2, then walk from HEAD.
 		r.git("checkout", "-q", "--detach", "HEAD~2")
-		hc := newHistoryCache(g, state)
-		if _, _, err := hc.walk(rel, "k", d, limit, pred); err != nil {
+		hc := newHistoryCache(g, state, nil)
+		if _, _, err := hc.walk(rel, "k", d, limit, false, pred); err != nil {
 			t.Fatal(err)
 		}
 		if err := hc.save(); err != nil {
 			t.Fatal(err)
 		}
 		r.git("checkout", "-q", "main")
-		fresh, _, err := newHistoryCache(g, "").walk(rel, "k", d, limit, pred)
+		fresh, _, err := newHistoryCache(g, "", nil).walk(rel, "k", d, limit, false, pred)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cached, _, err := newHistoryCache(g, state).walk(rel, "k", d, limit, pred)
+		cached, _, err := newHistoryCache(g, state, nil).walk(rel, "k", d, limit, false, pred)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -817,6 +817,86 @@ func TestApprovalFollowsTheLoopNotThePath(t *testing.T) {
 			},
 			loop: "LOOP-NEW",
 		},
+		{
+			name: "an intruder's own approval, the loop's host then set by an approver",
+			steps: func(r *testRepo, count string) {
+				r.gitCommit(intruder, nil, "self-approve", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, true)})
+				r.gitCommit(lead, nil, "host", map[string]string{"loops/a.md": strings.Replace(doc("LOOP-A", "wiped", count, true), "status: active\n", "status: active\nhost: "+thisHost+"\n", 1)})
+			},
+			loop: "LOOP-A",
+		},
+		{
+			name: "an intruder's command, a confirmation then added before it by an approver",
+			steps: func(r *testRepo, count string) {
+				r.gitCommit(lead, nil, "approve", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, true)})
+				r.gitCommit(intruder, nil, "swap", map[string]string{"loops/a.md": doc("LOOP-A", "swapped", count, true)})
+				r.gitCommit(lead, nil, "a check", map[string]string{"loops/a.md": strings.Replace(doc("LOOP-A", "swapped", count, true), "## Stage 1: Wipe\n\n", "## Stage 1: Wipe\n\n- [x] the ticket is open\n\n", 1)})
+			},
+			loop: "LOOP-A",
+		},
+		{
+			name: "a command changed on a branch, merged cleanly with a change of the steps before it",
+			steps: func(r *testRepo, count string) {
+				r.gitCommit(lead, nil, "approve", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, true)})
+				as(r, intruder, "checkout", "-qb", "evil")
+				r.gitCommit(intruder, nil, "swap", map[string]string{"loops/a.md": doc("LOOP-A", "swapped", count, true)})
+				as(r, lead, "checkout", "-q", "main")
+				r.gitCommit(lead, nil, "a baseline", map[string]string{"loops/a.md": strings.Replace(doc("LOOP-A", "wiped", count, true), "## Stage 1: Wipe\n\n", "## Stage 0: Look\n\n```sh {name=baseline}\ntrue\n```\n\n## Stage 1: Wipe\n\n", 1)})
+				as(r, lead, "merge", "-q", "--no-edit", "evil")
+			},
+			loop: "LOOP-A",
+		},
+		{
+			name: "a revoked approval brought back by a merge that kept it",
+			steps: func(r *testRepo, count string) {
+				r.gitCommit(lead, nil, "approve", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, true)})
+				approved := strings.TrimSpace(r.git("rev-parse", "HEAD"))
+				r.gitCommit(lead, nil, "revoke", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, false)})
+				as(r, intruder, "checkout", "-qb", "x", approved)
+				r.gitCommit(intruder, nil, "unrelated", map[string]string{"notes.txt": "hi\n"})
+				as(r, intruder, "merge", "-q", "-s", "ours", "--no-edit", "main")
+				as(r, intruder, "checkout", "-q", "main")
+				as(r, intruder, "merge", "-q", "--ff-only", "x")
+			},
+			loop: "LOOP-A",
+		},
+		{
+			name: "a copy made, then given a new id: the copy does not inherit the approval",
+			steps: func(r *testRepo, count string) {
+				r.gitCommit(lead, nil, "approve", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, true)})
+				r.gitCommit(intruder, nil, "copy", map[string]string{"loops/z.md": doc("LOOP-A", "wiped", count, true), "loops/a.md": doc("LOOP-A", "wiped", count, true) + "\nA note.\n"})
+				r.gitCommit(intruder, nil, "rename the copy", map[string]string{"loops/z.md": doc("LOOP-Z", "wiped", count, true)})
+			},
+			loop: "LOOP-Z",
+		},
+		{
+			name: "a loop given a new id and copied in one commit: neither inherits",
+			steps: func(r *testRepo, count string) {
+				r.gitCommit(lead, nil, "approve", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, true)})
+				r.gitCommit(intruder, nil, "split", map[string]string{"loops/a.md": doc("LOOP-Q", "wiped", count, true), "loops/z.md": doc("LOOP-Z", "wiped", count, true)})
+			},
+			loop: "LOOP-Z",
+		},
+		{
+			name: "two loops joined into one: it inherits neither",
+			steps: func(r *testRepo, count string) {
+				r.gitCommit(lead, nil, "A approved, B a draft", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, true), "loops/b.md": doc("LOOP-B", "swapped", count, false)})
+				as(r, intruder, "rm", "-q", "loops/a.md", "loops/b.md")
+				r.gitCommit(intruder, nil, "join", map[string]string{"loops/c.md": doc("LOOP-C", "swapped", count, true)})
+			},
+			loop: "LOOP-C",
+		},
+		{
+			name: "a confirmation before the step ticked and annotated: still approved",
+			steps: func(r *testRepo, count string) {
+				check := func(item string) string {
+					return strings.Replace(doc("LOOP-A", "wiped", count, true), "## Stage 1: Wipe\n\n", "## Stage 1: Wipe\n\n"+item+"\n\n", 1)
+				}
+				r.gitCommit(lead, nil, "approve", map[string]string{"loops/a.md": check("- [ ] confirm the disk WWNs")})
+				r.gitCommit(intruder, nil, "ticked", map[string]string{"loops/a.md": check("- [x] confirm the disk WWNs (checked by op, ticket OPS-12)")})
+			},
+			loop: "LOOP-A", wantRun: true,
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -836,7 +916,7 @@ func TestApprovalFollowsTheLoopNotThePath(t *testing.T) {
 				t.Fatalf("%s %q, want blocked naming the intruder", it.State, it.Reason)
 			}
 			for _, rc := range r.run(nil).Receipts {
-				if rc.LoopID == tc.loop && rc.Status != "blocked" {
+				if rc.LoopID == tc.loop && rc.Step == "wipe" && rc.Status != "blocked" {
 					t.Fatalf("%s's step ran on an intruder's change: %s", tc.loop, rc.Status)
 				}
 			}
@@ -881,7 +961,7 @@ func TestApprovalCoversWhatRunsBefore(t *testing.T) {
 			}
 			r.gitCommit(intruder, nil, "change", map[string]string{"loops/a.md": doc(tc.stage0, tc.stage1)})
 			it := r.plan(nil, "LOOP-A", "wipe")
-			if it.State != StateBlocked || !strings.Contains(it.Reason, "changed (steps before it)") {
+			if it.State != StateBlocked || !strings.Contains(it.Reason, "changed (steps before it: ") {
 				t.Fatalf("%s %q, want blocked naming the steps before it", it.State, it.Reason)
 			}
 			r.run(nil)

@@ -269,6 +269,7 @@ func (r *Runner) loadWith(h *History) error {
 			PackFile:    r.packRel,
 			ArmoredKeys: keys,
 			StateDir:    r.opts.StateDir,
+			LoopExists:  r.loopExists,
 		},
 		Host: r.opts.Host, Retry: r.opts.Retry, Unfinished: unfinished,
 		CapGate: r.opts.CapGate, Now: r.opts.Clock,
@@ -1103,4 +1104,10 @@ func (r *Runner) regenerate(doc *loops.Document, src []byte, now time.Time) ([]b
 		return out, nil
 	}
 	return hb, nil
+}
+
+// loopExists reports whether the run's documents have the loop id (see
+// Gates.LoopExists).
+func (r *Runner) loopExists(loopID string) bool {
+	return r.opts.Set != nil && r.opts.Set.ByID(loopID) != nil
 }
