@@ -320,7 +320,8 @@ func replay(ctx context.Context, o *PushOptions, res *PushResult, head, tip plum
 	if err != nil {
 		return 0, err
 	}
-	rechained, notes, err := rechain(o, plan, base, tip)
+	moved, notes, err := rechain(o, plan, base, tip)
+	rechained := moved != nil
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v; pull and push by hand", ErrReplayRefused, err)
 	}
@@ -390,6 +391,11 @@ func replay(ctx context.Context, o *PushOptions, res *PushResult, head, tip plum
 		}
 	}
 	_ = g.RemoveRef(backupRef)
+	if rechained {
+		for _, note := range rechainLeftovers(o, moved) {
+			o.notice(res, note)
+		}
+	}
 	if made == 0 {
 		// Everything spine did is already there: the branch is at tip.
 		return 0, nil

@@ -552,3 +552,67 @@ func TestPushLeavesAForkItCannotSign(t *testing.T) {
 		t.Fatalf("verify: %v, want the fork", rep.Problems)
 	}
 }
+
+// TestPushChainsAnewAReceiptNotCommittedYet: a receipt a stopped run left
+// in the working tree (written, its stage not committed; the next run's
+// recovery commits it as it is) follows a receipt the replay chains anew:
+// it is chained anew too, in place, and signed again, so that the chain
+// the recovery commits is whole.
+func TestPushChainsAnewAReceiptNotCommittedYet(t *testing.T) {
+	t.Parallel()
+	keyFile, keysFile := signingKey(t)
+	signer, err := artifacts.LoadSigner(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cloneB, onB := twoRunnersOneLoop(t, signer)
+	// What a run stopped after writing s3's receipt leaves.
+	st := &artifacts.Store{Root: cloneB.root}
+	entries, err := st.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tip := artifacts.ChainTips(entries)["LOOP-A"]
+	key, err := artifacts.NewRunKey(time.Now(), "step.s3", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	res, err := st.Write(&artifacts.Receipt{RunKey: key, LoopID: "LOOP-A", Stage: "Stage 1: Work", Step: "s3", Capability: "step.s3",
+		Command: "echo s3", CommandSHA256: artifacts.CommandSHA256("echo s3"), Host: "hostb", StartedAt: now, FinishedAt: now,
+		Status: artifacts.StatusPass, Prev: tip, SpineVersion: "test"}, strings.NewReader("s3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := signer.WriteSignature(cloneB.root, res.Dir); err != nil {
+		t.Fatal(err)
+	}
+	bOpts := cloneB.runOpts(nil)
+	onB(&bOpts)
+	po := NewPushOptions(bOpts, "origin", "main")
+	po.Backoff = 10 * time.Millisecond
+	if _, err := Push(context.Background(), po); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := artifacts.Verify(cloneB.root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) != 0 || rep.Receipts != 6 {
+		t.Fatalf("verify: %d receipts, problems %v; want 6 and none", rep.Receipts, rep.Problems)
+	}
+	pem, err := os.ReadFile(keysFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := artifacts.ParsePublicKeys(pem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state := artifacts.SignatureState(cloneB.root, res.Dir, keys); !strings.HasPrefix(state, "signed, verified") {
+		t.Fatalf("the receipt chained anew in place: signature %q", state)
+	}
+	if s := cloneB.git("status", "--porcelain"); !strings.Contains(s, "?? receipts/") {
+		t.Fatalf("the stopped run's receipt was committed or lost:\n%s", s)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/internal/fsx"
 )
 
 // ourReceipt is a receipt.json a replayed commit writes.
@@ -38,8 +39,9 @@ type ourReceipt struct {
 // A loop whose receipts cannot be chained anew (an envelope signed by a
 // key this host does not have, a receipt this version would not write
 // byte for byte) is replayed as it is, with a note that its chain forks.
-// rechain reports whether it changed any receipt.
-func rechain(o *PushOptions, plan []replayCommit, base, tip plumbing.Hash) (bool, []string, error) {
+// rechain returns the chain hashes it changed (old to new; none when it
+// changed no receipt).
+func rechain(o *PushOptions, plan []replayCommit, base, tip plumbing.Hash) (map[string]string, []string, error) {
 	byLoop := map[string][]*ourReceipt{}
 	envs := map[string]*replayFile{}
 	for i := range plan {
@@ -61,15 +63,15 @@ func rechain(o *PushOptions, plan []replayCommit, base, tip plumbing.Hash) (bool
 		}
 	}
 	if len(byLoop) == 0 {
-		return false, nil, nil
+		return nil, nil, nil
 	}
 	theirs, err := remoteReceipts(o, base, tip, byLoop)
 	if err != nil || len(theirs) == 0 {
-		return false, nil, err
+		return nil, nil, err
 	}
 	tips := artifacts.ChainTips(theirs)
 	var notes []string
-	changed := false
+	moved := map[string]string{}
 	for loop, ours := range byLoop {
 		remoteTip, ok := tips[loop]
 		if !ok {
@@ -94,15 +96,18 @@ func rechain(o *PushOptions, plan []replayCommit, base, tip plumbing.Hash) (bool
 			continue
 		}
 		for i, r := range ours {
+			moved[artifacts.ChainHash(r.file.data)] = artifacts.ChainHash(redone[i].receipt)
 			r.file.data = redone[i].receipt
 			if r.env != nil {
 				r.env.data = redone[i].env
 			}
 		}
-		changed = true
 		notes = append(notes, fmt.Sprintf("loop %s: %s/%s has receipts of it this clone had not seen; spine's %d receipt(s) of it now follow them (prev chained anew%s)", loop, o.Remote, o.Branch, len(ours), map[bool]string{true: ", envelopes signed again", false: ""}[anySigned(ours)]))
 	}
-	return changed, notes, nil
+	if len(moved) == 0 {
+		moved = nil
+	}
+	return moved, notes, nil
 }
 
 // remoteReceipts returns the receipts of the loops in want that the remote
@@ -212,4 +217,82 @@ func dropReceiptIndex(stateDir string) error {
 		return fmt.Errorf("drop the receipt index: %w", err)
 	}
 	return nil
+}
+
+// rechainLeftovers chains anew, in the working tree, the receipts that
+// follow one a replay chained anew (moved: old chain hash to new) and are
+// in no commit: written by a run stopped before its stage commit, which
+// the next run's recovery commits as they are. Each follows the new hash
+// (its envelope signed again), and so do those that follow it. A receipt
+// that cannot be (as in chainAfter) is left as it is, with a note.
+func rechainLeftovers(o *PushOptions, moved map[string]string) []string {
+	st := &artifacts.Store{Root: o.Root, Dir: o.Config.Receipts}
+	entries, err := st.List()
+	if err != nil {
+		return []string{fmt.Sprintf("receipts not committed yet were not checked after chaining receipts anew: %v; spine verify reports any that follow an old hash", err)}
+	}
+	var notes []string
+	for again := true; again; {
+		again = false
+		for i := range entries {
+			e := &entries[i]
+			if e.Receipt == nil {
+				continue
+			}
+			prev, ok := moved[e.Receipt.Prev]
+			if !ok {
+				continue
+			}
+			data, env, why := relinked(o, e, prev)
+			if why != "" {
+				notes = append(notes, fmt.Sprintf("%s follows a receipt chained anew, and spine could not chain it anew (%s): spine verify reports it", e.Dir, why))
+				e.Receipt = nil
+				continue
+			}
+			full, err := artifacts.SafeJoin(o.Root, e.Dir+"/"+artifacts.ReceiptFile)
+			if err == nil {
+				err = artifacts.WriteFileAtomic(full, data, fsx.FileMode)
+			}
+			if err == nil && env != nil {
+				if full, err = artifacts.SafeJoin(o.Root, e.Dir+"/"+artifacts.DSSEFile); err == nil {
+					err = artifacts.WriteFileAtomic(full, env, fsx.FileMode)
+				}
+			}
+			if err != nil {
+				notes = append(notes, fmt.Sprintf("%s follows a receipt chained anew and could not be written: %v", e.Dir, err))
+				e.Receipt = nil
+				continue
+			}
+			moved[e.Hash] = artifacts.ChainHash(data)
+			e.Receipt.Prev, e.Hash = prev, artifacts.ChainHash(data)
+			again = true
+		}
+	}
+	return notes
+}
+
+// relinked returns the receipt.json (and envelope, when it has one) of
+// the run folder of e with prev as its prev, or why it cannot.
+func relinked(o *PushOptions, e *artifacts.Entry, prev string) (receipt, env []byte, why string) {
+	full, err := artifacts.SafeJoin(o.Root, e.Dir+"/"+artifacts.ReceiptFile)
+	if err != nil {
+		return nil, nil, err.Error()
+	}
+	data, err := artifacts.ReadReceiptFile(full)
+	if err != nil {
+		return nil, nil, err.Error()
+	}
+	f := &replayFile{path: e.Dir + "/" + artifacts.ReceiptFile, data: data}
+	r := &ourReceipt{file: f, rc: e.Receipt}
+	envPath := filepath.Join(filepath.Dir(full), artifacts.DSSEFile)
+	if envData, err := os.ReadFile(envPath); err == nil {
+		r.env = &replayFile{path: e.Dir + "/" + artifacts.DSSEFile, data: envData}
+	} else if !os.IsNotExist(err) {
+		return nil, nil, err.Error()
+	}
+	redone, why := chainAfter(o, []*ourReceipt{r}, prev)
+	if why != "" {
+		return nil, nil, why
+	}
+	return redone[0].receipt, redone[0].env, ""
 }
