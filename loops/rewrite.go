@@ -356,6 +356,12 @@ func SetEvidence(src []byte, block string) ([]byte, error) {
 	if nl == "\r\n" {
 		block = strings.ReplaceAll(block, "\n", "\r\n")
 	}
+	if f := openFence([]byte(block)); f != nil {
+		// The block leaves a code block open (a note that holds a
+		// fence): close it, or the end marker would be that code's text,
+		// and the next run would find no end to the block.
+		block += string(f) + nl
+	}
 	b, e, err := evidenceSpan(src)
 	if err != nil {
 		return nil, err
