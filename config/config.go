@@ -35,8 +35,9 @@ type Policy struct {
 	// SigningKeys are paths (repository-relative) to armored OpenPGP public
 	// keys that approval signatures must verify against.
 	SigningKeys []string `yaml:"signing_keys"`
-	// ForbidSelfApproval refuses an approval whose author last changed the
-	// gated step.
+	// ForbidSelfApproval refuses an approval (or an approver's change of
+	// a gated step) whose author wrote a part of the step: its command,
+	// language, host or an attribute.
 	ForbidSelfApproval bool `yaml:"forbid_self_approval"`
 	// SecretEnv names environment variables whose values are redacted from
 	// output, artifacts and receipts.

@@ -50,9 +50,21 @@ type Gates struct {
 	// the working tree: a loop renamed in a commit keeps its history only
 	// when the old id is gone (else the new one is a copy).
 	LoopExists func(loopID string) bool
+	// HistoryLimit bounds the commits a history walk reads
+	// (maxApprovalHistory when 0): an approval older than that is
+	// refused, as its author cannot be told.
+	HistoryLimit int
 
 	histOnce sync.Once
 	hist     *historyCache
+}
+
+// limit is the most commits a history walk reads.
+func (g *Gates) limit() int {
+	if g.HistoryLimit > 0 {
+		return g.HistoryLimit
+	}
+	return maxApprovalHistory
 }
 
 // history returns the gates' history walk cache.
@@ -99,7 +111,7 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 	if c == nil {
 		return Decision{Reason: fmt.Sprintf("gate %s: approval is not committed yet", gate)}
 	}
-	// An approval covers the step as the approver saw it (approvedForm).
+	// An approval covers the step as the approver saw it (stepFields).
 	// Each part of it changed since (or every part, for a step added since)
 	// must have been given its present value by an approver's commit: that
 	// commit approves the part, under the same rules as the approval. An
@@ -146,7 +158,7 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 				return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, g.historyErr(err))}
 			}
 			if !same {
-				changed, _ := g.history().fileSince(prel, maxApprovalHistory)
+				changed, _ := g.history().fileSince(prel, g.limit())
 				if changed == nil || !g.isApprover(changed.Author) {
 					what := prel + " changed"
 					if changed != nil {
@@ -159,8 +171,9 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 		}
 	}
 	// Every commit that approves a part answers to the same rules; the
-	// receipt names the newest.
+	// receipt names the last (the approval's, or the last part's).
 	seen := map[plumbing.Hash]bool{}
+	var approving []*object.Commit
 	for _, v := range vouch {
 		if seen[v.Hash] {
 			continue
@@ -169,20 +182,36 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 		if why := g.approves(v, gate); why != "" {
 			return Decision{Reason: why}
 		}
-		if !v.Committer.When.Before(c.Committer.When) {
-			c = v // the newest; of the same time, the later part's
-		}
+		approving = append(approving, v)
 	}
+	c = approving[len(approving)-1]
 	author := fmt.Sprintf("%s <%s>", c.Author.Name, c.Author.Email)
 	if g.Policy.ForbidSelfApproval {
-		if last := g.lastStepAuthor(doc, step); last != "" && sameEmail(last, c.Author.Email) {
-			return Decision{Reason: fmt.Sprintf("gate %s: %s last changed step %q and cannot approve it (policy.forbid_self_approval)", gate, author, step.Name)}
+		// Nobody approves what they wrote: no commit that approves the
+		// step, or a part of it, is by the author of a part of it (what
+		// runs before it is not the step).
+		type part struct{ email, what string }
+		var wrote []part
+		for i, f := range stepFields(doc, step) {
+			if i == stepsBeforeField {
+				continue
+			}
+			if fc := g.fieldCommit(doc, step, i); fc != nil {
+				wrote = append(wrote, part{fc.Author.Email, fmt.Sprintf("step %q's %s", step.Name, strings.TrimSuffix(f[0], "="))})
+			}
 		}
 		// A verify step's pack is part of it, as above.
 		if step.Kind == loops.KindVerify && g.PackFile != nil {
-			if rel := g.PackFile(step.Pack); rel != "" {
-				if last, _ := g.history().fileSince(rel, maxApprovalHistory); last != nil && sameEmail(last.Author.Email, c.Author.Email) {
-					return Decision{Reason: fmt.Sprintf("gate %s: %s last changed %s, the pack of step %q, and cannot approve it (policy.forbid_self_approval)", gate, author, rel, step.Name)}
+			if prel := g.PackFile(step.Pack); prel != "" {
+				if last, _ := g.history().fileSince(prel, g.limit()); last != nil {
+					wrote = append(wrote, part{last.Author.Email, fmt.Sprintf("%s, the pack of step %q,", prel, step.Name)})
+				}
+			}
+		}
+		for _, v := range approving {
+			for _, p := range wrote {
+				if sameEmail(p.email, v.Author.Email) {
+					return Decision{Reason: fmt.Sprintf("gate %s: %s <%s> wrote %s and cannot approve it (policy.forbid_self_approval)", gate, v.Author.Name, v.Author.Email, p.what)}
 				}
 			}
 		}
@@ -273,7 +302,7 @@ func approvalsOf(m loops.Meta) []string {
 // document's path there.
 func (g *Gates) approvalCommit(doc *loops.Document, gate string) (*object.Commit, string, error) {
 	pred := func(d *loops.Document) bool { return hasApproval(d.Meta, gate) }
-	c, rel, err := g.history().walk(doc.Path, approvalKey(gate), doc, maxApprovalHistory, true, pred)
+	c, rel, err := g.history().walk(doc.Path, approvalKey(gate), doc, g.limit(), true, pred)
 	if err != nil || c == nil {
 		return c, rel, err
 	}
@@ -289,11 +318,11 @@ func (g *Gates) approvalCommit(doc *loops.Document, gate string) (*object.Commit
 // history (an approval revoked since, which a crafted merge would bring
 // back): then the merge wrote it again, and it is the merger's.
 func (g *Gates) introducer(c *object.Commit, rel string, doc *loops.Document, pred func(*loops.Document) bool) (*object.Commit, string, error) {
-	for hops := 0; len(c.ParentHashes) > 1 && hops < maxApprovalHistory; hops++ {
+	for hops := 0; len(c.ParentHashes) > 1 && hops < g.limit(); hops++ {
 		var from *object.Commit
 		fromRel := rel
 		for _, p := range c.ParentHashes[1:] {
-			f, fr, err := g.history().walkFrom(p, c, rel, doc, maxApprovalHistory, pred)
+			f, fr, err := g.history().walkFrom(p, c, rel, doc, g.limit(), pred)
 			if err != nil {
 				return c, rel, err
 			}
@@ -313,32 +342,6 @@ func (g *Gates) introducer(c *object.Commit, rel string, doc *loops.Document, pr
 	return c, rel, nil
 }
 
-// lastStepAuthor returns the email of the author of the commit that last
-// changed the step (its command or an attribute, see approvedForm).
-func (g *Gates) lastStepAuthor(doc *loops.Document, step *loops.Step) string {
-	if c := g.stepCommit(doc, step); c != nil {
-		return c.Author.Email
-	}
-	return ""
-}
-
-// stepCommit returns the commit that last changed what an approval of the
-// step covers (see approvedForm; nil when HEAD's document does not hold it).
-func (g *Gates) stepCommit(doc *loops.Document, step *loops.Step) *object.Commit {
-	want := approvedForm(doc, step)
-	pred := func(d *loops.Document) bool {
-		_, s := d.Step(step.Name)
-		return s != nil && approvedForm(d, s) == want
-	}
-	c, rel, _ := g.history().walk(doc.Path, stepKey(step.Name, want), doc, maxApprovalHistory, false, pred)
-	if c == nil {
-		return nil
-	}
-	// A change merged from a branch is its author's, as an approval is.
-	c, _, _ = g.introducer(c, rel, doc, pred)
-	return c
-}
-
 // fieldCommit returns the commit that gave part i of the step's approved
 // form (stepFields) its present value (nil when HEAD's document does not
 // hold it so).
@@ -348,7 +351,7 @@ func (g *Gates) fieldCommit(doc *loops.Document, step *loops.Step, i int) *objec
 		_, s := d.Step(step.Name)
 		return s != nil && stepFields(d, s)[i][1] == want
 	}
-	c, rel, _ := g.history().walk(doc.Path, stepKey(step.Name, strconv.Itoa(i)+"\x00"+want), doc, maxApprovalHistory, false, pred)
+	c, rel, _ := g.history().walk(doc.Path, stepKey(step.Name, strconv.Itoa(i)+"\x00"+want), doc, g.limit(), false, pred)
 	if c == nil {
 		return nil
 	}
@@ -397,23 +400,14 @@ func sameEmail(a, b string) bool {
 	return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b))
 }
 
-// approvedForm is what an approval of step s of document d covers: what
-// it runs (its language and command), after what (the steps before it),
-// where (its host=, else the loop's host:) and how (every other
-// attribute, as parsed: destructive=, pack=, timeout=, ...). A step whose form changed after the approval is
-// approved again: an approval given for one host does not carry over to
-// another, nor one for a step that runs once to one that may run again.
-func approvedForm(d *loops.Document, s *loops.Step) string {
-	var b strings.Builder
-	for _, f := range stepFields(d, s) {
-		b.WriteString(f[1]) // the values only: the host is the same wherever it is written
-		b.WriteByte(0)
-	}
-	return b.String()
-}
-
-// stepFields lists the parts of approvedForm, each with its name as a
-// reader knows it (the attribute's name, "command", "language").
+// stepFields lists what an approval of step s of document d covers, each
+// part with its name as a reader knows it ("command", an attribute's
+// name) and its value: what it runs (its language and command), after
+// what (the steps before it), where (its host=, else the loop's host:)
+// and how (every other attribute, as parsed: destructive=, pack=,
+// timeout=, ...). A step changed after its approval is approved again: an
+// approval given for one host does not carry over to another, nor one for
+// a step that runs once to one that may run again.
 func stepFields(d *loops.Document, s *loops.Step) [][2]string {
 	flag := func(b bool) string { return strconv.FormatBool(b) }
 	host, hostName := s.Host, "host="
@@ -422,8 +416,8 @@ func stepFields(d *loops.Document, s *loops.Step) [][2]string {
 	}
 	return [][2]string{
 		{"steps before it", stepsBefore(d, s.Name)},
-		{"language", strings.ToLower(s.Lang)},
 		{"command", s.Command},
+		{"language", strings.ToLower(s.Lang)},
 		{hostName, strings.ToLower(host)},
 		{"destructive=", flag(s.Destructive)},
 		{"gate=", s.Gate},

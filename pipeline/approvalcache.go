@@ -25,7 +25,7 @@ const approvalsIndexName = "approvals.idx.json"
 
 // approvalsIndexVersion changes when the file format, or what a walk
 // computes, does.
-const approvalsIndexVersion = 5
+const approvalsIndexVersion = 6
 
 // A history walk answers, for a document path and a predicate over the
 // document's content, which commit is the oldest of the unbroken run of
@@ -62,6 +62,9 @@ type walkResult struct {
 	// Path is the document's path at Found when a move (git mv) changed
 	// it since ("": the walk's own path).
 	Path string `json:"p,omitempty"`
+	// Oldest is the oldest commit of the run when Found is not it (a
+	// merge that revived what pred sees: see walk's revocable).
+	Oldest string `json:"o,omitempty"`
 }
 
 // approvalsFile is the state folder's approvals.idx.json.
@@ -89,6 +92,15 @@ type historyCache struct {
 	approvers map[plumbing.Hash][]string
 	// visited counts the commits walks have read (for tests).
 	visited int
+	// volatile is set when the walk under way depended on the working
+	// tree (exists), not on the history alone: its result is not kept.
+	volatile bool
+}
+
+// historyLimitErr is a walk cut short by its limit: what it looks for is
+// older than the history it may read, and it cannot tell who wrote it.
+func historyLimitErr(limit int) error {
+	return fmt.Errorf("its history is longer than the %d commits spine reads: an approver approves it again (approvals: without the gate, then with it)", limit)
 }
 
 func newHistoryCache(g *gitx.Repo, stateDir string, exists func(string) bool) *historyCache {
@@ -125,7 +137,7 @@ func (hc *historyCache) load() {
 		return
 	}
 	for k, w := range f.Walks {
-		if w != nil && plumbing.IsHash(w.Head) && (w.Found == "" || plumbing.IsHash(w.Found)) && w.N >= 0 {
+		if w != nil && plumbing.IsHash(w.Head) && (w.Found == "" || plumbing.IsHash(w.Found)) && (w.Oldest == "" || plumbing.IsHash(w.Oldest)) && w.N >= 0 {
 			hc.walks[k] = w
 		}
 	}
@@ -253,6 +265,7 @@ func (hc *historyCache) walk(rel, key string, work *loops.Document, limit int, r
 	hc.mu.Lock()
 	defer hc.mu.Unlock()
 	hc.load()
+	hc.volatile = false
 	wk := walkKey(rel, key)
 	kept := hc.walks[wk]
 	if kept != nil && kept.Head == head.String() {
@@ -273,30 +286,46 @@ func (hc *historyCache) walk(rel, key string, work *loops.Document, limit int, r
 		path   string
 	}
 	var revivals []revival
-	finish := func(found plumbing.Hash, n int, path string) (*object.Commit, string, error) {
+	// finish keeps the walk whose run's oldest commit is oldest (the
+	// document at path there); prior is a kept walk it carried on.
+	finish := func(oldest plumbing.Hash, n int, path string, prior *walkResult) (*object.Commit, string, error) {
+		found := oldest
+		if prior != nil && prior.Oldest != "" {
+			found, path = plumbing.NewHash(prior.Found), prior.Path // its revival
+			if path == "" {
+				path = rel
+			}
+		}
 		for _, r := range revivals {
 			if n == 0 {
 				break
 			}
-			if ok, err := hc.git.IsAncestor(found, r.parent); err == nil && ok {
+			if ok, err := hc.git.IsAncestor(oldest, r.parent); err == nil && ok {
 				found, path = r.merge, r.path
 				break
 			}
 		}
-		return hc.keep(wk, head, found, n, rel, path)
+		return hc.keep(wk, head, found, n, rel, path, oldest)
 	}
-	for n < limit && !h.IsZero() {
+	for !h.IsZero() {
+		if n >= limit {
+			// Cut short: the run goes on beyond what a walk reads.
+			return nil, rel, historyLimitErr(limit)
+		}
 		if kept != nil && h.String() == kept.Head && cur == rel && hc.holds(h, rel, lastDoc) {
 			// The kept walk started here, from the same path: carry it on.
 			switch {
 			case kept.N == 0:
-				return finish(last, n, lastPath)
+				return finish(last, n, lastPath, nil)
 			case n+kept.N <= limit && kept.N < limit:
-				found := kept.Path
-				if found == "" {
-					found = rel
+				path, oldest := kept.Path, kept.Found
+				if path == "" {
+					path = rel
 				}
-				return finish(plumbing.NewHash(kept.Found), n+kept.N, found)
+				if kept.Oldest != "" {
+					oldest = kept.Oldest
+				}
+				return finish(plumbing.NewHash(oldest), n+kept.N, path, kept)
 			}
 			// It may have been cut by the limit: walk on.
 			kept = nil
@@ -348,7 +377,7 @@ func (hc *historyCache) walk(rel, key string, work *loops.Document, limit int, r
 		}
 		h = c.ParentHashes[0]
 	}
-	return finish(last, n, lastPath)
+	return finish(last, n, lastPath, nil)
 }
 
 // holds reports whether commit h has the document of as at rel (the same
@@ -434,8 +463,14 @@ func (hc *historyCache) predecessor(parent, child *object.Commit, rel string, ch
 			came = append(came, id)
 		}
 	}
-	if len(gone) != 1 || len(came) != 1 || came[0] != childDoc.LoopID || (hc.exists != nil && hc.exists(gone[0])) {
+	if len(gone) != 1 || len(came) != 1 || came[0] != childDoc.LoopID {
 		return "", nil, false
+	}
+	if hc.exists != nil {
+		hc.volatile = true
+		if hc.exists(gone[0]) {
+			return "", nil, false
+		}
 	}
 	for _, ch := range from {
 		if d, ok := hc.doc(ch.Path, ch.From.Hash, nil); ok && d.LoopID == gone[0] && pred(d) {
@@ -454,7 +489,7 @@ type fieldChange struct {
 }
 
 // stepSince says how step in work's document differs from commit c's
-// version of it (at rel, its path there; see approvedForm): nothing (the
+// version of it (at rel, its path there; see stepFields): nothing (the
 // same), every part "added" (no such step then), or the parts changed.
 func (hc *historyCache) stepSince(c *object.Commit, rel string, work *loops.Document, step *loops.Step) ([]fieldChange, error) {
 	hc.mu.Lock()
@@ -519,9 +554,11 @@ func (hc *historyCache) approversAt(h plumbing.Hash) ([]string, error) {
 	return cfg.Policy.Approvers, nil
 }
 
-// fileSince returns the oldest commit of the first-parent run from HEAD
-// whose rel is HEAD's (nil when HEAD has no such file): the commit that
-// last changed it.
+// fileSince returns the commit that gave rel its content at HEAD (nil
+// when HEAD has no such file): the oldest commit of the first-parent run
+// from HEAD that has it, or, when that is a merge that brought it from a
+// branch, the branch's commit that wrote it (as Gates.introducer does for
+// a document), so that a change merged is its author's, not the merger's.
 func (hc *historyCache) fileSince(rel string, limit int) (*object.Commit, error) {
 	head, err := hc.git.Head()
 	if err != nil || head.IsZero() {
@@ -533,10 +570,32 @@ func (hc *historyCache) fileSince(rel string, limit int) (*object.Commit, error)
 	}
 	hc.mu.Lock()
 	defer hc.mu.Unlock()
-	return hc.firstParentRun(head, limit, func(c *object.Commit) bool {
+	has := func(c *object.Commit) bool {
 		blob, ok := hc.blobAt(c, rel)
 		return ok && blob == want
-	})
+	}
+	c, err := hc.firstParentRun(head, limit, has)
+	for hops := 0; err == nil && c != nil && len(c.ParentHashes) > 1 && hops < limit; hops++ {
+		var from *object.Commit
+		for _, p := range c.ParentHashes[1:] {
+			f, ferr := hc.firstParentRun(p, limit, has)
+			if ferr != nil {
+				return nil, ferr
+			}
+			if f != nil {
+				from = f
+				break
+			}
+		}
+		if from == nil {
+			break // the merge itself wrote it
+		}
+		if base, err := hc.git.MergeBase(from.Hash, c.ParentHashes[0]); err == nil && base == from.Hash {
+			break // on the first parent's line before: the merge brings it back
+		}
+		c = from
+	}
+	return c, err
 }
 
 // sameFile reports whether commit c's rel is HEAD's.
@@ -598,7 +657,10 @@ func (hc *historyCache) walkFrom(start plumbing.Hash, merge *object.Commit, rel 
 // the error. The caller holds hc.mu.
 func (hc *historyCache) firstParentRun(start plumbing.Hash, limit int, keep func(*object.Commit) bool) (*object.Commit, error) {
 	var found *object.Commit
-	for h, n := start, 0; n < limit && !h.IsZero(); n++ {
+	for h, n := start, 0; !h.IsZero(); n++ {
+		if n == limit {
+			return nil, historyLimitErr(limit)
+		}
 		c, err := hc.commit(h)
 		if err != nil {
 			return found, err
@@ -616,17 +678,24 @@ func (hc *historyCache) firstParentRun(start plumbing.Hash, limit int, keep func
 }
 
 // keep records a walk from head that started at path rel and returns its
-// commit and the document's path there (path).
-func (hc *historyCache) keep(wk string, head, found plumbing.Hash, n int, rel, path string) (*object.Commit, string, error) {
+// commit and the document's path there (path); oldest is the run's oldest
+// commit.
+// A walk that depended on the working tree (volatile) is not kept.
+func (hc *historyCache) keep(wk string, head, found plumbing.Hash, n int, rel, path string, oldest plumbing.Hash) (*object.Commit, string, error) {
 	w := &walkResult{Head: head.String(), N: n}
 	if n > 0 {
 		w.Found = found.String()
 		if path != rel {
 			w.Path = path
 		}
+		if oldest != found {
+			w.Oldest = oldest.String()
+		}
 	}
-	hc.walks[wk] = w
-	hc.dirty = true
+	if !hc.volatile {
+		hc.walks[wk] = w
+		hc.dirty = true
+	}
 	return hc.result(w, rel)
 }
 

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -576,7 +578,7 @@ func TestForbidSelfApprovalCoversAVerifyStepsPack(t *testing.T) {
 			r.commitAs("Lead", "lead@example.com", "the pack", map[string]string{"verify/p.yaml": "pack: p\nchecks:\n  - id: C1\n    run: \"true\"\n"})
 			r.commitAs("Approver", tc.approver, "approve", map[string]string{"loops/v.md": strings.Replace(doc, "status: active\n", "status: active\napprovals: [G]\n", 1)})
 			it := r.plan(nil, "LOOP-V", "vp")
-			if it.State != tc.want || (tc.want == StateBlocked && !strings.Contains(it.Reason, "last changed verify/p.yaml, the pack of step \"vp\"")) {
+			if it.State != tc.want || (tc.want == StateBlocked && !strings.Contains(it.Reason, "wrote verify/p.yaml, the pack of step \"vp\"")) {
 				t.Fatalf("plan: %s %q, want %s", it.State, it.Reason, tc.want)
 			}
 		})
@@ -897,6 +899,39 @@ func TestApprovalFollowsTheLoopNotThePath(t *testing.T) {
 			},
 			loop: "LOOP-A", wantRun: true,
 		},
+		{
+			name: "a revoked approval kept by a merge, after another merge kept it and the walk was kept",
+			steps: func(r *testRepo, count string) {
+				r.gitCommit(lead, nil, "approve", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, true)})
+				r.gitCommit(intruder, nil, "unrelated", map[string]string{"notes.txt": "hi\n"})
+				for _, b := range []string{"x", "y"} {
+					as(r, intruder, "checkout", "-qb", b, "main")
+					r.gitCommit(intruder, nil, "revoke on "+b, map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, false)})
+				}
+				as(r, lead, "checkout", "-q", "main")
+				for _, m := range []struct {
+					by     person
+					branch string
+				}{{lead, "x"}, {intruder, "y"}} {
+					as(r, m.by, "merge", "-q", "--no-ff", "--no-commit", m.branch)
+					as(r, m.by, "checkout", "HEAD", "--", "loops/a.md")
+					as(r, m.by, "commit", "-qm", "keep the approval")
+					// A dry run keeps the walks (approvals.idx.json).
+					r.run(nil, func(o *Options) { o.DryRun = true })
+				}
+			},
+			loop: "LOOP-A",
+		},
+		{
+			name: "a loop renamed, then its old id back in another document, after the walk was kept",
+			steps: func(r *testRepo, count string) {
+				r.gitCommit(lead, nil, "approve", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, true)})
+				r.gitCommit(intruder, nil, "rename", map[string]string{"loops/a.md": doc("LOOP-NEW", "wiped", count, true)})
+				r.run(nil, func(o *Options) { o.DryRun = true })
+				r.gitCommit(intruder, nil, "the old id back", map[string]string{"loops/b.md": loopDoc("LOOP-A", "## Stage 1: X\n\n```sh {name=x}\ntrue\n```\n")})
+			},
+			loop: "LOOP-NEW",
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -991,5 +1026,101 @@ func TestApprovalInAShallowCloneSaysSo(t *testing.T) {
 	r.git("fetch", "-q", "--unshallow")
 	if it := r.plan(nil, "LOOP-A", "p"); it.State != StatePending {
 		t.Fatalf("after --unshallow: %s %q, want pending", it.State, it.Reason)
+	}
+}
+
+// TestApprovalCoversAVerifyPackMergedFromABranch: a verify step's pack
+// changed on a branch is its author's when an approver merges it, as a
+// command would be.
+func TestApprovalCoversAVerifyPackMergedFromABranch(t *testing.T) {
+	r := newRepo(t)
+	doc := loopDoc("LOOP-V", "## Stage 1: Check\n\n```verify {name=vp gate=G pack=p}\n```\n")
+	r.commitAs("Ops", "ops@example.com", "setup", map[string]string{
+		"spine.yaml": "policy:\n  approvers: [lead@example.com]\n", "loops/v.md": doc,
+		"verify/p.yaml": "pack: p\nchecks:\n  - id: C1\n    run: \"true\"\n",
+	})
+	r.commitAs("Lead", "lead@example.com", "approve", map[string]string{"loops/v.md": strings.Replace(doc, "status: active\n", "status: active\napprovals: [G]\n", 1)})
+	r.gitAs("Intruder", "intruder@example.com", "checkout", "-qb", "feat")
+	r.commitAs("Intruder", "intruder@example.com", "the pack", map[string]string{"verify/p.yaml": "pack: p\nchecks:\n  - id: C1\n    run: \"echo evil; true\"\n"})
+	r.gitAs("Lead", "lead@example.com", "checkout", "-q", "main")
+	r.gitAs("Lead", "lead@example.com", "merge", "-q", "--no-ff", "-m", "merge", "feat")
+	if it := r.plan(nil, "LOOP-V", "vp"); it.State != StateBlocked || !strings.Contains(it.Reason, "intruder@example.com") {
+		t.Fatalf("plan: %s %q, want blocked naming the pack's author", it.State, it.Reason)
+	}
+}
+
+// TestForbidSelfApprovalCoversEveryPart: with forbid_self_approval, the
+// author of any part of a gated step cannot approve it, nor a change of
+// it: not when somebody else changed another part last, nor when the
+// commit that changed it claims an older date.
+func TestForbidSelfApprovalCoversEveryPart(t *testing.T) {
+	const policy = "policy:\n  approvers: [lead@example.com, second@example.com]\n  forbid_self_approval: true\n"
+	step := func(attrs, cmd string) string {
+		return loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: P\n\n```sh {name=p gate=G%s}\n%s\n```\n", attrs, cmd))
+	}
+	approved := func(d string) string {
+		return strings.Replace(d, "status: active\n", "status: active\napprovals: [G]\n", 1)
+	}
+	t.Run("the command's author approves, after another attribute changed", func(t *testing.T) {
+		r := newRepo(t)
+		r.commit("setup", map[string]string{"spine.yaml": policy})
+		r.commitAs("Lead", "lead@example.com", "the step", map[string]string{"loops/a.md": step("", "echo lead")})
+		r.commitAs("Intruder", "intruder@example.com", "a timeout", map[string]string{"loops/a.md": step(" timeout=10m", "echo lead")})
+		r.commitAs("Lead", "lead@example.com", "approve", map[string]string{"loops/a.md": approved(step(" timeout=10m", "echo lead"))})
+		if it := r.plan(nil, "LOOP-A", "p"); it.State != StateBlocked || !strings.Contains(it.Reason, "wrote step \"p\"'s command and cannot approve it") {
+			t.Fatalf("plan: %s %q, want blocked", it.State, it.Reason)
+		}
+	})
+	t.Run("an approver changes the command with an old committer date", func(t *testing.T) {
+		r := newRepo(t)
+		r.commit("setup", map[string]string{"spine.yaml": policy})
+		r.commitAs("Ops", "ops@example.com", "the step", map[string]string{"loops/a.md": step("", "echo ops")})
+		r.commitAs("Second", "second@example.com", "approve", map[string]string{"loops/a.md": approved(step("", "echo ops"))})
+		r.write("loops/a.md", approved(step("", "echo lead")))
+		cmd := exec.Command("git", "commit", "-qam", "backdated")
+		cmd.Dir = r.root
+		cmd.Env = append(gitEnv("Lead", "lead@example.com"), "GIT_COMMITTER_DATE=2020-01-01T00:00:00Z")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("commit: %v\n%s", err, out)
+		}
+		if it := r.plan(nil, "LOOP-A", "p"); it.State != StateBlocked || !strings.Contains(it.Reason, "cannot approve it") {
+			t.Fatalf("plan: %s %q, want blocked", it.State, it.Reason)
+		}
+	})
+}
+
+// TestApprovalOlderThanTheHistoryLimit: an approval further back than the
+// history spine reads cannot be told an approver's: it is refused, saying
+// so, not taken for the commit where the reading stopped.
+func TestApprovalOlderThanTheHistoryLimit(t *testing.T) {
+	lead := newPerson(t, "Lead", "lead@example.com")
+	intruder := newPerson(t, "Intruder", "intruder@example.com")
+	for _, tc := range []struct {
+		name       string
+		approver   person
+		later      int
+		wantReason string
+	}{
+		{"an intruder's approval within the limit", intruder, 3, "is by Intruder"},
+		{"an intruder's approval beyond it", intruder, 12, "longer than the 10 commits spine reads"},
+		{"an approver's approval beyond it", lead, 12, "longer than the 10 commits spine reads"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRepo(t)
+			r.commit("setup", map[string]string{"spine.yaml": "policy:\n  approvers: [lead@example.com]\n"})
+			doc := loopDoc("LOOP-A", "## Stage 1: P\n\n```sh {name=p gate=G}\ntrue\n```\n")
+			r.gitCommit(tc.approver, nil, "approve", map[string]string{"loops/a.md": strings.Replace(doc, "status: active\n", "status: active\napprovals: [G]\n", 1)})
+			for i := range tc.later {
+				r.gitCommit(lead, nil, "later", map[string]string{"notes.txt": strconv.Itoa(i)})
+			}
+			p, err := Plan(func() Options { o := r.runOpts(nil); o.ApprovalHistory = 10; return o }())
+			if err != nil {
+				t.Fatal(err)
+			}
+			it := p.PlanLoop(r.runOpts(nil).Set.ByID("LOOP-A"))[0]
+			if it.State != StateBlocked || !strings.Contains(it.Reason, tc.wantReason) {
+				t.Fatalf("plan: %s %q, want blocked with %q", it.State, it.Reason, tc.wantReason)
+			}
+		})
 	}
 }

@@ -106,6 +106,9 @@ type Options struct {
 	// Signer, when set, signs every receipt written: receipt.dsse.json
 	// beside receipt.json, committed with it.
 	Signer *artifacts.Signer
+	// ApprovalHistory bounds the commits an approval's history walks read
+	// (Gates.HistoryLimit; 0: the default, 5,000).
+	ApprovalHistory int
 	// History, when set, is the receipt history the caller read with
 	// LoadHistory while it parsed the documents (the two are independent,
 	// so read-only commands overlap them). Plan uses it instead of reading
@@ -269,7 +272,7 @@ func (r *Runner) loadWith(h *History) error {
 			PackFile:    r.packRel,
 			ArmoredKeys: keys,
 			StateDir:    r.opts.StateDir,
-			LoopExists:  r.loopExists,
+			LoopExists:  r.loopExists, HistoryLimit: r.opts.ApprovalHistory,
 		},
 		Host: r.opts.Host, Retry: r.opts.Retry, Unfinished: unfinished,
 		CapGate: r.opts.CapGate, Now: r.opts.Clock,
