@@ -7,6 +7,7 @@ package loops
 import (
 	"crypto/sha1"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spinehq/spine/internal/finding"
@@ -68,6 +69,27 @@ func (m Meta) Line(key string) int {
 		}
 	}
 	return 0
+}
+
+// Approvals returns the gates approvals: lists: a YAML list, or a string
+// of names separated by commas or spaces.
+func (m Meta) Approvals() []string {
+	v, ok := m.Get("approvals")
+	if !ok {
+		return nil
+	}
+	var out []string
+	switch x := v.(type) {
+	case string:
+		out = strings.FieldsFunc(x, func(r rune) bool { return r == ',' || r == ' ' || r == '[' || r == ']' })
+	case []any:
+		for _, e := range x {
+			if s, ok := e.(string); ok && strings.TrimSpace(s) != "" {
+				out = append(out, strings.TrimSpace(s))
+			}
+		}
+	}
+	return out
 }
 
 // MetaSource says where a document's metadata was read from.

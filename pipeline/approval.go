@@ -272,28 +272,7 @@ func (g *Gates) historyErr(err error) error {
 
 // hasApproval reports whether approvals: lists gate.
 func hasApproval(m loops.Meta, gate string) bool {
-	return slices.Contains(approvalsOf(m), gate)
-}
-
-// approvalsOf returns the gates approvals: lists: a YAML list, or a
-// string of names separated by commas or spaces.
-func approvalsOf(m loops.Meta) []string {
-	v, ok := m.Get("approvals")
-	if !ok {
-		return nil
-	}
-	var out []string
-	switch x := v.(type) {
-	case string:
-		out = strings.FieldsFunc(x, func(r rune) bool { return r == ',' || r == ' ' || r == '[' || r == ']' })
-	case []any:
-		for _, e := range x {
-			if s, ok := e.(string); ok && strings.TrimSpace(s) != "" {
-				out = append(out, strings.TrimSpace(s))
-			}
-		}
-	}
-	return out
+	return slices.Contains(m.Approvals(), gate)
 }
 
 // approvalCommit finds the commit that added gate to the document's

@@ -100,7 +100,7 @@ type historyCache struct {
 // historyLimitErr is a walk cut short by its limit: what it looks for is
 // older than the history it may read, and it cannot tell who wrote it.
 func historyLimitErr(limit int) error {
-	return fmt.Errorf("its history is longer than the %d commits spine reads: an approver approves it again (approvals: without the gate, then with it)", limit)
+	return fmt.Errorf("the approval is older than the last %d commits of the branch (every commit counts, spine's own too), so who gave it cannot be told: an approver approves it again (approvals: without the gate, then with it)", limit)
 }
 
 func newHistoryCache(g *gitx.Repo, stateDir string, exists func(string) bool) *historyCache {

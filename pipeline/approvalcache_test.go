@@ -184,7 +184,7 @@ func TestHistoryWalkLimit(t *testing.T) {
 		fresh, _, ferr := newHistoryCache(g, "", nil).walk(rel, "k", d, limit, false, pred)
 		cached, _, cerr := newHistoryCache(g, state, nil).walk(rel, "k", d, limit, false, pred)
 		if limit < 5 {
-			if ferr == nil || cerr == nil || !strings.Contains(ferr.Error(), "longer than") || !strings.Contains(cerr.Error(), "longer than") {
+			if ferr == nil || cerr == nil || !strings.Contains(ferr.Error(), "older than the last") || !strings.Contains(cerr.Error(), "older than the last") {
 				t.Errorf("limit %d, a run of 5: fresh %v, cached %v, want both cut short", limit, ferr, cerr)
 			}
 		} else if ferr != nil || cerr != nil || fresh.Hash.String() != rev(4) || cached.Hash.String() != rev(4) {

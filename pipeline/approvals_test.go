@@ -1102,8 +1102,8 @@ func TestApprovalOlderThanTheHistoryLimit(t *testing.T) {
 		wantReason string
 	}{
 		{"an intruder's approval within the limit", intruder, 3, "is by Intruder"},
-		{"an intruder's approval beyond it", intruder, 12, "longer than the 10 commits spine reads"},
-		{"an approver's approval beyond it", lead, 12, "longer than the 10 commits spine reads"},
+		{"an intruder's approval beyond it", intruder, 12, "older than the last 10 commits of the branch"},
+		{"an approver's approval beyond it", lead, 12, "older than the last 10 commits of the branch"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRepo(t)

@@ -960,7 +960,7 @@ func GovernanceFindings(root string, cfg *config.Config, set *loops.Set, reg *ca
 				}
 			}
 		}
-		for _, a := range approvalsOf(d.Meta) {
+		for _, a := range d.Meta.Approvals() {
 			if !gates[a] {
 				add(d.Path, max(1, d.Meta.Line("approvals")), string(loops.LevelWarning), fmt.Sprintf("approvals: %s opens no gate of this loop (its gates: %s)", a, gateList(gates)))
 			}

@@ -108,9 +108,17 @@ func (st *buildState) writeLoop(w *hw, d *loops.Document, pg *loopPage) error {
 		w.t(b.Gate)
 		w.s(`</code>: run with <code>`)
 		w.t(b.Gate)
-		w.s(`=yes</code> in the environment, or have an approver add <code>`)
-		w.t(b.Gate)
-		w.s(`</code> to <code>approvals:</code> in this loop's frontmatter. Refused <time datetime="`)
+		if b.Listed {
+			// The approval is there, and did not cover the step: the
+			// receipt says why.
+			w.s(`=yes</code> in the environment, or have an approver approve it again (commit <code>approvals:</code> without <code>`)
+			w.t(b.Gate)
+			w.s(`</code>, then with it): this loop's <code>approvals:</code> lists it, but the approval does not cover the step as it is (the receipt says why). Refused <time datetime="`)
+		} else {
+			w.s(`=yes</code> in the environment, or have an approver add <code>`)
+			w.t(b.Gate)
+			w.s(`</code> to <code>approvals:</code> in this loop's frontmatter. Refused <time datetime="`)
+		}
 		w.t(b.ISO)
 		w.s(`">`)
 		w.t(b.When)

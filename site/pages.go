@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"io"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -621,6 +622,9 @@ type kvs struct{ K, V string }
 
 type blockedGate struct {
 	Step, Stage, Gate, URL, When, ISO string
+	// Listed is set when the loop's approvals: lists the gate already:
+	// the approval did not cover the step, and only one given anew does.
+	Listed bool
 }
 
 // heldStep is a step held for an operator, with the planner's reason.
@@ -892,7 +896,7 @@ func (st *buildState) loopData(d *loops.Document) *loopPage {
 			}
 		}
 		if blocked != nil {
-			pg.Blocked = append(pg.Blocked, blockedGate{Step: step, Stage: blocked.Receipt.Stage, Gate: blocked.Receipt.Gate,
+			pg.Blocked = append(pg.Blocked, blockedGate{Step: step, Stage: blocked.Receipt.Stage, Gate: blocked.Receipt.Gate, Listed: slices.Contains(d.Meta.Approvals(), blocked.Receipt.Gate),
 				URL: root + receiptPath(blocked.RunKey), When: fmtWhen(blocked.Start), ISO: fmtISO(blocked.Start)})
 		}
 	}

@@ -158,3 +158,35 @@ func TestNoExitCodeShownAsSuch(t *testing.T) {
 		t.Errorf("the receipt's fields do not show exit_code -1 as recorded")
 	}
 }
+
+// TestBlockedCalloutWhenTheGateIsListed: a loop whose approvals: lists the
+// gate a step was blocked at was approved, and the approval did not cover
+// the step: the callout asks for an approval given anew, not for adding
+// what is there.
+func TestBlockedCalloutWhenTheGateIsListed(t *testing.T) {
+	for _, tc := range []struct {
+		name, approvals, want, not string
+	}{
+		{"not listed", "", "have an approver add <code>ALLOW_WIPE</code> to <code>approvals:</code>", "approve it again"},
+		{"listed", "approvals: [ALLOW_WIPE]\n", "have an approver approve it again (commit <code>approvals:</code> without <code>ALLOW_WIPE</code>, then with it)", "have an approver add"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := t.TempDir()
+			writeFile(t, filepath.Join(repo, "loops", "a.md"), "---\nloop_id: LOOP-GATE\nstatus: active\n"+tc.approvals+"---\n\n# Loop Scope: LOOP-GATE\n\n## Stage 1: X\n\n```sh {name=wipe gate=ALLOW_WIPE}\ntrue\n```\n")
+			addReceipt(t, repo, receiptSpec{key: "CAP-20260301-101500__step.wipe__Rblocked001", loop: "LOOP-GATE", step: "wipe", stage: "Stage 1: X", status: "blocked", gate: "ALLOW_WIPE", command: "true", host: "h"})
+			out := filepath.Join(t.TempDir(), "public")
+			b, err := site.NewBuilder()
+			if err != nil {
+				t.Fatal(err)
+			}
+			buildSite(t, b, repo, out)
+			data, err := os.ReadFile(filepath.Join(out, "loops", "LOOP-GATE", "index.html"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if page := string(data); !strings.Contains(page, tc.want) || strings.Contains(page, tc.not) {
+				t.Errorf("callout: want %q, not %q", tc.want, tc.not)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -175,9 +176,19 @@ func (t *termReporter) Held(it *pipeline.Item) {
 	switch it.State {
 	case pipeline.StateBlocked:
 		icon = t.paint("33", "⏸")
-		next = fmt.Sprintf("approve: %s=yes spine run, or add %s to approvals: (commit by an approver)", it.Gate, it.Gate)
-		if t.gitApprovalsOnly {
+		switch listed := it.Doc != nil && slices.Contains(it.Doc.Meta.Approvals(), it.Gate); {
+		case listed:
+			// approvals: lists it, but it does not open the gate (the
+			// reason says why): only an approval given anew does.
+			next = fmt.Sprintf("approve again: an approver commits approvals: without %s, then with it", it.Gate)
+			if !t.gitApprovalsOnly {
+				next = fmt.Sprintf("%s=yes spine run, or %s", it.Gate, strings.TrimPrefix(next, "approve again: "))
+				next = "approve: " + next
+			}
+		case t.gitApprovalsOnly:
 			next = fmt.Sprintf("approve: add %s to approvals: in a commit by an approver, and push", it.Gate)
+		default:
+			next = fmt.Sprintf("approve: %s=yes spine run, or add %s to approvals: (commit by an approver)", it.Gate, it.Gate)
 		}
 	case pipeline.StateFailed:
 		icon = t.paint("31", "✖")
