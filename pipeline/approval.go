@@ -111,6 +111,24 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 	if c == nil {
 		return Decision{Reason: fmt.Sprintf("gate %s: approval is not committed yet", gate)}
 	}
+	dec, changed := g.decide(doc, step, gate, c, rel)
+	if changed {
+		// The first parent's approval does not cover the step as it is:
+		// one given on a branch merged since may (a merge request
+		// approved again on its branch, then merged).
+		for _, b := range g.branchApprovals(doc, gate, c) {
+			if d, _ := g.decide(doc, step, gate, b.c, b.rel); d.Approved {
+				return d
+			}
+		}
+	}
+	return dec
+}
+
+// decide decides the gate for step in doc given c, the commit that
+// approved it, with the document at rel there. changed reports a refusal
+// for a part of the step changed since c: another approval may cover it.
+func (g *Gates) decide(doc *loops.Document, step *loops.Step, gate string, c *object.Commit, rel string) (dec Decision, changed bool) {
 	// An approval covers the step as the approver saw it (stepFields).
 	// Each part of it changed since (or every part, for a step added since)
 	// must have been given its present value by an approver's commit: that
@@ -120,7 +138,7 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 	vouch := []*object.Commit{c}
 	changes, err := g.history().stepSince(c, rel, doc, step)
 	if err != nil {
-		return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, g.historyErr(err))}
+		return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, g.historyErr(err))}, false
 	}
 	var refused []fieldChange // the parts no approver gave their value
 	var by *object.Commit     // the commit that gave the first of them its value
@@ -147,7 +165,7 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 		if by != nil {
 			what += fmt.Sprintf(" in commit %s by %s <%s>", by.Hash.String()[:12], by.Author.Name, by.Author.Email)
 		}
-		return Decision{Reason: fmt.Sprintf("gate %s: step %q was %s after the approval in commit %s; an approver approves it again by committing approvals: without %s, then with it", gate, step.Name, what, c.Hash.String()[:12], gate)}
+		return Decision{Reason: fmt.Sprintf("gate %s: step %q was %s after the approval in commit %s; an approver approves it again by committing approvals: without %s, then with it", gate, step.Name, what, c.Hash.String()[:12], gate)}, true
 	}
 	// A verify step runs its pack's checks: the pack file is part of what
 	// was approved.
@@ -155,7 +173,7 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 		if prel := g.PackFile(step.Pack); prel != "" {
 			same, err := g.history().sameFile(c, prel)
 			if err != nil {
-				return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, g.historyErr(err))}
+				return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, g.historyErr(err))}, false
 			}
 			if !same {
 				changed, _ := g.history().fileSince(prel, g.limit())
@@ -164,7 +182,7 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 					if changed != nil {
 						what = fmt.Sprintf("%s changed in commit %s by %s <%s>", prel, changed.Hash.String()[:12], changed.Author.Name, changed.Author.Email)
 					}
-					return Decision{Reason: fmt.Sprintf("gate %s: verify step %q's pack %s after the approval in commit %s; an approver approves it again by committing approvals: without %s, then with it", gate, step.Name, what, c.Hash.String()[:12], gate)}
+					return Decision{Reason: fmt.Sprintf("gate %s: verify step %q's pack %s after the approval in commit %s; an approver approves it again by committing approvals: without %s, then with it", gate, step.Name, what, c.Hash.String()[:12], gate)}, true
 				}
 				vouch = append(vouch, changed)
 			}
@@ -180,7 +198,7 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 		}
 		seen[v.Hash] = true
 		if why := g.approves(v, gate); why != "" {
-			return Decision{Reason: why}
+			return Decision{Reason: why}, false
 		}
 		approving = append(approving, v)
 	}
@@ -211,12 +229,12 @@ func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decisi
 		for _, v := range approving {
 			for _, p := range wrote {
 				if sameEmail(p.email, v.Author.Email) {
-					return Decision{Reason: fmt.Sprintf("gate %s: %s <%s> wrote %s and cannot approve it (policy.forbid_self_approval)", gate, v.Author.Name, v.Author.Email, p.what)}
+					return Decision{Reason: fmt.Sprintf("gate %s: %s <%s> wrote %s and cannot approve it (policy.forbid_self_approval)", gate, v.Author.Name, v.Author.Email, p.what)}, false
 				}
 			}
 		}
 	}
-	return Decision{Approved: true, Approval: &artifacts.Approval{Source: "git", Commit: c.Hash.String(), Author: author}}
+	return Decision{Approved: true, Approval: &artifacts.Approval{Source: "git", Commit: c.Hash.String(), Author: author}}, false
 }
 
 // approves says why commit c cannot approve gate (its author is not an
@@ -286,6 +304,89 @@ func (g *Gates) approvalCommit(doc *loops.Document, gate string) (*object.Commit
 		return c, rel, err
 	}
 	return g.introducer(c, rel, doc, pred)
+}
+
+// branchApproval is an approval given on a branch merged since: its
+// commit, and the document's path there.
+type branchApproval struct {
+	c   *object.Commit
+	rel string
+}
+
+// branchApprovals returns the approvals of gate given on branches merged
+// into the first-parent run from HEAD down to c (the first parent's
+// approval), newest merge first: at each merge whose other parent has the
+// approval, the commit of that branch that gave it, when it is not on the
+// first parent's line (the branch approved again, rather than kept the
+// approval it started from). Not kept between processes: it is only
+// looked for when c's approval does not cover the step.
+func (g *Gates) branchApprovals(doc *loops.Document, gate string, c *object.Commit) []branchApproval {
+	pred := func(d *loops.Document) bool { return hasApproval(d.Meta, gate) }
+	hc := g.history()
+	head, err := g.Git.Head()
+	if err != nil {
+		return nil
+	}
+	type merge struct {
+		c   *object.Commit
+		rel string
+	}
+	var merges []merge
+	hc.mu.Lock()
+	cur := doc.Path
+	var child *object.Commit
+	var childDoc *loops.Document
+	for h, n := head, 0; !h.IsZero() && h != c.Hash && n < g.limit(); n++ {
+		mc, err := hc.commit(h)
+		if err != nil {
+			break
+		}
+		var d *loops.Document
+		if child == nil {
+			blob, ok := hc.blobAt(mc, cur)
+			if !ok {
+				break
+			}
+			if d, ok = hc.doc(cur, blob, doc); !ok {
+				break
+			}
+		} else {
+			from, pd, ok := hc.predecessor(mc, child, cur, childDoc, doc, pred)
+			if !ok {
+				break
+			}
+			cur, d = from, pd
+		}
+		if !pred(d) {
+			break // the run of the approval ended
+		}
+		if len(mc.ParentHashes) > 1 {
+			merges = append(merges, merge{mc, cur})
+		}
+		child, childDoc = mc, d
+		if len(mc.ParentHashes) == 0 {
+			break
+		}
+		h = mc.ParentHashes[0]
+	}
+	hc.mu.Unlock()
+	var out []branchApproval
+	for _, m := range merges {
+		for _, p := range m.c.ParentHashes[1:] {
+			b, brel, err := hc.walkFrom(p, m.c, m.rel, doc, g.limit(), pred)
+			if err != nil || b == nil {
+				continue
+			}
+			if on, err := g.Git.IsAncestor(b.Hash, m.c.ParentHashes[0]); err != nil || on {
+				continue
+			}
+			b, brel, err = g.introducer(b, brel, doc, pred)
+			if err == nil {
+				out = append(out, branchApproval{b, brel})
+			}
+		}
+	}
+	return out
 }
 
 // introducer returns the commit that wrote what pred sees, and the

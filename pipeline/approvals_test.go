@@ -932,6 +932,49 @@ func TestApprovalFollowsTheLoopNotThePath(t *testing.T) {
 			},
 			loop: "LOOP-NEW",
 		},
+		{
+			name: "a change approved again on its branch by an approver, merged with a merge commit",
+			steps: func(r *testRepo, count string) {
+				r.gitCommit(lead, nil, "approve", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, true)})
+				as(r, intruder, "checkout", "-qb", "pr")
+				r.gitCommit(intruder, nil, "change", map[string]string{"loops/a.md": doc("LOOP-A", "changed", count, true)})
+				r.gitCommit(lead, nil, "withdraw", map[string]string{"loops/a.md": doc("LOOP-A", "changed", count, false)})
+				r.gitCommit(lead, nil, "approve again", map[string]string{"loops/a.md": doc("LOOP-A", "changed", count, true)})
+				as(r, lead, "checkout", "-q", "main")
+				r.gitCommit(lead, nil, "elsewhere", map[string]string{"notes.txt": "main moved on\n"})
+				as(r, lead, "merge", "-q", "--no-ff", "--no-edit", "pr")
+			},
+			loop: "LOOP-A", wantRun: true,
+		},
+		{
+			name: "a change approved again on its branch by an intruder, merged with a merge commit",
+			steps: func(r *testRepo, count string) {
+				r.gitCommit(lead, nil, "approve", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, true)})
+				as(r, intruder, "checkout", "-qb", "pr")
+				r.gitCommit(intruder, nil, "change", map[string]string{"loops/a.md": doc("LOOP-A", "changed", count, true)})
+				r.gitCommit(intruder, nil, "withdraw", map[string]string{"loops/a.md": doc("LOOP-A", "changed", count, false)})
+				r.gitCommit(intruder, nil, "approve again", map[string]string{"loops/a.md": doc("LOOP-A", "changed", count, true)})
+				as(r, lead, "checkout", "-q", "main")
+				r.gitCommit(lead, nil, "elsewhere", map[string]string{"notes.txt": "main moved on\n"})
+				as(r, lead, "merge", "-q", "--no-ff", "--no-edit", "pr")
+			},
+			loop: "LOOP-A",
+		},
+		{
+			name: "a change approved again on its branch, merged, then changed on main by an intruder",
+			steps: func(r *testRepo, count string) {
+				r.gitCommit(lead, nil, "approve", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, true)})
+				as(r, intruder, "checkout", "-qb", "pr")
+				r.gitCommit(intruder, nil, "change", map[string]string{"loops/a.md": doc("LOOP-A", "changed", count, true)})
+				r.gitCommit(lead, nil, "withdraw", map[string]string{"loops/a.md": doc("LOOP-A", "changed", count, false)})
+				r.gitCommit(lead, nil, "approve again", map[string]string{"loops/a.md": doc("LOOP-A", "changed", count, true)})
+				as(r, lead, "checkout", "-q", "main")
+				r.gitCommit(lead, nil, "elsewhere", map[string]string{"notes.txt": "main moved on\n"})
+				as(r, lead, "merge", "-q", "--no-ff", "--no-edit", "pr")
+				r.gitCommit(intruder, nil, "swap", map[string]string{"loops/a.md": doc("LOOP-A", "swapped", count, true)})
+			},
+			loop: "LOOP-A",
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
