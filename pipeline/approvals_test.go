@@ -1167,3 +1167,25 @@ func TestApprovalOlderThanTheHistoryLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestFailedGatedStepSaysARetryWouldBeBlocked: a failed gated step's
+// --retry hint says when its gate would block the retry (its approval no
+// longer covers it), rather than promise a run.
+func TestFailedGatedStepSaysARetryWouldBeBlocked(t *testing.T) {
+	lead := newPerson(t, "Lead", "lead@example.com")
+	intruder := newPerson(t, "Intruder", "intruder@example.com")
+	r := newRepo(t)
+	r.commit("setup", map[string]string{"spine.yaml": "policy:\n  approvers: [lead@example.com]\n"})
+	doc := func(timeout string) string {
+		return strings.Replace(loopDoc("LOOP-A", "## Stage 1: P\n\n```sh {name=p gate=G timeout="+timeout+"}\nexit 3\n```\n"), "status: active\n", "status: active\napprovals: [G]\n", 1)
+	}
+	r.gitCommit(lead, nil, "approved", map[string]string{"loops/a.md": doc("1m")})
+	r.run(nil)
+	if it := r.plan(nil, "LOOP-A", "p"); it.State != StateFailed || strings.Contains(it.Reason, "would be blocked") {
+		t.Fatalf("after the failure: %s %q, want failed, a retry allowed", it.State, it.Reason)
+	}
+	r.gitCommit(intruder, nil, "longer", map[string]string{"loops/a.md": doc("10m")})
+	if it := r.plan(nil, "LOOP-A", "p"); it.State != StateFailed || !strings.Contains(it.Reason, "--retry p") || !strings.Contains(it.Reason, "a retry would be blocked: gate G: step \"p\" was changed (timeout=)") {
+		t.Fatalf("after a change: %s %q, want failed, saying a retry would be blocked", it.State, it.Reason)
+	}
+}

@@ -354,6 +354,15 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 					// No process ran: an operator's verdict (spine resolve).
 					it.Reason = fmt.Sprintf("%s (at %s); change its command, or --retry %s", latest.Note, stamp(latest.Started), step.Name)
 				}
+				// A retry passes the gate first: say so when it would not.
+				if gate := p.gateOf(step); gate != "" {
+					p.mu.Lock()
+					d := p.Gates.Check(it.Doc, step, gate)
+					p.mu.Unlock()
+					if !d.Approved {
+						it.Reason += "; a retry would be blocked: " + d.Reason
+					}
+				}
 				return
 			}
 		case artifacts.StatusInterrupted:
