@@ -303,7 +303,7 @@ func (g *Gates) approvalCommit(doc *loops.Document, gate string) (*object.Commit
 	if err != nil || c == nil {
 		return c, rel, err
 	}
-	return g.introducer(c, rel, doc, pred)
+	return g.introducer(c, rel, doc, true, pred)
 }
 
 // branchApproval is an approval given on a branch merged since: its
@@ -351,7 +351,7 @@ func (g *Gates) branchApprovals(doc *loops.Document, gate string, c *object.Comm
 				break
 			}
 		} else {
-			from, pd, ok := hc.predecessor(mc, child, cur, childDoc, doc, pred)
+			from, pd, ok := hc.predecessor(mc, child, cur, childDoc, doc, true, pred)
 			if !ok {
 				break
 			}
@@ -373,17 +373,19 @@ func (g *Gates) branchApprovals(doc *loops.Document, gate string, c *object.Comm
 	var out []branchApproval
 	for _, m := range merges {
 		for _, p := range m.c.ParentHashes[1:] {
-			b, brel, err := hc.walkFrom(p, m.c, m.rel, doc, g.limit(), pred)
+			b, brel, err := hc.walkFrom(p, m.c, m.rel, doc, g.limit(), true, pred)
 			if err != nil || b == nil {
 				continue
 			}
+			if b, brel, err = g.introducer(b, brel, doc, true, pred); err != nil {
+				continue
+			}
+			// What the first parent's line had (an approval revoked
+			// there since) is no branch's approval.
 			if on, err := g.Git.IsAncestor(b.Hash, m.c.ParentHashes[0]); err != nil || on {
 				continue
 			}
-			b, brel, err = g.introducer(b, brel, doc, pred)
-			if err == nil {
-				out = append(out, branchApproval{b, brel})
-			}
+			out = append(out, branchApproval{b, brel})
 		}
 	}
 	return out
@@ -397,12 +399,20 @@ func (g *Gates) branchApprovals(doc *loops.Document, gate string, c *object.Comm
 // merger's. Unless that commit was already in the merge's first parent's
 // history (an approval revoked since, which a crafted merge would bring
 // back): then the merge wrote it again, and it is the merger's.
-func (g *Gates) introducer(c *object.Commit, rel string, doc *loops.Document, pred func(*loops.Document) bool) (*object.Commit, string, error) {
-	for hops := 0; len(c.ParentHashes) > 1 && hops < g.limit(); hops++ {
+func (g *Gates) introducer(c *object.Commit, rel string, doc *loops.Document, revocable bool, pred func(*loops.Document) bool) (*object.Commit, string, error) {
+	// The merges hopped through, outermost first: what a branch's commit
+	// wrote is on none of their first parents' lines, else the merge
+	// whose first parent had it brought it back.
+	type hop struct {
+		merge *object.Commit
+		rel   string
+	}
+	var hops []hop
+	for len(c.ParentHashes) > 1 && len(hops) < g.limit() {
 		var from *object.Commit
 		fromRel := rel
 		for _, p := range c.ParentHashes[1:] {
-			f, fr, err := g.history().walkFrom(p, c, rel, doc, g.limit(), pred)
+			f, fr, err := g.history().walkFrom(p, c, rel, doc, g.limit(), revocable, pred)
 			if err != nil {
 				return c, rel, err
 			}
@@ -414,8 +424,13 @@ func (g *Gates) introducer(c *object.Commit, rel string, doc *loops.Document, pr
 		if from == nil {
 			break // the merge itself wrote it (a conflict resolved so)
 		}
-		if base, err := g.Git.MergeBase(from.Hash, c.ParentHashes[0]); err == nil && base == from.Hash {
-			break // on the first parent's line before: the merge brings it back
+		hops = append(hops, hop{c, rel})
+		for _, h := range hops {
+			if on, err := g.Git.IsAncestor(from.Hash, h.merge.ParentHashes[0]); err != nil || on {
+				// On that merge's first parent's line before: the merge
+				// brings it back.
+				return h.merge, h.rel, err
+			}
 		}
 		c, rel = from, fromRel
 	}
@@ -436,7 +451,7 @@ func (g *Gates) fieldCommit(doc *loops.Document, step *loops.Step, i int) *objec
 		return nil
 	}
 	// A change merged from a branch is its author's, as an approval is.
-	c, _, _ = g.introducer(c, rel, doc, pred)
+	c, _, _ = g.introducer(c, rel, doc, false, pred)
 	return c
 }
 

@@ -25,7 +25,7 @@ const approvalsIndexName = "approvals.idx.json"
 
 // approvalsIndexVersion changes when the file format, or what a walk
 // computes, does.
-const approvalsIndexVersion = 6
+const approvalsIndexVersion = 7
 
 // A history walk answers, for a document path and a predicate over the
 // document's content, which commit is the oldest of the unbroken run of
@@ -351,7 +351,7 @@ func (hc *historyCache) walk(rel, key string, work *loops.Document, limit int, r
 				break
 			}
 		} else {
-			from, pd, ok := hc.predecessor(c, lastCommit, cur, lastDoc, work, pred)
+			from, pd, ok := hc.predecessor(c, lastCommit, cur, lastDoc, work, true, pred)
 			if !ok {
 				break
 			}
@@ -367,7 +367,7 @@ func (hc *historyCache) walk(rel, key string, work *loops.Document, limit int, r
 				if err != nil {
 					continue
 				}
-				if _, pd, ok := hc.predecessor(pc, c, cur, d, work, pred); ok && !pred(pd) {
+				if _, pd, ok := hc.predecessor(pc, c, cur, d, work, false, pred); ok && !pred(pd) {
 					revivals = append(revivals, revival{merge: h, parent: p, path: cur})
 				}
 			}
@@ -406,11 +406,14 @@ func (hc *historyCache) holds(h plumbing.Hash, rel string, as *loops.Document) b
 //     what pred sees came with the new id (given as it moved it, or by a
 //     file name the id comes from).
 //
-// ok is false when child created the document: nothing in parent is it,
+// renames is false where child is a merge and parent its other side:
+// between them lie the first parent's changes too, not a rename of the
+// merge's (rule three does not apply). ok is false when child created the
+// document: nothing in parent is it,
 // not even a document of another loop id that child left at rel (the
 // document put there does not inherit what the old one held, which lives
 // on wherever child moved it). The caller holds hc.mu.
-func (hc *historyCache) predecessor(parent, child *object.Commit, rel string, childDoc, work *loops.Document, pred func(*loops.Document) bool) (string, *loops.Document, bool) {
+func (hc *historyCache) predecessor(parent, child *object.Commit, rel string, childDoc, work *loops.Document, renames bool, pred func(*loops.Document) bool) (string, *loops.Document, bool) {
 	if blob, ok := hc.blobAt(parent, rel); ok {
 		if d, ok := hc.doc(rel, blob, work); ok && (childDoc.LoopID == "" || d.LoopID == childDoc.LoopID) {
 			return rel, d, true
@@ -463,7 +466,7 @@ func (hc *historyCache) predecessor(parent, child *object.Commit, rel string, ch
 			came = append(came, id)
 		}
 	}
-	if len(gone) != 1 || len(came) != 1 || came[0] != childDoc.LoopID {
+	if !renames || len(gone) != 1 || len(came) != 1 || came[0] != childDoc.LoopID {
 		return "", nil, false
 	}
 	if hc.exists != nil {
@@ -575,7 +578,8 @@ func (hc *historyCache) fileSince(rel string, limit int) (*object.Commit, error)
 		return ok && blob == want
 	}
 	c, err := hc.firstParentRun(head, limit, has)
-	for hops := 0; err == nil && c != nil && len(c.ParentHashes) > 1 && hops < limit; hops++ {
+	var merges []*object.Commit // hopped through, outermost first
+	for err == nil && c != nil && len(c.ParentHashes) > 1 && len(merges) < limit {
 		var from *object.Commit
 		for _, p := range c.ParentHashes[1:] {
 			f, ferr := hc.firstParentRun(p, limit, has)
@@ -590,8 +594,11 @@ func (hc *historyCache) fileSince(rel string, limit int) (*object.Commit, error)
 		if from == nil {
 			break // the merge itself wrote it
 		}
-		if base, err := hc.git.MergeBase(from.Hash, c.ParentHashes[0]); err == nil && base == from.Hash {
-			break // on the first parent's line before: the merge brings it back
+		merges = append(merges, c)
+		for _, m := range merges {
+			if on, err := hc.git.IsAncestor(from.Hash, m.ParentHashes[0]); err != nil || on {
+				return m, err // on that merge's first parent's line before: it brings it back
+			}
 		}
 		c = from
 	}
@@ -614,17 +621,24 @@ func (hc *historyCache) sameFile(c *object.Commit, rel string) (bool, error) {
 // oldest commit of the first-parent run from start whose version of the
 // document merge holds at rel satisfies pred (nil when start's does not),
 // and the document's path there.
-func (hc *historyCache) walkFrom(start plumbing.Hash, merge *object.Commit, rel string, work *loops.Document, limit int, pred func(*loops.Document) bool) (*object.Commit, string, error) {
+func (hc *historyCache) walkFrom(start plumbing.Hash, merge *object.Commit, rel string, work *loops.Document, limit int, revocable bool, pred func(*loops.Document) bool) (*object.Commit, string, error) {
 	hc.mu.Lock()
 	defer hc.mu.Unlock()
 	// The merge holds the document at rel: the branch may hold it at
-	// another path (moved on either side), found as from any child.
+	// another path (moved on either side), found as from any child. But
+	// not under another loop id: between the merge and its branch lie the
+	// first parent's changes too, which no rename of the merge's is.
 	child := merge
 	var childDoc *loops.Document
 	if blob, ok := hc.blobAt(merge, rel); ok {
 		childDoc, _ = hc.doc(rel, blob, work)
 	}
 	cur, found := rel, rel
+	type revival struct {
+		merge, parent *object.Commit
+		path          string
+	}
+	var revivals []revival
 	c, err := hc.firstParentRun(start, limit, func(c *object.Commit) bool {
 		var d *loops.Document
 		if childDoc == nil {
@@ -636,7 +650,7 @@ func (hc *historyCache) walkFrom(start plumbing.Hash, merge *object.Commit, rel 
 				return false
 			}
 		} else {
-			from, pd, ok := hc.predecessor(c, child, cur, childDoc, work, pred)
+			from, pd, ok := hc.predecessor(c, child, cur, childDoc, work, child != merge, pred)
 			if !ok {
 				return false
 			}
@@ -645,10 +659,29 @@ func (hc *historyCache) walkFrom(start plumbing.Hash, merge *object.Commit, rel 
 		if !pred(d) {
 			return false
 		}
+		if revocable {
+			for _, p := range c.ParentHashes[min(1, len(c.ParentHashes)):] {
+				if pc, err := hc.commit(p); err == nil {
+					if _, pd, ok := hc.predecessor(pc, c, cur, d, work, false, pred); ok && !pred(pd) {
+						revivals = append(revivals, revival{c, pc, cur})
+					}
+				}
+			}
+		}
 		child, childDoc, found = c, d, cur
 		return true
 	})
-	return c, found, err
+	if err != nil || c == nil {
+		return c, found, err
+	}
+	// As walk's revocable: a merge of the run that kept what its other
+	// side had revoked since the run's oldest commit wrote it again.
+	for _, r := range revivals {
+		if ok, err := hc.git.IsAncestor(c.Hash, r.parent.Hash); err == nil && ok {
+			return r.merge, r.path, nil
+		}
+	}
+	return c, found, nil
 }
 
 // firstParentRun returns the oldest commit of the unbroken first-parent

@@ -975,6 +975,75 @@ func TestApprovalFollowsTheLoopNotThePath(t *testing.T) {
 			},
 			loop: "LOOP-A",
 		},
+		{
+			name: "an approval revoked on main, brought back through a branch that merged it before",
+			steps: func(r *testRepo, count string) {
+				as(r, lead, "branch", "side")
+				r.gitCommit(lead, nil, "approve evil", map[string]string{"loops/a.md": doc("LOOP-A", "evil", count, true)})
+				a1 := strings.TrimSpace(r.git("rev-parse", "HEAD"))
+				r.gitCommit(lead, nil, "revoke", map[string]string{"loops/a.md": doc("LOOP-A", "evil", count, false)})
+				r.gitCommit(lead, nil, "back", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, false)})
+				r.gitCommit(lead, nil, "approve", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, true)})
+				as(r, intruder, "checkout", "-q", "side")
+				r.gitCommit(intruder, nil, "unrelated", map[string]string{"notes.txt": "side\n"})
+				as(r, intruder, "merge", "-q", "--no-ff", "--no-edit", a1)
+				as(r, intruder, "checkout", "-q", "main")
+				r.gitCommit(intruder, nil, "evil", map[string]string{"loops/a.md": doc("LOOP-A", "evil", count, true)})
+				as(r, intruder, "merge", "-q", "--no-ff", "--no-edit", "side")
+			},
+			loop: "LOOP-A",
+		},
+		{
+			name: "a command an approver replaced on main, brought back through two merges",
+			steps: func(r *testRepo, count string) {
+				as(r, lead, "branch", "side")
+				r.gitCommit(lead, nil, "a draft", map[string]string{"loops/a.md": doc("LOOP-A", "evil", count, false)})
+				draft := strings.TrimSpace(r.git("rev-parse", "HEAD"))
+				r.gitCommit(lead, nil, "back", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, false)})
+				r.gitCommit(lead, nil, "approve", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, true)})
+				as(r, intruder, "checkout", "-q", "side")
+				r.gitCommit(intruder, nil, "unrelated", map[string]string{"notes.txt": "side\n"})
+				as(r, intruder, "merge", "-q", "--no-ff", "--no-edit", draft)
+				as(r, intruder, "checkout", "-q", "main")
+				as(r, intruder, "merge", "-q", "--no-ff", "--no-commit", "side")
+				r.write("loops/a.md", doc("LOOP-A", "evil", count, true))
+				as(r, intruder, "add", "loops/a.md")
+				as(r, intruder, "commit", "-qm", "merge side")
+			},
+			loop: "LOOP-A",
+		},
+		{
+			name: "a branch's revoked approval kept by an intruder's merge on the branch",
+			steps: func(r *testRepo, count string) {
+				as(r, lead, "checkout", "-qb", "feat")
+				r.gitCommit(lead, nil, "approve evil", map[string]string{"loops/a.md": doc("LOOP-A", "evil", count, true)})
+				b1 := strings.TrimSpace(r.git("rev-parse", "HEAD"))
+				r.gitCommit(lead, nil, "revoke", map[string]string{"loops/a.md": doc("LOOP-A", "evil", count, false)})
+				as(r, intruder, "checkout", "-qb", "feat2", b1)
+				r.gitCommit(intruder, nil, "unrelated", map[string]string{"notes.txt": "feat2\n"})
+				as(r, intruder, "merge", "-q", "--no-ff", "--no-edit", "-s", "ours", "feat")
+				as(r, lead, "checkout", "-q", "main")
+				r.gitCommit(lead, nil, "approve", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, true)})
+				r.gitCommit(intruder, nil, "evil", map[string]string{"loops/a.md": doc("LOOP-A", "evil", count, true)})
+				as(r, intruder, "merge", "-q", "--no-ff", "--no-edit", "feat2")
+			},
+			loop: "LOOP-A",
+		},
+		{
+			name: "another loop's approval merged from a branch that never had this loop",
+			steps: func(r *testRepo, count string) {
+				as(r, lead, "branch", "other", "HEAD~1")
+				r.gitCommit(lead, nil, "approve", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, true)})
+				r.gitCommit(intruder, nil, "evil", map[string]string{"loops/a.md": doc("LOOP-A", "evil", count, true)})
+				as(r, lead, "checkout", "-q", "other")
+				r.gitCommit(lead, nil, "loop B", map[string]string{"loops/b.md": doc("LOOP-B", "evil", count, true)})
+				as(r, intruder, "checkout", "-q", "main")
+				as(r, intruder, "merge", "-q", "--no-ff", "--no-commit", "other")
+				as(r, intruder, "rm", "-qf", "loops/b.md")
+				as(r, intruder, "commit", "-qm", "merge other")
+			},
+			loop: "LOOP-A",
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
