@@ -25,7 +25,7 @@ const approvalsIndexName = "approvals.idx.json"
 
 // approvalsIndexVersion changes when the file format, or what a walk
 // computes, does.
-const approvalsIndexVersion = 7
+const approvalsIndexVersion = 8
 
 // A history walk answers, for a document path and a predicate over the
 // document's content, which commit is the oldest of the unbroken run of
@@ -300,7 +300,7 @@ func (hc *historyCache) walk(rel, key string, work *loops.Document, limit int, r
 			if n == 0 {
 				break
 			}
-			if ok, err := hc.git.IsAncestor(oldest, r.parent); err == nil && ok {
+			if ok, err := hc.git.IsAncestor(oldest, r.parent); err == nil && ok && hc.droppedSinceBase(r.merge, r.parent, r.path, pred) {
 				found, path = r.merge, r.path
 				break
 			}
@@ -378,6 +378,33 @@ func (hc *historyCache) walk(rel, key string, work *loops.Document, limit int, r
 		h = c.ParentHashes[0]
 	}
 	return finish(last, n, lastPath, nil)
+}
+
+// droppedSinceBase reports whether the other side (parent) of merge
+// dropped what pred sees since the merge base: the base's document (at
+// rel) satisfies pred. Only then did the merge keep what a merge would
+// have dropped, and write it again; a side that never had it since the
+// base (an approval it branched off before) leaves it to the first
+// parent, as git does. The caller holds hc.mu.
+func (hc *historyCache) droppedSinceBase(merge, parent plumbing.Hash, rel string, pred func(*loops.Document) bool) bool {
+	m, err := hc.commit(merge)
+	if err != nil || len(m.ParentHashes) == 0 {
+		return false
+	}
+	base, err := hc.git.MergeBase(m.ParentHashes[0], parent)
+	if err != nil || base.IsZero() {
+		return false
+	}
+	bc, err := hc.commit(base)
+	if err != nil {
+		return false
+	}
+	blob, ok := hc.blobAt(bc, rel)
+	if !ok {
+		return false
+	}
+	d, ok := hc.doc(rel, blob, nil)
+	return ok && pred(d)
 }
 
 // holds reports whether commit h has the document of as at rel (the same
@@ -677,7 +704,7 @@ func (hc *historyCache) walkFrom(start plumbing.Hash, merge *object.Commit, rel 
 	// As walk's revocable: a merge of the run that kept what its other
 	// side had revoked since the run's oldest commit wrote it again.
 	for _, r := range revivals {
-		if ok, err := hc.git.IsAncestor(c.Hash, r.parent.Hash); err == nil && ok {
+		if ok, err := hc.git.IsAncestor(c.Hash, r.parent.Hash); err == nil && ok && hc.droppedSinceBase(r.merge.Hash, r.parent.Hash, r.path, pred) {
 			return r.merge, r.path, nil
 		}
 	}

@@ -1044,6 +1044,22 @@ func TestApprovalFollowsTheLoopNotThePath(t *testing.T) {
 			},
 			loop: "LOOP-A",
 		},
+		{
+			name: "an approver's clean merge of an intruder's branch, based where the approval was dropped",
+			steps: func(r *testRepo, count string) {
+				r.gitCommit(lead, nil, "approve", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, true)})
+				as(r, intruder, "checkout", "-qb", "rv")
+				r.gitCommit(intruder, nil, "revoke on a branch", map[string]string{"loops/a.md": doc("LOOP-A", "wiped", count, false)})
+				dropped := strings.TrimSpace(r.git("rev-parse", "HEAD"))
+				as(r, intruder, "checkout", "-q", "main")
+				as(r, intruder, "merge", "-q", "--no-edit", "-s", "ours", "rv")
+				as(r, intruder, "checkout", "-qb", "feat", dropped)
+				r.gitCommit(intruder, nil, "evil", map[string]string{"loops/a.md": doc("LOOP-A", "evil", count, false)})
+				as(r, lead, "checkout", "-q", "main")
+				as(r, lead, "merge", "-q", "--no-ff", "--no-edit", "feat")
+			},
+			loop: "LOOP-A",
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
