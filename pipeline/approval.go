@@ -341,25 +341,11 @@ func (g *Gates) branchApprovals(doc *loops.Document, gate string, c *object.Comm
 		if err != nil {
 			break
 		}
-		var d *loops.Document
-		if child == nil {
-			blob, ok := hc.blobAt(mc, cur)
-			if !ok {
-				break
-			}
-			if d, ok = hc.doc(cur, blob, doc); !ok {
-				break
-			}
-		} else {
-			from, pd, ok := hc.predecessor(mc, child, cur, childDoc, doc, true, pred)
-			if !ok {
-				break
-			}
-			cur, d = from, pd
-		}
-		if !pred(d) {
+		from, d, ok := hc.docIn(mc, child, cur, childDoc, doc, true, pred)
+		if !ok || !pred(d) {
 			break // the run of the approval ended
 		}
+		cur = from
 		if len(mc.ParentHashes) > 1 {
 			merges = append(merges, merge{mc, cur})
 		}

@@ -341,25 +341,11 @@ func (hc *historyCache) walk(rel, key string, work *loops.Document, limit int, r
 			return found, cur, err
 		}
 		hc.visited++
-		var d *loops.Document
-		if lastCommit == nil {
-			blob, ok := hc.blobAt(c, cur)
-			if !ok {
-				break
-			}
-			if d, ok = hc.doc(cur, blob, work); !ok {
-				break
-			}
-		} else {
-			from, pd, ok := hc.predecessor(c, lastCommit, cur, lastDoc, work, true, pred)
-			if !ok {
-				break
-			}
-			cur, d = from, pd
-		}
-		if !pred(d) {
+		from, d, ok := hc.docIn(c, lastCommit, cur, lastDoc, work, true, pred)
+		if !ok || !pred(d) {
 			break
 		}
+		cur = from
 		last, lastCommit, lastDoc, lastPath, n = h, c, d, cur, n+1
 		if revocable {
 			for _, p := range c.ParentHashes[min(1, len(c.ParentHashes)):] {
@@ -405,6 +391,22 @@ func (hc *historyCache) droppedSinceBase(merge, parent plumbing.Hash, rel string
 	}
 	d, ok := hc.doc(rel, blob, nil)
 	return ok && pred(d)
+}
+
+// docIn returns the document's path and version in commit c, following
+// it from child, the commit after c on the walk, where it is childDoc at
+// cur (see predecessor; renames as there). With no child (c is the
+// walk's first commit) it is the document at cur. The caller holds hc.mu.
+func (hc *historyCache) docIn(c, child *object.Commit, cur string, childDoc, work *loops.Document, renames bool, pred func(*loops.Document) bool) (string, *loops.Document, bool) {
+	if child == nil || childDoc == nil {
+		blob, ok := hc.blobAt(c, cur)
+		if !ok {
+			return "", nil, false
+		}
+		d, ok := hc.doc(cur, blob, work)
+		return cur, d, ok
+	}
+	return hc.predecessor(c, child, cur, childDoc, work, renames, pred)
 }
 
 // holds reports whether commit h has the document of as at rel (the same
@@ -667,25 +669,11 @@ func (hc *historyCache) walkFrom(start plumbing.Hash, merge *object.Commit, rel 
 	}
 	var revivals []revival
 	c, err := hc.firstParentRun(start, limit, func(c *object.Commit) bool {
-		var d *loops.Document
-		if childDoc == nil {
-			blob, ok := hc.blobAt(c, cur)
-			if !ok {
-				return false
-			}
-			if d, ok = hc.doc(cur, blob, work); !ok {
-				return false
-			}
-		} else {
-			from, pd, ok := hc.predecessor(c, child, cur, childDoc, work, child != merge, pred)
-			if !ok {
-				return false
-			}
-			cur, d = from, pd
-		}
-		if !pred(d) {
+		from, d, ok := hc.docIn(c, child, cur, childDoc, work, child != merge, pred)
+		if !ok || !pred(d) {
 			return false
 		}
+		cur = from
 		if revocable {
 			for _, p := range c.ParentHashes[min(1, len(c.ParentHashes)):] {
 				if pc, err := hc.commit(p); err == nil {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
@@ -419,11 +420,7 @@ func TestPushChainsAnewReceiptsOfALoopTwoClonesRan(t *testing.T) {
 		t.Fatal(err)
 	}
 	cloneA, cloneB, onB := twoRunnersOneLoop(t, signer)
-	bOpts := cloneB.runOpts(nil)
-	onB(&bOpts)
-	po := NewPushOptions(bOpts, "origin", "main")
-	po.Backoff = 10 * time.Millisecond
-	res, err := Push(context.Background(), po)
+	res, err := pushAs(cloneB, onB)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,22 +430,8 @@ func TestPushChainsAnewReceiptsOfALoopTwoClonesRan(t *testing.T) {
 	cloneB.clean()
 	verified := func(r *testRepo, want int) {
 		t.Helper()
-		rep, err := artifacts.Verify(r.root, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(rep.Problems) != 0 || rep.Receipts != want {
-			t.Fatalf("verify: %d receipts, problems %v; want %d and none", rep.Receipts, rep.Problems, want)
-		}
-		pem, err := os.ReadFile(keysFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys, err := artifacts.ParsePublicKeys(pem)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sigs, err := artifacts.VerifySignatures(&artifacts.Store{Root: r.root}, keys)
+		verifiedChains(t, r, want)
+		sigs, err := artifacts.VerifySignatures(&artifacts.Store{Root: r.root}, receiptKeys(t, keysFile))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -470,7 +453,7 @@ func TestPushChainsAnewReceiptsOfALoopTwoClonesRan(t *testing.T) {
 		t.Fatalf("clone B ran %d steps, want d", len(out.Receipts))
 	}
 	verified(cloneB, 6)
-	if _, err := Push(context.Background(), po); err != nil {
+	if _, err := pushAs(cloneB, onB); err != nil {
 		t.Fatal(err)
 	}
 	cloneA.git("pull", "-q")
@@ -532,12 +515,7 @@ func TestPushLeavesAForkItCannotSign(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, cloneB, onB := twoRunnersOneLoop(t, signer)
-	bOpts := cloneB.runOpts(nil)
-	onB(&bOpts)
-	bOpts.Signer = nil
-	po := NewPushOptions(bOpts, "origin", "main")
-	po.Backoff = 10 * time.Millisecond
-	res, err := Push(context.Background(), po)
+	res, err := pushAs(cloneB, func(o *Options) { onB(o); o.Signer = nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -587,21 +565,45 @@ func TestPushChainsAnewAReceiptNotCommittedYet(t *testing.T) {
 	if _, err := signer.WriteSignature(cloneB.root, res.Dir); err != nil {
 		t.Fatal(err)
 	}
-	bOpts := cloneB.runOpts(nil)
-	onB(&bOpts)
-	po := NewPushOptions(bOpts, "origin", "main")
-	po.Backoff = 10 * time.Millisecond
-	if _, err := Push(context.Background(), po); err != nil {
+	if _, err := pushAs(cloneB, onB); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := artifacts.Verify(cloneB.root, nil)
+	verifiedChains(t, cloneB, 6)
+	if state := artifacts.SignatureState(cloneB.root, res.Dir, receiptKeys(t, keysFile)); !strings.HasPrefix(state, "signed, verified") {
+		t.Fatalf("the receipt chained anew in place: signature %q", state)
+	}
+	if s := cloneB.git("status", "--porcelain"); !strings.Contains(s, "?? receipts/") {
+		t.Fatalf("the stopped run's receipt was committed or lost:\n%s", s)
+	}
+}
+
+// pushAs pushes the clone's commits to origin/main with its run options
+// as on sets them.
+func pushAs(clone *testRepo, on func(*Options)) (*PushResult, error) {
+	o := clone.runOpts(nil)
+	on(&o)
+	po := NewPushOptions(o, "origin", "main")
+	po.Backoff = 10 * time.Millisecond
+	return Push(context.Background(), po)
+}
+
+// verifiedChains checks that spine verify finds want receipts in the
+// clone and no problem.
+func verifiedChains(t *testing.T, r *testRepo, want int) {
+	t.Helper()
+	rep, err := artifacts.Verify(r.root, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Problems) != 0 || rep.Receipts != 6 {
-		t.Fatalf("verify: %d receipts, problems %v; want 6 and none", rep.Receipts, rep.Problems)
+	if len(rep.Problems) != 0 || rep.Receipts != want {
+		t.Fatalf("verify: %d receipts, problems %v; want %d and none", rep.Receipts, rep.Problems, want)
 	}
-	pem, err := os.ReadFile(keysFile)
+}
+
+// receiptKeys reads a published receipt keys file.
+func receiptKeys(t *testing.T, file string) map[string]ed25519.PublicKey {
+	t.Helper()
+	pem, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -609,10 +611,5 @@ func TestPushChainsAnewAReceiptNotCommittedYet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if state := artifacts.SignatureState(cloneB.root, res.Dir, keys); !strings.HasPrefix(state, "signed, verified") {
-		t.Fatalf("the receipt chained anew in place: signature %q", state)
-	}
-	if s := cloneB.git("status", "--porcelain"); !strings.Contains(s, "?? receipts/") {
-		t.Fatalf("the stopped run's receipt was committed or lost:\n%s", s)
-	}
+	return keys
 }
