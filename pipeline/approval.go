@@ -154,11 +154,11 @@ func (g *Gates) decide(doc *loops.Document, step *loops.Step, gate string, c *ob
 		}
 	}
 	if len(refused) > 0 {
-		what := refused[0].what
-		if refused[0].what != "added" {
+		what := "added"
+		if !refused[0].added {
 			parts := make([]string, len(refused))
 			for i, ch := range refused {
-				parts[i] = strings.TrimSuffix(strings.TrimPrefix(ch.what, "changed ("), ")")
+				parts[i] = ch.part
 			}
 			what = "changed (" + strings.Join(parts, ", ") + ")"
 		}
@@ -168,24 +168,36 @@ func (g *Gates) decide(doc *loops.Document, step *loops.Step, gate string, c *ob
 		return Decision{Reason: fmt.Sprintf("gate %s: step %q was %s after the approval in commit %s; an approver approves it again by committing approvals: without %s, then with it", gate, step.Name, what, c.Hash.String()[:12], gate)}, true
 	}
 	// A verify step runs its pack's checks: the pack file is part of what
-	// was approved.
+	// was approved. packRel is the file; packLast finds the commit that
+	// last changed it (once, and only when asked: it walks the history).
+	var packRel string
 	if step.Kind == loops.KindVerify && g.PackFile != nil {
-		if prel := g.PackFile(step.Pack); prel != "" {
-			same, err := g.history().sameFile(c, prel)
-			if err != nil {
-				return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, g.historyErr(err))}, false
-			}
-			if !same {
-				changed, _ := g.history().fileSince(prel, g.limit())
-				if changed == nil || !g.isApprover(changed.Author) {
-					what := prel + " changed"
-					if changed != nil {
-						what = fmt.Sprintf("%s changed in commit %s by %s <%s>", prel, changed.Hash.String()[:12], changed.Author.Name, changed.Author.Email)
-					}
-					return Decision{Reason: fmt.Sprintf("gate %s: verify step %q's pack %s after the approval in commit %s; an approver approves it again by committing approvals: without %s, then with it", gate, step.Name, what, c.Hash.String()[:12], gate)}, true
+		packRel = g.PackFile(step.Pack)
+	}
+	var last *object.Commit
+	looked := false
+	packLast := func() *object.Commit {
+		if !looked {
+			looked = true
+			last, _ = g.history().fileSince(packRel, g.limit())
+		}
+		return last
+	}
+	if packRel != "" {
+		same, err := g.history().sameFile(c, packRel)
+		if err != nil {
+			return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, g.historyErr(err))}, false
+		}
+		if !same {
+			changed := packLast()
+			if changed == nil || !g.isApprover(changed.Author) {
+				what := packRel + " changed"
+				if changed != nil {
+					what = fmt.Sprintf("%s changed in commit %s by %s <%s>", packRel, changed.Hash.String()[:12], changed.Author.Name, changed.Author.Email)
 				}
-				vouch = append(vouch, changed)
+				return Decision{Reason: fmt.Sprintf("gate %s: verify step %q's pack %s after the approval in commit %s; an approver approves it again by committing approvals: without %s, then with it", gate, step.Name, what, c.Hash.String()[:12], gate)}, true
 			}
+			vouch = append(vouch, changed)
 		}
 	}
 	// Every commit that approves a part answers to the same rules; the
@@ -219,12 +231,8 @@ func (g *Gates) decide(doc *loops.Document, step *loops.Step, gate string, c *ob
 			}
 		}
 		// A verify step's pack is part of it, as above.
-		if step.Kind == loops.KindVerify && g.PackFile != nil {
-			if prel := g.PackFile(step.Pack); prel != "" {
-				if last, _ := g.history().fileSince(prel, g.limit()); last != nil {
-					wrote = append(wrote, part{last.Author.Email, fmt.Sprintf("%s, the pack of step %q,", prel, step.Name)})
-				}
-			}
+		if packRel != "" && packLast() != nil {
+			wrote = append(wrote, part{packLast().Author.Email, fmt.Sprintf("%s, the pack of step %q,", packRel, step.Name)})
 		}
 		for _, v := range approving {
 			for _, p := range wrote {

@@ -513,11 +513,13 @@ func (hc *historyCache) predecessor(parent, child *object.Commit, rel string, ch
 }
 
 // fieldChange is a part of a step's approved form (an index into
-// stepFields) that differs from what an approval covered, and what
-// happened to it ("changed (host=)", "added").
+// stepFields) that differs from what an approval covered: the part as a
+// reader knows it ("host=", "steps before it: +check"), or, for a step
+// added since, every part with added set.
 type fieldChange struct {
 	field int
-	what  string
+	part  string
+	added bool
 }
 
 // stepSince says how step in work's document differs from commit c's
@@ -540,7 +542,7 @@ func (hc *historyCache) stepSince(c *object.Commit, rel string, work *loops.Docu
 	var out []fieldChange
 	if was == nil {
 		for i := range now {
-			out = append(out, fieldChange{i, "added"})
+			out = append(out, fieldChange{field: i, part: now[i][0], added: true})
 		}
 		return out, nil
 	}
@@ -549,11 +551,11 @@ func (hc *historyCache) stepSince(c *object.Commit, rel string, work *loops.Docu
 		if before[i][1] == now[i][1] {
 			continue
 		}
-		what := now[i][0]
+		part := now[i][0]
 		if i == stepsBeforeField {
-			what += ": " + listChange(before[i][1], now[i][1])
+			part += ": " + listChange(before[i][1], now[i][1])
 		}
-		out = append(out, fieldChange{i, "changed (" + what + ")"})
+		out = append(out, fieldChange{field: i, part: part})
 	}
 	return out, nil
 }

@@ -176,15 +176,14 @@ func (t *termReporter) Held(it *pipeline.Item) {
 	switch it.State {
 	case pipeline.StateBlocked:
 		icon = t.paint("33", "⏸")
+		// When approvals: lists the gate and it stays closed (the reason
+		// says why), only an approval given anew opens it.
+		again := fmt.Sprintf("an approver commits approvals: without %s, then with it", it.Gate)
 		switch listed := it.Doc != nil && slices.Contains(it.Doc.Meta.Approvals(), it.Gate); {
+		case listed && t.gitApprovalsOnly:
+			next = "approve again: " + again
 		case listed:
-			// approvals: lists it, but it does not open the gate (the
-			// reason says why): only an approval given anew does.
-			next = fmt.Sprintf("approve again: an approver commits approvals: without %s, then with it", it.Gate)
-			if !t.gitApprovalsOnly {
-				next = fmt.Sprintf("%s=yes spine run, or %s", it.Gate, strings.TrimPrefix(next, "approve again: "))
-				next = "approve: " + next
-			}
+			next = fmt.Sprintf("approve: %s=yes spine run, or %s", it.Gate, again)
 		case t.gitApprovalsOnly:
 			next = fmt.Sprintf("approve: add %s to approvals: in a commit by an approver, and push", it.Gate)
 		default:
