@@ -585,76 +585,55 @@ func TestForbidSelfApprovalCoversAVerifyStepsPack(t *testing.T) {
 	}
 }
 
-// TestApprovalDoesNotFollowAStepToAnotherHost: a destructive step approved
-// to run on a staging host, then pointed at this host by somebody who is
-// not an approver, is blocked here, naming what changed; the approval is
-// not carried to production.
-func TestApprovalDoesNotFollowAStepToAnotherHost(t *testing.T) {
+// TestApprovalCoversTheHost: a gated step approved to run on a staging
+// host, then pointed at this host by somebody who is not an approver
+// (its host=, or the loop's host: for a step without one), is blocked
+// here, naming what changed and who changed it: the approval is not
+// carried to production. Writing the same host on the step instead of
+// the loop is no change.
+func TestApprovalCoversTheHost(t *testing.T) {
 	lead := newPerson(t, "Lead", "lead@example.com")
 	intruder := newPerson(t, "Intruder", "intruder@example.com")
-	r := newRepo(t)
-	count := counter(t)
-	r.commit("setup", map[string]string{"spine.yaml": "policy:\n  approvers: [lead@example.com]\n"})
-	doc := func(host string) string {
-		body := fmt.Sprintf("## Stage 1: Wipe\n\n```sh {name=wipe gate=ALLOW_WIPE destructive=true host=%s}\necho wiped >> %s\n```\n", host, count)
-		return strings.Replace(loopDoc("LOOP-A", body), "status: active\n", "status: active\napprovals: [ALLOW_WIPE]\n", 1)
-	}
-	r.gitCommit(lead, nil, "wipe staging, approved", map[string]string{"loops/a.md": doc("staging")})
-	if it := r.plan(nil, "LOOP-A", "wipe"); it.State != StateWaiting {
-		t.Fatalf("approved for staging, on %s: %s %q, want waiting", thisHost, it.State, it.Reason)
-	}
-	r.gitCommit(intruder, nil, "wipe here", map[string]string{"loops/a.md": doc(thisHost)})
-	it := r.plan(nil, "LOOP-A", "wipe")
-	if it.State != StateBlocked || !strings.Contains(it.Reason, "was changed (host=) in commit") || !strings.Contains(it.Reason, "intruder@example.com") {
-		t.Fatalf("pointed at this host by a non-approver: %s %q, want blocked naming host= and the commit's author", it.State, it.Reason)
-	}
-	r.run(nil)
-	if n := countLines(t, count); n != 0 {
-		t.Fatalf("the step ran %d times on a host it was not approved for", n)
-	}
-}
-
-// TestApprovalCoversTheLoopsHost: a loop's host: is where its steps run,
-// so moving it after the approval is a change of every gated step that
-// has no host= of its own; writing the same host on the step instead is
-// not.
-func TestApprovalCoversTheLoopsHost(t *testing.T) {
-	lead := newPerson(t, "Lead", "lead@example.com")
-	intruder := newPerson(t, "Intruder", "intruder@example.com")
+	type where struct{ loopHost, attrs string }
 	for _, tc := range []struct {
-		name            string
-		loopHost, attrs string
-		wantRun         bool
-		wantReason      string
+		name              string
+		approved, changed where
+		wantReason        string // "": still approved for staging
 	}{
-		{name: "the loop moved to this host", loopHost: thisHost, wantReason: "was changed (host:) in commit"},
-		{name: "the same host, written on the step", attrs: " host=STAGING", wantRun: true},
+		{name: "the step's host= moved to this host", approved: where{attrs: " host=staging"}, changed: where{attrs: " host=" + thisHost}, wantReason: "was changed (host=) in commit"},
+		{name: "the loop moved to this host", approved: where{loopHost: "staging"}, changed: where{loopHost: thisHost}, wantReason: "was changed (host:) in commit"},
+		{name: "the same host, written on the step", approved: where{loopHost: "staging"}, changed: where{attrs: " host=STAGING"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			r := newRepo(t)
 			count := counter(t)
 			r.commit("setup", map[string]string{"spine.yaml": "policy:\n  approvers: [lead@example.com]\n"})
-			doc := func(loopHost, attrs string) string {
-				body := fmt.Sprintf("## Stage 1: Wipe\n\n```sh {name=wipe gate=ALLOW_WIPE destructive=true%s}\necho wiped >> %s\n```\n", attrs, count)
+			doc := func(w where) string {
+				body := fmt.Sprintf("## Stage 1: Wipe\n\n```sh {name=wipe gate=ALLOW_WIPE destructive=true%s}\necho wiped >> %s\n```\n", w.attrs, count)
 				meta := "status: active\napprovals: [ALLOW_WIPE]\n"
-				if loopHost != "" {
-					meta += "host: " + loopHost + "\n"
+				if w.loopHost != "" {
+					meta += "host: " + w.loopHost + "\n"
 				}
 				return strings.Replace(loopDoc("LOOP-A", body), "status: active\n", meta, 1)
 			}
-			r.gitCommit(lead, nil, "wipe staging, approved", map[string]string{"loops/a.md": doc("staging", "")})
-			r.gitCommit(intruder, nil, "move it", map[string]string{"loops/a.md": doc(tc.loopHost, tc.attrs)})
-			it := r.plan(nil, "LOOP-A", "wipe")
-			if tc.wantRun {
-				// The step runs on staging: it waits here, not blocked.
-				if it.State != StateWaiting || !strings.Contains(it.Reason, "runs on host") {
-					t.Fatalf("%s %q, want waiting for its host", it.State, it.Reason)
+			// Approved for staging, the step waits here for its host.
+			waiting := func(when string) {
+				t.Helper()
+				if it := r.plan(nil, "LOOP-A", "wipe"); it.State != StateWaiting || !strings.Contains(it.Reason, "runs on host") {
+					t.Fatalf("%s: %s %q, want waiting for its host", when, it.State, it.Reason)
 				}
+			}
+			r.gitCommit(lead, nil, "wipe staging, approved", map[string]string{"loops/a.md": doc(tc.approved)})
+			waiting("approved for staging")
+			r.gitCommit(intruder, nil, "move it", map[string]string{"loops/a.md": doc(tc.changed)})
+			if tc.wantReason == "" {
+				waiting("after the change")
 				return
 			}
-			if it.State != StateBlocked || !strings.Contains(it.Reason, tc.wantReason) {
-				t.Fatalf("%s %q, want blocked with %q", it.State, it.Reason, tc.wantReason)
+			it := r.plan(nil, "LOOP-A", "wipe")
+			if it.State != StateBlocked || !strings.Contains(it.Reason, tc.wantReason) || !strings.Contains(it.Reason, "intruder@example.com") {
+				t.Fatalf("%s %q, want blocked with %q, naming the commit's author", it.State, it.Reason, tc.wantReason)
 			}
 			r.run(nil)
 			if n := countLines(t, count); n != 0 {

@@ -414,11 +414,7 @@ func TestPushLeavesOutAnOperatorCommitTheRemoteHasAsAnother(t *testing.T) {
 // chains to the new tip, not the one the receipt index remembered.
 func TestPushChainsAnewReceiptsOfALoopTwoClonesRan(t *testing.T) {
 	t.Parallel()
-	keyFile, keysFile := signingKey(t)
-	signer, err := artifacts.LoadSigner(keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer, keysFile := testSigner(t)
 	cloneA, cloneB, onB := twoRunnersOneLoop(t, signer)
 	res, err := pushAs(cloneB, onB)
 	if err != nil {
@@ -509,11 +505,7 @@ func twoRunnersOneLoop(t *testing.T, signer *artifacts.Signer) (cloneA, cloneB *
 // loop's chain forks (spine verify reports it), not re-signed or dropped.
 func TestPushLeavesAForkItCannotSign(t *testing.T) {
 	t.Parallel()
-	keyFile, _ := signingKey(t)
-	signer, err := artifacts.LoadSigner(keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer, _ := testSigner(t)
 	_, cloneB, onB := twoRunnersOneLoop(t, signer)
 	res, err := pushAs(cloneB, func(o *Options) { onB(o); o.Signer = nil })
 	if err != nil {
@@ -538,11 +530,7 @@ func TestPushLeavesAForkItCannotSign(t *testing.T) {
 // the recovery commits is whole.
 func TestPushChainsAnewAReceiptNotCommittedYet(t *testing.T) {
 	t.Parallel()
-	keyFile, keysFile := signingKey(t)
-	signer, err := artifacts.LoadSigner(keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer, keysFile := testSigner(t)
 	_, cloneB, onB := twoRunnersOneLoop(t, signer)
 	// What a run stopped after writing s3's receipt leaves.
 	st := &artifacts.Store{Root: cloneB.root}
@@ -612,4 +600,16 @@ func receiptKeys(t *testing.T, file string) map[string]ed25519.PublicKey {
 		t.Fatal(err)
 	}
 	return keys
+}
+
+// testSigner returns a receipt signer with a key made for the test, and
+// the file of its published public key.
+func testSigner(t *testing.T) (*artifacts.Signer, string) {
+	t.Helper()
+	keyFile, keysFile := signingKey(t)
+	signer, err := artifacts.LoadSigner(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer, keysFile
 }
