@@ -161,7 +161,12 @@ func (p *Planner) PlanLoop(doc *loops.Document) []Item {
 			}
 			p.stepState(&it, loopHost)
 			if hold != "" && it.State != StateDone && it.State != StateEdited {
-				if it.State == StatePending || it.State == StateBlocked {
+				switch {
+				case it.State == StateBlocked && !loopHeld:
+					// Say what the gate needs as well, so that the
+					// approval can be given while the step waits.
+					it.State, it.Reason, it.NeedsMark = StateWaiting, hold+"; then: "+it.Reason, false
+				case it.State == StatePending || it.State == StateBlocked:
 					it.State, it.Reason, it.NeedsMark = StateWaiting, hold, false
 				}
 			}

@@ -1625,6 +1625,40 @@ func TestResolveTakesHeldStepsOnly(t *testing.T) {
 	r.clean()
 }
 
+// TestWaitingStepNamesItsGate: a gated step held behind an earlier step
+// (here a manual one) waits, and its reason also says what its gate needs,
+// so that the approval can be given before the stage reaches it; once the
+// gate is approved, only the wait is named. Nothing runs or is marked
+// blocked while it waits.
+func TestWaitingStepNamesItsGate(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("loop", map[string]string{"loops/w.md": loopDoc("LOOP-W", fmt.Sprintf(
+		"## Stage 1: Do\n\n- [ ] confirm the disks\n\n```sh {name=wipe gate=ALLOW_WIPE destructive=true}\necho wipe >> %s\n```\n", count))})
+	wait := "waiting for manual step 'confirm the disks' to be checked in git"
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"unapproved", nil, wait + "; then: gate ALLOW_WIPE not approved (set ALLOW_WIPE=yes, or add it to approvals: in a commit by an approver)"},
+		{"approved", map[string]string{"ALLOW_WIPE": "yes"}, wait},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if it := r.plan(tc.env, "LOOP-W", "wipe"); it.State != StateWaiting || it.Reason != tc.want {
+				t.Errorf("wipe: %s %q, want waiting %q", it.State, it.Reason, tc.want)
+			}
+			r.run(tc.env)
+			if _, err := os.Stat(count); err == nil {
+				t.Fatal("the gated step ran before the manual step was checked")
+			}
+			if got := r.stepReceipts("wipe"); len(got) != 0 {
+				t.Fatalf("the waiting step got receipts %v", got)
+			}
+		})
+	}
+}
+
 // TestManualStepWaitsForItsTick: an unchecked manual step holds its stage
 // for an operator (spine plan and run exit 3) until it is checked in git;
 // in a loop that does not run (a draft) it waits for the loop's status,
