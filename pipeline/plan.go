@@ -571,7 +571,10 @@ func (p *Planner) renamedFrom(doc *loops.Document, step *loops.Step) *Run {
 // records under another loop id, or nil. A loop whose id changed (a typo
 // fixed in loop_id, a title or file renamed when the id comes from them)
 // keeps its runs: they name the old id, and without this its passed
-// steps would be pending again.
+// steps would be pending again. A run of a loop that still has a
+// document is that loop's, not this one's: a bullet naming it (a copy of
+// the loop, or an edit of the block by hand) must not make a step, gated
+// or not, count as run.
 func (p *Planner) movedRun(doc *loops.Document, step string) *Run {
 	var latest *Run
 	for _, e := range p.evidence(doc) {
@@ -579,7 +582,7 @@ func (p *Planner) movedRun(doc *loops.Document, step string) *Run {
 			continue
 		}
 		run := p.History.ByKey(e.RunKey)
-		if run == nil || run.Err != "" || run.LoopID == doc.LoopID || run.Step != step {
+		if run == nil || run.Err != "" || run.LoopID == doc.LoopID || run.Step != step || p.isDocument(run.LoopID, "") {
 			continue
 		}
 		if latest == nil || runBefore(latest, run) {

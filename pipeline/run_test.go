@@ -1069,6 +1069,50 @@ func TestLoopIDChangeKeepsRuns(t *testing.T) {
 	r.clean()
 }
 
+// TestEvidenceOfALiveLoopIsNotInherited: a bullet in a loop's evidence
+// block that names the run of a step of the same name in another loop
+// that still has its document (a copy, or an edit of the block by hand)
+// does not make the step count as run: a gated step stays blocked and
+// the destructive step after it does not run. Once the other loop's
+// document is gone (its id was changed to this one's), its runs are
+// inherited as TestLoopIDChangeKeepsRuns has them.
+func TestEvidenceOfALiveLoopIsNotInherited(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("loops", map[string]string{
+		"loops/e.md": loopDoc("LOOP-E", "## Stage 1: Do\n\n```sh {name=destroy}\necho nothing destroyed\n```\n"),
+		"loops/b.md": loopDoc("LOOP-B", fmt.Sprintf("## Stage 1: Destroy\n\n```sh {name=destroy gate=ALLOW_B destructive=true}\necho destroy >> %[1]s\n```\n\n```sh {name=after-b destructive=true}\necho after-b >> %[1]s\n```\n", count)),
+	})
+	r.run(nil)
+	var eKey string
+	for _, e := range loops.ParseEvidence([]byte(r.read("loops/e.md"))) {
+		if e.Step == "destroy" {
+			eKey = e.RunKey
+		}
+	}
+	if eKey == "" {
+		t.Fatal("LOOP-E's destroy did not run")
+	}
+	// The bullet goes after the blocked run's, which the first run wrote.
+	src := r.read("loops/b.md")
+	at := strings.Index(src, "- `CAP-")
+	if at < 0 {
+		t.Fatalf("no evidence bullet in LOOP-B:\n%s", src)
+	}
+	at += strings.IndexByte(src[at:], '\n') + 1
+	r.commit("claim a pass", map[string]string{"loops/b.md": src[:at] + "- `" + eKey + "` (pass, step destroy)\n" + src[at:]})
+	if got := loops.ParseEvidence([]byte(r.read("loops/b.md"))); len(got) != 2 || got[1].RunKey != eKey {
+		t.Fatalf("the forged bullet is not in the evidence block: %+v", got)
+	}
+	if it := r.plan(nil, "LOOP-B", "destroy"); it.State != StateBlocked {
+		t.Errorf("destroy with another live loop's run in its evidence: %s %q, want blocked", it.State, it.Reason)
+	}
+	r.run(nil)
+	if data, err := os.ReadFile(count); err == nil {
+		t.Fatalf("LOOP-B ran %q without its gate", data)
+	}
+}
+
 // TestRenamedDestructiveStepHeld: a destructive step renamed after it
 // passed (same command, the old name gone from the document) is held, not
 // run again as the new step its name makes it; --retry runs it. So it is
