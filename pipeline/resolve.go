@@ -91,6 +91,10 @@ func (r *Runner) Resolve(ctx context.Context, loopID, stepName, status, note str
 	if latest := r.history.Latest(doc.LoopID, step.Name); latest != nil {
 		note = fmt.Sprintf("%s (was %s: %s)", note, latest.Status, latest.RunKey)
 	}
+	// The note is the operator's text, stored like a step's output: in
+	// the receipt, the evidence block, the commit and the site.
+	note, n := r.redactor().RedactString(note)
+	rc.Redactions += n
 	rc.Note = fmt.Sprintf("%s%s as %s: %s", resolvedBy, r.opts.User, status, note)
 	if err := r.writeReceipt(lr, rc, nil); err != nil {
 		return nil, err

@@ -710,3 +710,33 @@ func TestPushTokenNotGivenToSteps(t *testing.T) {
 		t.Errorf("output.log: want env:unset and the token's value redacted:\n%s", data)
 	}
 }
+
+// TestResolveNoteIsRedacted: the note of spine resolve is the operator's
+// free text, stored in the receipt, the evidence block and the commit,
+// and shown by the site: a secret_env value or a token shape typed into
+// it is redacted like a step's output, in every file and git object.
+func TestResolveNoteIsRedacted(t *testing.T) {
+	r := newRepo(t)
+	r.commit("loop", map[string]string{
+		"spine.yaml": "policy:\n  secret_env: [DB_PASSWORD]\n",
+		"loops/a.md": loopDoc("LOOP-A", "## Stage 1: Try\n\n```sh {name=try}\nfalse\n```\n"),
+	})
+	r.run(nil)
+	shapes := secretShapes(t)
+	secret, token := shapes[0].value, shapes[2].value
+	env := map[string]string{"DB_PASSWORD": secret}
+	rc, err := NewRunner(r.runOpts(env)).Resolve(context.Background(), "LOOP-A", "try", artifacts.StatusPass, "rotated "+secret+" and "+token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(rc.Note, "rotated "+artifacts.Redacted+" and "+artifacts.Redacted) || rc.Redactions != 2 {
+		t.Errorf("note %q, redactions %d; want both values redacted", rc.Note, rc.Redactions)
+	}
+	values := []string{secret, token}
+	for _, h := range findSecrets(t, r.root, values) {
+		t.Error(h)
+	}
+	if v := findIn(r.git("cat-file", "--batch-all-objects", "--batch"), values); v != "" {
+		t.Errorf("a git object holds %q", v)
+	}
+}
