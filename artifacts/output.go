@@ -18,8 +18,10 @@ import (
 // artifact) kept when NewOutput is given no limit: 16 MiB.
 const DefaultOutputLimit = 16 << 20
 
-// MaxLineChunk is the longest line an OutputWriter buffers: a line that grows
-// beyond it is written in chunks of this size, each on a log line of its own.
+// MaxLineChunk is about the longest line an OutputWriter buffers: a line
+// that grows beyond it is written in chunks of this size, each on a log
+// line of its own (a chunk ends a little earlier where the cut would go
+// through a secret, which it keeps whole for the redaction).
 const MaxLineChunk = 64 << 10
 
 // OutputTimeLayout is the layout of the timestamp that starts every line of
@@ -207,19 +209,19 @@ func (s *stream) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// cutLong writes MaxLineChunk pieces of an overlong pending line.
+// cutLong writes pieces of an overlong pending line, of MaxLineChunk
+// bytes or a little less: each piece is redacted on its own, so a cut
+// never goes through a secret, a token or a private key's marker (see
+// cutAt). It waits until the bytes after the cut are there to tell.
 func (s *stream) cutLong() {
-	if len(s.pending) < MaxLineChunk {
-		return
-	}
-	rest := s.pending
-	for len(rest) >= MaxLineChunk {
-		s.emit(rest[:MaxLineChunk], s.pendingTS)
-		rest = rest[MaxLineChunk:]
-	}
-	s.pending = append(s.pending[:0], rest...)
-	if len(s.pending) > 0 {
-		s.pendingTS = s.o.clock()
+	over := s.o.red.cutOverlap()
+	for len(s.pending) >= MaxLineChunk+over {
+		c := s.o.red.cutAt(s.pending[:MaxLineChunk+over], MaxLineChunk, &s.o.sc)
+		s.emit(s.pending[:c], s.pendingTS)
+		s.pending = s.pending[:copy(s.pending, s.pending[c:])]
+		if len(s.pending) > 0 {
+			s.pendingTS = s.o.clock()
+		}
 	}
 }
 

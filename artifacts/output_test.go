@@ -97,8 +97,15 @@ func TestOutput(t *testing.T) {
 		},
 		{
 			name:   "overlong line cut in chunks",
+			// A piece is cut once the bytes after it are there (cutOverlap):
+			// the rest of the line, up to its end, is the last piece.
 			writes: []write{{"stdout", long}, {"stdout", long + "yy"}, {"stdout", "z\n"}},
-			want:   ts(0) + " [out] " + long + "\n" + ts(1) + " [out] " + long + "\n" + ts(2) + " [out] yyz\n",
+			want:   ts(0) + " [out] " + long + "\n" + ts(1) + " [out] " + long + "yyz\n",
+		},
+		{
+			name:   "overlong partial line cut in chunks in one write",
+			writes: []write{{"stdout", long + long + long + "yy"}, {"stdout", "z\n"}},
+			want:   ts(0) + " [out] " + long + "\n" + ts(1) + " [out] " + long + "\n" + ts(2) + " [out] " + long + "yyz\n",
 		},
 		{
 			name:  "truncated at a line boundary with one marker",
@@ -401,6 +408,56 @@ func TestOutputLive(t *testing.T) {
 		}
 		if want := ts0 + " [out] first\n" + ts0 + " [out] part\n"; log.String() != want {
 			t.Errorf("live=%v: log = %q, want %q", live, log.String(), want)
+		}
+	}
+}
+
+// TestOutputCutKeepsSecretsWhole: a long line without a newline is
+// written in pieces, each redacted on its own; a secret value, a token or
+// a private key's marker that the cut at MaxLineChunk would split is kept
+// whole in one piece, so neither output.log nor the stdout artifact (which
+// joins the pieces again) holds it.
+func TestOutputCutKeepsSecretsWhole(t *testing.T) {
+	secret := "S3cr3tV4lue-XYZ-0123456789"
+	long := strings.Repeat("s", 6000) // a secret value longer than minCutOverlap
+	red := NewRedactor([]string{secret, long + "-long"})
+	key := strings.ReplaceAll(strings.TrimSuffix(rsaKey, "\n"), "\n", " ")
+	for _, tc := range []struct {
+		name, value string
+		gone        string // must not be stored
+	}{
+		{"secret_env value", secret, secret},
+		{"GitHub token", ghpToken, ghpToken},
+		{"secret longer than the overlap", long + "-long", long + "-long"},
+		{"private key marker", key, "MIIEow"},
+	} {
+		for _, back := range []int{1, 5, len(tc.value) / 2, len(tc.value) - 1} {
+			t.Run(fmt.Sprintf("%s/%d before the cut", tc.name, back), func(t *testing.T) {
+				line := strings.Repeat(" ", MaxLineChunk-back) + tc.value + strings.Repeat("-", 3*MaxLineChunk)
+				var log, tee bytes.Buffer
+				o := NewOutput(&log, fixedClock, 0, red)
+				o.TeeStdout(&tee)
+				w := o.Stream(StreamStdout)
+				for rest := line; rest != ""; {
+					k := min(32<<10, len(rest)) // a pipe's reads
+					w.Write([]byte(rest[:k]))
+					rest = rest[k:]
+				}
+				if err := o.Close(); err != nil {
+					t.Fatal(err)
+				}
+				for name, got := range map[string]string{"output.log": log.String(), "artifact": tee.String()} {
+					if strings.Contains(got, tc.gone) {
+						t.Errorf("%s holds %q", name, tc.gone)
+					}
+					if !strings.Contains(got, Redacted) {
+						t.Errorf("%s has no %s", name, Redacted)
+					}
+				}
+				if strings.Count(log.String(), "\n") < 3 {
+					t.Errorf("the line was not cut: %d log lines", strings.Count(log.String(), "\n"))
+				}
+			})
 		}
 	}
 }

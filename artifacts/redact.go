@@ -278,6 +278,58 @@ func (r *Redactor) findSpans(b []byte, spans []span) []span {
 	return spans
 }
 
+// minCutOverlap is the least cutOverlap: longer than any token shape
+// seen in practice and than a private key's marker line.
+const minCutOverlap = 4 << 10
+
+// cutOverlap is how many bytes past a cut of a long line the cut looks
+// at (cutAt): a secret value or token starting before the cut and no
+// longer than this is seen whole.
+func (r *Redactor) cutOverlap() int {
+	n := minCutOverlap
+	if r != nil && len(r.secrets) > 0 {
+		n = max(n, len(r.secrets[0])+1) // longest first
+	}
+	return n
+}
+
+// cutAt returns where to cut window, a long line's first bytes, near c:
+// at c, or before a secret, token or private key marker that c would
+// cut in two (each piece is redacted alone), or after one that starts
+// the window.
+func (r *Redactor) cutAt(window []byte, c int, sc *redactScratch) int {
+	sc.spans = r.findSpans(window, sc.spans[:0])
+	for _, m := range [][]byte{pemBegin, pemEnd} {
+		for off := 0; ; {
+			i := bytes.Index(window[off:], m)
+			if i < 0 {
+				break
+			}
+			end := off + i + len(m)
+			if j := bytes.Index(window[end:], []byte("-----")); j >= 0 {
+				end += j + len("-----")
+			} else {
+				end = len(window)
+			}
+			sc.spans = append(sc.spans, span{off + i, end})
+			off += i + 1
+		}
+	}
+	for moved := true; moved; {
+		moved = false
+		for _, sp := range sc.spans {
+			if sp.start < c && c < sp.end {
+				c, moved = sp.start, true
+				if c == 0 {
+					// One secret longer than a piece: cut after it.
+					return min(sp.end, len(window))
+				}
+			}
+		}
+	}
+	return c
+}
+
 // runLen counts the bytes of b from i on that satisfy ok.
 func runLen(b []byte, i int, ok func(byte) bool) int {
 	j := i
