@@ -96,7 +96,7 @@ func TestOutput(t *testing.T) {
 			want:   ts(0) + " [out] \n" + ts(0) + " [out] \n",
 		},
 		{
-			name:   "overlong line cut in chunks",
+			name: "overlong line cut in chunks",
 			// A piece is cut once the bytes after it are there (cutOverlap):
 			// the rest of the line, up to its end, is the last piece.
 			writes: []write{{"stdout", long}, {"stdout", long + "yy"}, {"stdout", "z\n"}},
