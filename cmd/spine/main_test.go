@@ -737,3 +737,54 @@ func TestLinkedWorkingTree(t *testing.T) {
 		t.Errorf("git status in the linked tree:\n%s", st)
 	}
 }
+
+// TestRepoFlagFindsTheEnclosingRepository: --repo names a folder inside a
+// repository as git -C does (the repository is the one enclosing it), and
+// a folder in no repository is refused with exit 2 before anything is
+// written there. A .git folder without a HEAD (what an older spine left
+// in such a folder) is no repository.
+func TestRepoFlagFindsTheEnclosingRepository(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-R\nstatus: active\n---\n\n# Loop Scope: LOOP-R\n\n## Stage 1: A\n\n```sh {name=a}\ntrue\n```\n")
+	sub := filepath.Join(dir, "loops")
+	if err := os.MkdirAll(filepath.Join(sub, ".git", "spine"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"--repo", sub, "status", "--json"}, {"--repo", sub, "plan", "--json"}} {
+		out, errOut, code := spine(t, args...)
+		if code != 0 || !strings.Contains(out, "LOOP-R") {
+			t.Errorf("spine %v: exit %d, stdout %q, stderr %s; want the enclosing repository's loops", args, code, out, errOut)
+		}
+	}
+	t.Chdir(sub)
+	t.Setenv("PWD", sub)
+	if out, errOut, code := spine(t, "status", "--json"); code != 0 || !strings.Contains(out, "LOOP-R") {
+		t.Errorf("status from inside loops/ (with a stray .git folder): exit %d, %q, %s", code, out, errOut)
+	}
+
+	plain := t.TempDir()
+	for _, args := range [][]string{{"verify"}, {"lint"}, {"gap", "list"}, {"plan", "--json"}, {"site", "build"}, {"loop", "new", "LOOP-Z", "--objective", "x"}} {
+		_, errOut, code := spine(t, append([]string{"--repo", plain}, args...)...)
+		if code != 2 || !strings.Contains(errOut, "not inside a git repository") {
+			t.Errorf("spine --repo PLAIN %v: exit %d, %s; want 2, not inside a git repository", args, code, errOut)
+		}
+	}
+	if ents, err := os.ReadDir(plain); err != nil || len(ents) != 0 {
+		t.Errorf("the folder given as --repo got %v (%v); want nothing written", ents, err)
+	}
+}
+
+// TestUnknownSubcommandIsBadUsage: a word that names no command of a
+// command group (a typo in a script) exits 2, naming it, and runs
+// nothing; the group alone still prints its help and exits 0.
+func TestUnknownSubcommandIsBadUsage(t *testing.T) {
+	for _, group := range []string{"site", "gap", "loop", "hook", "pack", "cap"} {
+		_, errOut, code := spine(t, group, "bogus")
+		if code != 2 || !strings.Contains(errOut, `unknown command "bogus"`) {
+			t.Errorf("spine %s bogus: exit %d, %q; want 2, naming the word", group, code, errOut)
+		}
+		out, _, code := spine(t, group)
+		if code != 0 || !strings.Contains(out, "Available Commands") {
+			t.Errorf("spine %s: exit %d, %q; want its help, exit 0", group, code, out)
+		}
+	}
+}

@@ -92,9 +92,13 @@ func (a *app) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 }
 
-// repoRoot resolves --repo, or the git repository enclosing the working
-// directory.
+// repoRoot resolves the git repository enclosing --repo, or the working
+// directory: the nearest folder, going up, that holds a git directory (as
+// git -C finds it), so that --repo may name a folder inside the
+// repository, and a folder in no repository is refused before anything is
+// written.
 func (a *app) repoRoot() (string, error) {
+	start := ""
 	if a.repo != "" {
 		abs, err := filepath.Abs(a.repo)
 		if err != nil {
@@ -103,18 +107,18 @@ func (a *app) repoRoot() (string, error) {
 		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
 			return "", exitf(exitUsage, "--repo %s: not a directory", a.repo)
 		}
-		root, err := realDir(abs)
+		if start, err = realDir(abs); err != nil {
+			return "", err
+		}
+	} else {
+		wd, err := os.Getwd()
 		if err != nil {
 			return "", err
 		}
-		return a.openRoot(root)
+		start = wd
 	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for dir := wd; ; {
-		if _, err := os.Stat(filepath.Join(dir, ".git")); err == nil {
+	for dir := start; ; {
+		if hasGitDir(dir) {
 			root, err := realDir(dir)
 			if err != nil {
 				return "", err
@@ -123,10 +127,29 @@ func (a *app) repoRoot() (string, error) {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
+			if a.repo != "" {
+				return "", exitf(exitUsage, "--repo %s: not inside a git repository (git init makes one)", a.repo)
+			}
 			return "", exitf(exitUsage, "not inside a git repository (git init makes one here; or --repo DIR)")
 		}
 		dir = parent
 	}
+}
+
+// hasGitDir reports whether dir is a working tree's top: its .git is a
+// file (a linked working tree's, a submodule's) or a folder with a HEAD.
+// A .git folder without one (say, what an older spine left in a folder
+// given as --repo) is not a repository.
+func hasGitDir(dir string) bool {
+	fi, err := os.Stat(filepath.Join(dir, ".git"))
+	if err != nil {
+		return false
+	}
+	if !fi.IsDir() {
+		return true
+	}
+	_, err = os.Stat(filepath.Join(dir, ".git", "HEAD"))
+	return err == nil
 }
 
 // openRoot checks that the repository at root may be worked in (its owner,
@@ -268,7 +291,28 @@ renders a static evidence site.`,
 		newWatchCmd(a),
 		newKeygenCmd(a),
 	)
+	refuseUnknownSubcommands(root)
 	return withExitStatus(root)
+}
+
+// refuseUnknownSubcommands makes every command group below c (site, gap,
+// loop, …) refuse a word that names none of its commands, with exit 2,
+// as spine does an unknown command: cobra would print the group's help
+// and exit 0, and a typo in a script (spine site buidl) would pass.
+func refuseUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		refuseUnknownSubcommands(sub)
+		if !sub.HasSubCommands() || sub.Runnable() {
+			continue
+		}
+		sub.Args = cobra.ArbitraryArgs
+		sub.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return exitf(exitUsage, "unknown command %q for %q (%s --help lists its commands)", args[0], cmd.CommandPath(), cmd.CommandPath())
+			}
+			return cmd.Help()
+		}
+	}
 }
 
 // realDir resolves the symbolic links in a repository root. Walking a root
