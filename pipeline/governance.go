@@ -405,6 +405,11 @@ func (r *Runner) openLedger() (*gaps.Ledger, string, error) {
 // byte of the ledger outside the new entry is kept.
 func (r *Runner) FileGap(ctx context.Context, f GapFiling) (*GapEdit, error) {
 	res := &GapEdit{}
+	// The operator's text goes into the ledger, the commit message and
+	// the site: redacted as the receipt's copy of the command line is.
+	red := r.redactor()
+	f.Title, _ = red.RedactString(f.Title)
+	f.Description, _ = red.RedactString(f.Description)
 	var blocked *BlockedError
 	out, err := r.govern(ctx, func(_ context.Context, tx *govTx) error {
 		doc := r.opts.Set.ByID(f.Loop)
@@ -470,6 +475,9 @@ func finish(res *GapEdit, out *Outcome, err error, blocked *BlockedError) error 
 // refused (fix the ledger first).
 func (r *Runner) CloseGap(ctx context.Context, id, fixedIn, note, command string) (*GapEdit, error) {
 	res := &GapEdit{}
+	red := r.redactor()
+	fixedIn, _ = red.RedactString(fixedIn)
+	note, _ = red.RedactString(note)
 	var blocked *BlockedError
 	out, err := r.govern(ctx, func(_ context.Context, tx *govTx) error {
 		l, rel, err := r.openLedger()

@@ -740,3 +740,38 @@ func TestResolveNoteIsRedacted(t *testing.T) {
 		t.Errorf("a git object holds %q", v)
 	}
 }
+
+// TestGapTextIsRedacted: the title and description of spine gap file, and
+// the note of spine gap close, go into the ledger, the commit message and
+// the site; a secret_env value or a token shape in them is redacted there
+// as in the receipts, in every file and git object.
+func TestGapTextIsRedacted(t *testing.T) {
+	r := newRepo(t)
+	r.commit("fixture", map[string]string{
+		"spine.yaml":      "policy:\n  secret_env: [DB_PASSWORD]\n",
+		"loops/LOOP-G.md": loopDoc("LOOP-G", "## Stage 0: Go\n\n```sh {name=hello}\necho hi\n```\n"),
+		"gaps.yaml":       "gaps: []\n",
+	})
+	shapes := secretShapes(t)
+	secret, token := shapes[0].value, shapes[2].value
+	env := map[string]string{"DB_PASSWORD": secret}
+	ed, err := NewRunner(r.runOpts(env)).FileGap(context.Background(), GapFiling{
+		Loop: "LOOP-G", Title: "push fails with " + token, Description: "the password " + secret + " leaked",
+		Severity: "low", Type: "runtime-bug", Command: "spine gap file"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(ed.Gap.Title, artifacts.Redacted) || !strings.Contains(ed.Gap.Description, artifacts.Redacted) {
+		t.Errorf("filed gap %q / %q; want both redacted", ed.Gap.Title, ed.Gap.Description)
+	}
+	if _, err := NewRunner(r.runOpts(env)).CloseGap(context.Background(), ed.Gap.ID, "LOOP-G", "rotated "+secret, "spine gap close"); err != nil {
+		t.Fatal(err)
+	}
+	values := []string{secret, token}
+	for _, h := range findSecrets(t, r.root, values) {
+		t.Error(h)
+	}
+	if v := findIn(r.git("cat-file", "--batch-all-objects", "--batch"), values); v != "" {
+		t.Errorf("a git object holds %q", v)
+	}
+}
