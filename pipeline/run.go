@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -185,6 +186,10 @@ type Runner struct {
 	// packs are the verify folder's packs, read once (see packChange).
 	packsOnce sync.Once
 	packs     []*packs.Pack
+	// policySrc is spine.yaml as HEAD held it when the gates' policy was
+	// read (policyAt: whether HEAD had one), for policyMoved.
+	policySrc []byte
+	policyAt  bool
 }
 
 // NewRunner prepares a run; nothing is read or written until Run.
@@ -498,6 +503,7 @@ func (r *Runner) approvalPolicy() (config.Policy, string) {
 		return r.opts.Config.Policy, readKeys(r.opts.Root, r.opts.Config.Policy.SigningKeys)
 	}
 	data, ok, err := g.HeadFile(config.FileName)
+	r.policySrc, r.policyAt = data, ok
 	if err != nil || !ok {
 		return config.Policy{SecretEnv: r.opts.Config.Policy.SecretEnv}, ""
 	}
@@ -516,6 +522,28 @@ func (r *Runner) approvalPolicy() (config.Policy, string) {
 		}
 	}
 	return c.Policy, b.String()
+}
+
+// policyMoved reports whether HEAD's spine.yaml is no longer the one the
+// gates were decided by (a commit made while this run worked: an approver
+// removed, require_signed turned on), and says so: a gated step must not
+// run on a policy that no longer holds. It reads one file of HEAD's tree,
+// and is asked before each gated step only.
+func (r *Runner) policyMoved(lr *loopRun, it *Item) bool {
+	g := r.opts.Git
+	if g == nil {
+		return false
+	}
+	data, ok, err := g.HeadFile(config.FileName)
+	if err == nil && ok == r.policyAt && bytes.Equal(data, r.policySrc) {
+		return false
+	}
+	why := "changed in a commit made while this run worked"
+	if err != nil {
+		why = fmt.Sprintf("cannot be read at HEAD (%v)", err)
+	}
+	r.report().Notice(fmt.Sprintf("%s %s; %s stops before gated step %s, the next run decides its gate %s by the new policy", config.FileName, why, lr.doc.LoopID, it.Name, it.Gate))
+	return true
 }
 
 // readKeys concatenates the armored public keys named by the policy.
@@ -764,8 +792,9 @@ func (r *Runner) runLoop(ctx context.Context, doc *loops.Document) (err error) {
 				r.report().Notice(fmt.Sprintf("would run %s/%s", it.LoopID, it.Name))
 				continue
 			}
-			// Never run a step from text that is no longer the document's.
-			if r.docChanged(lr) {
+			// Never run a step from text that is no longer the document's,
+			// nor a gated one by a policy that no longer holds.
+			if r.docChanged(lr) || it.Gate != "" && r.policyMoved(lr, it) {
 				return r.finishStage(lr, stageIdx)
 			}
 			if it.Step.Background {

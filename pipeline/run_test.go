@@ -60,6 +60,39 @@ func TestGateBlockedThenApprovedByEnv(t *testing.T) {
 	r.clean()
 }
 
+// TestPolicyChangedDuringTheRunStopsAGatedStep: a commit made while a run
+// works that changes spine.yaml (here an approver removed, by a step of
+// the loop itself, standing for an operator's commit) stops the loop
+// before its next gated step, which the gate approved by the old policy
+// would have let run; the next run decides the gate by the new policy.
+func TestPolicyChangedDuringTheRunStopsAGatedStep(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	body := fmt.Sprintf("## Stage 1: Go\n\n```sh {name=revoke}\nprintf 'policy:\\n  approvers: [\"Other <other@example.com>\"]\\n' > spine.yaml\n"+
+		"git -c user.name=Sec -c user.email=sec@example.com commit -q -m revoke spine.yaml\n```\n\n"+
+		"```sh {name=provision gate=ALLOW_X destructive=true}\necho provision >> %s\n```\n", count)
+	r.commit("setup", map[string]string{
+		"spine.yaml": "policy:\n  approvers: [\"Lead <lead@example.com>\"]\n",
+		"loops/a.md": loopDoc("LOOP-A", body),
+	})
+	r.commitAs("Lead", "lead@example.com", "approve", map[string]string{
+		"loops/a.md": strings.Replace(loopDoc("LOOP-A", body), "status: active\n", "status: active\napprovals: [ALLOW_X]\n", 1)})
+	if it := r.plan(nil, "LOOP-A", "provision"); it.State != StatePending && it.State != StateWaiting {
+		t.Fatalf("provision before the run: %s %q, want approved", it.State, it.Reason)
+	}
+	r.run(nil)
+	if got := strings.TrimSpace(r.git("log", "-1", "--format=%s", "--", "spine.yaml")); got != "revoke" {
+		t.Fatalf("the step did not commit the new policy: last spine.yaml commit %q", got)
+	}
+	if data, err := os.ReadFile(count); err == nil {
+		t.Fatalf("the gated step ran (%q) after its approver was removed", data)
+	}
+	if it := r.plan(nil, "LOOP-A", "provision"); it.State != StateBlocked || !strings.Contains(it.Reason, "not in policy.approvers") {
+		t.Errorf("provision after the run: %s %q, want blocked by the new policy", it.State, it.Reason)
+	}
+	r.clean()
+}
+
 func TestGateApprovedByGitCommitOfApprover(t *testing.T) {
 	r := newRepo(t)
 	count := counter(t)
