@@ -248,15 +248,12 @@ func (s *stream) emit(block []byte, ts time.Time) {
 		if i := bytes.IndexByte(line, '\n'); i >= 0 {
 			line, raw, nl = line[:i], i+1, true
 		}
+		out, keep := line, true
 		switch {
 		case pemMode:
-			red, n, keep := o.red.redactLine(line, &s.pem, &o.sc)
+			var n int
+			out, n, keep = o.red.redactLine(line, &s.pem, &o.sc)
 			o.redacts += n
-			if keep {
-				s.store(red, raw, nl)
-			} else {
-				s.consume(raw)
-			}
 		case len(spans) > 0 && spans[0].start < base+len(line):
 			k := 0
 			for k < len(spans) && spans[k].start < base+len(line) {
@@ -268,9 +265,22 @@ func (s *stream) emit(block []byte, ts time.Time) {
 			o.sc.out, n = applySpans(o.sc.out[:0], line, spans[:k])
 			spans = spans[k:]
 			o.redacts += n
-			s.store(o.sc.out, raw, nl)
-		default:
-			s.store(line, raw, nl)
+			out = o.sc.out
+		}
+		if keep && hasHidden(out) {
+			// What a reader sees of the line (the site drops escape
+			// sequences and control bytes) may join a secret the bytes
+			// hold in pieces: then the line is stored as seen, redacted,
+			// without its colours.
+			if red, n := o.red.redactVisible(out); n > 0 {
+				o.redacts += n
+				out = red
+			}
+		}
+		if keep {
+			s.store(out, raw, nl)
+		} else {
+			s.consume(raw)
 		}
 		base += raw
 	}

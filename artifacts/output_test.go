@@ -353,6 +353,7 @@ func FuzzOutput(f *testing.F) {
 	f.Add([]byte(rsaKey+"after"), []byte{1, 1, 1, 1, 40})
 	f.Add([]byte("curl -H 'Authorization: Bearer abcdefghijk' 'https://u:pw12@h?password=zz'\n"), []byte{30})
 	f.Add([]byte("\x00\xff-----BEGIN EC PRIVATE KEY-----x\ny\n-----END EC PRIVATE KEY-----\n"), []byte{2, 7})
+	f.Add([]byte("token=\x1b[01;31m\x1b[Kghp_\x1b[m\x1b[K"+tok36+"\r\nhunter2\x00-secret\n"), []byte{9, 3, 50})
 	red := NewRedactor([]string{"hunter2-secret", "zzzz"})
 	f.Fuzz(func(t *testing.T, data, splits []byte) {
 		for _, line := range bytes.Split(data, []byte("\n")) {

@@ -75,6 +75,42 @@ func NewRedactor(secrets []string) *Redactor {
 // new slice. b may hold many lines, binary data or invalid UTF-8: bytes are
 // matched as they are and nothing else is changed.
 func (r *Redactor) Redact(b []byte) ([]byte, int) {
+	out, n := r.redactBytes(b)
+	if !hasHidden(out) {
+		return out, n
+	}
+	// Line by line, as a reader sees each (redactVisible).
+	var joined []byte
+	for rest, off := out, 0; len(rest) > 0; {
+		line, tail, nl := bytes.Cut(rest, newline)
+		if hasHidden(line) {
+			if red, m := r.redactVisible(line); m > 0 {
+				if joined == nil {
+					joined = append(make([]byte, 0, len(out)), out[:off]...)
+				}
+				joined, n = append(joined, red...), n+m
+				if nl {
+					joined = append(joined, '\n')
+				}
+				off += len(rest) - len(tail)
+				rest = tail
+				continue
+			}
+		}
+		if joined != nil {
+			joined = append(joined, rest[:len(rest)-len(tail)]...)
+		}
+		off += len(rest) - len(tail)
+		rest = tail
+	}
+	if joined == nil {
+		return out, n
+	}
+	return joined, n
+}
+
+// redactBytes is Redact without the visible-text pass.
+func (r *Redactor) redactBytes(b []byte) ([]byte, int) {
 	var sc redactScratch
 	var st pemState
 	sc.spans = r.findSpans(b, sc.spans[:0])
@@ -276,6 +312,22 @@ func (r *Redactor) findSpans(b []byte, spans []span) []span {
 	spans = findPassword(b, spans)
 	spans = findUserinfo(b, spans)
 	return spans
+}
+
+// redactVisible redacts the secrets that line, already redacted, holds
+// only as a reader sees it (VisibleText: split by escape sequences or
+// control bytes), and returns the visible text redacted and their number;
+// 0 when there are none (the line is then kept as it is).
+func (r *Redactor) redactVisible(line []byte) ([]byte, int) {
+	vis := VisibleText(line)
+	spans := r.findSpans(vis, nil)
+	// A placeholder is not a secret (Bearer [REDACTED] matches again).
+	spans = slices.DeleteFunc(spans, func(sp span) bool { return string(vis[sp.start:sp.end]) == Redacted })
+	if len(spans) == 0 {
+		return line, 0
+	}
+	sortSpans(spans)
+	return applySpans(make([]byte, 0, len(vis)), vis, spans)
 }
 
 // minCutOverlap is the least cutOverlap: longer than any token shape

@@ -63,6 +63,10 @@ func secretShapes(t *testing.T) []secretShape {
 		{name: "PEM private key, second line", value: pem2},
 		{name: "password in URL userinfo", value: urlPass, env: []string{"URL_PW=" + urlPass}, script: `echo "connecting to postgres://admin:$URL_PW@db.example.com:5432/app"`},
 		{name: "password= in a query string", value: "qs" + h[:14], env: []string{"QS_PW=qs" + h[:14]}, script: `echo "GET https://api.example.com/login?user=ops&password=$QS_PW&x=1"`},
+		// Printed in pieces a reader sees joined (the site drops escape
+		// sequences and control bytes): grep --color, a NUL in a value.
+		{name: "GitHub token split by colour codes", value: upper[:4] + h, script: fmt.Sprintf(`A=%s; B=%s; printf 'token=\033[01;31m\033[Kghp_\033[m\033[K%%s%%s\n' "$A" "$B"`, upper[:4]+h[:10], h[10:])},
+		{name: "secret_env value split by a NUL", value: "nul-" + h[:20] + "-Z", env: []string{"NUL_SECRET=nul-" + h[:20] + "-Z"}, script: fmt.Sprintf(`printf 'value: nul-%s\000%s-Z\n'`, h[:10], h[10:20])},
 	}
 }
 
@@ -114,7 +118,7 @@ func TestSecretsNeverReachRepoOrSite(t *testing.T) {
 		"```sh {name=leak-stderr}\n" + stderr.String() + "```\n\n" +
 		"## Stage 2: Fail loudly\n\n```sh {name=leak-and-fail allow_failure=true}\n" + stdout.String() + "exit 7\n```\n"
 	r.commit("loop", map[string]string{
-		"spine.yaml": "policy:\n  secret_env: [DB_PASSWORD, API_TOKEN]\n",
+		"spine.yaml": "policy:\n  secret_env: [DB_PASSWORD, API_TOKEN, NUL_SECRET]\n",
 		"loops/a.md": loopDoc("LOOP-SECRET", body),
 	})
 	if doc := r.read("loops/a.md"); findIn(doc, values) != "" {

@@ -322,7 +322,7 @@ func ansiHTML(lines []string) string {
 			c := line[i]
 			if c == 0x1b {
 				flush(i)
-				end, params, final := escapeSeq(line, i)
+				end, params, final := artifacts.EscapeSeq(line, i)
 				if final == 'm' {
 					if open {
 						b.WriteString("</span>")
@@ -338,7 +338,7 @@ func ansiHTML(lines []string) string {
 				plainFrom = i
 				continue
 			}
-			if c < 0x20 && c != '\t' || c == 0x7f {
+			if artifacts.IsHiddenControl(c) {
 				flush(i)
 				i++
 				plainFrom = i
@@ -352,37 +352,6 @@ func ansiHTML(lines []string) string {
 		}
 	}
 	return b.String()
-}
-
-// escapeSeq parses the escape sequence at s[i] (ESC) and returns the index
-// after it, the parameters and the final byte of a CSI sequence.
-func escapeSeq(s string, i int) (int, string, byte) {
-	if i+1 >= len(s) {
-		return len(s), "", 0
-	}
-	switch s[i+1] {
-	case '[':
-		j := i + 2
-		for j < len(s) && (s[j] >= 0x30 && s[j] <= 0x3f || s[j] >= 0x20 && s[j] <= 0x2f) {
-			j++
-		}
-		if j >= len(s) {
-			return len(s), "", 0
-		}
-		return j + 1, s[i+2 : j], s[j]
-	case ']':
-		// OSC: up to BEL or ESC \.
-		for j := i + 2; j < len(s); j++ {
-			if s[j] == 0x07 {
-				return j + 1, "", 0
-			}
-			if s[j] == 0x1b && j+1 < len(s) && s[j+1] == '\\' {
-				return j + 2, "", 0
-			}
-		}
-		return len(s), "", 0
-	}
-	return i + 2, "", 0
 }
 
 // artifactCheck is the verification of one artifact a receipt lists.
