@@ -9,9 +9,9 @@ import (
 // Redacted is the text that replaces a secret.
 const Redacted = "[REDACTED]"
 
-// minSecretLen is the shortest secret value redacted; shorter values would
+// MinSecretLen is the shortest secret value redacted; shorter values would
 // blank out ordinary output.
-const minSecretLen = 4
+const MinSecretLen = 4
 
 // minBearerLen is the shortest token after "Bearer " that is redacted, so
 // prose such as "a Bearer token" stays readable.
@@ -41,7 +41,8 @@ type Redactor struct {
 }
 
 // NewRedactor returns a Redactor for the given secret values (typically the
-// values of the environment variables named in policy.secret_env). Values
+// values of the environment variables named in policy.secret_env), each
+// also without surrounding spaces, tabs and carriage returns. Values
 // shorter than 4 bytes are ignored. A value spanning several lines is
 // redacted line by line: each of its lines of 4 bytes or more (ignoring
 // surrounding spaces, tabs and carriage returns) becomes a secret of its own.
@@ -49,7 +50,7 @@ func NewRedactor(secrets []string) *Redactor {
 	seen := make(map[string]bool)
 	var out [][]byte
 	add := func(s string) {
-		if len(s) < minSecretLen || seen[s] {
+		if len(s) < MinSecretLen || seen[s] {
 			return
 		}
 		seen[s] = true
@@ -58,6 +59,8 @@ func NewRedactor(secrets []string) *Redactor {
 	for _, s := range secrets {
 		if !strings.ContainsAny(s, "\n") {
 			add(s)
+			// An unquoted $VAR prints it without surrounding blanks.
+			add(strings.Trim(s, " \t\r"))
 			continue
 		}
 		for _, line := range strings.Split(s, "\n") {

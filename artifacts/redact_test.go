@@ -145,3 +145,18 @@ func TestRedactNil(t *testing.T) {
 		t.Error("Redact without a match should return its input")
 	}
 }
+
+// TestRedactTrimsASecret: a secret value with surrounding blanks is also
+// found without them, as an unquoted $VAR prints it.
+func TestRedactTrimsASecret(t *testing.T) {
+	red := NewRedactor([]string{"  hunter2hunter2 \t"})
+	for in, want := range map[string]string{
+		"echo hunter2hunter2 done":     "echo " + Redacted + " done",
+		"quoted '  hunter2hunter2 \t'": "quoted '" + Redacted + "'",
+		"no secret in hunter2 hunter2": "no secret in hunter2 hunter2",
+	} {
+		if got, _ := red.RedactString(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

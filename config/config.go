@@ -190,6 +190,12 @@ func (c *Config) validate() error {
 			return fmt.Errorf("%s: %w", f.key, err)
 		}
 	}
+	for i, name := range c.Policy.SecretEnv {
+		// A name no variable can have redacts nothing, without a word.
+		if !validEnvName(name) {
+			return fmt.Errorf("policy.secret_env[%d] %q is not an environment variable name (letters, digits and _, not starting with a digit; no $ or spaces)", i, name)
+		}
+	}
 	for i, k := range c.Policy.SigningKeys {
 		if err := checkRel(k); err != nil {
 			return fmt.Errorf("policy.signing_keys[%d]: %w", i, err)
@@ -218,6 +224,18 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// validEnvName reports whether s can name an environment variable:
+// letters, digits and _, not starting with a digit.
+func validEnvName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '_' && !('A' <= c && c <= 'Z') && !('a' <= c && c <= 'z') && !(i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // globBase returns the folder of a loops pattern before its first

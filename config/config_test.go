@@ -27,6 +27,9 @@ func TestParseRefuses(t *testing.T) {
 		{"gaps NUL", "gaps: \"a\\0b\"\n", "NUL"},
 		{"signing key newline", "signing: {key: \"a\\nb\"}\n", "line break"},
 		{"signing_keys escape", "policy: {signing_keys: [../../home/x.asc]}\n", "policy.signing_keys[0]"},
+		{"secret_env with a dollar", "policy: {secret_env: [$DB_PASSWORD]}\n", `policy.secret_env[0] "$DB_PASSWORD" is not an environment variable name`},
+		{"secret_env with a space", "policy:\n  secret_env: [\"API_TOKEN\", \" DB_PASSWORD\"]\n", `policy.secret_env[1] " DB_PASSWORD"`},
+		{"secret_env starting with a digit", "policy: {secret_env: [1PASS]}\n", `policy.secret_env[0] "1PASS"`},
 		{"not a mapping", "- a\n- b\n", "cannot unmarshal"},
 		{"too large", strings.Repeat("#", MaxSize+1), "larger than"},
 	} {
@@ -53,6 +56,7 @@ func TestParseAccepts(t *testing.T) {
 		{"signing key", "signing:\n  key: ~/.config/spine/host.key\n", func(c *Config) bool { return c.Signing.Key == "~/.config/spine/host.key" }},
 		{"explicit document start", "---\nsite: {title: T}\n", func(c *Config) bool { return c.Site.Title == "T" }},
 		{"comments only", "# nothing\n", func(c *Config) bool { return len(c.Loops) == 2 }},
+		{"secret_env names", "policy: {secret_env: [DB_PASSWORD, _x, a1]}\n", func(c *Config) bool { return len(c.Policy.SecretEnv) == 3 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse(FileName, []byte(tc.yaml))

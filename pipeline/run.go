@@ -546,6 +546,31 @@ func (r *Runner) policyMoved(lr *loopRun, it *Item) bool {
 	return true
 }
 
+// secretEnvWarnings says which policy.secret_env variables the run
+// cannot redact although they may hold a secret: one not set while a
+// variable of the same name in another case is (names are case-sensitive),
+// and one whose value is too short to redact (artifacts.NewRedactor).
+func secretEnvWarnings(names []string, lookup func(string) (string, bool), env []string) []string {
+	var out []string
+	for _, name := range names {
+		v, ok := lookup(name)
+		if !ok {
+			for _, kv := range env {
+				k, _, _ := strings.Cut(kv, "=")
+				if k != name && strings.EqualFold(k, name) {
+					out = append(out, fmt.Sprintf("policy.secret_env lists %s, which is not set; %s is (names are case-sensitive): its value is not redacted", name, k))
+					break
+				}
+			}
+			continue
+		}
+		if t := strings.Trim(v, " \t\r\n"); t != "" && len(t) < artifacts.MinSecretLen {
+			out = append(out, fmt.Sprintf("policy.secret_env %s: its value is shorter than %d bytes and is not redacted (it would blank ordinary output); use a longer secret", name, artifacts.MinSecretLen))
+		}
+	}
+	return out
+}
+
 // readKeys concatenates the armored public keys named by the policy.
 func readKeys(root string, paths []string) string {
 	var b strings.Builder
@@ -606,6 +631,9 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 				return r.out, err
 			}
 		}
+	}
+	for _, w := range secretEnvWarnings(r.opts.Config.Policy.SecretEnv, r.opts.LookupEnv, r.opts.Env) {
+		r.report().Notice(w)
 	}
 	if r.opts.Loop == "" {
 		// A loop document that could not be read at all (too large, no

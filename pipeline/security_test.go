@@ -18,6 +18,8 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/spinehq/spine/artifacts"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // randHex returns n random bytes as lower-case hex.
@@ -777,5 +779,29 @@ func TestGapTextIsRedacted(t *testing.T) {
 	}
 	if v := findIn(r.git("cat-file", "--batch-all-objects", "--batch"), values); v != "" {
 		t.Errorf("a git object holds %q", v)
+	}
+}
+
+// TestSecretEnvWarnings: a policy.secret_env variable that is not set
+// while one of the same name in another case is, or whose value is too
+// short to redact, is named before a run; a set, long value is not.
+func TestSecretEnvWarnings(t *testing.T) {
+	env := []string{"DB_PASSWORD=long-enough", "SHORT=k9Z", "PAD=  ab ", "OK=fine-secret"}
+	lookup := func(name string) (string, bool) {
+		for _, kv := range env {
+			if k, v, _ := strings.Cut(kv, "="); k == name {
+				return v, true
+			}
+		}
+		return "", false
+	}
+	got := secretEnvWarnings([]string{"db_password", "SHORT", "PAD", "OK", "UNSET"}, lookup, env)
+	want := []string{
+		"policy.secret_env lists db_password, which is not set; DB_PASSWORD is (names are case-sensitive): its value is not redacted",
+		"policy.secret_env SHORT: its value is shorter than 4 bytes and is not redacted (it would blank ordinary output); use a longer secret",
+		"policy.secret_env PAD: its value is shorter than 4 bytes and is not redacted (it would blank ordinary output); use a longer secret",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("warnings (-want +got):\n%s", d)
 	}
 }
