@@ -2,6 +2,8 @@
 // output logs, artifact files, their hashes and the per-loop receipt chain.
 package artifacts
 
+import "fmt"
+
 // Receipt status values, as written in receipt.json.
 const (
 	StatusPass        = "pass"
@@ -84,4 +86,22 @@ type Receipt struct {
 	// Checks and Summary are set for verify-pack runs.
 	Checks  []CheckResult `json:"checks,omitempty"`
 	Summary string        `json:"summary,omitempty"`
+}
+
+// CommandMismatch says which command r records does not match its hash:
+// the step's, or that of a pack check that records one (receipts of
+// earlier versions record none); "" when all match.
+func (r *Receipt) CommandMismatch() string {
+	if want := CommandSHA256(r.Command); r.CommandSHA256 != want {
+		return fmt.Sprintf("command_sha256 %s does not match the command (%s)", short(r.CommandSHA256), short(want))
+	}
+	for _, c := range r.Checks {
+		if c.Command == "" && c.CommandSHA256 == "" {
+			continue
+		}
+		if want := CommandSHA256(c.Command); c.CommandSHA256 != want {
+			return fmt.Sprintf("check %s: command_sha256 %s does not match its command (%s)", c.ID, short(c.CommandSHA256), short(want))
+		}
+	}
+	return ""
 }

@@ -241,8 +241,8 @@ func verifyEntry(repoRoot, storeRoot string, e *Entry) []Problem {
 	if !knownStatus(r.Status) {
 		add(receiptRel, "unknown status %q", r.Status)
 	}
-	if want := CommandSHA256(r.Command); r.CommandSHA256 != want {
-		add(receiptRel, "command_sha256 %s does not match the command (%s)", short(r.CommandSHA256), short(want))
+	if m := r.CommandMismatch(); m != "" {
+		add(receiptRel, "%s", m)
 	}
 
 	// List walked real folders only, so output.log itself is all that can

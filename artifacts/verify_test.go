@@ -228,6 +228,26 @@ func TestVerify(t *testing.T) {
 			},
 		},
 		{
+			name: "pack check commands recorded with their hashes",
+			mutate: func(t *testing.T, f *fixture) {
+				f.rewrite(t, "a4", func(r *Receipt) {
+					r.Checks = []CheckResult{
+						{ID: "D114", Status: StatusPass, Command: "zpool status -x", CommandSHA256: CommandSHA256("zpool status -x")},
+						{ID: "OLD", Status: StatusPass}, // a receipt of an earlier version records none
+					}
+				})
+			},
+		},
+		{
+			name: "pack check command edited",
+			mutate: func(t *testing.T, f *fixture) {
+				f.rewrite(t, "a4", func(r *Receipt) {
+					r.Checks = []CheckResult{{ID: "D114", Status: StatusPass, Command: "true", CommandSHA256: CommandSHA256("zpool status -x")}}
+				})
+			},
+			want: []wantProblem{{"a4", "receipt.json", "check D114: command_sha256"}},
+		},
+		{
 			name: "corrupt receipt",
 			mutate: func(t *testing.T, f *fixture) {
 				os.WriteFile(f.path(f.dirs["a3"]+"/receipt.json"), []byte(`{"run_key": `), 0o644)

@@ -380,7 +380,8 @@ type verification struct {
 	LogState  string
 	LogOK     bool
 	Artifacts []artifactCheck
-	// CommandOK reports whether command_sha256 matches the command.
+	// CommandOK reports whether command_sha256 matches the command, and
+	// each pack check's its check's.
 	CommandOK bool
 }
 
@@ -432,7 +433,7 @@ func verify(root, artifactsDir string, r *receiptRec, sums *sumCache, read bool,
 	if rc == nil {
 		return v, lv
 	}
-	v.CommandOK = artifacts.CommandSHA256(rc.Command) == rc.CommandSHA256
+	v.CommandOK = rc.CommandMismatch() == ""
 	switch {
 	case v.LogErr != "":
 		v.LogState = "output.log unreadable: " + v.LogErr
