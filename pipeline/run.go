@@ -183,6 +183,10 @@ type Runner struct {
 	// makeSpareLog); it is removed when Run returns.
 	spareFD  int
 	spareLog bool
+	// branch is the branch HEAD named when the run started ("" for a
+	// detached HEAD), when branchKnown (see checkBranch).
+	branch      string
+	branchKnown bool
 	// packs are the verify folder's packs, read once (see packChange).
 	packsOnce sync.Once
 	packs     []*packs.Pack
@@ -607,6 +611,11 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 	if err := r.load(); err != nil {
 		return nil, err
 	}
+	if g := r.opts.Git; g != nil && !r.opts.DryRun {
+		if b, err := g.CurrentBranch(); err == nil {
+			r.branch, r.branchKnown = b, true
+		}
+	}
 	defer func() {
 		r.detachGit()
 		r.journal.Close()
@@ -1022,6 +1031,9 @@ func (r *Runner) finishStage(lr *loopRun, stageIdx int) error {
 		return nil
 	}
 	doc := lr.doc
+	if err := r.checkBranch(doc.Stages[stageIdx].Number); err != nil {
+		return err
+	}
 	now := r.opts.Clock().UTC()
 	// The evidence goes on the document as it is now: another author's
 	// commit pulled during the run is kept, an uncommitted edit is left
@@ -1084,6 +1096,32 @@ func (r *Runner) finishStage(lr *loopRun, stageIdx int) error {
 	}
 	lr.pending = nil
 	return nil
+}
+
+// checkBranch returns an error when HEAD no longer names the branch the
+// run started on (a checkout while a step ran): the stage's commit would
+// land on the other branch, and its evidence name receipts that only this
+// one has. Nothing of the stage is written to the loop document then; its
+// receipts stay in the working tree, for the next run on the branch to
+// commit (as after a crash).
+func (r *Runner) checkBranch(stage string) error {
+	if !r.branchKnown {
+		return nil
+	}
+	cur, err := r.opts.Git.CurrentBranch()
+	if err != nil {
+		return fmt.Errorf("commit stage %s: %w", stage, err)
+	}
+	if cur == r.branch {
+		return nil
+	}
+	name := func(b string) string {
+		if b == "" {
+			return "a detached HEAD"
+		}
+		return "branch " + b
+	}
+	return fmt.Errorf("HEAD moved from %s to %s while this run worked (a checkout): stage %s is not committed and its receipts are left in the working tree; check out %s again and run spine, which commits them", name(r.branch), name(cur), stage, name(r.branch))
 }
 
 // stdin returns /dev/null, opened once per run, for the steps' standard

@@ -60,6 +60,44 @@ func TestGateBlockedThenApprovedByEnv(t *testing.T) {
 	r.clean()
 }
 
+// TestCheckoutDuringTheRunCommitsNothingElsewhere: when HEAD moves to
+// another branch while a stage runs (here a step checks one out, standing
+// for an operator), the stage is not committed there and the loop
+// document is not touched; the run says so and fails. Once the original
+// branch is checked out again, the next run commits the stage's receipts
+// there and runs nothing again.
+func TestCheckoutDuringTheRunCommitsNothingElsewhere(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf(
+		"## Stage 1: Go\n\n```sh {name=move}\ngit checkout -q -b feature\n```\n\n```sh {name=after}\necho after >> %s\n```\n", count))})
+	start := strings.TrimSpace(r.git("rev-parse", "HEAD"))
+	_, err := NewRunner(r.runOpts(nil)).Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "HEAD moved from branch main to branch feature") {
+		t.Fatalf("run: %v; want it to refuse to commit on feature", err)
+	}
+	for _, b := range []string{"main", "feature"} {
+		if got := strings.TrimSpace(r.git("rev-parse", b)); got != start {
+			t.Errorf("%s is at %s, want %s: spine committed during the checkout", b, got, start)
+		}
+	}
+	if st := r.git("status", "--porcelain", "--", "loops"); strings.TrimSpace(st) != "" {
+		t.Errorf("the loop document was touched on feature:\n%s", st)
+	}
+	r.git("checkout", "-q", "main")
+	r.run(nil)
+	if n := countLines(t, count); n != 1 {
+		t.Fatalf("after ran %d times, want 1", n)
+	}
+	if got := r.stepReceipts("move"); len(got) != 1 {
+		t.Fatalf("move's receipts %v, want its one pass", got)
+	}
+	if tracked := r.git("ls-files", "receipts"); strings.Count(tracked, "receipt.json") != 2 {
+		t.Errorf("receipts committed on main:\n%s", tracked)
+	}
+	r.clean()
+}
+
 // TestPolicyChangedDuringTheRunStopsAGatedStep: a commit made while a run
 // works that changes spine.yaml (here an approver removed, by a step of
 // the loop itself, standing for an operator's commit) stops the loop
