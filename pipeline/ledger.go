@@ -60,7 +60,7 @@ func (r *Runner) ledger(step *loops.Step, doc *loops.Document, rc *artifacts.Rec
 	if !step.Destructive {
 		return nil
 	}
-	return appendLedger(r.opts.StateDir, LedgerEntry{LoopID: doc.LoopID, Path: doc.Path, Step: step.Name,
+	return appendLedger(r.ledgerDir(), LedgerEntry{LoopID: doc.LoopID, Path: doc.Path, Step: step.Name,
 		RunKey: rc.RunKey, At: at, CommandSHA: rc.CommandSHA256})
 }
 
@@ -74,6 +74,9 @@ func appendLedger(stateDir string, e LedgerEntry) error {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return err
+	}
+	if err := os.MkdirAll(stateDir, fsx.DirMode); err != nil {
+		return fmt.Errorf("destructive-run ledger: %w", err)
 	}
 	p := filepath.Join(stateDir, ledgerName)
 	_, statErr := os.Lstat(p)
@@ -117,17 +120,48 @@ func ledgerPermHint(err error, p string) string {
 // each also under ledgerPathKey of its document and step and under
 // ledgerCommandKey of its command and step; none when there is no
 // ledger. A line that does not decode (torn by a crash) is skipped.
-func readLedger(stateDir string) (map[[2]string][]LedgerEntry, error) {
+//
+// With several folders (LedgerDirs), their ledgers are read as one.
+func readLedger(dirs ...string) (map[[2]string][]LedgerEntry, error) {
+	out := map[[2]string][]LedgerEntry{}
+	for _, d := range dirs {
+		if err := readLedgerInto(out, d); err != nil {
+			return nil, err
+		}
+	}
+	if len(dirs) > 1 {
+		for _, es := range out {
+			slices.SortStableFunc(es, func(a, b LedgerEntry) int { return a.At.Compare(b.At) })
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// LedgerDirs returns the folders whose ledgers record this host's
+// destructive runs in the repository: ledgerDir, where runs append (see
+// Options.LedgerDir; "" for stateDir), and stateDir, where a linked
+// working tree's runs appended before they were shared.
+func LedgerDirs(stateDir, ledgerDir string) []string {
+	if ledgerDir == "" || ledgerDir == stateDir {
+		return []string{stateDir}
+	}
+	return []string{ledgerDir, stateDir}
+}
+
+// readLedgerInto adds the entries of the ledger in stateDir to out.
+func readLedgerInto(out map[[2]string][]LedgerEntry, stateDir string) error {
 	p := filepath.Join(stateDir, ledgerName)
 	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("destructive-run ledger: %w%s", err, ledgerPermHint(err, p))
+		return fmt.Errorf("destructive-run ledger: %w%s", err, ledgerPermHint(err, p))
 	}
 	defer f.Close()
-	out := map[[2]string][]LedgerEntry{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
@@ -152,11 +186,11 @@ func readLedger(stateDir string) (map[[2]string][]LedgerEntry, error) {
 		// without them could run a destructive step again: stop, as for
 		// a ledger that cannot be read at all.
 		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, fmt.Errorf("destructive-run ledger %s: %w (a line over 1 MiB: the file is damaged; keep a copy, then remove the damaged line)", f.Name(), err)
+			return fmt.Errorf("destructive-run ledger %s: %w (a line over 1 MiB: the file is damaged; keep a copy, then remove the damaged line)", f.Name(), err)
 		}
-		return nil, fmt.Errorf("destructive-run ledger %s: %w", f.Name(), err)
+		return fmt.Errorf("destructive-run ledger %s: %w", f.Name(), err)
 	}
-	return out, nil
+	return nil
 }
 
 // ranHere returns the latest run of a destructive step that this host's
@@ -217,14 +251,14 @@ func (p *Planner) isDocument(loopID, docPath string) bool {
 }
 
 // CheckLedger returns a problem for every destructive step whose latest
-// run this host's ledger records (see ledgerName) has no receipt, and no
+// run this host's ledger (in dirs: LedgerDirs) records (see ledgerName) has no receipt, and no
 // later receipt of the step speaks for it: the run the planner holds the
 // step for (spine's commit undone, or the folder deleted). where names
 // the ledger in the problems. A later --retry or spine resolve of the
 // step answers it, also under the id the run's loop document has now
 // (docs).
-func CheckLedger(stateDir, where string, h *History, st *artifacts.Store, docs []*loops.Document) ([]artifacts.Problem, error) {
-	ledger, err := readLedger(stateDir)
+func CheckLedger(dirs []string, where string, h *History, st *artifacts.Store, docs []*loops.Document) ([]artifacts.Problem, error) {
+	ledger, err := readLedger(dirs...)
 	if err != nil || len(ledger) == 0 {
 		return nil, err
 	}

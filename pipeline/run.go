@@ -64,8 +64,13 @@ type Options struct {
 	Git    *gitx.Repo
 	// StateDir holds the journal, lock and caches (.git/spine by default).
 	StateDir string
-	Host     string
-	User     string
+	// LedgerDir holds the ledger of this host's destructive runs: the
+	// main working tree's state folder, so that its linked working trees
+	// (git worktree) share it and none runs again a destructive step
+	// another ran; "" means StateDir.
+	LedgerDir string
+	Host      string
+	User      string
 	// Env is the environment steps inherit (os.Environ()).
 	Env []string
 	// LookupEnv answers gate and secret lookups (os.LookupEnv).
@@ -259,7 +264,7 @@ func (r *Runner) loadWith(h *History) error {
 	if err != nil {
 		return err
 	}
-	ledger, err := readLedger(r.opts.StateDir)
+	ledger, err := readLedger(LedgerDirs(r.opts.StateDir, r.opts.LedgerDir)...)
 	if err != nil {
 		return err
 	}
@@ -1096,6 +1101,14 @@ func (r *Runner) finishStage(lr *loopRun, stageIdx int) error {
 	}
 	lr.pending = nil
 	return nil
+}
+
+// ledgerDir is where the run appends to the ledger (Options.LedgerDir).
+func (r *Runner) ledgerDir() string {
+	if r.opts.LedgerDir != "" {
+		return r.opts.LedgerDir
+	}
+	return r.opts.StateDir
 }
 
 // checkBranch returns an error when HEAD no longer names the branch the

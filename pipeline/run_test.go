@@ -997,7 +997,7 @@ func ledgerProblems(t *testing.T, r *testRepo) []artifacts.Problem {
 	if err != nil {
 		t.Fatal(err)
 	}
-	probs, err := CheckLedger(opts.StateDir, "ledger", h, &artifacts.Store{Root: r.root}, opts.Set.Docs)
+	probs, err := CheckLedger([]string{opts.StateDir}, "ledger", h, &artifacts.Store{Root: r.root}, opts.Set.Docs)
 	if err != nil {
 		t.Fatal(err)
 	}

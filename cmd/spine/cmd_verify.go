@@ -67,7 +67,7 @@ Exit status 1 when anything does not match.`,
 			if rel, err := filepath.Rel(root, where); err == nil && filepath.IsLocal(rel) {
 				where = filepath.ToSlash(rel)
 			}
-			ledger, err := pipeline.CheckLedger(sd, where, hist, st, rc.set.Docs)
+			ledger, err := pipeline.CheckLedger(pipeline.LedgerDirs(sd, ledgerDir(root)), where, hist, st, rc.set.Docs)
 			if err != nil {
 				return exitf(exitFailed, "%v", err)
 			}

@@ -738,6 +738,29 @@ func TestLinkedWorkingTree(t *testing.T) {
 	}
 }
 
+// TestLinkedWorkingTreeSharesTheLedger: a destructive step run in the
+// main working tree is not run again in a linked working tree of the
+// same repository checked out before spine's commit: the host's ledger
+// of destructive runs is the main tree's, shared; the step is held,
+// naming the run.
+func TestLinkedWorkingTreeSharesTheLedger(t *testing.T) {
+	count := filepath.Join(t.TempDir(), "count")
+	dir := loopRepo(t, "---\nloop_id: LOOP-D\nstatus: active\n---\n\n# Loop Scope: LOOP-D\n\n## Stage 1: Go\n\n```sh {name=wipe destructive=true}\necho wipe >> "+count+"\n```\n")
+	if out, errs, code := spine(t, "--repo", dir, "run"); code != 0 {
+		t.Fatalf("run: exit %d\n%s%s", code, out, errs)
+	}
+	wt := filepath.Join(t.TempDir(), "wt")
+	gitCmd(t, dir, "worktree", "add", "-q", "-b", "old", wt, "HEAD~1")
+	out, errs, code := spine(t, "--repo", wt, "run")
+	if data, _ := os.ReadFile(count); string(data) != "wipe\n" {
+		t.Fatalf("wipe ran %q, want once (run in the linked tree: exit %d\n%s%s)", data, code, out, errs)
+	}
+	plan, _, _ := spine(t, "--repo", wt, "plan")
+	if !strings.Contains(plan, "this host ran it") {
+		t.Errorf("plan in the linked tree does not hold wipe for the host's run:\n%s", plan)
+	}
+}
+
 // TestRepoFlagFindsTheEnclosingRepository: --repo names a folder inside a
 // repository as git -C does (the repository is the one enclosing it), and
 // a folder in no repository is refused with exit 2 before anything is

@@ -43,6 +43,28 @@ func stateDir(root string) string {
 	return filepath.Join(dotGit, "spine")
 }
 
+// ledgerDir returns the folder of the ledger of destructive runs: the
+// state folder of the repository's main working tree, shared by its
+// linked working trees (pipeline.Options.LedgerDir); "" for the state
+// folder itself.
+func ledgerDir(root string) string {
+	if os.Getenv("SPINE_STATE_DIR") != "" {
+		return ""
+	}
+	if fi, err := os.Stat(filepath.Join(root, ".git")); err != nil || fi.IsDir() {
+		return ""
+	}
+	d, err := gitx.GitDirOf(root)
+	if err != nil {
+		return ""
+	}
+	common, err := gitx.CommonDirOf(d)
+	if err != nil || common == d {
+		return ""
+	}
+	return filepath.Join(common, "spine")
+}
+
 func currentUser() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		return u.Username
@@ -79,7 +101,7 @@ func (a *app) pipelineOptions(rc *repoContext, f *runFlags) (pipeline.Options, e
 		Fault:      fault,
 		Supervisor: supervisor,
 		Root:       rc.root, Config: rc.cfg, Set: rc.set, Git: g,
-		StateDir: stateDir(rc.root), Host: f.hostName(), User: currentUser(),
+		StateDir: stateDir(rc.root), LedgerDir: ledgerDir(rc.root), Host: f.hostName(), User: currentUser(),
 		Env: os.Environ(), LookupEnv: os.LookupEnv, Clock: time.Now,
 		Log: a.logger(), Version: ver,
 		CapGate: capGate, CapTimeout: capTimeout,

@@ -544,6 +544,12 @@ func (g *Repo) indexDir() (string, error) { return gitDirAt(g.Root) }
 // folder).
 func GitDirOf(root string) (string, error) { return gitDirAt(root) }
 
+// CommonDirOf returns the git directory shared by every working tree of
+// the repository whose git directory is gitDir (GitDirOf): gitDir itself,
+// except for a linked working tree (git worktree add), whose commondir
+// file names the main one's.
+func CommonDirOf(gitDir string) (string, error) { return commonDirOf(gitDir) }
+
 func gitDirAt(root string) (string, error) {
 	dotGit := filepath.Join(root, ".git")
 	fi, err := os.Stat(dotGit)
