@@ -10,19 +10,35 @@ import (
 
 const twoStages = "## Stage 1: Check\n\n```sh {name=check}\necho checked\n```\n\n## Stage 2: Act\n\n```sh {name=act}\necho acted\n```\n"
 
+// meanwhileStages is twoStages whose first step pushes, from the clone
+// $SPINE_E2E_MEANWHILE names, what was committed there: the remote moves
+// on while spine runs. (A run --push first follows the remote, so a move
+// before it starts is no race.)
+const meanwhileStages = "## Stage 1: Check\n\n```sh {name=check}\necho checked\ngit -C \"$SPINE_E2E_MEANWHILE\" push -q\n```\n\n## Stage 2: Act\n\n```sh {name=act}\necho acted\n```\n"
+
+// runPushMeanwhile runs spine run --push in host while op's commits are
+// pushed by the loop's first step (meanwhileStages), and wants exit 0.
+func runPushMeanwhile(t *testing.T, host, op string) string {
+	t.Helper()
+	out, code := spine(t, host, []string{"SPINE_E2E_MEANWHILE=" + op}, "run", "--push", "--host", "h1")
+	if code != 0 {
+		t.Fatalf("run --push: exit %d\n%s", code, out)
+	}
+	return out
+}
+
 // TestRunPushReplaysWhenTheRemoteMovedOn: another commit lands on the
 // remote while spine runs; spine's push is rejected, it replays its
 // commits on the new head and pushes again: receipts in the bare repository,
 // evidence regenerated, history linear, nothing forced.
 func TestRunPushReplaysWhenTheRemoteMovedOn(t *testing.T) {
 	t.Parallel()
-	bare := newBare(t, map[string]string{"loops/a.md": loopDoc("LOOP-A", twoStages), "README.md": "ops\n"})
+	bare := newBare(t, map[string]string{"loops/a.md": loopDoc("LOOP-A", meanwhileStages), "README.md": "ops\n"})
 	host, op := cloneOf(t, bare), cloneOf(t, bare)
 	commit(t, op, "docs: meanwhile", map[string]string{"README.md": "ops, edited meanwhile\n"})
-	git(t, op, "push", "-q")
 	opHead := git(t, op, "rev-parse", "HEAD")
 
-	out := mustSpine(t, host, 0, "run", "--push", "--host", "h1")
+	out := runPushMeanwhile(t, host, op)
 	if !strings.Contains(out, "moved on") || !strings.Contains(out, "pushed to origin/main after replaying 2 commit(s)") {
 		t.Fatalf("output does not tell about the replay:\n%s", out)
 	}
@@ -71,14 +87,13 @@ func TestRunPushReplaysWhenTheRemoteMovedOn(t *testing.T) {
 // version, says so, and the plan then shows the edited step.
 func TestRunPushKeepsReceiptsWhenTheOperatorEditedTheSameLoop(t *testing.T) {
 	t.Parallel()
-	bare := newBare(t, map[string]string{"loops/a.md": loopDoc("LOOP-A", twoStages)})
+	bare := newBare(t, map[string]string{"loops/a.md": loopDoc("LOOP-A", meanwhileStages)})
 	host, op := cloneOf(t, bare), cloneOf(t, bare)
-	edited := strings.Replace(loopDoc("LOOP-A", twoStages), "echo checked", "echo checked twice", 1)
+	edited := strings.Replace(loopDoc("LOOP-A", meanwhileStages), "echo checked", "echo checked twice", 1)
 	edited = strings.Replace(edited, "## Stage 1: Check", "Operator note: checked by hand too.\n\n## Stage 1: Check", 1)
 	commit(t, op, "operator edits LOOP-A", map[string]string{"loops/a.md": edited})
-	git(t, op, "push", "-q")
 
-	out := mustSpine(t, host, 0, "run", "--push", "--host", "h1")
+	out := runPushMeanwhile(t, host, op)
 	if !strings.Contains(out, "LOOP-A: loops/a.md was changed (steps check)") || !strings.Contains(out, "receipts are kept") {
 		t.Fatalf("output does not say the operator changed the loop:\n%s", out)
 	}
@@ -132,8 +147,10 @@ func TestPushFailureIsSentByTheNextRun(t *testing.T) {
 	start := time.Now()
 	out = mustSpine(t, host, 0, "run", "--push", "--host", "h1")
 	took := time.Since(start)
+	// It pushes the kept commits first (following the remote), then
+	// finds nothing to do.
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if !strings.HasPrefix(lines[0], "nothing to do: HEAD is spine's own commit (Spine-Run: ") || !strings.Contains(out, "pushed to origin/main") {
+	if len(lines) < 2 || lines[0] != "pushed to origin/main" || !strings.HasPrefix(lines[1], "nothing to do: HEAD is spine's own commit (Spine-Run: ") {
 		t.Fatalf("second run:\n%s", out)
 	}
 	t.Logf("self-triggered run with a push took %s", took)
@@ -156,15 +173,14 @@ func TestPushFailureIsSentByTheNextRun(t *testing.T) {
 // gc.autoPackLimit 1 once the fetch added one).
 func TestRunPushKeepsHouseAfterAReplay(t *testing.T) {
 	t.Parallel()
-	bare := newBare(t, map[string]string{"loops/a.md": loopDoc("LOOP-A", twoStages), "README.md": "ops\n"})
+	bare := newBare(t, map[string]string{"loops/a.md": loopDoc("LOOP-A", meanwhileStages), "README.md": "ops\n"})
 	host, op := cloneOf(t, bare), cloneOf(t, bare)
 	// One pack: the run's own housekeeping finds nothing due (its
 	// commits are loose objects); the push's fetch makes it two.
 	onePackDueAtTwo(t, host)
 	commit(t, op, "docs: meanwhile", map[string]string{"README.md": "ops, edited meanwhile\n"})
-	git(t, op, "push", "-q")
 
-	out := mustSpine(t, host, 0, "run", "--push", "--host", "h1")
+	out := runPushMeanwhile(t, host, op)
 	if !strings.Contains(out, "after replaying 2 commit(s)") {
 		t.Fatalf("no replay:\n%s", out)
 	}
@@ -192,9 +208,9 @@ func assertOnePack(t *testing.T, repo, after string) {
 	git(t, repo, "fsck", "--no-dangling")
 }
 
-// A push that is rejected fetches; when this clone was only behind (no
-// commit of its own to replay), the fetch still leaves a pack, and the
-// push keeps house after it as after a replay.
+// A run --push first follows the remote: when this clone was only behind
+// (no commit of its own to push or replay), the fetch still leaves a
+// pack, and the run keeps house after it as after a replay.
 func TestRunPushKeepsHouseAfterAFetchWithNothingToReplay(t *testing.T) {
 	t.Parallel()
 	bare := newBare(t, map[string]string{"loops/a.md": loopDoc("LOOP-A", twoStages), "README.md": "ops\n"})
@@ -205,11 +221,38 @@ func TestRunPushKeepsHouseAfterAFetchWithNothingToReplay(t *testing.T) {
 	commit(t, op, "docs: meanwhile", map[string]string{"README.md": "ops, edited meanwhile\n"})
 	git(t, op, "push", "-q")
 
-	// Nothing is pending: the run commits nothing, its push is refused
-	// (the remote moved on) and fetches, and nothing is replayed.
+	// Nothing is pending: the run follows the remote (a fetch and a
+	// fast-forward), commits nothing, and has nothing to push.
 	out := mustSpine(t, host, 0, "run", "--push", "--host", "h1")
-	if !strings.Contains(out, "nothing to push") {
-		t.Fatalf("want nothing to push:\n%s", out)
+	if !strings.Contains(out, "followed origin: ") || !strings.Contains(out, "origin/main is up to date") {
+		t.Fatalf("want the remote followed and nothing to push:\n%s", out)
 	}
 	assertOnePack(t, host, "after the fetch")
+}
+
+// TestRunPushFollowsTheRemoteBeforeRunning: two clones of one repository
+// (a hook's and an operator's, say) run its steps in turn. The second
+// run --push first takes the receipts the first pushed, so a destructive
+// step that passed there is not run again here; a clone with commits of
+// its own pushes them first.
+func TestRunPushFollowsTheRemoteBeforeRunning(t *testing.T) {
+	t.Parallel()
+	count := filepath.Join(t.TempDir(), "count")
+	doc := loopDoc("LOOP-D", "## Stage 1: Wipe\n\n```sh {name=wipe destructive=true}\necho wipe >> "+count+"\n```\n")
+	bare := newBare(t, map[string]string{"loops/d.md": doc})
+	first, second := cloneOf(t, bare), cloneOf(t, bare)
+	mustSpine(t, first, 0, "run", "--push", "--host", "h1")
+	out := mustSpine(t, second, 0, "run", "--push", "--host", "h1")
+	if data, _ := os.ReadFile(count); string(data) != "wipe\n" {
+		t.Fatalf("wipe ran %q, want once; second clone's run:\n%s", data, out)
+	}
+	if !strings.Contains(out, "followed origin: ") {
+		t.Errorf("the second run does not say it followed the remote:\n%s", out)
+	}
+	if got, want := git(t, second, "rev-parse", "HEAD"), bareGit(t, bare, "rev-parse", "main"); got != want {
+		t.Errorf("second clone at %s, remote at %s", got, want)
+	}
+	if n := len(receiptFiles(t, bare)); n != 1 {
+		t.Errorf("%d receipts on the remote, want 1", n)
+	}
 }

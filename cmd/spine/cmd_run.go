@@ -44,8 +44,11 @@ A failed step is not re-run until its text changes or --retry NAME. A step a
 crash interrupted is held unless idempotent (--retry NAME or spine resolve).
 Only one run at a time: a second run waits --wait, then exits 75.
 
-With --push, spine's commits (also those an earlier run could not push) are
-pushed to --remote --branch with go-git. When the branch moved on meanwhile,
+With --push, spine first fetches --remote --branch and fast-forwards the
+clone to it (pushing first what only the clone has, as below; refusing to
+overwrite uncommitted changes), so that it runs on what other runners have
+already recorded. After the run, spine's commits (also those an earlier run
+could not push) are pushed to --remote --branch with go-git. When the branch moved on meanwhile,
 spine fetches, replays its own commits on the new head (receipts and
 artifacts as they are; each loop document's evidence block and heartbeat
 regenerated on the new version, saying so when someone changed the loop) and
@@ -75,6 +78,26 @@ updated) go to standard error.`,
 			// Before anything runs: its receipts must have somewhere to go.
 			if err := gf.checkRemote(rc.root, cmd.Flags().Changed("remote"), push && !dryRun); err != nil {
 				return err
+			}
+			// With --push the clone first takes what the remote has, as
+			// spine watch does: a clone that has not seen another runner's
+			// receipts would run their steps again.
+			if push && !dryRun {
+				moved, err := a.syncBeforeRun(cmd.Context(), opts, gf, quiet || asJSON)
+				if err != nil {
+					return err
+				}
+				if moved {
+					if rc, err = a.openRepo(); err != nil {
+						return err
+					}
+					if opts, err = a.pipelineOptions(rc, &rf); err != nil {
+						return err
+					}
+					if loop != "" && rc.set.ByID(loop) == nil {
+						return exitf(exitUsage, "no loop %q in this repository (after following %s)", loop, gf.remote)
+					}
+				}
 			}
 			opts.Loop, opts.DryRun, opts.Wait = loop, dryRun, wait
 			// One Runner in this process: its steps may have it on one

@@ -44,6 +44,49 @@ func (g *gitopsFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&g.branch, "branch", "", "the remote `BRANCH` (default: the current branch)")
 }
 
+// syncBeforeRun brings the clone up to the remote branch before a run
+// --push (pipeline.Sync, which pushes the clone's own commits first) and
+// reports whether its head moved.
+func (a *app) syncBeforeRun(ctx context.Context, opts pipeline.Options, gf gitopsFlags, quiet bool) (bool, error) {
+	out := a.stdout
+	if quiet {
+		out = a.stderr
+	}
+	po := pipeline.NewPushOptions(opts, gf.remote, gf.branch)
+	po.Notice = func(msg string) { fmt.Fprintln(out, msg) }
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	res, err := pipeline.Sync(sctx, po, true)
+	var locked *pipeline.LockedError
+	switch {
+	case errors.As(err, &locked):
+		return false, exitf(exitLocked, "%v", locked)
+	case err != nil:
+		return false, exitf(exitFailed, "before running, following %s: %v (nothing ran)", gf.remote, err)
+	}
+	if p := res.Push; p != nil && p.Pushed {
+		reportPush(out, p)
+	}
+	if res.Moved() {
+		fmt.Fprintf(out, "followed %s: %s..%s\n", gf.remote, shortHash(res.From), shortHash(res.To))
+		if res.Push == nil {
+			// As git fetch does after it fetched (a push that fetched
+			// kept house itself).
+			pipeline.Housekeep(ctx, opts.Git, a.logger())
+		}
+	}
+	return res.Moved(), nil
+}
+
+// reportPush says where a push that moved the remote branch went.
+func reportPush(out io.Writer, res *pipeline.PushResult) {
+	if len(res.Replayed) > 0 {
+		fmt.Fprintf(out, "pushed to %s/%s after replaying %d commit(s) on its new head (%d attempt(s))\n", res.Remote, res.Branch, len(res.Replayed), res.Attempts)
+		return
+	}
+	fmt.Fprintf(out, "pushed to %s/%s\n", res.Remote, res.Branch)
+}
+
 // pushAfterRun pushes spine's commits and reports what happened. Messages
 // go to stderr when stdout carries data (--json) or must stay quiet.
 func (a *app) pushAfterRun(ctx context.Context, opts pipeline.Options, gf gitopsFlags, quiet bool) error {
@@ -61,10 +104,8 @@ func (a *app) pushAfterRun(ctx context.Context, opts pipeline.Options, gf gitops
 		return exitf(exitFailed, "%v", err)
 	}
 	switch {
-	case res.Pushed && len(res.Replayed) > 0:
-		fmt.Fprintf(out, "pushed to %s/%s after replaying %d commit(s) on its new head (%d attempt(s))\n", res.Remote, res.Branch, len(res.Replayed), res.Attempts)
 	case res.Pushed:
-		fmt.Fprintf(out, "pushed to %s/%s\n", res.Remote, res.Branch)
+		reportPush(out, res)
 	case !quiet:
 		fmt.Fprintf(out, "%s/%s is up to date\n", res.Remote, res.Branch)
 	}
