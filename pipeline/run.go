@@ -1185,7 +1185,11 @@ func commitMessage(loopID string, st *loops.Stage, counts map[string]int, runID,
 	}
 	// The title is the document's text: no control character reaches
 	// git log's terminal.
-	subject := fmt.Sprintf("spine(%s): stage %s %s — %s", loopID, st.Number, termtext.Safe(title), strings.Join(parts, ", "))
+	stage := "stage " + st.Number
+	if t := termtext.Safe(title); t != "" {
+		stage += " " + t
+	}
+	subject := fmt.Sprintf("spine(%s): %s — %s", loopID, stage, strings.Join(parts, ", "))
 	return subject + "\n\nSpine-Run: " + runID + "\nSpine-Host: " + host + "\n"
 }
 

@@ -1942,3 +1942,21 @@ func TestKilledRunsProcessGroupKilledBeforeTheRerun(t *testing.T) {
 		t.Errorf("the idempotent step started %d times, want 2 (once again after the kill)", n)
 	}
 }
+
+// TestCommitMessageSubject: the subject names the loop, the stage (its
+// number, and its title when it has one, single-spaced) and the counts.
+func TestCommitMessageSubject(t *testing.T) {
+	counts := map[string]int{artifacts.StatusPass: 2, artifacts.StatusBlocked: 1}
+	for _, tc := range []struct {
+		st   loops.Stage
+		want string
+	}{
+		{loops.Stage{Number: "4", Title: "Stage 4: Provision"}, "spine(LOOP-A): stage 4 Provision — 2 pass, 1 blocked"},
+		{loops.Stage{Number: "4", Title: "Stage 4"}, "spine(LOOP-A): stage 4 — 2 pass, 1 blocked"},
+	} {
+		msg := commitMessage("LOOP-A", &tc.st, counts, "RUN", "h1")
+		if got, _, _ := strings.Cut(msg, "\n"); got != tc.want {
+			t.Errorf("subject %q, want %q", got, tc.want)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os/signal"
@@ -138,6 +137,17 @@ updated) go to standard error.`,
 				return exitf(exitLocked, "%v", locked)
 			}
 			if err != nil && !errors.Is(err, context.Canceled) {
+				// What ran is still reported (a stage commit that failed
+				// after its steps ran): --json promises one object per run.
+				if out != nil && len(out.Receipts) > 0 {
+					if asJSON {
+						if jerr := writeJSON(a, out.Receipts); jerr != nil {
+							return jerr
+						}
+					} else {
+						rep.summary(out)
+					}
+				}
 				return exitf(exitFailed, "%v", err)
 			}
 			if asJSON {
@@ -145,9 +155,7 @@ updated) go to standard error.`,
 				if rcs == nil {
 					rcs = []*artifacts.Receipt{}
 				}
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rcs); err != nil {
+				if err := writeJSON(a, rcs); err != nil {
 					return err
 				}
 			} else {

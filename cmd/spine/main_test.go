@@ -432,6 +432,24 @@ func TestJSONContracts(t *testing.T) {
 	}
 }
 
+// TestRunJSONWhenTheCommitFails: a step ran, then its stage's commit
+// failed (a foreign index.lock): run --json still prints the receipt of
+// the run executed, and exits 1.
+func TestRunJSONWhenTheCommitFails(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-C\nstatus: active\n---\n\n# Loop Scope: LOOP-C\n\n## Stage 1: A\n\n```sh {name=a}\necho a\n```\n")
+	if err := os.WriteFile(filepath.Join(dir, ".git", "index.lock"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := spine(t, "--repo", dir, "run", "--json")
+	var rcs []map[string]any
+	if err := json.Unmarshal([]byte(out), &rcs); err != nil || len(rcs) != 1 || rcs[0]["step"] != "a" {
+		t.Fatalf("run --json with the commit failing: %v, stdout %q", err, out)
+	}
+	if code != 1 || !strings.Contains(errOut, "index.lock") {
+		t.Errorf("exit %d, stderr %q; want 1, naming the lock", code, errOut)
+	}
+}
+
 func TestHelpEndsWithExitStatus(t *testing.T) {
 	for _, c := range newRootCmd(newApp(io.Discard, io.Discard)).Commands() {
 		if c.Hidden || c.Name() == "help" || c.Name() == "completion" {
