@@ -147,7 +147,8 @@ running step is stopped and recorded as interrupted, and the receipts are
 committed and pushed before exiting 0.
 
 With --once, one cycle runs and spine exits: 1 when a step failed or the
-cycle failed, else 0 (for a systemd timer).`,
+cycle failed, else 0, also when another run holds the lock (not 75: for a
+systemd timer, whose next tick runs what waits).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			root, err := a.repoRoot()
