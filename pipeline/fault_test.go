@@ -168,6 +168,9 @@ var faultSteps = []struct {
 	stage      int
 }{{"destroy", false, 1}, {"check", true, 1}, {"later", false, 2}}
 
+// newFaultLoop makes the fault loop; its first step also pushes, when
+// $SPINE_TEST_MEANWHILE names a clone, what was committed there (the
+// remote moves on while spine runs).
 func newFaultLoop(t *testing.T) faultLoop {
 	dir := t.TempDir()
 	fl := faultLoop{counters: map[string]string{}}
@@ -175,7 +178,7 @@ func newFaultLoop(t *testing.T) faultLoop {
 		fl.counters[s.name] = filepath.Join(dir, s.name)
 	}
 	fl.doc = loopDoc("LOOP-F", fmt.Sprintf("## Stage 1: Work\n\n"+
-		"```sh {name=destroy destructive=true}\necho run >> %s\necho destroying\n```\n\n"+
+		"```sh {name=destroy destructive=true}\necho run >> %s\necho destroying\n[ -z \"$SPINE_TEST_MEANWHILE\" ] || git -C \"$SPINE_TEST_MEANWHILE\" push -q origin main\n```\n\n"+
 		"```sh {name=check idempotent=true artifact=01-check.txt}\necho run >> %s\necho checked\n```\n\n"+
 		"## Stage 2: Later\n\n```sh {name=later}\necho run >> %s\necho later >&2\n```\n",
 		fl.counters["destroy"], fl.counters["check"], fl.counters["later"]))

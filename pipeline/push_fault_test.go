@@ -52,14 +52,15 @@ func midPushTrial(t *testing.T, nth int) {
 	fl := newFaultLoop(t)
 	r.commit("loop", map[string]string{"loops/f.md": fl.doc})
 	other := remoteRepo(t, r)
+	// Pushed by the loop's first step: while spine runs (run --push
+	// first follows the remote).
 	other.commitAs("Other", "other@example.com", "unrelated work", map[string]string{"notes/other.md": "someone else's work\n"})
-	other.gitAs("Other", "other@example.com", "push", "-q", "origin", "main")
 
 	key, keys := signingKey(t)
 	env := []string{"SPINE_SIGNING_KEY=" + key}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, code := r.spine(ctx, append(env, fmt.Sprintf("SPINE_FAULT=%s@%d", FaultMidPush, nth)), "run", "--push")
+	out, code := r.spine(ctx, append(env, fmt.Sprintf("SPINE_FAULT=%s@%d", FaultMidPush, nth), "SPINE_TEST_MEANWHILE="+other.root), "run", "--push")
 	if code != -1 {
 		t.Fatalf("spine was not killed at %s (exit %d)\n%s", FaultMidPush, code, out)
 	}
