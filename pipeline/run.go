@@ -1039,6 +1039,9 @@ func (r *Runner) finishStage(lr *loopRun, stageIdx int) error {
 	if err := r.checkBranch(doc.Stages[stageIdx].Number); err != nil {
 		return err
 	}
+	if err := r.checkPending(lr, doc.Stages[stageIdx].Number); err != nil {
+		return err
+	}
 	now := r.opts.Clock().UTC()
 	// The evidence goes on the document as it is now: another author's
 	// commit pulled during the run is kept, an uncommitted edit is left
@@ -1135,6 +1138,25 @@ func (r *Runner) checkBranch(stage string) error {
 		return "branch " + b
 	}
 	return fmt.Errorf("HEAD moved from %s to %s while this run worked (a checkout): stage %s is not committed and its receipts are left in the working tree; check out %s again and run spine, which commits them", name(r.branch), name(cur), stage, name(r.branch))
+}
+
+// checkPending returns an error when a file the stage wrote is gone from
+// the working tree before its commit (a git stash -u or git clean while a
+// step ran): the commit would record runs without their receipts, and the
+// journal would take them for committed. Nothing is committed then; the
+// journal keeps the runs for the next run, once the files are back.
+func (r *Runner) checkPending(lr *loopRun, stage string) error {
+	var gone []string
+	for _, rel := range lr.pending {
+		// fi is nil when rel, or a folder on its way, does not exist.
+		if _, fi, err := artifacts.SafeLstat(r.opts.Root, rel); err == nil && fi == nil {
+			gone = append(gone, rel)
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	return fmt.Errorf("stage %s of %s: %d file(s) it wrote are gone from the working tree before its commit (a git stash -u or git clean while it ran?), first %s: nothing is committed; put them back (git stash pop) and run spine again, which commits them", stage, lr.doc.LoopID, len(gone), gone[0])
 }
 
 // stdin returns /dev/null, opened once per run, for the steps' standard

@@ -98,6 +98,40 @@ func TestCheckoutDuringTheRunCommitsNothingElsewhere(t *testing.T) {
 	r.clean()
 }
 
+// TestReceiptsGoneBeforeTheCommitAreNotClaimed: the stage's receipts are
+// moved out of the working tree while its last step runs (standing for a
+// git stash -u): the stage is not committed (a commit would claim runs
+// without their receipts) and the run fails, naming a file. Once they are
+// back, the next run commits them and runs nothing again.
+func TestReceiptsGoneBeforeTheCommitAreNotClaimed(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	stash := filepath.Join(t.TempDir(), "stash")
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf(
+		"## Stage 1: Go\n\n```sh {name=one}\necho one >> %[1]s\n```\n\n```sh {name=two}\necho two >> %[1]s\n```\n\n"+
+			"```sh {name=hide}\nsleep 1\nmv receipts %[2]s\n```\n", count, stash))})
+	head := strings.TrimSpace(r.git("rev-parse", "HEAD"))
+	_, err := NewRunner(r.runOpts(nil)).Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "gone from the working tree before its commit") {
+		t.Fatalf("run: %v; want the stage refused", err)
+	}
+	if got := strings.TrimSpace(r.git("rev-parse", "HEAD")); got != head {
+		t.Fatalf("a commit was made (%s) without the receipts", got)
+	}
+	// Back, beside the last step's receipt, as git stash pop puts them.
+	if out, err := exec.Command("cp", "-a", stash+"/.", filepath.Join(r.root, "receipts")).CombinedOutput(); err != nil {
+		t.Fatalf("put the receipts back: %v %s", err, out)
+	}
+	r.run(nil)
+	if data, _ := os.ReadFile(count); string(data) != "one\ntwo\n" {
+		t.Fatalf("steps ran %q, want each once", data)
+	}
+	if tracked := r.git("ls-files", "receipts"); strings.Count(tracked, "receipt.json") != 3 {
+		t.Errorf("receipts committed:\n%s", tracked)
+	}
+	r.clean()
+}
+
 // TestPolicyChangedDuringTheRunStopsAGatedStep: a commit made while a run
 // works that changes spine.yaml (here an approver removed, by a step of
 // the loop itself, standing for an operator's commit) stops the loop
