@@ -253,15 +253,6 @@ func appendEntry(dst []byte, f *stagedFile) []byte {
 // change move; ix is not usable afterwards), else in a new array with
 // room to grow. The entries are not decoded.
 func spliceIndex(ix *rawIndex, files []*stagedFile, modTime time.Time) (*rawIndex, [indexHashLen]byte) {
-	out := spliceEntries(ix, files, modTime)
-	sum := sha1.Sum(out.data[:out.end])
-	copy(out.data[out.end:], sum[:])
-	return out, sum
-}
-
-// spliceEntries is spliceIndex without the checksum: the new file's
-// bytes up to out.end, with room for the checksum after them.
-func spliceEntries(ix *rawIndex, files []*stagedFile, modTime time.Time) *rawIndex {
 	n := len(ix.offs)
 	drop := map[int]bool{}
 	type insert struct {
@@ -400,40 +391,9 @@ func spliceEntries(ix *rawIndex, files []*stagedFile, modTime time.Time) *rawInd
 		}
 	}
 	binary.BigEndian.PutUint32(out.data[8:], uint32(count))
-	return out
-}
-
-// concurrentSumMin is the size from which writeSummed writes and hashes
-// an index file at the same time: below it a goroutine costs more than it
-// saves.
-const concurrentSumMin = 256 << 10
-
-// writeSummed writes out's bytes and then their SHA-1 checksum to w,
-// storing the checksum after out.end, and returns it. For a large index
-// the write runs on another goroutine while this one hashes: both read
-// the same bytes, and each takes a few milliseconds for an index of
-// 20,000 files (the whole file is written and hashed on every commit).
-func writeSummed(w io.Writer, out *rawIndex) ([indexHashLen]byte, error) {
-	body := out.data[:out.end]
-	var sum [indexHashLen]byte
-	if len(body) < concurrentSumMin {
-		sum = sha1.Sum(body)
-		copy(out.data[out.end:], sum[:])
-		_, err := w.Write(out.data[:out.end+indexHashLen])
-		return sum, err
-	}
-	wrote := make(chan error, 1)
-	go func() {
-		_, err := w.Write(body)
-		wrote <- err
-	}()
-	sum = sha1.Sum(body)
-	err := <-wrote
-	copy(out.data[out.end:], sum[:])
-	if err == nil {
-		_, err = w.Write(out.data[out.end : out.end+indexHashLen])
-	}
-	return sum, err
+	sum := sha1.Sum(out.data[:size])
+	copy(out.data[size:], sum[:])
+	return out, sum
 }
 
 // isFileEntry reports whether the index entry e is a file or a symlink,
@@ -744,12 +704,12 @@ func (c *indexCache) update(w io.Writer, gitDir string, files []*stagedFile, pol
 		}
 	}
 	plain := pol.mode == splitNever || pol.mode == splitAuto && len(ix.offs)+len(files) < pol.minEntries
-	if plain {
-		out := spliceEntries(ix, files, modTime)
-		c.buf, c.next = out.data, out
-		return writeSummed(w, out)
-	}
 	out, sum := spliceIndex(ix, files, modTime)
+	if plain {
+		c.buf, c.next = out.data, out
+		_, err := w.Write(out.data)
+		return sum, err
+	}
 	// The shared index keeps the bytes: they must not change.
 	c.buf = nil
 	return c.resplit(w, gitDir, out, sum, pol)
