@@ -132,3 +132,47 @@ func CheckEvidence(docs []*loops.Document, st *artifacts.Store) []artifacts.Prob
 	}
 	return probs
 }
+
+// CheckEvidenceRuns returns a problem for every bullet of docs' evidence
+// blocks that says something else than the receipt it names: another
+// step, another final status, or a run of another loop that still has its
+// document (which no step of this loop inherits, see Planner.movedRun).
+// The planner and the site go by the receipt; the bullet is the
+// document's text, which anyone can edit, and verify says where they part.
+func CheckEvidenceRuns(docs []*loops.Document, h *History) []artifacts.Problem {
+	ids := make(map[string]bool, len(docs))
+	for _, d := range docs {
+		ids[d.LoopID] = true
+	}
+	var probs []artifacts.Problem
+	for _, d := range docs {
+		for _, e := range d.Evidence {
+			run := h.ByKey(e.RunKey)
+			if run == nil || run.Err != "" {
+				continue // missing or unreadable: named elsewhere
+			}
+			var why string
+			switch {
+			case run.LoopID != d.LoopID && ids[run.LoopID]:
+				why = fmt.Sprintf("the evidence block records a run of loop %s, which has its own document: no step of %s is done by it", run.LoopID, d.LoopID)
+			case e.Step != "" && run.Step != e.Step:
+				why = fmt.Sprintf("the evidence block says step %s, the receipt is of step %s", e.Step, run.Step)
+			case finalStatus(e.Status) && e.Status != run.Status:
+				why = fmt.Sprintf("the evidence block says %s, the receipt says %s", e.Status, run.Status)
+			default:
+				continue
+			}
+			probs = append(probs, artifacts.Problem{RunKey: e.RunKey, Path: fmt.Sprintf("%s:%d", d.Path, e.Line), Problem: why})
+		}
+	}
+	return probs
+}
+
+// finalStatus reports whether s is the status of a run that ended.
+func finalStatus(s string) bool {
+	switch s {
+	case artifacts.StatusPass, artifacts.StatusFail, artifacts.StatusBlocked, artifacts.StatusInterrupted, artifacts.StatusSkipped:
+		return true
+	}
+	return false
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -1992,5 +1993,64 @@ func TestCommitMessageSubject(t *testing.T) {
 		if got, _, _ := strings.Cut(msg, "\n"); got != tc.want {
 			t.Errorf("subject %q, want %q", got, tc.want)
 		}
+	}
+}
+
+// TestVerifyNamesBulletsThatDisagree: an evidence bullet edited to say
+// another status or step than its receipt, or one naming a run of another
+// loop that has its own document, is named by spine verify (exit 1); the
+// blocks a run writes agree with their receipts.
+func TestVerifyNamesBulletsThatDisagree(t *testing.T) {
+	r := newRepo(t)
+	r.commit("loops", map[string]string{
+		"loops/a.md": loopDoc("LOOP-A", "## Stage 1: Go\n\n```sh {name=one}\necho one\n```\n\n```sh {name=two gate=ALLOW_TWO destructive=true}\necho two\n```\n"),
+		"loops/e.md": loopDoc("LOOP-E", "## Stage 1: Go\n\n```sh {name=two}\necho harmless\n```\n"),
+	})
+	r.run(nil)
+	check := func() []string {
+		t.Helper()
+		opts := r.runOpts(nil)
+		h, err := LoadHistory(r.root, opts.Config.Receipts, opts.StateDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, p := range CheckEvidenceRuns(opts.Set.Docs, h) {
+			got = append(got, p.Problem)
+		}
+		return got
+	}
+	if got := check(); len(got) != 0 {
+		t.Fatalf("a run's own evidence disagrees with its receipts: %v", got)
+	}
+	if out, code := r.spine(context.Background(), nil, "verify"); code != 0 {
+		t.Fatalf("verify after a run: exit %d\n%s", code, out)
+	}
+	doc := r.read("loops/a.md")
+	var eKey string
+	for _, e := range loops.ParseEvidence([]byte(r.read("loops/e.md"))) {
+		eKey = e.RunKey
+	}
+	blocked := regexp.MustCompile("\\(blocked, step two[^\\n]*")
+	for _, tc := range []struct {
+		name, doc, want string
+	}{
+		{"status", blocked.ReplaceAllString(doc, "(pass, step two)"), "the evidence block says pass, the receipt says blocked"},
+		{"step", strings.Replace(doc, "(pass, step one)", "(pass, step two)", 1), "the evidence block says step two, the receipt is of step one"},
+		{"another live loop's run", strings.Replace(doc, "(pass, step one)\n", "(pass, step one)\n- `"+eKey+"` (pass, step two)\n", 1), "records a run of loop LOOP-E, which has its own document"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.doc == doc {
+				t.Fatalf("test bug: the edit changed nothing in\n%s", doc)
+			}
+			r.commit("edit the evidence", map[string]string{"loops/a.md": tc.doc})
+			defer r.commit("put it back", map[string]string{"loops/a.md": doc})
+			if got := check(); len(got) != 1 || !strings.Contains(got[0], tc.want) {
+				t.Errorf("problems %q, want one saying %q", got, tc.want)
+			}
+			if out, code := r.spine(context.Background(), nil, "verify"); code != 1 || !strings.Contains(out, tc.want) {
+				t.Errorf("verify: exit %d, want 1 naming it\n%s", code, out)
+			}
+		})
 	}
 }

@@ -63,6 +63,7 @@ Exit status 1 when anything does not match.`,
 			if err != nil {
 				return exitf(exitFailed, "%v", err)
 			}
+			rep.Problems = append(rep.Problems, pipeline.CheckEvidenceRuns(rc.set.Docs, hist)...)
 			where := filepath.Join(sd, "destructive.log")
 			if rel, err := filepath.Rel(root, where); err == nil && filepath.IsLocal(rel) {
 				where = filepath.ToSlash(rel)
