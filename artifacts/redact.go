@@ -23,10 +23,19 @@ const minBearerLen = 8
 //   - GitHub tokens: ghp_, gho_, ghs_, ghu_, ghr_ followed by 36 or more
 //     letters and digits, and github_pat_ followed by 22 or more [A-Za-z0-9_];
 //   - AWS access key ids: AKIA or ASIA followed by 16 [0-9A-Z];
-//   - "Bearer <token>" (any case; the word Bearer is kept);
-//   - values of password=, passwd= and pwd= (any case, also as the end of a
-//     longer name such as DB_PASSWORD=), up to '&', ';', whitespace or a
-//     quote, or the whole quoted value when it starts with a quote;
+//   - GitLab (glpat-), Slack (xoxb-, xoxp-, xoxa-, xoxr-, xoxs-), Stripe
+//     live (sk_live_, rk_live_), npm (npm_) tokens and Google API keys
+//     (AIza), each as the start of a word;
+//   - JSON web tokens (eyJ….eyJ….signature);
+//   - "Bearer <token>" and "Basic <credentials>" (any case; the word is
+//     kept);
+//   - values of password=, passwd=, pwd= and secret_access_key= (any
+//     case, also as the end of a longer name such as DB_PASSWORD=; blanks
+//     around the '=' as in an AWS credentials file), up to '&', ';',
+//     whitespace or a quote, or the whole quoted value when it starts
+//     with a quote;
+//   - values of password:, passwd:, secret_access_key: and client_secret:
+//     when the key is quoted (JSON) or starts its line (YAML);
 //   - the password in URL userinfo, scheme://user:password@host;
 //   - the body of PEM private keys, between "-----BEGIN ... PRIVATE KEY-----"
 //     and "-----END ... PRIVATE KEY-----" (also PGP "PRIVATE KEY BLOCK"),
@@ -312,6 +321,12 @@ func (r *Redactor) findSpans(b []byte, spans []span) []span {
 	spans = findAWS(b, spans, []byte("ASIA"))
 	spans = findBearer(b, spans, []byte("earer"))
 	spans = findBearer(b, spans, []byte("EARER"))
+	spans = findBasic(b, spans)
+	for _, t := range prefixedTokens {
+		spans = findPrefixed(b, spans, t)
+	}
+	spans = findJWT(b, spans)
+	spans = findKeyColon(b, spans)
 	spans = findPassword(b, spans)
 	spans = findUserinfo(b, spans)
 	return spans
@@ -385,6 +400,18 @@ func (r *Redactor) cutAt(window []byte, c int, sc *redactScratch) int {
 	return c
 }
 
+// isBlank accepts a space or a tab.
+func isBlank(c byte) bool { return c == ' ' || c == '\t' }
+
+// runLenBack counts the bytes of b before i that satisfy ok.
+func runLenBack(b []byte, i int, ok func(byte) bool) int {
+	n := 0
+	for i-n > 0 && ok(b[i-n-1]) {
+		n++
+	}
+	return n
+}
+
 // runLen counts the bytes of b from i on that satisfy ok.
 func runLen(b []byte, i int, ok func(byte) bool) int {
 	j := i
@@ -455,9 +482,239 @@ func findAWS(b []byte, spans []span, prefix []byte) []span {
 	return spans
 }
 
+// prefixedToken is a credential shape: a fixed prefix, as the start of a
+// word, and at least min bytes that ok accepts.
+type prefixedToken struct {
+	prefix   string
+	find     string
+	lead     int
+	variants string
+	ok       func(byte) bool
+	min      int
+}
+
+// isTokenByte accepts letters, digits, '_' and '-'.
+func isTokenByte(c byte) bool { return isWordByte(c) || c == '-' }
+
+// prefixedTokens are the well-known token shapes found by their prefix:
+// GitLab personal tokens, Slack tokens, Stripe live keys, npm tokens and
+// Google API keys.
+//
+// Each is looked for by its rarest part (find: an upper-case letter, an
+// underscore; a scan for a common letter costs more than the rest of the
+// redaction), at lead bytes after its start; lead is where the prefix's
+// variants differ (x: any of those bytes).
+var prefixedTokens = []prefixedToken{
+	{prefix: "glpat-", find: "glpat-", ok: isTokenByte, min: 20},
+	{prefix: "xoxX-", find: "xox", variants: "baprs", ok: isTokenByte, min: 10},
+	{prefix: "Xk_live_", find: "k_live_", lead: 1, variants: "sr", ok: isAlnum, min: 24},
+	{prefix: "npm_", find: "pm_", lead: 1, ok: isAlnum, min: 36},
+	{prefix: "AIza", find: "AIza", ok: isTokenByte, min: 35},
+}
+
+// findPrefixed finds t: its prefix at the start of a word, and its body.
+func findPrefixed(b []byte, spans []span, t prefixedToken) []span {
+	for off := 0; off < len(b); {
+		k := bytes.Index(b[off:], []byte(t.find))
+		if k < 0 {
+			break
+		}
+		k += off
+		off = k + len(t.find)
+		i := k - t.lead
+		end := i + len(t.prefix)
+		if i < 0 || end > len(b) || i > 0 && isAlnum(b[i-1]) || !t.matches(b[i:end]) {
+			continue
+		}
+		if n := runLen(b, end, t.ok); n >= t.min {
+			spans = append(spans, span{i, end + n})
+			off = end + n
+		}
+	}
+	return spans
+}
+
+// matches reports whether p, as long as t.prefix, is one of its variants:
+// each 'X' of the prefix stands for any byte of t.variants.
+func (t prefixedToken) matches(p []byte) bool {
+	for j := range len(p) {
+		switch c := t.prefix[j]; {
+		case c == 'X' && t.variants != "":
+			if strings.IndexByte(t.variants, p[j]) < 0 {
+				return false
+			}
+		case p[j] != c:
+			return false
+		}
+	}
+	return true
+}
+
+// isB64URL accepts the base64url alphabet.
+func isB64URL(c byte) bool { return isAlnum(c) || c == '-' || c == '_' }
+
+// findJWT finds JSON web tokens: "eyJ" header and payload (base64url of
+// a JSON object) and a signature, joined by dots.
+func findJWT(b []byte, spans []span) []span {
+	for off := 0; off < len(b); {
+		// By the header's 'J', rare in output, where "eyJ" or "." are not.
+		p := bytes.IndexByte(b[off:], 'J')
+		if p < 0 {
+			break
+		}
+		p += off
+		off = p + 1
+		i := p - 2
+		if i < 0 || b[i] != 'e' || b[i+1] != 'y' || i > 0 && isB64URL(b[i-1]) {
+			continue
+		}
+		j := i
+		parts := 0
+		for parts < 3 {
+			n := runLen(b, j, isB64URL)
+			if n < 4 || parts == 1 && !bytes.HasPrefix(b[j:], []byte("eyJ")) {
+				break
+			}
+			j += n
+			parts++
+			if parts < 3 {
+				if j >= len(b) || b[j] != '.' {
+					break
+				}
+				j++
+			}
+		}
+		if parts == 3 {
+			spans = append(spans, span{i, j})
+			off = j
+		}
+	}
+	return spans
+}
+
+// colonKeys are the names whose values are redacted after ':' (lower
+// case), in JSON ("password": "x") or as a YAML or header line's key.
+var colonKeys = [][]byte{[]byte("password"), []byte("passwd"), []byte("secret_access_key"), []byte("client_secret")}
+
+// findKeyColon finds the values of colonKeys followed by ':': a quoted key
+// ("password": "x", JSON) or a key that starts its line after spaces, tabs
+// or a list's "- " (password: x, YAML). Prose ("the password: see
+// above") has neither.
+func findKeyColon(b []byte, spans []span) []span {
+	for off := 0; off < len(b); {
+		i := bytes.IndexByte(b[off:], ':')
+		if i < 0 {
+			break
+		}
+		i += off
+		off = i + 1
+		k := i
+		quoted := k > 0 && (b[k-1] == '"' || b[k-1] == '\'')
+		if quoted {
+			k--
+		}
+		var key []byte
+		for _, c := range colonKeys {
+			if k >= len(c) && bytes.EqualFold(b[k-len(c):k], c) {
+				key = c
+				break
+			}
+		}
+		if key == nil {
+			continue
+		}
+		start := k - len(key)
+		if quoted {
+			if start == 0 || b[start-1] != b[k] {
+				continue
+			}
+		} else {
+			// The key's word starts a line: a whole name (db_password,
+			// AWS_SECRET_ACCESS_KEY), then only blanks or "- " before it.
+			for start > 0 && isWordByte(b[start-1]) {
+				start--
+			}
+			ls := start
+			for ls > 0 && (b[ls-1] == ' ' || b[ls-1] == '\t' || b[ls-1] == '-') {
+				ls--
+			}
+			if ls > 0 && b[ls-1] != '\n' && b[ls-1] != '\r' {
+				continue
+			}
+		}
+		j := i + 1 + runLen(b, i+1, isBlank)
+		if j < len(b) && (b[j] == '"' || b[j] == '\'') {
+			q := b[j]
+			end := j + 1
+			for end < len(b) && b[end] != q && b[end] != '\n' {
+				if b[end] == '\\' && end+1 < len(b) && b[end+1] != '\n' {
+					end++
+				}
+				end++
+			}
+			if end > j+1 {
+				spans = append(spans, span{j + 1, end})
+			}
+			off = end
+			continue
+		}
+		end := j
+		for end < len(b) && !isValueEnd(b[end]) && b[end] != ',' && b[end] != '}' {
+			end++
+		}
+		if end > j {
+			spans = append(spans, span{j, end})
+		}
+		off = end
+	}
+	return spans
+}
+
+// findBasic finds "Basic", "basic" or "BASIC" as a word followed by
+// blanks and credentials, as findBearer finds Bearer (by the whole word:
+// its tail "asic" is common in output).
+func findBasic(b []byte, spans []span) []span {
+	for _, w := range []string{"Basic", "basic", "BASIC"} {
+		for off := 0; off < len(b); {
+			i := bytes.Index(b[off:], []byte(w))
+			if i < 0 {
+				break
+			}
+			i += off
+			off = i + len(w)
+			if i > 0 && isAlnum(b[i-1]) {
+				continue
+			}
+			if sp, ok := authToken(b, off); ok {
+				spans = append(spans, sp)
+				off = sp.end
+			}
+		}
+	}
+	return spans
+}
+
+// authToken returns the credentials after an authorization scheme's word
+// that ends at j: blanks, then at least minBearerLen b64token bytes (plus
+// '=' padding).
+func authToken(b []byte, j int) (span, bool) {
+	ws := runLen(b, j, isBlank)
+	if ws == 0 {
+		return span{}, false
+	}
+	j += ws
+	n := runLen(b, j, isB64Token)
+	if n < minBearerLen {
+		return span{}, false
+	}
+	n += runLen(b, j+n, func(c byte) bool { return c == '=' })
+	return span{j, j + n}, true
+}
+
 // findBearer finds "Bearer" (any case; located by its tail "earer" or
 // "EARER") as a word, followed by spaces or tabs and a token of at least
-// minBearerLen b64token bytes (plus '=' padding). Only the token is redacted.
+// minBearerLen b64token bytes (plus '=' padding). Only the token is
+// redacted.
 func findBearer(b []byte, spans []span, tail []byte) []span {
 	for off := 0; off < len(b); {
 		i := bytes.Index(b[off:], tail)
@@ -472,25 +729,18 @@ func findBearer(b []byte, spans []span, tail []byte) []span {
 		if i >= 2 && isAlnum(b[i-2]) {
 			continue
 		}
-		j := i + 5
-		ws := runLen(b, j, func(c byte) bool { return c == ' ' || c == '\t' })
-		if ws == 0 {
+		sp, ok := authToken(b, i+len(tail))
+		if !ok {
 			continue
 		}
-		j += ws
-		n := runLen(b, j, isB64Token)
-		if n < minBearerLen {
-			continue
-		}
-		n += runLen(b, j+n, func(c byte) bool { return c == '=' })
-		spans = append(spans, span{j, j + n})
-		off = j + n
+		spans = append(spans, sp)
+		off = sp.end
 	}
 	return spans
 }
 
 // passwordKeys are the names whose "=" values are redacted (lower case).
-var passwordKeys = [][]byte{[]byte("password"), []byte("passwd"), []byte("pwd")}
+var passwordKeys = [][]byte{[]byte("password"), []byte("passwd"), []byte("pwd"), []byte("secret_access_key")}
 
 // isValueEnd reports whether c ends an unquoted password value.
 func isValueEnd(c byte) bool {
@@ -510,13 +760,17 @@ func findPassword(b []byte, spans []span) []span {
 		}
 		i += off
 		off = i + 1
-		// Every key ends in 'd': a cheap filter before the real check.
-		if i == 0 || b[i-1]|0x20 != 'd' {
+		// key = value, as in an AWS credentials file: blanks on both
+		// sides of the '=' (password= x is an empty value).
+		k := i - runLenBack(b, i, isBlank)
+		// Every key ends in 'd' or 'y': a cheap filter before the real
+		// check.
+		if k == 0 || b[k-1]|0x20 != 'd' && b[k-1]|0x20 != 'y' {
 			continue
 		}
 		matched := false
-		for _, k := range passwordKeys {
-			if i >= len(k) && bytes.EqualFold(b[i-len(k):i], k) {
+		for _, key := range passwordKeys {
+			if k >= len(key) && bytes.EqualFold(b[k-len(key):k], key) {
 				matched = true
 				break
 			}
@@ -525,6 +779,9 @@ func findPassword(b []byte, spans []span) []span {
 			continue
 		}
 		j := i + 1
+		if k < i {
+			j += runLen(b, j, isBlank)
+		}
 		if j < len(b) && (b[j] == '"' || b[j] == '\'') {
 			q := b[j]
 			end := j + 1
