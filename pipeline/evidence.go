@@ -135,14 +135,18 @@ func CheckEvidence(docs []*loops.Document, st *artifacts.Store) []artifacts.Prob
 
 // CheckEvidenceRuns returns a problem for every bullet of docs' evidence
 // blocks that says something else than the receipt it names: another
-// step, another final status, or a run of another loop that still has its
-// document (which no step of this loop inherits, see Planner.movedRun).
+// step, another final status, or a run of another loop whose own document
+// records it (which no step of this loop inherits, see Planner.movedRun).
 // The planner and the site go by the receipt; the bullet is the
 // document's text, which anyone can edit, and verify says where they part.
 func CheckEvidenceRuns(docs []*loops.Document, h *History) []artifacts.Problem {
-	ids := make(map[string]bool, len(docs))
+	// Which loop ids' documents record each run: a run its own loop's
+	// document records is that loop's.
+	owned := map[[2]string]bool{}
 	for _, d := range docs {
-		ids[d.LoopID] = true
+		for _, e := range d.Evidence {
+			owned[[2]string{d.LoopID, e.RunKey}] = true
+		}
 	}
 	var probs []artifacts.Problem
 	for _, d := range docs {
@@ -153,8 +157,8 @@ func CheckEvidenceRuns(docs []*loops.Document, h *History) []artifacts.Problem {
 			}
 			var why string
 			switch {
-			case run.LoopID != d.LoopID && ids[run.LoopID]:
-				why = fmt.Sprintf("the evidence block records a run of loop %s, which has its own document: no step of %s is done by it", run.LoopID, d.LoopID)
+			case run.LoopID != d.LoopID && owned[[2]string{run.LoopID, e.RunKey}]:
+				why = fmt.Sprintf("the evidence block records a run of loop %s, whose own document records it: no step of %s is done by it", run.LoopID, d.LoopID)
 			case e.Step != "" && run.Step != e.Step:
 				why = fmt.Sprintf("the evidence block says step %s, the receipt is of step %s", e.Step, run.Step)
 			case finalStatus(e.Status) && e.Status != run.Status:

@@ -422,7 +422,21 @@ func (p *Planner) notOthers(bad []Run, loopID, step string) []Run {
 	if len(bad) == 0 || p.Docs == nil {
 		return bad
 	}
+	out := bad[:0:0]
+	for _, r := range bad {
+		owners := p.recorders(r.RunKey)
+		if len(owners) == 0 || slices.Contains(owners, [2]string{loopID, step}) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// recorders returns the loops and steps whose evidence blocks (of Docs)
+// record the run key.
+func (p *Planner) recorders(key string) [][2]string {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.recordedBy == nil {
 		p.recordedBy = map[string][][2]string{}
 		for _, d := range p.Docs {
@@ -431,15 +445,15 @@ func (p *Planner) notOthers(bad []Run, loopID, step string) []Run {
 			}
 		}
 	}
-	p.mu.Unlock()
-	out := bad[:0:0]
-	for _, r := range bad {
-		owners := p.recordedBy[r.RunKey]
-		if len(owners) == 0 || slices.Contains(owners, [2]string{loopID, step}) {
-			out = append(out, r)
-		}
-	}
-	return out
+	return p.recordedBy[key]
+}
+
+// ownedElsewhere reports whether the run is its own loop's: a document
+// with the run's loop id records it in its evidence block (the loop that
+// made it is still there, under that id). A bullet elsewhere naming it is
+// a copy's or a hand edit's, not a trace of a renamed loop.
+func (p *Planner) ownedElsewhere(run *Run) bool {
+	return slices.ContainsFunc(p.recorders(run.RunKey), func(o [2]string) bool { return o[0] == run.LoopID })
 }
 
 // receiptDir names the receipt folder of run key (the key itself when it
@@ -571,10 +585,11 @@ func (p *Planner) renamedFrom(doc *loops.Document, step *loops.Step) *Run {
 // records under another loop id, or nil. A loop whose id changed (a typo
 // fixed in loop_id, a title or file renamed when the id comes from them)
 // keeps its runs: they name the old id, and without this its passed
-// steps would be pending again. A run of a loop that still has a
-// document is that loop's, not this one's: a bullet naming it (a copy of
-// the loop, or an edit of the block by hand) must not make a step, gated
-// or not, count as run.
+// steps would be pending again. A run that a document with its loop id
+// records in its own evidence block is that loop's, not this one's: a
+// bullet naming it (a copy of the loop, or an edit of the block by hand)
+// must not make a step, gated or not, count as run. A new document that
+// merely takes the old id (it records none of the runs) changes nothing.
 func (p *Planner) movedRun(doc *loops.Document, step string) *Run {
 	var latest *Run
 	for _, e := range p.evidence(doc) {
@@ -582,7 +597,7 @@ func (p *Planner) movedRun(doc *loops.Document, step string) *Run {
 			continue
 		}
 		run := p.History.ByKey(e.RunKey)
-		if run == nil || run.Err != "" || run.LoopID == doc.LoopID || run.Step != step || p.isDocument(run.LoopID, "") {
+		if run == nil || run.Err != "" || run.LoopID == doc.LoopID || run.Step != step || p.ownedElsewhere(run) {
 			continue
 		}
 		if latest == nil || runBefore(latest, run) {

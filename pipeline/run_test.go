@@ -1219,6 +1219,48 @@ func TestEvidenceOfALiveLoopIsNotInherited(t *testing.T) {
 	}
 }
 
+// TestRenamedLoopKeepsItsRunsWhenItsOldIDIsTaken: after a loop's id
+// changed, a new document that takes the old id (a draft, spine loop new)
+// records none of the old runs, so the renamed loop keeps them: its
+// passed destructive step does not run again. Nor when two loops swap ids.
+func TestRenamedLoopKeepsItsRunsWhenItsOldIDIsTaken(t *testing.T) {
+	for _, swap := range []bool{false, true} {
+		t.Run(map[bool]string{false: "new document with the old id", true: "two loops swap ids"}[swap], func(t *testing.T) {
+			r := newRepo(t)
+			count := counter(t)
+			body := func(step string) string {
+				return fmt.Sprintf("## Stage 1: Go\n\n```sh {name=%s destructive=true}\necho %s >> %s\n```\n", step, step, count)
+			}
+			files := map[string]string{"loops/a.md": loopDoc("LOOP-A", body("wipe"))}
+			if swap {
+				files["loops/b.md"] = loopDoc("LOOP-B", body("erase"))
+			}
+			r.commit("loops", files)
+			r.run(nil)
+			ran := countLines(t, count)
+			renamed := map[string]string{"loops/a.md": strings.Replace(r.read("loops/a.md"), "loop_id: LOOP-A", "loop_id: LOOP-B", 1)}
+			if swap {
+				renamed["loops/b.md"] = strings.Replace(r.read("loops/b.md"), "loop_id: LOOP-B", "loop_id: LOOP-A", 1)
+			} else {
+				renamed["loops/new.md"] = strings.Replace(loopDoc("LOOP-A", "## Stage 1: Later\n\n- [ ] decide\n"), "status: active", "status: draft", 1)
+			}
+			r.commit("ids", renamed)
+			for id, step := range map[string]string{"LOOP-B": "wipe", "LOOP-A": "erase"} {
+				if !swap && id == "LOOP-A" {
+					continue
+				}
+				if it := r.plan(nil, id, step); it.State != StateDone {
+					t.Errorf("%s/%s after the ids changed: %s %q, want done", id, step, it.State, it.Reason)
+				}
+			}
+			r.run(nil)
+			if n := countLines(t, count); n != ran {
+				t.Fatalf("%d destructive runs after the ids changed, want %d", n, ran)
+			}
+		})
+	}
+}
+
 // TestRenamedDestructiveStepHeld: a destructive step renamed after it
 // passed (same command, the old name gone from the document) is held, not
 // run again as the new step its name makes it; --retry runs it. So it is
@@ -2037,7 +2079,7 @@ func TestVerifyNamesBulletsThatDisagree(t *testing.T) {
 	}{
 		{"status", blocked.ReplaceAllString(doc, "(pass, step two)"), "the evidence block says pass, the receipt says blocked"},
 		{"step", strings.Replace(doc, "(pass, step one)", "(pass, step two)", 1), "the evidence block says step two, the receipt is of step one"},
-		{"another live loop's run", strings.Replace(doc, "(pass, step one)\n", "(pass, step one)\n- `"+eKey+"` (pass, step two)\n", 1), "records a run of loop LOOP-E, which has its own document"},
+		{"another live loop's run", strings.Replace(doc, "(pass, step one)\n", "(pass, step one)\n- `"+eKey+"` (pass, step two)\n", 1), "records a run of loop LOOP-E, whose own document records it"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.doc == doc {

@@ -309,3 +309,75 @@ func TestAdoptedRunsAfterIDChange(t *testing.T) {
 		t.Fatalf("receipt page after the bullet went:\n%s", rp)
 	}
 }
+
+// TestAdoptionFollowsWhoRecordsTheRun: a loop whose id changed keeps its
+// old runs on its page when a new document takes the old id (it records
+// none of them), and not when the document with the old id records the run
+// itself (a copy, or a bullet added by hand): as the planner counts them.
+func TestAdoptionFollowsWhoRecordsTheRun(t *testing.T) {
+	const key = "CAP-20260301-100000__step.wipe__Rold"
+	rc := &artifacts.Receipt{RunKey: key, LoopID: "LOOP-OLD", Stage: "Stage 1: Wipe", Step: "wipe", Capability: "step.wipe",
+		Command: "true\n", CommandSHA256: artifacts.CommandSHA256("true\n"), Host: "h", StartedAt: "2026-03-01T10:00:00Z",
+		FinishedAt: "2026-03-01T10:00:01Z", Status: artifacts.StatusPass, OutputSHA256: artifacts.HashBytes([]byte("ok\n"))}
+	data, err := artifacts.MarshalReceipt(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := func(id, bullet string) string {
+		return "---\nloop_id: " + id + "\nstatus: active\n---\n# " + id + "\n\n## Stage 1: Wipe\n\n```sh {name=wipe destructive=true}\ntrue\n```\n\n## Execution Evidence\n\n" +
+			loops.EvidenceBegin + "\n#### Stage 1: Wipe\n\n" + bullet + loops.EvidenceEnd + "\n"
+	}
+	bullet := "- `" + key + "` (pass, step wipe)\n"
+	for _, tc := range []struct {
+		name      string
+		oldBullet string
+		adopted   bool
+	}{
+		{"a new document takes the old id", "", true},
+		{"the old id's document records the run", bullet, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			for rel, content := range map[string]string{
+				"loops/new.md": doc("LOOP-NEW", bullet),
+				"loops/old.md": doc("LOOP-OLD", tc.oldBullet),
+				"receipts/2026/03/01/" + key + "/receipt.json": string(data),
+				"receipts/2026/03/01/" + key + "/output.log":   "ok\n",
+			} {
+				p := filepath.Join(root, filepath.FromSlash(rel))
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cfg, err := config.Load(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := t.TempDir()
+			opts := Options{Root: root, Out: out, Config: cfg, Set: loops.Load(root, []string{"loops/new.md", "loops/old.md"}), Now: time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)}
+			if _, err := Build(context.Background(), opts); err != nil {
+				t.Fatal(err)
+			}
+			// The receipt page leads to the loop that has the run.
+			page, err := os.ReadFile(filepath.Join(out, "receipts", key, "index.html"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			crumb := `<a href="../../loops/LOOP-NEW/index.html">LOOP-NEW</a> / run`
+			if got := strings.Contains(string(page), crumb); got != tc.adopted {
+				t.Errorf("the run's page leads to LOOP-NEW: %v, want %v", got, tc.adopted)
+			}
+			// The old id's page lists the run only when it is its own.
+			old, err := os.ReadFile(filepath.Join(out, "loops", "LOOP-OLD", "index.html"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(string(old), `href="../../receipts/`+key+`/index.html"`); got == tc.adopted {
+				t.Errorf("LOOP-OLD's page links the run: %v, want %v", got, !tc.adopted)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -287,16 +288,22 @@ func (st *buildState) receiptLookup(dir string) (*artifacts.Receipt, string, boo
 }
 
 // adoptRuns finds, for each loop, the runs its evidence block records
-// whose receipts name a loop id that no document has: runs made before
-// the loop's id was changed (a typo fixed in loop_id), which the planner
-// counts as the loop's own. Its page lists them with the rest, and their
+// whose receipts name another loop id, whose document (if one has that id
+// now) does not record them: runs made before the loop's id was changed
+// (a typo fixed in loop_id), which the planner counts as the loop's own. Its page lists them with the rest, and their
 // receipt pages lead to it.
 func (st *buildState) adoptRuns() {
 	st.adopted, st.adoptedBy = nil, nil
+	// A run its own loop's document records is that loop's, as the
+	// planner has it (pipeline.Planner.movedRun).
+	owned := func(loopID, key string) bool {
+		d := st.docByID[loopID]
+		return d != nil && slices.ContainsFunc(d.Evidence, func(e loops.EvidenceRun) bool { return e.RunKey == key })
+	}
 	for _, d := range st.docs {
 		for _, e := range d.Evidence {
 			r := st.recByKey[e.RunKey]
-			if r == nil || r.Receipt == nil || r.Receipt.LoopID == d.LoopID || st.docByID[r.Receipt.LoopID] != nil || st.adoptedBy[e.RunKey] != "" {
+			if r == nil || r.Receipt == nil || r.Receipt.LoopID == d.LoopID || owned(r.Receipt.LoopID, e.RunKey) || st.adoptedBy[e.RunKey] != "" {
 				continue
 			}
 			if st.adopted == nil {
@@ -312,6 +319,11 @@ func (st *buildState) adoptRuns() {
 // adopted (see adoptRuns), in time order.
 func (st *buildState) runsOf(loopID string) []*receiptRec {
 	own, adopted := st.byLoop[loopID], st.adopted[loopID]
+	if len(st.adoptedBy) > 0 && slices.ContainsFunc(own, func(r *receiptRec) bool { return st.adoptedBy[r.RunKey] != "" }) {
+		// A document that took a renamed loop's old id does not show the
+		// runs the renamed loop kept.
+		own = slices.DeleteFunc(slices.Clone(own), func(r *receiptRec) bool { return st.adoptedBy[r.RunKey] != "" })
+	}
 	if len(adopted) == 0 {
 		return own
 	}

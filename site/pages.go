@@ -433,12 +433,13 @@ func (st *buildState) receiptPage(r *receiptRec, lv *logView) *receiptPage {
 		return pg
 	}
 	pg.LoopID = rc.LoopID
-	if st.docByID[rc.LoopID] != nil {
-		pg.LoopURL = root + loopPath(rc.LoopID)
-	} else if id := st.adoptedBy[r.RunKey]; id != "" {
+	if id := st.adoptedBy[r.RunKey]; id != "" {
 		// Run before the loop's id changed: its loop is the document
-		// whose evidence block records it.
+		// whose evidence block records it (a document that took the old
+		// id since is another loop).
 		pg.LoopID, pg.LoopURL = id, root+loopPath(id)
+	} else if st.docByID[rc.LoopID] != nil {
+		pg.LoopURL = root + loopPath(rc.LoopID)
 	}
 	pg.Duration = fmtDuration(rc.DurationMS)
 	if name := st.packOfRun[r.RunKey]; name != "" {
