@@ -25,6 +25,10 @@ const (
 	recResult = "result"
 	// recDone marks a run key whose receipt is committed to git.
 	recDone = "done"
+	// recWritten marks a run key whose receipt is written in the working
+	// tree (not synced: it only tells a receipt gone since, by a git
+	// stash -u or git clean, from one never written).
+	recWritten = "written"
 	// recIndexLock records a lock file (index.lock, or a branch's
 	// <ref>.lock) a commit has just created (see Runner.recordIndexLock);
 	// it carries no run key.
@@ -427,6 +431,8 @@ type Entry struct {
 	Intent *JournalRecord
 	Result *JournalRecord
 	Done   bool
+	// Written is set once the receipt was written in the working tree.
+	Written bool
 }
 
 // Read returns the journal's entries by run key, in first-seen order. A
@@ -453,6 +459,8 @@ func (j *Journal) Read() ([]string, map[string]*Entry, error) {
 			e.Result = &rec
 		case recDone:
 			e.Done = true
+		case recWritten:
+			e.Written = true
 		}
 	})
 	if err != nil {
@@ -543,6 +551,9 @@ func ExplainUnrecorded(stateDir string, ps []artifacts.Problem) error {
 		e := entries[ps[i].RunKey]
 		switch {
 		case e == nil || e.Done:
+		case e.Result != nil && e.Result.Receipt != nil && e.Written:
+			rc := e.Result.Receipt
+			ps[i].Problem += fmt.Sprintf("; its run (%s, exit %d) is in the journal, and its receipt was written and is gone from the working tree (a git stash -u or git clean?): put it back (git stash pop), and the next spine run commits it", rc.Status, rc.ExitCode)
 		case e.Result != nil && e.Result.Receipt != nil:
 			rc := e.Result.Receipt
 			ps[i].Problem += fmt.Sprintf("; its run (%s, exit %d) is in the journal: spine stopped before writing its receipt, and the next spine run writes it", rc.Status, rc.ExitCode)

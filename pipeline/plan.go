@@ -63,6 +63,10 @@ type Planner struct {
 	Retry map[string]bool
 	// Journal entries not yet turned into receipts (by loop and step).
 	Unfinished map[[2]string]*Entry
+	// Vanished holds the run keys of Unfinished results whose receipts
+	// were written and are gone from the working tree (see
+	// Runner.receiptVanished): their steps are held for an operator.
+	Vanished map[string]bool
 	// Unrecorded says where a step stands whose run the journal holds
 	// without a result: StateRunning (detached and alive, or in another
 	// spine run, which holds the lock), a state for a background step that
@@ -240,7 +244,9 @@ func (p *Planner) recorded(loopID, step, runKey string) bool {
 func (p *Planner) stepState(it *Item, loopHost string) {
 	step := it.Step
 	key := [2]string{it.LoopID, step.Name}
-	if e := p.Unfinished[key]; e != nil && e.Result != nil && e.Result.Receipt != nil && !p.recorded(it.LoopID, step.Name, e.Result.Receipt.RunKey) {
+	// A lost receipt's run (Vanished) with --retry: the step runs again.
+	if e := p.Unfinished[key]; e != nil && e.Result != nil && e.Result.Receipt != nil && !p.recorded(it.LoopID, step.Name, e.Result.Receipt.RunKey) &&
+		!(p.Vanished[e.Result.Receipt.RunKey] && p.Retry[step.Name]) {
 		// It ran, and its result is journaled, but the run stopped before
 		// writing its receipt (a full disk): the next run writes it. Its
 		// run folder may hold output.log without receipt.json, which is
@@ -249,6 +255,11 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 		at := e.Result.At
 		if t, err := time.Parse(time.RFC3339Nano, rc.StartedAt); err == nil {
 			at = t
+		}
+		if p.Vanished[rc.RunKey] {
+			it.State = StateFailed
+			it.Reason = fmt.Sprintf("ran at %s (%s, exit %d, %s), and its receipt, written then, is gone from the working tree (a git stash -u or git clean while it ran?): put it back (git stash pop), and the next run commits it; if it is lost, --retry %s or spine resolve %s", stamp(at), rc.Status, rc.ExitCode, rc.RunKey, step.Name, step.Name)
+			return
 		}
 		ran := fmt.Sprintf("ran at %s (%s, exit %d, %s); its receipt is not written yet: the next spine run writes it from the journal", stamp(at), rc.Status, rc.ExitCode, rc.RunKey)
 		switch rc.Status {

@@ -49,6 +49,12 @@ func (r *Runner) recover(ctx context.Context) error {
 		switch {
 		case e.Result != nil && e.Result.Receipt != nil:
 			rc = e.Result.Receipt
+			if e.Written && r.receiptVanished(key) {
+				if err := r.vanishedReceipt(key, rc); err != nil {
+					return err
+				}
+				continue
+			}
 		case e.Intent != nil && e.Intent.Intent != nil:
 			if backgroundAlive(e.Intent) {
 				continue // still running: collected when it ends
@@ -110,6 +116,21 @@ func (r *Runner) recover(ctx context.Context) error {
 		}
 	}
 	return ctx.Err()
+}
+
+// vanishedReceipt answers a run whose receipt was written and is gone
+// from the working tree (Runner.receiptVanished): it is not written again
+// (the journal has neither its output nor its place in the chain). Once a
+// later run of the step stands for it (--retry, spine resolve) the
+// journal forgets it; until then the step is held, and this says why.
+func (r *Runner) vanishedReceipt(key string, rc *artifacts.Receipt) error {
+	started, _ := time.Parse(time.RFC3339Nano, rc.StartedAt)
+	if latest := r.history.Latest(rc.LoopID, rc.Step); latest != nil && latest.RunKey != key && latest.Started.After(started) {
+		r.report().Notice(fmt.Sprintf("the receipt of %s/%s's run %s was lost; its later run %s stands for it", rc.LoopID, rc.Step, key, latest.RunKey))
+		return r.journal.AppendNoSyncAll([]JournalRecord{{Kind: recDone, RunKey: key, At: r.opts.Clock()}})
+	}
+	r.report().Warn(fmt.Sprintf("the receipt of %s/%s's run %s is gone from the working tree (a git stash -u or git clean?): put it back (git stash pop), and the next run commits it; if it is lost, --retry %s or spine resolve %s", rc.LoopID, rc.Step, key, rc.Step, rc.Step))
+	return nil
 }
 
 // recoverReceipt makes sure the receipt exists in the working tree and is

@@ -269,11 +269,15 @@ func (r *Runner) loadWith(h *History) error {
 		return err
 	}
 	unfinished := map[[2]string]*Entry{}
+	vanished := map[string]bool{}
 	for _, e := range entries {
 		switch {
 		case e.Done:
 		case e.Result != nil && e.Result.Receipt != nil:
 			unfinished[[2]string{e.Result.LoopID, e.Result.Step}] = e
+			if k := e.Result.Receipt.RunKey; e.Written && r.receiptVanished(k) {
+				vanished[k] = true
+			}
 		case e.Intent != nil && e.Result == nil:
 			unfinished[[2]string{e.Intent.LoopID, e.Intent.Step}] = e
 		}
@@ -288,7 +292,7 @@ func (r *Runner) loadWith(h *History) error {
 			StateDir:    r.opts.StateDir,
 			LoopExists:  r.loopExists, HistoryLimit: r.opts.ApprovalHistory,
 		},
-		Host: r.opts.Host, Retry: r.opts.Retry, Unfinished: unfinished,
+		Host: r.opts.Host, Retry: r.opts.Retry, Unfinished: unfinished, Vanished: vanished,
 		CapGate: r.opts.CapGate, Now: r.opts.Clock,
 		Redactor: r.redactor(), Root: r.opts.Root, Receipts: r.store, Docs: r.docs(),
 		Uncommitted: r.uncommitted, Ledger: ledger,
@@ -1008,6 +1012,9 @@ func (r *Runner) storeReceipt(lr *loopRun, rc *artifacts.Receipt, write func() (
 	}
 	run := runFromReceipt(rc, res.Hash, res.Dir)
 	r.history.Add(run)
+	if err := r.journal.AppendNoSyncAll([]JournalRecord{{Kind: recWritten, RunKey: rc.RunKey, At: r.opts.Clock()}}); err != nil {
+		return err
+	}
 	lr.pending = append(lr.pending, res.Paths...)
 	if sig, err := r.signReceipt(res.Dir); err != nil {
 		return err
@@ -1104,6 +1111,20 @@ func (r *Runner) finishStage(lr *loopRun, stageIdx int) error {
 	}
 	lr.pending = nil
 	return nil
+}
+
+// receiptVanished reports whether the receipt.json of a run the journal
+// says was written (Entry.Written) is gone from the working tree: a git
+// stash -u or git clean while the run worked. It is not written again
+// from the journal, which holds neither its output nor its place in the
+// chain.
+func (r *Runner) receiptVanished(key string) bool {
+	p, err := r.store.ReceiptPath(key)
+	if err != nil {
+		return false
+	}
+	_, err = os.Lstat(p)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // ledgerDir is where the run appends to the ledger (Options.LedgerDir).

@@ -119,6 +119,17 @@ func TestReceiptsGoneBeforeTheCommitAreNotClaimed(t *testing.T) {
 	if got := strings.TrimSpace(r.git("rev-parse", "HEAD")); got != head {
 		t.Fatalf("a commit was made (%s) without the receipts", got)
 	}
+	// A run before they are back (a timer's) writes nothing of theirs
+	// again: the steps are held, saying where the receipts went.
+	r.run(nil)
+	for _, step := range []string{"one", "two"} {
+		if it := r.plan(nil, "LOOP-A", step); it.State != StateFailed || !strings.Contains(it.Reason, "is gone from the working tree") {
+			t.Errorf("%s while its receipt is away: %s %q, want held, saying so", step, it.State, it.Reason)
+		}
+	}
+	if n := strings.Count(r.git("ls-files", "receipts"), "receipt.json"); n != 1 {
+		t.Fatalf("%d receipts committed while two are away, want only hide's", n)
+	}
 	// Back, beside the last step's receipt, as git stash pop puts them.
 	if out, err := exec.Command("cp", "-a", stash+"/.", filepath.Join(r.root, "receipts")).CombinedOutput(); err != nil {
 		t.Fatalf("put the receipts back: %v %s", err, out)
@@ -129,6 +140,39 @@ func TestReceiptsGoneBeforeTheCommitAreNotClaimed(t *testing.T) {
 	}
 	if tracked := r.git("ls-files", "receipts"); strings.Count(tracked, "receipt.json") != 3 {
 		t.Errorf("receipts committed:\n%s", tracked)
+	}
+	if out, code := r.spine(context.Background(), nil, "verify"); code != 0 {
+		t.Errorf("verify: exit %d\n%s", code, out)
+	}
+	r.clean()
+}
+
+// TestReceiptLostForGoodIsRetried: a receipt a git clean removed before
+// its stage's commit is lost: its step is held until --retry, which runs
+// it again; the journal then forgets the lost run. Verify still names the
+// gap the loss left in the chain: evidence was destroyed.
+func TestReceiptLostForGoodIsRetried(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf(
+		"## Stage 1: Go\n\n```sh {name=one}\necho one >> %s\n```\n\n```sh {name=clean}\nsleep 1\ngit clean -fdq receipts\n```\n", count))})
+	if _, err := NewRunner(r.runOpts(nil)).Run(context.Background()); err == nil {
+		t.Fatal("the stage was committed without one's receipt")
+	}
+	r.run(nil)
+	if it := r.plan(nil, "LOOP-A", "one"); it.State != StateFailed {
+		t.Fatalf("one after its receipt was lost: %s %q, want held", it.State, it.Reason)
+	}
+	r.run(nil, func(o *Options) { o.Retry = map[string]bool{"one": true} })
+	r.run(nil)
+	if data, _ := os.ReadFile(count); string(data) != "one\none\n" {
+		t.Fatalf("one ran %q, want twice (the lost run, then the retry)", data)
+	}
+	if it := r.plan(nil, "LOOP-A", "one"); it.State != StateDone {
+		t.Errorf("one after the retry: %s %q, want done", it.State, it.Reason)
+	}
+	if out, code := r.spine(context.Background(), nil, "verify"); code != 1 || !strings.Contains(out, "step.clean") || !strings.Contains(out, "matches no receipt") || strings.Count(out, "receipt.json:") != 1 {
+		t.Errorf("verify: exit %d, want 1 naming only the lost link before clean's receipt\n%s", code, out)
 	}
 	r.clean()
 }
