@@ -431,8 +431,17 @@ func TestOutputCutKeepsSecretsWhole(t *testing.T) {
 		{"GitHub token", ghpToken, ghpToken},
 		{"secret longer than the overlap", long + "-long", long + "-long"},
 		{"private key marker", key, "MIIEow"},
+		// Shapes whose span is the value after a key: the key stays
+		// with the value, also when the cut falls between them.
+		{"Bearer token", "Authorization: Bearer abcdefgh12345678TOKEN", "abcdefgh12345678TOKEN"},
+		{"password=", "DB_PASSWORD=hunter22xyz-Pa55", "hunter22xyz-Pa55"},
+		{"URL password", "https://user:pw-12345-xyz@host/x", "pw-12345-xyz"},
 	} {
-		for _, back := range []int{1, 5, len(tc.value) / 2, len(tc.value) - 1} {
+		backs := []int{1, 5, len(tc.value) / 2, len(tc.value) - 1}
+		if i := strings.Index(tc.value, tc.gone); i > 0 {
+			backs = append(backs, len(tc.value)-i) // the cut just before the value
+		}
+		for _, back := range backs {
 			t.Run(fmt.Sprintf("%s/%d before the cut", tc.name, back), func(t *testing.T) {
 				line := strings.Repeat(" ", MaxLineChunk-back) + tc.value + strings.Repeat("-", 3*MaxLineChunk)
 				var log, tee bytes.Buffer

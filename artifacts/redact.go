@@ -352,6 +352,10 @@ func (r *Redactor) redactVisible(line []byte) ([]byte, int) {
 // seen in practice and than a private key's marker line.
 const minCutOverlap = 4 << 10
 
+// cutKeyContext is how many bytes before a secret's span a cut keeps
+// with it: room for the key that makes a value a secret.
+const cutKeyContext = 128
+
 // cutOverlap is how many bytes past a cut of a long line the cut looks
 // at (cutAt): a secret value or token starting before the cut and no
 // longer than this is seen whole.
@@ -369,6 +373,13 @@ func (r *Redactor) cutOverlap() int {
 // the window.
 func (r *Redactor) cutAt(window []byte, c int, sc *redactScratch) int {
 	sc.spans = r.findSpans(window, sc.spans[:0])
+	// A span is the value alone for some shapes (after "Bearer ",
+	// "DB_PASSWORD=", "https://user:"): a piece that ends with the key
+	// and one that starts with the value match nothing. The key's bytes
+	// before it are kept with it.
+	for i := range sc.spans {
+		sc.spans[i].start = max(0, sc.spans[i].start-cutKeyContext)
+	}
 	for _, m := range [][]byte{pemBegin, pemEnd} {
 		for off := 0; ; {
 			i := bytes.Index(window[off:], m)
