@@ -256,3 +256,45 @@ func TestRunPushFollowsTheRemoteBeforeRunning(t *testing.T) {
 		t.Errorf("%d receipts on the remote, want 1", n)
 	}
 }
+
+// TestRunPushRunsAfterALeftoverAndALoopOnlyOnTheRemote: run --push runs a
+// loop that is only on the remote (--loop), after following it; and when
+// it cannot follow (spine's own evidence edit left uncommitted, the
+// remote changed the same document) it runs on the clone as it is, commits
+// the leftover and replays, as before it followed the remote.
+func TestRunPushRunsAfterALeftoverAndALoopOnlyOnTheRemote(t *testing.T) {
+	t.Parallel()
+	bare := newBare(t, map[string]string{"loops/a.md": loopDoc("LOOP-A", twoStages)})
+	host, op := cloneOf(t, bare), cloneOf(t, bare)
+	commit(t, op, "another loop", map[string]string{"loops/b.md": loopDoc("LOOP-B", "## Stage 1: Go\n\n```sh {name=go}\necho go\n```\n")})
+	git(t, op, "push", "-q")
+	out := mustSpine(t, host, 0, "run", "--push", "--host", "h1", "--loop", "LOOP-B")
+	if !strings.Contains(out, "followed origin: ") || len(receiptFiles(t, bare)) != 1 {
+		t.Fatalf("run --push --loop LOOP-B (only on the remote):\n%s", out)
+	}
+
+	// A leftover: the stage's commit failed (a foreign index.lock).
+	lock := filepath.Join(host, ".git", "index.lock")
+	writeFile(t, lock, "")
+	if out, code := spine(t, host, nil, "run", "--host", "h1", "--loop", "LOOP-A"); code != 1 {
+		t.Fatalf("run with a foreign index.lock: exit %d\n%s", code, out)
+	}
+	if err := os.Remove(lock); err != nil {
+		t.Fatal(err)
+	}
+	git(t, op, "pull", "-q")
+	commit(t, op, "operator edits LOOP-A", map[string]string{"loops/a.md": strings.Replace(git(t, op, "show", "HEAD:loops/a.md"), "# Loop Scope: LOOP-A", "# Loop Scope: LOOP-A\n\nAn operator's note.", 1)})
+	git(t, op, "push", "-q")
+	out, code := spine(t, host, nil, "run", "--push", "--host", "h1")
+	if code != 0 || !strings.Contains(out, "could not follow origin") {
+		t.Fatalf("run --push with spine's leftover: exit %d\n%s", code, out)
+	}
+	assertLinear(t, bare)
+	doc := bareGit(t, bare, "show", "main:loops/a.md")
+	if !strings.Contains(doc, "An operator's note.") {
+		t.Fatalf("the operator's edit is lost:\n%s", doc)
+	}
+	if n := len(receiptFiles(t, bare)); n != 3 {
+		t.Errorf("%d receipts on the remote, want 3 (LOOP-B's and LOOP-A's two)", n)
+	}
+}

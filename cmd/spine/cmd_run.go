@@ -44,9 +44,10 @@ crash interrupted is held unless idempotent (--retry NAME or spine resolve).
 Only one run at a time: a second run waits --wait, then exits 75.
 
 With --push, spine first fetches --remote --branch and fast-forwards the
-clone to it (pushing first what only the clone has, as below; refusing to
-overwrite uncommitted changes), so that it runs on what other runners have
-already recorded. After the run, spine's commits (also those an earlier run
+clone to it (pushing first what only the clone has, as below), so that it
+runs on what other runners have already recorded; when it cannot (an
+unreachable remote, uncommitted changes the remote's would overwrite) it
+says so and runs on the clone as it is, as spine watch does. After the run, spine's commits (also those an earlier run
 could not push) are pushed to --remote --branch with go-git. When the branch moved on meanwhile,
 spine fetches, replays its own commits on the new head (receipts and
 artifacts as they are; each loop document's evidence block and heartbeat
@@ -71,7 +72,9 @@ updated) go to standard error.`,
 			if err != nil {
 				return err
 			}
-			if loop != "" && rc.set.ByID(loop) == nil {
+			// A loop that is only on the remote is looked for once
+			// run --push followed it.
+			if loop != "" && rc.set.ByID(loop) == nil && !(push && !dryRun) {
 				return exitf(exitUsage, "no loop %q in this repository", loop)
 			}
 			// Before anything runs: its receipts must have somewhere to go.
@@ -93,9 +96,9 @@ updated) go to standard error.`,
 					if opts, err = a.pipelineOptions(rc, &rf); err != nil {
 						return err
 					}
-					if loop != "" && rc.set.ByID(loop) == nil {
-						return exitf(exitUsage, "no loop %q in this repository (after following %s)", loop, gf.remote)
-					}
+				}
+				if loop != "" && rc.set.ByID(loop) == nil {
+					return exitf(exitUsage, "no loop %q in this repository (nor on %s)", loop, gf.remote)
 				}
 			}
 			opts.Loop, opts.DryRun, opts.Wait = loop, dryRun, wait

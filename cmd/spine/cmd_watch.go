@@ -62,7 +62,11 @@ func (a *app) syncBeforeRun(ctx context.Context, opts pipeline.Options, gf gitop
 	case errors.As(err, &locked):
 		return false, exitf(exitLocked, "%v", locked)
 	case err != nil:
-		return false, exitf(exitFailed, "before running, following %s: %v (nothing ran)", gf.remote, err)
+		// As spine watch does: what is pending here still runs (a loop
+		// with uncommitted changes is skipped, as always), and the push
+		// after the run replays spine's commits or says why it cannot.
+		fmt.Fprintf(a.stderr, "spine: warning: could not follow %s before running: %v; running on this clone as it is\n", gf.remote, err)
+		return false, nil
 	}
 	if p := res.Push; p != nil && p.Pushed {
 		reportPush(out, p)
