@@ -237,6 +237,7 @@ func (r *Runner) commitRecovered(loopID string, lr *loopRun) error {
 	}
 	if made {
 		r.out.Commits = append(r.out.Commits, h.String())
+		r.head = h
 	}
 	if err := r.syncFS(); err != nil {
 		return err

@@ -192,6 +192,10 @@ type Runner struct {
 	// detached HEAD), when branchKnown (see checkBranch).
 	branch      string
 	branchKnown bool
+	// head is the commit HEAD is at when the run started, then its own
+	// last commit: on a detached HEAD, which names no branch, checkBranch
+	// compares commits.
+	head plumbing.Hash
 	// packs are the verify folder's packs, read once (see packChange).
 	packsOnce sync.Once
 	packs     []*packs.Pack
@@ -623,6 +627,9 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 	if g := r.opts.Git; g != nil && !r.opts.DryRun {
 		if b, err := g.CurrentBranch(); err == nil {
 			r.branch, r.branchKnown = b, true
+		}
+		if h, err := g.Head(); err == nil {
+			r.head = h
 		}
 	}
 	defer func() {
@@ -1094,6 +1101,7 @@ func (r *Runner) finishStage(lr *loopRun, stageIdx int) error {
 		}
 		if made {
 			r.out.Commits = append(r.out.Commits, h.String())
+			r.head = h
 		}
 		if err := r.syncFS(); err != nil {
 			return err
@@ -1149,16 +1157,29 @@ func (r *Runner) checkBranch(stage string) error {
 	if err != nil {
 		return fmt.Errorf("commit stage %s: %w", stage, err)
 	}
-	if cur == r.branch {
+	if cur == r.branch && cur != "" {
 		return nil
 	}
-	name := func(b string) string {
+	if cur == r.branch {
+		// A detached HEAD: the commit it is at must be the one the run
+		// started from, or its own last.
+		now, err := r.opts.Git.Head()
+		if err != nil {
+			return fmt.Errorf("commit stage %s: %w", stage, err)
+		}
+		if r.head.IsZero() || now == r.head {
+			return nil
+		}
+		return fmt.Errorf("the detached HEAD moved from %s to %s while this run worked (a checkout): stage %s is not committed and its receipts are left in the working tree; check out %s again and run spine, which commits them", r.head.String()[:12], now.String()[:12], stage, r.head)
+	}
+	name := func(b string, h plumbing.Hash) string {
 		if b == "" {
-			return "a detached HEAD"
+			return "a detached HEAD at " + h.String()[:12]
 		}
 		return "branch " + b
 	}
-	return fmt.Errorf("HEAD moved from %s to %s while this run worked (a checkout): stage %s is not committed and its receipts are left in the working tree; check out %s again and run spine, which commits them", name(r.branch), name(cur), stage, name(r.branch))
+	now, _ := r.opts.Git.Head()
+	return fmt.Errorf("HEAD moved from %s to %s while this run worked (a checkout): stage %s is not committed and its receipts are left in the working tree; check out %s again and run spine, which commits them", name(r.branch, r.head), name(cur, now), stage, name(r.branch, r.head))
 }
 
 // checkPending returns an error when a file the stage wrote is gone from

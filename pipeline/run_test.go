@@ -99,6 +99,35 @@ func TestCheckoutDuringTheRunCommitsNothingElsewhere(t *testing.T) {
 	r.clean()
 }
 
+// TestDetachedHeadMovedDuringTheRunCommitsNothing: a run on a detached
+// HEAD (a CI checkout) whose HEAD is moved to another commit while a
+// step runs commits nothing there; checked out again, the next run
+// commits the stage.
+func TestDetachedHeadMovedDuringTheRunCommitsNothing(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf(
+		"## Stage 1: Go\n\n```sh {name=move}\ngit checkout -q --detach HEAD~1\n```\n\n```sh {name=after}\necho after >> %s\n```\n", count))})
+	r.commit("more", map[string]string{"notes.md": "x\n"})
+	start := strings.TrimSpace(r.git("rev-parse", "HEAD"))
+	r.git("checkout", "-q", "--detach")
+	_, err := NewRunner(r.runOpts(nil)).Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "the detached HEAD moved from "+start[:12]) {
+		t.Fatalf("run: %v; want it to refuse to commit on the other commit", err)
+	}
+	if got := strings.TrimSpace(r.git("rev-parse", "HEAD")); got == start || strings.Contains(r.git("log", "--format=%s", "-1"), "spine(") {
+		t.Fatalf("HEAD %s: spine committed on the commit HEAD moved to", got)
+	}
+	r.git("checkout", "-q", start)
+	r.run(nil)
+	if n := countLines(t, count); n != 1 {
+		t.Fatalf("after ran %d times, want 1", n)
+	}
+	if strings.Count(r.git("ls-files", "receipts"), "receipt.json") != 2 {
+		t.Errorf("receipts committed:\n%s", r.git("ls-files", "receipts"))
+	}
+}
+
 // TestReceiptsGoneBeforeTheCommitAreNotClaimed: the stage's receipts are
 // moved out of the working tree while its last step runs (standing for a
 // git stash -u): the stage is not committed (a commit would claim runs
