@@ -66,6 +66,9 @@ func NewRedactor(secrets []string) *Redactor {
 		out = append(out, []byte(s))
 	}
 	for _, s := range secrets {
+		if strings.TrimSpace(s) == "" {
+			continue // blanks only: it would blank out ordinary output
+		}
 		if !strings.ContainsAny(s, "\n") {
 			add(s)
 			// An unquoted $VAR prints it without surrounding blanks.
@@ -337,15 +340,28 @@ func (r *Redactor) findSpans(b []byte, spans []span) []span {
 // control bytes), and returns the visible text redacted and their number;
 // 0 when there are none (the line is then kept as it is).
 func (r *Redactor) redactVisible(line []byte) ([]byte, int) {
-	vis := VisibleText(line)
-	spans := r.findSpans(vis, nil)
-	// A placeholder is not a secret (Bearer [REDACTED] matches again).
-	spans = slices.DeleteFunc(spans, func(sp span) bool { return string(vis[sp.start:sp.end]) == Redacted })
-	if len(spans) == 0 {
-		return line, 0
+	// As the site shows the line, and as a terminal leaves it.
+	for _, vis := range [][]byte{VisibleText(line), TerminalText(line)} {
+		spans := r.findSpans(vis, nil)
+		// A placeholder is not a secret (Bearer [REDACTED] matches again).
+		spans = slices.DeleteFunc(spans, func(sp span) bool { return string(vis[sp.start:sp.end]) == Redacted })
+		if len(spans) == 0 {
+			continue
+		}
+		// Stored as the terminal leaves it, redacted: what the site
+		// shows (the text after the last carriage return) is its start.
+		term := TerminalText(line)
+		tspans := r.findSpans(term, nil)
+		tspans = slices.DeleteFunc(tspans, func(sp span) bool { return string(term[sp.start:sp.end]) == Redacted })
+		if len(tspans) == 0 {
+			// Only the site's view joins it: store that view.
+			sortSpans(spans)
+			return applySpans(make([]byte, 0, len(vis)), vis, spans)
+		}
+		sortSpans(tspans)
+		return applySpans(make([]byte, 0, len(term)), term, tspans)
 	}
-	sortSpans(spans)
-	return applySpans(make([]byte, 0, len(vis)), vis, spans)
+	return line, 0
 }
 
 // minCutOverlap is the least cutOverlap: longer than any token shape

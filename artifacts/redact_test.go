@@ -178,3 +178,13 @@ func TestRedactTrimsASecret(t *testing.T) {
 		}
 	}
 }
+
+// TestRedactIgnoresABlankSecret: a secret value of blanks only would blank
+// out ordinary output: it is not redacted.
+func TestRedactIgnoresABlankSecret(t *testing.T) {
+	red := NewRedactor([]string{"    ", "\t\t\t\t"})
+	in := "value: x and     indented\t\t\t\tend"
+	if got, n := red.RedactString(in); got != in || n != 0 {
+		t.Errorf("Redact(%q) = %q, %d; want it unchanged", in, got, n)
+	}
+}

@@ -581,6 +581,10 @@ func secretEnvWarnings(names []string, lookup func(string) (string, bool), env [
 			}
 			continue
 		}
+		if v != "" && strings.TrimSpace(v) == "" {
+			out = append(out, fmt.Sprintf("policy.secret_env %s: its value is blanks only and is not redacted (it would blank ordinary output)", name))
+			continue
+		}
 		if t := strings.Trim(v, " \t\r\n"); t != "" && len(t) < artifacts.MinSecretLen {
 			out = append(out, fmt.Sprintf("policy.secret_env %s: its value is shorter than %d bytes and is not redacted (it would blank ordinary output); use a longer secret", name, artifacts.MinSecretLen))
 		}

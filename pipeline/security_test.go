@@ -786,7 +786,7 @@ func TestGapTextIsRedacted(t *testing.T) {
 // while one of the same name in another case is, or whose value is too
 // short to redact, is named before a run; a set, long value is not.
 func TestSecretEnvWarnings(t *testing.T) {
-	env := []string{"DB_PASSWORD=long-enough", "SHORT=k9Z", "PAD=  ab ", "OK=fine-secret"}
+	env := []string{"DB_PASSWORD=long-enough", "SHORT=k9Z", "PAD=  ab ", "OK=fine-secret", "BLANK=    "}
 	lookup := func(name string) (string, bool) {
 		for _, kv := range env {
 			if k, v, _ := strings.Cut(kv, "="); k == name {
@@ -795,11 +795,12 @@ func TestSecretEnvWarnings(t *testing.T) {
 		}
 		return "", false
 	}
-	got := secretEnvWarnings([]string{"db_password", "SHORT", "PAD", "OK", "UNSET"}, lookup, env)
+	got := secretEnvWarnings([]string{"db_password", "SHORT", "PAD", "OK", "UNSET", "BLANK"}, lookup, env)
 	want := []string{
 		"policy.secret_env lists db_password, which is not set; DB_PASSWORD is (names are case-sensitive): its value is not redacted",
 		"policy.secret_env SHORT: its value is shorter than 4 bytes and is not redacted (it would blank ordinary output); use a longer secret",
 		"policy.secret_env PAD: its value is shorter than 4 bytes and is not redacted (it would blank ordinary output); use a longer secret",
+		"policy.secret_env BLANK: its value is blanks only and is not redacted (it would blank ordinary output)",
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("warnings (-want +got):\n%s", d)
