@@ -340,17 +340,22 @@ func (r *Redactor) findSpans(b []byte, spans []span) []span {
 // control bytes), and returns the visible text redacted and their number;
 // 0 when there are none (the line is then kept as it is).
 func (r *Redactor) redactVisible(line []byte) ([]byte, int) {
-	// As the site shows the line, and as a terminal leaves it.
-	for _, vis := range [][]byte{VisibleText(line), TerminalText(line)} {
+	// As the site shows the line, and as a terminal leaves it (most
+	// often the same: colours only).
+	site, term := VisibleText(line), TerminalText(line)
+	views := [][]byte{site, term}
+	if bytes.Equal(site, term) {
+		views = views[:1]
+	}
+	for _, vis := range views {
 		spans := r.findSpans(vis, nil)
 		// A placeholder is not a secret (Bearer [REDACTED] matches again).
 		spans = slices.DeleteFunc(spans, func(sp span) bool { return string(vis[sp.start:sp.end]) == Redacted })
 		if len(spans) == 0 {
 			continue
 		}
-		// Stored as the terminal leaves it, redacted: what the site
-		// shows (the text after the last carriage return) is its start.
-		term := TerminalText(line)
+		// Stored as the terminal leaves it, redacted; else, when only
+		// the site's view joins a secret, as the site shows it.
 		tspans := r.findSpans(term, nil)
 		tspans = slices.DeleteFunc(tspans, func(sp span) bool { return string(term[sp.start:sp.end]) == Redacted })
 		if len(tspans) == 0 {
