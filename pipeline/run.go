@@ -559,7 +559,11 @@ func (r *Runner) policyMoved(lr *loopRun, it *Item) bool {
 	if err != nil {
 		why = fmt.Sprintf("cannot be read at HEAD (%v)", err)
 	}
-	r.report().Notice(fmt.Sprintf("%s %s; %s stops before gated step %s, the next run decides its gate %s by the new policy", config.FileName, why, lr.doc.LoopID, it.Name, it.Gate))
+	msg := fmt.Sprintf("%s %s; %s stops before gated step %s, the next run decides its gate %s by the new policy", config.FileName, why, lr.doc.LoopID, it.Name, it.Gate)
+	r.report().Notice(msg)
+	// Named under the run's summary (and on standard error with --json
+	// or --quiet), and the run exits 3: the step did not run.
+	r.out.Skipped = append(r.out.Skipped, Skip{What: lr.doc.LoopID, Why: msg})
 	return true
 }
 

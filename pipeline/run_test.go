@@ -226,7 +226,10 @@ func TestPolicyChangedDuringTheRunStopsAGatedStep(t *testing.T) {
 	if it := r.plan(nil, "LOOP-A", "provision"); it.State != StatePending && it.State != StateWaiting {
 		t.Fatalf("provision before the run: %s %q, want approved", it.State, it.Reason)
 	}
-	r.run(nil)
+	out := r.run(nil)
+	if len(out.Skipped) != 1 || out.Skipped[0].What != "LOOP-A" || !strings.Contains(out.Skipped[0].Why, "stops before gated step provision") {
+		t.Errorf("the run's skipped loops %+v, want LOOP-A, saying it stopped before provision", out.Skipped)
+	}
 	if got := strings.TrimSpace(r.git("log", "-1", "--format=%s", "--", "spine.yaml")); got != "revoke" {
 		t.Fatalf("the step did not commit the new policy: last spine.yaml commit %q", got)
 	}
