@@ -113,6 +113,10 @@ func ledgerPermHint(err error, p string) string {
 	if !errors.Is(err, syscall.EACCES) {
 		return ""
 	}
+	if _, serr := os.Lstat(p); errors.Is(serr, fs.ErrNotExist) {
+		// No ledger yet: its folder refuses the new file.
+		return fmt.Sprintf(" (every operator who runs spine in this clone, or a linked working tree of it, must be able to create it; the owner of %s can run chmod g+rwx %s)", filepath.Dir(p), filepath.Dir(p))
+	}
 	return fmt.Sprintf(" (every operator who runs spine in this clone must read and append to it; its owner can run chmod g+rw %s)", p)
 }
 

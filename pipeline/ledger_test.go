@@ -74,17 +74,26 @@ func TestLedgerRefusesAnOverlongLine(t *testing.T) {
 }
 
 func TestLedgerPermHint(t *testing.T) {
-	p := "/srv/ops/.git/spine/destructive.log"
+	dir := t.TempDir()
+	p := filepath.Join(dir, ledgerName)
+	missing := filepath.Join(dir, "none", ledgerName)
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
+		path string
 		err  error
 		want string
 	}{
-		{&fs.PathError{Op: "open", Path: p, Err: syscall.EACCES}, " (every operator who runs spine in this clone must read and append to it; its owner can run chmod g+rw " + p + ")"},
-		{&fs.PathError{Op: "open", Path: p, Err: syscall.EPERM}, ""}, // immutable: no chmod mends it
-		{&fs.PathError{Op: "open", Path: p, Err: syscall.ENOSPC}, ""},
+		{p, syscall.EACCES, " (every operator who runs spine in this clone must read and append to it; its owner can run chmod g+rw " + p + ")"},
+		// No ledger yet: the folder is what refuses.
+		{missing, syscall.EACCES, " (every operator who runs spine in this clone, or a linked working tree of it, must be able to create it; the owner of " + filepath.Dir(missing) + " can run chmod g+rwx " + filepath.Dir(missing) + ")"},
+		{p, syscall.EPERM, ""}, // immutable: no chmod mends it
+		{p, syscall.ENOSPC, ""},
 	} {
-		if got := ledgerPermHint(tt.err, p); got != tt.want {
-			t.Errorf("ledgerPermHint(%v) = %q, want %q", tt.err, got, tt.want)
+		err := &fs.PathError{Op: "open", Path: tt.path, Err: tt.err}
+		if got := ledgerPermHint(err, tt.path); got != tt.want {
+			t.Errorf("ledgerPermHint(%v) = %q, want %q", err, got, tt.want)
 		}
 	}
 }

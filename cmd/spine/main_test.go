@@ -812,6 +812,11 @@ func TestRepoFlagFindsTheEnclosingRepository(t *testing.T) {
 	if ents, err := os.ReadDir(plain); err != nil || len(ents) != 0 {
 		t.Errorf("the folder given as --repo got %v (%v); want nothing written", ents, err)
 	}
+	bare := filepath.Join(t.TempDir(), "ops.git")
+	gitCmd(t, filepath.Dir(bare), "init", "-q", "--bare", bare)
+	if _, errOut, code := spine(t, "--repo", bare, "plan"); code != 2 || !strings.Contains(errOut, "is a bare repository: spine works in a clone of it") {
+		t.Errorf("spine --repo BARE plan: exit %d, %s; want 2, saying it is bare", code, errOut)
+	}
 }
 
 // TestUnknownSubcommandIsBadUsage: a word that names no command of a

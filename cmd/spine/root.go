@@ -128,12 +128,26 @@ func (a *app) repoRoot() (string, error) {
 		parent := filepath.Dir(dir)
 		if parent == dir {
 			if a.repo != "" {
+				if isBareRepo(start) {
+					return "", exitf(exitUsage, "--repo %s is a bare repository: spine works in a clone of it (git clone %s); spine hook install --repo takes the bare one", a.repo, a.repo)
+				}
 				return "", exitf(exitUsage, "--repo %s: not inside a git repository (git init makes one)", a.repo)
 			}
 			return "", exitf(exitUsage, "not inside a git repository (git init makes one here; or --repo DIR)")
 		}
 		dir = parent
 	}
+}
+
+// isBareRepo reports whether dir looks like a bare git repository: HEAD,
+// objects and refs in it.
+func isBareRepo(dir string) bool {
+	for _, name := range []string{"HEAD", "objects", "refs"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // hasGitDir reports whether dir is a working tree's top: its .git is a
