@@ -674,30 +674,12 @@ func findKeyColon(b []byte, spans []span) []span {
 				continue
 			}
 		}
-		j := i + 1 + runLen(b, i+1, isBlank)
-		if j < len(b) && (b[j] == '"' || b[j] == '\'') {
-			q := b[j]
-			end := j + 1
-			for end < len(b) && b[end] != q && b[end] != '\n' {
-				if b[end] == '\\' && end+1 < len(b) && b[end+1] != '\n' {
-					end++
-				}
-				end++
-			}
-			if end > j+1 {
-				spans = append(spans, span{j + 1, end})
-			}
-			off = end
-			continue
+		var sp span
+		var ok bool
+		sp, off, ok = valueSpan(b, i+1+runLen(b, i+1, isBlank), func(c byte) bool { return isValueEnd(c) || c == ',' || c == '}' })
+		if ok {
+			spans = append(spans, sp)
 		}
-		end := j
-		for end < len(b) && !isValueEnd(b[end]) && b[end] != ',' && b[end] != '}' {
-			end++
-		}
-		if end > j {
-			spans = append(spans, span{j, end})
-		}
-		off = end
 	}
 	return spans
 }
@@ -814,28 +796,37 @@ func findPassword(b []byte, spans []span) []span {
 		if k < i {
 			j += runLen(b, j, isBlank)
 		}
-		if j < len(b) && (b[j] == '"' || b[j] == '\'') {
-			q := b[j]
-			end := j + 1
-			for end < len(b) && b[end] != q && b[end] != '\n' {
-				end++
-			}
-			if end > j+1 {
-				spans = append(spans, span{j + 1, end})
-			}
-			off = end
-			continue
+		var sp span
+		var ok bool
+		sp, off, ok = valueSpan(b, j, isValueEnd)
+		if ok {
+			spans = append(spans, sp)
 		}
-		end := j
-		for end < len(b) && !isValueEnd(b[end]) {
-			end++
-		}
-		if end > j {
-			spans = append(spans, span{j, end})
-		}
-		off = end
 	}
 	return spans
+}
+
+// valueSpan returns the span of the value that starts at b[j]: inside its
+// quotes when it starts with one (a backslash escapes the next byte; the
+// line's end ends it too), else up to a byte stop accepts. ok is false for
+// an empty value; end is where the scan stopped.
+func valueSpan(b []byte, j int, stop func(byte) bool) (sp span, end int, ok bool) {
+	if j < len(b) && (b[j] == '"' || b[j] == '\'') {
+		q := b[j]
+		end = j + 1
+		for end < len(b) && b[end] != q && b[end] != '\n' {
+			if b[end] == '\\' && end+1 < len(b) && b[end+1] != '\n' {
+				end++
+			}
+			end++
+		}
+		return span{j + 1, end}, end, end > j+1
+	}
+	end = j
+	for end < len(b) && !stop(b[end]) {
+		end++
+	}
+	return span{j, end}, end, end > j
 }
 
 // isAuthorityEnd reports whether c ends a URL's authority.

@@ -2149,7 +2149,7 @@ func TestVerifyNamesBulletsThatDisagree(t *testing.T) {
 	for _, e := range loops.ParseEvidence([]byte(r.read("loops/e.md"))) {
 		eKey = e.RunKey
 	}
-	blocked := regexp.MustCompile("\\(blocked, step two[^\\n]*")
+	blocked := regexp.MustCompile(`\(blocked, step two[^\n]*`)
 	for _, tc := range []struct {
 		name, doc, want string
 	}{

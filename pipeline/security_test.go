@@ -738,13 +738,7 @@ func TestResolveNoteIsRedacted(t *testing.T) {
 	if !strings.Contains(rc.Note, "rotated "+artifacts.Redacted+" and "+artifacts.Redacted) || rc.Redactions != 2 {
 		t.Errorf("note %q, redactions %d; want both values redacted", rc.Note, rc.Redactions)
 	}
-	values := []string{secret, token}
-	for _, h := range findSecrets(t, r.root, values) {
-		t.Error(h)
-	}
-	if v := findIn(r.git("cat-file", "--batch-all-objects", "--batch"), values); v != "" {
-		t.Errorf("a git object holds %q", v)
-	}
+	r.noSecrets(secret, token)
 }
 
 // TestGapTextIsRedacted: the title and description of spine gap file, and
@@ -773,13 +767,7 @@ func TestGapTextIsRedacted(t *testing.T) {
 	if _, err := NewRunner(r.runOpts(env)).CloseGap(context.Background(), ed.Gap.ID, "LOOP-G", "rotated "+secret, "spine gap close"); err != nil {
 		t.Fatal(err)
 	}
-	values := []string{secret, token}
-	for _, h := range findSecrets(t, r.root, values) {
-		t.Error(h)
-	}
-	if v := findIn(r.git("cat-file", "--batch-all-objects", "--batch"), values); v != "" {
-		t.Errorf("a git object holds %q", v)
-	}
+	r.noSecrets(secret, token)
 }
 
 // TestSecretEnvWarnings: a policy.secret_env variable that is not set
@@ -804,5 +792,17 @@ func TestSecretEnvWarnings(t *testing.T) {
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("warnings (-want +got):\n%s", d)
+	}
+}
+
+// noSecrets fails the test when a file of the working tree (spine's state
+// included) or a git object holds one of the values.
+func (r *testRepo) noSecrets(values ...string) {
+	r.t.Helper()
+	for _, h := range findSecrets(r.t, r.root, values) {
+		r.t.Error(h)
+	}
+	if v := findIn(r.git("cat-file", "--batch-all-objects", "--batch"), values); v != "" {
+		r.t.Errorf("a git object holds %q", v)
 	}
 }
