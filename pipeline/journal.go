@@ -60,6 +60,9 @@ type JournalRecord struct {
 	StartTicks uint64 `json:"start_ticks,omitempty"`
 	// Lock is the index.lock of an index-lock record.
 	Lock *gitx.IndexLock `json:"lock,omitempty"`
+	// Branch is, in a written record, the branch HEAD named when the run
+	// started: its receipts are that branch's to commit.
+	Branch string `json:"branch,omitempty"`
 }
 
 // Journal is the local, append-only, fsynced record of step runs that
@@ -431,8 +434,10 @@ type Entry struct {
 	Intent *JournalRecord
 	Result *JournalRecord
 	Done   bool
-	// Written is set once the receipt was written in the working tree.
+	// Written is set once the receipt was written in the working tree;
+	// Branch is the branch of the run that wrote it ("" when unknown).
 	Written bool
+	Branch  string
 }
 
 // Read returns the journal's entries by run key, in first-seen order. A
@@ -460,7 +465,7 @@ func (j *Journal) Read() ([]string, map[string]*Entry, error) {
 		case recDone:
 			e.Done = true
 		case recWritten:
-			e.Written = true
+			e.Written, e.Branch = true, rec.Branch
 		}
 	})
 	if err != nil {

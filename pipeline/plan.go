@@ -63,6 +63,11 @@ type Planner struct {
 	Retry map[string]bool
 	// Journal entries not yet turned into receipts (by loop and step).
 	Unfinished map[[2]string]*Entry
+	// Elsewhere names, by loop id, the branch of a run whose receipts it
+	// left uncommitted in the working tree when HEAD was moved to another
+	// branch (see Runner.checkBranch): the loop waits until that branch
+	// is checked out again, where the next run commits them.
+	Elsewhere map[string]string
 	// Vanished holds the run keys of Unfinished results whose receipts
 	// were written and are gone from the working tree (see
 	// Runner.receiptVanished): their steps are held for an operator.
@@ -134,6 +139,8 @@ func (p *Planner) PlanLoop(doc *loops.Document) []Item {
 				break
 			}
 		}
+	} else if b := p.Elsewhere[doc.LoopID]; b != "" {
+		hold = fmt.Sprintf("a run on branch %s left its receipts in the working tree, uncommitted (HEAD was moved while it worked): check out %s and run spine, which commits them there", b, b)
 	} else if !runnableStatus(doc.Status) {
 		hold = fmt.Sprintf("loop status is %q; only active loops run", doc.Status)
 		if doc.Status == "" {

@@ -38,6 +38,8 @@ func (r *Runner) recover(ctx context.Context) error {
 		return err
 	}
 	r.sweepRuns(entries)
+	cur := r.currentBranch()
+	elsewhere := map[string]bool{}
 	byLoop := map[string]*loopRun{}
 	var loopsOrder []string
 	for _, key := range order {
@@ -49,6 +51,15 @@ func (r *Runner) recover(ctx context.Context) error {
 		switch {
 		case e.Result != nil && e.Result.Receipt != nil:
 			rc = e.Result.Receipt
+			if e.Written && e.Branch != "" && cur != "" && e.Branch != cur {
+				// Its run started on another branch (HEAD was moved while
+				// it worked): that branch's to commit, not this one's.
+				if !elsewhere[rc.LoopID] {
+					elsewhere[rc.LoopID] = true
+					r.report().Warn(fmt.Sprintf("%s: a run on branch %s left receipts in the working tree, uncommitted: check out %s and run spine, which commits them there; this run leaves the loop alone", rc.LoopID, e.Branch, e.Branch))
+				}
+				continue
+			}
 			if e.Written && r.receiptVanished(key) {
 				if err := r.vanishedReceipt(key, rc); err != nil {
 					return err

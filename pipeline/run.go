@@ -274,6 +274,8 @@ func (r *Runner) loadWith(h *History) error {
 	}
 	unfinished := map[[2]string]*Entry{}
 	vanished := map[string]bool{}
+	elsewhere := map[string]string{}
+	cur := r.currentBranch()
 	for _, e := range entries {
 		switch {
 		case e.Done:
@@ -281,6 +283,9 @@ func (r *Runner) loadWith(h *History) error {
 			unfinished[[2]string{e.Result.LoopID, e.Result.Step}] = e
 			if k := e.Result.Receipt.RunKey; e.Written && r.receiptVanished(k) {
 				vanished[k] = true
+			}
+			if e.Written && e.Branch != "" && cur != "" && e.Branch != cur {
+				elsewhere[e.Result.LoopID] = e.Branch
 			}
 		case e.Intent != nil && e.Result == nil:
 			unfinished[[2]string{e.Intent.LoopID, e.Intent.Step}] = e
@@ -296,7 +301,7 @@ func (r *Runner) loadWith(h *History) error {
 			StateDir:    r.opts.StateDir,
 			LoopExists:  r.loopExists, HistoryLimit: r.opts.ApprovalHistory,
 		},
-		Host: r.opts.Host, Retry: r.opts.Retry, Unfinished: unfinished, Vanished: vanished,
+		Host: r.opts.Host, Retry: r.opts.Retry, Unfinished: unfinished, Vanished: vanished, Elsewhere: elsewhere,
 		CapGate: r.opts.CapGate, Now: r.opts.Clock,
 		Redactor: r.redactor(), Root: r.opts.Root, Receipts: r.store, Docs: r.docs(),
 		Uncommitted: r.uncommitted, Ledger: ledger,
@@ -1027,7 +1032,7 @@ func (r *Runner) storeReceipt(lr *loopRun, rc *artifacts.Receipt, write func() (
 	}
 	run := runFromReceipt(rc, res.Hash, res.Dir)
 	r.history.Add(run)
-	if err := r.journal.AppendNoSyncAll([]JournalRecord{{Kind: recWritten, RunKey: rc.RunKey, At: r.opts.Clock()}}); err != nil {
+	if err := r.journal.AppendNoSyncAll([]JournalRecord{{Kind: recWritten, RunKey: rc.RunKey, At: r.opts.Clock(), Branch: r.branch}}); err != nil {
 		return err
 	}
 	lr.pending = append(lr.pending, res.Paths...)
@@ -1127,6 +1132,16 @@ func (r *Runner) finishStage(lr *loopRun, stageIdx int) error {
 	}
 	lr.pending = nil
 	return nil
+}
+
+// currentBranch returns the branch HEAD names ("" when detached, without
+// git, or when it cannot be read).
+func (r *Runner) currentBranch() string {
+	if r.opts.Git == nil {
+		return ""
+	}
+	b, _ := r.opts.Git.CurrentBranch()
+	return b
 }
 
 // receiptVanished reports whether the receipt.json of a run the journal

@@ -71,7 +71,8 @@ func TestCheckoutDuringTheRunCommitsNothingElsewhere(t *testing.T) {
 	r := newRepo(t)
 	count := counter(t)
 	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf(
-		"## Stage 1: Go\n\n```sh {name=move}\ngit checkout -q -b feature\n```\n\n```sh {name=after}\necho after >> %s\n```\n", count))})
+		"## Stage 1: Go\n\n```sh {name=move}\ngit checkout -q -b feature\n```\n\n```sh {name=after}\necho after >> %[1]s\n```\n\n"+
+			"## Stage 2: Later\n\n```sh {name=later}\necho later >> %[1]s\n```\n", count))})
 	start := strings.TrimSpace(r.git("rev-parse", "HEAD"))
 	_, err := NewRunner(r.runOpts(nil)).Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "HEAD moved from branch main to branch feature") {
@@ -85,15 +86,23 @@ func TestCheckoutDuringTheRunCommitsNothingElsewhere(t *testing.T) {
 	if st := r.git("status", "--porcelain", "--", "loops"); strings.TrimSpace(st) != "" {
 		t.Errorf("the loop document was touched on feature:\n%s", st)
 	}
+	// A run on feature leaves the loop alone: the receipts are main's.
+	r.run(nil)
+	if got := strings.TrimSpace(r.git("rev-parse", "feature")); got != start {
+		t.Errorf("a run on feature committed main's receipts there (%s)", got)
+	}
+	if it := r.plan(nil, "LOOP-A", "later"); it.State != StateWaiting || !strings.Contains(it.Reason, "check out main") {
+		t.Errorf("later on feature: %s %q, want waiting for main to be checked out", it.State, it.Reason)
+	}
 	r.git("checkout", "-q", "main")
 	r.run(nil)
-	if n := countLines(t, count); n != 1 {
-		t.Fatalf("after ran %d times, want 1", n)
+	if data, _ := os.ReadFile(count); string(data) != "after\nlater\n" {
+		t.Fatalf("ran %q, want after (once), then later on main", data)
 	}
 	if got := r.stepReceipts("move"); len(got) != 1 {
 		t.Fatalf("move's receipts %v, want its one pass", got)
 	}
-	if tracked := r.git("ls-files", "receipts"); strings.Count(tracked, "receipt.json") != 2 {
+	if tracked := r.git("ls-files", "receipts"); strings.Count(tracked, "receipt.json") != 3 {
 		t.Errorf("receipts committed on main:\n%s", tracked)
 	}
 	r.clean()
