@@ -466,11 +466,11 @@ func (p *Planner) recorders(key string) [][2]string {
 	return p.recordedBy[key]
 }
 
-// ownedElsewhere reports whether the run is its own loop's: a document
+// ownedByItsLoop reports whether the run is its own loop's: a document
 // with the run's loop id records it in its evidence block (the loop that
 // made it is still there, under that id). A bullet elsewhere naming it is
 // a copy's or a hand edit's, not a trace of a renamed loop.
-func (p *Planner) ownedElsewhere(run *Run) bool {
+func (p *Planner) ownedByItsLoop(run *Run) bool {
 	return slices.ContainsFunc(p.recorders(run.RunKey), func(o [2]string) bool { return o[0] == run.LoopID })
 }
 
@@ -615,7 +615,7 @@ func (p *Planner) movedRun(doc *loops.Document, step string) *Run {
 			continue
 		}
 		run := p.History.ByKey(e.RunKey)
-		if run == nil || run.Err != "" || run.LoopID == doc.LoopID || run.Step != step || p.ownedElsewhere(run) {
+		if run == nil || run.Err != "" || run.LoopID == doc.LoopID || run.Step != step || p.ownedByItsLoop(run) {
 			continue
 		}
 		if latest == nil || runBefore(latest, run) {

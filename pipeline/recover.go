@@ -51,7 +51,7 @@ func (r *Runner) recover(ctx context.Context) error {
 		switch {
 		case e.Result != nil && e.Result.Receipt != nil:
 			rc = e.Result.Receipt
-			if e.Written && e.Branch != "" && cur != "" && e.Branch != cur {
+			if r.otherBranch(e, cur) {
 				// Its run started on another branch (HEAD was moved while
 				// it worked): that branch's to commit, not this one's.
 				if !elsewhere[rc.LoopID] {

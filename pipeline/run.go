@@ -284,7 +284,7 @@ func (r *Runner) loadWith(h *History) error {
 			if k := e.Result.Receipt.RunKey; e.Written && r.receiptVanished(k) {
 				vanished[k] = true
 			}
-			if e.Written && e.Branch != "" && cur != "" && e.Branch != cur {
+			if r.otherBranch(e, cur) {
 				elsewhere[e.Result.LoopID] = e.Branch
 			}
 		case e.Intent != nil && e.Result == nil:
@@ -1142,6 +1142,17 @@ func (r *Runner) currentBranch() string {
 	}
 	b, _ := r.opts.Git.CurrentBranch()
 	return b
+}
+
+// otherBranch reports whether the receipt of e was written by a run that
+// started on another branch than cur, one that still exists (a branch
+// renamed since is no branch to go back to: its receipts are cur's).
+func (r *Runner) otherBranch(e *Entry, cur string) bool {
+	if !e.Written || e.Branch == "" || cur == "" || e.Branch == cur || r.opts.Git == nil {
+		return false
+	}
+	_, err := r.opts.Git.R.Reference(plumbing.NewBranchReferenceName(e.Branch), false)
+	return err == nil
 }
 
 // receiptVanished reports whether the receipt.json of a run the journal

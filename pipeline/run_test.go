@@ -108,6 +108,27 @@ func TestCheckoutDuringTheRunCommitsNothingElsewhere(t *testing.T) {
 	r.clean()
 }
 
+// TestBranchRenamedDuringTheRun: a branch renamed while a run works (git
+// branch -m) stops the stage's commit, as a checkout does; the old name
+// is gone, so the next run, on the new name, commits the stage there.
+func TestBranchRenamedDuringTheRun(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf(
+		"## Stage 1: Go\n\n```sh {name=rename}\ngit branch -m main ops\n```\n\n```sh {name=after}\necho after >> %s\n```\n", count))})
+	if _, err := NewRunner(r.runOpts(nil)).Run(context.Background()); err == nil || !strings.Contains(err.Error(), "to branch ops") {
+		t.Fatalf("run: %v; want the stage's commit refused", err)
+	}
+	r.run(nil)
+	if n := countLines(t, count); n != 1 {
+		t.Fatalf("after ran %d times, want 1", n)
+	}
+	if tracked := r.git("ls-files", "receipts"); strings.Count(tracked, "receipt.json") != 2 {
+		t.Errorf("receipts committed on ops:\n%s", tracked)
+	}
+	r.clean()
+}
+
 // TestDetachedHeadMovedDuringTheRunCommitsNothing: a run on a detached
 // HEAD (a CI checkout) whose HEAD is moved to another commit while a
 // step runs commits nothing there; checked out again, the next run
