@@ -1213,6 +1213,11 @@ func (r *Runner) checkBranch(stage string) error {
 		return "branch " + b
 	}
 	now, _ := r.opts.Git.Head()
+	if r.branch != "" {
+		if _, err := r.opts.Git.R.Reference(plumbing.NewBranchReferenceName(r.branch), false); err != nil {
+			return fmt.Errorf("HEAD moved from %s, which is gone (renamed or deleted), to %s while this run worked: stage %s is not committed and its receipts are left in the working tree; the next run commits them on %s", name(r.branch, r.head), name(cur, now), stage, name(cur, now))
+		}
+	}
 	return fmt.Errorf("HEAD moved from %s to %s while this run worked (a checkout): stage %s is not committed and its receipts are left in the working tree; check out %s again and run spine, which commits them", name(r.branch, r.head), name(cur, now), stage, name(r.branch, r.head))
 }
 

@@ -116,7 +116,7 @@ func TestBranchRenamedDuringTheRun(t *testing.T) {
 	count := counter(t)
 	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf(
 		"## Stage 1: Go\n\n```sh {name=rename}\ngit branch -m main ops\n```\n\n```sh {name=after}\necho after >> %s\n```\n", count))})
-	if _, err := NewRunner(r.runOpts(nil)).Run(context.Background()); err == nil || !strings.Contains(err.Error(), "to branch ops") {
+	if _, err := NewRunner(r.runOpts(nil)).Run(context.Background()); err == nil || !strings.Contains(err.Error(), "branch main, which is gone (renamed or deleted), to branch ops") {
 		t.Fatalf("run: %v; want the stage's commit refused", err)
 	}
 	r.run(nil)
