@@ -158,6 +158,8 @@ type Outcome struct {
 	// Background counts the steps this run started in the background (a
 	// later run records them).
 	Background int
+	// WouldRun counts the steps a dry run would have run.
+	WouldRun int
 	// Skipped names loops not run and why.
 	Skipped []Skip
 	// Invalid is set when a loop was skipped because its document is
@@ -856,6 +858,7 @@ func (r *Runner) runLoop(ctx context.Context, doc *loops.Document) (err error) {
 		case it.State == StatePending:
 			if r.opts.DryRun {
 				r.report().Notice(fmt.Sprintf("would run %s/%s", it.LoopID, it.Name))
+				r.out.WouldRun++
 				continue
 			}
 			// Never run a step from text that is no longer the document's,

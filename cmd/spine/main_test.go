@@ -834,3 +834,18 @@ func TestUnknownSubcommandIsBadUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestDryRunSaysWhatWouldRun: spine run --dry-run names each step it
+// would run and ends by counting them, not with "nothing to do"; it
+// writes nothing.
+func TestDryRunSaysWhatWouldRun(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-D\nstatus: active\n---\n\n# Loop Scope: LOOP-D\n\n## Stage 1: A\n\n```sh {name=a}\ntrue\n```\n\n```sh {name=b}\ntrue\n```\n")
+	head := gitCmd(t, dir, "rev-parse", "HEAD")
+	out, errOut, code := spine(t, "--repo", dir, "run", "--dry-run")
+	if code != 0 || !strings.Contains(out+errOut, "would run LOOP-D/a") || !strings.Contains(out, "dry run: 2 step(s) would run; nothing was run or written") || strings.Contains(out, "nothing to do") {
+		t.Errorf("run --dry-run: exit %d\n%s%s", code, out, errOut)
+	}
+	if got := gitCmd(t, dir, "rev-parse", "HEAD"); got != head {
+		t.Errorf("a dry run committed: HEAD %s, was %s", got, head)
+	}
+}

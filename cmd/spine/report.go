@@ -239,6 +239,8 @@ func (t *termReporter) summary(out *pipeline.Outcome) {
 			}
 		case len(out.Skipped) > 0:
 			fmt.Fprint(t.w, "nothing ran: ")
+		case out.WouldRun > 0:
+			fmt.Fprintf(t.w, "dry run: %d step(s) would run; nothing was run or written\n", out.WouldRun)
 		case out.Background > 0:
 			fmt.Fprintf(t.w, "nothing finished: %d step(s) started in the background; a later run records them (spine plan shows them running)\n", out.Background)
 		default:
