@@ -823,7 +823,7 @@ func TestRepoFlagFindsTheEnclosingRepository(t *testing.T) {
 // command group (a typo in a script) exits 2, naming it, and runs
 // nothing; the group alone still prints its help and exits 0.
 func TestUnknownSubcommandIsBadUsage(t *testing.T) {
-	for _, group := range []string{"site", "gap", "loop", "hook", "pack", "cap"} {
+	for _, group := range []string{"site", "gap", "loop", "hook", "pack", "cap", "completion"} {
 		_, errOut, code := spine(t, group, "bogus")
 		if code != 2 || !strings.Contains(errOut, `unknown command "bogus"`) {
 			t.Errorf("spine %s bogus: exit %d, %q; want 2, naming the word", group, code, errOut)

@@ -305,6 +305,9 @@ renders a static evidence site.`,
 		newWatchCmd(a),
 		newKeygenCmd(a),
 	)
+	// The completion command cobra adds at Execute, added now so that it
+	// refuses an unknown shell as the other groups do.
+	root.InitDefaultCompletionCmd()
 	refuseUnknownSubcommands(root)
 	return withExitStatus(root)
 }
