@@ -47,8 +47,9 @@ With --push, spine first fetches --remote --branch and fast-forwards the
 clone to it (pushing first what only the clone has, as below), so that it
 runs on what other runners have already recorded; when it cannot (an
 unreachable remote, uncommitted changes the remote's would overwrite) it
-says so and runs on the clone as it is, as spine watch does. After the run, spine's commits (also those an earlier run
-could not push) are pushed to --remote --branch with go-git. When the branch moved on meanwhile,
+says so and runs on the clone as it is, as spine watch does. After the
+run, spine's commits (also those an earlier run could not push) are pushed
+to --remote --branch with go-git. When the branch moved on meanwhile,
 spine fetches, replays its own commits on the new head (receipts and
 artifacts as they are; each loop document's evidence block and heartbeat
 regenerated on the new version, saying so when someone changed the loop) and
