@@ -298,3 +298,35 @@ func TestRunPushRunsAfterALeftoverAndALoopOnlyOnTheRemote(t *testing.T) {
 		t.Errorf("%d receipts on the remote, want 3 (LOOP-B's and LOOP-A's two)", n)
 	}
 }
+
+// TestWatchOnceAfterALeftoverExitsZero: spine watch --once in a clone
+// whose own evidence edit was left uncommitted while the remote changed
+// the same document cannot follow the remote first; it runs locally,
+// commits, replays and pushes, and then exits 0: the clone follows the
+// remote after all.
+func TestWatchOnceAfterALeftoverExitsZero(t *testing.T) {
+	t.Parallel()
+	bare := newBare(t, map[string]string{"loops/a.md": loopDoc("LOOP-A", twoStages)})
+	host, op := cloneOf(t, bare), cloneOf(t, bare)
+	lock := filepath.Join(host, ".git", "index.lock")
+	writeFile(t, lock, "")
+	if out, code := spine(t, host, nil, "run", "--host", "h1"); code != 1 {
+		t.Fatalf("run with a foreign index.lock: exit %d\n%s", code, out)
+	}
+	if err := os.Remove(lock); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, op, "operator edits LOOP-A", map[string]string{"loops/a.md": strings.Replace(git(t, op, "show", "HEAD:loops/a.md"), "# Loop Scope: LOOP-A", "# Loop Scope: LOOP-A\n\nAn operator's note.", 1)})
+	git(t, op, "push", "-q")
+	out, code := spine(t, host, nil, "watch", "--once", "--host", "h1")
+	if code != 0 {
+		t.Fatalf("watch --once: exit %d, want 0\n%s", code, out)
+	}
+	assertLinear(t, bare)
+	if got, want := git(t, host, "rev-parse", "HEAD"), bareGit(t, bare, "rev-parse", "main"); got != want {
+		t.Errorf("host at %s, remote at %s", got, want)
+	}
+	if !strings.Contains(bareGit(t, bare, "show", "main:loops/a.md"), "An operator's note.") {
+		t.Error("the operator's edit is lost")
+	}
+}

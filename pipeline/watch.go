@@ -328,6 +328,13 @@ func (w *Watcher) Cycle(ctx context.Context) (*CycleResult, error) {
 		if err != nil {
 			return res, errors.Join(syncErr, err)
 		}
+		if res.Push.Pushed {
+			// The push replayed this clone's commits on the remote's
+			// head: the clone follows it now, whatever kept the sync
+			// from it (spine's own uncommitted evidence, which the run
+			// committed).
+			syncErr = nil
+		}
 	}
 	return res, syncErr
 }
