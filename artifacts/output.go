@@ -267,17 +267,14 @@ func (s *stream) emit(block []byte, ts time.Time) {
 			o.redacts += n
 			out = o.sc.out
 		}
-		if keep && hasHidden(out) {
-			// What a reader sees of the line (the site drops escape
-			// sequences and control bytes) may join a secret the bytes
-			// hold in pieces: then the line is stored as seen, redacted,
-			// without its colours.
+		if keep {
+			// What a reader sees of the line (on the site, on a
+			// terminal) may join a secret the bytes hold in pieces: then
+			// the line is stored as seen, redacted, without its colours.
 			if red, n := o.red.redactVisible(out); n > 0 {
 				o.redacts += n
 				out = red
 			}
-		}
-		if keep {
 			s.store(out, raw, nl)
 		} else {
 			s.consume(raw)

@@ -95,28 +95,23 @@ func (r *Redactor) Redact(b []byte) ([]byte, int) {
 		return out, n
 	}
 	// Line by line, as a reader sees each (redactVisible).
+	segs := bytes.SplitAfter(out, newline)
 	var joined []byte
-	for rest, off := out, 0; len(rest) > 0; {
-		line, tail, nl := bytes.Cut(rest, newline)
-		if hasHidden(line) {
-			if red, m := r.redactVisible(line); m > 0 {
-				if joined == nil {
-					joined = append(make([]byte, 0, len(out)), out[:off]...)
-				}
-				joined, n = append(joined, red...), n+m
-				if nl {
-					joined = append(joined, '\n')
-				}
-				off += len(rest) - len(tail)
-				rest = tail
-				continue
+	for i, seg := range segs {
+		line, nl := bytes.CutSuffix(seg, newline)
+		red, m := r.redactVisible(line)
+		switch {
+		case m > 0:
+			if joined == nil {
+				joined = bytes.Join(segs[:i], nil)
 			}
+			joined, n = append(joined, red...), n+m
+			if nl {
+				joined = append(joined, '\n')
+			}
+		case joined != nil:
+			joined = append(joined, seg...)
 		}
-		if joined != nil {
-			joined = append(joined, rest[:len(rest)-len(tail)]...)
-		}
-		off += len(rest) - len(tail)
-		rest = tail
 	}
 	if joined == nil {
 		return out, n
@@ -336,37 +331,38 @@ func (r *Redactor) findSpans(b []byte, spans []span) []span {
 }
 
 // redactVisible redacts the secrets that line, already redacted, holds
-// only as a reader sees it (VisibleText: split by escape sequences or
-// control bytes), and returns the visible text redacted and their number;
-// 0 when there are none (the line is then kept as it is).
+// only as a reader sees it (TerminalText, VisibleText: pieces joined by
+// dropped escape sequences and control bytes, or by overwrites), and
+// returns that view redacted and their number; 0 when there are none
+// (the line is then kept as it is).
 func (r *Redactor) redactVisible(line []byte) ([]byte, int) {
-	// As the site shows the line, and as a terminal leaves it (most
-	// often the same: colours only).
-	site, term := VisibleText(line), TerminalText(line)
-	views := [][]byte{site, term}
-	if bytes.Equal(site, term) {
-		views = views[:1]
+	// A line with no hidden byte but a trailing carriage return (CRLF
+	// output) reads as itself: the redaction of its bytes saw it all.
+	if !hasHidden(bytes.TrimSuffix(line, []byte{'\r'})) {
+		return line, 0
 	}
-	for _, vis := range views {
-		spans := r.findSpans(vis, nil)
-		// A placeholder is not a secret (Bearer [REDACTED] matches again).
-		spans = slices.DeleteFunc(spans, func(sp span) bool { return string(vis[sp.start:sp.end]) == Redacted })
-		if len(spans) == 0 {
-			continue
+	// Stored as a terminal leaves it, redacted; else, when only the
+	// site's view joins a secret (a cursor move between its pieces), as
+	// the site shows it.
+	term := TerminalText(line)
+	if spans := r.secretSpans(term); len(spans) > 0 {
+		return applySpans(make([]byte, 0, len(term)), term, spans)
+	}
+	if site := VisibleText(line); !bytes.Equal(site, term) {
+		if spans := r.secretSpans(site); len(spans) > 0 {
+			return applySpans(make([]byte, 0, len(site)), site, spans)
 		}
-		// Stored as the terminal leaves it, redacted; else, when only
-		// the site's view joins a secret, as the site shows it.
-		tspans := r.findSpans(term, nil)
-		tspans = slices.DeleteFunc(tspans, func(sp span) bool { return string(term[sp.start:sp.end]) == Redacted })
-		if len(tspans) == 0 {
-			// Only the site's view joins it: store that view.
-			sortSpans(spans)
-			return applySpans(make([]byte, 0, len(vis)), vis, spans)
-		}
-		sortSpans(tspans)
-		return applySpans(make([]byte, 0, len(term)), term, tspans)
 	}
 	return line, 0
+}
+
+// secretSpans returns the sorted spans of b to redact, leaving out the
+// placeholders an earlier redaction wrote (Bearer [REDACTED] matches
+// again).
+func (r *Redactor) secretSpans(b []byte) []span {
+	spans := slices.DeleteFunc(r.findSpans(b, nil), func(sp span) bool { return string(b[sp.start:sp.end]) == Redacted })
+	sortSpans(spans)
+	return spans
 }
 
 // minCutOverlap is the least cutOverlap: longer than any token shape
