@@ -44,16 +44,24 @@ func (g *gitopsFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&g.branch, "branch", "", "the remote `BRANCH` (default: the current branch)")
 }
 
-// syncBeforeRun brings the clone up to the remote branch before a run
-// --push (pipeline.Sync, which pushes the clone's own commits first) and
-// reports whether its head moved.
-func (a *app) syncBeforeRun(ctx context.Context, opts pipeline.Options, gf gitopsFlags, quiet bool) (bool, error) {
+// pushOptions returns the options of a push or sync of run --push, its
+// notices written where the command's messages go: standard error when
+// stdout carries data (--json) or must stay quiet.
+func (a *app) pushOptions(opts pipeline.Options, gf gitopsFlags, quiet bool) (pipeline.PushOptions, io.Writer) {
 	out := a.stdout
 	if quiet {
 		out = a.stderr
 	}
 	po := pipeline.NewPushOptions(opts, gf.remote, gf.branch)
 	po.Notice = func(msg string) { fmt.Fprintln(out, msg) }
+	return po, out
+}
+
+// syncBeforeRun brings the clone up to the remote branch before a run
+// --push (pipeline.Sync, which pushes the clone's own commits first) and
+// reports whether its head moved.
+func (a *app) syncBeforeRun(ctx context.Context, opts pipeline.Options, gf gitopsFlags, quiet bool) (bool, error) {
+	po, out := a.pushOptions(opts, gf, quiet)
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	res, err := pipeline.Sync(sctx, po, true)
@@ -94,12 +102,7 @@ func reportPush(out io.Writer, res *pipeline.PushResult) {
 // pushAfterRun pushes spine's commits and reports what happened. Messages
 // go to stderr when stdout carries data (--json) or must stay quiet.
 func (a *app) pushAfterRun(ctx context.Context, opts pipeline.Options, gf gitopsFlags, quiet bool) error {
-	out := a.stdout
-	if quiet {
-		out = a.stderr
-	}
-	po := pipeline.NewPushOptions(opts, gf.remote, gf.branch)
-	po.Notice = func(msg string) { fmt.Fprintln(out, msg) }
+	po, out := a.pushOptions(opts, gf, quiet)
 	// A stop signal during the run must not prevent pushing its receipts.
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
