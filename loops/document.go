@@ -6,6 +6,7 @@ package loops
 
 import (
 	"crypto/sha1"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -291,3 +292,11 @@ func (d *Document) Step(name string) (*Stage, *Step) {
 // Slug is the folder name used for the loop's artifacts: the loop id,
 // lower-cased, restricted to [a-z0-9._-].
 func (d *Document) Slug() string { return Slug(d.LoopID) }
+
+// Records reports whether the document's evidence block records the run
+// key. The loop whose document records a run is the run's owner: another
+// loop's bullet naming it (a copy, a hand edit) does not make it that
+// loop's (see pipeline.Planner.movedRun and the site's adopted runs).
+func (d *Document) Records(runKey string) bool {
+	return slices.ContainsFunc(d.Evidence, func(e EvidenceRun) bool { return e.RunKey == runKey })
+}

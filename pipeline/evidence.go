@@ -140,13 +140,9 @@ func CheckEvidence(docs []*loops.Document, st *artifacts.Store) []artifacts.Prob
 // The planner and the site go by the receipt; the bullet is the
 // document's text, which anyone can edit, and verify says where they part.
 func CheckEvidenceRuns(docs []*loops.Document, h *History) []artifacts.Problem {
-	// Which loop ids' documents record each run: a run its own loop's
-	// document records is that loop's.
-	owned := map[[2]string]bool{}
+	byID := make(map[string]*loops.Document, len(docs))
 	for _, d := range docs {
-		for _, e := range d.Evidence {
-			owned[[2]string{d.LoopID, e.RunKey}] = true
-		}
+		byID[d.LoopID] = d
 	}
 	var probs []artifacts.Problem
 	for _, d := range docs {
@@ -157,7 +153,7 @@ func CheckEvidenceRuns(docs []*loops.Document, h *History) []artifacts.Problem {
 			}
 			var why string
 			switch {
-			case run.LoopID != d.LoopID && owned[[2]string{run.LoopID, e.RunKey}]:
+			case run.LoopID != d.LoopID && byID[run.LoopID] != nil && byID[run.LoopID].Records(e.RunKey):
 				why = fmt.Sprintf("the evidence block records a run of loop %s, whose own document records it: no step of %s is done by it", run.LoopID, d.LoopID)
 			case e.Step != "" && run.Step != e.Step:
 				why = fmt.Sprintf("the evidence block says step %s, the receipt is of step %s", e.Step, run.Step)

@@ -294,16 +294,14 @@ func (st *buildState) receiptLookup(dir string) (*artifacts.Receipt, string, boo
 // receipt pages lead to it.
 func (st *buildState) adoptRuns() {
 	st.adopted, st.adoptedBy = nil, nil
-	// A run its own loop's document records is that loop's, as the
-	// planner has it (pipeline.Planner.movedRun).
-	owned := func(loopID, key string) bool {
-		d := st.docByID[loopID]
-		return d != nil && slices.ContainsFunc(d.Evidence, func(e loops.EvidenceRun) bool { return e.RunKey == key })
-	}
 	for _, d := range st.docs {
 		for _, e := range d.Evidence {
 			r := st.recByKey[e.RunKey]
-			if r == nil || r.Receipt == nil || r.Receipt.LoopID == d.LoopID || owned(r.Receipt.LoopID, e.RunKey) || st.adoptedBy[e.RunKey] != "" {
+			if r == nil || r.Receipt == nil || r.Receipt.LoopID == d.LoopID || st.adoptedBy[e.RunKey] != "" {
+				continue
+			}
+			// A run its own loop's document records is that loop's.
+			if own := st.docByID[r.Receipt.LoopID]; own != nil && own.Records(e.RunKey) {
 				continue
 			}
 			if st.adopted == nil {
