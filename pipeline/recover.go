@@ -38,7 +38,6 @@ func (r *Runner) recover(ctx context.Context) error {
 		return err
 	}
 	r.sweepRuns(entries)
-	cur := r.currentBranch()
 	elsewhere := map[string]bool{}
 	byLoop := map[string]*loopRun{}
 	var loopsOrder []string
@@ -51,7 +50,7 @@ func (r *Runner) recover(ctx context.Context) error {
 		switch {
 		case e.Result != nil && e.Result.Receipt != nil:
 			rc = e.Result.Receipt
-			if r.otherBranch(e, cur) {
+			if r.otherBranch(e) {
 				// Its run started on another branch (HEAD was moved while
 				// it worked): that branch's to commit, not this one's.
 				if !elsewhere[rc.LoopID] {

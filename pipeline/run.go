@@ -277,7 +277,6 @@ func (r *Runner) loadWith(h *History) error {
 	unfinished := map[[2]string]*Entry{}
 	vanished := map[string]bool{}
 	elsewhere := map[string]string{}
-	cur := r.currentBranch()
 	for _, e := range entries {
 		switch {
 		case e.Done:
@@ -286,7 +285,7 @@ func (r *Runner) loadWith(h *History) error {
 			if k := e.Result.Receipt.RunKey; e.Written && r.receiptVanished(k) {
 				vanished[k] = true
 			}
-			if r.otherBranch(e, cur) {
+			if r.otherBranch(e) {
 				elsewhere[e.Result.LoopID] = e.Branch
 			}
 		case e.Intent != nil && e.Result == nil:
@@ -1148,10 +1147,14 @@ func (r *Runner) currentBranch() string {
 }
 
 // otherBranch reports whether the receipt of e was written by a run that
-// started on another branch than cur, one that still exists (a branch
-// renamed since is no branch to go back to: its receipts are cur's).
-func (r *Runner) otherBranch(e *Entry, cur string) bool {
-	if !e.Written || e.Branch == "" || cur == "" || e.Branch == cur || r.opts.Git == nil {
+// started on another branch than the current one (HEAD is read only for
+// such an entry), one that still exists (a branch renamed since is no
+// branch to go back to: its receipts are the current branch's).
+func (r *Runner) otherBranch(e *Entry) bool {
+	if !e.Written || e.Branch == "" || r.opts.Git == nil {
+		return false
+	}
+	if cur := r.currentBranch(); cur == "" || cur == e.Branch {
 		return false
 	}
 	_, err := r.opts.Git.R.Reference(plumbing.NewBranchReferenceName(e.Branch), false)
