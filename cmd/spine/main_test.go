@@ -835,6 +835,31 @@ func TestUnknownSubcommandIsBadUsage(t *testing.T) {
 	}
 }
 
+// TestUnknownHelpTopicIsBadUsage: spine help WORD exits 2 when WORD
+// names no command (cobra printed the usage and exited 0); help of a real
+// command, or of none, still prints it and exits 0.
+func TestUnknownHelpTopicIsBadUsage(t *testing.T) {
+	for _, args := range [][]string{{"help", "bogus"}, {"help", "site", "bogus"}, {"help", "gap", "bogus", "more"}} {
+		out, errOut, code := spine(t, args...)
+		if code != 2 || !strings.Contains(errOut, "unknown help topic") || out != "" {
+			t.Errorf("spine %v: exit %d, out %q, err %q; want 2, unknown help topic, nothing on stdout", args, code, out, errOut)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"help"}, "Available Commands"},
+		{[]string{"help", "run"}, "spine run"},
+		{[]string{"help", "site", "build"}, "spine site build"},
+	} {
+		out, errOut, code := spine(t, c.args...)
+		if code != 0 || !strings.Contains(out, c.want) {
+			t.Errorf("spine %v: exit %d, out %q, err %q; want 0 and %q", c.args, code, out, errOut, c.want)
+		}
+	}
+}
+
 // TestDryRunSaysWhatWouldRun: spine run --dry-run names each step it
 // would run and ends by counting them, not with "nothing to do"; it
 // writes nothing.

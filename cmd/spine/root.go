@@ -309,6 +309,7 @@ renders a static evidence site.`,
 	// refuses an unknown shell as the other groups do.
 	root.InitDefaultCompletionCmd()
 	refuseUnknownSubcommands(root)
+	refuseUnknownHelpTopics(root)
 	return withExitStatus(root)
 }
 
@@ -327,6 +328,26 @@ func refuseUnknownSubcommands(c *cobra.Command) {
 			if len(args) > 0 {
 				return exitf(exitUsage, "unknown command %q for %q (%s --help lists its commands)", args[0], cmd.CommandPath(), cmd.CommandPath())
 			}
+			return cmd.Help()
+		}
+	}
+}
+
+// refuseUnknownHelpTopics makes `spine help WORD` exit 2 when WORD names
+// no command, as the command itself would: cobra prints the usage and
+// exits 0, so a script checking `spine help sitebuild` would pass.
+func refuseUnknownHelpTopics(root *cobra.Command) {
+	root.InitDefaultHelpCmd()
+	for _, h := range root.Commands() {
+		if h.Name() != "help" {
+			continue
+		}
+		h.RunE = func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || cmd == nil || (len(rest) > 0 && cmd.HasSubCommands()) {
+				return exitf(exitUsage, "unknown help topic %q (spine help lists the commands)", strings.Join(args, " "))
+			}
+			cmd.InitDefaultHelpFlag()
 			return cmd.Help()
 		}
 	}
