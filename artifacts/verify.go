@@ -108,7 +108,9 @@ func Verify(repoRoot string, st *Store) (*VerifyReport, error) {
 //   - output.log hashes to output_sha256 (missing counts as a mismatch; an
 //     output.log with an empty output_sha256 too);
 //   - every artifact exists under repoRoot, without symlinks, with the
-//     recorded sha256 and size;
+//     recorded sha256 and size, unless a later receipt records the same
+//     path (a retried step, or two steps naming one artifact, rewrote it:
+//     the earlier file is in git's history, which verify does not read);
 //   - per loop, the hash chain: the first receipt has an empty prev and
 //     every other one's prev is the ChainHash of an existing receipt of the
 //     same loop, with no two receipts naming the same prev. A receipt edited
@@ -121,9 +123,20 @@ func Verify(repoRoot string, st *Store) (*VerifyReport, error) {
 func VerifyEntries(repoRoot, storeRoot string, entries []Entry) *VerifyReport {
 	sorted := slices.Clone(entries)
 	SortEntries(sorted)
+	// An artifact's file is its last run's: a step run again (--retry),
+	// or another step naming the same artifact, rewrote it, and the
+	// earlier receipts' hashes are of what git's history keeps.
+	lastWriter := make(map[string]int)
+	for i := range sorted {
+		if r := sorted[i].Receipt; r != nil && sorted[i].Err == nil {
+			for _, a := range r.Artifacts {
+				lastWriter[a.Path] = i
+			}
+		}
+	}
 	problems := make([][]Problem, len(sorted))
 	par.Do(len(sorted), 0, func(i int) {
-		problems[i] = verifyEntry(repoRoot, storeRoot, &sorted[i])
+		problems[i] = verifyEntry(repoRoot, storeRoot, &sorted[i], func(p string) bool { return lastWriter[p] != i })
 	})
 	index := make(map[*Entry]int, len(sorted))
 	for i := range sorted {
@@ -214,8 +227,10 @@ func verifyChain(loop string, es []*Entry, byHash map[string]*Entry) []chainProb
 	return out
 }
 
-// verifyEntry runs the per-folder checks.
-func verifyEntry(repoRoot, storeRoot string, e *Entry) []Problem {
+// verifyEntry runs the per-folder checks. superseded reports whether a
+// later receipt records an artifact path, whose file is then not this
+// receipt's to check.
+func verifyEntry(repoRoot, storeRoot string, e *Entry, superseded func(path string) bool) []Problem {
 	var ps []Problem
 	receiptRel := e.Dir + "/" + ReceiptFile
 	add := func(p, format string, args ...any) {
@@ -270,6 +285,9 @@ func verifyEntry(repoRoot, storeRoot string, e *Entry) []Problem {
 	}
 
 	for _, a := range r.Artifacts {
+		if superseded(a.Path) {
+			continue
+		}
 		h, size, err := hashRel(repoRoot, a.Path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):

@@ -150,6 +150,28 @@ func TestVerify(t *testing.T) {
 			want: []wantProblem{{"a2", "artifacts/loop-a/10-list.txt", "artifact hashes to"}},
 		},
 		{
+			// A step retried (or another naming the same artifact):
+			// the file is the later run's, the earlier receipt's hash is
+			// of what git's history keeps.
+			name: "artifact rewritten by a later run",
+			mutate: func(t *testing.T, f *fixture) {
+				os.WriteFile(f.path("artifacts/loop-a/10-list.txt"), []byte("tank 12T\n"), 0o644)
+				f.add(t, "a5", "A", 15*time.Hour, nil, func(r *Receipt) {
+					r.Artifacts = []ArtifactRef{{Path: "artifacts/loop-a/10-list.txt", SHA256: HashBytes([]byte("tank 12T\n")), Size: 9}}
+				})
+			},
+		},
+		{
+			name: "artifact rewritten by a later run, then edited",
+			mutate: func(t *testing.T, f *fixture) {
+				f.add(t, "a5", "A", 15*time.Hour, nil, func(r *Receipt) {
+					r.Artifacts = []ArtifactRef{{Path: "artifacts/loop-a/10-list.txt", SHA256: HashBytes([]byte("tank 12T\n")), Size: 9}}
+				})
+				os.WriteFile(f.path("artifacts/loop-a/10-list.txt"), []byte("tank 13T\n"), 0o644)
+			},
+			want: []wantProblem{{"a5", "artifacts/loop-a/10-list.txt", "artifact hashes to"}},
+		},
+		{
 			name:   "artifact missing",
 			mutate: func(t *testing.T, f *fixture) { os.Remove(f.path("artifacts/loop-a/10-list.txt")) },
 			want:   []wantProblem{{"a2", "artifacts/loop-a/10-list.txt", "artifact is missing"}},

@@ -224,6 +224,7 @@ func NewSet(docs []*Document) *Set {
 // index builds the id map and reports duplicate loop ids, naming both files.
 func (s *Set) index() {
 	sort.SliceStable(s.Docs, func(i, j int) bool { return s.Docs[i].Path < s.Docs[j].Path })
+	bySlug := make(map[string]*Document, len(s.Docs))
 	for _, d := range s.Docs {
 		if d.LoopID == "" {
 			continue
@@ -242,5 +243,21 @@ func (s *Set) index() {
 			continue
 		}
 		s.byID[d.LoopID] = d
+		// Ids that differ only in case (or in leading dots and dashes)
+		// share a slug, and so the folder of their artifacts: one loop's
+		// artifact would replace the other's.
+		slug := d.Slug()
+		if first, dup := bySlug[slug]; dup {
+			d.Problems = append(d.Problems, Problem{
+				Path: d.Path, Line: max(1, d.Meta.Line("loop_id")), Level: LevelError,
+				Message: fmt.Sprintf("loop id %q and loop id %q (%s:%d) share the artifact folder name %q: rename one", d.LoopID, first.LoopID, first.Path, max(1, first.Meta.Line("loop_id")), slug),
+			})
+			first.Problems = append(first.Problems, Problem{
+				Path: first.Path, Line: max(1, first.Meta.Line("loop_id")), Level: LevelError,
+				Message: fmt.Sprintf("loop id %q and loop id %q (%s:%d) share the artifact folder name %q: rename one", first.LoopID, d.LoopID, d.Path, max(1, d.Meta.Line("loop_id")), slug),
+			})
+			continue
+		}
+		bySlug[slug] = d
 	}
 }

@@ -92,6 +92,32 @@ func TestDiscover(t *testing.T) {
 	}
 }
 
+// TestLoopIDsSharingASlug: ids that differ only in case would write one
+// artifact folder; both documents get an error naming the other.
+func TestLoopIDsSharingASlug(t *testing.T) {
+	root := t.TempDir()
+	writeTree(t, root, map[string][]byte{
+		"loops/a.md": []byte("---\nstatus: open\nloop_id: LOOP-Case\n---\n"),
+		"loops/b.md": []byte("---\nloop_id: loop-case\n---\n"),
+		"loops/c.md": []byte("---\nloop_id: LOOP-CASE-2\n---\n"),
+	})
+	paths, err := Discover(root, []string{"loops/**/*.md"}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`loops/a.md:3: error: loop id "LOOP-Case" and loop id "loop-case" (loops/b.md:2) share the artifact folder name "loop-case": rename one`,
+		`loops/b.md:2: error: loop id "loop-case" and loop id "LOOP-Case" (loops/a.md:3) share the artifact folder name "loop-case": rename one`,
+	}
+	var got []string
+	for _, p := range Load(root, paths).AllProblems() {
+		got = append(got, p.String())
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
 // TestDuplicateLoopIDs: both documents get a finding naming the other.
 func TestDuplicateLoopIDs(t *testing.T) {
 	root := t.TempDir()

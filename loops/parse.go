@@ -745,6 +745,9 @@ type bodyWalker struct {
 	// doubling appends leave behind.
 	steps []Step
 	names map[string]int
+	// artifacts maps each artifact name to the line of the
+	// first step naming it.
+	artifacts map[string]int
 }
 
 // endStage closes the current stage.
@@ -805,6 +808,19 @@ func (w *bodyWalker) fence(info []byte, infoOff int, content []byte) {
 				w.names = map[string]int{}
 			}
 			w.names[step.Name] = line
+		}
+	}
+	if step.Artifact != "" {
+		// Both steps write artifacts/<loop>/NAME: the later run's file
+		// replaces the earlier one's, which only git's history keeps.
+		name := step.Artifact
+		if prev, dup := w.artifacts[name]; dup {
+			p.problem(line, LevelWarning, "step %q: artifact %q is also the artifact of the step on line %d: the later run replaces the earlier run's file (git's history keeps it); give each step its own artifact name", step.Name, step.Artifact, prev)
+		} else {
+			if w.artifacts == nil {
+				w.artifacts = map[string]int{}
+			}
+			w.artifacts[name] = line
 		}
 	}
 	w.steps = append(w.steps, step)

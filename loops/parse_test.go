@@ -450,6 +450,22 @@ func TestSteps(t *testing.T) {
 	}
 }
 
+// TestSharedArtifactName: a second step naming the same artifact (also
+// as ./NAME) is warned of, naming the first; other names are not.
+func TestSharedArtifactName(t *testing.T) {
+	src := "---\nloop_id: LOOP-A\n---\n\n## Stage 1: A\n\n```sh {name=a artifact=out.txt}\ntrue\n```\n\n```sh {name=b artifact=other.txt}\ntrue\n```\n\n## Stage 2: B\n\n```sh {name=c artifact=out.txt}\ntrue\n```\n"
+	d := Parse("loops/a.md", []byte(src))
+	want := []string{
+		`17: warning: step "c": artifact "out.txt" is also the artifact of the step on line 7: the later run replaces the earlier run's file (git's history keeps it); give each step its own artifact name`,
+	}
+	if diff := cmp.Diff(want, messages(d.Problems)); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+	if d.HasErrors() {
+		t.Error("a shared artifact name is an error; want a warning")
+	}
+}
+
 func TestStepLint(t *testing.T) {
 	d := Parse("loops/LOOP-FIXTURE-LINT-20260216.scope.md", fixture(t, "LOOP-FIXTURE-LINT-20260216.scope.md"))
 	want := []string{

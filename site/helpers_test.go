@@ -42,6 +42,13 @@ func addReceipt(t testing.TB, repo string, s receiptSpec) {
 	for _, c := range s.checks {
 		r.Checks = append(r.Checks, artifacts.CheckResult{ID: c, Title: c, Status: "fail", ExitCode: 1})
 	}
+	if s.artifact != "" {
+		sum, size, err := artifacts.HashFile(filepath.Join(repo, filepath.FromSlash(s.artifact)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Artifacts = []artifacts.ArtifactRef{{Path: s.artifact, SHA256: sum, Size: size}}
+	}
 	if s.output != "" {
 		writeFile(t, filepath.Join(dir, "output.log"), s.output)
 		r.OutputSHA256 = artifacts.HashBytes([]byte(s.output))

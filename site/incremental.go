@@ -72,7 +72,7 @@ func (b *Builder) reuseReceipts(st *buildState) bool {
 		return false
 	}
 	p := b.prev
-	st.recs, st.recByKey, st.byLoop, st.loopPos, st.chain = p.recs, p.recByKey, p.byLoop, p.loopPos, p.chain
+	st.recs, st.recByKey, st.byLoop, st.loopPos, st.chain, st.artifactRun = p.recs, p.recByKey, p.byLoop, p.loopPos, p.chain, p.artifactRun
 	st.watch = p.watch
 	st.recWarnings = p.recWarnings
 	st.recsReused = true
@@ -168,7 +168,8 @@ func (b *Builder) carry(st *buildState, w *writer) *carried {
 				continue
 			}
 			if b.reverify[r] || r.ver == nil || p.recByKey[r.RunKey] != r ||
-				p.chain[r.RunKey] != st.chain[r.RunKey] || p.packOfRun[r.RunKey] != st.packOfRun[r.RunKey] {
+				p.chain[r.RunKey] != st.chain[r.RunKey] || p.packOfRun[r.RunKey] != st.packOfRun[r.RunKey] ||
+				!sameArtifactRuns(p, st, r) {
 				continue
 			}
 			if pp, pn := p.neighbours(r); !sameRecs {

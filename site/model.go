@@ -84,6 +84,11 @@ type buildState struct {
 	adoptedBy map[string]string
 	loopPos   map[string]int
 	chain     map[string]string
+	// artifactRun names, by artifact path, the last run (in run order)
+	// whose receipt records it: that file is its. An earlier receipt of
+	// the path (a step retried, two steps naming one artifact) shows it
+	// as rewritten, not as a hash mismatch (see artifacts.VerifyEntries).
+	artifactRun map[string]string
 	// sigKeys are the receipt signing keys published in the repository
 	// (receipt-keys.pem); keysPEM is that file, copied into the site.
 	sigKeys map[string]ed25519.PublicKey
@@ -176,6 +181,17 @@ func (b *Builder) prepare(ctx context.Context, opts Options, out string) (*build
 			return nil, err
 		}
 		st.recWarnings = append([]string(nil), st.warnings[n:]...)
+		st.artifactRun = artifactRuns(st.recs)
+		if p := b.prev; p != nil {
+			// A receipt whose artifact another run now has, or has no
+			// more, is checked again: its file may have changed with
+			// that, unseen by a build that polls.
+			for _, r := range st.recs {
+				if r.ver != nil && !sameArtifactRuns(p, st, r) {
+					r.ver, r.staticKey = nil, ""
+				}
+			}
+		}
 		// The hash chains, checked on another core while the rest is
 		// prepared (nothing before the pages reads them).
 		go func() {

@@ -184,6 +184,9 @@ type checkRow struct {
 type artifactRow struct {
 	Path, Size, SHA256, Short, State, URL string
 	OK                                    bool
+	// RewrittenBy is the later run whose file replaced this one (see
+	// buildState.artifactRun), and RewrittenURL its page.
+	RewrittenBy, RewrittenURL string
 }
 
 type receiptPage struct {
@@ -317,6 +320,9 @@ func (st *buildState) receiptKey(r *receiptRec) string {
 	k.str(st.global).str(r.staticKey)
 	k.str(st.chain[r.RunKey])
 	k.str(st.signature(r))
+	for _, a := range r.ver.Artifacts {
+		k.str(st.rewrittenBy(r, a.Ref.Path))
+	}
 	if r.Receipt != nil {
 		k.bool(st.docByID[r.Receipt.LoopID] != nil).str(st.adoptedBy[r.RunKey])
 		k.str(st.packOfRun[r.RunKey])
@@ -358,7 +364,7 @@ func (st *buildState) receiptJob(r *receiptRec) job {
 			paths = append(paths, dir+"output.txt")
 		}
 		for _, a := range r.ver.Artifacts {
-			if a.Src != "" {
+			if a.Src != "" && st.rewrittenBy(r, a.Ref.Path) == "" {
 				paths = append(paths, dir+"artifacts/"+a.SiteName)
 			}
 		}
@@ -392,7 +398,7 @@ func (st *buildState) receiptJob(r *receiptRec) job {
 			}
 		}
 		for _, a := range r.ver.Artifacts {
-			if a.Src != "" {
+			if a.Src != "" && st.rewrittenBy(r, a.Ref.Path) == "" {
 				if err := w.emitCopy(dir+"artifacts/"+a.SiteName, key, a.Src, a.SHA256); err != nil {
 					return err
 				}
@@ -447,7 +453,7 @@ func (st *buildState) receiptPage(r *receiptRec, lv *logView) *receiptPage {
 	}
 	pg.Chain = st.chain[r.RunKey]
 	pg.ChainOK = pg.Chain == ""
-	pg.HashesOK = r.ver.allOK()
+	pg.HashesOK = r.ver.LogOK && r.ver.CommandOK
 	pg.Signature = st.sigText(r)
 	if rc.RunKey != r.RunKey {
 		pg.Chain = strings.TrimSpace(pg.Chain + " run_key " + strconv.Quote(rc.RunKey) + " does not match its folder name")
@@ -460,9 +466,13 @@ func (st *buildState) receiptPage(r *receiptRec, lv *logView) *receiptPage {
 	}
 	for _, a := range r.ver.Artifacts {
 		row := artifactRow{Path: a.Ref.Path, Size: fmtSize(a.Ref.Size), SHA256: a.Ref.SHA256, Short: short(a.Ref.SHA256), State: a.State, OK: a.OK}
-		if a.Src != "" {
+		if later := st.rewrittenBy(r, a.Ref.Path); later != "" {
+			// The file is a later run's: this run's is in git's history.
+			row.RewrittenBy, row.RewrittenURL, row.OK = later, root+receiptPath(later), true
+		} else if a.Src != "" {
 			row.URL = "artifacts/" + a.SiteName
 		}
+		pg.HashesOK = pg.HashesOK && row.OK
 		pg.Artifacts = append(pg.Artifacts, row)
 	}
 	return pg

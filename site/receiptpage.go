@@ -198,7 +198,13 @@ func (st *buildState) writeReceipt(w *hw, pg *receiptPage) {
 				w.s(`">`)
 				w.e(a.Short)
 				w.s(`</code></td><td>`)
-				if a.OK {
+				if a.RewrittenBy != "" {
+					w.s(`rewritten by a later run, <a href="`)
+					w.e(a.RewrittenURL)
+					w.s(`"><code>`)
+					w.e(a.RewrittenBy)
+					w.s(`</code></a>; this run's file is in git's history`)
+				} else if a.OK {
 					w.s(`<span class="ok">ok</span>`)
 				} else {
 					w.s(`<span class="bad">`)

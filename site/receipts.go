@@ -419,6 +419,44 @@ func digitDirs(dir string, n int) ([]string, error) {
 	return out, nil
 }
 
+// artifactRuns maps each artifact path that receipts record to the run
+// key of the last one (recs in run order) recording it.
+func artifactRuns(recs []*receiptRec) map[string]string {
+	out := map[string]string{}
+	for _, r := range recs {
+		if r.Receipt == nil {
+			continue
+		}
+		for _, a := range r.Receipt.Artifacts {
+			out[a.Path] = r.RunKey
+		}
+	}
+	return out
+}
+
+// sameArtifactRuns reports whether the last runs of r's artifacts are
+// those of the last build.
+func sameArtifactRuns(p, st *buildState, r *receiptRec) bool {
+	if r.Receipt == nil {
+		return true
+	}
+	for _, a := range r.Receipt.Artifacts {
+		if p.artifactRun[a.Path] != st.artifactRun[a.Path] {
+			return false
+		}
+	}
+	return true
+}
+
+// rewrittenBy returns the later run whose artifact file replaced r's
+// artifact at path p, or "" when the file is r's.
+func (st *buildState) rewrittenBy(r *receiptRec, p string) string {
+	if last := st.artifactRun[p]; last != "" && last != r.RunKey {
+		return last
+	}
+	return ""
+}
+
 // chainStates checks the hash chain of each loop's receipts (recs in run
 // order), with the rules of artifacts.VerifyEntries: the first receipt of a
 // loop has an empty prev; every other one's prev is the hash of an existing

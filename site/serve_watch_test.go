@@ -114,6 +114,20 @@ func testServeMatchesFreshBuild(t *testing.T, noWatch bool) {
 			p := filepath.Join(repo, "artifacts", "loop-demo-storage-20260301", "10-zpool-list.txt")
 			writeFile(t, p, read(p)+"changed\n")
 		}, true, true},
+		// A step run again rewrites its artifact: the earlier receipt's
+		// page says so (see buildState.artifactRun), and says the hash
+		// does not match again once the later receipt is gone.
+		{"add a receipt rewriting an artifact", func() {
+			p := filepath.Join(repo, "artifacts", "loop-demo-storage-20260301", "10-zpool-list.txt")
+			writeFile(t, p, "rewritten by a retry\n")
+			addReceipt(t, repo, receiptSpec{key: "CAP-20260303-100000__step.zpool-list__Rretry00001", loop: "LOOP-DEMO-STORAGE-20260301", step: "zpool-list", status: "pass", command: "zpool list -v tank", output: "ok\n",
+				artifact: "artifacts/loop-demo-storage-20260301/10-zpool-list.txt"})
+		}, true, false},
+		{"remove the receipt that rewrote an artifact", func() {
+			if err := os.RemoveAll(filepath.Join(repo, "receipts", "2026", "03", "03", "CAP-20260303-100000__step.zpool-list__Rretry00001")); err != nil {
+				t.Fatal(err)
+			}
+		}, true, false},
 		{"remove a receipt", func() {
 			if err := os.RemoveAll(filepath.Join(repo, "receipts", "2026", "03", "01", "CAP-20260301-101600__step.provision__Rq9w8e7r6t5")); err != nil {
 				t.Fatal(err)

@@ -502,6 +502,9 @@ type receiptSpec struct {
 	key, loop, step, stage, status, command, host, note, gate, output, summary string
 	checks                                                                     []string
 	corrupt                                                                    string
+	// artifact is a repository-relative file the receipt records, as
+	// it is now.
+	artifact string
 }
 
 func TestCorruptAndIncompleteReceipts(t *testing.T) {

@@ -860,6 +860,55 @@ func TestUnknownHelpTopicIsBadUsage(t *testing.T) {
 	}
 }
 
+// TestRetriedArtifactStillVerifies: a step that failed and is run again
+// with --retry rewrites its artifact; spine verify still passes (the first
+// run's file is in git's history), and the site shows the first receipt's
+// artifact as rewritten by the second run, not as a hash mismatch.
+func TestRetriedArtifactStillVerifies(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-R\nstatus: active\n---\n\n# Loop Scope: LOOP-R\n\n## Stage 1: A\n\n```sh {name=dump artifact=dump.txt}\necho \"try $SPINE_RUN_KEY\"\ntest -f ok\n```\n")
+	if _, errOut, code := spine(t, "--repo", dir, "run"); code != 1 {
+		t.Fatalf("first run: exit %d, %s; want 1 (the step fails)", code, errOut)
+	}
+	first, err := os.ReadFile(filepath.Join(dir, "artifacts", "loop-r", "dump.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "ok"), nil, 0o644)
+	if out, errOut, code := spine(t, "--repo", dir, "run", "--retry", "dump"); code != 0 {
+		t.Fatalf("retry: exit %d, %s %s", code, out, errOut)
+	}
+	second, _ := os.ReadFile(filepath.Join(dir, "artifacts", "loop-r", "dump.txt"))
+	if bytes.Equal(first, second) {
+		t.Fatalf("the retry left the artifact as it was (%q): the test proves nothing", first)
+	}
+	if out, errOut, code := spine(t, "--repo", dir, "verify"); code != 0 {
+		t.Errorf("verify after a retry: exit %d, %s %s; want 0", code, out, errOut)
+	}
+	firstKey := strings.Fields(strings.TrimPrefix(string(first), "try "))[0]
+	secondKey := strings.Fields(strings.TrimPrefix(string(second), "try "))[0]
+	out := filepath.Join(t.TempDir(), "public")
+	if _, errOut, code := spine(t, "--repo", dir, "site", "build", "--out", out); code != 0 {
+		t.Fatalf("site build: exit %d, %s", code, errOut)
+	}
+	page, err := os.ReadFile(filepath.Join(out, "receipts", firstKey, "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(page, []byte("rewritten by a later run")) || !bytes.Contains(page, []byte(secondKey)) || bytes.Contains(page, []byte("hashes to")) {
+		t.Errorf("the first run's page does not say its artifact was rewritten by %s:\n%s", secondKey, page)
+	}
+	if _, err := os.Stat(filepath.Join(out, "receipts", firstKey, "artifacts", "dump.txt")); err == nil {
+		t.Error("the first run's page carries the second run's file as its artifact")
+	}
+	if got, err := os.ReadFile(filepath.Join(out, "receipts", secondKey, "artifacts", "dump.txt")); err != nil || !bytes.Equal(got, second) {
+		t.Errorf("the second run's artifact in the site: %q, %v; want %q", got, err, second)
+	}
+	page2, _ := os.ReadFile(filepath.Join(out, "receipts", secondKey, "index.html"))
+	if bytes.Contains(page2, []byte("rewritten by a later run")) || !bytes.Contains(page2, []byte(`class="ok">ok<`)) {
+		t.Errorf("the second run's page does not show its artifact as ok:\n%s", page2)
+	}
+}
+
 // TestDryRunSaysWhatWouldRun: spine run --dry-run names each step it
 // would run and ends by counting them, not with "nothing to do"; it
 // writes nothing.
