@@ -167,7 +167,9 @@ func runCheck(ctx context.Context, c Check, opts RunOptions, out io.Writer) (art
 	cmd.Dir = opts.Dir
 	cmd.Env = opts.Env
 	cmd.Stdout, cmd.Stderr = pw, pw
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own session: a process group to kill, and no controlling
+	// terminal to stop on (a check that reads /dev/tty fails instead).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()
 	pw.Close()
 	if err != nil {

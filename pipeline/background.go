@@ -99,6 +99,11 @@ func Supervise(ctx context.Context, specPath string) error {
 		ExitCode: res.ExitCode, Start: res.Start.UTC(), End: res.End.UTC(),
 		Note: describeEnd(res, spec.Timeout), Truncated: out.Truncated(), Bytes: out.Bytes(), Redactions: out.Redactions(),
 	}
+	limit := spec.OutputLimit
+	if limit <= 0 {
+		limit = artifacts.DefaultOutputLimit
+	}
+	ex.Note = joinNote(ex.Note, cutNote(out, limit))
 	if closeErr != nil {
 		ex.Note = joinNote(ex.Note, "output: "+closeErr.Error())
 	}

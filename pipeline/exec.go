@@ -93,6 +93,10 @@ type procResult struct {
 	// Stopped is set when the run's context was cancelled (SIGTERM).
 	Stopped bool
 	Signal  string
+	// LeftRunning is set when processes of the step's group were still
+	// running once its main process had exited and its output was taken
+	// (a daemon, a job sent to the background): they are killed.
+	LeftRunning bool
 	// Err is set when the process could not be started.
 	Err error
 }
@@ -204,6 +208,7 @@ func runProcess(ctx context.Context, spec procSpec) procResult {
 		// jobs) go with the step.
 		copyErr = finishCopies(copies, outR, errR)
 		close(done)
+		res.LeftRunning = groupLeftRunning(pgid)
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		res.End = time.Now()
 	}
@@ -340,6 +345,9 @@ func killGroup(pgid int) {
 // zombie whose new parent does not reap) counts as alive.
 const killWait = 5 * time.Second
 
+// leftRunningNote is the note of a step that left processes running.
+const leftRunningNote = "killed what it left running in its process group (a step's processes end with it; background=true runs one that outlives the run)"
+
 // describeEnd renders how a process ended, for receipt notes.
 func describeEnd(r procResult, timeout time.Duration) string {
 	switch {
@@ -349,8 +357,12 @@ func describeEnd(r procResult, timeout time.Duration) string {
 		return fmt.Sprintf("timed out after %s; process group killed", timeout)
 	case r.Stopped:
 		return "stopped: spine was asked to shut down"
+	case r.Signal != "" && r.LeftRunning:
+		return joinNote(fmt.Sprintf("killed by signal %s", r.Signal), leftRunningNote)
 	case r.Signal != "":
 		return fmt.Sprintf("killed by signal %s", r.Signal)
+	case r.LeftRunning:
+		return leftRunningNote
 	}
 	return ""
 }

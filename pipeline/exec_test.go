@@ -53,6 +53,68 @@ func TestRunProcessOutputAfterExit(t *testing.T) {
 	}
 }
 
+// TestRunProcessLeftRunning: a step that leaves a process running in its
+// group (a daemon with its output elsewhere, a job still holding the
+// pipes) is told apart from one whose background jobs ended, or ended and
+// were not yet reaped; what it left is killed.
+func TestRunProcessLeftRunning(t *testing.T) {
+	for _, tc := range []struct {
+		name, script string
+		want         bool
+	}{
+		{"nothing left", "echo done", false},
+		{"a job that ended", "true & sleep 0.2; echo done", false},
+		{"a daemon, output elsewhere", "nohup sleep 30 >/dev/null 2>&1 & echo started", true},
+		{"a job holding the pipes", "sleep 30 & echo started", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pgid := 0
+			var out bytes.Buffer
+			res := runProcess(context.Background(), procSpec{
+				Argv: []string{"sh", "-c", tc.script}, Stdout: &out, Stderr: &out,
+				OnStart: func(pid int) error { pgid = pid; return nil },
+			})
+			if res.Err != nil || res.ExitCode != 0 {
+				t.Fatalf("exit %d, err %v, %s", res.ExitCode, res.Err, out.String())
+			}
+			if res.LeftRunning != tc.want {
+				t.Errorf("LeftRunning = %v, want %v", res.LeftRunning, tc.want)
+			}
+			if note := describeEnd(res, 0); (note == leftRunningNote) != tc.want {
+				t.Errorf("note %q; want the left-running note: %v", note, tc.want)
+			}
+			waitFor(t, 5*time.Second, func() bool { return !processAlive(pgid) })
+		})
+	}
+}
+
+// TestRunProcessOwnSession: a step is the leader of a session of its own
+// (so of its process group too), so it has no controlling terminal: a
+// read of /dev/tty fails at once instead of stopping the step on the
+// operator's terminal.
+func TestRunProcessOwnSession(t *testing.T) {
+	var out bytes.Buffer
+	res := runProcess(context.Background(), procSpec{
+		Argv:   []string{"sh", "-c", `read -r line < /proc/$$/stat; echo "$$ ${line##*) }"; if sh -c ": < /dev/tty" 2>/dev/null; then echo tty; else echo no-tty; fi`},
+		Stdout: &out, Stderr: &bytes.Buffer{},
+	})
+	if res.Err != nil || res.ExitCode != 0 {
+		t.Fatalf("exit %d, err %v, %s", res.ExitCode, res.Err, out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("output %q", out.String())
+	}
+	// pid, then stat's fields after the command: state ppid pgrp session.
+	f := strings.Fields(lines[0])
+	if len(f) < 5 || f[3] != f[0] || f[4] != f[0] {
+		t.Errorf("pid and stat %q: want the step's pid as its process group and session", lines[0])
+	}
+	if lines[1] != "no-tty" {
+		t.Errorf("/dev/tty: %s; want no-tty", lines[1])
+	}
+}
+
 // TestScriptArgv: code up to maxInlineScript is the shell's -c argument;
 // longer code is read from the script file, with the interpreter's other
 // options kept.

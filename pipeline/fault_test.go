@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -441,16 +442,19 @@ func TestFaultReceiptPending(t *testing.T) {
 }
 
 // TestSIGTERMDuringStep stops spine with SIGTERM while a step runs (one
-// that exits on TERM, and one that ignores it): spine must stop the step's
-// process group, record it as interrupted, commit, and exit promptly; the
-// next run holds the step and loses nothing.
+// that exits on TERM, and one that ignores it), and with SIGHUP (the
+// operator's ssh session closed): spine must stop the step's process
+// group, record it as interrupted, commit, and exit promptly; the next run
+// holds the step and loses nothing.
 func TestSIGTERMDuringStep(t *testing.T) {
 	for _, tc := range []struct {
 		name, body string
 		within     time.Duration
+		sig        syscall.Signal
 	}{
-		{"step exits on TERM", "sleep 60", 10 * time.Second},
-		{"step ignores TERM", "trap '' TERM\nsleep 60 &\nwait; wait; sleep 60", killGrace + 10*time.Second},
+		{"step exits on TERM", "sleep 60", 10 * time.Second, syscall.SIGTERM},
+		{"step ignores TERM", "trap '' TERM\nsleep 60 &\nwait; wait; sleep 60", killGrace + 10*time.Second, syscall.SIGTERM},
+		{"SIGHUP", "sleep 60", 10 * time.Second, syscall.SIGHUP},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -468,7 +472,7 @@ func TestSIGTERMDuringStep(t *testing.T) {
 			waitFor(t, 30*time.Second, func() bool { return countLines(t, count) == 1 })
 			time.Sleep(200 * time.Millisecond) // let the step reach its sleep
 			start := time.Now()
-			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			if err := cmd.Process.Signal(tc.sig); err != nil {
 				t.Fatal(err)
 			}
 			done := make(chan error, 1)
@@ -501,6 +505,73 @@ func TestSIGTERMDuringStep(t *testing.T) {
 				t.Fatalf("the interrupted step ran %d times", n)
 			}
 			r.assertConsistent(keys)
+		})
+	}
+}
+
+// TestTerminalNotReading: spine's standard output is a pipe nobody reads
+// for a while (a pager not scrolled, Ctrl-S), then one that is closed
+// (spine run | head). A step printing more than the pipe holds must still
+// pass in its own time, well within its timeout, and spine must go on to
+// record and commit it, not stall the step or die of SIGPIPE.
+func TestTerminalNotReading(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		close bool
+	}{{"a reader that waits", false}, {"a reader that goes away", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRepo(t)
+			r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", "## Stage 1: Talk\n\n```sh {name=chatty timeout=4s}\nyes hello | head -c 3000000\n```\n\n```sh {name=after}\necho done\n```\n")})
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(spineBin(), "--repo", r.root, "run")
+			cmd.Env = gitEnv("Operator", "op@example.com")
+			var stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = pw, &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			pw.Close()
+			if tc.close {
+				// Read a little, as head would, then go away.
+				buf := make([]byte, 512)
+				if _, err := pr.Read(buf); err != nil {
+					t.Fatal(err)
+				}
+				pr.Close()
+			} else {
+				// Read nothing for longer than the step's timeout.
+				time.Sleep(7 * time.Second)
+				go io.Copy(io.Discard, pr)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("spine run: %v; want exit 0\n%s", err, stderr.String())
+				}
+			case <-time.After(60 * time.Second):
+				_ = cmd.Process.Kill()
+				t.Fatalf("spine run did not finish\n%s", stderr.String())
+			}
+			for _, rc := range r.receipts() {
+				if rc.Status != artifacts.StatusPass || rc.DurationMS > 3000 {
+					t.Errorf("step %s: %s in %d ms (%s); want pass, in its own time", rc.Step, rc.Status, rc.DurationMS, rc.Note)
+				}
+			}
+			if got := r.stepReceipts("after"); !cmp.Equal(got, []string{"pass"}) {
+				t.Errorf("the step after: %v; want [pass]", got)
+			}
+			if st := r.git("status", "--porcelain"); st != "" {
+				t.Errorf("spine did not commit its receipts: %s", st)
+			}
+			if !tc.close {
+				pr.Close()
+			}
 		})
 	}
 }

@@ -232,12 +232,16 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	}
 	intent := JournalRecord{Kind: recIntent, RunKey: key, LoopID: lr.doc.LoopID, Step: step.Name, Stage: it.Stage, Dir: relDir, At: started, Intent: rc}
 	var sink io.Writer = logFile
-	live := false
+	var tee *liveTee
 	if w := r.report().StepStart(it, key); w != nil {
-		sink, live = io.MultiWriter(logFile, w), true
+		// The terminal is fed apart from the log: the step never waits
+		// for it, and a log that fails does not silence it.
+		tee = &liveTee{log: logFile, live: newLiveFeed(w)}
+		sink = tee
+		defer tee.live.Close()
 	}
 	out := artifacts.NewOutput(sink, r.opts.Clock, r.opts.OutputLimit, r.redactor())
-	out.SetLive(live)
+	out.SetLive(tee != nil)
 	env := append(append([]string{}, r.opts.Env...),
 		"SPINE_LOOP_ID="+lr.doc.LoopID, "SPINE_RUN_KEY="+key, "SPINE_STEP="+step.Name,
 		"SPINE_ARTIFACT_DIR="+filepath.Join(r.opts.Root, filepath.FromSlash(r.opts.Config.Artifacts), lr.doc.Slug()))
@@ -340,6 +344,13 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	_ = out.Close()
 	var storeErr error
 	logErr := out.LogErr()
+	if tee != nil {
+		// Everything shown before the step's result line.
+		tee.live.Close()
+		if logErr == nil && tee.err != nil {
+			logErr = fmt.Errorf("output: write log: %w", tee.err)
+		}
+	}
 	if logErr != nil {
 		storeErr = fmt.Errorf("step %s: %w", step.Name, logErr)
 	}
@@ -364,9 +375,7 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	if note := describeEnd(res, r.stepTimeout(step)); note != "" && rc.Note == "" {
 		rc.Note = note
 	}
-	if rc.OutputTruncated {
-		rc.Note = joinNote(rc.Note, fmt.Sprintf("output cut at %d bytes of %d", r.outputLimit(), rc.OutputBytes))
-	}
+	rc.Note = joinNote(rc.Note, cutNote(out, r.outputLimit()))
 	if logErr != nil {
 		rc.Note = joinNote(rc.Note, fmt.Sprintf("spine could not store all of the output (%v); output.log holds what was written", logErr))
 	}
@@ -507,10 +516,27 @@ func (r *Runner) outputLimit() int64 {
 }
 
 func joinNote(a, b string) string {
-	if a == "" {
+	switch {
+	case a == "":
 		return b
+	case b == "":
+		return a
 	}
 	return a + "; " + b
+}
+
+// cutNote says what of a step's output was not stored: output.log and
+// the stdout artifact (when out has one) keep the first limit bytes and
+// end with a line saying how much was dropped.
+func cutNote(out *artifacts.OutputWriter, limit int64) string {
+	var note string
+	if out.Truncated() {
+		note = fmt.Sprintf("output cut at %d bytes of %d", limit, out.Bytes())
+	}
+	if out.StdoutTruncated() {
+		note = joinNote(note, fmt.Sprintf("artifact cut at %d bytes, ending with a line that says so", limit))
+	}
+	return note
 }
 
 // refuse records a step that spine will not run (a bad artifact name, an

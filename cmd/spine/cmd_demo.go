@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -46,7 +44,7 @@ no network, no root. With --serve, serve the site and print its URL.`,
 			if entries, err := os.ReadDir(abs); err == nil && len(entries) > 0 {
 				return exitf(exitUsage, "demo: %s is not empty; give a new folder (or none: a temporary one)", abs)
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			ctx, stop := stopSignals(context.Background())
 			defer stop()
 			ver, _ := buildVersion()
 			var supervisor []string

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -506,7 +505,7 @@ func newHookRunCmd(a *app) *cobra.Command {
 				return err
 			}
 			log := a.cycleLogger(a.stderr).With("pid", os.Getpid())
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			ctx, stop := stopSignals(cmd.Context())
 			defer stop()
 			// A worker started by hand runs at least one cycle; one the hook
 			// started takes the request the hook left (or finds that a

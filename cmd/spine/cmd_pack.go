@@ -2,10 +2,8 @@ package main
 
 import (
 	"fmt"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -230,7 +228,7 @@ With --json, print only the receipt.`,
 			}
 			rep := newTermReporter(a.stdout, a.stderr, quiet || asJSON)
 			opts.Reporter, opts.Wait = rep, wait
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			ctx, stop := stopSignals(cmd.Context())
 			defer stop()
 			receipt, err := pipeline.NewRunner(opts).VerifyPack(ctx, name)
 			if err != nil {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -115,7 +113,7 @@ updated) go to standard error.`,
 			}
 			rep := newTermReporter(a.stdout, a.stderr, quiet || asJSON)
 			opts.Reporter = rep
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			ctx, stop := stopSignals(cmd.Context())
 			defer stop()
 			// A run triggered by spine's own commit finds nothing to do: say
 			// so in one line (and still push what is not pushed yet). Not

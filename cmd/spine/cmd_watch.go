@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -197,7 +195,7 @@ systemd timer, whose next tick runs what waits).`,
 					a.giveBackNow()
 				},
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			ctx, stop := stopSignals(cmd.Context())
 			defer stop()
 			if once {
 				res, err := w.Cycle(ctx)
