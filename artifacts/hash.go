@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 )
 
@@ -16,19 +17,26 @@ func HashBytes(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// HashFile returns the lower-case hex SHA-256 and the size of the file at
-// path, streaming it (constant memory whatever the size).
+// HashFile returns the lower-case hex SHA-256 and the size of the regular
+// file at path, streaming it (constant memory whatever the size). Anything
+// else (a FIFO, a device, a folder) is an error, never waited on.
 func HashFile(path string) (string, int64, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO would wait for a writer.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return "", 0, fmt.Errorf("hash %s: %w", path, err)
 	}
 	return hashOpen(path, f)
 }
 
-// hashOpen hashes and closes an open file.
+// hashOpen hashes and closes an open file, which must be a regular one.
 func hashOpen(path string, f *os.File) (string, int64, error) {
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return "", 0, fmt.Errorf("hash %s: %w", path, err)
+	} else if !fi.Mode().IsRegular() {
+		return "", 0, fmt.Errorf("hash %s: not a regular file (%s)", path, fi.Mode().Type())
+	}
 	h := sha256.New()
 	n, err := io.CopyBuffer(h, f, make([]byte, 64<<10))
 	if err != nil {

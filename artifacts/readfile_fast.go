@@ -47,7 +47,9 @@ func readNoFollow(p string, limit int64) ([]byte, error) {
 
 // openNoFollow opens p for reading, refusing a symlink.
 func openNoFollow(p string) (*os.File, error) {
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	// O_NONBLOCK: opening a FIFO would wait for a writer (hashOpen
+	// refuses anything but a regular file).
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, syscall.ELOOP) {
 		return nil, fmt.Errorf("%s: %w: symbolic link not followed", p, ErrUnsafePath)
 	}

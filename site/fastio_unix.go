@@ -132,12 +132,27 @@ func writeFileAtomic(path string, data []byte) error {
 	return nil
 }
 
-// openNoFollow opens path for reading without following a final symlink.
+// errNotRegular refuses a FIFO, a device or a socket where a file is read.
+var errNotRegular = errors.New("not a regular file")
+
+// openNoFollow opens the regular file path for reading without following
+// a final symlink. Anything else is refused: opening a FIFO (O_NONBLOCK
+// keeps that from waiting for a writer) would hang the build.
 func openNoFollow(path string) (*os.File, error) {
-	fd, err := fsx.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
+	fd, err := fsx.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
+	var st syscall.Stat_t
+	if err := fsx.Fstat(fd, &st); err != nil {
+		syscall.Close(fd)
+		return nil, &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		syscall.Close(fd)
+		return nil, &fs.PathError{Op: "open", Path: path, Err: errNotRegular}
+	}
+	// Reads of a regular file never wait: O_NONBLOCK changes nothing.
 	return os.NewFile(uintptr(fd), path), nil
 }
 

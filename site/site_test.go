@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"syscall"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -505,6 +506,53 @@ type receiptSpec struct {
 	// artifact is a repository-relative file the receipt records, as
 	// it is now.
 	artifact string
+}
+
+// TestFIFOInputs: an output.log or an artifact that is a FIFO (made on
+// the build host) is refused as not a regular file, never opened to wait
+// for a writer: the build finishes, and the pages say what is wrong.
+func TestFIFOInputs(t *testing.T) {
+	repo := fixtureCopy(t)
+	run := filepath.Join(repo, "receipts", "2026", "03", "01", "CAP-20260301-101500__step.zpool-list__Rk3j9x0abcd")
+	for _, p := range []string{filepath.Join(run, "output.log"), filepath.Join(repo, "artifacts", "loop-demo-storage-20260301", "10-zpool-list.txt")} {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mkfifo(p, 0o644); err != nil {
+			t.Skip(err)
+		}
+	}
+	out := t.TempDir()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buildSite(t, nil, repo, out)
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("site build waits on a FIFO")
+	}
+	page, err := os.ReadFile(filepath.Join(out, "receipts", "CAP-20260301-101500__step.zpool-list__Rk3j9x0abcd", "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(page), "not a regular file"); n < 2 {
+		t.Errorf("the receipt page names %d of the two FIFOs as not regular files:\n%s", n, page)
+	}
+	rep, err := artifacts.Verify(repo, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range rep.Problems {
+		if strings.Contains(p.Problem, "not a regular file") {
+			got = append(got, p.Path)
+		}
+	}
+	if len(got) != 2 {
+		t.Errorf("spine verify names %v as not regular files; want output.log and the artifact (%v)", got, rep.Problems)
+	}
 }
 
 func TestCorruptAndIncompleteReceipts(t *testing.T) {
