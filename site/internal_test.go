@@ -196,6 +196,50 @@ func TestCheckOut(t *testing.T) {
 	}
 }
 
+// TestCheckOutFollowsLinks: an output folder that is a symbolic link (a
+// committed public -> .git, a link elsewhere to the repository or its
+// receipts) is refused by where it leads, naming both; a link to a folder
+// outside the repository is fine.
+func TestCheckOutFollowsLinks(t *testing.T) {
+	cfg := config.Default()
+	base := t.TempDir()
+	repo := filepath.Join(base, "repo")
+	for _, d := range []string{".git/spine", "receipts", "elsewhere"} {
+		if err := os.MkdirAll(filepath.Join(repo, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	www := filepath.Join(base, "www")
+	os.MkdirAll(www, 0o755)
+	for _, tc := range []struct {
+		link, target string
+		want         bool
+	}{
+		{filepath.Join(repo, "public"), ".git", false},
+		{filepath.Join(base, "site-root"), repo, false},
+		{filepath.Join(base, "site-rc"), filepath.Join(repo, "receipts"), false},
+		{filepath.Join(base, "site-state"), filepath.Join(repo, ".git", "spine"), false},
+		{filepath.Join(repo, "pub"), www, true},
+	} {
+		if err := os.Symlink(tc.target, tc.link); err != nil {
+			t.Fatal(err)
+		}
+		outs := []string{tc.link, filepath.Join(tc.link, "sub")}
+		if tc.target == repo {
+			outs = outs[:1] // repo/sub is a folder of the repository like public/
+		}
+		for _, out := range outs {
+			err := checkOut(repo, out, filepath.Join(repo, ".git", "spine"), cfg)
+			if (err == nil) != tc.want {
+				t.Errorf("checkOut(%s -> %s) = %v, want ok=%v", out, tc.target, err, tc.want)
+			}
+			if err != nil && !strings.Contains(err.Error(), "leads to") {
+				t.Errorf("checkOut(%s): %v; want it to say where the link leads", out, err)
+			}
+		}
+	}
+}
+
 // TestSearchKey checks that searchKeyOf, which hashes the runs' entries
 // without making their strings, gives the key of the entries searchItems
 // gives (search.json's key in the manifest of earlier builds), for the

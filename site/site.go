@@ -406,6 +406,24 @@ func removeLegacyState(out string) {
 // output folders that hold spine's state folder stateDir (which would
 // publish its journal and records) or lie inside it.
 func checkOut(root, out, stateDir string, cfg *config.Config) error {
+	// Compared where they lead: an output folder that is a link (a
+	// committed public -> .git) must not get past these checks.
+	shown := out
+	root, out = fsx.Resolved(root), fsx.Resolved(out)
+	if stateDir != "" {
+		stateDir = fsx.Resolved(stateDir)
+	}
+	if err := checkOutResolved(root, out, stateDir, cfg); err != nil {
+		if shown != out {
+			return fmt.Errorf("%w (%s leads to %s)", err, shown, out)
+		}
+		return err
+	}
+	return nil
+}
+
+// checkOutResolved is checkOut on paths without links.
+func checkOutResolved(root, out, stateDir string, cfg *config.Config) error {
 	for _, dir := range []string{cfg.Receipts, cfg.Artifacts, cfg.VerifyDir} {
 		if dir == "" {
 			continue

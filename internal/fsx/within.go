@@ -16,3 +16,23 @@ func Within(dir, p string) bool {
 	}
 	return rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
+
+// Resolved returns p (absolute) with its symbolic links resolved as far
+// as it exists: the longest existing prefix is resolved, and the rest,
+// not made yet, is joined to it as it is. A folder that is a link to
+// another (public -> .git) is then compared by where it leads.
+func Resolved(p string) string {
+	p = filepath.Clean(p)
+	var rest []string
+	for cur := p; ; {
+		if real, err := filepath.EvalSymlinks(cur); err == nil {
+			return filepath.Join(append([]string{real}, rest...)...)
+		}
+		parent := filepath.Dir(cur)
+		if parent == cur {
+			return p
+		}
+		rest = append([]string{filepath.Base(cur)}, rest...)
+		cur = parent
+	}
+}
