@@ -220,6 +220,48 @@ func TestHeldReasonWithWatcherHint(t *testing.T) {
 	}
 }
 
+// TestBlockedCalloutFollowsTheStepState: the loop page calls out a gate
+// only while the planner has the step blocked: once it is approved (the
+// step pending, waiting for its run) or gone from the document, the blocked
+// receipt still in its history asks for nothing.
+func TestBlockedCalloutFollowsTheStepState(t *testing.T) {
+	root, err := filepath.Abs(filepath.Join("testdata", "repo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths, err := loops.Discover(root, cfg.Loops, cfg.Exclude, []string{cfg.Receipts, cfg.Artifacts, cfg.Site.Out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := loops.Load(root, paths)
+	const loop, step = "LOOP-DEMO-STORAGE-20260301", "provision"
+	for _, tc := range []struct{ state, want string }{{"blocked", "Blocked at a gate"}, {"pending", ""}, {"done", ""}} {
+		out := t.TempDir()
+		opts := Options{Root: root, Out: out, Config: cfg, Set: set, Now: time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC),
+			StepState: func(d *loops.Document, s *loops.Step) string {
+				if d.LoopID == loop && s.Name == step {
+					return tc.state
+				}
+				return "done"
+			},
+		}
+		if _, err := Build(context.Background(), opts); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(filepath.Join(out, "loops", loop, "index.html"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(data), "Blocked at a gate"); got != (tc.want != "") {
+			t.Errorf("step %s: the page calls out its gate: %v; want %v", tc.state, got, tc.want != "")
+		}
+	}
+}
+
 // TestAdoptedRunsAfterIDChange: a loop whose id was changed (a typo fixed
 // in loop_id) keeps, through its evidence block, the runs made under the
 // old id, and the planner counts them. Its page lists them, the index

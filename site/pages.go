@@ -892,8 +892,13 @@ func (st *buildState) loopData(d *loops.Document) *loopPage {
 		rows = rows[len(rows)-maxTimelineRows:]
 	}
 	pg.timeline = rows
-	// Blocked gates: a blocked receipt with a gate, and no later pass.
+	// Blocked gates: a blocked receipt with a gate, and no later pass, of
+	// a step still blocked (not one approved since, waiting for its run,
+	// nor one gone from the document).
 	for step := range lastOf {
+		if st.states[d.LoopID][step] != "blocked" {
+			continue
+		}
 		var blocked *receiptRec
 		for _, r := range runs {
 			if r.Receipt.Step != step {
