@@ -96,15 +96,36 @@ func (r *Runner) Resolve(ctx context.Context, loopID, stepName, status, note str
 	note, n := r.redactor().RedactString(note)
 	rc.Redactions += n
 	rc.Note = fmt.Sprintf("%s%s as %s: %s", resolvedBy, r.opts.User, status, note)
-	if err := r.writeReceipt(lr, rc, nil); err != nil {
+	// Journaled as a step's result is: a resolve stopped before its
+	// commit (killed, or the index locked by another git) leaves a receipt
+	// that the next command's recovery commits with the loop's evidence,
+	// instead of an evidence bullet committed without its receipt.
+	if err := r.journal.Append(JournalRecord{Kind: recResult, RunKey: key, LoopID: doc.LoopID, Step: step.Name, At: now, Receipt: rc}); err != nil {
 		return nil, err
 	}
+	if err := r.writeReceipt(lr, rc, nil); err != nil {
+		return nil, &NotCommittedError{RunKey: key, Err: err}
+	}
 	if err := r.finishStage(lr, stageIdx); err != nil {
-		return nil, err
+		return nil, &NotCommittedError{RunKey: key, Err: err}
 	}
 	r.housekeep(ctx)
 	return rc, nil
 }
+
+// NotCommittedError is a verdict spine resolve recorded (journaled, its
+// receipt written or to be written) but could not commit: the next spine
+// command commits it. It is a failure to store, not a refusal.
+type NotCommittedError struct {
+	RunKey string
+	Err    error
+}
+
+func (e *NotCommittedError) Error() string {
+	return fmt.Sprintf("%v; the verdict %s is recorded, and the next spine command commits it", e.Err, e.RunKey)
+}
+
+func (e *NotCommittedError) Unwrap() error { return e.Err }
 
 // resolvedBy starts the note of a receipt spine resolve wrote.
 const resolvedBy = "resolved by "

@@ -831,6 +831,48 @@ func TestKilledMidStepIsHeldAsInterrupted(t *testing.T) {
 	r.clean()
 }
 
+// TestResolveNotCommittedIsRecovered: a resolve whose commit fails (the
+// index locked by another git process; a kill mid-commit is the same)
+// leaves its receipt in the working tree; the next run commits it with
+// the loop's evidence, so that a clone verifies and does not hold the
+// step for a receipt that never reached git.
+func TestResolveNotCommittedIsRecovered(t *testing.T) {
+	r := newRepo(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", "## Stage 1: Wipe\n\n```sh {name=wipe destructive=true}\nfalse\n```\n\n## Stage 2: Next\n\n```sh {name=next}\ntrue\n```\n")})
+	ctx := context.Background()
+	if out, code := r.spine(ctx, nil, "run"); code != 1 {
+		t.Fatalf("run: exit %d, want 1 (wipe fails)\n%s", code, out)
+	}
+	lock := filepath.Join(r.root, ".git", "index.lock")
+	if err := os.WriteFile(lock, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := r.spine(ctx, nil, "resolve", "wipe", "--as", "pass", "--note", "wiped by hand"); code != 1 || !strings.Contains(out, "the next spine command commits it") {
+		t.Fatalf("resolve with the index locked: exit %d, want 1 (not stored), saying the next command commits it\n%s", code, out)
+	}
+	os.Remove(lock)
+	if out, code := r.spine(ctx, nil, "run"); code != 0 {
+		t.Fatalf("run after the failed resolve: exit %d, want 0\n%s", code, out)
+	}
+	if st := r.git("status", "--porcelain"); st != "" {
+		t.Fatalf("left uncommitted after the run:\n%s", st)
+	}
+	if got := r.stepReceipts("next"); !cmp.Equal(got, []string{"pass"}) {
+		t.Errorf("next = %v, want [pass]", got)
+	}
+	clone := filepath.Join(t.TempDir(), "clone")
+	if out, err := exec.Command("git", "clone", "-q", r.root, clone).CombinedOutput(); err != nil {
+		t.Fatalf("clone: %v %s", err, out)
+	}
+	c := &testRepo{t: t, root: clone}
+	if out, code := c.spine(ctx, nil, "verify"); code != 0 {
+		t.Errorf("verify in a clone: exit %d\n%s", code, out)
+	}
+	if out, code := c.spine(ctx, nil, "plan"); code != 0 || strings.Contains(out, "wipe") {
+		t.Errorf("plan in a clone: exit %d, want 0 and nothing about wipe\n%s", code, out)
+	}
+}
+
 // TestConcurrentRunsExecuteOnce: runs started together on one checkout
 // take turns, and the step runs once; so they do when some were given a
 // state folder of their own (SPINE_STATE_DIR: another journal and ledger),

@@ -47,6 +47,10 @@ approval): resolve is not a way round a gate.`,
 			if errors.As(err, &locked) {
 				return exitf(exitLocked, "%v", locked)
 			}
+			var uncommitted *pipeline.NotCommittedError
+			if errors.As(err, &uncommitted) {
+				return exitf(exitFailed, "%v", err)
+			}
 			if err != nil {
 				return exitf(exitUsage, "%v", err)
 			}
