@@ -1,6 +1,7 @@
 package loops
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -189,8 +190,14 @@ type loader struct {
 }
 
 func (l *loader) load(rel string) (*Document, *Problem) {
+	// A file that cannot be read stays in the set, as an invalid
+	// document named after its file: plan, status and the site show it
+	// with its error, as they do an empty one, and a run names it.
 	cannot := func(err error) (*Document, *Problem) {
-		return nil, &Problem{Path: rel, Line: 1, Level: LevelError, Message: fmt.Sprintf("cannot read: %v", err)}
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil // removed since it was listed: no document
+		}
+		return unreadDocument(rel, msgCannotRead+err.Error()), nil
 	}
 	src, size, err := readDocument(filepath.Join(l.root, filepath.FromSlash(rel)), MaxDocumentSize, func(size int) []byte {
 		if l.o.NoSource && size <= 1<<20 {
@@ -205,13 +212,21 @@ func (l *loader) load(rel string) (*Document, *Problem) {
 		return cannot(err)
 	}
 	if src == nil && size > MaxDocumentSize {
-		return nil, &Problem{Path: rel, Line: 1, Level: LevelError, Message: fmt.Sprintf("document is %d bytes, over the %d-byte limit; not read", size, MaxDocumentSize)}
+		return unreadDocument(rel, fmt.Sprintf("document is %d bytes, over the %d", size, MaxDocumentSize)+msgTooLarge), nil
 	}
 	d := l.o.Cache.parse(rel, src, &l.scratch)
 	if l.o.NoSource {
 		d.Source = nil
 	}
 	return d, nil
+}
+
+// unreadDocument is the document of a file that could not be read: its
+// id from the file name, one error saying why.
+func unreadDocument(rel, why string) *Document {
+	d := Parse(rel, nil)
+	d.Problems = []Problem{{Path: rel, Line: 1, Level: LevelError, Message: why}}
+	return d
 }
 
 // NewSet builds a set from already parsed documents (tests, generators).

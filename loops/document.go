@@ -262,14 +262,19 @@ func (d *Document) HasErrors() bool {
 const (
 	msgEmpty  = "empty document"
 	msgBinary = "binary file (NUL byte); not a loop document"
+	// The starts and ends of the findings of a file not read at all
+	// (unreadDocument).
+	msgCannotRead = "cannot read: "
+	msgTooLarge   = "-byte limit; not read"
 )
 
 // Unreadable reports whether the document could not be read as a loop at
-// all (empty, or binary): nothing in it says whether it is active, so a
+// all (empty, binary, too large, or not readable): nothing in it says whether it is active, so a
 // run names it as invalid rather than pass it over as inactive.
 func (d *Document) Unreadable() bool {
 	for _, p := range d.Problems {
-		if p.Level == LevelError && (p.Message == msgEmpty || p.Message == msgBinary) {
+		if p.Level == LevelError && (p.Message == msgEmpty || p.Message == msgBinary ||
+			strings.HasPrefix(p.Message, msgCannotRead) || strings.HasSuffix(p.Message, msgTooLarge)) {
 			return true
 		}
 	}

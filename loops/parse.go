@@ -658,6 +658,7 @@ func typeName(v any) string {
 func (p *docParser) body() {
 	body := p.src[p.d.BodyOffset:]
 	w := &bodyWalker{p: p, body: body, base: p.d.BodyOffset}
+	defer w.lostSteps()
 	if p.steps != nil {
 		w.steps = (*p.steps)[:0]
 		defer func() {
@@ -673,6 +674,7 @@ func (p *docParser) body() {
 				case evHeading:
 					w.heading(ev.level, body[ev.start:ev.stop], ev.start)
 				case evFence:
+					w.addFence(lineStart(body, ev.cstart-1), ev.cstop, ev.cstop < len(body))
 					if ev.start >= 0 {
 						w.fence(body[ev.start:ev.stop], ev.start, body[ev.cstart:ev.cstop])
 					}
@@ -708,6 +710,13 @@ func (p *docParser) body() {
 			w.heading(n.Level, segmentsText(n.Lines(), body), segStart(n, body))
 			return ast.WalkSkipChildren, nil
 		case *ast.FencedCodeBlock:
+			if pos := n.Pos(); pos >= 0 {
+				end := lineEnd(body, pos)
+				if l := n.Lines(); l.Len() > 0 {
+					end = l.At(l.Len() - 1).Stop
+				}
+				w.addFence(pos, end, closesFence(body, end, body[pos], runOf(body[pos:], body[pos])))
+			}
 			if n.Info != nil {
 				w.fence(n.Info.Segment.Value(body), n.Info.Segment.Start, segmentsText(n.Lines(), body))
 			}
@@ -748,6 +757,19 @@ type bodyWalker struct {
 	// artifacts maps each artifact name to the line of the
 	// first step naming it.
 	artifacts map[string]int
+	// fences are the fenced code blocks, in document order (see
+	// lostSteps).
+	fences []fenceSpan
+}
+
+// fenceSpan is a fenced code block of a body: the offset of its opening
+// fence run, the fence's character and length, the end of its content,
+// and whether a closing fence ends it.
+type fenceSpan struct {
+	open, end int
+	c         byte
+	n         int
+	closed    bool
 }
 
 // endStage closes the current stage.
@@ -841,6 +863,115 @@ func (w *bodyWalker) item(first, para []byte, off int) {
 	checked := first[m[2]] == 'x' || first[m[2]] == 'X'
 	line := w.p.lineAt(w.base + off)
 	w.steps = append(w.steps, Step{Kind: KindManual, Name: strings.Join(strings.Fields(txt), " "), Checked: checked, Line: line})
+}
+
+// addFence records a fenced code block whose opening fence run starts at
+// body offset open (see fenceSpan).
+func (w *bodyWalker) addFence(open, end int, closed bool) {
+	for open < len(w.body) && w.body[open] != '`' && w.body[open] != '~' {
+		open++ // the fast scanner gives the line's start
+	}
+	if open >= len(w.body) {
+		return
+	}
+	c := w.body[open]
+	w.fences = append(w.fences, fenceSpan{open: open, end: end, c: c, n: runOf(w.body[open:], c), closed: closed})
+}
+
+// lostSteps reports each line written as a step's fence (a fence run, a
+// language and attributes with a name) that the parser did not read as
+// one, so that it would never run, silently: a line indented into a code
+// block, inside an HTML block, a ``` line whose info holds a backtick (not
+// a fence at all), or one inside the code block another fence opened (an
+// unclosed one, or one whose closing line was taken for an opening one).
+// A step written as an example inside a longer fence, or one of the other
+// character, is content, and fine.
+func (w *bodyWalker) lostSteps() {
+	body, fi := w.body, 0
+	for off := 0; off < len(body); {
+		end := lineEnd(body, off)
+		line := body[off:end]
+		off0 := off
+		off = end
+		t := bytes.TrimLeft(line, " \t>")
+		if len(t) < 3 || (t[0] != '`' && t[0] != '~') {
+			continue
+		}
+		c := t[0]
+		n := runOf(t, c)
+		if n < 3 || !stepAttrs(t[n:]) {
+			continue
+		}
+		at := off0 + (len(line) - len(t))
+		for fi < len(w.fences) && w.fences[fi].end <= off0 {
+			fi++
+		}
+		var in *fenceSpan
+		if fi < len(w.fences) && w.fences[fi].open <= at {
+			if w.fences[fi].open == at {
+				continue // read as a fence: a step, or a finding of its own
+			}
+			in = &w.fences[fi]
+		}
+		lineNo := w.p.lineAt(w.base + off0)
+		var why string
+		switch {
+		case in == nil:
+			why = "it is not read as a fence (indented four spaces or more, inside an HTML block, or a ``` line whose text after the fence holds a backtick)"
+		case !in.closed:
+			why = fmt.Sprintf("it is inside the code block opened on line %d, which is never closed", w.p.lineAt(w.base+in.open))
+		case c == in.c && n >= in.n:
+			why = fmt.Sprintf("it is inside the code block opened on line %d (a fence line with text after it closes no block: was that block's closing line taken for an opening one?)", w.p.lineAt(w.base+in.open))
+		default:
+			continue // an example inside a longer fence
+		}
+		w.p.problem(lineNo, LevelError, "this line is written as a step but is not one, so it would never run: %s", why)
+	}
+}
+
+// stepAttrs reports whether the text after a fence run holds attributes
+// with a name, as a step's info string does.
+func stepAttrs(rest []byte) bool {
+	i := bytes.IndexByte(rest, '{')
+	return i >= 0 && bytes.Contains(rest[i:], []byte("name="))
+}
+
+// runOf counts the leading c bytes of b.
+func runOf(b []byte, c byte) int {
+	n := 0
+	for n < len(b) && b[n] == c {
+		n++
+	}
+	return n
+}
+
+// lineStart returns the offset of the start of the line holding off.
+func lineStart(b []byte, off int) int {
+	if off <= 0 {
+		return 0
+	}
+	return bytes.LastIndexByte(b[:min(off, len(b))], '\n') + 1
+}
+
+// lineEnd returns the offset after the line starting at (or holding) off,
+// its newline included.
+func lineEnd(b []byte, off int) int {
+	if i := bytes.IndexByte(b[off:], '\n'); i >= 0 {
+		return off + i + 1
+	}
+	return len(b)
+}
+
+// closesFence reports whether the line at off closes a fence of n c's:
+// the same character, as many or more, nothing else but blanks (and the
+// markers of the block quote or the indentation of the list it is in).
+func closesFence(b []byte, off int, c byte, n int) bool {
+	if off >= len(b) {
+		return false
+	}
+	t := bytes.TrimLeft(b[off:lineEnd(b, off)], " \t>")
+	k := runOf(t, c)
+	return k >= n && len(bytes.TrimSpace(t[k:])) == 0
 }
 
 // segmentsText concatenates the raw source of a node's line segments.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // TestFixtures checks the metadata read from each fixture, one per shape
@@ -463,6 +464,58 @@ func TestSharedArtifactName(t *testing.T) {
 	}
 	if d.HasErrors() {
 		t.Error("a shared artifact name is an error; want a warning")
+	}
+}
+
+// TestLostSteps: a line written as a step that the parser does not read
+// as one (it would never run, and a destructive step after it would run
+// without it) is an error naming its line; a step shown as an example in
+// a longer fence, or in one of the other character, is not.
+func TestLostSteps(t *testing.T) {
+	const head = "---\nloop_id: LOOP-A\n---\n\n## Stage 1: A\n\n"
+	for _, tc := range []struct {
+		name, body string
+		want       []string
+		steps      []string
+	}{
+		{"a backtick in the info, then a swallowed step",
+			"```sh {name=note} `harmless`\necho note\n```\n\n```sh {name=backup}\necho backup\n```\n\n```sh {name=wipe destructive=true}\ntrue\n```\n",
+			[]string{
+				"7: error: this line is written as a step but is not one, so it would never run: it is not read as a fence (indented four spaces or more, inside an HTML block, or a ``` line whose text after the fence holds a backtick)",
+				"11: error: this line is written as a step but is not one, so it would never run: it is inside the code block opened on line 9 (a fence line with text after it closes no block: was that block's closing line taken for an opening one?)",
+			}, []string{"wipe"}},
+		{"indented four spaces",
+			"    ```sh {name=a}\n    true\n    ```\n\n```sh {name=b}\ntrue\n```\n",
+			[]string{"7: error: this line is written as a step but is not one, so it would never run: it is not read as a fence (indented four spaces or more, inside an HTML block, or a ``` line whose text after the fence holds a backtick)"},
+			[]string{"b"}},
+		{"inside an HTML block",
+			"<div>\n```sh {name=a}\ntrue\n```\n</div>\n\n```sh {name=b}\ntrue\n```\n",
+			[]string{"8: error: this line is written as a step but is not one, so it would never run: it is not read as a fence (indented four spaces or more, inside an HTML block, or a ``` line whose text after the fence holds a backtick)"},
+			[]string{"b"}},
+		{"an unclosed fence",
+			"```sh {name=a}\ntrue\n```\n\n````\nnotes\n\n```sh {name=b}\ntrue\n```\n",
+			[]string{"14: error: this line is written as a step but is not one, so it would never run: it is inside the code block opened on line 11, which is never closed"},
+			[]string{"a"}},
+		{"an example in a longer fence", "````markdown\n```sh {name=example}\nrm -rf /\n```\n````\n\n```sh {name=b}\ntrue\n```\n", nil, []string{"b"}},
+		{"an example in a tilde fence", "~~~\n```sh {name=example}\n```\n~~~\n\n```sh {name=b}\ntrue\n```\n", nil, []string{"b"}},
+		{"steps in a list and a block quote", "- item\n\n  ```sh {name=a}\n  true\n  ```\n\n> ```sh {name=b}\n> true\n> ```\n", nil, []string{"a", "b"}},
+		{"plain steps", "```sh {name=a}\ntrue\n```\n\n```bash {name=b}\ntrue\n```\n", nil, []string{"a", "b"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Parse("loops/a.md", []byte(head+tc.body))
+			if diff := cmp.Diff(tc.want, messages(d.Problems), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+			var steps []string
+			for _, st := range d.Stages {
+				for _, s := range st.Steps {
+					steps = append(steps, s.Name)
+				}
+			}
+			if diff := cmp.Diff(tc.steps, steps); diff != "" {
+				t.Errorf("steps (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -556,18 +556,23 @@ func TestRetryNamesAStep(t *testing.T) {
 }
 
 // TestUnreadableLoopIsNamed: a loop document spine cannot read as a loop
-// at all (a NUL byte, or empty) says nothing of its status, so it is not
-// passed over as inactive: spine run and spine plan name it with its
-// file:line and exit 2, and the other loops still run.
+// at all (a NUL byte, empty, or over the size limit) says nothing of its
+// status, so it is not passed over as inactive: spine run and spine plan
+// name it with its file:line and exit 2, spine status lists it with its
+// finding, and the other loops still run.
 func TestUnreadableLoopIsNamed(t *testing.T) {
 	dir := loopRepo(t, "---\nloop_id: LOOP-OK\nstatus: active\n---\n\n# Loop Scope: LOOP-OK\n\n## Stage 1: Go\n\n```sh {name=ok}\necho ok > ok.txt\n```\n")
 	os.WriteFile(filepath.Join(dir, "loops", "nul.md"), []byte("---\nloop_id: LOOP-NUL\nstatus: active\nowner: \"a\x00b\"\n---\n\n# LOOP-NUL\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "loops", "empty.md"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "loops", "big.md"), append([]byte("---\nloop_id: LOOP-BIG\nstatus: active\n---\n"), bytes.Repeat([]byte("x\n"), 4_300_000)...), 0o644)
 	gitCmd(t, dir, "add", "-A")
 	gitCmd(t, dir, "commit", "-q", "-m", "bad documents")
+	if out, _, _ := spine(t, "--repo", dir, "status"); !strings.Contains(out, "big") {
+		t.Errorf("spine status does not list the document over the size limit:\n%s", out)
+	}
 	for _, args := range [][]string{{"plan"}, {"run"}} {
 		out, errOut, code := spine(t, append([]string{"--repo", dir}, args...)...)
-		for _, want := range []string{"loops/nul.md:4: error: binary file (NUL byte)", "loops/empty.md:1: error: empty document"} {
+		for _, want := range []string{"loops/nul.md:4: error: binary file (NUL byte)", "loops/empty.md:1: error: empty document", "loops/big.md:1: error: document is 8600041 bytes, over the 8388608-byte limit"} {
 			if !strings.Contains(out+errOut, want) {
 				t.Errorf("spine %v does not name %q:\n%s%s", args, want, out, errOut)
 			}
