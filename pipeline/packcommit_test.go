@@ -68,6 +68,45 @@ func TestVerifyPackRunsOnlyCommitted(t *testing.T) {
 
 // TestPackRunnerRunsTheBytesItChecked: the pack's bytes Committed passes
 // are the bytes that run, and a pack it refuses runs no check.
+// TestInvalidPackWaits: a verify step whose pack file has errors (invalid
+// YAML; duplicate check ids) does not run and records no failure: its loop
+// waits, naming the file and line, and runs once the pack is fixed and
+// committed, with no --retry.
+func TestInvalidPackWaits(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("loops", map[string]string{
+		"verify/p.yaml": "pack: p\nchecks:\n  - id: C1\n\trun: echo p\n",
+		"verify/q.yaml": fmt.Sprintf("pack: q\nchecks:\n  - id: C1\n    run: echo q >> %s\n  - id: C1\n    run: echo q >> %s\n", count, count),
+		"loops/a.md":    loopDoc("LOOP-A", "## Stage 1: Check\n\n```verify {name=check-p pack=p}\n```\n"),
+		"loops/b.md":    loopDoc("LOOP-B", "## Stage 1: Check\n\n```verify {name=check-q pack=q}\n```\n"),
+	})
+	out := r.run(nil)
+	skipped := map[string]string{}
+	for _, s := range out.Skipped {
+		skipped[s.What] = s.Why
+	}
+	for loop, file := range map[string]string{"LOOP-A": "verify/p.yaml:", "LOOP-B": "verify/q.yaml:"} {
+		if why := skipped[loop]; !strings.Contains(why, "has errors") || !strings.Contains(why, file) {
+			t.Errorf("%s skipped for %q; want it held, naming %s and its line", loop, why, file)
+		}
+	}
+	if len(r.receipts()) != 0 {
+		t.Fatalf("receipts written for packs with errors: %v", r.stepReceipts("check-p"))
+	}
+	if it := r.plan(nil, "LOOP-A", "check-p"); it.State != StateWaiting || !strings.Contains(it.Reason, "verify/p.yaml:") {
+		t.Errorf("plan of check-p: %s %q, want waiting, naming the pack's file and line", it.State, it.Reason)
+	}
+	r.commit("fixed", map[string]string{
+		"verify/p.yaml": fmt.Sprintf("pack: p\nchecks:\n  - id: C1\n    run: echo p >> %s\n", count),
+		"verify/q.yaml": fmt.Sprintf("pack: q\nchecks:\n  - id: C1\n    run: echo q >> %s\n", count),
+	})
+	r.run(nil)
+	if data, err := os.ReadFile(count); err != nil || string(data) != "p\nq\n" && string(data) != "q\np\n" {
+		t.Fatalf("ran %q (%v), want both packs once fixed", data, err)
+	}
+}
+
 func TestPackRunnerRunsTheBytesItChecked(t *testing.T) {
 	root := t.TempDir()
 	made := filepath.Join(root, "made")

@@ -22,6 +22,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/internal/finding"
 	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/gitx"
 	"github.com/spinehq/spine/internal/termtext"
@@ -201,6 +202,9 @@ type Runner struct {
 	// packs are the verify folder's packs, read once (see packChange).
 	packsOnce sync.Once
 	packs     []*packs.Pack
+	// packProblems are the findings of loading the packs (see
+	// packInvalid).
+	packProblems []packs.Problem
 	// policySrc is spine.yaml as HEAD held it when the gates' policy was
 	// read (policyAt: whether HEAD had one), for policyMoved.
 	policySrc []byte
@@ -424,9 +428,7 @@ func (r *Runner) packRel(pack string) string {
 	if r.opts.Config == nil {
 		return ""
 	}
-	r.packsOnce.Do(func() {
-		r.packs, _ = packs.LoadDir(filepath.Join(r.opts.Root, filepath.FromSlash(r.opts.Config.VerifyDir)))
-	})
+	r.loadPacks()
 	pk, ok := packs.Lookup(r.packs, pack)
 	if !ok {
 		return ""
@@ -438,10 +440,52 @@ func (r *Runner) packRel(pack string) string {
 	return filepath.ToSlash(rel)
 }
 
+// loadPacks reads the verify packs once.
+func (r *Runner) loadPacks() {
+	r.packsOnce.Do(func() {
+		r.packs, r.packProblems = packs.LoadDir(filepath.Join(r.opts.Root, filepath.FromSlash(r.opts.Config.VerifyDir)))
+	})
+}
+
+// packInvalid says why the verify pack named pack may not run, when its
+// file has errors (invalid YAML, a check too long to run, duplicate check
+// ids): the loop waits, naming the file and line, and runs once it is
+// fixed, rather than record a failure that would need --retry. A file
+// that could not be read as a pack is taken for the pack its name says.
+func (r *Runner) packInvalid(pack string) string {
+	if r.opts.Config == nil {
+		return ""
+	}
+	r.loadPacks()
+	file := ""
+	if pk, ok := packs.Lookup(r.packs, pack); ok {
+		file = pk.Path
+	}
+	for _, p := range r.packProblems {
+		if p.Level != finding.LevelError {
+			continue
+		}
+		base := filepath.Base(p.Path)
+		named := strings.TrimSuffix(strings.TrimSuffix(base, ".yaml"), ".yml") == pack
+		if p.Path != file && (file != "" || !named) {
+			continue
+		}
+		if rel, err := filepath.Rel(r.opts.Root, p.Path); err == nil {
+			p.Path = filepath.ToSlash(rel)
+		}
+		return fmt.Sprintf("verify pack %s has errors; fix them (spine lint): %s", pack, p.String())
+	}
+	return ""
+}
+
 // packFileChange says why the verify pack named pack may not run, when its
-// file is not what HEAD holds (see packCommitted); "" when it may, or when
-// there is no such pack (its run fails, naming it).
+// file has errors (packInvalid) or is not what HEAD holds (see
+// packCommitted); "" when it may, or when there is no such pack (its run
+// fails, naming it).
 func (r *Runner) packFileChange(pack string) string {
+	if why := r.packInvalid(pack); why != "" {
+		return why
+	}
 	if r.opts.Git == nil || r.opts.Config == nil {
 		return ""
 	}
