@@ -85,6 +85,13 @@ func readManifest(out string, mapped bool) *manifest {
 	if _, err := os.Lstat(filepath.Join(out, "index.html")); err != nil {
 		return m
 	}
+	defer func() {
+		// A build stopped halfway left pages this manifest does not
+		// describe (see writer.markBuilding).
+		if _, err := os.Lstat(filepath.Join(out, BuildingName)); err == nil {
+			m.forget()
+		}
+	}()
 	files, ok := parseManifestFast(data)
 	if !ok {
 		var mf manifestFile
@@ -111,6 +118,18 @@ func readManifest(out string, mapped bool) *manifest {
 	m.onDisk = true
 	m.sorted = sorted
 	return m
+}
+
+// forget keeps the manifest's list of files and drops what it says of
+// them: no page is taken for one made from the same inputs or with the
+// same content, so every file is written again (a build stopped halfway,
+// or Options.Full), and the files of the list that no page makes any more
+// are still removed.
+func (m *manifest) forget() {
+	for p := range m.files {
+		m.files[p] = manifestEntry{}
+	}
+	m.onDisk, m.lines = false, nil
 }
 
 // readOutFile returns the content of a file the site keeps in its output
@@ -254,7 +273,7 @@ func (m *manifest) entriesOf(paths []string) ([]manifestEntry, bool) {
 // validOutPath reports whether p is a path the site may write or remove:
 // relative, clean, slash-separated, made of safe components.
 func validOutPath(p string) bool {
-	if p == "" || p == ManifestName || !filepath.IsLocal(filepath.FromSlash(p)) || path.Clean(p) != p {
+	if p == "" || p == ManifestName || p == BuildingName || !filepath.IsLocal(filepath.FromSlash(p)) || path.Clean(p) != p {
 		return false
 	}
 	for _, c := range strings.Split(p, "/") {
@@ -384,6 +403,38 @@ type writer struct {
 	dirty atomic.Bool
 	// final is the manifest finish left in the output folder.
 	final *manifest
+	// markOnce creates the output folder's BuildingName marker before the
+	// first file this build writes (markBuilding); marked records that
+	// it did, markErr how it failed.
+	markOnce sync.Once
+	marked   bool
+	markErr  error
+}
+
+// markBuilding marks the output folder as being written (BuildingName),
+// once, before the first file of this build is written: a build stopped
+// halfway (killed, a full disk) leaves pages that its manifest does not
+// describe, and the marker tells the next build to trust none of the
+// manifest's keys and hashes (readManifest), only its list of files.
+// finish removes it once the new manifest is in place.
+func (w *writer) markBuilding() error {
+	w.markOnce.Do(func() {
+		if err := w.mkdir(w.out); err != nil {
+			w.markErr = err
+			return
+		}
+		f, err := os.OpenFile(filepath.Join(w.out, BuildingName), os.O_WRONLY|os.O_CREATE, fsx.FileMode)
+		if err != nil {
+			w.markErr = fmt.Errorf("site: %w", err)
+			return
+		}
+		if err := f.Close(); err != nil {
+			w.markErr = fmt.Errorf("site: %w", err)
+			return
+		}
+		w.marked = true
+	})
+	return w.markErr
 }
 
 // reuse reports whether every path was made from inputs with this key by
@@ -418,6 +469,9 @@ func (w *writer) emit(p, key string, data []byte) error {
 		w.record(p, manifestEntry{Key: key, SHA: sha}, false)
 		return nil
 	}
+	if err := w.markBuilding(); err != nil {
+		return err
+	}
 	full := filepath.Join(w.out, filepath.FromSlash(p))
 	if err := w.mkdir(filepath.Dir(full)); err != nil {
 		return err
@@ -442,6 +496,9 @@ func (w *writer) emit(p, key string, data []byte) error {
 func (w *writer) emitStream(p, key string, fill func(out io.Writer) error) error {
 	if !validOutPath(p) {
 		return fmt.Errorf("site: refusing to write %q", p)
+	}
+	if err := w.markBuilding(); err != nil {
+		return err
 	}
 	full := filepath.Join(w.out, filepath.FromSlash(p))
 	if err := w.mkdir(filepath.Dir(full)); err != nil {
@@ -473,6 +530,9 @@ func (w *writer) emitCopy(p, key, src, sha string) error {
 	if e, ok := w.old.files[p]; ok && e.SHA == sha {
 		w.record(p, manifestEntry{Key: key, SHA: sha}, false)
 		return nil
+	}
+	if err := w.markBuilding(); err != nil {
+		return err
 	}
 	full := filepath.Join(w.out, filepath.FromSlash(p))
 	if err := w.mkdir(filepath.Dir(full)); err != nil {
@@ -564,8 +624,20 @@ func copyFile(src, dst string) error {
 }
 
 // finish removes the files of the previous build that this one did not
-// make, then writes the manifest, which it leaves in w.final.
+// make, then writes the manifest, which it leaves in w.final, and then
+// removes the marker of a build under way (markBuilding).
 func (w *writer) finish() (removed []string, err error) {
+	removed, err = w.finishManifest()
+	if err == nil && w.marked {
+		if err := os.Remove(filepath.Join(w.out, BuildingName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("site: %w", err)
+		}
+	}
+	return removed, err
+}
+
+// finishManifest is finish but for the marker.
+func (w *writer) finishManifest() (removed []string, err error) {
 	for p := range w.gone() {
 		if _, ok := w.next[p]; ok || !validOutPath(p) {
 			continue

@@ -51,6 +51,10 @@ const generator = "spine-site/2"
 // ManifestName is the manifest file written in the output folder.
 const ManifestName = ".spine-manifest.json"
 
+// BuildingName marks an output folder a build is writing: left by a build
+// that stopped halfway, it makes the next one write every file again.
+const BuildingName = ".spine-building"
+
 // StateSubdir is the folder of Options.StateDir that holds the site's
 // records of its inputs (SumsName, ReceiptStateName).
 const StateSubdir = "site"
@@ -72,6 +76,11 @@ type Options struct {
 	Out string
 	// Config is the repository's configuration; nil means the defaults.
 	Config *config.Config
+	// Full writes every file again, trusting nothing the last build's
+	// manifest says of the output folder: a file changed or removed
+	// there by hand, which an incremental build does not look at, is made
+	// again. Pages no longer made are still removed.
+	Full bool
 	// Set holds the parsed loop documents.
 	Set *loops.Set
 	// StepState returns a step's current state for badges and progress.
@@ -306,6 +315,9 @@ func (b *Builder) build(ctx context.Context, opts Options, h *buildHint) (Stats,
 	if b.manifest == nil {
 		wg.Go(func() {
 			b.manifest = readManifest(out, b.oneShot)
+			if opts.Full {
+				b.manifest.forget()
+			}
 			b.manifest.keepLines = !b.oneShot
 		})
 	}

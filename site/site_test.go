@@ -418,6 +418,61 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
+// TestStoppedBuildAndFull: a build stopped halfway leaves pages its old
+// manifest does not describe, and its marker: the next build writes every
+// file again, so that a page of text the document no longer has does not
+// stay. A file removed or changed in the output folder by hand is not
+// looked at by an incremental build; --full (Options.Full) makes it again.
+func TestStoppedBuildAndFull(t *testing.T) {
+	repo := fixtureCopy(t)
+	out := t.TempDir()
+	fresh := t.TempDir()
+	buildSite(t, nil, repo, out)
+	manifest := filepath.Join(out, site.ManifestName)
+	before, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(repo, "loops", "LOOP-DEMO-CLOSED-20260215.md")
+	src, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, p, string(src)+"\nA paragraph taken back.\n")
+	buildSite(t, nil, repo, out)
+	// As a build killed after it wrote the page and before its manifest
+	// leaves the folder; then the edit is taken back.
+	writeFile(t, manifest, string(before))
+	writeFile(t, filepath.Join(out, site.BuildingName), "")
+	writeFile(t, p, string(src))
+	buildSite(t, nil, repo, out)
+	buildSite(t, nil, repo, fresh)
+	if diff := cmp.Diff(tree(t, fresh), tree(t, out)); diff != "" {
+		t.Errorf("after a stopped build, the next build differs from a fresh one (-fresh +got):\n%s", diff)
+	}
+	if _, err := os.Stat(filepath.Join(out, site.BuildingName)); err == nil {
+		t.Error("the marker of a build under way is left after a build that finished")
+	}
+
+	// Changed by hand: an incremental build leaves it, a full one not.
+	os.RemoveAll(filepath.Join(out, "assets"))
+	writeFile(t, filepath.Join(out, "index.html"), "defaced")
+	cfg, err := config.Load(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := site.NewBuilder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Build(context.Background(), site.Options{Root: repo, Out: out, Config: cfg, Set: loadSet(t, repo), Now: fixtureNow, Full: true}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(tree(t, fresh), tree(t, out)); diff != "" {
+		t.Errorf("after --full, the site differs from a fresh one (-fresh +got):\n%s", diff)
+	}
+}
+
 func TestIncremental(t *testing.T) {
 	for _, warm := range []bool{false, true} {
 		name := "fresh-builder"

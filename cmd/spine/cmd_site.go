@@ -118,13 +118,18 @@ func limitSiteMemory() {
 
 func newSiteBuildCmd(a *app) *cobra.Command {
 	var out, baseURL string
+	var full bool
 	c := &cobra.Command{
 		Use:   "build",
 		Short: "Write the evidence site (default: public/)",
 		Long: `Write the static evidence site to --out (default: site.out in spine.yaml,
 else public/). The output is byte-identical for the same input and the
 build is incremental: only files whose content changed are rewritten, and
-pages of deleted loops or receipts are removed.`,
+pages of deleted loops or receipts are removed. The output folder is
+spine's: an incremental build goes by its manifest (.spine-manifest.json)
+and does not look at files changed or removed there by hand; --full
+writes every file again. A build stopped halfway makes the next one write
+every file again by itself.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			limitSiteMemory()
@@ -136,6 +141,7 @@ pages of deleted loops or receipts are removed.`,
 			if err != nil {
 				return err
 			}
+			opts.Full = full
 			start := time.Now()
 			stats, err := site.Build(cmd.Context(), opts)
 			if err != nil {
@@ -148,6 +154,7 @@ pages of deleted loops or receipts are removed.`,
 	}
 	c.Flags().StringVar(&out, "out", "", "output `DIR` (default: site.out from spine.yaml, else public)")
 	c.Flags().StringVar(&baseURL, "base-url", "", "public `URL` of the site, for absolute links in the Atom feed")
+	c.Flags().BoolVar(&full, "full", false, "write every file again, whatever the last build's manifest says")
 	return c
 }
 
