@@ -17,8 +17,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"testing"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
