@@ -657,6 +657,10 @@ func typeName(v any) string {
 // finds when it can read the body, otherwise from goldmark's block tree.
 func (p *docParser) body() {
 	body := p.src[p.d.BodyOffset:]
+	if depth, line := Nesting(body); depth > MaxNesting {
+		p.problem(p.d.BodyLine+line-1, LevelError, "block quotes and lists nested %d levels deep here; spine reads documents nested at most %d deep, and not this one's steps", depth, MaxNesting)
+		return
+	}
 	w := &bodyWalker{p: p, body: body, base: p.d.BodyOffset}
 	defer w.lostSteps()
 	if p.steps != nil {

@@ -8,9 +8,11 @@ package render
 import (
 	"bytes"
 	"fmt"
+	"html"
 	"io"
 	"sync"
 
+	"github.com/spinehq/spine/loops"
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/extension"
 	"github.com/yuin/goldmark/parser"
@@ -131,6 +133,12 @@ func New(opts Options) *Renderer {
 func (r *Renderer) Render(w io.Writer, src []byte, doc Doc) error {
 	if doc.Linker == nil {
 		doc.Linker = NoLinks{}
+	}
+	if depth, line := loops.Nesting(src); depth > loops.MaxNesting {
+		// Markdown's parser would take minutes (see loops.MaxNesting):
+		// the text is shown as it is.
+		_, err := fmt.Fprintf(w, "<p class=\"note\">Block quotes and lists nested %d levels deep on line %d: shown as text.</p>\n<pre>%s</pre>\n", depth, line, html.EscapeString(string(src)))
+		return err
 	}
 	pc := parser.NewContext()
 	pc.Set(docKey, &doc)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/yuin/goldmark"
@@ -354,5 +355,21 @@ func TestNewWhileParsing(t *testing.T) {
 		if got := renderString(t, r, string(src)); !strings.Contains(got, `href="../../gaps/GAP-OP-1033/index.html"`) {
 			t.Fatalf("gap id not linked:\n%s", got)
 		}
+	}
+}
+
+// TestDeepNestingShownAsText: a document nested deeper than
+// loops.MaxNesting is shown as escaped text, at once, rather than parsed
+// for minutes (goldmark's block parser takes time in the square of the
+// depth).
+func TestDeepNestingShownAsText(t *testing.T) {
+	src := "# Title\n\n" + strings.Repeat(">", 300_000) + "<script>x</script>\n"
+	start := time.Now()
+	got := renderString(t, render.New(render.Options{}), src)
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("render took %s", el)
+	}
+	if !strings.Contains(got, "nested 300000 levels deep on line 3: shown as text") || strings.Contains(got, "<script>") || !strings.Contains(got, "&lt;script&gt;") {
+		t.Errorf("render of a deeply nested document: %.300s", got)
 	}
 }
