@@ -221,7 +221,15 @@ func (a *app) stepStatesAsync(rc *repoContext) (states, reasons func(*loops.Docu
 		step          *loops.Step
 		state, reason string
 	}
-	plans := make(map[*loops.Document][]stepPlan, len(rc.set.Docs))
+	// A document of many steps also gets an index of them: a scan per
+	// step would take time in the square of their number (80,000 steps
+	// in one document: seconds).
+	type docPlan struct {
+		ps  []stepPlan
+		idx map[*loops.Step]int
+	}
+	const indexFrom = 64
+	plans := make(map[*loops.Document]docPlan, len(rc.set.Docs))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -235,16 +243,24 @@ func (a *app) stepStatesAsync(rc *repoContext) (states, reasons func(*loops.Docu
 			}
 			planner.History = h
 		}
-		byIndex := make([][]stepPlan, len(rc.set.Docs))
+		byIndex := make([]docPlan, len(rc.set.Docs))
 		planner.PlanEach(rc.set.Docs, func(i int, items []pipeline.Item) {
-			ps := make([]stepPlan, len(items))
+			dp := docPlan{ps: make([]stepPlan, len(items))}
+			if len(items) > indexFrom {
+				dp.idx = make(map[*loops.Step]int, len(items))
+			}
 			for j, it := range items {
-				ps[j] = stepPlan{step: it.Step, state: string(it.State)}
+				dp.ps[j] = stepPlan{step: it.Step, state: string(it.State)}
 				if it.State != pipeline.StateDone {
-					ps[j].reason = it.Reason
+					dp.ps[j].reason = it.Reason
+				}
+				if dp.idx != nil {
+					if _, dup := dp.idx[it.Step]; !dup {
+						dp.idx[it.Step] = j
+					}
 				}
 			}
-			byIndex[i] = ps
+			byIndex[i] = dp
 		})
 		for i, d := range rc.set.Docs {
 			plans[d] = byIndex[i]
@@ -254,7 +270,14 @@ func (a *app) stepStatesAsync(rc *repoContext) (states, reasons func(*loops.Docu
 	}()
 	find := func(d *loops.Document, s *loops.Step) *stepPlan {
 		<-done
-		ps := plans[d]
+		dp := plans[d]
+		if dp.idx != nil {
+			if i, ok := dp.idx[s]; ok {
+				return &dp.ps[i]
+			}
+			return nil
+		}
+		ps := dp.ps
 		for i := range ps {
 			if ps[i].step == s {
 				return &ps[i]

@@ -914,6 +914,49 @@ func TestRetriedArtifactStillVerifies(t *testing.T) {
 	}
 }
 
+// TestStatusOfALoopOfManySteps: the states of a loop with more steps
+// than the status's step lookup scans (it indexes them) are each its own:
+// the steps run are done, the one that failed failed, the rest wait.
+func TestStatusOfALoopOfManySteps(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("---\nloop_id: LOOP-M\nstatus: active\n---\n\n# Loop Scope: LOOP-M\n\n## Stage 1: Many\n\n")
+	for i := range 100 {
+		cmd := "true"
+		if i == 80 {
+			cmd = "false"
+		}
+		fmt.Fprintf(&b, "```sh {name=s%02d}\n%s\n```\n\n", i, cmd)
+	}
+	dir := loopRepo(t, b.String())
+	if _, errOut, code := spine(t, "--repo", dir, "run"); code != 1 {
+		t.Fatalf("run: exit %d, want 1 (s80 fails)\n%s", code, errOut)
+	}
+	out, errOut, code := spine(t, "--repo", dir, "status", "LOOP-M", "--json")
+	if code != 0 && code != 3 {
+		t.Fatalf("status: exit %d\n%s", code, errOut)
+	}
+	var st []struct {
+		Stages []struct {
+			Steps []struct{ Name, State string }
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st) != 1 || len(st[0].Stages) != 1 {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	for i, s := range st[0].Stages[0].Steps {
+		want := "done"
+		switch {
+		case i == 80:
+			want = "failed"
+		case i > 80:
+			want = "waiting" // behind the failed step
+		}
+		if s.Name != fmt.Sprintf("s%02d", i) || s.State != want {
+			t.Errorf("step %d: %s %s, want s%02d %s", i, s.Name, s.State, i, want)
+		}
+	}
+}
+
 // TestDryRunSaysWhatWouldRun: spine run --dry-run names each step it
 // would run and ends by counting them, not with "nothing to do"; it
 // writes nothing.
