@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -181,6 +182,23 @@ func yamlError(name string, err error) error {
 }
 
 // validate checks the settings that name places in the repository.
+// CheckBaseURL refuses a site base URL that is not empty or an http or
+// https URL with a host: the Atom feed's links start with it, and a
+// javascript: one would run in a reader's browser.
+func CheckBaseURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %w", s, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q: want an http:// or https:// URL with a host", s)
+	}
+	return nil
+}
+
 func (c *Config) validate() error {
 	for _, f := range []struct{ key, val string }{
 		{"receipts", c.Receipts}, {"artifacts", c.Artifacts}, {"verify_dir", c.VerifyDir},
@@ -189,6 +207,9 @@ func (c *Config) validate() error {
 		if err := checkRel(f.val); err != nil {
 			return fmt.Errorf("%s: %w", f.key, err)
 		}
+	}
+	if err := CheckBaseURL(c.Site.BaseURL); err != nil {
+		return fmt.Errorf("site.base_url: %w", err)
 	}
 	for i, name := range c.Policy.SecretEnv {
 		// A name no variable can have redacts nothing, without a word.

@@ -30,6 +30,8 @@ func TestParseRefuses(t *testing.T) {
 		{"secret_env with a dollar", "policy: {secret_env: [$DB_PASSWORD]}\n", `policy.secret_env[0] "$DB_PASSWORD" is not an environment variable name`},
 		{"secret_env with a space", "policy:\n  secret_env: [\"API_TOKEN\", \" DB_PASSWORD\"]\n", `policy.secret_env[1] " DB_PASSWORD"`},
 		{"secret_env starting with a digit", "policy: {secret_env: [1PASS]}\n", `policy.secret_env[0] "1PASS"`},
+		{"base_url javascript", "site: {base_url: \"javascript:alert(1)//\"}\n", `site.base_url: "javascript:alert(1)//": want an http:// or https:// URL`},
+		{"base_url without a host", "site: {base_url: \"https:///x\"}\n", `site.base_url`},
 		{"not a mapping", "- a\n- b\n", "cannot unmarshal"},
 		{"too large", strings.Repeat("#", MaxSize+1), "larger than"},
 	} {
@@ -57,6 +59,7 @@ func TestParseAccepts(t *testing.T) {
 		{"explicit document start", "---\nsite: {title: T}\n", func(c *Config) bool { return c.Site.Title == "T" }},
 		{"comments only", "# nothing\n", func(c *Config) bool { return len(c.Loops) == 2 }},
 		{"secret_env names", "policy: {secret_env: [DB_PASSWORD, _x, a1]}\n", func(c *Config) bool { return len(c.Policy.SecretEnv) == 3 }},
+		{"base_url", "site: {base_url: \"https://evidence.example.com/ops/\"}\n", func(c *Config) bool { return c.Site.BaseURL == "https://evidence.example.com/ops/" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse(FileName, []byte(tc.yaml))

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/config"
 	"github.com/spinehq/spine/internal/gcbudget"
 	"github.com/spinehq/spine/internal/hugeheap"
 	"github.com/spinehq/spine/loops"
@@ -44,6 +45,9 @@ func (a *app) siteOptions(out, baseURL string, once bool) (site.Options, error) 
 // the process exits.
 func (a *app) siteOptionsAsync(out, baseURL string, once bool) (opts site.Options, wait func(), err error) {
 	wait = func() {}
+	if err := config.CheckBaseURL(baseURL); err != nil {
+		return site.Options{}, wait, exitf(exitUsage, "--base-url: %v", err)
+	}
 	rc, err := a.openRepoForSite(once)
 	if err != nil {
 		return site.Options{}, wait, err
@@ -172,6 +176,9 @@ in full. Open pages reload by themselves after a rebuild that changed
 anything. Stop with Ctrl-C (SIGINT) or SIGTERM.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := config.CheckBaseURL(baseURL); err != nil {
+				return exitf(exitUsage, "--base-url: %v", err)
+			}
 			limitSiteMemory()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()

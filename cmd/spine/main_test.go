@@ -957,6 +957,23 @@ func TestStatusOfALoopOfManySteps(t *testing.T) {
 	}
 }
 
+// TestBaseURLMustBeHTTP: --base-url starts every link of the Atom feed,
+// so one that is not an http(s) URL (javascript:) is refused, exit 2, by
+// site build and site serve, before anything is written.
+func TestBaseURLMustBeHTTP(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-B\nstatus: active\n---\n\n# Loop Scope: LOOP-B\n")
+	out := filepath.Join(t.TempDir(), "public")
+	for _, cmd := range []string{"build", "serve"} {
+		_, errOut, code := spine(t, "--repo", dir, "site", cmd, "--out", out, "--base-url", "javascript:alert(1)//")
+		if code != 2 || !strings.Contains(errOut, "want an http:// or https:// URL") {
+			t.Errorf("site %s --base-url javascript:...: exit %d, %q; want 2, refused", cmd, code, errOut)
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("the refused build wrote its output folder")
+	}
+}
+
 // TestDryRunSaysWhatWouldRun: spine run --dry-run names each step it
 // would run and ends by counting them, not with "nothing to do"; it
 // writes nothing.
