@@ -336,7 +336,9 @@ func (c *receiptCache) readReceipt(day *dayDir, r *receiptRec) {
 		r.Missing = true
 		r.Err = fmt.Errorf("no %s in the run folder (the run is still going, or was interrupted before its receipt was written): %w", artifacts.ReceiptFile, fs.ErrNotExist)
 	case err != nil:
-		r.Err = fmt.Errorf("read receipt: %w", err)
+		// Named by its path in the repository: the page is published,
+		// and the same repository built elsewhere gives the same bytes.
+		r.Err = fmt.Errorf("read receipt: %s", strings.ReplaceAll(err.Error(), filepath.Join(day.abs, r.RunKey), r.Dir))
 	default:
 		r.Raw = data
 		r.Hash = artifacts.ChainHash(data)

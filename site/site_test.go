@@ -610,6 +610,29 @@ func TestFIFOInputs(t *testing.T) {
 	}
 }
 
+// TestUnreadableReceiptNamedInTheRepository: a receipt.json that cannot be
+// read (a symbolic link) is named on its page by its path in the
+// repository, not by the build host's absolute path.
+func TestUnreadableReceiptNamedInTheRepository(t *testing.T) {
+	repo := fixtureCopy(t)
+	run := filepath.Join(repo, "receipts", "2026", "03", "01", "CAP-20260301-101500__step.zpool-list__Rk3j9x0abcd")
+	if err := os.Rename(filepath.Join(run, "receipt.json"), filepath.Join(run, "r.json")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("r.json", filepath.Join(run, "receipt.json")); err != nil {
+		t.Skip(err)
+	}
+	out := t.TempDir()
+	buildSite(t, nil, repo, out)
+	page, err := os.ReadFile(filepath.Join(out, "receipts", "CAP-20260301-101500__step.zpool-list__Rk3j9x0abcd", "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(page), "read receipt: receipts/2026/03/01/CAP-20260301-101500__step.zpool-list__Rk3j9x0abcd/receipt.json") || strings.Contains(string(page), repo) {
+		t.Errorf("the page does not name the receipt by its path in the repository, or names %s:\n%s", repo, page)
+	}
+}
+
 func TestCorruptAndIncompleteReceipts(t *testing.T) {
 	repo := fixtureCopy(t)
 	addReceipt(t, repo, receiptSpec{key: "CAP-20260301-120000__step.x__Rbadjson001", corrupt: `{"run_key": `})
