@@ -385,19 +385,6 @@ type verification struct {
 	CommandOK bool
 }
 
-// allOK reports whether every hash matched.
-func (v *verification) allOK() bool {
-	if !v.LogOK || !v.CommandOK {
-		return false
-	}
-	for _, a := range v.Artifacts {
-		if !a.OK {
-			return false
-		}
-	}
-	return true
-}
-
 // verify checks a receipt's output log and artifacts. It returns the log
 // prepared for display too when it read it (nil when sums, the summaries
 // of earlier builds, hold the unchanged log's size, lines and hash). With
