@@ -107,6 +107,23 @@ func TestInvalidPackWaits(t *testing.T) {
 	}
 }
 
+// TestPlanSaysTheLoopDoesNotRun: a step of a loop that does not run
+// (its document has errors; its status) waits for that, as the run skips
+// the loop, not for the step or the host it would wait for otherwise.
+func TestPlanSaysTheLoopDoesNotRun(t *testing.T) {
+	r := newRepo(t)
+	r.commit("loops", map[string]string{
+		"loops/a.md": "---\nloop_id: LOOP-A\nstatus: active\nhost: [a, b]\n---\n\n## Stage 1: A\n\n```sh {name=a1 after=LOOP-B/b1}\ntrue\n```\n",
+		"loops/b.md": "---\nloop_id: LOOP-B\nstatus: draft\nhost: elsewhere\n---\n\n## Stage 1: B\n\n```sh {name=b1}\ntrue\n```\n",
+	})
+	if it := r.plan(nil, "LOOP-A", "a1"); it.State != StateWaiting || !strings.HasPrefix(it.Reason, "document has errors (loops/a.md:4:") {
+		t.Errorf("a1: %s %q; want waiting, document has errors naming loops/a.md:4", it.State, it.Reason)
+	}
+	if it := r.plan(nil, "LOOP-B", "b1"); it.State != StateWaiting || it.Reason != `loop status is "draft"; only active loops run` {
+		t.Errorf("b1: %s %q; want waiting for its status", it.State, it.Reason)
+	}
+}
+
 func TestPackRunnerRunsTheBytesItChecked(t *testing.T) {
 	root := t.TempDir()
 	made := filepath.Join(root, "made")

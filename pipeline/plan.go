@@ -179,6 +179,11 @@ func (p *Planner) PlanLoop(doc *loops.Document) []Item {
 					it.State, it.Reason, it.NeedsMark = StateWaiting, hold+"; then: "+it.Reason, false
 				case it.State == StatePending || it.State == StateBlocked:
 					it.State, it.Reason, it.NeedsMark = StateWaiting, hold, false
+				case it.State == StateWaiting && loopHeld:
+					// The loop does not run at all (errors, its
+					// status): that is what the step waits for, not
+					// another step or another host.
+					it.Reason = hold
 				}
 			}
 			if hold == "" && it.State != StateDone && it.State != StateEdited && it.State != StatePending {
