@@ -69,13 +69,13 @@ func TestRunProcessLeftRunning(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pgid := 0
-			var out bytes.Buffer
+			var out, errOut bytes.Buffer
 			res := runProcess(context.Background(), procSpec{
-				Argv: []string{"sh", "-c", tc.script}, Stdout: &out, Stderr: &out,
+				Argv: []string{"sh", "-c", tc.script}, Stdout: &out, Stderr: &errOut,
 				OnStart: func(pid int) error { pgid = pid; return nil },
 			})
 			if res.Err != nil || res.ExitCode != 0 {
-				t.Fatalf("exit %d, err %v, %s", res.ExitCode, res.Err, out.String())
+				t.Fatalf("exit %d, err %v, %s%s", res.ExitCode, res.Err, out.String(), errOut.String())
 			}
 			if res.LeftRunning != tc.want {
 				t.Errorf("LeftRunning = %v, want %v", res.LeftRunning, tc.want)
