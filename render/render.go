@@ -11,6 +11,7 @@ import (
 	"html"
 	"io"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/spinehq/spine/loops"
 	"github.com/yuin/goldmark"
@@ -140,6 +141,7 @@ func (r *Renderer) Render(w io.Writer, src []byte, doc Doc) error {
 		_, err := fmt.Fprintf(w, "<p class=\"note\">Block quotes and lists nested %d levels deep on line %d: shown as text.</p>\n<pre>%s</pre>\n", depth, line, html.EscapeString(string(src)))
 		return err
 	}
+	src = Clean(src)
 	pc := parser.NewContext()
 	pc.Set(docKey, &doc)
 	// The ids the site's loop page gives its own sections are taken (it
@@ -171,6 +173,54 @@ func (r *Renderer) Render(w io.Writer, src []byte, doc Doc) error {
 		return fmt.Errorf("render %s: %w", doc.Path, err)
 	}
 	return nil
+}
+
+// Clean returns src with each control character but tab and line breaks,
+// and each byte of invalid UTF-8, replaced by U+FFFD; src itself when it
+// has none (the common case costs one scan). A page says it is UTF-8, and
+// an escape or a form feed from a document is shown, not passed on.
+func Clean(src []byte) []byte {
+	i := 0
+	for i < len(src) {
+		c := src[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
+				break
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(src[i:])
+		if r == utf8.RuneError && n == 1 {
+			break
+		}
+		i += n
+	}
+	if i == len(src) {
+		return src
+	}
+	out := make([]byte, 0, len(src)+8)
+	out = append(out, src[:i]...)
+	for i < len(src) {
+		c := src[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
+				out = append(out, "\uFFFD"...)
+			} else {
+				out = append(out, c)
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(src[i:])
+		if r == utf8.RuneError && n == 1 {
+			out = append(out, "\uFFFD"...)
+		} else {
+			out = append(out, src[i:i+n]...)
+		}
+		i += n
+	}
+	return out
 }
 
 // bufferWriter is a bytes.Buffer as a util.BufWriter: nothing is held

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/yuin/goldmark"
@@ -371,5 +372,27 @@ func TestDeepNestingShownAsText(t *testing.T) {
 	}
 	if !strings.Contains(got, "nested 300000 levels deep on line 3: shown as text") || strings.Contains(got, "<script>") || !strings.Contains(got, "&lt;script&gt;") {
 		t.Errorf("render of a deeply nested document: %.300s", got)
+	}
+}
+
+// TestCleanControls: a document's control characters (but tab and line
+// breaks) and invalid UTF-8 reach the page as U+FFFD; clean text is
+// returned as it is, not copied.
+func TestCleanControls(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"plain — é\n\tx\r\n", "plain — é\n\tx\r\n"},
+		{"# Bytes \xff\xfe \x1b[31m esc \x0c ff \x7f\n", "# Bytes \ufffd\ufffd \ufffd[31m esc \ufffd ff \ufffd\n"},
+	} {
+		if got := string(render.Clean([]byte(tc.in))); got != tc.want {
+			t.Errorf("Clean(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	src := []byte("clean — text\n")
+	if got := render.Clean(src); &got[0] != &src[0] {
+		t.Error("Clean copied clean text")
+	}
+	got := renderString(t, render.New(render.Options{}), "# Title \x1b]0;x\x07\n\nowner \xff\n")
+	if strings.ContainsAny(got, "\x1b\x07") || !utf8.ValidString(got) {
+		t.Errorf("rendered page keeps control characters or invalid UTF-8: %q", got)
 	}
 }

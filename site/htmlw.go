@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spinehq/spine/render"
 )
@@ -53,7 +54,10 @@ type escapeMode uint8
 const (
 	// escText escapes & < > " ' as html.EscapeString does.
 	escText escapeMode = iota
-	// escTemplate also replaces NUL with U+FFFD, as html/template does.
+	// escTemplate also replaces NUL with U+FFFD, as html/template does,
+	// and so every other control character but tab and line breaks,
+	// and each byte of invalid UTF-8: the pages say they are UTF-8, and
+	// an escape or a form feed from a document is shown, not passed on.
 	escTemplate
 	// escTemplatePlus also escapes +, as html/template does in text and
 	// attribute values.
@@ -88,6 +92,11 @@ func escapeHTML(w io.StringWriter, s string, mode escapeMode) {
 			}
 			rep = "\uFFFD"
 		case 0xE2:
+			_, n := utf8.DecodeRuneInString(s[i:])
+			if n == 1 && mode != escText {
+				rep = "\uFFFD"
+				break
+			}
 			// A bidirectional override makes text read other than it
 			// runs (Trojan Source): shown, not obeyed.
 			if m := render.BidiMarker(s[i:]); m != "" {
@@ -95,10 +104,27 @@ func escapeHTML(w io.StringWriter, s string, mode escapeMode) {
 				w.WriteString(m)
 				i += 2
 				last = i + 1
+			} else if mode != escText {
+				i += n - 1 // the rest of the character
 			}
 			continue
 		default:
-			continue
+			c := s[i]
+			switch {
+			case mode == escText:
+				continue
+			case c < 0x20 && c != '\t' && c != '\n' && c != '\r', c == 0x7f:
+				rep = "\uFFFD"
+			case c >= 0x80:
+				r, n := utf8.DecodeRuneInString(s[i:])
+				if r != utf8.RuneError || n != 1 {
+					i += n - 1
+					continue
+				}
+				rep = "\uFFFD"
+			default:
+				continue
+			}
 		}
 		w.WriteString(s[last:i])
 		w.WriteString(rep)

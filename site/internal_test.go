@@ -64,6 +64,28 @@ func TestHTMLEscape(t *testing.T) {
 	}
 }
 
+// TestHTMLEscapeControls: text escaped for a page (escTemplate) keeps
+// valid UTF-8, tabs and line breaks, and replaces every other control
+// character and each byte of invalid UTF-8 with U+FFFD: the pages say
+// they are UTF-8, and an escape from a document is shown, not passed on.
+func TestHTMLEscapeControls(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"plain — é ✓ 日本", "plain — é ✓ 日本"},
+		{"tab\tline\nret\r", "tab\tline\nret\r"},
+		{"esc \x1b[31m red", "esc \ufffd[31m red"},
+		{"ff \x0c del \x7f bell \x07", "ff \ufffd del \ufffd bell \ufffd"},
+		{"bad \xff\xfe end", "bad \ufffd\ufffd end"},
+		{"cut \xe2\x80", "cut \ufffd\ufffd"},
+		{"<\x1b>", "&lt;\ufffd&gt;"},
+	} {
+		var b strings.Builder
+		escapeHTML(&b, tc.in, escTemplate)
+		if b.String() != tc.want {
+			t.Errorf("escapeHTML(%q, escTemplate) = %q, want %q", tc.in, b.String(), tc.want)
+		}
+	}
+}
+
 func TestValidID(t *testing.T) {
 	tests := []struct {
 		id   string
