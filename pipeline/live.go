@@ -88,16 +88,19 @@ func (f *liveFeed) run() {
 	for range f.wake {
 		for {
 			f.mu.Lock()
-			out := f.buf
-			f.buf = f.spare[:0]
-			closed := f.closed
-			f.mu.Unlock()
-			if len(out) == 0 {
+			if len(f.buf) == 0 {
+				closed := f.closed
+				f.mu.Unlock()
 				if closed {
 					return
 				}
 				break
 			}
+			// The two buffers change places: Write appends to the
+			// spare while this one is written out, never to it.
+			out := f.buf
+			f.buf, f.spare = f.spare[:0], nil
+			f.mu.Unlock()
 			// The reporter's writer reports no error: a terminal that
 			// is gone (a closed pipe) is its to ignore.
 			_, _ = f.w.Write(out)
