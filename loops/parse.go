@@ -433,11 +433,43 @@ func yamlErrorLine(err error, block []byte, blockLine int) (int, string) {
 	if te, ok := err.(*yaml.TypeError); ok && len(te.Errors) > 0 {
 		msg = te.Errors[0]
 	}
+	n := 0
 	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return yamlFileLine(block, n, blockLine), msg[len(m[0]):]
+		n, _ = strconv.Atoi(m[1])
+		msg = msg[len(m[0]):]
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
-	return max(1, blockLine-1), strings.TrimPrefix(msg, "yaml: ")
+	if strings.Contains(msg, "tab character") || strings.Contains(msg, "cannot start any token") {
+		// YAML names the line before the tab's, or none: the line is
+		// the first at or after it indented with a tab.
+		if t := tabIndentedLine(block, max(1, n-1)); t > 0 {
+			return blockLine + t - 1, msg
+		}
+	}
+	if n > 0 {
+		return yamlFileLine(block, n, blockLine), msg
+	}
+	return max(1, blockLine-1), msg
+}
+
+// tabIndentedLine returns the first line of block, counting from 1, at or
+// after line from, whose indentation holds a tab; 0 when none does.
+func tabIndentedLine(block []byte, from int) int {
+	for i, line := range bytes.Split(block, []byte("\n")) {
+		if i+1 < from {
+			continue
+		}
+		for _, c := range line {
+			if c == '\t' {
+				return i + 1
+			}
+			if c != ' ' {
+				break
+			}
+		}
+	}
+	return 0
 }
 
 // yamlFileLine converts YAML's line n of block to a file line. YAML counts

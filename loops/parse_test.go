@@ -467,6 +467,30 @@ func TestSharedArtifactName(t *testing.T) {
 	}
 }
 
+// TestYAMLTabLine: a tab in the frontmatter's indentation is named on its
+// own line (YAML names the line before it, or none for the first key).
+func TestYAMLTabLine(t *testing.T) {
+	for _, tc := range []struct {
+		src  string
+		line int
+	}{
+		{"---\nloop_id: LOOP-T\nstatus: active\n\towner: x\n---\n# x\n", 4},
+		{"---\nloop_id: LOOP-T\nstatus: active\nowner: x\n\tpriority: p1\n---\n# x\n", 5},
+		{"---\n\tloop_id: LOOP-T\nstatus: active\n---\n# x\n", 2},
+	} {
+		d := Parse("loops/t.md", []byte(tc.src))
+		var errs []Problem
+		for _, p := range d.Problems {
+			if p.Level == LevelError {
+				errs = append(errs, p)
+			}
+		}
+		if len(errs) != 1 || errs[0].Line != tc.line {
+			t.Errorf("%q: errors %v; want one, on line %d", tc.src, messages(errs), tc.line)
+		}
+	}
+}
+
 // TestLostSteps: a line written as a step that the parser does not read
 // as one (it would never run, and a destructive step after it would run
 // without it) is an error naming its line; a step shown as an example in
