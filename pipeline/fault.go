@@ -18,15 +18,9 @@ const (
 	// process has ended (its receipt is written meanwhile, see
 	// pendingReceipt), before that step's result is recorded.
 	FaultAfterReceipt = "after-receipt"
-	// FaultIndexLockTaken: a stage's commit has just created
-	// .git/index.lock, which the journal names only as announced.
-	FaultIndexLockTaken = "index-lock-taken"
 	// FaultIndexLocked: a stage's commit holds .git/index.lock (recorded
 	// in the journal) and has written nothing else.
 	FaultIndexLocked = "index-locked"
-	// FaultRefLockTaken: a stage's commit has just created the branch's
-	// lock, which the journal names only as announced.
-	FaultRefLockTaken = "ref-lock-taken"
 	// FaultRefLocked: a stage's commit has written its objects and the new
 	// index (to index.lock), and holds HEAD's lock and the branch's
 	// (recorded in the journal); the branch has not moved.
@@ -46,7 +40,7 @@ const (
 
 // FaultPoints lists every fault point, in the order a step passes them
 // (FaultMidPush last: it is passed by `spine run --push` after the run).
-var FaultPoints = []string{FaultBeforeIntent, FaultAfterIntent, FaultAfterExit, FaultAfterResult, FaultReceiptPending, FaultAfterReceipt, FaultIndexLockTaken, FaultIndexLocked, FaultRefLockTaken, FaultRefLocked, FaultAfterCommit, FaultMidPush}
+var FaultPoints = []string{FaultBeforeIntent, FaultAfterIntent, FaultAfterExit, FaultAfterResult, FaultReceiptPending, FaultAfterReceipt, FaultIndexLocked, FaultRefLocked, FaultAfterCommit, FaultMidPush}
 
 // fault calls the configured fault hook at a point.
 func (r *Runner) fault(point string) {

@@ -195,8 +195,7 @@ type faultTrial struct {
 // killedStep is the index in faultSteps of the step the trial kills, or
 // -1 for a trial that kills between stages.
 func (tr faultTrial) killedStep() int {
-	switch tr.point {
-	case FaultAfterCommit, FaultIndexLockTaken, FaultIndexLocked, FaultRefLockTaken, FaultRefLocked:
+	if tr.point == FaultAfterCommit || tr.point == FaultIndexLocked || tr.point == FaultRefLocked {
 		return -1
 	}
 	return tr.nth - 1
@@ -256,7 +255,7 @@ func faultTrials() []faultTrial {
 		switch p {
 		case FaultMidPush, FaultReceiptPending:
 			continue
-		case FaultAfterCommit, FaultIndexLockTaken, FaultIndexLocked, FaultRefLockTaken, FaultRefLocked:
+		case FaultAfterCommit, FaultIndexLocked, FaultRefLocked:
 			n = 2
 		}
 		for i := 1; i <= n; i++ {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -274,19 +273,10 @@ func (r *Runner) reparsed(doc *loops.Document, src []byte) {
 // names the lock and stops, as git does.
 func (r *Runner) recordIndexLock(lk gitx.IndexLock) error {
 	pid := os.Getpid()
-	taken := lk.Taken()
-	switch {
-	case !taken:
-	case lk.Ref == "":
-		r.fault(FaultIndexLockTaken)
-	case !lk.LogOnly:
-		r.fault(FaultRefLockTaken)
-	}
 	if err := r.journal.AppendNoSync(JournalRecord{Kind: recIndexLock, At: r.opts.Clock(), PID: pid, StartTicks: procStartTicks(pid), Lock: &lk}); err != nil {
 		return err
 	}
 	switch {
-	case !taken:
 	case lk.Ref == "":
 		r.fault(FaultIndexLocked)
 	case !lk.LogOnly:
@@ -307,17 +297,8 @@ func (r *Runner) clearStaleIndexLock() error {
 	if err != nil || len(recs) == 0 {
 		return err
 	}
-	// A process's last record of a path says what it left there: the
-	// lock it took (its identity), one it announced and may have taken
-	// without reporting it (killed in between), or one it could not take.
-	last := map[string]bool{}
 	for i := len(recs) - 1; i >= 0; i-- {
 		rec := recs[i]
-		k := strconv.Itoa(rec.PID) + "\x00" + rec.Lock.Path
-		if last[k] {
-			continue
-		}
-		last[k] = true
 		if rec.PID == os.Getpid() || rec.PID > 0 && pidAlive(rec.PID) && startedAt(rec.PID, rec.StartTicks) {
 			continue
 		}

@@ -269,15 +269,8 @@ func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) 
 	if err != nil {
 		return plumbing.ZeroHash, false, err
 	}
-	// Announced first: a kill between taking the lock and reporting it
-	// leaves a lock the announcement still names (IndexLock.Announced).
-	lockPath := filepath.Join(gitDir, "index.lock")
-	if err := g.announceLock(lockPath, "", false); err != nil {
-		return plumbing.ZeroHash, false, fmt.Errorf("lock index: %w", err)
-	}
 	lock, err := lockIndex(gitDir)
 	if err != nil {
-		g.notTaken(lockPath, "", false)
 		return plumbing.ZeroHash, false, err
 	}
 	defer lock.rollback()

@@ -791,48 +791,6 @@ type IndexLock struct {
 	// change time, which every write moves, it tells a lock its process
 	// was writing when it died as that lock.
 	Btime int64 `json:"btime_ns,omitempty"`
-	// Announced is set (the wall clock, in nanoseconds) on the record
-	// OnIndexLock gets before the lock at Path is taken, which has no
-	// stat data yet: a process killed between taking it and reporting
-	// it left a lock no identity record names. RemoveStaleIndexLock
-	// then takes for that lock a file at Path born (or, for an index
-	// lock made of the spare, renamed or written) within
-	// announceWindow after Announced.
-	Announced int64 `json:"announced_ns,omitempty"`
-	// NotTaken is set on the record OnIndexLock gets when the lock
-	// announced could not be taken (another process holds it): the
-	// file there is not the announcer's.
-	NotTaken bool `json:"not_taken,omitempty"`
-}
-
-// Taken reports whether lk names a lock taken (with its identity), not
-// one announced or not taken.
-func (lk IndexLock) Taken() bool { return lk.Announced == 0 && !lk.NotTaken }
-
-// announceWindow bounds how long after its announcement a lock a process
-// took and did not report may have been born, or last written (an index
-// written into the spare).
-const announceWindow = 5 * time.Second
-
-// announceSlack is how much earlier than its announcement a lock's file
-// times may read (see bornAfter).
-const announceSlack = 50 * time.Millisecond
-
-// announceLock tells OnIndexLock that the lock at path (of the reference
-// ref, "" for index.lock) is about to be taken: see IndexLock.Announced.
-func (g *Repo) announceLock(path, ref string, logOnly bool) error {
-	if g.OnIndexLock == nil {
-		return nil
-	}
-	return g.OnIndexLock(IndexLock{Path: path, Ref: ref, LogOnly: logOnly, Announced: time.Now().UnixNano()})
-}
-
-// notTaken tells OnIndexLock that the lock announced at path was not
-// taken. It is best effort: the caller is already failing.
-func (g *Repo) notTaken(path, ref string, logOnly bool) {
-	if g.OnIndexLock != nil {
-		_ = g.OnIndexLock(IndexLock{Path: path, Ref: ref, LogOnly: logOnly, NotTaken: true})
-	}
 }
 
 // indexLockID returns the IndexLock of the file at path with stat data st.
@@ -874,22 +832,6 @@ func (lk IndexLock) same(cur IndexLock) bool {
 	return cur.Ctime == lk.Ctime
 }
 
-// bornAfter reports whether the lock file cur was born within
-// announceWindow of the announcement at (Unix nanoseconds): by its birth
-// time, else (no birth time; or an older one, for the index lock made of
-// the spare, which the rename and the writes after it change) by its
-// change time.
-func (cur IndexLock) bornAfter(at int64) bool {
-	// File times come from the kernel's coarse clock, which lags the
-	// one time.Now reads by up to a tick (4 to 10 ms): a lock taken
-	// just after its announcement can look born a little before it.
-	in := func(t int64) bool { return t >= at-int64(announceSlack) && t <= at+int64(announceWindow) }
-	if cur.Btime != 0 && in(cur.Btime) {
-		return true
-	}
-	return in(cur.Ctime)
-}
-
 // RemoveStaleIndexLock removes the lock file lk identifies (see
 // Repo.OnIndexLock), the repository's index.lock or the lock of the
 // reference lk.Ref, when it is still that file: the lock a process that
@@ -921,15 +863,7 @@ func (g *Repo) RemoveStaleIndexLock(lk IndexLock) (bool, error) {
 		}
 		return false, &fs.PathError{Op: "lstat", Path: lk.Path, Err: err}
 	}
-	cur := indexLockID(lk.Path, &st)
-	if lk.NotTaken {
-		return false, nil
-	}
-	if lk.Announced != 0 {
-		if !cur.bornAfter(lk.Announced) {
-			return false, nil
-		}
-	} else if !lk.same(cur) {
+	if !lk.same(indexLockID(lk.Path, &st)) {
 		return false, nil
 	}
 	if err := os.Remove(lk.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -23,13 +23,7 @@ func TestRemoveStaleIndexLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	var seen []IndexLock
-	g.OnIndexLock = func(lk IndexLock) error {
-		if !lk.Taken() {
-			return nil
-		}
-		seen = append(seen, lk)
-		return errors.New("stop here")
-	}
+	g.OnIndexLock = func(lk IndexLock) error { seen = append(seen, lk); return errors.New("stop here") }
 	if _, _, err := g.CommitFiles([]string{"a.md"}, "m", testSig()); err == nil || !strings.Contains(err.Error(), "stop here") {
 		t.Fatalf("CommitFiles with a failing lock hook: %v", err)
 	}
@@ -43,12 +37,7 @@ func TestRemoveStaleIndexLock(t *testing.T) {
 	lk := seen[0]
 
 	// The same lock, left behind (as by a process killed mid-commit).
-	g.OnIndexLock = func(got IndexLock) error {
-		if got.Taken() {
-			lk = got
-		}
-		return nil
-	}
+	g.OnIndexLock = func(got IndexLock) error { lk = got; return nil }
 	held, err := lockIndex(filepath.Join(dir, ".git"))
 	if err != nil {
 		t.Fatal(err)
@@ -126,53 +115,5 @@ func TestRemoveStaleIndexLockWrittenTo(t *testing.T) {
 	held.f.Close()
 	if removed, err := g.RemoveStaleIndexLock(lk); err != nil || !removed {
 		t.Fatalf("the recorded lock, written to: removed %v, %v", removed, err)
-	}
-}
-
-// TestRemoveStaleAnnouncedLock: a process killed between taking a lock
-// and reporting it left only the lock's announcement: the lock born just
-// after it is removed (the index's, a branch's); one that another process
-// took (born long after the announcement, or announced and not taken) is
-// left alone.
-func TestRemoveStaleAnnouncedLock(t *testing.T) {
-	needGit(t)
-	dir := t.TempDir()
-	gitRun(t, dir, "init", "-q", "-b", "main")
-	write(t, dir, "a.md", "a\n")
-	gitRun(t, dir, "add", "a.md")
-	gitRun(t, dir, "-c", "user.name=t", "-c", "user.email=t@x", "commit", "-q", "-m", "a")
-	g, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		name, path, ref string
-		announced       time.Duration // before the lock is made
-		notTaken        bool
-		want            bool
-	}{
-		{"index lock taken just after", "index.lock", "", 0, false, true},
-		{"branch lock taken just after", "refs/heads/main.lock", "refs/heads/main", 0, false, true},
-		{"announced long before", "index.lock", "", time.Minute, false, false},
-		{"not taken", "index.lock", "", 0, true, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p := filepath.Join(dir, ".git", filepath.FromSlash(tc.path))
-			lk := IndexLock{Path: p, Ref: tc.ref, Announced: time.Now().Add(-tc.announced).UnixNano(), NotTaken: tc.notTaken}
-			if tc.notTaken {
-				lk.Announced = 0
-			}
-			if err := os.WriteFile(p, nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			defer os.Remove(p)
-			removed, err := g.RemoveStaleIndexLock(lk)
-			if err != nil || removed != tc.want {
-				t.Fatalf("RemoveStaleIndexLock: removed %v, %v; want %v", removed, err, tc.want)
-			}
-			if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) != tc.want {
-				t.Errorf("lock there after: %v; want removed %v", err, tc.want)
-			}
-		})
 	}
 }

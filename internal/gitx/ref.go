@@ -143,15 +143,7 @@ func (g *Repo) writeRef(name plumbing.ReferenceName, old *plumbing.Hash, new plu
 // lock of HEAD taken for its log, see lockHead). A lock that exists is
 // ErrRefLocked, naming the file. On an error no lock is held.
 func (g *Repo) lockRef(name plumbing.ReferenceName, lockPath string, logOnly bool) (*os.File, error) {
-	// Announced first: a kill between taking the lock and reporting it
-	// leaves a lock the announcement still names (IndexLock.Announced).
-	if err := g.announceLock(lockPath, string(name), logOnly); err != nil {
-		return nil, fmt.Errorf("update %s: %w", name, err)
-	}
 	f, err := createRefLock(lockPath, refLockTimeout)
-	if err != nil {
-		g.notTaken(lockPath, string(name), logOnly)
-	}
 	if errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("update %s: %w: %s exists (another git process is updating it; if none is, remove the file)", name, ErrRefLocked, lockPath)
 	}

@@ -51,20 +51,7 @@ func TestCommitFilesMovesHeadLikeGit(t *testing.T) {
 				t.Fatal(err)
 			}
 			var locks []IndexLock
-			var announced []string
-			g.OnIndexLock = func(lk IndexLock) error {
-				switch {
-				case lk.Announced != 0:
-					announced = append(announced, lk.Path)
-				case lk.Taken():
-					// Each lock is announced before it is taken.
-					if len(announced) == 0 || announced[len(announced)-1] != lk.Path {
-						t.Errorf("lock %s taken without being announced first (announced: %v)", lk.Path, announced)
-					}
-					locks = append(locks, lk)
-				}
-				return nil
-			}
+			g.OnIndexLock = func(lk IndexLock) error { locks = append(locks, lk); return nil }
 			write(t, root, "new.md", "new\n")
 			h, ok, err := g.CommitFiles([]string{"new.md"}, "m", testSig())
 			if err != nil || !ok {
@@ -236,7 +223,7 @@ func TestRemoveStaleRefLock(t *testing.T) {
 	kept := filepath.Join(t.TempDir(), "kept")
 	var lk IndexLock
 	g.OnIndexLock = func(got IndexLock) error {
-		if got.Ref == "" || got.LogOnly || !got.Taken() {
+		if got.Ref == "" || got.LogOnly {
 			return nil
 		}
 		lk = got
@@ -305,12 +292,7 @@ func TestSetRefWritesWhole(t *testing.T) {
 	g, dir := openBase(t)
 	head := plumbing.NewHash(gitRun(t, dir, "rev-parse", "HEAD"))
 	var locks []string
-	g.OnIndexLock = func(lk IndexLock) error {
-		if lk.Taken() {
-			locks = append(locks, lk.Ref)
-		}
-		return nil
-	}
+	g.OnIndexLock = func(lk IndexLock) error { locks = append(locks, lk.Ref); return nil }
 	for _, h := range []plumbing.Hash{head, plumbing.NewHash(gitRun(t, dir, "rev-parse", "HEAD^{tree}"))} {
 		if err := g.SetRef("refs/spine/replay-backup", h, "test"); err != nil {
 			t.Fatal(err)
@@ -376,7 +358,7 @@ func TestCommitFilesChecksHeadUnderItsLock(t *testing.T) {
 	}
 	headPath := filepath.Join(dir, ".git", "HEAD")
 	g.OnIndexLock = func(lk IndexLock) error {
-		if lk.LogOnly && lk.Taken() {
+		if lk.LogOnly {
 			// What a checkout that ran just before would have written.
 			return os.WriteFile(headPath, []byte("ref: refs/heads/other\n"), 0o644)
 		}
@@ -408,7 +390,7 @@ func TestCommitFilesChecksHeadUnderItsLock(t *testing.T) {
 	kept := filepath.Join(t.TempDir(), "kept")
 	var lk IndexLock
 	g.OnIndexLock = func(got IndexLock) error {
-		if !got.LogOnly || !got.Taken() {
+		if !got.LogOnly {
 			return nil
 		}
 		lk = got

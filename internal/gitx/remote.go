@@ -526,19 +526,11 @@ func (g *Repo) SwitchTo(target plumbing.Hash, force bool) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	lockPath := filepath.Join(gitDir, "index.lock")
-	if err := g.announceLock(lockPath, "", false); err != nil {
-		return nil, fmt.Errorf("lock index: %w", err)
-	}
 	lock, err := lockIndex(gitDir)
 	if err != nil {
-		g.notTaken(lockPath, "", false)
 		return nil, err
 	}
 	defer lock.rollback()
-	if err := g.reportLock(lock.f, lockPath, "", false); err != nil {
-		return nil, fmt.Errorf("lock index: %w", err)
-	}
 	idx, err := g.readIndex(gitDir)
 	if err != nil {
 		return nil, err
