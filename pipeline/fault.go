@@ -18,9 +18,17 @@ const (
 	// process has ended (its receipt is written meanwhile, see
 	// pendingReceipt), before that step's result is recorded.
 	FaultAfterReceipt = "after-receipt"
+	// FaultIndexLockRecorded: a stage's commit has recorded the index
+	// lock it is about to take, which is not in place yet (made under a
+	// temporary name: gitx.placeLock).
+	FaultIndexLockRecorded = "index-lock-recorded"
 	// FaultIndexLocked: a stage's commit holds .git/index.lock (recorded
 	// in the journal) and has written nothing else.
 	FaultIndexLocked = "index-locked"
+	// FaultRefLockRecorded: a stage's commit has written its objects and
+	// the new index, holds HEAD's lock, and has recorded the branch's
+	// lock, which is not in place yet.
+	FaultRefLockRecorded = "ref-lock-recorded"
 	// FaultRefLocked: a stage's commit has written its objects and the new
 	// index (to index.lock), and holds HEAD's lock and the branch's
 	// (recorded in the journal); the branch has not moved.
@@ -40,7 +48,7 @@ const (
 
 // FaultPoints lists every fault point, in the order a step passes them
 // (FaultMidPush last: it is passed by `spine run --push` after the run).
-var FaultPoints = []string{FaultBeforeIntent, FaultAfterIntent, FaultAfterExit, FaultAfterResult, FaultReceiptPending, FaultAfterReceipt, FaultIndexLocked, FaultRefLocked, FaultAfterCommit, FaultMidPush}
+var FaultPoints = []string{FaultBeforeIntent, FaultAfterIntent, FaultAfterExit, FaultAfterResult, FaultReceiptPending, FaultAfterReceipt, FaultIndexLockRecorded, FaultIndexLocked, FaultRefLockRecorded, FaultRefLocked, FaultAfterCommit, FaultMidPush}
 
 // fault calls the configured fault hook at a point.
 func (r *Runner) fault(point string) {

@@ -195,7 +195,8 @@ type faultTrial struct {
 // killedStep is the index in faultSteps of the step the trial kills, or
 // -1 for a trial that kills between stages.
 func (tr faultTrial) killedStep() int {
-	if tr.point == FaultAfterCommit || tr.point == FaultIndexLocked || tr.point == FaultRefLocked {
+	switch tr.point {
+	case FaultAfterCommit, FaultIndexLockRecorded, FaultIndexLocked, FaultRefLockRecorded, FaultRefLocked:
 		return -1
 	}
 	return tr.nth - 1
@@ -255,7 +256,7 @@ func faultTrials() []faultTrial {
 		switch p {
 		case FaultMidPush, FaultReceiptPending:
 			continue
-		case FaultAfterCommit, FaultIndexLocked, FaultRefLocked:
+		case FaultAfterCommit, FaultIndexLockRecorded, FaultIndexLocked, FaultRefLockRecorded, FaultRefLocked:
 			n = 2
 		}
 		for i := 1; i <= n; i++ {

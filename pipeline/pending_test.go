@@ -49,8 +49,8 @@ func TestReceiptWrittenWhileNextStepRuns(t *testing.T) {
 	}
 	// c's receipt is written before the stage's commit; d is alone in
 	// its stage.
-	want = append(want, at(3, FaultAfterReceipt, FaultIndexLocked, FaultRefLocked, FaultAfterCommit, FaultBeforeIntent, FaultAfterIntent, FaultAfterExit, FaultAfterResult)...)
-	want = append(want, at(4, FaultAfterReceipt, FaultIndexLocked, FaultRefLocked, FaultAfterCommit)...)
+	want = append(want, at(3, FaultAfterReceipt, FaultIndexLockRecorded, FaultIndexLocked, FaultRefLockRecorded, FaultRefLocked, FaultAfterCommit, FaultBeforeIntent, FaultAfterIntent, FaultAfterExit, FaultAfterResult)...)
+	want = append(want, at(4, FaultAfterReceipt, FaultIndexLockRecorded, FaultIndexLocked, FaultRefLockRecorded, FaultRefLocked, FaultAfterCommit)...)
 	if diff := cmp.Diff(want, points); diff != "" {
 		t.Errorf("fault points:receipts on disk (-want +got):\n%s", diff)
 	}

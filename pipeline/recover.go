@@ -32,6 +32,7 @@ func (r *Runner) recover(ctx context.Context) error {
 		}
 		// From here on, every commit of this command records its lock.
 		r.opts.Git.OnIndexLock = r.recordIndexLock
+		r.opts.Git.OnLockPlaced = r.lockPlaced
 	}
 	order, entries, err := r.journal.Read()
 	if err != nil {
@@ -265,12 +266,13 @@ func (r *Runner) reparsed(doc *loops.Document, src []byte) {
 	*doc = *loops.Parse(doc.Path, src)
 }
 
-// recordIndexLock journals a lock file a commit has just created (its
-// index.lock, then HEAD's and the lock of the branch it moves), with this process's
-// pid and start time, before the commit writes anything to it (see
-// clearStaleIndexLock). It does not sync: a lock that outlives a reboot was
-// left by a process the reboot killed, and without the record the next run
-// names the lock and stops, as git does.
+// recordIndexLock journals a lock file a commit is about to put in place
+// (its index.lock, then HEAD's and the lock of the branch it moves: made
+// under a temporary name, it is renamed to its path only once this record
+// is written, see gitx.placeLock), with this process's pid and start
+// time (see clearStaleIndexLock). It does not sync: a lock that outlives a
+// reboot was left by a process the reboot killed, and without the record
+// the next run names the lock and stops, as git does.
 func (r *Runner) recordIndexLock(lk gitx.IndexLock) error {
 	pid := os.Getpid()
 	if err := r.journal.AppendNoSync(JournalRecord{Kind: recIndexLock, At: r.opts.Clock(), PID: pid, StartTicks: procStartTicks(pid), Lock: &lk}); err != nil {
@@ -278,8 +280,19 @@ func (r *Runner) recordIndexLock(lk gitx.IndexLock) error {
 	}
 	switch {
 	case lk.Ref == "":
-		r.fault(FaultIndexLocked)
+		r.fault(FaultIndexLockRecorded)
 	case !lk.LogOnly:
+		r.fault(FaultRefLockRecorded)
+	}
+	return nil
+}
+
+// lockPlaced passes the fault points of a commit holding its locks.
+func (r *Runner) lockPlaced(ref string, logOnly bool) error {
+	switch {
+	case ref == "":
+		r.fault(FaultIndexLocked)
+	case !logOnly:
 		// HEAD's lock for its log comes before the branch's.
 		r.fault(FaultRefLocked)
 	}
@@ -318,6 +331,7 @@ func (r *Runner) clearStaleIndexLock() error {
 func (r *Runner) detachGit() {
 	if r.opts.Git != nil {
 		r.opts.Git.OnIndexLock = nil
+		r.opts.Git.OnLockPlaced = nil
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,6 +46,12 @@ type Repo struct {
 	// that records them can tell, after a crash, its own stale locks from
 	// another git process's (RemoveStaleIndexLock).
 	OnIndexLock func(IndexLock) error
+	// OnLockPlaced, when set, is called once a lock OnIndexLock was told
+	// of is in place (for fault injection: a process killed there holds
+	// the lock); an error stops the change, as OnIndexLock's does.
+	OnLockPlaced func(ref string, logOnly bool) error
+	// lockSeq numbers the temporary files locks are made in.
+	lockSeq atomic.Uint64
 	// splitMinEntries: CommitFiles splits an index of this many entries
 	// with core.splitIndex unset (see split.go; never, outside tests).
 	splitMinEntries int
@@ -269,14 +276,11 @@ func (g *Repo) CommitFiles(paths []string, msg string, author object.Signature) 
 	if err != nil {
 		return plumbing.ZeroHash, false, err
 	}
-	lock, err := lockIndex(gitDir)
+	lock, err := g.lockIndex(gitDir)
 	if err != nil {
 		return plumbing.ZeroHash, false, err
 	}
 	defer lock.rollback()
-	if err := g.reportLock(lock.f, lock.path+".lock", "", false); err != nil {
-		return plumbing.ZeroHash, false, fmt.Errorf("lock index: %w", err)
-	}
 	g.index.mu.Lock()
 	defer g.index.mu.Unlock()
 	pol, err := g.splitPolicy(gitDir)

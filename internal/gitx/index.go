@@ -793,30 +793,37 @@ type IndexLock struct {
 	Btime int64 `json:"btime_ns,omitempty"`
 }
 
-// indexLockID returns the IndexLock of the file at path with stat data st.
-func indexLockID(path string, st *syscall.Stat_t) IndexLock {
+// indexLockID returns the IndexLock of the lock at path, a file with stat
+// data st whose birth time is read at statPath (where it is now).
+func indexLockID(path, statPath string, st *syscall.Stat_t) IndexLock {
 	id := statID(st)
-	return IndexLock{Path: path, Dev: id.dev, Ino: id.ino, Ctime: id.ctime.Nano(), Btime: birthTime(path)}
+	return IndexLock{Path: path, Dev: id.dev, Ino: id.ino, Ctime: id.ctime.Nano(), Btime: birthTime(statPath)}
 }
 
-// reportLock passes the lock file f, just created at path, to OnIndexLock
-// when it is set, with ref naming the reference it locks ("" for
-// index.lock) and logOnly set for HEAD's lock taken for its log alone.
-func (g *Repo) reportLock(f *os.File, path, ref string, logOnly bool) error {
+// reportLock passes the lock file f, open at statPath and about to become
+// the lock at path (see placeLock), to OnIndexLock when it is set, with
+// ref naming the reference it locks ("" for index.lock) and logOnly set
+// for HEAD's lock taken for its log alone.
+//
+// It returns whether the record names the file by its birth time, which
+// the rename to path keeps (where the file system keeps none, the record
+// names its change time, which the rename moves: placeLock then reports
+// the lock again once it is in place).
+func (g *Repo) reportLock(f *os.File, path, statPath, ref string, logOnly bool) (born bool, err error) {
 	if g.OnIndexLock == nil {
-		return nil
+		return true, nil
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		return err
+		return false, err
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return fmt.Errorf("no stat data for %s", path)
+		return false, fmt.Errorf("no stat data for %s", path)
 	}
-	lk := indexLockID(path, st)
+	lk := indexLockID(path, statPath, st)
 	lk.Ref, lk.LogOnly = ref, logOnly
-	return g.OnIndexLock(lk)
+	return lk.Btime != 0, g.OnIndexLock(lk)
 }
 
 // same reports whether lk and cur, the IndexLock of the file at lk.Path
@@ -863,7 +870,7 @@ func (g *Repo) RemoveStaleIndexLock(lk IndexLock) (bool, error) {
 		}
 		return false, &fs.PathError{Op: "lstat", Path: lk.Path, Err: err}
 	}
-	if !lk.same(indexLockID(lk.Path, &st)) {
+	if !lk.same(indexLockID(lk.Path, lk.Path, &st)) {
 		return false, nil
 	}
 	if err := os.Remove(lk.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -903,17 +910,30 @@ func sparePath(gitDir string) string { return filepath.Join(gitDir, "spine", "in
 
 // lockIndex takes gitDir/index.lock: the spare index file renamed to it
 // when there is a usable one, else a new file created exclusively.
-func lockIndex(gitDir string) (*indexLock, error) {
+func (g *Repo) lockIndex(gitDir string) (*indexLock, error) {
 	p := filepath.Join(gitDir, "index")
+	lockPath := p + ".lock"
 	mode := spareMode()
-	if f, size, ok := takeSpare(sparePath(gitDir), p+".lock", mode); ok {
+	place := func(f *os.File, tmp string) error { return g.placeLock(f, tmp, lockPath, "", false) }
+	f, size, ok, err := takeSpare(sparePath(gitDir), lockPath, mode, place)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return nil, fmt.Errorf("lock index: %w", lockFileError(lockPath, err))
+	case err != nil:
+		return nil, fmt.Errorf("lock index: %w", err)
+	case ok:
 		return &indexLock{path: p, f: f, spare: size, mode: mode}, nil
 	}
-	f, err := os.OpenFile(p+".lock", os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
-	if errors.Is(err, os.ErrExist) {
-		return nil, fmt.Errorf("lock index: %s exists: another git process is running, or one crashed (remove the file if none is running): %w", p+".lock", err)
-	}
+	f, tmp, err := g.newLockTemp(gitDir)
 	if err != nil {
+		return nil, fmt.Errorf("lock index: %w", err)
+	}
+	if err := place(f, tmp); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("lock index: %w", lockFileError(lockPath, err))
+		}
 		return nil, fmt.Errorf("lock index: %w", err)
 	}
 	return &indexLock{path: p, f: f, mode: mode}, nil

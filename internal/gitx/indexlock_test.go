@@ -38,7 +38,7 @@ func TestRemoveStaleIndexLock(t *testing.T) {
 
 	// The same lock, left behind (as by a process killed mid-commit).
 	g.OnIndexLock = func(got IndexLock) error { lk = got; return nil }
-	held, err := lockIndex(filepath.Join(dir, ".git"))
+	held, err := g.lockIndex(filepath.Join(dir, ".git"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestRemoveStaleIndexLock(t *testing.T) {
 	if err := syscall.Stat(lockPath, &st); err != nil {
 		t.Fatal(err)
 	}
-	lk = indexLockID(lockPath, &st)
+	lk = indexLockID(lockPath, lockPath, &st)
 	if removed, err := g.RemoveStaleIndexLock(lk); err != nil || !removed {
 		t.Fatalf("the recorded lock: removed %v, %v", removed, err)
 	}
@@ -89,7 +89,7 @@ func indexLockOf(t *testing.T, l *indexLock) IndexLock {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return indexLockID(l.path+".lock", fi.Sys().(*syscall.Stat_t))
+	return indexLockID(l.path+".lock", l.path+".lock", fi.Sys().(*syscall.Stat_t))
 }
 
 // TestRemoveStaleIndexLockWrittenTo: a process killed while it wrote its
@@ -103,7 +103,7 @@ func TestRemoveStaleIndexLockWrittenTo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	held, err := lockIndex(filepath.Join(dir, ".git"))
+	held, err := g.lockIndex(filepath.Join(dir, ".git"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,5 +115,58 @@ func TestRemoveStaleIndexLockWrittenTo(t *testing.T) {
 	held.f.Close()
 	if removed, err := g.RemoveStaleIndexLock(lk); err != nil || !removed {
 		t.Fatalf("the recorded lock, written to: removed %v, %v", removed, err)
+	}
+}
+
+// TestLockRecordedBeforePlaced: a lock is named to OnIndexLock before it
+// is at its path, so a process killed between the two leaves no lock
+// (only its temporary file, which the next lock of another process
+// sweeps), and the record never names a lock another process takes
+// there since: that one is left alone.
+func TestLockRecordedBeforePlaced(t *testing.T) {
+	needGit(t)
+	dir := t.TempDir()
+	gitRun(t, dir, "init", "-q", "-b", "main")
+	g, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gitDir := filepath.Join(dir, ".git")
+	lockPath := filepath.Join(gitDir, "index.lock")
+	var lk IndexLock
+	g.OnIndexLock = func(got IndexLock) error {
+		if _, err := os.Lstat(got.Path); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is in place before it is recorded (%v)", got.Path, err)
+		}
+		lk = got
+		return errors.New("killed here")
+	}
+	if _, err := g.lockIndex(gitDir); err == nil || !strings.Contains(err.Error(), "killed here") {
+		t.Fatalf("lockIndex: %v", err)
+	}
+	if lk.Path != lockPath || lk.Ino == 0 {
+		t.Fatalf("recorded %+v", lk)
+	}
+	// Another process takes the lock now.
+	if err := os.WriteFile(lockPath, []byte("git's"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if removed, err := g.RemoveStaleIndexLock(lk); err != nil || removed {
+		t.Fatalf("the other process's lock: removed %v, %v", removed, err)
+	}
+	os.Remove(lockPath)
+	// A temporary left by a process that is gone is swept.
+	stale := filepath.Join(gitDir, lockTempPrefix+"999999999.1")
+	if err := os.WriteFile(stale, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g.OnIndexLock = nil
+	l, err := g.lockIndex(gitDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.rollback()
+	if names, _ := filepath.Glob(filepath.Join(gitDir, lockTempPrefix+"*")); len(names) != 0 {
+		t.Errorf("lock temporaries left: %v", names)
 	}
 }

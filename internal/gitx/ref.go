@@ -143,16 +143,11 @@ func (g *Repo) writeRef(name plumbing.ReferenceName, old *plumbing.Hash, new plu
 // lock of HEAD taken for its log, see lockHead). A lock that exists is
 // ErrRefLocked, naming the file. On an error no lock is held.
 func (g *Repo) lockRef(name plumbing.ReferenceName, lockPath string, logOnly bool) (*os.File, error) {
-	f, err := createRefLock(lockPath, refLockTimeout)
+	f, err := g.createRefLock(lockPath, string(name), logOnly, refLockTimeout)
 	if errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("update %s: %w: %s exists (another git process is updating it; if none is, remove the file)", name, ErrRefLocked, lockPath)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("update %s: %w", name, err)
-	}
-	if err := g.reportLock(f, lockPath, string(name), logOnly); err != nil {
-		f.Close()
-		os.Remove(lockPath)
 		return nil, fmt.Errorf("update %s: %w", name, err)
 	}
 	return f, nil
@@ -196,19 +191,35 @@ func (g *Repo) lockHead(branch plumbing.ReferenceName) (unlock func(), err error
 // reference both go through, as two git processes would.
 const refLockTimeout = 100 * time.Millisecond
 
-// createRefLock creates the lock file path exclusively, trying again
+// createRefLock creates the lock file path (of the reference ref)
+// exclusively, reported before it is there (placeLock), trying again
 // while it exists for up to timeout, with growing pauses (git's
 // lock_file_timeout does the same); after that the error is fs.ErrExist.
-func createRefLock(path string, timeout time.Duration) (*os.File, error) {
+func (g *Repo) createRefLock(path, ref string, logOnly bool, timeout time.Duration) (*os.File, error) {
+	_, common, err := g.dirs()
+	if err != nil {
+		return nil, err
+	}
+	f, tmp, err := g.newLockTemp(common)
+	if err != nil {
+		return nil, err
+	}
 	deadline := time.Now().Add(timeout)
 	pause := time.Millisecond
 	for {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+		err := g.placeLock(f, tmp, path, ref, logOnly)
+		if err == nil {
+			return f, nil
+		}
 		if !errors.Is(err, fs.ErrExist) {
-			return f, err
+			f.Close()
+			os.Remove(tmp)
+			return nil, err
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
+			f.Close()
+			os.Remove(tmp)
 			return nil, err
 		}
 		time.Sleep(min(pause, left))

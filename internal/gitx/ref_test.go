@@ -222,12 +222,19 @@ func TestRemoveStaleRefLock(t *testing.T) {
 	// file is then put back, the same inode born at the same time.
 	kept := filepath.Join(t.TempDir(), "kept")
 	var lk IndexLock
+	killed := false
 	g.OnIndexLock = func(got IndexLock) error {
-		if got.Ref == "" || got.LogOnly {
+		if got.Ref != "" && !got.LogOnly && !killed {
+			lk = got
+		}
+		return nil
+	}
+	g.OnLockPlaced = func(ref string, logOnly bool) error {
+		if ref == "" || logOnly || killed {
 			return nil
 		}
-		lk = got
-		if err := os.Link(got.Path, kept); err != nil {
+		killed = true
+		if err := os.Link(lk.Path, kept); err != nil {
 			t.Fatal(err)
 		}
 		return errors.New("killed here")
@@ -313,12 +320,13 @@ func TestSetRefWritesWhole(t *testing.T) {
 // waited for, as git waits (core.filesRefLockTimeout), and taken once
 // released; one still held at the deadline is fs.ErrExist.
 func TestCreateRefLockWaits(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "main.lock")
+	g, dir := openBase(t)
+	path := filepath.Join(dir, ".git", "refs", "heads", "main.lock")
 	if err := os.WriteFile(path, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if _, err := createRefLock(path, 30*time.Millisecond); !errors.Is(err, fs.ErrExist) {
+	if _, err := g.createRefLock(path, "refs/heads/main", false, 30*time.Millisecond); !errors.Is(err, fs.ErrExist) {
 		t.Fatalf("createRefLock of a held lock: %v, want fs.ErrExist", err)
 	}
 	if waited := time.Since(start); waited < 30*time.Millisecond {
@@ -330,7 +338,7 @@ func TestCreateRefLockWaits(t *testing.T) {
 		os.Remove(path)
 		close(released)
 	}()
-	f, err := createRefLock(path, time.Minute)
+	f, err := g.createRefLock(path, "refs/heads/main", false, time.Minute)
 	if err != nil {
 		t.Fatalf("createRefLock after the holder let go: %v", err)
 	}
@@ -339,6 +347,11 @@ func TestCreateRefLockWaits(t *testing.T) {
 	case <-released:
 	default:
 		t.Error("took the lock before its holder let go")
+	}
+	os.Remove(path)
+	// No temporary file of the lock is left behind.
+	if names, _ := filepath.Glob(filepath.Join(dir, ".git", lockTempPrefix+"*")); len(names) != 0 {
+		t.Errorf("lock temporaries left: %v", names)
 	}
 }
 
@@ -389,12 +402,19 @@ func TestCommitFilesChecksHeadUnderItsLock(t *testing.T) {
 	// name and put back, the same inode born at the same time.
 	kept := filepath.Join(t.TempDir(), "kept")
 	var lk IndexLock
+	killed := false
 	g.OnIndexLock = func(got IndexLock) error {
-		if !got.LogOnly {
+		if got.LogOnly && !killed {
+			lk = got
+		}
+		return nil
+	}
+	g.OnLockPlaced = func(_ string, logOnly bool) error {
+		if !logOnly || killed {
 			return nil
 		}
-		lk = got
-		if err := os.Link(got.Path, kept); err != nil {
+		killed = true
+		if err := os.Link(lk.Path, kept); err != nil {
 			t.Fatal(err)
 		}
 		return errors.New("killed here")

@@ -526,7 +526,7 @@ func (g *Repo) SwitchTo(target plumbing.Hash, force bool) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	lock, err := lockIndex(gitDir)
+	lock, err := g.lockIndex(gitDir)
 	if err != nil {
 		return nil, err
 	}

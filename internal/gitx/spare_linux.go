@@ -23,32 +23,46 @@ import (
 // spare that is not usable is removed; ok is false when none was taken,
 // and the caller creates the lock file as git does. When lockPath exists
 // the spare stays, and the caller's create fails as it should.
-func takeSpare(spare, lockPath string, mode fs.FileMode) (f *os.File, size int64, ok bool) {
+//
+// place puts the spare at lockPath (placeLock: it reports it, then renames
+// it there unless lockPath exists); its error is returned, but for one
+// wrapping fs.ErrExist, which leaves the spare where it is (not ok, nil).
+func takeSpare(spare, lockPath string, mode fs.FileMode, place func(f *os.File, at string) error) (f *os.File, size int64, ok bool, err error) {
 	if mode == 0 {
-		return nil, 0, false
+		return nil, 0, false, nil
 	}
-	f, err := os.OpenFile(spare, os.O_RDWR|syscall.O_NOFOLLOW, 0)
+	f, err = os.OpenFile(spare, os.O_RDWR|syscall.O_NOFOLLOW, 0)
 	if err != nil {
-		return nil, 0, false
+		return nil, 0, false, nil
 	}
 	var st syscall.Stat_t
 	if err := syscall.Fstat(int(f.Fd()), &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Nlink != 1 ||
 		fs.FileMode(st.Mode&0o7777) != mode || !unshared(f) {
 		f.Close()
 		os.Remove(spare)
-		return nil, 0, false
+		return nil, 0, false, nil
 	}
-	switch err := fsx.RenameNoReplace(spare, lockPath); {
+	switch err := place(f, spare); {
 	case err == nil:
-		return f, st.Size, true
+		return f, st.Size, true, nil
 	case errors.Is(err, fs.ErrExist):
 		f.Close()
-		return nil, 0, false
-	default:
+		return nil, 0, false, nil
+	case errors.Is(err, fsx.ErrUnsupported), isLinkErr(err):
 		f.Close()
 		os.Remove(spare)
-		return nil, 0, false
+		return nil, 0, false, nil
+	default:
+		f.Close()
+		return nil, 0, false, err
 	}
+}
+
+// isLinkErr reports whether err is a rename's or a link's (the spare
+// could not be put in place: the caller makes a new lock instead).
+func isLinkErr(err error) bool {
+	var le *os.LinkError
+	return errors.As(err, &le)
 }
 
 // spareMode returns the mode a spare must have to be the next index

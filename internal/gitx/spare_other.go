@@ -9,8 +9,8 @@ import (
 
 // takeSpare never takes a spare here: without a way to tell that no
 // other process reads it (see the Linux version), the lock is a new file.
-func takeSpare(spare, lockPath string, mode fs.FileMode) (*os.File, int64, bool) {
-	return nil, 0, false
+func takeSpare(spare, lockPath string, mode fs.FileMode, place func(*os.File, string) error) (*os.File, int64, bool, error) {
+	return nil, 0, false, nil
 }
 
 // spareMode: no file is a spare here.
