@@ -265,7 +265,10 @@ const (
 	// The starts and ends of the findings of a file not read at all
 	// (unreadDocument).
 	msgCannotRead = "cannot read: "
-	msgTooLarge   = "-byte limit; not read"
+	// The starts of the findings of steps not read (StepsUnread).
+	msgLostStep = "this line is written as a step but is not one"
+	msgTooDeep  = "block quotes and lists nested"
+	msgTooLarge = "-byte limit; not read"
 )
 
 // Unreadable reports whether the document could not be read as a loop at
@@ -275,6 +278,19 @@ func (d *Document) Unreadable() bool {
 	for _, p := range d.Problems {
 		if p.Level == LevelError && (p.Message == msgEmpty || p.Message == msgBinary ||
 			strings.HasPrefix(p.Message, msgCannotRead) || strings.HasSuffix(p.Message, msgTooLarge)) {
+			return true
+		}
+	}
+	return false
+}
+
+// StepsUnread reports whether a step of the document may not have been
+// read: a line written as a step that Markdown does not read as one, or a
+// body too deeply nested to read. Such a loop has work a run cannot see,
+// whatever the state of the steps it did read.
+func (d *Document) StepsUnread() bool {
+	for _, p := range d.Problems {
+		if p.Level == LevelError && (strings.HasPrefix(p.Message, msgLostStep) || strings.HasPrefix(p.Message, msgTooDeep)) {
 			return true
 		}
 	}

@@ -19,7 +19,13 @@ func TestNesting(t *testing.T) {
 		{"text\n" + strings.Repeat(">", 500) + "\n", 500, 2},
 		{"- - - x\n", 3, 1},
 		{"-not a list\n*also not\n12x\n", 0, 0},
-		{"\t\tcode\n", 4, 1},
+		{"\t\tcode\n", 0, 0},
+		// Indentation alone, blank lines, code in fences, thematic
+		// breaks: no containers.
+		{strings.Repeat(" ", 300) + "\n" + strings.Repeat(" ", 210) + "x\n", 0, 0},
+		{"```sh\n" + strings.Repeat("> ", 200) + "x\n```\n> y\n", 1, 4},
+		{strings.Repeat("- ", 150) + "\n", 0, 0},
+		{"    - nested\n", 3, 1},
 	} {
 		d, l := Nesting([]byte(tc.src))
 		if d != tc.depth || l != tc.line {

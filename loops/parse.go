@@ -690,7 +690,7 @@ func typeName(v any) string {
 func (p *docParser) body() {
 	body := p.src[p.d.BodyOffset:]
 	if depth, line := Nesting(body); depth > MaxNesting {
-		p.problem(p.d.BodyLine+line-1, LevelError, "block quotes and lists nested %d levels deep here; spine reads documents nested at most %d deep, and not this one's steps", depth, MaxNesting)
+		p.problem(p.d.BodyLine+line-1, LevelError, msgTooDeep+" %d levels deep here; spine reads documents nested at most %d deep, and not this one's steps", depth, MaxNesting)
 		return
 	}
 	w := &bodyWalker{p: p, body: body, base: p.d.BodyOffset}
@@ -924,12 +924,17 @@ func (w *bodyWalker) addFence(open, end int, closed bool) {
 // character, is content, and fine.
 func (w *bodyWalker) lostSteps() {
 	body, fi := w.body, 0
+	evBegin, evEnd, err := evidenceSpan(body)
+	if err != nil {
+		evBegin, evEnd = -1, -1
+	}
+	var comments [][2]int // HTML comments, found when a line needs them
 	for off := 0; off < len(body); {
 		end := lineEnd(body, off)
 		line := body[off:end]
 		off0 := off
 		off = end
-		t := bytes.TrimLeft(line, " \t>")
+		t := trimContainers(line)
 		if len(t) < 3 || (t[0] != '`' && t[0] != '~') {
 			continue
 		}
@@ -950,8 +955,17 @@ func (w *bodyWalker) lostSteps() {
 			in = &w.fences[fi]
 		}
 		lineNo := w.p.lineAt(w.base + off0)
+		if comments == nil {
+			comments = htmlComments(body)
+		}
 		var why string
 		switch {
+		case evBegin >= 0 && at > evBegin && at < evEnd:
+			why = "it is inside spine's evidence block, which spine rewrites: move it out of the block"
+		case inSpans(comments, at):
+			// Commented out on purpose, most likely: said, not refused.
+			w.p.problem(lineNo, LevelWarning, "this step is commented out (inside an HTML comment): it does not run")
+			continue
 		case in == nil:
 			why = "it is not read as a fence (indented four spaces or more, inside an HTML block, or a ``` line whose text after the fence holds a backtick)"
 		case !in.closed:
@@ -961,8 +975,71 @@ func (w *bodyWalker) lostSteps() {
 		default:
 			continue // an example inside a longer fence
 		}
-		w.p.problem(lineNo, LevelError, "this line is written as a step but is not one, so it would never run: %s", why)
+		w.p.problem(lineNo, LevelError, msgLostStep+", so it would never run: %s", why)
 	}
+}
+
+// trimContainers drops what may stand before a fence on its line: blanks,
+// block quote and list item markers, and the invisible characters a paste
+// brings (no-break spaces, a byte order mark), which Markdown takes for
+// text, so that a fence behind them is no fence.
+func trimContainers(line []byte) []byte {
+	for {
+		before := len(line)
+		line = bytes.TrimLeft(line, " \t>")
+		switch {
+		case len(line) >= 2 && (line[0] == '-' || line[0] == '*' || line[0] == '+') && (line[1] == ' ' || line[1] == '\t'):
+			line = line[2:]
+		case bytes.HasPrefix(line, []byte("\u00a0")):
+			line = line[len("\u00a0"):]
+		case bytes.HasPrefix(line, []byte("\ufeff")):
+			line = line[len("\ufeff"):]
+		case bytes.HasPrefix(line, []byte("\u3000")):
+			line = line[len("\u3000"):]
+		default:
+			k := 0
+			for k < len(line) && k < 9 && line[k] >= '0' && line[k] <= '9' {
+				k++
+			}
+			if k > 0 && k+1 < len(line) && (line[k] == '.' || line[k] == ')') && (line[k+1] == ' ' || line[k+1] == '\t') {
+				line = line[k+2:]
+			}
+		}
+		if len(line) == before {
+			return line
+		}
+	}
+}
+
+// htmlComments returns the spans of a body's HTML comments, `<!--` to the
+// next `-->` (or the end).
+func htmlComments(body []byte) [][2]int {
+	out := [][2]int{}
+	for i := 0; i < len(body); {
+		j := bytes.Index(body[i:], []byte("<!--"))
+		if j < 0 {
+			break
+		}
+		start := i + j
+		k := bytes.Index(body[start+4:], []byte("-->"))
+		end := len(body)
+		if k >= 0 {
+			end = start + 4 + k + 3
+		}
+		out = append(out, [2]int{start, end})
+		i = end
+	}
+	return out
+}
+
+// inSpans reports whether off is inside one of spans.
+func inSpans(spans [][2]int, off int) bool {
+	for _, s := range spans {
+		if off > s[0] && off < s[1] {
+			return true
+		}
+	}
+	return false
 }
 
 // stepAttrs reports whether the text after a fence run holds attributes

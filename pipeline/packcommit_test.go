@@ -124,6 +124,27 @@ func TestPlanSaysTheLoopDoesNotRun(t *testing.T) {
 	}
 }
 
+// TestLoopWithUnreadStepsIsInvalid: a loop whose only step Markdown does
+// not read as one (indented into a code block), or whose body is nested
+// too deep to read, has no step to plan, and is still named invalid: plan
+// and run exit 2, not "nothing pending".
+func TestLoopWithUnreadStepsIsInvalid(t *testing.T) {
+	for name, body := range map[string]string{
+		"indented": "## Stage 1: A\n\n    ```sh {name=a}\n    true\n    ```\n",
+		"too deep": "## Stage 1: A\n\n```sh {name=a}\ntrue\n```\n\n" + strings.Repeat("> ", 150) + "x\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := newRepo(t)
+			r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", body)})
+			for _, cmd := range []string{"plan", "run"} {
+				if out, code := r.spine(context.Background(), nil, cmd); code != 2 || !strings.Contains(out, "LOOP-A") {
+					t.Errorf("%s: exit %d, want 2 naming LOOP-A\n%s", cmd, code, out)
+				}
+			}
+		})
+	}
+}
+
 func TestPackRunnerRunsTheBytesItChecked(t *testing.T) {
 	root := t.TempDir()
 	made := filepath.Join(root, "made")

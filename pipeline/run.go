@@ -344,11 +344,12 @@ func (r *Runner) loadWith(h *History) error {
 
 // InvalidLoop reports whether doc, planned as items, is a loop the run
 // skips as invalid (DESIGN's exit 2): active, with lint errors, and with
-// steps not done; or a document that could not be read as a loop at all
+// steps not done or steps it could not read (loops.Document.StepsUnread);
+// or a document that could not be read as a loop at all
 // (loops.Document.Unreadable), whose status nobody can tell.
 func InvalidLoop(doc *loops.Document, items []Item) bool {
 	return doc.Unreadable() || doc.HasErrors() && runnableStatus(doc.Status) &&
-		slices.ContainsFunc(items, func(it Item) bool { return it.State != StateDone && it.State != StateEdited })
+		(doc.StepsUnread() || slices.ContainsFunc(items, func(it Item) bool { return it.State != StateDone && it.State != StateEdited }))
 }
 
 // Skip is a loop a run did not run: What names it (its loop id, or the
