@@ -76,17 +76,22 @@ func TestInvalidPackWaits(t *testing.T) {
 	r := newRepo(t)
 	count := counter(t)
 	r.commit("loops", map[string]string{
-		"verify/p.yaml": "pack: p\nchecks:\n  - id: C1\n\trun: echo p\n",
-		"verify/q.yaml": fmt.Sprintf("pack: q\nchecks:\n  - id: C1\n    run: echo q >> %s\n  - id: C1\n    run: echo q >> %s\n", count, count),
-		"loops/a.md":    loopDoc("LOOP-A", "## Stage 1: Check\n\n```verify {name=check-p pack=p}\n```\n"),
-		"loops/b.md":    loopDoc("LOOP-B", "## Stage 1: Check\n\n```verify {name=check-q pack=q}\n```\n"),
+		// Invalid YAML, in a file not named after its pack.
+		"verify/p-checks.yaml": "pack: p\nchecks:\n  - id: C1\n\trun: echo p\n",
+		"verify/q.yaml":        fmt.Sprintf("pack: q\nchecks:\n  - id: C1\n    run: echo q >> %s\n  - id: C1\n    run: echo q >> %s\n", count, count),
+		// Defined twice: which checks would run is anyone's guess.
+		"verify/d.yaml":  fmt.Sprintf("pack: d\nchecks:\n  - id: C1\n    run: echo d >> %s\n", count),
+		"verify/d2.yaml": fmt.Sprintf("pack: d\nchecks:\n  - id: C9\n    run: echo d2 >> %s\n", count),
+		"loops/a.md":     loopDoc("LOOP-A", "## Stage 1: Check\n\n```verify {name=check-p pack=p}\n```\n"),
+		"loops/b.md":     loopDoc("LOOP-B", "## Stage 1: Check\n\n```verify {name=check-q pack=q}\n```\n"),
+		"loops/c.md":     loopDoc("LOOP-C", "## Stage 1: Check\n\n```verify {name=check-d pack=d}\n```\n"),
 	})
 	out := r.run(nil)
 	skipped := map[string]string{}
 	for _, s := range out.Skipped {
 		skipped[s.What] = s.Why
 	}
-	for loop, file := range map[string]string{"LOOP-A": "verify/p.yaml:", "LOOP-B": "verify/q.yaml:"} {
+	for loop, file := range map[string]string{"LOOP-A": "verify/p-checks.yaml:", "LOOP-B": "verify/q.yaml:", "LOOP-C": "verify/d"} {
 		if why := skipped[loop]; !strings.Contains(why, "has errors") || !strings.Contains(why, file) {
 			t.Errorf("%s skipped for %q; want it held, naming %s and its line", loop, why, file)
 		}
@@ -94,12 +99,12 @@ func TestInvalidPackWaits(t *testing.T) {
 	if len(r.receipts()) != 0 {
 		t.Fatalf("receipts written for packs with errors: %v", r.stepReceipts("check-p"))
 	}
-	if it := r.plan(nil, "LOOP-A", "check-p"); it.State != StateWaiting || !strings.Contains(it.Reason, "verify/p.yaml:") {
+	if it := r.plan(nil, "LOOP-A", "check-p"); it.State != StateWaiting || !strings.Contains(it.Reason, "verify/p-checks.yaml:") || strings.Contains(it.Reason, r.root) {
 		t.Errorf("plan of check-p: %s %q, want waiting, naming the pack's file and line", it.State, it.Reason)
 	}
 	r.commit("fixed", map[string]string{
-		"verify/p.yaml": fmt.Sprintf("pack: p\nchecks:\n  - id: C1\n    run: echo p >> %s\n", count),
-		"verify/q.yaml": fmt.Sprintf("pack: q\nchecks:\n  - id: C1\n    run: echo q >> %s\n", count),
+		"verify/p-checks.yaml": fmt.Sprintf("pack: p\nchecks:\n  - id: C1\n    run: echo p >> %s\n", count),
+		"verify/q.yaml":        fmt.Sprintf("pack: q\nchecks:\n  - id: C1\n    run: echo q >> %s\n", count),
 	})
 	r.run(nil)
 	if data, err := os.ReadFile(count); err != nil || string(data) != "p\nq\n" && string(data) != "q\np\n" {

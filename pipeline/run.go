@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -458,25 +459,41 @@ func (r *Runner) packInvalid(pack string) string {
 		return ""
 	}
 	r.loadPacks()
-	file := ""
-	if pk, ok := packs.Lookup(r.packs, pack); ok {
-		file = pk.Path
-	}
+	dir := filepath.Join(r.opts.Root, filepath.FromSlash(r.opts.Config.VerifyDir))
 	for _, p := range r.packProblems {
-		if p.Level != finding.LevelError {
-			continue
-		}
-		base := filepath.Base(p.Path)
-		named := strings.TrimSuffix(strings.TrimSuffix(base, ".yaml"), ".yml") == pack
-		if p.Path != file && (file != "" || !named) {
+		// A finding about the folder (a symbolic link, unreadable) is
+		// every pack's; one about a file, the pack it defines.
+		if p.Level != finding.LevelError || p.Path != dir && r.packOfFile(p.Path) != pack {
 			continue
 		}
 		if rel, err := filepath.Rel(r.opts.Root, p.Path); err == nil {
 			p.Path = filepath.ToSlash(rel)
 		}
+		p.Message = strings.ReplaceAll(p.Message, r.opts.Root+string(filepath.Separator), "")
 		return fmt.Sprintf("verify pack %s has errors; fix them (spine lint): %s", pack, p.String())
 	}
 	return ""
+}
+
+// packDecl finds the name a pack file gives itself.
+var packDecl = regexp.MustCompile(`(?m)^pack:[ \t]*["']?([A-Za-z0-9._-]+)`)
+
+// packOfFile returns the name of the pack the file at path defines: as
+// loaded, else as its `pack:` line says (a file that is not valid YAML),
+// else its file name.
+func (r *Runner) packOfFile(path string) string {
+	for _, pk := range r.packs {
+		if pk.Path == path {
+			return pk.Name
+		}
+	}
+	if data, err := os.ReadFile(path); err == nil {
+		if m := packDecl.FindSubmatch(data); m != nil {
+			return string(m[1])
+		}
+	}
+	base := filepath.Base(path)
+	return strings.TrimSuffix(strings.TrimSuffix(base, ".yaml"), ".yml")
 }
 
 // packFileChange says why the verify pack named pack may not run, when its
