@@ -123,20 +123,30 @@ func Verify(repoRoot string, st *Store) (*VerifyReport, error) {
 func VerifyEntries(repoRoot, storeRoot string, entries []Entry) *VerifyReport {
 	sorted := slices.Clone(entries)
 	SortEntries(sorted)
-	// An artifact's file is its last run's: a step run again (--retry),
-	// or another step naming the same artifact, rewrote it, and the
-	// earlier receipts' hashes are of what git's history keeps.
+	// An artifact's file is its loop's last run's: a step run again
+	// (--retry), or another step of the loop naming the same artifact,
+	// rewrote it, and the earlier receipts' hashes are of what git's
+	// history keeps. Only a receipt of the same loop, in a folder named by
+	// its valid run key, takes a path over: a receipt made up for another
+	// loop does not hide an artifact changed since its run.
 	lastWriter := make(map[string]int)
 	for i := range sorted {
-		if r := sorted[i].Receipt; r != nil && sorted[i].Err == nil {
+		if r := sorted[i].Receipt; ArtifactWriter(&sorted[i]) {
 			for _, a := range r.Artifacts {
-				lastWriter[a.Path] = i
+				lastWriter[r.LoopID+"\x00"+a.Path] = i
 			}
 		}
 	}
 	problems := make([][]Problem, len(sorted))
 	par.Do(len(sorted), 0, func(i int) {
-		problems[i] = verifyEntry(repoRoot, storeRoot, &sorted[i], func(p string) bool { return lastWriter[p] != i })
+		loop := ""
+		if r := sorted[i].Receipt; r != nil {
+			loop = r.LoopID
+		}
+		problems[i] = verifyEntry(repoRoot, storeRoot, &sorted[i], func(p string) bool {
+			last, ok := lastWriter[loop+"\x00"+p]
+			return ok && last != i
+		})
 	})
 	index := make(map[*Entry]int, len(sorted))
 	for i := range sorted {
@@ -171,6 +181,17 @@ func VerifyEntries(repoRoot, storeRoot string, entries []Entry) *VerifyReport {
 		rep.Problems = append(rep.Problems, ps...)
 	}
 	return rep
+}
+
+// ArtifactWriter reports whether e's receipt may take over the artifact
+// paths it records from its loop's earlier receipts (see VerifyEntries):
+// it parsed, and its folder is named by its valid run key.
+func ArtifactWriter(e *Entry) bool {
+	if e.Err != nil || e.Receipt == nil || e.Receipt.RunKey != e.RunKey {
+		return false
+	}
+	_, err := ParseRunKey(e.RunKey)
+	return err == nil
 }
 
 // chainProblem is a chain finding on one entry.

@@ -172,6 +172,18 @@ func TestVerify(t *testing.T) {
 			want: []wantProblem{{"a5", "artifacts/loop-a/10-list.txt", "artifact hashes to"}},
 		},
 		{
+			// A receipt made up for another loop, naming the path with
+			// the changed file's hash, does not take it over.
+			name: "artifact edited, a receipt of another loop claims it",
+			mutate: func(t *testing.T, f *fixture) {
+				os.WriteFile(f.path("artifacts/loop-a/10-list.txt"), []byte("tank 12T\n"), 0o644)
+				f.add(t, "z1", "FAKE", 15*time.Hour, nil, func(r *Receipt) {
+					r.Artifacts = []ArtifactRef{{Path: "artifacts/loop-a/10-list.txt", SHA256: HashBytes([]byte("tank 12T\n")), Size: 9}}
+				})
+			},
+			want: []wantProblem{{"a2", "artifacts/loop-a/10-list.txt", "artifact hashes to"}},
+		},
+		{
 			name:   "artifact missing",
 			mutate: func(t *testing.T, f *fixture) { os.Remove(f.path("artifacts/loop-a/10-list.txt")) },
 			want:   []wantProblem{{"a2", "artifacts/loop-a/10-list.txt", "artifact is missing"}},

@@ -421,16 +421,19 @@ func digitDirs(dir string, n int) ([]string, error) {
 	return out, nil
 }
 
-// artifactRuns maps each artifact path that receipts record to the run
-// key of the last one (recs in run order) recording it.
+// artifactRuns maps each artifact path that receipts record, with the
+// loop recording it, to the run key of the loop's last receipt (recs in
+// run order) recording it, as spine verify takes them
+// (artifacts.ArtifactWriter): a receipt of another loop takes no path
+// over.
 func artifactRuns(recs []*receiptRec) map[string]string {
 	out := map[string]string{}
 	for _, r := range recs {
-		if r.Receipt == nil {
+		if !artifacts.ArtifactWriter(&r.Entry) {
 			continue
 		}
 		for _, a := range r.Receipt.Artifacts {
-			out[a.Path] = r.RunKey
+			out[r.Receipt.LoopID+"\x00"+a.Path] = r.RunKey
 		}
 	}
 	return out
@@ -443,17 +446,21 @@ func sameArtifactRuns(p, st *buildState, r *receiptRec) bool {
 		return true
 	}
 	for _, a := range r.Receipt.Artifacts {
-		if p.artifactRun[a.Path] != st.artifactRun[a.Path] {
+		k := r.Receipt.LoopID + "\x00" + a.Path
+		if p.artifactRun[k] != st.artifactRun[k] {
 			return false
 		}
 	}
 	return true
 }
 
-// rewrittenBy returns the later run whose artifact file replaced r's
-// artifact at path p, or "" when the file is r's.
+// rewrittenBy returns the later run of r's loop whose artifact file
+// replaced r's artifact at path p, or "" when the file is r's.
 func (st *buildState) rewrittenBy(r *receiptRec, p string) string {
-	if last := st.artifactRun[p]; last != "" && last != r.RunKey {
+	if r.Receipt == nil {
+		return ""
+	}
+	if last := st.artifactRun[r.Receipt.LoopID+"\x00"+p]; last != "" && last != r.RunKey {
 		return last
 	}
 	return ""
