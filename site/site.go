@@ -298,6 +298,9 @@ func (b *Builder) build(ctx context.Context, opts Options, h *buildHint) (Stats,
 	if err := checkOut(root, out, state, opts.Config); err != nil {
 		return Stats{}, err
 	}
+	// Written where it was checked to lead: a link swapped meanwhile
+	// (lnk -> .git) does not take the pages elsewhere.
+	out = fsx.Resolved(out)
 	if b.cacheRoot != root || b.cacheOut != out || b.cacheState != sdir {
 		b.cacheRoot, b.cacheOut, b.cacheState = root, out, sdir
 		removeLegacyState(out)
