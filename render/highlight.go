@@ -4,7 +4,6 @@ package render
 
 import (
 	_ "embed"
-	"html"
 	"io"
 	"strings"
 	"sync"
@@ -68,13 +67,13 @@ func (h *highlighter) write(w io.StringWriter, lang string, code []byte) {
 			return
 		}
 		if cls == "" {
-			b.WriteString(html.EscapeString(VisibleBidi(s)))
+			b.WriteString(EscapeText(s))
 			return
 		}
 		b.WriteString(`<span class="`)
 		b.WriteString(cls)
 		b.WriteString(`">`)
-		b.WriteString(html.EscapeString(VisibleBidi(s)))
+		b.WriteString(EscapeText(s))
 		b.WriteString(`</span>`)
 	}
 	highlightTokens(lang, string(code), emit)

@@ -2,7 +2,6 @@ package render
 
 import (
 	"bytes"
-	"html"
 	"net/url"
 	"path"
 	"strings"
@@ -413,17 +412,17 @@ func writeRefNode(w util.BufWriter, n *RefNode) {
 	switch {
 	case n.Self:
 		_, _ = w.WriteString(`<span class="ref ref-self">`)
-		_, _ = w.WriteString(html.EscapeString(n.ID))
+		_, _ = w.WriteString(EscapeText(n.ID))
 		_, _ = w.WriteString(`</span>`)
 	case !n.OK:
 		_, _ = w.WriteString(`<span class="ref ref-` + n.RefKind.String() + ` missing" title="` + missingTitle(n.RefKind) + `">`)
-		_, _ = w.WriteString(html.EscapeString(n.ID))
+		_, _ = w.WriteString(EscapeText(n.ID))
 		_, _ = w.WriteString(`</span>`)
 	default:
 		_, _ = w.WriteString(`<a class="ref ref-` + n.RefKind.String() + `" href="`)
-		_, _ = w.WriteString(html.EscapeString(n.Href))
+		_, _ = w.WriteString(EscapeText(n.Href))
 		_, _ = w.WriteString(`">`)
-		_, _ = w.WriteString(html.EscapeString(n.ID))
+		_, _ = w.WriteString(EscapeText(n.ID))
 		_, _ = w.WriteString(`</a>`)
 	}
 }
@@ -432,7 +431,7 @@ func (nr *nodeRenderer) renderMissing(w util.BufWriter, _ []byte, node ast.Node,
 	n := node.(*MissingNode)
 	if entering {
 		_, _ = w.WriteString(`<span class="missing" title="`)
-		_, _ = w.WriteString(html.EscapeString(n.Title))
+		_, _ = w.WriteString(EscapeText(n.Title))
 		_, _ = w.WriteString(`">`)
 	} else {
 		_, _ = w.WriteString(`</span>`)
@@ -466,7 +465,7 @@ func (nr *nodeRenderer) renderStep(w util.BufWriter, _ []byte, node ast.Node, en
 		_, _ = w.WriteString(` id="step-` + n.Name + `"`)
 	}
 	_, _ = w.WriteString(`><div class="step-head"><span class="badge state-` + cls + `">`)
-	_, _ = w.WriteString(html.EscapeString(n.State))
+	_, _ = w.WriteString(EscapeText(n.State))
 	_, _ = w.WriteString(`</span>`)
 	if n.Lang == "verify" {
 		_, _ = w.WriteString(`<span class="step-kind">verify</span>`)
@@ -475,7 +474,7 @@ func (nr *nodeRenderer) renderStep(w util.BufWriter, _ []byte, node ast.Node, en
 	if n.Name == "" {
 		_, _ = w.WriteString("(no name)")
 	} else {
-		_, _ = w.WriteString(html.EscapeString(n.Name))
+		_, _ = w.WriteString(EscapeText(n.Name))
 	}
 	_, _ = w.WriteString(`</code>`)
 	for _, a := range n.Attrs {
@@ -492,18 +491,18 @@ func (nr *nodeRenderer) renderStep(w util.BufWriter, _ []byte, node ast.Node, en
 			}
 		}
 		_, _ = w.WriteString(`<span class="` + cls + `"><span class="k">`)
-		_, _ = w.WriteString(html.EscapeString(a.Key))
+		_, _ = w.WriteString(EscapeText(a.Key))
 		_, _ = w.WriteString(`</span>`)
 		if a.Value != "true" || a.Key == "name" {
 			_, _ = w.WriteString(`=<span class="v">`)
-			_, _ = w.WriteString(html.EscapeString(a.Value))
+			_, _ = w.WriteString(EscapeText(a.Value))
 			_, _ = w.WriteString(`</span>`)
 		}
 		_, _ = w.WriteString(`</span>`)
 	}
 	if n.Err != "" {
 		_, _ = w.WriteString(`<span class="attr attr-danger" title="`)
-		_, _ = w.WriteString(html.EscapeString(n.Err))
+		_, _ = w.WriteString(EscapeText(n.Err))
 		_, _ = w.WriteString(`">invalid attributes</span>`)
 	}
 	_, _ = w.WriteString("</div>\n")
@@ -534,13 +533,13 @@ func (nr *nodeRenderer) renderCodeSpan(w util.BufWriter, source []byte, node ast
 		case *ast.Text:
 			value := c.Segment.Value(source)
 			if bytes.HasSuffix(value, []byte("\n")) {
-				_, _ = w.WriteString(html.EscapeString(string(value[:len(value)-1])))
+				_, _ = w.WriteString(EscapeText(string(value[:len(value)-1])))
 				_ = w.WriteByte(' ')
 			} else {
-				_, _ = w.WriteString(html.EscapeString(string(value)))
+				_, _ = w.WriteString(EscapeText(string(value)))
 			}
 		case *ast.String:
-			_, _ = w.WriteString(html.EscapeString(string(c.Value)))
+			_, _ = w.WriteString(EscapeText(string(c.Value)))
 		case *RefNode:
 			writeRefNode(w, c)
 		}
@@ -603,7 +602,7 @@ func (nr *nodeRenderer) renderRawHTML(w util.BufWriter, source []byte, node ast.
 		return ast.WalkSkipChildren, nil
 	}
 	_, _ = w.WriteString(`<span class="raw-html">`)
-	_, _ = w.WriteString(html.EscapeString(string(raw)))
+	_, _ = w.WriteString(EscapeText(string(raw)))
 	_, _ = w.WriteString(`</span>`)
 	return ast.WalkSkipChildren, nil
 }
@@ -623,7 +622,7 @@ func (nr *nodeRenderer) renderHTMLBlock(w util.BufWriter, source []byte, node as
 		return ast.WalkSkipChildren, nil
 	}
 	_, _ = w.WriteString(`<pre class="raw-html"><code>`)
-	_, _ = w.WriteString(html.EscapeString(strings.TrimRight(string(raw), "\n")))
+	_, _ = w.WriteString(EscapeText(strings.TrimRight(string(raw), "\n")))
 	_, _ = w.WriteString("</code></pre>\n")
 	return ast.WalkSkipChildren, nil
 }

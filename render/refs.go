@@ -2,7 +2,6 @@ package render
 
 import (
 	"bytes"
-	"html"
 	"strings"
 
 	"github.com/spinehq/spine/loops"
@@ -124,21 +123,21 @@ func writeRef(w interface {
 }, l Linker, kind RefKind, id, self string) {
 	if kind == RefLoop && id == self {
 		_, _ = w.WriteString(`<span class="ref ref-self">`)
-		_, _ = w.WriteString(html.EscapeString(id))
+		_, _ = w.WriteString(EscapeText(id))
 		_, _ = w.WriteString(`</span>`)
 		return
 	}
 	href, ok := resolve(l, kind, id)
 	if !ok {
 		_, _ = w.WriteString(`<span class="ref ref-` + kind.String() + ` missing" title="` + missingTitle(kind) + `">`)
-		_, _ = w.WriteString(html.EscapeString(id))
+		_, _ = w.WriteString(EscapeText(id))
 		_, _ = w.WriteString(`</span>`)
 		return
 	}
 	_, _ = w.WriteString(`<a class="ref ref-` + kind.String() + `" href="`)
-	_, _ = w.WriteString(html.EscapeString(href))
+	_, _ = w.WriteString(EscapeText(href))
 	_, _ = w.WriteString(`">`)
-	_, _ = w.WriteString(html.EscapeString(id))
+	_, _ = w.WriteString(EscapeText(id))
 	_, _ = w.WriteString(`</a>`)
 }
 
@@ -152,17 +151,17 @@ func LinkText(text string, l Linker, self string) string {
 	src := []byte(text)
 	refs := FindRefs(src)
 	if len(refs) == 0 {
-		return html.EscapeString(text)
+		return EscapeText(text)
 	}
 	var b strings.Builder
 	b.Grow(len(text) + 64*len(refs))
 	last := 0
 	for _, r := range refs {
-		b.WriteString(html.EscapeString(text[last:r.Start]))
+		b.WriteString(EscapeText(text[last:r.Start]))
 		writeRef(&b, l, r.Kind, text[r.Start:r.End], self)
 		last = r.End
 	}
-	b.WriteString(html.EscapeString(text[last:]))
+	b.WriteString(EscapeText(text[last:]))
 	return b.String()
 }
 

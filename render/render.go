@@ -138,7 +138,7 @@ func (r *Renderer) Render(w io.Writer, src []byte, doc Doc) error {
 	if depth, line := loops.Nesting(src); depth > loops.MaxNesting {
 		// Markdown's parser would take minutes (see loops.MaxNesting):
 		// the text is shown as it is.
-		_, err := fmt.Fprintf(w, "<p class=\"note\">Block quotes and lists nested %d levels deep on line %d: shown as text.</p>\n<pre>%s</pre>\n", depth, line, html.EscapeString(string(src)))
+		_, err := fmt.Fprintf(w, "<p class=\"note\">Block quotes and lists nested %d levels deep on line %d: shown as text.</p>\n<pre>%s</pre>\n", depth, line, EscapeText(string(src)))
 		return err
 	}
 	src = Clean(src)
@@ -173,6 +173,38 @@ func (r *Renderer) Render(w io.Writer, src []byte, doc Doc) error {
 		return fmt.Errorf("render %s: %w", doc.Path, err)
 	}
 	return nil
+}
+
+// EscapeText escapes s for HTML text or a quoted attribute value, as
+// html.EscapeString does, with its control characters and invalid UTF-8
+// replaced (Clean) and its bidirectional controls shown (VisibleBidi):
+// frontmatter values, gap fields and the like, decoded from YAML escapes,
+// can hold what no page should pass on.
+func EscapeText(s string) string {
+	if !cleanString(s) {
+		s = string(Clean([]byte(s)))
+	}
+	return html.EscapeString(VisibleBidi(s))
+}
+
+// cleanString reports whether s has nothing Clean would replace.
+func cleanString(s string) bool {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
+				return false
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			return false
+		}
+		i += n
+	}
+	return true
 }
 
 // Clean returns src with each control character but tab and line breaks,

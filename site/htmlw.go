@@ -52,12 +52,14 @@ func (w *hw) escape(s string, plus bool) {
 type escapeMode uint8
 
 const (
-	// escText escapes & < > " ' as html.EscapeString does.
+	// escText escapes & < > " ' as html.EscapeString does, and replaces
+	// each control character but tab and line breaks (NUL included) and
+	// each byte of invalid UTF-8 with U+FFFD, as render.EscapeText does:
+	// the pages say they are UTF-8, and an escape or a form feed from a
+	// document or the gap ledger is shown, not passed on.
 	escText escapeMode = iota
-	// escTemplate also replaces NUL with U+FFFD, as html/template does,
-	// and so every other control character but tab and line breaks,
-	// and each byte of invalid UTF-8: the pages say they are UTF-8, and
-	// an escape or a form feed from a document is shown, not passed on.
+	// escTemplate is escText as html/template writes it (' and " as
+	// numeric references).
 	escTemplate
 	// escTemplatePlus also escapes +, as html/template does in text and
 	// attribute values.
@@ -87,13 +89,10 @@ func escapeHTML(w io.StringWriter, s string, mode escapeMode) {
 			}
 			rep = "&#43;"
 		case 0:
-			if mode == escText {
-				continue
-			}
 			rep = "\uFFFD"
 		case 0xE2:
 			_, n := utf8.DecodeRuneInString(s[i:])
-			if n == 1 && mode != escText {
+			if n == 1 {
 				rep = "\uFFFD"
 				break
 			}
@@ -104,15 +103,13 @@ func escapeHTML(w io.StringWriter, s string, mode escapeMode) {
 				w.WriteString(m)
 				i += 2
 				last = i + 1
-			} else if mode != escText {
+			} else {
 				i += n - 1 // the rest of the character
 			}
 			continue
 		default:
 			c := s[i]
 			switch {
-			case mode == escText:
-				continue
 			case c < 0x20 && c != '\t' && c != '\n' && c != '\r', c == 0x7f:
 				rep = "\uFFFD"
 			case c >= 0x80:

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"html"
 	"html/template"
 	"io"
 	"path/filepath"
@@ -33,7 +32,20 @@ func (st *buildState) execute(w *writer, p, key, name string, data any) error {
 	if err := st.b.tmpl.ExecuteTemplate(buf, name, data); err != nil {
 		return fmt.Errorf("site: render %s: %w", name, err)
 	}
-	return w.emit(p, key, buf.Bytes())
+	return w.emit(p, key, templateText(buf.Bytes()))
+}
+
+// templateText makes a page html/template wrote show, not pass on, what
+// its text fields held (a gap's title from a YAML escape, a pack's
+// description): control characters and invalid UTF-8 as U+FFFD,
+// bidirectional controls as markers, as escapeHTML does for the pages
+// spine writes itself. A page with none is returned as it is.
+func templateText(page []byte) []byte {
+	page = render.Clean(page)
+	if render.HasBidi(page) {
+		page = []byte(render.VisibleBidi(string(page)))
+	}
+	return page
 }
 
 // rowsMark stands for the rows of a table while a page's template is
@@ -61,8 +73,15 @@ func (st *buildState) executeRows(w *writer, p, key, name string, data any, n in
 			tail := st.b.hws.Get().(*hw)
 			tail.Reset()
 			defer st.b.hws.Put(tail)
-			tail.Write(page[i+len(rowsMark):])
-			hb.Truncate(i)
+			tail.Write(templateText(page[i+len(rowsMark):]))
+			head := templateText(page[:i])
+			if len(head) != i || i > 0 && &head[0] != &page[0] {
+				// Cleaned: a copy, put back in place of the page.
+				hb.Reset()
+				hb.Write(head)
+			} else {
+				hb.Truncate(i)
+			}
 			write(hb)
 			hb.Write(tail.Bytes())
 			return w.emit(p, key, hb.Bytes())
@@ -512,7 +531,7 @@ func approvalWho(a *artifacts.Approval) string {
 	return " (" + strings.Join(parts, ", ") + ")"
 }
 
-func esc(s string) template.HTML { return template.HTML(html.EscapeString(s)) } //nolint:gosec // escaped
+func esc(s string) template.HTML { return template.HTML(render.EscapeText(s)) } //nolint:gosec // escaped
 
 // writeFields writes every receipt field in the contract's order, as the
 // <dt>/<dd> pairs of the receipt page's field list.
@@ -980,7 +999,7 @@ func (st *buildState) metaValue(root string, v any, self string, depth int) temp
 		var b strings.Builder
 		b.WriteString(`<dl class="nested">`)
 		for _, k := range keys {
-			b.WriteString("<dt>" + html.EscapeString(k) + "</dt><dd>")
+			b.WriteString("<dt>" + render.EscapeText(k) + "</dt><dd>")
 			b.WriteString(string(st.metaValue(root, x[k], self, depth+1)))
 			b.WriteString("</dd>")
 		}

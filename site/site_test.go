@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -630,6 +631,50 @@ func TestUnreadableReceiptNamedInTheRepository(t *testing.T) {
 	}
 	if !strings.Contains(string(page), "read receipt: receipts/2026/03/01/CAP-20260301-101500__step.zpool-list__Rk3j9x0abcd/receipt.json") || strings.Contains(string(page), repo) {
 		t.Errorf("the page does not name the receipt by its path in the repository, or names %s:\n%s", repo, page)
+	}
+}
+
+// TestNoControlCharactersInPages: control characters, invalid UTF-8 and
+// bidirectional overrides from frontmatter values (YAML escapes decode
+// into them), a document's body and the gap ledger never reach a page as
+// they are: every page is valid UTF-8 with no control character but tab
+// and line breaks, and shows no bidirectional override raw.
+func TestNoControlCharactersInPages(t *testing.T) {
+	repo := fixtureCopy(t)
+	p := filepath.Join(repo, "loops", "LOOP-DEMO-STORAGE-20260301.md")
+	src, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Replace(string(src), `owner: "@ops"`, `owner: "@o\x1b[31mps\x0c\x7f\u202eRTL"`+"\nobjective: \"obj \\x01\\u2066x\"", 1)
+	doc += "\nBody \x1b]0;title\x07 \xff\xfe end.\n"
+	writeFile(t, p, doc)
+	g := filepath.Join(repo, "gaps.yaml")
+	gsrc, _ := os.ReadFile(g)
+	writeFile(t, g, strings.Replace(string(gsrc), "    type: stale-ssot\n", "    type: stale-ssot\n    title: \"gap \\x1b\\x0c\\u202e title\"\n", 1))
+	out := t.TempDir()
+	buildSite(t, nil, repo, out)
+	for name := range tree(t, out) {
+		if !strings.HasSuffix(name, ".html") {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join(out, filepath.FromSlash(name)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := string(raw)
+		if !utf8.ValidString(data) {
+			t.Errorf("%s is not valid UTF-8", name)
+		}
+		if i := strings.IndexFunc(data, func(r rune) bool {
+			return r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f || r == '\u202e' || r == '\u2066'
+		}); i >= 0 {
+			t.Errorf("%s has %q at %d: %q", name, data[i], i, data[max(0, i-40):min(len(data), i+40)])
+		}
+	}
+	page, _ := os.ReadFile(filepath.Join(out, "loops", "LOOP-DEMO-STORAGE-20260301", "index.html"))
+	if !strings.Contains(string(page), "@o\ufffd[31mps") {
+		t.Errorf("the owner is not shown with its escape replaced:\n%.2000s", page)
 	}
 }
 
