@@ -577,6 +577,35 @@ func TestTerminalNotReading(t *testing.T) {
 	}
 }
 
+// TestResolveWithItsReaderGone: spine resolve with its standard output a
+// pipe nobody reads any more (spine resolve ... | true) still records and
+// commits its verdict, and exits 0, not killed by SIGPIPE.
+func TestResolveWithItsReaderGone(t *testing.T) {
+	r := newRepo(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", "## Stage 1: A\n\n```sh {name=a}\nfalse\n```\n")})
+	if out, code := r.spine(context.Background(), nil, "run"); code != 1 {
+		t.Fatalf("run: exit %d, want 1\n%s", code, out)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr.Close()
+	cmd := exec.Command(spineBin(), "--repo", r.root, "resolve", "a", "--as", "pass", "--note", "fixed by hand")
+	cmd.Env = gitEnv("Operator", "op@example.com")
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = pw, &stderr
+	err = cmd.Run()
+	pw.Close()
+	if err != nil {
+		t.Fatalf("resolve with its reader gone: %v\n%s", err, stderr.String())
+	}
+	if got := r.stepReceipts("a"); !cmp.Equal(got, []string{"fail", "pass"}) {
+		t.Errorf("a: %v, want [fail pass]", got)
+	}
+	r.clean()
+}
+
 // TestDiskFullDuringOutputCapture runs spine with a file size limit
 // (RLIMIT_FSIZE, SIGXFSZ ignored: every write past the limit fails with
 // EFBIG, as on a full disk) while a step prints more than the limit, at

@@ -8,11 +8,17 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime/pprof"
+	"syscall"
 )
 
 func main() {
 	hideEnviron()
+	// A reader of spine's output that goes away (spine resolve ... |
+	// head) makes its writes fail, which it ignores, instead of killing
+	// it between a receipt and its commit (see stopSignals).
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	os.Exit(profiled(os.Getenv("SPINE_CPUPROFILE"), func() int {
 		return run(os.Args[1:], os.Stdout, os.Stderr)
 	}))

@@ -13,12 +13,12 @@ import (
 // (the terminal or the ssh session closed), unless spine was started with
 // SIGHUP ignored (nohup), which it then keeps.
 //
-// It also takes SIGPIPE for the rest of the process, so that a reader of
-// spine's output that goes away (spine run | head, a closed pager) makes
-// spine's writes fail, which it ignores, instead of killing it in the
-// middle of a step with nothing receipted. Steps still start with SIGPIPE
-// at its default: a handled signal is reset by exec, an ignored one would
-// not be.
+// It also takes SIGPIPE for the rest of the process (main does as well,
+// for every command), so that a reader of spine's output that goes away
+// (spine run | head, a closed pager) makes spine's writes fail, which it
+// ignores, instead of killing it in the middle of a step with nothing
+// receipted. Steps still start with SIGPIPE at its default: a handled
+// signal is reset by exec, an ignored one would not be.
 func stopSignals(parent context.Context) (context.Context, context.CancelFunc) {
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	sigs := []os.Signal{syscall.SIGINT, syscall.SIGTERM}
