@@ -1,5 +1,7 @@
 package loops
 
+import "bytes"
+
 // MaxNesting is how deep block quotes and lists may nest in a document
 // spine reads. Markdown's block parser (goldmark) takes time in the square
 // of the depth: a line of 100,000 `>` took it seconds, 400,000 minutes,
@@ -18,9 +20,15 @@ func Nesting(src []byte) (depth, line int) {
 	var fenceC byte // the open fence's character, 0 outside one
 	fenceN := 0
 	for i := 0; i < len(src); {
-		end := i
-		for end < len(src) && src[end] != '\n' {
-			end++
+		end := len(src)
+		if k := bytes.IndexByte(src[i:], '\n'); k >= 0 {
+			end = i + k
+		}
+		if c := src[i]; fenceC == 0 && c != ' ' && c != '\t' && c != '>' && c != '-' && c != '*' && c != '+' && (c < '0' || c > '9') && c != '`' && c != '~' {
+			// Plain text: no container, no fence.
+			i = end + 1
+			ln++
+			continue
 		}
 		quotes, lists, cols, j := containerPrefix(src[i:end])
 		rest := src[i+j : end]

@@ -934,6 +934,9 @@ func (w *bodyWalker) lostSteps() {
 		line := body[off:end]
 		off0 := off
 		off = end
+		if bytes.IndexByte(line, '{') < 0 {
+			continue // no attributes: no step
+		}
 		t := trimContainers(line)
 		if len(t) < 3 || (t[0] != '`' && t[0] != '~') {
 			continue
