@@ -142,8 +142,8 @@ func TestLoopWithUnreadStepsIsInvalid(t *testing.T) {
 			r := newRepo(t)
 			r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", body)})
 			for _, cmd := range []string{"plan", "run"} {
-				if out, code := r.spine(context.Background(), nil, cmd); code != 2 || !strings.Contains(out, "LOOP-A") {
-					t.Errorf("%s: exit %d, want 2 naming LOOP-A\n%s", cmd, code, out)
+				if out, code := r.spine(context.Background(), nil, cmd); code != 2 || !strings.Contains(out, "LOOP-A") || strings.Contains(out, "nothing pending") {
+					t.Errorf("%s: exit %d, want 2 naming LOOP-A, not saying nothing is pending\n%s", cmd, code, out)
 				}
 			}
 		})

@@ -74,6 +74,10 @@ it), 3 when something waits for an operator.`,
 				if err := enc.Encode(items); err != nil {
 					return err
 				}
+			} else if len(items) == 0 && invalid {
+				// Not "nothing pending": an invalid loop's steps are
+				// not known, and it is named on standard error.
+				fmt.Fprintln(a.stdout, "nothing planned: a loop is invalid (named above); fix it (spine lint)")
 			} else if len(items) == 0 {
 				fmt.Fprintln(a.stdout, "nothing pending")
 			} else {
