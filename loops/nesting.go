@@ -1,6 +1,10 @@
 package loops
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/yuin/goldmark/util"
+)
 
 // MaxNesting is how deep block quotes and lists may nest in a document
 // spine reads. Markdown's block parser (goldmark) takes time in the square
@@ -39,7 +43,7 @@ func Nesting(src []byte) (depth, line int) {
 		switch c, n := fenceOpen(rest); {
 		case fenceC != 0:
 			// Inside a fence: only its closing line matters.
-			if c == fenceC && n >= fenceN && blank(rest[n:]) {
+			if c == fenceC && n >= fenceN && util.IsBlank(rest[n:]) {
 				fenceC = 0
 			}
 			d = 0
@@ -102,21 +106,7 @@ func fenceOpen(b []byte) (byte, int) {
 	if len(b) == 0 || (b[0] != '`' && b[0] != '~') {
 		return 0, 0
 	}
-	n := 0
-	for n < len(b) && b[n] == b[0] {
-		n++
-	}
-	return b[0], n
-}
-
-// blank reports whether b holds only blanks (and a CR).
-func blank(b []byte) bool {
-	for _, c := range b {
-		if c != ' ' && c != '\t' && c != '\r' {
-			return false
-		}
-	}
-	return true
+	return b[0], runOf(b, b[0])
 }
 
 // thematic reports whether what follows a line's list markers leaves them

@@ -988,27 +988,15 @@ func (w *bodyWalker) lostSteps() {
 // text, so that a fence behind them is no fence.
 func trimContainers(line []byte) []byte {
 	for {
-		before := len(line)
-		line = bytes.TrimLeft(line, " \t>")
-		switch {
-		case len(line) >= 2 && (line[0] == '-' || line[0] == '*' || line[0] == '+') && (line[1] == ' ' || line[1] == '\t'):
-			line = line[2:]
-		case bytes.HasPrefix(line, []byte("\u00a0")):
-			line = line[len("\u00a0"):]
-		case bytes.HasPrefix(line, []byte("\ufeff")):
-			line = line[len("\ufeff"):]
-		case bytes.HasPrefix(line, []byte("\u3000")):
-			line = line[len("\u3000"):]
-		default:
-			k := 0
-			for k < len(line) && k < 9 && line[k] >= '0' && line[k] <= '9' {
-				k++
-			}
-			if k > 0 && k+1 < len(line) && (line[k] == '.' || line[k] == ')') && (line[k+1] == ' ' || line[k+1] == '\t') {
-				line = line[k+2:]
+		_, _, _, j := containerPrefix(line)
+		line = line[j:]
+		trimmed := false
+		for _, invisible := range [...]string{"\u00a0", "\ufeff", "\u3000"} {
+			if rest, ok := bytes.CutPrefix(line, []byte(invisible)); ok {
+				line, trimmed = rest, true
 			}
 		}
-		if len(line) == before {
+		if !trimmed {
 			return line
 		}
 	}
