@@ -133,7 +133,7 @@ func VerifyEntries(repoRoot, storeRoot string, entries []Entry) *VerifyReport {
 	for i := range sorted {
 		if r := sorted[i].Receipt; ArtifactWriter(&sorted[i]) {
 			for _, a := range r.Artifacts {
-				lastWriter[r.LoopID+"\x00"+a.Path] = i
+				lastWriter[ArtifactKey(r.LoopID, a.Path)] = i
 			}
 		}
 	}
@@ -144,7 +144,7 @@ func VerifyEntries(repoRoot, storeRoot string, entries []Entry) *VerifyReport {
 			loop = r.LoopID
 		}
 		problems[i] = verifyEntry(repoRoot, storeRoot, &sorted[i], func(p string) bool {
-			last, ok := lastWriter[loop+"\x00"+p]
+			last, ok := lastWriter[ArtifactKey(loop, p)]
 			return ok && last != i
 		})
 	})
@@ -193,6 +193,10 @@ func ArtifactWriter(e *Entry) bool {
 	_, err := ParseRunKey(e.RunKey)
 	return err == nil
 }
+
+// ArtifactKey names an artifact path as its loop writes it: only a later
+// receipt of the same loop takes the path over (see ArtifactWriter).
+func ArtifactKey(loopID, path string) string { return loopID + "\x00" + path }
 
 // chainProblem is a chain finding on one entry.
 type chainProblem struct {

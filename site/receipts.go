@@ -433,7 +433,7 @@ func artifactRuns(recs []*receiptRec) map[string]string {
 			continue
 		}
 		for _, a := range r.Receipt.Artifacts {
-			out[r.Receipt.LoopID+"\x00"+a.Path] = r.RunKey
+			out[artifacts.ArtifactKey(r.Receipt.LoopID, a.Path)] = r.RunKey
 		}
 	}
 	return out
@@ -446,7 +446,7 @@ func sameArtifactRuns(p, st *buildState, r *receiptRec) bool {
 		return true
 	}
 	for _, a := range r.Receipt.Artifacts {
-		k := r.Receipt.LoopID + "\x00" + a.Path
+		k := artifacts.ArtifactKey(r.Receipt.LoopID, a.Path)
 		if p.artifactRun[k] != st.artifactRun[k] {
 			return false
 		}
@@ -460,7 +460,7 @@ func (st *buildState) rewrittenBy(r *receiptRec, p string) string {
 	if r.Receipt == nil {
 		return ""
 	}
-	if last := st.artifactRun[r.Receipt.LoopID+"\x00"+p]; last != "" && last != r.RunKey {
+	if last := st.artifactRun[artifacts.ArtifactKey(r.Receipt.LoopID, p)]; last != "" && last != r.RunKey {
 		return last
 	}
 	return ""
