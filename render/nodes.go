@@ -392,6 +392,7 @@ func (nr *nodeRenderer) RegisterFuncs(reg renderer.NodeRendererFuncRegisterer) {
 	reg.Register(KindRef, nr.renderRef)
 	reg.Register(KindMissing, nr.renderMissing)
 	reg.Register(KindStepBlock, nr.renderStep)
+	reg.Register(kindText, nr.renderText)
 	reg.Register(ast.KindCodeSpan, nr.renderCodeSpan)
 	reg.Register(ast.KindFencedCodeBlock, nr.renderFenced)
 	reg.Register(ast.KindCodeBlock, nr.renderCodeBlock)

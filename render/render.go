@@ -112,6 +112,17 @@ func New(opts Options) *Renderer {
 	r.hl = newHighlighter(size)
 	r.bufs.New = func() any { return new(bytes.Buffer) }
 	r.md = goldmark.New(
+		// goldmark's parser, with the ATX heading parser guarded and each
+		// paragraph charged to the document's budget (budget.go).
+		goldmark.WithParser(parser.NewParser(
+			parser.WithBlockParsers(guardedBlockParsers()...),
+			parser.WithInlineParsers(parser.DefaultInlineParsers()...),
+			parser.WithParagraphTransformers(parser.DefaultParagraphTransformers()...),
+			parser.WithParagraphTransformers(
+				util.Prioritized(budgetBefore{}, 10),
+				util.Prioritized(budgetAfter{}, 300),
+			),
+		)),
 		goldmark.WithExtensions(
 			extension.NewTable(extension.WithTableCellAlignMethod(extension.TableCellAlignAttribute)),
 			extension.TaskList,
@@ -144,6 +155,7 @@ func (r *Renderer) Render(w io.Writer, src []byte, doc Doc) error {
 	src = Clean(src)
 	pc := parser.NewContext()
 	pc.Set(docKey, &doc)
+	pc.Set(budgetKey, &inlineBudget{left: markdownBudget})
 	// The ids the site's loop page gives its own sections are taken (it
 	// links to #gaps): a heading "Gaps" gets id gaps-1, not a second gaps.
 	for _, id := range [...]string{"gaps"} {

@@ -1,0 +1,205 @@
+package render
+
+import (
+	"fmt"
+	"reflect"
+
+	"github.com/yuin/goldmark/ast"
+	"github.com/yuin/goldmark/parser"
+	"github.com/yuin/goldmark/text"
+	"github.com/yuin/goldmark/util"
+)
+
+// Markdown's inline syntax costs goldmark time in the square of a
+// paragraph's length on some input: a paragraph of 100 KB of "[a](" takes
+// it seconds, of 1 MB minutes, and a paragraph of link reference
+// definitions does the same. A loop document is anybody's commit, so the
+// site bounds that work per document: each paragraph costs its length
+// squared (a table, whose cells are parsed one by one, the sum of its
+// lines' squares), and one that would take the document past
+// markdownBudget is shown as text instead of parsed. Real documents come
+// nowhere near it: the largest loop document of the operators' corpus is
+// 19 KB in all.
+const (
+	// markdownBudget is the sum of squared paragraph lengths, in bytes, a
+	// document may have parsed as Markdown: one paragraph of 16 KiB, or
+	// a thousand of 500 bytes. At goldmark's worst known rate it bounds a
+	// document's inline parsing to about a fifth of a second.
+	markdownBudget = 1 << 28
+	// maxHeadingLine is the longest line read as an ATX heading ("# …");
+	// a longer one is read as a paragraph, and so counted against the
+	// budget.
+	maxHeadingLine = 4 << 10
+)
+
+// budgetKey is the parser context's slot for the document's budget (see
+// docKey for why it is taken once).
+var budgetKey = parser.NewContextKey()
+
+// inlineBudget is what a document has left of markdownBudget.
+type inlineBudget struct {
+	left int64
+	// paid is what each paragraph was charged before it could become a
+	// table.
+	paid map[*ast.Paragraph]int64
+}
+
+// charge takes cost from the budget and reports whether it was there.
+func (b *inlineBudget) charge(cost int64) bool {
+	if cost > b.left {
+		return false
+	}
+	b.left -= cost
+	return true
+}
+
+// paragraphCost returns a paragraph's length, the sum of its lines'
+// squares and whether it starts with "[" (after the indentation a
+// link reference definition may have).
+func paragraphCost(p *ast.Paragraph, src []byte) (n, lines int64, bracket bool) {
+	ls := p.Lines()
+	for i := range ls.Len() {
+		s := ls.At(i)
+		l := int64(s.Stop - s.Start)
+		n += l
+		lines += l * l
+	}
+	if ls.Len() > 0 {
+		s := ls.At(0)
+		first := s.Value(src)
+		i := 0
+		for i < len(first) && i < 3 && first[i] == ' ' {
+			i++
+		}
+		bracket = i < len(first) && first[i] == '['
+	}
+	return n, lines, bracket
+}
+
+// budgetBefore charges each paragraph as it closes, before goldmark looks
+// for link reference definitions or a table in it: the sum of its lines'
+// squares (what it costs as a table), or its length squared when it may
+// start with definitions. One over budget becomes a textBlock.
+type budgetBefore struct{}
+
+// Transform implements parser.ParagraphTransformer.
+func (budgetBefore) Transform(p *ast.Paragraph, reader text.Reader, pc parser.Context) {
+	b, _ := pc.Get(budgetKey).(*inlineBudget)
+	if b == nil {
+		return
+	}
+	n, lines, bracket := paragraphCost(p, reader.Source())
+	cost := lines
+	if bracket {
+		cost = n * n
+	}
+	if !b.charge(cost) {
+		asText(p, n)
+		return
+	}
+	if b.paid == nil {
+		b.paid = map[*ast.Paragraph]int64{}
+	}
+	b.paid[p] = cost
+}
+
+// budgetAfter charges what is still a paragraph once the table
+// transformer has looked at it: the rest of its length squared. One over
+// budget becomes a textBlock.
+type budgetAfter struct{}
+
+// Transform implements parser.ParagraphTransformer.
+func (budgetAfter) Transform(p *ast.Paragraph, reader text.Reader, pc parser.Context) {
+	b, _ := pc.Get(budgetKey).(*inlineBudget)
+	if b == nil {
+		return
+	}
+	n, _, _ := paragraphCost(p, reader.Source())
+	paid := b.paid[p]
+	delete(b.paid, p)
+	if !b.charge(n*n - paid) {
+		b.left += paid
+		asText(p, n)
+	}
+}
+
+// asText puts a textBlock in a paragraph's place, n being the
+// paragraph's length.
+func asText(p *ast.Paragraph, n int64) {
+	t := &textBlock{size: n}
+	t.SetLines(p.Lines())
+	t.SetBlankPreviousLines(p.HasBlankPreviousLines())
+	parent := p.Parent()
+	parent.ReplaceChild(parent, p, t)
+}
+
+// kindText is the kind of textBlock.
+var kindText = ast.NewNodeKind("SpineText")
+
+// textBlock is a paragraph over the document's budget: its lines are
+// shown as text, not parsed as Markdown.
+type textBlock struct {
+	ast.BaseBlock
+	size int64
+}
+
+// Kind implements ast.Node.
+func (n *textBlock) Kind() ast.NodeKind { return kindText }
+
+// IsRaw implements ast.Node: goldmark does not parse its lines.
+func (n *textBlock) IsRaw() bool { return true }
+
+// Dump implements ast.Node.
+func (n *textBlock) Dump(source []byte, level int) {
+	ast.DumpHelper(n, source, level, map[string]string{"Size": fmt.Sprint(n.size)}, nil)
+}
+
+// renderText shows a textBlock's lines, escaped, under a note that says
+// why.
+func (nr *nodeRenderer) renderText(w util.BufWriter, src []byte, node ast.Node, entering bool) (ast.WalkStatus, error) {
+	if !entering {
+		return ast.WalkContinue, nil
+	}
+	n := node.(*textBlock)
+	fmt.Fprintf(w, "<p class=\"note\">A paragraph of %d bytes, shown as text: this document holds more Markdown than the site parses for one page.</p>\n<pre class=\"as-text\">", n.size)
+	lines := n.Lines()
+	for i := range lines.Len() {
+		s := lines.At(i)
+		_, _ = w.WriteString(EscapeText(string(s.Value(src))))
+	}
+	_, _ = w.WriteString("</pre>\n")
+	return ast.WalkSkipChildren, nil
+}
+
+// headingGuard is goldmark's ATX heading parser for lines up to
+// maxHeadingLine: a longer "# …" line is left to the paragraph parser, so
+// that its inline parsing is charged to the budget like a paragraph's.
+type headingGuard struct{ parser.BlockParser }
+
+// Open implements parser.BlockParser.
+func (g headingGuard) Open(parent ast.Node, reader text.Reader, pc parser.Context) (ast.Node, parser.State) {
+	if line, _ := reader.PeekLine(); len(line) > maxHeadingLine {
+		return nil, parser.NoChildren
+	}
+	return g.BlockParser.Open(parent, reader, pc)
+}
+
+// SetOption passes options (automatic heading ids) to the heading parser.
+func (g headingGuard) SetOption(name parser.OptionName, value any) {
+	if s, ok := g.BlockParser.(parser.SetOptioner); ok {
+		s.SetOption(name, value)
+	}
+}
+
+// guardedBlockParsers returns goldmark's default block parsers with the
+// ATX heading parser behind headingGuard.
+func guardedBlockParsers() []util.PrioritizedValue {
+	atx := reflect.TypeOf(parser.NewATXHeadingParser())
+	ps := parser.DefaultBlockParsers()
+	for i, p := range ps {
+		if reflect.TypeOf(p.Value) == atx {
+			ps[i].Value = headingGuard{p.Value.(parser.BlockParser)}
+		}
+	}
+	return ps
+}

@@ -1,0 +1,75 @@
+package render_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spinehq/spine/render"
+)
+
+// TestMarkdownBudget: Markdown on which goldmark's inline parsing takes
+// time in the square of a paragraph's length is shown as text past the
+// document's budget, at once, escaped; ordinary Markdown, a big table
+// and many small paragraphs among them, is still rendered.
+func TestMarkdownBudget(t *testing.T) {
+	var table strings.Builder
+	table.WriteString("| disk | wwn | size | state |\n|---|---|---|---|\n")
+	for i := 0; table.Len() < 24<<10; i++ {
+		fmt.Fprintf(&table, "| sd%d | 0x5000c500%08x | 8 TB | `ok` |\n", i, i)
+	}
+	cases := []struct {
+		name, src string
+		asText    int // paragraphs shown as text
+		want      []string
+	}{
+		{"unclosed inline links", "# T\n\n" + strings.Repeat("[a](", 250_000) + "<script>\n", 1,
+			[]string{"A paragraph of 1000009 bytes, shown as text", "[a]([a](", "&lt;script&gt;"}},
+		{"link reference definitions", strings.Repeat("[a]: b\n", 150_000), 1,
+			[]string{"A paragraph of 1050000 bytes, shown as text"}},
+		{"long heading line", "# " + strings.Repeat("[a](", 100_000) + "\n", 1,
+			[]string{"shown as text", "# [a]([a]("}},
+		{"setext heading", strings.Repeat("[a](", 100_000) + "\n===\n", 1,
+			[]string{"A paragraph of 400000 bytes, shown as text", "<p>===</p>"}},
+		{"quoted and listed", "> - " + strings.Repeat("[a](", 100_000) + "\n", 1,
+			[]string{"shown as text", "<blockquote>"}},
+		{"table with a huge cell", "| a |\n|---|\n| " + strings.Repeat("[a](", 50_000) + " |\n", 1,
+			[]string{"shown as text", "| a |"}},
+		{"many short lines", "a\n" + strings.Repeat("[a](\n", 100_000), 1,
+			[]string{"A paragraph of 50000"}},
+		{"table of 24 KiB", "# Disks\n\n" + table.String(), 0,
+			[]string{"<table>", "<td>sd0</td>", "<code>ok</code>", `<h1 id="disks">`}},
+		{"a thousand small paragraphs", strings.Repeat("Some *prose* with a [link](https://example.com).\n\n", 1000), 0,
+			[]string{`<em>prose</em> with a <a href="https://example.com"`}},
+		// 40 paragraphs of 5 KB: the first 10 fill the budget.
+		{"budget per document", strings.Repeat(strings.Repeat("[a](", 1250)+"\n\n", 40), 30,
+			[]string{"A paragraph of 500"}},
+		{"heading under the guard", "# " + strings.Repeat("a", 4000) + "\n", 0,
+			[]string{`<h1 id="` + strings.Repeat("a", 100)}},
+	}
+	r := render.New(render.Options{})
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			done := make(chan string, 1)
+			go func() { done <- renderString(t, r, c.src) }()
+			var got string
+			select {
+			case got = <-done:
+			case <-time.After(60 * time.Second):
+				t.Fatal("render did not end in 60s")
+			}
+			if n := strings.Count(got, "shown as text"); n != c.asText {
+				t.Errorf("%d paragraphs shown as text, want %d", n, c.asText)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("no %q in %.400s", w, got)
+				}
+			}
+			if strings.Contains(got, "<script>") {
+				t.Error("raw <script> on the page")
+			}
+		})
+	}
+}
