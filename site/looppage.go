@@ -113,7 +113,14 @@ func (st *buildState) writeLoop(w *hw, d *loops.Document, pg *loopPage) error {
 			// receipt says why.
 			w.s(`=yes</code> in the environment, or have an approver approve it again (commit <code>approvals:</code> without <code>`)
 			w.t(b.Gate)
-			w.s(`</code>, then with it): this loop's <code>approvals:</code> lists it, but the approval does not cover the step as it is (the receipt says why). Refused <time datetime="`)
+			w.s(`</code>, then with it): this loop's <code>approvals:</code> lists it, but spine does not take that approval`)
+			if b.Reason != "" {
+				w.s(`: `)
+				w.t(b.Reason)
+			} else {
+				w.s(` (spine plan says why)`)
+			}
+			w.s(`. Refused <time datetime="`)
 		} else {
 			w.s(`=yes</code> in the environment, or have an approver add <code>`)
 			w.t(b.Gate)

@@ -392,7 +392,7 @@ func (st *buildState) computeStates() {
 				} else {
 					continue
 				}
-				if held(m[s.Name]) {
+				if held(m[s.Name]) || m[s.Name] == "blocked" {
 					held1 = append(held1, s)
 				}
 			}

@@ -653,8 +653,11 @@ type kvs struct{ K, V string }
 type blockedGate struct {
 	Step, Stage, Gate, URL, When, ISO string
 	// Listed is set when the loop's approvals: lists the gate already:
-	// the approval did not cover the step, and only one given anew does.
+	// the approval did not cover the step, and only one given anew does;
+	// Reason is then the planner's word on why (an author who is not an
+	// approver, a signature that does not verify, a step changed since).
 	Listed bool
+	Reason string
 }
 
 // heldStep is a step held for an operator, with the planner's reason.
@@ -862,7 +865,7 @@ func (st *buildState) loopData(d *loops.Document) *loopPage {
 			if v.State == "" {
 				v.State = "unknown"
 			}
-			if why, ok := st.reasons[d.LoopID][s.Name]; ok {
+			if why, ok := st.reasons[d.LoopID][s.Name]; ok && held(v.State) {
 				pg.Held = append(pg.Held, heldStep{Step: s.Name, Stage: sg.Title, State: v.State, Reason: why})
 			}
 			for _, a := range s.Attrs {
@@ -931,8 +934,12 @@ func (st *buildState) loopData(d *loops.Document) *loopPage {
 			}
 		}
 		if blocked != nil {
-			pg.Blocked = append(pg.Blocked, blockedGate{Step: step, Stage: blocked.Receipt.Stage, Gate: blocked.Receipt.Gate, Listed: slices.Contains(d.Meta.Approvals(), blocked.Receipt.Gate),
-				URL: root + receiptPath(blocked.RunKey), When: fmtWhen(blocked.Start), ISO: fmtISO(blocked.Start)})
+			bg := blockedGate{Step: step, Stage: blocked.Receipt.Stage, Gate: blocked.Receipt.Gate, Listed: slices.Contains(d.Meta.Approvals(), blocked.Receipt.Gate),
+				URL: root + receiptPath(blocked.RunKey), When: fmtWhen(blocked.Start), ISO: fmtISO(blocked.Start)}
+			if bg.Listed {
+				bg.Reason = st.reasons[d.LoopID][step]
+			}
+			pg.Blocked = append(pg.Blocked, bg)
 		}
 	}
 	sort.Slice(pg.Blocked, func(i, j int) bool {

@@ -988,3 +988,43 @@ func TestDryRunSaysWhatWouldRun(t *testing.T) {
 		t.Errorf("a dry run committed: HEAD %s, was %s", got, head)
 	}
 }
+
+// TestBlockedCalloutSaysWhyTheApprovalIsRefused: a gate listed in
+// approvals: by someone who is not an approver leaves the step blocked,
+// and the loop page's callout gives the planner's reason, not a guess at
+// one that sends the reader to a receipt older than the approval.
+func TestBlockedCalloutSaysWhyTheApprovalIsRefused(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-G\nstatus: active\n---\n\n# Loop Scope: LOOP-G\n\n## Stage 1: Do\n\n```sh {name=danger gate=ALLOW_X destructive=true}\necho ran >> ran.txt\n```\n")
+	os.WriteFile(filepath.Join(dir, "spine.yaml"), []byte("policy:\n  approvers: [dana@example.com]\n"), 0o644)
+	gitCmd(t, dir, "add", "-A")
+	gitCmd(t, dir, "commit", "-q", "-m", "policy")
+	if _, _, code := spine(t, "--repo", dir, "run"); code != 3 {
+		t.Fatalf("run: exit %d, want 3 (blocked)", code)
+	}
+	doc := filepath.Join(dir, "loops", "a.md")
+	src, _ := os.ReadFile(doc)
+	os.WriteFile(doc, []byte(strings.Replace(string(src), "status: active\n", "status: active\napprovals: [ALLOW_X]\n", 1)), 0o644)
+	cmd := exec.Command("git", "commit", "-q", "-am", "approve")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Mira", "GIT_AUTHOR_EMAIL=mira@example.com", "GIT_COMMITTER_NAME=Mira", "GIT_COMMITTER_EMAIL=mira@example.com")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("git commit: %v %s", err, out)
+	}
+	if out, errs, code := spine(t, "--repo", dir, "site", "build"); code != 0 {
+		t.Fatalf("site build: exit %d\n%s%s", code, out, errs)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, "public", "loops", "LOOP-G", "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(page), "lists it, but spine does not take that approval: gate ALLOW_X: approval commit ") ||
+		!strings.Contains(string(page), "is by Mira &lt;mira@example.com&gt;, who is not in policy.approvers.") {
+		t.Errorf("the callout does not say why the approval is refused:\n%s", page)
+	}
+	if strings.Contains(string(page), "Held for an operator") {
+		t.Error("a blocked step is also called out as held")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ran.txt")); err == nil {
+		t.Error("the gated step ran")
+	}
+}
