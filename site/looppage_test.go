@@ -49,14 +49,16 @@ func TestLoopPageMatchesTemplate(t *testing.T) {
 			if len(st.docs) == 0 {
 				t.Fatal("no loops")
 			}
-			// Every loop holds its first step for an operator, with a
-			// reason html/template must escape.
+			// Every loop holds its first step for an operator (failed),
+			// with a reason html/template must escape.
 			st.reasons = map[string]map[string]string{}
 			for _, d := range st.docs {
 				if _, step := firstStep(d); step != "" {
 					st.reasons[d.LoopID] = map[string]string{step: "held <because> & \"x\" + 'y' \x00"}
+					st.states[d.LoopID][step] = "failed"
 				}
 			}
+			blocked := 0
 			for _, d := range st.docs {
 				pg := st.loopPage(d)
 				if st.reasons[d.LoopID] != nil && len(pg.Held) != 1 {
@@ -67,17 +69,33 @@ func TestLoopPageMatchesTemplate(t *testing.T) {
 					t.Fatal(err)
 				}
 				pg.Body = body
-				var want bytes.Buffer
-				if err := st.b.tmpl.ExecuteTemplate(&want, "loop.html", pg); err != nil {
-					t.Fatal(err)
+				same := func(what string) {
+					t.Helper()
+					var want bytes.Buffer
+					if err := st.b.tmpl.ExecuteTemplate(&want, "loop.html", pg); err != nil {
+						t.Fatal(err)
+					}
+					var got hw
+					if err := st.writeLoop(&got, d, pg); err != nil {
+						t.Fatal(err)
+					}
+					if diff := cmp.Diff(want.String(), got.String()); diff != "" {
+						t.Errorf("%s%s: loop page differs from loop.html (-template +written):\n%s", d.Path, what, diff)
+					}
 				}
-				var got hw
-				if err := st.writeLoop(&got, d, pg); err != nil {
-					t.Fatal(err)
+				same("")
+				if len(pg.Blocked) > 0 {
+					// The gate is listed in approvals: and the approval
+					// refused, with and without the planner's reason.
+					pg.Blocked[0].Listed = true
+					same(" (approval listed)")
+					pg.Blocked[0].Reason = "refused <because> & \"x\" + 'y'"
+					same(" (approval listed, reason given)")
+					blocked++
 				}
-				if diff := cmp.Diff(want.String(), got.String()); diff != "" {
-					t.Errorf("%s: loop page differs from loop.html (-template +written):\n%s", d.Path, diff)
-				}
+			}
+			if name == "fixture" && blocked == 0 {
+				t.Error("no blocked gate in the fixture: the approval-listed call-out is not compared")
 			}
 		})
 	}
