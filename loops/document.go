@@ -268,6 +268,10 @@ const (
 	// The starts of the findings of steps not read (StepsUnread).
 	msgLostStep = "this line is written as a step but is not one"
 	msgTooDeep  = "block quotes and lists nested"
+	// A step read but not planned as itself: outside any stage (no stage
+	// to plan it in), or named as an earlier step (planned as that one).
+	msgOutsideStage = " is outside any stage"
+	msgDuplicate    = "duplicate step name "
 	msgTooLarge = "-byte limit; not read"
 )
 
@@ -285,12 +289,14 @@ func (d *Document) Unreadable() bool {
 }
 
 // StepsUnread reports whether a step of the document may not have been
-// read: a line written as a step that Markdown does not read as one, or a
-// body too deeply nested to read. Such a loop has work a run cannot see,
+// read, or not as itself: a line written as a step that Markdown does not
+// read as one, a body too deeply nested to read, a step outside any stage
+// or one named as an earlier step. Such a loop has work a run cannot see,
 // whatever the state of the steps it did read.
 func (d *Document) StepsUnread() bool {
 	for _, p := range d.Problems {
-		if p.Level == LevelError && (strings.HasPrefix(p.Message, msgLostStep) || strings.HasPrefix(p.Message, msgTooDeep)) {
+		if p.Level == LevelError && (strings.HasPrefix(p.Message, msgLostStep) || strings.HasPrefix(p.Message, msgTooDeep) ||
+			strings.HasPrefix(p.Message, msgDuplicate) || strings.HasPrefix(p.Message, "step ") && strings.Contains(p.Message, msgOutsideStage+" (")) {
 			return true
 		}
 	}

@@ -855,12 +855,12 @@ func (w *bodyWalker) fence(info []byte, infoOff int, content []byte) {
 		}
 	}
 	if w.cur == nil {
-		p.problem(line, LevelError, "step %q is outside any stage (put it under a `### Stage N: ...` heading)", step.Name)
+		p.problem(line, LevelError, "step %q"+msgOutsideStage+" (put it under a `### Stage N: ...` heading)", step.Name)
 		return
 	}
 	if step.Name != "" {
 		if prev, dup := w.names[step.Name]; dup {
-			p.problem(line, LevelError, "duplicate step name %q (also on line %d)", step.Name, prev)
+			p.problem(line, LevelError, msgDuplicate+"%q (also on line %d)", step.Name, prev)
 		} else {
 			if w.names == nil {
 				w.names = map[string]int{}

@@ -183,3 +183,37 @@ func TestPackRunnerRunsTheBytesItChecked(t *testing.T) {
 		t.Errorf("Committed saw %v", seen)
 	}
 }
+
+// TestFinishedLoopWithHiddenStepsIsInvalid: a loop whose steps all passed
+// gets a stage whose step reuses a passed step's name, or a step after
+// its evidence block (outside any stage): neither is planned as a new
+// step, and the loop is named invalid (plan and run exit 2 with the
+// finding), not "nothing pending" while the new step never runs.
+func TestFinishedLoopWithHiddenStepsIsInvalid(t *testing.T) {
+	for name, extra := range map[string]string{
+		"duplicate name":    "\n## Stage 2: B\n\n```sh {name=a}\necho second >> ran.txt\n```\n",
+		"outside any stage": "\n```sh {name=late}\necho late >> ran.txt\n```\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := newRepo(t)
+			r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", "## Stage 1: A\n\n```sh {name=a}\ntrue\n```\n")})
+			if out, code := r.spine(context.Background(), nil, "run"); code != 0 {
+				t.Fatalf("first run: exit %d\n%s", code, out)
+			}
+			doc := filepath.Join(r.root, "loops", "a.md")
+			src, err := os.ReadFile(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.commit("more", map[string]string{"loops/a.md": string(src) + extra})
+			for _, cmd := range []string{"plan", "run"} {
+				if out, code := r.spine(context.Background(), nil, cmd); code != 2 || cmd == "run" && !strings.Contains(out, "skip LOOP-A: loops/a.md has errors") {
+					t.Errorf("%s: exit %d, want 2 naming LOOP-A's errors\n%s", cmd, code, out)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(r.root, "ran.txt")); err == nil {
+				t.Error("the new step ran")
+			}
+		})
+	}
+}
