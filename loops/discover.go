@@ -28,25 +28,37 @@ func MatchGlob(pattern, name string) bool {
 	return matchSegs(strings.Split(pattern, "/"), strings.Split(name, "/"))
 }
 
+// matchSegs matches pattern segments against name segments, "**" taking
+// any number of segments, in time proportional to their product: at[j]
+// says whether the pattern read so far matches name[:j]. Backtracking
+// over each "**" took time exponential in their number (a spine.yaml of
+// a few "**/a/" and one deep path stopped every command).
 func matchSegs(pat, name []string) bool {
-	for len(pat) > 0 {
-		if pat[0] == "**" {
-			for i := 0; i <= len(name); i++ {
-				if matchSegs(pat[1:], name[i:]) {
-					return true
-				}
+	at := make([]bool, len(name)+1)
+	at[0] = true
+	for _, p := range pat {
+		alive := false
+		if p == "**" {
+			for j := range at {
+				alive = alive || at[j]
+				at[j] = alive
 			}
+		} else {
+			for j := len(name); j >= 1; j-- {
+				ok := false
+				if at[j-1] {
+					ok, _ = path.Match(p, name[j-1])
+				}
+				at[j] = ok
+				alive = alive || ok
+			}
+			at[0] = false
+		}
+		if !alive {
 			return false
 		}
-		if len(name) == 0 {
-			return false
-		}
-		if ok, err := path.Match(pat[0], name[0]); err != nil || !ok {
-			return false
-		}
-		pat, name = pat[1:], name[1:]
 	}
-	return len(name) == 0
+	return at[len(name)]
 }
 
 // Discover returns the repository-relative paths (slash-separated, sorted)

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,11 +45,88 @@ func TestMatchGlob(t *testing.T) {
 		{"loops/[", "loops/[", false},
 		{"a/**/b/**/c", "a/x/b/y/z/c", true},
 		{"a/**/b/**/c", "a/c", false},
+		{"**/**", "a", true},
+		{"a/**", "a", true},
+		{"**/a", "b", false},
 	}
 	for _, tt := range tests {
 		if got := MatchGlob(tt.pat, tt.name); got != tt.want {
 			t.Errorf("MatchGlob(%q, %q) = %v, want %v", tt.pat, tt.name, got, tt.want)
 		}
+	}
+}
+
+// backtrack is the glob matcher MatchGlob replaced: right, and exponential
+// in the number of "**".
+func backtrack(pat, name []string) bool {
+	for len(pat) > 0 {
+		if pat[0] == "**" {
+			for i := 0; i <= len(name); i++ {
+				if backtrack(pat[1:], name[i:]) {
+					return true
+				}
+			}
+			return false
+		}
+		if len(name) == 0 {
+			return false
+		}
+		if ok, err := path.Match(pat[0], name[0]); err != nil || !ok {
+			return false
+		}
+		pat, name = pat[1:], name[1:]
+	}
+	return len(name) == 0
+}
+
+// TestMatchGlobAgreesWithBacktracking compares MatchGlob with the plain
+// backtracking matcher over every pattern and path of up to four segments
+// drawn from a few that overlap.
+func TestMatchGlobAgreesWithBacktracking(t *testing.T) {
+	segs := []string{"**", "a", "*", "b", "[ab]"}
+	names := []string{"a", "b", "c"}
+	var pats, paths [][]string
+	var grow func(cur []string, from []string, out *[][]string)
+	grow = func(cur []string, from []string, out *[][]string) {
+		*out = append(*out, append([]string(nil), cur...))
+		if len(cur) == 4 {
+			return
+		}
+		for _, s := range from {
+			grow(append(cur, s), from, out)
+		}
+	}
+	for _, s := range segs {
+		grow([]string{s}, segs, &pats)
+	}
+	for _, s := range names {
+		grow([]string{s}, names, &paths)
+	}
+	for _, p := range pats {
+		for _, n := range paths {
+			pat, name := strings.Join(p, "/"), strings.Join(n, "/")
+			if got, want := MatchGlob(pat, name), backtrack(p, n); got != want {
+				t.Fatalf("MatchGlob(%q, %q) = %v, backtracking says %v", pat, name, got, want)
+			}
+		}
+	}
+}
+
+// TestMatchGlobManyDoubleStars: a pattern of many "**" against a deep
+// path that almost matches is decided at once (backtracking took minutes
+// at twelve, and every command walks the tree with the loops: globs).
+func TestMatchGlobManyDoubleStars(t *testing.T) {
+	pat := strings.Repeat("**/a/", 40) + "**/c.md"
+	name := strings.Repeat("a/", 80) + "b.md"
+	start := time.Now()
+	if MatchGlob(pat, name) {
+		t.Error("matched")
+	}
+	if !MatchGlob(pat, strings.Repeat("a/", 80)+"c.md") {
+		t.Error("did not match")
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("took %s", el)
 	}
 }
 

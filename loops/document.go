@@ -272,7 +272,7 @@ const (
 	// to plan it in), or named as an earlier step (planned as that one).
 	msgOutsideStage = " is outside any stage"
 	msgDuplicate    = "duplicate step name "
-	msgTooLarge = "-byte limit; not read"
+	msgTooLarge     = "-byte limit; not read"
 )
 
 // Unreadable reports whether the document could not be read as a loop at
