@@ -309,11 +309,24 @@ func verifyEntry(repoRoot, storeRoot string, e *Entry, superseded func(path stri
 		add(outRel, "output.log hashes to %s, output_sha256 is %s", short(outHash), short(r.OutputSHA256))
 	}
 
+	// A path listed again is hashed once (a receipt listing one large
+	// artifact a thousand times had it hashed a thousand times).
+	type hashed struct {
+		h    string
+		size int64
+		err  error
+	}
+	seen := map[string]hashed{}
 	for _, a := range r.Artifacts {
 		if superseded(a.Path) {
 			continue
 		}
-		h, size, err := hashRel(repoRoot, a.Path)
+		hs, ok := seen[a.Path]
+		if !ok {
+			hs.h, hs.size, hs.err = hashRel(repoRoot, a.Path)
+			seen[a.Path] = hs
+		}
+		h, size, err := hs.h, hs.size, hs.err
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			add(a.Path, "artifact is missing (sha256 %s)", short(a.SHA256))

@@ -366,6 +366,9 @@ type artifactCheck struct {
 	SiteName string
 	// SHA256 is the file's actual hash (the copy's content hash).
 	SHA256 string
+	// Again is set on an entry whose path an earlier entry of the receipt
+	// lists: it links to that entry's copy and makes none of its own.
+	Again bool
 }
 
 // verification is what a receipt page shows about its files.
@@ -436,9 +439,24 @@ func verify(root, artifactsDir string, r *receiptRec, sums *sumCache, read bool,
 		v.LogState, v.LogOK = "ok", true
 	}
 	used := map[string]bool{}
+	// A path listed again is hashed and copied once: a receipt that lists
+	// one artifact a thousand times (spine writes none) had it hashed and
+	// copied a thousand times, gigabytes from one file.
+	type hashed struct {
+		h        string
+		size     int64
+		err      error
+		siteName string
+	}
+	seen := map[string]*hashed{}
 	for i, a := range rc.Artifacts {
 		ac := artifactCheck{Ref: a}
-		ac.SiteName = artifactSiteName(a.Path, i, used)
+		prev := seen[a.Path]
+		if prev != nil {
+			ac.SiteName, ac.Again = prev.siteName, true
+		} else {
+			ac.SiteName = artifactSiteName(a.Path, i, used)
+		}
 		prefix := strings.Trim(artifactsDir, "/") + "/"
 		p, err := artifacts.SafeJoin(root, a.Path)
 		switch {
@@ -447,7 +465,12 @@ func verify(root, artifactsDir string, r *receiptRec, sums *sumCache, read bool,
 		case !strings.HasPrefix(a.Path, prefix):
 			ac.State = "refused: not under " + prefix
 		default:
-			h, size, err := artifacts.HashFile(p)
+			if prev == nil {
+				prev = &hashed{siteName: ac.SiteName}
+				prev.h, prev.size, prev.err = artifacts.HashFile(p)
+				seen[a.Path] = prev
+			}
+			h, size, err := prev.h, prev.size, prev.err
 			switch {
 			case errors.Is(err, fs.ErrNotExist):
 				ac.State = "artifact is missing"

@@ -331,7 +331,7 @@ func (st *buildState) receiptKey(r *receiptRec) string {
 		v := r.ver
 		sk.bool(v.LogPresent).int(v.LogSize).int(int64(v.LogLines)).str(v.LogSHA256).str(v.LogErr).str(v.LogState).bool(v.CommandOK).bool(v.LogFolded)
 		for _, a := range v.Artifacts {
-			sk.str(a.SiteName).str(a.State).str(a.SHA256).bool(a.Src != "")
+			sk.str(a.SiteName).str(a.State).str(a.SHA256).bool(a.Src != "").bool(a.Again)
 		}
 		r.staticKey = sk.sum()
 	}
@@ -383,7 +383,7 @@ func (st *buildState) receiptJob(r *receiptRec) job {
 			paths = append(paths, dir+"output.txt")
 		}
 		for _, a := range r.ver.Artifacts {
-			if a.Src != "" && st.rewrittenBy(r, a.Ref.Path) == "" {
+			if a.Src != "" && !a.Again && st.rewrittenBy(r, a.Ref.Path) == "" {
 				paths = append(paths, dir+"artifacts/"+a.SiteName)
 			}
 		}
@@ -417,7 +417,7 @@ func (st *buildState) receiptJob(r *receiptRec) job {
 			}
 		}
 		for _, a := range r.ver.Artifacts {
-			if a.Src != "" && st.rewrittenBy(r, a.Ref.Path) == "" {
+			if a.Src != "" && !a.Again && st.rewrittenBy(r, a.Ref.Path) == "" {
 				if err := w.emitCopy(dir+"artifacts/"+a.SiteName, key, a.Src, a.SHA256); err != nil {
 					return err
 				}

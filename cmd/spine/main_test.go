@@ -1028,3 +1028,55 @@ func TestBlockedCalloutSaysWhyTheApprovalIsRefused(t *testing.T) {
 		t.Error("the gated step ran")
 	}
 }
+
+// TestArtifactListedAgainIsCopiedOnce: a receipt edited to list its
+// artifact many times (spine writes no such receipt) gets one copy of it
+// in the site, every row linking there, and verify still names an entry
+// whose hash differs; neither hashes it once per entry (a thousand
+// entries of a 4 MiB artifact wrote 4 GB of pages).
+func TestArtifactListedAgainIsCopiedOnce(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-R\nstatus: active\n---\n\n# Loop Scope: LOOP-R\n\n## Stage 1: A\n\n```sh {name=dump artifact=dump.txt}\necho dumped\n```\n")
+	if _, errOut, code := spine(t, "--repo", dir, "run"); code != 0 {
+		t.Fatalf("run: exit %d, %s", code, errOut)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "receipts", "*", "*", "*", "*", "receipt.json"))
+	if len(files) != 1 {
+		t.Fatalf("receipts: %v", files)
+	}
+	var rc map[string]any
+	src, _ := os.ReadFile(files[0])
+	if err := json.Unmarshal(src, &rc); err != nil {
+		t.Fatal(err)
+	}
+	arts := rc["artifacts"].([]any)
+	for range 49 {
+		arts = append(arts, arts[0])
+	}
+	rc["artifacts"] = arts
+	edited, _ := json.Marshal(rc)
+	os.WriteFile(files[0], edited, 0o644)
+	out := filepath.Join(t.TempDir(), "public")
+	if _, errOut, code := spine(t, "--repo", dir, "site", "build", "--out", out); code != 0 {
+		t.Fatalf("site build: exit %d, %s", code, errOut)
+	}
+	key := filepath.Base(filepath.Dir(files[0]))
+	copies, _ := os.ReadDir(filepath.Join(out, "receipts", key, "artifacts"))
+	if len(copies) != 1 {
+		var names []string
+		for _, c := range copies {
+			names = append(names, c.Name())
+		}
+		t.Errorf("copies of the artifact in the site: %v, want one", names)
+	}
+	page, _ := os.ReadFile(filepath.Join(out, "receipts", key, "index.html"))
+	if n := strings.Count(string(page), `href="artifacts/dump.txt"`); n != 50 {
+		t.Errorf("%d rows link to the copy, want 50", n)
+	}
+	// One entry of the fifty says another hash: verify names it.
+	arts[7] = map[string]any{"path": "artifacts/loop-r/dump.txt", "sha256": strings.Repeat("0", 64), "size": 7}
+	edited, _ = json.Marshal(rc)
+	os.WriteFile(files[0], edited, 0o644)
+	if outv, _, code := spine(t, "--repo", dir, "verify"); code != 1 || !strings.Contains(outv, "artifact hashes to") {
+		t.Errorf("verify of an entry listed again with another hash: exit %d\n%s", code, outv)
+	}
+}
