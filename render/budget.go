@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bytes"
 	"fmt"
 	"reflect"
 
@@ -26,6 +27,12 @@ const (
 	// a thousand of 500 bytes. At goldmark's worst known rate it bounds a
 	// document's inline parsing to about a fifth of a second.
 	markdownBudget = 1 << 28
+	// maxTableCells is the most table cells a document may have: goldmark
+	// gives every row of a table as many cells as its header has, so 200
+	// rows of "a" under a header of 20,000 columns took 900 MB. It is
+	// counted before a paragraph becomes a table, as its lines times the
+	// most cells a line of it could have (its "|" plus one).
+	maxTableCells = 200_000
 	// maxHeadingLine is the longest line read as an ATX heading ("# …");
 	// a longer one is read as a paragraph, and so counted against the
 	// budget.
@@ -36,9 +43,10 @@ const (
 // docKey for why it is taken once).
 var budgetKey = parser.NewContextKey()
 
-// inlineBudget is what a document has left of markdownBudget.
+// inlineBudget is what a document has left of markdownBudget and
+// maxTableCells.
 type inlineBudget struct {
-	left int64
+	left, cells int64
 	// paid is what each paragraph was charged before it could become a
 	// table.
 	paid map[*ast.Paragraph]int64
@@ -54,15 +62,23 @@ func (b *inlineBudget) charge(cost int64) bool {
 }
 
 // paragraphCost returns a paragraph's length, the sum of its lines'
-// squares and whether it starts with "[" (after the indentation a
-// link reference definition may have).
-func paragraphCost(p *ast.Paragraph, src []byte) (n, lines int64, bracket bool) {
+// squares, the most table cells it could make (see maxTableCells) and
+// whether it starts with "[" (after the indentation a link reference
+// definition may have).
+func paragraphCost(p *ast.Paragraph, src []byte) (n, lines, cells int64, bracket bool) {
 	ls := p.Lines()
+	widest := 0
 	for i := range ls.Len() {
 		s := ls.At(i)
 		l := int64(s.Stop - s.Start)
 		n += l
 		lines += l * l
+		if w := bytes.Count(s.Value(src), []byte{'|'}); w > widest {
+			widest = w
+		}
+	}
+	if widest > 0 {
+		cells = int64(widest+1) * int64(ls.Len())
 	}
 	if ls.Len() > 0 {
 		s := ls.At(0)
@@ -73,7 +89,7 @@ func paragraphCost(p *ast.Paragraph, src []byte) (n, lines int64, bracket bool) 
 		}
 		bracket = i < len(first) && first[i] == '['
 	}
-	return n, lines, bracket
+	return n, lines, cells, bracket
 }
 
 // budgetBefore charges each paragraph as it closes, before goldmark looks
@@ -88,15 +104,16 @@ func (budgetBefore) Transform(p *ast.Paragraph, reader text.Reader, pc parser.Co
 	if b == nil {
 		return
 	}
-	n, lines, bracket := paragraphCost(p, reader.Source())
+	n, lines, cells, bracket := paragraphCost(p, reader.Source())
 	cost := lines
 	if bracket {
 		cost = n * n
 	}
-	if !b.charge(cost) {
+	if cells > b.cells || !b.charge(cost) {
 		asText(p, n)
 		return
 	}
+	b.cells -= cells
 	if b.paid == nil {
 		b.paid = map[*ast.Paragraph]int64{}
 	}
@@ -114,7 +131,7 @@ func (budgetAfter) Transform(p *ast.Paragraph, reader text.Reader, pc parser.Con
 	if b == nil {
 		return
 	}
-	n, _, _ := paragraphCost(p, reader.Source())
+	n, _, _, _ := paragraphCost(p, reader.Source())
 	paid := b.paid[p]
 	delete(b.paid, p)
 	if !b.charge(n*n - paid) {

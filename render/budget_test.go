@@ -38,6 +38,11 @@ func TestMarkdownBudget(t *testing.T) {
 			[]string{"shown as text", "| a |"}},
 		{"many short lines", "a\n" + strings.Repeat("[a](\n", 100_000), 1,
 			[]string{"A paragraph of 50000"}},
+		// Within the squares' budget, over the cells' (a million).
+		{"short rows under a wide header", "|" + strings.Repeat("a|", 5_000) + "\n|" + strings.Repeat("-|", 5_000) + "\n" + strings.Repeat("a\n", 200), 1,
+			[]string{"shown as text"}},
+		{"emphasis delimiter runs", strings.Repeat("*a_b", 40_000) + "\n", 1,
+			[]string{"A paragraph of 16000"}},
 		{"table of 24 KiB", "# Disks\n\n" + table.String(), 0,
 			[]string{"<table>", "<td>sd0</td>", "<code>ok</code>", `<h1 id="disks">`}},
 		{"a thousand small paragraphs", strings.Repeat("Some *prose* with a [link](https://example.com).\n\n", 1000), 0,

@@ -155,7 +155,7 @@ func (r *Renderer) Render(w io.Writer, src []byte, doc Doc) error {
 	src = Clean(src)
 	pc := parser.NewContext()
 	pc.Set(docKey, &doc)
-	pc.Set(budgetKey, &inlineBudget{left: markdownBudget})
+	pc.Set(budgetKey, &inlineBudget{left: markdownBudget, cells: maxTableCells})
 	// The ids the site's loop page gives its own sections are taken (it
 	// links to #gaps): a heading "Gaps" gets id gaps-1, not a second gaps.
 	for _, id := range [...]string{"gaps"} {
