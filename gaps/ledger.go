@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/spinehq/spine/internal/finding"
+	"github.com/spinehq/spine/internal/yamlx"
 	"gopkg.in/yaml.v3"
 )
 
@@ -358,6 +359,9 @@ func Parse(path string, data []byte) (l *Ledger, err error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(l.data, &doc); err != nil {
 		return nil, syntaxError(path, err)
+	}
+	if err := yamlx.CheckGrowth(path, &doc, len(data)); err != nil {
+		return nil, err
 	}
 	l.Doc = &doc
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {

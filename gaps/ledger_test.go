@@ -201,6 +201,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad mapping", "gaps:\n  - id: a\n    status: open\n   x: : y\n", "g.yaml:1: invalid YAML: did not find expected '-' indicator"},
 		{"undefined alias", "gaps:\n  - id: *nope\n", "g.yaml: invalid YAML: "},
 		{"unterminated quote", "gaps:\n  - id: \"G-1\n", "g.yaml:2: invalid YAML: found unexpected end of stream"},
+		// One anchored list of 20,000 items named by 800 gaps took
+		// seconds and gigabytes to read.
+		{"aliases that expand", "big: &b [" + strings.Repeat("x,", 20_000) + "x]\ngaps:\n" + strings.Repeat("  - {id: G-1, x: *b}\n", 800), "g.yaml: its aliases expand it to more than"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

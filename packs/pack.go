@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/spinehq/spine/internal/finding"
+	"github.com/spinehq/spine/internal/yamlx"
 	"gopkg.in/yaml.v3"
 )
 
@@ -174,6 +175,9 @@ func Parse(path string, data []byte) (pack *Pack, problems []Problem, err error)
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, nil, syntaxError(path, err)
+	}
+	if err := yamlx.CheckGrowth(path, &doc, len(data)); err != nil {
+		return nil, nil, err
 	}
 	pack = &Pack{Path: path}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {

@@ -1,6 +1,7 @@
 package packs
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,6 +140,19 @@ func TestParse(t *testing.T) {
 func TestParseSyntaxError(t *testing.T) {
 	_, _, err := Parse("verify/broken.yaml", readFixture(t, "verify/broken.yaml"))
 	if err == nil || err.Error() != "verify/broken.yaml:3: invalid YAML: did not find expected ',' or ']'" {
+		t.Errorf("Parse error = %v", err)
+	}
+}
+
+// TestParseAliasesThatExpand: a pack whose checks all name one long
+// anchored command made a page of 241 MB; it is refused, naming the file.
+func TestParseAliasesThatExpand(t *testing.T) {
+	src := "pack: infra\ndescription: x\nchecks:\n  - {id: C0, run: &r '" + strings.Repeat("echo x; ", 15_000) + "'}\n"
+	for i := 1; i < 2000; i++ {
+		src += fmt.Sprintf("  - {id: C%d, run: *r}\n", i)
+	}
+	_, _, err := Parse("verify/infra.yaml", []byte(src))
+	if err == nil || !strings.HasPrefix(err.Error(), "verify/infra.yaml: its aliases expand it to more than") {
 		t.Errorf("Parse error = %v", err)
 	}
 }

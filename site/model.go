@@ -544,7 +544,11 @@ func (st *buildState) loadPacks() {
 		for _, p := range probs {
 			if p.Level == packs.LevelError {
 				rel, _ := filepath.Rel(st.root, p.Path)
-				st.warn("%s:%d: %s", filepath.ToSlash(rel), p.Line, p.Message)
+				if p.Line > 0 {
+					st.warn("%s:%d: %s", filepath.ToSlash(rel), p.Line, p.Message)
+				} else {
+					st.warn("%s: %s", filepath.ToSlash(rel), p.Message)
+				}
 			}
 		}
 		for _, d := range defs {
