@@ -773,3 +773,18 @@ func TestAfterLint(t *testing.T) {
 		t.Errorf("problems (-want +got):\n%s", diff)
 	}
 }
+
+// TestFindingsAreBounded: a step of thousands of unknown attributes lists
+// maxProblems findings and one that counts the rest, an error when one of
+// them is (a step of 800,000 made 1.6 million findings and gigabytes).
+func TestFindingsAreBounded(t *testing.T) {
+	src := "---\nloop_id: LOOP-F\nstatus: active\n---\n\n# Loop Scope: LOOP-F\n\n## Stage 1: A\n\n```sh {name=z" + strings.Repeat(" k=v", 5000) + "}\necho\n```\n"
+	d := Parse("loops/f.md", []byte(src))
+	if len(d.Problems) != maxProblems+1 {
+		t.Fatalf("%d findings, want %d", len(d.Problems), maxProblems+1)
+	}
+	last := d.Problems[len(d.Problems)-1]
+	if want := "8999 more findings, from this line on, are not listed (a document lists 1000)"; last.Message != want || last.Level != LevelError || last.Line != 11 {
+		t.Errorf("last finding: %s (%s), want line 11: error: %s", last.Message, last.Level, want)
+	}
+}
