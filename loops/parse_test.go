@@ -784,7 +784,7 @@ func TestFindingsAreBounded(t *testing.T) {
 		t.Fatalf("%d findings, want %d", len(d.Problems), maxProblems+1)
 	}
 	last := d.Problems[len(d.Problems)-1]
-	if want := "8999 more findings, from this line on, are not listed (a document lists 1000)"; last.Message != want || last.Level != LevelError || last.Line != 11 {
-		t.Errorf("last finding: %s (%s), want line 11: error: %s", last.Message, last.Level, want)
+	if want := "8999 more findings, from this line on, are not listed (a document lists 1000)"; last.Message != want || last.Level != LevelError || last.Line != 10 {
+		t.Errorf("last finding: %s (%s), want line 10: error: %s", last.Message, last.Level, want)
 	}
 }
