@@ -151,6 +151,23 @@ func sameDir(a, b string) bool {
 	return err == nil && os.SameFile(fa, fb)
 }
 
+// repoHolder returns the pid of another live process holding the run lock
+// LockRepo would take for opts (that of the git folder's spine folder,
+// then that of opts.StateDir), or 0.
+func repoHolder(opts Options) int {
+	if opts.Git != nil {
+		if gitDir, err := opts.Git.GitDir(); err == nil {
+			if pid := runHolder(filepath.Join(gitDir, "spine")); pid > 0 {
+				return pid
+			}
+		}
+	}
+	if opts.StateDir == "" {
+		return 0
+	}
+	return runHolder(opts.StateDir)
+}
+
 // runHolder returns the pid of another live process that holds the run
 // lock of stateDir (the pid it recorded; 0 when none, when the recorded
 // one is gone, or when it is this process). A pid reused since is taken

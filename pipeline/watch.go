@@ -32,6 +32,9 @@ type Outlook struct {
 	// or a document that could not be read), and why, as the run would
 	// say it: a run would exit 2.
 	Invalid []Skip
+	// Holder is the pid of another run holding the repository's run lock
+	// (0: none): its steps are not work for this one, which would wait.
+	Holder int
 }
 
 // Look plans without running: it takes no lock and changes nothing but
@@ -39,6 +42,7 @@ type Outlook struct {
 // count as no work (a run skips them).
 func Look(opts Options) (Outlook, error) {
 	var out Outlook
+	out.Holder = repoHolder(opts)
 	j, err := OpenJournal(opts.StateDir)
 	if err != nil {
 		return out, err
@@ -301,6 +305,9 @@ func (w *Watcher) Cycle(ctx context.Context) (*CycleResult, error) {
 		res.Idle, res.Invalid = "nothing pending", look.Invalid
 		if id := OwnCommit(opts.Git); id != "" {
 			res.Idle = fmt.Sprintf("nothing to do: HEAD is spine's own commit (Spine-Run: %s)", id)
+		}
+		if look.Holder != 0 {
+			res.Idle += fmt.Sprintf("; another spine run (pid %d) holds the repository's lock", look.Holder)
 		}
 		if look.Held > 0 {
 			// As spine run says it: the log must not read all clear.

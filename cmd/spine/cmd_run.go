@@ -120,7 +120,9 @@ updated) go to standard error.`,
 			// when something waits or a loop is invalid: the run says what,
 			// with its exit status, as it did for the commit before.
 			if head, _ := selfTriggered(opts.Git); head != "" && !dryRun {
-				if look, err := pipeline.Look(opts); err == nil && !look.Work && look.Held == 0 && len(look.Invalid) == 0 {
+				// Not either while another run holds the lock: this one
+				// waits --wait for it, and says so (exit 75).
+				if look, err := pipeline.Look(opts); err == nil && !look.Work && look.Held == 0 && len(look.Invalid) == 0 && look.Holder == 0 {
 					switch {
 					case asJSON:
 						fmt.Fprintln(a.stdout, "[]")

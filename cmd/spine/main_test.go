@@ -1080,3 +1080,36 @@ func TestArtifactListedAgainIsCopiedOnce(t *testing.T) {
 		t.Errorf("verify of an entry listed again with another hash: exit %d\n%s", code, outv)
 	}
 }
+
+// TestSecondRunWaitsForTheLockAfterOwnCommit: while a run works on a
+// later stage, HEAD is its own commit of the first; a second run started
+// then waits --wait for the lock and exits 75 naming the holder, instead
+// of saying there is nothing to do (exit 0); watch --once says so too.
+func TestSecondRunWaitsForTheLockAfterOwnCommit(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-L\nstatus: active\n---\n\n# Loop Scope: LOOP-L\n\n## Stage 0: Quick\n\n```sh {name=quick}\ntrue\n```\n\n## Stage 1: Slow\n\n```sh {name=slow}\nwhile test ! -f release; do sleep 0.05; done\n```\n")
+	first := exec.Command(spineBin, "--repo", dir, "run")
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		os.WriteFile(filepath.Join(dir, "release"), nil, 0o644)
+		if err := first.Wait(); err != nil {
+			t.Errorf("first run: %v", err)
+		}
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(gitCmd(t, dir, "log", "-1", "--format=%B"), "Spine-Run:") {
+		if time.Now().After(deadline) {
+			t.Fatal("the first run did not commit its first stage")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	out, errOut, code := spine(t, "--repo", dir, "run", "--wait", "200ms")
+	if code != exitLocked || !strings.Contains(errOut, fmt.Sprintf("(pid %d) holds the lock", first.Process.Pid)) {
+		t.Errorf("second run: exit %d, want %d naming pid %d\n%s%s", code, exitLocked, first.Process.Pid, out, errOut)
+	}
+	out, _, code = spine(t, "--repo", dir, "watch", "--once")
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("another spine run (pid %d) holds the repository's lock", first.Process.Pid)) {
+		t.Errorf("watch --once: exit %d\n%s", code, out)
+	}
+}
