@@ -2,7 +2,10 @@
 // output logs, artifact files, their hashes and the per-loop receipt chain.
 package artifacts
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Receipt status values, as written in receipt.json.
 const (
@@ -87,6 +90,14 @@ type Receipt struct {
 	Checks  []CheckResult `json:"checks,omitempty"`
 	Summary string        `json:"summary,omitempty"`
 }
+
+// ResolvedNote starts the note of a receipt `spine resolve` wrote: an
+// operator's verdict on a step, recorded without running anything.
+const ResolvedNote = "resolved by "
+
+// Resolved reports whether r records an operator's verdict (spine
+// resolve) rather than a run of its command.
+func (r *Receipt) Resolved() bool { return strings.HasPrefix(r.Note, ResolvedNote) }
 
 // CommandMismatch says which command r records does not match its hash:
 // the step's, or that of a pack check that records one (receipts of

@@ -378,7 +378,7 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 			if !changed && !p.Retry[step.Name] {
 				it.State = StateFailed
 				it.Reason = fmt.Sprintf("failed at %s, exit %d; change its command, or --retry %s (a changed attribute, such as timeout, is no new command)", stamp(latest.Started), latest.ExitCode, step.Name)
-				if strings.HasPrefix(latest.Note, resolvedBy) {
+				if strings.HasPrefix(latest.Note, artifacts.ResolvedNote) {
 					// No process ran: an operator's verdict (spine resolve).
 					it.Reason = fmt.Sprintf("%s (at %s); change its command, or --retry %s", latest.Note, stamp(latest.Started), step.Name)
 				}

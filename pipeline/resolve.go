@@ -95,7 +95,7 @@ func (r *Runner) Resolve(ctx context.Context, loopID, stepName, status, note str
 	// the receipt, the evidence block, the commit and the site.
 	note, n := r.redactor().RedactString(note)
 	rc.Redactions += n
-	rc.Note = fmt.Sprintf("%s%s as %s: %s", resolvedBy, r.opts.User, status, note)
+	rc.Note = fmt.Sprintf("%s%s as %s: %s", artifacts.ResolvedNote, r.opts.User, status, note)
 	// Journaled as a step's result is: a resolve stopped before its
 	// commit (killed, or the index locked by another git) leaves a receipt
 	// that the next command's recovery commits with the loop's evidence,
@@ -126,9 +126,6 @@ func (e *NotCommittedError) Error() string {
 }
 
 func (e *NotCommittedError) Unwrap() error { return e.Err }
-
-// resolvedBy starts the note of a receipt spine resolve wrote.
-const resolvedBy = "resolved by "
 
 // findStep locates a command step by name, in loopID or (when empty) in
 // the one loop that has it.

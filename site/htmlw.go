@@ -336,6 +336,10 @@ func runRows(runs []runRow) template.HTML {
 	return w.html()
 }
 
+// resolvedSub marks, under its status, a run that is an operator's
+// verdict (spine resolve): nothing ran.
+const resolvedSub = `<div class="sub">resolved: nothing ran</div>`
+
 // runRows writes the rows of a loop's runs table.
 func (w *hw) runRows(runs []runRow) {
 	w.Grow(len(runs) * 600)
@@ -346,6 +350,9 @@ func (w *hw) runRows(runs []runRow) {
 		w.e(r.Stage)
 		w.s(`</div></td><td>`)
 		w.badge(r.Status)
+		if r.Resolved {
+			w.s(resolvedSub)
+		}
 		w.s(`</td><td class="num">`, r.Exit, `</td><td class="num">`, r.Duration, `</td><td><a class="key" href="`)
 		w.e(r.URL)
 		w.s(`">`)
@@ -376,6 +383,9 @@ func (w *hw) timelineRows(runs []timelineRun) {
 		}
 		w.s(`</td><td>`)
 		w.badge(r.Status)
+		if r.Resolved {
+			w.s(resolvedSub)
+		}
 		w.s(`</td><td class="num">`, r.Duration, `</td><td class="hide-sm">`)
 		w.e(r.Host)
 		w.s(`</td><td><a class="key" href="`)

@@ -684,6 +684,9 @@ type stageView struct {
 type runRow struct {
 	Key, URL, Step, Stage, Status, Exit, Duration, When, ISO, Chain string
 	ChainOK                                                         bool
+	// Resolved is set for an operator's verdict (spine resolve): no
+	// command ran, so it has no exit status or duration to show.
+	Resolved bool
 }
 
 type gapRef struct {
@@ -948,9 +951,13 @@ func (st *buildState) loopData(d *loops.Document) *loopPage {
 	pg.Runs = make([]runRow, 0, len(runs))
 	for i := len(runs) - 1; i >= 0; i-- {
 		r := runs[i]
-		pg.Runs = append(pg.Runs, runRow{Key: r.RunKey, URL: root + receiptPath(r.RunKey), Step: r.Receipt.Step, Stage: r.Receipt.Stage,
+		row := runRow{Key: r.RunKey, URL: root + receiptPath(r.RunKey), Step: r.Receipt.Step, Stage: r.Receipt.Stage,
 			Status: recStatus(r), Exit: fmtExit(r.Receipt.ExitCode), Duration: fmtDuration(r.Receipt.DurationMS),
-			When: fmtWhen(r.Start), ISO: fmtISO(r.Start), Chain: st.chain[r.RunKey], ChainOK: st.chain[r.RunKey] == ""})
+			When: fmtWhen(r.Start), ISO: fmtISO(r.Start), Chain: st.chain[r.RunKey], ChainOK: st.chain[r.RunKey] == ""}
+		if r.Receipt.Resolved() {
+			row.Resolved, row.Exit, row.Duration = true, "—", "—"
+		}
+		pg.Runs = append(pg.Runs, row)
 	}
 	for _, g := range st.gapsOfLoop[d.LoopID] {
 		title := g.Title

@@ -325,6 +325,8 @@ func (st *buildState) packJob(pi *packInfo) job {
 type timelineRun struct {
 	Key, URL, Step, Status, Duration, Host, When, ISO string
 	Loop                                              template.HTML
+	// Resolved: see runRow.
+	Resolved bool
 }
 
 type monthLink struct {
@@ -364,6 +366,9 @@ func (st *buildState) timelineRuns(root string, recs []*receiptRec) []timelineRu
 		tr := timelineRun{Key: r.RunKey, URL: root + receiptPath(r.RunKey), Status: recStatus(r), When: fmtWhen(r.Start), ISO: fmtISO(r.Start), Duration: "—"}
 		if rc := r.Receipt; rc != nil {
 			tr.Step, tr.Host, tr.Duration = rc.Step, rc.Host, fmtDuration(rc.DurationMS)
+			if rc.Resolved() {
+				tr.Resolved, tr.Duration = true, "—"
+			}
 			tr.Loop = loopLink(rc.LoopID)
 		} else {
 			tr.Loop = loopLink("")

@@ -125,7 +125,12 @@ func (st *buildState) writeReceipt(w *hw, pg *receiptPage) {
 			w.h(st.linkText(pg.Root, r.Note, ""))
 			w.s("</p>\n")
 		}
-		w.s("<section>\n<h2>Command</h2>\n")
+		if r.Resolved() {
+			w.s(`<div class="callout warn" role="note"><b>Nothing ran.</b> This receipt records an operator's verdict, given with <code>spine resolve</code>: the command below was not run for it, and its exit status is the verdict's.</div>`, "\n")
+			w.s("<section>\n<h2>Command (not run)</h2>\n")
+		} else {
+			w.s("<section>\n<h2>Command</h2>\n")
+		}
 		switch {
 		case r.Command != "":
 			w.h(pg.Command)

@@ -1113,3 +1113,45 @@ func TestSecondRunWaitsForTheLockAfterOwnCommit(t *testing.T) {
 		t.Errorf("watch --once: exit %d\n%s", code, out)
 	}
 }
+
+// TestResolvedVerdictIsNoRun: a step settled with spine resolve shows on
+// the site as a verdict, not as a run of its command: marked in the
+// loop's runs and the timeline, without an exit status or duration of
+// its own, and its receipt page says nothing ran.
+func TestResolvedVerdictIsNoRun(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-V\nstatus: active\n---\n\n# Loop Scope: LOOP-V\n\n## Stage 1: A\n\n```sh {name=check}\nexit 4\n```\n")
+	if _, _, code := spine(t, "--repo", dir, "run"); code != 1 {
+		t.Fatalf("run: exit %d, want 1", code)
+	}
+	if out, errOut, code := spine(t, "--repo", dir, "resolve", "check", "--as", "pass", "--note", "checked by hand"); code != 0 {
+		t.Fatalf("resolve: exit %d\n%s%s", code, out, errOut)
+	}
+	out := filepath.Join(t.TempDir(), "public")
+	if _, errOut, code := spine(t, "--repo", dir, "site", "build", "--out", out); code != 0 {
+		t.Fatalf("site build: exit %d, %s", code, errOut)
+	}
+	pages := sitePages(t, out)
+	loop := pages["loops/LOOP-V/index.html"]
+	if strings.Count(loop, "resolved: nothing ran") != 1 {
+		t.Errorf("the loop's runs do not mark the one verdict:\n%s", loop)
+	}
+	var verdict string
+	timelines := 0
+	for name, page := range pages {
+		if strings.HasPrefix(name, "receipts/") && strings.Contains(page, "checked by hand") {
+			verdict = page
+		}
+		if strings.HasPrefix(name, "timeline/") {
+			timelines++
+			if strings.Count(page, "resolved: nothing ran") != 1 {
+				t.Errorf("%s does not mark the verdict once", name)
+			}
+		}
+	}
+	if timelines == 0 {
+		t.Error("no timeline page")
+	}
+	if !strings.Contains(verdict, "<b>Nothing ran.</b>") || !strings.Contains(verdict, "<h2>Command (not run)</h2>") {
+		t.Errorf("the verdict's receipt page reads as a run:\n%s", verdict)
+	}
+}
