@@ -1257,13 +1257,27 @@ func (st *buildState) searchLoops(item func(r *receiptRec, fields ...string)) {
 // searchKeyOf).
 func (st *buildState) searchRuns(item func(r *receiptRec, fields ...string)) {
 	for _, r := range st.recs {
-		loop, step := "", ""
-		if r.Receipt != nil {
-			loop, step = r.Receipt.LoopID, r.Receipt.Step
-		}
+		loop, step, host, gate, by := runSearchFields(r)
 		item(r, "kind", "run", "id", r.RunKey, "title", loop+" · "+step, "url", receiptPath(r.RunKey),
-			"status", recStatus(r), "loop", loop, "when", fmtISO(r.Start))
+			"status", recStatus(r), "loop", loop, "when", fmtISO(r.Start), "host", host, "gate", gate, "by", by)
 	}
+}
+
+// runSearchFields returns what search.json holds of a run besides its key
+// and state: its loop and step, the host it ran on, its gate and who
+// approved it (a git approval's author, or the variable of an
+// environment one), so that the search box answers "what ran on this
+// host" and "what did this person approve".
+func runSearchFields(r *receiptRec) (loop, step, host, gate, by string) {
+	rc := r.Receipt
+	if rc == nil {
+		return
+	}
+	loop, step, host, gate = rc.LoopID, rc.Step, rc.Host, rc.Gate
+	if rc.Approval != nil {
+		by = rc.Approval.Author
+	}
+	return
 }
 
 // searchGaps gives the gaps' entries of search.json to item.
@@ -1300,12 +1314,9 @@ func (st *buildState) searchKeyOf() string {
 	st.searchLoops(fields)
 	var when [64]byte
 	for _, r := range st.recs {
-		loop, step := "", ""
-		if r.Receipt != nil {
-			loop, step = r.Receipt.LoopID, r.Receipt.Step
-		}
+		loop, step, host, gate, by := runSearchFields(r)
 		// The fields of searchRuns.
-		k.int(14)
+		k.int(20)
 		k.str("kind").str("run").str("id").str(r.RunKey)
 		k.str("title").num(int64(len(loop)+len(" · ")+len(step)), ':')
 		k.put(loop)
@@ -1321,6 +1332,7 @@ func (st *buildState) searchKeyOf() string {
 		} else {
 			k.bytes(r.Start.UTC().AppendFormat(when[:0], time.RFC3339))
 		}
+		k.str("host").str(host).str("gate").str(gate).str("by").str(by)
 	}
 	st.searchGaps(fields)
 	return k.sum()

@@ -828,6 +828,25 @@ func TestFeedAndSearch(t *testing.T) {
 	if diff := cmp.Diff(map[string]int{"loop": 3, "run": 9, "gap": 5}, kinds); diff != "" {
 		t.Errorf("search items by kind (-want +got):\n%s", diff)
 	}
+	// A run is found by its host, its gate and who approved it.
+	found := map[string]bool{}
+	for _, it := range items {
+		if it["kind"] != "run" {
+			continue
+		}
+		found["host "+it["host"]] = true
+		if it["gate"] != "" {
+			found["gate "+it["gate"]] = true
+		}
+		if it["by"] != "" {
+			found["by "+it["by"]] = true
+		}
+	}
+	for _, want := range []string{"host pve", "gate ALLOW_MD1400_PROVISION", "gate XSS_GATE", "by <img src=x onerror=alert('author')>"} {
+		if !found[want] {
+			t.Errorf("no run in search.json with %s (have %v)", want, found)
+		}
+	}
 }
 
 // atomFeed is the part of an Atom feed the tests read.

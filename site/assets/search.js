@@ -18,7 +18,7 @@
           return r.json();
         }).then(function (items) {
           index = items.map(function (it) {
-            it.hay = [it.id, it.title, it.status, it.owner, it.loop, it.severity].join(" ").toLowerCase();
+            it.hay = [it.id, it.title, it.status, it.owner, it.loop, it.severity, it.host, it.gate, it.by].join(" ").toLowerCase();
             return it;
           });
         });
@@ -41,7 +41,7 @@
         var kind = document.createElement("span"), t = document.createElement("span");
         a.href = new URL(it.url, root).href;
         kind.className = "kind"; kind.textContent = it.kind;
-        t.className = "t"; t.textContent = [it.title, it.status].filter(Boolean).join(" · ");
+        t.className = "t"; t.textContent = [it.title, it.status, it.host].filter(Boolean).join(" · ");
         a.appendChild(kind); a.appendChild(document.createTextNode(it.id)); a.appendChild(t);
         li.appendChild(a); list.appendChild(li);
       });
