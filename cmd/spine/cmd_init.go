@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/spinehq/spine/internal/gitx"
 	"github.com/spinehq/spine/internal/scaffold"
 )
 
@@ -27,7 +28,13 @@ anything and commits nothing: review, then commit.`,
 			if err != nil {
 				return err
 			}
-			written, err := scaffold.Init(root, time.Now())
+			// The workflow runs on pushes to the branch checked out now
+			// (main when there is none yet).
+			branch := ""
+			if g, err := gitx.Open(root); err == nil {
+				branch, _ = g.CurrentBranch()
+			}
+			written, err := scaffold.Init(root, time.Now(), branch)
 			if errors.Is(err, scaffold.ErrExists) {
 				return exitf(exitUsage, "%v", err)
 			}
@@ -44,6 +51,7 @@ anything and commits nothing: review, then commit.`,
 			if a.repo != "" {
 				self = "spine --repo " + a.repo
 			}
+			fmt.Fprintf(a.stdout, "\nIn .github/workflows/spine.yml, set host: to your self-hosted runner's label before you commit it (or leave the file out).\n")
 			fmt.Fprintf(a.stdout, "\nNext:\n  %s lint                                  # check the documents\n  git add -A && git commit -m \"spine init\"      # spine runs only committed loops\n  %s plan                                  # what would run, and why (set status: active to run the example)\n", self, self)
 			return nil
 		},

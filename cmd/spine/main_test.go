@@ -1155,3 +1155,27 @@ func TestResolvedVerdictIsNoRun(t *testing.T) {
 		t.Errorf("the verdict's receipt page reads as a run:\n%s", verdict)
 	}
 }
+
+// TestInitWorkflowFollowsTheBranch: the workflow spine init writes runs on
+// pushes to the branch checked out, and passes the steps' secrets from a
+// repository secret it names (secrets: inherit could never fill the
+// reusable workflow's step-env: a secret's name holds no hyphen).
+func TestInitWorkflowFollowsTheBranch(t *testing.T) {
+	dir := gitRepo(t)
+	gitCmd(t, dir, "checkout", "-q", "-b", "trunk")
+	if out, errOut, code := spine(t, "--repo", dir, "init"); code != 0 {
+		t.Fatalf("init: exit %d\n%s%s", code, out, errOut)
+	}
+	wf, err := os.ReadFile(filepath.Join(dir, ".github", "workflows", "spine.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"    branches: [trunk]\n", "      step-env: ${{ secrets.SPINE_STEP_ENV }}\n"} {
+		if !strings.Contains(string(wf), want) {
+			t.Errorf("workflow without %q:\n%s", want, wf)
+		}
+	}
+	if strings.Contains(string(wf), "inherit") || strings.Contains(string(wf), "{{BRANCH}}") {
+		t.Errorf("workflow:\n%s", wf)
+	}
+}

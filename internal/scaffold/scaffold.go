@@ -40,7 +40,10 @@ var ErrExists = errors.New("already initialised")
 // .gitignore of the site folder where there is no .gitignore. It refuses
 // (and writes nothing) when any of the starting files exists. It returns
 // the paths written, repository-relative.
-func Init(root string, now time.Time) ([]string, error) {
+func Init(root string, now time.Time, branch string) ([]string, error) {
+	if branch == "" {
+		branch = "main"
+	}
 	if fi, err := os.Stat(filepath.Join(root, ".git")); err != nil || (!fi.IsDir() && !fi.Mode().IsRegular()) {
 		return nil, fmt.Errorf("%s is not a git repository (run git init first)", root)
 	}
@@ -65,7 +68,7 @@ func Init(root string, now time.Time) ([]string, error) {
 		if err != nil {
 			return written, err
 		}
-		data = []byte(strings.ReplaceAll(string(data), "{{DATE}}", now.UTC().Format("2006-01-02")))
+		data = []byte(strings.NewReplacer("{{DATE}}", now.UTC().Format("2006-01-02"), "{{BRANCH}}", branch).Replace(string(data)))
 		full := filepath.Join(root, filepath.FromSlash(rel))
 		if err := os.MkdirAll(filepath.Dir(full), fsx.DirMode); err != nil {
 			return written, err
