@@ -35,6 +35,12 @@ func TestANSI(t *testing.T) {
 		{"control characters dropped", []string{"a\x00b\x07c\td"}, "abc\td"},
 		{"escape at the end", []string{"x\x1b"}, "x"},
 		{"invalid UTF-8 (binary output)", []string{"a\xff\xfeb", "ok é"}, "a\ufffdb\nok é"},
+		// spine's prefix is its own: a colour left on does not paint it,
+		// a carriage return in the step's text does not take it away.
+		{"prefix outside a colour left on", []string{"2026-03-01T10:15:00.000Z [out] \x1b[31mred", "2026-03-01T10:15:00.001Z [err] still"},
+			"2026-03-01T10:15:00.000Z [out] <span class=\"af1\">red</span>\n2026-03-01T10:15:00.001Z [err] <span class=\"af1\">still</span>"},
+		{"prefix kept over a carriage return", []string{"2026-03-01T10:15:00.000Z [out] 10%\r100%"}, "2026-03-01T10:15:00.000Z [out] 100%"},
+		{"not a prefix", []string{"2026-03-01 10:15 [out] x\ry"}, "y"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -283,6 +283,40 @@ func (s *sgr) apply(params string) {
 	}
 }
 
+// logPrefixLen returns the length of the prefix spine writes before each
+// line of output.log ("2006-01-02T15:04:05.000Z [out] "), or 0 when the
+// line does not start with one.
+func logPrefixLen(line string) int {
+	const stamp = "2006-01-02T15:04:05.000Z"
+	if len(line) < len(stamp)+4 {
+		return 0
+	}
+	for i := 0; i < len(stamp); i++ {
+		c, want := line[i], stamp[i]
+		if want >= '0' && want <= '9' {
+			if c < '0' || c > '9' {
+				return 0
+			}
+		} else if c != want {
+			return 0
+		}
+	}
+	rest := line[len(stamp):]
+	if !strings.HasPrefix(rest, " [") {
+		return 0
+	}
+	end := strings.Index(rest, "] ")
+	if end < 3 || end > 20 {
+		return 0
+	}
+	for _, c := range rest[2:end] {
+		if c < 'a' || c > 'z' {
+			return 0
+		}
+	}
+	return len(stamp) + end + 2
+}
+
 // ansiHTML converts log lines to escaped HTML: SGR colours and styles
 // become spans with classes, every other escape sequence and control
 // character is dropped, and a carriage return keeps what follows it (as a
@@ -298,6 +332,13 @@ func ansiHTML(lines []string) string {
 	for li, line := range lines {
 		if li > 0 {
 			b.WriteByte('\n')
+		}
+		// spine's own prefix (time and stream) is shown as it is: neither
+		// a colour the step left on nor a carriage return in its text
+		// takes it away.
+		if n := logPrefixLen(line); n > 0 {
+			escapeHTML(&b, line[:n], escText)
+			line = line[n:]
 		}
 		line = strings.TrimSuffix(line, "\r")
 		if i := strings.LastIndexByte(line, '\r'); i >= 0 {
