@@ -32,6 +32,10 @@ const OutputTimeLayout = "2006-01-02T15:04:05.000Z"
 const (
 	StreamStdout = "stdout" // tagged [out]
 	StreamStderr = "stderr" // tagged [err]
+	// StreamCombined is a process's stdout and stderr written to one
+	// pipe, read in the order they were written (a step without an
+	// artifact): tagged [out+err].
+	StreamCombined = "stdout+stderr"
 )
 
 // flushSize is how much an OutputWriter buffers before writing to its sinks.
@@ -128,8 +132,8 @@ func (o *OutputWriter) TeeStdout(w io.Writer) {
 }
 
 // Stream returns the writer for the named stream: StreamStdout ("stdout",
-// tagged [out]), StreamStderr ("stderr", tagged [err]), or any other name,
-// tagged [name]. Repeated calls with the same name return the same writer.
+// tagged [out]), StreamStderr ("stderr", tagged [err]), StreamCombined
+// (tagged [out+err]), or any other name, tagged [name]. Repeated calls with the same name return the same writer.
 func (o *OutputWriter) Stream(name string) io.Writer {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -144,6 +148,8 @@ func (o *OutputWriter) Stream(name string) io.Writer {
 		tag = "out"
 	case StreamStderr:
 		tag = "err"
+	case StreamCombined:
+		tag = "out+err"
 	}
 	s := &stream{o: o, name: name, tag: []byte(" [" + tag + "] "), stdout: name == StreamStdout}
 	o.streams = append(o.streams, s)

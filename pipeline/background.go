@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,9 +83,15 @@ func Supervise(ctx context.Context, specPath string) error {
 		defer art.Close()
 		out.TeeStdout(art)
 	}
+	// As a step's (see Runner.runStep): one pipe unless stdout is an
+	// artifact.
+	stdout, stderr := out.Stream(artifacts.StreamCombined), io.Writer(nil)
+	if art != nil {
+		stdout, stderr = out.Stream(artifacts.StreamStdout), out.Stream(artifacts.StreamStderr)
+	}
 	res := runProcess(ctx, procSpec{
 		Argv: spec.Argv, Dir: spec.Dir, Env: os.Environ(),
-		Stdout: out.Stream(artifacts.StreamStdout), Stderr: out.Stream(artifacts.StreamStderr),
+		Stdout: stdout, Stderr: stderr,
 		Timeout: spec.Timeout,
 		OnStart: func(pid int) error {
 			return os.WriteFile(spec.PIDFile, []byte(strconv.Itoa(pid)), fsx.FileMode)

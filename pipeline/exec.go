@@ -67,7 +67,12 @@ type procSpec struct {
 	Stdin   *os.File
 	Dir     string
 	Env     []string
-	Stdout  io.Writer
+	Stdout io.Writer
+	// Stderr, when nil, is Stdout's pipe: the process writes both streams
+	// to one pipe, and its output is read in the order it was written (two
+	// pipes read by two goroutines gave lines of the two streams in the
+	// order the goroutines happened to run: an error before the line that
+	// led to it).
 	Stderr  io.Writer
 	Timeout time.Duration
 	// OnStart is called with the pid (= process group id) once started.
@@ -142,21 +147,31 @@ func runProcess(ctx context.Context, spec procSpec) procResult {
 	if err != nil {
 		return fail(err)
 	}
-	errR, errW, err := outputPipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
-		return fail(err)
+	var errR, errW *os.File
+	if spec.Stderr != nil {
+		if errR, errW, err = outputPipe(); err != nil {
+			outR.Close()
+			outW.Close()
+			return fail(err)
+		}
+		cmd.Stdout, cmd.Stderr = outW, errW
+	} else {
+		// One descriptor for both: os/exec gives the child one file as
+		// fd 1 and 2 when Stdout and Stderr are the same *os.File.
+		cmd.Stdout, cmd.Stderr = outW, outW
 	}
-	cmd.Stdout, cmd.Stderr = outW, errW
 	err = cmd.Start()
 	// The child has its own copies: the parent's must go, or the readers
 	// would never see the end of the output.
 	outW.Close()
-	errW.Close()
+	if errW != nil {
+		errW.Close()
+	}
 	if err != nil {
 		outR.Close()
-		errR.Close()
+		if errR != nil {
+			errR.Close()
+		}
 		return fail(err)
 	}
 	var bufs [2][]byte
@@ -170,7 +185,9 @@ func runProcess(ctx context.Context, spec procSpec) procResult {
 	}
 	copies := make(chan error, 2)
 	go copyOutput(spec.Stdout, outR, bufs[0], copies)
-	go copyOutput(spec.Stderr, errR, bufs[1], copies)
+	if errR != nil {
+		go copyOutput(spec.Stderr, errR, bufs[1], copies)
+	}
 	pgid := cmd.Process.Pid
 	// done is closed once the step is over (its process reaped, its
 	// output taken): the escalation below must not signal the group then.
@@ -270,19 +287,25 @@ func finishCopies(copies <-chan error, outR, errR *os.File) error {
 			first = err
 		}
 	}
+	count := 2
+	if errR == nil {
+		count = 1 // one pipe for both streams
+	}
 	t := time.NewTimer(pipeGrace)
 	defer t.Stop()
-	for n := 0; n < 2; n++ {
+	for n := 0; n < count; n++ {
 		select {
 		case err := <-copies:
 			note(err)
 		case <-t.C:
-			// Abandon both reads (one may be over already: its file is
+			// Abandon the reads (one may be over already: its file is
 			// closed and the deadline fails, harmlessly).
 			now := time.Now()
 			_ = outR.SetReadDeadline(now)
-			_ = errR.SetReadDeadline(now)
-			for ; n < 2; n++ {
+			if errR != nil {
+				_ = errR.SetReadDeadline(now)
+			}
+			for ; n < count; n++ {
 				note(<-copies)
 			}
 			return first

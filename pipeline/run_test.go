@@ -1704,7 +1704,7 @@ func TestLongStepCodeRunsFromAFile(t *testing.T) {
 	}
 	dir, _ := (&artifacts.Store{Root: r.root}).RelDir(sh.RunKey)
 	log := r.read(dir + "/output.log")
-	if !strings.Contains(log, "zero="+filepath.Join(r.root, ".git", "spine", "runs", sh.RunKey+".sh")) || !strings.Contains(log, "[out] end") {
+	if !strings.Contains(log, "zero="+filepath.Join(r.root, ".git", "spine", "runs", sh.RunKey+".sh")) || !strings.Contains(log, "[out+err] end") {
 		t.Errorf("output:\n%s", log)
 	}
 	dir, _ = (&artifacts.Store{Root: r.root}).RelDir(bash.RunKey)
@@ -2242,5 +2242,44 @@ func TestVerifyNamesBulletsThatDisagree(t *testing.T) {
 				t.Errorf("verify: exit %d, want 1 naming it\n%s", code, out)
 			}
 		})
+	}
+}
+
+// TestOutputInTheOrderWritten: a step's stdout and stderr lines reach
+// output.log in the order the step wrote them, on one pipe, tagged
+// [out+err] (two pipes read by two goroutines put its errors before the
+// lines that led to them); a step whose stdout is an artifact keeps the
+// streams apart, and the artifact holds stdout alone.
+func TestOutputInTheOrderWritten(t *testing.T) {
+	r := newRepo(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A",
+		"## Stage 1: Talk\n\n```sh {name=talk}\nfor i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do echo out$i; echo err$i >&2; done\n```\n\n"+
+			"```sh {name=dump artifact=dump.txt}\necho data; echo note >&2\n```\n")})
+	out := r.run(nil)
+	if len(out.Receipts) != 2 {
+		t.Fatalf("%d receipts, want 2", len(out.Receipts))
+	}
+	dir, _ := (&artifacts.Store{Root: r.root}).RelDir(out.Receipts[0].RunKey)
+	var got, want []string
+	for _, line := range strings.Split(strings.TrimSuffix(r.read(dir+"/output.log"), "\n"), "\n") {
+		_, text, ok := strings.Cut(line, " [out+err] ")
+		if !ok {
+			t.Fatalf("line %q is not tagged [out+err]", line)
+		}
+		got = append(got, text)
+	}
+	for i := 1; i <= 20; i++ {
+		want = append(want, fmt.Sprintf("out%d", i), fmt.Sprintf("err%d", i))
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("output.log lines out of order (-want +got):\n%s", diff)
+	}
+	dir, _ = (&artifacts.Store{Root: r.root}).RelDir(out.Receipts[1].RunKey)
+	log := r.read(dir + "/output.log")
+	if !strings.Contains(log, " [out] data\n") || !strings.Contains(log, " [err] note\n") {
+		t.Errorf("artifact step's log:\n%s", log)
+	}
+	if art := r.read("artifacts/loop-a/dump.txt"); art != "data\n" {
+		t.Errorf("artifact: %q, want stdout alone", art)
 	}
 }

@@ -298,6 +298,12 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 			}
 		}
 	}
+	// A step's stdout and stderr share one pipe, read in the order they
+	// were written, unless its stdout is an artifact of its own.
+	stdout, stderr := out.Stream(artifacts.StreamCombined), io.Writer(nil)
+	if artifactAbs != "" {
+		stdout, stderr = out.Stream(artifacts.StreamStdout), out.Stream(artifacts.StreamStderr)
+	}
 	var res procResult
 	switch {
 	case startErr != nil:
@@ -312,7 +318,7 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 		res = runProcess(ctx, procSpec{
 			Argv: cmdArgv, Dir: r.opts.Root, Env: env,
 			Path: r.paths.resolve(argv[0]), Stdin: r.stdin(),
-			Stdout: out.Stream(artifacts.StreamStdout), Stderr: out.Stream(artifacts.StreamStderr),
+			Stdout: stdout, Stderr: stderr,
 			Timeout: r.stepTimeout(step), Bufs: &r.copyBufs,
 			OnStart: func(pid int) error {
 				intent.PID, intent.PGID = pid, pid

@@ -310,7 +310,7 @@ func logPrefixLen(line string) int {
 		return 0
 	}
 	for _, c := range rest[2:end] {
-		if c < 'a' || c > 'z' {
+		if (c < 'a' || c > 'z') && c != '+' {
 			return 0
 		}
 	}
