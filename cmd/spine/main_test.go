@@ -17,6 +17,7 @@ import (
 
 	"github.com/creack/pty"
 	"github.com/google/go-cmp/cmp"
+	"gopkg.in/yaml.v3"
 )
 
 // ansiRe matches terminal escape sequences.
@@ -1162,7 +1163,7 @@ func TestResolvedVerdictIsNoRun(t *testing.T) {
 // reusable workflow's step-env: a secret's name holds no hyphen).
 func TestInitWorkflowFollowsTheBranch(t *testing.T) {
 	dir := gitRepo(t)
-	gitCmd(t, dir, "checkout", "-q", "-b", "trunk")
+	gitCmd(t, dir, "checkout", "-q", "-b", "feat/#1'a\"b{c},d")
 	if out, errOut, code := spine(t, "--repo", dir, "init"); code != 0 {
 		t.Fatalf("init: exit %d\n%s%s", code, out, errOut)
 	}
@@ -1170,10 +1171,20 @@ func TestInitWorkflowFollowsTheBranch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"    branches: [trunk]\n", "      step-env: ${{ secrets.SPINE_STEP_ENV }}\n"} {
+	for _, want := range []string{"    branches: [\"feat/#1'a\\\"b{c},d\"]\n", "      step-env: ${{ secrets.SPINE_STEP_ENV }}\n"} {
 		if !strings.Contains(string(wf), want) {
 			t.Errorf("workflow without %q:\n%s", want, wf)
 		}
+	}
+	var parsed struct {
+		On struct {
+			Push struct {
+				Branches []string `yaml:"branches"`
+			} `yaml:"push"`
+		} `yaml:"on"`
+	}
+	if err := yaml.Unmarshal(wf, &parsed); err != nil || len(parsed.On.Push.Branches) != 1 || parsed.On.Push.Branches[0] != "feat/#1'a\"b{c},d" {
+		t.Errorf("the workflow's branches read as %q (%v)", parsed.On.Push.Branches, err)
 	}
 	if strings.Contains(string(wf), "inherit") || strings.Contains(string(wf), "{{BRANCH}}") {
 		t.Errorf("workflow:\n%s", wf)

@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,7 +69,10 @@ func Init(root string, now time.Time, branch string) ([]string, error) {
 		if err != nil {
 			return written, err
 		}
-		data = []byte(strings.NewReplacer("{{DATE}}", now.UTC().Format("2006-01-02"), "{{BRANCH}}", branch).Replace(string(data)))
+		// The branch in YAML is a double-quoted string (a branch name may
+		// hold "#", ": " or quotes); in comments it is as it is.
+		data = []byte(strings.NewReplacer("{{DATE}}", now.UTC().Format("2006-01-02"),
+			"{{BRANCH_YAML}}", strconv.Quote(branch), "{{BRANCH}}", branch).Replace(string(data)))
 		full := filepath.Join(root, filepath.FromSlash(rel))
 		if err := os.MkdirAll(filepath.Dir(full), fsx.DirMode); err != nil {
 			return written, err
