@@ -73,7 +73,11 @@ func Open(root string) (*Repo, error) {
 	// its own (a bare repository) nothing is wrapped: commits need one.
 	if st, ok := r.Storer.(*filesystem.Storage); ok {
 		if objects, err := g.objectsDir(); err == nil {
-			r.Storer = newObjectStore(st, filepath.Join(objects, "pack"))
+			store := newObjectStore(st, filepath.Join(objects, "pack"))
+			if _, common, err := g.dirs(); err == nil {
+				store.commonDir = common
+			}
+			r.Storer = store
 		}
 	}
 	g.index.mapped = &mappedShared{}

@@ -344,3 +344,65 @@ func TestLooseRefOK(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchAndPushPastALockFile: an empty <ref>.lock under refs/ (git or
+// spine holding a reference, or one a killed process left) is no
+// reference: go-git read it as one and failed every fetch and push with
+// "ref file is empty"; references in packed-refs are still listed.
+func TestFetchAndPushPastALockFile(t *testing.T) {
+	t.Parallel()
+	_, a, b := remoteSetup(t)
+	ctx := context.Background()
+	cli(t, a, "branch", "packed")
+	cli(t, a, "pack-refs", "--all")
+	for _, rel := range []string{"refs/heads/other.lock", "refs/heads/x/y.lock", "refs/remotes/origin/main.lock"} {
+		p := filepath.Join(a, ".git", filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(t, b, "y", "1\n")
+	cli(t, b, "add", "-A")
+	cli(t, b, "commit", "-q", "-m", "b1")
+	cli(t, b, "push", "-q", "origin", "main")
+	ra, err := Open(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tip, err := ra.Fetch(ctx, "origin", "main")
+	if err != nil {
+		t.Fatalf("fetch: %v", err)
+	}
+	if want := cli(t, b, "rev-parse", "HEAD"); tip.String() != want {
+		t.Fatalf("fetched %s, want %s", tip, want)
+	}
+	cli(t, a, "merge", "-q", "--ff-only", tip.String())
+	write(t, a, "x", "1\n")
+	cli(t, a, "add", "-A")
+	cli(t, a, "commit", "-q", "-m", "a1")
+	if moved, err := ra.Push(ctx, "origin", "main"); err != nil || !moved {
+		t.Fatalf("push: moved %v, err %v", moved, err)
+	}
+	iter, err := ra.R.References()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	_ = iter.ForEach(func(r *plumbing.Reference) error {
+		names[r.Name().String()] = true
+		return nil
+	})
+	for _, want := range []string{"refs/heads/main", "refs/heads/packed", "HEAD"} {
+		if !names[want] {
+			t.Errorf("references listed: %v; no %s", names, want)
+		}
+	}
+	for n := range names {
+		if strings.HasSuffix(n, ".lock") {
+			t.Errorf("%s listed as a reference", n)
+		}
+	}
+}

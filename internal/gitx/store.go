@@ -25,6 +25,9 @@ type objectStore struct {
 	*filesystem.Storage
 	// packDir is objects/pack.
 	packDir string
+	// commonDir is the common git folder, where refs/ and packed-refs
+	// are ("" when unknown: references are listed by go-git alone).
+	commonDir string
 
 	mu sync.Mutex
 	// listed is the pack folder's fileID when go-git's list of packs was
