@@ -64,9 +64,9 @@ type procSpec struct {
 	Path string
 	// Stdin, when set, is the open /dev/null the process reads (see
 	// Runner.devNull); nil: os/exec opens /dev/null for this process.
-	Stdin   *os.File
-	Dir     string
-	Env     []string
+	Stdin  *os.File
+	Dir    string
+	Env    []string
 	Stdout io.Writer
 	// Stderr, when nil, is Stdout's pipe: the process writes both streams
 	// to one pipe, and its output is read in the order it was written (two

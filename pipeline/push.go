@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +43,23 @@ const (
 // the way, or a file both sides changed. Nothing is lost: the local commits
 // stay where they are and the next push tries again.
 var ErrReplayRefused = errors.New("replay refused")
+
+// ErrReplayPending is returned by Push and Sync while a push killed in its
+// replay is not recovered yet (backupRef exists): the branch may hold part
+// of the replay and the working tree files of the rest, and a push would
+// send the part. A run recovers it first (Runner.recoverInterruptedPush),
+// and its push then replays everything.
+var ErrReplayPending = errors.New("an interrupted push left spine's unpushed commits at " + backupRef + ", not recovered yet; the next spine run recovers them, then pushes")
+
+// replayPending reports whether an interrupted push's backup reference
+// exists.
+func replayPending(g *gitx.Repo) bool {
+	if g == nil {
+		return false
+	}
+	_, err := g.R.Reference(plumbing.ReferenceName(backupRef), true)
+	return err == nil
+}
 
 // PushOptions configure Push and Sync.
 type PushOptions struct {
@@ -148,7 +166,10 @@ func (o *PushOptions) defaults() error {
 }
 
 // lock takes the repository's run lock (without waiting) for a change of
-// the working tree, so it never interleaves with a run's commits.
+// the working tree, so it never interleaves with a run's commits. While
+// it is held, every lock file a git change takes (index.lock, HEAD's and
+// the branch's, the backup reference's) is journaled before it is put in
+// place, as a run's are (journalLocks).
 func (o *PushOptions) lock(ctx context.Context) (func(), error) {
 	if o.StateDir == "" {
 		return func() {}, nil
@@ -157,7 +178,57 @@ func (o *PushOptions) lock(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("update the working tree: %w; the next push or sync does it", err)
 	}
-	return release, nil
+	detach, err := o.journalLocks()
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return func() {
+		detach()
+		release()
+	}, nil
+}
+
+// journalLocks records in the state folder's journal, until detach, the
+// lock files the repository's git changes take, after removing those a
+// spine process that died left: a push or a sync killed while it held
+// one (moving the branch, committing a replay) left a lock no command
+// could tell its own, and every commit after it stopped on it. It runs
+// under the run lock: detach also drops the journal when it holds
+// nothing more (as a run does at its end). Where a run records them
+// already (its own push), nothing is changed.
+func (o *PushOptions) journalLocks() (detach func(), err error) {
+	g := o.Git
+	if g == nil || g.OnIndexLock != nil {
+		return func() {}, nil
+	}
+	j, err := OpenJournal(o.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := clearStaleLocks(j, g, func(msg string) { o.notice(nil, msg) }); err != nil {
+		j.Close()
+		return nil, err
+	}
+	g.OnIndexLock = func(lk gitx.IndexLock) error { return j.AppendNoSync(lockRecord(lk, o.Clock())) }
+	g.OnLockPlaced = func(ref string, logOnly bool) error {
+		if o.Fault != nil {
+			switch {
+			case ref == "":
+				o.Fault(FaultIndexLocked)
+			case !logOnly:
+				o.Fault(FaultRefLocked)
+			}
+		}
+		return nil
+	}
+	return func() {
+		g.OnIndexLock, g.OnLockPlaced = nil, nil
+		if err := j.Compact(); err != nil {
+			o.Log.Warn("journal compaction failed", "err", err)
+		}
+		j.Close()
+	}, nil
 }
 
 func (o *PushOptions) notice(res *PushResult, msg string) {
@@ -183,6 +254,9 @@ func Push(ctx context.Context, o PushOptions) (*PushResult, error) {
 		return nil, err
 	}
 	res := &PushResult{Remote: o.Remote, Branch: o.Branch}
+	if replayPending(o.Git) {
+		return res, ErrReplayPending
+	}
 	// A fetch (and the commits replayed after it) leaves objects that
 	// any housekeeping before the push did not see: keep house after
 	// it, as git fetch does after it fetched, also when nothing was
@@ -344,6 +418,9 @@ func replay(ctx context.Context, o *PushOptions, res *PushResult, head, tip plum
 	if _, err := g.SwitchTo(tip, o.DiscardLocalChanges); err != nil {
 		var ow *gitx.OverwriteError
 		if errors.As(err, &ow) {
+			// Refused before anything changed: there is nothing to
+			// recover (the backup would hold every push until a run).
+			_ = g.RemoveRef(backupRef)
 			return 0, fmt.Errorf("%w: %v (the remote changed them too); commit or stash them, and the next push replays spine's commits", ErrReplayRefused, err)
 		}
 		return 0, fmt.Errorf("move to %s/%s: %w", o.Remote, o.Branch, err)
@@ -380,6 +457,7 @@ func replay(ctx context.Context, o *PushOptions, res *PushResult, head, tip plum
 				return made, fmt.Errorf("replay %s: %w; going back failed too (%v): the original commits are kept at %s", rc.orig.Hash.String()[:12], err, rerr, backupRef)
 			}
 			_ = g.RemoveRef(backupRef)
+			dropReplayWrites(o.StateDir)
 			return 0, fmt.Errorf("replay %s: %w (back at spine's original commits)", rc.orig.Hash.String()[:12], err)
 		}
 		if ok {
@@ -391,6 +469,7 @@ func replay(ctx context.Context, o *PushOptions, res *PushResult, head, tip plum
 		}
 	}
 	_ = g.RemoveRef(backupRef)
+	dropReplayWrites(o.StateDir)
 	if rechained {
 		for _, note := range rechainLeftovers(o, moved) {
 			o.notice(res, note)
@@ -573,6 +652,19 @@ func changedSteps(a, b *loops.Document) []string {
 // documents and commits them with the original message.
 func replayOne(o *PushOptions, rc replayCommit) (plumbing.Hash, bool, error) {
 	var paths []string
+	// What the replay writes is recorded before it is written (see
+	// replayWritesFile): first the files, then, once the receipts among
+	// them are there to make the evidence from, the documents too.
+	writes := map[string]plumbing.Hash{}
+	for _, f := range rc.files {
+		writes[f.path] = plumbing.ZeroHash
+		if !f.remove {
+			writes[f.path] = gitx.BlobHash(f.data)
+		}
+	}
+	if err := recordReplayWrites(o.StateDir, writes); err != nil {
+		return plumbing.ZeroHash, false, err
+	}
 	for _, f := range rc.files {
 		full, err := artifacts.SafeJoin(o.Root, f.path)
 		if err != nil {
@@ -592,14 +684,29 @@ func replayOne(o *PushOptions, rc replayCommit) (plumbing.Hash, bool, error) {
 		if err != nil {
 			return plumbing.ZeroHash, false, err
 		}
+		type docWrite struct {
+			rel, full string
+			data      []byte
+		}
+		var docs []docWrite
 		for _, d := range rc.docs {
-			ok, err := regenerateDoc(o, hist, d, rc.orig)
+			full, out, err := regenerateDoc(o, hist, d, rc.orig)
 			if err != nil {
 				return plumbing.ZeroHash, false, err
 			}
-			if ok {
-				paths = append(paths, d.path)
+			if out != nil {
+				writes[d.path] = gitx.BlobHash(out)
+				docs = append(docs, docWrite{d.path, full, out})
 			}
+		}
+		if err := recordReplayWrites(o.StateDir, writes); err != nil {
+			return plumbing.ZeroHash, false, err
+		}
+		for _, d := range docs {
+			if err := artifacts.WriteFileAtomic(d.full, d.data, fsx.FileMode); err != nil {
+				return plumbing.ZeroHash, false, fmt.Errorf("write %s: %w", d.rel, err)
+			}
+			paths = append(paths, d.rel)
 		}
 	}
 	msg := strings.TrimRight(rc.orig.Message, "\n") + "\nSpine-Replayed-From: " + rc.orig.Hash.String() + "\n"
@@ -607,22 +714,84 @@ func replayOne(o *PushOptions, rc replayCommit) (plumbing.Hash, bool, error) {
 	return o.Git.CommitFiles(paths, msg, sig)
 }
 
-// regenerateDoc rewrites a loop document's evidence block and heartbeat on
-// the version now in the working tree (or spine's own when nobody else
-// changed it). It reports false when the document no longer exists.
-func regenerateDoc(o *PushOptions, hist *History, d replayDoc, orig *object.Commit) (bool, error) {
+// replayWritesFile, in the state folder, names what the replay of one
+// commit writes in the working tree before committing it: each path with
+// the blob hash of its new content (the zero hash: removed). A push killed
+// between the two left files that are spine's, neither the branch's
+// version nor the unpushed commits', and the next run's recovery refused
+// them as an operator's uncommitted changes, for good; it now overwrites
+// them (recoverInterruptedPush).
+const replayWritesFile = "replay-writes.json"
+
+// recordReplayWrites makes writes durable as replayWritesFile, before
+// they are made (nothing without a state folder).
+func recordReplayWrites(stateDir string, writes map[string]plumbing.Hash) error {
+	if stateDir == "" {
+		return nil
+	}
+	m := make(map[string]string, len(writes))
+	for p, h := range writes {
+		m[p] = h.String()
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(stateDir, fsx.DirMode); err != nil {
+		return fmt.Errorf("record the replay: %w", err)
+	}
+	if err := artifacts.WriteFileAtomic(filepath.Join(stateDir, replayWritesFile), data, fsx.FileMode); err != nil {
+		return fmt.Errorf("record the replay: %w", err)
+	}
+	return nil
+}
+
+// readReplayWrites returns what replayWritesFile names (nil when there is
+// none, or it cannot be read: recovery then refuses as before).
+func readReplayWrites(stateDir string) map[string]plumbing.Hash {
+	if stateDir == "" {
+		return nil
+	}
+	data, err := os.ReadFile(filepath.Join(stateDir, replayWritesFile))
+	if err != nil {
+		return nil
+	}
+	var m map[string]string
+	if json.Unmarshal(data, &m) != nil {
+		return nil
+	}
+	out := make(map[string]plumbing.Hash, len(m))
+	for p, h := range m {
+		out[p] = plumbing.NewHash(h)
+	}
+	return out
+}
+
+// dropReplayWrites removes replayWritesFile once the replay it records is
+// committed or undone.
+func dropReplayWrites(stateDir string) {
+	if stateDir != "" {
+		_ = os.Remove(filepath.Join(stateDir, replayWritesFile))
+	}
+}
+
+// regenerateDoc returns a loop document's content with its evidence block
+// and heartbeat regenerated on the version now in the working tree (or
+// spine's own when nobody else changed it), and its path; nil content
+// when the document no longer exists.
+func regenerateDoc(o *PushOptions, hist *History, d replayDoc, orig *object.Commit) (string, []byte, error) {
 	full, err := artifacts.SafeJoin(o.Root, d.path)
 	if err != nil {
-		return false, err
+		return "", nil, err
 	}
 	src := d.ours
 	if !d.useOurs {
 		data, err := readFileIfExists(full)
 		if err != nil {
-			return false, err
+			return "", nil, err
 		}
 		if data == nil {
-			return false, nil
+			return "", nil, nil
 		}
 		src = data
 	}
@@ -634,7 +803,7 @@ func regenerateDoc(o *PushOptions, hist *History, d replayDoc, orig *object.Comm
 	}
 	out, err := loops.SetEvidence(src, EvidenceBlock(doc, hist.Loop(id), LostEvidence(src, hist, id)))
 	if err != nil {
-		return false, fmt.Errorf("%s: %w", d.path, err)
+		return "", nil, fmt.Errorf("%s: %w", d.path, err)
 	}
 	beat := orig.Author.When.UTC()
 	if v := ourDoc.Meta.String(loops.HeartbeatKey); v != "" {
@@ -647,10 +816,7 @@ func regenerateDoc(o *PushOptions, hist *History, d replayDoc, orig *object.Comm
 	} else if !errors.Is(err, loops.ErrNoFrontmatter) {
 		o.Log.Warn("heartbeat not recorded", "path", d.path, "err", err)
 	}
-	if err := artifacts.WriteFileAtomic(full, out, fsx.FileMode); err != nil {
-		return false, fmt.Errorf("write %s: %w", d.path, err)
-	}
-	return true, nil
+	return full, out, nil
 }
 
 // removeFile removes a file (absent is fine).

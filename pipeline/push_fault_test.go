@@ -48,6 +48,49 @@ func TestFaultMidPush(t *testing.T) {
 }
 
 func midPushTrial(t *testing.T, nth int) {
+	if !pushFaultTrial(t, fmt.Sprintf("%s@%d", FaultMidPush, nth)) {
+		t.Fatalf("spine was not killed at %s@%d", FaultMidPush, nth)
+	}
+}
+
+// TestFaultWhileAPushHoldsALock kills spine at every moment a lock file is
+// in place (index.lock, a reference's .lock) in a run --push whose push
+// finds the remote moved on: in the run's own commits, and in the push's
+// switch of the branch and its replayed commits. The next runs must clear
+// the lock, undo or finish the replay (what the replay wrote and did not
+// commit included), lose no receipt, run nothing twice and push
+// everything. Before the push's locks were journaled, a kill there left a
+// lock every later commit stopped on, or files recovery refused as an
+// operator's edit.
+func TestFaultWhileAPushHoldsALock(t *testing.T) {
+	if testing.Short() {
+		t.Skip("many runs")
+	}
+	for _, point := range []string{FaultIndexLocked, FaultRefLocked} {
+		t.Run(point, func(t *testing.T) {
+			t.Parallel()
+			for nth := 1; nth <= 16; nth++ {
+				killed := false
+				t.Run(fmt.Sprint(nth), func(t *testing.T) {
+					killed = pushFaultTrial(t, fmt.Sprintf("%s@%d", point, nth))
+				})
+				if !killed {
+					if nth < 4 {
+						t.Errorf("only %d kill point(s) at %s: the push's locks are not reached", nth-1, point)
+					}
+					return
+				}
+			}
+			t.Errorf("more than 16 kill points at %s", point)
+		})
+	}
+}
+
+// pushFaultTrial runs a loop with run --push under SPINE_FAULT=spec while
+// another clone pushes, and checks that the runs after the kill lose
+// nothing; it reports whether spine was killed (false: spec is never
+// reached, and nothing is checked).
+func pushFaultTrial(t *testing.T, spec string) bool {
 	r := newRepo(t)
 	fl := newFaultLoop(t)
 	r.commit("loop", map[string]string{"loops/f.md": fl.doc})
@@ -60,9 +103,12 @@ func midPushTrial(t *testing.T, nth int) {
 	env := []string{"SPINE_SIGNING_KEY=" + key}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, code := r.spine(ctx, append(env, fmt.Sprintf("SPINE_FAULT=%s@%d", FaultMidPush, nth), "SPINE_TEST_MEANWHILE="+other.root), "run", "--push")
+	out, code := r.spine(ctx, append(env, "SPINE_FAULT="+spec, "SPINE_TEST_MEANWHILE="+other.root), "run", "--push")
 	if code != -1 {
-		t.Fatalf("spine was not killed at %s (exit %d)\n%s", FaultMidPush, code, out)
+		if code != 0 {
+			t.Fatalf("run --push without a kill at %s: exit %d\n%s", spec, code, out)
+		}
+		return false
 	}
 	for i := 1; i <= 2; i++ {
 		if out, code := r.spine(ctx, env, "run", "--push"); code != 0 {
@@ -94,6 +140,7 @@ func midPushTrial(t *testing.T, nth int) {
 	if n := strings.Count(files, "/receipt.dsse.json"); n != len(faultSteps) {
 		t.Errorf("origin/main has %d signed receipts, want %d", n, len(faultSteps))
 	}
+	return true
 }
 
 // TestInterruptedSwitchIsUndone simulates a push that died inside the

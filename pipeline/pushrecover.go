@@ -74,13 +74,16 @@ func (r *Runner) recoverInterruptedPush() error {
 		if c == nil || !r.onRemote(c.Hash) {
 			return refuse("the branch has commits since that are not on any remote")
 		}
-		if _, err := g.SwitchTo(backup, false); err != nil {
+		// What the replay wrote and did not commit is spine's own
+		// (replayWritesFile): it goes, an operator's edit stops it.
+		if _, err := g.SwitchToOver(backup, readReplayWrites(r.opts.StateDir)); err != nil {
 			return refuse(err.Error())
 		}
 	}
 	if err := g.RemoveRef(backupRef); err != nil {
 		return err
 	}
+	dropReplayWrites(r.opts.StateDir)
 	r.report().Notice(fmt.Sprintf("an interrupted push had moved the branch off spine's unpushed commits; restored them from %s (the next push sends them)", backupRef))
 	r.log.Info("restored spine's commits after an interrupted push", "commit", backup.String())
 	return r.reloadDocs()

@@ -274,8 +274,7 @@ func (r *Runner) reparsed(doc *loops.Document, src []byte) {
 // reboot was left by a process the reboot killed, and without the record
 // the next run names the lock and stops, as git does.
 func (r *Runner) recordIndexLock(lk gitx.IndexLock) error {
-	pid := os.Getpid()
-	if err := r.journal.AppendNoSync(JournalRecord{Kind: recIndexLock, At: r.opts.Clock(), PID: pid, StartTicks: procStartTicks(pid), Lock: &lk}); err != nil {
+	if err := r.journal.AppendNoSync(lockRecord(lk, r.opts.Clock())); err != nil {
 		return err
 	}
 	switch {
@@ -306,7 +305,36 @@ func (r *Runner) lockPlaced(ref string, logOnly bool) error {
 // whose record a power failure lost) is left for the commit to name. It
 // runs under the repository lock, so no other spine run is committing.
 func (r *Runner) clearStaleIndexLock() error {
-	recs, err := r.journal.IndexLocks()
+	return clearStaleLocks(r.journal, r.opts.Git, r.report().Notice)
+}
+
+// journalingLocks runs fn, which changes the repository before the run's
+// journal is open (recoverInterruptedPush), once the lock files a dead
+// spine process left are cleared, with the lock files fn takes journaled.
+func (r *Runner) journalingLocks(fn func() error) error {
+	g := r.opts.Git
+	if g == nil {
+		return fn()
+	}
+	j, err := OpenJournal(r.opts.StateDir)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	if err := clearStaleLocks(j, g, r.report().Notice); err != nil {
+		return err
+	}
+	g.OnIndexLock = func(lk gitx.IndexLock) error { return j.AppendNoSync(lockRecord(lk, r.opts.Clock())) }
+	g.OnLockPlaced = r.lockPlaced
+	defer func() { g.OnIndexLock, g.OnLockPlaced = nil, nil }()
+	return fn()
+}
+
+// clearStaleLocks removes the lock files journal j records as taken by a
+// spine process that is gone (see Runner.clearStaleIndexLock), saying so
+// through notice.
+func clearStaleLocks(j *Journal, g *gitx.Repo, notice func(string)) error {
+	recs, err := j.IndexLocks()
 	if err != nil || len(recs) == 0 {
 		return err
 	}
@@ -315,15 +343,22 @@ func (r *Runner) clearStaleIndexLock() error {
 		if rec.PID == os.Getpid() || rec.PID > 0 && pidAlive(rec.PID) && startedAt(rec.PID, rec.StartTicks) {
 			continue
 		}
-		removed, err := r.opts.Git.RemoveStaleIndexLock(*rec.Lock)
+		removed, err := g.RemoveStaleIndexLock(*rec.Lock)
 		if err != nil {
 			return fmt.Errorf("stale lock: %w", err)
 		}
 		if removed {
-			r.report().Notice(fmt.Sprintf("removed %s, left by spine (pid %d) when it stopped while committing at %s", rec.Lock.Path, rec.PID, rec.At.UTC().Format(time.RFC3339)))
+			notice(fmt.Sprintf("removed %s, left by spine (pid %d) when it stopped while committing at %s", rec.Lock.Path, rec.PID, rec.At.UTC().Format(time.RFC3339)))
 		}
 	}
 	return nil
+}
+
+// lockRecord is the journal record of a lock file a commit of process pid
+// is about to put in place (see Runner.recordIndexLock).
+func lockRecord(lk gitx.IndexLock, at time.Time) JournalRecord {
+	pid := os.Getpid()
+	return JournalRecord{Kind: recIndexLock, At: at, PID: pid, StartTicks: procStartTicks(pid), Lock: &lk}
 }
 
 // detachGit stops recording the repository's index locks in this run's

@@ -693,7 +693,9 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 		defer release()
 		// A push that died mid-replay left spine's commits off the branch:
 		// put them back before planning, or their steps would run again.
-		if err := r.recoverInterruptedPush(); err != nil {
+		// The locks a killed command left go first, and the recovery's
+		// own are journaled.
+		if err := r.journalingLocks(r.recoverInterruptedPush); err != nil {
 			return nil, err
 		}
 	}

@@ -43,6 +43,10 @@ type Outlook struct {
 func Look(opts Options) (Outlook, error) {
 	var out Outlook
 	out.Holder = repoHolder(opts)
+	if replayPending(opts.Git) {
+		// Only a run recovers it (and a push is refused until then).
+		out.Work, out.Reason = true, "an interrupted push left spine's unpushed commits at "+backupRef
+	}
 	j, err := OpenJournal(opts.StateDir)
 	if err != nil {
 		return out, err
@@ -136,6 +140,9 @@ func Sync(ctx context.Context, o PushOptions, push bool) (*SyncResult, error) {
 		return nil, err
 	}
 	res := &SyncResult{From: head.String(), To: head.String()}
+	if replayPending(g) {
+		return res, ErrReplayPending
+	}
 	tip, err := g.Fetch(ctx, o.Remote, o.Branch)
 	if err != nil {
 		return res, err

@@ -491,6 +491,19 @@ func (g *Repo) workingHash(rel string) (plumbing.Hash, bool, error) {
 // HEAD's nor target's version (an operator's uncommitted edit). It returns
 // the paths it changed.
 func (g *Repo) SwitchTo(target plumbing.Hash, force bool) ([]string, error) {
+	return g.switchTo(target, force, nil)
+}
+
+// SwitchToOver is SwitchTo that also overwrites a working file holding
+// the content mine names for its path (a blob hash; the zero hash: the
+// file absent): what a command of this repository's wrote there itself
+// and did not commit (a push replaying spine's commits, killed between
+// writing a file and committing it), not an operator's edit.
+func (g *Repo) SwitchToOver(target plumbing.Hash, mine map[string]plumbing.Hash) ([]string, error) {
+	return g.switchTo(target, false, mine)
+}
+
+func (g *Repo) switchTo(target plumbing.Hash, force bool, mine map[string]plumbing.Hash) ([]string, error) {
 	head, err := g.Head()
 	if err != nil {
 		return nil, err
@@ -512,6 +525,9 @@ func (g *Repo) SwitchTo(target plumbing.Hash, force bool) ([]string, error) {
 			inFrom, inTo := !ch.From.Hash.IsZero(), !ch.To.Hash.IsZero()
 			safe := (!exists && !inFrom) || (!exists && !inTo) ||
 				(exists && inFrom && wh == ch.From.Hash) || (exists && inTo && wh == ch.To.Hash)
+			if h, ok := mine[ch.Path]; ok && !safe {
+				safe = exists && wh == h || !exists && h.IsZero()
+			}
 			if !safe {
 				unsafe = append(unsafe, ch.Path)
 			}
