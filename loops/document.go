@@ -272,7 +272,10 @@ const (
 	// to plan it in), or named as an earlier step (planned as that one).
 	msgOutsideStage = " is outside any stage"
 	msgDuplicate    = "duplicate step name "
-	msgTooLarge     = "-byte limit; not read"
+	// msgUnlistedHidden ends the finding that counts the findings past
+	// maxProblems when one of them is of a step not read.
+	msgUnlistedHidden = "; among them, one of a step that is not read"
+	msgTooLarge       = "-byte limit; not read"
 )
 
 // Unreadable reports whether the document could not be read as a loop at
@@ -295,12 +298,19 @@ func (d *Document) Unreadable() bool {
 // whatever the state of the steps it did read.
 func (d *Document) StepsUnread() bool {
 	for _, p := range d.Problems {
-		if p.Level == LevelError && (strings.HasPrefix(p.Message, msgLostStep) || strings.HasPrefix(p.Message, msgTooDeep) ||
-			strings.HasPrefix(p.Message, msgDuplicate) || strings.HasPrefix(p.Message, "step ") && strings.Contains(p.Message, msgOutsideStage+" (")) {
+		if p.Level == LevelError && hidesStep(p.Message) {
 			return true
 		}
 	}
 	return false
+}
+
+// hidesStep reports whether an error finding's message (or its format)
+// says a step was not read, or not as itself (see StepsUnread).
+func hidesStep(msg string) bool {
+	return strings.HasPrefix(msg, msgLostStep) || strings.HasPrefix(msg, msgTooDeep) ||
+		strings.HasPrefix(msg, msgDuplicate) || strings.HasPrefix(msg, "step ") && strings.Contains(msg, msgOutsideStage+" (") ||
+		strings.HasSuffix(msg, msgUnlistedHidden)
 }
 
 // Step returns the command or verify step named name, and its stage.

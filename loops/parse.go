@@ -108,6 +108,10 @@ var blockParser = parser.NewParser(
 
 var tableTransformer = extension.NewTableParagraphTransformer()
 
+// maxDefinitionLines is the longest paragraph dropParagraphs looks for link
+// reference definitions in.
+const maxDefinitionLines = 256
+
 // dropParagraphs empties every paragraph except the two kinds whose text
 // Parse reads: one a setext underline is about to make a heading, and the
 // first paragraph of a list item that may start with a check box. Those
@@ -149,7 +153,12 @@ func (dropParagraphs) Transform(node *ast.Paragraph, reader text.Reader, pc pars
 	if node.Parent() == nil {
 		return
 	}
-	parser.LinkReferenceParagraphTransformer.Transform(node, reader, pc)
+	// goldmark reads link reference definitions in time in the square of
+	// their number: a check-box item or a setext heading of 80,000 took
+	// plan 9 s. A paragraph that long is read as no definitions.
+	if lines.Len() <= maxDefinitionLines {
+		parser.LinkReferenceParagraphTransformer.Transform(node, reader, pc)
+	}
 	if node.Parent() == nil || setext {
 		return
 	}
@@ -266,8 +275,8 @@ type docParser struct {
 	noScan bool
 	// unlisted counts the findings past maxProblems, from line
 	// unlistedFrom on; unlistedErr is set when one is an error.
-	unlisted, unlistedFrom int
-	unlistedErr            bool
+	unlisted, unlistedFrom      int
+	unlistedErr, unlistedHidden bool
 }
 
 // maxProblems is the most findings a document lists: a step of 800,000
@@ -299,6 +308,11 @@ func (p *docParser) problem(line int, level Level, format string, args ...any) {
 		}
 		p.unlisted++
 		p.unlistedErr = p.unlistedErr || level == LevelError
+		// A finding of a step not read, unlisted, still makes the loop
+		// one whose steps were not all read (Document.StepsUnread).
+		if level == LevelError && hidesStep(format) {
+			p.unlistedHidden = true
+		}
 		return
 	}
 	p.d.Problems = append(p.d.Problems, Problem{Path: p.d.Path, Line: line, Level: level, Message: fmt.Sprintf(format, args...)})
@@ -1213,8 +1227,11 @@ func (p *docParser) finish() {
 		if p.unlistedErr {
 			level = LevelError
 		}
-		d.Problems = append(d.Problems, Problem{Path: d.Path, Line: p.unlistedFrom, Level: level,
-			Message: fmt.Sprintf("%d more findings, from this line on, are not listed (a document lists %d)", p.unlisted, maxProblems)})
+		msg := fmt.Sprintf("%d more findings, from this line on, are not listed (a document lists %d)", p.unlisted, maxProblems)
+		if p.unlistedHidden {
+			msg += msgUnlistedHidden
+		}
+		d.Problems = append(d.Problems, Problem{Path: d.Path, Line: p.unlistedFrom, Level: level, Message: msg})
 	}
 	sort.SliceStable(d.Problems, func(i, j int) bool { return d.Problems[i].Line < d.Problems[j].Line })
 }

@@ -788,3 +788,56 @@ func TestFindingsAreBounded(t *testing.T) {
 		t.Errorf("last finding: %s (%s), want line 10: error: %s", last.Message, last.Level, want)
 	}
 }
+
+// TestManyDefinitionsInATaskItem: a check-box item or a setext heading
+// made of tens of thousands of link reference definitions is parsed at
+// once (goldmark's definition reader took plan 9 s over 1 MB).
+func TestManyDefinitionsInATaskItem(t *testing.T) {
+	var defs strings.Builder
+	for i := range 80_000 {
+		fmt.Fprintf(&defs, "[a%d]: /u\n", i)
+	}
+	for name, body := range map[string]string{
+		"task item": "- " + defs.String(),
+		"setext":    defs.String() + "===\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			src := "---\nloop_id: LOOP-D\n---\n\n# Loop Scope: LOOP-D\n\n## Stage 1: A\n\n```sh {name=a}\ntrue\n```\n\n" + body
+			start := time.Now()
+			d := Parse("loops/d.md", []byte(src))
+			if el := time.Since(start); el > 3*time.Second {
+				t.Errorf("parse took %s", el)
+			}
+			if len(d.Stages) != 1 || len(d.Stages[0].Steps) != 1 {
+				t.Errorf("stages %+v", d.Stages)
+			}
+		})
+	}
+}
+
+// TestUnlistedLostStepStillHides: a lost step whose finding is past the
+// document's 1,000 still makes the loop one whose steps were not all read.
+func TestUnlistedLostStepStillHides(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("---\nloop_id: LOOP-A\nstatus: active\n---\n# Loop Scope: LOOP-A\n\n## Stage 1: A\n\n```sh {name=a}\ntrue\n```\n\n")
+	for i := range 1001 {
+		fmt.Fprintf(&b, "<!--\n```sh {name=c%d}\necho\n```\n-->\n\n", i)
+	}
+	b.WriteString("## Stage 2: B\n\n    ```sh {name=z}\n    echo lost\n    ```\n")
+	d := Parse("loops/a.md", []byte(b.String()))
+	if !d.StepsUnread() {
+		t.Errorf("steps unread: false; last finding: %v", d.Problems[len(d.Problems)-1])
+	}
+	// So does the document read back from the cache.
+	enc, err := encodeDocument(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := decodeDocument(string(enc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !back.StepsUnread() {
+		t.Error("steps unread: false once cached")
+	}
+}

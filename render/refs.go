@@ -2,6 +2,8 @@ package render
 
 import (
 	"bytes"
+	"cmp"
+	"slices"
 	"strings"
 
 	"github.com/spinehq/spine/loops"
@@ -66,13 +68,15 @@ func FindRefs(src []byte) []Ref {
 }
 
 func sortRefs(refs []Ref) {
-	// Insertion sort: the lists are short and nearly sorted per kind.
-	for i := 1; i < len(refs); i++ {
-		for j := i; j > 0 && (refs[j].Start < refs[j-1].Start ||
-			refs[j].Start == refs[j-1].Start && refs[j].End > refs[j-1].End); j-- {
-			refs[j], refs[j-1] = refs[j-1], refs[j]
+	// Stable, as the insertion sort it replaces was: that one took time in
+	// the square of the references (80,000 loop ids before 80,000 gap ids
+	// in one frontmatter value: 17 s).
+	slices.SortStableFunc(refs, func(a, b Ref) int {
+		if a.Start != b.Start {
+			return cmp.Compare(a.Start, b.Start)
 		}
-	}
+		return cmp.Compare(b.End, a.End)
+	})
 }
 
 func appendRunKeys(refs []Ref, src []byte) []Ref {
