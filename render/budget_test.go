@@ -78,3 +78,23 @@ func TestMarkdownBudget(t *testing.T) {
 		})
 	}
 }
+
+// TestFindRefsManyIDs: the references of a long text are found and sorted
+// at once, however their kinds interleave (an insertion sort took 17 s
+// over 80,000 loop ids before 80,000 gap ids), in text order.
+func TestFindRefsManyIDs(t *testing.T) {
+	src := []byte(strings.Repeat("LOOP-A-1 ", 80_000) + strings.Repeat("GAP-OP-1 ", 80_000))
+	start := time.Now()
+	refs := render.FindRefs(src)
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("FindRefs took %s", el)
+	}
+	if len(refs) != 160_000 {
+		t.Fatalf("%d references, want 160000", len(refs))
+	}
+	for i := 1; i < len(refs); i++ {
+		if refs[i].Start <= refs[i-1].Start {
+			t.Fatalf("reference %d at %d after one at %d", i, refs[i].Start, refs[i-1].Start)
+		}
+	}
+}
