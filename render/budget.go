@@ -73,12 +73,12 @@ func paragraphCost(p *ast.Paragraph, src []byte) (n, lines, cells int64, bracket
 		l := int64(s.Stop - s.Start)
 		n += l
 		lines += l * l
-		if w := bytes.Count(s.Value(src), []byte{'|'}); w > widest {
+		if w := rowCells(s.Value(src)); w > widest {
 			widest = w
 		}
 	}
-	if widest > 0 {
-		cells = int64(widest+1) * int64(ls.Len())
+	if widest > 1 {
+		cells = int64(widest) * int64(ls.Len())
 	}
 	if ls.Len() > 0 {
 		s := ls.At(0)
@@ -87,9 +87,32 @@ func paragraphCost(p *ast.Paragraph, src []byte) (n, lines, cells int64, bracket
 		for i < len(first) && i < 3 && first[i] == ' ' {
 			i++
 		}
-		bracket = i < len(first) && first[i] == '['
+		// A definition starts "[label]:", its label maybe going on to the
+		// next line; "[text](url) | b", a table's header, starts none.
+		if i < len(first) && first[i] == '[' {
+			end := bytes.IndexByte(first[i:], ']')
+			bracket = end < 0 || bytes.HasPrefix(first[i+end+1:], []byte{':'})
+		}
 	}
 	return n, lines, cells, bracket
+}
+
+// rowCells returns the most cells a line could make as a table row: its
+// "|" plus one, less a "|" that starts or ends it.
+func rowCells(line []byte) int {
+	line = bytes.TrimSpace(line)
+	n := bytes.Count(line, []byte{'|'})
+	if n == 0 {
+		return 1
+	}
+	cells := n + 1
+	if line[0] == '|' {
+		cells--
+	}
+	if len(line) > 1 && line[len(line)-1] == '|' {
+		cells--
+	}
+	return max(cells, 1)
 }
 
 // budgetBefore charges each paragraph as it closes, before goldmark looks
@@ -193,12 +216,26 @@ func (nr *nodeRenderer) renderText(w util.BufWriter, src []byte, node ast.Node, 
 // that its inline parsing is charged to the budget like a paragraph's.
 type headingGuard struct{ parser.BlockParser }
 
-// Open implements parser.BlockParser.
+// Open implements parser.BlockParser. A heading's inline parsing costs
+// its line's length squared, charged as a paragraph's is: one over the
+// budget is left to the paragraph parser, and so shown as text.
 func (g headingGuard) Open(parent ast.Node, reader text.Reader, pc parser.Context) (ast.Node, parser.State) {
-	if line, _ := reader.PeekLine(); len(line) > maxHeadingLine {
+	line, _ := reader.PeekLine()
+	if len(line) > maxHeadingLine {
 		return nil, parser.NoChildren
 	}
-	return g.BlockParser.Open(parent, reader, pc)
+	// Decided before the heading parser reads the line (it moves the
+	// reader past what it takes).
+	cost := int64(len(line)) * int64(len(line))
+	b, _ := pc.Get(budgetKey).(*inlineBudget)
+	if b != nil && cost > b.left {
+		return nil, parser.NoChildren
+	}
+	node, state := g.BlockParser.Open(parent, reader, pc)
+	if node != nil && b != nil {
+		b.left -= cost
+	}
+	return node, state
 }
 
 // SetOption passes options (automatic heading ids) to the heading parser.

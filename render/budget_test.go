@@ -43,6 +43,14 @@ func TestMarkdownBudget(t *testing.T) {
 			[]string{"shown as text"}},
 		{"emphasis delimiter runs", strings.Repeat("*a_b", 40_000) + "\n", 1,
 			[]string{"A paragraph of 16000"}},
+		{"table of 140,000 cells", "| a | b | c | d |\n|---|---|---|---|\n" + strings.Repeat("| 1 | y | z | w |\n", 35_000), 0,
+			[]string{"<table>", "<td>w</td>"}},
+		{"table whose header starts with a link", "[Gap](http://x) | Status | Owner\n---|---|---\n" + strings.Repeat("[GAP-OP-1](http://x) | open | ops team member\n", 400), 0,
+			[]string{"<table>", "<td>open</td>"}},
+		// 400 headings of 4 KB: the first 16 fill the budget, the rest
+		// are paragraphs over it.
+		{"many long headings", strings.Repeat("# "+strings.Repeat("[a](", 1020)+"\n\n", 400), 384,
+			[]string{"<h1 id=", "shown as text"}},
 		{"table of 24 KiB", "# Disks\n\n" + table.String(), 0,
 			[]string{"<table>", "<td>sd0</td>", "<code>ok</code>", `<h1 id="disks">`}},
 		{"a thousand small paragraphs", strings.Repeat("Some *prose* with a [link](https://example.com).\n\n", 1000), 0,
