@@ -321,10 +321,12 @@ func verifyEntry(repoRoot, storeRoot string, e *Entry, superseded func(path stri
 		if superseded(a.Path) {
 			continue
 		}
-		hs, ok := seen[a.Path]
+		// Keyed by the file, however the path is spelled.
+		key := path.Clean(a.Path)
+		hs, ok := seen[key]
 		if !ok {
 			hs.h, hs.size, hs.err = hashRel(repoRoot, a.Path)
-			seen[a.Path] = hs
+			seen[key] = hs
 		}
 		h, size, err := hs.h, hs.size, hs.err
 		switch {

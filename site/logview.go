@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -492,7 +493,10 @@ func verify(root, artifactsDir string, r *receiptRec, sums *sumCache, read bool,
 	seen := map[string]*hashed{}
 	for i, a := range rc.Artifacts {
 		ac := artifactCheck{Ref: a}
-		prev := seen[a.Path]
+		// Keyed by the file, however the path is spelled ("a/./b",
+		// "a//b" are a/b).
+		key := path.Clean(a.Path)
+		prev := seen[key]
 		if prev != nil {
 			ac.SiteName, ac.Again = prev.siteName, true
 		} else {
@@ -509,7 +513,7 @@ func verify(root, artifactsDir string, r *receiptRec, sums *sumCache, read bool,
 			if prev == nil {
 				prev = &hashed{siteName: ac.SiteName}
 				prev.h, prev.size, prev.err = artifacts.HashFile(p)
-				seen[a.Path] = prev
+				seen[key] = prev
 			}
 			h, size, err := prev.h, prev.size, prev.err
 			switch {

@@ -15,20 +15,21 @@ import (
 // defaults) grows far less.
 const MaxGrowth = 16
 
-// slack lets a small file use anchors freely: the bound is MaxGrowth times
-// its size plus this many bytes.
-const slack = 1 << 20
+// slack lets a file use anchors freely: the bound is MaxGrowth times its
+// size plus this many bytes (a description of 2 KB merged into a thousand
+// gaps is 2 MB).
+const slack = 8 << 20
 
 // CheckGrowth returns an error naming path when the document n, read from
 // size bytes, expands through its aliases to more than MaxGrowth times
-// size (plus a mebibyte). The size of a value is its scalars' bytes plus
+// size plus 8 MiB. The size of a value is its scalars' bytes plus
 // one per node; each alias counts as the value it stands for. It takes
 // time in the number of nodes, not in their expansion.
 func CheckGrowth(path string, n *yaml.Node, size int) error {
 	limit := int64(size)*MaxGrowth + slack
 	memo := map[*yaml.Node]int64{}
 	if got := expanded(n, memo, limit); got > limit {
-		return fmt.Errorf("%s: its aliases expand it to more than %d bytes, %d times its size: write the values out, or anchor less", path, limit, MaxGrowth)
+		return fmt.Errorf("%s: its aliases expand it to more than %d bytes (%d times its size, plus 8 MiB): write the values out, or anchor less", path, limit, MaxGrowth)
 	}
 	return nil
 }

@@ -19,6 +19,15 @@ func TestCheckGrowth(t *testing.T) {
 	for i := range 2000 {
 		fmt.Fprintf(&shared, "  - {id: GAP-%d, <<: *d, title: t}\n", i)
 	}
+	var merged strings.Builder
+	merged.WriteString("defaults: &d\n  description: |\n")
+	for range 40 {
+		merged.WriteString("    a line of a long description shared by every gap of the ledger\n")
+	}
+	merged.WriteString("gaps:\n")
+	for i := range 1000 {
+		fmt.Fprintf(&merged, "  - {id: GAP-OP-%d, <<: *d, title: t}\n", i)
+	}
 	nested := "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n"
 	for _, tc := range []struct {
 		name, src string
@@ -26,6 +35,7 @@ func TestCheckGrowth(t *testing.T) {
 	}{
 		{"no aliases", "gaps:\n  - {id: GAP-1, title: t}\n", true},
 		{"shared defaults", shared.String(), true},
+		{"a long description merged into a thousand gaps", merged.String(), true},
 		{"one list named by every gap", bomb.String(), false},
 		{"nested aliases", nested, false},
 		{"alias in its own anchor", "a: &a [x, *a]\n", true},
