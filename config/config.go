@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/mail"
 	"net/url"
 	"os"
 	"path"
@@ -199,6 +200,27 @@ func CheckBaseURL(s string) error {
 	return nil
 }
 
+// ApproverEmail returns the email of a policy.approvers entry: the entry
+// itself, or the address of "Name <email>" (also when the name is one
+// net/mail refuses, such as "Lead, Dana"); ok is false when there is no
+// address in it.
+func ApproverEmail(entry string) (string, bool) {
+	entry = strings.TrimSpace(entry)
+	if addr, err := mail.ParseAddress(entry); err == nil {
+		return addr.Address, true
+	}
+	if strings.HasSuffix(entry, ">") {
+		if i := strings.LastIndexByte(entry, '<'); i >= 0 {
+			entry = strings.TrimSpace(entry[i+1 : len(entry)-1])
+		}
+	}
+	at := strings.LastIndexByte(entry, '@')
+	if at <= 0 || at == len(entry)-1 || strings.ContainsAny(entry, " <>,;\"") {
+		return "", false
+	}
+	return entry, true
+}
+
 func (c *Config) validate() error {
 	for _, f := range []struct{ key, val string }{
 		{"receipts", c.Receipts}, {"artifacts", c.Artifacts}, {"verify_dir", c.VerifyDir},
@@ -215,6 +237,13 @@ func (c *Config) validate() error {
 		// A name no variable can have redacts nothing, without a word.
 		if !validEnvName(name) {
 			return fmt.Errorf("policy.secret_env[%d] %q is not an environment variable name (letters, digits and _, not starting with a digit; no $ or spaces)", i, name)
+		}
+	}
+	for i, a := range c.Policy.Approvers {
+		// An entry without an address approves nobody, without a word:
+		// approvals are matched by the commit author's email.
+		if _, ok := ApproverEmail(a); !ok {
+			return fmt.Errorf("policy.approvers[%d] %q has no email address: write an email, or \"Name <email>\"", i, a)
 		}
 	}
 	for i, k := range c.Policy.SigningKeys {

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -70,5 +72,37 @@ func TestParseAccepts(t *testing.T) {
 				t.Fatalf("unexpected config %+v", c)
 			}
 		})
+	}
+}
+
+// TestApproverEmail: an approvers entry is matched by its email, however
+// its name is written (net/mail refuses "Lead, Dana"), and one with no
+// address is refused by Load, naming it.
+func TestApproverEmail(t *testing.T) {
+	for _, tc := range []struct {
+		entry, want string
+		ok          bool
+	}{
+		{"dana@x.example", "dana@x.example", true},
+		{"Dana Lead <dana@x.example>", "dana@x.example", true},
+		{"Lead, Dana <dana@x.example>", "dana@x.example", true},
+		{"  \"Lead, Dana\" <dana@x.example>  ", "dana@x.example", true},
+		{"Dana [ops]; <dana@x.example>", "dana@x.example", true},
+		{"Dana Lead", "", false},
+		{"@dana", "", false},
+		{"dana@", "", false},
+		{"Dana <>", "", false},
+	} {
+		got, ok := ApproverEmail(tc.entry)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("ApproverEmail(%q) = %q, %v; want %q, %v", tc.entry, got, ok, tc.want, tc.ok)
+		}
+	}
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "spine.yaml"), []byte("policy:\n  approvers: [\"Dana Lead\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(root); err == nil || !strings.Contains(err.Error(), `policy.approvers[0] "Dana Lead" has no email address`) {
+		t.Errorf("Load: %v", err)
 	}
 }

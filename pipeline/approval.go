@@ -3,7 +3,6 @@ package pipeline
 import (
 	"errors"
 	"fmt"
-	"net/mail"
 	"os"
 	"path/filepath"
 	"slices"
@@ -471,14 +470,7 @@ func (g *Gates) approverBefore(c *object.Commit) (bool, error) {
 // "Name <email>").
 func listed(approvers []string, sig object.Signature) bool {
 	for _, a := range approvers {
-		a = strings.TrimSpace(a)
-		if addr, err := mail.ParseAddress(a); err == nil {
-			if sameEmail(addr.Address, sig.Email) {
-				return true
-			}
-			continue
-		}
-		if sameEmail(a, sig.Email) {
+		if email, ok := config.ApproverEmail(a); ok && sameEmail(email, sig.Email) {
 			return true
 		}
 	}

@@ -1253,3 +1253,23 @@ func TestFailedGatedStepSaysARetryWouldBeBlocked(t *testing.T) {
 		t.Fatalf("after a change: %s %q, want failed, saying a retry would be blocked", it.State, it.Reason)
 	}
 }
+
+// TestListedByEmail: an approval's author is an approver when the email
+// of an approvers entry is theirs, however the entry writes the name.
+func TestListedByEmail(t *testing.T) {
+	sig := object.Signature{Name: "Lead, Dana", Email: "Dana@X.example"}
+	for _, tc := range []struct {
+		approvers []string
+		want      bool
+	}{
+		{[]string{"Lead, Dana <dana@x.example>"}, true},
+		{[]string{"dana@x.example"}, true},
+		{[]string{"Dana Lead <dana@x.example>"}, true},
+		{[]string{"Lead, Dana <eve@x.example>"}, false},
+		{[]string{"Lead, Dana"}, false},
+	} {
+		if got := listed(tc.approvers, sig); got != tc.want {
+			t.Errorf("listed(%q) = %v, want %v", tc.approvers, got, tc.want)
+		}
+	}
+}
