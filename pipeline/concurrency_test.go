@@ -129,7 +129,8 @@ func TestLockTakeoverAfterKill9(t *testing.T) {
 	lockFile := filepath.Join(r.root, ".git", "spine", "lock")
 	waitFor(t, 30*time.Second, func() bool {
 		b, _ := os.ReadFile(lockFile)
-		return strings.TrimSpace(string(b)) == strconv.Itoa(pid) && countLines(t, count) == 1
+		f := strings.Fields(string(b))
+		return len(f) > 0 && f[0] == strconv.Itoa(pid) && countLines(t, count) == 1
 	})
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -159,4 +160,42 @@ func TestLockTakeoverAfterKill9(t *testing.T) {
 		t.Errorf("clean handover: exit %d\n%s", code, out)
 	}
 	r.assertConsistent("")
+}
+
+// TestRunHolderIsTheProcessThatLocked: a lock file names the process that
+// took the lock by its pid and start time; a live process that was given
+// that pid later (the recorded one gone) is no holder, nor is a lock file
+// of a dead pid.
+func TestRunHolderIsTheProcessThatLocked(t *testing.T) {
+	dir := t.TempDir()
+	sleeper := exec.Command("sleep", "30")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = sleeper.Process.Kill()
+		_ = sleeper.Wait()
+	}()
+	pid := sleeper.Process.Pid
+	ticks := procStartTicks(pid)
+	if ticks == 0 {
+		t.Skip("no start time in /proc")
+	}
+	for _, tc := range []struct {
+		content string
+		want    int
+	}{
+		{fmt.Sprintf("%d %d\n", pid, ticks), pid},
+		{fmt.Sprintf("%d %d\n", pid, ticks+1), 0}, // the pid given again
+		{fmt.Sprintf("%d\n", pid), pid},           // written by an older spine
+		{"999999999 1\n", 0},
+		{"", 0},
+	} {
+		if err := os.WriteFile(filepath.Join(dir, "lock"), []byte(tc.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := runHolder(dir); got != tc.want {
+			t.Errorf("lock file %q: holder %d, want %d", tc.content, got, tc.want)
+		}
+	}
 }

@@ -76,7 +76,10 @@ func AcquireLock(ctx context.Context, stateDir string, wait time.Duration, log *
 			log.Info("took over the lock of a run that is gone", "pid", old, "lock", path)
 		}
 	}
-	if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), fsx.FileMode); err != nil {
+	// The pid, and when that process started: a pid a later process was
+	// given is no holder (runHolder).
+	pid := os.Getpid()
+	if err := os.WriteFile(path, []byte(fmt.Sprintf("%d %d\n", pid, procStartTicks(pid))), fsx.FileMode); err != nil {
 		_ = fl.Unlock()
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
@@ -90,12 +93,26 @@ func (l *Lock) Release() error {
 }
 
 func readPID(path string) int {
+	pid, _ := readHolder(path)
+	return pid
+}
+
+// readHolder returns the pid a lock file records, and the start time
+// (clock ticks since boot) of that process when it records one (0: not).
+func readHolder(path string) (pid int, ticks uint64) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return 0
+		return 0, 0
 	}
-	n, _ := strconv.Atoi(strings.TrimSpace(string(data)))
-	return n
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return 0, 0
+	}
+	pid, _ = strconv.Atoi(f[0])
+	if len(f) > 1 {
+		ticks, _ = strconv.ParseUint(f[1], 10, 64)
+	}
+	return pid, ticks
 }
 
 // LockRepo takes the run lock of the repository g's working tree, waiting
@@ -173,8 +190,8 @@ func repoHolder(opts Options) int {
 // one is gone, or when it is this process). A pid reused since is taken
 // for the holder: only what plan and status say depends on it.
 func runHolder(stateDir string) int {
-	pid := readPID(filepath.Join(stateDir, "lock"))
-	if pid <= 0 || pid == os.Getpid() || !pidAlive(pid) {
+	pid, ticks := readHolder(filepath.Join(stateDir, "lock"))
+	if pid <= 0 || pid == os.Getpid() || !pidAlive(pid) || !startedAt(pid, ticks) {
 		return 0
 	}
 	return pid
