@@ -52,6 +52,9 @@ anything and commits nothing: review, then commit.`,
 				self = "spine --repo " + a.repo
 			}
 			fmt.Fprintf(a.stdout, "\nIn .github/workflows/spine.yml, set host: to your self-hosted runner's label before you commit it (or leave the file out).\n")
+			if branch == "" {
+				fmt.Fprintf(a.stdout, "HEAD is on no branch: the workflow runs on pushes to main; change branches: in it if your branch is another.\n")
+			}
 			fmt.Fprintf(a.stdout, "\nNext:\n  %s lint                                  # check the documents\n  git add -A && git commit -m \"spine init\"      # spine runs only committed loops\n  %s plan                                  # what would run, and why (set status: active to run the example)\n", self, self)
 			return nil
 		},
