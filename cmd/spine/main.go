@@ -55,6 +55,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return a.exit
 	}
+	if errors.Is(err, syscall.EPIPE) {
+		// The reader went away (spine gap list | head): quietly, with
+		// the status of a process SIGPIPE killed, as the shell knows it.
+		return exitBrokenPipe
+	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.msg != "" {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -458,7 +459,7 @@ func TestHelpEndsWithExitStatus(t *testing.T) {
 			continue
 		}
 		out, _, _ := spine(t, c.Name(), "--help")
-		if !strings.HasSuffix(strings.TrimSpace(out), "75  another run holds the lock") {
+		if !strings.HasSuffix(strings.TrimSpace(out), "141 the reader of the output went away (spine gap list | head)") {
 			t.Errorf("spine %s --help does not end with EXIT STATUS:\n%s", c.Name(), out)
 		}
 	}
@@ -1194,5 +1195,22 @@ func TestInitWorkflowFollowsTheBranch(t *testing.T) {
 	}
 	if strings.Contains(string(wf), "inherit") || strings.Contains(string(wf), "{{BRANCH}}") {
 		t.Errorf("workflow:\n%s", wf)
+	}
+}
+
+// epipeWriter is standard output whose reader went away.
+type epipeWriter struct{}
+
+func (epipeWriter) Write([]byte) (int, error) { return 0, syscall.EPIPE }
+
+// TestBrokenPipeIsQuiet: a listing whose reader went away (spine gap list
+// | head) ends quietly with 141, as a process SIGPIPE killed, not with a
+// usage error.
+func TestBrokenPipeIsQuiet(t *testing.T) {
+	dir := gitRepo(t)
+	os.WriteFile(filepath.Join(dir, "gaps.yaml"), []byte("gaps:\n  - {id: GAP-OP-1, title: t, status: open}\n"), 0o644)
+	var errb bytes.Buffer
+	if code := run([]string{"--repo", dir, "gap", "list"}, epipeWriter{}, &errb); code != exitBrokenPipe || errb.Len() != 0 {
+		t.Errorf("gap list into a closed pipe: exit %d, stderr %q; want %d and nothing", code, errb.String(), exitBrokenPipe)
 	}
 }

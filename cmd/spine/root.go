@@ -23,6 +23,8 @@ const (
 	exitUsage   = 2
 	exitWaiting = 3
 	exitLocked  = 75
+	// exitBrokenPipe is 128+SIGPIPE: the output's reader went away.
+	exitBrokenPipe = 141
 )
 
 // exitStatusHelp is appended to every command's help.
@@ -34,7 +36,8 @@ EXIT STATUS
   2   bad usage, an invalid document, or a repository spine will not work
       in (another user's; an invalid core.sharedRepository)
   3   nothing failed, but something waits for an operator
-  75  another run holds the lock`
+  75  another run holds the lock
+  141 the reader of the output went away (spine gap list | head)`
 
 // exitError carries an exit code out of a command.
 type exitError struct {
