@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -469,5 +471,26 @@ func TestTimelineCaptionGivesTheRunsSpan(t *testing.T) {
 	_, caption := stageTimeline(rows, "../")
 	if want := "2 runs from " + fmtWhen(t0) + " to " + fmtWhen(t0.Add(12*time.Second)) + ", one row per step, coloured by status"; caption != want {
 		t.Errorf("caption %q, want %q", caption, want)
+	}
+}
+
+// TestDayChartFitsItsDates: the runs-per-day chart is wide enough for the
+// date under each end however few days it shows (one day cut its date to
+// "202").
+func TestDayChartFitsItsDates(t *testing.T) {
+	day := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for n, min := range map[int]float64{1: 72, 2: 150, 5: 150, 100: 150} {
+		var days []dayCount
+		for i := range n {
+			days = append(days, dayCount{Day: day.AddDate(0, 0, i), Pass: 1})
+		}
+		svg := string(dayChart(days))
+		m := regexp.MustCompile(`viewBox="0 0 ([0-9.]+) `).FindStringSubmatch(svg)
+		if m == nil {
+			t.Fatalf("%d days: no viewBox in %s", n, svg)
+		}
+		if w, _ := strconv.ParseFloat(m[1], 64); w < min {
+			t.Errorf("%d days: chart %v wide, want at least %v", n, w, min)
+		}
 	}
 }

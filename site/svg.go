@@ -219,7 +219,14 @@ func dayChart(days []dayCount) template.HTML {
 	}
 	const plotH, top = 80.0, 4.0
 	bw := max(2.0, min(16.0, 960.0/float64(len(days))))
+	// Wide enough for the date under each end ("2006-01-02" is about 65
+	// units in the tick font): a chart of one or a few days cut it.
 	width := bw*float64(len(days)) + 2
+	if len(days) == 1 {
+		width = max(width, 72)
+	} else {
+		width = max(width, 150)
+	}
 	height := top + plotH + 20
 	var b strings.Builder
 	b.WriteString(`<svg class="days" viewBox="0 0 ` + f1(width) + ` ` + f1(height) + `" width="` + f1(width) + `" height="` + f1(height) + `" role="img" aria-label="runs per day">`)
