@@ -70,9 +70,10 @@ func Init(root string, now time.Time, branch string) ([]string, error) {
 			return written, err
 		}
 		// The branch in YAML is a double-quoted string (a branch name may
-		// hold "#", ": " or quotes); in comments it is as it is.
+		// hold "#", ": " or quotes); in comments it is as it is. The
+		// template stays valid YAML ("{{BRANCH}}" quoted), which CI lints.
 		data = []byte(strings.NewReplacer("{{DATE}}", now.UTC().Format("2006-01-02"),
-			"{{BRANCH_YAML}}", strconv.Quote(branch), "{{BRANCH}}", branch).Replace(string(data)))
+			`"{{BRANCH}}"`, strconv.Quote(branch), "{{BRANCH}}", branch).Replace(string(data)))
 		full := filepath.Join(root, filepath.FromSlash(rel))
 		if err := os.MkdirAll(filepath.Dir(full), fsx.DirMode); err != nil {
 			return written, err
