@@ -244,23 +244,39 @@ func startedAt(pid int, ticks uint64) bool {
 // procStartTicks reads a process's start time (clock ticks since boot)
 // from /proc, or 0.
 func procStartTicks(pid int) uint64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The command name (field 2) may hold spaces; fields after it start
-	// after the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
+	f := procStat(pid)
 	// f[0] is field 3 (state); starttime is field 22.
 	if len(f) < 20 {
 		return 0
 	}
 	n, _ := strconv.ParseUint(f[19], 10, 64)
 	return n
+}
+
+// procGone reports whether /proc says process pid has exited and waits
+// only to be reaped (a zombie, or dead): kill(2) still finds it, but it
+// holds nothing any more. A spine killed under a parent that does not
+// reap it (the hook's run, detached, under an init that reaps late or
+// never) left its lock for every later run to stop on.
+func procGone(pid int) bool {
+	f := procStat(pid)
+	return len(f) > 0 && (f[0] == "Z" || f[0] == "X")
+}
+
+// procStat returns the fields of /proc/<pid>/stat after the command name
+// (the first is the state), or nil.
+func procStat(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	// The command name (field 2) may hold spaces; fields after it start
+	// after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(b[i+1:]))
 }
 
 // readExit reads a background step's exit file (what its supervisor

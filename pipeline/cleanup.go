@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/go-git/go-git/v5/plumbing"
+
 	"github.com/spinehq/spine/artifacts"
 )
 
@@ -42,6 +44,19 @@ func (r *Runner) removeDocTemps(loopID string) {
 	if full, err := artifacts.SafeJoin(r.opts.Root, doc.Path); err == nil {
 		removeGlobs([]string{filepath.Join(filepath.Dir(full), "."+filepath.Base(full)+".tmp-*")})
 	}
+}
+
+// removeReplayTemps removes the temporary files (".<name>.tmp-*") beside
+// the files a replay recorded it writes (replayWritesFile): a push killed
+// while it wrote one left it in the working tree.
+func removeReplayTemps(root string, writes map[string]plumbing.Hash) {
+	var globs []string
+	for rel := range writes {
+		if full, err := artifacts.SafeJoin(root, rel); err == nil {
+			globs = append(globs, filepath.Join(filepath.Dir(full), "."+filepath.Base(full)+".tmp-*"))
+		}
+	}
+	removeGlobs(globs)
 }
 
 // removeGlobs removes the regular files matching globs whose names hold

@@ -199,3 +199,27 @@ func TestRunHolderIsTheProcessThatLocked(t *testing.T) {
 		}
 	}
 }
+
+// TestZombieIsNoHolder: a process that has exited and waits to be reaped
+// (a zombie) holds no lock: a spine killed under a parent that does not
+// reap it left its locks for every later run to stop on.
+func TestZombieIsNoHolder(t *testing.T) {
+	child := exec.Command("true")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := child.Process.Pid
+	defer child.Wait()
+	// Not reaped yet: a zombie once it has exited.
+	waitFor(t, 10*time.Second, func() bool { return procGone(pid) })
+	if pidAlive(pid) {
+		t.Error("a zombie counts as alive")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "lock"), []byte(fmt.Sprintf("%d %d\n", pid, procStartTicks(pid))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := runHolder(dir); got != 0 {
+		t.Errorf("holder %d, want none", got)
+	}
+}

@@ -421,7 +421,7 @@ func replay(ctx context.Context, o *PushOptions, res *PushResult, head, tip plum
 			// Refused before anything changed: there is nothing to
 			// recover (the backup would hold every push until a run).
 			_ = g.RemoveRef(backupRef)
-			return 0, fmt.Errorf("%w: %v (the remote changed them too); commit or stash them, and the next push replays spine's commits", ErrReplayRefused, err)
+			return 0, fmt.Errorf("%w: %v by the move to %s/%s's head; stash them or undo them, and the next push replays spine's commits (a commit of them is no commit of spine's, which it does not replay: pull --rebase and push by hand then)", ErrReplayRefused, err, o.Remote, o.Branch)
 		}
 		return 0, fmt.Errorf("move to %s/%s: %w", o.Remote, o.Branch, err)
 	}
@@ -456,8 +456,8 @@ func replay(ctx context.Context, o *PushOptions, res *PushResult, head, tip plum
 			if _, rerr := g.SwitchTo(head, true); rerr != nil {
 				return made, fmt.Errorf("replay %s: %w; going back failed too (%v): the original commits are kept at %s", rc.orig.Hash.String()[:12], err, rerr, backupRef)
 			}
-			_ = g.RemoveRef(backupRef)
 			dropReplayWrites(o.StateDir)
+			_ = g.RemoveRef(backupRef)
 			return 0, fmt.Errorf("replay %s: %w (back at spine's original commits)", rc.orig.Hash.String()[:12], err)
 		}
 		if ok {
@@ -468,8 +468,9 @@ func replay(ctx context.Context, o *PushOptions, res *PushResult, head, tip plum
 			o.Fault(FaultMidPush)
 		}
 	}
-	_ = g.RemoveRef(backupRef)
+	// The list first: no list outlives its backup.
 	dropReplayWrites(o.StateDir)
+	_ = g.RemoveRef(backupRef)
 	if rechained {
 		for _, note := range rechainLeftovers(o, moved) {
 			o.notice(res, note)

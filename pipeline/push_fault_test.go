@@ -179,3 +179,40 @@ func TestInterruptedSwitchIsUndone(t *testing.T) {
 		t.Errorf("backup ref left: %s", out)
 	}
 }
+
+// TestInterruptedReplayWriteIsCleared: a push killed while it wrote a
+// replayed file left that file's temporary beside it; the next run's
+// recovery removes it with the replay's list, so the working tree is
+// clean again, and leaves no list behind.
+func TestInterruptedReplayWriteIsCleared(t *testing.T) {
+	r := newRepo(t)
+	fl := newFaultLoop(t)
+	r.commit("loop", map[string]string{"loops/f.md": fl.doc})
+	ctx := context.Background()
+	if out, code := r.spine(ctx, nil, "run"); code != 0 {
+		t.Fatalf("run: %d\n%s", code, out)
+	}
+	// What a replay leaves when killed inside a write: its backup, its
+	// list, and the write's temporary file.
+	r.git("update-ref", "refs/spine/replay-backup", "HEAD")
+	list := filepath.Join(r.root, ".git", "spine", replayWritesFile)
+	if err := os.WriteFile(list, []byte(`{"loops/f.md":"`+strings.Repeat("0", 40)+`"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(r.root, "loops", ".f.md.tmp-123456")
+	if err := os.WriteFile(tmp, []byte("half a document"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := r.spine(ctx, nil, "run"); code != 0 {
+		t.Fatalf("run after the interrupted replay: %d\n%s", code, out)
+	}
+	r.assertConsistent("")
+	for _, p := range []string{tmp, list} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s left", p)
+		}
+	}
+	if out := r.git("for-each-ref", "refs/spine/"); strings.TrimSpace(out) != "" {
+		t.Errorf("backup ref left: %s", out)
+	}
+}

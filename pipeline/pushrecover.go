@@ -51,6 +51,7 @@ func (r *Runner) recoverInterruptedPush() error {
 	refuse := func(why string) error {
 		return fmt.Errorf("an interrupted push left spine's unpushed commits at %s (%s), but %s; nothing was run: check `git log %s`, then move the branch there (or delete the ref) by hand", backupRef, backup.String()[:12], why, backupRef)
 	}
+	writes := readReplayWrites(r.opts.StateDir)
 	if head == backup {
 		if err := r.undoPartialSwitch(backup); err != nil {
 			return refuse(err.Error())
@@ -76,14 +77,17 @@ func (r *Runner) recoverInterruptedPush() error {
 		}
 		// What the replay wrote and did not commit is spine's own
 		// (replayWritesFile): it goes, an operator's edit stops it.
-		if _, err := g.SwitchToOver(backup, readReplayWrites(r.opts.StateDir)); err != nil {
+		if _, err := g.SwitchToOver(backup, writes); err != nil {
 			return refuse(err.Error())
 		}
 	}
+	// The temporary files of writes the kill cut short go too; the list
+	// before the backup, so that no list outlives its backup.
+	removeReplayTemps(r.opts.Root, writes)
+	dropReplayWrites(r.opts.StateDir)
 	if err := g.RemoveRef(backupRef); err != nil {
 		return err
 	}
-	dropReplayWrites(r.opts.StateDir)
 	r.report().Notice(fmt.Sprintf("an interrupted push had moved the branch off spine's unpushed commits; restored them from %s (the next push sends them)", backupRef))
 	r.log.Info("restored spine's commits after an interrupted push", "commit", backup.String())
 	return r.reloadDocs()

@@ -370,8 +370,9 @@ func (r *Runner) detachGit() {
 	}
 }
 
-// pidAlive reports whether process pid exists.
+// pidAlive reports whether process pid exists and has not exited (a
+// zombie waiting to be reaped has).
 func pidAlive(pid int) bool {
 	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	return (err == nil || errors.Is(err, syscall.EPERM)) && !procGone(pid)
 }
