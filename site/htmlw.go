@@ -227,6 +227,13 @@ func (w *hw) indexRows(rows []loopRow) {
 			}
 			w.s(`</div>`)
 		}
+		if r.Broken > 0 {
+			w.s(`<div class="sub bad">chain broken at `, strconv.Itoa(r.Broken), ` run`)
+			if r.Broken != 1 {
+				w.s("s")
+			}
+			w.s(`</div>`)
+		}
 		w.s("</td>\n<td>")
 		w.badge(r.Status)
 		w.s("</td>\n<td>")

@@ -1050,7 +1050,10 @@ type loopRow struct {
 	HeartTTL int
 	OpenGaps int
 	Problems int
-	LastRun  *runRef
+	// Broken counts the loop's runs whose receipt chain is broken (a
+	// receipt changed or removed): what an auditor looks for first.
+	Broken  int
+	LastRun *runRef
 }
 
 type indexPage struct {
@@ -1090,9 +1093,11 @@ func (st *buildState) loopRows(root string) []loopRow {
 		if h := d.Heartbeat(); d.Status == "active" && !h.Last.IsZero() && h.TTL > 0 {
 			r.HeartISO, r.HeartTTL = fmtISO(h.Last), int(h.TTL.Minutes())
 		}
-		if runs := st.runsOf(d.LoopID); len(runs) > 0 {
+		runs := st.runsOf(d.LoopID)
+		if len(runs) > 0 {
 			r.LastRun = st.runRef(root, runs[len(runs)-1])
 		}
+		r.Broken = st.brokenRuns(runs)
 		rows = append(rows, r)
 	}
 	return rows
@@ -1219,12 +1224,25 @@ func (st *buildState) indexKey(statuses []string, counts map[string]int, open in
 				k.bool(states[s.Name] == "done")
 			}
 		}
-		if runs := st.runsOf(d.LoopID); len(runs) > 0 {
+		runs := st.runsOf(d.LoopID)
+		if len(runs) > 0 {
 			last := runs[len(runs)-1]
 			k.str(last.RunKey).str(recStatus(last)).str(fmtISO(last.Start))
 		}
+		k.int(int64(st.brokenRuns(runs)))
 	}
 	return k.sum()
+}
+
+// brokenRuns counts the runs whose chain state is broken.
+func (st *buildState) brokenRuns(runs []*receiptRec) int {
+	n := 0
+	for _, r := range runs {
+		if st.chain[r.RunKey] != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // statusKey is the status filter a status belongs to.

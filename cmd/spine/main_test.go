@@ -1214,3 +1214,34 @@ func TestBrokenPipeIsQuiet(t *testing.T) {
 		t.Errorf("gap list into a closed pipe: exit %d, stderr %q; want %d and nothing", code, errb.String(), exitBrokenPipe)
 	}
 }
+
+// TestIndexSaysAChainIsBroken: a receipt changed after it was committed
+// breaks its loop's chain, and the loops index says so on the loop's row
+// (the auditor's first question), not only its loop page.
+func TestIndexSaysAChainIsBroken(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-C\nstatus: active\n---\n\n# Loop Scope: LOOP-C\n\n## Stage 1: A\n\n```sh {name=one}\necho one\n```\n\n```sh {name=two}\necho two\n```\n\n```sh {name=three}\necho three\n```\n")
+	if _, errOut, code := spine(t, "--repo", dir, "run"); code != 0 {
+		t.Fatalf("run: exit %d, %s", code, errOut)
+	}
+	out := filepath.Join(t.TempDir(), "public")
+	if _, errOut, code := spine(t, "--repo", dir, "site", "build", "--out", out); code != 0 {
+		t.Fatalf("site build: exit %d, %s", code, errOut)
+	}
+	if index, _ := os.ReadFile(filepath.Join(out, "index.html")); strings.Contains(string(index), "chain broken") {
+		t.Fatalf("an intact chain is called broken:\n%s", index)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "receipts", "*", "*", "*", "*step.two*", "receipt.json"))
+	if len(files) != 1 {
+		t.Fatalf("receipts of two: %v", files)
+	}
+	src, _ := os.ReadFile(files[0])
+	os.WriteFile(files[0], bytes.Replace(src, []byte(`"status": "pass"`), []byte(`"status": "fail"`), 1), 0o644)
+	gitCmd(t, dir, "commit", "-q", "-am", "edit a receipt")
+	if _, errOut, code := spine(t, "--repo", dir, "site", "build", "--out", out); code != 0 {
+		t.Fatalf("site build: exit %d, %s", code, errOut)
+	}
+	index, _ := os.ReadFile(filepath.Join(out, "index.html"))
+	if !strings.Contains(string(index), `<div class="sub bad">chain broken at 1 run</div>`) {
+		t.Errorf("the index does not say LOOP-C's chain is broken:\n%s", index)
+	}
+}
