@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
+
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/gitx"
@@ -143,6 +145,49 @@ func halfEdited(g *gitx.Repo, rel string, src []byte) (half, leftover bool, err 
 		return false, true, nil
 	}
 	return true, false, nil
+}
+
+// spineLeftovers returns, for each of paths (repository-relative files a
+// switch of the working tree refused to overwrite) that differs from HEAD
+// only by spine's own edit of a loop document (its evidence block and
+// heartbeat, see halfEdited), the blob hash of its working-tree content;
+// nil unless every one of paths is such a leftover. Such an edit is
+// regenerated from the receipts when they are committed (the journal has
+// them), so a switch may overwrite it: refusing left the clone running on
+// what it had, behind the remote, and a step another host had run since
+// ran again.
+func spineLeftovers(g *gitx.Repo, root string, paths []string) map[string]plumbing.Hash {
+	mine := map[string]plumbing.Hash{}
+	for _, rel := range paths {
+		full, err := artifacts.SafeJoin(root, rel)
+		if err != nil {
+			return nil
+		}
+		src, err := os.ReadFile(full)
+		if err != nil {
+			return nil
+		}
+		head, ok, err := g.HeadFile(rel)
+		if err != nil || !ok || !loops.OnlySpineEdits(head, src) {
+			return nil
+		}
+		mine[rel] = gitx.BlobHash(src)
+	}
+	return mine
+}
+
+// switchOverLeftovers is g.SwitchTo(target, force), which, when it refuses
+// only because of spine's own uncommitted edits (spineLeftovers),
+// overwrites those.
+func switchOverLeftovers(g *gitx.Repo, root string, target plumbing.Hash, force bool) error {
+	_, err := g.SwitchTo(target, force)
+	var ow *gitx.OverwriteError
+	if errors.As(err, &ow) {
+		if mine := spineLeftovers(g, root, ow.Paths); mine != nil {
+			_, err = g.SwitchToOver(target, mine)
+		}
+	}
+	return err
 }
 
 // leftoverNotice tells the operator that a loop document's uncommitted

@@ -68,6 +68,11 @@ type Planner struct {
 	// branch (see Runner.checkBranch): the loop waits until that branch
 	// is checked out again, where the next run commits them.
 	Elsewhere map[string]string
+	// Behind holds, by loop id, why the loop waits because the remote's
+	// branch has runs of it this clone could not follow (see RemoteRuns):
+	// run on what the clone has, a step another host ran since would run
+	// again.
+	Behind map[string]string
 	// Vanished holds the run keys of Unfinished results whose receipts
 	// were written and are gone from the working tree (see
 	// Runner.receiptVanished): their steps are held for an operator.
@@ -141,6 +146,8 @@ func (p *Planner) PlanLoop(doc *loops.Document) []Item {
 		}
 	} else if b := p.Elsewhere[doc.LoopID]; b != "" {
 		hold = fmt.Sprintf("a run on branch %s left its receipts in the working tree, uncommitted (HEAD was moved while it worked): check out %s and run spine, which commits them there", b, b)
+	} else if why := p.Behind[doc.LoopID]; why != "" {
+		hold = why
 	} else if !runnableStatus(doc.Status) {
 		hold = fmt.Sprintf("loop status is %q; only active loops run", doc.Status)
 		if doc.Status == "" {

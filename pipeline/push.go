@@ -415,7 +415,7 @@ func replay(ctx context.Context, o *PushOptions, res *PushResult, head, tip plum
 	if err := g.SetRef(backupRef, head, "spine: keep commits while replaying them"); err != nil {
 		return 0, err
 	}
-	if _, err := g.SwitchTo(tip, o.DiscardLocalChanges); err != nil {
+	if err := switchOverLeftovers(g, o.Root, tip, o.DiscardLocalChanges); err != nil {
 		var ow *gitx.OverwriteError
 		if errors.As(err, &ow) {
 			// Refused before anything changed: there is nothing to

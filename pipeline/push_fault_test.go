@@ -216,3 +216,95 @@ func TestInterruptedReplayWriteIsCleared(t *testing.T) {
 		t.Errorf("backup ref left: %s", out)
 	}
 }
+
+// TestLeftoverDoesNotStopTheFollow: a clone whose stage commit failed
+// (index.lock held) keeps spine's own edit of a loop document; the remote
+// meanwhile has an operator's change of that document and another host's
+// pass of a destructive step. The next run --push must follow the remote
+// (spine's own edit is regenerated from the receipts), not run the
+// destructive step again on the clone as it was.
+func TestLeftoverDoesNotStopTheFollow(t *testing.T) {
+	r := newRepo(t)
+	wiped := counter(t)
+	r.commit("loops", map[string]string{
+		"loops/l1.md": strings.Replace(loopDoc("LOOP-L1", "## Stage 1: A\n\n```sh {name=s1}\ntrue\n```\n"), "status: active\n", "status: active\nowner: \"@x\"\n", 1),
+		"loops/l2.md": loopDoc("LOOP-L2", fmt.Sprintf("## Stage 1: Wipe\n\n```sh {name=wipe destructive=true}\necho wiped >> %s\n```\n", wiped)),
+	})
+	other := remoteRepo(t, r)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	lock := filepath.Join(r.root, ".git", "index.lock")
+	if err := os.WriteFile(lock, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, code := r.spine(ctx, nil, "run", "--loop", "LOOP-L1"); code == 0 {
+		t.Fatal("the run with index.lock held committed")
+	}
+	os.Remove(lock)
+	other.commitAs("Other", "other@example.com", "owner", map[string]string{"loops/l1.md": strings.Replace(other.read("loops/l1.md"), `owner: "@x"`, `owner: "@y"`, 1)})
+	if out, code := other.spine(ctx, nil, "run", "--push", "--loop", "LOOP-L2"); code != 0 {
+		t.Fatalf("the other clone's run: exit %d\n%s", code, out)
+	}
+	if n := countLines(t, wiped); n != 1 {
+		t.Fatalf("wipe ran %d times on the other clone", n)
+	}
+	if out, code := r.spine(ctx, nil, "run", "--push"); code != 0 {
+		t.Fatalf("run --push after the failed commit: exit %d\n%s", code, out)
+	}
+	if n := countLines(t, wiped); n != 1 {
+		t.Errorf("wipe ran %d times, want 1: the clone ran on what it had", n)
+	}
+	r.clean()
+	if !strings.Contains(r.read("loops/l1.md"), `owner: "@y"`) {
+		t.Error("the operator's change was lost")
+	}
+	files := r.git("ls-tree", "-r", "--name-only", "origin/main")
+	if n := strings.Count(files, "/receipt.json"); n != 2 {
+		t.Errorf("origin/main has %d receipts, want 2 (s1, wipe):\n%s", n, files)
+	}
+}
+
+// TestUnfollowedRemoteRunsHoldTheLoop: a clone that fetched but could not
+// follow the remote (an operator's uncommitted edit of a document the
+// remote changed too) runs what it can, but not a loop the remote has runs
+// of that the clone lacks: another host's pass of a destructive step is
+// not run again here.
+func TestUnfollowedRemoteRunsHoldTheLoop(t *testing.T) {
+	for _, cmd := range [][]string{{"run", "--push"}, {"watch", "--once", "--remote", "origin"}} {
+		t.Run(cmd[0], func(t *testing.T) { unfollowedTrial(t, cmd) })
+	}
+}
+
+func unfollowedTrial(t *testing.T, cmd []string) {
+	r := newRepo(t)
+	wiped := counter(t)
+	r.commit("loops", map[string]string{
+		"loops/l1.md": strings.Replace(loopDoc("LOOP-L1", "## Stage 1: A\n\n```sh {name=s1}\ntrue\n```\n"), "status: active\n", "status: active\nowner: \"@x\"\n", 1),
+		"loops/l2.md": loopDoc("LOOP-L2", fmt.Sprintf("## Stage 1: Wipe\n\n```sh {name=wipe destructive=true}\necho wiped >> %s\n```\n", wiped)),
+	})
+	other := remoteRepo(t, r)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	other.commitAs("Other", "other@example.com", "owner", map[string]string{"loops/l1.md": strings.Replace(other.read("loops/l1.md"), `owner: "@x"`, `owner: "@y"`, 1)})
+	if out, code := other.spine(ctx, nil, "run", "--push", "--loop", "LOOP-L2"); code != 0 {
+		t.Fatalf("the other clone's run: exit %d\n%s", code, out)
+	}
+	// An operator's half-edit of the document the remote changed.
+	r.write("loops/l1.md", strings.Replace(r.read("loops/l1.md"), `owner: "@x"`, `owner: "@z"`, 1))
+	out, code := r.spine(ctx, nil, cmd...)
+	if n := countLines(t, wiped); n != 1 {
+		t.Errorf("wipe ran %d times, want 1: the clone ran a loop the remote had runs of\n%s", n, out)
+	}
+	if cmd[0] == "run" && (code != 3 || !strings.Contains(out, "could not follow origin") || !strings.Contains(out, "but for LOOP-L2, which origin has runs of that this clone has not followed: they wait")) {
+		t.Errorf("run --push: exit %d, want 3 naming the loop that waits\n%s", code, out)
+	}
+	// Once the edit is gone, the clone follows, and nothing runs again.
+	r.git("checkout", "--", "loops/l1.md")
+	if out, code := r.spine(ctx, nil, "run", "--push"); code != 0 {
+		t.Fatalf("run --push after the edit went: exit %d\n%s", code, out)
+	}
+	if n := countLines(t, wiped); n != 1 {
+		t.Errorf("wipe ran %d times, want 1", n)
+	}
+	r.clean()
+}

@@ -64,6 +64,10 @@ type Options struct {
 	Config *config.Config
 	Set    *loops.Set
 	Git    *gitx.Repo
+	// Behind holds, by loop id, why a loop waits: the remote's branch has
+	// runs of it that this clone fetched and could not follow (see
+	// BehindLoops). Nil: none.
+	Behind map[string]string
 	// StateDir holds the journal, lock and caches (.git/spine by default).
 	StateDir string
 	// LedgerDir holds the ledger of this host's destructive runs: the
@@ -307,7 +311,7 @@ func (r *Runner) loadWith(h *History) error {
 			StateDir:    r.opts.StateDir,
 			LoopExists:  r.loopExists, HistoryLimit: r.opts.ApprovalHistory,
 		},
-		Host: r.opts.Host, Retry: r.opts.Retry, Unfinished: unfinished, Vanished: vanished, Elsewhere: elsewhere,
+		Host: r.opts.Host, Retry: r.opts.Retry, Unfinished: unfinished, Vanished: vanished, Elsewhere: elsewhere, Behind: r.opts.Behind,
 		CapGate: r.opts.CapGate, Now: r.opts.Clock,
 		Redactor: r.redactor(), Root: r.opts.Root, Receipts: r.store, Docs: r.docs(),
 		Uncommitted: r.uncommitted, Ledger: ledger,

@@ -2,18 +2,22 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/gofrs/flock"
 
+	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/gitx"
 )
@@ -118,6 +122,9 @@ type SyncResult struct {
 	From, To string
 	// Push is set when local commits had to be pushed first.
 	Push *PushResult
+	// Tip is the remote branch's head the fetch found ("" before a fetch,
+	// or when the remote has no such branch).
+	Tip string
 }
 
 // Moved reports whether the local head changed.
@@ -150,7 +157,7 @@ func Sync(ctx context.Context, o PushOptions, push bool) (*SyncResult, error) {
 	if tip.IsZero() {
 		return res, nil
 	}
-	res.Remote = true
+	res.Remote, res.Tip = true, tip.String()
 	if tip == head {
 		return res, nil
 	}
@@ -194,11 +201,55 @@ func Sync(ctx context.Context, o PushOptions, push bool) (*SyncResult, error) {
 	} else if now != head {
 		return res, errors.New("HEAD moved during the sync (a run committed); the next sync follows")
 	}
-	if _, err := g.SwitchTo(tip, o.DiscardLocalChanges); err != nil {
+	if err := switchOverLeftovers(g, o.Root, tip, o.DiscardLocalChanges); err != nil {
 		return res, fmt.Errorf("update to %s/%s: %w", o.Remote, o.Branch, err)
 	}
 	res.To = tip.String()
 	return res, nil
+}
+
+// BehindLoops returns, by loop id, why each loop waits that has runs on
+// the remote's branch (res.Tip, fetched) this clone did not follow (its
+// head res.To): a receipt the remote has and HEAD has not. A sync that
+// fetched and could not move the clone (syncErr: an operator's edit in the
+// way, a replay refused) left it behind, and running such a loop on what
+// it has would run again a step another host ran since. Nil when the
+// clone is not behind or nothing can be told.
+func BehindLoops(g *gitx.Repo, receipts string, res *SyncResult, syncErr error) map[string]string {
+	if g == nil || res == nil || res.Tip == "" || res.Tip == res.To {
+		return nil
+	}
+	head, tip := plumbing.NewHash(res.To), plumbing.NewHash(res.Tip)
+	if ok, err := g.IsAncestor(tip, head); err == nil && ok {
+		return nil // the clone has everything the remote has
+	}
+	changes, err := g.Diff(head, tip)
+	if err != nil {
+		return nil
+	}
+	prefix := strings.Trim(receipts, "/") + "/"
+	out := map[string]string{}
+	for _, ch := range changes {
+		if ch.To.Hash.IsZero() || !strings.HasPrefix(ch.Path, prefix) || path.Base(ch.Path) != artifacts.ReceiptFile {
+			continue
+		}
+		data, err := g.Blob(ch.To.Hash)
+		if err != nil {
+			continue
+		}
+		var rc struct {
+			LoopID string `json:"loop_id"`
+		}
+		if json.Unmarshal(data, &rc) != nil || rc.LoopID == "" {
+			continue
+		}
+		why := "the remote's branch has runs of this loop that this clone has not followed"
+		if syncErr != nil {
+			why += " (" + syncErr.Error() + ")"
+		}
+		out[rc.LoopID] = why + "; it waits until the clone follows the remote"
+	}
+	return out
 }
 
 // Watcher runs cycles of fetch, run and push: the loop behind `spine
@@ -292,6 +343,9 @@ func (w *Watcher) Cycle(ctx context.Context) (*CycleResult, error) {
 	var syncErr error
 	if follow {
 		res.Sync, err = Sync(ctx, w.pushOptions(opts), w.Push)
+		// A loop the remote has runs of that the clone did not follow
+		// waits (BehindLoops; none once the clone moved to the remote).
+		opts.Behind = BehindLoops(opts.Git, opts.Config.Receipts, res.Sync, err)
 		if err != nil {
 			// Local work (a background step that ended) still runs; the
 			// error is reported at the end of the cycle.

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -57,22 +60,29 @@ func (a *app) pushOptions(opts pipeline.Options, gf gitopsFlags, quiet bool) (pi
 
 // syncBeforeRun brings the clone up to the remote branch before a run
 // --push (pipeline.Sync, which pushes the clone's own commits first) and
-// reports whether its head moved.
-func (a *app) syncBeforeRun(ctx context.Context, opts pipeline.Options, gf gitopsFlags, quiet bool) (bool, error) {
+// reports whether its head moved, and which loops wait because the remote
+// has runs of them the clone could not follow (pipeline.BehindLoops).
+func (a *app) syncBeforeRun(ctx context.Context, opts pipeline.Options, gf gitopsFlags, quiet bool) (bool, map[string]string, error) {
 	po, out := a.pushOptions(opts, gf, quiet)
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	res, err := pipeline.Sync(sctx, po, true)
+	behind := pipeline.BehindLoops(opts.Git, opts.Config.Receipts, res, err)
 	var locked *pipeline.LockedError
 	switch {
 	case errors.As(err, &locked):
-		return false, exitf(exitLocked, "%v", locked)
+		return false, nil, exitf(exitLocked, "%v", locked)
 	case err != nil:
 		// As spine watch does: what is pending here still runs (a loop
-		// with uncommitted changes is skipped, as always), and the push
-		// after the run replays spine's commits or says why it cannot.
-		fmt.Fprintf(a.stderr, "spine: warning: could not follow %s before running: %v; running on this clone as it is\n", gf.remote, err)
-		return false, nil
+		// with uncommitted changes is skipped, as always; one the remote
+		// has runs of waits), and the push after the run replays spine's
+		// commits or says why it cannot.
+		msg := fmt.Sprintf("spine: warning: could not follow %s before running: %v; running on this clone as it is", gf.remote, err)
+		if len(behind) > 0 {
+			msg += fmt.Sprintf(", but for %s, which %s has runs of that this clone has not followed: they wait", strings.Join(slices.Sorted(maps.Keys(behind)), ", "), gf.remote)
+		}
+		fmt.Fprintln(a.stderr, msg)
+		return false, behind, nil
 	}
 	if p := res.Push; p != nil && p.Pushed {
 		reportPush(out, p)
@@ -85,7 +95,7 @@ func (a *app) syncBeforeRun(ctx context.Context, opts pipeline.Options, gf gitop
 			pipeline.Housekeep(ctx, opts.Git, a.logger())
 		}
 	}
-	return res.Moved(), nil
+	return res.Moved(), behind, nil
 }
 
 // reportPush says where a push that moved the remote branch went.
