@@ -270,6 +270,11 @@ func (s *Step) setAttr(a Attr) error {
 			}
 			s.Cap = v
 		case "host":
+			// One host name: a blank around it or a list ("a, b")
+			// matched no host, and the step never ran, without a word.
+			if !isStepName(v) {
+				return fmt.Errorf("host %q: one host name, of letters, digits, '.', '_' and '-'", v)
+			}
 			s.Host = v
 		case "after":
 			s.After = v

@@ -676,8 +676,12 @@ func (p *docParser) checkMetaTypes() {
 		}
 		switch f.Key {
 		case "loop_id", "status", "owner", "host":
-			switch f.Value.(type) {
-			case string, nil:
+			switch v := f.Value.(type) {
+			case string:
+				if f.Key == "host" && v != "" && !isStepName(v) {
+					p.problem(f.Line, LevelError, "frontmatter: host %q: one host name, of letters, digits, '.', '_' and '-'", v)
+				}
+			case nil:
 			default:
 				p.problem(f.Line, LevelError, "frontmatter: %s must be a string, got %s", f.Key, typeName(f.Value))
 			}

@@ -841,3 +841,26 @@ func TestUnlistedLostStepStillHides(t *testing.T) {
 		t.Error("steps unread: false once cached")
 	}
 }
+
+// TestHostIsOneName: a host with a blank around it or a list of hosts
+// (which matched no host, so the step never ran, with a clean lint) is an
+// error naming its line; a plain host name is fine.
+func TestHostIsOneName(t *testing.T) {
+	src := "---\nloop_id: LOOP-H\nstatus: active\nhost: \"nas01 \"\n---\n\n# Loop Scope: LOOP-H\n\n## Stage 1: A\n\n```sh {name=x host=\" nas01\"}\ntrue\n```\n\n```sh {name=y host=backup-01.example.org}\ntrue\n```\n"
+	d := Parse("loops/h.md", []byte(src))
+	var got []string
+	for _, p := range d.Problems {
+		got = append(got, p.String())
+	}
+	want := []string{
+		`loops/h.md:4: error: frontmatter: host "nas01 ": one host name, of letters, digits, '.', '_' and '-'`,
+		`loops/h.md:11: error: host " nas01": one host name, of letters, digits, '.', '_' and '-'`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+	m := Parse("loops/m.md", []byte("---\nloop_id: LOOP-M\nstatus: active\nhost: nas01, backup01\n---\n\n# Loop Scope: LOOP-M\n"))
+	if len(m.Problems) != 1 || !strings.Contains(m.Problems[0].Message, `host "nas01, backup01"`) {
+		t.Errorf("a list of hosts: %v", m.Problems)
+	}
+}
