@@ -31,7 +31,7 @@ const (
 	// gives every row of a table as many cells as its header has, so 200
 	// rows of "a" under a header of 20,000 columns took 900 MB. It is
 	// counted before a paragraph becomes a table, as its lines times the
-	// most cells a line of it could have (its "|" plus one).
+	// most cells a line of it could have (rowCells).
 	maxTableCells = 200_000
 	// maxHeadingLine is the longest line read as an ATX heading ("# …");
 	// a longer one is read as a paragraph, and so counted against the
@@ -50,6 +50,13 @@ type inlineBudget struct {
 	// paid is what each paragraph was charged before it could become a
 	// table.
 	paid map[*ast.Paragraph]int64
+}
+
+// budgetOf returns the budget of the document pc parses (nil: none, as
+// for goldmark used without Render).
+func budgetOf(pc parser.Context) *inlineBudget {
+	b, _ := pc.Get(budgetKey).(*inlineBudget)
+	return b
 }
 
 // charge takes cost from the budget and reports whether it was there.
@@ -123,7 +130,7 @@ type budgetBefore struct{}
 
 // Transform implements parser.ParagraphTransformer.
 func (budgetBefore) Transform(p *ast.Paragraph, reader text.Reader, pc parser.Context) {
-	b, _ := pc.Get(budgetKey).(*inlineBudget)
+	b := budgetOf(pc)
 	if b == nil {
 		return
 	}
@@ -150,7 +157,7 @@ type budgetAfter struct{}
 
 // Transform implements parser.ParagraphTransformer.
 func (budgetAfter) Transform(p *ast.Paragraph, reader text.Reader, pc parser.Context) {
-	b, _ := pc.Get(budgetKey).(*inlineBudget)
+	b := budgetOf(pc)
 	if b == nil {
 		return
 	}
@@ -227,7 +234,7 @@ func (g headingGuard) Open(parent ast.Node, reader text.Reader, pc parser.Contex
 	// Decided before the heading parser reads the line (it moves the
 	// reader past what it takes).
 	cost := int64(len(line)) * int64(len(line))
-	b, _ := pc.Get(budgetKey).(*inlineBudget)
+	b := budgetOf(pc)
 	if b != nil && cost > b.left {
 		return nil, parser.NoChildren
 	}

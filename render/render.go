@@ -155,14 +155,12 @@ func (r *Renderer) Render(w io.Writer, src []byte, doc Doc) error {
 	if len(src) > MaxMarkdown {
 		// goldmark's memory and time grow with the blocks of a document:
 		// 2 million list items in 8 MiB took 12 s and 1.3 GB.
-		_, err := fmt.Fprintf(w, "<p class=\"note\">A document of %d bytes, shown as text: the site renders Markdown of at most %d bytes a document.</p>\n<pre>%s</pre>\n", len(src), MaxMarkdown, EscapeText(string(src)))
-		return err
+		return writeAsText(w, fmt.Sprintf("A document of %d bytes, shown as text: the site renders Markdown of at most %d bytes a document.", len(src), MaxMarkdown), src)
 	}
 	if depth, line := loops.Nesting(src); depth > loops.MaxNesting {
 		// Markdown's parser would take minutes (see loops.MaxNesting):
 		// the text is shown as it is.
-		_, err := fmt.Fprintf(w, "<p class=\"note\">Block quotes and lists nested %d levels deep on line %d: shown as text.</p>\n<pre>%s</pre>\n", depth, line, EscapeText(string(src)))
-		return err
+		return writeAsText(w, fmt.Sprintf("Block quotes and lists nested %d levels deep on line %d: shown as text.", depth, line), src)
 	}
 	src = Clean(src)
 	pc := parser.NewContext()
@@ -197,6 +195,13 @@ func (r *Renderer) Render(w io.Writer, src []byte, doc Doc) error {
 		return fmt.Errorf("render %s: %w", doc.Path, err)
 	}
 	return nil
+}
+
+// writeAsText writes src as escaped text under a note saying why it is not
+// rendered as Markdown.
+func writeAsText(w io.Writer, note string, src []byte) error {
+	_, err := fmt.Fprintf(w, "<p class=\"note\">%s</p>\n<pre>%s</pre>\n", note, EscapeText(string(src)))
+	return err
 }
 
 // EscapeText escapes s for HTML text or a quoted attribute value, as
