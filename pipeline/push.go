@@ -206,24 +206,13 @@ func (o *PushOptions) journalLocks() (detach func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := clearStaleLocks(j, g, func(msg string) { o.notice(nil, msg) }); err != nil {
+	unhook, err := attachLockJournal(j, g, o.Clock, o.Fault, func(msg string) { o.notice(nil, msg) })
+	if err != nil {
 		j.Close()
 		return nil, err
 	}
-	g.OnIndexLock = func(lk gitx.IndexLock) error { return j.AppendNoSync(lockRecord(lk, o.Clock())) }
-	g.OnLockPlaced = func(ref string, logOnly bool) error {
-		if o.Fault != nil {
-			switch {
-			case ref == "":
-				o.Fault(FaultIndexLocked)
-			case !logOnly:
-				o.Fault(FaultRefLocked)
-			}
-		}
-		return nil
-	}
 	return func() {
-		g.OnIndexLock, g.OnLockPlaced = nil, nil
+		unhook()
 		if err := j.Compact(); err != nil {
 			o.Log.Warn("journal compaction failed", "err", err)
 		}

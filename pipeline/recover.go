@@ -32,7 +32,7 @@ func (r *Runner) recover(ctx context.Context) error {
 		}
 		// From here on, every commit of this command records its lock.
 		r.opts.Git.OnIndexLock = r.recordIndexLock
-		r.opts.Git.OnLockPlaced = r.lockPlaced
+		r.opts.Git.OnLockPlaced = lockPlacedFault(r.opts.Fault)
 	}
 	order, entries, err := r.journal.Read()
 	if err != nil {
@@ -286,16 +286,37 @@ func (r *Runner) recordIndexLock(lk gitx.IndexLock) error {
 	return nil
 }
 
-// lockPlaced passes the fault points of a commit holding its locks.
-func (r *Runner) lockPlaced(ref string, logOnly bool) error {
-	switch {
-	case ref == "":
-		r.fault(FaultIndexLocked)
-	case !logOnly:
-		// HEAD's lock for its log comes before the branch's.
-		r.fault(FaultRefLocked)
+// lockPlacedFault returns the gitx.Repo.OnLockPlaced that passes the
+// fault points of a git change holding its locks to fault (nil: none).
+func lockPlacedFault(fault func(string)) func(ref string, logOnly bool) error {
+	return func(ref string, logOnly bool) error {
+		if fault == nil {
+			return nil
+		}
+		switch {
+		case ref == "":
+			fault(FaultIndexLocked)
+		case !logOnly:
+			// HEAD's lock for its log comes before the branch's.
+			fault(FaultRefLocked)
+		}
+		return nil
 	}
-	return nil
+}
+
+// attachLockJournal records in j, until detach, the lock files g's git
+// changes take (as Runner.recordIndexLock does for a run), once those
+// that dead spine processes left are cleared (clearStaleLocks, saying so
+// through notice); fault gets the fault points of a change holding its
+// locks. It serves the git changes made outside a run's own journal: a
+// push's or a sync's, and the recovery of an interrupted push.
+func attachLockJournal(j *Journal, g *gitx.Repo, clock func() time.Time, fault, notice func(string)) (detach func(), err error) {
+	if err := clearStaleLocks(j, g, notice); err != nil {
+		return nil, err
+	}
+	g.OnIndexLock = func(lk gitx.IndexLock) error { return j.AppendNoSync(lockRecord(lk, clock())) }
+	g.OnLockPlaced = lockPlacedFault(fault)
+	return func() { g.OnIndexLock, g.OnLockPlaced = nil, nil }, nil
 }
 
 // clearStaleIndexLock removes the lock files (.git/index.lock, HEAD.lock,
@@ -321,12 +342,11 @@ func (r *Runner) journalingLocks(fn func() error) error {
 		return err
 	}
 	defer j.Close()
-	if err := clearStaleLocks(j, g, r.report().Notice); err != nil {
+	detach, err := attachLockJournal(j, g, r.opts.Clock, r.opts.Fault, r.report().Notice)
+	if err != nil {
 		return err
 	}
-	g.OnIndexLock = func(lk gitx.IndexLock) error { return j.AppendNoSync(lockRecord(lk, r.opts.Clock())) }
-	g.OnLockPlaced = r.lockPlaced
-	defer func() { g.OnIndexLock, g.OnLockPlaced = nil, nil }()
+	defer detach()
 	return fn()
 }
 
