@@ -224,30 +224,18 @@ func TestInterruptedReplayWriteIsCleared(t *testing.T) {
 // (spine's own edit is regenerated from the receipts), not run the
 // destructive step again on the clone as it was.
 func TestLeftoverDoesNotStopTheFollow(t *testing.T) {
-	r := newRepo(t)
-	wiped := counter(t)
-	r.commit("loops", map[string]string{
-		"loops/l1.md": strings.Replace(loopDoc("LOOP-L1", "## Stage 1: A\n\n```sh {name=s1}\ntrue\n```\n"), "status: active\n", "status: active\nowner: \"@x\"\n", 1),
-		"loops/l2.md": loopDoc("LOOP-L2", fmt.Sprintf("## Stage 1: Wipe\n\n```sh {name=wipe destructive=true}\necho wiped >> %s\n```\n", wiped)),
-	})
-	other := remoteRepo(t, r)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	lock := filepath.Join(r.root, ".git", "index.lock")
-	if err := os.WriteFile(lock, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, code := r.spine(ctx, nil, "run", "--loop", "LOOP-L1"); code == 0 {
-		t.Fatal("the run with index.lock held committed")
-	}
-	os.Remove(lock)
-	other.commitAs("Other", "other@example.com", "owner", map[string]string{"loops/l1.md": strings.Replace(other.read("loops/l1.md"), `owner: "@x"`, `owner: "@y"`, 1)})
-	if out, code := other.spine(ctx, nil, "run", "--push", "--loop", "LOOP-L2"); code != 0 {
-		t.Fatalf("the other clone's run: exit %d\n%s", code, out)
-	}
-	if n := countLines(t, wiped); n != 1 {
-		t.Fatalf("wipe ran %d times on the other clone", n)
-	}
+	r, wiped := remoteRanWipe(t, ctx, func(r *testRepo) {
+		lock := filepath.Join(r.root, ".git", "index.lock")
+		if err := os.WriteFile(lock, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, code := r.spine(ctx, nil, "run", "--loop", "LOOP-L1"); code == 0 {
+			t.Fatal("the run with index.lock held committed")
+		}
+		os.Remove(lock)
+	})
 	if out, code := r.spine(ctx, nil, "run", "--push"); code != 0 {
 		t.Fatalf("run --push after the failed commit: exit %d\n%s", code, out)
 	}
@@ -275,20 +263,36 @@ func TestUnfollowedRemoteRunsHoldTheLoop(t *testing.T) {
 	}
 }
 
-func unfollowedTrial(t *testing.T, cmd []string) {
-	r := newRepo(t)
-	wiped := counter(t)
+// remoteRanWipe makes a clone r of LOOP-L1 (owner "@x") and LOOP-L2, whose
+// destructive step wipe counts its runs in the file wiped, with a remote;
+// after local (when not nil) has been done in r, another clone of the
+// remote changes LOOP-L1's owner to "@y", runs wipe and pushes both.
+func remoteRanWipe(t *testing.T, ctx context.Context, local func(r *testRepo)) (r *testRepo, wiped string) {
+	t.Helper()
+	r = newRepo(t)
+	wiped = counter(t)
 	r.commit("loops", map[string]string{
 		"loops/l1.md": strings.Replace(loopDoc("LOOP-L1", "## Stage 1: A\n\n```sh {name=s1}\ntrue\n```\n"), "status: active\n", "status: active\nowner: \"@x\"\n", 1),
 		"loops/l2.md": loopDoc("LOOP-L2", fmt.Sprintf("## Stage 1: Wipe\n\n```sh {name=wipe destructive=true}\necho wiped >> %s\n```\n", wiped)),
 	})
 	other := remoteRepo(t, r)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	if local != nil {
+		local(r)
+	}
 	other.commitAs("Other", "other@example.com", "owner", map[string]string{"loops/l1.md": strings.Replace(other.read("loops/l1.md"), `owner: "@x"`, `owner: "@y"`, 1)})
 	if out, code := other.spine(ctx, nil, "run", "--push", "--loop", "LOOP-L2"); code != 0 {
 		t.Fatalf("the other clone's run: exit %d\n%s", code, out)
 	}
+	if n := countLines(t, wiped); n != 1 {
+		t.Fatalf("wipe ran %d times on the other clone", n)
+	}
+	return r, wiped
+}
+
+func unfollowedTrial(t *testing.T, cmd []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, wiped := remoteRanWipe(t, ctx, nil)
 	// An operator's half-edit of the document the remote changed.
 	r.write("loops/l1.md", strings.Replace(r.read("loops/l1.md"), `owner: "@x"`, `owner: "@z"`, 1))
 	out, code := r.spine(ctx, nil, cmd...)
