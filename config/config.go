@@ -151,9 +151,71 @@ func Parse(name string, data []byte) (c *Config, err error) {
 	}
 	c.applyDefaults()
 	if err := c.validate(); err != nil {
+		var ke *keyError
+		if errors.As(err, &ke) {
+			line := lineOf(data, ke.path)
+			if line == 0 && ke.alt != nil {
+				line = lineOf(data, ke.alt)
+			}
+			if line > 0 {
+				return nil, fmt.Errorf("%s:%d: %w", name, line, err)
+			}
+		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return c, nil
+}
+
+// keyError is a value validate refuses, with the path of its key
+// ("policy.approvers", 2 for the third entry) so that Parse can name
+// its line.
+type keyError struct {
+	path []any // string keys and int indexes
+	// alt is where to look when path is not in the file (a default).
+	alt []any
+	err error
+}
+
+func (e *keyError) Error() string { return e.err.Error() }
+func (e *keyError) Unwrap() error { return e.err }
+
+// atKey wraps err as the value at path's error.
+func atKey(err error, path ...any) error { return &keyError{path: path, err: err} }
+
+// lineOf returns the line of the value at path in the YAML data, or 0
+// when it cannot be found (a default, not written in the file).
+func lineOf(data []byte, path []any) int {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return 0
+	}
+	n := doc.Content[0]
+	for _, step := range path {
+		for n.Kind == yaml.AliasNode && n.Alias != nil {
+			n = n.Alias
+		}
+		var next *yaml.Node
+		switch k := step.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				// The last of duplicate keys wins, as in decoding.
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == k {
+						next = n.Content[i+1]
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && k < len(n.Content) {
+				next = n.Content[k]
+			}
+		}
+		if next == nil {
+			return 0
+		}
+		n = next
+	}
+	return n.Line
 }
 
 // yamlLine matches the line yaml.v3 puts in front of its messages.
@@ -227,49 +289,56 @@ func (c *Config) validate() error {
 		{"gaps", c.Gaps}, {"capabilities", c.Capabilities},
 	} {
 		if err := checkRel(f.val); err != nil {
-			return fmt.Errorf("%s: %w", f.key, err)
+			return atKey(fmt.Errorf("%s: %w", f.key, err), f.key)
 		}
 	}
 	if err := CheckBaseURL(c.Site.BaseURL); err != nil {
-		return fmt.Errorf("site.base_url: %w", err)
+		return atKey(fmt.Errorf("site.base_url: %w", err), "site", "base_url")
 	}
 	for i, name := range c.Policy.SecretEnv {
 		// A name no variable can have redacts nothing, without a word.
 		if !validEnvName(name) {
-			return fmt.Errorf("policy.secret_env[%d] %q is not an environment variable name (letters, digits and _, not starting with a digit; no $ or spaces)", i, name)
+			return atKey(fmt.Errorf("policy.secret_env[%d] %q is not an environment variable name (letters, digits and _, not starting with a digit; no $ or spaces)", i, name), "policy", "secret_env", i)
 		}
 	}
 	for i, a := range c.Policy.Approvers {
 		// An entry without an address approves nobody, without a word:
 		// approvals are matched by the commit author's email.
 		if _, ok := ApproverEmail(a); !ok {
-			return fmt.Errorf("policy.approvers[%d] %q has no email address: write an email, or \"Name <email>\"", i, a)
+			return atKey(fmt.Errorf("policy.approvers[%d] %q has no email address: write an email, or \"Name <email>\"", i, a), "policy", "approvers", i)
 		}
 	}
 	for i, k := range c.Policy.SigningKeys {
 		if err := checkRel(k); err != nil {
-			return fmt.Errorf("policy.signing_keys[%d]: %w", i, err)
+			return atKey(fmt.Errorf("policy.signing_keys[%d]: %w", i, err), "policy", "signing_keys", i)
 		}
 	}
-	for i, g := range append(append([]string{}, c.Loops...), c.Exclude...) {
-		if strings.ContainsAny(g, "\x00\n\r") {
-			return fmt.Errorf("loops/exclude pattern %d (%q): NUL or line break", i, g)
-		}
-		// Loops are looked for inside the repository only: a pattern
-		// that leaves it would match nothing, without a word.
-		if p := filepath.ToSlash(g); strings.HasPrefix(p, "/") || filepath.IsAbs(g) || p == ".." || strings.HasPrefix(p, "../") || strings.Contains(p, "/../") || strings.HasSuffix(p, "/..") {
-			return fmt.Errorf("loops/exclude pattern %q: patterns are relative to the repository root and stay inside it", g)
+	for _, list := range []struct {
+		key  string
+		pats []string
+	}{{"loops", c.Loops}, {"exclude", c.Exclude}} {
+		for i, g := range list.pats {
+			if strings.ContainsAny(g, "\x00\n\r") {
+				return atKey(fmt.Errorf("%s[%d] pattern %q: NUL or line break", list.key, i, g), list.key, i)
+			}
+			// Loops are looked for inside the repository only: a
+			// pattern that leaves it would match nothing, without a
+			// word.
+			if p := filepath.ToSlash(g); strings.HasPrefix(p, "/") || filepath.IsAbs(g) || p == ".." || strings.HasPrefix(p, "../") || strings.Contains(p, "/../") || strings.HasSuffix(p, "/..") {
+				return atKey(fmt.Errorf("%s[%d] pattern %q: patterns are relative to the repository root and stay inside it", list.key, i, g), list.key, i)
+			}
 		}
 	}
 	if strings.ContainsAny(c.Signing.Key, "\x00\n\r") {
-		return fmt.Errorf("signing.key %q: NUL or line break", c.Signing.Key)
+		return atKey(fmt.Errorf("signing.key %q: NUL or line break", c.Signing.Key), "signing", "key")
 	}
 	// The site folder is left out when loops are looked for: one that
 	// holds their folder would hide every loop (and be built over them).
 	if out := path.Clean(filepath.ToSlash(c.Site.Out)); !path.IsAbs(out) && !filepath.IsAbs(c.Site.Out) {
-		for _, g := range c.Loops {
+		for i, g := range c.Loops {
 			if base := globBase(g); base != "." && (out == base || strings.HasPrefix(base, out+"/")) {
-				return fmt.Errorf("site.out %q holds the loop documents (loops: %q); build the site elsewhere", c.Site.Out, g)
+				return &keyError{path: []any{"site", "out"}, alt: []any{"loops", i},
+					err: fmt.Errorf("site.out %q holds the loop documents (loops: %q); build the site elsewhere", c.Site.Out, g)}
 			}
 		}
 	}
