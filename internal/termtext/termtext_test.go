@@ -13,6 +13,9 @@ func TestSafe(t *testing.T) {
 		"c1 \u009b31m":                    `c1 \u009b31m`,
 		"bad \xff utf8":                   "bad \ufffd utf8",
 		"nul\x00":                         "nul^@",
+		"gate \u202eSSAPYB\u202c ok":      `gate \u202eSSAPYB\u202c ok`,
+		"iso \u2066x\u2069 \u200f \u061c": `iso \u2066x\u2069 \u200f \u061c`,
+		"arabic عربي text":                "arabic عربي text",
 	} {
 		if got := Safe(in); got != want {
 			t.Errorf("Safe(%q) = %q, want %q", in, got, want)
@@ -23,6 +26,7 @@ func TestSafe(t *testing.T) {
 func FuzzSafe(f *testing.F) {
 	f.Add("\x1b]52;c;aGVsbG8=\x07")
 	f.Add("ok")
+	f.Add("a\u202eb\u2066c")
 	f.Fuzz(func(t *testing.T, s string) {
 		out := Safe(s)
 		for i := 0; i < len(out); i++ {
@@ -31,8 +35,8 @@ func FuzzSafe(f *testing.F) {
 			}
 		}
 		for _, r := range out {
-			if r >= 0x80 && r < 0xa0 {
-				t.Fatalf("Safe(%q) = %q holds C1 control %U", s, out, r)
+			if r >= 0x80 && r < 0xa0 || IsBidiControl(r) {
+				t.Fatalf("Safe(%q) = %q holds control %U", s, out, r)
 			}
 		}
 		if Safe(out) != out {
