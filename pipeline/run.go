@@ -171,6 +171,10 @@ type Outcome struct {
 	// Invalid is set when a loop was skipped because its document is
 	// invalid (lint errors, or it could not be read): DESIGN's exit 2.
 	Invalid bool
+	// Holder is, for a dry run, the pid of another run holding the
+	// repository's run lock (0: none): its steps show as running, not as
+	// ones this run would run, and a run now would wait for it.
+	Holder int
 }
 
 // Runner executes the pending steps of a repository's loops.
@@ -702,6 +706,9 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 		if err := r.journalingLocks(r.recoverInterruptedPush); err != nil {
 			return nil, err
 		}
+	}
+	if r.opts.DryRun {
+		r.out.Holder = repoHolder(r.opts)
 	}
 	if err := r.load(); err != nil {
 		return nil, err

@@ -1120,6 +1120,11 @@ func TestSecondRunWaitsForTheLockAfterOwnCommit(t *testing.T) {
 	if code != 0 || !strings.Contains(out, fmt.Sprintf("another spine run (pid %d) holds the repository's lock", first.Process.Pid)) {
 		t.Errorf("watch --once: exit %d\n%s", code, out)
 	}
+	// A dry run says so too, rather than that nothing is pending.
+	out, errOut, code = spine(t, "--repo", dir, "run", "--dry-run")
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("another run (pid %d) holds the repository's lock", first.Process.Pid)) || strings.Contains(out, "nothing to do") {
+		t.Errorf("run --dry-run: exit %d\n%s%s", code, out, errOut)
+	}
 }
 
 // TestResolvedVerdictIsNoRun: a step settled with spine resolve shows on

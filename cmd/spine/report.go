@@ -227,6 +227,11 @@ func (t *termReporter) summary(out *pipeline.Outcome) {
 	if t.quiet {
 		return
 	}
+	if out.Holder != 0 {
+		// Its steps are running, not pending: without this line a dry
+		// run would say there is nothing to do while one works.
+		fmt.Fprintf(t.w, "another run (pid %d) holds the repository's lock: its steps are not listed here, and a run now waits for it (--wait) or exits 75; spine plan shows what it runs\n", out.Holder)
+	}
 	if len(t.rows) == 0 {
 		switch {
 		case len(out.Held) > 0:
@@ -243,6 +248,8 @@ func (t *termReporter) summary(out *pipeline.Outcome) {
 			fmt.Fprintf(t.w, "dry run: %d step(s) would run; nothing was run or written\n", out.WouldRun)
 		case out.Background > 0:
 			fmt.Fprintf(t.w, "nothing finished: %d step(s) started in the background; a later run records them (spine plan shows them running)\n", out.Background)
+		case out.Holder != 0:
+			fmt.Fprintln(t.w, "dry run: no other step would run")
 		default:
 			fmt.Fprintln(t.w, "nothing to do: no step is pending")
 		}
