@@ -66,6 +66,10 @@ type StepBlockNode struct {
 	Attrs []loops.Attr
 	State string
 	Err   string
+	// Anchor is set on the first step of its name: its block gets the
+	// id step-<name> (a second step of that name, a lint error, none;
+	// a heading whose automatic id it is gets another).
+	Anchor bool
 }
 
 // Kind implements ast.Node.
@@ -90,11 +94,14 @@ func (t *transformer) Transform(doc *ast.Document, reader text.Reader, pc parser
 	var texts []*ast.Text
 	var fences []*ast.FencedCodeBlock
 	var links []ast.Node
+	var headings []*ast.Heading
 	_ = ast.Walk(doc, func(n ast.Node, entering bool) (ast.WalkStatus, error) {
 		if !entering {
 			return ast.WalkContinue, nil
 		}
 		switch n := n.(type) {
+		case *ast.Heading:
+			headings = append(headings, n)
 		case *ast.Text:
 			texts = append(texts, n)
 		case *ast.FencedCodeBlock:
@@ -112,8 +119,22 @@ func (t *transformer) Transform(doc *ast.Document, reader text.Reader, pc parser
 	for _, n := range links {
 		t.fixLink(n, src, d)
 	}
+	anchors := map[string]bool{}
 	for _, f := range fences {
-		t.wrapStep(f, src, d)
+		if sb := t.wrapStep(f, src, d); sb != nil && loopsStepName(sb.Name) && !anchors["step-"+sb.Name] {
+			sb.Anchor = true
+			anchors["step-"+sb.Name] = true
+		}
+	}
+	// Headings were given their ids before the steps were known: one
+	// that took a step's (a heading "Step wipe" and a step wipe) gets
+	// another, so that #step-wipe leads to the step.
+	for _, h := range headings {
+		if id, ok := h.AttributeString("id"); ok {
+			if b, ok := id.([]byte); ok && anchors[string(b)] {
+				h.SetAttributeString("id", pc.IDs().Generate(b, ast.KindHeading))
+			}
+		}
 	}
 }
 
@@ -354,14 +375,14 @@ func (t *transformer) fixLink(n ast.Node, src []byte, d *Doc) {
 }
 
 // wrapStep wraps a fenced block that carries an attribute list in a
-// StepBlockNode.
-func (t *transformer) wrapStep(f *ast.FencedCodeBlock, src []byte, d *Doc) {
+// StepBlockNode, and returns it (nil for a block that is no step).
+func (t *transformer) wrapStep(f *ast.FencedCodeBlock, src []byte, d *Doc) *StepBlockNode {
 	if f.Info == nil || f.Parent() == nil {
-		return
+		return nil
 	}
 	lang, attrs, ok, err := loops.ParseInfo(string(f.Info.Segment.Value(src)))
 	if !ok {
-		return
+		return nil
 	}
 	sb := &StepBlockNode{Lang: lang, Attrs: attrs}
 	if err != nil {
@@ -381,6 +402,7 @@ func (t *transformer) wrapStep(f *ast.FencedCodeBlock, src []byte, d *Doc) {
 	parent := f.Parent()
 	parent.ReplaceChild(parent, f, sb)
 	sb.AppendChild(sb, f)
+	return sb
 }
 
 // nodeRenderer renders the added nodes and replaces goldmark's renderers of
@@ -462,7 +484,7 @@ func (nr *nodeRenderer) renderStep(w util.BufWriter, _ []byte, node ast.Node, en
 	}
 	cls := stateClass(n.State)
 	_, _ = w.WriteString(`<div class="step state-` + cls + `"`)
-	if n.Name != "" && loopsStepName(n.Name) {
+	if n.Anchor {
 		_, _ = w.WriteString(` id="step-` + n.Name + `"`)
 	}
 	_, _ = w.WriteString(`><div class="step-head"><span class="badge state-` + cls + `">`)

@@ -193,6 +193,26 @@ func TestRenderStepBlocks(t *testing.T) {
 	}
 }
 
+// TestStepAnchorsAreUnique: a page has one element of each id. A
+// heading whose automatic id is a step's anchor ("Step wipe" and step
+// wipe) gets another, and a second step of a name (a lint error) none,
+// so that #step-wipe, which the site links to, leads to the step.
+func TestStepAnchorsAreUnique(t *testing.T) {
+	src := "## Step wipe\n\nText.\n\n```sh {name=wipe}\nwipefs -a /dev/x\n```\n\n```sh {name=wipe}\ntrue\n```\n\n## Step wipe\n"
+	got := renderString(t, render.New(render.Options{}), src)
+	ids := regexp.MustCompile(` id="([^"]*)"`).FindAllStringSubmatch(got, -1)
+	var list []string
+	for _, m := range ids {
+		list = append(list, m[1])
+	}
+	if diff := cmp.Diff([]string{"step-wipe-2", "step-wipe", "step-wipe-1"}, list); diff != "" {
+		t.Errorf("ids in the page (-want +got):\n%s\n%s", diff, got)
+	}
+	if !strings.Contains(got, `<div class="step state-unknown" id="step-wipe"><div class="step-head"><span class="badge state-unknown">unknown</span><code class="step-name">wipe</code>`) {
+		t.Errorf("the first step wipe lacks its anchor:\n%s", got)
+	}
+}
+
 func TestHighlight(t *testing.T) {
 	r := render.New(render.Options{})
 	tests := []struct {
