@@ -828,6 +828,9 @@ type bodyWalker struct {
 	// artifacts maps each artifact name to the line of the
 	// first step naming it.
 	artifacts map[string]int
+	// manual maps each manual step's text to the line of the first
+	// one with it.
+	manual map[string]int
 	// fences are the fenced code blocks, in document order (see
 	// lostSteps).
 	fences []fenceSpan
@@ -933,7 +936,21 @@ func (w *bodyWalker) item(first, para []byte, off int) {
 	txt := string(para)[m[1]:]
 	checked := first[m[2]] == 'x' || first[m[2]] == 'X'
 	line := w.p.lineAt(w.base + off)
-	w.steps = append(w.steps, Step{Kind: KindManual, Name: strings.Join(strings.Fields(txt), " "), Checked: checked, Line: line})
+	name := strings.Join(strings.Fields(txt), " ")
+	// Either still makes the stage wait until it is checked; what it
+	// waits for is unclear.
+	switch prev, dup := w.manual[name]; {
+	case name == "":
+		w.p.problem(line, LevelWarning, "a manual step without text: the stage waits until it is checked; write what the operator confirms")
+	case dup:
+		w.p.problem(line, LevelWarning, "manual step %q is also on line %d: spine plan cannot tell them apart; word each differently", name, prev)
+	default:
+		if w.manual == nil {
+			w.manual = map[string]int{}
+		}
+		w.manual[name] = line
+	}
+	w.steps = append(w.steps, Step{Kind: KindManual, Name: name, Checked: checked, Line: line})
 }
 
 // addFence records a fenced code block whose opening fence run starts at

@@ -467,6 +467,32 @@ func TestSharedArtifactName(t *testing.T) {
 	}
 }
 
+// TestManualStepWording: a manual step without text, and one worded as
+// an earlier one (in any stage, spacing aside), are warned of; both still
+// wait for their check box.
+func TestManualStepWording(t *testing.T) {
+	src := "---\nloop_id: LOOP-A\n---\n\n## Stage 1: A\n\n- [ ] \n- [ ] operator confirms  the WWN set\n- [x] cabled\n\n## Stage 2: B\n\n- [ ] operator confirms the WWN set\n- [ ] labelled\n"
+	d := Parse("loops/a.md", []byte(src))
+	want := []string{
+		`7: warning: a manual step without text: the stage waits until it is checked; write what the operator confirms`,
+		`13: warning: manual step "operator confirms the WWN set" is also on line 8: spine plan cannot tell them apart; word each differently`,
+	}
+	if diff := cmp.Diff(want, messages(d.Problems)); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+	n := 0
+	for _, st := range d.Stages {
+		for _, s := range st.Steps {
+			if s.Kind == KindManual {
+				n++
+			}
+		}
+	}
+	if n != 5 || d.HasErrors() {
+		t.Errorf("%d manual steps, errors %v; want 5 and none", n, d.HasErrors())
+	}
+}
+
 // TestYAMLTabLine: a tab in the frontmatter's indentation is named on its
 // own line (YAML names the line before it, or none for the first key).
 func TestYAMLTabLine(t *testing.T) {
