@@ -1189,6 +1189,23 @@ func firstInvalidUTF8(b []byte) int {
 	return len(b)
 }
 
+// The loop ids of spine's own receipts that belong to no loop document
+// (pipeline's governance actions). A loop of either id would take their
+// runs for its steps' runs.
+const (
+	// PacksLoopID is the loop id of verify packs run by hand.
+	PacksLoopID = "packs"
+	// GapsLoopID is the loop id of gap ledger edits whose gap names no
+	// parent loop.
+	GapsLoopID = "gaps"
+)
+
+// reservedLoopID reports whether id is one of spine's own (in any case:
+// artifact folders may be case-insensitive).
+func reservedLoopID(id string) bool {
+	return strings.EqualFold(id, PacksLoopID) || strings.EqualFold(id, GapsLoopID)
+}
+
 // finish derives the loop id, title id, status and references.
 func (p *docParser) finish() {
 	d := p.d
@@ -1214,6 +1231,8 @@ func (p *docParser) finish() {
 		p.problem(1, LevelError, "missing loop id")
 	} else if !ValidLoopID(d.LoopID) {
 		p.problem(max(1, d.Meta.Line("loop_id")), LevelError, "loop id %q has characters outside [A-Za-z0-9._-]", d.LoopID)
+	} else if reservedLoopID(d.LoopID) {
+		p.problem(max(1, d.Meta.Line("loop_id")), LevelError, "loop id %q is reserved: spine records the verify packs run by hand (%s) and gap ledger edits (%s) under it; give the loop another id", d.LoopID, PacksLoopID, GapsLoopID)
 	}
 	p.checkAfter()
 	d.RawStatus = d.Meta.String("status")

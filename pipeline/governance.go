@@ -33,10 +33,11 @@ import (
 const (
 	// PacksLoopID is the loop id of verify packs run by hand (`spine pack
 	// run`): their receipts form a chain of their own.
-	PacksLoopID = "packs"
+	// A loop document may not take it (loops refuses it).
+	PacksLoopID = loops.PacksLoopID
 	// GapsLoopID is the loop id of gap receipts whose gap names no valid
-	// parent loop.
-	GapsLoopID = "gaps"
+	// parent loop. A loop document may not take it.
+	GapsLoopID = loops.GapsLoopID
 
 	// StageManual is the stage of a pack run by hand.
 	StageManual = "manual"
@@ -44,7 +45,9 @@ const (
 	StageGaps = "gaps"
 	// StageCloseout is the stage of a loop's closeout receipt.
 	StageCloseout = "closeout"
-	// StepClose is the step name of a loop's closeout receipt.
+	// StepClose is the step name of a loop's closeout receipt. Its
+	// runs are not runs of a step of that name (History keeps the
+	// governance stages' runs apart: historyStep).
 	StepClose = "close"
 
 	// CapPackRun is the built-in capability of verify packs.

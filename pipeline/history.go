@@ -110,6 +110,44 @@ func runBefore(a, b *Run) bool {
 	return a.Dir < b.Dir
 }
 
+// historyStep is the name a run is indexed under for its loop: its step's,
+// or, for a governance action's receipt (a stage no heading can name:
+// closeout, gaps, manual), "<stage>:<step>", which no step of a document
+// can be (a step name has no colon). A loop closed by spine loop close
+// has a receipt of step "close"; its own step named close has not run.
+func historyStep(stage, step string) string {
+	switch stage {
+	case StageCloseout, StageGaps, StageManual:
+		return stage + ":" + step
+	}
+	return step
+}
+
+// HistoryStep is the step name History's Latest and Step know the run of
+// a stage's step by: the step's own, or, for the stages of governance
+// actions (a verify pack run by hand: StageManual), one no step of a
+// document can have.
+func HistoryStep(stage, step string) string { return historyStep(stage, step) }
+
+// governance reports whether r is a governance action's receipt (see
+// historyStep), not the run of a loop's step.
+func (r *Run) governance() bool { return historyStep(r.Stage, r.Step) != r.Step }
+
+// governanceKey reports whether a run key names the capability of a
+// loop close or a gap edit: an evidence bullet of such a run, whose
+// receipt is gone, is no lost run of a step.
+func governanceKey(key string) bool {
+	k, err := artifacts.ParseRunKey(key)
+	if err != nil {
+		return false
+	}
+	switch k.Capability {
+	case artifacts.SanitizeCapability(CapLoopClose), artifacts.SanitizeCapability(CapGapFile), artifacts.SanitizeCapability(CapGapClose):
+		return true
+	}
+	return false
+}
+
 // newHistorySorted indexes runs already in history order.
 func newHistorySorted(runs []Run) *History {
 	h := &History{runs: runs, byStep: make(map[[2]string][]int, len(runs)/2), byLoop: make(map[string][]int, len(runs)/8)}
@@ -124,7 +162,8 @@ func newHistorySorted(runs []Run) *History {
 			}
 			continue
 		}
-		h.byStep[[2]string{r.LoopID, r.Step}] = append(h.byStep[[2]string{r.LoopID, r.Step}], i)
+		k := [2]string{r.LoopID, historyStep(r.Stage, r.Step)}
+		h.byStep[k] = append(h.byStep[k], i)
 		h.byLoop[r.LoopID] = append(h.byLoop[r.LoopID], i)
 	}
 	return h
@@ -134,7 +173,8 @@ func newHistorySorted(runs []Run) *History {
 func (h *History) Add(r Run) {
 	h.runs = append(h.runs, r)
 	i := len(h.runs) - 1
-	h.byStep[[2]string{r.LoopID, r.Step}] = append(h.byStep[[2]string{r.LoopID, r.Step}], i)
+	k := [2]string{r.LoopID, historyStep(r.Stage, r.Step)}
+	h.byStep[k] = append(h.byStep[k], i)
 	h.byLoop[r.LoopID] = append(h.byLoop[r.LoopID], i)
 	if h.keys != nil {
 		h.addKeys(i)
@@ -177,7 +217,8 @@ func (h *History) Damaged(capability string) []Run {
 	return h.pick(h.damaged[capability])
 }
 
-// Latest returns the most recent run of a loop's step, or nil.
+// Latest returns the most recent run of a loop's step, or nil. A
+// governance action's receipt is the run of step HistoryStep(stage, step).
 func (h *History) Latest(loopID, step string) *Run {
 	idx := h.byStep[[2]string{loopID, step}]
 	if len(idx) == 0 {

@@ -507,6 +507,9 @@ func (p *Planner) lostReason(doc *loops.Document, step string) string {
 	lost := p.LostRuns(doc)
 	var hold []loops.EvidenceRun
 	for _, e := range lost {
+		if governanceKey(e.RunKey) {
+			continue // a loop close or a gap edit, not a run of a step
+		}
 		switch e.Status {
 		case artifacts.StatusPass, artifacts.StatusFail, artifacts.StatusInterrupted:
 			if e.Step == step {
@@ -589,7 +592,7 @@ func (p *Planner) gateOf(step *loops.Step) string {
 func (p *Planner) renamedFrom(doc *loops.Document, step *loops.Step) *Run {
 	var latest *Run
 	consider := func(run *Run) {
-		if !run.Done() || run.Step == step.Name || latest != nil && !runBefore(latest, run) {
+		if !run.Done() || run.governance() || run.Step == step.Name || latest != nil && !runBefore(latest, run) {
 			return
 		}
 		if _, s := doc.Step(run.Step); s != nil {
@@ -627,7 +630,7 @@ func (p *Planner) movedRun(doc *loops.Document, step string) *Run {
 			continue
 		}
 		run := p.History.ByKey(e.RunKey)
-		if run == nil || run.Err != "" || run.LoopID == doc.LoopID || run.Step != step || p.ownedByItsLoop(run) {
+		if run == nil || run.Err != "" || run.governance() || run.LoopID == doc.LoopID || run.Step != step || p.ownedByItsLoop(run) {
 			continue
 		}
 		if latest == nil || runBefore(latest, run) {

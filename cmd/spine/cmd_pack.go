@@ -121,7 +121,7 @@ status, summary, started_at, or null).`,
 					}
 				}
 				if hist != nil {
-					if run := hist.Latest(pipeline.PacksLoopID, p.Name); run != nil {
+					if run := hist.Latest(pipeline.PacksLoopID, pipeline.HistoryStep(pipeline.StageManual, p.Name)); run != nil {
 						pj.LastRun = &packLastRun{RunKey: run.RunKey, Status: run.Status, Summary: run.Summary, StartedAt: run.Started.UTC().Format(time.RFC3339)}
 					}
 				}

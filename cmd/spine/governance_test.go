@@ -679,6 +679,41 @@ func TestLoopCloseWithOpenGapThenAccepted(t *testing.T) {
 	}
 }
 
+// TestGovernanceReceiptsAreNoStepRuns: the receipts of spine's own actions
+// are not runs of a loop's steps. The closeout receipt of spine loop close
+// (step "close") does not make the loop's own gated step close count as
+// run: a step after=LOOP-K/close in another loop still waits, and the
+// reopened loop's step is blocked, not "edited after it ran". A pack run
+// by hand is no run of a loop's step either, and no loop may take the
+// pseudo-loop ids its receipts use.
+func TestGovernanceReceiptsAreNoStepRuns(t *testing.T) {
+	r := newGovRepo(t, map[string]string{
+		"loops/LOOP-K.md": govLoop("LOOP-K", "## Stage 0: A\n\n```sh {name=close gate=ALLOW_K destructive=true}\necho ran > closed.txt\n```\n"),
+		"loops/LOOP-M.md": govLoop("LOOP-M", "## Stage 0: A\n\n```sh {name=migrate after=LOOP-K/close}\necho migrated > migrated.txt\n```\n"),
+	})
+	r.mustSpine(exitOK, "loop", "close", "LOOP-K", "--force")
+	out, _, _ := r.spine("plan")
+	if !strings.Contains(out, "waiting for LOOP-K/close to pass") || strings.Contains(out, "edited after it ran") {
+		t.Errorf("plan after the loop was closed:\n%s", out)
+	}
+	r.spine("run")
+	if _, err := os.Stat(filepath.Join(r.root, "migrated.txt")); err == nil {
+		t.Error("a step after the closed loop's gated step ran, which never did")
+	}
+	doc := strings.Replace(r.read("loops/LOOP-K.md"), "status: closed", "status: active", 1)
+	r.commit("reopen", map[string]string{"loops/LOOP-K.md": doc})
+	if out, _, _ := r.spine("plan"); !strings.Contains(out, "gate ALLOW_K not approved") {
+		t.Errorf("plan of the reopened loop:\n%s", out)
+	}
+
+	for _, id := range []string{"packs", "gaps", "PACKS"} {
+		r := newGovRepo(t, map[string]string{"loops/p.md": govLoop(id, "## Stage 0: A\n\n```sh {name=a}\ntrue\n```\n")})
+		if out, _ := r.mustSpine(exitUsage, "lint"); !strings.Contains(out, "loops/p.md:2: error: loop id \""+id+"\" is reserved") {
+			t.Errorf("lint of loop id %s:\n%s", id, out)
+		}
+	}
+}
+
 func TestLoopCloseRefusalsAndForce(t *testing.T) {
 	const loop = "LOOP-G"
 	r := newGovRepo(t, map[string]string{
