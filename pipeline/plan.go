@@ -108,10 +108,13 @@ type Planner struct {
 	Ledger map[[2]string][]LedgerEntry
 	// docKeys holds Docs' ids and paths (see isDocument).
 	docKeys map[string]bool
+	// orphans indexes by step name the done runs of loops no document
+	// has the id of (see orphanRun), as indexes into History.All().
+	orphans map[string][]int
 	// foreign caches evidence by document.
 	foreign map[*loops.Document][]loops.EvidenceRun
 	// mu guards the indexes and caches made as they are first needed
-	// (recordedBy, docKeys, foreign), and serializes the calls of Gates
+	// (recordedBy, docKeys, orphans, foreign), and serializes the calls of Gates
 	// and Uncommitted, which read git: PlanLoops plans documents on
 	// several goroutines.
 	mu sync.Mutex
@@ -356,6 +359,11 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 		if old := p.renamedFrom(it.Doc, step); old != nil {
 			it.State = StateFailed
 			it.Reason = fmt.Sprintf("destructive, and its command is that of step %s, which passed at %s (%s) and is no longer in the document: renamed after it ran? --retry %s runs it", old.Step, stamp(old.Started), old.RunKey, step.Name)
+			return
+		}
+		if old := p.orphanRun(step); old != nil {
+			it.State = StateFailed
+			it.Reason = fmt.Sprintf("destructive, and step %s with this command passed at %s (%s) as loop %s, which no document has now: the loop's id changed after it ran? --retry %s runs it", step.Name, stamp(old.Started), old.RunKey, old.LoopID, step.Name)
 			return
 		}
 	}
@@ -612,6 +620,40 @@ func (p *Planner) renamedFrom(doc *loops.Document, step *loops.Step) *Run {
 		}
 	}
 	return latest
+}
+
+// orphanRun returns the latest pass (or allowed failure) of a step of
+// step's name and command in a loop whose id no document has now, or nil.
+// A loop document given a new id (its evidence block dropped, as when a
+// document is reused for the next wave) has no runs: its steps are new.
+// Its approvals may still be the old loop's (an approval follows a loop
+// renamed in a commit), so without this a destructive step that passed
+// would run again, approved by the approval it already ran under.
+func (p *Planner) orphanRun(step *loops.Step) *Run {
+	p.mu.Lock()
+	if p.orphans == nil {
+		ids := make(map[string]bool, len(p.Docs))
+		for _, d := range p.Docs {
+			ids[d.LoopID] = true
+		}
+		p.orphans = map[string][]int{}
+		runs := p.History.All()
+		for i := range runs {
+			r := &runs[i]
+			if r.Err == "" && r.Done() && !r.governance() && !ids[r.LoopID] {
+				p.orphans[r.Step] = append(p.orphans[r.Step], i)
+			}
+		}
+	}
+	idx := p.orphans[step.Name]
+	p.mu.Unlock()
+	runs := p.History.All()
+	for k := len(idx) - 1; k >= 0; k-- {
+		if r := &runs[idx[k]]; p.sameCommand(r, step.Command) {
+			return r
+		}
+	}
+	return nil
 }
 
 // movedRun returns the latest run of step that doc's evidence block

@@ -714,6 +714,44 @@ func TestGovernanceReceiptsAreNoStepRuns(t *testing.T) {
 	}
 }
 
+// TestRenamedLoopKeepsItsDestructivePass: a loop document reused under a
+// new id (its evidence block dropped, also moved to another file) does
+// not run a destructive step again that passed under the old id with the
+// same command: it is held, naming the old run, until --retry.
+func TestRenamedLoopKeepsItsDestructivePass(t *testing.T) {
+	t.Setenv("ALLOW_X", "yes")
+	doc := func(id string) string {
+		return govLoop(id, "## Stage 1: Go\n\n```sh {name=wipe gate=ALLOW_X destructive=true}\necho wiped >> wipes.txt\n```\n\n```sh {name=list destructive=true}\necho listed\n```\n")
+	}
+	for _, move := range []bool{false, true} {
+		r := newGovRepo(t, map[string]string{"loops/a.md": doc("LOOP-A"), ".gitignore": "wipes.txt\n"})
+		r.mustSpine(exitOK, "run")
+		path := "loops/a.md"
+		if move {
+			r.git("mv", "loops/a.md", "loops/c.md")
+			path = "loops/c.md"
+		}
+		// The new wave: another id, the evidence block gone, one
+		// command changed.
+		r.commit("wave 2", map[string]string{path: strings.Replace(doc("LOOP-B"), "echo listed", "echo listed again", 1)})
+		out, _, _ := r.spine("plan")
+		if !strings.Contains(out, "destructive, and step wipe with this command passed at") || !strings.Contains(out, "as loop LOOP-A, which no document has now") {
+			t.Errorf("move %v: plan:\n%s", move, out)
+		}
+		if strings.Contains(out, "list     failed") {
+			t.Errorf("move %v: a step whose command changed is held:\n%s", move, out)
+		}
+		r.mustSpine(exitWaiting, "run")
+		if got := strings.Count(r.read("wipes.txt"), "wiped"); got != 1 {
+			t.Fatalf("move %v: the passed destructive step ran %d times, want once", move, got)
+		}
+		r.mustSpine(exitOK, "run", "--retry", "wipe")
+		if got := strings.Count(r.read("wipes.txt"), "wiped"); got != 2 {
+			t.Errorf("move %v: --retry wipe: ran %d times in all, want 2", move, got)
+		}
+	}
+}
+
 func TestLoopCloseRefusalsAndForce(t *testing.T) {
 	const loop = "LOOP-G"
 	r := newGovRepo(t, map[string]string{
