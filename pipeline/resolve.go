@@ -13,7 +13,8 @@ import (
 // fail and the operator's note, committed like a stage. A pass lets the
 // loop continue; a fail keeps it held until --retry or an edit. A step
 // that is not held is refused, and so is a pass of a gated step whose
-// gate is not approved (the receipt records the approval).
+// gate is not approved, or a fail of one allowed to fail (the receipt
+// records the approval).
 func (r *Runner) Resolve(ctx context.Context, loopID, stepName, status, note string) (*artifacts.Receipt, error) {
 	if status != artifacts.StatusPass && status != artifacts.StatusFail {
 		return nil, fmt.Errorf("resolve: --as must be pass or fail, not %q", status)
@@ -69,10 +70,16 @@ func (r *Runner) Resolve(ctx context.Context, loopID, stepName, status, note str
 	}
 	var approval *artifacts.Approval
 	gate := r.planner.gateOf(step)
-	if gate != "" && status == artifacts.StatusPass {
+	// A fail of a step allowed to fail lets its loop go on as a pass
+	// does: it needs the gate too.
+	if gate != "" && (status == artifacts.StatusPass || step.AllowFailure) {
 		d := r.planner.Gates.Check(doc, step, gate)
 		if !d.Approved {
-			return nil, fmt.Errorf("%s/%s: --as pass needs its gate approved, as a run does: %s", doc.LoopID, step.Name, d.Reason)
+			why := ""
+			if status != artifacts.StatusPass {
+				why = " (allow_failure: a failure lets the loop go on, as a pass does)"
+			}
+			return nil, fmt.Errorf("%s/%s: --as %s needs its gate approved, as a run does%s: %s", doc.LoopID, step.Name, status, why, d.Reason)
 		}
 		approval = d.Approval
 	}

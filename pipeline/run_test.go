@@ -1963,6 +1963,22 @@ func TestResolveTakesHeldStepsOnly(t *testing.T) {
 		t.Fatalf("ran %q (%v), want read, then after (change resolved, never run)", data, err)
 	}
 	r.clean()
+
+	// A fail of a gated step allowed to fail lets the loop go on, as a
+	// pass does: it needs the gate too.
+	r.commit("loop b", map[string]string{"loops/b.md": loopDoc("LOOP-B", fmt.Sprintf(
+		"## Stage 1: Change\n\n```sh {name=wipe gate=ALLOW_WIPE destructive=true allow_failure=true}\necho wipe >> %[1]s\n```\n\n"+
+			"## Stage 2: After\n\n```sh {name=next}\necho next >> %[1]s\n```\n", count))})
+	r.run(nil)
+	_, err = NewRunner(r.runOpts(nil)).Resolve(context.Background(), "LOOP-B", "wipe", artifacts.StatusFail, "skip it")
+	if err == nil || !strings.Contains(err.Error(), "--as fail needs its gate approved") || !strings.Contains(err.Error(), "gate ALLOW_WIPE not approved") {
+		t.Errorf("resolve --as fail of a blocked allow_failure gated step: %v; want it refused, naming the gate", err)
+	}
+	r.run(nil)
+	if data, _ := os.ReadFile(count); string(data) != "read\nafter\n" {
+		t.Errorf("ran %q: the stage after the unapproved gate ran", data)
+	}
+	r.clean()
 }
 
 // TestWaitingStepNamesItsGate: a gated step held behind an earlier step

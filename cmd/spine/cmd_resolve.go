@@ -25,7 +25,8 @@ like a stage run. Use it after checking by hand what an interrupted
 destructive step did. A pass lets the loop continue with the next step.
 A step that is not held (passed, pending, waiting) is refused, and so is a
 pass of a gated step whose gate is not approved (NAME=yes, or a committed
-approval): resolve is not a way round a gate.`,
+approval), or a fail of one with allow_failure (which lets the loop go on,
+as a pass does): resolve is not a way round a gate.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			if as != "pass" && as != "fail" {
