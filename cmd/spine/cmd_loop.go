@@ -222,7 +222,8 @@ sections, and example stages: a read-only baseline with a verify block, a
 destructive stage behind a gate, and a closeout stage with manual checks,
 then the Definition Of Done.
 
-spine never overwrites a file or reuses a loop id, and does not commit: review
+spine never overwrites a file or reuses a loop id (one a document has, in any
+case, or one with receipts: a loop removed keeps them), and does not commit: review
 the document, replace the examples, then commit it. The example verify pack is
 the first pack of verify/ (or "baseline"; --pack to choose).`,
 		Args: cobra.ExactArgs(1),
@@ -246,6 +247,25 @@ the first pack of verify/ (or "baseline"; --pack to choose).`,
 			if d := rc.set.ByID(id); d != nil {
 				return exitf(exitUsage, "loop %s already exists: %s", id, d.Path)
 			}
+			for _, d := range rc.set.Docs {
+				// Their artifact folders would be one on a file system
+				// that ignores case, and lint refuses both documents.
+				if strings.EqualFold(d.LoopID, id) {
+					return exitf(exitUsage, "loop %s exists (%s); ids that differ only in case share an artifact folder: choose another id", d.LoopID, d.Path)
+				}
+			}
+			if id == pipeline.PacksLoopID || id == pipeline.GapsLoopID || strings.EqualFold(id, pipeline.PacksLoopID) || strings.EqualFold(id, pipeline.GapsLoopID) {
+				return exitf(exitUsage, "loop id %q is reserved for spine's own receipts: choose another id", id)
+			}
+			// A loop removed from the repository keeps its receipts: a new
+			// loop under its id would take their runs for its steps'.
+			hist, err := pipeline.LoadHistory(rc.root, rc.cfg.Receipts, stateDir(rc.root))
+			if err != nil {
+				return err
+			}
+			if runs := hist.Loop(id); len(runs) > 0 {
+				return exitf(exitUsage, "loop id %s has %d receipt(s) (the latest %s): it was a loop's, whose runs would count as the new loop's; choose another id", id, len(runs), runs[len(runs)-1].Dir)
+			}
 			if sc.Owner == "" {
 				sc.Owner = "@" + currentUser()
 			}
@@ -262,6 +282,11 @@ the first pack of verify/ (or "baseline"; --pack to choose).`,
 			full, err := artifacts.SafeJoin(rc.root, rel)
 			if err != nil {
 				return exitf(exitUsage, "--dir %s: %v", dir, err)
+			}
+			for _, part := range strings.Split(rel, "/") {
+				if strings.EqualFold(part, ".git") {
+					return exitf(exitUsage, "--dir %s: git keeps no file under a .git folder; choose another folder", dir)
+				}
 			}
 			content := sc.render()
 			if doc := loops.Parse(rel, []byte(content)); doc.HasErrors() {

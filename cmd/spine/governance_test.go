@@ -854,6 +854,29 @@ func TestLoopNewScaffold(t *testing.T) {
 	if !strings.Contains(errs, "loop id") {
 		t.Errorf("bad id: %s", errs)
 	}
+	// Ids never reused: one a document has in another case, spine's own,
+	// one a removed loop has receipts of; nor a folder git keeps nothing
+	// in.
+	r.commit("the scaffold", map[string]string{rel: src})
+	r.commit("a loop that ran", map[string]string{"loops/LOOP-OLD.md": govLoop("LOOP-OLD", "## Stage 0: A\n\n```sh {name=copy}\necho old\n```\n")})
+	r.mustSpine(exitOK, "run", "--loop", "LOOP-OLD")
+	r.git("rm", "-q", "loops/LOOP-OLD.md")
+	r.git("commit", "-qm", "retire LOOP-OLD")
+	for _, tc := range []struct{ id, dir, want string }{
+		{strings.ToLower(id), "loops", "ids that differ only in case share an artifact folder"},
+		{"packs", "loops", `loop id "packs" is reserved`},
+		{"LOOP-OLD", "loops", "loop id LOOP-OLD has 1 receipt(s)"},
+		{"LOOP-Z", ".git", "git keeps no file under a .git folder"},
+		{"LOOP-Z", "loops/.git", "git keeps no file under a .git folder"},
+	} {
+		_, errs = r.mustSpine(exitUsage, "loop", "new", tc.id, "--objective", "x", "--dir", tc.dir)
+		if !strings.Contains(errs, tc.want) {
+			t.Errorf("loop new %s --dir %s: %s; want %q", tc.id, tc.dir, errs, tc.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(r.root, "loops", "LOOP-OLD.md")); err == nil {
+		t.Error("loop new wrote a document under a used id")
+	}
 }
 
 func TestStatusStaleExitCode(t *testing.T) {
