@@ -13,11 +13,11 @@ package caps
 import (
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spinehq/spine/internal/finding"
+	"github.com/spinehq/spine/internal/yamlx"
 	"gopkg.in/yaml.v3"
 )
 
@@ -151,19 +151,6 @@ func resolve(n *yaml.Node) *yaml.Node {
 	return n
 }
 
-// syntaxError turns a yaml.v3 error ("yaml: line 3: ...") into one that
-// names file:line.
-func syntaxError(path string, err error) error {
-	first, _, _ := strings.Cut(err.Error(), "\n")
-	if rest, ok := strings.CutPrefix(first, "yaml: line "); ok {
-		num, msg, _ := strings.Cut(rest, ": ")
-		if line, convErr := strconv.Atoi(num); convErr == nil {
-			return fmt.Errorf("%s:%d: invalid YAML: %s", path, line, msg)
-		}
-	}
-	return fmt.Errorf("%s: invalid YAML: %w", path, err)
-}
-
 // parser collects one file's capabilities and findings.
 type parser struct {
 	reg      *Registry
@@ -186,7 +173,7 @@ func Parse(path string, data []byte) (reg *Registry, problems []Problem, err err
 	}()
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, nil, syntaxError(path, err)
+		return nil, nil, yamlx.SyntaxError(path, data, err)
 	}
 	ps := &parser{reg: &Registry{Path: path, byName: map[string]int{}}}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {

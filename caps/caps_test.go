@@ -164,7 +164,7 @@ func TestParse(t *testing.T) {
 
 func TestParseSyntaxError(t *testing.T) {
 	_, _, err := Parse("capabilities.yaml", []byte("capabilities:\n  a:\n    safety: [x\n"))
-	if err == nil || !strings.HasPrefix(err.Error(), "capabilities.yaml:2: invalid YAML: ") {
+	if err == nil || !strings.HasPrefix(err.Error(), "capabilities.yaml:3: invalid YAML: ") {
 		t.Errorf("Parse error = %v", err)
 	}
 }

@@ -15,9 +15,12 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/spinehq/spine/internal/yamlx"
 )
 
 // FileName is the configuration file's name at the repository root.
@@ -140,13 +143,13 @@ func Parse(name string, data []byte) (c *Config, err error) {
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
 		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-			return nil, yamlError(name, err)
+			return nil, yamlError(name, data, err)
 		}
 		var extra yaml.Node
 		if err := dec.Decode(&extra); err == nil {
 			return nil, fmt.Errorf("%s:%d: a second YAML document; spine.yaml holds one", name, extra.Line)
 		} else if !errors.Is(err, io.EOF) {
-			return nil, yamlError(name, err)
+			return nil, yamlError(name, data, err)
 		}
 	}
 	c.applyDefaults()
@@ -221,14 +224,18 @@ func lineOf(data []byte, path []any) int {
 // yamlLine matches the line yaml.v3 puts in front of its messages.
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
 
-// yamlError words a decoding error of the file name as file:line findings,
-// one a line (yaml.v3 says "yaml: line N: ..."; an unknown key, "field x
-// not found in type config.Site").
-func yamlError(name string, err error) error {
+// yamlError words a decoding error of the file name, holding data, as
+// file:line findings, one a line (yaml.v3 says "yaml: line N: ..."; an
+// unknown key, "field x not found in type config.Site").
+func yamlError(name string, data []byte, err error) error {
 	msgs := []string{err.Error()}
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		msgs = te.Errors
+	} else if line, msg := yamlx.ErrorLine(data, err); line > 0 {
+		// A syntax error: the problem's line (yaml.v3 names the
+		// enclosing collection's for some).
+		msgs = []string{"line " + strconv.Itoa(line) + ": " + msg}
 	}
 	for i, m := range msgs {
 		if loc := yamlLine.FindStringSubmatch(m); loc != nil {

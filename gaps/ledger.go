@@ -13,7 +13,6 @@ package gaps
 import (
 	"bytes"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/spinehq/spine/internal/finding"
@@ -330,19 +329,6 @@ func kindName(n *yaml.Node) string {
 	}
 }
 
-// syntaxError turns a yaml.v3 error ("yaml: line 3: ...") into one that
-// names file:line.
-func syntaxError(path string, err error) error {
-	first, _, _ := strings.Cut(err.Error(), "\n")
-	if rest, ok := strings.CutPrefix(first, "yaml: line "); ok {
-		num, msg, _ := strings.Cut(rest, ": ")
-		if line, convErr := strconv.Atoi(num); convErr == nil {
-			return fmt.Errorf("%s:%d: invalid YAML: %s", path, line, msg)
-		}
-	}
-	return fmt.Errorf("%s: invalid YAML: %w", path, err)
-}
-
 // Parse reads a gap ledger. path names the file in findings and errors.
 // It fails only when the bytes are not YAML; everything else (a missing or
 // duplicated id, values outside the documented sets, entries that are not
@@ -358,7 +344,7 @@ func Parse(path string, data []byte) (l *Ledger, err error) {
 	l = &Ledger{Path: path, data: bytes.Clone(data), index: map[string]int{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(l.data, &doc); err != nil {
-		return nil, syntaxError(path, err)
+		return nil, yamlx.SyntaxError(path, l.data, err)
 	}
 	if err := yamlx.CheckGrowth(path, &doc, len(data)); err != nil {
 		return nil, err

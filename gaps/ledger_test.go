@@ -198,7 +198,7 @@ func TestParseErrors(t *testing.T) {
 		name, in, want string
 	}{
 		{"tab indentation", "gaps:\n\t- id: G-1\n", "g.yaml:2: invalid YAML: found character that cannot start any token"},
-		{"bad mapping", "gaps:\n  - id: a\n    status: open\n   x: : y\n", "g.yaml:1: invalid YAML: did not find expected '-' indicator"},
+		{"bad mapping", "gaps:\n  - id: a\n    status: open\n   x: : y\n", "g.yaml:4: invalid YAML: did not find expected '-' indicator"},
 		{"undefined alias", "gaps:\n  - id: *nope\n", "g.yaml: invalid YAML: "},
 		{"unterminated quote", "gaps:\n  - id: \"G-1\n", "g.yaml:2: invalid YAML: found unexpected end of stream"},
 		// One anchored list of 20,000 items named by 800 gaps took

@@ -19,6 +19,8 @@ import (
 	"github.com/yuin/goldmark/text"
 	"github.com/yuin/goldmark/util"
 	"gopkg.in/yaml.v3"
+
+	"github.com/spinehq/spine/internal/yamlx"
 )
 
 // Markers delimiting the evidence block spine regenerates in a document.
@@ -461,15 +463,16 @@ var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): `)
 // yamlErrorLine converts a YAML error's block-relative line to a file line.
 func yamlErrorLine(err error, block []byte, blockLine int) (int, string) {
 	msg := err.Error()
+	n := 0
 	if te, ok := err.(*yaml.TypeError); ok && len(te.Errors) > 0 {
 		msg = te.Errors[0]
-	}
-	n := 0
-	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
-		n, _ = strconv.Atoi(m[1])
-		msg = msg[len(m[0]):]
+		if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
+			n, _ = strconv.Atoi(m[1])
+			msg = msg[len(m[0]):]
+		}
 	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
+		// The problem's own line, counted from 1 (yamlx.ErrorLine).
+		n, msg = yamlx.ErrorLine(block, err)
 	}
 	if strings.Contains(msg, "tab character") || strings.Contains(msg, "cannot start any token") {
 		// YAML names the line before the tab's, or none: the line is

@@ -503,6 +503,11 @@ func TestYAMLTabLine(t *testing.T) {
 		{"---\nloop_id: LOOP-T\nstatus: active\n\towner: x\n---\n# x\n", 4},
 		{"---\nloop_id: LOOP-T\nstatus: active\nowner: x\n\tpriority: p1\n---\n# x\n", 5},
 		{"---\n\tloop_id: LOOP-T\nstatus: active\n---\n# x\n", 2},
+		// The parser's errors name the problem's line, not the line
+		// before the enclosing collection's.
+		{"---\nloop_id: LOOP-B\nstatus: active\nowner: a\nkey: [a, b\n---\n# x\n", 5},
+		{"---\nloop_id: LOOP-E\nstatus: active\nrelated:\n  - a\n - c\n---\n# x\n", 6},
+		{"---\r\nloop_id: LOOP-E\r\nstatus: active\r\nrelated:\r\n  - a\r\n - c\r\n---\r\n# x\r\n", 6},
 	} {
 		d := Parse("loops/t.md", []byte(tc.src))
 		var errs []Problem

@@ -86,19 +86,6 @@ func resolve(n *yaml.Node) *yaml.Node {
 	return n
 }
 
-// syntaxError turns a yaml.v3 error ("yaml: line 3: ...") into one that
-// names file:line.
-func syntaxError(path string, err error) error {
-	first, _, _ := strings.Cut(err.Error(), "\n")
-	if rest, ok := strings.CutPrefix(first, "yaml: line "); ok {
-		num, msg, _ := strings.Cut(rest, ": ")
-		if line, convErr := strconv.Atoi(num); convErr == nil {
-			return fmt.Errorf("%s:%d: invalid YAML: %s", path, line, msg)
-		}
-	}
-	return fmt.Errorf("%s: invalid YAML: %w", path, err)
-}
-
 // packName is the name a pack file implies: its base name without
 // extension.
 func packName(path string) string {
@@ -174,7 +161,7 @@ func Parse(path string, data []byte) (pack *Pack, problems []Problem, err error)
 	ps := &parser{path: path}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, nil, syntaxError(path, err)
+		return nil, nil, yamlx.SyntaxError(path, data, err)
 	}
 	if err := yamlx.CheckGrowth(path, &doc, len(data)); err != nil {
 		return nil, nil, err

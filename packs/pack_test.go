@@ -139,7 +139,7 @@ func TestParse(t *testing.T) {
 
 func TestParseSyntaxError(t *testing.T) {
 	_, _, err := Parse("verify/broken.yaml", readFixture(t, "verify/broken.yaml"))
-	if err == nil || err.Error() != "verify/broken.yaml:3: invalid YAML: did not find expected ',' or ']'" {
+	if err == nil || err.Error() != "verify/broken.yaml:4: invalid YAML: did not find expected ',' or ']'" {
 		t.Errorf("Parse error = %v", err)
 	}
 }
@@ -167,7 +167,7 @@ func TestLoadDir(t *testing.T) {
 	if diff := cmp.Diff([]string{"core", "media"}, names); diff != "" {
 		t.Errorf("packs (-want +got):\n%s", diff)
 	}
-	want := []Problem{{Path: filepath.Join(dir, "broken.yaml"), Line: 3, Level: LevelError, Message: "invalid YAML: did not find expected ',' or ']'"}}
+	want := []Problem{{Path: filepath.Join(dir, "broken.yaml"), Line: 4, Level: LevelError, Message: "invalid YAML: did not find expected ',' or ']'"}}
 	if diff := cmp.Diff(want, problems); diff != "" {
 		t.Errorf("problems (-want +got):\n%s", diff)
 	}

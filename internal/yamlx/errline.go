@@ -1,0 +1,138 @@
+package yamlx
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	yamlv2 "gopkg.in/yaml.v2"
+)
+
+// syntaxLine matches the prefix yaml.v3 gives a syntax error.
+var syntaxLine = regexp.MustCompile(`^yaml: line (\d+): `)
+
+// parserProblems are the messages of YAML's parser, as opposed to its
+// scanner (yaml.v3's parserc.go). For these yaml.v3 names the line,
+// counted from 0, where the enclosing collection starts (the first line
+// of a 10,000-line ledger whose line 751 is mis-indented), or, when that
+// is the first line, the line of the problem, counted from 0 too. For
+// the scanner's it names the problem's line (or the start of the
+// scalar it was reading), counted from 1.
+var parserProblems = []string{
+	"did not find expected <document start>",
+	"did not find expected node content",
+	"did not find expected '-' indicator",
+	"did not find expected key",
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"found undefined tag handle",
+	"found duplicate %YAML directive",
+	"found incompatible YAML document",
+	"found duplicate %TAG directive",
+}
+
+// ErrorLine returns the line, counted from 1 as YAML counts lines (a
+// CR, LF or CRLF, NEL, LS or PS each ends one), that a syntax error
+// yaml.v3 returned for data is about, and its message without yaml.v3's
+// prefix ("yaml: line N: "). The line is 0 when the error names none.
+//
+// For a parser error it is the line of the problem itself: yaml.v3 does
+// not say it, so data is parsed again by yaml.v2 (the same parser, which
+// names the problem's line; only on this error path, and only up to the
+// error, so aliases are not expanded). Either way the line is one of
+// data's (the end of the stream is its last line).
+func ErrorLine(data []byte, err error) (int, string) {
+	msg := err.Error()
+	m := syntaxLine.FindStringSubmatch(msg)
+	if m == nil {
+		return 0, strings.TrimPrefix(msg, "yaml: ")
+	}
+	n, convErr := strconv.Atoi(m[1])
+	msg = msg[len(m[0]):]
+	if convErr != nil {
+		return 0, msg
+	}
+	if isParserProblem(msg) {
+		n++ // the enclosing collection's line, counted from 1
+		if p := problemLine(data, msg); p > 0 {
+			n = p
+		}
+	}
+	return min(max(n, 1), lineCount(data)), msg
+}
+
+func isParserProblem(msg string) bool {
+	for _, p := range parserProblems {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// problemLine returns the line, counted from 1, of the parser problem msg
+// as yaml.v2 reports it for data, or 0 when it reports another problem or
+// none.
+func problemLine(data []byte, msg string) (line int) {
+	defer func() {
+		if recover() != nil {
+			line = 0
+		}
+	}()
+	var v struct{}
+	err := yamlv2.Unmarshal(data, &v)
+	if err == nil {
+		return 0
+	}
+	m := syntaxLine.FindStringSubmatch(err.Error())
+	if m == nil || err.Error()[len(m[0]):] != msg {
+		return 0
+	}
+	n, convErr := strconv.Atoi(m[1])
+	if convErr != nil {
+		return 0
+	}
+	return n + 1 // yaml.v2 counts a parser problem's line from 0
+}
+
+// lineCount returns the number of lines of data as YAML counts them (at
+// least 1).
+func lineCount(data []byte) int {
+	n := 1
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; {
+		case c == '\n':
+			n++
+		case c == '\r':
+			if i+1 < len(data) && data[i+1] == '\n' {
+				i++
+			}
+			n++
+		case c == 0xC2 && i+1 < len(data) && data[i+1] == 0x85:
+			n++
+			i++
+		case c == 0xE2 && i+2 < len(data) && data[i+1] == 0x80 && (data[i+2] == 0xA8 || data[i+2] == 0xA9):
+			n++
+			i += 2
+		}
+	}
+	// A final line break ends the last line; it starts none.
+	if t := bytes.TrimRight(data, "\r\n"); len(t) < len(data) {
+		n--
+	}
+	return max(n, 1)
+}
+
+// SyntaxError words a syntax error yaml.v3 returned for the file path
+// holding data as "path:line: invalid YAML: message", the line being the
+// problem's (ErrorLine); "path: invalid YAML: ..." when it names none.
+func SyntaxError(path string, data []byte, err error) error {
+	first, _, _ := strings.Cut(err.Error(), "\n")
+	if line, msg := ErrorLine(data, errors.New(first)); line > 0 && syntaxLine.MatchString(first) {
+		return fmt.Errorf("%s:%d: invalid YAML: %s", path, line, msg)
+	}
+	return fmt.Errorf("%s: invalid YAML: %w", path, err)
+}
