@@ -981,11 +981,15 @@ func (r *Runner) runLoop(ctx context.Context, doc *loops.Document) (err error) {
 	return r.finishStage(lr, stageIdx)
 }
 
-// OperatorHold reports whether an item waits for a person (exit 3).
+// OperatorHold reports whether an item waits for a person (exit 3). A
+// failed or interrupted step of a loop whose status keeps it from
+// running (closed, with --force or by hand; draft, deferred) waits for
+// nobody until the loop is made active again: plan and status still
+// show it.
 func OperatorHold(it Item) bool {
 	switch it.State {
 	case StateBlocked, StateFailed, StateInterrupted:
-		return true
+		return !(it.Doc != nil && !it.Doc.HasErrors() && !runnableStatus(it.Doc.Status))
 	case StateWaiting:
 		// A manual step waits for its tick unless its loop does not run
 		// (PlanLoop then gives the loop's reason).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -217,13 +218,23 @@ func selfTriggered(g *gitx.Repo) (string, error) {
 // any loop when empty): a misspelt name would otherwise retry nothing,
 // without a word.
 func retryable(set *loops.Set, loopID, name string) error {
+	var idle []string
 	for _, d := range set.Docs {
 		if loopID != "" && d.LoopID != loopID {
 			continue
 		}
 		if _, s := d.Step(name); s != nil {
+			if d.Status != "active" && !d.HasErrors() {
+				// A loop that does not run retries nothing: say so,
+				// rather than that there is nothing to do.
+				idle = append(idle, fmt.Sprintf("%s (status %q)", d.LoopID, d.Status))
+				continue
+			}
 			return nil
 		}
+	}
+	if len(idle) > 0 {
+		return fmt.Errorf("--retry %s: its loop does not run: %s; only active loops run", name, strings.Join(idle, ", "))
 	}
 	if loopID != "" {
 		return fmt.Errorf("--retry %s: loop %s has no step %q", name, loopID, name)

@@ -752,6 +752,25 @@ func TestRenamedLoopKeepsItsDestructivePass(t *testing.T) {
 	}
 }
 
+// TestClosedLoopFailureWaitsForNobody: a loop closed with --force over a
+// failed step does not make every later run and plan exit 3 for it; plan
+// still shows the step, and --retry says the loop does not run instead of
+// that there is nothing to do.
+func TestClosedLoopFailureWaitsForNobody(t *testing.T) {
+	r := newGovRepo(t, map[string]string{
+		"loops/LOOP-C.md": govLoop("LOOP-C", "## Stage 0: x\n\n```sh {name=bad}\nexit 7\n```\n"),
+	})
+	r.mustSpine(exitFailed, "run")
+	r.mustSpine(exitOK, "loop", "close", "LOOP-C", "--force")
+	r.mustSpine(exitOK, "run")
+	if out, _ := r.mustSpine(exitOK, "plan"); !strings.Contains(out, "bad") || !strings.Contains(out, "failed") {
+		t.Errorf("plan no longer shows the closed loop's failed step:\n%s", out)
+	}
+	if _, errs := r.mustSpine(exitUsage, "run", "--retry", "bad"); !strings.Contains(errs, `--retry bad: its loop does not run: LOOP-C (status "closed")`) {
+		t.Errorf("run --retry of a closed loop's step: %s", errs)
+	}
+}
+
 func TestLoopCloseRefusalsAndForce(t *testing.T) {
 	const loop = "LOOP-G"
 	r := newGovRepo(t, map[string]string{
