@@ -89,7 +89,9 @@ type Decision struct {
 	Reason string
 }
 
-// Check decides the gate for step in doc.
+// Check decides the gate for step in doc. A nil step is a governance
+// action's (spine loop close, gap file or close): an approver's committed
+// approval opens it, with nothing of a step to have changed since.
 func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decision {
 	if v, ok := g.Env(gate); ok && !g.GitOnly && strings.EqualFold(strings.TrimSpace(v), "yes") {
 		return Decision{Approved: true, Approval: &artifacts.Approval{Source: "env", Author: gate + "=yes"}}
@@ -134,10 +136,16 @@ func (g *Gates) decide(doc *loops.Document, step *loops.Step, gate string, c *ob
 	// commit approves the part, under the same rules as the approval. An
 	// approver's edit of one part (the loop's host:, a confirmation before
 	// the step) vouches for that part, not for another's.
+	//
+	// A nil step is a governance action's (a loop closed, a gap filed or
+	// closed): nothing of it is in the document, the approval is all.
 	vouch := []*object.Commit{c}
-	changes, err := g.history().stepSince(c, rel, doc, step)
-	if err != nil {
-		return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, g.historyErr(err))}, false
+	var changes []fieldChange
+	if step != nil {
+		var err error
+		if changes, err = g.history().stepSince(c, rel, doc, step); err != nil {
+			return Decision{Reason: fmt.Sprintf("gate %s: %v", gate, g.historyErr(err))}, false
+		}
 	}
 	var refused []fieldChange // the parts no approver gave their value
 	var by *object.Commit     // the commit that gave the first of them its value
@@ -170,7 +178,7 @@ func (g *Gates) decide(doc *loops.Document, step *loops.Step, gate string, c *ob
 	// was approved. packRel is the file; packLast finds the commit that
 	// last changed it (once, and only when asked: it walks the history).
 	var packRel string
-	if step.Kind == loops.KindVerify && g.PackFile != nil {
+	if step != nil && step.Kind == loops.KindVerify && g.PackFile != nil {
 		packRel = g.PackFile(step.Pack)
 	}
 	var last *object.Commit
@@ -208,14 +216,18 @@ func (g *Gates) decide(doc *loops.Document, step *loops.Step, gate string, c *ob
 			continue
 		}
 		seen[v.Hash] = true
-		if why := g.approves(v, gate); why != "" {
+		label := "approval commit " + v.Hash.String()[:12]
+		if v.Hash != vouch[0].Hash {
+			label = "commit " + v.Hash.String()[:12] + ", which changed the step after the approval,"
+		}
+		if why := g.approves(v, gate, label); why != "" {
 			return Decision{Reason: why}, false
 		}
 		approving = append(approving, v)
 	}
 	c = approving[len(approving)-1]
 	author := fmt.Sprintf("%s <%s>", c.Author.Name, c.Author.Email)
-	if g.Policy.ForbidSelfApproval {
+	if g.Policy.ForbidSelfApproval && step != nil {
 		// Nobody approves what they wrote: no commit that approves the
 		// step, or a part of it, is by the author of a part of it (what
 		// runs before it is not the step).
@@ -246,32 +258,33 @@ func (g *Gates) decide(doc *loops.Document, step *loops.Step, gate string, c *ob
 
 // approves says why commit c cannot approve gate (its author is not an
 // approver, was not one before it, or it is not signed as the policy
-// requires), "" when it can.
-func (g *Gates) approves(c *object.Commit, gate string) string {
+// requires), "" when it can. label names c in the reason ("approval
+// commit <hash>", or a commit that changed the step since).
+func (g *Gates) approves(c *object.Commit, gate, label string) string {
 	author := fmt.Sprintf("%s <%s>", c.Author.Name, c.Author.Email)
 	if !g.isApprover(c.Author) {
-		return fmt.Sprintf("gate %s: approval commit %s is by %s, who is not in policy.approvers", gate, c.Hash.String()[:12], author)
+		return fmt.Sprintf("gate %s: %s is by %s, who is not in policy.approvers", gate, label, author)
 	}
 	// The approver list the approval answers to is the one before it: a
 	// commit that adds its own author to policy.approvers approves nothing.
 	if ok, err := g.approverBefore(c); err != nil {
 		return fmt.Sprintf("gate %s: %v", gate, g.historyErr(err))
 	} else if !ok {
-		return fmt.Sprintf("gate %s: approval commit %s is by %s, who was not in policy.approvers before it (an approver list changed in the approving commit does not count)", gate, c.Hash.String()[:12], author)
+		return fmt.Sprintf("gate %s: %s is by %s, who was not in policy.approvers before it (an approver list changed in the approving commit does not count)", gate, label, author)
 	}
 	if g.Policy.RequireSigned {
 		if c.PGPSignature == "" {
-			return fmt.Sprintf("gate %s: approval commit %s is not signed (policy.require_signed)", gate, c.Hash.String()[:12])
+			return fmt.Sprintf("gate %s: %s is not signed (policy.require_signed)", gate, label)
 		}
 		if strings.TrimSpace(g.ArmoredKeys) == "" {
 			return fmt.Sprintf("gate %s: policy.require_signed but no policy.signing_keys to verify with", gate)
 		}
 		signer, err := verifyApproval(c, g.ArmoredKeys)
 		if err != nil {
-			return fmt.Sprintf("gate %s: approval commit %s has a bad signature: %v", gate, c.Hash.String()[:12], err)
+			return fmt.Sprintf("gate %s: %s has a bad signature: %v", gate, label, err)
 		}
 		if !keyOf(signer, c.Author.Email) {
-			return fmt.Sprintf("gate %s: approval commit %s is signed with %s, not the author %s's", gate, c.Hash.String()[:12], keyEmails(signer), author)
+			return fmt.Sprintf("gate %s: %s is signed with %s, not the author %s's", gate, label, keyEmails(signer), author)
 		}
 	}
 	return ""

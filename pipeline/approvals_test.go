@@ -262,7 +262,7 @@ func TestApprovalPolicies(t *testing.T) {
 			keys:       map[string][]person{"keys/all.asc": {lead, second}},
 			stepAuthor: operator, approval: approval{author: lead, signer: signer(lead)},
 			changes:    []stepChange{{author: second, cmd: "echo fixed"}},
-			wantReason: "is not signed",
+			wantReason: ", which changed the step after the approval, is not signed",
 		},
 		{
 			name:       "forbid_self_approval, an approver changes the step after the approval",

@@ -215,9 +215,10 @@ func (e *BlockedError) Error() string {
 
 // decide applies the capability registry to a governance action: an
 // action whose capability needs approval runs only behind its gate, like a
-// step with that cap. doc (may be nil) is the loop whose approvals count.
+// step with that cap. doc (may be nil) is the loop whose approvals count:
+// NAME=yes, or an approver's committed approvals: entry.
 // ok is false when the gate is not approved.
-func (tx *govTx) decide(capName string, doc *loops.Document, step string) (gate string, approval *artifacts.Approval, reason string, ok bool) {
+func (tx *govTx) decide(capName string, doc *loops.Document) (gate string, approval *artifacts.Approval, reason string, ok bool) {
 	r := tx.r
 	if r.opts.CapGate == nil {
 		return "", nil, "", true
@@ -228,7 +229,8 @@ func (tx *govTx) decide(capName string, doc *loops.Document, step string) (gate 
 	if doc == nil {
 		doc = &loops.Document{}
 	}
-	d := r.planner.Gates.Check(doc, &loops.Step{Name: step, Cap: capName}, gate)
+	// The action is no step of the document: its approval is all.
+	d := r.planner.Gates.Check(doc, nil, gate)
 	if !d.Approved {
 		return gate, nil, d.Reason + "; capability " + capName + " requires it", false
 	}
@@ -330,7 +332,7 @@ func (r *Runner) VerifyPack(ctx context.Context, pack string) (*artifacts.Receip
 		step := &loops.Step{Kind: loops.KindVerify, Lang: "verify", Name: pack, Pack: pack, Command: "spine pack run " + pack}
 		tx.lr.doc, tx.lr.src = doc, nil
 		it := &Item{LoopID: PacksLoopID, Stage: StageManual, Name: pack, State: StatePending, Doc: doc, Step: step}
-		gate, approval, reason, ok := tx.decide(CapPackRun, nil, pack)
+		gate, approval, reason, ok := tx.decide(CapPackRun, nil)
 		if !ok {
 			var err error
 			blocked, err = tx.block(record{loopID: PacksLoopID, stage: StageManual, step: pack, capability: CapPackRun,
@@ -423,7 +425,7 @@ func (r *Runner) FileGap(ctx context.Context, f GapFiling) (*GapEdit, error) {
 		if err != nil {
 			return err
 		}
-		gate, approval, reason, ok := tx.decide(CapGapFile, doc, l.NextID())
+		gate, approval, reason, ok := tx.decide(CapGapFile, doc)
 		if !ok {
 			blocked, err = tx.block(record{loopID: f.Loop, stage: StageGaps, step: l.NextID(), capability: CapGapFile,
 				command: f.Command, gate: gate, output: "not filed: " + f.Title + "\n"}, reason)
@@ -504,7 +506,7 @@ func (r *Runner) CloseGap(ctx context.Context, id, fixedIn, note, command string
 		if !loops.ValidLoopID(loopID) {
 			loopID = GapsLoopID
 		}
-		gate, approval, reason, ok := tx.decide(CapGapClose, r.opts.Set.ByID(loopID), g.ID)
+		gate, approval, reason, ok := tx.decide(CapGapClose, r.opts.Set.ByID(loopID))
 		if !ok {
 			blocked, err = tx.block(record{loopID: loopID, stage: StageGaps, step: g.ID, capability: CapGapClose,
 				command: command, gate: gate, output: "not closed: " + g.ID + "\n"}, reason)
@@ -658,7 +660,7 @@ func (r *Runner) CloseLoop(ctx context.Context, loopID string, force bool, comma
 		if len(outstanding) > 0 && !force {
 			return &OutstandingError{LoopID: loopID, Items: outstanding}
 		}
-		gate, approval, reason, ok := tx.decide(CapLoopClose, doc, StepClose)
+		gate, approval, reason, ok := tx.decide(CapLoopClose, doc)
 		if !ok {
 			blocked, err = tx.block(record{loopID: doc.LoopID, stage: StageCloseout, step: StepClose, capability: CapLoopClose,
 				command: command, gate: gate, output: "not closed\n"}, reason)

@@ -992,6 +992,39 @@ func TestGovernanceActionsBehindCapabilityGate(t *testing.T) {
 	r.mustSpine(exitOK, "verify")
 }
 
+// TestGovernanceActionOpenedByGitApproval: a governance action behind a
+// capability gate is opened by an approver's committed approvals: entry in
+// the loop's frontmatter, as the help says (not only by NAME=yes), and
+// not by a non-approver's.
+func TestGovernanceActionOpenedByGitApproval(t *testing.T) {
+	const loop = "LOOP-C"
+	r := newGovRepo(t, map[string]string{
+		"spine.yaml":            "policy:\n  approvers: [\"Dana <dana@x.example>\"]\n",
+		"capabilities.yaml":     "capabilities:\n  loops.close:\n    approval: manual\n    gate: ALLOW_CLOSE\n",
+		"loops/" + loop + ".md": govLoop(loop, "## Stage 0: Go\n\n```sh {name=a}\necho a\n```\n"),
+	})
+	r.mustSpine(exitOK, "run")
+	approve := func(email string) {
+		t.Setenv("GIT_AUTHOR_EMAIL", email)
+		defer t.Setenv("GIT_AUTHOR_EMAIL", "op@example.com")
+		doc := strings.Replace(r.read("loops/"+loop+".md"), "status: active\n", "status: active\napprovals: [ALLOW_CLOSE]\n", 1)
+		r.commit("approve the close", map[string]string{"loops/" + loop + ".md": doc})
+	}
+	approve("op@example.com") // not an approver
+	if _, errs := r.mustSpine(exitWaiting, "loop", "close", loop); !strings.Contains(errs, "who is not in policy.approvers") {
+		t.Errorf("loop close approved by a non-approver: %s", errs)
+	}
+	r.clean()
+	doc := strings.Replace(r.read("loops/"+loop+".md"), "approvals: [ALLOW_CLOSE]\n", "", 1)
+	r.commit("revoke", map[string]string{"loops/" + loop + ".md": doc})
+	approve("dana@x.example")
+	r.mustSpine(exitOK, "loop", "close", loop)
+	rc := r.receiptOf(loop, "close")
+	if rc.Receipt.Status != "pass" || rc.Receipt.Approval == nil || rc.Receipt.Approval.Source != "git" || !strings.Contains(rc.Receipt.Approval.Author, "dana@x.example") {
+		t.Errorf("closeout receipt: %+v approval %+v", rc.Receipt, rc.Receipt.Approval)
+	}
+}
+
 func TestInvalidRegistryRefusesToRun(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "ran")
 	r := newGovRepo(t, map[string]string{
