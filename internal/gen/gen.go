@@ -114,6 +114,9 @@ type doc struct {
 	b     strings.Builder
 	r     *rand.Rand
 	steps int
+	// manual holds the manual steps' texts so far: a document words
+	// each differently (spine lint warns of a repeat).
+	manual map[string]bool
 }
 
 func (d *doc) pick(list []string) string { return list[d.r.IntN(len(list))] }
@@ -192,7 +195,12 @@ func (d *doc) filler(stage int, day time.Time) {
 			if d.r.IntN(2) == 0 {
 				mark = "x"
 			}
-			d.printf("- [%s] operator confirms %s %s\n", mark, d.pick(nouns), d.pick(verbs))
+			text := fmt.Sprintf("operator confirms %s %s", d.pick(nouns), d.pick(verbs))
+			for k := 2; d.manual[text]; k++ {
+				text = fmt.Sprintf("operator confirms %s %s (%d)", d.pick(nouns), d.pick(verbs), k)
+			}
+			d.manual[text] = true
+			d.printf("- [%s] %s\n", mark, text)
 		}
 		d.printf("\n")
 	case 3:
@@ -213,7 +221,7 @@ func (d *doc) filler(stage int, day time.Time) {
 
 // Doc returns the i-th document, drawing every choice from rng.
 func Doc(i int, rng *rand.Rand) []byte {
-	d := &doc{r: rng}
+	d := &doc{r: rng, manual: map[string]bool{}}
 	id := LoopID(i)
 	day := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, i%90)
 	// Log-normal size around the median, capped.
@@ -280,7 +288,7 @@ func Doc(i int, rng *rand.Rand) []byte {
 	}
 	for s := range stages {
 		stages[s].heading = fmt.Sprintf("### %s%s%d: %s\n\n", w, sep, s, d.pick(stageTitles))
-		sub := &doc{r: rng, steps: d.steps}
+		sub := &doc{r: rng, steps: d.steps, manual: d.manual}
 		sub.step(s)
 		d.steps = sub.steps
 		stages[s].body = append(stages[s].body, sub.b.String())
@@ -298,7 +306,7 @@ func Doc(i int, rng *rand.Rand) []byte {
 	// Fill the stages up to the target size.
 	for size() < target {
 		s := rng.IntN(nStages)
-		sub := &doc{r: rng, steps: d.steps}
+		sub := &doc{r: rng, steps: d.steps, manual: d.manual}
 		sub.filler(s, day)
 		d.steps = sub.steps
 		stages[s].body = append(stages[s].body, sub.b.String())
