@@ -599,6 +599,15 @@ func (r *Runner) Outstanding(doc *loops.Document) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	if g := r.opts.Git; g != nil {
+		// The loop closes on the ledger as committed: a gap marked fixed
+		// in the working tree only would stay open, orphaned.
+		if dirty, err := g.Dirty(rel, data); err != nil {
+			return nil, err
+		} else if dirty {
+			return nil, fmt.Errorf("%w: %s has uncommitted changes; commit them first (a loop closes on the committed ledger)", ErrNotClosable, rel)
+		}
+	}
 	l, err := gaps.Parse(rel, data)
 	if err != nil {
 		return nil, err

@@ -647,6 +647,17 @@ func TestLoopCloseWithOpenGapThenAccepted(t *testing.T) {
 	if r.head() != head || r.read("loops/"+loop+".md") != doc {
 		t.Fatal("a refused close changed the repository")
 	}
+	// The gap marked fixed in the working tree only: the loop closes on
+	// the ledger as committed, so it says to commit first.
+	ledger := r.read("gaps.yaml")
+	r.write("gaps.yaml", strings.Replace(ledger, "status: open", "status: fixed", 1))
+	if _, errs := r.mustSpine(exitUsage, "loop", "close", loop); !strings.Contains(errs, "gaps.yaml has uncommitted changes; commit them first") {
+		t.Errorf("close on an uncommitted ledger: %s", errs)
+	}
+	if r.head() != head {
+		t.Fatal("a refused close committed")
+	}
+	r.write("gaps.yaml", ledger)
 
 	r.mustSpine(exitOK, "gap", "close", "GAP-OP-001", "--fixed-in", loop)
 	out, _ := r.mustSpine(exitOK, "loop", "close", loop)
