@@ -65,12 +65,15 @@ heartbeat_ttl_minutes (for monitoring).`,
 			if len(args) > 0 {
 				docs = nil
 				for _, id := range args {
-					d := rc.set.ByID(id)
-					if d == nil {
+					if rc.set.ByID(id) == nil {
 						return exitf(exitUsage, "no loop %q in this repository (spine status lists them)", id)
 					}
-					if !slices.Contains(docs, d) {
-						docs = append(docs, d)
+					// Every document of the id: two that share one
+					// (a lint error) are both shown, with their findings.
+					for _, d := range rc.set.Docs {
+						if d.LoopID == id && !slices.Contains(docs, d) {
+							docs = append(docs, d)
+						}
 					}
 				}
 			}

@@ -652,6 +652,14 @@ func TestStatusOfALoop(t *testing.T) {
 	if _, errOut, code := spine(t, "--repo", dir, "status", "LOOP-NOPE"); code != 2 || !strings.Contains(errOut, `no loop "LOOP-NOPE"`) {
 		t.Errorf("status LOOP-NOPE: exit %d, %q", code, errOut)
 	}
+	// Two documents of one id (a lint error): both, each with its path.
+	doc, _ := os.ReadFile(filepath.Join(dir, "loops", "a.md"))
+	os.WriteFile(filepath.Join(dir, "loops", "b.md"), doc, 0o644)
+	js, _, _ = spine(t, "--repo", dir, "status", "--json", "LOOP-S")
+	got = nil
+	if err := json.Unmarshal([]byte(js), &got); err != nil || len(got) != 2 || got[0].Path != "loops/a.md" || got[1].Path != "loops/b.md" || len(got[1].Problems) == 0 {
+		t.Errorf("status --json of an id two documents share: %v\n%s", err, js)
+	}
 }
 
 // TestUnknownRemoteRefusedBeforeAnythingRuns: run --push to a remote the
