@@ -34,12 +34,16 @@ func (d *Document) Heartbeat() Heartbeat {
 }
 
 // Stale reports whether an active loop's heartbeat is older than its TTL at
-// now. Loops without a TTL, without a heartbeat, or not active are never
-// stale.
+// now, or is written but cannot be read (its age is unknown: a monitor
+// must hear of it, lint says why). Loops without a TTL, without a
+// heartbeat, or not active are never stale.
 func (d *Document) Stale(now time.Time) bool {
 	if d.Status != "active" {
 		return false
 	}
 	h := d.Heartbeat()
+	if h.TTL > 0 && h.Last.IsZero() && d.Meta.String(HeartbeatKey) != "" {
+		return true
+	}
 	return h.TTL > 0 && !h.Last.IsZero() && now.Sub(h.Last) > h.TTL
 }

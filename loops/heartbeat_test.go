@@ -1,6 +1,7 @@
 package loops
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -28,8 +29,12 @@ func TestHeartbeatAndStale(t *testing.T) {
 		{"no ttl", "status: active\nlast_heartbeat_utc: \"2026-01-01T00:00:00Z\"",
 			time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 0, false},
 		{"no heartbeat", "status: active\nheartbeat_ttl_minutes: 5", time.Time{}, 5 * time.Minute, false},
-		{"unreadable heartbeat", "status: active\nlast_heartbeat_utc: yesterday\nheartbeat_ttl_minutes: 5", time.Time{}, 5 * time.Minute, false},
-		{"date only is not a heartbeat", "status: active\nlast_heartbeat_utc: 2026-01-01\nheartbeat_ttl_minutes: 5", time.Time{}, 5 * time.Minute, false},
+		// An unreadable heartbeat's age is unknown: stale, for a
+		// monitor to hear of it (lint says why).
+		{"unreadable heartbeat", "status: active\nlast_heartbeat_utc: yesterday\nheartbeat_ttl_minutes: 5", time.Time{}, 5 * time.Minute, true},
+		{"date only is not a heartbeat", "status: active\nlast_heartbeat_utc: 2026-01-01\nheartbeat_ttl_minutes: 5", time.Time{}, 5 * time.Minute, true},
+		{"unreadable heartbeat without a ttl", "status: active\nlast_heartbeat_utc: yesterday", time.Time{}, 0, false},
+		{"empty heartbeat", "status: active\nlast_heartbeat_utc: \"\"\nheartbeat_ttl_minutes: 5", time.Time{}, 5 * time.Minute, false},
 		{"ttl not a number", "status: active\nlast_heartbeat_utc: \"2026-01-01T00:00:00Z\"\nheartbeat_ttl_minutes: soon",
 			time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 0, false},
 		{"negative ttl", "status: active\nlast_heartbeat_utc: \"2026-01-01T00:00:00Z\"\nheartbeat_ttl_minutes: -5",
@@ -49,6 +54,14 @@ func TestHeartbeatAndStale(t *testing.T) {
 			}
 			if got := d.Stale(now); got != tt.stale {
 				t.Errorf("Stale = %v, want %v", got, tt.stale)
+			}
+			// A heartbeat written and unreadable is a finding on its line.
+			warned := false
+			for _, p := range d.Problems {
+				warned = warned || p.Line == 4 && strings.Contains(p.Message, "last_heartbeat_utc") && strings.Contains(p.Message, "is not an RFC 3339 time")
+			}
+			if want := strings.Contains(tt.name, "unreadable") || strings.Contains(tt.name, "date only"); warned != want {
+				t.Errorf("warned of the heartbeat: %v, want %v (%v)", warned, want, d.Problems)
 			}
 		})
 	}

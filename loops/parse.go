@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -687,6 +688,15 @@ func (p *docParser) checkMetaTypes() {
 			case nil:
 			default:
 				p.problem(f.Line, LevelError, "frontmatter: %s must be a string, got %s", f.Key, typeName(f.Value))
+			}
+		case HeartbeatKey:
+			// spine writes it (RFC 3339, UTC); one it cannot read makes
+			// the loop's heartbeat age unknown, which status --stale
+			// counts as stale.
+			if v := scalarString(f.Value); f.Value != nil && v != "" {
+				if _, err := time.Parse(time.RFC3339, v); err != nil {
+					p.problem(f.Line, LevelWarning, "frontmatter: %s %q is not an RFC 3339 time (such as 2026-11-28T10:00:00Z): the heartbeat's age is unknown, and spine status --stale counts the loop as stale; spine sets it on the loop's next run", HeartbeatKey, v)
+				}
 			}
 		case "heartbeat_ttl_minutes":
 			if _, ok := f.Value.(int64); !ok && f.Value != nil {
