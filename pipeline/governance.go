@@ -264,7 +264,16 @@ func (tx *govTx) writeFile(rel string, data []byte) error {
 	old, err := os.ReadFile(full)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		tx.undo = append(tx.undo, func() error { return os.Remove(full) })
+		tx.undo = append(tx.undo, func() error {
+			if err := os.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			return nil
+		})
+		// A first ledger may be configured in a folder not made yet.
+		if err := os.MkdirAll(filepath.Dir(full), fsx.DirMode); err != nil {
+			return fmt.Errorf("write %s: %w", rel, err)
+		}
 	case err != nil:
 		return fmt.Errorf("write %s: %w", rel, err)
 	default:

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -352,6 +353,24 @@ func lineSplice(t *testing.T, before, after string) (removed, added []string) {
 		s++
 	}
 	return a[p : len(a)-s], b[p : len(b)-s]
+}
+
+// TestGapFileMakesTheLedgersFolder: the first gap filed into a ledger
+// configured in a folder that does not exist yet makes the folder and
+// commits the ledger there, as gap list reads a missing ledger as empty.
+func TestGapFileMakesTheLedgersFolder(t *testing.T) {
+	r := newGovRepo(t, map[string]string{
+		"spine.yaml":      "gaps: ops/gaps.yaml\n",
+		"loops/LOOP-C.md": govLoop("LOOP-C", "## Stage 0: Go\n\n```sh {name=a}\ntrue\n```\n"),
+	})
+	r.mustSpine(exitOK, "gap", "list")
+	_, errs := r.mustSpine(exitOK, "gap", "file", "--loop", "LOOP-C", "--title", "t", "--severity", "low", "--type", "runtime-bug")
+	if strings.Contains(errs, "WARN") {
+		t.Errorf("gap file warned:\n%s", errs)
+	}
+	if !strings.Contains(r.read("ops/gaps.yaml"), `id: "GAP-OP-001"`) || !slices.Contains(r.headFiles(), "ops/gaps.yaml") {
+		t.Errorf("the ledger was not filed into and committed: %v\n%s", r.headFiles(), r.read("ops/gaps.yaml"))
+	}
 }
 
 func TestGapFileCloseRoundTrip(t *testing.T) {
