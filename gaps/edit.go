@@ -428,6 +428,14 @@ func (l *Ledger) rerenderItem(t *text, item *yaml.Node, sets []setting) ([]edit,
 	if err := enc.Close(); err != nil {
 		return nil, fmt.Errorf("%s:%d: rewrite gap: %w", l.Path, item.Line, err)
 	}
+	// A comment after the flow mapping (`- {id: X}  # owner: ops`) is
+	// kept, on the block's first line.
+	comment := ""
+	if end := string(t.line(last)); strings.LastIndexByte(end, '}') >= 0 {
+		if rest := strings.TrimSpace(end[strings.LastIndexByte(end, '}')+1:]); strings.HasPrefix(rest, "#") {
+			comment = "  " + rest
+		}
+	}
 	var b strings.Builder
 	pad := strings.Repeat(" ", len(prefix))
 	for i, ln := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
@@ -438,6 +446,9 @@ func (l *Ledger) rerenderItem(t *text, item *yaml.Node, sets []setting) ([]edit,
 			b.WriteString(pad)
 		}
 		b.WriteString(ln)
+		if i == 0 && comment != "" && !strings.Contains(ln, "#") {
+			b.WriteString(comment)
+		}
 		b.WriteString(t.nl)
 	}
 	return []edit{{from: item.Line, to: last + 1, repl: b.String()}}, nil

@@ -82,6 +82,12 @@ func TestClose(t *testing.T) {
 			new: "- id: W-8\n  status: fixed\n  description: \"flow style\"\n  severity: low\n  fixed_in: \"x\"\n  fixed_at: \"2026-03-02\"\n",
 		},
 		{
+			name: "flow-style gap keeps its line's comment",
+			in:   "gaps:\n- {id: G-2, title: \"flow\", parent_loop: LOOP-C}   # owner: ops team\n- id: G-3\n", id: "G-2", fixedIn: "x",
+			old: "- {id: G-2, title: \"flow\", parent_loop: LOOP-C}   # owner: ops team\n",
+			new: "- id: G-2  # owner: ops team\n  title: \"flow\"\n  parent_loop: LOOP-C\n  status: fixed\n  fixed_in: \"x\"\n  fixed_at: \"2026-03-02\"\n",
+		},
+		{
 			name: "merged status is overridden explicitly",
 			in:   weird, id: "W-7", fixedIn: "x",
 			old: "  description: merged fields\n",
