@@ -463,7 +463,7 @@ var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): `)
 
 // yamlErrorLine converts a YAML error's block-relative line to a file line.
 func yamlErrorLine(err error, block []byte, blockLine int) (int, string) {
-	msg := err.Error()
+	var msg string
 	n := 0
 	if te, ok := err.(*yaml.TypeError); ok && len(te.Errors) > 0 {
 		msg = te.Errors[0]
