@@ -44,7 +44,7 @@ func TestTwoHostsAlternateStages(t *testing.T) {
 		t.Fatal("b ran a's step")
 	}
 	cycle(a, "a") // prepare
-	if p := planOf(a, "a"); !strings.Contains(p["move"], "runs on host b") || !strings.HasPrefix(p["verify"], "waiting") {
+	if p := planOf(a, "a"); !strings.Contains(p["move"], "runs on host b") || !strings.HasPrefix(p["verify"], "waiting: waiting for step move, which runs on host b (this is a)") {
 		t.Fatalf("a's plan after stage 1: %v", p)
 	}
 	cycle(a, "a") // nothing: stage 2 is b's

@@ -198,6 +198,10 @@ func (p *Planner) PlanLoop(doc *loops.Document) []Item {
 			}
 			if hold == "" && it.State != StateDone && it.State != StateEdited && it.State != StatePending {
 				hold = fmt.Sprintf("waiting for step %s (%s)", step.Name, it.State)
+				if it.State == StateWaiting && strings.HasPrefix(it.Reason, "runs on host ") {
+					// Which host it waits for, not only that it waits.
+					hold = fmt.Sprintf("waiting for step %s, which %s", step.Name, it.Reason)
+				}
 			}
 			items = append(items, it)
 		}
