@@ -89,11 +89,22 @@ type Decision struct {
 	Reason string
 }
 
+// envYes reports whether an environment value approves a gate: "yes" in
+// any ASCII case, with ASCII blanks around it. Nothing else: not Unicode
+// case folding ("yeſ"), nor other spaces (the workflow's filter of the
+// step environment, which must not let one through, reads values so).
+func envYes(v string) bool {
+	v = strings.Trim(v, " \t\r\n")
+	// b|0x20 is the lower case of an ASCII letter, and 'y', 'e' or 's'
+	// only for that letter in either case.
+	return len(v) == 3 && v[0]|0x20 == 'y' && v[1]|0x20 == 'e' && v[2]|0x20 == 's'
+}
+
 // Check decides the gate for step in doc. A nil step is a governance
 // action's (spine loop close, gap file or close): an approver's committed
 // approval opens it, with nothing of a step to have changed since.
 func (g *Gates) Check(doc *loops.Document, step *loops.Step, gate string) Decision {
-	if v, ok := g.Env(gate); ok && !g.GitOnly && strings.EqualFold(strings.TrimSpace(v), "yes") {
+	if v, ok := g.Env(gate); ok && !g.GitOnly && envYes(v) {
 		return Decision{Approved: true, Approval: &artifacts.Approval{Source: "env", Author: gate + "=yes"}}
 	}
 	if !hasApproval(doc.Meta, gate) {

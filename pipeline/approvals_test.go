@@ -1273,3 +1273,19 @@ func TestListedByEmail(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvYes: NAME=yes opens a gate in any ASCII case, with ASCII blanks
+// around it; nothing else does, not a value Unicode folds to yes ("yeſ",
+// U+017F) nor one padded with other spaces, which the reusable workflow's
+// filter of the step environment would not take for yes either.
+func TestEnvYes(t *testing.T) {
+	for v, want := range map[string]bool{
+		"yes": true, "YES": true, "Yes": true, " yes ": true, "yes\n": true, "\tyes\r\n": true,
+		"": false, "y": false, "true": false, "1": false, "ye s": false, "yes;": false, "yess": false,
+		"ye\u017f": false, "yes\v": false, "yes\f": false, "yes\u00a0": false, "\u00a0yes": false, "ＹＥＳ": false,
+	} {
+		if got := envYes(v); got != want {
+			t.Errorf("envYes(%q) = %v, want %v", v, got, want)
+		}
+	}
+}

@@ -519,8 +519,11 @@ func (p *Planner) lostReason(doc *loops.Document, step string) string {
 	lost := p.LostRuns(doc)
 	var hold []loops.EvidenceRun
 	for _, e := range lost {
-		if governanceKey(e.RunKey) {
-			continue // a loop close or a gap edit, not a run of a step
+		if governanceKey(e.RunKey) && historyStep(e.Stage, e.Step) != e.Step {
+			// A loop close or a gap edit (its capability and its
+			// stage, which no step of a document has: a step may name
+			// the capability), not a run of a step.
+			continue
 		}
 		switch e.Status {
 		case artifacts.StatusPass, artifacts.StatusFail, artifacts.StatusInterrupted:

@@ -736,6 +736,18 @@ func TestGovernanceReceiptsAreNoStepRuns(t *testing.T) {
 		t.Errorf("plan of the reopened loop:\n%s", out)
 	}
 
+	// A step may name a governance capability: its lost run still holds
+	// it (the evidence bullet's stage is the step's, not closeout's).
+	r = newGovRepo(t, map[string]string{
+		"loops/LOOP-W.md": govLoop("LOOP-W", "## Stage 0: go\n\n```sh {name=wipe cap=loops.close destructive=true}\necho wiped\n```\n"),
+	})
+	r.mustSpine(exitOK, "run")
+	r.git("rm", "-rq", "receipts")
+	r.git("commit", "-qm", "receipts gone")
+	if out, _, _ := r.spine("plan"); !strings.Contains(out, "records run") || !strings.Contains(out, "receipt folder") {
+		t.Errorf("plan after the receipt of a step with cap=loops.close was removed:\n%s", out)
+	}
+
 	for _, id := range []string{"packs", "gaps", "PACKS"} {
 		r := newGovRepo(t, map[string]string{"loops/p.md": govLoop(id, "## Stage 0: A\n\n```sh {name=a}\ntrue\n```\n")})
 		if out, _ := r.mustSpine(exitUsage, "lint"); !strings.Contains(out, "loops/p.md:2: error: loop id \""+id+"\" is reserved") {
