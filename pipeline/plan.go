@@ -108,8 +108,9 @@ type Planner struct {
 	Ledger map[[2]string][]LedgerEntry
 	// docKeys holds Docs' ids and paths (see isDocument).
 	docKeys map[string]bool
-	// orphans indexes by step name the done runs of loops no document
-	// has the id of (see orphanRun), as indexes into History.All().
+	// orphans indexes by step name ("n\x00" prefix) and by command hash
+	// ("c\x00") the done runs of loops no document has the id of (see
+	// orphanRun), as indexes into History.All().
 	orphans map[string][]int
 	// foreign caches evidence by document.
 	foreign map[*loops.Document][]loops.EvidenceRun
@@ -367,7 +368,7 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 		}
 		if old := p.orphanRun(step); old != nil {
 			it.State = StateFailed
-			it.Reason = fmt.Sprintf("destructive, and step %s with this command passed at %s (%s) as loop %s, which no document has now: the loop's id changed after it ran? --retry %s runs it", step.Name, stamp(old.Started), old.RunKey, old.LoopID, step.Name)
+			it.Reason = fmt.Sprintf("destructive, and its command passed at %s as step %s of loop %s (%s), which no document has now (the loop's id changed, or it was removed): if this is new work, --retry %s runs it", stamp(old.Started), old.Step, old.LoopID, old.RunKey, step.Name)
 			return
 		}
 	}
@@ -630,12 +631,13 @@ func (p *Planner) renamedFrom(doc *loops.Document, step *loops.Step) *Run {
 }
 
 // orphanRun returns the latest pass (or allowed failure) of a step of
-// step's name and command in a loop whose id no document has now, or nil.
+// step's name or command in a loop whose id no document has now, or nil.
 // A loop document given a new id (its evidence block dropped, as when a
 // document is reused for the next wave) has no runs: its steps are new.
 // Its approvals may still be the old loop's (an approval follows a loop
 // renamed in a commit), so without this a destructive step that passed
-// would run again, approved by the approval it already ran under.
+// would run again, approved by the approval it already ran under; also
+// when the step was renamed in the same edit (its command finds it).
 func (p *Planner) orphanRun(step *loops.Step) *Run {
 	p.mu.Lock()
 	if p.orphans == nil {
@@ -648,12 +650,20 @@ func (p *Planner) orphanRun(step *loops.Step) *Run {
 		for i := range runs {
 			r := &runs[i]
 			if r.Err == "" && r.Done() && !r.governance() && !ids[r.LoopID] {
-				p.orphans[r.Step] = append(p.orphans[r.Step], i)
+				p.orphans["n\x00"+r.Step] = append(p.orphans["n\x00"+r.Step], i)
+				if r.CommandSHA != "" {
+					p.orphans["c\x00"+r.CommandSHA] = append(p.orphans["c\x00"+r.CommandSHA], i)
+				}
 			}
 		}
 	}
-	idx := p.orphans[step.Name]
+	idx := slices.Clone(p.orphans["n\x00"+step.Name])
+	idx = append(idx, p.orphans["c\x00"+artifacts.CommandSHA256(step.Command)]...)
+	if stored, n := StoredCommand(step.Command, p.Redactor); n > 0 {
+		idx = append(idx, p.orphans["c\x00"+artifacts.CommandSHA256(stored)]...)
+	}
 	p.mu.Unlock()
+	slices.Sort(idx) // history order
 	runs := p.History.All()
 	for k := len(idx) - 1; k >= 0; k-- {
 		if r := &runs[idx[k]]; p.sameCommand(r, step.Command) {

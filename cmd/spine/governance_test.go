@@ -765,7 +765,11 @@ func TestRenamedLoopKeepsItsDestructivePass(t *testing.T) {
 	doc := func(id string) string {
 		return govLoop(id, "## Stage 1: Go\n\n```sh {name=wipe gate=ALLOW_X destructive=true}\necho wiped >> wipes.txt\n```\n\n```sh {name=list destructive=true}\necho listed\n```\n")
 	}
-	for _, move := range []bool{false, true} {
+	for _, tc := range []struct {
+		move bool
+		name string // the step's name in the new wave
+	}{{false, "wipe"}, {true, "wipe"}, {false, "wipe-next"}} {
+		move := tc.move
 		r := newGovRepo(t, map[string]string{"loops/a.md": doc("LOOP-A"), ".gitignore": "wipes.txt\n"})
 		r.mustSpine(exitOK, "run")
 		path := "loops/a.md"
@@ -774,11 +778,13 @@ func TestRenamedLoopKeepsItsDestructivePass(t *testing.T) {
 			path = "loops/c.md"
 		}
 		// The new wave: another id, the evidence block gone, one
-		// command changed.
-		r.commit("wave 2", map[string]string{path: strings.Replace(doc("LOOP-B"), "echo listed", "echo listed again", 1)})
+		// command changed, the step perhaps renamed too.
+		next := strings.Replace(doc("LOOP-B"), "echo listed", "echo listed again", 1)
+		next = strings.Replace(next, "{name=wipe ", "{name="+tc.name+" ", 1)
+		r.commit("wave 2", map[string]string{path: next})
 		out, _, _ := r.spine("plan")
-		if !strings.Contains(out, "destructive, and step wipe with this command passed at") || !strings.Contains(out, "as loop LOOP-A, which no document has now") {
-			t.Errorf("move %v: plan:\n%s", move, out)
+		if !strings.Contains(out, "destructive, and its command passed at") || !strings.Contains(out, "as step wipe of loop LOOP-A") || !strings.Contains(out, "--retry "+tc.name+" runs it") {
+			t.Errorf("move %v, step %s: plan:\n%s", move, tc.name, out)
 		}
 		if strings.Contains(out, "list     failed") {
 			t.Errorf("move %v: a step whose command changed is held:\n%s", move, out)
@@ -787,7 +793,7 @@ func TestRenamedLoopKeepsItsDestructivePass(t *testing.T) {
 		if got := strings.Count(r.read("wipes.txt"), "wiped"); got != 1 {
 			t.Fatalf("move %v: the passed destructive step ran %d times, want once", move, got)
 		}
-		r.mustSpine(exitOK, "run", "--retry", "wipe")
+		r.mustSpine(exitOK, "run", "--retry", tc.name)
 		if got := strings.Count(r.read("wipes.txt"), "wiped"); got != 2 {
 			t.Errorf("move %v: --retry wipe: ran %d times in all, want 2", move, got)
 		}
