@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spinehq/spine/caps"
+	"github.com/spinehq/spine/internal/termtext"
 	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/pipeline"
 )
@@ -70,7 +71,7 @@ effective_gate, needs_approval, destructive, timeout, command, extra, line.`,
 				return exitf(exitUsage, "%v", err)
 			}
 			for _, p := range probs {
-				fmt.Fprintln(a.stderr, p.String())
+				fmt.Fprintln(a.stderr, termtext.Safe(p.String()))
 			}
 			out := []capJSON{}
 			if reg == nil {

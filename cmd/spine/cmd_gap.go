@@ -12,6 +12,7 @@ import (
 
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/gaps"
+	"github.com/spinehq/spine/internal/termtext"
 	"github.com/spinehq/spine/pipeline"
 )
 
@@ -50,7 +51,7 @@ func (a *app) readLedger(rc *repoContext) (*gaps.Ledger, error) {
 // printGapProblems writes ledger findings to stderr as file:line lines.
 func (a *app) printGapProblems(probs []gaps.Problem) {
 	for _, p := range probs {
-		fmt.Fprintln(a.stderr, p.String())
+		fmt.Fprintln(a.stderr, termtext.Safe(p.String()))
 	}
 }
 

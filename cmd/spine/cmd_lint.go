@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"github.com/spinehq/spine/internal/termtext"
 	"github.com/spinehq/spine/loops"
 )
 
@@ -42,7 +43,9 @@ Exit status 2 when any finding is an error.`,
 				}
 			} else {
 				for _, p := range probs {
-					fmt.Fprintln(a.stdout, p.String())
+					// A finding quotes the document (an attribute, a
+					// frontmatter value): made safe for the terminal.
+					fmt.Fprintln(a.stdout, termtext.Safe(p.String()))
 				}
 			}
 			errs := 0

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/internal/termtext"
 	"github.com/spinehq/spine/packs"
 	"github.com/spinehq/spine/pipeline"
 )
@@ -96,7 +97,7 @@ status, summary, started_at, or null).`,
 			}
 			all, probs := loadPacks(rc)
 			for _, p := range probs {
-				fmt.Fprintln(a.stderr, p.String())
+				fmt.Fprintln(a.stderr, termtext.Safe(p.String()))
 			}
 			hist, err := pipeline.LoadHistory(rc.root, rc.cfg.Receipts, stateDir(rc.root))
 			if err != nil {

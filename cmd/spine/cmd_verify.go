@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/internal/termtext"
 	"github.com/spinehq/spine/pipeline"
 )
 
@@ -101,7 +102,7 @@ Exit status 1 when anything does not match.`,
 				}
 			} else {
 				for _, p := range rep.Problems {
-					fmt.Fprintln(a.stdout, p.String())
+					fmt.Fprintln(a.stdout, termtext.Safe(p.String()))
 				}
 				if sigs != nil {
 					fmt.Fprintf(a.stdout, "%d of %d receipt(s) signed by a trusted key\n", sigs.Signed, sigs.Receipts)

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/spinehq/spine/internal/gitx"
+	"github.com/spinehq/spine/internal/termtext"
 	"github.com/spinehq/spine/pipeline"
 )
 
@@ -54,7 +55,7 @@ func (a *app) pushOptions(opts pipeline.Options, gf gitopsFlags, quiet bool) (pi
 		out = a.stderr
 	}
 	po := pipeline.NewPushOptions(opts, gf.remote, gf.branch)
-	po.Notice = func(msg string) { fmt.Fprintln(out, msg) }
+	po.Notice = func(msg string) { fmt.Fprintln(out, termtext.Safe(msg)) }
 	return po, out
 }
 
@@ -178,7 +179,7 @@ systemd timer, whose next tick runs what waits).`,
 			w := &pipeline.Watcher{
 				Root: root, Remote: gf.remote, Branch: gf.branch, Push: !noPush,
 				Interval: interval, Log: log,
-				Notice: func(msg string) { fmt.Fprintln(a.stdout, msg) },
+				Notice: func(msg string) { fmt.Fprintln(a.stdout, termtext.Safe(msg)) },
 				Load: func() (pipeline.Options, error) {
 					rc, err := a.openRepo()
 					if err != nil {
@@ -217,9 +218,9 @@ systemd timer, whose next tick runs what waits).`,
 					return exitf(exitFailed, "%v", err)
 				}
 				if res.Idle != "" && !quiet {
-					fmt.Fprintln(a.stdout, res.Idle)
+					fmt.Fprintln(a.stdout, termtext.Safe(res.Idle))
 					for _, s := range res.Invalid {
-						fmt.Fprintf(a.stdout, "skip %s\n", s)
+						fmt.Fprintf(a.stdout, "skip %s\n", termtext.Safe(fmt.Sprint(s)))
 					}
 				}
 				if res.Outcome != nil && res.Outcome.Failed {

@@ -1258,3 +1258,21 @@ func TestIndexSaysAChainIsBroken(t *testing.T) {
 		t.Errorf("the index does not say LOOP-C's chain is broken:\n%s", index)
 	}
 }
+
+// TestDocumentTextIsSafeOnTheTerminal: what a document says reaches the
+// terminal with its control characters (an escape sequence that sets the
+// window title, a right-to-left override) shown, not obeyed: in lint's
+// findings and in run's and watch's lines about a loop they skip.
+func TestDocumentTextIsSafeOnTheTerminal(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-T\nstatus: active\napprovals: [\"G\\e]0;PWNED\\a\", \"G\u202eX\"]\n---\n\n# Loop Scope: LOOP-T\n\n## Stage 0: one\n\n```sh {name=ab after=\x1b]0;TITLE\x07zz}\necho hi\n```\n")
+	for _, args := range [][]string{{"lint"}, {"run"}, {"run", "--dry-run"}, {"watch", "--once"}, {"plan"}, {"status"}} {
+		out, errOut, _ := spine(t, append([]string{"--repo", dir}, args...)...)
+		all := out + errOut
+		if strings.ContainsAny(all, "\x1b\x07\u202e") {
+			t.Errorf("spine %v printed a control character raw:\n%q", args, all)
+		}
+		if args[0] == "lint" && (!strings.Contains(all, `^[]0;TITLE^Gzz`) || !strings.Contains(all, `\u202e`)) {
+			t.Errorf("spine lint does not show the characters escaped:\n%s", all)
+		}
+	}
+}

@@ -141,7 +141,7 @@ func (t *termReporter) StepEnd(it *pipeline.Item, rc *artifacts.Receipt) {
 	case artifacts.StatusPass:
 		line = t.paint("32", "✔") + " " + it.Name + " " + fmtDur(dur)
 		if rc.Summary != "" {
-			line += " " + rc.Summary
+			line += " " + termtext.Safe(rc.Summary)
 		}
 	case artifacts.StatusFail:
 		line = t.paint("31", "✖") + fmt.Sprintf(" %s exit %d", it.Name, rc.ExitCode)
@@ -149,10 +149,10 @@ func (t *termReporter) StepEnd(it *pipeline.Item, rc *artifacts.Receipt) {
 			line += " (allowed to fail)"
 		}
 		if rc.Note != "" {
-			line += ": " + rc.Note
+			line += ": " + termtext.Safe(rc.Note)
 		}
 	case artifacts.StatusInterrupted:
-		line = t.paint("33", "⚠") + " " + it.Name + " interrupted: " + rc.Note
+		line = t.paint("33", "⚠") + " " + it.Name + " interrupted: " + termtext.Safe(rc.Note)
 	default:
 		line = rc.Status + " " + it.Name
 	}
@@ -201,11 +201,13 @@ func (t *termReporter) Held(it *pipeline.Item) {
 	if t.curDoc != it.LoopID {
 		t.Loop(it.Doc)
 	}
-	t.printf("    %s %s %s: %s\n", icon, it.Name, it.State, it.Reason)
+	t.printf("    %s %s %s: %s\n", icon, termtext.Safe(it.Name), it.State, termtext.Safe(it.Reason))
 	t.rows = append(t.rows, summaryRow{loop: it.LoopID, step: it.Name, result: string(it.State), next: next})
 }
 
-func (t *termReporter) Notice(msg string) { t.printf("%s\n", msg) }
+// Notice prints a line of the run's (a reason, a skip: text a document
+// or an author may hold, made safe for the terminal).
+func (t *termReporter) Notice(msg string) { t.printf("%s\n", termtext.Safe(msg)) }
 
 // Warn prints msg as Notice does or, when the reporter is quiet (--quiet,
 // --json), to errw: a run that exits 2 for a loop it skipped says which
@@ -218,7 +220,7 @@ func (t *termReporter) Warn(msg string) {
 	if t.errw != nil {
 		t.mu.Lock()
 		defer t.mu.Unlock()
-		fmt.Fprintf(t.errw, "%s\n", msg)
+		fmt.Fprintf(t.errw, "%s\n", termtext.Safe(msg))
 	}
 }
 
@@ -280,7 +282,7 @@ func (t *termReporter) skipped(out *pipeline.Outcome) {
 	for i, s := range out.Skipped {
 		names[i] = s.What
 	}
-	fmt.Fprintf(t.w, "%d loop(s) skipped, see above: %s\n", len(names), strings.Join(names, ", "))
+	fmt.Fprintf(t.w, "%d loop(s) skipped, see above: %s\n", len(names), termtext.Safe(strings.Join(names, ", ")))
 }
 
 func fmtDur(d time.Duration) string {
