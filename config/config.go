@@ -169,6 +169,38 @@ func Parse(name string, data []byte) (c *Config, err error) {
 	return c, nil
 }
 
+// mapValue returns the value of key k in mapping n, also one a merge key
+// ("<<: *defaults") brings in, or nil. depth bounds merges of merges.
+func mapValue(n *yaml.Node, k string, depth int) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n == nil || n.Kind != yaml.MappingNode || depth > 10 {
+		return nil
+	}
+	var own, merged *yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		switch key, v := n.Content[i], n.Content[i+1]; {
+		case key.Value == k && key.Tag != "!!merge":
+			own = v // the last of duplicate keys wins, as in decoding
+		case key.Tag == "!!merge" || key.Value == "<<":
+			srcs := []*yaml.Node{v}
+			if v.Kind == yaml.SequenceNode {
+				srcs = v.Content
+			}
+			for _, src := range srcs {
+				if m := mapValue(src, k, depth+1); m != nil && merged == nil {
+					merged = m
+				}
+			}
+		}
+	}
+	if own != nil {
+		return own
+	}
+	return merged
+}
+
 // keyError is a value validate refuses, with the path of its key
 // ("policy.approvers", 2 for the third entry) so that Parse can name
 // its line.
@@ -200,14 +232,7 @@ func lineOf(data []byte, path []any) int {
 		var next *yaml.Node
 		switch k := step.(type) {
 		case string:
-			if n.Kind == yaml.MappingNode {
-				// The last of duplicate keys wins, as in decoding.
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					if n.Content[i].Value == k {
-						next = n.Content[i+1]
-					}
-				}
-			}
+			next = mapValue(n, k, 0)
 		case int:
 			if n.Kind == yaml.SequenceNode && k < len(n.Content) {
 				next = n.Content[k]

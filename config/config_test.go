@@ -36,6 +36,8 @@ func TestParseRefuses(t *testing.T) {
 		{"secret_env starting with a digit", "policy: {secret_env: [1PASS]}\n", `policy.secret_env[0] "1PASS"`},
 		{"base_url javascript", "site: {base_url: \"javascript:alert(1)//\"}\n", `spine.yaml:1: site.base_url: "javascript:alert(1)//": want an http:// or https:// URL`},
 		{"approver without an address", "policy:\n  approvers:\n    - dana@x.example\n    - Dana Lead\n", `spine.yaml:4: policy.approvers[1] "Dana Lead" has no email address`},
+		{"value through a merge key", "policy:\n  require_signed: false\n  <<:\n    approvers:\n      - Dana\n", `spine.yaml:5: policy.approvers[0] "Dana" has no email address`},
+		{"value through merged aliases", "site: &d\n  title: T\npolicy:\n  <<: [{secret_env: [OK]}, {approvers: [\"Dana\"]}]\n", `spine.yaml:4: policy.approvers[0] "Dana" has no email address`},
 		{"value through an alias", "site:\n  title: &k ../k.asc\npolicy:\n  signing_keys: [*k]\n", "spine.yaml:4: policy.signing_keys[0]"},
 		{"base_url without a host", "site: {base_url: \"https:///x\"}\n", `site.base_url`},
 		{"not a mapping", "- a\n- b\n", "cannot unmarshal"},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -42,8 +43,9 @@ var parserProblems = []string{
 // For a parser error it is the line of the problem itself: yaml.v3 does
 // not say it, so data is parsed again by yaml.v2 (the same parser, which
 // names the problem's line; only on this error path, and only up to the
-// error, so aliases are not expanded). Either way the line is one of
-// data's (the end of the stream is its last line).
+// error, so aliases are not expanded). A flow collection left open ("[a,
+// b" without its "]") is named by its bracket's line. Either way the line
+// is one of data's (the end of the stream is its last line).
 func ErrorLine(data []byte, err error) (int, string) {
 	msg := err.Error()
 	m := syntaxLine.FindStringSubmatch(msg)
@@ -57,8 +59,14 @@ func ErrorLine(data []byte, err error) (int, string) {
 	}
 	if isParserProblem(msg) {
 		n++ // the enclosing collection's line, counted from 1
-		if p := problemLine(data, msg); p > 0 {
-			n = p
+		// For a flow collection left open that is the line of its
+		// bracket, the best there is: the problem's line is wherever
+		// the scanner stopped, lines later. For the others it is
+		// the problem's own line.
+		if !strings.HasPrefix(msg, "did not find expected ',' or") {
+			if p := problemLine(data, msg); p > 0 {
+				n = p
+			}
 		}
 	}
 	return min(max(n, 1), lineCount(data)), msg
@@ -82,9 +90,14 @@ func problemLine(data []byte, msg string) (line int) {
 			line = 0
 		}
 	}()
-	var v struct{}
-	err := yamlv2.Unmarshal(data, &v)
-	if err == nil {
+	// Every document, up to the one that fails.
+	dec := yamlv2.NewDecoder(bytes.NewReader(data))
+	var err error
+	for err == nil {
+		var v struct{}
+		err = dec.Decode(&v)
+	}
+	if errors.Is(err, io.EOF) {
 		return 0
 	}
 	m := syntaxLine.FindStringSubmatch(err.Error())

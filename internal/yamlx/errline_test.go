@@ -1,7 +1,9 @@
 package yamlx
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -38,11 +40,19 @@ func TestErrorLine(t *testing.T) {
 		{"mapping in a value (scanner)", "a: 1\nb: c: d\n", 2, "mapping values are not allowed in this context"},
 		{"open quote (scanner)", "a: 1\nb: \"unterminated\n", 2, "found unexpected end of stream"},
 		{"CRLF lines", "a: 1\r\nb: 2\r\nkey: [a, b\r\n", 3, "did not find expected ',' or ']'"},
+		{"bracket left open, lines before the end", "a: 1\napprovals: [X, Y\nowner: a\nb: 2\n", 2, "did not find expected ',' or ']'"},
+		{"brace left open in a list", "gaps:\n  - id: 1\n    notes:\n      - {c: 1\n      - note 1\n      - note 2\n  - id: 2\n", 4, "did not find expected ',' or '}'"},
+		{"in a second document", "loops: [a]\n---\npolicy:\n  approvers:\n   - a\n  - b\n", 6, "did not find expected key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var n yaml.Node
-			err := yaml.Unmarshal([]byte(tc.src), &n)
-			if err == nil {
+			// Every document, as spine.yaml's reader does.
+			dec := yaml.NewDecoder(strings.NewReader(tc.src))
+			var err error
+			for err == nil {
+				var n yaml.Node
+				err = dec.Decode(&n)
+			}
+			if errors.Is(err, io.EOF) {
 				t.Fatal("parsed")
 			}
 			line, msg := ErrorLine([]byte(tc.src), err)
