@@ -266,6 +266,11 @@ the first pack of verify/ (or "baseline"; --pack to choose).`,
 			if runs := hist.Loop(id); len(runs) > 0 {
 				return exitf(exitUsage, "loop id %s has %d receipt(s) (the latest %s): it was a loop's, whose runs would count as the new loop's; choose another id", id, len(runs), runs[len(runs)-1].Dir)
 			}
+			for _, run := range hist.All() {
+				if strings.EqualFold(run.LoopID, id) {
+					return exitf(exitUsage, "loop id %s has receipts (%s); ids that differ only in case share an artifact folder: choose another id", run.LoopID, run.Dir)
+				}
+			}
 			if sc.Owner == "" {
 				sc.Owner = "@" + currentUser()
 			}

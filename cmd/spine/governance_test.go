@@ -933,6 +933,7 @@ func TestLoopNewScaffold(t *testing.T) {
 		{strings.ToLower(id), "loops", "ids that differ only in case share an artifact folder"},
 		{"packs", "loops", `loop id "packs" is reserved`},
 		{"LOOP-OLD", "loops", "loop id LOOP-OLD has 1 receipt(s)"},
+		{"loop-old", "loops", "loop id LOOP-OLD has receipts"},
 		{"LOOP-Z", ".git", "git keeps no file under a .git folder"},
 		{"LOOP-Z", "loops/.git", "git keeps no file under a .git folder"},
 	} {
