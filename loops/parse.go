@@ -1213,6 +1213,28 @@ const (
 	GapsLoopID = "gaps"
 )
 
+// The stages of spine's own receipts (pipeline's governance actions): a
+// verify pack run by hand, a gap ledger edit, a loop's closeout. No stage
+// heading of a document can name one (a stage title starts "Stage N").
+const (
+	StageManual   = "manual"
+	StageGaps     = "gaps"
+	StageCloseout = "closeout"
+)
+
+// RunStepKey is the name a receipt of stage and step is a run of among its
+// loop's steps: step, or, for a governance action's receipt, "<stage>:
+// <step>" (no colon or space), which no step of a document can be (a step
+// name has no colon). A loop closed by spine loop close has a receipt of
+// step "close"; its own step named close has not run.
+func RunStepKey(stage, step string) string {
+	switch stage {
+	case StageCloseout, StageGaps, StageManual:
+		return stage + ":" + step
+	}
+	return step
+}
+
 // reservedLoopID reports whether id is one of spine's own (in any case:
 // artifact folders may be case-insensitive).
 func reservedLoopID(id string) bool {

@@ -40,11 +40,11 @@ const (
 	GapsLoopID = loops.GapsLoopID
 
 	// StageManual is the stage of a pack run by hand.
-	StageManual = "manual"
+	StageManual = loops.StageManual
 	// StageGaps is the stage of gap ledger edits.
-	StageGaps = "gaps"
+	StageGaps = loops.StageGaps
 	// StageCloseout is the stage of a loop's closeout receipt.
-	StageCloseout = "closeout"
+	StageCloseout = loops.StageCloseout
 	// StepClose is the step name of a loop's closeout receipt. Its
 	// runs are not runs of a step of that name (History keeps the
 	// governance stages' runs apart: historyStep).

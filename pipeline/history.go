@@ -19,6 +19,7 @@ import (
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/mapfile"
+	"github.com/spinehq/spine/loops"
 )
 
 // Run is what planning needs to know of one receipt.
@@ -110,18 +111,10 @@ func runBefore(a, b *Run) bool {
 	return a.Dir < b.Dir
 }
 
-// historyStep is the name a run is indexed under for its loop: its step's,
-// or, for a governance action's receipt (a stage no heading can name:
-// closeout, gaps, manual), "<stage>:<step>", which no step of a document
-// can be (a step name has no colon). A loop closed by spine loop close
-// has a receipt of step "close"; its own step named close has not run.
-func historyStep(stage, step string) string {
-	switch stage {
-	case StageCloseout, StageGaps, StageManual:
-		return stage + ":" + step
-	}
-	return step
-}
+// historyStep is the name a run is indexed under for its loop
+// (loops.RunStepKey): its step's, or, for a governance action's receipt,
+// one no step of a document can have.
+func historyStep(stage, step string) string { return loops.RunStepKey(stage, step) }
 
 // HistoryStep is the step name History's Latest and Step know the run of
 // a stage's step by: the step's own, or, for the stages of governance

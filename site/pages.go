@@ -854,9 +854,12 @@ func (st *buildState) loopData(d *loops.Document) *loopPage {
 	}
 	runs := st.runsOf(d.LoopID)
 	states := st.states[d.LoopID]
+	// A run is its step's by loops.RunStepKey: a loop close's receipt
+	// (step "close") is no run of a step named close.
+	stepOf := func(r *receiptRec) string { return loops.RunStepKey(r.Receipt.Stage, r.Receipt.Step) }
 	lastOf := map[string]*receiptRec{}
 	for _, r := range runs {
-		lastOf[r.Receipt.Step] = r
+		lastOf[stepOf(r)] = r
 	}
 	// Stages and steps.
 	var rows []timelineRow
@@ -886,7 +889,7 @@ func (st *buildState) loopData(d *loops.Document) *loopPage {
 				inDoc[s.Name] = true
 				var sr []*receiptRec
 				for _, r := range runs {
-					if r.Receipt.Step == s.Name {
+					if stepOf(r) == s.Name {
 						sr = append(sr, r)
 					}
 				}
@@ -902,11 +905,11 @@ func (st *buildState) loopData(d *loops.Document) *loopPage {
 	var extra []string
 	extraRuns := map[string][]*receiptRec{}
 	for _, r := range runs {
-		if !inDoc[r.Receipt.Step] {
-			if extraRuns[r.Receipt.Step] == nil {
-				extra = append(extra, r.Receipt.Step)
+		if k := stepOf(r); !inDoc[k] {
+			if extraRuns[k] == nil {
+				extra = append(extra, k)
 			}
-			extraRuns[r.Receipt.Step] = append(extraRuns[r.Receipt.Step], r)
+			extraRuns[k] = append(extraRuns[k], r)
 		}
 	}
 	for _, s := range extra {
@@ -926,7 +929,7 @@ func (st *buildState) loopData(d *loops.Document) *loopPage {
 		}
 		var blocked *receiptRec
 		for _, r := range runs {
-			if r.Receipt.Step != step {
+			if stepOf(r) != step {
 				continue
 			}
 			switch {

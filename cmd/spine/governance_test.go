@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -734,6 +735,12 @@ func TestGovernanceReceiptsAreNoStepRuns(t *testing.T) {
 	r.commit("reopen", map[string]string{"loops/LOOP-K.md": doc})
 	if out, _, _ := r.spine("plan"); !strings.Contains(out, "gate ALLOW_K not approved") {
 		t.Errorf("plan of the reopened loop:\n%s", out)
+	}
+	// The site agrees: the step close has no last run.
+	r.mustSpine(exitOK, "site", "build")
+	page := regexp.MustCompile(`\s+`).ReplaceAllString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(r.read("public/loops/LOOP-K/index.html"), " "), " ")
+	if !strings.Contains(page, "close blocked gate= ALLOW_K destructive —") {
+		t.Errorf("the loop page shows the closeout receipt as the step close's run:\n%s", page)
 	}
 
 	// A step may name a governance capability: its lost run still holds
