@@ -1338,6 +1338,12 @@ func (p *docParser) checkAfter() {
 				continue
 			}
 			loopID, name := AfterRef(s.After)
+			if reservedLoopID(loopID) {
+				// spine's own receipts (a pack run by hand, a gap
+				// edit) are no loop's steps' runs.
+				p.problem(s.Line, LevelError, "step %q: after=%s names %s, spine's own receipts, which are no step's runs; it would wait for ever (a verify step in a loop runs a pack)", s.Name, s.After, loopID)
+				continue
+			}
 			if loopID != "" && loopID != d.LoopID {
 				continue
 			}

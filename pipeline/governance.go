@@ -980,8 +980,8 @@ func GovernanceFindings(root string, cfg *config.Config, set *loops.Set, reg *ca
 				}
 				gates[gate] = true
 				loopID, name := loops.AfterRef(s.After)
-				if s.After == "" || loopID == "" || loopID == d.LoopID {
-					continue // its own loop's: the document's finding
+				if s.After == "" || loopID == "" || loopID == d.LoopID || strings.EqualFold(loopID, PacksLoopID) || strings.EqualFold(loopID, GapsLoopID) {
+					continue // its own loop's, or spine's: the document's finding
 				}
 				switch other := byID[loopID]; {
 				case other == nil:

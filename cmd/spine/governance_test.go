@@ -755,6 +755,14 @@ func TestGovernanceReceiptsAreNoStepRuns(t *testing.T) {
 		t.Errorf("plan after the receipt of a step with cap=loops.close was removed:\n%s", out)
 	}
 
+	// No step waits on them.
+	r = newGovRepo(t, map[string]string{
+		"loops/LOOP-Q.md": govLoop("LOOP-Q", "## Stage 0: go\n\n```sh {name=b after=packs/example}\necho b\n```\n"),
+	})
+	if out, _ := r.mustSpine(exitUsage, "lint"); !strings.Contains(out, `loops/LOOP-Q.md:11: error: step "b": after=packs/example names packs, spine's own receipts`) || strings.Contains(out, "warning") {
+		t.Errorf("lint of after=packs/example:\n%s", out)
+	}
+
 	for _, id := range []string{"packs", "gaps", "PACKS"} {
 		r := newGovRepo(t, map[string]string{"loops/p.md": govLoop(id, "## Stage 0: A\n\n```sh {name=a}\ntrue\n```\n")})
 		if out, _ := r.mustSpine(exitUsage, "lint"); !strings.Contains(out, "loops/p.md:2: error: loop id \""+id+"\" is reserved") {
