@@ -695,7 +695,7 @@ func (p *docParser) checkMetaTypes() {
 			// counts as stale.
 			if v := scalarString(f.Value); f.Value != nil && v != "" {
 				if _, err := time.Parse(time.RFC3339, v); err != nil {
-					p.problem(f.Line, LevelWarning, "frontmatter: %s %q is not an RFC 3339 time (such as 2026-11-28T10:00:00Z): the heartbeat's age is unknown, and spine status --stale counts the loop as stale; spine sets it on the loop's next run", HeartbeatKey, v)
+					p.problem(f.Line, LevelWarning, "frontmatter: %s %q is not an RFC 3339 time (such as 2026-11-28T10:00:00Z): the heartbeat's age is unknown (spine status --stale counts an active loop with heartbeat_ttl_minutes as stale); spine sets it when it runs the loop", HeartbeatKey, v)
 				}
 			}
 		case "heartbeat_ttl_minutes":

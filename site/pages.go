@@ -1112,6 +1112,15 @@ func (st *buildState) loopRows(root string) []loopRow {
 func (st *buildState) heartbeat(d *loops.Document) (age, class, title string) {
 	h := d.Heartbeat()
 	if h.Last.IsZero() {
+		if v := d.Meta.String(loops.HeartbeatKey); v != "" {
+			// Written but unreadable: its age is unknown, which
+			// status --stale counts as stale (Document.Stale).
+			class = "none"
+			if d.Stale(st.now) {
+				class = "stale"
+			}
+			return "?", class, "last_heartbeat_utc " + strconv.Quote(v) + " is not a time spine reads"
+		}
 		return "—", "none", "no last_heartbeat_utc"
 	}
 	a := st.now.Sub(h.Last)

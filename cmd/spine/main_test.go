@@ -1276,3 +1276,27 @@ func TestDocumentTextIsSafeOnTheTerminal(t *testing.T) {
 		}
 	}
 }
+
+// TestUnreadableHeartbeatIsStaleEverywhere: an active loop whose
+// last_heartbeat_utc spine cannot read is stale for status --stale, in
+// status --json and on the site's index, and lint says why.
+func TestUnreadableHeartbeatIsStaleEverywhere(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-H\nstatus: active\nheartbeat_ttl_minutes: 60\nlast_heartbeat_utc: \"yesterday\"\n---\n\n# Loop Scope: LOOP-H\n")
+	if _, _, code := spine(t, "--repo", dir, "status", "--stale"); code != 1 {
+		t.Errorf("status --stale: exit %d, want 1", code)
+	}
+	if js, _, _ := spine(t, "--repo", dir, "status", "--json"); !strings.Contains(js, `"heartbeat_stale": true`) {
+		t.Errorf("status --json:\n%s", js)
+	}
+	if out, _, _ := spine(t, "--repo", dir, "lint"); !strings.Contains(out, `loops/a.md:5: warning: frontmatter: last_heartbeat_utc "yesterday" is not an RFC 3339 time`) {
+		t.Errorf("lint:\n%s", out)
+	}
+	out := filepath.Join(t.TempDir(), "site")
+	if _, errOut, code := spine(t, "--repo", dir, "site", "build", "--out", out); code != 0 {
+		t.Fatalf("site build: exit %d\n%s", code, errOut)
+	}
+	index, _ := os.ReadFile(filepath.Join(out, "index.html"))
+	if !strings.Contains(string(index), `<span class="hb hb-stale" title="last_heartbeat_utc &#34;yesterday&#34; is not a time spine reads">?</span>`) {
+		t.Errorf("the index's heartbeat cell:\n%s", regexp.MustCompile(`<span class="hb[^<]*</span>`).FindString(string(index)))
+	}
+}
