@@ -132,7 +132,13 @@ func (t *transformer) Transform(doc *ast.Document, reader text.Reader, pc parser
 	for _, h := range headings {
 		if id, ok := h.AttributeString("id"); ok {
 			if b, ok := id.([]byte); ok && anchors[string(b)] {
-				h.SetAttributeString("id", pc.IDs().Generate(b, ast.KindHeading))
+				// Not another step's either ("step a" becomes
+				// step-a-1, step a-1's anchor).
+				next := pc.IDs().Generate(b, ast.KindHeading)
+				for anchors[string(next)] {
+					next = pc.IDs().Generate(b, ast.KindHeading)
+				}
+				h.SetAttributeString("id", next)
 			}
 		}
 	}

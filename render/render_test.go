@@ -211,6 +211,15 @@ func TestStepAnchorsAreUnique(t *testing.T) {
 	if !strings.Contains(got, `<div class="step state-unknown" id="step-wipe"><div class="step-head"><span class="badge state-unknown">unknown</span><code class="step-name">wipe</code>`) {
 		t.Errorf("the first step wipe lacks its anchor:\n%s", got)
 	}
+	// The id a renamed heading gets is no other step's.
+	got = renderString(t, render.New(render.Options{}), "### step a\n\n```sh {name=a}\necho a\n```\n\n```sh {name=a-1}\necho b\n```\n")
+	list = nil
+	for _, m := range regexp.MustCompile(` id="([^"]*)"`).FindAllStringSubmatch(got, -1) {
+		list = append(list, m[1])
+	}
+	if diff := cmp.Diff([]string{"step-a-2", "step-a", "step-a-1"}, list); diff != "" {
+		t.Errorf("ids in the page (-want +got):\n%s\n%s", diff, got)
+	}
 }
 
 func TestHighlight(t *testing.T) {
