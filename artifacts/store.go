@@ -583,6 +583,51 @@ func listDay(d dayDir) ([]Entry, error) {
 	return out, nil
 }
 
+// LinkedFolders returns the repository-relative paths of the symbolic
+// links under the receipts folder where a year, month or day folder would
+// be (all-digit names): List never follows them, so the receipts behind
+// one are neither listed nor verified, and Verify says so.
+func (s *Store) LinkedFolders() ([]string, error) {
+	dir := s.dir()
+	root, err := SafeJoin(s.Root, dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	var walk func(abs, rel string, level int) error
+	walk = func(abs, rel string, level int) error {
+		des, err := os.ReadDir(abs)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		digits := 2
+		if level == 0 {
+			digits = 4
+		}
+		for _, de := range des {
+			if !allDigits(de.Name(), digits) {
+				continue
+			}
+			switch {
+			case de.Type()&fs.ModeSymlink != 0:
+				out = append(out, rel+"/"+de.Name())
+			case de.IsDir() && level < 2:
+				if err := walk(filepath.Join(abs, de.Name()), rel+"/"+de.Name(), level+1); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if fi, err := os.Lstat(root); err != nil || !fi.IsDir() {
+		return nil, nil // List says what is wrong with the folder itself
+	}
+	return out, walk(root, dir, 0)
+}
+
 // subdirs returns the names of the real (non-symlink) subdirectories of
 // dir whose names are digits-long ASCII digits.
 func subdirs(dir string, digits int) ([]string, error) {

@@ -56,7 +56,8 @@ func groupByLoop(entries []Entry) map[string][]*Entry {
 
 // Problem is one finding of Verify.
 type Problem struct {
-	// RunKey is the run the problem belongs to (its folder name).
+	// RunKey is the run the problem belongs to (its folder name); empty
+	// for a problem of a folder of receipts (a symbolic link).
 	RunKey string `json:"run_key"`
 	// Path is the repository-relative file concerned (receipt.json,
 	// output.log or an artifact), with forward slashes.
@@ -65,8 +66,12 @@ type Problem struct {
 	Problem string `json:"problem"`
 }
 
-// String formats the problem as "path: RUN_KEY: problem".
+// String formats the problem as "path: RUN_KEY: problem" ("path:
+// problem" without a run key).
 func (p Problem) String() string {
+	if p.RunKey == "" {
+		return p.Path + ": " + p.Problem // of a folder, not of a run
+	}
 	return p.Path + ": " + p.RunKey + ": " + p.Problem
 }
 
@@ -96,7 +101,15 @@ func Verify(repoRoot string, st *Store) (*VerifyReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
-	return VerifyEntries(repoRoot, s.Root, entries), nil
+	rep := VerifyEntries(repoRoot, s.Root, entries)
+	links, err := s.LinkedFolders()
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	for _, l := range links {
+		rep.Problems = append(rep.Problems, Problem{Path: l, Problem: "a symbolic link where a folder of receipts belongs: spine does not follow it, so the receipts behind it are not verified (or seen by plan and the site)"})
+	}
+	return rep, nil
 }
 
 // VerifyEntries checks listed run folders (as returned by List of a store

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -108,6 +109,21 @@ func oneLine(s string) string {
 	return s
 }
 
+// presentNoFollow reports whether the repository-relative file rel is
+// under root with no symbolic link on the way (a receipt behind a linked
+// day folder is not one the store lists, nor one verify checked).
+func presentNoFollow(root, rel string) bool {
+	p := root
+	for _, part := range strings.Split(rel, "/") {
+		p = filepath.Join(p, part)
+		fi, err := os.Lstat(p)
+		if err != nil || fi.Mode()&fs.ModeSymlink != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // CheckEvidence returns a problem for every run the evidence blocks of docs
 // record whose receipt.json is not in st: a receipt deleted at the end of
 // a loop's chain, which the chain itself cannot show, is named this way.
@@ -120,7 +136,7 @@ func CheckEvidence(docs []*loops.Document, st *artifacts.Store) []artifacts.Prob
 				continue // not a run key spine writes
 			}
 			p := rel + "/" + artifacts.ReceiptFile
-			if _, err := os.Lstat(filepath.Join(st.Root, filepath.FromSlash(p))); err == nil {
+			if presentNoFollow(st.Root, p) {
 				continue
 			}
 			probs = append(probs, artifacts.Problem{

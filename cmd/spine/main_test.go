@@ -1300,3 +1300,35 @@ func TestUnreadableHeartbeatIsStaleEverywhere(t *testing.T) {
 		t.Errorf("the index's heartbeat cell:\n%s", regexp.MustCompile(`<span class="hb[^<]*</span>`).FindString(string(index)))
 	}
 }
+
+// TestVerifyNamesALinkedReceiptFolder: a day folder of receipts committed
+// as a symbolic link hides the receipts behind it from every reader
+// (spine follows no link): verify says so, and names each run the
+// evidence blocks record as missing, instead of passing.
+func TestVerifyNamesALinkedReceiptFolder(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo")
+	if out, errs, code := spine(t, "demo", "--dir", dir); code != 0 {
+		t.Fatalf("demo: exit %d\n%s%s", code, out, errs)
+	}
+	if out, _, code := spine(t, "--repo", dir, "verify"); code != 0 {
+		t.Fatalf("verify of the demo: exit %d\n%s", code, out)
+	}
+	days, _ := filepath.Glob(filepath.Join(dir, "receipts", "*", "*", "*"))
+	if len(days) == 0 {
+		t.Fatal("no day folder in the demo")
+	}
+	day := days[0]
+	hidden := filepath.Join(dir, "hidden")
+	if err := os.Rename(day, hidden); err != nil {
+		t.Fatal(err)
+	}
+	rel, _ := filepath.Rel(filepath.Dir(day), hidden)
+	if err := os.Symlink(rel, day); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code := spine(t, "--repo", dir, "verify")
+	dayRel, _ := filepath.Rel(dir, day)
+	if code != 1 || !strings.Contains(out, filepath.ToSlash(dayRel)+": a symbolic link where a folder of receipts belongs") || !strings.Contains(out, "the evidence block records this run") {
+		t.Errorf("verify with a linked day folder: exit %d\n%s", code, out)
+	}
+}
