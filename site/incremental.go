@@ -169,6 +169,7 @@ func (b *Builder) carry(st *buildState, w *writer) *carried {
 			}
 			if b.reverify[r] || r.ver == nil || p.recByKey[r.RunKey] != r ||
 				p.chain[r.RunKey] != st.chain[r.RunKey] || p.packOfRun[r.RunKey] != st.packOfRun[r.RunKey] ||
+				!slices.Equal(p.elsewhere[r.RunKey], st.elsewhere[r.RunKey]) ||
 				!sameArtifactRuns(p, st, r) {
 				continue
 			}

@@ -75,6 +75,10 @@ type buildState struct {
 
 	recs     []*receiptRec
 	recByKey map[string]*receiptRec
+	// elsewhere names, by run key, the folders that also hold a receipt
+	// of the key (a copy, or one forged into another folder), whose
+	// receipts have no page: the key's page says so.
+	elsewhere map[string][]string
 	byLoop   map[string][]*receiptRec
 	// adopted are, by loop id, the runs a loop's evidence block records
 	// under a loop id no document has any more (the loop's id was
@@ -269,14 +273,35 @@ func (st *buildState) readReceipts() error {
 	st.recByKey = make(map[string]*receiptRec, len(st.recs))
 	st.byLoop = make(map[string][]*receiptRec, len(st.docs))
 	st.loopPos = make(map[string]int, len(st.recs))
+	// Of two folders of one run key, the page is the one in the folder
+	// the key names (its date's), whichever is listed first: a copy put
+	// in an earlier date folder must not stand for the run.
+	store := &artifacts.Store{Dir: st.cfg.Receipts}
+	own := func(r *receiptRec) bool {
+		rel, err := store.RelDir(r.RunKey)
+		return err == nil && rel == r.Dir
+	}
+	best := make(map[string]*receiptRec, len(st.recs))
+	for _, r := range st.recs {
+		if !artifacts.ValidRunKey(r.RunKey) {
+			continue
+		}
+		if other, dup := best[r.RunKey]; !dup || own(r) && !own(other) {
+			best[r.RunKey] = r
+		}
+	}
 	var pageRecs []*receiptRec
 	for _, r := range st.recs {
 		if !artifacts.ValidRunKey(r.RunKey) {
 			st.warn("%s: folder name is not a valid run key; no page", r.Dir)
 			continue
 		}
-		if other, dup := st.recByKey[r.RunKey]; dup {
-			st.warn("%s: run key also in %s; no page", r.Dir, other.Dir)
+		if keep := best[r.RunKey]; keep != r {
+			st.warn("%s: run key also in %s; no page", r.Dir, keep.Dir)
+			if st.elsewhere == nil {
+				st.elsewhere = map[string][]string{}
+			}
+			st.elsewhere[r.RunKey] = append(st.elsewhere[r.RunKey], r.Dir)
 			continue
 		}
 		st.recByKey[r.RunKey] = r

