@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/internal/gitx"
 	"github.com/spinehq/spine/internal/termtext"
 	"github.com/spinehq/spine/pipeline"
 )
@@ -104,6 +105,11 @@ Exit status 1 when anything does not match.`,
 				for _, p := range rep.Problems {
 					fmt.Fprintln(a.stdout, termtext.Safe(p.String()))
 				}
+				if len(rep.Problems) > 0 && autocrlf(root) {
+					// Not tampering, most likely: git rewrote the
+					// files' line endings at checkout.
+					fmt.Fprintln(a.stdout, "note: core.autocrlf is true in this clone: git writes CRLF line endings at checkout, which changes the bytes of receipts, output logs and artifacts and so their hashes; verify in a clone with core.autocrlf false, or commit \"receipts/** -text\" and \"artifacts/** -text\" to .gitattributes")
+				}
 				if sigs != nil {
 					fmt.Fprintf(a.stdout, "%d of %d receipt(s) signed by a trusted key\n", sigs.Signed, sigs.Receipts)
 				}
@@ -147,4 +153,16 @@ func verifySignatures(root, receiptsDir string, keyFiles []string) (*artifacts.S
 		return nil, fmt.Errorf("verify signatures: %w", err)
 	}
 	return rep, nil
+}
+
+// autocrlf reports whether the clone at root has core.autocrlf true (its
+// checkout rewrites line endings; verify's mismatches are then likely
+// that, not an edit).
+func autocrlf(root string) bool {
+	g, err := gitx.Open(root)
+	if err != nil {
+		return false
+	}
+	on, err := g.ConfigBool("core", "autocrlf")
+	return err == nil && on
 }

@@ -1381,3 +1381,24 @@ func TestSiteKeepsTheReceiptInItsOwnFolder(t *testing.T) {
 		t.Errorf("the run's page, built from the copy in another folder:\n%s", page)
 	}
 }
+
+// TestVerifyNamesAutocrlf: in a clone whose checkout rewrote line endings
+// (core.autocrlf true), verify's mismatches come with a note that says
+// so, rather than reading as tampering only.
+func TestVerifyNamesAutocrlf(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo")
+	if out, errs, code := spine(t, "demo", "--dir", dir); code != 0 {
+		t.Fatalf("demo: exit %d\n%s%s", code, out, errs)
+	}
+	clone := filepath.Join(t.TempDir(), "clone")
+	if out, err := exec.Command("git", "clone", "-q", "-c", "core.autocrlf=true", dir, clone).CombinedOutput(); err != nil {
+		t.Fatalf("git clone: %v\n%s", err, out)
+	}
+	out, _, code := spine(t, "--repo", clone, "verify")
+	if code != 1 || !strings.Contains(out, "note: core.autocrlf is true in this clone") {
+		t.Errorf("verify in an autocrlf clone: exit %d\n%s", code, out)
+	}
+	if out, _, code := spine(t, "--repo", dir, "verify"); code != 0 || strings.Contains(out, "autocrlf") {
+		t.Errorf("verify of the demo: exit %d\n%s", code, out)
+	}
+}

@@ -99,6 +99,22 @@ func (g *Repo) config() (*gitConfig, error) {
 }
 
 // get returns section.key (no subsection) from the last file that sets it.
+// ConfigBool reports whether git's setting section.key (as git finds it:
+// the repository's configuration, the user's, the environment's) is a
+// true boolean ("true", "yes", "on", "1", or a key without a value).
+func (g *Repo) ConfigBool(section, key string) (bool, error) {
+	c, err := g.config()
+	if err != nil {
+		return false, err
+	}
+	v, ok := c.get(section, key)
+	if !ok {
+		return false, nil
+	}
+	b, ok := parseGitBool(v)
+	return ok && b, nil
+}
+
 func (c *gitConfig) get(section, key string) (string, bool) {
 	for i := len(c.files) - 1; i >= 0; i-- {
 		if s := c.files[i].Raw.Section(section); s.Options.Has(key) {
