@@ -385,6 +385,10 @@ func VerifyEnvelope(dir string, envelopeJSON, receiptJSON []byte, keys map[strin
 	if err != nil {
 		return keyID, err
 	}
+	if len(st.Subject) > 0 && len(want.Subject) > 0 && st.Subject[0].Name != want.Subject[0].Name {
+		// Not an edit: the envelope is another run's (copied here).
+		return keyID, fmt.Errorf("receipt.dsse.json signs another run's receipt (%s), not this one: an envelope copied from another run folder", st.Subject[0].Name)
+	}
 	if !bytes.Equal(st.Predicate, want.Predicate) {
 		return keyID, errors.New("receipt.json is not the receipt that was signed (edited after signing)")
 	}

@@ -158,6 +158,9 @@ func TestVerifyEnvelopeRefuses(t *testing.T) {
 		{name: "good", env: good, receipt: receipt, keys: trusted, wantGood: true},
 		{name: "keyid left out", env: edit(func(e *Envelope) { e.Signatures[0].KeyID = "" }), receipt: receipt, keys: trusted, wantGood: true},
 		{name: "receipt edited after signing", env: good, receipt: editedReceipt, keys: trusted, wantErr: "edited after signing"},
+		{name: "another run's envelope", env: resign(statement(func(s *Statement) {
+			s.Subject[0].Name = "receipts/2026/03/01/CAP-20260301-000000__step.other__Rother/receipt.json"
+		})), receipt: receipt, keys: trusted, wantErr: "receipt.dsse.json signs another run's receipt (receipts/2026/03/01/CAP-20260301-000000__step.other__Rother/receipt.json)"},
 		{name: "untrusted key", env: otherEnv, receipt: receipt, keys: trusted, wantErr: "not among the trusted keys"},
 		{name: "keyid of a trusted key, signature of another", env: edit(func(e *Envelope) {
 			var o Envelope
@@ -174,7 +177,7 @@ func TestVerifyEnvelopeRefuses(t *testing.T) {
 		{name: "other predicate type", env: resign(statement(func(s *Statement) { s.PredicateType = "https://slsa.dev/provenance/v1" })), receipt: receipt, keys: trusted, wantErr: "not a spine receipt"},
 		{name: "subject digest changed", env: resign(statement(func(s *Statement) { s.Subject[1].Digest["sha256"] = strings.Repeat("0", 64) })), receipt: receipt, keys: trusted, wantErr: "subjects"},
 		{name: "subject dropped", env: resign(statement(func(s *Statement) { s.Subject = s.Subject[:2] })), receipt: receipt, keys: trusted, wantErr: "subjects"},
-		{name: "statement of another run folder", env: good, receipt: receipt, keys: trusted, wantErr: "subjects"},
+		{name: "statement of another run folder", env: good, receipt: receipt, keys: trusted, wantErr: "signs another run's receipt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := dir
