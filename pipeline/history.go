@@ -464,7 +464,12 @@ func (r *Run) own() {
 // listReceiptDirs lists receipts/YYYY/MM/DD/<RUN_KEY> folders that hold a
 // receipt.json, repository-relative. Symlinks are not followed.
 func listReceiptDirs(root, receiptsDir string) ([]string, error) {
-	base := filepath.Join(root, filepath.FromSlash(receiptsDir))
+	// No symbolic link on the way, as the store (verify, the site) reads
+	// them: the planner must not count runs the others refuse to read.
+	base, err := artifacts.SafeJoin(root, receiptsDir)
+	if err != nil {
+		return nil, fmt.Errorf("list receipts: %w", err)
+	}
 	// path.Join of the folder names, which are single clean elements.
 	prefix := path.Clean(receiptsDir) + "/"
 	if prefix == "./" {

@@ -1332,6 +1332,20 @@ func TestVerifyNamesALinkedReceiptFolder(t *testing.T) {
 	if code != 1 || !strings.Contains(out, filepath.ToSlash(dayRel)+": a symbolic link where a folder of receipts belongs") || !strings.Contains(out, "the evidence block records this run") {
 		t.Errorf("verify with a linked day folder: exit %d\n%s", code, out)
 	}
+	// The receipts folder itself a link: plan and run refuse, as verify
+	// and the site do, rather than count runs the others cannot read.
+	outside := filepath.Join(t.TempDir(), "receipts")
+	if err := os.Rename(filepath.Join(dir, "receipts"), outside); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "receipts")); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"plan", "run", "status", "verify"} {
+		if _, errOut, code := spine(t, "--repo", dir, cmd); code == 0 || !strings.Contains(errOut, "receipts is a symbolic link") {
+			t.Errorf("spine %s with receipts/ a link: exit %d\n%s", cmd, code, errOut)
+		}
+	}
 }
 
 // TestSiteKeepsTheReceiptInItsOwnFolder: a copy of a receipt, forged, in
