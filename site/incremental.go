@@ -73,6 +73,7 @@ func (b *Builder) reuseReceipts(st *buildState) bool {
 	}
 	p := b.prev
 	st.recs, st.recByKey, st.byLoop, st.loopPos, st.chain, st.artifactRun = p.recs, p.recByKey, p.byLoop, p.loopPos, p.chain, p.artifactRun
+	st.elsewhere = p.elsewhere
 	st.watch = p.watch
 	st.recWarnings = p.recWarnings
 	st.recsReused = true

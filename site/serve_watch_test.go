@@ -133,6 +133,28 @@ func testServeMatchesFreshBuild(t *testing.T, noWatch bool) {
 				t.Fatal(err)
 			}
 		}, true, false},
+		// A copy of a run folder in another date folder: the run's page
+		// says so, also after a rebuild that reads no receipts.
+		{"copy a run folder into another date folder", func() {
+			dst := filepath.Join(repo, "receipts", "2026", "01", "01", filepath.Base(zpool))
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range []string{"receipt.json", "output.log"} {
+				writeFile(t, filepath.Join(dst, f), read(filepath.Join(zpool, f)))
+			}
+		}, true, false},
+		{"edit a loop document with the copy there", func() {
+			writeFile(t, storage, read(storage)+"\nEdited beside a copy.\n")
+		}, true, false},
+		{"add a loop with the copy there", func() {
+			writeFile(t, filepath.Join(repo, "loops", "LOOP-BESIDE-20260310.md"), "---\nloop_id: LOOP-BESIDE-20260310\nstatus: draft\n---\n# x\n")
+		}, true, false},
+		{"remove the copy", func() {
+			if err := os.RemoveAll(filepath.Join(repo, "receipts", "2026", "01")); err != nil {
+				t.Fatal(err)
+			}
+		}, true, false},
 		{"edit the gap ledger", func() {
 			p := filepath.Join(repo, "gaps.yaml")
 			writeFile(t, p, strings.Replace(read(p), "GAP-OP-1033", "GAP-OP-1034", 1))
