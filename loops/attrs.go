@@ -52,6 +52,11 @@ func matchName(s string, first, rest func(byte) bool) bool {
 // isStepName matches [A-Za-z0-9][A-Za-z0-9._-]* (step, cap and pack names).
 func isStepName(s string) bool { return matchName(s, isAlnum, isCapByte) }
 
+// ValidHostName reports whether s can name a host in a loop's or a step's
+// host= and a receipt: letters, digits, '.', '_' and '-', starting with a
+// letter or digit (the rule of a step's name).
+func ValidHostName(s string) bool { return isStepName(s) }
+
 // isGateName matches [A-Za-z_][A-Za-z0-9_]* (an environment variable name).
 func isGateName(s string) bool { return matchName(s, isLetterOrUnderscore, isWordByte) }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"unicode"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -246,6 +247,10 @@ not touched, and spine exits 3.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if strings.TrimSpace(fixedIn) == "" {
 				return exitf(exitUsage, "--fixed-in is required: name the loop (or commit) that fixed it")
+			}
+			if strings.ContainsFunc(fixedIn, unicode.IsControl) {
+				// One line, in the ledger and the commit's subject.
+				return exitf(exitUsage, "--fixed-in %q: a loop id or a commit, on one line, without control characters", fixedIn)
 			}
 			rc, err := a.openRepo()
 			if err != nil {

@@ -9,11 +9,13 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/internal/fsx"
+	"github.com/spinehq/spine/internal/termtext"
 	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/pipeline"
 )
@@ -93,7 +95,7 @@ in the loop's frontmatter; a blocked receipt is committed).`,
 			}
 			fmt.Fprintf(a.stdout, "closed %s (%s)\nreceipt %s, commit %s\n", args[0], res.Path, res.Receipt.RunKey, shortHash(res.Commit))
 			if len(res.Outstanding) > 0 {
-				fmt.Fprintf(a.stdout, "closed with --force; recorded as outstanding:\n  %s\n", strings.Join(res.Outstanding, "\n  "))
+				fmt.Fprintf(a.stdout, "closed with --force; recorded as outstanding:\n  %s\n", termtext.Safe(strings.Join(res.Outstanding, "\n  ")))
 			}
 			return nil
 		},
@@ -283,6 +285,9 @@ the first pack of verify/ (or "baseline"; --pack to choose).`,
 				return exitf(exitUsage, "--pack %q: use letters, digits, '.', '_' and '-'", sc.Pack)
 			}
 			sc.Created = time.Now()
+			if strings.ContainsFunc(dir, unicode.IsControl) {
+				return exitf(exitUsage, "--dir %q: a folder name without control characters", dir)
+			}
 			rel := path.Join(filepath.ToSlash(filepath.Clean(dir)), id+".md")
 			full, err := artifacts.SafeJoin(rc.root, rel)
 			if err != nil {

@@ -1107,3 +1107,35 @@ func TestInvalidRegistryRefusesToRun(t *testing.T) {
 		t.Errorf("lint with an invalid registry:\n%s", out)
 	}
 }
+
+// TestGovernanceTextIsSafeOnTheTerminal: what loop close, gap close and
+// loop new print, and their refusals, show control characters escaped;
+// flags that end up in receipts and commits (--host, --fixed-in, --dir)
+// refuse them.
+func TestGovernanceTextIsSafeOnTheTerminal(t *testing.T) {
+	r := newGovRepo(t, map[string]string{
+		"loops/LOOP-C.md": govLoop("LOOP-C", "## Stage 0: a\n\n```sh {name=s after=LOOP-X\x1b]0;PWN\x07\u202e/x}\ntrue\n```\n"),
+		"gaps.yaml":       "gaps:\n  - id: GAP-OP-1\n    title: \"t\\e]0;T\\a\"\n    status: open\n    parent_loop: LOOP-C\n",
+	})
+	check := func(what, out string) {
+		t.Helper()
+		if strings.ContainsAny(out, "\x1b\x07\u202e") {
+			t.Errorf("%s printed a control character raw:\n%q", what, out)
+		}
+	}
+	out, errs, _ := r.spine("loop", "close", "LOOP-C")
+	check("loop close", out+errs)
+	out, errs, _ = r.spine("loop", "close", "LOOP-C", "--force")
+	check("loop close --force", out+errs)
+	for _, args := range [][]string{
+		{"gap", "close", "GAP-OP-1", "--fixed-in", "L\x1b]0;PWN\x07"},
+		{"gap", "file", "--loop", "LOOP-C", "--title", "t", "--severity", "low", "--type", "runtime-bug", "--host", "h\x1b]0;PWN\x07"},
+		{"loop", "new", "LOOP-N", "--objective", "o", "--dir", "d\x1b]0;X\x07"},
+	} {
+		out, errs, code := r.spine(args...)
+		check(args[0]+" "+args[1], out+errs)
+		if code != exitUsage {
+			t.Errorf("spine %q: exit %d, want %d (refused)\n%s%s", args, code, exitUsage, out, errs)
+		}
+	}
+}

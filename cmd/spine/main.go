@@ -6,6 +6,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/spinehq/spine/internal/termtext"
 	"io"
 	"os"
 	"os/signal"
@@ -60,19 +61,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		// the status of a process SIGPIPE killed, as the shell knows it.
 		return exitBrokenPipe
 	}
+	// An error may quote a document, a receipt or a flag's value: its
+	// control characters are shown, not obeyed.
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.msg != "" {
-			fmt.Fprintln(stderr, "spine:", ee.msg)
+			fmt.Fprintln(stderr, "spine:", termtext.Safe(ee.msg))
 		}
 		return ee.code
 	}
 	// Cobra's own refusals (arguments, an unknown command): say where the
 	// usage is.
 	if cmd != nil {
-		fmt.Fprintf(stderr, "spine: %v (%s --help says what it takes)\n", err, cmd.CommandPath())
+		fmt.Fprintf(stderr, "spine: %s (%s --help says what it takes)\n", termtext.Safe(err.Error()), cmd.CommandPath())
 		return exitUsage
 	}
-	fmt.Fprintln(stderr, "spine:", err)
+	fmt.Fprintln(stderr, "spine:", termtext.Safe(err.Error()))
 	return exitUsage
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spinehq/spine/internal/gitx"
+	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/pipeline"
 )
 
@@ -74,6 +75,10 @@ func currentUser() string {
 
 // pipelineOptions builds the pipeline's options for the repository.
 func (a *app) pipelineOptions(rc *repoContext, f *runFlags) (pipeline.Options, error) {
+	if f.host != "" && !loops.ValidHostName(f.host) {
+		// It is matched against host= and written into receipts.
+		return pipeline.Options{}, exitf(exitUsage, "--host %q: one host name, of letters, digits, '.', '_' and '-'", f.host)
+	}
 	g, err := gitx.Open(rc.root)
 	if err != nil {
 		return pipeline.Options{}, exitf(exitUsage, "%v", err)
