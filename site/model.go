@@ -79,7 +79,7 @@ type buildState struct {
 	// of the key (a copy, or one forged into another folder), whose
 	// receipts have no page: the key's page says so.
 	elsewhere map[string][]string
-	byLoop   map[string][]*receiptRec
+	byLoop    map[string][]*receiptRec
 	// adopted are, by loop id, the runs a loop's evidence block records
 	// under a loop id no document has any more (the loop's id was
 	// changed), which its page shows with its own (see adoptRuns);
