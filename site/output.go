@@ -570,25 +570,36 @@ func (w *writer) record(p string, e manifestEntry, written bool) {
 	}
 }
 
-// mkdir creates dir and its missing parents, with one system call when
-// the parent exists (the common case: os.MkdirAll would stat first).
+// mkdir creates dir and its missing parents inside the output folder,
+// each known to be a folder (not a symbolic link put in the output folder,
+// through which pages would land anywhere: .git, receipts/) before
+// anything is made in it. The output folder itself is checked before
+// the build. Each folder is looked at once a build.
 func (w *writer) mkdir(dir string) error {
 	if _, ok := w.dirs.Load(dir); ok {
 		return nil
 	}
-	err := os.Mkdir(dir, fsx.DirMode)
-	if errors.Is(err, fs.ErrNotExist) {
-		parent := filepath.Dir(dir)
-		if parent == dir {
+	if dir == w.out || !strings.HasPrefix(dir, w.out+string(filepath.Separator)) {
+		// The output folder (checked before the build) and its parents.
+		if err := os.MkdirAll(dir, fsx.DirMode); err != nil {
 			return fmt.Errorf("site: %w", err)
 		}
-		if err := w.mkdir(parent); err != nil {
-			return err
-		}
-		err = os.Mkdir(dir, fsx.DirMode)
+		w.dirs.Store(dir, true)
+		return nil
 	}
+	if err := w.mkdir(filepath.Dir(dir)); err != nil {
+		return err
+	}
+	err := os.Mkdir(dir, fsx.DirMode)
 	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("site: %w", err)
+	}
+	if err != nil {
+		if fi, lerr := os.Lstat(dir); lerr != nil {
+			return fmt.Errorf("site: %w", lerr)
+		} else if !fi.IsDir() {
+			return fmt.Errorf("site: %s is not a folder (a symbolic link?): spine writes no page through it; remove it", dir)
+		}
 	}
 	w.dirs.Store(dir, true)
 	return nil

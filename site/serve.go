@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"io"
+	"io/fs"
 	"log/slog"
 	"mime"
 	"net"
@@ -125,6 +127,9 @@ func Serve(ctx context.Context, so ServeOptions) error {
 	ln, err := net.Listen("tcp", so.Addr)
 	if err != nil {
 		return fmt.Errorf("site serve: %w", err)
+	}
+	if ta, ok := ln.Addr().(*net.TCPAddr); ok {
+		s.loopback = ta.IP.IsLoopback()
 	}
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
@@ -381,6 +386,11 @@ type server struct {
 	out    string
 	reload []byte
 	done   chan struct{}
+	// loopback is set when the server listens on a loopback address:
+	// it then answers only requests for a loopback host name, so that a
+	// web page whose name an attacker points at 127.0.0.1 (DNS
+	// rebinding) cannot read the site.
+	loopback bool
 
 	mu      sync.Mutex
 	version string
@@ -403,6 +413,10 @@ func (s *server) setVersion(v int) {
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-cache")
+	if s.loopback && !loopbackHost(r.Host) {
+		http.Error(w, "this server answers requests for localhost, 127.0.0.1 or [::1] only", http.StatusMisdirectedRequest)
+		return
+	}
 	switch r.URL.Path {
 	case reloadPath:
 		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
@@ -429,13 +443,25 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	full := filepath.Join(s.out, filepath.FromSlash(rel))
-	fi, err := os.Stat(full)
-	if err == nil && fi.IsDir() {
+	// The build's own files only: no symbolic link on the way (one put
+	// in the output folder could reach any file), nothing but a folder
+	// or a regular file.
+	full, fi, err := lstatNoFollow(s.out, rel)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	if fi.IsDir() {
 		http.Redirect(w, r, p+"/", http.StatusMovedPermanently)
 		return
 	}
-	data, err := os.ReadFile(full)
+	f, err := openNoFollow(full)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	data, err := io.ReadAll(f)
+	f.Close()
 	if err != nil {
 		http.NotFound(w, r)
 		return
@@ -529,4 +555,41 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 			fl.Flush()
 		}
 	}
+}
+
+// loopbackHost reports whether a request's Host names this machine's
+// loopback interface: localhost, an address in 127.0.0.0/8 or ::1, with
+// or without a port.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// lstatNoFollow returns out joined with rel and its Lstat, when neither
+// rel nor a folder on its way is a symbolic link and it is a folder or a
+// regular file.
+func lstatNoFollow(out, rel string) (string, fs.FileInfo, error) {
+	full := out
+	var fi fs.FileInfo
+	for _, part := range strings.Split(rel, "/") {
+		full = filepath.Join(full, part)
+		var err error
+		if fi, err = os.Lstat(full); err != nil {
+			return "", nil, err
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return "", nil, fmt.Errorf("%s: symbolic link not followed", full)
+		}
+	}
+	if !fi.IsDir() && !fi.Mode().IsRegular() {
+		return "", nil, fmt.Errorf("%s: not a regular file", full)
+	}
+	return full, fi, nil
 }

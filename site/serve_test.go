@@ -20,6 +20,7 @@ import (
 // server is a running site.Serve.
 type server struct {
 	url    string
+	out    string
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -29,7 +30,7 @@ func startServe(t *testing.T, repo string) *server {
 	t.Helper()
 	out := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{cancel: cancel, done: make(chan error, 1)}
+	s := &server{out: out, cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan string, 1)
 	go func() {
 		s.done <- site.Serve(ctx, site.ServeOptions{
@@ -115,6 +116,44 @@ func TestServe(t *testing.T) {
 		}
 	}
 
+	// Only the build's own files: a symbolic link put in the output
+	// folder reaches nothing, as a file or as a folder.
+	secret := filepath.Join(t.TempDir(), "secret.txt")
+	writeFile(t, secret, "not the site's\n")
+	if err := os.Symlink(secret, filepath.Join(s.out, "leak.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Dir(secret), filepath.Join(s.out, "leakdir")); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/leak.txt", "/leakdir/secret.txt", "/leakdir/"} {
+		if code, body, _ := get(t, s.url+p); code != 404 || strings.Contains(body, "not the site's") {
+			t.Errorf("GET %s through a link: %d %q, want 404", p, code, body)
+		}
+	}
+	// A request for another host name (DNS rebinding) is refused.
+	req, _ := http.NewRequest("GET", s.url+"/search.json", nil)
+	req.Host = "attacker.example"
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMisdirectedRequest {
+			t.Errorf("GET with Host attacker.example: %d, want 421", resp.StatusCode)
+		}
+	}
+	for _, host := range []string{"localhost", "127.0.0.1", "[::1]:80", "LOCALHOST:8080"} {
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("GET with Host %s: %d, want 200", host, resp.StatusCode)
+		}
+	}
+
 	// The event stream announces the first build, nothing when an input is
 	// touched without change, and a new version after a real change.
 	resp, err := http.Get(s.url + "/__spine/events")
@@ -177,4 +216,35 @@ func TestServe(t *testing.T) {
 		t.Error("server still answers after shutdown")
 	}
 	_ = fmt.Sprint
+}
+
+// TestBuildWritesNoPageThroughALink: a symbolic link put in the output
+// folder where a folder of pages belongs (to .git, to receipts/) is not
+// written through: the build fails, naming it, and nothing lands where
+// it points.
+func TestBuildWritesNoPageThroughALink(t *testing.T) {
+	repo := fixtureCopy(t)
+	out := filepath.Join(t.TempDir(), "public")
+	opts, err := loadRepo(repo, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := site.Build(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	target := t.TempDir()
+	if err := os.RemoveAll(filepath.Join(out, "timeline")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(out, "timeline")); err != nil {
+		t.Fatal(err)
+	}
+	opts.Full = true
+	_, err = site.Build(context.Background(), opts)
+	if err == nil || !strings.Contains(err.Error(), "timeline is not a folder (a symbolic link?)") {
+		t.Errorf("build through a link: %v", err)
+	}
+	if ents, _ := os.ReadDir(target); len(ents) != 0 {
+		t.Errorf("the build wrote %d file(s) where the link points", len(ents))
+	}
 }
