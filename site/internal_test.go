@@ -34,7 +34,7 @@ func TestANSI(t *testing.T) {
 		{"256 colours dropped", []string{"\x1b[38;5;208morange\x1b[0m"}, "orange"},
 		{"other sequences stripped", []string{"\x1b[2K\x1b[1Gline\x1b]8;;http://x\x07link\x1b]8;;\x07"}, "linelink"},
 		{"carriage return keeps the last frame", []string{"10%\r50%\r100%"}, "100%"},
-		{"control characters dropped", []string{"a\x00b\x07c\td"}, "abc\td"},
+		{"control characters dropped, a NUL shown", []string{"a\x00b\x07c\td"}, "a\ufffdbc\td"},
 		{"escape at the end", []string{"x\x1b"}, "x"},
 		{"invalid UTF-8 (binary output)", []string{"a\xff\xfeb", "ok é"}, "a\ufffdb\nok é"},
 		// spine's prefix is its own: a colour left on does not paint it,

@@ -320,8 +320,9 @@ func logPrefixLen(line string) int {
 
 // ansiHTML converts log lines to escaped HTML: SGR colours and styles
 // become spans with classes, every other escape sequence and control
-// character is dropped, and a carriage return keeps what follows it (as a
-// terminal overwriting a progress line would).
+// character is dropped (but NUL, shown as U+FFFD as invalid UTF-8 is),
+// and a carriage return keeps what follows it (as a terminal overwriting
+// a progress line would).
 func ansiHTML(lines []string) string {
 	var b strings.Builder
 	n := len(lines)
@@ -382,6 +383,12 @@ func ansiHTML(lines []string) string {
 			}
 			if artifacts.IsHiddenControl(c) {
 				flush(i)
+				if c == 0 {
+					// A NUL is output (binary), not a terminal's
+					// control: shown as an invalid byte is, so that
+					// the page does not hide that a byte was there.
+					b.WriteString("\uFFFD")
+				}
 				i++
 				plainFrom = i
 				continue
