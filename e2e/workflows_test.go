@@ -71,7 +71,7 @@ func TestWorkflowStepEnvOpensNoGate(t *testing.T) {
 	envFile := filepath.Join(t.TempDir(), "github_env")
 	cmd := exec.Command("bash", "-e", "-c", script)
 	cmd.Env = append(os.Environ(), "GITHUB_ENV="+envFile, "PREFIX=ALLOW_",
-		"STEP_ENV=TOKEN=abc\nALLOW_MD1400_PROVISION=yes\nWIPE_OK= Yes \nSPINE_HOST=other\nGITHUB_TOKEN=x\nDB_URL=postgres://a?b=c\nnot a line\nCOUNT=3")
+		"STEP_ENV=TOKEN=abc\nALLOW_MD1400_PROVISION=yes\nWIPE_OK= Yes \nCR_OK=\ryes\r\nSPINE_HOST=other\nGITHUB_TOKEN=x\nDB_URL=postgres://a?b=c\nnot a line\nCOUNT=3")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the step's script: %v\n%s", err, out)
@@ -80,7 +80,9 @@ func TestWorkflowStepEnvOpensNoGate(t *testing.T) {
 	if want := "TOKEN=abc\nDB_URL=postgres://a?b=c\nCOUNT=3\n"; string(got) != want {
 		t.Errorf("$GITHUB_ENV:\n%s\nwant:\n%s", got, want)
 	}
-	for _, name := range []string{"ALLOW_MD1400_PROVISION", "WIPE_OK", "SPINE_HOST", "GITHUB_TOKEN"} {
+	// Every line spine would take for yes (pipeline's envYes: ASCII yes,
+	// space, tab, CR and LF around it) is left out.
+	for _, name := range []string{"ALLOW_MD1400_PROVISION", "WIPE_OK", "CR_OK", "SPINE_HOST", "GITHUB_TOKEN"} {
 		if !strings.Contains(string(out), "::warning::step-env sets "+name+",") {
 			t.Errorf("no warning for %s:\n%s", name, out)
 		}
