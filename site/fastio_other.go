@@ -41,7 +41,17 @@ func readFileStat(path string, limit int64) ([]byte, fileStat, error) {
 // place.
 func writeFileAtomic(path string, data []byte) error {
 	tmp := path + ".spine-tmp"
-	if err := os.WriteFile(tmp, data, fsx.FileMode); err != nil {
+	f, err := createFresh(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {

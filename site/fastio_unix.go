@@ -122,6 +122,8 @@ func lexists(path string) bool {
 // place, so that a reader (the site server) never sees a partial page.
 func writeFileAtomic(path string, data []byte) error {
 	tmp := path + ".spine-tmp"
+	// O_NOFOLLOW (fsx.WriteFile) refuses a link put there; a file a
+	// crash left is truncated.
 	if err := fsx.WriteFile(tmp, data, os.O_TRUNC, fsx.FileMode); err != nil {
 		return err
 	}

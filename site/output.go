@@ -423,7 +423,7 @@ func (w *writer) markBuilding() error {
 			w.markErr = err
 			return
 		}
-		f, err := os.OpenFile(filepath.Join(w.out, BuildingName), os.O_WRONLY|os.O_CREATE, fsx.FileMode)
+		f, err := createFresh(filepath.Join(w.out, BuildingName))
 		if err != nil {
 			w.markErr = fmt.Errorf("site: %w", err)
 			return
@@ -614,7 +614,7 @@ func copyFile(src, dst string) error {
 	}
 	defer in.Close()
 	tmp := dst + ".spine-tmp"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fsx.FileMode)
+	out, err := createFresh(tmp)
 	if err != nil {
 		return err
 	}
@@ -654,6 +654,13 @@ func (w *writer) finishManifest() (removed []string, err error) {
 			continue
 		}
 		full := filepath.Join(w.out, filepath.FromSlash(p))
+		if dir := path.Dir(p); dir != "." {
+			// Not through a symbolic link put in the output folder: it
+			// would remove a file anywhere.
+			if _, _, err := lstatNoFollow(w.out, dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("site: remove %s: %w; spine removes no page through one (remove it)", p, err)
+			}
+		}
 		if err := os.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("site: remove %s: %w", p, err)
 		}

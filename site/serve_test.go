@@ -247,4 +247,46 @@ func TestBuildWritesNoPageThroughALink(t *testing.T) {
 	if ents, _ := os.ReadDir(target); len(ents) != 0 {
 		t.Errorf("the build wrote %d file(s) where the link points", len(ents))
 	}
+	os.Remove(filepath.Join(out, "timeline"))
+
+	// A link where a temporary file is made (search.json.spine-tmp) is
+	// not written through: it would land on a receipt.
+	victim := filepath.Join(t.TempDir(), "receipt.json")
+	writeFile(t, victim, "evidence\n")
+	if err := os.Symlink(victim, filepath.Join(out, "search.json.spine-tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := site.Build(context.Background(), opts); err != nil {
+		t.Fatalf("build with a link at a temporary file's name: %v", err)
+	}
+	if data, _ := os.ReadFile(victim); string(data) != "evidence\n" {
+		t.Errorf("the build wrote through the link: %q", data)
+	}
+	if fi, err := os.Lstat(filepath.Join(out, "search.json")); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("search.json is not a regular file: %v %v", fi, err)
+	}
+
+	// A page no longer built is not removed through a linked folder.
+	loopDir := filepath.Join(out, "loops", "LOOP-DEMO-XSS-20260302")
+	elsewhere := t.TempDir()
+	writeFile(t, filepath.Join(elsewhere, "index.html"), "precious\n")
+	if err := os.RemoveAll(loopDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(elsewhere, loopDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(repo, "loops", "LOOP-DEMO-XSS-20260302.md")); err != nil {
+		t.Fatal(err)
+	}
+	if opts, err = loadRepo(repo, out); err != nil {
+		t.Fatal(err)
+	}
+	_, err = site.Build(context.Background(), opts)
+	if err == nil || !strings.Contains(err.Error(), "symbolic link not followed") {
+		t.Errorf("build removing a page through a link: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(elsewhere, "index.html")); err != nil {
+		t.Errorf("the build removed a file through the link: %v", err)
+	}
 }
