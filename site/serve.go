@@ -558,14 +558,17 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 }
 
 // loopbackHost reports whether a request's Host names this machine's
-// loopback interface: localhost, an address in 127.0.0.0/8 or ::1, with
-// or without a port.
+// loopback interface: localhost (also "localhost."), an address in
+// 127.0.0.0/8 or ::1, with or without a port; or is empty.
 func loopbackHost(host string) bool {
+	if host == "" {
+		return true // HTTP/1.0 without one: no browser's, no rebinding
+	}
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if strings.EqualFold(host, "localhost") {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)

@@ -142,7 +142,7 @@ func TestServe(t *testing.T) {
 			t.Errorf("GET with Host attacker.example: %d, want 421", resp.StatusCode)
 		}
 	}
-	for _, host := range []string{"localhost", "127.0.0.1", "[::1]:80", "LOCALHOST:8080"} {
+	for _, host := range []string{"localhost", "127.0.0.1", "[::1]:80", "LOCALHOST:8080", "localhost.:8080", "127.0.0.2"} {
 		req.Host = host
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

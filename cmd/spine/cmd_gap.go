@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"unicode"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -248,7 +247,7 @@ not touched, and spine exits 3.`,
 			if strings.TrimSpace(fixedIn) == "" {
 				return exitf(exitUsage, "--fixed-in is required: name the loop (or commit) that fixed it")
 			}
-			if strings.ContainsFunc(fixedIn, unicode.IsControl) {
+			if strings.ContainsFunc(fixedIn, unsafeRune) {
 				// One line, in the ledger and the commit's subject.
 				return exitf(exitUsage, "--fixed-in %q: a loop id or a commit, on one line, without control characters", fixedIn)
 			}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/gitx"
+	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/pipeline"
 )
 
@@ -66,6 +67,10 @@ func (h *hookSetup) logPath() string  { return filepath.Join(h.spineDir(), "hook
 func (h *hookSetup) resolve(a *app) error {
 	if a.repo == "" {
 		return exitf(exitUsage, "--repo BARE.git is required: the bare repository pushes arrive in")
+	}
+	if h.host != "" && !loops.ValidHostName(h.host) {
+		// Refused now, not by every run the hook starts.
+		return exitf(exitUsage, "--host %q: one host name, of letters, digits, '.', '_' and '-'", h.host)
 	}
 	abs, err := filepath.Abs(a.repo)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/config"
 	"github.com/spinehq/spine/internal/fsx"
+	"github.com/spinehq/spine/loops"
 )
 
 // signingKeyEnv names the environment variable that points at the host's
@@ -147,6 +148,9 @@ existing key's public key is published.`,
 				}
 			}
 			keyPath := out
+			if rf.host != "" && !loops.ValidHostName(rf.host) {
+				return exitf(exitUsage, "--host %q: one host name, of letters, digits, '.', '_' and '-'", rf.host)
+			}
 			if keyPath == "" {
 				p, err := defaultKeyPath()
 				if err != nil {

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -285,7 +284,7 @@ the first pack of verify/ (or "baseline"; --pack to choose).`,
 				return exitf(exitUsage, "--pack %q: use letters, digits, '.', '_' and '-'", sc.Pack)
 			}
 			sc.Created = time.Now()
-			if strings.ContainsFunc(dir, unicode.IsControl) {
+			if strings.ContainsFunc(dir, unsafeRune) {
 				return exitf(exitUsage, "--dir %q: a folder name without control characters", dir)
 			}
 			rel := path.Join(filepath.ToSlash(filepath.Clean(dir)), id+".md")

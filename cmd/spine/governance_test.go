@@ -1123,6 +1123,8 @@ func TestGovernanceTextIsSafeOnTheTerminal(t *testing.T) {
 			t.Errorf("%s printed a control character raw:\n%q", what, out)
 		}
 	}
+	bare := filepath.Join(t.TempDir(), "b.git")
+	r.git("init", "-q", "--bare", bare)
 	out, errs, _ := r.spine("loop", "close", "LOOP-C")
 	check("loop close", out+errs)
 	out, errs, _ = r.spine("loop", "close", "LOOP-C", "--force")
@@ -1131,6 +1133,10 @@ func TestGovernanceTextIsSafeOnTheTerminal(t *testing.T) {
 		{"gap", "close", "GAP-OP-1", "--fixed-in", "L\x1b]0;PWN\x07"},
 		{"gap", "file", "--loop", "LOOP-C", "--title", "t", "--severity", "low", "--type", "runtime-bug", "--host", "h\x1b]0;PWN\x07"},
 		{"loop", "new", "LOOP-N", "--objective", "o", "--dir", "d\x1b]0;X\x07"},
+		{"gap", "close", "GAP-OP-1", "--fixed-in", "L\u202eX"},
+		{"loop", "new", "LOOP-N", "--objective", "o", "--dir", "lo\u202eops"},
+		{"keygen", "--host", "h\x1b[31m", "--out", filepath.Join(t.TempDir(), "k.key")},
+		{"hook", "install", "--repo", bare, "--host", "a\x1bb"},
 	} {
 		out, errs, code := r.spine(args...)
 		check(args[0]+" "+args[1], out+errs)

@@ -5,8 +5,10 @@ import (
 	"os/user"
 	"path/filepath"
 	"time"
+	"unicode"
 
 	"github.com/spinehq/spine/internal/gitx"
+	"github.com/spinehq/spine/internal/termtext"
 	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/pipeline"
 )
@@ -113,3 +115,8 @@ func (a *app) pipelineOptions(rc *repoContext, f *runFlags) (pipeline.Options, e
 		StepUmask: a.stepUmask,
 	}, nil
 }
+
+// unsafeRune reports whether r has no place in a flag's value that ends
+// up in a commit, a ledger or a path: a control character, or one that
+// reorders text (termtext.IsBidiControl).
+func unsafeRune(r rune) bool { return unicode.IsControl(r) || termtext.IsBidiControl(r) }
