@@ -20,9 +20,12 @@ type Heartbeat struct {
 // Heartbeat reads last_heartbeat_utc and heartbeat_ttl_minutes.
 func (d *Document) Heartbeat() Heartbeat {
 	var h Heartbeat
-	if s := d.Meta.String(HeartbeatKey); s != "" {
-		if t, err := time.Parse(time.RFC3339, s); err == nil {
-			h.Last = t.UTC()
+	// A string only: a list holding a time is no heartbeat (lint says so).
+	if v, _ := d.Meta.Get(HeartbeatKey); v != nil {
+		if s, ok := v.(string); ok {
+			if t, err := time.Parse(time.RFC3339, s); err == nil {
+				h.Last = t.UTC()
+			}
 		}
 	}
 	if s := d.Meta.String("heartbeat_ttl_minutes"); s != "" {
@@ -42,8 +45,8 @@ func (d *Document) Stale(now time.Time) bool {
 		return false
 	}
 	h := d.Heartbeat()
-	if h.TTL > 0 && h.Last.IsZero() && d.Meta.String(HeartbeatKey) != "" {
-		return true
+	if v, ok := d.Meta.Get(HeartbeatKey); h.TTL > 0 && h.Last.IsZero() && ok && v != nil && v != "" {
+		return true // written, and not a time (lint says so)
 	}
 	return h.TTL > 0 && !h.Last.IsZero() && now.Sub(h.Last) > h.TTL
 }

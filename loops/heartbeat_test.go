@@ -35,6 +35,10 @@ func TestHeartbeatAndStale(t *testing.T) {
 		{"date only is not a heartbeat", "status: active\nlast_heartbeat_utc: 2026-01-01\nheartbeat_ttl_minutes: 5", time.Time{}, 5 * time.Minute, true},
 		{"unreadable heartbeat without a ttl", "status: active\nlast_heartbeat_utc: yesterday", time.Time{}, 0, false},
 		{"empty heartbeat", "status: active\nlast_heartbeat_utc: \"\"\nheartbeat_ttl_minutes: 5", time.Time{}, 5 * time.Minute, false},
+		{"null heartbeat", "status: active\nlast_heartbeat_utc: null\nheartbeat_ttl_minutes: 5", time.Time{}, 5 * time.Minute, false},
+		{"unreadable heartbeat, a list", "status: active\nlast_heartbeat_utc: []\nheartbeat_ttl_minutes: 5", time.Time{}, 5 * time.Minute, true},
+		{"unreadable heartbeat, a mapping", "status: active\nlast_heartbeat_utc: {}\nheartbeat_ttl_minutes: 5", time.Time{}, 5 * time.Minute, true},
+		{"unreadable heartbeat, a list of a time", "status: active\nlast_heartbeat_utc: [\"2026-02-27T07:00:00Z\"]\nheartbeat_ttl_minutes: 5", time.Time{}, 5 * time.Minute, true},
 		{"ttl not a number", "status: active\nlast_heartbeat_utc: \"2026-01-01T00:00:00Z\"\nheartbeat_ttl_minutes: soon",
 			time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 0, false},
 		{"negative ttl", "status: active\nlast_heartbeat_utc: \"2026-01-01T00:00:00Z\"\nheartbeat_ttl_minutes: -5",
@@ -58,7 +62,7 @@ func TestHeartbeatAndStale(t *testing.T) {
 			// A heartbeat written and unreadable is a finding on its line.
 			warned := false
 			for _, p := range d.Problems {
-				warned = warned || p.Line == 4 && strings.Contains(p.Message, "last_heartbeat_utc") && strings.Contains(p.Message, "is not an RFC 3339 time")
+				warned = warned || p.Line == 4 && strings.Contains(p.Message, "last_heartbeat_utc") && strings.Contains(p.Message, "not an RFC 3339 time")
 			}
 			if want := strings.Contains(tt.name, "unreadable") || strings.Contains(tt.name, "date only"); warned != want {
 				t.Errorf("warned of the heartbeat: %v, want %v (%v)", warned, want, d.Problems)

@@ -693,10 +693,14 @@ func (p *docParser) checkMetaTypes() {
 			// spine writes it (RFC 3339, UTC); one it cannot read makes
 			// the loop's heartbeat age unknown, which status --stale
 			// counts as stale.
-			if v := scalarString(f.Value); f.Value != nil && v != "" {
-				if _, err := time.Parse(time.RFC3339, v); err != nil {
+			switch v := f.Value.(type) {
+			case nil:
+			case string:
+				if _, err := time.Parse(time.RFC3339, v); v != "" && err != nil {
 					p.problem(f.Line, LevelWarning, "frontmatter: %s %q is not an RFC 3339 time (such as 2026-11-28T10:00:00Z): the heartbeat's age is unknown (spine status --stale counts an active loop with heartbeat_ttl_minutes as stale); spine sets it when it runs the loop", HeartbeatKey, v)
 				}
+			default:
+				p.problem(f.Line, LevelWarning, "frontmatter: %s is %s, not an RFC 3339 time (such as 2026-11-28T10:00:00Z): the heartbeat's age is unknown (spine status --stale counts an active loop with heartbeat_ttl_minutes as stale); spine sets it when it runs the loop", HeartbeatKey, typeName(f.Value))
 			}
 		case "heartbeat_ttl_minutes":
 			if _, ok := f.Value.(int64); !ok && f.Value != nil {

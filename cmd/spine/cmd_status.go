@@ -55,7 +55,7 @@ path, status, title, owner, priority, heartbeat_stale, run_keys, gaps,
 stages with each step's state, problems), of the loops named if any.
 
 With --stale, exit 1 when any active loop's heartbeat is older than its
-heartbeat_ttl_minutes (for monitoring).`,
+heartbeat_ttl_minutes, or cannot be read (for monitoring).`,
 		RunE: func(_ *cobra.Command, args []string) error {
 			rc, err := a.openRepoForPlanning()
 			if err != nil {
