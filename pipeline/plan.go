@@ -195,6 +195,9 @@ func (p *Planner) PlanLoop(doc *loops.Document) []Item {
 					// status): that is what the step waits for, not
 					// another step or another host.
 					it.Reason = hold
+				case (it.State == StateFailed || it.State == StateInterrupted) && loopHeld:
+					// Its --retry runs nothing until the loop runs.
+					it.Reason = hold + "; then: " + it.Reason
 				}
 			}
 			if hold == "" && it.State != StateDone && it.State != StateEdited && it.State != StatePending {
