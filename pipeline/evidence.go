@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -122,6 +123,27 @@ func presentNoFollow(root, rel string) bool {
 		}
 	}
 	return true
+}
+
+// linkOnPath returns the first symbolic link on the way from root to the
+// repository-relative path rel, as a repository-relative path, or "" (no
+// link, or no root).
+func linkOnPath(root, rel string) string {
+	if root == "" {
+		return ""
+	}
+	p, r := root, ""
+	for _, part := range strings.Split(rel, "/") {
+		p, r = filepath.Join(p, part), path.Join(r, part)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return ""
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return r
+		}
+	}
+	return ""
 }
 
 // CheckEvidence returns a problem for every run the evidence blocks of docs

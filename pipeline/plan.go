@@ -542,6 +542,9 @@ func (p *Planner) lostReason(doc *loops.Document, step string) string {
 	e := hold[len(hold)-1]
 	dir := p.receiptDir(e.RunKey)
 	why := fmt.Sprintf("%s:%d records run %s (%s) of this step, but its receipt folder %s is missing: restore it from git (git checkout HEAD -- %s); --retry %s runs the step anyway", doc.Path, e.Line, e.RunKey, e.Status, dir, dir, step)
+	if link := linkOnPath(p.Root, dir); link != "" {
+		why = fmt.Sprintf("%s:%d records run %s (%s) of this step, but its receipt folder %s is behind a symbolic link, %s, which spine does not follow: put the folder there instead of the link; --retry %s runs the step anyway", doc.Path, e.Line, e.RunKey, e.Status, dir, link, step)
+	}
 	if len(hold) > 1 {
 		why += fmt.Sprintf(" (%d such runs)", len(hold))
 	}

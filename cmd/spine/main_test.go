@@ -1332,6 +1332,10 @@ func TestVerifyNamesALinkedReceiptFolder(t *testing.T) {
 	if code != 1 || !strings.Contains(out, filepath.ToSlash(dayRel)+": a symbolic link where a folder of receipts belongs") || !strings.Contains(out, "the evidence block records this run") {
 		t.Errorf("verify with a linked day folder: exit %d\n%s", code, out)
 	}
+	// plan holds the runs behind it, naming the link.
+	if out, _, _ := spine(t, "--repo", dir, "plan"); !strings.Contains(out, "is behind a symbolic link, "+filepath.ToSlash(dayRel)+", which spine does not follow") {
+		t.Errorf("plan with a linked day folder:\n%s", out)
+	}
 	// The receipts folder itself a link: plan and run refuse, as verify
 	// and the site do, rather than count runs the others cannot read.
 	outside := filepath.Join(t.TempDir(), "receipts")
