@@ -224,7 +224,8 @@ destructive stage behind a gate, and a closeout stage with manual checks,
 then the Definition Of Done.
 
 spine never overwrites a file or reuses a loop id (one a document has, in any
-case, or one with receipts: a loop removed keeps them), and does not commit: review
+case, one with receipts: a loop removed keeps them, or spine's own packs and
+gaps), and does not commit: review
 the document, replace the examples, then commit it. The example verify pack is
 the first pack of verify/ (or "baseline"; --pack to choose).`,
 		Args: cobra.ExactArgs(1),

@@ -31,7 +31,11 @@ receipt, a receipt removed from the middle of a chain. Every run that a loop
 document's evidence block records must have its receipt.json: a receipt
 removed from the end of a chain is named that way. On the host that ran
 them, every destructive run its state folder's ledger records must have its
-receipt unless a later run of the step does (spine's commit undone).
+receipt unless a later run of the step does (spine's commit undone). spine
+follows no symbolic link in the receipts folder: one where a folder of
+receipts belongs is named, and the runs behind it count as missing. In a
+clone with core.autocrlf true a note says that git's checkout rewrote the
+files' line endings.
 
 With --keys FILE (repeatable; each FILE holds one or more PEM public keys,
 such as receipt-keys.pem written by spine keygen --publish), every receipt
