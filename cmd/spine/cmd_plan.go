@@ -26,7 +26,8 @@ one-line reason:
   edited       its text changed after it passed; not re-run
   waiting      an earlier step, a manual step, another host or a dependency
 
-plan reads the repository and writes nothing. With --json, print one object
+plan reads the repository and writes nothing in it (its caches go to the state
+folder, .git/spine). With --json, print one object
 per step: loop_id, stage, name, state, reason.
 
 Exit status 2 when an active loop's document has errors (spine run skips

@@ -193,7 +193,7 @@ updated) go to standard error.`,
 	}
 	f := c.Flags()
 	f.BoolVar(&asJSON, "json", false, "print only a JSON array of the receipts written")
-	f.BoolVar(&dryRun, "dry-run", false, "show what would run; run and write nothing")
+	f.BoolVar(&dryRun, "dry-run", false, "show what would run; run nothing and write nothing in the repository")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print nothing but errors")
 	f.StringVar(&loop, "loop", "", "run only loop `ID`")
 	f.StringSliceVar(&retry, "retry", nil, "re-run failed or interrupted step `NAME` (repeatable)")
