@@ -112,7 +112,7 @@ Exit status 1 when anything does not match.`,
 				if len(rep.Problems) > 0 && autocrlf(root) {
 					// Not tampering, most likely: git rewrote the
 					// files' line endings at checkout.
-					fmt.Fprintln(a.stdout, "note: core.autocrlf is true in this clone: git writes CRLF line endings at checkout, which changes the bytes of receipts, output logs and artifacts and so their hashes; check them out as committed and verify again: git config core.autocrlf false && git checkout -- receipts artifacts")
+					fmt.Fprintln(a.stdout, "note: core.autocrlf is true in this clone: git writes CRLF line endings at checkout, which changes the bytes of receipts, output logs and artifacts and so their hashes; verify a clone made without it: git clone -c core.autocrlf=false REPO DIR && spine --repo DIR verify")
 				}
 				if sigs != nil {
 					fmt.Fprintf(a.stdout, "%d of %d receipt(s) signed by a trusted key\n", sigs.Signed, sigs.Receipts)
