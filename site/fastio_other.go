@@ -73,9 +73,11 @@ func openNoFollow(path string) (*os.File, error) {
 	return os.Open(path)
 }
 
-// writeFileDirect creates or truncates path and writes data to it.
+// writeFileDirect writes data to path through writeFileAtomic, which
+// makes its temporary file afresh (createFresh): a link at path is
+// replaced, not written through.
 func writeFileDirect(path string, data []byte) error {
-	return os.WriteFile(path, data, fsx.FileMode)
+	return writeFileAtomic(path, data)
 }
 
 // lexists reports whether path names a file (without following a final

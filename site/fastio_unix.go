@@ -122,9 +122,7 @@ func lexists(path string) bool {
 // place, so that a reader (the site server) never sees a partial page.
 func writeFileAtomic(path string, data []byte) error {
 	tmp := path + ".spine-tmp"
-	// O_NOFOLLOW (fsx.WriteFile) refuses a link put there; a file a
-	// crash left is truncated.
-	if err := fsx.WriteFile(tmp, data, os.O_TRUNC, fsx.FileMode); err != nil {
+	if err := writeNew(tmp, data); err != nil {
 		return err
 	}
 	if err := syscall.Rename(tmp, path); err != nil {
@@ -158,7 +156,29 @@ func openNoFollow(path string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), path), nil
 }
 
-// writeFileDirect creates or truncates path and writes data to it.
+// writeFileDirect writes data to path, a file the last build did not
+// write: created anew (O_EXCL), or, when something is there already (a
+// file a crash left, or a link put in the output folder: a hard link
+// truncated would truncate a receipt), replaced by writeFileAtomic.
 func writeFileDirect(path string, data []byte) error {
-	return fsx.WriteFile(path, data, os.O_TRUNC, fsx.FileMode)
+	err := fsx.WriteFile(path, data, os.O_EXCL, fsx.FileMode)
+	if errors.Is(err, fs.ErrExist) {
+		return writeFileAtomic(path, data)
+	}
+	return err
+}
+
+// writeNew writes data to path as a new file (O_EXCL, and O_NOFOLLOW
+// through fsx.WriteFile): whatever is there (a temporary file a crash
+// left, a symbolic or hard link put in its place) is removed first, not
+// written through.
+func writeNew(path string, data []byte) error {
+	err := fsx.WriteFile(path, data, os.O_EXCL, fsx.FileMode)
+	if errors.Is(err, fs.ErrExist) {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		err = fsx.WriteFile(path, data, os.O_EXCL, fsx.FileMode)
+	}
+	return err
 }

@@ -265,6 +265,18 @@ func TestBuildWritesNoPageThroughALink(t *testing.T) {
 	if fi, err := os.Lstat(filepath.Join(out, "search.json")); err != nil || !fi.Mode().IsRegular() {
 		t.Errorf("search.json is not a regular file: %v %v", fi, err)
 	}
+	// Nor a hard link there (truncating it would truncate the receipt).
+	hard := filepath.Join(out, "hard-victim")
+	writeFile(t, hard, "evidence\n")
+	if err := os.Link(hard, filepath.Join(out, "index.html.spine-tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := site.Build(context.Background(), opts); err != nil {
+		t.Fatalf("build with a hard link at a temporary file's name: %v", err)
+	}
+	if data, _ := os.ReadFile(hard); string(data) != "evidence\n" {
+		t.Errorf("the build wrote through the hard link: %q", data)
+	}
 
 	// A page no longer built is not removed through a linked folder.
 	loopDir := filepath.Join(out, "loops", "LOOP-DEMO-XSS-20260302")
