@@ -389,8 +389,12 @@ func validEnvName(s string) bool {
 	return s != ""
 }
 
-// globBase returns the folder of a loops pattern before its first
-// wildcard ("." for one that starts with one).
+// GlobBase returns the folder of a loops pattern before its first
+// wildcard ("." for one that starts with one): no loop document of the
+// pattern is outside it.
+func GlobBase(g string) string { return globBase(g) }
+
+// globBase is GlobBase.
 func globBase(g string) string {
 	g = filepath.ToSlash(g)
 	if i := strings.IndexAny(g, "*?[{"); i >= 0 {

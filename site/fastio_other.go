@@ -87,3 +87,7 @@ func lexists(path string) bool {
 	_, err := os.Lstat(path)
 	return !errors.Is(err, fs.ErrNotExist)
 }
+
+// hardLinked reports whether the file fi describes has other names; not
+// known here.
+func hardLinked(fs.FileInfo) bool { return false }

@@ -182,3 +182,10 @@ func writeNew(path string, data []byte) error {
 	}
 	return err
 }
+
+// hardLinked reports whether the file fi describes has other names (a
+// hard link made to it): the build's own files have one.
+func hardLinked(fi fs.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Nlink > 1
+}

@@ -460,6 +460,13 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	if fi, err := f.Stat(); err != nil || hardLinked(fi) {
+		// A hard link put in the output folder reaches a file
+		// elsewhere as a symbolic link would.
+		f.Close()
+		http.NotFound(w, r)
+		return
+	}
 	data, err := io.ReadAll(f)
 	f.Close()
 	if err != nil {

@@ -126,7 +126,10 @@ func TestServe(t *testing.T) {
 	if err := os.Symlink(filepath.Dir(secret), filepath.Join(s.out, "leakdir")); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"/leak.txt", "/leakdir/secret.txt", "/leakdir/"} {
+	if err := os.Link(secret, filepath.Join(s.out, "hard.txt")); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/leak.txt", "/leakdir/secret.txt", "/leakdir/", "/hard.txt"} {
 		if code, body, _ := get(t, s.url+p); code != 404 || strings.Contains(body, "not the site's") {
 			t.Errorf("GET %s through a link: %d %q, want 404", p, code, body)
 		}

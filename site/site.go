@@ -451,6 +451,18 @@ func checkOutResolved(root, out, stateDir string, cfg *config.Config) error {
 			return fmt.Errorf("site build: output folder %s holds %s", out, dir)
 		}
 	}
+	// Nor where loop documents are (site.out is checked so in spine.yaml;
+	// --out is checked here): a build removes files it listed there.
+	for _, g := range cfg.Loops {
+		base := config.GlobBase(g)
+		if base == "." || filepath.IsAbs(base) {
+			continue
+		}
+		d := filepath.Join(root, filepath.FromSlash(base))
+		if fsx.Within(d, out) || fsx.Within(out, d) {
+			return fmt.Errorf("site build: output folder %s and the loop documents' folder %s (loops: %q) overlap; build the site elsewhere", out, base, g)
+		}
+	}
 	if stateDir != "" {
 		if fsx.Within(out, stateDir) {
 			return fmt.Errorf("site build: output folder %s holds spine's state folder %s (set $SPINE_STATE_DIR outside it)", out, stateDir)

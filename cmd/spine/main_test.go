@@ -1428,3 +1428,22 @@ func TestVerifyNamesAutocrlf(t *testing.T) {
 		t.Errorf("verify after the note's advice: exit %d\n%s", code, out)
 	}
 }
+
+// TestSiteOutNotWhereLoopsAre: --out may not be, nor hold, the folder of
+// the loop documents (spine.yaml's site.out is refused so too): a build
+// removes the files its manifest lists there.
+func TestSiteOutNotWhereLoopsAre(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-O\nstatus: active\n---\n\n# Loop Scope: LOOP-O\n")
+	for _, out := range []string{"loops", "loops/site"} {
+		_, errOut, code := spine(t, "--repo", dir, "site", "build", "--out", filepath.Join(dir, out))
+		if code == 0 || !strings.Contains(errOut, "and the loop documents' folder loops") {
+			t.Errorf("site build --out %s: exit %d\n%s", out, code, errOut)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "loops", "index.html")); err == nil {
+		t.Error("a page was written among the loop documents")
+	}
+	if _, errOut, code := spine(t, "--repo", dir, "site", "build", "--out", filepath.Join(dir, "public")); code != 0 {
+		t.Errorf("site build --out public: exit %d\n%s", code, errOut)
+	}
+}
