@@ -1239,9 +1239,9 @@ func RunStepKey(stage, step string) string {
 	return step
 }
 
-// reservedLoopID reports whether id is one of spine's own (in any case:
+// ReservedLoopID reports whether id is one of spine's own (in any case:
 // artifact folders may be case-insensitive).
-func reservedLoopID(id string) bool {
+func ReservedLoopID(id string) bool {
 	return strings.EqualFold(id, PacksLoopID) || strings.EqualFold(id, GapsLoopID)
 }
 
@@ -1270,7 +1270,7 @@ func (p *docParser) finish() {
 		p.problem(1, LevelError, "missing loop id")
 	} else if !ValidLoopID(d.LoopID) {
 		p.problem(max(1, d.Meta.Line("loop_id")), LevelError, "loop id %q has characters outside [A-Za-z0-9._-]", d.LoopID)
-	} else if reservedLoopID(d.LoopID) {
+	} else if ReservedLoopID(d.LoopID) {
 		p.problem(max(1, d.Meta.Line("loop_id")), LevelError, "loop id %q is reserved: spine records the verify packs run by hand (%s) and gap ledger edits (%s) under it; give the loop another id", d.LoopID, PacksLoopID, GapsLoopID)
 	}
 	p.checkAfter()
@@ -1342,7 +1342,7 @@ func (p *docParser) checkAfter() {
 				continue
 			}
 			loopID, name := AfterRef(s.After)
-			if reservedLoopID(loopID) {
+			if ReservedLoopID(loopID) {
 				// spine's own receipts (a pack run by hand, a gap
 				// edit) are no loop's steps' runs.
 				p.problem(s.Line, LevelError, "step %q: after=%s names %s, spine's own receipts, which are no step's runs; it would wait for ever (a verify step in a loop runs a pack)", s.Name, s.After, loopID)

@@ -47,7 +47,7 @@ const (
 	StageCloseout = loops.StageCloseout
 	// StepClose is the step name of a loop's closeout receipt. Its
 	// runs are not runs of a step of that name (History keeps the
-	// governance stages' runs apart: historyStep).
+	// governance stages' runs apart: loops.RunStepKey).
 	StepClose = "close"
 
 	// CapPackRun is the built-in capability of verify packs.
@@ -980,7 +980,7 @@ func GovernanceFindings(root string, cfg *config.Config, set *loops.Set, reg *ca
 				}
 				gates[gate] = true
 				loopID, name := loops.AfterRef(s.After)
-				if s.After == "" || loopID == "" || loopID == d.LoopID || strings.EqualFold(loopID, PacksLoopID) || strings.EqualFold(loopID, GapsLoopID) {
+				if s.After == "" || loopID == "" || loopID == d.LoopID || loops.ReservedLoopID(loopID) {
 					continue // its own loop's, or spine's: the document's finding
 				}
 				switch other := byID[loopID]; {

@@ -111,20 +111,9 @@ func runBefore(a, b *Run) bool {
 	return a.Dir < b.Dir
 }
 
-// historyStep is the name a run is indexed under for its loop
-// (loops.RunStepKey): its step's, or, for a governance action's receipt,
-// one no step of a document can have.
-func historyStep(stage, step string) string { return loops.RunStepKey(stage, step) }
-
-// HistoryStep is the step name History's Latest and Step know the run of
-// a stage's step by: the step's own, or, for the stages of governance
-// actions (a verify pack run by hand: StageManual), one no step of a
-// document can have.
-func HistoryStep(stage, step string) string { return historyStep(stage, step) }
-
 // governance reports whether r is a governance action's receipt (see
-// historyStep), not the run of a loop's step.
-func (r *Run) governance() bool { return historyStep(r.Stage, r.Step) != r.Step }
+// loops.RunStepKey), not the run of a loop's step.
+func (r *Run) governance() bool { return loops.RunStepKey(r.Stage, r.Step) != r.Step }
 
 // governanceKey reports whether a run key names the capability of a
 // loop close or a gap edit: an evidence bullet of such a run, whose
@@ -155,7 +144,7 @@ func newHistorySorted(runs []Run) *History {
 			}
 			continue
 		}
-		k := [2]string{r.LoopID, historyStep(r.Stage, r.Step)}
+		k := [2]string{r.LoopID, loops.RunStepKey(r.Stage, r.Step)}
 		h.byStep[k] = append(h.byStep[k], i)
 		h.byLoop[r.LoopID] = append(h.byLoop[r.LoopID], i)
 	}
@@ -166,7 +155,7 @@ func newHistorySorted(runs []Run) *History {
 func (h *History) Add(r Run) {
 	h.runs = append(h.runs, r)
 	i := len(h.runs) - 1
-	k := [2]string{r.LoopID, historyStep(r.Stage, r.Step)}
+	k := [2]string{r.LoopID, loops.RunStepKey(r.Stage, r.Step)}
 	h.byStep[k] = append(h.byStep[k], i)
 	h.byLoop[r.LoopID] = append(h.byLoop[r.LoopID], i)
 	if h.keys != nil {
@@ -211,7 +200,8 @@ func (h *History) Damaged(capability string) []Run {
 }
 
 // Latest returns the most recent run of a loop's step, or nil. A
-// governance action's receipt is the run of step HistoryStep(stage, step).
+// governance action's receipt is the run of step loops.RunStepKey(stage,
+// step).
 func (h *History) Latest(loopID, step string) *Run {
 	idx := h.byStep[[2]string{loopID, step}]
 	if len(idx) == 0 {

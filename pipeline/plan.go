@@ -523,7 +523,7 @@ func (p *Planner) lostReason(doc *loops.Document, step string) string {
 	lost := p.LostRuns(doc)
 	var hold []loops.EvidenceRun
 	for _, e := range lost {
-		if governanceKey(e.RunKey) && historyStep(e.Stage, e.Step) != e.Step {
+		if governanceKey(e.RunKey) && loops.RunStepKey(e.Stage, e.Step) != e.Step {
 			// A loop close or a gap edit (its capability and its
 			// stage, which no step of a document has: a step may name
 			// the capability), not a run of a step.

@@ -136,7 +136,7 @@ func (r *Runner) recover(ctx context.Context) error {
 // journal forgets it; until then the step is held, and this says why.
 func (r *Runner) vanishedReceipt(key string, rc *artifacts.Receipt) error {
 	started, _ := time.Parse(time.RFC3339Nano, rc.StartedAt)
-	if latest := r.history.Latest(rc.LoopID, historyStep(rc.Stage, rc.Step)); latest != nil && latest.RunKey != key && latest.Started.After(started) {
+	if latest := r.history.Latest(rc.LoopID, loops.RunStepKey(rc.Stage, rc.Step)); latest != nil && latest.RunKey != key && latest.Started.After(started) {
 		r.report().Notice(fmt.Sprintf("the receipt of %s/%s's run %s was lost; its later run %s stands for it", rc.LoopID, rc.Step, key, latest.RunKey))
 		return r.journal.AppendNoSyncAll([]JournalRecord{{Kind: recDone, RunKey: key, At: r.opts.Clock()}})
 	}
@@ -186,7 +186,7 @@ func (r *Runner) recoverReceipt(lr *loopRun, rc *artifacts.Receipt) error {
 		r.history.Add(run)
 		r.out.Receipts = append(r.out.Receipts, rc)
 		r.report().Notice(fmt.Sprintf("recorded %s/%s from an earlier run: %s (%s)", rc.LoopID, rc.Step, rc.Status, rc.RunKey))
-	} else if l := r.history.Latest(rc.LoopID, historyStep(rc.Stage, rc.Step)); l == nil || l.RunKey != rc.RunKey {
+	} else if l := r.history.Latest(rc.LoopID, loops.RunStepKey(rc.Stage, rc.Step)); l == nil || l.RunKey != rc.RunKey {
 		// Present on disk but not in the history read before (written
 		// after the listing): add it.
 		run := readRun(r.opts.Root, relDir)

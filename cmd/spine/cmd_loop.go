@@ -256,7 +256,7 @@ the first pack of verify/ (or "baseline"; --pack to choose).`,
 					return exitf(exitUsage, "loop %s exists (%s); ids that differ only in case share an artifact folder: choose another id", d.LoopID, d.Path)
 				}
 			}
-			if id == pipeline.PacksLoopID || id == pipeline.GapsLoopID || strings.EqualFold(id, pipeline.PacksLoopID) || strings.EqualFold(id, pipeline.GapsLoopID) {
+			if loops.ReservedLoopID(id) {
 				return exitf(exitUsage, "loop id %q is reserved for spine's own receipts: choose another id", id)
 			}
 			// A loop removed from the repository keeps its receipts: a new

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/internal/termtext"
+	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/packs"
 	"github.com/spinehq/spine/pipeline"
 )
@@ -122,7 +123,7 @@ status, summary, started_at, or null).`,
 					}
 				}
 				if hist != nil {
-					if run := hist.Latest(pipeline.PacksLoopID, pipeline.HistoryStep(pipeline.StageManual, p.Name)); run != nil {
+					if run := hist.Latest(pipeline.PacksLoopID, loops.RunStepKey(loops.StageManual, p.Name)); run != nil {
 						pj.LastRun = &packLastRun{RunKey: run.RunKey, Status: run.Status, Summary: run.Summary, StartedAt: run.Started.UTC().Format(time.RFC3339)}
 					}
 				}
