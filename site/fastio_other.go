@@ -41,17 +41,7 @@ func readFileStat(path string, limit int64) ([]byte, fileStat, error) {
 // place.
 func writeFileAtomic(path string, data []byte) error {
 	tmp := path + ".spine-tmp"
-	f, err := createFresh(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
+	if err := writeNew(tmp, data); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
@@ -74,8 +64,8 @@ func openNoFollow(path string) (*os.File, error) {
 }
 
 // writeFileDirect writes data to path through writeFileAtomic, which
-// makes its temporary file afresh (createFresh): a link at path is
-// replaced, not written through.
+// makes its temporary file afresh (writeNew): a link at path is replaced,
+// not written through.
 func writeFileDirect(path string, data []byte) error {
 	return writeFileAtomic(path, data)
 }

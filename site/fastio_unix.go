@@ -168,21 +168,6 @@ func writeFileDirect(path string, data []byte) error {
 	return err
 }
 
-// writeNew writes data to path as a new file (O_EXCL, and O_NOFOLLOW
-// through fsx.WriteFile): whatever is there (a temporary file a crash
-// left, a symbolic or hard link put in its place) is removed first, not
-// written through.
-func writeNew(path string, data []byte) error {
-	err := fsx.WriteFile(path, data, os.O_EXCL, fsx.FileMode)
-	if errors.Is(err, fs.ErrExist) {
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		err = fsx.WriteFile(path, data, os.O_EXCL, fsx.FileMode)
-	}
-	return err
-}
-
 // hardLinked reports whether the file fi describes has other names (a
 // hard link made to it): the build's own files have one.
 func hardLinked(fi fs.FileInfo) bool {

@@ -281,13 +281,12 @@ func (st *buildState) readReceipts() error {
 		rel, err := store.RelDir(r.RunKey)
 		return err == nil && rel == r.Dir
 	}
-	best := make(map[string]*receiptRec, len(st.recs))
 	for _, r := range st.recs {
 		if !artifacts.ValidRunKey(r.RunKey) {
 			continue
 		}
-		if other, dup := best[r.RunKey]; !dup || own(r) && !own(other) {
-			best[r.RunKey] = r
+		if other, dup := st.recByKey[r.RunKey]; !dup || own(r) && !own(other) {
+			st.recByKey[r.RunKey] = r
 		}
 	}
 	var pageRecs []*receiptRec
@@ -296,7 +295,7 @@ func (st *buildState) readReceipts() error {
 			st.warn("%s: folder name is not a valid run key; no page", r.Dir)
 			continue
 		}
-		if keep := best[r.RunKey]; keep != r {
+		if keep := st.recByKey[r.RunKey]; keep != r {
 			st.warn("%s: run key also in %s; no page", r.Dir, keep.Dir)
 			if st.elsewhere == nil {
 				st.elsewhere = map[string][]string{}
@@ -304,7 +303,6 @@ func (st *buildState) readReceipts() error {
 			st.elsewhere[r.RunKey] = append(st.elsewhere[r.RunKey], r.Dir)
 			continue
 		}
-		st.recByKey[r.RunKey] = r
 		pageRecs = append(pageRecs, r)
 		if r.Receipt != nil && r.Receipt.LoopID != "" {
 			id := r.Receipt.LoopID

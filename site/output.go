@@ -605,6 +605,37 @@ func (w *writer) mkdir(dir string) error {
 	return nil
 }
 
+// A file the build makes under a name of its own (a temporary file, the
+// marker) is made anew, O_EXCL: whatever is at the name (a file a crash
+// left, or a symbolic or hard link put in the output folder, which
+// O_TRUNC would write through, onto a receipt) is removed, not opened.
+// The common case, nothing there, costs one system call.
+
+// writeNew writes data to path as a new file (see above; fsx.WriteFile
+// also opens with O_NOFOLLOW where there is one).
+func writeNew(path string, data []byte) error {
+	err := fsx.WriteFile(path, data, os.O_EXCL, fsx.FileMode)
+	if errors.Is(err, fs.ErrExist) {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		err = fsx.WriteFile(path, data, os.O_EXCL, fsx.FileMode)
+	}
+	return err
+}
+
+// createFresh creates path as a new file for writing (see above).
+func createFresh(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fsx.FileMode)
+	if errors.Is(err, fs.ErrExist) {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fsx.FileMode)
+	}
+	return f, err
+}
+
 // copyFile copies src to dst through a temporary file, without following
 // a symlink at src.
 func copyFile(src, dst string) error {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -351,17 +350,6 @@ func writeStream(path string, fill func(w io.Writer) error, keep func() bool) (b
 		return false, err
 	}
 	return fillAndRename(f, path, fill, keep)
-}
-
-// createFresh creates path for writing as a new file: whatever was there
-// (a temporary file a crash left, or a symbolic link put in the output
-// folder, which O_TRUNC would follow and write through, onto a receipt)
-// is removed first, and O_EXCL refuses one made since.
-func createFresh(path string) (*os.File, error) {
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fsx.FileMode)
 }
 
 // writeStateFile writes a file of the state folder at path, as
