@@ -110,21 +110,6 @@ func oneLine(s string) string {
 	return s
 }
 
-// presentNoFollow reports whether the repository-relative file rel is
-// under root with no symbolic link on the way (a receipt behind a linked
-// day folder is not one the store lists, nor one verify checked).
-func presentNoFollow(root, rel string) bool {
-	p := root
-	for _, part := range strings.Split(rel, "/") {
-		p = filepath.Join(p, part)
-		fi, err := os.Lstat(p)
-		if err != nil || fi.Mode()&fs.ModeSymlink != 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // linkOnPath returns the first symbolic link on the way from root to the
 // repository-relative path rel, as a repository-relative path, or "" (no
 // link, or no root).
@@ -158,7 +143,10 @@ func CheckEvidence(docs []*loops.Document, st *artifacts.Store) []artifacts.Prob
 				continue // not a run key spine writes
 			}
 			p := rel + "/" + artifacts.ReceiptFile
-			if presentNoFollow(st.Root, p) {
+			// No symbolic link on the way (SafeLstat): a receipt behind a
+			// linked day folder is not one the store lists, nor one
+			// verify checked.
+			if _, fi, err := artifacts.SafeLstat(st.Root, p); err == nil && fi != nil {
 				continue
 			}
 			probs = append(probs, artifacts.Problem{

@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/jsonscan"
 	"github.com/spinehq/spine/internal/jsonw"
@@ -688,8 +689,8 @@ func (w *writer) finishManifest() (removed []string, err error) {
 		if dir := path.Dir(p); dir != "." {
 			// Not through a symbolic link put in the output folder: it
 			// would remove a file anywhere.
-			if _, _, err := lstatNoFollow(w.out, dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return nil, fmt.Errorf("site: remove %s: %w; spine removes no page through one (remove it)", p, err)
+			if _, _, err := artifacts.SafeLstat(w.out, dir); err != nil {
+				return nil, fmt.Errorf("site: remove %s: %w (symbolic link not followed: spine removes no page through one; remove it)", p, err)
 			}
 		}
 		if err := os.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"io/fs"
 	"log/slog"
 	"mime"
 	"net"
@@ -23,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/config"
 	"github.com/spinehq/spine/loops"
 )
@@ -446,8 +446,8 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The build's own files only: no symbolic link on the way (one put
 	// in the output folder could reach any file), nothing but a folder
 	// or a regular file.
-	full, fi, err := lstatNoFollow(s.out, rel)
-	if err != nil {
+	full, fi, err := artifacts.SafeLstat(s.out, rel)
+	if err != nil || fi == nil || !fi.IsDir() && !fi.Mode().IsRegular() {
 		http.NotFound(w, r)
 		return
 	}
@@ -580,26 +580,4 @@ func loopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// lstatNoFollow returns out joined with rel and its Lstat, when neither
-// rel nor a folder on its way is a symbolic link and it is a folder or a
-// regular file.
-func lstatNoFollow(out, rel string) (string, fs.FileInfo, error) {
-	full := out
-	var fi fs.FileInfo
-	for _, part := range strings.Split(rel, "/") {
-		full = filepath.Join(full, part)
-		var err error
-		if fi, err = os.Lstat(full); err != nil {
-			return "", nil, err
-		}
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			return "", nil, fmt.Errorf("%s: symbolic link not followed", full)
-		}
-	}
-	if !fi.IsDir() && !fi.Mode().IsRegular() {
-		return "", nil, fmt.Errorf("%s: not a regular file", full)
-	}
-	return full, fi, nil
 }
