@@ -144,7 +144,7 @@ func lineCount(data []byte) int {
 // problem's (ErrorLine); "path: invalid YAML: ..." when it names none.
 func SyntaxError(path string, data []byte, err error) error {
 	first, _, _ := strings.Cut(err.Error(), "\n")
-	if line, msg := ErrorLine(data, errors.New(first)); line > 0 && syntaxLine.MatchString(first) {
+	if line, msg := ErrorLine(data, errors.New(first)); line > 0 {
 		return fmt.Errorf("%s:%d: invalid YAML: %s", path, line, msg)
 	}
 	return fmt.Errorf("%s: invalid YAML: %w", path, err)
