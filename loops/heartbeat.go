@@ -45,8 +45,16 @@ func (d *Document) Stale(now time.Time) bool {
 		return false
 	}
 	h := d.Heartbeat()
-	if v, ok := d.Meta.Get(HeartbeatKey); h.TTL > 0 && h.Last.IsZero() && ok && v != nil && v != "" {
-		return true // written, and not a time (lint says so)
+	if h.TTL > 0 && d.HeartbeatUnreadable() {
+		return true
 	}
 	return h.TTL > 0 && !h.Last.IsZero() && now.Sub(h.Last) > h.TTL
+}
+
+// HeartbeatUnreadable reports whether last_heartbeat_utc is written (not
+// empty, not null) but is not a time spine reads (lint says why): its age
+// is unknown, which Stale counts as stale.
+func (d *Document) HeartbeatUnreadable() bool {
+	v, ok := d.Meta.Get(HeartbeatKey)
+	return ok && v != nil && v != "" && d.Heartbeat().Last.IsZero()
 }

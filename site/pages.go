@@ -1123,7 +1123,8 @@ func (st *buildState) loopRows(root string) []loopRow {
 func (st *buildState) heartbeat(d *loops.Document) (age, class, title string) {
 	h := d.Heartbeat()
 	if h.Last.IsZero() {
-		if v := d.Meta.String(loops.HeartbeatKey); v != "" {
+		if d.HeartbeatUnreadable() {
+			v := d.Meta.String(loops.HeartbeatKey)
 			// Written but unreadable: its age is unknown, which
 			// status --stale counts as stale (Document.Stale).
 			class = "none"
