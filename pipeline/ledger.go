@@ -241,7 +241,15 @@ func (p *Planner) ranHere(loopID, docPath, step, command string, latest *Run) *L
 // isDocument reports whether a loop document of Docs has the id loopID
 // or the path docPath.
 func (p *Planner) isDocument(loopID, docPath string) bool {
+	keys := p.documentKeys()
+	return keys[loopID] || docPath != "" && keys["\x00"+docPath]
+}
+
+// documentKeys returns Docs' ids, and their paths after a NUL, made on
+// the first call.
+func (p *Planner) documentKeys() map[string]bool {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.docKeys == nil {
 		p.docKeys = map[string]bool{}
 		for _, d := range p.Docs {
@@ -249,9 +257,7 @@ func (p *Planner) isDocument(loopID, docPath string) bool {
 			p.docKeys["\x00"+d.Path] = true
 		}
 	}
-	keys := p.docKeys
-	p.mu.Unlock()
-	return keys[loopID] || docPath != "" && keys["\x00"+docPath]
+	return p.docKeys
 }
 
 // CheckLedger returns a problem for every destructive step whose latest

@@ -126,6 +126,10 @@ type Planner struct {
 	Uncommitted func(doc *loops.Document) string
 }
 
+// reasonOtherHost starts the reason of a step that runs on another host;
+// a step waiting behind it says which (PlanLoop).
+const reasonOtherHost = "runs on host "
+
 // runnableStatus reports whether a loop of this status runs.
 func runnableStatus(status string) bool { return status == "active" }
 
@@ -202,7 +206,7 @@ func (p *Planner) PlanLoop(doc *loops.Document) []Item {
 			}
 			if hold == "" && it.State != StateDone && it.State != StateEdited && it.State != StatePending {
 				hold = fmt.Sprintf("waiting for step %s (%s)", step.Name, it.State)
-				if it.State == StateWaiting && strings.HasPrefix(it.Reason, "runs on host ") {
+				if it.State == StateWaiting && strings.HasPrefix(it.Reason, reasonOtherHost) {
 					// Which host it waits for, not only that it waits.
 					hold = fmt.Sprintf("waiting for step %s, which %s", step.Name, it.Reason)
 				}
@@ -391,7 +395,7 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 		}
 	}
 	if host != "" && !strings.EqualFold(host, p.Host) {
-		it.State, it.Reason = StateWaiting, fmt.Sprintf("runs on host %s (this is %s)", host, p.Host)
+		it.State, it.Reason = StateWaiting, fmt.Sprintf(reasonOtherHost+"%s (this is %s)", host, p.Host)
 		return
 	}
 	if latest != nil {
@@ -645,12 +649,9 @@ func (p *Planner) renamedFrom(doc *loops.Document, step *loops.Step) *Run {
 // would run again, approved by the approval it already ran under; also
 // when the step was renamed in the same edit (its command finds it).
 func (p *Planner) orphanRun(step *loops.Step) *Run {
+	ids := p.documentKeys()
 	p.mu.Lock()
 	if p.orphans == nil {
-		ids := make(map[string]bool, len(p.Docs))
-		for _, d := range p.Docs {
-			ids[d.LoopID] = true
-		}
 		p.orphans = map[string][]int{}
 		runs := p.History.All()
 		for i := range runs {
