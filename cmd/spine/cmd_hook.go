@@ -19,7 +19,6 @@ import (
 
 	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/gitx"
-	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/pipeline"
 )
 
@@ -68,9 +67,8 @@ func (h *hookSetup) resolve(a *app) error {
 	if a.repo == "" {
 		return exitf(exitUsage, "--repo BARE.git is required: the bare repository pushes arrive in")
 	}
-	if h.host != "" && !loops.ValidHostName(h.host) {
-		// Refused now, not by every run the hook starts.
-		return exitf(exitUsage, "--host %q: one host name, of letters, digits, '.', '_' and '-'", h.host)
+	if err := checkHostFlag(h.host); err != nil {
+		return err
 	}
 	abs, err := filepath.Abs(a.repo)
 	if err != nil {

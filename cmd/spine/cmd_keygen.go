@@ -14,7 +14,6 @@ import (
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/config"
 	"github.com/spinehq/spine/internal/fsx"
-	"github.com/spinehq/spine/loops"
 )
 
 // signingKeyEnv names the environment variable that points at the host's
@@ -148,8 +147,8 @@ existing key's public key is published.`,
 				}
 			}
 			keyPath := out
-			if rf.host != "" && !loops.ValidHostName(rf.host) {
-				return exitf(exitUsage, "--host %q: one host name, of letters, digits, '.', '_' and '-'", rf.host)
+			if err := checkHostFlag(rf.host); err != nil {
+				return err
 			}
 			if keyPath == "" {
 				p, err := defaultKeyPath()

@@ -77,9 +77,8 @@ func currentUser() string {
 
 // pipelineOptions builds the pipeline's options for the repository.
 func (a *app) pipelineOptions(rc *repoContext, f *runFlags) (pipeline.Options, error) {
-	if f.host != "" && !loops.ValidHostName(f.host) {
-		// It is matched against host= and written into receipts.
-		return pipeline.Options{}, exitf(exitUsage, "--host %q: one host name, of letters, digits, '.', '_' and '-'", f.host)
+	if err := checkHostFlag(f.host); err != nil {
+		return pipeline.Options{}, err
 	}
 	g, err := gitx.Open(rc.root)
 	if err != nil {
@@ -120,3 +119,12 @@ func (a *app) pipelineOptions(rc *repoContext, f *runFlags) (pipeline.Options, e
 // up in a commit, a ledger or a path: a control character, or one that
 // reorders text (termtext.IsBidiControl).
 func unsafeRune(r rune) bool { return unicode.IsControl(r) || termtext.IsBidiControl(r) }
+
+// checkHostFlag refuses a --host that is not one host name: it is matched
+// against host= and written into receipts and key labels.
+func checkHostFlag(host string) error {
+	if host != "" && !loops.ValidHostName(host) {
+		return exitf(exitUsage, "--host %q: one host name, of letters, digits, '.', '_' and '-'", host)
+	}
+	return nil
+}
