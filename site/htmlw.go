@@ -360,6 +360,11 @@ func (w *hw) runRows(runs []runRow) {
 		if r.Resolved {
 			w.s(resolvedSub)
 		}
+		if r.Approval != "" {
+			w.s(`<div class="sub">`)
+			w.e(r.Approval)
+			w.s(`</div>`)
+		}
 		w.s(`</td><td class="num">`, r.Exit, `</td><td class="num">`, r.Duration, `</td><td><a class="key" href="`)
 		w.e(r.URL)
 		w.s(`">`)

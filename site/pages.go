@@ -698,6 +698,10 @@ type runRow struct {
 	// Resolved is set for an operator's verdict (spine resolve): no
 	// command ran, so it has no exit status or duration to show.
 	Resolved bool
+	// Approval says how a gated run was approved (approvalText), so
+	// that the runs table answers "who approved it"; empty for a run
+	// with neither gate nor approval.
+	Approval string
 }
 
 type gapRef struct {
@@ -970,6 +974,9 @@ func (st *buildState) loopData(d *loops.Document) *loopPage {
 			When: fmtWhen(r.Start), ISO: fmtISO(r.Start), Chain: st.chain[r.RunKey], ChainOK: st.chain[r.RunKey] == ""}
 		if r.Receipt.Resolved() {
 			row.Resolved, row.Exit, row.Duration = true, "—", "—"
+		}
+		if r.Receipt.Gate != "" || r.Receipt.Approval != nil {
+			row.Approval = approvalText(r.Receipt)
 		}
 		pg.Runs = append(pg.Runs, row)
 	}

@@ -896,6 +896,12 @@ func TestPagesShowWhatTheyShould(t *testing.T) {
 			`<span class="ab af2">ONLINE</span>`, `<b>approval</b> not gated`}},
 		{"receipts/CAP-20260301-101600__step.provision__Rq9w8e7r6t5/index.html", []string{`gate ALLOW_MD1400_PROVISION: not approved`}},
 		{"receipts/CAP-20260302-120000__step.xss-step__Rxss0000001/index.html", []string{`approved in git (commit &lt;script&gt;`}},
+		// The loop's runs table says who approved a gated run, and that a
+		// blocked one was not approved.
+		{"loops/LOOP-DEMO-XSS-20260302/index.html", []string{
+			`<div class="sub">gate XSS_GATE: approved in git (commit &lt;script&gt;, &lt;img src=x onerror=alert(&#39;author&#39;)&gt;)</div>`}},
+		{"loops/LOOP-DEMO-STORAGE-20260301/index.html", []string{
+			`<span class="badge st-blocked">blocked</span><div class="sub">gate ALLOW_MD1400_PROVISION: not approved</div>`}},
 		{"gaps/index.html", []string{`GAP-OP-1040</a> <span class="badge st-orphan"`, `GAP-OP-1041</a> <span class="badge st-orphan"`, `2 orphaned`}},
 		{"gaps/status/open/index.html", []string{`3 of 5 gaps`}},
 		{"verify/media/index.html", []string{`<svg class="hist"`, `D188`, `media 2/3 PASS (D188 non-blocking fail)`}},
