@@ -200,6 +200,18 @@ func TestFrontmatterVariants(t *testing.T) {
 			problems: []string{"4: error: frontmatter: did not find expected node content (read line by line instead)"},
 		},
 		{
+			name: "a control character names its line",
+			src:  "---\nloop_id: LOOP-J-2\nstatus: active\nnote: \"a\x01b\"\n---\n",
+			id:   "LOOP-J-2", status: "active", source: SourceFrontmatterLines, bodyLine: 6,
+			problems: []string{"4: error: frontmatter: control characters are not allowed (read line by line instead)"},
+		},
+		{
+			name: "an alias to no anchor names its line",
+			src:  "---\nloop_id: LOOP-J-3\nstatus: active\nowner: *who\n---\n",
+			id:   "LOOP-J-3", status: "active", source: SourceFrontmatterLines, bodyLine: 6,
+			problems: []string{"4: error: frontmatter: unknown anchor 'who' referenced (read line by line instead)"},
+		},
+		{
 			name: "loop id with bad characters",
 			src:  "---\nloop_id: LOOP/../X\n---\n",
 			id:   "LOOP/../X", source: SourceFrontmatter, bodyLine: 4,

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	yamlv2 "gopkg.in/yaml.v2"
 )
@@ -50,7 +51,8 @@ func ErrorLine(data []byte, err error) (int, string) {
 	msg := err.Error()
 	m := syntaxLine.FindStringSubmatch(msg)
 	if m == nil {
-		return 0, strings.TrimPrefix(msg, "yaml: ")
+		msg = strings.TrimPrefix(msg, "yaml: ")
+		return unnumberedLine(data, msg), msg
 	}
 	n, convErr := strconv.Atoi(m[1])
 	msg = msg[len(m[0]):]
@@ -109,6 +111,95 @@ func problemLine(data []byte, msg string) (line int) {
 		return 0
 	}
 	return n + 1 // yaml.v2 counts a parser problem's line from 0
+}
+
+// unknownAnchor matches the message of an alias to no anchor.
+var unknownAnchor = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
+
+// unnumberedLine returns the line, counted from 1, of a problem YAML
+// reports without one (msg, without "yaml: "): the first character its
+// reader refuses (a control character, bytes that are not UTF-8), or
+// the first alias to an unknown anchor; 0 for another problem, or when
+// the line cannot be found.
+func unnumberedLine(data []byte, msg string) int {
+	switch {
+	case msg == "control characters are not allowed",
+		strings.Contains(msg, "UTF-8"),
+		msg == "invalid Unicode character":
+		if bytes.HasPrefix(data, []byte{0xFF, 0xFE}) || bytes.HasPrefix(data, []byte{0xFE, 0xFF}) {
+			return 0 // UTF-16, which the reader decodes as such
+		}
+		if off := firstRefused(data); off >= 0 {
+			return lineCount(data[:off+1])
+		}
+	case unknownAnchor.MatchString(msg):
+		if off := aliasOffset(data, unknownAnchor.FindStringSubmatch(msg)[1]); off >= 0 {
+			return lineCount(data[:off+1])
+		}
+	}
+	return 0
+}
+
+// firstRefused returns the offset of the first character of data YAML's
+// reader refuses, as yaml.v2 and yaml.v3 check them: bytes that are not
+// UTF-8, and characters outside YAML's printable set; -1 when there is
+// none.
+func firstRefused(data []byte) int {
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return i
+		}
+		printable := r == 0x09 || r == 0x0A || r == 0x0D || r >= 0x20 && r <= 0x7E || r == 0x85 ||
+			r >= 0xA0 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF
+		if !printable {
+			return i
+		}
+		i += size
+	}
+	return -1
+}
+
+// aliasOffset returns the offset in data of the first alias "*name" that
+// stands as a node (after a space, a line's start or a flow indicator,
+// and followed by the end, a space or a flow indicator), outside
+// comments and quotes as a line shows them; -1 when there is none.
+func aliasOffset(data []byte, name string) int {
+	alias := "*" + name
+	start := 0
+	for start <= len(data) {
+		end := bytes.IndexByte(data[start:], '\n')
+		if end < 0 {
+			end = len(data)
+		} else {
+			end += start
+		}
+		line := data[start:end]
+		var quote byte
+		for i := 0; i < len(line); i++ {
+			c := line[i]
+			switch {
+			case quote != 0:
+				if c == quote {
+					quote = 0
+				}
+			case c == '\'' || c == '"':
+				if i == 0 || bytes.IndexByte([]byte(" \t[{,:-"), line[i-1]) >= 0 {
+					quote = c
+				}
+			case c == '#' && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t'):
+				i = len(line)
+			case c == '*' && (i == 0 || bytes.IndexByte([]byte(" \t[{,"), line[i-1]) >= 0) &&
+				bytes.HasPrefix(line[i:], []byte(alias)):
+				j := i + len(alias)
+				if j == len(line) || bytes.IndexByte([]byte(" \t\r,]}"), line[j]) >= 0 {
+					return start + i
+				}
+			}
+		}
+		start = end + 1
+	}
+	return -1
 }
 
 // lineCount returns the number of lines of data as YAML counts them (at

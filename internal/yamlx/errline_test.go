@@ -43,6 +43,15 @@ func TestErrorLine(t *testing.T) {
 		{"bracket left open, lines before the end", "a: 1\napprovals: [X, Y\nowner: a\nb: 2\n", 2, "did not find expected ',' or ']'"},
 		{"brace left open in a list", "gaps:\n  - id: 1\n    notes:\n      - {c: 1\n      - note 1\n      - note 2\n  - id: 2\n", 4, "did not find expected ',' or '}'"},
 		{"in a second document", "loops: [a]\n---\npolicy:\n  approvers:\n   - a\n  - b\n", 6, "did not find expected key"},
+		// Problems YAML names no line for: the line of the first
+		// character the reader refuses, or of the alias.
+		{"control character", "a: 1\nb: 2\nc: x\x01y\n", 3, "control characters are not allowed"},
+		{"DEL after a long value", "a: " + strings.Repeat("v", 5000) + "\nb: 2\nc: \x7f\n", 3, "control characters are not allowed"},
+		{"U+FFFE", "a: 1\nb: \uFFFE\n", 2, "control characters are not allowed"},
+		{"not UTF-8", "a: 1\nb: 2\n# note\nc: caf\xe9 au lait\n", 4, "invalid trailing UTF-8 octet"},
+		{"not UTF-8 on the first line", "\xffa: 1\n", 1, "invalid leading UTF-8 octet"},
+		{"unknown anchor", "a: &x 1\nb: 2\n# *y in a comment\nc: '*y'\nd: [*x, *y]\n", 5, "unknown anchor 'y' referenced"},
+		{"unknown anchor in a list", "a:\n  - 1\n  - *nope\n", 3, "unknown anchor 'nope' referenced"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Every document, as spine.yaml's reader does.
