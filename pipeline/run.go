@@ -1084,6 +1084,10 @@ func (r *Runner) markBlocked(lr *loopRun, it *Item) (*artifacts.Receipt, error) 
 	rc.Status = artifacts.StatusBlocked
 	rc.ExitCode = -1
 	rc.Note = it.Reason
+	// Journaled as a step's result is (see refuse).
+	if err := r.journal.append(JournalRecord{Kind: recResult, RunKey: key, LoopID: rc.LoopID, Step: rc.Step, At: now, Receipt: rc}, false); err != nil {
+		return nil, err
+	}
 	if err := r.writeReceipt(lr, rc, nil); err != nil {
 		return nil, err
 	}

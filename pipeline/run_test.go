@@ -2299,3 +2299,71 @@ func TestOutputInTheOrderWritten(t *testing.T) {
 		t.Errorf("artifact: %q, want stdout alone", art)
 	}
 }
+
+// TestRefusedReceiptSurvivesALaterStoreFailure: a step spine refused to
+// run (its artifact is a symbolic link) leaves a receipt without running
+// anything. When a later step of the stage cannot store its output (it
+// made a folder at its artifact's path while it ran) the run stops
+// before the stage's commit; the next run
+// commits every receipt the first wrote, not only those of steps that
+// ran, so that a clone has the whole chain.
+func TestRefusedReceiptSurvivesALaterStoreFailure(t *testing.T) {
+	r := newRepo(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A",
+		"## Stage 1: Capture\n\n```sh {name=linked artifact=link.txt allow_failure=true}\necho a\n```\n\n"+
+			"```sh {name=stored artifact=dir.txt}\nmkdir artifacts/loop-a/dir.txt\necho b\n```\n")})
+	art := filepath.Join(r.root, "artifacts", "loop-a")
+	if err := os.MkdirAll(art, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/hostname", filepath.Join(art, "link.txt")); err != nil {
+		t.Fatal(err)
+	}
+	r.git("add", "artifacts/loop-a/link.txt")
+	r.git("commit", "-q", "-m", "link")
+
+	ctx := context.Background()
+	if out, code := r.spine(ctx, nil, "run"); code != 1 || !strings.Contains(out, "dir.txt") {
+		t.Fatalf("first run: exit %d, want 1 (the artifact not stored)\n%s", code, out)
+	}
+	if out, code := r.spine(ctx, nil, "run"); code != 0 && code != 3 {
+		t.Fatalf("second run: exit %d\n%s", code, out)
+	}
+	if s := r.git("status", "--porcelain", "--untracked-files=all", "--", "receipts"); strings.TrimSpace(s) != "" {
+		t.Fatalf("receipts left out of git:\n%s", s)
+	}
+	if got := r.stepReceipts("linked"); !cmp.Equal(got, []string{"fail"}) {
+		t.Errorf("linked receipts = %v, want one fail", got)
+	}
+	clone := filepath.Join(t.TempDir(), "clone")
+	if out, err := exec.Command("git", "clone", "-q", r.root, clone).CombinedOutput(); err != nil {
+		t.Fatalf("clone: %v %s", err, out)
+	}
+	if out, code := (&testRepo{t: t, root: clone}).spine(ctx, nil, "verify"); code != 0 {
+		t.Fatalf("verify in a clone: exit %d\n%s", code, out)
+	}
+}
+
+// TestArtifactPathThatIsAFolderIsRefusedBeforeRunning: a folder where a
+// step's artifact file belongs could not be replaced by the file once the
+// step ran: the step is not run, and its receipt says why.
+func TestArtifactPathThatIsAFolderIsRefusedBeforeRunning(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Capture\n\n```sh {name=capture artifact=dir.txt}\necho ran >> %s\necho data\n```\n", count))})
+	if err := os.MkdirAll(filepath.Join(r.root, "artifacts", "loop-a", "dir.txt"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, code := r.spine(context.Background(), nil, "run")
+	if code != 1 {
+		t.Fatalf("run: exit %d, want 1\n%s", code, out)
+	}
+	if n := countLines(t, count); n != 0 {
+		t.Fatalf("the step ran %d time(s)", n)
+	}
+	rcs := r.receipts()
+	if len(rcs) != 1 || rcs[0].Status != artifacts.StatusFail || !strings.Contains(rcs[0].Note, `not run: artifact "dir.txt" refused: artifacts/loop-a/dir.txt is a folder, not a file`) {
+		t.Fatalf("receipts %+v", rcs)
+	}
+	r.clean()
+}

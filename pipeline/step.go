@@ -196,6 +196,13 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 		if err == nil {
 			artifactAbs, err = artifacts.ArtifactPath(r.opts.Root, r.opts.Config.Artifacts, lr.doc.Slug(), step.Artifact)
 		}
+		if err == nil {
+			// A folder there could not be replaced by the file once the
+			// step has run.
+			if fi, statErr := os.Lstat(artifactAbs); statErr == nil && fi.IsDir() {
+				err = fmt.Errorf("%s is a folder, not a file", artifactRel)
+			}
+		}
 		if err != nil {
 			return r.refuse(lr, it, rc, fmt.Sprintf("artifact %q refused: %v", step.Artifact, err))
 		}
@@ -552,6 +559,12 @@ func (r *Runner) refuse(lr *loopRun, it *Item, rc *artifacts.Receipt, why string
 	rc.Status = artifacts.StatusFail
 	rc.ExitCode = -1
 	rc.Note = "not run: " + why
+	// Journaled as a step's result is, so that a run stopped before the
+	// stage's commit (a later step's output could not be stored) leaves
+	// a receipt the next run's recovery commits with the others.
+	if err := r.journal.append(JournalRecord{Kind: recResult, RunKey: rc.RunKey, LoopID: rc.LoopID, Step: rc.Step, At: r.opts.Clock(), Receipt: rc}, false); err != nil {
+		return nil, err
+	}
 	if err := r.writeReceipt(lr, rc, nil); err != nil {
 		return nil, err
 	}
