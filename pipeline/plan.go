@@ -11,6 +11,7 @@ import (
 
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/internal/par"
+	"github.com/spinehq/spine/internal/termtext"
 	"github.com/spinehq/spine/loops"
 )
 
@@ -404,7 +405,7 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 		case artifacts.StatusFail:
 			if !changed && !p.Retry[step.Name] {
 				it.State = StateFailed
-				it.Reason = fmt.Sprintf("failed at %s, exit %d; change its command, or --retry %s (a changed attribute, such as timeout, is no new command)", stamp(latest.Started), latest.ExitCode, step.Name)
+				it.Reason = fmt.Sprintf("failed at %s, exit %d%s; change its command, or --retry %s (a changed attribute, such as timeout, is no new command)", stamp(latest.Started), latest.ExitCode, noteClause(latest.Note), step.Name)
 				if strings.HasPrefix(latest.Note, artifacts.ResolvedNote) {
 					// No process ran: an operator's verdict (spine resolve).
 					it.Reason = fmt.Sprintf("%s (at %s); change its command, or --retry %s", latest.Note, stamp(latest.Started), step.Name)
@@ -718,6 +719,17 @@ func (p *Planner) afterDone(doc *loops.Document, after string) (bool, string) {
 		return true, ""
 	}
 	return false, fmt.Sprintf("waiting for %s/%s to pass (after=%s)", loopID, step, after)
+}
+
+// noteClause returns a failed run's note (killed by a signal, timed out,
+// not run and why) as " (note)" for its reason, its first line cut to
+// fit one; empty when the run has none.
+func noteClause(note string) string {
+	note, _, _ = strings.Cut(note, "\n")
+	if note = strings.TrimSpace(note); note == "" {
+		return ""
+	}
+	return " (" + termtext.Clip(note, 160) + ")"
 }
 
 func stamp(t time.Time) string {

@@ -750,6 +750,11 @@ func TestTimeoutKillsProcessGroup(t *testing.T) {
 	if rc.Status != "fail" || !strings.Contains(rc.Note, "timed out after 1s") {
 		t.Fatalf("receipt: %s %q", rc.Status, rc.Note)
 	}
+	// The plan's reason says why the step failed, not only its exit.
+	plan, _ := r.spine(context.Background(), nil, "plan")
+	if !regexp.MustCompile(`failed at \S+, exit \d+ \(timed out after 1s[^)]*\); change its command`).MatchString(plan) {
+		t.Errorf("plan does not say the step timed out:\n%s", plan)
+	}
 }
 
 func TestHugeBinaryOutputAndDaemons(t *testing.T) {

@@ -223,19 +223,6 @@ func statusOrder(list []string) {
 	})
 }
 
-// truncate cuts s to n bytes at a rune boundary, adding an ellipsis.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !isRuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
-
 // firstLine returns the first non-empty line of s.
 func firstLine(s string) string {
 	for _, l := range strings.Split(s, "\n") {

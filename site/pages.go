@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spinehq/spine/artifacts"
+	"github.com/spinehq/spine/internal/termtext"
 	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/render"
 )
@@ -983,7 +984,7 @@ func (st *buildState) loopData(d *loops.Document) *loopPage {
 	for _, g := range st.gapsOfLoop[d.LoopID] {
 		title := g.Title
 		if title == "" {
-			title = truncate(firstLine(g.Description), 140)
+			title = termtext.Clip(firstLine(g.Description), 140)
 		}
 		pg.Gaps = append(pg.Gaps, gapRef{ID: g.ID, URL: root + gapPath(g.ID), Title: title, Severity: g.Severity, Orphan: st.orphan[g.ID]})
 	}
@@ -1098,7 +1099,7 @@ func (st *buildState) loopRows(root string) []loopRow {
 			Owner: d.Meta.String("owner"), Priority: d.Meta.String("priority"), Scope: d.Meta.String("scope"),
 			OpenGaps: len(st.gapsOfLoop[d.LoopID]), Problems: len(d.Problems)}
 		if !strings.Contains(d.Title, d.LoopID) {
-			r.Title = truncate(d.Title, 120)
+			r.Title = termtext.Clip(d.Title, 120)
 		}
 		states := st.states[d.LoopID]
 		for _, sg := range d.Stages {
@@ -1297,7 +1298,7 @@ func (st *buildState) searchItems(item func(r *receiptRec, fields ...string)) {
 // searchLoops gives the loops' entries of search.json to item.
 func (st *buildState) searchLoops(item func(r *receiptRec, fields ...string)) {
 	for _, d := range st.docs {
-		item(nil, "kind", "loop", "id", d.LoopID, "title", truncate(d.Title, 200), "url", loopPath(d.LoopID),
+		item(nil, "kind", "loop", "id", d.LoopID, "title", termtext.Clip(d.Title, 200), "url", loopPath(d.LoopID),
 			"status", d.Status, "owner", d.Meta.String("owner"), "priority", d.Meta.String("priority"))
 	}
 }
@@ -1342,7 +1343,7 @@ func (st *buildState) searchGaps(item func(r *receiptRec, fields ...string)) {
 		if title == "" {
 			title = firstLine(g.Description)
 		}
-		item(nil, "kind", "gap", "id", g.ID, "title", truncate(title, 200), "url", gapPath(g.ID),
+		item(nil, "kind", "gap", "id", g.ID, "title", termtext.Clip(title, 200), "url", gapPath(g.ID),
 			"status", g.Status, "severity", g.Severity, "loop", g.ParentLoop)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/gaps"
+	"github.com/spinehq/spine/internal/termtext"
 	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/render"
 )
@@ -104,7 +105,7 @@ func (st *buildState) gapIndexJobs() []job {
 				if sum == "" {
 					sum = firstLine(g.Description)
 				}
-				row.Summary = truncate(sum, 160)
+				row.Summary = termtext.Clip(sum, 160)
 				pg.Rows = append(pg.Rows, row)
 			}
 			pg.Shown = len(pg.Rows)

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spinehq/spine/internal/termtext"
 )
 
 // Inline SVG charts. Colours come from CSS classes (st-pass, st-fail, …) so
@@ -108,7 +110,7 @@ func (w *hw) stageTimeline(rows []timelineRow, root string) string {
 		w.s(`" y="`)
 		w.f1(y + barH - 2)
 		w.s(`" text-anchor="end">`)
-		w.hesc(truncate(r.Label, 26))
+		w.hesc(termtext.Clip(r.Label, 26))
 		w.s(`</text>`)
 		for _, run := range r.Runs {
 			x0 := x(run.Start)
@@ -180,7 +182,7 @@ func packHistory(checks []string, runs []*receiptRec, cell func(check string, ru
 	b.WriteString(`<svg class="hist" viewBox="0 0 ` + f1(width) + ` ` + f1(height) + `" width="` + f1(width) + `" height="` + f1(height) + `" role="img" aria-label="check results per run">`)
 	for i, c := range checks {
 		y := top + float64(i)*(ch+gap)
-		b.WriteString(`<text class="tl-label" x="` + f1(labelW-6) + `" y="` + f1(y+ch-3) + `" text-anchor="end">` + html.EscapeString(truncate(c, 12)) + `</text>`)
+		b.WriteString(`<text class="tl-label" x="` + f1(labelW-6) + `" y="` + f1(y+ch-3) + `" text-anchor="end">` + html.EscapeString(termtext.Clip(c, 12)) + `</text>`)
 		for j, run := range runs {
 			s := cell(c, run)
 			x := labelW + float64(j)*(cw+gap)

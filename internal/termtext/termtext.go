@@ -68,3 +68,16 @@ func IsBidiControl(r rune) bool {
 	}
 	return false
 }
+
+// Clip cuts s to at most n bytes at a rune boundary, ending it with an
+// ellipsis when it was cut, so that a long text fits one line of a table
+// or a reason.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
