@@ -8,15 +8,22 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"math"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
 )
 
-// DefaultOutputLimit is the number of bytes of output.log (and of a stdout
-// artifact) kept when NewOutput is given no limit: 16 MiB.
+// DefaultOutputLimit is the number of bytes of a step's output that
+// output.log (and a stdout artifact) keeps when NewOutput is given no
+// limit: 16 MiB.
 const DefaultOutputLimit = 16 << 20
+
+// logLimitFactor bounds output.log at this many times the output limit:
+// each line's timestamp and tag cost about 30 bytes, so that many short
+// lines could otherwise make a log many times the output it keeps.
+const logLimitFactor = 4
 
 // MaxLineChunk is about the longest line an OutputWriter buffers: a line
 // that grows beyond it is written in chunks of this size, each on a log
@@ -52,13 +59,14 @@ const flushSize = 64 << 10
 // past that. Bytes are stored as they are (binary output, NUL bytes and
 // invalid UTF-8 included); only the '\n' after a cut piece is added.
 //
-// Once the log would pass its limit, no further line is written and Close
+// Once the output it keeps would pass its limit (or the log, with its
+// timestamps, four times that), no further line is written and Close
 // appends the line
 //
-//	... output truncated at LIMIT bytes (N bytes dropped) ...
+//	... output truncated at K bytes (N bytes dropped) ...
 //
-// (no timestamp, so a step cannot forge it), where N counts the step's
-// output bytes not stored. OutputWriter keeps counting what it is sent, computes
+// (no timestamp, so a step cannot forge it), where K counts the step's
+// output bytes stored and N those not stored. OutputWriter keeps counting what it is sent, computes
 // the SHA-256 of what it writes as it goes, and holds at most about
 // 64 KiB per stream plus 64 KiB of write buffer, however much is printed.
 //
@@ -104,8 +112,9 @@ type sink struct {
 }
 
 // NewOutput returns an OutputWriter writing output.log to w. clock stamps lines
-// (nil means time.Now); limit bounds the bytes written to w (0 or less means
-// DefaultOutputLimit); redactor may be nil (well-known shapes only). It
+// (nil means time.Now); limit bounds the bytes of output kept (0 or less
+// means DefaultOutputLimit), and the bytes written to w at four times
+// that; redactor may be nil (well-known shapes only). It
 // does not close w.
 func NewOutput(w io.Writer, clock func() time.Time, limit int64, redactor *Redactor) *OutputWriter {
 	if clock == nil {
@@ -301,7 +310,7 @@ func (s *stream) store(line []byte, raw int, nl bool) {
 	o := s.o
 	if l := &o.log; !l.truncated {
 		need := int64(len(o.pfx) + len(line) + 1)
-		if l.written+need > o.limit {
+		if l.kept+int64(raw) > o.limit || l.written+need > o.logLimit() {
 			l.truncated = true
 		} else {
 			l.buf = append(l.buf, o.pfx...)
@@ -319,7 +328,7 @@ func (s *stream) store(line []byte, raw int, nl bool) {
 		if nl {
 			need++
 		}
-		if t.written+need > o.limit {
+		if t.kept+int64(raw) > o.limit || t.written+need > o.logLimit() {
 			t.truncated = true
 			return
 		}
@@ -361,10 +370,19 @@ func (k *sink) flush() {
 	k.buf = k.buf[:0]
 }
 
+// logLimit returns the most bytes a sink may hold: logLimitFactor times
+// the output limit.
+func (o *OutputWriter) logLimit() int64 {
+	if o.limit > math.MaxInt64/logLimitFactor {
+		return math.MaxInt64
+	}
+	return o.limit * logLimitFactor
+}
+
 // finish appends the truncation marker if needed and flushes.
-func (k *sink) finish(limit int64) {
+func (k *sink) finish() {
 	if k.truncated {
-		marker := "... output truncated at " + strconv.FormatInt(limit, 10) +
+		marker := "... output truncated at " + strconv.FormatInt(k.kept, 10) +
 			" bytes (" + strconv.FormatInt(k.seen-k.kept, 10) + " bytes dropped) ...\n"
 		k.buf = append(k.buf, marker...)
 		k.written += int64(len(marker))
@@ -386,9 +404,9 @@ func (o *OutputWriter) Close() error {
 				s.pending = nil
 			}
 		}
-		o.log.finish(o.limit)
+		o.log.finish()
 		if o.tee != nil {
-			o.tee.finish(o.limit)
+			o.tee.finish()
 		}
 	}
 	if o.log.err != nil {
@@ -420,6 +438,25 @@ func (o *OutputWriter) TeeErr() error {
 		return fmt.Errorf("output: write stdout tee: %w", o.tee.err)
 	}
 	return nil
+}
+
+// Kept returns the number of bytes of the step's output output.log holds
+// (all of them unless it was cut).
+func (o *OutputWriter) Kept() int64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.log.kept
+}
+
+// StdoutKept returns the number of bytes of the step's stdout the stdout
+// tee holds, 0 without a tee.
+func (o *OutputWriter) StdoutKept() int64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.tee == nil {
+		return 0
+	}
+	return o.tee.kept
 }
 
 // Truncated reports whether output.log was cut at the limit.

@@ -109,21 +109,30 @@ func TestOutput(t *testing.T) {
 		},
 		{
 			name:  "truncated at a line boundary with one marker",
-			limit: int64(3 * len(ts0+" [out] 0123456789\n")),
+			limit: 3 * 11, // three lines of output
 			writes: []write{
 				{"stdout", "0123456789\n0123456789\n"},
 				{"stderr", "0123456789\n"},
 				{"stdout", "0123456789\n"}, {"stdout", "more\n"}, {"stderr", "partial"},
 			},
 			want: ts(0) + " [out] 0123456789\n" + ts(0) + " [out] 0123456789\n" + ts(1) + " [err] 0123456789\n" +
-				"... output truncated at 126 bytes (23 bytes dropped) ...\n",
+				"... output truncated at 33 bytes (23 bytes dropped) ...\n",
+			truncated: true,
+		},
+		{
+			// A log of many short lines is bounded at four times the
+			// limit, its timestamps included: 4 lines of 33 bytes.
+			name:      "short lines bounded by the log's size",
+			limit:     40,
+			writes:    []write{{"stdout", strings.Repeat("x\n", 30)}},
+			want:      strings.Repeat(ts(0)+" [out] x\n", 4) + "... output truncated at 8 bytes (52 bytes dropped) ...\n",
 			truncated: true,
 		},
 		{
 			name:      "a first line longer than the limit",
 			limit:     10,
 			writes:    []write{{"stdout", "this line is too long\n"}},
-			want:      "... output truncated at 10 bytes (22 bytes dropped) ...\n",
+			want:      "... output truncated at 0 bytes (22 bytes dropped) ...\n",
 			truncated: true,
 		},
 	}
@@ -210,7 +219,7 @@ func TestOutputTeeStdout(t *testing.T) {
 			name:      "truncated",
 			limit:     12,
 			writes:    []write{{"stdout", "1234\n"}, {"stdout", "5678\n"}, {"stdout", "9abc\n"}},
-			want:      "1234\n5678\n... output truncated at 12 bytes (5 bytes dropped) ...\n",
+			want:      "1234\n5678\n... output truncated at 10 bytes (5 bytes dropped) ...\n",
 			truncated: true,
 		},
 	}
@@ -339,8 +348,10 @@ func TestOutputBoundedMemory(t *testing.T) {
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 8<<20 {
 		t.Errorf("allocated %d bytes for %d bytes of output", alloc, total)
 	}
-	if !o.Truncated() || o.Bytes() != total || sink.n > DefaultOutputLimit+100 {
-		t.Errorf("Truncated, Bytes, written = %v, %d, %d", o.Truncated(), o.Bytes(), sink.n)
+	// The log keeps the first 16 MiB of output, cut at a line's end.
+	if !o.Truncated() || o.Bytes() != total || o.Kept() > DefaultOutputLimit || o.Kept() < DefaultOutputLimit-64 ||
+		sink.n > DefaultOutputLimit*logLimitFactor+100 {
+		t.Errorf("Truncated, Bytes, Kept, written = %v, %d, %d, %d", o.Truncated(), o.Bytes(), o.Kept(), sink.n)
 	}
 }
 

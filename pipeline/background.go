@@ -110,7 +110,7 @@ func Supervise(ctx context.Context, specPath string) error {
 	if limit <= 0 {
 		limit = artifacts.DefaultOutputLimit
 	}
-	ex.Note = joinNote(ex.Note, cutNote(out, limit))
+	ex.Note = joinNote(ex.Note, cutNote(out))
 	if closeErr != nil {
 		ex.Note = joinNote(ex.Note, "output: "+closeErr.Error())
 	}

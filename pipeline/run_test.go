@@ -757,6 +757,42 @@ func TestTimeoutKillsProcessGroup(t *testing.T) {
 	}
 }
 
+// TestOutputUnderTheLimitIsKeptWhole: the limit counts the step's output,
+// not the log's timestamps: 4 MB of output in 400,000 lines (a log of
+// 18 MB, over 16 MiB) is kept whole, its last line too.
+func TestOutputUnderTheLimitIsKeptWhole(t *testing.T) {
+	r := newRepo(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", "## Stage 1: X\n\n```sh {name=talk}\nyes 012345678 | head -c 4000000\necho LAST\n```\n")})
+	out := r.run(nil)
+	rc := out.Receipts[0]
+	if rc.OutputTruncated || rc.Note != "" || rc.OutputBytes != 4000005 {
+		t.Fatalf("receipt: truncated=%v bytes=%d note=%q", rc.OutputTruncated, rc.OutputBytes, rc.Note)
+	}
+	logs, _ := filepath.Glob(filepath.Join(r.root, "receipts", "*", "*", "*", rc.RunKey, "output.log"))
+	if len(logs) != 1 {
+		t.Fatalf("output.log of %s: %v", rc.RunKey, logs)
+	}
+	data, err := os.ReadFile(logs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if log := string(data); !strings.HasSuffix(log, " [out+err] LAST\n") {
+		t.Fatalf("output.log ends %q", log[max(0, len(log)-200):])
+	}
+}
+
+// TestOutputOverTheLimitIsCutAndSaysWhere: the note says how much of the
+// output the log kept.
+func TestOutputOverTheLimitIsCutAndSaysWhere(t *testing.T) {
+	r := newRepo(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", "## Stage 1: X\n\n```sh {name=talk}\nyes 012345678901234567890123456789012345678 | head -c 4000000\n```\n")})
+	out := r.run(nil, func(o *Options) { o.OutputLimit = 1 << 20 })
+	rc := out.Receipts[0]
+	if !rc.OutputTruncated || rc.OutputBytes != 4000000 || rc.Note != "output cut at 1048560 bytes of 4000000" {
+		t.Fatalf("receipt: truncated=%v bytes=%d note=%q", rc.OutputTruncated, rc.OutputBytes, rc.Note)
+	}
+}
+
 func TestHugeBinaryOutputAndDaemons(t *testing.T) {
 	r := newRepo(t)
 	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", "## Stage 1: X\n\n```sh {name=flood artifact=flood.bin}\nhead -c 50000000 /dev/urandom\nprintf 'a\\000b\\n'\n```\n\n```sh {name=daemon}\nsleep 300 &\necho started\n```\n")})

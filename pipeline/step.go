@@ -388,7 +388,7 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	if note := describeEnd(res, r.stepTimeout(step)); note != "" && rc.Note == "" {
 		rc.Note = note
 	}
-	rc.Note = joinNote(rc.Note, cutNote(out, r.outputLimit()))
+	rc.Note = joinNote(rc.Note, cutNote(out))
 	if logErr != nil {
 		rc.Note = joinNote(rc.Note, fmt.Sprintf("spine could not store all of the output (%v); output.log holds what was written", logErr))
 	}
@@ -539,15 +539,15 @@ func joinNote(a, b string) string {
 }
 
 // cutNote says what of a step's output was not stored: output.log and
-// the stdout artifact (when out has one) keep the first limit bytes and
-// end with a line saying how much was dropped.
-func cutNote(out *artifacts.OutputWriter, limit int64) string {
+// the stdout artifact (when out has one) keep the output up to the limit
+// and end with a line saying how much was dropped.
+func cutNote(out *artifacts.OutputWriter) string {
 	var note string
 	if out.Truncated() {
-		note = fmt.Sprintf("output cut at %d bytes of %d", limit, out.Bytes())
+		note = fmt.Sprintf("output cut at %d bytes of %d", out.Kept(), out.Bytes())
 	}
 	if out.StdoutTruncated() {
-		note = joinNote(note, fmt.Sprintf("artifact cut at %d bytes, ending with a line that says so", limit))
+		note = joinNote(note, fmt.Sprintf("artifact cut at %d bytes of stdout, ending with a line that says so", out.StdoutKept()))
 	}
 	return note
 }
