@@ -935,6 +935,12 @@ func (r *Runner) runLoop(ctx context.Context, doc *loops.Document) (err error) {
 				r.out.WouldRun++
 				continue
 			}
+			// A run asked to stop (Ctrl-C, SIGTERM) while the last step
+			// ended or its stage was committed starts nothing more: the
+			// stage so far is committed, and the step stays pending.
+			if ctx.Err() != nil {
+				return r.finishStage(lr, stageIdx)
+			}
 			// Never run a step from text that is no longer the document's,
 			// nor a gated one by a policy that no longer holds.
 			if r.docChanged(lr) || it.Gate != "" && r.policyMoved(lr, it) {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -2407,4 +2408,48 @@ func TestArtifactPathThatIsAFolderIsRefusedBeforeRunning(t *testing.T) {
 		t.Fatalf("receipts %+v", rcs)
 	}
 	r.clean()
+}
+
+// TestStopBetweenStepsStartsNothingMore: a run asked to stop (its
+// context cancelled, as Ctrl-C or SIGTERM do) after one step ended, in
+// the same stage or at a stage's commit, starts no further step: the
+// destructive step never runs and stays pending, not interrupted.
+func TestStopBetweenStepsStartsNothingMore(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		point      string // the fault point of step look at which the stop comes
+	}{
+		{"same stage", "## Stage 1: Both\n\n```sh {name=look}\necho looked\n```\n\n```sh {name=wipe destructive=true}\necho wiped >> %s\n```\n", FaultAfterResult},
+		{"next stage", "## Stage 1: Read\n\n```sh {name=look}\necho looked\n```\n\n## Stage 2: Wipe\n\n```sh {name=wipe destructive=true}\necho wiped >> %s\n```\n", FaultAfterCommit},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRepo(t)
+			count := counter(t)
+			r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf(tc.body, count))})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			opts := r.runOpts(nil)
+			opts.Fault = func(point string) {
+				if point == tc.point {
+					cancel()
+				}
+			}
+			if _, err := NewRunner(opts).Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				t.Fatalf("run: %v", err)
+			}
+			if n := countLines(t, count); n != 0 {
+				t.Fatalf("wipe ran %d time(s) after the stop", n)
+			}
+			if got := r.stepReceipts("look"); !cmp.Equal(got, []string{"pass"}) {
+				t.Errorf("look receipts = %v", got)
+			}
+			if got := r.stepReceipts("wipe"); got != nil {
+				t.Errorf("wipe receipts = %v, want none", got)
+			}
+			if it := r.plan(nil, "LOOP-A", "wipe"); it.State != StatePending {
+				t.Errorf("wipe is %s (%s), want pending", it.State, it.Reason)
+			}
+			r.clean()
+		})
+	}
 }
