@@ -210,6 +210,20 @@ func (h *History) Latest(loopID, step string) *Run {
 	return &h.runs[idx[len(idx)-1]]
 }
 
+// LatestRan returns the latest run of a loop's step that was not a
+// blocked gate's mark (a step that ran, or an operator's verdict), nil
+// when there is none: a blocked receipt written on top of a failed or
+// interrupted run must not hide its hold.
+func (h *History) LatestRan(loopID, step string) *Run {
+	idx := h.byStep[[2]string{loopID, step}]
+	for i := len(idx) - 1; i >= 0; i-- {
+		if r := &h.runs[idx[i]]; r.Status != artifacts.StatusBlocked {
+			return r
+		}
+	}
+	return nil
+}
+
 // Step returns every run of a loop's step, oldest first.
 func (h *History) Step(loopID, step string) []Run {
 	return h.pick(h.byStep[[2]string{loopID, step}])

@@ -399,16 +399,25 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 		it.State, it.Reason = StateWaiting, fmt.Sprintf(reasonOtherHost+"%s (this is %s)", host, p.Host)
 		return
 	}
-	if latest != nil {
-		changed := !p.sameCommand(latest, step.Command)
-		switch latest.Status {
+	// The hold of a failed or interrupted run stays under the blocked
+	// marks of later runs (a --retry refused at the gate writes one): an
+	// approval alone must not run it again.
+	held := latest
+	if latest != nil && latest.Status == artifacts.StatusBlocked && moved == "" {
+		if ran := p.History.LatestRan(it.LoopID, step.Name); ran != nil {
+			held = ran
+		}
+	}
+	if held != nil {
+		changed := !p.sameCommand(held, step.Command)
+		switch held.Status {
 		case artifacts.StatusFail:
 			if !changed && !p.Retry[step.Name] {
 				it.State = StateFailed
-				it.Reason = fmt.Sprintf("failed at %s, exit %d%s; change its command, or --retry %s (a changed attribute, such as timeout, is no new command)", stamp(latest.Started), latest.ExitCode, noteClause(latest.Note), step.Name)
-				if strings.HasPrefix(latest.Note, artifacts.ResolvedNote) {
+				it.Reason = fmt.Sprintf("failed at %s, exit %d%s; change its command, or --retry %s (a changed attribute, such as timeout, is no new command)", stamp(held.Started), held.ExitCode, noteClause(held.Note), step.Name)
+				if strings.HasPrefix(held.Note, artifacts.ResolvedNote) {
 					// No process ran: an operator's verdict (spine resolve).
-					it.Reason = fmt.Sprintf("%s (at %s); change its command, or --retry %s", latest.Note, stamp(latest.Started), step.Name)
+					it.Reason = fmt.Sprintf("%s (at %s); change its command, or --retry %s", held.Note, stamp(held.Started), step.Name)
 				}
 				// A retry passes the gate first: say so when it would not.
 				if gate := p.gateOf(step); gate != "" {
@@ -424,7 +433,7 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 		case artifacts.StatusInterrupted:
 			if !changed && !step.Idempotent && !p.Retry[step.Name] {
 				it.State = StateInterrupted
-				it.Reason = fmt.Sprintf("interrupted at %s and not idempotent; --retry %s or spine resolve %s", stamp(latest.Started), step.Name, step.Name)
+				it.Reason = fmt.Sprintf("interrupted at %s and not idempotent; --retry %s or spine resolve %s", stamp(held.Started), step.Name, step.Name)
 				return
 			}
 		}

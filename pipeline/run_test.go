@@ -2453,3 +2453,40 @@ func TestStopBetweenStepsStartsNothingMore(t *testing.T) {
 		})
 	}
 }
+
+// TestRetryRefusedAtTheGateKeepsTheHold: a --retry of a failed gated
+// step without its approval writes a blocked mark; the failure's hold
+// stays under it, so that a later approved run without --retry does not
+// run the step again. --retry with the approval does.
+func TestRetryRefusedAtTheGateKeepsTheHold(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Wipe\n\n```sh {name=wipe gate=ALLOW_WIPE destructive=true}\necho wiped >> %s\nexit 4\n```\n", count))})
+	ctx := context.Background()
+	approved := []string{"ALLOW_WIPE=yes"}
+	if out, code := r.spine(ctx, approved, "run"); code != 1 {
+		t.Fatalf("first run: exit %d\n%s", code, out)
+	}
+	if out, code := r.spine(ctx, nil, "run", "--retry", "wipe"); code != 3 {
+		t.Fatalf("unapproved retry: exit %d, want 3 (blocked)\n%s", code, out)
+	}
+	if got := r.stepReceipts("wipe"); !cmp.Equal(got, []string{"fail", "blocked"}) {
+		t.Fatalf("wipe receipts = %v", got)
+	}
+	if it := r.plan(map[string]string{"ALLOW_WIPE": "yes"}, "LOOP-A", "wipe"); it.State != StateFailed || !strings.Contains(it.Reason, "exit 4") {
+		t.Fatalf("approved plan: wipe is %s (%s), want failed", it.State, it.Reason)
+	}
+	if out, code := r.spine(ctx, approved, "run"); code != 3 {
+		t.Fatalf("approved run without --retry: exit %d, want 3 (held)\n%s", code, out)
+	}
+	if n := countLines(t, count); n != 1 {
+		t.Fatalf("wipe ran %d times; the approval alone must not re-run it", n)
+	}
+	if out, code := r.spine(ctx, approved, "run", "--retry", "wipe"); code != 1 {
+		t.Fatalf("approved retry: exit %d, want 1 (it fails again)\n%s", code, out)
+	}
+	if n := countLines(t, count); n != 2 {
+		t.Fatalf("wipe ran %d times after an approved --retry, want 2", n)
+	}
+	r.clean()
+}
