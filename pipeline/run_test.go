@@ -2490,3 +2490,53 @@ func TestRetryRefusedAtTheGateKeepsTheHold(t *testing.T) {
 	}
 	r.clean()
 }
+
+// TestDestructiveStepWaitsForThePreviousReceipt: the previous step's
+// receipt is written while the next step runs, except before a
+// destructive step: a receipt that cannot be stored stops the run before
+// the destructive step starts. The next run records the receipt.
+func TestDestructiveStepWaitsForThePreviousReceipt(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Wipe\n\n```sh {name=look}\necho looked\n```\n\n```sh {name=wipe destructive=true}\necho wiped >> %s\n```\n", count))})
+	opts := r.runOpts(nil)
+	var blocker string
+	opts.Fault = func(point string) {
+		if point != FaultAfterResult || blocker != "" {
+			return
+		}
+		// look's receipt cannot be written: a file stands where its
+		// folder goes (its key is its running log's name).
+		logs, _ := filepath.Glob(filepath.Join(opts.StateDir, "runs", "*__step.look__*.log"))
+		if len(logs) != 1 {
+			t.Errorf("running logs %v", logs)
+			return
+		}
+		key := strings.TrimSuffix(filepath.Base(logs[0]), ".log")
+		rel, err := (&artifacts.Store{Root: r.root}).RelDir(key)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		blocker = filepath.Join(r.root, filepath.FromSlash(rel))
+		os.MkdirAll(filepath.Dir(blocker), 0o755)
+		if err := os.WriteFile(blocker, []byte("in the way\n"), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := NewRunner(opts).Run(context.Background()); err == nil || blocker == "" {
+		t.Fatalf("run: %v, want an error for a receipt that could not be written", err)
+	}
+	if n := countLines(t, count); n != 0 {
+		t.Fatalf("wipe ran %d time(s) after look's receipt could not be written", n)
+	}
+	os.Remove(blocker)
+	r.run(nil)
+	if got := r.stepReceipts("look"); !cmp.Equal(got, []string{"pass"}) {
+		t.Errorf("look receipts = %v", got)
+	}
+	if got := r.stepReceipts("wipe"); !cmp.Equal(got, []string{"pass"}) || countLines(t, count) != 1 {
+		t.Errorf("wipe receipts = %v, ran %d time(s)", got, countLines(t, count))
+	}
+	r.clean()
+}

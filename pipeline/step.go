@@ -173,8 +173,11 @@ func (r *Runner) redactor() *artifacts.Redactor {
 // else that needs it.
 func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts.Receipt, error) {
 	step := it.Step
-	if step.Kind == loops.KindVerify {
-		// A verify pack runs in this process: nothing to overlap with.
+	// A verify pack runs in this process: nothing to overlap with. A
+	// destructive step starts only once the previous step's receipt is
+	// written: a receipt that cannot be stored (a full disk) stops the
+	// run before it, not after it ran.
+	if step.Kind == loops.KindVerify || step.Destructive {
 		if err := r.flushReceipt(); err != nil {
 			return nil, err
 		}
