@@ -611,9 +611,28 @@ func (nr *nodeRenderer) renderCodeBlock(w util.BufWriter, source []byte, node as
 	return ast.WalkSkipChildren, nil
 }
 
+// isComment reports whether b holds HTML comments and nothing else but
+// space.
 func isComment(b []byte) bool {
-	b = bytes.TrimSpace(b)
-	return bytes.HasPrefix(b, []byte("<!--")) && bytes.HasSuffix(b, []byte("-->"))
+	return bytes.Contains(b, []byte("<!--")) && len(bytes.TrimSpace(stripComments(b))) == 0
+}
+
+// stripComments returns b without its HTML comments ("<!-- ... -->"; one
+// left open runs to the end, as a browser reads it).
+func stripComments(b []byte) []byte {
+	var out []byte
+	for {
+		i := bytes.Index(b, []byte("<!--"))
+		if i < 0 {
+			return append(out, b...)
+		}
+		out = append(out, b[:i]...)
+		j := bytes.Index(b[i+4:], []byte("-->"))
+		if j < 0 {
+			return out
+		}
+		b = b[i+4+j+3:]
+	}
 }
 
 // renderRawHTML shows inline HTML as text; comments are dropped.
@@ -637,7 +656,9 @@ func (nr *nodeRenderer) renderRawHTML(w util.BufWriter, source []byte, node ast.
 }
 
 // renderHTMLBlock shows an HTML block as preformatted text; comment blocks
-// (such as the evidence markers) are dropped.
+// (such as the evidence markers) are dropped, and the text a line holds
+// besides its comments (`<!-- note --> Do not wipe sdb`) is shown
+// without them.
 func (nr *nodeRenderer) renderHTMLBlock(w util.BufWriter, source []byte, node ast.Node, entering bool) (ast.WalkStatus, error) {
 	if !entering {
 		return ast.WalkSkipChildren, nil
@@ -647,8 +668,14 @@ func (nr *nodeRenderer) renderHTMLBlock(w util.BufWriter, source []byte, node as
 	if n.HasClosure() {
 		raw = append(raw, n.ClosureLine.Value(source)...)
 	}
-	if n.HTMLBlockType == ast.HTMLBlockType2 || isComment(raw) {
+	if isComment(raw) {
 		return ast.WalkSkipChildren, nil
+	}
+	if n.HTMLBlockType == ast.HTMLBlockType2 {
+		raw = bytes.TrimSpace(stripComments(raw))
+		if len(raw) == 0 {
+			return ast.WalkSkipChildren, nil // a comment left open
+		}
 	}
 	_, _ = w.WriteString(`<pre class="raw-html"><code>`)
 	_, _ = w.WriteString(EscapeText(strings.TrimRight(string(raw), "\n")))

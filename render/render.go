@@ -15,6 +15,7 @@ import (
 
 	"github.com/spinehq/spine/loops"
 	"github.com/yuin/goldmark"
+	"github.com/yuin/goldmark/ast"
 	"github.com/yuin/goldmark/extension"
 	"github.com/yuin/goldmark/parser"
 	"github.com/yuin/goldmark/renderer"
@@ -64,6 +65,32 @@ type Doc struct {
 	Path string
 	// Linker resolves references; nil means NoLinks.
 	Linker Linker
+	// LiteralTildes keeps every ~ as it is written: for text that is not
+	// a Markdown document (a gap ledger's description, YAML), where
+	// "~/a ... ~/b" means home folders, not struck-out words.
+	LiteralTildes bool
+}
+
+// strikethrough is goldmark's GFM strikethrough (extension.Strikethrough),
+// except in a Doc with LiteralTildes.
+type strikethrough struct{}
+
+// Extend adds the strikethrough parser and renderer to m.
+func (strikethrough) Extend(m goldmark.Markdown) {
+	m.Parser().AddOptions(parser.WithInlineParsers(util.Prioritized(tildeParser{extension.NewStrikethroughParser()}, 500)))
+	m.Renderer().AddOptions(renderer.WithNodeRenderers(util.Prioritized(extension.NewStrikethroughHTMLRenderer(), 500)))
+}
+
+// tildeParser parses ~ as its InlineParser does, unless the document's
+// tildes are literal.
+type tildeParser struct{ parser.InlineParser }
+
+// Parse returns nil (the ~ is text) for a Doc with LiteralTildes.
+func (p tildeParser) Parse(parent ast.Node, block text.Reader, pc parser.Context) ast.Node {
+	if d, _ := pc.Get(docKey).(*Doc); d != nil && d.LiteralTildes {
+		return nil
+	}
+	return p.InlineParser.Parse(parent, block, pc)
 }
 
 // StepStateFunc returns the current state of a step ("done", "pending",
@@ -132,7 +159,7 @@ func New(opts Options) *Renderer {
 		goldmark.WithExtensions(
 			extension.NewTable(extension.WithTableCellAlignMethod(extension.TableCellAlignAttribute)),
 			extension.TaskList,
-			extension.Strikethrough,
+			strikethrough{},
 			extension.Linkify,
 		),
 		goldmark.WithParserOptions(

@@ -151,6 +151,13 @@ func TestRenderUnsafe(t *testing.T) {
 			t.Errorf("raw HTML not shown as text: lacks %q in\n%s", w, got)
 		}
 	}
+	// A line with text between comments shows its text, not the comments;
+	// a line of comments only shows nothing.
+	got = renderString(t, r, "<!-- owner note --> Do NOT wipe sdb: it holds the boot pool. <!-- end note -->\n\n<!-- a --> <!-- b -->\n\nNext.\n")
+	if !strings.Contains(got, "Do NOT wipe sdb: it holds the boot pool.") || strings.Contains(got, "owner note") || strings.Contains(got, "end note") ||
+		strings.Contains(got, "&lt;!--") || !strings.Contains(got, "Next.") {
+		t.Errorf("text between comments:\n%s", got)
+	}
 	// Evidence markers (comments) are not shown.
 	if got := renderString(t, r, loops.EvidenceBegin+"\n- x\n"+loops.EvidenceEnd+"\n"); strings.Contains(got, "spine:evidence") {
 		t.Errorf("evidence markers shown:\n%s", got)
@@ -423,5 +430,32 @@ func TestCleanControls(t *testing.T) {
 	got := renderString(t, render.New(render.Options{}), "# Title \x1b]0;x\x07\n\nowner \xff\n")
 	if strings.ContainsAny(got, "\x1b\x07") || !utf8.ValidString(got) {
 		t.Errorf("rendered page keeps control characters or invalid UTF-8: %q", got)
+	}
+}
+
+// TestLiteralTildes: in a document, ~x~ strikes as GitHub does; in text
+// that is not Markdown (LiteralTildes, a gap's description) every ~ is
+// kept, so that home folders are not struck out.
+func TestLiteralTildes(t *testing.T) {
+	r := render.New(render.Options{})
+	src := "guessed ~/stacks/infisical/ instead of the right path (~/stacks/secrets); ~~gone~~ `~/code`\n"
+	doc, err := r.HTML([]byte(src), render.Doc{Path: "loops/x.md"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), "<del>") {
+		t.Errorf("a document's tildes do not strike:\n%s", doc)
+	}
+	plain, err := r.HTML([]byte(src), render.Doc{Path: "gaps.yaml", LiteralTildes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"guessed ~/stacks/infisical/ instead of the right path (~/stacks/secrets); ~~gone~~ <code>~/code</code>"} {
+		if !strings.Contains(string(plain), want) {
+			t.Errorf("literal tildes: lacks %q in\n%s", want, plain)
+		}
+	}
+	if strings.Contains(string(plain), "<del>") {
+		t.Errorf("literal tildes struck:\n%s", plain)
 	}
 }

@@ -156,7 +156,7 @@ func (st *buildState) gapJob(g *gaps.Gap) job {
 			}
 		}
 		if g.Description != "" {
-			body, err := st.b.md.HTML([]byte(g.Description), render.Doc{Path: st.cfg.Gaps, Linker: linker{st, root}})
+			body, err := st.b.md.HTML([]byte(g.Description), render.Doc{Path: st.cfg.Gaps, Linker: linker{st, root}, LiteralTildes: true})
 			if err != nil {
 				return err
 			}

@@ -904,6 +904,8 @@ func TestPagesShowWhatTheyShould(t *testing.T) {
 			`<span class="badge st-blocked">blocked</span><div class="sub">gate ALLOW_MD1400_PROVISION: not approved</div>`}},
 		{"gaps/index.html", []string{`GAP-OP-1040</a> <span class="badge st-orphan"`, `GAP-OP-1041</a> <span class="badge st-orphan"`, `2 orphaned`}},
 		{"gaps/status/open/index.html", []string{`3 of 5 gaps`}},
+		// A gap's description is no Markdown document: its tildes are kept.
+		{"gaps/GAP-OP-1001/index.html", []string{`Agent guessed ~/stacks/infisical/ instead of reading the binding (~/stacks/secrets).`}},
 		{"verify/media/index.html", []string{`<svg class="hist"`, `D188`, `media 2/3 PASS (D188 non-blocking fail)`}},
 	}
 	for _, tc := range tests {
