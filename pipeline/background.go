@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -197,7 +198,7 @@ func (r *Runner) startBackground(lr *loopRun, it *Item) error {
 		}
 		return notRun
 	}
-	env := append(append([]string{}, r.opts.Env...),
+	env := append(slices.Clone(r.stepEnviron()),
 		"SPINE_LOOP_ID="+lr.doc.LoopID, "SPINE_RUN_KEY="+key, "SPINE_STEP="+step.Name,
 		"SPINE_ARTIFACT_DIR="+filepath.Join(r.opts.Root, filepath.FromSlash(r.opts.Config.Artifacts), lr.doc.Slug()))
 	cmd := exec.Command(r.opts.Supervisor[0], append(append([]string{}, r.opts.Supervisor[1:]...), specPath)...)

@@ -218,6 +218,41 @@ type Runner struct {
 	// read (policyAt: whether HEAD had one), for policyMoved.
 	policySrc []byte
 	policyAt  bool
+	// stepEnv is opts.Env without the approvals of gates, made once (see
+	// stepEnviron).
+	stepEnvOnce sync.Once
+	stepEnv     []string
+}
+
+// stepEnviron returns the environment steps run in: opts.Env without
+// the NAME=yes approvals of the gates of the repository's steps. An
+// approval given for this run is spine's to read: a step (a nested spine
+// run, a script that checks the variable) must not find it.
+func (r *Runner) stepEnviron() []string {
+	r.stepEnvOnce.Do(func() {
+		gates := map[string]bool{}
+		if r.opts.Set != nil {
+			for _, d := range r.opts.Set.Docs {
+				for i := range d.Stages {
+					for j := range d.Stages[i].Steps {
+						step := &d.Stages[i].Steps[j]
+						if step.Gate != "" {
+							gates[step.Gate] = true
+						} else if step.Cap != "" && r.opts.CapGate != nil {
+							if g := r.opts.CapGate(step.Cap); g != "" {
+								gates[g] = true
+							}
+						}
+					}
+				}
+			}
+		}
+		r.stepEnv = slices.DeleteFunc(slices.Clone(r.opts.Env), func(kv string) bool {
+			name, v, _ := strings.Cut(kv, "=")
+			return gates[name] && envYes(v)
+		})
+	})
+	return r.stepEnv
 }
 
 // NewRunner prepares a run; nothing is read or written until Run.

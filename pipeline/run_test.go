@@ -2540,3 +2540,28 @@ func TestDestructiveStepWaitsForThePreviousReceipt(t *testing.T) {
 	}
 	r.clean()
 }
+
+// TestApprovalsDoNotReachSteps: a gate's NAME=yes is spine's to read; no
+// step, gated or not, finds it in its environment (a nested spine run
+// would take it as its own approval). Other variables reach the steps.
+func TestApprovalsDoNotReachSteps(t *testing.T) {
+	r := newRepo(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", "## Stage 1: X\n\n```sh {name=gated gate=ALLOW_X}\nenv | grep -E '^(ALLOW_X|OTHER)=' | sort | sed 's/^/seen /'\n```\n\n```sh {name=plain}\nenv | grep -E '^(ALLOW_X|OTHER)=' | sort | sed 's/^/seen /'\n```\n")})
+	out := r.run(map[string]string{"ALLOW_X": "yes", "OTHER": "yes"})
+	if len(out.Receipts) != 2 {
+		t.Fatalf("receipts %d", len(out.Receipts))
+	}
+	for _, rc := range out.Receipts {
+		logs, _ := filepath.Glob(filepath.Join(r.root, "receipts", "*", "*", "*", rc.RunKey, "output.log"))
+		if len(logs) != 1 {
+			t.Fatalf("output.log of %s: %v", rc.RunKey, logs)
+		}
+		data, err := os.ReadFile(logs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if log := string(data); strings.Contains(log, "seen ALLOW_X") || !strings.Contains(log, "seen OTHER=yes") {
+			t.Errorf("step %s saw:\n%s", rc.Step, log)
+		}
+	}
+}

@@ -252,7 +252,7 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 	}
 	out := artifacts.NewOutput(sink, r.opts.Clock, r.opts.OutputLimit, r.redactor())
 	out.SetLive(tee != nil)
-	env := append(append([]string{}, r.opts.Env...),
+	env := append(slices.Clone(r.stepEnviron()),
 		"SPINE_LOOP_ID="+lr.doc.LoopID, "SPINE_RUN_KEY="+key, "SPINE_STEP="+step.Name,
 		"SPINE_ARTIFACT_DIR="+filepath.Join(r.opts.Root, filepath.FromSlash(r.opts.Config.Artifacts), lr.doc.Slug()))
 	// The intent is durable before anything starts: after a crash the next
