@@ -214,7 +214,8 @@ func (p *docParser) step(info string, line int) (Step, bool) {
 			p.problem(line, LevelError, "%v", err)
 		}
 	}
-	if s.Name == "" {
+	if s.Name == "" && !seen["name"] {
+		// (A name given but refused is reported as such above.)
 		p.problem(line, LevelError, "step has no name attribute (name=... is its identity across edits)")
 	}
 	if s.Kind == KindVerify && s.Pack == "" && !seen["pack"] {

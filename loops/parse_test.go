@@ -640,9 +640,11 @@ func TestStepFindings(t *testing.T) {
 		{"verify without pack", "```verify {name=v}\n```\n", []string{`5: error: verify step "v" has no pack attribute`}},
 		{"attribute twice", "```sh {name=a name=b}\nx\n```\n", []string{`5: error: attribute "name" given twice`}},
 		{"bad gate", "```sh {name=a gate=allow-x}\nx\n```\n", []string{`5: error: gate "allow-x": must be an environment variable name such as ALLOW_MD1400_PROVISION`}},
+		// A refused name is said once: the step has a name attribute.
 		{"bad name", "```sh {name=../x}\nx\n```\n", []string{
-			`5: error: step name "../x": use letters, digits, '.', '_' and '-' (it becomes part of run keys and paths)`,
-			`5: error: step has no name attribute (name=... is its identity across edits)`}},
+			`5: error: step name "../x": use letters, digits, '.', '_' and '-' (it becomes part of run keys and paths)`}},
+		{"empty name", "```sh {name=}\nx\n```\n", []string{
+			`5: error: step name "": use letters, digits, '.', '_' and '-' (it becomes part of run keys and paths)`}},
 		{"bad cap", "```sh {name=a cap=\"x y\"}\nx\n```\n", []string{`5: error: cap "x y": use letters, digits, '.', '_' and '-'`}},
 		{"negative timeout", "```sh {name=a timeout=-1s}\nx\n```\n", []string{`5: error: attribute timeout="-1s": want a positive Go duration such as 90s or 2h`}},
 		{"bool words", "```sh {name=a background=yes idempotent=off allow_failure}\nx\n```\n", []string{}},
