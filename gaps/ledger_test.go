@@ -199,7 +199,7 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"tab indentation", "gaps:\n\t- id: G-1\n", "g.yaml:2: invalid YAML: found character that cannot start any token"},
 		{"bad mapping", "gaps:\n  - id: a\n    status: open\n   x: : y\n", "g.yaml:4: invalid YAML: did not find expected '-' indicator"},
-		{"undefined alias", "gaps:\n  - id: *nope\n", "g.yaml: invalid YAML: "},
+		{"undefined alias", "gaps:\n  - id: *nope\n", "g.yaml:2: invalid YAML: unknown anchor 'nope' referenced"},
 		{"unterminated quote", "gaps:\n  - id: \"G-1\n", "g.yaml:2: invalid YAML: found unexpected end of stream"},
 		// One anchored list of 20,000 items named by 800 gaps took
 		// seconds and gigabytes to read.
