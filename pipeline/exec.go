@@ -102,6 +102,11 @@ type procResult struct {
 	// running once its main process had exited and its output was taken
 	// (a daemon, a job sent to the background): they are killed.
 	LeftRunning bool
+	// OutputHeld is set when the step's output pipe was still open
+	// pipeGrace after its main process exited (held by a process outside
+	// its group, such as one started with setsid, which spine does not
+	// stop): what came later was not read.
+	OutputHeld bool
 	// Err is set when the process could not be started.
 	Err error
 }
@@ -213,7 +218,7 @@ func runProcess(ctx context.Context, spec procSpec) procResult {
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 			_ = cmd.Wait()
 			close(done)
-			finishCopies(copies, outR, errR)
+			_, _ = finishCopies(copies, outR, errR)
 			return fail(err)
 		}
 	}
@@ -223,7 +228,7 @@ func runProcess(ctx context.Context, spec procSpec) procResult {
 		// As os/exec's WaitDelay did: what the group still writes is read
 		// for pipeGrace at most, then the leftovers (daemons, background
 		// jobs) go with the step.
-		copyErr = finishCopies(copies, outR, errR)
+		res.OutputHeld, copyErr = finishCopies(copies, outR, errR)
 		close(done)
 		res.LeftRunning = groupLeftRunning(pgid)
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
@@ -278,9 +283,10 @@ func copyOutput(w io.Writer, r *os.File, buf []byte, done chan<- error) {
 
 // finishCopies waits for the two copyOutput calls of a process that has
 // exited: for pipeGrace at most, after which their reads are abandoned (a
-// process left behind still holds the pipes). It returns the first
-// error of a copy, not counting an abandoned read.
-func finishCopies(copies <-chan error, outR, errR *os.File) error {
+// process left behind still holds the pipes). It reports whether it
+// abandoned them, and returns the first error of a copy, not counting an
+// abandoned read.
+func finishCopies(copies <-chan error, outR, errR *os.File) (abandoned bool, err error) {
 	var first error
 	note := func(err error) {
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, os.ErrClosed) && first == nil {
@@ -308,10 +314,10 @@ func finishCopies(copies <-chan error, outR, errR *os.File) error {
 			for ; n < count; n++ {
 				note(<-copies)
 			}
-			return first
+			return true, first
 		}
 	}
-	return first
+	return false, first
 }
 
 // commandPaths remembers where the interpreters of a run's steps are: a
@@ -385,7 +391,16 @@ func describeEnd(r procResult, timeout time.Duration) string {
 	case r.Signal != "":
 		return fmt.Sprintf("killed by signal %s", r.Signal)
 	case r.LeftRunning:
+		// What held the output, if anything, was of the group: killed.
 		return leftRunningNote
+	case r.OutputHeld:
+		return heldNote()
 	}
 	return ""
+}
+
+// heldNote returns the note of a step whose output pipe a process outside
+// its group held open (see procResult.OutputHeld).
+func heldNote() string {
+	return fmt.Sprintf("its output was still held open %s after it exited, by a process it started outside its process group (setsid?), which spine does not stop; output after that was not read", pipeGrace)
 }

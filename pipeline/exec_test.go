@@ -66,6 +66,9 @@ func TestRunProcessLeftRunning(t *testing.T) {
 		{"a job that ended", "true & sleep 0.2; echo done", false},
 		{"a daemon, output elsewhere", "nohup sleep 30 >/dev/null 2>&1 & echo started", true},
 		{"a job holding the pipes", "sleep 30 & echo started", true},
+		// A process in a session of its own is not the step's to kill;
+		// that it held the output is said (see below).
+		{"a daemon of its own session holding the pipes", "setsid sleep 3 & echo started", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pgid := 0
@@ -80,8 +83,12 @@ func TestRunProcessLeftRunning(t *testing.T) {
 			if res.LeftRunning != tc.want {
 				t.Errorf("LeftRunning = %v, want %v", res.LeftRunning, tc.want)
 			}
-			if note := describeEnd(res, 0); (note == leftRunningNote) != tc.want {
-				t.Errorf("note %q; want the left-running note: %v", note, tc.want)
+			held := strings.HasPrefix(tc.name, "a daemon of its own session")
+			if res.OutputHeld != held && !tc.want {
+				t.Errorf("OutputHeld = %v, want %v", res.OutputHeld, held)
+			}
+			if note := describeEnd(res, 0); (note == leftRunningNote) != tc.want || held && note != heldNote() {
+				t.Errorf("note %q; want the left-running note: %v, the held-output note: %v", note, tc.want, held)
 			}
 			waitFor(t, 5*time.Second, func() bool { return !processAlive(pgid) })
 		})
