@@ -494,3 +494,22 @@ func TestDayChartFitsItsDates(t *testing.T) {
 		}
 	}
 }
+
+// TestFeedTime: a feed entry's time is its run's end, else its start (a
+// run that has not ended), else the epoch.
+func TestFeedTime(t *testing.T) {
+	start := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	end := start.Add(time.Minute)
+	for _, tc := range []struct {
+		rec  receiptRec
+		want time.Time
+	}{
+		{receiptRec{Start: start, Finish: end}, end},
+		{receiptRec{Start: start}, start},
+		{receiptRec{}, time.Unix(0, 0).UTC()},
+	} {
+		if got := feedTime(&tc.rec); !got.Equal(tc.want) {
+			t.Errorf("feedTime(start %v, finish %v) = %v, want %v", tc.rec.Start, tc.rec.Finish, got, tc.want)
+		}
+	}
+}

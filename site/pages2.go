@@ -506,8 +506,8 @@ func (st *buildState) feedJob() job {
 		}
 		updated := time.Unix(0, 0).UTC()
 		for _, r := range recs {
-			if r.Finish.After(updated) {
-				updated = r.Finish
+			if t := feedTime(r); t.After(updated) {
+				updated = t
 			}
 		}
 		var b bytes.Buffer
@@ -558,11 +558,7 @@ func (st *buildState) feedJob() job {
 			b.WriteString("<id>" + xmlEscape(id) + "</id>\n")
 			b.WriteString("<title>" + xmlEscape(status+": "+loop+" / "+step) + "</title>\n")
 			b.WriteString(`<link rel="alternate" type="text/html" href="` + xmlEscape(href) + `"/>` + "\n")
-			fin := r.Finish
-			if fin.IsZero() {
-				fin = time.Unix(0, 0).UTC()
-			}
-			b.WriteString("<updated>" + fin.Format(time.RFC3339) + "</updated>\n")
+			b.WriteString("<updated>" + feedTime(r).Format(time.RFC3339) + "</updated>\n")
 			if !r.Start.IsZero() {
 				b.WriteString("<published>" + r.Start.Format(time.RFC3339) + "</published>\n")
 			}
@@ -575,6 +571,19 @@ func (st *buildState) feedJob() job {
 		b.WriteString("</feed>\n")
 		return w.emit("feed.xml", "", b.Bytes())
 	}
+}
+
+// feedTime returns when a run was last updated, for the feed: its end,
+// else its start (a run still going, or one a crash cut off), else the
+// epoch (a receipt that cannot be read).
+func feedTime(r *receiptRec) time.Time {
+	switch {
+	case !r.Finish.IsZero():
+		return r.Finish
+	case !r.Start.IsZero():
+		return r.Start
+	}
+	return time.Unix(0, 0).UTC()
 }
 
 // xmlEscape escapes text for XML content and attributes, dropping
