@@ -74,6 +74,11 @@ type Planner struct {
 	// run on what the clone has, a step another host ran since would run
 	// again.
 	Behind map[string]string
+	// Unfollowed, when set, says why the remote's branch could not be
+	// fetched: a pending destructive step that no host= binds to a host
+	// waits, since another host may have run it and pushed its receipt
+	// (--retry runs it here).
+	Unfollowed string
 	// Vanished holds the run keys of Unfinished results whose receipts
 	// were written and are gone from the working tree (see
 	// Runner.receiptVanished): their steps are held for an operator.
@@ -397,6 +402,10 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 	}
 	if host != "" && !strings.EqualFold(host, p.Host) {
 		it.State, it.Reason = StateWaiting, fmt.Sprintf(reasonOtherHost+"%s (this is %s)", host, p.Host)
+		return
+	}
+	if host == "" && step.Destructive && p.Unfollowed != "" && !p.Retry[step.Name] {
+		it.State, it.Reason = StateWaiting, fmt.Sprintf("%s: destructive and bound to no host (host=), it may have run on another host since; it waits until the remote can be followed (--retry %s runs it here)", p.Unfollowed, step.Name)
 		return
 	}
 	// The hold of a failed or interrupted run stays under the blocked

@@ -312,3 +312,41 @@ func unfollowedTrial(t *testing.T, cmd []string) {
 	}
 	r.clean()
 }
+
+// TestUnreachableRemoteHoldsHostlessDestructiveSteps: a clone that cannot
+// fetch at all (the remote unreachable) knows nothing of what other hosts
+// ran since: its destructive steps that no host= binds to a host wait
+// (another host may have run them and pushed), while the rest runs. Once
+// the remote is back, the clone follows it and nothing runs twice.
+func TestUnreachableRemoteHoldsHostlessDestructiveSteps(t *testing.T) {
+	for _, cmd := range [][]string{{"run", "--push"}, {"watch", "--once", "--remote", "origin"}} {
+		t.Run(cmd[0], func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			r, wiped := remoteRanWipe(t, ctx, nil)
+			url := strings.TrimSpace(r.git("remote", "get-url", "origin"))
+			r.git("remote", "set-url", "origin", filepath.Join(t.TempDir(), "gone"))
+			out, _ := r.spine(ctx, nil, cmd...)
+			if n := countLines(t, wiped); n != 1 {
+				t.Fatalf("wipe ran %d times, want 1: the clone ran a destructive step another host may have run\n%s", n, out)
+			}
+			if got := r.stepReceipts("s1"); !cmp.Equal(got, []string{"pass"}) {
+				t.Errorf("s1 receipts %v: what is not destructive still runs\n%s", got, out)
+			}
+			if it := r.plan(nil, "LOOP-L2", "wipe"); it.State != StatePending {
+				t.Errorf("wipe after the run: %s (%s)", it.State, it.Reason)
+			}
+			if cmd[0] == "run" && !strings.Contains(out, "destructive steps bound to no host (host=) wait") {
+				t.Errorf("run --push does not say why wipe waits:\n%s", out)
+			}
+			r.git("remote", "set-url", "origin", url)
+			if out, code := r.spine(ctx, nil, "run", "--push"); code != 0 {
+				t.Fatalf("run --push with the remote back: exit %d\n%s", code, out)
+			}
+			if n := countLines(t, wiped); n != 1 {
+				t.Errorf("wipe ran %d times, want 1", n)
+			}
+			r.clean()
+		})
+	}
+}

@@ -68,6 +68,10 @@ type Options struct {
 	// runs of it that this clone fetched and could not follow (see
 	// BehindLoops). Nil: none.
 	Behind map[string]string
+	// Unfollowed, when set, says why the remote's branch could not be
+	// fetched before this run (UnfollowedReason): a destructive step no
+	// host= binds to this host waits (see Planner.Unfollowed).
+	Unfollowed string
 	// StateDir holds the journal, lock and caches (.git/spine by default).
 	StateDir string
 	// LedgerDir holds the ledger of this host's destructive runs: the
@@ -350,7 +354,7 @@ func (r *Runner) loadWith(h *History) error {
 			StateDir:    r.opts.StateDir,
 			LoopExists:  r.loopExists, HistoryLimit: r.opts.ApprovalHistory,
 		},
-		Host: r.opts.Host, Retry: r.opts.Retry, Unfinished: unfinished, Vanished: vanished, Elsewhere: elsewhere, Behind: r.opts.Behind,
+		Host: r.opts.Host, Retry: r.opts.Retry, Unfinished: unfinished, Vanished: vanished, Elsewhere: elsewhere, Behind: r.opts.Behind, Unfollowed: r.opts.Unfollowed,
 		CapGate: r.opts.CapGate, Now: r.opts.Clock,
 		Redactor: r.redactor(), Root: r.opts.Root, Receipts: r.store, Docs: r.docs(),
 		Uncommitted: r.uncommitted, Ledger: ledger,

@@ -252,6 +252,19 @@ func BehindLoops(g *gitx.Repo, receipts string, res *SyncResult, syncErr error) 
 	return out
 }
 
+// UnfollowedReason returns why the clone knows nothing of the remote's
+// branch after a sync that failed before the fetch gave its head (the
+// remote unreachable, a refused credential): another host may have run,
+// and pushed, any step no host= binds to one. "" when the sync fetched
+// (BehindLoops then tells which loops the remote has runs of) or did not
+// fail.
+func UnfollowedReason(remote string, res *SyncResult, syncErr error) string {
+	if syncErr == nil || res != nil && res.Tip != "" {
+		return ""
+	}
+	return fmt.Sprintf("could not follow %s (%v)", remote, syncErr)
+}
+
 // Watcher runs cycles of fetch, run and push: the loop behind `spine
 // watch`, and one cycle of it behind the post-receive hook's worker.
 type Watcher struct {
@@ -346,6 +359,7 @@ func (w *Watcher) Cycle(ctx context.Context) (*CycleResult, error) {
 		// A loop the remote has runs of that the clone did not follow
 		// waits (BehindLoops; none once the clone moved to the remote).
 		opts.Behind = BehindLoops(opts.Git, opts.Config.Receipts, res.Sync, err)
+		opts.Unfollowed = UnfollowedReason(w.Remote, res.Sync, err)
 		if err != nil {
 			// Local work (a background step that ended) still runs; the
 			// error is reported at the end of the cycle.

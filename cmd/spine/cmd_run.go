@@ -85,7 +85,7 @@ updated) go to standard error.`,
 			// spine watch does: a clone that has not seen another runner's
 			// receipts would run their steps again.
 			if push && !dryRun {
-				moved, behind, err := a.syncBeforeRun(cmd.Context(), opts, gf, quiet || asJSON)
+				moved, behind, unfollowed, err := a.syncBeforeRun(cmd.Context(), opts, gf, quiet || asJSON)
 				if err != nil {
 					return err
 				}
@@ -97,7 +97,7 @@ updated) go to standard error.`,
 						return err
 					}
 				}
-				opts.Behind = behind
+				opts.Behind, opts.Unfollowed = behind, unfollowed
 				if loop != "" && rc.set.ByID(loop) == nil {
 					return exitf(exitUsage, "no loop %q in this repository (nor on %s)", loop, gf.remote)
 				}

@@ -61,18 +61,20 @@ func (a *app) pushOptions(opts pipeline.Options, gf gitopsFlags, quiet bool) (pi
 
 // syncBeforeRun brings the clone up to the remote branch before a run
 // --push (pipeline.Sync, which pushes the clone's own commits first) and
-// reports whether its head moved, and which loops wait because the remote
-// has runs of them the clone could not follow (pipeline.BehindLoops).
-func (a *app) syncBeforeRun(ctx context.Context, opts pipeline.Options, gf gitopsFlags, quiet bool) (bool, map[string]string, error) {
+// reports whether its head moved, which loops wait because the remote
+// has runs of them the clone could not follow (pipeline.BehindLoops), and
+// why the remote could not be fetched at all (pipeline.UnfollowedReason).
+func (a *app) syncBeforeRun(ctx context.Context, opts pipeline.Options, gf gitopsFlags, quiet bool) (bool, map[string]string, string, error) {
 	po, out := a.pushOptions(opts, gf, quiet)
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	res, err := pipeline.Sync(sctx, po, true)
 	behind := pipeline.BehindLoops(opts.Git, opts.Config.Receipts, res, err)
+	unfollowed := pipeline.UnfollowedReason(gf.remote, res, err)
 	var locked *pipeline.LockedError
 	switch {
 	case errors.As(err, &locked):
-		return false, nil, exitf(exitLocked, "%v", locked)
+		return false, nil, "", exitf(exitLocked, "%v", locked)
 	case err != nil:
 		// As spine watch does: what is pending here still runs (a loop
 		// with uncommitted changes is skipped, as always; one the remote
@@ -82,8 +84,11 @@ func (a *app) syncBeforeRun(ctx context.Context, opts pipeline.Options, gf gitop
 		if len(behind) > 0 {
 			msg += fmt.Sprintf(", but for %s, which %s has runs of that this clone has not followed: they wait", strings.Join(slices.Sorted(maps.Keys(behind)), ", "), gf.remote)
 		}
+		if unfollowed != "" {
+			msg += "; destructive steps bound to no host (host=) wait: another host may have run them"
+		}
 		fmt.Fprintln(a.stderr, msg)
-		return false, behind, nil
+		return false, behind, unfollowed, nil
 	}
 	if p := res.Push; p != nil && p.Pushed {
 		reportPush(out, p)
@@ -96,7 +101,7 @@ func (a *app) syncBeforeRun(ctx context.Context, opts pipeline.Options, gf gitop
 			pipeline.Housekeep(ctx, opts.Git, a.logger())
 		}
 	}
-	return res.Moved(), behind, nil
+	return res.Moved(), behind, "", nil
 }
 
 // reportPush says where a push that moved the remote branch went.
