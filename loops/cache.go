@@ -127,9 +127,15 @@ func ExecutableIdentity() string {
 	if err != nil {
 		return ""
 	}
-	fi, err := os.Stat(exe)
+	// The running image: where /proc/self/exe exists it names it still
+	// once the file at exe is replaced (an upgrade while a spine site
+	// serve runs), while exe then names the new binary, whose identity
+	// this process must not write its parse under.
+	fi, err := os.Stat("/proc/self/exe")
 	if err != nil {
-		return ""
+		if fi, err = os.Stat(exe); err != nil {
+			return ""
+		}
 	}
 	return exe + "\x00" + strconv.FormatInt(fi.Size(), 10) + "\x00" + strconv.FormatInt(fi.ModTime().UnixNano(), 10)
 }
