@@ -2,6 +2,8 @@ package site
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -510,6 +513,33 @@ func TestFeedTime(t *testing.T) {
 	} {
 		if got := feedTime(&tc.rec); !got.Equal(tc.want) {
 			t.Errorf("feedTime(start %v, finish %v) = %v, want %v", tc.rec.Start, tc.rec.Finish, got, tc.want)
+		}
+	}
+}
+
+// TestHashSourceTellsPageCodeApart: the pages' key covers the page code,
+// not its tests, so that an upgraded spine makes every page again.
+func TestHashSourceTellsPageCodeApart(t *testing.T) {
+	sum := func(files fstest.MapFS) string {
+		h := sha256.New()
+		if err := hashSource(h, files); err != nil {
+			t.Fatal(err)
+		}
+		return hex.EncodeToString(h.Sum(nil))
+	}
+	base := fstest.MapFS{"pages.go": {Data: []byte("package site // v1")}, "pages_test.go": {Data: []byte("package site // t1")}}
+	code := fstest.MapFS{"pages.go": {Data: []byte("package site // v2")}, "pages_test.go": {Data: []byte("package site // t1")}}
+	tests := fstest.MapFS{"pages.go": {Data: []byte("package site // v1")}, "pages_test.go": {Data: []byte("package site // t2")}}
+	if sum(base) == sum(code) {
+		t.Error("a change of the page code keeps the key")
+	}
+	if sum(base) != sum(tests) {
+		t.Error("a change of a test changes the key")
+	}
+	// The real sources are there: this package's and render's.
+	for name, src := range map[string]fs.FS{"site": pageSource, "render": render.Source()} {
+		if _, err := fs.Stat(src, name+".go"); err != nil {
+			t.Errorf("%s source: %v", name, err)
 		}
 	}
 }
