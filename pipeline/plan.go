@@ -332,7 +332,7 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 	latest := p.History.Latest(it.LoopID, step.Name)
 	moved := ""
 	if latest == nil || !latest.Done() {
-		if m := p.movedRun(it.Doc, step.Name); m != nil && (latest == nil || runBefore(latest, m)) {
+		if m := p.movedRun(it.Doc, step.Name, false); m != nil && (latest == nil || runBefore(latest, m)) {
 			latest = m
 			moved = fmt.Sprintf(" (run as loop %s, recorded in this document's evidence block)", m.LoopID)
 		}
@@ -411,9 +411,15 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 	// The hold of a failed or interrupted run stays under the blocked
 	// marks of later runs (a --retry refused at the gate writes one): an
 	// approval alone must not run it again.
+	// The run under them may be the loop's under its id, or one its
+	// evidence block records under an id it had before.
 	held := latest
-	if latest != nil && latest.Status == artifacts.StatusBlocked && moved == "" {
-		if ran := p.History.LatestRan(it.LoopID, step.Name); ran != nil {
+	if latest != nil && latest.Status == artifacts.StatusBlocked {
+		ran := p.History.LatestRan(it.LoopID, step.Name)
+		if m := p.movedRun(it.Doc, step.Name, true); m != nil && (ran == nil || runBefore(ran, m)) {
+			ran = m
+		}
+		if ran != nil {
 			held = ran
 		}
 	}
@@ -708,14 +714,16 @@ func (p *Planner) orphanRun(step *loops.Step) *Run {
 // bullet naming it (a copy of the loop, or an edit of the block by hand)
 // must not make a step, gated or not, count as run. A new document that
 // merely takes the old id (it records none of the runs) changes nothing.
-func (p *Planner) movedRun(doc *loops.Document, step string) *Run {
+// With ranOnly, blocked marks are passed over (see LatestRan).
+func (p *Planner) movedRun(doc *loops.Document, step string, ranOnly bool) *Run {
 	var latest *Run
 	for _, e := range p.evidence(doc) {
 		if e.Step != step {
 			continue
 		}
 		run := p.History.ByKey(e.RunKey)
-		if run == nil || run.Err != "" || run.governance() || run.LoopID == doc.LoopID || run.Step != step || p.ownedByItsLoop(run) {
+		if run == nil || run.Err != "" || run.governance() || run.LoopID == doc.LoopID || run.Step != step || p.ownedByItsLoop(run) ||
+			ranOnly && run.Status == artifacts.StatusBlocked {
 			continue
 		}
 		if latest == nil || runBefore(latest, run) {

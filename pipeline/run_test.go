@@ -2565,3 +2565,42 @@ func TestApprovalsDoNotReachSteps(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryRefusedAtTheGateKeepsTheHoldAcrossALoopRename: the hold under
+// a blocked mark holds when the failed run was under the loop's earlier
+// id (its evidence block records it), whether the mark came before or
+// after the id changed.
+func TestRetryRefusedAtTheGateKeepsTheHoldAcrossALoopRename(t *testing.T) {
+	for _, renameFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("rename first %v", renameFirst), func(t *testing.T) {
+			r := newRepo(t)
+			count := counter(t)
+			doc := loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Wipe\n\n```sh {name=wipe gate=ALLOW_WIPE destructive=true}\necho wiped >> %s\nexit 4\n```\n", count))
+			r.commit("loop", map[string]string{"loops/a.md": doc})
+			ctx := context.Background()
+			approved := []string{"ALLOW_WIPE=yes"}
+			if out, code := r.spine(ctx, approved, "run"); code != 1 {
+				t.Fatalf("first run: exit %d\n%s", code, out)
+			}
+			rename := func() {
+				r.commit("rename", map[string]string{"loops/a.md": strings.ReplaceAll(r.read("loops/a.md"), "LOOP-A", "LOOP-B")})
+			}
+			if renameFirst {
+				rename()
+			}
+			if out, code := r.spine(ctx, nil, "run", "--retry", "wipe"); code != 3 {
+				t.Fatalf("unapproved retry: exit %d, want 3 (blocked)\n%s", code, out)
+			}
+			if !renameFirst {
+				rename()
+			}
+			if it := r.plan(map[string]string{"ALLOW_WIPE": "yes"}, "LOOP-B", "wipe"); it.State != StateFailed {
+				t.Fatalf("approved plan: wipe is %s (%s), want failed", it.State, it.Reason)
+			}
+			r.spine(ctx, approved, "run")
+			if n := countLines(t, count); n != 1 {
+				t.Fatalf("wipe ran %d times; the approval alone must not re-run it", n)
+			}
+		})
+	}
+}
