@@ -45,6 +45,10 @@ type Item struct {
 	Latest    *Run            `json:"-"`
 	Gate      string          `json:"-"`
 	NeedsMark bool            `json:"-"` // a blocked step without a blocked receipt yet
+	// RetryNeeded is set on a step blocked at its gate under --retry
+	// that failed or was interrupted before: once approved, it still
+	// runs only with --retry.
+	RetryNeeded bool `json:"-"`
 	// Uncommitted is set on a step that would run, or be marked blocked,
 	// but whose loop document has changes HEAD does not have (see
 	// Planner.Uncommitted): the run skips the loop.
@@ -470,6 +474,12 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 			it.State, it.Reason = StateBlocked, d.Reason
 			if step.Gate == "" {
 				it.Reason += fmt.Sprintf("; capability %s requires it", step.Cap)
+			}
+			if p.Retry[step.Name] && held != nil && (held.Status == artifacts.StatusFail || held.Status == artifacts.StatusInterrupted) && p.sameCommand(held, step.Command) {
+				// A --retry refused at the gate: the approval alone will
+				// not run the step, held as it is.
+				it.RetryNeeded = true
+				it.Reason += fmt.Sprintf("; it %s at %s: once approved, --retry %s runs it", map[bool]string{true: "failed", false: "was interrupted"}[held.Status == artifacts.StatusFail], stamp(held.Started), step.Name)
 			}
 			it.NeedsMark = latest == nil || latest.Status != artifacts.StatusBlocked
 			return

@@ -95,7 +95,13 @@ func (r *Runner) Resolve(ctx context.Context, loopID, stepName, status, note str
 	rc.Approval = approval
 	rc.Status = status
 	rc.ExitCode = map[string]int{artifacts.StatusPass: 0, artifacts.StatusFail: 1}[status]
-	if latest := r.history.Latest(doc.LoopID, step.Name); latest != nil {
+	// The run it resolves: a blocked mark (a --retry refused at the gate)
+	// is not it.
+	latest := r.history.LatestRan(doc.LoopID, step.Name)
+	if latest == nil {
+		latest = r.history.Latest(doc.LoopID, step.Name)
+	}
+	if latest != nil {
 		note = fmt.Sprintf("%s (was %s: %s)", note, latest.Status, latest.RunKey)
 	}
 	// The note is the operator's text, stored like a step's output: in

@@ -2467,12 +2467,20 @@ func TestRetryRefusedAtTheGateKeepsTheHold(t *testing.T) {
 	if out, code := r.spine(ctx, approved, "run"); code != 1 {
 		t.Fatalf("first run: exit %d\n%s", code, out)
 	}
-	if out, code := r.spine(ctx, nil, "run", "--retry", "wipe"); code != 3 {
+	out, code := r.spine(ctx, nil, "run", "--retry", "wipe")
+	if code != 3 {
 		t.Fatalf("unapproved retry: exit %d, want 3 (blocked)\n%s", code, out)
+	}
+	// It says the approval alone will not run the step.
+	for _, want := range []string{"once approved, --retry wipe runs it", "approve and retry: ALLOW_WIPE=yes spine run --retry wipe"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("unapproved retry's output lacks %q:\n%s", want, out)
+		}
 	}
 	if got := r.stepReceipts("wipe"); !cmp.Equal(got, []string{"fail", "blocked"}) {
 		t.Fatalf("wipe receipts = %v", got)
 	}
+
 	if it := r.plan(map[string]string{"ALLOW_WIPE": "yes"}, "LOOP-A", "wipe"); it.State != StateFailed || !strings.Contains(it.Reason, "exit 4") {
 		t.Fatalf("approved plan: wipe is %s (%s), want failed", it.State, it.Reason)
 	}
@@ -2487,6 +2495,21 @@ func TestRetryRefusedAtTheGateKeepsTheHold(t *testing.T) {
 	}
 	if n := countLines(t, count); n != 2 {
 		t.Fatalf("wipe ran %d times after an approved --retry, want 2", n)
+	}
+	// A resolve after another refused retry names the failure it
+	// resolves, not the blocked mark.
+	r.spine(ctx, nil, "run", "--retry", "wipe")
+	if out, code := r.spine(ctx, approved, "resolve", "wipe", "--as", "pass", "--note", "checked by hand"); code != 0 {
+		t.Fatalf("resolve: exit %d\n%s", code, out)
+	}
+	var resolved []string
+	for _, rc := range r.receipts() {
+		if strings.HasPrefix(rc.Note, artifacts.ResolvedNote) {
+			resolved = append(resolved, rc.Note)
+		}
+	}
+	if len(resolved) != 1 || !strings.Contains(resolved[0], "(was fail: ") {
+		t.Errorf("resolve's notes %q: want one naming the failure", resolved)
 	}
 	r.clean()
 }

@@ -189,6 +189,14 @@ func (t *termReporter) Held(it *pipeline.Item) {
 		default:
 			next = fmt.Sprintf("approve: %s=yes spine run, or add %s to approvals: (commit by an approver)", it.Gate, it.Gate)
 		}
+		if it.RetryNeeded {
+			// It failed or was interrupted before: the approval alone
+			// does not run it.
+			next = fmt.Sprintf("approve and retry: %s=yes spine run --retry %s, or an approver commits %s in approvals:, then spine run --retry %s", it.Gate, it.Name, it.Gate, it.Name)
+			if t.gitApprovalsOnly {
+				next = fmt.Sprintf("approve and retry: an approver commits %s in approvals:, then spine run --retry %s by hand", it.Gate, it.Name)
+			}
+		}
 	case pipeline.StateFailed:
 		icon = t.paint("31", "✖")
 		next = "change its command, or spine run --retry " + it.Name

@@ -42,4 +42,12 @@ func TestHeldGateSaysHowToApprove(t *testing.T) {
 			}
 		})
 	}
+	// A --retry refused at the gate of a step that failed before: the
+	// approval alone will not run it.
+	var out bytes.Buffer
+	rep := newTermReporter(&out, &out, false)
+	rep.Held(&pipeline.Item{LoopID: "LOOP-A", Name: "w", Gate: "G", State: pipeline.StateBlocked, Reason: "gate G: ...", Doc: doc(""), RetryNeeded: true})
+	if want := "approve and retry: G=yes spine run --retry w, or an approver commits G in approvals:, then spine run --retry w"; len(rep.rows) != 1 || rep.rows[0].next != want {
+		t.Fatalf("next = %q, want %q", rep.rows[0].next, want)
+	}
 }
