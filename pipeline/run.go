@@ -996,6 +996,9 @@ func (r *Runner) runLoop(ctx context.Context, doc *loops.Document) (err error) {
 				return r.finishStage(lr, stageIdx)
 			}
 			rc, err := r.execute(ctx, lr, it)
+			if errors.Is(err, errNotStarted) {
+				return r.finishStage(lr, stageIdx)
+			}
 			if err != nil {
 				return err
 			}

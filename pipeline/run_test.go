@@ -2627,3 +2627,45 @@ func TestRetryRefusedAtTheGateKeepsTheHoldAcrossALoopRename(t *testing.T) {
 		})
 	}
 }
+
+// TestStopWhileAStepIsAboutToStart: a stop that lands while a step's
+// intent is made durable (a signal the run had not yet seen when it
+// decided to run the step) starts nothing: the intent is forgotten, the
+// step stays pending, and the next run runs it once.
+func TestStopWhileAStepIsAboutToStart(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Both\n\n```sh {name=look}\necho looked\n```\n\n```sh {name=wipe destructive=true}\necho wiped >> %s\n```\n", count))})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opts := r.runOpts(nil)
+	intents := 0
+	opts.Fault = func(point string) {
+		if point == FaultAfterIntent {
+			if intents++; intents == 2 {
+				cancel() // wipe's intent
+			}
+		}
+	}
+	if _, err := NewRunner(opts).Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("run: %v", err)
+	}
+	if n := countLines(t, count); n != 0 {
+		t.Fatalf("wipe ran %d time(s) after the stop", n)
+	}
+	if got := r.stepReceipts("wipe"); got != nil {
+		t.Fatalf("wipe receipts = %v, want none", got)
+	}
+	if it := r.plan(nil, "LOOP-A", "wipe"); it.State != StatePending {
+		t.Fatalf("wipe is %s (%s), want pending", it.State, it.Reason)
+	}
+	r.clean()
+	r.run(nil)
+	if n := countLines(t, count); n != 1 {
+		t.Fatalf("wipe ran %d time(s) in the next run, want 1", n)
+	}
+	if got := r.stepReceipts("look"); !cmp.Equal(got, []string{"pass"}) {
+		t.Errorf("look receipts = %v", got)
+	}
+	r.clean()
+}

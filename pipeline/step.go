@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"syscall"
 	"time"
@@ -165,6 +166,10 @@ func (r *Runner) redactor() *artifacts.Redactor {
 	return artifacts.NewRedactor(secrets)
 }
 
+// errNotStarted is execute's error for a step it did not start because
+// the run was asked to stop: nothing ran, and the step stays pending.
+var errNotStarted = errors.New("stopped before the step started")
+
 // execute runs one pending step and writes its receipt.
 //
 // In a loop run (lr.overlap), the receipt of a step whose process ran is
@@ -266,6 +271,17 @@ func (r *Runner) execute(ctx context.Context, lr *loopRun, it *Item) (*artifacts
 		return nil, err
 	}
 	r.fault(FaultAfterIntent)
+	// A stop asked while the previous step ended may not have cancelled
+	// ctx yet: the signal's goroutines run now (the intent's fsync let
+	// them, and so does this yield). Asked, the step is not started: its
+	// intent is forgotten (nothing ran) and it stays pending.
+	runtime.Gosched()
+	if ctx.Err() != nil {
+		if err := r.journal.append(JournalRecord{Kind: recDone, RunKey: key, At: r.opts.Clock()}, true); err != nil {
+			return nil, err
+		}
+		return nil, errNotStarted
+	}
 	// What else must be in place before the process starts is made only
 	// now that the intent is durable, so that a crash before it leaves
 	// nothing the next run would not know of, and one after it an intent,
