@@ -868,6 +868,23 @@ func CapabilityPolicy(reg *caps.Registry) (gate func(string) string, timeout fun
 	return gate, timeout
 }
 
+// RegistryGates returns the gates of every capability of reg that needs
+// one (CapabilityGate), sorted, for Options.CapGates: spine's own actions'
+// gates too (a gap filed, a pack run by hand), which no step names.
+func RegistryGates(reg *caps.Registry) []string {
+	if reg == nil {
+		return nil
+	}
+	var gates []string
+	for _, c := range reg.Caps {
+		if g := CapabilityGate(c); g != "" {
+			gates = append(gates, g)
+		}
+	}
+	slices.Sort(gates)
+	return slices.Compact(gates)
+}
+
 // stepTimeout is a step's timeout: its own, else its capability's.
 func (r *Runner) stepTimeout(step *loops.Step) time.Duration {
 	if step.Timeout > 0 || r.opts.CapTimeout == nil {

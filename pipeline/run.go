@@ -68,6 +68,10 @@ type Options struct {
 	// runs of it that this clone fetched and could not follow (see
 	// BehindLoops). Nil: none.
 	Behind map[string]string
+	// CapGates are the gates the capability registry gives (RegistryGates):
+	// their NAME=yes approvals, as those of the steps' gates, reach no
+	// step (see Runner.stepEnviron).
+	CapGates []string
 	// Unfollowed, when set, says why the remote's branch could not be
 	// fetched before this run (UnfollowedReason): a destructive step no
 	// host= binds to this host waits (see Planner.Unfollowed).
@@ -235,6 +239,9 @@ type Runner struct {
 func (r *Runner) stepEnviron() []string {
 	r.stepEnvOnce.Do(func() {
 		gates := map[string]bool{}
+		for _, g := range r.opts.CapGates {
+			gates[g] = true
+		}
 		if r.opts.Set != nil {
 			for _, d := range r.opts.Set.Docs {
 				for i := range d.Stages {

@@ -110,7 +110,7 @@ func (a *app) pipelineOptions(rc *repoContext, f *runFlags) (pipeline.Options, e
 		StateDir: stateDir(rc.root), LedgerDir: ledgerDir(rc.root), Host: f.hostName(), User: currentUser(),
 		Env: os.Environ(), LookupEnv: os.LookupEnv, Clock: time.Now,
 		Log: a.logger(), Version: ver,
-		CapGate: capGate, CapTimeout: capTimeout,
+		CapGate: capGate, CapTimeout: capTimeout, CapGates: pipeline.RegistryGates(reg),
 		StepUmask: a.stepUmask,
 	}, nil
 }
