@@ -2679,3 +2679,34 @@ func TestStopWhileAStepIsAboutToStart(t *testing.T) {
 	}
 	r.clean()
 }
+
+// TestLookFindsAStepWhoseRunDied: a run killed while its step runs leaves
+// the step's process group alive (a long sleep, an rsync). With no run
+// holding the lock, that is work for the watcher and the hook (Look): the
+// next run records the step as interrupted and kills the group, instead
+// of waiting for it to end by itself.
+func TestLookFindsAStepWhoseRunDied(t *testing.T) {
+	r := newRepo(t)
+	count := counter(t)
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Copy\n\n```sh {name=copy}\necho started >> %s\nsleep 60\n```\n", count))})
+	cmd := exec.Command(spineBin(), "--repo", r.root, "run")
+	cmd.Env = gitEnv("Operator", "op@example.com")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, func() bool { return countLines(t, count) == 1 })
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	look, err := Look(r.runOpts(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !look.Work || !strings.Contains(look.Reason, "lost its run") {
+		t.Fatalf("Look: work %v (%s), want work for the step whose run died", look.Work, look.Reason)
+	}
+	r.run(nil)
+	if got := r.stepReceipts("copy"); !cmp.Equal(got, []string{"interrupted"}) {
+		t.Fatalf("copy receipts = %v", got)
+	}
+	r.clean()
+}

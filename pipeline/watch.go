@@ -68,9 +68,17 @@ func Look(opts Options) (Outlook, error) {
 			out.Work, out.Reason = true, fmt.Sprintf("step run %s finished; its receipt is not committed yet", key)
 		}
 		// A live process is a step still running (in the background, or
-		// under another run that holds the lock): not work for now.
-		if e.Intent != nil && !backgroundAlive(e.Intent) && !processAlive(e.Intent.PGID) {
-			out.Work, out.Reason = true, fmt.Sprintf("step run %s ended without a receipt", key)
+		// under another run that holds the lock): not work for now. One
+		// whose run is gone (no run holds the lock; it was killed) is:
+		// the next run records the step as interrupted and kills what
+		// is left of its group.
+		if e.Intent != nil && !backgroundAlive(e.Intent) {
+			switch {
+			case !processAlive(e.Intent.PGID):
+				out.Work, out.Reason = true, fmt.Sprintf("step run %s ended without a receipt", key)
+			case out.Holder == 0:
+				out.Work, out.Reason = true, fmt.Sprintf("step run %s lost its run (killed?) while its process group %d still runs", key, e.Intent.PGID)
+			}
 		}
 	}
 	p, err := Plan(opts)
