@@ -75,7 +75,7 @@ func (a *app) siteOptionsFrom(rc *repoContext, out, baseURL string) (opts site.O
 	}
 	// Step states come from the pipeline's planner. Where it cannot run
 	// (no git repository), the site derives them from the receipts.
-	states, reasons, wait, err := a.stepStatesAsync(rc)
+	states, reasons, wait, err := a.stepStatesAsync(rc, "")
 	if err != nil {
 		a.logger().Warn("site: step states from receipts only", "err", err)
 		return opts, func() {}, nil

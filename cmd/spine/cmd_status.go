@@ -44,6 +44,7 @@ type statusLoop struct {
 
 func newStatusCmd(a *app) *cobra.Command {
 	var asJSON, staleOnly bool
+	var host string
 	c := &cobra.Command{
 		Use:   "status [LOOP-ID...]",
 		Short: "List every loop document with its status, progress and findings",
@@ -78,7 +79,7 @@ heartbeat_ttl_minutes, or cannot be read (for monitoring).`,
 				}
 			}
 			now := time.Now().UTC()
-			states, reasons, wait, err := a.stepStatesAsync(rc)
+			states, reasons, wait, err := a.stepStatesAsync(rc, host)
 			if err != nil {
 				return err
 			}
@@ -124,6 +125,7 @@ heartbeat_ttl_minutes, or cannot be read (for monitoring).`,
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array, one object per loop document")
 	c.Flags().BoolVar(&staleOnly, "stale", false, "exit 1 when any active loop's heartbeat is stale")
+	c.Flags().StringVar(&host, "host", "", "steps' states as host `NAME` sees them, as spine plan --host (default: this machine's host name)")
 	return c
 }
 
@@ -197,9 +199,10 @@ func dash(s string) string {
 // so that the caller can go on with work that does not need the states:
 // the functions it returns wait for the plan. reasons gives why a step
 // that is not done waits. wait waits for the plan and for the approval
-// cache to be saved; call it before the process exits.
-func (a *app) stepStatesAsync(rc *repoContext) (states, reasons func(*loops.Document, *loops.Step) string, wait func(), err error) {
-	opts, err := a.pipelineOptions(rc, &runFlags{})
+// cache to be saved; call it before the process exits. host, when not
+// empty, is the host the steps are planned for (spine status --host).
+func (a *app) stepStatesAsync(rc *repoContext, host string) (states, reasons func(*loops.Document, *loops.Step) string, wait func(), err error) {
+	opts, err := a.pipelineOptions(rc, &runFlags{host: host})
 	if err != nil {
 		return nil, nil, nil, err
 	}

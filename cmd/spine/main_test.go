@@ -663,6 +663,22 @@ func TestStatusOfALoop(t *testing.T) {
 	}
 }
 
+// TestStatusAsAnotherHost: status --host shows the steps as that host
+// sees them, as plan --host does, and refuses a host name that is none.
+func TestStatusAsAnotherHost(t *testing.T) {
+	dir := loopRepo(t, "---\nloop_id: LOOP-H\nstatus: active\n---\n\n# Loop Scope: LOOP-H\n\n## Stage 1: Go\n\n```sh {name=go host=alpha}\ntrue\n```\n")
+	for host, want := range map[string]string{"alpha": "pending", "beta": "waiting"} {
+		js, errOut, code := spine(t, "--repo", dir, "status", "--json", "--host", host, "LOOP-H")
+		var got []statusLoop
+		if err := json.Unmarshal([]byte(js), &got); err != nil || code != 0 || len(got) != 1 || got[0].Stages[0].Steps[0].State != want {
+			t.Errorf("status --host %s: exit %d, %v, want the step %s\n%s%s", host, code, err, want, js, errOut)
+		}
+	}
+	if _, errOut, code := spine(t, "--repo", dir, "status", "--host", "bad host"); code != 2 || !strings.Contains(errOut, "--host") {
+		t.Errorf("status --host 'bad host': exit %d, %q", code, errOut)
+	}
+}
+
 // TestUnknownRemoteRefusedBeforeAnythingRuns: run --push to a remote the
 // repository does not have, and watch following one, are refused with
 // exit 2 before any step runs.
