@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -265,4 +266,19 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("condition not met within %s", d)
+}
+
+// killRunOnce starts `spine run`, waits until its step has written its
+// first line to the counter file count, and SIGKILLs spine alone (the
+// step's process group lives on, as after a crash).
+func (r *testRepo) killRunOnce(count string) {
+	r.t.Helper()
+	cmd := exec.Command(spineBin(), "--repo", r.root, "run")
+	cmd.Env = gitEnv("Operator", "op@example.com")
+	if err := cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	waitFor(r.t, 20*time.Second, func() bool { return countLines(r.t, count) == 1 })
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
 }

@@ -831,14 +831,7 @@ func TestKilledMidStepIsHeldAsInterrupted(t *testing.T) {
 	r := newRepo(t)
 	count := counter(t)
 	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Wipe\n\n```sh {name=wipe destructive=true}\necho started >> %s\necho wiping\nsleep 30\n```\n\n```sh {name=check idempotent=true}\ntrue\n```\n", count))})
-	cmd := exec.Command(spineBin(), "--repo", r.root, "run")
-	cmd.Env = gitEnv("Operator", "op@example.com")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 20*time.Second, func() bool { return countLines(t, count) == 1 })
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
+	r.killRunOnce(count)
 
 	out, code := r.spine(context.Background(), nil, "run")
 	if code != 3 {
@@ -2689,14 +2682,7 @@ func TestLookFindsAStepWhoseRunDied(t *testing.T) {
 	r := newRepo(t)
 	count := counter(t)
 	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", fmt.Sprintf("## Stage 1: Copy\n\n```sh {name=copy}\necho started >> %s\nsleep 60\n```\n", count))})
-	cmd := exec.Command(spineBin(), "--repo", r.root, "run")
-	cmd.Env = gitEnv("Operator", "op@example.com")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 20*time.Second, func() bool { return countLines(t, count) == 1 })
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
+	r.killRunOnce(count)
 	look, err := Look(r.runOpts(nil))
 	if err != nil {
 		t.Fatal(err)

@@ -540,13 +540,6 @@ func (r *Runner) flushReceipt() error {
 	return nil
 }
 
-func (r *Runner) outputLimit() int64 {
-	if r.opts.OutputLimit > 0 {
-		return r.opts.OutputLimit
-	}
-	return artifacts.DefaultOutputLimit
-}
-
 func joinNote(a, b string) string {
 	switch {
 	case a == "":
