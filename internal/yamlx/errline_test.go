@@ -76,6 +76,9 @@ func FuzzErrorLine(f *testing.F) {
 	f.Add("a: [1,\n2\n")
 	f.Add("- a\n- b\nc: d\n")
 	f.Add("a:\n  b: 1\n c: 2\n")
+	f.Add("a: 1\nb: x\x01y\n")
+	f.Add("a: caf\xe9\n")
+	f.Add("a: &x 1\nb: [*x, *y]\n")
 	f.Fuzz(func(t *testing.T, src string) {
 		var n yaml.Node
 		err := yaml.Unmarshal([]byte(src), &n)
