@@ -350,3 +350,24 @@ func TestUnreachableRemoteHoldsHostlessDestructiveSteps(t *testing.T) {
 		})
 	}
 }
+
+// TestFirstPushToAnEmptyRemoteHoldsNothing: a remote nobody pushed to yet
+// is no unreachable one: nothing can have run elsewhere, and a destructive
+// step runs on the first run --push.
+func TestFirstPushToAnEmptyRemoteHoldsNothing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r := newRepo(t)
+	wiped := counter(t)
+	r.commit("loops", map[string]string{"loops/l.md": loopDoc("LOOP-L", fmt.Sprintf("## Stage 1: Wipe\n\n```sh {name=wipe destructive=true}\necho wiped >> %s\n```\n", wiped))})
+	bare := filepath.Join(t.TempDir(), "empty.git")
+	if out, err := exec.Command("git", "init", "-q", "--bare", "-b", "main", bare).CombinedOutput(); err != nil {
+		t.Fatalf("git init --bare: %v %s", err, out)
+	}
+	r.git("remote", "add", "origin", bare)
+	out, code := r.spine(ctx, nil, "run", "--push")
+	if code != 0 || countLines(t, wiped) != 1 || strings.Contains(out, "could not follow") {
+		t.Fatalf("run --push to an empty remote: exit %d, wipe ran %d time(s)\n%s", code, countLines(t, wiped), out)
+	}
+	r.clean()
+}

@@ -159,7 +159,9 @@ func (g *Repo) Fetch(ctx context.Context, remote, branch string) (plumbing.Hash,
 			_ = gitModes(g.Root, commonDir, true)
 		}
 	case errors.Is(err, git.NoErrAlreadyUpToDate):
-	case errors.Is(err, git.NoMatchingRefSpecError{}):
+	case errors.Is(err, git.NoMatchingRefSpecError{}), errors.Is(err, transport.ErrEmptyRemoteRepository):
+		// No such branch, or no branch at all (a remote nobody pushed
+		// to yet).
 		return plumbing.ZeroHash, nil
 	default:
 		return plumbing.ZeroHash, fmt.Errorf("fetch %s from %s: %w", branch, remote, err)

@@ -406,3 +406,24 @@ func TestFetchAndPushPastALockFile(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchFromAnEmptyRemote: a remote nobody pushed to yet has no such
+// branch: Fetch says so (the zero hash), not that it failed.
+func TestFetchFromAnEmptyRemote(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bare, work := filepath.Join(dir, "bare.git"), filepath.Join(dir, "work")
+	cli(t, dir, "init", "-q", "--bare", "-b", "main", bare)
+	cli(t, dir, "init", "-q", "-b", "main", work)
+	write(t, work, "x", "1\n")
+	cli(t, work, "add", "-A")
+	cli(t, work, "commit", "-q", "-m", "first")
+	cli(t, work, "remote", "add", "origin", bare)
+	g, err := Open(work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tip, err := g.Fetch(context.Background(), "origin", "main"); err != nil || !tip.IsZero() {
+		t.Fatalf("Fetch from an empty remote = %v, %v; want the zero hash, no error", tip, err)
+	}
+}
