@@ -415,15 +415,9 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 	// The hold of a failed or interrupted run stays under the blocked
 	// marks of later runs (a --retry refused at the gate writes one): an
 	// approval alone must not run it again.
-	// The run under them may be the loop's under its id, or one its
-	// evidence block records under an id it had before.
 	held := latest
 	if latest != nil && latest.Status == artifacts.StatusBlocked {
-		ran := p.History.LatestRan(it.LoopID, step.Name)
-		if m := p.movedRun(it.Doc, step.Name, true); m != nil && (ran == nil || runBefore(ran, m)) {
-			ran = m
-		}
-		if ran != nil {
+		if ran := p.LatestRan(it.Doc, step.Name); ran != nil {
 			held = ran
 		}
 	}
@@ -713,6 +707,20 @@ func (p *Planner) orphanRun(step *loops.Step) *Run {
 		}
 	}
 	return nil
+}
+
+// LatestRan returns the latest run of doc's step that was not a blocked
+// gate's mark (History.LatestRan): the loop's under its id, or one its
+// evidence block records under an id it had before (movedRun); nil when
+// there is none. It is the run a blocked mark written on top of it (a
+// --retry refused at the gate) must not hide: its hold, and what an
+// operator's verdict resolves.
+func (p *Planner) LatestRan(doc *loops.Document, step string) *Run {
+	ran := p.History.LatestRan(doc.LoopID, step)
+	if m := p.movedRun(doc, step, true); m != nil && (ran == nil || runBefore(ran, m)) {
+		ran = m
+	}
+	return ran
 }
 
 // movedRun returns the latest run of step that doc's evidence block

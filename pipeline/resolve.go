@@ -97,9 +97,12 @@ func (r *Runner) Resolve(ctx context.Context, loopID, stepName, status, note str
 	rc.ExitCode = map[string]int{artifacts.StatusPass: 0, artifacts.StatusFail: 1}[status]
 	// The run it resolves: a blocked mark (a --retry refused at the gate)
 	// is not it.
-	latest := r.history.LatestRan(doc.LoopID, step.Name)
+	latest := r.planner.LatestRan(doc, step.Name)
 	if latest == nil {
 		latest = r.history.Latest(doc.LoopID, step.Name)
+	}
+	if latest == nil {
+		latest = r.planner.movedRun(doc, step.Name, false)
 	}
 	if latest != nil {
 		note = fmt.Sprintf("%s (was %s: %s)", note, latest.Status, latest.RunKey)

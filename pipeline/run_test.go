@@ -2627,6 +2627,19 @@ func TestRetryRefusedAtTheGateKeepsTheHoldAcrossALoopRename(t *testing.T) {
 			if n := countLines(t, count); n != 1 {
 				t.Fatalf("wipe ran %d times; the approval alone must not re-run it", n)
 			}
+			// A resolve names the failure under the earlier id.
+			if out, code := r.spine(ctx, approved, "resolve", "wipe", "--as", "fail", "--note", "checked"); code != 0 {
+				t.Fatalf("resolve: exit %d\n%s", code, out)
+			}
+			var notes []string
+			for _, rc := range r.receipts() {
+				if strings.HasPrefix(rc.Note, artifacts.ResolvedNote) {
+					notes = append(notes, rc.Note)
+				}
+			}
+			if len(notes) != 1 || !strings.Contains(notes[0], "(was fail: ") {
+				t.Errorf("resolve's notes %q: want one naming the failure", notes)
+			}
 		})
 	}
 }
