@@ -2,19 +2,17 @@ package site
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -517,29 +515,26 @@ func TestFeedTime(t *testing.T) {
 	}
 }
 
-// TestHashSourceTellsPageCodeApart: the pages' key covers the page code,
-// not its tests, so that an upgraded spine makes every page again.
-func TestHashSourceTellsPageCodeApart(t *testing.T) {
-	sum := func(files fstest.MapFS) string {
-		h := sha256.New()
-		if err := hashSource(h, files); err != nil {
-			t.Fatal(err)
-		}
-		return hex.EncodeToString(h.Sum(nil))
+// TestBuildIdentityTellsBuildsApart: the pages' key holds the build's
+// identity: the Go build ID, the same for the same executable and another
+// for another build (the go command's, against this test binary), so
+// that an upgraded spine makes every page again.
+func TestBuildIdentityTellsBuildsApart(t *testing.T) {
+	self := buildIdentity()
+	if !strings.HasPrefix(self, "buildid:") || buildIdentity() != self {
+		t.Fatalf("buildIdentity = %q, want a stable Go build ID", self)
 	}
-	base := fstest.MapFS{"pages.go": {Data: []byte("package site // v1")}, "pages_test.go": {Data: []byte("package site // t1")}}
-	code := fstest.MapFS{"pages.go": {Data: []byte("package site // v2")}, "pages_test.go": {Data: []byte("package site // t1")}}
-	tests := fstest.MapFS{"pages.go": {Data: []byte("package site // v1")}, "pages_test.go": {Data: []byte("package site // t2")}}
-	if sum(base) == sum(code) {
-		t.Error("a change of the page code keeps the key")
+	bin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go command: %v", err)
 	}
-	if sum(base) != sum(tests) {
-		t.Error("a change of a test changes the key")
+	if resolved, err := filepath.EvalSymlinks(bin); err == nil {
+		bin = resolved
 	}
-	// The real sources are there: this package's and render's.
-	for name, src := range map[string]fs.FS{"site": pageSource, "render": render.Source()} {
-		if _, err := fs.Stat(src, name+".go"); err != nil {
-			t.Errorf("%s source: %v", name, err)
-		}
+	if other := identityOf(bin); !strings.HasPrefix(other, "buildid:") || other == self {
+		t.Errorf("identity of another build = %q, this one's %q", other, self)
+	}
+	if got := identityOf(filepath.Join(t.TempDir(), "none")); got != "" {
+		t.Errorf("identity of no file = %q", got)
 	}
 }

@@ -26,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -43,18 +42,11 @@ import (
 	"github.com/spinehq/spine/render"
 )
 
-// generator names the page format version; bump it when pages change in a
-// way neither the embedded templates and assets nor the Go source of this
-// package and of render capture (pageSource): a build then makes every
-// page again rather than keep those an older spine made.
+// generator names the page format version. The pages' key also holds the
+// build's identity (buildIdentity), so that a spine built from other code
+// (an upgrade) makes every page again rather than keep, beside its own,
+// pages an older spine wrote.
 const generator = "spine-site/3"
-
-// pageSource is this package's Go source, which writes most pages: a
-// spine whose page code differs (an upgrade) makes every page again
-// rather than keep, beside its own, pages an older spine wrote.
-//
-//go:embed *.go
-var pageSource embed.FS
 
 // ManifestName is the manifest file written in the output folder.
 const ManifestName = ".spine-manifest.json"
@@ -236,30 +228,9 @@ func NewBuilder() (*Builder, error) {
 	}
 	b.assets["assets/chroma.css"] = []byte(css)
 	h.Write([]byte(css))
-	if err := hashSource(h, pageSource); err != nil {
-		return nil, fmt.Errorf("site source: %w", err)
-	}
-	if err := hashSource(h, render.Source()); err != nil {
-		return nil, fmt.Errorf("render source: %w", err)
-	}
+	h.Write([]byte(buildIdentity()))
 	b.baseKey = hex.EncodeToString(h.Sum(nil))
 	return b, nil
-}
-
-// hashSource writes the names and contents of the Go files of src but
-// its tests to h, in name order.
-func hashSource(h io.Writer, src fs.FS) error {
-	return fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasSuffix(p, "_test.go") {
-			return err
-		}
-		data, err := fs.ReadFile(src, p)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(h, "%s\x00%d\x00%s", p, len(data), data)
-		return err
-	})
 }
 
 // Build builds the site once with a fresh Builder.
