@@ -233,9 +233,13 @@ type Runner struct {
 }
 
 // stepEnviron returns the environment steps run in: opts.Env without
-// the NAME=yes approvals of the gates of the repository's steps. An
-// approval given for this run is spine's to read: a step (a nested spine
-// run, a script that checks the variable) must not find it.
+// the NAME=yes approvals of the gates of the repository's steps and of
+// the capability registry, and without the variables that point git at
+// one repository (gitx.RepoFreeEnv: a spine started from a git hook or
+// alias would pass on GIT_DIR, and a step's git would work in another
+// repository than the one it runs in). An approval given for this run is
+// spine's to read: a step (a nested spine run, a script that checks the
+// variable) must not find it.
 func (r *Runner) stepEnviron() []string {
 	r.stepEnvOnce.Do(func() {
 		gates := map[string]bool{}
@@ -258,7 +262,7 @@ func (r *Runner) stepEnviron() []string {
 				}
 			}
 		}
-		r.stepEnv = slices.DeleteFunc(slices.Clone(r.opts.Env), func(kv string) bool {
+		r.stepEnv = slices.DeleteFunc(gitx.RepoFreeEnv(r.opts.Env), func(kv string) bool {
 			name, v, _ := strings.Cut(kv, "=")
 			return gates[name] && envYes(v)
 		})

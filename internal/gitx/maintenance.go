@@ -116,7 +116,7 @@ func (g *Repo) Housekeep(ctx context.Context) error {
 	}
 	run := func(args ...string) ([]byte, error) {
 		cmd := exec.CommandContext(ctx, git, append([]string{"-C", g.Root}, args...)...)
-		cmd.Env = repoFreeEnv(os.Environ())
+		cmd.Env = RepoFreeEnv(os.Environ())
 		return cmd.CombinedOutput()
 	}
 	out, err := run("maintenance", "run", "--auto", "--quiet")
@@ -139,9 +139,12 @@ var repoLocalEnv = []string{
 	"GIT_INTERNAL_SUPER_PREFIX", "GIT_SHALLOW_FILE", "GIT_COMMON_DIR", "GIT_NAMESPACE",
 }
 
-// repoFreeEnv returns env without the variables of repoLocalEnv (and the
-// GIT_CONFIG_KEY_n / GIT_CONFIG_VALUE_n pairs GIT_CONFIG_COUNT counts).
-func repoFreeEnv(env []string) []string {
+// RepoFreeEnv returns env without the variables that point git at one
+// repository (repoLocalEnv, and the GIT_CONFIG_KEY_n / GIT_CONFIG_VALUE_n
+// pairs GIT_CONFIG_COUNT counts), as git removes them before it runs a
+// command in another repository: for commands that must find their
+// repository where they run (housekeeping, a step's git commands).
+func RepoFreeEnv(env []string) []string {
 	out := make([]string, 0, len(env))
 	for _, kv := range env {
 		name, _, _ := strings.Cut(kv, "=")

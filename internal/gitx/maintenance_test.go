@@ -113,7 +113,7 @@ func TestHousekeeping(t *testing.T) {
 // TestRepoFreeEnv: the variables that point git at a repository go, the
 // others stay.
 func TestRepoFreeEnv(t *testing.T) {
-	got := repoFreeEnv([]string{"PATH=/bin", "GIT_DIR=/x", "GIT_WORK_TREE=/y", "GIT_INDEX_FILE=/i",
+	got := RepoFreeEnv([]string{"PATH=/bin", "GIT_DIR=/x", "GIT_WORK_TREE=/y", "GIT_INDEX_FILE=/i",
 		"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=a.b", "GIT_CONFIG_VALUE_0=c", "GIT_AUTHOR_NAME=n", "HOME=/h", "GIT_OBJECT_DIRECTORY=/o"})
 	if diff := cmp.Diff([]string{"PATH=/bin", "GIT_AUTHOR_NAME=n", "HOME=/h"}, got); diff != "" {
 		t.Errorf("repoFreeEnv (-want +got):\n%s", diff)
