@@ -46,7 +46,7 @@ no network, no root. With --serve, serve the site and print its URL.`,
 			}
 			ctx, stop := stopSignals(context.Background())
 			defer stop()
-			ver, _ := buildVersion()
+			ver := receiptVersion()
 			var supervisor []string
 			if exe, err := os.Executable(); err == nil {
 				supervisor = []string{exe, supervisorCmd}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -38,6 +39,27 @@ func buildVersion() (ver, commit string) {
 		}
 	}
 	return ver, commit
+}
+
+// receiptVersion returns the version receipts record (spine_version):
+// recordedVersion of buildVersion's.
+func receiptVersion() string { return recordedVersion(buildVersion()) }
+
+// recordedVersion returns ver, and for a development build whose commit
+// is known, that commit too ("devel+0123456789ab", "-dirty" kept), so
+// that a receipt says which build wrote it.
+func recordedVersion(ver, commit string) string {
+	if ver != "devel" || commit == "" || commit == "unknown" {
+		return ver
+	}
+	short, dirty := strings.CutSuffix(commit, "-dirty")
+	if len(short) > 12 {
+		short = short[:12]
+	}
+	if dirty {
+		short += "-dirty"
+	}
+	return ver + "+" + short
 }
 
 func newVersionCmd(a *app) *cobra.Command {

@@ -1463,3 +1463,19 @@ func TestSiteOutNotWhereLoopsAre(t *testing.T) {
 		t.Errorf("site build --out public: exit %d\n%s", code, errOut)
 	}
 }
+
+// TestRecordedVersion: a development build's receipts name its commit
+// when it is known, so that they say which build wrote them.
+func TestRecordedVersion(t *testing.T) {
+	for _, tc := range []struct{ ver, commit, want string }{
+		{"v1.2.3", "0123456789abcdef0123", "v1.2.3"},
+		{"devel", "unknown", "devel"},
+		{"devel", "0123456789abcdef0123", "devel+0123456789ab"},
+		{"devel", "0123456789abcdef0123-dirty", "devel+0123456789ab-dirty"},
+		{"devel", "abc", "devel+abc"},
+	} {
+		if got := recordedVersion(tc.ver, tc.commit); got != tc.want {
+			t.Errorf("recordedVersion(%q, %q) = %q, want %q", tc.ver, tc.commit, got, tc.want)
+		}
+	}
+}

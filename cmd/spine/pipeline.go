@@ -84,7 +84,7 @@ func (a *app) pipelineOptions(rc *repoContext, f *runFlags) (pipeline.Options, e
 	if err != nil {
 		return pipeline.Options{}, exitf(exitUsage, "%v", err)
 	}
-	ver, _ := buildVersion()
+	ver := receiptVersion()
 	// The capability registry is read once per command; its policy
 	// (gates, default timeouts) is looked up by name while planning.
 	reg, _, err := pipeline.LoadCommittedCapabilities(g, rc.root, rc.cfg)
