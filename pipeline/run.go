@@ -235,7 +235,7 @@ type Runner struct {
 // stepEnviron returns the environment steps run in: opts.Env without
 // the NAME=yes approvals of the gates of the repository's steps and of
 // the capability registry, and without the variables that point git at
-// one repository (gitx.RepoFreeEnv: a spine started from a git hook or
+// one repository (gitx.RepoPointerFreeEnv: a spine started from a git hook or
 // alias would pass on GIT_DIR, and a step's git would work in another
 // repository than the one it runs in). An approval given for this run is
 // spine's to read: a step (a nested spine run, a script that checks the
@@ -262,7 +262,7 @@ func (r *Runner) stepEnviron() []string {
 				}
 			}
 		}
-		r.stepEnv = slices.DeleteFunc(gitx.RepoFreeEnv(r.opts.Env), func(kv string) bool {
+		r.stepEnv = slices.DeleteFunc(gitx.RepoPointerFreeEnv(r.opts.Env), func(kv string) bool {
 			name, v, _ := strings.Cut(kv, "=")
 			return gates[name] && envYes(v)
 		})

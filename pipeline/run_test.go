@@ -2563,7 +2563,7 @@ func TestDestructiveStepWaitsForThePreviousReceipt(t *testing.T) {
 // would take it as its own approval). Other variables reach the steps.
 func TestApprovalsDoNotReachSteps(t *testing.T) {
 	r := newRepo(t)
-	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", "## Stage 1: X\n\n```sh {name=gated gate=ALLOW_X}\nenv | grep -E '^(ALLOW_|OTHER=|GIT_DIR=|GIT_WORK_TREE=)' | sort | sed 's/^/seen /'\n```\n\n```sh {name=plain}\nenv | grep -E '^(ALLOW_|OTHER=|GIT_DIR=|GIT_WORK_TREE=)' | sort | sed 's/^/seen /'\n```\n")})
+	r.commit("loop", map[string]string{"loops/a.md": loopDoc("LOOP-A", "## Stage 1: X\n\n```sh {name=gated gate=ALLOW_X}\nenv | grep -E '^(ALLOW_|OTHER=|GIT_)' | sort | sed 's/^/seen /'\n```\n\n```sh {name=plain}\nenv | grep -E '^(ALLOW_|OTHER=|GIT_)' | sort | sed 's/^/seen /'\n```\n")})
 	// The registry's gates of spine's own actions (gaps.file here, which
 	// no step names) are kept from the steps too.
 	reg, _, err := caps.Parse("capabilities.yaml", []byte("capabilities:\n  gaps.file:\n    approval: manual\n    gate: ALLOW_GAPFILE\n  verify.pack.run:\n    approval: manual\n  ro:\n    safety: read-only\n"))
@@ -2574,8 +2574,9 @@ func TestApprovalsDoNotReachSteps(t *testing.T) {
 		t.Fatalf("RegistryGates = %v, want %v", got, want)
 	}
 	// Nor do the variables that point git at one repository (a spine
-	// started from a git hook or alias passes GIT_DIR on).
-	out := r.run(map[string]string{"ALLOW_X": "yes", "OTHER": "yes", "ALLOW_GAPFILE": " YES", "ALLOW_VERIFY_PACK_RUN": "yes", "GIT_DIR": "/nowhere", "GIT_WORK_TREE": "/nowhere"}, func(o *Options) { o.CapGates = RegistryGates(reg) })
+	// started from a git hook or alias passes GIT_DIR on); the git
+	// configuration passed on (GIT_CONFIG_*) does.
+	out := r.run(map[string]string{"ALLOW_X": "yes", "OTHER": "yes", "ALLOW_GAPFILE": " YES", "ALLOW_VERIFY_PACK_RUN": "yes", "GIT_DIR": "/nowhere", "GIT_WORK_TREE": "/nowhere", "GIT_CONFIG_COUNT": "1"}, func(o *Options) { o.CapGates = RegistryGates(reg) })
 	if len(out.Receipts) != 2 {
 		t.Fatalf("receipts %d", len(out.Receipts))
 	}
@@ -2588,7 +2589,8 @@ func TestApprovalsDoNotReachSteps(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if log := string(data); strings.Contains(log, "seen ALLOW_") || strings.Contains(log, "seen GIT_") || !strings.Contains(log, "seen OTHER=yes") {
+		if log := string(data); strings.Contains(log, "seen ALLOW_") || strings.Contains(log, "seen GIT_DIR") || strings.Contains(log, "seen GIT_WORK_TREE") ||
+			!strings.Contains(log, "seen OTHER=yes") || !strings.Contains(log, "seen GIT_CONFIG_COUNT=1") {
 			t.Errorf("step %s saw:\n%s", rc.Step, log)
 		}
 	}

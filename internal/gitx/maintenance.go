@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -116,7 +117,7 @@ func (g *Repo) Housekeep(ctx context.Context) error {
 	}
 	run := func(args ...string) ([]byte, error) {
 		cmd := exec.CommandContext(ctx, git, append([]string{"-C", g.Root}, args...)...)
-		cmd.Env = RepoFreeEnv(os.Environ())
+		cmd.Env = repoFreeEnv(os.Environ())
 		return cmd.CombinedOutput()
 	}
 	out, err := run("maintenance", "run", "--auto", "--quiet")
@@ -129,29 +130,43 @@ func (g *Repo) Housekeep(ctx context.Context) error {
 	return nil
 }
 
-// repoLocalEnv are the variables that point git at one repository (`git
-// rev-parse --local-env-vars`, plus GIT_CONFIG_PARAMETERS's siblings):
-// git itself removes them before it runs a command in another repository.
-var repoLocalEnv = []string{
-	"GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_CONFIG", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT",
-	"GIT_OBJECT_DIRECTORY", "GIT_DIR", "GIT_WORK_TREE", "GIT_IMPLICIT_WORK_TREE", "GIT_GRAFT_FILE",
-	"GIT_INDEX_FILE", "GIT_NO_REPLACE_OBJECTS", "GIT_REPLACE_REF_BASE", "GIT_PREFIX",
-	"GIT_INTERNAL_SUPER_PREFIX", "GIT_SHALLOW_FILE", "GIT_COMMON_DIR", "GIT_NAMESPACE",
+// repoPointerEnv are the variables that point git at one repository, its
+// objects, index or work tree (`git rev-parse --local-env-vars` less the
+// configuration ones, repoConfigEnv).
+var repoPointerEnv = []string{
+	"GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_OBJECT_DIRECTORY", "GIT_DIR", "GIT_WORK_TREE",
+	"GIT_IMPLICIT_WORK_TREE", "GIT_GRAFT_FILE", "GIT_INDEX_FILE", "GIT_NO_REPLACE_OBJECTS",
+	"GIT_REPLACE_REF_BASE", "GIT_PREFIX", "GIT_INTERNAL_SUPER_PREFIX", "GIT_SHALLOW_FILE",
+	"GIT_COMMON_DIR", "GIT_NAMESPACE",
 }
 
-// RepoFreeEnv returns env without the variables that point git at one
-// repository (repoLocalEnv, and the GIT_CONFIG_KEY_n / GIT_CONFIG_VALUE_n
-// pairs GIT_CONFIG_COUNT counts), as git removes them before it runs a
-// command in another repository: for commands that must find their
-// repository where they run (housekeeping, a step's git commands).
-func RepoFreeEnv(env []string) []string {
+// repoConfigEnv are the variables that pass git configuration on (with
+// the GIT_CONFIG_KEY_n / GIT_CONFIG_VALUE_n pairs GIT_CONFIG_COUNT
+// counts): git removes them too before it runs a command in another
+// repository.
+var repoConfigEnv = []string{"GIT_CONFIG", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT"}
+
+// repoFreeEnv returns env without the variables git removes before it
+// runs a command in another repository (repoPointerEnv, repoConfigEnv):
+// for git's housekeeping in the repository, whatever a hook's environment
+// names.
+func repoFreeEnv(env []string) []string { return withoutGitEnv(env, true) }
+
+// RepoPointerFreeEnv returns env without the variables that point git at
+// one repository (repoPointerEnv), keeping the configuration passed on
+// (a proxy, url.*.insteadOf): for a step's git commands, which must find
+// the repository they run in, a spine started from a git alias or hook
+// being given GIT_DIR.
+func RepoPointerFreeEnv(env []string) []string { return withoutGitEnv(env, false) }
+
+// withoutGitEnv returns env without repoPointerEnv's variables, and with
+// config, repoConfigEnv's too.
+func withoutGitEnv(env []string, config bool) []string {
 	out := make([]string, 0, len(env))
 	for _, kv := range env {
 		name, _, _ := strings.Cut(kv, "=")
-		drop := strings.HasPrefix(name, "GIT_CONFIG_KEY_") || strings.HasPrefix(name, "GIT_CONFIG_VALUE_")
-		for _, v := range repoLocalEnv {
-			drop = drop || name == v
-		}
+		drop := slices.Contains(repoPointerEnv, name) ||
+			config && (slices.Contains(repoConfigEnv, name) || strings.HasPrefix(name, "GIT_CONFIG_KEY_") || strings.HasPrefix(name, "GIT_CONFIG_VALUE_"))
 		if !drop {
 			out = append(out, kv)
 		}

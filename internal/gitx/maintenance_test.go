@@ -111,11 +111,16 @@ func TestHousekeeping(t *testing.T) {
 }
 
 // TestRepoFreeEnv: the variables that point git at a repository go, the
-// others stay.
+// others stay; the configuration passed on goes for housekeeping, and
+// stays for steps (RepoPointerFreeEnv).
 func TestRepoFreeEnv(t *testing.T) {
-	got := RepoFreeEnv([]string{"PATH=/bin", "GIT_DIR=/x", "GIT_WORK_TREE=/y", "GIT_INDEX_FILE=/i",
-		"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=a.b", "GIT_CONFIG_VALUE_0=c", "GIT_AUTHOR_NAME=n", "HOME=/h", "GIT_OBJECT_DIRECTORY=/o"})
-	if diff := cmp.Diff([]string{"PATH=/bin", "GIT_AUTHOR_NAME=n", "HOME=/h"}, got); diff != "" {
+	env := []string{"PATH=/bin", "GIT_DIR=/x", "GIT_WORK_TREE=/y", "GIT_INDEX_FILE=/i",
+		"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=a.b", "GIT_CONFIG_VALUE_0=c", "GIT_AUTHOR_NAME=n", "HOME=/h", "GIT_OBJECT_DIRECTORY=/o"}
+	if diff := cmp.Diff([]string{"PATH=/bin", "GIT_AUTHOR_NAME=n", "HOME=/h"}, repoFreeEnv(env)); diff != "" {
 		t.Errorf("repoFreeEnv (-want +got):\n%s", diff)
+	}
+	want := []string{"PATH=/bin", "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=a.b", "GIT_CONFIG_VALUE_0=c", "GIT_AUTHOR_NAME=n", "HOME=/h"}
+	if diff := cmp.Diff(want, RepoPointerFreeEnv(env)); diff != "" {
+		t.Errorf("RepoPointerFreeEnv (-want +got):\n%s", diff)
 	}
 }
