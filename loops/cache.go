@@ -18,6 +18,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/spinehq/spine/internal/exeid"
 	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/internal/mapfile"
 	"github.com/spinehq/spine/internal/varbin"
@@ -118,27 +119,12 @@ func openCache(path, identity string, mapped bool) *Cache {
 	return c
 }
 
-// ExecutableIdentity describes the running executable by its path, size
-// and modification time, for OpenCache: a rebuilt or upgraded spine has
-// another identity. It is "" when the executable cannot be found, and a
-// Cache with an empty identity never reads or writes its file.
-func ExecutableIdentity() string {
-	exe, err := os.Executable()
-	if err != nil {
-		return ""
-	}
-	// The running image: where /proc/self/exe exists it names it still
-	// once the file at exe is replaced (an upgrade while a spine site
-	// serve runs), while exe then names the new binary, whose identity
-	// this process must not write its parse under.
-	fi, err := os.Stat("/proc/self/exe")
-	if err != nil {
-		if fi, err = os.Stat(exe); err != nil {
-			return ""
-		}
-	}
-	return exe + "\x00" + strconv.FormatInt(fi.Size(), 10) + "\x00" + strconv.FormatInt(fi.ModTime().UnixNano(), 10)
-}
+// ExecutableIdentity describes the running executable, for OpenCache: its
+// Go build ID (exeid.Identity), so that a spine built from other code has
+// another identity and does not answer from an older build's parse. It is
+// "" when the executable cannot be read, and a Cache with an empty
+// identity never reads or writes its file.
+func ExecutableIdentity() string { return exeid.Identity() }
 
 // decodeCacheFile checks a cache file and indexes its entries, which are
 // substrings of data: the decoded documents' strings share its memory

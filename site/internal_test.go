@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -512,29 +511,5 @@ func TestFeedTime(t *testing.T) {
 		if got := feedTime(&tc.rec); !got.Equal(tc.want) {
 			t.Errorf("feedTime(start %v, finish %v) = %v, want %v", tc.rec.Start, tc.rec.Finish, got, tc.want)
 		}
-	}
-}
-
-// TestBuildIdentityTellsBuildsApart: the pages' key holds the build's
-// identity: the Go build ID, the same for the same executable and another
-// for another build (the go command's, against this test binary), so
-// that an upgraded spine makes every page again.
-func TestBuildIdentityTellsBuildsApart(t *testing.T) {
-	self := buildIdentity()
-	if !strings.HasPrefix(self, "buildid:") || buildIdentity() != self {
-		t.Fatalf("buildIdentity = %q, want a stable Go build ID", self)
-	}
-	bin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("no go command: %v", err)
-	}
-	if resolved, err := filepath.EvalSymlinks(bin); err == nil {
-		bin = resolved
-	}
-	if other := identityOf(bin); !strings.HasPrefix(other, "buildid:") || other == self {
-		t.Errorf("identity of another build = %q, this one's %q", other, self)
-	}
-	if got := identityOf(filepath.Join(t.TempDir(), "none")); got != "" {
-		t.Errorf("identity of no file = %q", got)
 	}
 }

@@ -37,13 +37,14 @@ import (
 
 	"github.com/spinehq/spine/artifacts"
 	"github.com/spinehq/spine/config"
+	"github.com/spinehq/spine/internal/exeid"
 	"github.com/spinehq/spine/internal/fsx"
 	"github.com/spinehq/spine/loops"
 	"github.com/spinehq/spine/render"
 )
 
 // generator names the page format version. The pages' key also holds the
-// build's identity (buildIdentity), so that a spine built from other code
+// build's identity (exeid.Identity), so that a spine built from other code
 // (an upgrade) makes every page again rather than keep, beside its own,
 // pages an older spine wrote.
 const generator = "spine-site/3"
@@ -228,7 +229,7 @@ func NewBuilder() (*Builder, error) {
 	}
 	b.assets["assets/chroma.css"] = []byte(css)
 	h.Write([]byte(css))
-	h.Write([]byte(buildIdentity()))
+	h.Write([]byte(exeid.Identity()))
 	b.baseKey = hex.EncodeToString(h.Sum(nil))
 	return b, nil
 }
