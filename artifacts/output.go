@@ -66,9 +66,10 @@ const flushSize = 64 << 10
 //	... output truncated at K bytes (N bytes dropped) ...
 //
 // (no timestamp, so a step cannot forge it), where K counts the step's
-// output bytes stored and N those not stored. OutputWriter keeps counting what it is sent, computes
-// the SHA-256 of what it writes as it goes, and holds at most about
-// 64 KiB per stream plus 64 KiB of write buffer, however much is printed.
+// output bytes stored and N those not stored. OutputWriter keeps counting
+// what it is sent, computes the SHA-256 of what it writes as it goes, and
+// holds at most about 64 KiB per stream plus 64 KiB of write buffer,
+// however much is printed.
 //
 // Write errors of the sinks do not reach the step (its writes never fail,
 // so it is never blocked or killed by a full disk); Close reports the first.
@@ -114,8 +115,8 @@ type sink struct {
 // NewOutput returns an OutputWriter writing output.log to w. clock stamps lines
 // (nil means time.Now); limit bounds the bytes of output kept (0 or less
 // means DefaultOutputLimit), and the bytes written to w at four times
-// that; redactor may be nil (well-known shapes only). It
-// does not close w.
+// that; redactor may be nil (well-known shapes only). It does not close
+// w.
 func NewOutput(w io.Writer, clock func() time.Time, limit int64, redactor *Redactor) *OutputWriter {
 	if clock == nil {
 		clock = time.Now
