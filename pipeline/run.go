@@ -246,17 +246,12 @@ func (r *Runner) stepEnviron() []string {
 		for _, g := range r.opts.CapGates {
 			gates[g] = true
 		}
-		if r.opts.Set != nil {
+		if r.opts.Set != nil && r.planner != nil {
 			for _, d := range r.opts.Set.Docs {
 				for i := range d.Stages {
 					for j := range d.Stages[i].Steps {
-						step := &d.Stages[i].Steps[j]
-						if step.Gate != "" {
-							gates[step.Gate] = true
-						} else if step.Cap != "" && r.opts.CapGate != nil {
-							if g := r.opts.CapGate(step.Cap); g != "" {
-								gates[g] = true
-							}
+						if g := r.planner.gateOf(&d.Stages[i].Steps[j]); g != "" {
+							gates[g] = true
 						}
 					}
 				}
