@@ -408,10 +408,6 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 		it.State, it.Reason = StateWaiting, fmt.Sprintf(reasonOtherHost+"%s (this is %s)", host, p.Host)
 		return
 	}
-	if host == "" && step.Destructive && p.Unfollowed != "" && !p.Retry[step.Name] {
-		it.State, it.Reason = StateWaiting, fmt.Sprintf("%s: destructive and bound to no host (host=), it may have run on another host since; it waits until the remote can be followed (--retry %s runs it here)", p.Unfollowed, step.Name)
-		return
-	}
 	// The hold of a failed or interrupted run stays under the blocked
 	// marks of later runs (a --retry refused at the gate writes one): an
 	// approval alone must not run it again.
@@ -450,6 +446,11 @@ func (p *Planner) stepState(it *Item, loopHost string) {
 				return
 			}
 		}
+	}
+	// Not fetched at all: another host may have run it (see Unfollowed).
+	if host == "" && step.Destructive && p.Unfollowed != "" && !p.Retry[step.Name] {
+		it.State, it.Reason = StateWaiting, fmt.Sprintf("%s: destructive and bound to no host (host=), it may have run on another host since; it waits until the remote can be followed (--retry %s runs it here)", p.Unfollowed, step.Name)
+		return
 	}
 	if step.After != "" {
 		if ok, why := p.afterDone(it.Doc, step.After); !ok {
